@@ -1,0 +1,52 @@
+/*
+ * core.h - status codes, error buffers and small helpers shared by every serflow module.
+ *
+ * Every fallible function returns an int: SF_OK (0) or a negative enum sf_status value.
+ * Functions that can say more fill a caller-owned struct sf_err with one line of the form
+ * "file:line: field: problem". Library code never prints to stdout and never exits.
+ */
+#ifndef SERFLOW_CORE_H
+#define SERFLOW_CORE_H
+
+#include <stddef.h>
+
+enum sf_status {
+    SF_OK = 0,
+    SF_ENOMEM = -1,       /* allocation failed */
+    SF_EINVAL = -2,       /* invalid argument or value */
+    SF_EIO = -3,          /* file or socket I/O failed */
+    SF_EPARSE = -4,       /* malformed input (syntax) */
+    SF_ERANGE = -5,       /* value out of its allowed range */
+    SF_ENOTFOUND = -6,    /* named thing does not exist */
+    SF_EUNSUPPORTED = -7, /* valid but not supported (operator, unit, version) */
+    SF_ECORRUPT = -8,     /* checksum or structure mismatch */
+    SF_ETOOBIG = -9,      /* input exceeds a hard cap */
+    SF_EINFEASIBLE = -10  /* no configuration satisfies the constraints */
+};
+
+/* Static English name of a status code; never NULL. */
+const char *sf_strerror(int status);
+
+/* One-line error message buffer, caller-owned. Zero-initialise or call sf_err_clear(). */
+#define SF_ERR_MAX 512
+struct sf_err {
+    char msg[SF_ERR_MAX];
+};
+
+void sf_err_clear(struct sf_err *err);
+/* printf-style; err may be NULL (then nothing is recorded). Returns status, for
+ * `return sf_err_set(err, SF_EINVAL, "...")`. */
+int sf_err_set(struct sf_err *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reads a whole file into a NUL-terminated heap buffer (caller frees). Files larger than
+ * max_bytes are refused with SF_ETOOBIG so that outside input cannot exhaust memory. */
+int sf_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len,
+                 struct sf_err *err);
+
+/* True when x is finite (not NaN or infinite). */
+int sf_isfinite(double x);
+
+#define SF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

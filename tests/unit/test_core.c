@@ -1,0 +1,66 @@
+/* test_core.c - status names, error buffers, whole-file reads with a size cap. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serflow/core.h"
+
+static void test_strerror_names_every_status(void **state)
+{
+    (void)state;
+    for (int s = SF_OK; s >= SF_EINFEASIBLE; s--)
+        assert_string_not_equal(sf_strerror(s), "unknown error");
+    assert_string_equal(sf_strerror(42), "unknown error");
+}
+
+static void test_err_set_formats_and_returns_status(void **state)
+{
+    (void)state;
+    struct sf_err err;
+    sf_err_clear(&err);
+    assert_int_equal(sf_err_set(&err, SF_ERANGE, "%s:%d: x", "f.json", 3), SF_ERANGE);
+    assert_string_equal(err.msg, "f.json:3: x");
+    assert_int_equal(sf_err_set(NULL, SF_EINVAL, "ignored"), SF_EINVAL);
+}
+
+static void test_read_file_roundtrip_and_cap(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sf_test_core_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char data[10000];
+    memset(data, 'a', sizeof(data));
+    assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+    close(fd);
+    char *buf = NULL;
+    size_t len = 0;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_read_file(path, 1 << 20, &buf, &len, &err), SF_OK);
+    assert_int_equal(len, sizeof(data));
+    assert_int_equal(buf[len], '\0');
+    free(buf);
+    assert_int_equal(sf_read_file(path, 5000, &buf, &len, &err), SF_ETOOBIG);
+    assert_null(buf);
+    assert_non_null(strstr(err.msg, "limit"));
+    unlink(path);
+    assert_int_equal(sf_read_file("/nonexistent/x", 100, &buf, &len, &err), SF_EIO);
+    assert_non_null(strstr(err.msg, "/nonexistent/x"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror_names_every_status),
+        cmocka_unit_test(test_err_set_formats_and_returns_status),
+        cmocka_unit_test(test_read_file_roundtrip_and_cap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
