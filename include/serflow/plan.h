@@ -1,0 +1,147 @@
+/*
+ * plan.h - the offline planner: cost model (SERFLOW.md eq. 1-4), T-CIP and S-CIP, and the
+ * SLO-aware (Alg. 1) and sparsity-aware (Alg. 2) configurators.
+ *
+ * All money is USD, all rates requests per second, all times seconds. Pure computation: no I/O.
+ */
+#ifndef SERFLOW_PLAN_H
+#define SERFLOW_PLAN_H
+
+#include <stddef.h>
+
+#include "serflow/model.h"
+
+/* ---- cost model ---- */
+
+/* One priced configuration: stages 1..cut on a long-lived instance (VM), stages cut+1..N on a
+ * function; cut = 0 is FaaS-only, cut = N is IaaS-only. The expected function work per request
+ * entering the system is fn_work_s[i] = s_i(tau) * T_{i,m} (+ the per-batch part / B). */
+struct sf_costcfg {
+    int n_stages;
+    int cut;
+    double capacity_rps;   /* r: requests/s one instance sustains within the SLO */
+    int batch_size;        /* B: one function invocation per batch */
+    double vm_usd_per_s;   /* p_v */
+    double fn_usd_per_s;   /* p_m */
+    double fn_fee_usd;     /* per invocation */
+    double fn_work_s[SF_MAX_STAGES];
+};
+
+/* USD per request served fully on functions (eq. 3 divided by the rate, plus the fee / B). */
+double sf_cost_faas_usd_per_req(const struct sf_costcfg *c);
+/* USD per request for the function tail of instance-served requests (stages cut+1..N). */
+double sf_cost_tail_usd_per_req(const struct sf_costcfg *c);
+/* FaaS-only cost per second at rate_rps (eq. 1 and 3, with invocation fees). */
+double sf_cost_faas_usd_per_s(const struct sf_costcfg *c, double rate_rps);
+/* T-CIP in req/s: residual rate above which one more instance is cheaper than FaaS. Closed form
+ * p_v / (p_m * sum_{i<=cut} s_i T_{i,m}) (fees cancel when the tail is invoked). Returns
+ * INFINITY when an instance never pays off (cut == 0 or no head work). */
+double sf_tcip_rps(const struct sf_costcfg *c);
+
+/* Cost per second at rate_rps with q = floor(rate/r) instances, one more when the residual
+ * exceeds T-CIP, and the rest on FaaS (eq. 2 for cut = N, eq. 4 for 0 < cut < N, eq. 3 for
+ * cut = 0). The split is returned through the optional out-parameters. */
+struct sf_cost_split {
+    double vm_usd_per_s;
+    double fn_usd_per_s;
+    double instances;       /* q + [res > T-CIP] */
+    double rate_on_instances_rps;
+    double rate_on_faas_rps;
+};
+double sf_cost_usd_per_s(const struct sf_costcfg *c, double rate_rps, struct sf_cost_split *split);
+
+/* Instance cost and FaaS cost of a residual rate res in [0, r] (the T-CIP sweep, paper Fig. 11). */
+double sf_cost_instance_residual_usd_per_s(const struct sf_costcfg *c, double res_rps);
+
+/* ---- function runtime model ---- */
+
+/* Effective vCPUs of a function at mem_mb: mem/mb_per_vcpu below one vCPU, whole vCPUs plus the
+ * partial one weighted by partial_efficiency above. */
+double sf_fn_effective_vcpus(int mem_mb, int mb_per_vcpu, double partial_efficiency);
+/* Per-stage function runtimes at mem_mb for arch, scaled from the profiled function entry of that
+ * arch with the nearest memory: T(m) = T(m0) * (vcpus(m0) / vcpus(m))^exponent. SF_ENOTFOUND when
+ * the profile has no function entry for the arch. */
+int sf_fn_runtime_at(const struct sf_profile *prof, const struct sf_pricing *price,
+                     const char *arch, int mem_mb, double *per_request_s, double *per_batch_s);
+
+/* ---- configurators ---- */
+
+enum sf_pool { SF_POOL_FAAS = 0, SF_POOL_IAAS = 1, SF_POOL_HYBRID = 2 };
+const char *sf_pool_name(enum sf_pool pool);
+
+/* Why a candidate was rejected (SF_REJ_NONE: feasible). */
+enum sf_reject {
+    SF_REJ_NONE = 0,
+    SF_REJ_SLO,        /* worst-case batch latency exceeds the SLO */
+    SF_REJ_SPILL_SLO,  /* the FaaS spill (full model on the function) exceeds the SLO */
+    SF_REJ_PAYLOAD,    /* batch payload above the function's synchronous limit */
+    SF_REJ_ACCURACY,   /* tau's accuracy below the floor */
+    SF_REJ_UNPROFILED, /* no runtime for this VM type in the profile */
+};
+const char *sf_reject_name(enum sf_reject r);
+
+struct sf_plan_opts {
+    double slo_s;        /* <= 0: the profile's */
+    double rate_rps;     /* <= 0: the profile's */
+    double min_accuracy; /* floor on top-1 accuracy in [0,1]; 0: none */
+    double tau;          /* < 0: every tau in the profile; else only this tau */
+    int batch_size;      /* <= 0: the profile's */
+    int any_memory;      /* function memories in the catalog's 1 MB steps, not vCPU multiples */
+    const char *fn_arch; /* NULL: the catalog's first architecture */
+};
+void sf_plan_opts_default(struct sf_plan_opts *o);
+
+struct sf_candidate {
+    enum sf_pool pool;
+    double tau;
+    double accuracy;
+    int cut;
+    int vm;        /* index into pricing->vm, -1 for FaaS */
+    int fn_mem_mb; /* 0 when no memory fits at all */
+    double cost_usd_per_s;
+    struct sf_cost_split split;
+    double latency_s;   /* worst case: a full batch through every stage of this path */
+    double slo_margin_s; /* slo - latency */
+    double tcip_rps;
+    double payload_bytes;
+    enum sf_reject reject;
+};
+
+struct sf_scip {
+    double tau_lo, tau_hi; /* adjacent profiled taus whose cheapest pool differs */
+    double tau_est;        /* linear interpolation of where the two costs are equal */
+    enum sf_pool from, to;
+};
+
+struct sf_plan {
+    double slo_s, rate_rps, capacity_rps;
+    int batch_size;
+    size_t fn_arch;
+    int found;                 /* best is valid */
+    struct sf_candidate best;  /* cheapest feasible over all taus */
+    struct sf_candidate *alt;  /* per (tau, pool, vm, cut): best memory, or why none fits */
+    size_t n_alt;
+    /* per profiled tau (same order as the profile's exits), the best feasible of each pool;
+     * pool_found[t][pool] says whether one exists */
+    struct sf_candidate (*per_tau)[3];
+    int (*per_tau_found)[3];
+    size_t n_tau;
+    struct sf_scip scip[SF_MAX_TAUS];
+    size_t n_scip;
+    size_t n_evaluated; /* candidates priced, memory sizes included */
+};
+
+/* Runs Alg. 1 and Alg. 2 over the profile and catalog. The plan owns its arrays: release with
+ * sf_plan_fini. SF_EINFEASIBLE (plan still filled, found = 0) when nothing meets the SLO and
+ * accuracy floor; SF_ENOTFOUND when opts name a tau or arch the inputs lack. */
+int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof,
+                const struct sf_pricing *price, const struct sf_plan_opts *opts,
+                struct sf_err *err);
+void sf_plan_fini(struct sf_plan *plan);
+
+/* Rebuilds the cost configuration of a candidate (for sweeps and tests). */
+int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,
+                    const struct sf_pricing *price, const struct sf_candidate *cand,
+                    struct sf_costcfg *out);
+
+#endif

@@ -1,0 +1,88 @@
+/* util.c - option parsing, bundled data paths, gnuplot and directory helpers for the CLI. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "cli.h"
+
+const char *sf_cli_data_path(const char *rel)
+{
+    static char buf[PATH_MAX];
+    const char *root = getenv("SERFLOW_DATA");
+    if (root && *root)
+        snprintf(buf, sizeof(buf), "%s/%s", root, rel);
+    else
+        snprintf(buf, sizeof(buf), "%s/data/%s", SF_SOURCE_DIR, rel);
+    return buf;
+}
+
+int sf_cli_parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int sf_cli_parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int sf_cli_gnuplot(const char *script_path)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof(cmd), "gnuplot '%s' 2>&1", script_path);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "serflow: cannot run gnuplot: %s\n", strerror(errno));
+        return -1;
+    }
+    char line[512], first[512] = "";
+    while (fgets(line, sizeof(line), p))
+        if (!first[0])
+            snprintf(first, sizeof(first), "%s", line);
+    int st = pclose(p);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+            fprintf(stderr, "serflow: gnuplot not found (install gnuplot-nox, or run "
+                            "scripts/install-deps.sh)\n");
+        else
+            fprintf(stderr, "serflow: gnuplot failed on %s: %s", script_path,
+                    first[0] ? first : "(no output)\n");
+        return -1;
+    }
+    return 0;
+}
+
+int sf_cli_mkdirs(const char *dir)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+        return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}

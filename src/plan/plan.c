@@ -1,0 +1,435 @@
+/*
+ * plan.c - the configurators of SERFLOW.md section 4.
+ *
+ * Alg. 1 (SLO-aware) keeps a configuration when a full batch whose requests all run every stage
+ * finishes within the SLO. Alg. 2 (sparsity-aware) prices every SLO-feasible configuration with
+ * the cost model at the planning rate, for every tau that meets the accuracy floor, and keeps the
+ * cheapest. Work: O(taus * vm_types * cuts * memories); per-memory prefix sums make each cut O(1).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/plan.h"
+
+const char *sf_pool_name(enum sf_pool pool)
+{
+    switch (pool) {
+    case SF_POOL_FAAS:
+        return "faas";
+    case SF_POOL_IAAS:
+        return "iaas";
+    case SF_POOL_HYBRID:
+        return "hybrid";
+    }
+    return "?";
+}
+
+const char *sf_reject_name(enum sf_reject r)
+{
+    switch (r) {
+    case SF_REJ_NONE:
+        return "feasible";
+    case SF_REJ_SLO:
+        return "slo";
+    case SF_REJ_SPILL_SLO:
+        return "spill-slo";
+    case SF_REJ_PAYLOAD:
+        return "payload";
+    case SF_REJ_ACCURACY:
+        return "accuracy";
+    case SF_REJ_UNPROFILED:
+        return "unprofiled";
+    }
+    return "?";
+}
+
+void sf_plan_opts_default(struct sf_plan_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->tau = -1;
+}
+
+double sf_fn_effective_vcpus(int mem_mb, int mb_per_vcpu, double partial_efficiency)
+{
+    if (mem_mb <= mb_per_vcpu)
+        return (double)mem_mb / mb_per_vcpu;
+    int whole = mem_mb / mb_per_vcpu;
+    double part = (double)(mem_mb - whole * mb_per_vcpu) / mb_per_vcpu;
+    return whole + part * partial_efficiency;
+}
+
+int sf_fn_runtime_at(const struct sf_profile *prof, const struct sf_pricing *price,
+                     const char *arch, int mem_mb, double *per_request_s, double *per_batch_s)
+{
+    const struct sf_runtime *near = NULL;
+    for (size_t i = 0; i < prof->n_rt; i++) {
+        const struct sf_runtime *r = &prof->rt[i];
+        if (r->kind != SF_RT_FUNCTION || strcmp(r->name, arch) != 0)
+            continue;
+        if (!near || abs(r->mem_mb - mem_mb) < abs(near->mem_mb - mem_mb))
+            near = r;
+    }
+    if (!near)
+        return SF_ENOTFOUND;
+    double factor = 1.0;
+    if (near->mem_mb != mem_mb) {
+        double v0 = sf_fn_effective_vcpus(near->mem_mb, price->fn_mb_per_vcpu,
+                                          prof->fn_partial_vcpu_efficiency);
+        double v1 = sf_fn_effective_vcpus(mem_mb, price->fn_mb_per_vcpu,
+                                          prof->fn_partial_vcpu_efficiency);
+        factor = pow(v0 / v1, prof->fn_scaling_exponent);
+    }
+    for (int i = 0; i < prof->n_stages; i++) {
+        per_request_s[i] = near->per_request_s[i] * factor;
+        per_batch_s[i] = near->per_batch_s[i] * factor;
+    }
+    return SF_OK;
+}
+
+/* Everything about one function memory size that does not depend on tau. */
+struct mem_info {
+    int mem_mb;
+    double usd_per_s;
+    double per_req_s[SF_MAX_STAGES];
+    double per_batch_s[SF_MAX_STAGES];
+    double batch_prefix_s[SF_MAX_STAGES + 1]; /* worst-case batch time of stages 1..i */
+    double full_latency_s;                    /* full model + cold start */
+};
+
+struct ctx {
+    const struct sf_profile *prof;
+    const struct sf_pricing *price;
+    struct sf_plan *plan;
+    struct mem_info *mem;
+    size_t n_mem;
+    int n;
+    int fn_payload_ok; /* a full batch of inputs fits in one invocation */
+};
+
+/* Worst-case batch time of stages 1..i on a runtime (all B requests reach every stage). */
+static void batch_prefix(const double *per_req, const double *per_batch, int n, int batch,
+                         double *prefix)
+{
+    prefix[0] = 0;
+    for (int i = 0; i < n; i++)
+        prefix[i + 1] = prefix[i] + batch * per_req[i] + per_batch[i];
+}
+
+static int better(const struct sf_candidate *a, const struct sf_candidate *b)
+{
+    double tol = 1e-9 * fabs(b->cost_usd_per_s);
+    if (a->cost_usd_per_s < b->cost_usd_per_s - tol)
+        return 1;
+    if (a->cost_usd_per_s > b->cost_usd_per_s + tol)
+        return 0;
+    return a->slo_margin_s > b->slo_margin_s;
+}
+
+static void fill_costcfg(const struct ctx *x, const double *survival, const struct mem_info *m,
+                         int cut, double vm_usd_per_s, struct sf_costcfg *c)
+{
+    c->n_stages = x->n;
+    c->cut = cut;
+    c->capacity_rps = x->plan->capacity_rps;
+    c->batch_size = x->plan->batch_size;
+    c->vm_usd_per_s = vm_usd_per_s;
+    c->fn_usd_per_s = m->usd_per_s;
+    c->fn_fee_usd = x->price->fn_request_fee_usd;
+    for (int i = 0; i < x->n; i++)
+        c->fn_work_s[i] = survival[i] * m->per_req_s[i] +
+                          (survival[i] > 0 ? m->per_batch_s[i] / x->plan->batch_size : 0.0);
+}
+
+static void price(const struct ctx *x, const double *survival, const struct mem_info *m,
+                  double vm_usd_per_s, struct sf_candidate *cand)
+{
+    struct sf_costcfg c;
+    fill_costcfg(x, survival, m, cand->cut, vm_usd_per_s, &c);
+    cand->fn_mem_mb = m->mem_mb;
+    cand->cost_usd_per_s = sf_cost_usd_per_s(&c, x->plan->rate_rps, &cand->split);
+    cand->tcip_rps = sf_tcip_rps(&c);
+}
+
+/* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
+ * closest (lowest latency) with the reason it fails. head_prefix is the VM's batch prefix. */
+static void choose_memory(const struct ctx *x, const double *survival, struct sf_candidate *cand,
+                          const double *head_prefix, double vm_usd_per_s)
+{
+    const struct sf_profile *p = x->prof;
+    const struct sf_plan *plan = x->plan;
+    int c = cand->cut, n = x->n;
+    double xfer_s = 0, payload = 0;
+    if (c > 0 && c < n) {
+        payload = plan->batch_size * p->stage[c - 1].hidden_bytes_lz4;
+        xfer_s = p->xfer_latency_s + payload / p->xfer_bandwidth_bytes_per_s;
+    } else if (c == 0) {
+        payload = plan->batch_size * p->input_bytes;
+    }
+    struct sf_candidate best = *cand, closest = *cand;
+    int have_best = 0, have_closest = 0;
+    for (size_t k = 0; k < x->n_mem; k++) {
+        const struct mem_info *m = &x->mem[k];
+        struct sf_candidate t = *cand;
+        double lat;
+        if (c == 0)
+            lat = m->full_latency_s;
+        else if (c == n)
+            lat = head_prefix[n];
+        else
+            lat = head_prefix[c] + xfer_s + (m->batch_prefix_s[n] - m->batch_prefix_s[c]) +
+                  p->fn_cold_start_s;
+        t.latency_s = lat;
+        t.slo_margin_s = plan->slo_s - lat;
+        t.payload_bytes = payload;
+        if (c < n && payload > x->price->fn_payload_max_bytes)
+            t.reject = SF_REJ_PAYLOAD;
+        else if (lat > plan->slo_s)
+            t.reject = SF_REJ_SLO;
+        else if (m->full_latency_s > plan->slo_s || !x->fn_payload_ok)
+            t.reject = SF_REJ_SPILL_SLO; /* the FaaS spill path must fit too */
+        else
+            t.reject = SF_REJ_NONE;
+        price(x, survival, m, vm_usd_per_s, &t);
+        x->plan->n_evaluated++;
+        if (t.reject == SF_REJ_NONE) {
+            if (!have_best || better(&t, &best))
+                best = t;
+            have_best = 1;
+        } else if (!have_closest || t.latency_s < closest.latency_s ||
+                   (t.latency_s == closest.latency_s && better(&t, &closest))) {
+            closest = t;
+            have_closest = 1;
+        }
+    }
+    *cand = have_best ? best : closest;
+}
+
+static int push_alt(struct sf_plan *plan, const struct sf_candidate *c, size_t cap)
+{
+    if (plan->n_alt >= cap)
+        return SF_ERANGE;
+    plan->alt[plan->n_alt++] = *c;
+    return SF_OK;
+}
+
+static void consider(struct sf_plan *plan, size_t t, const struct sf_candidate *c, int acc_ok)
+{
+    if (c->reject != SF_REJ_NONE && c->reject != SF_REJ_ACCURACY)
+        return;
+    if (!plan->per_tau_found[t][c->pool] || better(c, &plan->per_tau[t][c->pool])) {
+        plan->per_tau[t][c->pool] = *c;
+        plan->per_tau_found[t][c->pool] = 1;
+    }
+    if (acc_ok && (!plan->found || better(c, &plan->best))) {
+        plan->best = *c;
+        plan->found = 1;
+    }
+}
+
+static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const char *arch,
+                          struct sf_err *err)
+{
+    const struct sf_pricing *pr = x->price;
+    size_t cap;
+    if (o->any_memory)
+        cap = (size_t)((pr->fn_mem_max_mb - pr->fn_mem_min_mb) / pr->fn_mem_step_mb + 1);
+    else
+        cap = (size_t)(pr->fn_mem_max_mb / pr->fn_mb_per_vcpu);
+    x->mem = calloc(cap ? cap : 1, sizeof(*x->mem));
+    if (!x->mem)
+        return sf_err_set(err, SF_ENOMEM, "plan: out of memory for %zu function sizes", cap);
+    for (size_t k = 0; k < cap; k++) {
+        int mb = o->any_memory ? pr->fn_mem_min_mb + (int)k * pr->fn_mem_step_mb
+                               : (int)(k + 1) * pr->fn_mb_per_vcpu;
+        if (mb < pr->fn_mem_min_mb || mb > pr->fn_mem_max_mb)
+            continue;
+        struct mem_info *m = &x->mem[x->n_mem];
+        m->mem_mb = mb;
+        m->usd_per_s = sf_pricing_fn_usd_per_s(pr, x->plan->fn_arch, mb);
+        if (sf_fn_runtime_at(x->prof, pr, arch, mb, m->per_req_s, m->per_batch_s) != SF_OK)
+            return sf_err_set(err, SF_ENOTFOUND,
+                              "plan: the profile has no function runtime for arch \"%s\"", arch);
+        batch_prefix(m->per_req_s, m->per_batch_s, x->n, x->plan->batch_size, m->batch_prefix_s);
+        m->full_latency_s = m->batch_prefix_s[x->n] + x->prof->fn_cold_start_s;
+        x->n_mem++;
+    }
+    if (x->n_mem == 0)
+        return sf_err_set(err, SF_EINFEASIBLE, "plan: no function memory size in [%d, %d] MB",
+                          pr->fn_mem_min_mb, pr->fn_mem_max_mb);
+    return SF_OK;
+}
+
+static void find_scip(struct sf_plan *plan)
+{
+    int prev = -1;
+    size_t prev_t = 0;
+    for (size_t t = 0; t < plan->n_tau; t++) {
+        int arg = -1;
+        for (int pool = 0; pool < 3; pool++)
+            if (plan->per_tau_found[t][pool] &&
+                (arg < 0 || better(&plan->per_tau[t][pool], &plan->per_tau[t][arg])))
+                arg = pool;
+        if (arg < 0)
+            continue;
+        if (prev >= 0 && arg != prev && plan->n_scip < SF_MAX_TAUS) {
+            struct sf_scip *s = &plan->scip[plan->n_scip++];
+            s->from = (enum sf_pool)prev;
+            s->to = (enum sf_pool)arg;
+            s->tau_lo = plan->per_tau[prev_t][prev].tau;
+            s->tau_hi = plan->per_tau[t][arg].tau;
+            s->tau_est = (s->tau_lo + s->tau_hi) / 2;
+            if (plan->per_tau_found[prev_t][arg] && plan->per_tau_found[t][prev]) {
+                double d_lo = plan->per_tau[prev_t][prev].cost_usd_per_s -
+                              plan->per_tau[prev_t][arg].cost_usd_per_s;
+                double d_hi =
+                    plan->per_tau[t][prev].cost_usd_per_s - plan->per_tau[t][arg].cost_usd_per_s;
+                if (d_hi - d_lo > 0)
+                    s->tau_est = s->tau_lo + (s->tau_hi - s->tau_lo) * (-d_lo) / (d_hi - d_lo);
+            }
+        }
+        prev = arg;
+        prev_t = t;
+    }
+}
+
+int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof,
+                const struct sf_pricing *price, const struct sf_plan_opts *opts,
+                struct sf_err *err)
+{
+    struct sf_plan_opts defaults;
+    if (!opts) {
+        sf_plan_opts_default(&defaults);
+        opts = &defaults;
+    }
+    memset(plan, 0, sizeof(*plan));
+    plan->slo_s = opts->slo_s > 0 ? opts->slo_s : prof->slo_s;
+    plan->rate_rps = opts->rate_rps > 0 ? opts->rate_rps : prof->rate_rps;
+    plan->batch_size = opts->batch_size > 0 ? opts->batch_size : prof->batch_size;
+    plan->capacity_rps = plan->batch_size / plan->slo_s;
+    if (!(opts->min_accuracy >= 0 && opts->min_accuracy <= 1))
+        return sf_err_set(err, SF_ERANGE, "plan: --min-accuracy must be in [0, 1]");
+
+    const char *arch = opts->fn_arch ? opts->fn_arch : price->fn_arch[0].name;
+    size_t a = 0;
+    while (a < price->n_fn_arch && strcmp(price->fn_arch[a].name, arch) != 0)
+        a++;
+    if (a == price->n_fn_arch)
+        return sf_err_set(err, SF_ENOTFOUND, "plan: the catalog has no function arch \"%s\"",
+                          arch);
+    plan->fn_arch = a;
+
+    size_t first = 0, n_tau = prof->n_exits;
+    if (opts->tau >= 0) {
+        const struct sf_exit_row *row = sf_profile_exits(prof, opts->tau);
+        if (!row)
+            return sf_err_set(err, SF_ENOTFOUND, "plan: tau %g is not in the profile", opts->tau);
+        first = (size_t)(row - prof->exits);
+        n_tau = 1;
+    }
+
+    struct ctx x = {.prof = prof, .price = price, .plan = plan, .n = prof->n_stages};
+    x.fn_payload_ok = plan->batch_size * prof->input_bytes <= price->fn_payload_max_bytes;
+    int rc = build_memories(&x, opts, arch, err);
+    size_t cap = n_tau * (1 + price->n_vm * (size_t)x.n);
+    if (rc == SF_OK) {
+        plan->alt = calloc(cap, sizeof(*plan->alt));
+        plan->per_tau = calloc(n_tau, sizeof(*plan->per_tau));
+        plan->per_tau_found = calloc(n_tau, sizeof(*plan->per_tau_found));
+        if (!plan->alt || !plan->per_tau || !plan->per_tau_found)
+            rc = sf_err_set(err, SF_ENOMEM, "plan: out of memory");
+    }
+    plan->n_tau = n_tau;
+
+    /* VM batch prefixes do not depend on tau. */
+    double vm_prefix[SF_MAX_VM_TYPES][SF_MAX_STAGES + 1];
+    for (size_t v = 0; rc == SF_OK && v < price->n_vm; v++) {
+        const struct sf_runtime *r = sf_profile_vm_runtime(prof, price->vm[v].name);
+        if (r)
+            batch_prefix(r->per_request_s, r->per_batch_s, x.n, plan->batch_size, vm_prefix[v]);
+    }
+
+    for (size_t t = 0; rc == SF_OK && t < n_tau; t++) {
+        const struct sf_exit_row *row = &prof->exits[first + t];
+        double surv[SF_MAX_STAGES];
+        sf_profile_survival(prof, row, surv);
+        int acc_ok = row->accuracy >= opts->min_accuracy - 1e-12;
+        struct sf_candidate base = {.tau = row->tau, .accuracy = row->accuracy, .vm = -1};
+
+        struct sf_candidate c = base;
+        c.pool = SF_POOL_FAAS;
+        c.cut = 0;
+        choose_memory(&x, surv, &c, NULL, 0);
+        if (c.reject == SF_REJ_NONE && !acc_ok)
+            c.reject = SF_REJ_ACCURACY;
+        consider(plan, t, &c, acc_ok);
+        rc = push_alt(plan, &c, cap);
+
+        for (size_t v = 0; rc == SF_OK && v < price->n_vm; v++) {
+            int profiled = sf_profile_vm_runtime(prof, price->vm[v].name) != NULL;
+            for (int cut = x.n; rc == SF_OK && cut >= 1; cut--) {
+                c = base;
+                c.pool = cut == x.n ? SF_POOL_IAAS : SF_POOL_HYBRID;
+                c.cut = cut;
+                c.vm = (int)v;
+                if (!profiled) {
+                    c.reject = SF_REJ_UNPROFILED;
+                    c.cost_usd_per_s = NAN;
+                    c.latency_s = NAN;
+                    c.slo_margin_s = NAN;
+                    c.tcip_rps = NAN;
+                } else {
+                    choose_memory(&x, surv, &c, vm_prefix[v], price->vm[v].price_usd_per_s);
+                    if (c.reject == SF_REJ_NONE && !acc_ok)
+                        c.reject = SF_REJ_ACCURACY;
+                    consider(plan, t, &c, acc_ok);
+                }
+                rc = push_alt(plan, &c, cap);
+            }
+        }
+    }
+    free(x.mem);
+    if (rc != SF_OK) {
+        sf_plan_fini(plan);
+        return rc;
+    }
+    find_scip(plan);
+    if (!plan->found)
+        return sf_err_set(err, SF_EINFEASIBLE,
+                          "plan: no configuration meets the %.3g s SLO%s", plan->slo_s,
+                          opts->min_accuracy > 0 ? " and the accuracy floor" : "");
+    return SF_OK;
+}
+
+void sf_plan_fini(struct sf_plan *plan)
+{
+    free(plan->alt);
+    free(plan->per_tau);
+    free(plan->per_tau_found);
+    plan->alt = NULL;
+    plan->per_tau = NULL;
+    plan->per_tau_found = NULL;
+    plan->n_alt = plan->n_tau = 0;
+}
+
+int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,
+                    const struct sf_pricing *price, const struct sf_candidate *cand,
+                    struct sf_costcfg *out)
+{
+    const struct sf_exit_row *row = sf_profile_exits(prof, cand->tau);
+    if (!row || cand->fn_mem_mb <= 0)
+        return SF_ENOTFOUND;
+    struct mem_info m = {.mem_mb = cand->fn_mem_mb};
+    m.usd_per_s = sf_pricing_fn_usd_per_s(price, plan->fn_arch, cand->fn_mem_mb);
+    int rc = sf_fn_runtime_at(prof, price, price->fn_arch[plan->fn_arch].name, cand->fn_mem_mb,
+                              m.per_req_s, m.per_batch_s);
+    if (rc != SF_OK)
+        return rc;
+    double surv[SF_MAX_STAGES];
+    sf_profile_survival(prof, row, surv);
+    struct sf_plan tmp = *plan;
+    struct ctx x = {.prof = prof, .price = price, .plan = &tmp, .n = prof->n_stages};
+    fill_costcfg(&x, surv, &m, cand->cut, cand->vm >= 0 ? price->vm[cand->vm].price_usd_per_s : 0,
+                 out);
+    return SF_OK;
+}
