@@ -8,6 +8,7 @@ pkgs=(
   libcmocka-dev       # unit tests
   liblz4-dev          # hidden-state codec (LZ4 frame)
   gnuplot-nox         # --plot PNGs (pngcairo terminal)
+  python3             # CLI tests check JSON output with the standard library
 )
 if [ "${1:-}" = "--print" ]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
 missing=()

@@ -49,9 +49,9 @@ struct sf_pricing {
     size_t n_fn_arch;
     double fn_request_fee_usd; /* per invocation */
     int fn_mem_min_mb, fn_mem_max_mb, fn_mem_step_mb;
-    int fn_mb_per_vcpu;               /* Lambda: 1,769 MB = one vCPU */
-    double fn_billing_granularity_s;  /* Lambda: 0.001 s */
-    double fn_payload_max_bytes;      /* synchronous invoke payload cap */
+    int fn_mb_per_vcpu;              /* Lambda: 1,769 MB = one vCPU */
+    double fn_billing_granularity_s; /* Lambda: 0.001 s */
+    double fn_payload_max_bytes;     /* synchronous invoke payload cap */
 };
 
 /* Loads a pricing catalog. Returns SF_OK, or SF_EIO / SF_EPARSE / SF_EINVAL / SF_ERANGE /
@@ -102,7 +102,7 @@ struct sf_profile {
     double xfer_latency_s;
     double xfer_bandwidth_bytes_per_s;
     double fn_cold_start_s;
-    double fn_scaling_exponent;       /* runtime ~ (vcpus)^-exponent between memories */
+    double fn_scaling_exponent;        /* runtime ~ (vcpus)^-exponent between memories */
     double fn_partial_vcpu_efficiency; /* worth of a partial vCPU above the whole ones */
     struct sf_runtime rt[SF_MAX_RUNTIMES];
     size_t n_rt;

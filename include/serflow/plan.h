@@ -19,11 +19,11 @@
 struct sf_costcfg {
     int n_stages;
     int cut;
-    double capacity_rps;   /* r: requests/s one instance sustains within the SLO */
-    int batch_size;        /* B: one function invocation per batch */
-    double vm_usd_per_s;   /* p_v */
-    double fn_usd_per_s;   /* p_m */
-    double fn_fee_usd;     /* per invocation */
+    double capacity_rps; /* r: requests/s one instance sustains within the SLO */
+    int batch_size;      /* B: one function invocation per batch */
+    double vm_usd_per_s; /* p_v */
+    double fn_usd_per_s; /* p_m */
+    double fn_fee_usd;   /* per invocation */
     double fn_work_s[SF_MAX_STAGES];
 };
 
@@ -44,7 +44,7 @@ double sf_tcip_rps(const struct sf_costcfg *c);
 struct sf_cost_split {
     double vm_usd_per_s;
     double fn_usd_per_s;
-    double instances;       /* q + [res > T-CIP] */
+    double instances; /* q + [res > T-CIP] */
     double rate_on_instances_rps;
     double rate_on_faas_rps;
 };
@@ -100,7 +100,7 @@ struct sf_candidate {
     int fn_mem_mb; /* 0 when no memory fits at all */
     double cost_usd_per_s;
     struct sf_cost_split split;
-    double latency_s;   /* worst case: a full batch through every stage of this path */
+    double latency_s;    /* worst case: a full batch through every stage of this path */
     double slo_margin_s; /* slo - latency */
     double tcip_rps;
     double payload_bytes;
@@ -117,9 +117,9 @@ struct sf_plan {
     double slo_s, rate_rps, capacity_rps;
     int batch_size;
     size_t fn_arch;
-    int found;                 /* best is valid */
-    struct sf_candidate best;  /* cheapest feasible over all taus */
-    struct sf_candidate *alt;  /* per (tau, pool, vm, cut): best memory, or why none fits */
+    int found;                /* best is valid */
+    struct sf_candidate best; /* cheapest feasible over all taus */
+    struct sf_candidate *alt; /* per (tau, pool, vm, cut): best memory, or why none fits */
     size_t n_alt;
     /* per profiled tau (same order as the profile's exits), the best feasible of each pool;
      * pool_found[t][pool] says whether one exists */
@@ -134,9 +134,8 @@ struct sf_plan {
 /* Runs Alg. 1 and Alg. 2 over the profile and catalog. The plan owns its arrays: release with
  * sf_plan_fini. SF_EINFEASIBLE (plan still filled, found = 0) when nothing meets the SLO and
  * accuracy floor; SF_ENOTFOUND when opts name a tau or arch the inputs lack. */
-int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof,
-                const struct sf_pricing *price, const struct sf_plan_opts *opts,
-                struct sf_err *err);
+int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
+                const struct sf_plan_opts *opts, struct sf_err *err);
 void sf_plan_fini(struct sf_plan *plan);
 
 /* Rebuilds the cost configuration of a candidate (for sweeps and tests). */

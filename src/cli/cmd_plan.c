@@ -32,7 +32,8 @@ static const char plan_usage[] =
     "                       function_mem_mb, capacity_rps, tcip_rps, cost_usd_per_hour,\n"
     "                       accuracy, alternatives, ...)\n"
     "  --all                list every alternative of every tau, not only the chosen tau's\n"
-    "  --plot DIR           write PNGs: cost vs cut per tau (paper Figs. 8-9), T-CIP sweep (Fig. 11)\n"
+    "  --plot DIR           write PNGs: cost vs cut per tau (paper Figs. 8-9), T-CIP sweep (Fig. "
+    "11)\n"
     "  -h, --help           this text\n"
     "\n"
     "Examples:\n"
@@ -133,8 +134,8 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
         snprintf(mem, sizeof(mem), "%d", c->fn_mem_mb);
     else
         snprintf(mem, sizeof(mem), "-");
-    printf("%c %-6s %-12s %3d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ', sf_pool_name(c->pool),
-           vm_name(pr, c), c->cut, mem, money, lat, margin, tcip, status);
+    printf("%c %-6s %-12s %3d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
+           sf_pool_name(c->pool), vm_name(pr, c), c->cut, mem, money, lat, margin, tcip, status);
 }
 
 static void print_human(const struct sf_plan *plan, const struct sf_profile *prof,
@@ -224,8 +225,8 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
     for (size_t i = 0; i < plan->n_alt; i++) {
         const struct sf_candidate *c = &plan->alt[i];
         counts[c->reject]++;
-        if (!all && !(found && fabs(c->tau - show_tau) < 1e-12) && !(!found && i < plan->n_alt &&
-                                                                     c->tau == plan->alt[0].tau))
+        if (!all && !(found && fabs(c->tau - show_tau) < 1e-12) &&
+            !(!found && i < plan->n_alt && c->tau == plan->alt[0].tau))
             continue;
         if (c->tau != last_tau) {
             printf(" tau %.2f:\n", c->tau);
@@ -256,8 +257,8 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     json_object_set_new(o, "tau", json_real(c->tau));
     json_object_set_new(o, "cut", json_integer(c->cut));
     json_object_set_new(o, "vm_type", c->vm >= 0 ? json_string(pr->vm[c->vm].name) : json_null());
-    json_object_set_new(o, "function_mem_mb", c->fn_mem_mb > 0 ? json_integer(c->fn_mem_mb)
-                                                                : json_null());
+    json_object_set_new(o, "function_mem_mb",
+                        c->fn_mem_mb > 0 ? json_integer(c->fn_mem_mb) : json_null());
     json_object_set_new(o, "cost_usd_per_hour", jnum(per_hour(c->cost_usd_per_s)));
     json_object_set_new(o, "vm_cost_usd_per_hour", jnum(per_hour(c->split.vm_usd_per_s)));
     json_object_set_new(o, "function_cost_usd_per_hour", jnum(per_hour(c->split.fn_usd_per_s)));
@@ -270,7 +271,8 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     json_object_set_new(o, "payload_bytes", json_real(c->payload_bytes));
     json_object_set_new(o, "feasible", json_boolean(c->reject == SF_REJ_NONE));
     json_object_set_new(o, "rejected_by",
-                        c->reject == SF_REJ_NONE ? json_null() : json_string(sf_reject_name(c->reject)));
+                        c->reject == SF_REJ_NONE ? json_null()
+                                                 : json_string(sf_reject_name(c->reject)));
     return o;
 }
 
@@ -347,7 +349,8 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
         for (size_t v = 0; v < pr->n_vm; v++) {
             fprintf(gp, "$vm%zu_%zu << EOD\n", t, v);
             for (int k = N; k >= 1; k--) {
-                const struct sf_candidate *c = &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
+                const struct sf_candidate *c =
+                    &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
                 if (!isnan(c->cost_usd_per_s))
                     fprintf(gp, "%d %.8g %d\n", c->cut, per_hour(c->cost_usd_per_s),
                             c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
@@ -368,41 +371,57 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
                 continue;
             fprintf(gp,
                     ", $vm%zu_%zu using 1:2 with lines lc %zu notitle, "
-                    "$vm%zu_%zu using 1:($3 ? $2 : 1/0) with points pt 7 lc %zu title '%s', "
-                    "$vm%zu_%zu using 1:($3 ? 1/0 : $2) with points pt 6 lc %zu notitle",
+                    "$vm%zu_%zu using 1:($3 > 0.5 ? $2 : 1/0) with points pt 7 lc %zu title '%s', "
+                    "$vm%zu_%zu using 1:($3 > 0.5 ? 1/0 : $2) with points pt 6 lc %zu notitle",
                     t, v, v + 2, t, v, v + 2, pr->vm[v].name, t, v, v + 2);
         }
         fprintf(gp, "\n");
     }
-    /* T-CIP sweep for the chosen configuration (and the best IaaS at the same tau). */
-    if (found) {
-        struct sf_costcfg cc;
-        if (sf_plan_costcfg(plan, prof, pr, &plan->best, &cc) == 0) {
+    /* T-CIP sweep (paper Fig. 11) at the chosen tau: one more instance of the best IaaS and the
+     * best hybrid configuration against FaaS, for residual rates in [0, r]. */
+    size_t t = 0;
+    while (found && t < plan->n_tau &&
+           !(plan->alt[t * (1 + pr->n_vm * (size_t)N)].tau == plan->best.tau))
+        t++;
+    if (found && t < plan->n_tau) {
+        struct sf_costcfg cc[2];
+        const struct sf_candidate *cand[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
+            if (plan->per_tau_found[t][pool] &&
+                sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
+                cand[k] = &plan->per_tau[t][pool];
+        }
+        const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
+        if (faas) {
             fprintf(gp, "$sweep << EOD\n");
             for (int k = 0; k <= 100; k++) {
                 double res = plan->capacity_rps * k / 100.0;
-                fprintf(gp, "%.6g %.8g %.8g\n", res,
-                        per_hour(sf_cost_instance_residual_usd_per_s(&cc, res)),
-                        per_hour(sf_cost_faas_usd_per_s(&cc, res)));
+                fprintf(gp, "%.6g %.8g %.8g %.8g\n", res,
+                        cand[0] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[0], res)) : NAN,
+                        cand[1] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[1], res)) : NAN,
+                        per_hour(sf_cost_faas_usd_per_s(faas, res)));
             }
             fprintf(gp, "EOD\n");
-            char tcip[32];
-            fmt_tcip(tcip, sizeof(tcip), plan->best.tcip_rps, plan->capacity_rps);
             fprintf(gp,
                     "set output '%s/tcip_sweep.png'\n"
-                    "set title 'T-CIP sweep: one more %s instance vs FaaS for a residual rate "
-                    "(tau %.2f, cut %d): T-CIP = %s req/s'\n"
+                    "set title 'T-CIP sweep at tau %.2f: one more instance vs FaaS for a residual "
+                    "rate (crossing = T-CIP)'\n"
                     "set xlabel 'residual rate res (req/s)'\nset ylabel 'USD per hour'\n"
                     "set xrange [0:%.6g]\nset xtics auto\n",
-                    dir, sf_pool_name(plan->best.pool), plan->best.tau, plan->best.cut, tcip,
-                    plan->capacity_rps);
-            if (plan->best.tcip_rps <= plan->capacity_rps)
-                fprintf(gp, "set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 3\n",
-                        plan->best.tcip_rps, plan->best.tcip_rps);
-            fprintf(gp, "plot $sweep using 1:2 with lines lw 2 title 'instance (%s, c=%d)', "
-                        "$sweep using 1:3 with lines lw 2 title 'FaaS (%d MB)'\n",
-                    vm_name(pr, &plan->best), plan->best.cut, plan->best.fn_mem_mb);
-            fprintf(gp, "unset arrow\n");
+                    dir, plan->best.tau, plan->capacity_rps);
+            fprintf(gp, "plot $sweep using 1:4 with lines lw 2 title 'FaaS (%d MB)'",
+                    cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
+            for (int k = 0; k < 2; k++) {
+                char tcip[32];
+                if (!cand[k])
+                    continue;
+                fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, plan->capacity_rps);
+                fprintf(gp, ", $sweep using 1:%d with lines lw 2 title '%s %s c=%d (T-CIP %s)'",
+                        k + 2, k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]), cand[k]->cut,
+                        tcip);
+            }
+            fprintf(gp, "\n");
         }
     }
     fclose(gp);
@@ -415,18 +434,25 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
 
 int sf_cmd_plan(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"profile", required_argument, NULL, 'p'},  {"pricing", required_argument, NULL, 'c'},
-        {"slo-s", required_argument, NULL, 's'},    {"rate", required_argument, NULL, 'r'},
-        {"min-accuracy", required_argument, NULL, 'a'}, {"tau", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},    {"any-memory", no_argument, NULL, 'm'},
-        {"arch", required_argument, NULL, 'A'},     {"json", no_argument, NULL, 'j'},
-        {"all", no_argument, NULL, 'L'},            {"plot", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"profile", required_argument, NULL, 'p'},
+                                             {"pricing", required_argument, NULL, 'c'},
+                                             {"slo-s", required_argument, NULL, 's'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"min-accuracy", required_argument, NULL, 'a'},
+                                             {"tau", required_argument, NULL, 't'},
+                                             {"batch", required_argument, NULL, 'b'},
+                                             {"any-memory", no_argument, NULL, 'm'},
+                                             {"arch", required_argument, NULL, 'A'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"all", no_argument, NULL, 'L'},
+                                             {"plot", required_argument, NULL, 'P'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     char profile_path[4096], pricing_path[4096];
     snprintf(profile_path, sizeof(profile_path), "%s",
              sf_cli_data_path("profiles/vgg16-sdn-cifar10.json"));
-    snprintf(pricing_path, sizeof(pricing_path), "%s", sf_cli_data_path("pricing/aws-us-east-1.json"));
+    snprintf(pricing_path, sizeof(pricing_path), "%s",
+             sf_cli_data_path("pricing/aws-us-east-1.json"));
     struct sf_plan_opts o;
     sf_plan_opts_default(&o);
     int json = 0, all = 0;
@@ -502,8 +528,9 @@ int sf_cmd_plan(int argc, char **argv)
             fputs(plan_usage, stdout);
             return SF_EXIT_OK;
         default:
-            fprintf(stderr, "serflow plan: unknown or incomplete option '%s' (see serflow plan "
-                            "--help)\n",
+            fprintf(stderr,
+                    "serflow plan: unknown or incomplete option '%s' (see serflow plan "
+                    "--help)\n",
                     argv[optind - 1]);
             return SF_EXIT_USAGE;
         }

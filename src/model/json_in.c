@@ -150,8 +150,8 @@ int sf__j_load(struct sf__jctx *c, json_t **root)
     json_error_t je;
     *root = json_loadb(c->text, c->len, JSON_REJECT_DUPLICATES, &je);
     if (!*root)
-        return sf_err_set(c->err, SF_EPARSE, "%s:%d: JSON syntax: %s", c->file, je.line > 0 ? je.line : 1,
-                          je.text);
+        return sf_err_set(c->err, SF_EPARSE, "%s:%d: JSON syntax: %s", c->file,
+                          je.line > 0 ? je.line : 1, je.text);
     if (!json_is_object(*root)) {
         json_decref(*root);
         *root = NULL;
@@ -350,8 +350,8 @@ int sf__j_format(struct sf__jctx *c, json_t *root, const char *expect)
     if (rc != SF_OK)
         return rc;
     if (strcmp(fmt, expect) != 0)
-        return sf__j_fail(c, "format", SF_EUNSUPPORTED, "unsupported format \"%s\" (expected \"%s\")",
-                          fmt, expect);
+        return sf__j_fail(c, "format", SF_EUNSUPPORTED,
+                          "unsupported format \"%s\" (expected \"%s\")", fmt, expect);
     return SF_OK;
 }
 
@@ -362,15 +362,15 @@ struct unit {
     double to_base;
 };
 
-static const struct unit time_units[] = {
-    {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"min", 60}, {"hour", 3600}, {NULL, 0}};
+static const struct unit time_units[] = {{"s", 1},    {"ms", 1e-3},   {"us", 1e-6},
+                                         {"min", 60}, {"hour", 3600}, {NULL, 0}};
 static const struct unit usd_per_time_units[] = {
     {"USD/s", 1}, {"USD/min", 1.0 / 60}, {"USD/hour", 1.0 / 3600}, {NULL, 0}};
 static const struct unit usd_per_gb_s_units[] = {{"USD/GB-s", 1}, {NULL, 0}};
 static const struct unit usd_per_req_units[] = {
     {"USD/request", 1}, {"USD/1M-requests", 1e-6}, {NULL, 0}};
-static const struct unit byte_units[] = {{"B", 1},          {"KB", 1e3},        {"MB", 1e6},
-                                         {"KiB", 1024},     {"MiB", 1048576.0}, {NULL, 0}};
+static const struct unit byte_units[] = {{"B", 1},      {"KB", 1e3},        {"MB", 1e6},
+                                         {"KiB", 1024}, {"MiB", 1048576.0}, {NULL, 0}};
 
 int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
                    enum sf__qkind kind, double *out)
@@ -382,7 +382,7 @@ int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned fl
     if (rc != SF_OK || !q)
         return rc;
     double value = 0;
-    char unit[32] = "";
+    char unit[64] = "";
     sf__j_push_key(c, key);
     rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, &value);
     if (rc == SF_OK)

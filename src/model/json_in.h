@@ -70,12 +70,16 @@ int sf__j_format(struct sf__jctx *c, json_t *root, const char *expect);
 int sf__json_line_of(const char *text, size_t len, const struct sf__jstep *path, int depth,
                      const char *key);
 
-
-
 /* Quantities with units: {"value": x, "unit": "..."}; converted to the base unit of the kind:
  * seconds, USD per second, USD per GB-second, USD per request, bytes. An unknown unit is
  * refused with the list of accepted ones. */
-enum sf__qkind { SF__Q_TIME_S, SF__Q_USD_PER_S, SF__Q_USD_PER_GB_S, SF__Q_USD_PER_REQ, SF__Q_BYTES };
+enum sf__qkind {
+    SF__Q_TIME_S,
+    SF__Q_USD_PER_S,
+    SF__Q_USD_PER_GB_S,
+    SF__Q_USD_PER_REQ,
+    SF__Q_BYTES
+};
 int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
                    enum sf__qkind kind, double *out);
 #endif

@@ -18,8 +18,8 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
         rc = sf__j_quantity(c, billing, "granularity", SF__J_REQUIRED | SF__J_POSITIVE,
                             SF__Q_TIME_S, &p->vm_billing_granularity_s);
         if (rc == SF_OK)
-            rc = sf__j_quantity(c, billing, "minimum", SF__J_REQUIRED | SF__J_NONNEG,
-                                SF__Q_TIME_S, &p->vm_billing_minimum_s);
+            rc = sf__j_quantity(c, billing, "minimum", SF__J_REQUIRED | SF__J_NONNEG, SF__Q_TIME_S,
+                                &p->vm_billing_minimum_s);
         sf__j_pop(c);
     }
     if (rc == SF_OK)
@@ -41,8 +41,8 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
             if (rc == SF_OK)
                 rc = sf__j_num(c, t, "mem_gib", SF__J_POSITIVE, &v->mem_gib);
             if (rc == SF_OK)
-                rc = sf__j_quantity(c, t, "price", SF__J_REQUIRED | SF__J_POSITIVE,
-                                    SF__Q_USD_PER_S, &v->price_usd_per_s);
+                rc = sf__j_quantity(c, t, "price", SF__J_REQUIRED | SF__J_POSITIVE, SF__Q_USD_PER_S,
+                                    &v->price_usd_per_s);
             for (size_t j = 0; rc == SF_OK && j < i; j++)
                 if (!strcmp(p->vm[j].name, v->name))
                     rc = sf__j_fail(c, "name", SF_EINVAL, "duplicate VM type \"%s\"", v->name);
@@ -81,8 +81,8 @@ static int parse_function(struct sf__jctx *c, json_t *root, struct sf_pricing *p
         rc = sf__j_quantity(c, fn, "billing_granularity", SF__J_REQUIRED | SF__J_POSITIVE,
                             SF__Q_TIME_S, &p->fn_billing_granularity_s);
     if (rc == SF_OK)
-        rc = sf__j_quantity(c, fn, "request_fee", SF__J_REQUIRED | SF__J_NONNEG,
-                            SF__Q_USD_PER_REQ, &p->fn_request_fee_usd);
+        rc = sf__j_quantity(c, fn, "request_fee", SF__J_REQUIRED | SF__J_NONNEG, SF__Q_USD_PER_REQ,
+                            &p->fn_request_fee_usd);
     if (rc == SF_OK)
         rc = sf__j_quantity(c, fn, "payload_max", SF__J_REQUIRED | SF__J_POSITIVE, SF__Q_BYTES,
                             &p->fn_payload_max_bytes);

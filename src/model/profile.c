@@ -39,7 +39,7 @@ static int parse_stages(struct sf__jctx *c, json_t *root, struct sf_profile *p)
 
 static int parse_runtime(struct sf__jctx *c, json_t *r, struct sf_profile *p, struct sf_runtime *rt)
 {
-    char kind[16] = "", unit[8] = "s";
+    char kind[64] = "", unit[64] = "s";
     double scale = 1;
     int rc = sf__j_str(c, r, "kind", SF__J_REQUIRED, kind, sizeof(kind));
     if (rc != SF_OK)

@@ -76,8 +76,8 @@ int sf_fn_runtime_at(const struct sf_profile *prof, const struct sf_pricing *pri
     if (near->mem_mb != mem_mb) {
         double v0 = sf_fn_effective_vcpus(near->mem_mb, price->fn_mb_per_vcpu,
                                           prof->fn_partial_vcpu_efficiency);
-        double v1 = sf_fn_effective_vcpus(mem_mb, price->fn_mb_per_vcpu,
-                                          prof->fn_partial_vcpu_efficiency);
+        double v1 =
+            sf_fn_effective_vcpus(mem_mb, price->fn_mb_per_vcpu, prof->fn_partial_vcpu_efficiency);
         factor = pow(v0 / v1, prof->fn_scaling_exponent);
     }
     for (int i = 0; i < prof->n_stages; i++) {
@@ -293,9 +293,8 @@ static void find_scip(struct sf_plan *plan)
     }
 }
 
-int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof,
-                const struct sf_pricing *price, const struct sf_plan_opts *opts,
-                struct sf_err *err)
+int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
+                const struct sf_plan_opts *opts, struct sf_err *err)
 {
     struct sf_plan_opts defaults;
     if (!opts) {
@@ -315,8 +314,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof,
     while (a < price->n_fn_arch && strcmp(price->fn_arch[a].name, arch) != 0)
         a++;
     if (a == price->n_fn_arch)
-        return sf_err_set(err, SF_ENOTFOUND, "plan: the catalog has no function arch \"%s\"",
-                          arch);
+        return sf_err_set(err, SF_ENOTFOUND, "plan: the catalog has no function arch \"%s\"", arch);
     plan->fn_arch = a;
 
     size_t first = 0, n_tau = prof->n_exits;
@@ -395,9 +393,8 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof,
     }
     find_scip(plan);
     if (!plan->found)
-        return sf_err_set(err, SF_EINFEASIBLE,
-                          "plan: no configuration meets the %.3g s SLO%s", plan->slo_s,
-                          opts->min_accuracy > 0 ? " and the accuracy floor" : "");
+        return sf_err_set(err, SF_EINFEASIBLE, "plan: no configuration meets the %.3g s SLO%s",
+                          plan->slo_s, opts->min_accuracy > 0 ? " and the accuracy floor" : "");
     return SF_OK;
 }
 

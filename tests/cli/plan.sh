@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# CLI tests of `serflow plan`: defaults, JSON keys, options, plots, and bad input handling
+# (file:line messages, non-zero exits). Usage: plan.sh BUILD/serflow SOURCE_DIR
+set -u
+bin=$1; src=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect() { # expect NAME EXPECTED_EXIT CMD... ; stdout -> $tmp/out, stderr -> $tmp/err
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+    [ "$got" -eq "$want" ] && ok || bad "$name: exit $got, want $want; stderr: $(head -3 "$tmp/err")"
+}
+has() { grep -qE -- "$2" "$tmp/$1" && ok || bad "$1 lacks /$2/: $(head -3 "$tmp/$1")"; }
+
+expect "default plan" 0 "$bin" plan
+has out "^Chosen: pool"
+has out "S-CIP"
+has out "rejected: SLO \(10.30 s > 6.00 s\)"
+
+expect "json" 0 "$bin" plan --json
+/usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "json keys"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ["pool", "tau", "cut", "vm_type", "function_mem_mb", "capacity_rps", "tcip_rps",
+          "cost_usd_per_hour", "accuracy", "alternatives"]:
+    assert k in d, k
+assert d["pool"] in ("faas", "iaas", "hybrid")
+assert isinstance(d["alternatives"], list) and len(d["alternatives"]) > 10
+feas = [a["cost_usd_per_hour"] for a in d["alternatives"] if a["feasible"]]
+assert abs(min(feas) - d["cost_usd_per_hour"]) < 1e-12, (min(feas), d["cost_usd_per_hour"])
+assert all(a["rejected_by"] for a in d["alternatives"] if not a["feasible"])
+PY
+
+expect "fixed tau" 0 "$bin" plan --tau 0.85 --json
+/usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/out')); assert d['tau']==0.85" && ok || bad "tau 0.85"
+expect "rate override" 0 "$bin" plan --rate 50 --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['rate_rps']==50" && ok || bad "rate 50"
+expect "slo override" 0 "$bin" plan --slo-s 8 --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['slo_s']==8 and abs(d['capacity_rps']-12.5)<1e-9" && ok || bad "slo 8"
+expect "infeasible accuracy" 1 "$bin" plan --min-accuracy 0.99
+has err "accuracy"
+expect "percent accuracy" 0 "$bin" plan --min-accuracy 85 --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['accuracy']>=0.85" && ok || bad "min acc 85"
+
+expect "plots" 0 "$bin" plan --tau 0.7 --plot "$tmp/plots"
+[ -s "$tmp/plots/cost_vs_cut_tau0.70.png" ] && [ -s "$tmp/plots/tcip_sweep.png" ] && ok || bad "plot files"
+
+# usage errors
+expect "unknown option" 2 "$bin" plan --frobnicate
+has err "unknown or incomplete option"
+expect "bad tau" 2 "$bin" plan --tau 1.5
+has err "--tau"
+expect "tau not in profile" 2 "$bin" plan --tau 0.42
+has err "tau 0.42 is not in the profile"
+expect "bad rate" 2 "$bin" plan --rate abc
+expect "help" 0 "$bin" plan --help
+has out "usage: serflow plan"
+
+# bad input files: file:line: field: problem, exit 2
+prof="$src/data/profiles/vgg16-sdn-cifar10.json"
+sed 's/"slo_s": 6.0/"slo_s": -6.0/' "$prof" >"$tmp/neg.json"
+expect "negative slo" 2 "$bin" plan --profile "$tmp/neg.json"
+has err "neg.json:[0-9]+: slo_s: must be positive"
+sed '0,/"exit_fraction": \[/s//"exit_fraction": [ 1.5,/' "$prof" >"$tmp/frac.json"
+expect "fraction" 2 "$bin" plan --profile "$tmp/frac.json"
+has err "frac.json:[0-9]+: exits\[0\]\.exit_fraction"
+head -c 300 "$prof" >"$tmp/trunc.json"
+expect "truncated" 2 "$bin" plan --profile "$tmp/trunc.json"
+has err "trunc.json:[0-9]+: JSON syntax"
+sed 's/"USD\/hour"/"USD\/fortnight"/' "$src/data/pricing/aws-us-east-1.json" >"$tmp/unit.json"
+expect "unit" 2 "$bin" plan --pricing "$tmp/unit.json"
+has err "unit.json:[0-9]+: vm.types\[0\].price.unit: unknown unit"
+expect "missing file" 2 "$bin" plan --profile "$tmp/nope.json"
+has err "nope.json: cannot open"
+
+echo "plan.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,58 @@
+/* test_util.h - helpers shared by the unit tests (header-only, test code only). */
+#ifndef SERFLOW_TEST_UTIL_H
+#define SERFLOW_TEST_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/core.h"
+
+/* Path of a file under the source tree (SF_SOURCE_DIR from the environment or the build). */
+static inline const char *tu_src(const char *rel)
+{
+    static char buf[4096];
+    const char *root = getenv("SF_SOURCE_DIR");
+    snprintf(buf, sizeof(buf), "%s/%s", root && *root ? root : SF_SOURCE_DIR, rel);
+    return buf;
+}
+
+/* Reads a source-tree file; aborts the test binary on failure (test setup, not a test). */
+static inline char *tu_read(const char *rel, size_t *len)
+{
+    char *text;
+    struct sf_err err = {{0}};
+    if (sf_read_file(tu_src(rel), 1 << 24, &text, len, &err) != SF_OK) {
+        fprintf(stderr, "test setup: %s\n", err.msg);
+        abort();
+    }
+    return text;
+}
+
+/* Returns a heap copy of text with the first occurrence of `from` replaced by `to`, and the
+ * 1-based line where the replacement starts in *line. Aborts when `from` is absent. */
+static inline char *tu_replace(const char *text, const char *from, const char *to, int *line)
+{
+    size_t pre = 0, flen = strlen(from), tlen = strlen(to);
+    while (text[pre] && strncmp(text + pre, from, flen) != 0)
+        pre++;
+    if (!text[pre]) {
+        fprintf(stderr, "test setup: '%s' not found\n", from);
+        abort();
+    }
+    size_t rest = strlen(text + pre + flen);
+    char *out = malloc(pre + tlen + rest + 1);
+    if (!out)
+        abort();
+    memcpy(out, text, pre);
+    memcpy(out + pre, to, tlen);
+    memcpy(out + pre + tlen, text + pre + flen, rest + 1);
+    int l = 1;
+    for (size_t i = 0; i < pre; i++)
+        l += text[i] == '\n';
+    if (line)
+        *line = l;
+    return out;
+}
+
+#endif
