@@ -147,8 +147,13 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
     printf("  SLO %.3g s, batch %d, capacity r = %.2f req/s per instance, planning rate %.2f "
            "req/s\n",
            plan->slo_s, plan->batch_size, plan->capacity_rps, plan->rate_rps);
+    char floor_txt[32];
+    if (o->min_accuracy > 0)
+        snprintf(floor_txt, sizeof(floor_txt), "%.1f%%", 100 * o->min_accuracy);
+    else
+        snprintf(floor_txt, sizeof(floor_txt), "none");
     printf("  accuracy floor %s, function arch %s, memories %s; %zu candidates priced\n\n",
-           o->min_accuracy > 0 ? "set" : "none", pr->fn_arch[plan->fn_arch].name,
+           floor_txt, pr->fn_arch[plan->fn_arch].name,
            o->any_memory ? "every 1 MB step" : "1,769 MB multiples", plan->n_evaluated);
     if (found) {
         const struct sf_candidate *b = &plan->best;
