@@ -67,8 +67,7 @@ int main(int argc, char **argv)
     double t2 = median_run_s(&prof, &pr, &o, reps2, &n2);
     printf("bench_plan: bundled space (%zu candidates, %zu taus): median %.3f ms over %d runs\n",
            n1, prof.n_exits, t1 * 1e3, reps);
-    printf("bench_plan:   ratio to the 10 ms budget: %.4f (%.0fx under)\n", t1 / 10e-3,
-           10e-3 / t1);
+    printf("bench_plan:   ratio to the 10 ms budget: %.4f (%.0fx under)\n", t1 / 10e-3, 10e-3 / t1);
     printf("bench_plan: reference, every 1 MB memory step (%zu candidates): median %.1f ms over %d "
            "runs\n",
            n2, t2 * 1e3, reps2);

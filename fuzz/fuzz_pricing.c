@@ -1,5 +1,5 @@
-/* fuzz_pricing.c - libFuzzer target for the pricing loader: any bytes must give SF_OK or a clean error
- * with a message, never a crash, leak or undefined behaviour. */
+/* fuzz_pricing.c - libFuzzer target for the pricing loader: any bytes must give SF_OK or a clean
+ * error with a message, never a crash, leak or undefined behaviour. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

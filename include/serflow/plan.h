@@ -100,8 +100,9 @@ struct sf_candidate {
     int fn_mem_mb; /* 0 when no memory fits at all */
     double cost_usd_per_s;
     struct sf_cost_split split;
-    double latency_s;    /* worst case: a full batch through every stage of this path */
-    double slo_margin_s; /* slo - latency */
+    double latency_s;      /* worst case: a full batch through every stage of this path */
+    double slo_margin_s;   /* slo - latency */
+    double spill_margin_s; /* slo - full-model latency on the function (the FaaS spill) */
     double tcip_rps;
     double payload_bytes;
     enum sf_reject reject;
@@ -121,6 +122,7 @@ struct sf_plan {
     struct sf_candidate best; /* cheapest feasible over all taus */
     struct sf_candidate *alt; /* per (tau, pool, vm, cut): best memory, or why none fits */
     size_t n_alt;
+    size_t alt_per_tau; /* alternatives of one tau: 1 (FaaS) + vm types x cuts, in that order */
     /* per profiled tau (same order as the profile's exits), the best feasible of each pool;
      * pool_found[t][pool] says whether one exists */
     struct sf_candidate (*per_tau)[3];

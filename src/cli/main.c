@@ -13,7 +13,9 @@ static const char usage[] =
     "Commands:\n"
     "  plan      choose FaaS-only, IaaS-only or hybrid offloading, tau, cut, VM type and function\n"
     "            memory for a model profile and a pricing catalog; T-CIP and S-CIP\n"
-    "  demo      the main job on the bundled defaults (what `make demo` runs)\n"
+    "  replay    replay a request trace through serflow and the baselines (FaaS-only, LIBRA,\n"
+    "            Spock, MArk) and a clairvoyant oracle, with AWS billing\n"
+    "  demo      the main job on the bundled defaults (what `make demo` runs): plan + replay\n"
     "  help CMD  the options of a command (same as serflow CMD --help)\n"
     "\n"
     "Run `serflow plan --help` to start.\n";
@@ -40,10 +42,21 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "plan"))
         return sf_cmd_plan(argc, argv);
+    if (!strcmp(cmd, "replay"))
+        return sf_cmd_replay(argc, argv);
     if (!strcmp(cmd, "demo")) {
-        char *demo_argv[] = {"plan", NULL};
-        printf("== serflow demo: offline plan on the bundled paper profile and AWS catalog\n\n");
-        return sf_cmd_plan(1, demo_argv);
+        char *plan_argv[] = {"plan", NULL};
+        char *replay_argv[] = {"replay", "--tau", "0.7", NULL};
+        printf(
+            "== serflow demo 1/2: offline plan on the bundled paper profile and AWS catalog\n\n");
+        fflush(stdout);
+        int rc = sf_cmd_plan(1, plan_argv);
+        if (rc != SF_EXIT_OK)
+            return rc;
+        printf("\n== serflow demo 2/2: replay of the first 400 WITS epochs at tau 0.7 (the "
+               "paper's evaluation)\n\n");
+        fflush(stdout);
+        return sf_cmd_replay(3, replay_argv);
     }
     fprintf(stderr, "serflow: unknown command '%s' (try serflow --help)\n", cmd);
     return SF_EXIT_USAGE;

@@ -123,7 +123,10 @@ static int better(const struct sf_candidate *a, const struct sf_candidate *b)
         return 1;
     if (a->cost_usd_per_s > b->cost_usd_per_s + tol)
         return 0;
-    return a->slo_margin_s > b->slo_margin_s;
+    /* equal cost: the larger SLO margin, then the faster FaaS spill */
+    if (a->slo_margin_s != b->slo_margin_s)
+        return a->slo_margin_s > b->slo_margin_s;
+    return a->spill_margin_s > b->spill_margin_s;
 }
 
 static void fill_costcfg(const struct ctx *x, const double *survival, const struct mem_info *m,
@@ -181,6 +184,7 @@ static void choose_memory(const struct ctx *x, const double *survival, struct sf
                   p->fn_cold_start_s;
         t.latency_s = lat;
         t.slo_margin_s = plan->slo_s - lat;
+        t.spill_margin_s = plan->slo_s - m->full_latency_s;
         t.payload_bytes = payload;
         if (c < n && payload > x->price->fn_payload_max_bytes)
             t.reject = SF_REJ_PAYLOAD;
@@ -338,6 +342,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
             rc = sf_err_set(err, SF_ENOMEM, "plan: out of memory");
     }
     plan->n_tau = n_tau;
+    plan->alt_per_tau = 1 + price->n_vm * (size_t)x.n;
 
     /* VM batch prefixes do not depend on tau. */
     double vm_prefix[SF_MAX_VM_TYPES][SF_MAX_STAGES + 1];

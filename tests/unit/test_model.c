@@ -81,8 +81,8 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     /* malformed JSON */
-    {PRICING, "\"region\": \"us-east-1\",", "\"region\": \"us-east-1\" ,,", SF_EPARSE, "JSON syntax",
-     "", NULL},
+    {PRICING, "\"region\": \"us-east-1\",", "\"region\": \"us-east-1\" ,,", SF_EPARSE,
+     "JSON syntax", "", NULL},
     /* wrong types */
     {PRICING, "\"vcpus\": 4,", "\"vcpus\": \"four\",", SF_EINVAL, "vm.types[1].vcpus",
      "expected an integer", NULL},
@@ -96,9 +96,10 @@ static const struct bad_case bad_cases[] = {
     /* negative and non-finite prices and runtimes */
     {PRICING, "{\"value\": 0.085,", "{\"value\": -0.085,", SF_ERANGE, "vm.types[0].price.value",
      "must be positive", NULL},
-    {PRICING, "{\"value\": 0.0000166667,", "{\"value\": 1e999,", SF_EPARSE, "JSON syntax", "", NULL},
-    {PROFILE, "\"per_request\": [\n        0.000", "\"per_request\": [\n        -0.000",
-     SF_ERANGE, "runtimes[0].per_request[0]", "must not be negative", NULL},
+    {PRICING, "{\"value\": 0.0000166667,", "{\"value\": 1e999,", SF_EPARSE, "JSON syntax", "",
+     NULL},
+    {PROFILE, "\"per_request\": [\n        0.000", "\"per_request\": [\n        -0.000", SF_ERANGE,
+     "runtimes[0].per_request[0]", "must not be negative", NULL},
     /* exit fractions outside [0,1] */
     {PROFILE, "\"exit_fraction\": [\n        0.", "\"exit_fraction\": [\n        1.", SF_ERANGE,
      "exits[0].exit_fraction[0]", "must be in [0, 1]", NULL},
@@ -112,9 +113,10 @@ static const struct bad_case bad_cases[] = {
     /* structure */
     {PRICING, "\"serflow-pricing/1\"", "\"serflow-pricing/9\"", SF_EUNSUPPORTED, "format",
      "unsupported format", NULL},
-    {PRICING, "\"name\": \"c6i.xlarge\"", "\"name\": \"c6i.large\"", SF_EINVAL,
-     "vm.types[1].name", "duplicate", NULL},
-    {PROFILE, "\"tau\": 0.55", "\"tau\": 0.45", SF_EINVAL, "exits[1].tau", "strictly increasing", NULL},
+    {PRICING, "\"name\": \"c6i.xlarge\"", "\"name\": \"c6i.large\"", SF_EINVAL, "vm.types[1].name",
+     "duplicate", NULL},
+    {PROFILE, "\"tau\": 0.55", "\"tau\": 0.45", SF_EINVAL, "exits[1].tau", "strictly increasing",
+     NULL},
 };
 
 static void check_bad_case(const struct bad_case *bc)
@@ -130,8 +132,9 @@ static void check_bad_case(const struct bad_case *bc)
         free(again);
     }
     struct sf_err err = {{0}};
-    int rc = !strcmp(bc->file, PRICING) ? sf_pricing_parse(&pricing, "t.json", bad, strlen(bad), &err)
-                                 : sf_profile_parse(&profile, "t.json", bad, strlen(bad), &err);
+    int rc = !strcmp(bc->file, PRICING)
+                 ? sf_pricing_parse(&pricing, "t.json", bad, strlen(bad), &err)
+                 : sf_profile_parse(&profile, "t.json", bad, strlen(bad), &err);
     char want_prefix[64];
     snprintf(want_prefix, sizeof(want_prefix), "t.json:%d: ", line);
     if (rc != bc->status || strncmp(err.msg, want_prefix, strlen(want_prefix)) != 0 ||

@@ -32,8 +32,12 @@ static void test_eq1_single_stage_faas(void **state)
     (void)state;
     /* eq. 1: C = lambda * T_m * p_m; 16.67 req/s, 0.043 s, 8,845 MB x86 Lambda, no fee */
     double p_m = 8845.0 / 1024 * 0.0000166667;
-    struct sf_costcfg c = {.n_stages = 1, .cut = 0, .capacity_rps = 16.67, .batch_size = 100,
-                           .fn_usd_per_s = p_m, .fn_work_s = {0.043}};
+    struct sf_costcfg c = {.n_stages = 1,
+                           .cut = 0,
+                           .capacity_rps = 16.67,
+                           .batch_size = 100,
+                           .fn_usd_per_s = p_m,
+                           .fn_work_s = {0.043}};
     assert_float_equal(sf_cost_faas_usd_per_s(&c, 16.67), 16.67 * 0.043 * p_m, 1e-15);
     assert_float_equal(sf_cost_usd_per_s(&c, 16.67, NULL), 16.67 * 0.043 * p_m, 1e-15);
 }
@@ -130,8 +134,8 @@ static void test_cut0_is_faas_and_cutN_is_iaas(void **state)
     cc.vm_usd_per_s = pricing.vm[1].price_usd_per_s;
     for (double lambda = 0.5; lambda < 120; lambda += 0.37) {
         cc.cut = 0;
-        assert_float_equal(sf_cost_usd_per_s(&cc, lambda, NULL), sf_cost_faas_usd_per_s(&cc, lambda),
-                           1e-15);
+        assert_float_equal(sf_cost_usd_per_s(&cc, lambda, NULL),
+                           sf_cost_faas_usd_per_s(&cc, lambda), 1e-15);
         cc.cut = profile.n_stages;
         /* eq. 2: p_v (q + [res > T-CIP]) + [res <= T-CIP] C_faas(res) */
         double tcip = cc.vm_usd_per_s / sf_cost_faas_usd_per_req(&cc);
@@ -188,14 +192,16 @@ static void test_tcip_closed_form_matches_sweep(void **state)
         double tcip = sf_tcip_rps(&cc);
         /* sweep res over [0, r]: the sign of instance - faas changes exactly once, at T-CIP */
         double lo = 0, hi = cc.capacity_rps;
-        double d_hi = sf_cost_instance_residual_usd_per_s(&cc, hi) - sf_cost_faas_usd_per_s(&cc, hi);
+        double d_hi =
+            sf_cost_instance_residual_usd_per_s(&cc, hi) - sf_cost_faas_usd_per_s(&cc, hi);
         if (d_hi > 0) {
             assert_true(tcip > cc.capacity_rps); /* no crossing inside [0, r] */
             continue;
         }
         for (int k = 0; k < 200; k++) {
             double mid = (lo + hi) / 2;
-            double d = sf_cost_instance_residual_usd_per_s(&cc, mid) - sf_cost_faas_usd_per_s(&cc, mid);
+            double d =
+                sf_cost_instance_residual_usd_per_s(&cc, mid) - sf_cost_faas_usd_per_s(&cc, mid);
             if (d > 0)
                 lo = mid;
             else
@@ -340,7 +346,9 @@ static double brute_force(const struct sf_profile *p, const struct sf_pricing *p
             for (int i = 0; i < n; i++)
                 fn_full += B * rq[i] + rb[i];
             int spill_ok = fn_full <= slo && B * p->input_bytes <= pr->fn_payload_max_bytes;
-            struct sf_costcfg c = {.n_stages = n, .capacity_rps = B / slo, .batch_size = B,
+            struct sf_costcfg c = {.n_stages = n,
+                                   .capacity_rps = B / slo,
+                                   .batch_size = B,
                                    .fn_usd_per_s = pr->fn_arch[0].price_usd_per_gb_s * mem / 1024.0,
                                    .fn_fee_usd = pr->fn_request_fee_usd};
             for (int i = 0; i < n; i++)

@@ -1,0 +1,124 @@
+/*
+ * ctl.h - the online controller of SERFLOW.md section 5: traffic monitor (eq. 5-6), scaling
+ * manager (target from mu + k sigma and T-CIP, launches that become ready after a cold start,
+ * terminations after a delay) and load balancer (batches of B to free ready instances, the rest
+ * to functions).
+ *
+ * Pure functions of (state, observation, epoch): no I/O, no clock reads, no allocation. Time is
+ * counted in epochs (one SLO interval each); the simulator passes simulated epochs, the server
+ * will pass the wall clock's. The same code drives both.
+ */
+#ifndef SERFLOW_CTL_H
+#define SERFLOW_CTL_H
+
+#include <stdint.h>
+
+#include "serflow/core.h"
+
+/* Upper bound on live instances of one fleet (fixed storage, no allocation per epoch). */
+#define SF_CTL_MAX_INSTANCES 256
+
+/* Every parameter the paper leaves blank is here, with the default of sf_ctl_params_default
+ * (docs/controller.md explains each). */
+struct sf_ctl_params {
+    double epoch_s;             /* one SLO interval: 6 s */
+    int batch_size;             /* B: 100 */
+    double capacity_rps;        /* r = B / epoch_s */
+    double alpha, beta;         /* EWMA weights of eq. 5 and 6: 0.2, 0.2 */
+    double k;                   /* weight of sigma in the target: 1 */
+    double tcip_rps;            /* residual above which one more instance is bought */
+    int use_instances;          /* 0 in the {FaaS} pool */
+    int scale_period_epochs;    /* P: 25 (150 s) */
+    int cold_start_min_epochs;  /* launch -> ready, uniform in [min, max]: 18..22 */
+    int cold_start_max_epochs;
+    int terminate_delay_epochs; /* termination takes effect after: 2 */
+    int partial_to_instance;    /* 1: a partial batch may use a free instance; 0: always FaaS */
+    int max_instances;          /* cap on the target, <= SF_CTL_MAX_INSTANCES */
+};
+
+void sf_ctl_params_default(struct sf_ctl_params *p);
+/* Checks ranges (weights in [0,1], positive epoch and batch, cold start min <= max, ...).
+ * Returns SF_OK or SF_EINVAL with err naming the parameter. */
+int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err);
+
+/* ---- traffic monitor, eq. 5-6 ---- */
+
+struct sf_monitor {
+    double mu_rps;    /* smoothed mean arrival rate */
+    double sigma_rps; /* smoothed absolute deviation */
+    int primed;       /* 0 until the first observation, which sets mu = rate, sigma = 0 */
+};
+
+void sf_monitor_init(struct sf_monitor *m);
+/* mu_t = a l + (1 - a) mu_{t-1};  sigma_t = b |l - mu_{t-1}| + (1 - b) sigma_{t-1}. */
+void sf_monitor_update(struct sf_monitor *m, double rate_rps, double alpha, double beta);
+
+/* ---- scaling manager ---- */
+
+/* N_target = q + [res > T-CIP] with D = mu + k sigma, q = floor(D / r), res = D - q r; 0 when
+ * the pool has no instances; capped at max_instances. */
+int sf_scaling_target(const struct sf_ctl_params *p, double mu_rps, double sigma_rps);
+
+/* True when epoch is a scaling epoch (a positive multiple of P). */
+int sf_scaling_due(const struct sf_ctl_params *p, int64_t epoch);
+
+/* Cold start of the idx-th launch made at `epoch`, in epochs: a deterministic draw from
+ * uniform[min, max] keyed by (seed, epoch, idx), so that two policies launching at the same epoch
+ * see the same cold starts (the oracle relies on this). */
+int sf_cold_start_epochs(const struct sf_ctl_params *p, uint64_t seed, int64_t epoch, int idx);
+
+enum sf_inst_state { SF_INST_PENDING = 0, SF_INST_READY = 1, SF_INST_TERMINATING = 2 };
+
+struct sf_instance {
+    enum sf_inst_state state;
+    int64_t launch_epoch; /* billed from the start of this epoch's boundary */
+    int64_t ready_epoch;  /* may take batches from this epoch on */
+    int64_t end_epoch;    /* terminating: gone (and billing stops) at this epoch */
+    double busy_until_s;  /* when its current batch ends (set by the balancer's caller) */
+};
+
+/* The long-lived instances of one pool. Caller-owned storage; no allocation. */
+struct sf_fleet {
+    struct sf_instance inst[SF_CTL_MAX_INSTANCES];
+    int n;
+    uint64_t seed;
+};
+
+void sf_fleet_init(struct sf_fleet *f, uint64_t seed);
+/* Moves the fleet to `epoch`: pending instances whose cold start is over become ready;
+ * terminating instances whose delay is over are removed and copied to ended[] (up to
+ * ended_cap) for billing. Returns how many ended. */
+int sf_fleet_advance(struct sf_fleet *f, int64_t epoch, struct sf_instance *ended, int ended_cap);
+/* Applies a target at `epoch`: launches the missing instances (cold starts from
+ * sf_cold_start_epochs), or marks the surplus terminating (pending ones first, then the most
+ * recently launched ready ones). Instances already terminating do not count. Returns the number
+ * launched (positive) or marked (negative). */
+int sf_fleet_scale(struct sf_fleet *f, const struct sf_ctl_params *p, int target, int64_t epoch);
+/* Instances counted toward the target (pending + ready, not terminating). */
+int sf_fleet_active(const struct sf_fleet *f);
+/* Instances that may take a batch at `epoch` whose time is now_s (ready or terminating-but-not-
+ * gone, and not busy). */
+int sf_fleet_free(const struct sf_fleet *f, double now_s);
+int sf_fleet_ready(const struct sf_fleet *f);
+/* Instances that can take batches (ready, or terminating but not yet gone). */
+int sf_fleet_serving(const struct sf_fleet *f);
+
+/* ---- load balancer ---- */
+
+/* How one epoch's n requests are cut and routed. Requests keep arrival order; the first
+ * `requests_to_instances` go to instances in batches of B (full ones first), the rest to
+ * functions in batches of B, the last possibly partial. */
+struct sf_lb_split {
+    int requests_to_instances;
+    int batches_to_instances;
+    int batches_to_functions;
+    int partial_on_instance; /* the instance share ends in a partial batch */
+};
+
+/* free_instances: instances that can take a batch now; instance_cap: most requests the policy
+ * wants on instances this epoch (INT32_MAX: no cap). Worked check (SERFLOW.md section 5): n = 336,
+ * B = 100, 2 free -> 200 requests in 2 batches to instances, 1 full + 1 of 36 to functions. */
+void sf_lb_route(int n_requests, int batch_size, int free_instances, int partial_to_instance,
+                 int instance_cap, struct sf_lb_split *out);
+
+#endif

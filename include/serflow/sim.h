@@ -1,0 +1,142 @@
+/*
+ * sim.h - trace replay: arrival traces, and a simulator that drives the ctl/ controller (and the
+ * baseline policies of SERFLOW.md section 6) over a trace with per-request exit sampling, batch
+ * runtimes from the profile, hybrid hand-off time, function cold starts / warm pool /
+ * concurrency cap, and AWS billing (EC2 per second with a 60 s minimum per launch, Lambda per
+ * 1 ms x GB plus the request fee). Deterministic for a given seed.
+ */
+#ifndef SERFLOW_SIM_H
+#define SERFLOW_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serflow/ctl.h"
+#include "serflow/model.h"
+#include "serflow/plan.h"
+
+/* ---- traces ---- */
+
+enum sf_trace_unit { SF_TRACE_EPOCH = 0, SF_TRACE_SECOND = 1 };
+
+/* Requests per epoch, plus what is needed to place each request in time. */
+struct sf_trace {
+    int64_t n_epochs;
+    uint32_t *count;     /* per epoch (index 0 = epoch 1) */
+    uint64_t n_requests;
+    /* Count traces: per-line counts of unit_s each (a line is an epoch or a second). */
+    uint32_t *unit_count;
+    int64_t n_units;
+    double unit_s;
+    /* CSV traces: sorted arrival times (s from trace start) and each epoch's first index. */
+    double *arrival_s;
+    uint64_t *epoch_first; /* n_epochs + 1 entries */
+};
+
+/* Caps on outside input (a trace beyond them is refused, not truncated). */
+#define SF_TRACE_MAX_LINES    100000000ll
+#define SF_TRACE_MAX_PER_UNIT 100000000u
+
+/* One non-negative integer per line ('#' comments allowed), each line `unit` long. Epochs are
+ * epoch_s long (an integer multiple of one second for SF_TRACE_SECOND). max_epochs <= 0: all.
+ * Errors: "file:line: problem". */
+int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text, size_t len,
+                          enum sf_trace_unit unit, double epoch_s, int64_t max_epochs,
+                          struct sf_err *err);
+/* CSV: first column = arrival timestamp in seconds (non-decreasing, >= 0); an optional header
+ * line whose first field is not a number; more columns are ignored. */
+int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, size_t len,
+                       double epoch_s, int64_t max_epochs, struct sf_err *err);
+/* Reads a file and dispatches on csv (1) or counts (0). */
+int sf_trace_load(struct sf_trace *t, const char *path, int csv, enum sf_trace_unit unit,
+                  double epoch_s, int64_t max_epochs, struct sf_err *err);
+void sf_trace_fini(struct sf_trace *t);
+
+/* ---- simulator ---- */
+
+enum sf_policy_kind {
+    SF_POL_FAAS = 0,
+    SF_POL_LIBRA,
+    SF_POL_LIBRA_ORIG,
+    SF_POL_SPOCK,
+    SF_POL_MARK,
+    SF_POL_SERFLOW,
+    SF_POL_ORACLE,
+    SF_POL_STATIC,
+    SF_POL_COUNT
+};
+const char *sf_policy_name(enum sf_policy_kind k);
+/* Parses a policy name; returns -1 when unknown. */
+int sf_policy_parse(const char *name);
+
+/* Where a policy's work runs. */
+struct sf_path {
+    int has_instances; /* 0: functions only */
+    int vm;            /* pricing->vm index (instances only) */
+    int cut;           /* stages 1..cut on the instance; n_stages = IaaS-only */
+    int fn_mem_mb;     /* function memory for the tail and the FaaS spill */
+    double tcip_rps;   /* INFINITY: never a partial instance */
+};
+
+struct sf_sim_opts {
+    double tau;
+    uint64_t seed;
+    int arrivals_poisson;     /* 0: requests evenly spaced inside their trace unit */
+    double fn_cold_start_s;   /* latency of a cold function container: 1 s */
+    double fn_idle_timeout_s; /* a warm container is reclaimed after: 600 s */
+    int fn_concurrency;       /* concurrent containers per function: 1000 */
+    int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
+    struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
+    /* baselines (SERFLOW.md section 6) */
+    int spock_window_epochs;      /* 10 (60 s) */
+    int mark_period_epochs;       /* 10 (60 s) */
+    int mark_lookahead_steps;     /* 6 */
+    int mark_hysteresis_rounds;   /* 6 */
+    double mark_headroom;         /* 1.2 */
+    int libra_orig_period_epochs; /* 50 (300 s) */
+    double libra_orig_vm_share;   /* 0.8 */
+    int record_series;            /* fill the per-epoch series of each result */
+    /* progress: called about every 1/100 of the work; may be NULL */
+    void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
+    void *progress_ctx;
+};
+
+void sf_sim_opts_default(struct sf_sim_opts *o);
+
+struct sf_policy_result {
+    enum sf_policy_kind kind;
+    struct sf_path path;
+    double cost_usd, vm_cost_usd, function_cost_usd, fee_usd; /* function_cost includes fees */
+    uint64_t requests, requests_served, requests_slo_ok;
+    uint64_t batches, batches_slo_ok, batches_on_instances, batches_on_functions;
+    double accuracy;
+    double vm_seconds, vm_busy_s;
+    double function_gb_s;
+    uint64_t invocations, fn_cold_starts, fn_throttled;
+    int launches, peak_instances;
+    double max_batch_latency_s;
+    double bound_usd;  /* oracle: the dynamic program's lower bound; static: its estimate */
+    int static_count;  /* static: the instance count chosen */
+    /* per-epoch series (record_series): ready instances, batches on instances / functions */
+    int32_t *series_ready, *series_batches_inst, *series_batches_fn;
+};
+
+/* Paths for the policies from a plan at tau: serflow = the plan's best at tau; libra, spock,
+ * mark = the cheapest SLO-feasible IaaS at tau; faas = the FaaS-only memory; oracle and static =
+ * serflow's path when it has instances, else the cheapest instance path at tau. */
+struct sf_sim_paths {
+    struct sf_path serflow, iaas, faas, oracle;
+};
+int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim_paths *out,
+                           struct sf_err *err);
+
+/* Replays the trace for each requested policy. results[i] corresponds to kinds[i]; release with
+ * sf_sim_results_fini. All policies see the same requests (the same per-request exit draws and
+ * arrival times), epoch by epoch. */
+int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
+               const struct sf_trace *trace, const struct sf_sim_opts *opts,
+               const struct sf_sim_paths *paths, const enum sf_policy_kind *kinds, size_t n_kinds,
+               struct sf_policy_result *results, struct sf_err *err);
+void sf_sim_results_fini(struct sf_policy_result *results, size_t n);
+
+#endif

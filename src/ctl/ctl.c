@@ -1,0 +1,221 @@
+/* ctl.c - traffic monitor, scaling manager, fleet bookkeeping and load balancer (ctl.h). */
+#include <math.h>
+#include <string.h>
+
+#include "serflow/ctl.h"
+
+void sf_ctl_params_default(struct sf_ctl_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->epoch_s = 6.0;
+    p->batch_size = 100;
+    p->capacity_rps = 100.0 / 6.0;
+    p->alpha = 0.2;
+    p->beta = 0.2;
+    p->k = 1.0;
+    p->tcip_rps = INFINITY;
+    p->use_instances = 1;
+    p->scale_period_epochs = 25;
+    p->cold_start_min_epochs = 18;
+    p->cold_start_max_epochs = 22;
+    p->terminate_delay_epochs = 2;
+    p->partial_to_instance = 1;
+    p->max_instances = SF_CTL_MAX_INSTANCES;
+}
+
+int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
+{
+    if (!(p->epoch_s > 0) || !isfinite(p->epoch_s))
+        return sf_err_set(err, SF_EINVAL, "controller: epoch length must be > 0 s");
+    if (p->batch_size < 1)
+        return sf_err_set(err, SF_EINVAL, "controller: batch size must be >= 1");
+    if (!(p->capacity_rps > 0))
+        return sf_err_set(err, SF_EINVAL, "controller: capacity must be > 0 req/s");
+    if (!(p->alpha >= 0 && p->alpha <= 1) || !(p->beta >= 0 && p->beta <= 1))
+        return sf_err_set(err, SF_EINVAL, "controller: alpha and beta must be in [0, 1]");
+    if (!(p->k >= 0) || !isfinite(p->k))
+        return sf_err_set(err, SF_EINVAL, "controller: k must be >= 0");
+    if (isnan(p->tcip_rps) || p->tcip_rps < 0)
+        return sf_err_set(err, SF_EINVAL, "controller: T-CIP must be >= 0 req/s");
+    if (p->scale_period_epochs < 1)
+        return sf_err_set(err, SF_EINVAL, "controller: scaling period must be >= 1 epoch");
+    if (p->cold_start_min_epochs < 0 || p->cold_start_max_epochs < p->cold_start_min_epochs)
+        return sf_err_set(err, SF_EINVAL, "controller: cold start needs 0 <= min <= max epochs");
+    if (p->terminate_delay_epochs < 0)
+        return sf_err_set(err, SF_EINVAL, "controller: termination delay must be >= 0 epochs");
+    if (p->max_instances < 0 || p->max_instances > SF_CTL_MAX_INSTANCES)
+        return sf_err_set(err, SF_EINVAL, "controller: max instances must be in [0, %d]",
+                          SF_CTL_MAX_INSTANCES);
+    return SF_OK;
+}
+
+void sf_monitor_init(struct sf_monitor *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void sf_monitor_update(struct sf_monitor *m, double rate_rps, double alpha, double beta)
+{
+    if (!m->primed) {
+        m->mu_rps = rate_rps;
+        m->sigma_rps = 0;
+        m->primed = 1;
+        return;
+    }
+    double prev = m->mu_rps;
+    m->mu_rps = alpha * rate_rps + (1 - alpha) * prev;
+    m->sigma_rps = beta * fabs(rate_rps - prev) + (1 - beta) * m->sigma_rps;
+}
+
+int sf_scaling_target(const struct sf_ctl_params *p, double mu_rps, double sigma_rps)
+{
+    if (!p->use_instances)
+        return 0;
+    double d = mu_rps + p->k * sigma_rps;
+    if (!(d > 0))
+        return 0;
+    /* The 1e-9 keeps D == q r from flooring to q - 1 on rounding noise. */
+    double q = floor(d / p->capacity_rps + 1e-9);
+    double res = d - q * p->capacity_rps;
+    double n = q + (res > p->tcip_rps ? 1 : 0);
+    return n > p->max_instances ? p->max_instances : (int)n;
+}
+
+int sf_scaling_due(const struct sf_ctl_params *p, int64_t epoch)
+{
+    return epoch > 0 && epoch % p->scale_period_epochs == 0;
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+int sf_cold_start_epochs(const struct sf_ctl_params *p, uint64_t seed, int64_t epoch, int idx)
+{
+    int span = p->cold_start_max_epochs - p->cold_start_min_epochs + 1;
+    uint64_t h = splitmix64(seed ^ splitmix64((uint64_t)epoch * 0x100000001B3ull + (uint64_t)idx));
+    return p->cold_start_min_epochs + (int)(h % (uint64_t)span);
+}
+
+void sf_fleet_init(struct sf_fleet *f, uint64_t seed)
+{
+    memset(f, 0, sizeof(*f));
+    f->seed = seed;
+}
+
+int sf_fleet_advance(struct sf_fleet *f, int64_t epoch, struct sf_instance *ended, int ended_cap)
+{
+    int n_ended = 0, w = 0;
+    for (int i = 0; i < f->n; i++) {
+        struct sf_instance *in = &f->inst[i];
+        if (in->state == SF_INST_PENDING && in->ready_epoch <= epoch)
+            in->state = SF_INST_READY;
+        if (in->state == SF_INST_TERMINATING && in->end_epoch <= epoch) {
+            if (n_ended < ended_cap)
+                ended[n_ended] = *in;
+            n_ended++;
+            continue;
+        }
+        f->inst[w++] = *in;
+    }
+    f->n = w;
+    return n_ended;
+}
+
+int sf_fleet_active(const struct sf_fleet *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->n; i++)
+        n += f->inst[i].state != SF_INST_TERMINATING;
+    return n;
+}
+
+int sf_fleet_ready(const struct sf_fleet *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->n; i++)
+        n += f->inst[i].state == SF_INST_READY;
+    return n;
+}
+
+int sf_fleet_serving(const struct sf_fleet *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->n; i++)
+        n += f->inst[i].state != SF_INST_PENDING && f->inst[i].ready_epoch != INT64_MAX;
+    return n;
+}
+
+int sf_fleet_free(const struct sf_fleet *f, double now_s)
+{
+    int n = 0;
+    for (int i = 0; i < f->n; i++)
+        n += f->inst[i].state != SF_INST_PENDING && f->inst[i].ready_epoch != INT64_MAX &&
+             f->inst[i].busy_until_s <= now_s;
+    return n;
+}
+
+int sf_fleet_scale(struct sf_fleet *f, const struct sf_ctl_params *p, int target, int64_t epoch)
+{
+    if (target > p->max_instances)
+        target = p->max_instances;
+    if (target < 0)
+        target = 0;
+    int active = sf_fleet_active(f);
+    if (target > active) {
+        int launched = 0;
+        for (int k = 0; k < target - active && f->n < SF_CTL_MAX_INSTANCES; k++) {
+            struct sf_instance *in = &f->inst[f->n++];
+            memset(in, 0, sizeof(*in));
+            in->launch_epoch = epoch;
+            in->ready_epoch = epoch + sf_cold_start_epochs(p, f->seed, epoch, k);
+            in->state = in->ready_epoch <= epoch ? SF_INST_READY : SF_INST_PENDING;
+            in->end_epoch = INT64_MAX;
+            launched++;
+        }
+        return launched;
+    }
+    int surplus = active - target, marked = 0;
+    /* Pending first (they serve nothing yet), newest first; then ready ones, newest first. */
+    for (int pass = 0; pass < 2 && marked < surplus; pass++) {
+        enum sf_inst_state want = pass == 0 ? SF_INST_PENDING : SF_INST_READY;
+        for (int i = f->n - 1; i >= 0 && marked < surplus; i--) {
+            struct sf_instance *in = &f->inst[i];
+            if (in->state != want)
+                continue;
+            in->state = SF_INST_TERMINATING;
+            in->end_epoch = epoch + p->terminate_delay_epochs;
+            if (want == SF_INST_PENDING)
+                in->ready_epoch = INT64_MAX; /* never serves */
+            marked++;
+        }
+    }
+    return -marked;
+}
+
+void sf_lb_route(int n_requests, int batch_size, int free_instances, int partial_to_instance,
+                 int instance_cap, struct sf_lb_split *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n_requests <= 0)
+        return;
+    int m = n_requests < instance_cap ? n_requests : instance_cap;
+    if (m < 0)
+        m = 0;
+    int full = m / batch_size, rem = m % batch_size;
+    int on_full = full < free_instances ? full : free_instances;
+    int a = on_full * batch_size;
+    out->batches_to_instances = on_full;
+    if (on_full == full && rem > 0 && free_instances > full && partial_to_instance) {
+        a += rem;
+        out->batches_to_instances++;
+        out->partial_on_instance = 1;
+    }
+    out->requests_to_instances = a;
+    int rest = n_requests - a;
+    out->batches_to_functions = (rest + batch_size - 1) / batch_size;
+}
