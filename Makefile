@@ -44,11 +44,12 @@ fuzz: deps
 	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@for f in $(FUZZ_BUILD)/fuzz_*; do \
+	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
 	  name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
-	    $(FUZZ_BUILD)/corpus-$$name $$corpus 2>$(FUZZ_BUILD)/$$name.log || \
-	    { tail -40 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+	    $(FUZZ_BUILD)/corpus-$$name $$corpus 2>$(FUZZ_BUILD)/log-$$name.txt || \
+	    { tail -40 $(FUZZ_BUILD)/log-$$name.txt; exit 1; }; \
 	done
 
 bench: build

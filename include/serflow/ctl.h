@@ -21,15 +21,15 @@
 /* Every parameter the paper leaves blank is here, with the default of sf_ctl_params_default
  * (docs/controller.md explains each). */
 struct sf_ctl_params {
-    double epoch_s;             /* one SLO interval: 6 s */
-    int batch_size;             /* B: 100 */
-    double capacity_rps;        /* r = B / epoch_s */
-    double alpha, beta;         /* EWMA weights of eq. 5 and 6: 0.2, 0.2 */
-    double k;                   /* weight of sigma in the target: 1 */
-    double tcip_rps;            /* residual above which one more instance is bought */
-    int use_instances;          /* 0 in the {FaaS} pool */
-    int scale_period_epochs;    /* P: 25 (150 s) */
-    int cold_start_min_epochs;  /* launch -> ready, uniform in [min, max]: 18..22 */
+    double epoch_s;            /* one SLO interval: 6 s */
+    int batch_size;            /* B: 100 */
+    double capacity_rps;       /* r = B / epoch_s */
+    double alpha, beta;        /* EWMA weights of eq. 5 and 6: 0.2, 0.2 */
+    double k;                  /* weight of sigma in the target: 1 */
+    double tcip_rps;           /* residual above which one more instance is bought */
+    int use_instances;         /* 0 in the {FaaS} pool */
+    int scale_period_epochs;   /* P: 25 (150 s) */
+    int cold_start_min_epochs; /* launch -> ready, uniform in [min, max]: 18..22 */
     int cold_start_max_epochs;
     int terminate_delay_epochs; /* termination takes effect after: 2 */
     int partial_to_instance;    /* 1: a partial batch may use a free instance; 0: always FaaS */

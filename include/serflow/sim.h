@@ -22,7 +22,7 @@ enum sf_trace_unit { SF_TRACE_EPOCH = 0, SF_TRACE_SECOND = 1 };
 /* Requests per epoch, plus what is needed to place each request in time. */
 struct sf_trace {
     int64_t n_epochs;
-    uint32_t *count;     /* per epoch (index 0 = epoch 1) */
+    uint32_t *count; /* per epoch (index 0 = epoch 1) */
     uint64_t n_requests;
     /* Count traces: per-line counts of unit_s each (a line is an epoch or a second). */
     uint32_t *unit_count;
@@ -36,6 +36,7 @@ struct sf_trace {
 /* Caps on outside input (a trace beyond them is refused, not truncated). */
 #define SF_TRACE_MAX_LINES    100000000ll
 #define SF_TRACE_MAX_PER_UNIT 100000000u
+#define SF_TRACE_MAX_EPOCHS   10000000ll /* 2 years of 6 s epochs */
 
 /* One non-negative integer per line ('#' comments allowed), each line `unit` long. Epochs are
  * epoch_s long (an integer multiple of one second for SF_TRACE_SECOND). max_epochs <= 0: all.
@@ -115,8 +116,8 @@ struct sf_policy_result {
     uint64_t invocations, fn_cold_starts, fn_throttled;
     int launches, peak_instances;
     double max_batch_latency_s;
-    double bound_usd;  /* oracle: the dynamic program's lower bound; static: its estimate */
-    int static_count;  /* static: the instance count chosen */
+    double bound_usd; /* oracle: the dynamic program's lower bound; static: its estimate */
+    int static_count; /* static: the instance count chosen */
     /* per-epoch series (record_series): ready instances, batches on instances / functions */
     int32_t *series_ready, *series_batches_inst, *series_batches_fn;
 };

@@ -21,16 +21,19 @@ static const char replay_usage[] =
     "\n"
     "Trace:\n"
     "  --trace FILE          request trace (default: bundled WITS trace, data/traces/)\n"
-    "  --trace-unit U        epoch | second: what one line of a count trace covers (default epoch)\n"
+    "  --trace-unit U        epoch | second: what one line of a count trace covers (default "
+    "epoch)\n"
     "  --trace-format F      counts | csv (per-request timestamps in the first column);\n"
     "                        default: csv for *.csv files, else counts\n"
     "  --epochs N            replay the first N epochs (default 400; 0 = all)\n"
-    "  --arrivals A          uniform | poisson: request times inside a trace unit (default uniform)\n"
+    "  --arrivals A          uniform | poisson: request times inside a trace unit (default "
+    "uniform)\n"
     "Model and plan:\n"
     "  --profile FILE, --pricing FILE   as for serflow plan\n"
     "  --tau T               confidence threshold (default: the planner's choice)\n"
     "  --min-accuracy A      accuracy floor for the planner's choice of tau\n"
-    "  --policy LIST         comma-separated: faas,libra,libra-orig,spock,mark,serflow,oracle,static\n"
+    "  --policy LIST         comma-separated: "
+    "faas,libra,libra-orig,spock,mark,serflow,oracle,static\n"
     "                        (default: all)\n"
     "  --seed S              RNG seed for exits, arrivals and cold starts (default 1)\n"
     "Controller (SERFLOW.md section 5; defaults in docs/controller.md):\n"
@@ -44,7 +47,8 @@ static const char replay_usage[] =
     "                        free (instance)\n"
     "Functions:\n"
     "  --fn-cold-start-s S   cold container latency (1.0)   --fn-idle-timeout-s S (600)\n"
-    "  --fn-concurrency N    container cap (1000)           --no-bill-init  do not bill cold starts\n"
+    "  --fn-concurrency N    container cap (1000)           --no-bill-init  do not bill cold "
+    "starts\n"
     "Output:\n"
     "  --json                one JSON object: {\"policies\": [...], ...}\n"
     "  --csv FILE            per-epoch series (arrivals, ready instances, batches per policy)\n"
@@ -101,8 +105,8 @@ static int parse_policies(const char *list, enum sf_policy_kind *kinds, size_t *
     return 0;
 }
 
-static void describe_path(char *buf, size_t n, const struct sf_path *p,
-                          const struct sf_pricing *pr, int n_stages)
+static void describe_path(char *buf, size_t n, const struct sf_path *p, const struct sf_pricing *pr,
+                          int n_stages)
 {
     if (p->has_instances < 0)
         snprintf(buf, n, "(none feasible)");
@@ -111,8 +115,7 @@ static void describe_path(char *buf, size_t n, const struct sf_path *p,
     else if (p->cut >= n_stages)
         snprintf(buf, n, "IaaS %s + %d MB spill", pr->vm[p->vm].name, p->fn_mem_mb);
     else
-        snprintf(buf, n, "hybrid %s stages 1-%d + %d MB", pr->vm[p->vm].name, p->cut,
-                 p->fn_mem_mb);
+        snprintf(buf, n, "hybrid %s stages 1-%d + %d MB", pr->vm[p->vm].name, p->cut, p->fn_mem_mb);
 }
 
 static double ratio(uint64_t a, uint64_t b)
@@ -199,17 +202,20 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "function_cold_starts", json_integer((json_int_t)x->fn_cold_starts));
     json_object_set_new(o, "function_throttled", json_integer((json_int_t)x->fn_throttled));
     json_object_set_new(o, "batches", json_integer((json_int_t)x->batches));
-    json_object_set_new(o, "batches_on_instances", json_integer((json_int_t)x->batches_on_instances));
-    json_object_set_new(o, "batches_on_functions", json_integer((json_int_t)x->batches_on_functions));
+    json_object_set_new(o, "batches_on_instances",
+                        json_integer((json_int_t)x->batches_on_instances));
+    json_object_set_new(o, "batches_on_functions",
+                        json_integer((json_int_t)x->batches_on_functions));
     json_object_set_new(o, "max_batch_latency_s", json_real(x->max_batch_latency_s));
     json_object_set_new(o, "launches", json_integer(x->launches));
     json_object_set_new(o, "peak_instances", json_integer(x->peak_instances));
     const struct sf_path *p = &x->path;
-    json_object_set_new(o, "pool", json_string(!p->has_instances ? "faas"
-                                               : p->cut >= n_stages ? "iaas"
-                                                                    : "hybrid"));
-    json_object_set_new(o, "vm_type", p->has_instances ? json_string(pr->vm[p->vm].name)
-                                                       : json_null());
+    json_object_set_new(o, "pool",
+                        json_string(!p->has_instances    ? "faas"
+                                    : p->cut >= n_stages ? "iaas"
+                                                         : "hybrid"));
+    json_object_set_new(o, "vm_type",
+                        p->has_instances ? json_string(pr->vm[p->vm].name) : json_null());
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
@@ -219,8 +225,8 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     return o;
 }
 
-static int write_csv(const char *path, const struct sf_trace *t,
-                     const struct sf_policy_result *r, size_t n)
+static int write_csv(const char *path, const struct sf_trace *t, const struct sf_policy_result *r,
+                     size_t n)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -282,8 +288,7 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
                 "'' using 0:($2/%d.0) skip 1 with lines lw 2 lc rgb '#2ca02c' title 'arrivals "
                 "(batches)', '' using 0:%d skip 1 with steps lw 2 lc rgb 'black' title 'ready "
                 "instances'\n",
-                dir, nm, nm, o->ctl.epoch_s, o->tau, dir, col + 1, col + 2, o->ctl.batch_size,
-                col);
+                dir, nm, nm, o->ctl.epoch_s, o->tau, dir, col + 1, col + 2, o->ctl.batch_size, col);
         fprintf(gp, "set xtics auto\n");
     }
     /* x tic labels every epoch are unreadable: replace by a numeric axis */
@@ -292,11 +297,12 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         fprintf(gp, "%s,%.6f,%.6f\n", sf_policy_name(r[i].kind), r[i].vm_cost_usd,
                 r[i].function_cost_usd);
     fprintf(gp, "EOD\n");
-    fprintf(gp, "set output '%s/cost.png'\nset title 'Total cost per policy (%lld epochs, tau "
-                "%.2f)'\nset xlabel ''\nset ylabel 'USD'\nset boxwidth 0.6\n"
-                "plot $cost using 2:xtic(1) title 'VMs' lc rgb '#1f77b4', '' using 3 title "
-                "'functions (duration + fees)' lc rgb '#d62728'\n",
-                dir, (long long)t->n_epochs, o->tau);
+    fprintf(gp,
+            "set output '%s/cost.png'\nset title 'Total cost per policy (%lld epochs, tau "
+            "%.2f)'\nset xlabel ''\nset ylabel 'USD'\nset boxwidth 0.6\n"
+            "plot $cost using 2:xtic(1) title 'VMs' lc rgb '#1f77b4', '' using 3 title "
+            "'functions (duration + fees)' lc rgb '#d62728'\n",
+            dir, (long long)t->n_epochs, o->tau);
     fclose(gp);
     if (sf_cli_gnuplot(path) != 0)
         return -1;
@@ -325,23 +331,35 @@ static int bad_opt(const char *opt, const char *want, const char *got)
 
 static int parse_args(int argc, char **argv, struct replay_args *a)
 {
-    static const struct option longopts[] = {
-        {"trace", required_argument, NULL, 'T'},      {"trace-unit", required_argument, NULL, 'U'},
-        {"trace-format", required_argument, NULL, 'F'}, {"epochs", required_argument, NULL, 'e'},
-        {"arrivals", required_argument, NULL, 'v'},  {"profile", required_argument, NULL, 'p'},
-        {"pricing", required_argument, NULL, 'c'},   {"tau", required_argument, NULL, 't'},
-        {"min-accuracy", required_argument, NULL, 'a'}, {"policy", required_argument, NULL, 'P'},
-        {"seed", required_argument, NULL, 's'},      {"alpha", required_argument, NULL, 1},
-        {"beta", required_argument, NULL, 2},        {"k", required_argument, NULL, 3},
-        {"tcip", required_argument, NULL, 4},        {"scale-period", required_argument, NULL, 5},
-        {"cold-start", required_argument, NULL, 6},  {"terminate-delay", required_argument, NULL, 7},
-        {"partial-batches", required_argument, NULL, 8},
-        {"fn-cold-start-s", required_argument, NULL, 9},
-        {"fn-idle-timeout-s", required_argument, NULL, 10},
-        {"fn-concurrency", required_argument, NULL, 11}, {"no-bill-init", no_argument, NULL, 12},
-        {"json", no_argument, NULL, 'j'},            {"csv", required_argument, NULL, 'C'},
-        {"plot", required_argument, NULL, 'L'},      {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"trace", required_argument, NULL, 'T'},
+                                             {"trace-unit", required_argument, NULL, 'U'},
+                                             {"trace-format", required_argument, NULL, 'F'},
+                                             {"epochs", required_argument, NULL, 'e'},
+                                             {"arrivals", required_argument, NULL, 'v'},
+                                             {"profile", required_argument, NULL, 'p'},
+                                             {"pricing", required_argument, NULL, 'c'},
+                                             {"tau", required_argument, NULL, 't'},
+                                             {"min-accuracy", required_argument, NULL, 'a'},
+                                             {"policy", required_argument, NULL, 'P'},
+                                             {"seed", required_argument, NULL, 's'},
+                                             {"alpha", required_argument, NULL, 1},
+                                             {"beta", required_argument, NULL, 2},
+                                             {"k", required_argument, NULL, 3},
+                                             {"tcip", required_argument, NULL, 4},
+                                             {"scale-period", required_argument, NULL, 5},
+                                             {"cold-start", required_argument, NULL, 6},
+                                             {"terminate-delay", required_argument, NULL, 7},
+                                             {"partial-batches", required_argument, NULL, 8},
+                                             {"fn-cold-start-s", required_argument, NULL, 9},
+                                             {"fn-idle-timeout-s", required_argument, NULL, 10},
+                                             {"fn-concurrency", required_argument, NULL, 11},
+                                             {"no-bill-init", no_argument, NULL, 12},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"csv", required_argument, NULL, 'C'},
+                                             {"plot", required_argument, NULL, 'L'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     optind = 1;
     opterr = 0;
     int ch;
@@ -519,7 +537,8 @@ int sf_cmd_replay(int argc, char **argv)
     snprintf(a->profile, sizeof(a->profile), "%s",
              sf_cli_data_path("profiles/vgg16-sdn-cifar10.json"));
     snprintf(a->pricing, sizeof(a->pricing), "%s", sf_cli_data_path("pricing/aws-us-east-1.json"));
-    snprintf(a->trace, sizeof(a->trace), "%s", sf_cli_data_path("traces/wits_libra_per_second.txt"));
+    snprintf(a->trace, sizeof(a->trace), "%s",
+             sf_cli_data_path("traces/wits_libra_per_second.txt"));
     a->csv_format = -1;
     a->epochs = 400;
     a->tau = -1;
@@ -541,9 +560,9 @@ int sf_cmd_replay(int argc, char **argv)
     a->sim.ctl.epoch_s = prof->slo_s;
     a->sim.ctl.batch_size = prof->batch_size;
     a->sim.ctl.capacity_rps = prof->batch_size / prof->slo_s;
-    int csv = a->csv_format >= 0 ? a->csv_format
-                                 : (strlen(a->trace) > 4 &&
-                                    !strcmp(a->trace + strlen(a->trace) - 4, ".csv"));
+    int csv = a->csv_format >= 0
+                  ? a->csv_format
+                  : (strlen(a->trace) > 4 && !strcmp(a->trace + strlen(a->trace) - 4, ".csv"));
     if (sf_trace_load(&trace, a->trace, csv, (enum sf_trace_unit)a->unit, a->sim.ctl.epoch_s,
                       a->epochs, &err) != SF_OK) {
         fprintf(stderr, "serflow replay: %s\n", err.msg);
@@ -576,8 +595,9 @@ int sf_cmd_replay(int argc, char **argv)
             enum sf_policy_kind k = a->kinds[i];
             if (k == SF_POL_LIBRA || k == SF_POL_LIBRA_ORIG || k == SF_POL_SPOCK ||
                 k == SF_POL_MARK) {
-                fprintf(stderr, "serflow replay: skipping %s: no SLO-feasible IaaS configuration "
-                                "at tau %.2f\n",
+                fprintf(stderr,
+                        "serflow replay: skipping %s: no SLO-feasible IaaS configuration "
+                        "at tau %.2f\n",
                         sf_policy_name(k), a->sim.tau);
                 continue;
             }

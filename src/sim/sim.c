@@ -16,8 +16,8 @@
 
 #include "serflow/sim.h"
 
-static const char *const policy_names[SF_POL_COUNT] = {
-    "faas", "libra", "libra-orig", "spock", "mark", "serflow", "oracle", "static"};
+static const char *const policy_names[SF_POL_COUNT] = {"faas", "libra",   "libra-orig", "spock",
+                                                       "mark", "serflow", "oracle",     "static"};
 
 const char *sf_policy_name(enum sf_policy_kind k)
 {
@@ -108,7 +108,7 @@ struct pathrt {
     double fn_rq[SF_MAX_STAGES], fn_rb[SF_MAX_STAGES]; /* function at path memory */
     double vm_usd_per_s;
     double fn_usd_per_s, fn_gb;
-    double hand_off_bytes; /* LZ4 hidden state per survivor at the cut */
+    double hand_off_bytes;   /* LZ4 hidden state per survivor at the cut */
     double faas_usd_per_req; /* expected, for MArk's cost comparison */
 };
 
@@ -184,8 +184,8 @@ struct fnpool {
 
 /* Starts an invocation at start_s running run_s; returns its latency (wait + init + run) and
  * sets *cold / *throttled; the billed duration goes to *bill_s. */
-static double fn_invoke(struct fnpool *fp, const struct sf_sim_opts *o, double start_s,
-                        double run, int *cold, int *throttled, double *bill_s)
+static double fn_invoke(struct fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
+                        int *cold, int *throttled, double *bill_s)
 {
     int pick = -1, pick_cold = 1;
     for (int i = 0; i < fp->n; i++) {
@@ -419,7 +419,8 @@ static int decide_baseline(struct pstate *ps, const struct sf_sim_opts *o, int64
             }
             double forecast = o->mark_headroom * peak;
             double horizon_s = o->mark_lookahead_steps * W * T;
-            double cold_s = 0.5 * (ps->ctl.cold_start_min_epochs + ps->ctl.cold_start_max_epochs) * T;
+            double cold_s =
+                0.5 * (ps->ctl.cold_start_min_epochs + ps->ctl.cold_start_max_epochs) * T;
             int active = sf_fleet_active(&ps->fleet), k = 0;
             while (k < ps->ctl.max_instances) {
                 double serve = forecast - k * r;
@@ -606,7 +607,8 @@ static int run_oracle(struct shared *sh, const struct pathrt *rt, const struct o
     if (P == 1)
         J = E;
     int64_t *d = malloc(sizeof(int64_t) * (size_t)(J + 1));
-    double *V = malloc(sizeof(double) * (size_t)(M + 1)), *V2 = malloc(sizeof(double) * (size_t)(M + 1));
+    double *V = malloc(sizeof(double) * (size_t)(M + 1)),
+           *V2 = malloc(sizeof(double) * (size_t)(M + 1));
     int32_t *arg = malloc(sizeof(int32_t) * (size_t)J * (size_t)(M + 1));
     if (!d || !V || !V2 || !arg) {
         free(d), free(V), free(V2), free(arg);
@@ -801,12 +803,16 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
     const struct sf_exit_row *row = sf_profile_exits(prof, opts->tau);
     if (!row)
         return sf_err_set(err, SF_ENOTFOUND, "replay: tau %g is not in the profile", opts->tau);
-    if (opts->fn_concurrency < 1 || opts->spock_window_epochs < 1 ||
-        opts->mark_period_epochs < 1 || opts->libra_orig_period_epochs < 1 ||
-        opts->spock_window_epochs > RING_MAX || opts->mark_period_epochs > RING_MAX)
+    if (opts->fn_concurrency < 1 || opts->spock_window_epochs < 1 || opts->mark_period_epochs < 1 ||
+        opts->libra_orig_period_epochs < 1 || opts->spock_window_epochs > RING_MAX ||
+        opts->mark_period_epochs > RING_MAX)
         return sf_err_set(err, SF_EINVAL, "replay: bad baseline or function parameters");
-    struct shared sh = {.prof = prof, .price = price, .trace = trace, .o = opts,
-                        .slo_s = opts->ctl.epoch_s, .accuracy = row->accuracy};
+    struct shared sh = {.prof = prof,
+                        .price = price,
+                        .trace = trace,
+                        .o = opts,
+                        .slo_s = opts->ctl.epoch_s,
+                        .accuracy = row->accuracy};
     double s[SF_MAX_STAGES];
     sf_profile_survival(prof, row, s);
     for (int i = 0; i < prof->n_stages; i++) {
@@ -852,8 +858,11 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         rc = pathrt_init(&tb_rt, &paths->oracle, prof, price, opts->tau, err);
         if (rc != SF_OK)
             goto out;
-        int nb = (int)((maxc + (uint32_t)opts->ctl.batch_size - 1) / (uint32_t)opts->ctl.batch_size);
-        tb.nmax = paths->oracle.has_instances ? (nb < opts->ctl.max_instances ? nb : opts->ctl.max_instances) : 0;
+        int nb =
+            (int)((maxc + (uint32_t)opts->ctl.batch_size - 1) / (uint32_t)opts->ctl.batch_size);
+        tb.nmax = paths->oracle.has_instances
+                      ? (nb < opts->ctl.max_instances ? nb : opts->ctl.max_instances)
+                      : 0;
         tb.cost = malloc(sizeof(double) * (size_t)trace->n_epochs * (size_t)(tb.nmax + 1));
         sched[0] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));
         sched[1] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));

@@ -77,8 +77,8 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
     while (rc == SF_OK && t->n_units < max_units && next_line(text, len, &pos, &b, &e)) {
         line++;
         if (line > SF_TRACE_MAX_LINES) {
-            rc = sf_err_set(err, SF_ETOOBIG, "%s:%lld: more than %lld lines", name,
-                            (long long)line, SF_TRACE_MAX_LINES);
+            rc = sf_err_set(err, SF_ETOOBIG, "%s:%lld: more than %lld lines", name, (long long)line,
+                            SF_TRACE_MAX_LINES);
             break;
         }
         trim(&b, &e);
@@ -87,8 +87,8 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
         if (b == e) {
             if (pos >= len)
                 break; /* trailing newline */
-            rc = sf_err_set(err, SF_EPARSE, "%s:%lld: empty line (expected a request count)",
-                            name, (long long)line);
+            rc = sf_err_set(err, SF_EPARSE, "%s:%lld: empty line (expected a request count)", name,
+                            (long long)line);
             break;
         }
         uint64_t v = 0;
@@ -180,6 +180,12 @@ int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, s
             rc = sf_err_set(err, SF_EINVAL,
                             "%s:%lld: timestamp: %s is before the previous %.9g (sort the file)",
                             name, (long long)line, buf, last);
+            break;
+        }
+        if (ts / epoch_s >= (double)SF_TRACE_MAX_EPOCHS) {
+            rc =
+                sf_err_set(err, SF_ERANGE, "%s:%lld: timestamp: %s s is beyond %lld epochs of %g s",
+                           name, (long long)line, buf, SF_TRACE_MAX_EPOCHS, epoch_s);
             break;
         }
         last = ts;

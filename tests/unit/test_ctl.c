@@ -1,0 +1,186 @@
+/* test_ctl.c - traffic monitor (eq. 5-6), scaling target, fleet lifecycle and the load
+ * balancer, including the paper's worked check on epoch 50 of WITS. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "serflow/ctl.h"
+#include "serflow/sim.h"
+#include "test_util.h"
+
+static void test_monitor_eq5_eq6(void **state)
+{
+    (void)state;
+    struct sf_monitor m;
+    sf_monitor_init(&m);
+    sf_monitor_update(&m, 10, 0.2, 0.2); /* first observation primes */
+    assert_float_equal(m.mu_rps, 10, 0);
+    assert_float_equal(m.sigma_rps, 0, 0);
+    sf_monitor_update(&m, 20, 0.2, 0.2);
+    /* mu = 0.2*20 + 0.8*10 = 12; sigma = 0.2*|20-10| + 0.8*0 = 2 */
+    assert_float_equal(m.mu_rps, 12, 1e-12);
+    assert_float_equal(m.sigma_rps, 2, 1e-12);
+    sf_monitor_update(&m, 2, 0.2, 0.2);
+    /* mu = 0.4 + 9.6 = 10; sigma = 0.2*|2-12| + 0.8*2 = 3.6 */
+    assert_float_equal(m.mu_rps, 10, 1e-12);
+    assert_float_equal(m.sigma_rps, 3.6, 1e-12);
+}
+
+static void test_scaling_target(void **state)
+{
+    (void)state;
+    struct sf_ctl_params p;
+    sf_ctl_params_default(&p);
+    p.capacity_rps = 10;
+    p.tcip_rps = 4;
+    p.k = 1;
+    assert_int_equal(sf_scaling_target(&p, 20, 3), 2);  /* D = 23: q 2, res 3 <= 4 */
+    assert_int_equal(sf_scaling_target(&p, 20, 5), 3);  /* D = 25: res 5 > 4 */
+    assert_int_equal(sf_scaling_target(&p, 30, 0), 3);  /* exact multiple */
+    p.k = 0;
+    assert_int_equal(sf_scaling_target(&p, 20, 5), 2);
+    p.tcip_rps = INFINITY;
+    assert_int_equal(sf_scaling_target(&p, 29.9, 0), 2);
+    p.use_instances = 0;
+    assert_int_equal(sf_scaling_target(&p, 1000, 0), 0);
+    p.use_instances = 1;
+    p.max_instances = 5;
+    assert_int_equal(sf_scaling_target(&p, 1000, 0), 5);
+    assert_true(sf_scaling_due(&p, 25) && sf_scaling_due(&p, 50));
+    assert_false(sf_scaling_due(&p, 0) || sf_scaling_due(&p, 24));
+}
+
+static void test_cold_start_draws(void **state)
+{
+    (void)state;
+    struct sf_ctl_params p;
+    sf_ctl_params_default(&p);
+    int seen[23] = {0};
+    for (int e = 0; e < 2000; e++) {
+        int c = sf_cold_start_epochs(&p, 7, e, e % 3);
+        assert_in_range(c, 18, 22);
+        seen[c]++;
+        assert_int_equal(c, sf_cold_start_epochs(&p, 7, e, e % 3)); /* deterministic */
+    }
+    for (int c = 18; c <= 22; c++)
+        assert_true(seen[c] > 300); /* roughly uniform: 400 expected each */
+}
+
+static void test_fleet_lifecycle(void **state)
+{
+    (void)state;
+    struct sf_ctl_params p;
+    sf_ctl_params_default(&p);
+    p.cold_start_min_epochs = p.cold_start_max_epochs = 19;
+    struct sf_fleet f;
+    sf_fleet_init(&f, 1);
+    struct sf_instance ended[8];
+    /* paper narrative: 2 instances at epoch 25, ready by 44 */
+    assert_int_equal(sf_fleet_scale(&f, &p, 2, 25), 2);
+    assert_int_equal(sf_fleet_active(&f), 2);
+    assert_int_equal(sf_fleet_advance(&f, 43, ended, 8), 0);
+    assert_int_equal(sf_fleet_ready(&f), 0);
+    assert_int_equal(sf_fleet_free(&f, 43 * 6.0), 0);
+    sf_fleet_advance(&f, 44, ended, 8);
+    assert_int_equal(sf_fleet_ready(&f), 2);
+    assert_int_equal(sf_fleet_free(&f, 44 * 6.0), 2);
+    /* down to 1 at epoch 250: the newest goes, after the 2-epoch delay, serving meanwhile */
+    assert_int_equal(sf_fleet_scale(&f, &p, 1, 250), -1);
+    assert_int_equal(sf_fleet_active(&f), 1);
+    assert_int_equal(sf_fleet_serving(&f), 2);
+    assert_int_equal(sf_fleet_advance(&f, 251, ended, 8), 0);
+    assert_int_equal(sf_fleet_advance(&f, 252, ended, 8), 1);
+    assert_int_equal(ended[0].launch_epoch, 25);
+    assert_int_equal(ended[0].end_epoch, 252);
+    assert_int_equal(sf_fleet_serving(&f), 1);
+    /* a pending launch is terminated before a ready instance, and never serves */
+    assert_int_equal(sf_fleet_scale(&f, &p, 2, 275), 1);
+    assert_int_equal(sf_fleet_scale(&f, &p, 1, 280), -1);
+    sf_fleet_advance(&f, 300, ended, 8);
+    assert_int_equal(sf_fleet_ready(&f), 1);
+    assert_int_equal(f.inst[0].launch_epoch, 25);
+    /* busy instances are not free */
+    f.inst[0].busy_until_s = 400 * 6.0;
+    assert_int_equal(sf_fleet_free(&f, 300 * 6.0), 0);
+}
+
+static void test_lb_worked_check_epoch_50_of_wits(void **state)
+{
+    (void)state;
+    struct sf_trace t;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_trace_load(&t, tu_src("data/traces/wits_libra_per_second.txt"), 0,
+                                   SF_TRACE_EPOCH, 6.0, 400, &err),
+                     SF_OK);
+    assert_int_equal(t.n_epochs, 400);
+    assert_int_equal(t.count[49], 336); /* epoch 50 */
+    struct sf_lb_split s;
+    for (int partial = 0; partial <= 1; partial++) {
+        sf_lb_route((int)t.count[49], 100, 2, partial, INT32_MAX, &s);
+        assert_int_equal(s.batches_to_instances, 2);
+        assert_int_equal(s.requests_to_instances, 200);
+        assert_int_equal(s.batches_to_functions, 2); /* one full, one of 36 */
+        assert_int_equal(336 - s.requests_to_instances - 100, 36);
+    }
+    sf_trace_fini(&t);
+}
+
+static void test_lb_partial_rule_and_cap(void **state)
+{
+    (void)state;
+    struct sf_lb_split s;
+    /* 336 requests, 4 free: the partial batch of 36 uses the 4th instance ... */
+    sf_lb_route(336, 100, 4, 1, INT32_MAX, &s);
+    assert_int_equal(s.requests_to_instances, 336);
+    assert_int_equal(s.batches_to_instances, 4);
+    assert_int_equal(s.partial_on_instance, 1);
+    assert_int_equal(s.batches_to_functions, 0);
+    /* ... or goes to a function under the other reading of the paper */
+    sf_lb_route(336, 100, 4, 0, INT32_MAX, &s);
+    assert_int_equal(s.requests_to_instances, 300);
+    assert_int_equal(s.batches_to_functions, 1);
+    /* no instances: everything to functions */
+    sf_lb_route(250, 100, 0, 1, INT32_MAX, &s);
+    assert_int_equal(s.batches_to_functions, 3);
+    /* a cap (libra-orig's VM share) limits the instance share */
+    sf_lb_route(336, 100, 4, 1, 150, &s);
+    assert_int_equal(s.requests_to_instances, 150);
+    assert_int_equal(s.batches_to_instances, 2);
+    assert_int_equal(s.batches_to_functions, 2); /* 186 left: 100 + 86 */
+    sf_lb_route(0, 100, 4, 1, INT32_MAX, &s);
+    assert_int_equal(s.batches_to_instances + s.batches_to_functions, 0);
+}
+
+static void test_params_check(void **state)
+{
+    (void)state;
+    struct sf_ctl_params p;
+    struct sf_err err = {{0}};
+    sf_ctl_params_default(&p);
+    assert_int_equal(sf_ctl_params_check(&p, &err), SF_OK);
+    p.alpha = 1.5;
+    assert_int_equal(sf_ctl_params_check(&p, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "alpha"));
+    sf_ctl_params_default(&p);
+    p.cold_start_min_epochs = 30;
+    assert_int_equal(sf_ctl_params_check(&p, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "cold start"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_monitor_eq5_eq6),
+        cmocka_unit_test(test_scaling_target),
+        cmocka_unit_test(test_cold_start_draws),
+        cmocka_unit_test(test_fleet_lifecycle),
+        cmocka_unit_test(test_lb_worked_check_epoch_50_of_wits),
+        cmocka_unit_test(test_lb_partial_rule_and_cap),
+        cmocka_unit_test(test_params_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,233 @@
+/* test_sim.c - trace readers (file:line errors, units, CSV) and simulator invariants: every
+ * request served exactly once, batches on instances never above the instances that can serve,
+ * cost components add up, the oracle's bound never above a policy with the same mechanics,
+ * and determinism. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "serflow/sim.h"
+#include "test_util.h"
+
+static void expect_trace_error(const char *text, int csv, enum sf_trace_unit unit, int status,
+                               const char *want)
+{
+    struct sf_trace t;
+    struct sf_err err = {{0}};
+    int rc = csv ? sf_trace_parse_csv(&t, "t.txt", text, strlen(text), 6.0, 0, &err)
+                 : sf_trace_parse_counts(&t, "t.txt", text, strlen(text), unit, 6.0, 0, &err);
+    if (rc != status || !strstr(err.msg, want))
+        fail_msg("trace '%s': rc %d (want %d), message \"%s\" (want \"%s\")", text, rc, status,
+                 err.msg, want);
+}
+
+static void test_trace_errors_name_line(void **state)
+{
+    (void)state;
+    expect_trace_error("12\n7\nabc\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:3: expected a non-negative");
+    expect_trace_error("12\n-3\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:2:");
+    expect_trace_error("12\n\n4\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:2: empty line");
+    expect_trace_error("1.5\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:1:");
+    expect_trace_error("99999999999999\n", 0, SF_TRACE_EPOCH, SF_ERANGE, "t.txt:1:");
+    expect_trace_error("", 0, SF_TRACE_EPOCH, SF_EINVAL, "no request counts");
+    expect_trace_error("ts\n1.0\n0.5\n", 1, SF_TRACE_EPOCH, SF_EINVAL, "t.txt:3: timestamp");
+    expect_trace_error("1.0\nabc\n", 1, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:2: timestamp");
+    expect_trace_error("-1\n", 1, SF_TRACE_EPOCH, SF_ERANGE, "t.txt:1:");
+}
+
+static void test_trace_units_and_csv(void **state)
+{
+    (void)state;
+    struct sf_trace t;
+    struct sf_err err = {{0}};
+    const char *sec = "# per second\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13";
+    assert_int_equal(sf_trace_parse_counts(&t, "s", sec, strlen(sec), SF_TRACE_SECOND, 6, 0, &err),
+                     SF_OK);
+    assert_int_equal(t.n_epochs, 3);
+    assert_int_equal(t.count[0], 21);
+    assert_int_equal(t.count[1], 57);
+    assert_int_equal(t.count[2], 13);
+    assert_int_equal(t.n_requests, 91);
+    sf_trace_fini(&t);
+    assert_int_equal(sf_trace_parse_counts(&t, "s", sec, strlen(sec), SF_TRACE_SECOND, 6, 1, &err),
+                     SF_OK);
+    assert_int_equal(t.n_epochs, 1);
+    sf_trace_fini(&t);
+    assert_int_equal(sf_trace_parse_counts(&t, "s", sec, strlen(sec), SF_TRACE_SECOND, 2.5, 0, &err),
+                     SF_EINVAL);
+    const char *csv = "timestamp,client\n0.1,a\n0.2,b\n5.9,c\n6.0,d\n13.5,e\n";
+    assert_int_equal(sf_trace_parse_csv(&t, "c", csv, strlen(csv), 6, 0, &err), SF_OK);
+    assert_int_equal(t.n_epochs, 3);
+    assert_int_equal(t.count[0], 3);
+    assert_int_equal(t.count[1], 1);
+    assert_int_equal(t.count[2], 1);
+    assert_int_equal(t.epoch_first[2], 4);
+    sf_trace_fini(&t);
+}
+
+static struct sf_profile prof;
+static struct sf_pricing price;
+static struct sf_trace trace;
+
+static int setup(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    if (sf_profile_load(&prof, tu_src("data/profiles/vgg16-sdn-cifar10.json"), &err) ||
+        sf_pricing_load(&price, tu_src("data/pricing/aws-us-east-1.json"), &err) ||
+        sf_trace_load(&trace, tu_src("data/traces/wits_libra_per_second.txt"), 0, SF_TRACE_EPOCH,
+                      6.0, 3000, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sf_trace_fini(&trace);
+    return 0;
+}
+
+static const enum sf_policy_kind all[] = {SF_POL_FAAS,  SF_POL_LIBRA,   SF_POL_LIBRA_ORIG,
+                                          SF_POL_SPOCK, SF_POL_MARK,    SF_POL_SERFLOW,
+                                          SF_POL_ORACLE, SF_POL_STATIC};
+#define NP (sizeof(all) / sizeof(all[0]))
+
+/* Plans at tau with the catalog's VM prices scaled, then replays every policy. */
+static void run_all(double tau, double vm_price_scale, int partial, struct sf_policy_result *res,
+                    struct sf_sim_paths *paths, struct sf_pricing *pr)
+{
+    *pr = price;
+    for (size_t v = 0; v < pr->n_vm; v++)
+        pr->vm[v].price_usd_per_s *= vm_price_scale;
+    struct sf_plan plan;
+    struct sf_plan_opts po;
+    struct sf_err err = {{0}};
+    sf_plan_opts_default(&po);
+    po.tau = tau;
+    assert_int_equal(sf_plan_run(&plan, &prof, pr, &po, &err), SF_OK);
+    assert_int_equal(sf_sim_paths_from_plan(&plan, tau, paths, &err), SF_OK);
+    sf_plan_fini(&plan);
+    struct sf_sim_opts o;
+    sf_sim_opts_default(&o);
+    o.tau = tau;
+    o.seed = 42;
+    o.record_series = 1;
+    o.ctl.partial_to_instance = partial;
+    int rc = sf_sim_run(&prof, pr, &trace, &o, paths, all, NP, res, &err);
+    if (rc != SF_OK)
+        fail_msg("sim: %s", err.msg);
+}
+
+static void check_invariants(const struct sf_policy_result *res, const struct sf_pricing *pr)
+{
+    for (size_t i = 0; i < NP; i++) {
+        const struct sf_policy_result *r = &res[i];
+        /* every request served exactly once */
+        assert_int_equal(r->requests, trace.n_requests);
+        assert_int_equal(r->requests_served, trace.n_requests);
+        assert_int_equal(r->batches, r->batches_on_instances + r->batches_on_functions);
+        /* batches on instances never exceed the instances that can serve */
+        uint64_t inst = 0;
+        for (int64_t e = 0; e < trace.n_epochs; e++) {
+            assert_true(r->series_batches_inst[e] <= r->series_ready[e]);
+            inst += (uint64_t)r->series_batches_inst[e];
+        }
+        assert_int_equal(inst, r->batches_on_instances);
+        /* cost components add up, and match the metered quantities */
+        assert_float_equal(r->cost_usd, r->vm_cost_usd + r->function_cost_usd, 1e-9);
+        double fn = r->function_gb_s * pr->fn_arch[0].price_usd_per_gb_s +
+                    (double)r->invocations * pr->fn_request_fee_usd;
+        assert_float_equal(r->function_cost_usd, fn, 1e-9 * (1 + fn));
+        assert_float_equal(r->fee_usd, (double)r->invocations * pr->fn_request_fee_usd, 1e-12);
+        if (r->path.has_instances)
+            assert_float_equal(r->vm_cost_usd, r->vm_seconds * pr->vm[r->path.vm].price_usd_per_s,
+                               1e-9);
+        else
+            assert_float_equal(r->vm_cost_usd, 0, 0);
+        assert_true(r->vm_busy_s <= r->vm_seconds + 1e-9);
+    }
+}
+
+static const struct sf_policy_result *get(const struct sf_policy_result *res,
+                                          enum sf_policy_kind k)
+{
+    for (size_t i = 0; i < NP; i++)
+        if (res[i].kind == k)
+            return &res[i];
+    return NULL;
+}
+
+static void test_invariants_bundled(void **state)
+{
+    (void)state;
+    struct sf_policy_result res[NP];
+    struct sf_sim_paths paths;
+    struct sf_pricing pr;
+    run_all(0.7, 1.0, 1, res, &paths, &pr);
+    check_invariants(res, &pr);
+    const struct sf_policy_result *o = get(res, SF_POL_ORACLE);
+    assert_true(o->bound_usd <= get(res, SF_POL_FAAS)->cost_usd + 1e-12);
+    assert_true(o->bound_usd <= get(res, SF_POL_SERFLOW)->cost_usd + 1e-12);
+    sf_sim_results_fini(res, NP);
+}
+
+/* With VMs at a third of the price, instances pay off: the oracle must still be a floor for
+ * every policy with the same path and mechanics, and the paper's narrative of scaling applies. */
+static void test_oracle_is_a_floor_when_instances_pay(void **state)
+{
+    (void)state;
+    for (int partial = 0; partial <= 1; partial++) {
+        struct sf_policy_result res[NP];
+        struct sf_sim_paths paths;
+        struct sf_pricing pr;
+        run_all(0.7, 0.3, partial, res, &paths, &pr);
+        check_invariants(res, &pr);
+        const struct sf_policy_result *o = get(res, SF_POL_ORACLE), *s = get(res, SF_POL_SERFLOW);
+        assert_true(paths.serflow.has_instances);
+        assert_true(s->launches > 0 && s->batches_on_instances > 0);
+        assert_memory_equal(&paths.oracle, &paths.serflow, sizeof(paths.oracle));
+        assert_true(o->bound_usd <= s->cost_usd + 1e-9);
+        assert_true(o->bound_usd <= get(res, SF_POL_FAAS)->cost_usd + 1e-9);
+        assert_true(o->bound_usd <= get(res, SF_POL_STATIC)->cost_usd + 1e-9);
+        assert_true(o->bound_usd <= o->cost_usd + 1e-9);
+        sf_sim_results_fini(res, NP);
+    }
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    struct sf_policy_result a[NP], b[NP];
+    struct sf_sim_paths paths;
+    struct sf_pricing pr;
+    run_all(0.85, 0.5, 1, a, &paths, &pr);
+    run_all(0.85, 0.5, 1, b, &paths, &pr);
+    for (size_t i = 0; i < NP; i++) {
+        assert_memory_equal(&a[i].cost_usd, &b[i].cost_usd, sizeof(double));
+        assert_int_equal(a[i].requests_slo_ok, b[i].requests_slo_ok);
+        assert_int_equal(a[i].fn_cold_starts, b[i].fn_cold_starts);
+        assert_memory_equal(a[i].series_ready, b[i].series_ready,
+                            sizeof(int32_t) * (size_t)trace.n_epochs);
+    }
+    sf_sim_results_fini(a, NP);
+    sf_sim_results_fini(b, NP);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_errors_name_line),
+        cmocka_unit_test(test_trace_units_and_csv),
+        cmocka_unit_test(test_invariants_bundled),
+        cmocka_unit_test(test_oracle_is_a_floor_when_instances_pay),
+        cmocka_unit_test(test_deterministic),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
