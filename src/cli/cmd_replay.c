@@ -272,7 +272,7 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         return -1;
     }
     fprintf(gp, "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
-                "set datafile separator ','\nset grid\nset key outside right top\n"
+                "set datafile separator ','\nset grid ytics\nset key outside right top\n"
                 "set style fill solid 0.8 noborder\nset style data histograms\n"
                 "set style histogram rowstacked\nset boxwidth 1.0 relative\n");
     for (size_t i = 0; i < n; i++) {
@@ -282,16 +282,16 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
                 "set output '%s/epochs_%s.png'\n"
                 "set title '%s: batches per %.3g s epoch on instances and functions, ready "
                 "instances (tau %.2f)'\n"
-                "set xlabel 'epoch'\nset ylabel 'batches / instances'\nset xtics auto\n"
-                "plot '%s/series.csv' using %d:xtic(1) skip 1 title 'batches on instances' lc "
+                "set xlabel 'epoch (from 0)'\nset ylabel 'batches / instances'\nset xtics auto\n"
+                "set xrange [-1:%lld]\n"
+                "plot '%s/series.csv' using %d skip 1 title 'batches on instances' lc "
                 "rgb '#1f77b4', '' using %d skip 1 title 'batches on functions' lc rgb '#d62728', "
                 "'' using 0:($2/%d.0) skip 1 with lines lw 2 lc rgb '#2ca02c' title 'arrivals "
                 "(batches)', '' using 0:%d skip 1 with steps lw 2 lc rgb 'black' title 'ready "
                 "instances'\n",
-                dir, nm, nm, o->ctl.epoch_s, o->tau, dir, col + 1, col + 2, o->ctl.batch_size, col);
-        fprintf(gp, "set xtics auto\n");
+                dir, nm, nm, o->ctl.epoch_s, o->tau, (long long)t->n_epochs, dir, col + 1, col + 2,
+                o->ctl.batch_size, col);
     }
-    /* x tic labels every epoch are unreadable: replace by a numeric axis */
     fprintf(gp, "$cost << EOD\n");
     for (size_t i = 0; i < n; i++)
         fprintf(gp, "%s,%.6f,%.6f\n", sf_policy_name(r[i].kind), r[i].vm_cost_usd,

@@ -38,9 +38,9 @@ static void test_scaling_target(void **state)
     p.capacity_rps = 10;
     p.tcip_rps = 4;
     p.k = 1;
-    assert_int_equal(sf_scaling_target(&p, 20, 3), 2);  /* D = 23: q 2, res 3 <= 4 */
-    assert_int_equal(sf_scaling_target(&p, 20, 5), 3);  /* D = 25: res 5 > 4 */
-    assert_int_equal(sf_scaling_target(&p, 30, 0), 3);  /* exact multiple */
+    assert_int_equal(sf_scaling_target(&p, 20, 3), 2); /* D = 23: q 2, res 3 <= 4 */
+    assert_int_equal(sf_scaling_target(&p, 20, 5), 3); /* D = 25: res 5 > 4 */
+    assert_int_equal(sf_scaling_target(&p, 30, 0), 3); /* exact multiple */
     p.k = 0;
     assert_int_equal(sf_scaling_target(&p, 20, 5), 2);
     p.tcip_rps = INFINITY;

@@ -28,7 +28,8 @@ static void expect_trace_error(const char *text, int csv, enum sf_trace_unit uni
 static void test_trace_errors_name_line(void **state)
 {
     (void)state;
-    expect_trace_error("12\n7\nabc\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:3: expected a non-negative");
+    expect_trace_error("12\n7\nabc\n", 0, SF_TRACE_EPOCH, SF_EPARSE,
+                       "t.txt:3: expected a non-negative");
     expect_trace_error("12\n-3\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:2:");
     expect_trace_error("12\n\n4\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:2: empty line");
     expect_trace_error("1.5\n", 0, SF_TRACE_EPOCH, SF_EPARSE, "t.txt:1:");
@@ -57,8 +58,8 @@ static void test_trace_units_and_csv(void **state)
                      SF_OK);
     assert_int_equal(t.n_epochs, 1);
     sf_trace_fini(&t);
-    assert_int_equal(sf_trace_parse_counts(&t, "s", sec, strlen(sec), SF_TRACE_SECOND, 2.5, 0, &err),
-                     SF_EINVAL);
+    assert_int_equal(
+        sf_trace_parse_counts(&t, "s", sec, strlen(sec), SF_TRACE_SECOND, 2.5, 0, &err), SF_EINVAL);
     const char *csv = "timestamp,client\n0.1,a\n0.2,b\n5.9,c\n6.0,d\n13.5,e\n";
     assert_int_equal(sf_trace_parse_csv(&t, "c", csv, strlen(csv), 6, 0, &err), SF_OK);
     assert_int_equal(t.n_epochs, 3);
@@ -94,8 +95,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static const enum sf_policy_kind all[] = {SF_POL_FAAS,  SF_POL_LIBRA,   SF_POL_LIBRA_ORIG,
-                                          SF_POL_SPOCK, SF_POL_MARK,    SF_POL_SERFLOW,
+static const enum sf_policy_kind all[] = {SF_POL_FAAS,   SF_POL_LIBRA, SF_POL_LIBRA_ORIG,
+                                          SF_POL_SPOCK,  SF_POL_MARK,  SF_POL_SERFLOW,
                                           SF_POL_ORACLE, SF_POL_STATIC};
 #define NP (sizeof(all) / sizeof(all[0]))
 
@@ -155,8 +156,7 @@ static void check_invariants(const struct sf_policy_result *res, const struct sf
     }
 }
 
-static const struct sf_policy_result *get(const struct sf_policy_result *res,
-                                          enum sf_policy_kind k)
+static const struct sf_policy_result *get(const struct sf_policy_result *res, enum sf_policy_kind k)
 {
     for (size_t i = 0; i < NP; i++)
         if (res[i].kind == k)
