@@ -9,6 +9,7 @@
 #define SERFLOW_CORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum sf_status {
     SF_OK = 0,
@@ -43,6 +44,16 @@ int sf_err_set(struct sf_err *err, int status, const char *fmt, ...)
  * max_bytes are refused with SF_ETOOBIG so that outside input cannot exhaust memory. */
 int sf_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len,
                  struct sf_err *err);
+
+/* SplitMix64 step: advances *state and returns the next 64-bit output. Fast, seedable, and
+ * good enough for simulation draws (not for anything secret). */
+static inline uint64_t sf_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
 
 /* True when x is finite (not NaN or infinite). */
 int sf_isfinite(double x);

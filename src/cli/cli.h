@@ -20,6 +20,10 @@ int sf_cli_parse_int(const char *s, long lo, long hi, long *out);
 /* Runs gnuplot on a script file; returns 0 on success, prints the reason to stderr otherwise. */
 int sf_cli_gnuplot(const char *script_path);
 
+/* Creates dir (and parents) and opens dir/name for writing a gnuplot script; the script's path
+ * goes to path. Prints the reason and returns NULL on failure. */
+FILE *sf_cli_open_script(const char *dir, const char *name, char *path, size_t path_size);
+
 /* Creates directory dir (and parents) if missing. Returns 0 on success. */
 int sf_cli_mkdirs(const char *dir);
 

@@ -321,17 +321,10 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
 static int write_plots(const char *dir, const struct sf_plan *plan, const struct sf_profile *prof,
                        const struct sf_pricing *pr, int found)
 {
-    if (sf_cli_mkdirs(dir) != 0) {
-        fprintf(stderr, "serflow: cannot create plot directory %s\n", dir);
-        return -1;
-    }
     char path[4096];
-    snprintf(path, sizeof(path), "%s/plan.gp", dir);
-    FILE *gp = fopen(path, "w");
-    if (!gp) {
-        fprintf(stderr, "serflow: cannot write %s\n", path);
+    FILE *gp = sf_cli_open_script(dir, "plan.gp", path, sizeof(path));
+    if (!gp)
         return -1;
-    }
     fprintf(gp, "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
                 "set grid\nset key outside right top\n");
     int N = prof->n_stages;

@@ -257,18 +257,14 @@ static int write_csv(const char *path, const struct sf_trace *t, const struct sf
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
                        const struct sf_policy_result *r, size_t n)
 {
-    if (sf_cli_mkdirs(dir) != 0) {
-        fprintf(stderr, "serflow replay: cannot create %s\n", dir);
-        return -1;
-    }
     char path[4096];
-    snprintf(path, sizeof(path), "%s/series.csv", dir);
-    if (write_csv(path, t, r, n) != 0)
+    FILE *gp = sf_cli_open_script(dir, "replay.gp", path, sizeof(path));
+    if (!gp)
         return -1;
-    snprintf(path, sizeof(path), "%s/replay.gp", dir);
-    FILE *gp = fopen(path, "w");
-    if (!gp) {
-        fprintf(stderr, "serflow replay: cannot write %s\n", path);
+    char csv_path[4096];
+    snprintf(csv_path, sizeof(csv_path), "%s/series.csv", dir);
+    if (write_csv(csv_path, t, r, n) != 0) {
+        fclose(gp);
         return -1;
     }
     fprintf(gp, "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"

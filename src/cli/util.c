@@ -86,3 +86,16 @@ int sf_cli_mkdirs(const char *dir)
         return -1;
     return 0;
 }
+
+FILE *sf_cli_open_script(const char *dir, const char *name, char *path, size_t path_size)
+{
+    if (sf_cli_mkdirs(dir) != 0) {
+        fprintf(stderr, "serflow: cannot create directory %s: %s\n", dir, strerror(errno));
+        return NULL;
+    }
+    snprintf(path, path_size, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "serflow: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}

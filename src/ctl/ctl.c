@@ -86,18 +86,12 @@ int sf_scaling_due(const struct sf_ctl_params *p, int64_t epoch)
     return epoch > 0 && epoch % p->scale_period_epochs == 0;
 }
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 int sf_cold_start_epochs(const struct sf_ctl_params *p, uint64_t seed, int64_t epoch, int idx)
 {
     int span = p->cold_start_max_epochs - p->cold_start_min_epochs + 1;
-    uint64_t h = splitmix64(seed ^ splitmix64((uint64_t)epoch * 0x100000001B3ull + (uint64_t)idx));
+    uint64_t key = (uint64_t)epoch * 0x100000001B3ull + (uint64_t)idx;
+    uint64_t mixed = seed ^ sf_splitmix64(&key);
+    uint64_t h = sf_splitmix64(&mixed);
     return p->cold_start_min_epochs + (int)(h % (uint64_t)span);
 }
 

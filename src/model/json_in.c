@@ -4,7 +4,10 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "serflow/model.h"
 
 /* ---- locating a path in the original text ---- */
 
@@ -141,6 +144,23 @@ int sf__json_line_of(const char *text, size_t len, const struct sf__jstep *path,
         line = s.line;
     }
     return line;
+}
+
+/* ---- files ---- */
+
+int sf__j_load_file(void *out, const char *path,
+                    int (*parse)(void *out, const char *name, const char *text, size_t len,
+                                 struct sf_err *err),
+                    struct sf_err *err)
+{
+    char *text;
+    size_t len;
+    int rc = sf_read_file(path, SF_MODEL_FILE_BYTES, &text, &len, err);
+    if (rc != SF_OK)
+        return rc;
+    rc = parse(out, path, text, len, err);
+    free(text);
+    return rc;
 }
 
 /* ---- context and errors ---- */

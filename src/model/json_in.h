@@ -65,6 +65,12 @@ int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned f
 /* Checks the "format" member equals `expect` (e.g. "serflow-profile/1"). */
 int sf__j_format(struct sf__jctx *c, json_t *root, const char *expect);
 
+/* Reads path (capped at SF_MODEL_FILE_BYTES) and hands its text to parse(out, path, ...). */
+int sf__j_load_file(void *out, const char *path,
+                    int (*parse)(void *out, const char *name, const char *text, size_t len,
+                                 struct sf_err *err),
+                    struct sf_err *err);
+
 /* 1-based line of the value at path[0..depth) (plus `key` if non-NULL) in text; the line of the
  * deepest part found when the path does not fully resolve. Assumes syntactically valid JSON. */
 int sf__json_line_of(const char *text, size_t len, const struct sf__jstep *path, int depth,

@@ -136,16 +136,14 @@ int sf_pricing_parse(struct sf_pricing *p, const char *name, const char *text, s
     return rc;
 }
 
+static int parse_any(void *out, const char *name, const char *text, size_t len, struct sf_err *err)
+{
+    return sf_pricing_parse(out, name, text, len, err);
+}
+
 int sf_pricing_load(struct sf_pricing *p, const char *path, struct sf_err *err)
 {
-    char *text;
-    size_t len;
-    int rc = sf_read_file(path, SF_MODEL_FILE_BYTES, &text, &len, err);
-    if (rc != SF_OK)
-        return rc;
-    rc = sf_pricing_parse(p, path, text, len, err);
-    free(text);
-    return rc;
+    return sf__j_load_file(p, path, parse_any, err);
 }
 
 const struct sf_vm_type *sf_pricing_vm(const struct sf_pricing *p, const char *name)

@@ -256,14 +256,6 @@ struct shared {
     double accuracy;
 };
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Draws exit stages and arrival times of epoch e's n requests (deterministic per epoch). */
 static void sample_epoch(struct shared *sh, int64_t e, int n)
 {
@@ -271,7 +263,7 @@ static void sample_epoch(struct shared *sh, int64_t e, int n)
     int N = sh->prof->n_stages;
     uint64_t rng = sh->o->seed * 0xD1B54A32D192ED03ull ^ (uint64_t)e * 0x9E3779B97F4A7C15ull;
     for (int j = 0; j < n; j++) {
-        uint64_t u = splitmix(&rng) >> 11;
+        uint64_t u = sf_splitmix64(&rng) >> 11;
         int x = 0;
         while (x < N - 1 && u >= sh->cdf[x])
             x++;
@@ -298,7 +290,7 @@ static void sample_epoch(struct shared *sh, int64_t e, int n)
             /* sorted uniforms by the exponential-spacings method: O(c), no sort */
             double acc = 0, *base = sh->arrival + j;
             for (uint32_t k = 0; k <= c; k++) {
-                double r = (double)((splitmix(&rng) >> 11) + 1) / 9007199254740993.0;
+                double r = (double)((sf_splitmix64(&rng) >> 11) + 1) / 9007199254740993.0;
                 acc += -log(r);
                 if (k < c)
                     base[k] = acc;
