@@ -1,5 +1,6 @@
 /* cmd_replay.c - `serflow replay`: trace replay of every policy, with costs, SLO attainment,
  * per-epoch series, JSON, CSV and plots. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -228,9 +229,12 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
 static int write_csv(const char *path, const struct sf_trace *t, const struct sf_policy_result *r,
                      size_t n)
 {
-    FILE *f = fopen(path, "w");
+    /* Written to a temporary name and renamed, so a crash never leaves half a file behind. */
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
     if (!f) {
-        fprintf(stderr, "serflow replay: cannot write %s\n", path);
+        fprintf(stderr, "serflow replay: cannot write %s: %s\n", tmp, strerror(errno));
         return -1;
     }
     fprintf(f, "epoch,arrivals");
@@ -247,8 +251,9 @@ static int write_csv(const char *path, const struct sf_trace *t, const struct sf
         fprintf(f, "\n");
     }
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "serflow replay: write error on %s\n", path);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        fprintf(stderr, "serflow replay: write error on %s: %s\n", path, strerror(errno));
+        remove(tmp);
         return -1;
     }
     return 0;
