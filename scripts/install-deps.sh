@@ -8,6 +8,14 @@ pkgs=(
   libcmocka-dev       # unit tests
   liblz4-dev          # hidden-state codec (LZ4 frame)
   gnuplot-nox         # --plot PNGs (pngcairo terminal)
+  libdnnl-dev         # nn: oneDNN C API, the fast inference backend
+  libprotobuf-c-dev   # nn: protobuf-c runtime for parsing ONNX stage files
+  protobuf-c-compiler # nn: protoc-c generates the ONNX parser at build time
+  libonnx-dev         # nn: ships onnx.proto (the input to protoc-c)
+  python3-torch       # nn: tools/train_fmnist.py trains the bundled model (tool only)
+  python3-onnx        # nn: ONNX export in tools/train_fmnist.py, tools/make_nn_testdata.py
+  python3-numpy       # nn: training and test-data tools
+  dataset-fashion-mnist # nn: training/test images for the bundled model and profiling
 )
 if [ "${1:-}" = "--print" ]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
 missing=()
