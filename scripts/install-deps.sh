@@ -11,6 +11,7 @@ pkgs=(
   libdnnl-dev         # nn: oneDNN C API, the fast inference backend
   libprotobuf-c-dev   # nn: protobuf-c runtime for parsing ONNX stage files
   protobuf-c-compiler # nn: protoc-c generates the ONNX parser at build time
+  zlib1g-dev          # nn: reads the gzip-compressed IDX test set when profiling
   libonnx-dev         # nn: ships onnx.proto (the input to protoc-c)
   python3-torch       # nn: tools/train_fmnist.py trains the bundled model (tool only)
   python3-onnx        # nn: ONNX export in tools/train_fmnist.py, tools/make_nn_testdata.py

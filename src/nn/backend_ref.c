@@ -58,6 +58,21 @@ static int ref_reserve(struct ref_ctx *c, size_t batch, struct sf_err *err)
     return SF_OK;
 }
 
+/* Smallest o >= 0 with o * stride >= num (num may be negative). */
+static int range_lo(int num, int stride)
+{
+    return num <= 0 ? 0 : (num + stride - 1) / stride;
+}
+
+/* Largest o < n with o * stride <= num; -1 when none. */
+static int range_hi(int num, int stride, int n)
+{
+    if (num < 0)
+        return -1;
+    int o = num / stride;
+    return o < n - 1 ? o : n - 1;
+}
+
 static void ref_conv(const struct sf__nn_op *op, const struct sf_nn_shape *is,
                      const struct sf_nn_shape *os, const float *in, float *out, size_t batch)
 {
@@ -73,18 +88,18 @@ static void ref_conv(const struct sf__nn_op *op, const struct sf_nn_shape *is,
             for (int ci = 0; ci < op->cin; ci++) {
                 const float *xp = x + (size_t)ci * in_plane;
                 for (int ky = 0; ky < op->kh; ky++) {
+                    /* Output rows/columns whose input tap lies inside the image. */
+                    int oy0 = range_lo(op->pt - ky, op->sh);
+                    int oy1 = range_hi(ih - 1 + op->pt - ky, op->sh, oh);
                     for (int kx = 0; kx < op->kw; kx++) {
+                        int ox0 = range_lo(op->pl - kx, op->sw);
+                        int ox1 = range_hi(iw - 1 + op->pl - kx, op->sw, ow);
                         float wv = op->w[(((size_t)co * op->cin + ci) * op->kh + ky) * op->kw + kx];
-                        for (int oy = 0; oy < oh; oy++) {
-                            int iy = oy * op->sh - op->pt + ky;
-                            if (iy < 0 || iy >= ih)
-                                continue;
-                            for (int ox = 0; ox < ow; ox++) {
-                                int ix = ox * op->sw - op->pl + kx;
-                                if (ix < 0 || ix >= iw)
-                                    continue;
-                                y[(size_t)oy * ow + ox] += wv * xp[(size_t)iy * iw + ix];
-                            }
+                        for (int oy = oy0; oy <= oy1; oy++) {
+                            const float *xr = xp + (size_t)(oy * op->sh - op->pt + ky) * iw;
+                            float *yr = y + (size_t)oy * ow;
+                            for (int ox = ox0; ox <= ox1; ox++)
+                                yr[ox] += wv * xr[ox * op->sw - op->pl + kx];
                         }
                     }
                 }
