@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs exactly the Debian packages serflow needs; does nothing when they are present.
-# Usage: scripts/install-deps.sh [--print]   (--print lists the packages and exits)
+# Usage: scripts/install-deps.sh [--tools] [--print]
+#   --tools  also the packages of the model-training tool and the PyTorch benchmark
+#   --print  list the packages and exit
 set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
@@ -9,10 +11,30 @@ pkgs=(
   liblz4-dev          # hidden-state codec (LZ4 frame)
   gnuplot-nox         # --plot PNGs (pngcairo terminal)
   python3             # CLI tests check JSON output with the standard library
+  libdnnl-dev         # nn: oneDNN C API, the fast inference backend
+  libprotobuf-c-dev   # nn: protobuf-c runtime for parsing ONNX stage files
+  protobuf-c-compiler # nn: protoc-c generates the ONNX parser at build time
+  zlib1g-dev          # nn: reads the gzip-compressed IDX test set when profiling
+  libonnx-dev         # nn: ships onnx.proto (the input to protoc-c)
+  dataset-fashion-mnist # nn: test images for `serflow profile` of the bundled model
 )
-if [ "${1:-}" = "--print" ]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
+tools=(
+  python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_torch.sh
+  python3-onnx        # ONNX export in tools/train_fmnist.py, tools/make_nn_testdata.py
+  python3-numpy       # training and test-data tools
+)
+want=("${pkgs[@]}")
+print=0
+for arg in "$@"; do
+  case "$arg" in
+    --tools) want+=("${tools[@]}") ;;
+    --print) print=1 ;;
+    *) echo "install-deps: unknown option $arg (use --tools, --print)" >&2; exit 2 ;;
+  esac
+done
+if [ "$print" = 1 ]; then printf '%s\n' "${want[@]}"; exit 0; fi
 missing=()
-for p in "${pkgs[@]}"; do
+for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,0 +1,178 @@
+/*
+ * nn.h - early-exit inference: ONNX stage loading, execution backends, the exit rule.
+ *
+ * A model is a directory with model.json (manifest) and one ONNX graph per stage. Stage k
+ * (1-based) takes the image (k = 1) or stage k-1's hidden state and produces its own hidden
+ * state (absent for the last stage) and its classifier's logits. Tensors are float32, NCHW,
+ * batch dimension first and dynamic; shapes in this API are per request (batch excluded).
+ *
+ * Backends (reference C, oneDNN) sit behind one interface: struct sf_nn_exec runs one stage.
+ * The driver (struct sf_nn_runner) runs a stage range on a struct sf_nn_batch, removes the
+ * requests whose classifier confidence (softmax maximum) reaches the threshold tau and compacts
+ * the survivors between stages. Nothing here prints or exits; errors fill a struct sf_err.
+ * Objects are not thread-safe: use one runner per thread.
+ */
+#ifndef SERFLOW_NN_H
+#define SERFLOW_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serflow/core.h"
+
+#define SF_NN_MAX_DIMS    3  /* per-request tensor rank: [C,H,W] or [K] */
+#define SF_NN_MAX_CLASSES 64 /* caps the per-request probability vectors */
+#define SF_NN_MAX_STAGES  32 /* caps the manifest; the bundled model has 6 */
+/* ONNX files larger than this are refused (the bundled stages are < 1 MB each). */
+#define SF_NN_MAX_ONNX_BYTES ((size_t)256 << 20)
+
+/* Per-request tensor shape (the batch dimension is not included). ndim 0 means "none". */
+struct sf_nn_shape {
+    int ndim;
+    int64_t dims[SF_NN_MAX_DIMS];
+};
+
+/* Number of elements of one request's tensor (1 for ndim 0 is NOT returned: 0 instead). */
+size_t sf_nn_shape_numel(const struct sf_nn_shape *s);
+
+enum sf_nn_backend {
+    SF_NN_BACKEND_REF = 0, /* plain C loops; the reference for tests */
+    SF_NN_BACKEND_DNNL = 1 /* oneDNN primitives, created once per batch size and reused */
+};
+
+/* "ref" / "dnnl"; never NULL. */
+const char *sf_nn_backend_name(enum sf_nn_backend b);
+/* Parses "ref" or "dnnl" (also "onednn"). SF_EINVAL otherwise. */
+int sf_nn_backend_parse(const char *name, enum sf_nn_backend *out);
+
+/* ---- one stage ------------------------------------------------------------------------- */
+
+struct sf_nn_stage;
+
+/* Loads and validates one ONNX stage graph from path. BatchNormalization that follows a Conv
+ * is folded into the Conv's weights and bias. Supported operators: Conv, BatchNormalization
+ * (after Conv), Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul,
+ * Add, Softmax, Constant. Errors: SF_EIO (cannot read), SF_ETOOBIG (> SF_NN_MAX_ONNX_BYTES),
+ * SF_EPARSE (not a protobuf ModelProto: truncated, corrupt), SF_EUNSUPPORTED (operator or
+ * attribute; the message names the operator and the node), SF_EINVAL (shape mismatch,
+ * missing initializer). The message starts with the path. */
+int sf_nn_stage_load(const char *path, struct sf_nn_stage **out, struct sf_err *err);
+/* Same from memory; name is used in messages (the buffer is not kept). */
+int sf_nn_stage_load_mem(const void *buf, size_t len, const char *name, struct sf_nn_stage **out,
+                         struct sf_err *err);
+void sf_nn_stage_free(struct sf_nn_stage *st);
+
+const struct sf_nn_shape *sf_nn_stage_input_shape(const struct sf_nn_stage *st);
+/* ndim 0 when the stage has no hidden output (the last stage). */
+const struct sf_nn_shape *sf_nn_stage_hidden_shape(const struct sf_nn_stage *st);
+int sf_nn_stage_num_classes(const struct sf_nn_stage *st);
+/* Operators left after folding (BatchNormalization folded into Conv is not counted). */
+size_t sf_nn_stage_num_ops(const struct sf_nn_stage *st);
+
+/* ---- executing one stage ------------------------------------------------------------- */
+
+struct sf_nn_exec;
+
+/* Binds a backend to a stage (borrowed: the stage must outlive the exec). */
+int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                   struct sf_nn_exec **out, struct sf_err *err);
+/* Runs the stage on batch requests. in: batch x input numel floats. hidden: batch x hidden
+ * numel floats (may be NULL, ignored when the stage has none). logits: batch x num_classes.
+ * The oneDNN backend creates its primitives the first time a batch size is seen and reuses
+ * them after (a few sizes are cached). Not reentrant. */
+int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
+                   float *logits, struct sf_err *err);
+void sf_nn_exec_free(struct sf_nn_exec *ex);
+enum sf_nn_backend sf_nn_exec_backend(const struct sf_nn_exec *ex);
+
+/* ---- a model: manifest + stages ------------------------------------------------------ */
+
+struct sf_nn_model;
+
+/* Loads dir/model.json and every stage it lists, and checks that the shapes chain: manifest
+ * input shape == stage 1 input, stage k hidden == stage k+1 input, every classifier has
+ * num_classes outputs. Errors name the file (model.json:line:col for JSON syntax). */
+int sf_nn_model_load(const char *dir, struct sf_nn_model **out, struct sf_err *err);
+void sf_nn_model_free(struct sf_nn_model *m);
+
+const char *sf_nn_model_name(const struct sf_nn_model *m);
+int sf_nn_model_num_stages(const struct sf_nn_model *m);
+int sf_nn_model_num_classes(const struct sf_nn_model *m);
+/* Stage k, 1-based; NULL when out of range. */
+const struct sf_nn_stage *sf_nn_model_stage(const struct sf_nn_model *m, int k);
+const struct sf_nn_shape *sf_nn_model_input_shape(const struct sf_nn_model *m);
+/* Class name, or NULL when out of range. */
+const char *sf_nn_model_label(const struct sf_nn_model *m, int cls);
+/* Input normalisation from the manifest: x = (pixel / 255 - mean) / std. */
+double sf_nn_model_norm_mean(const struct sf_nn_model *m);
+double sf_nn_model_norm_std(const struct sf_nn_model *m);
+
+/* ---- early-exit driver ---------------------------------------------------------------- */
+
+/* Most confident classifier output seen so far for one request. */
+struct sf_nn_best {
+    int cls;    /* -1 before any classifier ran */
+    int stage;  /* 1-based stage of that classifier, 0 before any */
+    float conf; /* its softmax maximum */
+    float probs[SF_NN_MAX_CLASSES];
+};
+
+/* Requests in flight between stages. Caller-owned storage: sf_nn_batch_init / _fini. */
+struct sf_nn_batch {
+    size_t n;                 /* live requests */
+    size_t cap;               /* allocated rows of ids and best */
+    size_t x_floats;          /* allocated floats of x */
+    int stages_done;          /* stages already run on x (0: x is the model input) */
+    int num_classes;          /* length of each best.probs in use */
+    struct sf_nn_shape shape; /* per-request shape of x */
+    float *x;                 /* n x numel(shape): input of stage stages_done + 1 */
+    uint64_t *ids;            /* caller's request ids, carried through */
+    struct sf_nn_best *best;  /* per request */
+};
+
+void sf_nn_batch_init(struct sf_nn_batch *b);
+void sf_nn_batch_fini(struct sf_nn_batch *b);
+/* Makes b hold n requests with per-request shape `shape` and num_classes classes, contents of
+ * x/ids/best undefined except best reset to "none"; stages_done set to 0. Requests are capped
+ * at 1 << 20 (SF_ETOOBIG). */
+int sf_nn_batch_reset(struct sf_nn_batch *b, size_t n, const struct sf_nn_shape *shape,
+                      int num_classes, struct sf_err *err);
+/* Convenience: reset for model input and copy n images (n x numel floats) and ids (NULL:
+ * ids 0..n-1). */
+int sf_nn_batch_set_input(struct sf_nn_batch *b, const struct sf_nn_model *m, const float *x,
+                          const uint64_t *ids, size_t n, struct sf_err *err);
+
+/* What the driver returns for one finished request. */
+struct sf_nn_result {
+    uint64_t id;
+    int label;        /* predicted class */
+    int exit_stage;   /* 1-based stage after which the request left the network */
+    int answer_stage; /* classifier the answer came from (== exit_stage when it cleared tau) */
+    int cleared_tau;  /* 1 when some classifier reached tau, 0 when the best one was used */
+    float conf;       /* probs[label] */
+    float probs[SF_NN_MAX_CLASSES];
+};
+
+struct sf_nn_runner;
+
+/* One exec per stage of m (borrowed: m must outlive the runner). */
+int sf_nn_runner_new(const struct sf_nn_model *m, enum sf_nn_backend backend,
+                     struct sf_nn_runner **out, struct sf_err *err);
+void sf_nn_runner_free(struct sf_nn_runner *r);
+/* The exec for stage k (1-based), e.g. to time it; NULL when out of range. */
+struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k);
+
+/* Runs stages b->stages_done + 1 .. last_stage (1-based, inclusive) on b. After each stage a
+ * request whose classifier confidence (softmax maximum) is >= tau leaves with that answer.
+ * At the model's last stage every remaining request leaves; one that never reached tau is
+ * answered by its most confident classifier over all stages. Finished requests are appended
+ * to out (room for b->n entries needed), *n_out is their count. Survivors stay in b, compacted,
+ * with x = hidden state of last_stage, ready for the next call or for sf_nn_codec_encode.
+ * tau > 1 disables early exits. Errors: SF_EINVAL (stage range, shapes), backend errors. */
+int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_stage, double tau,
+                     struct sf_nn_result *out, size_t *n_out, struct sf_err *err);
+
+/* Numerically stable softmax of n logits into probs; returns the arg max. */
+int sf_nn_softmax(const float *logits, int n, float *probs);
+
+#endif

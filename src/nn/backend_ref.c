@@ -1,0 +1,228 @@
+/*
+ * backend_ref.c - the reference backend: plain C loops over NCHW float32, one buffer per
+ * tensor. Slow and obviously correct; the oneDNN backend is checked against it.
+ */
+#include "nn_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ref_ctx {
+    const struct sf_nn_stage *st;
+    size_t batch_cap; /* rows every buffer can hold */
+    float **buf;      /* per tensor */
+};
+
+static int ref_create(const struct sf_nn_stage *st, void **out, struct sf_err *err)
+{
+    struct ref_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
+    c->st = st;
+    c->buf = calloc((size_t)st->ntensors, sizeof(*c->buf));
+    if (!c->buf) {
+        free(c);
+        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
+    }
+    *out = c;
+    return SF_OK;
+}
+
+static void ref_destroy(void *ctx)
+{
+    struct ref_ctx *c = ctx;
+    if (!c)
+        return;
+    for (int i = 0; i < c->st->ntensors; i++)
+        free(c->buf[i]);
+    free(c->buf);
+    free(c);
+}
+
+static int ref_reserve(struct ref_ctx *c, size_t batch, struct sf_err *err)
+{
+    if (batch <= c->batch_cap)
+        return SF_OK;
+    for (int i = 0; i < c->st->ntensors; i++) {
+        size_t n = sf_nn_shape_numel(&c->st->tensors[i].shape) * batch;
+        float *nb = realloc(c->buf[i], n * sizeof(float));
+        if (!nb)
+            return sf_err_set(err, SF_ENOMEM, "%s: out of memory for batch %zu", c->st->name,
+                              batch);
+        c->buf[i] = nb;
+    }
+    c->batch_cap = batch;
+    return SF_OK;
+}
+
+/* Smallest o >= 0 with o * stride >= num (num may be negative). */
+static int range_lo(int num, int stride)
+{
+    return num <= 0 ? 0 : (num + stride - 1) / stride;
+}
+
+/* Largest o < n with o * stride <= num; -1 when none. */
+static int range_hi(int num, int stride, int n)
+{
+    if (num < 0)
+        return -1;
+    int o = num / stride;
+    return o < n - 1 ? o : n - 1;
+}
+
+static void ref_conv(const struct sf__nn_op *op, const struct sf_nn_shape *is,
+                     const struct sf_nn_shape *os, const float *in, float *out, size_t batch)
+{
+    int ih = (int)is->dims[1], iw = (int)is->dims[2];
+    int oh = (int)os->dims[1], ow = (int)os->dims[2];
+    size_t in_plane = (size_t)ih * iw, out_plane = (size_t)oh * ow;
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + n * (size_t)op->cin * in_plane;
+        for (int co = 0; co < op->cout; co++) {
+            float *y = out + (n * (size_t)op->cout + (size_t)co) * out_plane;
+            for (size_t p = 0; p < out_plane; p++)
+                y[p] = op->bias[co];
+            for (int ci = 0; ci < op->cin; ci++) {
+                const float *xp = x + (size_t)ci * in_plane;
+                for (int ky = 0; ky < op->kh; ky++) {
+                    /* Output rows/columns whose input tap lies inside the image. */
+                    int oy0 = range_lo(op->pt - ky, op->sh);
+                    int oy1 = range_hi(ih - 1 + op->pt - ky, op->sh, oh);
+                    for (int kx = 0; kx < op->kw; kx++) {
+                        int ox0 = range_lo(op->pl - kx, op->sw);
+                        int ox1 = range_hi(iw - 1 + op->pl - kx, op->sw, ow);
+                        float wv = op->w[(((size_t)co * op->cin + ci) * op->kh + ky) * op->kw + kx];
+                        for (int oy = oy0; oy <= oy1; oy++) {
+                            const float *xr = xp + (size_t)(oy * op->sh - op->pt + ky) * iw;
+                            float *yr = y + (size_t)oy * ow;
+                            for (int ox = ox0; ox <= ox1; ox++)
+                                yr[ox] += wv * xr[ox * op->sw - op->pl + kx];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void ref_pool(const struct sf__nn_op *op, const struct sf_nn_shape *is,
+                     const struct sf_nn_shape *os, const float *in, float *out, size_t batch)
+{
+    int ch = (int)is->dims[0], ih = (int)is->dims[1], iw = (int)is->dims[2];
+    int oh = (int)os->dims[1], ow = (int)os->dims[2];
+    for (size_t n = 0; n < batch; n++) {
+        for (int c = 0; c < ch; c++) {
+            const float *x = in + (n * (size_t)ch + (size_t)c) * (size_t)ih * iw;
+            float *y = out + (n * (size_t)ch + (size_t)c) * (size_t)oh * ow;
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++) {
+                    double sum = 0.0;
+                    float mx = -FLT_MAX;
+                    int count = 0;
+                    for (int ky = 0; ky < op->kh; ky++) {
+                        int iy = oy * op->sh - op->pt + ky;
+                        for (int kx = 0; kx < op->kw; kx++) {
+                            int ix = ox * op->sw - op->pl + kx;
+                            if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
+                                if (op->count_include_pad)
+                                    count++;
+                                continue;
+                            }
+                            float v = x[(size_t)iy * iw + ix];
+                            sum += v;
+                            mx = v > mx ? v : mx;
+                            count++;
+                        }
+                    }
+                    y[(size_t)oy * ow + ox] =
+                        op->kind == SF__OP_MAXPOOL ? mx : (float)(count ? sum / count : 0.0);
+                }
+            }
+        }
+    }
+}
+
+static void ref_gemm(const struct sf__nn_op *op, const float *in, float *out, size_t batch)
+{
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + n * (size_t)op->cin;
+        for (int o = 0; o < op->cout; o++) {
+            const float *w = op->w + (size_t)o * op->cin;
+            double acc = op->bias[o];
+            for (int k = 0; k < op->cin; k++)
+                acc += (double)w[k] * x[k];
+            out[n * (size_t)op->cout + (size_t)o] = (float)acc;
+        }
+    }
+}
+
+static int ref_run(void *ctx, const float *in, size_t batch, float *hidden, float *logits,
+                   struct sf_err *err)
+{
+    struct ref_ctx *c = ctx;
+    const struct sf_nn_stage *st = c->st;
+    int rc = ref_reserve(c, batch, err);
+    if (rc)
+        return rc;
+    memcpy(c->buf[st->input], in,
+           batch * sf_nn_shape_numel(&st->tensors[st->input].shape) * sizeof(float));
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        const struct sf_nn_shape *is = &st->tensors[op->in0].shape;
+        const struct sf_nn_shape *os = &st->tensors[op->out].shape;
+        const float *x = c->buf[op->in0];
+        float *y = c->buf[op->out];
+        size_t in_n = sf_nn_shape_numel(is) * batch;
+        size_t out_n = sf_nn_shape_numel(os) * batch;
+        switch (op->kind) {
+        case SF__OP_CONV:
+            ref_conv(op, is, os, x, y, batch);
+            break;
+        case SF__OP_RELU:
+            for (size_t k = 0; k < out_n; k++)
+                y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+            break;
+        case SF__OP_MAXPOOL:
+        case SF__OP_AVGPOOL:
+            ref_pool(op, is, os, x, y, batch);
+            break;
+        case SF__OP_RESHAPE:
+            memcpy(y, x, in_n * sizeof(float));
+            break;
+        case SF__OP_GEMM:
+            ref_gemm(op, x, y, batch);
+            break;
+        case SF__OP_ADD: {
+            size_t per = sf_nn_shape_numel(is);
+            for (size_t k = 0; k < out_n; k++) {
+                float b =
+                    op->in1 >= 0 ? c->buf[op->in1][k] : op->cst[op->cst_len == 1 ? 0 : k % per];
+                y[k] = x[k] + b;
+            }
+            break;
+        }
+        case SF__OP_SOFTMAX: {
+            int k = (int)is->dims[0];
+            for (size_t n = 0; n < batch; n++)
+                sf_nn_softmax(x + n * (size_t)k, k, y + n * (size_t)k);
+            break;
+        }
+        }
+    }
+    if (hidden && st->hidden >= 0)
+        memcpy(hidden, c->buf[st->hidden],
+               batch * sf_nn_shape_numel(&st->tensors[st->hidden].shape) * sizeof(float));
+    memcpy(logits, c->buf[st->logits],
+           batch * sf_nn_shape_numel(&st->tensors[st->logits].shape) * sizeof(float));
+    return SF_OK;
+}
+
+const struct sf__nn_backend_ops sf__nn_ref_ops = {
+    .kind = SF_NN_BACKEND_REF,
+    .create = ref_create,
+    .run = ref_run,
+    .destroy = ref_destroy,
+};

@@ -1,0 +1,110 @@
+/* exec.c - one stage bound to one backend: dispatch through the backend vtable. */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sf_nn_exec {
+    const struct sf__nn_backend_ops *ops;
+    const struct sf_nn_stage *st;
+    void *ctx;
+};
+
+/* Refuses batches whose buffers could not be addressed; far above any real batch. */
+#define MAX_BATCH ((size_t)1 << 20)
+
+const char *sf_nn_backend_name(enum sf_nn_backend b)
+{
+    switch (b) {
+    case SF_NN_BACKEND_REF:
+        return "ref";
+    case SF_NN_BACKEND_DNNL:
+        return "dnnl";
+    }
+    return "unknown";
+}
+
+int sf_nn_backend_parse(const char *name, enum sf_nn_backend *out)
+{
+    if (name && !strcmp(name, "ref")) {
+        *out = SF_NN_BACKEND_REF;
+        return SF_OK;
+    }
+    if (name && (!strcmp(name, "dnnl") || !strcmp(name, "onednn"))) {
+        *out = SF_NN_BACKEND_DNNL;
+        return SF_OK;
+    }
+    return SF_EINVAL;
+}
+
+int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                   struct sf_nn_exec **out, struct sf_err *err)
+{
+    *out = NULL;
+    const struct sf__nn_backend_ops *ops;
+    if (backend == SF_NN_BACKEND_REF)
+        ops = &sf__nn_ref_ops;
+    else if (backend == SF_NN_BACKEND_DNNL)
+        ops = &sf__nn_dnnl_ops;
+    else
+        return sf_err_set(err, SF_EINVAL, "unknown backend %d", (int)backend);
+    struct sf_nn_exec *ex = calloc(1, sizeof(*ex));
+    if (!ex)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    ex->ops = ops;
+    ex->st = st;
+    int rc = ops->create(st, &ex->ctx, err);
+    if (rc) {
+        free(ex);
+        return rc;
+    }
+    *out = ex;
+    return SF_OK;
+}
+
+int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
+                   float *logits, struct sf_err *err)
+{
+    if (batch == 0)
+        return SF_OK;
+    if (batch > MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "%s: batch %zu exceeds %zu", ex->st->name, batch,
+                          MAX_BATCH);
+    if (!in || !logits)
+        return sf_err_set(err, SF_EINVAL, "%s: NULL input or logits buffer", ex->st->name);
+    return ex->ops->run(ex->ctx, in, batch, hidden, logits, err);
+}
+
+void sf_nn_exec_free(struct sf_nn_exec *ex)
+{
+    if (!ex)
+        return;
+    ex->ops->destroy(ex->ctx);
+    free(ex);
+}
+
+enum sf_nn_backend sf_nn_exec_backend(const struct sf_nn_exec *ex)
+{
+    return ex->ops->kind;
+}
+
+int sf_nn_softmax(const float *logits, int n, float *probs)
+{
+    int arg = 0;
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        if (logits[i] > mx) {
+            mx = logits[i];
+            arg = i;
+        }
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        double e = exp((double)logits[i] - mx);
+        probs[i] = (float)e;
+        sum += e;
+    }
+    for (int i = 0; i < n; i++)
+        probs[i] = (float)(probs[i] / sum);
+    return arg;
+}

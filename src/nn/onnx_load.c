@@ -1,0 +1,977 @@
+/*
+ * onnx_load.c - turns one ONNX stage graph (protobuf-c, generated from onnx.proto) into the
+ * operator list of nn_internal.h: reads initializers, infers per-request shapes node by node,
+ * folds BatchNormalization into the Conv before it, and refuses anything it cannot run with
+ * the operator and the node named in the message.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx.pb-c.h"
+
+/* Initializers and Constant-node values, by name. */
+struct ld_const {
+    const char *name; /* borrowed from the protobuf message */
+    int ndims;
+    int64_t dims[8];
+    size_t numel;
+    float *f;    /* owned; float32 data (NULL for int64 tensors) */
+    int64_t *i;  /* owned; int64 data (NULL for float tensors) */
+    int used_by; /* consumers seen, for the fold check */
+};
+
+struct ld {
+    const char *path;
+    struct sf_err *err;
+    struct sf_nn_stage *st;
+    struct ld_const *c;
+    int nc, capc;
+    int capt, capo;
+};
+
+size_t sf_nn_shape_numel(const struct sf_nn_shape *s)
+{
+    if (!s || s->ndim <= 0)
+        return 0;
+    size_t n = 1;
+    for (int i = 0; i < s->ndim; i++)
+        n *= (size_t)s->dims[i];
+    return n;
+}
+
+int sf__nn_out_dim(int in, int k, int stride, int pad_before, int pad_after)
+{
+    if (k <= 0 || stride <= 0 || pad_before < 0 || pad_after < 0)
+        return -1;
+    int span = in + pad_before + pad_after - k;
+    if (span < 0)
+        return -1;
+    return span / stride + 1;
+}
+
+static char *dup_str(const char *s)
+{
+    if (!s)
+        s = "";
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static void shape_str(const struct sf_nn_shape *s, char *buf, size_t cap)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, cap - off, "[N");
+    for (int i = 0; i < s->ndim && off < cap; i++)
+        off += (size_t)snprintf(buf + off, cap - off, ",%lld", (long long)s->dims[i]);
+    if (off < cap)
+        snprintf(buf + off, cap - off, "]");
+}
+
+static void free_consts(struct ld *l)
+{
+    for (int i = 0; i < l->nc; i++) {
+        free(l->c[i].f);
+        free(l->c[i].i);
+    }
+    free(l->c);
+}
+
+static struct ld_const *find_const(struct ld *l, const char *name)
+{
+    if (!name || !*name)
+        return NULL;
+    for (int i = 0; i < l->nc; i++)
+        if (!strcmp(l->c[i].name, name))
+            return &l->c[i];
+    return NULL;
+}
+
+/* Copies a TensorProto's float32 or int64 data into a new table entry. */
+static int add_const(struct ld *l, const char *name, const Onnx__TensorProto *t)
+{
+    if (!t)
+        return sf_err_set(l->err, SF_EPARSE, "%s: constant '%s' has no tensor", l->path, name);
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          "%s: initializer '%s': external data is not supported", l->path, name);
+    if (t->n_dims > 8)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, "%s: initializer '%s': rank %zu > 8", l->path,
+                          name, t->n_dims);
+    size_t numel = 1;
+    for (size_t i = 0; i < t->n_dims; i++) {
+        /* Cap each dimension so the product cannot overflow; SF_NN_MAX_ONNX_BYTES bounds
+         * real data anyway. */
+        if (t->dims[i] < 0 || t->dims[i] > (int64_t)SF_NN_MAX_ONNX_BYTES)
+            return sf_err_set(l->err, SF_EPARSE, "%s: initializer '%s': bad dimension %lld",
+                              l->path, name, (long long)t->dims[i]);
+        numel *= (size_t)t->dims[i];
+        if (numel > SF_NN_MAX_ONNX_BYTES)
+            return sf_err_set(l->err, SF_EPARSE, "%s: initializer '%s': too many elements", l->path,
+                              name);
+    }
+    if (l->nc == l->capc) {
+        int ncap = l->capc ? l->capc * 2 : 16;
+        struct ld_const *nc = realloc(l->c, (size_t)ncap * sizeof(*nc));
+        if (!nc)
+            return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+        l->c = nc;
+        l->capc = ncap;
+    }
+    struct ld_const *c = &l->c[l->nc];
+    memset(c, 0, sizeof(*c));
+    c->name = name;
+    c->ndims = (int)t->n_dims;
+    for (size_t i = 0; i < t->n_dims; i++)
+        c->dims[i] = t->dims[i];
+    c->numel = numel;
+    int type = t->has_data_type ? t->data_type : 0;
+    if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        c->f = malloc(numel ? numel * sizeof(float) : 1);
+        if (!c->f)
+            return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+        if (t->has_raw_data && t->raw_data.len == numel * sizeof(float)) {
+            /* raw_data is little-endian; so is every machine serflow targets. */
+            memcpy(c->f, t->raw_data.data, numel * sizeof(float));
+        } else if (!t->has_raw_data && t->n_float_data == numel) {
+            memcpy(c->f, t->float_data, numel * sizeof(float));
+        } else {
+            free(c->f);
+            c->f = NULL;
+            return sf_err_set(l->err, SF_EPARSE,
+                              "%s: initializer '%s': data size does not match its %zu elements",
+                              l->path, name, numel);
+        }
+    } else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
+        c->i = malloc(numel ? numel * sizeof(int64_t) : 1);
+        if (!c->i)
+            return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+        if (t->has_raw_data && t->raw_data.len == numel * sizeof(int64_t)) {
+            memcpy(c->i, t->raw_data.data, numel * sizeof(int64_t));
+        } else if (!t->has_raw_data && t->n_int64_data == numel) {
+            memcpy(c->i, t->int64_data, numel * sizeof(int64_t));
+        } else {
+            free(c->i);
+            c->i = NULL;
+            return sf_err_set(l->err, SF_EPARSE,
+                              "%s: initializer '%s': data size does not match its %zu elements",
+                              l->path, name, numel);
+        }
+    } else {
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          "%s: initializer '%s': element type %d (only float32 and int64)", l->path,
+                          name, type);
+    }
+    l->nc++;
+    return SF_OK;
+}
+
+static int find_tensor(const struct sf_nn_stage *st, const char *name)
+{
+    if (!name || !*name)
+        return -1;
+    for (int i = 0; i < st->ntensors; i++)
+        if (!strcmp(st->tensors[i].name, name))
+            return i;
+    return -1;
+}
+
+static int add_tensor(struct ld *l, const char *name, const struct sf_nn_shape *shape, int *idx)
+{
+    struct sf_nn_stage *st = l->st;
+    if (find_tensor(st, name) >= 0 || find_const(l, name))
+        return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path, name);
+    if (st->ntensors == l->capt) {
+        int ncap = l->capt ? l->capt * 2 : 16;
+        struct sf__nn_tensor *nt = realloc(st->tensors, (size_t)ncap * sizeof(*nt));
+        if (!nt)
+            return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+        st->tensors = nt;
+        l->capt = ncap;
+    }
+    struct sf__nn_tensor *t = &st->tensors[st->ntensors];
+    t->name = dup_str(name);
+    if (!t->name)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    t->shape = *shape;
+    *idx = st->ntensors++;
+    return SF_OK;
+}
+
+static int add_op(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind,
+                  struct sf__nn_op **out)
+{
+    struct sf_nn_stage *st = l->st;
+    if (st->nops == l->capo) {
+        int ncap = l->capo ? l->capo * 2 : 16;
+        struct sf__nn_op *no = realloc(st->ops, (size_t)ncap * sizeof(*no));
+        if (!no)
+            return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+        st->ops = no;
+        l->capo = ncap;
+    }
+    struct sf__nn_op *op = &st->ops[st->nops];
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->in0 = op->in1 = op->out = -1;
+    op->node_name = dup_str(n->name);
+    if (!op->node_name)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    st->nops++;
+    *out = op;
+    return SF_OK;
+}
+
+static const Onnx__AttributeProto *find_attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, name))
+            return n->attribute[i];
+    return NULL;
+}
+
+static int64_t attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = find_attr(n, name);
+    return a && a->has_i ? a->i : dflt;
+}
+
+static float attr_float(const Onnx__NodeProto *n, const char *name, float dflt)
+{
+    const Onnx__AttributeProto *a = find_attr(n, name);
+    return a && a->has_f ? a->f : dflt;
+}
+
+#define NODE_FMT    "%s: node '%s' (%s): "
+#define NODE_ARGS() l->path, n->name ? n->name : "", n->op_type ? n->op_type : ""
+
+/* Input i of node n as a tensor index, or an error naming it. */
+static int node_tensor(struct ld *l, const Onnx__NodeProto *n, size_t i, int *idx)
+{
+    if (i >= n->n_input || !n->input[i] || !*n->input[i])
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "missing input %zu", NODE_ARGS(), i);
+    *idx = find_tensor(l->st, n->input[i]);
+    if (*idx < 0)
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "input '%s' is not defined before use",
+                          NODE_ARGS(), n->input[i]);
+    return SF_OK;
+}
+
+static struct ld_const *node_const(struct ld *l, const Onnx__NodeProto *n, size_t i)
+{
+    if (i >= n->n_input)
+        return NULL;
+    return find_const(l, n->input[i]);
+}
+
+/* Reads kernel_shape/strides/pads/dilations of a 2-D window op into op; checks them. */
+static int window_attrs(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op *op,
+                        int need_kernel)
+{
+    const Onnx__AttributeProto *a = find_attr(n, "auto_pad");
+    if (a && a->has_s && a->s.len && !(a->s.len == 6 && !memcmp(a->s.data, "NOTSET", 6)))
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "auto_pad is not supported",
+                          NODE_ARGS());
+    a = find_attr(n, "kernel_shape");
+    if (a && a->n_ints == 2) {
+        op->kh = (int)a->ints[0];
+        op->kw = (int)a->ints[1];
+    } else if (need_kernel) {
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "needs a 2-D kernel_shape",
+                          NODE_ARGS());
+    }
+    op->sh = op->sw = 1;
+    a = find_attr(n, "strides");
+    if (a && a->n_ints == 2) {
+        op->sh = (int)a->ints[0];
+        op->sw = (int)a->ints[1];
+    } else if (a) {
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "strides must have 2 values",
+                          NODE_ARGS());
+    }
+    a = find_attr(n, "pads");
+    if (a && a->n_ints == 4) {
+        op->pt = (int)a->ints[0];
+        op->pl = (int)a->ints[1];
+        op->pb = (int)a->ints[2];
+        op->pr = (int)a->ints[3];
+    } else if (a) {
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "pads must have 4 values", NODE_ARGS());
+    }
+    a = find_attr(n, "dilations");
+    if (a)
+        for (size_t i = 0; i < a->n_ints; i++)
+            if (a->ints[i] != 1)
+                return sf_err_set(l->err, SF_EUNSUPPORTED,
+                                  NODE_FMT "dilations other than 1 are not supported", NODE_ARGS());
+    if (attr_int(n, "ceil_mode", 0) != 0)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "ceil_mode=1 is not supported",
+                          NODE_ARGS());
+    if (op->kh <= 0 || op->kw <= 0 || op->kh > 64 || op->kw > 64 || op->sh <= 0 || op->sw <= 0 ||
+        op->sh > 64 || op->sw > 64 || op->pt < 0 || op->pl < 0 || op->pb < 0 || op->pr < 0 ||
+        op->pt >= op->kh || op->pb >= op->kh || op->pl >= op->kw || op->pr >= op->kw) {
+        if (need_kernel || op->kh || op->kw)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "kernel %dx%d, stride %dx%d, pads %d,%d,%d,%d: "
+                                       "unsupported geometry",
+                              NODE_ARGS(), op->kh, op->kw, op->sh, op->sw, op->pt, op->pl, op->pb,
+                              op->pr);
+    }
+    return SF_OK;
+}
+
+static int window_out_shape(struct ld *l, const Onnx__NodeProto *n, const struct sf__nn_op *op,
+                            const struct sf_nn_shape *in, int64_t channels, struct sf_nn_shape *out)
+{
+    char buf[96];
+    if (in->ndim != 3) {
+        shape_str(in, buf, sizeof(buf));
+        return sf_err_set(l->err, SF_EINVAL, NODE_FMT "shape mismatch: input %s is not NCHW",
+                          NODE_ARGS(), buf);
+    }
+    int oh = sf__nn_out_dim((int)in->dims[1], op->kh, op->sh, op->pt, op->pb);
+    int ow = sf__nn_out_dim((int)in->dims[2], op->kw, op->sw, op->pl, op->pr);
+    if (oh <= 0 || ow <= 0) {
+        shape_str(in, buf, sizeof(buf));
+        return sf_err_set(l->err, SF_EINVAL,
+                          NODE_FMT "shape mismatch: kernel %dx%d does not fit input %s",
+                          NODE_ARGS(), op->kh, op->kw, buf);
+    }
+    out->ndim = 3;
+    out->dims[0] = channels;
+    out->dims[1] = oh;
+    out->dims[2] = ow;
+    return SF_OK;
+}
+
+static int node_output(struct ld *l, const Onnx__NodeProto *n, const struct sf_nn_shape *shape,
+                       int *idx)
+{
+    if (n->n_output < 1 || !n->output[0] || !*n->output[0])
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "has no output", NODE_ARGS());
+    for (size_t i = 1; i < n->n_output; i++)
+        if (n->output[i] && *n->output[i])
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "extra output '%s' is not "
+                                       "supported",
+                              NODE_ARGS(), n->output[i]);
+    return add_tensor(l, n->output[0], shape, idx);
+}
+
+/* How many nodes read tensor `name`, and whether it is a graph output. */
+static int consumers(const Onnx__GraphProto *g, const char *name)
+{
+    int count = 0;
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t j = 0; j < g->node[i]->n_input; j++)
+            if (g->node[i]->input[j] && !strcmp(g->node[i]->input[j], name))
+                count++;
+    for (size_t i = 0; i < g->n_output; i++)
+        if (g->output[i]->name && !strcmp(g->output[i]->name, name))
+            count++;
+    return count;
+}
+
+static int load_conv(struct ld *l, const Onnx__NodeProto *n)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    struct ld_const *w = node_const(l, n, 1);
+    struct ld_const *b = n->n_input > 2 && *n->input[2] ? node_const(l, n, 2) : NULL;
+    if (!w || !w->f || w->ndims != 4)
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "weights must be a float32 4-D initializer", NODE_ARGS());
+    if (n->n_input > 2 && *n->input[2] && (!b || !b->f || b->numel != (size_t)w->dims[0]))
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "bias must be a float32 initializer of %lld values", NODE_ARGS(),
+                          (long long)w->dims[0]);
+    if (attr_int(n, "group", 1) != 1)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "group != 1 is not supported",
+                          NODE_ARGS());
+    struct sf__nn_op tmp = {0};
+    rc = window_attrs(l, n, &tmp, 0);
+    if (rc)
+        return rc;
+    if (!tmp.kh) {
+        tmp.kh = (int)w->dims[2];
+        tmp.kw = (int)w->dims[3];
+    }
+    if (tmp.kh != w->dims[2] || tmp.kw != w->dims[3])
+        return sf_err_set(
+            l->err, SF_EINVAL, NODE_FMT "shape mismatch: kernel_shape %dx%d, weights %lldx%lld",
+            NODE_ARGS(), tmp.kh, tmp.kw, (long long)w->dims[2], (long long)w->dims[3]);
+    const struct sf_nn_shape in = l->st->tensors[x].shape;
+    if (in.ndim != 3 || in.dims[0] != w->dims[1]) {
+        char buf[96];
+        shape_str(&in, buf, sizeof(buf));
+        return sf_err_set(l->err, SF_EINVAL,
+                          NODE_FMT "shape mismatch: input %s, weights expect %lld channels",
+                          NODE_ARGS(), buf, (long long)w->dims[1]);
+    }
+    struct sf_nn_shape out;
+    rc = window_out_shape(l, n, &tmp, &in, w->dims[0], &out);
+    if (rc)
+        return rc;
+    struct sf__nn_op *op;
+    rc = add_op(l, n, SF__OP_CONV, &op);
+    if (rc)
+        return rc;
+    char *keep = op->node_name;
+    *op = tmp;
+    op->kind = SF__OP_CONV;
+    op->node_name = keep;
+    op->in0 = x;
+    op->in1 = -1;
+    op->cout = (int)w->dims[0];
+    op->cin = (int)w->dims[1];
+    op->w = malloc(w->numel * sizeof(float));
+    op->bias = calloc((size_t)op->cout, sizeof(float));
+    if (!op->w || !op->bias)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    memcpy(op->w, w->f, w->numel * sizeof(float));
+    if (b)
+        memcpy(op->bias, b->f, (size_t)op->cout * sizeof(float));
+    return node_output(l, n, &out, &op->out);
+}
+
+/* Folds y = (x - mean) / sqrt(var + eps) * scale + beta into the Conv producing x. */
+static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    struct sf__nn_op *conv = NULL;
+    for (int i = 0; i < l->st->nops; i++)
+        if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_CONV)
+            conv = &l->st->ops[i];
+    if (!conv || consumers(g, n->input[0]) != 1)
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "only supported right after a Conv whose output nothing "
+                                   "else reads (it is folded into the Conv)",
+                          NODE_ARGS());
+    struct ld_const *p[4];
+    for (size_t i = 0; i < 4; i++) {
+        p[i] = node_const(l, n, i + 1);
+        if (!p[i] || !p[i]->f || p[i]->numel != (size_t)conv->cout)
+            return sf_err_set(l->err, SF_EINVAL,
+                              NODE_FMT "input %zu must be a float32 initializer of %d values "
+                                       "(shape mismatch)",
+                              NODE_ARGS(), i + 1, conv->cout);
+    }
+    if (attr_int(n, "training_mode", 0) != 0)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "training_mode=1", NODE_ARGS());
+    if (n->n_output > 1)
+        for (size_t i = 1; i < n->n_output; i++)
+            if (n->output[i] && *n->output[i])
+                return sf_err_set(l->err, SF_EUNSUPPORTED,
+                                  NODE_FMT "running mean/var outputs are not supported",
+                                  NODE_ARGS());
+    double eps = attr_float(n, "epsilon", 1e-5f);
+    size_t per_out = (size_t)conv->cin * (size_t)conv->kh * (size_t)conv->kw;
+    for (int co = 0; co < conv->cout; co++) {
+        double var = p[3]->f[co];
+        if (!(var + eps > 0))
+            return sf_err_set(l->err, SF_EINVAL, NODE_FMT "variance %g + epsilon is not positive",
+                              NODE_ARGS(), var);
+        double s = p[0]->f[co] / sqrt(var + eps);
+        for (size_t k = 0; k < per_out; k++)
+            conv->w[(size_t)co * per_out + k] = (float)(conv->w[(size_t)co * per_out + k] * s);
+        conv->bias[co] = (float)((conv->bias[co] - p[2]->f[co]) * s + p[1]->f[co]);
+    }
+    /* The Conv now writes the BatchNormalization's output name. */
+    if (n->n_output < 1 || !n->output[0] || !*n->output[0])
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "has no output", NODE_ARGS());
+    if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
+        return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
+                          n->output[0]);
+    char *name = dup_str(n->output[0]);
+    if (!name)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    free(l->st->tensors[x].name);
+    l->st->tensors[x].name = name;
+    return SF_OK;
+}
+
+static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind, int global)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    const struct sf_nn_shape in = l->st->tensors[x].shape;
+    struct sf__nn_op tmp = {0};
+    if (global) {
+        if (in.ndim != 3)
+            return sf_err_set(l->err, SF_EINVAL, NODE_FMT "shape mismatch: input is not NCHW",
+                              NODE_ARGS());
+        tmp.kh = (int)in.dims[1];
+        tmp.kw = (int)in.dims[2];
+        tmp.sh = tmp.kh;
+        tmp.sw = tmp.kw;
+    } else {
+        rc = window_attrs(l, n, &tmp, 1);
+        if (rc)
+            return rc;
+        if (attr_int(n, "storage_order", 0) != 0)
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "storage_order=1", NODE_ARGS());
+        if (n->n_output > 1 && n->output[1] && *n->output[1])
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "Indices output", NODE_ARGS());
+        tmp.count_include_pad = (int)attr_int(n, "count_include_pad", 0);
+    }
+    struct sf_nn_shape out;
+    rc = window_out_shape(l, n, &tmp, &in, in.ndim == 3 ? in.dims[0] : 0, &out);
+    if (rc)
+        return rc;
+    struct sf__nn_op *op;
+    rc = add_op(l, n, kind, &op);
+    if (rc)
+        return rc;
+    char *keep = op->node_name;
+    *op = tmp;
+    op->kind = kind;
+    op->node_name = keep;
+    op->in0 = x;
+    op->in1 = -1;
+    return node_output(l, n, &out, &op->out);
+}
+
+static int load_unary(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    struct sf_nn_shape out = l->st->tensors[x].shape;
+    if (kind == SF__OP_SOFTMAX) {
+        int64_t axis = attr_int(n, "axis", -1);
+        if (out.ndim != 1 || (axis != -1 && axis != 1))
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "only over the last axis of a [N,K] tensor", NODE_ARGS());
+    }
+    struct sf__nn_op *op;
+    rc = add_op(l, n, kind, &op);
+    if (rc)
+        return rc;
+    op->in0 = x;
+    return node_output(l, n, &out, &op->out);
+}
+
+static int load_reshape(struct ld *l, const Onnx__NodeProto *n, int flatten)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    const struct sf_nn_shape in = l->st->tensors[x].shape;
+    size_t numel = sf_nn_shape_numel(&in);
+    struct sf_nn_shape out = {0};
+    if (flatten) {
+        if (attr_int(n, "axis", 1) != 1)
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "only axis=1 is supported",
+                              NODE_ARGS());
+        out.ndim = 1;
+        out.dims[0] = (int64_t)numel;
+    } else {
+        struct ld_const *s = node_const(l, n, 1);
+        if (!s || !s->i || s->ndims != 1 || s->numel < 2 || s->numel > SF_NN_MAX_DIMS + 1)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "shape must be a constant int64 vector of 2..%d values",
+                              NODE_ARGS(), SF_NN_MAX_DIMS + 1);
+        /* The batch dimension must be kept: shape[0] is 0 (copy) or -1 with the rest known. */
+        if (s->i[0] != 0 && s->i[0] != -1)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "shape[0] must be 0 or -1 (the batch dimension)",
+                              NODE_ARGS());
+        int infer = -1;
+        size_t known = 1;
+        out.ndim = (int)s->numel - 1;
+        for (int i = 0; i < out.ndim; i++) {
+            int64_t d = s->i[i + 1];
+            if (d == 0 && i < in.ndim)
+                d = in.dims[i];
+            if (d == -1 && infer < 0 && s->i[0] == 0) {
+                infer = i;
+                d = 1;
+            } else if (d <= 0) {
+                return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "bad shape value %lld",
+                                  NODE_ARGS(), (long long)s->i[i + 1]);
+            }
+            out.dims[i] = d;
+            known *= (size_t)d;
+        }
+        if (infer >= 0) {
+            if (known == 0 || numel % known)
+                return sf_err_set(l->err, SF_EINVAL, NODE_FMT "shape mismatch", NODE_ARGS());
+            out.dims[infer] = (int64_t)(numel / known);
+        } else if (known != numel) {
+            return sf_err_set(l->err, SF_EINVAL,
+                              NODE_FMT "shape mismatch: %zu elements per request into %zu",
+                              NODE_ARGS(), numel, known);
+        }
+    }
+    struct sf__nn_op *op;
+    rc = add_op(l, n, SF__OP_RESHAPE, &op);
+    if (rc)
+        return rc;
+    op->in0 = x;
+    return node_output(l, n, &out, &op->out);
+}
+
+static int load_gemm(struct ld *l, const Onnx__NodeProto *n, int matmul)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    const struct sf_nn_shape in = l->st->tensors[x].shape;
+    struct ld_const *w = node_const(l, n, 1);
+    struct ld_const *c = !matmul && n->n_input > 2 && *n->input[2] ? node_const(l, n, 2) : NULL;
+    if (!w || !w->f || w->ndims != 2)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "B must be a float32 2-D initializer",
+                          NODE_ARGS());
+    int64_t trans_b = matmul ? 0 : attr_int(n, "transB", 0);
+    if (!matmul && attr_int(n, "transA", 0) != 0)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "transA=1 is not supported",
+                          NODE_ARGS());
+    int64_t nin = trans_b ? w->dims[1] : w->dims[0];
+    int64_t nout = trans_b ? w->dims[0] : w->dims[1];
+    if (in.ndim != 1 || in.dims[0] != nin) {
+        char buf[96];
+        shape_str(&in, buf, sizeof(buf));
+        return sf_err_set(l->err, SF_EINVAL,
+                          NODE_FMT "shape mismatch: input %s, weights expect [N,%lld]", NODE_ARGS(),
+                          buf, (long long)nin);
+    }
+    if (!matmul && n->n_input > 2 && *n->input[2] &&
+        (!c || !c->f || (c->numel != (size_t)nout && c->numel != 1)))
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "C must be a float32 initializer of 1 or %lld values",
+                          NODE_ARGS(), (long long)nout);
+    float alpha = matmul ? 1.0f : attr_float(n, "alpha", 1.0f);
+    float beta = matmul ? 1.0f : attr_float(n, "beta", 1.0f);
+    struct sf__nn_op *op;
+    rc = add_op(l, n, SF__OP_GEMM, &op);
+    if (rc)
+        return rc;
+    op->in0 = x;
+    op->cin = (int)nin;
+    op->cout = (int)nout;
+    op->w = malloc((size_t)(nin * nout) * sizeof(float));
+    op->bias = calloc((size_t)nout, sizeof(float));
+    if (!op->w || !op->bias)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    for (int64_t o = 0; o < nout; o++)
+        for (int64_t k = 0; k < nin; k++)
+            op->w[o * nin + k] = alpha * (trans_b ? w->f[o * nin + k] : w->f[k * nout + o]);
+    if (c)
+        for (int64_t o = 0; o < nout; o++)
+            op->bias[o] = beta * c->f[c->numel == 1 ? 0 : o];
+    struct sf_nn_shape out = {.ndim = 1, .dims = {nout}};
+    return node_output(l, n, &out, &op->out);
+}
+
+static int load_add(struct ld *l, const Onnx__NodeProto *n)
+{
+    if (n->n_input != 2)
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "needs 2 inputs", NODE_ARGS());
+    int a = find_tensor(l->st, n->input[0]);
+    int b = find_tensor(l->st, n->input[1]);
+    struct ld_const *ca = find_const(l, n->input[0]);
+    struct ld_const *cb = find_const(l, n->input[1]);
+    if (a < 0 && b < 0)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "needs at least one tensor input",
+                          NODE_ARGS());
+    struct sf__nn_op *op;
+    int rc;
+    if (a >= 0 && b >= 0) {
+        const struct sf_nn_shape *sa = &l->st->tensors[a].shape, *sb = &l->st->tensors[b].shape;
+        if (sa->ndim != sb->ndim || memcmp(sa->dims, sb->dims, sizeof(sa->dims[0]) * sa->ndim))
+            return sf_err_set(l->err, SF_EINVAL,
+                              NODE_FMT "shape mismatch: broadcasting between tensors is not "
+                                       "supported",
+                              NODE_ARGS());
+        rc = add_op(l, n, SF__OP_ADD, &op);
+        if (rc)
+            return rc;
+        op->in0 = a;
+        op->in1 = b;
+    } else {
+        int t = a >= 0 ? a : b;
+        struct ld_const *c = a >= 0 ? cb : ca;
+        if (!c || !c->f)
+            return sf_err_set(l->err, SF_EPARSE, NODE_FMT "input '%s' is not defined", NODE_ARGS(),
+                              a >= 0 ? n->input[1] : n->input[0]);
+        size_t numel = sf_nn_shape_numel(&l->st->tensors[t].shape);
+        if (c->numel != 1 && c->numel != numel)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "constant of %zu values: only scalars or one value per "
+                                       "element broadcast",
+                              NODE_ARGS(), c->numel);
+        rc = add_op(l, n, SF__OP_ADD, &op);
+        if (rc)
+            return rc;
+        op->in0 = t;
+        op->cst_len = c->numel;
+        op->cst = malloc(c->numel * sizeof(float));
+        if (!op->cst)
+            return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+        memcpy(op->cst, c->f, c->numel * sizeof(float));
+    }
+    struct sf_nn_shape out = l->st->tensors[op->in0].shape;
+    return node_output(l, n, &out, &op->out);
+}
+
+static int load_node(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n)
+{
+    const char *t = n->op_type ? n->op_type : "";
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "unsupported operator domain '%s'",
+                          NODE_ARGS(), n->domain);
+    if (!strcmp(t, "Constant")) {
+        const Onnx__AttributeProto *a = find_attr(n, "value");
+        if (!a || !a->t || n->n_output != 1)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "only the tensor 'value' form is supported", NODE_ARGS());
+        if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
+            return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
+                              n->output[0]);
+        return add_const(l, n->output[0], a->t);
+    }
+    if (!strcmp(t, "Conv"))
+        return load_conv(l, n);
+    if (!strcmp(t, "BatchNormalization"))
+        return load_batchnorm(l, g, n);
+    if (!strcmp(t, "Relu"))
+        return load_unary(l, n, SF__OP_RELU);
+    if (!strcmp(t, "Softmax"))
+        return load_unary(l, n, SF__OP_SOFTMAX);
+    if (!strcmp(t, "MaxPool"))
+        return load_pool(l, n, SF__OP_MAXPOOL, 0);
+    if (!strcmp(t, "AveragePool"))
+        return load_pool(l, n, SF__OP_AVGPOOL, 0);
+    if (!strcmp(t, "GlobalAveragePool"))
+        return load_pool(l, n, SF__OP_AVGPOOL, 1);
+    if (!strcmp(t, "Flatten"))
+        return load_reshape(l, n, 1);
+    if (!strcmp(t, "Reshape"))
+        return load_reshape(l, n, 0);
+    if (!strcmp(t, "Gemm"))
+        return load_gemm(l, n, 0);
+    if (!strcmp(t, "MatMul"))
+        return load_gemm(l, n, 1);
+    if (!strcmp(t, "Add"))
+        return load_add(l, n);
+    return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "unsupported operator '%s'", NODE_ARGS(),
+                      t);
+}
+
+/* The graph input: [N, ...] float32 with a dynamic (or any) first dimension. */
+static int load_input(struct ld *l, const Onnx__GraphProto *g)
+{
+    const Onnx__ValueInfoProto *vi = NULL;
+    for (size_t i = 0; i < g->n_input; i++) {
+        if (find_const(l, g->input[i]->name))
+            continue; /* old exporters list initializers as inputs too */
+        if (vi)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              "%s: more than one graph input ('%s', "
+                              "'%s')",
+                              l->path, vi->name, g->input[i]->name);
+        vi = g->input[i];
+    }
+    if (!vi || !vi->name)
+        return sf_err_set(l->err, SF_EPARSE, "%s: graph has no input", l->path);
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type ||
+        !tp->tensor_type->shape)
+        return sf_err_set(l->err, SF_EPARSE, "%s: input '%s' has no tensor shape", l->path,
+                          vi->name);
+    if (tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, "%s: input '%s' is not float32", l->path,
+                          vi->name);
+    const Onnx__TensorShapeProto *sh = tp->tensor_type->shape;
+    if (sh->n_dim < 2 || sh->n_dim > SF_NN_MAX_DIMS + 1)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, "%s: input '%s' has rank %zu (2..%d)", l->path,
+                          vi->name, sh->n_dim, SF_NN_MAX_DIMS + 1);
+    struct sf_nn_shape s = {.ndim = (int)sh->n_dim - 1};
+    for (size_t i = 1; i < sh->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *d = sh->dim[i];
+        if (d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+            d->dim_value <= 0 || d->dim_value > (1 << 20))
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              "%s: input '%s': dimension %zu must be a fixed positive number",
+                              l->path, vi->name, i);
+        s.dims[i - 1] = d->dim_value;
+    }
+    if (sf_nn_shape_numel(&s) > ((size_t)1 << 24))
+        return sf_err_set(l->err, SF_ETOOBIG, "%s: input '%s' is too large per request", l->path,
+                          vi->name);
+    return add_tensor(l, vi->name, &s, &l->st->input);
+}
+
+static int load_outputs(struct ld *l, const Onnx__GraphProto *g)
+{
+    struct sf_nn_stage *st = l->st;
+    st->hidden = st->logits = -1;
+    if (g->n_output < 1 || g->n_output > 2)
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          "%s: graph has %zu outputs (1: logits, or 2: hidden and logits)", l->path,
+                          g->n_output);
+    /* An output named "logits" is the classifier; otherwise the last output is. */
+    int li = (int)g->n_output - 1;
+    for (size_t i = 0; i < g->n_output; i++)
+        if (g->output[i]->name && !strcmp(g->output[i]->name, "logits"))
+            li = (int)i;
+    for (size_t i = 0; i < g->n_output; i++) {
+        int t = find_tensor(st, g->output[i]->name);
+        if (t < 0)
+            return sf_err_set(l->err, SF_EPARSE, "%s: output '%s' is not produced by any node",
+                              l->path, g->output[i]->name ? g->output[i]->name : "");
+        if ((int)i == li)
+            st->logits = t;
+        else
+            st->hidden = t;
+    }
+    const struct sf_nn_shape *ls = &st->tensors[st->logits].shape;
+    if (ls->ndim != 1 || ls->dims[0] < 1 || ls->dims[0] > SF_NN_MAX_CLASSES)
+        return sf_err_set(l->err, SF_EINVAL,
+                          "%s: shape mismatch: logits must be [N,K] with 1 <= K <= %d", l->path,
+                          SF_NN_MAX_CLASSES);
+    return SF_OK;
+}
+
+void sf_nn_stage_free(struct sf_nn_stage *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < st->ntensors; i++)
+        free(st->tensors[i].name);
+    for (int i = 0; i < st->nops; i++) {
+        free(st->ops[i].node_name);
+        free(st->ops[i].w);
+        free(st->ops[i].bias);
+        free(st->ops[i].cst);
+    }
+    free(st->tensors);
+    free(st->ops);
+    free(st->name);
+    free(st);
+}
+
+int sf_nn_stage_load_mem(const void *buf, size_t len, const char *name, struct sf_nn_stage **out,
+                         struct sf_err *err)
+{
+    *out = NULL;
+    if (!name)
+        name = "<memory>";
+    if (len > SF_NN_MAX_ONNX_BYTES)
+        return sf_err_set(err, SF_ETOOBIG, "%s: larger than %zu bytes", name, SF_NN_MAX_ONNX_BYTES);
+    if (len == 0)
+        return sf_err_set(err, SF_EPARSE, "%s: empty file", name);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    if (!mp)
+        return sf_err_set(err, SF_EPARSE,
+                          "%s: not a valid ONNX ModelProto (truncated or corrupt protobuf)", name);
+    struct ld l = {.path = name, .err = err};
+    int rc = SF_OK;
+    l.st = calloc(1, sizeof(*l.st));
+    if (!l.st) {
+        rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", name);
+        goto err_free_proto;
+    }
+    l.st->input = l.st->hidden = l.st->logits = -1;
+    l.st->name = dup_str(name);
+    if (!l.st->name) {
+        rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", name);
+        goto err_free_stage;
+    }
+    const Onnx__GraphProto *g = mp->graph;
+    if (!g || g->n_node == 0) {
+        rc = sf_err_set(err, SF_EPARSE, "%s: ONNX model has no graph (truncated?)", name);
+        goto err_free_stage;
+    }
+    for (size_t i = 0; i < mp->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = mp->opset_import[i];
+        if ((!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx")) && o->has_version &&
+            (o->version < 7 || o->version > 17)) {
+            rc = sf_err_set(err, SF_EUNSUPPORTED, "%s: opset %lld (supported: 7..17)", name,
+                            (long long)o->version);
+            goto err_free_stage;
+        }
+    }
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        const char *iname = g->initializer[i]->name;
+        if (!iname || !*iname || find_const(&l, iname)) {
+            rc = sf_err_set(err, SF_EPARSE, "%s: initializer %zu has no or a duplicate name", name,
+                            i);
+            goto err_free_stage;
+        }
+        rc = add_const(&l, iname, g->initializer[i]);
+        if (rc)
+            goto err_free_stage;
+    }
+    rc = load_input(&l, g);
+    if (rc)
+        goto err_free_stage;
+    for (size_t i = 0; i < g->n_node; i++) {
+        rc = load_node(&l, g, g->node[i]);
+        if (rc)
+            goto err_free_stage;
+    }
+    rc = load_outputs(&l, g);
+    if (rc)
+        goto err_free_stage;
+    free_consts(&l);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    *out = l.st;
+    return SF_OK;
+
+err_free_stage:
+    sf_nn_stage_free(l.st);
+err_free_proto:
+    free_consts(&l);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    return rc;
+}
+
+int sf_nn_stage_load(const char *path, struct sf_nn_stage **out, struct sf_err *err)
+{
+    char *buf;
+    size_t len;
+    *out = NULL;
+    int rc = sf_read_file(path, SF_NN_MAX_ONNX_BYTES, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = sf_nn_stage_load_mem(buf, len, path, out, err);
+    free(buf);
+    return rc;
+}
+
+const struct sf_nn_shape *sf_nn_stage_input_shape(const struct sf_nn_stage *st)
+{
+    return &st->tensors[st->input].shape;
+}
+
+const struct sf_nn_shape *sf_nn_stage_hidden_shape(const struct sf_nn_stage *st)
+{
+    return st->hidden >= 0 ? &st->tensors[st->hidden].shape : &st->none_shape;
+}
+
+int sf_nn_stage_num_classes(const struct sf_nn_stage *st)
+{
+    return (int)st->tensors[st->logits].shape.dims[0];
+}
+
+size_t sf_nn_stage_num_ops(const struct sf_nn_stage *st)
+{
+    return (size_t)st->nops;
+}

@@ -1,0 +1,340 @@
+/*
+ * profile.c - per-stage timings, hidden-state sizes and the tau sweep (nn_profile.h), and an
+ * IDX (MNIST-format) reader for the labelled set. Reads the monotonic clock; prints nothing.
+ */
+#include "serflow/nn_profile.h"
+#include "serflow/nn_codec.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zlib.h>
+
+/* IDX files of the datasets we use are < 50 MB uncompressed. */
+#define MAX_IDX_BYTES ((size_t)256 << 20)
+
+static int read_gz(const char *path, unsigned char **out, size_t *len, struct sf_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    gzFile f = gzopen(path, "rb"); /* reads plain files too */
+    if (!f)
+        return sf_err_set(err, SF_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = malloc(cap);
+    int rc = SF_OK;
+    if (!buf) {
+        rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MAX_IDX_BYTES) {
+                rc = sf_err_set(err, SF_ETOOBIG, "%s: larger than %zu bytes", path, MAX_IDX_BYTES);
+                goto out;
+            }
+            unsigned char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
+                goto out;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        int got = gzread(f, buf + n, (unsigned)(cap - n));
+        if (got < 0) {
+            rc = sf_err_set(err, SF_EIO, "%s: read error (corrupt gzip?)", path);
+            goto out;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+out:
+    gzclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return SF_OK;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void sf_nn_dataset_fini(struct sf_nn_dataset *d)
+{
+    if (!d)
+        return;
+    free(d->x);
+    free(d->labels);
+    memset(d, 0, sizeof(*d));
+}
+
+int sf_nn_dataset_load_idx(const char *images_path, const char *labels_path, double mean,
+                           double std, size_t max_n, struct sf_nn_dataset *out, struct sf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    unsigned char *im = NULL, *lb = NULL;
+    size_t im_len, lb_len;
+    int rc = read_gz(images_path, &im, &im_len, err);
+    if (rc)
+        return rc;
+    rc = read_gz(labels_path, &lb, &lb_len, err);
+    if (rc)
+        goto out;
+    if (im_len < 16 || be32(im) != 0x00000803) {
+        rc = sf_err_set(err, SF_EPARSE, "%s: not an IDX3 unsigned-byte image file", images_path);
+        goto out;
+    }
+    if (lb_len < 8 || be32(lb) != 0x00000801) {
+        rc = sf_err_set(err, SF_EPARSE, "%s: not an IDX1 unsigned-byte label file", labels_path);
+        goto out;
+    }
+    uint32_t n = be32(im + 4), h = be32(im + 8), w = be32(im + 12), nl = be32(lb + 4);
+    if (h == 0 || w == 0 || h > 4096 || w > 4096 || (uint64_t)n * h * w > im_len - 16) {
+        rc = sf_err_set(err, SF_EPARSE, "%s: truncated or bad sizes (%u x %u x %u)", images_path, n,
+                        h, w);
+        goto out;
+    }
+    if (nl != n || nl > lb_len - 8) {
+        rc = sf_err_set(err, SF_EINVAL, "%s: %u labels for %u images", labels_path, nl, n);
+        goto out;
+    }
+    size_t keep = max_n && max_n < n ? max_n : n;
+    out->x = malloc(keep * h * w * sizeof(float) + 1);
+    out->labels = malloc(keep * sizeof(int) + 1);
+    if (!out->x || !out->labels) {
+        rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", images_path);
+        goto out;
+    }
+    for (size_t i = 0; i < keep * h * w; i++)
+        out->x[i] = (float)((im[16 + i] / 255.0 - mean) / std);
+    for (size_t i = 0; i < keep; i++)
+        out->labels[i] = lb[8 + i];
+    out->n = keep;
+    out->h = (int)h;
+    out->w = (int)w;
+out:
+    free(im);
+    free(lb);
+    if (rc)
+        sf_nn_dataset_fini(out);
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Runs images (n, cyclic to fill `batch`) through stages 1..k-1 to get stage k's input. */
+static int stage_input(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *images,
+                       size_t n_images, int k, size_t batch, float **out, struct sf_err *err)
+{
+    size_t in_n = sf_nn_shape_numel(sf_nn_model_input_shape(m));
+    float *x = malloc(batch * in_n * sizeof(float));
+    if (!x)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < batch; i++)
+        memcpy(x + i * in_n, images + (i % n_images) * in_n, in_n * sizeof(float));
+    for (int s = 1; s < k; s++) {
+        const struct sf_nn_stage *st = sf_nn_model_stage(m, s);
+        size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+        float *h = malloc(batch * hn * sizeof(float));
+        float *l = malloc(batch * (size_t)sf_nn_model_num_classes(m) * sizeof(float));
+        int rc = h && l ? sf_nn_exec_run(sf_nn_runner_exec(r, s), x, batch, h, l, err)
+                        : sf_err_set(err, SF_ENOMEM, "out of memory");
+        free(x);
+        free(l);
+        if (rc) {
+            free(h);
+            return rc;
+        }
+        x = h;
+    }
+    *out = x;
+    return SF_OK;
+}
+
+int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *m,
+                              const float *images, size_t n_images, const size_t *batches,
+                              size_t nb, int warmup, int reps, struct sf_nn_stage_timing *out,
+                              struct sf_err *err)
+{
+    if (n_images == 0 || reps < 1 || reps > 100000 || warmup < 0)
+        return sf_err_set(err, SF_EINVAL, "profile: need images, 1..100000 reps");
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
+    double *t = malloc((size_t)reps * sizeof(double));
+    if (!t)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    int rc = SF_OK;
+    for (size_t bi = 0; bi < nb && !rc; bi++) {
+        size_t batch = batches[bi];
+        if (batch == 0 || batch > 65536) {
+            rc = sf_err_set(err, SF_EINVAL, "profile: batch %zu out of 1..65536", batch);
+            break;
+        }
+        for (int k = 1; k <= ns && !rc; k++) {
+            const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
+            size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+            float *x = NULL;
+            rc = stage_input(r, m, images, n_images, k, batch, &x, err);
+            if (rc)
+                break;
+            float *h = malloc(batch * (hn ? hn : 1) * sizeof(float));
+            float *l = malloc(batch * (size_t)nc * sizeof(float));
+            if (!h || !l)
+                rc = sf_err_set(err, SF_ENOMEM, "out of memory");
+            struct sf_nn_exec *ex = sf_nn_runner_exec(r, k);
+            for (int i = 0; i < warmup && !rc; i++)
+                rc = sf_nn_exec_run(ex, x, batch, h, l, err);
+            for (int i = 0; i < reps && !rc; i++) {
+                double t0 = now_s();
+                rc = sf_nn_exec_run(ex, x, batch, h, l, err);
+                t[i] = now_s() - t0;
+            }
+            if (!rc) {
+                qsort(t, (size_t)reps, sizeof(double), cmp_double);
+                struct sf_nn_stage_timing *o = &out[(size_t)(k - 1) * nb + bi];
+                o->stage = k;
+                o->batch = batch;
+                o->median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+                size_t rank = (size_t)((99 * (size_t)reps + 99) / 100); /* ceil(0.99 reps) */
+                o->p99_s = t[rank ? rank - 1 : 0];
+                o->per_req_s = o->median_s / (double)batch;
+            }
+            free(x);
+            free(h);
+            free(l);
+        }
+    }
+    free(t);
+    return rc;
+}
+
+int sf_nn_profile_hidden_sizes(struct sf_nn_runner *r, const struct sf_nn_model *m,
+                               const float *images, size_t n, struct sf_nn_hidden_size *out,
+                               struct sf_err *err)
+{
+    if (n == 0)
+        return sf_err_set(err, SF_EINVAL, "profile: no images");
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    struct sf_nn_result *res = malloc(n * sizeof(*res));
+    int rc = res ? sf_nn_batch_set_input(&b, m, images, NULL, n, err)
+                 : sf_err_set(err, SF_ENOMEM, "out of memory");
+    int ns = sf_nn_model_num_stages(m);
+    for (int k = 1; k < ns && !rc; k++) {
+        size_t n_out;
+        /* tau above 1: nobody exits, every request's state is measured. */
+        rc = sf_nn_runner_run(r, &b, k, 2.0, res, &n_out, err);
+        if (rc)
+            break;
+        void *buf;
+        size_t len, raw;
+        rc = sf_nn_codec_encode(&b, 2.0, &buf, &len, &raw, err);
+        if (rc)
+            break;
+        free(buf);
+        out[k - 1].stage = k;
+        out[k - 1].raw_bytes_per_req = raw / n;
+        out[k - 1].lz4_bytes_per_req = (double)len / (double)n;
+    }
+    free(res);
+    sf_nn_batch_fini(&b);
+    return rc;
+}
+
+int sf_nn_profile_taus(struct sf_nn_runner *r, const struct sf_nn_model *m,
+                       const struct sf_nn_dataset *d, size_t batch, const double *taus, size_t nt,
+                       struct sf_nn_tau_stats *out, double *per_classifier_acc, struct sf_err *err)
+{
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
+    size_t in_n = sf_nn_shape_numel(sf_nn_model_input_shape(m));
+    if (d->n == 0 || batch == 0 || (size_t)d->h * (size_t)d->w != in_n)
+        return sf_err_set(err, SF_EINVAL, "profile: dataset images do not fit the model input");
+    /* conf/label of every classifier for every request. */
+    float *conf = malloc(d->n * (size_t)ns * sizeof(float));
+    int *label = malloc(d->n * (size_t)ns * sizeof(int));
+    float *l = malloc(batch * (size_t)nc * sizeof(float));
+    int rc = conf && label && l ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
+    for (size_t i0 = 0; i0 < d->n && !rc; i0 += batch) {
+        size_t n = d->n - i0 < batch ? d->n - i0 : batch;
+        float *x = malloc(n * in_n * sizeof(float));
+        if (!x) {
+            rc = sf_err_set(err, SF_ENOMEM, "out of memory");
+            break;
+        }
+        memcpy(x, d->x + i0 * in_n, n * in_n * sizeof(float));
+        for (int k = 1; k <= ns && !rc; k++) {
+            size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(sf_nn_model_stage(m, k)));
+            float *h = malloc(n * (hn ? hn : 1) * sizeof(float));
+            rc = h ? sf_nn_exec_run(sf_nn_runner_exec(r, k), x, n, h, l, err)
+                   : sf_err_set(err, SF_ENOMEM, "out of memory");
+            for (size_t i = 0; i < n && !rc; i++) {
+                float p[SF_NN_MAX_CLASSES];
+                int c = sf_nn_softmax(l + i * (size_t)nc, nc, p);
+                conf[(i0 + i) * (size_t)ns + (size_t)(k - 1)] = p[c];
+                label[(i0 + i) * (size_t)ns + (size_t)(k - 1)] = c;
+            }
+            free(x);
+            x = h;
+        }
+        free(x);
+    }
+    if (!rc && per_classifier_acc)
+        for (int k = 0; k < ns; k++) {
+            size_t ok = 0;
+            for (size_t i = 0; i < d->n; i++)
+                ok += label[i * (size_t)ns + (size_t)k] == d->labels[i];
+            per_classifier_acc[k] = (double)ok / (double)d->n;
+        }
+    for (size_t t = 0; t < nt && !rc; t++) {
+        struct sf_nn_tau_stats *o = &out[t];
+        memset(o, 0, sizeof(*o));
+        o->tau = taus[t];
+        size_t ok = 0, stages = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            const float *c = conf + i * (size_t)ns;
+            int exit_k = ns, ans = -1;
+            for (int k = 0; k < ns; k++)
+                if ((double)c[k] >= taus[t]) {
+                    exit_k = k + 1;
+                    ans = k;
+                    break;
+                }
+            if (ans < 0) { /* the most confident classifier, earliest on ties */
+                ans = 0;
+                for (int k = 1; k < ns; k++)
+                    if (c[k] > c[ans])
+                        ans = k;
+            }
+            o->exit_frac[exit_k - 1] += 1.0;
+            stages += (size_t)exit_k;
+            ok += label[i * (size_t)ns + (size_t)ans] == d->labels[i];
+        }
+        for (int k = 0; k < ns; k++)
+            o->exit_frac[k] /= (double)d->n;
+        o->accuracy = (double)ok / (double)d->n;
+        o->mean_stages = (double)stages / (double)d->n;
+    }
+    free(conf);
+    free(label);
+    free(l);
+    return rc;
+}

@@ -1,0 +1,234 @@
+/*
+ * runner.c - the early-exit driver. Runs a stage range on a batch of requests; after each
+ * stage a request leaves when its classifier's softmax maximum reaches tau, survivors are
+ * compacted so the next stage only sees them. At the model's last stage every request leaves,
+ * answered by its most confident classifier when none reached tau.
+ */
+#include "nn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A batch beyond a million requests is a caller bug, not a workload. */
+#define MAX_REQUESTS ((size_t)1 << 20)
+
+struct sf_nn_runner {
+    const struct sf_nn_model *m;
+    int nstages;
+    struct sf_nn_exec *ex[SF_NN_MAX_STAGES];
+    float *hidden; /* scratch: rows x max hidden numel */
+    float *logits; /* scratch: rows x num_classes */
+    size_t rows;
+    size_t max_hidden;
+};
+
+void sf_nn_batch_init(struct sf_nn_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void sf_nn_batch_fini(struct sf_nn_batch *b)
+{
+    if (!b)
+        return;
+    free(b->x);
+    free(b->ids);
+    free(b->best);
+    memset(b, 0, sizeof(*b));
+}
+
+int sf_nn_batch_reset(struct sf_nn_batch *b, size_t n, const struct sf_nn_shape *shape,
+                      int num_classes, struct sf_err *err)
+{
+    if (n > MAX_REQUESTS)
+        return sf_err_set(err, SF_ETOOBIG, "batch of %zu requests exceeds %zu", n, MAX_REQUESTS);
+    if (num_classes < 1 || num_classes > SF_NN_MAX_CLASSES)
+        return sf_err_set(err, SF_EINVAL, "num_classes %d out of 1..%d", num_classes,
+                          SF_NN_MAX_CLASSES);
+    size_t numel = sf_nn_shape_numel(shape);
+    if (numel == 0 || numel > ((size_t)1 << 24))
+        return sf_err_set(err, SF_EINVAL, "bad per-request shape");
+    size_t rows = n ? n : 1;
+    if (rows * numel > b->x_floats) {
+        float *x = realloc(b->x, rows * numel * sizeof(float));
+        if (!x)
+            return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", n);
+        b->x = x;
+        b->x_floats = rows * numel;
+    }
+    uint64_t *ids = realloc(b->ids, rows * sizeof(*ids));
+    if (!ids)
+        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", n);
+    b->ids = ids;
+    struct sf_nn_best *best = realloc(b->best, rows * sizeof(*best));
+    if (!best)
+        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", n);
+    b->best = best;
+    b->cap = rows;
+    b->n = n;
+    b->shape = *shape;
+    b->num_classes = num_classes;
+    b->stages_done = 0;
+    for (size_t i = 0; i < n; i++) {
+        b->best[i].cls = -1;
+        b->best[i].stage = 0;
+        b->best[i].conf = -1.0f;
+        memset(b->best[i].probs, 0, sizeof(b->best[i].probs));
+    }
+    return SF_OK;
+}
+
+int sf_nn_batch_set_input(struct sf_nn_batch *b, const struct sf_nn_model *m, const float *x,
+                          const uint64_t *ids, size_t n, struct sf_err *err)
+{
+    int rc = sf_nn_batch_reset(b, n, sf_nn_model_input_shape(m), sf_nn_model_num_classes(m), err);
+    if (rc)
+        return rc;
+    memcpy(b->x, x, n * sf_nn_shape_numel(&b->shape) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        b->ids[i] = ids ? ids[i] : (uint64_t)i;
+    return SF_OK;
+}
+
+void sf_nn_runner_free(struct sf_nn_runner *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nstages; i++)
+        sf_nn_exec_free(r->ex[i]);
+    free(r->hidden);
+    free(r->logits);
+    free(r);
+}
+
+int sf_nn_runner_new(const struct sf_nn_model *m, enum sf_nn_backend backend,
+                     struct sf_nn_runner **out, struct sf_err *err)
+{
+    *out = NULL;
+    struct sf_nn_runner *r = calloc(1, sizeof(*r));
+    if (!r)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    r->m = m;
+    int n = sf_nn_model_num_stages(m);
+    for (int k = 1; k <= n; k++) {
+        const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
+        int rc = sf_nn_exec_new(st, backend, &r->ex[k - 1], err);
+        if (rc) {
+            sf_nn_runner_free(r);
+            return rc;
+        }
+        r->nstages = k;
+        size_t h = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+        r->max_hidden = h > r->max_hidden ? h : r->max_hidden;
+    }
+    *out = r;
+    return SF_OK;
+}
+
+struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k)
+{
+    return k >= 1 && k <= r->nstages ? r->ex[k - 1] : NULL;
+}
+
+static int reserve(struct sf_nn_runner *r, size_t rows, struct sf_err *err)
+{
+    if (rows <= r->rows)
+        return SF_OK;
+    int c = sf_nn_model_num_classes(r->m);
+    float *h = realloc(r->hidden, rows * (r->max_hidden ? r->max_hidden : 1) * sizeof(float));
+    if (!h)
+        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
+    r->hidden = h;
+    float *l = realloc(r->logits, rows * (size_t)c * sizeof(float));
+    if (!l)
+        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
+    r->logits = l;
+    r->rows = rows;
+    return SF_OK;
+}
+
+static void emit(struct sf_nn_result *res, uint64_t id, const struct sf_nn_best *best, int c,
+                 int exit_stage, int cleared)
+{
+    res->id = id;
+    res->label = best->cls;
+    res->conf = best->conf;
+    res->exit_stage = exit_stage;
+    res->answer_stage = best->stage;
+    res->cleared_tau = cleared;
+    memset(res->probs, 0, sizeof(res->probs));
+    memcpy(res->probs, best->probs, (size_t)c * sizeof(float));
+}
+
+int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_stage, double tau,
+                     struct sf_nn_result *out, size_t *n_out, struct sf_err *err)
+{
+    *n_out = 0;
+    int c = sf_nn_model_num_classes(r->m);
+    if (last_stage < b->stages_done || last_stage > r->nstages)
+        return sf_err_set(err, SF_EINVAL, "stage range %d..%d outside 1..%d", b->stages_done + 1,
+                          last_stage, r->nstages);
+    if (b->num_classes != c)
+        return sf_err_set(err, SF_EINVAL, "batch has %d classes, model %d", b->num_classes, c);
+    int rc = reserve(r, b->n, err);
+    if (rc)
+        return rc;
+    for (int k = b->stages_done + 1; k <= last_stage && b->n > 0; k++) {
+        const struct sf_nn_stage *st = sf_nn_model_stage(r->m, k);
+        const struct sf_nn_shape *is = sf_nn_stage_input_shape(st);
+        const struct sf_nn_shape *hs = sf_nn_stage_hidden_shape(st);
+        if (sf_nn_shape_numel(is) != sf_nn_shape_numel(&b->shape) || is->ndim != b->shape.ndim ||
+            memcmp(is->dims, b->shape.dims, sizeof(is->dims[0]) * (size_t)is->ndim))
+            return sf_err_set(err, SF_EINVAL, "stage %d: batch shape does not match its input", k);
+        rc = sf_nn_exec_run(r->ex[k - 1], b->x, b->n, r->hidden, r->logits, err);
+        if (rc)
+            return rc;
+        int last = k == r->nstages;
+        size_t hn = sf_nn_shape_numel(hs);
+        size_t keep = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            float probs[SF_NN_MAX_CLASSES];
+            int cls = sf_nn_softmax(r->logits + i * (size_t)c, c, probs);
+            float conf = probs[cls];
+            struct sf_nn_best *best = &b->best[i];
+            /* Strictly greater: on a tie the earlier classifier keeps the answer. */
+            if (best->cls < 0 || conf > best->conf) {
+                best->cls = cls;
+                best->stage = k;
+                best->conf = conf;
+                memcpy(best->probs, probs, (size_t)c * sizeof(float));
+            }
+            if ((double)conf >= tau) {
+                struct sf_nn_best now = {.cls = cls, .stage = k, .conf = conf};
+                memcpy(now.probs, probs, (size_t)c * sizeof(float));
+                emit(&out[(*n_out)++], b->ids[i], &now, c, k, 1);
+            } else if (last) {
+                emit(&out[(*n_out)++], b->ids[i], best, c, k, 0);
+            } else {
+                /* Survivor: its hidden state becomes row `keep` of the next input. */
+                b->ids[keep] = b->ids[i];
+                b->best[keep] = *best;
+                memmove(r->hidden + keep * hn, r->hidden + i * hn, hn * sizeof(float));
+                keep++;
+            }
+        }
+        b->n = keep;
+        b->stages_done = k;
+        if (!last) {
+            /* x held this stage's input; it now takes the survivors' hidden state. */
+            size_t need = (keep ? keep : 1) * hn;
+            if (need > b->x_floats) {
+                float *nx = realloc(b->x, need * sizeof(float));
+                if (!nx)
+                    return sf_err_set(err, SF_ENOMEM, "out of memory");
+                b->x = nx;
+                b->x_floats = need;
+            }
+            memcpy(b->x, r->hidden, keep * hn * sizeof(float));
+            b->shape = *hs;
+        }
+    }
+    if (last_stage > b->stages_done && b->n == 0)
+        b->stages_done = last_stage;
+    return SF_OK;
+}

@@ -1,0 +1,291 @@
+/* test_nn_onnx.c - ONNX stage loading and the two backends: operator coverage against
+ * PyTorch-computed outputs, reference vs oneDNN agreement, the bundled model against its
+ * PyTorch golden logits, and loader errors (missing file, unsupported operator, shape
+ * mismatch, truncated file). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "serflow/nn.h"
+
+#define GOLDEN_N 16
+
+static const char *source_dir(void)
+{
+    const char *d = getenv("SF_SOURCE_DIR");
+    return d && *d ? d : SF_SOURCE_DIR;
+}
+
+static void path_of(char *buf, size_t cap, const char *rel)
+{
+    snprintf(buf, cap, "%s/%s", source_dir(), rel);
+}
+
+static float *read_f32(const char *rel, size_t count)
+{
+    char path[1024];
+    path_of(path, sizeof(path), rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    float *v = malloc(count * sizeof(float));
+    assert_non_null(v);
+    assert_int_equal(fread(v, sizeof(float), count, f), count);
+    fclose(f);
+    return v;
+}
+
+/* ||a - b|| / max(||a||, 1e-12): the ggml-style normalised error between backends. */
+static double norm_err(const float *a, const float *b, size_t n)
+{
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        s += (double)a[i] * a[i];
+    }
+    return sqrt(d) / fmax(sqrt(s), 1e-12);
+}
+
+static double max_abs(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static void test_ops_mix_matches_torch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), "tests/data/nn/ops_mix.onnx");
+    struct sf_nn_stage *st;
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(sf_nn_stage_num_classes(st), 5);
+    assert_int_equal(sf_nn_stage_hidden_shape(st)->ndim, 3);
+    const size_t n = 3, in_n = 2 * 6 * 6, hid_n = 4, cls = 5;
+    float *io = read_f32("tests/data/nn/ops_mix_io.f32", n * (in_n + hid_n + cls));
+    const float *x = io, *want_h = io + n * in_n, *want_l = want_h + n * hid_n;
+    for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_exec *ex;
+        if (sf_nn_exec_new(st, (enum sf_nn_backend)b, &ex, &err))
+            fail_msg("%s", err.msg);
+        float h[3 * 4], l[3 * 5];
+        if (sf_nn_exec_run(ex, x, n, h, l, &err))
+            fail_msg("%s", err.msg);
+        double dh = max_abs(h, want_h, n * hid_n), dl = max_abs(l, want_l, n * cls);
+        print_message("ops_mix %s: max abs diff hidden %.3g logits %.3g\n",
+                      sf_nn_backend_name((enum sf_nn_backend)b), dh, dl);
+        assert_true(dh < 1e-5);
+        assert_true(dl < 1e-6);
+        sf_nn_exec_free(ex);
+    }
+    free(io);
+    sf_nn_stage_free(st);
+}
+
+/* The bundled model: both backends on the golden images, stage by stage, at batch 16, 3, 1
+ * (the oneDNN backend builds a plan per batch size and reuses it on the repeat). */
+static void test_bundled_model_golden_and_agreement(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char dir[1024];
+    path_of(dir, sizeof(dir), "models/fmnist-ee");
+    struct sf_nn_model *m;
+    if (sf_nn_model_load(dir, &m, &err))
+        fail_msg("%s", err.msg);
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
+    assert_true(ns >= 6);
+    assert_int_equal(nc, 10);
+    float *x0 = read_f32("models/fmnist-ee/golden_input.f32", GOLDEN_N * 784);
+    float *golden = read_f32("models/fmnist-ee/golden_logits.f32", (size_t)ns * GOLDEN_N * 10);
+    struct sf_nn_exec *ex[2][SF_NN_MAX_STAGES];
+    for (int k = 1; k <= ns; k++)
+        for (int b = 0; b < 2; b++)
+            if (sf_nn_exec_new(sf_nn_model_stage(m, k), (enum sf_nn_backend)b, &ex[b][k - 1], &err))
+                fail_msg("%s", err.msg);
+    const size_t batches[] = {GOLDEN_N, 3, 1, 3};
+    double worst_err = 0, worst_abs = 0;
+    for (size_t bi = 0; bi < SF_ARRAY_LEN(batches); bi++) {
+        size_t n = batches[bi];
+        float *in[2] = {malloc(n * 784 * sizeof(float)), malloc(n * 784 * sizeof(float))};
+        memcpy(in[0], x0, n * 784 * sizeof(float));
+        memcpy(in[1], x0, n * 784 * sizeof(float));
+        for (int k = 1; k <= ns; k++) {
+            const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
+            size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+            float *h[2], l[2][GOLDEN_N * 10];
+            for (int b = 0; b < 2; b++) {
+                h[b] = malloc((hn ? hn : 1) * n * sizeof(float));
+                if (sf_nn_exec_run(ex[b][k - 1], in[b], n, h[b], l[b], &err))
+                    fail_msg("%s", err.msg);
+                double d = max_abs(l[b], golden + (size_t)(k - 1) * GOLDEN_N * 10, n * 10);
+                worst_abs = fmax(worst_abs, d);
+                if (d >= 1e-4)
+                    fail_msg("stage %d %s batch %zu: max abs diff to PyTorch %.3g", k,
+                             sf_nn_backend_name((enum sf_nn_backend)b), n, d);
+            }
+            double e = norm_err(l[0], l[1], n * 10);
+            if (hn)
+                e = fmax(e, norm_err(h[0], h[1], n * hn));
+            worst_err = fmax(worst_err, e);
+            if (e >= 1e-5)
+                fail_msg("stage %d batch %zu: ref vs dnnl normalised error %.3g", k, n, e);
+            for (int b = 0; b < 2; b++) {
+                free(in[b]);
+                in[b] = h[b];
+            }
+        }
+        free(in[0]);
+        free(in[1]);
+    }
+    print_message("bundled model: ref vs dnnl normalised error <= %.3g, max abs diff to "
+                  "PyTorch golden logits %.3g\n",
+                  worst_err, worst_abs);
+    for (int k = 0; k < ns; k++)
+        for (int b = 0; b < 2; b++)
+            sf_nn_exec_free(ex[b][k]);
+    free(x0);
+    free(golden);
+    sf_nn_model_free(m);
+}
+
+static void test_bundled_model_folds_batchnorm(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), "models/fmnist-ee/stage1.onnx");
+    struct sf_nn_stage *st;
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    /* Conv+BN, Relu, AveragePool, Flatten, Gemm: BatchNormalization left no operator. */
+    assert_int_equal(sf_nn_stage_num_ops(st), 5);
+    assert_int_equal(sf_nn_stage_input_shape(st)->dims[1], 28);
+    sf_nn_stage_free(st);
+}
+
+static void expect_load_error(const char *rel, int status, const char *n1, const char *n2)
+{
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), rel);
+    struct sf_nn_stage *st = (void *)1;
+    int rc = sf_nn_stage_load(path, &st, &err);
+    assert_int_equal(rc, status);
+    assert_null(st);
+    print_message("%s\n", err.msg);
+    assert_true(strstr(err.msg, path) == err.msg);
+    if (n1 && !strstr(err.msg, n1))
+        fail_msg("'%s' lacks '%s'", err.msg, n1);
+    if (n2 && !strstr(err.msg, n2))
+        fail_msg("'%s' lacks '%s'", err.msg, n2);
+}
+
+static void test_loader_errors(void **state)
+{
+    (void)state;
+    expect_load_error("tests/data/nn/does_not_exist.onnx", SF_EIO, "cannot open", NULL);
+    expect_load_error("tests/data/nn/unsupported_op.onnx", SF_EUNSUPPORTED, "Sigmoid",
+                      "act/Sigmoid");
+    expect_load_error("tests/data/nn/shape_mismatch.onnx", SF_EINVAL, "shape mismatch", "fc/Gemm");
+    expect_load_error("tests/data/nn/ops_mix_io.f32", SF_EPARSE, "ONNX", NULL);
+}
+
+static void test_truncated_onnx(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), "models/fmnist-ee/stage2.onnx");
+    char *buf;
+    size_t len;
+    assert_int_equal(sf_read_file(path, SF_NN_MAX_ONNX_BYTES, &buf, &len, &err), SF_OK);
+    /* Cuts at many points: every one must be refused, never crash. */
+    size_t refused = 0, tried = 0;
+    for (size_t cut = 0; cut < len; cut += len / 97 + 1) {
+        struct sf_nn_stage *st;
+        tried++;
+        int rc = sf_nn_stage_load_mem(buf, cut, "stage2.onnx", &st, &err);
+        if (rc < 0) {
+            refused++;
+            assert_true(strncmp(err.msg, "stage2.onnx: ", 13) == 0);
+        } else {
+            sf_nn_stage_free(st);
+        }
+    }
+    assert_int_equal(refused, tried);
+    assert_int_equal(
+        sf_nn_stage_load_mem(buf, len / 2, "half.onnx", &(struct sf_nn_stage *){0}, &err),
+        SF_EPARSE);
+    assert_non_null(strstr(err.msg, "truncated"));
+    free(buf);
+}
+
+/* A model whose stages do not chain (stage 1 then stage 3) is refused at load. */
+static void test_model_shape_chain_mismatch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char dir[] = "/tmp/sf_test_nn_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *files[] = {"stage1.onnx", "stage3.onnx"};
+    char src[1024], dst[1100];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(src, sizeof(src), "%s/models/fmnist-ee/%s", source_dir(), files[i]);
+        snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
+        assert_int_equal(symlink(src, dst), 0);
+    }
+    snprintf(dst, sizeof(dst), "%s/model.json", dir);
+    FILE *f = fopen(dst, "w");
+    assert_non_null(f);
+    fputs("{\"name\":\"bad\",\"input\":{\"shape\":[1,28,28],\"dtype\":\"float32\"},\"labels\":"
+          "[\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"],\"stages\":["
+          "{\"file\":\"stage1.onnx\"},{\"file\":\"stage3.onnx\"}]}",
+          f);
+    fclose(f);
+    struct sf_nn_model *m;
+    assert_int_equal(sf_nn_model_load(dir, &m, &err), SF_EINVAL);
+    print_message("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, "shape mismatch"));
+    assert_non_null(strstr(err.msg, "stage3.onnx"));
+    /* JSON syntax errors carry line:column. */
+    f = fopen(dst, "w");
+    assert_non_null(f);
+    fputs("{\n\"name\": \"bad\",\n}\n", f);
+    fclose(f);
+    assert_int_equal(sf_nn_model_load(dir, &m, &err), SF_EPARSE);
+    assert_non_null(strstr(err.msg, "model.json:3:"));
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
+        unlink(dst);
+    }
+    snprintf(dst, sizeof(dst), "%s/model.json", dir);
+    unlink(dst);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ops_mix_matches_torch),
+        cmocka_unit_test(test_bundled_model_folds_batchnorm),
+        cmocka_unit_test(test_bundled_model_golden_and_agreement),
+        cmocka_unit_test(test_loader_errors),
+        cmocka_unit_test(test_truncated_onnx),
+        cmocka_unit_test(test_model_shape_chain_mismatch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
