@@ -29,5 +29,6 @@ int sf_cli_mkdirs(const char *dir);
 
 int sf_cmd_plan(int argc, char **argv);
 int sf_cmd_replay(int argc, char **argv);
+int sf_cmd_profile(int argc, char **argv);
 
 #endif

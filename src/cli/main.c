@@ -15,6 +15,8 @@ static const char usage[] =
     "            memory for a model profile and a pricing catalog; T-CIP and S-CIP\n"
     "  replay    replay a request trace through serflow and the baselines (FaaS-only, LIBRA,\n"
     "            Spock, MArk) and a clairvoyant oracle, with AWS billing\n"
+    "  profile   measure an early-exit model (ONNX stages) on this machine: stage runtimes,\n"
+    "            hidden-state sizes, exits and accuracy per tau -> a profile for plan\n"
     "  demo      the main job on the bundled defaults (what `make demo` runs): plan + replay\n"
     "  help CMD  the options of a command (same as serflow CMD --help)\n"
     "\n"
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
         return sf_cmd_plan(argc, argv);
     if (!strcmp(cmd, "replay"))
         return sf_cmd_replay(argc, argv);
+    if (!strcmp(cmd, "profile"))
+        return sf_cmd_profile(argc, argv);
     if (!strcmp(cmd, "demo")) {
         char *plan_argv[] = {"plan", NULL};
         char *replay_argv[] = {"replay", "--tau", "0.7", NULL};

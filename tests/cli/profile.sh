@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# CLI tests of `serflow profile`: a small measurement of the bundled model that `serflow plan`
+# then reads with the local catalog; bad options and a missing model give clear errors.
+# Usage: profile.sh BUILD/serflow SOURCE_DIR
+set -u
+bin=$1; src=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect() {
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+    [ "$got" -eq "$want" ] && ok || bad "$name: exit $got, want $want; stderr: $(head -3 "$tmp/err")"
+}
+has() { grep -qE -- "$2" "$tmp/$1" && ok || bad "$1 lacks /$2/: $(head -3 "$tmp/$1")"; }
+
+imgs=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+if [ ! -r "$imgs" ]; then
+    echo "profile.sh: $imgs missing (scripts/install-deps.sh installs dataset-fashion-mnist)" >&2
+    exit 1
+fi
+expect "small profile" 0 "$bin" profile --model "$src/models/fmnist-ee" --images 300 --reps 2 \
+    --batch-sizes 1,8,16 --threads 1 --taus 0.5,0.7,0.9 --out "$tmp/p.json"
+has err "wrote .*p.json"
+/usr/bin/python3 - "$tmp/p.json" <<'PY' && ok || bad "profile content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["format"] == "serflow-profile/1" and d["model"] == "fmnist-ee"
+assert len(d["stages"]) == 6 and d["stages"][0]["hidden_bytes_raw"] == 16 * 28 * 28 * 4
+assert 0 < d["stages"][0]["hidden_bytes_lz4"] < d["stages"][0]["hidden_bytes_raw"]
+assert [e["tau"] for e in d["exits"]] == [0.5, 0.7, 0.9]
+for e in d["exits"]:
+    assert e["exit_fraction"][-1] == 1 and all(0 <= x <= 1 for x in e["exit_fraction"])
+    assert 0.5 < e["accuracy"] <= 1
+kinds = sorted((r["kind"], r.get("name", r.get("mem_mb"))) for r in d["runtimes"])
+assert kinds == [("function", 1769), ("vm", "local-1t")], kinds
+assert all(x > 0 for x in d["runtimes"][0]["per_request"][1:])
+PY
+expect "plan reads it" 0 "$bin" plan --profile "$tmp/p.json" --pricing "$src/data/pricing/local.json" --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['pool'] in ('faas','iaas','hybrid')" && ok || bad "plan on profile"
+
+expect "missing model" 2 "$bin" profile --model "$tmp/none"
+has err "none"
+expect "no model" 2 "$bin" profile
+has err "--model DIR is required"
+expect "bad taus" 2 "$bin" profile --model "$src/models/fmnist-ee" --taus 0.9,0.5
+has err "--taus"
+expect "bad backend" 2 "$bin" profile --model "$src/models/fmnist-ee" --backend gpu
+expect "help" 0 "$bin" profile --help
+has out "usage: serflow profile"
+
+echo "profile.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
