@@ -31,10 +31,10 @@ asan: deps
 	  ctest --output-on-failure -j $(JOBS)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 format-check:
-	@bad=$$(for f in $$(git ls-files '*.c' '*.h'); do \
+	@bad=$$(for f in $$(git ls-files --cached --others --exclude-standard '*.c' '*.h'); do \
 	  clang-format --dry-run --Werror $$f >/dev/null 2>&1 || echo $$f; done); \
 	if [ -n "$$bad" ]; then echo "format-check: not clang-format clean: $$bad" >&2; exit 1; fi; \
 	echo "format-check: clean"

@@ -102,8 +102,7 @@ static double now_s(void)
 }
 
 /* Least-squares t(batch) = fixed + per_req * batch, both kept >= 0. */
-static void fit_line(const size_t *batch, const double *t, size_t n, double *fixed,
-                     double *per_req)
+static void fit_line(const size_t *batch, const double *t, size_t n, double *fixed, double *per_req)
 {
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
     for (size_t i = 0; i < n; i++) {
@@ -235,9 +234,10 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     json_object_set_new(prov, "measured_on", json_string(machine));
     json_object_set_new(prov, "measured_at", json_string(when));
     json_object_set_new(prov, "backend", json_string(sf_nn_backend_name(a->backend)));
-    json_object_set_new(prov, "note", json_string("runtimes: least-squares fit of the median "
-                                                  "per-stage time over the batch sizes; local "
-                                                  "types are priced by data/pricing/local.json"));
+    json_object_set_new(prov, "note",
+                        json_string("runtimes: least-squares fit of the median "
+                                    "per-stage time over the batch sizes; local "
+                                    "types are priced by data/pricing/local.json"));
     json_object_set_new(doc, "provenance", prov);
     json_object_set_new(doc, "num_classes", json_integer(sf_nn_model_num_classes(m)));
     json_object_set_new(doc, "batch_size", json_integer(a->batch));
@@ -253,7 +253,8 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
         json_object_set_new(s, "name", json_string(name));
         json_object_set_new(s, "hidden_bytes_raw",
                             json_integer(k < ns - 1 ? (json_int_t)hs[k].raw_bytes_per_req : 0));
-        json_object_set_new(s, "hidden_bytes_lz4", json_real(k < ns - 1 ? hs[k].lz4_bytes_per_req : 0));
+        json_object_set_new(s, "hidden_bytes_lz4",
+                            json_real(k < ns - 1 ? hs[k].lz4_bytes_per_req : 0));
         json_array_append_new(stages, s);
     }
     json_object_set_new(doc, "stages", stages);
@@ -266,15 +267,16 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     json_object_set_new(fn, "cold_start_s", json_real(load_s));
     json_object_set_new(fn, "scaling_exponent", json_real(1.0));
     json_object_set_new(fn, "partial_vcpu_efficiency", json_real(0.5));
-    json_object_set_new(fn, "source", json_string("cold start: measured model load time; "
-                                                  "scaling: as the paper reconstruction"));
+    json_object_set_new(fn, "source",
+                        json_string("cold start: measured model load time; "
+                                    "scaling: as the paper reconstruction"));
     json_object_set_new(doc, "function", fn);
     json_t *rts = json_array();
     for (size_t ti = 0; ti < a->nt; ti++) {
         int threads = (int)a->threads[ti];
         omp_set_num_threads(threads);
-        progress_line("timing %d stages x %zu batch sizes with %d thread%s ...", ns, a->nb,
-                      threads, threads > 1 ? "s" : "");
+        progress_line("timing %d stages x %zu batch sizes with %d thread%s ...", ns, a->nb, threads,
+                      threads > 1 ? "s" : "");
         if (sf_nn_profile_stage_times(r, m, ds.x, n_time, a->batches, a->nb, 3, (int)a->reps, tim,
                                       &err) != SF_OK) {
             fprintf(stderr, "serflow profile: %s\n", err.msg);
@@ -360,14 +362,20 @@ out:
 
 int sf_cmd_profile(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},       {"batch-sizes", required_argument, NULL, 'b'},
-        {"taus", required_argument, NULL, 't'},        {"threads", required_argument, NULL, 'n'},
-        {"backend", required_argument, NULL, 'B'},     {"reps", required_argument, NULL, 'r'},
-        {"images", required_argument, NULL, 'i'},      {"test-images", required_argument, NULL, 'I'},
-        {"test-labels", required_argument, NULL, 'L'}, {"slo-s", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'c'},       {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
+                                             {"batch-sizes", required_argument, NULL, 'b'},
+                                             {"taus", required_argument, NULL, 't'},
+                                             {"threads", required_argument, NULL, 'n'},
+                                             {"backend", required_argument, NULL, 'B'},
+                                             {"reps", required_argument, NULL, 'r'},
+                                             {"images", required_argument, NULL, 'i'},
+                                             {"test-images", required_argument, NULL, 'I'},
+                                             {"test-labels", required_argument, NULL, 'L'},
+                                             {"slo-s", required_argument, NULL, 's'},
+                                             {"batch", required_argument, NULL, 'c'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     struct prof_args a = {
         .images_path = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
         .labels_path = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
@@ -434,8 +442,9 @@ int sf_cmd_profile(int argc, char **argv)
             fputs(profile_usage, stdout);
             return SF_EXIT_OK;
         default:
-            fprintf(stderr, "serflow profile: unknown or incomplete option '%s' (see serflow "
-                            "profile --help)\n",
+            fprintf(stderr,
+                    "serflow profile: unknown or incomplete option '%s' (see serflow "
+                    "profile --help)\n",
                     argv[optind - 1]);
             return SF_EXIT_USAGE;
         }
@@ -449,7 +458,8 @@ int sf_cmd_profile(int argc, char **argv)
         return SF_EXIT_USAGE;
     }
     if (!a.model_dir) {
-        fprintf(stderr, "serflow profile: --model DIR is required (e.g. --model models/fmnist-ee)\n");
+        fprintf(stderr,
+                "serflow profile: --model DIR is required (e.g. --model models/fmnist-ee)\n");
         return SF_EXIT_USAGE;
     }
     return run_profile(&a, argc, argv);
