@@ -219,6 +219,11 @@ static void test_split_through_codec_matches_single_run(void **state)
     }
     /* A finished range cannot be run again from an earlier stage. */
     assert_int_equal(sf_nn_runner_run(f->r, &tail, 2, tau, parts, &n_tail, &err), SF_EINVAL);
+    /* A state that does not fit the next stage's input (images claimed to be after stage 2). */
+    assert_int_equal(sf_nn_batch_set_input(&head, f->m, f->x, ids, N, &err), SF_OK);
+    head.stages_done = 2;
+    assert_int_equal(sf_nn_runner_run(f->r, &head, f->ns, tau, parts, &n_tail, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "stage 3"));
     sf_nn_batch_fini(&head);
     sf_nn_batch_fini(&tail);
 }
