@@ -397,6 +397,32 @@ static int consumers(const Onnx__GraphProto *g, const char *name)
     return count;
 }
 
+/* Makes tensor x (a Conv output only node n reads) carry n's output name instead. */
+static int rename_to_output(struct ld *l, const Onnx__NodeProto *n, int x)
+{
+    if (n->n_output < 1 || !n->output[0] || !*n->output[0])
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "has no output", NODE_ARGS());
+    if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
+        return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
+                          n->output[0]);
+    char *name = dup_str(n->output[0]);
+    if (!name)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    free(l->st->tensors[x].name);
+    l->st->tensors[x].name = name;
+    return SF_OK;
+}
+
+/* The Conv writing tensor x when only one node reads x (and it is no graph output). */
+static struct sf__nn_op *sole_conv_producer(struct ld *l, const Onnx__GraphProto *g, int x,
+                                            const char *name)
+{
+    for (int i = 0; i < l->st->nops; i++)
+        if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_CONV)
+            return consumers(g, name) == 1 ? &l->st->ops[i] : NULL;
+    return NULL;
+}
+
 static int load_conv(struct ld *l, const Onnx__NodeProto *n)
 {
     int x;
@@ -478,7 +504,7 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
     for (int i = 0; i < l->st->nops; i++)
         if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_CONV)
             conv = &l->st->ops[i];
-    if (!conv || consumers(g, n->input[0]) != 1)
+    if (!conv || conv->relu || consumers(g, n->input[0]) != 1)
         return sf_err_set(l->err, SF_EUNSUPPORTED,
                           NODE_FMT "only supported right after a Conv whose output nothing "
                                    "else reads (it is folded into the Conv)",
@@ -513,17 +539,7 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
         conv->bias[co] = (float)((conv->bias[co] - p[2]->f[co]) * s + p[1]->f[co]);
     }
     /* The Conv now writes the BatchNormalization's output name. */
-    if (n->n_output < 1 || !n->output[0] || !*n->output[0])
-        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "has no output", NODE_ARGS());
-    if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
-        return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
-                          n->output[0]);
-    char *name = dup_str(n->output[0]);
-    if (!name)
-        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
-    free(l->st->tensors[x].name);
-    l->st->tensors[x].name = name;
-    return SF_OK;
+    return rename_to_output(l, n, x);
 }
 
 static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind, int global)
@@ -569,12 +585,20 @@ static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind
     return node_output(l, n, &out, &op->out);
 }
 
-static int load_unary(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind)
+static int load_unary(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n,
+                      enum sf__nn_op_kind kind)
 {
     int x;
     int rc = node_tensor(l, n, 0, &x);
     if (rc)
         return rc;
+    if (kind == SF__OP_RELU) {
+        struct sf__nn_op *conv = sole_conv_producer(l, g, x, n->input[0]);
+        if (conv && !conv->relu) {
+            conv->relu = 1; /* Conv+Relu: one pass instead of two */
+            return rename_to_output(l, n, x);
+        }
+    }
     struct sf_nn_shape out = l->st->tensors[x].shape;
     if (kind == SF__OP_SOFTMAX) {
         int64_t axis = attr_int(n, "axis", -1);
@@ -776,9 +800,9 @@ static int load_node(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodePr
     if (!strcmp(t, "BatchNormalization"))
         return load_batchnorm(l, g, n);
     if (!strcmp(t, "Relu"))
-        return load_unary(l, n, SF__OP_RELU);
+        return load_unary(l, g, n, SF__OP_RELU);
     if (!strcmp(t, "Softmax"))
-        return load_unary(l, n, SF__OP_SOFTMAX);
+        return load_unary(l, g, n, SF__OP_SOFTMAX);
     if (!strcmp(t, "MaxPool"))
         return load_pool(l, n, SF__OP_MAXPOOL, 0);
     if (!strcmp(t, "AveragePool"))

@@ -171,8 +171,8 @@ static void test_bundled_model_folds_batchnorm(void **state)
     struct sf_nn_stage *st;
     if (sf_nn_stage_load(path, &st, &err))
         fail_msg("%s", err.msg);
-    /* Conv+BN, Relu, AveragePool, Flatten, Gemm: BatchNormalization left no operator. */
-    assert_int_equal(sf_nn_stage_num_ops(st), 5);
+    /* Conv (BatchNormalization folded, Relu fused), AveragePool, Flatten, Gemm. */
+    assert_int_equal(sf_nn_stage_num_ops(st), 4);
     assert_int_equal(sf_nn_stage_input_shape(st)->dims[1], 28);
     sf_nn_stage_free(st);
 }
