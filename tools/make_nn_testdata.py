@@ -6,6 +6,11 @@
                       MatMul, Add of a constant, Softmax; two outputs (hidden, logits).
   ops_mix_io.f32      float32: input [3,2,6,6], then expected hidden [3,4,1,1] and logits
                       [3,5], computed with PyTorch's functional ops (independent of serflow).
+  gemm_mix.onnx       Conv without kernel_shape (taken from the weights), MaxPool with
+                      asymmetric pads, Flatten, Gemm with alpha/beta and transB=0, Add of a
+                      scalar constant; initializers also listed as graph inputs (old exporters);
+                      one output (logits).
+  gemm_mix_io.f32     float32: input [2,3,5,5], then expected logits [2,4] (PyTorch).
   unsupported_op.onnx Conv -> Sigmoid (node "act/Sigmoid") -> Flatten -> Gemm
   shape_mismatch.onnx Flatten [N,32] -> Gemm whose weights expect 31 inputs
 Deterministic (fixed seed). Usage: /usr/bin/python3 tools/make_nn_testdata.py [outdir]
@@ -77,6 +82,36 @@ def ops_mix(rng):
         "<f4").tofile(os.path.join(OUT, "ops_mix_io.f32"))
 
 
+def gemm_mix(rng):
+    w = rng.standard_normal((2, 3, 2, 2)).astype(np.float32) * 0.5
+    gb = rng.standard_normal((8, 4)).astype(np.float32) * 0.4   # [K, O]: transB = 0
+    gc = rng.standard_normal(4).astype(np.float32)
+    two = np.array(0.25, dtype=np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv_no_kernel_attr"),
+        helper.make_node("MaxPool", ["c"], ["m"], name="maxpool_asym", kernel_shape=[2, 2],
+                         strides=[2, 2], pads=[0, 0, 1, 1]),
+        helper.make_node("Flatten", ["m"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "gb", "gc"], ["g"], name="gemm", alpha=0.5, beta=2.0),
+        helper.make_node("Add", ["two", "g"], ["logits"], name="add_scalar_first"),
+    ]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(gb, "gb"),
+             numpy_helper.from_array(gc, "gc"), numpy_helper.from_array(two, "two")]
+    init_inputs = [helper.make_tensor_value_info(t.name, TensorProto.FLOAT, list(t.dims))
+                   for t in inits]
+    g = helper.make_graph(nodes, "gemm_mix", [inp("x", [3, 5, 5])] + init_inputs,
+                          [inp("logits", [4])], inits)
+    save(g, "gemm_mix.onnx")
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    with torch.no_grad():
+        c = F.conv2d(torch.from_numpy(x), torch.from_numpy(w))                 # [2,2,4,4]
+        m = F.max_pool2d(F.pad(c, (0, 1, 0, 1), value=float("-inf")), 2, 2)   # [2,2,2,2]
+        q = 0.5 * (m.reshape(2, -1) @ torch.from_numpy(gb)) + 2.0 * torch.from_numpy(gc)
+        logits = q + 0.25
+    np.concatenate([x.ravel(), logits.numpy().ravel()]).astype("<f4").tofile(
+        os.path.join(OUT, "gemm_mix_io.f32"))
+
+
 def unsupported(rng):
     w = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
     fc = rng.standard_normal((10, 32)).astype(np.float32)
@@ -110,6 +145,7 @@ def main():
     ops_mix(rng)
     unsupported(rng)
     mismatch(rng)
+    gemm_mix(np.random.default_rng(11))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ int sf_nn_backend_parse(const char *name, enum sf_nn_backend *out);
 struct sf_nn_stage;
 
 /* Loads and validates one ONNX stage graph from path. BatchNormalization that follows a Conv
- * is folded into the Conv's weights and bias. Supported operators: Conv, BatchNormalization
+ * is folded into the Conv's weights and bias, and a Relu that is the only reader of a Conv's
+ * output is fused into the Conv. Supported operators: Conv, BatchNormalization
  * (after Conv), Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul,
  * Add, Softmax, Constant. Errors: SF_EIO (cannot read), SF_ETOOBIG (> SF_NN_MAX_ONNX_BYTES),
  * SF_EPARSE (not a protobuf ModelProto: truncated, corrupt), SF_EUNSUPPORTED (operator or
@@ -66,7 +67,8 @@ const struct sf_nn_shape *sf_nn_stage_input_shape(const struct sf_nn_stage *st);
 /* ndim 0 when the stage has no hidden output (the last stage). */
 const struct sf_nn_shape *sf_nn_stage_hidden_shape(const struct sf_nn_stage *st);
 int sf_nn_stage_num_classes(const struct sf_nn_stage *st);
-/* Operators left after folding (BatchNormalization folded into Conv is not counted). */
+/* Operators left after folding and fusion (BatchNormalization and Relu merged into a Conv are
+ * not counted). */
 size_t sf_nn_stage_num_ops(const struct sf_nn_stage *st);
 
 /* ---- executing one stage ------------------------------------------------------------- */

@@ -270,8 +270,28 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
     TRY(dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct,
                                            &src, &wmd, &bmd, &dst, strides, pl, pr),
         "convolution desc");
-    dnnl_primitive_desc_t pd;
-    TRY(dnnl_primitive_desc_create(&pd, &d, NULL, b->c->eng, NULL), "convolution");
+    /* A fused Relu runs as an eltwise post-op of the convolution. */
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_status_t s = dnnl_success;
+    if (op->relu) {
+        s = dnnl_primitive_attr_create(&attr);
+        if (s == dnnl_success)
+            s = dnnl_post_ops_create(&po);
+        if (s == dnnl_success)
+            s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        if (s == dnnl_success)
+            s = dnnl_primitive_attr_set_post_ops(attr, po);
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    if (s == dnnl_success)
+        s = dnnl_primitive_desc_create(&pd, &d, attr, b->c->eng, NULL);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "convolution", s);
     dnnl_memory_t s_mem, w_mem, b_mem;
     int rc = in_layout(b, op->in0, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &s_mem);
     if (!rc)

@@ -180,6 +180,9 @@ static int ref_run(void *ctx, const float *in, size_t batch, float *hidden, floa
         switch (op->kind) {
         case SF__OP_CONV:
             ref_conv(op, is, os, x, y, batch);
+            if (op->relu)
+                for (size_t k = 0; k < out_n; k++)
+                    y[k] = y[k] > 0.0f ? y[k] : 0.0f;
             break;
         case SF__OP_RELU:
             for (size_t k = 0; k < out_n; k++)

@@ -3,8 +3,9 @@
  *
  * A stage is a list of operators in execution order over SSA tensors: every tensor is written
  * by exactly one operator (or is the stage input) and never modified after. Weights live in
- * the operators (BatchNormalization already folded into Conv; Gemm alpha/beta and MatMul's
- * transposition folded into a [out, in] weight matrix). Shapes are per request.
+ * the operators (BatchNormalization already folded into Conv, a Relu right after a Conv fused
+ * into it; Gemm alpha/beta and MatMul's transposition folded into a [out, in] weight matrix).
+ * Shapes are per request.
  */
 #ifndef SERFLOW_NN_INTERNAL_H
 #define SERFLOW_NN_INTERNAL_H
@@ -35,6 +36,7 @@ struct sf__nn_op {
     /* Conv and pooling geometry: kernel, stride, pads (top, left, bottom, right). */
     int kh, kw, sh, sw, pt, pl, pb, pr;
     int count_include_pad; /* AveragePool */
+    int relu;              /* Conv: a following Relu was fused (applied to the output) */
     /* Conv: w [cout, cin, kh, kw], bias [cout]. Gemm: w [nout, nin], bias [nout]. */
     float *w;
     float *bias;

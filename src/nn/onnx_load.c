@@ -270,7 +270,43 @@ static struct ld_const *node_const(struct ld *l, const Onnx__NodeProto *n, size_
     return find_const(l, n->input[i]);
 }
 
-/* Reads kernel_shape/strides/pads/dilations of a 2-D window op into op; checks them. */
+/* Kernel, stride and padding limits: far above any real CNN, low enough that no int
+ * arithmetic on them can overflow. */
+#define MAX_WINDOW 1024
+
+/* Copies n int64 attribute values into ints, each within [lo, MAX_WINDOW]. */
+static int window_ints(struct ld *l, const Onnx__NodeProto *n, const char *name, size_t count,
+                       int lo, int *out)
+{
+    const Onnx__AttributeProto *a = find_attr(n, name);
+    if (!a)
+        return 0;
+    if (a->n_ints != count)
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "%s must have %zu values", NODE_ARGS(),
+                          name, count);
+    for (size_t i = 0; i < count; i++) {
+        if (a->ints[i] < lo || a->ints[i] > MAX_WINDOW)
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "%s value %lld out of %d..%d",
+                              NODE_ARGS(), name, (long long)a->ints[i], lo, MAX_WINDOW);
+        out[i] = (int)a->ints[i];
+    }
+    return 0;
+}
+
+/* Padding must be smaller than the kernel (oneDNN's rule; ONNX exporters never need more). */
+static int check_window(struct ld *l, const Onnx__NodeProto *n, const struct sf__nn_op *op)
+{
+    if (op->kh < 1 || op->kw < 1 || op->kh > MAX_WINDOW || op->kw > MAX_WINDOW ||
+        op->pt >= op->kh || op->pb >= op->kh || op->pl >= op->kw || op->pr >= op->kw)
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "kernel %dx%d, pads %d,%d,%d,%d: unsupported geometry",
+                          NODE_ARGS(), op->kh, op->kw, op->pt, op->pl, op->pb, op->pr);
+    return SF_OK;
+}
+
+/* Reads kernel_shape/strides/pads/dilations of a 2-D window op into op; checks them. A Conv
+ * may omit kernel_shape (need_kernel 0): its kernel then comes from the weights and
+ * check_window runs again once it is known. */
 static int window_attrs(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op *op,
                         int need_kernel)
 {
@@ -278,32 +314,25 @@ static int window_attrs(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op
     if (a && a->has_s && a->s.len && !(a->s.len == 6 && !memcmp(a->s.data, "NOTSET", 6)))
         return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "auto_pad is not supported",
                           NODE_ARGS());
-    a = find_attr(n, "kernel_shape");
-    if (a && a->n_ints == 2) {
-        op->kh = (int)a->ints[0];
-        op->kw = (int)a->ints[1];
-    } else if (need_kernel) {
+    if (need_kernel && !find_attr(n, "kernel_shape"))
         return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "needs a 2-D kernel_shape",
                           NODE_ARGS());
-    }
-    op->sh = op->sw = 1;
-    a = find_attr(n, "strides");
-    if (a && a->n_ints == 2) {
-        op->sh = (int)a->ints[0];
-        op->sw = (int)a->ints[1];
-    } else if (a) {
-        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "strides must have 2 values",
-                          NODE_ARGS());
-    }
-    a = find_attr(n, "pads");
-    if (a && a->n_ints == 4) {
-        op->pt = (int)a->ints[0];
-        op->pl = (int)a->ints[1];
-        op->pb = (int)a->ints[2];
-        op->pr = (int)a->ints[3];
-    } else if (a) {
-        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "pads must have 4 values", NODE_ARGS());
-    }
+    int k[2] = {0, 0}, st[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
+    int rc = window_ints(l, n, "kernel_shape", 2, 1, k);
+    if (!rc)
+        rc = window_ints(l, n, "strides", 2, 1, st);
+    if (!rc)
+        rc = window_ints(l, n, "pads", 4, 0, pads);
+    if (rc)
+        return rc;
+    op->kh = k[0];
+    op->kw = k[1];
+    op->sh = st[0];
+    op->sw = st[1];
+    op->pt = pads[0];
+    op->pl = pads[1];
+    op->pb = pads[2];
+    op->pr = pads[3];
     a = find_attr(n, "dilations");
     if (a)
         for (size_t i = 0; i < a->n_ints; i++)
@@ -313,17 +342,7 @@ static int window_attrs(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op
     if (attr_int(n, "ceil_mode", 0) != 0)
         return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "ceil_mode=1 is not supported",
                           NODE_ARGS());
-    if (op->kh <= 0 || op->kw <= 0 || op->kh > 64 || op->kw > 64 || op->sh <= 0 || op->sw <= 0 ||
-        op->sh > 64 || op->sw > 64 || op->pt < 0 || op->pl < 0 || op->pb < 0 || op->pr < 0 ||
-        op->pt >= op->kh || op->pb >= op->kh || op->pl >= op->kw || op->pr >= op->kw) {
-        if (need_kernel || op->kh || op->kw)
-            return sf_err_set(l->err, SF_EUNSUPPORTED,
-                              NODE_FMT "kernel %dx%d, stride %dx%d, pads %d,%d,%d,%d: "
-                                       "unsupported geometry",
-                              NODE_ARGS(), op->kh, op->kw, op->sh, op->sw, op->pt, op->pl, op->pb,
-                              op->pr);
-    }
-    return SF_OK;
+    return op->kh ? check_window(l, n, op) : SF_OK;
 }
 
 static int window_out_shape(struct ld *l, const Onnx__NodeProto *n, const struct sf__nn_op *op,
@@ -378,6 +397,32 @@ static int consumers(const Onnx__GraphProto *g, const char *name)
     return count;
 }
 
+/* Makes tensor x (a Conv output only node n reads) carry n's output name instead. */
+static int rename_to_output(struct ld *l, const Onnx__NodeProto *n, int x)
+{
+    if (n->n_output < 1 || !n->output[0] || !*n->output[0])
+        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "has no output", NODE_ARGS());
+    if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
+        return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
+                          n->output[0]);
+    char *name = dup_str(n->output[0]);
+    if (!name)
+        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
+    free(l->st->tensors[x].name);
+    l->st->tensors[x].name = name;
+    return SF_OK;
+}
+
+/* The Conv writing tensor x when only one node reads x (and it is no graph output). */
+static struct sf__nn_op *sole_conv_producer(struct ld *l, const Onnx__GraphProto *g, int x,
+                                            const char *name)
+{
+    for (int i = 0; i < l->st->nops; i++)
+        if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_CONV)
+            return consumers(g, name) == 1 ? &l->st->ops[i] : NULL;
+    return NULL;
+}
+
 static int load_conv(struct ld *l, const Onnx__NodeProto *n)
 {
     int x;
@@ -401,8 +446,14 @@ static int load_conv(struct ld *l, const Onnx__NodeProto *n)
     if (rc)
         return rc;
     if (!tmp.kh) {
+        if (w->dims[2] < 1 || w->dims[2] > MAX_WINDOW || w->dims[3] < 1 || w->dims[3] > MAX_WINDOW)
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "kernel size out of 1..%d",
+                              NODE_ARGS(), MAX_WINDOW);
         tmp.kh = (int)w->dims[2];
         tmp.kw = (int)w->dims[3];
+        rc = check_window(l, n, &tmp);
+        if (rc)
+            return rc;
     }
     if (tmp.kh != w->dims[2] || tmp.kw != w->dims[3])
         return sf_err_set(
@@ -453,7 +504,7 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
     for (int i = 0; i < l->st->nops; i++)
         if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_CONV)
             conv = &l->st->ops[i];
-    if (!conv || consumers(g, n->input[0]) != 1)
+    if (!conv || conv->relu || consumers(g, n->input[0]) != 1)
         return sf_err_set(l->err, SF_EUNSUPPORTED,
                           NODE_FMT "only supported right after a Conv whose output nothing "
                                    "else reads (it is folded into the Conv)",
@@ -488,17 +539,7 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
         conv->bias[co] = (float)((conv->bias[co] - p[2]->f[co]) * s + p[1]->f[co]);
     }
     /* The Conv now writes the BatchNormalization's output name. */
-    if (n->n_output < 1 || !n->output[0] || !*n->output[0])
-        return sf_err_set(l->err, SF_EPARSE, NODE_FMT "has no output", NODE_ARGS());
-    if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
-        return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
-                          n->output[0]);
-    char *name = dup_str(n->output[0]);
-    if (!name)
-        return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
-    free(l->st->tensors[x].name);
-    l->st->tensors[x].name = name;
-    return SF_OK;
+    return rename_to_output(l, n, x);
 }
 
 static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind, int global)
@@ -544,12 +585,20 @@ static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind
     return node_output(l, n, &out, &op->out);
 }
 
-static int load_unary(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind)
+static int load_unary(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n,
+                      enum sf__nn_op_kind kind)
 {
     int x;
     int rc = node_tensor(l, n, 0, &x);
     if (rc)
         return rc;
+    if (kind == SF__OP_RELU) {
+        struct sf__nn_op *conv = sole_conv_producer(l, g, x, n->input[0]);
+        if (conv && !conv->relu) {
+            conv->relu = 1; /* Conv+Relu: one pass instead of two */
+            return rename_to_output(l, n, x);
+        }
+    }
     struct sf_nn_shape out = l->st->tensors[x].shape;
     if (kind == SF__OP_SOFTMAX) {
         int64_t axis = attr_int(n, "axis", -1);
@@ -601,7 +650,7 @@ static int load_reshape(struct ld *l, const Onnx__NodeProto *n, int flatten)
             if (d == -1 && infer < 0 && s->i[0] == 0) {
                 infer = i;
                 d = 1;
-            } else if (d <= 0) {
+            } else if (d <= 0 || d > ((int64_t)1 << 24)) {
                 return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "bad shape value %lld",
                                   NODE_ARGS(), (long long)s->i[i + 1]);
             }
@@ -751,9 +800,9 @@ static int load_node(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodePr
     if (!strcmp(t, "BatchNormalization"))
         return load_batchnorm(l, g, n);
     if (!strcmp(t, "Relu"))
-        return load_unary(l, n, SF__OP_RELU);
+        return load_unary(l, g, n, SF__OP_RELU);
     if (!strcmp(t, "Softmax"))
-        return load_unary(l, n, SF__OP_SOFTMAX);
+        return load_unary(l, g, n, SF__OP_SOFTMAX);
     if (!strcmp(t, "MaxPool"))
         return load_pool(l, n, SF__OP_MAXPOOL, 0);
     if (!strcmp(t, "AveragePool"))

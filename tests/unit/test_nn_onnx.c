@@ -162,6 +162,38 @@ static void test_bundled_model_golden_and_agreement(void **state)
     sf_nn_model_free(m);
 }
 
+/* Gemm alpha/beta with transB=0, Conv kernel from the weights, asymmetric MaxPool pads, a
+ * scalar Add with the constant first, initializers repeated as graph inputs. */
+static void test_gemm_mix_matches_torch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), "tests/data/nn/gemm_mix.onnx");
+    struct sf_nn_stage *st;
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(sf_nn_stage_hidden_shape(st)->ndim, 0);
+    assert_int_equal(sf_nn_stage_num_classes(st), 4);
+    const size_t n = 2, in_n = 3 * 5 * 5, cls = 4;
+    float *io = read_f32("tests/data/nn/gemm_mix_io.f32", n * (in_n + cls));
+    for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_exec *ex;
+        if (sf_nn_exec_new(st, (enum sf_nn_backend)b, &ex, &err))
+            fail_msg("%s", err.msg);
+        float l[2 * 4];
+        if (sf_nn_exec_run(ex, io, n, NULL, l, &err))
+            fail_msg("%s", err.msg);
+        double d = max_abs(l, io + n * in_n, n * cls);
+        print_message("gemm_mix %s: max abs diff logits %.3g\n",
+                      sf_nn_backend_name((enum sf_nn_backend)b), d);
+        assert_true(d < 1e-5);
+        sf_nn_exec_free(ex);
+    }
+    free(io);
+    sf_nn_stage_free(st);
+}
+
 static void test_bundled_model_folds_batchnorm(void **state)
 {
     (void)state;
@@ -171,8 +203,8 @@ static void test_bundled_model_folds_batchnorm(void **state)
     struct sf_nn_stage *st;
     if (sf_nn_stage_load(path, &st, &err))
         fail_msg("%s", err.msg);
-    /* Conv+BN, Relu, AveragePool, Flatten, Gemm: BatchNormalization left no operator. */
-    assert_int_equal(sf_nn_stage_num_ops(st), 5);
+    /* Conv (BatchNormalization folded, Relu fused), AveragePool, Flatten, Gemm. */
+    assert_int_equal(sf_nn_stage_num_ops(st), 4);
     assert_int_equal(sf_nn_stage_input_shape(st)->dims[1], 28);
     sf_nn_stage_free(st);
 }
@@ -281,6 +313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops_mix_matches_torch),
+        cmocka_unit_test(test_gemm_mix_matches_torch),
         cmocka_unit_test(test_bundled_model_folds_batchnorm),
         cmocka_unit_test(test_bundled_model_golden_and_agreement),
         cmocka_unit_test(test_loader_errors),
