@@ -41,9 +41,29 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "fmnist-ee"))
+    ap.add_argument("--flops", action="store_true",
+                    help="print the model's FLOPs per image (2 x multiply-adds of every Conv and "
+                         "Linear, counted with forward hooks) and exit")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     stages = load(args.model)
+    if args.flops:
+        macs = [0]
+
+        def hook(mod, inp, out):
+            if isinstance(mod, torch.nn.Conv2d):
+                k = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+                macs[0] += out[0].numel() * k
+            elif isinstance(mod, torch.nn.Linear):
+                macs[0] += mod.in_features * mod.out_features
+
+        for m in stages.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.register_forward_hook(hook)
+        with torch.no_grad():
+            train_fmnist.forward_all(stages, torch.zeros(1, 1, 28, 28))
+        print(f"flops_per_image={2 * macs[0]}")
+        return
     gx = np.fromfile(os.path.join(args.model, "golden_input.f32"), dtype="<f4")
     gx = torch.from_numpy(gx.reshape(-1, 1, 28, 28))
     gl = np.fromfile(os.path.join(args.model, "golden_logits.f32"), dtype="<f4")

@@ -274,11 +274,17 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     json_t *rts = json_array();
     for (size_t ti = 0; ti < a->nt; ti++) {
         int threads = (int)a->threads[ti];
+        /* oneDNN fixes a primitive's thread count when it creates it: a fresh runner per count */
         omp_set_num_threads(threads);
+        struct sf_nn_runner *rt = NULL;
         progress_line("timing %d stages x %zu batch sizes with %d thread%s ...", ns, a->nb, threads,
                       threads > 1 ? "s" : "");
-        if (sf_nn_profile_stage_times(r, m, ds.x, n_time, a->batches, a->nb, 3, (int)a->reps, tim,
-                                      &err) != SF_OK) {
+        int trc = sf_nn_runner_new(m, a->backend, &rt, &err);
+        if (trc == SF_OK)
+            trc = sf_nn_profile_stage_times(rt, m, ds.x, n_time, a->batches, a->nb, 3, (int)a->reps,
+                                            tim, &err);
+        sf_nn_runner_free(rt);
+        if (trc != SF_OK) {
             fprintf(stderr, "serflow profile: %s\n", err.msg);
             goto out;
         }
