@@ -1,13 +1,14 @@
 # Thin wrapper over CMake. The two commands a newcomer needs:
 #   make demo    install missing packages, build, run the planner (and, later, replay) on defaults
-#   make check   install, build, run every test: unit + CLI tests, ASan+UBSan, format, fuzz smoke
+#   make check   install, build, run every test: unit + CLI tests, ASan+UBSan, valgrind, format,
+#                fuzz smoke
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build demo check test asan format format-check fuzz bench clean
+.PHONY: all deps build demo check test asan valgrind format format-check fuzz bench clean
 
 all: build
 
@@ -29,6 +30,14 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# Every unit test under valgrind (memcheck). Leaks count when definite: libgomp keeps its thread
+# pool's TLS until exit, which valgrind reports as "possibly lost".
+valgrind: build
+	@ls $(BUILD)/test_* | while read -r t; do [ -x "$$t" ] && echo "$$t"; done | \
+	  xargs -P $(JOBS) -I{} sh -c 'log={}.valgrind.log; echo "valgrind: $$(basename {})"; \
+	    SF_SOURCE_DIR=$(CURDIR) valgrind -q --error-exitcode=9 --leak-check=full \
+	      --errors-for-leak-kinds=definite {} >$$log 2>&1 || { tail -40 $$log; exit 255; }'
 
 format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
@@ -58,6 +67,7 @@ bench: build
 check: build format-check
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory asan
+	$(MAKE) --no-print-directory valgrind
 	$(MAKE) --no-print-directory fuzz
 
 clean:

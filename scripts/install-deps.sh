@@ -8,6 +8,7 @@ pkgs=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libjansson-dev      # JSON parsing with line/column errors (profiles, pricing)
   libcmocka-dev       # unit tests
+  valgrind            # make check runs the unit tests under memcheck
   liblz4-dev          # hidden-state codec (LZ4 frame)
   gnuplot-nox         # --plot PNGs (pngcairo terminal)
   python3             # CLI tests check JSON output with the standard library
