@@ -20,19 +20,6 @@
 #define TEST_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define TEST_LABELS "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int e2e(struct sf_nn_runner *r, const struct sf_nn_model *m, const struct sf_nn_dataset *d,
                enum sf_nn_backend be, size_t batch, int reps)
 {
@@ -46,16 +33,16 @@ static int e2e(struct sf_nn_runner *r, const struct sf_nn_model *m, const struct
         memcpy(x + i * 784, d->x + (i % d->n) * 784, 784 * sizeof(float));
     for (int i = -5; i < reps; i++) {
         size_t n_out;
-        double t0 = now_s();
+        double t0 = sf_monotonic_s();
         if (sf_nn_batch_set_input(&b, m, x, NULL, batch, &err) ||
             sf_nn_runner_run(r, &b, sf_nn_model_num_stages(m), 2.0, res, &n_out, &err)) {
             fprintf(stderr, "bench_nn: %s\n", err.msg);
             return 1;
         }
         if (i >= 0)
-            t[i] = now_s() - t0;
+            t[i] = sf_monotonic_s() - t0;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    qsort(t, (size_t)reps, sizeof(double), sf_cmp_double);
     double med = t[reps / 2], p99 = t[(99 * reps + 99) / 100 - 1];
     const char *thr = getenv("OMP_NUM_THREADS");
     printf("e2e backend=%s threads=%s batch=%zu median_s=%.6f p99_s=%.6f req_per_s=%.1f\n",
@@ -144,12 +131,12 @@ int main(int argc, char **argv)
     const size_t nt = sizeof(taus) / sizeof(taus[0]);
     struct sf_nn_tau_stats ts[sizeof(taus) / sizeof(taus[0])];
     double acc[SF_NN_MAX_STAGES];
-    double t0 = now_s();
+    double t0 = sf_monotonic_s();
     if (sf_nn_profile_taus(r, m, &d, 500, taus, nt, ts, acc, &err)) {
         fprintf(stderr, "bench_nn: %s\n", err.msg);
         return 1;
     }
-    double sweep_s = now_s() - t0;
+    double sweep_s = sf_monotonic_s() - t0;
     printf("\nper-classifier top-1 on %zu test images:", d.n);
     for (int k = 0; k < ns; k++)
         printf(" %.4f", acc[k]);

@@ -10,19 +10,6 @@
 
 #include "serflow/plan.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median_run_s(const struct sf_profile *prof, const struct sf_pricing *pr,
                            const struct sf_plan_opts *o, int reps, size_t *evaluated)
 {
@@ -30,13 +17,13 @@ static double median_run_s(const struct sf_profile *prof, const struct sf_pricin
     for (int i = 0; i < reps; i++) {
         struct sf_plan plan;
         struct sf_err err = {{0}};
-        double t0 = now_s();
+        double t0 = sf_monotonic_s();
         sf_plan_run(&plan, prof, pr, o, &err);
-        t[i] = now_s() - t0;
+        t[i] = sf_monotonic_s() - t0;
         *evaluated = plan.n_evaluated;
         sf_plan_fini(&plan);
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp);
+    qsort(t, (size_t)reps, sizeof(double), sf_cmp_double);
     double m = t[reps / 2];
     free(t);
     return m;

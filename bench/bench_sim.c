@@ -11,13 +11,6 @@
 
 #include "serflow/sim.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static struct sf_profile prof;
 static struct sf_pricing price;
 static struct sf_trace trace;
@@ -30,12 +23,12 @@ static double best_of(int reps, const enum sf_policy_kind *k, size_t n)
     struct sf_policy_result res[SF_POL_COUNT];
     for (int r = 0; r < reps; r++) {
         struct sf_err err = {{0}};
-        double t0 = now_s();
+        double t0 = sf_monotonic_s();
         if (sf_sim_run(&prof, &price, &trace, &opts, &paths, k, n, res, &err) != SF_OK) {
             fprintf(stderr, "bench_sim: %s\n", err.msg);
             exit(1);
         }
-        double t = now_s() - t0;
+        double t = sf_monotonic_s() - t0;
         sf_sim_results_fini(res, n);
         best = t < best ? t : best;
     }

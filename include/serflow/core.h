@@ -55,6 +55,15 @@ static inline uint64_t sf_splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* Monotonic clock in seconds (CLOCK_MONOTONIC), for measurements; the controller never reads it. */
+double sf_monotonic_s(void);
+
+/* qsort comparator for doubles, ascending. */
+int sf_cmp_double(const void *a, const void *b);
+
+/* Heap copy of s (NULL is copied as ""); NULL when out of memory. Caller frees. */
+char *sf_strdup(const char *s);
+
 /* True when x is finite (not NaN or infinite). */
 int sf_isfinite(double x);
 

@@ -94,13 +94,6 @@ static int parse_taus(const char *s, double *out, size_t *n)
     return *n ? 0 : -1;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Least-squares t(batch) = fixed + per_req * batch, both kept >= 0. */
 static void fit_line(const size_t *batch, const double *t, size_t n, double *fixed, double *per_req)
 {
@@ -178,12 +171,12 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     json_t *doc = NULL;
     struct sf_nn_stage_timing *tim = NULL;
     int code = SF_EXIT_FAIL;
-    double t0 = now_s();
+    double t0 = sf_monotonic_s();
     if (sf_nn_model_load(a->model_dir, &m, &err) != SF_OK) {
         fprintf(stderr, "serflow profile: %s\n", err.msg);
         return SF_EXIT_USAGE;
     }
-    double load_s = now_s() - t0; /* what a cold function pays to get ready */
+    double load_s = sf_monotonic_s() - t0; /* what a cold function pays to get ready */
     int ns = sf_nn_model_num_stages(m);
     if (sf_nn_runner_new(m, a->backend, &r, &err) != SF_OK ||
         sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(m),
@@ -349,7 +342,7 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     if (a->out) {
         if (write_json_atomic(doc, a->out) != 0)
             goto out;
-        progress_line("wrote %s in %.1f s", a->out, now_s() - t0);
+        progress_line("wrote %s in %.1f s", a->out, sf_monotonic_s() - t0);
     } else {
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
         if (text)

@@ -23,15 +23,6 @@ struct sf_nn_model {
     struct sf_nn_stage *stages[SF_NN_MAX_STAGES];
 };
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static void shape_str(const struct sf_nn_shape *s, char *buf, size_t cap)
 {
     size_t off = (size_t)snprintf(buf, cap, "[");
@@ -112,7 +103,7 @@ int sf_nn_model_load(const char *dir, struct sf_nn_model **out, struct sf_err *e
         goto err_free_json;
     }
     const json_t *name = json_object_get(root, "name");
-    m->name = dup_str(json_is_string(name) ? json_string_value(name) : "");
+    m->name = sf_strdup(json_is_string(name) ? json_string_value(name) : "");
     if (!m->name) {
         rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
         goto err_free_model;
@@ -159,7 +150,7 @@ int sf_nn_model_load(const char *dir, struct sf_nn_model **out, struct sf_err *e
     m->num_classes = (int)json_array_size(labels);
     for (int i = 0; i < m->num_classes; i++) {
         const json_t *s = json_array_get(labels, (size_t)i);
-        m->labels[i] = dup_str(json_is_string(s) ? json_string_value(s) : "");
+        m->labels[i] = sf_strdup(json_is_string(s) ? json_string_value(s) : "");
         if (!m->labels[i]) {
             rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
             goto err_free_model;

@@ -53,17 +53,6 @@ int sf__nn_out_dim(int in, int k, int stride, int pad_before, int pad_after)
     return span / stride + 1;
 }
 
-static char *dup_str(const char *s)
-{
-    if (!s)
-        s = "";
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static void shape_str(const struct sf_nn_shape *s, char *buf, size_t cap)
 {
     size_t off = 0;
@@ -196,7 +185,7 @@ static int add_tensor(struct ld *l, const char *name, const struct sf_nn_shape *
         l->capt = ncap;
     }
     struct sf__nn_tensor *t = &st->tensors[st->ntensors];
-    t->name = dup_str(name);
+    t->name = sf_strdup(name);
     if (!t->name)
         return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
     t->shape = *shape;
@@ -220,7 +209,7 @@ static int add_op(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind ki
     memset(op, 0, sizeof(*op));
     op->kind = kind;
     op->in0 = op->in1 = op->out = -1;
-    op->node_name = dup_str(n->name);
+    op->node_name = sf_strdup(n->name);
     if (!op->node_name)
         return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
     st->nops++;
@@ -405,7 +394,7 @@ static int rename_to_output(struct ld *l, const Onnx__NodeProto *n, int x)
     if (find_tensor(l->st, n->output[0]) >= 0 || find_const(l, n->output[0]))
         return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path,
                           n->output[0]);
-    char *name = dup_str(n->output[0]);
+    char *name = sf_strdup(n->output[0]);
     if (!name)
         return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
     free(l->st->tensors[x].name);
@@ -938,7 +927,7 @@ int sf_nn_stage_load_mem(const void *buf, size_t len, const char *name, struct s
         goto err_free_proto;
     }
     l.st->input = l.st->hidden = l.st->logits = -1;
-    l.st->name = dup_str(name);
+    l.st->name = sf_strdup(name);
     if (!l.st->name) {
         rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", name);
         goto err_free_stage;

@@ -129,19 +129,6 @@ out:
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Runs images (n, cyclic to fill `batch`) through stages 1..k-1 to get stage k's input. */
 static int stage_input(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *images,
                        size_t n_images, int k, size_t batch, float **out, struct sf_err *err)
@@ -204,12 +191,12 @@ int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *
             for (int i = 0; i < warmup && !rc; i++)
                 rc = sf_nn_exec_run(ex, x, batch, h, l, err);
             for (int i = 0; i < reps && !rc; i++) {
-                double t0 = now_s();
+                double t0 = sf_monotonic_s();
                 rc = sf_nn_exec_run(ex, x, batch, h, l, err);
-                t[i] = now_s() - t0;
+                t[i] = sf_monotonic_s() - t0;
             }
             if (!rc) {
-                qsort(t, (size_t)reps, sizeof(double), cmp_double);
+                qsort(t, (size_t)reps, sizeof(double), sf_cmp_double);
                 struct sf_nn_stage_timing *o = &out[(size_t)(k - 1) * nb + bi];
                 o->stage = k;
                 o->batch = batch;
