@@ -363,6 +363,35 @@ int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned f
     return rc;
 }
 
+int sf__j_known(struct sf__jctx *c, json_t *obj, const char *const *keys)
+{
+    static const char *const info[] = {"source",      "sources",    "notes",
+                                       "description", "provenance", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        (void)v;
+        int ok = !strncmp(key, "x_", 2);
+        for (const char *const *k = keys; !ok && *k; k++)
+            ok = !strcmp(*k, key);
+        for (const char *const *k = info; !ok && *k; k++)
+            ok = !strcmp(*k, key);
+        if (ok)
+            continue;
+        char list[256] = "";
+        size_t n = 0;
+        for (const char *const *k = keys; *k && n < sizeof(list); k++) {
+            int w = snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", *k);
+            if (w > 0)
+                n += (size_t)w;
+        }
+        return sf__j_fail(c, key, SF_EINVAL, "unknown field (known here: %s; or x_* for your own)",
+                          list);
+    }
+    return SF_OK;
+}
+
 int sf__j_format(struct sf__jctx *c, json_t *root, const char *expect)
 {
     char fmt[64] = "";
@@ -404,7 +433,10 @@ int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned fl
     double value = 0;
     char unit[64] = "";
     sf__j_push_key(c, key);
-    rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, &value);
+    static const char *const qkeys[] = {"value", "unit", NULL};
+    rc = sf__j_known(c, q, qkeys);
+    if (rc == SF_OK)
+        rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, &value);
     if (rc == SF_OK)
         rc = sf__j_str(c, q, "unit", SF__J_REQUIRED, unit, sizeof(unit));
     if (rc == SF_OK) {

@@ -62,6 +62,12 @@ int sf__j_arr(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
 int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, size_t n,
                     double *out);
 
+/* Refuses members of obj (the object at the current path) that are neither in keys (NULL-
+ * terminated) nor informational: "source", "sources", "notes", "description", "provenance", or
+ * any name starting with "x_". Catches misspelt optional fields, which would otherwise silently
+ * take their defaults. */
+int sf__j_known(struct sf__jctx *c, json_t *obj, const char *const *keys);
+
 /* Checks the "format" member equals `expect` (e.g. "serflow-profile/1"). */
 int sf__j_format(struct sf__jctx *c, json_t *root, const char *expect);
 

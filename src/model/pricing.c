@@ -12,11 +12,18 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
     if (rc != SF_OK)
         return rc;
     sf__j_push_key(c, "vm");
-    rc = sf__j_obj(c, vm, "billing", SF__J_REQUIRED, &billing);
+    static const char *const vm_keys[] = {"billing", "types", NULL};
+    static const char *const billing_keys[] = {"granularity", "minimum", NULL};
+    static const char *const type_keys[] = {"name", "vcpus", "mem_gib", "price", NULL};
+    rc = sf__j_known(c, vm, vm_keys);
+    if (rc == SF_OK)
+        rc = sf__j_obj(c, vm, "billing", SF__J_REQUIRED, &billing);
     if (rc == SF_OK) {
         sf__j_push_key(c, "billing");
-        rc = sf__j_quantity(c, billing, "granularity", SF__J_REQUIRED | SF__J_POSITIVE,
-                            SF__Q_TIME_S, &p->vm_billing_granularity_s);
+        rc = sf__j_known(c, billing, billing_keys);
+        if (rc == SF_OK)
+            rc = sf__j_quantity(c, billing, "granularity", SF__J_REQUIRED | SF__J_POSITIVE,
+                                SF__Q_TIME_S, &p->vm_billing_granularity_s);
         if (rc == SF_OK)
             rc = sf__j_quantity(c, billing, "minimum", SF__J_REQUIRED | SF__J_NONNEG, SF__Q_TIME_S,
                                 &p->vm_billing_minimum_s);
@@ -34,6 +41,8 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
             sf__j_push_index(c, i);
             if (!json_is_object(t))
                 rc = sf__j_fail(c, NULL, SF_EINVAL, "expected an object");
+            if (rc == SF_OK)
+                rc = sf__j_known(c, t, type_keys);
             if (rc == SF_OK)
                 rc = sf__j_str(c, t, "name", SF__J_REQUIRED, v->name, sizeof(v->name));
             if (rc == SF_OK)
@@ -62,10 +71,19 @@ static int parse_function(struct sf__jctx *c, json_t *root, struct sf_pricing *p
     if (rc != SF_OK)
         return rc;
     sf__j_push_key(c, "function");
-    rc = sf__j_obj(c, fn, "memory_mb", SF__J_REQUIRED, &mem);
+    static const char *const fn_keys[] = {"memory_mb",   "mb_per_vcpu", "billing_granularity",
+                                          "request_fee", "payload_max", "arch",
+                                          NULL};
+    static const char *const mem_keys[] = {"min", "max", "step", NULL};
+    static const char *const arch_keys[] = {"name", "price", NULL};
+    rc = sf__j_known(c, fn, fn_keys);
+    if (rc == SF_OK)
+        rc = sf__j_obj(c, fn, "memory_mb", SF__J_REQUIRED, &mem);
     if (rc == SF_OK) {
         sf__j_push_key(c, "memory_mb");
-        rc = sf__j_int(c, mem, "min", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_min_mb);
+        rc = sf__j_known(c, mem, mem_keys);
+        if (rc == SF_OK)
+            rc = sf__j_int(c, mem, "min", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_min_mb);
         if (rc == SF_OK)
             rc = sf__j_int(c, mem, "max", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_max_mb);
         if (rc == SF_OK)
@@ -99,6 +117,8 @@ static int parse_function(struct sf__jctx *c, json_t *root, struct sf_pricing *p
             if (!json_is_object(a))
                 rc = sf__j_fail(c, NULL, SF_EINVAL, "expected an object");
             if (rc == SF_OK)
+                rc = sf__j_known(c, a, arch_keys);
+            if (rc == SF_OK)
                 rc = sf__j_str(c, a, "name", SF__J_REQUIRED, fa->name, sizeof(fa->name));
             if (rc == SF_OK)
                 rc = sf__j_quantity(c, a, "price", SF__J_REQUIRED | SF__J_POSITIVE,
@@ -121,7 +141,11 @@ int sf_pricing_parse(struct sf_pricing *p, const char *name, const char *text, s
     int rc = sf__j_load(&c, &root);
     if (rc != SF_OK)
         return rc;
+    static const char *const root_keys[] = {"format", "provider", "region", "as_of",
+                                            "vm",     "function", NULL};
     rc = sf__j_format(&c, root, "serflow-pricing/1");
+    if (rc == SF_OK)
+        rc = sf__j_known(&c, root, root_keys);
     if (rc == SF_OK)
         rc = sf__j_str(&c, root, "provider", SF__J_REQUIRED, p->provider, sizeof(p->provider));
     if (rc == SF_OK)

@@ -20,8 +20,12 @@ static int parse_stages(struct sf__jctx *c, json_t *root, struct sf_profile *p)
         json_t *s = json_array_get(st, i);
         struct sf_stage *g = &p->stage[i];
         sf__j_push_index(c, i);
+        static const char *const keys[] = {"name", "macs_m", "hidden_bytes_raw", "hidden_bytes_lz4",
+                                           NULL};
         if (!json_is_object(s))
             rc = sf__j_fail(c, NULL, SF_EINVAL, "expected an object");
+        if (rc == SF_OK)
+            rc = sf__j_known(c, s, keys);
         if (rc == SF_OK)
             rc = sf__j_str(c, s, "name", SF__J_REQUIRED, g->name, sizeof(g->name));
         if (rc == SF_OK)
@@ -41,7 +45,12 @@ static int parse_runtime(struct sf__jctx *c, json_t *r, struct sf_profile *p, st
 {
     char kind[64] = "", unit[64] = "s";
     double scale = 1;
-    int rc = sf__j_str(c, r, "kind", SF__J_REQUIRED, kind, sizeof(kind));
+    static const char *const keys[] = {"kind",      "name",         "arch",
+                                       "mem_mb",    "time_unit",    "per_request",
+                                       "per_batch", "measurements", NULL};
+    int rc = sf__j_known(c, r, keys);
+    if (rc == SF_OK)
+        rc = sf__j_str(c, r, "kind", SF__J_REQUIRED, kind, sizeof(kind));
     if (rc != SF_OK)
         return rc;
     if (!strcmp(kind, "vm")) {
@@ -121,8 +130,11 @@ static int parse_exits(struct sf__jctx *c, json_t *root, struct sf_profile *p)
         json_t *r = json_array_get(arr, i);
         struct sf_exit_row *row = &p->exits[i];
         sf__j_push_index(c, i);
+        static const char *const keys[] = {"tau", "exit_fraction", "accuracy", "mean_stages", NULL};
         if (!json_is_object(r))
             rc = sf__j_fail(c, NULL, SF_EINVAL, "expected an object");
+        if (rc == SF_OK)
+            rc = sf__j_known(c, r, keys);
         if (rc == SF_OK)
             rc = sf__j_num(c, r, "tau", SF__J_REQUIRED | SF__J_FRACTION, &row->tau);
         if (rc == SF_OK && !(row->tau > 0))
@@ -152,7 +164,26 @@ static int parse_exits(struct sf__jctx *c, json_t *root, struct sf_profile *p)
 static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
 {
     json_t *o;
+    static const char *const keys[] = {"format",
+                                       "model",
+                                       "num_classes",
+                                       "batch_size",
+                                       "slo_s",
+                                       "rate_rps",
+                                       "classifier_accuracy",
+                                       "input_bytes",
+                                       "stages",
+                                       "transfer",
+                                       "function",
+                                       "runtimes",
+                                       "exits",
+                                       NULL};
+    static const char *const xfer_keys[] = {"latency_s", "bandwidth_bytes_per_s", NULL};
+    static const char *const fn_keys[] = {"cold_start_s", "scaling_exponent",
+                                          "partial_vcpu_efficiency", NULL};
     int rc = sf__j_format(c, root, "serflow-profile/1");
+    if (rc == SF_OK)
+        rc = sf__j_known(c, root, keys);
     if (rc == SF_OK)
         rc = sf__j_str(c, root, "model", SF__J_REQUIRED, p->model, sizeof(p->model));
     if (rc == SF_OK)
@@ -169,7 +200,9 @@ static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
         rc = sf__j_obj(c, root, "transfer", SF__J_REQUIRED, &o);
     if (rc == SF_OK) {
         sf__j_push_key(c, "transfer");
-        rc = sf__j_num(c, o, "latency_s", SF__J_REQUIRED | SF__J_NONNEG, &p->xfer_latency_s);
+        rc = sf__j_known(c, o, xfer_keys);
+        if (rc == SF_OK)
+            rc = sf__j_num(c, o, "latency_s", SF__J_REQUIRED | SF__J_NONNEG, &p->xfer_latency_s);
         if (rc == SF_OK)
             rc = sf__j_num(c, o, "bandwidth_bytes_per_s", SF__J_REQUIRED | SF__J_POSITIVE,
                            &p->xfer_bandwidth_bytes_per_s);
@@ -181,7 +214,9 @@ static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
     p->fn_partial_vcpu_efficiency = 1.0;
     if (rc == SF_OK && o) {
         sf__j_push_key(c, "function");
-        rc = sf__j_num(c, o, "cold_start_s", SF__J_NONNEG, &p->fn_cold_start_s);
+        rc = sf__j_known(c, o, fn_keys);
+        if (rc == SF_OK)
+            rc = sf__j_num(c, o, "cold_start_s", SF__J_NONNEG, &p->fn_cold_start_s);
         if (rc == SF_OK)
             rc = sf__j_num(c, o, "scaling_exponent", SF__J_NONNEG, &p->fn_scaling_exponent);
         if (rc == SF_OK)

@@ -92,7 +92,7 @@ static const struct bad_case bad_cases[] = {
     /* missing fields */
     {PRICING, "\"mb_per_vcpu\": 1769,", "", SF_EINVAL, "function.mb_per_vcpu", "missing",
      "\"function\": {"},
-    {PROFILE, "\"rate_rps\"", "\"rate_rps_typo\"", SF_EINVAL, "rate_rps", "missing", "{"},
+    {PROFILE, "\"rate_rps\"", "\"x_rate_rps\"", SF_EINVAL, "rate_rps", "missing", "{"},
     /* negative and non-finite prices and runtimes */
     {PRICING, "{\"value\": 0.085,", "{\"value\": -0.085,", SF_ERANGE, "vm.types[0].price.value",
      "must be positive", NULL},
@@ -110,6 +110,11 @@ static const struct bad_case bad_cases[] = {
      "vm.types[0].price.unit", "unknown unit \"EUR/hour\"", NULL},
     {PROFILE, "\"time_unit\": \"s\"", "\"time_unit\": \"fortnights\"", SF_EUNSUPPORTED,
      "runtimes[0].time_unit", "unknown unit", NULL},
+    /* a misspelt optional field is refused, not silently defaulted */
+    {PROFILE, "\"hidden_bytes_lz4\"", "\"hiden_bytes_lz4\"", SF_EINVAL, "stages[0].hiden_bytes_lz4",
+     "unknown field", NULL},
+    {PRICING, "\"value\": 0.17,", "\"valeu\": 0.17,", SF_EINVAL, "vm.types[1].price.valeu",
+     "unknown field", NULL},
     /* structure */
     {PRICING, "\"serflow-pricing/1\"", "\"serflow-pricing/9\"", SF_EUNSUPPORTED, "format",
      "unsupported format", NULL},
