@@ -55,13 +55,17 @@ static const char replay_usage[] =
     "  --csv FILE            per-epoch series (arrivals, ready instances, batches per policy)\n"
     "  --plot DIR            PNGs: per-epoch batches and instances per policy (paper Fig. 13),\n"
     "                        cost per policy with its split (Fig. 14)\n"
+    "  --sweep P=V1,V2,...   sensitivity: one replay per value of P (k, alpha, beta, tcip,\n"
+    "                        scale-period, cold-start-max, terminate-delay, tau); prints cost and\n"
+    "                        batch SLO of each policy per value (with --json: one object)\n"
     "  --quiet               no progress line\n"
     "  -h, --help            this text\n"
     "\n"
     "Examples:\n"
     "  serflow replay --tau 0.7\n"
     "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
-    "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit second\n";
+    "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit second\n"
+    "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n";
 
 struct progress_ctx {
     int enabled, tty;
@@ -322,6 +326,7 @@ struct replay_args {
     int json, quiet;
     const char *csv_out, *plot_dir;
     double tcip_override;
+    const char *sweep; /* PARAM=v1,v2,... */
 };
 
 static int bad_opt(const char *opt, const char *want, const char *got)
@@ -359,6 +364,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
                                              {"csv", required_argument, NULL, 'C'},
                                              {"plot", required_argument, NULL, 'L'},
                                              {"quiet", no_argument, NULL, 'q'},
+                                             {"sweep", required_argument, NULL, 13},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     optind = 1;
@@ -491,6 +497,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
         case 12:
             a->sim.fn_bill_init = 0;
             break;
+        case 13:
+            a->sweep = optarg;
+            break;
         case 'j':
             a->json = 1;
             break;
@@ -519,6 +528,127 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
         return -1;
     }
     return 0;
+}
+
+static const char *const sweep_params[] = {
+    "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
+
+/* Applies one sweep value to a copy of the options; returns -1 when out of range. */
+static int sweep_apply(const char *param, double v, struct sf_sim_opts *o, struct sf_sim_paths *p)
+{
+    struct sf_ctl_params *c = &o->ctl;
+    if (!strcmp(param, "k"))
+        c->k = v;
+    else if (!strcmp(param, "alpha"))
+        c->alpha = v;
+    else if (!strcmp(param, "beta"))
+        c->beta = v;
+    else if (!strcmp(param, "tcip"))
+        p->serflow.tcip_rps = p->oracle.tcip_rps = v;
+    else if (!strcmp(param, "scale-period"))
+        c->scale_period_epochs = (int)v;
+    else if (!strcmp(param, "cold-start-max")) {
+        c->cold_start_max_epochs = (int)v;
+        if (c->cold_start_min_epochs > c->cold_start_max_epochs)
+            c->cold_start_min_epochs = c->cold_start_max_epochs;
+    } else if (!strcmp(param, "terminate-delay"))
+        c->terminate_delay_epochs = (int)v;
+    else if (!strcmp(param, "tau"))
+        o->tau = v;
+    else
+        return -1;
+    return 0;
+}
+
+/* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
+static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
+                     const struct sf_pricing *pr, const struct sf_trace *t,
+                     const struct sf_plan *plan, const struct sf_sim_paths *base_paths)
+{
+    char param[64], list[512];
+    const char *eq = strchr(a->sweep, '=');
+    if (!eq || (size_t)(eq - a->sweep) >= sizeof(param)) {
+        fprintf(stderr, "serflow replay: --sweep: expected PARAM=V1,V2,... got '%s'\n", a->sweep);
+        return SF_EXIT_USAGE;
+    }
+    snprintf(param, sizeof(param), "%.*s", (int)(eq - a->sweep), a->sweep);
+    snprintf(list, sizeof(list), "%s", eq + 1);
+    int known = 0;
+    for (const char *const *k = sweep_params; *k; k++)
+        known |= !strcmp(*k, param);
+    if (!known) {
+        fprintf(stderr,
+                "serflow replay: --sweep: unknown parameter '%s' (known: k, alpha, beta, tcip, "
+                "scale-period, cold-start-max, terminate-delay, tau)\n",
+                param);
+        return SF_EXIT_USAGE;
+    }
+    double vals[64];
+    size_t nv = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (nv >= SF_ARRAY_LEN(vals) || sf_cli_parse_double(tok, &vals[nv])) {
+            fprintf(stderr, "serflow replay: --sweep: bad value '%s'\n", tok);
+            return SF_EXIT_USAGE;
+        }
+        nv++;
+    }
+    json_t *jpoints = json_array();
+    if (!a->json) {
+        printf("serflow replay --sweep %s: %lld epochs, cost in USD (batch SLO attainment)\n",
+               param, (long long)t->n_epochs);
+        printf("%-10s", param);
+        for (size_t i = 0; i < a->n_kinds; i++)
+            printf(" %22s", sf_policy_name(a->kinds[i]));
+        printf("\n");
+    }
+    int code = SF_EXIT_OK;
+    for (size_t v = 0; v < nv; v++) {
+        struct sf_sim_opts o = a->sim;
+        struct sf_sim_paths paths = *base_paths;
+        struct sf_err err = {{0}};
+        struct sf_policy_result res[SF_POL_COUNT];
+        int rc = sweep_apply(param, vals[v], &o, &paths);
+        if (rc == 0 && !strcmp(param, "tau"))
+            rc = sf_sim_paths_from_plan(plan, vals[v], &paths, &err) == SF_OK ? 0 : -1;
+        if (rc == 0 &&
+            sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err) != SF_OK)
+            rc = -1;
+        if (rc != 0) {
+            fprintf(stderr, "serflow replay: --sweep %s=%g: %s\n", param, vals[v],
+                    err.msg[0] ? err.msg : "value out of range");
+            code = SF_EXIT_USAGE;
+            break;
+        }
+        json_t *jp = json_object(), *jpol = json_array();
+        json_object_set_new(jp, "value", json_real(vals[v]));
+        if (!a->json)
+            printf("%-10g", vals[v]);
+        for (size_t i = 0; i < a->n_kinds; i++) {
+            if (!a->json)
+                printf(" %13.4f (%5.1f%%)", res[i].cost_usd,
+                       100 * ratio(res[i].batches_slo_ok, res[i].batches));
+            json_array_append_new(jpol, result_json(&res[i], pr, prof->n_stages));
+        }
+        if (!a->json)
+            printf("\n");
+        json_object_set_new(jp, "policies", jpol);
+        json_array_append_new(jpoints, jp);
+        sf_sim_results_fini(res, a->n_kinds);
+    }
+    if (a->json && code == SF_EXIT_OK) {
+        json_t *o = json_object();
+        json_object_set_new(o, "sweep", json_string(param));
+        json_object_set_new(o, "epochs", json_integer(t->n_epochs));
+        json_object_set_new(o, "points", json_incref(jpoints));
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(o);
+    }
+    json_decref(jpoints);
+    return code;
 }
 
 int sf_cmd_replay(int argc, char **argv)
@@ -605,6 +735,10 @@ int sf_cmd_replay(int argc, char **argv)
             a->kinds[w++] = k;
         }
         a->n_kinds = w;
+    }
+    if (a->sweep) {
+        code = run_sweep(a, prof, pr, &trace, &plan, &paths);
+        goto out;
     }
     struct progress_ctx pc = {.enabled = !a->quiet && trace.n_epochs >= 2000,
                               .tty = isatty(STDERR_FILENO)};

@@ -52,6 +52,22 @@ expect "csv trace" 0 "$bin" replay --trace "$tmp/t.csv" --policy faas --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['requests']==4 and d['epochs']==3" && ok || bad "csv trace counts"
 expect "partial to functions" 0 "$bin" replay --tau 0.7 --partial-batches function --policy libra --quiet
 
+expect "sweep" 0 "$bin" replay --epochs 100 --sweep k=0,1,2 --policy serflow,oracle --json
+/usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "sweep json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["sweep"] == "k" and [p["value"] for p in d["points"]] == [0, 1, 2]
+for p in d["points"]:
+    names = [x["name"] for x in p["policies"]]
+    assert names == ["serflow", "oracle"], names
+    s, o = p["policies"]
+    assert o["bound_usd"] <= s["cost_usd"] + 1e-9
+PY
+expect "sweep unknown" 2 "$bin" replay --sweep speed=1,2
+has err "unknown parameter 'speed'"
+expect "sweep bad value" 2 "$bin" replay --sweep k=1,x
+has err "bad value 'x'"
+
 # errors
 printf '10\n20\nxx\n' >"$tmp/bad.txt"
 expect "bad trace" 2 "$bin" replay --trace "$tmp/bad.txt"
