@@ -34,6 +34,15 @@ struct sf_ctl_params {
     int terminate_delay_epochs; /* termination takes effect after: 2 */
     int partial_to_instance;    /* 1: a partial batch may use a free instance; 0: always FaaS */
     int max_instances;          /* cap on the target, <= SF_CTL_MAX_INSTANCES */
+    int scaling_rule;           /* SF_SCALE_EXPECTED (default) or SF_SCALE_PAPER */
+};
+
+/* How the scaling manager turns (mu, sigma) into a target. */
+enum sf_scaling_rule {
+    SF_SCALE_PAPER = 0,    /* the paper: D = mu + k sigma, q = floor(D/r), + [res > T-CIP] */
+    SF_SCALE_EXPECTED = 1, /* beyond the paper (default): buy the (n+1)-th instance while its
+                              expected load E[min(r, (L - n r)+)] exceeds T-CIP (a higher
+                              hurdle for a new launch), L ~ Normal(mu, s) */
 };
 
 void sf_ctl_params_default(struct sf_ctl_params *p);
@@ -56,8 +65,19 @@ void sf_monitor_update(struct sf_monitor *m, double rate_rps, double alpha, doub
 /* ---- scaling manager ---- */
 
 /* N_target = q + [res > T-CIP] with D = mu + k sigma, q = floor(D / r), res = D - q r; 0 when
- * the pool has no instances; capped at max_instances. */
-int sf_scaling_target(const struct sf_ctl_params *p, double mu_rps, double sigma_rps);
+ * the pool has no instances; capped at max_instances. `active` (instances launched and not
+ * terminating) is used by the SF_SCALE_EXPECTED rule only. */
+int sf_scaling_target(const struct sf_ctl_params *p, double mu_rps, double sigma_rps, int active);
+
+/* The SF_SCALE_EXPECTED rule on its own. The arrival rate over the next period is taken as
+ * Normal(mu, s) truncated at 0, with s = sqrt(pi/2) * sigma (sigma of eq. 6 is a mean absolute
+ * deviation). An instance costs p_v and saves (FaaS - tail) per request it takes, so it pays off
+ * exactly when the load it takes exceeds T-CIP. A new instance is also billed through its cold
+ * start before it serves, so beyond the `active` ones the hurdle is T-CIP * (P + cold) / P, with
+ * cold the mean cold start: a cost-derived hysteresis. With sigma = 0 and no cold start this is
+ * the paper's rule with k = 0. sf_scaling_target dispatches here when p->scaling_rule says so. */
+int sf_scaling_target_expected(const struct sf_ctl_params *p, double mu_rps, double sigma_rps,
+                               int active);
 
 /* True when epoch is a scaling epoch (a positive multiple of P). */
 int sf_scaling_due(const struct sf_ctl_params *p, int64_t epoch);

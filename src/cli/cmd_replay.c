@@ -44,6 +44,10 @@ static const char replay_usage[] =
     "  --scale-period P      epochs between scaling decisions (25)\n"
     "  --cold-start MIN:MAX  VM cold start in epochs, uniform (18:22)\n"
     "  --terminate-delay D   epochs until a termination takes effect (2)\n"
+    "  --scaling RULE        serflow's target: paper (mu + k sigma and T-CIP, default) or "
+    "expected\n"
+    "                        (buy an instance while its expected load exceeds T-CIP; beyond the\n"
+    "                        paper, docs/controller.md)\n"
     "  --partial-batches W   instance | function: where a partial batch goes when an instance is\n"
     "                        free (instance)\n"
     "Functions:\n"
@@ -365,6 +369,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
                                              {"plot", required_argument, NULL, 'L'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"sweep", required_argument, NULL, 13},
+                                             {"scaling", required_argument, NULL, 14},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     optind = 1;
@@ -499,6 +504,14 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
             break;
         case 13:
             a->sweep = optarg;
+            break;
+        case 14:
+            if (!strcmp(optarg, "paper"))
+                a->sim.ctl.scaling_rule = SF_SCALE_PAPER;
+            else if (!strcmp(optarg, "expected"))
+                a->sim.ctl.scaling_rule = SF_SCALE_EXPECTED;
+            else
+                return bad_opt("--scaling", "paper or expected", optarg);
             break;
         case 'j':
             a->json = 1;

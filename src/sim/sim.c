@@ -374,7 +374,10 @@ static int decide(struct pstate *ps, int64_t e, int n)
     case SF_POL_LIBRA:
         sf_monitor_update(&ps->mon, rate, ps->ctl.alpha, ps->ctl.beta);
         if (sf_scaling_due(&ps->ctl, e))
-            scale_to(ps, sf_scaling_target(&ps->ctl, ps->mon.mu_rps, ps->mon.sigma_rps), e);
+            scale_to(ps,
+                     sf_scaling_target(&ps->ctl, ps->mon.mu_rps, ps->mon.sigma_rps,
+                                       sf_fleet_active(&ps->fleet)),
+                     e);
         break;
     case SF_POL_ORACLE:
     case SF_POL_STATIC:
@@ -686,6 +689,8 @@ static int init_policy(struct shared *sh, struct pstate *ps, enum sf_policy_kind
     res->kind = k;
     res->path = *path;
     ps->ctl = sh->o->ctl;
+    if (k != SF_POL_SERFLOW)
+        ps->ctl.scaling_rule = SF_SCALE_PAPER; /* baselines keep their own rules */
     ps->ctl.use_instances = path->has_instances;
     ps->ctl.tcip_rps = path->tcip_rps;
     int rc = pathrt_init(&ps->rt, path, sh->prof, sh->price, sh->o->tau, err);

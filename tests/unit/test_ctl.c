@@ -38,20 +38,61 @@ static void test_scaling_target(void **state)
     p.capacity_rps = 10;
     p.tcip_rps = 4;
     p.k = 1;
-    assert_int_equal(sf_scaling_target(&p, 20, 3), 2); /* D = 23: q 2, res 3 <= 4 */
-    assert_int_equal(sf_scaling_target(&p, 20, 5), 3); /* D = 25: res 5 > 4 */
-    assert_int_equal(sf_scaling_target(&p, 30, 0), 3); /* exact multiple */
+    p.scaling_rule = SF_SCALE_PAPER;
+    assert_int_equal(sf_scaling_target(&p, 20, 3, 0), 2); /* D = 23: q 2, res 3 <= 4 */
+    assert_int_equal(sf_scaling_target(&p, 20, 5, 0), 3); /* D = 25: res 5 > 4 */
+    assert_int_equal(sf_scaling_target(&p, 30, 0, 0), 3); /* exact multiple */
     p.k = 0;
-    assert_int_equal(sf_scaling_target(&p, 20, 5), 2);
+    assert_int_equal(sf_scaling_target(&p, 20, 5, 0), 2);
     p.tcip_rps = INFINITY;
-    assert_int_equal(sf_scaling_target(&p, 29.9, 0), 2);
+    assert_int_equal(sf_scaling_target(&p, 29.9, 0, 0), 2);
     p.use_instances = 0;
-    assert_int_equal(sf_scaling_target(&p, 1000, 0), 0);
+    assert_int_equal(sf_scaling_target(&p, 1000, 0, 0), 0);
     p.use_instances = 1;
     p.max_instances = 5;
-    assert_int_equal(sf_scaling_target(&p, 1000, 0), 5);
+    assert_int_equal(sf_scaling_target(&p, 1000, 0, 0), 5);
     assert_true(sf_scaling_due(&p, 25) && sf_scaling_due(&p, 50));
     assert_false(sf_scaling_due(&p, 0) || sf_scaling_due(&p, 24));
+}
+
+static void test_scaling_expected_rule(void **state)
+{
+    (void)state;
+    struct sf_ctl_params p;
+    sf_ctl_params_default(&p);
+    p.capacity_rps = 10;
+    p.tcip_rps = 4;
+    p.k = 0;
+    p.cold_start_min_epochs = p.cold_start_max_epochs = 0;
+    p.scaling_rule = SF_SCALE_EXPECTED;
+    /* no spread and no cold start: the paper's rule with k = 0 */
+    for (double mu = 0; mu < 80; mu += 0.7) {
+        struct sf_ctl_params q = p;
+        q.scaling_rule = SF_SCALE_PAPER;
+        assert_int_equal(sf_scaling_target(&p, mu, 0, 0), sf_scaling_target(&q, mu, 0, 0));
+    }
+    /* mu = 25: the 3rd instance takes 5 req/s > 4 */
+    assert_int_equal(sf_scaling_target(&p, 25, 0, 0), 3);
+    /* a cold start as long as the period doubles the hurdle for a new instance (8 > 5) ... */
+    p.cold_start_min_epochs = p.cold_start_max_epochs = 25;
+    assert_int_equal(sf_scaling_target(&p, 25, 0, 0), 2);
+    /* ... but a running instance is kept at the plain T-CIP */
+    assert_int_equal(sf_scaling_target(&p, 25, 0, 3), 3);
+    /* spread: the expected load of the 3rd instance at mu = 20 is positive, and it grows with
+     * sigma; targets never fall as mu rises */
+    p.cold_start_min_epochs = p.cold_start_max_epochs = 0;
+    assert_int_equal(sf_scaling_target(&p, 20, 0, 0), 2);
+    assert_int_equal(sf_scaling_target(&p, 20, 8, 0), 2);  /* 3rd takes 3.2 < 4 */
+    assert_int_equal(sf_scaling_target(&p, 20, 20, 0), 3); /* 3rd takes 4.2 > 4 */
+    int prev = 0;
+    for (double mu = 0; mu < 200; mu += 1.3) {
+        int n = sf_scaling_target(&p, mu, 3, 0);
+        assert_true(n >= prev);
+        prev = n;
+    }
+    /* an instance that does not beat FaaS even when full is never bought */
+    p.tcip_rps = INFINITY;
+    assert_int_equal(sf_scaling_target(&p, 1000, 10, 0), 0);
 }
 
 static void test_cold_start_draws(void **state)
@@ -176,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_monitor_eq5_eq6),
         cmocka_unit_test(test_scaling_target),
+        cmocka_unit_test(test_scaling_expected_rule),
         cmocka_unit_test(test_cold_start_draws),
         cmocka_unit_test(test_fleet_lifecycle),
         cmocka_unit_test(test_lb_worked_check_epoch_50_of_wits),
