@@ -3,16 +3,7 @@
 # (file:line messages, non-zero exits). Usage: plan.sh BUILD/serflow SOURCE_DIR
 set -u
 bin=$1; src=$2
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() { # expect NAME EXPECTED_EXIT CMD... ; stdout -> $tmp/out, stderr -> $tmp/err
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-    [ "$got" -eq "$want" ] && ok || bad "$name: exit $got, want $want; stderr: $(head -3 "$tmp/err")"
-}
-has() { grep -qE -- "$2" "$tmp/$1" && ok || bad "$1 lacks /$2/: $(head -3 "$tmp/$1")"; }
+. "$(dirname "$0")/lib.bash"
 
 expect "default plan" 0 "$bin" plan
 has out "^Chosen: pool"
@@ -75,5 +66,4 @@ has err "unit.json:[0-9]+: vm.types\[0\].price.unit: unknown unit"
 expect "missing file" 2 "$bin" plan --profile "$tmp/nope.json"
 has err "nope.json: cannot open"
 
-echo "plan.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish plan.sh

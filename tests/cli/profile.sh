@@ -4,16 +4,7 @@
 # Usage: profile.sh BUILD/serflow SOURCE_DIR
 set -u
 bin=$1; src=$2
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-    [ "$got" -eq "$want" ] && ok || bad "$name: exit $got, want $want; stderr: $(head -3 "$tmp/err")"
-}
-has() { grep -qE -- "$2" "$tmp/$1" && ok || bad "$1 lacks /$2/: $(head -3 "$tmp/$1")"; }
+. "$(dirname "$0")/lib.bash"
 
 imgs=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 if [ ! -r "$imgs" ]; then
@@ -50,5 +41,4 @@ expect "bad backend" 2 "$bin" profile --model "$src/models/fmnist-ee" --backend 
 expect "help" 0 "$bin" profile --help
 has out "usage: serflow profile"
 
-echo "profile.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish profile.sh

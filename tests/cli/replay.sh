@@ -3,16 +3,7 @@
 # CSV and plots, trace errors with file:line. Usage: replay.sh BUILD/serflow SOURCE_DIR
 set -u
 bin=$1; src=$2
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-    [ "$got" -eq "$want" ] && ok || bad "$name: exit $got, want $want; stderr: $(head -3 "$tmp/err")"
-}
-has() { grep -qE -- "$2" "$tmp/$1" && ok || bad "$1 lacks /$2/: $(head -3 "$tmp/$1")"; }
+. "$(dirname "$0")/lib.bash"
 
 expect "default replay" 0 "$bin" replay --tau 0.7
 has out "^serflow "
@@ -84,5 +75,4 @@ has err "oracle: needs cold start"
 expect "help" 0 "$bin" replay --help
 has out "usage: serflow replay"
 
-echo "replay.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish replay.sh
