@@ -66,6 +66,10 @@ int sf_fn_runtime_at(const struct sf_profile *prof, const struct sf_pricing *pri
 
 /* ---- configurators ---- */
 
+/* Relative cost difference below which two candidates tie; ties go to the more accurate tau,
+ * then the larger SLO margin, then the faster FaaS spill. */
+#define SF_PLAN_TIE_REL 1e-6
+
 enum sf_pool { SF_POOL_FAAS = 0, SF_POOL_IAAS = 1, SF_POOL_HYBRID = 2 };
 const char *sf_pool_name(enum sf_pool pool);
 

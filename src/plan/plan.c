@@ -118,12 +118,16 @@ static void batch_prefix(const double *per_req, const double *per_batch, int n, 
 
 static int better(const struct sf_candidate *a, const struct sf_candidate *b)
 {
-    double tol = 1e-9 * fabs(b->cost_usd_per_s);
+    /* Costs within a millionth are a tie: rounding in the inputs (a rate of 16.666667 against
+     * r = 100/6) must not decide the plan; accuracy and margins do. */
+    double tol = SF_PLAN_TIE_REL * fabs(b->cost_usd_per_s);
     if (a->cost_usd_per_s < b->cost_usd_per_s - tol)
         return 1;
     if (a->cost_usd_per_s > b->cost_usd_per_s + tol)
         return 0;
-    /* equal cost: the larger SLO margin, then the faster FaaS spill */
+    /* equal cost: the more accurate tau, then the larger SLO margin, then the faster spill */
+    if (a->accuracy != b->accuracy)
+        return a->accuracy > b->accuracy;
     if (a->slo_margin_s != b->slo_margin_s)
         return a->slo_margin_s > b->slo_margin_s;
     return a->spill_margin_s > b->spill_margin_s;
