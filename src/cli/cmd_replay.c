@@ -80,6 +80,9 @@ static void progress(void *ctx, int64_t done, int64_t total, const char *phase)
     struct progress_ctx *p = ctx;
     if (!p->enabled)
         return;
+    int pct = (int)(100 * done / total);
+    if (!p->tty && pct % 25 != 0 && done < total)
+        return; /* a log file gets a line per quarter, a terminal a live counter */
     fprintf(stderr, "%sserflow replay: %s %3d%% (%lld/%lld epochs)%s", p->tty ? "\r" : "", phase,
             (int)(100 * done / total), (long long)done, (long long)total,
             p->tty && done < total ? "" : "\n");
