@@ -226,7 +226,13 @@ static double fn_invoke(struct fnpool *fp, const struct sf_sim_opts *o, double s
 
 /* ---- policy state ---- */
 
+/* Recent per-epoch counts kept for the window policies (Spock, MArk): windows up to 4,096 epochs
+ * (6.8 hours of 6 s epochs) are accepted. */
 #define RING_MAX 4096
+/* Slack for comparisons of times and rates computed in floating point: a batch that ends within
+ * a nanosecond of the SLO meets it, a rate within 1e-9 of a multiple of r counts as that multiple.
+ */
+#define EPS 1e-9
 
 struct pstate {
     enum sf_policy_kind kind;
@@ -261,6 +267,7 @@ static void sample_epoch(struct shared *sh, int64_t e, int n)
 {
     const struct sf_trace *t = sh->trace;
     int N = sh->prof->n_stages;
+    /* one independent stream per (seed, epoch): odd multipliers spread both over 64 bits */
     uint64_t rng = sh->o->seed * 0xD1B54A32D192ED03ull ^ (uint64_t)e * 0x9E3779B97F4A7C15ull;
     for (int j = 0; j < n; j++) {
         uint64_t u = sf_splitmix64(&rng) >> 11;
@@ -324,12 +331,12 @@ static void account_batch(struct shared *sh, struct pstate *ps, int a, int b, do
         r->batches_on_instances++;
     else
         r->batches_on_functions++;
-    if (latency <= sh->slo_s + 1e-9)
+    if (latency <= sh->slo_s + EPS)
         r->batches_slo_ok++;
     if (latency > r->max_batch_latency_s)
         r->max_batch_latency_s = latency;
     /* requests meet the SLO when now + latency - arrival <= slo */
-    int first_ok = lower_bound(sh->arrival, a, b, now + latency - sh->slo_s - 1e-9);
+    int first_ok = lower_bound(sh->arrival, a, b, now + latency - sh->slo_s - EPS);
     r->requests_slo_ok += (uint64_t)(b - first_ok);
 }
 
@@ -400,7 +407,7 @@ static int decide_baseline(struct pstate *ps, const struct sf_sim_opts *o, int64
             for (int k = 0; k < W && k < ps->ring_n; k++)
                 sum += ps->ring[(ps->ring_n - 1 - k) % RING_MAX];
             double mean = sum / (W * T);
-            scale_to(ps, (int)ceil(mean / r - 1e-9), e);
+            scale_to(ps, (int)ceil(mean / r - EPS), e);
         }
         return INT32_MAX;
     }
@@ -445,7 +452,7 @@ static int decide_baseline(struct pstate *ps, const struct sf_sim_opts *o, int64
         int P = o->libra_orig_period_epochs;
         if (e % P == 0) {
             double share = ps->mon.mu_rps + ps->mon.sigma_rps;
-            int target = (int)ceil(share / r - 1e-9);
+            int target = (int)ceil(share / r - EPS);
             int active = sf_fleet_active(&ps->fleet);
             scale_to(ps, target, e);
             if (target > active) {
@@ -460,7 +467,7 @@ static int decide_baseline(struct pstate *ps, const struct sf_sim_opts *o, int64
             ps->lo_share_active = ps->lo_share_pending;
             ps->lo_switch_pending = 0;
         }
-        double cap = floor(o->libra_orig_vm_share * ps->lo_share_active * T + 1e-9);
+        double cap = floor(o->libra_orig_vm_share * ps->lo_share_active * T + EPS);
         return cap > INT32_MAX ? INT32_MAX : (int)cap;
     }
     return INT32_MAX;
@@ -814,7 +821,7 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
     sf_profile_survival(prof, row, s);
     for (int i = 0; i < prof->n_stages; i++) {
         double p_le = 1 - (i + 1 < prof->n_stages ? s[i + 1] : 0); /* P(exit stage <= i) */
-        sh.cdf[i] = (uint64_t)(p_le * 9007199254740992.0);
+        sh.cdf[i] = (uint64_t)(p_le * 9007199254740992.0);         /* 2^53: draws are 53-bit */
     }
     uint32_t maxc = 0;
     for (int64_t e = 0; e < trace->n_epochs; e++)
