@@ -116,6 +116,8 @@ struct sf_policy_result {
     uint64_t invocations, fn_cold_starts, fn_throttled;
     int launches, peak_instances;
     double max_batch_latency_s;
+    /* response time (arrival to answer) quantiles over all requests, 10 ms resolution */
+    double response_p50_s, response_p99_s, response_max_s;
     double bound_usd; /* oracle: the dynamic program's lower bound; static: its estimate */
     int static_count; /* static: the instance count chosen */
     /* per-epoch series (record_series): ready instances, batches on instances / functions */

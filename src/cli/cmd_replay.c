@@ -160,8 +160,8 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
     printf("  serflow: %s; libra/spock/mark: %s; oracle/static: %s\n\n", a, b, c);
     const struct sf_policy_result *libra = find(r, n, SF_POL_LIBRA);
     const struct sf_policy_result *oracle = find(r, n, SF_POL_ORACLE);
-    printf("%-10s %10s %9s %9s %8s %8s %8s %8s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
-           "vm_usd", "fn_usd", "vs_libra", "vs_orcl", "slo_bat", "slo_req", "vm_s", "util",
+    printf("%-10s %10s %9s %9s %8s %8s %8s %8s %7s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
+           "vm_usd", "fn_usd", "vs_libra", "vs_orcl", "slo_bat", "slo_req", "p99_s", "vm_s", "util",
            "fn_gb_s", "invoc", "launch");
     for (size_t i = 0; i < n; i++) {
         const struct sf_policy_result *x = &r[i];
@@ -170,10 +170,11 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
             snprintf(vl, sizeof(vl), "%+.1f%%", 100 * (x->cost_usd / libra->cost_usd - 1));
         if (oracle && oracle->cost_usd > 0)
             snprintf(vo, sizeof(vo), "%+.1f%%", 100 * (x->cost_usd / oracle->cost_usd - 1));
-        printf("%-10s %10.4f %9.4f %9.4f %8s %8s %7.2f%% %7.2f%% %9.0f %5.1f%% %9.0f %7llu %6d\n",
+        printf("%-10s %10.4f %9.4f %9.4f %8s %8s %7.2f%% %7.2f%% %7.2f %9.0f %5.1f%% %9.0f %7llu "
+               "%6d\n",
                sf_policy_name(x->kind), x->cost_usd, x->vm_cost_usd, x->function_cost_usd, vl, vo,
                100 * ratio(x->batches_slo_ok, x->batches),
-               100 * ratio(x->requests_slo_ok, x->requests), x->vm_seconds,
+               100 * ratio(x->requests_slo_ok, x->requests), x->response_p99_s, x->vm_seconds,
                x->vm_seconds > 0 ? 100 * x->vm_busy_s / x->vm_seconds : 0.0, x->function_gb_s,
                (unsigned long long)x->invocations, x->launches);
     }
@@ -187,7 +188,8 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
                    r[i].static_count, r[i].bound_usd);
     }
     printf("\n\nslo_bat: batches done within %.3g s of dispatch; slo_req: requests answered "
-           "within %.3g s of arrival (includes the wait for the epoch boundary).\n",
+           "within %.3g s of arrival (includes the wait for the epoch boundary); p99_s: 99th "
+           "percentile of that response time.\n",
            o->ctl.epoch_s, o->ctl.epoch_s);
 }
 
@@ -219,6 +221,9 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "batches_on_functions",
                         json_integer((json_int_t)x->batches_on_functions));
     json_object_set_new(o, "max_batch_latency_s", json_real(x->max_batch_latency_s));
+    json_object_set_new(o, "response_p50_s", json_real(x->response_p50_s));
+    json_object_set_new(o, "response_p99_s", json_real(x->response_p99_s));
+    json_object_set_new(o, "response_max_s", json_real(x->response_max_s));
     json_object_set_new(o, "launches", json_integer(x->launches));
     json_object_set_new(o, "peak_instances", json_integer(x->peak_instances));
     const struct sf_path *p = &x->path;

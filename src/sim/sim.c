@@ -233,6 +233,10 @@ static double fn_invoke(struct fnpool *fp, const struct sf_sim_opts *o, double s
  * a nanosecond of the SLO meets it, a rate within 1e-9 of a multiple of r counts as that multiple.
  */
 #define EPS 1e-9
+/* Response-time histogram: 10 ms bins up to 10 minutes; slower answers share the last bin (their
+ * exact maximum is kept separately). */
+#define RESP_BIN_S 0.01
+#define RESP_BINS  60000
 
 struct pstate {
     enum sf_policy_kind kind;
@@ -241,6 +245,7 @@ struct pstate {
     struct sf_fleet fleet;
     struct sf_monitor mon;
     struct fnpool fn;
+    uint64_t *resp_hist; /* request response times in RESP_BIN_S bins, the last one open */
     struct sf_policy_result *res;
     uint32_t ring[RING_MAX];
     int64_t ring_n;
@@ -338,6 +343,14 @@ static void account_batch(struct shared *sh, struct pstate *ps, int a, int b, do
     /* requests meet the SLO when now + latency - arrival <= slo */
     int first_ok = lower_bound(sh->arrival, a, b, now + latency - sh->slo_s - EPS);
     r->requests_slo_ok += (uint64_t)(b - first_ok);
+    double done = now + latency;
+    if (b > a && done - sh->arrival[a] > r->response_max_s)
+        r->response_max_s = done - sh->arrival[a]; /* the earliest arrival waits longest */
+    const double per_bin = 1.0 / RESP_BIN_S, top = RESP_BINS - 1;
+    for (int j = a; j < b; j++) {
+        double bin = (done - sh->arrival[j]) * per_bin; /* >= 0: answers follow arrivals */
+        ps->resp_hist[(size_t)(bin < top ? bin : top)]++;
+    }
 }
 
 static void charge_fn(struct shared *sh, struct pstate *ps, double bill)
@@ -705,6 +718,9 @@ static int init_policy(struct shared *sh, struct pstate *ps, enum sf_policy_kind
         return rc;
     sf_fleet_init(&ps->fleet, sh->o->seed);
     sf_monitor_init(&ps->mon);
+    ps->resp_hist = calloc(RESP_BINS, sizeof(uint64_t));
+    if (!ps->resp_hist)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
     ps->fn.cap = sh->o->fn_concurrency;
     ps->fn.busy_until = calloc((size_t)ps->fn.cap, sizeof(double));
     ps->fn.last_end = calloc((size_t)ps->fn.cap, sizeof(double));
@@ -731,6 +747,23 @@ static void finish_policy(struct shared *sh, struct pstate *ps)
     struct sf_policy_result *r = ps->res;
     r->cost_usd = r->vm_cost_usd + r->function_cost_usd;
     r->accuracy = sh->accuracy;
+    /* quantiles from the histogram: the upper edge of the bin holding the rank */
+    uint64_t seen = 0, want50 = (r->requests_served + 1) / 2,
+             want99 = r->requests_served - r->requests_served / 100;
+    for (size_t k = 0; k < RESP_BINS && r->requests_served; k++) {
+        seen += ps->resp_hist[k];
+        double edge = (double)(k + 1) * RESP_BIN_S;
+        if (edge > r->response_max_s)
+            edge = r->response_max_s;
+        if (r->response_p50_s == 0 && seen >= want50)
+            r->response_p50_s = edge;
+        if (seen >= want99) {
+            r->response_p99_s = edge;
+            break;
+        }
+    }
+    free(ps->resp_hist);
+    ps->resp_hist = NULL;
     free(ps->fn.busy_until);
     free(ps->fn.last_end);
     ps->fn.busy_until = ps->fn.last_end = NULL;
@@ -901,6 +934,7 @@ out:
         for (size_t i = 0; i < n_kinds; i++) {
             free(ps ? ps[i].fn.busy_until : NULL);
             free(ps ? ps[i].fn.last_end : NULL);
+            free(ps ? ps[i].resp_hist : NULL);
         }
         sf_sim_results_fini(results, n_kinds);
     }

@@ -24,6 +24,7 @@ for p in d["policies"]:
         assert k in p, k
     assert p["requests"] == p["requests_served"] == d["requests"]
     assert abs(p["cost_usd"] - p["vm_cost_usd"] - p["function_cost_usd"]) < 1e-9
+    assert 0 < p["response_p50_s"] <= p["response_p99_s"] <= p["response_max_s"] + 1e-9
 assert d["epochs"] == 400 and d["requests"] == 83697
 PY
 expect "json again" 0 "$bin" replay --tau 0.7 --json
