@@ -331,15 +331,10 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
     /* Cost vs cut, one PNG per tau: hybrid per VM type (filled = SLO-feasible), FaaS and IaaS
      * flat lines. Data blocks are inline so the directory holds just the script and PNGs. */
     for (size_t t = 0; t < plan->n_tau; t++) {
-        double tau = plan->per_tau[t][0].tau;
-        const struct sf_candidate *any = NULL;
-        for (size_t i = 0; i < plan->n_alt; i++)
-            if (plan->alt[i].tau == plan->alt[i].tau && !any)
-                any = NULL;
-        (void)any;
-        /* find the tau of row t from the alternatives (per_tau may be unset when none fits) */
-        size_t first = t * (1 + pr->n_vm * (size_t)N);
-        tau = plan->alt[first].tau;
+        /* tau t's alternatives: FaaS first, then each VM type's cuts N..1 (per_tau may be
+         * unset when nothing fits, the alternatives never are) */
+        size_t first = t * plan->alt_per_tau;
+        double tau = plan->alt[first].tau;
         fprintf(gp, "$faas%zu << EOD\n", t);
         const struct sf_candidate *f = &plan->alt[first];
         fprintf(gp, "0 %.8g\n%d %.8g\nEOD\n", per_hour(f->cost_usd_per_s), N,
@@ -378,8 +373,7 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
     /* T-CIP sweep (paper Fig. 11) at the chosen tau: one more instance of the best IaaS and the
      * best hybrid configuration against FaaS, for residual rates in [0, r]. */
     size_t t = 0;
-    while (found && t < plan->n_tau &&
-           !(plan->alt[t * (1 + pr->n_vm * (size_t)N)].tau == plan->best.tau))
+    while (found && t < plan->n_tau && !(plan->alt[t * plan->alt_per_tau].tau == plan->best.tau))
         t++;
     if (found && t < plan->n_tau) {
         struct sf_costcfg cc[2];
