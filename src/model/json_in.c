@@ -77,6 +77,17 @@ static void skip_value(struct scan *s)
         s->p++;
 }
 
+/* Skips the value at s and the comma after it; -1 when no comma follows (end of the container). */
+static int skip_past_value(struct scan *s)
+{
+    skip_value(s);
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ',')
+        return -1;
+    s->p++;
+    return 0;
+}
+
 /* Positions s at the value of member `key` of the object at s->p. Returns 0 when found. */
 static int find_member(struct scan *s, const char *key)
 {
@@ -97,11 +108,7 @@ static int find_member(struct scan *s, const char *key)
         skip_ws(s);
         if ((size_t)(e - b) == klen && memcmp(b, key, klen) == 0)
             return 0;
-        skip_value(s);
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',')
-            s->p++;
-        else
+        if (skip_past_value(s) != 0)
             return -1;
     }
 }
@@ -118,11 +125,7 @@ static int find_element(struct scan *s, size_t index)
             return -1;
         if (i == index)
             return 0;
-        skip_value(s);
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',')
-            s->p++;
-        else
+        if (skip_past_value(s) != 0)
             return -1;
     }
 }

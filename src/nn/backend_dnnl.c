@@ -255,6 +255,34 @@ static int weights_mem(struct bld *b, const dnnl_memory_desc_t *want, int ndims,
     return SF_OK;
 }
 
+/* The shared tail of convolution and inner product: weights in the primitive's layout, bias,
+ * destination, the step (src, weights, bias, dst). Takes ownership of pd and destroys it; rc is
+ * the caller's status so far (nothing more is built when it is an error). */
+static int add_weighted_step(struct bld *b, const struct sf__nn_op *op, dnnl_primitive_desc_t pd,
+                             int rc, dnnl_memory_t s_mem, int w_ndims, const dnnl_dims_t wd,
+                             dnnl_format_tag_t w_tag, const dnnl_memory_desc_t *bmd,
+                             const dnnl_memory_desc_t *dst_md)
+{
+    struct plan *p = b->p;
+    dnnl_memory_t w_mem, b_mem;
+    if (!rc)
+        rc = weights_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), w_ndims, wd,
+                         w_tag, op->w, &w_mem);
+    if (!rc)
+        rc = new_mem(b, bmd, op->bias, &b_mem);
+    if (!rc)
+        rc = new_mem(b, dst_md, NULL, &p->tmem[op->out]);
+    if (!rc) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s_mem},
+                                   {DNNL_ARG_WEIGHTS, w_mem},
+                                   {DNNL_ARG_BIAS, b_mem},
+                                   {DNNL_ARG_DST, p->tmem[op->out]}};
+        rc = add_step(b, NULL, pd, 4, args);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
 static int build_conv(struct bld *b, const struct sf__nn_op *op)
 {
     struct plan *p = b->p;
@@ -292,25 +320,10 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
         dnnl_primitive_attr_destroy(attr);
     if (s != dnnl_success)
         return fail_dnnl(b, "convolution", s);
-    dnnl_memory_t s_mem, w_mem, b_mem;
+    dnnl_memory_t s_mem;
     int rc = in_layout(b, op->in0, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &s_mem);
-    if (!rc)
-        rc = weights_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 4, wd,
-                         dnnl_oihw, op->w, &w_mem);
-    if (!rc)
-        rc = new_mem(b, &bmd, op->bias, &b_mem);
-    if (!rc)
-        rc = new_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), NULL,
-                     &p->tmem[op->out]);
-    if (!rc) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s_mem},
-                                   {DNNL_ARG_WEIGHTS, w_mem},
-                                   {DNNL_ARG_BIAS, b_mem},
-                                   {DNNL_ARG_DST, p->tmem[op->out]}};
-        rc = add_step(b, NULL, pd, 4, args);
-    }
-    dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return add_weighted_step(b, op, pd, rc, s_mem, 4, wd, dnnl_oihw, &bmd,
+                             dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
 }
 
 static int build_gemm(struct bld *b, const struct sf__nn_op *op)
@@ -332,22 +345,7 @@ static int build_gemm(struct bld *b, const struct sf__nn_op *op)
         "inner_product desc");
     dnnl_primitive_desc_t pd;
     TRY(dnnl_primitive_desc_create(&pd, &d, NULL, b->c->eng, NULL), "inner_product");
-    dnnl_memory_t w_mem, b_mem;
-    rc = weights_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 2, wd, dnnl_oi,
-                     op->w, &w_mem);
-    if (!rc)
-        rc = new_mem(b, &bmd, op->bias, &b_mem);
-    if (!rc)
-        rc = new_mem(b, &dst, NULL, &p->tmem[op->out]);
-    if (!rc) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s_mem},
-                                   {DNNL_ARG_WEIGHTS, w_mem},
-                                   {DNNL_ARG_BIAS, b_mem},
-                                   {DNNL_ARG_DST, p->tmem[op->out]}};
-        rc = add_step(b, NULL, pd, 4, args);
-    }
-    dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return add_weighted_step(b, op, pd, SF_OK, s_mem, 2, wd, dnnl_oi, &bmd, &dst);
 }
 
 static int build_op(struct bld *b, const struct sf__nn_op *op)
