@@ -10,7 +10,13 @@
  * The driver (struct sf_nn_runner) runs a stage range on a struct sf_nn_batch, removes the
  * requests whose classifier confidence (softmax maximum) reaches the threshold tau and compacts
  * the survivors between stages. Nothing here prints or exits; errors fill a struct sf_err.
- * Objects are not thread-safe: use one runner per thread.
+ * Objects are not thread-safe: use one runner per thread (a runner may itself run a stage on
+ * several threads of its own pool, struct sf_nn_opts).
+ *
+ * Activation layouts (enum sf_nn_layout): the public tensors of sf_nn_exec_run are plain NCHW.
+ * Inside a runner the hidden state stays in the layout the next stage's backend wants (oneDNN:
+ * its blocked nChw16c), so no conversion happens between stages; sf_nn_batch records the
+ * layout of b->x, and sf_nn_codec_encode converts to NCHW where the state leaves the process.
  */
 #ifndef SERFLOW_NN_H
 #define SERFLOW_NN_H
@@ -35,10 +41,42 @@ struct sf_nn_shape {
 /* Number of elements of one request's tensor (1 for ndim 0 is NOT returned: 0 instead). */
 size_t sf_nn_shape_numel(const struct sf_nn_shape *s);
 
+/* Memory layout of a batch of per-request [C,H,W] tensors (rank 1 and 2 tensors are always
+ * plain, whatever the layout says). Requests are outermost in every layout, so request i's
+ * values are one contiguous run of sf_nn_layout_numel floats. */
+enum sf_nn_layout {
+    SF_NN_LAYOUT_NCHW = 0,   /* plain [N][C][H][W] */
+    SF_NN_LAYOUT_NHWC = 1,   /* channels last [N][H][W][C] */
+    SF_NN_LAYOUT_NCHW8C = 2, /* [N][ceil(C/8)][H][W][8], channels padded with zeros */
+    SF_NN_LAYOUT_NCHW16C = 3 /* [N][ceil(C/16)][H][W][16] (oneDNN's nChw16c), zero padded */
+};
+#define SF_NN_NUM_LAYOUTS 4
+
+/* "nchw" / "nhwc" / "nChw8c" / "nChw16c"; never NULL. */
+const char *sf_nn_layout_name(enum sf_nn_layout l);
+/* Floats one request's tensor of shape s occupies in layout l (>= sf_nn_shape_numel(s): the
+ * blocked layouts pad C up to the block). */
+size_t sf_nn_layout_numel(enum sf_nn_layout l, const struct sf_nn_shape *s);
+/* Converts n requests of shape s from layout `from` (src) to layout `to` (dst, which must not
+ * overlap src); padding channels are written as zeros. */
+void sf_nn_layout_convert(const float *src, enum sf_nn_layout from, float *dst,
+                          enum sf_nn_layout to, const struct sf_nn_shape *s, size_t n);
+
 enum sf_nn_backend {
     SF_NN_BACKEND_REF = 0, /* plain C loops; the reference for tests */
     SF_NN_BACKEND_DNNL = 1 /* oneDNN primitives, created once per batch size and reused */
 };
+
+/* Options of an exec or a runner; all zero (the default) means: threads from OpenMP's setting,
+ * Winograd convolutions where the CPU has them, sub-batches sized from the layer shapes and the
+ * host's L2 cache. */
+struct sf_nn_opts {
+    int threads;      /* 0: omp_get_max_threads() when created; capped at SF_NN_MAX_THREADS */
+    int conv_direct;  /* 1: direct convolutions only (no Winograd) */
+    size_t sub_batch; /* 0: chosen per stage from its layer shapes and the L2 cache size */
+};
+/* Worker threads of one exec or runner: far above the cores a serving process gets. */
+#define SF_NN_MAX_THREADS 64
 
 /* "ref" / "dnnl"; never NULL. */
 const char *sf_nn_backend_name(enum sf_nn_backend b);
@@ -70,20 +108,38 @@ int sf_nn_stage_num_classes(const struct sf_nn_stage *st);
 /* Operators left after folding and fusion (BatchNormalization and Relu merged into a Conv are
  * not counted). */
 size_t sf_nn_stage_num_ops(const struct sf_nn_stage *st);
+/* Floating-point operations per request: 2 x the multiply-adds of every Conv and Gemm (the
+ * usual count; pooling, ReLU and Add are not counted). */
+double sf_nn_stage_flops(const struct sf_nn_stage *st);
 
 /* ---- executing one stage ------------------------------------------------------------- */
 
 struct sf_nn_exec;
 
-/* Binds a backend to a stage (borrowed: the stage must outlive the exec). */
+/* Binds a backend to a stage (borrowed: the stage must outlive the exec), default options. */
 int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
                    struct sf_nn_exec **out, struct sf_err *err);
+/* Same with options (NULL: defaults). The exec owns a pool of opts->threads - 1 threads that
+ * sleep (no spinning) between runs. */
+int sf_nn_exec_new_opts(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                        const struct sf_nn_opts *opts, struct sf_nn_exec **out, struct sf_err *err);
 /* Runs the stage on batch requests. in: batch x input numel floats. hidden: batch x hidden
  * numel floats (may be NULL, ignored when the stage has none). logits: batch x num_classes.
- * The oneDNN backend creates its primitives the first time a batch size is seen and reuses
- * them after (a few sizes are cached). Not reentrant. */
+ * All plain NCHW. The oneDNN backend splits the batch into cache-sized sub-batches spread
+ * over its threads; it creates primitives the first time a sub-batch size is seen and keeps
+ * them (every size up to the sub-batch size, so every batch size is covered). Not reentrant. */
 int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
                    float *logits, struct sf_err *err);
+/* Same with in given in layout in_l and hidden wanted in layout hidden_l (sized by
+ * sf_nn_layout_numel). Every backend takes every layout; the oneDNN one converts inside its
+ * cache-sized sub-batches, and none when the layouts are the ones it prefers. */
+int sf_nn_exec_run_layout(struct sf_nn_exec *ex, const float *in, enum sf_nn_layout in_l,
+                          size_t batch, float *hidden, enum sf_nn_layout hidden_l, float *logits,
+                          struct sf_err *err);
+/* The layout the exec prefers its input in (NCHW for the reference backend). */
+enum sf_nn_layout sf_nn_exec_input_layout(const struct sf_nn_exec *ex);
+/* Requests per sub-batch (1 for the reference backend). */
+size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex);
 void sf_nn_exec_free(struct sf_nn_exec *ex);
 enum sf_nn_backend sf_nn_exec_backend(const struct sf_nn_exec *ex);
 
@@ -130,13 +186,15 @@ struct sf_nn_batch {
     float *x;                 /* n x numel(shape): input of stage stages_done + 1 */
     uint64_t *ids;            /* caller's request ids, carried through */
     struct sf_nn_best *best;  /* per request */
+    enum sf_nn_layout layout; /* layout of x: NCHW after reset, the next stage's preferred
+                                 layout after sf_nn_runner_run */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b);
 void sf_nn_batch_fini(struct sf_nn_batch *b);
 /* Makes b hold n requests with per-request shape `shape` and num_classes classes, contents of
- * x/ids/best undefined except best reset to "none"; stages_done set to 0. Requests are capped
- * at 1 << 20 (SF_ETOOBIG). */
+ * x/ids/best undefined except best reset to "none"; stages_done set to 0, layout NCHW.
+ * Requests are capped at 1 << 20 (SF_ETOOBIG). */
 int sf_nn_batch_reset(struct sf_nn_batch *b, size_t n, const struct sf_nn_shape *shape,
                       int num_classes, struct sf_err *err);
 /* Convenience: reset for model input and copy n images (n x numel floats) and ids (NULL:
@@ -157,9 +215,14 @@ struct sf_nn_result {
 
 struct sf_nn_runner;
 
-/* One exec per stage of m (borrowed: m must outlive the runner). */
+/* One exec per stage of m (borrowed: m must outlive the runner), default options. */
 int sf_nn_runner_new(const struct sf_nn_model *m, enum sf_nn_backend backend,
                      struct sf_nn_runner **out, struct sf_err *err);
+/* Same with options (NULL: defaults); the stages share one pool of opts->threads - 1
+ * sleeping threads. */
+int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backend,
+                          const struct sf_nn_opts *opts, struct sf_nn_runner **out,
+                          struct sf_err *err);
 void sf_nn_runner_free(struct sf_nn_runner *r);
 /* The exec for stage k (1-based), e.g. to time it; NULL when out of range. */
 struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k);
@@ -169,7 +232,9 @@ struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k);
  * At the model's last stage every remaining request leaves; one that never reached tau is
  * answered by its most confident classifier over all stages. Finished requests are appended
  * to out (room for b->n entries needed), *n_out is their count. Survivors stay in b, compacted,
- * with x = hidden state of last_stage, ready for the next call or for sf_nn_codec_encode.
+ * with x = hidden state of last_stage in layout b->layout (the one stage last_stage + 1
+ * prefers; b->x may be swapped with the runner's own buffer, so do not keep the pointer), ready
+ * for the next call or for sf_nn_codec_encode. b->x may be in any layout on entry.
  * tau > 1 disables early exits. Errors: SF_EINVAL (stage range, shapes), backend errors. */
 int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_stage, double tau,
                      struct sf_nn_result *out, size_t *n_out, struct sf_err *err);

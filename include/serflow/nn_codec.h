@@ -23,14 +23,16 @@
 #define SF_NN_CODEC_VERSION      1
 #define SF_NN_CODEC_HEADER_BYTES 44
 
-/* Encodes the survivors in b (b->n requests, hidden state b->x of shape b->shape, after
- * b->stages_done stages) and tau into a new heap buffer *out (caller frees) of *out_len
- * bytes. raw_bytes (may be NULL) receives the uncompressed hidden-state size. */
+/* Encodes the survivors in b (b->n requests, hidden state b->x of shape b->shape in layout
+ * b->layout, after b->stages_done stages) and tau into a new heap buffer *out (caller frees) of
+ * *out_len bytes. The frame holds the state in NCHW whatever b->layout (a blocked state is
+ * converted here, where it leaves the process). raw_bytes (may be NULL) receives the
+ * uncompressed hidden-state size. */
 int sf_nn_codec_encode(const struct sf_nn_batch *b, double tau, void **out, size_t *out_len,
                        size_t *raw_bytes, struct sf_err *err);
 
-/* Decodes buf into b (reset, then filled) and *tau. Refuses, with a message saying what is
- * wrong: bad magic or version (SF_EUNSUPPORTED), header or table checksum mismatch, LZ4
+/* Decodes buf into b (reset, then filled; layout NCHW) and *tau. Refuses, with a message saying
+ * what is wrong: bad magic or version (SF_EUNSUPPORTED), header or table checksum mismatch, LZ4
  * checksum or size mismatch, trailing bytes (SF_ECORRUPT), truncation (SF_EPARSE), more than
  * max_hidden_bytes of hidden state or more than 2^20 requests (SF_ETOOBIG). Never reads
  * outside buf[0..len). */

@@ -1,27 +1,76 @@
 /*
- * backend_dnnl.c - the oneDNN backend (C API). Per stage: one CPU engine and stream; per
- * batch size: a plan, i.e. a list of steps (primitive + arguments) and the memory they use,
- * created the first time that batch size runs and reused after. A few plans are cached (a
- * server sees a handful of batch sizes); the least recently used one is dropped when full.
+ * backend_dnnl.c - the oneDNN backend (C API).
  *
- * Layouts: convolutions are created with "any" formats so oneDNN picks its blocked layouts
- * (nChw8c/16c) and direct JIT kernels; pooling and ReLU run in whatever layout their input
- * has; weights are reordered once when the plan is built. Reorders to plain NCHW/NC are added
- * only where needed: before Reshape/Flatten, Add, Gemm, Softmax and for the stage outputs.
- * Threads: oneDNN's OpenMP runtime (OMP_NUM_THREADS).
+ * Sub-batches: a batch is cut into chunks of at most `sub` requests, sized so that one
+ * chunk's activations fit in half the host's L2 cache (computed per stage from its layer
+ * shapes), and the chunks are spread over the pool's workers. Every layer of a chunk then runs
+ * on data still in cache; at batch 100 a layer's activations are 5-10 MB, far over L2.
+ *
+ * Plans: per worker and per chunk size (1..sub, so every batch size is covered and nothing is
+ * ever evicted) and per pair of caller layouts, a list of steps (primitive + arguments).
+ * Primitives are created single-threaded (the pool sets OpenMP's count to 1) and with a
+ * user-managed scratchpad; their memory objects have no buffers of their own: intermediate
+ * tensors and the scratchpad live in the worker's arena, and the caller's input, hidden and
+ * logits rows are bound with dnnl_memory_set_data_handle for every chunk, so a convolution
+ * reads the caller's input and writes the caller's hidden buffer with no copy in between.
+ *
+ * Layouts: convolutions are Winograd (F(2x2,3x3) or F(4x4,3x3), about 2.25-4x fewer
+ * multiplications) where oneDNN has it for the CPU and shape, else direct; Winograd works in
+ * nChw16c, and the direct fallback is asked for the layout the hidden state is wanted in, so
+ * the blocked layout runs end to end: pooling runs in its input's layout, and the hidden state
+ * leaves in the layout the next stage prefers (sf_nn_exec_input_layout). The only reorders are
+ * a classifier's pooled features to plain before Flatten (a few hundred floats per request; an
+ * inner product reading the blocked 4-D tensor directly measured 10x slower: oneDNN falls
+ * back to its gemm path) and where a caller's layout differs. Reordered weights are shared by
+ * all plans.
  */
 #include "nn_internal.h"
 
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 
-/* Plans kept per stage; each holds activation buffers for its batch size. */
-#define PLAN_CACHE 8
-/* Arguments of one primitive execution: src(s), weights, bias, dst. */
-#define MAX_ARGS 5
+/* Arguments of one primitive execution: src(s), weights, bias, dst, scratchpad. */
+#define MAX_ARGS 6
+/* Largest sub-batch: past a few dozen requests every layer's activations are out of cache. */
+#define MAX_SUB 64
+/* Share of L2 given to one sub-batch's activations (1/L2_SHARE); the rest holds weights,
+ * Winograd's transformed tiles and the next layer's window. */
+#define L2_SHARE 2
+/* L2 size assumed when the host does not tell (sysconf and sysfs both silent). */
+#define L2_FALLBACK_BYTES ((size_t)1 << 20)
+/* Winograd only when input and output channels fill a 16-float register: with one input
+ * channel (the image) its tile transforms cost 10x the direct convolution (measured). */
+#define WINO_MIN_CHANNELS 16
+/* Arena regions start on cache lines (and oneDNN's preferred 64-byte alignment). */
+#define ALIGN 64
+/* Plan slots per chunk size: caller input layout x (hidden layout or none). */
+#define NO_HIDDEN SF_NN_NUM_LAYOUTS
+#define SLOTS     (SF_NN_NUM_LAYOUTS * (SF_NN_NUM_LAYOUTS + 1))
+
+/* Where a memory object's buffer is at run time. */
+enum bind_kind {
+    B_FIXED,   /* given at build time (bias, constants): never rebound */
+    B_ARENA,   /* worker arena + offset */
+    B_SCRATCH, /* worker arena, the scratchpad region */
+    B_IN,      /* caller's input rows of this chunk */
+    B_HID,     /* caller's hidden rows */
+    B_LOG      /* caller's logits rows */
+};
+
+struct bind {
+    dnnl_memory_t mem;
+    enum bind_kind kind;
+    size_t bytes; /* B_ARENA: size */
+    size_t off;   /* B_ARENA: offset in the arena, set when the plan is finished */
+    int alias;    /* >= 0: same buffer as bind[alias] (a Reshape) */
+};
 
 struct step {
     dnnl_primitive_t prim;
@@ -30,30 +79,56 @@ struct step {
 };
 
 struct plan {
-    size_t batch;
-    unsigned long last_use;
+    size_t n;
     struct step *steps;
     int nsteps, capsteps;
-    dnnl_memory_t *mems; /* every memory object the plan owns */
-    void **bufs;         /* their buffers when the plan allocated them, else NULL */
-    int nmems, capmems;
-    dnnl_memory_t *tmem;   /* per tensor: the memory holding it (any layout) */
-    dnnl_memory_t *tplain; /* per tensor: a plain-layout copy or tmem, on demand */
+    struct bind *binds;
+    int nbinds, capbinds;
+    size_t scratch_off, scratch_bytes, arena_bytes;
+    unsigned long arena_gen; /* worker arena generation the arena binds point into */
+};
+
+struct worker {
+    dnnl_stream_t stream;
+    unsigned char *arena;
+    size_t arena_bytes;
+    unsigned long gen;   /* bumped when the arena moves */
+    struct plan **plans; /* [(n - 1) * SLOTS + in_l * (NUM_LAYOUTS + 1) + hid_l] */
+};
+
+/* Weights moved once into the layout a primitive wants, shared by every plan and worker. */
+struct wcache {
+    const float *w;
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    void *buf;
 };
 
 struct dnnl_ctx {
     const struct sf_nn_stage *st;
     dnnl_engine_t eng;
-    dnnl_stream_t stream;
-    struct plan *plans[PLAN_CACHE];
-    unsigned long clock;
+    struct sf__nn_pool *pool;
+    int nthreads;
+    int direct_only;
+    size_t sub;
+    enum sf_nn_layout in_pref;
+    struct worker *w;
+    pthread_mutex_t wmu; /* guards wc: workers build plans concurrently */
+    struct wcache *wc;
+    int nwc, capwc;
 };
 
-/* Builder state: where errors go. */
+/* Builder state for one plan. */
 struct bld {
     struct dnnl_ctx *c;
     struct plan *p;
+    struct worker *wk;
+    enum sf_nn_layout in_l;
+    int hid_l; /* NO_HIDDEN or a layout */
     const struct sf__nn_op *op;
+    dnnl_memory_t *tmem;   /* per tensor: the memory holding it (any layout) */
+    dnnl_memory_t *tplain; /* per tensor: a plain-layout copy or tmem, on demand */
+    int *reshape_of;       /* per tensor: the Reshape source not yet materialised, or -1 */
     struct sf_err *err;
 };
 
@@ -70,15 +145,33 @@ static int fail_dnnl(struct bld *b, const char *what, dnnl_status_t s)
             return fail_dnnl(b, what, s_);                                                         \
     } while (0)
 
-static void plain_md(dnnl_memory_desc_t *md, const struct sf_nn_shape *s, size_t batch, int any)
+/* oneDNN format tag of layout l for a tensor of rank ndim + 1 (batch first). */
+static dnnl_format_tag_t tag_of(int ndim, int l)
+{
+    static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd};
+    if (ndim != 3)
+        return plain[ndim];
+    switch (l) {
+    case SF_NN_LAYOUT_NHWC:
+        return dnnl_acdb;
+    case SF_NN_LAYOUT_NCHW8C:
+        return dnnl_aBcd8b;
+    case SF_NN_LAYOUT_NCHW16C:
+        return dnnl_aBcd16b;
+    default:
+        return dnnl_abcd;
+    }
+}
+
+/* md for n requests of shape s in layout l, or "any" (l < 0). */
+static void shape_md(dnnl_memory_desc_t *md, const struct sf_nn_shape *s, size_t n, int l)
 {
     dnnl_dims_t d;
-    d[0] = (dnnl_dim_t)batch;
+    d[0] = (dnnl_dim_t)n;
     for (int i = 0; i < s->ndim; i++)
         d[i + 1] = s->dims[i];
-    static const dnnl_format_tag_t tags[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd};
     dnnl_memory_desc_init_by_tag(md, s->ndim + 1, d, dnnl_f32,
-                                 any ? dnnl_format_tag_any : tags[s->ndim]);
+                                 l < 0 ? dnnl_format_tag_any : tag_of(s->ndim, l));
 }
 
 static const dnnl_memory_desc_t *md_of(dnnl_memory_t m)
@@ -88,62 +181,106 @@ static const dnnl_memory_desc_t *md_of(dnnl_memory_t m)
     return md;
 }
 
+/* Our layout equal to md, or -1. */
+static int layout_of(const dnnl_memory_desc_t *md, const struct sf_nn_shape *s, size_t n)
+{
+    for (int l = 0; l < SF_NN_NUM_LAYOUTS; l++) {
+        dnnl_memory_desc_t t;
+        shape_md(&t, s, n, l);
+        if (dnnl_memory_desc_equal(&t, md))
+            return l;
+    }
+    return -1;
+}
+
 static void plan_free(struct plan *p)
 {
     if (!p)
         return;
     for (int i = 0; i < p->nsteps; i++)
         dnnl_primitive_destroy(p->steps[i].prim);
-    for (int i = 0; i < p->nmems; i++) {
-        dnnl_memory_destroy(p->mems[i]);
-        free(p->bufs[i]);
-    }
+    for (int i = 0; i < p->nbinds; i++)
+        dnnl_memory_destroy(p->binds[i].mem);
     free(p->steps);
-    free(p->mems);
-    free(p->bufs);
-    free(p->tmem);
-    free(p->tplain);
+    free(p->binds);
     free(p);
 }
 
-/* A memory object over `handle`, or over a new buffer of the descriptor's size. */
-static int new_mem(struct bld *b, const dnnl_memory_desc_t *md, void *handle, dnnl_memory_t *out)
+static int push_bind(struct bld *b, dnnl_memory_t m, enum bind_kind kind, size_t bytes, int alias)
 {
     struct plan *p = b->p;
-    if (p->nmems == p->capmems) {
-        int ncap = p->capmems ? p->capmems * 2 : 32;
-        dnnl_memory_t *nm = realloc(p->mems, (size_t)ncap * sizeof(*nm));
-        if (nm)
-            p->mems = nm;
-        void **nb = realloc(p->bufs, (size_t)ncap * sizeof(*nb));
-        if (nb)
-            p->bufs = nb;
-        if (!nm || !nb)
+    if (p->nbinds == p->capbinds) {
+        int ncap = p->capbinds ? p->capbinds * 2 : 32;
+        struct bind *nb = realloc(p->binds, (size_t)ncap * sizeof(*nb));
+        if (!nb) {
+            dnnl_memory_destroy(m);
             return sf_err_set(b->err, SF_ENOMEM, "%s: out of memory", b->c->st->name);
-        p->capmems = ncap;
+        }
+        p->binds = nb;
+        p->capbinds = ncap;
     }
-    void *buf = NULL;
-    if (!handle) {
-        size_t bytes = dnnl_memory_desc_get_size(md);
-        buf = malloc(bytes ? bytes : 1);
-        if (!buf)
-            return sf_err_set(b->err, SF_ENOMEM, "%s: out of memory for batch %zu", b->c->st->name,
-                              p->batch);
-        handle = buf;
-    }
-    dnnl_status_t s = dnnl_memory_create(out, md, b->c->eng, handle);
-    if (s != dnnl_success) {
-        free(buf);
-        return fail_dnnl(b, "memory_create", s);
-    }
-    p->mems[p->nmems] = *out;
-    p->bufs[p->nmems] = buf;
-    p->nmems++;
+    p->binds[p->nbinds++] = (struct bind){.mem = m, .kind = kind, .bytes = bytes, .alias = alias};
     return SF_OK;
 }
 
-static int add_step(struct bld *b, const_dnnl_op_desc_t desc, dnnl_primitive_desc_t pd_in,
-                    int nargs, const dnnl_exec_arg_t *args)
+/* A memory object of descriptor md whose buffer is bound later (kind) or is `fixed`. */
+static int new_mem(struct bld *b, const dnnl_memory_desc_t *md, enum bind_kind kind, void *fixed,
+                   dnnl_memory_t *out)
+{
+    dnnl_status_t s =
+        dnnl_memory_create(out, md, b->c->eng, kind == B_FIXED ? fixed : DNNL_MEMORY_NONE);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "memory_create", s);
+    return push_bind(b, *out, kind, dnnl_memory_desc_get_size(md), -1);
+}
+
+static int bind_index(const struct plan *p, dnnl_memory_t m)
+{
+    for (int i = 0; i < p->nbinds; i++)
+        if (p->binds[i].mem == m)
+            return i;
+    return -1;
+}
+
+/* A second descriptor over the buffer of src (Reshape/Flatten of a plain tensor). */
+static int new_alias(struct bld *b, const dnnl_memory_desc_t *md, dnnl_memory_t src,
+                     dnnl_memory_t *out)
+{
+    int src_i = bind_index(b->p, src);
+    if (src_i < 0)
+        return sf_err_set(b->err, SF_EINVAL, "%s: alias of an unknown buffer", b->c->st->name);
+    while (b->p->binds[src_i].alias >= 0)
+        src_i = b->p->binds[src_i].alias;
+    dnnl_status_t s = dnnl_memory_create(out, md, b->c->eng, DNNL_MEMORY_NONE);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "memory_create", s);
+    return push_bind(b, *out, b->p->binds[src_i].kind, 0, src_i);
+}
+
+/* Every primitive gets a user-managed scratchpad: the worker's arena holds it. */
+static int new_attr(struct bld *b, int relu, dnnl_primitive_attr_t *attr)
+{
+    TRY(dnnl_primitive_attr_create(attr), "attr");
+    dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success && relu) {
+        dnnl_post_ops_t po = NULL;
+        s = dnnl_post_ops_create(&po);
+        if (s == dnnl_success)
+            s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        if (s == dnnl_success)
+            s = dnnl_primitive_attr_set_post_ops(*attr, po);
+        if (po)
+            dnnl_post_ops_destroy(po);
+    }
+    if (s != dnnl_success) {
+        dnnl_primitive_attr_destroy(*attr);
+        return fail_dnnl(b, "attr", s);
+    }
+    return SF_OK;
+}
+
+/* Appends a step running pd (borrowed) with args, plus its scratchpad. */
+static int add_step(struct bld *b, dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args)
 {
     struct plan *p = b->p;
     if (p->nsteps == p->capsteps) {
@@ -154,105 +291,200 @@ static int add_step(struct bld *b, const_dnnl_op_desc_t desc, dnnl_primitive_des
         p->steps = ns;
         p->capsteps = ncap;
     }
-    dnnl_primitive_desc_t pd = pd_in;
-    dnnl_status_t s = dnnl_success;
-    if (!pd)
-        s = dnnl_primitive_desc_create(&pd, desc, NULL, b->c->eng, NULL);
-    if (s != dnnl_success)
-        return fail_dnnl(b, "primitive_desc_create", s);
     struct step *st = &p->steps[p->nsteps];
-    s = dnnl_primitive_create(&st->prim, pd);
-    if (!pd_in)
-        dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success)
-        return fail_dnnl(b, "primitive_create", s);
-    st->nargs = nargs;
     memcpy(st->args, args, (size_t)nargs * sizeof(*args));
+    st->nargs = nargs;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sbytes) {
+        dnnl_memory_t sm;
+        int rc = new_mem(b, smd, B_SCRATCH, NULL, &sm);
+        if (rc)
+            return rc;
+        st->args[st->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sm};
+        if (sbytes > p->scratch_bytes)
+            p->scratch_bytes = sbytes;
+    }
+    TRY(dnnl_primitive_create(&st->prim, pd), "primitive_create");
     p->nsteps++;
     return SF_OK;
 }
 
-/* A step reordering src into a new memory object with layout md. */
-static int add_reorder(struct bld *b, dnnl_memory_t src, const dnnl_memory_desc_t *md,
-                       dnnl_memory_t *out)
+/* Creates pd from an op descriptor (scratchpad user, optional fused ReLU) and adds the step. */
+static int add_desc_step(struct bld *b, const_dnnl_op_desc_t desc, int nargs,
+                         const dnnl_exec_arg_t *args)
 {
+    dnnl_primitive_attr_t attr;
+    int rc = new_attr(b, 0, &attr);
+    if (rc)
+        return rc;
     dnnl_primitive_desc_t pd;
-    TRY(dnnl_reorder_primitive_desc_create(&pd, md_of(src), b->c->eng, md, b->c->eng, NULL),
-        "reorder");
-    int rc = new_mem(b, md, NULL, out);
+    dnnl_status_t s = dnnl_primitive_desc_create(&pd, desc, attr, b->c->eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "primitive_desc_create", s);
+    rc = add_step(b, pd, nargs, args);
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* A step reordering src into `dst` (when given) or a new arena memory of layout md. */
+static int add_reorder(struct bld *b, dnnl_memory_t src, const dnnl_memory_desc_t *md,
+                       dnnl_memory_t dst, dnnl_memory_t *out)
+{
+    dnnl_primitive_attr_t attr;
+    int rc = new_attr(b, 0, &attr);
+    if (rc)
+        return rc;
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t s =
+        dnnl_reorder_primitive_desc_create(&pd, md_of(src), b->c->eng, md, b->c->eng, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "reorder", s);
+    *out = dst;
+    rc = dst ? SF_OK : new_mem(b, md, B_ARENA, NULL, out);
     if (!rc) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, *out}};
-        rc = add_step(b, NULL, pd, 2, args);
+        rc = add_step(b, pd, 2, args);
     }
     dnnl_primitive_desc_destroy(pd);
     return rc;
 }
 
+static int get_mem(struct bld *b, int t, dnnl_memory_t *out);
+
 /* Tensor t in plain layout (reordered once, on first need). */
 static int plain_of(struct bld *b, int t, dnnl_memory_t *out)
 {
-    struct plan *p = b->p;
-    if (!p->tplain[t]) {
+    if (!b->tplain[t]) {
+        dnnl_memory_t m;
+        int rc = get_mem(b, t, &m);
+        if (rc)
+            return rc;
         dnnl_memory_desc_t md;
-        plain_md(&md, &b->c->st->tensors[t].shape, p->batch, 0);
-        if (dnnl_memory_desc_equal(&md, md_of(p->tmem[t]))) {
-            p->tplain[t] = p->tmem[t];
-        } else {
-            int rc = add_reorder(b, p->tmem[t], &md, &p->tplain[t]);
-            if (rc)
-                return rc;
-        }
+        shape_md(&md, &b->c->st->tensors[t].shape, b->p->n, SF_NN_LAYOUT_NCHW);
+        if (dnnl_memory_desc_equal(&md, md_of(m)))
+            b->tplain[t] = m;
+        else if ((rc = add_reorder(b, m, &md, NULL, &b->tplain[t])))
+            return rc;
     }
-    *out = p->tplain[t];
+    *out = b->tplain[t];
     return SF_OK;
 }
 
-/* Tensor t in layout md (for a convolution's source). */
+/* The memory holding tensor t; a pending Reshape becomes an alias of its plain source. */
+static int get_mem(struct bld *b, int t, dnnl_memory_t *out)
+{
+    if (!b->tmem[t] && b->reshape_of[t] >= 0) {
+        dnnl_memory_t src;
+        int rc = plain_of(b, b->reshape_of[t], &src);
+        if (rc)
+            return rc;
+        dnnl_memory_desc_t md;
+        shape_md(&md, &b->c->st->tensors[t].shape, b->p->n, SF_NN_LAYOUT_NCHW);
+        if ((rc = new_alias(b, &md, src, &b->tmem[t])))
+            return rc;
+    }
+    if (!b->tmem[t])
+        return sf_err_set(b->err, SF_EINVAL, "%s: tensor '%s' read before it is written",
+                          b->c->st->name, b->c->st->tensors[t].name);
+    *out = b->tmem[t];
+    return SF_OK;
+}
+
+/* Tensor t in layout md (a convolution's source). */
 static int in_layout(struct bld *b, int t, const dnnl_memory_desc_t *md, dnnl_memory_t *out)
 {
-    struct plan *p = b->p;
-    if (dnnl_memory_desc_equal(md, md_of(p->tmem[t]))) {
-        *out = p->tmem[t];
-        return SF_OK;
-    }
-    if (p->tplain[t] && dnnl_memory_desc_equal(md, md_of(p->tplain[t]))) {
-        *out = p->tplain[t];
-        return SF_OK;
-    }
-    return add_reorder(b, p->tmem[t], md, out);
-}
-
-/* Weights given plain (w, layout tag) moved once into the layout the primitive wants. */
-static int weights_mem(struct bld *b, const dnnl_memory_desc_t *want, int ndims,
-                       const dnnl_dims_t dims, dnnl_format_tag_t tag, float *w, dnnl_memory_t *out)
-{
-    dnnl_memory_desc_t plain;
-    TRY(dnnl_memory_desc_init_by_tag(&plain, ndims, dims, dnnl_f32, tag), "weights desc");
-    dnnl_memory_t src;
-    int rc = new_mem(b, &plain, w, &src);
-    if (rc || dnnl_memory_desc_equal(&plain, want)) {
-        *out = src;
-        return rc;
-    }
-    rc = new_mem(b, want, NULL, out);
+    dnnl_memory_t m;
+    int rc = get_mem(b, t, &m);
     if (rc)
         return rc;
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t prim;
-    TRY(dnnl_reorder_primitive_desc_create(&pd, &plain, b->c->eng, want, b->c->eng, NULL),
-        "weights reorder");
-    dnnl_status_t s = dnnl_primitive_create(&prim, pd);
-    dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success)
-        return fail_dnnl(b, "weights reorder", s);
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, *out}};
-    s = dnnl_primitive_execute(prim, b->c->stream, 2, args);
+    if (dnnl_memory_desc_equal(md, md_of(m))) {
+        *out = m;
+        return SF_OK;
+    }
+    if (b->tplain[t] && dnnl_memory_desc_equal(md, md_of(b->tplain[t]))) {
+        *out = b->tplain[t];
+        return SF_OK;
+    }
+    return add_reorder(b, m, md, NULL, out);
+}
+
+/* Weights given plain (w, layout tag) in the layout `want`, from the shared cache. */
+static int weights_mem(struct bld *b, const dnnl_memory_desc_t *want, int ndims,
+                       const dnnl_dims_t dims, dnnl_format_tag_t tag, const float *w,
+                       dnnl_memory_t *out)
+{
+    struct dnnl_ctx *c = b->c;
+    int rc = SF_OK;
+    pthread_mutex_lock(&c->wmu);
+    for (int i = 0; i < c->nwc; i++)
+        if (c->wc[i].w == w && dnnl_memory_desc_equal(&c->wc[i].md, want)) {
+            *out = c->wc[i].mem;
+            goto out;
+        }
+    if (c->nwc == c->capwc) {
+        int ncap = c->capwc ? c->capwc * 2 : 16;
+        struct wcache *nw = realloc(c->wc, (size_t)ncap * sizeof(*nw));
+        if (!nw) {
+            rc = sf_err_set(b->err, SF_ENOMEM, "%s: out of memory", c->st->name);
+            goto out;
+        }
+        c->wc = nw;
+        c->capwc = ncap;
+    }
+    struct wcache *e = &c->wc[c->nwc];
+    memset(e, 0, sizeof(*e));
+    e->w = w;
+    e->md = *want;
+    dnnl_memory_desc_t plain;
+    dnnl_memory_t src = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&plain, ndims, dims, dnnl_f32, tag);
     if (s == dnnl_success)
-        s = dnnl_stream_wait(b->c->stream);
-    dnnl_primitive_destroy(prim);
-    if (s != dnnl_success)
-        return fail_dnnl(b, "weights reorder", s);
-    return SF_OK;
+        s = dnnl_memory_create(&src, &plain, c->eng, (void *)w);
+    if (s == dnnl_success && dnnl_memory_desc_equal(&plain, want)) {
+        e->mem = src; /* the stage's own array, no copy */
+        src = NULL;
+    } else if (s == dnnl_success) {
+        size_t bytes = dnnl_memory_desc_get_size(want);
+        e->buf = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+        if (!e->buf) {
+            dnnl_memory_destroy(src);
+            rc = sf_err_set(b->err, SF_ENOMEM, "%s: out of memory", c->st->name);
+            goto out;
+        }
+        s = dnnl_memory_create(&e->mem, want, c->eng, e->buf);
+        if (s == dnnl_success)
+            s = dnnl_reorder_primitive_desc_create(&pd, &plain, c->eng, want, c->eng, NULL);
+        if (s == dnnl_success)
+            s = dnnl_primitive_create(&prim, pd);
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->mem}};
+        if (s == dnnl_success)
+            s = dnnl_primitive_execute(prim, b->wk->stream, 2, args);
+        if (s == dnnl_success)
+            s = dnnl_stream_wait(b->wk->stream);
+    }
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (src)
+        dnnl_memory_destroy(src);
+    if (s != dnnl_success) {
+        if (e->mem)
+            dnnl_memory_destroy(e->mem);
+        free(e->buf);
+        rc = fail_dnnl(b, "weights reorder", s);
+        goto out;
+    }
+    c->nwc++;
+    *out = e->mem;
+out:
+    pthread_mutex_unlock(&c->wmu);
+    return rc;
 }
 
 /* The shared tail of convolution and inner product: weights in the primitive's layout, bias,
@@ -263,63 +495,89 @@ static int add_weighted_step(struct bld *b, const struct sf__nn_op *op, dnnl_pri
                              dnnl_format_tag_t w_tag, const dnnl_memory_desc_t *bmd,
                              const dnnl_memory_desc_t *dst_md)
 {
-    struct plan *p = b->p;
-    dnnl_memory_t w_mem, b_mem;
+    dnnl_memory_t w_mem = NULL, b_mem = NULL;
     if (!rc)
         rc = weights_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), w_ndims, wd,
                          w_tag, op->w, &w_mem);
     if (!rc)
-        rc = new_mem(b, bmd, op->bias, &b_mem);
+        rc = new_mem(b, bmd, B_FIXED, op->bias, &b_mem);
     if (!rc)
-        rc = new_mem(b, dst_md, NULL, &p->tmem[op->out]);
+        rc = new_mem(b, dst_md, B_ARENA, NULL, &b->tmem[op->out]);
     if (!rc) {
         dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s_mem},
                                    {DNNL_ARG_WEIGHTS, w_mem},
                                    {DNNL_ARG_BIAS, b_mem},
-                                   {DNNL_ARG_DST, p->tmem[op->out]}};
-        rc = add_step(b, NULL, pd, 4, args);
+                                   {DNNL_ARG_DST, b->tmem[op->out]}};
+        rc = add_step(b, pd, 4, args);
     }
     dnnl_primitive_desc_destroy(pd);
     return rc;
 }
 
-static int build_conv(struct bld *b, const struct sf__nn_op *op)
+/* A convolution primitive descriptor for op at batch n with algorithm alg and destination
+ * layout dst_l (-1: oneDNN's choice); NULL when oneDNN has no implementation. */
+static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__nn_op *op, size_t n,
+                                     dnnl_alg_kind_t alg, int dst_l)
 {
-    struct plan *p = b->p;
-    const struct sf_nn_stage *st = b->c->st;
+    const struct sf_nn_stage *st = c->st;
     dnnl_memory_desc_t src, dst, wmd, bmd;
-    plain_md(&src, &st->tensors[op->in0].shape, p->batch, 1);
-    plain_md(&dst, &st->tensors[op->out].shape, p->batch, 1);
+    shape_md(&src, &st->tensors[op->in0].shape, n, -1);
+    shape_md(&dst, &st->tensors[op->out].shape, n, dst_l);
     dnnl_dims_t wd = {op->cout, op->cin, op->kh, op->kw}, bd = {op->cout};
-    TRY(dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any), "md");
-    TRY(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x), "md");
+    dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     dnnl_dims_t strides = {op->sh, op->sw}, pl = {op->pt, op->pl}, pr = {op->pb, op->pr};
     dnnl_convolution_desc_t d;
-    TRY(dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct,
-                                           &src, &wmd, &bmd, &dst, strides, pl, pr),
-        "convolution desc");
-    /* A fused Relu runs as an eltwise post-op of the convolution. */
-    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, alg, &src, &wmd, &bmd, &dst,
+                                           strides, pl, pr) != dnnl_success)
+        return NULL;
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success)
+        return NULL;
+    dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_post_ops_t po = NULL;
-    dnnl_status_t s = dnnl_success;
-    if (op->relu) {
-        s = dnnl_primitive_attr_create(&attr);
-        if (s == dnnl_success)
-            s = dnnl_post_ops_create(&po);
+    if (s == dnnl_success && op->relu) {
+        s = dnnl_post_ops_create(&po);
         if (s == dnnl_success)
             s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
         if (s == dnnl_success)
             s = dnnl_primitive_attr_set_post_ops(attr, po);
     }
     dnnl_primitive_desc_t pd = NULL;
-    if (s == dnnl_success)
-        s = dnnl_primitive_desc_create(&pd, &d, attr, b->c->eng, NULL);
+    if (s == dnnl_success &&
+        dnnl_primitive_desc_create(&pd, &d, attr, c->eng, NULL) != dnnl_success)
+        pd = NULL;
     if (po)
         dnnl_post_ops_destroy(po);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    if (s != dnnl_success)
-        return fail_dnnl(b, "convolution", s);
+    dnnl_primitive_attr_destroy(attr);
+    return pd;
+}
+
+/* The convolution implementation for op: Winograd first (unless direct_only), then direct;
+ * each with the wanted destination layout first (want_l >= 0), then oneDNN's choice. */
+static dnnl_primitive_desc_t conv_choose(const struct dnnl_ctx *c, const struct sf__nn_op *op,
+                                         size_t n, int want_l)
+{
+    const dnnl_alg_kind_t algs[] = {dnnl_convolution_winograd, dnnl_convolution_direct};
+    int wino = !c->direct_only && op->cin >= WINO_MIN_CHANNELS && op->cout >= WINO_MIN_CHANNELS;
+    for (size_t a = wino ? 0 : 1; a < 2; a++)
+        for (int k = want_l >= 0 ? 0 : 1; k < 2; k++) {
+            dnnl_primitive_desc_t pd = conv_pd(c, op, n, algs[a], k == 0 ? want_l : -1);
+            if (pd)
+                return pd;
+        }
+    return NULL;
+}
+
+static int build_conv(struct bld *b, const struct sf__nn_op *op)
+{
+    int want = op->out == b->c->st->hidden && b->hid_l != NO_HIDDEN ? b->hid_l : -1;
+    dnnl_primitive_desc_t pd = conv_choose(b->c, op, b->p->n, want);
+    if (!pd)
+        return fail_dnnl(b, "convolution", dnnl_unimplemented);
+    dnnl_memory_desc_t bmd;
+    dnnl_dims_t wd = {op->cout, op->cin, op->kh, op->kw}, bd = {op->cout};
+    dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     dnnl_memory_t s_mem;
     int rc = in_layout(b, op->in0, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &s_mem);
     return add_weighted_step(b, op, pd, rc, s_mem, 4, wd, dnnl_oihw, &bmd,
@@ -328,14 +586,13 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
 
 static int build_gemm(struct bld *b, const struct sf__nn_op *op)
 {
-    struct plan *p = b->p;
     const struct sf_nn_stage *st = b->c->st;
     dnnl_memory_t s_mem;
     int rc = plain_of(b, op->in0, &s_mem);
     if (rc)
         return rc;
     dnnl_memory_desc_t dst, wmd, bmd;
-    plain_md(&dst, &st->tensors[op->out].shape, p->batch, 0);
+    shape_md(&dst, &st->tensors[op->out].shape, b->p->n, SF_NN_LAYOUT_NCHW);
     dnnl_dims_t wd = {op->cout, op->cin}, bd = {op->cout};
     TRY(dnnl_memory_desc_init_by_tag(&wmd, 2, wd, dnnl_f32, dnnl_format_tag_any), "md");
     TRY(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x), "md");
@@ -343,17 +600,62 @@ static int build_gemm(struct bld *b, const struct sf__nn_op *op)
     TRY(dnnl_inner_product_forward_desc_init(&d, dnnl_forward_inference, md_of(s_mem), &wmd, &bmd,
                                              &dst),
         "inner_product desc");
+    dnnl_primitive_attr_t attr;
+    if ((rc = new_attr(b, 0, &attr)))
+        return rc;
     dnnl_primitive_desc_t pd;
-    TRY(dnnl_primitive_desc_create(&pd, &d, NULL, b->c->eng, NULL), "inner_product");
+    dnnl_status_t s = dnnl_primitive_desc_create(&pd, &d, attr, b->c->eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "inner_product", s);
     return add_weighted_step(b, op, pd, SF_OK, s_mem, 2, wd, dnnl_oi, &bmd, &dst);
+}
+
+static int build_pool(struct bld *b, const struct sf__nn_op *op)
+{
+    const struct sf_nn_stage *st = b->c->st;
+    dnnl_memory_t in;
+    int rc = get_mem(b, op->in0, &in);
+    if (rc)
+        return rc;
+    /* In its input's layout; the hidden state directly in the wanted layout when possible. */
+    int want = op->out == st->hidden && b->hid_l != NO_HIDDEN ? b->hid_l : -1;
+    dnnl_dims_t strides = {op->sh, op->sw}, kernel = {op->kh, op->kw}, dil = {0, 0};
+    dnnl_dims_t pl = {op->pt, op->pl}, pr = {op->pb, op->pr};
+    dnnl_alg_kind_t alg = op->kind == SF__OP_MAXPOOL ? dnnl_pooling_max
+                          : op->count_include_pad    ? dnnl_pooling_avg_include_padding
+                                                     : dnnl_pooling_avg_exclude_padding;
+    dnnl_primitive_attr_t attr;
+    if ((rc = new_attr(b, 0, &attr)))
+        return rc;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t s = dnnl_unimplemented;
+    for (int k = want >= 0 ? 0 : 1; k < 2 && s != dnnl_success; k++) {
+        dnnl_memory_desc_t dst;
+        shape_md(&dst, &st->tensors[op->out].shape, b->p->n, k == 0 ? want : -1);
+        dnnl_pooling_v2_desc_t d;
+        s = dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, md_of(in), &dst,
+                                              strides, kernel, dil, pl, pr);
+        if (s == dnnl_success)
+            s = dnnl_primitive_desc_create(&pd, &d, attr, b->c->eng, NULL);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+        return fail_dnnl(b, "pooling", s);
+    rc = new_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), B_ARENA, NULL,
+                 &b->tmem[op->out]);
+    if (!rc) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, b->tmem[op->out]}};
+        rc = add_step(b, pd, 2, args);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
 }
 
 static int build_op(struct bld *b, const struct sf__nn_op *op)
 {
-    struct plan *p = b->p;
     const struct sf_nn_stage *st = b->c->st;
     dnnl_memory_t in, in1;
-    dnnl_memory_desc_t dst;
     int rc;
     switch (op->kind) {
     case SF__OP_CONV:
@@ -361,68 +663,37 @@ static int build_op(struct bld *b, const struct sf__nn_op *op)
     case SF__OP_GEMM:
         return build_gemm(b, op);
     case SF__OP_MAXPOOL:
-    case SF__OP_AVGPOOL: {
-        /* Pools in its input's layout; the output layout is oneDNN's choice. */
-        in = p->tmem[op->in0];
-        plain_md(&dst, &st->tensors[op->out].shape, p->batch, 1);
-        dnnl_dims_t strides = {op->sh, op->sw}, kernel = {op->kh, op->kw}, dil = {0, 0};
-        dnnl_dims_t pl = {op->pt, op->pl}, pr = {op->pb, op->pr};
-        dnnl_alg_kind_t alg = op->kind == SF__OP_MAXPOOL ? dnnl_pooling_max
-                              : op->count_include_pad    ? dnnl_pooling_avg_include_padding
-                                                         : dnnl_pooling_avg_exclude_padding;
-        dnnl_pooling_v2_desc_t d;
-        TRY(dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, md_of(in), &dst,
-                                              strides, kernel, dil, pl, pr),
-            "pooling desc");
-        dnnl_primitive_desc_t pd;
-        TRY(dnnl_primitive_desc_create(&pd, &d, NULL, b->c->eng, NULL), "pooling");
-        rc = new_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), NULL,
-                     &p->tmem[op->out]);
-        if (!rc) {
-            dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, p->tmem[op->out]}};
-            rc = add_step(b, NULL, pd, 2, args);
-        }
-        dnnl_primitive_desc_destroy(pd);
-        return rc;
-    }
+    case SF__OP_AVGPOOL:
+        return build_pool(b, op);
     case SF__OP_RELU: {
-        in = p->tmem[op->in0];
+        if ((rc = get_mem(b, op->in0, &in)))
+            return rc;
         dnnl_eltwise_desc_t d;
         TRY(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, dnnl_eltwise_relu, md_of(in),
                                            0.0f, 0.0f),
             "eltwise desc");
-        rc = new_mem(b, md_of(in), NULL, &p->tmem[op->out]);
-        if (rc)
+        if ((rc = new_mem(b, md_of(in), B_ARENA, NULL, &b->tmem[op->out])))
             return rc;
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, p->tmem[op->out]}};
-        return add_step(b, &d, NULL, 2, args);
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, b->tmem[op->out]}};
+        return add_desc_step(b, &d, 2, args);
     }
     case SF__OP_SOFTMAX: {
-        rc = plain_of(b, op->in0, &in);
-        if (rc)
+        if ((rc = plain_of(b, op->in0, &in)))
             return rc;
         dnnl_softmax_desc_t d;
         TRY(dnnl_softmax_forward_desc_init(&d, dnnl_forward_inference, md_of(in), 1),
             "softmax desc");
-        rc = new_mem(b, md_of(in), NULL, &p->tmem[op->out]);
-        if (rc)
+        if ((rc = new_mem(b, md_of(in), B_ARENA, NULL, &b->tmem[op->out])))
             return rc;
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, p->tmem[op->out]}};
-        return add_step(b, &d, NULL, 2, args);
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, b->tmem[op->out]}};
+        return add_desc_step(b, &d, 2, args);
     }
-    case SF__OP_RESHAPE: {
-        /* Same bytes in plain layout, another descriptor: no step. */
-        rc = plain_of(b, op->in0, &in);
-        if (rc)
-            return rc;
-        void *h = NULL;
-        TRY(dnnl_memory_get_data_handle(in, &h), "get_data_handle");
-        plain_md(&dst, &st->tensors[op->out].shape, p->batch, 0);
-        return new_mem(b, &dst, h, &p->tmem[op->out]);
-    }
+    case SF__OP_RESHAPE:
+        /* Materialised (plain, an alias) when a reader needs it. */
+        b->reshape_of[op->out] = op->in0;
+        return SF_OK;
     case SF__OP_ADD: {
-        rc = plain_of(b, op->in0, &in);
-        if (rc)
+        if ((rc = plain_of(b, op->in0, &in)))
             return rc;
         if (op->in1 >= 0) {
             rc = plain_of(b, op->in1, &in1);
@@ -433,168 +704,356 @@ static int build_op(struct bld *b, const struct sf__nn_op *op)
                 for (int k = 0; k < cs.ndim; k++)
                     cs.dims[k] = 1;
             dnnl_memory_desc_t cmd;
-            plain_md(&cmd, &cs, 1, 0);
-            rc = new_mem(b, &cmd, op->cst, &in1);
+            shape_md(&cmd, &cs, 1, SF_NN_LAYOUT_NCHW);
+            rc = new_mem(b, &cmd, B_FIXED, op->cst, &in1);
         }
         if (rc)
             return rc;
         dnnl_binary_desc_t d;
         TRY(dnnl_binary_desc_init(&d, dnnl_binary_add, md_of(in), md_of(in1), md_of(in)),
             "binary desc");
-        rc = new_mem(b, md_of(in), NULL, &p->tmem[op->out]);
-        if (rc)
+        if ((rc = new_mem(b, md_of(in), B_ARENA, NULL, &b->tmem[op->out])))
             return rc;
         dnnl_exec_arg_t args[3] = {
-            {DNNL_ARG_SRC_0, in}, {DNNL_ARG_SRC_1, in1}, {DNNL_ARG_DST, p->tmem[op->out]}};
-        return add_step(b, &d, NULL, 3, args);
+            {DNNL_ARG_SRC_0, in}, {DNNL_ARG_SRC_1, in1}, {DNNL_ARG_DST, b->tmem[op->out]}};
+        return add_desc_step(b, &d, 3, args);
     }
     }
     return sf_err_set(b->err, SF_EUNSUPPORTED, "%s: unknown operator kind", st->name);
 }
 
-static int plan_new(struct dnnl_ctx *c, size_t batch, struct plan **out, struct sf_err *err)
+/* Stage output t goes to the caller's buffer `kind` in layout l: the arena memory holding it
+ * is rebound there when its layout already matches, else a reorder writes it there. */
+static int output_to(struct bld *b, int t, int l, enum bind_kind kind)
+{
+    dnnl_memory_t m;
+    int rc = get_mem(b, t, &m);
+    if (rc)
+        return rc;
+    dnnl_memory_desc_t md;
+    shape_md(&md, &b->c->st->tensors[t].shape, b->p->n, l);
+    int i = bind_index(b->p, m);
+    if (i >= 0 && b->p->binds[i].kind == B_ARENA && b->p->binds[i].alias < 0 &&
+        dnnl_memory_desc_equal(&md, md_of(m))) {
+        b->p->binds[i].kind = kind;
+        return SF_OK;
+    }
+    dnnl_memory_t dst;
+    if ((rc = new_mem(b, &md, kind, NULL, &dst)))
+        return rc;
+    return add_reorder(b, m, &md, dst, &dst);
+}
+
+/* Arena offsets: tensors first, then one scratchpad region shared by every step. */
+static void plan_layout_arena(struct plan *p)
+{
+    size_t off = 0;
+    for (int i = 0; i < p->nbinds; i++) {
+        struct bind *bd = &p->binds[i];
+        if (bd->kind == B_ARENA && bd->alias < 0) {
+            bd->off = off;
+            off += (bd->bytes + ALIGN - 1) / ALIGN * ALIGN;
+        }
+    }
+    p->scratch_off = off;
+    p->arena_bytes = off + (p->scratch_bytes + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+static int plan_new(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_layout in_l,
+                    int hid_l, struct plan **out, struct sf_err *err)
 {
     const struct sf_nn_stage *st = c->st;
     struct plan *p = calloc(1, sizeof(*p));
-    if (!p)
-        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
-    p->batch = batch;
-    struct bld b = {.c = c, .p = p, .err = err};
+    struct bld b = {.c = c, .p = p, .wk = wk, .in_l = in_l, .hid_l = hid_l, .err = err};
+    b.tmem = calloc((size_t)st->ntensors, sizeof(*b.tmem));
+    b.tplain = calloc((size_t)st->ntensors, sizeof(*b.tplain));
+    b.reshape_of = malloc((size_t)st->ntensors * sizeof(*b.reshape_of));
     int rc = SF_OK;
-    p->tmem = calloc((size_t)st->ntensors, sizeof(*p->tmem));
-    p->tplain = calloc((size_t)st->ntensors, sizeof(*p->tplain));
-    if (!p->tmem || !p->tplain) {
+    if (!p || !b.tmem || !b.tplain || !b.reshape_of) {
         rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
-        goto fail;
+        goto done;
     }
+    p->n = n;
+    for (int i = 0; i < st->ntensors; i++)
+        b.reshape_of[i] = -1;
     dnnl_memory_desc_t md;
-    plain_md(&md, &st->tensors[st->input].shape, batch, 0);
-    rc = new_mem(&b, &md, NULL, &p->tmem[st->input]);
+    shape_md(&md, &st->tensors[st->input].shape, n, in_l);
+    rc = new_mem(&b, &md, B_IN, NULL, &b.tmem[st->input]);
     for (int i = 0; i < st->nops && !rc; i++) {
         b.op = &st->ops[i];
         rc = build_op(&b, b.op);
     }
     b.op = NULL;
-    dnnl_memory_t unused;
-    if (!rc && st->hidden >= 0)
-        rc = plain_of(&b, st->hidden, &unused);
+    if (!rc && st->hidden >= 0 && hid_l != NO_HIDDEN)
+        rc = output_to(&b, st->hidden, hid_l, B_HID);
     if (!rc)
-        rc = plain_of(&b, st->logits, &unused);
-    if (rc)
-        goto fail;
+        rc = output_to(&b, st->logits, SF_NN_LAYOUT_NCHW, B_LOG);
+    if (!rc)
+        plan_layout_arena(p);
+done:
+    free(b.tmem);
+    free(b.tplain);
+    free(b.reshape_of);
+    if (rc) {
+        plan_free(p);
+        return rc;
+    }
     *out = p;
     return SF_OK;
-fail:
-    plan_free(p);
-    return rc;
 }
 
-static int dnnl_create(const struct sf_nn_stage *st, void **out, struct sf_err *err)
+/* ---- sub-batch size ------------------------------------------------------------------- */
+
+static size_t l2_bytes(void)
 {
-    struct dnnl_ctx *c = calloc(1, sizeof(*c));
-    if (!c)
-        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
-    c->st = st;
-    dnnl_status_t s = dnnl_engine_create(&c->eng, dnnl_cpu, 0);
-    if (s == dnnl_success)
-        s = dnnl_stream_create(&c->stream, c->eng, dnnl_stream_default_flags);
-    if (s != dnnl_success) {
-        if (c->eng)
-            dnnl_engine_destroy(c->eng);
-        free(c);
-        return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN CPU engine: %s", st->name,
-                          dnnl_status2str(s));
+    long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (v > 0)
+        return (size_t)v;
+    char buf[64];
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index2/size", "r");
+    if (f) {
+        size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[got] = 0;
+        char *end;
+        unsigned long k = strtoul(buf, &end, 10);
+        if (k > 0 && (*end == 'K' || *end == 'k'))
+            return (size_t)k << 10;
+        if (k > 0 && (*end == 'M' || *end == 'm'))
+            return (size_t)k << 20;
     }
-    *out = c;
-    return SF_OK;
+    return L2_FALLBACK_BYTES;
 }
+
+/* Requests per sub-batch: the largest layer working set (input + output activations of one
+ * request) times the sub-batch fits in L2 / L2_SHARE. */
+static size_t sub_batch_for(const struct sf_nn_stage *st)
+{
+    size_t worst = 1;
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        size_t bytes = (sf_nn_layout_numel(SF_NN_LAYOUT_NCHW16C, &st->tensors[op->in0].shape) +
+                        sf_nn_layout_numel(SF_NN_LAYOUT_NCHW16C, &st->tensors[op->out].shape)) *
+                       sizeof(float);
+        if (bytes > worst)
+            worst = bytes;
+    }
+    size_t sub = l2_bytes() / L2_SHARE / worst;
+    return sub < 1 ? 1 : sub > MAX_SUB ? MAX_SUB : sub;
+}
+
+/* ---- context ------------------------------------------------------------------------- */
 
 static void dnnl_destroy(void *ctx)
 {
     struct dnnl_ctx *c = ctx;
     if (!c)
         return;
-    for (int i = 0; i < PLAN_CACHE; i++)
-        plan_free(c->plans[i]);
-    dnnl_stream_destroy(c->stream);
-    dnnl_engine_destroy(c->eng);
+    for (int t = 0; c->w && t < c->nthreads; t++) {
+        struct worker *wk = &c->w[t];
+        for (size_t i = 0; wk->plans && i < c->sub * SLOTS; i++)
+            plan_free(wk->plans[i]);
+        free(wk->plans);
+        free(wk->arena);
+        if (wk->stream)
+            dnnl_stream_destroy(wk->stream);
+    }
+    for (int i = 0; i < c->nwc; i++) {
+        dnnl_memory_destroy(c->wc[i].mem);
+        free(c->wc[i].buf);
+    }
+    free(c->wc);
+    free(c->w);
+    pthread_mutex_destroy(&c->wmu);
+    if (c->eng)
+        dnnl_engine_destroy(c->eng);
     free(c);
 }
 
-static int get_plan(struct dnnl_ctx *c, size_t batch, struct plan **out, struct sf_err *err)
+/* The layout the first convolution reading the stage input wants it in (NCHW otherwise). */
+static enum sf_nn_layout preferred_input(const struct dnnl_ctx *c)
 {
-    int victim = 0;
-    for (int i = 0; i < PLAN_CACHE; i++) {
-        struct plan *p = c->plans[i];
-        if (p && p->batch == batch) {
-            p->last_use = ++c->clock;
-            *out = p;
-            return SF_OK;
-        }
-        if (!p) {
-            victim = i;
-            break;
-        }
-        if (p->last_use < c->plans[victim]->last_use)
-            victim = i;
-    }
-    struct plan *p;
-    int rc = plan_new(c, batch, &p, err);
-    if (rc)
-        return rc;
-    plan_free(c->plans[victim]);
-    p->last_use = ++c->clock;
-    c->plans[victim] = p;
-    *out = p;
-    return SF_OK;
-}
-
-static int copy_out(const struct sf_nn_stage *st, dnnl_memory_t m, int t, size_t batch, float *dst,
-                    struct sf_err *err)
-{
-    void *h = NULL;
-    dnnl_status_t s = dnnl_memory_get_data_handle(m, &h);
-    if (s != dnnl_success)
-        return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN get_data_handle: %s", st->name,
-                          dnnl_status2str(s));
-    memcpy(dst, h, batch * sf_nn_shape_numel(&st->tensors[t].shape) * sizeof(float));
-    return SF_OK;
-}
-
-static int dnnl_run(void *ctx, const float *in, size_t batch, float *hidden, float *logits,
-                    struct sf_err *err)
-{
-    struct dnnl_ctx *c = ctx;
     const struct sf_nn_stage *st = c->st;
-    struct plan *p;
-    int rc = get_plan(c, batch, &p, err);
-    if (rc)
-        return rc;
-    void *h = NULL;
-    dnnl_memory_get_data_handle(p->tmem[st->input], &h);
-    memcpy(h, in, batch * sf_nn_shape_numel(&st->tensors[st->input].shape) * sizeof(float));
-    for (int i = 0; i < p->nsteps; i++) {
-        dnnl_status_t s = dnnl_primitive_execute(p->steps[i].prim, c->stream, p->steps[i].nargs,
-                                                 p->steps[i].args);
-        if (s != dnnl_success)
-            return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN execute (step %d): %s", st->name, i,
-                              dnnl_status2str(s));
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        if (op->in0 != st->input && op->in1 != st->input)
+            continue;
+        if (op->kind != SF__OP_CONV || op->in0 != st->input)
+            return SF_NN_LAYOUT_NCHW;
+        int omp_saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        dnnl_primitive_desc_t pd = conv_choose(c, op, c->sub, -1);
+        omp_set_num_threads(omp_saved);
+        if (!pd)
+            return SF_NN_LAYOUT_NCHW;
+        int l = layout_of(dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                          &st->tensors[st->input].shape, c->sub);
+        dnnl_primitive_desc_destroy(pd);
+        return l < 0 ? SF_NN_LAYOUT_NCHW : (enum sf_nn_layout)l;
     }
-    dnnl_status_t s = dnnl_stream_wait(c->stream);
-    if (s != dnnl_success)
-        return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN stream_wait: %s", st->name,
+    return SF_NN_LAYOUT_NCHW;
+}
+
+static int dnnl_create(const struct sf_nn_stage *st, const struct sf_nn_opts *opts,
+                       struct sf__nn_pool *pool, void **out, struct sf_err *err)
+{
+    struct dnnl_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
+    c->st = st;
+    c->pool = pool;
+    c->nthreads = sf__nn_pool_threads(pool);
+    c->direct_only = opts->conv_direct;
+    c->sub = opts->sub_batch ? opts->sub_batch : sub_batch_for(st);
+    if (c->sub > MAX_SUB)
+        c->sub = MAX_SUB;
+    pthread_mutex_init(&c->wmu, NULL);
+    c->w = calloc((size_t)c->nthreads, sizeof(*c->w));
+    if (!c->w) {
+        dnnl_destroy(c);
+        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
+    }
+    dnnl_status_t s = dnnl_engine_create(&c->eng, dnnl_cpu, 0);
+    for (int t = 0; t < c->nthreads && s == dnnl_success; t++) {
+        c->w[t].plans = calloc(c->sub * SLOTS, sizeof(*c->w[t].plans));
+        if (!c->w[t].plans) {
+            dnnl_destroy(c);
+            return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
+        }
+        s = dnnl_stream_create(&c->w[t].stream, c->eng, dnnl_stream_default_flags);
+    }
+    if (s != dnnl_success) {
+        dnnl_destroy(c);
+        return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN CPU engine: %s", st->name,
                           dnnl_status2str(s));
-    if (hidden && st->hidden >= 0) {
-        rc = copy_out(st, p->tplain[st->hidden], st->hidden, batch, hidden, err);
+    }
+    c->in_pref = preferred_input(c);
+    *out = c;
+    return SF_OK;
+}
+
+static enum sf_nn_layout dnnl_input_layout(const void *ctx)
+{
+    return ((const struct dnnl_ctx *)ctx)->in_pref;
+}
+
+static size_t dnnl_sub_batch(const void *ctx)
+{
+    return ((const struct dnnl_ctx *)ctx)->sub;
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+
+struct job {
+    struct dnnl_ctx *c;
+    const float *in;
+    float *hidden, *logits;
+    enum sf_nn_layout in_l;
+    int hid_l;
+    size_t batch, nchunks;
+    size_t in_stride, hid_stride, log_stride; /* floats per request */
+};
+
+static int get_plan(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_layout in_l,
+                    int hid_l, struct plan **out, struct sf_err *err)
+{
+    struct plan **slot =
+        &wk->plans[(n - 1) * SLOTS + (size_t)in_l * (SF_NN_NUM_LAYOUTS + 1) + (size_t)hid_l];
+    if (!*slot) {
+        int rc = plan_new(c, wk, n, in_l, hid_l, slot, err);
         if (rc)
             return rc;
     }
-    return copy_out(st, p->tplain[st->logits], st->logits, batch, logits, err);
+    if ((*slot)->arena_bytes > wk->arena_bytes) {
+        size_t bytes = (*slot)->arena_bytes;
+        void *a = aligned_alloc(ALIGN, bytes);
+        if (!a)
+            return sf_err_set(err, SF_ENOMEM, "%s: out of memory for a %zu-byte arena", c->st->name,
+                              bytes);
+        free(wk->arena);
+        wk->arena = a;
+        wk->arena_bytes = bytes;
+        wk->gen++;
+    }
+    *out = *slot;
+    return SF_OK;
+}
+
+static void set_handle(dnnl_memory_t m, void *h)
+{
+    dnnl_memory_set_data_handle(m, h);
+}
+
+static int run_chunk(void *arg, size_t chunk, int worker, struct sf_err *err)
+{
+    struct job *j = arg;
+    struct dnnl_ctx *c = j->c;
+    struct worker *wk = &c->w[worker];
+    size_t q = j->batch / j->nchunks, rem = j->batch % j->nchunks;
+    size_t n = q + (chunk < rem), r0 = chunk * q + (chunk < rem ? chunk : rem);
+    struct plan *p = NULL;
+    int rc = get_plan(c, wk, n, j->in_l, j->hid_l, &p, err);
+    if (rc)
+        return rc;
+    int arena_moved = p->arena_gen != wk->gen;
+    void *base[B_LOG + 1] = {NULL};
+    base[B_IN] = (void *)(j->in + r0 * j->in_stride);
+    base[B_HID] = j->hidden ? j->hidden + r0 * j->hid_stride : NULL;
+    base[B_LOG] = j->logits + r0 * j->log_stride;
+    for (int i = 0; i < p->nbinds; i++) {
+        struct bind *bd = &p->binds[i];
+        int root = bd->alias >= 0 ? bd->alias : i;
+        enum bind_kind k = p->binds[root].kind;
+        if (k == B_FIXED || ((k == B_ARENA || k == B_SCRATCH) && !arena_moved))
+            continue;
+        void *h = k == B_ARENA     ? wk->arena + p->binds[root].off
+                  : k == B_SCRATCH ? wk->arena + p->scratch_off
+                                   : base[k];
+        set_handle(bd->mem, h);
+    }
+    p->arena_gen = wk->gen;
+    for (int i = 0; i < p->nsteps; i++) {
+        dnnl_status_t s = dnnl_primitive_execute(p->steps[i].prim, wk->stream, p->steps[i].nargs,
+                                                 p->steps[i].args);
+        if (s != dnnl_success)
+            return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN execute (step %d): %s", c->st->name,
+                              i, dnnl_status2str(s));
+    }
+    dnnl_status_t s = dnnl_stream_wait(wk->stream);
+    if (s != dnnl_success)
+        return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN stream_wait: %s", c->st->name,
+                          dnnl_status2str(s));
+    return SF_OK;
+}
+
+static int dnnl_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch, float *hidden,
+                    enum sf_nn_layout hid_l, float *logits, struct sf_err *err)
+{
+    struct dnnl_ctx *c = ctx;
+    const struct sf_nn_stage *st = c->st;
+    struct job j = {.c = c,
+                    .in = in,
+                    .hidden = hidden,
+                    .logits = logits,
+                    .in_l = in_l,
+                    .hid_l = hidden && st->hidden >= 0 ? (int)hid_l : NO_HIDDEN,
+                    .batch = batch};
+    j.in_stride = sf_nn_layout_numel(in_l, &st->tensors[st->input].shape);
+    if (st->hidden >= 0)
+        j.hid_stride = sf_nn_layout_numel(hid_l, &st->tensors[st->hidden].shape);
+    j.log_stride = sf_nn_shape_numel(&st->tensors[st->logits].shape);
+    /* Enough chunks to stay under the sub-batch size and to give every worker one. */
+    size_t by_size = (batch + c->sub - 1) / c->sub;
+    size_t by_threads = batch < (size_t)c->nthreads ? batch : (size_t)c->nthreads;
+    j.nchunks = by_size > by_threads ? by_size : by_threads;
+    return sf__nn_pool_run(c->pool, j.nchunks, run_chunk, &j, err);
 }
 
 const struct sf__nn_backend_ops sf__nn_dnnl_ops = {
     .kind = SF_NN_BACKEND_DNNL,
     .create = dnnl_create,
     .run = dnnl_run,
+    .input_layout = dnnl_input_layout,
+    .sub_batch = dnnl_sub_batch,
     .destroy = dnnl_destroy,
 };

@@ -16,8 +16,11 @@ struct ref_ctx {
     float **buf;      /* per tensor */
 };
 
-static int ref_create(const struct sf_nn_stage *st, void **out, struct sf_err *err)
+static int ref_create(const struct sf_nn_stage *st, const struct sf_nn_opts *opts,
+                      struct sf__nn_pool *pool, void **out, struct sf_err *err)
 {
+    (void)opts; /* one thread, no sub-batches: the reference stays simple */
+    (void)pool;
     struct ref_ctx *c = calloc(1, sizeof(*c));
     if (!c)
         return sf_err_set(err, SF_ENOMEM, "%s: out of memory", st->name);
@@ -159,16 +162,16 @@ static void ref_gemm(const struct sf__nn_op *op, const float *in, float *out, si
     }
 }
 
-static int ref_run(void *ctx, const float *in, size_t batch, float *hidden, float *logits,
-                   struct sf_err *err)
+static int ref_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch, float *hidden,
+                   enum sf_nn_layout hid_l, float *logits, struct sf_err *err)
 {
     struct ref_ctx *c = ctx;
     const struct sf_nn_stage *st = c->st;
     int rc = ref_reserve(c, batch, err);
     if (rc)
         return rc;
-    memcpy(c->buf[st->input], in,
-           batch * sf_nn_shape_numel(&st->tensors[st->input].shape) * sizeof(float));
+    sf_nn_layout_convert(in, in_l, c->buf[st->input], SF_NN_LAYOUT_NCHW,
+                         &st->tensors[st->input].shape, batch);
     for (int i = 0; i < st->nops; i++) {
         const struct sf__nn_op *op = &st->ops[i];
         const struct sf_nn_shape *is = &st->tensors[op->in0].shape;
@@ -216,16 +219,30 @@ static int ref_run(void *ctx, const float *in, size_t batch, float *hidden, floa
         }
     }
     if (hidden && st->hidden >= 0)
-        memcpy(hidden, c->buf[st->hidden],
-               batch * sf_nn_shape_numel(&st->tensors[st->hidden].shape) * sizeof(float));
+        sf_nn_layout_convert(c->buf[st->hidden], SF_NN_LAYOUT_NCHW, hidden, hid_l,
+                             &st->tensors[st->hidden].shape, batch);
     memcpy(logits, c->buf[st->logits],
            batch * sf_nn_shape_numel(&st->tensors[st->logits].shape) * sizeof(float));
     return SF_OK;
+}
+
+static enum sf_nn_layout ref_input_layout(const void *ctx)
+{
+    (void)ctx;
+    return SF_NN_LAYOUT_NCHW;
+}
+
+static size_t ref_sub_batch(const void *ctx)
+{
+    (void)ctx;
+    return 1;
 }
 
 const struct sf__nn_backend_ops sf__nn_ref_ops = {
     .kind = SF_NN_BACKEND_REF,
     .create = ref_create,
     .run = ref_run,
+    .input_layout = ref_input_layout,
+    .sub_batch = ref_sub_batch,
     .destroy = ref_destroy,
 };

@@ -111,7 +111,20 @@ int sf_nn_codec_encode(const struct sf_nn_batch *b, double tau, void **out, size
     unsigned char *p = malloc(total);
     if (!p)
         return sf_err_set(err, SF_ENOMEM, "codec: out of memory for %zu bytes", total);
-    size_t z = LZ4F_compressFrame(p + SF_NN_CODEC_HEADER_BYTES + table, bound, b->x, raw, &prefs);
+    /* The frame is always NCHW: a runner may hold the state in a backend's blocked layout. */
+    const float *x = b->x;
+    float *plain = NULL;
+    if (b->layout != SF_NN_LAYOUT_NCHW && b->n > 0) {
+        plain = malloc(raw);
+        if (!plain) {
+            free(p);
+            return sf_err_set(err, SF_ENOMEM, "codec: out of memory for %zu bytes", raw);
+        }
+        sf_nn_layout_convert(b->x, b->layout, plain, SF_NN_LAYOUT_NCHW, &b->shape, b->n);
+        x = plain;
+    }
+    size_t z = LZ4F_compressFrame(p + SF_NN_CODEC_HEADER_BYTES + table, bound, x, raw, &prefs);
+    free(plain);
     if (LZ4F_isError(z) || z > 0xffffffffu) {
         free(p);
         return sf_err_set(err, SF_EIO, "codec: LZ4 compression failed: %s",

@@ -1,7 +1,9 @@
-/* exec.c - one stage bound to one backend: dispatch through the backend vtable. */
+/* exec.c - one stage bound to one backend: dispatch through the backend vtable; the worker
+ * pool an exec owns (standalone) or borrows (from its runner). */
 #include "nn_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,7 @@ struct sf_nn_exec {
     const struct sf__nn_backend_ops *ops;
     const struct sf_nn_stage *st;
     void *ctx;
+    struct sf__nn_pool *own_pool; /* NULL when borrowed */
 };
 
 /* Refuses batches whose buffers could not be addressed; far above any real batch. */
@@ -38,8 +41,9 @@ int sf_nn_backend_parse(const char *name, enum sf_nn_backend *out)
     return SF_EINVAL;
 }
 
-int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
-                   struct sf_nn_exec **out, struct sf_err *err)
+int sf__nn_exec_new_in(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                       const struct sf_nn_opts *opts, struct sf__nn_pool *pool,
+                       struct sf_nn_exec **out, struct sf_err *err)
 {
     *out = NULL;
     const struct sf__nn_backend_ops *ops;
@@ -49,12 +53,13 @@ int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
         ops = &sf__nn_dnnl_ops;
     else
         return sf_err_set(err, SF_EINVAL, "unknown backend %d", (int)backend);
+    struct sf_nn_opts none = {0};
     struct sf_nn_exec *ex = calloc(1, sizeof(*ex));
     if (!ex)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     ex->ops = ops;
     ex->st = st;
-    int rc = ops->create(st, &ex->ctx, err);
+    int rc = ops->create(st, opts ? opts : &none, pool, &ex->ctx, err);
     if (rc) {
         free(ex);
         return rc;
@@ -63,8 +68,39 @@ int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
     return SF_OK;
 }
 
-int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
-                   float *logits, struct sf_err *err)
+int sf__nn_threads_of(const struct sf_nn_opts *opts)
+{
+    int t = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
+    return t < 1 ? 1 : t > SF_NN_MAX_THREADS ? SF_NN_MAX_THREADS : t;
+}
+
+int sf_nn_exec_new_opts(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                        const struct sf_nn_opts *opts, struct sf_nn_exec **out, struct sf_err *err)
+{
+    *out = NULL;
+    struct sf__nn_pool *pool;
+    int rc =
+        sf__nn_pool_new(backend == SF_NN_BACKEND_REF ? 1 : sf__nn_threads_of(opts), &pool, err);
+    if (rc)
+        return rc;
+    rc = sf__nn_exec_new_in(st, backend, opts, pool, out, err);
+    if (rc) {
+        sf__nn_pool_free(pool);
+        return rc;
+    }
+    (*out)->own_pool = pool;
+    return SF_OK;
+}
+
+int sf_nn_exec_new(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                   struct sf_nn_exec **out, struct sf_err *err)
+{
+    return sf_nn_exec_new_opts(st, backend, NULL, out, err);
+}
+
+int sf_nn_exec_run_layout(struct sf_nn_exec *ex, const float *in, enum sf_nn_layout in_l,
+                          size_t batch, float *hidden, enum sf_nn_layout hidden_l, float *logits,
+                          struct sf_err *err)
 {
     if (batch == 0)
         return SF_OK;
@@ -73,7 +109,26 @@ int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *
                           MAX_BATCH);
     if (!in || !logits)
         return sf_err_set(err, SF_EINVAL, "%s: NULL input or logits buffer", ex->st->name);
-    return ex->ops->run(ex->ctx, in, batch, hidden, logits, err);
+    if ((unsigned)in_l >= SF_NN_NUM_LAYOUTS || (unsigned)hidden_l >= SF_NN_NUM_LAYOUTS)
+        return sf_err_set(err, SF_EINVAL, "%s: unknown layout", ex->st->name);
+    return ex->ops->run(ex->ctx, in, in_l, batch, hidden, hidden_l, logits, err);
+}
+
+int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
+                   float *logits, struct sf_err *err)
+{
+    return sf_nn_exec_run_layout(ex, in, SF_NN_LAYOUT_NCHW, batch, hidden, SF_NN_LAYOUT_NCHW,
+                                 logits, err);
+}
+
+enum sf_nn_layout sf_nn_exec_input_layout(const struct sf_nn_exec *ex)
+{
+    return ex->ops->input_layout(ex->ctx);
+}
+
+size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex)
+{
+    return ex->ops->sub_batch(ex->ctx);
 }
 
 void sf_nn_exec_free(struct sf_nn_exec *ex)
@@ -81,6 +136,7 @@ void sf_nn_exec_free(struct sf_nn_exec *ex)
     if (!ex)
         return;
     ex->ops->destroy(ex->ctx);
+    sf__nn_pool_free(ex->own_pool);
     free(ex);
 }
 

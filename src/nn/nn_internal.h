@@ -58,12 +58,41 @@ struct sf_nn_stage {
     struct sf_nn_shape none_shape;
 };
 
-/* Backend vtable: a backend is these functions plus its context. */
+/* ---- worker threads (pool.c) ---- */
+
+/* One chunk of a job: called once per chunk index, on worker 0 (the caller) .. threads - 1. */
+typedef int (*sf__nn_chunk_fn)(void *arg, size_t chunk, int worker, struct sf_err *err);
+
+struct sf__nn_pool;
+
+/* Starts nthreads - 1 helper threads (1..SF_NN_MAX_THREADS). */
+int sf__nn_pool_new(int nthreads, struct sf__nn_pool **out, struct sf_err *err);
+void sf__nn_pool_free(struct sf__nn_pool *p);
+int sf__nn_pool_threads(const struct sf__nn_pool *p);
+/* Runs fn on chunks 0..nchunks-1 spread over the caller and the helpers and returns when all
+ * are done; the first failure stops the hand-out of chunks and is returned (its message in
+ * err). Not reentrant: one job at a time per pool. */
+int sf__nn_pool_run(struct sf__nn_pool *p, size_t nchunks, sf__nn_chunk_fn fn, void *arg,
+                    struct sf_err *err);
+
+/* Worker threads for opts: opts->threads, else omp_get_max_threads(), in 1..SF_NN_MAX_THREADS. */
+int sf__nn_threads_of(const struct sf_nn_opts *opts);
+
+/* An exec on a borrowed pool (the runner shares one pool between its stages). */
+int sf__nn_exec_new_in(const struct sf_nn_stage *st, enum sf_nn_backend backend,
+                       const struct sf_nn_opts *opts, struct sf__nn_pool *pool,
+                       struct sf_nn_exec **out, struct sf_err *err);
+
+/* Backend vtable: a backend is these functions plus its context. run takes the input in
+ * layout in_l and writes the hidden state (when hidden is not NULL) in layout hid_l. */
 struct sf__nn_backend_ops {
     enum sf_nn_backend kind;
-    int (*create)(const struct sf_nn_stage *st, void **ctx, struct sf_err *err);
-    int (*run)(void *ctx, const float *in, size_t batch, float *hidden, float *logits,
-               struct sf_err *err);
+    int (*create)(const struct sf_nn_stage *st, const struct sf_nn_opts *opts,
+                  struct sf__nn_pool *pool, void **ctx, struct sf_err *err);
+    int (*run)(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch, float *hidden,
+               enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
+    enum sf_nn_layout (*input_layout)(const void *ctx);
+    size_t (*sub_batch)(const void *ctx);
     void (*destroy)(void *ctx);
 };
 

@@ -1013,3 +1013,17 @@ size_t sf_nn_stage_num_ops(const struct sf_nn_stage *st)
 {
     return (size_t)st->nops;
 }
+
+double sf_nn_stage_flops(const struct sf_nn_stage *st)
+{
+    double macs = 0;
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        if (op->kind == SF__OP_CONV)
+            macs +=
+                (double)sf_nn_shape_numel(&st->tensors[op->out].shape) * op->cin * op->kh * op->kw;
+        else if (op->kind == SF__OP_GEMM)
+            macs += (double)op->cout * op->cin;
+    }
+    return 2.0 * macs;
+}

@@ -129,9 +129,18 @@ out:
     return rc;
 }
 
-/* Runs images (n, cyclic to fill `batch`) through stages 1..k-1 to get stage k's input. */
+/* Layout stage k's hidden state is written in by a runner: the one stage k+1 reads. */
+static enum sf_nn_layout hidden_layout(struct sf_nn_runner *r, int k)
+{
+    struct sf_nn_exec *next = sf_nn_runner_exec(r, k + 1);
+    return next ? sf_nn_exec_input_layout(next) : SF_NN_LAYOUT_NCHW;
+}
+
+/* Runs images (n, cyclic to fill `batch`) through stages 1..k-1 to get stage k's input, in
+ * the layout a runner hands it over in (*layout). */
 static int stage_input(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *images,
-                       size_t n_images, int k, size_t batch, float **out, struct sf_err *err)
+                       size_t n_images, int k, size_t batch, float **out, enum sf_nn_layout *layout,
+                       struct sf_err *err)
 {
     size_t in_n = sf_nn_shape_numel(sf_nn_model_input_shape(m));
     float *x = malloc(batch * in_n * sizeof(float));
@@ -139,13 +148,16 @@ static int stage_input(struct sf_nn_runner *r, const struct sf_nn_model *m, cons
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     for (size_t i = 0; i < batch; i++)
         memcpy(x + i * in_n, images + (i % n_images) * in_n, in_n * sizeof(float));
+    enum sf_nn_layout xl = SF_NN_LAYOUT_NCHW;
     for (int s = 1; s < k; s++) {
         const struct sf_nn_stage *st = sf_nn_model_stage(m, s);
-        size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+        enum sf_nn_layout hl = hidden_layout(r, s);
+        size_t hn = sf_nn_layout_numel(hl, sf_nn_stage_hidden_shape(st));
         float *h = malloc(batch * hn * sizeof(float));
         float *l = malloc(batch * (size_t)sf_nn_model_num_classes(m) * sizeof(float));
-        int rc = h && l ? sf_nn_exec_run(sf_nn_runner_exec(r, s), x, batch, h, l, err)
-                        : sf_err_set(err, SF_ENOMEM, "out of memory");
+        int rc = h && l
+                     ? sf_nn_exec_run_layout(sf_nn_runner_exec(r, s), x, xl, batch, h, hl, l, err)
+                     : sf_err_set(err, SF_ENOMEM, "out of memory");
         free(x);
         free(l);
         if (rc) {
@@ -153,8 +165,10 @@ static int stage_input(struct sf_nn_runner *r, const struct sf_nn_model *m, cons
             return rc;
         }
         x = h;
+        xl = hl;
     }
     *out = x;
+    *layout = xl;
     return SF_OK;
 }
 
@@ -177,10 +191,12 @@ int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *
             break;
         }
         for (int k = 1; k <= ns && !rc; k++) {
+            /* As a runner runs it: input and hidden state in the backends' layouts. */
             const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
-            size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+            enum sf_nn_layout xl = SF_NN_LAYOUT_NCHW, hl = hidden_layout(r, k);
+            size_t hn = sf_nn_layout_numel(hl, sf_nn_stage_hidden_shape(st));
             float *x = NULL;
-            rc = stage_input(r, m, images, n_images, k, batch, &x, err);
+            rc = stage_input(r, m, images, n_images, k, batch, &x, &xl, err);
             if (rc)
                 break;
             float *h = malloc(batch * (hn ? hn : 1) * sizeof(float));
@@ -189,10 +205,10 @@ int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *
                 rc = sf_err_set(err, SF_ENOMEM, "out of memory");
             struct sf_nn_exec *ex = sf_nn_runner_exec(r, k);
             for (int i = 0; i < warmup && !rc; i++)
-                rc = sf_nn_exec_run(ex, x, batch, h, l, err);
+                rc = sf_nn_exec_run_layout(ex, x, xl, batch, h, hl, l, err);
             for (int i = 0; i < reps && !rc; i++) {
                 double t0 = sf_monotonic_s();
-                rc = sf_nn_exec_run(ex, x, batch, h, l, err);
+                rc = sf_nn_exec_run_layout(ex, x, xl, batch, h, hl, l, err);
                 t[i] = sf_monotonic_s() - t0;
             }
             if (!rc) {
@@ -268,11 +284,14 @@ int sf_nn_profile_taus(struct sf_nn_runner *r, const struct sf_nn_model *m,
             break;
         }
         memcpy(x, d->x + i0 * in_n, n * in_n * sizeof(float));
+        enum sf_nn_layout xl = SF_NN_LAYOUT_NCHW;
         for (int k = 1; k <= ns && !rc; k++) {
-            size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(sf_nn_model_stage(m, k)));
+            enum sf_nn_layout hl = hidden_layout(r, k);
+            size_t hn = sf_nn_layout_numel(hl, sf_nn_stage_hidden_shape(sf_nn_model_stage(m, k)));
             float *h = malloc(n * (hn ? hn : 1) * sizeof(float));
-            rc = h ? sf_nn_exec_run(sf_nn_runner_exec(r, k), x, n, h, l, err)
+            rc = h ? sf_nn_exec_run_layout(sf_nn_runner_exec(r, k), x, xl, n, h, hl, l, err)
                    : sf_err_set(err, SF_ENOMEM, "out of memory");
+            xl = hl;
             for (size_t i = 0; i < n && !rc; i++) {
                 float p[SF_NN_MAX_CLASSES];
                 int c = sf_nn_softmax(l + i * (size_t)nc, nc, p);

@@ -3,6 +3,10 @@
  * stage a request leaves when its classifier's softmax maximum reaches tau, survivors are
  * compacted so the next stage only sees them. At the model's last stage every request leaves,
  * answered by its most confident classifier when none reached tau.
+ *
+ * The hidden state never leaves the backends' preferred layout: stage k writes it in the
+ * layout stage k+1 reads, into the runner's buffer, which is then swapped with the batch's x
+ * (no copy). The stages share one worker pool.
  */
 #include "nn_internal.h"
 
@@ -16,10 +20,11 @@ struct sf_nn_runner {
     const struct sf_nn_model *m;
     int nstages;
     struct sf_nn_exec *ex[SF_NN_MAX_STAGES];
-    float *hidden; /* scratch: rows x max hidden numel */
-    float *logits; /* scratch: rows x num_classes */
-    size_t rows;
-    size_t max_hidden;
+    struct sf__nn_pool *pool;
+    float *next;        /* the running stage's hidden output; swapped into the batch after */
+    size_t next_floats; /* allocated floats of next */
+    float *logits;      /* scratch: rows x num_classes */
+    size_t rows;        /* rows of logits */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b)
@@ -69,6 +74,7 @@ int sf_nn_batch_reset(struct sf_nn_batch *b, size_t n, const struct sf_nn_shape 
     b->shape = *shape;
     b->num_classes = num_classes;
     b->stages_done = 0;
+    b->layout = SF_NN_LAYOUT_NCHW;
     for (size_t i = 0; i < n; i++) {
         b->best[i].cls = -1;
         b->best[i].stage = 0;
@@ -96,33 +102,42 @@ void sf_nn_runner_free(struct sf_nn_runner *r)
         return;
     for (int i = 0; i < r->nstages; i++)
         sf_nn_exec_free(r->ex[i]);
-    free(r->hidden);
+    sf__nn_pool_free(r->pool);
+    free(r->next);
     free(r->logits);
     free(r);
 }
 
-int sf_nn_runner_new(const struct sf_nn_model *m, enum sf_nn_backend backend,
-                     struct sf_nn_runner **out, struct sf_err *err)
+int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backend,
+                          const struct sf_nn_opts *opts, struct sf_nn_runner **out,
+                          struct sf_err *err)
 {
     *out = NULL;
     struct sf_nn_runner *r = calloc(1, sizeof(*r));
     if (!r)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     r->m = m;
+    int rc =
+        sf__nn_pool_new(backend == SF_NN_BACKEND_REF ? 1 : sf__nn_threads_of(opts), &r->pool, err);
     int n = sf_nn_model_num_stages(m);
-    for (int k = 1; k <= n; k++) {
-        const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
-        int rc = sf_nn_exec_new(st, backend, &r->ex[k - 1], err);
-        if (rc) {
-            sf_nn_runner_free(r);
-            return rc;
-        }
-        r->nstages = k;
-        size_t h = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
-        r->max_hidden = h > r->max_hidden ? h : r->max_hidden;
+    for (int k = 1; k <= n && !rc; k++) {
+        rc =
+            sf__nn_exec_new_in(sf_nn_model_stage(m, k), backend, opts, r->pool, &r->ex[k - 1], err);
+        if (!rc)
+            r->nstages = k;
+    }
+    if (rc) {
+        sf_nn_runner_free(r);
+        return rc;
     }
     *out = r;
     return SF_OK;
+}
+
+int sf_nn_runner_new(const struct sf_nn_model *m, enum sf_nn_backend backend,
+                     struct sf_nn_runner **out, struct sf_err *err)
+{
+    return sf_nn_runner_new_opts(m, backend, NULL, out, err);
 }
 
 struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k)
@@ -130,20 +145,25 @@ struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k)
     return k >= 1 && k <= r->nstages ? r->ex[k - 1] : NULL;
 }
 
-static int reserve(struct sf_nn_runner *r, size_t rows, struct sf_err *err)
+/* Room for rows x hn floats of hidden state and rows x classes logits. */
+static int reserve(struct sf_nn_runner *r, size_t rows, size_t hn, struct sf_err *err)
 {
-    if (rows <= r->rows)
-        return SF_OK;
-    int c = sf_nn_model_num_classes(r->m);
-    float *h = realloc(r->hidden, rows * (r->max_hidden ? r->max_hidden : 1) * sizeof(float));
-    if (!h)
-        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
-    r->hidden = h;
-    float *l = realloc(r->logits, rows * (size_t)c * sizeof(float));
-    if (!l)
-        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
-    r->logits = l;
-    r->rows = rows;
+    size_t need = (rows ? rows : 1) * (hn ? hn : 1);
+    if (need > r->next_floats) {
+        float *h = realloc(r->next, need * sizeof(float));
+        if (!h)
+            return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
+        r->next = h;
+        r->next_floats = need;
+    }
+    if (rows > r->rows) {
+        int c = sf_nn_model_num_classes(r->m);
+        float *l = realloc(r->logits, rows * (size_t)c * sizeof(float));
+        if (!l)
+            return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
+        r->logits = l;
+        r->rows = rows;
+    }
     return SF_OK;
 }
 
@@ -170,9 +190,6 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
                           last_stage, r->nstages);
     if (b->num_classes != c)
         return sf_err_set(err, SF_EINVAL, "batch has %d classes, model %d", b->num_classes, c);
-    int rc = reserve(r, b->n, err);
-    if (rc)
-        return rc;
     for (int k = b->stages_done + 1; k <= last_stage && b->n > 0; k++) {
         const struct sf_nn_stage *st = sf_nn_model_stage(r->m, k);
         const struct sf_nn_shape *is = sf_nn_stage_input_shape(st);
@@ -180,11 +197,16 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
         if (sf_nn_shape_numel(is) != sf_nn_shape_numel(&b->shape) || is->ndim != b->shape.ndim ||
             memcmp(is->dims, b->shape.dims, sizeof(is->dims[0]) * (size_t)is->ndim))
             return sf_err_set(err, SF_EINVAL, "stage %d: batch shape does not match its input", k);
-        rc = sf_nn_exec_run(r->ex[k - 1], b->x, b->n, r->hidden, r->logits, err);
+        int last = k == r->nstages;
+        /* The hidden state goes out in the layout the next stage reads. */
+        enum sf_nn_layout hl = last ? SF_NN_LAYOUT_NCHW : sf_nn_exec_input_layout(r->ex[k]);
+        size_t hn = last ? 0 : sf_nn_layout_numel(hl, hs);
+        int rc = reserve(r, b->n, hn, err);
+        if (!rc)
+            rc = sf_nn_exec_run_layout(r->ex[k - 1], b->x, b->layout, b->n, last ? NULL : r->next,
+                                       hl, r->logits, err);
         if (rc)
             return rc;
-        int last = k == r->nstages;
-        size_t hn = sf_nn_shape_numel(hs);
         size_t keep = 0;
         for (size_t i = 0; i < b->n; i++) {
             float probs[SF_NN_MAX_CLASSES];
@@ -208,24 +230,23 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
                 /* Survivor: its hidden state becomes row `keep` of the next input. */
                 b->ids[keep] = b->ids[i];
                 b->best[keep] = *best;
-                memmove(r->hidden + keep * hn, r->hidden + i * hn, hn * sizeof(float));
+                if (keep != i)
+                    memcpy(r->next + keep * hn, r->next + i * hn, hn * sizeof(float));
                 keep++;
             }
         }
         b->n = keep;
         b->stages_done = k;
         if (!last) {
-            /* x held this stage's input; it now takes the survivors' hidden state. */
-            size_t need = (keep ? keep : 1) * hn;
-            if (need > b->x_floats) {
-                float *nx = realloc(b->x, need * sizeof(float));
-                if (!nx)
-                    return sf_err_set(err, SF_ENOMEM, "out of memory");
-                b->x = nx;
-                b->x_floats = need;
-            }
-            memcpy(b->x, r->hidden, keep * hn * sizeof(float));
+            /* The runner's buffer becomes x; x's buffer is the next stage's output. */
+            float *x = b->x;
+            size_t xf = b->x_floats;
+            b->x = r->next;
+            b->x_floats = r->next_floats;
+            r->next = x;
+            r->next_floats = xf;
             b->shape = *hs;
+            b->layout = hl;
         }
     }
     if (last_stage > b->stages_done && b->n == 0)
