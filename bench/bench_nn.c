@@ -1,14 +1,24 @@
 /*
- * bench_nn.c - profiles the bundled early-exit model with the library's profiling functions
- * and prints the figures: per-stage runtime per batch size, hidden-state bytes (raw, LZ4),
- * per-classifier accuracy, and exit fractions / accuracy per tau on the Fashion-MNIST test set.
+ * bench_nn.c - measures the bundled early-exit model with the library's own runner.
  *
- *   bench_nn [--backend dnnl|ref] [--model DIR] [--reps N] [--e2e BATCH]
+ *   bench_nn [--backend dnnl|ref] [--model DIR] [--reps N] [--threads T]   profile tables
+ *   bench_nn --e2e BATCH        whole model, no exits: one line "e2e backend=... threads=...
+ *                               batch=B median_s=... p99_s=... req_per_s=..."
+ *   bench_nn --exits            early exit: time per batch of 100 test images at tau 0.5, 0.7,
+ *                               0.9, 0.99 and without exits, against the FLOPs each does
+ *   bench_nn --serve            worker for bench/nn_vs_peers.sh (bench/nn_peers.py's protocol:
+ *                               "check", "run T B R", "quit" on stdin)
+ *   bench_nn --fma-peak         the host's fp32 FMA peak, measured by an FMA loop on 1 and 2
+ *                               threads (GFLOP/s; the best of several tries)
+ *   bench_nn --flops            FLOPs per image of the whole model (sf_nn_stage_flops)
+ *   bench_nn --spin SECONDS     a busy loop: the competing process of bench/nn_busy.sh
  *
- * --e2e BATCH: only time the whole model (all stages, no exits) at that batch size and print
- * one line "e2e backend=... batch=B median_s=... p99_s=... req_per_s=..." (bench/nn_vs_torch.sh).
- * Threads: OMP_NUM_THREADS (oneDNN's OpenMP runtime).
+ * Options: --threads T (default: OpenMP's setting, OMP_NUM_THREADS), --sub N (sub-batch size
+ * instead of the one chosen from the cache), --direct (no Winograd): struct sf_nn_opts.
  */
+#include <immintrin.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,47 +29,371 @@
 
 #define TEST_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define TEST_LABELS "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
+/* Golden images shipped with the model (bench/nn_peers.py's "check" uses the same). */
+#define GOLDEN_N 16
+/* Warm-up runs before timing a (threads, batch) pair, as the peers do. */
+#define WARMUP 5
+/* Thread counts the --serve worker keeps a runner for. */
+#define SERVE_MAX_THREADS 8
+
+static const char *model_dir = SF_SOURCE_DIR "/models/fmnist-ee";
+
+static int fail(const struct sf_err *err)
+{
+    fprintf(stderr, "bench_nn: %s\n", err->msg);
+    return 1;
+}
+
+static double quantile(double *t, size_t n, double q)
+{
+    qsort(t, n, sizeof(double), sf_cmp_double);
+    size_t rank = (size_t)(q * 100 * (double)n + 99) / 100; /* ceil(q n) */
+    return t[rank ? (rank > n ? n : rank) - 1 : 0];
+}
+
+/* CPU time of the whole process (every thread), seconds. */
+static double cpu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Whole model, no exits, on x (batch images); times[i] for reps runs after WARMUP. */
+static int time_model(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *x,
+                      size_t batch, int reps, double *times, double *cpu_s, struct sf_err *err)
+{
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    struct sf_nn_result *res = malloc(batch * sizeof(*res));
+    int rc = res ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
+    double c0 = 0;
+    for (int i = -WARMUP; i < reps && !rc; i++) {
+        size_t n_out;
+        if (i == 0)
+            c0 = cpu_now_s();
+        double t0 = sf_monotonic_s();
+        rc = sf_nn_batch_set_input(&b, m, x, NULL, batch, err);
+        if (!rc)
+            rc = sf_nn_runner_run(r, &b, sf_nn_model_num_stages(m), 2.0, res, &n_out, err);
+        if (i >= 0)
+            times[i] = sf_monotonic_s() - t0;
+    }
+    if (cpu_s)
+        *cpu_s = (cpu_now_s() - c0) / reps;
+    free(res);
+    sf_nn_batch_fini(&b);
+    return rc;
+}
+
+/* batch images cycled from src (n of them). */
+static float *cycle_images(const float *src, size_t n, size_t batch)
+{
+    float *x = malloc(batch * 784 * sizeof(float));
+    for (size_t i = 0; x && i < batch; i++)
+        memcpy(x + i * 784, src + (i % n) * 784, 784 * sizeof(float));
+    return x;
+}
 
 static int e2e(struct sf_nn_runner *r, const struct sf_nn_model *m, const struct sf_nn_dataset *d,
-               enum sf_nn_backend be, size_t batch, int reps)
+               enum sf_nn_backend be, int threads, size_t batch, int reps)
 {
+    struct sf_err err = {{0}};
+    double *t = malloc((size_t)reps * sizeof(double));
+    float *x = cycle_images(d->x, d->n, batch);
+    double cpu_s = 0;
+    if (!t || !x || time_model(r, m, x, batch, reps, t, &cpu_s, &err))
+        return fail(&err);
+    double p99 = quantile(t, (size_t)reps, 0.99), med = t[reps / 2];
+    printf("e2e backend=%s threads=%d batch=%zu median_s=%.6f p99_s=%.6f req_per_s=%.1f "
+           "cpu_s=%.6f\n",
+           sf_nn_backend_name(be), threads, batch, med, p99, batch / med, cpu_s);
+    free(t);
+    free(x);
+    return 0;
+}
+
+static double model_flops(const struct sf_nn_model *m)
+{
+    double f = 0;
+    for (int k = 1; k <= sf_nn_model_num_stages(m); k++)
+        f += sf_nn_stage_flops(sf_nn_model_stage(m, k));
+    return f;
+}
+
+/* ---- early exit against FLOPs ---------------------------------------------------------- */
+
+static int exits(struct sf_nn_runner *r, const struct sf_nn_model *m, const struct sf_nn_dataset *d,
+                 int rounds)
+{
+    const double taus[] = {0.5, 0.7, 0.9, 0.99, 2.0};
+    enum { NT = sizeof(taus) / sizeof(taus[0]) };
+    const size_t batch = 100, nbatch = d->n / batch;
+    int ns = sf_nn_model_num_stages(m);
+    double cum[SF_NN_MAX_STAGES + 1] = {0}; /* FLOPs of stages 1..k per request */
+    for (int k = 1; k <= ns; k++)
+        cum[k] = cum[k - 1] + sf_nn_stage_flops(sf_nn_model_stage(m, k));
     struct sf_err err = {{0}};
     struct sf_nn_batch b;
     sf_nn_batch_init(&b);
     struct sf_nn_result *res = malloc(batch * sizeof(*res));
-    double *t = malloc((size_t)reps * sizeof(double));
-    float *x = malloc(batch * 784 * sizeof(float));
-    for (size_t i = 0; i < batch; i++)
-        memcpy(x + i * 784, d->x + (i % d->n) * 784, 784 * sizeof(float));
-    for (int i = -5; i < reps; i++) {
-        size_t n_out;
-        double t0 = sf_monotonic_s();
-        if (sf_nn_batch_set_input(&b, m, x, NULL, batch, &err) ||
-            sf_nn_runner_run(r, &b, sf_nn_model_num_stages(m), 2.0, res, &n_out, &err)) {
-            fprintf(stderr, "bench_nn: %s\n", err.msg);
-            return 1;
+    double *pass_s = malloc(NT * (size_t)rounds * sizeof(double));
+    double flops[NT] = {0}, stages[NT] = {0};
+    int rc = res && pass_s ? SF_OK : sf_err_set(&err, SF_ENOMEM, "out of memory");
+    /* Round 0 warms every plan up; rounds interleave the taus so drifts hit all alike. */
+    for (int round = 0; round <= rounds && !rc; round++)
+        for (int t = 0; t < NT && !rc; t++) {
+            double f = 0, st = 0, t0 = sf_monotonic_s();
+            for (size_t i = 0; i < nbatch && !rc; i++) {
+                size_t n_out;
+                rc = sf_nn_batch_set_input(&b, m, d->x + i * batch * 784, NULL, batch, &err);
+                if (!rc)
+                    rc = sf_nn_runner_run(r, &b, ns, taus[t], res, &n_out, &err);
+                for (size_t j = 0; j < n_out; j++) {
+                    f += cum[res[j].exit_stage];
+                    st += res[j].exit_stage;
+                }
+            }
+            if (round > 0)
+                pass_s[t * rounds + round - 1] = sf_monotonic_s() - t0;
+            flops[t] = f;
+            stages[t] = st;
         }
-        if (i >= 0)
-            t[i] = sf_monotonic_s() - t0;
+    if (rc)
+        return fail(&err);
+    double med[NT];
+    for (int t = 0; t < NT; t++) {
+        double *v = pass_s + t * rounds;
+        qsort(v, (size_t)rounds, sizeof(double), sf_cmp_double);
+        med[t] = v[rounds / 2] / (double)nbatch;
     }
-    qsort(t, (size_t)reps, sizeof(double), sf_cmp_double);
-    double med = t[reps / 2], p99 = t[(99 * reps + 99) / 100 - 1];
-    const char *thr = getenv("OMP_NUM_THREADS");
-    printf("e2e backend=%s threads=%s batch=%zu median_s=%.6f p99_s=%.6f req_per_s=%.1f\n",
-           sf_nn_backend_name(be), thr ? thr : "default", batch, med, p99, batch / med);
+    printf("early exit: %zu batches of %zu test images per pass, median of %d passes per tau\n",
+           nbatch, batch, rounds);
+    printf("%-8s %12s %12s %10s %10s %12s\n", "tau", "ms/batch", "stages/req", "FLOP frac",
+           "time frac", "time/FLOP");
+    double worst = 0;
+    for (int t = 0; t < NT; t++) {
+        double ff = flops[t] / flops[NT - 1], tf = med[t] / med[NT - 1];
+        char name[16];
+        snprintf(name, sizeof(name), taus[t] > 1 ? "no exit" : "%.2f", taus[t]);
+        printf("%-8s %12.3f %12.2f %10.4f %10.4f %12.2f\n", name, med[t] * 1e3,
+               stages[t] / (double)d->n, ff, tf, tf / ff);
+        if (tf / ff > worst)
+            worst = tf / ff;
+    }
+    printf("early exit: worst time/FLOP ratio %.2f (goal <= 1.5)\n", worst);
     free(res);
-    free(t);
-    free(x);
+    free(pass_s);
     sf_nn_batch_fini(&b);
     return 0;
 }
 
+/* ---- the peers' worker protocol ---------------------------------------------------------- */
+
+static float *read_f32(const char *name, size_t count)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", model_dir, name);
+    FILE *f = fopen(path, "rb");
+    float *v = malloc(count * sizeof(float));
+    size_t got = f && v ? fread(v, sizeof(float), count, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != count) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Every classifier's logits on the golden images, stage by stage ([stages,16,10]). */
+static int check_logits(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *gx)
+{
+    struct sf_err err = {{0}};
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
+    float *x = malloc(GOLDEN_N * 784 * sizeof(float)), *logits = malloc(GOLDEN_N * 64 * 4);
+    memcpy(x, gx, GOLDEN_N * 784 * sizeof(float));
+    printf("logits");
+    for (int k = 1; k <= ns; k++) {
+        const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
+        size_t hn = sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+        float *h = malloc(GOLDEN_N * (hn ? hn : 1) * sizeof(float));
+        if (sf_nn_exec_run(sf_nn_runner_exec(r, k), x, GOLDEN_N, h, logits, &err))
+            return fail(&err);
+        for (int i = 0; i < GOLDEN_N * nc; i++)
+            printf(" %.7g", logits[i]);
+        free(x);
+        x = h;
+    }
+    printf("\n");
+    fflush(stdout);
+    free(x);
+    free(logits);
+    return 0;
+}
+
+static int serve(const struct sf_nn_model *m, enum sf_nn_backend be)
+{
+    struct sf_err err = {{0}};
+    float *gx = read_f32("golden_input.f32", GOLDEN_N * 784);
+    if (!gx) {
+        fprintf(stderr, "bench_nn: cannot read %s/golden_input.f32\n", model_dir);
+        return 1;
+    }
+    struct sf_nn_runner *runners[SERVE_MAX_THREADS + 1] = {NULL};
+    char line[256];
+    int status = 0;
+    while (!status && fgets(line, sizeof(line), stdin)) {
+        int t, reps;
+        size_t batch;
+        if (!strncmp(line, "quit", 4))
+            break;
+        if (!strncmp(line, "check", 5)) {
+            struct sf_nn_runner *r;
+            struct sf_nn_opts o = {.threads = 1};
+            if (sf_nn_runner_new_opts(m, be, &o, &r, &err))
+                return fail(&err);
+            status = check_logits(r, m, gx);
+            sf_nn_runner_free(r);
+        } else if (sscanf(line, "run %d %zu %d", &t, &batch, &reps) == 3 && t >= 1 &&
+                   t <= SERVE_MAX_THREADS && batch >= 1 && batch <= 100000 && reps >= 1 &&
+                   reps <= 100000) {
+            if (!runners[t]) {
+                struct sf_nn_opts o = {.threads = t};
+                if (sf_nn_runner_new_opts(m, be, &o, &runners[t], &err))
+                    return fail(&err);
+            }
+            double *times = malloc((size_t)reps * sizeof(double));
+            float *x = cycle_images(gx, GOLDEN_N, batch);
+            if (!times || !x || time_model(runners[t], m, x, batch, reps, times, NULL, &err))
+                return fail(&err);
+            printf("times");
+            for (int i = 0; i < reps; i++)
+                printf(" %.7f", times[i]);
+            printf("\n");
+            fflush(stdout);
+            free(times);
+            free(x);
+        } else {
+            printf("error unknown command %s", line);
+            fflush(stdout);
+        }
+    }
+    for (int t = 0; t <= SERVE_MAX_THREADS; t++)
+        sf_nn_runner_free(runners[t]);
+    free(gx);
+    return status;
+}
+
+/* ---- measured FMA peak ------------------------------------------------------------------- */
+
+/* FMA chains per loop iteration: enough independent accumulators to cover the FMA latency of
+ * two pipes (4-5 cycles x 2) on current x86 cores. */
+#define FMA_CHAINS 12
+#define FMA_ITERS  40000000L
+
+__attribute__((target("avx512f"))) static float fma_loop_512(long iters)
+{
+    __m512 a[FMA_CHAINS];
+    __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++)
+        a[i] = _mm512_set1_ps((float)i);
+    for (long k = 0; k < iters; k++) {
+#pragma GCC unroll 16 /* keeps every chain in a register */
+        for (int i = 0; i < FMA_CHAINS; i++)
+            a[i] = _mm512_fmadd_ps(a[i], mul, add);
+    }
+    __m512 s = a[0];
+    for (int i = 1; i < FMA_CHAINS; i++)
+        s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static float fma_loop_256(long iters)
+{
+    __m256 a[FMA_CHAINS];
+    __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long k = 0; k < iters; k++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < FMA_CHAINS; i++)
+            a[i] = _mm256_fmadd_ps(a[i], mul, add);
+    }
+    __m256 s = a[0];
+    for (int i = 1; i < FMA_CHAINS; i++)
+        s = _mm256_add_ps(s, a[i]);
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    return v[0] + v[7];
+}
+
+struct fma_arg {
+    int wide;
+    double gflops;
+    float sink;
+};
+
+static void *fma_thread(void *a)
+{
+    struct fma_arg *f = a;
+    double t0 = sf_monotonic_s();
+    f->sink = f->wide == 16 ? fma_loop_512(FMA_ITERS) : fma_loop_256(FMA_ITERS);
+    double s = sf_monotonic_s() - t0;
+    f->gflops = (double)FMA_ITERS * FMA_CHAINS * f->wide * 2 / s / 1e9;
+    return NULL;
+}
+
+/* Best of `tries` runs of `threads` concurrent FMA loops: the sum of their rates. */
+static double fma_peak(int threads, int tries)
+{
+    __builtin_cpu_init();
+    int wide = __builtin_cpu_supports("avx512f") ? 16 : __builtin_cpu_supports("fma") ? 8 : 0;
+    if (!wide)
+        return 0;
+    double best = 0;
+    for (int k = 0; k < tries; k++) {
+        struct fma_arg args[2] = {{.wide = wide}, {.wide = wide}};
+        pthread_t th[2];
+        for (int i = 0; i < threads; i++)
+            pthread_create(&th[i], NULL, fma_thread, &args[i]);
+        double sum = 0;
+        for (int i = 0; i < threads; i++) {
+            pthread_join(th[i], NULL);
+            sum += args[i].gflops;
+        }
+        if (sum > best)
+            best = sum;
+    }
+    return best;
+}
+
+static int spin(double seconds)
+{
+    volatile unsigned long x = 0;
+    double t0 = sf_monotonic_s();
+    while (sf_monotonic_s() - t0 < seconds)
+        for (int i = 0; i < 100000; i++)
+            x = x + (unsigned long)i;
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_nn [--backend dnnl|ref] [--model DIR] [--reps N] [--threads T] "
+                    "[--sub N] [--direct] [--e2e BATCH | --exits | --serve | --fma-peak | --flops "
+                    "| --spin S]\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    const char *model_dir = SF_SOURCE_DIR "/models/fmnist-ee";
     enum sf_nn_backend be = SF_NN_BACKEND_DNNL;
-    int reps = 50;
+    int reps = 50, threads = 0, direct = 0;
+    size_t sub = 0;
     size_t e2e_batch = 0;
+    const char *mode = "profile";
+    double spin_s = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
             if (sf_nn_backend_parse(argv[++i], &be)) {
@@ -70,39 +404,72 @@ int main(int argc, char **argv)
             model_dir = argv[++i];
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            threads = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--sub") && i + 1 < argc) {
+            sub = (size_t)atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--direct")) {
+            direct = 1;
         } else if (!strcmp(argv[i], "--e2e") && i + 1 < argc) {
             e2e_batch = (size_t)atol(argv[++i]);
+            mode = "e2e";
+        } else if (!strcmp(argv[i], "--spin") && i + 1 < argc) {
+            spin_s = atof(argv[++i]);
+            mode = "spin";
+        } else if (!strcmp(argv[i], "--exits") || !strcmp(argv[i], "--serve") ||
+                   !strcmp(argv[i], "--fma-peak") || !strcmp(argv[i], "--flops")) {
+            mode = argv[i] + 2;
         } else {
-            fprintf(stderr, "usage: bench_nn [--backend dnnl|ref] [--model DIR] [--reps N] "
-                            "[--e2e BATCH]\n");
-            return 2;
+            return usage();
         }
     }
     if (reps < 1)
         reps = 1;
+    if (!strcmp(mode, "spin"))
+        return spin(spin_s);
+    if (!strcmp(mode, "fma-peak")) {
+        printf("fma_peak_gflops threads=1 %.1f threads=2 %.1f\n", fma_peak(1, 5), fma_peak(2, 5));
+        return 0;
+    }
     struct sf_err err = {{0}};
     struct sf_nn_model *m = NULL;
+    if (sf_nn_model_load(model_dir, &m, &err))
+        return fail(&err);
+    if (!strcmp(mode, "flops")) {
+        printf("flops_per_image=%.0f\n", model_flops(m));
+        sf_nn_model_free(m);
+        return 0;
+    }
+    if (!strcmp(mode, "serve")) {
+        int rc = serve(m, be);
+        sf_nn_model_free(m);
+        return rc;
+    }
+    struct sf_nn_opts opts = {.threads = threads, .conv_direct = direct, .sub_batch = sub};
     struct sf_nn_runner *r = NULL;
     struct sf_nn_dataset d;
-    if (sf_nn_model_load(model_dir, &m, &err) || sf_nn_runner_new(m, be, &r, &err) ||
+    if (sf_nn_runner_new_opts(m, be, &opts, &r, &err) ||
         sf_nn_dataset_load_idx(TEST_IMAGES, TEST_LABELS, sf_nn_model_norm_mean(m),
-                               sf_nn_model_norm_std(m), 0, &d, &err)) {
-        fprintf(stderr, "bench_nn: %s\n", err.msg);
-        return 1;
-    }
-    if (e2e_batch)
-        return e2e(r, m, &d, be, e2e_batch, reps);
+                               sf_nn_model_norm_std(m), 0, &d, &err))
+        return fail(&err);
+    int nthr = threads > 0 ? threads : omp_get_max_threads();
+    if (!strcmp(mode, "e2e"))
+        return e2e(r, m, &d, be, nthr, e2e_batch, reps);
+    if (!strcmp(mode, "exits"))
+        return exits(r, m, &d, reps < 3 ? 3 : reps > 50 ? 50 : reps);
     int ns = sf_nn_model_num_stages(m);
-    printf("model %s, %d stages, backend %s, %zu test images\n", sf_nn_model_name(m), ns,
-           sf_nn_backend_name(be), d.n);
+    printf("model %s, %d stages, backend %s, %zu test images, %.1f MFLOP per image\n",
+           sf_nn_model_name(m), ns, sf_nn_backend_name(be), d.n, model_flops(m) / 1e6);
+    printf("sub-batch per stage:");
+    for (int k = 1; k <= ns; k++)
+        printf(" %zu", sf_nn_exec_sub_batch(sf_nn_runner_exec(r, k)));
+    printf("\n");
 
     const size_t batches[] = {1, 8, 32, 100};
     const size_t nb = sizeof(batches) / sizeof(batches[0]);
     struct sf_nn_stage_timing *tm = calloc((size_t)ns * nb, sizeof(*tm));
-    if (sf_nn_profile_stage_times(r, m, d.x, 256, batches, nb, 5, reps, tm, &err)) {
-        fprintf(stderr, "bench_nn: %s\n", err.msg);
-        return 1;
-    }
+    if (sf_nn_profile_stage_times(r, m, d.x, 256, batches, nb, 5, reps, tm, &err))
+        return fail(&err);
     printf("\nper-stage runtime (%d runs after 5 warm-up): median / p99 per batch, ms\n", reps);
     printf("stage");
     for (size_t b = 0; b < nb; b++)
@@ -117,10 +484,8 @@ int main(int argc, char **argv)
     }
 
     struct sf_nn_hidden_size hs[SF_NN_MAX_STAGES];
-    if (sf_nn_profile_hidden_sizes(r, m, d.x, 1000, hs, &err)) {
-        fprintf(stderr, "bench_nn: %s\n", err.msg);
-        return 1;
-    }
+    if (sf_nn_profile_hidden_sizes(r, m, d.x, 1000, hs, &err))
+        return fail(&err);
     printf("\nhidden state per request after stage k (1000 test images, codec frame)\n");
     for (int k = 0; k < ns - 1; k++)
         printf("stage %d: raw %zu bytes, LZ4 frame %.0f bytes (%.2fx)\n", k + 1,
@@ -132,10 +497,8 @@ int main(int argc, char **argv)
     struct sf_nn_tau_stats ts[sizeof(taus) / sizeof(taus[0])];
     double acc[SF_NN_MAX_STAGES];
     double t0 = sf_monotonic_s();
-    if (sf_nn_profile_taus(r, m, &d, 500, taus, nt, ts, acc, &err)) {
-        fprintf(stderr, "bench_nn: %s\n", err.msg);
-        return 1;
-    }
+    if (sf_nn_profile_taus(r, m, &d, 500, taus, nt, ts, acc, &err))
+        return fail(&err);
     double sweep_s = sf_monotonic_s() - t0;
     printf("\nper-classifier top-1 on %zu test images:", d.n);
     for (int k = 0; k < ns; k++)
