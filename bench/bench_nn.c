@@ -124,10 +124,13 @@ static double model_flops(const struct sf_nn_model *m)
 /* ---- early exit against FLOPs ---------------------------------------------------------- */
 
 static int exits(struct sf_nn_runner *r, const struct sf_nn_model *m, const struct sf_nn_dataset *d,
-                 int rounds)
+                 int rounds, double only_tau)
 {
-    const double taus[] = {0.5, 0.7, 0.9, 0.99, 2.0};
+    double taus[] = {0.5, 0.7, 0.9, 0.99, 2.0};
     enum { NT = sizeof(taus) / sizeof(taus[0]) };
+    if (only_tau > 0) /* --tau: profile one threshold (every row runs it) */
+        for (int t = 0; t < NT; t++)
+            taus[t] = only_tau;
     const size_t batch = 100, nbatch = d->n / batch;
     int ns = sf_nn_model_num_stages(m);
     double cum[SF_NN_MAX_STAGES + 1] = {0}; /* FLOPs of stages 1..k per request */
@@ -393,7 +396,7 @@ int main(int argc, char **argv)
     size_t sub = 0;
     size_t e2e_batch = 0;
     const char *mode = "profile";
-    double spin_s = 0;
+    double spin_s = 0, only_tau = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
             if (sf_nn_backend_parse(argv[++i], &be)) {
@@ -408,6 +411,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--sub") && i + 1 < argc) {
             sub = (size_t)atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--tau") && i + 1 < argc) {
+            only_tau = atof(argv[++i]);
         } else if (!strcmp(argv[i], "--direct")) {
             direct = 1;
         } else if (!strcmp(argv[i], "--e2e") && i + 1 < argc) {
@@ -456,7 +461,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "e2e"))
         return e2e(r, m, &d, be, nthr, e2e_batch, reps);
     if (!strcmp(mode, "exits"))
-        return exits(r, m, &d, reps < 3 ? 3 : reps > 50 ? 50 : reps);
+        return exits(r, m, &d, reps < 3 ? 3 : reps > 50 ? 50 : reps, only_tau);
     int ns = sf_nn_model_num_stages(m);
     printf("model %s, %d stages, backend %s, %zu test images, %.1f MFLOP per image\n",
            sf_nn_model_name(m), ns, sf_nn_backend_name(be), d.n, model_flops(m) / 1e6);

@@ -33,7 +33,7 @@ void sf_nn_dataset_fini(struct sf_nn_dataset *d);
 struct sf_nn_stage_timing {
     int stage;        /* 1-based */
     size_t batch;     /* requests per run */
-    double median_s;  /* per run of the whole batch */
+    double median_s;  /* per run of the whole batch (the lower median for an even count) */
     double p99_s;     /* 99th percentile (nearest rank) */
     double per_req_s; /* median_s / batch */
 };

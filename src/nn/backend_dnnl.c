@@ -48,11 +48,19 @@
 /* Winograd only when input and output channels fill a 16-float register: with one input
  * channel (the image) its tile transforms cost 10x the direct convolution (measured). */
 #define WINO_MIN_CHANNELS 16
+/* Bytes after an arena's last region: oneDNN's AVX2 kernels read a vector (32 bytes) past the
+ * end of the scratchpad they are given (seen under valgrind); the values read are not used. */
+#define ARENA_TAIL 4096
 /* Arena regions start on cache lines (and oneDNN's preferred 64-byte alignment). */
 #define ALIGN 64
-/* Plan slots per chunk size: caller input layout x (hidden layout or none). */
-#define NO_HIDDEN SF_NN_NUM_LAYOUTS
-#define SLOTS     (SF_NN_NUM_LAYOUTS * (SF_NN_NUM_LAYOUTS + 1))
+/* Where a plan puts the hidden state ("hid" below): 0..NUM_LAYOUTS-1 the caller's buffer in
+ * that layout, NO_HIDDEN nowhere, ARENA_HIDDEN + l the worker's arena in layout l (for a
+ * run_chunked caller, which takes the rows it keeps from there while they are in cache). */
+#define NO_HIDDEN    SF_NN_NUM_LAYOUTS
+#define ARENA_HIDDEN (SF_NN_NUM_LAYOUTS + 1)
+#define HID_MODES    (2 * SF_NN_NUM_LAYOUTS + 1)
+/* Plan slots per chunk size: caller input layout x hidden mode. */
+#define SLOTS (SF_NN_NUM_LAYOUTS * HID_MODES)
 
 /* Where a memory object's buffer is at run time. */
 enum bind_kind {
@@ -85,6 +93,7 @@ struct plan {
     struct bind *binds;
     int nbinds, capbinds;
     size_t scratch_off, scratch_bytes, arena_bytes;
+    int hid_bind;            /* ARENA_HIDDEN modes: the bind holding the hidden state */
     unsigned long arena_gen; /* worker arena generation the arena binds point into */
 };
 
@@ -93,7 +102,7 @@ struct worker {
     unsigned char *arena;
     size_t arena_bytes;
     unsigned long gen;   /* bumped when the arena moves */
-    struct plan **plans; /* [(n - 1) * SLOTS + in_l * (NUM_LAYOUTS + 1) + hid_l] */
+    struct plan **plans; /* [(n - 1) * SLOTS + in_l * HID_MODES + hid] */
 };
 
 /* Weights moved once into the layout a primitive wants, shared by every plan and worker. */
@@ -124,7 +133,8 @@ struct bld {
     struct plan *p;
     struct worker *wk;
     enum sf_nn_layout in_l;
-    int hid_l; /* NO_HIDDEN or a layout */
+    int hid_l; /* layout the hidden state is wanted in, or NO_HIDDEN */
+    int hid;   /* the plan's hidden mode */
     const struct sf__nn_op *op;
     dnnl_memory_t *tmem;   /* per tensor: the memory holding it (any layout) */
     dnnl_memory_t *tplain; /* per tensor: a plain-layout copy or tmem, on demand */
@@ -571,7 +581,13 @@ static dnnl_primitive_desc_t conv_choose(const struct dnnl_ctx *c, const struct 
 
 static int build_conv(struct bld *b, const struct sf__nn_op *op)
 {
-    int want = op->out == b->c->st->hidden && b->hid_l != NO_HIDDEN ? b->hid_l : -1;
+    /* The hidden state straight in a wanted blocked layout (oneDNN's direct JIT kernels work
+     * in them); a plain one is not asked for: oneDNN would fall back to im2col + gemm, far
+     * slower than its blocked kernel and a reorder. */
+    int want = op->out == b->c->st->hidden &&
+                       (b->hid_l == SF_NN_LAYOUT_NCHW8C || b->hid_l == SF_NN_LAYOUT_NCHW16C)
+                   ? b->hid_l
+                   : -1;
     dnnl_primitive_desc_t pd = conv_choose(b->c, op, b->p->n, want);
     if (!pd)
         return fail_dnnl(b, "convolution", dnnl_unimplemented);
@@ -618,8 +634,12 @@ static int build_pool(struct bld *b, const struct sf__nn_op *op)
     int rc = get_mem(b, op->in0, &in);
     if (rc)
         return rc;
-    /* In its input's layout; the hidden state directly in the wanted layout when possible. */
-    int want = op->out == st->hidden && b->hid_l != NO_HIDDEN ? b->hid_l : -1;
+    /* In its input's layout; the hidden state directly in the wanted layout when that is the
+     * same (another one would make oneDNN fall back to its reference pooling). */
+    int want = op->out == st->hidden && b->hid_l != NO_HIDDEN &&
+                       layout_of(md_of(in), &st->tensors[op->in0].shape, b->p->n) == b->hid_l
+                   ? b->hid_l
+                   : -1;
     dnnl_dims_t strides = {op->sh, op->sw}, kernel = {op->kh, op->kw}, dil = {0, 0};
     dnnl_dims_t pl = {op->pt, op->pl}, pr = {op->pb, op->pr};
     dnnl_alg_kind_t alg = op->kind == SF__OP_MAXPOOL ? dnnl_pooling_max
@@ -722,8 +742,9 @@ static int build_op(struct bld *b, const struct sf__nn_op *op)
     return sf_err_set(b->err, SF_EUNSUPPORTED, "%s: unknown operator kind", st->name);
 }
 
-/* Stage output t goes to the caller's buffer `kind` in layout l: the arena memory holding it
- * is rebound there when its layout already matches, else a reorder writes it there. */
+/* Stage output t goes to buffer `kind` (the caller's, or B_ARENA: stays in the arena) in
+ * layout l: the arena memory holding it is rebound there when its layout already matches,
+ * else a reorder writes it there. For the hidden state, sets the plan's hid_bind. */
 static int output_to(struct bld *b, int t, int l, enum bind_kind kind)
 {
     dnnl_memory_t m;
@@ -736,11 +757,15 @@ static int output_to(struct bld *b, int t, int l, enum bind_kind kind)
     if (i >= 0 && b->p->binds[i].kind == B_ARENA && b->p->binds[i].alias < 0 &&
         dnnl_memory_desc_equal(&md, md_of(m))) {
         b->p->binds[i].kind = kind;
+        if (t == b->c->st->hidden)
+            b->p->hid_bind = i;
         return SF_OK;
     }
     dnnl_memory_t dst;
     if ((rc = new_mem(b, &md, kind, NULL, &dst)))
         return rc;
+    if (t == b->c->st->hidden)
+        b->p->hid_bind = b->p->nbinds - 1;
     return add_reorder(b, m, &md, dst, &dst);
 }
 
@@ -760,11 +785,12 @@ static void plan_layout_arena(struct plan *p)
 }
 
 static int plan_new(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_layout in_l,
-                    int hid_l, struct plan **out, struct sf_err *err)
+                    int hid, struct plan **out, struct sf_err *err)
 {
     const struct sf_nn_stage *st = c->st;
     struct plan *p = calloc(1, sizeof(*p));
-    struct bld b = {.c = c, .p = p, .wk = wk, .in_l = in_l, .hid_l = hid_l, .err = err};
+    int hid_l = hid >= ARENA_HIDDEN ? hid - ARENA_HIDDEN : hid;
+    struct bld b = {.c = c, .p = p, .wk = wk, .in_l = in_l, .hid_l = hid_l, .hid = hid, .err = err};
     b.tmem = calloc((size_t)st->ntensors, sizeof(*b.tmem));
     b.tplain = calloc((size_t)st->ntensors, sizeof(*b.tplain));
     b.reshape_of = malloc((size_t)st->ntensors * sizeof(*b.reshape_of));
@@ -785,7 +811,7 @@ static int plan_new(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_
     }
     b.op = NULL;
     if (!rc && st->hidden >= 0 && hid_l != NO_HIDDEN)
-        rc = output_to(&b, st->hidden, hid_l, B_HID);
+        rc = output_to(&b, st->hidden, hid_l, hid >= ARENA_HIDDEN ? B_ARENA : B_HID);
     if (!rc)
         rc = output_to(&b, st->logits, SF_NN_LAYOUT_NCHW, B_LOG);
     if (!rc)
@@ -832,8 +858,8 @@ static size_t sub_batch_for(const struct sf_nn_stage *st)
     size_t worst = 1;
     for (int i = 0; i < st->nops; i++) {
         const struct sf__nn_op *op = &st->ops[i];
-        size_t bytes = (sf_nn_layout_numel(SF_NN_LAYOUT_NCHW16C, &st->tensors[op->in0].shape) +
-                        sf_nn_layout_numel(SF_NN_LAYOUT_NCHW16C, &st->tensors[op->out].shape)) *
+        size_t bytes = (sf_nn_shape_numel(&st->tensors[op->in0].shape) +
+                        sf_nn_shape_numel(&st->tensors[op->out].shape)) *
                        sizeof(float);
         if (bytes > worst)
             worst = bytes;
@@ -949,27 +975,30 @@ struct job {
     const float *in;
     float *hidden, *logits;
     enum sf_nn_layout in_l;
-    int hid_l;
+    int hid; /* hidden mode */
+    sf__nn_rows_fn done;
+    void *done_arg;
     size_t batch, nchunks;
     size_t in_stride, hid_stride, log_stride; /* floats per request */
 };
 
 static int get_plan(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_layout in_l,
-                    int hid_l, struct plan **out, struct sf_err *err)
+                    int hid, struct plan **out, struct sf_err *err)
 {
-    struct plan **slot =
-        &wk->plans[(n - 1) * SLOTS + (size_t)in_l * (SF_NN_NUM_LAYOUTS + 1) + (size_t)hid_l];
+    struct plan **slot = &wk->plans[(n - 1) * SLOTS + (size_t)in_l * HID_MODES + (size_t)hid];
     if (!*slot) {
-        int rc = plan_new(c, wk, n, in_l, hid_l, slot, err);
+        int rc = plan_new(c, wk, n, in_l, hid, slot, err);
         if (rc)
             return rc;
     }
     if ((*slot)->arena_bytes > wk->arena_bytes) {
         size_t bytes = (*slot)->arena_bytes;
-        void *a = aligned_alloc(ALIGN, bytes);
+        void *a = aligned_alloc(ALIGN, bytes + ARENA_TAIL);
         if (!a)
             return sf_err_set(err, SF_ENOMEM, "%s: out of memory for a %zu-byte arena", c->st->name,
                               bytes);
+        /* Zeroed once: kernels read vector tails past what they wrote (results masked). */
+        memset(a, 0, bytes + ARENA_TAIL);
         free(wk->arena);
         wk->arena = a;
         wk->arena_bytes = bytes;
@@ -992,7 +1021,7 @@ static int run_chunk(void *arg, size_t chunk, int worker, struct sf_err *err)
     size_t q = j->batch / j->nchunks, rem = j->batch % j->nchunks;
     size_t n = q + (chunk < rem), r0 = chunk * q + (chunk < rem ? chunk : rem);
     struct plan *p = NULL;
-    int rc = get_plan(c, wk, n, j->in_l, j->hid_l, &p, err);
+    int rc = get_plan(c, wk, n, j->in_l, j->hid, &p, err);
     if (rc)
         return rc;
     int arena_moved = p->arena_gen != wk->gen;
@@ -1023,36 +1052,62 @@ static int run_chunk(void *arg, size_t chunk, int worker, struct sf_err *err)
     if (s != dnnl_success)
         return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN stream_wait: %s", c->st->name,
                           dnnl_status2str(s));
-    return SF_OK;
+    if (!j->done)
+        return SF_OK;
+    const float *h = NULL;
+    if (j->hid >= ARENA_HIDDEN)
+        h = (const float *)(wk->arena + p->binds[p->hid_bind].off);
+    return j->done(j->done_arg, r0, n, h, err);
+}
+
+static int start_job(struct dnnl_ctx *c, struct job *j, enum sf_nn_layout hid_l, struct sf_err *err)
+{
+    const struct sf_nn_stage *st = c->st;
+    j->c = c;
+    j->in_stride = sf_nn_layout_numel(j->in_l, &st->tensors[st->input].shape);
+    if (st->hidden >= 0)
+        j->hid_stride = sf_nn_layout_numel(hid_l, &st->tensors[st->hidden].shape);
+    j->log_stride = sf_nn_shape_numel(&st->tensors[st->logits].shape);
+    /* Enough chunks to stay under the sub-batch size and to give every worker one. */
+    size_t by_size = (j->batch + c->sub - 1) / c->sub;
+    size_t by_threads = j->batch < (size_t)c->nthreads ? j->batch : (size_t)c->nthreads;
+    j->nchunks = by_size > by_threads ? by_size : by_threads;
+    return sf__nn_pool_run(c->pool, j->nchunks, run_chunk, j, err);
 }
 
 static int dnnl_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch, float *hidden,
                     enum sf_nn_layout hid_l, float *logits, struct sf_err *err)
 {
     struct dnnl_ctx *c = ctx;
-    const struct sf_nn_stage *st = c->st;
-    struct job j = {.c = c,
-                    .in = in,
+    struct job j = {.in = in,
                     .hidden = hidden,
                     .logits = logits,
                     .in_l = in_l,
-                    .hid_l = hidden && st->hidden >= 0 ? (int)hid_l : NO_HIDDEN,
+                    .hid = hidden && c->st->hidden >= 0 ? (int)hid_l : NO_HIDDEN,
                     .batch = batch};
-    j.in_stride = sf_nn_layout_numel(in_l, &st->tensors[st->input].shape);
-    if (st->hidden >= 0)
-        j.hid_stride = sf_nn_layout_numel(hid_l, &st->tensors[st->hidden].shape);
-    j.log_stride = sf_nn_shape_numel(&st->tensors[st->logits].shape);
-    /* Enough chunks to stay under the sub-batch size and to give every worker one. */
-    size_t by_size = (batch + c->sub - 1) / c->sub;
-    size_t by_threads = batch < (size_t)c->nthreads ? batch : (size_t)c->nthreads;
-    j.nchunks = by_size > by_threads ? by_size : by_threads;
-    return sf__nn_pool_run(c->pool, j.nchunks, run_chunk, &j, err);
+    return start_job(c, &j, hid_l, err);
+}
+
+static int dnnl_run_rows(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch,
+                         enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done, void *arg,
+                         struct sf_err *err)
+{
+    struct dnnl_ctx *c = ctx;
+    struct job j = {.in = in,
+                    .logits = logits,
+                    .in_l = in_l,
+                    .batch = batch,
+                    .done = done,
+                    .done_arg = arg,
+                    .hid = c->st->hidden >= 0 ? ARENA_HIDDEN + (int)hid_l : NO_HIDDEN};
+    return start_job(c, &j, hid_l, err);
 }
 
 const struct sf__nn_backend_ops sf__nn_dnnl_ops = {
     .kind = SF_NN_BACKEND_DNNL,
     .create = dnnl_create,
     .run = dnnl_run,
+    .run_rows = dnnl_run_rows,
     .input_layout = dnnl_input_layout,
     .sub_batch = dnnl_sub_batch,
     .destroy = dnnl_destroy,

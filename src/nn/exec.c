@@ -114,6 +114,31 @@ int sf_nn_exec_run_layout(struct sf_nn_exec *ex, const float *in, enum sf_nn_lay
     return ex->ops->run(ex->ctx, in, in_l, batch, hidden, hidden_l, logits, err);
 }
 
+int sf__nn_exec_run_rows(struct sf_nn_exec *ex, const float *in, enum sf_nn_layout in_l,
+                         size_t batch, enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done,
+                         void *arg, struct sf_err *err)
+{
+    if (batch == 0)
+        return SF_OK;
+    if (ex->ops->run_rows) {
+        if (batch > MAX_BATCH)
+            return sf_err_set(err, SF_ETOOBIG, "%s: batch %zu exceeds %zu", ex->st->name, batch,
+                              MAX_BATCH);
+        return ex->ops->run_rows(ex->ctx, in, in_l, batch, hid_l, logits, done, arg, err);
+    }
+    /* The whole batch at once, the hidden state in a buffer of our own. */
+    const struct sf_nn_shape *hs = &ex->st->tensors[ex->st->hidden >= 0 ? ex->st->hidden : 0].shape;
+    size_t hn = ex->st->hidden >= 0 ? sf_nn_layout_numel(hid_l, hs) : 0;
+    float *h = hn ? malloc(batch * hn * sizeof(float)) : NULL;
+    if (hn && !h)
+        return sf_err_set(err, SF_ENOMEM, "%s: out of memory for batch %zu", ex->st->name, batch);
+    int rc = sf_nn_exec_run_layout(ex, in, in_l, batch, h, hid_l, logits, err);
+    if (!rc)
+        rc = done(arg, 0, batch, h, err);
+    free(h);
+    return rc;
+}
+
 int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
                    float *logits, struct sf_err *err)
 {

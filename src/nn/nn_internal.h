@@ -83,14 +83,31 @@ int sf__nn_exec_new_in(const struct sf_nn_stage *st, enum sf_nn_backend backend,
                        const struct sf_nn_opts *opts, struct sf__nn_pool *pool,
                        struct sf_nn_exec **out, struct sf_err *err);
 
+/* Rows r0 .. r0+n-1 of a stage are done: their logits are in the caller's buffer, their hidden
+ * state (n rows in the layout asked for; NULL for a stage without one) at `hidden`, valid only
+ * during the call. Called on the worker that ran them, so calls for different rows run
+ * concurrently. */
+typedef int (*sf__nn_rows_fn)(void *arg, size_t r0, size_t n, const float *hidden,
+                              struct sf_err *err);
+
+/* Runs a stage handing each sub-batch's hidden state to done while it is still in cache
+ * (the runner copies only the requests that stay); see sf__nn_rows_fn. */
+int sf__nn_exec_run_rows(struct sf_nn_exec *ex, const float *in, enum sf_nn_layout in_l,
+                         size_t batch, enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done,
+                         void *arg, struct sf_err *err);
+
 /* Backend vtable: a backend is these functions plus its context. run takes the input in
- * layout in_l and writes the hidden state (when hidden is not NULL) in layout hid_l. */
+ * layout in_l and writes the hidden state (when hidden is not NULL) in layout hid_l; run_rows
+ * (NULL: exec.c runs the whole batch and calls done once) hands it to done per sub-batch. */
 struct sf__nn_backend_ops {
     enum sf_nn_backend kind;
     int (*create)(const struct sf_nn_stage *st, const struct sf_nn_opts *opts,
                   struct sf__nn_pool *pool, void **ctx, struct sf_err *err);
     int (*run)(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch, float *hidden,
                enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
+    int (*run_rows)(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch,
+                    enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done, void *arg,
+                    struct sf_err *err);
     enum sf_nn_layout (*input_layout)(const void *ctx);
     size_t (*sub_batch)(const void *ctx);
     void (*destroy)(void *ctx);

@@ -216,7 +216,9 @@ int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *
                 struct sf_nn_stage_timing *o = &out[(size_t)(k - 1) * nb + bi];
                 o->stage = k;
                 o->batch = batch;
-                o->median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+                /* The lower median: with few runs on a shared host, one run delayed by the
+                 * scheduler (milliseconds) must not move it. */
+                o->median_s = t[(reps - 1) / 2];
                 size_t rank = (size_t)((99 * (size_t)reps + 99) / 100); /* ceil(0.99 reps) */
                 o->p99_s = t[rank ? rank - 1 : 0];
                 o->per_req_s = o->median_s / (double)batch;

@@ -24,7 +24,8 @@ struct sf_nn_runner {
     float *next;        /* the running stage's hidden output; swapped into the batch after */
     size_t next_floats; /* allocated floats of next */
     float *logits;      /* scratch: rows x num_classes */
-    size_t rows;        /* rows of logits */
+    size_t *src;        /* per row: where run_rows left a survivor's hidden state in next */
+    size_t rows;        /* rows of logits and src */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b)
@@ -105,6 +106,7 @@ void sf_nn_runner_free(struct sf_nn_runner *r)
     sf__nn_pool_free(r->pool);
     free(r->next);
     free(r->logits);
+    free(r->src);
     free(r);
 }
 
@@ -162,6 +164,10 @@ static int reserve(struct sf_nn_runner *r, size_t rows, size_t hn, struct sf_err
         if (!l)
             return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
         r->logits = l;
+        size_t *src = realloc(r->src, rows * sizeof(*src));
+        if (!src)
+            return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
+        r->src = src;
         r->rows = rows;
     }
     return SF_OK;
@@ -178,6 +184,34 @@ static void emit(struct sf_nn_result *res, uint64_t id, const struct sf_nn_best 
     res->cleared_tau = cleared;
     memset(res->probs, 0, sizeof(res->probs));
     memcpy(res->probs, best->probs, (size_t)c * sizeof(float));
+}
+
+/* A stage with exits, sub-batch by sub-batch (run_rows): the requests that stay copy their
+ * hidden state out of the cache-resident sub-batch into next, from row r0 of the sub-batch
+ * on; the caller's pass then moves them down to their final rows. So a batch where most
+ * requests leave never writes their hidden state to memory. */
+struct keep_job {
+    struct sf_nn_runner *r;
+    double tau;
+    int classes;
+    size_t hn; /* floats per request of hidden state in next */
+};
+
+static int keep_rows(void *arg, size_t r0, size_t n, const float *hidden, struct sf_err *err)
+{
+    (void)err;
+    struct keep_job *j = arg;
+    struct sf_nn_runner *r = j->r;
+    size_t kept = r0;
+    for (size_t i = 0; i < n; i++) {
+        float probs[SF_NN_MAX_CLASSES];
+        int cls = sf_nn_softmax(r->logits + (r0 + i) * (size_t)j->classes, j->classes, probs);
+        if ((double)probs[cls] >= j->tau)
+            continue; /* the same test as the pass below */
+        memcpy(r->next + kept * j->hn, hidden + i * j->hn, j->hn * sizeof(float));
+        r->src[r0 + i] = kept++;
+    }
+    return SF_OK;
 }
 
 int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_stage, double tau,
@@ -202,7 +236,14 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
         enum sf_nn_layout hl = last ? SF_NN_LAYOUT_NCHW : sf_nn_exec_input_layout(r->ex[k]);
         size_t hn = last ? 0 : sf_nn_layout_numel(hl, hs);
         int rc = reserve(r, b->n, hn, err);
-        if (!rc)
+        /* With exits possible, survivors are taken per sub-batch; without (tau > 1), the stage
+         * writes every row's hidden state straight into next. */
+        int by_rows = !last && tau <= 1.0;
+        struct keep_job kj = {.r = r, .tau = tau, .classes = c, .hn = hn};
+        if (!rc && by_rows)
+            rc = sf__nn_exec_run_rows(r->ex[k - 1], b->x, b->layout, b->n, hl, r->logits, keep_rows,
+                                      &kj, err);
+        else if (!rc)
             rc = sf_nn_exec_run_layout(r->ex[k - 1], b->x, b->layout, b->n, last ? NULL : r->next,
                                        hl, r->logits, err);
         if (rc)
@@ -230,8 +271,9 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
                 /* Survivor: its hidden state becomes row `keep` of the next input. */
                 b->ids[keep] = b->ids[i];
                 b->best[keep] = *best;
-                if (keep != i)
-                    memcpy(r->next + keep * hn, r->next + i * hn, hn * sizeof(float));
+                size_t from = by_rows ? r->src[i] : i;
+                if (keep != from)
+                    memmove(r->next + keep * hn, r->next + from * hn, hn * sizeof(float));
                 keep++;
             }
         }

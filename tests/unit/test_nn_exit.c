@@ -229,16 +229,13 @@ static void test_split_through_codec_matches_single_run(void **state)
     sf_nn_batch_fini(&tail);
 }
 
-/* The oneDNN runner gives the same labels and exit stages as the reference on these images.
- * Exact agreement is a fair demand only when no confidence lies within the backends' numeric
- * difference of tau: checked first. */
+/* The oneDNN runner, with each option set, gives the same labels and exit stages as the
+ * reference on these images. Exact agreement is a fair demand only when no confidence lies
+ * within the backends' numeric difference of tau: checked first. */
 static void test_dnnl_runner_agrees(void **state)
 {
     struct fixture *f = *state;
     struct sf_err err = {{0}};
-    struct sf_nn_runner *d;
-    if (sf_nn_runner_new(f->m, SF_NN_BACKEND_DNNL, &d, &err))
-        fail_msg("%s", err.msg);
     const double tau = 0.85;
     for (int k = 0; k < f->ns; k++)
         for (int i = 0; i < N; i++)
@@ -246,22 +243,83 @@ static void test_dnnl_runner_agrees(void **state)
     struct sf_nn_result a[N], b[N];
     size_t na, nb;
     run_all(f, tau, a, &na);
-    struct sf_nn_batch bt;
-    sf_nn_batch_init(&bt);
+    const struct sf_nn_opts variants[] = {
+        {0}, {.threads = 2, .sub_batch = 2}, {.conv_direct = 1, .sub_batch = 5}};
+    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v++) {
+        struct sf_nn_runner *d;
+        if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &variants[v], &d, &err))
+            fail_msg("%s", err.msg);
+        struct sf_nn_batch bt;
+        sf_nn_batch_init(&bt);
+        uint64_t ids[N];
+        for (int i = 0; i < N; i++)
+            ids[i] = 100 + (uint64_t)i;
+        /* Twice: the second run reuses every plan the first one built. */
+        for (int rep = 0; rep < 2; rep++) {
+            assert_int_equal(sf_nn_batch_set_input(&bt, f->m, f->x, ids, N, &err), SF_OK);
+            if (sf_nn_runner_run(d, &bt, f->ns, tau, b, &nb, &err))
+                fail_msg("%s", err.msg);
+            assert_int_equal(na, nb);
+            for (size_t i = 0; i < na; i++) {
+                assert_true(a[i].id == b[i].id);
+                assert_int_equal(a[i].label, b[i].label);
+                assert_int_equal(a[i].exit_stage, b[i].exit_stage);
+                assert_true(fabs(a[i].conf - b[i].conf) < 1e-5);
+            }
+        }
+        sf_nn_batch_fini(&bt);
+        sf_nn_runner_free(d);
+    }
+}
+
+/* A oneDNN head keeps the hidden state in its blocked layout; the codec converts it to NCHW on
+ * encode, so a reference tail decodes it and answers as the all-reference run does. */
+static void test_blocked_head_through_codec(void **state)
+{
+    struct fixture *f = *state;
+    struct sf_err err = {{0}};
+    const double tau = 0.85;
+    struct sf_nn_result whole[N], parts[N];
+    size_t n_whole, n_head, n_tail;
+    run_all(f, tau, whole, &n_whole);
+    struct sf_nn_runner *d;
+    const struct sf_nn_opts o = {.threads = 2};
+    if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &o, &d, &err))
+        fail_msg("%s", err.msg);
+    struct sf_nn_batch head, tail;
+    sf_nn_batch_init(&head);
+    sf_nn_batch_init(&tail);
     uint64_t ids[N];
     for (int i = 0; i < N; i++)
         ids[i] = 100 + (uint64_t)i;
-    assert_int_equal(sf_nn_batch_set_input(&bt, f->m, f->x, ids, N, &err), SF_OK);
-    if (sf_nn_runner_run(d, &bt, f->ns, tau, b, &nb, &err))
+    assert_int_equal(sf_nn_batch_set_input(&head, f->m, f->x, ids, N, &err), SF_OK);
+    if (sf_nn_runner_run(d, &head, 2, tau, parts, &n_head, &err))
         fail_msg("%s", err.msg);
-    assert_int_equal(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        assert_true(a[i].id == b[i].id);
-        assert_int_equal(a[i].label, b[i].label);
-        assert_int_equal(a[i].exit_stage, b[i].exit_stage);
-        assert_true(fabs(a[i].conf - b[i].conf) < 1e-5);
+    assert_true(head.n > 0);
+    assert_int_equal(head.layout, sf_nn_exec_input_layout(sf_nn_runner_exec(d, 3)));
+    print_message("head hidden state layout: %s\n", sf_nn_layout_name(head.layout));
+    void *buf;
+    size_t len, raw;
+    assert_int_equal(sf_nn_codec_encode(&head, tau, &buf, &len, &raw, &err), SF_OK);
+    double tau2;
+    assert_int_equal(sf_nn_codec_decode(buf, len, raw, &tail, &tau2, &err), SF_OK);
+    free(buf);
+    assert_int_equal(tail.layout, SF_NN_LAYOUT_NCHW);
+    if (sf_nn_runner_run(f->r, &tail, f->ns, tau2, parts + n_head, &n_tail, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(n_head + n_tail, N);
+    for (size_t i = 0; i < N; i++) {
+        const struct sf_nn_result *w = NULL;
+        for (size_t j = 0; j < N; j++)
+            if (whole[j].id == parts[i].id)
+                w = &whole[j];
+        assert_non_null(w);
+        assert_int_equal(w->label, parts[i].label);
+        assert_int_equal(w->exit_stage, parts[i].exit_stage);
+        assert_true(fabs(w->conf - parts[i].conf) < 1e-5);
     }
-    sf_nn_batch_fini(&bt);
+    sf_nn_batch_fini(&head);
+    sf_nn_batch_fini(&tail);
     sf_nn_runner_free(d);
 }
 
@@ -271,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_exit_rule_per_tau),
         cmocka_unit_test(test_split_through_codec_matches_single_run),
         cmocka_unit_test(test_dnnl_runner_agrees),
+        cmocka_unit_test(test_blocked_head_through_codec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

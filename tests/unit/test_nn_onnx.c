@@ -1,7 +1,8 @@
 /* test_nn_onnx.c - ONNX stage loading and the two backends: operator coverage against
- * PyTorch-computed outputs, reference vs oneDNN agreement, the bundled model against its
- * PyTorch golden logits, and loader errors (missing file, unsupported operator, shape
- * mismatch, truncated file). */
+ * PyTorch-computed outputs, reference vs oneDNN agreement (every option: Winograd or direct,
+ * sub-batch sizes, threads, caller layouts), the bundled model against its PyTorch golden
+ * logits, activation layout conversions, and loader errors (missing file, unsupported
+ * operator, shape mismatch, truncated file). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +90,17 @@ static void test_ops_mix_matches_torch(void **state)
                       sf_nn_backend_name((enum sf_nn_backend)b), dh, dl);
         assert_true(dh < 1e-5);
         assert_true(dl < 1e-6);
+        /* The input (2 channels) in every layout, padded ones included: same logits. */
+        const struct sf_nn_shape *is = sf_nn_stage_input_shape(st);
+        for (int lay = 1; lay < SF_NN_NUM_LAYOUTS; lay++) {
+            float xl[3 * 16 * 36], l2[3 * 5];
+            assert_true(sf_nn_layout_numel((enum sf_nn_layout)lay, is) <= 16 * 36);
+            sf_nn_layout_convert(x, SF_NN_LAYOUT_NCHW, xl, (enum sf_nn_layout)lay, is, n);
+            if (sf_nn_exec_run_layout(ex, xl, (enum sf_nn_layout)lay, n, NULL, SF_NN_LAYOUT_NCHW,
+                                      l2, &err))
+                fail_msg("%s", err.msg);
+            assert_true(max_abs(l2, want_l, n * cls) < 1e-6);
+        }
         sf_nn_exec_free(ex);
     }
     free(io);
@@ -159,6 +171,142 @@ static void test_bundled_model_golden_and_agreement(void **state)
             sf_nn_exec_free(ex[b][k]);
     free(x0);
     free(golden);
+    sf_nn_model_free(m);
+}
+
+/* Every layout round-trips through every other; blocked layouts pad channels with zeros. */
+static void test_layout_conversions(void **state)
+{
+    (void)state;
+    const struct sf_nn_shape s = {.ndim = 3, .dims = {20, 3, 5}}; /* 20: not a block multiple */
+    const size_t n = 2, numel = 20 * 3 * 5;
+    assert_int_equal(sf_nn_layout_numel(SF_NN_LAYOUT_NCHW, &s), numel);
+    assert_int_equal(sf_nn_layout_numel(SF_NN_LAYOUT_NHWC, &s), numel);
+    assert_int_equal(sf_nn_layout_numel(SF_NN_LAYOUT_NCHW8C, &s), 24 * 15);
+    assert_int_equal(sf_nn_layout_numel(SF_NN_LAYOUT_NCHW16C, &s), 32 * 15);
+    const struct sf_nn_shape v = {.ndim = 1, .dims = {7}};
+    assert_int_equal(sf_nn_layout_numel(SF_NN_LAYOUT_NCHW16C, &v), 7); /* rank 1: plain */
+    float x[2 * 300], y[2 * 32 * 15], z[2 * 300];
+    for (size_t i = 0; i < n * numel; i++)
+        x[i] = (float)i;
+    for (int l = 0; l < SF_NN_NUM_LAYOUTS; l++) {
+        size_t ln = sf_nn_layout_numel((enum sf_nn_layout)l, &s);
+        memset(y, 0xff, sizeof(y)); /* NaN bytes: padding must be overwritten with zeros */
+        sf_nn_layout_convert(x, SF_NN_LAYOUT_NCHW, y, (enum sf_nn_layout)l, &s, n);
+        size_t zeros = 0;
+        for (size_t i = 0; i < n * ln; i++)
+            zeros += y[i] == 0.0f;
+        assert_int_equal(zeros, n * (ln - numel) + 1); /* the padding, and x[0] == 0 */
+        sf_nn_layout_convert(y, (enum sf_nn_layout)l, z, SF_NN_LAYOUT_NCHW, &s, n);
+        assert_memory_equal(x, z, n * numel * sizeof(float));
+        print_message("layout %s: %zu floats per request\n",
+                      sf_nn_layout_name((enum sf_nn_layout)l), ln);
+    }
+    /* One element checked by hand: request 1, c 17, h 2, w 4 in nChw16c. */
+    sf_nn_layout_convert(x, SF_NN_LAYOUT_NCHW, y, SF_NN_LAYOUT_NCHW16C, &s, n);
+    assert_true(y[32 * 15 + (1 * 15 + 2 * 5 + 4) * 16 + 1] == x[numel + 17 * 15 + 2 * 5 + 4]);
+    /* NHWC: request 0, c 3, h 1, w 0. */
+    sf_nn_layout_convert(x, SF_NN_LAYOUT_NCHW, y, SF_NN_LAYOUT_NHWC, &s, n);
+    assert_true(y[(1 * 5 + 0) * 20 + 3] == x[3 * 15 + 1 * 5 + 0]);
+}
+
+/* The oneDNN backend with every option against the reference on the bundled model, stage by
+ * stage: Winograd (default) and direct, sub-batches of 1, 3 and 64 requests, 1 and 2 threads,
+ * input and hidden state in blocked and plain layouts, batch sizes that leave remainders
+ * (13 = 4 x 3 + 1). */
+static void test_dnnl_options_agree_with_reference(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char dir[1024];
+    path_of(dir, sizeof(dir), "models/fmnist-ee");
+    struct sf_nn_model *m;
+    if (sf_nn_model_load(dir, &m, &err))
+        fail_msg("%s", err.msg);
+    int ns = sf_nn_model_num_stages(m);
+    const size_t n = 13;
+    float *x0 = read_f32("models/fmnist-ee/golden_input.f32", GOLDEN_N * 784);
+    const struct sf_nn_opts variants[] = {{0},
+                                          {.conv_direct = 1},
+                                          {.sub_batch = 1},
+                                          {.sub_batch = 3, .threads = 2},
+                                          {.sub_batch = 64, .threads = 2}};
+    struct sf_nn_runner *ref;
+    if (sf_nn_runner_new(m, SF_NN_BACKEND_REF, &ref, &err))
+        fail_msg("%s", err.msg);
+    double worst = 0;
+    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v++) {
+        struct sf_nn_runner *r;
+        if (sf_nn_runner_new_opts(m, SF_NN_BACKEND_DNNL, &variants[v], &r, &err))
+            fail_msg("%s", err.msg);
+        float *in = malloc(n * 784 * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            memcpy(in + i * 784, x0 + (i % GOLDEN_N) * 784, 784 * sizeof(float));
+        enum sf_nn_layout in_l = SF_NN_LAYOUT_NCHW;
+        for (int k = 1; k <= ns; k++) {
+            const struct sf_nn_shape *hs = sf_nn_stage_hidden_shape(sf_nn_model_stage(m, k));
+            const struct sf_nn_shape *is = sf_nn_stage_input_shape(sf_nn_model_stage(m, k));
+            /* Alternate: the preferred layout on odd stages, plain on even ones. */
+            enum sf_nn_layout hl = k < ns && k % 2
+                                       ? sf_nn_exec_input_layout(sf_nn_runner_exec(r, k + 1))
+                                       : SF_NN_LAYOUT_NCHW;
+            size_t hn = sf_nn_layout_numel(hl, hs), pn = sf_nn_shape_numel(hs);
+            float *h = calloc(n * (hn ? hn : 1), sizeof(float));
+            float *hp = calloc(n * (pn ? pn : 1), sizeof(float));
+            float *hr = calloc(n * (pn ? pn : 1), sizeof(float));
+            float *inp = malloc(n * sf_nn_shape_numel(is) * sizeof(float));
+            float l[13 * 10], lr[13 * 10];
+            if (sf_nn_exec_run_layout(sf_nn_runner_exec(r, k), in, in_l, n, hn ? h : NULL, hl, l,
+                                      &err))
+                fail_msg("%s", err.msg);
+            sf_nn_layout_convert(in, in_l, inp, SF_NN_LAYOUT_NCHW, is, n);
+            if (sf_nn_exec_run(sf_nn_runner_exec(ref, k), inp, n, hn ? hr : NULL, lr, &err))
+                fail_msg("%s", err.msg);
+            double e = norm_err(lr, l, n * 10);
+            if (hn) {
+                sf_nn_layout_convert(h, hl, hp, SF_NN_LAYOUT_NCHW, hs, n);
+                e = fmax(e, norm_err(hr, hp, n * pn));
+            }
+            if (e >= 1e-5)
+                fail_msg("variant %zu stage %d: normalised error %.3g", v, k, e);
+            worst = fmax(worst, e);
+            free(in);
+            free(inp);
+            free(hp);
+            free(hr);
+            in = h;
+            in_l = hl;
+        }
+        free(in);
+        sf_nn_runner_free(r);
+    }
+    print_message("oneDNN variants vs reference: normalised error <= %.3g\n", worst);
+    /* Unknown layouts are refused. */
+    float l[10];
+    assert_int_equal(sf_nn_exec_run_layout(sf_nn_runner_exec(ref, 1), x0, (enum sf_nn_layout)9, 1,
+                                           NULL, SF_NN_LAYOUT_NCHW, l, &err),
+                     SF_EINVAL);
+    sf_nn_runner_free(ref);
+    free(x0);
+    sf_nn_model_free(m);
+}
+
+/* FLOPs per request of the bundled model's stages: 2 x (conv + classifier) multiply-adds. */
+static void test_stage_flops(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char dir[1024];
+    path_of(dir, sizeof(dir), "models/fmnist-ee");
+    struct sf_nn_model *m;
+    if (sf_nn_model_load(dir, &m, &err))
+        fail_msg("%s", err.msg);
+    /* Stage 1: conv 1->16 3x3 on 28x28, classifier 16x4x4 -> 10. */
+    assert_true(sf_nn_stage_flops(sf_nn_model_stage(m, 1)) == 2.0 * (28 * 28 * 16 * 9 + 256 * 10));
+    double total = 0;
+    for (int k = 1; k <= sf_nn_model_num_stages(m); k++)
+        total += sf_nn_stage_flops(sf_nn_model_stage(m, k));
+    assert_true(fabs(total - 40008064.0) < 0.5); /* bench/nn_torch.py --flops */
     sf_nn_model_free(m);
 }
 
@@ -316,6 +464,9 @@ int main(void)
         cmocka_unit_test(test_gemm_mix_matches_torch),
         cmocka_unit_test(test_bundled_model_folds_batchnorm),
         cmocka_unit_test(test_bundled_model_golden_and_agreement),
+        cmocka_unit_test(test_layout_conversions),
+        cmocka_unit_test(test_dnnl_options_agree_with_reference),
+        cmocka_unit_test(test_stage_flops),
         cmocka_unit_test(test_loader_errors),
         cmocka_unit_test(test_truncated_onnx),
         cmocka_unit_test(test_model_shape_chain_mismatch),
