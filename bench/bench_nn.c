@@ -6,6 +6,9 @@
  *                               batch=B median_s=... p99_s=... req_per_s=..."
  *   bench_nn --exits            early exit: time per batch of 100 test images at tau 0.5, 0.7,
  *                               0.9, 0.99 and without exits, against the FLOPs each does
+ *   bench_nn --accuracy         Winograd (the default) against direct convolutions on all
+ *                               test images at every tau: accuracy and requests answered
+ *                               differently (label or exit stage)
  *   bench_nn --serve            worker for bench/nn_vs_peers.sh (bench/nn_peers.py's protocol:
  *                               "check", "run T B R", "quit" on stdin)
  *   bench_nn --fma-peak         the host's fp32 FMA peak, measured by an FMA loop on 1 and 2
@@ -188,6 +191,77 @@ static int exits(struct sf_nn_runner *r, const struct sf_nn_model *m, const stru
     free(res);
     free(pass_s);
     sf_nn_batch_fini(&b);
+    return 0;
+}
+
+/* ---- Winograd against direct convolutions on the whole test set ----------------------- */
+
+/* Every test image through r at tau, batches of 100; labels and exit stages per image. */
+static int answers(struct sf_nn_runner *r, const struct sf_nn_model *m,
+                   const struct sf_nn_dataset *d, double tau, int *label, int *stage)
+{
+    struct sf_err err = {{0}};
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    struct sf_nn_result res[100];
+    int rc = SF_OK;
+    for (size_t i0 = 0; i0 < d->n && !rc; i0 += 100) {
+        size_t n = d->n - i0 < 100 ? d->n - i0 : 100, n_out;
+        uint64_t ids[100];
+        for (size_t i = 0; i < n; i++)
+            ids[i] = i0 + i;
+        rc = sf_nn_batch_set_input(&b, m, d->x + i0 * 784, ids, n, &err);
+        if (!rc)
+            rc = sf_nn_runner_run(r, &b, sf_nn_model_num_stages(m), tau, res, &n_out, &err);
+        for (size_t j = 0; !rc && j < n_out; j++) {
+            label[res[j].id] = res[j].label;
+            stage[res[j].id] = res[j].exit_stage;
+        }
+    }
+    sf_nn_batch_fini(&b);
+    return rc ? fail(&err) : 0;
+}
+
+static int accuracy(const struct sf_nn_model *m, const struct sf_nn_dataset *d, int threads)
+{
+    struct sf_err err = {{0}};
+    struct sf_nn_runner *r[2];
+    const struct sf_nn_opts o[2] = {{.threads = threads}, {.threads = threads, .conv_direct = 1}};
+    for (int v = 0; v < 2; v++)
+        if (sf_nn_runner_new_opts(m, SF_NN_BACKEND_DNNL, &o[v], &r[v], &err))
+            return fail(&err);
+    const double taus[] = {0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 2.0};
+    int *lab = malloc(2 * d->n * sizeof(int)), *stg = malloc(2 * d->n * sizeof(int));
+    printf("%zu test images, Winograd vs direct convolutions (oneDNN, %d thread%s)\n", d->n,
+           threads, threads > 1 ? "s" : "");
+    printf("%-8s %14s %14s %18s %18s\n", "tau", "acc winograd", "acc direct", "labels differ",
+           "exit stage differs");
+    int worst = 0;
+    for (size_t t = 0; t < sizeof(taus) / sizeof(taus[0]); t++) {
+        size_t ok[2] = {0, 0}, dl = 0, ds = 0;
+        for (int v = 0; v < 2; v++) {
+            if (answers(r[v], m, d, taus[t], lab + v * d->n, stg + v * d->n))
+                return 1;
+            for (size_t i = 0; i < d->n; i++)
+                ok[v] += lab[v * d->n + i] == d->labels[i];
+        }
+        for (size_t i = 0; i < d->n; i++) {
+            dl += lab[i] != lab[d->n + i];
+            ds += stg[i] != stg[d->n + i];
+        }
+        char name[16];
+        snprintf(name, sizeof(name), taus[t] > 1 ? "no exit" : "%.2f", taus[t]);
+        printf("%-8s %14.4f %14.4f %18zu %18zu\n", name, (double)ok[0] / (double)d->n,
+               (double)ok[1] / (double)d->n, dl, ds);
+        if (ok[0] != ok[1] || dl || ds)
+            worst = 1;
+    }
+    printf("accuracy: %s\n",
+           worst ? "Winograd and direct differ (see above)" : "identical answers at every tau");
+    free(lab);
+    free(stg);
+    sf_nn_runner_free(r[0]);
+    sf_nn_runner_free(r[1]);
     return 0;
 }
 
@@ -384,8 +458,8 @@ static int spin(double seconds)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_nn [--backend dnnl|ref] [--model DIR] [--reps N] [--threads T] "
-                    "[--sub N] [--direct] [--e2e BATCH | --exits | --serve | --fma-peak | --flops "
-                    "| --spin S]\n");
+                    "[--sub N] [--direct] [--tau T] [--e2e BATCH | --exits | --accuracy | --serve "
+                    "| --fma-peak | --flops | --spin S]\n");
     return 2;
 }
 
@@ -422,7 +496,8 @@ int main(int argc, char **argv)
             spin_s = atof(argv[++i]);
             mode = "spin";
         } else if (!strcmp(argv[i], "--exits") || !strcmp(argv[i], "--serve") ||
-                   !strcmp(argv[i], "--fma-peak") || !strcmp(argv[i], "--flops")) {
+                   !strcmp(argv[i], "--accuracy") || !strcmp(argv[i], "--fma-peak") ||
+                   !strcmp(argv[i], "--flops")) {
             mode = argv[i] + 2;
         } else {
             return usage();
@@ -460,6 +535,8 @@ int main(int argc, char **argv)
     int nthr = threads > 0 ? threads : omp_get_max_threads();
     if (!strcmp(mode, "e2e"))
         return e2e(r, m, &d, be, nthr, e2e_batch, reps);
+    if (!strcmp(mode, "accuracy"))
+        return accuracy(m, &d, nthr);
     if (!strcmp(mode, "exits"))
         return exits(r, m, &d, reps < 3 ? 3 : reps > 50 ? 50 : reps, only_tau);
     int ns = sf_nn_model_num_stages(m);
