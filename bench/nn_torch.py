@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""nn_torch.py - PyTorch eager baseline for bench/nn_vs_torch.sh.
+"""nn_torch.py - the bundled model in PyTorch, on the committed ONNX stage files' weights.
 
-Rebuilds the bundled model's modules with tools/train_fmnist.py's build_model(), loads the
-weights from the committed ONNX stage files (initializer names are the modules' state_dict
-names), checks the logits against the golden file, and times the whole model (all stages, no
-early exit) at one batch size. Prints one line in bench_nn's "e2e" format.
+load() rebuilds the modules with tools/train_fmnist.py's build_model() and loads the weights
+from the stage files (initializer names are the modules' state_dict names); bench/nn_peers.py
+uses it for its PyTorch eager and TorchScript workers. Run alone, it checks the logits against
+the golden file and times the whole model (all stages, no early exit) at one batch size,
+printing one line in bench_nn's "e2e" format; --flops counts the model's FLOPs with hooks (a
+cross-check of sf_nn_stage_flops).
 
 Usage: /usr/bin/python3 bench/nn_torch.py --threads T --batch B [--reps R]
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs exactly the Debian packages serflow needs; does nothing when they are present.
 # Usage: scripts/install-deps.sh [--tools] [--print]
-#   --tools  also the packages of the model-training tool and the PyTorch benchmark
+#   --tools  also the packages of the model-training tool and the peer-runtime benchmark
 #   --print  list the packages and exit
 set -euo pipefail
 pkgs=(
@@ -23,6 +23,7 @@ tools=(
   python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_torch.sh
   python3-onnx        # ONNX export in tools/train_fmnist.py, tools/make_nn_testdata.py
   python3-numpy       # training and test-data tools
+  python3-opencv      # bench/nn_vs_peers.sh: OpenCV DNN, one of the peer runtimes
 )
 want=("${pkgs[@]}")
 print=0
