@@ -101,7 +101,8 @@ struct sf_candidate {
     double accuracy;
     int cut;
     int vm;        /* index into pricing->vm, -1 for FaaS */
-    int fn_mem_mb; /* 0 when no memory fits at all */
+    int fn_mem_mb;   /* 0 when no memory fits at all */
+    int tail_fanout; /* k: function invocations per batch tail (hybrid), 1 otherwise */
     double cost_usd_per_s;
     struct sf_cost_split split;
     double latency_s;      /* worst case: a full batch through every stage of this path */
@@ -143,6 +144,31 @@ struct sf_plan {
 int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
                 const struct sf_plan_opts *opts, struct sf_err *err);
 void sf_plan_fini(struct sf_plan *plan);
+
+/* ---- paths: where a policy's work runs ---- */
+
+/* The outcome of planning one pool at one tau, as the simulator and the server run it. */
+struct sf_path {
+    int has_instances; /* 0: functions only */
+    int vm;            /* pricing->vm index (instances only) */
+    int cut;           /* stages 1..cut on the instance; n_stages = IaaS-only */
+    int tail_fanout;   /* k: parallel function invocations per batch tail (hybrid); 1 otherwise */
+    int fn_mem_mb;     /* function memory for the tail and the FaaS spill */
+    double tcip_rps;   /* INFINITY: never a partial instance */
+};
+
+/* The path of a planned candidate. */
+struct sf_path sf_plan_path(const struct sf_candidate *c);
+
+/* Worst-case service times for the deadline-aware batcher (batcher.h), for a batch of n = 0..B
+ * requests that all run every stage of the path: inst_s[n] on an instance of path (the head on
+ * the VM; for a hybrid also the hand-off of n hidden states and the tail of ceil(n / k) requests
+ * on each of k functions, with the function cold start), fn_s[n] the whole model on a function of
+ * path->fn_mem_mb (with the cold start). Both arrays hold B + 1 entries; inst_s is zero when the
+ * path has no instances. fn_arch indexes price->fn_arch. */
+int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price,
+                      size_t fn_arch, const struct sf_path *path, int batch_size, double *inst_s,
+                      double *fn_s, struct sf_err *err);
 
 /* Rebuilds the cost configuration of a candidate (for sweeps and tests). */
 int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,

@@ -70,15 +70,6 @@ const char *sf_policy_name(enum sf_policy_kind k);
 /* Parses a policy name; returns -1 when unknown. */
 int sf_policy_parse(const char *name);
 
-/* Where a policy's work runs. */
-struct sf_path {
-    int has_instances; /* 0: functions only */
-    int vm;            /* pricing->vm index (instances only) */
-    int cut;           /* stages 1..cut on the instance; n_stages = IaaS-only */
-    int fn_mem_mb;     /* function memory for the tail and the FaaS spill */
-    double tcip_rps;   /* INFINITY: never a partial instance */
-};
-
 struct sf_sim_opts {
     double tau;
     uint64_t seed;

@@ -439,3 +439,65 @@ int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,
                  out);
     return SF_OK;
 }
+
+struct sf_path sf_plan_path(const struct sf_candidate *c)
+{
+    struct sf_path p = {.has_instances = c->pool != SF_POOL_FAAS,
+                        .vm = c->vm,
+                        .cut = c->cut,
+                        .tail_fanout = c->tail_fanout > 1 ? c->tail_fanout : 1,
+                        .fn_mem_mb = c->fn_mem_mb,
+                        .tcip_rps = c->tcip_rps};
+    if (!p.has_instances)
+        p.tcip_rps = INFINITY;
+    return p;
+}
+
+/* Worst-case time of stages [from, to) for a batch of n requests that all reach every stage. */
+static double all_stages_s(const double *per_req, const double *per_batch, int from, int to, int n)
+{
+    double t = 0;
+    for (int i = from; i < to && n > 0; i++)
+        t += n * per_req[i] + per_batch[i];
+    return t;
+}
+
+int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price,
+                      size_t fn_arch, const struct sf_path *path, int batch_size, double *inst_s,
+                      double *fn_s, struct sf_err *err)
+{
+    int N = prof->n_stages;
+    if (batch_size < 1 || fn_arch >= price->n_fn_arch)
+        return sf_err_set(err, SF_EINVAL, "service tables: bad batch size or function arch");
+    double fq[SF_MAX_STAGES], fb[SF_MAX_STAGES];
+    if (sf_fn_runtime_at(prof, price, price->fn_arch[fn_arch].name, path->fn_mem_mb, fq, fb) !=
+        SF_OK)
+        return sf_err_set(err, SF_ENOTFOUND, "service tables: no function runtime for arch %s",
+                          price->fn_arch[fn_arch].name);
+    const struct sf_runtime *vm = NULL;
+    if (path->has_instances) {
+        if (path->vm < 0 || (size_t)path->vm >= price->n_vm || path->cut < 1 || path->cut > N)
+            return sf_err_set(err, SF_EINVAL, "service tables: bad VM index or cut");
+        vm = sf_profile_vm_runtime(prof, price->vm[path->vm].name);
+        if (!vm)
+            return sf_err_set(err, SF_ENOTFOUND, "service tables: no runtime for VM %s",
+                              price->vm[path->vm].name);
+    }
+    int k = path->tail_fanout > 1 ? path->tail_fanout : 1;
+    for (int n = 0; n <= batch_size; n++) {
+        fn_s[n] = n > 0 ? all_stages_s(fq, fb, 0, N, n) + prof->fn_cold_start_s : 0;
+        inst_s[n] = 0;
+        if (!vm || n == 0)
+            continue;
+        int c = path->cut;
+        double t = all_stages_s(vm->per_request_s, vm->per_batch_s, 0, c, n);
+        if (c < N) {
+            int chunk = (n + k - 1) / k;
+            t += prof->xfer_latency_s +
+                 n * prof->stage[c - 1].hidden_bytes_lz4 / prof->xfer_bandwidth_bytes_per_s +
+                 all_stages_s(fq, fb, c, N, chunk) + prof->fn_cold_start_s;
+        }
+        inst_s[n] = t;
+    }
+    return SF_OK;
+}

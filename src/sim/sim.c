@@ -51,18 +51,6 @@ void sf_sim_opts_default(struct sf_sim_opts *o)
     o->libra_orig_vm_share = 0.8;
 }
 
-static struct sf_path path_of(const struct sf_candidate *c)
-{
-    struct sf_path p = {.has_instances = c->pool != SF_POOL_FAAS,
-                        .vm = c->vm,
-                        .cut = c->cut,
-                        .fn_mem_mb = c->fn_mem_mb,
-                        .tcip_rps = c->tcip_rps};
-    if (!p.has_instances)
-        p.tcip_rps = INFINITY;
-    return p;
-}
-
 int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim_paths *out,
                            struct sf_err *err)
 {
@@ -78,15 +66,15 @@ int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim
         return sf_err_set(err, SF_EINFEASIBLE,
                           "replay: no function memory runs the model within the SLO at tau %g",
                           tau);
-    out->faas = path_of(&c[SF_POOL_FAAS]);
+    out->faas = sf_plan_path(&c[SF_POOL_FAAS]);
     int best = SF_POOL_FAAS;
     for (int p = 1; p < 3; p++)
         if (found[p] && c[p].cost_usd_per_s < c[best].cost_usd_per_s)
             best = p;
-    out->serflow = path_of(&c[best]);
+    out->serflow = sf_plan_path(&c[best]);
     out->iaas.has_instances = -1; /* marks "none" */
     if (found[SF_POOL_IAAS])
-        out->iaas = path_of(&c[SF_POOL_IAAS]);
+        out->iaas = sf_plan_path(&c[SF_POOL_IAAS]);
     if (out->serflow.has_instances) {
         out->oracle = out->serflow;
     } else {
@@ -94,7 +82,7 @@ int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim
         for (int p = 1; p < 3; p++)
             if (found[p] && (inst < 0 || c[p].cost_usd_per_s < c[inst].cost_usd_per_s))
                 inst = p;
-        out->oracle = inst >= 0 ? path_of(&c[inst]) : out->faas;
+        out->oracle = inst >= 0 ? sf_plan_path(&c[inst]) : out->faas;
     }
     return SF_OK;
 }
