@@ -462,9 +462,9 @@ static double all_stages_s(const double *per_req, const double *per_batch, int f
     return t;
 }
 
-int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price,
-                      size_t fn_arch, const struct sf_path *path, int batch_size, double *inst_s,
-                      double *fn_s, struct sf_err *err)
+int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price, size_t fn_arch,
+                      const struct sf_path *path, int batch_size, double *inst_s, double *fn_s,
+                      struct sf_err *err)
 {
     int N = prof->n_stages;
     if (batch_size < 1 || fn_arch >= price->n_fn_arch)
