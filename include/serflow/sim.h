@@ -79,6 +79,7 @@ struct sf_sim_opts {
     double fn_idle_timeout_s; /* a warm container is reclaimed after: 600 s */
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
+    double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
     struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
     int record_series;              /* fill the per-epoch series of each result */

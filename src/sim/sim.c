@@ -39,6 +39,7 @@ void sf_sim_opts_default(struct sf_sim_opts *o)
     o->fn_idle_timeout_s = 600;
     o->fn_concurrency = 1000;
     o->fn_bill_init = 1;
+    o->payload_factor = SF_PLAN_PAYLOAD_FACTOR;
     struct sf_policy_env env;
     sf_policy_env_default(&env);
     o->ctl = env.ctl;
@@ -138,6 +139,33 @@ static void scale_to(struct sf__pstate *ps, int target, int64_t e)
         ps->res->launches += d;
 }
 
+/* The survivors' tail of batch a..b-1 on k parallel function calls started at start_s (one call
+ * when k = 1); bills each call and returns the latency of the slowest. */
+static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, const int *alive,
+                       double start_s)
+{
+    int N = ps->rt.n, cut = ps->rt.path.cut, k = ps->rt.path.tail_fanout;
+    int chunk_alive[SF_MAX_FANOUT_CHUNKS][SF_MAX_STAGES];
+    const int(*chunks)[SF_MAX_STAGES] = chunk_alive;
+    int n_chunks = 1;
+    if (k > 1)
+        n_chunks = sf__tail_chunks(sh->exits, a, b, N, cut, k, alive[cut], chunk_alive);
+    else
+        chunks = (const int(*)[SF_MAX_STAGES])alive;
+    double worst = 0;
+    for (int c = 0; c < n_chunks; c++) {
+        double tail = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, chunks[c], cut, N);
+        int cold, thr;
+        double bill;
+        double lat = sf__fn_invoke(&ps->fn, sh->o, start_s, tail, &cold, &thr, &bill);
+        ps->res->fn_cold_starts += (uint64_t)cold;
+        ps->res->fn_throttled += (uint64_t)thr;
+        sf__charge_fn(sh, ps, bill);
+        worst = lat > worst ? lat : worst;
+    }
+    return worst;
+}
+
 /* The policy's decisions at epoch e, before routing: a target applied to the fleet, then the
  * cap on requests to instances (policy.h's call order). */
 static int decide(struct sf__pstate *ps, int64_t e, int n)
@@ -192,14 +220,7 @@ static void step(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
         if (cut < N && alive[cut] > 0) {
             double xfer = sh->prof->xfer_latency_s +
                           alive[cut] * ps->rt.hand_off_bytes / sh->prof->xfer_bandwidth_bytes_per_s;
-            double tail = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, alive, cut, N);
-            int cold, thr;
-            double bill;
-            latency +=
-                xfer + sf__fn_invoke(&ps->fn, o, now + head + xfer, tail, &cold, &thr, &bill);
-            r->fn_cold_starts += (uint64_t)cold;
-            r->fn_throttled += (uint64_t)thr;
-            sf__charge_fn(sh, ps, bill);
+            latency += xfer + run_tail(sh, ps, a, b, alive, now + head + xfer);
         }
         account_batch(sh, ps, a, b, now, latency, 1);
         a = b;
@@ -234,7 +255,8 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
         ps->ctl.scaling_rule = SF_SCALE_PAPER; /* baselines keep their own rules */
     ps->ctl.use_instances = path->has_instances;
     ps->ctl.tcip_rps = path->tcip_rps;
-    int rc = sf__pathrt_init(&ps->rt, path, sh->prof, sh->price, sh->o->tau, err);
+    int rc =
+        sf__pathrt_init(&ps->rt, path, sh->prof, sh->price, sh->o->tau, sh->o->payload_factor, err);
     if (rc != SF_OK)
         return rc;
     sf_fleet_init(&ps->fleet, sh->o->seed);
@@ -376,6 +398,8 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         return sf_err_set(err, SF_ENOTFOUND, "replay: tau %g is not in the profile", opts->tau);
     if (opts->fn_concurrency < 1)
         return sf_err_set(err, SF_EINVAL, "replay: function concurrency must be >= 1");
+    if (!(opts->payload_factor >= 1) || !isfinite(opts->payload_factor))
+        return sf_err_set(err, SF_EINVAL, "replay: the payload factor must be >= 1");
     struct sf__shared sh = {.prof = prof,
                             .price = price,
                             .trace = trace,
@@ -424,7 +448,8 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         np++;
     }
     if (want_oracle) {
-        rc = sf__pathrt_init(&tb_rt, &paths->oracle, prof, price, opts->tau, err);
+        rc = sf__pathrt_init(&tb_rt, &paths->oracle, prof, price, opts->tau, opts->payload_factor,
+                             err);
         if (rc != SF_OK)
             goto out;
         int nb =

@@ -49,7 +49,8 @@ int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim
 /* ---- per-path runtimes and prices ---- */
 
 int sf__pathrt_init(struct sf__pathrt *r, const struct sf_path *p, const struct sf_profile *prof,
-                    const struct sf_pricing *price, double tau, struct sf_err *err)
+                    const struct sf_pricing *price, double tau, double payload_factor,
+                    struct sf_err *err)
 {
     memset(r, 0, sizeof(*r));
     r->path = *p;
@@ -70,7 +71,7 @@ int sf__pathrt_init(struct sf__pathrt *r, const struct sf_path *p, const struct 
         memcpy(r->vm_rb, v->per_batch_s, sizeof(r->vm_rb));
         r->vm_usd_per_s = price->vm[p->vm].price_usd_per_s;
         if (p->cut > 0 && p->cut < r->n)
-            r->hand_off_bytes = prof->stage[p->cut - 1].hidden_bytes_lz4;
+            r->hand_off_bytes = prof->stage[p->cut - 1].hidden_bytes_lz4 * payload_factor;
     }
     const struct sf_exit_row *row = sf_profile_exits(prof, tau);
     if (!row)
@@ -146,4 +147,32 @@ void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_i
         secs = sh->price->vm_billing_minimum_s;
     ps->res->vm_seconds += secs;
     ps->res->vm_cost_usd += secs * ps->rt.vm_usd_per_s;
+}
+
+int sf__tail_chunks(const uint8_t *exits, int a, int b, int n, int cut, int k, int survivors,
+                    int (*alive)[SF_MAX_STAGES])
+{
+    if (survivors <= 0)
+        return 0;
+    if (k > survivors)
+        k = survivors;
+    if (k < 1)
+        k = 1;
+    int hist[SF_MAX_FANOUT_CHUNKS][SF_MAX_STAGES];
+    memset(hist, 0, sizeof(hist[0]) * (size_t)k);
+    for (int j = a, q = 0; j < b; j++) {
+        if (exits[j] < cut)
+            continue;
+        int chunk = (int)((int64_t)q * k / survivors);
+        hist[chunk][exits[j]]++;
+        q++;
+    }
+    for (int c = 0; c < k; c++) {
+        int acc = 0;
+        for (int i = n - 1; i >= 0; i--) {
+            acc += i >= cut ? hist[c][i] : 0;
+            alive[c][i] = i >= cut ? acc : 0;
+        }
+    }
+    return k;
 }

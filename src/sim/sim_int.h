@@ -20,6 +20,8 @@
  * exact maximum is kept separately). */
 #define SF__RESP_BIN_S 0.01
 #define SF__RESP_BINS  60000
+/* Tail chunks of one batch: the planner's fan-out cap. */
+#define SF_MAX_FANOUT_CHUNKS SF_PLAN_MAX_FANOUT
 
 /* ---- a path's runtimes and prices (sim_bill.c) ---- */
 
@@ -30,12 +32,14 @@ struct sf__pathrt {
     double fn_rq[SF_MAX_STAGES], fn_rb[SF_MAX_STAGES]; /* function at path memory */
     double vm_usd_per_s;
     double fn_usd_per_s, fn_gb;
-    double hand_off_bytes;   /* LZ4 hidden state per survivor at the cut */
+    double hand_off_bytes;   /* LZ4 hidden state per survivor at the cut, on the wire */
     double faas_usd_per_req; /* expected, for MArk's cost comparison */
 };
 
+/* payload_factor: bytes on the wire per hidden-state byte (plan.h SF_PLAN_PAYLOAD_FACTOR). */
 int sf__pathrt_init(struct sf__pathrt *r, const struct sf_path *p, const struct sf_profile *prof,
-                    const struct sf_pricing *price, double tau, struct sf_err *err);
+                    const struct sf_pricing *price, double tau, double payload_factor,
+                    struct sf_err *err);
 
 /* Requests alive at each stage among requests a..b-1 of a batch (exit stage >= i). */
 static inline void sf__stage_counts(const uint8_t *exits, int a, int b, int n, int *alive)
@@ -61,6 +65,13 @@ static inline double sf__run_s(const double *rq, const double *rb, const int *al
             t += alive[i] * rq[i] + rb[i];
     return t;
 }
+
+/* Splits the survivors at the cut among requests a..b-1 (exit stage >= cut), in order, into
+ * min(k, survivors) chunks of sizes differing by at most one, and fills each chunk's alive counts
+ * (stages cut..n-1; the head stages are left 0). Returns the number of chunks (0: no survivor).
+ * O(b - a + chunks x n). */
+int sf__tail_chunks(const uint8_t *exits, int a, int b, int n, int cut, int k, int survivors,
+                    int (*alive)[SF_MAX_STAGES]);
 
 /* Rounds up to the billing step; the epsilon keeps exact multiples from rounding up. */
 static inline double sf__billed_s(double run, double granularity_s)

@@ -20,6 +20,23 @@ static double warm_fn_cost(struct sf__shared *sh, const struct sf__pathrt *rt, d
            sh->price->fn_request_fee_usd;
 }
 
+/* Warm cost of the survivors' tail of batch a..b-1 on the path's k parallel calls. */
+static double warm_tail_cost(struct sf__shared *sh, const struct sf__pathrt *rt, int a, int b,
+                             const int *alive)
+{
+    int N = rt->n, cut = rt->path.cut, k = rt->path.tail_fanout;
+    if (alive[cut] <= 0)
+        return 0;
+    if (k <= 1)
+        return warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, cut, N));
+    int chunk_alive[SF_MAX_FANOUT_CHUNKS][SF_MAX_STAGES];
+    int n_chunks = sf__tail_chunks(sh->exits, a, b, N, cut, k, alive[cut], chunk_alive);
+    double c = 0;
+    for (int j = 0; j < n_chunks; j++)
+        c += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, chunk_alive[j], cut, N));
+    return c;
+}
+
 void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
                      struct sf__oracle_table *tb, int64_t e, int n)
 {
@@ -36,9 +53,7 @@ void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
         fsum += fk;
         if (k <= kmax) {
             f[k] = fk;
-            tl[k] = (cut < N && alive[cut] > 0)
-                        ? warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, cut, N))
-                        : 0;
+            tl[k] = cut < N ? warm_tail_cost(sh, rt, a, b, alive) : 0;
         }
     }
     double c = fsum;
