@@ -25,6 +25,7 @@ struct sf_costcfg {
     double fn_usd_per_s; /* p_m */
     double fn_fee_usd;   /* per invocation */
     int tail_fanout;     /* k: invocations per batch tail (hybrid); 1 otherwise */
+    int fn_invoke_size;  /* requests per FaaS (full-model) invocation; 0: batch_size */
     double fn_work_s[SF_MAX_STAGES];
     double fn_batch_s[SF_MAX_STAGES]; /* per-invocation part of stage i (0 when none reaches it) */
 };
@@ -97,6 +98,8 @@ struct sf_plan_opts {
     int any_memory;        /* function memories in the catalog's 1 MB steps, not vCPU multiples */
     const char *fn_arch;   /* NULL: the catalog's first architecture */
     double payload_factor; /* bytes on the wire per payload byte; <= 0: SF_PLAN_PAYLOAD_FACTOR */
+    int fn_invoke_size;    /* requests per FaaS invocation (the spill and FaaS-only): <= 0 a batch
+                              of B; 1 one call per request (LIBRA's setup), billed and checked so */
 };
 
 /* Hidden states and inputs travel base64-encoded inside JSON invocation payloads: 4 bytes on the
@@ -134,6 +137,7 @@ struct sf_scip {
 struct sf_plan {
     double slo_s, rate_rps, capacity_rps;
     int batch_size;
+    int fn_invoke_size; /* requests per FaaS invocation, 1..batch_size */
     size_t fn_arch;
     int found;                /* best is valid */
     struct sf_candidate best; /* cheapest feasible over all taus */
@@ -161,12 +165,13 @@ void sf_plan_fini(struct sf_plan *plan);
 
 /* The outcome of planning one pool at one tau, as the simulator and the server run it. */
 struct sf_path {
-    int has_instances; /* 0: functions only */
-    int vm;            /* pricing->vm index (instances only) */
-    int cut;           /* stages 1..cut on the instance; n_stages = IaaS-only */
-    int tail_fanout;   /* k: parallel function invocations per batch tail (hybrid); 1 otherwise */
-    int fn_mem_mb;     /* function memory for the tail and the FaaS spill */
-    double tcip_rps;   /* INFINITY: never a partial instance */
+    int has_instances;  /* 0: functions only */
+    int vm;             /* pricing->vm index (instances only) */
+    int cut;            /* stages 1..cut on the instance; n_stages = IaaS-only */
+    int tail_fanout;    /* k: parallel function invocations per batch tail (hybrid); 1 otherwise */
+    int fn_invoke_size; /* requests per FaaS invocation (spill, FaaS-only); 0: a batch of B */
+    int fn_mem_mb;      /* function memory for the tail and the FaaS spill */
+    double tcip_rps;    /* INFINITY: never a partial instance */
 };
 
 /* The path of a planned candidate. */

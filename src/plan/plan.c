@@ -143,6 +143,7 @@ static void fill_costcfg(const struct ctx *x, const double *survival, const stru
     c->n_stages = x->n;
     c->cut = cut;
     c->tail_fanout = fanout > 1 ? fanout : 1;
+    c->fn_invoke_size = x->plan->fn_invoke_size;
     c->capacity_rps = x->plan->capacity_rps;
     c->batch_size = x->plan->batch_size;
     c->vm_usd_per_s = vm_usd_per_s;
@@ -218,7 +219,7 @@ static void choose_memory(const struct ctx *x, const double *survival, struct sf
         t.payload_bytes = 0;
         if (c == 0) {
             t.latency_s = m->full_latency_s;
-            t.payload_bytes = plan->batch_size * x->prof->input_bytes * x->payload_factor;
+            t.payload_bytes = plan->fn_invoke_size * x->prof->input_bytes * x->payload_factor;
             if (t.payload_bytes > x->price->fn_payload_max_bytes)
                 why = SF_REJ_PAYLOAD;
         } else if (c == n) {
@@ -300,7 +301,11 @@ static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const cha
             m->req_prefix_s[i + 1] = m->req_prefix_s[i] + m->per_req_s[i];
             m->fix_prefix_s[i + 1] = m->fix_prefix_s[i] + m->per_batch_s[i];
         }
-        m->full_latency_s = m->batch_prefix_s[x->n] + x->prof->fn_cold_start_s;
+        /* the FaaS path (spill, FaaS-only): one invocation of fn_invoke_size requests */
+        double full = 0;
+        for (int i = 0; i < x->n; i++)
+            full += x->plan->fn_invoke_size * m->per_req_s[i] + m->per_batch_s[i];
+        m->full_latency_s = full + x->prof->fn_cold_start_s;
         x->n_mem++;
     }
     if (x->n_mem == 0)
@@ -355,6 +360,9 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     plan->rate_rps = opts->rate_rps > 0 ? opts->rate_rps : prof->rate_rps;
     plan->batch_size = opts->batch_size > 0 ? opts->batch_size : prof->batch_size;
     plan->capacity_rps = plan->batch_size / plan->slo_s;
+    plan->fn_invoke_size = opts->fn_invoke_size > 0 && opts->fn_invoke_size < plan->batch_size
+                               ? opts->fn_invoke_size
+                               : plan->batch_size;
     if (!(opts->min_accuracy >= 0 && opts->min_accuracy <= 1))
         return sf_err_set(err, SF_ERANGE, "plan: --min-accuracy must be in [0, 1]");
 
@@ -379,7 +387,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     x.payload_factor = opts->payload_factor > 0 ? opts->payload_factor : SF_PLAN_PAYLOAD_FACTOR;
     x.max_fanout = plan->batch_size < SF_PLAN_MAX_FANOUT ? plan->batch_size : SF_PLAN_MAX_FANOUT;
     x.fn_payload_ok =
-        plan->batch_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
+        plan->fn_invoke_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
     int rc = build_memories(&x, opts, arch, err);
     size_t cap = n_tau * (1 + price->n_vm * (size_t)x.n);
     if (rc == SF_OK) {

@@ -139,6 +139,13 @@ static void scale_to(struct sf__pstate *ps, int target, int64_t e)
         ps->res->launches += d;
 }
 
+/* Requests per FaaS invocation on the policy's path: a batch of B unless the plan says fewer. */
+static int fn_invoke_size(const struct sf__pstate *ps, int B)
+{
+    int nf = ps->rt.path.fn_invoke_size;
+    return nf > 0 && nf < B ? nf : B;
+}
+
 /* The survivors' tail of batch a..b-1 on k parallel function calls started at start_s (one call
  * when k = 1); bills each call and returns the latency of the slowest. */
 static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, const int *alive,
@@ -225,9 +232,11 @@ static void step(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
         account_batch(sh, ps, a, b, now, latency, 1);
         a = b;
     }
-    /* anything the instances could not take (busy ones) joins the function share */
-    for (; a < n; a += B) {
-        int b = a + B < n ? a + B : n;
+    /* anything the instances could not take (busy ones) joins the function share, in
+     * invocations of the path's size (a batch of B, or fewer: one per request for LIBRA's setup) */
+    int nf = fn_invoke_size(ps, B);
+    for (; a < n; a += nf) {
+        int b = a + nf < n ? a + nf : n;
         sf__stage_counts(sh->exits, a, b, N, alive);
         double run = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, alive, 0, N);
         int cold, thr;

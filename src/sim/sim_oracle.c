@@ -41,6 +41,8 @@ void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
                      struct sf__oracle_table *tb, int64_t e, int n)
 {
     int B = sh->o->ctl.batch_size, N = rt->n, cut = rt->path.cut;
+    int nf =
+        rt->path.fn_invoke_size > 0 && rt->path.fn_invoke_size < B ? rt->path.fn_invoke_size : B;
     int nb = (n + B - 1) / B, full = n / B;
     double *row = tb->cost + (size_t)(e - 1) * (size_t)(tb->nmax + 1);
     double fsum = 0, f[SF_CTL_MAX_INSTANCES + 1], tl[SF_CTL_MAX_INSTANCES + 1];
@@ -48,8 +50,14 @@ void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
     int kmax = nb < tb->nmax ? nb : tb->nmax;
     for (int k = 0; k < nb; k++) {
         int a = k * B, b = a + B < n ? a + B : n;
-        sf__stage_counts(sh->exits, a, b, N, alive);
-        double fk = warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, 0, N));
+        double fk = 0;
+        for (int s = a; s < b; s += nf) { /* the batch's FaaS invocations */
+            int t = s + nf < b ? s + nf : b;
+            sf__stage_counts(sh->exits, s, t, N, alive);
+            fk += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, 0, N));
+        }
+        if (nf < B)
+            sf__stage_counts(sh->exits, a, b, N, alive); /* the whole batch, for the tail */
         fsum += fk;
         if (k <= kmax) {
             f[k] = fk;
