@@ -64,6 +64,12 @@ int sf_cmp_double(const void *a, const void *b);
 /* Heap copy of s (NULL is copied as ""); NULL when out of memory. Caller frees. */
 char *sf_strdup(const char *s);
 
+/* Copies in[0..in_len) into out as text that is safe to show on a terminal: printable ASCII and
+ * well-formed UTF-8 (other than C1 controls) as is; newline, tab and CR as \n \t \r; every
+ * other byte as \xNN. Cut with "..." when out is too small; always NUL-terminated (out_size
+ * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
+char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
+
 /* True when x is finite (not NaN or infinite). */
 int sf_isfinite(double x);
 

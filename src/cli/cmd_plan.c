@@ -1,5 +1,4 @@
 /* cmd_plan.c - `serflow plan`: runs the offline configurators and explains the choice. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,39 +8,175 @@
 #include "cli.h"
 #include "serflow/plan.h"
 
-static const char plan_usage[] =
-    "usage: serflow plan [options]\n"
-    "\n"
-    "Chooses where an early-exit model should run - functions only (faas), VMs with a FaaS spill\n"
-    "(iaas), or a VM running stages 1..c that hands the survivors to a function (hybrid) - at the\n"
-    "lowest cost per hour that meets the latency SLO and the accuracy floor (SERFLOW Alg. 1-2).\n"
-    "\n"
-    "Inputs (defaults: the bundled paper-reconstruction profile and AWS us-east-1 catalog):\n"
-    "  --profile FILE       model profile (serflow-profile/1, docs/formats.md)\n"
-    "  --pricing FILE       pricing catalog (serflow-pricing/1)\n"
-    "Constraints and workload:\n"
-    "  --slo-s S            latency SLO in seconds = one epoch (default: the profile's, 6)\n"
-    "  --rate RPS           long-term mean request rate to plan for (default: the profile's)\n"
-    "  --min-accuracy A     top-1 accuracy floor, 0..1 or a percentage (default: none)\n"
-    "  --tau T              fix the confidence threshold instead of searching every tau\n"
-    "  --batch B            batch size per instance per epoch (default: the profile's)\n"
-    "  --any-memory         try every function memory in 1 MB steps, not only 1,769 MB multiples\n"
-    "  --arch NAME          function architecture from the catalog (default: the first, x86_64)\n"
-    "Output:\n"
-    "  --json               one JSON object on stdout (keys: pool, tau, cut, vm_type,\n"
-    "                       function_mem_mb, capacity_rps, tcip_rps, cost_usd_per_hour,\n"
-    "                       accuracy, alternatives, ...)\n"
-    "  --all                list every alternative of every tau, not only the chosen tau's\n"
-    "  --plot DIR           write PNGs: cost vs cut per tau (paper Figs. 8-9), T-CIP sweep (Fig. "
-    "11)\n"
-    "  -h, --help           this text\n"
-    "\n"
-    "Examples:\n"
-    "  serflow plan                         plan the bundled VGG16 profile\n"
-    "  serflow plan --tau 0.7 --plot out/   the hybrid regime, with plots\n"
-    "  serflow plan --min-accuracy 85 --json | jq .pool\n"
-    "\n"
-    "Exit status: 0 a plan was found, 1 nothing meets the constraints, 2 bad usage or input.\n";
+enum plan_opt {
+    P_PROFILE = 1,
+    P_PRICING,
+    P_SLO,
+    P_RATE,
+    P_MIN_ACCURACY,
+    P_TAU,
+    P_BATCH,
+    P_ANY_MEMORY,
+    P_ARCH,
+    P_JSON,
+    P_ALL,
+    P_PLOT
+};
+
+static const struct sf_opt plan_opts[] = {
+    {.help = "Inputs (defaults: the bundled paper-reconstruction profile and AWS us-east-1 "
+             "catalog):"},
+    SF_CLI_OPT_PROFILE(P_PROFILE),
+    SF_CLI_OPT_PRICING(P_PRICING),
+    {.help = "Constraints and workload:"},
+    {.id = P_SLO,
+     .name = "slo-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "latency SLO in seconds = one epoch (default: the profile's, 6)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = 1e6,
+     .flags = SF_OPT_LO_OPEN},
+    {.id = P_RATE,
+     .name = "rate",
+     .kind = SF_OPT_NUM,
+     .metavar = "RPS",
+     .help = "long-term mean request rate to plan for (default: the profile's)",
+     .want = "req/s",
+     .lo = 0,
+     .hi = 1e9,
+     .flags = SF_OPT_LO_OPEN},
+    SF_CLI_OPT_MIN_ACCURACY(P_MIN_ACCURACY,
+                            "top-1 accuracy floor, 0..1 or a percentage (default: none)"),
+    SF_CLI_OPT_TAU(P_TAU, "fix the confidence threshold instead of searching every tau"),
+    {.id = P_BATCH,
+     .name = "batch",
+     .kind = SF_OPT_INT,
+     .metavar = "B",
+     .help = "batch size per instance per epoch (default: the profile's)",
+     .want = "a batch size",
+     .ilo = 1,
+     .ihi = 1000000},
+    {.id = P_ANY_MEMORY,
+     .name = "any-memory",
+     .kind = SF_OPT_FLAG,
+     .help = "try every function memory in the catalog's steps, not only\nwhole-vCPU multiples "
+             "(mb_per_vcpu)"},
+    {.id = P_ARCH,
+     .name = "arch",
+     .kind = SF_OPT_STR,
+     .metavar = "NAME",
+     .help = "function architecture from the catalog (default: the first, x86_64)"},
+    {.help = "Output:"},
+    {.id = P_JSON,
+     .name = "json",
+     .kind = SF_OPT_FLAG,
+     .help = "one JSON object on stdout (keys: pool, tau, cut, vm_type,\nfunction_mem_mb, "
+             "capacity_rps, tcip_rps, cost_usd_per_hour,\naccuracy, alternatives, ...)"},
+    {.id = P_ALL,
+     .name = "all",
+     .kind = SF_OPT_FLAG,
+     .help = "list every alternative of every tau, not only the chosen tau's"},
+    {.id = P_PLOT,
+     .name = "plot",
+     .kind = SF_OPT_STR,
+     .metavar = "DIR",
+     .help = "write PNGs: cost vs cut per tau (paper Figs. 8-9), T-CIP sweep\n(Fig. 11)"},
+    {0}};
+
+static const struct sf_opt_cmd plan_spec = {
+    .name = "plan",
+    .summary = "choose FaaS-only, IaaS-only or hybrid offloading, tau, cut, VM type and function\n"
+               "memory for a model profile and a pricing catalog; T-CIP and S-CIP",
+    .synopsis = "[options]",
+    .about =
+        "Chooses where an early-exit model should run - functions only (faas), VMs with a FaaS "
+        "spill\n(iaas), or a VM running stages 1..c that hands the survivors to a function "
+        "(hybrid) - at the\nlowest cost per hour that meets the latency SLO and the accuracy "
+        "floor (SERFLOW Alg. 1-2).",
+    .opts = plan_opts,
+    .epilog = "Examples:\n"
+              "  serflow plan                         plan the bundled VGG16 profile\n"
+              "  serflow plan --tau 0.7 --plot out/   the hybrid regime, with plots\n"
+              "  serflow plan --min-accuracy 85 --json | jq .pool\n"
+              "\n"
+              "Exit status: 0 a plan was found, 1 nothing meets the constraints, 2 bad usage or "
+              "input.\n"};
+
+struct plan_args {
+    char profile_default[4096], pricing_default[4096];
+    const char *profile, *pricing, *plot_dir;
+    struct sf_plan_opts o;
+    int json, all;
+};
+
+/* Fills a from argv: SF_OPT_END when the plan should run, SF_OPT_HELP, or SF_OPT_ERROR (err). */
+static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err *err)
+{
+    memset(a, 0, sizeof(*a));
+    a->profile = sf_cli_data_path("profiles/vgg16-sdn-cifar10.json", a->profile_default,
+                                  sizeof(a->profile_default));
+    a->pricing = sf_cli_data_path("pricing/aws-us-east-1.json", a->pricing_default,
+                                  sizeof(a->pricing_default));
+    sf_plan_opts_default(&a->o);
+    struct sf_opt_parser p;
+    struct sf_optval v;
+    int id;
+    sf_opt_init(&p, &plan_spec, argc, argv);
+    while ((id = sf_opt_next(&p, &v, err)) > 0) {
+        switch ((enum plan_opt)id) {
+        case P_PROFILE:
+            a->profile = v.str;
+            break;
+        case P_PRICING:
+            a->pricing = v.str;
+            break;
+        case P_SLO:
+            a->o.slo_s = v.num;
+            break;
+        case P_RATE:
+            a->o.rate_rps = v.num;
+            break;
+        case P_MIN_ACCURACY:
+            a->o.min_accuracy = sf_cli_accuracy(v.num);
+            break;
+        case P_TAU:
+            a->o.tau = v.num;
+            break;
+        case P_BATCH:
+            a->o.batch_size = (int)v.i;
+            break;
+        case P_ANY_MEMORY:
+            a->o.any_memory = 1;
+            break;
+        case P_ARCH:
+            a->o.fn_arch = v.str;
+            break;
+        case P_JSON:
+            a->json = 1;
+            break;
+        case P_ALL:
+            a->all = 1;
+            break;
+        case P_PLOT:
+            a->plot_dir = v.str;
+            break;
+        }
+    }
+    if (id == SF_OPT_END && (!a->profile || !a->pricing)) {
+        sf_err_set(err, SF_EINVAL, "the bundled data path is too long (set SERFLOW_DATA)");
+        return SF_OPT_ERROR;
+    }
+    return id;
+}
+
+static int plan_check(int argc, char **argv, struct sf_err *err)
+{
+    struct plan_args a;
+    int id = parse_args(argc, argv, &a, err);
+    return id == SF_OPT_ERROR ? SF_EINVAL : SF_OK;
+}
 
 static double per_hour(double usd_per_s)
 {
@@ -434,148 +569,45 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
     return 0;
 }
 
-int sf_cmd_plan(int argc, char **argv)
+static int plan_run(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"profile", required_argument, NULL, 'p'},
-                                             {"pricing", required_argument, NULL, 'c'},
-                                             {"slo-s", required_argument, NULL, 's'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"min-accuracy", required_argument, NULL, 'a'},
-                                             {"tau", required_argument, NULL, 't'},
-                                             {"batch", required_argument, NULL, 'b'},
-                                             {"any-memory", no_argument, NULL, 'm'},
-                                             {"arch", required_argument, NULL, 'A'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"all", no_argument, NULL, 'L'},
-                                             {"plot", required_argument, NULL, 'P'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    char profile_path[4096], pricing_path[4096];
-    snprintf(profile_path, sizeof(profile_path), "%s",
-             sf_cli_data_path("profiles/vgg16-sdn-cifar10.json"));
-    snprintf(pricing_path, sizeof(pricing_path), "%s",
-             sf_cli_data_path("pricing/aws-us-east-1.json"));
-    struct sf_plan_opts o;
-    sf_plan_opts_default(&o);
-    int json = 0, all = 0;
-    const char *plot_dir = NULL;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double d;
-        long l;
-        switch (ch) {
-        case 'p':
-            snprintf(profile_path, sizeof(profile_path), "%s", optarg);
-            break;
-        case 'c':
-            snprintf(pricing_path, sizeof(pricing_path), "%s", optarg);
-            break;
-        case 's':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0) {
-                fprintf(stderr, "serflow plan: --slo-s: expected seconds > 0, got '%s'\n", optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.slo_s = d;
-            break;
-        case 'r':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0) {
-                fprintf(stderr, "serflow plan: --rate: expected req/s > 0, got '%s'\n", optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.rate_rps = d;
-            break;
-        case 'a':
-            if (sf_cli_parse_double(optarg, &d) || d < 0 || d > 100) {
-                fprintf(stderr,
-                        "serflow plan: --min-accuracy: expected 0..1 or a percentage, got '%s'\n",
-                        optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.min_accuracy = d > 1 ? d / 100.0 : d;
-            break;
-        case 't':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0 || d > 1) {
-                fprintf(stderr, "serflow plan: --tau: expected a threshold in (0, 1], got '%s'\n",
-                        optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.tau = d;
-            break;
-        case 'b':
-            if (sf_cli_parse_int(optarg, 1, 1000000, &l)) {
-                fprintf(stderr, "serflow plan: --batch: expected an integer >= 1, got '%s'\n",
-                        optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.batch_size = (int)l;
-            break;
-        case 'm':
-            o.any_memory = 1;
-            break;
-        case 'A':
-            o.fn_arch = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'L':
-            all = 1;
-            break;
-        case 'P':
-            plot_dir = optarg;
-            break;
-        case 'h':
-            fputs(plan_usage, stdout);
-            return SF_EXIT_OK;
-        default:
-            fprintf(stderr,
-                    "serflow plan: unknown or incomplete option '%s' (see serflow plan "
-                    "--help)\n",
-                    argv[optind - 1]);
-            return SF_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "serflow plan: unexpected argument '%s' (see serflow plan --help)\n",
-                argv[optind]);
-        return SF_EXIT_USAGE;
-    }
-
+    struct plan_args args;
     struct sf_err err = {{0}};
+    int id = parse_args(argc, argv, &args, &err);
+    if (id == SF_OPT_HELP) {
+        sf_opt_help(&plan_spec, stdout);
+        return SF_EXIT_OK;
+    }
+    if (id != SF_OPT_END)
+        return sf_cli_fail("plan", SF_EINVAL, &err);
+    struct plan_args *a = &args;
     struct sf_profile *prof = malloc(sizeof(*prof));
     struct sf_pricing *pr = malloc(sizeof(*pr));
     struct sf_plan plan;
     int rc, code = SF_EXIT_OK;
     if (!prof || !pr) {
-        fprintf(stderr, "serflow plan: out of memory\n");
         free(prof);
         free(pr);
-        return SF_EXIT_FAIL;
+        return sf_cli_fail("plan", SF_ENOMEM, &err);
     }
-    if ((rc = sf_profile_load(prof, profile_path, &err)) != SF_OK ||
-        (rc = sf_pricing_load(pr, pricing_path, &err)) != SF_OK) {
-        fprintf(stderr, "serflow plan: %s\n", err.msg);
-        code = SF_EXIT_USAGE;
+    if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
+        (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
+        code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }
-    rc = sf_plan_run(&plan, prof, pr, &o, &err);
+    rc = sf_plan_run(&plan, prof, pr, &a->o, &err);
     if (rc != SF_OK && rc != SF_EINFEASIBLE) {
-        fprintf(stderr, "serflow plan: %s\n", err.msg);
-        code = rc == SF_ENOMEM ? SF_EXIT_FAIL : SF_EXIT_USAGE;
+        code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }
     int found = rc == SF_OK;
-    if (json)
+    if (a->json)
         print_json(&plan, prof, pr, found);
     else
-        print_human(&plan, prof, pr, &o, all, found);
-    if (!found) {
-        fprintf(stderr, "serflow plan: %s\n", err.msg);
-        code = SF_EXIT_FAIL;
-    }
-    if (plot_dir && write_plots(plot_dir, &plan, prof, pr, found) != 0)
+        print_human(&plan, prof, pr, &a->o, a->all, found);
+    if (!found)
+        code = sf_cli_fail("plan", rc, &err);
+    if (a->plot_dir && write_plots(a->plot_dir, &plan, prof, pr, found) != 0)
         code = SF_EXIT_FAIL;
     sf_plan_fini(&plan);
 out_free:
@@ -583,3 +615,5 @@ out_free:
     free(pr);
     return code;
 }
+
+const struct sf_cli_command sf_cli_plan_command = {&plan_spec, plan_check, plan_run};

@@ -1,7 +1,7 @@
 /* cmd_replay.c - `serflow replay`: trace replay of every policy, with costs, SLO attainment,
  * per-epoch series, JSON, CSV and plots. */
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,64 +12,6 @@
 #include "cli.h"
 #include "serflow/plan.h"
 #include "serflow/sim.h"
-
-static const char replay_usage[] =
-    "usage: serflow replay [options]\n"
-    "\n"
-    "Replays a request trace through every serving policy with the same requests (seeded exit\n"
-    "draws), AWS billing, VM cold starts and function containers, and compares cost and SLO\n"
-    "attainment. The serflow policy uses the plan of `serflow plan` at the chosen tau.\n"
-    "\n"
-    "Trace:\n"
-    "  --trace FILE          request trace (default: bundled WITS trace, data/traces/)\n"
-    "  --trace-unit U        epoch | second: what one line of a count trace covers (default "
-    "epoch)\n"
-    "  --trace-format F      counts | csv (per-request timestamps in the first column);\n"
-    "                        default: csv for *.csv files, else counts\n"
-    "  --epochs N            replay the first N epochs (default 400; 0 = all)\n"
-    "  --arrivals A          uniform | poisson: request times inside a trace unit (default "
-    "uniform)\n"
-    "Model and plan:\n"
-    "  --profile FILE, --pricing FILE   as for serflow plan\n"
-    "  --tau T               confidence threshold (default: the planner's choice)\n"
-    "  --min-accuracy A      accuracy floor for the planner's choice of tau\n"
-    "  --policy LIST         comma-separated: "
-    "faas,libra,libra-orig,spock,mark,serflow,oracle,static\n"
-    "                        (default: all)\n"
-    "  --seed S              RNG seed for exits, arrivals and cold starts (default 1)\n"
-    "Controller (SERFLOW.md section 5; defaults in docs/controller.md):\n"
-    "  --alpha A --beta B    EWMA weights of the traffic monitor (0.2, 0.2)\n"
-    "  --k K                 weight of sigma in the instance target (1)\n"
-    "  --tcip RPS            override the planned T-CIP\n"
-    "  --scale-period P      epochs between scaling decisions (25)\n"
-    "  --cold-start MIN:MAX  VM cold start in epochs, uniform (18:22)\n"
-    "  --terminate-delay D   epochs until a termination takes effect (2)\n"
-    "  --scaling RULE        serflow's target: paper (mu + k sigma and T-CIP, default) or "
-    "expected\n"
-    "                        (buy an instance while its expected load exceeds T-CIP; beyond the\n"
-    "                        paper, docs/controller.md)\n"
-    "  --partial-batches W   instance | function: where a partial batch goes when an instance is\n"
-    "                        free (instance)\n"
-    "Functions:\n"
-    "  --fn-cold-start-s S   cold container latency (1.0)   --fn-idle-timeout-s S (600)\n"
-    "  --fn-concurrency N    container cap (1000)           --no-bill-init  do not bill cold "
-    "starts\n"
-    "Output:\n"
-    "  --json                one JSON object: {\"policies\": [...], ...}\n"
-    "  --csv FILE            per-epoch series (arrivals, ready instances, batches per policy)\n"
-    "  --plot DIR            PNGs: per-epoch batches and instances per policy (paper Fig. 13),\n"
-    "                        cost per policy with its split (Fig. 14)\n"
-    "  --sweep P=V1,V2,...   sensitivity: one replay per value of P (k, alpha, beta, tcip,\n"
-    "                        scale-period, cold-start-max, terminate-delay, tau); prints cost and\n"
-    "                        batch SLO of each policy per value (with --json: one object)\n"
-    "  --quiet               no progress line\n"
-    "  -h, --help            this text\n"
-    "\n"
-    "Examples:\n"
-    "  serflow replay --tau 0.7\n"
-    "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
-    "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit second\n"
-    "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n";
 
 struct progress_ctx {
     int enabled, tty;
@@ -87,34 +29,6 @@ static void progress(void *ctx, int64_t done, int64_t total, const char *phase)
             (int)(100 * done / total), (long long)done, (long long)total,
             p->tty && done < total ? "" : "\n");
     fflush(stderr);
-}
-
-static int parse_policies(const char *list, enum sf_policy_kind *kinds, size_t *n)
-{
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", list);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        int k = sf_policy_parse(tok);
-        if (k < 0) {
-            fprintf(stderr,
-                    "serflow replay: --policy: unknown policy '%s' (known: faas, libra, "
-                    "libra-orig, spock, mark, serflow, oracle, static)\n",
-                    tok);
-            return -1;
-        }
-        for (size_t i = 0; i < *n; i++)
-            if (kinds[i] == (enum sf_policy_kind)k)
-                k = -1;
-        if (k >= 0 && *n < SF_POL_COUNT)
-            kinds[(*n)++] = (enum sf_policy_kind)k;
-    }
-    if (*n == 0) {
-        fprintf(stderr, "serflow replay: --policy: empty list\n");
-        return -1;
-    }
-    return 0;
 }
 
 static void describe_path(char *buf, size_t n, const struct sf_path *p, const struct sf_pricing *pr,
@@ -327,10 +241,254 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
     return 0;
 }
 
+enum replay_opt {
+    R_TRACE = 1,
+    R_TRACE_UNIT,
+    R_TRACE_FORMAT,
+    R_EPOCHS,
+    R_ARRIVALS,
+    R_PROFILE,
+    R_PRICING,
+    R_TAU,
+    R_MIN_ACCURACY,
+    R_POLICY,
+    R_SEED,
+    R_ALPHA,
+    R_BETA,
+    R_K,
+    R_TCIP,
+    R_SCALE_PERIOD,
+    R_COLD_START,
+    R_TERMINATE_DELAY,
+    R_SCALING,
+    R_PARTIAL,
+    R_FN_COLD_START,
+    R_FN_IDLE,
+    R_FN_CONCURRENCY,
+    R_NO_BILL_INIT,
+    R_JSON,
+    R_CSV,
+    R_PLOT,
+    R_SWEEP,
+    R_QUIET,
+    R_COLD_START_MAX /* --sweep parameter only */
+};
+
+static const char *const unit_words[] = {"epoch", "second", NULL};
+static const char *const format_words[] = {"counts", "csv", NULL};
+static const char *const arrival_words[] = {"uniform", "poisson", NULL};
+static const char *const scaling_words[] = {"expected", "paper", NULL};
+static const char *const partial_words[] = {"instance", "function", NULL};
+
+static const struct sf_opt replay_opts[] = {
+    {.help = "Trace:"},
+    {.id = R_TRACE,
+     .name = "trace",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "request trace (default: bundled WITS trace, data/traces/)"},
+    {.id = R_TRACE_UNIT,
+     .name = "trace-unit",
+     .kind = SF_OPT_WORD,
+     .metavar = "U",
+     .help = "epoch | second: what one line of a count trace covers (default epoch)",
+     .words = unit_words},
+    {.id = R_TRACE_FORMAT,
+     .name = "trace-format",
+     .kind = SF_OPT_WORD,
+     .metavar = "F",
+     .help = "counts | csv (per-request timestamps in the first column);\ndefault: csv for *.csv "
+             "files, else counts",
+     .words = format_words},
+    {.id = R_EPOCHS,
+     .name = "epochs",
+     .kind = SF_OPT_INT,
+     .metavar = "N",
+     .help = "replay the first N epochs (default 400; 0 = all)",
+     .want = "a count of epochs",
+     .ilo = 0,
+     .ihi = SF_TRACE_MAX_LINES},
+    {.id = R_ARRIVALS,
+     .name = "arrivals",
+     .kind = SF_OPT_WORD,
+     .metavar = "A",
+     .help = "uniform | poisson: request times inside a trace unit (default uniform)",
+     .words = arrival_words},
+    {.help = "Model and plan:"},
+    SF_CLI_OPT_PROFILE(R_PROFILE),
+    SF_CLI_OPT_PRICING(R_PRICING),
+    SF_CLI_OPT_TAU(R_TAU, "confidence threshold (default: the planner's choice)"),
+    SF_CLI_OPT_MIN_ACCURACY(R_MIN_ACCURACY, "accuracy floor for the planner's choice of tau"),
+    {.id = R_POLICY,
+     .name = "policy",
+     .kind = SF_OPT_STR,
+     .metavar = "LIST",
+     .help = "comma-separated: faas,libra,libra-orig,spock,mark,serflow,oracle,\nstatic (default: "
+             "all)"},
+    {.id = R_SEED,
+     .name = "seed",
+     .kind = SF_OPT_INT,
+     .metavar = "S",
+     .help = "RNG seed for exits, arrivals and cold starts (default 1)",
+     .ilo = 0,
+     .ihi = LLONG_MAX},
+    {.help = "Controller (SERFLOW.md section 5; defaults in docs/controller.md):"},
+    {.id = R_ALPHA,
+     .name = "alpha",
+     .kind = SF_OPT_NUM,
+     .metavar = "A",
+     .help = "EWMA weight of the mean in the traffic monitor (0.2)",
+     .want = "a weight",
+     .lo = 0,
+     .hi = 1},
+    {.id = R_BETA,
+     .name = "beta",
+     .kind = SF_OPT_NUM,
+     .metavar = "B",
+     .help = "EWMA weight of the variance (0.2)",
+     .want = "a weight",
+     .lo = 0,
+     .hi = 1},
+    {.id = R_K,
+     .name = "k",
+     .kind = SF_OPT_NUM,
+     .metavar = "K",
+     .help = "weight of sigma in the instance target (1)",
+     .want = NULL,
+     .lo = 0,
+     .hi = 1e6},
+    {.id = R_TCIP,
+     .name = "tcip",
+     .kind = SF_OPT_NUM,
+     .metavar = "RPS",
+     .help = "override the planned T-CIP",
+     .want = "req/s",
+     .lo = 0,
+     .hi = 1e9},
+    {.id = R_SCALE_PERIOD,
+     .name = "scale-period",
+     .kind = SF_OPT_INT,
+     .metavar = "P",
+     .help = "epochs between scaling decisions (25)",
+     .want = "epochs",
+     .ilo = 1,
+     .ihi = 1000000},
+    {.id = R_COLD_START,
+     .name = "cold-start",
+     .kind = SF_OPT_STR,
+     .metavar = "MIN:MAX",
+     .help = "VM cold start in epochs, uniform (18:22); one number: fixed"},
+    {.id = R_TERMINATE_DELAY,
+     .name = "terminate-delay",
+     .kind = SF_OPT_INT,
+     .metavar = "D",
+     .help = "epochs until a termination takes effect (2)",
+     .want = "epochs",
+     .ilo = 0,
+     .ihi = 1000000},
+    {.id = R_SCALING,
+     .name = "scaling",
+     .kind = SF_OPT_WORD,
+     .metavar = "RULE",
+     .help =
+         "serflow's target: expected (the default: buy an instance while\nits expected load "
+         "exceeds T-CIP; beyond the paper, docs/controller.md)\nor paper (mu + k sigma and T-CIP)",
+     .words = scaling_words},
+    {.id = R_PARTIAL,
+     .name = "partial-batches",
+     .kind = SF_OPT_WORD,
+     .metavar = "W",
+     .help = "instance | function: where a partial batch goes when an instance\nis free (instance)",
+     .words = partial_words},
+    {.help = "Functions:"},
+    {.id = R_FN_COLD_START,
+     .name = "fn-cold-start-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "cold container latency (1.0)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = 3600},
+    {.id = R_FN_IDLE,
+     .name = "fn-idle-timeout-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "a warm container is reclaimed after (600)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = 1e9},
+    {.id = R_FN_CONCURRENCY,
+     .name = "fn-concurrency",
+     .kind = SF_OPT_INT,
+     .metavar = "N",
+     .help = "container cap (1000)",
+     .want = "a container count",
+     .ilo = 1,
+     .ihi = 1000000},
+    {.id = R_NO_BILL_INIT,
+     .name = "no-bill-init",
+     .kind = SF_OPT_FLAG,
+     .help = "do not bill cold starts"},
+    {.help = "Output:"},
+    {.id = R_JSON,
+     .name = "json",
+     .kind = SF_OPT_FLAG,
+     .help = "one JSON object: {\"policies\": [...], ...}"},
+    {.id = R_CSV,
+     .name = "csv",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "per-epoch series (arrivals, ready instances, batches per policy)"},
+    {.id = R_PLOT,
+     .name = "plot",
+     .kind = SF_OPT_STR,
+     .metavar = "DIR",
+     .help = "PNGs: per-epoch batches and instances per policy (paper Fig. 13),\ncost per policy "
+             "with its split (Fig. 14)"},
+    {.id = R_SWEEP,
+     .name = "sweep",
+     .kind = SF_OPT_STR,
+     .metavar = "P=V1,V2,...",
+     .help = "sensitivity: one replay per value of P (k, alpha, beta, tcip,\nscale-period, "
+             "cold-start-max, terminate-delay, tau); prints cost and\nbatch SLO of each policy per "
+             "value (with --json: one object)"},
+    {.id = R_QUIET, .name = "quiet", .kind = SF_OPT_FLAG, .help = "no progress line"},
+    {0}};
+
+static const struct sf_opt_cmd replay_spec = {
+    .name = "replay",
+    .summary = "replay a request trace through serflow and the baselines (FaaS-only, LIBRA,\n"
+               "Spock, MArk) and a clairvoyant oracle, with AWS billing",
+    .synopsis = "[options]",
+    .about = "Replays a request trace through every serving policy with the same requests "
+             "(seeded exit\ndraws), AWS billing, VM cold starts and function containers, and "
+             "compares cost and SLO\nattainment. The serflow policy uses the plan of `serflow "
+             "plan` at the chosen tau.",
+    .opts = replay_opts,
+    .epilog = "Examples:\n"
+              "  serflow replay --tau 0.7\n"
+              "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
+              "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit "
+              "second\n"
+              "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n"
+              "\n"
+              "Exit status: 0 replayed, 1 no plan or no policy to replay, or an output failed, 2 "
+              "bad usage\nor input.\n"};
+
+/* --sweep parameters: the option of the same name, or this row for cold-start-max. */
+static const char *const sweep_names[] = {
+    "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
+static const struct sf_opt cold_start_max_opt = {
+    R_COLD_START_MAX, "cold-start-max", 0, SF_OPT_INT, "E", NULL, "epochs",
+    .ilo = 0,         .ihi = 1000000};
+
+#define MAX_SWEEP_VALUES 64
+
 struct replay_args {
-    char profile[4096], pricing[4096], trace[4096];
+    char profile_default[4096], pricing_default[4096], trace_default[4096];
+    const char *profile, *pricing, *trace;
     int unit, csv_format; /* csv_format: -1 auto */
-    long epochs;
+    long long epochs;
     double tau, min_accuracy;
     struct sf_sim_opts sim;
     enum sf_policy_kind kinds[SF_POL_COUNT];
@@ -338,247 +496,298 @@ struct replay_args {
     int json, quiet;
     const char *csv_out, *plot_dir;
     double tcip_override;
-    const char *sweep; /* PARAM=v1,v2,... */
+    const struct sf_opt *sweep; /* the swept parameter, or NULL */
+    double sweep_values[MAX_SWEEP_VALUES];
+    size_t n_sweep;
 };
 
-static int bad_opt(const char *opt, const char *want, const char *got)
+/* Parses a comma-separated policy list (duplicates are dropped). */
+static int parse_policies(const char *list, struct replay_args *a, struct sf_err *err)
 {
-    fprintf(stderr, "serflow replay: %s: expected %s, got '%s'\n", opt, want, got);
-    return -1;
+    char item[32], shown[48];
+    const char *cur = list;
+    int r;
+    a->n_kinds = 0;
+    while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
+        int k = r > 0 ? sf_policy_parse(item) : -1;
+        if (k < 0) {
+            sf_str_escape(shown, sizeof(shown), r > 0 ? item : list, strlen(r > 0 ? item : list));
+            return sf_err_set(err, SF_EINVAL,
+                              "--policy: unknown policy '%s' (known: faas, libra, libra-orig, "
+                              "spock, mark, serflow, oracle, static)",
+                              shown);
+        }
+        int dup = 0;
+        for (size_t i = 0; i < a->n_kinds; i++)
+            dup |= a->kinds[i] == (enum sf_policy_kind)k;
+        if (!dup)
+            a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
+    }
+    return SF_OK;
 }
 
-static int parse_args(int argc, char **argv, struct replay_args *a)
+/* MIN:MAX or one number (both ends). */
+static int parse_cold_start(const char *text, struct sf_ctl_params *c, struct sf_err *err)
 {
-    static const struct option longopts[] = {{"trace", required_argument, NULL, 'T'},
-                                             {"trace-unit", required_argument, NULL, 'U'},
-                                             {"trace-format", required_argument, NULL, 'F'},
-                                             {"epochs", required_argument, NULL, 'e'},
-                                             {"arrivals", required_argument, NULL, 'v'},
-                                             {"profile", required_argument, NULL, 'p'},
-                                             {"pricing", required_argument, NULL, 'c'},
-                                             {"tau", required_argument, NULL, 't'},
-                                             {"min-accuracy", required_argument, NULL, 'a'},
-                                             {"policy", required_argument, NULL, 'P'},
-                                             {"seed", required_argument, NULL, 's'},
-                                             {"alpha", required_argument, NULL, 1},
-                                             {"beta", required_argument, NULL, 2},
-                                             {"k", required_argument, NULL, 3},
-                                             {"tcip", required_argument, NULL, 4},
-                                             {"scale-period", required_argument, NULL, 5},
-                                             {"cold-start", required_argument, NULL, 6},
-                                             {"terminate-delay", required_argument, NULL, 7},
-                                             {"partial-batches", required_argument, NULL, 8},
-                                             {"fn-cold-start-s", required_argument, NULL, 9},
-                                             {"fn-idle-timeout-s", required_argument, NULL, 10},
-                                             {"fn-concurrency", required_argument, NULL, 11},
-                                             {"no-bill-init", no_argument, NULL, 12},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"csv", required_argument, NULL, 'C'},
-                                             {"plot", required_argument, NULL, 'L'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"sweep", required_argument, NULL, 13},
-                                             {"scaling", required_argument, NULL, 14},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double d;
-        long l;
-        switch (ch) {
-        case 'T':
-            snprintf(a->trace, sizeof(a->trace), "%s", optarg);
+    static const struct sf_opt end_opt = {.id = R_COLD_START,
+                                          .name = "cold-start",
+                                          .kind = SF_OPT_INT,
+                                          .metavar = "E",
+                                          .help = NULL,
+                                          .want = "epochs",
+                                          .ilo = 0,
+                                          .ihi = 1000000};
+    char item[32];
+    const char *cur = text;
+    struct sf_optval lo, hi;
+    if (sf_opt_next_item(&cur, ':', item, sizeof(item)) <= 0 ||
+        sf_opt_value(&end_opt, item, &lo, err) != SF_OK)
+        goto bad;
+    hi = lo;
+    if (cur && (sf_opt_next_item(&cur, ':', item, sizeof(item)) <= 0 || cur ||
+                sf_opt_value(&end_opt, item, &hi, err) != SF_OK))
+        goto bad;
+    if (hi.i < lo.i)
+        goto bad;
+    c->cold_start_min_epochs = (int)lo.i;
+    c->cold_start_max_epochs = (int)hi.i;
+    return SF_OK;
+bad : {
+    char shown[48];
+    sf_str_escape(shown, sizeof(shown), text, strlen(text));
+    return sf_err_set(err, SF_EINVAL,
+                      "--cold-start: expected MIN:MAX epochs (integers in [0, 1000000], MIN <= "
+                      "MAX) or one number, got '%s'",
+                      shown);
+}
+}
+
+/* PARAM=V1,V2,...: each value checked as the option PARAM would check it. */
+static int parse_sweep(const char *text, struct replay_args *a, struct sf_err *err)
+{
+    const char *eq = strchr(text, '=');
+    char param[32], shown[48];
+    size_t n = eq ? (size_t)(eq - text) : 0;
+    if (!eq || n >= sizeof(param)) {
+        sf_str_escape(shown, sizeof(shown), text, strlen(text));
+        return sf_err_set(err, SF_EINVAL, "--sweep: expected PARAM=V1,V2,..., got '%s'", shown);
+    }
+    memcpy(param, text, n);
+    param[n] = '\0';
+    a->sweep = NULL;
+    for (const char *const *k = sweep_names; *k && !a->sweep; k++)
+        if (!strcmp(*k, param))
+            a->sweep = !strcmp(param, "cold-start-max") ? &cold_start_max_opt
+                                                        : sf_opt_find(&replay_spec, param);
+    if (!a->sweep) {
+        sf_str_escape(shown, sizeof(shown), param, n);
+        return sf_err_set(err, SF_EINVAL,
+                          "--sweep: unknown parameter '%s' (known: k, alpha, beta, tcip, "
+                          "scale-period, cold-start-max, terminate-delay, tau)",
+                          shown);
+    }
+    char item[64];
+    const char *cur = eq + 1;
+    int r;
+    a->n_sweep = 0;
+    while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
+        struct sf_optval v;
+        struct sf_err sub = {{0}};
+        if (a->n_sweep >= MAX_SWEEP_VALUES)
+            return sf_err_set(err, SF_ETOOBIG, "--sweep: more than %d values", MAX_SWEEP_VALUES);
+        if (r < 0 || !item[0])
+            return sf_err_set(err, SF_EINVAL, "--sweep %s: %s value in the list", param,
+                              r < 0 ? "an overlong" : "an empty");
+        if (sf_opt_value(a->sweep, item, &v, &sub) != SF_OK) /* "--NAME: expected ..." */
+            return sf_err_set(err, SF_EINVAL, "--sweep %s: %s", param, sub.msg + n + 4);
+        a->sweep_values[a->n_sweep++] = a->sweep->kind == SF_OPT_INT ? (double)v.i : v.num;
+    }
+    return SF_OK;
+}
+
+/* Fills a from argv: SF_OPT_END to run, SF_OPT_HELP, or SF_OPT_ERROR (err). */
+static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_err *err)
+{
+    memset(a, 0, sizeof(*a));
+    a->profile = sf_cli_data_path("profiles/vgg16-sdn-cifar10.json", a->profile_default,
+                                  sizeof(a->profile_default));
+    a->pricing = sf_cli_data_path("pricing/aws-us-east-1.json", a->pricing_default,
+                                  sizeof(a->pricing_default));
+    a->trace = sf_cli_data_path("traces/wits_libra_per_second.txt", a->trace_default,
+                                sizeof(a->trace_default));
+    a->csv_format = -1;
+    a->epochs = 400;
+    a->tau = -1;
+    a->tcip_override = -1;
+    sf_sim_opts_default(&a->sim);
+    for (int k = 0; k < SF_POL_COUNT; k++)
+        a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
+    struct sf_opt_parser p;
+    struct sf_optval v;
+    int id;
+    sf_opt_init(&p, &replay_spec, argc, argv);
+    while ((id = sf_opt_next(&p, &v, err)) > 0) {
+        int rc = SF_OK;
+        switch ((enum replay_opt)id) {
+        case R_TRACE:
+            a->trace = v.str;
             break;
-        case 'U':
-            if (!strcmp(optarg, "epoch"))
-                a->unit = SF_TRACE_EPOCH;
-            else if (!strcmp(optarg, "second"))
-                a->unit = SF_TRACE_SECOND;
-            else
-                return bad_opt("--trace-unit", "epoch or second", optarg);
+        case R_TRACE_UNIT:
+            a->unit = v.word == 1 ? SF_TRACE_SECOND : SF_TRACE_EPOCH;
             break;
-        case 'F':
-            if (!strcmp(optarg, "counts"))
-                a->csv_format = 0;
-            else if (!strcmp(optarg, "csv"))
-                a->csv_format = 1;
-            else
-                return bad_opt("--trace-format", "counts or csv", optarg);
+        case R_TRACE_FORMAT:
+            a->csv_format = v.word == 1;
             break;
-        case 'e':
-            if (sf_cli_parse_int(optarg, 0, SF_TRACE_MAX_LINES, &l))
-                return bad_opt("--epochs", "an integer >= 0", optarg);
-            a->epochs = l;
+        case R_EPOCHS:
+            a->epochs = v.i;
             break;
-        case 'v':
-            if (!strcmp(optarg, "uniform"))
-                a->sim.arrivals_poisson = 0;
-            else if (!strcmp(optarg, "poisson"))
-                a->sim.arrivals_poisson = 1;
-            else
-                return bad_opt("--arrivals", "uniform or poisson", optarg);
+        case R_ARRIVALS:
+            a->sim.arrivals_poisson = v.word == 1;
             break;
-        case 'p':
-            snprintf(a->profile, sizeof(a->profile), "%s", optarg);
+        case R_PROFILE:
+            a->profile = v.str;
             break;
-        case 'c':
-            snprintf(a->pricing, sizeof(a->pricing), "%s", optarg);
+        case R_PRICING:
+            a->pricing = v.str;
             break;
-        case 't':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0 || d > 1)
-                return bad_opt("--tau", "a threshold in (0, 1]", optarg);
-            a->tau = d;
+        case R_TAU:
+            a->tau = v.num;
             break;
-        case 'a':
-            if (sf_cli_parse_double(optarg, &d) || d < 0 || d > 100)
-                return bad_opt("--min-accuracy", "0..1 or a percentage", optarg);
-            a->min_accuracy = d > 1 ? d / 100 : d;
+        case R_MIN_ACCURACY:
+            a->min_accuracy = sf_cli_accuracy(v.num);
             break;
-        case 'P':
-            if (parse_policies(optarg, a->kinds, &a->n_kinds))
-                return -1;
+        case R_POLICY:
+            rc = parse_policies(v.str, a, err);
             break;
-        case 's':
-            if (sf_cli_parse_int(optarg, 0, 0x7fffffffffffffffL, &l))
-                return bad_opt("--seed", "a non-negative integer", optarg);
-            a->sim.seed = (uint64_t)l;
+        case R_SEED:
+            a->sim.seed = (uint64_t)v.i;
             break;
-        case 1:
-        case 2:
-            if (sf_cli_parse_double(optarg, &d) || d < 0 || d > 1)
-                return bad_opt(ch == 1 ? "--alpha" : "--beta", "a weight in [0, 1]", optarg);
-            *(ch == 1 ? &a->sim.ctl.alpha : &a->sim.ctl.beta) = d;
+        case R_ALPHA:
+            a->sim.ctl.alpha = v.num;
             break;
-        case 3:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--k", "a number >= 0", optarg);
-            a->sim.ctl.k = d;
+        case R_BETA:
+            a->sim.ctl.beta = v.num;
             break;
-        case 4:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--tcip", "req/s >= 0", optarg);
-            a->tcip_override = d;
+        case R_K:
+            a->sim.ctl.k = v.num;
             break;
-        case 5:
-            if (sf_cli_parse_int(optarg, 1, 1000000, &l))
-                return bad_opt("--scale-period", "epochs >= 1", optarg);
-            a->sim.ctl.scale_period_epochs = (int)l;
+        case R_TCIP:
+            a->tcip_override = v.num;
             break;
-        case 6: {
-            long lo, hi;
-            char buf[64], *colon;
-            snprintf(buf, sizeof(buf), "%s", optarg);
-            colon = strchr(buf, ':');
-            if (colon)
-                *colon = '\0';
-            if (sf_cli_parse_int(buf, 0, 1000000, &lo) ||
-                sf_cli_parse_int(colon ? colon + 1 : buf, 0, 1000000, &hi) || hi < lo)
-                return bad_opt("--cold-start", "MIN:MAX epochs with MIN <= MAX", optarg);
-            a->sim.ctl.cold_start_min_epochs = (int)lo;
-            a->sim.ctl.cold_start_max_epochs = (int)hi;
+        case R_SCALE_PERIOD:
+            a->sim.ctl.scale_period_epochs = (int)v.i;
             break;
-        }
-        case 7:
-            if (sf_cli_parse_int(optarg, 0, 1000000, &l))
-                return bad_opt("--terminate-delay", "epochs >= 0", optarg);
-            a->sim.ctl.terminate_delay_epochs = (int)l;
+        case R_COLD_START:
+            rc = parse_cold_start(v.str, &a->sim.ctl, err);
             break;
-        case 8:
-            if (!strcmp(optarg, "instance"))
-                a->sim.ctl.partial_to_instance = 1;
-            else if (!strcmp(optarg, "function"))
-                a->sim.ctl.partial_to_instance = 0;
-            else
-                return bad_opt("--partial-batches", "instance or function", optarg);
+        case R_TERMINATE_DELAY:
+            a->sim.ctl.terminate_delay_epochs = (int)v.i;
             break;
-        case 9:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--fn-cold-start-s", "seconds >= 0", optarg);
-            a->sim.fn_cold_start_s = d;
+        case R_SCALING:
+            a->sim.ctl.scaling_rule = v.word == 1 ? SF_SCALE_PAPER : SF_SCALE_EXPECTED;
             break;
-        case 10:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--fn-idle-timeout-s", "seconds >= 0", optarg);
-            a->sim.fn_idle_timeout_s = d;
+        case R_PARTIAL:
+            a->sim.ctl.partial_to_instance = v.word == 0;
             break;
-        case 11:
-            if (sf_cli_parse_int(optarg, 1, 1000000, &l))
-                return bad_opt("--fn-concurrency", "an integer >= 1", optarg);
-            a->sim.fn_concurrency = (int)l;
+        case R_FN_COLD_START:
+            a->sim.fn_cold_start_s = v.num;
             break;
-        case 12:
+        case R_FN_IDLE:
+            a->sim.fn_idle_timeout_s = v.num;
+            break;
+        case R_FN_CONCURRENCY:
+            a->sim.fn_concurrency = (int)v.i;
+            break;
+        case R_NO_BILL_INIT:
             a->sim.fn_bill_init = 0;
             break;
-        case 13:
-            a->sweep = optarg;
-            break;
-        case 14:
-            if (!strcmp(optarg, "paper"))
-                a->sim.ctl.scaling_rule = SF_SCALE_PAPER;
-            else if (!strcmp(optarg, "expected"))
-                a->sim.ctl.scaling_rule = SF_SCALE_EXPECTED;
-            else
-                return bad_opt("--scaling", "paper or expected", optarg);
-            break;
-        case 'j':
+        case R_JSON:
             a->json = 1;
             break;
-        case 'C':
-            a->csv_out = optarg;
+        case R_CSV:
+            a->csv_out = v.str;
             break;
-        case 'L':
-            a->plot_dir = optarg;
+        case R_PLOT:
+            a->plot_dir = v.str;
             break;
-        case 'q':
+        case R_SWEEP:
+            rc = parse_sweep(v.str, a, err);
+            break;
+        case R_QUIET:
             a->quiet = 1;
             break;
-        case 'h':
-            fputs(replay_usage, stdout);
-            return 1;
-        default:
-            fprintf(stderr,
-                    "serflow replay: unknown or incomplete option '%s' (see serflow replay "
-                    "--help)\n",
-                    argv[optind - 1]);
-            return -1;
+        case R_COLD_START_MAX:
+            break;
         }
+        if (rc != SF_OK)
+            return SF_OPT_ERROR;
     }
-    if (optind < argc) {
-        fprintf(stderr, "serflow replay: unexpected argument '%s'\n", argv[optind]);
-        return -1;
+    if (id == SF_OPT_END && (!a->profile || !a->pricing || !a->trace)) {
+        sf_err_set(err, SF_EINVAL, "the bundled data path is too long (set SERFLOW_DATA)");
+        return SF_OPT_ERROR;
     }
-    return 0;
+    return id;
 }
 
-static const char *const sweep_params[] = {
-    "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
+static int replay_check(int argc, char **argv, struct sf_err *err)
+{
+    struct replay_args *a = malloc(sizeof(*a));
+    if (!a)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    int id = parse_args(argc, argv, a, err);
+    free(a);
+    return id == SF_OPT_ERROR ? SF_EINVAL : SF_OK;
+}
 
-/* Applies one sweep value to a copy of the options; returns -1 when out of range. */
-static int sweep_apply(const char *param, double v, struct sf_sim_opts *o, struct sf_sim_paths *p)
+/* Applies one sweep value (already checked against the parameter's range) to copies of the
+ * options and paths. */
+static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts *o,
+                        struct sf_sim_paths *p)
 {
     struct sf_ctl_params *c = &o->ctl;
-    if (!strcmp(param, "k"))
+    switch ((enum replay_opt)param->id) {
+    case R_K:
         c->k = v;
-    else if (!strcmp(param, "alpha"))
+        break;
+    case R_ALPHA:
         c->alpha = v;
-    else if (!strcmp(param, "beta"))
+        break;
+    case R_BETA:
         c->beta = v;
-    else if (!strcmp(param, "tcip"))
+        break;
+    case R_TCIP:
         p->serflow.tcip_rps = p->oracle.tcip_rps = v;
-    else if (!strcmp(param, "scale-period"))
+        break;
+    case R_SCALE_PERIOD:
         c->scale_period_epochs = (int)v;
-    else if (!strcmp(param, "cold-start-max")) {
+        break;
+    case R_COLD_START_MAX:
         c->cold_start_max_epochs = (int)v;
         if (c->cold_start_min_epochs > c->cold_start_max_epochs)
             c->cold_start_min_epochs = c->cold_start_max_epochs;
-    } else if (!strcmp(param, "terminate-delay"))
+        break;
+    case R_TERMINATE_DELAY:
         c->terminate_delay_epochs = (int)v;
-    else if (!strcmp(param, "tau"))
+        break;
+    case R_TAU:
         o->tau = v;
-    else
-        return -1;
-    return 0;
+        break;
+    default: /* parse_sweep admits only the parameters above */
+        break;
+    }
+}
+
+/* Serialises doc to stdout; a failure is reported (never a silent empty output). */
+static int print_json_doc(json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!text) {
+        sf_cli_error("replay", "out of memory formatting JSON");
+        return SF_EXIT_FAIL;
+    }
+    puts(text);
+    free(text);
+    return SF_EXIT_OK;
 }
 
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
@@ -586,34 +795,7 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
                      const struct sf_plan *plan, const struct sf_sim_paths *base_paths)
 {
-    char param[64], list[512];
-    const char *eq = strchr(a->sweep, '=');
-    if (!eq || (size_t)(eq - a->sweep) >= sizeof(param)) {
-        fprintf(stderr, "serflow replay: --sweep: expected PARAM=V1,V2,... got '%s'\n", a->sweep);
-        return SF_EXIT_USAGE;
-    }
-    snprintf(param, sizeof(param), "%.*s", (int)(eq - a->sweep), a->sweep);
-    snprintf(list, sizeof(list), "%s", eq + 1);
-    int known = 0;
-    for (const char *const *k = sweep_params; *k; k++)
-        known |= !strcmp(*k, param);
-    if (!known) {
-        fprintf(stderr,
-                "serflow replay: --sweep: unknown parameter '%s' (known: k, alpha, beta, tcip, "
-                "scale-period, cold-start-max, terminate-delay, tau)\n",
-                param);
-        return SF_EXIT_USAGE;
-    }
-    double vals[64];
-    size_t nv = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (nv >= SF_ARRAY_LEN(vals) || sf_cli_parse_double(tok, &vals[nv])) {
-            fprintf(stderr, "serflow replay: --sweep: bad value '%s'\n", tok);
-            return SF_EXIT_USAGE;
-        }
-        nv++;
-    }
+    const char *param = a->sweep->name;
     json_t *jpoints = json_array();
     if (!a->json) {
         printf("serflow replay --sweep %s: %lld epochs, cost in USD (batch SLO attainment)\n",
@@ -624,27 +806,27 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         printf("\n");
     }
     int code = SF_EXIT_OK;
-    for (size_t v = 0; v < nv; v++) {
+    for (size_t v = 0; v < a->n_sweep; v++) {
+        double val = a->sweep_values[v];
         struct sf_sim_opts o = a->sim;
         struct sf_sim_paths paths = *base_paths;
         struct sf_err err = {{0}};
         struct sf_policy_result res[SF_POL_COUNT];
-        int rc = sweep_apply(param, vals[v], &o, &paths);
-        if (rc == 0 && !strcmp(param, "tau"))
-            rc = sf_sim_paths_from_plan(plan, vals[v], &paths, &err) == SF_OK ? 0 : -1;
-        if (rc == 0 &&
-            sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err) != SF_OK)
-            rc = -1;
-        if (rc != 0) {
-            fprintf(stderr, "serflow replay: --sweep %s=%g: %s\n", param, vals[v],
-                    err.msg[0] ? err.msg : "value out of range");
-            code = SF_EXIT_USAGE;
+        sweep_apply(a->sweep, val, &o, &paths);
+        int rc = SF_OK;
+        if (a->sweep->id == R_TAU)
+            rc = sf_sim_paths_from_plan(plan, val, &paths, &err);
+        if (rc == SF_OK)
+            rc = sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err);
+        if (rc != SF_OK) {
+            sf_cli_error("replay", "--sweep %s=%g: %s", param, val, err.msg);
+            code = sf_cli_exit_code(rc);
             break;
         }
         json_t *jp = json_object(), *jpol = json_array();
-        json_object_set_new(jp, "value", json_real(vals[v]));
+        json_object_set_new(jp, "value", json_real(val));
         if (!a->json)
-            printf("%-10g", vals[v]);
+            printf("%-10g", val);
         for (size_t i = 0; i < a->n_kinds; i++) {
             if (!a->json)
                 printf(" %13.4f (%5.1f%%)", res[i].cost_usd,
@@ -662,50 +844,40 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         json_object_set_new(o, "sweep", json_string(param));
         json_object_set_new(o, "epochs", json_integer(t->n_epochs));
         json_object_set_new(o, "points", json_incref(jpoints));
-        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        if (text)
-            puts(text);
-        free(text);
+        code = print_json_doc(o);
         json_decref(o);
     }
     json_decref(jpoints);
     return code;
 }
 
-int sf_cmd_replay(int argc, char **argv)
+static int replay_run(int argc, char **argv)
 {
-    struct replay_args *a = calloc(1, sizeof(*a));
+    struct replay_args *a = malloc(sizeof(*a));
     struct sf_profile *prof = malloc(sizeof(*prof));
     struct sf_pricing *pr = malloc(sizeof(*pr));
     struct sf_trace trace = {0};
     struct sf_plan plan = {0};
     struct sf_policy_result results[SF_POL_COUNT];
-    int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0;
-    if (!a || !prof || !pr) {
-        fprintf(stderr, "serflow replay: out of memory\n");
-        code = SF_EXIT_FAIL;
-        goto out;
-    }
-    snprintf(a->profile, sizeof(a->profile), "%s",
-             sf_cli_data_path("profiles/vgg16-sdn-cifar10.json"));
-    snprintf(a->pricing, sizeof(a->pricing), "%s", sf_cli_data_path("pricing/aws-us-east-1.json"));
-    snprintf(a->trace, sizeof(a->trace), "%s",
-             sf_cli_data_path("traces/wits_libra_per_second.txt"));
-    a->csv_format = -1;
-    a->epochs = 400;
-    a->tau = -1;
-    a->tcip_override = -1;
-    sf_sim_opts_default(&a->sim);
-    for (int k = 0; k < SF_POL_COUNT; k++)
-        a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
-    int prc = parse_args(argc, argv, a);
-    if (prc != 0) {
-        code = prc > 0 ? SF_EXIT_OK : SF_EXIT_USAGE;
-        goto out;
-    }
     struct sf_err err = {{0}};
-    if (sf_profile_load(prof, a->profile, &err) || sf_pricing_load(pr, a->pricing, &err)) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
+    int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0, rc;
+    if (!a || !prof || !pr) {
+        code = sf_cli_fail("replay", SF_ENOMEM, &err);
+        goto out;
+    }
+    int id = parse_args(argc, argv, a, &err);
+    if (id == SF_OPT_HELP) {
+        sf_opt_help(&replay_spec, stdout);
+        code = SF_EXIT_OK;
+        goto out;
+    }
+    if (id != SF_OPT_END) {
+        code = sf_cli_fail("replay", SF_EINVAL, &err);
+        goto out;
+    }
+    if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
+        (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     /* Epochs are SLO intervals and batches are the profile's, like the planner's. */
@@ -715,25 +887,26 @@ int sf_cmd_replay(int argc, char **argv)
     int csv = a->csv_format >= 0
                   ? a->csv_format
                   : (strlen(a->trace) > 4 && !strcmp(a->trace + strlen(a->trace) - 4, ".csv"));
-    if (sf_trace_load(&trace, a->trace, csv, (enum sf_trace_unit)a->unit, a->sim.ctl.epoch_s,
-                      a->epochs, &err) != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
+    rc = sf_trace_load(&trace, a->trace, csv, (enum sf_trace_unit)a->unit, a->sim.ctl.epoch_s,
+                       a->epochs, &err);
+    if (rc != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     struct sf_plan_opts po;
     sf_plan_opts_default(&po);
     po.min_accuracy = a->min_accuracy;
-    int rc = sf_plan_run(&plan, prof, pr, &po, &err);
+    rc = sf_plan_run(&plan, prof, pr, &po, &err);
     have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
-        code = SF_EXIT_FAIL;
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     a->sim.tau = a->tau > 0 ? a->tau : plan.best.tau;
     struct sf_sim_paths paths;
-    if (sf_sim_paths_from_plan(&plan, a->sim.tau, &paths, &err) != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
+    rc = sf_sim_paths_from_plan(&plan, a->sim.tau, &paths, &err);
+    if (rc != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     if (a->tcip_override >= 0) {
@@ -747,15 +920,20 @@ int sf_cmd_replay(int argc, char **argv)
             enum sf_policy_kind k = a->kinds[i];
             if (k == SF_POL_LIBRA || k == SF_POL_LIBRA_ORIG || k == SF_POL_SPOCK ||
                 k == SF_POL_MARK) {
-                fprintf(stderr,
-                        "serflow replay: skipping %s: no SLO-feasible IaaS configuration "
-                        "at tau %.2f\n",
-                        sf_policy_name(k), a->sim.tau);
+                sf_cli_error("replay",
+                             "skipping %s: no SLO-feasible IaaS configuration at tau %.2f",
+                             sf_policy_name(k), a->sim.tau);
                 continue;
             }
             a->kinds[w++] = k;
         }
         a->n_kinds = w;
+        if (w == 0) {
+            sf_cli_error("replay", "no policy left to replay (every one asked for needs an "
+                                   "SLO-feasible IaaS configuration)");
+            code = SF_EXIT_FAIL;
+            goto out;
+        }
     }
     if (a->sweep) {
         code = run_sweep(a, prof, pr, &trace, &plan, &paths);
@@ -768,8 +946,7 @@ int sf_cmd_replay(int argc, char **argv)
     a->sim.record_series = a->csv_out || a->plot_dir;
     rc = sf_sim_run(prof, pr, &trace, &a->sim, &paths, a->kinds, a->n_kinds, results, &err);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
-        code = rc == SF_ENOMEM ? SF_EXIT_FAIL : SF_EXIT_USAGE;
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     have_results = 1;
@@ -786,10 +963,7 @@ int sf_cmd_replay(int argc, char **argv)
         for (size_t i = 0; i < a->n_kinds; i++)
             json_array_append_new(arr, result_json(&results[i], pr, prof->n_stages));
         json_object_set_new(o, "policies", arr);
-        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        if (text)
-            puts(text);
-        free(text);
+        code = print_json_doc(o);
         json_decref(o);
     } else {
         print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);
@@ -809,3 +983,5 @@ out:
     free(pr);
     return code;
 }
+
+const struct sf_cli_command sf_cli_replay_command = {&replay_spec, replay_check, replay_run};

@@ -1,4 +1,4 @@
-/* util.c - option parsing, bundled data paths, gnuplot and directory helpers for the CLI. */
+/* util.c - bundled data paths, gnuplot and directory helpers for the CLI. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -10,37 +10,12 @@
 
 #include "cli.h"
 
-const char *sf_cli_data_path(const char *rel)
+const char *sf_cli_data_path(const char *rel, char *buf, size_t size)
 {
-    static char buf[PATH_MAX];
     const char *root = getenv("SERFLOW_DATA");
-    if (root && *root)
-        snprintf(buf, sizeof(buf), "%s/%s", root, rel);
-    else
-        snprintf(buf, sizeof(buf), "%s/data/%s", SF_SOURCE_DIR, rel);
-    return buf;
-}
-
-int sf_cli_parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int sf_cli_parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    int n = root && *root ? snprintf(buf, size, "%s/%s", root, rel)
+                          : snprintf(buf, size, "%s/data/%s", SF_SOURCE_DIR, rel);
+    return n >= 0 && (size_t)n < size ? buf : NULL;
 }
 
 int sf_cli_gnuplot(const char *script_path)
@@ -98,4 +73,9 @@ FILE *sf_cli_open_script(const char *dir, const char *name, char *path, size_t p
     if (!f)
         fprintf(stderr, "serflow: cannot write %s: %s\n", path, strerror(errno));
     return f;
+}
+
+double sf_cli_accuracy(double v)
+{
+    return v > 1 ? v / 100.0 : v;
 }

@@ -68,7 +68,8 @@ int sf_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len
         *out_len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return sf_err_set(err, SF_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return sf_err_set(err, errno == ENOENT ? SF_ENOTFOUND : SF_EINVAL, "%s: cannot open: %s",
+                          path, strerror(errno));
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     if (!buf) {

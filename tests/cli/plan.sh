@@ -40,7 +40,7 @@ expect "plots" 0 "$bin" plan --tau 0.7 --plot "$tmp/plots"
 
 # usage errors
 expect "unknown option" 2 "$bin" plan --frobnicate
-has err "unknown or incomplete option"
+has err "unknown option '--frobnicate'"
 expect "bad tau" 2 "$bin" plan --tau 1.5
 has err "--tau"
 expect "tau not in profile" 2 "$bin" plan --tau 0.42

@@ -1,4 +1,4 @@
-/* test_core.c - status names, error buffers, whole-file reads with a size cap. */
+/* test_core.c - status names, error buffers, whole-file reads with a size cap, escaping. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,8 +51,29 @@ static void test_read_file_roundtrip_and_cap(void **state)
     assert_null(buf);
     assert_non_null(strstr(err.msg, "limit"));
     unlink(path);
-    assert_int_equal(sf_read_file("/nonexistent/x", 100, &buf, &len, &err), SF_EIO);
+    assert_int_equal(sf_read_file("/nonexistent/x", 100, &buf, &len, &err), SF_ENOTFOUND);
     assert_non_null(strstr(err.msg, "/nonexistent/x"));
+}
+
+static void test_escape_keeps_text_and_escapes_controls(void **state)
+{
+    (void)state;
+    char out[64];
+    const char in[] = "a\x1b[2J\n\xc3\xa9\xc2\x9b\xff\x00z";
+    sf_str_escape(out, sizeof(out), in, sizeof(in) - 1);
+    /* ESC, C1 CSI (U+009B), a stray 0xFF and NUL are escaped; e-acute (UTF-8) is kept */
+    assert_string_equal(out, "a\\x1B[2J\\n\xc3\xa9\\xC2\\x9B\\xFF\\x00z");
+    /* overlong and surrogate encodings are not UTF-8 */
+    sf_str_escape(out, sizeof(out), "\xc0\xaf\xed\xa0\x80", 5);
+    assert_string_equal(out, "\\xC0\\xAF\\xED\\xA0\\x80");
+    /* cut with "..." when the output is too small, always terminated */
+    char small[8];
+    sf_str_escape(small, sizeof(small), "abcdefghijkl", 12);
+    assert_string_equal(small, "abcd...");
+    sf_str_escape(small, sizeof(small), "\x01\x02\x03", 3);
+    assert_string_equal(small, "\\x01...");
+    sf_str_escape(small, sizeof(small), "abcdefg", 7);
+    assert_string_equal(small, "abcdefg");
 }
 
 int main(void)
@@ -61,6 +82,7 @@ int main(void)
         cmocka_unit_test(test_strerror_names_every_status),
         cmocka_unit_test(test_err_set_formats_and_returns_status),
         cmocka_unit_test(test_read_file_roundtrip_and_cap),
+        cmocka_unit_test(test_escape_keeps_text_and_escapes_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

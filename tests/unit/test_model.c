@@ -183,7 +183,7 @@ static void test_not_an_object_and_empty(void **state)
     assert_non_null(strstr(err.msg, "e.json:1:"));
     assert_int_equal(sf_profile_parse(&profile, "a.json", "[1,2]", 5, &err), SF_EPARSE);
     assert_non_null(strstr(err.msg, "expected a JSON object"));
-    assert_int_equal(sf_pricing_load(&pricing, "/nonexistent.json", &err), SF_EIO);
+    assert_int_equal(sf_pricing_load(&pricing, "/nonexistent.json", &err), SF_ENOTFOUND);
     assert_non_null(strstr(err.msg, "/nonexistent.json"));
 }
 

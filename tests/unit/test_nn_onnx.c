@@ -229,7 +229,7 @@ static void expect_load_error(const char *rel, int status, const char *n1, const
 static void test_loader_errors(void **state)
 {
     (void)state;
-    expect_load_error("tests/data/nn/does_not_exist.onnx", SF_EIO, "cannot open", NULL);
+    expect_load_error("tests/data/nn/does_not_exist.onnx", SF_ENOTFOUND, "cannot open", NULL);
     expect_load_error("tests/data/nn/unsupported_op.onnx", SF_EUNSUPPORTED, "Sigmoid",
                       "act/Sigmoid");
     expect_load_error("tests/data/nn/shape_mismatch.onnx", SF_EINVAL, "shape mismatch", "fc/Gemm");
