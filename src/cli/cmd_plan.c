@@ -16,6 +16,7 @@ enum plan_opt {
     P_MIN_ACCURACY,
     P_TAU,
     P_BATCH,
+    P_FN_INVOCATION,
     P_ANY_MEMORY,
     P_ARCH,
     P_JSON,
@@ -58,6 +59,7 @@ static const struct sf_opt plan_opts[] = {
      .want = "a batch size",
      .ilo = 1,
      .ihi = 1000000},
+    SF_CLI_OPT_FN_INVOCATION(P_FN_INVOCATION),
     {.id = P_ANY_MEMORY,
      .name = "any-memory",
      .kind = SF_OPT_FLAG,
@@ -146,6 +148,9 @@ static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err 
             break;
         case P_BATCH:
             a->o.batch_size = (int)v.i;
+            break;
+        case P_FN_INVOCATION:
+            a->o.fn_invoke_size = v.word == 1 ? 1 : 0;
             break;
         case P_ANY_MEMORY:
             a->o.any_memory = 1;

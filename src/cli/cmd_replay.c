@@ -253,6 +253,7 @@ enum replay_opt {
     R_MIN_ACCURACY,
     R_POLICY,
     R_SEED,
+    R_FN_INVOCATION,
     R_ALPHA,
     R_BETA,
     R_K,
@@ -319,6 +320,7 @@ static const struct sf_opt replay_opts[] = {
     SF_CLI_OPT_PRICING(R_PRICING),
     SF_CLI_OPT_TAU(R_TAU, "confidence threshold (default: the planner's choice)"),
     SF_CLI_OPT_MIN_ACCURACY(R_MIN_ACCURACY, "accuracy floor for the planner's choice of tau"),
+    SF_CLI_OPT_FN_INVOCATION(R_FN_INVOCATION),
     {.id = R_POLICY,
      .name = "policy",
      .kind = SF_OPT_STR,
@@ -490,6 +492,7 @@ struct replay_args {
     int unit, csv_format; /* csv_format: -1 auto */
     long long epochs;
     double tau, min_accuracy;
+    int fn_invoke_size; /* 0: a batch per FaaS call; 1: one request per call */
     struct sf_sim_opts sim;
     enum sf_policy_kind kinds[SF_POL_COUNT];
     size_t n_kinds;
@@ -661,6 +664,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
             break;
         case R_SEED:
             a->sim.seed = (uint64_t)v.i;
+            break;
+        case R_FN_INVOCATION:
+            a->fn_invoke_size = v.word == 1 ? 1 : 0;
             break;
         case R_ALPHA:
             a->sim.ctl.alpha = v.num;
@@ -896,6 +902,7 @@ static int replay_run(int argc, char **argv)
     struct sf_plan_opts po;
     sf_plan_opts_default(&po);
     po.min_accuracy = a->min_accuracy;
+    po.fn_invoke_size = a->fn_invoke_size;
     rc = sf_plan_run(&plan, prof, pr, &po, &err);
     have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
     if (rc != SF_OK) {

@@ -10,6 +10,8 @@
 
 #include "cli.h"
 
+const char *const sf_cli_invocation_words[] = {"batch", "request", NULL};
+
 const char *sf_cli_data_path(const char *rel, char *buf, size_t size)
 {
     const char *root = getenv("SERFLOW_DATA");
