@@ -258,7 +258,7 @@ static void test_fanout_same_work_shorter_tail(void **state)
     sf_sim_results_fini(&r3, 1);
     sf_sim_results_fini(&r1, 1);
     /* worst case: nobody exits early, so a full batch's 100 survivors all reach the tail: one
-     * call misses the 6 s SLO (5.02 s head + 0.12 s hand-off + 2.21 s tail), three calls of 34
+     * call misses the 6 s SLO (5.02 s head + 0.14 s hand-off + 2.21 s tail), three calls of 34
      * meet it (0.75 s tail), as the planner computed */
     struct sf_profile *worst = malloc(sizeof(*worst));
     assert_non_null(worst);
