@@ -34,6 +34,10 @@ struct sf_trace {
     uint64_t *epoch_first; /* n_epochs + 1 entries */
 };
 
+/* Largest batch the simulator accepts (its sample buffer keeps this many requests between
+ * chunks). */
+#define SF_SIM_MAX_BATCH 4096
+
 /* Caps on outside input (a trace beyond them is refused, not truncated). */
 #define SF_TRACE_MAX_LINES    100000000ll
 #define SF_TRACE_MAX_PER_UNIT 100000000u
@@ -80,6 +84,7 @@ struct sf_sim_opts {
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
     double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
+    int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
     struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
     int record_series;              /* fill the per-epoch series of each result */
@@ -87,6 +92,11 @@ struct sf_sim_opts {
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
     void *progress_ctx;
 };
+
+/* How requests become batches: deadline-aware (batcher.h: a batch leaves when full or when its
+ * oldest request would otherwise miss its SLO, so every request is answered within the SLO of
+ * its arrival), or the paper's: every epoch's requests cut into batches of B at the epoch's end. */
+enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
 
 void sf_sim_opts_default(struct sf_sim_opts *o);
 

@@ -263,6 +263,7 @@ enum replay_opt {
     R_TERMINATE_DELAY,
     R_SCALING,
     R_PARTIAL,
+    R_BATCHING,
     R_FN_COLD_START,
     R_FN_IDLE,
     R_FN_CONCURRENCY,
@@ -280,6 +281,7 @@ static const char *const format_words[] = {"counts", "csv", NULL};
 static const char *const arrival_words[] = {"uniform", "poisson", NULL};
 static const char *const scaling_words[] = {"expected", "paper", NULL};
 static const char *const partial_words[] = {"instance", "function", NULL};
+static const char *const batching_words[] = {"deadline", "epoch", NULL};
 
 static const struct sf_opt replay_opts[] = {
     {.help = "Trace:"},
@@ -402,6 +404,14 @@ static const struct sf_opt replay_opts[] = {
      .metavar = "W",
      .help = "instance | function: where a partial batch goes when an instance\nis free (instance)",
      .words = partial_words},
+    {.id = R_BATCHING,
+     .name = "batching",
+     .kind = SF_OPT_WORD,
+     .metavar = "B",
+     .help = "deadline | epoch: a batch leaves when full or when its oldest request would\n"
+             "otherwise miss the SLO (default: every request answered within the SLO of its\n"
+             "arrival), or the paper's: each epoch's requests in batches at the epoch's end",
+     .words = batching_words},
     {.help = "Functions:"},
     {.id = R_FN_COLD_START,
      .name = "fn-cold-start-s",
@@ -694,6 +704,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
             break;
         case R_PARTIAL:
             a->sim.ctl.partial_to_instance = v.word == 0;
+            break;
+        case R_BATCHING:
+            a->sim.batching = v.word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
             break;
         case R_FN_COLD_START:
             a->sim.fn_cold_start_s = v.num;

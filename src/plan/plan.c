@@ -536,8 +536,12 @@ int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *pr
                               price->vm[path->vm].name);
     }
     int k = path->tail_fanout > 1 ? path->tail_fanout : 1;
+    int nf = path->fn_invoke_size > 0 && path->fn_invoke_size < batch_size ? path->fn_invoke_size
+                                                                           : batch_size;
     for (int n = 0; n <= batch_size; n++) {
-        fn_s[n] = n > 0 ? all_stages_s(fq, fb, 0, N, n) + prof->fn_cold_start_s : 0;
+        /* n requests on functions: calls of up to nf requests, all in parallel */
+        int per_call = n < nf ? n : nf;
+        fn_s[n] = n > 0 ? all_stages_s(fq, fb, 0, N, per_call) + prof->fn_cold_start_s : 0;
         inst_s[n] = 0;
         if (!vm || n == 0)
             continue;
@@ -546,7 +550,8 @@ int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *pr
         if (c < N) {
             int chunk = (n + k - 1) / k;
             t += prof->xfer_latency_s +
-                 n * prof->stage[c - 1].hidden_bytes_lz4 / prof->xfer_bandwidth_bytes_per_s +
+                 n * prof->stage[c - 1].hidden_bytes_lz4 * SF_PLAN_PAYLOAD_FACTOR /
+                     prof->xfer_bandwidth_bytes_per_s +
                  all_stages_s(fq, fb, c, N, chunk) + prof->fn_cold_start_s;
         }
         inst_s[n] = t;

@@ -38,18 +38,23 @@ static double warm_tail_cost(struct sf__shared *sh, const struct sf__pathrt *rt,
 }
 
 void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
-                     struct sf__oracle_table *tb, int64_t e, int n)
+                     struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
+                     int64_t avail_g)
 {
     int B = sh->o->ctl.batch_size, N = rt->n, cut = rt->path.cut;
     int nf =
         rt->path.fn_invoke_size > 0 && rt->path.fn_invoke_size < B ? rt->path.fn_invoke_size : B;
-    int nb = (n + B - 1) / B, full = n / B;
-    double *row = tb->cost + (size_t)(e - 1) * (size_t)(tb->nmax + 1);
-    double fsum = 0, f[SF_CTL_MAX_INSTANCES + 1], tl[SF_CTL_MAX_INSTANCES + 1];
-    int alive[SF_MAX_STAGES];
+    int64_t n = end_g - first_g;
+    int nb = (int)((n + B - 1) / B), full = (int)(n / B);
     int kmax = nb < tb->nmax ? nb : tb->nmax;
-    for (int k = 0; k < nb; k++) {
-        int a = k * B, b = a + B < n ? a + B : n;
+    int alive[SF_MAX_STAGES];
+    if (tb->next_g < first_g)
+        tb->next_g = first_g;
+    while (tb->next_g < end_g) {
+        int64_t ga = tb->next_g, gb = ga + B < end_g ? ga + B : end_g;
+        if (gb > avail_g)
+            break; /* the rest of this batch is in the next chunk */
+        int a = (int)(ga - sh->base), b = (int)(gb - sh->base);
         double fk = 0;
         for (int s = a; s < b; s += nf) { /* the batch's FaaS invocations */
             int t = s + nf < b ? s + nf : b;
@@ -58,20 +63,27 @@ void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
         }
         if (nf < B)
             sf__stage_counts(sh->exits, a, b, N, alive); /* the whole batch, for the tail */
-        fsum += fk;
+        tb->fsum += fk;
+        int k = tb->nb++;
         if (k <= kmax) {
-            f[k] = fk;
-            tl[k] = cut < N ? warm_tail_cost(sh, rt, a, b, alive) : 0;
+            tb->f[k] = fk;
+            tb->tl[k] = cut < N ? warm_tail_cost(sh, rt, a, b, alive) : 0;
         }
+        tb->next_g = gb;
     }
-    double c = fsum;
+    if (avail_g < end_g)
+        return;
+    double *row = tb->cost + (size_t)(e - 1) * (size_t)(tb->nmax + 1);
+    double c = tb->fsum;
     row[0] = c;
     for (int m = 1; m <= tb->nmax; m++) {
         int k = m - 1; /* the m-th instance takes batch k */
         if (k < nb && (k < full || sh->o->ctl.partial_to_instance))
-            c += tl[k] - f[k];
+            c += tb->tl[k] - tb->f[k];
         row[m] = c;
     }
+    tb->nb = 0;
+    tb->fsum = 0;
 }
 
 /* Ready instances at epoch e of a period that began at d with n_prev and moved to n. */

@@ -55,6 +55,7 @@ static void test_libra_orig_matches_libra_simulator(void **state)
     struct sf_sim_opts o;
     sf_sim_opts_default(&o);
     o.tau = 1.0;
+    o.batching = SF_BATCHING_EPOCH; /* LIBRA routes each second's requests at once */
     o.ctl.epoch_s = 1;
     o.ctl.batch_size = 16;
     o.ctl.capacity_rps = 16;
