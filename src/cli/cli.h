@@ -78,6 +78,17 @@ extern const char *const sf_cli_invocation_words[];
         .words = sf_cli_invocation_words                                                           \
     }
 
+/* Which batches: the deadline-aware batcher's (default) or the paper's epoch batches. */
+extern const char *const sf_cli_batching_words[];
+#define SF_CLI_OPT_BATCHING(opt_id)                                                                \
+    {                                                                                              \
+        .id = (opt_id), .name = "batching", .kind = SF_OPT_WORD, .metavar = "B",                   \
+        .help = "deadline | epoch: a batch leaves when full or when its oldest request would\n"    \
+                "otherwise miss the SLO (default: every request answered within the SLO of its\n"  \
+                "arrival), or the paper's: each epoch's requests in batches of B at its end",      \
+        .words = sf_cli_batching_words                                                             \
+    }
+
 /* An accuracy option's value: 0..1 as is, above 1 a percentage. */
 double sf_cli_accuracy(double v);
 

@@ -281,7 +281,6 @@ static const char *const format_words[] = {"counts", "csv", NULL};
 static const char *const arrival_words[] = {"uniform", "poisson", NULL};
 static const char *const scaling_words[] = {"expected", "paper", NULL};
 static const char *const partial_words[] = {"instance", "function", NULL};
-static const char *const batching_words[] = {"deadline", "epoch", NULL};
 
 static const struct sf_opt replay_opts[] = {
     {.help = "Trace:"},
@@ -404,14 +403,7 @@ static const struct sf_opt replay_opts[] = {
      .metavar = "W",
      .help = "instance | function: where a partial batch goes when an instance\nis free (instance)",
      .words = partial_words},
-    {.id = R_BATCHING,
-     .name = "batching",
-     .kind = SF_OPT_WORD,
-     .metavar = "B",
-     .help = "deadline | epoch: a batch leaves when full or when its oldest request would\n"
-             "otherwise miss the SLO (default: every request answered within the SLO of its\n"
-             "arrival), or the paper's: each epoch's requests in batches at the epoch's end",
-     .words = batching_words},
+    SF_CLI_OPT_BATCHING(R_BATCHING),
     {.help = "Functions:"},
     {.id = R_FN_COLD_START,
      .name = "fn-cold-start-s",
@@ -916,6 +908,7 @@ static int replay_run(int argc, char **argv)
     sf_plan_opts_default(&po);
     po.min_accuracy = a->min_accuracy;
     po.fn_invoke_size = a->fn_invoke_size;
+    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
     rc = sf_plan_run(&plan, prof, pr, &po, &err);
     have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
     if (rc != SF_OK) {

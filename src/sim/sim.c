@@ -562,6 +562,8 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
         ps->ctl.scaling_rule = SF_SCALE_PAPER; /* baselines keep their own rules */
     ps->ctl.use_instances = path->has_instances;
     ps->ctl.tcip_rps = path->tcip_rps;
+    if (path->capacity_rps > 0 && isfinite(path->capacity_rps))
+        ps->ctl.capacity_rps = path->capacity_rps; /* the plan's r for this path's batches */
     int rc =
         sf__pathrt_init(&ps->rt, path, sh->prof, sh->price, sh->o->tau, sh->o->payload_factor, err);
     if (rc != SF_OK)
