@@ -377,16 +377,18 @@ static void epoch_route(struct sf__shared *sh, struct sf__pstate *ps, int64_t av
 /* ---- deadline-aware batching (batcher.h): requests dispatched as they arrive ---- */
 
 /* Instances that may take a batch at t (0 when the policy's cap is used up). */
-static int free_instances(const struct sf__pstate *ps, double t)
+static int free_instances(void *ctx, double t)
 {
+    const struct sf__pstate *ps = ctx;
     if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
         return 0;
     return sf_fleet_free(&ps->fleet, t);
 }
 
 /* When the next busy instance becomes free (INFINITY: none, or the cap is used up). */
-static double next_free_s(const struct sf__pstate *ps, double t)
+static double next_free_s(void *ctx, double t)
 {
+    const struct sf__pstate *ps = ctx;
     double best = INFINITY;
     if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
         return best;
@@ -399,14 +401,16 @@ static double next_free_s(const struct sf__pstate *ps, double t)
     return best;
 }
 
-/* Sends the first d->n queued requests where the batcher said, at now. */
-static void dispatch(struct sf__shared *sh, struct sf__pstate *ps,
-                     const struct sf_batch_decision *d, double now)
+/* Sends requests a, a + 1, ... where the batcher said, at now; the policy's cap may hold part of
+ * an instance batch back for the next decision. */
+static int64_t dispatch(void *ctx, const struct sf_batch_decision *d, int64_t a, double now)
 {
-    int64_t a = ps->next_g, n = d->n;
+    struct sf__pstate *ps = ctx;
+    struct sf__shared *sh = ps->sh;
+    int64_t n = d->n;
     if (d->path == SF_BATCH_INSTANCE) {
         if (n > ps->cap - ps->inst_reqs)
-            n = ps->cap - ps->inst_reqs; /* the rest waits for the next decision */
+            n = ps->cap - ps->inst_reqs;
         struct sf_instance *in = NULL;
         for (int i = 0; i < ps->fleet.n && !in; i++) {
             struct sf_instance *x = &ps->fleet.inst[i];
@@ -423,74 +427,19 @@ static void dispatch(struct sf__shared *sh, struct sf__pstate *ps,
             run_on_function(sh, ps, (int)(s - sh->base), (int)(t - sh->base), now);
         }
     }
-    ps->next_g += n;
-    ps->q_n -= (int)n;
+    return n;
 }
 
-/* Dispatches what the batcher says must leave at now. */
-static void settle(struct sf__shared *sh, struct sf__pstate *ps, double now)
-{
-    struct sf_batch_decision d;
-    while (ps->q_n > 0) {
-        sf_batcher_decide(&ps->bcfg, now, ps->q_n, sh->arrival[ps->next_g - sh->base],
-                          free_instances(ps, now), next_free_s(ps, now), &d);
-        if (d.path == SF_BATCH_NONE)
-            return;
-        dispatch(sh, ps, &d, now);
-    }
-}
-
-/* Runs the policy's clock up to t: every dispatch the batcher makes at a deadline, or when an
- * instance becomes free, strictly before t. */
-static void advance_to(struct sf__shared *sh, struct sf__pstate *ps, double t)
-{
-    struct sf_batch_decision d;
-    while (ps->q_n > 0) {
-        double now = ps->cur_s;
-        int free = free_instances(ps, now);
-        sf_batcher_decide(&ps->bcfg, now, ps->q_n, sh->arrival[ps->next_g - sh->base], free,
-                          next_free_s(ps, now), &d);
-        if (d.path != SF_BATCH_NONE) {
-            dispatch(sh, ps, &d, now);
-            continue;
-        }
-        double next = d.wake_s;
-        if (free == 0) { /* a batch bound for a function may still get an instance */
-            double f = next_free_s(ps, now);
-            next = f < next ? f : next;
-        }
-        if (!(next < t))
-            break;
-        ps->cur_s = next;
-    }
-    if (t > ps->cur_s && isfinite(t))
-        ps->cur_s = t;
-}
-
-/* Request g arrives: earlier deadlines first, then the batcher decides whether the open batch
- * must leave before g joins, and whether the batch must leave now. */
-static void arrive(struct sf__shared *sh, struct sf__pstate *ps, int64_t g)
-{
-    double t = sh->arrival[g - sh->base];
-    advance_to(sh, ps, t);
-    struct sf_batch_decision d;
-    if (ps->q_n > 0 && sf_batcher_admit(&ps->bcfg, t, ps->q_n, sh->arrival[ps->next_g - sh->base],
-                                        free_instances(ps, t), next_free_s(ps, t), &d))
-        dispatch(sh, ps, &d, t);
-    settle(sh, ps, t); /* what the cap held back, if anything */
-    if (ps->q_n == 0)
-        ps->next_g = g;
-    ps->q_n++;
-    settle(sh, ps, t);
-}
+static const struct sf__dq_ops fleet_ops = {
+    .free = free_instances, .next_free = next_free_s, .dispatch = dispatch};
 
 /* The decision at the end of epoch e (time e T), after every dispatch before it. */
 static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
 {
-    advance_to(sh, ps, (double)e * sh->o->ctl.epoch_s);
+    sf__dq_advance(sh, &ps->dq, (double)e * sh->o->ctl.epoch_s);
     record(sh, ps, e);
     decision(sh, ps, e, n);
-    settle(sh, ps, ps->cur_s); /* a newly ready instance may take a waiting batch */
+    sf__dq_settle(sh, &ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
 }
 
 /* ---- the lockstep pass ---- */
@@ -528,7 +477,7 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
                     epoch_route(sh, &ps[i], sh->end);
                 else
                     for (int64_t g = sh->end - m; g < sh->end; g++)
-                        arrive(sh, &ps[i], g);
+                        sf__dq_arrive(sh, &ps[i].dq, g);
             }
             if (tb)
                 sf__oracle_fill(sh, tb_rt, tb, e, first_g, first_g + n, sh->end);
@@ -542,7 +491,7 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
     for (size_t i = 0; i < np; i++) {
         if (ps[i].deadline) {
             /* the queue drains at its deadlines; the last epoch's record includes that */
-            advance_to(sh, &ps[i], INFINITY);
+            sf__dq_advance(sh, &ps[i].dq, INFINITY);
             record(sh, &ps[i], E);
         }
         finish_policy(sh, &ps[i]);
@@ -600,6 +549,8 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
             if (path->has_instances && path->cut < sh->prof->n_stages)
                 inst[n] += dcold;
         }
+        ps->sh = sh;
+        ps->dq = (struct sf__dq){.cfg = &ps->bcfg, .ops = &fleet_ops, .ctx = ps};
         ps->bcfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
                                            .batch_size = B,
                                            .inst_worst_s = path->has_instances ? inst : NULL,
