@@ -442,6 +442,45 @@ static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int6
     sf__dq_settle(sh, &ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
 }
 
+/* The batcher of a path: its worst-case service tables (allocated into *tables, 2 (B + 1)
+ * doubles) with the simulator's function cold start as the allowance (the profile's is for
+ * planning). */
+static int batcher_for(struct sf__shared *sh, const struct sf_path *path,
+                       struct sf_batcher_cfg *cfg, double **tables, struct sf_err *err)
+{
+    int B = sh->o->ctl.batch_size;
+    double *t = calloc(2 * ((size_t)B + 1), sizeof(double));
+    *tables = t;
+    if (!t)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
+    double *inst = t, *fn = t + B + 1;
+    int rc = sf_service_tables(sh->prof, sh->price, 0, path, B, inst, fn, err);
+    if (rc != SF_OK)
+        return rc;
+    double dcold = sh->o->fn_cold_start_s - sh->prof->fn_cold_start_s;
+    for (int n = 1; n <= B; n++) {
+        fn[n] += dcold;
+        if (path->has_instances && path->cut < sh->prof->n_stages)
+            inst[n] += dcold;
+    }
+    *cfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
+                                   .batch_size = B,
+                                   .inst_worst_s = path->has_instances ? inst : NULL,
+                                   .fn_worst_s = fn};
+    return sf_batcher_check(cfg, err);
+}
+
+/* The oracle's lanes for deadline batching (sim_oracle.c). */
+static int oracle_lanes_init(struct sf__shared *sh, struct sf__oracle_table *tb,
+                             const struct sf_path *path, struct sf_err *err)
+{
+    tb->lanes = calloc((size_t)tb->nmax + 2, sizeof(*tb->lanes));
+    if (!tb->lanes)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
+    tb->epoch_first_g = -1;
+    return batcher_for(sh, path, &tb->cfg, &tb->worst_s, err);
+}
+
 /* ---- the lockstep pass ---- */
 
 static void finish_policy(struct sf__shared *sh, struct sf__pstate *ps);
@@ -535,29 +574,11 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
     if (ps->deadline) {
         /* the batcher's worst-case service tables for this path; the simulator's function cold
          * start is the allowance (the profile's is for planning) */
-        int B = sh->o->ctl.batch_size;
-        ps->worst_s = calloc(2 * ((size_t)B + 1), sizeof(double));
-        if (!ps->worst_s)
-            return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
-        double *inst = ps->worst_s, *fn = ps->worst_s + B + 1;
-        rc = sf_service_tables(sh->prof, sh->price, 0, path, B, inst, fn, err);
+        rc = batcher_for(sh, path, &ps->bcfg, &ps->worst_s, err);
         if (rc != SF_OK)
             return rc;
-        double dcold = sh->o->fn_cold_start_s - sh->prof->fn_cold_start_s;
-        for (int n = 1; n <= B; n++) {
-            fn[n] += dcold;
-            if (path->has_instances && path->cut < sh->prof->n_stages)
-                inst[n] += dcold;
-        }
         ps->sh = sh;
         ps->dq = (struct sf__dq){.cfg = &ps->bcfg, .ops = &fleet_ops, .ctx = ps};
-        ps->bcfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
-                                           .batch_size = B,
-                                           .inst_worst_s = path->has_instances ? inst : NULL,
-                                           .fn_worst_s = fn};
-        rc = sf_batcher_check(&ps->bcfg, err);
-        if (rc != SF_OK)
-            return rc;
     }
     ps->resp_hist = calloc(SF__RESP_BINS, sizeof(uint64_t));
     if (!ps->resp_hist)
@@ -725,6 +746,11 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
             rc = sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
             goto out;
         }
+        if (opts->batching == SF_BATCHING_DEADLINE) {
+            rc = oracle_lanes_init(&sh, &tb, &paths->oracle, err);
+            if (rc != SF_OK)
+                goto out;
+        }
     }
     pass(&sh, ps, np, want_oracle ? &tb : NULL, &tb_rt, "replay");
     for (size_t i = 0; i < np; i++)
@@ -760,6 +786,8 @@ out:
         sf_sim_results_fini(results, n_kinds);
     }
     free(tb.cost);
+    free(tb.lanes);
+    free(tb.worst_s);
     free(sched[0]);
     free(sched[1]);
     free(sh.exits);

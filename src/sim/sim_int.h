@@ -112,6 +112,9 @@ struct sf__dq {
     int q_n;        /* requests queued */
     double cur_s;   /* the queue's clock */
     int saturated;  /* the batcher was asked with a queue and no free instance */
+    /* when the next dispatch can happen if nothing changes (valid while event_known) */
+    double next_event_s;
+    int event_known;
 };
 
 /* Every dispatch the batcher makes strictly before t (at deadlines, or when an instance frees);
@@ -179,8 +182,26 @@ void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_i
 
 /* ---- oracle (sim_oracle.c) ---- */
 
+/* Deadline batching: one lane per instance count m, a queue served by m instances ready from the
+ * epoch's start and warm functions (sim_oracle.c). */
+struct sf__lane {
+    struct sf__dq dq;
+    struct sf__shared *sh;
+    const struct sf__pathrt *rt;
+    int m;
+    double cost;      /* warm function cost of the epoch so far */
+    int64_t resume_g; /* the first arrival this lane has not taken yet */
+    double busy[SF_CTL_MAX_INSTANCES];
+};
+
 struct sf__oracle_table {
     int nmax;
+    /* deadline batching: lanes[0..top] alive in the current epoch, and their batcher */
+    struct sf__lane *lanes; /* nmax + 2: the last is a snapshot */
+    int top;
+    int64_t epoch_first_g;
+    struct sf_batcher_cfg cfg;
+    double *worst_s;
     double *cost; /* [epoch][n] function cost of the epoch with n free instances */
     /* the current epoch, filled batch by batch as its requests are sampled */
     int64_t next_g;                                                   /* next request to take */
