@@ -65,10 +65,15 @@ int sf_cmp_double(const void *a, const void *b);
 char *sf_strdup(const char *s);
 
 /* Copies in[0..in_len) into out as text that is safe to show on a terminal: printable ASCII and
- * well-formed UTF-8 (other than C1 controls) as is; newline, tab and CR as \n \t \r; every
- * other byte as \xNN. Cut with "..." when out is too small; always NUL-terminated (out_size
+ * well-formed UTF-8 as is, except C1 controls (\xC2\x80..) and invisible or bidi characters
+ * (zero-width spaces, direction overrides, the byte order mark: \uXXXX); newline, tab and CR as
+ * \n \t \r; every other byte as \xNN. Cut with "..." when out is too small; always NUL-terminated
+ * (out_size
  * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
 char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
+
+/* 3 when text starts with a UTF-8 byte order mark (EF BB BF), else 0: text readers skip it. */
+size_t sf_bom_len(const char *text, size_t len);
 
 /* True when x is finite (not NaN or infinite). */
 int sf_isfinite(double x);

@@ -356,7 +356,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "weight of sigma in the instance target (1)",
      .want = NULL,
      .lo = 0,
-     .hi = 1e6},
+     .hi = SF_MAX_CTL_K},
     {.id = R_TCIP,
      .name = "tcip",
      .kind = SF_OPT_NUM,
@@ -364,7 +364,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "override the planned T-CIP",
      .want = "req/s",
      .lo = 0,
-     .hi = 1e9},
+     .hi = SF_MAX_RATE_RPS},
     {.id = R_SCALE_PERIOD,
      .name = "scale-period",
      .kind = SF_OPT_INT,
@@ -372,7 +372,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "epochs between scaling decisions (25)",
      .want = "epochs",
      .ilo = 1,
-     .ihi = 1000000},
+     .ihi = SF_MAX_CTL_EPOCHS},
     {.id = R_COLD_START,
      .name = "cold-start",
      .kind = SF_OPT_STR,
@@ -385,7 +385,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "epochs until a termination takes effect (2)",
      .want = "epochs",
      .ilo = 0,
-     .ihi = 1000000},
+     .ihi = SF_MAX_CTL_EPOCHS},
     {.id = R_SCALING,
      .name = "scaling",
      .kind = SF_OPT_WORD,
@@ -408,7 +408,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "cold container latency (1.0)",
      .want = "seconds",
      .lo = 0,
-     .hi = 3600},
+     .hi = SF_MAX_FN_COLD_START_S},
     {.id = R_FN_IDLE,
      .name = "fn-idle-timeout-s",
      .kind = SF_OPT_NUM,
@@ -416,7 +416,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "a warm container is reclaimed after (600)",
      .want = "seconds",
      .lo = 0,
-     .hi = 1e9},
+     .hi = SF_MAX_FN_IDLE_S},
     {.id = R_FN_CONCURRENCY,
      .name = "fn-concurrency",
      .kind = SF_OPT_INT,
@@ -424,7 +424,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "container cap (1000)",
      .want = "a container count",
      .ilo = 1,
-     .ihi = 1000000},
+     .ihi = SF_MAX_FN_CONCURRENCY},
     {.id = R_NO_BILL_INIT,
      .name = "no-bill-init",
      .kind = SF_OPT_FLAG,
@@ -479,10 +479,8 @@ static const struct sf_opt_cmd replay_spec = {
 static const char *const sweep_names[] = {
     "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
 static const struct sf_opt cold_start_max_opt = {
-    R_COLD_START_MAX, "cold-start-max", 0, SF_OPT_INT, "E", NULL, "epochs",
-    .ilo = 0,         .ihi = 1000000};
-
-#define MAX_SWEEP_VALUES 64
+    R_COLD_START_MAX, "cold-start-max",        0, SF_OPT_INT, "E", NULL, "epochs",
+    .ilo = 0,         .ihi = SF_MAX_CTL_EPOCHS};
 
 struct replay_args {
     char profile_default[4096], pricing_default[4096], trace_default[4096];
@@ -497,7 +495,7 @@ struct replay_args {
     const char *csv_out, *plot_dir;
     double tcip_override;
     const struct sf_opt *sweep; /* the swept parameter, or NULL */
-    double sweep_values[MAX_SWEEP_VALUES];
+    double sweep_values[SF_CLI_MAX_SWEEP_VALUES];
     size_t n_sweep;
 };
 
@@ -536,7 +534,7 @@ static int parse_cold_start(const char *text, struct sf_ctl_params *c, struct sf
                                           .help = NULL,
                                           .want = "epochs",
                                           .ilo = 0,
-                                          .ihi = 1000000};
+                                          .ihi = SF_MAX_CTL_EPOCHS};
     char item[32];
     const char *cur = text;
     struct sf_optval lo, hi;
@@ -556,9 +554,9 @@ bad : {
     char shown[48];
     sf_str_escape(shown, sizeof(shown), text, strlen(text));
     return sf_err_set(err, SF_EINVAL,
-                      "--cold-start: expected MIN:MAX epochs (integers in [0, 1000000], MIN <= "
-                      "MAX) or one number, got '%s'",
-                      shown);
+                      "--cold-start: expected MIN:MAX epochs (integers in [0, %d], MIN <= MAX) or "
+                      "one number, got '%s'",
+                      SF_MAX_CTL_EPOCHS, shown);
 }
 }
 
@@ -593,8 +591,9 @@ static int parse_sweep(const char *text, struct replay_args *a, struct sf_err *e
     while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
         struct sf_optval v;
         struct sf_err sub = {{0}};
-        if (a->n_sweep >= MAX_SWEEP_VALUES)
-            return sf_err_set(err, SF_ETOOBIG, "--sweep: more than %d values", MAX_SWEEP_VALUES);
+        if (a->n_sweep >= SF_CLI_MAX_SWEEP_VALUES)
+            return sf_err_set(err, SF_ETOOBIG, "--sweep: more than %d values",
+                              SF_CLI_MAX_SWEEP_VALUES);
         if (r < 0 || !item[0])
             return sf_err_set(err, SF_EINVAL, "--sweep %s: %s value in the list", param,
                               r < 0 ? "an overlong" : "an empty");

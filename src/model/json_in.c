@@ -171,7 +171,8 @@ int sf__j_load_file(void *out, const char *path,
 int sf__j_load(struct sf__jctx *c, json_t **root)
 {
     json_error_t je;
-    *root = json_loadb(c->text, c->len, JSON_REJECT_DUPLICATES, &je);
+    size_t bom = sf_bom_len(c->text, c->len); /* RFC 8259 lets a parser ignore it */
+    *root = json_loadb(c->text + bom, c->len - bom, JSON_REJECT_DUPLICATES, &je);
     if (!*root)
         return sf_err_set(c->err, SF_EPARSE, "%s:%d: JSON syntax: %s", c->file,
                           je.line > 0 ? je.line : 1, je.text);

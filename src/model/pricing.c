@@ -46,7 +46,7 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
             if (rc == SF_OK)
                 rc = sf__j_str(c, t, "name", SF__J_REQUIRED, v->name, sizeof(v->name));
             if (rc == SF_OK)
-                rc = sf__j_int(c, t, "vcpus", SF__J_REQUIRED, 1, 4096, &v->vcpus);
+                rc = sf__j_int(c, t, "vcpus", SF__J_REQUIRED, 1, SF_MAX_VM_VCPUS, &v->vcpus);
             if (rc == SF_OK)
                 rc = sf__j_num(c, t, "mem_gib", SF__J_POSITIVE, &v->mem_gib);
             if (rc == SF_OK)
@@ -83,18 +83,19 @@ static int parse_function(struct sf__jctx *c, json_t *root, struct sf_pricing *p
         sf__j_push_key(c, "memory_mb");
         rc = sf__j_known(c, mem, mem_keys);
         if (rc == SF_OK)
-            rc = sf__j_int(c, mem, "min", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_min_mb);
+            rc = sf__j_int(c, mem, "min", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &p->fn_mem_min_mb);
         if (rc == SF_OK)
-            rc = sf__j_int(c, mem, "max", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_max_mb);
+            rc = sf__j_int(c, mem, "max", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &p->fn_mem_max_mb);
         if (rc == SF_OK)
-            rc = sf__j_int(c, mem, "step", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_step_mb);
+            rc = sf__j_int(c, mem, "step", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &p->fn_mem_step_mb);
         if (rc == SF_OK && p->fn_mem_max_mb < p->fn_mem_min_mb)
             rc = sf__j_fail(c, "max", SF_ERANGE, "smaller than min (%d < %d)", p->fn_mem_max_mb,
                             p->fn_mem_min_mb);
         sf__j_pop(c);
     }
     if (rc == SF_OK)
-        rc = sf__j_int(c, fn, "mb_per_vcpu", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mb_per_vcpu);
+        rc = sf__j_int(c, fn, "mb_per_vcpu", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB,
+                       &p->fn_mb_per_vcpu);
     if (rc == SF_OK)
         rc = sf__j_quantity(c, fn, "billing_granularity", SF__J_REQUIRED | SF__J_POSITIVE,
                             SF__Q_TIME_S, &p->fn_billing_granularity_s);

@@ -60,7 +60,7 @@ static int parse_runtime(struct sf__jctx *c, json_t *r, struct sf_profile *p, st
         rt->kind = SF_RT_FUNCTION;
         rc = sf__j_str(c, r, "arch", SF__J_REQUIRED, rt->name, sizeof(rt->name));
         if (rc == SF_OK)
-            rc = sf__j_int(c, r, "mem_mb", SF__J_REQUIRED, 1, 1 << 24, &rt->mem_mb);
+            rc = sf__j_int(c, r, "mem_mb", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &rt->mem_mb);
     } else {
         return sf__j_fail(c, "kind", SF_EUNSUPPORTED,
                           "unknown runtime kind \"%s\" (accepted: vm, function)", kind);
@@ -187,7 +187,7 @@ static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
     if (rc == SF_OK)
         rc = sf__j_str(c, root, "model", SF__J_REQUIRED, p->model, sizeof(p->model));
     if (rc == SF_OK)
-        rc = sf__j_int(c, root, "batch_size", SF__J_REQUIRED, 1, 1000000, &p->batch_size);
+        rc = sf__j_int(c, root, "batch_size", SF__J_REQUIRED, 1, SF_MAX_BATCH, &p->batch_size);
     if (rc == SF_OK)
         rc = sf__j_num(c, root, "slo_s", SF__J_REQUIRED | SF__J_POSITIVE, &p->slo_s);
     if (rc == SF_OK)
@@ -266,7 +266,7 @@ const struct sf_runtime *sf_profile_vm_runtime(const struct sf_profile *p, const
 const struct sf_exit_row *sf_profile_exits(const struct sf_profile *p, double tau)
 {
     for (size_t i = 0; i < p->n_exits; i++)
-        if (fabs(p->exits[i].tau - tau) < 1e-9)
+        if (fabs(p->exits[i].tau - tau) < SF_TAU_EPS)
             return &p->exits[i];
     return NULL;
 }

@@ -10,9 +10,6 @@
 
 #include <jansson.h>
 
-/* model.json is a few kB; anything far larger is not a manifest. */
-#define MAX_MANIFEST_BYTES ((size_t)1 << 20)
-
 struct sf_nn_model {
     char *name;
     int nstages;
@@ -50,7 +47,8 @@ static int parse_shape(const json_t *j, struct sf_nn_shape *s)
     s->ndim = (int)json_array_size(j);
     for (int i = 0; i < s->ndim; i++) {
         const json_t *d = json_array_get(j, (size_t)i);
-        if (!json_is_integer(d) || json_integer_value(d) <= 0 || json_integer_value(d) > (1 << 20))
+        if (!json_is_integer(d) || json_integer_value(d) <= 0 ||
+            json_integer_value(d) > SF_NN_MAX_DIM)
             return -1;
         s->dims[i] = json_integer_value(d);
     }
@@ -89,7 +87,7 @@ int sf_nn_model_load(const char *dir, struct sf_nn_model **out, struct sf_err *e
         return sf_err_set(err, SF_EINVAL, "%s: path too long", dir);
     char *text = NULL;
     size_t len;
-    int rc = sf_read_file(path, MAX_MANIFEST_BYTES, &text, &len, err);
+    int rc = sf_read_file(path, SF_MANIFEST_FILE_BYTES, &text, &len, err);
     if (rc)
         return rc;
     json_error_t je;

@@ -12,9 +12,6 @@
 
 #include <zlib.h>
 
-/* IDX files of the datasets we use are < 50 MB uncompressed. */
-#define MAX_IDX_BYTES ((size_t)256 << 20)
-
 static int read_gz(const char *path, unsigned char **out, size_t *len, struct sf_err *err)
 {
     *out = NULL;
@@ -31,8 +28,9 @@ static int read_gz(const char *path, unsigned char **out, size_t *len, struct sf
     }
     for (;;) {
         if (n == cap) {
-            if (cap >= MAX_IDX_BYTES) {
-                rc = sf_err_set(err, SF_ETOOBIG, "%s: larger than %zu bytes", path, MAX_IDX_BYTES);
+            if (cap >= SF_IDX_FILE_BYTES) {
+                rc = sf_err_set(err, SF_ETOOBIG, "%s: larger than %zu bytes", path,
+                                SF_IDX_FILE_BYTES);
                 goto out;
             }
             unsigned char *nb = realloc(buf, cap * 2);
@@ -98,7 +96,8 @@ int sf_nn_dataset_load_idx(const char *images_path, const char *labels_path, dou
         goto out;
     }
     uint32_t n = be32(im + 4), h = be32(im + 8), w = be32(im + 12), nl = be32(lb + 4);
-    if (h == 0 || w == 0 || h > 4096 || w > 4096 || (uint64_t)n * h * w > im_len - 16) {
+    if (h == 0 || w == 0 || h > SF_IDX_MAX_SIDE || w > SF_IDX_MAX_SIDE ||
+        (uint64_t)n * h * w > im_len - 16) {
         rc = sf_err_set(err, SF_EPARSE, "%s: truncated or bad sizes (%u x %u x %u)", images_path, n,
                         h, w);
         goto out;

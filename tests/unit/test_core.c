@@ -66,6 +66,13 @@ static void test_escape_keeps_text_and_escapes_controls(void **state)
     /* overlong and surrogate encodings are not UTF-8 */
     sf_str_escape(out, sizeof(out), "\xc0\xaf\xed\xa0\x80", 5);
     assert_string_equal(out, "\\xC0\\xAF\\xED\\xA0\\x80");
+    /* invisible and reordering characters are named */
+    sf_str_escape(out, sizeof(out),
+                  "\xef\xbb\xbf"
+                  "1\xe2\x80\xae"
+                  "2",
+                  8);
+    assert_string_equal(out, "\\uFEFF1\\u202E2");
     /* cut with "..." when the output is too small, always terminated */
     char small[8];
     sf_str_escape(small, sizeof(small), "abcdefghijkl", 12);
