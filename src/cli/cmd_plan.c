@@ -1,11 +1,13 @@
 /* cmd_plan.c - `serflow plan`: runs the offline configurators and explains the choice. */
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "serflow/plan.h"
 
 enum plan_opt {
@@ -452,111 +454,172 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     json_decref(o);
 }
 
-/* Writes the plots (paper Figs. 8-9 and 11) into dir. Returns 0 on success. */
+/* Writes "title" (any text, quoted for gnuplot) as printf would format it. */
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(pl, text);
+}
+
+/* Cost vs cut at tau row t (paper Figs. 8-9): the FaaS-only cost as a flat line, and for each
+ * profiled VM type its cost at every cut (N = IaaS-only, 1..N-1 hybrid), filled where the
+ * configuration meets the SLO. */
+static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
+                             const struct sf_profile *prof, const struct sf_pricing *pr, size_t t)
+{
+    int N = prof->n_stages;
+    size_t first = t * plan->alt_per_tau; /* FaaS first, then each VM type's cuts N..1 */
+    const struct sf_candidate *f = &plan->alt[first];
+    char name[SF_PLOT_NAME_MAX];
+    struct sf_outfile o;
+    snprintf(name, sizeof(name), "cost_vs_cut_tau%.2f.dat", f->tau);
+    FILE *d = sf_plot_data(pl, name, &o);
+    if (!d)
+        return;
+    fprintf(d, "# cut, FaaS-only USD/hour, then per VM type: USD/hour, meets the SLO (1/0)\n");
+    for (int k = 0; k <= N; k++) {
+        fprintf(d, "%d %.8g", k, per_hour(f->cost_usd_per_s));
+        for (size_t v = 0; v < pr->n_vm; v++) {
+            const struct sf_candidate *c = &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
+            if (k == 0 || isnan(c->cost_usd_per_s))
+                fprintf(d, " - -");
+            else
+                fprintf(d, " %.8g %d", per_hour(c->cost_usd_per_s),
+                        c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
+        }
+        fputc('\n', d);
+    }
+    if (sf_plot_data_done(pl, &o) != SF_OK)
+        return;
+    char png[SF_PLOT_NAME_MAX];
+    snprintf(png, sizeof(png), "cost_vs_cut_tau%.2f.png", f->tau);
+    sf_plot_new(pl, png);
+    FILE *gp = pl->gp;
+    fprintf(gp, "set title ");
+    plot_text(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s", f->tau,
+              100 * f->accuracy, plan->rate_rps, plan->slo_s);
+    fprintf(gp, "\nset xlabel ");
+    plot_text(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
+    fprintf(gp,
+            "\nset ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n"
+            "set yrange [0:*]\nset key title 'filled: meets the SLO'\nplot ",
+            N);
+    sf_plot_str(pl, name);
+    fprintf(gp, " using 1:2 with lines lw 2 dt 2 lc rgb 'black' title ");
+    plot_text(pl, "FaaS-only (%d MB)", f->fn_mem_mb);
+    for (size_t v = 0; v < pr->n_vm; v++) {
+        if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
+            continue;
+        int cost = 3 + 2 * (int)v, ok = cost + 1;
+        fprintf(gp,
+                ", '' using 1:%d with lines lc %zu notitle"
+                ", '' using 1:($%d > 0.5 ? $%d : 1/0) with points pt 7 lc %zu title ",
+                cost, v + 1, ok, cost, v + 1);
+        sf_plot_str(pl, pr->vm[v].name);
+        fprintf(gp, ", '' using 1:($%d > 0.5 ? 1/0 : $%d) with points pt 6 lc %zu notitle", ok,
+                cost, v + 1);
+    }
+    fputc('\n', gp);
+}
+
+/* The T-CIP sweep at the chosen tau (paper Fig. 11): the cost of one more instance of the best
+ * IaaS and hybrid configuration against FaaS, for residual rates in [0, r]. Returns 1 when drawn.
+ */
+static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struct sf_profile *prof,
+                     const struct sf_pricing *pr)
+{
+    size_t t = 0;
+    while (t < plan->n_tau && plan->alt[t * plan->alt_per_tau].tau != plan->best.tau)
+        t++;
+    if (t == plan->n_tau)
+        return 0;
+    struct sf_costcfg cc[2];
+    const struct sf_candidate *cand[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
+        if (plan->per_tau_found[t][pool] &&
+            sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
+            cand[k] = &plan->per_tau[t][pool];
+    }
+    const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
+    if (!faas)
+        return 0;
+    struct sf_outfile o;
+    FILE *d = sf_plot_data(pl, "tcip_sweep.dat", &o);
+    if (!d)
+        return 0;
+    fprintf(d, "# residual req/s, USD/hour: one more IaaS instance, one more hybrid instance, "
+               "FaaS\n");
+    for (int k = 0; k <= 100; k++) {
+        double res = plan->capacity_rps * k / 100.0;
+        fprintf(d, "%.6g", res);
+        for (int j = 0; j < 2; j++)
+            if (cand[j])
+                fprintf(d, " %.8g", per_hour(sf_cost_instance_residual_usd_per_s(&cc[j], res)));
+            else
+                fprintf(d, " -");
+        fprintf(d, " %.8g\n", per_hour(sf_cost_faas_usd_per_s(faas, res)));
+    }
+    if (sf_plot_data_done(pl, &o) != SF_OK)
+        return 0;
+    sf_plot_new(pl, "tcip_sweep.png");
+    FILE *gp = pl->gp;
+    fprintf(gp, "set title ");
+    plot_text(pl, "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate",
+              plan->best.tau);
+    fprintf(gp, "\nset xlabel ");
+    plot_text(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
+              plan->capacity_rps);
+    fprintf(gp,
+            "\nset ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
+            "set key below title 'an instance pays off where its line is below FaaS'\n"
+            "plot 'tcip_sweep.dat' using 1:4 with lines lw 2 lc rgb 'black' title ",
+            plan->capacity_rps);
+    plot_text(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
+    for (int k = 0; k < 2; k++) {
+        char tcip[32];
+        if (!cand[k])
+            continue;
+        fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, plan->capacity_rps);
+        fprintf(gp, ", '' using 1:%d with lines lw 2 lc %d title ", k + 2, k + 1);
+        plot_text(pl, "%s %s, cut %d (T-CIP %s)", k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]),
+                  cand[k]->cut, tcip);
+    }
+    fputc('\n', gp);
+    return 1;
+}
+
+/* Writes the plots (paper Figs. 8-9 and 11) into dir. Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_plan *plan, const struct sf_profile *prof,
                        const struct sf_pricing *pr, int found)
 {
-    char path[4096];
-    FILE *gp = sf_cli_open_script(dir, "plan.gp", path, sizeof(path));
-    if (!gp)
-        return -1;
-    fprintf(gp, "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
-                "set grid\nset key outside right top\n");
-    int N = prof->n_stages;
-    /* Cost vs cut, one PNG per tau: hybrid per VM type (filled = SLO-feasible), FaaS and IaaS
-     * flat lines. Data blocks are inline so the directory holds just the script and PNGs. */
-    for (size_t t = 0; t < plan->n_tau; t++) {
-        /* tau t's alternatives: FaaS first, then each VM type's cuts N..1 (per_tau may be
-         * unset when nothing fits, the alternatives never are) */
-        size_t first = t * plan->alt_per_tau;
-        double tau = plan->alt[first].tau;
-        fprintf(gp, "$faas%zu << EOD\n", t);
-        const struct sf_candidate *f = &plan->alt[first];
-        fprintf(gp, "0 %.8g\n%d %.8g\nEOD\n", per_hour(f->cost_usd_per_s), N,
-                per_hour(f->cost_usd_per_s));
-        for (size_t v = 0; v < pr->n_vm; v++) {
-            fprintf(gp, "$vm%zu_%zu << EOD\n", t, v);
-            for (int k = N; k >= 1; k--) {
-                const struct sf_candidate *c =
-                    &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
-                if (!isnan(c->cost_usd_per_s))
-                    fprintf(gp, "%d %.8g %d\n", c->cut, per_hour(c->cost_usd_per_s),
-                            c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
-            }
-            fprintf(gp, "EOD\n");
-        }
-        fprintf(gp,
-                "set output '%s/cost_vs_cut_tau%.2f.png'\n"
-                "set title 'Cost vs cut at tau = %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s "
-                "(filled: meets the SLO)'\n"
-                "set xlabel 'cut c (stages 1..c on the VM; 0 = FaaS-only, %d = IaaS-only)'\n"
-                "set ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n",
-                dir, tau, tau, 100 * f->accuracy, plan->rate_rps, plan->slo_s, N, N);
-        fprintf(gp, "plot $faas%zu using 1:2 with lines lw 2 dt 2 title 'FaaS-only (%d MB)'", t,
-                f->fn_mem_mb);
-        for (size_t v = 0; v < pr->n_vm; v++) {
-            if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
-                continue;
-            fprintf(gp,
-                    ", $vm%zu_%zu using 1:2 with lines lc %zu notitle, "
-                    "$vm%zu_%zu using 1:($3 > 0.5 ? $2 : 1/0) with points pt 7 lc %zu title '%s', "
-                    "$vm%zu_%zu using 1:($3 > 0.5 ? 1/0 : $2) with points pt 6 lc %zu notitle",
-                    t, v, v + 2, t, v, v + 2, pr->vm[v].name, t, v, v + 2);
-        }
-        fprintf(gp, "\n");
+    struct sf_plot *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        sf_cli_error("plan", "out of memory");
+        return SF_EXIT_FAIL;
     }
-    /* T-CIP sweep (paper Fig. 11) at the chosen tau: one more instance of the best IaaS and the
-     * best hybrid configuration against FaaS, for residual rates in [0, r]. */
-    size_t t = 0;
-    while (found && t < plan->n_tau && !(plan->alt[t * plan->alt_per_tau].tau == plan->best.tau))
-        t++;
-    if (found && t < plan->n_tau) {
-        struct sf_costcfg cc[2];
-        const struct sf_candidate *cand[2] = {NULL, NULL};
-        for (int k = 0; k < 2; k++) {
-            int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
-            if (plan->per_tau_found[t][pool] &&
-                sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
-                cand[k] = &plan->per_tau[t][pool];
-        }
-        const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
-        if (faas) {
-            fprintf(gp, "$sweep << EOD\n");
-            for (int k = 0; k <= 100; k++) {
-                double res = plan->capacity_rps * k / 100.0;
-                fprintf(gp, "%.6g %.8g %.8g %.8g\n", res,
-                        cand[0] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[0], res)) : NAN,
-                        cand[1] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[1], res)) : NAN,
-                        per_hour(sf_cost_faas_usd_per_s(faas, res)));
-            }
-            fprintf(gp, "EOD\n");
-            fprintf(gp,
-                    "set output '%s/tcip_sweep.png'\n"
-                    "set title 'T-CIP sweep at tau %.2f: one more instance vs FaaS for a residual "
-                    "rate (crossing = T-CIP)'\n"
-                    "set xlabel 'residual rate res (req/s)'\nset ylabel 'USD per hour'\n"
-                    "set xrange [0:%.6g]\nset xtics auto\n",
-                    dir, plan->best.tau, plan->capacity_rps);
-            fprintf(gp, "plot $sweep using 1:4 with lines lw 2 title 'FaaS (%d MB)'",
-                    cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
-            for (int k = 0; k < 2; k++) {
-                char tcip[32];
-                if (!cand[k])
-                    continue;
-                fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, plan->capacity_rps);
-                fprintf(gp, ", $sweep using 1:%d with lines lw 2 title '%s %s c=%d (T-CIP %s)'",
-                        k + 2, k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]), cand[k]->cut,
-                        tcip);
-            }
-            fprintf(gp, "\n");
-        }
+    int code = sf_plot_begin(pl, "plan", dir, "plan.gp",
+                             "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
+                             "set datafile missing '-'\nset grid\nset key outside right top\n");
+    if (code != 0) {
+        free(pl);
+        return code;
     }
-    fclose(gp);
-    if (sf_cli_gnuplot(path) != 0)
-        return -1;
-    fprintf(stderr, "serflow: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
-            found ? ", tcip_sweep.png" : "");
-    return 0;
+    for (size_t t = 0; t < plan->n_tau; t++)
+        plot_cost_vs_cut(pl, plan, prof, pr, t);
+    int tcip = found && plot_tcip(pl, plan, prof, pr);
+    code = sf_plot_finish(pl);
+    free(pl);
+    if (code == 0)
+        fprintf(stderr, "serflow plan: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
+                tcip ? ", tcip_sweep.png" : "");
+    return code;
 }
 
 static int plan_run(int argc, char **argv)
@@ -597,8 +660,11 @@ static int plan_run(int argc, char **argv)
         print_human(&plan, prof, pr, &a->o, a->all, found);
     if (!found)
         code = sf_cli_fail("plan", rc, &err);
-    if (a->plot_dir && write_plots(a->plot_dir, &plan, prof, pr, found) != 0)
-        code = SF_EXIT_FAIL;
+    if (a->plot_dir) {
+        int pc = write_plots(a->plot_dir, &plan, prof, pr, found);
+        if (pc != SF_EXIT_OK)
+            code = pc;
+    }
     sf_plan_fini(&plan);
 out_free:
     free(prof);

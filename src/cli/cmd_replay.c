@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "serflow/plan.h"
 #include "serflow/sim.h"
 
@@ -156,17 +158,11 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     return o;
 }
 
-static int write_csv(const char *path, const struct sf_trace *t, const struct sf_policy_result *r,
-                     size_t n)
+/* The per-epoch series as CSV: epoch, arrivals, then per policy ready instances and batches on
+ * instances and on functions. */
+static void write_series(FILE *f, const struct sf_trace *t, const struct sf_policy_result *r,
+                         size_t n)
 {
-    /* Written to a temporary name and renamed, so a crash never leaves half a file behind. */
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "serflow replay: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
     fprintf(f, "epoch,arrivals");
     for (size_t i = 0; i < n; i++) {
         const char *nm = sf_policy_name(r[i].kind);
@@ -180,65 +176,102 @@ static int write_csv(const char *path, const struct sf_trace *t, const struct sf
                     r[i].series_batches_fn[e]);
         fprintf(f, "\n");
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        fprintf(stderr, "serflow replay: write error on %s: %s\n", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
 }
 
+/* Writes "text" as printf would format it, quoted for gnuplot. */
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(pl, text);
+}
+
+/* Per policy, its batches per epoch on instances and on functions (stacked), the arrivals in
+ * batches and the ready instances (paper Fig. 13); then the cost per policy split into VMs and
+ * functions (Fig. 14). Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
                        const struct sf_policy_result *r, size_t n)
 {
-    char path[4096];
-    FILE *gp = sf_cli_open_script(dir, "replay.gp", path, sizeof(path));
-    if (!gp)
-        return -1;
-    char csv_path[4096];
-    snprintf(csv_path, sizeof(csv_path), "%s/series.csv", dir);
-    if (write_csv(csv_path, t, r, n) != 0) {
-        fclose(gp);
-        return -1;
+    struct sf_plot *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        sf_cli_error("replay", "out of memory");
+        return SF_EXIT_FAIL;
     }
-    fprintf(gp, "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
-                "set datafile separator ','\nset grid ytics\nset key outside right top\n"
-                "set style fill solid 0.8 noborder\nset style data histograms\n"
-                "set style histogram rowstacked\nset boxwidth 1.0 relative\n");
-    for (size_t i = 0; i < n; i++) {
+    int code = sf_plot_begin(pl, "replay", dir, "replay.gp",
+                             "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
+                             "set datafile separator ','\nset grid ytics\n"
+                             "set key outside right top\nset style fill solid 0.85 noborder\n");
+    if (code != 0) {
+        free(pl);
+        return code;
+    }
+    struct sf_outfile of;
+    FILE *d = sf_plot_data(pl, "series.csv", &of);
+    if (d) {
+        write_series(d, t, r, n);
+        sf_plot_data_done(pl, &of);
+    }
+    FILE *gp = pl->gp;
+    for (size_t i = 0; i < n && !pl->failed; i++) {
         const char *nm = sf_policy_name(r[i].kind);
-        int col = 3 + 3 * (int)i;
+        int ready = 3 + 3 * (int)i, inst = ready + 1, fn = ready + 2;
+        char png[SF_PLOT_NAME_MAX];
+        snprintf(png, sizeof(png), "epochs_%s.png", nm);
+        sf_plot_new(pl, png);
+        fprintf(gp, "set title ");
+        plot_text(pl,
+                  "%s: batches per %.3g s epoch on instances and functions, ready instances "
+                  "(tau %.2f)",
+                  nm, o->ctl.epoch_s, o->tau);
         fprintf(gp,
-                "set output '%s/epochs_%s.png'\n"
-                "set title '%s: batches per %.3g s epoch on instances and functions, ready "
-                "instances (tau %.2f)'\n"
-                "set xlabel 'epoch (from 0)'\nset ylabel 'batches / instances'\nset xtics auto\n"
-                "set xrange [-1:%lld]\n"
-                "plot '%s/series.csv' using %d skip 1 title 'batches on instances' lc "
-                "rgb '#1f77b4', '' using %d skip 1 title 'batches on functions' lc rgb '#d62728', "
-                "'' using 0:($2/%d.0) skip 1 with lines lw 2 lc rgb '#2ca02c' title 'arrivals "
-                "(batches)', '' using 0:%d skip 1 with steps lw 2 lc rgb 'black' title 'ready "
-                "instances'\n",
-                dir, nm, nm, o->ctl.epoch_s, o->tau, (long long)t->n_epochs, dir, col + 1, col + 2,
-                o->ctl.batch_size, col);
+                "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
+                "set xrange [0.5:%lld.5]\nset yrange [0:*]\nset boxwidth 1 absolute\n"
+                "plot 'series.csv' skip 1 using 1:($%d+$%d) with boxes lc rgb '#d62728' "
+                "title 'batches on functions', "
+                "'' skip 1 using 1:%d with boxes lc rgb '#1f77b4' title 'batches on instances', "
+                "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
+                "title 'arrivals (batches of %d)', "
+                "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
+                (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size,
+                ready);
     }
-    fprintf(gp, "$cost << EOD\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(gp, "%s,%.6f,%.6f\n", sf_policy_name(r[i].kind), r[i].vm_cost_usd,
-                r[i].function_cost_usd);
-    fprintf(gp, "EOD\n");
-    fprintf(gp,
-            "set output '%s/cost.png'\nset title 'Total cost per policy (%lld epochs, tau "
-            "%.2f)'\nset xlabel ''\nset ylabel 'USD'\nset boxwidth 0.6\n"
-            "plot $cost using 2:xtic(1) title 'VMs' lc rgb '#1f77b4', '' using 3 title "
-            "'functions (duration + fees)' lc rgb '#d62728'\n",
-            dir, (long long)t->n_epochs, o->tau);
-    fclose(gp);
-    if (sf_cli_gnuplot(path) != 0)
-        return -1;
-    fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n", dir);
-    return 0;
+    d = pl->failed ? NULL : sf_plot_data(pl, "cost.dat", &of);
+    if (d) {
+        fprintf(d, "# policy index, VM USD, function USD (duration + fees)\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(d, "%zu,%.8g,%.8g\n", i, r[i].vm_cost_usd, r[i].function_cost_usd);
+        if (sf_plot_data_done(pl, &of) == SF_OK) {
+            sf_plot_new(pl, "cost.png");
+            fprintf(gp, "set title ");
+            plot_text(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
+                      (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
+            fprintf(gp,
+                    "\nset ylabel 'USD'\nset xrange [-0.6:%zu.6]\nset yrange [0:*]\n"
+                    "set boxwidth 0.6 absolute\nset xtics (",
+                    n - 1);
+            for (size_t i = 0; i < n; i++) {
+                fprintf(gp, "%s", i ? ", " : "");
+                sf_plot_str(pl, sf_policy_name(r[i].kind));
+                fprintf(gp, " %zu", i);
+            }
+            fprintf(gp, ")\nplot 'cost.dat' using 1:($2+$3) with boxes lc rgb '#d62728' "
+                        "title 'functions (duration + fees)', "
+                        "'' using 1:2 with boxes lc rgb '#1f77b4' title 'VMs', "
+                        "'' using 1:($2+$3):(sprintf('%%.4f', $2+$3)) with labels offset 0,0.8 "
+                        "notitle\n");
+        }
+    }
+    code = sf_plot_finish(pl);
+    free(pl);
+    if (code == 0)
+        fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n",
+                dir);
+    return code;
 }
 
 enum replay_opt {
@@ -859,6 +892,7 @@ static int replay_run(int argc, char **argv)
     struct sf_plan plan = {0};
     struct sf_policy_result results[SF_POL_COUNT];
     struct sf_err err = {{0}};
+    struct sf_outfile csv_file = {0};
     int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0, rc;
     if (!a || !prof || !pr) {
         code = sf_cli_fail("replay", SF_ENOMEM, &err);
@@ -874,6 +908,9 @@ static int replay_run(int argc, char **argv)
         code = sf_cli_fail("replay", SF_EINVAL, &err);
         goto out;
     }
+    /* an unwritable --csv fails now, not after the replay */
+    if (a->csv_out && (code = sf_cli_out_open("replay", &csv_file, a->csv_out)) != SF_EXIT_OK)
+        goto out;
     if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
         (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
@@ -967,11 +1004,19 @@ static int replay_run(int argc, char **argv)
     } else {
         print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);
     }
-    if (a->csv_out && write_csv(a->csv_out, &trace, results, a->n_kinds) != 0)
-        code = SF_EXIT_FAIL;
-    if (a->plot_dir && write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds) != 0)
-        code = SF_EXIT_FAIL;
+    if (a->csv_out) {
+        write_series(csv_file.f, &trace, results, a->n_kinds);
+        int cc = sf_cli_out_commit("replay", &csv_file);
+        if (cc != SF_EXIT_OK)
+            code = cc;
+    }
+    if (a->plot_dir) {
+        int plc = write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds);
+        if (plc != SF_EXIT_OK)
+            code = plc;
+    }
 out:
+    sf_outfile_abort(&csv_file);
     if (have_results)
         sf_sim_results_fini(results, a->n_kinds);
     if (have_plan)

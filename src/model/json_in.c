@@ -307,6 +307,13 @@ int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
         return sf__j_fail(c, key, SF_EINVAL, "must not be empty");
     if (n >= out_size)
         return sf__j_fail(c, key, SF_ETOOBIG, "longer than %zu characters", out_size - 1);
+    /* Strings here are names and one-line labels; they reach terminals and plot scripts. A
+     * control character (and a NUL, which jansson allows as \u0000) is refused. */
+    const unsigned char *b = (const unsigned char *)json_string_value(v);
+    for (size_t i = 0; i < n; i++)
+        if (b[i] < 0x20 || b[i] == 0x7f)
+            return sf__j_fail(c, key, SF_EINVAL, "control character \\x%02X at offset %zu", b[i],
+                              i);
     memcpy(out, json_string_value(v), n + 1);
     return SF_OK;
 }
