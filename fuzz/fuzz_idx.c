@@ -1,6 +1,9 @@
 /* fuzz_idx.c - libFuzzer target for the IDX image/label reader used by `serflow profile`: the
- * first byte splits the input into an image file and a label file. Any bytes must load or fail
- * with a message, never crash, overflow or leak. */
+ * first byte is the length of the label file that follows it; the rest is the image file. Any bytes
+ * must load or fail with a message, never crash, overflow or leak. What loads then goes where
+ * `serflow profile` sends it: sf_nn_dataset_check against the bundled model and, when it passes,
+ * the hidden-state measurement on the first images (the path of the issue's heap over-read: 1x1
+ * images copied 784 floats at a time). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,11 +25,28 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
 }
 
 static char img[64], lbl[64];
+static struct sf_nn_model *model;
+static struct sf_nn_runner *runner;
 
 static void cleanup(void)
 {
     unlink(img);
     unlink(lbl);
+    sf_nn_runner_free(runner);
+    sf_nn_model_free(model);
+}
+
+static void setup(void)
+{
+    char dir[4096];
+    struct sf_err err = {{0}};
+    const char *root = getenv("SF_SOURCE_DIR") ? getenv("SF_SOURCE_DIR") : SF_SOURCE_DIR;
+    snprintf(dir, sizeof(dir), "%s/models/fmnist-ee", root);
+    if (sf_nn_model_load(dir, &model, &err) != SF_OK ||
+        sf_nn_runner_new(model, SF_NN_BACKEND_REF, &runner, &err) != SF_OK) {
+        fprintf(stderr, "fuzz_idx: %s\n", err.msg);
+        abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -34,20 +54,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!img[0]) {
         snprintf(img, sizeof(img), "/tmp/sf_fuzz_idx_%d.img", (int)getpid());
         snprintf(lbl, sizeof(lbl), "/tmp/sf_fuzz_idx_%d.lbl", (int)getpid());
+        setup();
         atexit(cleanup);
     }
     if (size < 1)
         return 0;
-    size_t split = data[0];
+    size_t split = data[0]; /* labels first: short, so a whole 28x28 image stays reachable */
     if (split > size - 1)
         split = size - 1;
-    write_file(img, data + 1, split);
-    write_file(lbl, data + 1 + split, size - 1 - split);
+    write_file(lbl, data + 1, split);
+    write_file(img, data + 1 + split, size - 1 - split);
     struct sf_nn_dataset d;
     struct sf_err err = {{0}};
     if (sf_nn_dataset_load_idx(img, lbl, 0.5, 0.25, 1000, &d, &err) == SF_OK) {
         if (d.n > 0 && (d.h <= 0 || d.w <= 0))
             abort();
+        if (sf_nn_dataset_check(&d, model, img, &err) == SF_OK) {
+            struct sf_nn_hidden_size hs[SF_NN_MAX_STAGES];
+            if (sf_nn_profile_hidden_sizes(runner, model, d.x, d.n < 2 ? d.n : 2, hs, &err) !=
+                SF_OK)
+                abort(); /* checked images always run */
+        } else if (err.msg[0] == '\0') {
+            abort();
+        }
         sf_nn_dataset_fini(&d);
     } else if (err.msg[0] == '\0') {
         abort();

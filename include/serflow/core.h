@@ -41,8 +41,12 @@ void sf_err_clear(struct sf_err *err);
 int sf_err_set(struct sf_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Reads a whole file into a NUL-terminated heap buffer (caller frees). Files larger than
- * max_bytes are refused with SF_ETOOBIG so that outside input cannot exhaust memory. */
+/* Reads a whole file into a NUL-terminated heap buffer (caller frees). A regular file larger
+ * than max_bytes is refused from its size (fstat) before anything is read; a pipe or FIFO is read
+ * up to max_bytes + 1 bytes and refused beyond (a FIFO with no writer reads as empty instead of
+ * blocking); directories ("is a directory"), devices and sockets are refused (SF_EINVAL). The
+ * buffer never grows past max_bytes + 2 bytes. Errors: SF_ENOTFOUND (no such file), SF_EINVAL,
+ * SF_ETOOBIG, SF_EIO, SF_ENOMEM; the message starts with the path. */
 int sf_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len,
                  struct sf_err *err);
 

@@ -58,11 +58,29 @@
  * a catalog implying more is refused when it is loaded. */
 #define SF_FN_MAX_MEMORY_SIZES 16384
 
+/* Candidates the planner prices in one run (configurations x function memories): the bundled
+ * catalog with --any-memory prices 5.7 million in 0.4 s; this bounds a run to seconds. */
+#define SF_PLAN_MAX_CANDIDATES 50000000.0
+
 /* Latency SLO (= epoch length) in seconds: an epoch longer than a day is not a latency SLO. */
 #define SF_MAX_SLO_S 86400.0
 
 /* Request rate in req/s (a profile's planning rate, --rate, --tcip): a billion per second. */
 #define SF_MAX_RATE_RPS 1e9
+
+/* Ranges of the quantities in profiles and catalogs: far beyond any real value, yet small
+ * enough that every cost and latency the planner and simulator compute from them (products of a
+ * few of them, sums over stages and batches) stays finite. */
+#define SF_MAX_REQUEST_BYTES         1e12 /* a request's input or hidden state: 1 TB */
+#define SF_MIN_BANDWIDTH_BYTES_PER_S 1.0
+#define SF_MAX_BANDWIDTH_BYTES_PER_S 1e15
+#define SF_MAX_STAGE_S               SF_MAX_SLO_S /* a slower stage can never meet any SLO */
+#define SF_MAX_SCALING_EXPONENT      4.0          /* runtime ~ vCPUs^-e; 1 is linear speed-up */
+#define SF_MAX_USD_PER_S             1000.0       /* a VM at 3.6 million USD per hour */
+#define SF_MAX_USD_PER_GB_S          1000.0
+#define SF_MAX_USD_PER_REQUEST       1000.0
+#define SF_MAX_BILLING_S             (31 * 86400.0) /* billing granularity or minimum: a month */
+#define SF_MAX_VM_MEM_GIB            1048576.0
 
 /* ---- traces -------------------------------------------------------------------------------- */
 

@@ -71,6 +71,11 @@ int sf_cli_check_only(const struct sf_opt_cmd *spec, int argc, char **argv, stru
 /* An accuracy option's value: 0..1 as is, above 1 a percentage. */
 double sf_cli_accuracy(double v);
 
+/* A JSON number, or null when x is not finite (json_real would return NULL and the member would
+ * silently vanish from its object). */
+struct json_t;
+struct json_t *sf_cli_json_num(double x);
+
 /* Path of a bundled data file (relative to data/) into buf: $SERFLOW_DATA/rel if set, else the
  * source tree's data/rel. NULL when it does not fit. */
 const char *sf_cli_data_path(const char *rel, char *buf, size_t size);

@@ -289,9 +289,14 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
         snprintf(floor_txt, sizeof(floor_txt), "%.1f%%", 100 * o->min_accuracy);
     else
         snprintf(floor_txt, sizeof(floor_txt), "none");
+    char mem_txt[96];
+    if (o->any_memory)
+        snprintf(mem_txt, sizeof(mem_txt), "every %d MB step in [%d, %d] MB", pr->fn_mem_step_mb,
+                 pr->fn_mem_min_mb, pr->fn_mem_max_mb);
+    else
+        snprintf(mem_txt, sizeof(mem_txt), "multiples of %d MB (one vCPU)", pr->fn_mb_per_vcpu);
     printf("  accuracy floor %s, function arch %s, memories %s; %zu candidates priced\n\n",
-           floor_txt, pr->fn_arch[plan->fn_arch].name,
-           o->any_memory ? "every 1 MB step" : "1,769 MB multiples", plan->n_evaluated);
+           floor_txt, pr->fn_arch[plan->fn_arch].name, mem_txt, plan->n_evaluated);
     if (found) {
         const struct sf_candidate *b = &plan->best;
         char what[256], tcip[32];
@@ -386,31 +391,29 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
                "draws them)\n");
 }
 
-static json_t *jnum(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr,
                          const struct sf_candidate *c)
 {
     json_t *o = json_object();
     json_object_set_new(o, "pool", json_string(sf_pool_name(c->pool)));
-    json_object_set_new(o, "tau", json_real(c->tau));
+    json_object_set_new(o, "tau", sf_cli_json_num(c->tau));
     json_object_set_new(o, "cut", json_integer(c->cut));
     json_object_set_new(o, "vm_type", c->vm >= 0 ? json_string(pr->vm[c->vm].name) : json_null());
     json_object_set_new(o, "function_mem_mb",
                         c->fn_mem_mb > 0 ? json_integer(c->fn_mem_mb) : json_null());
-    json_object_set_new(o, "cost_usd_per_hour", jnum(per_hour(c->cost_usd_per_s)));
-    json_object_set_new(o, "vm_cost_usd_per_hour", jnum(per_hour(c->split.vm_usd_per_s)));
-    json_object_set_new(o, "function_cost_usd_per_hour", jnum(per_hour(c->split.fn_usd_per_s)));
-    json_object_set_new(o, "instances", json_real(c->split.instances));
-    json_object_set_new(o, "latency_s", jnum(c->latency_s));
-    json_object_set_new(o, "slo_margin_s", jnum(c->slo_margin_s));
+    json_object_set_new(o, "cost_usd_per_hour", sf_cli_json_num(per_hour(c->cost_usd_per_s)));
+    json_object_set_new(o, "vm_cost_usd_per_hour",
+                        sf_cli_json_num(per_hour(c->split.vm_usd_per_s)));
+    json_object_set_new(o, "function_cost_usd_per_hour",
+                        sf_cli_json_num(per_hour(c->split.fn_usd_per_s)));
+    json_object_set_new(o, "instances", sf_cli_json_num(c->split.instances));
+    json_object_set_new(o, "latency_s", sf_cli_json_num(c->latency_s));
+    json_object_set_new(o, "slo_margin_s", sf_cli_json_num(c->slo_margin_s));
     json_object_set_new(o, "tcip_rps",
-                        c->tcip_rps <= plan->capacity_rps ? jnum(c->tcip_rps) : json_null());
-    json_object_set_new(o, "accuracy", json_real(c->accuracy));
-    json_object_set_new(o, "payload_bytes", json_real(c->payload_bytes));
+                        c->tcip_rps <= plan->capacity_rps ? sf_cli_json_num(c->tcip_rps)
+                                                          : json_null());
+    json_object_set_new(o, "accuracy", sf_cli_json_num(c->accuracy));
+    json_object_set_new(o, "payload_bytes", sf_cli_json_num(c->payload_bytes));
     json_object_set_new(o, "feasible", json_boolean(c->reject == SF_REJ_NONE));
     json_object_set_new(o, "rejected_by",
                         c->reject == SF_REJ_NONE ? json_null()
@@ -426,10 +429,10 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     if (!found)
         json_object_set_new(o, "pool", json_null());
     json_object_set_new(o, "model", json_string(prof->model));
-    json_object_set_new(o, "slo_s", json_real(plan->slo_s));
-    json_object_set_new(o, "rate_rps", json_real(plan->rate_rps));
+    json_object_set_new(o, "slo_s", sf_cli_json_num(plan->slo_s));
+    json_object_set_new(o, "rate_rps", sf_cli_json_num(plan->rate_rps));
     json_object_set_new(o, "batch_size", json_integer(plan->batch_size));
-    json_object_set_new(o, "capacity_rps", json_real(plan->capacity_rps));
+    json_object_set_new(o, "capacity_rps", sf_cli_json_num(plan->capacity_rps));
     json_object_set_new(o, "function_arch", json_string(pr->fn_arch[plan->fn_arch].name));
     json_t *alts = json_array();
     for (size_t i = 0; i < plan->n_alt; i++)
@@ -440,9 +443,9 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
         json_t *s = json_object();
         json_object_set_new(s, "from", json_string(sf_pool_name(plan->scip[i].from)));
         json_object_set_new(s, "to", json_string(sf_pool_name(plan->scip[i].to)));
-        json_object_set_new(s, "tau_lo", json_real(plan->scip[i].tau_lo));
-        json_object_set_new(s, "tau_hi", json_real(plan->scip[i].tau_hi));
-        json_object_set_new(s, "tau_est", json_real(plan->scip[i].tau_est));
+        json_object_set_new(s, "tau_lo", sf_cli_json_num(plan->scip[i].tau_lo));
+        json_object_set_new(s, "tau_hi", sf_cli_json_num(plan->scip[i].tau_hi));
+        json_object_set_new(s, "tau_est", sf_cli_json_num(plan->scip[i].tau_est));
         json_array_append_new(scip, s);
     }
     json_object_set_new(o, "scip", scip);

@@ -114,20 +114,21 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(sf_policy_name(x->kind)));
-    json_object_set_new(o, "cost_usd", json_real(x->cost_usd));
-    json_object_set_new(o, "vm_cost_usd", json_real(x->vm_cost_usd));
-    json_object_set_new(o, "function_cost_usd", json_real(x->function_cost_usd));
-    json_object_set_new(o, "fee_usd", json_real(x->fee_usd));
+    json_object_set_new(o, "cost_usd", sf_cli_json_num(x->cost_usd));
+    json_object_set_new(o, "vm_cost_usd", sf_cli_json_num(x->vm_cost_usd));
+    json_object_set_new(o, "function_cost_usd", sf_cli_json_num(x->function_cost_usd));
+    json_object_set_new(o, "fee_usd", sf_cli_json_num(x->fee_usd));
     json_object_set_new(o, "requests", json_integer((json_int_t)x->requests));
     json_object_set_new(o, "requests_served", json_integer((json_int_t)x->requests_served));
-    json_object_set_new(o, "slo_attainment_batch", json_real(ratio(x->batches_slo_ok, x->batches)));
+    json_object_set_new(o, "slo_attainment_batch",
+                        sf_cli_json_num(ratio(x->batches_slo_ok, x->batches)));
     json_object_set_new(o, "slo_attainment_request",
-                        json_real(ratio(x->requests_slo_ok, x->requests)));
-    json_object_set_new(o, "accuracy", json_real(x->accuracy));
-    json_object_set_new(o, "vm_seconds", json_real(x->vm_seconds));
+                        sf_cli_json_num(ratio(x->requests_slo_ok, x->requests)));
+    json_object_set_new(o, "accuracy", sf_cli_json_num(x->accuracy));
+    json_object_set_new(o, "vm_seconds", sf_cli_json_num(x->vm_seconds));
     json_object_set_new(o, "vm_utilization",
-                        json_real(x->vm_seconds > 0 ? x->vm_busy_s / x->vm_seconds : 0));
-    json_object_set_new(o, "function_gb_s", json_real(x->function_gb_s));
+                        sf_cli_json_num(x->vm_seconds > 0 ? x->vm_busy_s / x->vm_seconds : 0));
+    json_object_set_new(o, "function_gb_s", sf_cli_json_num(x->function_gb_s));
     json_object_set_new(o, "invocations", json_integer((json_int_t)x->invocations));
     json_object_set_new(o, "function_cold_starts", json_integer((json_int_t)x->fn_cold_starts));
     json_object_set_new(o, "function_throttled", json_integer((json_int_t)x->fn_throttled));
@@ -136,10 +137,10 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
                         json_integer((json_int_t)x->batches_on_instances));
     json_object_set_new(o, "batches_on_functions",
                         json_integer((json_int_t)x->batches_on_functions));
-    json_object_set_new(o, "max_batch_latency_s", json_real(x->max_batch_latency_s));
-    json_object_set_new(o, "response_p50_s", json_real(x->response_p50_s));
-    json_object_set_new(o, "response_p99_s", json_real(x->response_p99_s));
-    json_object_set_new(o, "response_max_s", json_real(x->response_max_s));
+    json_object_set_new(o, "max_batch_latency_s", sf_cli_json_num(x->max_batch_latency_s));
+    json_object_set_new(o, "response_p50_s", sf_cli_json_num(x->response_p50_s));
+    json_object_set_new(o, "response_p99_s", sf_cli_json_num(x->response_p99_s));
+    json_object_set_new(o, "response_max_s", sf_cli_json_num(x->response_max_s));
     json_object_set_new(o, "launches", json_integer(x->launches));
     json_object_set_new(o, "peak_instances", json_integer(x->peak_instances));
     const struct sf_path *p = &x->path;
@@ -152,7 +153,7 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
-        json_object_set_new(o, "bound_usd", json_real(x->bound_usd));
+        json_object_set_new(o, "bound_usd", sf_cli_json_num(x->bound_usd));
     if (x->kind == SF_POL_STATIC)
         json_object_set_new(o, "static_instances", json_integer(x->static_count));
     return o;
@@ -761,6 +762,27 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     return id;
 }
 
+/* Every reported cost, time and rate of a result must be finite: a NaN would print as "-nan"
+ * and vanish from JSON. The loaders bound their inputs, so this is a backstop that names them. */
+static int check_finite(const struct sf_policy_result *r, size_t n, const struct replay_args *a,
+                        struct sf_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct sf_policy_result *x = &r[i];
+        double v[] = {x->cost_usd,       x->vm_cost_usd,    x->function_cost_usd,
+                      x->fee_usd,        x->accuracy,       x->vm_seconds,
+                      x->vm_busy_s,      x->function_gb_s,  x->response_p50_s,
+                      x->response_p99_s, x->response_max_s, x->max_batch_latency_s};
+        for (size_t k = 0; k < SF_ARRAY_LEN(v); k++)
+            if (!isfinite(v[k]))
+                return sf_err_set(err, SF_ERANGE,
+                                  "policy %s: a cost or time is not finite (%g); the profile %s "
+                                  "or the catalog %s holds values out of range",
+                                  sf_policy_name(x->kind), v[k], a->profile, a->pricing);
+    }
+    return SF_OK;
+}
+
 static int replay_check(int argc, char **argv, struct sf_err *err)
 {
     struct replay_args *a = malloc(sizeof(*a));
@@ -850,13 +872,15 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
             rc = sf_sim_paths_from_plan(plan, val, &paths, &err);
         if (rc == SF_OK)
             rc = sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err);
+        if (rc == SF_OK && (rc = check_finite(res, a->n_kinds, a, &err)) != SF_OK)
+            sf_sim_results_fini(res, a->n_kinds);
         if (rc != SF_OK) {
             sf_cli_error("replay", "--sweep %s=%g: %s", param, val, err.msg);
             code = sf_cli_exit_code(rc);
             break;
         }
         json_t *jp = json_object(), *jpol = json_array();
-        json_object_set_new(jp, "value", json_real(val));
+        json_object_set_new(jp, "value", sf_cli_json_num(val));
         if (!a->json)
             printf("%-10g", val);
         for (size_t i = 0; i < a->n_kinds; i++) {
@@ -986,14 +1010,18 @@ static int replay_run(int argc, char **argv)
         goto out;
     }
     have_results = 1;
+    if ((rc = check_finite(results, a->n_kinds, a, &err)) != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
+        goto out;
+    }
     code = SF_EXIT_OK;
     if (a->json) {
         json_t *o = json_object();
         json_object_set_new(o, "trace", json_string(a->trace));
         json_object_set_new(o, "epochs", json_integer(trace.n_epochs));
-        json_object_set_new(o, "epoch_s", json_real(a->sim.ctl.epoch_s));
+        json_object_set_new(o, "epoch_s", sf_cli_json_num(a->sim.ctl.epoch_s));
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));
-        json_object_set_new(o, "tau", json_real(a->sim.tau));
+        json_object_set_new(o, "tau", sf_cli_json_num(a->sim.tau));
         json_object_set_new(o, "seed", json_integer((json_int_t)a->sim.seed));
         json_t *arr = json_array();
         for (size_t i = 0; i < a->n_kinds; i++)

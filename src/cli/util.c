@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 const char *sf_cli_data_path(const char *rel, char *buf, size_t size)
@@ -60,4 +62,9 @@ int sf_cli_out_commit(const char *cmd, struct sf_outfile *o)
 double sf_cli_accuracy(double v)
 {
     return v > 1 ? v / 100.0 : v;
+}
+
+json_t *sf_cli_json_num(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
 }

@@ -37,4 +37,43 @@ has err "long.csv:1: timestamp: longer than 63 characters"
 printf '\xef\xbb\xbf' | cat - "$src/data/profiles/vgg16-sdn-cifar10.json" >"$tmp/bom.json"
 expect "profile with BOM" 0 "$bin" plan --profile "$tmp/bom.json" --json
 
+# values out of range are refused where they are read (a NaN plan with exit 0 on main)
+sed 's/"scaling_exponent": 1.0/"scaling_exponent": 500/' "$src/data/profiles/vgg16-sdn-cifar10.json" >"$tmp/se.json"
+expect "scaling exponent 500" 2 "$bin" plan --profile "$tmp/se.json"
+has err "se.json:[0-9]+: function.scaling_exponent: must be at most 4"
+! grep -q nan "$tmp/out" && ok || bad "nan printed"
+expect "replay scaling 500" 2 "$bin" replay --profile "$tmp/se.json" --json
+[ ! -s "$tmp/out" ] && ok || bad "replay printed results"
+# the catalog (took 6 GB and hung the planner)
+sed -e 's/"max": 10240, "step": 1}/"max": 4000000, "step": 1000}/' -e 's/"mb_per_vcpu": 1769/"mb_per_vcpu": 1/' \
+    "$src/data/pricing/aws-us-east-1.json" >"$tmp/mem.json"
+expect "memory enumeration cap" 2 timeout 20 "$bin" plan --pricing "$tmp/mem.json"
+has err "mem.json:[0-9]+: function.mb_per_vcpu: .*more than 16384 memory sizes"
+# a range without whole-vCPU multiples points at --any-memory; the header says what it priced
+sed 's/"max": 10240/"max": 1024/' "$src/data/pricing/aws-us-east-1.json" >"$tmp/small.json"
+expect "no vCPU multiple" 1 "$bin" plan --pricing "$tmp/small.json"
+has err "no multiple of 1769 MB .*--any-memory"
+expect "any memory header" 1 "$bin" plan --pricing "$tmp/small.json" --any-memory
+has out "memories every 1 MB step in \[128, 1024\] MB"
+
+# inputs that are not plain files: refused at once or read with the cap, never forever
+expect "trace /dev/zero" 2 timeout 20 "$bin" replay --trace /dev/zero --policy faas
+has err "/dev/zero: not a regular file or a pipe"
+mkfifo "$tmp/fifo"
+expect "FIFO without writer" 2 timeout 20 "$bin" replay --trace "$tmp/fifo" --policy faas
+has err "fifo: no request counts"
+expect "directory as profile" 2 "$bin" plan --profile "$tmp"
+has err "is a directory"
+expect "trace from a pipe" 0 "$bin" replay --trace <(printf '12\n7\n') --policy faas --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['requests']==19" && ok || bad "pipe trace"
+
+# IDX images smaller than the model input: refused before any image is used (an ASan
+# heap over-read on main), as a usage error
+printf '\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01\x7f' >"$tmp/img.idx"
+printf '\x00\x00\x08\x01\x00\x00\x00\x01\x03' >"$tmp/lbl.idx"
+expect "tiny IDX images" 2 "$bin" profile --model "$src/models/fmnist-ee" --test-images "$tmp/img.idx" --test-labels "$tmp/lbl.idx" --threads 1 --reps 1
+has err "img.idx: images are 1x1 \(1 values\) but the model takes 784 values per request"
+expect "missing IDX" 2 "$bin" profile --model "$src/models/fmnist-ee" --test-images "$tmp/none.idx"
+has err "none.idx: cannot open"
+
 finish inputs.sh

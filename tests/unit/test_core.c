@@ -85,6 +85,50 @@ static void test_escape_keeps_text_and_escapes_controls(void **state)
     assert_string_equal(small, "abcdefg");
 }
 
+/* Inputs that are not plain files: refused, or read with the cap, never endlessly or forever. */
+static void test_read_file_special_inputs(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_read_file("/dev/zero", 1 << 20, &buf, &len, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "not a regular file or a pipe"));
+    assert_int_equal(sf_read_file("/tmp", 1 << 20, &buf, &len, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "/tmp: is a directory"));
+    /* a FIFO with no writer reads as empty at once (alarm: fail rather than hang) */
+    char dir[] = "/tmp/sf_test_fifo_XXXXXX", fifo[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/f", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_int_equal(sf_read_file(fifo, 1 << 20, &buf, &len, &err), SF_OK);
+    alarm(0);
+    assert_int_equal(len, 0);
+    free(buf);
+    unlink(fifo);
+    rmdir(dir);
+    /* a pipe is read up to the cap and refused beyond it */
+    int p[2];
+    char data[10000], path[64];
+    memset(data, 'x', sizeof(data));
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], data, sizeof(data)), (ssize_t)sizeof(data));
+    close(p[1]);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+    assert_int_equal(sf_read_file(path, 5000, &buf, &len, &err), SF_ETOOBIG);
+    assert_null(buf);
+    close(p[0]);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], data, sizeof(data)), (ssize_t)sizeof(data));
+    close(p[1]);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+    assert_int_equal(sf_read_file(path, 10000, &buf, &len, &err), SF_OK);
+    assert_int_equal(len, 10000);
+    free(buf);
+    close(p[0]);
+}
+
 static void read_back(const char *path, char *buf, size_t size)
 {
     FILE *f = fopen(path, "r");
@@ -153,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_read_file_roundtrip_and_cap),
         cmocka_unit_test(test_escape_keeps_text_and_escapes_controls),
         cmocka_unit_test(test_outfile_never_clobbers),
+        cmocka_unit_test(test_read_file_special_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

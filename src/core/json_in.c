@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/model.h"
-
 /* ---- locating a path in the original text ---- */
 
 struct scan {
@@ -151,14 +149,14 @@ int sf__json_line_of(const char *text, size_t len, const struct sf__jstep *path,
 
 /* ---- files ---- */
 
-int sf__j_load_file(void *out, const char *path,
+int sf__j_load_file(void *out, const char *path, size_t max_bytes,
                     int (*parse)(void *out, const char *name, const char *text, size_t len,
                                  struct sf_err *err),
                     struct sf_err *err)
 {
     char *text;
     size_t len;
-    int rc = sf_read_file(path, SF_MODEL_FILE_BYTES, &text, &len, err);
+    int rc = sf_read_file(path, max_bytes, &text, &len, err);
     if (rc != SF_OK)
         return rc;
     rc = parse(out, path, text, len, err);
@@ -248,7 +246,7 @@ static json_t *member(struct sf__jctx *c, json_t *obj, const char *key, unsigned
     return v;
 }
 
-static int check_num(struct sf__jctx *c, const char *key, unsigned flags, double x)
+static int check_num(struct sf__jctx *c, const char *key, unsigned flags, double max, double x)
 {
     if (!isfinite(x))
         return sf__j_fail(c, key, SF_ERANGE, "must be a finite number");
@@ -258,10 +256,13 @@ static int check_num(struct sf__jctx *c, const char *key, unsigned flags, double
         return sf__j_fail(c, key, SF_ERANGE, "must be positive (got %g)", x);
     if ((flags & SF__J_FRACTION) && (x < 0 || x > 1))
         return sf__j_fail(c, key, SF_ERANGE, "must be in [0, 1] (got %g)", x);
+    if (x > max)
+        return sf__j_fail(c, key, SF_ERANGE, "must be at most %g (got %g)", max, x);
     return SF_OK;
 }
 
-int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double *out)
+int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double max,
+              double *out)
 {
     int rc;
     json_t *v = member(c, obj, key, flags, &rc);
@@ -270,7 +271,7 @@ int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
     if (!json_is_number(v))
         return sf__j_fail(c, key, SF_EINVAL, "expected a number");
     double x = json_number_value(v);
-    rc = check_num(c, key, flags, x);
+    rc = check_num(c, key, flags, max, x);
     if (rc == SF_OK)
         *out = x;
     return rc;
@@ -347,8 +348,8 @@ int sf__j_arr(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
     return SF_OK;
 }
 
-int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, size_t n,
-                    double *out)
+int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double max,
+                    size_t n, double *out)
 {
     json_t *a;
     int rc = sf__j_arr(c, obj, key, flags, (size_t)-1, &a);
@@ -364,7 +365,7 @@ int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned f
         if (!json_is_number(v))
             rc = sf__j_fail(c, NULL, SF_EINVAL, "expected a number");
         else
-            rc = check_num(c, NULL, flags, json_number_value(v));
+            rc = check_num(c, NULL, flags, max, json_number_value(v));
         sf__j_pop(c);
         if (rc != SF_OK)
             break;
@@ -433,7 +434,7 @@ static const struct unit byte_units[] = {{"B", 1},      {"KB", 1e3},        {"MB
                                          {"KiB", 1024}, {"MiB", 1048576.0}, {NULL, 0}};
 
 int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
-                   enum sf__qkind kind, double *out)
+                   enum sf__qkind kind, double max, double *out)
 {
     static const struct unit *tables[] = {time_units, usd_per_time_units, usd_per_gb_s_units,
                                           usd_per_req_units, byte_units};
@@ -447,7 +448,7 @@ int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned fl
     static const char *const qkeys[] = {"value", "unit", NULL};
     rc = sf__j_known(c, q, qkeys);
     if (rc == SF_OK)
-        rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, &value);
+        rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, INFINITY, &value);
     if (rc == SF_OK)
         rc = sf__j_str(c, q, "unit", SF__J_REQUIRED, unit, sizeof(unit));
     if (rc == SF_OK) {
@@ -455,7 +456,10 @@ int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned fl
         for (; u->name; u++)
             if (!strcmp(u->name, unit))
                 break;
-        if (u->name) {
+        if (u->name && value * u->to_base > max) {
+            rc = sf__j_fail(c, "value", SF_ERANGE, "must be at most %g %s (got %g)",
+                            max / u->to_base, unit, value);
+        } else if (u->name) {
             *out = value * u->to_base;
         } else {
             char list[160] = "";
