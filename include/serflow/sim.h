@@ -15,6 +15,7 @@
 #include "serflow/limits.h"
 #include "serflow/model.h"
 #include "serflow/plan.h"
+#include "serflow/policy.h"
 
 /* ---- traces ---- */
 
@@ -33,6 +34,10 @@ struct sf_trace {
     double *arrival_s;
     uint64_t *epoch_first; /* n_epochs + 1 entries */
 };
+
+/* Largest batch the simulator accepts (its sample buffer keeps this many requests between
+ * chunks). */
+#define SF_SIM_MAX_BATCH 4096
 
 /* Caps on outside input (a trace beyond them is refused, not truncated): SF_TRACE_* in
  * serflow/limits.h. */
@@ -69,15 +74,6 @@ const char *sf_policy_name(enum sf_policy_kind k);
 /* Parses a policy name; returns -1 when unknown. */
 int sf_policy_parse(const char *name);
 
-/* Where a policy's work runs. */
-struct sf_path {
-    int has_instances; /* 0: functions only */
-    int vm;            /* pricing->vm index (instances only) */
-    int cut;           /* stages 1..cut on the instance; n_stages = IaaS-only */
-    int fn_mem_mb;     /* function memory for the tail and the FaaS spill */
-    double tcip_rps;   /* INFINITY: never a partial instance */
-};
-
 struct sf_sim_opts {
     double tau;
     uint64_t seed;
@@ -86,20 +82,20 @@ struct sf_sim_opts {
     double fn_idle_timeout_s; /* a warm container is reclaimed after: 600 s */
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
+    double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
+    int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
-    /* baselines (SERFLOW.md section 6) */
-    int spock_window_epochs;      /* 10 (60 s) */
-    int mark_period_epochs;       /* 10 (60 s) */
-    int mark_lookahead_steps;     /* 6 */
-    int mark_hysteresis_rounds;   /* 6 */
-    double mark_headroom;         /* 1.2 */
-    int libra_orig_period_epochs; /* 50 (300 s) */
-    double libra_orig_vm_share;   /* 0.8 */
-    int record_series;            /* fill the per-epoch series of each result */
+    struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
+    int record_series;              /* fill the per-epoch series of each result */
     /* progress: called about every 1/100 of the work; may be NULL */
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
     void *progress_ctx;
 };
+
+/* How requests become batches: deadline-aware (batcher.h: a batch leaves when full or when its
+ * oldest request would otherwise miss its SLO, so every request is answered within the SLO of
+ * its arrival), or the paper's: every epoch's requests cut into batches of B at the epoch's end. */
+enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
 
 void sf_sim_opts_default(struct sf_sim_opts *o);
 

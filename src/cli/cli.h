@@ -68,6 +68,27 @@ int sf_cli_check_only(const struct sf_opt_cmd *spec, int argc, char **argv, stru
         .want = "a confidence threshold", .lo = 0, .hi = 1, .flags = SF_OPT_LO_OPEN                \
     }
 
+/* How functions are invoked on the FaaS path: a batch of B per call, or one call per request. */
+extern const char *const sf_cli_invocation_words[];
+#define SF_CLI_OPT_FN_INVOCATION(opt_id)                                                           \
+    {                                                                                              \
+        .id = (opt_id), .name = "fn-invocation", .kind = SF_OPT_WORD, .metavar = "W",              \
+        .help = "batch | request: a FaaS call carries a batch of B (default) or one request\n"     \
+                "(LIBRA's setup: data/profiles/libra-wits.json)",                                  \
+        .words = sf_cli_invocation_words                                                           \
+    }
+
+/* Which batches: the deadline-aware batcher's (default) or the paper's epoch batches. */
+extern const char *const sf_cli_batching_words[];
+#define SF_CLI_OPT_BATCHING(opt_id)                                                                \
+    {                                                                                              \
+        .id = (opt_id), .name = "batching", .kind = SF_OPT_WORD, .metavar = "B",                   \
+        .help = "deadline | epoch: a batch leaves when full or when its oldest request would\n"    \
+                "otherwise miss the SLO (default: every request answered within the SLO of its\n"  \
+                "arrival), or the paper's: each epoch's requests in batches of B at its end",      \
+        .words = sf_cli_batching_words                                                             \
+    }
+
 /* An accuracy option's value: 0..1 as is, above 1 a percentage. */
 double sf_cli_accuracy(double v);
 

@@ -18,6 +18,8 @@ enum plan_opt {
     P_MIN_ACCURACY,
     P_TAU,
     P_BATCH,
+    P_FN_INVOCATION,
+    P_BATCHING,
     P_ANY_MEMORY,
     P_ARCH,
     P_JSON,
@@ -60,6 +62,8 @@ static const struct sf_opt plan_opts[] = {
      .want = "a batch size",
      .ilo = 1,
      .ihi = SF_MAX_BATCH},
+    SF_CLI_OPT_FN_INVOCATION(P_FN_INVOCATION),
+    SF_CLI_OPT_BATCHING(P_BATCHING),
     {.id = P_ANY_MEMORY,
      .name = "any-memory",
      .kind = SF_OPT_FLAG,
@@ -149,6 +153,12 @@ static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err 
         case P_BATCH:
             a->o.batch_size = (int)v.i;
             break;
+        case P_BATCHING:
+            a->o.batching = v.word == 1 ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+            break;
+        case P_FN_INVOCATION:
+            a->o.fn_invoke_size = v.word == 1 ? 1 : 0;
+            break;
         case P_ANY_MEMORY:
             a->o.any_memory = 1;
             break;
@@ -198,14 +208,22 @@ static void fmt_money(char *buf, size_t n, double usd_per_s)
         snprintf(buf, n, "$%.4f", per_hour(usd_per_s));
 }
 
+/* T-CIP as a number; '>' marks one above r (an extra instance never pays), "inf" a path whose
+ * instance never beats FaaS at any load. */
+/* r of a candidate's path: its own under deadline batching, B / SLO under epoch batching. */
+static double cap_of(const struct sf_plan *plan, const struct sf_candidate *c)
+{
+    return c->capacity_rps > 0 ? c->capacity_rps : plan->capacity_rps;
+}
+
 static void fmt_tcip(char *buf, size_t n, double tcip, double cap)
 {
     if (isnan(tcip))
         snprintf(buf, n, "-");
-    else if (isinf(tcip) || tcip > cap)
-        snprintf(buf, n, "none");
+    else if (isinf(tcip))
+        snprintf(buf, n, "inf");
     else
-        snprintf(buf, n, "%.2f", tcip);
+        snprintf(buf, n, "%s%.2f", tcip > cap ? ">" : "", tcip);
 }
 
 static void describe_stages(const struct sf_profile *prof, const struct sf_pricing *pr,
@@ -217,15 +235,22 @@ static void describe_stages(const struct sf_profile *prof, const struct sf_prici
     else if (c->pool == SF_POOL_IAAS)
         snprintf(buf, n, "%s instances run stages 1-%d; spill to a %d MB function", vm_name(pr, c),
                  N, c->fn_mem_mb);
-    else
-        snprintf(buf, n, "%s runs stages 1-%d, a %d MB function stages %d-%d (spill: full model)",
+    else if (c->tail_fanout <= 1)
+        snprintf(buf, n,
+                 "%s runs stages 1-%d; the survivors go to one %d MB function call for stages "
+                 "%d-%d (spill: full model)",
                  vm_name(pr, c), c->cut, c->fn_mem_mb, c->cut + 1, N);
+    else
+        snprintf(buf, n,
+                 "%s runs stages 1-%d; the survivors go to %d parallel %d MB function calls for "
+                 "stages %d-%d (spill: full model)",
+                 vm_name(pr, c), c->cut, c->tail_fanout, c->fn_mem_mb, c->cut + 1, N);
 }
 
 static void print_alt_header(void)
 {
-    printf("  %-6s %-12s %3s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "mem_mb", "$/hour",
-           "latency_s", "margin_s", "T-CIP", "status");
+    printf("  %-6s %-12s %3s %2s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "k", "mem_mb",
+           "$/hour", "latency_s", "margin_s", "T-CIP", "status");
 }
 
 static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
@@ -233,7 +258,7 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
 {
     char money[32], tcip[32], lat[32], margin[32], status[96];
     fmt_money(money, sizeof(money), c->cost_usd_per_s);
-    fmt_tcip(tcip, sizeof(tcip), c->tcip_rps, plan->capacity_rps);
+    fmt_tcip(tcip, sizeof(tcip), c->tcip_rps, cap_of(plan, c));
     if (isnan(c->latency_s)) {
         snprintf(lat, sizeof(lat), "-");
         snprintf(margin, sizeof(margin), "-");
@@ -271,8 +296,9 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
         snprintf(mem, sizeof(mem), "%d", c->fn_mem_mb);
     else
         snprintf(mem, sizeof(mem), "-");
-    printf("%c %-6s %-12s %3d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
-           sf_pool_name(c->pool), vm_name(pr, c), c->cut, mem, money, lat, margin, tcip, status);
+    printf("%c %-6s %-12s %3d %2d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
+           sf_pool_name(c->pool), vm_name(pr, c), c->cut, c->tail_fanout, mem, money, lat, margin,
+           tcip, status);
 }
 
 static void print_human(const struct sf_plan *plan, const struct sf_profile *prof,
@@ -281,9 +307,14 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
 {
     printf("serflow plan: %s on %s %s (prices as of %s)\n", prof->model, pr->provider, pr->region,
            pr->as_of);
-    printf("  SLO %.3g s, batch %d, capacity r = %.2f req/s per instance, planning rate %.2f "
-           "req/s\n",
-           plan->slo_s, plan->batch_size, plan->capacity_rps, plan->rate_rps);
+    if (o->batching == SF_PLAN_EPOCH)
+        printf("  SLO %.3g s, epoch batching (the paper's): batches of %d, capacity r = %.2f req/s "
+               "per instance;\n  planning rate %.2f req/s\n",
+               plan->slo_s, plan->batch_size, plan->capacity_rps, plan->rate_rps);
+    else
+        printf("  SLO %.3g s per request, deadline batching: batches of up to %d as the batcher "
+               "forms them;\n  planning rate %.2f req/s\n",
+               plan->slo_s, plan->batch_size, plan->rate_rps);
     char floor_txt[32];
     if (o->min_accuracy > 0)
         snprintf(floor_txt, sizeof(floor_txt), "%.1f%%", 100 * o->min_accuracy);
@@ -301,7 +332,7 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
         const struct sf_candidate *b = &plan->best;
         char what[256], tcip[32];
         describe_stages(prof, pr, b, what, sizeof(what));
-        fmt_tcip(tcip, sizeof(tcip), b->tcip_rps, plan->capacity_rps);
+        fmt_tcip(tcip, sizeof(tcip), b->tcip_rps, cap_of(plan, b));
         const char *pool = b->pool == SF_POOL_FAAS   ? "{FaaS}"
                            : b->pool == SF_POOL_IAAS ? "{IaaS, FaaS}"
                                                      : "{Hybrid, FaaS}";
@@ -309,19 +340,31 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
                b->tau, 100 * b->accuracy);
         printf("  placement  %s\n", what);
         if (b->pool != SF_POOL_FAAS) {
-            printf("  capacity   r = %.2f req/s per instance; T-CIP %s req/s", plan->capacity_rps,
+            printf("  capacity   r = %.2f req/s per instance; T-CIP %s req/s", cap_of(plan, b),
                    tcip);
-            if (!strcmp(tcip, "none"))
-                printf(" (a partial instance never beats FaaS: residuals go to functions)\n");
+            if (!(b->tcip_rps <= cap_of(plan, b)))
+                printf(" (above r: never pays; residuals go to functions)\n");
             else
                 printf(" (a residual above it buys one more instance)\n");
             printf("  instances  %.0f at %.2f req/s\n", b->split.instances, plan->rate_rps);
+            if (o->batching != SF_PLAN_EPOCH)
+                printf("  batches    up to %d requests per instance batch (saturated), %d per "
+                       "function call at the planning rate\n",
+                       b->inst_batch, b->fn_batch);
+        } else if (o->batching != SF_PLAN_EPOCH) {
+            printf("  batches    %d requests per function call at the planning rate\n",
+                   b->fn_batch);
         }
         printf("  cost       $%.4f per hour at %.2f req/s (VM $%.4f, functions $%.4f)\n",
                per_hour(b->cost_usd_per_s), plan->rate_rps, per_hour(b->split.vm_usd_per_s),
                per_hour(b->split.fn_usd_per_s));
-        printf("  SLO        worst-case batch %.2f s of %.2f s (margin %.2f s)\n\n", b->latency_s,
-               plan->slo_s, b->slo_margin_s);
+        if (o->batching == SF_PLAN_EPOCH)
+            printf("  SLO        worst-case batch %.2f s of %.2f s (margin %.2f s)\n\n",
+                   b->latency_s, plan->slo_s, b->slo_margin_s);
+        else
+            printf("  SLO        worst-case request %.2f s of %.2f s, arrival to answer (margin "
+                   "%.2f s)\n\n",
+                   b->latency_s, plan->slo_s, b->slo_margin_s);
     } else {
         printf("No configuration meets the constraints; the alternatives below say why.\n\n");
     }
@@ -386,6 +429,8 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
            "%d, accuracy %d, unprofiled %d.\n",
            plan->n_alt, counts[SF_REJ_NONE], counts[SF_REJ_SLO], counts[SF_REJ_SPILL_SLO],
            counts[SF_REJ_PAYLOAD], counts[SF_REJ_ACCURACY], counts[SF_REJ_UNPROFILED]);
+    printf("k: parallel function calls per batch tail (hybrid); T-CIP: residual req/s above which "
+           "one more instance pays, '>' when above r (never pays), inf when never.\n");
     if (!all)
         printf("(--all lists every tau's alternatives, --json gives them to programs, --plot DIR "
                "draws them)\n");
@@ -409,9 +454,13 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     json_object_set_new(o, "instances", sf_cli_json_num(c->split.instances));
     json_object_set_new(o, "latency_s", sf_cli_json_num(c->latency_s));
     json_object_set_new(o, "slo_margin_s", sf_cli_json_num(c->slo_margin_s));
+    json_object_set_new(o, "tail_fanout", json_integer(c->tail_fanout));
     json_object_set_new(o, "tcip_rps",
-                        c->tcip_rps <= plan->capacity_rps ? sf_cli_json_num(c->tcip_rps)
-                                                          : json_null());
+                        isfinite(c->tcip_rps) ? sf_cli_json_num(c->tcip_rps) : json_null());
+    json_object_set_new(o, "tcip_above_capacity", json_boolean(!(c->tcip_rps <= cap_of(plan, c))));
+    json_object_set_new(o, "capacity_rps", sf_cli_json_num(cap_of(plan, c)));
+    json_object_set_new(o, "instance_batch", json_integer(c->inst_batch));
+    json_object_set_new(o, "function_batch", json_integer(c->fn_batch));
     json_object_set_new(o, "accuracy", sf_cli_json_num(c->accuracy));
     json_object_set_new(o, "payload_bytes", sf_cli_json_num(c->payload_bytes));
     json_object_set_new(o, "feasible", json_boolean(c->reject == SF_REJ_NONE));
@@ -432,7 +481,8 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     json_object_set_new(o, "slo_s", sf_cli_json_num(plan->slo_s));
     json_object_set_new(o, "rate_rps", sf_cli_json_num(plan->rate_rps));
     json_object_set_new(o, "batch_size", json_integer(plan->batch_size));
-    json_object_set_new(o, "capacity_rps", sf_cli_json_num(plan->capacity_rps));
+    json_object_set_new(o, "batching",
+                        json_string(plan->batching == SF_PLAN_EPOCH ? "epoch" : "deadline"));
     json_object_set_new(o, "function_arch", json_string(pr->fn_arch[plan->fn_arch].name));
     json_t *alts = json_array();
     for (size_t i = 0; i < plan->n_alt; i++)
@@ -560,7 +610,7 @@ static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struc
     fprintf(d, "# residual req/s, USD/hour: one more IaaS instance, one more hybrid instance, "
                "FaaS\n");
     for (int k = 0; k <= 100; k++) {
-        double res = plan->capacity_rps * k / 100.0;
+        double res = cap_of(plan, &plan->best) * k / 100.0;
         fprintf(d, "%.6g", res);
         for (int j = 0; j < 2; j++)
             if (cand[j])
@@ -578,18 +628,18 @@ static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struc
               plan->best.tau);
     fprintf(gp, "\nset xlabel ");
     plot_text(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
-              plan->capacity_rps);
+              cap_of(plan, &plan->best));
     fprintf(gp,
             "\nset ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
             "set key below title 'an instance pays off where its line is below FaaS'\n"
             "plot 'tcip_sweep.dat' using 1:4 with lines lw 2 lc rgb 'black' title ",
-            plan->capacity_rps);
+            cap_of(plan, &plan->best));
     plot_text(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
     for (int k = 0; k < 2; k++) {
         char tcip[32];
         if (!cand[k])
             continue;
-        fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, plan->capacity_rps);
+        fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, cap_of(plan, cand[k]));
         fprintf(gp, ", '' using 1:%d with lines lw 2 lc %d title ", k + 2, k + 1);
         plot_text(pl, "%s %s, cut %d (T-CIP %s)", k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]),
                   cand[k]->cut, tcip);

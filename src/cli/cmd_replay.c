@@ -287,6 +287,7 @@ enum replay_opt {
     R_MIN_ACCURACY,
     R_POLICY,
     R_SEED,
+    R_FN_INVOCATION,
     R_ALPHA,
     R_BETA,
     R_K,
@@ -296,6 +297,7 @@ enum replay_opt {
     R_TERMINATE_DELAY,
     R_SCALING,
     R_PARTIAL,
+    R_BATCHING,
     R_FN_COLD_START,
     R_FN_IDLE,
     R_FN_CONCURRENCY,
@@ -353,6 +355,7 @@ static const struct sf_opt replay_opts[] = {
     SF_CLI_OPT_PRICING(R_PRICING),
     SF_CLI_OPT_TAU(R_TAU, "confidence threshold (default: the planner's choice)"),
     SF_CLI_OPT_MIN_ACCURACY(R_MIN_ACCURACY, "accuracy floor for the planner's choice of tau"),
+    SF_CLI_OPT_FN_INVOCATION(R_FN_INVOCATION),
     {.id = R_POLICY,
      .name = "policy",
      .kind = SF_OPT_STR,
@@ -434,6 +437,7 @@ static const struct sf_opt replay_opts[] = {
      .metavar = "W",
      .help = "instance | function: where a partial batch goes when an instance\nis free (instance)",
      .words = partial_words},
+    SF_CLI_OPT_BATCHING(R_BATCHING),
     {.help = "Functions:"},
     {.id = R_FN_COLD_START,
      .name = "fn-cold-start-s",
@@ -522,6 +526,7 @@ struct replay_args {
     int unit, csv_format; /* csv_format: -1 auto */
     long long epochs;
     double tau, min_accuracy;
+    int fn_invoke_size; /* 0: a batch per FaaS call; 1: one request per call */
     struct sf_sim_opts sim;
     enum sf_policy_kind kinds[SF_POL_COUNT];
     size_t n_kinds;
@@ -695,6 +700,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
         case R_SEED:
             a->sim.seed = (uint64_t)v.i;
             break;
+        case R_FN_INVOCATION:
+            a->fn_invoke_size = v.word == 1 ? 1 : 0;
+            break;
         case R_ALPHA:
             a->sim.ctl.alpha = v.num;
             break;
@@ -721,6 +729,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
             break;
         case R_PARTIAL:
             a->sim.ctl.partial_to_instance = v.word == 0;
+            break;
+        case R_BATCHING:
+            a->sim.batching = v.word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
             break;
         case R_FN_COLD_START:
             a->sim.fn_cold_start_s = v.num;
@@ -956,6 +967,8 @@ static int replay_run(int argc, char **argv)
     struct sf_plan_opts po;
     sf_plan_opts_default(&po);
     po.min_accuracy = a->min_accuracy;
+    po.fn_invoke_size = a->fn_invoke_size;
+    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
     rc = sf_plan_run(&plan, prof, pr, &po, &err);
     have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
     if (rc != SF_OK) {

@@ -11,6 +11,9 @@
 
 #include "cli.h"
 
+const char *const sf_cli_invocation_words[] = {"batch", "request", NULL};
+const char *const sf_cli_batching_words[] = {"deadline", "epoch", NULL};
+
 const char *sf_cli_data_path(const char *rel, char *buf, size_t size)
 {
     const char *root = getenv("SERFLOW_DATA");
