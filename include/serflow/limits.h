@@ -110,6 +110,10 @@
 #define SF_NN_MAX_STAGES  32 /* caps the manifest; the bundled model has 6 */
 /* One dimension of a tensor shape in a manifest: with rank 3 the product stays < 2^60. */
 #define SF_NN_MAX_DIM (1 << 20)
+/* A manifest's normalization: |mean| <= 1e6 and std >= 1e-6 keep (pixel/255 - mean)/std well
+ * inside float range. */
+#define SF_NN_MAX_NORM     1e6
+#define SF_NN_MIN_NORM_STD 1e-6
 
 /* ---- controller and simulator parameters given on the command line ------------------------ */
 

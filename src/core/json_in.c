@@ -294,13 +294,9 @@ int sf__j_int(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
     return SF_OK;
 }
 
-int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, char *out,
-              size_t out_size)
+int sf__j_str_value(struct sf__jctx *c, const char *key, json_t *v, unsigned flags, char *out,
+                    size_t out_size)
 {
-    int rc;
-    json_t *v = member(c, obj, key, flags, &rc);
-    if (!v)
-        return rc;
     if (!json_is_string(v))
         return sf__j_fail(c, key, SF_EINVAL, "expected a string");
     size_t n = json_string_length(v);
@@ -317,6 +313,44 @@ int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
                               i);
     memcpy(out, json_string_value(v), n + 1);
     return SF_OK;
+}
+
+int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, char *out,
+              size_t out_size)
+{
+    int rc;
+    json_t *v = member(c, obj, key, flags, &rc);
+    if (!v)
+        return rc;
+    return sf__j_str_value(c, key, v, flags, out, out_size);
+}
+
+int sf__j_int_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
+                    size_t min_len, size_t max_len, long long lo, long long hi, long long *out,
+                    size_t *n)
+{
+    json_t *a;
+    *n = 0;
+    int rc = sf__j_arr(c, obj, key, flags, max_len, &a);
+    if (rc != SF_OK || !a)
+        return rc;
+    if (json_array_size(a) < min_len)
+        return sf__j_fail(c, key, SF_EINVAL, "needs at least %zu entries", min_len);
+    sf__j_push_key(c, key);
+    for (size_t i = 0; rc == SF_OK && i < json_array_size(a); i++) {
+        json_t *v = json_array_get(a, i);
+        sf__j_push_index(c, i);
+        if (!json_is_integer(v))
+            rc = sf__j_fail(c, NULL, SF_EINVAL, "expected an integer");
+        else if (json_integer_value(v) < lo || json_integer_value(v) > hi)
+            rc = sf__j_fail(c, NULL, SF_ERANGE, "must be in [%lld, %lld] (got %lld)", lo, hi,
+                            (long long)json_integer_value(v));
+        else
+            out[(*n)++] = json_integer_value(v);
+        sf__j_pop(c);
+    }
+    sf__j_pop(c);
+    return rc;
 }
 
 int sf__j_obj(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, json_t **out)

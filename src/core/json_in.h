@@ -58,6 +58,15 @@ int sf__j_int(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
               int *out);
 int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, char *out,
               size_t out_size);
+/* A string value v found at key (NULL: the current path names it, e.g. an array element): the
+ * checks of sf__j_str. */
+int sf__j_str_value(struct sf__jctx *c, const char *key, json_t *v, unsigned flags, char *out,
+                    size_t out_size);
+/* Fills out[0..*n) from an array of min_len..max_len integers, each in [lo, hi]. *n is 0 when
+ * the member is absent and not required. */
+int sf__j_int_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
+                    size_t min_len, size_t max_len, long long lo, long long hi, long long *out,
+                    size_t *n);
 /* Object or array member (type checked). *out is NULL when absent and not required. */
 int sf__j_obj(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, json_t **out);
 int sf__j_arr(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, size_t max_len,

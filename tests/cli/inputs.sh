@@ -76,4 +76,20 @@ has err "img.idx: images are 1x1 \(1 values\) but the model takes 784 values per
 expect "missing IDX" 2 "$bin" profile --model "$src/models/fmnist-ee" --test-images "$tmp/none.idx"
 has err "none.idx: cannot open"
 
+# the model manifest is read as strictly as profiles and catalogs (issue 7, class 9)
+mkdir "$tmp/m" && cp "$src"/models/fmnist-ee/*.onnx "$tmp/m/"
+sed 's/"normalization"/"x_normalization"/' "$src/models/fmnist-ee/model.json" >"$tmp/m/model.json"
+expect "manifest without normalization" 2 "$bin" profile --model "$tmp/m"
+has err "m/model.json:[0-9]+: normalization: missing required field"
+sed 's/"serflow-ee-onnx\/1"/"serflow-ee-onnx\/7"/' "$src/models/fmnist-ee/model.json" >"$tmp/m/model.json"
+expect "manifest format" 2 "$bin" profile --model "$tmp/m"
+has err "model.json:3: format: unsupported format"
+# a corrupt ONNX file's bytes are escaped, never sent raw to the terminal
+cp "$src/models/fmnist-ee/model.json" "$tmp/m/model.json"
+/usr/bin/python3 -c "import sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'wb').write(d.replace(b'Sigmoid', b'Sig\x1bmoi'))" \
+    "$src/tests/data/nn/unsupported_op.onnx" "$tmp/m/stage1.onnx"
+expect "escaped ONNX op" 2 "$bin" profile --model "$tmp/m"
+grep -q $'\033' "$tmp/err" && bad "raw escape byte on stderr" || ok
+has err 'Sig\\x1Bmoi'
+
 finish inputs.sh
