@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "serflow/ctl.h"
+#include "serflow/limits.h"
 #include "serflow/model.h"
 #include "serflow/plan.h"
 #include "serflow/policy.h"
@@ -38,10 +39,8 @@ struct sf_trace {
  * chunks). */
 #define SF_SIM_MAX_BATCH 4096
 
-/* Caps on outside input (a trace beyond them is refused, not truncated). */
-#define SF_TRACE_MAX_LINES    100000000ll
-#define SF_TRACE_MAX_PER_UNIT 100000000u
-#define SF_TRACE_MAX_EPOCHS   10000000ll /* 2 years of 6 s epochs */
+/* Caps on outside input (a trace beyond them is refused, not truncated): SF_TRACE_* in
+ * serflow/limits.h. */
 
 /* One non-negative integer per line ('#' comments allowed), each line `unit` long. Epochs are
  * epoch_s long (an integer multiple of one second for SF_TRACE_SECOND). max_epochs <= 0: all.

@@ -92,18 +92,23 @@ extern const char *const sf_cli_batching_words[];
 /* An accuracy option's value: 0..1 as is, above 1 a percentage. */
 double sf_cli_accuracy(double v);
 
+/* A JSON number, or null when x is not finite (json_real would return NULL and the member would
+ * silently vanish from its object). */
+struct json_t;
+struct json_t *sf_cli_json_num(double x);
+
 /* Path of a bundled data file (relative to data/) into buf: $SERFLOW_DATA/rel if set, else the
  * source tree's data/rel. NULL when it does not fit. */
 const char *sf_cli_data_path(const char *rel, char *buf, size_t size);
 
-/* Runs gnuplot on a script file; returns 0 on success, prints the reason to stderr otherwise. */
-int sf_cli_gnuplot(const char *script_path);
+/* Creates directory dir (and parents) if missing; SF_EINVAL when dir exists and is not a
+ * directory. */
+int sf_cli_mkdirs(const char *dir, struct sf_err *err);
 
-/* Creates dir (and parents) and opens dir/name for writing a gnuplot script; the script's path
- * goes to path. Prints the reason and returns NULL on failure. */
-FILE *sf_cli_open_script(const char *dir, const char *name, char *path, size_t path_size);
-
-/* Creates directory dir (and parents) if missing. Returns 0 on success. */
-int sf_cli_mkdirs(const char *dir);
+/* Opens an output file (sf_outfile_open) for a command; prints the reason and returns an exit
+ * code != 0 on failure. */
+int sf_cli_out_open(const char *cmd, struct sf_outfile *o, const char *path);
+/* Commits it (sf_outfile_commit); prints the reason and returns an exit code != 0 on failure. */
+int sf_cli_out_commit(const char *cmd, struct sf_outfile *o);
 
 #endif

@@ -1,11 +1,13 @@
 /* cmd_plan.c - `serflow plan`: runs the offline configurators and explains the choice. */
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "serflow/plan.h"
 
 enum plan_opt {
@@ -38,7 +40,7 @@ static const struct sf_opt plan_opts[] = {
      .help = "latency SLO in seconds = one epoch (default: the profile's, 6)",
      .want = "seconds",
      .lo = 0,
-     .hi = 1e6,
+     .hi = SF_MAX_SLO_S,
      .flags = SF_OPT_LO_OPEN},
     {.id = P_RATE,
      .name = "rate",
@@ -47,7 +49,7 @@ static const struct sf_opt plan_opts[] = {
      .help = "long-term mean request rate to plan for (default: the profile's)",
      .want = "req/s",
      .lo = 0,
-     .hi = 1e9,
+     .hi = SF_MAX_RATE_RPS,
      .flags = SF_OPT_LO_OPEN},
     SF_CLI_OPT_MIN_ACCURACY(P_MIN_ACCURACY,
                             "top-1 accuracy floor, 0..1 or a percentage (default: none)"),
@@ -59,7 +61,7 @@ static const struct sf_opt plan_opts[] = {
      .help = "batch size per instance per epoch (default: the profile's)",
      .want = "a batch size",
      .ilo = 1,
-     .ihi = 1000000},
+     .ihi = SF_MAX_BATCH},
     SF_CLI_OPT_FN_INVOCATION(P_FN_INVOCATION),
     SF_CLI_OPT_BATCHING(P_BATCHING),
     {.id = P_ANY_MEMORY,
@@ -318,9 +320,14 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
         snprintf(floor_txt, sizeof(floor_txt), "%.1f%%", 100 * o->min_accuracy);
     else
         snprintf(floor_txt, sizeof(floor_txt), "none");
+    char mem_txt[96];
+    if (o->any_memory)
+        snprintf(mem_txt, sizeof(mem_txt), "every %d MB step in [%d, %d] MB", pr->fn_mem_step_mb,
+                 pr->fn_mem_min_mb, pr->fn_mem_max_mb);
+    else
+        snprintf(mem_txt, sizeof(mem_txt), "multiples of %d MB (one vCPU)", pr->fn_mb_per_vcpu);
     printf("  accuracy floor %s, function arch %s, memories %s; %zu candidates priced\n\n",
-           floor_txt, pr->fn_arch[plan->fn_arch].name,
-           o->any_memory ? "every 1 MB step" : "1,769 MB multiples", plan->n_evaluated);
+           floor_txt, pr->fn_arch[plan->fn_arch].name, mem_txt, plan->n_evaluated);
     if (found) {
         const struct sf_candidate *b = &plan->best;
         char what[256], tcip[32];
@@ -429,35 +436,33 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
                "draws them)\n");
 }
 
-static json_t *jnum(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr,
                          const struct sf_candidate *c)
 {
     json_t *o = json_object();
     json_object_set_new(o, "pool", json_string(sf_pool_name(c->pool)));
-    json_object_set_new(o, "tau", json_real(c->tau));
+    json_object_set_new(o, "tau", sf_cli_json_num(c->tau));
     json_object_set_new(o, "cut", json_integer(c->cut));
     json_object_set_new(o, "vm_type", c->vm >= 0 ? json_string(pr->vm[c->vm].name) : json_null());
     json_object_set_new(o, "function_mem_mb",
                         c->fn_mem_mb > 0 ? json_integer(c->fn_mem_mb) : json_null());
-    json_object_set_new(o, "cost_usd_per_hour", jnum(per_hour(c->cost_usd_per_s)));
-    json_object_set_new(o, "vm_cost_usd_per_hour", jnum(per_hour(c->split.vm_usd_per_s)));
-    json_object_set_new(o, "function_cost_usd_per_hour", jnum(per_hour(c->split.fn_usd_per_s)));
-    json_object_set_new(o, "instances", json_real(c->split.instances));
-    json_object_set_new(o, "latency_s", jnum(c->latency_s));
-    json_object_set_new(o, "slo_margin_s", jnum(c->slo_margin_s));
+    json_object_set_new(o, "cost_usd_per_hour", sf_cli_json_num(per_hour(c->cost_usd_per_s)));
+    json_object_set_new(o, "vm_cost_usd_per_hour",
+                        sf_cli_json_num(per_hour(c->split.vm_usd_per_s)));
+    json_object_set_new(o, "function_cost_usd_per_hour",
+                        sf_cli_json_num(per_hour(c->split.fn_usd_per_s)));
+    json_object_set_new(o, "instances", sf_cli_json_num(c->split.instances));
+    json_object_set_new(o, "latency_s", sf_cli_json_num(c->latency_s));
+    json_object_set_new(o, "slo_margin_s", sf_cli_json_num(c->slo_margin_s));
     json_object_set_new(o, "tail_fanout", json_integer(c->tail_fanout));
-    json_object_set_new(o, "tcip_rps", isfinite(c->tcip_rps) ? jnum(c->tcip_rps) : json_null());
+    json_object_set_new(o, "tcip_rps",
+                        isfinite(c->tcip_rps) ? sf_cli_json_num(c->tcip_rps) : json_null());
     json_object_set_new(o, "tcip_above_capacity", json_boolean(!(c->tcip_rps <= cap_of(plan, c))));
-    json_object_set_new(o, "capacity_rps", jnum(cap_of(plan, c)));
+    json_object_set_new(o, "capacity_rps", sf_cli_json_num(cap_of(plan, c)));
     json_object_set_new(o, "instance_batch", json_integer(c->inst_batch));
     json_object_set_new(o, "function_batch", json_integer(c->fn_batch));
-    json_object_set_new(o, "accuracy", json_real(c->accuracy));
-    json_object_set_new(o, "payload_bytes", json_real(c->payload_bytes));
+    json_object_set_new(o, "accuracy", sf_cli_json_num(c->accuracy));
+    json_object_set_new(o, "payload_bytes", sf_cli_json_num(c->payload_bytes));
     json_object_set_new(o, "feasible", json_boolean(c->reject == SF_REJ_NONE));
     json_object_set_new(o, "rejected_by",
                         c->reject == SF_REJ_NONE ? json_null()
@@ -473,8 +478,8 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     if (!found)
         json_object_set_new(o, "pool", json_null());
     json_object_set_new(o, "model", json_string(prof->model));
-    json_object_set_new(o, "slo_s", json_real(plan->slo_s));
-    json_object_set_new(o, "rate_rps", json_real(plan->rate_rps));
+    json_object_set_new(o, "slo_s", sf_cli_json_num(plan->slo_s));
+    json_object_set_new(o, "rate_rps", sf_cli_json_num(plan->rate_rps));
     json_object_set_new(o, "batch_size", json_integer(plan->batch_size));
     json_object_set_new(o, "batching",
                         json_string(plan->batching == SF_PLAN_EPOCH ? "epoch" : "deadline"));
@@ -488,9 +493,9 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
         json_t *s = json_object();
         json_object_set_new(s, "from", json_string(sf_pool_name(plan->scip[i].from)));
         json_object_set_new(s, "to", json_string(sf_pool_name(plan->scip[i].to)));
-        json_object_set_new(s, "tau_lo", json_real(plan->scip[i].tau_lo));
-        json_object_set_new(s, "tau_hi", json_real(plan->scip[i].tau_hi));
-        json_object_set_new(s, "tau_est", json_real(plan->scip[i].tau_est));
+        json_object_set_new(s, "tau_lo", sf_cli_json_num(plan->scip[i].tau_lo));
+        json_object_set_new(s, "tau_hi", sf_cli_json_num(plan->scip[i].tau_hi));
+        json_object_set_new(s, "tau_est", sf_cli_json_num(plan->scip[i].tau_est));
         json_array_append_new(scip, s);
     }
     json_object_set_new(o, "scip", scip);
@@ -502,111 +507,172 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     json_decref(o);
 }
 
-/* Writes the plots (paper Figs. 8-9 and 11) into dir. Returns 0 on success. */
+/* Writes "title" (any text, quoted for gnuplot) as printf would format it. */
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(pl, text);
+}
+
+/* Cost vs cut at tau row t (paper Figs. 8-9): the FaaS-only cost as a flat line, and for each
+ * profiled VM type its cost at every cut (N = IaaS-only, 1..N-1 hybrid), filled where the
+ * configuration meets the SLO. */
+static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
+                             const struct sf_profile *prof, const struct sf_pricing *pr, size_t t)
+{
+    int N = prof->n_stages;
+    size_t first = t * plan->alt_per_tau; /* FaaS first, then each VM type's cuts N..1 */
+    const struct sf_candidate *f = &plan->alt[first];
+    char name[SF_PLOT_NAME_MAX];
+    struct sf_outfile o;
+    snprintf(name, sizeof(name), "cost_vs_cut_tau%.2f.dat", f->tau);
+    FILE *d = sf_plot_data(pl, name, &o);
+    if (!d)
+        return;
+    fprintf(d, "# cut, FaaS-only USD/hour, then per VM type: USD/hour, meets the SLO (1/0)\n");
+    for (int k = 0; k <= N; k++) {
+        fprintf(d, "%d %.8g", k, per_hour(f->cost_usd_per_s));
+        for (size_t v = 0; v < pr->n_vm; v++) {
+            const struct sf_candidate *c = &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
+            if (k == 0 || isnan(c->cost_usd_per_s))
+                fprintf(d, " - -");
+            else
+                fprintf(d, " %.8g %d", per_hour(c->cost_usd_per_s),
+                        c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
+        }
+        fputc('\n', d);
+    }
+    if (sf_plot_data_done(pl, &o) != SF_OK)
+        return;
+    char png[SF_PLOT_NAME_MAX];
+    snprintf(png, sizeof(png), "cost_vs_cut_tau%.2f.png", f->tau);
+    sf_plot_new(pl, png);
+    FILE *gp = pl->gp;
+    fprintf(gp, "set title ");
+    plot_text(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s", f->tau,
+              100 * f->accuracy, plan->rate_rps, plan->slo_s);
+    fprintf(gp, "\nset xlabel ");
+    plot_text(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
+    fprintf(gp,
+            "\nset ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n"
+            "set yrange [0:*]\nset key title 'filled: meets the SLO'\nplot ",
+            N);
+    sf_plot_str(pl, name);
+    fprintf(gp, " using 1:2 with lines lw 2 dt 2 lc rgb 'black' title ");
+    plot_text(pl, "FaaS-only (%d MB)", f->fn_mem_mb);
+    for (size_t v = 0; v < pr->n_vm; v++) {
+        if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
+            continue;
+        int cost = 3 + 2 * (int)v, ok = cost + 1;
+        fprintf(gp,
+                ", '' using 1:%d with lines lc %zu notitle"
+                ", '' using 1:($%d > 0.5 ? $%d : 1/0) with points pt 7 lc %zu title ",
+                cost, v + 1, ok, cost, v + 1);
+        sf_plot_str(pl, pr->vm[v].name);
+        fprintf(gp, ", '' using 1:($%d > 0.5 ? 1/0 : $%d) with points pt 6 lc %zu notitle", ok,
+                cost, v + 1);
+    }
+    fputc('\n', gp);
+}
+
+/* The T-CIP sweep at the chosen tau (paper Fig. 11): the cost of one more instance of the best
+ * IaaS and hybrid configuration against FaaS, for residual rates in [0, r]. Returns 1 when drawn.
+ */
+static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struct sf_profile *prof,
+                     const struct sf_pricing *pr)
+{
+    size_t t = 0;
+    while (t < plan->n_tau && plan->alt[t * plan->alt_per_tau].tau != plan->best.tau)
+        t++;
+    if (t == plan->n_tau)
+        return 0;
+    struct sf_costcfg cc[2];
+    const struct sf_candidate *cand[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
+        if (plan->per_tau_found[t][pool] &&
+            sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
+            cand[k] = &plan->per_tau[t][pool];
+    }
+    const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
+    if (!faas)
+        return 0;
+    struct sf_outfile o;
+    FILE *d = sf_plot_data(pl, "tcip_sweep.dat", &o);
+    if (!d)
+        return 0;
+    fprintf(d, "# residual req/s, USD/hour: one more IaaS instance, one more hybrid instance, "
+               "FaaS\n");
+    for (int k = 0; k <= 100; k++) {
+        double res = cap_of(plan, &plan->best) * k / 100.0;
+        fprintf(d, "%.6g", res);
+        for (int j = 0; j < 2; j++)
+            if (cand[j])
+                fprintf(d, " %.8g", per_hour(sf_cost_instance_residual_usd_per_s(&cc[j], res)));
+            else
+                fprintf(d, " -");
+        fprintf(d, " %.8g\n", per_hour(sf_cost_faas_usd_per_s(faas, res)));
+    }
+    if (sf_plot_data_done(pl, &o) != SF_OK)
+        return 0;
+    sf_plot_new(pl, "tcip_sweep.png");
+    FILE *gp = pl->gp;
+    fprintf(gp, "set title ");
+    plot_text(pl, "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate",
+              plan->best.tau);
+    fprintf(gp, "\nset xlabel ");
+    plot_text(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
+              cap_of(plan, &plan->best));
+    fprintf(gp,
+            "\nset ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
+            "set key below title 'an instance pays off where its line is below FaaS'\n"
+            "plot 'tcip_sweep.dat' using 1:4 with lines lw 2 lc rgb 'black' title ",
+            cap_of(plan, &plan->best));
+    plot_text(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
+    for (int k = 0; k < 2; k++) {
+        char tcip[32];
+        if (!cand[k])
+            continue;
+        fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, cap_of(plan, cand[k]));
+        fprintf(gp, ", '' using 1:%d with lines lw 2 lc %d title ", k + 2, k + 1);
+        plot_text(pl, "%s %s, cut %d (T-CIP %s)", k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]),
+                  cand[k]->cut, tcip);
+    }
+    fputc('\n', gp);
+    return 1;
+}
+
+/* Writes the plots (paper Figs. 8-9 and 11) into dir. Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_plan *plan, const struct sf_profile *prof,
                        const struct sf_pricing *pr, int found)
 {
-    char path[4096];
-    FILE *gp = sf_cli_open_script(dir, "plan.gp", path, sizeof(path));
-    if (!gp)
-        return -1;
-    fprintf(gp, "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
-                "set grid\nset key outside right top\n");
-    int N = prof->n_stages;
-    /* Cost vs cut, one PNG per tau: hybrid per VM type (filled = SLO-feasible), FaaS and IaaS
-     * flat lines. Data blocks are inline so the directory holds just the script and PNGs. */
-    for (size_t t = 0; t < plan->n_tau; t++) {
-        /* tau t's alternatives: FaaS first, then each VM type's cuts N..1 (per_tau may be
-         * unset when nothing fits, the alternatives never are) */
-        size_t first = t * plan->alt_per_tau;
-        double tau = plan->alt[first].tau;
-        fprintf(gp, "$faas%zu << EOD\n", t);
-        const struct sf_candidate *f = &plan->alt[first];
-        fprintf(gp, "0 %.8g\n%d %.8g\nEOD\n", per_hour(f->cost_usd_per_s), N,
-                per_hour(f->cost_usd_per_s));
-        for (size_t v = 0; v < pr->n_vm; v++) {
-            fprintf(gp, "$vm%zu_%zu << EOD\n", t, v);
-            for (int k = N; k >= 1; k--) {
-                const struct sf_candidate *c =
-                    &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
-                if (!isnan(c->cost_usd_per_s))
-                    fprintf(gp, "%d %.8g %d\n", c->cut, per_hour(c->cost_usd_per_s),
-                            c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
-            }
-            fprintf(gp, "EOD\n");
-        }
-        fprintf(gp,
-                "set output '%s/cost_vs_cut_tau%.2f.png'\n"
-                "set title 'Cost vs cut at tau = %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s "
-                "(filled: meets the SLO)'\n"
-                "set xlabel 'cut c (stages 1..c on the VM; 0 = FaaS-only, %d = IaaS-only)'\n"
-                "set ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n",
-                dir, tau, tau, 100 * f->accuracy, plan->rate_rps, plan->slo_s, N, N);
-        fprintf(gp, "plot $faas%zu using 1:2 with lines lw 2 dt 2 title 'FaaS-only (%d MB)'", t,
-                f->fn_mem_mb);
-        for (size_t v = 0; v < pr->n_vm; v++) {
-            if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
-                continue;
-            fprintf(gp,
-                    ", $vm%zu_%zu using 1:2 with lines lc %zu notitle, "
-                    "$vm%zu_%zu using 1:($3 > 0.5 ? $2 : 1/0) with points pt 7 lc %zu title '%s', "
-                    "$vm%zu_%zu using 1:($3 > 0.5 ? 1/0 : $2) with points pt 6 lc %zu notitle",
-                    t, v, v + 2, t, v, v + 2, pr->vm[v].name, t, v, v + 2);
-        }
-        fprintf(gp, "\n");
+    struct sf_plot *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        sf_cli_error("plan", "out of memory");
+        return SF_EXIT_FAIL;
     }
-    /* T-CIP sweep (paper Fig. 11) at the chosen tau: one more instance of the best IaaS and the
-     * best hybrid configuration against FaaS, for residual rates in [0, r]. */
-    size_t t = 0;
-    while (found && t < plan->n_tau && !(plan->alt[t * plan->alt_per_tau].tau == plan->best.tau))
-        t++;
-    if (found && t < plan->n_tau) {
-        struct sf_costcfg cc[2];
-        const struct sf_candidate *cand[2] = {NULL, NULL};
-        for (int k = 0; k < 2; k++) {
-            int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
-            if (plan->per_tau_found[t][pool] &&
-                sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
-                cand[k] = &plan->per_tau[t][pool];
-        }
-        const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
-        if (faas) {
-            fprintf(gp, "$sweep << EOD\n");
-            for (int k = 0; k <= 100; k++) {
-                double res = cap_of(plan, &plan->best) * k / 100.0;
-                fprintf(gp, "%.6g %.8g %.8g %.8g\n", res,
-                        cand[0] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[0], res)) : NAN,
-                        cand[1] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[1], res)) : NAN,
-                        per_hour(sf_cost_faas_usd_per_s(faas, res)));
-            }
-            fprintf(gp, "EOD\n");
-            fprintf(gp,
-                    "set output '%s/tcip_sweep.png'\n"
-                    "set title 'T-CIP sweep at tau %.2f: one more instance vs FaaS for a residual "
-                    "rate (crossing = T-CIP)'\n"
-                    "set xlabel 'residual rate res (req/s)'\nset ylabel 'USD per hour'\n"
-                    "set xrange [0:%.6g]\nset xtics auto\n",
-                    dir, plan->best.tau, cap_of(plan, &plan->best));
-            fprintf(gp, "plot $sweep using 1:4 with lines lw 2 title 'FaaS (%d MB)'",
-                    cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
-            for (int k = 0; k < 2; k++) {
-                char tcip[32];
-                if (!cand[k])
-                    continue;
-                fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, cap_of(plan, cand[k]));
-                fprintf(gp, ", $sweep using 1:%d with lines lw 2 title '%s %s c=%d (T-CIP %s)'",
-                        k + 2, k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]), cand[k]->cut,
-                        tcip);
-            }
-            fprintf(gp, "\n");
-        }
+    int code = sf_plot_begin(pl, "plan", dir, "plan.gp",
+                             "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
+                             "set datafile missing '-'\nset grid\nset key outside right top\n");
+    if (code != 0) {
+        free(pl);
+        return code;
     }
-    fclose(gp);
-    if (sf_cli_gnuplot(path) != 0)
-        return -1;
-    fprintf(stderr, "serflow: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
-            found ? ", tcip_sweep.png" : "");
-    return 0;
+    for (size_t t = 0; t < plan->n_tau; t++)
+        plot_cost_vs_cut(pl, plan, prof, pr, t);
+    int tcip = found && plot_tcip(pl, plan, prof, pr);
+    code = sf_plot_finish(pl);
+    free(pl);
+    if (code == 0)
+        fprintf(stderr, "serflow plan: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
+                tcip ? ", tcip_sweep.png" : "");
+    return code;
 }
 
 static int plan_run(int argc, char **argv)
@@ -647,8 +713,11 @@ static int plan_run(int argc, char **argv)
         print_human(&plan, prof, pr, &a->o, a->all, found);
     if (!found)
         code = sf_cli_fail("plan", rc, &err);
-    if (a->plot_dir && write_plots(a->plot_dir, &plan, prof, pr, found) != 0)
-        code = SF_EXIT_FAIL;
+    if (a->plot_dir) {
+        int pc = write_plots(a->plot_dir, &plan, prof, pr, found);
+        if (pc != SF_EXIT_OK)
+            code = pc;
+    }
     sf_plan_fini(&plan);
 out_free:
     free(prof);

@@ -65,7 +65,7 @@ static const struct sf_opt profile_opts[] = {
      .metavar = "N",
      .help = "timed runs per stage and batch size (default 20; 3 untimed first)",
      .ilo = 1,
-     .ihi = 100000},
+     .ihi = SF_NN_MAX_REPS},
     {.id = F_IMAGES,
      .name = "images",
      .kind = SF_OPT_INT,
@@ -73,7 +73,7 @@ static const struct sf_opt profile_opts[] = {
      .help = "test images for the exit sweep (default: all)",
      .want = "a count",
      .ilo = 1,
-     .ihi = 100000000},
+     .ihi = SF_NN_MAX_IMAGES},
     {.id = F_TEST_IMAGES,
      .name = "test-images",
      .kind = SF_OPT_STR,
@@ -91,7 +91,7 @@ static const struct sf_opt profile_opts[] = {
      .help = "SLO written into the profile (default 0.1)",
      .want = "seconds",
      .lo = 0,
-     .hi = 1e6,
+     .hi = SF_MAX_SLO_S,
      .flags = SF_OPT_LO_OPEN},
     {.id = F_BATCH,
      .name = "batch",
@@ -100,7 +100,7 @@ static const struct sf_opt profile_opts[] = {
      .help = "batch size per instance per epoch written into the profile (100)",
      .want = "a batch size",
      .ilo = 1,
-     .ihi = 1000000},
+     .ihi = SF_MAX_BATCH},
     {.id = F_OUT,
      .name = "out",
      .kind = SF_OPT_STR,
@@ -125,8 +125,6 @@ static const struct sf_opt_cmd profile_spec = {
               "  serflow profile --model models/fmnist-ee --out my-profile.json\n"
               "  serflow plan --profile my-profile.json --pricing data/pricing/local.json\n"};
 
-#define MAX_LIST 32
-
 /* A comma list of integers, each checked by item (a row of the table). */
 static int parse_size_list(const struct sf_opt *item, const char *s, size_t *out, size_t *n,
                            struct sf_err *err)
@@ -137,8 +135,9 @@ static int parse_size_list(const struct sf_opt *item, const char *s, size_t *out
     *n = 0;
     while ((r = sf_opt_next_item(&cur, ',', buf, sizeof(buf))) != 0) {
         struct sf_optval v;
-        if (*n >= MAX_LIST)
-            return sf_err_set(err, SF_ETOOBIG, "--%s: more than %d values", item->name, MAX_LIST);
+        if (*n >= SF_CLI_MAX_LIST)
+            return sf_err_set(err, SF_ETOOBIG, "--%s: more than %d values", item->name,
+                              SF_CLI_MAX_LIST);
         if (r < 0)
             return sf_err_set(err, SF_EINVAL, "--%s: a value is too long", item->name);
         if (sf_opt_value(item, buf, &v, err) != SF_OK)
@@ -256,7 +255,7 @@ static json_t *num_array(const double *v, size_t n)
 
 struct prof_args {
     const char *model_dir, *out, *images_path, *labels_path;
-    size_t batches[MAX_LIST], nb, threads[MAX_LIST], nt;
+    size_t batches[SF_CLI_MAX_LIST], nb, threads[SF_CLI_MAX_LIST], nt;
     double taus[SF_MAX_TAUS];
     size_t ntau;
     enum sf_nn_backend backend;
@@ -296,7 +295,8 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     if ((rc = sf_nn_runner_new(m, a->backend, &r, &err)) != SF_OK ||
         (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(m),
                                      sf_nn_model_norm_std(m), (size_t)a->images, &ds, &err)) !=
-            SF_OK) {
+            SF_OK ||
+        (rc = sf_nn_dataset_check(&ds, m, a->images_path, &err)) != SF_OK) {
         code = sf_cli_fail("profile", rc, &err);
         goto out;
     }
@@ -399,7 +399,7 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
         double per_req[SF_NN_MAX_STAGES], per_batch[SF_NN_MAX_STAGES];
         json_t *meas = json_array();
         for (int k = 0; k < ns; k++) {
-            double med[MAX_LIST];
+            double med[SF_CLI_MAX_LIST];
             for (size_t b = 0; b < a->nb; b++) {
                 const struct sf_nn_stage_timing *t = &tim[(size_t)k * a->nb + b];
                 med[b] = t->median_s;
@@ -481,7 +481,7 @@ static const struct sf_opt batch_item = {.id = F_BATCH_SIZES,
                                          .help = NULL,
                                          .want = "batch sizes",
                                          .ilo = 1,
-                                         .ihi = 65536};
+                                         .ihi = SF_NN_MAX_PROFILE_BATCH};
 static const struct sf_opt thread_item = {.id = F_THREADS,
                                           .name = "threads",
                                           .kind = SF_OPT_INT,
@@ -489,7 +489,7 @@ static const struct sf_opt thread_item = {.id = F_THREADS,
                                           .help = NULL,
                                           .want = "thread counts",
                                           .ilo = 1,
-                                          .ihi = 1024};
+                                          .ihi = SF_CLI_MAX_THREADS};
 
 /* Fills a from argv: SF_OPT_END to run, SF_OPT_HELP, or SF_OPT_ERROR (err). */
 static int parse_args(int argc, char **argv, struct prof_args *a, struct sf_err *err)

@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "serflow/plan.h"
 #include "serflow/sim.h"
 
@@ -112,20 +114,21 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(sf_policy_name(x->kind)));
-    json_object_set_new(o, "cost_usd", json_real(x->cost_usd));
-    json_object_set_new(o, "vm_cost_usd", json_real(x->vm_cost_usd));
-    json_object_set_new(o, "function_cost_usd", json_real(x->function_cost_usd));
-    json_object_set_new(o, "fee_usd", json_real(x->fee_usd));
+    json_object_set_new(o, "cost_usd", sf_cli_json_num(x->cost_usd));
+    json_object_set_new(o, "vm_cost_usd", sf_cli_json_num(x->vm_cost_usd));
+    json_object_set_new(o, "function_cost_usd", sf_cli_json_num(x->function_cost_usd));
+    json_object_set_new(o, "fee_usd", sf_cli_json_num(x->fee_usd));
     json_object_set_new(o, "requests", json_integer((json_int_t)x->requests));
     json_object_set_new(o, "requests_served", json_integer((json_int_t)x->requests_served));
-    json_object_set_new(o, "slo_attainment_batch", json_real(ratio(x->batches_slo_ok, x->batches)));
+    json_object_set_new(o, "slo_attainment_batch",
+                        sf_cli_json_num(ratio(x->batches_slo_ok, x->batches)));
     json_object_set_new(o, "slo_attainment_request",
-                        json_real(ratio(x->requests_slo_ok, x->requests)));
-    json_object_set_new(o, "accuracy", json_real(x->accuracy));
-    json_object_set_new(o, "vm_seconds", json_real(x->vm_seconds));
+                        sf_cli_json_num(ratio(x->requests_slo_ok, x->requests)));
+    json_object_set_new(o, "accuracy", sf_cli_json_num(x->accuracy));
+    json_object_set_new(o, "vm_seconds", sf_cli_json_num(x->vm_seconds));
     json_object_set_new(o, "vm_utilization",
-                        json_real(x->vm_seconds > 0 ? x->vm_busy_s / x->vm_seconds : 0));
-    json_object_set_new(o, "function_gb_s", json_real(x->function_gb_s));
+                        sf_cli_json_num(x->vm_seconds > 0 ? x->vm_busy_s / x->vm_seconds : 0));
+    json_object_set_new(o, "function_gb_s", sf_cli_json_num(x->function_gb_s));
     json_object_set_new(o, "invocations", json_integer((json_int_t)x->invocations));
     json_object_set_new(o, "function_cold_starts", json_integer((json_int_t)x->fn_cold_starts));
     json_object_set_new(o, "function_throttled", json_integer((json_int_t)x->fn_throttled));
@@ -134,10 +137,10 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
                         json_integer((json_int_t)x->batches_on_instances));
     json_object_set_new(o, "batches_on_functions",
                         json_integer((json_int_t)x->batches_on_functions));
-    json_object_set_new(o, "max_batch_latency_s", json_real(x->max_batch_latency_s));
-    json_object_set_new(o, "response_p50_s", json_real(x->response_p50_s));
-    json_object_set_new(o, "response_p99_s", json_real(x->response_p99_s));
-    json_object_set_new(o, "response_max_s", json_real(x->response_max_s));
+    json_object_set_new(o, "max_batch_latency_s", sf_cli_json_num(x->max_batch_latency_s));
+    json_object_set_new(o, "response_p50_s", sf_cli_json_num(x->response_p50_s));
+    json_object_set_new(o, "response_p99_s", sf_cli_json_num(x->response_p99_s));
+    json_object_set_new(o, "response_max_s", sf_cli_json_num(x->response_max_s));
     json_object_set_new(o, "launches", json_integer(x->launches));
     json_object_set_new(o, "peak_instances", json_integer(x->peak_instances));
     const struct sf_path *p = &x->path;
@@ -150,23 +153,17 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
-        json_object_set_new(o, "bound_usd", json_real(x->bound_usd));
+        json_object_set_new(o, "bound_usd", sf_cli_json_num(x->bound_usd));
     if (x->kind == SF_POL_STATIC)
         json_object_set_new(o, "static_instances", json_integer(x->static_count));
     return o;
 }
 
-static int write_csv(const char *path, const struct sf_trace *t, const struct sf_policy_result *r,
-                     size_t n)
+/* The per-epoch series as CSV: epoch, arrivals, then per policy ready instances and batches on
+ * instances and on functions. */
+static void write_series(FILE *f, const struct sf_trace *t, const struct sf_policy_result *r,
+                         size_t n)
 {
-    /* Written to a temporary name and renamed, so a crash never leaves half a file behind. */
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "serflow replay: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
     fprintf(f, "epoch,arrivals");
     for (size_t i = 0; i < n; i++) {
         const char *nm = sf_policy_name(r[i].kind);
@@ -180,65 +177,102 @@ static int write_csv(const char *path, const struct sf_trace *t, const struct sf
                     r[i].series_batches_fn[e]);
         fprintf(f, "\n");
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        fprintf(stderr, "serflow replay: write error on %s: %s\n", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
 }
 
+/* Writes "text" as printf would format it, quoted for gnuplot. */
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(pl, text);
+}
+
+/* Per policy, its batches per epoch on instances and on functions (stacked), the arrivals in
+ * batches and the ready instances (paper Fig. 13); then the cost per policy split into VMs and
+ * functions (Fig. 14). Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
                        const struct sf_policy_result *r, size_t n)
 {
-    char path[4096];
-    FILE *gp = sf_cli_open_script(dir, "replay.gp", path, sizeof(path));
-    if (!gp)
-        return -1;
-    char csv_path[4096];
-    snprintf(csv_path, sizeof(csv_path), "%s/series.csv", dir);
-    if (write_csv(csv_path, t, r, n) != 0) {
-        fclose(gp);
-        return -1;
+    struct sf_plot *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        sf_cli_error("replay", "out of memory");
+        return SF_EXIT_FAIL;
     }
-    fprintf(gp, "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
-                "set datafile separator ','\nset grid ytics\nset key outside right top\n"
-                "set style fill solid 0.8 noborder\nset style data histograms\n"
-                "set style histogram rowstacked\nset boxwidth 1.0 relative\n");
-    for (size_t i = 0; i < n; i++) {
+    int code = sf_plot_begin(pl, "replay", dir, "replay.gp",
+                             "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
+                             "set datafile separator ','\nset grid ytics\n"
+                             "set key outside right top\nset style fill solid 0.85 noborder\n");
+    if (code != 0) {
+        free(pl);
+        return code;
+    }
+    struct sf_outfile of;
+    FILE *d = sf_plot_data(pl, "series.csv", &of);
+    if (d) {
+        write_series(d, t, r, n);
+        sf_plot_data_done(pl, &of);
+    }
+    FILE *gp = pl->gp;
+    for (size_t i = 0; i < n && !pl->failed; i++) {
         const char *nm = sf_policy_name(r[i].kind);
-        int col = 3 + 3 * (int)i;
+        int ready = 3 + 3 * (int)i, inst = ready + 1, fn = ready + 2;
+        char png[SF_PLOT_NAME_MAX];
+        snprintf(png, sizeof(png), "epochs_%s.png", nm);
+        sf_plot_new(pl, png);
+        fprintf(gp, "set title ");
+        plot_text(pl,
+                  "%s: batches per %.3g s epoch on instances and functions, ready instances "
+                  "(tau %.2f)",
+                  nm, o->ctl.epoch_s, o->tau);
         fprintf(gp,
-                "set output '%s/epochs_%s.png'\n"
-                "set title '%s: batches per %.3g s epoch on instances and functions, ready "
-                "instances (tau %.2f)'\n"
-                "set xlabel 'epoch (from 0)'\nset ylabel 'batches / instances'\nset xtics auto\n"
-                "set xrange [-1:%lld]\n"
-                "plot '%s/series.csv' using %d skip 1 title 'batches on instances' lc "
-                "rgb '#1f77b4', '' using %d skip 1 title 'batches on functions' lc rgb '#d62728', "
-                "'' using 0:($2/%d.0) skip 1 with lines lw 2 lc rgb '#2ca02c' title 'arrivals "
-                "(batches)', '' using 0:%d skip 1 with steps lw 2 lc rgb 'black' title 'ready "
-                "instances'\n",
-                dir, nm, nm, o->ctl.epoch_s, o->tau, (long long)t->n_epochs, dir, col + 1, col + 2,
-                o->ctl.batch_size, col);
+                "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
+                "set xrange [0.5:%lld.5]\nset yrange [0:*]\nset boxwidth 1 absolute\n"
+                "plot 'series.csv' skip 1 using 1:($%d+$%d) with boxes lc rgb '#d62728' "
+                "title 'batches on functions', "
+                "'' skip 1 using 1:%d with boxes lc rgb '#1f77b4' title 'batches on instances', "
+                "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
+                "title 'arrivals (batches of %d)', "
+                "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
+                (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size,
+                ready);
     }
-    fprintf(gp, "$cost << EOD\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(gp, "%s,%.6f,%.6f\n", sf_policy_name(r[i].kind), r[i].vm_cost_usd,
-                r[i].function_cost_usd);
-    fprintf(gp, "EOD\n");
-    fprintf(gp,
-            "set output '%s/cost.png'\nset title 'Total cost per policy (%lld epochs, tau "
-            "%.2f)'\nset xlabel ''\nset ylabel 'USD'\nset boxwidth 0.6\n"
-            "plot $cost using 2:xtic(1) title 'VMs' lc rgb '#1f77b4', '' using 3 title "
-            "'functions (duration + fees)' lc rgb '#d62728'\n",
-            dir, (long long)t->n_epochs, o->tau);
-    fclose(gp);
-    if (sf_cli_gnuplot(path) != 0)
-        return -1;
-    fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n", dir);
-    return 0;
+    d = pl->failed ? NULL : sf_plot_data(pl, "cost.dat", &of);
+    if (d) {
+        fprintf(d, "# policy index, VM USD, function USD (duration + fees)\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(d, "%zu,%.8g,%.8g\n", i, r[i].vm_cost_usd, r[i].function_cost_usd);
+        if (sf_plot_data_done(pl, &of) == SF_OK) {
+            sf_plot_new(pl, "cost.png");
+            fprintf(gp, "set title ");
+            plot_text(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
+                      (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
+            fprintf(gp,
+                    "\nset ylabel 'USD'\nset xrange [-0.6:%zu.6]\nset yrange [0:*]\n"
+                    "set boxwidth 0.6 absolute\nset xtics (",
+                    n - 1);
+            for (size_t i = 0; i < n; i++) {
+                fprintf(gp, "%s", i ? ", " : "");
+                sf_plot_str(pl, sf_policy_name(r[i].kind));
+                fprintf(gp, " %zu", i);
+            }
+            fprintf(gp, ")\nplot 'cost.dat' using 1:($2+$3) with boxes lc rgb '#d62728' "
+                        "title 'functions (duration + fees)', "
+                        "'' using 1:2 with boxes lc rgb '#1f77b4' title 'VMs', "
+                        "'' using 1:($2+$3):(sprintf('%%.4f', $2+$3)) with labels offset 0,0.8 "
+                        "notitle\n");
+        }
+    }
+    code = sf_plot_finish(pl);
+    free(pl);
+    if (code == 0)
+        fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n",
+                dir);
+    return code;
 }
 
 enum replay_opt {
@@ -359,7 +393,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "weight of sigma in the instance target (1)",
      .want = NULL,
      .lo = 0,
-     .hi = 1e6},
+     .hi = SF_MAX_CTL_K},
     {.id = R_TCIP,
      .name = "tcip",
      .kind = SF_OPT_NUM,
@@ -367,7 +401,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "override the planned T-CIP",
      .want = "req/s",
      .lo = 0,
-     .hi = 1e9},
+     .hi = SF_MAX_RATE_RPS},
     {.id = R_SCALE_PERIOD,
      .name = "scale-period",
      .kind = SF_OPT_INT,
@@ -375,7 +409,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "epochs between scaling decisions (25)",
      .want = "epochs",
      .ilo = 1,
-     .ihi = 1000000},
+     .ihi = SF_MAX_CTL_EPOCHS},
     {.id = R_COLD_START,
      .name = "cold-start",
      .kind = SF_OPT_STR,
@@ -388,7 +422,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "epochs until a termination takes effect (2)",
      .want = "epochs",
      .ilo = 0,
-     .ihi = 1000000},
+     .ihi = SF_MAX_CTL_EPOCHS},
     {.id = R_SCALING,
      .name = "scaling",
      .kind = SF_OPT_WORD,
@@ -412,7 +446,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "cold container latency (1.0)",
      .want = "seconds",
      .lo = 0,
-     .hi = 3600},
+     .hi = SF_MAX_FN_COLD_START_S},
     {.id = R_FN_IDLE,
      .name = "fn-idle-timeout-s",
      .kind = SF_OPT_NUM,
@@ -420,7 +454,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "a warm container is reclaimed after (600)",
      .want = "seconds",
      .lo = 0,
-     .hi = 1e9},
+     .hi = SF_MAX_FN_IDLE_S},
     {.id = R_FN_CONCURRENCY,
      .name = "fn-concurrency",
      .kind = SF_OPT_INT,
@@ -428,7 +462,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "container cap (1000)",
      .want = "a container count",
      .ilo = 1,
-     .ihi = 1000000},
+     .ihi = SF_MAX_FN_CONCURRENCY},
     {.id = R_NO_BILL_INIT,
      .name = "no-bill-init",
      .kind = SF_OPT_FLAG,
@@ -483,10 +517,8 @@ static const struct sf_opt_cmd replay_spec = {
 static const char *const sweep_names[] = {
     "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
 static const struct sf_opt cold_start_max_opt = {
-    R_COLD_START_MAX, "cold-start-max", 0, SF_OPT_INT, "E", NULL, "epochs",
-    .ilo = 0,         .ihi = 1000000};
-
-#define MAX_SWEEP_VALUES 64
+    R_COLD_START_MAX, "cold-start-max",        0, SF_OPT_INT, "E", NULL, "epochs",
+    .ilo = 0,         .ihi = SF_MAX_CTL_EPOCHS};
 
 struct replay_args {
     char profile_default[4096], pricing_default[4096], trace_default[4096];
@@ -502,7 +534,7 @@ struct replay_args {
     const char *csv_out, *plot_dir;
     double tcip_override;
     const struct sf_opt *sweep; /* the swept parameter, or NULL */
-    double sweep_values[MAX_SWEEP_VALUES];
+    double sweep_values[SF_CLI_MAX_SWEEP_VALUES];
     size_t n_sweep;
 };
 
@@ -541,7 +573,7 @@ static int parse_cold_start(const char *text, struct sf_ctl_params *c, struct sf
                                           .help = NULL,
                                           .want = "epochs",
                                           .ilo = 0,
-                                          .ihi = 1000000};
+                                          .ihi = SF_MAX_CTL_EPOCHS};
     char item[32];
     const char *cur = text;
     struct sf_optval lo, hi;
@@ -561,9 +593,9 @@ bad : {
     char shown[48];
     sf_str_escape(shown, sizeof(shown), text, strlen(text));
     return sf_err_set(err, SF_EINVAL,
-                      "--cold-start: expected MIN:MAX epochs (integers in [0, 1000000], MIN <= "
-                      "MAX) or one number, got '%s'",
-                      shown);
+                      "--cold-start: expected MIN:MAX epochs (integers in [0, %d], MIN <= MAX) or "
+                      "one number, got '%s'",
+                      SF_MAX_CTL_EPOCHS, shown);
 }
 }
 
@@ -598,8 +630,9 @@ static int parse_sweep(const char *text, struct replay_args *a, struct sf_err *e
     while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
         struct sf_optval v;
         struct sf_err sub = {{0}};
-        if (a->n_sweep >= MAX_SWEEP_VALUES)
-            return sf_err_set(err, SF_ETOOBIG, "--sweep: more than %d values", MAX_SWEEP_VALUES);
+        if (a->n_sweep >= SF_CLI_MAX_SWEEP_VALUES)
+            return sf_err_set(err, SF_ETOOBIG, "--sweep: more than %d values",
+                              SF_CLI_MAX_SWEEP_VALUES);
         if (r < 0 || !item[0])
             return sf_err_set(err, SF_EINVAL, "--sweep %s: %s value in the list", param,
                               r < 0 ? "an overlong" : "an empty");
@@ -740,6 +773,27 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     return id;
 }
 
+/* Every reported cost, time and rate of a result must be finite: a NaN would print as "-nan"
+ * and vanish from JSON. The loaders bound their inputs, so this is a backstop that names them. */
+static int check_finite(const struct sf_policy_result *r, size_t n, const struct replay_args *a,
+                        struct sf_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct sf_policy_result *x = &r[i];
+        double v[] = {x->cost_usd,       x->vm_cost_usd,    x->function_cost_usd,
+                      x->fee_usd,        x->accuracy,       x->vm_seconds,
+                      x->vm_busy_s,      x->function_gb_s,  x->response_p50_s,
+                      x->response_p99_s, x->response_max_s, x->max_batch_latency_s};
+        for (size_t k = 0; k < SF_ARRAY_LEN(v); k++)
+            if (!isfinite(v[k]))
+                return sf_err_set(err, SF_ERANGE,
+                                  "policy %s: a cost or time is not finite (%g); the profile %s "
+                                  "or the catalog %s holds values out of range",
+                                  sf_policy_name(x->kind), v[k], a->profile, a->pricing);
+    }
+    return SF_OK;
+}
+
 static int replay_check(int argc, char **argv, struct sf_err *err)
 {
     struct replay_args *a = malloc(sizeof(*a));
@@ -829,13 +883,15 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
             rc = sf_sim_paths_from_plan(plan, val, &paths, &err);
         if (rc == SF_OK)
             rc = sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err);
+        if (rc == SF_OK && (rc = check_finite(res, a->n_kinds, a, &err)) != SF_OK)
+            sf_sim_results_fini(res, a->n_kinds);
         if (rc != SF_OK) {
             sf_cli_error("replay", "--sweep %s=%g: %s", param, val, err.msg);
             code = sf_cli_exit_code(rc);
             break;
         }
         json_t *jp = json_object(), *jpol = json_array();
-        json_object_set_new(jp, "value", json_real(val));
+        json_object_set_new(jp, "value", sf_cli_json_num(val));
         if (!a->json)
             printf("%-10g", val);
         for (size_t i = 0; i < a->n_kinds; i++) {
@@ -871,6 +927,7 @@ static int replay_run(int argc, char **argv)
     struct sf_plan plan = {0};
     struct sf_policy_result results[SF_POL_COUNT];
     struct sf_err err = {{0}};
+    struct sf_outfile csv_file = {0};
     int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0, rc;
     if (!a || !prof || !pr) {
         code = sf_cli_fail("replay", SF_ENOMEM, &err);
@@ -886,6 +943,9 @@ static int replay_run(int argc, char **argv)
         code = sf_cli_fail("replay", SF_EINVAL, &err);
         goto out;
     }
+    /* an unwritable --csv fails now, not after the replay */
+    if (a->csv_out && (code = sf_cli_out_open("replay", &csv_file, a->csv_out)) != SF_EXIT_OK)
+        goto out;
     if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
         (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
@@ -963,14 +1023,18 @@ static int replay_run(int argc, char **argv)
         goto out;
     }
     have_results = 1;
+    if ((rc = check_finite(results, a->n_kinds, a, &err)) != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
+        goto out;
+    }
     code = SF_EXIT_OK;
     if (a->json) {
         json_t *o = json_object();
         json_object_set_new(o, "trace", json_string(a->trace));
         json_object_set_new(o, "epochs", json_integer(trace.n_epochs));
-        json_object_set_new(o, "epoch_s", json_real(a->sim.ctl.epoch_s));
+        json_object_set_new(o, "epoch_s", sf_cli_json_num(a->sim.ctl.epoch_s));
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));
-        json_object_set_new(o, "tau", json_real(a->sim.tau));
+        json_object_set_new(o, "tau", sf_cli_json_num(a->sim.tau));
         json_object_set_new(o, "seed", json_integer((json_int_t)a->sim.seed));
         json_t *arr = json_array();
         for (size_t i = 0; i < a->n_kinds; i++)
@@ -981,11 +1045,19 @@ static int replay_run(int argc, char **argv)
     } else {
         print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);
     }
-    if (a->csv_out && write_csv(a->csv_out, &trace, results, a->n_kinds) != 0)
-        code = SF_EXIT_FAIL;
-    if (a->plot_dir && write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds) != 0)
-        code = SF_EXIT_FAIL;
+    if (a->csv_out) {
+        write_series(csv_file.f, &trace, results, a->n_kinds);
+        int cc = sf_cli_out_commit("replay", &csv_file);
+        if (cc != SF_EXIT_OK)
+            code = cc;
+    }
+    if (a->plot_dir) {
+        int plc = write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds);
+        if (plc != SF_EXIT_OK)
+            code = plc;
+    }
 out:
+    sf_outfile_abort(&csv_file);
     if (have_results)
         sf_sim_results_fini(results, a->n_kinds);
     if (have_plan)

@@ -64,7 +64,7 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
-/* The escaped form of the character at in[i]: written to piece (>= 5 bytes), its length in *k;
+/* The escaped form of the character at in[i]: written to piece (>= 8 bytes), its length in *k;
  * returns the number of input bytes it covers. */
 static size_t escape_one(const unsigned char *p, size_t i, size_t n, char *piece, size_t *k)
 {
@@ -77,8 +77,19 @@ static size_t escape_one(const unsigned char *p, size_t i, size_t n, char *piece
         piece[1] = p[i] == '\n' ? 'n' : p[i] == '\t' ? 't' : 'r';
         *k = 2;
     } else if ((u = utf8_len(p + i, n - i)) > 0) {
-        memcpy(piece, p + i, u);
-        *k = u;
+        unsigned cp = u == 2   ? (p[i] & 0x1Fu) << 6 | (p[i + 1] & 0x3Fu)
+                      : u == 3 ? (p[i] & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu)
+                               : 0x10000; /* 4-byte sequences are never invisible here */
+        /* invisible or reordering characters (zero-width, bidi overrides, byte order mark) would
+         * hide or disguise text on a terminal: shown as \uXXXX */
+        if ((cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+            (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF) {
+            snprintf(piece, 8, "\\u%04X", cp);
+            *k = 6;
+        } else {
+            memcpy(piece, p + i, u);
+            *k = u;
+        }
         return u;
     } else {
         snprintf(piece, 5, "\\x%02X", p[i]);
@@ -117,4 +128,9 @@ char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len)
     }
     out[o] = '\0';
     return out;
+}
+
+size_t sf_bom_len(const char *text, size_t len)
+{
+    return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
 }

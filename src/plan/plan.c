@@ -444,6 +444,9 @@ static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const cha
         cap = (size_t)((pr->fn_mem_max_mb - pr->fn_mem_min_mb) / pr->fn_mem_step_mb + 1);
     else
         cap = (size_t)(pr->fn_mem_max_mb / pr->fn_mb_per_vcpu);
+    if (cap > SF_FN_MAX_MEMORY_SIZES) /* the loader refuses such catalogs; a backstop */
+        return sf_err_set(err, SF_ETOOBIG, "plan: %zu function memory sizes, more than %d", cap,
+                          SF_FN_MAX_MEMORY_SIZES);
     x->mem = calloc(cap ? cap : 1, sizeof(*x->mem));
     if (!x->mem)
         return sf_err_set(err, SF_ENOMEM, "plan: out of memory for %zu function sizes", cap);
@@ -471,6 +474,12 @@ static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const cha
         m->full_latency_s = full + x->prof->fn_cold_start_s;
         x->n_mem++;
     }
+    if (x->n_mem == 0 && !o->any_memory)
+        return sf_err_set(err, SF_EINFEASIBLE,
+                          "plan: no multiple of %d MB (one vCPU) in the catalog's function memory "
+                          "range [%d, %d] MB; --any-memory tries every %d MB step",
+                          pr->fn_mb_per_vcpu, pr->fn_mem_min_mb, pr->fn_mem_max_mb,
+                          pr->fn_mem_step_mb);
     if (x->n_mem == 0)
         return sf_err_set(err, SF_EINFEASIBLE, "plan: no function memory size in [%d, %d] MB",
                           pr->fn_mem_min_mb, pr->fn_mem_max_mb);
@@ -555,6 +564,11 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
         plan->fn_invoke_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
     int rc = build_memories(&x, opts, arch, err);
     size_t cap = n_tau * (1 + price->n_vm * (size_t)x.n);
+    if (rc == SF_OK && (double)cap * (double)x.n_mem > SF_PLAN_MAX_CANDIDATES)
+        rc = sf_err_set(err, SF_ETOOBIG,
+                        "plan: %zu configurations x %zu function memories is more than %.0f "
+                        "candidates to price (fix --tau, or drop --any-memory)",
+                        cap, x.n_mem, (double)SF_PLAN_MAX_CANDIDATES);
     if (rc == SF_OK) {
         plan->alt = calloc(cap, sizeof(*plan->alt));
         plan->per_tau = calloc(n_tau, sizeof(*plan->per_tau));
@@ -626,6 +640,24 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     if (rc != SF_OK) {
         sf_plan_fini(plan);
         return rc;
+    }
+    /* Every priced configuration that passes the checks must have a finite cost and latency;
+     * a NaN would compare as feasible. Loaders bound their inputs, so this is a backstop. */
+    for (size_t i = 0; i < plan->n_alt; i++) {
+        const struct sf_candidate *c = &plan->alt[i];
+        if (c->reject != SF_REJ_NONE && c->reject != SF_REJ_ACCURACY)
+            continue;
+        if (!isfinite(c->cost_usd_per_s) || !isfinite(c->latency_s) ||
+            !isfinite(c->split.vm_usd_per_s) || !isfinite(c->split.fn_usd_per_s)) {
+            int at = sf_err_set(err, SF_ERANGE,
+                                "plan: tau %.2f, %s, cut %d, %d MB: cost %g USD/s, latency %g s "
+                                "are not finite; the profile's runtimes or function scaling, or "
+                                "the catalog's prices, are out of range",
+                                c->tau, sf_pool_name(c->pool), c->cut, c->fn_mem_mb,
+                                c->cost_usd_per_s, c->latency_s);
+            sf_plan_fini(plan);
+            return at;
+        }
     }
     find_scip(plan);
     if (!plan->found)

@@ -283,7 +283,8 @@ static void test_model_shape_chain_mismatch(void **state)
     snprintf(dst, sizeof(dst), "%s/model.json", dir);
     FILE *f = fopen(dst, "w");
     assert_non_null(f);
-    fputs("{\"name\":\"bad\",\"input\":{\"shape\":[1,28,28],\"dtype\":\"float32\"},\"labels\":"
+    fputs("{\"format\":\"serflow-ee-onnx/1\",\"normalization\":{\"mean\":0,\"std\":1},"
+          "\"name\":\"bad\",\"input\":{\"shape\":[1,28,28],\"dtype\":\"float32\"},\"labels\":"
           "[\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"],\"stages\":["
           "{\"file\":\"stage1.onnx\"},{\"file\":\"stage3.onnx\"}]}",
           f);
