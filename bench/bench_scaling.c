@@ -38,12 +38,12 @@ static const struct variant variants[N_VAR] = {
     {"expected h=1", SF_SCALE_EXPECTED, 1, 1, 1, 2},
     {"expected h=4", SF_SCALE_EXPECTED, 1, 4, 1, 2},
     {"expected h=16", SF_SCALE_EXPECTED, 1, 16, 1, 2},
-    {"breakeven 1/1", SF_SCALE_BREAKEVEN, 1, 1, 1, 1},
-    {"breakeven 1/2", SF_SCALE_BREAKEVEN, 1, 1, 1, 2},
-    {"breakeven 1/4", SF_SCALE_BREAKEVEN, 1, 1, 1, 4},
-    {"breakeven 0.5/2", SF_SCALE_BREAKEVEN, 1, 1, 0.5, 2},
-    {"breakeven 2/2", SF_SCALE_BREAKEVEN, 1, 1, 2, 2},
-    {"breakeven 0.5/4", SF_SCALE_BREAKEVEN, 1, 1, 0.5, 4},
+    {"breakeven 0.02/0.1", SF_SCALE_BREAKEVEN, 1, 1, 0.02, 0.1},
+    {"breakeven 0.1/0.1", SF_SCALE_BREAKEVEN, 1, 1, 0.1, 0.1},
+    {"breakeven 0.1/0.25", SF_SCALE_BREAKEVEN, 1, 1, 0.1, 0.25},
+    {"breakeven 0.05/0.05", SF_SCALE_BREAKEVEN, 1, 1, 0.05, 0.05},
+    {"breakeven 0.25/0.5", SF_SCALE_BREAKEVEN, 1, 1, 0.25, 0.5},
+    {"breakeven 0.25/0.25", SF_SCALE_BREAKEVEN, 1, 1, 0.25, 0.25},
 };
 
 struct cell {
@@ -210,8 +210,9 @@ int main(int argc, char **argv)
         return 1;
     }
     double r0 = prof->rate_rps;
-    fprintf(stderr, "bench_scaling: %d families x %d rates x %d price sets, %lld s each, %d rule "
-                    "variants\n",
+    fprintf(stderr,
+            "bench_scaling: %d families x %d rates x %d price sets, %lld s each, %d rule "
+            "variants\n",
             N_FAM, N_RATE, N_PRICE, (long long)seconds, N_VAR);
     for (int f = 0; f < N_FAM; f++) {
         for (int r = 0; r < N_RATE; r++) {
@@ -223,8 +224,8 @@ int main(int argc, char **argv)
                     return 1;
                 }
             } else {
-                resample(f == SF_TG_COUNT ? wits : berk, f == SF_TG_COUNT ? nw : nbk, seconds,
-                         mean, seed, counts);
+                resample(f == SF_TG_COUNT ? wits : berk, f == SF_TG_COUNT ? nw : nbk, seconds, mean,
+                         seed, counts);
             }
             struct sf_trace tr;
             if (sf_trace_from_counts(&tr, fam_name(f), counts, seconds, SF_TRACE_SECOND, 6.0,
@@ -299,11 +300,12 @@ int main(int argc, char **argv)
             s = 100 * (exp(s / N_RATE) - 1);
             worst_oracle = fmax(worst_oracle, s);
             worst_guard = fmax(worst_guard, guard);
-            printf("| %s | VM %.0f %% | %+.1f %% | %+.1f %% | %s%+.1f %% | %+.1f %% | %+.1f %% | %s "
-                   "|\n",
-                   fam_name(f), 100 * price_mult[p], s, guard, nl ? "" : "(none) ",
-                   nl ? 100 * (exp(l / nl) - 1) : 0.0, 100 * (exp(fa / N_RATE) - 1),
-                   100 * (exp(st / N_RATE) - 1), variants[chosen[f]].name);
+            printf(
+                "| %s | VM %.0f %% | %+.1f %% | %+.1f %% | %s%+.1f %% | %+.1f %% | %+.1f %% | %s "
+                "|\n",
+                fam_name(f), 100 * price_mult[p], s, guard, nl ? "" : "(none) ",
+                nl ? 100 * (exp(l / nl) - 1) : 0.0, 100 * (exp(fa / N_RATE) - 1),
+                100 * (exp(st / N_RATE) - 1), variants[chosen[f]].name);
         }
     }
     printf("\n(per cell: geometric mean over the %d rates of cost / oracle - 1; the guard column "

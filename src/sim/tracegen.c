@@ -10,8 +10,8 @@
 
 #include "serflow/sim.h"
 
-static const char *const family_names[SF_TG_COUNT] = {"diurnal", "onoff",  "flash",
-                                                      "ramp",    "steps",  "quiet"};
+static const char *const family_names[SF_TG_COUNT] = {"diurnal", "onoff", "flash",
+                                                      "ramp",    "steps", "quiet"};
 
 const char *sf_tracegen_name(int family)
 {
