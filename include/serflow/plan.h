@@ -24,12 +24,17 @@ struct sf_costcfg {
     double vm_usd_per_s; /* p_v */
     double fn_usd_per_s; /* p_m */
     double fn_fee_usd;   /* per invocation */
+    int tail_fanout;     /* k: invocations per batch tail (hybrid); 1 otherwise */
+    int fn_invoke_size;  /* requests per FaaS (full-model) invocation; 0: batch_size */
     double fn_work_s[SF_MAX_STAGES];
+    double fn_batch_s[SF_MAX_STAGES]; /* per-invocation part of stage i (0 when none reaches it) */
 };
 
 /* USD per request served fully on functions (eq. 3 divided by the rate, plus the fee / B). */
 double sf_cost_faas_usd_per_req(const struct sf_costcfg *c);
-/* USD per request for the function tail of instance-served requests (stages cut+1..N). */
+/* USD per request for the function tail of instance-served requests (stages cut+1..N) run as
+ * tail_fanout parallel invocations per batch: the same GB-s, k request fees, and each call's
+ * per-invocation time. */
 double sf_cost_tail_usd_per_req(const struct sf_costcfg *c);
 /* FaaS-only cost per second at rate_rps (eq. 1 and 3, with invocation fees). */
 double sf_cost_faas_usd_per_s(const struct sf_costcfg *c, double rate_rps);
@@ -85,14 +90,34 @@ enum sf_reject {
 const char *sf_reject_name(enum sf_reject r);
 
 struct sf_plan_opts {
-    double slo_s;        /* <= 0: the profile's */
-    double rate_rps;     /* <= 0: the profile's */
-    double min_accuracy; /* floor on top-1 accuracy in [0,1]; 0: none */
-    double tau;          /* < 0: every tau in the profile; else only this tau */
-    int batch_size;      /* <= 0: the profile's */
-    int any_memory;      /* function memories in the catalog's 1 MB steps, not vCPU multiples */
-    const char *fn_arch; /* NULL: the catalog's first architecture */
+    double slo_s;          /* <= 0: the profile's */
+    double rate_rps;       /* <= 0: the profile's */
+    double min_accuracy;   /* floor on top-1 accuracy in [0,1]; 0: none */
+    double tau;            /* < 0: every tau in the profile; else only this tau */
+    int batch_size;        /* <= 0: the profile's */
+    int any_memory;        /* function memories in the catalog's 1 MB steps, not vCPU multiples */
+    const char *fn_arch;   /* NULL: the catalog's first architecture */
+    double payload_factor; /* bytes on the wire per payload byte; <= 0: SF_PLAN_PAYLOAD_FACTOR */
+    int fn_invoke_size;    /* requests per FaaS invocation (the spill and FaaS-only): <= 0 a batch
+                              of B; 1 one call per request (LIBRA's setup), billed and checked so */
+    int batching;          /* SF_PLAN_DEADLINE (default) or SF_PLAN_EPOCH: which batches the
+                              capacity, the SLO check and the fees assume (docs/planner.md) */
 };
+
+/* The batches the planner assumes: those of the deadline-aware batcher (batcher.h), formed as
+ * requests arrive and dispatched before the oldest would miss the SLO, or the paper's epoch
+ * batches of B (capacity r = B / SLO, a full batch within the SLO). */
+enum { SF_PLAN_DEADLINE = 0, SF_PLAN_EPOCH = 1 };
+
+/* Hidden states and inputs travel base64-encoded inside JSON invocation payloads: 4 bytes on the
+ * wire for every 3 (what counts against Lambda's 6,291,456-byte synchronous limit). */
+#define SF_PLAN_PAYLOAD_FACTOR (4.0 / 3.0)
+/* Most parallel tail invocations per batch the planner considers: bounds the worker's fan-in
+ * (k concurrent calls per batch) and the request fees; with B = 100 it allows chunks of 2. */
+#define SF_PLAN_MAX_FANOUT 64
+/* Capacity of an instance whose head does no work (a path that never occupies its VM): a bound
+ * so that q = floor(rate / r) stays finite. */
+#define SF_PLAN_MAX_CAPACITY_RPS 1e6
 void sf_plan_opts_default(struct sf_plan_opts *o);
 
 struct sf_candidate {
@@ -100,11 +125,17 @@ struct sf_candidate {
     double tau;
     double accuracy;
     int cut;
-    int vm;        /* index into pricing->vm, -1 for FaaS */
-    int fn_mem_mb; /* 0 when no memory fits at all */
+    int vm;              /* index into pricing->vm, -1 for FaaS */
+    int fn_mem_mb;       /* 0 when no memory fits at all */
+    int tail_fanout;     /* k: function invocations per batch tail (hybrid), 1 otherwise */
+    double capacity_rps; /* r of this path: requests/s one instance sustains within the SLO */
+    int inst_batch;      /* requests per instance batch the capacity assumes (B for epochs) */
+    int fn_batch;        /* requests per FaaS call at the planning rate (B for epochs) */
     double cost_usd_per_s;
     struct sf_cost_split split;
-    double latency_s;      /* worst case: a full batch through every stage of this path */
+    double latency_s;      /* worst case: epoch batching, a full batch through every stage of
+                              the path; deadline batching, a request's arrival to answer (wait for
+                              its batch and the instance, then the batch's service) */
     double slo_margin_s;   /* slo - latency */
     double spill_margin_s; /* slo - full-model latency on the function (the FaaS spill) */
     double tcip_rps;
@@ -121,6 +152,8 @@ struct sf_scip {
 struct sf_plan {
     double slo_s, rate_rps, capacity_rps;
     int batch_size;
+    int fn_invoke_size; /* requests per FaaS invocation, 1..batch_size */
+    int batching;       /* SF_PLAN_DEADLINE or SF_PLAN_EPOCH, as planned */
     size_t fn_arch;
     int found;                /* best is valid */
     struct sf_candidate best; /* cheapest feasible over all taus */
@@ -143,6 +176,33 @@ struct sf_plan {
 int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
                 const struct sf_plan_opts *opts, struct sf_err *err);
 void sf_plan_fini(struct sf_plan *plan);
+
+/* ---- paths: where a policy's work runs ---- */
+
+/* The outcome of planning one pool at one tau, as the simulator and the server run it. */
+struct sf_path {
+    int has_instances;   /* 0: functions only */
+    int vm;              /* pricing->vm index (instances only) */
+    int cut;             /* stages 1..cut on the instance; n_stages = IaaS-only */
+    int tail_fanout;     /* k: parallel function invocations per batch tail (hybrid); 1 otherwise */
+    int fn_invoke_size;  /* requests per FaaS invocation (spill, FaaS-only); 0: a batch of B */
+    int fn_mem_mb;       /* function memory for the tail and the FaaS spill */
+    double tcip_rps;     /* INFINITY: never a partial instance */
+    double capacity_rps; /* r of the path; 0: B / SLO */
+};
+
+/* The path of a planned candidate. */
+struct sf_path sf_plan_path(const struct sf_candidate *c);
+
+/* Worst-case service times for the deadline-aware batcher (batcher.h), for a batch of n = 0..B
+ * requests that all run every stage of the path: inst_s[n] on an instance of path (the head on
+ * the VM; for a hybrid also the hand-off of n hidden states and the tail of ceil(n / k) requests
+ * on each of k functions, with the function cold start), fn_s[n] the whole model on a function of
+ * path->fn_mem_mb (with the cold start). Both arrays hold B + 1 entries; inst_s is zero when the
+ * path has no instances. fn_arch indexes price->fn_arch. */
+int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price, size_t fn_arch,
+                      const struct sf_path *path, int batch_size, double *inst_s, double *fn_s,
+                      struct sf_err *err);
 
 /* Rebuilds the cost configuration of a candidate (for sweeps and tests). */
 int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,

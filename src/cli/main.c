@@ -1,67 +1,43 @@
-/* main.c - serflow command dispatcher: the only code that prints for people or exits. */
+/* main.c - serflow entry point: dispatches to a command (commands.c) and checks that standard
+ * output was really written before reporting success. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
-static const char usage[] =
-    "usage: serflow <command> [options]\n"
-    "\n"
-    "serflow serves early-exit neural networks at the lowest cloud cost that meets a latency SLO,\n"
-    "by mixing VMs (IaaS) and serverless functions (FaaS).\n"
-    "\n"
-    "Commands:\n"
-    "  plan      choose FaaS-only, IaaS-only or hybrid offloading, tau, cut, VM type and function\n"
-    "            memory for a model profile and a pricing catalog; T-CIP and S-CIP\n"
-    "  replay    replay a request trace through serflow and the baselines (FaaS-only, LIBRA,\n"
-    "            Spock, MArk) and a clairvoyant oracle, with AWS billing\n"
-    "  profile   measure an early-exit model (ONNX stages) on this machine: stage runtimes,\n"
-    "            hidden-state sizes, exits and accuracy per tau -> a profile for plan\n"
-    "  demo      the main job on the bundled defaults (what `make demo` runs): plan + replay\n"
-    "  help CMD  the options of a command (same as serflow CMD --help)\n"
-    "\n"
-    "Run `serflow plan --help` to start.\n";
+/* As coreutils' close_stdout: a full disk or a closed pipe on stdout is a failure, not a
+ * silent success. */
+static int close_stdout(int code)
+{
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        fprintf(stderr, "serflow: write error on standard output: %s\n", strerror(e));
+        return code == SF_EXIT_OK ? SF_EXIT_FAIL : code;
+    }
+    return code;
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage, stderr);
+        sf_cli_usage(stderr);
         return SF_EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || (!strcmp(cmd, "help") && argc == 2)) {
-        fputs(usage, stdout);
-        return SF_EXIT_OK;
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+        sf_cli_usage(stdout);
+        return close_stdout(SF_EXIT_OK);
     }
-    char *help_argv[] = {argv[argc > 2 ? 2 : 1], "--help", NULL};
-    if (!strcmp(cmd, "help")) {
-        cmd = argv[2];
-        argv = help_argv;
-        argc = 2;
-    } else {
-        argv++;
-        argc--;
+    const struct sf_cli_command *c = sf_cli_command_find(name);
+    if (!c) {
+        sf_cli_error(NULL, "unknown command '%s' (try serflow --help)", name);
+        return SF_EXIT_USAGE;
     }
-    if (!strcmp(cmd, "plan"))
-        return sf_cmd_plan(argc, argv);
-    if (!strcmp(cmd, "replay"))
-        return sf_cmd_replay(argc, argv);
-    if (!strcmp(cmd, "profile"))
-        return sf_cmd_profile(argc, argv);
-    if (!strcmp(cmd, "demo")) {
-        char *plan_argv[] = {"plan", NULL};
-        char *replay_argv[] = {"replay", "--tau", "0.7", NULL};
-        printf(
-            "== serflow demo 1/2: offline plan on the bundled paper profile and AWS catalog\n\n");
-        fflush(stdout);
-        int rc = sf_cmd_plan(1, plan_argv);
-        if (rc != SF_EXIT_OK)
-            return rc;
-        printf("\n== serflow demo 2/2: replay of the first 400 WITS epochs at tau 0.7 (the "
-               "paper's evaluation)\n\n");
-        fflush(stdout);
-        return sf_cmd_replay(3, replay_argv);
-    }
-    fprintf(stderr, "serflow: unknown command '%s' (try serflow --help)\n", cmd);
-    return SF_EXIT_USAGE;
+    return close_stdout(c->run(argc - 1, argv + 1));
 }

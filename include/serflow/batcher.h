@@ -1,0 +1,77 @@
+/*
+ * batcher.h - deadline-aware batching (ctl/): every request answered within its SLO, counted
+ * from its own arrival.
+ *
+ * Requests wait in one FIFO queue (kept by the caller: the simulator's request arrays, the
+ * server's admission queue). Each carries the deadline arrival + SLO; the oldest one binds. A
+ * batch leaves when it holds B requests, or at the latest moment at which its oldest request
+ * still meets its deadline on the path the batch will take: a free instance (the head on the VM,
+ * the hand-off and the fanned-out tail on functions, or the whole model for IaaS) when one is
+ * free, else a function running the whole model. Each path's worst-case service time for a batch
+ * of n (every request running every stage of the path, plus a cold-start allowance where one may
+ * occur) comes from a table the planner fills (sf_service_table in plan.h).
+ *
+ * Pure and allocation-free: the caller owns the queue, the tables and the instances' busy times,
+ * and calls
+ *   - sf_batcher_admit() before it enqueues an arrival (the open batch may have to leave first,
+ *     or the newcomer would push the oldest past its deadline),
+ *   - sf_batcher_decide() after every arrival, when a timer it set fires, and when an instance
+ *     becomes free; it says whether to dispatch (how many, where) or when to look again.
+ * The simulator calls exactly this; the server calls it from its ingress loop.
+ */
+#ifndef SERFLOW_BATCHER_H
+#define SERFLOW_BATCHER_H
+
+#include "serflow/core.h"
+
+struct sf_batcher_cfg {
+    double slo_s;   /* deadline = arrival + slo_s */
+    int batch_size; /* B: the largest batch; a full batch leaves at once */
+    /* worst-case service time (s) of a batch of n requests, n = 0..batch_size:
+     * inst_worst_s on a free instance (NULL: the pool has no instances), fn_worst_s on a
+     * function (full model). Non-decreasing in n. */
+    const double *inst_worst_s;
+    const double *fn_worst_s;
+    double margin_s; /* kept in hand for what the tables do not model (the server's dispatch
+                        and network jitter); 0 in the simulator */
+};
+
+/* Checks the configuration: slo > 0, B >= 1, finite non-decreasing tables. SF_EINVAL otherwise. */
+int sf_batcher_check(const struct sf_batcher_cfg *c, struct sf_err *err);
+
+enum sf_batch_path { SF_BATCH_NONE = 0, SF_BATCH_INSTANCE = 1, SF_BATCH_FUNCTION = 2 };
+
+struct sf_batch_decision {
+    enum sf_batch_path path; /* SF_BATCH_NONE: keep waiting */
+    int n;                   /* requests to dispatch from the head of the queue (0 when waiting) */
+    double wake_s;           /* when waiting: the time to call decide again (INFINITY: only on the
+                                next arrival); when dispatching: now */
+    double deadline_s;       /* the oldest request's deadline */
+};
+
+/* The latest dispatch time of a batch of n whose oldest request arrived at oldest_arrival_s, on
+ * the instance path (on_instance = 1) or the function path. */
+double sf_batcher_latest_s(const struct sf_batcher_cfg *c, double oldest_arrival_s, int n,
+                           int on_instance);
+
+/* With `queued` requests waiting (oldest at oldest_arrival_s), free_instances instances that may
+ * take a batch now (0 when the policy's instance cap is reached) and next_free_s the time the
+ * next busy instance becomes free (INFINITY: none): the path of the batch is a free instance while
+ * it can still meet the oldest request's deadline, else a busy instance that becomes free early
+ * enough to meet it (the batch waits for it), else a function. A full batch (B or more queued)
+ * leaves at once, to a free instance or a function. Otherwise the whole queue leaves when now has
+ * reached its latest dispatch time on its path; until then the caller is told when to look again
+ * (the latest time, or next_free_s when it waits for an instance). */
+void sf_batcher_decide(const struct sf_batcher_cfg *c, double now_s, int queued,
+                       double oldest_arrival_s, int free_instances, double next_free_s,
+                       struct sf_batch_decision *out);
+
+/* Before enqueuing a request arriving at now_s: when one more request would push the open batch
+ * of `queued` (oldest at oldest_arrival_s) past the oldest's deadline on the path it would take,
+ * fills out with the dispatch of the whole open batch on that path and returns 1 (the newcomer then
+ * starts the next batch); else returns 0 and out->path = SF_BATCH_NONE. */
+int sf_batcher_admit(const struct sf_batcher_cfg *c, double now_s, int queued,
+                     double oldest_arrival_s, int free_instances, double next_free_s,
+                     struct sf_batch_decision *out);
+
+#endif

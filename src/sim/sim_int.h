@@ -1,0 +1,224 @@
+/*
+ * sim_int.h - what the simulator's files share (not a public header): a path's runtimes and
+ * prices, the function container pool and billing (sim_bill.c), the per-policy state and the
+ * shared per-epoch request samples (sim.c), and the clairvoyant oracle (sim_oracle.c).
+ */
+#ifndef SERFLOW_SIM_INT_H
+#define SERFLOW_SIM_INT_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "serflow/batcher.h"
+#include "serflow/policy.h"
+#include "serflow/sim.h"
+
+/* Slack for comparisons of times and rates computed in floating point: a batch that ends within
+ * a nanosecond of the SLO meets it, a rate within 1e-9 of a multiple of r counts as that multiple.
+ */
+#define SF__SIM_EPS 1e-9
+/* Response-time histogram: 10 ms bins up to 10 minutes; slower answers share the last bin (their
+ * exact maximum is kept separately). */
+#define SF__RESP_BIN_S 0.01
+#define SF__RESP_BINS  60000
+/* Tail chunks of one batch: the planner's fan-out cap. */
+#define SF_MAX_FANOUT_CHUNKS SF_PLAN_MAX_FANOUT
+
+/* ---- a path's runtimes and prices (sim_bill.c) ---- */
+
+struct sf__pathrt {
+    struct sf_path path;
+    int n;
+    double vm_rq[SF_MAX_STAGES], vm_rb[SF_MAX_STAGES]; /* instance: per request / per batch */
+    double fn_rq[SF_MAX_STAGES], fn_rb[SF_MAX_STAGES]; /* function at path memory */
+    double vm_usd_per_s;
+    double fn_usd_per_s, fn_gb;
+    double hand_off_bytes;   /* LZ4 hidden state per survivor at the cut, on the wire */
+    double faas_usd_per_req; /* expected, for MArk's cost comparison */
+};
+
+/* payload_factor: bytes on the wire per hidden-state byte (plan.h SF_PLAN_PAYLOAD_FACTOR). */
+int sf__pathrt_init(struct sf__pathrt *r, const struct sf_path *p, const struct sf_profile *prof,
+                    const struct sf_pricing *price, double tau, double payload_factor,
+                    struct sf_err *err);
+
+/* Requests alive at each stage among requests a..b-1 of a batch (exit stage >= i). */
+static inline void sf__stage_counts(const uint8_t *exits, int a, int b, int n, int *alive)
+{
+    int hist[SF_MAX_STAGES] = {0};
+    for (int j = a; j < b; j++)
+        hist[exits[j]]++;
+    int acc = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        acc += hist[i];
+        alive[i] = acc;
+    }
+}
+
+/* Runtime of stages [from, to) for the alive counts: per-request time plus the per-batch part of
+ * every stage some request reaches. */
+static inline double sf__run_s(const double *rq, const double *rb, const int *alive, int from,
+                               int to)
+{
+    double t = 0;
+    for (int i = from; i < to; i++)
+        if (alive[i] > 0)
+            t += alive[i] * rq[i] + rb[i];
+    return t;
+}
+
+/* Splits the survivors at the cut among requests a..b-1 (exit stage >= cut), in order, into
+ * min(k, survivors) chunks of sizes differing by at most one, and fills each chunk's alive counts
+ * (stages cut..n-1; the head stages are left 0). Returns the number of chunks (0: no survivor).
+ * O(b - a + chunks x n). */
+int sf__tail_chunks(const uint8_t *exits, int a, int b, int n, int cut, int k, int survivors,
+                    int (*alive)[SF_MAX_STAGES]);
+
+/* Rounds up to the billing step; the epsilon keeps exact multiples from rounding up. */
+static inline double sf__billed_s(double run, double granularity_s)
+{
+    return ceil(run / granularity_s - 1e-9) * granularity_s;
+}
+
+/* ---- function containers (sim_bill.c) ---- */
+
+struct sf__fnpool {
+    double *busy_until, *last_end;
+    int n, cap;
+};
+
+/* Starts an invocation at start_s running run_s; returns its latency (wait + init + run) and
+ * sets *cold / *throttled; the billed duration goes to *bill_s. */
+double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
+                     int *cold, int *throttled, double *bill_s);
+
+/* ---- one deadline-batching queue (sim_queue.c) ---- */
+
+struct sf__shared;
+
+/* What serves a queue: a policy's fleet, or an oracle lane's always-ready instances. */
+struct sf__dq_ops {
+    int (*free)(void *ctx, double t);         /* instances that may take a batch at t */
+    double (*next_free)(void *ctx, double t); /* when the next busy one is free (INFINITY) */
+    /* sends requests g, g + 1, ... where d says, at now; returns how many it took (<= d->n) */
+    int64_t (*dispatch)(void *ctx, const struct sf_batch_decision *d, int64_t g, double now);
+};
+
+struct sf__dq {
+    const struct sf_batcher_cfg *cfg;
+    const struct sf__dq_ops *ops;
+    void *ctx;
+    int64_t next_g; /* the queue's head (a global request index) */
+    int q_n;        /* requests queued */
+    double cur_s;   /* the queue's clock */
+    int saturated;  /* the batcher was asked with a queue and no free instance */
+    /* when the next dispatch can happen if nothing changes (valid while event_known) */
+    double next_event_s;
+    int event_known;
+};
+
+/* Every dispatch the batcher makes strictly before t (at deadlines, or when an instance frees);
+ * the clock then moves to t (when finite). */
+void sf__dq_advance(struct sf__shared *sh, struct sf__dq *q, double t);
+/* Request g (the next in arrival order) arrives. */
+void sf__dq_arrive(struct sf__shared *sh, struct sf__dq *q, int64_t g);
+/* Dispatches what the batcher says must leave at now. */
+void sf__dq_settle(struct sf__shared *sh, struct sf__dq *q, double now);
+
+/* ---- per-policy state and the shared samples (sim.c) ---- */
+
+struct sf__pstate {
+    enum sf_policy_kind kind;
+    int deadline; /* deadline-aware batching (batcher.h); 0: the paper's epoch batching */
+    struct sf__pathrt rt;
+    struct sf_ctl_params ctl; /* the fleet's mechanics (cold starts, termination delay, caps) */
+    struct sf_fleet fleet;
+    struct sf__fnpool fn;
+    uint64_t *resp_hist; /* request response times in SF__RESP_BIN_S bins, the last one open */
+    struct sf_policy_result *res;
+    struct sf_policy *pol;   /* ctl/ policy module; NULL for the oracle and the static fleet */
+    const int32_t *schedule; /* oracle/static: target at an epoch, -1 = none (index = epoch) */
+    int cap;                 /* the policy's instance cap of the current epoch, in requests */
+    int64_t inst_reqs;       /* requests sent to instances since the last decision */
+    uint64_t rec_bi, rec_bf; /* batch counters at the last series record */
+    /* epoch batching: the current epoch's split, in global request indices */
+    int64_t next_g; /* next request to route (deadline: the queue's head) */
+    int64_t ep_first_g, ep_inst_end_g, ep_end_g;
+    int ep_next_inst; /* fleet index to try next for an instance batch */
+    double ep_now_s;  /* the epoch's routing time */
+    /* deadline batching */
+    struct sf__dq dq;
+    struct sf__shared *sh;
+    struct sf_batcher_cfg bcfg;
+    double *worst_s; /* 2 (B + 1): the batcher's instance and function tables */
+};
+
+/* The sampled requests live in one buffer, streamed: request g (a global index over the trace)
+ * sits at position g - base. Each chunk of at most SF__SIM_CHUNK new requests is appended after
+ * the last SF__SIM_KEEP requests of the previous one, which is all any policy still holds (a
+ * queue or a pending batch is shorter than B <= SF__SIM_KEEP), so memory does not grow with the
+ * busiest epoch. */
+#define SF__SIM_CHUNK 65536
+#define SF__SIM_KEEP  SF_SIM_MAX_BATCH
+
+struct sf__shared {
+    const struct sf_profile *prof;
+    const struct sf_pricing *price;
+    const struct sf_trace *trace;
+    const struct sf_sim_opts *o;
+    uint8_t *exits;
+    double *arrival;
+    int64_t base;                /* global index of position 0 */
+    int64_t end;                 /* one past the last sampled request */
+    uint64_t cdf[SF_MAX_STAGES]; /* P(exit stage <= i) scaled to 2^53 */
+    double slo_s;
+    double accuracy;
+};
+
+/* Billing of one function invocation and of one instance's life (sim_bill.c). */
+void sf__charge_fn(struct sf__shared *sh, struct sf__pstate *ps, double bill);
+void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_instance *in,
+                 int64_t end_epoch);
+
+/* ---- oracle (sim_oracle.c) ---- */
+
+/* Deadline batching: one lane per instance count m, a queue served by m instances ready from the
+ * epoch's start and warm functions (sim_oracle.c). */
+struct sf__lane {
+    struct sf__dq dq;
+    struct sf__shared *sh;
+    const struct sf__pathrt *rt;
+    int m;
+    double cost;      /* warm function cost of the epoch so far */
+    int64_t resume_g; /* the first arrival this lane has not taken yet */
+    double busy[SF_CTL_MAX_INSTANCES];
+};
+
+struct sf__oracle_table {
+    int nmax;
+    /* deadline batching: lanes[0..top] alive in the current epoch, and their batcher */
+    struct sf__lane *lanes; /* nmax + 2: the last is a snapshot */
+    int top;
+    int64_t epoch_first_g;
+    struct sf_batcher_cfg cfg;
+    double *worst_s;
+    double *cost; /* [epoch][n] function cost of the epoch with n free instances */
+    /* the current epoch, filled batch by batch as its requests are sampled */
+    int64_t next_g;                                                   /* next request to take */
+    int nb;                                                           /* batches so far */
+    double fsum;                                                      /* their cost on functions */
+    double f[SF_CTL_MAX_INSTANCES + 1], tl[SF_CTL_MAX_INSTANCES + 1]; /* batch k: FaaS, tail */
+};
+
+/* Takes the complete batches of the epoch [first_g, end_g) sampled up to avail_g (all of them
+ * when avail_g == end_g); at the epoch's end records its function cost for every count of free
+ * instances (same pass as the policies, on the same samples). */
+void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
+                     struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
+                     int64_t avail_g);
+/* The dynamic program over (decision, count), and the best static count. */
+int sf__run_oracle(struct sf__shared *sh, const struct sf__pathrt *rt,
+                   const struct sf__oracle_table *tb, int32_t *sched_oracle, int32_t *sched_static,
+                   double *bound_oracle, double *bound_static, int *static_n, struct sf_err *err);
+
+#endif
