@@ -66,12 +66,14 @@ enum sf_nn_backend {
  * Winograd convolutions where the CPU has them, sub-batches sized from the layer shapes and the
  * host's L2 cache. */
 struct sf_nn_opts {
-    int threads;      /* 0: omp_get_max_threads() when created; capped at SF_NN_MAX_THREADS */
+    int threads;      /* 0: omp_get_max_threads() when created (then capped at the maximum);
+                         1..SF_NN_MAX_THREADS, else SF_EINVAL */
     int conv_direct;  /* 1: direct convolutions only (no Winograd) */
-    size_t sub_batch; /* 0: chosen per stage from its layer shapes and the L2 cache size */
+    size_t sub_batch; /* 0: chosen per stage from its layer shapes and the L2 cache size;
+                         larger values are capped at 64 */
 };
-/* Worker threads of one exec or runner: far above the cores a serving process gets. */
-#define SF_NN_MAX_THREADS 64
+/* Worker threads of one exec or runner: as many as the CLI accepts for profiling. */
+#define SF_NN_MAX_THREADS 1024
 
 /* "ref" / "dnnl"; never NULL. */
 const char *sf_nn_backend_name(enum sf_nn_backend b);

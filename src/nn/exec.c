@@ -68,10 +68,14 @@ int sf__nn_exec_new_in(const struct sf_nn_stage *st, enum sf_nn_backend backend,
     return SF_OK;
 }
 
-int sf__nn_threads_of(const struct sf_nn_opts *opts)
+int sf__nn_threads_of(const struct sf_nn_opts *opts, int *threads, struct sf_err *err)
 {
+    if (opts && (opts->threads < 0 || opts->threads > SF_NN_MAX_THREADS))
+        return sf_err_set(err, SF_EINVAL, "threads %d out of 1..%d", opts->threads,
+                          SF_NN_MAX_THREADS);
     int t = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
-    return t < 1 ? 1 : t > SF_NN_MAX_THREADS ? SF_NN_MAX_THREADS : t;
+    *threads = t < 1 ? 1 : t > SF_NN_MAX_THREADS ? SF_NN_MAX_THREADS : t;
+    return SF_OK;
 }
 
 int sf_nn_exec_new_opts(const struct sf_nn_stage *st, enum sf_nn_backend backend,
@@ -79,8 +83,10 @@ int sf_nn_exec_new_opts(const struct sf_nn_stage *st, enum sf_nn_backend backend
 {
     *out = NULL;
     struct sf__nn_pool *pool;
-    int rc =
-        sf__nn_pool_new(backend == SF_NN_BACKEND_REF ? 1 : sf__nn_threads_of(opts), &pool, err);
+    int threads = 1;
+    int rc = sf__nn_threads_of(opts, &threads, err);
+    if (!rc)
+        rc = sf__nn_pool_new(backend == SF_NN_BACKEND_REF ? 1 : threads, &pool, err);
     if (rc)
         return rc;
     rc = sf__nn_exec_new_in(st, backend, opts, pool, out, err);

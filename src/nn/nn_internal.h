@@ -75,8 +75,9 @@ int sf__nn_pool_threads(const struct sf__nn_pool *p);
 int sf__nn_pool_run(struct sf__nn_pool *p, size_t nchunks, sf__nn_chunk_fn fn, void *arg,
                     struct sf_err *err);
 
-/* Worker threads for opts: opts->threads, else omp_get_max_threads(), in 1..SF_NN_MAX_THREADS. */
-int sf__nn_threads_of(const struct sf_nn_opts *opts);
+/* Worker threads for opts: opts->threads (SF_EINVAL outside 0..SF_NN_MAX_THREADS), else
+ * omp_get_max_threads() capped at SF_NN_MAX_THREADS. */
+int sf__nn_threads_of(const struct sf_nn_opts *opts, int *threads, struct sf_err *err);
 
 /* An exec on a borrowed pool (the runner shares one pool between its stages). */
 int sf__nn_exec_new_in(const struct sf_nn_stage *st, enum sf_nn_backend backend,

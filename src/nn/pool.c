@@ -23,9 +23,9 @@ struct helper {
 };
 
 struct sf__nn_pool {
-    int nthreads; /* including the caller */
-    int started;  /* helpers running */
-    struct helper helpers[SF_NN_MAX_THREADS];
+    int nthreads;           /* including the caller */
+    int started;            /* helpers running */
+    struct helper *helpers; /* [nthreads]; [0] unused (the caller) */
     pthread_mutex_t mu;
     pthread_cond_t wake; /* helpers: a new job or stop */
     pthread_cond_t done; /* caller: the last helper left the job */
@@ -95,6 +95,11 @@ int sf__nn_pool_new(int nthreads, struct sf__nn_pool **out, struct sf_err *err)
     if (!p)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     p->nthreads = nthreads;
+    p->helpers = calloc((size_t)nthreads, sizeof(*p->helpers));
+    if (!p->helpers) {
+        free(p);
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -125,6 +130,7 @@ void sf__nn_pool_free(struct sf__nn_pool *p)
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
+    free(p->helpers);
     free(p);
 }
 

@@ -119,8 +119,10 @@ int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backen
     if (!r)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     r->m = m;
-    int rc =
-        sf__nn_pool_new(backend == SF_NN_BACKEND_REF ? 1 : sf__nn_threads_of(opts), &r->pool, err);
+    int threads = 1;
+    int rc = sf__nn_threads_of(opts, &threads, err);
+    if (!rc)
+        rc = sf__nn_pool_new(backend == SF_NN_BACKEND_REF ? 1 : threads, &r->pool, err);
     int n = sf_nn_model_num_stages(m);
     for (int k = 1; k <= n && !rc; k++) {
         rc =

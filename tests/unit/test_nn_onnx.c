@@ -281,6 +281,14 @@ static void test_dnnl_options_agree_with_reference(void **state)
         sf_nn_runner_free(r);
     }
     print_message("oneDNN variants vs reference: normalised error <= %.3g\n", worst);
+    /* Thread counts outside 0..SF_NN_MAX_THREADS are refused. */
+    struct sf_nn_runner *none = NULL;
+    const struct sf_nn_opts too_many = {.threads = SF_NN_MAX_THREADS + 1}, neg = {.threads = -1};
+    assert_int_equal(sf_nn_runner_new_opts(m, SF_NN_BACKEND_DNNL, &too_many, &none, &err),
+                     SF_EINVAL);
+    assert_non_null(strstr(err.msg, "threads"));
+    assert_int_equal(sf_nn_runner_new_opts(m, SF_NN_BACKEND_DNNL, &neg, &none, &err), SF_EINVAL);
+    assert_null(none);
     /* Unknown layouts are refused. */
     float l[10];
     assert_int_equal(sf_nn_exec_run_layout(sf_nn_runner_exec(ref, 1), x0, (enum sf_nn_layout)9, 1,
