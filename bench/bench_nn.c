@@ -309,7 +309,7 @@ static int check_logits(struct sf_nn_runner *r, const struct sf_nn_model *m, con
     return 0;
 }
 
-static int serve(const struct sf_nn_model *m, enum sf_nn_backend be)
+static int serve(const struct sf_nn_model *m, enum sf_nn_backend be, struct sf_nn_opts base)
 {
     struct sf_err err = {{0}};
     float *gx = read_f32("golden_input.f32", GOLDEN_N * 784);
@@ -327,7 +327,8 @@ static int serve(const struct sf_nn_model *m, enum sf_nn_backend be)
             break;
         if (!strncmp(line, "check", 5)) {
             struct sf_nn_runner *r;
-            struct sf_nn_opts o = {.threads = 1};
+            struct sf_nn_opts o = base;
+            o.threads = 1;
             if (sf_nn_runner_new_opts(m, be, &o, &r, &err))
                 return fail(&err);
             status = check_logits(r, m, gx);
@@ -336,7 +337,8 @@ static int serve(const struct sf_nn_model *m, enum sf_nn_backend be)
                    t <= SERVE_MAX_THREADS && batch >= 1 && batch <= 100000 && reps >= 1 &&
                    reps <= 100000) {
             if (!runners[t]) {
-                struct sf_nn_opts o = {.threads = t};
+                struct sf_nn_opts o = base;
+                o.threads = t;
                 if (sf_nn_runner_new_opts(m, be, &o, &runners[t], &err))
                     return fail(&err);
             }
@@ -520,12 +522,12 @@ int main(int argc, char **argv)
         sf_nn_model_free(m);
         return 0;
     }
+    struct sf_nn_opts opts = {.threads = threads, .conv_direct = direct, .sub_batch = sub};
     if (!strcmp(mode, "serve")) {
-        int rc = serve(m, be);
+        int rc = serve(m, be, opts);
         sf_nn_model_free(m);
         return rc;
     }
-    struct sf_nn_opts opts = {.threads = threads, .conv_direct = direct, .sub_batch = sub};
     struct sf_nn_runner *r = NULL;
     struct sf_nn_dataset d;
     if (sf_nn_runner_new_opts(m, be, &opts, &r, &err) ||

@@ -119,6 +119,16 @@ static void check_result(const struct fixture *f, const struct sf_nn_result *res
     assert_true(res->conf == p[res->label]);
 }
 
+/* The result with this id among n = N results (fails the test when there is none). */
+static const struct sf_nn_result *by_id(const struct sf_nn_result *res, uint64_t id)
+{
+    for (size_t j = 0; j < N; j++)
+        if (res[j].id == id)
+            return &res[j];
+    fail_msg("no result for request %llu", (unsigned long long)id);
+    return NULL;
+}
+
 static void run_all(struct fixture *f, double tau, struct sf_nn_result *out, size_t *n_out)
 {
     struct sf_err err = {{0}};
@@ -208,11 +218,7 @@ static void test_split_through_codec_matches_single_run(void **state)
         fail_msg("%s", err.msg);
     assert_int_equal(n_head + n_tail, N);
     for (size_t i = 0; i < N; i++) {
-        const struct sf_nn_result *w = NULL;
-        for (size_t j = 0; j < N; j++)
-            if (whole[j].id == parts[i].id)
-                w = &whole[j];
-        assert_non_null(w);
+        const struct sf_nn_result *w = by_id(whole, parts[i].id);
         assert_int_equal(w->label, parts[i].label);
         assert_int_equal(w->exit_stage, parts[i].exit_stage);
         assert_int_equal(w->answer_stage, parts[i].answer_stage);
@@ -309,11 +315,7 @@ static void test_blocked_head_through_codec(void **state)
         fail_msg("%s", err.msg);
     assert_int_equal(n_head + n_tail, N);
     for (size_t i = 0; i < N; i++) {
-        const struct sf_nn_result *w = NULL;
-        for (size_t j = 0; j < N; j++)
-            if (whole[j].id == parts[i].id)
-                w = &whole[j];
-        assert_non_null(w);
+        const struct sf_nn_result *w = by_id(whole, parts[i].id);
         assert_int_equal(w->label, parts[i].label);
         assert_int_equal(w->exit_stage, parts[i].exit_stage);
         assert_true(fabs(w->conf - parts[i].conf) < 1e-5);

@@ -45,6 +45,18 @@ static float *read_f32(const char *rel, size_t count)
     return v;
 }
 
+/* The bundled model (fails the test when it does not load). */
+static struct sf_nn_model *load_bundled(void)
+{
+    struct sf_err err = {{0}};
+    char dir[1024];
+    path_of(dir, sizeof(dir), "models/fmnist-ee");
+    struct sf_nn_model *m = NULL;
+    if (sf_nn_model_load(dir, &m, &err))
+        fail_msg("%s", err.msg);
+    return m;
+}
+
 /* ||a - b|| / max(||a||, 1e-12): the ggml-style normalised error between backends. */
 static double norm_err(const float *a, const float *b, size_t n)
 {
@@ -113,11 +125,7 @@ static void test_bundled_model_golden_and_agreement(void **state)
 {
     (void)state;
     struct sf_err err = {{0}};
-    char dir[1024];
-    path_of(dir, sizeof(dir), "models/fmnist-ee");
-    struct sf_nn_model *m;
-    if (sf_nn_model_load(dir, &m, &err))
-        fail_msg("%s", err.msg);
+    struct sf_nn_model *m = load_bundled();
     int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
     assert_true(ns >= 6);
     assert_int_equal(nc, 10);
@@ -218,11 +226,7 @@ static void test_dnnl_options_agree_with_reference(void **state)
 {
     (void)state;
     struct sf_err err = {{0}};
-    char dir[1024];
-    path_of(dir, sizeof(dir), "models/fmnist-ee");
-    struct sf_nn_model *m;
-    if (sf_nn_model_load(dir, &m, &err))
-        fail_msg("%s", err.msg);
+    struct sf_nn_model *m = load_bundled();
     int ns = sf_nn_model_num_stages(m);
     const size_t n = 13;
     float *x0 = read_f32("models/fmnist-ee/golden_input.f32", GOLDEN_N * 784);
@@ -303,12 +307,7 @@ static void test_dnnl_options_agree_with_reference(void **state)
 static void test_stage_flops(void **state)
 {
     (void)state;
-    struct sf_err err = {{0}};
-    char dir[1024];
-    path_of(dir, sizeof(dir), "models/fmnist-ee");
-    struct sf_nn_model *m;
-    if (sf_nn_model_load(dir, &m, &err))
-        fail_msg("%s", err.msg);
+    struct sf_nn_model *m = load_bundled();
     /* Stage 1: conv 1->16 3x3 on 28x28, classifier 16x4x4 -> 10. */
     assert_true(sf_nn_stage_flops(sf_nn_model_stage(m, 1)) == 2.0 * (28 * 28 * 16 * 9 + 256 * 10));
     double total = 0;
