@@ -2,8 +2,10 @@
  * pool.c - the worker threads of an exec or a runner. The caller is worker 0 and works too;
  * helpers sleep on a condition variable between jobs (passive waiting: an idle helper costs no
  * CPU, unlike OpenMP's spinning team, which on a shared 2-core host turns a 25 ms median into a
- * 150-400 ms p99). Chunks are handed out one at a time, so a helper that the scheduler delays
- * delays the job by at most one chunk.
+ * 150-400 ms p99). Chunks are claimed one at a time under the pool's mutex, and the caller
+ * waits only for chunks that were claimed: a helper the scheduler wakes late finds nothing
+ * left and delays nobody, and a helper descheduled while it runs a chunk delays the job by
+ * that one chunk.
  *
  * Every worker runs with OpenMP's thread count set to 1, so oneDNN primitives (created and run
  * on these threads) never open an OpenMP team of their own.
@@ -12,7 +14,6 @@
 
 #include <omp.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,40 +27,38 @@ struct sf__nn_pool {
     int nthreads;           /* including the caller */
     int started;            /* helpers running */
     struct helper *helpers; /* [nthreads]; [0] unused (the caller) */
-    pthread_mutex_t mu;
-    pthread_cond_t wake; /* helpers: a new job or stop */
-    pthread_cond_t done; /* caller: the last helper left the job */
-    unsigned long gen;   /* job generation */
+    pthread_mutex_t mu;     /* guards everything below */
+    pthread_cond_t wake;    /* helpers: a new job or stop */
+    pthread_cond_t done;    /* caller: a chunk finished */
+    unsigned long gen;      /* job generation */
     int stop;
-    int busy; /* helpers still inside the current job */
     /* the current job */
     sf__nn_chunk_fn fn;
     void *arg;
-    size_t nchunks;
-    atomic_size_t next;
-    int rc; /* first failure, SF_OK otherwise (under mu) */
+    size_t nchunks, next, claimed, completed;
+    int rc; /* first failure, SF_OK otherwise */
     struct sf_err err;
 };
 
-/* Takes chunks until none is left; the first failure stops the others from taking more. */
+/* Claims and runs chunks until none is left. Called and returns with p->mu held. */
 static void work(struct sf__nn_pool *p, int worker)
 {
     struct sf_err err = {{0}};
-    for (;;) {
-        size_t c = atomic_fetch_add(&p->next, 1);
-        if (c >= p->nchunks)
-            return;
-        int rc = p->fn(p->arg, c, worker, &err);
-        if (rc) {
-            pthread_mutex_lock(&p->mu);
-            if (!p->rc) {
-                p->rc = rc;
-                p->err = err;
-            }
-            pthread_mutex_unlock(&p->mu);
-            atomic_store(&p->next, p->nchunks);
-            return;
+    while (p->next < p->nchunks) {
+        size_t c = p->next++;
+        p->claimed++;
+        sf__nn_chunk_fn fn = p->fn;
+        void *arg = p->arg;
+        pthread_mutex_unlock(&p->mu);
+        int rc = fn(arg, c, worker, &err);
+        pthread_mutex_lock(&p->mu);
+        p->completed++;
+        if (rc && !p->rc) {
+            p->rc = rc;
+            p->err = err;
+            p->next = p->nchunks; /* the first failure stops the hand-out */
         }
+        pthread_cond_signal(&p->done);
     }
 }
 
@@ -76,11 +75,7 @@ static void *helper_main(void *a)
         if (p->stop)
             break;
         seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
         work(p, h->worker);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0)
-            pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -145,22 +140,17 @@ int sf__nn_pool_run(struct sf__nn_pool *p, size_t nchunks, sf__nn_chunk_fn fn, v
     /* The caller's OpenMP setting is restored on return. */
     int omp_saved = omp_get_max_threads();
     omp_set_num_threads(1);
+    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
     p->nchunks = nchunks;
+    p->next = p->claimed = p->completed = 0;
     p->rc = SF_OK;
-    atomic_store(&p->next, 0);
-    int helpers = p->started < (int)nchunks - 1 ? p->started : (int)nchunks - 1;
-    if (helpers > 0) {
-        pthread_mutex_lock(&p->mu);
-        p->busy = p->started;
-        p->gen++;
+    p->gen++;
+    if (p->started > 0 && nchunks > 1)
         pthread_cond_broadcast(&p->wake);
-        pthread_mutex_unlock(&p->mu);
-    }
     work(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (helpers > 0 && p->busy > 0)
+    while (p->completed < p->claimed)
         pthread_cond_wait(&p->done, &p->mu);
     int rc = p->rc;
     if (rc && err)
