@@ -10,6 +10,8 @@
  */
 #include "nn_internal.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +27,9 @@ struct sf_nn_runner {
     size_t next_floats; /* allocated floats of next */
     float *logits;      /* scratch: rows x num_classes */
     size_t *src;        /* per row: where run_rows left a survivor's hidden state in next */
-    size_t rows;        /* rows of logits and src */
+    float *probs;       /* per row: softmax of its logits (run_rows computes it once) */
+    int *cls;           /* per row: arg max of probs */
+    size_t rows;        /* rows of logits, src, probs and cls */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b)
@@ -107,6 +111,8 @@ void sf_nn_runner_free(struct sf_nn_runner *r)
     free(r->next);
     free(r->logits);
     free(r->src);
+    free(r->probs);
+    free(r->cls);
     free(r);
 }
 
@@ -167,9 +173,16 @@ static int reserve(struct sf_nn_runner *r, size_t rows, size_t hn, struct sf_err
             return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
         r->logits = l;
         size_t *src = realloc(r->src, rows * sizeof(*src));
-        if (!src)
+        if (src)
+            r->src = src;
+        float *pr = realloc(r->probs, rows * (size_t)c * sizeof(float));
+        if (pr)
+            r->probs = pr;
+        int *cl = realloc(r->cls, rows * sizeof(*cl));
+        if (cl)
+            r->cls = cl;
+        if (!src || !pr || !cl)
             return sf_err_set(err, SF_ENOMEM, "out of memory for %zu requests", rows);
-        r->src = src;
         r->rows = rows;
     }
     return SF_OK;
@@ -189,14 +202,16 @@ static void emit(struct sf_nn_result *res, uint64_t id, const struct sf_nn_best 
 }
 
 /* A stage with exits, sub-batch by sub-batch (run_rows): the requests that stay copy their
- * hidden state out of the cache-resident sub-batch into next, from row r0 of the sub-batch
- * on; the caller's pass then moves them down to their final rows. So a batch where most
- * requests leave never writes their hidden state to memory. */
+ * hidden state out of the cache-resident sub-batch into next. A sub-batch that finishes when
+ * every row before it is done (always so with one thread) puts them at their final rows; the
+ * others from row r0 of the sub-batch on, and the caller's pass moves them down. So a batch
+ * where most requests leave never writes their hidden state to memory. */
 struct keep_job {
     struct sf_nn_runner *r;
     double tau;
     int classes;
-    size_t hn; /* floats per request of hidden state in next */
+    size_t hn;                 /* floats per request of hidden state in next */
+    _Atomic uint64_t in_order; /* rows done in order << 32 | survivors among them */
 };
 
 static int keep_rows(void *arg, size_t r0, size_t n, const float *hidden, struct sf_err *err)
@@ -204,15 +219,22 @@ static int keep_rows(void *arg, size_t r0, size_t n, const float *hidden, struct
     (void)err;
     struct keep_job *j = arg;
     struct sf_nn_runner *r = j->r;
-    size_t kept = r0;
+    /* Only the sub-batch starting where the in-order rows end can match; no other one writes
+     * in_order until it has stored its update. */
+    uint64_t done = atomic_load(&j->in_order);
+    int in_order = (size_t)(done >> 32) == r0;
+    size_t kept = in_order ? (size_t)(done & 0xffffffffu) : r0;
     for (size_t i = 0; i < n; i++) {
-        float probs[SF_NN_MAX_CLASSES];
+        float *probs = r->probs + (r0 + i) * (size_t)j->classes;
         int cls = sf_nn_softmax(r->logits + (r0 + i) * (size_t)j->classes, j->classes, probs);
+        r->cls[r0 + i] = cls;
         if ((double)probs[cls] >= j->tau)
-            continue; /* the same test as the pass below */
+            continue; /* leaves: the caller's pass emits it */
         memcpy(r->next + kept * j->hn, hidden + i * j->hn, j->hn * sizeof(float));
         r->src[r0 + i] = kept++;
     }
+    if (in_order)
+        atomic_store(&j->in_order, (uint64_t)(r0 + n) << 32 | (uint64_t)kept);
     return SF_OK;
 }
 
@@ -242,6 +264,7 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
          * writes every row's hidden state straight into next. */
         int by_rows = !last && tau <= 1.0;
         struct keep_job kj = {.r = r, .tau = tau, .classes = c, .hn = hn};
+        atomic_init(&kj.in_order, 0);
         if (!rc && by_rows)
             rc = sf__nn_exec_run_rows(r->ex[k - 1], b->x, b->layout, b->n, hl, r->logits, keep_rows,
                                       &kj, err);
@@ -252,8 +275,9 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
             return rc;
         size_t keep = 0;
         for (size_t i = 0; i < b->n; i++) {
-            float probs[SF_NN_MAX_CLASSES];
-            int cls = sf_nn_softmax(r->logits + i * (size_t)c, c, probs);
+            float own[SF_NN_MAX_CLASSES];
+            const float *probs = by_rows ? r->probs + i * (size_t)c : own;
+            int cls = by_rows ? r->cls[i] : sf_nn_softmax(r->logits + i * (size_t)c, c, own);
             float conf = probs[cls];
             struct sf_nn_best *best = &b->best[i];
             /* Strictly greater: on a tie the earlier classifier keeps the answer. */
