@@ -72,7 +72,7 @@ static int time_model(struct sf_nn_runner *r, const struct sf_nn_model *m, const
     int rc = res ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
     double c0 = 0;
     for (int i = -WARMUP; i < reps && !rc; i++) {
-        size_t n_out;
+        size_t n_out = 0;
         if (i == 0)
             c0 = cpu_now_s();
         double t0 = sf_monotonic_s();
@@ -152,7 +152,7 @@ static int exits(struct sf_nn_runner *r, const struct sf_nn_model *m, const stru
         for (int t = 0; t < NT && !rc; t++) {
             double f = 0, st = 0, t0 = sf_monotonic_s(), c0 = cpu_now_s();
             for (size_t i = 0; i < nbatch && !rc; i++) {
-                size_t n_out;
+                size_t n_out = 0;
                 rc = sf_nn_batch_set_input(&b, m, d->x + i * batch * 784, NULL, batch, &err);
                 if (!rc)
                     rc = sf_nn_runner_run(r, &b, ns, taus[t], res, &n_out, &err);
@@ -214,7 +214,7 @@ static int answers(struct sf_nn_runner *r, const struct sf_nn_model *m,
     struct sf_nn_result res[100];
     int rc = SF_OK;
     for (size_t i0 = 0; i0 < d->n && !rc; i0 += 100) {
-        size_t n = d->n - i0 < 100 ? d->n - i0 : 100, n_out;
+        size_t n = d->n - i0 < 100 ? d->n - i0 : 100, n_out = 0;
         uint64_t ids[100];
         for (size_t i = 0; i < n; i++)
             ids[i] = i0 + i;
