@@ -46,7 +46,7 @@
 /* L2 size assumed when the host does not tell (sysconf and sysfs both silent). */
 #define L2_FALLBACK_BYTES ((size_t)1 << 20)
 /* Winograd only when input and output channels fill a 16-float register: with one input
- * channel (the image) its tile transforms cost 10x the direct convolution (measured). */
+ * channel (the image) its tile transforms cost 5-7x the direct convolution (measured). */
 #define WINO_MIN_CHANNELS 16
 /* Bytes after an arena's last region: oneDNN's AVX2 kernels read a vector (32 bytes) past the
  * end of the scratchpad they are given (seen under valgrind); the values read are not used. */
