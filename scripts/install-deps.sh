@@ -20,7 +20,7 @@ pkgs=(
   dataset-fashion-mnist # nn: test images for `serflow profile` of the bundled model
 )
 tools=(
-  python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_torch.sh
+  python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_peers.sh
   python3-onnx        # ONNX export in tools/train_fmnist.py, tools/make_nn_testdata.py
   python3-numpy       # training and test-data tools
   python3-opencv      # bench/nn_vs_peers.sh: OpenCV DNN, one of the peer runtimes
