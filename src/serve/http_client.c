@@ -1,0 +1,137 @@
+/*
+ * http_client.c - one-shot HTTP requests with libcurl for the serving processes: a POST of a
+ * frame or JSON (or a GET), bounded by a timeout and a response cap, reporting the status and
+ * whether the Lambda Invoke API flagged a function error (X-Amz-Function-Error).
+ */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "serflow/serve.h"
+
+struct sink {
+    char *p;
+    size_t len, cap;
+    int too_big;
+    int fn_error;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    struct sink *s = ctx;
+    size_t n = size * nmemb;
+    if (s->len + n > SF_SERVE_MAX_BODY_BYTES) {
+        s->too_big = 1;
+        return 0; /* aborts the transfer */
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = (s->len + n + 1) * 2;
+        char *p = realloc(s->p, cap);
+        if (!p)
+            return 0;
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, data, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    struct sink *s = ctx;
+    size_t n = size * nmemb;
+    static const char name[] = "X-Amz-Function-Error:";
+    if (n >= sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1))
+        s->fn_error = 1;
+    return n;
+}
+
+int sf_http_global_init(struct sf_err *err)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return sf_err_set(err, SF_EIO, "curl_global_init failed");
+    return SF_OK;
+}
+
+struct sf_http {
+    CURL *c;
+};
+
+struct sf_http *sf_http_new(void)
+{
+    struct sf_http *h = calloc(1, sizeof(*h));
+    if (h && !(h->c = curl_easy_init())) {
+        free(h);
+        h = NULL;
+    }
+    return h;
+}
+
+void sf_http_free(struct sf_http *h)
+{
+    if (!h)
+        return;
+    curl_easy_cleanup(h->c);
+    free(h);
+}
+
+int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t len,
+                    const char *const *headers, double timeout_s, long *status, char **resp,
+                    size_t *resp_len, int *fn_error, struct sf_err *err)
+{
+    *status = 0;
+    if (resp)
+        *resp = NULL;
+    if (resp_len)
+        *resp_len = 0;
+    CURL *c = h ? h->c : curl_easy_init();
+    if (!c)
+        return sf_err_set(err, SF_ENOMEM, "%s: curl_easy_init failed", url);
+    if (h)
+        curl_easy_reset(c); /* options reset, the connection cache kept: keep-alive */
+    struct sink s = {0};
+    struct curl_slist *hl = NULL;
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000 + 0.5));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    int ret = SF_OK;
+    if (rc != CURLE_OK) {
+        ret = sf_err_set(err, s.too_big ? SF_ETOOBIG : SF_EIO, "%s: %s", url,
+                         s.too_big ? "response too large" : curl_easy_strerror(rc));
+        free(s.p);
+        s.p = NULL;
+        s.len = 0;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    }
+    curl_slist_free_all(hl);
+    if (!h)
+        curl_easy_cleanup(c);
+    if (fn_error)
+        *fn_error = s.fn_error;
+    if (resp)
+        *resp = s.p;
+    else
+        free(s.p);
+    if (resp_len)
+        *resp_len = s.len;
+    return ret;
+}
