@@ -100,7 +100,7 @@ struct sf_candidate {
     double tau;
     double accuracy;
     int cut;
-    int vm;        /* index into pricing->vm, -1 for FaaS */
+    int vm;          /* index into pricing->vm, -1 for FaaS */
     int fn_mem_mb;   /* 0 when no memory fits at all */
     int tail_fanout; /* k: function invocations per batch tail (hybrid), 1 otherwise */
     double cost_usd_per_s;
@@ -166,9 +166,9 @@ struct sf_path sf_plan_path(const struct sf_candidate *c);
  * on each of k functions, with the function cold start), fn_s[n] the whole model on a function of
  * path->fn_mem_mb (with the cold start). Both arrays hold B + 1 entries; inst_s is zero when the
  * path has no instances. fn_arch indexes price->fn_arch. */
-int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price,
-                      size_t fn_arch, const struct sf_path *path, int batch_size, double *inst_s,
-                      double *fn_s, struct sf_err *err);
+int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price, size_t fn_arch,
+                      const struct sf_path *path, int batch_size, double *inst_s, double *fn_s,
+                      struct sf_err *err);
 
 /* Rebuilds the cost configuration of a candidate (for sweeps and tests). */
 int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,

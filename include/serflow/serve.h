@@ -190,6 +190,12 @@ void sf_http_free(struct sf_http *h);
 int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t len,
                     const char *const *headers, double timeout_s, long *status, char **resp,
                     size_t *resp_len, int *fn_error, struct sf_err *err);
+/* n POSTs of bodies[i] (octet-stream) to the same url in parallel (libcurl multi), each bounded by
+ * timeout_s; per request the status (0: no response), the body (heap, caller frees; NULL when
+ * none) and the function-error flag. SF_ENOMEM when the transfers could not be set up. */
+int sf_http_post_many(const char *url, const void *const *bodies, const size_t *lens, size_t n,
+                      double timeout_s, long *status, char **resps, size_t *resp_lens,
+                      int *fn_errors);
 /* curl_global_init; call once per process before threads start. */
 int sf_http_global_init(struct sf_err *err);
 
@@ -226,10 +232,33 @@ struct sf_function_cfg {
     const char *model_dir;
     const char *runtime_api; /* host:port */
     double tau;              /* for OIP JSON events (frames carry their own tau) */
+    double init_delay_s;     /* extra cold-start time after the model load, before the first poll */
     int threads;
     enum sf_nn_backend backend;
 };
 int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
                     struct sf_err *err);
+
+/* The local function runtime (`serflow lambda`): serves one function `function_name` (the
+ * model at model_dir with memory_mb) on the Lambda Invoke API and the Runtime API, starting
+ * `serflow function` instances (this executable) on demand. Writes "ready HOST:PORT\n" to
+ * ready_fd once listening; bound_port receives the port. Returns when *stop is set, after
+ * stopping every instance. */
+struct sf_lambda_cfg {
+    const char *model_dir;
+    const char *function_name;
+    const char *host;
+    int port;
+    int memory_mb;
+    double tau;                /* for OIP JSON events */
+    double timeout_s;          /* per invocation, from its start on an instance */
+    double idle_timeout_s;     /* a warm instance idle this long is stopped */
+    double cold_start_delay_s; /* added to the real start-up of each instance */
+    int concurrency;           /* instances at most; beyond: 429 */
+    int ready_fd;
+    int bound_port; /* out */
+};
+int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
+                  volatile sig_atomic_t *stop, struct sf_err *err);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve_cli.h"
 
 static const char usage[] =
     "usage: serflow <command> [options]\n"
@@ -17,6 +18,12 @@ static const char usage[] =
     "            Spock, MArk) and a clairvoyant oracle, with AWS billing\n"
     "  profile   measure an early-exit model (ONNX stages) on this machine: stage runtimes,\n"
     "            hidden-state sizes, exits and accuracy per tau -> a profile for plan\n"
+    "  serve     the online system: an OIP v2 ingress, VM workers and a local function\n"
+    "            runtime, run by a policy (serflow, libra, faas, ...); /metrics with the bill\n"
+    "  load      replay a trace against an ingress with Fashion-MNIST images; latency, SLO,\n"
+    "            accuracy and cost\n"
+    "  worker, lambda, function   the processes serve starts (a VM instance, the local\n"
+    "            function runtime, a function instance)\n"
     "  demo      the main job on the bundled defaults (what `make demo` runs): plan + replay\n"
     "  help CMD  the options of a command (same as serflow CMD --help)\n"
     "\n"
@@ -48,6 +55,16 @@ int main(int argc, char **argv)
         return sf_cmd_replay(argc, argv);
     if (!strcmp(cmd, "profile"))
         return sf_cmd_profile(argc, argv);
+    if (!strcmp(cmd, "serve"))
+        return sf_cmd_serve(argc, argv);
+    if (!strcmp(cmd, "load"))
+        return sf_cmd_load(argc, argv);
+    if (!strcmp(cmd, "worker"))
+        return sf_cmd_worker(argc, argv);
+    if (!strcmp(cmd, "lambda"))
+        return sf_cmd_lambda(argc, argv);
+    if (!strcmp(cmd, "function"))
+        return sf_cmd_function(argc, argv);
     if (!strcmp(cmd, "demo")) {
         char *plan_argv[] = {"plan", NULL};
         char *replay_argv[] = {"replay", "--tau", "0.7", NULL};

@@ -135,3 +135,85 @@ int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t
         *resp_len = s.len;
     return ret;
 }
+
+int sf_http_post_many(const char *url, const void *const *bodies, const size_t *lens, size_t n,
+                      double timeout_s, long *status, char **resps, size_t *resp_lens,
+                      int *fn_errors)
+{
+    CURLM *multi = curl_multi_init();
+    if (!multi)
+        return SF_ENOMEM;
+    CURL **easy = calloc(n, sizeof(*easy));
+    struct sink *sinks = calloc(n, sizeof(*sinks));
+    struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
+    hl = curl_slist_append(hl, "Content-Type: application/octet-stream");
+    int rc = SF_OK;
+    if (!easy || !sinks || !hl) {
+        rc = SF_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        status[i] = 0;
+        CURL *c = easy[i] = curl_easy_init();
+        if (!c) {
+            rc = SF_ENOMEM;
+            goto done;
+        }
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000 + 0.5));
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sinks[i]);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &sinks[i]);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)lens[i]);
+        curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(uintptr_t)i);
+        curl_multi_add_handle(multi, c);
+    }
+    int running = 1;
+    while (running) {
+        if (curl_multi_perform(multi, &running) != CURLM_OK)
+            break;
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        void *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        size_t i = (size_t)(uintptr_t)priv;
+        if (msg->data.result == CURLE_OK)
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (status[i] == 0) {
+            free(sinks[i].p);
+            sinks[i].p = NULL;
+            sinks[i].len = 0;
+        }
+        resps[i] = sinks[i].p;
+        resp_lens[i] = sinks[i].len;
+        fn_errors[i] = sinks[i].fn_error;
+        sinks[i].p = NULL;
+    }
+done:
+    for (size_t i = 0; easy && i < n; i++)
+        if (easy[i]) {
+            curl_multi_remove_handle(multi, easy[i]);
+            curl_easy_cleanup(easy[i]);
+        }
+    for (size_t i = 0; sinks && i < n; i++)
+        free(sinks[i].p);
+    curl_slist_free_all(hl);
+    curl_multi_cleanup(multi);
+    free(easy);
+    free(sinks);
+    return rc;
+}
