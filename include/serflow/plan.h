@@ -24,12 +24,16 @@ struct sf_costcfg {
     double vm_usd_per_s; /* p_v */
     double fn_usd_per_s; /* p_m */
     double fn_fee_usd;   /* per invocation */
+    int tail_fanout;     /* k: invocations per batch tail (hybrid); 1 otherwise */
     double fn_work_s[SF_MAX_STAGES];
+    double fn_batch_s[SF_MAX_STAGES]; /* per-invocation part of stage i (0 when none reaches it) */
 };
 
 /* USD per request served fully on functions (eq. 3 divided by the rate, plus the fee / B). */
 double sf_cost_faas_usd_per_req(const struct sf_costcfg *c);
-/* USD per request for the function tail of instance-served requests (stages cut+1..N). */
+/* USD per request for the function tail of instance-served requests (stages cut+1..N) run as
+ * tail_fanout parallel invocations per batch: the same GB-s, k request fees, and each call's
+ * per-invocation time. */
 double sf_cost_tail_usd_per_req(const struct sf_costcfg *c);
 /* FaaS-only cost per second at rate_rps (eq. 1 and 3, with invocation fees). */
 double sf_cost_faas_usd_per_s(const struct sf_costcfg *c, double rate_rps);
@@ -85,14 +89,22 @@ enum sf_reject {
 const char *sf_reject_name(enum sf_reject r);
 
 struct sf_plan_opts {
-    double slo_s;        /* <= 0: the profile's */
-    double rate_rps;     /* <= 0: the profile's */
-    double min_accuracy; /* floor on top-1 accuracy in [0,1]; 0: none */
-    double tau;          /* < 0: every tau in the profile; else only this tau */
-    int batch_size;      /* <= 0: the profile's */
-    int any_memory;      /* function memories in the catalog's 1 MB steps, not vCPU multiples */
-    const char *fn_arch; /* NULL: the catalog's first architecture */
+    double slo_s;          /* <= 0: the profile's */
+    double rate_rps;       /* <= 0: the profile's */
+    double min_accuracy;   /* floor on top-1 accuracy in [0,1]; 0: none */
+    double tau;            /* < 0: every tau in the profile; else only this tau */
+    int batch_size;        /* <= 0: the profile's */
+    int any_memory;        /* function memories in the catalog's 1 MB steps, not vCPU multiples */
+    const char *fn_arch;   /* NULL: the catalog's first architecture */
+    double payload_factor; /* bytes on the wire per payload byte; <= 0: SF_PLAN_PAYLOAD_FACTOR */
 };
+
+/* Hidden states and inputs travel base64-encoded inside JSON invocation payloads: 4 bytes on the
+ * wire for every 3 (what counts against Lambda's 6,291,456-byte synchronous limit). */
+#define SF_PLAN_PAYLOAD_FACTOR (4.0 / 3.0)
+/* Most parallel tail invocations per batch the planner considers: bounds the worker's fan-in
+ * (k concurrent calls per batch) and the request fees; with B = 100 it allows chunks of 2. */
+#define SF_PLAN_MAX_FANOUT 64
 void sf_plan_opts_default(struct sf_plan_opts *o);
 
 struct sf_candidate {

@@ -14,6 +14,7 @@
 #include "serflow/ctl.h"
 #include "serflow/model.h"
 #include "serflow/plan.h"
+#include "serflow/policy.h"
 
 /* ---- traces ---- */
 
@@ -78,16 +79,10 @@ struct sf_sim_opts {
     double fn_idle_timeout_s; /* a warm container is reclaimed after: 600 s */
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
+    double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
-    /* baselines (SERFLOW.md section 6) */
-    int spock_window_epochs;      /* 10 (60 s) */
-    int mark_period_epochs;       /* 10 (60 s) */
-    int mark_lookahead_steps;     /* 6 */
-    int mark_hysteresis_rounds;   /* 6 */
-    double mark_headroom;         /* 1.2 */
-    int libra_orig_period_epochs; /* 50 (300 s) */
-    double libra_orig_vm_share;   /* 0.8 */
-    int record_series;            /* fill the per-epoch series of each result */
+    struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
+    int record_series;              /* fill the per-epoch series of each result */
     /* progress: called about every 1/100 of the work; may be NULL */
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
     void *progress_ctx;

@@ -61,14 +61,16 @@ static void fmt_money(char *buf, size_t n, double usd_per_s)
         snprintf(buf, n, "$%.4f", per_hour(usd_per_s));
 }
 
+/* T-CIP as a number; '>' marks one above r (an extra instance never pays), "inf" a path whose
+ * instance never beats FaaS at any load. */
 static void fmt_tcip(char *buf, size_t n, double tcip, double cap)
 {
     if (isnan(tcip))
         snprintf(buf, n, "-");
-    else if (isinf(tcip) || tcip > cap)
-        snprintf(buf, n, "none");
+    else if (isinf(tcip))
+        snprintf(buf, n, "inf");
     else
-        snprintf(buf, n, "%.2f", tcip);
+        snprintf(buf, n, "%s%.2f", tcip > cap ? ">" : "", tcip);
 }
 
 static void describe_stages(const struct sf_profile *prof, const struct sf_pricing *pr,
@@ -81,14 +83,17 @@ static void describe_stages(const struct sf_profile *prof, const struct sf_prici
         snprintf(buf, n, "%s instances run stages 1-%d; spill to a %d MB function", vm_name(pr, c),
                  N, c->fn_mem_mb);
     else
-        snprintf(buf, n, "%s runs stages 1-%d, a %d MB function stages %d-%d (spill: full model)",
-                 vm_name(pr, c), c->cut, c->fn_mem_mb, c->cut + 1, N);
+        snprintf(buf, n,
+                 "%s runs stages 1-%d; the survivors go to %d parallel %d MB function call%s for "
+                 "stages %d-%d (spill: full model)",
+                 vm_name(pr, c), c->cut, c->tail_fanout, c->fn_mem_mb,
+                 c->tail_fanout == 1 ? "" : "s", c->cut + 1, N);
 }
 
 static void print_alt_header(void)
 {
-    printf("  %-6s %-12s %3s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "mem_mb", "$/hour",
-           "latency_s", "margin_s", "T-CIP", "status");
+    printf("  %-6s %-12s %3s %2s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "k", "mem_mb",
+           "$/hour", "latency_s", "margin_s", "T-CIP", "status");
 }
 
 static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
@@ -134,8 +139,9 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
         snprintf(mem, sizeof(mem), "%d", c->fn_mem_mb);
     else
         snprintf(mem, sizeof(mem), "-");
-    printf("%c %-6s %-12s %3d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
-           sf_pool_name(c->pool), vm_name(pr, c), c->cut, mem, money, lat, margin, tcip, status);
+    printf("%c %-6s %-12s %3d %2d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
+           sf_pool_name(c->pool), vm_name(pr, c), c->cut, c->tail_fanout, mem, money, lat, margin,
+           tcip, status);
 }
 
 static void print_human(const struct sf_plan *plan, const struct sf_profile *prof,
@@ -169,8 +175,8 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
         if (b->pool != SF_POOL_FAAS) {
             printf("  capacity   r = %.2f req/s per instance; T-CIP %s req/s", plan->capacity_rps,
                    tcip);
-            if (!strcmp(tcip, "none"))
-                printf(" (a partial instance never beats FaaS: residuals go to functions)\n");
+            if (!(b->tcip_rps <= plan->capacity_rps))
+                printf(" (above r: never pays; residuals go to functions)\n");
             else
                 printf(" (a residual above it buys one more instance)\n");
             printf("  instances  %.0f at %.2f req/s\n", b->split.instances, plan->rate_rps);
@@ -244,6 +250,8 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
            "%d, accuracy %d, unprofiled %d.\n",
            plan->n_alt, counts[SF_REJ_NONE], counts[SF_REJ_SLO], counts[SF_REJ_SPILL_SLO],
            counts[SF_REJ_PAYLOAD], counts[SF_REJ_ACCURACY], counts[SF_REJ_UNPROFILED]);
+    printf("k: parallel function calls per batch tail (hybrid); T-CIP: residual req/s above which "
+           "one more instance pays, '>' when above r (never pays), inf when never.\n");
     if (!all)
         printf("(--all lists every tau's alternatives, --json gives them to programs, --plot DIR "
                "draws them)\n");
@@ -270,8 +278,10 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     json_object_set_new(o, "instances", json_real(c->split.instances));
     json_object_set_new(o, "latency_s", jnum(c->latency_s));
     json_object_set_new(o, "slo_margin_s", jnum(c->slo_margin_s));
-    json_object_set_new(o, "tcip_rps",
-                        c->tcip_rps <= plan->capacity_rps ? jnum(c->tcip_rps) : json_null());
+    json_object_set_new(o, "tail_fanout", json_integer(c->tail_fanout));
+    json_object_set_new(o, "tcip_rps", isfinite(c->tcip_rps) ? jnum(c->tcip_rps) : json_null());
+    json_object_set_new(o, "tcip_above_capacity",
+                        json_boolean(!(c->tcip_rps <= plan->capacity_rps)));
     json_object_set_new(o, "accuracy", json_real(c->accuracy));
     json_object_set_new(o, "payload_bytes", json_real(c->payload_bytes));
     json_object_set_new(o, "feasible", json_boolean(c->reject == SF_REJ_NONE));

@@ -19,6 +19,21 @@ static double tail_work_s(const struct sf_costcfg *c)
     return w;
 }
 
+/* Invocations per batch tail (k), at least 1. */
+static int fanout(const struct sf_costcfg *c)
+{
+    return c->tail_fanout > 1 ? c->tail_fanout : 1;
+}
+
+/* The extra per-invocation time of the k - 1 further tail calls, per request. */
+static double fanout_extra_work_s(const struct sf_costcfg *c)
+{
+    double w = 0;
+    for (int i = c->cut; i < c->n_stages; i++)
+        w += c->fn_batch_s[i];
+    return (fanout(c) - 1) * w / c->batch_size;
+}
+
 double sf_cost_faas_usd_per_req(const struct sf_costcfg *c)
 {
     return c->fn_usd_per_s * (head_work_s(c) + tail_work_s(c)) + c->fn_fee_usd / c->batch_size;
@@ -28,7 +43,10 @@ double sf_cost_tail_usd_per_req(const struct sf_costcfg *c)
 {
     double w = tail_work_s(c);
     /* A batch whose requests all exit on the instance invokes no function. */
-    return w > 0 ? c->fn_usd_per_s * w + c->fn_fee_usd / c->batch_size : 0.0;
+    if (!(w > 0))
+        return 0.0;
+    return c->fn_usd_per_s * (w + fanout_extra_work_s(c)) +
+           fanout(c) * c->fn_fee_usd / c->batch_size;
 }
 
 double sf_cost_faas_usd_per_s(const struct sf_costcfg *c, double rate_rps)

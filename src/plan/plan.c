@@ -94,6 +94,8 @@ struct mem_info {
     double per_req_s[SF_MAX_STAGES];
     double per_batch_s[SF_MAX_STAGES];
     double batch_prefix_s[SF_MAX_STAGES + 1]; /* worst-case batch time of stages 1..i */
+    double req_prefix_s[SF_MAX_STAGES + 1];   /* per-request time of stages 1..i */
+    double fix_prefix_s[SF_MAX_STAGES + 1];   /* per-batch (per-invocation) time of stages 1..i */
     double full_latency_s;                    /* full model + cold start */
 };
 
@@ -104,7 +106,9 @@ struct ctx {
     struct mem_info *mem;
     size_t n_mem;
     int n;
-    int fn_payload_ok; /* a full batch of inputs fits in one invocation */
+    int fn_payload_ok;     /* a full batch of inputs fits in one invocation */
+    double payload_factor; /* bytes on the wire per byte of payload (4/3: base64 in JSON) */
+    int max_fanout;        /* largest k considered: min(B, SF_PLAN_MAX_FANOUT) */
 };
 
 /* Worst-case batch time of stages 1..i on a runtime (all B requests reach every stage). */
@@ -134,25 +138,28 @@ static int better(const struct sf_candidate *a, const struct sf_candidate *b)
 }
 
 static void fill_costcfg(const struct ctx *x, const double *survival, const struct mem_info *m,
-                         int cut, double vm_usd_per_s, struct sf_costcfg *c)
+                         int cut, int fanout, double vm_usd_per_s, struct sf_costcfg *c)
 {
     c->n_stages = x->n;
     c->cut = cut;
+    c->tail_fanout = fanout > 1 ? fanout : 1;
     c->capacity_rps = x->plan->capacity_rps;
     c->batch_size = x->plan->batch_size;
     c->vm_usd_per_s = vm_usd_per_s;
     c->fn_usd_per_s = m->usd_per_s;
     c->fn_fee_usd = x->price->fn_request_fee_usd;
-    for (int i = 0; i < x->n; i++)
+    for (int i = 0; i < x->n; i++) {
         c->fn_work_s[i] = survival[i] * m->per_req_s[i] +
                           (survival[i] > 0 ? m->per_batch_s[i] / x->plan->batch_size : 0.0);
+        c->fn_batch_s[i] = survival[i] > 0 ? m->per_batch_s[i] : 0.0;
+    }
 }
 
 static void price(const struct ctx *x, const double *survival, const struct mem_info *m,
                   double vm_usd_per_s, struct sf_candidate *cand)
 {
     struct sf_costcfg c;
-    fill_costcfg(x, survival, m, cand->cut, vm_usd_per_s, &c);
+    fill_costcfg(x, survival, m, cand->cut, cand->tail_fanout, vm_usd_per_s, &c);
     cand->fn_mem_mb = m->mem_mb;
     cand->cost_usd_per_s = sf_cost_usd_per_s(&c, x->plan->rate_rps, &cand->split);
     cand->tcip_rps = sf_tcip_rps(&c);
@@ -160,44 +167,73 @@ static void price(const struct ctx *x, const double *survival, const struct mem_
 
 /* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
  * closest (lowest latency) with the reason it fails. head_prefix is the VM's batch prefix. */
+/* The hybrid's tail fan-out for one memory: the smallest k (1..max_fanout) whose chunk of
+ * ceil(B / k) survivors fits the payload cap on the wire and whose worst case (head on the VM,
+ * the hand-off of all B hidden states, the tail of one chunk, a cold start) meets the SLO. The
+ * smallest feasible k is also the cheapest: every extra call adds a request fee and the tail's
+ * per-invocation time. When none fits, k = max_fanout with *reject the binding constraint. */
+static int choose_fanout(const struct ctx *x, const struct mem_info *m, const double *head_prefix,
+                         int c, double *latency_s, double *payload_bytes, enum sf_reject *reject)
+{
+    const struct sf_profile *p = x->prof;
+    int B = x->plan->batch_size, n = x->n, kmax = x->max_fanout;
+    double wire = p->stage[c - 1].hidden_bytes_lz4 * x->payload_factor; /* per survivor */
+    double fixed = head_prefix[c] + p->xfer_latency_s + B * wire / p->xfer_bandwidth_bytes_per_s +
+                   (m->fix_prefix_s[n] - m->fix_prefix_s[c]) + p->fn_cold_start_s;
+    double per_req = m->req_prefix_s[n] - m->req_prefix_s[c];
+    /* largest chunk the payload cap and the SLO allow */
+    double chunk_pay = wire > 0 ? floor(x->price->fn_payload_max_bytes / wire) : B;
+    double slack = x->plan->slo_s - fixed;
+    double chunk_slo = per_req > 0 ? floor(slack / per_req + 1e-9) : (slack >= 0 ? B : 0);
+    double chunk = chunk_pay < chunk_slo ? chunk_pay : chunk_slo;
+    if (chunk > B)
+        chunk = B;
+    int k = chunk >= 1 ? (int)ceil(B / chunk - 1e-9) : kmax + 1;
+    *reject = SF_REJ_NONE;
+    if (k > kmax) {
+        k = kmax;
+        *reject = ceil((double)B / k) * wire > x->price->fn_payload_max_bytes ? SF_REJ_PAYLOAD
+                                                                              : SF_REJ_SLO;
+    }
+    int ch = (B + k - 1) / k;
+    *latency_s = fixed + ch * per_req;
+    *payload_bytes = ch * wire;
+    return k;
+}
+
+/* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
+ * closest (lowest latency) with the reason it fails. head_prefix is the VM's batch prefix. */
 static void choose_memory(const struct ctx *x, const double *survival, struct sf_candidate *cand,
                           const double *head_prefix, double vm_usd_per_s)
 {
-    const struct sf_profile *p = x->prof;
     const struct sf_plan *plan = x->plan;
     int c = cand->cut, n = x->n;
-    double xfer_s = 0, payload = 0;
-    if (c > 0 && c < n) {
-        payload = plan->batch_size * p->stage[c - 1].hidden_bytes_lz4;
-        xfer_s = p->xfer_latency_s + payload / p->xfer_bandwidth_bytes_per_s;
-    } else if (c == 0) {
-        payload = plan->batch_size * p->input_bytes;
-    }
     struct sf_candidate best = *cand, closest = *cand;
     int have_best = 0, have_closest = 0;
     for (size_t k = 0; k < x->n_mem; k++) {
         const struct mem_info *m = &x->mem[k];
         struct sf_candidate t = *cand;
-        double lat;
-        if (c == 0)
-            lat = m->full_latency_s;
-        else if (c == n)
-            lat = head_prefix[n];
-        else
-            lat = head_prefix[c] + xfer_s + (m->batch_prefix_s[n] - m->batch_prefix_s[c]) +
-                  p->fn_cold_start_s;
-        t.latency_s = lat;
-        t.slo_margin_s = plan->slo_s - lat;
+        enum sf_reject why = SF_REJ_NONE;
+        t.tail_fanout = 1;
+        t.payload_bytes = 0;
+        if (c == 0) {
+            t.latency_s = m->full_latency_s;
+            t.payload_bytes = plan->batch_size * x->prof->input_bytes * x->payload_factor;
+            if (t.payload_bytes > x->price->fn_payload_max_bytes)
+                why = SF_REJ_PAYLOAD;
+        } else if (c == n) {
+            t.latency_s = head_prefix[n];
+        } else {
+            t.tail_fanout =
+                choose_fanout(x, m, head_prefix, c, &t.latency_s, &t.payload_bytes, &why);
+        }
+        t.slo_margin_s = plan->slo_s - t.latency_s;
         t.spill_margin_s = plan->slo_s - m->full_latency_s;
-        t.payload_bytes = payload;
-        if (c < n && payload > x->price->fn_payload_max_bytes)
-            t.reject = SF_REJ_PAYLOAD;
-        else if (lat > plan->slo_s)
-            t.reject = SF_REJ_SLO;
-        else if (m->full_latency_s > plan->slo_s || !x->fn_payload_ok)
-            t.reject = SF_REJ_SPILL_SLO; /* the FaaS spill path must fit too */
-        else
-            t.reject = SF_REJ_NONE;
+        if (why == SF_REJ_NONE && t.latency_s > plan->slo_s)
+            why = SF_REJ_SLO;
+        if (why == SF_REJ_NONE && (m->full_latency_s > plan->slo_s || !x->fn_payload_ok))
+            why = SF_REJ_SPILL_SLO; /* the FaaS spill path must fit too */
+        t.reject = why;
         price(x, survival, m, vm_usd_per_s, &t);
         x->plan->n_evaluated++;
         if (t.reject == SF_REJ_NONE) {
@@ -259,6 +295,11 @@ static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const cha
             return sf_err_set(err, SF_ENOTFOUND,
                               "plan: the profile has no function runtime for arch \"%s\"", arch);
         batch_prefix(m->per_req_s, m->per_batch_s, x->n, x->plan->batch_size, m->batch_prefix_s);
+        m->req_prefix_s[0] = m->fix_prefix_s[0] = 0;
+        for (int i = 0; i < x->n; i++) {
+            m->req_prefix_s[i + 1] = m->req_prefix_s[i] + m->per_req_s[i];
+            m->fix_prefix_s[i + 1] = m->fix_prefix_s[i] + m->per_batch_s[i];
+        }
         m->full_latency_s = m->batch_prefix_s[x->n] + x->prof->fn_cold_start_s;
         x->n_mem++;
     }
@@ -335,7 +376,10 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     }
 
     struct ctx x = {.prof = prof, .price = price, .plan = plan, .n = prof->n_stages};
-    x.fn_payload_ok = plan->batch_size * prof->input_bytes <= price->fn_payload_max_bytes;
+    x.payload_factor = opts->payload_factor > 0 ? opts->payload_factor : SF_PLAN_PAYLOAD_FACTOR;
+    x.max_fanout = plan->batch_size < SF_PLAN_MAX_FANOUT ? plan->batch_size : SF_PLAN_MAX_FANOUT;
+    x.fn_payload_ok =
+        plan->batch_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
     int rc = build_memories(&x, opts, arch, err);
     size_t cap = n_tau * (1 + price->n_vm * (size_t)x.n);
     if (rc == SF_OK) {
@@ -435,8 +479,8 @@ int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,
     sf_profile_survival(prof, row, surv);
     struct sf_plan tmp = *plan;
     struct ctx x = {.prof = prof, .price = price, .plan = &tmp, .n = prof->n_stages};
-    fill_costcfg(&x, surv, &m, cand->cut, cand->vm >= 0 ? price->vm[cand->vm].price_usd_per_s : 0,
-                 out);
+    fill_costcfg(&x, surv, &m, cand->cut, cand->tail_fanout,
+                 cand->vm >= 0 ? price->vm[cand->vm].price_usd_per_s : 0, out);
     return SF_OK;
 }
 
@@ -462,9 +506,9 @@ static double all_stages_s(const double *per_req, const double *per_batch, int f
     return t;
 }
 
-int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price,
-                      size_t fn_arch, const struct sf_path *path, int batch_size, double *inst_s,
-                      double *fn_s, struct sf_err *err)
+int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *price, size_t fn_arch,
+                      const struct sf_path *path, int batch_size, double *inst_s, double *fn_s,
+                      struct sf_err *err)
 {
     int N = prof->n_stages;
     if (batch_size < 1 || fn_arch >= price->n_fn_arch)

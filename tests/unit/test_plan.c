@@ -96,8 +96,13 @@ static double eq4_literal(const struct sf_costcfg *c, double lambda)
             tail += c->fn_work_s[i];
     }
     double fee = c->fn_fee_usd / c->batch_size;
+    /* a tail of k parallel calls: k fees per batch, and k - 1 more per-call times */
+    int k = c->tail_fanout > 1 ? c->tail_fanout : 1;
+    double more = 0;
+    for (int i = c->cut; i < c->n_stages; i++)
+        more += (k - 1) * c->fn_batch_s[i] / c->batch_size;
     double faas_req = c->fn_usd_per_s * faas + fee;
-    double tail_req = tail > 0 ? c->fn_usd_per_s * tail + fee : 0;
+    double tail_req = tail > 0 ? c->fn_usd_per_s * (tail + more) + k * fee : 0;
     if (c->cut == 0)
         return lambda * faas_req;
     double tcip = c->vm_usd_per_s / (faas_req - tail_req);
@@ -223,7 +228,7 @@ static void test_bundled_plan_explains_rejections(void **state)
     sf_plan_opts_default(&o);
     o.tau = 0.7;
     assert_int_equal(sf_plan_run(&plan, &profile, &pricing, &o, &err), SF_OK);
-    int saw_slo = 0, saw_payload = 0;
+    int saw_slo = 0, saw_payload_split = 0;
     for (size_t i = 0; i < plan.n_alt; i++) {
         const struct sf_candidate *c = &plan.alt[i];
         const char *vm = c->vm >= 0 ? pricing.vm[c->vm].name : "-";
@@ -237,14 +242,60 @@ static void test_bundled_plan_explains_rejections(void **state)
             assert_int_equal(c->reject, SF_REJ_NONE);
             assert_float_equal(c->latency_s, 5.5, 1e-6);
         }
-        if (c->reject == SF_REJ_PAYLOAD) {
-            assert_true(c->payload_bytes > pricing.fn_payload_max_bytes);
-            saw_payload = 1;
+        if (c->pool == SF_POOL_HYBRID && c->reject == SF_REJ_NONE) {
+            /* the payload cap is a reason to split, never exceeded; k is the smallest that fits
+             * both the cap and the SLO */
+            double wire = profile.stage[c->cut - 1].hidden_bytes_lz4 * SF_PLAN_PAYLOAD_FACTOR;
+            int k = c->tail_fanout, chunk = (100 + k - 1) / k;
+            assert_true(k >= 1 && k <= SF_PLAN_MAX_FANOUT);
+            assert_true(chunk * wire <= pricing.fn_payload_max_bytes);
+            assert_float_equal(c->payload_bytes, chunk * wire, 1e-6);
+            if (100 * wire > pricing.fn_payload_max_bytes)
+                saw_payload_split = 1;
+            if (k > 1) {
+                /* one call fewer would break the cap or the SLO */
+                double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], tail_per_req = 0;
+                assert_int_equal(
+                    sf_fn_runtime_at(&profile, &pricing, "x86_64", c->fn_mem_mb, rq, rb), SF_OK);
+                for (int st = c->cut; st < profile.n_stages; st++)
+                    tail_per_req += rq[st];
+                int prev = (100 + k - 2) / (k - 1);
+                assert_true(prev * wire > pricing.fn_payload_max_bytes ||
+                            c->latency_s + (prev - chunk) * tail_per_req > 6.0);
+            }
         }
         if (c->reject == SF_REJ_NONE)
             assert_true(plan.best.cost_usd_per_s <= c->cost_usd_per_s + 1e-15);
     }
-    assert_true(saw_slo && saw_payload);
+    assert_true(saw_slo && saw_payload_split);
+    /* the hand computation: hybrid c6i.large, cut 6, k = 3, 8,845 MB */
+    const struct sf_candidate *b = &plan.best;
+    assert_int_equal(b->pool, SF_POOL_HYBRID);
+    assert_string_equal(pricing.vm[b->vm].name, "c6i.large");
+    assert_int_equal(b->cut, 6);
+    assert_int_equal(b->tail_fanout, 3);
+    const struct sf_runtime *vm = sf_profile_vm_runtime(&profile, "c6i.large");
+    const struct sf_runtime *fn = NULL;
+    for (size_t i = 0; i < profile.n_rt; i++)
+        if (profile.rt[i].kind == SF_RT_FUNCTION && profile.rt[i].mem_mb == 8845)
+            fn = &profile.rt[i];
+    assert_non_null(fn);
+    double head = 0, tail = 0;
+    for (int i = 0; i < 6; i++)
+        head += 100 * vm->per_request_s[i];
+    for (int i = 6; i < profile.n_stages; i++)
+        tail += 34 * fn->per_request_s[i]; /* a chunk of ceil(100 / 3) survivors */
+    double xfer = profile.xfer_latency_s + 100 * profile.stage[5].hidden_bytes_lz4 * 4 / 3 /
+                                               profile.xfer_bandwidth_bytes_per_s;
+    assert_int_equal(b->fn_mem_mb, 8845);
+    assert_float_equal(b->latency_s, head + xfer + tail + profile.fn_cold_start_s, 1e-9);
+    /* with 2 calls (chunks of 50) the same path misses the 6 s SLO */
+    assert_true(head + xfer + tail / 34 * 50 > 6.0);
+    assert_true(b->tcip_rps < plan.capacity_rps);
+    assert_float_equal(b->cost_usd_per_s * 3600, 0.1064, 0.00005);
+    int t = 0;
+    assert_true(plan.per_tau_found[t][SF_POOL_FAAS]);
+    assert_float_equal(plan.per_tau[t][SF_POOL_FAAS].cost_usd_per_s * 3600, 0.1208, 0.00005);
     assert_float_equal(plan.capacity_rps, 100.0 / 6, 1e-12);
     /* an accuracy floor above every tau is infeasible, with the floor named */
     o.tau = -1;
@@ -345,36 +396,50 @@ static double brute_force(const struct sf_profile *p, const struct sf_pricing *p
             double fn_full = p->fn_cold_start_s;
             for (int i = 0; i < n; i++)
                 fn_full += B * rq[i] + rb[i];
-            int spill_ok = fn_full <= slo && B * p->input_bytes <= pr->fn_payload_max_bytes;
+            int spill_ok =
+                fn_full <= slo && B * p->input_bytes * 4.0 / 3.0 <= pr->fn_payload_max_bytes;
             struct sf_costcfg c = {.n_stages = n,
                                    .capacity_rps = B / slo,
                                    .batch_size = B,
                                    .fn_usd_per_s = pr->fn_arch[0].price_usd_per_gb_s * mem / 1024.0,
                                    .fn_fee_usd = pr->fn_request_fee_usd};
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < n; i++) {
                 c.fn_work_s[i] = s[i] * rq[i] + (s[i] > 0 ? rb[i] / B : 0);
+                c.fn_batch_s[i] = s[i] > 0 ? rb[i] : 0;
+            }
             if (spill_ok)
                 best = fmin(best, eq4_literal(&c, p->rate_rps));
             for (size_t v = 0; v < pr->n_vm; v++) {
                 const struct sf_runtime *r = &p->rt[v];
                 for (int cut = 1; cut <= n; cut++) {
-                    double lat = 0;
+                    double head = 0;
                     for (int i = 0; i < cut; i++)
-                        lat += B * r->per_request_s[i] + r->per_batch_s[i];
-                    if (cut < n) {
-                        double bytes = B * p->stage[cut - 1].hidden_bytes_lz4;
-                        if (bytes > pr->fn_payload_max_bytes)
-                            continue;
-                        lat += p->xfer_latency_s + bytes / p->xfer_bandwidth_bytes_per_s +
-                               p->fn_cold_start_s;
-                        for (int i = cut; i < n; i++)
-                            lat += B * rq[i] + rb[i];
-                    }
-                    if (lat > slo || !spill_ok)
-                        continue;
+                        head += B * r->per_request_s[i] + r->per_batch_s[i];
                     c.cut = cut;
                     c.vm_usd_per_s = pr->vm[v].price_usd_per_s;
-                    best = fmin(best, eq4_literal(&c, p->rate_rps));
+                    if (!spill_ok)
+                        continue;
+                    if (cut == n) {
+                        c.tail_fanout = 1;
+                        if (head <= slo)
+                            best = fmin(best, eq4_literal(&c, p->rate_rps));
+                        continue;
+                    }
+                    /* every fan-out k: chunks of ceil(B / k) survivors on k parallel calls */
+                    double wire = p->stage[cut - 1].hidden_bytes_lz4 * 4.0 / 3.0;
+                    for (int k = 1; k <= B && k <= SF_PLAN_MAX_FANOUT; k++) {
+                        int chunk = (B + k - 1) / k;
+                        if (chunk * wire > pr->fn_payload_max_bytes)
+                            continue;
+                        double lat = head + p->xfer_latency_s +
+                                     B * wire / p->xfer_bandwidth_bytes_per_s + p->fn_cold_start_s;
+                        for (int i = cut; i < n; i++)
+                            lat += chunk * rq[i] + rb[i];
+                        if (lat > slo)
+                            continue;
+                        c.tail_fanout = k;
+                        best = fmin(best, eq4_literal(&c, p->rate_rps));
+                    }
                 }
             }
         }
@@ -387,7 +452,7 @@ static void test_planner_matches_brute_force(void **state)
     (void)state;
     struct sf_profile *p = malloc(sizeof(*p));
     struct sf_pricing *pr = malloc(sizeof(*pr));
-    int feasible = 0;
+    int feasible = 0, fanned = 0;
     for (int k = 0; k < 300; k++) {
         random_instance(p, pr);
         double floor_acc = urand() * 0.5;
@@ -405,10 +470,12 @@ static void test_planner_matches_brute_force(void **state)
             /* equal up to the planner's tie tolerance (ties go to accuracy and margins) */
             assert_float_equal(plan.best.cost_usd_per_s, want, SF_PLAN_TIE_REL * want + 1e-18);
             feasible++;
+            fanned += plan.best.tail_fanout > 1;
         }
         sf_plan_fini(&plan);
     }
     assert_true(feasible > 50);
+    assert_true(fanned > 10); /* the comparison covers fanned-out tails, not only k = 1 */
     free(p);
     free(pr);
 }

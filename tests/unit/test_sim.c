@@ -220,6 +220,66 @@ static void test_deterministic(void **state)
     sf_sim_results_fini(b, NP);
 }
 
+/* The hybrid tail fanned out to k calls: the same function work (GB-s up to the 1 ms rounding
+ * of each call), one call per chunk (at most k per batch, never an empty one), and a shorter
+ * worst batch than one call carrying every survivor. */
+static void test_fanout_same_work_shorter_tail(void **state)
+{
+    (void)state;
+    struct sf_plan plan;
+    struct sf_plan_opts po;
+    struct sf_err err = {{0}};
+    sf_plan_opts_default(&po);
+    po.tau = 0.7;
+    assert_int_equal(sf_plan_run(&plan, &prof, &price, &po, &err), SF_OK);
+    assert_int_equal(plan.best.pool, SF_POOL_HYBRID);
+    struct sf_sim_paths paths;
+    assert_int_equal(sf_sim_paths_from_plan(&plan, 0.7, &paths, &err), SF_OK);
+    sf_plan_fini(&plan);
+    assert_int_equal(paths.oracle.tail_fanout, 3);
+    struct sf_sim_opts o;
+    sf_sim_opts_default(&o);
+    o.tau = 0.7;
+    o.fn_bill_init = 0; /* more containers warm up with k = 3; compare the work alone */
+    const enum sf_policy_kind k_static[] = {SF_POL_STATIC};
+    struct sf_policy_result r3, r1;
+    assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &paths, k_static, 1, &r3, &err), SF_OK);
+    paths.oracle.tail_fanout = 1;
+    assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &paths, k_static, 1, &r1, &err), SF_OK);
+    assert_true(r1.batches_on_instances > 100);
+    assert_int_equal(r3.batches_on_instances, r1.batches_on_instances);
+    uint64_t tails1 = r1.invocations - r1.batches_on_functions;
+    uint64_t tails3 = r3.invocations - r3.batches_on_functions;
+    assert_true(tails3 > 2 * tails1 && tails3 <= 3 * tails1);
+    double gb = paths.oracle.fn_mem_mb / 1024.0;
+    assert_true(fabs(r3.function_gb_s - r1.function_gb_s) <= (double)r3.invocations * 0.001 * gb);
+    assert_true(r3.max_batch_latency_s <= r1.max_batch_latency_s);
+    assert_true(r3.response_p50_s <= r1.response_p50_s);
+    sf_sim_results_fini(&r3, 1);
+    sf_sim_results_fini(&r1, 1);
+    /* worst case: nobody exits early, so a full batch's 100 survivors all reach the tail: one
+     * call misses the 6 s SLO (5.02 s head + 0.12 s hand-off + 2.21 s tail), three calls of 34
+     * meet it (0.75 s tail), as the planner computed */
+    struct sf_profile *worst = malloc(sizeof(*worst));
+    assert_non_null(worst);
+    *worst = prof;
+    struct sf_exit_row *row = (struct sf_exit_row *)sf_profile_exits(worst, 0.7);
+    for (int i = 0; i + 1 < worst->n_stages; i++)
+        row->exit_fraction[i] = 0;
+    paths.oracle.tail_fanout = 3;
+    assert_int_equal(sf_sim_run(worst, &price, &trace, &o, &paths, k_static, 1, &r3, &err), SF_OK);
+    paths.oracle.tail_fanout = 1;
+    assert_int_equal(sf_sim_run(worst, &price, &trace, &o, &paths, k_static, 1, &r1, &err), SF_OK);
+    assert_true(r1.batches_on_instances > 100);
+    assert_true(r1.max_batch_latency_s > 7.2 && r1.max_batch_latency_s < 7.4);
+    assert_true(r3.max_batch_latency_s > 5.8 && r3.max_batch_latency_s <= 6.0);
+    assert_true(r1.batches_slo_ok < r1.batches && r3.batches_slo_ok == r3.batches);
+    free(worst);
+    assert_true(r3.max_batch_latency_s <= 6.0);
+    sf_sim_results_fini(&r3, 1);
+    sf_sim_results_fini(&r1, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_invariants_bundled),
         cmocka_unit_test(test_oracle_is_a_floor_when_instances_pay),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_fanout_same_work_shorter_tail),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,45 @@
+/* pol_serflow.c - serflow's controller (SERFLOW.md section 5): the traffic monitor every epoch,
+ * the scaling manager every P epochs with the configured rule (expected by default, or the
+ * paper's mu + k sigma and T-CIP). LIBRA as the paper evaluates it (pol_libra.c) is the same
+ * controller on the IaaS path with the paper's rule. */
+#include "policy_int.h"
+
+SF__POLICY_STATE_FITS(struct sf__monitor_policy);
+
+int sf__monitor_policy_init(void *state, const struct sf_policy_env *env, int rule,
+                            int64_t *period_epochs, int64_t *first_period_epoch)
+{
+    struct sf__monitor_policy *s = state;
+    s->ctl = env->ctl;
+    if (rule >= 0)
+        s->ctl.scaling_rule = rule;
+    sf_monitor_init(&s->mon);
+    *period_epochs = s->ctl.scale_period_epochs;
+    *first_period_epoch = s->ctl.scale_period_epochs;
+    return SF_OK;
+}
+
+void sf__monitor_policy_observe(void *state, const struct sf_policy_obs *obs)
+{
+    struct sf__monitor_policy *s = state;
+    sf_monitor_update(&s->mon, obs->arrivals / s->ctl.epoch_s, s->ctl.alpha, s->ctl.beta);
+}
+
+int sf__monitor_policy_period(void *state, const struct sf_policy_obs *obs)
+{
+    struct sf__monitor_policy *s = state;
+    return sf_scaling_target(&s->ctl, s->mon.mu_rps, s->mon.sigma_rps, obs->active);
+}
+
+static int init(void *state, const struct sf_policy_env *env, int64_t *period_epochs,
+                int64_t *first_period_epoch, struct sf_err *err)
+{
+    (void)err;
+    return sf__monitor_policy_init(state, env, -1, period_epochs, first_period_epoch);
+}
+
+const struct sf_policy_ops sf__policy_serflow = {.name = "serflow",
+                                                 .state_size = sizeof(struct sf__monitor_policy),
+                                                 .init = init,
+                                                 .observe = sf__monitor_policy_observe,
+                                                 .period = sf__monitor_policy_period};

@@ -1,0 +1,175 @@
+/* test_policy.c - the ctl/ policy modules behind struct sf_policy_ops: registry, call order and
+ * scaling epochs, and each policy's decisions on hand-computed inputs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "serflow/policy.h"
+#include "test_util.h"
+
+static struct sf_policy pol; /* 20 KB of state: keep it off the stack */
+
+static void env_paper(struct sf_policy_env *env)
+{
+    sf_policy_env_default(env);
+    env->ctl.epoch_s = 6;
+    env->ctl.batch_size = 100;
+    env->ctl.capacity_rps = 100.0 / 6;
+}
+
+/* Feeds `arrivals` at epoch e with the fleet at (active, ready); returns the target. */
+static int feed(int64_t e, uint32_t arrivals, int active, int ready, int *cap)
+{
+    struct sf_policy_obs obs = {.epoch = e, .arrivals = arrivals, .active = active, .ready = ready};
+    int t = sf_policy_begin_epoch(&pol, &obs);
+    if (t >= 0)
+        obs.active = t, obs.ready = ready < t ? ready : t;
+    if (cap)
+        *cap = sf_policy_instance_cap(&pol, &obs);
+    return t;
+}
+
+static void test_registry(void **state)
+{
+    (void)state;
+    const char *names[] = {"faas", "libra", "libra-orig", "spock", "mark", "serflow"};
+    size_t n = 0;
+    for (; sf_policies[n]; n++)
+        assert_true(sf_policies[n]->state_size <= SF_POLICY_STATE_BYTES);
+    assert_int_equal(n, SF_ARRAY_LEN(names));
+    for (size_t i = 0; i < SF_ARRAY_LEN(names); i++) {
+        const struct sf_policy_ops *ops = sf_policy_ops_find(names[i]);
+        assert_non_null(ops);
+        assert_string_equal(ops->name, names[i]);
+    }
+    assert_null(sf_policy_ops_find("oracle")); /* needs the future: lives in sim/ */
+    assert_null(sf_policy_ops_find("LIBRA"));
+}
+
+static void test_faas_never_scales(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_paper(&env);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("faas"), &env, &err), SF_OK);
+    for (int64_t e = 1; e <= 100; e++) {
+        int cap;
+        assert_int_equal(feed(e, 5000, 0, 0, &cap), -1);
+        assert_int_equal(cap, INT32_MAX);
+    }
+}
+
+static void test_serflow_scales_every_P(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_paper(&env);
+    env.ctl.scaling_rule = SF_SCALE_PAPER;
+    env.ctl.k = 1;
+    env.ctl.tcip_rps = 5;
+    env.ctl.scale_period_epochs = 25;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("serflow"), &env, &err), SF_OK);
+    /* 240 requests per 6 s epoch = 40 req/s, steady: mu = 40, sigma = 0; D = 40 = 2 r + 6.67,
+     * the residual 6.67 > T-CIP 5: 3 instances at epoch 25, 50, ...; nothing in between */
+    for (int64_t e = 1; e <= 75; e++) {
+        int t = feed(e, 240, 0, 0, NULL);
+        assert_int_equal(t, e % 25 == 0 ? 3 : -1);
+    }
+    /* libra is the same controller with the paper's rule even when env says expected */
+    env.ctl.scaling_rule = SF_SCALE_EXPECTED;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("libra"), &env, &err), SF_OK);
+    for (int64_t e = 1; e <= 25; e++)
+        assert_int_equal(feed(e, 240, 0, 0, NULL), e == 25 ? 3 : -1);
+}
+
+static void test_spock_window_mean(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_paper(&env);
+    env.base.spock_window_epochs = 10;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("spock"), &env, &err), SF_OK);
+    /* 200 per epoch = 33.33 req/s = exactly 2 r: 2 instances (no rounding up on noise) */
+    for (int64_t e = 1; e <= 10; e++)
+        assert_int_equal(feed(e, 200, 0, 0, NULL), e == 10 ? 2 : -1);
+    /* one more request in the window: ceil -> 3 */
+    for (int64_t e = 11; e <= 20; e++)
+        assert_int_equal(feed(e, e == 15 ? 201 : 200, 2, 2, NULL), e == 20 ? 3 : -1);
+    env.base.spock_window_epochs = 0;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("spock"), &env, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "spock"));
+}
+
+static void test_mark_hysteresis(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_paper(&env);
+    env.vm_usd_per_s = 0.17 / 3600;
+    env.faas_usd_per_req = 0.00002; /* an instance full of requests costs far less than FaaS */
+    env.base.mark_period_epochs = 10;
+    env.base.mark_hysteresis_rounds = 3;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("mark"), &env, &err), SF_OK);
+    /* peak 300/6 = 50 req/s, x1.2 = 60 = 3.6 r: 4 instances (the 4th takes 10 req/s) */
+    for (int64_t e = 1; e <= 10; e++)
+        assert_int_equal(feed(e, 300, 0, 0, NULL), e == 10 ? 4 : -1);
+    /* traffic drops to nothing: scale-in only in the 3rd round in a row */
+    int64_t e = 11;
+    for (int round = 1; round <= 3; round++)
+        for (int i = 0; i < 10; i++, e++) {
+            int t = feed(e, 0, 4, 4, NULL);
+            assert_int_equal(t, (e % 10 == 0 && round == 3) ? 0 : -1);
+        }
+}
+
+static void test_libra_orig_split_and_period(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_paper(&env);
+    env.ctl.epoch_s = 1;
+    env.ctl.capacity_rps = 16;
+    env.base.libra_orig_period_s = 300;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("libra-orig"), &env, &err), SF_OK);
+    assert_int_equal(pol.period_epochs, 300);
+    /* steady 40 req/s: share 40 -> ceil(40 / 16) = 3 VMs; the split waits for them */
+    int64_t e = 1;
+    int cap, t = -1;
+    for (; t < 0; e++)
+        t = feed(e, 40, 0, 0, &cap);
+    assert_int_equal(t, 3);
+    assert_int_equal(cap, 0); /* old share (none) until the 3 are ready */
+    struct sf_policy_obs obs = {.epoch = e, .arrivals = 40, .active = 3, .ready = 2};
+    assert_int_equal(sf_policy_begin_epoch(&pol, &obs), -1);
+    assert_int_equal(sf_policy_instance_cap(&pol, &obs), 0);
+    obs.epoch++, obs.ready = 3;
+    assert_int_equal(sf_policy_begin_epoch(&pol, &obs), -1);
+    assert_int_equal(sf_policy_instance_cap(&pol, &obs), 32); /* 80 % of 40 req/s x 1 s */
+    /* a period that is not a whole number of epochs is refused, naming the policy */
+    env.ctl.epoch_s = 7;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("libra-orig"), &env, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "libra-orig"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_faas_never_scales),
+        cmocka_unit_test(test_serflow_scales_every_P),
+        cmocka_unit_test(test_spock_window_mean),
+        cmocka_unit_test(test_mark_hysteresis),
+        cmocka_unit_test(test_libra_orig_split_and_period),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
