@@ -81,8 +81,11 @@ struct sf_cloud_instance {
 
 struct sf_cloud_ops {
     const char *name;
-    /* Requests one instance of VM type vm; *id identifies it. */
-    int (*launch)(void *ctx, int vm, double now_s, int *id, struct sf_err *err);
+    /* Requests one instance of VM type vm that becomes ready no sooner than boot_delay_s after
+     * launch (the local provider emulates a VM's provisioning time with it; a real cloud has its
+     * own); *id identifies it. */
+    int (*launch)(void *ctx, int vm, double boot_delay_s, double now_s, int *id,
+                  struct sf_err *err);
     /* Asks instance id to stop (it drains); unknown ids are ignored. */
     void (*terminate)(void *ctx, int id, double now_s);
     /* Refreshes states (readiness, exits) and copies up to cap live (not GONE) instances to out;

@@ -20,6 +20,8 @@
 #include "serflow/core.h"
 #include "serflow/model.h"
 #include "serflow/nn.h"
+#include "serflow/plan.h"
+#include "serflow/policy.h"
 
 /* ---- limits (each a cap on outside input; docs/serving.md lists them) ---- */
 
@@ -260,5 +262,90 @@ struct sf_lambda_cfg {
 };
 int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
                   volatile sig_atomic_t *stop, struct sf_err *err);
+
+/* The ingress (`serflow serve`): OIP v2 over HTTP, admission, the deadline-aware batcher (or
+ * the paper's epoch batching), the policy's scaling through the provider, dispatch to workers and
+ * functions, /metrics. Starts its own local function runtime (unless lambda_url is given) and
+ * VM workers through the local provider. Returns after *stop: it stops accepting, answers every
+ * admitted request, and stops every child process. */
+enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
+
+struct sf_serve_cfg {
+    const char *model_dir;
+    const char *host;
+    int port;
+    const struct sf_profile *prof;
+    const struct sf_pricing *price;
+    size_t fn_arch;
+    struct sf_path path;      /* where the policy's work runs (plan.h) */
+    const char *policy;       /* ctl/ policy name (policy.h) */
+    struct sf_policy_env env; /* its parameters: epoch = SLO, B, r, T-CIP, ... */
+    double tau;
+    double time_scale; /* controller clock: epochs and boot delays / time_scale */
+    enum sf_batching batching;
+    double margin_s; /* batcher: kept in hand for dispatch and network jitter */
+    int queue_cap;   /* admitted, not yet dispatched requests; beyond: 503 */
+    int max_connections;
+    int idle_timeout_s; /* per connection (slow clients) */
+    size_t max_body_bytes;
+    int max_images; /* per HTTP request */
+    /* functions */
+    const char *lambda_url; /* NULL: start `serflow lambda` */
+    double fn_timeout_s;
+    double fn_idle_timeout_s;
+    double fn_cold_start_delay_s;
+    int fn_concurrency;
+    int fn_dispatchers; /* concurrent function invocations from the ingress */
+    enum sf_nn_backend backend;
+    uint64_t seed;  /* VM boot delays drawn like the simulator's cold starts */
+    int ready_fd;   /* "ready HOST:PORT" once serving */
+    int bound_port; /* out */
+    /* called once listening (may be NULL), e.g. for the CLI to print the address */
+    void (*on_ready)(void *ctx, const char *host, int port);
+    void *on_ready_ctx;
+};
+int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err);
+
+/* ---- load generator (`serflow load`) ---- */
+
+struct sf_load_stats;
+
+/* Replays arrival times against an ingress: each request is one labelled image, sent as an OIP v2
+ * request (binary tensor extension, or JSON) over keep-alive connections (libcurl multi). */
+struct sf_load_cfg {
+    const char *url;         /* ingress base URL, e.g. http://127.0.0.1:8080 */
+    const char *model_name;  /* path /v2/models/NAME/infer */
+    const double *arrival_s; /* n_requests sorted arrival times (trace seconds) */
+    size_t n_requests;
+    double time_scale;   /* wall time = trace time / time_scale */
+    const float *images; /* n_images x numel, normalised */
+    const int *labels;
+    size_t n_images, numel;
+    int64_t dims[3]; /* per-image shape [C, H, W] */
+    int json;        /* 1: JSON data, 0: binary tensor extension */
+    int max_connections;
+    double slo_s;     /* a request meets the SLO when answered within this of its arrival */
+    double timeout_s; /* per request */
+    /* called about every progress_every_s with the running counts (may be NULL) */
+    void (*progress)(void *ctx, const struct sf_load_stats *st);
+    void *progress_ctx;
+    double progress_every_s;
+    volatile sig_atomic_t *stop;
+};
+
+struct sf_load_stats {
+    uint64_t planned, sent, done;
+    uint64_t ok;      /* HTTP 200 with a parsable answer */
+    uint64_t correct; /* ... whose label is the image's */
+    uint64_t slo_ok;  /* ok and answered within slo_s of its arrival */
+    uint64_t status_503, status_4xx, status_5xx, conn_errors;
+    uint64_t where_vm, where_function, where_hybrid;
+    double elapsed_s;
+    double p50_s, p95_s, p99_s, max_s; /* latency of the ok answers */
+};
+
+/* Runs the whole replay (blocks; returns early when *stop is set). SF_EIO only when the load
+ * could not run at all; per-request failures are counted in st. */
+int sf_load_run(const struct sf_load_cfg *cfg, struct sf_load_stats *st, struct sf_err *err);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -17,6 +18,9 @@ static void on_stop(int sig)
 
 void sf_cli_install_stop(void)
 {
+    /* Several inference processes share few cores: OpenMP threads that spin after a parallel
+     * region would steal them from the others. Inherited by every child. */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;

@@ -41,7 +41,8 @@ static struct slot *by_id(struct local *l, int id)
     return NULL;
 }
 
-static int local_launch(void *ctx, int vm, double now_s, int *id, struct sf_err *err)
+static int local_launch(void *ctx, int vm, double boot_delay_s, double now_s, int *id,
+                        struct sf_err *err)
 {
     struct local *l = ctx;
     if (vm < 0 || (size_t)vm >= l->price->n_vm)
@@ -53,15 +54,18 @@ static int local_launch(void *ctx, int vm, double now_s, int *id, struct sf_err 
     if (!s)
         return sf_err_set(err, SF_ETOOBIG, "local provider: %d instances already",
                           SF_CLOUD_MAX_INSTANCES);
-    char threads[16], fd[16];
+    char threads[16], fd[16], delay[32];
+    snprintf(delay, sizeof(delay), "%.9g", boot_delay_s > 0 ? boot_delay_s : 0);
     snprintf(threads, sizeof(threads), "%d", l->price->vm[vm].vcpus);
     snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
-    char *argv[MAX_ARGS + 5];
+    char *argv[MAX_ARGS + 7];
     int a = 0;
     for (; a < l->argc; a++)
         argv[a] = l->argv[a];
     argv[a++] = "--threads";
     argv[a++] = threads;
+    argv[a++] = "--boot-delay-s";
+    argv[a++] = delay;
     argv[a++] = "--ready-fd";
     argv[a++] = fd;
     argv[a] = NULL;

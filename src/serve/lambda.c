@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "httpd.h"
 #include "serflow/cloud.h"
@@ -113,6 +114,11 @@ static int spawn_instance(struct lambda *l)
     snprintf(tau, sizeof(tau), "%.17g", l->cfg->tau);
     int vcpus =
         (int)((l->cfg->memory_mb + l->price->fn_mb_per_vcpu - 1) / l->price->fn_mb_per_vcpu);
+    /* a function's vCPUs as threads, but no more than this machine has: oversubscribing two
+     * cores with a 5-vCPU function would only make it slower */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus >= 1 && vcpus > cpus)
+        vcpus = (int)cpus;
     snprintf(threads, sizeof(threads), "%d", vcpus < 1 ? 1 : vcpus);
     snprintf(delay, sizeof(delay), "%.17g", l->cfg->cold_start_delay_s);
     char *argv[] = {l->exe,           "function", "--model",   (char *)l->cfg->model_dir,

@@ -189,6 +189,7 @@ static void worker_handler(void *ctx, const struct sf__httpd_req *req, struct sf
 
 int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err)
 {
+    double t_start = sf_monotonic_s();
     struct worker w = {0};
     w.cfg = cfg;
     pthread_mutex_init(&w.mu, NULL);
@@ -218,9 +219,9 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
         rc = sf__httpd_start(&h, &hc, err);
     }
     if (rc == SF_OK) {
-        /* the boot delay models a VM's provisioning time on top of the real start-up */
-        double t0 = sf_monotonic_s();
-        while (!*stop && sf_monotonic_s() - t0 < cfg->boot_delay_s) {
+        /* the boot delay models a VM's provisioning time: ready no sooner than boot_delay_s after
+         * the process started, the real start-up (process, model load) included */
+        while (!*stop && sf_monotonic_s() - t_start < cfg->boot_delay_s) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
