@@ -235,6 +235,9 @@ struct sf_function_cfg {
     const char *runtime_api; /* host:port */
     double tau;              /* for OIP JSON events (frames carry their own tau) */
     double init_delay_s;     /* extra cold-start time after the model load, before the first poll */
+    /* fault injection for tests: "crash" returns SF_EIO on the first event without answering
+     * (the CLI then exits, killing the instance mid-invocation), "hang" never answers it */
+    const char *fault;
     int threads;
     enum sf_nn_backend backend;
 };
@@ -257,6 +260,7 @@ struct sf_lambda_cfg {
     double idle_timeout_s;     /* a warm instance idle this long is stopped */
     double cold_start_delay_s; /* added to the real start-up of each instance */
     int concurrency;           /* instances at most; beyond: 429 */
+    const char *fault;         /* test hook for the instances (struct sf_function_cfg) */
     int ready_fd;
     int bound_port; /* out */
 };
@@ -297,7 +301,11 @@ struct sf_serve_cfg {
     int fn_concurrency;
     int fn_dispatchers; /* concurrent function invocations from the ingress */
     enum sf_nn_backend backend;
-    uint64_t seed;  /* VM boot delays drawn like the simulator's cold starts */
+    uint64_t seed;               /* VM boot delays drawn like the simulator's cold starts */
+    int fixed_instances;         /* >= 0: keep this many instances, ignoring the policy's target
+                                    (tests, benchmarks); -1: the policy decides */
+    const char *fn_fault;        /* test hook passed to function instances: NULL, "crash", "hang" */
+    uint64_t accepted, answered; /* out: requests admitted and answered, at exit */
     int ready_fd;   /* "ready HOST:PORT" once serving */
     int bound_port; /* out */
     /* called once listening (may be NULL), e.g. for the CLI to print the address */

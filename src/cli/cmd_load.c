@@ -178,7 +178,7 @@ static void read_bill(const char *url, struct bill *b)
     sf_metrics_scrape(text, "serflow_bill_vm_usd", "", &b->vm_usd);
     sf_metrics_scrape(text, "serflow_bill_function_usd", "", &b->fn_usd);
     sf_metrics_scrape(text, "serflow_bill_function_fees_usd", "", &b->fees_usd);
-    sf_metrics_scrape(text, "serflow_bill_function_gb_seconds", "", &b->gb_s);
+    sf_metrics_scrape(text, "serflow_bill_function_gigabyte_seconds", "", &b->gb_s);
     sf_metrics_scrape(text, "serflow_bill_function_invocations", "", &b->invocations);
     sf_metrics_scrape(text, "serflow_requests_accepted_total", "", &b->accepted);
     sf_metrics_scrape(text, "serflow_requests_answered_total", "outcome=\"ok\"", &b->answered_ok);

@@ -26,6 +26,7 @@ static const char usage[] =
     "  --tau T               threshold (default: the planner's choice)\n"
     "  --policy P            faas | serflow | libra | libra-orig | spock | mark (serflow)\n"
     "  --pool P --cut C      force a path: faas, iaas, or hybrid at cut C (cheapest VM type)\n"
+    "  --instances N         keep a fixed fleet of N instances (ignores the policy's target)\n"
     "Controller (as serflow replay):\n"
     "  --cold-start MIN:MAX  VM boot in epochs, uniform (18:22)   --scale-period P (25)\n"
     "  --terminate-delay D   epochs (2)       --k K (1)           --seed S (1)\n"
@@ -38,6 +39,7 @@ static const char usage[] =
     "  --fn-cold-start-delay-s S  added to each instance's real start (0)\n"
     "  --fn-dispatchers N    concurrent invocations from the ingress (16)\n"
     "  --lambda-url U        use a running function runtime instead of starting one\n"
+    "  --fn-fault F          test hook: function instances crash or hang on every event\n"
     "Limits:\n"
     "  --queue-cap N         admitted requests waiting for dispatch; beyond: 503 (2000)\n"
     "  --max-connections N (512)   --idle-timeout-s S per connection (10)\n"
@@ -148,6 +150,10 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             DBL(0, 3600, c->fn_cold_start_delay_s);
         else if (IS("--fn-dispatchers"))
             INT(1, 256, c->fn_dispatchers);
+        else if (IS("--instances"))
+            INT(0, 64, c->fixed_instances);
+        else if (IS("--fn-fault"))
+            c->fn_fault = v;
         else if (IS("--lambda-url"))
             c->lambda_url = v;
         else if (IS("--queue-cap"))
@@ -278,6 +284,7 @@ int sf_cmd_serve(int argc, char **argv)
     c->seed = 1;
     c->ready_fd = -1;
     c->on_ready = on_ready;
+    c->fixed_instances = -1;
     int prc = parse_args(argc, argv, &a);
     if (prc)
         return prc > 0 ? SF_EXIT_OK : SF_EXIT_USAGE;
@@ -376,6 +383,7 @@ int sf_cmd_serve(int argc, char **argv)
         fprintf(stderr, "serflow serve: %s\n", err.msg);
         return rc == SF_EINVAL || rc == SF_ENOTFOUND ? SF_EXIT_USAGE : SF_EXIT_FAIL;
     }
-    fprintf(stderr, "serflow serve: drained and stopped\n");
+    fprintf(stderr, "serflow serve: drained and stopped: %llu requests accepted, %llu answered\n",
+            (unsigned long long)c->accepted, (unsigned long long)c->answered);
     return SF_EXIT_OK;
 }

@@ -185,6 +185,8 @@ int sf_cmd_lambda(int argc, char **argv)
             r = sf_cli_opt_int("lambda", "--port", v, 0, 65535, &c.port) ? -1 : 1;
         else if (r == 0 && (r = OPT("--ready-fd")) == 1)
             r = sf_cli_opt_int("lambda", "--ready-fd", v, 0, 1024, &c.ready_fd) ? -1 : 1;
+        else if (r == 0 && (r = OPT("--fault")) == 1)
+            c.fault = v;
 #undef OPT
         if (r == 0) {
             fprintf(stderr, "serflow lambda: unknown option '%s' (see serflow lambda --help)\n",
@@ -218,6 +220,9 @@ int sf_cmd_function(int argc, char **argv)
     c.threads = 1;
     c.backend = SF_NN_BACKEND_DNNL;
     c.runtime_api = getenv("AWS_LAMBDA_RUNTIME_API");
+    c.fault = getenv("SERFLOW_FUNCTION_FAULT");
+    if (c.fault && !*c.fault)
+        c.fault = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;

@@ -242,6 +242,8 @@ static void begin_epoch(struct sf__server *s, int64_t epoch)
     obs.active = active_count(s);
     obs.ready = ready_count(s);
     int target = sf_policy_begin_epoch(&s->policy, &obs);
+    if (s->cfg->fixed_instances >= 0)
+        target = s->cfg->fixed_instances; /* a fixed fleet, kept at its size */
     if (target >= 0)
         apply_target(s, target, epoch);
     obs.active = active_count(s);

@@ -211,6 +211,15 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
                 break;
             continue;
         }
+        if (cfg->fault && !strcmp(cfg->fault, "crash")) {
+            free(ev.body);
+            rc = sf_err_set(err, SF_EIO, "fault injected: crash mid-invocation");
+            break;
+        }
+        while (cfg->fault && !strcmp(cfg->fault, "hang") && !*stop) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
         void *out = NULL;
         size_t out_len = 0;
         int is_json = 0;

@@ -223,7 +223,7 @@ static void function_bill(struct sf__server *s, struct sf_meter *m)
         return;
     }
     double v;
-    if (sf_metrics_scrape(text, "serflow_function_gb_seconds_total", "", &v) == SF_OK)
+    if (sf_metrics_scrape(text, "serflow_function_gigabyte_seconds_total", "", &v) == SF_OK)
         m->fn_gb_s = v;
     if (sf_metrics_scrape(text, "serflow_function_fees_usd_total", "", &v) == SF_OK)
         m->fee_usd = v;
@@ -350,7 +350,7 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         {&d->bill_vm_s, "serflow_bill_vm_seconds", SF_METRIC_GAUGE,
          "Billed VM seconds by type (per second, minimum per launch; running ones so far)."},
         {&d->bill_vm_usd, "serflow_bill_vm_usd", SF_METRIC_GAUGE, "VM cost."},
-        {&d->bill_fn_gb_s, "serflow_bill_function_gb_seconds", SF_METRIC_GAUGE,
+        {&d->bill_fn_gb_s, "serflow_bill_function_gigabyte_seconds", SF_METRIC_GAUGE,
          "Billed function GB-seconds (1 ms rounding)."},
         {&d->bill_fn_inv, "serflow_bill_function_invocations", SF_METRIC_GAUGE,
          "Billed function invocations."},
@@ -405,11 +405,12 @@ static int start_lambda(struct sf__server *s, const char *exe, struct sf_err *er
                     idle,
                     "--cold-start-delay-s",
                     delay,
-                    "--concurrency",
-                    conc,
-                    "--ready-fd",
-                    fd,
-                    NULL};
+                    "--concurrency", conc, "--ready-fd", fd, NULL, NULL, NULL};
+    if (c->fn_fault) {
+        size_t k = SF_ARRAY_LEN(argv) - 3;
+        argv[k] = "--fault";
+        argv[k + 1] = (char *)c->fn_fault;
+    }
     int rc = sf_proc_spawn(&s->lambda, argv, NULL, err);
     if (rc != SF_OK)
         return rc;
@@ -549,6 +550,9 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     if (s->lambda.pid > 0)
         sf_proc_stop(&s->lambda, 3.0);
     sf__control_fini(s);
+    cfg->accepted = (uint64_t)sf_metrics_get(s->metrics, s->mid.accepted, "");
+    cfg->answered = (uint64_t)(sf_metrics_get(s->metrics, s->mid.answered, "outcome=\"ok\"") +
+                               sf_metrics_get(s->metrics, s->mid.answered, "outcome=\"failed\""));
     sf_metrics_free(s->metrics);
     free(s->queue);
     free(s->table);

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/serve.h"
@@ -124,7 +126,10 @@ static int spawn_instance(struct lambda *l)
     char *argv[] = {l->exe,           "function", "--model",   (char *)l->cfg->model_dir,
                     "--tau",          tau,        "--threads", threads,
                     "--init-delay-s", delay,      NULL};
-    char *env[] = {api_env, inst_env, NULL};
+    char fault_env[64];
+    snprintf(fault_env, sizeof(fault_env), "SERFLOW_FUNCTION_FAULT=%s",
+             l->cfg->fault ? l->cfg->fault : "");
+    char *env[] = {api_env, inst_env, fault_env, NULL};
     struct sf_err err = {{0}};
     if (sf_proc_spawn(&in->proc, argv, env, &err) != SF_OK) {
         in->state = INST_FREE;
@@ -170,18 +175,31 @@ static void bill(struct lambda *l, struct instance *in, struct invocation *v)
     sf_meter_fn(&l->meter, l->price, 0, l->cfg->memory_mb, d);
 }
 
+/* An error of the Lambda service itself, shaped as Lambda answers it: the error type in
+ * X-Amzn-ErrorType and {"Type": "User", "message": ...}, which the AWS SDKs read. */
+static void service_error(struct sf__httpd_resp *resp, int status, const char *type,
+                          const char *msg)
+{
+    sf__httpd_header(resp, "X-Amzn-ErrorType", type);
+    json_t *o = json_pack("{s:s,s:s}", "Type", "User", "message", msg);
+    sf__httpd_json(resp, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
+    json_decref(o);
+}
+
 static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
                           struct sf__httpd_resp *resp, const char *name)
 {
     if (strcmp(name, l->cfg->function_name) != 0) {
-        sf__httpd_header(resp, "X-Amzn-ErrorType", "ResourceNotFoundException");
-        sf__httpd_error(resp, 404, "Function not found: %.128s", name);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "Function not found: %.128s", name);
+        service_error(resp, 404, "ResourceNotFoundException", msg);
         return;
     }
     if ((double)req->len > l->price->fn_payload_max_bytes) {
-        sf__httpd_header(resp, "X-Amzn-ErrorType", "RequestEntityTooLargeException");
-        sf__httpd_error(resp, 413, "Request payload of %zu bytes exceeds the %.0f-byte limit",
-                        req->len, l->price->fn_payload_max_bytes);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "Request must be smaller than %.0f bytes for the "
+                 "InvokeFunction operation (got %zu)", l->price->fn_payload_max_bytes, req->len);
+        service_error(resp, 413, "RequestEntityTooLargeException", msg);
         return;
     }
     struct invocation v;
@@ -200,8 +218,10 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
         (queued >= starting_or_idle(l) && live_instances(l) >= l->cfg->concurrency)) {
         l->throttles++;
         pthread_mutex_unlock(&l->mu);
-        sf__httpd_header(resp, "X-Amzn-ErrorType", "TooManyRequestsException");
-        sf__httpd_error(resp, 429, "Rate exceeded: %d concurrent executions", l->cfg->concurrency);
+        char msg[128];
+        snprintf(msg, sizeof(msg), "Rate Exceeded: %d concurrent executions",
+                 l->cfg->concurrency);
+        service_error(resp, 429, "TooManyRequestsException", msg);
         return;
     }
     l->inflight++;
@@ -378,9 +398,9 @@ static void handle_metrics(struct lambda *l, struct sf__httpd_resp *resp)
              "# HELP serflow_function_billed_invocations_total Invocations billed.\n"
              "# TYPE serflow_function_billed_invocations_total counter\n"
              "serflow_function_billed_invocations_total %llu\n"
-             "# HELP serflow_function_gb_seconds_total Billed GB-seconds (1 ms rounding).\n"
-             "# TYPE serflow_function_gb_seconds_total counter\n"
-             "serflow_function_gb_seconds_total %.9g\n"
+             "# HELP serflow_function_gigabyte_seconds_total Billed GB-seconds (1 ms rounding).\n"
+             "# TYPE serflow_function_gigabyte_seconds_total counter\n"
+             "serflow_function_gigabyte_seconds_total %.9g\n"
              "# HELP serflow_function_cost_usd_total Duration cost plus request fees.\n"
              "# TYPE serflow_function_cost_usd_total counter\n"
              "serflow_function_cost_usd_total %.9g\n"
