@@ -22,6 +22,7 @@
 #include "serflow/nn.h"
 #include "serflow/plan.h"
 #include "serflow/policy.h"
+#include "serflow/sim.h"
 
 /* ---- limits (each a cap on outside input; docs/serving.md lists them) ---- */
 
@@ -306,8 +307,8 @@ struct sf_serve_cfg {
                                     (tests, benchmarks); -1: the policy decides */
     const char *fn_fault;        /* test hook passed to function instances: NULL, "crash", "hang" */
     uint64_t accepted, answered; /* out: requests admitted and answered, at exit */
-    int ready_fd;   /* "ready HOST:PORT" once serving */
-    int bound_port; /* out */
+    int ready_fd;                /* "ready HOST:PORT" once serving */
+    int bound_port;              /* out */
     /* called once listening (may be NULL), e.g. for the CLI to print the address */
     void (*on_ready)(void *ctx, const char *host, int port);
     void *on_ready_ctx;
@@ -351,6 +352,11 @@ struct sf_load_stats {
     double elapsed_s;
     double p50_s, p95_s, p99_s, max_s; /* latency of the ok answers */
 };
+
+/* Arrival times (s) of a count trace scaled by rate_scale: each unit's requests spread evenly
+ * inside it, as the simulator's uniform arrivals. Heap array (caller frees) of *n entries; NULL
+ * when out of memory. */
+double *sf_load_arrivals(const struct sf_trace *t, double rate_scale, size_t *n);
 
 /* Runs the whole replay (blocks; returns early when *stop is set). SF_EIO only when the load
  * could not run at all; per-request failures are counted in st. */

@@ -134,26 +134,6 @@ static int parse_args(int argc, char **argv, struct load_args *a)
     return 0;
 }
 
-/* Arrival times of the (scaled) trace: each unit's requests spread evenly inside it, as the
- * simulator's uniform arrivals. */
-static double *arrivals(const struct sf_trace *t, double rate_scale, size_t *n_out)
-{
-    size_t n = 0;
-    for (int64_t u = 0; u < t->n_units; u++)
-        n += (size_t)llround(t->unit_count[u] * rate_scale);
-    double *a = malloc((n ? n : 1) * sizeof(double));
-    if (!a)
-        return NULL;
-    size_t j = 0;
-    for (int64_t u = 0; u < t->n_units; u++) {
-        uint32_t c = (uint32_t)llround(t->unit_count[u] * rate_scale);
-        for (uint32_t k = 0; k < c; k++)
-            a[j++] = (double)u * t->unit_s + (k + 0.5) / c * t->unit_s;
-    }
-    *n_out = n;
-    return a;
-}
-
 struct bill {
     double usd, vm_usd, fn_usd, fees_usd, gb_s, invocations, vm_s, accepted, answered_ok,
         answered_failed;
@@ -247,7 +227,7 @@ int sf_cmd_load(int argc, char **argv)
     }
     const struct sf_nn_shape *shape = sf_nn_model_input_shape(m);
     size_t n_req = 0;
-    arr = arrivals(&t, a.rate_scale, &n_req);
+    arr = sf_load_arrivals(&t, a.rate_scale, &n_req);
     if (!arr || sf_http_global_init(&err) != SF_OK) {
         fprintf(stderr, "serflow load: out of memory\n");
         code = SF_EXIT_FAIL;

@@ -27,6 +27,7 @@ static const char usage[] =
     "  --policy P            faas | serflow | libra | libra-orig | spock | mark (serflow)\n"
     "  --pool P --cut C      force a path: faas, iaas, or hybrid at cut C (cheapest VM type)\n"
     "  --instances N         keep a fixed fleet of N instances (ignores the policy's target)\n"
+    "  --tcip RPS            override the planned T-CIP (as serflow replay --tcip)\n"
     "Controller (as serflow replay):\n"
     "  --cold-start MIN:MAX  VM boot in epochs, uniform (18:22)   --scale-period P (25)\n"
     "  --terminate-delay D   epochs (2)       --k K (1)           --seed S (1)\n"
@@ -37,7 +38,7 @@ static const char usage[] =
     "Functions:\n"
     "  --fn-timeout-s S (10)   --fn-idle-timeout-s S (600)   --fn-concurrency N (8)\n"
     "  --fn-cold-start-delay-s S  added to each instance's real start (0)\n"
-    "  --fn-dispatchers N    concurrent invocations from the ingress (16)\n"
+    "  --fn-dispatchers N    concurrent invocations from the ingress (= --fn-concurrency)\n"
     "  --lambda-url U        use a running function runtime instead of starting one\n"
     "  --fn-fault F          test hook: function instances crash or hang on every event\n"
     "Limits:\n"
@@ -54,7 +55,7 @@ static const char usage[] =
 
 struct serve_args {
     const char *model, *profile, *pricing, *policy, *pool, *vm;
-    double tau;
+    double tau, tcip;
     int cut;
     struct sf_serve_cfg c;
 };
@@ -150,6 +151,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             DBL(0, 3600, c->fn_cold_start_delay_s);
         else if (IS("--fn-dispatchers"))
             INT(1, 256, c->fn_dispatchers);
+        else if (IS("--tcip"))
+            DBL(0, 1e12, a->tcip);
         else if (IS("--instances"))
             INT(0, 64, c->fixed_instances);
         else if (IS("--fn-fault"))
@@ -263,6 +266,7 @@ int sf_cmd_serve(int argc, char **argv)
     memset(&a, 0, sizeof(a));
     a.tau = -1;
     a.cut = -1;
+    a.tcip = -1;
     a.policy = "serflow";
     struct sf_serve_cfg *c = &a.c;
     sf_policy_env_default(&c->env);
@@ -285,9 +289,12 @@ int sf_cmd_serve(int argc, char **argv)
     c->ready_fd = -1;
     c->on_ready = on_ready;
     c->fixed_instances = -1;
+    c->fn_dispatchers = 0;
     int prc = parse_args(argc, argv, &a);
     if (prc)
         return prc > 0 ? SF_EXIT_OK : SF_EXIT_USAGE;
+    if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
+        c->fn_dispatchers = c->fn_concurrency;
     char model_dir[4096];
     if (a.model)
         snprintf(model_dir, sizeof(model_dir), "%s", a.model);
@@ -355,6 +362,8 @@ int sf_cmd_serve(int argc, char **argv)
     c->env.ctl.batch_size = prof.batch_size;
     c->env.ctl.capacity_rps = prof.batch_size / prof.slo_s;
     c->env.ctl.use_instances = c->path.has_instances;
+    if (a.tcip >= 0)
+        c->path.tcip_rps = a.tcip;
     c->env.ctl.tcip_rps = c->path.tcip_rps;
     if (strcmp(pol, "serflow") != 0)
         c->env.ctl.scaling_rule = SF_SCALE_PAPER; /* the baselines keep their own rules */

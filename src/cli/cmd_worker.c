@@ -130,6 +130,8 @@ int sf_cmd_worker(int argc, char **argv)
         return SF_EXIT_USAGE;
     }
     sf_cli_install_stop();
+    if (c.ready_fd >= 0)
+        sf_cli_die_with_parent();
     sf_cli_set_threads(c.threads);
     struct sf_err err = {{0}};
     int rc = sf_http_global_init(&err);
@@ -207,6 +209,8 @@ int sf_cmd_lambda(int argc, char **argv)
     if (rc != SF_OK)
         return finish("lambda", rc, &err);
     sf_cli_install_stop();
+    if (c.ready_fd >= 0)
+        sf_cli_die_with_parent();
     rc = sf_http_global_init(&err);
     if (rc == SF_OK)
         rc = sf_lambda_run(&c, &price, &sf_cli_stop, &err);
@@ -258,6 +262,8 @@ int sf_cmd_function(int argc, char **argv)
             return SF_EXIT_USAGE;
         }
     }
+    if (getenv("SERFLOW_INSTANCE_ID"))
+        sf_cli_die_with_parent(); /* started by the local runtime */
     sf_cli_set_threads(c.threads);
     struct sf_err err = {{0}};
     int rc = sf_http_global_init(&err);

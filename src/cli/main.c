@@ -24,7 +24,8 @@ static const char usage[] =
     "            accuracy and cost\n"
     "  worker, lambda, function   the processes serve starts (a VM instance, the local\n"
     "            function runtime, a function instance)\n"
-    "  demo      the main job on the bundled defaults (what `make demo` runs): plan + replay\n"
+    "  demo      the live demo (what `make demo` runs): serve a WITS replay for faas, libra\n"
+    "            and serflow beside the simulator's prediction (--offline: plan + replay)\n"
     "  help CMD  the options of a command (same as serflow CMD --help)\n"
     "\n"
     "Run `serflow plan --help` to start.\n";
@@ -65,20 +66,8 @@ int main(int argc, char **argv)
         return sf_cmd_lambda(argc, argv);
     if (!strcmp(cmd, "function"))
         return sf_cmd_function(argc, argv);
-    if (!strcmp(cmd, "demo")) {
-        char *plan_argv[] = {"plan", NULL};
-        char *replay_argv[] = {"replay", "--tau", "0.7", NULL};
-        printf(
-            "== serflow demo 1/2: offline plan on the bundled paper profile and AWS catalog\n\n");
-        fflush(stdout);
-        int rc = sf_cmd_plan(1, plan_argv);
-        if (rc != SF_EXIT_OK)
-            return rc;
-        printf("\n== serflow demo 2/2: replay of the first 400 WITS epochs at tau 0.7 (the "
-               "paper's evaluation)\n\n");
-        fflush(stdout);
-        return sf_cmd_replay(3, replay_argv);
-    }
+    if (!strcmp(cmd, "demo"))
+        return sf_cmd_demo(argc, argv);
     fprintf(stderr, "serflow: unknown command '%s' (try serflow --help)\n", cmd);
     return SF_EXIT_USAGE;
 }

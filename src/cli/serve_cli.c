@@ -2,6 +2,8 @@
 #include "serve_cli.h"
 
 #include <omp.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,14 @@ int sf_cli_opt_int(const char *cmd, const char *name, const char *val, long lo, 
     }
     *out = (int)v;
     return 0;
+}
+
+void sf_cli_die_with_parent(void)
+{
+    pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) /* the parent died before the call */
+        raise(SIGTERM);
 }
 
 void sf_cli_set_threads(int threads)

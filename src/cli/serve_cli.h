@@ -21,6 +21,10 @@ int sf_cli_opt_double(const char *cmd, const char *name, const char *val, double
                       double *out);
 int sf_cli_opt_int(const char *cmd, const char *name, const char *val, long lo, long hi, int *out);
 
+/* A child of the server (worker, function runtime, function instance) gets SIGTERM when its
+ * parent dies, even by SIGKILL, so that no process outlives the server (Linux prctl). */
+void sf_cli_die_with_parent(void);
+
 /* Sets the OpenMP thread count of oneDNN (the CLI links OpenMP, the library does not). */
 void sf_cli_set_threads(int threads);
 
@@ -29,5 +33,6 @@ int sf_cmd_worker(int argc, char **argv);
 int sf_cmd_lambda(int argc, char **argv);
 int sf_cmd_function(int argc, char **argv);
 int sf_cmd_load(int argc, char **argv);
+int sf_cmd_demo(int argc, char **argv);
 
 #endif

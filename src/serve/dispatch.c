@@ -16,6 +16,9 @@
 /* Worker call timeout beyond the batch's own time: a worker that takes this much longer than any
  * batch can is treated as dead (its batch goes to functions). */
 #define WORKER_CALL_SLACK_S 5.0
+/* Back-off after a 429 from the function runtime (its concurrency cap): a few milliseconds, the
+ * time a short invocation takes to free its instance. */
+#define FN_THROTTLE_BACKOFF_NS (5 * 1000 * 1000)
 
 struct sf__batch *sf__batch_take(struct sf__server *s, size_t n)
 {
@@ -190,6 +193,7 @@ static void *fn_main(void *arg)
         size_t len = 0;
         void *frame = frame_of(s, b, &len);
         int ok = 0;
+        double t_first = sf_monotonic_s();
         for (int attempt = 0; attempt < 2 && frame && !ok; attempt++) { /* one retry */
             long status = 0;
             char *resp = NULL;
@@ -198,9 +202,18 @@ static void *fn_main(void *arg)
             struct sf_err err = {{0}};
             if (attempt)
                 sf_metrics_add(s->metrics, s->mid.fn_retries, "", 1);
-            if (sf_http_request(h, s->invoke_url, frame, len, hdr, s->cfg->fn_timeout_s + 5,
-                                &status, &resp, &rlen, &fnerr, &err) == SF_OK &&
-                status == 200 && !fnerr) {
+            int rc = sf_http_request(h, s->invoke_url, frame, len, hdr, s->cfg->fn_timeout_s + 5,
+                                     &status, &resp, &rlen, &fnerr, &err);
+            if (rc == SF_OK && status == 429 && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {
+                /* throttled at the concurrency cap: not a failure of the function; wait for a
+                 * slot (bounded by the invocation timeout) without using up the retry */
+                sf_metrics_add(s->metrics, s->mid.fn_throttled, "", 1);
+                free(resp);
+                nanosleep(&(struct timespec){0, FN_THROTTLE_BACKOFF_NS}, NULL);
+                attempt--;
+                continue;
+            }
+            if (rc == SF_OK && status == 200 && !fnerr) {
                 struct sf_serve_result *r = NULL;
                 size_t nr = 0;
                 if (sf_frame_result_decode(resp, rlen, b->n, &r, &nr, &err) == SF_OK &&

@@ -339,6 +339,8 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
          "Batches of a failed worker sent again to functions."},
         {&d->fn_retries, "serflow_function_retries_total", SF_METRIC_COUNTER,
          "Function invocations retried after a failure."},
+        {&d->fn_throttled, "serflow_function_throttled_total", SF_METRIC_COUNTER,
+         "Function invocations refused at the concurrency cap (429) and tried again."},
         {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state."},
         {&d->target, "serflow_instances_target", SF_METRIC_GAUGE,
          "The policy's last instance target."},
@@ -405,7 +407,13 @@ static int start_lambda(struct sf__server *s, const char *exe, struct sf_err *er
                     idle,
                     "--cold-start-delay-s",
                     delay,
-                    "--concurrency", conc, "--ready-fd", fd, NULL, NULL, NULL};
+                    "--concurrency",
+                    conc,
+                    "--ready-fd",
+                    fd,
+                    NULL,
+                    NULL,
+                    NULL};
     if (c->fn_fault) {
         size_t k = SF_ARRAY_LEN(argv) - 3;
         argv[k] = "--fault";

@@ -69,6 +69,7 @@ struct lambda {
     int inflight;
     struct instance inst[LAMBDA_MAX_INSTANCES];
     int next_inst_id;
+    int spawn_wanted; /* instances to start: the main thread starts them (see housekeep) */
     uint64_t seq;
     volatile sig_atomic_t *stop;
     struct sf_meter meter;
@@ -83,7 +84,7 @@ static void wake_all(struct lambda *l)
 
 static int starting_or_idle(struct lambda *l)
 {
-    int n = 0;
+    int n = l->spawn_wanted;
     for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
         n += l->inst[i].state == INST_STARTING || l->inst[i].state == INST_IDLE;
     return n;
@@ -91,7 +92,7 @@ static int starting_or_idle(struct lambda *l)
 
 static int live_instances(struct lambda *l)
 {
-    int n = 0;
+    int n = l->spawn_wanted;
     for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
         n += l->inst[i].state != INST_FREE;
     return n;
@@ -197,8 +198,10 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
     }
     if ((double)req->len > l->price->fn_payload_max_bytes) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "Request must be smaller than %.0f bytes for the "
-                 "InvokeFunction operation (got %zu)", l->price->fn_payload_max_bytes, req->len);
+        snprintf(msg, sizeof(msg),
+                 "Request must be smaller than %.0f bytes for the "
+                 "InvokeFunction operation (got %zu)",
+                 l->price->fn_payload_max_bytes, req->len);
         service_error(resp, 413, "RequestEntityTooLargeException", msg);
         return;
     }
@@ -219,8 +222,7 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
         l->throttles++;
         pthread_mutex_unlock(&l->mu);
         char msg[128];
-        snprintf(msg, sizeof(msg), "Rate Exceeded: %d concurrent executions",
-                 l->cfg->concurrency);
+        snprintf(msg, sizeof(msg), "Rate Exceeded: %d concurrent executions", l->cfg->concurrency);
         service_error(resp, 429, "TooManyRequestsException", msg);
         return;
     }
@@ -232,7 +234,7 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
         l->head = &v;
     l->tail = &v;
     if (queued + 1 > starting_or_idle(l))
-        spawn_instance(l);
+        l->spawn_wanted++;
     wake_all(l);
     while (v.state == INV_QUEUED || v.state == INV_RUNNING) {
         struct timespec ts;
@@ -484,6 +486,10 @@ static void lambda_handler(void *ctx, const struct sf__httpd_req *req, struct sf
 /* Reaps exited instances (failing their invocation) and stops idle ones; locked. */
 static void housekeep(struct lambda *l, double now)
 {
+    /* instances are started here, on the main thread: a child's parent-death signal follows the
+     * thread that started it, and connection threads come and go */
+    for (; l->spawn_wanted > 0; l->spawn_wanted--)
+        spawn_instance(l);
     for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++) {
         struct instance *in = &l->inst[i];
         if (in->state == INST_FREE)
@@ -543,9 +549,18 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
             rc = sf_err_set(err, SF_EIO, "lambda: cannot write the readiness line");
     }
     while (rc == SF_OK && !*stop) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        /* woken at once when an invocation wants a new instance, else every 10 ms */
         pthread_mutex_lock(&l->mu);
+        if (!l->spawn_wanted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 10 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        }
         housekeep(l, sf_monotonic_s());
         pthread_mutex_unlock(&l->mu);
     }

@@ -100,6 +100,24 @@ static int build_body(const struct sf_load_cfg *c, size_t img, struct req *r)
     return 0;
 }
 
+double *sf_load_arrivals(const struct sf_trace *t, double rate_scale, size_t *n_out)
+{
+    size_t n = 0;
+    for (int64_t u = 0; u < t->n_units; u++)
+        n += (size_t)llround(t->unit_count[u] * rate_scale);
+    double *a = malloc((n ? n : 1) * sizeof(double));
+    if (!a)
+        return NULL;
+    size_t j = 0;
+    for (int64_t u = 0; u < t->n_units; u++) {
+        uint32_t c = (uint32_t)llround(t->unit_count[u] * rate_scale);
+        for (uint32_t k = 0; k < c; k++)
+            a[j++] = (double)u * t->unit_s + (k + 0.5) / c * t->unit_s;
+    }
+    *n_out = n;
+    return a;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

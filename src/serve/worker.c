@@ -83,16 +83,20 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
             sf_nn_codec_encode(&chunk[j], tau, &body[j], &len[j], NULL, &err) != SF_OK)
             done[j] = -1;
     }
-    for (int attempt = 0; attempt < 2; attempt++) { /* one retry of the failed chunks */
+    int failures[WORKER_MAX_FANOUT] = {0};
+    double t0 = sf_monotonic_s();
+    for (;;) { /* one retry of a failed chunk; a throttled one (429) waits for a slot */
         const void *pend_body[WORKER_MAX_FANOUT];
         size_t pend_len[WORKER_MAX_FANOUT], idx[WORKER_MAX_FANOUT], m = 0;
         for (size_t j = 0; j < k; j++)
-            if (!done[j]) {
+            if (!done[j] && failures[j] < 2) {
                 pend_body[m] = body[j];
                 pend_len[m] = len[j];
                 idx[m++] = j;
             }
         if (!m)
+            break;
+        if (sf_monotonic_s() - t0 > w->cfg->fn_timeout_s * 2)
             break;
         long status[WORKER_MAX_FANOUT];
         char *resp[WORKER_MAX_FANOUT];
@@ -100,7 +104,8 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
         int fnerr[WORKER_MAX_FANOUT];
         if (sf_http_post_many(w->invoke_url, pend_body, pend_len, m, w->cfg->fn_timeout_s, status,
                               resp, rlen, fnerr) != SF_OK)
-            continue;
+            break;
+        int throttled = 0;
         for (size_t i = 0; i < m; i++) {
             struct sf_serve_result *r = NULL;
             size_t nr = 0;
@@ -111,10 +116,16 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
                 memcpy(out + *n_out, r, nr * sizeof(*r));
                 *n_out += nr;
                 done[j] = 1;
+            } else if (status[i] == 429) {
+                throttled = 1; /* the runtime's concurrency cap: not the function's failure */
+            } else {
+                failures[j]++;
             }
             free(r);
             free(resp[i]);
         }
+        if (throttled)
+            nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
     }
     for (size_t j = 0; j < k; j++) {
         if (done[j] != 1)
