@@ -115,4 +115,10 @@ struct sf_cloud_local_cfg {
 int sf_cloud_local_new(struct sf_cloud *out, const struct sf_cloud_local_cfg *cfg,
                        struct sf_err *err);
 
+/* The static provider: n running workers at endpoints ("HOST:PORT", copied), ready at once,
+ * handed out by launch and given back by terminate, billed from launch to termination; never
+ * started or stopped by the provider. */
+int sf_cloud_static_new(struct sf_cloud *out, const char *const *endpoints, int n,
+                        const struct sf_pricing *price, struct sf_err *err);
+
 #endif

@@ -303,6 +303,9 @@ struct sf_serve_cfg {
     int fn_dispatchers; /* concurrent function invocations from the ingress */
     enum sf_nn_backend backend;
     uint64_t seed;               /* VM boot delays drawn like the simulator's cold starts */
+    const char *worker_urls[16]; /* running workers (HOST:PORT) for the static provider */
+    int n_worker_urls;           /* 0: the local provider starts workers */
+    int no_spill;                /* IaaS without the FaaS spill: batches wait for an instance */
     int fixed_instances;         /* >= 0: keep this many instances, ignoring the policy's target
                                     (tests, benchmarks); -1: the policy decides */
     const char *fn_fault;        /* test hook passed to function instances: NULL, "crash", "hang" */

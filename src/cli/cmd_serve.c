@@ -28,6 +28,8 @@ static const char usage[] =
     "  --pool P --cut C      force a path: faas, iaas, or hybrid at cut C (cheapest VM type)\n"
     "  --instances N         keep a fixed fleet of N instances (ignores the policy's target)\n"
     "  --tcip RPS            override the planned T-CIP (as serflow replay --tcip)\n"
+    "  --worker-url H:P      use running workers (repeatable) instead of starting them\n"
+    "  --no-spill            IaaS without the FaaS spill: batches wait for a free instance\n"
     "Controller (as serflow replay):\n"
     "  --cold-start MIN:MAX  VM boot in epochs, uniform (18:22)   --scale-period P (25)\n"
     "  --terminate-delay D   epochs (2)       --k K (1)           --seed S (1)\n"
@@ -153,7 +155,16 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             INT(1, 256, c->fn_dispatchers);
         else if (IS("--tcip"))
             DBL(0, 1e12, a->tcip);
-        else if (IS("--instances"))
+        else if (IS("--worker-url")) {
+            if (c->n_worker_urls >= 16) {
+                fprintf(stderr, "serflow serve: --worker-url: at most 16\n");
+                return -1;
+            }
+            c->worker_urls[c->n_worker_urls++] = v;
+        } else if (r == 0 && !strcmp(o, "--no-spill")) {
+            c->no_spill = 1;
+            r = 1;
+        } else if (IS("--instances"))
             INT(0, 64, c->fixed_instances);
         else if (IS("--fn-fault"))
             c->fn_fault = v;

@@ -117,7 +117,8 @@ static int local_poll(void *ctx, double now_s, struct sf_cloud_instance *out, in
         if (s->inst.state == SF_CLOUD_PENDING && sf_proc_poll_ready(&s->proc)) {
             s->inst.state = SF_CLOUD_READY;
             s->inst.ready_s = now_s;
-            snprintf(s->inst.endpoint, sizeof(s->inst.endpoint), "%s", s->proc.endpoint);
+            _Static_assert(sizeof(s->inst.endpoint) == sizeof(s->proc.endpoint), "endpoint sizes");
+            memcpy(s->inst.endpoint, s->proc.endpoint, sizeof(s->inst.endpoint));
         }
         if (sf_proc_reap(&s->proc)) {
             retire(l, s, now_s);

@@ -275,7 +275,7 @@ static void route_epoch(struct sf__server *s)
         if (b)
             sf__dispatch_instance(s, i, b);
     }
-    while (s->q_len) {
+    while (s->q_len && !s->cfg->no_spill) {
         struct sf__batch *b = sf__batch_take(s, (size_t)B);
         if (b)
             sf__dispatch_function(s, b);
@@ -325,7 +325,7 @@ static double run_batcher(struct sf__server *s, double now)
         double oldest = s->queue[s->q_head]->arrival_s;
         int free_inst = instances_for_batcher(s);
         if (s->draining) { /* stop: everything leaves now */
-            d.path = free_inst ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
+            d.path = free_inst || s->cfg->no_spill ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
             d.n = (int)s->q_len < s->batcher.batch_size ? (int)s->q_len : s->batcher.batch_size;
         } else {
             sf_batcher_decide(&s->batcher, now, (int)s->q_len, oldest, free_inst, &d);
@@ -333,6 +333,11 @@ static double run_batcher(struct sf__server *s, double now)
         if (d.path == SF_BATCH_NONE) {
             wake = d.wake_s;
             break;
+        }
+        if (s->cfg->no_spill) {
+            if (free_instance(s) < 0)
+                break; /* no FaaS spill: wait until an instance is free (it signals) */
+            d.path = SF_BATCH_INSTANCE;
         }
         dispatch(s, &d);
     }

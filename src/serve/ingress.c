@@ -461,7 +461,9 @@ static int start_cloud(struct sf__server *s, const char *exe, struct sf_err *err
                     (char *)sf_nn_backend_name(c->backend),
                     NULL};
     struct sf_cloud_local_cfg lc = {argv, c->price, 2.0};
-    int rc = sf_cloud_local_new(&s->cloud, &lc, err);
+    int rc = c->n_worker_urls
+                 ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
+                 : sf_cloud_local_new(&s->cloud, &lc, err);
     s->have_cloud = rc == SF_OK;
     return rc;
 }

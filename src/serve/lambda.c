@@ -74,6 +74,7 @@ struct lambda {
     volatile sig_atomic_t *stop;
     struct sf_meter meter;
     uint64_t cold_starts, throttles, timeouts, crashes, errors, invocations;
+    double init_s; /* summed init time of the instances that became ready */
     char exe[4096];
 };
 
@@ -311,6 +312,7 @@ static void handle_next(struct lambda *l, const struct sf__httpd_req *req,
     double now = sf_monotonic_s();
     if (in->state == INST_STARTING) {
         in->ready_s = now;
+        l->init_s += now - in->spawn_s;
         /* the configured cold-start delay was spent inside the instance before its first poll */
     }
     in->state = INST_IDLE;
@@ -393,45 +395,50 @@ static void handle_metrics(struct lambda *l, struct sf__httpd_resp *resp)
     }
     pthread_mutex_lock(&l->mu);
     int live = live_instances(l);
-    snprintf(t, 4096,
-             "# HELP serflow_function_invocations_total Invocations received.\n"
-             "# TYPE serflow_function_invocations_total counter\n"
-             "serflow_function_invocations_total %llu\n"
-             "# HELP serflow_function_billed_invocations_total Invocations billed.\n"
-             "# TYPE serflow_function_billed_invocations_total counter\n"
-             "serflow_function_billed_invocations_total %llu\n"
-             "# HELP serflow_function_gigabyte_seconds_total Billed GB-seconds (1 ms rounding).\n"
-             "# TYPE serflow_function_gigabyte_seconds_total counter\n"
-             "serflow_function_gigabyte_seconds_total %.9g\n"
-             "# HELP serflow_function_cost_usd_total Duration cost plus request fees.\n"
-             "# TYPE serflow_function_cost_usd_total counter\n"
-             "serflow_function_cost_usd_total %.9g\n"
-             "# HELP serflow_function_fees_usd_total Request fees.\n"
-             "# TYPE serflow_function_fees_usd_total counter\n"
-             "serflow_function_fees_usd_total %.9g\n"
-             "# HELP serflow_function_cold_starts_total Instances started.\n"
-             "# TYPE serflow_function_cold_starts_total counter\n"
-             "serflow_function_cold_starts_total %llu\n"
-             "# HELP serflow_function_throttles_total Invocations refused at the cap (429).\n"
-             "# TYPE serflow_function_throttles_total counter\n"
-             "serflow_function_throttles_total %llu\n"
-             "# HELP serflow_function_timeouts_total Invocations killed at the timeout.\n"
-             "# TYPE serflow_function_timeouts_total counter\n"
-             "serflow_function_timeouts_total %llu\n"
-             "# HELP serflow_function_crashes_total Instances that exited mid-invocation.\n"
-             "# TYPE serflow_function_crashes_total counter\n"
-             "serflow_function_crashes_total %llu\n"
-             "# HELP serflow_function_errors_total Invocations answered with a function error.\n"
-             "# TYPE serflow_function_errors_total counter\n"
-             "serflow_function_errors_total %llu\n"
-             "# HELP serflow_function_instances Function instances alive.\n"
-             "# TYPE serflow_function_instances gauge\n"
-             "serflow_function_instances %d\n",
-             (unsigned long long)l->invocations, (unsigned long long)l->meter.invocations,
-             l->meter.fn_gb_s, l->meter.fn_usd + l->meter.fee_usd, l->meter.fee_usd,
-             (unsigned long long)l->cold_starts, (unsigned long long)l->throttles,
-             (unsigned long long)l->timeouts, (unsigned long long)l->crashes,
-             (unsigned long long)l->errors, live);
+    snprintf(
+        t, 4096,
+        "# HELP serflow_function_invocations_total Invocations received.\n"
+        "# TYPE serflow_function_invocations_total counter\n"
+        "serflow_function_invocations_total %llu\n"
+        "# HELP serflow_function_billed_invocations_total Invocations billed.\n"
+        "# TYPE serflow_function_billed_invocations_total counter\n"
+        "serflow_function_billed_invocations_total %llu\n"
+        "# HELP serflow_function_gigabyte_seconds_total Billed GB-seconds (1 ms rounding).\n"
+        "# TYPE serflow_function_gigabyte_seconds_total counter\n"
+        "serflow_function_gigabyte_seconds_total %.9g\n"
+        "# HELP serflow_function_cost_usd_total Duration cost plus request fees.\n"
+        "# TYPE serflow_function_cost_usd_total counter\n"
+        "serflow_function_cost_usd_total %.9g\n"
+        "# HELP serflow_function_fees_usd_total Request fees.\n"
+        "# TYPE serflow_function_fees_usd_total counter\n"
+        "serflow_function_fees_usd_total %.9g\n"
+        "# HELP serflow_function_cold_starts_total Instances started.\n"
+        "# TYPE serflow_function_cold_starts_total counter\n"
+        "serflow_function_cold_starts_total %llu\n"
+        "# HELP serflow_function_throttles_total Invocations refused at the cap (429).\n"
+        "# TYPE serflow_function_throttles_total counter\n"
+        "serflow_function_throttles_total %llu\n"
+        "# HELP serflow_function_timeouts_total Invocations killed at the timeout.\n"
+        "# TYPE serflow_function_timeouts_total counter\n"
+        "serflow_function_timeouts_total %llu\n"
+        "# HELP serflow_function_crashes_total Instances that exited mid-invocation.\n"
+        "# TYPE serflow_function_crashes_total counter\n"
+        "serflow_function_crashes_total %llu\n"
+        "# HELP serflow_function_errors_total Invocations answered with a function error.\n"
+        "# TYPE serflow_function_errors_total counter\n"
+        "serflow_function_errors_total %llu\n"
+        "# HELP serflow_function_init_seconds_total Init time of the instances started (process "
+        "start, model load, configured delay).\n"
+        "# TYPE serflow_function_init_seconds_total counter\n"
+        "serflow_function_init_seconds_total %.9g\n"
+        "# HELP serflow_function_instances Function instances alive.\n"
+        "# TYPE serflow_function_instances gauge\n"
+        "serflow_function_instances %d\n",
+        (unsigned long long)l->invocations, (unsigned long long)l->meter.invocations,
+        l->meter.fn_gb_s, l->meter.fn_usd + l->meter.fee_usd, l->meter.fee_usd,
+        (unsigned long long)l->cold_starts, (unsigned long long)l->throttles,
+        (unsigned long long)l->timeouts, (unsigned long long)l->crashes,
+        (unsigned long long)l->errors, l->init_s, live);
     pthread_mutex_unlock(&l->mu);
     resp->status = 200;
     resp->body = t;

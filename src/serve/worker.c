@@ -187,11 +187,66 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     free(x);
 }
 
+/* POST /v2/models/{name}/infer on the worker itself: the whole model here, one OIP v2 request at
+ * a time (binary tensor extension accepted). Lets another proxy (nginx in bench/bench_serve.sh)
+ * front the same worker as the ingress does. */
+static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
+                       struct sf__httpd_resp *resp)
+{
+    struct sf_err err = {{0}};
+    const char *hl = sf__httpd_req_header(req, "Inference-Header-Content-Length");
+    size_t jl = req->len;
+    if (hl) {
+        char *end;
+        unsigned long long v = strtoull(hl, &end, 10);
+        if (*end || v > req->len) {
+            sf__httpd_error(resp, 400, "Inference-Header-Content-Length: bad length");
+            return;
+        }
+        jl = (size_t)v;
+    }
+    struct sf_oip_request oip;
+    if (sf_oip_parse_request(req->body ? req->body : "", jl, hl ? req->body + jl : NULL,
+                             hl ? req->len - jl : 0, sf_nn_model_input_shape(w->model),
+                             SF_SERVE_MAX_BATCH, &oip, &err) != SF_OK) {
+        sf__httpd_error(resp, 400, "%s", err.msg);
+        return;
+    }
+    struct sf_nn_result *nr = calloc(oip.n, sizeof(*nr));
+    struct sf_serve_result *out = calloc(oip.n, sizeof(*out));
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    size_t done = 0;
+    int rc = !nr || !out ? sf_err_set(&err, SF_ENOMEM, "out of memory") : SF_OK;
+    pthread_mutex_lock(&w->mu);
+    if (rc == SF_OK)
+        rc = sf_nn_batch_set_input(&b, w->model, oip.x, NULL, oip.n, &err);
+    if (rc == SF_OK)
+        rc = sf_nn_runner_run(w->runner, &b, w->n_stages, w->cfg->tau, nr, &done, &err);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; rc == SF_OK && i < done; i++)
+        sf_serve_result_from_nn(&nr[i], w->num_classes, w->n_stages, SF_WHERE_VM, &out[i]);
+    char *body =
+        rc == SF_OK ? sf_oip_response_json(sf_nn_model_name(w->model), oip.id, out, done) : NULL;
+    if (body)
+        sf__httpd_json(resp, 200, body);
+    else
+        sf__httpd_error(resp, 500, "%s", rc == SF_OK ? "out of memory" : err.msg);
+    sf_nn_batch_fini(&b);
+    free(nr);
+    free(out);
+    sf_oip_request_fini(&oip);
+}
+
 static void worker_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
 {
     struct worker *w = ctx;
+    size_t ul = strlen(req->url);
     if (!strcmp(req->url, "/v1/batch") && !strcmp(req->method, "POST"))
         handle_batch(w, req, resp);
+    else if (!strncmp(req->url, "/v2/models/", 11) && ul > 6 &&
+             !strcmp(req->url + ul - 6, "/infer") && !strcmp(req->method, "POST"))
+        handle_oip(w, req, resp);
     else if (!strcmp(req->url, "/v1/health"))
         sf__httpd_json(resp, 200, sf_strdup("{\"status\":\"ready\"}"));
     else
