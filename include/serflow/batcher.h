@@ -11,7 +11,8 @@
  * of n (every request running every stage of the path, plus a cold-start allowance where one may
  * occur) comes from a table the planner fills (sf_service_table in plan.h).
  *
- * Pure and allocation-free: the caller owns the queue and the tables and calls
+ * Pure and allocation-free: the caller owns the queue, the tables and the instances' busy times,
+ * and calls
  *   - sf_batcher_admit() before it enqueues an arrival (the open batch may have to leave first,
  *     or the newcomer would push the oldest past its deadline),
  *   - sf_batcher_decide() after every arrival, when a timer it set fires, and when an instance
@@ -53,19 +54,24 @@ struct sf_batch_decision {
 double sf_batcher_latest_s(const struct sf_batcher_cfg *c, double oldest_arrival_s, int n,
                            int on_instance);
 
-/* With `queued` requests waiting (oldest at oldest_arrival_s) and free_instances instances that
- * may take a batch now (0 when the policy's instance cap is reached): dispatch B at once when the
- * queue holds B or more (to an instance when one is free, else to a function); dispatch the whole
- * queue when now has reached its latest dispatch time on the path it would take; else wait until
- * that time. */
+/* With `queued` requests waiting (oldest at oldest_arrival_s), free_instances instances that may
+ * take a batch now (0 when the policy's instance cap is reached) and next_free_s the time the
+ * next busy instance becomes free (INFINITY: none): the path of the batch is a free instance while
+ * it can still meet the oldest request's deadline, else a busy instance that becomes free early
+ * enough to meet it (the batch waits for it), else a function. A full batch (B or more queued)
+ * leaves at once, to a free instance or a function. Otherwise the whole queue leaves when now has
+ * reached its latest dispatch time on its path; until then the caller is told when to look again
+ * (the latest time, or next_free_s when it waits for an instance). */
 void sf_batcher_decide(const struct sf_batcher_cfg *c, double now_s, int queued,
-                       double oldest_arrival_s, int free_instances, struct sf_batch_decision *out);
+                       double oldest_arrival_s, int free_instances, double next_free_s,
+                       struct sf_batch_decision *out);
 
 /* Before enqueuing a request arriving at now_s: when one more request would push the open batch
  * of `queued` (oldest at oldest_arrival_s) past the oldest's deadline on the path it would take,
  * fills out with the dispatch of the whole open batch on that path and returns 1 (the newcomer then
  * starts the next batch); else returns 0 and out->path = SF_BATCH_NONE. */
 int sf_batcher_admit(const struct sf_batcher_cfg *c, double now_s, int queued,
-                     double oldest_arrival_s, int free_instances, struct sf_batch_decision *out);
+                     double oldest_arrival_s, int free_instances, double next_free_s,
+                     struct sf_batch_decision *out);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum sf_status {
     SF_OK = 0,
@@ -40,10 +41,51 @@ void sf_err_clear(struct sf_err *err);
 int sf_err_set(struct sf_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Reads a whole file into a NUL-terminated heap buffer (caller frees). Files larger than
- * max_bytes are refused with SF_ETOOBIG so that outside input cannot exhaust memory. */
+/* Reads a whole file into a NUL-terminated heap buffer (caller frees). A regular file larger
+ * than max_bytes is refused from its size (fstat) before anything is read; a pipe or FIFO is read
+ * up to max_bytes + 1 bytes and refused beyond (a FIFO with no writer reads as empty instead of
+ * blocking); directories ("is a directory"), devices and sockets are refused (SF_EINVAL). The
+ * buffer never grows past max_bytes + 2 bytes. Errors: SF_ENOTFOUND (no such file), SF_EINVAL,
+ * SF_ETOOBIG, SF_EIO, SF_ENOMEM; the message starts with the path. */
 int sf_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len,
                  struct sf_err *err);
+
+/* ---- output files ---- */
+
+/* Longest output path accepted (PATH_MAX on Linux); longer ones are refused, never cut. */
+#define SF_PATH_BYTES 4096
+
+enum sf_outfile_mode { SF_OUT_REPLACE = 1, SF_OUT_THROUGH, SF_OUT_STDOUT };
+
+/* An output file being written. Write to f between sf_outfile_open and sf_outfile_commit (or
+ * sf_outfile_abort). Caller-owned; no heap memory. */
+struct sf_outfile {
+    FILE *f;
+    enum sf_outfile_mode mode;
+    char path[SF_PATH_BYTES];
+    char tmp[SF_PATH_BYTES + 32];
+};
+
+/* Opens path for writing:
+ * - "-" and "/dev/stdout": standard output (commit flushes and checks it; never closes it);
+ * - a new path, a regular file or a symlink to one: a temporary made by mkstemp in the target's
+ *   directory (O_EXCL, no symlink followed), given the existing file's permissions or
+ *   0666 & ~umask, then fsync'ed and renamed over the target by commit; a symlink at path is
+ *   replaced, never written through;
+ * - a FIFO or a character device (or a symlink to one, e.g. /dev/fd/N, /dev/null): written
+ *   straight through; a FIFO with no reader is an error, not a wait;
+ * - a directory or anything else: refused (SF_EINVAL, "is a directory").
+ * Errors: SF_EINVAL, SF_ENOTFOUND (no such directory), SF_EIO, with the path in err. Reads the
+ * umask by setting it: not for use while other threads create files. */
+int sf_outfile_open(struct sf_outfile *o, const char *path, struct sf_err *err);
+/* Finishes the file: flush, check for any write error, fsync, close, rename into place. On
+ * failure the target is untouched and the temporary removed (SF_EIO, "path: write error: ..."). */
+int sf_outfile_commit(struct sf_outfile *o, struct sf_err *err);
+/* Abandons the file: closes it and removes the temporary; the target is untouched. Safe after
+ * a failed open or a commit. */
+void sf_outfile_abort(struct sf_outfile *o);
+/* open + write len bytes + commit. */
+int sf_write_file_atomic(const char *path, const void *data, size_t len, struct sf_err *err);
 
 /* SplitMix64 step: advances *state and returns the next 64-bit output. Fast, seedable, and
  * good enough for simulation draws (not for anything secret). */
@@ -63,6 +105,17 @@ int sf_cmp_double(const void *a, const void *b);
 
 /* Heap copy of s (NULL is copied as ""); NULL when out of memory. Caller frees. */
 char *sf_strdup(const char *s);
+
+/* Copies in[0..in_len) into out as text that is safe to show on a terminal: printable ASCII and
+ * well-formed UTF-8 as is, except C1 controls (\xC2\x80..) and invisible or bidi characters
+ * (zero-width spaces, direction overrides, the byte order mark: \uXXXX); newline, tab and CR as
+ * \n \t \r; every other byte as \xNN. Cut with "..." when out is too small; always NUL-terminated
+ * (out_size
+ * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
+char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
+
+/* 3 when text starts with a UTF-8 byte order mark (EF BB BF), else 0: text readers skip it. */
+size_t sf_bom_len(const char *text, size_t len);
 
 /* True when x is finite (not NaN or infinite). */
 int sf_isfinite(double x);

@@ -12,14 +12,7 @@
 #include <stddef.h>
 
 #include "serflow/core.h"
-
-/* Hard caps on outside input: a catalog or profile beyond these is refused, not truncated. */
-#define SF_NAME_MAX         64
-#define SF_MAX_STAGES       64
-#define SF_MAX_VM_TYPES     64
-#define SF_MAX_RUNTIMES     64
-#define SF_MAX_TAUS         128
-#define SF_MODEL_FILE_BYTES (8u << 20)
+#include "serflow/limits.h" /* caps: a catalog or profile beyond them is refused, not truncated */
 
 /* ---- pricing catalog ---- */
 
@@ -45,7 +38,7 @@ struct sf_pricing {
     double vm_billing_granularity_s; /* EC2: 1 s */
     double vm_billing_minimum_s;     /* EC2: 60 s per launch */
     /* functions */
-    struct sf_fn_arch fn_arch[8];
+    struct sf_fn_arch fn_arch[SF_MAX_FN_ARCHS];
     size_t n_fn_arch;
     double fn_request_fee_usd; /* per invocation */
     int fn_mem_min_mb, fn_mem_max_mb, fn_mem_step_mb;

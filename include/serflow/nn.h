@@ -19,12 +19,7 @@
 #include <stdint.h>
 
 #include "serflow/core.h"
-
-#define SF_NN_MAX_DIMS    3  /* per-request tensor rank: [C,H,W] or [K] */
-#define SF_NN_MAX_CLASSES 64 /* caps the per-request probability vectors */
-#define SF_NN_MAX_STAGES  32 /* caps the manifest; the bundled model has 6 */
-/* ONNX files larger than this are refused (the bundled stages are < 1 MB each). */
-#define SF_NN_MAX_ONNX_BYTES ((size_t)256 << 20)
+#include "serflow/limits.h" /* SF_NN_MAX_DIMS, _CLASSES, _STAGES, _ONNX_BYTES */
 
 /* Per-request tensor shape (the batch dimension is not included). ndim 0 means "none". */
 struct sf_nn_shape {

@@ -29,6 +29,11 @@ struct sf_nn_dataset {
 int sf_nn_dataset_load_idx(const char *images_path, const char *labels_path, double mean,
                            double std, size_t max_n, struct sf_nn_dataset *out, struct sf_err *err);
 void sf_nn_dataset_fini(struct sf_nn_dataset *d);
+/* Checks a dataset against a model before any image is used: at least one image, h x w equal
+ * to the model's per-request input size, every label one of its classes. SF_EINVAL with a
+ * message naming images_path otherwise. The measurement functions below trust their images. */
+int sf_nn_dataset_check(const struct sf_nn_dataset *d, const struct sf_nn_model *m,
+                        const char *images_path, struct sf_err *err);
 
 struct sf_nn_stage_timing {
     int stage;        /* 1-based */

@@ -25,6 +25,7 @@ struct sf_costcfg {
     double fn_usd_per_s; /* p_m */
     double fn_fee_usd;   /* per invocation */
     int tail_fanout;     /* k: invocations per batch tail (hybrid); 1 otherwise */
+    int fn_invoke_size;  /* requests per FaaS (full-model) invocation; 0: batch_size */
     double fn_work_s[SF_MAX_STAGES];
     double fn_batch_s[SF_MAX_STAGES]; /* per-invocation part of stage i (0 when none reaches it) */
 };
@@ -97,7 +98,16 @@ struct sf_plan_opts {
     int any_memory;        /* function memories in the catalog's 1 MB steps, not vCPU multiples */
     const char *fn_arch;   /* NULL: the catalog's first architecture */
     double payload_factor; /* bytes on the wire per payload byte; <= 0: SF_PLAN_PAYLOAD_FACTOR */
+    int fn_invoke_size;    /* requests per FaaS invocation (the spill and FaaS-only): <= 0 a batch
+                              of B; 1 one call per request (LIBRA's setup), billed and checked so */
+    int batching;          /* SF_PLAN_DEADLINE (default) or SF_PLAN_EPOCH: which batches the
+                              capacity, the SLO check and the fees assume (docs/planner.md) */
 };
+
+/* The batches the planner assumes: those of the deadline-aware batcher (batcher.h), formed as
+ * requests arrive and dispatched before the oldest would miss the SLO, or the paper's epoch
+ * batches of B (capacity r = B / SLO, a full batch within the SLO). */
+enum { SF_PLAN_DEADLINE = 0, SF_PLAN_EPOCH = 1 };
 
 /* Hidden states and inputs travel base64-encoded inside JSON invocation payloads: 4 bytes on the
  * wire for every 3 (what counts against Lambda's 6,291,456-byte synchronous limit). */
@@ -105,6 +115,9 @@ struct sf_plan_opts {
 /* Most parallel tail invocations per batch the planner considers: bounds the worker's fan-in
  * (k concurrent calls per batch) and the request fees; with B = 100 it allows chunks of 2. */
 #define SF_PLAN_MAX_FANOUT 64
+/* Capacity of an instance whose head does no work (a path that never occupies its VM): a bound
+ * so that q = floor(rate / r) stays finite. */
+#define SF_PLAN_MAX_CAPACITY_RPS 1e6
 void sf_plan_opts_default(struct sf_plan_opts *o);
 
 struct sf_candidate {
@@ -112,12 +125,17 @@ struct sf_candidate {
     double tau;
     double accuracy;
     int cut;
-    int vm;          /* index into pricing->vm, -1 for FaaS */
-    int fn_mem_mb;   /* 0 when no memory fits at all */
-    int tail_fanout; /* k: function invocations per batch tail (hybrid), 1 otherwise */
+    int vm;              /* index into pricing->vm, -1 for FaaS */
+    int fn_mem_mb;       /* 0 when no memory fits at all */
+    int tail_fanout;     /* k: function invocations per batch tail (hybrid), 1 otherwise */
+    double capacity_rps; /* r of this path: requests/s one instance sustains within the SLO */
+    int inst_batch;      /* requests per instance batch the capacity assumes (B for epochs) */
+    int fn_batch;        /* requests per FaaS call at the planning rate (B for epochs) */
     double cost_usd_per_s;
     struct sf_cost_split split;
-    double latency_s;      /* worst case: a full batch through every stage of this path */
+    double latency_s;      /* worst case: epoch batching, a full batch through every stage of
+                              the path; deadline batching, a request's arrival to answer (wait for
+                              its batch and the instance, then the batch's service) */
     double slo_margin_s;   /* slo - latency */
     double spill_margin_s; /* slo - full-model latency on the function (the FaaS spill) */
     double tcip_rps;
@@ -134,6 +152,8 @@ struct sf_scip {
 struct sf_plan {
     double slo_s, rate_rps, capacity_rps;
     int batch_size;
+    int fn_invoke_size; /* requests per FaaS invocation, 1..batch_size */
+    int batching;       /* SF_PLAN_DEADLINE or SF_PLAN_EPOCH, as planned */
     size_t fn_arch;
     int found;                /* best is valid */
     struct sf_candidate best; /* cheapest feasible over all taus */
@@ -161,12 +181,14 @@ void sf_plan_fini(struct sf_plan *plan);
 
 /* The outcome of planning one pool at one tau, as the simulator and the server run it. */
 struct sf_path {
-    int has_instances; /* 0: functions only */
-    int vm;            /* pricing->vm index (instances only) */
-    int cut;           /* stages 1..cut on the instance; n_stages = IaaS-only */
-    int tail_fanout;   /* k: parallel function invocations per batch tail (hybrid); 1 otherwise */
-    int fn_mem_mb;     /* function memory for the tail and the FaaS spill */
-    double tcip_rps;   /* INFINITY: never a partial instance */
+    int has_instances;   /* 0: functions only */
+    int vm;              /* pricing->vm index (instances only) */
+    int cut;             /* stages 1..cut on the instance; n_stages = IaaS-only */
+    int tail_fanout;     /* k: parallel function invocations per batch tail (hybrid); 1 otherwise */
+    int fn_invoke_size;  /* requests per FaaS invocation (spill, FaaS-only); 0: a batch of B */
+    int fn_mem_mb;       /* function memory for the tail and the FaaS spill */
+    double tcip_rps;     /* INFINITY: never a partial instance */
+    double capacity_rps; /* r of the path; 0: B / SLO */
 };
 
 /* The path of a planned candidate. */

@@ -273,7 +273,7 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
  * functions, /metrics. Starts its own local function runtime (unless lambda_url is given) and
  * VM workers through the local provider. Returns after *stop: it stops accepting, answers every
  * admitted request, and stops every child process. */
-enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
+/* batching: enum sf_batching of sim.h (deadline-aware, or the paper's per epoch) */
 
 struct sf_serve_cfg {
     const char *model_dir;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "serflow/ctl.h"
+#include "serflow/limits.h"
 #include "serflow/model.h"
 #include "serflow/plan.h"
 #include "serflow/policy.h"
@@ -34,10 +35,12 @@ struct sf_trace {
     uint64_t *epoch_first; /* n_epochs + 1 entries */
 };
 
-/* Caps on outside input (a trace beyond them is refused, not truncated). */
-#define SF_TRACE_MAX_LINES    100000000ll
-#define SF_TRACE_MAX_PER_UNIT 100000000u
-#define SF_TRACE_MAX_EPOCHS   10000000ll /* 2 years of 6 s epochs */
+/* Largest batch the simulator accepts (its sample buffer keeps this many requests between
+ * chunks). */
+#define SF_SIM_MAX_BATCH 4096
+
+/* Caps on outside input (a trace beyond them is refused, not truncated): SF_TRACE_* in
+ * serflow/limits.h. */
 
 /* One non-negative integer per line ('#' comments allowed), each line `unit` long. Epochs are
  * epoch_s long (an integer multiple of one second for SF_TRACE_SECOND). max_epochs <= 0: all.
@@ -53,6 +56,32 @@ int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, s
 int sf_trace_load(struct sf_trace *t, const char *path, int csv, enum sf_trace_unit unit,
                   double epoch_s, int64_t max_epochs, struct sf_err *err);
 void sf_trace_fini(struct sf_trace *t);
+
+/* ---- synthetic traces (tracegen.c; the scaling bench, docs/controller.md) ---- */
+
+enum sf_tracegen_family {
+    SF_TG_DIURNAL = 0, /* a smooth 4-hour cycle with slow multiplicative noise */
+    SF_TG_ONOFF,       /* bursty on/off (a two-state MMPP: 10 min on, 20 min at a tenth) */
+    SF_TG_FLASH,       /* flash crowds: 6x jumps about hourly, decaying over 5 minutes */
+    SF_TG_RAMP,        /* a slow ramp from a tenth to twice the base */
+    SF_TG_STEPS,       /* step changes: levels held about 40 minutes */
+    SF_TG_QUIET,       /* long quiet periods (1.5 h at 2 %) between 20-minute busy ones */
+    SF_TG_COUNT
+};
+
+/* Longest generated trace: 31 days of seconds. */
+#define SF_TRACEGEN_MAX_SECONDS (31ll * 86400)
+
+const char *sf_tracegen_name(int family);
+/* -1 when unknown. */
+int sf_tracegen_parse(const char *name);
+/* Fills counts[0..seconds) with per-second Poisson counts whose rate follows the family's shape,
+ * scaled to mean_rps on average; the same seed gives the same trace. */
+int sf_tracegen(int family, double mean_rps, int64_t seconds, uint64_t seed, uint32_t *counts,
+                struct sf_err *err);
+/* A trace from n counts of `unit` each (through sf_trace_parse_counts, with its checks). */
+int sf_trace_from_counts(struct sf_trace *t, const char *name, const uint32_t *counts, int64_t n,
+                         enum sf_trace_unit unit, double epoch_s, struct sf_err *err);
 
 /* ---- simulator ---- */
 
@@ -80,6 +109,7 @@ struct sf_sim_opts {
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
     double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
+    int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
     struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
     int record_series;              /* fill the per-epoch series of each result */
@@ -87,6 +117,11 @@ struct sf_sim_opts {
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
     void *progress_ctx;
 };
+
+/* How requests become batches: deadline-aware (batcher.h: a batch leaves when full or when its
+ * oldest request would otherwise miss its SLO, so every request is answered within the SLO of
+ * its arrival), or the paper's: every epoch's requests cut into batches of B at the epoch's end. */
+enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
 
 void sf_sim_opts_default(struct sf_sim_opts *o);
 

@@ -2,33 +2,113 @@
 #ifndef SERFLOW_CLI_H
 #define SERFLOW_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
+#include "opt.h"
 #include "serflow/model.h"
 
 /* Exit codes: 0 ok, 1 runtime failure or infeasible, 2 usage or bad input. */
 enum { SF_EXIT_OK = 0, SF_EXIT_FAIL = 1, SF_EXIT_USAGE = 2 };
 
-/* Path of a bundled data file (relative to data/): $SERFLOW_DATA/rel if set, else the source
- * tree's data/rel. Returns a static buffer. */
-const char *sf_cli_data_path(const char *rel);
+/* The one mapping from a status to an exit code: SF_OK -> 0; a problem with what the user gave
+ * (arguments, file contents, a missing file, a cap exceeded: SF_EINVAL, SF_EPARSE, SF_ERANGE,
+ * SF_ENOTFOUND, SF_EUNSUPPORTED, SF_ECORRUPT, SF_ETOOBIG) -> 2; anything else (no feasible
+ * configuration, I/O failure, out of memory) -> 1. */
+int sf_cli_exit_code(int status);
 
-/* Strict number parsing for options: whole string, finite. Returns 0 on success. */
-int sf_cli_parse_double(const char *s, double *out);
-int sf_cli_parse_int(const char *s, long lo, long hi, long *out);
+/* Prints "serflow CMD: MESSAGE" on stderr with every non-printable byte escaped (messages echo
+ * file contents and arguments). */
+void sf_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Runs gnuplot on a script file; returns 0 on success, prints the reason to stderr otherwise. */
-int sf_cli_gnuplot(const char *script_path);
+/* sf_cli_error(cmd, "%s", err->msg) and returns sf_cli_exit_code(status). */
+int sf_cli_fail(const char *cmd, int status, const struct sf_err *err);
 
-/* Creates dir (and parents) and opens dir/name for writing a gnuplot script; the script's path
- * goes to path. Prints the reason and returns NULL on failure. */
-FILE *sf_cli_open_script(const char *dir, const char *name, char *path, size_t path_size);
+/* A command: its option table, a parse-only check (reads no file, prints nothing; for tests and
+ * the option fuzz target) and its entry point, which returns an exit code. */
+struct sf_cli_command {
+    const struct sf_opt_cmd *spec;
+    int (*check)(int argc, char **argv, struct sf_err *err);
+    int (*run)(int argc, char **argv);
+};
 
-/* Creates directory dir (and parents) if missing. Returns 0 on success. */
-int sf_cli_mkdirs(const char *dir);
+/* Every command, NULL-terminated (commands.c). */
+extern const struct sf_cli_command *const sf_cli_commands[];
+const struct sf_cli_command *sf_cli_command_find(const char *name);
 
-int sf_cmd_plan(int argc, char **argv);
-int sf_cmd_replay(int argc, char **argv);
-int sf_cmd_profile(int argc, char **argv);
+/* The list of commands (serflow --help). */
+void sf_cli_usage(FILE *out);
+
+extern const struct sf_cli_command sf_cli_plan_command, sf_cli_replay_command,
+    sf_cli_profile_command, sf_cli_demo_command, sf_cli_help_command;
+
+/* Runs a parse loop that only validates (for the .check entries of commands whose switch has no
+ * side effects beyond storing values). */
+int sf_cli_check_only(const struct sf_opt_cmd *spec, int argc, char **argv, struct sf_err *err);
+
+/* Option rows shared by plan and replay (same meaning, same checks). */
+#define SF_CLI_OPT_PROFILE(opt_id)                                                                 \
+    {                                                                                              \
+        .id = (opt_id), .name = "profile", .kind = SF_OPT_STR, .metavar = "FILE",                  \
+        .help = "model profile (serflow-profile/1, docs/formats.md)"                               \
+    }
+#define SF_CLI_OPT_PRICING(opt_id)                                                                 \
+    {                                                                                              \
+        .id = (opt_id), .name = "pricing", .kind = SF_OPT_STR, .metavar = "FILE",                  \
+        .help = "pricing catalog (serflow-pricing/1)"                                              \
+    }
+#define SF_CLI_OPT_MIN_ACCURACY(opt_id, text)                                                      \
+    {                                                                                              \
+        .id = (opt_id), .name = "min-accuracy", .kind = SF_OPT_NUM, .metavar = "A",                \
+        .help = (text), .want = "an accuracy, 0..1 or a percentage", .lo = 0, .hi = 100            \
+    }
+#define SF_CLI_OPT_TAU(opt_id, text)                                                               \
+    {                                                                                              \
+        .id = (opt_id), .name = "tau", .kind = SF_OPT_NUM, .metavar = "T", .help = (text),         \
+        .want = "a confidence threshold", .lo = 0, .hi = 1, .flags = SF_OPT_LO_OPEN                \
+    }
+
+/* How functions are invoked on the FaaS path: a batch of B per call, or one call per request. */
+extern const char *const sf_cli_invocation_words[];
+#define SF_CLI_OPT_FN_INVOCATION(opt_id)                                                           \
+    {                                                                                              \
+        .id = (opt_id), .name = "fn-invocation", .kind = SF_OPT_WORD, .metavar = "W",              \
+        .help = "batch | request: a FaaS call carries a batch of B (default) or one request\n"     \
+                "(LIBRA's setup: data/profiles/libra-wits.json)",                                  \
+        .words = sf_cli_invocation_words                                                           \
+    }
+
+/* Which batches: the deadline-aware batcher's (default) or the paper's epoch batches. */
+extern const char *const sf_cli_batching_words[];
+#define SF_CLI_OPT_BATCHING(opt_id)                                                                \
+    {                                                                                              \
+        .id = (opt_id), .name = "batching", .kind = SF_OPT_WORD, .metavar = "B",                   \
+        .help = "deadline | epoch: a batch leaves when full or when its oldest request would\n"    \
+                "otherwise miss the SLO (default: every request answered within the SLO of its\n"  \
+                "arrival), or the paper's: each epoch's requests in batches of B at its end",      \
+        .words = sf_cli_batching_words                                                             \
+    }
+
+/* An accuracy option's value: 0..1 as is, above 1 a percentage. */
+double sf_cli_accuracy(double v);
+
+/* A JSON number, or null when x is not finite (json_real would return NULL and the member would
+ * silently vanish from its object). */
+struct json_t;
+struct json_t *sf_cli_json_num(double x);
+
+/* Path of a bundled data file (relative to data/) into buf: $SERFLOW_DATA/rel if set, else the
+ * source tree's data/rel. NULL when it does not fit. */
+const char *sf_cli_data_path(const char *rel, char *buf, size_t size);
+
+/* Creates directory dir (and parents) if missing; SF_EINVAL when dir exists and is not a
+ * directory. */
+int sf_cli_mkdirs(const char *dir, struct sf_err *err);
+
+/* Opens an output file (sf_outfile_open) for a command; prints the reason and returns an exit
+ * code != 0 on failure. */
+int sf_cli_out_open(const char *cmd, struct sf_outfile *o, const char *path);
+/* Commits it (sf_outfile_commit); prints the reason and returns an exit code != 0 on failure. */
+int sf_cli_out_commit(const char *cmd, struct sf_outfile *o);
 
 #endif

@@ -20,18 +20,73 @@
 #include "serflow/sim.h"
 #include "serve_cli.h"
 
-static const char usage[] =
-    "usage: serflow demo [options]\n"
-    "\n"
-    "The live demo (make demo): plans the bundled model (measured profile, local prices), then\n"
-    "serves a time-compressed WITS replay through `serflow serve` for faas, libra and serflow\n"
-    "(plus a forced hybrid when the plan is not hybrid) and prints live cost, request-level SLO\n"
-    "attainment and accuracy per policy beside the simulator's prediction for the same setting.\n"
-    "\n"
-    "  --epochs N        WITS epochs replayed per policy (300 = 30 s at the 0.1 s SLO)\n"
-    "  --rate-scale F    multiply the trace's counts (0.25: about 520 req/s, peak 1,000)\n"
-    "  --batching B      epoch | deadline (epoch: what the simulator replays today)\n"
-    "  --offline         the earlier demo instead: plan + replay of the paper profile\n";
+enum { D_EPOCHS = 1, D_RATE, D_BATCHING, D_OFFLINE };
+
+static const struct sf_opt demo_opts[] = {
+    SF_SO_INT(D_EPOCHS, "epochs", "N",
+              "WITS epochs replayed per policy (300 = 30 s at the 0.1 s SLO)", 10, 100000),
+    SF_SO_NUM(D_RATE, "rate-scale", "F", "multiply the trace's counts (0.25: about 520 req/s)",
+              0.001, 10),
+    SF_CLI_OPT_BATCHING(D_BATCHING),
+    SF_SO_FLAG(D_OFFLINE, "offline",
+               "the earlier demo instead: plan + replay of the paper profile"),
+    {0}};
+
+static const struct sf_opt_cmd demo_spec = {
+    .name = "demo",
+    .summary = "the live demo (what `make demo` runs): serve a WITS replay for faas, libra\n"
+               "and serflow beside the simulator's prediction (--offline: plan + replay)",
+    .synopsis = "[options]",
+    .about =
+        "Plans the bundled model (measured profile, local prices), then serves a\n"
+        "time-compressed WITS replay through `serflow serve` for faas, libra and serflow (plus\n"
+        "a forced hybrid when the plan is not hybrid) and prints live cost, request-level SLO\n"
+        "attainment and accuracy per policy beside the simulator's prediction for the same\n"
+        "setting (docs/serving.md).\n",
+    .opts = demo_opts};
+
+struct demo_args {
+    int epochs, offline;
+    double rate_scale;
+    int batching; /* 0 deadline, 1 epoch (sf_cli_batching_words) */
+};
+
+static int demo_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
+{
+    (void)err;
+    struct demo_args *a = ctx;
+    switch (id) {
+    case D_EPOCHS:
+        a->epochs = (int)v->i;
+        break;
+    case D_RATE:
+        a->rate_scale = v->num;
+        break;
+    case D_BATCHING:
+        a->batching = v->word;
+        break;
+    case D_OFFLINE:
+        a->offline = 1;
+        break;
+    }
+    return SF_OK;
+}
+
+static void demo_defaults(struct demo_args *a)
+{
+    a->epochs = 300;
+    a->rate_scale = 0.25;
+    a->batching = 0;
+    a->offline = 0;
+}
+
+static int demo_check(int argc, char **argv, struct sf_err *err)
+{
+    struct demo_args a;
+    demo_defaults(&a);
+    int rc = sf_cli_parse(&demo_spec, argc, argv, demo_store, &a, err);
+    return rc == 1 ? SF_OK : rc;
+}
 
 #define DEMO_MAX_RUNS 4
 /* A serve that has not said "ready" in this long did not start. */
@@ -200,59 +255,34 @@ static int offline_demo(void)
     char *replay_argv[] = {"replay", "--tau", "0.7", NULL};
     printf("== serflow demo (offline) 1/2: plan on the bundled paper profile and AWS catalog\n\n");
     fflush(stdout);
-    int rc = sf_cmd_plan(1, plan_argv);
+    int rc = sf_cli_plan_command.run(1, plan_argv);
     if (rc != SF_EXIT_OK)
         return rc;
     printf("\n== serflow demo (offline) 2/2: replay of the first 400 WITS epochs at tau 0.7\n\n");
     fflush(stdout);
-    return sf_cmd_replay(3, replay_argv);
+    return sf_cli_replay_command.run(3, replay_argv);
 }
 
-int sf_cmd_demo(int argc, char **argv)
+static int demo_run(int argc, char **argv)
 {
-    int epochs = 300;
-    double rate_scale = 0.25;
-    const char *batching = "epoch";
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r = 0;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return SF_EXIT_OK;
-        }
-        if (!strcmp(argv[i], "--offline"))
-            return offline_demo();
-        double d;
-        if ((r = sf_cli_opt("demo", argc, argv, &i, "--epochs", &v)) == 1) {
-            if (sf_cli_opt_int("demo", "--epochs", v, 10, 100000, &epochs))
-                return SF_EXIT_USAGE;
-        } else if (r == 0 && (r = sf_cli_opt("demo", argc, argv, &i, "--rate-scale", &v)) == 1) {
-            if (sf_cli_opt_double("demo", "--rate-scale", v, 0.001, 10, &d))
-                return SF_EXIT_USAGE;
-            rate_scale = d;
-        } else if (r == 0 && (r = sf_cli_opt("demo", argc, argv, &i, "--batching", &v)) == 1) {
-            if (strcmp(v, "epoch") && strcmp(v, "deadline")) {
-                fprintf(stderr, "serflow demo: --batching: '%s' is not epoch or deadline\n", v);
-                return SF_EXIT_USAGE;
-            }
-            batching = v;
-        }
-        if (r < 0)
-            return SF_EXIT_USAGE;
-        if (r == 0) {
-            fprintf(stderr, "serflow demo: unknown option '%s' (see serflow demo --help)\n",
-                    argv[i]);
-            return SF_EXIT_USAGE;
-        }
-    }
+    struct demo_args da;
+    demo_defaults(&da);
+    int pcode;
+    if (sf_cli_parse_or_exit(&demo_spec, argc, argv, demo_store, &da, &pcode))
+        return pcode;
+    if (da.offline)
+        return offline_demo();
+    int epochs = da.epochs;
+    double rate_scale = da.rate_scale;
+    const char *batching = sf_cli_batching_words[da.batching];
     static struct sf_profile prof;
     static struct sf_pricing pr;
     struct sf_err err = {{0}};
     char prof_path[4096], model_dir[4096], exe[4096];
-    snprintf(prof_path, sizeof(prof_path), "%s", sf_cli_data_path("profiles/fmnist-ee-local.json"));
+    snprintf(prof_path, sizeof(prof_path), "%s", sf_cli_bundled("profiles/fmnist-ee-local.json"));
     snprintf(model_dir, sizeof(model_dir), "%s/models/fmnist-ee", SF_SOURCE_DIR);
     if (sf_profile_load(&prof, prof_path, &err) != SF_OK ||
-        sf_pricing_load(&pr, sf_cli_data_path("pricing/local.json"), &err) != SF_OK ||
+        sf_pricing_load(&pr, sf_cli_bundled("pricing/local.json"), &err) != SF_OK ||
         sf_proc_self_exe(exe, sizeof(exe), &err) != SF_OK) {
         fprintf(stderr, "serflow demo: %s\n", err.msg);
         return SF_EXIT_FAIL;
@@ -310,7 +340,7 @@ int sf_cmd_demo(int argc, char **argv)
     memset(&ds, 0, sizeof(ds));
     double *arr = NULL;
     int code = SF_EXIT_FAIL;
-    if (sf_trace_load(&tr, sf_cli_data_path("traces/wits_libra_per_second.txt"), 0, SF_TRACE_EPOCH,
+    if (sf_trace_load(&tr, sf_cli_bundled("traces/wits_libra_per_second.txt"), 0, SF_TRACE_EPOCH,
                       prof.slo_s, epochs, &err) != SF_OK ||
         sf_nn_model_load(model_dir, &m, &err) != SF_OK ||
         sf_nn_dataset_load_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
@@ -371,6 +401,7 @@ int sf_cmd_demo(int argc, char **argv)
            cold, prof.fn_cold_start_s);
     fflush(stdout);
     so.fn_concurrency = 8; /* serve's --fn-concurrency default */
+    so.batching = da.batching ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
     for (int i = 0; i < nr && !sf_cli_stop; i++) {
         struct run *r = &runs[i];
         lc.progress_ctx = r;
@@ -434,3 +465,5 @@ out:
     sf_nn_model_free(m);
     return code;
 }
+
+const struct sf_cli_command sf_cli_demo_command = {&demo_spec, demo_check, demo_run};

@@ -14,30 +14,64 @@
 #include "serflow/sim.h"
 #include "serve_cli.h"
 
-static const char usage[] =
-    "usage: serflow load [options]\n"
-    "\n"
-    "Replays a request trace against a serflow ingress (or any OIP v2 server) with Fashion-MNIST\n"
-    "test images: one image per request at its arrival time. Checks every label; reports\n"
-    "latency percentiles, request-level SLO attainment, accuracy, where the answers ran and the\n"
-    "cost from the ingress's billing meters (/metrics). A progress line on stderr while it runs.\n"
-    "\n"
-    "  --url U              ingress (http://127.0.0.1:8080)\n"
-    "  --trace FILE         counts per line (default: the bundled WITS trace)\n"
-    "  --trace-unit U       epoch | second: what one line covers (epoch)\n"
-    "  --epochs N           the first N epochs (400; 0 = all)\n"
-    "  --epoch-s S          epoch length = the SLO (default: the profile's, 0.1 s)\n"
-    "  --rate-scale F       multiply every count by F (1)\n"
-    "  --time-scale X       send X times faster than the trace (1)\n"
-    "  --slo-s S            request SLO for attainment (default: the epoch length)\n"
-    "  --model DIR          model manifest for the name and normalisation (models/fmnist-ee)\n"
-    "  --profile FILE       for the default epoch length (data/profiles/fmnist-ee-local.json)\n"
-    "  --images F --labels F  IDX test set (Debian's Fashion-MNIST t10k)\n"
-    "  --json-data          send JSON tensors (default: the binary tensor extension)\n"
-    "  --connections N      keep-alive connections at most (256)\n"
-    "  --timeout-s S        per request (30)\n"
-    "  --json               print the report as one JSON object\n"
-    "  --quiet              no progress line\n";
+enum {
+    LD_URL = 1,
+    LD_TRACE,
+    LD_UNIT,
+    LD_EPOCHS,
+    LD_EPOCH_S,
+    LD_RATE,
+    LD_TIME,
+    LD_SLO,
+    LD_MODEL,
+    LD_PROFILE,
+    LD_IMAGES,
+    LD_LABELS,
+    LD_JSON_DATA,
+    LD_CONN,
+    LD_TIMEOUT,
+    LD_JSON,
+    LD_QUIET
+};
+
+static const char *const unit_words[] = {"epoch", "second", NULL};
+
+static const struct sf_opt load_opts[] = {
+    SF_SO_STR(LD_URL, "url", "U", "ingress (http://127.0.0.1:8080)"),
+    SF_SO_STR(LD_TRACE, "trace", "FILE", "counts per line (default: the bundled WITS trace)"),
+    SF_SO_WORD(LD_UNIT, "trace-unit", "U", "epoch | second: what one line covers (epoch)",
+               unit_words),
+    SF_SO_INT(LD_EPOCHS, "epochs", "N", "the first N epochs (400; 0 = all)", 0, 100000000),
+    SF_SO_NUM(LD_EPOCH_S, "epoch-s", "S", "epoch length = the SLO (default: the profile's)", 0.001,
+              86400),
+    SF_SO_NUM(LD_RATE, "rate-scale", "F", "multiply every count by F (1)", 0.0001, 1000),
+    SF_SO_NUM(LD_TIME, "time-scale", "X", "send X times faster than the trace (1)", 0.001, 1000),
+    SF_SO_NUM(LD_SLO, "slo-s", "S", "request SLO for attainment (default: the epoch length)",
+              0.0001, 86400),
+    SF_SO_STR(LD_MODEL, "model", "DIR", "model manifest: name, normalisation (models/fmnist-ee)"),
+    SF_SO_STR(LD_PROFILE, "profile", "FILE",
+              "for the default epoch length (the bundled local one)"),
+    SF_SO_STR(LD_IMAGES, "images", "FILE", "IDX test images (Debian's Fashion-MNIST t10k)"),
+    SF_SO_STR(LD_LABELS, "labels", "FILE", "IDX test labels"),
+    SF_SO_FLAG(LD_JSON_DATA, "json-data",
+               "send JSON tensors (default: the binary tensor extension)"),
+    SF_SO_INT(LD_CONN, "connections", "N", "keep-alive connections at most (256)", 1, 10000),
+    SF_SO_NUM(LD_TIMEOUT, "timeout-s", "S", "per request (30)", 0.001, 3600),
+    SF_SO_FLAG(LD_JSON, "json", "print the report as one JSON object"),
+    SF_SO_FLAG(LD_QUIET, "quiet", "no progress line"),
+    {0}};
+
+static const struct sf_opt_cmd load_spec = {
+    .name = "load",
+    .summary = "replay a trace against an ingress with Fashion-MNIST images; latency, SLO,\n"
+               "accuracy and cost",
+    .synopsis = "[options]",
+    .about = "Replays a request trace against a serflow ingress (or any OIP v2 server) with\n"
+             "Fashion-MNIST test images: one image per request at its arrival time. Checks every\n"
+             "label; reports latency percentiles, request-level SLO attainment, accuracy, where\n"
+             "the answers ran and the cost from the ingress's billing meters (/metrics). A\n"
+             "progress line on stderr while it runs. Exit status 1 when a request got no answer.\n",
+    .opts = load_opts};
 
 struct load_args {
     const char *url, *trace, *model, *profile, *images, *labels;
@@ -45,6 +79,87 @@ struct load_args {
     long epochs;
     double epoch_s, rate_scale, time_scale, slo_s, timeout_s;
 };
+
+static int load_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
+{
+    (void)err;
+    struct load_args *a = ctx;
+    switch (id) {
+    case LD_URL:
+        a->url = v->str;
+        break;
+    case LD_TRACE:
+        a->trace = v->str;
+        break;
+    case LD_UNIT:
+        a->unit = v->word;
+        break;
+    case LD_EPOCHS:
+        a->epochs = (long)v->i;
+        break;
+    case LD_EPOCH_S:
+        a->epoch_s = v->num;
+        break;
+    case LD_RATE:
+        a->rate_scale = v->num;
+        break;
+    case LD_TIME:
+        a->time_scale = v->num;
+        break;
+    case LD_SLO:
+        a->slo_s = v->num;
+        break;
+    case LD_MODEL:
+        a->model = v->str;
+        break;
+    case LD_PROFILE:
+        a->profile = v->str;
+        break;
+    case LD_IMAGES:
+        a->images = v->str;
+        break;
+    case LD_LABELS:
+        a->labels = v->str;
+        break;
+    case LD_JSON_DATA:
+        a->json_data = 1;
+        break;
+    case LD_CONN:
+        a->connections = (int)v->i;
+        break;
+    case LD_TIMEOUT:
+        a->timeout_s = v->num;
+        break;
+    case LD_JSON:
+        a->json_out = 1;
+        break;
+    case LD_QUIET:
+        a->quiet = 1;
+        break;
+    }
+    return SF_OK;
+}
+
+static void load_defaults(struct load_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->url = "http://127.0.0.1:8080";
+    a->epochs = 400;
+    a->rate_scale = 1;
+    a->time_scale = 1;
+    a->connections = 256;
+    a->timeout_s = 30;
+    a->images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+    a->labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+}
+
+static int load_check(int argc, char **argv, struct sf_err *err)
+{
+    struct load_args a;
+    load_defaults(&a);
+    int rc = sf_cli_parse(&load_spec, argc, argv, load_store, &a, err);
+    return rc == 1 ? SF_OK : rc;
+}
 
 static void progress(void *ctx, const struct sf_load_stats *st)
 {
@@ -55,83 +170,6 @@ static void progress(void *ctx, const struct sf_load_stats *st)
             (unsigned long long)st->ok, (unsigned long long)st->status_503);
     if (!isatty(2))
         fputc('\n', stderr);
-}
-
-static int parse_args(int argc, char **argv, struct load_args *a)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL, *o = argv[i];
-        int r = 0;
-        double d;
-        int n;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            fputs(usage, stdout);
-            return 1;
-        }
-        if (!strcmp(o, "--json")) {
-            a->json_out = 1;
-            continue;
-        }
-        if (!strcmp(o, "--quiet")) {
-            a->quiet = 1;
-            continue;
-        }
-        if (!strcmp(o, "--json-data")) {
-            a->json_data = 1;
-            continue;
-        }
-#define IS(name) (r == 0 && (r = sf_cli_opt("load", argc, argv, &i, name, &v)) == 1)
-#define DBL(lo, hi, dst)                                                                           \
-    do {                                                                                           \
-        if (sf_cli_opt_double("load", o, v, lo, hi, &d))                                           \
-            return -1;                                                                             \
-        dst = d;                                                                                   \
-    } while (0)
-        if (IS("--url"))
-            a->url = v;
-        else if (IS("--trace"))
-            a->trace = v;
-        else if (IS("--trace-unit")) {
-            if (strcmp(v, "epoch") && strcmp(v, "second")) {
-                fprintf(stderr, "serflow load: --trace-unit: '%s' is not epoch or second\n", v);
-                return -1;
-            }
-            a->unit = !strcmp(v, "second");
-        } else if (IS("--epochs")) {
-            if (sf_cli_opt_int("load", o, v, 0, 100000000, &n))
-                return -1;
-            a->epochs = n;
-        } else if (IS("--epoch-s"))
-            DBL(0.001, 86400, a->epoch_s);
-        else if (IS("--rate-scale"))
-            DBL(0.0001, 1000, a->rate_scale);
-        else if (IS("--time-scale"))
-            DBL(0.001, 1000, a->time_scale);
-        else if (IS("--slo-s"))
-            DBL(0.0001, 86400, a->slo_s);
-        else if (IS("--model"))
-            a->model = v;
-        else if (IS("--profile"))
-            a->profile = v;
-        else if (IS("--images"))
-            a->images = v;
-        else if (IS("--labels"))
-            a->labels = v;
-        else if (IS("--connections")) {
-            if (sf_cli_opt_int("load", o, v, 1, 10000, &a->connections))
-                return -1;
-        } else if (IS("--timeout-s"))
-            DBL(0.001, 3600, a->timeout_s);
-#undef IS
-#undef DBL
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            fprintf(stderr, "serflow load: unknown option '%s' (see serflow load --help)\n", o);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 struct bill {
@@ -175,33 +213,27 @@ static void read_bill(const char *url, struct bill *b)
     free(text);
 }
 
-int sf_cmd_load(int argc, char **argv)
+static int load_run(int argc, char **argv)
 {
     struct load_args a;
-    memset(&a, 0, sizeof(a));
-    a.url = "http://127.0.0.1:8080";
-    a.epochs = 400;
-    a.rate_scale = 1;
-    a.time_scale = 1;
-    a.connections = 256;
-    a.timeout_s = 30;
-    a.images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-    a.labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
-    int prc = parse_args(argc, argv, &a);
-    if (prc)
-        return prc > 0 ? SF_EXIT_OK : SF_EXIT_USAGE;
+    load_defaults(&a);
+    int code;
+    if (sf_cli_parse_or_exit(&load_spec, argc, argv, load_store, &a, &code))
+        return code;
     char model_dir[4096], trace_path[4096];
     snprintf(model_dir, sizeof(model_dir), "%s", a.model ? a.model : "");
     if (!a.model)
         snprintf(model_dir, sizeof(model_dir), "%s/models/fmnist-ee", SF_SOURCE_DIR);
-    snprintf(trace_path, sizeof(trace_path), "%s",
-             a.trace ? a.trace : sf_cli_data_path("traces/wits_libra_per_second.txt"));
+    if (a.trace)
+        snprintf(trace_path, sizeof(trace_path), "%s", a.trace);
+    else
+        sf_cli_data_path("traces/wits_libra_per_second.txt", trace_path, sizeof(trace_path));
     struct sf_err err = {{0}};
     if (a.epoch_s <= 0) {
         static struct sf_profile prof;
-        if (sf_profile_load(
-                &prof, a.profile ? a.profile : sf_cli_data_path("profiles/fmnist-ee-local.json"),
-                &err) != SF_OK) {
+        if (sf_profile_load(&prof,
+                            a.profile ? a.profile : sf_cli_bundled("profiles/fmnist-ee-local.json"),
+                            &err) != SF_OK) {
             fprintf(stderr, "serflow load: %s\n", err.msg);
             return SF_EXIT_USAGE;
         }
@@ -214,7 +246,7 @@ int sf_cmd_load(int argc, char **argv)
     memset(&ds, 0, sizeof(ds));
     struct sf_trace t;
     memset(&t, 0, sizeof(t));
-    int code = SF_EXIT_USAGE;
+    code = SF_EXIT_USAGE;
     double *arr = NULL;
     int *labels = NULL;
     if (sf_nn_model_load(model_dir, &m, &err) != SF_OK ||
@@ -326,3 +358,5 @@ out:
     sf_nn_model_free(m);
     return code;
 }
+
+const struct sf_cli_command sf_cli_load_command = {&load_spec, load_check, load_run};

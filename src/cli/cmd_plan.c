@@ -1,47 +1,194 @@
 /* cmd_plan.c - `serflow plan`: runs the offline configurators and explains the choice. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "serflow/plan.h"
 
-static const char plan_usage[] =
-    "usage: serflow plan [options]\n"
-    "\n"
-    "Chooses where an early-exit model should run - functions only (faas), VMs with a FaaS spill\n"
-    "(iaas), or a VM running stages 1..c that hands the survivors to a function (hybrid) - at the\n"
-    "lowest cost per hour that meets the latency SLO and the accuracy floor (SERFLOW Alg. 1-2).\n"
-    "\n"
-    "Inputs (defaults: the bundled paper-reconstruction profile and AWS us-east-1 catalog):\n"
-    "  --profile FILE       model profile (serflow-profile/1, docs/formats.md)\n"
-    "  --pricing FILE       pricing catalog (serflow-pricing/1)\n"
-    "Constraints and workload:\n"
-    "  --slo-s S            latency SLO in seconds = one epoch (default: the profile's, 6)\n"
-    "  --rate RPS           long-term mean request rate to plan for (default: the profile's)\n"
-    "  --min-accuracy A     top-1 accuracy floor, 0..1 or a percentage (default: none)\n"
-    "  --tau T              fix the confidence threshold instead of searching every tau\n"
-    "  --batch B            batch size per instance per epoch (default: the profile's)\n"
-    "  --any-memory         try every function memory in 1 MB steps, not only 1,769 MB multiples\n"
-    "  --arch NAME          function architecture from the catalog (default: the first, x86_64)\n"
-    "Output:\n"
-    "  --json               one JSON object on stdout (keys: pool, tau, cut, vm_type,\n"
-    "                       function_mem_mb, capacity_rps, tcip_rps, cost_usd_per_hour,\n"
-    "                       accuracy, alternatives, ...)\n"
-    "  --all                list every alternative of every tau, not only the chosen tau's\n"
-    "  --plot DIR           write PNGs: cost vs cut per tau (paper Figs. 8-9), T-CIP sweep (Fig. "
-    "11)\n"
-    "  -h, --help           this text\n"
-    "\n"
-    "Examples:\n"
-    "  serflow plan                         plan the bundled VGG16 profile\n"
-    "  serflow plan --tau 0.7 --plot out/   the hybrid regime, with plots\n"
-    "  serflow plan --min-accuracy 85 --json | jq .pool\n"
-    "\n"
-    "Exit status: 0 a plan was found, 1 nothing meets the constraints, 2 bad usage or input.\n";
+enum plan_opt {
+    P_PROFILE = 1,
+    P_PRICING,
+    P_SLO,
+    P_RATE,
+    P_MIN_ACCURACY,
+    P_TAU,
+    P_BATCH,
+    P_FN_INVOCATION,
+    P_BATCHING,
+    P_ANY_MEMORY,
+    P_ARCH,
+    P_JSON,
+    P_ALL,
+    P_PLOT
+};
+
+static const struct sf_opt plan_opts[] = {
+    {.help = "Inputs (defaults: the bundled paper-reconstruction profile and AWS us-east-1 "
+             "catalog):"},
+    SF_CLI_OPT_PROFILE(P_PROFILE),
+    SF_CLI_OPT_PRICING(P_PRICING),
+    {.help = "Constraints and workload:"},
+    {.id = P_SLO,
+     .name = "slo-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "latency SLO in seconds = one epoch (default: the profile's, 6)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = SF_MAX_SLO_S,
+     .flags = SF_OPT_LO_OPEN},
+    {.id = P_RATE,
+     .name = "rate",
+     .kind = SF_OPT_NUM,
+     .metavar = "RPS",
+     .help = "long-term mean request rate to plan for (default: the profile's)",
+     .want = "req/s",
+     .lo = 0,
+     .hi = SF_MAX_RATE_RPS,
+     .flags = SF_OPT_LO_OPEN},
+    SF_CLI_OPT_MIN_ACCURACY(P_MIN_ACCURACY,
+                            "top-1 accuracy floor, 0..1 or a percentage (default: none)"),
+    SF_CLI_OPT_TAU(P_TAU, "fix the confidence threshold instead of searching every tau"),
+    {.id = P_BATCH,
+     .name = "batch",
+     .kind = SF_OPT_INT,
+     .metavar = "B",
+     .help = "batch size per instance per epoch (default: the profile's)",
+     .want = "a batch size",
+     .ilo = 1,
+     .ihi = SF_MAX_BATCH},
+    SF_CLI_OPT_FN_INVOCATION(P_FN_INVOCATION),
+    SF_CLI_OPT_BATCHING(P_BATCHING),
+    {.id = P_ANY_MEMORY,
+     .name = "any-memory",
+     .kind = SF_OPT_FLAG,
+     .help = "try every function memory in the catalog's steps, not only\nwhole-vCPU multiples "
+             "(mb_per_vcpu)"},
+    {.id = P_ARCH,
+     .name = "arch",
+     .kind = SF_OPT_STR,
+     .metavar = "NAME",
+     .help = "function architecture from the catalog (default: the first, x86_64)"},
+    {.help = "Output:"},
+    {.id = P_JSON,
+     .name = "json",
+     .kind = SF_OPT_FLAG,
+     .help = "one JSON object on stdout (keys: pool, tau, cut, vm_type,\nfunction_mem_mb, "
+             "capacity_rps, tcip_rps, cost_usd_per_hour,\naccuracy, alternatives, ...)"},
+    {.id = P_ALL,
+     .name = "all",
+     .kind = SF_OPT_FLAG,
+     .help = "list every alternative of every tau, not only the chosen tau's"},
+    {.id = P_PLOT,
+     .name = "plot",
+     .kind = SF_OPT_STR,
+     .metavar = "DIR",
+     .help = "write PNGs: cost vs cut per tau (paper Figs. 8-9), T-CIP sweep\n(Fig. 11)"},
+    {0}};
+
+static const struct sf_opt_cmd plan_spec = {
+    .name = "plan",
+    .summary = "choose FaaS-only, IaaS-only or hybrid offloading, tau, cut, VM type and function\n"
+               "memory for a model profile and a pricing catalog; T-CIP and S-CIP",
+    .synopsis = "[options]",
+    .about =
+        "Chooses where an early-exit model should run - functions only (faas), VMs with a FaaS "
+        "spill\n(iaas), or a VM running stages 1..c that hands the survivors to a function "
+        "(hybrid) - at the\nlowest cost per hour that meets the latency SLO and the accuracy "
+        "floor (SERFLOW Alg. 1-2).",
+    .opts = plan_opts,
+    .epilog = "Examples:\n"
+              "  serflow plan                         plan the bundled VGG16 profile\n"
+              "  serflow plan --tau 0.7 --plot out/   the hybrid regime, with plots\n"
+              "  serflow plan --min-accuracy 85 --json | jq .pool\n"
+              "\n"
+              "Exit status: 0 a plan was found, 1 nothing meets the constraints, 2 bad usage or "
+              "input.\n"};
+
+struct plan_args {
+    char profile_default[4096], pricing_default[4096];
+    const char *profile, *pricing, *plot_dir;
+    struct sf_plan_opts o;
+    int json, all;
+};
+
+/* Fills a from argv: SF_OPT_END when the plan should run, SF_OPT_HELP, or SF_OPT_ERROR (err). */
+static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err *err)
+{
+    memset(a, 0, sizeof(*a));
+    a->profile = sf_cli_data_path("profiles/vgg16-sdn-cifar10.json", a->profile_default,
+                                  sizeof(a->profile_default));
+    a->pricing = sf_cli_data_path("pricing/aws-us-east-1.json", a->pricing_default,
+                                  sizeof(a->pricing_default));
+    sf_plan_opts_default(&a->o);
+    struct sf_opt_parser p;
+    struct sf_optval v;
+    int id;
+    sf_opt_init(&p, &plan_spec, argc, argv);
+    while ((id = sf_opt_next(&p, &v, err)) > 0) {
+        switch ((enum plan_opt)id) {
+        case P_PROFILE:
+            a->profile = v.str;
+            break;
+        case P_PRICING:
+            a->pricing = v.str;
+            break;
+        case P_SLO:
+            a->o.slo_s = v.num;
+            break;
+        case P_RATE:
+            a->o.rate_rps = v.num;
+            break;
+        case P_MIN_ACCURACY:
+            a->o.min_accuracy = sf_cli_accuracy(v.num);
+            break;
+        case P_TAU:
+            a->o.tau = v.num;
+            break;
+        case P_BATCH:
+            a->o.batch_size = (int)v.i;
+            break;
+        case P_BATCHING:
+            a->o.batching = v.word == 1 ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+            break;
+        case P_FN_INVOCATION:
+            a->o.fn_invoke_size = v.word == 1 ? 1 : 0;
+            break;
+        case P_ANY_MEMORY:
+            a->o.any_memory = 1;
+            break;
+        case P_ARCH:
+            a->o.fn_arch = v.str;
+            break;
+        case P_JSON:
+            a->json = 1;
+            break;
+        case P_ALL:
+            a->all = 1;
+            break;
+        case P_PLOT:
+            a->plot_dir = v.str;
+            break;
+        }
+    }
+    if (id == SF_OPT_END && (!a->profile || !a->pricing)) {
+        sf_err_set(err, SF_EINVAL, "the bundled data path is too long (set SERFLOW_DATA)");
+        return SF_OPT_ERROR;
+    }
+    return id;
+}
+
+static int plan_check(int argc, char **argv, struct sf_err *err)
+{
+    struct plan_args a;
+    int id = parse_args(argc, argv, &a, err);
+    return id == SF_OPT_ERROR ? SF_EINVAL : SF_OK;
+}
 
 static double per_hour(double usd_per_s)
 {
@@ -63,6 +210,12 @@ static void fmt_money(char *buf, size_t n, double usd_per_s)
 
 /* T-CIP as a number; '>' marks one above r (an extra instance never pays), "inf" a path whose
  * instance never beats FaaS at any load. */
+/* r of a candidate's path: its own under deadline batching, B / SLO under epoch batching. */
+static double cap_of(const struct sf_plan *plan, const struct sf_candidate *c)
+{
+    return c->capacity_rps > 0 ? c->capacity_rps : plan->capacity_rps;
+}
+
 static void fmt_tcip(char *buf, size_t n, double tcip, double cap)
 {
     if (isnan(tcip))
@@ -82,12 +235,16 @@ static void describe_stages(const struct sf_profile *prof, const struct sf_prici
     else if (c->pool == SF_POOL_IAAS)
         snprintf(buf, n, "%s instances run stages 1-%d; spill to a %d MB function", vm_name(pr, c),
                  N, c->fn_mem_mb);
+    else if (c->tail_fanout <= 1)
+        snprintf(buf, n,
+                 "%s runs stages 1-%d; the survivors go to one %d MB function call for stages "
+                 "%d-%d (spill: full model)",
+                 vm_name(pr, c), c->cut, c->fn_mem_mb, c->cut + 1, N);
     else
         snprintf(buf, n,
-                 "%s runs stages 1-%d; the survivors go to %d parallel %d MB function call%s for "
+                 "%s runs stages 1-%d; the survivors go to %d parallel %d MB function calls for "
                  "stages %d-%d (spill: full model)",
-                 vm_name(pr, c), c->cut, c->tail_fanout, c->fn_mem_mb,
-                 c->tail_fanout == 1 ? "" : "s", c->cut + 1, N);
+                 vm_name(pr, c), c->cut, c->tail_fanout, c->fn_mem_mb, c->cut + 1, N);
 }
 
 static void print_alt_header(void)
@@ -101,7 +258,7 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
 {
     char money[32], tcip[32], lat[32], margin[32], status[96];
     fmt_money(money, sizeof(money), c->cost_usd_per_s);
-    fmt_tcip(tcip, sizeof(tcip), c->tcip_rps, plan->capacity_rps);
+    fmt_tcip(tcip, sizeof(tcip), c->tcip_rps, cap_of(plan, c));
     if (isnan(c->latency_s)) {
         snprintf(lat, sizeof(lat), "-");
         snprintf(margin, sizeof(margin), "-");
@@ -150,22 +307,32 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
 {
     printf("serflow plan: %s on %s %s (prices as of %s)\n", prof->model, pr->provider, pr->region,
            pr->as_of);
-    printf("  SLO %.3g s, batch %d, capacity r = %.2f req/s per instance, planning rate %.2f "
-           "req/s\n",
-           plan->slo_s, plan->batch_size, plan->capacity_rps, plan->rate_rps);
+    if (o->batching == SF_PLAN_EPOCH)
+        printf("  SLO %.3g s, epoch batching (the paper's): batches of %d, capacity r = %.2f req/s "
+               "per instance;\n  planning rate %.2f req/s\n",
+               plan->slo_s, plan->batch_size, plan->capacity_rps, plan->rate_rps);
+    else
+        printf("  SLO %.3g s per request, deadline batching: batches of up to %d as the batcher "
+               "forms them;\n  planning rate %.2f req/s\n",
+               plan->slo_s, plan->batch_size, plan->rate_rps);
     char floor_txt[32];
     if (o->min_accuracy > 0)
         snprintf(floor_txt, sizeof(floor_txt), "%.1f%%", 100 * o->min_accuracy);
     else
         snprintf(floor_txt, sizeof(floor_txt), "none");
+    char mem_txt[96];
+    if (o->any_memory)
+        snprintf(mem_txt, sizeof(mem_txt), "every %d MB step in [%d, %d] MB", pr->fn_mem_step_mb,
+                 pr->fn_mem_min_mb, pr->fn_mem_max_mb);
+    else
+        snprintf(mem_txt, sizeof(mem_txt), "multiples of %d MB (one vCPU)", pr->fn_mb_per_vcpu);
     printf("  accuracy floor %s, function arch %s, memories %s; %zu candidates priced\n\n",
-           floor_txt, pr->fn_arch[plan->fn_arch].name,
-           o->any_memory ? "every 1 MB step" : "1,769 MB multiples", plan->n_evaluated);
+           floor_txt, pr->fn_arch[plan->fn_arch].name, mem_txt, plan->n_evaluated);
     if (found) {
         const struct sf_candidate *b = &plan->best;
         char what[256], tcip[32];
         describe_stages(prof, pr, b, what, sizeof(what));
-        fmt_tcip(tcip, sizeof(tcip), b->tcip_rps, plan->capacity_rps);
+        fmt_tcip(tcip, sizeof(tcip), b->tcip_rps, cap_of(plan, b));
         const char *pool = b->pool == SF_POOL_FAAS   ? "{FaaS}"
                            : b->pool == SF_POOL_IAAS ? "{IaaS, FaaS}"
                                                      : "{Hybrid, FaaS}";
@@ -173,19 +340,31 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
                b->tau, 100 * b->accuracy);
         printf("  placement  %s\n", what);
         if (b->pool != SF_POOL_FAAS) {
-            printf("  capacity   r = %.2f req/s per instance; T-CIP %s req/s", plan->capacity_rps,
+            printf("  capacity   r = %.2f req/s per instance; T-CIP %s req/s", cap_of(plan, b),
                    tcip);
-            if (!(b->tcip_rps <= plan->capacity_rps))
+            if (!(b->tcip_rps <= cap_of(plan, b)))
                 printf(" (above r: never pays; residuals go to functions)\n");
             else
                 printf(" (a residual above it buys one more instance)\n");
             printf("  instances  %.0f at %.2f req/s\n", b->split.instances, plan->rate_rps);
+            if (o->batching != SF_PLAN_EPOCH)
+                printf("  batches    up to %d requests per instance batch (saturated), %d per "
+                       "function call at the planning rate\n",
+                       b->inst_batch, b->fn_batch);
+        } else if (o->batching != SF_PLAN_EPOCH) {
+            printf("  batches    %d requests per function call at the planning rate\n",
+                   b->fn_batch);
         }
         printf("  cost       $%.4f per hour at %.2f req/s (VM $%.4f, functions $%.4f)\n",
                per_hour(b->cost_usd_per_s), plan->rate_rps, per_hour(b->split.vm_usd_per_s),
                per_hour(b->split.fn_usd_per_s));
-        printf("  SLO        worst-case batch %.2f s of %.2f s (margin %.2f s)\n\n", b->latency_s,
-               plan->slo_s, b->slo_margin_s);
+        if (o->batching == SF_PLAN_EPOCH)
+            printf("  SLO        worst-case batch %.2f s of %.2f s (margin %.2f s)\n\n",
+                   b->latency_s, plan->slo_s, b->slo_margin_s);
+        else
+            printf("  SLO        worst-case request %.2f s of %.2f s, arrival to answer (margin "
+                   "%.2f s)\n\n",
+                   b->latency_s, plan->slo_s, b->slo_margin_s);
     } else {
         printf("No configuration meets the constraints; the alternatives below say why.\n\n");
     }
@@ -257,33 +436,33 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
                "draws them)\n");
 }
 
-static json_t *jnum(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr,
                          const struct sf_candidate *c)
 {
     json_t *o = json_object();
     json_object_set_new(o, "pool", json_string(sf_pool_name(c->pool)));
-    json_object_set_new(o, "tau", json_real(c->tau));
+    json_object_set_new(o, "tau", sf_cli_json_num(c->tau));
     json_object_set_new(o, "cut", json_integer(c->cut));
     json_object_set_new(o, "vm_type", c->vm >= 0 ? json_string(pr->vm[c->vm].name) : json_null());
     json_object_set_new(o, "function_mem_mb",
                         c->fn_mem_mb > 0 ? json_integer(c->fn_mem_mb) : json_null());
-    json_object_set_new(o, "cost_usd_per_hour", jnum(per_hour(c->cost_usd_per_s)));
-    json_object_set_new(o, "vm_cost_usd_per_hour", jnum(per_hour(c->split.vm_usd_per_s)));
-    json_object_set_new(o, "function_cost_usd_per_hour", jnum(per_hour(c->split.fn_usd_per_s)));
-    json_object_set_new(o, "instances", json_real(c->split.instances));
-    json_object_set_new(o, "latency_s", jnum(c->latency_s));
-    json_object_set_new(o, "slo_margin_s", jnum(c->slo_margin_s));
+    json_object_set_new(o, "cost_usd_per_hour", sf_cli_json_num(per_hour(c->cost_usd_per_s)));
+    json_object_set_new(o, "vm_cost_usd_per_hour",
+                        sf_cli_json_num(per_hour(c->split.vm_usd_per_s)));
+    json_object_set_new(o, "function_cost_usd_per_hour",
+                        sf_cli_json_num(per_hour(c->split.fn_usd_per_s)));
+    json_object_set_new(o, "instances", sf_cli_json_num(c->split.instances));
+    json_object_set_new(o, "latency_s", sf_cli_json_num(c->latency_s));
+    json_object_set_new(o, "slo_margin_s", sf_cli_json_num(c->slo_margin_s));
     json_object_set_new(o, "tail_fanout", json_integer(c->tail_fanout));
-    json_object_set_new(o, "tcip_rps", isfinite(c->tcip_rps) ? jnum(c->tcip_rps) : json_null());
-    json_object_set_new(o, "tcip_above_capacity",
-                        json_boolean(!(c->tcip_rps <= plan->capacity_rps)));
-    json_object_set_new(o, "accuracy", json_real(c->accuracy));
-    json_object_set_new(o, "payload_bytes", json_real(c->payload_bytes));
+    json_object_set_new(o, "tcip_rps",
+                        isfinite(c->tcip_rps) ? sf_cli_json_num(c->tcip_rps) : json_null());
+    json_object_set_new(o, "tcip_above_capacity", json_boolean(!(c->tcip_rps <= cap_of(plan, c))));
+    json_object_set_new(o, "capacity_rps", sf_cli_json_num(cap_of(plan, c)));
+    json_object_set_new(o, "instance_batch", json_integer(c->inst_batch));
+    json_object_set_new(o, "function_batch", json_integer(c->fn_batch));
+    json_object_set_new(o, "accuracy", sf_cli_json_num(c->accuracy));
+    json_object_set_new(o, "payload_bytes", sf_cli_json_num(c->payload_bytes));
     json_object_set_new(o, "feasible", json_boolean(c->reject == SF_REJ_NONE));
     json_object_set_new(o, "rejected_by",
                         c->reject == SF_REJ_NONE ? json_null()
@@ -299,10 +478,11 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     if (!found)
         json_object_set_new(o, "pool", json_null());
     json_object_set_new(o, "model", json_string(prof->model));
-    json_object_set_new(o, "slo_s", json_real(plan->slo_s));
-    json_object_set_new(o, "rate_rps", json_real(plan->rate_rps));
+    json_object_set_new(o, "slo_s", sf_cli_json_num(plan->slo_s));
+    json_object_set_new(o, "rate_rps", sf_cli_json_num(plan->rate_rps));
     json_object_set_new(o, "batch_size", json_integer(plan->batch_size));
-    json_object_set_new(o, "capacity_rps", json_real(plan->capacity_rps));
+    json_object_set_new(o, "batching",
+                        json_string(plan->batching == SF_PLAN_EPOCH ? "epoch" : "deadline"));
     json_object_set_new(o, "function_arch", json_string(pr->fn_arch[plan->fn_arch].name));
     json_t *alts = json_array();
     for (size_t i = 0; i < plan->n_alt; i++)
@@ -313,9 +493,9 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
         json_t *s = json_object();
         json_object_set_new(s, "from", json_string(sf_pool_name(plan->scip[i].from)));
         json_object_set_new(s, "to", json_string(sf_pool_name(plan->scip[i].to)));
-        json_object_set_new(s, "tau_lo", json_real(plan->scip[i].tau_lo));
-        json_object_set_new(s, "tau_hi", json_real(plan->scip[i].tau_hi));
-        json_object_set_new(s, "tau_est", json_real(plan->scip[i].tau_est));
+        json_object_set_new(s, "tau_lo", sf_cli_json_num(plan->scip[i].tau_lo));
+        json_object_set_new(s, "tau_hi", sf_cli_json_num(plan->scip[i].tau_hi));
+        json_object_set_new(s, "tau_est", sf_cli_json_num(plan->scip[i].tau_est));
         json_array_append_new(scip, s);
     }
     json_object_set_new(o, "scip", scip);
@@ -327,259 +507,222 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
     json_decref(o);
 }
 
-/* Writes the plots (paper Figs. 8-9 and 11) into dir. Returns 0 on success. */
+/* Writes "title" (any text, quoted for gnuplot) as printf would format it. */
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(pl, text);
+}
+
+/* Cost vs cut at tau row t (paper Figs. 8-9): the FaaS-only cost as a flat line, and for each
+ * profiled VM type its cost at every cut (N = IaaS-only, 1..N-1 hybrid), filled where the
+ * configuration meets the SLO. */
+static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
+                             const struct sf_profile *prof, const struct sf_pricing *pr, size_t t)
+{
+    int N = prof->n_stages;
+    size_t first = t * plan->alt_per_tau; /* FaaS first, then each VM type's cuts N..1 */
+    const struct sf_candidate *f = &plan->alt[first];
+    char name[SF_PLOT_NAME_MAX];
+    struct sf_outfile o;
+    snprintf(name, sizeof(name), "cost_vs_cut_tau%.2f.dat", f->tau);
+    FILE *d = sf_plot_data(pl, name, &o);
+    if (!d)
+        return;
+    fprintf(d, "# cut, FaaS-only USD/hour, then per VM type: USD/hour, meets the SLO (1/0)\n");
+    for (int k = 0; k <= N; k++) {
+        fprintf(d, "%d %.8g", k, per_hour(f->cost_usd_per_s));
+        for (size_t v = 0; v < pr->n_vm; v++) {
+            const struct sf_candidate *c = &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
+            if (k == 0 || isnan(c->cost_usd_per_s))
+                fprintf(d, " - -");
+            else
+                fprintf(d, " %.8g %d", per_hour(c->cost_usd_per_s),
+                        c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
+        }
+        fputc('\n', d);
+    }
+    if (sf_plot_data_done(pl, &o) != SF_OK)
+        return;
+    char png[SF_PLOT_NAME_MAX];
+    snprintf(png, sizeof(png), "cost_vs_cut_tau%.2f.png", f->tau);
+    sf_plot_new(pl, png);
+    FILE *gp = pl->gp;
+    fprintf(gp, "set title ");
+    plot_text(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s", f->tau,
+              100 * f->accuracy, plan->rate_rps, plan->slo_s);
+    fprintf(gp, "\nset xlabel ");
+    plot_text(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
+    fprintf(gp,
+            "\nset ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n"
+            "set yrange [0:*]\nset key title 'filled: meets the SLO'\nplot ",
+            N);
+    sf_plot_str(pl, name);
+    fprintf(gp, " using 1:2 with lines lw 2 dt 2 lc rgb 'black' title ");
+    plot_text(pl, "FaaS-only (%d MB)", f->fn_mem_mb);
+    for (size_t v = 0; v < pr->n_vm; v++) {
+        if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
+            continue;
+        int cost = 3 + 2 * (int)v, ok = cost + 1;
+        fprintf(gp,
+                ", '' using 1:%d with lines lc %zu notitle"
+                ", '' using 1:($%d > 0.5 ? $%d : 1/0) with points pt 7 lc %zu title ",
+                cost, v + 1, ok, cost, v + 1);
+        sf_plot_str(pl, pr->vm[v].name);
+        fprintf(gp, ", '' using 1:($%d > 0.5 ? 1/0 : $%d) with points pt 6 lc %zu notitle", ok,
+                cost, v + 1);
+    }
+    fputc('\n', gp);
+}
+
+/* The T-CIP sweep at the chosen tau (paper Fig. 11): the cost of one more instance of the best
+ * IaaS and hybrid configuration against FaaS, for residual rates in [0, r]. Returns 1 when drawn.
+ */
+static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struct sf_profile *prof,
+                     const struct sf_pricing *pr)
+{
+    size_t t = 0;
+    while (t < plan->n_tau && plan->alt[t * plan->alt_per_tau].tau != plan->best.tau)
+        t++;
+    if (t == plan->n_tau)
+        return 0;
+    struct sf_costcfg cc[2];
+    const struct sf_candidate *cand[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
+        if (plan->per_tau_found[t][pool] &&
+            sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
+            cand[k] = &plan->per_tau[t][pool];
+    }
+    const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
+    if (!faas)
+        return 0;
+    struct sf_outfile o;
+    FILE *d = sf_plot_data(pl, "tcip_sweep.dat", &o);
+    if (!d)
+        return 0;
+    fprintf(d, "# residual req/s, USD/hour: one more IaaS instance, one more hybrid instance, "
+               "FaaS\n");
+    for (int k = 0; k <= 100; k++) {
+        double res = cap_of(plan, &plan->best) * k / 100.0;
+        fprintf(d, "%.6g", res);
+        for (int j = 0; j < 2; j++)
+            if (cand[j])
+                fprintf(d, " %.8g", per_hour(sf_cost_instance_residual_usd_per_s(&cc[j], res)));
+            else
+                fprintf(d, " -");
+        fprintf(d, " %.8g\n", per_hour(sf_cost_faas_usd_per_s(faas, res)));
+    }
+    if (sf_plot_data_done(pl, &o) != SF_OK)
+        return 0;
+    sf_plot_new(pl, "tcip_sweep.png");
+    FILE *gp = pl->gp;
+    fprintf(gp, "set title ");
+    plot_text(pl, "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate",
+              plan->best.tau);
+    fprintf(gp, "\nset xlabel ");
+    plot_text(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
+              cap_of(plan, &plan->best));
+    fprintf(gp,
+            "\nset ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
+            "set key below title 'an instance pays off where its line is below FaaS'\n"
+            "plot 'tcip_sweep.dat' using 1:4 with lines lw 2 lc rgb 'black' title ",
+            cap_of(plan, &plan->best));
+    plot_text(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
+    for (int k = 0; k < 2; k++) {
+        char tcip[32];
+        if (!cand[k])
+            continue;
+        fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, cap_of(plan, cand[k]));
+        fprintf(gp, ", '' using 1:%d with lines lw 2 lc %d title ", k + 2, k + 1);
+        plot_text(pl, "%s %s, cut %d (T-CIP %s)", k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]),
+                  cand[k]->cut, tcip);
+    }
+    fputc('\n', gp);
+    return 1;
+}
+
+/* Writes the plots (paper Figs. 8-9 and 11) into dir. Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_plan *plan, const struct sf_profile *prof,
                        const struct sf_pricing *pr, int found)
 {
-    char path[4096];
-    FILE *gp = sf_cli_open_script(dir, "plan.gp", path, sizeof(path));
-    if (!gp)
-        return -1;
-    fprintf(gp, "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
-                "set grid\nset key outside right top\n");
-    int N = prof->n_stages;
-    /* Cost vs cut, one PNG per tau: hybrid per VM type (filled = SLO-feasible), FaaS and IaaS
-     * flat lines. Data blocks are inline so the directory holds just the script and PNGs. */
-    for (size_t t = 0; t < plan->n_tau; t++) {
-        /* tau t's alternatives: FaaS first, then each VM type's cuts N..1 (per_tau may be
-         * unset when nothing fits, the alternatives never are) */
-        size_t first = t * plan->alt_per_tau;
-        double tau = plan->alt[first].tau;
-        fprintf(gp, "$faas%zu << EOD\n", t);
-        const struct sf_candidate *f = &plan->alt[first];
-        fprintf(gp, "0 %.8g\n%d %.8g\nEOD\n", per_hour(f->cost_usd_per_s), N,
-                per_hour(f->cost_usd_per_s));
-        for (size_t v = 0; v < pr->n_vm; v++) {
-            fprintf(gp, "$vm%zu_%zu << EOD\n", t, v);
-            for (int k = N; k >= 1; k--) {
-                const struct sf_candidate *c =
-                    &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
-                if (!isnan(c->cost_usd_per_s))
-                    fprintf(gp, "%d %.8g %d\n", c->cut, per_hour(c->cost_usd_per_s),
-                            c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
-            }
-            fprintf(gp, "EOD\n");
-        }
-        fprintf(gp,
-                "set output '%s/cost_vs_cut_tau%.2f.png'\n"
-                "set title 'Cost vs cut at tau = %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s "
-                "(filled: meets the SLO)'\n"
-                "set xlabel 'cut c (stages 1..c on the VM; 0 = FaaS-only, %d = IaaS-only)'\n"
-                "set ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n",
-                dir, tau, tau, 100 * f->accuracy, plan->rate_rps, plan->slo_s, N, N);
-        fprintf(gp, "plot $faas%zu using 1:2 with lines lw 2 dt 2 title 'FaaS-only (%d MB)'", t,
-                f->fn_mem_mb);
-        for (size_t v = 0; v < pr->n_vm; v++) {
-            if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
-                continue;
-            fprintf(gp,
-                    ", $vm%zu_%zu using 1:2 with lines lc %zu notitle, "
-                    "$vm%zu_%zu using 1:($3 > 0.5 ? $2 : 1/0) with points pt 7 lc %zu title '%s', "
-                    "$vm%zu_%zu using 1:($3 > 0.5 ? 1/0 : $2) with points pt 6 lc %zu notitle",
-                    t, v, v + 2, t, v, v + 2, pr->vm[v].name, t, v, v + 2);
-        }
-        fprintf(gp, "\n");
+    struct sf_plot *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        sf_cli_error("plan", "out of memory");
+        return SF_EXIT_FAIL;
     }
-    /* T-CIP sweep (paper Fig. 11) at the chosen tau: one more instance of the best IaaS and the
-     * best hybrid configuration against FaaS, for residual rates in [0, r]. */
-    size_t t = 0;
-    while (found && t < plan->n_tau && !(plan->alt[t * plan->alt_per_tau].tau == plan->best.tau))
-        t++;
-    if (found && t < plan->n_tau) {
-        struct sf_costcfg cc[2];
-        const struct sf_candidate *cand[2] = {NULL, NULL};
-        for (int k = 0; k < 2; k++) {
-            int pool = k == 0 ? SF_POOL_IAAS : SF_POOL_HYBRID;
-            if (plan->per_tau_found[t][pool] &&
-                sf_plan_costcfg(plan, prof, pr, &plan->per_tau[t][pool], &cc[k]) == 0)
-                cand[k] = &plan->per_tau[t][pool];
-        }
-        const struct sf_costcfg *faas = cand[0] ? &cc[0] : cand[1] ? &cc[1] : NULL;
-        if (faas) {
-            fprintf(gp, "$sweep << EOD\n");
-            for (int k = 0; k <= 100; k++) {
-                double res = plan->capacity_rps * k / 100.0;
-                fprintf(gp, "%.6g %.8g %.8g %.8g\n", res,
-                        cand[0] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[0], res)) : NAN,
-                        cand[1] ? per_hour(sf_cost_instance_residual_usd_per_s(&cc[1], res)) : NAN,
-                        per_hour(sf_cost_faas_usd_per_s(faas, res)));
-            }
-            fprintf(gp, "EOD\n");
-            fprintf(gp,
-                    "set output '%s/tcip_sweep.png'\n"
-                    "set title 'T-CIP sweep at tau %.2f: one more instance vs FaaS for a residual "
-                    "rate (crossing = T-CIP)'\n"
-                    "set xlabel 'residual rate res (req/s)'\nset ylabel 'USD per hour'\n"
-                    "set xrange [0:%.6g]\nset xtics auto\n",
-                    dir, plan->best.tau, plan->capacity_rps);
-            fprintf(gp, "plot $sweep using 1:4 with lines lw 2 title 'FaaS (%d MB)'",
-                    cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
-            for (int k = 0; k < 2; k++) {
-                char tcip[32];
-                if (!cand[k])
-                    continue;
-                fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, plan->capacity_rps);
-                fprintf(gp, ", $sweep using 1:%d with lines lw 2 title '%s %s c=%d (T-CIP %s)'",
-                        k + 2, k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]), cand[k]->cut,
-                        tcip);
-            }
-            fprintf(gp, "\n");
-        }
+    int code = sf_plot_begin(pl, "plan", dir, "plan.gp",
+                             "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
+                             "set datafile missing '-'\nset grid\nset key outside right top\n");
+    if (code != 0) {
+        free(pl);
+        return code;
     }
-    fclose(gp);
-    if (sf_cli_gnuplot(path) != 0)
-        return -1;
-    fprintf(stderr, "serflow: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
-            found ? ", tcip_sweep.png" : "");
-    return 0;
+    for (size_t t = 0; t < plan->n_tau; t++)
+        plot_cost_vs_cut(pl, plan, prof, pr, t);
+    int tcip = found && plot_tcip(pl, plan, prof, pr);
+    code = sf_plot_finish(pl);
+    free(pl);
+    if (code == 0)
+        fprintf(stderr, "serflow plan: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
+                tcip ? ", tcip_sweep.png" : "");
+    return code;
 }
 
-int sf_cmd_plan(int argc, char **argv)
+static int plan_run(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"profile", required_argument, NULL, 'p'},
-                                             {"pricing", required_argument, NULL, 'c'},
-                                             {"slo-s", required_argument, NULL, 's'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"min-accuracy", required_argument, NULL, 'a'},
-                                             {"tau", required_argument, NULL, 't'},
-                                             {"batch", required_argument, NULL, 'b'},
-                                             {"any-memory", no_argument, NULL, 'm'},
-                                             {"arch", required_argument, NULL, 'A'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"all", no_argument, NULL, 'L'},
-                                             {"plot", required_argument, NULL, 'P'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    char profile_path[4096], pricing_path[4096];
-    snprintf(profile_path, sizeof(profile_path), "%s",
-             sf_cli_data_path("profiles/vgg16-sdn-cifar10.json"));
-    snprintf(pricing_path, sizeof(pricing_path), "%s",
-             sf_cli_data_path("pricing/aws-us-east-1.json"));
-    struct sf_plan_opts o;
-    sf_plan_opts_default(&o);
-    int json = 0, all = 0;
-    const char *plot_dir = NULL;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double d;
-        long l;
-        switch (ch) {
-        case 'p':
-            snprintf(profile_path, sizeof(profile_path), "%s", optarg);
-            break;
-        case 'c':
-            snprintf(pricing_path, sizeof(pricing_path), "%s", optarg);
-            break;
-        case 's':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0) {
-                fprintf(stderr, "serflow plan: --slo-s: expected seconds > 0, got '%s'\n", optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.slo_s = d;
-            break;
-        case 'r':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0) {
-                fprintf(stderr, "serflow plan: --rate: expected req/s > 0, got '%s'\n", optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.rate_rps = d;
-            break;
-        case 'a':
-            if (sf_cli_parse_double(optarg, &d) || d < 0 || d > 100) {
-                fprintf(stderr,
-                        "serflow plan: --min-accuracy: expected 0..1 or a percentage, got '%s'\n",
-                        optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.min_accuracy = d > 1 ? d / 100.0 : d;
-            break;
-        case 't':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0 || d > 1) {
-                fprintf(stderr, "serflow plan: --tau: expected a threshold in (0, 1], got '%s'\n",
-                        optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.tau = d;
-            break;
-        case 'b':
-            if (sf_cli_parse_int(optarg, 1, 1000000, &l)) {
-                fprintf(stderr, "serflow plan: --batch: expected an integer >= 1, got '%s'\n",
-                        optarg);
-                return SF_EXIT_USAGE;
-            }
-            o.batch_size = (int)l;
-            break;
-        case 'm':
-            o.any_memory = 1;
-            break;
-        case 'A':
-            o.fn_arch = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'L':
-            all = 1;
-            break;
-        case 'P':
-            plot_dir = optarg;
-            break;
-        case 'h':
-            fputs(plan_usage, stdout);
-            return SF_EXIT_OK;
-        default:
-            fprintf(stderr,
-                    "serflow plan: unknown or incomplete option '%s' (see serflow plan "
-                    "--help)\n",
-                    argv[optind - 1]);
-            return SF_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "serflow plan: unexpected argument '%s' (see serflow plan --help)\n",
-                argv[optind]);
-        return SF_EXIT_USAGE;
-    }
-
+    struct plan_args args;
     struct sf_err err = {{0}};
+    int id = parse_args(argc, argv, &args, &err);
+    if (id == SF_OPT_HELP) {
+        sf_opt_help(&plan_spec, stdout);
+        return SF_EXIT_OK;
+    }
+    if (id != SF_OPT_END)
+        return sf_cli_fail("plan", SF_EINVAL, &err);
+    struct plan_args *a = &args;
     struct sf_profile *prof = malloc(sizeof(*prof));
     struct sf_pricing *pr = malloc(sizeof(*pr));
     struct sf_plan plan;
     int rc, code = SF_EXIT_OK;
     if (!prof || !pr) {
-        fprintf(stderr, "serflow plan: out of memory\n");
         free(prof);
         free(pr);
-        return SF_EXIT_FAIL;
+        return sf_cli_fail("plan", SF_ENOMEM, &err);
     }
-    if ((rc = sf_profile_load(prof, profile_path, &err)) != SF_OK ||
-        (rc = sf_pricing_load(pr, pricing_path, &err)) != SF_OK) {
-        fprintf(stderr, "serflow plan: %s\n", err.msg);
-        code = SF_EXIT_USAGE;
+    if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
+        (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
+        code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }
-    rc = sf_plan_run(&plan, prof, pr, &o, &err);
+    rc = sf_plan_run(&plan, prof, pr, &a->o, &err);
     if (rc != SF_OK && rc != SF_EINFEASIBLE) {
-        fprintf(stderr, "serflow plan: %s\n", err.msg);
-        code = rc == SF_ENOMEM ? SF_EXIT_FAIL : SF_EXIT_USAGE;
+        code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }
     int found = rc == SF_OK;
-    if (json)
+    if (a->json)
         print_json(&plan, prof, pr, found);
     else
-        print_human(&plan, prof, pr, &o, all, found);
-    if (!found) {
-        fprintf(stderr, "serflow plan: %s\n", err.msg);
-        code = SF_EXIT_FAIL;
+        print_human(&plan, prof, pr, &a->o, a->all, found);
+    if (!found)
+        code = sf_cli_fail("plan", rc, &err);
+    if (a->plot_dir) {
+        int pc = write_plots(a->plot_dir, &plan, prof, pr, found);
+        if (pc != SF_EXIT_OK)
+            code = pc;
     }
-    if (plot_dir && write_plots(plot_dir, &plan, prof, pr, found) != 0)
-        code = SF_EXIT_FAIL;
     sf_plan_fini(&plan);
 out_free:
     free(prof);
     free(pr);
     return code;
 }
+
+const struct sf_cli_command sf_cli_plan_command = {&plan_spec, plan_check, plan_run};

@@ -1,7 +1,6 @@
 /* cmd_profile.c - `serflow profile`: measures an early-exit model on this machine and writes a
  * profile in the format `serflow plan` reads (serflow-profile/1). */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -16,82 +15,198 @@
 #include "serflow/nn.h"
 #include "serflow/nn_profile.h"
 
-static const char profile_usage[] =
-    "usage: serflow profile --model DIR [options]\n"
-    "\n"
-    "Measures an early-exit model on this machine and writes a profile `serflow plan` reads:\n"
-    "per-stage runtime per batch size (median and p99 after warm-up) for each thread count,\n"
-    "hidden-state bytes after each stage (raw and LZ4), and the exit fractions and top-1 accuracy\n"
-    "for each tau on a labelled test set. Each thread count N becomes a local VM type\n"
-    "'local-Nt' and a function of N x 1,769 MB (one vCPU per thread, the Lambda rule); price\n"
-    "them with data/pricing/local.json (docs/profiles.md).\n"
-    "\n"
-    "  --model DIR          model directory with model.json (e.g. models/fmnist-ee)\n"
-    "  --batch-sizes LIST   batch sizes to time (default 1,8,32,100)\n"
-    "  --taus A:B:STEP      thresholds (default 0.5:0.95:0.05), or a comma list\n"
-    "  --threads LIST       thread counts to time (default 1,2)\n"
-    "  --backend NAME       dnnl (default) or ref\n"
-    "  --reps N             timed runs per stage and batch size (default 20; 3 untimed first)\n"
-    "  --images N           test images for the exit sweep (default: all)\n"
-    "  --test-images FILE   IDX images (default: Debian's Fashion-MNIST t10k set)\n"
-    "  --test-labels FILE   IDX labels\n"
-    "  --slo-s S            SLO written into the profile (default 0.1)\n"
-    "  --batch B            batch size per instance per epoch written into the profile (100)\n"
-    "  --out FILE           where to write (default: stdout)\n"
-    "  -h, --help           this text\n"
-    "\n"
-    "Example:\n"
-    "  serflow profile --model models/fmnist-ee --out my-profile.json\n"
-    "  serflow plan --profile my-profile.json --pricing data/pricing/local.json\n";
+enum profile_opt {
+    F_MODEL = 1,
+    F_BATCH_SIZES,
+    F_TAUS,
+    F_THREADS,
+    F_BACKEND,
+    F_REPS,
+    F_IMAGES,
+    F_TEST_IMAGES,
+    F_TEST_LABELS,
+    F_SLO,
+    F_BATCH,
+    F_OUT
+};
 
-#define MAX_LIST 32
+static const char *const backend_words[] = {"dnnl", "ref", "onednn", NULL};
 
-static int parse_size_list(const char *s, size_t *out, size_t *n, long lo, long hi)
+static const struct sf_opt profile_opts[] = {
+    {.id = F_MODEL,
+     .name = "model",
+     .kind = SF_OPT_STR,
+     .metavar = "DIR",
+     .help = "model directory with model.json (e.g. models/fmnist-ee)"},
+    {.id = F_BATCH_SIZES,
+     .name = "batch-sizes",
+     .kind = SF_OPT_STR,
+     .metavar = "LIST",
+     .help = "batch sizes to time (default 1,8,32,100)"},
+    {.id = F_TAUS,
+     .name = "taus",
+     .kind = SF_OPT_STR,
+     .metavar = "A:B:STEP",
+     .help = "thresholds (default 0.5:0.95:0.05), or an increasing comma list"},
+    {.id = F_THREADS,
+     .name = "threads",
+     .kind = SF_OPT_STR,
+     .metavar = "LIST",
+     .help = "thread counts to time (default 1,2)"},
+    {.id = F_BACKEND,
+     .name = "backend",
+     .kind = SF_OPT_WORD,
+     .metavar = "NAME",
+     .help = "dnnl (default) or ref",
+     .words = backend_words},
+    {.id = F_REPS,
+     .name = "reps",
+     .kind = SF_OPT_INT,
+     .metavar = "N",
+     .help = "timed runs per stage and batch size (default 20; 3 untimed first)",
+     .ilo = 1,
+     .ihi = SF_NN_MAX_REPS},
+    {.id = F_IMAGES,
+     .name = "images",
+     .kind = SF_OPT_INT,
+     .metavar = "N",
+     .help = "test images for the exit sweep (default: all)",
+     .want = "a count",
+     .ilo = 1,
+     .ihi = SF_NN_MAX_IMAGES},
+    {.id = F_TEST_IMAGES,
+     .name = "test-images",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "IDX images (default: Debian's Fashion-MNIST t10k set)"},
+    {.id = F_TEST_LABELS,
+     .name = "test-labels",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "IDX labels"},
+    {.id = F_SLO,
+     .name = "slo-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "SLO written into the profile (default 0.1)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = SF_MAX_SLO_S,
+     .flags = SF_OPT_LO_OPEN},
+    {.id = F_BATCH,
+     .name = "batch",
+     .kind = SF_OPT_INT,
+     .metavar = "B",
+     .help = "batch size per instance per epoch written into the profile (100)",
+     .want = "a batch size",
+     .ilo = 1,
+     .ihi = SF_MAX_BATCH},
+    {.id = F_OUT,
+     .name = "out",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "where to write (default: stdout)"},
+    {0}};
+
+static const struct sf_opt_cmd profile_spec = {
+    .name = "profile",
+    .summary = "measure an early-exit model (ONNX stages) on this machine: stage runtimes,\n"
+               "hidden-state sizes, exits and accuracy per tau -> a profile for plan",
+    .synopsis = "--model DIR [options]",
+    .about = "Measures an early-exit model on this machine and writes a profile `serflow plan` "
+             "reads:\nper-stage runtime per batch size (median and p99 after warm-up) for each "
+             "thread count,\nhidden-state bytes after each stage (raw and LZ4), and the exit "
+             "fractions and top-1 accuracy\nfor each tau on a labelled test set. Each thread "
+             "count N becomes a local VM type\n'local-Nt' and a function of N x 1,769 MB (one "
+             "vCPU per thread, the Lambda rule); price\nthem with data/pricing/local.json "
+             "(docs/profiles.md).\n\n",
+    .opts = profile_opts,
+    .epilog = "Example:\n"
+              "  serflow profile --model models/fmnist-ee --out my-profile.json\n"
+              "  serflow plan --profile my-profile.json --pricing data/pricing/local.json\n"};
+
+/* A comma list of integers, each checked by item (a row of the table). */
+static int parse_size_list(const struct sf_opt *item, const char *s, size_t *out, size_t *n,
+                           struct sf_err *err)
 {
-    char buf[512], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", s);
+    char buf[32];
+    const char *cur = s;
+    int r;
     *n = 0;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        long v;
-        if (*n >= MAX_LIST || sf_cli_parse_int(t, lo, hi, &v))
-            return -1;
-        out[(*n)++] = (size_t)v;
+    while ((r = sf_opt_next_item(&cur, ',', buf, sizeof(buf))) != 0) {
+        struct sf_optval v;
+        if (*n >= SF_CLI_MAX_LIST)
+            return sf_err_set(err, SF_ETOOBIG, "--%s: more than %d values", item->name,
+                              SF_CLI_MAX_LIST);
+        if (r < 0)
+            return sf_err_set(err, SF_EINVAL, "--%s: a value is too long", item->name);
+        if (sf_opt_value(item, buf, &v, err) != SF_OK)
+            return SF_EINVAL;
+        out[(*n)++] = (size_t)v.i;
     }
-    return *n ? 0 : -1;
+    return SF_OK;
 }
 
-static int parse_taus(const char *s, double *out, size_t *n)
+/* A:B:STEP or an increasing comma list, each tau in (0, 1]. */
+static int parse_taus(const char *s, double *out, size_t *n, struct sf_err *err)
 {
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s", s);
+    static const struct sf_opt tau = {.id = F_TAUS,
+                                      .name = "taus",
+                                      .kind = SF_OPT_NUM,
+                                      .metavar = "T",
+                                      .help = NULL,
+                                      .want = "thresholds",
+                                      .lo = 0,
+                                      .hi = 1,
+                                      .flags = SF_OPT_LO_OPEN};
+    static const struct sf_opt step = {.id = F_TAUS,
+                                       .name = "taus",
+                                       .kind = SF_OPT_NUM,
+                                       .metavar = "T",
+                                       .help = NULL,
+                                       .want = "a step",
+                                       .lo = 0,
+                                       .hi = 1,
+                                       .flags = SF_OPT_LO_OPEN};
+    char buf[3][32];
+    const char *cur = s;
     *n = 0;
-    char *c1 = strchr(buf, ':');
-    if (c1) {
-        char *c2 = strchr(c1 + 1, ':');
-        double a, b, step;
-        if (!c2)
-            return -1;
-        *c1 = *c2 = '\0';
-        if (sf_cli_parse_double(buf, &a) || sf_cli_parse_double(c1 + 1, &b) ||
-            sf_cli_parse_double(c2 + 1, &step) || !(step > 0) || !(a > 0) || b > 1 || b < a)
-            return -1;
+    if (strchr(s, ':')) {
+        struct sf_optval a, b, st;
+        for (int k = 0; k < 3; k++)
+            if (sf_opt_next_item(&cur, ':', buf[k], sizeof(buf[k])) <= 0 || (k < 2 && !cur) ||
+                (k == 2 && cur))
+                return sf_err_set(err, SF_EINVAL, "--taus: expected A:B:STEP or a comma list");
+        if (sf_opt_value(&tau, buf[0], &a, err) || sf_opt_value(&tau, buf[1], &b, err) ||
+            sf_opt_value(&step, buf[2], &st, err))
+            return SF_EINVAL;
+        if (b.num < a.num)
+            return sf_err_set(err, SF_EINVAL, "--taus: A:B:STEP needs A <= B");
         for (int k = 0; *n < SF_MAX_TAUS; k++) {
-            double t = a + k * step;
-            if (t > b + 1e-9)
+            double t = a.num + k * st.num;
+            if (t > b.num + 1e-9)
                 break;
             out[(*n)++] = round(t * 1e6) / 1e6;
         }
-        return *n ? 0 : -1;
+        if (a.num + (double)SF_MAX_TAUS * st.num <= b.num + 1e-9)
+            return sf_err_set(err, SF_ETOOBIG, "--taus: more than %d thresholds", SF_MAX_TAUS);
+        return SF_OK;
     }
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        double v;
-        if (*n >= SF_MAX_TAUS || sf_cli_parse_double(t, &v) || !(v > 0) || v > 1 ||
-            (*n && v <= out[*n - 1]))
-            return -1;
-        out[(*n)++] = v;
+    int r;
+    while ((r = sf_opt_next_item(&cur, ',', buf[0], sizeof(buf[0]))) != 0) {
+        struct sf_optval v;
+        if (*n >= SF_MAX_TAUS)
+            return sf_err_set(err, SF_ETOOBIG, "--taus: more than %d thresholds", SF_MAX_TAUS);
+        if (r < 0)
+            return sf_err_set(err, SF_EINVAL, "--taus: a value is too long");
+        if (sf_opt_value(&tau, buf[0], &v, err) != SF_OK)
+            return SF_EINVAL;
+        if (*n && v.num <= out[*n - 1])
+            return sf_err_set(err, SF_EINVAL, "--taus: thresholds must be increasing (%g after %g)",
+                              v.num, out[*n - 1]);
+        out[(*n)++] = v.num;
     }
-    return *n ? 0 : -1;
+    return SF_OK;
 }
 
 /* Least-squares t(batch) = fixed + per_req * batch, both kept >= 0. */
@@ -140,7 +255,7 @@ static json_t *num_array(const double *v, size_t n)
 
 struct prof_args {
     const char *model_dir, *out, *images_path, *labels_path;
-    size_t batches[MAX_LIST], nb, threads[MAX_LIST], nt;
+    size_t batches[SF_CLI_MAX_LIST], nb, threads[SF_CLI_MAX_LIST], nt;
     double taus[SF_MAX_TAUS];
     size_t ntau;
     enum sf_nn_backend backend;
@@ -172,17 +287,17 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     struct sf_nn_stage_timing *tim = NULL;
     int code = SF_EXIT_FAIL;
     double t0 = sf_monotonic_s();
-    if (sf_nn_model_load(a->model_dir, &m, &err) != SF_OK) {
-        fprintf(stderr, "serflow profile: %s\n", err.msg);
-        return SF_EXIT_USAGE;
-    }
+    int rc = sf_nn_model_load(a->model_dir, &m, &err);
+    if (rc != SF_OK)
+        return sf_cli_fail("profile", rc, &err);
     double load_s = sf_monotonic_s() - t0; /* what a cold function pays to get ready */
     int ns = sf_nn_model_num_stages(m);
-    if (sf_nn_runner_new(m, a->backend, &r, &err) != SF_OK ||
-        sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(m),
-                               sf_nn_model_norm_std(m), (size_t)a->images, &ds, &err) != SF_OK) {
-        fprintf(stderr, "serflow profile: %s\n", err.msg);
-        code = SF_EXIT_USAGE;
+    if ((rc = sf_nn_runner_new(m, a->backend, &r, &err)) != SF_OK ||
+        (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(m),
+                                     sf_nn_model_norm_std(m), (size_t)a->images, &ds, &err)) !=
+            SF_OK ||
+        (rc = sf_nn_dataset_check(&ds, m, a->images_path, &err)) != SF_OK) {
+        code = sf_cli_fail("profile", rc, &err);
         goto out;
     }
     progress_line("%s: %d stages, %zu test images, backend %s", sf_nn_model_name(m), ns, ds.n,
@@ -192,8 +307,8 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
 
     /* hidden-state sizes */
     struct sf_nn_hidden_size hs[SF_NN_MAX_STAGES];
-    if (sf_nn_profile_hidden_sizes(r, m, ds.x, n_time, hs, &err) != SF_OK) {
-        fprintf(stderr, "serflow profile: %s\n", err.msg);
+    if ((rc = sf_nn_profile_hidden_sizes(r, m, ds.x, n_time, hs, &err)) != SF_OK) {
+        code = sf_cli_fail("profile", rc, &err);
         goto out;
     }
     /* exits and accuracy per tau */
@@ -201,8 +316,8 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     struct sf_nn_tau_stats ts[SF_MAX_TAUS];
     double cls_acc[SF_NN_MAX_STAGES];
     omp_set_num_threads((int)a->threads[a->nt - 1]);
-    if (sf_nn_profile_taus(r, m, &ds, 100, a->taus, a->ntau, ts, cls_acc, &err) != SF_OK) {
-        fprintf(stderr, "serflow profile: %s\n", err.msg);
+    if ((rc = sf_nn_profile_taus(r, m, &ds, 100, a->taus, a->ntau, ts, cls_acc, &err)) != SF_OK) {
+        code = sf_cli_fail("profile", rc, &err);
         goto out;
     }
     /* timings per thread count */
@@ -278,13 +393,13 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
                                             tim, &err);
         sf_nn_runner_free(rt);
         if (trc != SF_OK) {
-            fprintf(stderr, "serflow profile: %s\n", err.msg);
+            code = sf_cli_fail("profile", trc, &err);
             goto out;
         }
         double per_req[SF_NN_MAX_STAGES], per_batch[SF_NN_MAX_STAGES];
         json_t *meas = json_array();
         for (int k = 0; k < ns; k++) {
-            double med[MAX_LIST];
+            double med[SF_CLI_MAX_LIST];
             for (size_t b = 0; b < a->nb; b++) {
                 const struct sf_nn_stage_timing *t = &tim[(size_t)k * a->nb + b];
                 med[b] = t->median_s;
@@ -359,107 +474,109 @@ out:
     return code;
 }
 
-int sf_cmd_profile(int argc, char **argv)
+static const struct sf_opt batch_item = {.id = F_BATCH_SIZES,
+                                         .name = "batch-sizes",
+                                         .kind = SF_OPT_INT,
+                                         .metavar = "B",
+                                         .help = NULL,
+                                         .want = "batch sizes",
+                                         .ilo = 1,
+                                         .ihi = SF_NN_MAX_PROFILE_BATCH};
+static const struct sf_opt thread_item = {.id = F_THREADS,
+                                          .name = "threads",
+                                          .kind = SF_OPT_INT,
+                                          .metavar = "N",
+                                          .help = NULL,
+                                          .want = "thread counts",
+                                          .ilo = 1,
+                                          .ihi = SF_CLI_MAX_THREADS};
+
+/* Fills a from argv: SF_OPT_END to run, SF_OPT_HELP, or SF_OPT_ERROR (err). */
+static int parse_args(int argc, char **argv, struct prof_args *a, struct sf_err *err)
 {
-    static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
-                                             {"batch-sizes", required_argument, NULL, 'b'},
-                                             {"taus", required_argument, NULL, 't'},
-                                             {"threads", required_argument, NULL, 'n'},
-                                             {"backend", required_argument, NULL, 'B'},
-                                             {"reps", required_argument, NULL, 'r'},
-                                             {"images", required_argument, NULL, 'i'},
-                                             {"test-images", required_argument, NULL, 'I'},
-                                             {"test-labels", required_argument, NULL, 'L'},
-                                             {"slo-s", required_argument, NULL, 's'},
-                                             {"batch", required_argument, NULL, 'c'},
-                                             {"out", required_argument, NULL, 'o'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    struct prof_args a = {
+    *a = (struct prof_args){
         .images_path = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
         .labels_path = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
         .backend = SF_NN_BACKEND_DNNL,
         .reps = 20,
         .batch = 100,
         .slo_s = 0.1};
-    parse_size_list("1,8,32,100", a.batches, &a.nb, 1, 1 << 16);
-    parse_size_list("1,2", a.threads, &a.nt, 1, 1024);
-    parse_taus("0.5:0.95:0.05", a.taus, &a.ntau);
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double d;
-        const char *bad = NULL;
-        switch (ch) {
-        case 'm':
-            a.model_dir = optarg;
+    if (parse_size_list(&batch_item, "1,8,32,100", a->batches, &a->nb, err) ||
+        parse_size_list(&thread_item, "1,2", a->threads, &a->nt, err) ||
+        parse_taus("0.5:0.95:0.05", a->taus, &a->ntau, err))
+        return SF_OPT_ERROR;
+    struct sf_opt_parser p;
+    struct sf_optval v;
+    int id;
+    sf_opt_init(&p, &profile_spec, argc, argv);
+    while ((id = sf_opt_next(&p, &v, err)) > 0) {
+        int rc = SF_OK;
+        switch ((enum profile_opt)id) {
+        case F_MODEL:
+            a->model_dir = v.str;
             break;
-        case 'b':
-            if (parse_size_list(optarg, a.batches, &a.nb, 1, 1 << 16))
-                bad = "--batch-sizes: expected a comma list of batch sizes >= 1";
+        case F_BATCH_SIZES:
+            rc = parse_size_list(&batch_item, v.str, a->batches, &a->nb, err);
             break;
-        case 't':
-            if (parse_taus(optarg, a.taus, &a.ntau))
-                bad = "--taus: expected A:B:STEP or an increasing comma list in (0, 1]";
+        case F_TAUS:
+            rc = parse_taus(v.str, a->taus, &a->ntau, err);
             break;
-        case 'n':
-            if (parse_size_list(optarg, a.threads, &a.nt, 1, 1024))
-                bad = "--threads: expected a comma list of thread counts >= 1";
+        case F_THREADS:
+            rc = parse_size_list(&thread_item, v.str, a->threads, &a->nt, err);
             break;
-        case 'B':
-            if (sf_nn_backend_parse(optarg, &a.backend) != SF_OK)
-                bad = "--backend: expected dnnl or ref";
+        case F_BACKEND:
+            a->backend = v.word == 1 ? SF_NN_BACKEND_REF : SF_NN_BACKEND_DNNL;
             break;
-        case 'r':
-            if (sf_cli_parse_int(optarg, 1, 100000, &a.reps))
-                bad = "--reps: expected 1..100000";
+        case F_REPS:
+            a->reps = (long)v.i;
             break;
-        case 'i':
-            if (sf_cli_parse_int(optarg, 1, 100000000, &a.images))
-                bad = "--images: expected a count >= 1";
+        case F_IMAGES:
+            a->images = (long)v.i;
             break;
-        case 'I':
-            a.images_path = optarg;
+        case F_TEST_IMAGES:
+            a->images_path = v.str;
             break;
-        case 'L':
-            a.labels_path = optarg;
+        case F_TEST_LABELS:
+            a->labels_path = v.str;
             break;
-        case 's':
-            if (sf_cli_parse_double(optarg, &d) || !(d > 0))
-                bad = "--slo-s: expected seconds > 0";
-            a.slo_s = d;
+        case F_SLO:
+            a->slo_s = v.num;
             break;
-        case 'c':
-            if (sf_cli_parse_int(optarg, 1, 1000000, &a.batch))
-                bad = "--batch: expected an integer >= 1";
+        case F_BATCH:
+            a->batch = (long)v.i;
             break;
-        case 'o':
-            a.out = optarg;
+        case F_OUT:
+            a->out = v.str;
             break;
-        case 'h':
-            fputs(profile_usage, stdout);
-            return SF_EXIT_OK;
-        default:
-            fprintf(stderr,
-                    "serflow profile: unknown or incomplete option '%s' (see serflow "
-                    "profile --help)\n",
-                    argv[optind - 1]);
-            return SF_EXIT_USAGE;
         }
-        if (bad) {
-            fprintf(stderr, "serflow profile: %s, got '%s'\n", bad, optarg);
-            return SF_EXIT_USAGE;
-        }
+        if (rc != SF_OK)
+            return SF_OPT_ERROR;
     }
-    if (optind < argc) {
-        fprintf(stderr, "serflow profile: unexpected argument '%s'\n", argv[optind]);
-        return SF_EXIT_USAGE;
+    if (id == SF_OPT_END && !a->model_dir) {
+        sf_err_set(err, SF_EINVAL, "--model DIR is required (e.g. --model models/fmnist-ee)");
+        return SF_OPT_ERROR;
     }
-    if (!a.model_dir) {
-        fprintf(stderr,
-                "serflow profile: --model DIR is required (e.g. --model models/fmnist-ee)\n");
-        return SF_EXIT_USAGE;
+    return id;
+}
+
+static int profile_check(int argc, char **argv, struct sf_err *err)
+{
+    struct prof_args a;
+    return parse_args(argc, argv, &a, err) == SF_OPT_ERROR ? SF_EINVAL : SF_OK;
+}
+
+static int profile_run(int argc, char **argv)
+{
+    struct prof_args a;
+    struct sf_err err = {{0}};
+    int id = parse_args(argc, argv, &a, &err);
+    if (id == SF_OPT_HELP) {
+        sf_opt_help(&profile_spec, stdout);
+        return SF_EXIT_OK;
     }
+    if (id != SF_OPT_END)
+        return sf_cli_fail("profile", SF_EINVAL, &err);
     return run_profile(&a, argc, argv);
 }
+
+const struct sf_cli_command sf_cli_profile_command = {&profile_spec, profile_check, profile_run};

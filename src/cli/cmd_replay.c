@@ -1,75 +1,19 @@
 /* cmd_replay.c - `serflow replay`: trace replay of every policy, with costs, SLO attainment,
  * per-epoch series, JSON, CSV and plots. */
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "serflow/plan.h"
 #include "serflow/sim.h"
-
-static const char replay_usage[] =
-    "usage: serflow replay [options]\n"
-    "\n"
-    "Replays a request trace through every serving policy with the same requests (seeded exit\n"
-    "draws), AWS billing, VM cold starts and function containers, and compares cost and SLO\n"
-    "attainment. The serflow policy uses the plan of `serflow plan` at the chosen tau.\n"
-    "\n"
-    "Trace:\n"
-    "  --trace FILE          request trace (default: bundled WITS trace, data/traces/)\n"
-    "  --trace-unit U        epoch | second: what one line of a count trace covers (default "
-    "epoch)\n"
-    "  --trace-format F      counts | csv (per-request timestamps in the first column);\n"
-    "                        default: csv for *.csv files, else counts\n"
-    "  --epochs N            replay the first N epochs (default 400; 0 = all)\n"
-    "  --arrivals A          uniform | poisson: request times inside a trace unit (default "
-    "uniform)\n"
-    "Model and plan:\n"
-    "  --profile FILE, --pricing FILE   as for serflow plan\n"
-    "  --tau T               confidence threshold (default: the planner's choice)\n"
-    "  --min-accuracy A      accuracy floor for the planner's choice of tau\n"
-    "  --policy LIST         comma-separated: "
-    "faas,libra,libra-orig,spock,mark,serflow,oracle,static\n"
-    "                        (default: all)\n"
-    "  --seed S              RNG seed for exits, arrivals and cold starts (default 1)\n"
-    "Controller (SERFLOW.md section 5; defaults in docs/controller.md):\n"
-    "  --alpha A --beta B    EWMA weights of the traffic monitor (0.2, 0.2)\n"
-    "  --k K                 weight of sigma in the instance target (1)\n"
-    "  --tcip RPS            override the planned T-CIP\n"
-    "  --scale-period P      epochs between scaling decisions (25)\n"
-    "  --cold-start MIN:MAX  VM cold start in epochs, uniform (18:22)\n"
-    "  --terminate-delay D   epochs until a termination takes effect (2)\n"
-    "  --scaling RULE        serflow's target: paper (mu + k sigma and T-CIP, default) or "
-    "expected\n"
-    "                        (buy an instance while its expected load exceeds T-CIP; beyond the\n"
-    "                        paper, docs/controller.md)\n"
-    "  --partial-batches W   instance | function: where a partial batch goes when an instance is\n"
-    "                        free (instance)\n"
-    "Functions:\n"
-    "  --fn-cold-start-s S   cold container latency (1.0)   --fn-idle-timeout-s S (600)\n"
-    "  --fn-concurrency N    container cap (1000)           --no-bill-init  do not bill cold "
-    "starts\n"
-    "Output:\n"
-    "  --json                one JSON object: {\"policies\": [...], ...}\n"
-    "  --csv FILE            per-epoch series (arrivals, ready instances, batches per policy)\n"
-    "  --plot DIR            PNGs: per-epoch batches and instances per policy (paper Fig. 13),\n"
-    "                        cost per policy with its split (Fig. 14)\n"
-    "  --sweep P=V1,V2,...   sensitivity: one replay per value of P (k, alpha, beta, tcip,\n"
-    "                        scale-period, cold-start-max, terminate-delay, tau); prints cost and\n"
-    "                        batch SLO of each policy per value (with --json: one object)\n"
-    "  --quiet               no progress line\n"
-    "  -h, --help            this text\n"
-    "\n"
-    "Examples:\n"
-    "  serflow replay --tau 0.7\n"
-    "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
-    "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit second\n"
-    "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n";
 
 struct progress_ctx {
     int enabled, tty;
@@ -87,34 +31,6 @@ static void progress(void *ctx, int64_t done, int64_t total, const char *phase)
             (int)(100 * done / total), (long long)done, (long long)total,
             p->tty && done < total ? "" : "\n");
     fflush(stderr);
-}
-
-static int parse_policies(const char *list, enum sf_policy_kind *kinds, size_t *n)
-{
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", list);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        int k = sf_policy_parse(tok);
-        if (k < 0) {
-            fprintf(stderr,
-                    "serflow replay: --policy: unknown policy '%s' (known: faas, libra, "
-                    "libra-orig, spock, mark, serflow, oracle, static)\n",
-                    tok);
-            return -1;
-        }
-        for (size_t i = 0; i < *n; i++)
-            if (kinds[i] == (enum sf_policy_kind)k)
-                k = -1;
-        if (k >= 0 && *n < SF_POL_COUNT)
-            kinds[(*n)++] = (enum sf_policy_kind)k;
-    }
-    if (*n == 0) {
-        fprintf(stderr, "serflow replay: --policy: empty list\n");
-        return -1;
-    }
-    return 0;
 }
 
 static void describe_path(char *buf, size_t n, const struct sf_path *p, const struct sf_pricing *pr,
@@ -198,20 +114,21 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(sf_policy_name(x->kind)));
-    json_object_set_new(o, "cost_usd", json_real(x->cost_usd));
-    json_object_set_new(o, "vm_cost_usd", json_real(x->vm_cost_usd));
-    json_object_set_new(o, "function_cost_usd", json_real(x->function_cost_usd));
-    json_object_set_new(o, "fee_usd", json_real(x->fee_usd));
+    json_object_set_new(o, "cost_usd", sf_cli_json_num(x->cost_usd));
+    json_object_set_new(o, "vm_cost_usd", sf_cli_json_num(x->vm_cost_usd));
+    json_object_set_new(o, "function_cost_usd", sf_cli_json_num(x->function_cost_usd));
+    json_object_set_new(o, "fee_usd", sf_cli_json_num(x->fee_usd));
     json_object_set_new(o, "requests", json_integer((json_int_t)x->requests));
     json_object_set_new(o, "requests_served", json_integer((json_int_t)x->requests_served));
-    json_object_set_new(o, "slo_attainment_batch", json_real(ratio(x->batches_slo_ok, x->batches)));
+    json_object_set_new(o, "slo_attainment_batch",
+                        sf_cli_json_num(ratio(x->batches_slo_ok, x->batches)));
     json_object_set_new(o, "slo_attainment_request",
-                        json_real(ratio(x->requests_slo_ok, x->requests)));
-    json_object_set_new(o, "accuracy", json_real(x->accuracy));
-    json_object_set_new(o, "vm_seconds", json_real(x->vm_seconds));
+                        sf_cli_json_num(ratio(x->requests_slo_ok, x->requests)));
+    json_object_set_new(o, "accuracy", sf_cli_json_num(x->accuracy));
+    json_object_set_new(o, "vm_seconds", sf_cli_json_num(x->vm_seconds));
     json_object_set_new(o, "vm_utilization",
-                        json_real(x->vm_seconds > 0 ? x->vm_busy_s / x->vm_seconds : 0));
-    json_object_set_new(o, "function_gb_s", json_real(x->function_gb_s));
+                        sf_cli_json_num(x->vm_seconds > 0 ? x->vm_busy_s / x->vm_seconds : 0));
+    json_object_set_new(o, "function_gb_s", sf_cli_json_num(x->function_gb_s));
     json_object_set_new(o, "invocations", json_integer((json_int_t)x->invocations));
     json_object_set_new(o, "function_cold_starts", json_integer((json_int_t)x->fn_cold_starts));
     json_object_set_new(o, "function_throttled", json_integer((json_int_t)x->fn_throttled));
@@ -220,10 +137,10 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
                         json_integer((json_int_t)x->batches_on_instances));
     json_object_set_new(o, "batches_on_functions",
                         json_integer((json_int_t)x->batches_on_functions));
-    json_object_set_new(o, "max_batch_latency_s", json_real(x->max_batch_latency_s));
-    json_object_set_new(o, "response_p50_s", json_real(x->response_p50_s));
-    json_object_set_new(o, "response_p99_s", json_real(x->response_p99_s));
-    json_object_set_new(o, "response_max_s", json_real(x->response_max_s));
+    json_object_set_new(o, "max_batch_latency_s", sf_cli_json_num(x->max_batch_latency_s));
+    json_object_set_new(o, "response_p50_s", sf_cli_json_num(x->response_p50_s));
+    json_object_set_new(o, "response_p99_s", sf_cli_json_num(x->response_p99_s));
+    json_object_set_new(o, "response_max_s", sf_cli_json_num(x->response_max_s));
     json_object_set_new(o, "launches", json_integer(x->launches));
     json_object_set_new(o, "peak_instances", json_integer(x->peak_instances));
     const struct sf_path *p = &x->path;
@@ -236,23 +153,17 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
-        json_object_set_new(o, "bound_usd", json_real(x->bound_usd));
+        json_object_set_new(o, "bound_usd", sf_cli_json_num(x->bound_usd));
     if (x->kind == SF_POL_STATIC)
         json_object_set_new(o, "static_instances", json_integer(x->static_count));
     return o;
 }
 
-static int write_csv(const char *path, const struct sf_trace *t, const struct sf_policy_result *r,
-                     size_t n)
+/* The per-epoch series as CSV: epoch, arrivals, then per policy ready instances and batches on
+ * instances and on functions. */
+static void write_series(FILE *f, const struct sf_trace *t, const struct sf_policy_result *r,
+                         size_t n)
 {
-    /* Written to a temporary name and renamed, so a crash never leaves half a file behind. */
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "serflow replay: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
     fprintf(f, "epoch,arrivals");
     for (size_t i = 0; i < n; i++) {
         const char *nm = sf_policy_name(r[i].kind);
@@ -266,319 +177,682 @@ static int write_csv(const char *path, const struct sf_trace *t, const struct sf
                     r[i].series_batches_fn[e]);
         fprintf(f, "\n");
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        fprintf(stderr, "serflow replay: write error on %s: %s\n", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
 }
 
+/* Writes "text" as printf would format it, quoted for gnuplot. */
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plot_text(struct sf_plot *pl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(pl, text);
+}
+
+/* Per policy, its batches per epoch on instances and on functions (stacked), the arrivals in
+ * batches and the ready instances (paper Fig. 13); then the cost per policy split into VMs and
+ * functions (Fig. 14). Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
                        const struct sf_policy_result *r, size_t n)
 {
-    char path[4096];
-    FILE *gp = sf_cli_open_script(dir, "replay.gp", path, sizeof(path));
-    if (!gp)
-        return -1;
-    char csv_path[4096];
-    snprintf(csv_path, sizeof(csv_path), "%s/series.csv", dir);
-    if (write_csv(csv_path, t, r, n) != 0) {
-        fclose(gp);
-        return -1;
+    struct sf_plot *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        sf_cli_error("replay", "out of memory");
+        return SF_EXIT_FAIL;
     }
-    fprintf(gp, "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
-                "set datafile separator ','\nset grid ytics\nset key outside right top\n"
-                "set style fill solid 0.8 noborder\nset style data histograms\n"
-                "set style histogram rowstacked\nset boxwidth 1.0 relative\n");
-    for (size_t i = 0; i < n; i++) {
+    int code = sf_plot_begin(pl, "replay", dir, "replay.gp",
+                             "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
+                             "set datafile separator ','\nset grid ytics\n"
+                             "set key outside right top\nset style fill solid 0.85 noborder\n");
+    if (code != 0) {
+        free(pl);
+        return code;
+    }
+    struct sf_outfile of;
+    FILE *d = sf_plot_data(pl, "series.csv", &of);
+    if (d) {
+        write_series(d, t, r, n);
+        sf_plot_data_done(pl, &of);
+    }
+    FILE *gp = pl->gp;
+    for (size_t i = 0; i < n && !pl->failed; i++) {
         const char *nm = sf_policy_name(r[i].kind);
-        int col = 3 + 3 * (int)i;
+        int ready = 3 + 3 * (int)i, inst = ready + 1, fn = ready + 2;
+        char png[SF_PLOT_NAME_MAX];
+        snprintf(png, sizeof(png), "epochs_%s.png", nm);
+        sf_plot_new(pl, png);
+        fprintf(gp, "set title ");
+        plot_text(pl,
+                  "%s: batches per %.3g s epoch on instances and functions, ready instances "
+                  "(tau %.2f)",
+                  nm, o->ctl.epoch_s, o->tau);
         fprintf(gp,
-                "set output '%s/epochs_%s.png'\n"
-                "set title '%s: batches per %.3g s epoch on instances and functions, ready "
-                "instances (tau %.2f)'\n"
-                "set xlabel 'epoch (from 0)'\nset ylabel 'batches / instances'\nset xtics auto\n"
-                "set xrange [-1:%lld]\n"
-                "plot '%s/series.csv' using %d skip 1 title 'batches on instances' lc "
-                "rgb '#1f77b4', '' using %d skip 1 title 'batches on functions' lc rgb '#d62728', "
-                "'' using 0:($2/%d.0) skip 1 with lines lw 2 lc rgb '#2ca02c' title 'arrivals "
-                "(batches)', '' using 0:%d skip 1 with steps lw 2 lc rgb 'black' title 'ready "
-                "instances'\n",
-                dir, nm, nm, o->ctl.epoch_s, o->tau, (long long)t->n_epochs, dir, col + 1, col + 2,
-                o->ctl.batch_size, col);
+                "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
+                "set xrange [0.5:%lld.5]\nset yrange [0:*]\nset boxwidth 1 absolute\n"
+                "plot 'series.csv' skip 1 using 1:($%d+$%d) with boxes lc rgb '#d62728' "
+                "title 'batches on functions', "
+                "'' skip 1 using 1:%d with boxes lc rgb '#1f77b4' title 'batches on instances', "
+                "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
+                "title 'arrivals (batches of %d)', "
+                "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
+                (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size,
+                ready);
     }
-    fprintf(gp, "$cost << EOD\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(gp, "%s,%.6f,%.6f\n", sf_policy_name(r[i].kind), r[i].vm_cost_usd,
-                r[i].function_cost_usd);
-    fprintf(gp, "EOD\n");
-    fprintf(gp,
-            "set output '%s/cost.png'\nset title 'Total cost per policy (%lld epochs, tau "
-            "%.2f)'\nset xlabel ''\nset ylabel 'USD'\nset boxwidth 0.6\n"
-            "plot $cost using 2:xtic(1) title 'VMs' lc rgb '#1f77b4', '' using 3 title "
-            "'functions (duration + fees)' lc rgb '#d62728'\n",
-            dir, (long long)t->n_epochs, o->tau);
-    fclose(gp);
-    if (sf_cli_gnuplot(path) != 0)
-        return -1;
-    fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n", dir);
-    return 0;
+    d = pl->failed ? NULL : sf_plot_data(pl, "cost.dat", &of);
+    if (d) {
+        fprintf(d, "# policy index, VM USD, function USD (duration + fees)\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(d, "%zu,%.8g,%.8g\n", i, r[i].vm_cost_usd, r[i].function_cost_usd);
+        if (sf_plot_data_done(pl, &of) == SF_OK) {
+            sf_plot_new(pl, "cost.png");
+            fprintf(gp, "set title ");
+            plot_text(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
+                      (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
+            fprintf(gp,
+                    "\nset ylabel 'USD'\nset xrange [-0.6:%zu.6]\nset yrange [0:*]\n"
+                    "set boxwidth 0.6 absolute\nset xtics (",
+                    n - 1);
+            for (size_t i = 0; i < n; i++) {
+                fprintf(gp, "%s", i ? ", " : "");
+                sf_plot_str(pl, sf_policy_name(r[i].kind));
+                fprintf(gp, " %zu", i);
+            }
+            fprintf(gp, ")\nplot 'cost.dat' using 1:($2+$3) with boxes lc rgb '#d62728' "
+                        "title 'functions (duration + fees)', "
+                        "'' using 1:2 with boxes lc rgb '#1f77b4' title 'VMs', "
+                        "'' using 1:($2+$3):(sprintf('%%.4f', $2+$3)) with labels offset 0,0.8 "
+                        "notitle\n");
+        }
+    }
+    code = sf_plot_finish(pl);
+    free(pl);
+    if (code == 0)
+        fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n",
+                dir);
+    return code;
 }
 
+enum replay_opt {
+    R_TRACE = 1,
+    R_TRACE_UNIT,
+    R_TRACE_FORMAT,
+    R_EPOCHS,
+    R_ARRIVALS,
+    R_PROFILE,
+    R_PRICING,
+    R_TAU,
+    R_MIN_ACCURACY,
+    R_POLICY,
+    R_SEED,
+    R_FN_INVOCATION,
+    R_ALPHA,
+    R_BETA,
+    R_K,
+    R_TCIP,
+    R_SCALE_PERIOD,
+    R_COLD_START,
+    R_TERMINATE_DELAY,
+    R_SCALING,
+    R_PARTIAL,
+    R_BATCHING,
+    R_FN_COLD_START,
+    R_FN_IDLE,
+    R_FN_CONCURRENCY,
+    R_NO_BILL_INIT,
+    R_JSON,
+    R_CSV,
+    R_PLOT,
+    R_SWEEP,
+    R_QUIET,
+    R_COLD_START_MAX /* --sweep parameter only */
+};
+
+static const char *const unit_words[] = {"epoch", "second", NULL};
+static const char *const format_words[] = {"counts", "csv", NULL};
+static const char *const arrival_words[] = {"uniform", "poisson", NULL};
+static const char *const scaling_words[] = {"expected", "paper", NULL};
+static const char *const partial_words[] = {"instance", "function", NULL};
+
+static const struct sf_opt replay_opts[] = {
+    {.help = "Trace:"},
+    {.id = R_TRACE,
+     .name = "trace",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "request trace (default: bundled WITS trace, data/traces/)"},
+    {.id = R_TRACE_UNIT,
+     .name = "trace-unit",
+     .kind = SF_OPT_WORD,
+     .metavar = "U",
+     .help = "epoch | second: what one line of a count trace covers (default epoch)",
+     .words = unit_words},
+    {.id = R_TRACE_FORMAT,
+     .name = "trace-format",
+     .kind = SF_OPT_WORD,
+     .metavar = "F",
+     .help = "counts | csv (per-request timestamps in the first column);\ndefault: csv for *.csv "
+             "files, else counts",
+     .words = format_words},
+    {.id = R_EPOCHS,
+     .name = "epochs",
+     .kind = SF_OPT_INT,
+     .metavar = "N",
+     .help = "replay the first N epochs (default 400; 0 = all)",
+     .want = "a count of epochs",
+     .ilo = 0,
+     .ihi = SF_TRACE_MAX_LINES},
+    {.id = R_ARRIVALS,
+     .name = "arrivals",
+     .kind = SF_OPT_WORD,
+     .metavar = "A",
+     .help = "uniform | poisson: request times inside a trace unit (default uniform)",
+     .words = arrival_words},
+    {.help = "Model and plan:"},
+    SF_CLI_OPT_PROFILE(R_PROFILE),
+    SF_CLI_OPT_PRICING(R_PRICING),
+    SF_CLI_OPT_TAU(R_TAU, "confidence threshold (default: the planner's choice)"),
+    SF_CLI_OPT_MIN_ACCURACY(R_MIN_ACCURACY, "accuracy floor for the planner's choice of tau"),
+    SF_CLI_OPT_FN_INVOCATION(R_FN_INVOCATION),
+    {.id = R_POLICY,
+     .name = "policy",
+     .kind = SF_OPT_STR,
+     .metavar = "LIST",
+     .help = "comma-separated: faas,libra,libra-orig,spock,mark,serflow,oracle,\nstatic (default: "
+             "all)"},
+    {.id = R_SEED,
+     .name = "seed",
+     .kind = SF_OPT_INT,
+     .metavar = "S",
+     .help = "RNG seed for exits, arrivals and cold starts (default 1)",
+     .ilo = 0,
+     .ihi = LLONG_MAX},
+    {.help = "Controller (SERFLOW.md section 5; defaults in docs/controller.md):"},
+    {.id = R_ALPHA,
+     .name = "alpha",
+     .kind = SF_OPT_NUM,
+     .metavar = "A",
+     .help = "EWMA weight of the mean in the traffic monitor (0.2)",
+     .want = "a weight",
+     .lo = 0,
+     .hi = 1},
+    {.id = R_BETA,
+     .name = "beta",
+     .kind = SF_OPT_NUM,
+     .metavar = "B",
+     .help = "EWMA weight of the variance (0.2)",
+     .want = "a weight",
+     .lo = 0,
+     .hi = 1},
+    {.id = R_K,
+     .name = "k",
+     .kind = SF_OPT_NUM,
+     .metavar = "K",
+     .help = "weight of sigma in the instance target (1)",
+     .want = NULL,
+     .lo = 0,
+     .hi = SF_MAX_CTL_K},
+    {.id = R_TCIP,
+     .name = "tcip",
+     .kind = SF_OPT_NUM,
+     .metavar = "RPS",
+     .help = "override the planned T-CIP",
+     .want = "req/s",
+     .lo = 0,
+     .hi = SF_MAX_RATE_RPS},
+    {.id = R_SCALE_PERIOD,
+     .name = "scale-period",
+     .kind = SF_OPT_INT,
+     .metavar = "P",
+     .help = "epochs between scaling decisions (25)",
+     .want = "epochs",
+     .ilo = 1,
+     .ihi = SF_MAX_CTL_EPOCHS},
+    {.id = R_COLD_START,
+     .name = "cold-start",
+     .kind = SF_OPT_STR,
+     .metavar = "MIN:MAX",
+     .help = "VM cold start in epochs, uniform (18:22); one number: fixed"},
+    {.id = R_TERMINATE_DELAY,
+     .name = "terminate-delay",
+     .kind = SF_OPT_INT,
+     .metavar = "D",
+     .help = "epochs until a termination takes effect (2)",
+     .want = "epochs",
+     .ilo = 0,
+     .ihi = SF_MAX_CTL_EPOCHS},
+    {.id = R_SCALING,
+     .name = "scaling",
+     .kind = SF_OPT_WORD,
+     .metavar = "RULE",
+     .help =
+         "serflow's target: expected (the default: buy an instance while\nits expected load "
+         "exceeds T-CIP; beyond the paper, docs/controller.md)\nor paper (mu + k sigma and T-CIP)",
+     .words = scaling_words},
+    {.id = R_PARTIAL,
+     .name = "partial-batches",
+     .kind = SF_OPT_WORD,
+     .metavar = "W",
+     .help = "instance | function: where a partial batch goes when an instance\nis free (instance)",
+     .words = partial_words},
+    SF_CLI_OPT_BATCHING(R_BATCHING),
+    {.help = "Functions:"},
+    {.id = R_FN_COLD_START,
+     .name = "fn-cold-start-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "cold container latency (1.0)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = SF_MAX_FN_COLD_START_S},
+    {.id = R_FN_IDLE,
+     .name = "fn-idle-timeout-s",
+     .kind = SF_OPT_NUM,
+     .metavar = "S",
+     .help = "a warm container is reclaimed after (600)",
+     .want = "seconds",
+     .lo = 0,
+     .hi = SF_MAX_FN_IDLE_S},
+    {.id = R_FN_CONCURRENCY,
+     .name = "fn-concurrency",
+     .kind = SF_OPT_INT,
+     .metavar = "N",
+     .help = "container cap (1000)",
+     .want = "a container count",
+     .ilo = 1,
+     .ihi = SF_MAX_FN_CONCURRENCY},
+    {.id = R_NO_BILL_INIT,
+     .name = "no-bill-init",
+     .kind = SF_OPT_FLAG,
+     .help = "do not bill cold starts"},
+    {.help = "Output:"},
+    {.id = R_JSON,
+     .name = "json",
+     .kind = SF_OPT_FLAG,
+     .help = "one JSON object: {\"policies\": [...], ...}"},
+    {.id = R_CSV,
+     .name = "csv",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "per-epoch series (arrivals, ready instances, batches per policy)"},
+    {.id = R_PLOT,
+     .name = "plot",
+     .kind = SF_OPT_STR,
+     .metavar = "DIR",
+     .help = "PNGs: per-epoch batches and instances per policy (paper Fig. 13),\ncost per policy "
+             "with its split (Fig. 14)"},
+    {.id = R_SWEEP,
+     .name = "sweep",
+     .kind = SF_OPT_STR,
+     .metavar = "P=V1,V2,...",
+     .help = "sensitivity: one replay per value of P (k, alpha, beta, tcip,\nscale-period, "
+             "cold-start-max, terminate-delay, tau); prints cost and\nbatch SLO of each policy per "
+             "value (with --json: one object)"},
+    {.id = R_QUIET, .name = "quiet", .kind = SF_OPT_FLAG, .help = "no progress line"},
+    {0}};
+
+static const struct sf_opt_cmd replay_spec = {
+    .name = "replay",
+    .summary = "replay a request trace through serflow and the baselines (FaaS-only, LIBRA,\n"
+               "Spock, MArk) and a clairvoyant oracle, with AWS billing",
+    .synopsis = "[options]",
+    .about = "Replays a request trace through every serving policy with the same requests "
+             "(seeded exit\ndraws), AWS billing, VM cold starts and function containers, and "
+             "compares cost and SLO\nattainment. The serflow policy uses the plan of `serflow "
+             "plan` at the chosen tau.",
+    .opts = replay_opts,
+    .epilog = "Examples:\n"
+              "  serflow replay --tau 0.7\n"
+              "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
+              "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit "
+              "second\n"
+              "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n"
+              "\n"
+              "Exit status: 0 replayed, 1 no plan or no policy to replay, or an output failed, 2 "
+              "bad usage\nor input.\n"};
+
+/* --sweep parameters: the option of the same name, or this row for cold-start-max. */
+static const char *const sweep_names[] = {
+    "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
+static const struct sf_opt cold_start_max_opt = {
+    R_COLD_START_MAX, "cold-start-max",        0, SF_OPT_INT, "E", NULL, "epochs",
+    .ilo = 0,         .ihi = SF_MAX_CTL_EPOCHS};
+
 struct replay_args {
-    char profile[4096], pricing[4096], trace[4096];
+    char profile_default[4096], pricing_default[4096], trace_default[4096];
+    const char *profile, *pricing, *trace;
     int unit, csv_format; /* csv_format: -1 auto */
-    long epochs;
+    long long epochs;
     double tau, min_accuracy;
+    int fn_invoke_size; /* 0: a batch per FaaS call; 1: one request per call */
     struct sf_sim_opts sim;
     enum sf_policy_kind kinds[SF_POL_COUNT];
     size_t n_kinds;
     int json, quiet;
     const char *csv_out, *plot_dir;
     double tcip_override;
-    const char *sweep; /* PARAM=v1,v2,... */
+    const struct sf_opt *sweep; /* the swept parameter, or NULL */
+    double sweep_values[SF_CLI_MAX_SWEEP_VALUES];
+    size_t n_sweep;
 };
 
-static int bad_opt(const char *opt, const char *want, const char *got)
+/* Parses a comma-separated policy list (duplicates are dropped). */
+static int parse_policies(const char *list, struct replay_args *a, struct sf_err *err)
 {
-    fprintf(stderr, "serflow replay: %s: expected %s, got '%s'\n", opt, want, got);
-    return -1;
+    char item[32], shown[48];
+    const char *cur = list;
+    int r;
+    a->n_kinds = 0;
+    while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
+        int k = r > 0 ? sf_policy_parse(item) : -1;
+        if (k < 0) {
+            sf_str_escape(shown, sizeof(shown), r > 0 ? item : list, strlen(r > 0 ? item : list));
+            return sf_err_set(err, SF_EINVAL,
+                              "--policy: unknown policy '%s' (known: faas, libra, libra-orig, "
+                              "spock, mark, serflow, oracle, static)",
+                              shown);
+        }
+        int dup = 0;
+        for (size_t i = 0; i < a->n_kinds; i++)
+            dup |= a->kinds[i] == (enum sf_policy_kind)k;
+        if (!dup)
+            a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
+    }
+    return SF_OK;
 }
 
-static int parse_args(int argc, char **argv, struct replay_args *a)
+/* MIN:MAX or one number (both ends). */
+static int parse_cold_start(const char *text, struct sf_ctl_params *c, struct sf_err *err)
 {
-    static const struct option longopts[] = {{"trace", required_argument, NULL, 'T'},
-                                             {"trace-unit", required_argument, NULL, 'U'},
-                                             {"trace-format", required_argument, NULL, 'F'},
-                                             {"epochs", required_argument, NULL, 'e'},
-                                             {"arrivals", required_argument, NULL, 'v'},
-                                             {"profile", required_argument, NULL, 'p'},
-                                             {"pricing", required_argument, NULL, 'c'},
-                                             {"tau", required_argument, NULL, 't'},
-                                             {"min-accuracy", required_argument, NULL, 'a'},
-                                             {"policy", required_argument, NULL, 'P'},
-                                             {"seed", required_argument, NULL, 's'},
-                                             {"alpha", required_argument, NULL, 1},
-                                             {"beta", required_argument, NULL, 2},
-                                             {"k", required_argument, NULL, 3},
-                                             {"tcip", required_argument, NULL, 4},
-                                             {"scale-period", required_argument, NULL, 5},
-                                             {"cold-start", required_argument, NULL, 6},
-                                             {"terminate-delay", required_argument, NULL, 7},
-                                             {"partial-batches", required_argument, NULL, 8},
-                                             {"fn-cold-start-s", required_argument, NULL, 9},
-                                             {"fn-idle-timeout-s", required_argument, NULL, 10},
-                                             {"fn-concurrency", required_argument, NULL, 11},
-                                             {"no-bill-init", no_argument, NULL, 12},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"csv", required_argument, NULL, 'C'},
-                                             {"plot", required_argument, NULL, 'L'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"sweep", required_argument, NULL, 13},
-                                             {"scaling", required_argument, NULL, 14},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double d;
-        long l;
-        switch (ch) {
-        case 'T':
-            snprintf(a->trace, sizeof(a->trace), "%s", optarg);
+    static const struct sf_opt end_opt = {.id = R_COLD_START,
+                                          .name = "cold-start",
+                                          .kind = SF_OPT_INT,
+                                          .metavar = "E",
+                                          .help = NULL,
+                                          .want = "epochs",
+                                          .ilo = 0,
+                                          .ihi = SF_MAX_CTL_EPOCHS};
+    char item[32];
+    const char *cur = text;
+    struct sf_optval lo, hi;
+    if (sf_opt_next_item(&cur, ':', item, sizeof(item)) <= 0 ||
+        sf_opt_value(&end_opt, item, &lo, err) != SF_OK)
+        goto bad;
+    hi = lo;
+    if (cur && (sf_opt_next_item(&cur, ':', item, sizeof(item)) <= 0 || cur ||
+                sf_opt_value(&end_opt, item, &hi, err) != SF_OK))
+        goto bad;
+    if (hi.i < lo.i)
+        goto bad;
+    c->cold_start_min_epochs = (int)lo.i;
+    c->cold_start_max_epochs = (int)hi.i;
+    return SF_OK;
+bad : {
+    char shown[48];
+    sf_str_escape(shown, sizeof(shown), text, strlen(text));
+    return sf_err_set(err, SF_EINVAL,
+                      "--cold-start: expected MIN:MAX epochs (integers in [0, %d], MIN <= MAX) or "
+                      "one number, got '%s'",
+                      SF_MAX_CTL_EPOCHS, shown);
+}
+}
+
+/* PARAM=V1,V2,...: each value checked as the option PARAM would check it. */
+static int parse_sweep(const char *text, struct replay_args *a, struct sf_err *err)
+{
+    const char *eq = strchr(text, '=');
+    char param[32], shown[48];
+    size_t n = eq ? (size_t)(eq - text) : 0;
+    if (!eq || n >= sizeof(param)) {
+        sf_str_escape(shown, sizeof(shown), text, strlen(text));
+        return sf_err_set(err, SF_EINVAL, "--sweep: expected PARAM=V1,V2,..., got '%s'", shown);
+    }
+    memcpy(param, text, n);
+    param[n] = '\0';
+    a->sweep = NULL;
+    for (const char *const *k = sweep_names; *k && !a->sweep; k++)
+        if (!strcmp(*k, param))
+            a->sweep = !strcmp(param, "cold-start-max") ? &cold_start_max_opt
+                                                        : sf_opt_find(&replay_spec, param);
+    if (!a->sweep) {
+        sf_str_escape(shown, sizeof(shown), param, n);
+        return sf_err_set(err, SF_EINVAL,
+                          "--sweep: unknown parameter '%s' (known: k, alpha, beta, tcip, "
+                          "scale-period, cold-start-max, terminate-delay, tau)",
+                          shown);
+    }
+    char item[64];
+    const char *cur = eq + 1;
+    int r;
+    a->n_sweep = 0;
+    while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
+        struct sf_optval v;
+        struct sf_err sub = {{0}};
+        if (a->n_sweep >= SF_CLI_MAX_SWEEP_VALUES)
+            return sf_err_set(err, SF_ETOOBIG, "--sweep: more than %d values",
+                              SF_CLI_MAX_SWEEP_VALUES);
+        if (r < 0 || !item[0])
+            return sf_err_set(err, SF_EINVAL, "--sweep %s: %s value in the list", param,
+                              r < 0 ? "an overlong" : "an empty");
+        if (sf_opt_value(a->sweep, item, &v, &sub) != SF_OK) /* "--NAME: expected ..." */
+            return sf_err_set(err, SF_EINVAL, "--sweep %s: %s", param, sub.msg + n + 4);
+        a->sweep_values[a->n_sweep++] = a->sweep->kind == SF_OPT_INT ? (double)v.i : v.num;
+    }
+    return SF_OK;
+}
+
+/* Fills a from argv: SF_OPT_END to run, SF_OPT_HELP, or SF_OPT_ERROR (err). */
+static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_err *err)
+{
+    memset(a, 0, sizeof(*a));
+    a->profile = sf_cli_data_path("profiles/vgg16-sdn-cifar10.json", a->profile_default,
+                                  sizeof(a->profile_default));
+    a->pricing = sf_cli_data_path("pricing/aws-us-east-1.json", a->pricing_default,
+                                  sizeof(a->pricing_default));
+    a->trace = sf_cli_data_path("traces/wits_libra_per_second.txt", a->trace_default,
+                                sizeof(a->trace_default));
+    a->csv_format = -1;
+    a->epochs = 400;
+    a->tau = -1;
+    a->tcip_override = -1;
+    sf_sim_opts_default(&a->sim);
+    for (int k = 0; k < SF_POL_COUNT; k++)
+        a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
+    struct sf_opt_parser p;
+    struct sf_optval v;
+    int id;
+    sf_opt_init(&p, &replay_spec, argc, argv);
+    while ((id = sf_opt_next(&p, &v, err)) > 0) {
+        int rc = SF_OK;
+        switch ((enum replay_opt)id) {
+        case R_TRACE:
+            a->trace = v.str;
             break;
-        case 'U':
-            if (!strcmp(optarg, "epoch"))
-                a->unit = SF_TRACE_EPOCH;
-            else if (!strcmp(optarg, "second"))
-                a->unit = SF_TRACE_SECOND;
-            else
-                return bad_opt("--trace-unit", "epoch or second", optarg);
+        case R_TRACE_UNIT:
+            a->unit = v.word == 1 ? SF_TRACE_SECOND : SF_TRACE_EPOCH;
             break;
-        case 'F':
-            if (!strcmp(optarg, "counts"))
-                a->csv_format = 0;
-            else if (!strcmp(optarg, "csv"))
-                a->csv_format = 1;
-            else
-                return bad_opt("--trace-format", "counts or csv", optarg);
+        case R_TRACE_FORMAT:
+            a->csv_format = v.word == 1;
             break;
-        case 'e':
-            if (sf_cli_parse_int(optarg, 0, SF_TRACE_MAX_LINES, &l))
-                return bad_opt("--epochs", "an integer >= 0", optarg);
-            a->epochs = l;
+        case R_EPOCHS:
+            a->epochs = v.i;
             break;
-        case 'v':
-            if (!strcmp(optarg, "uniform"))
-                a->sim.arrivals_poisson = 0;
-            else if (!strcmp(optarg, "poisson"))
-                a->sim.arrivals_poisson = 1;
-            else
-                return bad_opt("--arrivals", "uniform or poisson", optarg);
+        case R_ARRIVALS:
+            a->sim.arrivals_poisson = v.word == 1;
             break;
-        case 'p':
-            snprintf(a->profile, sizeof(a->profile), "%s", optarg);
+        case R_PROFILE:
+            a->profile = v.str;
             break;
-        case 'c':
-            snprintf(a->pricing, sizeof(a->pricing), "%s", optarg);
+        case R_PRICING:
+            a->pricing = v.str;
             break;
-        case 't':
-            if (sf_cli_parse_double(optarg, &d) || d <= 0 || d > 1)
-                return bad_opt("--tau", "a threshold in (0, 1]", optarg);
-            a->tau = d;
+        case R_TAU:
+            a->tau = v.num;
             break;
-        case 'a':
-            if (sf_cli_parse_double(optarg, &d) || d < 0 || d > 100)
-                return bad_opt("--min-accuracy", "0..1 or a percentage", optarg);
-            a->min_accuracy = d > 1 ? d / 100 : d;
+        case R_MIN_ACCURACY:
+            a->min_accuracy = sf_cli_accuracy(v.num);
             break;
-        case 'P':
-            if (parse_policies(optarg, a->kinds, &a->n_kinds))
-                return -1;
+        case R_POLICY:
+            rc = parse_policies(v.str, a, err);
             break;
-        case 's':
-            if (sf_cli_parse_int(optarg, 0, 0x7fffffffffffffffL, &l))
-                return bad_opt("--seed", "a non-negative integer", optarg);
-            a->sim.seed = (uint64_t)l;
+        case R_SEED:
+            a->sim.seed = (uint64_t)v.i;
             break;
-        case 1:
-        case 2:
-            if (sf_cli_parse_double(optarg, &d) || d < 0 || d > 1)
-                return bad_opt(ch == 1 ? "--alpha" : "--beta", "a weight in [0, 1]", optarg);
-            *(ch == 1 ? &a->sim.ctl.alpha : &a->sim.ctl.beta) = d;
+        case R_FN_INVOCATION:
+            a->fn_invoke_size = v.word == 1 ? 1 : 0;
             break;
-        case 3:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--k", "a number >= 0", optarg);
-            a->sim.ctl.k = d;
+        case R_ALPHA:
+            a->sim.ctl.alpha = v.num;
             break;
-        case 4:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--tcip", "req/s >= 0", optarg);
-            a->tcip_override = d;
+        case R_BETA:
+            a->sim.ctl.beta = v.num;
             break;
-        case 5:
-            if (sf_cli_parse_int(optarg, 1, 1000000, &l))
-                return bad_opt("--scale-period", "epochs >= 1", optarg);
-            a->sim.ctl.scale_period_epochs = (int)l;
+        case R_K:
+            a->sim.ctl.k = v.num;
             break;
-        case 6: {
-            long lo, hi;
-            char buf[64], *colon;
-            snprintf(buf, sizeof(buf), "%s", optarg);
-            colon = strchr(buf, ':');
-            if (colon)
-                *colon = '\0';
-            if (sf_cli_parse_int(buf, 0, 1000000, &lo) ||
-                sf_cli_parse_int(colon ? colon + 1 : buf, 0, 1000000, &hi) || hi < lo)
-                return bad_opt("--cold-start", "MIN:MAX epochs with MIN <= MAX", optarg);
-            a->sim.ctl.cold_start_min_epochs = (int)lo;
-            a->sim.ctl.cold_start_max_epochs = (int)hi;
+        case R_TCIP:
+            a->tcip_override = v.num;
             break;
-        }
-        case 7:
-            if (sf_cli_parse_int(optarg, 0, 1000000, &l))
-                return bad_opt("--terminate-delay", "epochs >= 0", optarg);
-            a->sim.ctl.terminate_delay_epochs = (int)l;
+        case R_SCALE_PERIOD:
+            a->sim.ctl.scale_period_epochs = (int)v.i;
             break;
-        case 8:
-            if (!strcmp(optarg, "instance"))
-                a->sim.ctl.partial_to_instance = 1;
-            else if (!strcmp(optarg, "function"))
-                a->sim.ctl.partial_to_instance = 0;
-            else
-                return bad_opt("--partial-batches", "instance or function", optarg);
+        case R_COLD_START:
+            rc = parse_cold_start(v.str, &a->sim.ctl, err);
             break;
-        case 9:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--fn-cold-start-s", "seconds >= 0", optarg);
-            a->sim.fn_cold_start_s = d;
+        case R_TERMINATE_DELAY:
+            a->sim.ctl.terminate_delay_epochs = (int)v.i;
             break;
-        case 10:
-            if (sf_cli_parse_double(optarg, &d) || d < 0)
-                return bad_opt("--fn-idle-timeout-s", "seconds >= 0", optarg);
-            a->sim.fn_idle_timeout_s = d;
+        case R_SCALING:
+            a->sim.ctl.scaling_rule = v.word == 1 ? SF_SCALE_PAPER : SF_SCALE_EXPECTED;
             break;
-        case 11:
-            if (sf_cli_parse_int(optarg, 1, 1000000, &l))
-                return bad_opt("--fn-concurrency", "an integer >= 1", optarg);
-            a->sim.fn_concurrency = (int)l;
+        case R_PARTIAL:
+            a->sim.ctl.partial_to_instance = v.word == 0;
             break;
-        case 12:
+        case R_BATCHING:
+            a->sim.batching = v.word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+            break;
+        case R_FN_COLD_START:
+            a->sim.fn_cold_start_s = v.num;
+            break;
+        case R_FN_IDLE:
+            a->sim.fn_idle_timeout_s = v.num;
+            break;
+        case R_FN_CONCURRENCY:
+            a->sim.fn_concurrency = (int)v.i;
+            break;
+        case R_NO_BILL_INIT:
             a->sim.fn_bill_init = 0;
             break;
-        case 13:
-            a->sweep = optarg;
-            break;
-        case 14:
-            if (!strcmp(optarg, "paper"))
-                a->sim.ctl.scaling_rule = SF_SCALE_PAPER;
-            else if (!strcmp(optarg, "expected"))
-                a->sim.ctl.scaling_rule = SF_SCALE_EXPECTED;
-            else
-                return bad_opt("--scaling", "paper or expected", optarg);
-            break;
-        case 'j':
+        case R_JSON:
             a->json = 1;
             break;
-        case 'C':
-            a->csv_out = optarg;
+        case R_CSV:
+            a->csv_out = v.str;
             break;
-        case 'L':
-            a->plot_dir = optarg;
+        case R_PLOT:
+            a->plot_dir = v.str;
             break;
-        case 'q':
+        case R_SWEEP:
+            rc = parse_sweep(v.str, a, err);
+            break;
+        case R_QUIET:
             a->quiet = 1;
             break;
-        case 'h':
-            fputs(replay_usage, stdout);
-            return 1;
-        default:
-            fprintf(stderr,
-                    "serflow replay: unknown or incomplete option '%s' (see serflow replay "
-                    "--help)\n",
-                    argv[optind - 1]);
-            return -1;
+        case R_COLD_START_MAX:
+            break;
         }
+        if (rc != SF_OK)
+            return SF_OPT_ERROR;
     }
-    if (optind < argc) {
-        fprintf(stderr, "serflow replay: unexpected argument '%s'\n", argv[optind]);
-        return -1;
+    if (id == SF_OPT_END && (!a->profile || !a->pricing || !a->trace)) {
+        sf_err_set(err, SF_EINVAL, "the bundled data path is too long (set SERFLOW_DATA)");
+        return SF_OPT_ERROR;
     }
-    return 0;
+    return id;
 }
 
-static const char *const sweep_params[] = {
-    "k", "alpha", "beta", "tcip", "scale-period", "cold-start-max", "terminate-delay", "tau", NULL};
+/* Every reported cost, time and rate of a result must be finite: a NaN would print as "-nan"
+ * and vanish from JSON. The loaders bound their inputs, so this is a backstop that names them. */
+static int check_finite(const struct sf_policy_result *r, size_t n, const struct replay_args *a,
+                        struct sf_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct sf_policy_result *x = &r[i];
+        double v[] = {x->cost_usd,       x->vm_cost_usd,    x->function_cost_usd,
+                      x->fee_usd,        x->accuracy,       x->vm_seconds,
+                      x->vm_busy_s,      x->function_gb_s,  x->response_p50_s,
+                      x->response_p99_s, x->response_max_s, x->max_batch_latency_s};
+        for (size_t k = 0; k < SF_ARRAY_LEN(v); k++)
+            if (!isfinite(v[k]))
+                return sf_err_set(err, SF_ERANGE,
+                                  "policy %s: a cost or time is not finite (%g); the profile %s "
+                                  "or the catalog %s holds values out of range",
+                                  sf_policy_name(x->kind), v[k], a->profile, a->pricing);
+    }
+    return SF_OK;
+}
 
-/* Applies one sweep value to a copy of the options; returns -1 when out of range. */
-static int sweep_apply(const char *param, double v, struct sf_sim_opts *o, struct sf_sim_paths *p)
+static int replay_check(int argc, char **argv, struct sf_err *err)
+{
+    struct replay_args *a = malloc(sizeof(*a));
+    if (!a)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    int id = parse_args(argc, argv, a, err);
+    free(a);
+    return id == SF_OPT_ERROR ? SF_EINVAL : SF_OK;
+}
+
+/* Applies one sweep value (already checked against the parameter's range) to copies of the
+ * options and paths. */
+static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts *o,
+                        struct sf_sim_paths *p)
 {
     struct sf_ctl_params *c = &o->ctl;
-    if (!strcmp(param, "k"))
+    switch ((enum replay_opt)param->id) {
+    case R_K:
         c->k = v;
-    else if (!strcmp(param, "alpha"))
+        break;
+    case R_ALPHA:
         c->alpha = v;
-    else if (!strcmp(param, "beta"))
+        break;
+    case R_BETA:
         c->beta = v;
-    else if (!strcmp(param, "tcip"))
+        break;
+    case R_TCIP:
         p->serflow.tcip_rps = p->oracle.tcip_rps = v;
-    else if (!strcmp(param, "scale-period"))
+        break;
+    case R_SCALE_PERIOD:
         c->scale_period_epochs = (int)v;
-    else if (!strcmp(param, "cold-start-max")) {
+        break;
+    case R_COLD_START_MAX:
         c->cold_start_max_epochs = (int)v;
         if (c->cold_start_min_epochs > c->cold_start_max_epochs)
             c->cold_start_min_epochs = c->cold_start_max_epochs;
-    } else if (!strcmp(param, "terminate-delay"))
+        break;
+    case R_TERMINATE_DELAY:
         c->terminate_delay_epochs = (int)v;
-    else if (!strcmp(param, "tau"))
+        break;
+    case R_TAU:
         o->tau = v;
-    else
-        return -1;
-    return 0;
+        break;
+    default: /* parse_sweep admits only the parameters above */
+        break;
+    }
+}
+
+/* Serialises doc to stdout; a failure is reported (never a silent empty output). */
+static int print_json_doc(json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!text) {
+        sf_cli_error("replay", "out of memory formatting JSON");
+        return SF_EXIT_FAIL;
+    }
+    puts(text);
+    free(text);
+    return SF_EXIT_OK;
 }
 
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
@@ -586,34 +860,7 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
                      const struct sf_plan *plan, const struct sf_sim_paths *base_paths)
 {
-    char param[64], list[512];
-    const char *eq = strchr(a->sweep, '=');
-    if (!eq || (size_t)(eq - a->sweep) >= sizeof(param)) {
-        fprintf(stderr, "serflow replay: --sweep: expected PARAM=V1,V2,... got '%s'\n", a->sweep);
-        return SF_EXIT_USAGE;
-    }
-    snprintf(param, sizeof(param), "%.*s", (int)(eq - a->sweep), a->sweep);
-    snprintf(list, sizeof(list), "%s", eq + 1);
-    int known = 0;
-    for (const char *const *k = sweep_params; *k; k++)
-        known |= !strcmp(*k, param);
-    if (!known) {
-        fprintf(stderr,
-                "serflow replay: --sweep: unknown parameter '%s' (known: k, alpha, beta, tcip, "
-                "scale-period, cold-start-max, terminate-delay, tau)\n",
-                param);
-        return SF_EXIT_USAGE;
-    }
-    double vals[64];
-    size_t nv = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (nv >= SF_ARRAY_LEN(vals) || sf_cli_parse_double(tok, &vals[nv])) {
-            fprintf(stderr, "serflow replay: --sweep: bad value '%s'\n", tok);
-            return SF_EXIT_USAGE;
-        }
-        nv++;
-    }
+    const char *param = a->sweep->name;
     json_t *jpoints = json_array();
     if (!a->json) {
         printf("serflow replay --sweep %s: %lld epochs, cost in USD (batch SLO attainment)\n",
@@ -624,27 +871,29 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         printf("\n");
     }
     int code = SF_EXIT_OK;
-    for (size_t v = 0; v < nv; v++) {
+    for (size_t v = 0; v < a->n_sweep; v++) {
+        double val = a->sweep_values[v];
         struct sf_sim_opts o = a->sim;
         struct sf_sim_paths paths = *base_paths;
         struct sf_err err = {{0}};
         struct sf_policy_result res[SF_POL_COUNT];
-        int rc = sweep_apply(param, vals[v], &o, &paths);
-        if (rc == 0 && !strcmp(param, "tau"))
-            rc = sf_sim_paths_from_plan(plan, vals[v], &paths, &err) == SF_OK ? 0 : -1;
-        if (rc == 0 &&
-            sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err) != SF_OK)
-            rc = -1;
-        if (rc != 0) {
-            fprintf(stderr, "serflow replay: --sweep %s=%g: %s\n", param, vals[v],
-                    err.msg[0] ? err.msg : "value out of range");
-            code = SF_EXIT_USAGE;
+        sweep_apply(a->sweep, val, &o, &paths);
+        int rc = SF_OK;
+        if (a->sweep->id == R_TAU)
+            rc = sf_sim_paths_from_plan(plan, val, &paths, &err);
+        if (rc == SF_OK)
+            rc = sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err);
+        if (rc == SF_OK && (rc = check_finite(res, a->n_kinds, a, &err)) != SF_OK)
+            sf_sim_results_fini(res, a->n_kinds);
+        if (rc != SF_OK) {
+            sf_cli_error("replay", "--sweep %s=%g: %s", param, val, err.msg);
+            code = sf_cli_exit_code(rc);
             break;
         }
         json_t *jp = json_object(), *jpol = json_array();
-        json_object_set_new(jp, "value", json_real(vals[v]));
+        json_object_set_new(jp, "value", sf_cli_json_num(val));
         if (!a->json)
-            printf("%-10g", vals[v]);
+            printf("%-10g", val);
         for (size_t i = 0; i < a->n_kinds; i++) {
             if (!a->json)
                 printf(" %13.4f (%5.1f%%)", res[i].cost_usd,
@@ -662,50 +911,44 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         json_object_set_new(o, "sweep", json_string(param));
         json_object_set_new(o, "epochs", json_integer(t->n_epochs));
         json_object_set_new(o, "points", json_incref(jpoints));
-        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        if (text)
-            puts(text);
-        free(text);
+        code = print_json_doc(o);
         json_decref(o);
     }
     json_decref(jpoints);
     return code;
 }
 
-int sf_cmd_replay(int argc, char **argv)
+static int replay_run(int argc, char **argv)
 {
-    struct replay_args *a = calloc(1, sizeof(*a));
+    struct replay_args *a = malloc(sizeof(*a));
     struct sf_profile *prof = malloc(sizeof(*prof));
     struct sf_pricing *pr = malloc(sizeof(*pr));
     struct sf_trace trace = {0};
     struct sf_plan plan = {0};
     struct sf_policy_result results[SF_POL_COUNT];
-    int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0;
-    if (!a || !prof || !pr) {
-        fprintf(stderr, "serflow replay: out of memory\n");
-        code = SF_EXIT_FAIL;
-        goto out;
-    }
-    snprintf(a->profile, sizeof(a->profile), "%s",
-             sf_cli_data_path("profiles/vgg16-sdn-cifar10.json"));
-    snprintf(a->pricing, sizeof(a->pricing), "%s", sf_cli_data_path("pricing/aws-us-east-1.json"));
-    snprintf(a->trace, sizeof(a->trace), "%s",
-             sf_cli_data_path("traces/wits_libra_per_second.txt"));
-    a->csv_format = -1;
-    a->epochs = 400;
-    a->tau = -1;
-    a->tcip_override = -1;
-    sf_sim_opts_default(&a->sim);
-    for (int k = 0; k < SF_POL_COUNT; k++)
-        a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
-    int prc = parse_args(argc, argv, a);
-    if (prc != 0) {
-        code = prc > 0 ? SF_EXIT_OK : SF_EXIT_USAGE;
-        goto out;
-    }
     struct sf_err err = {{0}};
-    if (sf_profile_load(prof, a->profile, &err) || sf_pricing_load(pr, a->pricing, &err)) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
+    struct sf_outfile csv_file = {0};
+    int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0, rc;
+    if (!a || !prof || !pr) {
+        code = sf_cli_fail("replay", SF_ENOMEM, &err);
+        goto out;
+    }
+    int id = parse_args(argc, argv, a, &err);
+    if (id == SF_OPT_HELP) {
+        sf_opt_help(&replay_spec, stdout);
+        code = SF_EXIT_OK;
+        goto out;
+    }
+    if (id != SF_OPT_END) {
+        code = sf_cli_fail("replay", SF_EINVAL, &err);
+        goto out;
+    }
+    /* an unwritable --csv fails now, not after the replay */
+    if (a->csv_out && (code = sf_cli_out_open("replay", &csv_file, a->csv_out)) != SF_EXIT_OK)
+        goto out;
+    if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
+        (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     /* Epochs are SLO intervals and batches are the profile's, like the planner's. */
@@ -715,25 +958,28 @@ int sf_cmd_replay(int argc, char **argv)
     int csv = a->csv_format >= 0
                   ? a->csv_format
                   : (strlen(a->trace) > 4 && !strcmp(a->trace + strlen(a->trace) - 4, ".csv"));
-    if (sf_trace_load(&trace, a->trace, csv, (enum sf_trace_unit)a->unit, a->sim.ctl.epoch_s,
-                      a->epochs, &err) != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
+    rc = sf_trace_load(&trace, a->trace, csv, (enum sf_trace_unit)a->unit, a->sim.ctl.epoch_s,
+                       a->epochs, &err);
+    if (rc != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     struct sf_plan_opts po;
     sf_plan_opts_default(&po);
     po.min_accuracy = a->min_accuracy;
-    int rc = sf_plan_run(&plan, prof, pr, &po, &err);
+    po.fn_invoke_size = a->fn_invoke_size;
+    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+    rc = sf_plan_run(&plan, prof, pr, &po, &err);
     have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
-        code = SF_EXIT_FAIL;
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     a->sim.tau = a->tau > 0 ? a->tau : plan.best.tau;
     struct sf_sim_paths paths;
-    if (sf_sim_paths_from_plan(&plan, a->sim.tau, &paths, &err) != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
+    rc = sf_sim_paths_from_plan(&plan, a->sim.tau, &paths, &err);
+    if (rc != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     if (a->tcip_override >= 0) {
@@ -747,15 +993,20 @@ int sf_cmd_replay(int argc, char **argv)
             enum sf_policy_kind k = a->kinds[i];
             if (k == SF_POL_LIBRA || k == SF_POL_LIBRA_ORIG || k == SF_POL_SPOCK ||
                 k == SF_POL_MARK) {
-                fprintf(stderr,
-                        "serflow replay: skipping %s: no SLO-feasible IaaS configuration "
-                        "at tau %.2f\n",
-                        sf_policy_name(k), a->sim.tau);
+                sf_cli_error("replay",
+                             "skipping %s: no SLO-feasible IaaS configuration at tau %.2f",
+                             sf_policy_name(k), a->sim.tau);
                 continue;
             }
             a->kinds[w++] = k;
         }
         a->n_kinds = w;
+        if (w == 0) {
+            sf_cli_error("replay", "no policy left to replay (every one asked for needs an "
+                                   "SLO-feasible IaaS configuration)");
+            code = SF_EXIT_FAIL;
+            goto out;
+        }
     }
     if (a->sweep) {
         code = run_sweep(a, prof, pr, &trace, &plan, &paths);
@@ -768,37 +1019,45 @@ int sf_cmd_replay(int argc, char **argv)
     a->sim.record_series = a->csv_out || a->plot_dir;
     rc = sf_sim_run(prof, pr, &trace, &a->sim, &paths, a->kinds, a->n_kinds, results, &err);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow replay: %s\n", err.msg);
-        code = rc == SF_ENOMEM ? SF_EXIT_FAIL : SF_EXIT_USAGE;
+        code = sf_cli_fail("replay", rc, &err);
         goto out;
     }
     have_results = 1;
+    if ((rc = check_finite(results, a->n_kinds, a, &err)) != SF_OK) {
+        code = sf_cli_fail("replay", rc, &err);
+        goto out;
+    }
     code = SF_EXIT_OK;
     if (a->json) {
         json_t *o = json_object();
         json_object_set_new(o, "trace", json_string(a->trace));
         json_object_set_new(o, "epochs", json_integer(trace.n_epochs));
-        json_object_set_new(o, "epoch_s", json_real(a->sim.ctl.epoch_s));
+        json_object_set_new(o, "epoch_s", sf_cli_json_num(a->sim.ctl.epoch_s));
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));
-        json_object_set_new(o, "tau", json_real(a->sim.tau));
+        json_object_set_new(o, "tau", sf_cli_json_num(a->sim.tau));
         json_object_set_new(o, "seed", json_integer((json_int_t)a->sim.seed));
         json_t *arr = json_array();
         for (size_t i = 0; i < a->n_kinds; i++)
             json_array_append_new(arr, result_json(&results[i], pr, prof->n_stages));
         json_object_set_new(o, "policies", arr);
-        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        if (text)
-            puts(text);
-        free(text);
+        code = print_json_doc(o);
         json_decref(o);
     } else {
         print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);
     }
-    if (a->csv_out && write_csv(a->csv_out, &trace, results, a->n_kinds) != 0)
-        code = SF_EXIT_FAIL;
-    if (a->plot_dir && write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds) != 0)
-        code = SF_EXIT_FAIL;
+    if (a->csv_out) {
+        write_series(csv_file.f, &trace, results, a->n_kinds);
+        int cc = sf_cli_out_commit("replay", &csv_file);
+        if (cc != SF_EXIT_OK)
+            code = cc;
+    }
+    if (a->plot_dir) {
+        int plc = write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds);
+        if (plc != SF_EXIT_OK)
+            code = plc;
+    }
 out:
+    sf_outfile_abort(&csv_file);
     if (have_results)
         sf_sim_results_fini(results, a->n_kinds);
     if (have_plan)
@@ -809,3 +1068,5 @@ out:
     free(pr);
     return code;
 }
+
+const struct sf_cli_command sf_cli_replay_command = {&replay_spec, replay_check, replay_run};

@@ -11,49 +11,127 @@
 #include "serflow/sim.h"
 #include "serve_cli.h"
 
-static const char usage[] =
-    "usage: serflow serve [options]\n"
-    "\n"
-    "The online system on this machine: an Open Inference Protocol v2 ingress on 127.0.0.1\n"
-    "(POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/live, /v2/health/ready,\n"
-    "/metrics), VM workers started by the local provider, and a local Lambda-compatible\n"
-    "function runtime; the same ctl/ policy and batcher as `serflow replay`. SIGTERM drains.\n"
-    "\n"
-    "Model and plan:\n"
-    "  --model DIR           model directory (default: models/fmnist-ee)\n"
-    "  --profile FILE        its profile (default: data/profiles/fmnist-ee-local.json)\n"
-    "  --pricing FILE        catalog (default: data/pricing/local.json)\n"
-    "  --tau T               threshold (default: the planner's choice)\n"
-    "  --policy P            faas | serflow | libra | libra-orig | spock | mark (serflow)\n"
-    "  --pool P --cut C      force a path: faas, iaas, or hybrid at cut C (cheapest VM type)\n"
-    "  --instances N         keep a fixed fleet of N instances (ignores the policy's target)\n"
-    "  --tcip RPS            override the planned T-CIP (as serflow replay --tcip)\n"
-    "  --worker-url H:P      use running workers (repeatable) instead of starting them\n"
-    "  --no-spill            IaaS without the FaaS spill: batches wait for a free instance\n"
-    "Controller (as serflow replay):\n"
-    "  --cold-start MIN:MAX  VM boot in epochs, uniform (18:22)   --scale-period P (25)\n"
-    "  --terminate-delay D   epochs (2)       --k K (1)           --seed S (1)\n"
-    "  --batching B          deadline (the deadline-aware batcher) | epoch (the paper's)\n"
-    "  --margin-s S          batcher: time kept in hand for dispatch jitter (0.005)\n"
-    "  --time-scale X        controller clock x X: epochs, VM boots and function idle\n"
-    "                        timeouts shrink by X (SLO deadlines and bills do not) (1)\n"
-    "Functions:\n"
-    "  --fn-timeout-s S (10)   --fn-idle-timeout-s S (600)   --fn-concurrency N (8)\n"
-    "  --fn-cold-start-delay-s S  added to each instance's real start (0)\n"
-    "  --fn-dispatchers N    concurrent invocations from the ingress (= --fn-concurrency)\n"
-    "  --lambda-url U        use a running function runtime instead of starting one\n"
-    "  --fn-fault F          test hook: function instances crash or hang on every event\n"
-    "Limits:\n"
-    "  --queue-cap N         admitted requests waiting for dispatch; beyond: 503 (2000)\n"
-    "  --max-connections N (512)   --idle-timeout-s S per connection (10)\n"
-    "  --max-body-bytes N (8388608)   --max-images N per request (256)\n"
-    "Listening:\n"
-    "  --host H (127.0.0.1)  --port N (8080; 0 = any)   --ready-fd FD  (\"ready HOST:PORT\")\n"
-    "  --backend ref|dnnl    inference backend of the workers (dnnl)\n"
-    "\n"
-    "Example:\n"
-    "  serflow serve --policy libra --port 8080 &\n"
-    "  serflow load --url http://127.0.0.1:8080 --epochs 100\n";
+enum {
+    S_MODEL = 1,
+    S_PROFILE,
+    S_PRICING,
+    S_TAU,
+    S_POLICY,
+    S_POOL,
+    S_CUT,
+    S_VM,
+    S_INSTANCES,
+    S_TCIP,
+    S_WORKER_URL,
+    S_NO_SPILL,
+    S_COLD,
+    S_PERIOD,
+    S_TERM,
+    S_K,
+    S_SEED,
+    S_BATCHING,
+    S_MARGIN,
+    S_TIME_SCALE,
+    S_FN_TIMEOUT,
+    S_FN_IDLE,
+    S_FN_CONC,
+    S_FN_COLD,
+    S_FN_DISP,
+    S_LAMBDA_URL,
+    S_FN_FAULT,
+    S_QUEUE,
+    S_MAXCONN,
+    S_IDLE,
+    S_MAXBODY,
+    S_MAXIMG,
+    S_HOST,
+    S_PORT,
+    S_READY_FD,
+    S_BACKEND
+};
+
+static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
+static const char *const fault_words[] = {"crash", "hang", NULL};
+
+static const struct sf_opt serve_opts[] = {
+    SF_SO_SECTION("Model and plan:"),
+    SF_SO_STR(S_MODEL, "model", "DIR", "model directory (default: models/fmnist-ee)"),
+    SF_CLI_OPT_PROFILE(S_PROFILE),
+    SF_CLI_OPT_PRICING(S_PRICING),
+    SF_SO_NUM(S_TAU, "tau", "T", "threshold (default: the planner's choice)", 0, 1),
+    SF_SO_STR(S_POLICY, "policy", "P",
+              "faas | serflow | libra | libra-orig | spock | mark (serflow)"),
+    SF_SO_WORD(S_POOL, "pool", "P", "force a path: faas, iaas, or hybrid (with --cut)", pool_words),
+    SF_SO_INT(S_CUT, "cut", "C", "the forced hybrid's cut", 1, SF_MAX_STAGES),
+    SF_SO_STR(S_VM, "vm", "NAME", "the forced path's VM type (default: the cheapest)"),
+    SF_SO_INT(S_INSTANCES, "instances", "N",
+              "a fixed fleet of N instances (ignores the policy's target)", 0, 64),
+    SF_SO_NUM(S_TCIP, "tcip", "RPS", "override the planned T-CIP (as serflow replay --tcip)", 0,
+              1e12),
+    SF_SO_STR(S_WORKER_URL, "worker-url", "H:P",
+              "use running workers (repeatable) instead of\nstarting them (the static provider)"),
+    SF_SO_FLAG(S_NO_SPILL, "no-spill",
+               "IaaS without the FaaS spill: batches wait for a free instance"),
+    SF_SO_SECTION("Controller (as serflow replay):"),
+    SF_SO_STR(S_COLD, "cold-start", "MIN:MAX", "VM boot in epochs, uniform (18:22)"),
+    SF_SO_INT(S_PERIOD, "scale-period", "P", "epochs between scaling decisions (25)", 1, 1000000),
+    SF_SO_INT(S_TERM, "terminate-delay", "D", "epochs until a termination takes effect (2)", 0,
+              1000000),
+    SF_SO_NUM(S_K, "k", "K", "weight of sigma in the instance target (1)", 0, 100),
+    SF_SO_INT(S_SEED, "seed", "S", "seed of the VM boot-delay draws (1)", 0, 1000000000000LL),
+    SF_CLI_OPT_BATCHING(S_BATCHING),
+    SF_SO_NUM(S_MARGIN, "margin-s", "S", "batcher: time kept in hand for dispatch jitter (0.005)",
+              0, 3600),
+    SF_SO_NUM(S_TIME_SCALE, "time-scale", "X",
+              "controller clock x X: epochs, VM boots and function idle\ntimeouts shrink by X (SLO "
+              "deadlines and bills do not) (1)",
+              0.001, 1000),
+    SF_SO_SECTION("Functions:"),
+    SF_SO_NUM(S_FN_TIMEOUT, "fn-timeout-s", "S", "per invocation (10)", 0.001, 900),
+    SF_SO_NUM(S_FN_IDLE, "fn-idle-timeout-s", "S", "a warm instance idle this long stops (600)", 0,
+              86400),
+    SF_SO_INT(S_FN_CONC, "fn-concurrency", "N", "function instances at most (8)", 1, 256),
+    SF_SO_NUM(S_FN_COLD, "fn-cold-start-delay-s", "S", "added to each instance's real start (0)", 0,
+              3600),
+    SF_SO_INT(S_FN_DISP, "fn-dispatchers", "N",
+              "concurrent invocations from the ingress (= --fn-concurrency)", 1, 256),
+    SF_SO_STR(S_LAMBDA_URL, "lambda-url", "U",
+              "use a running function runtime instead of starting one"),
+    SF_SO_WORD(S_FN_FAULT, "fn-fault", "F",
+               "test hook: function instances crash or hang on every event", fault_words),
+    SF_SO_SECTION("Limits:"),
+    SF_SO_INT(S_QUEUE, "queue-cap", "N",
+              "admitted requests waiting for dispatch; beyond: 503 (2000)", 1, 1000000),
+    SF_SO_INT(S_MAXCONN, "max-connections", "N", "connections at most (512)", 4, 100000),
+    SF_SO_INT(S_IDLE, "idle-timeout-s", "S", "a silent connection is closed after (10)", 1, 3600),
+    SF_SO_INT(S_MAXBODY, "max-body-bytes", "N", "request body at most (8388608)", 1024,
+              (long long)SF_SERVE_MAX_BODY_BYTES),
+    SF_SO_INT(S_MAXIMG, "max-images", "N", "images per request at most (256)", 1,
+              SF_SERVE_MAX_BATCH),
+    SF_SO_SECTION("Listening:"),
+    SF_SO_STR(S_HOST, "host", "H", "numeric IPv4 address (127.0.0.1)"),
+    SF_SO_INT(S_PORT, "port", "N", "port (8080; 0 = any)", 0, 65535),
+    SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
+              1024),
+    SF_SO_WORD(S_BACKEND, "backend", "NAME",
+               "inference backend of the workers: dnnl (default) or ref", sf_cli_backend_words),
+    {0}};
+
+static const struct sf_opt_cmd serve_spec = {
+    .name = "serve",
+    .summary = "the online system: an OIP v2 ingress, VM workers and a local function\n"
+               "runtime, run by a policy (serflow, libra, faas, ...); /metrics with the bill",
+    .synopsis = "[options]",
+    .about =
+        "The online system on this machine: an Open Inference Protocol v2 ingress on 127.0.0.1\n"
+        "(POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/live, /v2/health/ready,\n"
+        "/metrics), VM workers started by the local provider, and a local Lambda-compatible\n"
+        "function runtime; the same ctl/ policy and batcher as `serflow replay`. SIGTERM drains\n"
+        "(docs/serving.md).\n",
+    .opts = serve_opts,
+    .epilog = "Example:\n"
+              "  serflow serve --policy libra --port 8080 &\n"
+              "  serflow load --url http://127.0.0.1:8080 --epochs 100\n"};
 
 struct serve_args {
     const char *model, *profile, *pricing, *policy, *pool, *vm;
@@ -62,148 +140,133 @@ struct serve_args {
     struct sf_serve_cfg c;
 };
 
-static int parse_pair(const char *v, int *lo, int *hi)
+static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
 {
-    char *end;
-    long a = strtol(v, &end, 10);
-    if (*end != ':' || a < 0)
-        return -1;
-    long b = strtol(end + 1, &end, 10);
-    if (*end || b < a || b > 100000)
-        return -1;
-    *lo = (int)a;
-    *hi = (int)b;
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, struct serve_args *a)
-{
+    struct serve_args *a = ctx;
     struct sf_serve_cfg *c = &a->c;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return 1;
-        }
-        int r = 0;
-        double d;
-        const char *o = argv[i];
-#define IS(name) (r == 0 && (r = sf_cli_opt("serve", argc, argv, &i, name, &v)) == 1)
-#define DBL(lo, hi, dst)                                                                           \
-    do {                                                                                           \
-        if (sf_cli_opt_double("serve", o, v, lo, hi, &d))                                          \
-            return -1;                                                                             \
-        dst = d;                                                                                   \
-    } while (0)
-#define INT(lo, hi, dst)                                                                           \
-    do {                                                                                           \
-        if (sf_cli_opt_int("serve", o, v, lo, hi, &dst))                                           \
-            return -1;                                                                             \
-    } while (0)
-        if (IS("--model"))
-            a->model = v;
-        else if (IS("--profile"))
-            a->profile = v;
-        else if (IS("--pricing"))
-            a->pricing = v;
-        else if (IS("--policy"))
-            a->policy = v;
-        else if (IS("--tau"))
-            DBL(0, 1, a->tau);
-        else if (IS("--pool"))
-            a->pool = v;
-        else if (IS("--cut"))
-            INT(0, SF_MAX_STAGES, a->cut);
-        else if (IS("--vm"))
-            a->vm = v;
-        else if (IS("--cold-start")) {
-            if (parse_pair(v, &c->env.ctl.cold_start_min_epochs,
-                           &c->env.ctl.cold_start_max_epochs)) {
-                fprintf(stderr, "serflow serve: --cold-start: '%s' is not MIN:MAX epochs\n", v);
-                return -1;
-            }
-        } else if (IS("--scale-period"))
-            INT(1, 1000000, c->env.ctl.scale_period_epochs);
-        else if (IS("--terminate-delay"))
-            INT(0, 1000000, c->env.ctl.terminate_delay_epochs);
-        else if (IS("--k"))
-            DBL(0, 100, c->env.ctl.k);
-        else if (IS("--seed"))
-            DBL(0, 1e15, c->seed);
-        else if (IS("--batching")) {
-            if (!strcmp(v, "deadline"))
-                c->batching = SF_BATCHING_DEADLINE;
-            else if (!strcmp(v, "epoch"))
-                c->batching = SF_BATCHING_EPOCH;
-            else {
-                fprintf(stderr, "serflow serve: --batching: '%s' is not deadline or epoch\n", v);
-                return -1;
-            }
-        } else if (IS("--margin-s"))
-            DBL(0, 3600, c->margin_s);
-        else if (IS("--time-scale"))
-            DBL(0.001, 1000, c->time_scale);
-        else if (IS("--fn-timeout-s"))
-            DBL(0.001, 900, c->fn_timeout_s);
-        else if (IS("--fn-idle-timeout-s"))
-            DBL(0, 86400, c->fn_idle_timeout_s);
-        else if (IS("--fn-concurrency"))
-            INT(1, 256, c->fn_concurrency);
-        else if (IS("--fn-cold-start-delay-s"))
-            DBL(0, 3600, c->fn_cold_start_delay_s);
-        else if (IS("--fn-dispatchers"))
-            INT(1, 256, c->fn_dispatchers);
-        else if (IS("--tcip"))
-            DBL(0, 1e12, a->tcip);
-        else if (IS("--worker-url")) {
-            if (c->n_worker_urls >= 16) {
-                fprintf(stderr, "serflow serve: --worker-url: at most 16\n");
-                return -1;
-            }
-            c->worker_urls[c->n_worker_urls++] = v;
-        } else if (r == 0 && !strcmp(o, "--no-spill")) {
-            c->no_spill = 1;
-            r = 1;
-        } else if (IS("--instances"))
-            INT(0, 64, c->fixed_instances);
-        else if (IS("--fn-fault"))
-            c->fn_fault = v;
-        else if (IS("--lambda-url"))
-            c->lambda_url = v;
-        else if (IS("--queue-cap"))
-            INT(1, 1000000, c->queue_cap);
-        else if (IS("--max-connections"))
-            INT(4, 100000, c->max_connections);
-        else if (IS("--idle-timeout-s"))
-            INT(1, 3600, c->idle_timeout_s);
-        else if (IS("--max-body-bytes")) {
-            DBL(1024, (double)SF_SERVE_MAX_BODY_BYTES, d);
-            c->max_body_bytes = (size_t)d;
-        } else if (IS("--max-images"))
-            INT(1, (long)SF_SERVE_MAX_BATCH, c->max_images);
-        else if (IS("--host"))
-            c->host = v;
-        else if (IS("--port"))
-            INT(0, 65535, c->port);
-        else if (IS("--ready-fd"))
-            INT(0, 1024, c->ready_fd);
-        else if (IS("--backend")) {
-            if (sf_nn_backend_parse(v, &c->backend) != SF_OK) {
-                fprintf(stderr, "serflow serve: --backend: '%s' is not ref or dnnl\n", v);
-                return -1;
-            }
-        }
-#undef IS
-#undef DBL
-#undef INT
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            fprintf(stderr, "serflow serve: unknown option '%s' (see serflow serve --help)\n", o);
-            return -1;
-        }
+    switch (id) {
+    case S_MODEL:
+        a->model = v->str;
+        break;
+    case S_PROFILE:
+        a->profile = v->str;
+        break;
+    case S_PRICING:
+        a->pricing = v->str;
+        break;
+    case S_TAU:
+        a->tau = v->num;
+        break;
+    case S_POLICY:
+        a->policy = v->str;
+        break;
+    case S_POOL:
+        a->pool = pool_words[v->word];
+        break;
+    case S_CUT:
+        a->cut = (int)v->i;
+        break;
+    case S_VM:
+        a->vm = v->str;
+        break;
+    case S_INSTANCES:
+        c->fixed_instances = (int)v->i;
+        break;
+    case S_TCIP:
+        a->tcip = v->num;
+        break;
+    case S_WORKER_URL:
+        if (c->n_worker_urls >= (int)SF_ARRAY_LEN(c->worker_urls))
+            return sf_err_set(err, SF_EINVAL, "--worker-url: at most %zu",
+                              SF_ARRAY_LEN(c->worker_urls));
+        c->worker_urls[c->n_worker_urls++] = v->str;
+        break;
+    case S_NO_SPILL:
+        c->no_spill = 1;
+        break;
+    case S_COLD: {
+        char *end;
+        long lo = strtol(v->str, &end, 10), hi = -1;
+        if (*end == ':')
+            hi = strtol(end + 1, &end, 10);
+        if (*end || lo < 0 || hi < lo || hi > 100000)
+            return sf_err_set(err, SF_EINVAL, "--cold-start: expected MIN:MAX epochs, got '%.40s'",
+                              v->str);
+        c->env.ctl.cold_start_min_epochs = (int)lo;
+        c->env.ctl.cold_start_max_epochs = (int)hi;
+        break;
     }
-    return 0;
+    case S_PERIOD:
+        c->env.ctl.scale_period_epochs = (int)v->i;
+        break;
+    case S_TERM:
+        c->env.ctl.terminate_delay_epochs = (int)v->i;
+        break;
+    case S_K:
+        c->env.ctl.k = v->num;
+        break;
+    case S_SEED:
+        c->seed = (uint64_t)v->i;
+        break;
+    case S_BATCHING:
+        c->batching = v->word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+        break;
+    case S_MARGIN:
+        c->margin_s = v->num;
+        break;
+    case S_TIME_SCALE:
+        c->time_scale = v->num;
+        break;
+    case S_FN_TIMEOUT:
+        c->fn_timeout_s = v->num;
+        break;
+    case S_FN_IDLE:
+        c->fn_idle_timeout_s = v->num;
+        break;
+    case S_FN_CONC:
+        c->fn_concurrency = (int)v->i;
+        break;
+    case S_FN_COLD:
+        c->fn_cold_start_delay_s = v->num;
+        break;
+    case S_FN_DISP:
+        c->fn_dispatchers = (int)v->i;
+        break;
+    case S_LAMBDA_URL:
+        c->lambda_url = v->str;
+        break;
+    case S_FN_FAULT:
+        c->fn_fault = fault_words[v->word];
+        break;
+    case S_QUEUE:
+        c->queue_cap = (int)v->i;
+        break;
+    case S_MAXCONN:
+        c->max_connections = (int)v->i;
+        break;
+    case S_IDLE:
+        c->idle_timeout_s = (int)v->i;
+        break;
+    case S_MAXBODY:
+        c->max_body_bytes = (size_t)v->i;
+        break;
+    case S_MAXIMG:
+        c->max_images = (int)v->i;
+        break;
+    case S_HOST:
+        c->host = v->str;
+        break;
+    case S_PORT:
+        c->port = (int)v->i;
+        break;
+    case S_READY_FD:
+        c->ready_fd = (int)v->i;
+        break;
+    case S_BACKEND:
+        c->backend = sf_cli_backend_of(v->word);
+        break;
+    }
+    return SF_OK;
 }
 
 /* The forced path: pool at tau (and cut for hybrid), the cheapest feasible VM type (or --vm). */
@@ -214,10 +277,6 @@ static int forced_path(const struct sf_plan *plan, const struct sf_pricing *pr, 
                         : !strcmp(pool, "iaas")   ? SF_POOL_IAAS
                         : !strcmp(pool, "hybrid") ? SF_POOL_HYBRID
                                                   : (enum sf_pool) - 1;
-    if ((int)want < 0) {
-        fprintf(stderr, "serflow serve: --pool: '%s' is not faas, iaas or hybrid\n", pool);
-        return -1;
-    }
     const struct sf_candidate *best = NULL;
     for (size_t i = 0; i < plan->n_alt; i++) {
         const struct sf_candidate *c = &plan->alt[i];
@@ -269,17 +328,14 @@ static void on_ready(void *ctx, const char *host, int port)
             host, port);
 }
 
-int sf_cmd_serve(int argc, char **argv)
+static void serve_defaults(struct serve_args *a)
 {
-    static struct sf_profile prof;
-    static struct sf_pricing pr;
-    struct serve_args a;
-    memset(&a, 0, sizeof(a));
-    a.tau = -1;
-    a.cut = -1;
-    a.tcip = -1;
-    a.policy = "serflow";
-    struct sf_serve_cfg *c = &a.c;
+    memset(a, 0, sizeof(*a));
+    a->tau = -1;
+    a->cut = -1;
+    a->tcip = -1;
+    a->policy = "serflow";
+    struct sf_serve_cfg *c = &a->c;
     sf_policy_env_default(&c->env);
     c->host = "127.0.0.1";
     c->port = 8080;
@@ -294,18 +350,37 @@ int sf_cmd_serve(int argc, char **argv)
     c->fn_timeout_s = 10;
     c->fn_idle_timeout_s = 600;
     c->fn_concurrency = 8;
-    c->fn_dispatchers = 16;
     c->backend = SF_NN_BACKEND_DNNL;
     c->seed = 1;
     c->ready_fd = -1;
     c->on_ready = on_ready;
     c->fixed_instances = -1;
-    c->fn_dispatchers = 0;
-    int prc = parse_args(argc, argv, &a);
-    if (prc)
-        return prc > 0 ? SF_EXIT_OK : SF_EXIT_USAGE;
+}
+
+static int serve_check(int argc, char **argv, struct sf_err *err)
+{
+    struct serve_args a;
+    serve_defaults(&a);
+    int rc = sf_cli_parse(&serve_spec, argc, argv, serve_store, &a, err);
+    return rc == 1 ? SF_OK : rc;
+}
+
+static int serve_run(int argc, char **argv)
+{
+    static struct sf_profile prof;
+    static struct sf_pricing pr;
+    struct serve_args a;
+    serve_defaults(&a);
+    struct sf_serve_cfg *c = &a.c;
+    int code;
+    if (sf_cli_parse_or_exit(&serve_spec, argc, argv, serve_store, &a, &code))
+        return code;
     if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
         c->fn_dispatchers = c->fn_concurrency;
+    if (a.pool && !strcmp(a.pool, "hybrid") && a.cut < 0) {
+        sf_cli_error("serve", "--pool hybrid needs --cut C");
+        return SF_EXIT_USAGE;
+    }
     char model_dir[4096];
     if (a.model)
         snprintf(model_dir, sizeof(model_dir), "%s", a.model);
@@ -314,10 +389,10 @@ int sf_cmd_serve(int argc, char **argv)
     c->model_dir = model_dir;
     struct sf_err err = {{0}};
     if (sf_profile_load(&prof,
-                        a.profile ? a.profile : sf_cli_data_path("profiles/fmnist-ee-local.json"),
+                        a.profile ? a.profile : sf_cli_bundled("profiles/fmnist-ee-local.json"),
                         &err) != SF_OK ||
-        sf_pricing_load(&pr, a.pricing ? a.pricing : sf_cli_data_path("pricing/local.json"),
-                        &err) != SF_OK) {
+        sf_pricing_load(&pr, a.pricing ? a.pricing : sf_cli_bundled("pricing/local.json"), &err) !=
+            SF_OK) {
         fprintf(stderr, "serflow serve: %s\n", err.msg);
         return SF_EXIT_USAGE;
     }
@@ -407,3 +482,5 @@ int sf_cmd_serve(int argc, char **argv)
             (unsigned long long)c->accepted, (unsigned long long)c->answered);
     return SF_EXIT_OK;
 }
+
+const struct sf_cli_command sf_cli_serve_command = {&serve_spec, serve_check, serve_run};

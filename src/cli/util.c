@@ -1,4 +1,4 @@
-/* util.c - option parsing, bundled data paths, gnuplot and directory helpers for the CLI. */
+/* util.c - bundled data paths, directories and output files for the CLI. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -6,96 +6,68 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 
-const char *sf_cli_data_path(const char *rel)
+const char *const sf_cli_invocation_words[] = {"batch", "request", NULL};
+const char *const sf_cli_batching_words[] = {"deadline", "epoch", NULL};
+
+const char *sf_cli_data_path(const char *rel, char *buf, size_t size)
 {
-    static char buf[PATH_MAX];
     const char *root = getenv("SERFLOW_DATA");
-    if (root && *root)
-        snprintf(buf, sizeof(buf), "%s/%s", root, rel);
-    else
-        snprintf(buf, sizeof(buf), "%s/data/%s", SF_SOURCE_DIR, rel);
-    return buf;
+    int n = root && *root ? snprintf(buf, size, "%s/%s", root, rel)
+                          : snprintf(buf, size, "%s/data/%s", SF_SOURCE_DIR, rel);
+    return n >= 0 && (size_t)n < size ? buf : NULL;
 }
 
-int sf_cli_parse_double(const char *s, double *out)
+int sf_cli_mkdirs(const char *dir, struct sf_err *err)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int sf_cli_parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int sf_cli_gnuplot(const char *script_path)
-{
-    char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof(cmd), "gnuplot '%s' 2>&1", script_path);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        fprintf(stderr, "serflow: cannot run gnuplot: %s\n", strerror(errno));
-        return -1;
-    }
-    char line[512], first[512] = "";
-    while (fgets(line, sizeof(line), p))
-        if (!first[0])
-            snprintf(first, sizeof(first), "%s", line);
-    int st = pclose(p);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-            fprintf(stderr, "serflow: gnuplot not found (install gnuplot-nox, or run "
-                            "scripts/install-deps.sh)\n");
-        else
-            fprintf(stderr, "serflow: gnuplot failed on %s: %s", script_path,
-                    first[0] ? first : "(no output)\n");
-        return -1;
-    }
-    return 0;
-}
-
-int sf_cli_mkdirs(const char *dir)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-        return -1;
+    char buf[SF_PATH_BYTES];
+    size_t n = strlen(dir);
+    if (n == 0)
+        return sf_err_set(err, SF_EINVAL, "empty directory name");
+    if (n >= sizeof(buf))
+        return sf_err_set(err, SF_EINVAL, "%.64s...: directory path longer than %zu bytes", dir,
+                          sizeof(buf) - 1);
+    memcpy(buf, dir, n + 1);
     for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
+        if (*p != '/' || p[-1] == '/')
             continue;
         *p = '\0';
         if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
+            return sf_err_set(err, SF_EIO, "cannot create directory %s: %s", buf, strerror(errno));
         *p = '/';
     }
+    struct stat st;
     if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
+        return sf_err_set(err, SF_EIO, "cannot create directory %s: %s", buf, strerror(errno));
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return sf_err_set(err, SF_EINVAL, "%s: not a directory", buf);
+    return SF_OK;
 }
 
-FILE *sf_cli_open_script(const char *dir, const char *name, char *path, size_t path_size)
+int sf_cli_out_open(const char *cmd, struct sf_outfile *o, const char *path)
 {
-    if (sf_cli_mkdirs(dir) != 0) {
-        fprintf(stderr, "serflow: cannot create directory %s: %s\n", dir, strerror(errno));
-        return NULL;
-    }
-    snprintf(path, path_size, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fprintf(stderr, "serflow: cannot write %s: %s\n", path, strerror(errno));
-    return f;
+    struct sf_err err = {{0}};
+    int rc = sf_outfile_open(o, path, &err);
+    return rc == SF_OK ? SF_EXIT_OK : sf_cli_fail(cmd, rc, &err);
+}
+
+int sf_cli_out_commit(const char *cmd, struct sf_outfile *o)
+{
+    struct sf_err err = {{0}};
+    int rc = sf_outfile_commit(o, &err);
+    return rc == SF_OK ? SF_EXIT_OK : sf_cli_fail(cmd, rc, &err);
+}
+
+double sf_cli_accuracy(double v)
+{
+    return v > 1 ? v / 100.0 : v;
+}
+
+json_t *sf_cli_json_num(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
 }

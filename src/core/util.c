@@ -1,4 +1,6 @@
-/* util.c - small shared helpers: monotonic clock, double comparator, string copy (core.h). */
+/* util.c - small shared helpers: monotonic clock, double comparator, string copy, escaping of
+ * untrusted text (core.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,4 +29,108 @@ char *sf_strdup(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0 when it is not one or
+ * encodes a C1 control (U+0080..U+009F, which terminals may act on). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (c == 0xC2)
+        lo = 0xA0; /* U+0080..U+009F are C1 controls */
+    else if (c == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (c == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (c == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xF4)
+        hi = 0x8F; /* above U+10FFFF */
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* The escaped form of the character at in[i]: written to piece (>= 8 bytes), its length in *k;
+ * returns the number of input bytes it covers. */
+static size_t escape_one(const unsigned char *p, size_t i, size_t n, char *piece, size_t *k)
+{
+    size_t u;
+    if (p[i] >= 0x20 && p[i] < 0x7F) {
+        piece[0] = (char)p[i];
+        *k = 1;
+    } else if (p[i] == '\n' || p[i] == '\t' || p[i] == '\r') {
+        piece[0] = '\\';
+        piece[1] = p[i] == '\n' ? 'n' : p[i] == '\t' ? 't' : 'r';
+        *k = 2;
+    } else if ((u = utf8_len(p + i, n - i)) > 0) {
+        unsigned cp = u == 2   ? (p[i] & 0x1Fu) << 6 | (p[i + 1] & 0x3Fu)
+                      : u == 3 ? (p[i] & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu)
+                               : 0x10000; /* 4-byte sequences are never invisible here */
+        /* invisible or reordering characters (zero-width, bidi overrides, byte order mark) would
+         * hide or disguise text on a terminal: shown as \uXXXX */
+        if ((cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+            (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF) {
+            snprintf(piece, 8, "\\u%04X", cp);
+            *k = 6;
+        } else {
+            memcpy(piece, p + i, u);
+            *k = u;
+        }
+        return u;
+    } else {
+        snprintf(piece, 5, "\\x%02X", p[i]);
+        *k = 4;
+    }
+    return 1;
+}
+
+char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    char piece[8];
+    size_t k, need = 0;
+    if (out_size < 4) {
+        if (out_size)
+            out[0] = '\0';
+        return out;
+    }
+    for (size_t i = 0; i < in_len && need < out_size;) {
+        i += escape_one(p, i, in_len, piece, &k);
+        need += k;
+    }
+    /* all of it when it fits, else as much as leaves room for "..." */
+    size_t limit = need <= out_size - 1 ? out_size - 1 : out_size - 4, o = 0;
+    for (size_t i = 0; i < in_len;) {
+        size_t take = escape_one(p, i, in_len, piece, &k);
+        if (o + k > limit)
+            break;
+        memcpy(out + o, piece, k);
+        o += k;
+        i += take;
+    }
+    if (need > out_size - 1) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+size_t sf_bom_len(const char *text, size_t len)
+{
+    return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
 }

@@ -49,38 +49,106 @@ static void dispatch(struct sf_batch_decision *out, int n, int on_instance, doub
     out->wake_s = now_s;
 }
 
+/* The largest prefix of the queue (at most min(queued, B)) that still meets the oldest request's
+ * deadline on an instance taking it at t: 0 when not even the oldest alone does. The tables are
+ * non-decreasing, so a binary search. */
+static int inst_prefix(const struct sf_batcher_cfg *c, double t, int queued,
+                       double oldest_arrival_s)
+{
+    int lo = 0, hi = queued < c->batch_size ? queued : c->batch_size;
+    if (t <= sf_batcher_latest_s(c, oldest_arrival_s, hi, 1))
+        return hi; /* the common case: all of it fits */
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (t <= sf_batcher_latest_s(c, oldest_arrival_s, mid, 1))
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Whether waiting for the instance that becomes free at next_free_s is safe for `queued`
+ * requests: it takes the prefix that meets the deadline then, and the rest could still go to a
+ * function at that moment in time (judged conservatively, as if the rest were as old as the
+ * oldest). */
+static int wait_for_instance(const struct sf_batcher_cfg *c, int queued, double oldest_arrival_s,
+                             double next_free_s)
+{
+    if (!c->inst_worst_s || !isfinite(next_free_s))
+        return 0;
+    int take = inst_prefix(c, next_free_s, queued, oldest_arrival_s);
+    if (take < 1)
+        return 0;
+    int rest = queued - take;
+    return rest <= 0 || next_free_s <= sf_batcher_latest_s(c, oldest_arrival_s, rest, 0);
+}
+
 void sf_batcher_decide(const struct sf_batcher_cfg *c, double now_s, int queued,
-                       double oldest_arrival_s, int free_instances, struct sf_batch_decision *out)
+                       double oldest_arrival_s, int free_instances, double next_free_s,
+                       struct sf_batch_decision *out)
 {
     memset(out, 0, sizeof(*out));
     out->wake_s = INFINITY;
     if (queued <= 0)
         return;
     out->deadline_s = oldest_arrival_s + c->slo_s;
-    int on_inst = free_instances > 0 && c->inst_worst_s != NULL;
-    if (queued >= c->batch_size) {
-        dispatch(out, c->batch_size, on_inst, now_s);
+    int n = queued < c->batch_size ? queued : c->batch_size;
+    if (free_instances > 0 && c->inst_worst_s) {
+        /* a free instance: it takes the batch at its latest time, or at once when full; when only
+         * part of the queue still fits it, that part leaves now */
+        int take = inst_prefix(c, now_s, queued, oldest_arrival_s);
+        if (take == n) {
+            double latest = sf_batcher_latest_s(c, oldest_arrival_s, n, 1);
+            if (queued >= c->batch_size || now_s >= latest)
+                dispatch(out, n, 1, now_s);
+            else
+                out->wake_s = latest;
+            return;
+        }
+        if (take >= 1) {
+            dispatch(out, take, 1, now_s);
+            return;
+        }
+    } else if (free_instances <= 0 && queued < c->batch_size &&
+               wait_for_instance(c, queued, oldest_arrival_s, next_free_s)) {
+        out->wake_s = next_free_s; /* the instance takes it when free */
         return;
     }
-    double latest = sf_batcher_latest_s(c, oldest_arrival_s, queued, on_inst);
-    if (now_s >= latest) {
-        dispatch(out, queued, on_inst, now_s);
-        return;
-    }
-    out->wake_s = latest;
+    /* a function: a full batch at once, else at the latest time of the whole queue */
+    double latest = sf_batcher_latest_s(c, oldest_arrival_s, n, 0);
+    if (queued >= c->batch_size || now_s >= latest)
+        dispatch(out, n, 0, now_s);
+    else
+        out->wake_s = latest;
 }
 
 int sf_batcher_admit(const struct sf_batcher_cfg *c, double now_s, int queued,
-                     double oldest_arrival_s, int free_instances, struct sf_batch_decision *out)
+                     double oldest_arrival_s, int free_instances, double next_free_s,
+                     struct sf_batch_decision *out)
 {
     memset(out, 0, sizeof(*out));
     out->wake_s = INFINITY;
     if (queued <= 0 || queued >= c->batch_size)
         return 0; /* an empty queue takes anyone; a full one is dispatched by decide */
-    int on_inst = free_instances > 0 && c->inst_worst_s != NULL;
-    if (now_s <= sf_batcher_latest_s(c, oldest_arrival_s, queued + 1, on_inst))
+    int n = queued + 1;
+    int on_inst = free_instances > 0 && c->inst_worst_s;
+    if (on_inst) {
+        /* a batch bound for a free instance keeps it: when one more request would make the
+         * batch too late there, the batch leaves for the instance now */
+        if (now_s <= sf_batcher_latest_s(c, oldest_arrival_s, n, 1))
+            return 0;
+        if (now_s <= sf_batcher_latest_s(c, oldest_arrival_s, queued, 1)) {
+            out->deadline_s = oldest_arrival_s + c->slo_s;
+            dispatch(out, queued, 1, now_s);
+            return 1;
+        }
+    } else if (wait_for_instance(c, n, oldest_arrival_s, next_free_s)) {
         return 0;
+    }
+    if (now_s <= sf_batcher_latest_s(c, oldest_arrival_s, n, 0))
+        return 0; /* it still fits a function */
     out->deadline_s = oldest_arrival_s + c->slo_s;
-    dispatch(out, queued, on_inst, now_s);
+    dispatch(out, queued, 0, now_s);
     return 1;
 }

@@ -1,7 +1,8 @@
 /* pol_libra_orig.c - LIBRA as its public simulator implements it (IC2E'21): an EWMA monitor of
  * the rate, a VM share = mean + k x deviation recomputed every period, ceil(share / r) VMs, and
  * a fraction of the share routed to VMs each epoch (the rest to functions); the old split is kept
- * until newly launched VMs are ready. */
+ * until newly launched VMs are ready. The share is truncated to a whole rate, and the first
+ * decision is taken at the first epoch, as LIBRA's manager.py does. */
 #include <math.h>
 
 #include "policy_int.h"
@@ -39,7 +40,7 @@ static int init(void *state, const struct sf_policy_env *env, int64_t *period_ep
     s->integer_share = b->libra_orig_integer_share;
     sf_monitor_init(&s->mon);
     *period_epochs = llround(p);
-    *first_period_epoch = llround(p);
+    *first_period_epoch = 1; /* LIBRA decides at its first second, then every period */
     return SF_OK;
 }
 

@@ -37,7 +37,7 @@ void sf_policy_env_default(struct sf_policy_env *env)
     b->libra_orig_beta = 0.2;
     b->libra_orig_sigma_k = 1;
     b->libra_orig_vm_share = 0.8;
-    b->libra_orig_integer_share = 0;
+    b->libra_orig_integer_share = 1;
 }
 
 int sf_policy_init(struct sf_policy *p, const struct sf_policy_ops *ops,

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_in.h"
+#include "core/json_in.h"
 #include "serflow/model.h"
 
 static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
@@ -23,10 +23,10 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
         rc = sf__j_known(c, billing, billing_keys);
         if (rc == SF_OK)
             rc = sf__j_quantity(c, billing, "granularity", SF__J_REQUIRED | SF__J_POSITIVE,
-                                SF__Q_TIME_S, &p->vm_billing_granularity_s);
+                                SF__Q_TIME_S, SF_MAX_BILLING_S, &p->vm_billing_granularity_s);
         if (rc == SF_OK)
             rc = sf__j_quantity(c, billing, "minimum", SF__J_REQUIRED | SF__J_NONNEG, SF__Q_TIME_S,
-                                &p->vm_billing_minimum_s);
+                                SF_MAX_BILLING_S, &p->vm_billing_minimum_s);
         sf__j_pop(c);
     }
     if (rc == SF_OK)
@@ -46,12 +46,12 @@ static int parse_vm(struct sf__jctx *c, json_t *root, struct sf_pricing *p)
             if (rc == SF_OK)
                 rc = sf__j_str(c, t, "name", SF__J_REQUIRED, v->name, sizeof(v->name));
             if (rc == SF_OK)
-                rc = sf__j_int(c, t, "vcpus", SF__J_REQUIRED, 1, 4096, &v->vcpus);
+                rc = sf__j_int(c, t, "vcpus", SF__J_REQUIRED, 1, SF_MAX_VM_VCPUS, &v->vcpus);
             if (rc == SF_OK)
-                rc = sf__j_num(c, t, "mem_gib", SF__J_POSITIVE, &v->mem_gib);
+                rc = sf__j_num(c, t, "mem_gib", SF__J_POSITIVE, SF_MAX_VM_MEM_GIB, &v->mem_gib);
             if (rc == SF_OK)
                 rc = sf__j_quantity(c, t, "price", SF__J_REQUIRED | SF__J_POSITIVE, SF__Q_USD_PER_S,
-                                    &v->price_usd_per_s);
+                                    SF_MAX_USD_PER_S, &v->price_usd_per_s);
             for (size_t j = 0; rc == SF_OK && j < i; j++)
                 if (!strcmp(p->vm[j].name, v->name))
                     rc = sf__j_fail(c, "name", SF_EINVAL, "duplicate VM type \"%s\"", v->name);
@@ -83,27 +83,41 @@ static int parse_function(struct sf__jctx *c, json_t *root, struct sf_pricing *p
         sf__j_push_key(c, "memory_mb");
         rc = sf__j_known(c, mem, mem_keys);
         if (rc == SF_OK)
-            rc = sf__j_int(c, mem, "min", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_min_mb);
+            rc = sf__j_int(c, mem, "min", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &p->fn_mem_min_mb);
         if (rc == SF_OK)
-            rc = sf__j_int(c, mem, "max", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_max_mb);
+            rc = sf__j_int(c, mem, "max", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &p->fn_mem_max_mb);
         if (rc == SF_OK)
-            rc = sf__j_int(c, mem, "step", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mem_step_mb);
+            rc = sf__j_int(c, mem, "step", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &p->fn_mem_step_mb);
         if (rc == SF_OK && p->fn_mem_max_mb < p->fn_mem_min_mb)
             rc = sf__j_fail(c, "max", SF_ERANGE, "smaller than min (%d < %d)", p->fn_mem_max_mb,
                             p->fn_mem_min_mb);
         sf__j_pop(c);
     }
     if (rc == SF_OK)
-        rc = sf__j_int(c, fn, "mb_per_vcpu", SF__J_REQUIRED, 1, 1 << 24, &p->fn_mb_per_vcpu);
+        rc = sf__j_int(c, fn, "mb_per_vcpu", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB,
+                       &p->fn_mb_per_vcpu);
+    /* the planner enumerates every step (--any-memory) or every whole-vCPU multiple */
+    if (rc == SF_OK &&
+        (p->fn_mem_max_mb - p->fn_mem_min_mb) / p->fn_mem_step_mb + 1 > SF_FN_MAX_MEMORY_SIZES) {
+        sf__j_push_key(c, "memory_mb");
+        rc = sf__j_fail(
+            c, "step", SF_ERANGE, "[%d, %d] MB in steps of %d MB is more than %d memory sizes",
+            p->fn_mem_min_mb, p->fn_mem_max_mb, p->fn_mem_step_mb, SF_FN_MAX_MEMORY_SIZES);
+        sf__j_pop(c);
+    }
+    if (rc == SF_OK && p->fn_mem_max_mb / p->fn_mb_per_vcpu > SF_FN_MAX_MEMORY_SIZES)
+        rc = sf__j_fail(c, "mb_per_vcpu", SF_ERANGE,
+                        "%d MB per vCPU up to %d MB is more than %d memory sizes (whole vCPUs)",
+                        p->fn_mb_per_vcpu, p->fn_mem_max_mb, SF_FN_MAX_MEMORY_SIZES);
     if (rc == SF_OK)
         rc = sf__j_quantity(c, fn, "billing_granularity", SF__J_REQUIRED | SF__J_POSITIVE,
-                            SF__Q_TIME_S, &p->fn_billing_granularity_s);
+                            SF__Q_TIME_S, SF_MAX_BILLING_S, &p->fn_billing_granularity_s);
     if (rc == SF_OK)
         rc = sf__j_quantity(c, fn, "request_fee", SF__J_REQUIRED | SF__J_NONNEG, SF__Q_USD_PER_REQ,
-                            &p->fn_request_fee_usd);
+                            SF_MAX_USD_PER_REQUEST, &p->fn_request_fee_usd);
     if (rc == SF_OK)
         rc = sf__j_quantity(c, fn, "payload_max", SF__J_REQUIRED | SF__J_POSITIVE, SF__Q_BYTES,
-                            &p->fn_payload_max_bytes);
+                            SF_MAX_REQUEST_BYTES, &p->fn_payload_max_bytes);
     if (rc == SF_OK)
         rc = sf__j_arr(c, fn, "arch", SF__J_REQUIRED, SF_ARRAY_LEN(p->fn_arch), &arch);
     if (rc == SF_OK && json_array_size(arch) == 0)
@@ -122,7 +136,8 @@ static int parse_function(struct sf__jctx *c, json_t *root, struct sf_pricing *p
                 rc = sf__j_str(c, a, "name", SF__J_REQUIRED, fa->name, sizeof(fa->name));
             if (rc == SF_OK)
                 rc = sf__j_quantity(c, a, "price", SF__J_REQUIRED | SF__J_POSITIVE,
-                                    SF__Q_USD_PER_GB_S, &fa->price_usd_per_gb_s);
+                                    SF__Q_USD_PER_GB_S, SF_MAX_USD_PER_GB_S,
+                                    &fa->price_usd_per_gb_s);
             sf__j_pop(c);
             p->n_fn_arch = i + 1;
         }
@@ -167,7 +182,7 @@ static int parse_any(void *out, const char *name, const char *text, size_t len, 
 
 int sf_pricing_load(struct sf_pricing *p, const char *path, struct sf_err *err)
 {
-    return sf__j_load_file(p, path, parse_any, err);
+    return sf__j_load_file(p, path, SF_MODEL_FILE_BYTES, parse_any, err);
 }
 
 const struct sf_vm_type *sf_pricing_vm(const struct sf_pricing *p, const char *name)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_in.h"
+#include "core/json_in.h"
 #include "serflow/model.h"
 
 static int parse_stages(struct sf__jctx *c, json_t *root, struct sf_profile *p)
@@ -30,10 +30,11 @@ static int parse_stages(struct sf__jctx *c, json_t *root, struct sf_profile *p)
             rc = sf__j_str(c, s, "name", SF__J_REQUIRED, g->name, sizeof(g->name));
         if (rc == SF_OK)
             rc = sf__j_num(c, s, "hidden_bytes_raw", SF__J_REQUIRED | SF__J_NONNEG,
-                           &g->hidden_bytes_raw);
+                           SF_MAX_REQUEST_BYTES, &g->hidden_bytes_raw);
         if (rc == SF_OK) {
             g->hidden_bytes_lz4 = g->hidden_bytes_raw;
-            rc = sf__j_num(c, s, "hidden_bytes_lz4", SF__J_NONNEG, &g->hidden_bytes_lz4);
+            rc = sf__j_num(c, s, "hidden_bytes_lz4", SF__J_NONNEG, SF_MAX_REQUEST_BYTES,
+                           &g->hidden_bytes_lz4);
         }
         sf__j_pop(c);
     }
@@ -60,7 +61,7 @@ static int parse_runtime(struct sf__jctx *c, json_t *r, struct sf_profile *p, st
         rt->kind = SF_RT_FUNCTION;
         rc = sf__j_str(c, r, "arch", SF__J_REQUIRED, rt->name, sizeof(rt->name));
         if (rc == SF_OK)
-            rc = sf__j_int(c, r, "mem_mb", SF__J_REQUIRED, 1, 1 << 24, &rt->mem_mb);
+            rc = sf__j_int(c, r, "mem_mb", SF__J_REQUIRED, 1, SF_FN_MEM_MAX_MB, &rt->mem_mb);
     } else {
         return sf__j_fail(c, "kind", SF_EUNSUPPORTED,
                           "unknown runtime kind \"%s\" (accepted: vm, function)", kind);
@@ -80,10 +81,11 @@ static int parse_runtime(struct sf__jctx *c, json_t *r, struct sf_profile *p, st
     }
     size_t n = (size_t)p->n_stages;
     if (rc == SF_OK)
-        rc = sf__j_num_array(c, r, "per_request", SF__J_REQUIRED | SF__J_NONNEG, n,
-                             rt->per_request_s);
+        rc = sf__j_num_array(c, r, "per_request", SF__J_REQUIRED | SF__J_NONNEG,
+                             SF_MAX_STAGE_S / scale, n, rt->per_request_s);
     if (rc == SF_OK)
-        rc = sf__j_num_array(c, r, "per_batch", SF__J_NONNEG, n, rt->per_batch_s);
+        rc = sf__j_num_array(c, r, "per_batch", SF__J_NONNEG, SF_MAX_STAGE_S / scale, n,
+                             rt->per_batch_s);
     for (size_t i = 0; rc == SF_OK && i < n; i++) {
         rt->per_request_s[i] *= scale;
         rt->per_batch_s[i] *= scale;
@@ -136,13 +138,13 @@ static int parse_exits(struct sf__jctx *c, json_t *root, struct sf_profile *p)
         if (rc == SF_OK)
             rc = sf__j_known(c, r, keys);
         if (rc == SF_OK)
-            rc = sf__j_num(c, r, "tau", SF__J_REQUIRED | SF__J_FRACTION, &row->tau);
+            rc = sf__j_num(c, r, "tau", SF__J_REQUIRED | SF__J_FRACTION, 1, &row->tau);
         if (rc == SF_OK && !(row->tau > 0))
             rc = sf__j_fail(c, "tau", SF_ERANGE, "must be in (0, 1] (got %g)", row->tau);
         if (rc == SF_OK && i > 0 && !(row->tau > p->exits[i - 1].tau))
             rc = sf__j_fail(c, "tau", SF_EINVAL, "tau values must be strictly increasing");
         if (rc == SF_OK)
-            rc = sf__j_num_array(c, r, "exit_fraction", SF__J_REQUIRED | SF__J_FRACTION,
+            rc = sf__j_num_array(c, r, "exit_fraction", SF__J_REQUIRED | SF__J_FRACTION, 1,
                                  (size_t)p->n_stages, row->exit_fraction);
         if (rc == SF_OK && fabs(row->exit_fraction[p->n_stages - 1] - 1.0) > 1e-9) {
             sf__j_push_key(c, "exit_fraction");
@@ -153,7 +155,7 @@ static int parse_exits(struct sf__jctx *c, json_t *root, struct sf_profile *p)
             sf__j_pop(c);
         }
         if (rc == SF_OK)
-            rc = sf__j_num(c, r, "accuracy", SF__J_REQUIRED | SF__J_FRACTION, &row->accuracy);
+            rc = sf__j_num(c, r, "accuracy", SF__J_REQUIRED | SF__J_FRACTION, 1, &row->accuracy);
         sf__j_pop(c);
         p->n_exits = i + 1;
     }
@@ -187,13 +189,14 @@ static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
     if (rc == SF_OK)
         rc = sf__j_str(c, root, "model", SF__J_REQUIRED, p->model, sizeof(p->model));
     if (rc == SF_OK)
-        rc = sf__j_int(c, root, "batch_size", SF__J_REQUIRED, 1, 1000000, &p->batch_size);
+        rc = sf__j_int(c, root, "batch_size", SF__J_REQUIRED, 1, SF_MAX_BATCH, &p->batch_size);
     if (rc == SF_OK)
-        rc = sf__j_num(c, root, "slo_s", SF__J_REQUIRED | SF__J_POSITIVE, &p->slo_s);
+        rc = sf__j_num(c, root, "slo_s", SF__J_REQUIRED | SF__J_POSITIVE, SF_MAX_SLO_S, &p->slo_s);
     if (rc == SF_OK)
-        rc = sf__j_num(c, root, "rate_rps", SF__J_REQUIRED | SF__J_POSITIVE, &p->rate_rps);
+        rc = sf__j_num(c, root, "rate_rps", SF__J_REQUIRED | SF__J_POSITIVE, SF_MAX_RATE_RPS,
+                       &p->rate_rps);
     if (rc == SF_OK)
-        rc = sf__j_num(c, root, "input_bytes", SF__J_NONNEG, &p->input_bytes);
+        rc = sf__j_num(c, root, "input_bytes", SF__J_NONNEG, SF_MAX_REQUEST_BYTES, &p->input_bytes);
     if (rc == SF_OK)
         rc = parse_stages(c, root, p);
     if (rc == SF_OK)
@@ -202,10 +205,14 @@ static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
         sf__j_push_key(c, "transfer");
         rc = sf__j_known(c, o, xfer_keys);
         if (rc == SF_OK)
-            rc = sf__j_num(c, o, "latency_s", SF__J_REQUIRED | SF__J_NONNEG, &p->xfer_latency_s);
+            rc = sf__j_num(c, o, "latency_s", SF__J_REQUIRED | SF__J_NONNEG, SF_MAX_STAGE_S,
+                           &p->xfer_latency_s);
         if (rc == SF_OK)
             rc = sf__j_num(c, o, "bandwidth_bytes_per_s", SF__J_REQUIRED | SF__J_POSITIVE,
-                           &p->xfer_bandwidth_bytes_per_s);
+                           SF_MAX_BANDWIDTH_BYTES_PER_S, &p->xfer_bandwidth_bytes_per_s);
+        if (rc == SF_OK && p->xfer_bandwidth_bytes_per_s < SF_MIN_BANDWIDTH_BYTES_PER_S)
+            rc = sf__j_fail(c, "bandwidth_bytes_per_s", SF_ERANGE, "must be at least %g (got %g)",
+                            SF_MIN_BANDWIDTH_BYTES_PER_S, p->xfer_bandwidth_bytes_per_s);
         sf__j_pop(c);
     }
     if (rc == SF_OK)
@@ -216,11 +223,13 @@ static int parse_top(struct sf__jctx *c, json_t *root, struct sf_profile *p)
         sf__j_push_key(c, "function");
         rc = sf__j_known(c, o, fn_keys);
         if (rc == SF_OK)
-            rc = sf__j_num(c, o, "cold_start_s", SF__J_NONNEG, &p->fn_cold_start_s);
+            rc = sf__j_num(c, o, "cold_start_s", SF__J_NONNEG, SF_MAX_FN_COLD_START_S,
+                           &p->fn_cold_start_s);
         if (rc == SF_OK)
-            rc = sf__j_num(c, o, "scaling_exponent", SF__J_NONNEG, &p->fn_scaling_exponent);
+            rc = sf__j_num(c, o, "scaling_exponent", SF__J_NONNEG, SF_MAX_SCALING_EXPONENT,
+                           &p->fn_scaling_exponent);
         if (rc == SF_OK)
-            rc = sf__j_num(c, o, "partial_vcpu_efficiency", SF__J_FRACTION,
+            rc = sf__j_num(c, o, "partial_vcpu_efficiency", SF__J_FRACTION, 1,
                            &p->fn_partial_vcpu_efficiency);
         sf__j_pop(c);
     }
@@ -252,7 +261,7 @@ static int parse_any(void *out, const char *name, const char *text, size_t len, 
 
 int sf_profile_load(struct sf_profile *p, const char *path, struct sf_err *err)
 {
-    return sf__j_load_file(p, path, parse_any, err);
+    return sf__j_load_file(p, path, SF_MODEL_FILE_BYTES, parse_any, err);
 }
 
 const struct sf_runtime *sf_profile_vm_runtime(const struct sf_profile *p, const char *vm_name)
@@ -266,7 +275,7 @@ const struct sf_runtime *sf_profile_vm_runtime(const struct sf_profile *p, const
 const struct sf_exit_row *sf_profile_exits(const struct sf_profile *p, double tau)
 {
     for (size_t i = 0; i < p->n_exits; i++)
-        if (fabs(p->exits[i].tau - tau) < 1e-9)
+        if (fabs(p->exits[i].tau - tau) < SF_TAU_EPS)
             return &p->exits[i];
     return NULL;
 }

@@ -12,54 +12,72 @@
 
 #include <zlib.h>
 
-/* IDX files of the datasets we use are < 50 MB uncompressed. */
-#define MAX_IDX_BYTES ((size_t)256 << 20)
-
-static int read_gz(const char *path, unsigned char **out, size_t *len, struct sf_err *err)
+/* Reads an IDX file, plain or gzip-compressed, through the capped reader (regular files and
+ * pipes only); a gzip stream is inflated in memory and refused once it passes the same cap (a
+ * small file that inflates to gigabytes is refused, not unpacked). */
+static int read_idx_file(const char *path, unsigned char **out, size_t *len, struct sf_err *err)
 {
+    char *raw;
+    size_t n;
     *out = NULL;
     *len = 0;
-    gzFile f = gzopen(path, "rb"); /* reads plain files too */
-    if (!f)
-        return sf_err_set(err, SF_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *buf = malloc(cap);
-    int rc = SF_OK;
-    if (!buf) {
-        rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
-        goto out;
+    int rc = sf_read_file(path, SF_IDX_FILE_BYTES, &raw, &n, err);
+    if (rc != SF_OK)
+        return rc;
+    if (n < 2 || (unsigned char)raw[0] != 0x1f || (unsigned char)raw[1] != 0x8b) {
+        *out = (unsigned char *)raw;
+        *len = n;
+        return SF_OK;
     }
+    z_stream z = {0};
+    size_t cap = n * 4 < SF_IDX_FILE_BYTES ? n * 4 + 1024 : SF_IDX_FILE_BYTES, used = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf || inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip wrapper */
+        free(buf);
+        free(raw);
+        return sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
+    }
+    z.next_in = (unsigned char *)raw;
+    z.avail_in = (uInt)n; /* n <= SF_IDX_FILE_BYTES < 4 GiB */
     for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_IDX_BYTES) {
-                rc = sf_err_set(err, SF_ETOOBIG, "%s: larger than %zu bytes", path, MAX_IDX_BYTES);
-                goto out;
+        if (used == cap) {
+            if (cap >= SF_IDX_FILE_BYTES) {
+                rc = sf_err_set(err, SF_ETOOBIG, "%s: inflates to more than %zu bytes", path,
+                                (size_t)SF_IDX_FILE_BYTES);
+                break;
             }
-            unsigned char *nb = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 < SF_IDX_FILE_BYTES ? cap * 2 : SF_IDX_FILE_BYTES;
+            unsigned char *nb = realloc(buf, ncap);
             if (!nb) {
                 rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", path);
-                goto out;
+                break;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
-        int got = gzread(f, buf + n, (unsigned)(cap - n));
-        if (got < 0) {
-            rc = sf_err_set(err, SF_EIO, "%s: read error (corrupt gzip?)", path);
-            goto out;
+        z.next_out = buf + used;
+        z.avail_out = (uInt)(cap - used);
+        int zr = inflate(&z, Z_NO_FLUSH);
+        used = cap - z.avail_out;
+        if (zr == Z_STREAM_END) {
+            if (z.avail_in == 0)
+                break;
+            inflateReset(&z); /* another gzip member follows */
+            continue;
         }
-        if (got == 0)
+        if (zr != Z_OK && !(zr == Z_BUF_ERROR && used == cap)) {
+            rc = sf_err_set(err, SF_EPARSE, "%s: corrupt or truncated gzip data", path);
             break;
-        n += (size_t)got;
+        }
     }
-out:
-    gzclose(f);
-    if (rc) {
+    inflateEnd(&z);
+    free(raw);
+    if (rc != SF_OK) {
         free(buf);
         return rc;
     }
     *out = buf;
-    *len = n;
+    *len = used;
     return SF_OK;
 }
 
@@ -83,10 +101,10 @@ int sf_nn_dataset_load_idx(const char *images_path, const char *labels_path, dou
     memset(out, 0, sizeof(*out));
     unsigned char *im = NULL, *lb = NULL;
     size_t im_len, lb_len;
-    int rc = read_gz(images_path, &im, &im_len, err);
+    int rc = read_idx_file(images_path, &im, &im_len, err);
     if (rc)
         return rc;
-    rc = read_gz(labels_path, &lb, &lb_len, err);
+    rc = read_idx_file(labels_path, &lb, &lb_len, err);
     if (rc)
         goto out;
     if (im_len < 16 || be32(im) != 0x00000803) {
@@ -98,7 +116,8 @@ int sf_nn_dataset_load_idx(const char *images_path, const char *labels_path, dou
         goto out;
     }
     uint32_t n = be32(im + 4), h = be32(im + 8), w = be32(im + 12), nl = be32(lb + 4);
-    if (h == 0 || w == 0 || h > 4096 || w > 4096 || (uint64_t)n * h * w > im_len - 16) {
+    if (h == 0 || w == 0 || h > SF_IDX_MAX_SIDE || w > SF_IDX_MAX_SIDE ||
+        (uint64_t)n * h * w > im_len - 16) {
         rc = sf_err_set(err, SF_EPARSE, "%s: truncated or bad sizes (%u x %u x %u)", images_path, n,
                         h, w);
         goto out;
@@ -127,6 +146,27 @@ out:
     if (rc)
         sf_nn_dataset_fini(out);
     return rc;
+}
+
+int sf_nn_dataset_check(const struct sf_nn_dataset *d, const struct sf_nn_model *m,
+                        const char *images_path, struct sf_err *err)
+{
+    const struct sf_nn_shape *in = sf_nn_model_input_shape(m);
+    size_t want = sf_nn_shape_numel(in);
+    if (d->n == 0)
+        return sf_err_set(err, SF_EINVAL, "%s: no images", images_path);
+    if ((size_t)d->h * (size_t)d->w != want)
+        return sf_err_set(err, SF_EINVAL,
+                          "%s: images are %dx%d (%zu values) but the model takes %zu values per "
+                          "request",
+                          images_path, d->h, d->w, (size_t)d->h * (size_t)d->w, want);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->labels[i] < 0 || d->labels[i] >= sf_nn_model_num_classes(m))
+            return sf_err_set(err, SF_EINVAL,
+                              "%s: label %d of image %zu is not one of the model's "
+                              "%d classes",
+                              images_path, d->labels[i], i + 1, sf_nn_model_num_classes(m));
+    return SF_OK;
 }
 
 /* Runs images (n, cyclic to fill `batch`) through stages 1..k-1 to get stage k's input. */

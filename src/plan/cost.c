@@ -36,7 +36,15 @@ static double fanout_extra_work_s(const struct sf_costcfg *c)
 
 double sf_cost_faas_usd_per_req(const struct sf_costcfg *c)
 {
-    return c->fn_usd_per_s * (head_work_s(c) + tail_work_s(c)) + c->fn_fee_usd / c->batch_size;
+    /* fn_work_s carries each stage's per-invocation time shared by a batch of B; an invocation
+     * of fewer requests shares it among them */
+    int nf = c->fn_invoke_size > 0 && c->fn_invoke_size < c->batch_size ? c->fn_invoke_size
+                                                                        : c->batch_size;
+    double more = 0;
+    if (nf != c->batch_size)
+        for (int i = 0; i < c->n_stages; i++)
+            more += c->fn_batch_s[i] * (1.0 / nf - 1.0 / c->batch_size);
+    return c->fn_usd_per_s * (head_work_s(c) + tail_work_s(c) + more) + c->fn_fee_usd / nf;
 }
 
 double sf_cost_tail_usd_per_req(const struct sf_costcfg *c)

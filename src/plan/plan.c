@@ -99,6 +99,15 @@ struct mem_info {
     double full_latency_s;                    /* full model + cold start */
 };
 
+/* One VM type's prefix sums: worst-case time of stages 1..i for a batch of B (epoch batching),
+ * per request and per batch (deadline batching sizes batches itself). */
+struct vm_info {
+    const struct sf_runtime *rt;
+    double batch_prefix_s[SF_MAX_STAGES + 1];
+    double req_prefix_s[SF_MAX_STAGES + 1];
+    double fix_prefix_s[SF_MAX_STAGES + 1];
+};
+
 struct ctx {
     const struct sf_profile *prof;
     const struct sf_pricing *price;
@@ -109,6 +118,7 @@ struct ctx {
     int fn_payload_ok;     /* a full batch of inputs fits in one invocation */
     double payload_factor; /* bytes on the wire per byte of payload (4/3: base64 in JSON) */
     int max_fanout;        /* largest k considered: min(B, SF_PLAN_MAX_FANOUT) */
+    int deadline;          /* deadline batching (SF_PLAN_DEADLINE) */
 };
 
 /* Worst-case batch time of stages 1..i on a runtime (all B requests reach every stage). */
@@ -138,19 +148,20 @@ static int better(const struct sf_candidate *a, const struct sf_candidate *b)
 }
 
 static void fill_costcfg(const struct ctx *x, const double *survival, const struct mem_info *m,
-                         int cut, int fanout, double vm_usd_per_s, struct sf_costcfg *c)
+                         const struct sf_candidate *cand, double vm_usd_per_s, struct sf_costcfg *c)
 {
     c->n_stages = x->n;
-    c->cut = cut;
-    c->tail_fanout = fanout > 1 ? fanout : 1;
-    c->capacity_rps = x->plan->capacity_rps;
-    c->batch_size = x->plan->batch_size;
+    c->cut = cand->cut;
+    c->tail_fanout = cand->tail_fanout > 1 ? cand->tail_fanout : 1;
+    c->fn_invoke_size = cand->fn_batch > 0 ? cand->fn_batch : x->plan->fn_invoke_size;
+    c->capacity_rps = cand->capacity_rps > 0 ? cand->capacity_rps : x->plan->capacity_rps;
+    c->batch_size = cand->inst_batch > 0 ? cand->inst_batch : x->plan->batch_size;
     c->vm_usd_per_s = vm_usd_per_s;
     c->fn_usd_per_s = m->usd_per_s;
     c->fn_fee_usd = x->price->fn_request_fee_usd;
     for (int i = 0; i < x->n; i++) {
         c->fn_work_s[i] = survival[i] * m->per_req_s[i] +
-                          (survival[i] > 0 ? m->per_batch_s[i] / x->plan->batch_size : 0.0);
+                          (survival[i] > 0 ? m->per_batch_s[i] / c->batch_size : 0.0);
         c->fn_batch_s[i] = survival[i] > 0 ? m->per_batch_s[i] : 0.0;
     }
 }
@@ -159,14 +170,12 @@ static void price(const struct ctx *x, const double *survival, const struct mem_
                   double vm_usd_per_s, struct sf_candidate *cand)
 {
     struct sf_costcfg c;
-    fill_costcfg(x, survival, m, cand->cut, cand->tail_fanout, vm_usd_per_s, &c);
+    fill_costcfg(x, survival, m, cand, vm_usd_per_s, &c);
     cand->fn_mem_mb = m->mem_mb;
     cand->cost_usd_per_s = sf_cost_usd_per_s(&c, x->plan->rate_rps, &cand->split);
     cand->tcip_rps = sf_tcip_rps(&c);
 }
 
-/* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
- * closest (lowest latency) with the reason it fails. head_prefix is the VM's batch prefix. */
 /* The hybrid's tail fan-out for one memory: the smallest k (1..max_fanout) whose chunk of
  * ceil(B / k) survivors fits the payload cap on the wire and whose worst case (head on the VM,
  * the hand-off of all B hidden states, the tail of one chunk, a cold start) meets the SLO. The
@@ -203,11 +212,155 @@ static int choose_fanout(const struct ctx *x, const struct mem_info *m, const do
 
 /* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
  * closest (lowest latency) with the reason it fails. head_prefix is the VM's batch prefix. */
+/* ---- deadline batching (docs/planner.md): batches as the batcher forms them ---- */
+
+/* Worst-case service of a batch of n on the FaaS path at memory m (with the cold start). */
+static double fn_service_s(const struct ctx *x, const struct mem_info *m, int n)
+{
+    return n * m->req_prefix_s[x->n] + m->fix_prefix_s[x->n] + x->prof->fn_cold_start_s;
+}
+
+/* The batch the batcher forms on functions at the planning rate: the largest n (at most the
+ * invocation size) whose first request, waiting for the n - 1 after it, is still answered within
+ * the SLO, and whose payload fits one call. 0: not even one request fits. */
+static int fn_batch_at_rate(const struct ctx *x, const struct mem_info *m)
+{
+    const struct sf_plan *plan = x->plan;
+    double lambda = plan->rate_rps, wire = x->prof->input_bytes * x->payload_factor;
+    int lo = 0, hi = plan->fn_invoke_size;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if ((mid - 1) / lambda + fn_service_s(x, m, mid) <= plan->slo_s &&
+            mid * wire <= x->price->fn_payload_max_bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Time the VM is busy with a batch of n (stages 1..c) and the batch's worst-case service on the
+ * instance path (head, then for a hybrid the hand-off, the tail on k calls and a cold start). */
+static double inst_busy_s(const struct vm_info *vi, int c, int n)
+{
+    return n * vi->req_prefix_s[c] + vi->fix_prefix_s[c];
+}
+
+static double inst_service_s(const struct ctx *x, const struct mem_info *m,
+                             const struct vm_info *vi, int c, int k, int n)
+{
+    const struct sf_profile *p = x->prof;
+    double t = inst_busy_s(vi, c, n);
+    if (c < x->n) {
+        int chunk = (n + k - 1) / k;
+        t += p->xfer_latency_s +
+             n * p->stage[c - 1].hidden_bytes_lz4 * x->payload_factor /
+                 p->xfer_bandwidth_bytes_per_s +
+             chunk * (m->req_prefix_s[x->n] - m->req_prefix_s[c]) +
+             (m->fix_prefix_s[x->n] - m->fix_prefix_s[c]) + p->fn_cold_start_s;
+    }
+    return t;
+}
+
+/* The batch an instance takes when saturated: the largest n <= B such that a request arriving
+ * just after the previous batch left waits for it (busy) and is then served (service) within the
+ * SLO, with every tail call's payload under the cap. 0: none fits. Both sides grow with n, so a
+ * binary search. */
+static int inst_batch(const struct ctx *x, const struct mem_info *m, const struct vm_info *vi,
+                      int c, int k)
+{
+    double wire = c < x->n ? x->prof->stage[c - 1].hidden_bytes_lz4 * x->payload_factor : 0;
+    int lo = 0, hi = x->plan->batch_size;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        int chunk = (mid + k - 1) / k;
+        if (inst_busy_s(vi, c, mid) + inst_service_s(x, m, vi, c, k, mid) <= x->plan->slo_s &&
+            chunk * wire <= x->price->fn_payload_max_bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Fills one deadline-batching candidate at memory m: FaaS-only (c = 0) or an instance path (k
+ * chosen for the lowest cost), its capacity, batches, latency, payload and reason. */
+static void deadline_candidate(const struct ctx *x, const double *survival,
+                               const struct mem_info *m, const struct vm_info *vi,
+                               double vm_usd_per_s, struct sf_candidate *t)
+{
+    const struct sf_plan *plan = x->plan;
+    int c = t->cut, n_f = fn_batch_at_rate(x, m);
+    double spill_s = fn_service_s(x, m, 1);
+    t->tail_fanout = 1;
+    t->fn_batch = n_f > 0 ? n_f : 1;
+    t->spill_margin_s = plan->slo_s - spill_s;
+    if (c == 0) {
+        t->inst_batch = plan->batch_size;
+        t->capacity_rps = plan->capacity_rps;
+        t->payload_bytes = t->fn_batch * x->prof->input_bytes * x->payload_factor;
+        t->latency_s = (t->fn_batch - 1) / plan->rate_rps + fn_service_s(x, m, t->fn_batch);
+        if (t->payload_bytes > x->price->fn_payload_max_bytes)
+            t->reject = SF_REJ_PAYLOAD;
+        else if (n_f < 1)
+            t->reject = SF_REJ_SLO;
+        price(x, survival, m, 0, t);
+        return;
+    }
+    /* every k: the batch the instance takes, its capacity and cost; keep the cheapest */
+    int kmax = c < x->n ? x->max_fanout : 1, have = 0;
+    struct sf_candidate best = *t;
+    for (int k = 1; k <= kmax; k++) {
+        int nb = inst_batch(x, m, vi, c, k);
+        if (nb < 1)
+            continue;
+        struct sf_candidate u = *t;
+        u.tail_fanout = k;
+        u.inst_batch = nb;
+        /* r: what a saturated instance absorbs, batches of nb back to back, each keeping the
+         * VM busy for its expected head (the requests that reach each stage) */
+        double busy = inst_busy_s(vi, c, nb), expected = 0;
+        for (int i = 0; i < c; i++)
+            if (survival[i] > 0)
+                expected += nb * survival[i] * vi->rt->per_request_s[i] + vi->rt->per_batch_s[i];
+        u.capacity_rps = expected > 0 ? nb / expected : SF_PLAN_MAX_CAPACITY_RPS;
+        if (u.capacity_rps > SF_PLAN_MAX_CAPACITY_RPS)
+            u.capacity_rps = SF_PLAN_MAX_CAPACITY_RPS;
+        u.latency_s = busy + inst_service_s(x, m, vi, c, k, nb);
+        u.payload_bytes = c < x->n ? ((nb + k - 1) / k) * x->prof->stage[c - 1].hidden_bytes_lz4 *
+                                         x->payload_factor
+                                   : 0;
+        price(x, survival, m, vm_usd_per_s, &u);
+        if (!have || u.cost_usd_per_s < best.cost_usd_per_s * (1 - SF_PLAN_TIE_REL))
+            best = u;
+        have = 1;
+    }
+    if (!have) {
+        /* not even one request fits: report the single request's latency with k = kmax */
+        t->tail_fanout = kmax;
+        t->inst_batch = 1;
+        t->capacity_rps = 0;
+        t->latency_s = inst_busy_s(vi, c, 1) + inst_service_s(x, m, vi, c, kmax, 1);
+        double wire = c < x->n ? x->prof->stage[c - 1].hidden_bytes_lz4 * x->payload_factor : 0;
+        t->payload_bytes = wire;
+        t->reject = wire > x->price->fn_payload_max_bytes ? SF_REJ_PAYLOAD : SF_REJ_SLO;
+        price(x, survival, m, vm_usd_per_s, t);
+        return;
+    }
+    *t = best;
+    if (spill_s > plan->slo_s ||
+        x->prof->input_bytes * x->payload_factor > x->price->fn_payload_max_bytes)
+        t->reject = SF_REJ_SPILL_SLO; /* even one request cannot spill to a function in time */
+}
+
+/* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
+ * closest (lowest latency) with the reason it fails. vi: the VM's prefix sums (NULL for FaaS). */
 static void choose_memory(const struct ctx *x, const double *survival, struct sf_candidate *cand,
-                          const double *head_prefix, double vm_usd_per_s)
+                          const struct vm_info *vi, double vm_usd_per_s)
 {
     const struct sf_plan *plan = x->plan;
     int c = cand->cut, n = x->n;
+    const double *head_prefix = vi ? vi->batch_prefix_s : NULL;
     struct sf_candidate best = *cand, closest = *cand;
     int have_best = 0, have_closest = 0;
     for (size_t k = 0; k < x->n_mem; k++) {
@@ -216,9 +369,19 @@ static void choose_memory(const struct ctx *x, const double *survival, struct sf
         enum sf_reject why = SF_REJ_NONE;
         t.tail_fanout = 1;
         t.payload_bytes = 0;
+        t.reject = SF_REJ_NONE;
+        if (x->deadline) {
+            deadline_candidate(x, survival, m, vi, vm_usd_per_s, &t);
+            t.slo_margin_s = plan->slo_s - t.latency_s;
+            x->plan->n_evaluated++;
+            goto keep;
+        }
+        t.capacity_rps = plan->capacity_rps;
+        t.inst_batch = plan->batch_size;
+        t.fn_batch = plan->fn_invoke_size;
         if (c == 0) {
             t.latency_s = m->full_latency_s;
-            t.payload_bytes = plan->batch_size * x->prof->input_bytes * x->payload_factor;
+            t.payload_bytes = plan->fn_invoke_size * x->prof->input_bytes * x->payload_factor;
             if (t.payload_bytes > x->price->fn_payload_max_bytes)
                 why = SF_REJ_PAYLOAD;
         } else if (c == n) {
@@ -236,6 +399,7 @@ static void choose_memory(const struct ctx *x, const double *survival, struct sf
         t.reject = why;
         price(x, survival, m, vm_usd_per_s, &t);
         x->plan->n_evaluated++;
+    keep:
         if (t.reject == SF_REJ_NONE) {
             if (!have_best || better(&t, &best))
                 best = t;
@@ -280,6 +444,9 @@ static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const cha
         cap = (size_t)((pr->fn_mem_max_mb - pr->fn_mem_min_mb) / pr->fn_mem_step_mb + 1);
     else
         cap = (size_t)(pr->fn_mem_max_mb / pr->fn_mb_per_vcpu);
+    if (cap > SF_FN_MAX_MEMORY_SIZES) /* the loader refuses such catalogs; a backstop */
+        return sf_err_set(err, SF_ETOOBIG, "plan: %zu function memory sizes, more than %d", cap,
+                          SF_FN_MAX_MEMORY_SIZES);
     x->mem = calloc(cap ? cap : 1, sizeof(*x->mem));
     if (!x->mem)
         return sf_err_set(err, SF_ENOMEM, "plan: out of memory for %zu function sizes", cap);
@@ -300,9 +467,19 @@ static int build_memories(struct ctx *x, const struct sf_plan_opts *o, const cha
             m->req_prefix_s[i + 1] = m->req_prefix_s[i] + m->per_req_s[i];
             m->fix_prefix_s[i + 1] = m->fix_prefix_s[i] + m->per_batch_s[i];
         }
-        m->full_latency_s = m->batch_prefix_s[x->n] + x->prof->fn_cold_start_s;
+        /* the FaaS path (spill, FaaS-only): one invocation of fn_invoke_size requests */
+        double full = 0;
+        for (int i = 0; i < x->n; i++)
+            full += x->plan->fn_invoke_size * m->per_req_s[i] + m->per_batch_s[i];
+        m->full_latency_s = full + x->prof->fn_cold_start_s;
         x->n_mem++;
     }
+    if (x->n_mem == 0 && !o->any_memory)
+        return sf_err_set(err, SF_EINFEASIBLE,
+                          "plan: no multiple of %d MB (one vCPU) in the catalog's function memory "
+                          "range [%d, %d] MB; --any-memory tries every %d MB step",
+                          pr->fn_mb_per_vcpu, pr->fn_mem_min_mb, pr->fn_mem_max_mb,
+                          pr->fn_mem_step_mb);
     if (x->n_mem == 0)
         return sf_err_set(err, SF_EINFEASIBLE, "plan: no function memory size in [%d, %d] MB",
                           pr->fn_mem_min_mb, pr->fn_mem_max_mb);
@@ -355,6 +532,9 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     plan->rate_rps = opts->rate_rps > 0 ? opts->rate_rps : prof->rate_rps;
     plan->batch_size = opts->batch_size > 0 ? opts->batch_size : prof->batch_size;
     plan->capacity_rps = plan->batch_size / plan->slo_s;
+    plan->fn_invoke_size = opts->fn_invoke_size > 0 && opts->fn_invoke_size < plan->batch_size
+                               ? opts->fn_invoke_size
+                               : plan->batch_size;
     if (!(opts->min_accuracy >= 0 && opts->min_accuracy <= 1))
         return sf_err_set(err, SF_ERANGE, "plan: --min-accuracy must be in [0, 1]");
 
@@ -378,10 +558,17 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     struct ctx x = {.prof = prof, .price = price, .plan = plan, .n = prof->n_stages};
     x.payload_factor = opts->payload_factor > 0 ? opts->payload_factor : SF_PLAN_PAYLOAD_FACTOR;
     x.max_fanout = plan->batch_size < SF_PLAN_MAX_FANOUT ? plan->batch_size : SF_PLAN_MAX_FANOUT;
+    x.deadline = opts->batching != SF_PLAN_EPOCH;
+    plan->batching = x.deadline ? SF_PLAN_DEADLINE : SF_PLAN_EPOCH;
     x.fn_payload_ok =
-        plan->batch_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
+        plan->fn_invoke_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
     int rc = build_memories(&x, opts, arch, err);
     size_t cap = n_tau * (1 + price->n_vm * (size_t)x.n);
+    if (rc == SF_OK && (double)cap * (double)x.n_mem > SF_PLAN_MAX_CANDIDATES)
+        rc = sf_err_set(err, SF_ETOOBIG,
+                        "plan: %zu configurations x %zu function memories is more than %.0f "
+                        "candidates to price (fix --tau, or drop --any-memory)",
+                        cap, x.n_mem, (double)SF_PLAN_MAX_CANDIDATES);
     if (rc == SF_OK) {
         plan->alt = calloc(cap, sizeof(*plan->alt));
         plan->per_tau = calloc(n_tau, sizeof(*plan->per_tau));
@@ -392,12 +579,21 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     plan->n_tau = n_tau;
     plan->alt_per_tau = 1 + price->n_vm * (size_t)x.n;
 
-    /* VM batch prefixes do not depend on tau. */
-    double vm_prefix[SF_MAX_VM_TYPES][SF_MAX_STAGES + 1];
+    /* VM prefix sums do not depend on tau. */
+    struct vm_info *vms = calloc(price->n_vm ? price->n_vm : 1, sizeof(*vms));
+    if (!vms && rc == SF_OK)
+        rc = sf_err_set(err, SF_ENOMEM, "plan: out of memory");
     for (size_t v = 0; rc == SF_OK && v < price->n_vm; v++) {
         const struct sf_runtime *r = sf_profile_vm_runtime(prof, price->vm[v].name);
-        if (r)
-            batch_prefix(r->per_request_s, r->per_batch_s, x.n, plan->batch_size, vm_prefix[v]);
+        if (!r)
+            continue;
+        vms[v].rt = r;
+        batch_prefix(r->per_request_s, r->per_batch_s, x.n, plan->batch_size,
+                     vms[v].batch_prefix_s);
+        for (int i = 0; i < x.n; i++) {
+            vms[v].req_prefix_s[i + 1] = vms[v].req_prefix_s[i] + r->per_request_s[i];
+            vms[v].fix_prefix_s[i + 1] = vms[v].fix_prefix_s[i] + r->per_batch_s[i];
+        }
     }
 
     for (size_t t = 0; rc == SF_OK && t < n_tau; t++) {
@@ -430,7 +626,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
                     c.slo_margin_s = NAN;
                     c.tcip_rps = NAN;
                 } else {
-                    choose_memory(&x, surv, &c, vm_prefix[v], price->vm[v].price_usd_per_s);
+                    choose_memory(&x, surv, &c, &vms[v], price->vm[v].price_usd_per_s);
                     if (c.reject == SF_REJ_NONE && !acc_ok)
                         c.reject = SF_REJ_ACCURACY;
                     consider(plan, t, &c, acc_ok);
@@ -440,9 +636,28 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
         }
     }
     free(x.mem);
+    free(vms);
     if (rc != SF_OK) {
         sf_plan_fini(plan);
         return rc;
+    }
+    /* Every priced configuration that passes the checks must have a finite cost and latency;
+     * a NaN would compare as feasible. Loaders bound their inputs, so this is a backstop. */
+    for (size_t i = 0; i < plan->n_alt; i++) {
+        const struct sf_candidate *c = &plan->alt[i];
+        if (c->reject != SF_REJ_NONE && c->reject != SF_REJ_ACCURACY)
+            continue;
+        if (!isfinite(c->cost_usd_per_s) || !isfinite(c->latency_s) ||
+            !isfinite(c->split.vm_usd_per_s) || !isfinite(c->split.fn_usd_per_s)) {
+            int at = sf_err_set(err, SF_ERANGE,
+                                "plan: tau %.2f, %s, cut %d, %d MB: cost %g USD/s, latency %g s "
+                                "are not finite; the profile's runtimes or function scaling, or "
+                                "the catalog's prices, are out of range",
+                                c->tau, sf_pool_name(c->pool), c->cut, c->fn_mem_mb,
+                                c->cost_usd_per_s, c->latency_s);
+            sf_plan_fini(plan);
+            return at;
+        }
     }
     find_scip(plan);
     if (!plan->found)
@@ -479,8 +694,7 @@ int sf_plan_costcfg(const struct sf_plan *plan, const struct sf_profile *prof,
     sf_profile_survival(prof, row, surv);
     struct sf_plan tmp = *plan;
     struct ctx x = {.prof = prof, .price = price, .plan = &tmp, .n = prof->n_stages};
-    fill_costcfg(&x, surv, &m, cand->cut, cand->tail_fanout,
-                 cand->vm >= 0 ? price->vm[cand->vm].price_usd_per_s : 0, out);
+    fill_costcfg(&x, surv, &m, cand, cand->vm >= 0 ? price->vm[cand->vm].price_usd_per_s : 0, out);
     return SF_OK;
 }
 
@@ -491,7 +705,8 @@ struct sf_path sf_plan_path(const struct sf_candidate *c)
                         .cut = c->cut,
                         .tail_fanout = c->tail_fanout > 1 ? c->tail_fanout : 1,
                         .fn_mem_mb = c->fn_mem_mb,
-                        .tcip_rps = c->tcip_rps};
+                        .tcip_rps = c->tcip_rps,
+                        .capacity_rps = c->capacity_rps};
     if (!p.has_instances)
         p.tcip_rps = INFINITY;
     return p;
@@ -528,8 +743,12 @@ int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *pr
                               price->vm[path->vm].name);
     }
     int k = path->tail_fanout > 1 ? path->tail_fanout : 1;
+    int nf = path->fn_invoke_size > 0 && path->fn_invoke_size < batch_size ? path->fn_invoke_size
+                                                                           : batch_size;
     for (int n = 0; n <= batch_size; n++) {
-        fn_s[n] = n > 0 ? all_stages_s(fq, fb, 0, N, n) + prof->fn_cold_start_s : 0;
+        /* n requests on functions: calls of up to nf requests, all in parallel */
+        int per_call = n < nf ? n : nf;
+        fn_s[n] = n > 0 ? all_stages_s(fq, fb, 0, N, per_call) + prof->fn_cold_start_s : 0;
         inst_s[n] = 0;
         if (!vm || n == 0)
             continue;
@@ -538,7 +757,8 @@ int sf_service_tables(const struct sf_profile *prof, const struct sf_pricing *pr
         if (c < N) {
             int chunk = (n + k - 1) / k;
             t += prof->xfer_latency_s +
-                 n * prof->stage[c - 1].hidden_bytes_lz4 / prof->xfer_bandwidth_bytes_per_s +
+                 n * prof->stage[c - 1].hidden_bytes_lz4 * SF_PLAN_PAYLOAD_FACTOR /
+                     prof->xfer_bandwidth_bytes_per_s +
                  all_stages_s(fq, fb, c, N, chunk) + prof->fn_cold_start_s;
         }
         inst_s[n] = t;

@@ -298,6 +298,22 @@ static void dispatch(struct sf__server *s, const struct sf_batch_decision *d)
     }
 }
 
+/* When the next busy instance should be free: its batch's dispatch time plus the worst-case
+ * service time of that batch on the instance path (INFINITY: none busy, or none allowed). */
+static double next_free_s(const struct sf__server *s, double now)
+{
+    if (!s->cfg->path.has_instances || s->cap_left <= 0)
+        return INFINITY;
+    double t = INFINITY;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        const struct sf__inst *in = &s->inst[i];
+        if (in->used && in->state == SF_CLOUD_READY && in->has_thread && in->busy && !in->quit &&
+            in->busy_until_s < t)
+            t = in->busy_until_s;
+    }
+    return t < now ? now : t; /* overdue: it may be free any moment */
+}
+
 static int instances_for_batcher(const struct sf__server *s)
 {
     if (!s->cfg->path.has_instances || s->cap_left <= 0)
@@ -312,7 +328,8 @@ void sf__control_admit(struct sf__server *s, double now_s)
         return;
     struct sf_batch_decision d;
     double oldest = s->queue[s->q_head]->arrival_s;
-    if (sf_batcher_admit(&s->batcher, now_s, (int)s->q_len, oldest, instances_for_batcher(s), &d))
+    if (sf_batcher_admit(&s->batcher, now_s, (int)s->q_len, oldest, instances_for_batcher(s),
+                         next_free_s(s, now_s), &d))
         dispatch(s, &d);
 }
 
@@ -328,7 +345,8 @@ static double run_batcher(struct sf__server *s, double now)
             d.path = free_inst || s->cfg->no_spill ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
             d.n = (int)s->q_len < s->batcher.batch_size ? (int)s->q_len : s->batcher.batch_size;
         } else {
-            sf_batcher_decide(&s->batcher, now, (int)s->q_len, oldest, free_inst, &d);
+            sf_batcher_decide(&s->batcher, now, (int)s->q_len, oldest, free_inst,
+                              next_free_s(s, now), &d);
         }
         if (d.path == SF_BATCH_NONE) {
             wake = d.wake_s;

@@ -76,6 +76,8 @@ void sf__dispatch_instance(struct sf__server *s, int i, struct sf__batch *b)
     struct sf__inst *in = &s->inst[i];
     in->busy = 1;
     in->mail = b;
+    size_t n = b->n < (size_t)s->batcher.batch_size ? b->n : (size_t)s->batcher.batch_size;
+    in->busy_until_s = sf__server_now(s) + s->inst_worst_s[n];
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"instance\"", 1);
     pthread_cond_signal(&in->cv);
 }

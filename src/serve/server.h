@@ -57,6 +57,7 @@ struct sf__inst {
     struct sf__server *srv;
     int64_t launch_epoch; /* control.c: most recently launched terminate first */
     int64_t term_epoch;   /* control.c: scheduled termination takes effect, 0: none */
+    double busy_until_s;  /* dispatch.c: expected end of its batch (worst case) */
 };
 
 struct sf__metrics_ids {

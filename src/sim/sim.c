@@ -1,10 +1,14 @@
 /*
  * sim.c - the trace-replay simulator's driver (sim.h).
  *
- * All policies advance epoch by epoch in lockstep over the same requests: each epoch's requests
- * draw their exit stage once (seeded per epoch), get arrival times once, and every policy routes
- * the same request ranges with its own ctl/ policy module (policy.h), fleet and function pool.
- * Work per epoch is O(requests + batches + instances) per policy; nothing is allocated per epoch.
+ * All policies advance in lockstep over the same requests: each request draws its exit stage
+ * once (seeded per epoch) and gets its arrival time once, in chunks of at most SF__SIM_CHUNK, and
+ * every policy takes them with its own ctl/ policy module (policy.h), fleet and function pool.
+ * Two batchings: deadline-aware (batcher.h, the default: each request is dispatched in a batch
+ * that leaves when full or when its oldest request would otherwise miss the SLO) and the paper's
+ * (each epoch's requests cut into batches of B and routed at the epoch's end). Policies decide at
+ * the end of every epoch on its arrival count. Work is O(requests + batches x instances) per
+ * policy; memory does not grow with the trace or its busiest epoch.
  * Runtimes, containers and billing are in sim_bill.c; the oracle and the static fleet, which
  * need the future, in sim_oracle.c.
  */
@@ -40,70 +44,128 @@ void sf_sim_opts_default(struct sf_sim_opts *o)
     o->fn_concurrency = 1000;
     o->fn_bill_init = 1;
     o->payload_factor = SF_PLAN_PAYLOAD_FACTOR;
+    o->batching = SF_BATCHING_DEADLINE;
     struct sf_policy_env env;
     sf_policy_env_default(&env);
     o->ctl = env.ctl;
     o->base = env.base;
 }
 
-/* Draws exit stages and arrival times of epoch e's n requests (deterministic per epoch). */
-static void sample_epoch(struct sf__shared *sh, int64_t e, int n)
+/* ---- sampling: requests in chunks, deterministic per (seed, epoch) ---- */
+
+/* SplitMix64's increment: the j-th draw of a stream that starts at state s0 is
+ * sf_splitmix64 of s0 + j * gamma, so any draw can be reached without the ones before it. */
+#define SF__GAMMA 0x9E3779B97F4A7C15ull
+
+/* Where the sampler is inside the current epoch. Exit draws come first in the epoch's stream (one
+ * per request), then arrival draws (Poisson: c + 1 per trace unit of c requests). */
+struct sampler {
+    int64_t e, n, j; /* epoch, its requests, the next one to sample */
+    uint64_t rng0;   /* the epoch's stream */
+    /* count traces: the unit whose requests are being spread */
+    int64_t unit, unit_end;
+    uint32_t c, k; /* the unit's count and the next of its requests */
+    double u0;     /* the unit's start time */
+    uint64_t arng; /* Poisson: the unit's arrival stream */
+    double acc, total;
+};
+
+/* Moves to the next unit holding requests; Poisson units draw their total spacing first (a
+ * second pass then emits the points one by one, bit-identical to drawing them all at once). */
+static void unit_begin(struct sampler *s, const struct sf__shared *sh)
 {
     const struct sf_trace *t = sh->trace;
-    int N = sh->prof->n_stages;
-    /* one independent stream per (seed, epoch): odd multipliers spread both over 64 bits */
-    uint64_t rng = sh->o->seed * 0xD1B54A32D192ED03ull ^ (uint64_t)e * 0x9E3779B97F4A7C15ull;
-    for (int j = 0; j < n; j++) {
-        uint64_t u = sf_splitmix64(&rng) >> 11;
-        int x = 0;
-        while (x < N - 1 && u >= sh->cdf[x])
-            x++;
-        sh->exits[j] = (uint8_t)x;
-    }
-    double epoch_s = sh->o->ctl.epoch_s, start = (double)(e - 1) * epoch_s;
-    if (t->arrival_s) {
-        memcpy(sh->arrival, t->arrival_s + t->epoch_first[e - 1], sizeof(double) * (size_t)n);
-        return;
-    }
-    /* Count traces: spread each unit's requests inside the unit, evenly or as a Poisson process
-     * (sorted uniform points, i.e. Poisson arrivals conditioned on the count). */
-    int64_t per = (int64_t)llround(epoch_s / t->unit_s);
+    int64_t per = (int64_t)llround(sh->o->ctl.epoch_s / t->unit_s);
     if (per < 1)
         per = 1;
-    int j = 0;
-    for (int64_t u = (e - 1) * per; u < e * per && u < t->n_units; u++) {
-        double u0 = start + (double)(u - (e - 1) * per) * t->unit_s;
-        uint32_t c = t->unit_count[u];
-        if (!sh->o->arrivals_poisson) {
-            for (uint32_t k = 0; k < c && j < n; k++)
-                sh->arrival[j++] = u0 + (k + 0.5) / c * t->unit_s;
-        } else {
-            /* sorted uniforms by the exponential-spacings method: O(c), no sort */
-            double acc = 0, *base = sh->arrival + j;
-            for (uint32_t k = 0; k <= c; k++) {
-                double r = (double)((sf_splitmix64(&rng) >> 11) + 1) / 9007199254740993.0;
-                acc += -log(r);
-                if (k < c)
-                    base[k] = acc;
+    double start = (double)(s->e - 1) * sh->o->ctl.epoch_s;
+    for (; s->unit < s->unit_end; s->unit++) {
+        s->c = t->unit_count[s->unit];
+        s->k = 0;
+        s->u0 = start + (double)(s->unit - (s->e - 1) * per) * t->unit_s;
+        if (sh->o->arrivals_poisson) {
+            uint64_t st = s->arng;
+            s->total = 0;
+            for (uint32_t k = 0; k <= s->c; k++) {
+                double r = (double)((sf_splitmix64(&st) >> 11) + 1) / 9007199254740993.0;
+                s->total += -log(r);
             }
-            for (uint32_t k = 0; k < c && j < n; k++)
-                sh->arrival[j++] = u0 + base[k] / acc * t->unit_s;
+            s->acc = 0;
         }
+        if (s->c > 0)
+            return;
+        s->arng += SF__GAMMA; /* an empty unit still draws its one spacing */
     }
 }
 
-/* First index in [a, b) whose arrival is >= x (arrivals sorted). */
-static int lower_bound(const double *arr, int a, int b, double x)
+static void sampler_epoch(struct sampler *s, const struct sf__shared *sh, int64_t e, int64_t n)
 {
-    while (a < b) {
-        int m = a + (b - a) / 2;
-        if (arr[m] < x)
-            a = m + 1;
-        else
-            b = m;
-    }
-    return a;
+    const struct sf_trace *t = sh->trace;
+    memset(s, 0, sizeof(*s));
+    s->e = e;
+    s->n = n;
+    /* one independent stream per (seed, epoch): odd multipliers spread both over 64 bits */
+    s->rng0 = sh->o->seed * 0xD1B54A32D192ED03ull ^ (uint64_t)e * SF__GAMMA;
+    if (t->arrival_s)
+        return;
+    int64_t per = (int64_t)llround(sh->o->ctl.epoch_s / t->unit_s);
+    if (per < 1)
+        per = 1;
+    s->unit = (e - 1) * per;
+    s->unit_end = e * per < t->n_units ? e * per : t->n_units;
+    s->arng = s->rng0 + (uint64_t)n * SF__GAMMA;
+    unit_begin(s, sh);
 }
+
+/* Appends the epoch's next m requests (exit stage and arrival time) to the buffer, after keeping
+ * the last SF__SIM_KEEP requests sampled before. */
+static void sample_chunk(struct sf__shared *sh, struct sampler *s, int64_t m)
+{
+    int64_t have = sh->end - sh->base, keep = have < SF__SIM_KEEP ? have : SF__SIM_KEEP;
+    if (keep > 0 && have > keep) {
+        memmove(sh->exits, sh->exits + (have - keep), (size_t)keep);
+        memmove(sh->arrival, sh->arrival + (have - keep), sizeof(double) * (size_t)keep);
+    }
+    sh->base = sh->end - keep;
+    uint8_t *ex = sh->exits + keep;
+    double *ar = sh->arrival + keep;
+    const struct sf_trace *t = sh->trace;
+    int N = sh->prof->n_stages;
+    for (int64_t i = 0; i < m; i++) {
+        uint64_t st = s->rng0 + (uint64_t)(s->j + i) * SF__GAMMA;
+        uint64_t u = sf_splitmix64(&st) >> 11;
+        int x = 0;
+        while (x < N - 1 && u >= sh->cdf[x])
+            x++;
+        ex[i] = (uint8_t)x;
+    }
+    if (t->arrival_s) {
+        memcpy(ar, t->arrival_s + t->epoch_first[s->e - 1] + s->j, sizeof(double) * (size_t)m);
+    } else {
+        /* Count traces: each unit's requests spread inside the unit, evenly or as a Poisson
+         * process (sorted uniform points by exponential spacings: Poisson arrivals conditioned
+         * on the count) */
+        for (int64_t i = 0; i < m; i++) {
+            if (!sh->o->arrivals_poisson) {
+                ar[i] = s->u0 + (s->k + 0.5) / s->c * t->unit_s;
+            } else {
+                double r = (double)((sf_splitmix64(&s->arng) >> 11) + 1) / 9007199254740993.0;
+                s->acc += -log(r);
+                ar[i] = s->u0 + s->acc / s->total * t->unit_s;
+            }
+            if (++s->k == s->c) {
+                if (sh->o->arrivals_poisson)
+                    s->arng += SF__GAMMA; /* the unit's last spacing, drawn for the total */
+                s->unit++;
+                unit_begin(s, sh);
+            }
+        }
+    }
+    s->j += m;
+    sh->end += m;
+}
+
+/* ---- one batch: its run, its bill, its requests' response times ---- */
 
 static void account_batch(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, double now,
                           double latency, int on_instance)
@@ -119,17 +181,18 @@ static void account_batch(struct sf__shared *sh, struct sf__pstate *ps, int a, i
         r->batches_slo_ok++;
     if (latency > r->max_batch_latency_s)
         r->max_batch_latency_s = latency;
-    /* requests meet the SLO when now + latency - arrival <= slo */
-    int first_ok = lower_bound(sh->arrival, a, b, now + latency - sh->slo_s - SF__SIM_EPS);
-    r->requests_slo_ok += (uint64_t)(b - first_ok);
     double done = now + latency;
     if (b > a && done - sh->arrival[a] > r->response_max_s)
         r->response_max_s = done - sh->arrival[a]; /* the earliest arrival waits longest */
     const double per_bin = 1.0 / SF__RESP_BIN_S, top = SF__RESP_BINS - 1;
+    const double late = done - sh->slo_s - SF__SIM_EPS; /* arrived before: missed the SLO */
+    uint64_t ok = 0;
     for (int j = a; j < b; j++) {
         double bin = (done - sh->arrival[j]) * per_bin; /* >= 0: answers follow arrivals */
         ps->resp_hist[(size_t)(bin < top ? bin : top)]++;
+        ok += sh->arrival[j] >= late;
     }
+    r->requests_slo_ok += ok;
 }
 
 static void scale_to(struct sf__pstate *ps, int target, int64_t e)
@@ -137,6 +200,13 @@ static void scale_to(struct sf__pstate *ps, int target, int64_t e)
     int d = sf_fleet_scale(&ps->fleet, &ps->ctl, target, e);
     if (d > 0)
         ps->res->launches += d;
+}
+
+/* Requests per FaaS invocation on the policy's path: a batch of B unless the plan says fewer. */
+static int fn_invoke_size(const struct sf__pstate *ps, int B)
+{
+    int nf = ps->rt.path.fn_invoke_size;
+    return nf > 0 && nf < B ? nf : B;
 }
 
 /* The survivors' tail of batch a..b-1 on k parallel function calls started at start_s (one call
@@ -166,8 +236,44 @@ static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int 
     return worst;
 }
 
-/* The policy's decisions at epoch e, before routing: a target applied to the fleet, then the
- * cap on requests to instances (policy.h's call order). */
+/* Batch a..b-1 (buffer positions) on instance `in` at now: the head on the VM (busy for it), then
+ * for a hybrid the hand-off and the fanned-out tail. */
+static void run_on_instance(struct sf__shared *sh, struct sf__pstate *ps, struct sf_instance *in,
+                            int a, int b, double now)
+{
+    int N = ps->rt.n, cut = ps->rt.path.cut, alive[SF_MAX_STAGES];
+    sf__stage_counts(sh->exits, a, b, N, alive);
+    double head = sf__run_s(ps->rt.vm_rq, ps->rt.vm_rb, alive, 0, cut);
+    double latency = head;
+    in->busy_until_s = now + head;
+    ps->res->vm_busy_s += head;
+    if (cut < N && alive[cut] > 0) {
+        double xfer = sh->prof->xfer_latency_s +
+                      alive[cut] * ps->rt.hand_off_bytes / sh->prof->xfer_bandwidth_bytes_per_s;
+        latency += xfer + run_tail(sh, ps, a, b, alive, now + head + xfer);
+    }
+    account_batch(sh, ps, a, b, now, latency, 1);
+}
+
+/* Requests a..b-1 on one function invocation (the whole model) at now. */
+static void run_on_function(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, double now)
+{
+    int alive[SF_MAX_STAGES];
+    sf__stage_counts(sh->exits, a, b, ps->rt.n, alive);
+    double run = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, alive, 0, ps->rt.n);
+    int cold, thr;
+    double bill;
+    double latency = sf__fn_invoke(&ps->fn, sh->o, now, run, &cold, &thr, &bill);
+    ps->res->fn_cold_starts += (uint64_t)cold;
+    ps->res->fn_throttled += (uint64_t)thr;
+    sf__charge_fn(sh, ps, bill);
+    account_batch(sh, ps, a, b, now, latency, 0);
+}
+
+/* ---- decisions ---- */
+
+/* The policy's decisions at epoch e: a target applied to the fleet, then the cap on requests to
+ * instances (policy.h's call order). */
 static int decide(struct sf__pstate *ps, int64_t e, int n)
 {
     if (!ps->pol) {
@@ -187,60 +293,249 @@ static int decide(struct sf__pstate *ps, int64_t e, int n)
     return sf_policy_instance_cap(ps->pol, &obs);
 }
 
-static void step(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
+/* Fleet to epoch e (billing the instances that ended), then the policy's decisions. */
+static void decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
 {
-    const struct sf_sim_opts *o = sh->o;
-    struct sf_policy_result *r = ps->res;
-    double now = (double)e * o->ctl.epoch_s;
     struct sf_instance ended[SF_CTL_MAX_INSTANCES];
     int n_end = sf_fleet_advance(&ps->fleet, e, ended, SF_CTL_MAX_INSTANCES);
     for (int i = 0; i < n_end; i++)
         sf__bill_vm(sh, ps, &ended[i], ended[i].end_epoch);
-    int cap = decide(ps, e, n);
-    if (ps->fleet.n > r->peak_instances)
-        r->peak_instances = ps->fleet.n;
+    ps->cap = decide(ps, e, n);
+    ps->inst_reqs = 0;
+    if (ps->fleet.n > ps->res->peak_instances)
+        ps->res->peak_instances = ps->fleet.n;
+}
 
-    int B = o->ctl.batch_size, N = ps->rt.n;
+/* Per-epoch series: instances serving and batches dispatched since the last record. */
+static void record(const struct sf__shared *sh, struct sf__pstate *ps, int64_t e)
+{
+    struct sf_policy_result *r = ps->res;
+    if (r->series_ready && e >= 1 && e <= sh->trace->n_epochs) {
+        r->series_ready[e - 1] = sf_fleet_serving(&ps->fleet);
+        r->series_batches_inst[e - 1] = (int32_t)(r->batches_on_instances - ps->rec_bi);
+        r->series_batches_fn[e - 1] = (int32_t)(r->batches_on_functions - ps->rec_bf);
+    }
+    ps->rec_bi = r->batches_on_instances;
+    ps->rec_bf = r->batches_on_functions;
+}
+
+/* ---- the paper's epoch batching: every epoch's requests routed at its end ---- */
+
+static void epoch_begin(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n,
+                        int64_t first_g)
+{
+    const struct sf_sim_opts *o = sh->o;
+    double now = (double)e * o->ctl.epoch_s;
+    decision(sh, ps, e, n);
+    ps->rec_bi = ps->res->batches_on_instances;
+    ps->rec_bf = ps->res->batches_on_functions;
     struct sf_lb_split split;
     int free_inst = ps->rt.path.has_instances ? sf_fleet_free(&ps->fleet, now) : 0;
-    sf_lb_route(n, B, free_inst, o->ctl.partial_to_instance, cap, &split);
-    r->requests += (uint64_t)n;
-    int alive[SF_MAX_STAGES];
-    int a = 0, cut = ps->rt.path.cut;
-    for (int i = 0; i < ps->fleet.n && a < split.requests_to_instances; i++) {
-        struct sf_instance *in = &ps->fleet.inst[i];
-        if (in->state == SF_INST_PENDING || in->ready_epoch == INT64_MAX || in->busy_until_s > now)
-            continue;
-        int b = a + B < split.requests_to_instances ? a + B : split.requests_to_instances;
-        sf__stage_counts(sh->exits, a, b, N, alive);
-        double head = sf__run_s(ps->rt.vm_rq, ps->rt.vm_rb, alive, 0, cut);
-        double latency = head;
-        in->busy_until_s = now + head;
-        r->vm_busy_s += head;
-        if (cut < N && alive[cut] > 0) {
-            double xfer = sh->prof->xfer_latency_s +
-                          alive[cut] * ps->rt.hand_off_bytes / sh->prof->xfer_bandwidth_bytes_per_s;
-            latency += xfer + run_tail(sh, ps, a, b, alive, now + head + xfer);
+    sf_lb_route(n, o->ctl.batch_size, free_inst, o->ctl.partial_to_instance, ps->cap, &split);
+    ps->res->requests += (uint64_t)n;
+    ps->next_g = ps->ep_first_g = first_g;
+    ps->ep_inst_end_g = first_g + split.requests_to_instances;
+    ps->ep_end_g = first_g + n;
+    ps->ep_next_inst = 0;
+    ps->ep_now_s = now;
+}
+
+/* Routes the epoch's batches whose requests are all sampled (up to avail_g): instance batches
+ * of B in arrival order to the free instances in fleet order, then the rest to functions. */
+static void epoch_route(struct sf__shared *sh, struct sf__pstate *ps, int64_t avail_g)
+{
+    int B = sh->o->ctl.batch_size, nf = fn_invoke_size(ps, B);
+    double now = ps->ep_now_s;
+    while (ps->next_g < ps->ep_end_g) {
+        int64_t a = ps->next_g, b;
+        if (a < ps->ep_inst_end_g) {
+            b = a + B < ps->ep_inst_end_g ? a + B : ps->ep_inst_end_g;
+            if (b > avail_g)
+                return;
+            struct sf_instance *in = NULL;
+            for (; ps->ep_next_inst < ps->fleet.n && !in; ps->ep_next_inst++) {
+                struct sf_instance *x = &ps->fleet.inst[ps->ep_next_inst];
+                if (x->state != SF_INST_PENDING && x->ready_epoch != INT64_MAX &&
+                    x->busy_until_s <= now)
+                    in = x;
+            }
+            if (!in) { /* no instance left: the rest of the share joins the functions */
+                ps->ep_inst_end_g = a;
+                continue;
+            }
+            run_on_instance(sh, ps, in, (int)(a - sh->base), (int)(b - sh->base), now);
+        } else {
+            b = a + nf < ps->ep_end_g ? a + nf : ps->ep_end_g;
+            if (b > avail_g)
+                return;
+            run_on_function(sh, ps, (int)(a - sh->base), (int)(b - sh->base), now);
         }
-        account_batch(sh, ps, a, b, now, latency, 1);
-        a = b;
-    }
-    /* anything the instances could not take (busy ones) joins the function share */
-    for (; a < n; a += B) {
-        int b = a + B < n ? a + B : n;
-        sf__stage_counts(sh->exits, a, b, N, alive);
-        double run = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, alive, 0, N);
-        int cold, thr;
-        double bill;
-        double latency = sf__fn_invoke(&ps->fn, o, now, run, &cold, &thr, &bill);
-        r->fn_cold_starts += (uint64_t)cold;
-        r->fn_throttled += (uint64_t)thr;
-        sf__charge_fn(sh, ps, bill);
-        account_batch(sh, ps, a, b, now, latency, 0);
+        ps->next_g = b;
     }
 }
 
-/* ---- driver ---- */
+/* ---- deadline-aware batching (batcher.h): requests dispatched as they arrive ---- */
+
+/* Instances that may take a batch at t (0 when the policy's cap is used up). */
+static int free_instances(void *ctx, double t)
+{
+    const struct sf__pstate *ps = ctx;
+    if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
+        return 0;
+    return sf_fleet_free(&ps->fleet, t);
+}
+
+/* When the next busy instance becomes free (INFINITY: none, or the cap is used up). */
+static double next_free_s(void *ctx, double t)
+{
+    const struct sf__pstate *ps = ctx;
+    double best = INFINITY;
+    if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
+        return best;
+    for (int i = 0; i < ps->fleet.n; i++) {
+        const struct sf_instance *in = &ps->fleet.inst[i];
+        if (in->state != SF_INST_PENDING && in->ready_epoch != INT64_MAX && in->busy_until_s > t &&
+            in->busy_until_s < best)
+            best = in->busy_until_s;
+    }
+    return best;
+}
+
+/* Sends requests a, a + 1, ... where the batcher said, at now; the policy's cap may hold part of
+ * an instance batch back for the next decision. */
+static int64_t dispatch(void *ctx, const struct sf_batch_decision *d, int64_t a, double now)
+{
+    struct sf__pstate *ps = ctx;
+    struct sf__shared *sh = ps->sh;
+    int64_t n = d->n;
+    if (d->path == SF_BATCH_INSTANCE) {
+        if (n > ps->cap - ps->inst_reqs)
+            n = ps->cap - ps->inst_reqs;
+        struct sf_instance *in = NULL;
+        for (int i = 0; i < ps->fleet.n && !in; i++) {
+            struct sf_instance *x = &ps->fleet.inst[i];
+            if (x->state != SF_INST_PENDING && x->ready_epoch != INT64_MAX &&
+                x->busy_until_s <= now)
+                in = x;
+        }
+        run_on_instance(sh, ps, in, (int)(a - sh->base), (int)(a + n - sh->base), now);
+        ps->inst_reqs += n;
+    } else {
+        int nf = fn_invoke_size(ps, sh->o->ctl.batch_size);
+        for (int64_t s = a; s < a + n; s += nf) {
+            int64_t t = s + nf < a + n ? s + nf : a + n;
+            run_on_function(sh, ps, (int)(s - sh->base), (int)(t - sh->base), now);
+        }
+    }
+    return n;
+}
+
+static const struct sf__dq_ops fleet_ops = {
+    .free = free_instances, .next_free = next_free_s, .dispatch = dispatch};
+
+/* The decision at the end of epoch e (time e T), after every dispatch before it. */
+static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
+{
+    sf__dq_advance(sh, &ps->dq, (double)e * sh->o->ctl.epoch_s);
+    record(sh, ps, e);
+    decision(sh, ps, e, n);
+    sf__dq_settle(sh, &ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
+}
+
+/* The batcher of a path: its worst-case service tables (allocated into *tables, 2 (B + 1)
+ * doubles) with the simulator's function cold start as the allowance (the profile's is for
+ * planning). */
+static int batcher_for(struct sf__shared *sh, const struct sf_path *path,
+                       struct sf_batcher_cfg *cfg, double **tables, struct sf_err *err)
+{
+    int B = sh->o->ctl.batch_size;
+    double *t = calloc(2 * ((size_t)B + 1), sizeof(double));
+    *tables = t;
+    if (!t)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
+    double *inst = t, *fn = t + B + 1;
+    int rc = sf_service_tables(sh->prof, sh->price, 0, path, B, inst, fn, err);
+    if (rc != SF_OK)
+        return rc;
+    double dcold = sh->o->fn_cold_start_s - sh->prof->fn_cold_start_s;
+    for (int n = 1; n <= B; n++) {
+        fn[n] += dcold;
+        if (path->has_instances && path->cut < sh->prof->n_stages)
+            inst[n] += dcold;
+    }
+    *cfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
+                                   .batch_size = B,
+                                   .inst_worst_s = path->has_instances ? inst : NULL,
+                                   .fn_worst_s = fn};
+    return sf_batcher_check(cfg, err);
+}
+
+/* The oracle's lanes for deadline batching (sim_oracle.c). */
+static int oracle_lanes_init(struct sf__shared *sh, struct sf__oracle_table *tb,
+                             const struct sf_path *path, struct sf_err *err)
+{
+    tb->lanes = calloc((size_t)tb->nmax + 2, sizeof(*tb->lanes));
+    if (!tb->lanes)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
+    tb->epoch_first_g = -1;
+    return batcher_for(sh, path, &tb->cfg, &tb->worst_s, err);
+}
+
+/* ---- the lockstep pass ---- */
+
+static void finish_policy(struct sf__shared *sh, struct sf__pstate *ps);
+
+/* One pass over the trace for the policies in ps[0..np), all on the same samples, in chunks. */
+static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
+                 struct sf__oracle_table *tb, const struct sf__pathrt *tb_rt, const char *phase)
+{
+    const struct sf_trace *t = sh->trace;
+    int64_t E = t->n_epochs, step_every = E / 100 > 0 ? E / 100 : 1;
+    struct sampler smp;
+    sh->base = sh->end = 0;
+    for (int64_t e = 1; e <= E; e++) {
+        int n = (int)t->count[e - 1];
+        int64_t first_g = sh->end;
+        for (size_t i = 0; i < np; i++) {
+            if (!ps[i].deadline) {
+                epoch_begin(sh, &ps[i], e, n, first_g);
+                continue;
+            }
+            if (e > 1)
+                deadline_decision(sh, &ps[i], e - 1, (int)t->count[e - 2]);
+            ps[i].res->requests += (uint64_t)n;
+        }
+        sampler_epoch(&smp, sh, e, n);
+        int64_t left = n;
+        do {
+            int64_t m = left < SF__SIM_CHUNK ? left : SF__SIM_CHUNK;
+            sample_chunk(sh, &smp, m);
+            left -= m;
+            for (size_t i = 0; i < np; i++) {
+                if (!ps[i].deadline)
+                    epoch_route(sh, &ps[i], sh->end);
+                else
+                    for (int64_t g = sh->end - m; g < sh->end; g++)
+                        sf__dq_arrive(sh, &ps[i].dq, g);
+            }
+            if (tb)
+                sf__oracle_fill(sh, tb_rt, tb, e, first_g, first_g + n, sh->end);
+        } while (left > 0);
+        for (size_t i = 0; i < np; i++)
+            if (!ps[i].deadline)
+                record(sh, &ps[i], e);
+        if (sh->o->progress && (e % step_every == 0 || e == E))
+            sh->o->progress(sh->o->progress_ctx, e, E, phase);
+    }
+    for (size_t i = 0; i < np; i++) {
+        if (ps[i].deadline) {
+            /* the queue drains at its deadlines; the last epoch's record includes that */
+            sf__dq_advance(sh, &ps[i].dq, INFINITY);
+            record(sh, &ps[i], E);
+        }
+        finish_policy(sh, &ps[i]);
+    }
+}
 
 static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_policy_kind k,
                        const struct sf_path *path, struct sf_policy_result *res, struct sf_err *err)
@@ -255,6 +550,8 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
         ps->ctl.scaling_rule = SF_SCALE_PAPER; /* baselines keep their own rules */
     ps->ctl.use_instances = path->has_instances;
     ps->ctl.tcip_rps = path->tcip_rps;
+    if (path->capacity_rps > 0 && isfinite(path->capacity_rps))
+        ps->ctl.capacity_rps = path->capacity_rps; /* the plan's r for this path's batches */
     int rc =
         sf__pathrt_init(&ps->rt, path, sh->prof, sh->price, sh->o->tau, sh->o->payload_factor, err);
     if (rc != SF_OK)
@@ -271,6 +568,17 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
         rc = sf_policy_init(ps->pol, sf_policy_ops_find(sf_policy_name(k)), &env, err);
         if (rc != SF_OK)
             return rc;
+    }
+    ps->cap = INT32_MAX;
+    ps->deadline = sh->o->batching == SF_BATCHING_DEADLINE;
+    if (ps->deadline) {
+        /* the batcher's worst-case service tables for this path; the simulator's function cold
+         * start is the allowance (the profile's is for planning) */
+        rc = batcher_for(sh, path, &ps->bcfg, &ps->worst_s, err);
+        if (rc != SF_OK)
+            return rc;
+        ps->sh = sh;
+        ps->dq = (struct sf__dq){.cfg = &ps->bcfg, .ops = &fleet_ops, .ctx = ps};
     }
     ps->resp_hist = calloc(SF__RESP_BINS, sizeof(uint64_t));
     if (!ps->resp_hist)
@@ -320,42 +628,11 @@ static void finish_policy(struct sf__shared *sh, struct sf__pstate *ps)
     ps->resp_hist = NULL;
     free(ps->pol);
     ps->pol = NULL;
+    free(ps->worst_s);
+    ps->worst_s = NULL;
     free(ps->fn.busy_until);
     free(ps->fn.last_end);
     ps->fn.busy_until = ps->fn.last_end = NULL;
-}
-
-static void record(struct sf__pstate *ps, int64_t e, uint64_t binst0, uint64_t bfn0)
-{
-    struct sf_policy_result *r = ps->res;
-    if (!r->series_ready)
-        return;
-    r->series_ready[e - 1] = sf_fleet_serving(&ps->fleet);
-    r->series_batches_inst[e - 1] = (int32_t)(r->batches_on_instances - binst0);
-    r->series_batches_fn[e - 1] = (int32_t)(r->batches_on_functions - bfn0);
-}
-
-/* One lockstep pass over the trace for the policies in ps[0..np). */
-static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
-                 struct sf__oracle_table *tb, const struct sf__pathrt *tb_rt, const char *phase)
-{
-    const struct sf_trace *t = sh->trace;
-    int64_t E = t->n_epochs, step_every = E / 100 > 0 ? E / 100 : 1;
-    for (int64_t e = 1; e <= E; e++) {
-        int n = (int)t->count[e - 1];
-        sample_epoch(sh, e, n);
-        for (size_t i = 0; i < np; i++) {
-            uint64_t bi = ps[i].res->batches_on_instances, bf = ps[i].res->batches_on_functions;
-            step(sh, &ps[i], e, n);
-            record(&ps[i], e, bi, bf);
-        }
-        if (tb)
-            sf__oracle_fill(sh, tb_rt, tb, e, n);
-        if (sh->o->progress && (e % step_every == 0 || e == E))
-            sh->o->progress(sh->o->progress_ctx, e, E, phase);
-    }
-    for (size_t i = 0; i < np; i++)
-        finish_policy(sh, &ps[i]);
 }
 
 static const struct sf_path *path_for(const struct sf_sim_paths *paths, enum sf_policy_kind k)
@@ -398,6 +675,11 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         return sf_err_set(err, SF_ENOTFOUND, "replay: tau %g is not in the profile", opts->tau);
     if (opts->fn_concurrency < 1)
         return sf_err_set(err, SF_EINVAL, "replay: function concurrency must be >= 1");
+    if (opts->ctl.batch_size > SF_SIM_MAX_BATCH)
+        return sf_err_set(err, SF_ERANGE, "replay: batch size %d is above the simulator's %d",
+                          opts->ctl.batch_size, SF_SIM_MAX_BATCH);
+    if (opts->batching != SF_BATCHING_DEADLINE && opts->batching != SF_BATCHING_EPOCH)
+        return sf_err_set(err, SF_EINVAL, "replay: unknown batching %d", opts->batching);
     if (!(opts->payload_factor >= 1) || !isfinite(opts->payload_factor))
         return sf_err_set(err, SF_EINVAL, "replay: the payload factor must be >= 1");
     struct sf__shared sh = {.prof = prof,
@@ -415,8 +697,8 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
     uint32_t maxc = 0;
     for (int64_t e = 0; e < trace->n_epochs; e++)
         maxc = trace->count[e] > maxc ? trace->count[e] : maxc;
-    sh.exits = malloc((size_t)maxc + 1);
-    sh.arrival = malloc(sizeof(double) * ((size_t)maxc + 1));
+    sh.exits = malloc(SF__SIM_CHUNK + SF__SIM_KEEP);
+    sh.arrival = malloc(sizeof(double) * (SF__SIM_CHUNK + SF__SIM_KEEP));
     struct sf__pstate *ps = calloc(n_kinds ? n_kinds : 1, sizeof(*ps));
     struct sf__oracle_table tb = {0};
     struct sf__pathrt tb_rt;
@@ -464,6 +746,11 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
             rc = sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
             goto out;
         }
+        if (opts->batching == SF_BATCHING_DEADLINE) {
+            rc = oracle_lanes_init(&sh, &tb, &paths->oracle, err);
+            if (rc != SF_OK)
+                goto out;
+        }
     }
     pass(&sh, ps, np, want_oracle ? &tb : NULL, &tb_rt, "replay");
     for (size_t i = 0; i < np; i++)
@@ -494,10 +781,13 @@ out:
             free(ps ? ps[i].fn.last_end : NULL);
             free(ps ? ps[i].resp_hist : NULL);
             free(ps ? ps[i].pol : NULL);
+            free(ps ? ps[i].worst_s : NULL);
         }
         sf_sim_results_fini(results, n_kinds);
     }
     free(tb.cost);
+    free(tb.lanes);
+    free(tb.worst_s);
     free(sched[0]);
     free(sched[1]);
     free(sh.exits);

@@ -43,6 +43,9 @@ int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim
                 inst = p;
         out->oracle = inst >= 0 ? sf_plan_path(&c[inst]) : out->faas;
     }
+    /* every path invokes functions as the plan priced them */
+    out->faas.fn_invoke_size = out->serflow.fn_invoke_size = out->iaas.fn_invoke_size =
+        out->oracle.fn_invoke_size = plan->fn_invoke_size;
     return SF_OK;
 }
 

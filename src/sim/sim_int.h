@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "serflow/batcher.h"
 #include "serflow/policy.h"
 #include "serflow/sim.h"
 
@@ -91,10 +92,44 @@ struct sf__fnpool {
 double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
                      int *cold, int *throttled, double *bill_s);
 
+/* ---- one deadline-batching queue (sim_queue.c) ---- */
+
+struct sf__shared;
+
+/* What serves a queue: a policy's fleet, or an oracle lane's always-ready instances. */
+struct sf__dq_ops {
+    int (*free)(void *ctx, double t);         /* instances that may take a batch at t */
+    double (*next_free)(void *ctx, double t); /* when the next busy one is free (INFINITY) */
+    /* sends requests g, g + 1, ... where d says, at now; returns how many it took (<= d->n) */
+    int64_t (*dispatch)(void *ctx, const struct sf_batch_decision *d, int64_t g, double now);
+};
+
+struct sf__dq {
+    const struct sf_batcher_cfg *cfg;
+    const struct sf__dq_ops *ops;
+    void *ctx;
+    int64_t next_g; /* the queue's head (a global request index) */
+    int q_n;        /* requests queued */
+    double cur_s;   /* the queue's clock */
+    int saturated;  /* the batcher was asked with a queue and no free instance */
+    /* when the next dispatch can happen if nothing changes (valid while event_known) */
+    double next_event_s;
+    int event_known;
+};
+
+/* Every dispatch the batcher makes strictly before t (at deadlines, or when an instance frees);
+ * the clock then moves to t (when finite). */
+void sf__dq_advance(struct sf__shared *sh, struct sf__dq *q, double t);
+/* Request g (the next in arrival order) arrives. */
+void sf__dq_arrive(struct sf__shared *sh, struct sf__dq *q, int64_t g);
+/* Dispatches what the batcher says must leave at now. */
+void sf__dq_settle(struct sf__shared *sh, struct sf__dq *q, double now);
+
 /* ---- per-policy state and the shared samples (sim.c) ---- */
 
 struct sf__pstate {
     enum sf_policy_kind kind;
+    int deadline; /* deadline-aware batching (batcher.h); 0: the paper's epoch batching */
     struct sf__pathrt rt;
     struct sf_ctl_params ctl; /* the fleet's mechanics (cold starts, termination delay, caps) */
     struct sf_fleet fleet;
@@ -103,7 +138,28 @@ struct sf__pstate {
     struct sf_policy_result *res;
     struct sf_policy *pol;   /* ctl/ policy module; NULL for the oracle and the static fleet */
     const int32_t *schedule; /* oracle/static: target at an epoch, -1 = none (index = epoch) */
+    int cap;                 /* the policy's instance cap of the current epoch, in requests */
+    int64_t inst_reqs;       /* requests sent to instances since the last decision */
+    uint64_t rec_bi, rec_bf; /* batch counters at the last series record */
+    /* epoch batching: the current epoch's split, in global request indices */
+    int64_t next_g; /* next request to route (deadline: the queue's head) */
+    int64_t ep_first_g, ep_inst_end_g, ep_end_g;
+    int ep_next_inst; /* fleet index to try next for an instance batch */
+    double ep_now_s;  /* the epoch's routing time */
+    /* deadline batching */
+    struct sf__dq dq;
+    struct sf__shared *sh;
+    struct sf_batcher_cfg bcfg;
+    double *worst_s; /* 2 (B + 1): the batcher's instance and function tables */
 };
+
+/* The sampled requests live in one buffer, streamed: request g (a global index over the trace)
+ * sits at position g - base. Each chunk of at most SF__SIM_CHUNK new requests is appended after
+ * the last SF__SIM_KEEP requests of the previous one, which is all any policy still holds (a
+ * queue or a pending batch is shorter than B <= SF__SIM_KEEP), so memory does not grow with the
+ * busiest epoch. */
+#define SF__SIM_CHUNK 65536
+#define SF__SIM_KEEP  SF_SIM_MAX_BATCH
 
 struct sf__shared {
     const struct sf_profile *prof;
@@ -112,6 +168,8 @@ struct sf__shared {
     const struct sf_sim_opts *o;
     uint8_t *exits;
     double *arrival;
+    int64_t base;                /* global index of position 0 */
+    int64_t end;                 /* one past the last sampled request */
     uint64_t cdf[SF_MAX_STAGES]; /* P(exit stage <= i) scaled to 2^53 */
     double slo_s;
     double accuracy;
@@ -124,15 +182,40 @@ void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_i
 
 /* ---- oracle (sim_oracle.c) ---- */
 
-struct sf__oracle_table {
-    int nmax;
-    double *cost; /* [epoch][n] function cost of the epoch with n free instances */
+/* Deadline batching: one lane per instance count m, a queue served by m instances ready from the
+ * epoch's start and warm functions (sim_oracle.c). */
+struct sf__lane {
+    struct sf__dq dq;
+    struct sf__shared *sh;
+    const struct sf__pathrt *rt;
+    int m;
+    double cost;      /* warm function cost of the epoch so far */
+    int64_t resume_g; /* the first arrival this lane has not taken yet */
+    double busy[SF_CTL_MAX_INSTANCES];
 };
 
-/* Records epoch e's function cost for every count of free instances (same pass as the
- * policies, on the same samples). */
+struct sf__oracle_table {
+    int nmax;
+    /* deadline batching: lanes[0..top] alive in the current epoch, and their batcher */
+    struct sf__lane *lanes; /* nmax + 2: the last is a snapshot */
+    int top;
+    int64_t epoch_first_g;
+    struct sf_batcher_cfg cfg;
+    double *worst_s;
+    double *cost; /* [epoch][n] function cost of the epoch with n free instances */
+    /* the current epoch, filled batch by batch as its requests are sampled */
+    int64_t next_g;                                                   /* next request to take */
+    int nb;                                                           /* batches so far */
+    double fsum;                                                      /* their cost on functions */
+    double f[SF_CTL_MAX_INSTANCES + 1], tl[SF_CTL_MAX_INSTANCES + 1]; /* batch k: FaaS, tail */
+};
+
+/* Takes the complete batches of the epoch [first_g, end_g) sampled up to avail_g (all of them
+ * when avail_g == end_g); at the epoch's end records its function cost for every count of free
+ * instances (same pass as the policies, on the same samples). */
 void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
-                     struct sf__oracle_table *tb, int64_t e, int n);
+                     struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
+                     int64_t avail_g);
 /* The dynamic program over (decision, count), and the best static count. */
 int sf__run_oracle(struct sf__shared *sh, const struct sf__pathrt *rt,
                    const struct sf__oracle_table *tb, int32_t *sched_oracle, int32_t *sched_static,

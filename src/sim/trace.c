@@ -1,4 +1,5 @@
 /* trace.c - arrival trace readers: per-unit counts and CSV timestamps (sim.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +46,12 @@ static int next_line(const char *text, size_t len, size_t *pos, const char **b, 
     return 1;
 }
 
+/* A line's text for a message: escaped, cut to fit. */
+static const char *trace_echo(const char *b, const char *e, char *out, size_t size)
+{
+    return sf_str_escape(out, size, b, (size_t)(e - b));
+}
+
 static void trim(const char **b, const char **e)
 {
     while (*b < *e && (**b == ' ' || **b == '\t'))
@@ -70,8 +77,9 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
         per_epoch = (int)r;
     }
     t->unit_s = unit == SF_TRACE_SECOND ? 1.0 : epoch_s;
-    size_t cap = 0, pos = 0;
+    size_t cap = 0, pos = sf_bom_len(text, len);
     int64_t line = 0, max_units = max_epochs > 0 ? max_epochs * per_epoch : SF_TRACE_MAX_LINES;
+    uint64_t epoch_sum = 0; /* requests so far in the epoch the next line belongs to */
     const char *b, *e;
     int rc = SF_OK;
     while (rc == SF_OK && t->n_units < max_units && next_line(text, len, &pos, &b, &e)) {
@@ -95,15 +103,37 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
         const char *q = b;
         for (; q < e && *q >= '0' && *q <= '9'; q++) {
             v = v * 10 + (uint64_t)(*q - '0');
-            if (v > SF_TRACE_MAX_PER_UNIT)
+            if (v > SF_TRACE_MAX_PER_EPOCH)
                 break;
         }
-        if (q != e || v > SF_TRACE_MAX_PER_UNIT) {
-            int shown = (int)(e - b > 40 ? 40 : e - b);
-            rc = sf_err_set(err, v > SF_TRACE_MAX_PER_UNIT ? SF_ERANGE : SF_EPARSE,
-                            "%s:%lld: expected a non-negative integer request count (at most %u), "
-                            "got '%.*s'",
-                            name, (long long)line, SF_TRACE_MAX_PER_UNIT, shown, b);
+        if (v > SF_TRACE_MAX_PER_EPOCH) {
+            rc = sf_err_set(err, SF_ERANGE,
+                            "%s:%lld: more than %u requests on one line (the limit per epoch)",
+                            name, (long long)line, SF_TRACE_MAX_PER_EPOCH);
+            break;
+        }
+        if (q != e) {
+            char shown[64];
+            rc = sf_err_set(err, SF_EPARSE,
+                            "%s:%lld: expected a non-negative integer request count, got '%s'%s",
+                            name, (long long)line, trace_echo(b, e, shown, sizeof(shown)),
+                            q == b && sf_bom_len(b, (size_t)(e - b)) ? " (a UTF-8 byte order mark)"
+                                                                     : "");
+            break;
+        }
+        if (t->n_units % per_epoch == 0)
+            epoch_sum = 0;
+        epoch_sum += v;
+        if (epoch_sum > SF_TRACE_MAX_PER_EPOCH) {
+            rc = sf_err_set(err, SF_ETOOBIG,
+                            "%s:%lld: more than %u requests in epoch %lld (the limit per epoch)",
+                            name, (long long)line, SF_TRACE_MAX_PER_EPOCH,
+                            (long long)(t->n_units / per_epoch + 1));
+            break;
+        }
+        if (t->n_requests + v > SF_TRACE_MAX_REQUESTS) {
+            rc = sf_err_set(err, SF_ETOOBIG, "%s:%lld: more than %llu requests in the trace", name,
+                            (long long)line, SF_TRACE_MAX_REQUESTS);
             break;
         }
         if (grow((void **)&t->unit_count, &cap, (size_t)t->n_units + 1, sizeof(uint32_t))) {
@@ -111,6 +141,7 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
             break;
         }
         t->unit_count[t->n_units++] = (uint32_t)v;
+        t->n_requests += v;
     }
     if (rc == SF_OK && t->n_units == 0)
         rc = sf_err_set(err, SF_EINVAL, "%s: no request counts in the trace", name);
@@ -120,16 +151,8 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
         if (!t->count)
             rc = sf_err_set(err, SF_ENOMEM, "%s: out of memory", name);
     }
-    for (int64_t i = 0; rc == SF_OK && i < t->n_units; i++) {
-        uint64_t c = (uint64_t)t->count[i / per_epoch] + t->unit_count[i];
-        if (c > UINT32_MAX) {
-            rc = sf_err_set(err, SF_ERANGE, "%s:%lld: more than %u requests in one epoch", name,
-                            (long long)(i + 1), UINT32_MAX);
-            break;
-        }
-        t->count[i / per_epoch] = (uint32_t)c;
-        t->n_requests += t->unit_count[i];
-    }
+    for (int64_t i = 0; rc == SF_OK && i < t->n_units; i++)
+        t->count[i / per_epoch] += t->unit_count[i]; /* <= SF_TRACE_MAX_PER_EPOCH, checked above */
     if (rc != SF_OK)
         sf_trace_fini(t);
     return rc;
@@ -141,8 +164,9 @@ int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, s
     memset(t, 0, sizeof(*t));
     if (!(epoch_s > 0))
         return sf_err_set(err, SF_EINVAL, "%s: epoch length must be > 0 s", name);
-    size_t cap = 0, pos = 0;
-    int64_t line = 0;
+    size_t cap = 0, pos = sf_bom_len(text, len);
+    int64_t line = 0, cur_epoch = -1;
+    uint64_t epoch_count = 0;
     const char *b, *e;
     int rc = SF_OK;
     double last = 0, limit = max_epochs > 0 ? (double)max_epochs * epoch_s : INFINITY;
@@ -153,10 +177,17 @@ int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, s
             continue;
         const char *comma = memchr(b, ',', (size_t)(e - b));
         const char *fe = comma ? comma : e;
-        char buf[64];
+        char buf[64], shown[64];
         size_t n = (size_t)(fe - b);
-        if (n >= sizeof(buf))
-            n = sizeof(buf) - 1;
+        trace_echo(b, fe, shown, sizeof(shown));
+        /* A header names its columns: its first field starts with a letter or a quote. */
+        if (line == 1 && n > 0 && (isalpha((unsigned char)*b) || *b == '"'))
+            continue;
+        if (n >= sizeof(buf)) {
+            rc = sf_err_set(err, SF_EPARSE, "%s:%lld: timestamp: longer than %zu characters: '%s'",
+                            name, (long long)line, sizeof(buf) - 1, shown);
+            break;
+        }
         memcpy(buf, b, n);
         buf[n] = '\0';
         char *end;
@@ -165,35 +196,45 @@ int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, s
         while (*end == ' ' || *end == '\t')
             end++;
         if (end == buf || *end != '\0') {
-            if (line == 1 && t->n_requests == 0)
-                continue; /* header */
-            rc = sf_err_set(err, SF_EPARSE, "%s:%lld: timestamp: expected seconds, got '%s'", name,
-                            (long long)line, buf);
+            rc = sf_err_set(err, SF_EPARSE, "%s:%lld: timestamp: expected seconds, got '%s'%s",
+                            name, (long long)line, shown,
+                            sf_bom_len(b, n) ? " (a UTF-8 byte order mark)"
+                            : line == 1      ? " (a header's first field starts with a letter)"
+                                             : "");
             break;
         }
-        if (errno || !isfinite(ts) || ts < 0) {
+        if ((errno == ERANGE && fabs(ts) > 1) || !isfinite(ts) || ts < 0) {
             rc = sf_err_set(err, SF_ERANGE, "%s:%lld: timestamp: must be finite and >= 0 (got %s)",
-                            name, (long long)line, buf);
+                            name, (long long)line, shown);
             break;
         }
         if (ts < last) {
             rc = sf_err_set(err, SF_EINVAL,
                             "%s:%lld: timestamp: %s is before the previous %.9g (sort the file)",
-                            name, (long long)line, buf, last);
+                            name, (long long)line, shown, last);
             break;
         }
         if (ts / epoch_s >= (double)SF_TRACE_MAX_EPOCHS) {
             rc =
                 sf_err_set(err, SF_ERANGE, "%s:%lld: timestamp: %s s is beyond %lld epochs of %g s",
-                           name, (long long)line, buf, SF_TRACE_MAX_EPOCHS, epoch_s);
+                           name, (long long)line, shown, SF_TRACE_MAX_EPOCHS, epoch_s);
             break;
         }
         last = ts;
         if (ts >= limit)
             break;
         if (t->n_requests >= (uint64_t)SF_TRACE_MAX_LINES) {
-            rc = sf_err_set(err, SF_ETOOBIG, "%s:%lld: more than %lld requests", name,
+            rc = sf_err_set(err, SF_ETOOBIG, "%s:%lld: more than %lld timestamps", name,
                             (long long)line, SF_TRACE_MAX_LINES);
+            break;
+        }
+        int64_t ep = (int64_t)floor(ts / epoch_s);
+        epoch_count = ep == cur_epoch ? epoch_count + 1 : 1;
+        cur_epoch = ep;
+        if (epoch_count > SF_TRACE_MAX_PER_EPOCH) {
+            rc = sf_err_set(err, SF_ETOOBIG,
+                            "%s:%lld: more than %u requests in epoch %lld (the limit per epoch)",
+                            name, (long long)line, SF_TRACE_MAX_PER_EPOCH, (long long)(ep + 1));
             break;
         }
         if (grow((void **)&t->arrival_s, &cap, (size_t)t->n_requests + 1, sizeof(double))) {
@@ -235,8 +276,7 @@ int sf_trace_load(struct sf_trace *t, const char *path, int csv, enum sf_trace_u
     char *text;
     size_t len;
     memset(t, 0, sizeof(*t));
-    /* 2 GiB: far above any trace we ship (170 KB) yet bounded. */
-    int rc = sf_read_file(path, (size_t)2 << 30, &text, &len, err);
+    int rc = sf_read_file(path, SF_TRACE_FILE_BYTES, &text, &len, err);
     if (rc != SF_OK)
         return rc;
     rc = csv ? sf_trace_parse_csv(t, path, text, len, epoch_s, max_epochs, err)

@@ -26,10 +26,10 @@ if a != b:
 PY
 }
 
-check default --tau 0.7
-check vm30 --tau 0.7 --pricing "$g/aws-vm30.json"
+check default --tau 0.7 --batching epoch
+check vm30 --tau 0.7 --pricing "$g/aws-vm30.json" --batching epoch
 check vm30-berkeley --tau 0.7 --pricing "$g/aws-vm30.json" \
-    --trace "$src/data/traces/berkeley_libra_per_second.txt" --epochs 2000
+    --trace "$src/data/traces/berkeley_libra_per_second.txt" --epochs 2000 --batching epoch
 check vm30-poisson-t5 --tau 0.5 --pricing "$g/aws-vm30.json" --arrivals poisson --epochs 3000 \
-    --partial-batches function
+    --partial-batches function --batching epoch
 finish golden

@@ -2,6 +2,9 @@
 # Each script sets bin and src, sources this, and ends with `finish NAME`.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# run inside the scratch directory, so that a relative path a test gets wrong lands there
+bin=$(realpath "$bin"); src=$(realpath "$src")
+cd "$tmp" || exit 1
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }

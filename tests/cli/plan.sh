@@ -8,7 +8,10 @@ bin=$1; src=$2
 expect "default plan" 0 "$bin" plan
 has out "^Chosen: pool"
 has out "S-CIP"
+has out "deadline batching"
+expect "epoch batching" 0 "$bin" plan --batching epoch
 has out "rejected: SLO \(10.30 s > 6.00 s\)"
+has out "epoch batching \(the paper's\)"
 
 expect "json" 0 "$bin" plan --json
 /usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "json keys"
@@ -28,8 +31,8 @@ expect "fixed tau" 0 "$bin" plan --tau 0.85 --json
 /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/out')); assert d['tau']==0.85" && ok || bad "tau 0.85"
 expect "rate override" 0 "$bin" plan --rate 50 --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['rate_rps']==50" && ok || bad "rate 50"
-expect "slo override" 0 "$bin" plan --slo-s 8 --json
-/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['slo_s']==8 and abs(d['capacity_rps']-12.5)<1e-9" && ok || bad "slo 8"
+expect "slo override" 0 "$bin" plan --slo-s 8 --json --batching epoch
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['slo_s']==8 and abs(d['capacity_rps']-12.5)<1e-9 and d['batching']=='epoch'" && ok || bad "slo 8"
 expect "infeasible accuracy" 1 "$bin" plan --min-accuracy 0.99
 has err "accuracy"
 expect "percent accuracy" 0 "$bin" plan --min-accuracy 85 --json
@@ -40,7 +43,7 @@ expect "plots" 0 "$bin" plan --tau 0.7 --plot "$tmp/plots"
 
 # usage errors
 expect "unknown option" 2 "$bin" plan --frobnicate
-has err "unknown or incomplete option"
+has err "unknown option '--frobnicate'"
 expect "bad tau" 2 "$bin" plan --tau 1.5
 has err "--tau"
 expect "tau not in profile" 2 "$bin" plan --tau 0.42

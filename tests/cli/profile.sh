@@ -26,9 +26,13 @@ for e in d["exits"]:
     assert 0.5 < e["accuracy"] <= 1
 kinds = sorted((r["kind"], r.get("name", r.get("mem_mb"))) for r in d["runtimes"])
 assert kinds == [("function", 1769), ("vm", "local-1t")], kinds
-assert all(x > 0 for x in d["runtimes"][0]["per_request"][1:])
+# a least-squares fit may put a stage's cost all in its fixed part on a loaded machine
+rt = d["runtimes"][0]
+assert all(x >= 0 for x in rt["per_request"] + rt["per_batch"])
+assert sum(rt["per_request"]) + sum(rt["per_batch"]) > 0
 PY
-expect "plan reads it" 0 "$bin" plan --profile "$tmp/p.json" --pricing "$src/data/pricing/local.json" --json
+# a generous SLO: whether 0.1 s is met depends on the machine's load (and on ASan)
+expect "plan reads it" 0 "$bin" plan --profile "$tmp/p.json" --pricing "$src/data/pricing/local.json" --slo-s 100 --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['pool'] in ('faas','iaas','hybrid')" && ok || bad "plan on profile"
 
 expect "missing model" 2 "$bin" profile --model "$tmp/none"

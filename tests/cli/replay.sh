@@ -58,7 +58,7 @@ PY
 expect "sweep unknown" 2 "$bin" replay --sweep speed=1,2
 has err "unknown parameter 'speed'"
 expect "sweep bad value" 2 "$bin" replay --sweep k=1,x
-has err "bad value 'x'"
+has err "--sweep k: expected .*got 'x'"
 
 # errors
 printf '10\n20\nxx\n' >"$tmp/bad.txt"

@@ -115,6 +115,25 @@ static const struct bad_case bad_cases[] = {
      "unknown field", NULL},
     {PRICING, "\"value\": 0.17,", "\"valeu\": 0.17,", SF_EINVAL, "vm.types[1].price.valeu",
      "unknown field", NULL},
+    /* ranges (limits.h): values that would make costs or latencies non-finite, or the planner
+     * enumerate millions of memory sizes, are refused where they are read (issue 7) */
+    {PROFILE, "\"scaling_exponent\": 1.0", "\"scaling_exponent\": 500", SF_ERANGE,
+     "function.scaling_exponent", "must be at most 4", NULL},
+    {PROFILE, "\"bandwidth_bytes_per_s\": 50000000.0", "\"bandwidth_bytes_per_s\": 1e-300",
+     SF_ERANGE, "transfer.bandwidth_bytes_per_s", "must be at least 1", NULL},
+    {PROFILE, "\"slo_s\": 6.0", "\"slo_s\": 1e300", SF_ERANGE, "slo_s", "must be at most", NULL},
+    {PROFILE, "\"per_request\": [\n        0.000581123", "\"per_request\": [\n        1e200",
+     SF_ERANGE, "runtimes[0].per_request[0]", "must be at most", NULL},
+    /* the issue's catalog: 4,000,000 MB in whole vCPUs of 1 MB took 6 GB and hung the planner */
+    {PRICING, "\"max\": 10240, \"step\": 1},\n    \"mb_per_vcpu\": 1769,",
+     "\"max\": 4000000, \"step\": 1000},\n    \"mb_per_vcpu\": 1,", SF_ERANGE,
+     "function.mb_per_vcpu", "more than 16384 memory sizes", NULL},
+    {PRICING, "\"max\": 10240, \"step\": 1}", "\"max\": 4000000, \"step\": 1}", SF_ERANGE,
+     "function.memory_mb.step", "more than 16384 memory sizes", NULL},
+    {PRICING, "{\"value\": 0.085,", "{\"value\": 1e30,", SF_ERANGE, "vm.types[0].price.value",
+     "must be at most", NULL},
+    {PRICING, "\"name\": \"c6i.large\"", "\"name\": \"c6i\\u001b[2Jlarge\"", SF_EINVAL,
+     "vm.types[0].name", "control character \\x1B", NULL},
     /* structure */
     {PRICING, "\"serflow-pricing/1\"", "\"serflow-pricing/9\"", SF_EUNSUPPORTED, "format",
      "unsupported format", NULL},
@@ -183,7 +202,7 @@ static void test_not_an_object_and_empty(void **state)
     assert_non_null(strstr(err.msg, "e.json:1:"));
     assert_int_equal(sf_profile_parse(&profile, "a.json", "[1,2]", 5, &err), SF_EPARSE);
     assert_non_null(strstr(err.msg, "expected a JSON object"));
-    assert_int_equal(sf_pricing_load(&pricing, "/nonexistent.json", &err), SF_EIO);
+    assert_int_equal(sf_pricing_load(&pricing, "/nonexistent.json", &err), SF_ENOTFOUND);
     assert_non_null(strstr(err.msg, "/nonexistent.json"));
 }
 

@@ -229,7 +229,7 @@ static void expect_load_error(const char *rel, int status, const char *n1, const
 static void test_loader_errors(void **state)
 {
     (void)state;
-    expect_load_error("tests/data/nn/does_not_exist.onnx", SF_EIO, "cannot open", NULL);
+    expect_load_error("tests/data/nn/does_not_exist.onnx", SF_ENOTFOUND, "cannot open", NULL);
     expect_load_error("tests/data/nn/unsupported_op.onnx", SF_EUNSUPPORTED, "Sigmoid",
                       "act/Sigmoid");
     expect_load_error("tests/data/nn/shape_mismatch.onnx", SF_EINVAL, "shape mismatch", "fc/Gemm");
@@ -283,7 +283,8 @@ static void test_model_shape_chain_mismatch(void **state)
     snprintf(dst, sizeof(dst), "%s/model.json", dir);
     FILE *f = fopen(dst, "w");
     assert_non_null(f);
-    fputs("{\"name\":\"bad\",\"input\":{\"shape\":[1,28,28],\"dtype\":\"float32\"},\"labels\":"
+    fputs("{\"format\":\"serflow-ee-onnx/1\",\"normalization\":{\"mean\":0,\"std\":1},"
+          "\"name\":\"bad\",\"input\":{\"shape\":[1,28,28],\"dtype\":\"float32\"},\"labels\":"
           "[\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"],\"stages\":["
           "{\"file\":\"stage1.onnx\"},{\"file\":\"stage3.onnx\"}]}",
           f);

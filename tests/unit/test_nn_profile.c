@@ -71,7 +71,7 @@ static void test_idx_reader(void **state)
     images[3] = 1;
     write_file(im, images, sizeof(images));
     assert_int_equal(sf_nn_dataset_load_idx(im, lb, 0, 1, 0, &d, &err), SF_EPARSE);
-    assert_int_equal(sf_nn_dataset_load_idx("/nonexistent/x", lb, 0, 1, 0, &d, &err), SF_EIO);
+    assert_int_equal(sf_nn_dataset_load_idx("/nonexistent/x", lb, 0, 1, 0, &d, &err), SF_ENOTFOUND);
     unlink(im);
     unlink(lb);
 }

@@ -101,7 +101,13 @@ static double eq4_literal(const struct sf_costcfg *c, double lambda)
     double more = 0;
     for (int i = c->cut; i < c->n_stages; i++)
         more += (k - 1) * c->fn_batch_s[i] / c->batch_size;
-    double faas_req = c->fn_usd_per_s * faas + fee;
+    /* FaaS calls of nf requests share each stage's per-call time among nf, not B */
+    int nf = c->fn_invoke_size > 0 && c->fn_invoke_size < c->batch_size ? c->fn_invoke_size
+                                                                        : c->batch_size;
+    double share = 0;
+    for (int i = 0; i < c->n_stages; i++)
+        share += c->fn_batch_s[i] * (1.0 / nf - 1.0 / c->batch_size);
+    double faas_req = c->fn_usd_per_s * (faas + share) + c->fn_fee_usd / nf;
     double tail_req = tail > 0 ? c->fn_usd_per_s * (tail + more) + k * fee : 0;
     if (c->cut == 0)
         return lambda * faas_req;
@@ -132,7 +138,10 @@ static void test_cut0_is_faas_and_cutN_is_iaas(void **state)
     (void)state;
     struct sf_plan plan;
     struct sf_err err = {{0}};
-    assert_int_equal(sf_plan_run(&plan, &profile, &pricing, NULL, &err), SF_OK);
+    struct sf_plan_opts eo;
+    sf_plan_opts_default(&eo);
+    eo.batching = SF_PLAN_EPOCH;
+    assert_int_equal(sf_plan_run(&plan, &profile, &pricing, &eo, &err), SF_OK);
     const struct sf_candidate *c = &plan.best;
     struct sf_costcfg cc;
     assert_int_equal(sf_plan_costcfg(&plan, &profile, &pricing, c, &cc), SF_OK);
@@ -189,6 +198,7 @@ static void test_tcip_closed_form_matches_sweep(void **state)
     sf_plan_opts_default(&o);
     o.rate_rps = 40;
     sf_plan_run(&plan, &profile, &pricing, &o, &err);
+    /* (deadline batching: each path's own r; the closed form must hold on [0, r] for each) */
     size_t crossings = 0;
     for (size_t i = 0; i < plan.n_alt; i++) {
         struct sf_costcfg cc;
@@ -227,6 +237,7 @@ static void test_bundled_plan_explains_rejections(void **state)
     struct sf_plan_opts o;
     sf_plan_opts_default(&o);
     o.tau = 0.7;
+    o.batching = SF_PLAN_EPOCH; /* the paper's batches: the hand computation below */
     assert_int_equal(sf_plan_run(&plan, &profile, &pricing, &o, &err), SF_OK);
     int saw_slo = 0, saw_payload_split = 0;
     for (size_t i = 0; i < plan.n_alt; i++) {
@@ -447,22 +458,121 @@ static double brute_force(const struct sf_profile *p, const struct sf_pricing *p
     return best;
 }
 
+/* Deadline batching, written independently: for every (tau, memory, VM, cut, k) the batch an
+ * instance takes (the largest n whose wait for the previous batch plus its own worst case meets
+ * the SLO, payload per call under the cap), its capacity n / (expected head time of n requests),
+ * FaaS calls of the largest n that fill and finish within the SLO at the planning rate. */
+static double brute_force_deadline(const struct sf_profile *p, const struct sf_pricing *pr,
+                                   double floor_acc)
+{
+    double best = INFINITY;
+    int n = p->n_stages, B = p->batch_size;
+    double slo = p->slo_s, lambda = p->rate_rps, L = pr->fn_payload_max_bytes;
+    for (size_t t = 0; t < p->n_exits; t++) {
+        if (p->exits[t].accuracy < floor_acc)
+            continue;
+        double s[SF_MAX_STAGES];
+        sf_profile_survival(p, &p->exits[t], s);
+        for (int mem = pr->fn_mb_per_vcpu; mem <= pr->fn_mem_max_mb; mem += pr->fn_mb_per_vcpu) {
+            double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES];
+            sf_fn_runtime_at(p, pr, "x86_64", mem, rq, rb);
+            int nf = 0;
+            for (int m = B; m >= 1 && !nf; m--) {
+                double w = p->fn_cold_start_s;
+                for (int i = 0; i < n; i++)
+                    w += m * rq[i] + rb[i];
+                if ((m - 1) / lambda + w <= slo && m * p->input_bytes * 4.0 / 3.0 <= L)
+                    nf = m;
+            }
+            double w1 = p->fn_cold_start_s;
+            for (int i = 0; i < n; i++)
+                w1 += rq[i] + rb[i];
+            int spill_ok = w1 <= slo && p->input_bytes * 4.0 / 3.0 <= L;
+            struct sf_costcfg c = {.n_stages = n,
+                                   .fn_usd_per_s = pr->fn_arch[0].price_usd_per_gb_s * mem / 1024.0,
+                                   .fn_fee_usd = pr->fn_request_fee_usd,
+                                   .fn_invoke_size = nf};
+            if (nf >= 1) { /* FaaS-only */
+                c.cut = 0;
+                c.batch_size = B;
+                c.capacity_rps = B / slo;
+                for (int i = 0; i < n; i++) {
+                    c.fn_work_s[i] = s[i] * rq[i] + (s[i] > 0 ? rb[i] / B : 0);
+                    c.fn_batch_s[i] = s[i] > 0 ? rb[i] : 0;
+                }
+                best = fmin(best, eq4_literal(&c, lambda));
+            }
+            if (!spill_ok)
+                continue;
+            for (size_t v = 0; v < pr->n_vm; v++) {
+                const struct sf_runtime *r = &p->rt[v];
+                for (int cut = 1; cut <= n; cut++) {
+                    double wire = cut < n ? p->stage[cut - 1].hidden_bytes_lz4 * 4.0 / 3.0 : 0;
+                    int kmax = cut < n ? (B < SF_PLAN_MAX_FANOUT ? B : SF_PLAN_MAX_FANOUT) : 1;
+                    for (int k = 1; k <= kmax; k++) {
+                        int nb = 0;
+                        double busy = 0;
+                        for (int m = B; m >= 1 && !nb; m--) {
+                            double h = 0, w = 0;
+                            for (int i = 0; i < cut; i++)
+                                h += m * r->per_request_s[i] + r->per_batch_s[i];
+                            w = h;
+                            int chunk = (m + k - 1) / k;
+                            if (cut < n) {
+                                w += p->xfer_latency_s + m * wire / p->xfer_bandwidth_bytes_per_s +
+                                     p->fn_cold_start_s;
+                                for (int i = cut; i < n; i++)
+                                    w += chunk * rq[i] + rb[i];
+                            }
+                            if (h + w <= slo && chunk * wire <= L) {
+                                nb = m;
+                                busy = h;
+                            }
+                        }
+                        if (!nb)
+                            continue;
+                        c.cut = cut;
+                        c.tail_fanout = k;
+                        c.batch_size = nb;
+                        /* r: batches of nb back to back, each busy for its expected head */
+                        double eb = 0;
+                        for (int i = 0; i < cut; i++)
+                            if (s[i] > 0)
+                                eb += nb * s[i] * r->per_request_s[i] + r->per_batch_s[i];
+                        (void)busy;
+                        c.capacity_rps = eb > 0 ? nb / eb : 1e6;
+                        c.vm_usd_per_s = pr->vm[v].price_usd_per_s;
+                        for (int i = 0; i < n; i++) {
+                            c.fn_work_s[i] = s[i] * rq[i] + (s[i] > 0 ? rb[i] / nb : 0);
+                            c.fn_batch_s[i] = s[i] > 0 ? rb[i] : 0;
+                        }
+                        best = fmin(best, eq4_literal(&c, lambda));
+                    }
+                }
+            }
+        }
+    }
+    return best;
+}
+
 static void test_planner_matches_brute_force(void **state)
 {
     (void)state;
     struct sf_profile *p = malloc(sizeof(*p));
     struct sf_pricing *pr = malloc(sizeof(*pr));
     int feasible = 0, fanned = 0;
-    for (int k = 0; k < 300; k++) {
+    for (int k = 0; k < 600; k++) {
         random_instance(p, pr);
         double floor_acc = urand() * 0.5;
         struct sf_plan_opts o;
         sf_plan_opts_default(&o);
         o.min_accuracy = floor_acc;
+        o.batching = k % 2 ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
         struct sf_plan plan;
         struct sf_err err = {{0}};
         int rc = sf_plan_run(&plan, p, pr, &o, &err);
-        double want = brute_force(p, pr, floor_acc);
+        double want = o.batching == SF_PLAN_EPOCH ? brute_force(p, pr, floor_acc)
+                                                  : brute_force_deadline(p, pr, floor_acc);
         if (isinf(want)) {
             assert_int_equal(rc, SF_EINFEASIBLE);
         } else {
@@ -474,7 +584,7 @@ static void test_planner_matches_brute_force(void **state)
         }
         sf_plan_fini(&plan);
     }
-    assert_true(feasible > 50);
+    assert_true(feasible > 100);
     assert_true(fanned > 10); /* the comparison covers fanned-out tails, not only k = 1 */
     free(p);
     free(pr);

@@ -101,8 +101,8 @@ static const enum sf_policy_kind all[] = {SF_POL_FAAS,   SF_POL_LIBRA, SF_POL_LI
 #define NP (sizeof(all) / sizeof(all[0]))
 
 /* Plans at tau with the catalog's VM prices scaled, then replays every policy. */
-static void run_all(double tau, double vm_price_scale, int partial, struct sf_policy_result *res,
-                    struct sf_sim_paths *paths, struct sf_pricing *pr)
+static void run_all(double tau, double vm_price_scale, int partial, int batching,
+                    struct sf_policy_result *res, struct sf_sim_paths *paths, struct sf_pricing *pr)
 {
     *pr = price;
     for (size_t v = 0; v < pr->n_vm; v++)
@@ -112,6 +112,7 @@ static void run_all(double tau, double vm_price_scale, int partial, struct sf_po
     struct sf_err err = {{0}};
     sf_plan_opts_default(&po);
     po.tau = tau;
+    po.batching = batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
     assert_int_equal(sf_plan_run(&plan, &prof, pr, &po, &err), SF_OK);
     assert_int_equal(sf_sim_paths_from_plan(&plan, tau, paths, &err), SF_OK);
     sf_plan_fini(&plan);
@@ -121,12 +122,14 @@ static void run_all(double tau, double vm_price_scale, int partial, struct sf_po
     o.seed = 42;
     o.record_series = 1;
     o.ctl.partial_to_instance = partial;
+    o.batching = batching;
     int rc = sf_sim_run(&prof, pr, &trace, &o, paths, all, NP, res, &err);
     if (rc != SF_OK)
         fail_msg("sim: %s", err.msg);
 }
 
-static void check_invariants(const struct sf_policy_result *res, const struct sf_pricing *pr)
+static void check_invariants(const struct sf_policy_result *res, const struct sf_pricing *pr,
+                             int batching)
 {
     for (size_t i = 0; i < NP; i++) {
         const struct sf_policy_result *r = &res[i];
@@ -134,13 +137,25 @@ static void check_invariants(const struct sf_policy_result *res, const struct sf
         assert_int_equal(r->requests, trace.n_requests);
         assert_int_equal(r->requests_served, trace.n_requests);
         assert_int_equal(r->batches, r->batches_on_instances + r->batches_on_functions);
-        /* batches on instances never exceed the instances that can serve */
+        /* epoch batching: an instance takes at most one batch per epoch; deadline batching: as
+         * many as it finishes, but only instances that serve take any */
         uint64_t inst = 0;
         for (int64_t e = 0; e < trace.n_epochs; e++) {
-            assert_true(r->series_batches_inst[e] <= r->series_ready[e]);
+            if (batching == SF_BATCHING_EPOCH)
+                assert_true(r->series_batches_inst[e] <= r->series_ready[e]);
+            else
+                assert_true(r->series_batches_inst[e] == 0 || r->series_ready[e] > 0);
             inst += (uint64_t)r->series_batches_inst[e];
         }
         assert_int_equal(inst, r->batches_on_instances);
+        /* deadline batching answers every request within the SLO of its arrival (nothing is
+         * throttled here: the concurrency cap is far above the load) */
+        if (batching == SF_BATCHING_DEADLINE) {
+            assert_int_equal(r->fn_throttled, 0);
+            assert_int_equal(r->requests_slo_ok, r->requests);
+            assert_int_equal(r->batches_slo_ok, r->batches);
+            assert_true(r->response_max_s <= 6.0 + 1e-9);
+        }
         /* cost components add up, and match the metered quantities */
         assert_float_equal(r->cost_usd, r->vm_cost_usd + r->function_cost_usd, 1e-9);
         double fn = r->function_gb_s * pr->fn_arch[0].price_usd_per_gb_s +
@@ -170,12 +185,18 @@ static void test_invariants_bundled(void **state)
     struct sf_policy_result res[NP];
     struct sf_sim_paths paths;
     struct sf_pricing pr;
-    run_all(0.7, 1.0, 1, res, &paths, &pr);
-    check_invariants(res, &pr);
-    const struct sf_policy_result *o = get(res, SF_POL_ORACLE);
-    assert_true(o->bound_usd <= get(res, SF_POL_FAAS)->cost_usd + 1e-12);
-    assert_true(o->bound_usd <= get(res, SF_POL_SERFLOW)->cost_usd + 1e-12);
-    sf_sim_results_fini(res, NP);
+    for (int batching = 0; batching <= 1; batching++) {
+        run_all(0.7, 1.0, 1, batching, res, &paths, &pr);
+        check_invariants(res, &pr, batching);
+        if (batching == SF_BATCHING_DEADLINE) {
+            sf_sim_results_fini(res, NP);
+            continue;
+        }
+        const struct sf_policy_result *o = get(res, SF_POL_ORACLE);
+        assert_true(o->bound_usd <= get(res, SF_POL_FAAS)->cost_usd + 1e-12);
+        assert_true(o->bound_usd <= get(res, SF_POL_SERFLOW)->cost_usd + 1e-12);
+        sf_sim_results_fini(res, NP);
+    }
 }
 
 /* With VMs at a third of the price, instances pay off: the oracle must still be a floor for
@@ -187,8 +208,8 @@ static void test_oracle_is_a_floor_when_instances_pay(void **state)
         struct sf_policy_result res[NP];
         struct sf_sim_paths paths;
         struct sf_pricing pr;
-        run_all(0.7, 0.3, partial, res, &paths, &pr);
-        check_invariants(res, &pr);
+        run_all(0.7, 0.3, partial, SF_BATCHING_EPOCH, res, &paths, &pr);
+        check_invariants(res, &pr, SF_BATCHING_EPOCH);
         const struct sf_policy_result *o = get(res, SF_POL_ORACLE), *s = get(res, SF_POL_SERFLOW);
         assert_true(paths.serflow.has_instances);
         assert_true(s->launches > 0 && s->batches_on_instances > 0);
@@ -207,8 +228,8 @@ static void test_deterministic(void **state)
     struct sf_policy_result a[NP], b[NP];
     struct sf_sim_paths paths;
     struct sf_pricing pr;
-    run_all(0.85, 0.5, 1, a, &paths, &pr);
-    run_all(0.85, 0.5, 1, b, &paths, &pr);
+    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, a, &paths, &pr);
+    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, b, &paths, &pr);
     for (size_t i = 0; i < NP; i++) {
         assert_memory_equal(&a[i].cost_usd, &b[i].cost_usd, sizeof(double));
         assert_int_equal(a[i].requests_slo_ok, b[i].requests_slo_ok);
@@ -231,6 +252,7 @@ static void test_fanout_same_work_shorter_tail(void **state)
     struct sf_err err = {{0}};
     sf_plan_opts_default(&po);
     po.tau = 0.7;
+    po.batching = SF_PLAN_EPOCH; /* full batches of 100: the planner's worst case */
     assert_int_equal(sf_plan_run(&plan, &prof, &price, &po, &err), SF_OK);
     assert_int_equal(plan.best.pool, SF_POOL_HYBRID);
     struct sf_sim_paths paths;
@@ -240,7 +262,8 @@ static void test_fanout_same_work_shorter_tail(void **state)
     struct sf_sim_opts o;
     sf_sim_opts_default(&o);
     o.tau = 0.7;
-    o.fn_bill_init = 0; /* more containers warm up with k = 3; compare the work alone */
+    o.fn_bill_init = 0;             /* more containers warm up with k = 3; compare the work alone */
+    o.batching = SF_BATCHING_EPOCH; /* full batches of 100: the planner's worst case */
     const enum sf_policy_kind k_static[] = {SF_POL_STATIC};
     struct sf_policy_result r3, r1;
     assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &paths, k_static, 1, &r3, &err), SF_OK);
@@ -258,7 +281,7 @@ static void test_fanout_same_work_shorter_tail(void **state)
     sf_sim_results_fini(&r3, 1);
     sf_sim_results_fini(&r1, 1);
     /* worst case: nobody exits early, so a full batch's 100 survivors all reach the tail: one
-     * call misses the 6 s SLO (5.02 s head + 0.12 s hand-off + 2.21 s tail), three calls of 34
+     * call misses the 6 s SLO (5.02 s head + 0.14 s hand-off + 2.21 s tail), three calls of 34
      * meet it (0.75 s tail), as the planner computed */
     struct sf_profile *worst = malloc(sizeof(*worst));
     assert_non_null(worst);

@@ -1,7 +1,10 @@
 /*
- * json_in.h - internal: checked field access on jansson values with "file:line: field: problem"
- * errors. jansson keeps no positions for values, so on error the line is recovered by walking
- * the original text along the field's path (json_line_of); the walk runs only on error paths.
+ * json_in.h - internal (core/, used by model/ and nn/): checked field access on jansson values
+ * with "file:line: field: problem" errors, for every JSON file serflow reads (profiles, pricing
+ * catalogs, model manifests). jansson keeps no positions for values, so on error the line is
+ * recovered by walking the original text along the field's path (json_line_of); the walk runs
+ * only on error paths. Every number read has a range: a lower bound from the flags and an upper
+ * bound `max` (a cap from serflow/limits.h), so no value from a file reaches arithmetic unchecked.
  */
 #ifndef SERFLOW_JSON_IN_H
 #define SERFLOW_JSON_IN_H
@@ -48,19 +51,29 @@ int sf__j_fail(struct sf__jctx *c, const char *key, int status, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 
 /* Member getters. When the member is absent: SF__J_REQUIRED -> error; otherwise *out keeps its
- * value and SF_OK is returned. Numbers must be finite; flags add range checks. */
-int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double *out);
+ * value and SF_OK is returned. Numbers must be finite and <= max; flags add lower bounds. */
+int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double max,
+              double *out);
 int sf__j_int(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, long lo, long hi,
               int *out);
 int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, char *out,
               size_t out_size);
+/* A string value v found at key (NULL: the current path names it, e.g. an array element): the
+ * checks of sf__j_str. */
+int sf__j_str_value(struct sf__jctx *c, const char *key, json_t *v, unsigned flags, char *out,
+                    size_t out_size);
+/* Fills out[0..*n) from an array of min_len..max_len integers, each in [lo, hi]. *n is 0 when
+ * the member is absent and not required. */
+int sf__j_int_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
+                    size_t min_len, size_t max_len, long long lo, long long hi, long long *out,
+                    size_t *n);
 /* Object or array member (type checked). *out is NULL when absent and not required. */
 int sf__j_obj(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, json_t **out);
 int sf__j_arr(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, size_t max_len,
               json_t **out);
-/* Fills out[0..n-1] from an array of exactly n finite numbers (flags as in sf__j_num). */
-int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, size_t n,
-                    double *out);
+/* Fills out[0..n-1] from an array of exactly n finite numbers (flags and max as in sf__j_num). */
+int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double max,
+                    size_t n, double *out);
 
 /* Refuses members of obj (the object at the current path) that are neither in keys (NULL-
  * terminated) nor informational: "source", "sources", "notes", "description", "provenance", or
@@ -71,8 +84,8 @@ int sf__j_known(struct sf__jctx *c, json_t *obj, const char *const *keys);
 /* Checks the "format" member equals `expect` (e.g. "serflow-profile/1"). */
 int sf__j_format(struct sf__jctx *c, json_t *root, const char *expect);
 
-/* Reads path (capped at SF_MODEL_FILE_BYTES) and hands its text to parse(out, path, ...). */
-int sf__j_load_file(void *out, const char *path,
+/* Reads path (at most max_bytes, sf_read_file) and hands its text to parse(out, path, ...). */
+int sf__j_load_file(void *out, const char *path, size_t max_bytes,
                     int (*parse)(void *out, const char *name, const char *text, size_t len,
                                  struct sf_err *err),
                     struct sf_err *err);
@@ -92,6 +105,7 @@ enum sf__qkind {
     SF__Q_USD_PER_REQ,
     SF__Q_BYTES
 };
+/* max applies to the value converted to the base unit. */
 int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
-                   enum sf__qkind kind, double *out);
+                   enum sf__qkind kind, double max, double *out);
 #endif

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/model.h"
-
 /* ---- locating a path in the original text ---- */
 
 struct scan {
@@ -151,14 +149,14 @@ int sf__json_line_of(const char *text, size_t len, const struct sf__jstep *path,
 
 /* ---- files ---- */
 
-int sf__j_load_file(void *out, const char *path,
+int sf__j_load_file(void *out, const char *path, size_t max_bytes,
                     int (*parse)(void *out, const char *name, const char *text, size_t len,
                                  struct sf_err *err),
                     struct sf_err *err)
 {
     char *text;
     size_t len;
-    int rc = sf_read_file(path, SF_MODEL_FILE_BYTES, &text, &len, err);
+    int rc = sf_read_file(path, max_bytes, &text, &len, err);
     if (rc != SF_OK)
         return rc;
     rc = parse(out, path, text, len, err);
@@ -171,7 +169,8 @@ int sf__j_load_file(void *out, const char *path,
 int sf__j_load(struct sf__jctx *c, json_t **root)
 {
     json_error_t je;
-    *root = json_loadb(c->text, c->len, JSON_REJECT_DUPLICATES, &je);
+    size_t bom = sf_bom_len(c->text, c->len); /* RFC 8259 lets a parser ignore it */
+    *root = json_loadb(c->text + bom, c->len - bom, JSON_REJECT_DUPLICATES, &je);
     if (!*root)
         return sf_err_set(c->err, SF_EPARSE, "%s:%d: JSON syntax: %s", c->file,
                           je.line > 0 ? je.line : 1, je.text);
@@ -247,7 +246,7 @@ static json_t *member(struct sf__jctx *c, json_t *obj, const char *key, unsigned
     return v;
 }
 
-static int check_num(struct sf__jctx *c, const char *key, unsigned flags, double x)
+static int check_num(struct sf__jctx *c, const char *key, unsigned flags, double max, double x)
 {
     if (!isfinite(x))
         return sf__j_fail(c, key, SF_ERANGE, "must be a finite number");
@@ -257,10 +256,13 @@ static int check_num(struct sf__jctx *c, const char *key, unsigned flags, double
         return sf__j_fail(c, key, SF_ERANGE, "must be positive (got %g)", x);
     if ((flags & SF__J_FRACTION) && (x < 0 || x > 1))
         return sf__j_fail(c, key, SF_ERANGE, "must be in [0, 1] (got %g)", x);
+    if (x > max)
+        return sf__j_fail(c, key, SF_ERANGE, "must be at most %g (got %g)", max, x);
     return SF_OK;
 }
 
-int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double *out)
+int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double max,
+              double *out)
 {
     int rc;
     json_t *v = member(c, obj, key, flags, &rc);
@@ -269,7 +271,7 @@ int sf__j_num(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
     if (!json_is_number(v))
         return sf__j_fail(c, key, SF_EINVAL, "expected a number");
     double x = json_number_value(v);
-    rc = check_num(c, key, flags, x);
+    rc = check_num(c, key, flags, max, x);
     if (rc == SF_OK)
         *out = x;
     return rc;
@@ -292,13 +294,9 @@ int sf__j_int(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
     return SF_OK;
 }
 
-int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, char *out,
-              size_t out_size)
+int sf__j_str_value(struct sf__jctx *c, const char *key, json_t *v, unsigned flags, char *out,
+                    size_t out_size)
 {
-    int rc;
-    json_t *v = member(c, obj, key, flags, &rc);
-    if (!v)
-        return rc;
     if (!json_is_string(v))
         return sf__j_fail(c, key, SF_EINVAL, "expected a string");
     size_t n = json_string_length(v);
@@ -306,8 +304,53 @@ int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
         return sf__j_fail(c, key, SF_EINVAL, "must not be empty");
     if (n >= out_size)
         return sf__j_fail(c, key, SF_ETOOBIG, "longer than %zu characters", out_size - 1);
+    /* Strings here are names and one-line labels; they reach terminals and plot scripts. A
+     * control character (and a NUL, which jansson allows as \u0000) is refused. */
+    const unsigned char *b = (const unsigned char *)json_string_value(v);
+    for (size_t i = 0; i < n; i++)
+        if (b[i] < 0x20 || b[i] == 0x7f)
+            return sf__j_fail(c, key, SF_EINVAL, "control character \\x%02X at offset %zu", b[i],
+                              i);
     memcpy(out, json_string_value(v), n + 1);
     return SF_OK;
+}
+
+int sf__j_str(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, char *out,
+              size_t out_size)
+{
+    int rc;
+    json_t *v = member(c, obj, key, flags, &rc);
+    if (!v)
+        return rc;
+    return sf__j_str_value(c, key, v, flags, out, out_size);
+}
+
+int sf__j_int_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
+                    size_t min_len, size_t max_len, long long lo, long long hi, long long *out,
+                    size_t *n)
+{
+    json_t *a;
+    *n = 0;
+    int rc = sf__j_arr(c, obj, key, flags, max_len, &a);
+    if (rc != SF_OK || !a)
+        return rc;
+    if (json_array_size(a) < min_len)
+        return sf__j_fail(c, key, SF_EINVAL, "needs at least %zu entries", min_len);
+    sf__j_push_key(c, key);
+    for (size_t i = 0; rc == SF_OK && i < json_array_size(a); i++) {
+        json_t *v = json_array_get(a, i);
+        sf__j_push_index(c, i);
+        if (!json_is_integer(v))
+            rc = sf__j_fail(c, NULL, SF_EINVAL, "expected an integer");
+        else if (json_integer_value(v) < lo || json_integer_value(v) > hi)
+            rc = sf__j_fail(c, NULL, SF_ERANGE, "must be in [%lld, %lld] (got %lld)", lo, hi,
+                            (long long)json_integer_value(v));
+        else
+            out[(*n)++] = json_integer_value(v);
+        sf__j_pop(c);
+    }
+    sf__j_pop(c);
+    return rc;
 }
 
 int sf__j_obj(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, json_t **out)
@@ -339,8 +382,8 @@ int sf__j_arr(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, 
     return SF_OK;
 }
 
-int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, size_t n,
-                    double *out)
+int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags, double max,
+                    size_t n, double *out)
 {
     json_t *a;
     int rc = sf__j_arr(c, obj, key, flags, (size_t)-1, &a);
@@ -356,7 +399,7 @@ int sf__j_num_array(struct sf__jctx *c, json_t *obj, const char *key, unsigned f
         if (!json_is_number(v))
             rc = sf__j_fail(c, NULL, SF_EINVAL, "expected a number");
         else
-            rc = check_num(c, NULL, flags, json_number_value(v));
+            rc = check_num(c, NULL, flags, max, json_number_value(v));
         sf__j_pop(c);
         if (rc != SF_OK)
             break;
@@ -425,7 +468,7 @@ static const struct unit byte_units[] = {{"B", 1},      {"KB", 1e3},        {"MB
                                          {"KiB", 1024}, {"MiB", 1048576.0}, {NULL, 0}};
 
 int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned flags,
-                   enum sf__qkind kind, double *out)
+                   enum sf__qkind kind, double max, double *out)
 {
     static const struct unit *tables[] = {time_units, usd_per_time_units, usd_per_gb_s_units,
                                           usd_per_req_units, byte_units};
@@ -439,7 +482,7 @@ int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned fl
     static const char *const qkeys[] = {"value", "unit", NULL};
     rc = sf__j_known(c, q, qkeys);
     if (rc == SF_OK)
-        rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, &value);
+        rc = sf__j_num(c, q, "value", flags | SF__J_REQUIRED, INFINITY, &value);
     if (rc == SF_OK)
         rc = sf__j_str(c, q, "unit", SF__J_REQUIRED, unit, sizeof(unit));
     if (rc == SF_OK) {
@@ -447,7 +490,10 @@ int sf__j_quantity(struct sf__jctx *c, json_t *obj, const char *key, unsigned fl
         for (; u->name; u++)
             if (!strcmp(u->name, unit))
                 break;
-        if (u->name) {
+        if (u->name && value * u->to_base > max) {
+            rc = sf__j_fail(c, "value", SF_ERANGE, "must be at most %g %s (got %g)",
+                            max / u->to_base, unit, value);
+        } else if (u->name) {
             *out = value * u->to_base;
         } else {
             char list[160] = "";
