@@ -175,6 +175,8 @@ void sf_meter_vm(struct sf_meter *m, const struct sf_pricing *p, int vm, double 
 /* Bills one invocation of duration_s at mem_mb on arch (index into fn_arch): GB-s and the fee. */
 void sf_meter_fn(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
                  double duration_s);
+/* Adds every total of add to m. */
+void sf_meter_merge(struct sf_meter *m, const struct sf_meter *add);
 double sf_meter_total_usd(const struct sf_meter *m);
 
 /* ---- small HTTP client helpers (libcurl), shared by the processes and the tests ---- */
@@ -223,6 +225,8 @@ struct sf_worker_cfg {
     double boot_delay_s;
     int ready_fd;
     enum sf_nn_backend backend;
+    double
+        fault_delay_s; /* test hook: every batch takes this much longer (a kill lands mid-batch) */
 };
 int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err);
 
@@ -309,6 +313,7 @@ struct sf_serve_cfg {
     int fixed_instances;         /* >= 0: keep this many instances, ignoring the policy's target
                                     (tests, benchmarks); -1: the policy decides */
     const char *fn_fault;        /* test hook passed to function instances: NULL, "crash", "hang" */
+    double worker_fault_delay_s; /* test hook: workers hold every batch this much longer */
     uint64_t accepted, answered; /* out: requests admitted and answered, at exit */
     int ready_fd;                /* "ready HOST:PORT" once serving */
     int bound_port;              /* out */

@@ -39,6 +39,7 @@ enum {
     S_FN_DISP,
     S_LAMBDA_URL,
     S_FN_FAULT,
+    S_WORKER_DELAY,
     S_QUEUE,
     S_MAXCONN,
     S_IDLE,
@@ -99,6 +100,8 @@ static const struct sf_opt serve_opts[] = {
               "use a running function runtime instead of starting one"),
     SF_SO_WORD(S_FN_FAULT, "fn-fault", "F",
                "test hook: function instances crash or hang on every event", fault_words),
+    SF_SO_NUM(S_WORKER_DELAY, "worker-fault-delay-s", "S",
+              "test hook: workers hold every batch this much longer", 0, 60),
     SF_SO_SECTION("Limits:"),
     SF_SO_INT(S_QUEUE, "queue-cap", "N",
               "admitted requests waiting for dispatch; beyond: 503 (2000)", 1, 1000000),
@@ -237,6 +240,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         break;
     case S_FN_FAULT:
         c->fn_fault = fault_words[v->word];
+        break;
+    case S_WORKER_DELAY:
+        c->worker_fault_delay_s = v->num;
         break;
     case S_QUEUE:
         c->queue_cap = (int)v->i;

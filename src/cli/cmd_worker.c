@@ -23,7 +23,8 @@ enum {
     W_HOST,
     W_PORT,
     W_BOOT,
-    W_READY_FD
+    W_READY_FD,
+    W_FAULT_DELAY
 };
 
 static const struct sf_opt worker_opts[] = {
@@ -41,6 +42,8 @@ static const struct sf_opt worker_opts[] = {
     SF_SO_NUM(W_BOOT, "boot-delay-s", "S", "ready no sooner than this after the start (0)", 0,
               3600),
     SF_SO_INT(W_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there when ready", 0, 1024),
+    SF_SO_NUM(W_FAULT_DELAY, "fault-delay-s", "S", "test hook: hold every batch this much longer",
+              0, 60),
     {0}};
 
 static const struct sf_opt_cmd worker_spec = {
@@ -95,6 +98,9 @@ static int worker_store(void *ctx, int id, const struct sf_optval *v, struct sf_
         break;
     case W_READY_FD:
         c->ready_fd = (int)v->i;
+        break;
+    case W_FAULT_DELAY:
+        c->fault_delay_s = v->num;
         break;
     }
     return SF_OK;

@@ -135,9 +135,7 @@ static int local_poll(void *ctx, double now_s, struct sf_cloud_instance *out, in
 static void local_bill(void *ctx, double now_s, struct sf_meter *m)
 {
     struct local *l = ctx;
-    for (int v = 0; v < SF_MAX_VM_TYPES; v++)
-        m->vm_s[v] += l->ended.vm_s[v];
-    m->vm_usd += l->ended.vm_usd;
+    sf_meter_merge(m, &l->ended);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
         if (l->slot[i].used)
             sf_meter_vm(m, l->price, l->slot[i].inst.vm, now_s - l->slot[i].inst.launch_s);

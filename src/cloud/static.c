@@ -71,9 +71,7 @@ static int st_poll(void *ctx, double now_s, struct sf_cloud_instance *out, int c
 static void st_bill(void *ctx, double now_s, struct sf_meter *m)
 {
     struct fixed *f = ctx;
-    for (int v = 0; v < SF_MAX_VM_TYPES; v++)
-        m->vm_s[v] += f->ended.vm_s[v];
-    m->vm_usd += f->ended.vm_usd;
+    sf_meter_merge(m, &f->ended);
     for (int i = 0; i < f->n; i++)
         if (f->slot[i].in_use)
             sf_meter_vm(m, f->price, f->slot[i].inst.vm, now_s - f->slot[i].inst.launch_s);

@@ -55,6 +55,17 @@ void sf_meter_fn(struct sf_meter *m, const struct sf_pricing *p, size_t arch, in
     m->invocations++;
 }
 
+void sf_meter_merge(struct sf_meter *m, const struct sf_meter *add)
+{
+    for (int v = 0; v < SF_MAX_VM_TYPES; v++)
+        m->vm_s[v] += add->vm_s[v];
+    m->vm_usd += add->vm_usd;
+    m->fn_gb_s += add->fn_gb_s;
+    m->fn_usd += add->fn_usd;
+    m->fee_usd += add->fee_usd;
+    m->invocations += add->invocations;
+}
+
 double sf_meter_total_usd(const struct sf_meter *m)
 {
     return m->vm_usd + m->fn_usd + m->fee_usd;

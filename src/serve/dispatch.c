@@ -93,6 +93,20 @@ static void *frame_of(struct sf__server *s, const struct sf__batch *b, size_t *l
     return frame;
 }
 
+/* Decodes a result frame answering batch b and delivers it; 1 when it answered all of b. */
+static int deliver_frame(struct sf__server *s, const struct sf__batch *b, const char *resp,
+                         size_t rlen)
+{
+    struct sf_err err = {{0}};
+    struct sf_serve_result *r = NULL;
+    size_t nr = 0;
+    int ok = sf_frame_result_decode(resp, rlen, b->n, &r, &nr, &err) == SF_OK && nr == b->n;
+    if (ok)
+        sf__server_deliver(s, r, nr);
+    free(r);
+    return ok;
+}
+
 static void *inst_main(void *arg)
 {
     struct sf__inst *in = arg;
@@ -120,15 +134,8 @@ static void *inst_main(void *arg)
         if (frame && h &&
             sf_http_request(h, url, frame, len, hdr, timeout, &status, &resp, &rlen, NULL, &err) ==
                 SF_OK &&
-            status == 200) {
-            struct sf_serve_result *r = NULL;
-            size_t nr = 0;
-            if (sf_frame_result_decode(resp, rlen, b->n, &r, &nr, &err) == SF_OK && nr == b->n) {
-                sf__server_deliver(s, r, nr);
-                ok = 1;
-            }
-            free(r);
-        }
+            status == 200)
+            ok = deliver_frame(s, b, resp, rlen);
         free(resp);
         free(frame);
         pthread_mutex_lock(&s->mu);
@@ -215,16 +222,8 @@ static void *fn_main(void *arg)
                 attempt--;
                 continue;
             }
-            if (rc == SF_OK && status == 200 && !fnerr) {
-                struct sf_serve_result *r = NULL;
-                size_t nr = 0;
-                if (sf_frame_result_decode(resp, rlen, b->n, &r, &nr, &err) == SF_OK &&
-                    nr == b->n) {
-                    sf__server_deliver(s, r, nr);
-                    ok = 1;
-                }
-                free(r);
-            }
+            if (rc == SF_OK && status == 200 && !fnerr)
+                ok = deliver_frame(s, b, resp, rlen);
             free(resp);
         }
         free(frame);

@@ -17,6 +17,7 @@
 
 #include "serflow/nn_codec.h"
 #include "serflow/serve.h"
+#include "serve_internal.h"
 
 /* Hidden state one event may carry: the Lambda synchronous payload cap is 6 MB of LZ4, which
  * decompresses to far less than this. */
@@ -33,22 +34,9 @@ static size_t ev_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct event *e = ctx;
     size_t n = size * nmemb;
-    if (e->len + n > SF_SERVE_MAX_BODY_BYTES) {
-        e->too_big = 1;
-        return 0;
-    }
-    if (e->len + n + 1 > e->cap) {
-        size_t cap = (e->len + n + 1) * 2;
-        char *p = realloc(e->body, cap);
-        if (!p)
-            return 0;
-        e->body = p;
-        e->cap = cap;
-    }
-    memcpy(e->body + e->len, data, n);
-    e->len += n;
-    e->body[e->len] = '\0';
-    return n;
+    int rc = sf__buf_append(&e->body, &e->len, &e->cap, data, n, SF_SERVE_MAX_BODY_BYTES);
+    e->too_big |= rc == -1;
+    return rc ? 0 : n;
 }
 
 static size_t ev_header(char *data, size_t size, size_t nmemb, void *ctx)

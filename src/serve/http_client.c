@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "serflow/serve.h"
+#include "serve_internal.h"
 
 struct sink {
     char *p;
@@ -17,26 +18,56 @@ struct sink {
     int fn_error;
 };
 
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx);
+
+int sf__buf_append(char **p, size_t *len, size_t *cap, const void *data, size_t n, size_t max)
+{
+    if (n > max || *len > max - n)
+        return -1;
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        if (c > max + 1)
+            c = max + 1;
+        char *q = realloc(*p, c);
+        if (!q)
+            return -2;
+        *p = q;
+        *cap = c;
+    }
+    memcpy(*p + *len, data, n);
+    *len += n;
+    (*p)[*len] = '\0';
+    return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct sink *s = ctx;
     size_t n = size * nmemb;
-    if (s->len + n > SF_SERVE_MAX_BODY_BYTES) {
-        s->too_big = 1;
-        return 0; /* aborts the transfer */
+    int rc = sf__buf_append(&s->p, &s->len, &s->cap, data, n, SF_SERVE_MAX_BODY_BYTES);
+    s->too_big |= rc == -1;
+    return rc ? 0 : n; /* 0 aborts the transfer */
+}
+
+/* The options every request here shares: url, headers, no signals, timeouts, the body sink and
+ * the function-error header, and the POST body when there is one. */
+static void easy_setup(CURL *c, const char *url, struct curl_slist *hl, double timeout_s,
+                       struct sink *s, const void *body, size_t len)
+{
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000 + 0.5));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = (s->len + n + 1) * 2;
-        char *p = realloc(s->p, cap);
-        if (!p)
-            return 0;
-        s->p = p;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, data, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-    return n;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
@@ -97,20 +128,7 @@ int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t
     for (size_t i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
     hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000 + 0.5));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
+    easy_setup(c, url, hl, timeout_s, &s, body, len);
     CURLcode rc = curl_easy_perform(c);
     int ret = SF_OK;
     if (rc != CURLE_OK) {
@@ -159,18 +177,7 @@ int sf_http_post_many(const char *url, const void *const *bodies, const size_t *
             rc = SF_ENOMEM;
             goto done;
         }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000 + 0.5));
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sinks[i]);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &sinks[i]);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, bodies[i]);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)lens[i]);
+        easy_setup(c, url, hl, timeout_s, &sinks[i], bodies[i], lens[i]);
         curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(uintptr_t)i);
         curl_multi_add_handle(multi, c);
     }

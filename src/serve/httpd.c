@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "serflow/serve.h"
+#include "serve_internal.h"
 
 struct sf__httpd {
     struct MHD_Daemon *d;
@@ -115,26 +116,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_resp(conn, &r);
     }
     if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        if (u->len + n > h->cfg.max_body_bytes) {
-            u->too_big = 1;
-            *upload_data_size = 0;
-            return MHD_YES;
-        }
-        if (u->len + n + 1 > u->cap) {
-            size_t cap = (u->len + n + 1) * 2;
-            if (cap > h->cfg.max_body_bytes + 1)
-                cap = h->cfg.max_body_bytes + 1;
-            char *p = realloc(u->p, cap);
-            if (!p)
-                return MHD_NO;
-            u->p = p;
-            u->cap = cap;
-        }
-        memcpy(u->p + u->len, upload_data, n);
-        u->len += n;
-        u->p[u->len] = '\0';
+        int rc = sf__buf_append(&u->p, &u->len, &u->cap, upload_data, *upload_data_size,
+                                h->cfg.max_body_bytes);
         *upload_data_size = 0;
+        if (rc == -2)
+            return MHD_NO;
+        u->too_big |= rc == -1; /* answered 413 on the next call */
         return MHD_YES;
     }
     struct sf__httpd_req req = {method, url, u->p, u->len, conn};

@@ -436,7 +436,8 @@ static int start_lambda(struct sf__server *s, const char *exe, struct sf_err *er
 static int start_cloud(struct sf__server *s, const char *exe, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    char cut[16], tau[32], k[16], to[32];
+    char cut[16], tau[32], k[16], to[32], delay[32];
+    snprintf(delay, sizeof(delay), "%.9g", c->worker_fault_delay_s);
     snprintf(cut, sizeof(cut), "%d", c->path.has_instances ? c->path.cut : s->n_stages);
     snprintf(tau, sizeof(tau), "%.17g", c->tau);
     snprintf(k, sizeof(k), "%d", c->path.tail_fanout > 0 ? c->path.tail_fanout : 1);
@@ -459,6 +460,8 @@ static int start_cloud(struct sf__server *s, const char *exe, struct sf_err *err
                     to,
                     "--backend",
                     (char *)sf_nn_backend_name(c->backend),
+                    "--fault-delay-s",
+                    delay,
                     NULL};
     struct sf_cloud_local_cfg lc = {argv, c->price, 2.0};
     int rc = c->n_worker_urls

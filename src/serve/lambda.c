@@ -78,6 +78,19 @@ struct lambda {
     char exe[4096];
 };
 
+/* Waits on the runtime's condition for at most 10 ms (locked): the period of the timeout checks. */
+static void wait_10ms(struct lambda *l)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+}
+
 static void wake_all(struct lambda *l)
 {
     pthread_cond_broadcast(&l->cv);
@@ -238,14 +251,7 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
         l->spawn_wanted++;
     wake_all(l);
     while (v.state == INV_QUEUED || v.state == INV_RUNNING) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        wait_10ms(l);
         double now = sf_monotonic_s();
         if (v.state == INV_RUNNING && now - v.t_start > l->cfg->timeout_s) {
             struct instance *in = &l->inst[v.inst];
@@ -559,14 +565,7 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
         /* woken at once when an invocation wants a new instance, else every 10 ms */
         pthread_mutex_lock(&l->mu);
         if (!l->spawn_wanted) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+            wait_10ms(l);
         }
         housekeep(l, sf_monotonic_s());
         pthread_mutex_unlock(&l->mu);

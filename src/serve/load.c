@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "serflow/serve.h"
+#include "serve_internal.h"
 
 /* Largest answer the generator reads: one image's JSON answer is about 400 bytes. */
 #define LOAD_MAX_RESPONSE_BYTES (64u << 10)
@@ -22,7 +23,7 @@ struct req {
     char *body;
     size_t body_len;
     char *resp;
-    size_t resp_len;
+    size_t resp_len, resp_cap;
     struct curl_slist *hdr;
     CURL *e;
     struct req *prev, *next; /* in flight */
@@ -48,16 +49,9 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct req *r = ctx;
     size_t n = size * nmemb;
-    if (r->resp_len + n > LOAD_MAX_RESPONSE_BYTES)
-        return 0;
-    char *p = realloc(r->resp, r->resp_len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + r->resp_len, data, n);
-    r->resp = p;
-    r->resp_len += n;
-    r->resp[r->resp_len] = '\0';
-    return n;
+    return sf__buf_append(&r->resp, &r->resp_len, &r->resp_cap, data, n, LOAD_MAX_RESPONSE_BYTES)
+               ? 0
+               : n;
 }
 
 /* Builds the request body for image img: JSON, or the binary extension's JSON header + floats. */

@@ -54,4 +54,9 @@ static inline float sf__getf(const unsigned char *p)
     return f;
 }
 
+/* Appends n bytes of data to the NUL-terminated heap buffer *p (len bytes used, cap allocated),
+ * growing it geometrically but never past max bytes of content. 0 on success, -1 when the content
+ * would exceed max, -2 when out of memory (the buffer is left as it was). http_client.c. */
+int sf__buf_append(char **p, size_t *len, size_t *cap, const void *data, size_t n, size_t max);
+
 #endif

@@ -6,6 +6,7 @@
  * batch runs at a time (the runner is not reentrant; the ingress sends a worker one batch at a
  * time anyway).
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,10 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
             sf_serve_result_from_nn(&nr[i], w->num_classes, cut, SF_WHERE_VM, &out[n_out++]);
     }
     pthread_mutex_unlock(&w->mu);
+    if (w->cfg->fault_delay_s > 0)
+        nanosleep(&(struct timespec){(time_t)w->cfg->fault_delay_s,
+                                     (long)(fmod(w->cfg->fault_delay_s, 1) * 1e9)},
+                  NULL);
     if (rc == SF_OK && b.n > 0)
         run_tail(w, &b, tau, out, &n_out);
     if (rc == SF_OK) {

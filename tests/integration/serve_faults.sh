@@ -8,8 +8,8 @@ bin=$1; src=$2
 . "$(dirname "$0")/lib.bash"
 make_requests
 
-# 1. a worker killed mid-load: the reference backend keeps batches long enough to be caught
-start_serve kill --pool iaas --instances 1 --cold-start 0:0 --tau 0.5 --backend ref || { finish serve_faults; exit 1; }
+# 1. a worker killed mid-load: it holds every batch 0.3 s longer, so the kill lands mid-batch
+start_serve kill --pool iaas --instances 1 --cold-start 0:0 --tau 0.5 --worker-fault-delay-s 0.3 || { finish serve_faults; exit 1; }
 wait_metric serflow_instances 'state="ready"' 1 && ok || bad "kill: no ready instance"
 "$bin" load --url "$url" --epochs 40 --rate-scale 0.25 --quiet --json >"$tmp/load1.json" 2>"$tmp/load1.err" &
 lp=$!
