@@ -387,6 +387,8 @@ void *sf__control_main(void *arg)
                        count_state(s, SF_CLOUD_PENDING, 0));
         sf_metrics_set(s->metrics, s->mid.instances, "state=\"ready\"",
                        count_state(s, SF_CLOUD_READY, 0));
+        sf_metrics_set(s->metrics, s->mid.instances, "state=\"busy\"",
+                       count_state(s, SF_CLOUD_READY, 0) - free_count(s));
         if (s->draining && !s->q_len && !s->unanswered)
             break;
         double next_epoch = (double)s->epoch * s->epoch_wall_s;

@@ -11,12 +11,24 @@ make_requests
 # 1. a worker killed mid-load: it holds every batch 0.3 s longer, so the kill lands mid-batch
 start_serve kill --pool iaas --instances 1 --cold-start 0:0 --tau 0.5 --worker-fault-delay-s 0.3 || { finish serve_faults; exit 1; }
 wait_metric serflow_instances 'state="ready"' 1 && ok || bad "kill: no ready instance"
-"$bin" load --url "$url" --epochs 40 --rate-scale 0.25 --quiet --json >"$tmp/load1.json" 2>"$tmp/load1.err" &
+"$bin" load --url "$url" --epochs 100 --rate-scale 0.25 --quiet --json >"$tmp/load1.json" 2>"$tmp/load1.err" &
 lp=$!
 pids+=("$lp")
-sleep 1.5
-wpid=$(for p in $(descendants "$spid"); do ps -o pid=,args= -p "$p"; done | awk '/ worker /{print $1; exit}')
-[ -n "$wpid" ] && kill -KILL "$wpid" && ok || bad "kill: no worker process to kill"
+# kill the worker while it holds a batch (busy on /metrics); the fixed fleet relaunches it, so a
+# miss (the batch ended between the poll and the kill) is tried again, six times at most
+killed=0
+last=""
+for attempt in 1 2 3 4 5 6; do
+    wait_metric serflow_instances 'state="busy"' 1 || break
+    wpid=$(for p in $(descendants "$spid"); do ps -o pid=,args= -p "$p"; done | awk '/ worker /{print $1; exit}')
+    if [ -n "$wpid" ] && [ "$wpid" != "$last" ]; then
+        kill -KILL "$wpid" && killed=$((killed + 1))
+        last=$wpid
+    fi
+    sleep 0.5
+    [ "$(metric serflow_batches_redispatched_total)" -ge 1 ] 2>/dev/null && break
+done
+[ "$killed" -ge 1 ] && ok || bad "kill: no busy worker process to kill"
 wait "$lp" && ok || bad "kill: load lost requests: $(tail -3 "$tmp/load1.err")"
 /usr/bin/python3 - "$tmp/load1.json" 2>"$tmp/py1.txt" <<'PY' && ok || bad "kill: load report: $(tail -1 "$tmp/py1.txt")"
 import json, sys
