@@ -25,6 +25,8 @@
 /* How often the loop polls the provider when nothing else wakes it: readiness and exits are
  * noticed within this. */
 #define CONTROL_POLL_S 0.005
+/* The shortest wait of the loop: 0.2 ms, far below any SLO, so that it never spins. */
+#define CONTROL_MIN_WAIT_S 0.0002
 
 double sf__server_now(const struct sf__server *s)
 {
@@ -362,6 +364,13 @@ static double run_batcher(struct sf__server *s, double now)
     return wake;
 }
 
+void sf__control_arrived(struct sf__server *s, double now_s)
+{
+    if (s->cfg->batching == SF_BATCHING_DEADLINE && !s->draining)
+        run_batcher(s, now_s);       /* a full batch leaves from the arriving request's thread */
+    pthread_cond_signal(&s->ctl_cv); /* the loop recomputes its wake time */
+}
+
 void *sf__control_main(void *arg)
 {
     struct sf__server *s = arg;
@@ -397,7 +406,11 @@ void *sf__control_main(void *arg)
         if (wake > now + CONTROL_POLL_S)
             wake = now + CONTROL_POLL_S;
         double dt = wake - sf__server_now(s);
-        if (dt > 0) {
+        /* a wake time already past (waiting for an overdue busy instance) must not spin with the
+         * lock held: the instance's thread signals when it is free */
+        if (dt < CONTROL_MIN_WAIT_S)
+            dt = CONTROL_MIN_WAIT_S;
+        {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             long ns = ts.tv_nsec + (long)(dt * 1e9);

@@ -117,7 +117,7 @@ static int admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s
         s->unanswered++;
     }
     sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
-    pthread_cond_signal(&s->ctl_cv);
+    sf__control_arrived(s, now);
     while (p->answered < p->n)
         pthread_cond_wait(&p->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);

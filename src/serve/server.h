@@ -126,6 +126,9 @@ void sf__control_fini(struct sf__server *s);
 /* Called with mu held before an arrival is enqueued: dispatches the open batch when the newcomer
  * would push its oldest request past its deadline. */
 void sf__control_admit(struct sf__server *s, double now_s);
+/* Called with mu held after arrivals were enqueued: runs the batcher at once (a full batch, or
+ * one due now, leaves without waiting for the control thread) and wakes the loop. */
+void sf__control_arrived(struct sf__server *s, double now_s);
 /* The control loop (its own thread): epochs, policy, provider, batcher. Returns on stop after the
  * queue has drained. */
 void *sf__control_main(void *arg);
