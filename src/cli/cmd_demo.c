@@ -98,6 +98,7 @@ struct run {
     char pool[16];      /* forced path: --pool; "" = the policy's own */
     int cut;
     int tcip_zero; /* forced hybrid: T-CIP 0 so that one instance serves at any rate */
+    char vm[64];   /* forced path: the VM type the prediction uses too */
     struct sf_load_stats live;
     double live_usd, live_vm_usd, live_fn_usd, live_vm_s;
     struct sf_policy_result sim;
@@ -131,6 +132,10 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
     if (r->tcip_zero) {
         argv[a++] = "--tcip";
         argv[a++] = "0";
+    }
+    if (r->vm[0]) {
+        argv[a++] = "--vm";
+        argv[a++] = r->vm;
     }
     argv[a] = NULL;
     struct sf_proc p;
@@ -330,6 +335,7 @@ static int demo_run(int argc, char **argv)
         runs[nr] =
             (struct run){.label = "hybrid", .policy = "libra", .cut = hybrid.cut, .tcip_zero = 1};
         snprintf(runs[nr].pool, sizeof(runs[nr].pool), "hybrid");
+        snprintf(runs[nr].vm, sizeof(runs[nr].vm), "%s", pr.vm[hybrid.vm].name);
         nr++;
     }
     /* the trace, scaled, and what the load sends */
