@@ -38,12 +38,12 @@ static const struct variant variants[N_VAR] = {
     {"expected h=1", SF_SCALE_EXPECTED, 1, 1, 1, 2},
     {"expected h=4", SF_SCALE_EXPECTED, 1, 4, 1, 2},
     {"expected h=16", SF_SCALE_EXPECTED, 1, 16, 1, 2},
-    {"breakeven 1/1", SF_SCALE_BREAKEVEN, 1, 1, 1, 1},
-    {"breakeven 1/2", SF_SCALE_BREAKEVEN, 1, 1, 1, 2},
-    {"breakeven 1/4", SF_SCALE_BREAKEVEN, 1, 1, 1, 4},
-    {"breakeven 0.5/2", SF_SCALE_BREAKEVEN, 1, 1, 0.5, 2},
-    {"breakeven 2/2", SF_SCALE_BREAKEVEN, 1, 1, 2, 2},
-    {"breakeven 0.5/4", SF_SCALE_BREAKEVEN, 1, 1, 0.5, 4},
+    {"breakeven 0.02/0.1", SF_SCALE_BREAKEVEN, 1, 1, 0.02, 0.1},
+    {"breakeven 0.1/0.1", SF_SCALE_BREAKEVEN, 1, 1, 0.1, 0.1},
+    {"breakeven 0.1/0.25", SF_SCALE_BREAKEVEN, 1, 1, 0.1, 0.25},
+    {"breakeven 0.05/0.05", SF_SCALE_BREAKEVEN, 1, 1, 0.05, 0.05},
+    {"breakeven 0.25/0.5", SF_SCALE_BREAKEVEN, 1, 1, 0.25, 0.5},
+    {"breakeven 0.25/0.25", SF_SCALE_BREAKEVEN, 1, 1, 0.25, 0.25},
 };
 
 struct cell {

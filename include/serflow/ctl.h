@@ -34,14 +34,16 @@ struct sf_ctl_params {
     int terminate_delay_epochs;    /* termination takes effect after: 2 */
     int partial_to_instance;       /* 1: a partial batch may use a free instance; 0: always FaaS */
     int max_instances;             /* cap on the target, <= SF_CTL_MAX_INSTANCES */
-    int scaling_rule;              /* SF_SCALE_EXPECTED (default) or SF_SCALE_PAPER */
+    int scaling_rule;              /* SF_SCALE_BREAKEVEN (default), _EXPECTED or _PAPER */
     double launch_horizon_periods; /* expected rule: a new instance's cold start is paid back
                                       over this many scaling periods (the hurdle for a launch is
                                       T-CIP (1 + cold / (h P))) */
     double buy_after_cold_starts;  /* break-even rule: launch once the savings it missed reach
-                                      this many cold starts of its price: 1 */
+                                      this many times a launch's cost (its price over a cold
+                                      start): 1 */
     double sell_after_cold_starts; /* break-even rule: release once the waste reaches this many
-                                      cold starts of its price: 2 */
+                                      times a relaunch's cost (a cold start's price plus the FaaS
+                                      premium of a full instance during it): 1 */
 };
 
 /* How the scaling manager turns (mu, sigma) into a target. */
@@ -103,10 +105,11 @@ struct sf_breakeven {
 void sf_breakeven_init(struct sf_breakeven *b);
 /* One epoch at rate_rps with `active` instances (launched, not terminating): level j takes
  * min(r, (rate - (j - 1) r)+) and earns (load / T-CIP - 1) x epoch of its price. Returns the
- * target: active plus the levels above whose up_s reached buy_after x the mean cold start, or
- * active - 1 when the top level's down_s reached sell_after x the mean cold start. A level that
- * cannot pay at full load (T-CIP > r) is never bought. The classic break-even argument bounds
- * each level's cost by a small multiple of a clairvoyant choice, without a forecast. */
+ * target: active plus the levels above whose up_s reached buy_after x the mean cold start (what a
+ * launch costs), or active - 1 when the top level's down_s reached sell_after x cold x
+ * (1 + r / T-CIP) (what a relaunch would cost: the cold start and the FaaS premium meanwhile). A
+ * level that cannot pay at full load (T-CIP > r) is never bought. The classic break-even argument
+ * bounds each level's cost by a small multiple of a clairvoyant choice, without a forecast. */
 int sf_breakeven_step(struct sf_breakeven *b, const struct sf_ctl_params *p, double rate_rps,
                       int active);
 

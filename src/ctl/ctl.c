@@ -22,12 +22,13 @@ void sf_ctl_params_default(struct sf_ctl_params *p)
     p->terminate_delay_epochs = 2;
     p->partial_to_instance = 1;
     p->max_instances = SF_CTL_MAX_INSTANCES;
-    /* serflow's default goes past the paper: within 2.5-5.6 % of the oracle where the paper's
-     * rule is 11-16 % above it (docs/benchmarks.md); --scaling paper reproduces the paper */
-    p->scaling_rule = SF_SCALE_EXPECTED;
+    /* serflow's default goes past the paper: the break-even rule, chosen with its thresholds by
+     * leave-one-family-out cross-validation on bench_scaling (docs/controller.md,
+     * docs/benchmarks.md); --scaling paper reproduces the paper */
+    p->scaling_rule = SF_SCALE_BREAKEVEN;
     p->launch_horizon_periods = 1;
-    p->buy_after_cold_starts = 1;
-    p->sell_after_cold_starts = 2;
+    p->buy_after_cold_starts = 0.1;
+    p->sell_after_cold_starts = 0.1;
 }
 
 int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
@@ -152,8 +153,12 @@ int sf_breakeven_step(struct sf_breakeven *b, const struct sf_ctl_params *p, dou
         active = max;
     double T = p->epoch_s, r = p->capacity_rps, tcip = p->tcip_rps;
     double cold_s = 0.5 * (p->cold_start_min_epochs + p->cold_start_max_epochs) * T;
-    double buy_s = p->buy_after_cold_starts * (cold_s > T ? cold_s : T);
-    double sell_s = p->sell_after_cold_starts * (cold_s > T ? cold_s : T);
+    if (cold_s < T)
+        cold_s = T;
+    /* buying costs the cold start's price; selling risks a relaunch, which costs that and the
+     * FaaS premium of a full instance's load during the next cold start */
+    double buy_s = p->buy_after_cold_starts * cold_s;
+    double sell_s = p->sell_after_cold_starts * cold_s * (1 + r / tcip);
     /* running levels: waste net of savings */
     for (int j = 1; j <= active; j++) {
         double d = b->down_s[j] + T * (1 - level_load(rate_rps, r, j) / tcip);
