@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. The two commands a newcomer needs:
-#   make demo    install missing packages, build, run the planner (and, later, replay) on defaults
+#   make demo    install missing packages, build, serve a live WITS replay per policy beside
+#                the simulator's prediction (serflow demo; docs/serving.md)
 #   make check   install, build, run every test: unit + CLI tests, ASan+UBSan, valgrind, format,
 #                fuzz smoke
 BUILD      ?= build
