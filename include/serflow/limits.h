@@ -97,8 +97,10 @@
  * request); 10^9 is ~100 times the whole bundled WITS trace. */
 #define SF_TRACE_MAX_REQUESTS 1000000000ull
 
-/* Epochs a trace may span: 2 years of 6 s epochs. */
-#define SF_TRACE_MAX_EPOCHS 10000000ll
+/* Epochs a trace may span: 69 days of 6 s epochs (the bundled traces have 45,000 lines). The
+ * simulator keeps a few words per epoch and policy, and --csv/--plot one row per epoch: a
+ * 3-line CSV trace spanning 10^7 epochs took 1 GB for --csv. */
+#define SF_TRACE_MAX_EPOCHS 1000000ll
 
 /* A trace file is read whole: 100 million lines of up to 20 bytes. */
 #define SF_TRACE_FILE_BYTES ((size_t)2 << 30)
@@ -128,6 +130,9 @@
 #define SF_MAX_CTL_K 1e6
 /* Function concurrency (containers per function). */
 #define SF_MAX_FN_CONCURRENCY 1000000
+
+/* Epochs one --plot may draw: gnuplot draws 45,000 epochs x 8 policies in ~15 s. */
+#define SF_PLOT_MAX_EPOCHS 100000
 
 /* ---- command line -------------------------------------------------------------------------- */
 

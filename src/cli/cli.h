@@ -97,6 +97,10 @@ double sf_cli_accuracy(double v);
 struct json_t;
 struct json_t *sf_cli_json_num(double x);
 
+/* Writes doc as indented JSON on stdout; an exit code (a serialisation failure is reported, never
+ * a silent empty output). */
+int sf_cli_print_json(const char *cmd, struct json_t *doc);
+
 /* Path of a bundled data file (relative to data/) into buf: $SERFLOW_DATA/rel if set, else the
  * source tree's data/rel. NULL when it does not fit. */
 const char *sf_cli_data_path(const char *rel, char *buf, size_t size);

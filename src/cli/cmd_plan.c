@@ -470,8 +470,8 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     return o;
 }
 
-static void print_json(const struct sf_plan *plan, const struct sf_profile *prof,
-                       const struct sf_pricing *pr, int found)
+static int print_json(const struct sf_plan *plan, const struct sf_profile *prof,
+                      const struct sf_pricing *pr, int found)
 {
     json_t *o = found ? cand_json(plan, pr, &plan->best) : json_object();
     json_object_set_new(o, "found", json_boolean(found));
@@ -499,12 +499,9 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
         json_array_append_new(scip, s);
     }
     json_object_set_new(o, "scip", scip);
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    if (text) {
-        puts(text);
-        free(text);
-    }
+    int code = sf_cli_print_json("plan", o);
     json_decref(o);
+    return code;
 }
 
 /* Writes "title" (any text, quoted for gnuplot) as printf would format it. */
@@ -559,6 +556,12 @@ static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
               100 * f->accuracy, plan->rate_rps, plan->slo_s);
     fprintf(gp, "\nset xlabel ");
     plot_text(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
+    const struct sf_candidate *b = &plan->best;
+    if (plan->found && fabs(b->tau - f->tau) < SF_TAU_EPS)
+        fprintf(gp,
+                "\nset label 1 'chosen' at %d,%.8g point pt 3 ps 2.5 lw 2 lc rgb 'black' "
+                "offset 1,-1.5",
+                b->cut, per_hour(b->cost_usd_per_s));
     fprintf(gp,
             "\nset ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n"
             "set yrange [0:*]\nset key title 'filled: meets the SLO'\nplot ",
@@ -708,7 +711,7 @@ static int plan_run(int argc, char **argv)
     }
     int found = rc == SF_OK;
     if (a->json)
-        print_json(&plan, prof, pr, found);
+        code = print_json(&plan, prof, pr, found);
     else
         print_human(&plan, prof, pr, &a->o, a->all, found);
     if (!found)

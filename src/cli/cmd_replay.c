@@ -206,7 +206,7 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
     int code = sf_plot_begin(pl, "replay", dir, "replay.gp",
                              "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
                              "set datafile separator ','\nset grid ytics\n"
-                             "set key outside right top\nset style fill solid 0.85 noborder\n");
+                             "set key outside right top\nset style fill solid 1.0 noborder\n");
     if (code != 0) {
         free(pl);
         return code;
@@ -229,17 +229,17 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
                   "%s: batches per %.3g s epoch on instances and functions, ready instances "
                   "(tau %.2f)",
                   nm, o->ctl.epoch_s, o->tau);
-        fprintf(gp,
-                "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
-                "set xrange [0.5:%lld.5]\nset yrange [0:*]\nset boxwidth 1 absolute\n"
-                "plot 'series.csv' skip 1 using 1:($%d+$%d) with boxes lc rgb '#d62728' "
-                "title 'batches on functions', "
-                "'' skip 1 using 1:%d with boxes lc rgb '#1f77b4' title 'batches on instances', "
-                "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
-                "title 'arrivals (batches of %d)', "
-                "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
-                (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size,
-                ready);
+        fprintf(
+            gp,
+            "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
+            "set xrange [1:%lld]\nset yrange [0:*]\n"
+            "plot 'series.csv' skip 1 using 1:($%d+$%d) with fillsteps lc rgb '#d62728' "
+            "title 'batches on functions', "
+            "'' skip 1 using 1:%d with fillsteps lc rgb '#1f77b4' title 'batches on instances', "
+            "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
+            "title 'arrivals (batches of %d)', "
+            "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
+            (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size, ready);
     }
     d = pl->failed ? NULL : sf_plot_data(pl, "cost.dat", &of);
     if (d) {
@@ -842,19 +842,6 @@ static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts
     }
 }
 
-/* Serialises doc to stdout; a failure is reported (never a silent empty output). */
-static int print_json_doc(json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    if (!text) {
-        sf_cli_error("replay", "out of memory formatting JSON");
-        return SF_EXIT_FAIL;
-    }
-    puts(text);
-    free(text);
-    return SF_EXIT_OK;
-}
-
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
 static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
@@ -911,7 +898,7 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         json_object_set_new(o, "sweep", json_string(param));
         json_object_set_new(o, "epochs", json_integer(t->n_epochs));
         json_object_set_new(o, "points", json_incref(jpoints));
-        code = print_json_doc(o);
+        code = sf_cli_print_json("replay", o);
         json_decref(o);
     }
     json_decref(jpoints);
@@ -962,6 +949,13 @@ static int replay_run(int argc, char **argv)
                        a->epochs, &err);
     if (rc != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
+        goto out;
+    }
+    if (a->plot_dir && trace.n_epochs > SF_PLOT_MAX_EPOCHS) {
+        sf_cli_error("replay",
+                     "--plot: %lld epochs is more than the %d one plot draws (use --epochs)",
+                     (long long)trace.n_epochs, SF_PLOT_MAX_EPOCHS);
+        code = SF_EXIT_USAGE;
         goto out;
     }
     struct sf_plan_opts po;
@@ -1040,7 +1034,7 @@ static int replay_run(int argc, char **argv)
         for (size_t i = 0; i < a->n_kinds; i++)
             json_array_append_new(arr, result_json(&results[i], pr, prof->n_stages));
         json_object_set_new(o, "policies", arr);
-        code = print_json_doc(o);
+        code = sf_cli_print_json("replay", o);
         json_decref(o);
     } else {
         print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);
