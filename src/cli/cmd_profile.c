@@ -239,15 +239,14 @@ static void fit_line(const size_t *batch, const double *t, size_t n, double *fix
     *per_req = b;
 }
 
-static void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void progress_line(const char *fmt, ...)
 {
+    char msg[SF_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    fputs("serflow profile: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    sf_cli_note("profile", "%s", msg);
 }
 
 struct prof_args {
@@ -422,11 +421,12 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
         snprintf(x->machine, sizeof(x->machine), "%s %s %s", u.sysname, u.release, u.machine);
     time_t now = time(NULL);
     strftime(x->when, sizeof(x->when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    size_t n = 0;
-    for (int i = 0; i < argc && n < sizeof(x->cmdline); i++) {
-        int w =
-            snprintf(x->cmdline + n, sizeof(x->cmdline) - n, "%s%s", i ? " " : "serflow ", argv[i]);
-        n = w < 0 ? sizeof(x->cmdline) : n + (size_t)w;
+    size_t n = 0; /* the command line, escaped: valid UTF-8 without control characters */
+    for (int i = 0; i < argc && n + 8 < sizeof(x->cmdline); i++) {
+        memcpy(x->cmdline + n, i ? " " : "serflow ", i ? 1 : 8);
+        n += i ? 1 : 8;
+        sf_str_escape(x->cmdline + n, sizeof(x->cmdline) - n, argv[i], strlen(argv[i]));
+        n += strlen(x->cmdline + n);
     }
     x->notes.generator = x->cmdline;
     x->notes.measured_on = x->machine;

@@ -65,10 +65,12 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
                         const struct sf_profile *prof, const struct sf_pricing *pr,
                         const struct sf_policy_result *r, size_t n)
 {
+    char shown[SF_PATH_BYTES];
     printf("serflow replay: %s, %lld epochs of %.3g s, %llu requests; tau %.2f (accuracy %.1f%%), "
            "seed %llu\n",
-           trace_path, (long long)t->n_epochs, o->ctl.epoch_s, (unsigned long long)t->n_requests,
-           o->tau, 100 * r[0].accuracy, (unsigned long long)o->seed);
+           sf_str_escape(shown, sizeof(shown), trace_path, strlen(trace_path)),
+           (long long)t->n_epochs, o->ctl.epoch_s, (unsigned long long)t->n_requests, o->tau,
+           100 * r[0].accuracy, (unsigned long long)o->seed);
     char a[128], b[128], c[128];
     describe_path(a, sizeof(a), &paths->serflow, pr, prof->n_stages);
     describe_path(b, sizeof(b), &paths->iaas, pr, prof->n_stages);
@@ -179,38 +181,21 @@ static void write_series(FILE *f, const struct sf_trace *t, const struct sf_poli
     }
 }
 
-/* Writes "text" as printf would format it, quoted for gnuplot. */
-static void plot_text(struct sf_plot *pl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void plot_text(struct sf_plot *pl, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    sf_plot_str(pl, text);
-}
-
 /* Per policy, its batches per epoch on instances and on functions (stacked), the arrivals in
  * batches and the ready instances (paper Fig. 13); then the cost per policy split into VMs and
  * functions (Fig. 14). Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
                        const struct sf_policy_result *r, size_t n)
 {
-    struct sf_plot *pl = malloc(sizeof(*pl));
-    if (!pl) {
-        sf_cli_error("replay", "out of memory");
-        return SF_EXIT_FAIL;
-    }
-    int code = sf_plot_begin(pl, "replay", dir, "replay.gp",
-                             "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
-                             "set datafile separator ','\nset grid ytics\n"
-                             "set key outside right top\nset style fill solid 1.0 noborder\n");
-    if (code != 0) {
-        free(pl);
+    int code;
+    struct sf_plot *pl =
+        sf_plot_begin("replay", dir, "replay.gp",
+                      "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
+                      "set datafile separator ','\nset grid ytics\n"
+                      "set key outside right top\nset style fill solid 1.0 noborder\n",
+                      &code);
+    if (!pl)
         return code;
-    }
     struct sf_outfile of;
     FILE *d = sf_plot_data(pl, "series.csv", &of);
     if (d) {
@@ -225,10 +210,10 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         snprintf(png, sizeof(png), "epochs_%s.png", nm);
         sf_plot_new(pl, png);
         fprintf(gp, "set title ");
-        plot_text(pl,
-                  "%s: batches per %.3g s epoch on instances and functions, ready instances "
-                  "(tau %.2f)",
-                  nm, o->ctl.epoch_s, o->tau);
+        sf_plot_textf(pl,
+                      "%s: batches per %.3g s epoch on instances and functions, ready instances "
+                      "(tau %.2f)",
+                      nm, o->ctl.epoch_s, o->tau);
         fprintf(
             gp,
             "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
@@ -249,8 +234,8 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         if (sf_plot_data_done(pl, &of) == SF_OK) {
             sf_plot_new(pl, "cost.png");
             fprintf(gp, "set title ");
-            plot_text(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
-                      (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
+            sf_plot_textf(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
+                          (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
             fprintf(gp,
                     "\nset ylabel 'USD'\nset xrange [-0.6:%zu.6]\nset yrange [0:*]\n"
                     "set boxwidth 0.6 absolute\nset xtics (",
@@ -268,10 +253,8 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         }
     }
     code = sf_plot_finish(pl);
-    free(pl);
     if (code == 0)
-        fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n",
-                dir);
+        sf_cli_note("replay", "plots written to %s/ (epochs_<policy>.png, cost.png)", dir);
     return code;
 }
 
@@ -343,7 +326,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "replay the first N epochs (default 400; 0 = all)",
      .want = "a count of epochs",
      .ilo = 0,
-     .ihi = SF_TRACE_MAX_LINES},
+     .ihi = SF_TRACE_MAX_EPOCHS},
     {.id = R_ARRIVALS,
      .name = "arrivals",
      .kind = SF_OPT_WORD,
@@ -1024,7 +1007,7 @@ static int replay_run(int argc, char **argv)
     code = SF_EXIT_OK;
     if (a->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "trace", json_string(a->trace));
+        json_object_set_new(o, "trace", sf_cli_json_text(a->trace));
         json_object_set_new(o, "epochs", json_integer(trace.n_epochs));
         json_object_set_new(o, "epoch_s", sf_cli_json_num(a->sim.ctl.epoch_s));
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));

@@ -83,3 +83,9 @@ int sf_cli_print_json(const char *cmd, json_t *doc)
     free(text);
     return SF_EXIT_OK;
 }
+
+json_t *sf_cli_json_text(const char *s)
+{
+    char buf[4 * SF_PATH_BYTES + 8];
+    return json_string(sf_str_escape(buf, sizeof(buf), s, strlen(s)));
+}
