@@ -31,18 +31,31 @@ struct sf_ctl_params {
     int scale_period_epochs;   /* P: 25 (150 s) */
     int cold_start_min_epochs; /* launch -> ready, uniform in [min, max]: 18..22 */
     int cold_start_max_epochs;
-    int terminate_delay_epochs; /* termination takes effect after: 2 */
-    int partial_to_instance;    /* 1: a partial batch may use a free instance; 0: always FaaS */
-    int max_instances;          /* cap on the target, <= SF_CTL_MAX_INSTANCES */
-    int scaling_rule;           /* SF_SCALE_EXPECTED (default) or SF_SCALE_PAPER */
+    int terminate_delay_epochs;    /* termination takes effect after: 2 */
+    int partial_to_instance;       /* 1: a partial batch may use a free instance; 0: always FaaS */
+    int max_instances;             /* cap on the target, <= SF_CTL_MAX_INSTANCES */
+    int scaling_rule;              /* SF_SCALE_BREAKEVEN (default), _EXPECTED or _PAPER */
+    double launch_horizon_periods; /* expected rule: a new instance's cold start is paid back
+                                      over this many scaling periods (the hurdle for a launch is
+                                      T-CIP (1 + cold / (h P))) */
+    double buy_after_cold_starts;  /* break-even rule: launch once the savings it missed reach
+                                      this many times a launch's cost (its price over a cold
+                                      start): 1 */
+    double sell_after_cold_starts; /* break-even rule: release once the waste reaches this many
+                                      times a relaunch's cost (a cold start's price plus the FaaS
+                                      premium of a full instance during it): 1 */
 };
 
 /* How the scaling manager turns (mu, sigma) into a target. */
 enum sf_scaling_rule {
-    SF_SCALE_PAPER = 0,    /* the paper: D = mu + k sigma, q = floor(D/r), + [res > T-CIP] */
-    SF_SCALE_EXPECTED = 1, /* beyond the paper (default): buy the (n+1)-th instance while its
-                              expected load E[min(r, (L - n r)+)] exceeds T-CIP (a higher
-                              hurdle for a new launch), L ~ Normal(mu, s) */
+    SF_SCALE_PAPER = 0,     /* the paper: D = mu + k sigma, q = floor(D/r), + [res > T-CIP] */
+    SF_SCALE_EXPECTED = 1,  /* beyond the paper: buy the (n+1)-th instance while its
+                               expected load E[min(r, (L - n r)+)] exceeds T-CIP (a higher
+                               hurdle for a new launch), L ~ Normal(mu, s) */
+    SF_SCALE_BREAKEVEN = 2, /* beyond the paper: rent-or-buy every epoch; buy the (n+1)-th
+                               instance once what it would have saved since it started to pay
+                               equals what a launch costs, release one once what it wasted equals
+                               what a relaunch would cost (sf_breakeven_step) */
 };
 
 void sf_ctl_params_default(struct sf_ctl_params *p);
@@ -78,6 +91,27 @@ int sf_scaling_target(const struct sf_ctl_params *p, double mu_rps, double sigma
  * the paper's rule with k = 0. sf_scaling_target dispatches here when p->scaling_rule says so. */
 int sf_scaling_target_expected(const struct sf_ctl_params *p, double mu_rps, double sigma_rps,
                                int active);
+
+/* ---- the break-even (rent-or-buy) scaling rule ---- */
+
+/* Per instance level j (the j-th instance counted from the first), seconds of instance price:
+ * up_s[j] what level j, not running, would have saved net of its price; down_s[j] what it, running,
+ * wasted net of its savings. Both restart at 0 when negative. */
+struct sf_breakeven {
+    double up_s[SF_CTL_MAX_INSTANCES + 2];
+    double down_s[SF_CTL_MAX_INSTANCES + 2];
+};
+
+void sf_breakeven_init(struct sf_breakeven *b);
+/* One epoch at rate_rps with `active` instances (launched, not terminating): level j takes
+ * min(r, (rate - (j - 1) r)+) and earns (load / T-CIP - 1) x epoch of its price. Returns the
+ * target: active plus the levels above whose up_s reached buy_after x the mean cold start (what a
+ * launch costs), or active - 1 when the top level's down_s reached sell_after x cold x
+ * (1 + r / T-CIP) (what a relaunch would cost: the cold start and the FaaS premium meanwhile). A
+ * level that cannot pay at full load (T-CIP > r) is never bought. The classic break-even argument
+ * bounds each level's cost by a small multiple of a clairvoyant choice, without a forecast. */
+int sf_breakeven_step(struct sf_breakeven *b, const struct sf_ctl_params *p, double rate_rps,
+                      int active);
 
 /* True when epoch is a scaling epoch (a positive multiple of P). */
 int sf_scaling_due(const struct sf_ctl_params *p, int64_t epoch);

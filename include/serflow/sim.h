@@ -57,6 +57,32 @@ int sf_trace_load(struct sf_trace *t, const char *path, int csv, enum sf_trace_u
                   double epoch_s, int64_t max_epochs, struct sf_err *err);
 void sf_trace_fini(struct sf_trace *t);
 
+/* ---- synthetic traces (tracegen.c; the scaling bench, docs/controller.md) ---- */
+
+enum sf_tracegen_family {
+    SF_TG_DIURNAL = 0, /* a smooth 4-hour cycle with slow multiplicative noise */
+    SF_TG_ONOFF,       /* bursty on/off (a two-state MMPP: 10 min on, 20 min at a tenth) */
+    SF_TG_FLASH,       /* flash crowds: 6x jumps about hourly, decaying over 5 minutes */
+    SF_TG_RAMP,        /* a slow ramp from a tenth to twice the base */
+    SF_TG_STEPS,       /* step changes: levels held about 40 minutes */
+    SF_TG_QUIET,       /* long quiet periods (1.5 h at 2 %) between 20-minute busy ones */
+    SF_TG_COUNT
+};
+
+/* Longest generated trace: 31 days of seconds. */
+#define SF_TRACEGEN_MAX_SECONDS (31ll * 86400)
+
+const char *sf_tracegen_name(int family);
+/* -1 when unknown. */
+int sf_tracegen_parse(const char *name);
+/* Fills counts[0..seconds) with per-second Poisson counts whose rate follows the family's shape,
+ * scaled to mean_rps on average; the same seed gives the same trace. */
+int sf_tracegen(int family, double mean_rps, int64_t seconds, uint64_t seed, uint32_t *counts,
+                struct sf_err *err);
+/* A trace from n counts of `unit` each (through sf_trace_parse_counts, with its checks). */
+int sf_trace_from_counts(struct sf_trace *t, const char *name, const uint32_t *counts, int64_t n,
+                         enum sf_trace_unit unit, double epoch_s, struct sf_err *err);
+
 /* ---- simulator ---- */
 
 enum sf_policy_kind {

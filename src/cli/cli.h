@@ -47,7 +47,7 @@ const struct sf_cli_command *sf_cli_command_find(const char *name);
 void sf_cli_usage(FILE *out);
 
 extern const struct sf_cli_command sf_cli_plan_command, sf_cli_replay_command,
-    sf_cli_profile_command, sf_cli_demo_command, sf_cli_help_command;
+    sf_cli_profile_command, sf_cli_tracegen_command, sf_cli_demo_command, sf_cli_help_command;
 
 /* Runs a parse loop that only validates (for the .check entries of commands whose switch has no
  * side effects beyond storing values). */

@@ -296,7 +296,7 @@ enum replay_opt {
 static const char *const unit_words[] = {"epoch", "second", NULL};
 static const char *const format_words[] = {"counts", "csv", NULL};
 static const char *const arrival_words[] = {"uniform", "poisson", NULL};
-static const char *const scaling_words[] = {"expected", "paper", NULL};
+static const char *const scaling_words[] = {"breakeven", "paper", "expected", NULL};
 static const char *const partial_words[] = {"instance", "function", NULL};
 
 static const struct sf_opt replay_opts[] = {
@@ -410,9 +410,10 @@ static const struct sf_opt replay_opts[] = {
      .name = "scaling",
      .kind = SF_OPT_WORD,
      .metavar = "RULE",
-     .help =
-         "serflow's target: expected (the default: buy an instance while\nits expected load "
-         "exceeds T-CIP; beyond the paper, docs/controller.md)\nor paper (mu + k sigma and T-CIP)",
+     .help = "serflow's rule (docs/controller.md): breakeven (the default: buy an\ninstance once "
+             "the savings it missed pay a tenth of a launch, release it\nonce its waste pays a "
+             "tenth of a relaunch), expected (buy while its\nexpected load exceeds T-CIP) or paper "
+             "(mu + k sigma and T-CIP)",
      .words = scaling_words},
     {.id = R_PARTIAL,
      .name = "partial-batches",
@@ -708,7 +709,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
             a->sim.ctl.terminate_delay_epochs = (int)v.i;
             break;
         case R_SCALING:
-            a->sim.ctl.scaling_rule = v.word == 1 ? SF_SCALE_PAPER : SF_SCALE_EXPECTED;
+            a->sim.ctl.scaling_rule = v.word == 1   ? SF_SCALE_PAPER
+                                      : v.word == 2 ? SF_SCALE_EXPECTED
+                                                    : SF_SCALE_BREAKEVEN;
             break;
         case R_PARTIAL:
             a->sim.ctl.partial_to_instance = v.word == 0;

@@ -6,9 +6,13 @@
 
 #include "cli.h"
 
-const struct sf_cli_command *const sf_cli_commands[] = {
-    &sf_cli_plan_command, &sf_cli_replay_command, &sf_cli_profile_command,
-    &sf_cli_demo_command, &sf_cli_help_command,   NULL};
+const struct sf_cli_command *const sf_cli_commands[] = {&sf_cli_plan_command,
+                                                        &sf_cli_replay_command,
+                                                        &sf_cli_profile_command,
+                                                        &sf_cli_tracegen_command,
+                                                        &sf_cli_demo_command,
+                                                        &sf_cli_help_command,
+                                                        NULL};
 
 const struct sf_cli_command *sf_cli_command_find(const char *name)
 {

@@ -56,6 +56,8 @@ static int inst_prefix(const struct sf_batcher_cfg *c, double t, int queued,
                        double oldest_arrival_s)
 {
     int lo = 0, hi = queued < c->batch_size ? queued : c->batch_size;
+    if (t <= sf_batcher_latest_s(c, oldest_arrival_s, hi, 1))
+        return hi; /* the common case: all of it fits */
     while (lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
         if (t <= sf_batcher_latest_s(c, oldest_arrival_s, mid, 1))
@@ -134,9 +136,9 @@ int sf_batcher_admit(const struct sf_batcher_cfg *c, double now_s, int queued,
     if (on_inst) {
         /* a batch bound for a free instance keeps it: when one more request would make the
          * batch too late there, the batch leaves for the instance now */
-        if (inst_prefix(c, now_s, n, oldest_arrival_s) == n)
+        if (now_s <= sf_batcher_latest_s(c, oldest_arrival_s, n, 1))
             return 0;
-        if (inst_prefix(c, now_s, queued, oldest_arrival_s) == queued) {
+        if (now_s <= sf_batcher_latest_s(c, oldest_arrival_s, queued, 1)) {
             out->deadline_s = oldest_arrival_s + c->slo_s;
             dispatch(out, queued, 1, now_s);
             return 1;

@@ -22,9 +22,13 @@ void sf_ctl_params_default(struct sf_ctl_params *p)
     p->terminate_delay_epochs = 2;
     p->partial_to_instance = 1;
     p->max_instances = SF_CTL_MAX_INSTANCES;
-    /* serflow's default goes past the paper: within 2.5-5.6 % of the oracle where the paper's
-     * rule is 11-16 % above it (docs/benchmarks.md); --scaling paper reproduces the paper */
-    p->scaling_rule = SF_SCALE_EXPECTED;
+    /* serflow's default goes past the paper: the break-even rule, chosen with its thresholds by
+     * leave-one-family-out cross-validation on bench_scaling (docs/controller.md,
+     * docs/benchmarks.md); --scaling paper reproduces the paper */
+    p->scaling_rule = SF_SCALE_BREAKEVEN;
+    p->launch_horizon_periods = 1;
+    p->buy_after_cold_starts = 0.1;
+    p->sell_after_cold_starts = 0.1;
 }
 
 int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
@@ -47,8 +51,14 @@ int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
         return sf_err_set(err, SF_EINVAL, "controller: cold start needs 0 <= min <= max epochs");
     if (p->terminate_delay_epochs < 0)
         return sf_err_set(err, SF_EINVAL, "controller: termination delay must be >= 0 epochs");
-    if (p->scaling_rule != SF_SCALE_PAPER && p->scaling_rule != SF_SCALE_EXPECTED)
+    if (!(p->buy_after_cold_starts > 0) || !(p->sell_after_cold_starts > 0) ||
+        !isfinite(p->buy_after_cold_starts) || !isfinite(p->sell_after_cold_starts))
+        return sf_err_set(err, SF_EINVAL, "controller: break-even thresholds must be > 0");
+    if (p->scaling_rule != SF_SCALE_PAPER && p->scaling_rule != SF_SCALE_EXPECTED &&
+        p->scaling_rule != SF_SCALE_BREAKEVEN)
         return sf_err_set(err, SF_EINVAL, "controller: unknown scaling rule %d", p->scaling_rule);
+    if (!(p->launch_horizon_periods >= 1) || !isfinite(p->launch_horizon_periods))
+        return sf_err_set(err, SF_EINVAL, "controller: the launch horizon must be >= 1 period");
     if (p->max_instances < 0 || p->max_instances > SF_CTL_MAX_INSTANCES)
         return sf_err_set(err, SF_EINVAL, "controller: max instances must be in [0, %d]",
                           SF_CTL_MAX_INSTANCES);
@@ -91,7 +101,8 @@ int sf_scaling_target_expected(const struct sf_ctl_params *p, double mu_rps, dou
         return 0;
     double s = sqrt(M_PI / 2) * sigma_rps, r = p->capacity_rps;
     double cold = 0.5 * (p->cold_start_min_epochs + p->cold_start_max_epochs);
-    double launch_hurdle = p->tcip_rps * (p->scale_period_epochs + cold) / p->scale_period_epochs;
+    double horizon = p->launch_horizon_periods * p->scale_period_epochs;
+    double launch_hurdle = p->tcip_rps * (horizon + cold) / horizon;
     int n = 0;
     while (n < p->max_instances) {
         /* load the (n+1)-th instance would take: E[min(r, (L - n r)+)] */
@@ -118,6 +129,64 @@ int sf_scaling_target(const struct sf_ctl_params *p, double mu_rps, double sigma
     double res = d - q * p->capacity_rps;
     double n = q + (res > p->tcip_rps ? 1 : 0);
     return n > p->max_instances ? p->max_instances : (int)n;
+}
+
+void sf_breakeven_init(struct sf_breakeven *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+/* Load level j (1-based) takes at rate_rps with capacity r. */
+static double level_load(double rate_rps, double r, int j)
+{
+    double x = rate_rps - (j - 1) * r;
+    return x <= 0 ? 0 : x < r ? x : r;
+}
+
+int sf_breakeven_step(struct sf_breakeven *b, const struct sf_ctl_params *p, double rate_rps,
+                      int active)
+{
+    if (!p->use_instances || !(p->tcip_rps <= p->capacity_rps))
+        return 0; /* an instance never beats FaaS, even full */
+    int max = p->max_instances;
+    if (active > max)
+        active = max;
+    double T = p->epoch_s, r = p->capacity_rps, tcip = p->tcip_rps;
+    double cold_s = 0.5 * (p->cold_start_min_epochs + p->cold_start_max_epochs) * T;
+    if (cold_s < T)
+        cold_s = T;
+    /* buying costs the cold start's price; selling risks a relaunch, which costs that and the
+     * FaaS premium of a full instance's load during the next cold start */
+    double buy_s = p->buy_after_cold_starts * cold_s;
+    double sell_s = p->sell_after_cold_starts * cold_s * (1 + r / tcip);
+    /* running levels: waste net of savings */
+    for (int j = 1; j <= active; j++) {
+        double d = b->down_s[j] + T * (1 - level_load(rate_rps, r, j) / tcip);
+        b->down_s[j] = d > 0 ? d : 0;
+        b->up_s[j] = 0;
+    }
+    /* levels not running: savings net of price, while they would have any load */
+    int target = active;
+    for (int j = active + 1; j <= max; j++) {
+        double load = level_load(rate_rps, r, j);
+        if (load <= 0) {
+            for (; j <= max && (b->up_s[j] > 0 || b->down_s[j] > 0); j++)
+                b->up_s[j] = b->down_s[j] = 0;
+            break;
+        }
+        double u = b->up_s[j] + T * (load / tcip - 1);
+        b->up_s[j] = u > 0 ? u : 0;
+        b->down_s[j] = 0;
+        if (b->up_s[j] >= buy_s && target == j - 1)
+            target = j; /* consecutive levels only: the fleet grows from the bottom */
+    }
+    for (int j = active + 1; j <= target; j++)
+        b->up_s[j] = 0;
+    if (target == active && active > 0 && b->down_s[active] >= sell_s) {
+        b->down_s[active] = 0;
+        target = active - 1;
+    }
+    return target;
 }
 
 int sf_scaling_due(const struct sf_ctl_params *p, int64_t epoch)

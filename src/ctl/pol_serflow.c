@@ -14,20 +14,28 @@ int sf__monitor_policy_init(void *state, const struct sf_policy_env *env, int ru
     if (rule >= 0)
         s->ctl.scaling_rule = rule;
     sf_monitor_init(&s->mon);
+    sf_breakeven_init(&s->be);
     *period_epochs = s->ctl.scale_period_epochs;
     *first_period_epoch = s->ctl.scale_period_epochs;
+    if (s->ctl.scaling_rule == SF_SCALE_BREAKEVEN)
+        *period_epochs = *first_period_epoch = 1; /* it accounts, and may act, every epoch */
     return SF_OK;
 }
 
 void sf__monitor_policy_observe(void *state, const struct sf_policy_obs *obs)
 {
     struct sf__monitor_policy *s = state;
-    sf_monitor_update(&s->mon, obs->arrivals / s->ctl.epoch_s, s->ctl.alpha, s->ctl.beta);
+    s->last_rate_rps = obs->arrivals / s->ctl.epoch_s;
+    sf_monitor_update(&s->mon, s->last_rate_rps, s->ctl.alpha, s->ctl.beta);
 }
 
 int sf__monitor_policy_period(void *state, const struct sf_policy_obs *obs)
 {
     struct sf__monitor_policy *s = state;
+    if (s->ctl.scaling_rule == SF_SCALE_BREAKEVEN) {
+        int t = sf_breakeven_step(&s->be, &s->ctl, s->last_rate_rps, obs->active);
+        return t == obs->active ? -1 : t;
+    }
     return sf_scaling_target(&s->ctl, s->mon.mu_rps, s->mon.sigma_rps, obs->active);
 }
 

@@ -35,6 +35,8 @@ static inline uint32_t sf__ring_back(const struct sf__ring *r, int64_t k)
 struct sf__monitor_policy {
     struct sf_ctl_params ctl;
     struct sf_monitor mon;
+    struct sf_breakeven be; /* the break-even rule's accounts */
+    double last_rate_rps;   /* the last epoch's arrival rate */
 };
 /* rule < 0: the env's scaling rule; else that rule (enum sf_scaling_rule). */
 int sf__monitor_policy_init(void *state, const struct sf_policy_env *env, int rule,

@@ -102,6 +102,7 @@ struct mem_info {
 /* One VM type's prefix sums: worst-case time of stages 1..i for a batch of B (epoch batching),
  * per request and per batch (deadline batching sizes batches itself). */
 struct vm_info {
+    const struct sf_runtime *rt;
     double batch_prefix_s[SF_MAX_STAGES + 1];
     double req_prefix_s[SF_MAX_STAGES + 1];
     double fix_prefix_s[SF_MAX_STAGES + 1];
@@ -316,8 +317,13 @@ static void deadline_candidate(const struct ctx *x, const double *survival,
         struct sf_candidate u = *t;
         u.tail_fanout = k;
         u.inst_batch = nb;
-        double busy = inst_busy_s(vi, c, nb);
-        u.capacity_rps = busy > 0 ? nb / busy : SF_PLAN_MAX_CAPACITY_RPS;
+        /* r: what a saturated instance absorbs, batches of nb back to back, each keeping the
+         * VM busy for its expected head (the requests that reach each stage) */
+        double busy = inst_busy_s(vi, c, nb), expected = 0;
+        for (int i = 0; i < c; i++)
+            if (survival[i] > 0)
+                expected += nb * survival[i] * vi->rt->per_request_s[i] + vi->rt->per_batch_s[i];
+        u.capacity_rps = expected > 0 ? nb / expected : SF_PLAN_MAX_CAPACITY_RPS;
         if (u.capacity_rps > SF_PLAN_MAX_CAPACITY_RPS)
             u.capacity_rps = SF_PLAN_MAX_CAPACITY_RPS;
         u.latency_s = busy + inst_service_s(x, m, vi, c, k, nb);
@@ -581,6 +587,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
         const struct sf_runtime *r = sf_profile_vm_runtime(prof, price->vm[v].name);
         if (!r)
             continue;
+        vms[v].rt = r;
         batch_prefix(r->per_request_s, r->per_batch_s, x.n, plan->batch_size,
                      vms[v].batch_prefix_s);
         for (int i = 0; i < x.n; i++) {

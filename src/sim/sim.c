@@ -377,16 +377,18 @@ static void epoch_route(struct sf__shared *sh, struct sf__pstate *ps, int64_t av
 /* ---- deadline-aware batching (batcher.h): requests dispatched as they arrive ---- */
 
 /* Instances that may take a batch at t (0 when the policy's cap is used up). */
-static int free_instances(const struct sf__pstate *ps, double t)
+static int free_instances(void *ctx, double t)
 {
+    const struct sf__pstate *ps = ctx;
     if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
         return 0;
     return sf_fleet_free(&ps->fleet, t);
 }
 
 /* When the next busy instance becomes free (INFINITY: none, or the cap is used up). */
-static double next_free_s(const struct sf__pstate *ps, double t)
+static double next_free_s(void *ctx, double t)
 {
+    const struct sf__pstate *ps = ctx;
     double best = INFINITY;
     if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
         return best;
@@ -399,14 +401,16 @@ static double next_free_s(const struct sf__pstate *ps, double t)
     return best;
 }
 
-/* Sends the first d->n queued requests where the batcher said, at now. */
-static void dispatch(struct sf__shared *sh, struct sf__pstate *ps,
-                     const struct sf_batch_decision *d, double now)
+/* Sends requests a, a + 1, ... where the batcher said, at now; the policy's cap may hold part of
+ * an instance batch back for the next decision. */
+static int64_t dispatch(void *ctx, const struct sf_batch_decision *d, int64_t a, double now)
 {
-    int64_t a = ps->next_g, n = d->n;
+    struct sf__pstate *ps = ctx;
+    struct sf__shared *sh = ps->sh;
+    int64_t n = d->n;
     if (d->path == SF_BATCH_INSTANCE) {
         if (n > ps->cap - ps->inst_reqs)
-            n = ps->cap - ps->inst_reqs; /* the rest waits for the next decision */
+            n = ps->cap - ps->inst_reqs;
         struct sf_instance *in = NULL;
         for (int i = 0; i < ps->fleet.n && !in; i++) {
             struct sf_instance *x = &ps->fleet.inst[i];
@@ -423,74 +427,58 @@ static void dispatch(struct sf__shared *sh, struct sf__pstate *ps,
             run_on_function(sh, ps, (int)(s - sh->base), (int)(t - sh->base), now);
         }
     }
-    ps->next_g += n;
-    ps->q_n -= (int)n;
+    return n;
 }
 
-/* Dispatches what the batcher says must leave at now. */
-static void settle(struct sf__shared *sh, struct sf__pstate *ps, double now)
-{
-    struct sf_batch_decision d;
-    while (ps->q_n > 0) {
-        sf_batcher_decide(&ps->bcfg, now, ps->q_n, sh->arrival[ps->next_g - sh->base],
-                          free_instances(ps, now), next_free_s(ps, now), &d);
-        if (d.path == SF_BATCH_NONE)
-            return;
-        dispatch(sh, ps, &d, now);
-    }
-}
-
-/* Runs the policy's clock up to t: every dispatch the batcher makes at a deadline, or when an
- * instance becomes free, strictly before t. */
-static void advance_to(struct sf__shared *sh, struct sf__pstate *ps, double t)
-{
-    struct sf_batch_decision d;
-    while (ps->q_n > 0) {
-        double now = ps->cur_s;
-        int free = free_instances(ps, now);
-        sf_batcher_decide(&ps->bcfg, now, ps->q_n, sh->arrival[ps->next_g - sh->base], free,
-                          next_free_s(ps, now), &d);
-        if (d.path != SF_BATCH_NONE) {
-            dispatch(sh, ps, &d, now);
-            continue;
-        }
-        double next = d.wake_s;
-        if (free == 0) { /* a batch bound for a function may still get an instance */
-            double f = next_free_s(ps, now);
-            next = f < next ? f : next;
-        }
-        if (!(next < t))
-            break;
-        ps->cur_s = next;
-    }
-    if (t > ps->cur_s && isfinite(t))
-        ps->cur_s = t;
-}
-
-/* Request g arrives: earlier deadlines first, then the batcher decides whether the open batch
- * must leave before g joins, and whether the batch must leave now. */
-static void arrive(struct sf__shared *sh, struct sf__pstate *ps, int64_t g)
-{
-    double t = sh->arrival[g - sh->base];
-    advance_to(sh, ps, t);
-    struct sf_batch_decision d;
-    if (ps->q_n > 0 && sf_batcher_admit(&ps->bcfg, t, ps->q_n, sh->arrival[ps->next_g - sh->base],
-                                        free_instances(ps, t), next_free_s(ps, t), &d))
-        dispatch(sh, ps, &d, t);
-    settle(sh, ps, t); /* what the cap held back, if anything */
-    if (ps->q_n == 0)
-        ps->next_g = g;
-    ps->q_n++;
-    settle(sh, ps, t);
-}
+static const struct sf__dq_ops fleet_ops = {
+    .free = free_instances, .next_free = next_free_s, .dispatch = dispatch};
 
 /* The decision at the end of epoch e (time e T), after every dispatch before it. */
 static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
 {
-    advance_to(sh, ps, (double)e * sh->o->ctl.epoch_s);
+    sf__dq_advance(sh, &ps->dq, (double)e * sh->o->ctl.epoch_s);
     record(sh, ps, e);
     decision(sh, ps, e, n);
-    settle(sh, ps, ps->cur_s); /* a newly ready instance may take a waiting batch */
+    sf__dq_settle(sh, &ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
+}
+
+/* The batcher of a path: its worst-case service tables (allocated into *tables, 2 (B + 1)
+ * doubles) with the simulator's function cold start as the allowance (the profile's is for
+ * planning). */
+static int batcher_for(struct sf__shared *sh, const struct sf_path *path,
+                       struct sf_batcher_cfg *cfg, double **tables, struct sf_err *err)
+{
+    int B = sh->o->ctl.batch_size;
+    double *t = calloc(2 * ((size_t)B + 1), sizeof(double));
+    *tables = t;
+    if (!t)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
+    double *inst = t, *fn = t + B + 1;
+    int rc = sf_service_tables(sh->prof, sh->price, 0, path, B, inst, fn, err);
+    if (rc != SF_OK)
+        return rc;
+    double dcold = sh->o->fn_cold_start_s - sh->prof->fn_cold_start_s;
+    for (int n = 1; n <= B; n++) {
+        fn[n] += dcold;
+        if (path->has_instances && path->cut < sh->prof->n_stages)
+            inst[n] += dcold;
+    }
+    *cfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
+                                   .batch_size = B,
+                                   .inst_worst_s = path->has_instances ? inst : NULL,
+                                   .fn_worst_s = fn};
+    return sf_batcher_check(cfg, err);
+}
+
+/* The oracle's lanes for deadline batching (sim_oracle.c). */
+static int oracle_lanes_init(struct sf__shared *sh, struct sf__oracle_table *tb,
+                             const struct sf_path *path, struct sf_err *err)
+{
+    tb->lanes = calloc((size_t)tb->nmax + 2, sizeof(*tb->lanes));
+    if (!tb->lanes)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
+    tb->epoch_first_g = -1;
+    return batcher_for(sh, path, &tb->cfg, &tb->worst_s, err);
 }
 
 /* ---- the lockstep pass ---- */
@@ -528,7 +516,7 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
                     epoch_route(sh, &ps[i], sh->end);
                 else
                     for (int64_t g = sh->end - m; g < sh->end; g++)
-                        arrive(sh, &ps[i], g);
+                        sf__dq_arrive(sh, &ps[i].dq, g);
             }
             if (tb)
                 sf__oracle_fill(sh, tb_rt, tb, e, first_g, first_g + n, sh->end);
@@ -542,7 +530,7 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
     for (size_t i = 0; i < np; i++) {
         if (ps[i].deadline) {
             /* the queue drains at its deadlines; the last epoch's record includes that */
-            advance_to(sh, &ps[i], INFINITY);
+            sf__dq_advance(sh, &ps[i].dq, INFINITY);
             record(sh, &ps[i], E);
         }
         finish_policy(sh, &ps[i]);
@@ -586,27 +574,11 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_pol
     if (ps->deadline) {
         /* the batcher's worst-case service tables for this path; the simulator's function cold
          * start is the allowance (the profile's is for planning) */
-        int B = sh->o->ctl.batch_size;
-        ps->worst_s = calloc(2 * ((size_t)B + 1), sizeof(double));
-        if (!ps->worst_s)
-            return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
-        double *inst = ps->worst_s, *fn = ps->worst_s + B + 1;
-        rc = sf_service_tables(sh->prof, sh->price, 0, path, B, inst, fn, err);
+        rc = batcher_for(sh, path, &ps->bcfg, &ps->worst_s, err);
         if (rc != SF_OK)
             return rc;
-        double dcold = sh->o->fn_cold_start_s - sh->prof->fn_cold_start_s;
-        for (int n = 1; n <= B; n++) {
-            fn[n] += dcold;
-            if (path->has_instances && path->cut < sh->prof->n_stages)
-                inst[n] += dcold;
-        }
-        ps->bcfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
-                                           .batch_size = B,
-                                           .inst_worst_s = path->has_instances ? inst : NULL,
-                                           .fn_worst_s = fn};
-        rc = sf_batcher_check(&ps->bcfg, err);
-        if (rc != SF_OK)
-            return rc;
+        ps->sh = sh;
+        ps->dq = (struct sf__dq){.cfg = &ps->bcfg, .ops = &fleet_ops, .ctx = ps};
     }
     ps->resp_hist = calloc(SF__RESP_BINS, sizeof(uint64_t));
     if (!ps->resp_hist)
@@ -774,6 +746,11 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
             rc = sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
             goto out;
         }
+        if (opts->batching == SF_BATCHING_DEADLINE) {
+            rc = oracle_lanes_init(&sh, &tb, &paths->oracle, err);
+            if (rc != SF_OK)
+                goto out;
+        }
     }
     pass(&sh, ps, np, want_oracle ? &tb : NULL, &tb_rt, "replay");
     for (size_t i = 0; i < np; i++)
@@ -809,6 +786,8 @@ out:
         sf_sim_results_fini(results, n_kinds);
     }
     free(tb.cost);
+    free(tb.lanes);
+    free(tb.worst_s);
     free(sched[0]);
     free(sched[1]);
     free(sh.exits);

@@ -37,10 +37,146 @@ static double warm_tail_cost(struct sf__shared *sh, const struct sf__pathrt *rt,
     return c;
 }
 
+/* ---- deadline batching: lanes ---- */
+
+static int lane_free(void *ctx, double t)
+{
+    const struct sf__lane *l = ctx;
+    int n = 0;
+    for (int i = 0; i < l->m; i++)
+        n += l->busy[i] <= t;
+    return n;
+}
+
+static double lane_next_free(void *ctx, double t)
+{
+    const struct sf__lane *l = ctx;
+    double best = INFINITY;
+    for (int i = 0; i < l->m; i++)
+        if (l->busy[i] > t && l->busy[i] < best)
+            best = l->busy[i];
+    return best;
+}
+
+/* A batch on the lane's first free instance (busy for the head, the tail priced warm) or on warm
+ * functions. */
+static int64_t lane_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t g, double now)
+{
+    struct sf__lane *l = ctx;
+    struct sf__shared *sh = l->sh;
+    const struct sf__pathrt *rt = l->rt;
+    int B = sh->o->ctl.batch_size, N = rt->n, cut = rt->path.cut, alive[SF_MAX_STAGES];
+    int nf =
+        rt->path.fn_invoke_size > 0 && rt->path.fn_invoke_size < B ? rt->path.fn_invoke_size : B;
+    int a = (int)(g - sh->base), b = a + d->n;
+    if (d->path == SF_BATCH_INSTANCE) {
+        int i = 0;
+        while (i < l->m && l->busy[i] > now)
+            i++;
+        sf__stage_counts(sh->exits, a, b, N, alive);
+        l->busy[i] = now + sf__run_s(rt->vm_rq, rt->vm_rb, alive, 0, cut);
+        if (cut < N)
+            l->cost += warm_tail_cost(sh, rt, a, b, alive);
+        return d->n;
+    }
+    for (int s0 = a; s0 < b; s0 += nf) {
+        int s1 = s0 + nf < b ? s0 + nf : b;
+        sf__stage_counts(sh->exits, s0, s1, N, alive);
+        l->cost += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, 0, N));
+    }
+    return d->n;
+}
+
+static const struct sf__dq_ops lane_ops = {
+    .free = lane_free, .next_free = lane_next_free, .dispatch = lane_dispatch};
+
+/* Copies lane src into dst (its m instances' busy times, queue and cost). */
+static void lane_copy(struct sf__lane *dst, const struct sf__lane *src)
+{
+    dst->dq = src->dq;
+    dst->dq.ctx = dst;
+    dst->sh = src->sh;
+    dst->rt = src->rt;
+    dst->m = src->m;
+    dst->cost = src->cost;
+    dst->resume_g = src->resume_g;
+    memcpy(dst->busy, src->busy, sizeof(double) * (size_t)src->m);
+}
+
+/* The next lane: the top lane as it was just before the step that first found all of its
+ * instances busy with a batch waiting (snap), with one more instance, free. Until that step the
+ * two lanes would have done exactly the same. */
+static void lane_spawn(struct sf__oracle_table *tb, const struct sf__lane *snap)
+{
+    struct sf__lane *l = &tb->lanes[++tb->top];
+    lane_copy(l, snap);
+    l->busy[l->m++] = -INFINITY;
+}
+
+/* Deadline batching, epoch-local: for every count m, m instances ready from the epoch's start,
+ * an empty queue at its start and drained at its end, functions priced warm. Lane m + 1 exists
+ * only once lane m has found all of its instances busy with a batch waiting. */
+static void oracle_fill_deadline(struct sf__shared *sh, const struct sf__pathrt *rt,
+                                 struct sf__oracle_table *tb, int64_t e, int64_t first_g,
+                                 int64_t end_g, int64_t avail_g)
+{
+    struct sf__lane *snap = &tb->lanes[tb->nmax + 1];
+    if (tb->epoch_first_g != first_g) {
+        struct sf__lane *l = &tb->lanes[0];
+        l->sh = sh;
+        l->rt = rt;
+        l->m = 0;
+        l->cost = 0;
+        l->resume_g = first_g;
+        l->dq = (struct sf__dq){.cfg = &tb->cfg,
+                                .ops = &lane_ops,
+                                .ctx = l,
+                                .next_g = first_g,
+                                .cur_s = (double)(e - 1) * sh->o->ctl.epoch_s};
+        tb->top = 0;
+        tb->epoch_first_g = first_g;
+    }
+    for (int L = 0; L <= tb->top; L++) {
+        struct sf__lane *l = &tb->lanes[L];
+        for (int64_t g = l->resume_g; g < avail_g; g++) {
+            int may_spawn = L == tb->top && tb->top < tb->nmax;
+            if (may_spawn)
+                lane_copy(snap, l);
+            l->dq.saturated = 0;
+            sf__dq_arrive(sh, &l->dq, g);
+            if (may_spawn && l->dq.saturated) {
+                snap->resume_g = g;
+                lane_spawn(tb, snap);
+            }
+        }
+        l->resume_g = avail_g;
+    }
+    if (avail_g < end_g)
+        return;
+    for (int L = 0; L <= tb->top; L++) { /* drain, still spawning */
+        struct sf__lane *l = &tb->lanes[L];
+        int may_spawn = L == tb->top && tb->top < tb->nmax;
+        if (may_spawn)
+            lane_copy(snap, l);
+        l->dq.saturated = 0;
+        sf__dq_advance(sh, &l->dq, INFINITY);
+        if (may_spawn && l->dq.saturated)
+            lane_spawn(tb, snap);
+    }
+    double *row = tb->cost + (size_t)(e - 1) * (size_t)(tb->nmax + 1);
+    for (int m = 0; m <= tb->nmax; m++)
+        row[m] = tb->lanes[m < tb->top ? m : tb->top].cost;
+    tb->epoch_first_g = -1;
+}
+
 void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
                      struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
                      int64_t avail_g)
 {
+    if (tb->lanes) {
+        oracle_fill_deadline(sh, rt, tb, e, first_g, end_g, avail_g);
+        return;
+    }
     int B = sh->o->ctl.batch_size, N = rt->n, cut = rt->path.cut;
     int nf =
         rt->path.fn_invoke_size > 0 && rt->path.fn_invoke_size < B ? rt->path.fn_invoke_size : B;

@@ -32,4 +32,7 @@ check vm30-berkeley --tau 0.7 --pricing "$g/aws-vm30.json" \
     --trace "$src/data/traces/berkeley_libra_per_second.txt" --epochs 2000 --batching epoch
 check vm30-poisson-t5 --tau 0.5 --pricing "$g/aws-vm30.json" --arrivals poisson --epochs 3000 \
     --partial-batches function --batching epoch
+# the default, deadline-aware batching (every request within its SLO)
+check deadline --tau 0.7
+check deadline-vm30 --tau 0.7 --pricing "$g/aws-vm30.json" --epochs 2000
 finish golden

@@ -212,6 +212,40 @@ static void test_params_check(void **state)
     assert_non_null(strstr(err.msg, "cold start"));
 }
 
+/* The break-even rule against a hand count: r = 10, T-CIP = 4, cold start 20 epochs of 6 s,
+ * thresholds a tenth: a launch costs 12 s of price, a relaunch 0.1 x 120 x (1 + 10 / 4) = 42 s. */
+static void test_breakeven_rule(void **state)
+{
+    (void)state;
+    struct sf_ctl_params p;
+    sf_ctl_params_default(&p);
+    p.capacity_rps = 10;
+    p.tcip_rps = 4;
+    p.cold_start_min_epochs = p.cold_start_max_epochs = 20;
+    p.buy_after_cold_starts = p.sell_after_cold_starts = 0.1;
+    struct sf_breakeven b;
+    sf_breakeven_init(&b);
+    /* 15 req/s with one instance: level 2 takes 5, saves 6 x (5/4 - 1) = 1.5 s per epoch */
+    for (int e = 1; e <= 7; e++)
+        assert_int_equal(sf_breakeven_step(&b, &p, 15, 1), 1);
+    assert_int_equal(sf_breakeven_step(&b, &p, 15, 1), 2); /* 8 x 1.5 = 12 s */
+    /* 12 req/s with two: level 2 takes 2, wastes 6 x (1 - 2/4) = 3 s per epoch: 14 epochs */
+    for (int e = 1; e <= 13; e++)
+        assert_int_equal(sf_breakeven_step(&b, &p, 12, 2), 2);
+    assert_int_equal(sf_breakeven_step(&b, &p, 12, 2), 1);
+    /* a level that cannot pay even when full is never bought */
+    p.tcip_rps = 11;
+    sf_breakeven_init(&b);
+    for (int e = 1; e <= 100; e++)
+        assert_int_equal(sf_breakeven_step(&b, &p, 1000, 0), 0);
+    /* no traffic: every level's account drains, nothing is bought */
+    p.tcip_rps = 4;
+    for (int e = 1; e <= 100; e++)
+        assert_int_equal(sf_breakeven_step(&b, &p, 0, 0), 0);
+    p.use_instances = 0;
+    assert_int_equal(sf_breakeven_step(&b, &p, 1000, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_lb_worked_check_epoch_50_of_wits),
         cmocka_unit_test(test_lb_partial_rule_and_cap),
         cmocka_unit_test(test_params_check),
+        cmocka_unit_test(test_breakeven_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

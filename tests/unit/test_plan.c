@@ -460,8 +460,8 @@ static double brute_force(const struct sf_profile *p, const struct sf_pricing *p
 
 /* Deadline batching, written independently: for every (tau, memory, VM, cut, k) the batch an
  * instance takes (the largest n whose wait for the previous batch plus its own worst case meets
- * the SLO, payload per call under the cap), its capacity n / busy, FaaS calls of the largest n that
- * fill and finish within the SLO at the planning rate. */
+ * the SLO, payload per call under the cap), its capacity n / (expected head time of n requests),
+ * FaaS calls of the largest n that fill and finish within the SLO at the planning rate. */
 static double brute_force_deadline(const struct sf_profile *p, const struct sf_pricing *pr,
                                    double floor_acc)
 {
@@ -534,7 +534,13 @@ static double brute_force_deadline(const struct sf_profile *p, const struct sf_p
                         c.cut = cut;
                         c.tail_fanout = k;
                         c.batch_size = nb;
-                        c.capacity_rps = busy > 0 ? nb / busy : 1e6;
+                        /* r: batches of nb back to back, each busy for its expected head */
+                        double eb = 0;
+                        for (int i = 0; i < cut; i++)
+                            if (s[i] > 0)
+                                eb += nb * s[i] * r->per_request_s[i] + r->per_batch_s[i];
+                        (void)busy;
+                        c.capacity_rps = eb > 0 ? nb / eb : 1e6;
                         c.vm_usd_per_s = pr->vm[v].price_usd_per_s;
                         for (int i = 0; i < n; i++) {
                             c.fn_work_s[i] = s[i] * rq[i] + (s[i] > 0 ? rb[i] / nb : 0);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "serflow/sim.h"
 #include "test_util.h"
@@ -303,6 +304,40 @@ static void test_fanout_same_work_shorter_tail(void **state)
     sf_sim_results_fini(&r1, 1);
 }
 
+/* Generated traces: deterministic per seed, the requested mean within a few percent over a
+ * day, non-empty for every family, and different families differ. */
+static void test_tracegen(void **state)
+{
+    (void)state;
+    enum { N = 86400 };
+    uint32_t *a = malloc(sizeof(uint32_t) * N), *b = malloc(sizeof(uint32_t) * N);
+    struct sf_err err = {{0}};
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int f = 0; f < SF_TG_COUNT; f++) {
+        assert_int_equal(sf_tracegen(f, 20, N, 7, a, &err), SF_OK);
+        assert_int_equal(sf_tracegen(f, 20, N, 7, b, &err), SF_OK);
+        assert_memory_equal(a, b, sizeof(uint32_t) * N);
+        double sum = 0;
+        for (int t = 0; t < N; t++)
+            sum += a[t];
+        assert_true(fabs(sum / N - 20) < 0.03 * 20);
+        assert_int_equal(sf_tracegen_parse(sf_tracegen_name(f)), f);
+        assert_int_equal(sf_tracegen(f, 20, N, 8, b, &err), SF_OK);
+        assert_memory_not_equal(a, b, sizeof(uint32_t) * N);
+    }
+    assert_int_equal(sf_tracegen(SF_TG_COUNT, 20, N, 7, a, &err), SF_EINVAL);
+    assert_int_equal(sf_tracegen(0, 0, N, 7, a, &err), SF_ERANGE);
+    assert_int_equal(sf_tracegen_parse("bogus"), -1);
+    struct sf_trace t;
+    assert_int_equal(sf_tracegen(SF_TG_STEPS, 20, 600, 1, a, &err), SF_OK);
+    assert_int_equal(sf_trace_from_counts(&t, "g", a, 600, SF_TRACE_SECOND, 6, &err), SF_OK);
+    assert_int_equal(t.n_epochs, 100);
+    sf_trace_fini(&t);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_oracle_is_a_floor_when_instances_pay),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_fanout_same_work_shorter_tail),
+        cmocka_unit_test(test_tracegen),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
