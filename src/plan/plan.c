@@ -265,12 +265,13 @@ static double inst_service_s(const struct ctx *x, const struct mem_info *m,
 /* The batch an instance takes when saturated: the largest n <= B such that a request arriving
  * just after the previous batch left waits for it (busy) and is then served (service) within the
  * SLO, with every tail call's payload under the cap. 0: none fits. Both sides grow with n, so a
- * binary search. */
+ * binary search; at_least is a batch known to fit (the one of k - 1 calls: more calls only
+ * shorten the tail and the payloads). */
 static int inst_batch(const struct ctx *x, const struct mem_info *m, const struct vm_info *vi,
-                      int c, int k)
+                      int c, int k, int at_least)
 {
     double wire = c < x->n ? x->prof->stage[c - 1].hidden_bytes_lz4 * x->payload_factor : 0;
-    int lo = 0, hi = x->plan->batch_size;
+    int lo = at_least, hi = x->plan->batch_size;
     while (lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
         int chunk = (mid + k - 1) / k;
@@ -310,10 +311,12 @@ static void deadline_candidate(const struct ctx *x, const double *survival,
     /* every k: the batch the instance takes, its capacity and cost; keep the cheapest */
     int kmax = c < x->n ? x->max_fanout : 1, have = 0;
     struct sf_candidate best = *t;
+    int prev = 0;
     for (int k = 1; k <= kmax; k++) {
-        int nb = inst_batch(x, m, vi, c, k);
-        if (nb < 1)
-            continue;
+        int nb = inst_batch(x, m, vi, c, k, prev);
+        if (nb < 1 || nb == prev)
+            continue; /* the same batch on more calls only adds fees and per-call time */
+        prev = nb;
         struct sf_candidate u = *t;
         u.tail_fanout = k;
         u.inst_batch = nb;
@@ -334,6 +337,8 @@ static void deadline_candidate(const struct ctx *x, const double *survival,
         if (!have || u.cost_usd_per_s < best.cost_usd_per_s * (1 - SF_PLAN_TIE_REL))
             best = u;
         have = 1;
+        if (nb == x->plan->batch_size)
+            break; /* the largest batch already: more calls cannot grow it */
     }
     if (!have) {
         /* not even one request fits: report the single request's latency with k = kmax */
