@@ -59,6 +59,13 @@
  * a catalog implying more is refused when it is loaded. */
 #define SF_FN_MAX_MEMORY_SIZES 16384
 
+/* The oracle's table holds one cost per (epoch, instance count): at most this many cells (400 MB
+ * of doubles); its dynamic program visits about (counts)^2 x (epochs + periods) of them, at
+ * most SF_ORACLE_MAX_WORK (seconds of work). The whole WITS trace needs 0.6 M cells and 8 M
+ * steps. A replay beyond them is refused with what to change (--epochs, --policy). */
+#define SF_ORACLE_MAX_CELLS 50000000.0
+#define SF_ORACLE_MAX_WORK  3000000000.0
+
 /* Candidates the planner prices in one run (configurations x function memories): the bundled
  * catalog with --any-memory prices 5.7 million in 0.4 s; this bounds a run to seconds. */
 #define SF_PLAN_MAX_CANDIDATES 50000000.0

@@ -99,16 +99,21 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
     for (size_t i = 0; i < n; i++) {
         if (r[i].kind == SF_POL_ORACLE)
             printf("\noracle: clairvoyant schedule per %d-epoch period by dynamic programming; "
-                   "its lower bound (warm functions) is $%.4f",
-                   o->ctl.scale_period_epochs, r[i].bound_usd);
+                   "%s (warm functions) is $%.4f",
+                   o->ctl.scale_period_epochs,
+                   o->batching == SF_BATCHING_EPOCH ? "its lower bound"
+                                                    : "its epoch-by-epoch estimate",
+                   r[i].bound_usd);
         if (r[i].kind == SF_POL_STATIC)
             printf("\nstatic: the best fixed instance count is %d (estimate $%.4f)",
                    r[i].static_count, r[i].bound_usd);
     }
     printf("\n\nslo_bat: batches done within %.3g s of dispatch; slo_req: requests answered "
-           "within %.3g s of arrival (includes the wait for the epoch boundary); p99_s: 99th "
-           "percentile of that response time.\n",
-           o->ctl.epoch_s, o->ctl.epoch_s);
+           "within %.3g s of arrival (%s); p99_s: 99th percentile of that response time.\n",
+           o->ctl.epoch_s, o->ctl.epoch_s,
+           o->batching == SF_BATCHING_EPOCH
+               ? "epoch batching: it includes the wait for the epoch boundary"
+               : "deadline batching: each batch leaves in time for its oldest request");
 }
 
 static json_t *result_json(const struct sf_policy_result *x, const struct sf_pricing *pr,
