@@ -39,15 +39,29 @@ int sf_cli_exit_code(int status)
     }
 }
 
-void sf_cli_error(const char *cmd, const char *fmt, ...)
+/* One line on stderr: "serflow CMD: " and the message with every non-printable byte escaped. */
+static void line(const char *cmd, const char *fmt, va_list ap)
 {
     char msg[2 * SF_ERR_MAX], shown[2 * SF_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     sf_str_escape(shown, sizeof(shown), msg, strlen(msg));
     fprintf(stderr, "serflow%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", shown);
+}
+
+void sf_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(cmd, fmt, ap);
+    va_end(ap);
+}
+
+void sf_cli_note(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(cmd, fmt, ap);
+    va_end(ap);
 }
 
 int sf_cli_fail(const char *cmd, int status, const struct sf_err *err)
