@@ -139,9 +139,15 @@ static int better(const struct sf_candidate *a, const struct sf_candidate *b)
         return 1;
     if (a->cost_usd_per_s > b->cost_usd_per_s + tol)
         return 0;
-    /* equal cost: the more accurate tau, then the larger SLO margin, then the faster spill */
+    /* equal cost: the more accurate tau; then the simpler system (fewer instances at the
+     * planning rate, then FaaS before IaaS before hybrid: a pool that buys no instance here is
+     * FaaS in all but name); then the larger SLO margin, then the faster spill */
     if (a->accuracy != b->accuracy)
         return a->accuracy > b->accuracy;
+    if (a->split.instances != b->split.instances)
+        return a->split.instances < b->split.instances;
+    if (a->pool != b->pool)
+        return a->pool < b->pool;
     if (a->slo_margin_s != b->slo_margin_s)
         return a->slo_margin_s > b->slo_margin_s;
     return a->spill_margin_s > b->spill_margin_s;
