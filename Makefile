@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. The two commands a newcomer needs:
-#   make demo    install missing packages, build, run the planner (and, later, replay) on defaults
+#   make demo    install missing packages, build, serve a live WITS replay per policy beside
+#                the simulator's prediction (serflow demo; docs/serving.md)
 #   make check   install, build, run every test: unit + CLI tests, ASan+UBSan, valgrind, format,
 #                fuzz smoke
 BUILD      ?= build
@@ -50,12 +51,13 @@ format-check:
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSF_FUZZ=ON \
-	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
+	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@for f in $(FUZZ_BUILD)/fuzz_*; do \
 	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
 	  name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
 	    $(FUZZ_BUILD)/corpus-$$name $$corpus 2>$(FUZZ_BUILD)/log-$$name.txt || \
 	    { tail -40 $(FUZZ_BUILD)/log-$$name.txt; exit 1; }; \

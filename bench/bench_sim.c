@@ -1,7 +1,8 @@
 /*
  * bench_sim.c - simulator speed on the whole 45,000-line WITS trace read as per-epoch counts
  * (about 6.4 M requests), per-request exit sampling, one thread. Reference runs in the same
- * process: the sampling pass alone (no policy), then one policy (faas, serflow), then all eight.
+ * process: the sampling pass alone (no policy), then one policy (faas, libra), then all eight;
+ * with the paper's epoch batching and then with the deadline-aware batcher.
  * Reports simulated requests per second per policy.
  * Usage: bench_sim [repetitions]   (data from SF_SOURCE_DIR)
  */
@@ -51,38 +52,50 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_sim: %s\n", err.msg);
         return 1;
     }
-    sf_sim_opts_default(&opts);
-    opts.tau = 0.7;
-    struct sf_plan plan;
-    struct sf_plan_opts po;
-    sf_plan_opts_default(&po);
-    po.tau = opts.tau;
-    if (sf_plan_run(&plan, &prof, &price, &po, &err) != SF_OK ||
-        sf_sim_paths_from_plan(&plan, opts.tau, &paths, &err) != SF_OK) {
-        fprintf(stderr, "bench_sim: %s\n", err.msg);
-        return 1;
+    /* the paper's epoch batching first (the reference the earlier figures used), then the
+     * deadline-aware batcher (the default), each with a plan made for its batches */
+    for (int mode = 0; mode < 2; mode++) {
+        int batching = mode == 0 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+        sf_sim_opts_default(&opts);
+        opts.tau = 0.7;
+        opts.batching = batching;
+        struct sf_plan plan;
+        struct sf_plan_opts po;
+        sf_plan_opts_default(&po);
+        po.tau = opts.tau;
+        po.batching = batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+        if (sf_plan_run(&plan, &prof, &price, &po, &err) != SF_OK ||
+            sf_sim_paths_from_plan(&plan, opts.tau, &paths, &err) != SF_OK) {
+            fprintf(stderr, "bench_sim: %s\n", err.msg);
+            return 1;
+        }
+        sf_plan_fini(&plan);
+        const char *m = mode == 0 ? "epoch" : "deadline";
+        double req = (double)trace.n_requests;
+        printf("bench_sim [%s batching]: WITS as epochs: %lld epochs, %.0f requests, tau %.2f, "
+               "best of %d\n",
+               m, (long long)trace.n_epochs, req, opts.tau, reps);
+        double t0 = best_of(reps, NULL, 0);
+        printf("bench_sim [%s]: reference: sampling pass alone (exit draws + arrival times): "
+               "%.1f ms, %.1f M req/s\n",
+               m, t0 * 1e3, req / t0 / 1e6);
+        const enum sf_policy_kind one[] = {SF_POL_FAAS}, two[] = {SF_POL_LIBRA};
+        double t1 = best_of(reps, one, 1), t2 = best_of(reps, two, 1);
+        printf("bench_sim [%s]: faas alone: %.1f ms -> %.1f M req/s (%.1f ms over the "
+               "reference)\n",
+               m, t1 * 1e3, req / t1 / 1e6, (t1 - t0) * 1e3);
+        printf("bench_sim [%s]: libra alone: %.1f ms -> %.1f M req/s (%.1f ms over the "
+               "reference)\n",
+               m, t2 * 1e3, req / t2 / 1e6, (t2 - t0) * 1e3);
+        enum sf_policy_kind all[SF_POL_COUNT];
+        for (int k = 0; k < SF_POL_COUNT; k++)
+            all[k] = (enum sf_policy_kind)k;
+        double t8 = best_of(reps, all, SF_POL_COUNT);
+        printf("bench_sim [%s]: all %d policies (oracle and static replayed in a second pass): "
+               "%.1f ms -> %.1f M simulated requests/s summed over policies (%.1f ms per "
+               "policy)\n",
+               m, SF_POL_COUNT, t8 * 1e3, req * SF_POL_COUNT / t8 / 1e6, t8 * 1e3 / SF_POL_COUNT);
     }
-    sf_plan_fini(&plan);
-    double req = (double)trace.n_requests;
-    printf("bench_sim: WITS as epochs: %lld epochs, %.0f requests, tau %.2f, best of %d\n",
-           (long long)trace.n_epochs, req, opts.tau, reps);
-    double t0 = best_of(reps, NULL, 0);
-    printf("bench_sim: reference: sampling pass alone (exit draws + arrival times): %.1f ms, "
-           "%.1f M req/s\n",
-           t0 * 1e3, req / t0 / 1e6);
-    const enum sf_policy_kind one[] = {SF_POL_FAAS}, two[] = {SF_POL_LIBRA};
-    double t1 = best_of(reps, one, 1), t2 = best_of(reps, two, 1);
-    printf("bench_sim: faas alone: %.1f ms -> %.1f M req/s (%.1f ms over the reference)\n",
-           t1 * 1e3, req / t1 / 1e6, (t1 - t0) * 1e3);
-    printf("bench_sim: libra alone: %.1f ms -> %.1f M req/s (%.1f ms over the reference)\n",
-           t2 * 1e3, req / t2 / 1e6, (t2 - t0) * 1e3);
-    enum sf_policy_kind all[SF_POL_COUNT];
-    for (int k = 0; k < SF_POL_COUNT; k++)
-        all[k] = (enum sf_policy_kind)k;
-    double t8 = best_of(reps, all, SF_POL_COUNT);
-    printf("bench_sim: all %d policies (oracle and static replayed in a second pass): %.1f ms -> "
-           "%.1f M simulated requests/s summed over policies (%.1f ms per policy)\n",
-           SF_POL_COUNT, t8 * 1e3, req * SF_POL_COUNT / t8 / 1e6, t8 * 1e3 / SF_POL_COUNT);
     sf_trace_fini(&trace);
     return 0;
 }

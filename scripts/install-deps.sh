@@ -18,6 +18,14 @@ pkgs=(
   zlib1g-dev          # nn: reads the gzip-compressed IDX test set when profiling
   libonnx-dev         # nn: ships onnx.proto (the input to protoc-c)
   dataset-fashion-mnist # nn: test images for `serflow profile` of the bundled model
+  libmicrohttpd-dev   # serve: HTTP server of the ingress, workers and the function runtime
+  libcurl4-openssl-dev # serve: HTTP client (keep-alive, timeouts, multi interface for fan-out)
+  curl                # integration tests: a real HTTP client against the ingress
+  awscli              # integration tests: `aws lambda invoke` against the local function runtime
+  python3-boto3       # integration tests: boto3's Lambda client against the function runtime
+  prometheus          # integration tests: `promtool check metrics` on /metrics
+  nginx-light         # bench/bench_serve.sh: nginx proxying to the same worker, the reference
+  wrk                 # bench/bench_serve.sh: the HTTP load generator
 )
 tools=(
   python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_peers.sh

@@ -58,10 +58,12 @@ double sf_batcher_latest_s(const struct sf_batcher_cfg *c, double oldest_arrival
  * take a batch now (0 when the policy's instance cap is reached) and next_free_s the time the
  * next busy instance becomes free (INFINITY: none): the path of the batch is a free instance while
  * it can still meet the oldest request's deadline, else a busy instance that becomes free early
- * enough to meet it (the batch waits for it), else a function. A full batch (B or more queued)
- * leaves at once, to a free instance or a function. Otherwise the whole queue leaves when now has
- * reached its latest dispatch time on its path; until then the caller is told when to look again
- * (the latest time, or next_free_s when it waits for an instance). */
+ * enough to meet it (the batch waits for it, when whatever that instance could not take could
+ * still go to a function then), else a function. A full batch (B or more queued) leaves at once,
+ * to a free instance or a function. A free instance that can no longer take the whole queue in
+ * time takes, now, the longest prefix that it can (out->n < queued). Otherwise the whole queue
+ * leaves when now has reached its latest dispatch time on its path; until then the caller is told
+ * when to look again (the latest time, or next_free_s when it waits for an instance). */
 void sf_batcher_decide(const struct sf_batcher_cfg *c, double now_s, int queued,
                        double oldest_arrival_s, int free_instances, double next_free_s,
                        struct sf_batch_decision *out);

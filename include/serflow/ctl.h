@@ -34,7 +34,7 @@ struct sf_ctl_params {
     int terminate_delay_epochs;    /* termination takes effect after: 2 */
     int partial_to_instance;       /* 1: a partial batch may use a free instance; 0: always FaaS */
     int max_instances;             /* cap on the target, <= SF_CTL_MAX_INSTANCES */
-    int scaling_rule;              /* SF_SCALE_EXPECTED (default) or SF_SCALE_PAPER */
+    int scaling_rule;              /* SF_SCALE_BREAKEVEN (default), _EXPECTED or _PAPER */
     double launch_horizon_periods; /* expected rule: a new instance's cold start is paid back
                                       over this many scaling periods (the hurdle for a launch is
                                       T-CIP (1 + cold / (h P))) */

@@ -26,8 +26,9 @@
 #define SF_NN_MAX_ONNX_BYTES ((size_t)256 << 20)
 
 /* IDX image/label files after gunzip: Fashion-MNIST's test images are 7.8 MB, its training
- * images 47 MB. */
-#define SF_IDX_FILE_BYTES ((size_t)256 << 20)
+ * images 47 MB. Each pixel becomes a 4-byte float, so this also bounds the test set in memory
+ * (256 MB) that a small gzip file could otherwise inflate into. */
+#define SF_IDX_FILE_BYTES ((size_t)64 << 20)
 /* Height and width of one IDX image: 4096 x 4096 is far above any classifier's input. */
 #define SF_IDX_MAX_SIDE 4096
 
@@ -57,6 +58,13 @@
  * The planner keeps ~1.6 kB per size and prices every size for every tau, VM type and cut, so
  * a catalog implying more is refused when it is loaded. */
 #define SF_FN_MAX_MEMORY_SIZES 16384
+
+/* The oracle's table holds one cost per (epoch, instance count): at most this many cells (400 MB
+ * of doubles); its dynamic program visits about (counts)^2 x (epochs + periods) of them, at
+ * most SF_ORACLE_MAX_WORK (seconds of work). The whole WITS trace needs 0.6 M cells and 8 M
+ * steps. A replay beyond them is refused with what to change (--epochs, --policy). */
+#define SF_ORACLE_MAX_CELLS 50000000.0
+#define SF_ORACLE_MAX_WORK  3000000000.0
 
 /* Candidates the planner prices in one run (configurations x function memories): the bundled
  * catalog with --any-memory prices 5.7 million in 0.4 s; this bounds a run to seconds. */
@@ -97,8 +105,10 @@
  * request); 10^9 is ~100 times the whole bundled WITS trace. */
 #define SF_TRACE_MAX_REQUESTS 1000000000ull
 
-/* Epochs a trace may span: 2 years of 6 s epochs. */
-#define SF_TRACE_MAX_EPOCHS 10000000ll
+/* Epochs a trace may span: 69 days of 6 s epochs (the bundled traces have 45,000 lines). The
+ * simulator keeps a few words per epoch and policy, and --csv/--plot one row per epoch: a
+ * 3-line CSV trace spanning 10^7 epochs took 1 GB for --csv. */
+#define SF_TRACE_MAX_EPOCHS 1000000ll
 
 /* A trace file is read whole: 100 million lines of up to 20 bytes. */
 #define SF_TRACE_FILE_BYTES ((size_t)2 << 30)
@@ -128,6 +138,9 @@
 #define SF_MAX_CTL_K 1e6
 /* Function concurrency (containers per function). */
 #define SF_MAX_FN_CONCURRENCY 1000000
+
+/* Epochs one --plot may draw: gnuplot draws 45,000 epochs x 8 policies in ~15 s. */
+#define SF_PLOT_MAX_EPOCHS 100000
 
 /* ---- command line -------------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #define SERFLOW_MODEL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "serflow/core.h"
 #include "serflow/limits.h" /* caps: a catalog or profile beyond them is refused, not truncated */
@@ -109,6 +110,34 @@ struct sf_profile {
 int sf_profile_load(struct sf_profile *p, const char *path, struct sf_err *err);
 int sf_profile_parse(struct sf_profile *p, const char *name, const char *text, size_t len,
                      struct sf_err *err);
+/* One raw timing behind a fitted runtime (informational, written by serflow profile). */
+struct sf_profile_measurement {
+    int stage;
+    long batch;
+    double median_s, p99_s;
+};
+
+/* Informational members sf_profile_write adds to a profile: the loader allows and skips them.
+ * Every pointer may be NULL and every count 0 (then the member is left out). */
+struct sf_profile_notes {
+    const char *generator, *measured_on, *measured_at, *backend, *note; /* "provenance" */
+    int num_classes;
+    const double *classifier_accuracy; /* n_stages values */
+    const double *mean_stages;         /* one per exit row */
+    const char *transfer_source, *function_source;
+    const char *runtime_source[SF_MAX_RUNTIMES];
+    const struct sf_profile_measurement *measurements[SF_MAX_RUNTIMES];
+    size_t n_measurements[SF_MAX_RUNTIMES];
+};
+
+/* Writes p as a serflow-profile/1 document to f (times in seconds, every double with 17
+ * significant digits, so sf_profile_load reads back exactly p). The document is checked with
+ * sf_profile_parse before anything is written: a profile the loader would refuse is refused
+ * here (SF_EINVAL, with the loader's message), so the writer never produces an unreadable file.
+ * SF_EIO when f reports a write error. */
+int sf_profile_write(const struct sf_profile *p, const struct sf_profile_notes *notes, FILE *f,
+                     struct sf_err *err);
+
 /* Runtime entry for a VM type, or NULL when the profile has none. */
 const struct sf_runtime *sf_profile_vm_runtime(const struct sf_profile *p, const char *vm_name);
 /* Exit row for tau (exact match within 1e-9), or NULL. */

@@ -69,8 +69,11 @@ enum sf_tracegen_family {
     SF_TG_COUNT
 };
 
-/* Longest generated trace: 31 days of seconds. */
-#define SF_TRACEGEN_MAX_SECONDS (31ll * 86400)
+/* Longest generated trace: 31 days of seconds. Highest mean rate: the burstiest family peaks at
+ * about 7x its mean, and 7 x 1e5 req/s x 6 s stays under SF_TRACE_MAX_PER_EPOCH, so whatever
+ * tracegen writes, replay reads. */
+#define SF_TRACEGEN_MAX_SECONDS  (31ll * 86400)
+#define SF_TRACEGEN_MAX_MEAN_RPS 1e5
 
 const char *sf_tracegen_name(int family);
 /* -1 when unknown. */

@@ -21,6 +21,13 @@ int sf_cli_exit_code(int status);
  * file contents and arguments). */
 void sf_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The same for a note that is not an error ("plots written to ..."), also escaped. */
+void sf_cli_note(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A JSON string of s, escaped as sf_str_escape does (so always valid UTF-8: json_string would
+ * return NULL for a path that is not, and the member would vanish). */
+struct json_t *sf_cli_json_text(const char *s);
+
 /* sf_cli_error(cmd, "%s", err->msg) and returns sf_cli_exit_code(status). */
 int sf_cli_fail(const char *cmd, int status, const struct sf_err *err);
 
@@ -96,6 +103,10 @@ double sf_cli_accuracy(double v);
  * silently vanish from its object). */
 struct json_t;
 struct json_t *sf_cli_json_num(double x);
+
+/* Writes doc as indented JSON on stdout; an exit code (a serialisation failure is reported, never
+ * a silent empty output). */
+int sf_cli_print_json(const char *cmd, struct json_t *doc);
 
 /* Path of a bundled data file (relative to data/) into buf: $SERFLOW_DATA/rel if set, else the
  * source tree's data/rel. NULL when it does not fit. */

@@ -470,8 +470,8 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     return o;
 }
 
-static void print_json(const struct sf_plan *plan, const struct sf_profile *prof,
-                       const struct sf_pricing *pr, int found)
+static int print_json(const struct sf_plan *plan, const struct sf_profile *prof,
+                      const struct sf_pricing *pr, int found)
 {
     json_t *o = found ? cand_json(plan, pr, &plan->best) : json_object();
     json_object_set_new(o, "found", json_boolean(found));
@@ -499,25 +499,9 @@ static void print_json(const struct sf_plan *plan, const struct sf_profile *prof
         json_array_append_new(scip, s);
     }
     json_object_set_new(o, "scip", scip);
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    if (text) {
-        puts(text);
-        free(text);
-    }
+    int code = sf_cli_print_json("plan", o);
     json_decref(o);
-}
-
-/* Writes "title" (any text, quoted for gnuplot) as printf would format it. */
-static void plot_text(struct sf_plot *pl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void plot_text(struct sf_plot *pl, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    sf_plot_str(pl, text);
+    return code;
 }
 
 /* Cost vs cut at tau row t (paper Figs. 8-9): the FaaS-only cost as a flat line, and for each
@@ -555,17 +539,23 @@ static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
     sf_plot_new(pl, png);
     FILE *gp = pl->gp;
     fprintf(gp, "set title ");
-    plot_text(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s", f->tau,
-              100 * f->accuracy, plan->rate_rps, plan->slo_s);
+    sf_plot_textf(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s", f->tau,
+                  100 * f->accuracy, plan->rate_rps, plan->slo_s);
     fprintf(gp, "\nset xlabel ");
-    plot_text(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
+    sf_plot_textf(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
+    const struct sf_candidate *b = &plan->best;
+    if (plan->found && fabs(b->tau - f->tau) < SF_TAU_EPS)
+        fprintf(gp,
+                "\nset label 1 'chosen' at %d,%.8g point pt 3 ps 2.5 lw 2 lc rgb 'black' "
+                "offset 1,-1.5",
+                b->cut, per_hour(b->cost_usd_per_s));
     fprintf(gp,
             "\nset ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n"
             "set yrange [0:*]\nset key title 'filled: meets the SLO'\nplot ",
             N);
     sf_plot_str(pl, name);
     fprintf(gp, " using 1:2 with lines lw 2 dt 2 lc rgb 'black' title ");
-    plot_text(pl, "FaaS-only (%d MB)", f->fn_mem_mb);
+    sf_plot_textf(pl, "FaaS-only (%d MB)", f->fn_mem_mb);
     for (size_t v = 0; v < pr->n_vm; v++) {
         if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
             continue;
@@ -624,25 +614,25 @@ static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struc
     sf_plot_new(pl, "tcip_sweep.png");
     FILE *gp = pl->gp;
     fprintf(gp, "set title ");
-    plot_text(pl, "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate",
-              plan->best.tau);
+    sf_plot_textf(pl, "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate",
+                  plan->best.tau);
     fprintf(gp, "\nset xlabel ");
-    plot_text(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
-              cap_of(plan, &plan->best));
+    sf_plot_textf(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
+                  cap_of(plan, &plan->best));
     fprintf(gp,
             "\nset ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
             "set key below title 'an instance pays off where its line is below FaaS'\n"
             "plot 'tcip_sweep.dat' using 1:4 with lines lw 2 lc rgb 'black' title ",
             cap_of(plan, &plan->best));
-    plot_text(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
+    sf_plot_textf(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
     for (int k = 0; k < 2; k++) {
         char tcip[32];
         if (!cand[k])
             continue;
         fmt_tcip(tcip, sizeof(tcip), cand[k]->tcip_rps, cap_of(plan, cand[k]));
         fprintf(gp, ", '' using 1:%d with lines lw 2 lc %d title ", k + 2, k + 1);
-        plot_text(pl, "%s %s, cut %d (T-CIP %s)", k == 0 ? "IaaS" : "hybrid", vm_name(pr, cand[k]),
-                  cand[k]->cut, tcip);
+        sf_plot_textf(pl, "%s %s, cut %d (T-CIP %s)", k == 0 ? "IaaS" : "hybrid",
+                      vm_name(pr, cand[k]), cand[k]->cut, tcip);
     }
     fputc('\n', gp);
     return 1;
@@ -652,26 +642,21 @@ static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struc
 static int write_plots(const char *dir, const struct sf_plan *plan, const struct sf_profile *prof,
                        const struct sf_pricing *pr, int found)
 {
-    struct sf_plot *pl = malloc(sizeof(*pl));
-    if (!pl) {
-        sf_cli_error("plan", "out of memory");
-        return SF_EXIT_FAIL;
-    }
-    int code = sf_plot_begin(pl, "plan", dir, "plan.gp",
-                             "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
-                             "set datafile missing '-'\nset grid\nset key outside right top\n");
-    if (code != 0) {
-        free(pl);
+    int code;
+    struct sf_plot *pl =
+        sf_plot_begin("plan", dir, "plan.gp",
+                      "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
+                      "set datafile missing '-'\nset grid\nset key outside right top\n",
+                      &code);
+    if (!pl)
         return code;
-    }
     for (size_t t = 0; t < plan->n_tau; t++)
         plot_cost_vs_cut(pl, plan, prof, pr, t);
     int tcip = found && plot_tcip(pl, plan, prof, pr);
     code = sf_plot_finish(pl);
-    free(pl);
     if (code == 0)
-        fprintf(stderr, "serflow plan: plots written to %s/ (cost_vs_cut_tau*.png%s)\n", dir,
-                tcip ? ", tcip_sweep.png" : "");
+        sf_cli_note("plan", "plots written to %s/ (cost_vs_cut_tau*.png%s)", dir,
+                    tcip ? ", tcip_sweep.png" : "");
     return code;
 }
 
@@ -708,7 +693,7 @@ static int plan_run(int argc, char **argv)
     }
     int found = rc == SF_OK;
     if (a->json)
-        print_json(&plan, prof, pr, found);
+        code = print_json(&plan, prof, pr, found);
     else
         print_human(&plan, prof, pr, &a->o, a->all, found);
     if (!found)

@@ -65,10 +65,12 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
                         const struct sf_profile *prof, const struct sf_pricing *pr,
                         const struct sf_policy_result *r, size_t n)
 {
+    char shown[SF_PATH_BYTES];
     printf("serflow replay: %s, %lld epochs of %.3g s, %llu requests; tau %.2f (accuracy %.1f%%), "
            "seed %llu\n",
-           trace_path, (long long)t->n_epochs, o->ctl.epoch_s, (unsigned long long)t->n_requests,
-           o->tau, 100 * r[0].accuracy, (unsigned long long)o->seed);
+           sf_str_escape(shown, sizeof(shown), trace_path, strlen(trace_path)),
+           (long long)t->n_epochs, o->ctl.epoch_s, (unsigned long long)t->n_requests, o->tau,
+           100 * r[0].accuracy, (unsigned long long)o->seed);
     char a[128], b[128], c[128];
     describe_path(a, sizeof(a), &paths->serflow, pr, prof->n_stages);
     describe_path(b, sizeof(b), &paths->iaas, pr, prof->n_stages);
@@ -97,16 +99,21 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
     for (size_t i = 0; i < n; i++) {
         if (r[i].kind == SF_POL_ORACLE)
             printf("\noracle: clairvoyant schedule per %d-epoch period by dynamic programming; "
-                   "its lower bound (warm functions) is $%.4f",
-                   o->ctl.scale_period_epochs, r[i].bound_usd);
+                   "%s (warm functions) is $%.4f",
+                   o->ctl.scale_period_epochs,
+                   o->batching == SF_BATCHING_EPOCH ? "its lower bound"
+                                                    : "its epoch-by-epoch estimate",
+                   r[i].bound_usd);
         if (r[i].kind == SF_POL_STATIC)
             printf("\nstatic: the best fixed instance count is %d (estimate $%.4f)",
                    r[i].static_count, r[i].bound_usd);
     }
     printf("\n\nslo_bat: batches done within %.3g s of dispatch; slo_req: requests answered "
-           "within %.3g s of arrival (includes the wait for the epoch boundary); p99_s: 99th "
-           "percentile of that response time.\n",
-           o->ctl.epoch_s, o->ctl.epoch_s);
+           "within %.3g s of arrival (%s); p99_s: 99th percentile of that response time.\n",
+           o->ctl.epoch_s, o->ctl.epoch_s,
+           o->batching == SF_BATCHING_EPOCH
+               ? "epoch batching: it includes the wait for the epoch boundary"
+               : "deadline batching: each batch leaves in time for its oldest request");
 }
 
 static json_t *result_json(const struct sf_policy_result *x, const struct sf_pricing *pr,
@@ -179,38 +186,21 @@ static void write_series(FILE *f, const struct sf_trace *t, const struct sf_poli
     }
 }
 
-/* Writes "text" as printf would format it, quoted for gnuplot. */
-static void plot_text(struct sf_plot *pl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void plot_text(struct sf_plot *pl, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    sf_plot_str(pl, text);
-}
-
 /* Per policy, its batches per epoch on instances and on functions (stacked), the arrivals in
  * batches and the ready instances (paper Fig. 13); then the cost per policy split into VMs and
  * functions (Fig. 14). Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
                        const struct sf_policy_result *r, size_t n)
 {
-    struct sf_plot *pl = malloc(sizeof(*pl));
-    if (!pl) {
-        sf_cli_error("replay", "out of memory");
-        return SF_EXIT_FAIL;
-    }
-    int code = sf_plot_begin(pl, "replay", dir, "replay.gp",
-                             "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
-                             "set datafile separator ','\nset grid ytics\n"
-                             "set key outside right top\nset style fill solid 0.85 noborder\n");
-    if (code != 0) {
-        free(pl);
+    int code;
+    struct sf_plot *pl =
+        sf_plot_begin("replay", dir, "replay.gp",
+                      "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
+                      "set datafile separator ','\nset grid ytics\n"
+                      "set key outside right top\nset style fill solid 1.0 noborder\n",
+                      &code);
+    if (!pl)
         return code;
-    }
     struct sf_outfile of;
     FILE *d = sf_plot_data(pl, "series.csv", &of);
     if (d) {
@@ -225,21 +215,21 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         snprintf(png, sizeof(png), "epochs_%s.png", nm);
         sf_plot_new(pl, png);
         fprintf(gp, "set title ");
-        plot_text(pl,
-                  "%s: batches per %.3g s epoch on instances and functions, ready instances "
-                  "(tau %.2f)",
-                  nm, o->ctl.epoch_s, o->tau);
-        fprintf(gp,
-                "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
-                "set xrange [0.5:%lld.5]\nset yrange [0:*]\nset boxwidth 1 absolute\n"
-                "plot 'series.csv' skip 1 using 1:($%d+$%d) with boxes lc rgb '#d62728' "
-                "title 'batches on functions', "
-                "'' skip 1 using 1:%d with boxes lc rgb '#1f77b4' title 'batches on instances', "
-                "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
-                "title 'arrivals (batches of %d)', "
-                "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
-                (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size,
-                ready);
+        sf_plot_textf(pl,
+                      "%s: batches per %.3g s epoch on instances and functions, ready instances "
+                      "(tau %.2f)",
+                      nm, o->ctl.epoch_s, o->tau);
+        fprintf(
+            gp,
+            "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
+            "set xrange [1:%lld]\nset yrange [0:*]\n"
+            "plot 'series.csv' skip 1 using 1:($%d+$%d) with fillsteps lc rgb '#d62728' "
+            "title 'batches on functions', "
+            "'' skip 1 using 1:%d with fillsteps lc rgb '#1f77b4' title 'batches on instances', "
+            "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
+            "title 'arrivals (batches of %d)', "
+            "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
+            (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size, ready);
     }
     d = pl->failed ? NULL : sf_plot_data(pl, "cost.dat", &of);
     if (d) {
@@ -249,8 +239,8 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         if (sf_plot_data_done(pl, &of) == SF_OK) {
             sf_plot_new(pl, "cost.png");
             fprintf(gp, "set title ");
-            plot_text(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
-                      (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
+            sf_plot_textf(pl, "Total cost per policy (%lld epochs of %.3g s, tau %.2f)",
+                          (long long)t->n_epochs, o->ctl.epoch_s, o->tau);
             fprintf(gp,
                     "\nset ylabel 'USD'\nset xrange [-0.6:%zu.6]\nset yrange [0:*]\n"
                     "set boxwidth 0.6 absolute\nset xtics (",
@@ -268,10 +258,8 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         }
     }
     code = sf_plot_finish(pl);
-    free(pl);
     if (code == 0)
-        fprintf(stderr, "serflow replay: plots written to %s/ (epochs_<policy>.png, cost.png)\n",
-                dir);
+        sf_cli_note("replay", "plots written to %s/ (epochs_<policy>.png, cost.png)", dir);
     return code;
 }
 
@@ -343,7 +331,7 @@ static const struct sf_opt replay_opts[] = {
      .help = "replay the first N epochs (default 400; 0 = all)",
      .want = "a count of epochs",
      .ilo = 0,
-     .ihi = SF_TRACE_MAX_LINES},
+     .ihi = SF_TRACE_MAX_EPOCHS},
     {.id = R_ARRIVALS,
      .name = "arrivals",
      .kind = SF_OPT_WORD,
@@ -845,19 +833,6 @@ static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts
     }
 }
 
-/* Serialises doc to stdout; a failure is reported (never a silent empty output). */
-static int print_json_doc(json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    if (!text) {
-        sf_cli_error("replay", "out of memory formatting JSON");
-        return SF_EXIT_FAIL;
-    }
-    puts(text);
-    free(text);
-    return SF_EXIT_OK;
-}
-
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
 static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
@@ -914,7 +889,7 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         json_object_set_new(o, "sweep", json_string(param));
         json_object_set_new(o, "epochs", json_integer(t->n_epochs));
         json_object_set_new(o, "points", json_incref(jpoints));
-        code = print_json_doc(o);
+        code = sf_cli_print_json("replay", o);
         json_decref(o);
     }
     json_decref(jpoints);
@@ -965,6 +940,13 @@ static int replay_run(int argc, char **argv)
                        a->epochs, &err);
     if (rc != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
+        goto out;
+    }
+    if (a->plot_dir && trace.n_epochs > SF_PLOT_MAX_EPOCHS) {
+        sf_cli_error("replay",
+                     "--plot: %lld epochs is more than the %d one plot draws (use --epochs)",
+                     (long long)trace.n_epochs, SF_PLOT_MAX_EPOCHS);
+        code = SF_EXIT_USAGE;
         goto out;
     }
     struct sf_plan_opts po;
@@ -1033,7 +1015,7 @@ static int replay_run(int argc, char **argv)
     code = SF_EXIT_OK;
     if (a->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "trace", json_string(a->trace));
+        json_object_set_new(o, "trace", sf_cli_json_text(a->trace));
         json_object_set_new(o, "epochs", json_integer(trace.n_epochs));
         json_object_set_new(o, "epoch_s", sf_cli_json_num(a->sim.ctl.epoch_s));
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));
@@ -1043,7 +1025,7 @@ static int replay_run(int argc, char **argv)
         for (size_t i = 0; i < a->n_kinds; i++)
             json_array_append_new(arr, result_json(&results[i], pr, prof->n_stages));
         json_object_set_new(o, "policies", arr);
-        code = print_json_doc(o);
+        code = sf_cli_print_json("replay", o);
         json_decref(o);
     } else {
         print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);

@@ -5,14 +5,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve_cli.h"
 
-const struct sf_cli_command *const sf_cli_commands[] = {&sf_cli_plan_command,
-                                                        &sf_cli_replay_command,
-                                                        &sf_cli_profile_command,
-                                                        &sf_cli_tracegen_command,
-                                                        &sf_cli_demo_command,
-                                                        &sf_cli_help_command,
-                                                        NULL};
+const struct sf_cli_command *const sf_cli_commands[] = {
+    &sf_cli_plan_command,     &sf_cli_replay_command, &sf_cli_profile_command,
+    &sf_cli_serve_command,    &sf_cli_load_command,   &sf_cli_tracegen_command,
+    &sf_cli_demo_command,     &sf_cli_worker_command, &sf_cli_lambda_command,
+    &sf_cli_function_command, &sf_cli_help_command,   NULL};
 
 const struct sf_cli_command *sf_cli_command_find(const char *name)
 {
@@ -40,15 +39,29 @@ int sf_cli_exit_code(int status)
     }
 }
 
-void sf_cli_error(const char *cmd, const char *fmt, ...)
+/* One line on stderr: "serflow CMD: " and the message with every non-printable byte escaped. */
+static void line(const char *cmd, const char *fmt, va_list ap)
 {
     char msg[2 * SF_ERR_MAX], shown[2 * SF_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     sf_str_escape(shown, sizeof(shown), msg, strlen(msg));
     fprintf(stderr, "serflow%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", shown);
+}
+
+void sf_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(cmd, fmt, ap);
+    va_end(ap);
+}
+
+void sf_cli_note(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(cmd, fmt, ap);
+    va_end(ap);
 }
 
 int sf_cli_fail(const char *cmd, int status, const struct sf_err *err)
@@ -68,63 +81,7 @@ int sf_cli_check_only(const struct sf_opt_cmd *spec, int argc, char **argv, stru
     return id == SF_OPT_END ? SF_OK : SF_EINVAL;
 }
 
-/* Parses a command without options: SF_OK to run it, else an exit code was decided (help
- * printed, or a usage error printed). */
-static int no_options(const struct sf_opt_cmd *spec, int argc, char **argv, int *code)
-{
-    struct sf_opt_parser p;
-    struct sf_optval v;
-    struct sf_err err = {{0}};
-    sf_opt_init(&p, spec, argc, argv);
-    int id = sf_opt_next(&p, &v, &err);
-    if (id == SF_OPT_HELP) {
-        sf_opt_help(spec, stdout);
-        *code = SF_EXIT_OK;
-        return -1;
-    }
-    if (id != SF_OPT_END) {
-        *code = sf_cli_fail(spec->name, SF_EINVAL, &err);
-        return -1;
-    }
-    return SF_OK;
-}
-
-/* ---- demo ---- */
-
-static const struct sf_opt demo_opts[] = {{0}};
-
-static const struct sf_opt_cmd demo_spec = {
-    .name = "demo",
-    .summary = "the main job on the bundled defaults (what `make demo` runs): plan + replay",
-    .synopsis = "",
-    .about = "Plans the bundled paper profile on the bundled AWS catalog (serflow plan), then\n"
-             "replays the first 400 WITS epochs at tau 0.7 (serflow replay --tau 0.7).",
-    .opts = demo_opts};
-
-static int demo_run(int argc, char **argv)
-{
-    int code;
-    if (no_options(&demo_spec, argc, argv, &code) != SF_OK)
-        return code;
-    char *plan_argv[] = {"plan", NULL};
-    char *replay_argv[] = {"replay", "--tau", "0.7", NULL};
-    printf("== serflow demo 1/2: offline plan on the bundled paper profile and AWS catalog\n\n");
-    fflush(stdout);
-    code = sf_cli_plan_command.run(1, plan_argv);
-    if (code != SF_EXIT_OK)
-        return code;
-    printf("\n== serflow demo 2/2: replay of the first 400 WITS epochs at tau 0.7 (the "
-           "paper's evaluation)\n\n");
-    fflush(stdout);
-    return sf_cli_replay_command.run(3, replay_argv);
-}
-
-static int demo_check(int argc, char **argv, struct sf_err *err)
-{
-    return sf_cli_check_only(&demo_spec, argc, argv, err);
-}
-
-const struct sf_cli_command sf_cli_demo_command = {&demo_spec, demo_check, demo_run};
+/* The demo is in cmd_demo.c (the live demo; --offline runs plan + replay). */
 
 /* ---- help ---- */
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,35 +36,46 @@ static int add_name(struct sf_plot *p, const char *name, int png)
     return 0;
 }
 
-int sf_plot_begin(struct sf_plot *p, const char *cmd, const char *dir, const char *script_name,
-                  const char *preamble)
+struct sf_plot *sf_plot_begin(const char *cmd, const char *dir, const char *script_name,
+                              const char *preamble, int *code)
 {
-    memset(p, 0, sizeof(*p));
+    struct sf_err err = {{0}};
+    struct sf_plot *p = calloc(1, sizeof(*p));
+    if (!p) {
+        *code = sf_cli_fail(cmd, SF_ENOMEM, &err);
+        return NULL;
+    }
     p->cmd = cmd;
     p->preamble = preamble;
-    struct sf_err err = {{0}};
+    int rc = SF_OK;
     if (snprintf(p->dir, sizeof(p->dir), "%s", dir) >= (int)sizeof(p->dir) ||
         snprintf(p->work, sizeof(p->work), "%s/.serflow-plot-XXXXXX", dir) >= (int)sizeof(p->work))
-        return sf_cli_fail(cmd, sf_err_set(&err, SF_EINVAL, "--plot: directory path too long"),
-                           &err);
-    int rc = sf_cli_mkdirs(dir, &err);
-    if (rc != SF_OK)
-        return sf_cli_fail(cmd, rc, &err);
-    if (!mkdtemp(p->work)) { /* mode 0700: nobody else can plant files in it */
-        sf_err_set(&err, SF_EIO, "%s: cannot create a directory in it: %s", dir, strerror(errno));
-        p->work[0] = '\0';
-        return sf_cli_fail(cmd, SF_EIO, &err);
+        rc = sf_err_set(&err, SF_EINVAL, "--plot: directory path too long");
+    if (rc == SF_OK)
+        rc = sf_cli_mkdirs(dir, &err);
+    if (rc == SF_OK && !mkdtemp(p->work)) /* mode 0700: nobody else can plant files in it */
+        rc = sf_err_set(&err, SF_EIO, "%s: cannot create a directory in it: %s", dir,
+                        strerror(errno));
+    if (rc != SF_OK) {
+        free(p);
+        *code = sf_cli_fail(cmd, rc, &err);
+        return NULL;
     }
     char path[SF_PATH_BYTES + SF_PLOT_NAME_MAX];
-    if (work_path(p, script_name, path, sizeof(path)) != 0 ||
-        (rc = sf_outfile_open(&p->script, path, &err)) != SF_OK) {
+    if (work_path(p, script_name, path, sizeof(path)) != 0)
+        rc = sf_err_set(&err, SF_EINVAL, "--plot: directory path too long");
+    if (rc == SF_OK)
+        rc = sf_outfile_open(&p->script, path, &err);
+    if (rc != SF_OK) {
         sf_plot_abort(p);
-        return sf_cli_fail(cmd, rc ? rc : SF_EINVAL, &err);
+        *code = sf_cli_fail(cmd, rc, &err);
+        return NULL;
     }
     p->gp = p->script.f;
     add_name(p, script_name, 0);
     fputs(preamble, p->gp);
-    return 0;
+    *code = SF_EXIT_OK;
+    return p;
 }
 
 FILE *sf_plot_data(struct sf_plot *p, const char *name, struct sf_outfile *o)
@@ -121,6 +133,16 @@ void sf_plot_str(struct sf_plot *p, const char *s)
         fputc(*c, p->gp);
     }
     fputc('\'', p->gp);
+}
+
+void sf_plot_textf(struct sf_plot *p, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sf_plot_str(p, text);
 }
 
 /* Runs `gnuplot script` in the work directory with an argument vector (no shell). Keeps the
@@ -239,10 +261,12 @@ static void remove_work(struct sf_plot *p)
 
 void sf_plot_abort(struct sf_plot *p)
 {
+    if (!p)
+        return;
     if (p->gp)
         sf_outfile_abort(&p->script);
-    p->gp = NULL;
     remove_work(p);
+    free(p);
 }
 
 int sf_plot_finish(struct sf_plot *p)
@@ -255,12 +279,12 @@ int sf_plot_finish(struct sf_plot *p)
         p->failed = 1;
     }
     if (p->failed || run_gnuplot(p, p->names[0]) != 0) {
-        remove_work(p);
+        sf_plot_abort(p);
         return SF_EXIT_FAIL;
     }
     for (size_t i = 0; i < p->n; i++)
         if (p->is_png[i] && check_png(p, p->names[i]) != 0) {
-            remove_work(p);
+            sf_plot_abort(p);
             return SF_EXIT_FAIL;
         }
     char from[SF_PATH_BYTES + SF_PLOT_NAME_MAX], to[SF_PATH_BYTES + SF_PLOT_NAME_MAX];
@@ -271,11 +295,11 @@ int sf_plot_finish(struct sf_plot *p)
             rename(from, to) != 0) {
             sf_cli_error(p->cmd, "cannot move %s into %s: %s", p->names[i], p->dir,
                          strerror(errno));
-            remove_work(p);
+            sf_plot_abort(p);
             return SF_EXIT_FAIL;
         }
     }
     rmdir(p->work);
-    p->work[0] = '\0';
+    free(p);
     return 0;
 }

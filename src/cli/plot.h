@@ -34,11 +34,12 @@ struct sf_plot {
     int failed; /* a write or a quoting error happened; finish refuses to publish */
 };
 
-/* Creates dir (and parents), a private work directory inside it, and the script `script_name`.
- * preamble (kept, not copied: a string constant) holds the terminal and the settings every plot
- * of the set shares. Prints the reason and returns an exit code != 0 on failure. */
-int sf_plot_begin(struct sf_plot *p, const char *cmd, const char *dir, const char *script_name,
-                  const char *preamble);
+/* Creates dir (and parents), a private work directory inside it, and the script `script_name`;
+ * returns the plot set (heap; sf_plot_finish or sf_plot_abort frees it). preamble (kept, not
+ * copied: a string constant) holds the terminal and the settings every plot of the set shares.
+ * On failure prints the reason, sets *code to an exit code != 0 and returns NULL. */
+struct sf_plot *sf_plot_begin(const char *cmd, const char *dir, const char *script_name,
+                              const char *preamble, int *code);
 
 /* Opens a data file `name` in the work directory (published with the plots). NULL on failure
  * (printed; p->failed set). Close it with sf_plot_data_done. */
@@ -53,13 +54,14 @@ void sf_plot_new(struct sf_plot *p, const char *png_name);
 /* Writes s as a gnuplot single-quoted string literal. Control characters are refused
  * (p->failed). */
 void sf_plot_str(struct sf_plot *p, const char *s);
+/* The same for text formatted as printf would. */
+void sf_plot_textf(struct sf_plot *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Finishes the script, runs gnuplot, checks every PNG and publishes everything into dir.
- * Returns 0 (and prints "plots written") or an exit code (and prints why). Always removes the
- * work directory. */
+ * Returns 0 or an exit code (and prints why). Always removes the work directory and frees p. */
 int sf_plot_finish(struct sf_plot *p);
 
-/* Abandons the plot set: removes the work directory and its files. */
+/* Abandons the plot set: removes the work directory and its files, frees p. */
 void sf_plot_abort(struct sf_plot *p);
 
 #endif

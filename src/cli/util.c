@@ -71,3 +71,21 @@ json_t *sf_cli_json_num(double x)
 {
     return isfinite(x) ? json_real(x) : json_null();
 }
+
+int sf_cli_print_json(const char *cmd, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!text) {
+        sf_cli_error(cmd, "out of memory formatting JSON");
+        return SF_EXIT_FAIL;
+    }
+    puts(text);
+    free(text);
+    return SF_EXIT_OK;
+}
+
+json_t *sf_cli_json_text(const char *s)
+{
+    char buf[4 * SF_PATH_BYTES + 8];
+    return json_string(sf_str_escape(buf, sizeof(buf), s, strlen(s)));
+}

@@ -80,15 +80,27 @@ static int parse_runtime(struct sf__jctx *c, json_t *r, struct sf_profile *p, st
                             "unknown unit \"%s\" (accepted: s, ms, us)", unit);
     }
     size_t n = (size_t)p->n_stages;
+    /* the cap applies in seconds, after the unit: a value the writer (seconds) writes back must
+     * pass it again */
     if (rc == SF_OK)
-        rc = sf__j_num_array(c, r, "per_request", SF__J_REQUIRED | SF__J_NONNEG,
-                             SF_MAX_STAGE_S / scale, n, rt->per_request_s);
+        rc = sf__j_num_array(c, r, "per_request", SF__J_REQUIRED | SF__J_NONNEG, INFINITY, n,
+                             rt->per_request_s);
     if (rc == SF_OK)
-        rc = sf__j_num_array(c, r, "per_batch", SF__J_NONNEG, SF_MAX_STAGE_S / scale, n,
-                             rt->per_batch_s);
+        rc = sf__j_num_array(c, r, "per_batch", SF__J_NONNEG, INFINITY, n, rt->per_batch_s);
     for (size_t i = 0; rc == SF_OK && i < n; i++) {
         rt->per_request_s[i] *= scale;
         rt->per_batch_s[i] *= scale;
+        for (int b = 0; rc == SF_OK && b < 2; b++) {
+            double v = b ? rt->per_batch_s[i] : rt->per_request_s[i];
+            if (v <= SF_MAX_STAGE_S)
+                continue;
+            sf__j_push_key(c, b ? "per_batch" : "per_request");
+            sf__j_push_index(c, i);
+            rc = sf__j_fail(c, NULL, SF_ERANGE, "must be at most %g s (got %g s)", SF_MAX_STAGE_S,
+                            v);
+            sf__j_pop(c);
+            sf__j_pop(c);
+        }
     }
     return rc;
 }

@@ -126,10 +126,13 @@ static int add_const(struct ld *l, const char *name, const Onnx__TensorProto *t)
         if (!c->f)
             return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
         if (t->has_raw_data && t->raw_data.len == numel * sizeof(float)) {
-            /* raw_data is little-endian; so is every machine serflow targets. */
-            memcpy(c->f, t->raw_data.data, numel * sizeof(float));
+            /* raw_data is little-endian; so is every machine serflow targets. A zero-element
+             * tensor has no data pointer: memcpy from NULL is undefined even for 0 bytes. */
+            if (numel)
+                memcpy(c->f, t->raw_data.data, numel * sizeof(float));
         } else if (!t->has_raw_data && t->n_float_data == numel) {
-            memcpy(c->f, t->float_data, numel * sizeof(float));
+            if (numel)
+                memcpy(c->f, t->float_data, numel * sizeof(float));
         } else {
             free(c->f);
             c->f = NULL;
@@ -142,9 +145,11 @@ static int add_const(struct ld *l, const char *name, const Onnx__TensorProto *t)
         if (!c->i)
             return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
         if (t->has_raw_data && t->raw_data.len == numel * sizeof(int64_t)) {
-            memcpy(c->i, t->raw_data.data, numel * sizeof(int64_t));
+            if (numel)
+                memcpy(c->i, t->raw_data.data, numel * sizeof(int64_t));
         } else if (!t->has_raw_data && t->n_int64_data == numel) {
-            memcpy(c->i, t->int64_data, numel * sizeof(int64_t));
+            if (numel)
+                memcpy(c->i, t->int64_data, numel * sizeof(int64_t));
         } else {
             free(c->i);
             c->i = NULL;

@@ -139,9 +139,15 @@ static int better(const struct sf_candidate *a, const struct sf_candidate *b)
         return 1;
     if (a->cost_usd_per_s > b->cost_usd_per_s + tol)
         return 0;
-    /* equal cost: the more accurate tau, then the larger SLO margin, then the faster spill */
+    /* equal cost: the more accurate tau; then the simpler system (fewer instances at the
+     * planning rate, then FaaS before IaaS before hybrid: a pool that buys no instance here is
+     * FaaS in all but name); then the larger SLO margin, then the faster spill */
     if (a->accuracy != b->accuracy)
         return a->accuracy > b->accuracy;
+    if (a->split.instances != b->split.instances)
+        return a->split.instances < b->split.instances;
+    if (a->pool != b->pool)
+        return a->pool < b->pool;
     if (a->slo_margin_s != b->slo_margin_s)
         return a->slo_margin_s > b->slo_margin_s;
     return a->spill_margin_s > b->spill_margin_s;
@@ -265,12 +271,13 @@ static double inst_service_s(const struct ctx *x, const struct mem_info *m,
 /* The batch an instance takes when saturated: the largest n <= B such that a request arriving
  * just after the previous batch left waits for it (busy) and is then served (service) within the
  * SLO, with every tail call's payload under the cap. 0: none fits. Both sides grow with n, so a
- * binary search. */
+ * binary search; at_least is a batch known to fit (the one of k - 1 calls: more calls only
+ * shorten the tail and the payloads). */
 static int inst_batch(const struct ctx *x, const struct mem_info *m, const struct vm_info *vi,
-                      int c, int k)
+                      int c, int k, int at_least)
 {
     double wire = c < x->n ? x->prof->stage[c - 1].hidden_bytes_lz4 * x->payload_factor : 0;
-    int lo = 0, hi = x->plan->batch_size;
+    int lo = at_least, hi = x->plan->batch_size;
     while (lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
         int chunk = (mid + k - 1) / k;
@@ -310,10 +317,12 @@ static void deadline_candidate(const struct ctx *x, const double *survival,
     /* every k: the batch the instance takes, its capacity and cost; keep the cheapest */
     int kmax = c < x->n ? x->max_fanout : 1, have = 0;
     struct sf_candidate best = *t;
+    int prev = 0;
     for (int k = 1; k <= kmax; k++) {
-        int nb = inst_batch(x, m, vi, c, k);
-        if (nb < 1)
-            continue;
+        int nb = inst_batch(x, m, vi, c, k, prev);
+        if (nb < 1 || nb == prev)
+            continue; /* the same batch on more calls only adds fees and per-call time */
+        prev = nb;
         struct sf_candidate u = *t;
         u.tail_fanout = k;
         u.inst_batch = nb;
@@ -334,6 +343,8 @@ static void deadline_candidate(const struct ctx *x, const double *survival,
         if (!have || u.cost_usd_per_s < best.cost_usd_per_s * (1 - SF_PLAN_TIE_REL))
             best = u;
         have = 1;
+        if (nb == x->plan->batch_size)
+            break; /* the largest batch already: more calls cannot grow it */
     }
     if (!have) {
         /* not even one request fits: report the single request's latency with k = kmax */

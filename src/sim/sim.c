@@ -739,6 +739,17 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         tb.nmax = paths->oracle.has_instances
                       ? (nb < opts->ctl.max_instances ? nb : opts->ctl.max_instances)
                       : 0;
+        double E = (double)trace->n_epochs, M = tb.nmax + 1.0;
+        double periods = E / opts->ctl.scale_period_epochs + 1;
+        if (E * M > SF_ORACLE_MAX_CELLS || M * M * (E + periods) > SF_ORACLE_MAX_WORK) {
+            rc = sf_err_set(err, SF_ETOOBIG,
+                            "replay: the oracle would tabulate %.0f epochs x %.0f instance counts "
+                            "(up to %d batches in an epoch), beyond its caps of %.0f cells and "
+                            "%.0f steps (limits.h); replay fewer epochs (--epochs) or leave out "
+                            "oracle and static (--policy)",
+                            E, M, nb, SF_ORACLE_MAX_CELLS, SF_ORACLE_MAX_WORK);
+            goto out;
+        }
         tb.cost = malloc(sizeof(double) * (size_t)trace->n_epochs * (size_t)(tb.nmax + 1));
         sched[0] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));
         sched[1] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));

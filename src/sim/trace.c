@@ -121,8 +121,14 @@ int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text
                                                                      : "");
             break;
         }
-        if (t->n_units % per_epoch == 0)
+        if (t->n_units % per_epoch == 0) {
             epoch_sum = 0;
+            if (t->n_units / per_epoch >= SF_TRACE_MAX_EPOCHS) {
+                rc = sf_err_set(err, SF_ETOOBIG, "%s:%lld: more than %lld epochs", name,
+                                (long long)line, SF_TRACE_MAX_EPOCHS);
+                break;
+            }
+        }
         epoch_sum += v;
         if (epoch_sum > SF_TRACE_MAX_PER_EPOCH) {
             rc = sf_err_set(err, SF_ETOOBIG,

@@ -147,10 +147,10 @@ int sf_tracegen(int family, double mean_rps, int64_t seconds, uint64_t seed, uin
 {
     if (family < 0 || family >= SF_TG_COUNT)
         return sf_err_set(err, SF_EINVAL, "tracegen: unknown family %d", family);
-    if (!(mean_rps > 0) || !(mean_rps <= 1e6) || seconds < 1 || seconds > SF_TRACEGEN_MAX_SECONDS)
-        return sf_err_set(err, SF_ERANGE,
-                          "tracegen: need 0 < mean <= 1e6 req/s and 1..%lld seconds",
-                          (long long)SF_TRACEGEN_MAX_SECONDS);
+    if (!(mean_rps > 0) || !(mean_rps <= SF_TRACEGEN_MAX_MEAN_RPS) || seconds < 1 ||
+        seconds > SF_TRACEGEN_MAX_SECONDS)
+        return sf_err_set(err, SF_ERANGE, "tracegen: need 0 < mean <= %g req/s and 1..%lld seconds",
+                          SF_TRACEGEN_MAX_MEAN_RPS, (long long)SF_TRACEGEN_MAX_SECONDS);
     double *rate = malloc(sizeof(double) * (size_t)seconds);
     if (!rate)
         return sf_err_set(err, SF_ENOMEM, "tracegen: out of memory");

@@ -59,6 +59,23 @@ expect "escaped value" 2 "$bin" plan --tau "$(printf '\033[31m')"
 grep -q $'\033' "$tmp/err" && bad "escape byte echoed" || ok
 has err '\\x1B\[31m'
 
+# every policy asked for skipped: an error, not an empty table from uninitialised results
+/usr/bin/python3 - "$src/data/profiles/vgg16-sdn-cifar10.json" "$tmp/novm.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["runtimes"] = [r for r in p["runtimes"] if r["kind"] != "vm"]
+json.dump(p, open(sys.argv[2], "w"))
+PY
+expect "all policies skipped" 1 "$bin" replay --profile "$tmp/novm.json" --policy libra,spock
+has err "no policy left to replay"
+[ ! -s "$tmp/out" ] && ok || bad "printed a table with no policy"
+
+# help says what the defaults are (it once called paper the default while expected was); the
+# controller's default is breakeven (src/ctl/ctl.c)
+expect "scaling default" 0 "$bin" help replay
+has out "breakeven \(the default"
+[ "$(grep -c '(the default' "$tmp/out")" -ge 1 ] && ! grep -q "paper (the default\|expected (the default" "$tmp/out" && ok || bad "help names another default"
+
 # standard output that cannot be written is a failure (it used to exit 0)
 if [ -w /dev/full ]; then
     "$bin" plan >/dev/full 2>"$tmp/err"; rc=$?

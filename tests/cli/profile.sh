@@ -35,6 +35,16 @@ PY
 expect "plan reads it" 0 "$bin" plan --profile "$tmp/p.json" --pricing "$src/data/pricing/local.json" --slo-s 100 --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['pool'] in ('faas','iaas','hybrid')" && ok || bad "plan on profile"
 
+# an unwritable --out fails before anything is measured (it used to fail at the end)
+expect "unwritable out" 2 "$bin" profile --model "$src/models/fmnist-ee" --out "$tmp/none/p.json"
+has err "none/p.json: cannot create a file"
+! grep -q "exit sweep\|timing" "$tmp/err" && ok || bad "measured before failing on --out"
+# standard output by default, through the same writer (sf_profile_write)
+expect "profile to stdout" 0 "$bin" profile --model "$src/models/fmnist-ee" --images 50 --reps 1 \
+    --batch-sizes 1,4 --threads 1 --taus 0.5,0.9
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['format']=='serflow-profile/1' and d['provenance']['backend']" && ok || bad "stdout profile"
+expect "duplicate threads" 2 "$bin" profile --model "$src/models/fmnist-ee" --threads 1,1
+has err "--threads: 1 appears twice"
 expect "missing model" 2 "$bin" profile --model "$tmp/none"
 has err "none"
 expect "no model" 2 "$bin" profile

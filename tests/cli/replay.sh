@@ -8,7 +8,10 @@ bin=$1; src=$2
 expect "default replay" 0 "$bin" replay --tau 0.7
 has out "^serflow "
 has out "^oracle "
+has out "epoch-by-epoch estimate"
+expect "default replay, epoch batching" 0 "$bin" replay --tau 0.7 --batching epoch
 has out "lower bound"
+has out "includes the wait for the epoch boundary"
 
 expect "json" 0 "$bin" replay --tau 0.7 --json
 cp "$tmp/out" "$tmp/a.json"
@@ -76,4 +79,14 @@ has err "oracle: needs cold start"
 expect "help" 0 "$bin" replay --help
 has out "usage: serflow replay"
 
+# a small hostile trace (25,600 requests in 5 s, one more 69 days later) must not make the oracle
+# tabulate a million epochs x 257 counts: refused at once, with what to change
+/usr/bin/python3 -c "
+import sys
+with open(sys.argv[1], 'w') as f:
+    f.writelines('%.6f\n' % (i * 5 / 25600) for i in range(25600))
+    f.write('5999990\n')" "$tmp/hostile.csv"
+expect "oracle caps" 2 timeout 60 "$bin" replay --trace "$tmp/hostile.csv" --epochs 0 --policy faas,oracle --quiet
+has err "beyond its caps"
+expect "hostile trace without the oracle" 0 timeout 60 "$bin" replay --trace "$tmp/hostile.csv" --epochs 0 --policy faas,serflow --quiet
 finish replay.sh

@@ -108,67 +108,63 @@ struct run {
     double worst_overrun_s; /* max over batches of completion - oldest deadline */
 };
 
+struct queue {
+    const struct sf_batcher_cfg *c;
+    const double *arr;
+    double busy[8];
+    int n_inst, head, q;
+};
+
+/* Sends the head batch where d says, at now, and notes how late it finishes. */
+static void send(struct queue *s, const struct sf_batch_decision *d, double now, struct run *r)
+{
+    int on_inst = d->path == SF_BATCH_INSTANCE;
+    double service = on_inst ? s->c->inst_worst_s[d->n] : s->c->fn_worst_s[d->n];
+    if (on_inst) {
+        int i = 0;
+        while (i < s->n_inst && s->busy[i] > now)
+            i++;
+        assert_true(i < s->n_inst); /* the batcher only picks an instance that is free */
+        s->busy[i] = now + 0.6 * service;
+        r->on_inst += d->n;
+    } else {
+        r->on_fn += d->n;
+    }
+    double over = now + service - (s->arr[s->head] + s->c->slo_s);
+    r->worst_overrun_s = over > r->worst_overrun_s ? over : r->worst_overrun_s;
+    r->dispatched += d->n;
+    s->head += d->n;
+    s->q -= d->n;
+}
+
 static struct run play(const struct sf_batcher_cfg *c, const double *arr, int n, int n_inst)
 {
-    double busy[8] = {0};
+    struct queue s = {.c = c, .arr = arr, .n_inst = n_inst};
     struct run r = {0, 0, 0, -INFINITY};
-    int head = 0, q = 0;
     double now = 0;
     struct sf_batch_decision d;
     for (int loops = 0; loops < 50 * n + 1000; loops++) {
         int free = 0;
         double next_free = INFINITY;
         for (int i = 0; i < n_inst; i++) {
-            if (busy[i] <= now)
+            if (s.busy[i] <= now)
                 free++;
-            else if (busy[i] < next_free)
-                next_free = busy[i];
+            else if (s.busy[i] < next_free)
+                next_free = s.busy[i];
         }
-        int arriving = head + q < n;
-        double t_arr = arriving ? arr[head + q] : INFINITY;
-        sf_batcher_decide(c, now, q, q ? arr[head] : 0, free, next_free, &d);
+        int arriving = s.head + s.q < n;
+        double t_arr = arriving ? arr[s.head + s.q] : INFINITY;
+        sf_batcher_decide(c, now, s.q, s.q ? arr[s.head] : 0, free, next_free, &d);
         if (d.path != SF_BATCH_NONE) {
-            int on_inst = d.path == SF_BATCH_INSTANCE;
-            double service = on_inst ? c->inst_worst_s[d.n] : c->fn_worst_s[d.n];
-            if (on_inst) {
-                int i = 0;
-                while (busy[i] > now)
-                    i++;
-                assert_true(i < n_inst);
-                busy[i] = now + 0.6 * service;
-                r.on_inst += d.n;
-            } else {
-                r.on_fn += d.n;
-            }
-            double over = now + service - (arr[head] + c->slo_s);
-            r.worst_overrun_s = over > r.worst_overrun_s ? over : r.worst_overrun_s;
-            r.dispatched += d.n;
-            head += d.n;
-            q -= d.n;
+            send(&s, &d, now, &r);
             continue;
         }
         double next = d.wake_s < next_free ? d.wake_s : next_free;
         if (arriving && t_arr <= next) {
             now = t_arr;
-            if (q && sf_batcher_admit(c, now, q, arr[head], free, next_free, &d)) {
-                double service =
-                    d.path == SF_BATCH_INSTANCE ? c->inst_worst_s[d.n] : c->fn_worst_s[d.n];
-                if (d.path == SF_BATCH_INSTANCE) {
-                    int i = 0;
-                    while (busy[i] > now)
-                        i++;
-                    busy[i] = now + 0.6 * service;
-                    r.on_inst += d.n;
-                } else {
-                    r.on_fn += d.n;
-                }
-                double over = now + service - (arr[head] + c->slo_s);
-                r.worst_overrun_s = over > r.worst_overrun_s ? over : r.worst_overrun_s;
-                r.dispatched += d.n;
-                head += d.n;
-                q -= d.n;
-            }
-            q++;
+            if (s.q && sf_batcher_admit(c, now, s.q, arr[s.head], free, next_free, &d))
+                send(&s, &d, now, &r);
+            s.q++;
             continue;
         }
         if (!isfinite(next))

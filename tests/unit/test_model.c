@@ -206,9 +206,67 @@ static void test_not_an_object_and_empty(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent.json"));
 }
 
+/* The writer is the reader's inverse: a bundled profile written and read back is the same
+ * struct, bit for bit, with or without the informational notes. */
+static void test_profile_write_round_trip(void **state)
+{
+    (void)state;
+    const char *files[] = {PROFILE, "data/profiles/fmnist-ee-local.json"};
+    struct sf_profile *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+    assert_non_null(a);
+    assert_non_null(b);
+    for (size_t i = 0; i < SF_ARRAY_LEN(files); i++) {
+        struct sf_err err = {{0}};
+        assert_int_equal(sf_profile_load(a, tu_src(files[i]), &err), SF_OK);
+        struct sf_profile_measurement meas[2] = {{1, 8, 0.25, 0.5}, {2, 8, 0.125, 0.75}};
+        double mean_stages[SF_MAX_TAUS] = {0}, cls[SF_MAX_STAGES] = {0};
+        struct sf_profile_notes notes = {.generator = "test",
+                                         .note = "round trip",
+                                         .num_classes = 10,
+                                         .classifier_accuracy = cls,
+                                         .mean_stages = mean_stages,
+                                         .transfer_source = "assumed"};
+        notes.measurements[0] = meas;
+        notes.n_measurements[0] = 2;
+        for (int with_notes = 0; with_notes < 2; with_notes++) {
+            char *text = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&text, &len);
+            assert_non_null(f);
+            assert_int_equal(sf_profile_write(a, with_notes ? &notes : NULL, f, &err), SF_OK);
+            fclose(f);
+            if (sf_profile_parse(b, "written", text, len, &err) != SF_OK)
+                fail_msg("%s: written profile does not load: %s", files[i], err.msg);
+            if (memcmp(a, b, sizeof(*a)) != 0)
+                fail_msg("%s: written profile reads back different", files[i]);
+            free(text);
+        }
+    }
+    /* a profile the loader would refuse is refused by the writer, which writes nothing */
+    a->exits[0].exit_fraction[0] = 1.5;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_profile_write(a, NULL, f, &err), SF_EINVAL);
+    fclose(f);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(err.msg, "exits[0].exit_fraction[0]"));
+    free(text);
+    a->exits[0].exit_fraction[0] = 0.5;
+    a->slo_s = NAN;
+    f = open_memstream(&text, &len);
+    assert_int_equal(sf_profile_write(a, NULL, f, &err), SF_EINVAL);
+    fclose(f);
+    free(text);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_profile_write_round_trip),
         cmocka_unit_test(test_bundled_pricing_values),
         cmocka_unit_test(test_bundled_profile_values),
         cmocka_unit_test(test_bad_inputs_name_file_line_field),

@@ -561,7 +561,7 @@ static void test_planner_matches_brute_force(void **state)
     struct sf_profile *p = malloc(sizeof(*p));
     struct sf_pricing *pr = malloc(sizeof(*pr));
     int feasible = 0, fanned = 0;
-    for (int k = 0; k < 600; k++) {
+    for (int k = 0; k < 1000; k++) {
         random_instance(p, pr);
         double floor_acc = urand() * 0.5;
         struct sf_plan_opts o;

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# bench_serve.sh - what serving adds, measured on loopback in one script (figures as ratios
+# against a reference run in the same script; docs/benchmarks.md records them).
+#
+# 1. Ingress and balancer overhead: a trivial model (one stage: flatten + a 784x10 linear layer,
+#    generated here with Debian's python3-onnx) served by two `serflow worker` processes. The same
+#    two workers are put behind nginx (proxy_pass to an upstream of both, keep-alive) and behind
+#    `serflow serve` (static provider, batch size 1 so that no request waits for a batch, IaaS
+#    without the FaaS spill). wrk sends the same OIP v2 binary-extension request: latency at one
+#    connection, and the most requests/s at 32 connections. Ratios: serve / nginx.
+# 2. The whole path with the real model: `serflow serve` (IaaS, one local-1t worker and functions
+#    for the spill, the planner's tau) under `serflow load` with Fashion-MNIST images, in
+#    images/s, against `serflow profile`'s bare-runtime throughput of the same model at the same
+#    tau and batch size on one thread (the overhead of serving, as a ratio).
+#
+# Usage: bench/bench_serve.sh [BUILD_DIR]   (needs nginx-light, wrk, python3-onnx: installed by
+# scripts/install-deps.sh --tools)
+set -euo pipefail
+build=${1:-build}
+src=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(cd "$build" && pwd)/serflow
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    sleep 0.5
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+for t in nginx wrk /usr/bin/python3; do
+    command -v "$t" >/dev/null || { echo "bench_serve: $t missing (scripts/install-deps.sh --tools)" >&2; exit 1; }
+done
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+duration=${BENCH_SECONDS:-10}
+
+# ---- the trivial model, its profile and a request body ----
+/usr/bin/python3 - "$tmp" "$src" <<'PY'
+import json, struct, sys, random
+import onnx
+from onnx import helper, TensorProto, numpy_helper
+import numpy as np
+tmp, src = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(1)
+W = (rng.standard_normal((10, 784)) * 0.05).astype(np.float32)
+B = np.zeros(10, np.float32)
+g = helper.make_graph(
+    [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+     helper.make_node("Gemm", ["f", "W", "B"], ["logits"], transB=1)],
+    "trivial", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
+    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+    [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+import os
+os.makedirs(tmp + "/trivial", exist_ok=True)
+onnx.save(m, tmp + "/trivial/stage1.onnx")
+man = json.load(open(src + "/models/fmnist-ee/model.json"))
+man["name"] = "trivial"
+man["stages"] = [{"file": "stage1.onnx", "input_shape": [1, 28, 28], "hidden_shape": None,
+                  "outputs": ["logits"]}]
+for k in ("training", "golden"):
+    man.pop(k, None)
+json.dump(man, open(tmp + "/trivial/model.json", "w"), indent=1)
+# a one-stage profile: batch 1 (no batching delay), SLO 1 s, a few microseconds per request
+p = json.load(open(src + "/data/profiles/fmnist-ee-local.json"))
+p["model"] = "trivial"
+p["batch_size"] = 1
+p["slo_s"] = 1.0
+p["classifier_accuracy"] = p["classifier_accuracy"][-1:]
+p["stages"] = [{"name": "stage1", "hidden_bytes_raw": 0, "hidden_bytes_lz4": 0.0}]
+for r in p["runtimes"]:
+    r["per_request"] = [5e-6]
+    r["per_batch"] = [1e-5]
+    r.pop("measurements", None)
+p["exits"] = [{"tau": e["tau"], "exit_fraction": [1.0], "accuracy": e["accuracy"]} for e in p["exits"]]
+json.dump(p, open(tmp + "/trivial.json", "w"), indent=1)
+p["batch_size"] = 16
+json.dump(p, open(tmp + "/trivial16.json", "w"), indent=1)
+x = struct.pack("<784f", *[random.Random(i).uniform(-1, 1) for i in range(784)])
+hdr = json.dumps({"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
+                  "parameters": {"binary_data_size": 3136}}]}).encode()
+open(tmp + "/body.bin", "wb").write(hdr + x)
+open(tmp + "/hlen", "w").write(str(len(hdr)))
+PY
+hlen=$(cat "$tmp/hlen")
+cat >"$tmp/post.lua" <<EOF
+wrk.method = "POST"
+local f = io.open("$tmp/body.bin", "rb")
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+wrk.headers["Inference-Header-Content-Length"] = "$hlen"
+EOF
+
+# readiness line of a child on fd 3 -> HOST:PORT
+wait_ready() {
+    for _ in $(seq 1 300); do
+        ep=$(sed -n 's/^ready //p' "$1" 2>/dev/null)
+        [ -n "$ep" ] && { echo "$ep"; return 0; }
+        sleep 0.1
+    done
+    echo "bench_serve: $1: no readiness line" >&2
+    return 1
+}
+
+# ---- 1. overhead: the same two workers behind nginx and behind serflow serve ----
+for w in 1 2; do
+    OMP_WAIT_POLICY=PASSIVE "$bin" worker --model "$tmp/trivial" --threads 1 --ready-fd 3 \
+        3>"$tmp/w$w.ready" 2>"$tmp/w$w.log" &
+    pids+=($!)
+done
+w1=$(wait_ready "$tmp/w1.ready")
+w2=$(wait_ready "$tmp/w2.ready")
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx.conf" <<EOF
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx;
+    proxy_temp_path $tmp/nginx;
+    upstream workers { server $w1; server $w2; keepalive 64; }
+    server {
+        listen 127.0.0.1:0;
+        location / {
+            proxy_pass http://workers;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+# nginx cannot report an ephemeral port: pick a free one first
+nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i "s/listen 127.0.0.1:0;/listen 127.0.0.1:$nport;/" "$tmp/nginx.conf"
+"$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' 2>"$tmp/nginx/stderr" &
+pids+=($!)
+"$bin" serve --model "$tmp/trivial" --profile "$tmp/trivial.json" --policy libra --pool iaas \
+    --worker-url "$w1" --worker-url "$w2" --instances 2 --no-spill --port 0 --ready-fd 3 \
+    --batching deadline --margin-s 0 --queue-cap 4096 3>"$tmp/serve.ready" 2>"$tmp/serve.log" &
+spid=$!
+pids+=($spid)
+sep=$(wait_ready "$tmp/serve.ready")
+"$bin" serve --model "$tmp/trivial" --profile "$tmp/trivial16.json" --policy libra --pool iaas \
+    --worker-url "$w1" --worker-url "$w2" --instances 2 --no-spill --port 0 --ready-fd 3 \
+    --batching deadline --margin-s 0 --queue-cap 4096 3>"$tmp/serve16.ready" 2>"$tmp/serve16.log" &
+spid16=$!
+pids+=($spid16)
+sep16=$(wait_ready "$tmp/serve16.ready")
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$nport/v2/models/trivial/infer" -X POST \
+    -H "Inference-Header-Content-Length: $hlen" --data-binary @"$tmp/body.bin" >/dev/null && break; sleep 0.1; done
+# instances ready (static provider: at the first epoch)
+for _ in $(seq 1 100); do
+    curl -s "http://$sep/metrics" | grep -q '^serflow_instances{state="ready"} 2' &&
+        curl -s "http://$sep16/metrics" | grep -q '^serflow_instances{state="ready"} 2' && break
+    sleep 0.1
+done
+
+# wrk_run URL CONNECTIONS -> "rps mean_latency_ms p99_ms"
+wrk_run() {
+    wrk -t1 -c"$2" -d"${duration}s" --latency -s "$tmp/post.lua" "$1/v2/models/trivial/infer" >"$tmp/wrk.txt"
+    /usr/bin/python3 - "$tmp/wrk.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(v):
+    n, u = float(re.match(r"([\d.]+)", v).group(1)), re.search(r"(us|ms|s)$", v).group(1)
+    return n / 1000 if u == "us" else n if u == "ms" else n * 1000
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+lat = ms(re.search(r"Latency\s+(\S+)", t).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+assert not errs, "non-2xx answers: " + errs.group(1)
+print("%.1f %.3f %.3f" % (rps, lat, p99))
+PY
+}
+echo "== 1. ingress + balancer vs nginx, trivial model, 2 workers, wrk ${duration} s per run"
+# interleaved: nginx, serve, nginx, serve, so that drift on a shared machine hits both alike
+# latency at one connection: batch size 1 (nothing waits for a batch); the most requests/s at 32
+# connections: batch size 16 (the batcher's point: one worker call carries up to 16 requests)
+for c in 1 32; do
+    target=$sep
+    [ "$c" = 32 ] && target=$sep16
+    for rep in 1 2; do
+        n=$(wrk_run "http://127.0.0.1:$nport" "$c")
+        s=$(wrk_run "http://$target" "$c")
+        echo "c=$c rep=$rep nginx: $n   serve: $s" | tee -a "$tmp/results.txt"
+    done
+done
+/usr/bin/python3 - "$tmp/results.txt" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+for c in ("1", "32"):
+    sel = [r for r in rows if r[0] == "c=" + c]
+    n = [list(map(float, r[3:6])) for r in sel]
+    s = [list(map(float, r[7:10])) for r in sel]
+    avg = lambda v, i: sum(x[i] for x in v) / len(v)
+    print("c=%-3s nginx %8.0f req/s mean %.3f ms p99 %.3f ms | serve %8.0f req/s mean %.3f ms p99 %.3f ms"
+          % (c, avg(n, 0), avg(n, 1), avg(n, 2), avg(s, 0), avg(s, 1), avg(s, 2)))
+    print("      ratio serve/nginx: throughput %.2f, mean latency %.2f, p99 latency %.2f"
+          % (avg(s, 0) / avg(n, 0), avg(s, 1) / avg(n, 1), avg(s, 2) / avg(n, 2)))
+PY
+kill -TERM "$spid" "$spid16"
+wait "$spid" "$spid16" 2>/dev/null || true
+
+# ---- 2. the whole path with the real model vs the bare runtime ----
+echo "== 2. the whole path (serve + load, real model) vs serflow profile's bare runtime"
+tau=$("$bin" plan --profile "$src/data/profiles/fmnist-ee-local.json" --pricing "$src/data/pricing/local.json" --json |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tau"])')
+"$bin" profile --model "$src/models/fmnist-ee" --images 2000 --reps 20 --batch-sizes 100 --threads 1 \
+    --taus "$tau" --out "$tmp/bare.json" 2>"$tmp/profile.log"
+bare=$(/usr/bin/python3 - "$tmp/bare.json" "$tau" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+tau = float(sys.argv[2])
+vm = [r for r in d["runtimes"] if r["kind"] == "vm"][0]
+e = [x for x in d["exits"] if abs(x["tau"] - tau) < 1e-9][0]
+s, alive, t = 1.0, 1.0, 0.0
+for i, f in enumerate(e["exit_fraction"]):
+    t += alive * vm["per_request"][i] + (vm["per_batch"][i] / 100 if alive > 0 else 0)
+    alive *= 1 - f
+print("%.1f" % (1 / t))  # images/s of one thread at this tau and batch 100
+PY
+)
+# 64 real test images as OIP binary-extension bodies, cycled by wrk
+/usr/bin/python3 - "$tmp" <<'PY'
+import gzip, json, struct, sys
+tmp = sys.argv[1]
+raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()[16:]
+hdr = json.dumps({"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
+                  "parameters": {"binary_data_size": 3136}}]}).encode()
+lua = ["local bodies = {}"]
+for i in range(64):
+    x = [((b / 255.0) - 0.28604) / 0.353024 for b in raw[i * 784:(i + 1) * 784]]
+    open("%s/img%d.bin" % (tmp, i), "wb").write(hdr + struct.pack("<784f", *x))
+    lua.append('do local f = io.open("%s/img%d.bin", "rb"); bodies[%d] = f:read("*all"); f:close() end'
+               % (tmp, i, i + 1))
+lua += ["local i = 0",
+        'local headers = {["Content-Type"] = "application/octet-stream", '
+        '["Inference-Header-Content-Length"] = "%d"}' % len(hdr),
+        "request = function()",
+        "  i = i % 64 + 1",
+        '  return wrk.format("POST", nil, headers, bodies[i])',
+        "end"]
+open(tmp + "/images.lua", "w").write("\n".join(lua) + "\n")
+PY
+# one local-1t worker (one thread), no FaaS spill: the serving path against the same one thread
+"$bin" serve --policy libra --pool iaas --instances 1 --no-spill --cold-start 0:0 --tau "$tau" \
+    --port 0 --ready-fd 3 --batching deadline --queue-cap 4096 3>"$tmp/serve2.ready" 2>"$tmp/serve2.log" &
+spid=$!
+pids+=($spid)
+sep=$(wait_ready "$tmp/serve2.ready")
+for _ in $(seq 1 100); do
+    curl -s "http://$sep/metrics" | grep -q '^serflow_instances{state="ready"} 1' && break
+    sleep 0.1
+done
+wrk -t1 -c128 -d"${duration}s" -s "$tmp/images.lua" "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/wrk2.txt"
+/usr/bin/python3 - "$tmp/wrk2.txt" "$bare" <<'PY'
+import re, sys
+t, bare = open(sys.argv[1]).read(), float(sys.argv[2])
+ips = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print("bare runtime (serflow profile, 1 thread, batch 100, this tau): %.0f images/s" % bare)
+print("served (wrk 128 connections -> serve -> 1 local-1t worker, one image per request): %.0f images/s%s"
+      % (ips, " (%s non-2xx)" % errs.group(1) if errs else ""))
+print("ratio served / bare: %.3f" % (ips / bare))
+PY
+kill -TERM "$spid"
+wait "$spid" 2>/dev/null || true

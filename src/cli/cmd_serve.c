@@ -1,0 +1,492 @@
+/* cmd_serve.c - `serflow serve`: plans the model (or takes a forced pool and cut), picks the
+ * policy's path the way `serflow replay` does (serflow: the plan's cheapest at tau; libra, spock,
+ * mark: the cheapest IaaS; faas: functions only), and runs the ingress until SIGTERM. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "serflow/serve.h"
+#include "serflow/sim.h"
+#include "serve_cli.h"
+
+enum {
+    S_MODEL = 1,
+    S_PROFILE,
+    S_PRICING,
+    S_TAU,
+    S_POLICY,
+    S_POOL,
+    S_CUT,
+    S_VM,
+    S_INSTANCES,
+    S_TCIP,
+    S_WORKER_URL,
+    S_NO_SPILL,
+    S_COLD,
+    S_PERIOD,
+    S_TERM,
+    S_K,
+    S_SEED,
+    S_BATCHING,
+    S_MARGIN,
+    S_TIME_SCALE,
+    S_FN_TIMEOUT,
+    S_FN_IDLE,
+    S_FN_CONC,
+    S_FN_COLD,
+    S_FN_DISP,
+    S_LAMBDA_URL,
+    S_FN_FAULT,
+    S_WORKER_DELAY,
+    S_QUEUE,
+    S_MAXCONN,
+    S_IDLE,
+    S_MAXBODY,
+    S_MAXIMG,
+    S_HOST,
+    S_PORT,
+    S_READY_FD,
+    S_BACKEND
+};
+
+static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
+static const char *const fault_words[] = {"crash", "hang", NULL};
+
+static const struct sf_opt serve_opts[] = {
+    SF_SO_SECTION("Model and plan:"),
+    SF_SO_STR(S_MODEL, "model", "DIR", "model directory (default: models/fmnist-ee)"),
+    SF_CLI_OPT_PROFILE(S_PROFILE),
+    SF_CLI_OPT_PRICING(S_PRICING),
+    SF_SO_NUM(S_TAU, "tau", "T", "threshold (default: the planner's choice)", 0, 1),
+    SF_SO_STR(S_POLICY, "policy", "P",
+              "faas | serflow | libra | libra-orig | spock | mark (serflow)"),
+    SF_SO_WORD(S_POOL, "pool", "P", "force a path: faas, iaas, or hybrid (with --cut)", pool_words),
+    SF_SO_INT(S_CUT, "cut", "C", "the forced hybrid's cut", 1, SF_MAX_STAGES),
+    SF_SO_STR(S_VM, "vm", "NAME", "the forced path's VM type (default: the cheapest)"),
+    SF_SO_INT(S_INSTANCES, "instances", "N",
+              "a fixed fleet of N instances (ignores the policy's target)", 0, 64),
+    SF_SO_NUM(S_TCIP, "tcip", "RPS", "override the planned T-CIP (as serflow replay --tcip)", 0,
+              1e12),
+    SF_SO_STR(S_WORKER_URL, "worker-url", "H:P",
+              "use running workers (repeatable) instead of\nstarting them (the static provider)"),
+    SF_SO_FLAG(S_NO_SPILL, "no-spill",
+               "IaaS without the FaaS spill: batches wait for a free instance"),
+    SF_SO_SECTION("Controller (as serflow replay):"),
+    SF_SO_STR(S_COLD, "cold-start", "MIN:MAX", "VM boot in epochs, uniform (18:22)"),
+    SF_SO_INT(S_PERIOD, "scale-period", "P", "epochs between scaling decisions (25)", 1, 1000000),
+    SF_SO_INT(S_TERM, "terminate-delay", "D", "epochs until a termination takes effect (2)", 0,
+              1000000),
+    SF_SO_NUM(S_K, "k", "K", "weight of sigma in the instance target (1)", 0, 100),
+    SF_SO_INT(S_SEED, "seed", "S", "seed of the VM boot-delay draws (1)", 0, 1000000000000LL),
+    SF_CLI_OPT_BATCHING(S_BATCHING),
+    SF_SO_NUM(S_MARGIN, "margin-s", "S", "batcher: time kept in hand for dispatch jitter (0.005)",
+              0, 3600),
+    SF_SO_NUM(S_TIME_SCALE, "time-scale", "X",
+              "controller clock x X: epochs, VM boots and function idle\ntimeouts shrink by X (SLO "
+              "deadlines and bills do not) (1)",
+              0.001, 1000),
+    SF_SO_SECTION("Functions:"),
+    SF_SO_NUM(S_FN_TIMEOUT, "fn-timeout-s", "S", "per invocation (10)", 0.001, 900),
+    SF_SO_NUM(S_FN_IDLE, "fn-idle-timeout-s", "S", "a warm instance idle this long stops (600)", 0,
+              86400),
+    SF_SO_INT(S_FN_CONC, "fn-concurrency", "N", "function instances at most (8)", 1, 256),
+    SF_SO_NUM(S_FN_COLD, "fn-cold-start-delay-s", "S", "added to each instance's real start (0)", 0,
+              3600),
+    SF_SO_INT(S_FN_DISP, "fn-dispatchers", "N",
+              "concurrent invocations from the ingress (= --fn-concurrency)", 1, 256),
+    SF_SO_STR(S_LAMBDA_URL, "lambda-url", "U",
+              "use a running function runtime instead of starting one"),
+    SF_SO_WORD(S_FN_FAULT, "fn-fault", "F",
+               "test hook: function instances crash or hang on every event", fault_words),
+    SF_SO_NUM(S_WORKER_DELAY, "worker-fault-delay-s", "S",
+              "test hook: workers hold every batch this much longer", 0, 60),
+    SF_SO_SECTION("Limits:"),
+    SF_SO_INT(S_QUEUE, "queue-cap", "N",
+              "admitted requests waiting for dispatch; beyond: 503 (2000)", 1, 1000000),
+    SF_SO_INT(S_MAXCONN, "max-connections", "N", "connections at most (512)", 4, 100000),
+    SF_SO_INT(S_IDLE, "idle-timeout-s", "S", "a silent connection is closed after (10)", 1, 3600),
+    SF_SO_INT(S_MAXBODY, "max-body-bytes", "N", "request body at most (8388608)", 1024,
+              (long long)SF_SERVE_MAX_BODY_BYTES),
+    SF_SO_INT(S_MAXIMG, "max-images", "N", "images per request at most (256)", 1,
+              SF_SERVE_MAX_BATCH),
+    SF_SO_SECTION("Listening:"),
+    SF_SO_STR(S_HOST, "host", "H", "numeric IPv4 address (127.0.0.1)"),
+    SF_SO_INT(S_PORT, "port", "N", "port (8080; 0 = any)", 0, 65535),
+    SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
+              1024),
+    SF_SO_WORD(S_BACKEND, "backend", "NAME",
+               "inference backend of the workers: dnnl (default) or ref", sf_cli_backend_words),
+    {0}};
+
+static const struct sf_opt_cmd serve_spec = {
+    .name = "serve",
+    .summary = "the online system: an OIP v2 ingress, VM workers and a local function\n"
+               "runtime, run by a policy (serflow, libra, faas, ...); /metrics with the bill",
+    .synopsis = "[options]",
+    .about =
+        "The online system on this machine: an Open Inference Protocol v2 ingress on 127.0.0.1\n"
+        "(POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/live, /v2/health/ready,\n"
+        "/metrics), VM workers started by the local provider, and a local Lambda-compatible\n"
+        "function runtime; the same ctl/ policy and batcher as `serflow replay`. SIGTERM drains\n"
+        "(docs/serving.md).\n",
+    .opts = serve_opts,
+    .epilog = "Example:\n"
+              "  serflow serve --policy libra --port 8080 &\n"
+              "  serflow load --url http://127.0.0.1:8080 --epochs 100\n"};
+
+struct serve_args {
+    const char *model, *profile, *pricing, *policy, *pool, *vm;
+    double tau, tcip;
+    int cut;
+    struct sf_serve_cfg c;
+};
+
+static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
+{
+    struct serve_args *a = ctx;
+    struct sf_serve_cfg *c = &a->c;
+    switch (id) {
+    case S_MODEL:
+        a->model = v->str;
+        break;
+    case S_PROFILE:
+        a->profile = v->str;
+        break;
+    case S_PRICING:
+        a->pricing = v->str;
+        break;
+    case S_TAU:
+        a->tau = v->num;
+        break;
+    case S_POLICY:
+        a->policy = v->str;
+        break;
+    case S_POOL:
+        a->pool = pool_words[v->word];
+        break;
+    case S_CUT:
+        a->cut = (int)v->i;
+        break;
+    case S_VM:
+        a->vm = v->str;
+        break;
+    case S_INSTANCES:
+        c->fixed_instances = (int)v->i;
+        break;
+    case S_TCIP:
+        a->tcip = v->num;
+        break;
+    case S_WORKER_URL:
+        if (c->n_worker_urls >= (int)SF_ARRAY_LEN(c->worker_urls))
+            return sf_err_set(err, SF_EINVAL, "--worker-url: at most %zu",
+                              SF_ARRAY_LEN(c->worker_urls));
+        c->worker_urls[c->n_worker_urls++] = v->str;
+        break;
+    case S_NO_SPILL:
+        c->no_spill = 1;
+        break;
+    case S_COLD: {
+        char *end;
+        long lo = strtol(v->str, &end, 10), hi = -1;
+        if (*end == ':')
+            hi = strtol(end + 1, &end, 10);
+        if (*end || lo < 0 || hi < lo || hi > 100000)
+            return sf_err_set(err, SF_EINVAL, "--cold-start: expected MIN:MAX epochs, got '%.40s'",
+                              v->str);
+        c->env.ctl.cold_start_min_epochs = (int)lo;
+        c->env.ctl.cold_start_max_epochs = (int)hi;
+        break;
+    }
+    case S_PERIOD:
+        c->env.ctl.scale_period_epochs = (int)v->i;
+        break;
+    case S_TERM:
+        c->env.ctl.terminate_delay_epochs = (int)v->i;
+        break;
+    case S_K:
+        c->env.ctl.k = v->num;
+        break;
+    case S_SEED:
+        c->seed = (uint64_t)v->i;
+        break;
+    case S_BATCHING:
+        c->batching = v->word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+        break;
+    case S_MARGIN:
+        c->margin_s = v->num;
+        break;
+    case S_TIME_SCALE:
+        c->time_scale = v->num;
+        break;
+    case S_FN_TIMEOUT:
+        c->fn_timeout_s = v->num;
+        break;
+    case S_FN_IDLE:
+        c->fn_idle_timeout_s = v->num;
+        break;
+    case S_FN_CONC:
+        c->fn_concurrency = (int)v->i;
+        break;
+    case S_FN_COLD:
+        c->fn_cold_start_delay_s = v->num;
+        break;
+    case S_FN_DISP:
+        c->fn_dispatchers = (int)v->i;
+        break;
+    case S_LAMBDA_URL:
+        c->lambda_url = v->str;
+        break;
+    case S_FN_FAULT:
+        c->fn_fault = fault_words[v->word];
+        break;
+    case S_WORKER_DELAY:
+        c->worker_fault_delay_s = v->num;
+        break;
+    case S_QUEUE:
+        c->queue_cap = (int)v->i;
+        break;
+    case S_MAXCONN:
+        c->max_connections = (int)v->i;
+        break;
+    case S_IDLE:
+        c->idle_timeout_s = (int)v->i;
+        break;
+    case S_MAXBODY:
+        c->max_body_bytes = (size_t)v->i;
+        break;
+    case S_MAXIMG:
+        c->max_images = (int)v->i;
+        break;
+    case S_HOST:
+        c->host = v->str;
+        break;
+    case S_PORT:
+        c->port = (int)v->i;
+        break;
+    case S_READY_FD:
+        c->ready_fd = (int)v->i;
+        break;
+    case S_BACKEND:
+        c->backend = sf_cli_backend_of(v->word);
+        break;
+    }
+    return SF_OK;
+}
+
+/* The forced path: pool at tau (and cut for hybrid), the cheapest feasible VM type (or --vm). */
+static int forced_path(const struct sf_plan *plan, const struct sf_pricing *pr, double tau,
+                       const char *pool, int cut, const char *vm, struct sf_path *out)
+{
+    enum sf_pool want = !strcmp(pool, "faas")     ? SF_POOL_FAAS
+                        : !strcmp(pool, "iaas")   ? SF_POOL_IAAS
+                        : !strcmp(pool, "hybrid") ? SF_POOL_HYBRID
+                                                  : (enum sf_pool) - 1;
+    const struct sf_candidate *best = NULL;
+    for (size_t i = 0; i < plan->n_alt; i++) {
+        const struct sf_candidate *c = &plan->alt[i];
+        if (fabs(c->tau - tau) > 1e-9 || c->pool != want || c->fn_mem_mb <= 0)
+            continue;
+        if (want == SF_POOL_HYBRID && c->cut != cut)
+            continue;
+        if (vm && (c->vm < 0 || strcmp(pr->vm[c->vm].name, vm) != 0))
+            continue;
+        int feas = c->reject == SF_REJ_NONE, bfeas = best && best->reject == SF_REJ_NONE;
+        if (!best || (feas && !bfeas) ||
+            (feas == bfeas && c->cost_usd_per_s < best->cost_usd_per_s))
+            best = c;
+    }
+    if (!best) {
+        fprintf(stderr, "serflow serve: no %s configuration%s at tau %g in the plan\n", pool,
+                want == SF_POOL_HYBRID ? " with that --cut" : "", tau);
+        return -1;
+    }
+    if (best->reject != SF_REJ_NONE)
+        fprintf(stderr,
+                "serflow serve: warning: the forced %s path is rejected by the planner "
+                "(%s)\n",
+                pool, sf_reject_name(best->reject));
+    *out = sf_plan_path(best);
+    return 0;
+}
+
+/* Expected USD of one request fully on functions at the path's memory (MArk compares with it). */
+static double faas_usd_per_req(const struct sf_profile *prof, const struct sf_pricing *pr,
+                               const struct sf_path *path, double tau)
+{
+    double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], s[SF_MAX_STAGES], work = 0;
+    const struct sf_exit_row *row = sf_profile_exits(prof, tau);
+    if (!row || sf_fn_runtime_at(prof, pr, pr->fn_arch[0].name, path->fn_mem_mb, rq, rb) != SF_OK)
+        return 0;
+    sf_profile_survival(prof, row, s);
+    for (int i = 0; i < prof->n_stages; i++)
+        work += s[i] * rq[i];
+    return sf_pricing_fn_usd_per_s(pr, 0, path->fn_mem_mb) * work;
+}
+
+static void on_ready(void *ctx, const char *host, int port)
+{
+    (void)ctx;
+    fprintf(stderr,
+            "serflow serve: listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
+            "/metrics); SIGTERM or Ctrl-C drains and stops\n",
+            host, port);
+}
+
+static void serve_defaults(struct serve_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->tau = -1;
+    a->cut = -1;
+    a->tcip = -1;
+    a->policy = "serflow";
+    struct sf_serve_cfg *c = &a->c;
+    sf_policy_env_default(&c->env);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->time_scale = 1;
+    c->batching = SF_BATCHING_DEADLINE;
+    c->margin_s = 0.005;
+    c->queue_cap = 2000;
+    c->max_connections = 512;
+    c->idle_timeout_s = 10;
+    c->max_body_bytes = (size_t)8 << 20;
+    c->max_images = 256;
+    c->fn_timeout_s = 10;
+    c->fn_idle_timeout_s = 600;
+    c->fn_concurrency = 8;
+    c->backend = SF_NN_BACKEND_DNNL;
+    c->seed = 1;
+    c->ready_fd = -1;
+    c->on_ready = on_ready;
+    c->fixed_instances = -1;
+}
+
+static int serve_check(int argc, char **argv, struct sf_err *err)
+{
+    struct serve_args a;
+    serve_defaults(&a);
+    int rc = sf_cli_parse(&serve_spec, argc, argv, serve_store, &a, err);
+    return rc == 1 ? SF_OK : rc;
+}
+
+static int serve_run(int argc, char **argv)
+{
+    static struct sf_profile prof;
+    static struct sf_pricing pr;
+    struct serve_args a;
+    serve_defaults(&a);
+    struct sf_serve_cfg *c = &a.c;
+    int code;
+    if (sf_cli_parse_or_exit(&serve_spec, argc, argv, serve_store, &a, &code))
+        return code;
+    if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
+        c->fn_dispatchers = c->fn_concurrency;
+    if (a.pool && !strcmp(a.pool, "hybrid") && a.cut < 0) {
+        sf_cli_error("serve", "--pool hybrid needs --cut C");
+        return SF_EXIT_USAGE;
+    }
+    char model_dir[4096];
+    if (a.model)
+        snprintf(model_dir, sizeof(model_dir), "%s", a.model);
+    else
+        snprintf(model_dir, sizeof(model_dir), "%s/models/fmnist-ee", SF_SOURCE_DIR);
+    c->model_dir = model_dir;
+    struct sf_err err = {{0}};
+    if (sf_profile_load(&prof,
+                        a.profile ? a.profile : sf_cli_bundled("profiles/fmnist-ee-local.json"),
+                        &err) != SF_OK ||
+        sf_pricing_load(&pr, a.pricing ? a.pricing : sf_cli_bundled("pricing/local.json"), &err) !=
+            SF_OK) {
+        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        return SF_EXIT_USAGE;
+    }
+    if (!sf_policy_ops_find(a.policy)) {
+        fprintf(stderr,
+                "serflow serve: --policy: unknown policy '%s' (faas, serflow, libra, "
+                "libra-orig, spock, mark)\n",
+                a.policy);
+        return SF_EXIT_USAGE;
+    }
+    struct sf_plan plan;
+    struct sf_plan_opts po;
+    sf_plan_opts_default(&po);
+    int rc = sf_plan_run(&plan, &prof, &pr, &po, &err);
+    if (rc != SF_OK) {
+        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        if (rc == SF_EINFEASIBLE)
+            sf_plan_fini(&plan);
+        return SF_EXIT_FAIL;
+    }
+    c->tau = a.tau >= 0 ? a.tau : plan.best.tau;
+    struct sf_sim_paths paths;
+    if (sf_sim_paths_from_plan(&plan, c->tau, &paths, &err) != SF_OK) {
+        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_plan_fini(&plan);
+        return SF_EXIT_USAGE;
+    }
+    const char *pol = a.policy;
+    if (a.pool) {
+        if (forced_path(&plan, &pr, c->tau, a.pool, a.cut, a.vm, &c->path) != 0) {
+            sf_plan_fini(&plan);
+            return SF_EXIT_USAGE;
+        }
+    } else if (!strcmp(pol, "faas")) {
+        c->path = paths.faas;
+    } else if (!strcmp(pol, "serflow")) {
+        c->path = paths.serflow;
+    } else {
+        if (paths.iaas.has_instances < 0) {
+            fprintf(stderr, "serflow serve: no SLO-feasible IaaS configuration for %s at tau %g\n",
+                    pol, c->tau);
+            sf_plan_fini(&plan);
+            return SF_EXIT_FAIL;
+        }
+        c->path = paths.iaas;
+    }
+    sf_plan_fini(&plan);
+    c->prof = &prof;
+    c->price = &pr;
+    c->fn_arch = 0;
+    c->policy = pol;
+    c->env.ctl.epoch_s = prof.slo_s;
+    c->env.ctl.batch_size = prof.batch_size;
+    c->env.ctl.capacity_rps = prof.batch_size / prof.slo_s;
+    c->env.ctl.use_instances = c->path.has_instances;
+    if (a.tcip >= 0)
+        c->path.tcip_rps = a.tcip;
+    c->env.ctl.tcip_rps = c->path.tcip_rps;
+    if (strcmp(pol, "serflow") != 0)
+        c->env.ctl.scaling_rule = SF_SCALE_PAPER; /* the baselines keep their own rules */
+    c->env.vm_usd_per_s = c->path.has_instances ? pr.vm[c->path.vm].price_usd_per_s : 0;
+    c->env.faas_usd_per_req = faas_usd_per_req(&prof, &pr, &c->path, c->tau);
+    sf_cli_install_stop();
+    if (sf_http_global_init(&err) != SF_OK) {
+        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        return SF_EXIT_FAIL;
+    }
+    char where[160];
+    if (!c->path.has_instances)
+        snprintf(where, sizeof(where), "functions only (%d MB)", c->path.fn_mem_mb);
+    else if (c->path.cut >= prof.n_stages)
+        snprintf(where, sizeof(where), "IaaS on %s, FaaS spill at %d MB", pr.vm[c->path.vm].name,
+                 c->path.fn_mem_mb);
+    else
+        snprintf(where, sizeof(where), "hybrid: stages 1-%d on %s, %d-%d on %d x %d MB functions",
+                 c->path.cut, pr.vm[c->path.vm].name, c->path.cut + 1, prof.n_stages,
+                 c->path.tail_fanout, c->path.fn_mem_mb);
+    fprintf(stderr, "serflow serve: policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching\n",
+            pol, c->tau, where, prof.slo_s, prof.batch_size,
+            c->batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware");
+    rc = sf_serve_run(c, &sf_cli_stop, &err);
+    if (rc != SF_OK) {
+        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        return rc == SF_EINVAL || rc == SF_ENOTFOUND ? SF_EXIT_USAGE : SF_EXIT_FAIL;
+    }
+    fprintf(stderr, "serflow serve: drained and stopped: %llu requests accepted, %llu answered\n",
+            (unsigned long long)c->accepted, (unsigned long long)c->answered);
+    return SF_EXIT_OK;
+}
+
+const struct sf_cli_command sf_cli_serve_command = {&serve_spec, serve_check, serve_run};

@@ -1,0 +1,195 @@
+/*
+ * local.c - the local provider: a "VM instance" is a `serflow worker` process on this machine.
+ * Launch spawns it (its VM type's vCPUs as its thread count), poll turns its readiness line into
+ * READY and its exit into GONE, terminate sends SIGTERM (it drains its batch) and, after the
+ * grace time, SIGKILL to its group. Each instance is billed by the catalog's VM rules (per
+ * second, minimum per launch) from launch to exit.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/cloud.h"
+
+/* Arguments in the worker template plus the ones the provider appends. */
+#define MAX_ARGS 64
+
+struct slot {
+    int used;
+    struct sf_cloud_instance inst;
+    struct sf_proc proc;
+    double term_s; /* when terminate was asked, 0 if never */
+};
+
+struct local {
+    char *argv[MAX_ARGS];
+    int argc;
+    const struct sf_pricing *price;
+    double grace_s;
+    int next_id;
+    int failures;
+    struct slot slot[SF_CLOUD_MAX_INSTANCES];
+    struct sf_meter ended; /* bill of instances that are gone */
+};
+
+static struct slot *by_id(struct local *l, int id)
+{
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (l->slot[i].used && l->slot[i].inst.id == id)
+            return &l->slot[i];
+    return NULL;
+}
+
+static int local_launch(void *ctx, int vm, double boot_delay_s, double now_s, int *id,
+                        struct sf_err *err)
+{
+    struct local *l = ctx;
+    if (vm < 0 || (size_t)vm >= l->price->n_vm)
+        return sf_err_set(err, SF_EINVAL, "local provider: VM type %d not in the catalog", vm);
+    struct slot *s = NULL;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES && !s; i++)
+        if (!l->slot[i].used)
+            s = &l->slot[i];
+    if (!s)
+        return sf_err_set(err, SF_ETOOBIG, "local provider: %d instances already",
+                          SF_CLOUD_MAX_INSTANCES);
+    char threads[16], fd[16], delay[32];
+    snprintf(delay, sizeof(delay), "%.9g", boot_delay_s > 0 ? boot_delay_s : 0);
+    snprintf(threads, sizeof(threads), "%d", l->price->vm[vm].vcpus);
+    snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
+    char *argv[MAX_ARGS + 7];
+    int a = 0;
+    for (; a < l->argc; a++)
+        argv[a] = l->argv[a];
+    argv[a++] = "--threads";
+    argv[a++] = threads;
+    argv[a++] = "--boot-delay-s";
+    argv[a++] = delay;
+    argv[a++] = "--ready-fd";
+    argv[a++] = fd;
+    argv[a] = NULL;
+    memset(s, 0, sizeof(*s));
+    int rc = sf_proc_spawn(&s->proc, argv, NULL, err);
+    if (rc)
+        return rc;
+    s->used = 1;
+    s->inst.id = ++l->next_id;
+    s->inst.state = SF_CLOUD_PENDING;
+    s->inst.vm = vm;
+    s->inst.launch_s = now_s;
+    *id = s->inst.id;
+    return SF_OK;
+}
+
+static void local_terminate(void *ctx, int id, double now_s)
+{
+    struct local *l = ctx;
+    struct slot *s = by_id(l, id);
+    if (!s || s->inst.state >= SF_CLOUD_TERMINATING)
+        return;
+    s->inst.state = SF_CLOUD_TERMINATING;
+    s->term_s = now_s;
+    sf_proc_signal(&s->proc, SIGTERM);
+}
+
+static void retire(struct local *l, struct slot *s, double now_s)
+{
+    if (s->inst.state != SF_CLOUD_TERMINATING) {
+        s->inst.failed = 1;
+        l->failures++;
+    }
+    s->inst.state = SF_CLOUD_GONE;
+    s->inst.end_s = now_s;
+    sf_meter_vm(&l->ended, l->price, s->inst.vm, now_s - s->inst.launch_s);
+    sf_proc_stop(&s->proc, 0); /* closes the pipe; already reaped */
+    s->used = 0;
+}
+
+static int local_poll(void *ctx, double now_s, struct sf_cloud_instance *out, int cap)
+{
+    struct local *l = ctx;
+    int n = 0;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        struct slot *s = &l->slot[i];
+        if (!s->used)
+            continue;
+        if (s->inst.state == SF_CLOUD_PENDING && sf_proc_poll_ready(&s->proc)) {
+            s->inst.state = SF_CLOUD_READY;
+            s->inst.ready_s = now_s;
+            _Static_assert(sizeof(s->inst.endpoint) == sizeof(s->proc.endpoint), "endpoint sizes");
+            memcpy(s->inst.endpoint, s->proc.endpoint, sizeof(s->inst.endpoint));
+        }
+        if (sf_proc_reap(&s->proc)) {
+            retire(l, s, now_s);
+            continue;
+        }
+        if (s->inst.state == SF_CLOUD_TERMINATING && now_s - s->term_s > l->grace_s)
+            sf_proc_signal(&s->proc, SIGKILL);
+        if (n < cap)
+            out[n++] = s->inst;
+    }
+    return n;
+}
+
+static void local_bill(void *ctx, double now_s, struct sf_meter *m)
+{
+    struct local *l = ctx;
+    sf_meter_merge(m, &l->ended);
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (l->slot[i].used)
+            sf_meter_vm(m, l->price, l->slot[i].inst.vm, now_s - l->slot[i].inst.launch_s);
+}
+
+static int local_failures(void *ctx)
+{
+    return ((struct local *)ctx)->failures;
+}
+
+static void local_shutdown(void *ctx, double now_s)
+{
+    struct local *l = ctx;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (l->slot[i].used)
+            sf_proc_signal(&l->slot[i].proc, SIGTERM);
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (l->slot[i].used) {
+            l->slot[i].inst.state = SF_CLOUD_TERMINATING;
+            sf_proc_stop(&l->slot[i].proc, l->grace_s);
+            retire(l, &l->slot[i], now_s);
+        }
+    for (int a = 0; a < l->argc; a++)
+        free(l->argv[a]);
+    free(l);
+}
+
+static const struct sf_cloud_ops local_ops = {
+    .name = "local",
+    .launch = local_launch,
+    .terminate = local_terminate,
+    .poll = local_poll,
+    .bill = local_bill,
+    .failures = local_failures,
+    .shutdown = local_shutdown,
+};
+
+int sf_cloud_local_new(struct sf_cloud *out, const struct sf_cloud_local_cfg *cfg,
+                       struct sf_err *err)
+{
+    struct local *l = calloc(1, sizeof(*l));
+    if (!l)
+        return sf_err_set(err, SF_ENOMEM, "local provider: out of memory");
+    for (; cfg->worker_argv[l->argc]; l->argc++) {
+        if (l->argc >= MAX_ARGS - 1 || !(l->argv[l->argc] = sf_strdup(cfg->worker_argv[l->argc]))) {
+            for (int a = 0; a < l->argc; a++)
+                free(l->argv[a]);
+            free(l);
+            return sf_err_set(err, SF_EINVAL, "local provider: bad worker command");
+        }
+    }
+    l->price = cfg->price;
+    l->grace_s = cfg->stop_grace_s > 0 ? cfg->stop_grace_s : 2.0;
+    out->ops = &local_ops;
+    out->ctx = l;
+    return SF_OK;
+}

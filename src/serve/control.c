@@ -1,0 +1,424 @@
+/*
+ * control.c - the server's one use of ctl/: the same policy modules (policy.h) and
+ * deadline-aware batcher (batcher.h) the simulator runs, driven by the monotonic clock, applied
+ * to real processes through the provider (cloud.h). Every interaction of the server with
+ * policies, batcher and fleet is in this file.
+ *
+ * Per epoch (one SLO interval of the wall clock / --time-scale): observe the arrivals of the
+ * epoch that ended, let the policy decide a target at its scaling epochs, launch (with a boot
+ * delay drawn like the simulator's cold starts) or schedule terminations (taking effect after the
+ * terminate delay, as in the simulator), and take the policy's instance cap. Between epochs: poll
+ * the provider (readiness, exits), and dispatch what the batcher says when it says it: a full
+ * batch at once, else the open batch at the latest moment its oldest request still meets its
+ * deadline on the path it would take (a free instance, else a function). With --batching epoch
+ * the paper's rule runs instead: at each epoch boundary the previous epoch's requests are cut
+ * into batches of B, free instances first (sf_lb_route), the rest to functions.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+/* How often the loop polls the provider when nothing else wakes it: readiness and exits are
+ * noticed within this. */
+#define CONTROL_POLL_S 0.005
+/* The shortest wait of the loop: 0.2 ms, far below any SLO, so that it never spins. */
+#define CONTROL_MIN_WAIT_S 0.0002
+
+double sf__server_now(const struct sf__server *s)
+{
+    return sf_monotonic_s() - s->t0;
+}
+
+int sf__control_init(struct sf__server *s, struct sf_err *err)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    int B = c->env.ctl.batch_size;
+    s->inst_worst_s = calloc((size_t)B + 1, sizeof(double));
+    s->fn_worst_s = calloc((size_t)B + 1, sizeof(double));
+    if (!s->inst_worst_s || !s->fn_worst_s)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    int rc = sf_service_tables(c->prof, c->price, c->fn_arch, &c->path, B, s->inst_worst_s,
+                               s->fn_worst_s, err);
+    if (rc != SF_OK)
+        return rc;
+    s->batcher.slo_s = c->env.ctl.epoch_s;
+    s->batcher.batch_size = B;
+    s->batcher.inst_worst_s = c->path.has_instances ? s->inst_worst_s : NULL;
+    s->batcher.fn_worst_s = s->fn_worst_s;
+    s->batcher.margin_s = c->margin_s;
+    rc = sf_batcher_check(&s->batcher, err);
+    if (rc != SF_OK)
+        return rc;
+    const struct sf_policy_ops *ops = sf_policy_ops_find(c->policy);
+    if (!ops)
+        return sf_err_set(err, SF_ENOTFOUND, "--policy: unknown policy '%s'", c->policy);
+    rc = sf_policy_init(&s->policy, ops, &c->env, err);
+    if (rc != SF_OK)
+        return rc;
+    s->epoch_wall_s = c->env.ctl.epoch_s / c->time_scale;
+    s->epoch = 0;
+    s->cap_left = INT32_MAX;
+    s->target = 0;
+    return SF_OK;
+}
+
+void sf__control_fini(struct sf__server *s)
+{
+    free(s->inst_worst_s);
+    free(s->fn_worst_s);
+    s->inst_worst_s = s->fn_worst_s = NULL;
+}
+
+static int count_state(const struct sf__server *s, int state, int need_free)
+{
+    int n = 0;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        const struct sf__inst *in = &s->inst[i];
+        if (!in->used || in->state != state)
+            continue;
+        if (need_free && (in->busy || !in->has_thread || in->quit))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+/* Instances counted toward the target: launched and not scheduled to terminate. */
+static int active_count(const struct sf__server *s)
+{
+    int n = 0;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (s->inst[i].used && s->inst[i].state <= SF_CLOUD_READY && !s->inst[i].term_epoch)
+            n++;
+    return n;
+}
+
+static int ready_count(const struct sf__server *s)
+{
+    int n = 0;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (s->inst[i].used && s->inst[i].state == SF_CLOUD_READY && !s->inst[i].term_epoch)
+            n++;
+    return n;
+}
+
+/* A ready instance that can take a batch now (scheduled terminations still serve, as in the
+ * simulator), or -1. */
+static int free_instance(const struct sf__server *s)
+{
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        const struct sf__inst *in = &s->inst[i];
+        if (in->used && in->state == SF_CLOUD_READY && in->has_thread && !in->busy && !in->quit)
+            return i;
+    }
+    return -1;
+}
+
+static int free_count(const struct sf__server *s)
+{
+    return count_state(s, SF_CLOUD_READY, 1);
+}
+
+static void apply_target(struct sf__server *s, int target, int64_t epoch)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    int active = active_count(s);
+    s->target = target;
+    if (target > active && c->path.has_instances) {
+        for (int k = 0; k < target - active; k++) {
+            int slot = -1;
+            for (int i = 0; i < SF_CLOUD_MAX_INSTANCES && slot < 0; i++)
+                if (!s->inst[i].used)
+                    slot = i;
+            if (slot < 0)
+                break;
+            /* the boot delay of the k-th launch of this epoch, drawn like the simulator's */
+            int cold = sf_cold_start_epochs(&c->env.ctl, c->seed, epoch, k);
+            double boot = cold * s->epoch_wall_s;
+            int id;
+            struct sf_err err = {{0}};
+            if (s->cloud.ops->launch(s->cloud.ctx, c->path.vm, boot, sf__server_now(s), &id,
+                                     &err) != SF_OK)
+                break;
+            struct sf__inst *in = &s->inst[slot];
+            memset(in, 0, sizeof(*in));
+            in->used = 1;
+            in->id = id;
+            in->vm = c->path.vm;
+            in->state = SF_CLOUD_PENDING;
+            s->inst[slot].launch_epoch = epoch;
+            s->inst[slot].term_epoch = 0;
+            sf_metrics_add(s->metrics, s->mid.launches, "", 1);
+        }
+    } else if (target < active) {
+        /* surplus: pending ones first, then the most recently launched ready ones */
+        for (int k = 0; k < active - target; k++) {
+            int pick = -1;
+            for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+                const struct sf__inst *in = &s->inst[i];
+                if (!in->used || in->state > SF_CLOUD_READY || s->inst[i].term_epoch)
+                    continue;
+                if (pick < 0 ||
+                    (in->state == SF_CLOUD_PENDING && s->inst[pick].state != SF_CLOUD_PENDING) ||
+                    (in->state == s->inst[pick].state &&
+                     s->inst[i].launch_epoch > s->inst[pick].launch_epoch))
+                    pick = i;
+            }
+            if (pick < 0)
+                break;
+            s->inst[pick].term_epoch = epoch + c->env.ctl.terminate_delay_epochs;
+        }
+    }
+}
+
+/* Syncs the instance table with the provider; instances that went away get their thread told
+ * to quit (joined later, without the lock). */
+static void poll_provider(struct sf__server *s, double now)
+{
+    struct sf_cloud_instance live[SF_CLOUD_MAX_INSTANCES];
+    int n = s->cloud.ops->poll(s->cloud.ctx, now, live, SF_CLOUD_MAX_INSTANCES);
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        struct sf__inst *in = &s->inst[i];
+        if (!in->used || in->state == SF_CLOUD_GONE)
+            continue;
+        const struct sf_cloud_instance *ci = NULL;
+        for (int j = 0; j < n && !ci; j++)
+            if (live[j].id == in->id)
+                ci = &live[j];
+        if (!ci) {
+            in->state = SF_CLOUD_GONE;
+            in->quit = 1;
+            if (in->has_thread)
+                pthread_cond_signal(&in->cv);
+            continue;
+        }
+        if (in->state == SF_CLOUD_PENDING && ci->state == SF_CLOUD_READY) {
+            snprintf(in->endpoint, sizeof(in->endpoint), "%s", ci->endpoint);
+            in->state = SF_CLOUD_READY;
+            if (sf__inst_start(s, i) != SF_OK)
+                s->cloud.ops->terminate(s->cloud.ctx, in->id, now);
+        } else if (ci->state == SF_CLOUD_TERMINATING) {
+            in->state = SF_CLOUD_TERMINATING;
+        }
+    }
+}
+
+/* Joins the threads of instances that are gone and frees their slots (drops the lock). */
+static void reap_slots(struct sf__server *s)
+{
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        struct sf__inst *in = &s->inst[i];
+        if (!in->used || in->state != SF_CLOUD_GONE)
+            continue;
+        if (in->has_thread) {
+            pthread_mutex_unlock(&s->mu);
+            sf__inst_join(s, i);
+            pthread_mutex_lock(&s->mu);
+        }
+        in->used = 0;
+        s->inst[i].term_epoch = 0;
+    }
+}
+
+static void begin_epoch(struct sf__server *s, int64_t epoch)
+{
+    struct sf_policy_obs obs = {0};
+    obs.epoch = epoch;
+    obs.arrivals = s->arrivals_epoch;
+    s->arrivals_epoch = 0;
+    /* scheduled terminations that take effect now */
+    double now = sf__server_now(s);
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        if (s->inst[i].used && s->inst[i].term_epoch && s->inst[i].term_epoch <= epoch &&
+            s->inst[i].state <= SF_CLOUD_READY) {
+            s->inst[i].state = SF_CLOUD_TERMINATING;
+            s->inst[i].quit = 1; /* its thread finishes the batch in hand, then quits */
+            if (s->inst[i].has_thread)
+                pthread_cond_signal(&s->inst[i].cv);
+            s->cloud.ops->terminate(s->cloud.ctx, s->inst[i].id, now);
+        }
+    obs.active = active_count(s);
+    obs.ready = ready_count(s);
+    int target = sf_policy_begin_epoch(&s->policy, &obs);
+    if (s->cfg->fixed_instances >= 0)
+        target = s->cfg->fixed_instances; /* a fixed fleet, kept at its size */
+    if (target >= 0)
+        apply_target(s, target, epoch);
+    obs.active = active_count(s);
+    obs.ready = ready_count(s);
+    s->cap_left = sf_policy_instance_cap(&s->policy, &obs);
+    sf_metrics_set(s->metrics, s->mid.epoch, "", (double)epoch);
+    sf_metrics_set(s->metrics, s->mid.target, "", s->target);
+}
+
+/* The paper's epoch batching: route everything queued at the boundary. */
+static void route_epoch(struct sf__server *s)
+{
+    int n = (int)s->q_len, B = s->cfg->env.ctl.batch_size;
+    if (!n)
+        return;
+    struct sf_lb_split split;
+    int free_inst = s->cfg->path.has_instances ? free_count(s) : 0;
+    sf_lb_route(n, B, free_inst, s->cfg->env.ctl.partial_to_instance, s->cap_left, &split);
+    int to_inst = split.requests_to_instances;
+    while (to_inst > 0) {
+        int i = free_instance(s);
+        if (i < 0)
+            break;
+        int m = to_inst < B ? to_inst : B;
+        struct sf__batch *b = sf__batch_take(s, (size_t)m);
+        to_inst -= m;
+        if (s->cap_left != INT32_MAX)
+            s->cap_left -= m;
+        if (b)
+            sf__dispatch_instance(s, i, b);
+    }
+    while (s->q_len && !s->cfg->no_spill) {
+        struct sf__batch *b = sf__batch_take(s, (size_t)B);
+        if (b)
+            sf__dispatch_function(s, b);
+    }
+}
+
+/* Dispatches one batch on the path the decision names. */
+static void dispatch(struct sf__server *s, const struct sf_batch_decision *d)
+{
+    int i = d->path == SF_BATCH_INSTANCE ? free_instance(s) : -1;
+    struct sf__batch *b = sf__batch_take(s, (size_t)d->n);
+    if (!b)
+        return;
+    if (i >= 0) {
+        if (s->cap_left != INT32_MAX)
+            s->cap_left -= d->n;
+        sf__dispatch_instance(s, i, b);
+    } else {
+        sf__dispatch_function(s, b);
+    }
+}
+
+/* When the next busy instance should be free: its batch's dispatch time plus the worst-case
+ * service time of that batch on the instance path (INFINITY: none busy, or none allowed). */
+static double next_free_s(const struct sf__server *s, double now)
+{
+    if (!s->cfg->path.has_instances || s->cap_left <= 0)
+        return INFINITY;
+    double t = INFINITY;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+        const struct sf__inst *in = &s->inst[i];
+        if (in->used && in->state == SF_CLOUD_READY && in->has_thread && in->busy && !in->quit &&
+            in->busy_until_s < t)
+            t = in->busy_until_s;
+    }
+    return t < now ? now : t; /* overdue: it may be free any moment */
+}
+
+static int instances_for_batcher(const struct sf__server *s)
+{
+    if (!s->cfg->path.has_instances || s->cap_left <= 0)
+        return 0;
+    return free_count(s);
+}
+
+void sf__control_admit(struct sf__server *s, double now_s)
+{
+    s->arrivals_epoch++;
+    if (s->cfg->batching != SF_BATCHING_DEADLINE || !s->q_len)
+        return;
+    struct sf_batch_decision d;
+    double oldest = s->queue[s->q_head]->arrival_s;
+    if (sf_batcher_admit(&s->batcher, now_s, (int)s->q_len, oldest, instances_for_batcher(s),
+                         next_free_s(s, now_s), &d))
+        dispatch(s, &d);
+}
+
+/* Runs the batcher until it says wait; returns the time to look again. */
+static double run_batcher(struct sf__server *s, double now)
+{
+    double wake = INFINITY;
+    while (s->q_len) {
+        struct sf_batch_decision d;
+        double oldest = s->queue[s->q_head]->arrival_s;
+        int free_inst = instances_for_batcher(s);
+        if (s->draining) { /* stop: everything leaves now */
+            d.path = free_inst || s->cfg->no_spill ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
+            d.n = (int)s->q_len < s->batcher.batch_size ? (int)s->q_len : s->batcher.batch_size;
+        } else {
+            sf_batcher_decide(&s->batcher, now, (int)s->q_len, oldest, free_inst,
+                              next_free_s(s, now), &d);
+        }
+        if (d.path == SF_BATCH_NONE) {
+            wake = d.wake_s;
+            break;
+        }
+        if (s->cfg->no_spill) {
+            if (free_instance(s) < 0)
+                break; /* no FaaS spill: wait until an instance is free (it signals) */
+            d.path = SF_BATCH_INSTANCE;
+        }
+        dispatch(s, &d);
+    }
+    return wake;
+}
+
+void sf__control_arrived(struct sf__server *s, double now_s)
+{
+    if (s->cfg->batching == SF_BATCHING_DEADLINE && !s->draining)
+        run_batcher(s, now_s);       /* a full batch leaves from the arriving request's thread */
+    pthread_cond_signal(&s->ctl_cv); /* the loop recomputes its wake time */
+}
+
+void *sf__control_main(void *arg)
+{
+    struct sf__server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        double now = sf__server_now(s);
+        int64_t e = (int64_t)floor(now / s->epoch_wall_s) + 1;
+        while (s->epoch < e) {
+            begin_epoch(s, ++s->epoch);
+            if (s->cfg->batching == SF_BATCHING_EPOCH)
+                route_epoch(s);
+        }
+        poll_provider(s, now);
+        reap_slots(s);
+        now = sf__server_now(s);
+        double wake = INFINITY;
+        if (s->cfg->batching == SF_BATCHING_DEADLINE || s->draining)
+            wake = run_batcher(s, now);
+        if (*s->stop)
+            s->draining = 1;
+        sf_metrics_set(s->metrics, s->mid.queue, "", (double)s->q_len);
+        sf_metrics_set(s->metrics, s->mid.instances, "state=\"pending\"",
+                       count_state(s, SF_CLOUD_PENDING, 0));
+        sf_metrics_set(s->metrics, s->mid.instances, "state=\"ready\"",
+                       count_state(s, SF_CLOUD_READY, 0));
+        sf_metrics_set(s->metrics, s->mid.instances, "state=\"busy\"",
+                       count_state(s, SF_CLOUD_READY, 0) - free_count(s));
+        if (s->draining && !s->q_len && !s->unanswered)
+            break;
+        double next_epoch = (double)s->epoch * s->epoch_wall_s;
+        if (wake > next_epoch)
+            wake = next_epoch;
+        if (wake > now + CONTROL_POLL_S)
+            wake = now + CONTROL_POLL_S;
+        double dt = wake - sf__server_now(s);
+        /* a wake time already past (waiting for an overdue busy instance) must not spin with the
+         * lock held: the instance's thread signals when it is free */
+        if (dt < CONTROL_MIN_WAIT_S)
+            dt = CONTROL_MIN_WAIT_S;
+        {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            long ns = ts.tv_nsec + (long)(dt * 1e9);
+            ts.tv_sec += ns / 1000000000L;
+            ts.tv_nsec = ns % 1000000000L;
+            pthread_cond_timedwait(&s->ctl_cv, &s->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}

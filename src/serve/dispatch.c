@@ -1,0 +1,264 @@
+/*
+ * dispatch.c - the ingress's calls out: one thread per ready instance posting its batch (input
+ * frame) to the worker with a keep-alive connection, and a pool of threads invoking the function
+ * runtime (Lambda Invoke API) for the FaaS path. At-least-once: a batch whose worker fails (killed,
+ * refused, garbled) goes to the function path; a function call that fails is retried once, then
+ * its requests are answered as failed. Results are delivered by id, so a late duplicate is
+ * dropped by the ingress.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+/* Worker call timeout beyond the batch's own time: a worker that takes this much longer than any
+ * batch can is treated as dead (its batch goes to functions). */
+#define WORKER_CALL_SLACK_S 5.0
+/* Back-off after a 429 from the function runtime (its concurrency cap): a few milliseconds, the
+ * time a short invocation takes to free its instance. */
+#define FN_THROTTLE_BACKOFF_NS (5 * 1000 * 1000)
+
+struct sf__batch *sf__batch_take(struct sf__server *s, size_t n)
+{
+    if (n > s->q_len)
+        n = s->q_len;
+    struct sf__batch *b = calloc(1, sizeof(*b));
+    if (b) {
+        b->ids = malloc((n ? n : 1) * sizeof(uint64_t));
+        b->x = malloc((n ? n : 1) * s->numel * sizeof(float));
+        if (!b->ids || !b->x) {
+            sf__batch_free(b);
+            b = NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct sf__item *it = s->queue[(s->q_head + i) % s->q_cap];
+        if (b) {
+            b->ids[i] = it->id;
+            memcpy(b->x + i * s->numel, it->owner->x + it->idx * s->numel,
+                   s->numel * sizeof(float));
+        }
+    }
+    s->q_head = (s->q_head + n) % s->q_cap;
+    s->q_len -= n;
+    if (b) {
+        b->n = n;
+        b->dispatched_s = sf__server_now(s);
+    }
+    return b;
+}
+
+void sf__batch_free(struct sf__batch *b)
+{
+    if (!b)
+        return;
+    free(b->ids);
+    free(b->x);
+    free(b);
+}
+
+void sf__dispatch_function(struct sf__server *s, struct sf__batch *b)
+{
+    b->next = NULL;
+    if (s->fn_tail)
+        s->fn_tail->next = b;
+    else
+        s->fn_head = b;
+    s->fn_tail = b;
+    sf_metrics_add(s->metrics, s->mid.batches, "path=\"function\"", 1);
+    pthread_cond_signal(&s->fn_cv);
+}
+
+void sf__dispatch_instance(struct sf__server *s, int i, struct sf__batch *b)
+{
+    struct sf__inst *in = &s->inst[i];
+    in->busy = 1;
+    in->mail = b;
+    size_t n = b->n < (size_t)s->batcher.batch_size ? b->n : (size_t)s->batcher.batch_size;
+    in->busy_until_s = sf__server_now(s) + s->inst_worst_s[n];
+    sf_metrics_add(s->metrics, s->mid.batches, "path=\"instance\"", 1);
+    pthread_cond_signal(&in->cv);
+}
+
+/* Encodes a batch as an input frame; NULL on failure. */
+static void *frame_of(struct sf__server *s, const struct sf__batch *b, size_t *len)
+{
+    void *frame = NULL;
+    struct sf_err err = {{0}};
+    if (sf_frame_input_encode(b->ids, b->x, b->n, sf_nn_model_input_shape(s->model), s->cfg->tau,
+                              &frame, len, &err) != SF_OK)
+        return NULL;
+    return frame;
+}
+
+/* Decodes a result frame answering batch b and delivers it; 1 when it answered all of b. */
+static int deliver_frame(struct sf__server *s, const struct sf__batch *b, const char *resp,
+                         size_t rlen)
+{
+    struct sf_err err = {{0}};
+    struct sf_serve_result *r = NULL;
+    size_t nr = 0;
+    int ok = sf_frame_result_decode(resp, rlen, b->n, &r, &nr, &err) == SF_OK && nr == b->n;
+    if (ok)
+        sf__server_deliver(s, r, nr);
+    free(r);
+    return ok;
+}
+
+static void *inst_main(void *arg)
+{
+    struct sf__inst *in = arg;
+    struct sf__server *s = in->srv;
+    struct sf_http *h = sf_http_new();
+    char url[256];
+    snprintf(url, sizeof(url), "http://%s/v1/batch", in->endpoint);
+    const char *hdr[] = {"Content-Type: application/octet-stream", NULL};
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!in->mail && !in->quit)
+            pthread_cond_wait(&in->cv, &s->mu);
+        if (!in->mail)
+            break;
+        struct sf__batch *b = in->mail;
+        pthread_mutex_unlock(&s->mu);
+        size_t len = 0;
+        void *frame = frame_of(s, b, &len);
+        long status = 0;
+        char *resp = NULL;
+        size_t rlen = 0;
+        struct sf_err err = {{0}};
+        int ok = 0;
+        double timeout = s->cfg->env.ctl.epoch_s + 2 * s->cfg->fn_timeout_s + WORKER_CALL_SLACK_S;
+        if (frame && h &&
+            sf_http_request(h, url, frame, len, hdr, timeout, &status, &resp, &rlen, NULL, &err) ==
+                SF_OK &&
+            status == 200)
+            ok = deliver_frame(s, b, resp, rlen);
+        free(resp);
+        free(frame);
+        pthread_mutex_lock(&s->mu);
+        in->mail = NULL;
+        in->busy = 0;
+        if (ok) {
+            sf__batch_free(b);
+        } else {
+            /* the worker failed mid-batch: its requests go to functions (at-least-once) */
+            sf_metrics_add(s->metrics, s->mid.redispatch, "", 1);
+            b->attempts = 0;
+            sf__dispatch_function(s, b);
+        }
+        pthread_cond_signal(&s->ctl_cv); /* an instance became free */
+    }
+    pthread_mutex_unlock(&s->mu);
+    sf_http_free(h);
+    return NULL;
+}
+
+int sf__inst_start(struct sf__server *s, int i)
+{
+    struct sf__inst *in = &s->inst[i];
+    in->srv = s;
+    pthread_cond_init(&in->cv, NULL);
+    if (pthread_create(&in->thread, NULL, inst_main, in) != 0) {
+        pthread_cond_destroy(&in->cv);
+        return SF_EIO;
+    }
+    in->has_thread = 1;
+    return SF_OK;
+}
+
+void sf__inst_join(struct sf__server *s, int i)
+{
+    struct sf__inst *in = &s->inst[i];
+    if (!in->has_thread)
+        return;
+    pthread_mutex_lock(&s->mu);
+    in->quit = 1;
+    pthread_cond_signal(&in->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(in->thread, NULL);
+    pthread_cond_destroy(&in->cv);
+    in->has_thread = 0;
+}
+
+static void *fn_main(void *arg)
+{
+    struct sf__server *s = arg;
+    struct sf_http *h = sf_http_new();
+    const char *hdr[] = {"Content-Type: application/octet-stream", NULL};
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->fn_head && !s->fn_quit)
+            pthread_cond_wait(&s->fn_cv, &s->mu);
+        if (!s->fn_head)
+            break;
+        struct sf__batch *b = s->fn_head;
+        s->fn_head = b->next;
+        if (!s->fn_head)
+            s->fn_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        size_t len = 0;
+        void *frame = frame_of(s, b, &len);
+        int ok = 0;
+        double t_first = sf_monotonic_s();
+        for (int attempt = 0; attempt < 2 && frame && !ok; attempt++) { /* one retry */
+            long status = 0;
+            char *resp = NULL;
+            size_t rlen = 0;
+            int fnerr = 0;
+            struct sf_err err = {{0}};
+            if (attempt)
+                sf_metrics_add(s->metrics, s->mid.fn_retries, "", 1);
+            int rc = sf_http_request(h, s->invoke_url, frame, len, hdr, s->cfg->fn_timeout_s + 5,
+                                     &status, &resp, &rlen, &fnerr, &err);
+            if (rc == SF_OK && status == 429 && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {
+                /* throttled at the concurrency cap: not a failure of the function; wait for a
+                 * slot (bounded by the invocation timeout) without using up the retry */
+                sf_metrics_add(s->metrics, s->mid.fn_throttled, "", 1);
+                free(resp);
+                nanosleep(&(struct timespec){0, FN_THROTTLE_BACKOFF_NS}, NULL);
+                attempt--;
+                continue;
+            }
+            if (rc == SF_OK && status == 200 && !fnerr)
+                ok = deliver_frame(s, b, resp, rlen);
+            free(resp);
+        }
+        free(frame);
+        if (!ok)
+            sf__server_fail_batch(s, b);
+        sf__batch_free(b);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    sf_http_free(h);
+    return NULL;
+}
+
+int sf__fn_dispatchers_start(struct sf__server *s, int n, struct sf_err *err)
+{
+    s->fn_threads = calloc((size_t)n, sizeof(pthread_t));
+    if (!s->fn_threads)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&s->fn_threads[i], NULL, fn_main, s) != 0)
+            return sf_err_set(err, SF_EIO, "cannot start function dispatcher threads");
+        s->n_fn_threads++;
+    }
+    return SF_OK;
+}
+
+void sf__fn_dispatchers_stop(struct sf__server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->fn_quit = 1;
+    pthread_cond_broadcast(&s->fn_cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_fn_threads; i++)
+        pthread_join(s->fn_threads[i], NULL);
+    free(s->fn_threads);
+    s->fn_threads = NULL;
+    s->n_fn_threads = 0;
+}

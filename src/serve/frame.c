@@ -1,0 +1,256 @@
+/*
+ * frame.c - the binary frames between the ingress, the workers and the functions (layouts in
+ * serve.h and docs/serving.md): a batch of inputs in, per-request results out. The hidden state
+ * across the cut is nn/'s codec frame. Every count and length is checked against the buffer and
+ * a named cap before anything is allocated or read.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/serve.h"
+#include "serve_internal.h"
+
+static const unsigned char MAGIC_IN[4] = {'S', 'F', 'I', 'B'};
+static const unsigned char MAGIC_RES[4] = {'S', 'F', 'R', 'S'};
+#define FRAME_VERSION 1
+/* Bytes of one result record before its probabilities. */
+#define RESULT_FIXED_BYTES 24
+
+const char *sf_where_name(int where)
+{
+    switch (where) {
+    case SF_WHERE_VM:
+        return "vm";
+    case SF_WHERE_FUNCTION:
+        return "function";
+    default:
+        return "none";
+    }
+}
+
+char *sf_serve_where_str(const struct sf_serve_result *r, char *buf, size_t size)
+{
+    if (!size)
+        return buf;
+    buf[0] = '\0';
+    if (r->status != 0) {
+        snprintf(buf, size, "failed");
+        return buf;
+    }
+    int head_end = r->exit_stage < r->cut ? r->exit_stage : r->cut;
+    size_t used = 0;
+    if (r->cut > 0 && head_end >= 1) {
+        int w = snprintf(buf, size, "%s:1-%d", sf_where_name(r->head_where), head_end);
+        used = w < 0 ? 0 : (size_t)w;
+    }
+    if (r->exit_stage > r->cut && used < size)
+        snprintf(buf + used, size - used, "%sfunction:%d-%d", used ? "," : "", r->cut + 1,
+                 r->exit_stage);
+    return buf;
+}
+
+void sf_serve_result_from_nn(const struct sf_nn_result *in, int num_classes, int cut,
+                             int head_where, struct sf_serve_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = in->id;
+    out->label = in->label;
+    out->exit_stage = in->exit_stage;
+    out->cut = cut;
+    out->head_where = cut > 0 ? head_where : SF_WHERE_NONE;
+    out->num_classes = num_classes;
+    out->conf = in->conf;
+    memcpy(out->probs, in->probs, sizeof(float) * (size_t)num_classes);
+}
+
+int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
+                          const struct sf_nn_shape *shape, double tau, void **out, size_t *out_len,
+                          struct sf_err *err)
+{
+    size_t numel = sf_nn_shape_numel(shape);
+    if (shape->ndim < 1 || shape->ndim > SF_NN_MAX_DIMS || numel == 0 || numel > SF_SERVE_MAX_NUMEL)
+        return sf_err_set(err, SF_EINVAL, "input frame: bad per-request shape");
+    if (n > SF_SERVE_MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "input frame: %zu requests exceed %u", n,
+                          SF_SERVE_MAX_BATCH);
+    size_t len = SF_FRAME_INPUT_HEADER_BYTES + n * 8 + n * numel * 4;
+    unsigned char *p = malloc(len);
+    if (!p)
+        return sf_err_set(err, SF_ENOMEM, "input frame: out of memory for %zu bytes", len);
+    memcpy(p, MAGIC_IN, 4);
+    sf__put16(p + 4, FRAME_VERSION);
+    sf__put16(p + 6, (uint32_t)shape->ndim);
+    sf__put32(p + 8, (uint32_t)n);
+    sf__putf(p + 12, (float)tau);
+    for (int d = 0; d < 3; d++)
+        sf__put32(p + 16 + 4 * d, d < shape->ndim ? (uint32_t)shape->dims[d] : 0);
+    sf__put32(p + 28, 0);
+    unsigned char *q = p + SF_FRAME_INPUT_HEADER_BYTES;
+    for (size_t i = 0; i < n; i++, q += 8)
+        sf__put64(q, ids[i]);
+    for (size_t i = 0; i < n * numel; i++, q += 4)
+        sf__putf(q, x[i]);
+    *out = p;
+    *out_len = len;
+    return SF_OK;
+}
+
+int sf_frame_input_decode(const void *buf, size_t len, size_t max_n, uint64_t **ids, float **x,
+                          size_t *n, struct sf_nn_shape *shape, double *tau, struct sf_err *err)
+{
+    const unsigned char *p = buf;
+    *ids = NULL;
+    *x = NULL;
+    *n = 0;
+    if (len < SF_FRAME_INPUT_HEADER_BYTES)
+        return sf_err_set(err, SF_EPARSE, "input frame: %zu bytes, shorter than its header", len);
+    if (memcmp(p, MAGIC_IN, 4) != 0)
+        return sf_err_set(err, SF_EUNSUPPORTED, "input frame: bad magic");
+    if (sf__get16(p + 4) != FRAME_VERSION)
+        return sf_err_set(err, SF_EUNSUPPORTED, "input frame: version %u, expected %d",
+                          sf__get16(p + 4), FRAME_VERSION);
+    struct sf_nn_shape s = {0};
+    s.ndim = (int)sf__get16(p + 6);
+    if (s.ndim < 1 || s.ndim > SF_NN_MAX_DIMS)
+        return sf_err_set(err, SF_EPARSE, "input frame: ndim %d out of 1..%d", s.ndim,
+                          SF_NN_MAX_DIMS);
+    size_t numel = 1;
+    for (int d = 0; d < 3; d++) {
+        uint32_t v = sf__get32(p + 16 + 4 * d);
+        if (d < s.ndim) {
+            if (v == 0 || v > SF_SERVE_MAX_NUMEL || numel * v > SF_SERVE_MAX_NUMEL)
+                return sf_err_set(err, SF_ETOOBIG, "input frame: dims[%d] = %u out of range", d, v);
+            s.dims[d] = v;
+            numel *= v;
+        } else if (v != 0) {
+            return sf_err_set(err, SF_EPARSE, "input frame: unused dims[%d] not zero", d);
+        }
+    }
+    if (sf__get32(p + 28) != 0)
+        return sf_err_set(err, SF_EPARSE, "input frame: reserved field not zero");
+    uint32_t count = sf__get32(p + 8);
+    if (count > max_n || count > SF_SERVE_MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "input frame: %u requests exceed %zu", count,
+                          max_n < SF_SERVE_MAX_BATCH ? max_n : (size_t)SF_SERVE_MAX_BATCH);
+    double t = sf__getf(p + 12);
+    if (!isfinite(t) || t < 0)
+        return sf_err_set(err, SF_EINVAL, "input frame: tau is not a finite non-negative number");
+    size_t want = SF_FRAME_INPUT_HEADER_BYTES + (size_t)count * 8 + (size_t)count * numel * 4;
+    if (len != want)
+        return sf_err_set(err, SF_EPARSE, "input frame: %zu bytes, expected %zu for %u requests",
+                          len, want, count);
+    if (count) {
+        *ids = malloc((size_t)count * sizeof(uint64_t));
+        *x = malloc((size_t)count * numel * sizeof(float));
+        if (!*ids || !*x) {
+            free(*ids);
+            free(*x);
+            *ids = NULL;
+            *x = NULL;
+            return sf_err_set(err, SF_ENOMEM, "input frame: out of memory");
+        }
+        const unsigned char *q = p + SF_FRAME_INPUT_HEADER_BYTES;
+        for (size_t i = 0; i < count; i++, q += 8)
+            (*ids)[i] = sf__get64(q);
+        for (size_t i = 0; i < (size_t)count * numel; i++, q += 4)
+            (*x)[i] = sf__getf(q);
+    }
+    *n = count;
+    *shape = s;
+    *tau = t;
+    return SF_OK;
+}
+
+int sf_frame_result_encode(const struct sf_serve_result *r, size_t n, int num_classes, void **out,
+                           size_t *out_len, struct sf_err *err)
+{
+    if (num_classes < 1 || num_classes > SF_NN_MAX_CLASSES)
+        return sf_err_set(err, SF_EINVAL, "result frame: num_classes %d out of 1..%d", num_classes,
+                          SF_NN_MAX_CLASSES);
+    if (n > SF_SERVE_MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "result frame: %zu results exceed %u", n,
+                          SF_SERVE_MAX_BATCH);
+    size_t rec = RESULT_FIXED_BYTES + 4 * (size_t)num_classes;
+    size_t len = SF_FRAME_RESULT_HEADER_BYTES + n * rec;
+    unsigned char *p = calloc(1, len);
+    if (!p)
+        return sf_err_set(err, SF_ENOMEM, "result frame: out of memory");
+    memcpy(p, MAGIC_RES, 4);
+    sf__put16(p + 4, FRAME_VERSION);
+    sf__put16(p + 6, (uint32_t)num_classes);
+    sf__put32(p + 8, (uint32_t)n);
+    unsigned char *q = p + SF_FRAME_RESULT_HEADER_BYTES;
+    for (size_t i = 0; i < n; i++, q += rec) {
+        sf__put64(q, r[i].id);
+        sf__put16(q + 8, (uint16_t)(int16_t)r[i].label);
+        q[10] = (unsigned char)(r[i].status != 0);
+        q[11] = (unsigned char)r[i].exit_stage;
+        q[12] = (unsigned char)r[i].cut;
+        q[13] = (unsigned char)r[i].head_where;
+        sf__putf(q + 16, r[i].conf);
+        for (int c = 0; c < num_classes; c++)
+            sf__putf(q + RESULT_FIXED_BYTES + 4 * (size_t)c, r[i].probs[c]);
+    }
+    *out = p;
+    *out_len = len;
+    return SF_OK;
+}
+
+int sf_frame_result_decode(const void *buf, size_t len, size_t max_n, struct sf_serve_result **r,
+                           size_t *n, struct sf_err *err)
+{
+    const unsigned char *p = buf;
+    *r = NULL;
+    *n = 0;
+    if (len < SF_FRAME_RESULT_HEADER_BYTES)
+        return sf_err_set(err, SF_EPARSE, "result frame: %zu bytes, shorter than its header", len);
+    if (memcmp(p, MAGIC_RES, 4) != 0)
+        return sf_err_set(err, SF_EUNSUPPORTED, "result frame: bad magic");
+    if (sf__get16(p + 4) != FRAME_VERSION)
+        return sf_err_set(err, SF_EUNSUPPORTED, "result frame: version %u, expected %d",
+                          sf__get16(p + 4), FRAME_VERSION);
+    int nc = (int)sf__get16(p + 6);
+    if (nc < 1 || nc > SF_NN_MAX_CLASSES)
+        return sf_err_set(err, SF_EPARSE, "result frame: num_classes %d out of 1..%d", nc,
+                          SF_NN_MAX_CLASSES);
+    if (sf__get32(p + 12) != 0)
+        return sf_err_set(err, SF_EPARSE, "result frame: reserved field not zero");
+    uint32_t count = sf__get32(p + 8);
+    if (count > max_n || count > SF_SERVE_MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "result frame: %u results exceed %zu", count,
+                          max_n < SF_SERVE_MAX_BATCH ? max_n : (size_t)SF_SERVE_MAX_BATCH);
+    size_t rec = RESULT_FIXED_BYTES + 4 * (size_t)nc;
+    size_t want = SF_FRAME_RESULT_HEADER_BYTES + (size_t)count * rec;
+    if (len != want)
+        return sf_err_set(err, SF_EPARSE, "result frame: %zu bytes, expected %zu for %u results",
+                          len, want, count);
+    if (!count)
+        return SF_OK;
+    struct sf_serve_result *out = calloc(count, sizeof(*out));
+    if (!out)
+        return sf_err_set(err, SF_ENOMEM, "result frame: out of memory");
+    const unsigned char *q = p + SF_FRAME_RESULT_HEADER_BYTES;
+    for (size_t i = 0; i < count; i++, q += rec) {
+        struct sf_serve_result *o = &out[i];
+        o->id = sf__get64(q);
+        o->label = (int16_t)sf__get16(q + 8);
+        o->status = q[10];
+        o->exit_stage = q[11];
+        o->cut = q[12];
+        o->head_where = q[13];
+        o->num_classes = nc;
+        o->conf = sf__getf(q + 16);
+        if (q[10] > 1 || q[13] > SF_WHERE_FUNCTION || sf__get16(q + 14) != 0 ||
+            sf__get32(q + 20) != 0 || (o->status == 0 && (o->label < 0 || o->label >= nc))) {
+            free(out);
+            return sf_err_set(err, SF_EPARSE, "result frame: record %zu malformed", i);
+        }
+        for (int c = 0; c < nc; c++)
+            o->probs[c] = sf__getf(q + RESULT_FIXED_BYTES + 4 * (size_t)c);
+    }
+    *r = out;
+    *n = count;
+    return SF_OK;
+}

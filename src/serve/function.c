@@ -1,0 +1,241 @@
+/*
+ * function.c - a function instance: `serflow function`, a Lambda custom-runtime `bootstrap`. It
+ * long-polls AWS_LAMBDA_RUNTIME_API for the next event, runs it and posts the answer:
+ *   input frame "SFIB"    the whole model from stage 1 on a batch (the FaaS path and the spill)
+ *   codec frame "SFHS"    the tail from the frame's stage on (the hybrid hand-off)
+ *   OIP v2 JSON request   the whole model; the answer is the OIP JSON response
+ * The same binary could run on AWS Lambda: it only speaks the documented Runtime API. The
+ * X-Serflow-Instance header (ignored by Lambda) lets the local runtime know which instance polls.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "serflow/nn_codec.h"
+#include "serflow/serve.h"
+#include "serve_internal.h"
+
+/* Hidden state one event may carry: the Lambda synchronous payload cap is 6 MB of LZ4, which
+ * decompresses to far less than this. */
+#define FN_MAX_HIDDEN_BYTES ((size_t)256 << 20)
+
+struct event {
+    char request_id[128];
+    char *body;
+    size_t len, cap;
+    int too_big;
+};
+
+static size_t ev_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    struct event *e = ctx;
+    size_t n = size * nmemb;
+    int rc = sf__buf_append(&e->body, &e->len, &e->cap, data, n, SF_SERVE_MAX_BODY_BYTES);
+    e->too_big |= rc == -1;
+    return rc ? 0 : n;
+}
+
+static size_t ev_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    struct event *e = ctx;
+    size_t n = size * nmemb;
+    static const char name[] = "Lambda-Runtime-Aws-Request-Id:";
+    if (n > sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1)) {
+        const char *v = data + sizeof(name) - 1;
+        size_t vl = n - (sizeof(name) - 1);
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl < sizeof(e->request_id)) {
+            memcpy(e->request_id, v, vl);
+            e->request_id[vl] = '\0';
+        }
+    }
+    return n;
+}
+
+/* Runs one event; *out (heap) is the answer, *is_json whether it is JSON. On failure err says
+ * why and the caller posts it to /error. */
+static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
+                     size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
+                     struct sf_err *err)
+{
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    struct sf_oip_request oip;
+    memset(&oip, 0, sizeof(oip));
+    uint64_t *ids = NULL;
+    float *x = NULL;
+    struct sf_nn_result *nr = NULL;
+    struct sf_serve_result *res = NULL;
+    double tau = default_tau;
+    int rc, cut = 0, head = SF_WHERE_NONE;
+    *is_json = len > 0 && body[0] == '{';
+    if (*is_json) {
+        rc = sf_oip_parse_request(body, len, NULL, 0, sf_nn_model_input_shape(m),
+                                  SF_SERVE_MAX_BATCH, &oip, err);
+        if (rc == SF_OK)
+            rc = sf_nn_batch_set_input(&b, m, oip.x, NULL, oip.n, err);
+    } else if (len >= 4 && !memcmp(body, "SFHS", 4)) {
+        rc = sf_nn_codec_decode(body, len, FN_MAX_HIDDEN_BYTES, &b, &tau, err);
+        cut = b.stages_done;
+        head = SF_WHERE_VM;
+        if (rc == SF_OK && (cut < 1 || cut >= ns || b.num_classes != nc))
+            rc = sf_err_set(err, SF_EINVAL,
+                            "hidden-state frame: after stage %d of a %d-stage "
+                            "model with %d classes",
+                            cut, ns, b.num_classes);
+    } else {
+        size_t n;
+        struct sf_nn_shape shape;
+        rc = sf_frame_input_decode(body, len, SF_SERVE_MAX_BATCH, &ids, &x, &n, &shape, &tau, err);
+        if (rc == SF_OK)
+            rc = sf_nn_batch_set_input(&b, m, x, ids, n, err);
+    }
+    size_t n_in = b.n, done = 0;
+    if (rc == SF_OK) {
+        nr = calloc(n_in ? n_in : 1, sizeof(*nr));
+        res = calloc(n_in ? n_in : 1, sizeof(*res));
+        rc = nr && res ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
+    }
+    if (rc == SF_OK && n_in)
+        rc = sf_nn_runner_run(r, &b, ns, tau, nr, &done, err);
+    for (size_t i = 0; rc == SF_OK && i < done; i++)
+        sf_serve_result_from_nn(&nr[i], nc, cut, head, &res[i]);
+    if (rc == SF_OK && *is_json) {
+        char *s = sf_oip_response_json(sf_nn_model_name(m), oip.id, res, done);
+        rc = s ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
+        *out = s;
+        *out_len = s ? strlen(s) : 0;
+    } else if (rc == SF_OK) {
+        rc = sf_frame_result_encode(res, done, nc, out, out_len, err);
+    }
+    sf_nn_batch_fini(&b);
+    sf_oip_request_fini(&oip);
+    free(ids);
+    free(x);
+    free(nr);
+    free(res);
+    return rc;
+}
+
+static int post(CURL *c, const char *url, const void *body, size_t len, const char *ctype,
+                const char *instance_hdr)
+{
+    struct curl_slist *hl = NULL;
+    char ct[96];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+    hl = curl_slist_append(hl, ct);
+    hl = curl_slist_append(hl, instance_hdr);
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    struct event sink = {0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ev_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    CURLcode rc = curl_easy_perform(c);
+    free(sink.body);
+    curl_slist_free_all(hl);
+    return rc == CURLE_OK ? SF_OK : SF_EIO;
+}
+
+int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
+                    struct sf_err *err)
+{
+    if (!cfg->runtime_api || !*cfg->runtime_api)
+        return sf_err_set(err, SF_EINVAL,
+                          "AWS_LAMBDA_RUNTIME_API is not set (a function "
+                          "instance is started by a Lambda runtime)");
+    struct sf_nn_model *m = NULL;
+    struct sf_nn_runner *r = NULL;
+    int rc = sf_nn_model_load(cfg->model_dir, &m, err);
+    if (rc == SF_OK)
+        rc = sf_nn_runner_new(m, cfg->backend, &r, err);
+    CURL *c = rc == SF_OK ? curl_easy_init() : NULL;
+    if (rc == SF_OK && !c)
+        rc = sf_err_set(err, SF_ENOMEM, "curl_easy_init failed");
+    /* the configured part of the cold start, after the real one (process start, model load) */
+    for (double t0 = sf_monotonic_s();
+         rc == SF_OK && !*stop && sf_monotonic_s() - t0 < cfg->init_delay_s;) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    const char *inst = getenv("SERFLOW_INSTANCE_ID");
+    char inst_hdr[96];
+    snprintf(inst_hdr, sizeof(inst_hdr), "X-Serflow-Instance: %s", inst ? inst : "");
+    char next_url[320];
+    snprintf(next_url, sizeof(next_url), "http://%s/2018-06-01/runtime/invocation/next",
+             cfg->runtime_api);
+    while (rc == SF_OK && !*stop) {
+        struct event ev;
+        memset(&ev, 0, sizeof(ev));
+        struct curl_slist *hl = curl_slist_append(NULL, inst_hdr);
+        curl_easy_reset(c);
+        curl_easy_setopt(c, CURLOPT_URL, next_url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ev_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &ev);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ev_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &ev);
+        CURLcode cr = curl_easy_perform(c); /* long poll: no timeout, as on Lambda */
+        curl_slist_free_all(hl);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (cr != CURLE_OK || status != 200 || !ev.request_id[0]) {
+            free(ev.body);
+            if (cr != CURLE_OK || status >= 400) /* the runtime went away or shut us down */
+                break;
+            continue;
+        }
+        if (cfg->fault && !strcmp(cfg->fault, "crash")) {
+            free(ev.body);
+            rc = sf_err_set(err, SF_EIO, "fault injected: crash mid-invocation");
+            break;
+        }
+        while (cfg->fault && !strcmp(cfg->fault, "hang") && !*stop) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        void *out = NULL;
+        size_t out_len = 0;
+        int is_json = 0;
+        struct sf_err eerr = {{0}};
+        char url[512];
+        if (run_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len, &is_json,
+                      &eerr) == SF_OK) {
+            snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/response",
+                     cfg->runtime_api, ev.request_id);
+            post(c, url, out, out_len, is_json ? "application/json" : "application/octet-stream",
+                 inst_hdr);
+        } else {
+            /* the Runtime API's error shape: errorMessage and errorType */
+            json_t *o =
+                json_pack("{s:s,s:s}", "errorType", "Serflow.BadEvent", "errorMessage", eerr.msg);
+            char *msg = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            json_decref(o);
+            snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/error",
+                     cfg->runtime_api, ev.request_id);
+            post(c, url, msg ? msg : "{}", msg ? strlen(msg) : 2, "application/json", inst_hdr);
+            free(msg);
+        }
+        free(out);
+        free(ev.body);
+    }
+    if (c)
+        curl_easy_cleanup(c);
+    sf_nn_runner_free(r);
+    sf_nn_model_free(m);
+    return rc;
+}

@@ -1,0 +1,287 @@
+/*
+ * load.c - the load generator behind `serflow load`: sends each request at its arrival time
+ * (scaled) as one OIP v2 inference of a labelled image, over keep-alive connections driven by
+ * libcurl's multi interface, and tallies status codes, latency (arrival to answer, client-side
+ * queueing included), SLO attainment, accuracy and where the answers ran.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/serve.h"
+#include "serve_internal.h"
+
+/* Largest answer the generator reads: one image's JSON answer is about 400 bytes. */
+#define LOAD_MAX_RESPONSE_BYTES (64u << 10)
+
+struct req {
+    size_t idx; /* request number */
+    double t_arrival;
+    char *body;
+    size_t body_len;
+    char *resp;
+    size_t resp_len, resp_cap;
+    struct curl_slist *hdr;
+    CURL *e;
+    struct req *prev, *next; /* in flight */
+};
+
+static void req_free(CURLM *m, struct req *r, struct req **head)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        *head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    curl_multi_remove_handle(m, r->e);
+    curl_easy_cleanup(r->e);
+    curl_slist_free_all(r->hdr);
+    free(r->body);
+    free(r->resp);
+    free(r);
+}
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    struct req *r = ctx;
+    size_t n = size * nmemb;
+    return sf__buf_append(&r->resp, &r->resp_len, &r->resp_cap, data, n, LOAD_MAX_RESPONSE_BYTES)
+               ? 0
+               : n;
+}
+
+/* Builds the request body for image img: JSON, or the binary extension's JSON header + floats. */
+static int build_body(const struct sf_load_cfg *c, size_t img, struct req *r)
+{
+    const float *x = c->images + img * c->numel;
+    char head[512];
+    if (!c->json) {
+        int hl = snprintf(head, sizeof(head),
+                          "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,%lld,%lld,%lld],"
+                          "\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":%zu}}]}",
+                          (long long)c->dims[0], (long long)c->dims[1], (long long)c->dims[2],
+                          c->numel * 4);
+        r->body_len = (size_t)hl + c->numel * 4;
+        r->body = malloc(r->body_len);
+        if (!r->body)
+            return -1;
+        memcpy(r->body, head, (size_t)hl);
+        memcpy(r->body + hl, x, c->numel * 4);
+        char h[96];
+        snprintf(h, sizeof(h), "Inference-Header-Content-Length: %d", hl);
+        r->hdr = curl_slist_append(r->hdr, h);
+        r->hdr = curl_slist_append(r->hdr, "Content-Type: application/octet-stream");
+        return 0;
+    }
+    size_t cap = 256 + c->numel * 16;
+    r->body = malloc(cap);
+    if (!r->body)
+        return -1;
+    size_t n = (size_t)snprintf(r->body, cap,
+                                "{\"id\":\"%zu\",\"inputs\":[{\"name\":\"input\",\"shape\":[1,%lld,"
+                                "%lld,%lld],\"datatype\":\"FP32\",\"data\":[",
+                                r->idx, (long long)c->dims[0], (long long)c->dims[1],
+                                (long long)c->dims[2]);
+    for (size_t i = 0; i < c->numel; i++)
+        n += (size_t)snprintf(r->body + n, cap - n, i ? ",%.7g" : "%.7g", (double)x[i]);
+    n += (size_t)snprintf(r->body + n, cap - n, "]}]}");
+    r->body_len = n;
+    r->hdr = curl_slist_append(r->hdr, "Content-Type: application/json");
+    return 0;
+}
+
+double *sf_load_arrivals(const struct sf_trace *t, double rate_scale, size_t *n_out)
+{
+    size_t n = 0;
+    for (int64_t u = 0; u < t->n_units; u++)
+        n += (size_t)llround(t->unit_count[u] * rate_scale);
+    double *a = malloc((n ? n : 1) * sizeof(double));
+    if (!a)
+        return NULL;
+    size_t j = 0;
+    for (int64_t u = 0; u < t->n_units; u++) {
+        uint32_t c = (uint32_t)llround(t->unit_count[u] * rate_scale);
+        for (uint32_t k = 0; k < c; k++)
+            a[j++] = (double)u * t->unit_s + (k + 0.5) / c * t->unit_s;
+    }
+    *n_out = n;
+    return a;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double quantile(const double *sorted, size_t n, double q)
+{
+    if (!n)
+        return 0;
+    size_t k = (size_t)ceil(q * (double)n);
+    return sorted[k ? k - 1 : 0];
+}
+
+/* Reads label and where from an answer; returns 0 when it is a well-formed OIP response. */
+static int parse_answer(const char *text, size_t len, int *label, char *where, size_t wsize)
+{
+    json_error_t je;
+    json_t *o = json_loadb(text, len, 0, &je);
+    if (!o)
+        return -1;
+    int rc = -1;
+    json_t *outs = json_object_get(o, "outputs");
+    size_t i;
+    json_t *out;
+    *label = -1;
+    where[0] = '\0';
+    json_array_foreach(outs, i, out)
+    {
+        const char *name = json_string_value(json_object_get(out, "name"));
+        json_t *d0 = json_array_get(json_object_get(out, "data"), 0);
+        if (name && !strcmp(name, "label") && json_is_integer(d0)) {
+            *label = (int)json_integer_value(d0);
+            rc = 0;
+        } else if (name && !strcmp(name, "where") && json_is_string(d0)) {
+            snprintf(where, wsize, "%s", json_string_value(d0));
+        }
+    }
+    json_decref(o);
+    return rc;
+}
+
+static void finish_req(const struct sf_load_cfg *c, struct sf_load_stats *st, struct req *r,
+                       CURLcode res, long status, double now, double *lat)
+{
+    st->done++;
+    if (res != CURLE_OK) {
+        st->conn_errors++;
+        return;
+    }
+    if (status == 503)
+        st->status_503++;
+    else if (status >= 500)
+        st->status_5xx++;
+    else if (status >= 400)
+        st->status_4xx++;
+    int label;
+    char where[96];
+    if (status != 200 || parse_answer(r->resp, r->resp_len, &label, where, sizeof(where)) != 0)
+        return;
+    double l = now - r->t_arrival;
+    lat[st->ok++] = l;
+    if (label == c->labels[r->idx % c->n_images])
+        st->correct++;
+    if (l <= c->slo_s)
+        st->slo_ok++;
+    if (!strncmp(where, "function", 8))
+        st->where_function++;
+    else if (strstr(where, "function"))
+        st->where_hybrid++;
+    else
+        st->where_vm++;
+}
+
+int sf_load_run(const struct sf_load_cfg *c, struct sf_load_stats *st, struct sf_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    st->planned = c->n_requests;
+    if (!c->n_images || !c->numel)
+        return sf_err_set(err, SF_EINVAL, "load: no images");
+    double *lat = malloc((c->n_requests ? c->n_requests : 1) * sizeof(double));
+    CURLM *m = curl_multi_init();
+    if (!lat || !m) {
+        free(lat);
+        if (m)
+            curl_multi_cleanup(m);
+        return sf_err_set(err, SF_ENOMEM, "load: out of memory");
+    }
+    curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->max_connections);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_connections);
+    char url[512];
+    snprintf(url, sizeof(url), "%s/v2/models/%s/infer", c->url, c->model_name);
+    double t0 = sf_monotonic_s(), last_progress = 0;
+    size_t next = 0;
+    int running = 0;
+    struct req *inflight = NULL;
+    while ((st->done < c->n_requests) && !(c->stop && *c->stop)) {
+        double now = sf_monotonic_s() - t0;
+        while (next < c->n_requests && c->arrival_s[next] / c->time_scale <= now) {
+            struct req *r = calloc(1, sizeof(*r));
+            CURL *e = r ? curl_easy_init() : NULL;
+            if (!e || build_body(c, next % c->n_images, r) != 0) {
+                free(r ? r->body : NULL);
+                free(r);
+                if (e)
+                    curl_easy_cleanup(e);
+                st->done++;
+                st->conn_errors++;
+                next++;
+                continue;
+            }
+            r->idx = next;
+            r->t_arrival = c->arrival_s[next] / c->time_scale;
+            r->hdr = curl_slist_append(r->hdr, "Expect:");
+            curl_easy_setopt(e, CURLOPT_URL, url);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdr);
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+            curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+            curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
+            curl_multi_add_handle(m, e);
+            r->e = e;
+            r->next = inflight;
+            if (inflight)
+                inflight->prev = r;
+            inflight = r;
+            st->sent++;
+            next++;
+        }
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *e = msg->easy_handle;
+            struct req *r = NULL;
+            long status = 0;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+            finish_req(c, st, r, msg->data.result, status, sf_monotonic_s() - t0, lat);
+            req_free(m, r, &inflight);
+        }
+        now = sf_monotonic_s() - t0;
+        st->elapsed_s = now;
+        if (c->progress && now - last_progress >= c->progress_every_s) {
+            last_progress = now;
+            c->progress(c->progress_ctx, st);
+        }
+        double wait_ms = 20;
+        if (next < c->n_requests) {
+            double dt = (c->arrival_s[next] / c->time_scale - now) * 1000;
+            if (dt < wait_ms)
+                wait_ms = dt < 0 ? 0 : dt;
+        }
+        curl_multi_poll(m, NULL, 0, (int)wait_ms, NULL);
+    }
+    /* stopped early: abandon what is in flight */
+    while (inflight)
+        req_free(m, inflight, &inflight);
+    curl_multi_cleanup(m);
+    qsort(lat, st->ok, sizeof(double), cmp_double);
+    st->p50_s = quantile(lat, st->ok, 0.50);
+    st->p95_s = quantile(lat, st->ok, 0.95);
+    st->p99_s = quantile(lat, st->ok, 0.99);
+    st->max_s = st->ok ? lat[st->ok - 1] : 0;
+    st->elapsed_s = sf_monotonic_s() - t0;
+    free(lat);
+    return SF_OK;
+}

@@ -1,0 +1,266 @@
+/*
+ * oip.c - the Open Inference Protocol v2 (KServe / Triton) request and response bodies, with the
+ * binary tensor extension. Parsing is strict: one FP32 input of the model's shape; every refusal
+ * names the field and what was expected, so the ingress can answer 400 with it.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/serve.h"
+
+/* Nesting of "data" arrays: a [n, C, H, W] tensor nests 4 deep; more is malformed. */
+#define OIP_MAX_DEPTH 8
+
+void sf_oip_request_fini(struct sf_oip_request *r)
+{
+    if (!r)
+        return;
+    free(r->x);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Appends the numbers of a (possibly nested) array to x, at most cap of them. */
+static int flatten(const json_t *a, int depth, float *x, size_t cap, size_t *used,
+                   struct sf_err *err)
+{
+    if (depth > OIP_MAX_DEPTH)
+        return sf_err_set(err, SF_EINVAL, "inputs[0].data: nested deeper than %d", OIP_MAX_DEPTH);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (json_is_array(v)) {
+            int rc = flatten(v, depth + 1, x, cap, used, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (!json_is_number(v))
+            return sf_err_set(err, SF_EINVAL,
+                              "inputs[0].data: element %zu is not a number (datatype FP32)", *used);
+        if (*used >= cap)
+            return sf_err_set(err, SF_EINVAL,
+                              "inputs[0].data: more than the %zu values its shape holds", cap);
+        double d = json_number_value(v);
+        if (!isfinite(d) || fabs(d) > 3.4e38)
+            return sf_err_set(err, SF_EINVAL, "inputs[0].data: element %zu is not a finite FP32",
+                              *used);
+        x[(*used)++] = (float)d;
+    }
+    return SF_OK;
+}
+
+static int parse_shape(const json_t *in, const struct sf_nn_shape *shape, size_t max_n, size_t *n,
+                       struct sf_err *err)
+{
+    const json_t *sh = json_object_get(in, "shape");
+    if (!json_is_array(sh) || json_array_size(sh) < 2)
+        return sf_err_set(err, SF_EINVAL, "inputs[0].shape: expected an array [n, ...]");
+    size_t nd = json_array_size(sh);
+    int64_t dims[OIP_MAX_DEPTH] = {0};
+    if (nd > OIP_MAX_DEPTH)
+        return sf_err_set(err, SF_EINVAL, "inputs[0].shape: %zu dimensions, at most %d", nd,
+                          OIP_MAX_DEPTH);
+    for (size_t i = 0; i < nd; i++) {
+        const json_t *d = json_array_get(sh, i);
+        if (!json_is_integer(d) || json_integer_value(d) < 1)
+            return sf_err_set(err, SF_EINVAL, "inputs[0].shape[%zu]: expected a positive integer",
+                              i);
+        dims[i] = json_integer_value(d);
+    }
+    if ((uint64_t)dims[0] > max_n)
+        return sf_err_set(err, SF_ETOOBIG, "inputs[0].shape[0]: %lld images, at most %zu",
+                          (long long)dims[0], max_n);
+    size_t numel = sf_nn_shape_numel(shape);
+    int ok = 0;
+    if (nd == 2 && (uint64_t)dims[1] == numel)
+        ok = 1; /* [n, numel] */
+    if ((int)nd == shape->ndim + 1) {
+        ok = 1;
+        for (int d = 0; d < shape->ndim; d++)
+            ok &= dims[d + 1] == shape->dims[d];
+    }
+    if (!ok) {
+        char want[96] = "";
+        size_t used = 0;
+        for (int d = 0; d < shape->ndim && used < sizeof(want); d++) {
+            int w = snprintf(want + used, sizeof(want) - used, ",%lld", (long long)shape->dims[d]);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        return sf_err_set(err, SF_EINVAL,
+                          "inputs[0].shape: expected [n%s] or [n,%zu] for this model", want, numel);
+    }
+    *n = (size_t)dims[0];
+    return SF_OK;
+}
+
+int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                         const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
+                         struct sf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    json_error_t jerr;
+    json_t *root = json_loadb(json, json_len, 0, &jerr);
+    if (!root)
+        return sf_err_set(err, SF_EPARSE, "request body:%d:%d: invalid JSON: %s", jerr.line,
+                          jerr.column, jerr.text);
+    int rc = SF_OK;
+    size_t numel = sf_nn_shape_numel(shape);
+    if (!json_is_object(root)) {
+        rc = sf_err_set(err, SF_EINVAL, "request body: expected a JSON object");
+        goto done;
+    }
+    const json_t *id = json_object_get(root, "id");
+    if (id && !json_is_string(id)) {
+        rc = sf_err_set(err, SF_EINVAL, "id: expected a string");
+        goto done;
+    }
+    if (id)
+        snprintf(out->id, sizeof(out->id), "%s", json_string_value(id));
+    const json_t *inputs = json_object_get(root, "inputs");
+    if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
+        rc = sf_err_set(err, SF_EINVAL, "inputs: expected an array of exactly one tensor");
+        goto done;
+    }
+    const json_t *in = json_array_get(inputs, 0);
+    if (!json_is_object(in)) {
+        rc = sf_err_set(err, SF_EINVAL, "inputs[0]: expected an object");
+        goto done;
+    }
+    const json_t *dt = json_object_get(in, "datatype");
+    if (!json_is_string(dt)) {
+        rc = sf_err_set(err, SF_EINVAL, "inputs[0].datatype: missing (expected FP32)");
+        goto done;
+    }
+    if (strcmp(json_string_value(dt), "FP32") != 0) {
+        rc = sf_err_set(err, SF_EINVAL, "inputs[0].datatype: expected FP32, got %.32s",
+                        json_string_value(dt));
+        goto done;
+    }
+    size_t n = 0;
+    rc = parse_shape(in, shape, max_n, &n, err);
+    if (rc)
+        goto done;
+    out->x = malloc(n * numel * sizeof(float));
+    if (!out->x) {
+        rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
+        goto done;
+    }
+    const json_t *params = json_object_get(in, "parameters");
+    const json_t *bsize =
+        json_is_object(params) ? json_object_get(params, "binary_data_size") : NULL;
+    const json_t *data = json_object_get(in, "data");
+    if (bsize) {
+        if (!json_is_integer(bsize) || (uint64_t)json_integer_value(bsize) != n * numel * 4) {
+            rc = sf_err_set(err, SF_EINVAL,
+                            "inputs[0].parameters.binary_data_size: expected %zu bytes (n x %zu "
+                            "x 4)",
+                            n * numel * 4, numel);
+            goto done;
+        }
+        if (!bin || bin_len != n * numel * 4) {
+            rc = sf_err_set(err, SF_EINVAL,
+                            "binary data: %zu bytes after the JSON header, expected %zu", bin_len,
+                            n * numel * 4);
+            goto done;
+        }
+        memcpy(out->x, bin, bin_len);
+        for (size_t i = 0; i < n * numel; i++)
+            if (!isfinite(out->x[i])) {
+                rc = sf_err_set(err, SF_EINVAL, "binary data: element %zu is not finite", i);
+                goto done;
+            }
+    } else {
+        if (bin && bin_len) {
+            rc = sf_err_set(err, SF_EINVAL,
+                            "binary data present but inputs[0] has no "
+                            "parameters.binary_data_size");
+            goto done;
+        }
+        if (!json_is_array(data)) {
+            rc = sf_err_set(err, SF_EINVAL, "inputs[0].data: expected an array of numbers");
+            goto done;
+        }
+        size_t used = 0;
+        rc = flatten(data, 1, out->x, n * numel, &used, err);
+        if (rc)
+            goto done;
+        if (used != n * numel) {
+            rc = sf_err_set(err, SF_EINVAL, "inputs[0].data: %zu values, shape needs %zu", used,
+                            n * numel);
+            goto done;
+        }
+    }
+    out->n = n;
+done:
+    json_decref(root);
+    if (rc)
+        sf_oip_request_fini(out);
+    return rc;
+}
+
+char *sf_oip_response_json(const char *model_name, const char *id, const struct sf_serve_result *r,
+                           size_t n)
+{
+    int nc = n ? r[0].num_classes : 0;
+    json_t *root = json_object();
+    json_t *outputs = json_array();
+    json_t *labels = json_array(), *probs = json_array(), *exits = json_array(),
+           *where = json_array();
+    if (!root || !outputs || !labels || !probs || !exits || !where)
+        goto fail;
+    json_object_set_new(root, "model_name", json_string(model_name));
+    if (id && *id)
+        json_object_set_new(root, "id", json_string(id));
+    char buf[96];
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(labels, json_integer(r[i].label));
+        for (int c = 0; c < nc; c++)
+            json_array_append_new(probs, json_real(r[i].probs[c]));
+        json_array_append_new(exits, json_integer(r[i].exit_stage));
+        json_array_append_new(where, json_string(sf_serve_where_str(&r[i], buf, sizeof(buf))));
+    }
+    struct {
+        const char *name, *type;
+        json_t *data;
+        int wide;
+    } outs[] = {{"label", "INT64", labels, 0},
+                {"probabilities", "FP32", probs, 1},
+                {"exit_stage", "INT32", exits, 0},
+                {"where", "BYTES", where, 0}};
+    for (size_t k = 0; k < SF_ARRAY_LEN(outs); k++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(outs[k].name));
+        json_object_set_new(o, "datatype", json_string(outs[k].type));
+        json_object_set_new(o, "shape",
+                            outs[k].wide ? json_pack("[I,i]", (json_int_t)n, nc)
+                                         : json_pack("[I]", (json_int_t)n));
+        json_object_set_new(o, "data", outs[k].data);
+        json_array_append_new(outputs, o);
+    }
+    json_object_set_new(root, "outputs", outputs);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    json_decref(root);
+    return s;
+fail:
+    json_decref(root);
+    json_decref(outputs);
+    json_decref(labels);
+    json_decref(probs);
+    json_decref(exits);
+    json_decref(where);
+    return NULL;
+}
+
+char *sf_oip_error_json(const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg ? msg : "");
+    if (!o)
+        return NULL;
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}

@@ -1,0 +1,312 @@
+/*
+ * worker.c - a VM instance: `serflow worker`. POST /v1/batch takes an input frame, runs stages
+ * 1..cut with the early-exit driver, answers the requests that exited, and hands the survivors'
+ * hidden state (nn/'s LZ4 codec frame) in k chunks to k parallel function invocations (Lambda
+ * Invoke API), retrying a failed chunk once; it merges everything into one result frame. One
+ * batch runs at a time (the runner is not reentrant; the ingress sends a worker one batch at a
+ * time anyway).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "httpd.h"
+#include "serflow/cloud.h"
+#include "serflow/nn_codec.h"
+#include "serflow/serve.h"
+
+/* Connections a worker accepts: the ingress keeps a few, health checks one more. */
+#define WORKER_MAX_CONNECTIONS 64
+/* Idle connection timeout: longer than any pause between an ingress's batches is not needed. */
+#define WORKER_IDLE_TIMEOUT_S 30
+/* Largest fan-out: the planner's k is small; this caps the invocations one batch can make. */
+#define WORKER_MAX_FANOUT 64
+
+struct worker {
+    const struct sf_worker_cfg *cfg;
+    struct sf_nn_model *model;
+    struct sf_nn_runner *runner;
+    pthread_mutex_t mu;
+    char invoke_url[512];
+    int n_stages, num_classes;
+};
+
+/* Copies rows [a, b) of src (survivors after some stages) into dst. */
+static int sub_batch(const struct sf_nn_batch *src, size_t a, size_t b, struct sf_nn_batch *dst,
+                     struct sf_err *err)
+{
+    int rc = sf_nn_batch_reset(dst, b - a, &src->shape, src->num_classes, err);
+    if (rc)
+        return rc;
+    size_t numel = sf_nn_shape_numel(&src->shape);
+    memcpy(dst->x, src->x + a * numel, (b - a) * numel * sizeof(float));
+    memcpy(dst->ids, src->ids + a, (b - a) * sizeof(uint64_t));
+    memcpy(dst->best, src->best + a, (b - a) * sizeof(struct sf_nn_best));
+    dst->stages_done = src->stages_done;
+    return SF_OK;
+}
+
+/* Marks the ids of a failed chunk as failed results. */
+static void fail_chunk(const struct sf_nn_batch *chunk, int num_classes,
+                       struct sf_serve_result *out, size_t *n_out)
+{
+    for (size_t i = 0; i < chunk->n; i++) {
+        struct sf_serve_result *r = &out[(*n_out)++];
+        memset(r, 0, sizeof(*r));
+        r->id = chunk->ids[i];
+        r->status = 1;
+        r->label = -1;
+        r->num_classes = num_classes;
+    }
+}
+
+/* Runs the tail of the survivors in b on k functions; appends their results to out. */
+static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
+                     struct sf_serve_result *out, size_t *n_out)
+{
+    size_t k = (size_t)w->cfg->fanout;
+    if (k > b->n)
+        k = b->n;
+    if (k > WORKER_MAX_FANOUT)
+        k = WORKER_MAX_FANOUT;
+    struct sf_nn_batch chunk[WORKER_MAX_FANOUT];
+    void *body[WORKER_MAX_FANOUT] = {0};
+    size_t len[WORKER_MAX_FANOUT] = {0};
+    int done[WORKER_MAX_FANOUT] = {0};
+    struct sf_err err = {{0}};
+    for (size_t j = 0; j < k; j++) {
+        sf_nn_batch_init(&chunk[j]);
+        size_t a = b->n * j / k, e = b->n * (j + 1) / k;
+        if (sub_batch(b, a, e, &chunk[j], &err) != SF_OK ||
+            sf_nn_codec_encode(&chunk[j], tau, &body[j], &len[j], NULL, &err) != SF_OK)
+            done[j] = -1;
+    }
+    int failures[WORKER_MAX_FANOUT] = {0};
+    double t0 = sf_monotonic_s();
+    for (;;) { /* one retry of a failed chunk; a throttled one (429) waits for a slot */
+        const void *pend_body[WORKER_MAX_FANOUT];
+        size_t pend_len[WORKER_MAX_FANOUT], idx[WORKER_MAX_FANOUT], m = 0;
+        for (size_t j = 0; j < k; j++)
+            if (!done[j] && failures[j] < 2) {
+                pend_body[m] = body[j];
+                pend_len[m] = len[j];
+                idx[m++] = j;
+            }
+        if (!m)
+            break;
+        if (sf_monotonic_s() - t0 > w->cfg->fn_timeout_s * 2)
+            break;
+        long status[WORKER_MAX_FANOUT];
+        char *resp[WORKER_MAX_FANOUT];
+        size_t rlen[WORKER_MAX_FANOUT];
+        int fnerr[WORKER_MAX_FANOUT];
+        if (sf_http_post_many(w->invoke_url, pend_body, pend_len, m, w->cfg->fn_timeout_s, status,
+                              resp, rlen, fnerr) != SF_OK)
+            break;
+        int throttled = 0;
+        for (size_t i = 0; i < m; i++) {
+            struct sf_serve_result *r = NULL;
+            size_t nr = 0;
+            size_t j = idx[i];
+            if (status[i] == 200 && !fnerr[i] &&
+                sf_frame_result_decode(resp[i], rlen[i], chunk[j].n, &r, &nr, &err) == SF_OK &&
+                nr == chunk[j].n) {
+                memcpy(out + *n_out, r, nr * sizeof(*r));
+                *n_out += nr;
+                done[j] = 1;
+            } else if (status[i] == 429) {
+                throttled = 1; /* the runtime's concurrency cap: not the function's failure */
+            } else {
+                failures[j]++;
+            }
+            free(r);
+            free(resp[i]);
+        }
+        if (throttled)
+            nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    for (size_t j = 0; j < k; j++) {
+        if (done[j] != 1)
+            fail_chunk(&chunk[j], w->num_classes, out, n_out);
+        free(body[j]);
+        sf_nn_batch_fini(&chunk[j]);
+    }
+}
+
+static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
+                         struct sf__httpd_resp *resp)
+{
+    struct sf_err err = {{0}};
+    uint64_t *ids = NULL;
+    float *x = NULL;
+    size_t n = 0;
+    struct sf_nn_shape shape;
+    double tau;
+    if (sf_frame_input_decode(req->body, req->len, SF_SERVE_MAX_BATCH, &ids, &x, &n, &shape, &tau,
+                              &err) != SF_OK) {
+        sf__httpd_error(resp, 400, "%s", err.msg);
+        return;
+    }
+    struct sf_serve_result *out = calloc(n ? n : 1, sizeof(*out));
+    struct sf_nn_result *nr = calloc(n ? n : 1, sizeof(*nr));
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    size_t n_out = 0;
+    int cut = w->cfg->cut < w->n_stages ? w->cfg->cut : w->n_stages;
+    pthread_mutex_lock(&w->mu);
+    int rc = !out || !nr ? sf_err_set(&err, SF_ENOMEM, "out of memory")
+                         : sf_nn_batch_set_input(&b, w->model, x, ids, n, &err);
+    if (rc == SF_OK && n) {
+        size_t done = 0;
+        rc = sf_nn_runner_run(w->runner, &b, cut, tau, nr, &done, &err);
+        for (size_t i = 0; rc == SF_OK && i < done; i++)
+            sf_serve_result_from_nn(&nr[i], w->num_classes, cut, SF_WHERE_VM, &out[n_out++]);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (w->cfg->fault_delay_s > 0)
+        nanosleep(&(struct timespec){(time_t)w->cfg->fault_delay_s,
+                                     (long)(fmod(w->cfg->fault_delay_s, 1) * 1e9)},
+                  NULL);
+    if (rc == SF_OK && b.n > 0)
+        run_tail(w, &b, tau, out, &n_out);
+    if (rc == SF_OK) {
+        void *frame;
+        size_t flen;
+        rc = sf_frame_result_encode(out, n_out, w->num_classes, &frame, &flen, &err);
+        if (rc == SF_OK) {
+            resp->status = 200;
+            resp->body = frame;
+            resp->len = flen;
+            resp->content_type = "application/octet-stream";
+        }
+    }
+    if (rc != SF_OK)
+        sf__httpd_error(resp, rc == SF_EINVAL ? 400 : 500, "%s", err.msg);
+    sf_nn_batch_fini(&b);
+    free(out);
+    free(nr);
+    free(ids);
+    free(x);
+}
+
+/* POST /v2/models/{name}/infer on the worker itself: the whole model here, one OIP v2 request at
+ * a time (binary tensor extension accepted). Lets another proxy (nginx in bench/bench_serve.sh)
+ * front the same worker as the ingress does. */
+static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
+                       struct sf__httpd_resp *resp)
+{
+    struct sf_err err = {{0}};
+    const char *hl = sf__httpd_req_header(req, "Inference-Header-Content-Length");
+    size_t jl = req->len;
+    if (hl) {
+        char *end;
+        unsigned long long v = strtoull(hl, &end, 10);
+        if (*end || v > req->len) {
+            sf__httpd_error(resp, 400, "Inference-Header-Content-Length: bad length");
+            return;
+        }
+        jl = (size_t)v;
+    }
+    struct sf_oip_request oip;
+    if (sf_oip_parse_request(req->body ? req->body : "", jl, hl ? req->body + jl : NULL,
+                             hl ? req->len - jl : 0, sf_nn_model_input_shape(w->model),
+                             SF_SERVE_MAX_BATCH, &oip, &err) != SF_OK) {
+        sf__httpd_error(resp, 400, "%s", err.msg);
+        return;
+    }
+    struct sf_nn_result *nr = calloc(oip.n, sizeof(*nr));
+    struct sf_serve_result *out = calloc(oip.n, sizeof(*out));
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    size_t done = 0;
+    int rc = !nr || !out ? sf_err_set(&err, SF_ENOMEM, "out of memory") : SF_OK;
+    pthread_mutex_lock(&w->mu);
+    if (rc == SF_OK)
+        rc = sf_nn_batch_set_input(&b, w->model, oip.x, NULL, oip.n, &err);
+    if (rc == SF_OK)
+        rc = sf_nn_runner_run(w->runner, &b, w->n_stages, w->cfg->tau, nr, &done, &err);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; rc == SF_OK && i < done; i++)
+        sf_serve_result_from_nn(&nr[i], w->num_classes, w->n_stages, SF_WHERE_VM, &out[i]);
+    char *body =
+        rc == SF_OK ? sf_oip_response_json(sf_nn_model_name(w->model), oip.id, out, done) : NULL;
+    if (body)
+        sf__httpd_json(resp, 200, body);
+    else
+        sf__httpd_error(resp, 500, "%s", rc == SF_OK ? "out of memory" : err.msg);
+    sf_nn_batch_fini(&b);
+    free(nr);
+    free(out);
+    sf_oip_request_fini(&oip);
+}
+
+static void worker_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+{
+    struct worker *w = ctx;
+    size_t ul = strlen(req->url);
+    if (!strcmp(req->url, "/v1/batch") && !strcmp(req->method, "POST"))
+        handle_batch(w, req, resp);
+    else if (!strncmp(req->url, "/v2/models/", 11) && ul > 6 &&
+             !strcmp(req->url + ul - 6, "/infer") && !strcmp(req->method, "POST"))
+        handle_oip(w, req, resp);
+    else if (!strcmp(req->url, "/v1/health"))
+        sf__httpd_json(resp, 200, sf_strdup("{\"status\":\"ready\"}"));
+    else
+        sf__httpd_error(resp, 404, "%s %s: no such endpoint on a worker", req->method, req->url);
+}
+
+int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err)
+{
+    double t_start = sf_monotonic_s();
+    struct worker w = {0};
+    w.cfg = cfg;
+    pthread_mutex_init(&w.mu, NULL);
+    int rc = sf_nn_model_load(cfg->model_dir, &w.model, err);
+    if (rc == SF_OK)
+        rc = sf_nn_runner_new(w.model, cfg->backend, &w.runner, err);
+    struct sf__httpd *h = NULL;
+    if (rc == SF_OK) {
+        w.n_stages = sf_nn_model_num_stages(w.model);
+        w.num_classes = sf_nn_model_num_classes(w.model);
+        if (cfg->cut < w.n_stages && (!cfg->fn_url || !cfg->fn_name))
+            rc = sf_err_set(err, SF_EINVAL,
+                            "worker: a cut below the last stage needs "
+                            "--function-url and --function");
+        else if (cfg->fn_url)
+            snprintf(w.invoke_url, sizeof(w.invoke_url), "%s/2015-03-31/functions/%s/invocations",
+                     cfg->fn_url, cfg->fn_name);
+    }
+    if (rc == SF_OK) {
+        struct sf__httpd_cfg hc = {cfg->host,
+                                   cfg->port,
+                                   WORKER_MAX_CONNECTIONS,
+                                   WORKER_IDLE_TIMEOUT_S,
+                                   SF_SERVE_MAX_BODY_BYTES,
+                                   worker_handler,
+                                   &w};
+        rc = sf__httpd_start(&h, &hc, err);
+    }
+    if (rc == SF_OK) {
+        /* the boot delay models a VM's provisioning time: ready no sooner than boot_delay_s after
+         * the process started, the real start-up (process, model load) included */
+        while (!*stop && sf_monotonic_s() - t_start < cfg->boot_delay_s) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (sf_proc_announce_ready(cfg->ready_fd, cfg->host, sf__httpd_port(h)) != SF_OK)
+            rc = sf_err_set(err, SF_EIO, "worker: cannot write the readiness line");
+        while (rc == SF_OK && !*stop) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        sf__httpd_quiesce(h);
+    }
+    sf__httpd_stop(h); /* waits for the batch in progress */
+    sf_nn_runner_free(w.runner);
+    sf_nn_model_free(w.model);
+    pthread_mutex_destroy(&w.mu);
+    return rc;
+}

@@ -1,0 +1,306 @@
+/* test_serve.c - the serving building blocks: input and result frames (round trips and every
+ * refusal), OIP v2 request parsing (JSON and binary extension) and responses, the Prometheus
+ * registry's exposition text, and the billing rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serflow/serve.h"
+#include "test_util.h"
+
+static const struct sf_nn_shape IMG = {3, {1, 28, 28}};
+
+static void test_input_frame_roundtrip(void **state)
+{
+    (void)state;
+    uint64_t ids[3] = {7, 8, 1ull << 40};
+    size_t numel = 784;
+    float *x = malloc(3 * numel * sizeof(float));
+    for (size_t i = 0; i < 3 * numel; i++)
+        x[i] = (float)i * 0.5f - 3;
+    void *buf;
+    size_t len;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_frame_input_encode(ids, x, 3, &IMG, 0.7, &buf, &len, &err), SF_OK);
+    assert_int_equal(len, SF_FRAME_INPUT_HEADER_BYTES + 3 * 8 + 3 * numel * 4);
+    uint64_t *ids2;
+    float *x2;
+    size_t n;
+    struct sf_nn_shape sh;
+    double tau;
+    assert_int_equal(sf_frame_input_decode(buf, len, 100, &ids2, &x2, &n, &sh, &tau, &err), SF_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(sh.ndim, 3);
+    assert_int_equal(sh.dims[2], 28);
+    assert_float_equal(tau, 0.7, 1e-6);
+    assert_memory_equal(ids, ids2, sizeof(ids));
+    assert_memory_equal(x, x2, 3 * numel * sizeof(float));
+    free(ids2);
+    free(x2);
+    /* refusals: truncation, trailing byte, cap on n, magic */
+    assert_int_equal(sf_frame_input_decode(buf, len - 1, 100, &ids2, &x2, &n, &sh, &tau, &err),
+                     SF_EPARSE);
+    assert_non_null(strstr(err.msg, "expected"));
+    assert_int_equal(sf_frame_input_decode(buf, len, 2, &ids2, &x2, &n, &sh, &tau, &err),
+                     SF_ETOOBIG);
+    ((unsigned char *)buf)[0] = 'X';
+    assert_int_equal(sf_frame_input_decode(buf, len, 100, &ids2, &x2, &n, &sh, &tau, &err),
+                     SF_EUNSUPPORTED);
+    assert_int_equal(sf_frame_input_decode(buf, 5, 100, &ids2, &x2, &n, &sh, &tau, &err),
+                     SF_EPARSE);
+    free(buf);
+    free(x);
+}
+
+static void test_result_frame_roundtrip(void **state)
+{
+    (void)state;
+    struct sf_serve_result r[2] = {{0}};
+    r[0].id = 11;
+    r[0].label = 3;
+    r[0].exit_stage = 2;
+    r[0].cut = 3;
+    r[0].head_where = SF_WHERE_VM;
+    r[0].num_classes = 10;
+    r[0].conf = 0.9f;
+    r[0].probs[3] = 0.9f;
+    r[1].id = 12;
+    r[1].status = 1;
+    r[1].label = -1;
+    r[1].num_classes = 10;
+    void *buf;
+    size_t len;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_frame_result_encode(r, 2, 10, &buf, &len, &err), SF_OK);
+    struct sf_serve_result *o;
+    size_t n;
+    assert_int_equal(sf_frame_result_decode(buf, len, 10, &o, &n, &err), SF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(o[0].id, 11);
+    assert_int_equal(o[0].label, 3);
+    assert_int_equal(o[0].exit_stage, 2);
+    assert_int_equal(o[0].cut, 3);
+    assert_int_equal(o[0].head_where, SF_WHERE_VM);
+    assert_float_equal(o[0].probs[3], 0.9f, 0);
+    assert_int_equal(o[1].status, 1);
+    assert_int_equal(o[1].label, -1);
+    free(o);
+    /* a label outside the classes of an answered record is malformed */
+    ((unsigned char *)buf)[SF_FRAME_RESULT_HEADER_BYTES + 8] = 10;
+    assert_int_equal(sf_frame_result_decode(buf, len, 10, &o, &n, &err), SF_EPARSE);
+    assert_int_equal(sf_frame_result_decode(buf, len, 1, &o, &n, &err), SF_ETOOBIG);
+    free(buf);
+}
+
+static void test_where_strings(void **state)
+{
+    (void)state;
+    char b[64];
+    struct sf_serve_result r = {0};
+    r.exit_stage = 2;
+    r.cut = 3;
+    r.head_where = SF_WHERE_VM;
+    assert_string_equal(sf_serve_where_str(&r, b, sizeof(b)), "vm:1-2");
+    r.exit_stage = 6;
+    assert_string_equal(sf_serve_where_str(&r, b, sizeof(b)), "vm:1-3,function:4-6");
+    r.cut = 0;
+    r.head_where = SF_WHERE_NONE;
+    r.exit_stage = 4;
+    assert_string_equal(sf_serve_where_str(&r, b, sizeof(b)), "function:1-4");
+    r.status = 1;
+    assert_string_equal(sf_serve_where_str(&r, b, sizeof(b)), "failed");
+}
+
+/* A JSON request of n images whose pixel i of image j is j + i / 1000. */
+static char *oip_json(size_t n, const char *shape, const char *dtype)
+{
+    json_t *data = json_array();
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < 784; i++)
+            json_array_append_new(data, json_real((double)j + (double)i / 1000));
+    json_error_t je;
+    json_t *sh = json_loads(shape, 0, &je);
+    json_t *o = json_pack("{s:s,s:[{s:s,s:o,s:s,s:o}]}", "id", "r1", "inputs", "name", "input",
+                          "shape", sh, "datatype", dtype, "data", data);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void test_oip_parse(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_oip_request r;
+    char *s = oip_json(2, "[2,1,28,28]", "FP32");
+    assert_int_equal(sf_oip_parse_request(s, strlen(s), NULL, 0, &IMG, 64, &r, &err), SF_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.id, "r1");
+    assert_float_equal(r.x[784 + 5], 1.005f, 1e-6);
+    sf_oip_request_fini(&r);
+    free(s);
+    s = oip_json(1, "[1,784]", "FP32");
+    assert_int_equal(sf_oip_parse_request(s, strlen(s), NULL, 0, &IMG, 64, &r, &err), SF_OK);
+    sf_oip_request_fini(&r);
+    free(s);
+    /* wrong dtype, wrong shape, too many images, malformed JSON */
+    s = oip_json(1, "[1,1,28,28]", "INT8");
+    assert_int_equal(sf_oip_parse_request(s, strlen(s), NULL, 0, &IMG, 64, &r, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "inputs[0].datatype: expected FP32, got INT8"));
+    free(s);
+    s = oip_json(1, "[1,1,27,28]", "FP32");
+    assert_int_equal(sf_oip_parse_request(s, strlen(s), NULL, 0, &IMG, 64, &r, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "inputs[0].shape"));
+    free(s);
+    s = oip_json(2, "[2,1,28,28]", "FP32");
+    assert_int_equal(sf_oip_parse_request(s, strlen(s), NULL, 0, &IMG, 1, &r, &err), SF_ETOOBIG);
+    free(s);
+    s = oip_json(1, "[2,1,28,28]", "FP32"); /* data for one image, shape says two */
+    assert_int_equal(sf_oip_parse_request(s, strlen(s), NULL, 0, &IMG, 64, &r, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "inputs[0].data"));
+    free(s);
+    const char *bad = "{\"inputs\": [ {\"name\": ";
+    assert_int_equal(sf_oip_parse_request(bad, strlen(bad), NULL, 0, &IMG, 64, &r, &err),
+                     SF_EPARSE);
+    assert_non_null(strstr(err.msg, "invalid JSON"));
+    const char *str = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,784],\"datatype\":\"FP32\","
+                      "\"data\":[\"a\"]}]}";
+    assert_int_equal(sf_oip_parse_request(str, strlen(str), NULL, 0, &IMG, 64, &r, &err),
+                     SF_EINVAL);
+    assert_non_null(strstr(err.msg, "not a number"));
+}
+
+static void test_oip_binary_extension(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_oip_request r;
+    const char *hdr = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,1,28,28],\"datatype\":"
+                      "\"FP32\",\"parameters\":{\"binary_data_size\":3136}}]}";
+    float x[784];
+    for (int i = 0; i < 784; i++)
+        x[i] = (float)i;
+    assert_int_equal(sf_oip_parse_request(hdr, strlen(hdr), x, sizeof(x), &IMG, 64, &r, &err),
+                     SF_OK);
+    assert_float_equal(r.x[783], 783.0f, 0);
+    sf_oip_request_fini(&r);
+    assert_int_equal(sf_oip_parse_request(hdr, strlen(hdr), x, 100, &IMG, 64, &r, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "binary data"));
+}
+
+static void test_oip_response(void **state)
+{
+    (void)state;
+    struct sf_serve_result r[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        r[i].num_classes = 10;
+        r[i].label = 4 + i;
+        r[i].exit_stage = 2 + 4 * i;
+        r[i].cut = 3;
+        r[i].head_where = SF_WHERE_VM;
+        r[i].probs[4 + i] = 1;
+    }
+    char *s = sf_oip_response_json("fmnist-ee", "abc", r, 2);
+    assert_non_null(s);
+    json_error_t je;
+    json_t *o = json_loads(s, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "id")), "abc");
+    json_t *outs = json_object_get(o, "outputs");
+    assert_int_equal(json_array_size(outs), 4);
+    json_t *lab = json_object_get(json_array_get(outs, 0), "data");
+    assert_int_equal(json_integer_value(json_array_get(lab, 1)), 5);
+    json_t *probs = json_object_get(json_array_get(outs, 1), "data");
+    assert_int_equal(json_array_size(probs), 20);
+    json_t *where = json_object_get(json_array_get(outs, 3), "data");
+    assert_string_equal(json_string_value(json_array_get(where, 1)), "vm:1-3,function:4-6");
+    json_decref(o);
+    free(s);
+    s = sf_oip_error_json("inputs[0].shape: \"bad\"");
+    assert_string_equal(s, "{\"error\":\"inputs[0].shape: \\\"bad\\\"\"}");
+    free(s);
+}
+
+static void test_metrics_render(void **state)
+{
+    (void)state;
+    struct sf_metrics *m = sf_metrics_new();
+    assert_non_null(m);
+    double b[] = {0.01, 0.1, 1};
+    int req =
+        sf_metrics_family(m, "serflow_requests_total", SF_METRIC_COUNTER, "Requests.", NULL, 0);
+    int up = sf_metrics_family(m, "serflow_instances", SF_METRIC_GAUGE, "Instances.", NULL, 0);
+    int lat =
+        sf_metrics_family(m, "serflow_latency_seconds", SF_METRIC_HISTOGRAM, "Latency.", b, 3);
+    assert_true(req >= 0 && up >= 0 && lat >= 0);
+    assert_true(sf_metrics_family(m, "bad name", SF_METRIC_GAUGE, "", NULL, 0) < 0);
+    sf_metrics_add(m, req, "outcome=\"ok\"", 2);
+    sf_metrics_add(m, req, "outcome=\"ok\"", 1);
+    sf_metrics_set(m, up, "", 4);
+    sf_metrics_observe(m, lat, "", 0.05);
+    sf_metrics_observe(m, lat, "", 5);
+    assert_float_equal(sf_metrics_get(m, req, "outcome=\"ok\""), 3, 0);
+    size_t len;
+    char *t = sf_metrics_render(m, &len);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "# TYPE serflow_requests_total counter\n"));
+    assert_non_null(strstr(t, "serflow_requests_total{outcome=\"ok\"} 3\n"));
+    assert_non_null(strstr(t, "serflow_instances 4\n"));
+    assert_non_null(strstr(t, "serflow_latency_seconds_bucket{le=\"0.01\"} 0\n"));
+    assert_non_null(strstr(t, "serflow_latency_seconds_bucket{le=\"0.1\"} 1\n"));
+    assert_non_null(strstr(t, "serflow_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(t, "serflow_latency_seconds_count 2\n"));
+    double v;
+    assert_int_equal(sf_metrics_scrape(t, "serflow_requests_total", "outcome=\"ok\"", &v), SF_OK);
+    assert_float_equal(v, 3, 0);
+    assert_int_equal(sf_metrics_scrape(t, "serflow_instances", "", &v), SF_OK);
+    assert_float_equal(v, 4, 0);
+    assert_int_equal(sf_metrics_scrape(t, "serflow_requests_total", "outcome=\"x\"", &v),
+                     SF_ENOTFOUND);
+    free(t);
+    sf_metrics_free(m);
+}
+
+static void test_billing_rules(void **state)
+{
+    (void)state;
+    struct sf_pricing p;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_pricing_load(&p, tu_src("data/pricing/local.json"), &err), SF_OK);
+    /* VMs: per second, 60 s minimum */
+    assert_float_equal(sf_bill_vm_s(&p, 0.5), 60, 0);
+    assert_float_equal(sf_bill_vm_s(&p, 60.2), 61, 1e-9);
+    assert_float_equal(sf_bill_vm_s(&p, 120), 120, 1e-9);
+    /* functions: 1 ms up */
+    assert_float_equal(sf_bill_fn_s(&p, 0.0101), 0.011, 1e-12);
+    assert_float_equal(sf_bill_fn_s(&p, 0.010), 0.010, 1e-12);
+    assert_float_equal(sf_bill_fn_s(&p, 0), 0.001, 1e-12);
+    struct sf_meter m;
+    memset(&m, 0, sizeof(m));
+    sf_meter_fn(&m, &p, 0, 2048, 0.0101); /* 0.011 s x 2 GB */
+    assert_float_equal(m.fn_gb_s, 0.022, 1e-12);
+    assert_float_equal(m.fee_usd, 0.2e-6, 1e-15);
+    assert_int_equal(m.invocations, 1);
+    sf_meter_vm(&m, &p, 0, 10);
+    assert_float_equal(m.vm_s[0], 60, 0);
+    assert_float_equal(m.vm_usd, 60 * p.vm[0].price_usd_per_s, 1e-15);
+    assert_float_equal(sf_meter_total_usd(&m), m.vm_usd + m.fn_usd + m.fee_usd, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_input_frame_roundtrip), cmocka_unit_test(test_result_frame_roundtrip),
+        cmocka_unit_test(test_where_strings),         cmocka_unit_test(test_oip_parse),
+        cmocka_unit_test(test_oip_binary_extension),  cmocka_unit_test(test_oip_response),
+        cmocka_unit_test(test_metrics_render),        cmocka_unit_test(test_billing_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
