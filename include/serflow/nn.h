@@ -15,8 +15,9 @@
  *
  * Activation layouts (enum sf_nn_layout): the public tensors of sf_nn_exec_run are plain NCHW.
  * Inside a runner the hidden state stays in the layout the next stage's backend wants (oneDNN:
- * its blocked nChw16c), so no conversion happens between stages; sf_nn_batch records the
- * layout of b->x, and sf_nn_codec_encode converts to NCHW where the state leaves the process.
+ * its blocked nChw16c), so no conversion happens between stages; it is converted back to NCHW
+ * only where it leaves sf_nn_runner_run (a head run's survivors). sf_nn_batch records the
+ * layout of b->x; sf_nn_codec_encode converts a blocked one too.
  */
 #ifndef SERFLOW_NN_H
 #define SERFLOW_NN_H
@@ -183,8 +184,8 @@ struct sf_nn_batch {
     float *x;                 /* n x numel(shape): input of stage stages_done + 1 */
     uint64_t *ids;            /* caller's request ids, carried through */
     struct sf_nn_best *best;  /* per request */
-    enum sf_nn_layout layout; /* layout of x: NCHW after reset, the next stage's preferred
-                                 layout after sf_nn_runner_run */
+    enum sf_nn_layout layout; /* layout of x: NCHW after reset and after sf_nn_runner_run;
+                                 another one only if the caller puts it there */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b);
@@ -229,9 +230,10 @@ struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k);
  * At the model's last stage every remaining request leaves; one that never reached tau is
  * answered by its most confident classifier over all stages. Finished requests are appended
  * to out (room for b->n entries needed), *n_out is their count. Survivors stay in b, compacted,
- * with x = hidden state of last_stage in layout b->layout (the one stage last_stage + 1
- * prefers; b->x may be swapped with the runner's own buffer, so do not keep the pointer), ready
- * for the next call or for sf_nn_codec_encode. b->x may be in any layout on entry.
+ * with x = hidden state of last_stage in NCHW (b->x may be swapped with the runner's own
+ * buffer, so do not keep the pointer), ready for the next call or for sf_nn_codec_encode.
+ * Between the stages of one call the state stays in the backends' layout; b->x may be in any
+ * layout on entry (b->layout says which).
  * tau > 1 disables early exits. Errors: SF_EINVAL (stage range, shapes), backend errors. */
 int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_stage, double tau,
                      struct sf_nn_result *out, size_t *n_out, struct sf_err *err);

@@ -48,6 +48,23 @@ static size_t at(enum sf_nn_layout l, size_t c, size_t p, size_t nc, size_t hw)
     return c * hw + p;
 }
 
+/* One request: blocked (block blk) to or from plain NCHW, channels past nc being padding. */
+static void blocked_nchw(const float *a, float *b, size_t nc, size_t hw, size_t blk, int to_plain)
+{
+    for (size_t c0 = 0; c0 < nc; c0 += blk) {
+        size_t cn = nc - c0 < blk ? nc - c0 : blk;
+        const float *ab = a + c0 * hw; /* the block: [hw][blk] in blocked, [cn][hw] in plain */
+        float *bb = b + c0 * hw;
+        for (size_t p = 0; p < hw; p++)
+            for (size_t c = 0; c < cn; c++) {
+                if (to_plain)
+                    bb[c * hw + p] = ab[p * blk + c];
+                else
+                    bb[p * blk + c] = ab[c * hw + p];
+            }
+    }
+}
+
 void sf_nn_layout_convert(const float *src, enum sf_nn_layout from, float *dst,
                           enum sf_nn_layout to, const struct sf_nn_shape *s, size_t n)
 {
@@ -62,8 +79,14 @@ void sf_nn_layout_convert(const float *src, enum sf_nn_layout from, float *dst,
         float *b = dst + i * out_n;
         if (out_n > nc * hw) /* padding channels */
             memset(b, 0, out_n * sizeof(float));
-        for (size_t c = 0; c < nc; c++)
-            for (size_t p = 0; p < hw; p++)
-                b[at(to, c, p, nc, hw)] = a[at(from, c, p, nc, hw)];
+        /* The runner's and the codec's cases (blocked <-> plain) without index arithmetic. */
+        if (block_of(from) && to == SF_NN_LAYOUT_NCHW)
+            blocked_nchw(a, b, nc, hw, block_of(from), 1);
+        else if (from == SF_NN_LAYOUT_NCHW && block_of(to))
+            blocked_nchw(a, b, nc, hw, block_of(to), 0);
+        else
+            for (size_t c = 0; c < nc; c++)
+                for (size_t p = 0; p < hw; p++)
+                    b[at(to, c, p, nc, hw)] = a[at(from, c, p, nc, hw)];
     }
 }

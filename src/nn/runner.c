@@ -319,5 +319,21 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
     }
     if (last_stage > b->stages_done && b->n == 0)
         b->stages_done = last_stage;
+    /* Survivors handed back (a head run) leave in NCHW, as the API always gave them: callers
+     * slice b->x by sf_nn_shape_numel rows. Between stages of one call it stays blocked. */
+    if (b->n > 0 && b->layout != SF_NN_LAYOUT_NCHW) {
+        size_t pn = sf_nn_shape_numel(&b->shape);
+        int rc = reserve(r, b->n, pn, err);
+        if (rc)
+            return rc;
+        sf_nn_layout_convert(b->x, b->layout, r->next, SF_NN_LAYOUT_NCHW, &b->shape, b->n);
+        float *x = b->x;
+        size_t xf = b->x_floats;
+        b->x = r->next;
+        b->x_floats = r->next_floats;
+        r->next = x;
+        r->next_floats = xf;
+        b->layout = SF_NN_LAYOUT_NCHW;
+    }
     return SF_OK;
 }

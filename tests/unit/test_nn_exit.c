@@ -278,8 +278,10 @@ static void test_dnnl_runner_agrees(void **state)
     }
 }
 
-/* A oneDNN head keeps the hidden state in its blocked layout; the codec converts it to NCHW on
- * encode, so a reference tail decodes it and answers as the all-reference run does. */
+/* A oneDNN head (2 threads) runs its stages in the blocked layout and hands the survivors
+ * back in NCHW, as the API promises (callers slice b->x by rows of sf_nn_shape_numel). A
+ * batch a caller holds in a blocked layout is converted to NCHW by the codec on encode. Either
+ * way a reference tail decodes it and answers as the all-reference run does. */
 static void test_blocked_head_through_codec(void **state)
 {
     struct fixture *f = *state;
@@ -302,8 +304,17 @@ static void test_blocked_head_through_codec(void **state)
     if (sf_nn_runner_run(d, &head, 2, tau, parts, &n_head, &err))
         fail_msg("%s", err.msg);
     assert_true(head.n > 0);
-    assert_int_equal(head.layout, sf_nn_exec_input_layout(sf_nn_runner_exec(d, 3)));
-    print_message("head hidden state layout: %s\n", sf_nn_layout_name(head.layout));
+    assert_int_equal(head.layout, SF_NN_LAYOUT_NCHW);
+    /* The caller puts the state in the layout stage 3 prefers (blocked on oneDNN). */
+    enum sf_nn_layout bl = sf_nn_exec_input_layout(sf_nn_runner_exec(d, 3));
+    print_message("stage 3 prefers %s\n", sf_nn_layout_name(bl));
+    float *blocked = malloc(head.n * sf_nn_layout_numel(bl, &head.shape) * sizeof(float));
+    assert_non_null(blocked);
+    sf_nn_layout_convert(head.x, SF_NN_LAYOUT_NCHW, blocked, bl, &head.shape, head.n);
+    free(head.x);
+    head.x = blocked;
+    head.x_floats = head.n * sf_nn_layout_numel(bl, &head.shape);
+    head.layout = bl;
     void *buf;
     size_t len, raw;
     assert_int_equal(sf_nn_codec_encode(&head, tau, &buf, &len, &raw, &err), SF_OK);
