@@ -201,6 +201,17 @@ static void emit(struct sf_nn_result *res, uint64_t id, const struct sf_nn_best 
     memcpy(res->probs, best->probs, (size_t)c * sizeof(float));
 }
 
+/* The runner's buffer (just written) becomes the batch's x, and x's buffer the runner's. */
+static void swap_next(struct sf_nn_runner *r, struct sf_nn_batch *b)
+{
+    float *x = b->x;
+    size_t xf = b->x_floats;
+    b->x = r->next;
+    b->x_floats = r->next_floats;
+    r->next = x;
+    r->next_floats = xf;
+}
+
 /* A stage with exits, sub-batch by sub-batch (run_rows): the requests that stay copy their
  * hidden state out of the cache-resident sub-batch into next. A sub-batch that finishes when
  * every row before it is done (always so with one thread) puts them at their final rows; the
@@ -306,13 +317,7 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
         b->n = keep;
         b->stages_done = k;
         if (!last) {
-            /* The runner's buffer becomes x; x's buffer is the next stage's output. */
-            float *x = b->x;
-            size_t xf = b->x_floats;
-            b->x = r->next;
-            b->x_floats = r->next_floats;
-            r->next = x;
-            r->next_floats = xf;
+            swap_next(r, b);
             b->shape = *hs;
             b->layout = hl;
         }
@@ -327,12 +332,7 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
         if (rc)
             return rc;
         sf_nn_layout_convert(b->x, b->layout, r->next, SF_NN_LAYOUT_NCHW, &b->shape, b->n);
-        float *x = b->x;
-        size_t xf = b->x_floats;
-        b->x = r->next;
-        b->x_floats = r->next_floats;
-        r->next = x;
-        r->next_floats = xf;
+        swap_next(r, b);
         b->layout = SF_NN_LAYOUT_NCHW;
     }
     return SF_OK;
