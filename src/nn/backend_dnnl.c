@@ -832,6 +832,13 @@ done:
 
 static size_t l2_bytes(void)
 {
+    const char *env = getenv("SF_NN_L2_BYTES");
+    if (env && *env) {
+        char *end;
+        unsigned long long b = strtoull(env, &end, 10);
+        if (*end == 0 && b >= 1024 && b <= ((unsigned long long)1 << 30))
+            return (size_t)b;
+    }
     long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
     if (v > 0)
         return (size_t)v;

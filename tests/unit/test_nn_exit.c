@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_util.h"
 #include "serflow/nn.h"
 #include "serflow/nn_codec.h"
 
@@ -250,7 +251,7 @@ static void test_dnnl_runner_agrees(void **state)
     size_t na, nb;
     run_all(f, tau, a, &na);
     const struct sf_nn_opts variants[] = {
-        {0}, {.threads = 2, .sub_batch = 2}, {.conv_direct = 1, .sub_batch = 5}};
+        {0}, {.threads = tu_dnnl_threads(), .sub_batch = 2}, {.conv_direct = 1, .sub_batch = 5}};
     for (size_t v = 0; v < SF_ARRAY_LEN(variants); v++) {
         struct sf_nn_runner *d;
         if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &variants[v], &d, &err))
@@ -291,7 +292,7 @@ static void test_blocked_head_through_codec(void **state)
     size_t n_whole, n_head, n_tail;
     run_all(f, tau, whole, &n_whole);
     struct sf_nn_runner *d;
-    const struct sf_nn_opts o = {.threads = 2};
+    const struct sf_nn_opts o = {.threads = tu_dnnl_threads()};
     if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &o, &d, &err))
         fail_msg("%s", err.msg);
     struct sf_nn_batch head, tail;

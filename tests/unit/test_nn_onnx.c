@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "serflow/nn.h"
 
 #define GOLDEN_N 16
@@ -233,8 +234,8 @@ static void test_dnnl_options_agree_with_reference(void **state)
     const struct sf_nn_opts variants[] = {{0},
                                           {.conv_direct = 1},
                                           {.sub_batch = 1},
-                                          {.sub_batch = 3, .threads = 2},
-                                          {.sub_batch = 64, .threads = 2}};
+                                          {.sub_batch = 3, .threads = tu_dnnl_threads()},
+                                          {.sub_batch = 64, .threads = tu_dnnl_threads()}};
     struct sf_nn_runner *ref;
     if (sf_nn_runner_new(m, SF_NN_BACKEND_REF, &ref, &err))
         fail_msg("%s", err.msg);

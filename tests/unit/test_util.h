@@ -17,6 +17,17 @@ static inline const char *tu_src(const char *rel)
     return buf;
 }
 
+/* Threads the oneDNN tests may use: 2, or 1 when the Makefile's valgrind target sets
+ * SF_TEST_VALGRIND. Under memcheck, oneDNN's JIT kernels on a second thread now and then leave
+ * that thread's whole state marked undefined (errors cascade into glibc's mutex code and
+ * pool.c's plain loads; which run it hits depends on valgrind's thread schedule). The 2-thread
+ * variants still run in the plain and ASan+UBSan test passes, and were clean under TSan. */
+static inline int tu_dnnl_threads(void)
+{
+    const char *v = getenv("SF_TEST_VALGRIND");
+    return v && *v && strcmp(v, "0") != 0 ? 1 : 2;
+}
+
 /* Reads a source-tree file; aborts the test binary on failure (test setup, not a test). */
 static inline char *tu_read(const char *rel, size_t *len)
 {
