@@ -148,6 +148,14 @@ int sf_fleet_advance(struct sf_fleet *f, int64_t epoch, struct sf_instance *ende
  * recently launched ready ones). Instances already terminating do not count. Returns the number
  * launched (positive) or marked (negative). */
 int sf_fleet_scale(struct sf_fleet *f, const struct sf_ctl_params *p, int target, int64_t epoch);
+/* Which instances a fleet sheds to come down by `surplus`, the rule sf_fleet_scale applies and
+ * the server's control loop shares: pending ones first (they serve nothing yet), then ready
+ * ones, the newest launch first within each (highest launch_order[i]; on a tie the higher
+ * index). states[i] is the instance's sf_inst_state; terminating ones are never picked. Writes
+ * at most `surplus` indices to picks[] in that order and returns how many; n is at most
+ * SF_CTL_MAX_INSTANCES (more are ignored). */
+int sf_fleet_pick_surplus(const enum sf_inst_state *states, const int64_t *launch_order, int n,
+                          int surplus, int *picks);
 /* Instances counted toward the target (pending + ready, not terminating). */
 int sf_fleet_active(const struct sf_fleet *f);
 /* Instances that may take a batch at `epoch` whose time is now_s (ready or terminating-but-not-

@@ -281,22 +281,46 @@ int sf_fleet_scale(struct sf_fleet *f, const struct sf_ctl_params *p, int target
         }
         return launched;
     }
-    int surplus = active - target, marked = 0;
-    /* Pending first (they serve nothing yet), newest first; then ready ones, newest first. */
-    for (int pass = 0; pass < 2 && marked < surplus; pass++) {
-        enum sf_inst_state want = pass == 0 ? SF_INST_PENDING : SF_INST_READY;
-        for (int i = f->n - 1; i >= 0 && marked < surplus; i--) {
-            struct sf_instance *in = &f->inst[i];
-            if (in->state != want)
-                continue;
-            in->state = SF_INST_TERMINATING;
-            in->end_epoch = epoch + p->terminate_delay_epochs;
-            if (want == SF_INST_PENDING)
-                in->ready_epoch = INT64_MAX; /* never serves */
-            marked++;
-        }
+    enum sf_inst_state states[SF_CTL_MAX_INSTANCES];
+    int64_t order[SF_CTL_MAX_INSTANCES];
+    int picks[SF_CTL_MAX_INSTANCES];
+    for (int i = 0; i < f->n; i++) {
+        states[i] = f->inst[i].state;
+        order[i] = i; /* launched in index order */
+    }
+    int marked = sf_fleet_pick_surplus(states, order, f->n, active - target, picks);
+    for (int k = 0; k < marked; k++) {
+        struct sf_instance *in = &f->inst[picks[k]];
+        if (in->state == SF_INST_PENDING)
+            in->ready_epoch = INT64_MAX; /* never serves */
+        in->state = SF_INST_TERMINATING;
+        in->end_epoch = epoch + p->terminate_delay_epochs;
     }
     return -marked;
+}
+
+int sf_fleet_pick_surplus(const enum sf_inst_state *states, const int64_t *launch_order, int n,
+                          int surplus, int *picks)
+{
+    if (n > SF_CTL_MAX_INSTANCES)
+        n = SF_CTL_MAX_INSTANCES;
+    unsigned char taken[SF_CTL_MAX_INSTANCES] = {0};
+    int marked = 0;
+    for (int pass = 0; pass < 2 && marked < surplus; pass++) {
+        enum sf_inst_state want = pass == 0 ? SF_INST_PENDING : SF_INST_READY;
+        while (marked < surplus) {
+            int best = -1;
+            for (int i = 0; i < n; i++)
+                if (states[i] == want && !taken[i] &&
+                    (best < 0 || launch_order[i] >= launch_order[best]))
+                    best = i;
+            if (best < 0)
+                break;
+            taken[best] = 1;
+            picks[marked++] = best;
+        }
+    }
+    return marked;
 }
 
 void sf_lb_route(int n_requests, int batch_size, int free_instances, int partial_to_instance,

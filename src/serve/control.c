@@ -150,27 +150,30 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
             in->id = id;
             in->vm = c->path.vm;
             in->state = SF_CLOUD_PENDING;
-            s->inst[slot].launch_epoch = epoch;
+            in->launch_seq = ++s->launches;
             s->inst[slot].term_epoch = 0;
             sf_metrics_add(s->metrics, s->mid.launches, "", 1);
         }
     } else if (target < active) {
-        /* surplus: pending ones first, then the most recently launched ready ones */
-        for (int k = 0; k < active - target; k++) {
-            int pick = -1;
-            for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
-                const struct sf__inst *in = &s->inst[i];
-                if (!in->used || in->state > SF_CLOUD_READY || s->inst[i].term_epoch)
-                    continue;
-                if (pick < 0 ||
-                    (in->state == SF_CLOUD_PENDING && s->inst[pick].state != SF_CLOUD_PENDING) ||
-                    (in->state == s->inst[pick].state &&
-                     s->inst[i].launch_epoch > s->inst[pick].launch_epoch))
-                    pick = i;
-            }
-            if (pick < 0)
-                break;
-            s->inst[pick].term_epoch = epoch + c->env.ctl.terminate_delay_epochs;
+        /* the simulator's rule (sf_fleet_pick_surplus): pending first, then ready, newest first */
+        enum sf_inst_state states[SF_CLOUD_MAX_INSTANCES];
+        int64_t order[SF_CLOUD_MAX_INSTANCES];
+        int picks[SF_CLOUD_MAX_INSTANCES];
+        for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
+            const struct sf__inst *in = &s->inst[i];
+            states[i] = !in->used || in->term_epoch || in->state > SF_CLOUD_READY
+                            ? SF_INST_TERMINATING
+                        : in->state == SF_CLOUD_PENDING ? SF_INST_PENDING
+                                                        : SF_INST_READY;
+            order[i] = in->launch_seq;
+        }
+        int n =
+            sf_fleet_pick_surplus(states, order, SF_CLOUD_MAX_INSTANCES, active - target, picks);
+        for (int k = 0; k < n; k++) {
+            struct sf__inst *in = &s->inst[picks[k]];
+            in->term_epoch = epoch + c->env.ctl.terminate_delay_epochs;
+            /* billed until then, but a pending one never serves (sf_fleet_scale's rule) */
+            in->no_serve = in->state == SF_CLOUD_PENDING;
         }
     }
 }
@@ -199,7 +202,7 @@ static void poll_provider(struct sf__server *s, double now)
         if (in->state == SF_CLOUD_PENDING && ci->state == SF_CLOUD_READY) {
             snprintf(in->endpoint, sizeof(in->endpoint), "%s", ci->endpoint);
             in->state = SF_CLOUD_READY;
-            if (sf__inst_start(s, i) != SF_OK)
+            if (!in->no_serve && sf__inst_start(s, i) != SF_OK)
                 s->cloud.ops->terminate(s->cloud.ctx, in->id, now);
         } else if (ci->state == SF_CLOUD_TERMINATING) {
             in->state = SF_CLOUD_TERMINATING;

@@ -55,9 +55,10 @@ struct sf__inst {
     int has_thread;
     pthread_cond_t cv;
     struct sf__server *srv;
-    int64_t launch_epoch; /* control.c: most recently launched terminate first */
-    int64_t term_epoch;   /* control.c: scheduled termination takes effect, 0: none */
-    double busy_until_s;  /* dispatch.c: expected end of its batch (worst case) */
+    int64_t launch_seq;  /* control.c: launch order (sf_fleet_pick_surplus sheds newest first) */
+    int64_t term_epoch;  /* control.c: scheduled termination takes effect, 0: none */
+    int no_serve;        /* control.c: shed while pending, so never takes a batch (as simulated) */
+    double busy_until_s; /* dispatch.c: expected end of its batch (worst case) */
 };
 
 struct sf__metrics_ids {
@@ -107,6 +108,7 @@ struct sf__server {
     double *inst_worst_s, *fn_worst_s;
     double epoch_wall_s;
     int64_t epoch;
+    int64_t launches;        /* control.c: instances launched so far (their launch_seq) */
     uint32_t arrivals_epoch; /* arrivals in the current epoch */
     int cap_left;            /* requests instances may still take this epoch */
     int target;

@@ -149,6 +149,33 @@ static void test_fleet_lifecycle(void **state)
     assert_int_equal(sf_fleet_free(&f, 300 * 6.0), 0);
 }
 
+/* The shedding rule shared by the simulator's fleet and the server: pending first, then ready,
+ * newest launch first within each, terminating ones never, at most `surplus`. */
+static void test_fleet_pick_surplus(void **state)
+{
+    (void)state;
+    const enum sf_inst_state st[] = {SF_INST_READY,       SF_INST_PENDING, SF_INST_READY,
+                                     SF_INST_TERMINATING, SF_INST_PENDING, SF_INST_READY};
+    /* launch order is not the slot order (a server reuses slots) */
+    const int64_t order[] = {5, 2, 9, 10, 7, 1};
+    int picks[6];
+    assert_int_equal(sf_fleet_pick_surplus(st, order, 6, 4, picks), 4);
+    assert_int_equal(picks[0], 4); /* pending, launched 7th */
+    assert_int_equal(picks[1], 1); /* pending, 2nd */
+    assert_int_equal(picks[2], 2); /* ready, 9th */
+    assert_int_equal(picks[3], 0); /* ready, 5th */
+    /* more than there is: every pending and ready one, never the terminating one */
+    assert_int_equal(sf_fleet_pick_surplus(st, order, 6, 10, picks), 5);
+    for (int k = 0; k < 5; k++)
+        assert_int_not_equal(picks[k], 3);
+    assert_int_equal(sf_fleet_pick_surplus(st, order, 6, 0, picks), 0);
+    /* ties in launch order: the higher index is newer (the simulator's index order) */
+    const enum sf_inst_state ready2[] = {SF_INST_READY, SF_INST_READY};
+    const int64_t same[] = {3, 3};
+    assert_int_equal(sf_fleet_pick_surplus(ready2, same, 2, 1, picks), 1);
+    assert_int_equal(picks[0], 1);
+}
+
 static void test_lb_worked_check_epoch_50_of_wits(void **state)
 {
     (void)state;
@@ -254,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_scaling_expected_rule),
         cmocka_unit_test(test_cold_start_draws),
         cmocka_unit_test(test_fleet_lifecycle),
+        cmocka_unit_test(test_fleet_pick_surplus),
         cmocka_unit_test(test_lb_worked_check_epoch_50_of_wits),
         cmocka_unit_test(test_lb_partial_rule_and_cap),
         cmocka_unit_test(test_params_check),
