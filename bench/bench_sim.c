@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         struct sf_plan_opts po;
         sf_plan_opts_default(&po);
         po.tau = opts.tau;
-        po.batching = batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+        po.batching = batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
         if (sf_plan_run(&plan, &prof, &price, &po, &err) != SF_OK ||
             sf_sim_paths_from_plan(&plan, opts.tau, &paths, &err) != SF_OK) {
             fprintf(stderr, "bench_sim: %s\n", err.msg);

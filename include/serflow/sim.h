@@ -1,5 +1,5 @@
 /*
- * sim.h - trace replay: arrival traces, and a simulator that drives the ctl/ controller (and the
+ * sim.h - trace replay: a simulator that drives the ctl/ controller (and the
  * baseline policies of SERFLOW.md section 6) over a trace with per-request exit sampling, batch
  * runtimes from the profile, hybrid hand-off time, function cold starts / warm pool /
  * concurrency cap, and AWS billing (EC2 per second with a 60 s minimum per launch, Lambda per
@@ -16,75 +16,11 @@
 #include "serflow/model.h"
 #include "serflow/plan.h"
 #include "serflow/policy.h"
-
-/* ---- traces ---- */
-
-enum sf_trace_unit { SF_TRACE_EPOCH = 0, SF_TRACE_SECOND = 1 };
-
-/* Requests per epoch, plus what is needed to place each request in time. */
-struct sf_trace {
-    int64_t n_epochs;
-    uint32_t *count; /* per epoch (index 0 = epoch 1) */
-    uint64_t n_requests;
-    /* Count traces: per-line counts of unit_s each (a line is an epoch or a second). */
-    uint32_t *unit_count;
-    int64_t n_units;
-    double unit_s;
-    /* CSV traces: sorted arrival times (s from trace start) and each epoch's first index. */
-    double *arrival_s;
-    uint64_t *epoch_first; /* n_epochs + 1 entries */
-};
+#include "serflow/trace.h"
 
 /* Largest batch the simulator accepts (its sample buffer keeps this many requests between
  * chunks). */
 #define SF_SIM_MAX_BATCH 4096
-
-/* Caps on outside input (a trace beyond them is refused, not truncated): SF_TRACE_* in
- * serflow/limits.h. */
-
-/* One non-negative integer per line ('#' comments allowed), each line `unit` long. Epochs are
- * epoch_s long (an integer multiple of one second for SF_TRACE_SECOND). max_epochs <= 0: all.
- * Errors: "file:line: problem". */
-int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text, size_t len,
-                          enum sf_trace_unit unit, double epoch_s, int64_t max_epochs,
-                          struct sf_err *err);
-/* CSV: first column = arrival timestamp in seconds (non-decreasing, >= 0); an optional header
- * line whose first field is not a number; more columns are ignored. */
-int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, size_t len,
-                       double epoch_s, int64_t max_epochs, struct sf_err *err);
-/* Reads a file and dispatches on csv (1) or counts (0). */
-int sf_trace_load(struct sf_trace *t, const char *path, int csv, enum sf_trace_unit unit,
-                  double epoch_s, int64_t max_epochs, struct sf_err *err);
-void sf_trace_fini(struct sf_trace *t);
-
-/* ---- synthetic traces (tracegen.c; the scaling bench, docs/controller.md) ---- */
-
-enum sf_tracegen_family {
-    SF_TG_DIURNAL = 0, /* a smooth 4-hour cycle with slow multiplicative noise */
-    SF_TG_ONOFF,       /* bursty on/off (a two-state MMPP: 10 min on, 20 min at a tenth) */
-    SF_TG_FLASH,       /* flash crowds: 6x jumps about hourly, decaying over 5 minutes */
-    SF_TG_RAMP,        /* a slow ramp from a tenth to twice the base */
-    SF_TG_STEPS,       /* step changes: levels held about 40 minutes */
-    SF_TG_QUIET,       /* long quiet periods (1.5 h at 2 %) between 20-minute busy ones */
-    SF_TG_COUNT
-};
-
-/* Longest generated trace: 31 days of seconds. Highest mean rate: the burstiest family peaks at
- * about 7x its mean, and 7 x 1e5 req/s x 6 s stays under SF_TRACE_MAX_PER_EPOCH, so whatever
- * tracegen writes, replay reads. */
-#define SF_TRACEGEN_MAX_SECONDS  (31ll * 86400)
-#define SF_TRACEGEN_MAX_MEAN_RPS 1e5
-
-const char *sf_tracegen_name(int family);
-/* -1 when unknown. */
-int sf_tracegen_parse(const char *name);
-/* Fills counts[0..seconds) with per-second Poisson counts whose rate follows the family's shape,
- * scaled to mean_rps on average; the same seed gives the same trace. */
-int sf_tracegen(int family, double mean_rps, int64_t seconds, uint64_t seed, uint32_t *counts,
-                struct sf_err *err);
-/* A trace from n counts of `unit` each (through sf_trace_parse_counts, with its checks). */
-int sf_trace_from_counts(struct sf_trace *t, const char *name, const uint32_t *counts, int64_t n,
-                         enum sf_trace_unit unit, double epoch_s, struct sf_err *err);
 
 /* ---- simulator ---- */
 
@@ -120,11 +56,6 @@ struct sf_sim_opts {
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
     void *progress_ctx;
 };
-
-/* How requests become batches: deadline-aware (batcher.h: a batch leaves when full or when its
- * oldest request would otherwise miss its SLO, so every request is answered within the SLO of
- * its arrival), or the paper's: every epoch's requests cut into batches of B at the epoch's end. */
-enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
 
 void sf_sim_opts_default(struct sf_sim_opts *o);
 

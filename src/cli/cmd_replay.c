@@ -954,7 +954,7 @@ static int replay_run(int argc, char **argv)
     sf_plan_opts_default(&po);
     po.min_accuracy = a->min_accuracy;
     po.fn_invoke_size = a->fn_invoke_size;
-    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
     rc = sf_plan_run(&plan, prof, pr, &po, &err);
     have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
     if (rc != SF_OK) {

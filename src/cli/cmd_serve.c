@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/http.h"
+#include "serflow/ingress.h"
 #include "serflow/sim.h"
 #include "serve_cli.h"
 

@@ -118,7 +118,7 @@ struct ctx {
     int fn_payload_ok;     /* a full batch of inputs fits in one invocation */
     double payload_factor; /* bytes on the wire per byte of payload (4/3: base64 in JSON) */
     int max_fanout;        /* largest k considered: min(B, SF_PLAN_MAX_FANOUT) */
-    int deadline;          /* deadline batching (SF_PLAN_DEADLINE) */
+    int deadline;          /* deadline batching (SF_BATCHING_DEADLINE) */
 };
 
 /* Worst-case batch time of stages 1..i on a runtime (all B requests reach every stage). */
@@ -569,8 +569,8 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     struct ctx x = {.prof = prof, .price = price, .plan = plan, .n = prof->n_stages};
     x.payload_factor = opts->payload_factor > 0 ? opts->payload_factor : SF_PLAN_PAYLOAD_FACTOR;
     x.max_fanout = plan->batch_size < SF_PLAN_MAX_FANOUT ? plan->batch_size : SF_PLAN_MAX_FANOUT;
-    x.deadline = opts->batching != SF_PLAN_EPOCH;
-    plan->batching = x.deadline ? SF_PLAN_DEADLINE : SF_PLAN_EPOCH;
+    x.deadline = opts->batching != SF_BATCHING_EPOCH;
+    plan->batching = x.deadline ? SF_BATCHING_DEADLINE : SF_BATCHING_EPOCH;
     x.fn_payload_ok =
         plan->fn_invoke_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
     int rc = build_memories(&x, opts, arch, err);

@@ -113,7 +113,7 @@ static void run_all(double tau, double vm_price_scale, int partial, int batching
     struct sf_err err = {{0}};
     sf_plan_opts_default(&po);
     po.tau = tau;
-    po.batching = batching == SF_BATCHING_EPOCH ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+    po.batching = batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
     assert_int_equal(sf_plan_run(&plan, &prof, pr, &po, &err), SF_OK);
     assert_int_equal(sf_sim_paths_from_plan(&plan, tau, paths, &err), SF_OK);
     sf_plan_fini(&plan);
@@ -253,7 +253,7 @@ static void test_fanout_same_work_shorter_tail(void **state)
     struct sf_err err = {{0}};
     sf_plan_opts_default(&po);
     po.tau = 0.7;
-    po.batching = SF_PLAN_EPOCH; /* full batches of 100: the planner's worst case */
+    po.batching = SF_BATCHING_EPOCH; /* full batches of 100: the planner's worst case */
     assert_int_equal(sf_plan_run(&plan, &prof, &price, &po, &err), SF_OK);
     assert_int_equal(plan.best.pool, SF_POOL_HYBRID);
     struct sf_sim_paths paths;

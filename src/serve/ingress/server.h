@@ -8,11 +8,15 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "httpd.h"
+#include "wire/httpd.h"
 #include "serflow/batcher.h"
 #include "serflow/cloud.h"
 #include "serflow/policy.h"
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/metrics.h"
+#include "serflow/billing.h"
+#include "serflow/http.h"
+#include "serflow/ingress.h"
 
 /* One HTTP inference request (n images), waiting in its connection thread for every answer. */
 struct sf__pending {
