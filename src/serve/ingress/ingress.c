@@ -105,16 +105,17 @@ static int admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s
     }
     double now = sf__server_now(s);
     for (size_t i = 0; i < p->n; i++) {
-        sf__control_admit(s, now); /* the open batch may have to leave first */
         uint64_t id = ++s->next_id;
         struct sf__item *it = &s->table[id % s->table_cap];
         it->id = id;
         it->arrival_s = now;
         it->owner = p;
         it->idx = i;
+        int64_t seq = s->q_head_seq + (int64_t)s->q_len;
         s->queue[(s->q_head + s->q_len) % s->q_cap] = it;
         s->q_len++;
         s->unanswered++;
+        sf__control_enqueued(s, seq);
     }
     sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
     sf__control_arrived(s, now);
@@ -492,6 +493,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         s->n_stages = sf_nn_model_num_stages(s->model);
         s->num_classes = sf_nn_model_num_classes(s->model);
         s->q_cap = (size_t)cfg->queue_cap;
+        s->q_head_seq = 1;
         s->queue = calloc(s->q_cap, sizeof(*s->queue));
         /* ids of admitted requests stay in the table until answered: room for the queue plus
          * what can be in flight (every instance and dispatcher a batch, several times over) */
