@@ -173,9 +173,10 @@ struct sf_plan {
     size_t n_evaluated; /* candidates priced, memory sizes included */
 };
 
-/* Runs Alg. 1 and Alg. 2 over the profile and catalog. The plan owns its arrays: release with
- * sf_plan_fini. SF_EINFEASIBLE (plan still filled, found = 0) when nothing meets the SLO and
- * accuracy floor; SF_ENOTFOUND when opts name a tau or arch the inputs lack. */
+/* Runs Alg. 1 and Alg. 2 over the profile and catalog. One ownership rule, whatever it returns:
+ * the caller calls sf_plan_fini afterwards (it is safe on every outcome). SF_EINFEASIBLE (the
+ * plan still filled with every alternative and why it was rejected, found = 0) when nothing meets
+ * the SLO and accuracy floor; SF_ENOTFOUND when opts name a tau or arch the inputs lack. */
 int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
                 const struct sf_plan_opts *opts, struct sf_err *err);
 void sf_plan_fini(struct sf_plan *plan);

@@ -145,7 +145,7 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
     struct sf_proc p;
     struct sf_err err = {{0}};
     if (sf_proc_spawn(&p, argv, NULL, &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         return -1;
     }
     double t0 = sf_monotonic_s();
@@ -153,7 +153,7 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
            sf_monotonic_s() - t0 < DEMO_START_TIMEOUT_S)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     if (!p.ready) {
-        fprintf(stderr, "serflow demo: serve (%s) did not start\n", r->label);
+        sf_cli_note("demo", "serve (%s) did not start", r->label);
         sf_proc_stop(&p, 5);
         return -1;
     }
@@ -186,7 +186,7 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
     }
     sf_proc_stop(&p, 20); /* SIGTERM: drain, stop the workers and the function runtime */
     if (rc != SF_OK)
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
     return rc == SF_OK ? 0 : -1;
 }
 
@@ -279,10 +279,8 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
 static void progress(void *ctx, const struct sf_load_stats *st)
 {
     const struct run *r = ctx;
-    fprintf(stderr, "\r  live %-8s %5.1f s  %llu/%llu answered   ", r->label, st->elapsed_s,
-            (unsigned long long)st->done, (unsigned long long)st->planned);
-    if (!isatty(2))
-        fputc('\n', stderr);
+    sf_cli_progress("demo", isatty(2), 0, "live %-8s %5.1f s  %llu/%llu answered   ", r->label,
+                    st->elapsed_s, (unsigned long long)st->done, (unsigned long long)st->planned);
 }
 
 static int offline_demo(void)
@@ -320,14 +318,15 @@ static int demo_run(int argc, char **argv)
     if (sf_profile_load(&prof, prof_path, &err) != SF_OK ||
         sf_pricing_load(&pr, sf_cli_bundled("pricing/local.json"), &err) != SF_OK ||
         sf_proc_self_exe(exe, sizeof(exe), &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     struct sf_plan plan;
     struct sf_plan_opts po;
     sf_plan_opts_default(&po);
     if (sf_plan_run(&plan, &prof, &pr, &po, &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_plan_fini(&plan);
+        sf_cli_error("demo", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     double tau = plan.best.tau;
@@ -366,7 +365,7 @@ static int demo_run(int argc, char **argv)
            sf_pool_name(plan.best.pool), tau, chosen, prof.slo_s, prof.batch_size,
            plan.capacity_rps);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         sf_plan_fini(&plan);
         return SF_EXIT_FAIL;
     }
@@ -400,7 +399,7 @@ static int demo_run(int argc, char **argv)
                                "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
                                sf_nn_model_norm_mean(m), sf_nn_model_norm_std(m), 0, &ds,
                                &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         goto out;
     }
     /* the same scaled counts for the simulator and the load */
@@ -482,7 +481,7 @@ static int demo_run(int argc, char **argv)
         struct sf_binding bnd;
         if (sf_bind(&bnd, &plan, &prof, &pr, sf_policy_find(r->policy), &rbo, &err) != SF_OK ||
             sf_sim_run(&prof, &pr, &tr, &so, &bnd, 1, &r->sim, &err) != SF_OK) {
-            fprintf(stderr, "serflow demo: %s\n", err.msg);
+            sf_cli_error("demo", "%s", err.msg);
             r->ok = 0;
         }
         sf_binding_fini(&bnd);

@@ -284,10 +284,10 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
 static void on_ready(void *ctx, const char *host, int port)
 {
     (void)ctx;
-    fprintf(stderr,
-            "serflow serve: listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
-            "/metrics); SIGTERM or Ctrl-C drains and stops\n",
-            host, port);
+    sf_cli_note("serve",
+                "listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
+                "/metrics); SIGTERM or Ctrl-C drains and stops",
+                host, port);
 }
 
 static void serve_defaults(struct serve_args *a)
@@ -381,25 +381,25 @@ static int serve_run(int argc, char **argv)
     c->bind = &bnd;
     sf_cli_install_stop();
     if (sf_http_global_init(&err) != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_cli_error("serve", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     char where[160];
     sf_path_describe(&bnd.path, &pr, prof.n_stages, where, sizeof(where));
-    fprintf(stderr,
-            "serflow serve: policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
-            "req/s per instance, T-CIP %.4g req/s\n",
-            bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
-            bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
-            bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
+    sf_cli_note("serve",
+                "policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
+                "req/s per instance, T-CIP %.4g req/s",
+                bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
+                bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
+                bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
     int rc = sf_serve_run(c, &sf_cli_stop, &err);
     sf_binding_fini(&bnd);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_cli_error("serve", "%s", err.msg);
         return rc == SF_EINVAL || rc == SF_ENOTFOUND ? SF_EXIT_USAGE : SF_EXIT_FAIL;
     }
-    fprintf(stderr, "serflow serve: drained and stopped: %llu requests accepted, %llu answered\n",
-            (unsigned long long)c->accepted, (unsigned long long)c->answered);
+    sf_cli_note("serve", "drained and stopped: %llu requests accepted, %llu answered",
+                (unsigned long long)c->accepted, (unsigned long long)c->answered);
     return SF_EXIT_OK;
 }
 
