@@ -93,6 +93,8 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 }
 
 #define DEMO_MAX_RUNS 4
+/* The batcher's margin for dispatch jitter, told to serve and used by the prediction alike. */
+#define DEMO_MARGIN_S 0.005
 /* A serve that has not said "ready" in this long did not start. */
 #define DEMO_START_TIMEOUT_S 30.0
 
@@ -116,17 +118,40 @@ static double scrape(const char *text, const char *name, const char *labels)
     return v;
 }
 
+/* What serve is told so that it binds exactly what the prediction binds (bind.h): the profile the
+ * prediction uses (with the measured per-call overhead), the measured function cold start as the
+ * batcher's allowance, the batcher's margin. */
+struct same_inputs {
+    const char *profile_path;
+    char cold_s[32], margin_s[32];
+};
+
 static int live_run(const char *exe, struct run *r, double tau, const char *batching,
-                    const struct sf_load_cfg *base)
+                    const struct same_inputs *in, const struct sf_load_cfg *base)
 {
     char tau_s[32], fd[8], cut_s[16];
     snprintf(tau_s, sizeof(tau_s), "%.17g", tau);
     snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
     snprintf(cut_s, sizeof(cut_s), "%d", r->cut);
-    char *argv[32] = {(char *)exe,  "serve", "--port",     "0",
-                      "--ready-fd", fd,      "--policy",   (char *)r->policy,
-                      "--tau",      tau_s,   "--batching", (char *)batching};
-    int a = 12;
+    char *argv[40] = {(char *)exe,
+                      "serve",
+                      "--port",
+                      "0",
+                      "--ready-fd",
+                      fd,
+                      "--policy",
+                      (char *)r->policy,
+                      "--tau",
+                      tau_s,
+                      "--batching",
+                      (char *)batching,
+                      "--profile",
+                      (char *)in->profile_path,
+                      "--fn-cold-start-s",
+                      (char *)in->cold_s,
+                      "--margin-s",
+                      (char *)in->margin_s};
+    int a = 18;
     if (r->pool[0]) {
         argv[a++] = "--pool";
         argv[a++] = r->pool;
@@ -392,6 +417,7 @@ static int demo_run(int argc, char **argv)
     memset(&ds, 0, sizeof(ds));
     double *arr = NULL;
     int code = SF_EXIT_FAIL;
+    char tmp_profile[64] = ""; /* the profile serve reads (mkstemp), removed at the end */
     if (sf_trace_load(&tr, sf_cli_bundled("traces/wits_libra_per_second.txt"), 0, SF_TRACE_EPOCH,
                       prof.slo_s, epochs, &err) != SF_OK ||
         sf_nn_model_load(model_dir, &m, &err) != SF_OK ||
@@ -442,7 +468,6 @@ static int demo_run(int argc, char **argv)
     /* what a function call costs here beyond the model: the profile times the bare runtime */
     struct fn_costs fc =
         measure_function(exe, model_dir, sf_nn_model_name(m), m, ds.x, faas_path.fn_mem_mb);
-    so.fn_cold_start_s = fc.cold_s > 0 ? fc.cold_s : prof.fn_cold_start_s;
     double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], one = 0;
     const struct sf_exit_row *row = sf_profile_exits(&prof, tau);
     double surv[SF_MAX_STAGES];
@@ -456,6 +481,24 @@ static int demo_run(int argc, char **argv)
     for (size_t i = 0; i < prof.n_rt; i++)
         if (prof.rt[i].kind == SF_RT_FUNCTION)
             prof.rt[i].per_batch_s[0] += overhead; /* once per call, whatever its size */
+    /* serve reads the same profile, so that it binds what the prediction binds */
+    struct same_inputs same;
+    snprintf(tmp_profile, sizeof(tmp_profile), "/tmp/serflow-demo-profile-XXXXXX");
+    int tfd = mkstemp(tmp_profile);
+    if (tfd < 0)
+        tmp_profile[0] = '\0'; /* nothing of ours to remove */
+    FILE *tf = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+    if (!tf || sf_profile_write(&prof, NULL, tf, &err) != SF_OK || fclose(tf) != 0) {
+        if (tf == NULL && tfd >= 0)
+            close(tfd);
+        sf_cli_error("demo", "cannot write the adjusted profile to %s: %s", tmp_profile,
+                     err.msg[0] ? err.msg : "I/O error");
+        goto out;
+    }
+    same.profile_path = tmp_profile;
+    so.fn_cold_start_s = fc.cold_s > 0 ? fc.cold_s : prof.fn_cold_start_s;
+    snprintf(same.cold_s, sizeof(same.cold_s), "%.17g", so.fn_cold_start_s);
+    snprintf(same.margin_s, sizeof(same.margin_s), "%.17g", DEMO_MARGIN_S);
     printf("measured a function cold start here: %.3f s (process start, model load, first run; "
            "the profile's %.3f s\n         is the model load alone), and a warm one-image call "
            "billed %.1f ms where the model\n         needs %.1f ms: %.1f ms per call of event "
@@ -464,10 +507,11 @@ static int demo_run(int argc, char **argv)
     fflush(stdout);
     so.fn_concurrency = 8; /* serve's --fn-concurrency default */
     sf_sim_bind_opts(&so, &bo);
+    bo.margin_s = DEMO_MARGIN_S; /* the server's dispatch margin, in the prediction too */
     for (int i = 0; i < nr && !sf_cli_stop; i++) {
         struct run *r = &runs[i];
         lc.progress_ctx = r;
-        r->ok = live_run(exe, r, tau, batching, &lc) == 0;
+        r->ok = live_run(exe, r, tau, batching, &same, &lc) == 0;
         if (isatty(2))
             fputc('\n', stderr);
         struct sf_bind_opts rbo = bo;
@@ -524,6 +568,8 @@ static int demo_run(int argc, char **argv)
     for (int i = 0; i < nr; i++)
         code = runs[i].ok ? code : SF_EXIT_FAIL;
 out:
+    if (tmp_profile[0])
+        unlink(tmp_profile);
     sf_plan_fini(&plan);
     for (int i = 0; i < nr; i++)
         sf_sim_results_fini(&runs[i].sim, 1);

@@ -38,6 +38,7 @@ enum {
     S_FN_IDLE,
     S_FN_CONC,
     S_FN_COLD,
+    S_FN_COLD_ALLOW,
     S_FN_DISP,
     S_LAMBDA_URL,
     S_FN_FAULT,
@@ -98,6 +99,11 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_NUM(S_FN_IDLE, "fn-idle-timeout-s", "S", "a warm instance idle this long stops (600)", 0,
               86400),
     SF_SO_INT(S_FN_CONC, "fn-concurrency", "N", "function instances at most (8)", 1, 256),
+    SF_SO_NUM(
+        S_FN_COLD_ALLOW, "fn-cold-start-s", "S",
+        "the function cold start the batcher allows for\n(default: the profile's; as replay's "
+        "--fn-cold-start-s)",
+        0, 3600),
     SF_SO_NUM(S_FN_COLD, "fn-cold-start-delay-s", "S", "added to each instance's real start (0)", 0,
               3600),
     SF_SO_INT(S_FN_DISP, "fn-dispatchers", "N",
@@ -234,6 +240,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         break;
     case S_FN_CONC:
         c->fn_concurrency = (int)v->i;
+        break;
+    case S_FN_COLD_ALLOW:
+        a->bo.fn_cold_start_s = v->num;
         break;
     case S_FN_COLD:
         c->fn_cold_start_delay_s = v->num;
