@@ -6,6 +6,7 @@
 set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+  git                 # the build reads the commit it was configured from (serflow --version)
   libjansson-dev      # JSON parsing with line/column errors (profiles, pricing)
   libcmocka-dev       # unit tests
   valgrind            # make check runs the unit tests under memcheck

@@ -29,6 +29,11 @@ enum sf_status {
 /* Static English name of a status code; never NULL. */
 const char *sf_strerror(int status);
 
+/* This build's version ("0.1.0", PROJECT_VERSION in CMakeLists.txt) and the git commit it was
+ * configured from (12 hex digits; "" when not built from a checkout). Static strings. */
+const char *sf_version(void);
+const char *sf_build_commit(void);
+
 /* One-line error message buffer, caller-owned. Zero-initialise or call sf_err_clear(). */
 #define SF_ERR_MAX 512
 struct sf_err {

@@ -51,6 +51,9 @@ const struct sf_cli_command *sf_cli_command_find(const char *name);
 /* The list of commands (serflow --help). */
 void sf_cli_usage(FILE *out);
 
+/* "serflow 0.1.0 (git 0123456789ab)\n": serflow --version and every command's --version. */
+void sf_cli_version(FILE *out);
+
 extern const struct sf_cli_command sf_cli_plan_command, sf_cli_replay_command,
     sf_cli_profile_command, sf_cli_tracegen_command, sf_cli_demo_command, sf_cli_help_command;
 

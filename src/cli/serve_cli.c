@@ -71,7 +71,7 @@ int sf_cli_parse(const struct sf_opt_cmd *spec, int argc, char **argv,
     int id, help = 0;
     sf_opt_init(&p, spec, argc, argv);
     while ((id = sf_opt_next(&p, &v, err)) != SF_OPT_END) {
-        if (id == SF_OPT_HELP) {
+        if (id == SF_OPT_HELP || id == SF_OPT_VERSION) { /* main.c answers --version */
             help = 1;
             continue;
         }
