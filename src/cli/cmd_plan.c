@@ -79,7 +79,8 @@ static const struct sf_opt plan_opts[] = {
      .name = "json",
      .kind = SF_OPT_FLAG,
      .help = "one JSON object on stdout (keys: pool, tau, cut, vm_type,\nfunction_mem_mb, "
-             "capacity_rps, tcip_rps, cost_usd_per_hour,\naccuracy, alternatives, ...)"},
+             "instances, capacity_rps, tcip_rps,\ncost_usd_per_hour, accuracy, alternatives "
+             "(alike), ...)"},
     {.id = P_ALL,
      .name = "all",
      .kind = SF_OPT_FLAG,
@@ -104,7 +105,8 @@ static const struct sf_opt_cmd plan_spec = {
     .opts = plan_opts,
     .epilog = "Examples:\n"
               "  serflow plan                         plan the bundled VGG16 profile\n"
-              "  serflow plan --tau 0.7 --plot out/   the hybrid regime, with plots\n"
+              "  serflow plan --batching epoch --tau 0.7 --plot out/\n"
+              "                                       the paper's hybrid (epoch batches), plots\n"
               "  serflow plan --min-accuracy 85 --json | jq .pool\n"
               "\n"
               "Exit status: 0 a plan was found, 1 nothing meets the constraints, 2 bad usage or "
@@ -249,8 +251,8 @@ static void describe_stages(const struct sf_profile *prof, const struct sf_prici
 
 static void print_alt_header(void)
 {
-    printf("  %-6s %-12s %3s %2s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "k", "mem_mb",
-           "$/hour", "latency_s", "margin_s", "T-CIP", "status");
+    printf("  %-6s %-12s %3s %2s %4s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "k", "inst",
+           "mem_mb", "$/hour", "latency_s", "margin_s", "T-CIP", "status");
 }
 
 static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
@@ -291,14 +293,18 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
     }
     int chosen = best && c->pool == best->pool && c->vm == best->vm && c->cut == best->cut &&
                  c->tau == best->tau && c->reject == SF_REJ_NONE;
-    char mem[16];
+    char mem[16], inst[16];
     if (c->fn_mem_mb > 0)
         snprintf(mem, sizeof(mem), "%d", c->fn_mem_mb);
     else
         snprintf(mem, sizeof(mem), "-");
-    printf("%c %-6s %-12s %3d %2d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
-           sf_pool_name(c->pool), vm_name(pr, c), c->cut, c->tail_fanout, mem, money, lat, margin,
-           tcip, status);
+    if (c->pool == SF_POOL_FAAS || isnan(c->cost_usd_per_s))
+        snprintf(inst, sizeof(inst), "-");
+    else
+        snprintf(inst, sizeof(inst), "%.0f", c->split.instances);
+    printf("%c %-6s %-12s %3d %2d %4s %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
+           sf_pool_name(c->pool), vm_name(pr, c), c->cut, c->tail_fanout, inst, mem, money, lat,
+           margin, tcip, status);
 }
 
 static void print_human(const struct sf_plan *plan, const struct sf_profile *prof,
@@ -429,8 +435,10 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
            "%d, accuracy %d, unprofiled %d.\n",
            plan->n_alt, counts[SF_REJ_NONE], counts[SF_REJ_SLO], counts[SF_REJ_SPILL_SLO],
            counts[SF_REJ_PAYLOAD], counts[SF_REJ_ACCURACY], counts[SF_REJ_UNPROFILED]);
-    printf("k: parallel function calls per batch tail (hybrid); T-CIP: residual req/s above which "
-           "one more instance pays, '>' when above r (never pays), inf when never.\n");
+    printf("k: parallel function calls per batch tail (hybrid); inst: instances at the planning "
+           "rate (0: none pays,\nso all go to functions, at about FaaS-only's cost); T-CIP: "
+           "residual req/s above which one more\ninstance pays, '>' when above r (never pays), inf "
+           "when never.\n");
     if (!all)
         printf("(--all lists every tau's alternatives, --json gives them to programs, --plot DIR "
                "draws them)\n");
@@ -451,7 +459,9 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
                         sf_cli_json_num(per_hour(c->split.vm_usd_per_s)));
     json_object_set_new(o, "function_cost_usd_per_hour",
                         sf_cli_json_num(per_hour(c->split.fn_usd_per_s)));
-    json_object_set_new(o, "instances", sf_cli_json_num(c->split.instances));
+    json_object_set_new(o, "instances",
+                        isfinite(c->split.instances) ? json_integer((json_int_t)c->split.instances)
+                                                     : json_null());
     json_object_set_new(o, "latency_s", sf_cli_json_num(c->latency_s));
     json_object_set_new(o, "slo_margin_s", sf_cli_json_num(c->slo_margin_s));
     json_object_set_new(o, "tail_fanout", json_integer(c->tail_fanout));

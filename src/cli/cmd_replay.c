@@ -383,7 +383,7 @@ static const struct sf_opt replay_opts[] = {
      .name = "k",
      .kind = SF_OPT_NUM,
      .metavar = "K",
-     .help = "weight of sigma in the instance target (1)",
+     .help = "weight of sigma in the instance target of the paper rule (1)",
      .want = NULL,
      .lo = 0,
      .hi = SF_MAX_CTL_K},
@@ -502,7 +502,8 @@ static const struct sf_opt_cmd replay_spec = {
               "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
               "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit "
               "second\n"
-              "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n"
+              "  serflow replay --sweep tcip=5,10,15,20 --policy serflow,oracle\n"
+              "  serflow replay --scaling paper --sweep k=0,0.5,1,2   (k: the paper rule's)\n"
               "\n"
               "Exit status: 0 replayed, 1 no plan or no policy to replay, or an output failed, 2 "
               "bad usage\nor input.\n"};

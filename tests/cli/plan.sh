@@ -27,6 +27,22 @@ assert abs(min(feas) - d["cost_usd_per_hour"]) < 1e-12, (min(feas), d["cost_usd_
 assert all(a["rejected_by"] for a in d["alternatives"] if not a["feasible"])
 PY
 
+# the instance count beside each alternative: 0 where no instance pays (about FaaS-only's cost)
+/usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "instances in json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert isinstance(d["instances"], int) and d["instances"] >= 0
+faas = [a for a in d["alternatives"] if a["pool"] == "faas"]
+for a in d["alternatives"]:
+    assert a["pool"] == "faas" or isinstance(a["instances"], int), a
+    if a["pool"] != "faas" and a["instances"] == 0 and a["tau"] == d["tau"]:
+        f = [x for x in faas if x["tau"] == a["tau"]][0]
+        # all on functions: FaaS-only's cost up to the spill's batch sizes
+        assert abs(a["cost_usd_per_hour"] / f["cost_usd_per_hour"] - 1) < 1e-3, (a, f)
+PY
+expect "instance column" 0 "$bin" plan
+has out "pool +vm +cut +k +inst +mem_mb"
+has out "^\* iaas +c6i.large +11 +1 +1 "
 expect "fixed tau" 0 "$bin" plan --tau 0.85 --json
 /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/out')); assert d['tau']==0.85" && ok || bad "tau 0.85"
 expect "rate override" 0 "$bin" plan --rate 50 --json

@@ -58,6 +58,18 @@ for p in d["points"]:
     s, o = p["policies"]
     assert o["bound_usd"] <= s["cost_usd"] + 1e-9
 PY
+# the README's sweep example sweeps a parameter the default rule uses: the rows must differ
+readme_sweep=$(sed -n 's|^build/serflow replay \([^#]*--sweep [^#]*\)#.*|\1|p' "$src/README.md")
+[ -n "$readme_sweep" ] && ok || bad "no sweep example in README.md"
+# shellcheck disable=SC2086
+expect "README sweep" 0 "$bin" replay $readme_sweep --epochs 100 --json --quiet
+/usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "README's sweep example changes nothing: $readme_sweep"
+import json, sys
+d = json.load(open(sys.argv[1]))
+costs = {p["value"]: [x["cost_usd"] for x in p["policies"] if x["name"] == "serflow"][0]
+         for p in d["points"]}
+assert len(set(costs.values())) > 1, costs
+PY
 expect "sweep unknown" 2 "$bin" replay --sweep speed=1,2
 has err "unknown parameter 'speed'"
 expect "sweep bad value" 2 "$bin" replay --sweep k=1,x
