@@ -321,9 +321,13 @@ struct sf_aws_client_cfg {
     const struct sf_aws_hooks *hooks; /* borrowed; NULL: defaults */
 };
 
+/* Once per process, before any thread makes a client or provider: libcurl's and libxml2's
+ * global state. */
+int sf_aws_global_init(struct sf_err *err);
+
 struct sf_aws_client;
 /* Errors: SF_EINVAL (no credentials provider, a bad URL or count), SF_ENOTFOUND (no region),
- * SF_ENOMEM. Needs curl_global_init done once per process before. */
+ * SF_ENOMEM. Needs sf_aws_global_init done once per process before. */
 int sf_aws_client_new(struct sf_aws_client **out, const struct sf_aws_client_cfg *cfg,
                       struct sf_err *err);
 void sf_aws_client_free(struct sf_aws_client *c);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libxml/parser.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,14 @@ struct sf_aws_client {
     struct sf__hooks hooks;
     CURL *curl;
 };
+
+int sf_aws_global_init(struct sf_err *err)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return sf_err_set(err, SF_EIO, "curl_global_init failed");
+    xmlInitParser();
+    return SF_OK;
+}
 
 /* Checks a base URL and splits off its host[:port] (what goes in the Host header). */
 static int set_endpoint(struct sf_aws_client *c, enum sf_aws_service s, const char *url,
@@ -260,8 +269,8 @@ static int attempt_once(struct sf_aws_client *c, const struct sf__req *req,
                               (int64_t)c->hooks.h.wall_s(c->hooks.h.ctx), 0};
     struct sf_sigv4_out so;
     rc = sf_sigv4_sign(&sr, &cr, &sc, &so, err);
-    sf_aws_creds_wipe(&cr);
     if (rc) {
+        sf_aws_creds_wipe(&cr);
         *outcome = SF_AWS_CLIENT_ERROR;
         return rc;
     }
@@ -277,7 +286,10 @@ static int attempt_once(struct sf_aws_client *c, const struct sf__req *req,
         sf__abuf_uri(&url, v, strlen(v), 0);
     }
     char **lines = NULL;
-    if (url.status || header_lines(host, req, &so, &lines) != SF_OK) {
+    /* so.add's token header borrows cr: the lines are built before cr is wiped */
+    int hrc = url.status ? url.status : header_lines(host, req, &so, &lines);
+    sf_aws_creds_wipe(&cr);
+    if (hrc != SF_OK) {
         sf__abuf_fini(&url);
         sf_sigv4_out_fini(&so);
         *outcome = SF_AWS_CLIENT_ERROR;
