@@ -125,6 +125,11 @@ int sf__http_do(void *curl, const char *method, const char *url, const char *con
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* the SDKs' variable for another CA bundle (hosts whose bundle is not where libcurl was
+     * built to look, e.g. Amazon Linux for a Debian build) */
+    const char *ca = getenv("AWS_CA_BUNDLE");
+    if (ca && *ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     if (!strcmp(method, "GET")) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     } else {
