@@ -27,7 +27,8 @@
 #define SF_AWS_KEY_ID_MAX 129
 #define SF_AWS_SECRET_MAX 129
 /* Session tokens from STS and IMDS are 400..2,000 characters today; STS documents no maximum,
- * so this leaves room for growth while bounding what a hostile file or endpoint can make us keep. */
+ * so this leaves room for growth while bounding what a hostile file or endpoint can make us keep.
+ */
 #define SF_AWS_TOKEN_MAX 4097
 /* Region and service names ("ap-southeast-4", "elasticloadbalancing"). */
 #define SF_AWS_NAME_MAX 64
@@ -65,23 +66,23 @@
 #define SF_AWS_MAX_ATTEMPTS_CAP 20
 #define SF_AWS_DEFAULT_ATTEMPTS 3
 /* Backoff: min(uniform(0,1) x 2^(attempt-1), 20 s), the SDKs' standard mode. */
-#define SF_AWS_BACKOFF_BASE     2.0
-#define SF_AWS_BACKOFF_MAX_S    20.0
+#define SF_AWS_BACKOFF_BASE  2.0
+#define SF_AWS_BACKOFF_MAX_S 20.0
 /* Retry quota (the SDKs' standard mode): 500 tokens; a retry costs 5 (10 after a timeout); a
  * call that succeeds gives back what its last retry took, or 1 when it needed none. */
-#define SF_AWS_RETRY_QUOTA          500
-#define SF_AWS_RETRY_COST           5
-#define SF_AWS_RETRY_TIMEOUT_COST   10
+#define SF_AWS_RETRY_QUOTA           500
+#define SF_AWS_RETRY_COST            5
+#define SF_AWS_RETRY_TIMEOUT_COST    10
 #define SF_AWS_RETRY_NO_RETRY_REFUND 1
 /* Default time for one attempt, and for the connection within it. */
 #define SF_AWS_DEFAULT_TIMEOUT_S         10.0
 #define SF_AWS_DEFAULT_CONNECT_TIMEOUT_S 3.0
 /* IMDS: one second per request (the SDKs' default), a token that lives 6 hours. */
-#define SF_AWS_IMDS_TIMEOUT_S 1.0
+#define SF_AWS_IMDS_TIMEOUT_S   1.0
 #define SF_AWS_IMDS_TOKEN_TTL_S 21600
 /* Refreshable credentials are refreshed this long before they expire (botocore's advisory
  * window); when a refresh fails they are kept until the mandatory window. */
-#define SF_AWS_REFRESH_ADVISORY_S (15 * 60.0)
+#define SF_AWS_REFRESH_ADVISORY_S  (15 * 60.0)
 #define SF_AWS_REFRESH_MANDATORY_S (10 * 60.0)
 
 /* ---- hooks: time, sleep, randomness, debug log ------------------------------------------- */
@@ -188,10 +189,10 @@ struct sf_sigv4_req {
 };
 
 enum {
-    SF_SIGV4_NO_NORMALIZE = 1 << 0,    /* keep "." and ".." segments and repeated slashes (S3) */
-    SF_SIGV4_PATH_AS_IS = 1 << 1,      /* do not percent-encode the path again (S3) */
-    SF_SIGV4_CONTENT_SHA256 = 1 << 2,  /* sign an x-amz-content-sha256 header (S3 requires it) */
-    SF_SIGV4_TOKEN_UNSIGNED = 1 << 3   /* add X-Amz-Security-Token after signing (a few services) */
+    SF_SIGV4_NO_NORMALIZE = 1 << 0,   /* keep "." and ".." segments and repeated slashes (S3) */
+    SF_SIGV4_PATH_AS_IS = 1 << 1,     /* do not percent-encode the path again (S3) */
+    SF_SIGV4_CONTENT_SHA256 = 1 << 2, /* sign an x-amz-content-sha256 header (S3 requires it) */
+    SF_SIGV4_TOKEN_UNSIGNED = 1 << 3  /* add X-Amz-Security-Token after signing (a few services) */
 };
 
 struct sf_sigv4_cfg {
@@ -256,15 +257,15 @@ void sf_aws_quota_free(struct sf_aws_quota *q);
 /* How an attempt ended, and what it means for a retry. */
 enum sf_aws_outcome {
     SF_AWS_OK = 0,
-    SF_AWS_THROTTLED,     /* throttling error code or HTTP 429: retryable */
-    SF_AWS_SERVER_ERROR,  /* HTTP 500, 502, 503, 504 or a transient error code: retryable */
-    SF_AWS_TIMEOUT,       /* no answer in time: retryable (costs the quota more) */
-    SF_AWS_CONNECT_ERROR, /* connection refused, reset or closed early: retryable */
-    SF_AWS_CLIENT_ERROR,  /* any other 4xx: the request is wrong; not retried */
-    SF_AWS_AUTH_ERROR,    /* 401/403 or a signature or token error code: not retried */
-    SF_AWS_TOO_LARGE,     /* 413 or a payload above its cap: not retried */
+    SF_AWS_THROTTLED,      /* throttling error code or HTTP 429: retryable */
+    SF_AWS_SERVER_ERROR,   /* HTTP 500, 502, 503, 504 or a transient error code: retryable */
+    SF_AWS_TIMEOUT,        /* no answer in time: retryable (costs the quota more) */
+    SF_AWS_CONNECT_ERROR,  /* connection refused, reset or closed early: retryable */
+    SF_AWS_CLIENT_ERROR,   /* any other 4xx: the request is wrong; not retried */
+    SF_AWS_AUTH_ERROR,     /* 401/403 or a signature or token error code: not retried */
+    SF_AWS_TOO_LARGE,      /* 413 or a payload above its cap: not retried */
     SF_AWS_FUNCTION_ERROR, /* Lambda ran the function and it failed: not retried */
-    SF_AWS_BAD_RESPONSE   /* an answer we cannot read (syntax, size): not retried */
+    SF_AWS_BAD_RESPONSE    /* an answer we cannot read (syntax, size): not retried */
 };
 const char *sf_aws_outcome_name(enum sf_aws_outcome o);
 /* 1 when the SDKs' standard mode retries an attempt with this outcome. */
@@ -284,8 +285,8 @@ struct sf_aws_call_info {
     long http_status;               /* of the last attempt; 0 when none came */
     char error_code[SF_AWS_ID_MAX]; /* the service's error code, "" when none */
     char request_id[SF_AWS_ID_MAX];
-    double slept_s;     /* backoff in total */
-    int quota_refused;  /* a retry was not made because the quota was empty */
+    double slept_s;    /* backoff in total */
+    int quota_refused; /* a retry was not made because the quota was empty */
 };
 
 /* ---- clients -------------------------------------------------------------------------------- */
@@ -313,11 +314,11 @@ struct sf_aws_client_cfg {
     /* Per-service base URLs; NULL: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, then
      * https://<prefix>.<region>.amazonaws.com. */
     const char *endpoint[SF_AWS_N_SERVICES];
-    int max_attempts;            /* 0: AWS_MAX_ATTEMPTS or 3; at most SF_AWS_MAX_ATTEMPTS_CAP */
-    double timeout_s;            /* per attempt; 0: SF_AWS_DEFAULT_TIMEOUT_S */
-    double connect_timeout_s;    /* 0: SF_AWS_DEFAULT_CONNECT_TIMEOUT_S */
-    struct sf_aws_credp *creds;  /* borrowed; required */
-    struct sf_aws_quota *quota;  /* borrowed; NULL: the client's own */
+    int max_attempts;           /* 0: AWS_MAX_ATTEMPTS or 3; at most SF_AWS_MAX_ATTEMPTS_CAP */
+    double timeout_s;           /* per attempt; 0: SF_AWS_DEFAULT_TIMEOUT_S */
+    double connect_timeout_s;   /* 0: SF_AWS_DEFAULT_CONNECT_TIMEOUT_S */
+    struct sf_aws_credp *creds; /* borrowed; required */
+    struct sf_aws_quota *quota; /* borrowed; NULL: the client's own */
     const struct sf_aws_hooks *hooks; /* borrowed; NULL: defaults */
 };
 
@@ -365,8 +366,8 @@ int sf_aws_asg_terminate(struct sf_aws_client *c, const char *instance_id, int d
 
 struct sf_aws_ec2_instance {
     char instance_id[SF_AWS_ID_MAX];
-    char state[SF_AWS_ID_MAX];       /* pending, running, shutting-down, terminated, ... */
-    char private_ip[SF_AWS_ID_MAX];  /* "" when it has none yet */
+    char state[SF_AWS_ID_MAX];      /* pending, running, shutting-down, terminated, ... */
+    char private_ip[SF_AWS_ID_MAX]; /* "" when it has none yet */
 };
 /* DescribeInstances of ids[0..n) (n <= SF_AWS_MAX_INSTANCES): up to cap into out, *n_out found.
  * Follows nextToken pages (at most SF_AWS_MAX_PAGES). */
@@ -392,10 +393,10 @@ struct sf_aws_invoke {
     long http_status;
     char function_error[SF_AWS_ID_MAX];   /* X-Amz-Function-Error: Unhandled or Handled; "" */
     char executed_version[SF_AWS_ID_MAX]; /* X-Amz-Executed-Version */
-    double billed_duration_s;  /* from the log tail's REPORT line; -1 when not known */
-    double duration_s;         /* ditto */
-    int memory_mb;             /* ditto; 0 when not known */
-    char *payload;             /* heap, NUL-terminated; the function's answer or its error */
+    double billed_duration_s;             /* from the log tail's REPORT line; -1 when not known */
+    double duration_s;                    /* ditto */
+    int memory_mb;                        /* ditto; 0 when not known */
+    char *payload; /* heap, NUL-terminated; the function's answer or its error */
     size_t payload_len;
 };
 void sf_aws_invoke_fini(struct sf_aws_invoke *r);

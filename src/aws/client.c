@@ -108,8 +108,8 @@ int sf_aws_client_new(struct sf_aws_client **out, const struct sf_aws_client_cfg
         const char *e = getenv("AWS_MAX_ATTEMPTS");
         char *end = NULL;
         long v = e && *e ? strtol(e, &end, 10) : 0;
-        c->max_attempts = e && *e && end && !*end ? (int)(v > 0 && v < 1000 ? v : -1)
-                                                 : SF_AWS_DEFAULT_ATTEMPTS;
+        c->max_attempts =
+            e && *e && end && !*end ? (int)(v > 0 && v < 1000 ? v : -1) : SF_AWS_DEFAULT_ATTEMPTS;
     }
     if (c->max_attempts < 1 || c->max_attempts > SF_AWS_MAX_ATTEMPTS_CAP) {
         rc = sf_err_set(err, SF_ERANGE, "max attempts: expected 1..%d", SF_AWS_MAX_ATTEMPTS_CAP);
@@ -207,8 +207,8 @@ static void json_error(const struct sf__resp *r, char *code, size_t code_size, c
 }
 
 /* Every header line to send: Host, the request's own, then the signer's. */
-static int header_lines(const char *host, const struct sf__req *req,
-                        const struct sf_sigv4_out *so, char ***lines_out)
+static int header_lines(const char *host, const struct sf__req *req, const struct sf_sigv4_out *so,
+                        char ***lines_out)
 {
     size_t n = 1 + req->n_headers + so->n_add;
     char **lines = calloc(n + 1, sizeof(*lines));
@@ -248,9 +248,9 @@ static void free_lines(char **lines)
 }
 
 /* One attempt: sign, send, read. *outcome says how it ended; err why, when not OK. */
-static int attempt_once(struct sf_aws_client *c, const struct sf__req *req,
-                        struct sf__resp *resp, enum sf_aws_outcome *outcome, char *code,
-                        size_t code_size, struct sf_err *err)
+static int attempt_once(struct sf_aws_client *c, const struct sf__req *req, struct sf__resp *resp,
+                        enum sf_aws_outcome *outcome, char *code, size_t code_size,
+                        struct sf_err *err)
 {
     struct sf_aws_creds cr;
     int rc = sf_aws_credp_get(c->creds, &cr, err);
@@ -263,8 +263,8 @@ static int attempt_once(struct sf_aws_client *c, const struct sf__req *req,
     hdrs[0] = (struct sf_aws_kv){"Host", host};
     for (size_t i = 0; i < req->n_headers && i + 1 < SF_AWS_MAX_HEADERS; i++)
         hdrs[i + 1] = req->headers[i];
-    struct sf_sigv4_req sr = {req->method, req->path,  req->query,   req->n_query,
-                              hdrs,        req->n_headers + 1, req->body, req->body_len};
+    struct sf_sigv4_req sr = {req->method, req->path,          req->query, req->n_query,
+                              hdrs,        req->n_headers + 1, req->body,  req->body_len};
     struct sf_sigv4_cfg sc = {c->region, sf__svc_signing_name(req->svc),
                               (int64_t)c->hooks.h.wall_s(c->hooks.h.ctx), 0};
     struct sf_sigv4_out so;

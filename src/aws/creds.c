@@ -69,8 +69,8 @@ static int scan_fn(void *ctx, const char *section, const char *key, const char *
 {
     struct profile_scan *s = ctx;
     int match = (s->want_cred && !strcmp(section, s->want_cred)) ||
-                (s->want_cfg && (!strcmp(section, s->want_cfg) ||
-                                 (s->is_default && !strcmp(section, "default"))));
+                (s->want_cfg &&
+                 (!strcmp(section, s->want_cfg) || (s->is_default && !strcmp(section, "default"))));
     if (!match)
         return SF_OK;
     s->found = 1;
@@ -83,20 +83,19 @@ static int scan_fn(void *ctx, const char *section, const char *key, const char *
         s->have_id = n > 0;
     } else if (!strcmp(key, "aws_secret_access_key")) {
         if (n >= sizeof(s->c.secret_access_key))
-            return sf_err_set(s->err, SF_ETOOBIG,
-                              "%s:%d: aws_secret_access_key: longer than %d", s->file, line,
-                              SF_AWS_SECRET_MAX - 1);
+            return sf_err_set(s->err, SF_ETOOBIG, "%s:%d: aws_secret_access_key: longer than %d",
+                              s->file, line, SF_AWS_SECRET_MAX - 1);
         memcpy(s->c.secret_access_key, value, n + 1);
         s->have_secret = n > 0;
     } else if (!strcmp(key, "aws_session_token") || !strcmp(key, "aws_security_token")) {
         if (n >= sizeof(s->c.session_token))
-            return sf_err_set(s->err, SF_ETOOBIG, "%s:%d: %s: longer than %d", s->file, line,
-                              key, SF_AWS_TOKEN_MAX - 1);
+            return sf_err_set(s->err, SF_ETOOBIG, "%s:%d: %s: longer than %d", s->file, line, key,
+                              SF_AWS_TOKEN_MAX - 1);
         memcpy(s->c.session_token, value, n + 1);
     } else if (!strcmp(key, "region")) {
         if (n >= sizeof(s->region))
-            return sf_err_set(s->err, SF_ETOOBIG, "%s:%d: region: longer than %d", s->file,
-                              line, SF_AWS_NAME_MAX - 1);
+            return sf_err_set(s->err, SF_ETOOBIG, "%s:%d: region: longer than %d", s->file, line,
+                              SF_AWS_NAME_MAX - 1);
         memcpy(s->region, value, n + 1);
     } else if (!strcmp(key, "role_arn") || !strcmp(key, "credential_process") ||
                !strcmp(key, "sso_start_url") || !strcmp(key, "sso_session") ||
@@ -277,8 +276,8 @@ int sf_aws_credp_new(struct sf_aws_credp **out, const struct sf_aws_credp_cfg *c
             tok = env("AWS_SECURITY_TOKEN");
         if ((rc = sf__copy(p->creds.access_key_id, sizeof(p->creds.access_key_id), id,
                            "AWS_ACCESS_KEY_ID", err)) ||
-            (rc = sf__copy(p->creds.secret_access_key, sizeof(p->creds.secret_access_key),
-                           secret, "AWS_SECRET_ACCESS_KEY", err)) ||
+            (rc = sf__copy(p->creds.secret_access_key, sizeof(p->creds.secret_access_key), secret,
+                           "AWS_SECRET_ACCESS_KEY", err)) ||
             (rc = sf__copy(p->creds.session_token, sizeof(p->creds.session_token), tok,
                            "AWS_SESSION_TOKEN", err)))
             goto fail;
@@ -288,8 +287,7 @@ int sf_aws_credp_new(struct sf_aws_credp **out, const struct sf_aws_credp_cfg *c
         return SF_OK;
     }
     enum source src = SRC_NONE;
-    rc = scan_profile(profile_name(cfg ? cfg->profile : NULL), 1, &p->creds, &src, NULL, 0,
-                      err);
+    rc = scan_profile(profile_name(cfg ? cfg->profile : NULL), 1, &p->creds, &src, NULL, 0, err);
     if (rc)
         goto fail;
     if (src != SRC_NONE) {
@@ -354,15 +352,13 @@ static int imds_token(struct sf_aws_credp *p, struct sf_err *err)
     if (p->imds_token[0] && now < p->imds_token_expires_mono_s - 60)
         return SF_OK;
     char ttl[96];
-    snprintf(ttl, sizeof(ttl), "X-aws-ec2-metadata-token-ttl-seconds: %d",
-             SF_AWS_IMDS_TOKEN_TTL_S);
+    snprintf(ttl, sizeof(ttl), "X-aws-ec2-metadata-token-ttl-seconds: %d", SF_AWS_IMDS_TOKEN_TTL_S);
     struct sf__resp r;
     int rc = imds_call(p, "PUT", "/latest/api/token", ttl, &r, err);
     if (rc)
         return rc;
     if (r.status != 200 || r.len == 0 || r.len >= sizeof(p->imds_token) ||
-        memchr(r.body, '\n', r.len) || memchr(r.body, '\r', r.len) ||
-        strlen(r.body) != r.len) {
+        memchr(r.body, '\n', r.len) || memchr(r.body, '\r', r.len) || strlen(r.body) != r.len) {
         rc = sf_err_set(err, r.status == 200 ? SF_EPARSE : SF_EDENIED,
                         "imds: PUT /latest/api/token: HTTP %ld%s", r.status,
                         r.status == 200 ? ", not a token" : "");
@@ -395,8 +391,8 @@ static int imds_get(struct sf_aws_credp *p, const char *path, struct sf__resp *r
             continue;
         }
         if (r->status != 200) {
-            rc = sf_err_set(err, r->status == 404 ? SF_EDENIED : SF_EIO,
-                            "imds: GET %s: HTTP %ld%s", path, r->status,
+            rc = sf_err_set(err, r->status == 404 ? SF_EDENIED : SF_EIO, "imds: GET %s: HTTP %ld%s",
+                            path, r->status,
                             r->status == 404 ? " (no instance role attached?)" : "");
             sf__resp_fini(r);
             return rc;
@@ -417,11 +413,10 @@ static int parse_iso8601(const char *s, double *out)
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
     int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-        s[n] != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
-        tm.tm_year < 1970)
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        s[n] != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
         return -1;
     /* days from 1970-01-01 of a proleptic Gregorian date (timegm is not POSIX) */
     int y = tm.tm_year - (tm.tm_mon <= 2), m = tm.tm_mon;
@@ -480,14 +475,13 @@ static int imds_fetch(struct sf_aws_credp *p, struct sf_err *err)
                         "required",
                         role);
     } else if (parse_iso8601(exp, &c.expires_s)) {
-        rc = sf_err_set(err, SF_EPARSE, "imds: role %s: Expiration: not YYYY-MM-DDTHH:MM:SSZ",
-                        role);
+        rc =
+            sf_err_set(err, SF_EPARSE, "imds: role %s: Expiration: not YYYY-MM-DDTHH:MM:SSZ", role);
     } else if (!(rc = sf__copy(c.access_key_id, sizeof(c.access_key_id), id, "imds AccessKeyId",
-                              err)) &&
+                               err)) &&
                !(rc = sf__copy(c.secret_access_key, sizeof(c.secret_access_key), secret,
                                "imds SecretAccessKey", err)) &&
-               !(rc = sf__copy(c.session_token, sizeof(c.session_token), tok, "imds Token",
-                               err))) {
+               !(rc = sf__copy(c.session_token, sizeof(c.session_token), tok, "imds Token", err))) {
         p->creds = c;
         p->have = 1;
         p->src = SRC_IMDS;
@@ -518,8 +512,9 @@ int sf_aws_credp_get(struct sf_aws_credp *p, struct sf_aws_creds *out, struct sf
                 rc = SF_OK;
             } else if (rc) {
                 p->have = 0;
-                sf_err_set(err, rc, "no AWS credentials: none in the environment or the shared "
-                                    "files; instance role: %s",
+                sf_err_set(err, rc,
+                           "no AWS credentials: none in the environment or the shared "
+                           "files; instance role: %s",
                            e2.msg);
             }
         }

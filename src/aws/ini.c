@@ -51,8 +51,8 @@ int sf_aws_ini_parse(const char *text, size_t len, const char *name, sf_aws_ini_
                 continue; /* continues a value: no setting we read spans lines */
             const char *eq = memchr(s, '=', sl);
             if (!eq)
-                return sf_err_set(err, SF_EPARSE, "%s:%d: expected 'name = value' under '%s'",
-                                  name, lineno, parent);
+                return sf_err_set(err, SF_EPARSE, "%s:%d: expected 'name = value' under '%s'", name,
+                                  lineno, parent);
             const char *k = s, *v = eq + 1;
             size_t kl = (size_t)(eq - s), vl = sl - kl - 1;
             trim(&k, &kl);
@@ -92,11 +92,10 @@ int sf_aws_ini_parse(const char *text, size_t len, const char *name, sf_aws_ini_
         while (d < sl && s[d] != '=' && s[d] != ':')
             d++;
         if (d == sl)
-            return sf_err_set(err, SF_EPARSE, "%s:%d: expected '[section]' or 'name = value'",
-                              name, lineno);
-        if (!have_section)
-            return sf_err_set(err, SF_EPARSE, "%s:%d: setting before any [section]", name,
+            return sf_err_set(err, SF_EPARSE, "%s:%d: expected '[section]' or 'name = value'", name,
                               lineno);
+        if (!have_section)
+            return sf_err_set(err, SF_EPARSE, "%s:%d: setting before any [section]", name, lineno);
         const char *k = s, *v = s + d + 1;
         size_t kl = d, vl = sl - d - 1;
         trim(&k, &kl);

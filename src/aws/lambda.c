@@ -30,7 +30,8 @@ static double number_after(const char *log, size_t len, const char *label)
             continue;
         char num[32];
         size_t k = 0, j = i + ll;
-        while (j < len && k + 1 < sizeof(num) && ((log[j] >= '0' && log[j] <= '9') || log[j] == '.'))
+        while (j < len && k + 1 < sizeof(num) &&
+               ((log[j] >= '0' && log[j] <= '9') || log[j] == '.'))
             num[k++] = log[j++];
         num[k] = '\0';
         char *end;

@@ -52,12 +52,10 @@ int sf_aws_asg_set_desired(struct sf_aws_client *c, const char *group, int desir
         return sf_err_set(err, SF_ERANGE, "desired capacity %d: expected 0..1000000", desired);
     char n[16];
     snprintf(n, sizeof(n), "%d", desired);
-    struct sf_aws_kv p[] = {{"AutoScalingGroupName", group},
-                            {"DesiredCapacity", n},
-                            {"HonorCooldown", "false"}};
+    struct sf_aws_kv p[] = {
+        {"AutoScalingGroupName", group}, {"DesiredCapacity", n}, {"HonorCooldown", "false"}};
     struct sf__resp r;
-    rc = query_call(c, SF_AWS_AUTOSCALING, "SetDesiredCapacity", p, SF_ARRAY_LEN(p), &r, info,
-                    err);
+    rc = query_call(c, SF_AWS_AUTOSCALING, "SetDesiredCapacity", p, SF_ARRAY_LEN(p), &r, info, err);
     sf__resp_fini(&r);
     return rc;
 }
@@ -132,8 +130,7 @@ int sf_aws_ec2_describe_instances(struct sf_aws_client *c, const char *const *id
         rc = query_call(c, SF_AWS_EC2, "DescribeInstances", p, np, &r, info, err);
         if (!rc) {
             char next[sizeof(*token)];
-            rc = sf_aws_xml_read_instances(r.body, r.len, out, cap, n_out, next, sizeof(next),
-                                           err);
+            rc = sf_aws_xml_read_instances(r.body, r.len, out, cap, n_out, next, sizeof(next), err);
             memcpy(*token, next, sizeof(next));
             if (rc && info)
                 info->outcome = SF_AWS_BAD_RESPONSE;

@@ -12,30 +12,36 @@
 #include "aws_int.h"
 
 /* Error codes the SDKs treat as throttling (botocore's standard mode list). */
-static const char *const THROTTLING_CODES[] = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException"};
+static const char *const THROTTLING_CODES[] = {"Throttling",
+                                               "ThrottlingException",
+                                               "ThrottledException",
+                                               "RequestThrottledException",
+                                               "TooManyRequestsException",
+                                               "ProvisionedThroughputExceededException",
+                                               "TransactionInProgressException",
+                                               "RequestLimitExceeded",
+                                               "BandwidthLimitExceeded",
+                                               "LimitExceededException",
+                                               "RequestThrottled",
+                                               "SlowDown",
+                                               "PriorRequestNotComplete",
+                                               "EC2ThrottledException"};
 /* Error codes the SDKs treat as transient. */
 static const char *const TRANSIENT_CODES[] = {"RequestTimeout", "RequestTimeoutException",
                                               "PriorRequestNotComplete"};
 /* Codes that say the credentials or the signature were refused. */
-static const char *const AUTH_CODES[] = {
-    "AuthFailure",          "SignatureDoesNotMatch",   "IncompleteSignature",
-    "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
-    "ExpiredTokenException", "AccessDenied",           "AccessDeniedException",
-    "UnauthorizedOperation", "InvalidSignatureException", "MissingAuthenticationToken"};
+static const char *const AUTH_CODES[] = {"AuthFailure",
+                                         "SignatureDoesNotMatch",
+                                         "IncompleteSignature",
+                                         "InvalidClientTokenId",
+                                         "UnrecognizedClientException",
+                                         "ExpiredToken",
+                                         "ExpiredTokenException",
+                                         "AccessDenied",
+                                         "AccessDeniedException",
+                                         "UnauthorizedOperation",
+                                         "InvalidSignatureException",
+                                         "MissingAuthenticationToken"};
 
 static int in(const char *code, const char *const *list, size_t n)
 {
@@ -71,10 +77,9 @@ int sf_aws_outcome_retryable(enum sf_aws_outcome o)
 
 const char *sf_aws_outcome_name(enum sf_aws_outcome o)
 {
-    static const char *const names[] = {"ok",           "throttled",      "server error",
-                                        "timeout",      "connection error", "client error",
-                                        "access denied", "too large",     "function error",
-                                        "bad response"};
+    static const char *const names[] = {
+        "ok",           "throttled",     "server error", "timeout",        "connection error",
+        "client error", "access denied", "too large",    "function error", "bad response"};
     return (unsigned)o < SF_ARRAY_LEN(names) ? names[o] : "unknown";
 }
 

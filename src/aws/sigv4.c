@@ -74,7 +74,8 @@ static void normalize_path(struct sf__abuf *out, const char *path)
         return;
     }
     /* segment offsets kept on a stack; a path has at most n/2 + 1 segments */
-    size_t *start = malloc((n / 2 + 2) * sizeof(*start)), *slen = malloc((n / 2 + 2) * sizeof(*slen));
+    size_t *start = malloc((n / 2 + 2) * sizeof(*start)),
+           *slen = malloc((n / 2 + 2) * sizeof(*slen));
     if (!start || !slen) {
         free(start);
         free(slen);
@@ -409,9 +410,9 @@ int sf_sigv4_sign(const struct sf_sigv4_req *req, const struct sf_aws_creds *c,
     sf__abuf_ch(&cr, '\n');
     sf__abuf_str(&cr, out->payload_sha256);
     if (cr.status || sh.status) {
-        rc = sf_err_set(err, cr.status ? cr.status : sh.status, "sigv4: canonical request: %s",
-                        (cr.status ? cr.status : sh.status) == SF_ENOMEM ? "no memory"
-                                                                         : "too long");
+        rc =
+            sf_err_set(err, cr.status ? cr.status : sh.status, "sigv4: canonical request: %s",
+                       (cr.status ? cr.status : sh.status) == SF_ENOMEM ? "no memory" : "too long");
         goto done;
     }
 

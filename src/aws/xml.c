@@ -198,11 +198,11 @@ int sf_aws_xml_read_asg(const char *body, size_t len, const char *group, struct 
         struct sf_aws_asg_instance *in = &out->instances[out->n_instances];
         if (text(child(m, "InstanceId"), in->instance_id, sizeof(in->instance_id), 0) != 1 ||
             !in->instance_id[0] ||
-            text(child(m, "LifecycleState"), in->lifecycle_state, sizeof(in->lifecycle_state),
-                 0) != 1 ||
+            text(child(m, "LifecycleState"), in->lifecycle_state, sizeof(in->lifecycle_state), 0) !=
+                1 ||
             text(child(m, "HealthStatus"), in->health_status, sizeof(in->health_status), 0) < 0 ||
-            text(child(m, "AvailabilityZone"), in->availability_zone,
-                 sizeof(in->availability_zone), 0) < 0) {
+            text(child(m, "AvailabilityZone"), in->availability_zone, sizeof(in->availability_zone),
+                 0) < 0) {
             rc = sf_err_set(err, SF_EPARSE,
                             "Auto Scaling group %s: instance %d: InstanceId and LifecycleState "
                             "required, each shorter than %d bytes",
@@ -246,21 +246,19 @@ int sf_aws_xml_read_instances(const char *body, size_t len, struct sf_aws_ec2_in
         if (!is(res, "item"))
             continue;
         for (xmlNodePtr it = child(res, "instancesSet") ? child(res, "instancesSet")->children
-                                                         : NULL;
+                                                        : NULL;
              it; it = it->next) {
             if (!is(it, "item"))
                 continue;
             if (n >= cap) {
-                rc = sf_err_set(err, SF_ETOOBIG, "DescribeInstances: more than %d instances",
-                                cap);
+                rc = sf_err_set(err, SF_ETOOBIG, "DescribeInstances: more than %d instances", cap);
                 goto done;
             }
             struct sf_aws_ec2_instance *e = &out[n];
             if (text(child(it, "instanceId"), e->instance_id, sizeof(e->instance_id), 0) != 1 ||
                 !e->instance_id[0] ||
                 text(path(it, "instanceState/name"), e->state, sizeof(e->state), 0) != 1 ||
-                text(child(it, "privateIpAddress"), e->private_ip, sizeof(e->private_ip), 0) <
-                    0) {
+                text(child(it, "privateIpAddress"), e->private_ip, sizeof(e->private_ip), 0) < 0) {
                 rc = sf_err_set(err, SF_EPARSE,
                                 "DescribeInstances: instance %d: instanceId and "
                                 "instanceState/name required, each shorter than %d bytes",

@@ -46,9 +46,10 @@ struct parsed {
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                                               : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
 }
 
 static void pct_decode(char *s)
@@ -120,8 +121,8 @@ static void parse_req(const char *text, struct parsed *r, int fold)
             const char *colon = memchr(p, ':', l);
             assert_non_null(colon);
             snprintf(r->names[r->nh], sizeof(r->names[0]), "%.*s", (int)(colon - p), p);
-            snprintf(r->values[r->nh], sizeof(r->values[0]), "%.*s", (int)(l - (size_t)(colon - p) - 1),
-                     colon + 1);
+            snprintf(r->values[r->nh], sizeof(r->values[0]), "%.*s",
+                     (int)(l - (size_t)(colon - p) - 1), colon + 1);
             last = (int)r->nh++;
         }
         p += l + (e ? 1 : 0);
@@ -177,18 +178,37 @@ static void sign_parsed(const struct parsed *r, const char *token, unsigned flag
     assert_int_equal(rc, SF_OK);
 }
 
-static const char *SUITE_TESTS[] = {
-    "get-header-key-duplicate", "get-header-value-multiline", "get-header-value-order",
-    "get-header-value-trim", "get-unreserved", "get-utf8", "get-vanilla",
-    "get-vanilla-empty-query-key", "get-vanilla-query", "get-vanilla-query-order-key",
-    "get-vanilla-query-order-key-case", "get-vanilla-query-order-value",
-    "get-vanilla-query-unreserved", "get-vanilla-utf8-query", "normalize-path/get-relative",
-    "normalize-path/get-relative-relative", "normalize-path/get-slash",
-    "normalize-path/get-slash-dot-slash", "normalize-path/get-slash-pointless-dot",
-    "normalize-path/get-slashes", "normalize-path/get-space", "post-header-key-case",
-    "post-header-key-sort", "post-header-value-case", "post-sts-token/post-sts-header-after",
-    "post-sts-token/post-sts-header-before", "post-vanilla", "post-vanilla-empty-query-value",
-    "post-vanilla-query", "post-x-www-form-urlencoded", "post-x-www-form-urlencoded-parameters"};
+static const char *SUITE_TESTS[] = {"get-header-key-duplicate",
+                                    "get-header-value-multiline",
+                                    "get-header-value-order",
+                                    "get-header-value-trim",
+                                    "get-unreserved",
+                                    "get-utf8",
+                                    "get-vanilla",
+                                    "get-vanilla-empty-query-key",
+                                    "get-vanilla-query",
+                                    "get-vanilla-query-order-key",
+                                    "get-vanilla-query-order-key-case",
+                                    "get-vanilla-query-order-value",
+                                    "get-vanilla-query-unreserved",
+                                    "get-vanilla-utf8-query",
+                                    "normalize-path/get-relative",
+                                    "normalize-path/get-relative-relative",
+                                    "normalize-path/get-slash",
+                                    "normalize-path/get-slash-dot-slash",
+                                    "normalize-path/get-slash-pointless-dot",
+                                    "normalize-path/get-slashes",
+                                    "normalize-path/get-space",
+                                    "post-header-key-case",
+                                    "post-header-key-sort",
+                                    "post-header-value-case",
+                                    "post-sts-token/post-sts-header-after",
+                                    "post-sts-token/post-sts-header-before",
+                                    "post-vanilla",
+                                    "post-vanilla-empty-query-value",
+                                    "post-vanilla-query",
+                                    "post-x-www-form-urlencoded",
+                                    "post-x-www-form-urlencoded-parameters"};
 
 static void test_sigv4_suite(void **state)
 {
@@ -211,7 +231,12 @@ static void test_sigv4_suite(void **state)
         const char *token = NULL;
         unsigned flags = 0;
         static const char sts_token[] =
-            "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
+            "AQoDYXdzEPT//////////"
+            "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8"
+            "YUuwthAx7mSEI/qkPpKPi/"
+            "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6f"
+            "E8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+"
+            "scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
         if (strstr(t, "post-sts-header-before")) {
             assert_string_equal(r.token, sts_token);
             token = sts_token;
@@ -289,8 +314,8 @@ static void test_sigv4_aws_c_auth(void **state)
             assert_string_equal(got[k], want);
             free(want);
         }
-        snprintf(rel, sizeof(rel), "tests/data/aws-sigv4/aws-c-auth-v4/%s/header-signed-request.txt",
-                 name);
+        snprintf(rel, sizeof(rel),
+                 "tests/data/aws-sigv4/aws-c-auth-v4/%s/header-signed-request.txt", name);
         char *sreq = read_opt(rel);
         char line[1024];
         snprintf(line, sizeof(line), "\nAuthorization:%s\n", out.authorization);
@@ -317,10 +342,37 @@ static int pick(int n)
 /* A random string from pieces: ASCII odd characters and multi-byte UTF-8. */
 static void rand_text(char *out, size_t size, int allow_utf8)
 {
-    static const char *const pieces[] = {"a", "Z", "0", "-", "_", ".", "~", " ", "%", "+", "=",
-                                         "&", "/", "?", "#", ":", "@", "!", "$", "'", "(", "*",
-                                         ",", ";", "\"", "<", "\xc3\xa9", "\xe1\x88\xb4",
-                                         "\xf0\x9f\x98\x80", "abc", "Value"};
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "0",
+                                         "-",
+                                         "_",
+                                         ".",
+                                         "~",
+                                         " ",
+                                         "%",
+                                         "+",
+                                         "=",
+                                         "&",
+                                         "/",
+                                         "?",
+                                         "#",
+                                         ":",
+                                         "@",
+                                         "!",
+                                         "$",
+                                         "'",
+                                         "(",
+                                         "*",
+                                         ",",
+                                         ";",
+                                         "\"",
+                                         "<",
+                                         "\xc3\xa9",
+                                         "\xe1\x88\xb4",
+                                         "\xf0\x9f\x98\x80",
+                                         "abc",
+                                         "Value"};
     size_t n = 0, want = (size_t)pick(12);
     out[0] = '\0';
     for (size_t i = 0; i < want; i++) {
@@ -379,10 +431,19 @@ static void test_sigv4_botocore(void **state)
     static const char *const regions[] = {"us-east-1", "eu-west-3", "ap-southeast-4"};
     static const char *const hosts[] = {"lambda.eu-west-3.amazonaws.com", "127.0.0.1:8123",
                                         "ec2.us-east-1.amazonaws.com"};
-    static const char *const hnames[] = {"Content-Type", "content-type", "X-Amz-Target",
-                                         "X-Amz-Invocation-Type", "My-Header", "MY-HEADER",
-                                         "a", "Z-Last", "Content-Length", "User-Agent", "Expect",
-                                         "X-Amzn-Trace-Id", "x-amz-meta-odd_name"};
+    static const char *const hnames[] = {"Content-Type",
+                                         "content-type",
+                                         "X-Amz-Target",
+                                         "X-Amz-Invocation-Type",
+                                         "My-Header",
+                                         "MY-HEADER",
+                                         "a",
+                                         "Z-Last",
+                                         "Content-Length",
+                                         "User-Agent",
+                                         "Expect",
+                                         "X-Amzn-Trace-Id",
+                                         "x-amz-meta-odd_name"};
     const int N = 400;
     for (int i = 0; i < N; i++) {
         char path[1024], host[128];
@@ -417,11 +478,12 @@ static void test_sigv4_botocore(void **state)
         snprintf(c.secret_access_key, sizeof(c.secret_access_key), "secret/%d+key=%d", pick(1000),
                  pick(1000));
         if (pick(2))
-            snprintf(c.session_token, sizeof(c.session_token), "IQoJb3JpZ2luX2Vj%d/+abc==", pick(99999));
+            snprintf(c.session_token, sizeof(c.session_token),
+                     "IQoJb3JpZ2luX2Vj%d/+abc==", pick(99999));
         const char *svc = services[pick(3)], *region = regions[pick(3)];
         int64_t t = 1500000000 + pick(400000000);
-        struct sf_sigv4_req req = {methods[pick(6)], path, q, (size_t)nq, h, (size_t)nh + 1,
-                                   body, blen};
+        struct sf_sigv4_req req = {methods[pick(6)], path, q,   (size_t)nq, h,
+                                   (size_t)nh + 1,   body, blen};
         struct sf_sigv4_cfg cfg = {region, svc, t, 0};
         struct sf_sigv4_out out;
         struct sf_err err = {{0}};
@@ -458,12 +520,11 @@ static void test_sigv4_botocore(void **state)
         for (size_t k = 0; k < blen; k++)
             sprintf(hex + 2 * k, "%02x", body[k]);
         hex[blen * 2] = '\0';
-        json_t *line = json_pack("{ss ss so ss ss ss ss ss ss ss ss ss}", "method", req.method,
-                                 "url", url, "headers", hl, "body_hex", hex, "region", region,
-                                 "service", svc, "access_key", c.access_key_id, "secret_key",
-                                 c.secret_access_key, "token", c.session_token, "amz_date",
-                                 out.amz_date, "authorization", out.authorization, "creq",
-                                 out.canonical_request);
+        json_t *line = json_pack(
+            "{ss ss so ss ss ss ss ss ss ss ss ss}", "method", req.method, "url", url, "headers",
+            hl, "body_hex", hex, "region", region, "service", svc, "access_key", c.access_key_id,
+            "secret_key", c.secret_access_key, "token", c.session_token, "amz_date", out.amz_date,
+            "authorization", out.authorization, "creq", out.canonical_request);
         assert_non_null(line);
         char *s = json_dumps(line, JSON_COMPACT);
         fprintf(f, "%s\n", s);
@@ -571,8 +632,8 @@ static void test_uri_encode(void **state)
 static void test_redact(void **state)
 {
     (void)state;
-    static const char *const secrets[] = {"wJalrXUtnFEMI", "AQoDYXdzEPT", "f00dfeed",
-                                          "TOKEN123abc", "s3cr3t"};
+    static const char *const secrets[] = {"wJalrXUtnFEMI", "AQoDYXdzEPT", "f00dfeed", "TOKEN123abc",
+                                          "s3cr3t"};
     const char *text =
         "POST / HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/"
         "service/aws4_request, SignedHeaders=host, Signature=f00dfeed\r\n"
@@ -646,8 +707,8 @@ static void test_ini(void **state)
                {"[a]\ns3 =\n  nonsense\n", "f:3: expected 'name = value' under 's3'"}};
     for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++) {
         struct collected c2 = {0};
-        assert_int_equal(sf_aws_ini_parse(bad[i].text, strlen(bad[i].text), "f", collect, &c2, &err),
-                         SF_EPARSE);
+        assert_int_equal(
+            sf_aws_ini_parse(bad[i].text, strlen(bad[i].text), "f", collect, &c2, &err), SF_EPARSE);
         assert_non_null(strstr(err.msg, bad[i].msg));
     }
     char *longline = malloc(SF_AWS_INI_LINE_MAX + 10);
@@ -673,11 +734,16 @@ static void write_file(const char *name, const char *text)
 
 static void env_clear(void)
 {
-    static const char *const vars[] = {"AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",
-                                       "AWS_SESSION_TOKEN",  "AWS_SECURITY_TOKEN",
-                                       "AWS_PROFILE",        "AWS_REGION",
-                                       "AWS_DEFAULT_REGION", "AWS_EC2_METADATA_DISABLED",
-                                       "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"};
+    static const char *const vars[] = {"AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN",
+                                       "AWS_SECURITY_TOKEN",
+                                       "AWS_PROFILE",
+                                       "AWS_REGION",
+                                       "AWS_DEFAULT_REGION",
+                                       "AWS_EC2_METADATA_DISABLED",
+                                       "AWS_SHARED_CREDENTIALS_FILE",
+                                       "AWS_CONFIG_FILE"};
     for (size_t i = 0; i < SF_ARRAY_LEN(vars); i++)
         unsetenv(vars[i]);
 }
@@ -898,18 +964,17 @@ static void test_xml_readers(void **state)
     struct sf_aws_ec2_instance ins[4];
     int n = 0;
     char next[64];
-    assert_int_equal(sf_aws_xml_read_instances(inst, strlen(inst), ins, 4, &n, next,
-                                               sizeof(next), &err),
-                     SF_OK);
+    assert_int_equal(
+        sf_aws_xml_read_instances(inst, strlen(inst), ins, 4, &n, next, sizeof(next), &err), SF_OK);
     assert_int_equal(n, 2);
     assert_string_equal(ins[0].private_ip, "10.0.0.5");
     assert_string_equal(ins[1].private_ip, "");
     assert_string_equal(ins[1].state, "pending");
     assert_string_equal(next, "tok");
     n = 0;
-    assert_int_equal(sf_aws_xml_read_instances(inst, strlen(inst), ins, 1, &n, next, sizeof(next),
-                                               &err),
-                     SF_ETOOBIG);
+    assert_int_equal(
+        sf_aws_xml_read_instances(inst, strlen(inst), ins, 1, &n, next, sizeof(next), &err),
+        SF_ETOOBIG);
 
     const char *th = "<DescribeTargetHealthResponse><DescribeTargetHealthResult>"
                      "<TargetHealthDescriptions><member><Target><Id>i-1</Id><Port>8080</Port>"
@@ -945,11 +1010,16 @@ static void test_lambda_report(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sigv4_suite),    cmocka_unit_test(test_sigv4_aws_c_auth),
-        cmocka_unit_test(test_sigv4_botocore), cmocka_unit_test(test_sigv4_refusals),
-        cmocka_unit_test(test_uri_encode),     cmocka_unit_test(test_redact),
-        cmocka_unit_test(test_ini),            cmocka_unit_test(test_creds_chain),
-        cmocka_unit_test(test_retry_rules),    cmocka_unit_test(test_xml_readers),
+        cmocka_unit_test(test_sigv4_suite),
+        cmocka_unit_test(test_sigv4_aws_c_auth),
+        cmocka_unit_test(test_sigv4_botocore),
+        cmocka_unit_test(test_sigv4_refusals),
+        cmocka_unit_test(test_uri_encode),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_ini),
+        cmocka_unit_test(test_creds_chain),
+        cmocka_unit_test(test_retry_rules),
+        cmocka_unit_test(test_xml_readers),
         cmocka_unit_test(test_lambda_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,7 +81,6 @@ static void nap_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-
 static int start_fake(void **state)
 {
     (void)state;
@@ -95,8 +94,13 @@ static int start_fake(void **state)
     if (fake_pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
-        char *argv[] = {"/usr/bin/python3", (char *)tu_src("tests/aws_fake/fake_aws.py"),
-                        "--lifetime-s", "200", "--max", "8", NULL};
+        char *argv[] = {"/usr/bin/python3",
+                        (char *)tu_src("tests/aws_fake/fake_aws.py"),
+                        "--lifetime-s",
+                        "200",
+                        "--max",
+                        "8",
+                        NULL};
         execv(argv[0], argv);
         _exit(127);
     }
@@ -291,7 +295,8 @@ static void test_clients(void **state)
     assert_int_equal(n, 3);
     assert_string_equal(th[0].state, "healthy");
     assert_int_equal(th[0].port, 8080);
-    assert_int_equal(sf_aws_elbv2_target_health(c, "arn:nosuch", th, 8, &n, &info, &err), SF_EINVAL);
+    assert_int_equal(sf_aws_elbv2_target_health(c, "arn:nosuch", th, 8, &n, &info, &err),
+                     SF_EINVAL);
     assert_non_null(strstr(err.msg, "TargetGroupNotFound"));
     /* shed a chosen instance */
     assert_int_equal(sf_aws_asg_terminate(c, ids[0], 1, &info, &err), SF_OK);
@@ -312,14 +317,15 @@ static void test_clients(void **state)
     /* Lambda */
     struct sf_aws_invoke r;
     const char *payload = "{\"inputs\": [1, 2, 3]}";
-    assert_int_equal(sf_aws_lambda_invoke(c, "serflow-fn", NULL, payload, strlen(payload), 1, &r,
-                                          &info, &err),
-                     SF_OK);
+    assert_int_equal(
+        sf_aws_lambda_invoke(c, "serflow-fn", NULL, payload, strlen(payload), 1, &r, &info, &err),
+        SF_OK);
     assert_int_equal(r.http_status, 200);
     assert_string_equal(r.function_error, "");
     assert_string_equal(r.executed_version, "$LATEST");
     json_t *out = json_loadb(r.payload, r.payload_len, 0, NULL);
-    assert_int_equal(json_integer_value(json_object_get(out, "bytes")), (json_int_t)strlen(payload));
+    assert_int_equal(json_integer_value(json_object_get(out, "bytes")),
+                     (json_int_t)strlen(payload));
     json_decref(out);
     assert_true(r.billed_duration_s >= 0.001);
     assert_int_equal(r.memory_mb, 1769);
@@ -328,9 +334,10 @@ static void test_clients(void **state)
     char bin[1000];
     for (size_t k = 0; k < sizeof(bin); k++)
         bin[k] = (char)(k * 7);
-    assert_int_equal(sf_aws_lambda_invoke(c, "arn:aws:lambda:us-east-1:123456789012:function:serflow-fn",
-                                          "$LATEST", bin, sizeof(bin), 0, &r, &info, &err),
-                     SF_OK);
+    assert_int_equal(
+        sf_aws_lambda_invoke(c, "arn:aws:lambda:us-east-1:123456789012:function:serflow-fn",
+                             "$LATEST", bin, sizeof(bin), 0, &r, &info, &err),
+        SF_OK);
     assert_true(r.billed_duration_s < 0); /* no log tail asked for */
     sf_aws_invoke_fini(&r);
     assert_int_equal(sf_aws_lambda_invoke(c, "nosuch", NULL, "{}", 2, 0, &r, &info, &err),
@@ -361,7 +368,8 @@ static void test_retries(void **state)
     assert_true(slept[0] == 0.5 && slept[1] == 1.0);
     assert_true(info.slept_s == 1.5);
     calls_since(n0, seq, sizeof(seq));
-    assert_string_equal(seq, "SetDesiredCapacity:400,SetDesiredCapacity:400,SetDesiredCapacity:200");
+    assert_string_equal(seq,
+                        "SetDesiredCapacity:400,SetDesiredCapacity:400,SetDesiredCapacity:200");
     /* two retries took 5 each; success gives back the last one's 5 (botocore's rule) */
     int quota = SF_AWS_RETRY_QUOTA - 2 * SF_AWS_RETRY_COST + SF_AWS_RETRY_COST;
     assert_int_equal(sf_aws_quota_available(q), quota);
@@ -392,9 +400,13 @@ static void test_retries(void **state)
         strcpy(cr.access_key_id, KEY);
         strcpy(cr.secret_access_key, SECRET);
         assert_int_equal(sf_aws_credp_new_static(&cp5, &cr, &err), SF_OK);
-        struct sf_aws_client_cfg cfg = {.region = "us-east-1", .endpoint_url = base_url,
-                                        .creds = cp5, .quota = q, .max_attempts = 5,
-                                        .timeout_s = 0.5, .hooks = &HOOKS};
+        struct sf_aws_client_cfg cfg = {.region = "us-east-1",
+                                        .endpoint_url = base_url,
+                                        .creds = cp5,
+                                        .quota = q,
+                                        .max_attempts = 5,
+                                        .timeout_s = 0.5,
+                                        .hooks = &HOOKS};
         assert_int_equal(sf_aws_client_new(&c5, &cfg, &err), SF_OK);
     }
     assert_int_equal(sf_aws_ec2_describe_instances(c5, &id, 1, ins, 4, &n, &info, &err), SF_OK);
@@ -514,8 +526,8 @@ static void test_imds(void **state)
     assert_string_not_equal(c3.access_key_id, c1.access_key_id);
     assert_int_equal(sf_aws_credp_imds_fetches(p), 5);
     /* the credentials sign calls with their token */
-    struct sf_aws_client_cfg ccfg = {.region = "us-east-1", .endpoint_url = base_url, .creds = p,
-                                     .hooks = &HOOKS};
+    struct sf_aws_client_cfg ccfg = {
+        .region = "us-east-1", .endpoint_url = base_url, .creds = p, .hooks = &HOOKS};
     struct sf_aws_client *c;
     assert_int_equal(sf_aws_client_new(&c, &ccfg, &err), SF_OK);
     struct sf_aws_asg g;
@@ -582,13 +594,14 @@ static void test_iam_policy(void **state)
     sf_aws_asg_fini(&g);
     json_t *st = control("/_fake/state", NULL);
     struct sf_aws_target_health th[8];
-    assert_int_equal(sf_aws_elbv2_target_health(
-                         c, json_string_value(json_object_get(st, "target_group_arn")), th, 8, &n,
-                         NULL, &err),
-                     SF_OK);
+    assert_int_equal(
+        sf_aws_elbv2_target_health(c, json_string_value(json_object_get(st, "target_group_arn")),
+                                   th, 8, &n, NULL, &err),
+        SF_OK);
     json_decref(st);
     struct sf_aws_invoke r;
-    assert_int_equal(sf_aws_lambda_invoke(c, "serflow-fn", NULL, "{}", 2, 0, &r, NULL, &err), SF_OK);
+    assert_int_equal(sf_aws_lambda_invoke(c, "serflow-fn", NULL, "{}", 2, 0, &r, NULL, &err),
+                     SF_OK);
     sf_aws_invoke_fini(&r);
     sf_aws_client_free(c);
     sf_aws_credp_free(cp);
@@ -624,8 +637,8 @@ static void test_iam_policy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clients),          cmocka_unit_test(test_retries),
-        cmocka_unit_test(test_imds),             cmocka_unit_test(test_no_secret_logged),
+        cmocka_unit_test(test_clients),    cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_imds),       cmocka_unit_test(test_no_secret_logged),
         cmocka_unit_test(test_iam_policy),
     };
     return cmocka_run_group_tests(tests, start_fake, stop_fake);
