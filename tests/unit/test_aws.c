@@ -163,7 +163,7 @@ static char *read_opt(const char *rel)
 static void sign_parsed(const struct parsed *r, const char *token, unsigned flags,
                         struct sf_sigv4_out *out)
 {
-    struct sf_aws_creds c;
+    static struct sf_aws_creds c; /* out->add borrows its token: it must outlive the call */
     memset(&c, 0, sizeof(c));
     strcpy(c.access_key_id, SUITE_KEY);
     strcpy(c.secret_access_key, SUITE_SECRET);
