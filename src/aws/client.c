@@ -259,9 +259,14 @@ static int attempt_once(struct sf_aws_client *c, const struct sf__req *req, stru
         return rc;
     }
     const char *host = c->host[req->svc];
+    if (req->n_headers + 1 > SF_AWS_MAX_HEADERS) {
+        sf_aws_creds_wipe(&cr);
+        *outcome = SF_AWS_CLIENT_ERROR;
+        return sf_err_set(err, SF_EINVAL, "%s: too many headers", req->operation);
+    }
     struct sf_aws_kv hdrs[SF_AWS_MAX_HEADERS];
     hdrs[0] = (struct sf_aws_kv){"Host", host};
-    for (size_t i = 0; i < req->n_headers && i + 1 < SF_AWS_MAX_HEADERS; i++)
+    for (size_t i = 0; i < req->n_headers; i++)
         hdrs[i + 1] = req->headers[i];
     struct sf_sigv4_req sr = {req->method, req->path,          req->query, req->n_query,
                               hdrs,        req->n_headers + 1, req->body,  req->body_len};
