@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/metrics.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,7 +20,7 @@
 
 #include "serflow/core.h"
 #include "serflow/model.h"
-#include "serflow/serve.h"
+#include "serflow/billing.h"
 
 /* ---- child processes ---- */
 

@@ -89,6 +89,14 @@ enum sf_reject {
 };
 const char *sf_reject_name(enum sf_reject r);
 
+/* How requests become batches, for the planner, the simulator and the server alike: the
+ * deadline-aware batcher (batcher.h: a batch leaves when full or when its oldest request would
+ * otherwise miss its SLO, so every request is answered within the SLO of its arrival; capacity,
+ * SLO check and fees follow the batches it forms) or the paper's epoch batching (every epoch's
+ * requests cut into batches of B at the epoch's end; capacity r = B / SLO, a full batch within the
+ * SLO). docs/planner.md. */
+enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
+
 struct sf_plan_opts {
     double slo_s;          /* <= 0: the profile's */
     double rate_rps;       /* <= 0: the profile's */
@@ -100,14 +108,9 @@ struct sf_plan_opts {
     double payload_factor; /* bytes on the wire per payload byte; <= 0: SF_PLAN_PAYLOAD_FACTOR */
     int fn_invoke_size;    /* requests per FaaS invocation (the spill and FaaS-only): <= 0 a batch
                               of B; 1 one call per request (LIBRA's setup), billed and checked so */
-    int batching;          /* SF_PLAN_DEADLINE (default) or SF_PLAN_EPOCH: which batches the
-                              capacity, the SLO check and the fees assume (docs/planner.md) */
+    int batching;          /* enum sf_batching: which batches the capacity, the SLO check
+                              and the fees assume (docs/planner.md) */
 };
-
-/* The batches the planner assumes: those of the deadline-aware batcher (batcher.h), formed as
- * requests arrive and dispatched before the oldest would miss the SLO, or the paper's epoch
- * batches of B (capacity r = B / SLO, a full batch within the SLO). */
-enum { SF_PLAN_DEADLINE = 0, SF_PLAN_EPOCH = 1 };
 
 /* Hidden states and inputs travel base64-encoded inside JSON invocation payloads: 4 bytes on the
  * wire for every 3 (what counts against Lambda's 6,291,456-byte synchronous limit). */
@@ -153,7 +156,7 @@ struct sf_plan {
     double slo_s, rate_rps, capacity_rps;
     int batch_size;
     int fn_invoke_size; /* requests per FaaS invocation, 1..batch_size */
-    int batching;       /* SF_PLAN_DEADLINE or SF_PLAN_EPOCH, as planned */
+    int batching;       /* enum sf_batching, as planned */
     size_t fn_arch;
     int found;                /* best is valid */
     struct sf_candidate best; /* cheapest feasible over all taus */
@@ -193,6 +196,12 @@ struct sf_path {
 
 /* The path of a planned candidate. */
 struct sf_path sf_plan_path(const struct sf_candidate *c);
+
+/* "functions only, 8845 MB", "IaaS c6i.large + 8845 MB spill", "hybrid c6i.large stages 1-6 +
+ * 3 x 8845 MB" into buf (always NUL-terminated; VM names escaped for terminals by the caller's
+ * printing, not here); returns buf. */
+char *sf_path_describe(const struct sf_path *p, const struct sf_pricing *price, int n_stages,
+                       char *buf, size_t size);
 
 /* Worst-case service times for the deadline-aware batcher (batcher.h), for a batch of n = 0..B
  * requests that all run every stage of the path: inst_s[n] on an instance of path (the head on

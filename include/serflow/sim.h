@@ -1,5 +1,5 @@
 /*
- * sim.h - trace replay: arrival traces, and a simulator that drives the ctl/ controller (and the
+ * sim.h - trace replay: a simulator that drives the ctl/ controller (and the
  * baseline policies of SERFLOW.md section 6) over a trace with per-request exit sampling, batch
  * runtimes from the profile, hybrid hand-off time, function cold starts / warm pool /
  * concurrency cap, and AWS billing (EC2 per second with a 60 s minimum per launch, Lambda per
@@ -11,97 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serflow/bind.h"
 #include "serflow/ctl.h"
 #include "serflow/limits.h"
 #include "serflow/model.h"
 #include "serflow/plan.h"
 #include "serflow/policy.h"
-
-/* ---- traces ---- */
-
-enum sf_trace_unit { SF_TRACE_EPOCH = 0, SF_TRACE_SECOND = 1 };
-
-/* Requests per epoch, plus what is needed to place each request in time. */
-struct sf_trace {
-    int64_t n_epochs;
-    uint32_t *count; /* per epoch (index 0 = epoch 1) */
-    uint64_t n_requests;
-    /* Count traces: per-line counts of unit_s each (a line is an epoch or a second). */
-    uint32_t *unit_count;
-    int64_t n_units;
-    double unit_s;
-    /* CSV traces: sorted arrival times (s from trace start) and each epoch's first index. */
-    double *arrival_s;
-    uint64_t *epoch_first; /* n_epochs + 1 entries */
-};
+#include "serflow/trace.h"
 
 /* Largest batch the simulator accepts (its sample buffer keeps this many requests between
  * chunks). */
 #define SF_SIM_MAX_BATCH 4096
 
-/* Caps on outside input (a trace beyond them is refused, not truncated): SF_TRACE_* in
- * serflow/limits.h. */
-
-/* One non-negative integer per line ('#' comments allowed), each line `unit` long. Epochs are
- * epoch_s long (an integer multiple of one second for SF_TRACE_SECOND). max_epochs <= 0: all.
- * Errors: "file:line: problem". */
-int sf_trace_parse_counts(struct sf_trace *t, const char *name, const char *text, size_t len,
-                          enum sf_trace_unit unit, double epoch_s, int64_t max_epochs,
-                          struct sf_err *err);
-/* CSV: first column = arrival timestamp in seconds (non-decreasing, >= 0); an optional header
- * line whose first field is not a number; more columns are ignored. */
-int sf_trace_parse_csv(struct sf_trace *t, const char *name, const char *text, size_t len,
-                       double epoch_s, int64_t max_epochs, struct sf_err *err);
-/* Reads a file and dispatches on csv (1) or counts (0). */
-int sf_trace_load(struct sf_trace *t, const char *path, int csv, enum sf_trace_unit unit,
-                  double epoch_s, int64_t max_epochs, struct sf_err *err);
-void sf_trace_fini(struct sf_trace *t);
-
-/* ---- synthetic traces (tracegen.c; the scaling bench, docs/controller.md) ---- */
-
-enum sf_tracegen_family {
-    SF_TG_DIURNAL = 0, /* a smooth 4-hour cycle with slow multiplicative noise */
-    SF_TG_ONOFF,       /* bursty on/off (a two-state MMPP: 10 min on, 20 min at a tenth) */
-    SF_TG_FLASH,       /* flash crowds: 6x jumps about hourly, decaying over 5 minutes */
-    SF_TG_RAMP,        /* a slow ramp from a tenth to twice the base */
-    SF_TG_STEPS,       /* step changes: levels held about 40 minutes */
-    SF_TG_QUIET,       /* long quiet periods (1.5 h at 2 %) between 20-minute busy ones */
-    SF_TG_COUNT
-};
-
-/* Longest generated trace: 31 days of seconds. Highest mean rate: the burstiest family peaks at
- * about 7x its mean, and 7 x 1e5 req/s x 6 s stays under SF_TRACE_MAX_PER_EPOCH, so whatever
- * tracegen writes, replay reads. */
-#define SF_TRACEGEN_MAX_SECONDS  (31ll * 86400)
-#define SF_TRACEGEN_MAX_MEAN_RPS 1e5
-
-const char *sf_tracegen_name(int family);
-/* -1 when unknown. */
-int sf_tracegen_parse(const char *name);
-/* Fills counts[0..seconds) with per-second Poisson counts whose rate follows the family's shape,
- * scaled to mean_rps on average; the same seed gives the same trace. */
-int sf_tracegen(int family, double mean_rps, int64_t seconds, uint64_t seed, uint32_t *counts,
-                struct sf_err *err);
-/* A trace from n counts of `unit` each (through sf_trace_parse_counts, with its checks). */
-int sf_trace_from_counts(struct sf_trace *t, const char *name, const uint32_t *counts, int64_t n,
-                         enum sf_trace_unit unit, double epoch_s, struct sf_err *err);
-
 /* ---- simulator ---- */
-
-enum sf_policy_kind {
-    SF_POL_FAAS = 0,
-    SF_POL_LIBRA,
-    SF_POL_LIBRA_ORIG,
-    SF_POL_SPOCK,
-    SF_POL_MARK,
-    SF_POL_SERFLOW,
-    SF_POL_ORACLE,
-    SF_POL_STATIC,
-    SF_POL_COUNT
-};
-const char *sf_policy_name(enum sf_policy_kind k);
-/* Parses a policy name; returns -1 when unknown. */
-int sf_policy_parse(const char *name);
 
 struct sf_sim_opts {
     double tau;
@@ -115,21 +37,19 @@ struct sf_sim_opts {
     int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
     struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
+    double tcip_rps;                /* >= 0: replaces the planned T-CIP of serflow's path (and the
+                                       oracle's, which shares it) */
     int record_series;              /* fill the per-epoch series of each result */
     /* progress: called about every 1/100 of the work; may be NULL */
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
     void *progress_ctx;
 };
 
-/* How requests become batches: deadline-aware (batcher.h: a batch leaves when full or when its
- * oldest request would otherwise miss its SLO, so every request is answered within the SLO of
- * its arrival), or the paper's: every epoch's requests cut into batches of B at the epoch's end. */
-enum sf_batching { SF_BATCHING_DEADLINE = 0, SF_BATCHING_EPOCH = 1 };
-
 void sf_sim_opts_default(struct sf_sim_opts *o);
 
 struct sf_policy_result {
-    enum sf_policy_kind kind;
+    enum sf_policy_kind kind; /* registry index */
+    const struct sf_policy_desc *policy;
     struct sf_path path;
     double cost_usd, vm_cost_usd, function_cost_usd, fee_usd; /* function_cost includes fees */
     uint64_t requests, requests_served, requests_slo_ok;
@@ -148,22 +68,32 @@ struct sf_policy_result {
     int32_t *series_ready, *series_batches_inst, *series_batches_fn;
 };
 
-/* Paths for the policies from a plan at tau: serflow = the plan's best at tau; libra, spock,
- * mark = the cheapest SLO-feasible IaaS at tau; faas = the FaaS-only memory; oracle and static =
- * serflow's path when it has instances, else the cheapest instance path at tau. */
-struct sf_sim_paths {
-    struct sf_path serflow, iaas, faas, oracle;
-};
-int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim_paths *out,
-                           struct sf_err *err);
+/* The bind options (bind.h) of the simulator's settings: tau, batching, mechanics, baselines,
+ * its function cold start as the batcher's allowance, payload factor, T-CIP override; no margin. */
+void sf_sim_bind_opts(const struct sf_sim_opts *o, struct sf_bind_opts *out);
+/* Binds kinds[i] (registry indices, policy.h) from plan with the simulator's options into
+ * out[i]; on failure nothing is left bound. Release with sf_sim_bindings_fini. */
+int sf_sim_bind(const struct sf_plan *plan, const struct sf_profile *prof,
+                const struct sf_pricing *price, const struct sf_sim_opts *o,
+                const enum sf_policy_kind *kinds, size_t n, struct sf_binding *out,
+                struct sf_err *err);
+void sf_sim_bindings_fini(struct sf_binding *b, size_t n);
 
-/* Replays the trace for each requested policy. results[i] corresponds to kinds[i]; release with
- * sf_sim_results_fini. All policies see the same requests (the same per-request exit draws and
- * arrival times), epoch by epoch. */
+/* Replays the trace for each bound policy (made with sf_sim_bind, or sf_bind with the
+ * simulator's options). results[i] corresponds to bound[i]; release with sf_sim_results_fini.
+ * All policies see the same requests (the same per-request exit draws and arrival times), epoch
+ * by epoch. Clairvoyant policies (needs_future) are computed from the whole trace and replayed in
+ * a second pass; they must share one path. */
 int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
                const struct sf_trace *trace, const struct sf_sim_opts *opts,
-               const struct sf_sim_paths *paths, const enum sf_policy_kind *kinds, size_t n_kinds,
-               struct sf_policy_result *results, struct sf_err *err);
+               const struct sf_binding *bound, size_t n, struct sf_policy_result *results,
+               struct sf_err *err);
 void sf_sim_results_fini(struct sf_policy_result *results, size_t n);
+
+/* sf_sim_bind, sf_sim_run, then the bindings released: a replay of kinds[] from a plan. */
+int sf_sim_run_plan(const struct sf_profile *prof, const struct sf_pricing *price,
+                    const struct sf_trace *trace, const struct sf_sim_opts *opts,
+                    const struct sf_plan *plan, const enum sf_policy_kind *kinds, size_t n,
+                    struct sf_policy_result *results, struct sf_err *err);
 
 #endif

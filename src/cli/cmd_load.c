@@ -10,7 +10,10 @@
 
 #include "cli.h"
 #include "serflow/nn_profile.h"
-#include "serflow/serve.h"
+#include "serflow/metrics.h"
+#include "serflow/http.h"
+#include "serflow/load.h"
+#include "serflow/trace.h"
 #include "serflow/sim.h"
 #include "serve_cli.h"
 

@@ -154,7 +154,7 @@ static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err 
             a->o.batch_size = (int)v.i;
             break;
         case P_BATCHING:
-            a->o.batching = v.word == 1 ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+            a->o.batching = v.word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
             break;
         case P_FN_INVOCATION:
             a->o.fn_invoke_size = v.word == 1 ? 1 : 0;
@@ -307,7 +307,7 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
 {
     printf("serflow plan: %s on %s %s (prices as of %s)\n", prof->model, pr->provider, pr->region,
            pr->as_of);
-    if (o->batching == SF_PLAN_EPOCH)
+    if (o->batching == SF_BATCHING_EPOCH)
         printf("  SLO %.3g s, epoch batching (the paper's): batches of %d, capacity r = %.2f req/s "
                "per instance;\n  planning rate %.2f req/s\n",
                plan->slo_s, plan->batch_size, plan->capacity_rps, plan->rate_rps);
@@ -347,18 +347,18 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
             else
                 printf(" (a residual above it buys one more instance)\n");
             printf("  instances  %.0f at %.2f req/s\n", b->split.instances, plan->rate_rps);
-            if (o->batching != SF_PLAN_EPOCH)
+            if (o->batching != SF_BATCHING_EPOCH)
                 printf("  batches    up to %d requests per instance batch (saturated), %d per "
                        "function call at the planning rate\n",
                        b->inst_batch, b->fn_batch);
-        } else if (o->batching != SF_PLAN_EPOCH) {
+        } else if (o->batching != SF_BATCHING_EPOCH) {
             printf("  batches    %d requests per function call at the planning rate\n",
                    b->fn_batch);
         }
         printf("  cost       $%.4f per hour at %.2f req/s (VM $%.4f, functions $%.4f)\n",
                per_hour(b->cost_usd_per_s), plan->rate_rps, per_hour(b->split.vm_usd_per_s),
                per_hour(b->split.fn_usd_per_s));
-        if (o->batching == SF_PLAN_EPOCH)
+        if (o->batching == SF_BATCHING_EPOCH)
             printf("  SLO        worst-case batch %.2f s of %.2f s (margin %.2f s)\n\n",
                    b->latency_s, plan->slo_s, b->slo_margin_s);
         else
@@ -482,7 +482,7 @@ static int print_json(const struct sf_plan *plan, const struct sf_profile *prof,
     json_object_set_new(o, "rate_rps", sf_cli_json_num(plan->rate_rps));
     json_object_set_new(o, "batch_size", json_integer(plan->batch_size));
     json_object_set_new(o, "batching",
-                        json_string(plan->batching == SF_PLAN_EPOCH ? "epoch" : "deadline"));
+                        json_string(plan->batching == SF_BATCHING_EPOCH ? "epoch" : "deadline"));
     json_object_set_new(o, "function_arch", json_string(pr->fn_arch[plan->fn_arch].name));
     json_t *alts = json_array();
     for (size_t i = 0; i < plan->n_alt; i++)

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
+#include "serflow/http.h"
+#include "serflow/worker.h"
+#include "serflow/function.h"
+#include "serflow/lambda.h"
 #include "serve_cli.h"
 
 /* ---- worker ---- */

@@ -7,6 +7,7 @@
  * cheapest. Work: O(taus * vm_types * cuts * memories); per-memory prefix sums make each cut O(1).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +119,7 @@ struct ctx {
     int fn_payload_ok;     /* a full batch of inputs fits in one invocation */
     double payload_factor; /* bytes on the wire per byte of payload (4/3: base64 in JSON) */
     int max_fanout;        /* largest k considered: min(B, SF_PLAN_MAX_FANOUT) */
-    int deadline;          /* deadline batching (SF_PLAN_DEADLINE) */
+    int deadline;          /* deadline batching (SF_BATCHING_DEADLINE) */
 };
 
 /* Worst-case batch time of stages 1..i on a runtime (all B requests reach every stage). */
@@ -569,8 +570,8 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     struct ctx x = {.prof = prof, .price = price, .plan = plan, .n = prof->n_stages};
     x.payload_factor = opts->payload_factor > 0 ? opts->payload_factor : SF_PLAN_PAYLOAD_FACTOR;
     x.max_fanout = plan->batch_size < SF_PLAN_MAX_FANOUT ? plan->batch_size : SF_PLAN_MAX_FANOUT;
-    x.deadline = opts->batching != SF_PLAN_EPOCH;
-    plan->batching = x.deadline ? SF_PLAN_DEADLINE : SF_PLAN_EPOCH;
+    x.deadline = opts->batching != SF_BATCHING_EPOCH;
+    plan->batching = x.deadline ? SF_BATCHING_DEADLINE : SF_BATCHING_EPOCH;
     x.fn_payload_ok =
         plan->fn_invoke_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
     int rc = build_memories(&x, opts, arch, err);
@@ -721,6 +722,26 @@ struct sf_path sf_plan_path(const struct sf_candidate *c)
     if (!p.has_instances)
         p.tcip_rps = INFINITY;
     return p;
+}
+
+char *sf_path_describe(const struct sf_path *p, const struct sf_pricing *price, int n_stages,
+                       char *buf, size_t size)
+{
+    const char *vm = p->has_instances > 0 && p->vm >= 0 && (size_t)p->vm < price->n_vm
+                         ? price->vm[p->vm].name
+                         : "?";
+    if (p->has_instances < 0)
+        snprintf(buf, size, "(none feasible)");
+    else if (!p->has_instances)
+        snprintf(buf, size, "functions only, %d MB", p->fn_mem_mb);
+    else if (p->cut >= n_stages)
+        snprintf(buf, size, "IaaS %s + %d MB spill", vm, p->fn_mem_mb);
+    else if (p->tail_fanout > 1)
+        snprintf(buf, size, "hybrid %s stages 1-%d + %d x %d MB", vm, p->cut, p->tail_fanout,
+                 p->fn_mem_mb);
+    else
+        snprintf(buf, size, "hybrid %s stages 1-%d + %d MB", vm, p->cut, p->fn_mem_mb);
+    return buf;
 }
 
 /* Worst-case time of stages [from, to) for a batch of n requests that all reach every stage. */

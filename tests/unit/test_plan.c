@@ -140,7 +140,7 @@ static void test_cut0_is_faas_and_cutN_is_iaas(void **state)
     struct sf_err err = {{0}};
     struct sf_plan_opts eo;
     sf_plan_opts_default(&eo);
-    eo.batching = SF_PLAN_EPOCH;
+    eo.batching = SF_BATCHING_EPOCH;
     assert_int_equal(sf_plan_run(&plan, &profile, &pricing, &eo, &err), SF_OK);
     const struct sf_candidate *c = &plan.best;
     struct sf_costcfg cc;
@@ -237,7 +237,7 @@ static void test_bundled_plan_explains_rejections(void **state)
     struct sf_plan_opts o;
     sf_plan_opts_default(&o);
     o.tau = 0.7;
-    o.batching = SF_PLAN_EPOCH; /* the paper's batches: the hand computation below */
+    o.batching = SF_BATCHING_EPOCH; /* the paper's batches: the hand computation below */
     assert_int_equal(sf_plan_run(&plan, &profile, &pricing, &o, &err), SF_OK);
     int saw_slo = 0, saw_payload_split = 0;
     for (size_t i = 0; i < plan.n_alt; i++) {
@@ -567,12 +567,12 @@ static void test_planner_matches_brute_force(void **state)
         struct sf_plan_opts o;
         sf_plan_opts_default(&o);
         o.min_accuracy = floor_acc;
-        o.batching = k % 2 ? SF_PLAN_EPOCH : SF_PLAN_DEADLINE;
+        o.batching = k % 2 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
         struct sf_plan plan;
         struct sf_err err = {{0}};
         int rc = sf_plan_run(&plan, p, pr, &o, &err);
-        double want = o.batching == SF_PLAN_EPOCH ? brute_force(p, pr, floor_acc)
-                                                  : brute_force_deadline(p, pr, floor_acc);
+        double want = o.batching == SF_BATCHING_EPOCH ? brute_force(p, pr, floor_acc)
+                                                      : brute_force_deadline(p, pr, floor_acc);
         if (isinf(want)) {
             assert_int_equal(rc, SF_EINFEASIBLE);
         } else {

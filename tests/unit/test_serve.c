@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/metrics.h"
+#include "serflow/billing.h"
 #include "test_util.h"
 
 static const struct sf_nn_shape IMG = {3, {1, 28, 28}};

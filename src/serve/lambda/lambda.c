@@ -20,9 +20,11 @@
 
 #include <jansson.h>
 
-#include "httpd.h"
+#include "wire/httpd.h"
 #include "serflow/cloud.h"
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/billing.h"
+#include "serflow/lambda.h"
 
 /* Connections: every instance holds one long poll, every in-flight invocation one. */
 #define LAMBDA_MAX_CONNECTIONS 1024

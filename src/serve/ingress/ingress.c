@@ -30,7 +30,7 @@ static void count_result(struct sf__server *s, const struct sf__item *it,
     sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
     if (r->status)
         return;
-    if (lat <= s->cfg->env.ctl.epoch_s)
+    if (lat <= s->cfg->bind->env.ctl.epoch_s)
         sf_metrics_add(s->metrics, s->mid.slo_ok, "", 1);
     snprintf(lab, sizeof(lab), "stage=\"%d\"", r->exit_stage);
     sf_metrics_add(s->metrics, s->mid.exit_stage, lab, 1);
@@ -100,7 +100,7 @@ static int admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s
         pthread_mutex_unlock(&s->mu);
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"queue_full\"", (double)p->n);
         /* the queue drains within about one SLO interval */
-        *retry_after_s = (int)ceil(s->cfg->env.ctl.epoch_s);
+        *retry_after_s = (int)ceil(s->cfg->bind->env.ctl.epoch_s);
         return 503;
     }
     double now = sf__server_now(s);
@@ -384,8 +384,8 @@ static int start_lambda(struct sf__server *s, const char *exe, struct sf_err *er
         return SF_OK;
     }
     char mem[16], tau[32], to[32], idle[32], delay[32], conc[16], fd[16];
-    snprintf(mem, sizeof(mem), "%d", c->path.fn_mem_mb);
-    snprintf(tau, sizeof(tau), "%.17g", c->tau);
+    snprintf(mem, sizeof(mem), "%d", c->bind->path.fn_mem_mb);
+    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
     snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
     snprintf(idle, sizeof(idle), "%.9g", c->fn_idle_timeout_s / c->time_scale);
     snprintf(delay, sizeof(delay), "%.9g", c->fn_cold_start_delay_s / c->time_scale);
@@ -438,9 +438,9 @@ static int start_cloud(struct sf__server *s, const char *exe, struct sf_err *err
     const struct sf_serve_cfg *c = s->cfg;
     char cut[16], tau[32], k[16], to[32], delay[32];
     snprintf(delay, sizeof(delay), "%.9g", c->worker_fault_delay_s);
-    snprintf(cut, sizeof(cut), "%d", c->path.has_instances ? c->path.cut : s->n_stages);
-    snprintf(tau, sizeof(tau), "%.17g", c->tau);
-    snprintf(k, sizeof(k), "%d", c->path.tail_fanout > 0 ? c->path.tail_fanout : 1);
+    snprintf(cut, sizeof(cut), "%d", c->bind->path.has_instances ? c->bind->path.cut : s->n_stages);
+    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
+    snprintf(k, sizeof(k), "%d", c->bind->path.tail_fanout > 0 ? c->bind->path.tail_fanout : 1);
     snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
     char *argv[] = {(char *)exe,
                     "worker",
@@ -495,7 +495,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         s->queue = calloc(s->q_cap, sizeof(*s->queue));
         /* ids of admitted requests stay in the table until answered: room for the queue plus
          * what can be in flight (every instance and dispatcher a batch, several times over) */
-        s->table_cap = 4 * (s->q_cap + (size_t)cfg->env.ctl.batch_size *
+        s->table_cap = 4 * (s->q_cap + (size_t)cfg->bind->env.ctl.batch_size *
                                            (SF_CLOUD_MAX_INSTANCES + (size_t)cfg->fn_dispatchers));
         s->table = calloc(s->table_cap, sizeof(*s->table));
         s->metrics = sf_metrics_new();

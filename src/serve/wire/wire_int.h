@@ -1,6 +1,7 @@
-/* serve_internal.h - helpers shared by the files of src/serve (never installed). */
-#ifndef SERFLOW_SERVE_INTERNAL_H
-#define SERFLOW_SERVE_INTERNAL_H
+/* wire_int.h - little-endian field access and a capped buffer, shared by the files of src/serve
+ * (never installed). */
+#ifndef SERFLOW_WIRE_INT_H
+#define SERFLOW_WIRE_INT_H
 
 #include <stdint.h>
 #include <string.h>

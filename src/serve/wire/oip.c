@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
+#include "serflow/wire.h"
 
 /* Nesting of "data" arrays: a [n, C, H, W] tensor nests 4 deep; more is malformed. */
 #define OIP_MAX_DEPTH 8

@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
-#include "serve_internal.h"
+#include "serflow/load.h"
+#include "serflow/trace.h"
+#include "wire/wire_int.h"
 
 /* Largest answer the generator reads: one image's JSON answer is about 400 bytes. */
 #define LOAD_MAX_RESPONSE_BYTES (64u << 10)

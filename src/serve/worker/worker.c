@@ -13,10 +13,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "httpd.h"
+#include "wire/httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/nn_codec.h"
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/http.h"
+#include "serflow/worker.h"
 
 /* Connections a worker accepts: the ingress keeps a few, health checks one more. */
 #define WORKER_MAX_CONNECTIONS 64

@@ -8,11 +8,15 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "httpd.h"
+#include "wire/httpd.h"
 #include "serflow/batcher.h"
 #include "serflow/cloud.h"
 #include "serflow/policy.h"
-#include "serflow/serve.h"
+#include "serflow/wire.h"
+#include "serflow/metrics.h"
+#include "serflow/billing.h"
+#include "serflow/http.h"
+#include "serflow/ingress.h"
 
 /* One HTTP inference request (n images), waiting in its connection thread for every answer. */
 struct sf__pending {
@@ -104,8 +108,6 @@ struct sf__server {
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     /* controller state (control.c) */
     struct sf_policy policy;
-    struct sf_batcher_cfg batcher;
-    double *inst_worst_s, *fn_worst_s;
     double epoch_wall_s;
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */

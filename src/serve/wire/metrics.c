@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
+#include "serflow/metrics.h"
 
 /* Label strings longer than this are refused (they come from our own code, never a client). */
 #define LABELS_MAX 160

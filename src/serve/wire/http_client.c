@@ -8,8 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "serflow/serve.h"
-#include "serve_internal.h"
+#include "serflow/wire.h"
+#include "serflow/http.h"
+#include "wire/wire_int.h"
 
 struct sink {
     char *p;

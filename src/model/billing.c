@@ -6,7 +6,7 @@
  */
 #include <math.h>
 
-#include "serflow/serve.h"
+#include "serflow/billing.h"
 
 /* Durations within this of a granularity multiple are not rounded up once more: float noise
  * from clock subtraction must not add a whole millisecond. */

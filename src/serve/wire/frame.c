@@ -1,6 +1,6 @@
 /*
  * frame.c - the binary frames between the ingress, the workers and the functions (layouts in
- * serve.h and docs/serving.md): a batch of inputs in, per-request results out. The hidden state
+ * wire.h and docs/serving.md): a batch of inputs in, per-request results out. The hidden state
  * across the cut is nn/'s codec frame. Every count and length is checked against the buffer and
  * a named cap before anything is allocated or read.
  */
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/serve.h"
-#include "serve_internal.h"
+#include "serflow/wire.h"
+#include "wire/wire_int.h"
 
 static const unsigned char MAGIC_IN[4] = {'S', 'F', 'I', 'B'};
 static const unsigned char MAGIC_RES[4] = {'S', 'F', 'R', 'S'};

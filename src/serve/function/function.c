@@ -16,8 +16,9 @@
 #include <time.h>
 
 #include "serflow/nn_codec.h"
-#include "serflow/serve.h"
-#include "serve_internal.h"
+#include "serflow/wire.h"
+#include "serflow/function.h"
+#include "wire/wire_int.h"
 
 /* Hidden state one event may carry: the Lambda synchronous payload cap is 6 MB of LZ4, which
  * decompresses to far less than this. */

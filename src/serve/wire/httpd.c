@@ -5,7 +5,7 @@
  * handler's status, content type and extra headers. Limits against slow or stalled clients: a
  * connection cap and an idle timeout.
  */
-#include "httpd.h"
+#include "wire/httpd.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "serflow/serve.h"
-#include "serve_internal.h"
+#include "serflow/wire.h"
+#include "wire/wire_int.h"
 
 struct sf__httpd {
     struct MHD_Daemon *d;

@@ -1,0 +1,33 @@
+/*
+ * function.h - one function instance (`serflow function`, serve/function/): the Lambda
+ * custom-runtime `bootstrap` loop against the Runtime API, running the whole model or a hybrid's
+ * tail on each event. The same binary runs under the local function runtime and on AWS Lambda.
+ */
+#ifndef SERFLOW_FUNCTION_H
+#define SERFLOW_FUNCTION_H
+
+#include <signal.h>
+
+#include "serflow/core.h"
+#include "serflow/nn.h"
+
+/* A function instance: the Lambda custom-runtime loop against AWS_LAMBDA_RUNTIME_API
+ * (host:port). Each event is an input frame (full model from stage 1), a hidden-state frame
+ * (nn_codec.h: the tail from its stage on), or an OIP v2 JSON request (full model; the answer
+ * is the OIP JSON response). Posts a result frame (or JSON) to /response, or an error to /error.
+ * Returns when *stop is set or the runtime API goes away. */
+struct sf_function_cfg {
+    const char *model_dir;
+    const char *runtime_api; /* host:port */
+    double tau;              /* for OIP JSON events (frames carry their own tau) */
+    double init_delay_s;     /* extra cold-start time after the model load, before the first poll */
+    /* fault injection for tests: "crash" returns SF_EIO on the first event without answering
+     * (the CLI then exits, killing the instance mid-invocation), "hang" never answers it */
+    const char *fault;
+    int threads;
+    enum sf_nn_backend backend;
+};
+int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
+                    struct sf_err *err);
+
+#endif
