@@ -185,7 +185,7 @@ static void fault(const char *svc, const char *op, const char *kind, int count)
     char body[256];
     snprintf(body, sizeof(body),
              "{\"service\":\"%s\",\"operation\":\"%s\",\"kind\":\"%s\",\"count\":%d,"
-             "\"delay_s\":2.0}",
+             "\"delay_s\":6.0}",
              svc, op, kind, count);
     json_decref(control("/_fake/fault", body));
 }
@@ -354,7 +354,9 @@ static void test_retries(void **state)
     (void)state;
     struct sf_aws_quota *q = sf_aws_quota_new(SF_AWS_RETRY_QUOTA);
     struct sf_aws_credp *cp;
-    struct sf_aws_client *c = client(SECRET, q, 0.5, &cp);
+    /* 2 s per attempt: far above a loaded machine's answer (under valgrind too), far below the
+     * 6 s the fake holds a "timeout" fault */
+    struct sf_aws_client *c = client(SECRET, q, 2.0, &cp);
     struct sf_err err = {{0}};
     struct sf_aws_call_info info;
     char seq[1024];
@@ -405,7 +407,7 @@ static void test_retries(void **state)
                                         .creds = cp5,
                                         .quota = q,
                                         .max_attempts = 5,
-                                        .timeout_s = 0.5,
+                                        .timeout_s = 2.0,
                                         .hooks = &HOOKS};
         assert_int_equal(sf_aws_client_new(&c5, &cfg, &err), SF_OK);
     }
