@@ -23,7 +23,11 @@ enum sf_status {
     SF_EUNSUPPORTED = -7, /* valid but not supported (operator, unit, version) */
     SF_ECORRUPT = -8,     /* checksum or structure mismatch */
     SF_ETOOBIG = -9,      /* input exceeds a hard cap */
-    SF_EINFEASIBLE = -10  /* no configuration satisfies the constraints */
+    SF_EINFEASIBLE = -10, /* no configuration satisfies the constraints */
+    SF_ETHROTTLED = -11,  /* a remote service refused for now (throttling, concurrency cap) */
+    SF_ETIMEDOUT = -12,   /* a remote call did not answer in its time */
+    SF_EREMOTE = -13,     /* a remote service or function failed (5xx, function error) */
+    SF_EDENIED = -14      /* credentials missing, refused or not allowed */
 };
 
 /* Static English name of a status code; never NULL. */

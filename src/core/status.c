@@ -36,6 +36,14 @@ const char *sf_strerror(int status)
         return "too big";
     case SF_EINFEASIBLE:
         return "infeasible";
+    case SF_ETHROTTLED:
+        return "throttled";
+    case SF_ETIMEDOUT:
+        return "timed out";
+    case SF_EREMOTE:
+        return "remote failure";
+    case SF_EDENIED:
+        return "access denied";
     default:
         return "unknown error";
     }
