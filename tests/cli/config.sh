@@ -18,7 +18,10 @@ if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
     # built from a checkout: the commit is one of its objects
     [ -n "$commit" ] && git -C "$src" cat-file -e "$commit^{commit}" && ok || bad "commit '$commit' not in the checkout"
 fi
-for c in plan replay profile serve load tracegen demo worker lambda function help; do
+expect "command list" 0 "$bin" --help
+commands=$(sed -n '/^Commands:/,/^$/s/^  \([a-z]\+\) .*/\1/p' "$tmp/out")
+[ "$(echo $commands | wc -w)" -ge 11 ] && ok || bad "command list: $commands"
+for c in $commands; do
     expect "$c --version" 0 "$bin" "$c" --version
     [ "$(cat "$tmp/out")" = "$version" ] && ok || bad "$c --version: $(cat "$tmp/out")"
 done
