@@ -8,14 +8,18 @@
 
 #include <signal.h>
 
+#include "serflow/auth.h"
 #include "serflow/core.h"
 #include "serflow/nn.h"
 
 /* A function instance: the Lambda custom-runtime loop against AWS_LAMBDA_RUNTIME_API
  * (host:port). Each event is an input frame (full model from stage 1), a hidden-state frame
  * (nn_codec.h: the tail from its stage on), or an OIP v2 JSON request (full model; the answer
- * is the OIP JSON response). Posts a result frame (or JSON) to /response, or an error to /error.
- * Returns when *stop is set or the runtime API goes away. */
+ * is the OIP JSON response), each checked against the model (shape, stage, classes, distinct
+ * ids) before anything is copied. Posts a result frame (or JSON) to /response, or an error to
+ * /error. With auth set (the local runtime's instances), every call is signed and an event is
+ * taken only with the runtime's response MAC. Returns when *stop is set or the runtime API goes
+ * away. */
 struct sf_function_cfg {
     const char *model_dir;
     const char *runtime_api; /* host:port */
@@ -26,6 +30,7 @@ struct sf_function_cfg {
     const char *fault;
     int threads;
     enum sf_nn_backend backend;
+    const struct sf_auth *auth; /* this instance's identity (NULL or unset: none, as on AWS) */
 };
 int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
                     struct sf_err *err);

@@ -41,7 +41,8 @@ struct sf_load_cfg {
 
 struct sf_load_stats {
     uint64_t planned, sent, done;
-    uint64_t ok;      /* HTTP 200 with a parsable answer */
+    uint64_t ok; /* HTTP 200 with a valid answer (label in its classes, finite probabilities) */
+    uint64_t invalid; /* HTTP 200 whose body is not a valid answer */
     uint64_t correct; /* ... whose label is the image's */
     uint64_t slo_ok;  /* ok and answered within slo_s of its arrival */
     uint64_t status_503, status_4xx, status_5xx, conn_errors;

@@ -13,12 +13,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME ARGS...: runs `serflow ARGS --port 0` in the background, waits (bounded) for
-# its "listening on http://HOST:PORT" line; sets url and spid.
+# start_serve NAME ARGS...: runs `serflow serve --port 0 ARGS` in the background (a short drain
+# grace unless ARGS give one), waits (bounded) for its "listening on http://HOST:PORT" line;
+# sets url and spid.
 start_serve() {
     local name=$1
     shift
-    "$bin" serve --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+    "$bin" serve --port 0 --drain-grace-s 0.2 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
     spid=$!
     pids+=("$spid")
     url=""
@@ -73,13 +74,22 @@ metric() {
         $1 == (l == "" ? n : n "{" l "}") { print $2; exit }'
 }
 
+# answered: every answer of the ingress, whatever its outcome (ok, failed, refused, deadline)
+answered() {
+    local t=0 v o
+    for o in ok failed refused deadline; do
+        v=$(metric serflow_requests_answered_total "outcome=\"$o\"")
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
 # accepted_is_answered NAME: the ingress's invariant, from /metrics
 accepted_is_answered() {
-    local a o f
+    local a n
     a=$(metric serflow_requests_accepted_total)
-    o=$(metric serflow_requests_answered_total 'outcome="ok"')
-    f=$(metric serflow_requests_answered_total 'outcome="failed"')
-    [ -n "$a" ] && [ "$a" = "$((o + f))" ] && ok || bad "$1: accepted $a != answered $o + $f"
+    n=$(answered)
+    [ -n "$a" ] && [ "$a" = "$n" ] && ok || bad "$1: accepted $a != answered $n"
 }
 
 # wait_metric NAME LABELS MIN: waits (bounded, 30 s) until the sample is >= MIN

@@ -68,9 +68,9 @@ else
 fi
 accepted_is_answered api
 [ "$(metric serflow_requests_accepted_total)" = 4 ] && ok || bad "accepted $(metric serflow_requests_accepted_total), want 4"
-inv=$(metric serflow_bill_function_invocations)
+inv=$(metric serflow_bill_function_invocations_total)
 [ -n "$inv" ] && [ "$inv" -ge 3 ] && ok || bad "function invocations billed: $inv"
-awk -v v="$(metric serflow_bill_usd)" 'BEGIN { exit !(v > 0) }' && ok || bad "bill_usd not positive"
+awk -v v="$(metric serflow_bill_usd_total)" 'BEGIN { exit !(v > 0) }' && ok || bad "bill_usd not positive"
 [ "$(metric serflow_requests_rejected_total 'reason="bad_request"')" = 3 ] && ok || bad "bad_request count"
 
 stop_serve api

@@ -9,7 +9,7 @@ bin=$1; src=$2
 make_requests
 
 # 1. queue full: two places, a function cold start of 2 s keeps them occupied
-start_serve queue --policy faas --tau 0.5 --queue-cap 2 --fn-cold-start-delay-s 2 || { finish serve_limits; exit 1; }
+start_serve queue --policy faas --tau 0.5 --queue-cap 2 --max-images 1 --fn-cold-start-delay-s 2 || { finish serve_limits; exit 1; }
 cp=()
 for i in 1 2 3 4 5 6; do
     curl -s -D "$tmp/h$i" -o "$tmp/b$i" -w '%{http_code}\n' --max-time 30 -X POST \

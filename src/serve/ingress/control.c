@@ -389,6 +389,7 @@ void *sf__control_main(void *arg)
         poll_provider(s, now);
         reap_slots(s);
         now = sf__server_now(s);
+        sf__server_expire(s, now); /* admit.c: 504 for requests past their deadline */
         double wake = INFINITY;
         if (s->cfg->batching == SF_BATCHING_DEADLINE || s->draining)
             wake = run_batcher(s, now);
