@@ -26,7 +26,9 @@ struct sf_function_cfg {
     double tau;              /* for OIP JSON events (frames carry their own tau) */
     double init_delay_s;     /* extra cold-start time after the model load, before the first poll */
     /* fault injection for tests: "crash" returns SF_EIO on the first event without answering
-     * (the CLI then exits, killing the instance mid-invocation), "hang" never answers it */
+     * (the CLI then exits, killing the instance mid-invocation), "hang" never answers it,
+     * "start" exits before the first poll (a start that fails), "repoll" asks for the next event
+     * without answering */
     const char *fault;
     int threads;
     enum sf_nn_backend backend;

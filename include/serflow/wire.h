@@ -127,8 +127,8 @@ struct sf_oip_request {
  * the JSON values and refuses more than max_n x numel + SF_OIP_MAX_EXTRA_VALUES (SF_ETOOBIG), so
  * the tree takes at most sf_oip_parse_bytes(json_len, max_n, numel) bytes whatever the body.
  * Errors are SF_EPARSE (JSON syntax, with line and column), SF_EINVAL (a field: the message names
- * it, e.g. "inputs[0].datatype: expected FP32, got INT8"), SF_ETOOBIG (n above max_n, too many
- * values, an id over SF_OIP_MAX_ID_BYTES). */
+ * it, e.g. "inputs[0].datatype: expected FP32, got INT8"; an id over SF_OIP_MAX_ID_BYTES),
+ * SF_ETOOBIG (n above max_n, too many values). */
 int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
                          const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
                          struct sf_err *err);

@@ -320,7 +320,8 @@ static int load_run(int argc, char **argv)
     double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
     if (a.json_out) {
         json_t *o = json_pack(
-            "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:I},"
+            "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:"
+            "I},"
             "s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
             "url", a.url, "requests", (json_int_t)st.planned, "ok", (json_int_t)st.ok, "invalid",
             (json_int_t)st.invalid, "correct", (json_int_t)st.correct, "status_503",
@@ -367,9 +368,10 @@ static int load_run(int argc, char **argv)
     }
     /* a run is a success only when every request came back and every 200 was a valid answer;
      * nothing valid back is a failure whatever else happened */
-    code = st.conn_errors || st.done < st.planned || st.invalid || (st.planned && !st.ok)
-               ? SF_EXIT_FAIL
-               : SF_EXIT_OK;
+    code =
+        st.conn_errors || st.refused || st.done < st.planned || st.invalid || (st.planned && !st.ok)
+            ? SF_EXIT_FAIL
+            : SF_EXIT_OK;
     if (st.planned && !st.ok && !a.quiet)
         fprintf(stderr, "serflow load: no valid answer came back\n");
 out:

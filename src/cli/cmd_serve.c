@@ -60,7 +60,7 @@ enum {
 };
 
 static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
-static const char *const fault_words[] = {"crash", "hang", NULL};
+static const char *const fault_words[] = {"crash", "hang", "start", "repoll", NULL};
 
 static const struct sf_opt serve_opts[] = {
     SF_SO_SECTION("Model and plan:"),
@@ -107,7 +107,9 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_STR(S_LAMBDA_URL, "lambda-url", "U",
               "use a running function runtime instead of starting one"),
     SF_SO_WORD(S_FN_FAULT, "fn-fault", "F",
-               "test hook: function instances crash or hang on every event", fault_words),
+               "test hook: function instances crash, hang, fail to start or\npoll again without "
+               "answering, on every event",
+               fault_words),
     SF_SO_NUM(S_WORKER_DELAY, "worker-fault-delay-s", "S",
               "test hook: workers hold every batch this much longer", 0, 60),
     SF_SO_FLAG(S_WORKER_NO_START, "worker-fault-no-start",

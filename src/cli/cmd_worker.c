@@ -192,7 +192,7 @@ enum {
     L_FAULT
 };
 
-static const char *const fault_words[] = {"crash", "hang", NULL};
+static const char *const fault_words[] = {"crash", "hang", "start", "repoll", NULL};
 
 static const struct sf_opt lambda_opts[] = {
     SF_SO_STR(L_MODEL, "model", "DIR", "the model the function serves"),
@@ -210,7 +210,9 @@ static const struct sf_opt lambda_opts[] = {
     SF_SO_INT(L_PORT, "port", "N", "listen port (0: any free port)", 0, 65535),
     SF_SO_INT(L_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there when listening", 0,
               1024),
-    SF_SO_WORD(L_FAULT, "fault", "F", "test hook: instances crash or hang on every event",
+    SF_SO_WORD(L_FAULT, "fault", "F",
+               "test hook: instances crash, hang, fail to start (start) or\npoll again without "
+               "answering (repoll)",
                fault_words),
     {0}};
 

@@ -248,6 +248,8 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
     char next_url[320];
     snprintf(next_url, sizeof(next_url), "http://%s/2018-06-01/runtime/invocation/next",
              cfg->runtime_api);
+    if (rc == SF_OK && cfg->fault && !strcmp(cfg->fault, "start"))
+        rc = sf_err_set(err, SF_EIO, "fault injected: exit before the first poll");
     while (rc == SF_OK && !*stop) {
         struct event ev;
         memset(&ev, 0, sizeof(ev));
@@ -288,6 +290,10 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
             free(ev.body);
             rc = sf_err_set(err, SF_EIO, "fault injected: crash mid-invocation");
             break;
+        }
+        if (cfg->fault && !strcmp(cfg->fault, "repoll")) {
+            free(ev.body); /* asks for the next event without answering this one */
+            continue;
         }
         while (cfg->fault && !strcmp(cfg->fault, "hang") && !*stop) {
             struct timespec ts = {0, 50 * 1000 * 1000};

@@ -188,6 +188,10 @@ static void finish_req(const struct sf_load_cfg *c, struct sf_load_stats *st, st
                        CURLcode res, long status, double now, double *lat)
 {
     st->done++;
+    if (res == CURLE_COULDNT_CONNECT) {
+        st->refused++;
+        return;
+    }
     if (res != CURLE_OK) {
         st->conn_errors++;
         return;

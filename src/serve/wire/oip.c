@@ -158,8 +158,7 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
     if (id) {
         size_t il = json_string_length(id);
         if (il > SF_OIP_MAX_ID_BYTES || memchr(json_string_value(id), 0, il)) {
-            rc = sf_err_set(err, il > SF_OIP_MAX_ID_BYTES ? SF_ETOOBIG : SF_EINVAL,
-                            "id: %zu bytes, at most %d without NUL characters", il,
+            rc = sf_err_set(err, SF_EINVAL, "id: %zu bytes, at most %d without NUL characters", il,
                             SF_OIP_MAX_ID_BYTES);
             goto done;
         }
