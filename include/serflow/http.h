@@ -30,9 +30,9 @@ int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t
 /* What an internal call adds to a request (auth.h): */
 struct sf_http_opts {
     /* sign the request as this identity and accept the answer only with its response MAC (a
-     * missing or wrong one is SF_EIO, status 0); NULL or unset: neither */
+     * missing or wrong one is SF_ECORRUPT, status 0); NULL or unset: neither */
     const struct sf_auth *auth;
-    size_t max_resp_bytes; /* the answer's cap; 0: SF_SERVE_MAX_BODY_BYTES */
+    size_t max_resp_bytes; /* the answer's cap (beyond: SF_ETOOBIG); 0: SF_SERVE_MAX_BODY_BYTES */
 };
 /* sf_http_request with opts (may be NULL). */
 int sf_http_request_opts(struct sf_http *h, const struct sf_http_opts *opts, const char *url,

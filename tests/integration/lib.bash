@@ -176,3 +176,50 @@ stop_pid() {
     [ "$rc" -eq 0 ] && ok || bad "$name: exited $rc after SIGTERM"
     no_children "$name"
 }
+
+# listen_port PID: the TCP port PID listens on (read from /proc; empty when none)
+listen_port() {
+    /usr/bin/python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        t = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    f = line.split()
+    if f[3] == "0A" and f[9] in inodes:
+        print(int(f[1].split(":")[1], 16))
+        break
+PY
+}
+
+# child_of PID WORD: the first descendant of PID running `serflow WORD` (empty when none)
+child_of() {
+    local p
+    for p in $(descendants "$1"); do
+        ps -o args= -p "$p" 2>/dev/null | grep -q " $2 " && { echo "$p"; return; }
+    done
+}
+
+# wait_child PID WORD: waits (bounded, 30 s) for such a descendant and prints it
+wait_child() {
+    local c
+    for _ in $(seq 1 300); do
+        c=$(child_of "$1" "$2")
+        [ -n "$c" ] && { echo "$c"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# rss_peak_kb PID: the process's peak resident set (VmHWM) in kB
+rss_peak_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# the signing scheme of include/serflow/auth.h, written again in Python: the tests check the
+# processes against an independent implementation of the documented scheme
+export PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")${PYTHONPATH:+:$PYTHONPATH}"

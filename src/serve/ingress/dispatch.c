@@ -177,7 +177,7 @@ static void *inst_main(void *arg)
                                           &rlen, NULL, &err);
             if (rc == SF_OK && status == 200)
                 ok = deliver_frame(s, b, resp, rlen, "path=\"instance\"");
-            else if (rc != SF_OK && strstr(err.msg, SF_AUTH_RESPONSE_HEADER))
+            else if (rc == SF_ECORRUPT || rc == SF_ETOOBIG) /* not the worker's, or too big */
                 sf_metrics_add(s->metrics, s->mid.frames_rejected, "path=\"instance\"", 1);
         }
         free(resp);
@@ -262,7 +262,7 @@ static void *fn_main(void *arg)
             struct sf_http_opts o = {&s->ingress_id, result_cap(s, b->n)};
             int rc = sf_http_request_opts(h, &o, s->invoke_url, frame, len, hdr, timeout, &status,
                                           &resp, &rlen, &fnerr, &err);
-            if (rc != SF_OK && strstr(err.msg, SF_AUTH_RESPONSE_HEADER))
+            if (rc == SF_ECORRUPT || rc == SF_ETOOBIG)
                 sf_metrics_add(s->metrics, s->mid.frames_rejected, "path=\"function\"", 1);
             if (rc == SF_OK && status == 429 && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {
                 /* throttled at the concurrency cap: not a failure of the function; wait for a
