@@ -318,6 +318,7 @@ static int load_run(int argc, char **argv)
     struct bill b;
     read_bill(a.url, &b);
     double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
+    int report_ok = 1;
     if (a.json_out) {
         json_t *o = json_pack(
             "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:"
@@ -326,7 +327,8 @@ static int load_run(int argc, char **argv)
             "url", a.url, "requests", (json_int_t)st.planned, "ok", (json_int_t)st.ok, "invalid",
             (json_int_t)st.invalid, "correct", (json_int_t)st.correct, "status_503",
             (json_int_t)st.status_503, "status_4xx", (json_int_t)st.status_4xx, "status_5xx",
-            (json_int_t)st.status_5xx, "conn_errors", (json_int_t)st.conn_errors, "elapsed_s",
+            (json_int_t)st.status_5xx, "conn_errors", (json_int_t)st.conn_errors, "refused",
+            (json_int_t)st.refused, "elapsed_s",
             st.elapsed_s, "p50_s", st.p50_s, "p95_s", st.p95_s, "p99_s", st.p99_s, "max_s",
             st.max_s, "slo_s", a.slo_s, "slo_attainment_request", (double)st.slo_ok / n, "accuracy",
             (double)st.correct / okd, "where", "vm", (json_int_t)st.where_vm, "vm+function",
@@ -337,6 +339,9 @@ static int load_run(int argc, char **argv)
         char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
         if (s)
             printf("%s\n", s);
+        else
+            sf_cli_error("load", "cannot write the JSON report");
+        report_ok = s != NULL;
         free(s);
         json_decref(o);
     } else {
@@ -368,10 +373,10 @@ static int load_run(int argc, char **argv)
     }
     /* a run is a success only when every request came back and every 200 was a valid answer;
      * nothing valid back is a failure whatever else happened */
-    code =
-        st.conn_errors || st.refused || st.done < st.planned || st.invalid || (st.planned && !st.ok)
-            ? SF_EXIT_FAIL
-            : SF_EXIT_OK;
+    code = !report_ok || st.conn_errors || st.refused || st.done < st.planned || st.invalid ||
+                   (st.planned && !st.ok)
+               ? SF_EXIT_FAIL
+               : SF_EXIT_OK;
     if (st.planned && !st.ok && !a.quiet)
         fprintf(stderr, "serflow load: no valid answer came back\n");
 out:
