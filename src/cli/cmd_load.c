@@ -328,14 +328,14 @@ static int load_run(int argc, char **argv)
             (json_int_t)st.invalid, "correct", (json_int_t)st.correct, "status_503",
             (json_int_t)st.status_503, "status_4xx", (json_int_t)st.status_4xx, "status_5xx",
             (json_int_t)st.status_5xx, "conn_errors", (json_int_t)st.conn_errors, "refused",
-            (json_int_t)st.refused, "elapsed_s",
-            st.elapsed_s, "p50_s", st.p50_s, "p95_s", st.p95_s, "p99_s", st.p99_s, "max_s",
-            st.max_s, "slo_s", a.slo_s, "slo_attainment_request", (double)st.slo_ok / n, "accuracy",
-            (double)st.correct / okd, "where", "vm", (json_int_t)st.where_vm, "vm+function",
-            (json_int_t)st.where_hybrid, "function", (json_int_t)st.where_function, "billed", b.ok,
-            "cost_usd", b.usd, "vm_cost_usd", b.vm_usd, "function_cost_usd", b.fn_usd, "fee_usd",
-            b.fees_usd, "vm_seconds", b.vm_s, "function_gb_s", b.gb_s, "invocations", b.invocations,
-            "server_accepted", b.accepted, "server_answered", b.answered_ok + b.answered_failed);
+            (json_int_t)st.refused, "elapsed_s", st.elapsed_s, "p50_s", st.p50_s, "p95_s", st.p95_s,
+            "p99_s", st.p99_s, "max_s", st.max_s, "slo_s", a.slo_s, "slo_attainment_request",
+            (double)st.slo_ok / n, "accuracy", (double)st.correct / okd, "where", "vm",
+            (json_int_t)st.where_vm, "vm+function", (json_int_t)st.where_hybrid, "function",
+            (json_int_t)st.where_function, "billed", b.ok, "cost_usd", b.usd, "vm_cost_usd",
+            b.vm_usd, "function_cost_usd", b.fn_usd, "fee_usd", b.fees_usd, "vm_seconds", b.vm_s,
+            "function_gb_s", b.gb_s, "invocations", b.invocations, "server_accepted", b.accepted,
+            "server_answered", b.answered_ok + b.answered_failed);
         char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
         if (s)
             printf("%s\n", s);

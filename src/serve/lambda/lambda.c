@@ -307,11 +307,18 @@ static void service_error(struct sf__httpd_resp *resp, int status, const char *t
 /* The layer's own refusals (413, 400, 503), in the Lambda error shape. */
 static void refusal(void *ctx, struct sf__httpd_resp *resp, int status, const char *msg)
 {
-    (void)ctx;
-    const char *type = status == 413   ? "RequestEntityTooLargeException"
-                       : status == 503 ? "TooManyRequestsException"
-                                       : "InvalidRequestContentException";
-    service_error(resp, status == 503 ? 429 : status, type, msg);
+    struct lambda *l = ctx;
+    if (status == 413) {
+        char m[160];
+        snprintf(m, sizeof(m),
+                 "Request must be smaller than %.0f bytes for the InvokeFunction operation",
+                 l->price->fn_payload_max_bytes);
+        service_error(resp, 413, "RequestEntityTooLargeException", m);
+        return;
+    }
+    service_error(resp, status == 503 ? 429 : status,
+                  status == 503 ? "TooManyRequestsException" : "InvalidRequestContentException",
+                  msg);
 }
 
 /* Authenticates an Invoke call (locked): principal "ingress" or "worker:N" under a key derived
