@@ -37,4 +37,12 @@ struct sf_function_cfg {
 int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
                     struct sf_err *err);
 
+/* Decodes and runs one event (body[0..len), a Lambda event: an input frame, a hidden-state frame
+ * or an OIP v2 JSON request) on model m with runner r: *out (heap, caller frees) is the answer
+ * (a result frame, or OIP JSON when *is_json), SF_OK; or err says why (the instance posts it to
+ * /error). Every decode is checked against m before anything is copied. */
+int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
+                      size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
+                      struct sf_err *err);
+
 #endif

@@ -43,4 +43,10 @@ struct sf_lambda_cfg {
 int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
                   volatile sig_atomic_t *stop, struct sf_err *err);
 
+/* 0 when fn, the function in an Invoke path, names the function `want` at $LATEST: NAME,
+ * NAME:$LATEST, ACCOUNT:function:NAME[:$LATEST] or
+ * arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:$LATEST]; -1 otherwise (another name, another
+ * qualifier, a malformed ARN). */
+int sf_lambda_names_function(const char *fn, const char *want);
+
 #endif

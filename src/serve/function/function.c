@@ -120,11 +120,9 @@ static int check_hidden_header(const struct sf_nn_model *m, const char *body, si
     return SF_OK;
 }
 
-/* Runs one event; *out (heap) is the answer, *is_json whether it is JSON. On failure err says
- * why and the caller posts it to /error. */
-static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
-                     size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
-                     struct sf_err *err)
+int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
+                      size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
+                      struct sf_err *err)
 {
     int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
     struct sf_nn_batch b;
@@ -304,8 +302,8 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
         int is_json = 0;
         struct sf_err eerr = {{0}};
         char url[512];
-        if (run_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len, &is_json,
-                      &eerr) == SF_OK) {
+        if (sf_function_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len,
+                              &is_json, &eerr) == SF_OK) {
             snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/response",
                      cfg->runtime_api, ev.request_id);
             post(cfg, c, url, out, out_len,

@@ -353,10 +353,7 @@ static int authenticate_caller(struct lambda *l, const struct sf__httpd_req *req
     return 0;
 }
 
-/* The function's name in an Invoke path: NAME, NAME:QUALIFIER, ACCOUNT:function:NAME[:Q] or
- * arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:Q]. 0 when it names this function at
- * $LATEST (or no qualifier). */
-static int names_this_function(const char *fn, const char *want)
+int sf_lambda_names_function(const char *fn, const char *want)
 {
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", fn);
@@ -389,7 +386,7 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
                           struct sf__httpd_resp *resp, const char *name)
 {
     const char *qual = sf__httpd_req_arg(req, "Qualifier");
-    if (names_this_function(name, l->cfg->function_name) != 0 ||
+    if (sf_lambda_names_function(name, l->cfg->function_name) != 0 ||
         (qual && strcmp(qual, "$LATEST") != 0)) {
         char msg[320];
         snprintf(msg, sizeof(msg), "Function not found: %.200s%s%.32s", name, qual ? ":" : "",
