@@ -511,6 +511,7 @@ static int serve_run(int argc, char **argv)
         c->env.ctl.scaling_rule = SF_SCALE_PAPER; /* the baselines keep their own rules */
     c->env.vm_usd_per_s = c->path.has_instances ? pr.vm[c->path.vm].price_usd_per_s : 0;
     c->env.faas_usd_per_req = faas_usd_per_req(&prof, &pr, &c->path, c->tau);
+    sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (c->ready_fd >= 0) /* started by a parent (serflow demo): dies with it, children too */
         sf_cli_die_with_parent();

@@ -156,6 +156,7 @@ static int worker_run(int argc, char **argv)
         sf_cli_error("worker", "--model DIR is required");
         return SF_EXIT_USAGE;
     }
+    sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (c.ready_fd >= 0)
         sf_cli_die_with_parent();
@@ -321,6 +322,7 @@ static int lambda_run(int argc, char **argv)
         sf_pricing_load(&price, a.pricing ? a.pricing : sf_cli_bundled("pricing/local.json"), &err);
     if (rc != SF_OK)
         return sf_cli_fail("lambda", rc, &err);
+    sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (a.c.ready_fd >= 0)
         sf_cli_die_with_parent();
@@ -419,6 +421,7 @@ static int function_run(int argc, char **argv)
         sf_cli_error("function", "--model DIR (or SERFLOW_MODEL_DIR) is required");
         return SF_EXIT_USAGE;
     }
+    sf_cli_bound_malloc();
     if (getenv("SERFLOW_INSTANCE"))
         sf_cli_die_with_parent(); /* started by the local runtime */
     struct sf_err err = {{0}};

@@ -2,7 +2,8 @@
 # processes on 127.0.0.1 (port 0: the kernel picks free ports), talk to them with real clients
 # (curl, aws, boto3, promtool), and stop every process they started. Each script sets bin and
 # src, sources this, and ends with `finish NAME`.
-. "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.bash"
+sf_integration_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$sf_integration_dir/../cli/lib.bash"
 model="$src/models/fmnist-ee"
 pids=()     # every process a test started, stopped on exit
 children=() # their descendants seen while running, checked gone at the end
@@ -222,4 +223,4 @@ rss_peak_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 # the signing scheme of include/serflow/auth.h, written again in Python: the tests check the
 # processes against an independent implementation of the documented scheme
-export PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$sf_integration_dir${PYTHONPATH:+:$PYTHONPATH}"

@@ -52,10 +52,13 @@ def input_ids(frame):
 
 
 def request(url, body=None, headers=None, method=None, timeout=10):
-    """(status, headers, body) of one HTTP request; errors are answers too"""
+    """(status, headers, body) of one HTTP request; errors are answers too, and no answer at all
+    (refused, reset, timed out) is status 0"""
     req = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
+    except (urllib.error.URLError, OSError):
+        return 0, {}, b""
