@@ -202,6 +202,8 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
     pthread_mutex_lock(&s->mu);
     if (s->draining || *s->stop) {
         pthread_mutex_unlock(&s->mu);
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"draining\"", (double)p->n);
+        p->draining = 1;
         *retry_after_s = 1;
         return 503;
     }

@@ -86,8 +86,8 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
         snprintf(ra, sizeof(ra), "%d", retry);
         sf__httpd_header(resp, "Retry-After", ra);
         sf__httpd_error(resp, 503, "%s",
-                        s->stopping ? "draining: this server is stopping; retry elsewhere"
-                                    : "queue full: retry later");
+                        p.draining ? "draining: this server is stopping; retry elsewhere"
+                                   : "queue full: retry later");
     } else if (status == 413) {
         sf__httpd_error(resp, 413, "%zu images: more than the admission queue holds", p.n);
     } else if (status) {

@@ -26,6 +26,7 @@ struct sf__pending {
     int failed;        /* an image's path failed: 502 */
     size_t refused;    /* 1 + the first image whose outputs were not finite (422), 0: none */
     int expired;       /* an image passed its deadline: 504 */
+    int draining;      /* refused: the server is stopping */
     double deadline_s; /* of its images */
     struct sf_serve_result *res; /* n */
     const float *x;              /* n x numel, the parsed request's buffer */
