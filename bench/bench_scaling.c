@@ -111,22 +111,24 @@ static int run_one(const struct sf_profile *prof, const struct sf_pricing *pr,
         fprintf(stderr, "bench_scaling: %s\n", err.msg);
         return -1;
     }
-    struct sf_sim_paths paths;
-    int rc = sf_sim_paths_from_plan(&plan, 0.7, &paths, &err);
-    sf_plan_fini(&plan);
-    if (rc != SF_OK) {
-        fprintf(stderr, "bench_scaling: %s\n", err.msg);
-        return -1;
-    }
     struct sf_sim_opts o;
     sf_sim_opts_default(&o);
     o.tau = 0.7;
     enum sf_policy_kind base[] = {SF_POL_FAAS, SF_POL_LIBRA, SF_POL_STATIC, SF_POL_ORACLE};
     struct sf_policy_result r[4];
-    size_t nb = paths.iaas.has_instances < 0 ? 0 : 4;
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(&o, &bo);
+    struct sf_path iaas;
+    enum sf_pool pool;
+    double planned;
+    enum sf_reject rej;
+    size_t nb = sf_bind_resolve(&plan, pr, SF_POLICY_PATH_IAAS, &bo, &iaas, &pool, &planned, &rej,
+                                &err) == SF_OK
+                    ? 4
+                    : 0;
     enum sf_policy_kind nolibra[] = {SF_POL_FAAS, SF_POL_STATIC, SF_POL_ORACLE};
     if (nb == 0) {
-        if (sf_sim_run(prof, pr, tr, &o, &paths, nolibra, 3, r, &err) != SF_OK)
+        if (sf_sim_run_plan(prof, pr, tr, &o, &plan, nolibra, 3, r, &err) != SF_OK)
             goto fail;
         c->faas = r[0].cost_usd;
         c->libra = NAN;
@@ -134,7 +136,7 @@ static int run_one(const struct sf_profile *prof, const struct sf_pricing *pr,
         c->oracle = r[2].cost_usd;
         sf_sim_results_fini(r, 3);
     } else {
-        if (sf_sim_run(prof, pr, tr, &o, &paths, base, 4, r, &err) != SF_OK)
+        if (sf_sim_run_plan(prof, pr, tr, &o, &plan, base, 4, r, &err) != SF_OK)
             goto fail;
         c->faas = r[0].cost_usd;
         c->libra = r[1].cost_usd;
@@ -150,13 +152,15 @@ static int run_one(const struct sf_profile *prof, const struct sf_pricing *pr,
         ov.ctl.buy_after_cold_starts = variants[v].buy;
         ov.ctl.sell_after_cold_starts = variants[v].sell;
         enum sf_policy_kind k = SF_POL_SERFLOW;
-        if (sf_sim_run(prof, pr, tr, &ov, &paths, &k, 1, r, &err) != SF_OK)
+        if (sf_sim_run_plan(prof, pr, tr, &ov, &plan, &k, 1, r, &err) != SF_OK)
             goto fail;
         c->var[v] = r[0].cost_usd;
         sf_sim_results_fini(r, 1);
     }
+    sf_plan_fini(&plan);
     return 0;
 fail:
+    sf_plan_fini(&plan);
     fprintf(stderr, "bench_scaling: %s\n", err.msg);
     return -1;
 }

@@ -15,17 +15,17 @@
 static struct sf_profile prof;
 static struct sf_pricing price;
 static struct sf_trace trace;
-static struct sf_sim_paths paths;
+static struct sf_plan plan;
 static struct sf_sim_opts opts;
 
 static double best_of(int reps, const enum sf_policy_kind *k, size_t n)
 {
     double best = 1e30;
-    struct sf_policy_result res[SF_POL_COUNT];
+    struct sf_policy_result res[SF_POLICY_MAX];
     for (int r = 0; r < reps; r++) {
         struct sf_err err = {{0}};
         double t0 = sf_monotonic_s();
-        if (sf_sim_run(&prof, &price, &trace, &opts, &paths, k, n, res, &err) != SF_OK) {
+        if (sf_sim_run_plan(&prof, &price, &trace, &opts, &plan, k, n, res, &err) != SF_OK) {
             fprintf(stderr, "bench_sim: %s\n", err.msg);
             exit(1);
         }
@@ -59,17 +59,14 @@ int main(int argc, char **argv)
         sf_sim_opts_default(&opts);
         opts.tau = 0.7;
         opts.batching = batching;
-        struct sf_plan plan;
         struct sf_plan_opts po;
         sf_plan_opts_default(&po);
         po.tau = opts.tau;
         po.batching = batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
-        if (sf_plan_run(&plan, &prof, &price, &po, &err) != SF_OK ||
-            sf_sim_paths_from_plan(&plan, opts.tau, &paths, &err) != SF_OK) {
+        if (sf_plan_run(&plan, &prof, &price, &po, &err) != SF_OK) {
             fprintf(stderr, "bench_sim: %s\n", err.msg);
             return 1;
         }
-        sf_plan_fini(&plan);
         const char *m = mode == 0 ? "epoch" : "deadline";
         double req = (double)trace.n_requests;
         printf("bench_sim [%s batching]: WITS as epochs: %lld epochs, %.0f requests, tau %.2f, "
@@ -87,14 +84,16 @@ int main(int argc, char **argv)
         printf("bench_sim [%s]: libra alone: %.1f ms -> %.1f M req/s (%.1f ms over the "
                "reference)\n",
                m, t2 * 1e3, req / t2 / 1e6, (t2 - t0) * 1e3);
-        enum sf_policy_kind all[SF_POL_COUNT];
-        for (int k = 0; k < SF_POL_COUNT; k++)
+        enum sf_policy_kind all[SF_POLICY_MAX];
+        int np = sf_policy_count();
+        for (int k = 0; k < np; k++)
             all[k] = (enum sf_policy_kind)k;
-        double t8 = best_of(reps, all, SF_POL_COUNT);
+        double t8 = best_of(reps, all, (size_t)np);
         printf("bench_sim [%s]: all %d policies (oracle and static replayed in a second pass): "
                "%.1f ms -> %.1f M simulated requests/s summed over policies (%.1f ms per "
                "policy)\n",
-               m, SF_POL_COUNT, t8 * 1e3, req * SF_POL_COUNT / t8 / 1e6, t8 * 1e3 / SF_POL_COUNT);
+               m, np, t8 * 1e3, req * np / t8 / 1e6, t8 * 1e3 / np);
+        sf_plan_fini(&plan);
     }
     sf_trace_fini(&trace);
     return 0;

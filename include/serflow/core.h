@@ -40,6 +40,8 @@ void sf_err_clear(struct sf_err *err);
  * `return sf_err_set(err, SF_EINVAL, "...")`. */
 int sf_err_set(struct sf_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Puts prefix before the message already in err (truncated to fit); err may be NULL. */
+void sf_err_prefix(struct sf_err *err, const char *prefix);
 
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). A regular file larger
  * than max_bytes is refused from its size (fstat) before anything is read; a pipe or FIFO is read

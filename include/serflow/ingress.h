@@ -13,8 +13,7 @@
 #include "serflow/core.h"
 #include "serflow/model.h"
 #include "serflow/nn.h"
-#include "serflow/plan.h"
-#include "serflow/policy.h"
+#include "serflow/bind.h"
 
 /* The ingress (`serflow serve`): OIP v2 over HTTP, admission, the deadline-aware batcher (or
  * the paper's epoch batching), the policy's scaling through the provider, dispatch to workers and
@@ -32,15 +31,11 @@ struct sf_serve_cfg {
     int port;
     const struct sf_profile *prof;
     const struct sf_pricing *price;
-    size_t fn_arch;
-    struct sf_path path;      /* where the policy's work runs (plan.h) */
-    const char *policy;       /* ctl/ policy name (policy.h) */
-    struct sf_policy_env env; /* its parameters: epoch = SLO, B, r, T-CIP, ... */
-    double tau;
+    /* the policy bound to its path (bind.h): path, controller parameters, batcher, tables; the
+     * same binding `serflow replay` simulates. Borrowed; must outlive the run. */
+    const struct sf_binding *bind;
     double time_scale; /* controller clock: epochs and boot delays / time_scale */
-    enum sf_batching batching;
-    double margin_s; /* batcher: kept in hand for dispatch and network jitter */
-    int queue_cap;   /* admitted, not yet dispatched requests; beyond: 503 */
+    int queue_cap;     /* admitted, not yet dispatched requests; beyond: 503 */
     int max_connections;
     int max_per_client;       /* connections from one client address */
     int idle_timeout_s;       /* per connection (slow clients) */

@@ -197,6 +197,12 @@ struct sf_path {
 /* The path of a planned candidate. */
 struct sf_path sf_plan_path(const struct sf_candidate *c);
 
+/* "functions only, 8845 MB", "IaaS c6i.large + 8845 MB spill", "hybrid c6i.large stages 1-6 +
+ * 3 x 8845 MB" into buf (always NUL-terminated; VM names escaped for terminals by the caller's
+ * printing, not here); returns buf. */
+char *sf_path_describe(const struct sf_path *p, const struct sf_pricing *price, int n_stages,
+                       char *buf, size_t size);
+
 /* Worst-case service times for the deadline-aware batcher (batcher.h), for a batch of n = 0..B
  * requests that all run every stage of the path: inst_s[n] on an instance of path (the head on
  * the VM; for a hybrid also the hand-off of n hidden states and the tail of ceil(n / k) requests

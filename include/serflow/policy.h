@@ -5,8 +5,9 @@
  * two decisions: how many long-lived instances to keep (at its own scaling periods) and how many
  * of an epoch's requests may go to instances (most policies: no cap). It never touches the fleet
  * itself: the caller applies the target (the simulator to its simulated fleet, the server to its
- * provider's processes). One file per policy in src/ctl/: faas, serflow, libra, libra-orig,
- * spock, mark. The oracle and the static fleet need the future and stay in sim/.
+ * provider's processes). One file per policy in src/ctl/ (pol_*.c), each a row of the registry
+ * below: faas, libra, libra-orig, spock, mark, serflow, and the clairvoyant oracle and static
+ * fleet, whose rows say they need the future (the simulator computes them).
  *
  * Pure: no I/O, no clock reads, no allocation. Each policy's state is private to its file and
  * lives in caller-owned storage inside struct sf_policy (SF_POLICY_STATE_BYTES, checked at
@@ -68,7 +69,6 @@ struct sf_policy_obs {
 #define SF_POLICY_STATE_BYTES (20u * 1024u)
 
 struct sf_policy_ops {
-    const char *name;
     size_t state_size; /* <= SF_POLICY_STATE_BYTES */
     /* Checks env and fills the state; sets *period_epochs (>= 1) and *first_period_epoch (>= 1):
      * the epochs at which period() is called are first, first + period, ... */
@@ -83,20 +83,86 @@ struct sf_policy_ops {
     int (*instance_cap)(void *state, const struct sf_policy_obs *obs);
 };
 
-/* Caller-owned policy instance: ops plus private state. */
+/* Where a policy's work runs, chosen from the plan at tau (bind.h resolves it into a path). */
+#define SF_POLICY_PATH_LIST(X)                                                                     \
+    X(FAAS, "faas", "functions only, at the plan's FaaS memory")                                   \
+    X(PLAN, "plan", "the plan's cheapest path at tau: FaaS, IaaS or hybrid")                       \
+    X(IAAS, "iaas", "the cheapest SLO-feasible IaaS at tau (the VM runs the whole model)")         \
+    X(INSTANCES, "instances",                                                                      \
+      "the plan's path when it has instances, else the cheapest path with instances")
+
+#define SF__POLICY_PATH_ENUM(id, name, about) SF_POLICY_PATH_##id,
+enum sf_policy_path { SF_POLICY_PATH_LIST(SF__POLICY_PATH_ENUM) SF_POLICY_PATH_COUNT };
+#undef SF__POLICY_PATH_ENUM
+const char *sf_policy_path_name(enum sf_policy_path p);
+
+/* What a clairvoyant row computes from the whole trace (the simulator, sim_oracle.c). */
+enum sf_future {
+    SF_FUTURE_NONE = 0,     /* an online rule (ops) */
+    SF_FUTURE_SCHEDULE = 1, /* the best instance schedule the dynamic program finds */
+    SF_FUTURE_STATIC = 2,   /* the best fixed instance count, kept from the start */
+};
+
+/* One registry row: everything a driver (simulator, server, CLI) needs to know about a policy. */
+struct sf_policy_desc {
+    const char *name;    /* as on the command line: lower case, [a-z0-9-] */
+    const char *summary; /* for --help: what it does, lines of at most 76 columns */
+    enum sf_policy_path path;
+    enum sf_future needs_future;     /* clairvoyant (non-zero): computed by the simulator from the
+                                        whole trace (ops NULL); the server refuses it */
+    const struct sf_policy_ops *ops; /* the online rule; NULL when needs_future */
+};
+
+/* The registry: one row per policy, each defined in its own file src/ctl/pol_<sym>.c as
+ * `const struct sf_policy_desc sf__pol_<sym>`. The enum and the table are generated together from
+ * this list, so they cannot drift; adding a policy is one file and one row here (a test adds one
+ * through SF_POLICY_EXTRA_LIST, tests/unit/test_registry.c). */
+#define SF_POLICY_LIST(X)                                                                          \
+    X(FAAS, faas)                                                                                  \
+    X(LIBRA, libra)                                                                                \
+    X(LIBRA_ORIG, libra_orig)                                                                      \
+    X(SPOCK, spock)                                                                                \
+    X(MARK, mark)                                                                                  \
+    X(SERFLOW, serflow)                                                                            \
+    X(ORACLE, oracle)                                                                              \
+    X(STATIC, static)
+
+#define SF__POLICY_ENUM(id, sym) SF_POL_##id,
+/* A policy's index in the registry. Rows a build adds after the list (SF_POLICY_EXTRA_LIST) take
+ * the indices from SF_POL_BUILTIN_COUNT on: size storage with SF_POLICY_MAX, iterate to
+ * sf_policy_count(). */
+enum sf_policy_kind { SF_POLICY_LIST(SF__POLICY_ENUM) SF_POL_BUILTIN_COUNT };
+#undef SF__POLICY_ENUM
+
+/* Most rows a registry may hold (storage for per-policy results). */
+#define SF_POLICY_MAX 32
+
+/* The rows in registry order, NULL-terminated. */
+extern const struct sf_policy_desc *const sf_policy_registry[];
+/* Rows in the registry (<= SF_POLICY_MAX). */
+int sf_policy_count(void);
+/* The row of kind k; NULL when out of range. */
+const struct sf_policy_desc *sf_policy_get(int k);
+/* The name of kind k ("?" when out of range). */
+const char *sf_policy_name(int k);
+/* The kind of a name; -1 when unknown. */
+int sf_policy_parse(const char *name);
+/* The row of a name; NULL when unknown. */
+const struct sf_policy_desc *sf_policy_find(const char *name);
+/* "faas, libra, ..." of the rows (online ones only when online_only) into buf (always
+ * NUL-terminated); returns buf. For messages and --help. */
+char *sf_policy_names(char *buf, size_t size, int online_only);
+
+/* Caller-owned policy instance: its row plus private state. */
 struct sf_policy {
-    const struct sf_policy_ops *ops;
+    const struct sf_policy_desc *desc;
     int64_t period_epochs, first_period_epoch;
     _Alignas(16) unsigned char state[SF_POLICY_STATE_BYTES];
 };
 
-/* The policies in ctl/, in a stable order; NULL-terminated. */
-extern const struct sf_policy_ops *const sf_policies[];
-/* By name ("faas", "serflow", "libra", "libra-orig", "spock", "mark"); NULL when unknown. */
-const struct sf_policy_ops *sf_policy_ops_find(const char *name);
-
-/* Initialises p with ops and env; SF_EINVAL with err naming the bad parameter. */
-int sf_policy_init(struct sf_policy *p, const struct sf_policy_ops *ops,
+/* Initialises p for the online policy d with env; SF_EINVAL with err naming the bad parameter,
+ * or when d needs the future (it has no online rule). */
+int sf_policy_init(struct sf_policy *p, const struct sf_policy_desc *d,
                    const struct sf_policy_env *env, struct sf_err *err);
 /* observe, then period() when obs->epoch is one of the policy's scaling epochs. Returns the
  * target instance count to apply now, or -1 when there is nothing to apply. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serflow/bind.h"
 #include "serflow/ctl.h"
 #include "serflow/limits.h"
 #include "serflow/model.h"
@@ -24,21 +25,6 @@
 
 /* ---- simulator ---- */
 
-enum sf_policy_kind {
-    SF_POL_FAAS = 0,
-    SF_POL_LIBRA,
-    SF_POL_LIBRA_ORIG,
-    SF_POL_SPOCK,
-    SF_POL_MARK,
-    SF_POL_SERFLOW,
-    SF_POL_ORACLE,
-    SF_POL_STATIC,
-    SF_POL_COUNT
-};
-const char *sf_policy_name(enum sf_policy_kind k);
-/* Parses a policy name; returns -1 when unknown. */
-int sf_policy_parse(const char *name);
-
 struct sf_sim_opts {
     double tau;
     uint64_t seed;
@@ -51,6 +37,8 @@ struct sf_sim_opts {
     int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
     struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
+    double tcip_rps;                /* >= 0: replaces the planned T-CIP of serflow's path (and the
+                                       oracle's, which shares it) */
     int record_series;              /* fill the per-epoch series of each result */
     /* progress: called about every 1/100 of the work; may be NULL */
     void (*progress)(void *ctx, int64_t done, int64_t total, const char *phase);
@@ -60,7 +48,8 @@ struct sf_sim_opts {
 void sf_sim_opts_default(struct sf_sim_opts *o);
 
 struct sf_policy_result {
-    enum sf_policy_kind kind;
+    enum sf_policy_kind kind; /* registry index */
+    const struct sf_policy_desc *policy;
     struct sf_path path;
     double cost_usd, vm_cost_usd, function_cost_usd, fee_usd; /* function_cost includes fees */
     uint64_t requests, requests_served, requests_slo_ok;
@@ -79,22 +68,32 @@ struct sf_policy_result {
     int32_t *series_ready, *series_batches_inst, *series_batches_fn;
 };
 
-/* Paths for the policies from a plan at tau: serflow = the plan's best at tau; libra, spock,
- * mark = the cheapest SLO-feasible IaaS at tau; faas = the FaaS-only memory; oracle and static =
- * serflow's path when it has instances, else the cheapest instance path at tau. */
-struct sf_sim_paths {
-    struct sf_path serflow, iaas, faas, oracle;
-};
-int sf_sim_paths_from_plan(const struct sf_plan *plan, double tau, struct sf_sim_paths *out,
-                           struct sf_err *err);
+/* The bind options (bind.h) of the simulator's settings: tau, batching, mechanics, baselines,
+ * its function cold start as the batcher's allowance, payload factor, T-CIP override; no margin. */
+void sf_sim_bind_opts(const struct sf_sim_opts *o, struct sf_bind_opts *out);
+/* Binds kinds[i] (registry indices, policy.h) from plan with the simulator's options into
+ * out[i]; on failure nothing is left bound. Release with sf_sim_bindings_fini. */
+int sf_sim_bind(const struct sf_plan *plan, const struct sf_profile *prof,
+                const struct sf_pricing *price, const struct sf_sim_opts *o,
+                const enum sf_policy_kind *kinds, size_t n, struct sf_binding *out,
+                struct sf_err *err);
+void sf_sim_bindings_fini(struct sf_binding *b, size_t n);
 
-/* Replays the trace for each requested policy. results[i] corresponds to kinds[i]; release with
- * sf_sim_results_fini. All policies see the same requests (the same per-request exit draws and
- * arrival times), epoch by epoch. */
+/* Replays the trace for each bound policy (made with sf_sim_bind, or sf_bind with the
+ * simulator's options). results[i] corresponds to bound[i]; release with sf_sim_results_fini.
+ * All policies see the same requests (the same per-request exit draws and arrival times), epoch
+ * by epoch. Clairvoyant policies (needs_future) are computed from the whole trace and replayed in
+ * a second pass; they must share one path. */
 int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
                const struct sf_trace *trace, const struct sf_sim_opts *opts,
-               const struct sf_sim_paths *paths, const enum sf_policy_kind *kinds, size_t n_kinds,
-               struct sf_policy_result *results, struct sf_err *err);
+               const struct sf_binding *bound, size_t n, struct sf_policy_result *results,
+               struct sf_err *err);
 void sf_sim_results_fini(struct sf_policy_result *results, size_t n);
+
+/* sf_sim_bind, sf_sim_run, then the bindings released: a replay of kinds[] from a plan. */
+int sf_sim_run_plan(const struct sf_profile *prof, const struct sf_pricing *price,
+                    const struct sf_trace *trace, const struct sf_sim_opts *opts,
+                    const struct sf_plan *plan, const enum sf_policy_kind *kinds, size_t n,
+                    struct sf_policy_result *results, struct sf_err *err);
 
 #endif

@@ -49,6 +49,30 @@ void sf_cli_usage(FILE *out);
 extern const struct sf_cli_command sf_cli_plan_command, sf_cli_replay_command,
     sf_cli_profile_command, sf_cli_tracegen_command, sf_cli_demo_command, sf_cli_help_command;
 
+/* Plans prof on pr with the binding's batching, takes tau (< 0: the plan's choice) and binds the
+ * named policy as `serflow replay` and `serflow serve` both do (bind.h); prints every problem as
+ * "serflow CMD: ..." (an unknown policy with the registry's list, a clairvoyant one, a forced
+ * path the planner rejects as a warning). Returns SF_EXIT_OK with *out bound (sf_binding_fini),
+ * or the exit code. The plan is released in every outcome. */
+struct sf_bind_opts;
+struct sf_binding;
+int sf_cli_bind_one(const char *cmd, const struct sf_profile *prof, const struct sf_pricing *pr,
+                    const char *policy, double tau, struct sf_bind_opts *bo,
+                    struct sf_binding *out);
+
+/* What `serflow serve ARGS` and `serflow replay ARGS` bind, without running (for the test that
+ * they agree): the profile and catalog are loaded into prof and pr; replay binds up to cap
+ * policies into out (*n of them). Exit codes as the commands'. */
+int sf_cli_serve_bind(int argc, char **argv, struct sf_profile *prof, struct sf_pricing *pr,
+                      struct sf_binding *out);
+int sf_cli_replay_bind(int argc, char **argv, struct sf_profile *prof, struct sf_pricing *pr,
+                       struct sf_binding *out, size_t cap, size_t *n);
+
+/* --help lines for --policy, generated from the registry (policy.h): every policy, or the online
+ * ones, with its summary. For struct sf_opt.more_help. */
+void sf_cli_help_policies(FILE *out, int indent);
+void sf_cli_help_online_policies(FILE *out, int indent);
+
 /* Runs a parse loop that only validates (for the .check entries of commands whose switch has no
  * side effects beyond storing values). */
 int sf_cli_check_only(const struct sf_opt_cmd *spec, int argc, char **argv, struct sf_err *err);

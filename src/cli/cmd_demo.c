@@ -285,18 +285,6 @@ static void progress(void *ctx, const struct sf_load_stats *st)
         fputc('\n', stderr);
 }
 
-static const char *path_str(const struct sf_path *p, const struct sf_pricing *pr, int n_stages,
-                            char *buf, size_t size)
-{
-    if (!p->has_instances)
-        snprintf(buf, size, "FaaS %d MB", p->fn_mem_mb);
-    else if (p->cut >= n_stages)
-        snprintf(buf, size, "IaaS %s + FaaS", pr->vm[p->vm].name);
-    else
-        snprintf(buf, size, "hybrid %s c=%d k=%d", pr->vm[p->vm].name, p->cut, p->tail_fanout);
-    return buf;
-}
-
 static int offline_demo(void)
 {
     char *plan_argv[] = {"plan", NULL};
@@ -343,17 +331,33 @@ static int demo_run(int argc, char **argv)
         return SF_EXIT_FAIL;
     }
     double tau = plan.best.tau;
-    struct sf_sim_paths paths;
-    int rc = sf_sim_paths_from_plan(&plan, tau, &paths, &err);
+    struct sf_sim_opts so;
+    sf_sim_opts_default(&so);
+    so.tau = tau;
+    so.ctl.epoch_s = prof.slo_s;
+    so.ctl.batch_size = prof.batch_size;
+    so.ctl.capacity_rps = prof.batch_size / prof.slo_s;
+    so.batching = da.batching ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(&so, &bo);
+    struct sf_path faas_path, chosen_path;
+    enum sf_pool pool;
+    double planned;
+    enum sf_reject rej;
+    int rc = sf_bind_resolve(&plan, &pr, SF_POLICY_PATH_FAAS, &bo, &faas_path, &pool, &planned,
+                             &rej, &err);
+    if (rc == SF_OK)
+        rc = sf_bind_resolve(&plan, &pr, SF_POLICY_PATH_PLAN, &bo, &chosen_path, &pool, &planned,
+                             &rej, &err);
     /* the forced hybrid: the plan's cheapest hybrid at tau */
     size_t t = 0;
     while (t < plan.n_tau && fabs(plan.per_tau[t][0].tau - tau) > 1e-9)
         t++;
     int have_hybrid = t < plan.n_tau && plan.per_tau_found[t][SF_POOL_HYBRID];
     struct sf_path hybrid =
-        have_hybrid ? sf_plan_path(&plan.per_tau[t][SF_POOL_HYBRID]) : paths.faas;
+        have_hybrid ? sf_plan_path(&plan.per_tau[t][SF_POOL_HYBRID]) : faas_path;
     char chosen[96];
-    path_str(&paths.serflow, &pr, prof.n_stages, chosen, sizeof(chosen));
+    sf_path_describe(&chosen_path, &pr, prof.n_stages, chosen, sizeof(chosen));
     printf("== serflow demo: the live system beside the simulator's prediction\n\n");
     printf("model    %s (%d stages) with its profile measured on this machine (%s)\n", prof.model,
            prof.n_stages, prof_path);
@@ -361,9 +365,9 @@ static int demo_run(int argc, char **argv)
     printf("plan     pool {%s} at tau %.2f, %s; SLO %g s, batch %d, r = %.0f req/s\n",
            sf_pool_name(plan.best.pool), tau, chosen, prof.slo_s, prof.batch_size,
            plan.capacity_rps);
-    sf_plan_fini(&plan);
     if (rc != SF_OK) {
         fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_plan_fini(&plan);
         return SF_EXIT_FAIL;
     }
     struct run runs[DEMO_MAX_RUNS];
@@ -372,7 +376,7 @@ static int demo_run(int argc, char **argv)
     runs[nr++] = (struct run){.label = "faas", .policy = "faas"};
     runs[nr++] = (struct run){.label = "libra", .policy = "libra"};
     runs[nr++] = (struct run){.label = "serflow", .policy = "serflow"};
-    int plan_hybrid = paths.serflow.has_instances && paths.serflow.cut < prof.n_stages;
+    int plan_hybrid = chosen_path.has_instances && chosen_path.cut < prof.n_stages;
     if (!plan_hybrid && have_hybrid) {
         /* LIBRA's mechanics on the hybrid path with T-CIP 0: one instance at any rate below r */
         runs[nr] =
@@ -436,21 +440,15 @@ static int demo_run(int argc, char **argv)
     lc.progress_every_s = isatty(2) ? 0.5 : 10;
     lc.stop = &sf_cli_stop;
     /* the prediction: the same trace, profile, prices, policies and batching */
-    struct sf_sim_opts so;
-    sf_sim_opts_default(&so);
-    so.tau = tau;
-    so.ctl.epoch_s = prof.slo_s;
-    so.ctl.batch_size = prof.batch_size;
-    so.ctl.capacity_rps = prof.batch_size / prof.slo_s;
     /* what a function call costs here beyond the model: the profile times the bare runtime */
     struct fn_costs fc =
-        measure_function(exe, model_dir, sf_nn_model_name(m), m, ds.x, paths.faas.fn_mem_mb);
+        measure_function(exe, model_dir, sf_nn_model_name(m), m, ds.x, faas_path.fn_mem_mb);
     so.fn_cold_start_s = fc.cold_s > 0 ? fc.cold_s : prof.fn_cold_start_s;
     double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], one = 0;
     const struct sf_exit_row *row = sf_profile_exits(&prof, tau);
     double surv[SF_MAX_STAGES];
     if (row &&
-        sf_fn_runtime_at(&prof, &pr, pr.fn_arch[0].name, paths.faas.fn_mem_mb, rq, rb) == SF_OK) {
+        sf_fn_runtime_at(&prof, &pr, pr.fn_arch[0].name, faas_path.fn_mem_mb, rq, rb) == SF_OK) {
         sf_profile_survival(&prof, row, surv);
         for (int i = 0; i < prof.n_stages; i++)
             one += surv[i] * rq[i] + (surv[i] > 0 ? rb[i] : 0);
@@ -466,23 +464,28 @@ static int demo_run(int argc, char **argv)
            fc.cold_s, prof.fn_cold_start_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead);
     fflush(stdout);
     so.fn_concurrency = 8; /* serve's --fn-concurrency default */
-    so.batching = da.batching ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+    sf_sim_bind_opts(&so, &bo);
     for (int i = 0; i < nr && !sf_cli_stop; i++) {
         struct run *r = &runs[i];
         lc.progress_ctx = r;
         r->ok = live_run(exe, r, tau, batching, &lc) == 0;
         if (isatty(2))
             fputc('\n', stderr);
-        struct sf_sim_paths sp = paths;
-        enum sf_policy_kind kind = (enum sf_policy_kind)sf_policy_parse(r->policy);
-        if (r->pool[0]) {
-            sp.iaas = hybrid;
-            sp.iaas.tcip_rps = 0;
+        struct sf_bind_opts rbo = bo;
+        if (r->pool[0]) { /* the forced hybrid, as serve is told: --pool hybrid --cut --vm --tcip 0
+                           */
+            rbo.force_pool = SF_POOL_HYBRID;
+            rbo.force_cut = r->cut;
+            rbo.force_vm = r->vm;
+            rbo.tcip_rps = 0;
         }
-        if (sf_sim_run(&prof, &pr, &tr, &so, &sp, &kind, 1, &r->sim, &err) != SF_OK) {
+        struct sf_binding bnd;
+        if (sf_bind(&bnd, &plan, &prof, &pr, sf_policy_find(r->policy), &rbo, &err) != SF_OK ||
+            sf_sim_run(&prof, &pr, &tr, &so, &bnd, 1, &r->sim, &err) != SF_OK) {
             fprintf(stderr, "serflow demo: %s\n", err.msg);
             r->ok = 0;
         }
+        sf_binding_fini(&bnd);
     }
     printf("%-8s %-24s %11s %11s %7s  %15s  %15s  %s\n", "policy", "path", "live $", "sim $",
            "diff", "SLO req live/sim", "accuracy l/s", "answers vm/vm+fn/fn");
@@ -493,7 +496,7 @@ static int demo_run(int argc, char **argv)
             continue;
         }
         char p[96];
-        path_str(&r->sim.path, &pr, prof.n_stages, p, sizeof(p));
+        sf_path_describe(&r->sim.path, &pr, prof.n_stages, p, sizeof(p));
         double n = r->live.planned ? (double)r->live.planned : 1;
         double diff = r->sim.cost_usd > 0 ? 100 * (r->live_usd / r->sim.cost_usd - 1) : 0;
         printf(
@@ -522,6 +525,7 @@ static int demo_run(int argc, char **argv)
     for (int i = 0; i < nr; i++)
         code = runs[i].ok ? code : SF_EXIT_FAIL;
 out:
+    sf_plan_fini(&plan);
     for (int i = 0; i < nr; i++)
         sf_sim_results_fini(&runs[i].sim, 1);
     free(arr);

@@ -33,17 +33,27 @@ static void progress(void *ctx, int64_t done, int64_t total, const char *phase)
     fflush(stderr);
 }
 
-static void describe_path(char *buf, size_t n, const struct sf_path *p, const struct sf_pricing *pr,
-                          int n_stages)
+/* The policies grouped by the path they run: "  serflow: hybrid ...; libra, spock: IaaS ...". */
+static void print_paths(const struct sf_binding *bound, size_t n, const struct sf_profile *prof,
+                        const struct sf_pricing *pr)
 {
-    if (p->has_instances < 0)
-        snprintf(buf, n, "(none feasible)");
-    else if (!p->has_instances)
-        snprintf(buf, n, "functions only, %d MB", p->fn_mem_mb);
-    else if (p->cut >= n_stages)
-        snprintf(buf, n, "IaaS %s + %d MB spill", pr->vm[p->vm].name, p->fn_mem_mb);
-    else
-        snprintf(buf, n, "hybrid %s stages 1-%d + %d MB", pr->vm[p->vm].name, p->cut, p->fn_mem_mb);
+    int done[SF_POLICY_MAX] = {0};
+    const char *sep = "  ";
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        char what[128], shown[160];
+        sf_path_describe(&bound[i].path, pr, prof->n_stages, what, sizeof(what));
+        printf("%s%s", sep, bound[i].policy->name);
+        for (size_t j = i + 1; j < n; j++)
+            if (!done[j] && !memcmp(&bound[j].path, &bound[i].path, sizeof(bound[i].path))) {
+                printf(", %s", bound[j].policy->name);
+                done[j] = 1;
+            }
+        printf(": %s", sf_str_escape(shown, sizeof(shown), what, strlen(what)));
+        sep = "; ";
+    }
+    printf("\n\n");
 }
 
 static double ratio(uint64_t a, uint64_t b)
@@ -61,7 +71,7 @@ static const struct sf_policy_result *find(const struct sf_policy_result *r, siz
 }
 
 static void print_human(const char *trace_path, const struct sf_trace *t,
-                        const struct sf_sim_opts *o, const struct sf_sim_paths *paths,
+                        const struct sf_sim_opts *o, const struct sf_binding *bound,
                         const struct sf_profile *prof, const struct sf_pricing *pr,
                         const struct sf_policy_result *r, size_t n)
 {
@@ -71,11 +81,7 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
            sf_str_escape(shown, sizeof(shown), trace_path, strlen(trace_path)),
            (long long)t->n_epochs, o->ctl.epoch_s, (unsigned long long)t->n_requests, o->tau,
            100 * r[0].accuracy, (unsigned long long)o->seed);
-    char a[128], b[128], c[128];
-    describe_path(a, sizeof(a), &paths->serflow, pr, prof->n_stages);
-    describe_path(b, sizeof(b), &paths->iaas, pr, prof->n_stages);
-    describe_path(c, sizeof(c), &paths->oracle, pr, prof->n_stages);
-    printf("  serflow: %s; libra/spock/mark: %s; oracle/static: %s\n\n", a, b, c);
+    print_paths(bound, n, prof, pr);
     const struct sf_policy_result *libra = find(r, n, SF_POL_LIBRA);
     const struct sf_policy_result *oracle = find(r, n, SF_POL_ORACLE);
     printf("%-10s %10s %9s %9s %8s %8s %8s %8s %7s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
@@ -349,8 +355,8 @@ static const struct sf_opt replay_opts[] = {
      .name = "policy",
      .kind = SF_OPT_STR,
      .metavar = "LIST",
-     .help = "comma-separated: faas,libra,libra-orig,spock,mark,serflow,oracle,\nstatic (default: "
-             "all)"},
+     .help = "comma-separated policies (default: all of them):",
+     .more_help = sf_cli_help_policies},
     {.id = R_SEED,
      .name = "seed",
      .kind = SF_OPT_INT,
@@ -518,7 +524,7 @@ struct replay_args {
     double tau, min_accuracy;
     int fn_invoke_size; /* 0: a batch per FaaS call; 1: one request per call */
     struct sf_sim_opts sim;
-    enum sf_policy_kind kinds[SF_POL_COUNT];
+    enum sf_policy_kind kinds[SF_POLICY_MAX];
     size_t n_kinds;
     int json, quiet;
     const char *csv_out, *plot_dir;
@@ -538,16 +544,15 @@ static int parse_policies(const char *list, struct replay_args *a, struct sf_err
     while ((r = sf_opt_next_item(&cur, ',', item, sizeof(item))) != 0) {
         int k = r > 0 ? sf_policy_parse(item) : -1;
         if (k < 0) {
+            char known[256];
             sf_str_escape(shown, sizeof(shown), r > 0 ? item : list, strlen(r > 0 ? item : list));
-            return sf_err_set(err, SF_EINVAL,
-                              "--policy: unknown policy '%s' (known: faas, libra, libra-orig, "
-                              "spock, mark, serflow, oracle, static)",
-                              shown);
+            return sf_err_set(err, SF_EINVAL, "--policy: unknown policy '%s' (known: %s)", shown,
+                              sf_policy_names(known, sizeof(known), 0));
         }
         int dup = 0;
         for (size_t i = 0; i < a->n_kinds; i++)
             dup |= a->kinds[i] == (enum sf_policy_kind)k;
-        if (!dup)
+        if (!dup && a->n_kinds < SF_POLICY_MAX)
             a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
     }
     return SF_OK;
@@ -648,7 +653,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     a->tau = -1;
     a->tcip_override = -1;
     sf_sim_opts_default(&a->sim);
-    for (int k = 0; k < SF_POL_COUNT; k++)
+    for (int k = 0; k < sf_policy_count(); k++)
         a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
     struct sf_opt_parser p;
     struct sf_optval v;
@@ -798,8 +803,7 @@ static int replay_check(int argc, char **argv, struct sf_err *err)
 
 /* Applies one sweep value (already checked against the parameter's range) to copies of the
  * options and paths. */
-static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts *o,
-                        struct sf_sim_paths *p)
+static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts *o)
 {
     struct sf_ctl_params *c = &o->ctl;
     switch ((enum replay_opt)param->id) {
@@ -813,7 +817,7 @@ static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts
         c->beta = v;
         break;
     case R_TCIP:
-        p->serflow.tcip_rps = p->oracle.tcip_rps = v;
+        o->tcip_rps = v;
         break;
     case R_SCALE_PERIOD:
         c->scale_period_epochs = (int)v;
@@ -837,7 +841,7 @@ static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
 static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
-                     const struct sf_plan *plan, const struct sf_sim_paths *base_paths)
+                     const struct sf_plan *plan)
 {
     const char *param = a->sweep->name;
     json_t *jpoints = json_array();
@@ -853,15 +857,15 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
     for (size_t v = 0; v < a->n_sweep; v++) {
         double val = a->sweep_values[v];
         struct sf_sim_opts o = a->sim;
-        struct sf_sim_paths paths = *base_paths;
         struct sf_err err = {{0}};
-        struct sf_policy_result res[SF_POL_COUNT];
-        sweep_apply(a->sweep, val, &o, &paths);
-        int rc = SF_OK;
-        if (a->sweep->id == R_TAU)
-            rc = sf_sim_paths_from_plan(plan, val, &paths, &err);
-        if (rc == SF_OK)
-            rc = sf_sim_run(prof, pr, t, &o, &paths, a->kinds, a->n_kinds, res, &err);
+        struct sf_policy_result res[SF_POLICY_MAX];
+        struct sf_binding bound[SF_POLICY_MAX];
+        sweep_apply(a->sweep, val, &o);
+        int rc = sf_sim_bind(plan, prof, pr, &o, a->kinds, a->n_kinds, bound, &err);
+        if (rc == SF_OK) {
+            rc = sf_sim_run(prof, pr, t, &o, bound, a->n_kinds, res, &err);
+            sf_sim_bindings_fini(bound, a->n_kinds);
+        }
         if (rc == SF_OK && (rc = check_finite(res, a->n_kinds, a, &err)) != SF_OK)
             sf_sim_results_fini(res, a->n_kinds);
         if (rc != SF_OK) {
@@ -897,6 +901,103 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
     return code;
 }
 
+/* Binds every asked policy; a policy that needs an IaaS path when none is SLO-feasible at tau is
+ * dropped with a message (the others still replay). */
+static int bind_kinds(struct replay_args *a, const struct sf_plan *plan,
+                      const struct sf_profile *prof, const struct sf_pricing *pr,
+                      struct sf_binding *bound)
+{
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(&a->sim, &bo);
+    size_t w = 0;
+    for (size_t i = 0; i < a->n_kinds; i++) {
+        const struct sf_policy_desc *d = sf_policy_get(a->kinds[i]);
+        struct sf_err err = {{0}};
+        int rc = sf_bind(&bound[w], plan, prof, pr, d, &bo, &err);
+        if (rc == SF_EINFEASIBLE && d->path == SF_POLICY_PATH_IAAS) {
+            sf_cli_error("replay", "skipping %s: no SLO-feasible IaaS configuration at tau %.2f",
+                         d->name, a->sim.tau);
+            continue;
+        }
+        if (rc != SF_OK) {
+            sf_sim_bindings_fini(bound, w);
+            return sf_cli_fail("replay", rc, &err);
+        }
+        a->kinds[w++] = a->kinds[i];
+    }
+    a->n_kinds = w;
+    if (w == 0) {
+        sf_cli_error("replay", "no policy left to replay (every one asked for needs an "
+                               "SLO-feasible IaaS configuration)");
+        return SF_EXIT_FAIL;
+    }
+    return SF_EXIT_OK;
+}
+
+/* Plans (with replay's planner options and batching), takes tau and binds every asked policy. */
+static int plan_and_bind(struct replay_args *a, const struct sf_profile *prof,
+                         const struct sf_pricing *pr, struct sf_plan *plan,
+                         struct sf_binding *bound, int *have_plan)
+{
+    struct sf_err err = {{0}};
+    struct sf_plan_opts po;
+    sf_plan_opts_default(&po);
+    po.min_accuracy = a->min_accuracy;
+    po.fn_invoke_size = a->fn_invoke_size;
+    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+    int rc = sf_plan_run(plan, prof, pr, &po, &err);
+    *have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
+    if (rc != SF_OK)
+        return sf_cli_fail("replay", rc, &err);
+    a->sim.tau = a->tau > 0 ? a->tau : plan->best.tau;
+    a->sim.tcip_rps = a->tcip_override;
+    return bind_kinds(a, plan, prof, pr, bound);
+}
+
+/* Loads the profile and the catalog; epochs are SLO intervals and batches the profile's, as the
+ * planner's. */
+static int load_inputs(struct replay_args *a, struct sf_profile *prof, struct sf_pricing *pr)
+{
+    struct sf_err err = {{0}};
+    int rc;
+    if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
+        (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK)
+        return sf_cli_fail("replay", rc, &err);
+    a->sim.ctl.epoch_s = prof->slo_s;
+    a->sim.ctl.batch_size = prof->batch_size;
+    a->sim.ctl.capacity_rps = prof->batch_size / prof->slo_s;
+    return SF_EXIT_OK;
+}
+
+int sf_cli_replay_bind(int argc, char **argv, struct sf_profile *prof, struct sf_pricing *pr,
+                       struct sf_binding *out, size_t cap, size_t *n)
+{
+    struct replay_args *a = malloc(sizeof(*a));
+    struct sf_binding *bound = malloc(sizeof(*bound) * SF_POLICY_MAX);
+    struct sf_plan plan;
+    struct sf_err err = {{0}};
+    int have_plan = 0, code;
+    *n = 0;
+    if (!a || !bound)
+        code = sf_cli_fail("replay", SF_ENOMEM, &err);
+    else if (parse_args(argc, argv, a, &err) != SF_OPT_END)
+        code = sf_cli_fail("replay", SF_EINVAL, &err);
+    else if ((code = load_inputs(a, prof, pr)) == SF_EXIT_OK &&
+             (code = plan_and_bind(a, prof, pr, &plan, bound, &have_plan)) == SF_EXIT_OK) {
+        for (size_t i = 0; i < a->n_kinds; i++) {
+            if (i < cap)
+                out[(*n)++] = bound[i]; /* moved: the tables go with it */
+            else
+                sf_binding_fini(&bound[i]);
+        }
+    }
+    if (have_plan)
+        sf_plan_fini(&plan);
+    free(a);
+    free(bound);
+    return code;
+}
+
 static int replay_run(int argc, char **argv)
 {
     struct replay_args *a = malloc(sizeof(*a));
@@ -904,10 +1005,11 @@ static int replay_run(int argc, char **argv)
     struct sf_pricing *pr = malloc(sizeof(*pr));
     struct sf_trace trace = {0};
     struct sf_plan plan = {0};
-    struct sf_policy_result results[SF_POL_COUNT];
+    struct sf_policy_result results[SF_POLICY_MAX];
+    struct sf_binding bound[SF_POLICY_MAX];
     struct sf_err err = {{0}};
     struct sf_outfile csv_file = {0};
-    int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0, rc;
+    int code = SF_EXIT_USAGE, have_plan = 0, have_results = 0, have_bound = 0, rc;
     if (!a || !prof || !pr) {
         code = sf_cli_fail("replay", SF_ENOMEM, &err);
         goto out;
@@ -925,15 +1027,9 @@ static int replay_run(int argc, char **argv)
     /* an unwritable --csv fails now, not after the replay */
     if (a->csv_out && (code = sf_cli_out_open("replay", &csv_file, a->csv_out)) != SF_EXIT_OK)
         goto out;
-    if ((rc = sf_profile_load(prof, a->profile, &err)) != SF_OK ||
-        (rc = sf_pricing_load(pr, a->pricing, &err)) != SF_OK) {
-        code = sf_cli_fail("replay", rc, &err);
+    if ((code = load_inputs(a, prof, pr)) != SF_EXIT_OK)
         goto out;
-    }
-    /* Epochs are SLO intervals and batches are the profile's, like the planner's. */
-    a->sim.ctl.epoch_s = prof->slo_s;
-    a->sim.ctl.batch_size = prof->batch_size;
-    a->sim.ctl.capacity_rps = prof->batch_size / prof->slo_s;
+    code = SF_EXIT_USAGE;
     int csv = a->csv_format >= 0
                   ? a->csv_format
                   : (strlen(a->trace) > 4 && !strcmp(a->trace + strlen(a->trace) - 4, ".csv"));
@@ -950,52 +1046,14 @@ static int replay_run(int argc, char **argv)
         code = SF_EXIT_USAGE;
         goto out;
     }
-    struct sf_plan_opts po;
-    sf_plan_opts_default(&po);
-    po.min_accuracy = a->min_accuracy;
-    po.fn_invoke_size = a->fn_invoke_size;
-    po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
-    rc = sf_plan_run(&plan, prof, pr, &po, &err);
-    have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
-    if (rc != SF_OK) {
-        code = sf_cli_fail("replay", rc, &err);
+    rc = plan_and_bind(a, prof, pr, &plan, bound, &have_plan);
+    if (rc != SF_EXIT_OK) {
+        code = rc;
         goto out;
     }
-    a->sim.tau = a->tau > 0 ? a->tau : plan.best.tau;
-    struct sf_sim_paths paths;
-    rc = sf_sim_paths_from_plan(&plan, a->sim.tau, &paths, &err);
-    if (rc != SF_OK) {
-        code = sf_cli_fail("replay", rc, &err);
-        goto out;
-    }
-    if (a->tcip_override >= 0) {
-        paths.serflow.tcip_rps = a->tcip_override;
-        paths.oracle.tcip_rps = a->tcip_override;
-    }
-    /* Drop instance baselines when no IaaS configuration meets the SLO, and say so. */
-    if (paths.iaas.has_instances < 0) {
-        size_t w = 0;
-        for (size_t i = 0; i < a->n_kinds; i++) {
-            enum sf_policy_kind k = a->kinds[i];
-            if (k == SF_POL_LIBRA || k == SF_POL_LIBRA_ORIG || k == SF_POL_SPOCK ||
-                k == SF_POL_MARK) {
-                sf_cli_error("replay",
-                             "skipping %s: no SLO-feasible IaaS configuration at tau %.2f",
-                             sf_policy_name(k), a->sim.tau);
-                continue;
-            }
-            a->kinds[w++] = k;
-        }
-        a->n_kinds = w;
-        if (w == 0) {
-            sf_cli_error("replay", "no policy left to replay (every one asked for needs an "
-                                   "SLO-feasible IaaS configuration)");
-            code = SF_EXIT_FAIL;
-            goto out;
-        }
-    }
+    have_bound = 1;
     if (a->sweep) {
-        code = run_sweep(a, prof, pr, &trace, &plan, &paths);
+        code = run_sweep(a, prof, pr, &trace, &plan);
         goto out;
     }
     struct progress_ctx pc = {.enabled = !a->quiet && trace.n_epochs >= 2000,
@@ -1003,7 +1061,7 @@ static int replay_run(int argc, char **argv)
     a->sim.progress = progress;
     a->sim.progress_ctx = &pc;
     a->sim.record_series = a->csv_out || a->plot_dir;
-    rc = sf_sim_run(prof, pr, &trace, &a->sim, &paths, a->kinds, a->n_kinds, results, &err);
+    rc = sf_sim_run(prof, pr, &trace, &a->sim, bound, a->n_kinds, results, &err);
     if (rc != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
         goto out;
@@ -1029,7 +1087,7 @@ static int replay_run(int argc, char **argv)
         code = sf_cli_print_json("replay", o);
         json_decref(o);
     } else {
-        print_human(a->trace, &trace, &a->sim, &paths, prof, pr, results, a->n_kinds);
+        print_human(a->trace, &trace, &a->sim, bound, prof, pr, results, a->n_kinds);
     }
     if (a->csv_out) {
         write_series(csv_file.f, &trace, results, a->n_kinds);
@@ -1046,6 +1104,8 @@ out:
     sf_outfile_abort(&csv_file);
     if (have_results)
         sf_sim_results_fini(results, a->n_kinds);
+    if (have_bound)
+        sf_sim_bindings_fini(bound, a->n_kinds);
     if (have_plan)
         sf_plan_fini(&plan);
     sf_trace_fini(&trace);

@@ -68,8 +68,12 @@ static const struct sf_opt serve_opts[] = {
     SF_CLI_OPT_PROFILE(S_PROFILE),
     SF_CLI_OPT_PRICING(S_PRICING),
     SF_SO_NUM(S_TAU, "tau", "T", "threshold (default: the planner's choice)", 0, 1),
-    SF_SO_STR(S_POLICY, "policy", "P",
-              "faas | serflow | libra | libra-orig | spock | mark (serflow)"),
+    {.id = S_POLICY,
+     .name = "policy",
+     .kind = SF_OPT_STR,
+     .metavar = "P",
+     .help = "the online policy (default: serflow):",
+     .more_help = sf_cli_help_online_policies},
     SF_SO_WORD(S_POOL, "pool", "P", "force a path: faas, iaas, or hybrid (with --cut)", pool_words),
     SF_SO_INT(S_CUT, "cut", "C", "the forced hybrid's cut", 1, SF_MAX_STAGES),
     SF_SO_STR(S_VM, "vm", "NAME", "the forced path's VM type (default: the cheapest)"),
@@ -160,9 +164,9 @@ static const struct sf_opt_cmd serve_spec = {
               "  serflow load --url http://127.0.0.1:8080 --epochs 100\n"};
 
 struct serve_args {
-    const char *model, *profile, *pricing, *policy, *pool, *vm;
-    double tau, tcip;
-    int cut;
+    const char *model, *profile, *pricing, *policy;
+    double tau;
+    struct sf_bind_opts bo; /* the controller's settings, bound as `serflow replay` binds them */
     struct sf_serve_cfg c;
 };
 
@@ -187,19 +191,19 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         a->policy = v->str;
         break;
     case S_POOL:
-        a->pool = pool_words[v->word];
+        a->bo.force_pool = v->word; /* pool_words is in enum sf_pool order */
         break;
     case S_CUT:
-        a->cut = (int)v->i;
+        a->bo.force_cut = (int)v->i;
         break;
     case S_VM:
-        a->vm = v->str;
+        a->bo.force_vm = v->str;
         break;
     case S_INSTANCES:
         c->fixed_instances = (int)v->i;
         break;
     case S_TCIP:
-        a->tcip = v->num;
+        a->bo.tcip_rps = v->num;
         break;
     case S_WORKER_URL:
         if (c->n_worker_urls >= (int)SF_ARRAY_LEN(c->worker_urls))
@@ -218,27 +222,27 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         if (*end || lo < 0 || hi < lo || hi > 100000)
             return sf_err_set(err, SF_EINVAL, "--cold-start: expected MIN:MAX epochs, got '%.40s'",
                               v->str);
-        c->env.ctl.cold_start_min_epochs = (int)lo;
-        c->env.ctl.cold_start_max_epochs = (int)hi;
+        a->bo.ctl.cold_start_min_epochs = (int)lo;
+        a->bo.ctl.cold_start_max_epochs = (int)hi;
         break;
     }
     case S_PERIOD:
-        c->env.ctl.scale_period_epochs = (int)v->i;
+        a->bo.ctl.scale_period_epochs = (int)v->i;
         break;
     case S_TERM:
-        c->env.ctl.terminate_delay_epochs = (int)v->i;
+        a->bo.ctl.terminate_delay_epochs = (int)v->i;
         break;
     case S_K:
-        c->env.ctl.k = v->num;
+        a->bo.ctl.k = v->num;
         break;
     case S_SEED:
         c->seed = (uint64_t)v->i;
         break;
     case S_BATCHING:
-        c->batching = v->word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
+        a->bo.batching = v->word == 1 ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
         break;
     case S_MARGIN:
-        c->margin_s = v->num;
+        a->bo.margin_s = v->num;
         break;
     case S_TIME_SCALE:
         c->time_scale = v->num;
@@ -316,56 +320,6 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     return SF_OK;
 }
 
-/* The forced path: pool at tau (and cut for hybrid), the cheapest feasible VM type (or --vm). */
-static int forced_path(const struct sf_plan *plan, const struct sf_pricing *pr, double tau,
-                       const char *pool, int cut, const char *vm, struct sf_path *out)
-{
-    enum sf_pool want = !strcmp(pool, "faas")     ? SF_POOL_FAAS
-                        : !strcmp(pool, "iaas")   ? SF_POOL_IAAS
-                        : !strcmp(pool, "hybrid") ? SF_POOL_HYBRID
-                                                  : (enum sf_pool) - 1;
-    const struct sf_candidate *best = NULL;
-    for (size_t i = 0; i < plan->n_alt; i++) {
-        const struct sf_candidate *c = &plan->alt[i];
-        if (fabs(c->tau - tau) > 1e-9 || c->pool != want || c->fn_mem_mb <= 0)
-            continue;
-        if (want == SF_POOL_HYBRID && c->cut != cut)
-            continue;
-        if (vm && (c->vm < 0 || strcmp(pr->vm[c->vm].name, vm) != 0))
-            continue;
-        int feas = c->reject == SF_REJ_NONE, bfeas = best && best->reject == SF_REJ_NONE;
-        if (!best || (feas && !bfeas) ||
-            (feas == bfeas && c->cost_usd_per_s < best->cost_usd_per_s))
-            best = c;
-    }
-    if (!best) {
-        fprintf(stderr, "serflow serve: no %s configuration%s at tau %g in the plan\n", pool,
-                want == SF_POOL_HYBRID ? " with that --cut" : "", tau);
-        return -1;
-    }
-    if (best->reject != SF_REJ_NONE)
-        fprintf(stderr,
-                "serflow serve: warning: the forced %s path is rejected by the planner "
-                "(%s)\n",
-                pool, sf_reject_name(best->reject));
-    *out = sf_plan_path(best);
-    return 0;
-}
-
-/* Expected USD of one request fully on functions at the path's memory (MArk compares with it). */
-static double faas_usd_per_req(const struct sf_profile *prof, const struct sf_pricing *pr,
-                               const struct sf_path *path, double tau)
-{
-    double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], s[SF_MAX_STAGES], work = 0;
-    const struct sf_exit_row *row = sf_profile_exits(prof, tau);
-    if (!row || sf_fn_runtime_at(prof, pr, pr->fn_arch[0].name, path->fn_mem_mb, rq, rb) != SF_OK)
-        return 0;
-    sf_profile_survival(prof, row, s);
-    for (int i = 0; i < prof->n_stages; i++)
-        work += s[i] * rq[i];
-    return sf_pricing_fn_usd_per_s(pr, 0, path->fn_mem_mb) * work;
-}
-
 static void on_ready(void *ctx, const char *host, int port)
 {
     (void)ctx;
@@ -379,16 +333,13 @@ static void serve_defaults(struct serve_args *a)
 {
     memset(a, 0, sizeof(*a));
     a->tau = -1;
-    a->cut = -1;
-    a->tcip = -1;
     a->policy = "serflow";
+    sf_bind_opts_default(&a->bo);
+    a->bo.margin_s = 0.005;
     struct sf_serve_cfg *c = &a->c;
-    sf_policy_env_default(&c->env);
     c->host = "127.0.0.1";
     c->port = 8080;
     c->time_scale = 1;
-    c->batching = SF_BATCHING_DEADLINE;
-    c->margin_s = 0.005;
     c->queue_cap = 2000;
     c->max_connections = 1024;
     c->max_per_client = 256;
@@ -416,10 +367,41 @@ static int serve_check(int argc, char **argv, struct sf_err *err)
     return rc == 1 ? SF_OK : rc;
 }
 
+/* Loads the profile and the catalog and binds the policy (after parsing). */
+static int serve_bind(struct serve_args *a, struct sf_profile *prof, struct sf_pricing *pr,
+                      struct sf_binding *out)
+{
+    if (a->bo.force_pool == SF_POOL_HYBRID && a->bo.force_cut < 0) {
+        sf_cli_error("serve", "--pool hybrid needs --cut C");
+        return SF_EXIT_USAGE;
+    }
+    struct sf_err err = {{0}};
+    int rc = sf_profile_load(
+        prof, a->profile ? a->profile : sf_cli_bundled("profiles/fmnist-ee-local.json"), &err);
+    if (rc == SF_OK)
+        rc = sf_pricing_load(pr, a->pricing ? a->pricing : sf_cli_bundled("pricing/local.json"),
+                             &err);
+    if (rc != SF_OK)
+        return sf_cli_fail("serve", rc, &err);
+    return sf_cli_bind_one("serve", prof, pr, a->policy, a->tau, &a->bo, out);
+}
+
+int sf_cli_serve_bind(int argc, char **argv, struct sf_profile *prof, struct sf_pricing *pr,
+                      struct sf_binding *out)
+{
+    struct serve_args a;
+    serve_defaults(&a);
+    struct sf_err err = {{0}};
+    if (sf_cli_parse(&serve_spec, argc, argv, serve_store, &a, &err) != SF_OK)
+        return sf_cli_fail("serve", SF_EINVAL, &err);
+    return serve_bind(&a, prof, pr, out);
+}
+
 static int serve_run(int argc, char **argv)
 {
     static struct sf_profile prof;
     static struct sf_pricing pr;
+    static struct sf_binding bnd;
     struct serve_args a;
     serve_defaults(&a);
     struct sf_serve_cfg *c = &a.c;
@@ -428,10 +410,6 @@ static int serve_run(int argc, char **argv)
         return code;
     if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
         c->fn_dispatchers = c->fn_concurrency;
-    if (a.pool && !strcmp(a.pool, "hybrid") && a.cut < 0) {
-        sf_cli_error("serve", "--pool hybrid needs --cut C");
-        return SF_EXIT_USAGE;
-    }
     if (c->max_images > c->queue_cap) {
         sf_cli_error("serve", "--max-images is above --queue-cap: a request of --max-images images "
                               "could never be admitted");
@@ -443,74 +421,12 @@ static int serve_run(int argc, char **argv)
     else
         snprintf(model_dir, sizeof(model_dir), "%s/models/fmnist-ee", SF_SOURCE_DIR);
     c->model_dir = model_dir;
+    if ((code = serve_bind(&a, &prof, &pr, &bnd)) != SF_EXIT_OK)
+        return code;
     struct sf_err err = {{0}};
-    if (sf_profile_load(&prof,
-                        a.profile ? a.profile : sf_cli_bundled("profiles/fmnist-ee-local.json"),
-                        &err) != SF_OK ||
-        sf_pricing_load(&pr, a.pricing ? a.pricing : sf_cli_bundled("pricing/local.json"), &err) !=
-            SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
-        return SF_EXIT_USAGE;
-    }
-    if (!sf_policy_ops_find(a.policy)) {
-        fprintf(stderr,
-                "serflow serve: --policy: unknown policy '%s' (faas, serflow, libra, "
-                "libra-orig, spock, mark)\n",
-                a.policy);
-        return SF_EXIT_USAGE;
-    }
-    struct sf_plan plan;
-    struct sf_plan_opts po;
-    sf_plan_opts_default(&po);
-    int rc = sf_plan_run(&plan, &prof, &pr, &po, &err);
-    if (rc != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
-        if (rc == SF_EINFEASIBLE)
-            sf_plan_fini(&plan);
-        return SF_EXIT_FAIL;
-    }
-    c->tau = a.tau >= 0 ? a.tau : plan.best.tau;
-    struct sf_sim_paths paths;
-    if (sf_sim_paths_from_plan(&plan, c->tau, &paths, &err) != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
-        sf_plan_fini(&plan);
-        return SF_EXIT_USAGE;
-    }
-    const char *pol = a.policy;
-    if (a.pool) {
-        if (forced_path(&plan, &pr, c->tau, a.pool, a.cut, a.vm, &c->path) != 0) {
-            sf_plan_fini(&plan);
-            return SF_EXIT_USAGE;
-        }
-    } else if (!strcmp(pol, "faas")) {
-        c->path = paths.faas;
-    } else if (!strcmp(pol, "serflow")) {
-        c->path = paths.serflow;
-    } else {
-        if (paths.iaas.has_instances < 0) {
-            fprintf(stderr, "serflow serve: no SLO-feasible IaaS configuration for %s at tau %g\n",
-                    pol, c->tau);
-            sf_plan_fini(&plan);
-            return SF_EXIT_FAIL;
-        }
-        c->path = paths.iaas;
-    }
-    sf_plan_fini(&plan);
     c->prof = &prof;
     c->price = &pr;
-    c->fn_arch = 0;
-    c->policy = pol;
-    c->env.ctl.epoch_s = prof.slo_s;
-    c->env.ctl.batch_size = prof.batch_size;
-    c->env.ctl.capacity_rps = prof.batch_size / prof.slo_s;
-    c->env.ctl.use_instances = c->path.has_instances;
-    if (a.tcip >= 0)
-        c->path.tcip_rps = a.tcip;
-    c->env.ctl.tcip_rps = c->path.tcip_rps;
-    if (strcmp(pol, "serflow") != 0)
-        c->env.ctl.scaling_rule = SF_SCALE_PAPER; /* the baselines keep their own rules */
-    c->env.vm_usd_per_s = c->path.has_instances ? pr.vm[c->path.vm].price_usd_per_s : 0;
-    c->env.faas_usd_per_req = faas_usd_per_req(&prof, &pr, &c->path, c->tau);
+    c->bind = &bnd;
     sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (c->ready_fd >= 0) /* started by a parent (serflow demo): dies with it, children too */
@@ -520,19 +436,15 @@ static int serve_run(int argc, char **argv)
         return SF_EXIT_FAIL;
     }
     char where[160];
-    if (!c->path.has_instances)
-        snprintf(where, sizeof(where), "functions only (%d MB)", c->path.fn_mem_mb);
-    else if (c->path.cut >= prof.n_stages)
-        snprintf(where, sizeof(where), "IaaS on %s, FaaS spill at %d MB", pr.vm[c->path.vm].name,
-                 c->path.fn_mem_mb);
-    else
-        snprintf(where, sizeof(where), "hybrid: stages 1-%d on %s, %d-%d on %d x %d MB functions",
-                 c->path.cut, pr.vm[c->path.vm].name, c->path.cut + 1, prof.n_stages,
-                 c->path.tail_fanout, c->path.fn_mem_mb);
-    fprintf(stderr, "serflow serve: policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching\n",
-            pol, c->tau, where, prof.slo_s, prof.batch_size,
-            c->batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware");
-    rc = sf_serve_run(c, &sf_cli_stop, &err);
+    sf_path_describe(&bnd.path, &pr, prof.n_stages, where, sizeof(where));
+    fprintf(stderr,
+            "serflow serve: policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
+            "req/s per instance, T-CIP %.4g req/s\n",
+            bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
+            bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
+            bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
+    int rc = sf_serve_run(c, &sf_cli_stop, &err);
+    sf_binding_fini(&bnd);
     if (rc != SF_OK) {
         fprintf(stderr, "serflow serve: %s\n", err.msg);
         return rc == SF_EINVAL || rc == SF_ENOTFOUND ? SF_EXIT_USAGE : SF_EXIT_FAIL;

@@ -349,6 +349,8 @@ static void help_row(const struct sf_opt *o, FILE *out)
         if (!nl)
             break;
     }
+    if (o->more_help)
+        o->more_help(out, HELP_COL);
 }
 
 void sf_opt_help(const struct sf_opt_cmd *cmd, FILE *out)

@@ -51,6 +51,9 @@ struct sf_opt {
     long long ilo, ihi;  /* INT bounds */
     unsigned flags;
     const char *const *words; /* WORD: accepted values */
+    /* more help generated at run time, printed under the row (e.g. the policies of the registry
+     * with their summaries), each line indented by `indent` columns; NULL: none */
+    void (*more_help)(FILE *out, int indent);
 };
 
 /* A command: its name (for messages), a summary for the command list, a synopsis, description,

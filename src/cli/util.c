@@ -10,6 +10,8 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "serflow/bind.h"
+#include "serflow/plan.h"
 
 const char *const sf_cli_invocation_words[] = {"batch", "request", NULL};
 const char *const sf_cli_batching_words[] = {"deadline", "epoch", NULL};
@@ -88,4 +90,62 @@ json_t *sf_cli_json_text(const char *s)
 {
     char buf[4 * SF_PATH_BYTES + 8];
     return json_string(sf_str_escape(buf, sizeof(buf), s, strlen(s)));
+}
+
+int sf_cli_bind_one(const char *cmd, const struct sf_profile *prof, const struct sf_pricing *pr,
+                    const char *policy, double tau, struct sf_bind_opts *bo, struct sf_binding *out)
+{
+    const struct sf_policy_desc *d = sf_policy_find(policy);
+    if (!d || d->needs_future) {
+        char known[256];
+        sf_cli_error(cmd, "--policy: %s '%s' (online policies: %s)",
+                     d ? "needs the whole trace in advance, `serflow replay` only:" : "unknown",
+                     policy, sf_policy_names(known, sizeof(known), 1));
+        return SF_EXIT_USAGE;
+    }
+    struct sf_plan plan;
+    struct sf_plan_opts po;
+    struct sf_err err = {{0}};
+    sf_plan_opts_default(&po);
+    po.batching = bo->batching;
+    int rc = sf_plan_run(&plan, prof, pr, &po, &err);
+    if (rc == SF_OK) {
+        bo->tau = tau >= 0 ? tau : plan.best.tau;
+        rc = sf_bind(out, &plan, prof, pr, d, bo, &err);
+    }
+    if (rc == SF_OK || rc == SF_EINFEASIBLE)
+        sf_plan_fini(&plan);
+    if (rc != SF_OK)
+        return sf_cli_fail(cmd, rc, &err);
+    if (out->forced != SF_REJ_NONE)
+        sf_cli_note(cmd, "warning: the forced %s path is rejected by the planner (%s)",
+                    sf_pool_name(out->pool), sf_reject_name(out->forced));
+    return SF_EXIT_OK;
+}
+
+static void help_policies(FILE *out, int indent, int online_only)
+{
+    for (int k = 0; k < sf_policy_count(); k++) {
+        const struct sf_policy_desc *d = sf_policy_get(k);
+        if (online_only && d->needs_future)
+            continue;
+        const char *h = d->summary;
+        fprintf(out, "%*s%-11s ", indent + 2, "", d->name);
+        for (int first = 1; *h; first = 0) {
+            const char *nl = strchr(h, '\n');
+            size_t len = nl ? (size_t)(nl - h) : strlen(h);
+            fprintf(out, "%*s%.*s\n", first ? 0 : indent + 14, "", (int)len, h);
+            h += len + (nl ? 1 : 0);
+        }
+    }
+}
+
+void sf_cli_help_policies(FILE *out, int indent)
+{
+    help_policies(out, indent, 0);
+}
+
+void sf_cli_help_online_policies(FILE *out, int indent)
+{
+    help_policies(out, indent, 1);
 }

@@ -58,6 +58,15 @@ int sf_err_set(struct sf_err *err, int status, const char *fmt, ...)
     return status;
 }
 
+void sf_err_prefix(struct sf_err *err, const char *prefix)
+{
+    if (!err)
+        return;
+    char tmp[SF_ERR_MAX];
+    snprintf(tmp, sizeof(tmp), "%s%s", prefix, err->msg);
+    memcpy(err->msg, tmp, sizeof(err->msg));
+}
+
 int sf_isfinite(double x)
 {
     return isfinite(x) ? 1 : 0;

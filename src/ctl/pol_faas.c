@@ -13,5 +13,10 @@ static void observe(void *state, const struct sf_policy_obs *obs)
     (void)state, (void)obs;
 }
 
-const struct sf_policy_ops sf__policy_faas = {
-    .name = "faas", .state_size = 0, .init = init, .observe = observe};
+static const struct sf_policy_ops ops = {.state_size = 0, .init = init, .observe = observe};
+
+const struct sf_policy_desc sf__pol_faas = {
+    .name = "faas",
+    .summary = "every batch on functions, the whole model; no VM ever",
+    .path = SF_POLICY_PATH_FAAS,
+    .ops = &ops};

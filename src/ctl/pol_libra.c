@@ -11,8 +11,14 @@ static int init(void *state, const struct sf_policy_env *env, int64_t *period_ep
     return sf__monitor_policy_init(state, env, SF_SCALE_PAPER, period_epochs, first_period_epoch);
 }
 
-const struct sf_policy_ops sf__policy_libra = {.name = "libra",
-                                               .state_size = sizeof(struct sf__monitor_policy),
-                                               .init = init,
-                                               .observe = sf__monitor_policy_observe,
-                                               .period = sf__monitor_policy_period};
+static const struct sf_policy_ops ops = {.state_size = sizeof(struct sf__monitor_policy),
+                                         .init = init,
+                                         .observe = sf__monitor_policy_observe,
+                                         .period = sf__monitor_policy_period};
+
+const struct sf_policy_desc sf__pol_libra = {
+    .name = "libra",
+    .summary = "LIBRA as the SERFLOW paper runs it: VMs with the whole\n"
+               "model (cheapest IaaS), mu + k sigma and T-CIP, FaaS spill",
+    .path = SF_POLICY_PATH_IAAS,
+    .ops = &ops};

@@ -78,9 +78,15 @@ static int instance_cap(void *state, const struct sf_policy_obs *obs)
     return cap > INT32_MAX ? INT32_MAX : (int)cap;
 }
 
-const struct sf_policy_ops sf__policy_libra_orig = {.name = "libra-orig",
-                                                    .state_size = sizeof(struct st),
-                                                    .init = init,
-                                                    .observe = observe,
-                                                    .period = period,
-                                                    .instance_cap = instance_cap};
+static const struct sf_policy_ops ops = {.state_size = sizeof(struct st),
+                                         .init = init,
+                                         .observe = observe,
+                                         .period = period,
+                                         .instance_cap = instance_cap};
+
+const struct sf_policy_desc sf__pol_libra_orig = {
+    .name = "libra-orig",
+    .summary = "LIBRA as its own simulator runs it: VMs for 80 % of\n"
+               "mean + 1 dev (every 300 s), the rest on functions",
+    .path = SF_POLICY_PATH_IAAS,
+    .ops = &ops};

@@ -77,8 +77,12 @@ static int period(void *state, const struct sf_policy_obs *obs)
     return -1;
 }
 
-const struct sf_policy_ops sf__policy_mark = {.name = "mark",
-                                              .state_size = sizeof(struct st),
-                                              .init = init,
-                                              .observe = observe,
-                                              .period = period};
+static const struct sf_policy_ops ops = {
+    .state_size = sizeof(struct st), .init = init, .observe = observe, .period = period};
+
+const struct sf_policy_desc sf__pol_mark = {
+    .name = "mark",
+    .summary = "MArk-style: 1.2 x the recent peak, cheapest VMs over a\n"
+               "lookahead, slow scale-in, the rest on functions",
+    .path = SF_POLICY_PATH_IAAS,
+    .ops = &ops};

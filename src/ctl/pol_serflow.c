@@ -46,8 +46,14 @@ static int init(void *state, const struct sf_policy_env *env, int64_t *period_ep
     return sf__monitor_policy_init(state, env, -1, period_epochs, first_period_epoch);
 }
 
-const struct sf_policy_ops sf__policy_serflow = {.name = "serflow",
-                                                 .state_size = sizeof(struct sf__monitor_policy),
-                                                 .init = init,
-                                                 .observe = sf__monitor_policy_observe,
-                                                 .period = sf__monitor_policy_period};
+static const struct sf_policy_ops ops = {.state_size = sizeof(struct sf__monitor_policy),
+                                         .init = init,
+                                         .observe = sf__monitor_policy_observe,
+                                         .period = sf__monitor_policy_period};
+
+const struct sf_policy_desc sf__pol_serflow = {
+    .name = "serflow",
+    .summary = "serflow: the plan's path at tau (FaaS, IaaS or hybrid),\n"
+               "its scaling rule (--scaling), FaaS spill",
+    .path = SF_POLICY_PATH_PLAN,
+    .ops = &ops};

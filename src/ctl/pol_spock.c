@@ -42,8 +42,12 @@ static int period(void *state, const struct sf_policy_obs *obs)
     return (int)ceil(mean_rps / s->capacity_rps - SF__POL_EPS);
 }
 
-const struct sf_policy_ops sf__policy_spock = {.name = "spock",
-                                               .state_size = sizeof(struct st),
-                                               .init = init,
-                                               .observe = observe,
-                                               .period = period};
+static const struct sf_policy_ops ops = {
+    .state_size = sizeof(struct st), .init = init, .observe = observe, .period = period};
+
+const struct sf_policy_desc sf__pol_spock = {
+    .name = "spock",
+    .summary = "Spock: VMs for the last window's mean rate (reactive),\n"
+               "the rest on functions",
+    .path = SF_POLICY_PATH_IAAS,
+    .ops = &ops};

@@ -1,25 +1,86 @@
-/* policy.c - the policy registry and the per-epoch call order of policy.h. */
+/* policy.c - the policy registry (generated from SF_POLICY_LIST) and the per-epoch call order
+ * of policy.h. */
+#include <stdio.h>
 #include <string.h>
 
 #include "policy_int.h"
 
-extern const struct sf_policy_ops sf__policy_faas, sf__policy_serflow, sf__policy_libra,
-    sf__policy_libra_orig, sf__policy_spock, sf__policy_mark;
+/* A build may append rows (a test's policy): SF_POLICY_EXTRA_LIST names a header that defines
+ * SF_POLICY_EXTRA(X) in the form of SF_POLICY_LIST. */
+#ifdef SF_POLICY_EXTRA_LIST
+#include SF_POLICY_EXTRA_LIST
+#else
+#define SF_POLICY_EXTRA(X)
+#endif
 
-const struct sf_policy_ops *const sf_policies[] = {&sf__policy_faas,
-                                                   &sf__policy_libra,
-                                                   &sf__policy_libra_orig,
-                                                   &sf__policy_spock,
-                                                   &sf__policy_mark,
-                                                   &sf__policy_serflow,
-                                                   NULL};
+#define DECLARE(id, sym) extern const struct sf_policy_desc sf__pol_##sym;
+SF_POLICY_LIST(DECLARE)
+SF_POLICY_EXTRA(DECLARE)
+#undef DECLARE
 
-const struct sf_policy_ops *sf_policy_ops_find(const char *name)
+#define ROW(id, sym) &sf__pol_##sym,
+const struct sf_policy_desc *const sf_policy_registry[] = {SF_POLICY_LIST(ROW) SF_POLICY_EXTRA(ROW)
+                                                               NULL};
+#undef ROW
+
+_Static_assert(SF_ARRAY_LEN(sf_policy_registry) - 1 <= SF_POLICY_MAX,
+               "the registry holds more rows than SF_POLICY_MAX");
+
+static const char *const path_names[] = {
+#define NAME(id, name, about) name,
+    SF_POLICY_PATH_LIST(NAME)
+#undef NAME
+};
+
+const char *sf_policy_path_name(enum sf_policy_path p)
 {
-    for (size_t i = 0; sf_policies[i]; i++)
-        if (!strcmp(sf_policies[i]->name, name))
-            return sf_policies[i];
-    return NULL;
+    return p >= 0 && p < SF_POLICY_PATH_COUNT ? path_names[p] : "?";
+}
+
+int sf_policy_count(void)
+{
+    return (int)SF_ARRAY_LEN(sf_policy_registry) - 1;
+}
+
+const struct sf_policy_desc *sf_policy_get(int k)
+{
+    return k >= 0 && k < sf_policy_count() ? sf_policy_registry[k] : NULL;
+}
+
+const char *sf_policy_name(int k)
+{
+    const struct sf_policy_desc *d = sf_policy_get(k);
+    return d ? d->name : "?";
+}
+
+int sf_policy_parse(const char *name)
+{
+    for (int k = 0; k < sf_policy_count(); k++)
+        if (!strcmp(sf_policy_registry[k]->name, name))
+            return k;
+    return -1;
+}
+
+const struct sf_policy_desc *sf_policy_find(const char *name)
+{
+    return sf_policy_get(sf_policy_parse(name));
+}
+
+char *sf_policy_names(char *buf, size_t size, int online_only)
+{
+    size_t len = 0;
+    if (size)
+        buf[0] = 0;
+    for (int k = 0; k < sf_policy_count() && size; k++) {
+        const struct sf_policy_desc *d = sf_policy_registry[k];
+        if (online_only && d->needs_future)
+            continue;
+        int w = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", d->name);
+        if (w < 0 || (size_t)w >= size - len)
+            break;
+        len += (size_t)w;
+    }
+    return buf;
 }
 
 void sf_policy_env_default(struct sf_policy_env *env)
@@ -40,36 +101,42 @@ void sf_policy_env_default(struct sf_policy_env *env)
     b->libra_orig_integer_share = 1;
 }
 
-int sf_policy_init(struct sf_policy *p, const struct sf_policy_ops *ops,
+int sf_policy_init(struct sf_policy *p, const struct sf_policy_desc *d,
                    const struct sf_policy_env *env, struct sf_err *err)
 {
     memset(p, 0, sizeof(*p));
-    if (!ops || ops->state_size > sizeof(p->state))
-        return sf_err_set(err, SF_EINVAL, "policy: unknown policy or state too large");
+    if (!d || !d->ops || d->needs_future)
+        return sf_err_set(err, SF_EINVAL, "policy %s: %s", d ? d->name : "?",
+                          d ? "needs the whole trace: the simulator computes it" : "unknown");
+    const struct sf_policy_ops *ops = d->ops;
+    if (ops->state_size > sizeof(p->state))
+        return sf_err_set(err, SF_EINVAL, "policy %s: state too large", d->name);
     int rc = sf_ctl_params_check(&env->ctl, err);
     if (rc != SF_OK)
         return rc;
-    p->ops = ops;
+    p->desc = d;
     p->period_epochs = 1;
     p->first_period_epoch = 1;
     rc = ops->init(p->state, env, &p->period_epochs, &p->first_period_epoch, err);
     if (rc == SF_OK && (p->period_epochs < 1 || p->first_period_epoch < 1))
-        rc = sf_err_set(err, SF_EINVAL, "policy %s: bad scaling period", ops->name);
+        rc = sf_err_set(err, SF_EINVAL, "policy %s: bad scaling period", d->name);
     if (rc != SF_OK)
-        p->ops = NULL;
+        p->desc = NULL;
     return rc;
 }
 
 int sf_policy_begin_epoch(struct sf_policy *p, const struct sf_policy_obs *obs)
 {
-    p->ops->observe(p->state, obs);
+    const struct sf_policy_ops *ops = p->desc->ops;
+    ops->observe(p->state, obs);
     int64_t e = obs->epoch, f = p->first_period_epoch;
-    if (e < f || (e - f) % p->period_epochs != 0 || !p->ops->period)
+    if (e < f || (e - f) % p->period_epochs != 0 || !ops->period)
         return -1;
-    return p->ops->period(p->state, obs);
+    return ops->period(p->state, obs);
 }
 
 int sf_policy_instance_cap(struct sf_policy *p, const struct sf_policy_obs *obs)
 {
-    return p->ops->instance_cap ? p->ops->instance_cap(p->state, obs) : INT32_MAX;
+    const struct sf_policy_ops *ops = p->desc->ops;
+    return ops->instance_cap ? ops->instance_cap(p->state, obs) : INT32_MAX;
 }

@@ -7,6 +7,7 @@
  * cheapest. Work: O(taus * vm_types * cuts * memories); per-memory prefix sums make each cut O(1).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -721,6 +722,26 @@ struct sf_path sf_plan_path(const struct sf_candidate *c)
     if (!p.has_instances)
         p.tcip_rps = INFINITY;
     return p;
+}
+
+char *sf_path_describe(const struct sf_path *p, const struct sf_pricing *price, int n_stages,
+                       char *buf, size_t size)
+{
+    const char *vm = p->has_instances > 0 && p->vm >= 0 && (size_t)p->vm < price->n_vm
+                         ? price->vm[p->vm].name
+                         : "?";
+    if (p->has_instances < 0)
+        snprintf(buf, size, "(none feasible)");
+    else if (!p->has_instances)
+        snprintf(buf, size, "functions only, %d MB", p->fn_mem_mb);
+    else if (p->cut >= n_stages)
+        snprintf(buf, size, "IaaS %s + %d MB spill", vm, p->fn_mem_mb);
+    else if (p->tail_fanout > 1)
+        snprintf(buf, size, "hybrid %s stages 1-%d + %d x %d MB", vm, p->cut, p->tail_fanout,
+                 p->fn_mem_mb);
+    else
+        snprintf(buf, size, "hybrid %s stages 1-%d + %d MB", vm, p->cut, p->fn_mem_mb);
+    return buf;
 }
 
 /* Worst-case time of stages [from, to) for a batch of n requests that all reach every stage. */

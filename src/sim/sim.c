@@ -18,22 +18,6 @@
 
 #include "sim_int.h"
 
-static const char *const policy_names[SF_POL_COUNT] = {"faas", "libra",   "libra-orig", "spock",
-                                                       "mark", "serflow", "oracle",     "static"};
-
-const char *sf_policy_name(enum sf_policy_kind k)
-{
-    return k >= 0 && k < SF_POL_COUNT ? policy_names[k] : "?";
-}
-
-int sf_policy_parse(const char *name)
-{
-    for (int k = 0; k < SF_POL_COUNT; k++)
-        if (!strcmp(name, policy_names[k]))
-            return k;
-    return -1;
-}
-
 void sf_sim_opts_default(struct sf_sim_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -49,6 +33,7 @@ void sf_sim_opts_default(struct sf_sim_opts *o)
     sf_policy_env_default(&env);
     o->ctl = env.ctl;
     o->base = env.base;
+    o->tcip_rps = -1;
 }
 
 /* ---- sampling: requests in chunks, deterministic per (seed, epoch) ---- */
@@ -205,7 +190,7 @@ static void scale_to(struct sf__pstate *ps, int target, int64_t e)
 /* Requests per FaaS invocation on the policy's path: a batch of B unless the plan says fewer. */
 static int fn_invoke_size(const struct sf__pstate *ps, int B)
 {
-    int nf = ps->rt.path.fn_invoke_size;
+    int nf = ps->rt->path.fn_invoke_size;
     return nf > 0 && nf < B ? nf : B;
 }
 
@@ -214,7 +199,7 @@ static int fn_invoke_size(const struct sf__pstate *ps, int B)
 static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, const int *alive,
                        double start_s)
 {
-    int N = ps->rt.n, cut = ps->rt.path.cut, k = ps->rt.path.tail_fanout;
+    int N = ps->rt->n_stages, cut = ps->rt->path.cut, k = ps->rt->path.tail_fanout;
     int chunk_alive[SF_MAX_FANOUT_CHUNKS][SF_MAX_STAGES];
     const int(*chunks)[SF_MAX_STAGES] = chunk_alive;
     int n_chunks = 1;
@@ -224,7 +209,7 @@ static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int 
         chunks = (const int(*)[SF_MAX_STAGES])alive;
     double worst = 0;
     for (int c = 0; c < n_chunks; c++) {
-        double tail = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, chunks[c], cut, N);
+        double tail = sf__run_s(ps->rt->fn_rq_s, ps->rt->fn_rb_s, chunks[c], cut, N);
         int cold, thr;
         double bill;
         double lat = sf__fn_invoke(&ps->fn, sh->o, start_s, tail, &cold, &thr, &bill);
@@ -241,15 +226,15 @@ static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int 
 static void run_on_instance(struct sf__shared *sh, struct sf__pstate *ps, struct sf_instance *in,
                             int a, int b, double now)
 {
-    int N = ps->rt.n, cut = ps->rt.path.cut, alive[SF_MAX_STAGES];
+    int N = ps->rt->n_stages, cut = ps->rt->path.cut, alive[SF_MAX_STAGES];
     sf__stage_counts(sh->exits, a, b, N, alive);
-    double head = sf__run_s(ps->rt.vm_rq, ps->rt.vm_rb, alive, 0, cut);
+    double head = sf__run_s(ps->rt->vm_rq_s, ps->rt->vm_rb_s, alive, 0, cut);
     double latency = head;
     in->busy_until_s = now + head;
     ps->res->vm_busy_s += head;
     if (cut < N && alive[cut] > 0) {
         double xfer = sh->prof->xfer_latency_s +
-                      alive[cut] * ps->rt.hand_off_bytes / sh->prof->xfer_bandwidth_bytes_per_s;
+                      alive[cut] * ps->rt->hand_off_bytes / sh->prof->xfer_bandwidth_bytes_per_s;
         latency += xfer + run_tail(sh, ps, a, b, alive, now + head + xfer);
     }
     account_batch(sh, ps, a, b, now, latency, 1);
@@ -259,8 +244,8 @@ static void run_on_instance(struct sf__shared *sh, struct sf__pstate *ps, struct
 static void run_on_function(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, double now)
 {
     int alive[SF_MAX_STAGES];
-    sf__stage_counts(sh->exits, a, b, ps->rt.n, alive);
-    double run = sf__run_s(ps->rt.fn_rq, ps->rt.fn_rb, alive, 0, ps->rt.n);
+    sf__stage_counts(sh->exits, a, b, ps->rt->n_stages, alive);
+    double run = sf__run_s(ps->rt->fn_rq_s, ps->rt->fn_rb_s, alive, 0, ps->rt->n_stages);
     int cold, thr;
     double bill;
     double latency = sf__fn_invoke(&ps->fn, sh->o, now, run, &cold, &thr, &bill);
@@ -330,7 +315,7 @@ static void epoch_begin(struct sf__shared *sh, struct sf__pstate *ps, int64_t e,
     ps->rec_bi = ps->res->batches_on_instances;
     ps->rec_bf = ps->res->batches_on_functions;
     struct sf_lb_split split;
-    int free_inst = ps->rt.path.has_instances ? sf_fleet_free(&ps->fleet, now) : 0;
+    int free_inst = ps->rt->path.has_instances ? sf_fleet_free(&ps->fleet, now) : 0;
     sf_lb_route(n, o->ctl.batch_size, free_inst, o->ctl.partial_to_instance, ps->cap, &split);
     ps->res->requests += (uint64_t)n;
     ps->next_g = ps->ep_first_g = first_g;
@@ -380,7 +365,7 @@ static void epoch_route(struct sf__shared *sh, struct sf__pstate *ps, int64_t av
 static int free_instances(void *ctx, double t)
 {
     const struct sf__pstate *ps = ctx;
-    if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
+    if (!ps->rt->path.has_instances || ps->inst_reqs >= ps->cap)
         return 0;
     return sf_fleet_free(&ps->fleet, t);
 }
@@ -390,7 +375,7 @@ static double next_free_s(void *ctx, double t)
 {
     const struct sf__pstate *ps = ctx;
     double best = INFINITY;
-    if (!ps->rt.path.has_instances || ps->inst_reqs >= ps->cap)
+    if (!ps->rt->path.has_instances || ps->inst_reqs >= ps->cap)
         return best;
     for (int i = 0; i < ps->fleet.n; i++) {
         const struct sf_instance *in = &ps->fleet.inst[i];
@@ -442,43 +427,16 @@ static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int6
     sf__dq_settle(sh, &ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
 }
 
-/* The batcher of a path: its worst-case service tables (allocated into *tables, 2 (B + 1)
- * doubles) with the simulator's function cold start as the allowance (the profile's is for
- * planning). */
-static int batcher_for(struct sf__shared *sh, const struct sf_path *path,
-                       struct sf_batcher_cfg *cfg, double **tables, struct sf_err *err)
-{
-    int B = sh->o->ctl.batch_size;
-    double *t = calloc(2 * ((size_t)B + 1), sizeof(double));
-    *tables = t;
-    if (!t)
-        return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
-    double *inst = t, *fn = t + B + 1;
-    int rc = sf_service_tables(sh->prof, sh->price, 0, path, B, inst, fn, err);
-    if (rc != SF_OK)
-        return rc;
-    double dcold = sh->o->fn_cold_start_s - sh->prof->fn_cold_start_s;
-    for (int n = 1; n <= B; n++) {
-        fn[n] += dcold;
-        if (path->has_instances && path->cut < sh->prof->n_stages)
-            inst[n] += dcold;
-    }
-    *cfg = (struct sf_batcher_cfg){.slo_s = sh->slo_s,
-                                   .batch_size = B,
-                                   .inst_worst_s = path->has_instances ? inst : NULL,
-                                   .fn_worst_s = fn};
-    return sf_batcher_check(cfg, err);
-}
-
 /* The oracle's lanes for deadline batching (sim_oracle.c). */
-static int oracle_lanes_init(struct sf__shared *sh, struct sf__oracle_table *tb,
-                             const struct sf_path *path, struct sf_err *err)
+static int oracle_lanes_init(struct sf__oracle_table *tb, const struct sf_binding *bnd,
+                             struct sf_err *err)
 {
     tb->lanes = calloc((size_t)tb->nmax + 2, sizeof(*tb->lanes));
     if (!tb->lanes)
         return sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
     tb->epoch_first_g = -1;
-    return batcher_for(sh, path, &tb->cfg, &tb->worst_s, err);
+    tb->cfg = &bnd->batcher;
+    return SF_OK;
 }
 
 /* ---- the lockstep pass ---- */
@@ -487,7 +445,7 @@ static void finish_policy(struct sf__shared *sh, struct sf__pstate *ps);
 
 /* One pass over the trace for the policies in ps[0..np), all on the same samples, in chunks. */
 static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
-                 struct sf__oracle_table *tb, const struct sf__pathrt *tb_rt, const char *phase)
+                 struct sf__oracle_table *tb, const struct sf_binding *tb_rt, const char *phase)
 {
     const struct sf_trace *t = sh->trace;
     int64_t E = t->n_epochs, step_every = E / 100 > 0 ? E / 100 : 1;
@@ -537,48 +495,30 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
     }
 }
 
-static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, enum sf_policy_kind k,
-                       const struct sf_path *path, struct sf_policy_result *res, struct sf_err *err)
+static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_binding *bnd,
+                       struct sf_policy_result *res, struct sf_err *err)
 {
     memset(ps, 0, sizeof(*ps));
-    ps->kind = k;
+    ps->kind = res->kind;
     ps->res = res;
-    res->kind = k;
-    res->path = *path;
-    ps->ctl = sh->o->ctl;
-    if (k != SF_POL_SERFLOW)
-        ps->ctl.scaling_rule = SF_SCALE_PAPER; /* baselines keep their own rules */
-    ps->ctl.use_instances = path->has_instances;
-    ps->ctl.tcip_rps = path->tcip_rps;
-    if (path->capacity_rps > 0 && isfinite(path->capacity_rps))
-        ps->ctl.capacity_rps = path->capacity_rps; /* the plan's r for this path's batches */
-    int rc =
-        sf__pathrt_init(&ps->rt, path, sh->prof, sh->price, sh->o->tau, sh->o->payload_factor, err);
-    if (rc != SF_OK)
-        return rc;
+    res->policy = bnd->policy;
+    res->path = bnd->path;
+    ps->rt = bnd;
+    ps->ctl = bnd->env.ctl;
     sf_fleet_init(&ps->fleet, sh->o->seed);
-    if (k != SF_POL_ORACLE && k != SF_POL_STATIC) {
-        struct sf_policy_env env = {.ctl = ps->ctl,
-                                    .vm_usd_per_s = ps->rt.vm_usd_per_s,
-                                    .faas_usd_per_req = ps->rt.faas_usd_per_req,
-                                    .base = sh->o->base};
+    if (!bnd->policy->needs_future) {
         ps->pol = malloc(sizeof(*ps->pol));
         if (!ps->pol)
             return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
-        rc = sf_policy_init(ps->pol, sf_policy_ops_find(sf_policy_name(k)), &env, err);
+        int rc = sf_policy_init(ps->pol, bnd->policy, &bnd->env, err);
         if (rc != SF_OK)
             return rc;
     }
     ps->cap = INT32_MAX;
     ps->deadline = sh->o->batching == SF_BATCHING_DEADLINE;
     if (ps->deadline) {
-        /* the batcher's worst-case service tables for this path; the simulator's function cold
-         * start is the allowance (the profile's is for planning) */
-        rc = batcher_for(sh, path, &ps->bcfg, &ps->worst_s, err);
-        if (rc != SF_OK)
-            return rc;
         ps->sh = sh;
-        ps->dq = (struct sf__dq){.cfg = &ps->bcfg, .ops = &fleet_ops, .ctx = ps};
+        ps->dq = (struct sf__dq){.cfg = &bnd->batcher, .ops = &fleet_ops, .ctx = ps};
     }
     ps->resp_hist = calloc(SF__RESP_BINS, sizeof(uint64_t));
     if (!ps->resp_hist)
@@ -628,26 +568,9 @@ static void finish_policy(struct sf__shared *sh, struct sf__pstate *ps)
     ps->resp_hist = NULL;
     free(ps->pol);
     ps->pol = NULL;
-    free(ps->worst_s);
-    ps->worst_s = NULL;
     free(ps->fn.busy_until);
     free(ps->fn.last_end);
     ps->fn.busy_until = ps->fn.last_end = NULL;
-}
-
-static const struct sf_path *path_for(const struct sf_sim_paths *paths, enum sf_policy_kind k)
-{
-    switch (k) {
-    case SF_POL_FAAS:
-        return &paths->faas;
-    case SF_POL_SERFLOW:
-        return &paths->serflow;
-    case SF_POL_ORACLE:
-    case SF_POL_STATIC:
-        return &paths->oracle;
-    default:
-        return &paths->iaas;
-    }
 }
 
 void sf_sim_results_fini(struct sf_policy_result *results, size_t n)
@@ -661,10 +584,67 @@ void sf_sim_results_fini(struct sf_policy_result *results, size_t n)
     }
 }
 
+void sf_sim_bind_opts(const struct sf_sim_opts *o, struct sf_bind_opts *out)
+{
+    sf_bind_opts_default(out);
+    out->tau = o->tau;
+    out->batching = (enum sf_batching)o->batching;
+    out->ctl = o->ctl;
+    out->base = o->base;
+    out->fn_cold_start_s = o->fn_cold_start_s; /* the container model's, not the planner's */
+    out->payload_factor = o->payload_factor;
+    out->tcip_rps = o->tcip_rps;
+}
+
+int sf_sim_bind(const struct sf_plan *plan, const struct sf_profile *prof,
+                const struct sf_pricing *price, const struct sf_sim_opts *o,
+                const enum sf_policy_kind *kinds, size_t n, struct sf_binding *out,
+                struct sf_err *err)
+{
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(o, &bo);
+    for (size_t i = 0; i < n; i++) {
+        const struct sf_policy_desc *d = sf_policy_get(kinds[i]);
+        int rc = d ? sf_bind(&out[i], plan, prof, price, d, &bo, err)
+                   : sf_err_set(err, SF_EINVAL, "replay: unknown policy %d", (int)kinds[i]);
+        if (rc != SF_OK) {
+            sf_err_prefix(err, "replay: ");
+            sf_sim_bindings_fini(out, i);
+            return rc;
+        }
+    }
+    return SF_OK;
+}
+
+void sf_sim_bindings_fini(struct sf_binding *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sf_binding_fini(&b[i]);
+}
+
+int sf_sim_run_plan(const struct sf_profile *prof, const struct sf_pricing *price,
+                    const struct sf_trace *trace, const struct sf_sim_opts *opts,
+                    const struct sf_plan *plan, const enum sf_policy_kind *kinds, size_t n,
+                    struct sf_policy_result *results, struct sf_err *err)
+{
+    if (n > SF_POLICY_MAX)
+        return sf_err_set(err, SF_ETOOBIG, "replay: at most %d policies at once", SF_POLICY_MAX);
+    struct sf_binding *b = calloc(n ? n : 1, sizeof(*b));
+    if (!b)
+        return sf_err_set(err, SF_ENOMEM, "replay: out of memory");
+    int rc = sf_sim_bind(plan, prof, price, opts, kinds, n, b, err);
+    if (rc == SF_OK) {
+        rc = sf_sim_run(prof, price, trace, opts, b, n, results, err);
+        sf_sim_bindings_fini(b, n);
+    }
+    free(b);
+    return rc;
+}
+
 int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
                const struct sf_trace *trace, const struct sf_sim_opts *opts,
-               const struct sf_sim_paths *paths, const enum sf_policy_kind *kinds, size_t n_kinds,
-               struct sf_policy_result *results, struct sf_err *err)
+               const struct sf_binding *bound, size_t n_kinds, struct sf_policy_result *results,
+               struct sf_err *err)
 {
     memset(results, 0, sizeof(*results) * n_kinds);
     int rc = sf_ctl_params_check(&opts->ctl, err);
@@ -682,6 +662,24 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         return sf_err_set(err, SF_EINVAL, "replay: unknown batching %d", opts->batching);
     if (!(opts->payload_factor >= 1) || !isfinite(opts->payload_factor))
         return sf_err_set(err, SF_EINVAL, "replay: the payload factor must be >= 1");
+    const struct sf_binding *future = NULL;
+    for (size_t i = 0; i < n_kinds; i++) {
+        const struct sf_binding *b = &bound[i];
+        if (!b->policy || b->tau != opts->tau || (int)b->batching != opts->batching ||
+            b->env.ctl.epoch_s != opts->ctl.epoch_s ||
+            b->env.ctl.batch_size != opts->ctl.batch_size || b->n_stages != prof->n_stages)
+            return sf_err_set(err, SF_EINVAL,
+                              "replay: policy %d was bound with other settings (tau, batching, "
+                              "epoch, batch size or model) than the replay's",
+                              (int)i);
+        results[i].kind = (enum sf_policy_kind)sf_policy_parse(b->policy->name);
+        if (!b->policy->needs_future)
+            continue;
+        if (future && memcmp(&future->path, &b->path, sizeof(b->path)) != 0)
+            return sf_err_set(err, SF_EINVAL,
+                              "replay: the clairvoyant policies must share one path");
+        future = b;
+    }
     struct sf__shared sh = {.prof = prof,
                             .price = price,
                             .trace = trace,
@@ -701,42 +699,31 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
     sh.arrival = malloc(sizeof(double) * (SF__SIM_CHUNK + SF__SIM_KEEP));
     struct sf__pstate *ps = calloc(n_kinds ? n_kinds : 1, sizeof(*ps));
     struct sf__oracle_table tb = {0};
-    struct sf__pathrt tb_rt;
     int32_t *sched[2] = {NULL, NULL};
     if (!sh.exits || !sh.arrival || !ps) {
         rc = sf_err_set(err, SF_ENOMEM, "replay: out of memory");
         goto out;
     }
-    size_t np = 0, late[SF_POL_COUNT], n_late = 0;
-    int want_oracle = 0;
+    size_t np = 0, late[SF_POLICY_MAX], n_late = 0;
+    int want_oracle = future != NULL;
+    if (n_kinds > SF_POLICY_MAX) {
+        rc = sf_err_set(err, SF_ETOOBIG, "replay: at most %d policies at once", SF_POLICY_MAX);
+        goto out;
+    }
     for (size_t i = 0; i < n_kinds; i++) {
-        if (kinds[i] == SF_POL_ORACLE || kinds[i] == SF_POL_STATIC) {
-            want_oracle = 1;
-            if (n_late < SF_POL_COUNT)
-                late[n_late++] = i;
+        if (bound[i].policy->needs_future) {
+            late[n_late++] = i;
             continue;
         }
-        const struct sf_path *p = path_for(paths, kinds[i]);
-        if (p->has_instances < 0) {
-            rc = sf_err_set(err, SF_EINFEASIBLE,
-                            "replay: policy %s needs an SLO-feasible IaaS configuration at tau "
-                            "%g and the plan has none",
-                            sf_policy_name(kinds[i]), opts->tau);
-            goto out;
-        }
-        rc = init_policy(&sh, &ps[np], kinds[i], p, &results[i], err);
+        rc = init_policy(&sh, &ps[np], &bound[i], &results[i], err);
         if (rc != SF_OK)
             goto out;
         np++;
     }
     if (want_oracle) {
-        rc = sf__pathrt_init(&tb_rt, &paths->oracle, prof, price, opts->tau, opts->payload_factor,
-                             err);
-        if (rc != SF_OK)
-            goto out;
         int nb =
             (int)((maxc + (uint32_t)opts->ctl.batch_size - 1) / (uint32_t)opts->ctl.batch_size);
-        tb.nmax = paths->oracle.has_instances
+        tb.nmax = future->path.has_instances
                       ? (nb < opts->ctl.max_instances ? nb : opts->ctl.max_instances)
                       : 0;
         double E = (double)trace->n_epochs, M = tb.nmax + 1.0;
@@ -758,29 +745,29 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
             goto out;
         }
         if (opts->batching == SF_BATCHING_DEADLINE) {
-            rc = oracle_lanes_init(&sh, &tb, &paths->oracle, err);
+            rc = oracle_lanes_init(&tb, future, err);
             if (rc != SF_OK)
                 goto out;
         }
     }
-    pass(&sh, ps, np, want_oracle ? &tb : NULL, &tb_rt, "replay");
+    pass(&sh, ps, np, want_oracle ? &tb : NULL, future, "replay");
     for (size_t i = 0; i < np; i++)
         memset(&ps[i], 0, sizeof(ps[i]));
     if (want_oracle) {
-        double bound[2] = {0, 0};
+        double bound_usd[2] = {0, 0};
         int static_n = 0;
-        rc = sf__run_oracle(&sh, &tb_rt, &tb, sched[0], sched[1], &bound[0], &bound[1], &static_n,
-                            err);
+        rc = sf__run_oracle(&sh, future, &tb, sched[0], sched[1], &bound_usd[0], &bound_usd[1],
+                            &static_n, err);
         if (rc != SF_OK)
             goto out;
         for (size_t i = 0; i < n_late; i++) {
             size_t k = late[i];
-            rc = init_policy(&sh, &ps[i], kinds[k], &paths->oracle, &results[k], err);
+            rc = init_policy(&sh, &ps[i], &bound[k], &results[k], err);
             if (rc != SF_OK)
                 goto out;
-            int is_static = kinds[k] == SF_POL_STATIC;
+            int is_static = bound[k].policy->needs_future == SF_FUTURE_STATIC;
             ps[i].schedule = sched[is_static];
-            results[k].bound_usd = bound[is_static];
+            results[k].bound_usd = bound_usd[is_static];
             results[k].static_count = is_static ? static_n : 0;
         }
         pass(&sh, ps, n_late, NULL, NULL, "oracle");
@@ -792,13 +779,11 @@ out:
             free(ps ? ps[i].fn.last_end : NULL);
             free(ps ? ps[i].resp_hist : NULL);
             free(ps ? ps[i].pol : NULL);
-            free(ps ? ps[i].worst_s : NULL);
         }
         sf_sim_results_fini(results, n_kinds);
     }
     free(tb.cost);
     free(tb.lanes);
-    free(tb.worst_s);
     free(sched[0]);
     free(sched[1]);
     free(sh.exits);

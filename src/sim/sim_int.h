@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "serflow/batcher.h"
+#include "serflow/billing.h"
+#include "serflow/bind.h"
 #include "serflow/policy.h"
 #include "serflow/sim.h"
 
@@ -23,24 +25,6 @@
 #define SF__RESP_BINS  60000
 /* Tail chunks of one batch: the planner's fan-out cap. */
 #define SF_MAX_FANOUT_CHUNKS SF_PLAN_MAX_FANOUT
-
-/* ---- a path's runtimes and prices (sim_bill.c) ---- */
-
-struct sf__pathrt {
-    struct sf_path path;
-    int n;
-    double vm_rq[SF_MAX_STAGES], vm_rb[SF_MAX_STAGES]; /* instance: per request / per batch */
-    double fn_rq[SF_MAX_STAGES], fn_rb[SF_MAX_STAGES]; /* function at path memory */
-    double vm_usd_per_s;
-    double fn_usd_per_s, fn_gb;
-    double hand_off_bytes;   /* LZ4 hidden state per survivor at the cut, on the wire */
-    double faas_usd_per_req; /* expected, for MArk's cost comparison */
-};
-
-/* payload_factor: bytes on the wire per hidden-state byte (plan.h SF_PLAN_PAYLOAD_FACTOR). */
-int sf__pathrt_init(struct sf__pathrt *r, const struct sf_path *p, const struct sf_profile *prof,
-                    const struct sf_pricing *price, double tau, double payload_factor,
-                    struct sf_err *err);
 
 /* Requests alive at each stage among requests a..b-1 of a batch (exit stage >= i). */
 static inline void sf__stage_counts(const uint8_t *exits, int a, int b, int n, int *alive)
@@ -73,12 +57,6 @@ static inline double sf__run_s(const double *rq, const double *rb, const int *al
  * O(b - a + chunks x n). */
 int sf__tail_chunks(const uint8_t *exits, int a, int b, int n, int cut, int k, int survivors,
                     int (*alive)[SF_MAX_STAGES]);
-
-/* Rounds up to the billing step; the epsilon keeps exact multiples from rounding up. */
-static inline double sf__billed_s(double run, double granularity_s)
-{
-    return ceil(run / granularity_s - 1e-9) * granularity_s;
-}
 
 /* ---- function containers (sim_bill.c) ---- */
 
@@ -130,8 +108,8 @@ void sf__dq_settle(struct sf__shared *sh, struct sf__dq *q, double now);
 struct sf__pstate {
     enum sf_policy_kind kind;
     int deadline; /* deadline-aware batching (batcher.h); 0: the paper's epoch batching */
-    struct sf__pathrt rt;
-    struct sf_ctl_params ctl; /* the fleet's mechanics (cold starts, termination delay, caps) */
+    const struct sf_binding *rt; /* the policy bound to its path (bind.h) */
+    struct sf_ctl_params ctl;    /* the fleet's mechanics (cold starts, termination delay, caps) */
     struct sf_fleet fleet;
     struct sf__fnpool fn;
     uint64_t *resp_hist; /* request response times in SF__RESP_BIN_S bins, the last one open */
@@ -149,8 +127,6 @@ struct sf__pstate {
     /* deadline batching */
     struct sf__dq dq;
     struct sf__shared *sh;
-    struct sf_batcher_cfg bcfg;
-    double *worst_s; /* 2 (B + 1): the batcher's instance and function tables */
 };
 
 /* The sampled requests live in one buffer, streamed: request g (a global index over the trace)
@@ -187,7 +163,7 @@ void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_i
 struct sf__lane {
     struct sf__dq dq;
     struct sf__shared *sh;
-    const struct sf__pathrt *rt;
+    const struct sf_binding *rt;
     int m;
     double cost;      /* warm function cost of the epoch so far */
     int64_t resume_g; /* the first arrival this lane has not taken yet */
@@ -200,8 +176,7 @@ struct sf__oracle_table {
     struct sf__lane *lanes; /* nmax + 2: the last is a snapshot */
     int top;
     int64_t epoch_first_g;
-    struct sf_batcher_cfg cfg;
-    double *worst_s;
+    const struct sf_batcher_cfg *cfg; /* the oracle's binding's */
     double *cost; /* [epoch][n] function cost of the epoch with n free instances */
     /* the current epoch, filled batch by batch as its requests are sampled */
     int64_t next_g;                                                   /* next request to take */
@@ -213,11 +188,11 @@ struct sf__oracle_table {
 /* Takes the complete batches of the epoch [first_g, end_g) sampled up to avail_g (all of them
  * when avail_g == end_g); at the epoch's end records its function cost for every count of free
  * instances (same pass as the policies, on the same samples). */
-void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
+void sf__oracle_fill(struct sf__shared *sh, const struct sf_binding *rt,
                      struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
                      int64_t avail_g);
 /* The dynamic program over (decision, count), and the best static count. */
-int sf__run_oracle(struct sf__shared *sh, const struct sf__pathrt *rt,
+int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
                    const struct sf__oracle_table *tb, int32_t *sched_oracle, int32_t *sched_static,
                    double *bound_oracle, double *bound_static, int *static_n, struct sf_err *err);
 

@@ -14,26 +14,25 @@
 
 #include "sim_int.h"
 
-static double warm_fn_cost(struct sf__shared *sh, const struct sf__pathrt *rt, double run)
+static double warm_fn_cost(struct sf__shared *sh, const struct sf_binding *rt, double run)
 {
-    return sf__billed_s(run, sh->price->fn_billing_granularity_s) * rt->fn_usd_per_s +
-           sh->price->fn_request_fee_usd;
+    return sf_bill_fn_s(sh->price, run) * rt->fn_usd_per_s + sh->price->fn_request_fee_usd;
 }
 
 /* Warm cost of the survivors' tail of batch a..b-1 on the path's k parallel calls. */
-static double warm_tail_cost(struct sf__shared *sh, const struct sf__pathrt *rt, int a, int b,
+static double warm_tail_cost(struct sf__shared *sh, const struct sf_binding *rt, int a, int b,
                              const int *alive)
 {
-    int N = rt->n, cut = rt->path.cut, k = rt->path.tail_fanout;
+    int N = rt->n_stages, cut = rt->path.cut, k = rt->path.tail_fanout;
     if (alive[cut] <= 0)
         return 0;
     if (k <= 1)
-        return warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, cut, N));
+        return warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq_s, rt->fn_rb_s, alive, cut, N));
     int chunk_alive[SF_MAX_FANOUT_CHUNKS][SF_MAX_STAGES];
     int n_chunks = sf__tail_chunks(sh->exits, a, b, N, cut, k, alive[cut], chunk_alive);
     double c = 0;
     for (int j = 0; j < n_chunks; j++)
-        c += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, chunk_alive[j], cut, N));
+        c += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq_s, rt->fn_rb_s, chunk_alive[j], cut, N));
     return c;
 }
 
@@ -64,8 +63,8 @@ static int64_t lane_dispatch(void *ctx, const struct sf_batch_decision *d, int64
 {
     struct sf__lane *l = ctx;
     struct sf__shared *sh = l->sh;
-    const struct sf__pathrt *rt = l->rt;
-    int B = sh->o->ctl.batch_size, N = rt->n, cut = rt->path.cut, alive[SF_MAX_STAGES];
+    const struct sf_binding *rt = l->rt;
+    int B = sh->o->ctl.batch_size, N = rt->n_stages, cut = rt->path.cut, alive[SF_MAX_STAGES];
     int nf =
         rt->path.fn_invoke_size > 0 && rt->path.fn_invoke_size < B ? rt->path.fn_invoke_size : B;
     int a = (int)(g - sh->base), b = a + d->n;
@@ -74,7 +73,7 @@ static int64_t lane_dispatch(void *ctx, const struct sf_batch_decision *d, int64
         while (i < l->m && l->busy[i] > now)
             i++;
         sf__stage_counts(sh->exits, a, b, N, alive);
-        l->busy[i] = now + sf__run_s(rt->vm_rq, rt->vm_rb, alive, 0, cut);
+        l->busy[i] = now + sf__run_s(rt->vm_rq_s, rt->vm_rb_s, alive, 0, cut);
         if (cut < N)
             l->cost += warm_tail_cost(sh, rt, a, b, alive);
         return d->n;
@@ -82,7 +81,7 @@ static int64_t lane_dispatch(void *ctx, const struct sf_batch_decision *d, int64
     for (int s0 = a; s0 < b; s0 += nf) {
         int s1 = s0 + nf < b ? s0 + nf : b;
         sf__stage_counts(sh->exits, s0, s1, N, alive);
-        l->cost += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, 0, N));
+        l->cost += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq_s, rt->fn_rb_s, alive, 0, N));
     }
     return d->n;
 }
@@ -116,7 +115,7 @@ static void lane_spawn(struct sf__oracle_table *tb, const struct sf__lane *snap)
 /* Deadline batching, epoch-local: for every count m, m instances ready from the epoch's start,
  * an empty queue at its start and drained at its end, functions priced warm. Lane m + 1 exists
  * only once lane m has found all of its instances busy with a batch waiting. */
-static void oracle_fill_deadline(struct sf__shared *sh, const struct sf__pathrt *rt,
+static void oracle_fill_deadline(struct sf__shared *sh, const struct sf_binding *rt,
                                  struct sf__oracle_table *tb, int64_t e, int64_t first_g,
                                  int64_t end_g, int64_t avail_g)
 {
@@ -128,7 +127,7 @@ static void oracle_fill_deadline(struct sf__shared *sh, const struct sf__pathrt 
         l->m = 0;
         l->cost = 0;
         l->resume_g = first_g;
-        l->dq = (struct sf__dq){.cfg = &tb->cfg,
+        l->dq = (struct sf__dq){.cfg = tb->cfg,
                                 .ops = &lane_ops,
                                 .ctx = l,
                                 .next_g = first_g,
@@ -169,7 +168,7 @@ static void oracle_fill_deadline(struct sf__shared *sh, const struct sf__pathrt 
     tb->epoch_first_g = -1;
 }
 
-void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
+void sf__oracle_fill(struct sf__shared *sh, const struct sf_binding *rt,
                      struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
                      int64_t avail_g)
 {
@@ -177,7 +176,7 @@ void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
         oracle_fill_deadline(sh, rt, tb, e, first_g, end_g, avail_g);
         return;
     }
-    int B = sh->o->ctl.batch_size, N = rt->n, cut = rt->path.cut;
+    int B = sh->o->ctl.batch_size, N = rt->n_stages, cut = rt->path.cut;
     int nf =
         rt->path.fn_invoke_size > 0 && rt->path.fn_invoke_size < B ? rt->path.fn_invoke_size : B;
     int64_t n = end_g - first_g;
@@ -195,7 +194,7 @@ void sf__oracle_fill(struct sf__shared *sh, const struct sf__pathrt *rt,
         for (int s = a; s < b; s += nf) { /* the batch's FaaS invocations */
             int t = s + nf < b ? s + nf : b;
             sf__stage_counts(sh->exits, s, t, N, alive);
-            fk += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq, rt->fn_rb, alive, 0, N));
+            fk += warm_fn_cost(sh, rt, sf__run_s(rt->fn_rq_s, rt->fn_rb_s, alive, 0, N));
         }
         if (nf < B)
             sf__stage_counts(sh->exits, a, b, N, alive); /* the whole batch, for the tail */
@@ -235,7 +234,7 @@ static int ready_at(const struct sf_ctl_params *p, uint64_t seed, int64_t d, int
     return e < d + p->terminate_delay_epochs ? n_prev : n;
 }
 
-int sf__run_oracle(struct sf__shared *sh, const struct sf__pathrt *rt,
+int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
                    const struct sf__oracle_table *tb, int32_t *sched_oracle, int32_t *sched_static,
                    double *bound_oracle, double *bound_static, int *static_n, struct sf_err *err)
 {

@@ -2,14 +2,16 @@
 # Integration test of scaling on loopback: LIBRA's rule buys VM workers while a step of traffic
 # lasts and sheds them after it (sf_fleet_pick_surplus, the simulator's rule, applied by the
 # server), every request answered, no worker left running. The trace: 20 epochs of 150 requests
-# (1,500 req/s at the local profile's 0.1 s epoch), then 30 empty ones. Usage: serve_scale.sh BIN SRC
+# (1,500 req/s at the local profile's 0.1 s epoch), then 30 empty ones. The planned IaaS path's
+# capacity is far above 1,500 req/s, so --tcip 100 makes the step worth one instance (and the
+# decayed mean after it worth none). Usage: serve_scale.sh BIN SRC
 set -u
 bin=$1; src=$2
 . "$(dirname "$0")/lib.bash"
 
 for i in $(seq 1 20); do echo 150; done >"$tmp/steps.txt"
 for i in $(seq 1 30); do echo 0; done >>"$tmp/steps.txt"
-start_serve scale --policy libra --pool iaas --tau 0.5 --cold-start 1:1 --scale-period 2 \
+start_serve scale --policy libra --pool iaas --tau 0.5 --tcip 100 --cold-start 1:1 --scale-period 2 \
     --terminate-delay 1 || { finish serve_scale; exit 1; }
 "$bin" load --url "$url" --trace "$tmp/steps.txt" --epochs 0 --quiet --json >"$tmp/load.json" \
     2>"$tmp/load.err" &

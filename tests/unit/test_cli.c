@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "serflow/bind.h"
+#include "test_util.h"
 
 enum { T_NAME = 1, T_NUM, T_INT, T_WORD, T_FLAG, T_QUIET };
 static const char *const t_words[] = {"red", "green", NULL};
@@ -287,6 +289,86 @@ static void test_help_is_generated_from_the_table(void **state)
     free(text);
 }
 
+/* Two bindings are equal in everything a driver runs: path, parameters, prices, runtimes, the
+ * batcher and its tables. */
+static void assert_bindings_equal(const struct sf_binding *a, const struct sf_binding *b)
+{
+    assert_ptr_equal(a->policy, b->policy);
+    assert_memory_equal(&a->path, &b->path, sizeof(a->path));
+    assert_int_equal(a->pool, b->pool);
+    assert_true(a->planned_usd_per_s == b->planned_usd_per_s);
+    assert_int_equal(a->n_stages, b->n_stages);
+    assert_true(a->tau == b->tau);
+    assert_int_equal(a->batching, b->batching);
+    assert_memory_equal(&a->env, &b->env, sizeof(a->env));
+    assert_memory_equal(a->vm_rq_s, b->vm_rq_s, sizeof(a->vm_rq_s));
+    assert_memory_equal(a->vm_rb_s, b->vm_rb_s, sizeof(a->vm_rb_s));
+    assert_memory_equal(a->fn_rq_s, b->fn_rq_s, sizeof(a->fn_rq_s));
+    assert_memory_equal(a->fn_rb_s, b->fn_rb_s, sizeof(a->fn_rb_s));
+    assert_true(a->vm_usd_per_s == b->vm_usd_per_s && a->fn_usd_per_s == b->fn_usd_per_s);
+    assert_true(a->hand_off_bytes == b->hand_off_bytes);
+    assert_true(a->faas_usd_per_req == b->faas_usd_per_req);
+    assert_true(a->batcher.slo_s == b->batcher.slo_s);
+    assert_int_equal(a->batcher.batch_size, b->batcher.batch_size);
+    assert_true(a->batcher.margin_s == b->batcher.margin_s);
+    assert_int_equal(!a->batcher.inst_worst_s, !b->batcher.inst_worst_s);
+    size_t n = (size_t)a->batcher.batch_size + 1;
+    assert_memory_equal(a->fn_worst_s, b->fn_worst_s, n * sizeof(double));
+    assert_memory_equal(a->inst_worst_s, b->inst_worst_s, n * sizeof(double));
+}
+
+/* `serflow serve` and `serflow replay` bind every online policy alike, for both batchings, when
+ * told the same: the server's batcher margin and the simulator's function cold start are the
+ * only settings whose defaults differ (docs/controller.md), so the test sets them equal. */
+static void test_serve_binds_as_replay(void **state)
+{
+    (void)state;
+    static const char *const pairs[][2] = {
+        {"data/profiles/fmnist-ee-local.json", "data/pricing/local.json"},
+        {"data/profiles/vgg16-sdn-cifar10.json", "data/pricing/aws-us-east-1.json"}};
+    static struct sf_profile prof_a, prof_b;
+    static struct sf_pricing pr_a, pr_b;
+    int checked = 0;
+    for (size_t p = 0; p < SF_ARRAY_LEN(pairs); p++) {
+        char prof_path[4096], price_path[4096], cold[32];
+        snprintf(prof_path, sizeof(prof_path), "%s", tu_src(pairs[p][0]));
+        snprintf(price_path, sizeof(price_path), "%s", tu_src(pairs[p][1]));
+        struct sf_err err = {{0}};
+        assert_int_equal(sf_profile_load(&prof_a, prof_path, &err), SF_OK);
+        snprintf(cold, sizeof(cold), "%.17g", prof_a.fn_cold_start_s);
+        for (int k = 0; k < sf_policy_count(); k++) {
+            const struct sf_policy_desc *d = sf_policy_get(k);
+            if (d->needs_future)
+                continue;
+            for (int batching = 0; batching < 2; batching++) {
+                const char *bw = batching ? "epoch" : "deadline";
+                char *sv[] = {"serve",     "--policy", (char *)d->name, "--batching", (char *)bw,
+                              "--profile", prof_path,  "--pricing",     price_path,   "--margin-s",
+                              "0",         NULL};
+                int sc = (int)SF_ARRAY_LEN(sv) - 1;
+                char *rv[] = {
+                    "replay",    "--policy", (char *)d->name, "--batching", (char *)bw,
+                    "--profile", prof_path,  "--pricing",     price_path,   "--fn-cold-start-s",
+                    cold,        NULL};
+                struct sf_binding bs, br;
+                size_t n = 0;
+                int rs = sf_cli_serve_bind(sc, sv, &prof_a, &pr_a, &bs);
+                int rr =
+                    sf_cli_replay_bind((int)SF_ARRAY_LEN(rv) - 1, rv, &prof_b, &pr_b, &br, 1, &n);
+                assert_int_equal(rs, rr); /* both bind, or both refuse (no IaaS path) */
+                if (rs != SF_EXIT_OK)
+                    continue;
+                assert_int_equal(n, 1);
+                assert_bindings_equal(&bs, &br);
+                sf_binding_fini(&bs);
+                sf_binding_fini(&br);
+                checked++;
+            }
+        }
+    }
+    assert_true(checked >= 20); /* 6 online policies x 2 batchings x 2 inputs, minus refusals */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_command_checks),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_help_is_generated_from_the_table),
+        cmocka_unit_test(test_serve_binds_as_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

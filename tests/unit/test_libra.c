@@ -47,10 +47,6 @@ static void test_libra_orig_matches_libra_simulator(void **state)
     sf_plan_opts_default(&po);
     po.fn_invoke_size = 1; /* LIBRA invokes a function per request */
     assert_int_equal(sf_plan_run(&plan, prof, price, &po, &err), SF_OK);
-    struct sf_sim_paths paths;
-    assert_int_equal(sf_sim_paths_from_plan(&plan, 1.0, &paths, &err), SF_OK);
-    sf_plan_fini(&plan);
-    assert_true(paths.iaas.has_instances == 1);
 
     struct sf_sim_opts o;
     sf_sim_opts_default(&o);
@@ -65,7 +61,9 @@ static void test_libra_orig_matches_libra_simulator(void **state)
     o.fn_concurrency = 4096;          /* nor a cap (the trace peaks at 1,168 req/s) */
     const enum sf_policy_kind kind = SF_POL_LIBRA_ORIG;
     struct sf_policy_result r;
-    assert_int_equal(sf_sim_run(prof, price, &trace, &o, &paths, &kind, 1, &r, &err), SF_OK);
+    assert_int_equal(sf_sim_run_plan(prof, price, &trace, &o, &plan, &kind, 1, &r, &err), SF_OK);
+    sf_plan_fini(&plan);
+    assert_true(r.path.has_instances == 1);
 
     printf("libra-orig against LIBRA's simulator (WITS, 45,000 s):\n");
     within("total USD", r.cost_usd, 22.5904, 0.01);

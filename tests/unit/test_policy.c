@@ -37,18 +37,37 @@ static int feed(int64_t e, uint32_t arrivals, int active, int ready, int *cap)
 static void test_registry(void **state)
 {
     (void)state;
-    const char *names[] = {"faas", "libra", "libra-orig", "spock", "mark", "serflow"};
-    size_t n = 0;
-    for (; sf_policies[n]; n++)
-        assert_true(sf_policies[n]->state_size <= SF_POLICY_STATE_BYTES);
-    assert_int_equal(n, SF_ARRAY_LEN(names));
-    for (size_t i = 0; i < SF_ARRAY_LEN(names); i++) {
-        const struct sf_policy_ops *ops = sf_policy_ops_find(names[i]);
-        assert_non_null(ops);
-        assert_string_equal(ops->name, names[i]);
+    const char *names[] = {"faas", "libra",   "libra-orig", "spock",
+                           "mark", "serflow", "oracle",     "static"};
+    int n = 0;
+    for (; sf_policy_registry[n]; n++) {
+        const struct sf_policy_desc *d = sf_policy_registry[n];
+        /* an online row has ops that fit the state; a clairvoyant one has none */
+        assert_true(d->needs_future ? d->ops == NULL
+                                    : d->ops && d->ops->state_size <= SF_POLICY_STATE_BYTES);
+        assert_true(d->path < SF_POLICY_PATH_COUNT);
+        assert_true(d->summary && d->summary[0]);
+        assert_int_equal(sf_policy_parse(d->name), n); /* names are unique */
     }
-    assert_null(sf_policy_ops_find("oracle")); /* needs the future: lives in sim/ */
-    assert_null(sf_policy_ops_find("LIBRA"));
+    assert_int_equal(n, sf_policy_count());
+    assert_int_equal(n, (int)SF_ARRAY_LEN(names));
+    assert_int_equal(SF_POL_BUILTIN_COUNT, n); /* the enum and the table come from one list */
+    for (size_t i = 0; i < SF_ARRAY_LEN(names); i++) {
+        const struct sf_policy_desc *d = sf_policy_find(names[i]);
+        assert_non_null(d);
+        assert_string_equal(d->name, names[i]);
+        assert_string_equal(sf_policy_name((int)i), names[i]);
+    }
+    assert_int_equal(sf_policy_find("oracle")->needs_future, SF_FUTURE_SCHEDULE);
+    assert_null(sf_policy_find("LIBRA"));
+    assert_null(sf_policy_get(n));
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_paper(&env);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("oracle"), &env, &err), SF_EINVAL);
+    char buf[256];
+    assert_string_equal(sf_policy_names(buf, sizeof(buf), 1),
+                        "faas, libra, libra-orig, spock, mark, serflow");
 }
 
 static void test_faas_never_scales(void **state)
@@ -57,7 +76,7 @@ static void test_faas_never_scales(void **state)
     struct sf_policy_env env;
     struct sf_err err = {{0}};
     env_paper(&env);
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("faas"), &env, &err), SF_OK);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("faas"), &env, &err), SF_OK);
     for (int64_t e = 1; e <= 100; e++) {
         int cap;
         assert_int_equal(feed(e, 5000, 0, 0, &cap), -1);
@@ -75,7 +94,7 @@ static void test_serflow_scales_every_P(void **state)
     env.ctl.k = 1;
     env.ctl.tcip_rps = 5;
     env.ctl.scale_period_epochs = 25;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("serflow"), &env, &err), SF_OK);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("serflow"), &env, &err), SF_OK);
     /* 240 requests per 6 s epoch = 40 req/s, steady: mu = 40, sigma = 0; D = 40 = 2 r + 6.67,
      * the residual 6.67 > T-CIP 5: 3 instances at epoch 25, 50, ...; nothing in between */
     for (int64_t e = 1; e <= 75; e++) {
@@ -84,7 +103,7 @@ static void test_serflow_scales_every_P(void **state)
     }
     /* libra is the same controller with the paper's rule even when env says expected */
     env.ctl.scaling_rule = SF_SCALE_EXPECTED;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("libra"), &env, &err), SF_OK);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("libra"), &env, &err), SF_OK);
     for (int64_t e = 1; e <= 25; e++)
         assert_int_equal(feed(e, 240, 0, 0, NULL), e == 25 ? 3 : -1);
 }
@@ -96,7 +115,7 @@ static void test_spock_window_mean(void **state)
     struct sf_err err = {{0}};
     env_paper(&env);
     env.base.spock_window_epochs = 10;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("spock"), &env, &err), SF_OK);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("spock"), &env, &err), SF_OK);
     /* 200 per epoch = 33.33 req/s = exactly 2 r: 2 instances (no rounding up on noise) */
     for (int64_t e = 1; e <= 10; e++)
         assert_int_equal(feed(e, 200, 0, 0, NULL), e == 10 ? 2 : -1);
@@ -104,7 +123,7 @@ static void test_spock_window_mean(void **state)
     for (int64_t e = 11; e <= 20; e++)
         assert_int_equal(feed(e, e == 15 ? 201 : 200, 2, 2, NULL), e == 20 ? 3 : -1);
     env.base.spock_window_epochs = 0;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("spock"), &env, &err), SF_EINVAL);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("spock"), &env, &err), SF_EINVAL);
     assert_non_null(strstr(err.msg, "spock"));
 }
 
@@ -118,7 +137,7 @@ static void test_mark_hysteresis(void **state)
     env.faas_usd_per_req = 0.00002; /* an instance full of requests costs far less than FaaS */
     env.base.mark_period_epochs = 10;
     env.base.mark_hysteresis_rounds = 3;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("mark"), &env, &err), SF_OK);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("mark"), &env, &err), SF_OK);
     /* peak 300/6 = 50 req/s, x1.2 = 60 = 3.6 r: 4 instances (the 4th takes 10 req/s) */
     for (int64_t e = 1; e <= 10; e++)
         assert_int_equal(feed(e, 300, 0, 0, NULL), e == 10 ? 4 : -1);
@@ -140,7 +159,7 @@ static void test_libra_orig_split_and_period(void **state)
     env.ctl.epoch_s = 1;
     env.ctl.capacity_rps = 16;
     env.base.libra_orig_period_s = 300;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("libra-orig"), &env, &err), SF_OK);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("libra-orig"), &env, &err), SF_OK);
     assert_int_equal(pol.period_epochs, 300);
     /* steady 40 req/s: share 40 -> ceil(40 / 16) = 3 VMs; the split waits for them */
     int64_t e = 1;
@@ -157,7 +176,7 @@ static void test_libra_orig_split_and_period(void **state)
     assert_int_equal(sf_policy_instance_cap(&pol, &obs), 32); /* 80 % of 40 req/s x 1 s */
     /* a period that is not a whole number of epochs is refused, naming the policy */
     env.ctl.epoch_s = 7;
-    assert_int_equal(sf_policy_init(&pol, sf_policy_ops_find("libra-orig"), &env, &err), SF_EINVAL);
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("libra-orig"), &env, &err), SF_EINVAL);
     assert_non_null(strstr(err.msg, "libra-orig"));
 }
 

@@ -103,7 +103,7 @@ static const enum sf_policy_kind all[] = {SF_POL_FAAS,   SF_POL_LIBRA, SF_POL_LI
 
 /* Plans at tau with the catalog's VM prices scaled, then replays every policy. */
 static void run_all(double tau, double vm_price_scale, int partial, int batching,
-                    struct sf_policy_result *res, struct sf_sim_paths *paths, struct sf_pricing *pr)
+                    struct sf_policy_result *res, struct sf_pricing *pr)
 {
     *pr = price;
     for (size_t v = 0; v < pr->n_vm; v++)
@@ -115,8 +115,6 @@ static void run_all(double tau, double vm_price_scale, int partial, int batching
     po.tau = tau;
     po.batching = batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
     assert_int_equal(sf_plan_run(&plan, &prof, pr, &po, &err), SF_OK);
-    assert_int_equal(sf_sim_paths_from_plan(&plan, tau, paths, &err), SF_OK);
-    sf_plan_fini(&plan);
     struct sf_sim_opts o;
     sf_sim_opts_default(&o);
     o.tau = tau;
@@ -124,7 +122,8 @@ static void run_all(double tau, double vm_price_scale, int partial, int batching
     o.record_series = 1;
     o.ctl.partial_to_instance = partial;
     o.batching = batching;
-    int rc = sf_sim_run(&prof, pr, &trace, &o, paths, all, NP, res, &err);
+    int rc = sf_sim_run_plan(&prof, pr, &trace, &o, &plan, all, NP, res, &err);
+    sf_plan_fini(&plan);
     if (rc != SF_OK)
         fail_msg("sim: %s", err.msg);
 }
@@ -184,10 +183,9 @@ static void test_invariants_bundled(void **state)
 {
     (void)state;
     struct sf_policy_result res[NP];
-    struct sf_sim_paths paths;
     struct sf_pricing pr;
     for (int batching = 0; batching <= 1; batching++) {
-        run_all(0.7, 1.0, 1, batching, res, &paths, &pr);
+        run_all(0.7, 1.0, 1, batching, res, &pr);
         check_invariants(res, &pr, batching);
         if (batching == SF_BATCHING_DEADLINE) {
             sf_sim_results_fini(res, NP);
@@ -207,14 +205,14 @@ static void test_oracle_is_a_floor_when_instances_pay(void **state)
     (void)state;
     for (int partial = 0; partial <= 1; partial++) {
         struct sf_policy_result res[NP];
-        struct sf_sim_paths paths;
         struct sf_pricing pr;
-        run_all(0.7, 0.3, partial, SF_BATCHING_EPOCH, res, &paths, &pr);
+        run_all(0.7, 0.3, partial, SF_BATCHING_EPOCH, res, &pr);
         check_invariants(res, &pr, SF_BATCHING_EPOCH);
         const struct sf_policy_result *o = get(res, SF_POL_ORACLE), *s = get(res, SF_POL_SERFLOW);
-        assert_true(paths.serflow.has_instances);
+        assert_true(get(res, SF_POL_SERFLOW)->path.has_instances);
         assert_true(s->launches > 0 && s->batches_on_instances > 0);
-        assert_memory_equal(&paths.oracle, &paths.serflow, sizeof(paths.oracle));
+        assert_memory_equal(&get(res, SF_POL_ORACLE)->path, &get(res, SF_POL_SERFLOW)->path,
+                            sizeof(struct sf_path));
         assert_true(o->bound_usd <= s->cost_usd + 1e-9);
         assert_true(o->bound_usd <= get(res, SF_POL_FAAS)->cost_usd + 1e-9);
         assert_true(o->bound_usd <= get(res, SF_POL_STATIC)->cost_usd + 1e-9);
@@ -227,10 +225,9 @@ static void test_deterministic(void **state)
 {
     (void)state;
     struct sf_policy_result a[NP], b[NP];
-    struct sf_sim_paths paths;
     struct sf_pricing pr;
-    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, a, &paths, &pr);
-    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, b, &paths, &pr);
+    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, a, &pr);
+    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, b, &pr);
     for (size_t i = 0; i < NP; i++) {
         assert_memory_equal(&a[i].cost_usd, &b[i].cost_usd, sizeof(double));
         assert_int_equal(a[i].requests_slo_ok, b[i].requests_slo_ok);
@@ -256,26 +253,30 @@ static void test_fanout_same_work_shorter_tail(void **state)
     po.batching = SF_BATCHING_EPOCH; /* full batches of 100: the planner's worst case */
     assert_int_equal(sf_plan_run(&plan, &prof, &price, &po, &err), SF_OK);
     assert_int_equal(plan.best.pool, SF_POOL_HYBRID);
-    struct sf_sim_paths paths;
-    assert_int_equal(sf_sim_paths_from_plan(&plan, 0.7, &paths, &err), SF_OK);
-    sf_plan_fini(&plan);
-    assert_int_equal(paths.oracle.tail_fanout, 3);
     struct sf_sim_opts o;
     sf_sim_opts_default(&o);
     o.tau = 0.7;
     o.fn_bill_init = 0;             /* more containers warm up with k = 3; compare the work alone */
     o.batching = SF_BATCHING_EPOCH; /* full batches of 100: the planner's worst case */
     const enum sf_policy_kind k_static[] = {SF_POL_STATIC};
+    struct sf_binding b3, b1;
+    assert_int_equal(sf_sim_bind(&plan, &prof, &price, &o, k_static, 1, &b3, &err), SF_OK);
+    sf_plan_fini(&plan);
+    assert_int_equal(b3.path.tail_fanout, 3);
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(&o, &bo);
+    struct sf_path p1 = b3.path;
+    p1.tail_fanout = 1;
+    assert_int_equal(sf_bind_path(&b1, &p1, &prof, &price, b3.policy, &bo, &err), SF_OK);
     struct sf_policy_result r3, r1;
-    assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &paths, k_static, 1, &r3, &err), SF_OK);
-    paths.oracle.tail_fanout = 1;
-    assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &paths, k_static, 1, &r1, &err), SF_OK);
+    assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &b3, 1, &r3, &err), SF_OK);
+    assert_int_equal(sf_sim_run(&prof, &price, &trace, &o, &b1, 1, &r1, &err), SF_OK);
     assert_true(r1.batches_on_instances > 100);
     assert_int_equal(r3.batches_on_instances, r1.batches_on_instances);
     uint64_t tails1 = r1.invocations - r1.batches_on_functions;
     uint64_t tails3 = r3.invocations - r3.batches_on_functions;
     assert_true(tails3 > 2 * tails1 && tails3 <= 3 * tails1);
-    double gb = paths.oracle.fn_mem_mb / 1024.0;
+    double gb = b3.path.fn_mem_mb / 1024.0;
     assert_true(fabs(r3.function_gb_s - r1.function_gb_s) <= (double)r3.invocations * 0.001 * gb);
     assert_true(r3.max_batch_latency_s <= r1.max_batch_latency_s);
     assert_true(r3.response_p50_s <= r1.response_p50_s);
@@ -290,15 +291,16 @@ static void test_fanout_same_work_shorter_tail(void **state)
     struct sf_exit_row *row = (struct sf_exit_row *)sf_profile_exits(worst, 0.7);
     for (int i = 0; i + 1 < worst->n_stages; i++)
         row->exit_fraction[i] = 0;
-    paths.oracle.tail_fanout = 3;
-    assert_int_equal(sf_sim_run(worst, &price, &trace, &o, &paths, k_static, 1, &r3, &err), SF_OK);
-    paths.oracle.tail_fanout = 1;
-    assert_int_equal(sf_sim_run(worst, &price, &trace, &o, &paths, k_static, 1, &r1, &err), SF_OK);
+    /* the bindings hold runtimes and worst-case tables, which the exits do not change */
+    assert_int_equal(sf_sim_run(worst, &price, &trace, &o, &b3, 1, &r3, &err), SF_OK);
+    assert_int_equal(sf_sim_run(worst, &price, &trace, &o, &b1, 1, &r1, &err), SF_OK);
     assert_true(r1.batches_on_instances > 100);
     assert_true(r1.max_batch_latency_s > 7.2 && r1.max_batch_latency_s < 7.4);
     assert_true(r3.max_batch_latency_s > 5.8 && r3.max_batch_latency_s <= 6.0);
     assert_true(r1.batches_slo_ok < r1.batches && r3.batches_slo_ok == r3.batches);
     free(worst);
+    sf_binding_fini(&b3);
+    sf_binding_fini(&b1);
     assert_true(r3.max_batch_latency_s <= 6.0);
     sf_sim_results_fini(&r3, 1);
     sf_sim_results_fini(&r1, 1);

@@ -23,10 +23,10 @@ int sf__table_init(struct sf__server *s, struct sf_err *err)
     const struct sf_serve_cfg *c = s->cfg;
     /* every admitted, unanswered image holds a slot: the queue, plus a batch on every instance
      * and function dispatcher (and one more of each waiting to be taken) */
-    size_t cap =
-        s->q_cap +
-        2 * (size_t)c->env.ctl.batch_size * (SF_CLOUD_MAX_INSTANCES + (size_t)c->fn_dispatchers) +
-        (size_t)c->max_images;
+    size_t cap = s->q_cap +
+                 2 * (size_t)c->bind->env.ctl.batch_size *
+                     (SF_CLOUD_MAX_INSTANCES + (size_t)c->fn_dispatchers) +
+                 (size_t)c->max_images;
     if (cap > SF__ID_SLOT_MASK)
         return sf_err_set(err, SF_EINVAL, "--queue-cap: %zu slots exceed %u", cap,
                           SF__ID_SLOT_MASK);
@@ -87,7 +87,7 @@ static void count_result(struct sf__server *s, const struct sf__item *it,
     sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
     if (r->status)
         return;
-    if (lat <= s->cfg->env.ctl.epoch_s)
+    if (lat <= s->cfg->bind->env.ctl.epoch_s)
         sf_metrics_add(s->metrics, s->mid.slo_ok, "", 1);
     snprintf(lab, sizeof(lab), "stage=\"%d\"", r->exit_stage);
     sf_metrics_add(s->metrics, s->mid.exit_stage, lab, 1);
@@ -216,7 +216,7 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
         pthread_mutex_unlock(&s->mu);
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"queue_full\"", (double)p->n);
         /* the queue drains within about one SLO interval */
-        *retry_after_s = (int)ceil(s->cfg->env.ctl.epoch_s);
+        *retry_after_s = (int)ceil(s->cfg->bind->env.ctl.epoch_s);
         return 503;
     }
     double now = sf__server_now(s);

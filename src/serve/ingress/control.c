@@ -35,31 +35,16 @@ double sf__server_now(const struct sf__server *s)
 
 int sf__control_init(struct sf__server *s, struct sf_err *err)
 {
-    const struct sf_serve_cfg *c = s->cfg;
-    int B = c->env.ctl.batch_size;
-    s->inst_worst_s = calloc((size_t)B + 1, sizeof(double));
-    s->fn_worst_s = calloc((size_t)B + 1, sizeof(double));
-    if (!s->inst_worst_s || !s->fn_worst_s)
-        return sf_err_set(err, SF_ENOMEM, "out of memory");
-    int rc = sf_service_tables(c->prof, c->price, c->fn_arch, &c->path, B, s->inst_worst_s,
-                               s->fn_worst_s, err);
+    const struct sf_binding *bnd = s->cfg->bind;
+    if (bnd->policy->needs_future)
+        return sf_err_set(err, SF_EINVAL,
+                          "--policy: %s needs the whole trace in advance; it runs in `serflow "
+                          "replay` only",
+                          bnd->policy->name);
+    int rc = sf_policy_init(&s->policy, bnd->policy, &bnd->env, err);
     if (rc != SF_OK)
         return rc;
-    s->batcher.slo_s = c->env.ctl.epoch_s;
-    s->batcher.batch_size = B;
-    s->batcher.inst_worst_s = c->path.has_instances ? s->inst_worst_s : NULL;
-    s->batcher.fn_worst_s = s->fn_worst_s;
-    s->batcher.margin_s = c->margin_s;
-    rc = sf_batcher_check(&s->batcher, err);
-    if (rc != SF_OK)
-        return rc;
-    const struct sf_policy_ops *ops = sf_policy_ops_find(c->policy);
-    if (!ops)
-        return sf_err_set(err, SF_ENOTFOUND, "--policy: unknown policy '%s'", c->policy);
-    rc = sf_policy_init(&s->policy, ops, &c->env, err);
-    if (rc != SF_OK)
-        return rc;
-    s->epoch_wall_s = c->env.ctl.epoch_s / c->time_scale;
+    s->epoch_wall_s = bnd->env.ctl.epoch_s / s->cfg->time_scale;
     s->epoch = 0;
     s->cap_left = INT32_MAX;
     s->target = 0;
@@ -68,9 +53,7 @@ int sf__control_init(struct sf__server *s, struct sf_err *err)
 
 void sf__control_fini(struct sf__server *s)
 {
-    free(s->inst_worst_s);
-    free(s->fn_worst_s);
-    s->inst_worst_s = s->fn_worst_s = NULL;
+    (void)s;
 }
 
 static int count_state(const struct sf__server *s, int state, int need_free)
@@ -128,7 +111,7 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
     const struct sf_serve_cfg *c = s->cfg;
     int active = active_count(s);
     s->target = target;
-    if (target > active && c->path.has_instances) {
+    if (target > active && c->bind->path.has_instances) {
         for (int k = 0; k < target - active; k++) {
             int slot = -1;
             for (int i = 0; i < SF_CLOUD_MAX_INSTANCES && slot < 0; i++)
@@ -137,18 +120,18 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
             if (slot < 0)
                 break;
             /* the boot delay of the k-th launch of this epoch, drawn like the simulator's */
-            int cold = sf_cold_start_epochs(&c->env.ctl, c->seed, epoch, k);
+            int cold = sf_cold_start_epochs(&c->bind->env.ctl, c->seed, epoch, k);
             double boot = cold * s->epoch_wall_s;
             int id;
             struct sf_err err = {{0}};
-            if (s->cloud.ops->launch(s->cloud.ctx, c->path.vm, boot, sf__server_now(s), &id,
+            if (s->cloud.ops->launch(s->cloud.ctx, c->bind->path.vm, boot, sf__server_now(s), &id,
                                      &err) != SF_OK)
                 break;
             struct sf__inst *in = &s->inst[slot];
             memset(in, 0, sizeof(*in));
             in->used = 1;
             in->id = id;
-            in->vm = c->path.vm;
+            in->vm = c->bind->path.vm;
             in->state = SF_CLOUD_PENDING;
             in->launch_seq = ++s->launches;
             s->inst[slot].term_epoch = 0;
@@ -171,7 +154,7 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
             sf_fleet_pick_surplus(states, order, SF_CLOUD_MAX_INSTANCES, active - target, picks);
         for (int k = 0; k < n; k++) {
             struct sf__inst *in = &s->inst[picks[k]];
-            in->term_epoch = epoch + c->env.ctl.terminate_delay_epochs;
+            in->term_epoch = epoch + c->bind->env.ctl.terminate_delay_epochs;
             /* billed until then, but a pending one never serves (sf_fleet_scale's rule) */
             in->no_serve = in->state == SF_CLOUD_PENDING;
         }
@@ -261,12 +244,12 @@ static void begin_epoch(struct sf__server *s, int64_t epoch)
 /* The paper's epoch batching: route everything queued at the boundary. */
 static void route_epoch(struct sf__server *s)
 {
-    int n = (int)s->q_len, B = s->cfg->env.ctl.batch_size;
+    int n = (int)s->q_len, B = s->cfg->bind->env.ctl.batch_size;
     if (!n)
         return;
     struct sf_lb_split split;
-    int free_inst = s->cfg->path.has_instances ? free_count(s) : 0;
-    sf_lb_route(n, B, free_inst, s->cfg->env.ctl.partial_to_instance, s->cap_left, &split);
+    int free_inst = s->cfg->bind->path.has_instances ? free_count(s) : 0;
+    sf_lb_route(n, B, free_inst, s->cfg->bind->env.ctl.partial_to_instance, s->cap_left, &split);
     int to_inst = split.requests_to_instances;
     while (to_inst > 0) {
         int i = free_instance(s);
@@ -307,7 +290,7 @@ static void dispatch(struct sf__server *s, const struct sf_batch_decision *d)
  * service time of that batch on the instance path (INFINITY: none busy, or none allowed). */
 static double next_free_s(const struct sf__server *s, double now)
 {
-    if (!s->cfg->path.has_instances || s->cap_left <= 0)
+    if (!s->cfg->bind->path.has_instances || s->cap_left <= 0)
         return INFINITY;
     double t = INFINITY;
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
@@ -321,7 +304,7 @@ static double next_free_s(const struct sf__server *s, double now)
 
 static int instances_for_batcher(const struct sf__server *s)
 {
-    if (!s->cfg->path.has_instances || s->cap_left <= 0)
+    if (!s->cfg->bind->path.has_instances || s->cap_left <= 0)
         return 0;
     return free_count(s);
 }
@@ -329,12 +312,12 @@ static int instances_for_batcher(const struct sf__server *s)
 void sf__control_admit(struct sf__server *s, double now_s)
 {
     s->arrivals_epoch++;
-    if (s->cfg->batching != SF_BATCHING_DEADLINE || !s->q_len)
+    if (s->cfg->bind->batching != SF_BATCHING_DEADLINE || !s->q_len)
         return;
     struct sf_batch_decision d;
     double oldest = s->queue[s->q_head]->arrival_s;
-    if (sf_batcher_admit(&s->batcher, now_s, (int)s->q_len, oldest, instances_for_batcher(s),
-                         next_free_s(s, now_s), &d))
+    if (sf_batcher_admit(&s->cfg->bind->batcher, now_s, (int)s->q_len, oldest,
+                         instances_for_batcher(s), next_free_s(s, now_s), &d))
         dispatch(s, &d);
 }
 
@@ -348,9 +331,11 @@ static double run_batcher(struct sf__server *s, double now)
         int free_inst = instances_for_batcher(s);
         if (s->draining) { /* stop: everything leaves now */
             d.path = free_inst || s->cfg->no_spill ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
-            d.n = (int)s->q_len < s->batcher.batch_size ? (int)s->q_len : s->batcher.batch_size;
+            d.n = (int)s->q_len < s->cfg->bind->batcher.batch_size
+                      ? (int)s->q_len
+                      : s->cfg->bind->batcher.batch_size;
         } else {
-            sf_batcher_decide(&s->batcher, now, (int)s->q_len, oldest, free_inst,
+            sf_batcher_decide(&s->cfg->bind->batcher, now, (int)s->q_len, oldest, free_inst,
                               next_free_s(s, now), &d);
         }
         if (d.path == SF_BATCH_NONE) {
@@ -369,7 +354,7 @@ static double run_batcher(struct sf__server *s, double now)
 
 void sf__control_arrived(struct sf__server *s, double now_s)
 {
-    if (s->cfg->batching == SF_BATCHING_DEADLINE && !s->draining)
+    if (s->cfg->bind->batching == SF_BATCHING_DEADLINE && !s->draining)
         run_batcher(s, now_s);       /* a full batch leaves from the arriving request's thread */
     pthread_cond_signal(&s->ctl_cv); /* the loop recomputes its wake time */
 }
@@ -383,7 +368,7 @@ void *sf__control_main(void *arg)
         int64_t e = (int64_t)floor(now / s->epoch_wall_s) + 1;
         while (s->epoch < e) {
             begin_epoch(s, ++s->epoch);
-            if (s->cfg->batching == SF_BATCHING_EPOCH)
+            if (s->cfg->bind->batching == SF_BATCHING_EPOCH)
                 route_epoch(s);
         }
         poll_provider(s, now);
@@ -391,7 +376,7 @@ void *sf__control_main(void *arg)
         now = sf__server_now(s);
         sf__server_expire(s, now); /* admit.c: 504 for requests past their deadline */
         double wake = INFINITY;
-        if (s->cfg->batching == SF_BATCHING_DEADLINE || s->draining)
+        if (s->cfg->bind->batching == SF_BATCHING_DEADLINE || s->draining)
             wake = run_batcher(s, now);
         if (*s->stop)
             s->draining = 1;

@@ -85,8 +85,9 @@ void sf__dispatch_instance(struct sf__server *s, int i, struct sf__batch *b)
     struct sf__inst *in = &s->inst[i];
     in->busy = 1;
     in->mail = b;
-    size_t n = b->n < (size_t)s->batcher.batch_size ? b->n : (size_t)s->batcher.batch_size;
-    in->busy_until_s = sf__server_now(s) + s->inst_worst_s[n];
+    const struct sf_batcher_cfg *bc = &s->cfg->bind->batcher;
+    size_t n = b->n < (size_t)bc->batch_size ? b->n : (size_t)bc->batch_size;
+    in->busy_until_s = sf__server_now(s) + bc->inst_worst_s[n];
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"instance\"", 1);
     pthread_cond_signal(&in->cv);
 }
@@ -96,8 +97,8 @@ static void *frame_of(struct sf__server *s, const struct sf__batch *b, size_t *l
 {
     void *frame = NULL;
     struct sf_err err = {{0}};
-    if (sf_frame_input_encode(b->ids, b->x, b->n, sf_nn_model_input_shape(s->model), s->cfg->tau,
-                              &frame, len, &err) != SF_OK)
+    if (sf_frame_input_encode(b->ids, b->x, b->n, sf_nn_model_input_shape(s->model),
+                              s->cfg->bind->tau, &frame, len, &err) != SF_OK)
         return NULL;
     return frame;
 }
@@ -167,7 +168,8 @@ static void *inst_main(void *arg)
         size_t rlen = 0;
         struct sf_err err = {{0}};
         int ok = 0;
-        double timeout = s->cfg->env.ctl.epoch_s + 2 * s->cfg->fn_timeout_s + WORKER_CALL_SLACK_S;
+        double timeout =
+            s->cfg->bind->env.ctl.epoch_s + 2 * s->cfg->fn_timeout_s + WORKER_CALL_SLACK_S;
         double left = time_left(s, b);
         if (left < timeout)
             timeout = left;

@@ -148,7 +148,7 @@ static const char *not_ready(struct sf__server *s, char *buf, size_t size)
     pthread_mutex_lock(&s->bill_mu);
     int up = s->rt.up, ready = s->rt.ready, restarts = s->rt.restarts;
     pthread_mutex_unlock(&s->bill_mu);
-    int fn_path = !s->cfg->no_spill || !s->cfg->path.has_instances;
+    int fn_path = !s->cfg->no_spill || !s->cfg->bind->path.has_instances;
     if (fn_path && !up) {
         snprintf(buf, size, "the function runtime is down (restarting with back-off; %d restarts)",
                  restarts);
@@ -388,9 +388,9 @@ static int start_cloud(struct sf__server *s, struct sf_err *err)
     const struct sf_serve_cfg *c = s->cfg;
     char cut[16], tau[32], k[16], to[32], delay[32];
     snprintf(delay, sizeof(delay), "%.9g", c->worker_fault_delay_s);
-    snprintf(cut, sizeof(cut), "%d", c->path.has_instances ? c->path.cut : s->n_stages);
-    snprintf(tau, sizeof(tau), "%.17g", c->tau);
-    snprintf(k, sizeof(k), "%d", c->path.tail_fanout > 0 ? c->path.tail_fanout : 1);
+    snprintf(cut, sizeof(cut), "%d", c->bind->path.has_instances ? c->bind->path.cut : s->n_stages);
+    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
+    snprintf(k, sizeof(k), "%d", c->bind->path.tail_fanout > 0 ? c->bind->path.tail_fanout : 1);
     snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
     char *argv[] = {s->exe,
                     "worker",
@@ -463,7 +463,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     s->t0 = sf_monotonic_s();
     s->lambda.ready_fd = -1;
     s->deadline_s =
-        cfg->deadline_s > 0 ? cfg->deadline_s : DEFAULT_DEADLINE_SLOS * cfg->env.ctl.epoch_s;
+        cfg->deadline_s > 0 ? cfg->deadline_s : DEFAULT_DEADLINE_SLOS * cfg->bind->env.ctl.epoch_s;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->bill_mu, NULL);
     pthread_cond_init(&s->ctl_cv, NULL);
@@ -471,6 +471,13 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     pthread_t ctl;
     int have_ctl = 0;
     int rc = SF_OK;
+    /* signals go to this thread only: the threads started below inherit the mask (a SIGTERM
+     * taken by a thread in a send or a poll would break that call) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     if (cfg->max_images > cfg->queue_cap)
         rc = sf_err_set(err, SF_EINVAL,
                         "--max-images %d is above --queue-cap %d: a request of that many "
@@ -530,6 +537,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         else if (cfg->on_ready)
             cfg->on_ready(cfg->on_ready_ctx, cfg->host, cfg->bound_port);
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     while (rc == SF_OK && !*stop) {
         sf__runtime_supervise(s);
         nap_ms(20);

@@ -29,8 +29,8 @@ static int spawn_runtime(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
     char mem[16], tau[32], to[32], idle[32], delay[32], conc[16], fd[16], port[16];
-    snprintf(mem, sizeof(mem), "%d", c->path.fn_mem_mb);
-    snprintf(tau, sizeof(tau), "%.17g", c->tau);
+    snprintf(mem, sizeof(mem), "%d", c->bind->path.fn_mem_mb);
+    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
     snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
     snprintf(idle, sizeof(idle), "%.9g", c->fn_idle_timeout_s / c->time_scale);
     snprintf(delay, sizeof(delay), "%.9g", c->fn_cold_start_delay_s / c->time_scale);

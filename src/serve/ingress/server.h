@@ -155,8 +155,6 @@ struct sf__server {
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     /* controller state (control.c) */
     struct sf_policy policy;
-    struct sf_batcher_cfg batcher;
-    double *inst_worst_s, *fn_worst_s;
     double epoch_wall_s;
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */

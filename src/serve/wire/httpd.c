@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +470,13 @@ int sf__httpd_start(struct sf__httpd **out, const struct sf__httpd_cfg *cfg, str
         sf__httpd_stop(h);
         return sf_err_set(err, SF_EINVAL, "--host: '%s' is not a numeric IPv4 address", cfg->host);
     }
+    /* the connection threads never take SIGTERM or SIGINT: a handler interrupted in a send would
+     * close its connection without an answer (they inherit this mask from MHD's thread) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     h->d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,
         NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -477,17 +485,18 @@ int sf__httpd_start(struct sf__httpd **out, const struct sf__httpd_cfg *cfg, str
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG, MHD_OPTION_END);
+    if (h->d && cfg->request_timeout_s > 0 &&
+        pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0)
+        h->has_watchdog = 1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->d) {
         sf__httpd_stop(h);
         return sf_err_set(err, SF_EIO, "cannot listen on %s:%d (in use, or not permitted)",
                           cfg->host, cfg->port);
     }
-    if (cfg->request_timeout_s > 0) {
-        if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
-            sf__httpd_stop(h);
-            return sf_err_set(err, SF_EIO, "httpd: cannot start the watchdog thread");
-        }
-        h->has_watchdog = 1;
+    if (cfg->request_timeout_s > 0 && !h->has_watchdog) {
+        sf__httpd_stop(h);
+        return sf_err_set(err, SF_EIO, "httpd: cannot start the watchdog thread");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : cfg->port;
