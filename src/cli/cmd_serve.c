@@ -127,7 +127,9 @@ static const struct sf_opt serve_opts[] = {
               "at SIGTERM: readiness 503 this long while still serving (1)", 0, 3600),
     SF_SO_INT(S_MAXCONN, "max-connections", "N", "connections at most (1024)", 4, 100000),
     SF_SO_INT(S_PER_CLIENT, "max-connections-per-client", "N",
-              "connections from one address at most (256)", 1, 100000),
+              "connections from one address at most (512; more are\nclosed at once: keep it above "
+              "the busiest client's pool)",
+              1, 100000),
     SF_SO_INT(S_IDLE, "idle-timeout-s", "S", "a silent connection is closed after (10)", 1, 3600),
     SF_SO_NUM(S_REQ_TIMEOUT, "request-timeout-s", "S",
               "a request must arrive whole within this (10)", 0.1, 3600),
@@ -342,7 +344,7 @@ static void serve_defaults(struct serve_args *a)
     c->time_scale = 1;
     c->queue_cap = 2000;
     c->max_connections = 1024;
-    c->max_per_client = 256;
+    c->max_per_client = 512;
     c->idle_timeout_s = 10;
     c->request_timeout_s = 10;
     c->max_body_bytes = (size_t)8 << 20;

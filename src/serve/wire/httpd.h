@@ -94,7 +94,8 @@ struct sf__httpd_cfg {
 struct sf__httpd;
 int sf__httpd_start(struct sf__httpd **out, const struct sf__httpd_cfg *cfg, struct sf_err *err);
 int sf__httpd_port(const struct sf__httpd *h);
-/* Stops accepting new connections; established ones go on. */
+/* Stops accepting new connections (the ones already in the backlog get a 503 and a clean close,
+ * never a reset); established ones go on. */
 void sf__httpd_quiesce(struct sf__httpd *h);
 /* From now on every answer closes its connection (Connection: close). */
 void sf__httpd_closing(struct sf__httpd *h);
