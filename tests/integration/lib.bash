@@ -55,6 +55,14 @@ stop_serve() {
     grep -qE 'drained and stopped: ([0-9]+) requests accepted, \1 answered' "$tmp/$name.log" && ok ||
         bad "$name: accepted != answered at exit: $(tail -1 "$tmp/$name.log")"
     no_children "$name"
+    no_sanitizer_reports "$name"
+}
+
+# no_sanitizer_reports NAME: the log of NAME (its children write there too) holds no report of
+# AddressSanitizer, LeakSanitizer or UBSan (the ASan+UBSan build of make check)
+no_sanitizer_reports() {
+    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/$1.log" 2>/dev/null && ok ||
+        bad "$1: sanitizer report: $(grep -m1 -A4 -E 'Sanitizer|runtime error' "$tmp/$1.log")"
 }
 
 # no_children NAME: none of the descendants seen is still alive (bounded wait for reaping).
@@ -176,6 +184,7 @@ stop_pid() {
     wait "$pid"; rc=$?
     [ "$rc" -eq 0 ] && ok || bad "$name: exited $rc after SIGTERM"
     no_children "$name"
+    no_sanitizer_reports "$name"
 }
 
 # listen_port PID: the TCP port PID listens on (read from /proc; empty when none)
