@@ -140,4 +140,20 @@ grep -q 'RequestEntityTooLargeException\|smaller than' "$tmp/l1" && ok || bad "l
 after=$(rss_peak_kb "$lpid")
 [ $((after - before)) -le $((32768 * rss_factor)) ] && ok || bad "lambda: peak RSS grew by $((after - before)) kB"
 stop_pid lambda "$lpid"
+
+# 4. a worker: a 64 MB body is refused from its Content-Length (its cap is a full batch's frame)
+"$bin" worker --model "$model" --port 0 --ready-fd 3 3>"$tmp/w.ready" 2>"$tmp/w.log" &
+hw=$!
+pids+=("$hw")
+for _ in $(seq 1 300); do [ -s "$tmp/w.ready" ] && break; sleep 0.1; done
+wurl="http://$(sed -n 's/^ready //p' "$tmp/w.ready")"
+head -c 67108864 /dev/zero | tr '\0' '0' >"$tmp/big64"
+before=$(rss_peak_kb "$hw")
+for path in /v1/batch /v2/models/fmnist-ee/infer; do
+    c=$(curl -s -o "$tmp/wb" -w '%{http_code}' --max-time 30 -X POST --data-binary @"$tmp/big64" "$wurl$path")
+    [ "$c" = 413 ] && ok || bad "worker $path with 64 MB: $c"
+done
+after=$(rss_peak_kb "$hw")
+[ $((after - before)) -le $((32768 * rss_factor)) ] && ok || bad "worker: peak RSS grew by $((after - before)) kB (1.36 GB before)"
+stop_pid w "$hw"
 finish serve_memory
