@@ -27,6 +27,11 @@ pkgs=(
   prometheus          # integration tests: `promtool check metrics` on /metrics
   nginx-light         # bench/bench_serve.sh: nginx proxying to the same worker, the reference
   wrk                 # bench/bench_serve.sh: the HTTP load generator
+  libssl-dev          # aws: SigV4 signing (HMAC-SHA256, SHA-256) with OpenSSL's libcrypto
+  libxml2-dev         # aws: the Query API's XML responses (Auto Scaling, EC2, ELBv2)
+  python3-botocore    # aws tests: the fake AWS server verifies signatures with botocore's signer
+  python3-yaml        # aws tests: the CloudFormation template parses as YAML
+  zip                 # make aws-package: the Lambda function's zip (bootstrap + model)
 )
 tools=(
   python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_peers.sh

@@ -12,19 +12,28 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum sf_status {
-    SF_OK = 0,
-    SF_ENOMEM = -1,       /* allocation failed */
-    SF_EINVAL = -2,       /* invalid argument or value */
-    SF_EIO = -3,          /* file or socket I/O failed */
-    SF_EPARSE = -4,       /* malformed input (syntax) */
-    SF_ERANGE = -5,       /* value out of its allowed range */
-    SF_ENOTFOUND = -6,    /* named thing does not exist */
-    SF_EUNSUPPORTED = -7, /* valid but not supported (operator, unit, version) */
-    SF_ECORRUPT = -8,     /* checksum or structure mismatch */
-    SF_ETOOBIG = -9,      /* input exceeds a hard cap */
-    SF_EINFEASIBLE = -10  /* no configuration satisfies the constraints */
-};
+/* Every status with its value, its name (sf_strerror) and its meaning: the enum and the names are
+ * generated together from this list (as libuv's UV_ERRNO_MAP), so they cannot drift. */
+#define SF_STATUS_LIST(X)                                                                          \
+    X(SF_OK, 0, "ok")                                                                              \
+    X(SF_ENOMEM, -1, "out of memory")      /* allocation failed */                                 \
+    X(SF_EINVAL, -2, "invalid value")      /* invalid argument or value */                         \
+    X(SF_EIO, -3, "I/O error")             /* file or socket I/O failed */                         \
+    X(SF_EPARSE, -4, "parse error")        /* malformed input (syntax) */                          \
+    X(SF_ERANGE, -5, "value out of range") /* value out of its allowed range */                    \
+    X(SF_ENOTFOUND, -6, "not found")       /* named thing does not exist */                        \
+    X(SF_EUNSUPPORTED, -7, "unsupported")  /* valid but not supported (op, unit, version) */       \
+    X(SF_ECORRUPT, -8, "corrupt data")     /* checksum or structure mismatch */                    \
+    X(SF_ETOOBIG, -9, "too big")           /* input exceeds a hard cap */                          \
+    X(SF_EINFEASIBLE, -10, "infeasible")   /* no configuration satisfies the constraints */        \
+    X(SF_ETHROTTLED, -11, "throttled")     /* a remote service refused for now */                  \
+    X(SF_ETIMEDOUT, -12, "timed out")      /* a remote call did not answer in its time */          \
+    X(SF_EREMOTE, -13, "remote failure")   /* a remote service or function failed */               \
+    X(SF_EDENIED, -14, "access denied")    /* credentials missing, refused or not allowed */
+
+#define SF__STATUS_ENUM(name, value, text) name = value,
+enum sf_status { SF_STATUS_LIST(SF__STATUS_ENUM) };
+#undef SF__STATUS_ENUM
 
 /* Static English name of a status code; never NULL. */
 const char *sf_strerror(int status);

@@ -168,11 +168,10 @@ static void progress(void *ctx, const struct sf_load_stats *st)
 {
     (void)ctx;
     double pct = st->planned ? 100.0 * (double)st->done / (double)st->planned : 100;
-    fprintf(stderr, "\rserflow load: %6.1f s  %llu/%llu answered (%.0f%%), %llu ok, %llu 503  ",
-            st->elapsed_s, (unsigned long long)st->done, (unsigned long long)st->planned, pct,
-            (unsigned long long)st->ok, (unsigned long long)st->status_503);
-    if (!isatty(2))
-        fputc('\n', stderr);
+    sf_cli_progress("load", isatty(2), 0,
+                    "%6.1f s  %llu/%llu answered (%.0f%%), %llu ok, %llu 503  ", st->elapsed_s,
+                    (unsigned long long)st->done, (unsigned long long)st->planned, pct,
+                    (unsigned long long)st->ok, (unsigned long long)st->status_503);
 }
 
 struct bill {
@@ -250,7 +249,7 @@ static int load_run(int argc, char **argv)
         if (sf_profile_load(&prof,
                             a.profile ? a.profile : sf_cli_bundled("profiles/fmnist-ee-local.json"),
                             &err) != SF_OK) {
-            fprintf(stderr, "serflow load: %s\n", err.msg);
+            sf_cli_error("load", "%s", err.msg);
             return SF_EXIT_USAGE;
         }
         a.epoch_s = prof.slo_s;
@@ -270,14 +269,14 @@ static int load_run(int argc, char **argv)
                                sf_nn_model_norm_std(m), 0, &ds, &err) != SF_OK ||
         sf_trace_load(&t, trace_path, 0, a.unit ? SF_TRACE_SECOND : SF_TRACE_EPOCH, a.epoch_s,
                       a.epochs, &err) != SF_OK) {
-        fprintf(stderr, "serflow load: %s\n", err.msg);
+        sf_cli_error("load", "%s", err.msg);
         goto out;
     }
     const struct sf_nn_shape *shape = sf_nn_model_input_shape(m);
     size_t n_req = 0;
     arr = sf_load_arrivals(&t, a.rate_scale, &n_req);
     if (!arr || sf_http_global_init(&err) != SF_OK) {
-        fprintf(stderr, "serflow load: out of memory\n");
+        sf_cli_note("load", "out of memory");
         code = SF_EXIT_FAIL;
         goto out;
     }
@@ -303,13 +302,13 @@ static int load_run(int argc, char **argv)
     c.progress_every_s = isatty(2) ? 0.5 : 5;
     c.stop = &sf_cli_stop;
     if (!a.quiet)
-        fprintf(stderr,
-                "serflow load: %zu requests over %.1f s of trace (%lld epochs of %g s) "
-                "to %s\n",
-                n_req, (double)t.n_units * t.unit_s, (long long)t.n_epochs, a.epoch_s, a.url);
+        sf_cli_note("load",
+                    "%zu requests over %.1f s of trace (%lld epochs of %g s) "
+                    "to %s",
+                    n_req, (double)t.n_units * t.unit_s, (long long)t.n_epochs, a.epoch_s, a.url);
     struct sf_load_stats st;
     if (sf_load_run(&c, &st, &err) != SF_OK) {
-        fprintf(stderr, "serflow load: %s\n", err.msg);
+        sf_cli_error("load", "%s", err.msg);
         code = SF_EXIT_FAIL;
         goto out;
     }
@@ -378,7 +377,7 @@ static int load_run(int argc, char **argv)
                ? SF_EXIT_FAIL
                : SF_EXIT_OK;
     if (st.planned && !st.ok && !a.quiet)
-        fprintf(stderr, "serflow load: no valid answer came back\n");
+        sf_cli_note("load", "no valid answer came back");
 out:
     free(arr);
     free(labels);

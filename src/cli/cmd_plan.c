@@ -688,6 +688,7 @@ static int plan_run(int argc, char **argv)
     }
     rc = sf_plan_run(&plan, prof, pr, &a->o, &err);
     if (rc != SF_OK && rc != SF_EINFEASIBLE) {
+        sf_plan_fini(&plan);
         code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }

@@ -27,10 +27,8 @@ static void progress(void *ctx, int64_t done, int64_t total, const char *phase)
     int pct = (int)(100 * done / total);
     if (!p->tty && pct % 25 != 0 && done < total)
         return; /* a log file gets a line per quarter, a terminal a live counter */
-    fprintf(stderr, "%sserflow replay: %s %3d%% (%lld/%lld epochs)%s", p->tty ? "\r" : "", phase,
-            (int)(100 * done / total), (long long)done, (long long)total,
-            p->tty && done < total ? "" : "\n");
-    fflush(stderr);
+    sf_cli_progress("replay", p->tty, done == total, "%s %3d%% (%lld/%lld epochs)", phase,
+                    (int)(100 * done / total), (long long)done, (long long)total);
 }
 
 /* The policies grouped by the path they run: "  serflow: hybrid ...; libra, spock: IaaS ...". */
@@ -946,7 +944,7 @@ static int plan_and_bind(struct replay_args *a, const struct sf_profile *prof,
     po.fn_invoke_size = a->fn_invoke_size;
     po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
     int rc = sf_plan_run(plan, prof, pr, &po, &err);
-    *have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
+    *have_plan = 1; /* sf_plan_fini after every sf_plan_run */
     if (rc != SF_OK)
         return sf_cli_fail("replay", rc, &err);
     a->sim.tau = a->tau > 0 ? a->tau : plan->best.tau;

@@ -38,6 +38,7 @@ enum {
     S_FN_IDLE,
     S_FN_CONC,
     S_FN_COLD,
+    S_FN_COLD_ALLOW,
     S_FN_DISP,
     S_LAMBDA_URL,
     S_FN_FAULT,
@@ -104,6 +105,11 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_NUM(S_FN_IDLE, "fn-idle-timeout-s", "S", "a warm instance idle this long stops (600)", 0,
               86400),
     SF_SO_INT(S_FN_CONC, "fn-concurrency", "N", "function instances at most (8)", 1, 256),
+    SF_SO_NUM(
+        S_FN_COLD_ALLOW, "fn-cold-start-s", "S",
+        "the function cold start the batcher allows for\n(default: the profile's; as replay's "
+        "--fn-cold-start-s)",
+        0, 3600),
     SF_SO_NUM(S_FN_COLD, "fn-cold-start-delay-s", "S", "added to each instance's real start (0)", 0,
               3600),
     SF_SO_INT(S_FN_DISP, "fn-dispatchers", "N",
@@ -258,6 +264,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_FN_CONC:
         c->fn_concurrency = (int)v->i;
         break;
+    case S_FN_COLD_ALLOW:
+        a->bo.fn_cold_start_s = v->num;
+        break;
     case S_FN_COLD:
         c->fn_cold_start_delay_s = v->num;
         break;
@@ -325,10 +334,10 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
 static void on_ready(void *ctx, const char *host, int port)
 {
     (void)ctx;
-    fprintf(stderr,
-            "serflow serve: listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
-            "/metrics); SIGTERM or Ctrl-C drains and stops\n",
-            host, port);
+    sf_cli_note("serve",
+                "listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
+                "/metrics); SIGTERM or Ctrl-C drains and stops",
+                host, port);
 }
 
 static void serve_defaults(struct serve_args *a)
@@ -434,25 +443,25 @@ static int serve_run(int argc, char **argv)
     if (c->ready_fd >= 0) /* started by a parent (serflow demo): dies with it, children too */
         sf_cli_die_with_parent();
     if (sf_http_global_init(&err) != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_cli_error("serve", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     char where[160];
     sf_path_describe(&bnd.path, &pr, prof.n_stages, where, sizeof(where));
-    fprintf(stderr,
-            "serflow serve: policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
-            "req/s per instance, T-CIP %.4g req/s\n",
-            bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
-            bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
-            bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
+    sf_cli_note("serve",
+                "policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
+                "req/s per instance, T-CIP %.4g req/s",
+                bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
+                bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
+                bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
     int rc = sf_serve_run(c, &sf_cli_stop, &err);
     sf_binding_fini(&bnd);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_cli_error("serve", "%s", err.msg);
         return rc == SF_EINVAL || rc == SF_ENOTFOUND ? SF_EXIT_USAGE : SF_EXIT_FAIL;
     }
-    fprintf(stderr, "serflow serve: drained and stopped: %llu requests accepted, %llu answered\n",
-            (unsigned long long)c->accepted, (unsigned long long)c->answered);
+    sf_cli_note("serve", "drained and stopped: %llu requests accepted, %llu answered",
+                (unsigned long long)c->accepted, (unsigned long long)c->answered);
     return SF_EXIT_OK;
 }
 

@@ -332,8 +332,7 @@ static int lambda_run(int argc, char **argv)
         return sf_cli_fail("lambda", rc, &err);
     a.c.auth = &root;
     if (!root.set)
-        fprintf(stderr, "serflow lambda: no SERFLOW_AUTH: the Invoke API is open to local "
-                        "callers\n");
+        sf_cli_note("lambda", "no SERFLOW_AUTH: the Invoke API is open to local callers");
     rc = sf_http_global_init(&err);
     if (rc == SF_OK)
         rc = sf_lambda_run(&a.c, &price, &sf_cli_stop, &err);

@@ -64,6 +64,19 @@ void sf_cli_note(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+void sf_cli_progress(const char *cmd, int tty, int last, const char *fmt, ...)
+{
+    char msg[2 * SF_ERR_MAX], shown[2 * SF_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sf_str_escape(shown, sizeof(shown), msg, strlen(msg));
+    /* a terminal redraws one line; a log gets one line per update */
+    fprintf(stderr, "%sserflow %s: %s%s", tty ? "\r" : "", cmd, shown, tty && !last ? "" : "\n");
+    fflush(stderr);
+}
+
 int sf_cli_fail(const char *cmd, int status, const struct sf_err *err)
 {
     sf_cli_error(cmd, "%s", err->msg[0] ? err->msg : sf_strerror(status));

@@ -17,7 +17,7 @@ static int close_stdout(int code)
         e = errno;
     }
     if (bad) {
-        fprintf(stderr, "serflow: write error on standard output: %s\n", strerror(e));
+        sf_cli_error(NULL, "write error on standard output: %s", strerror(e));
         return code == SF_EXIT_OK ? SF_EXIT_FAIL : code;
     }
     return code;

@@ -271,8 +271,10 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
                 break;
             continue;
         }
-        if (strspn(ev.request_id, "0123456789abcdefABCDEF-") != strlen(ev.request_id)) {
-            free(ev.body); /* it goes into a URL: a request id is a UUID */
+        if (strspn(ev.request_id,
+                   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") !=
+            strlen(ev.request_id)) {
+            free(ev.body); /* it goes into a URL path: letters, digits, - _ . only */
             rc = sf_err_set(err, SF_EIO, "an event with a malformed request id");
             break;
         }

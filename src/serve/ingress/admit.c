@@ -163,20 +163,25 @@ void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
 }
 
 /* Takes a queued item out of the admission queue (mu held): it is the queue's head unless
- * something else is broken, so the general case is a shift. */
+ * something else is broken, so the general case is a shift. The control loop's batcher is told
+ * (its queue is the same, numbered by admission sequence). */
 static void unqueue(struct sf__server *s, struct sf__item *it)
 {
     if (s->q_len && s->queue[s->q_head] == it) {
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
+        s->q_head_seq++;
+        sf__control_dropped(s, 1);
     } else {
         size_t k = 0;
         while (k < s->q_len && s->queue[(s->q_head + k) % s->q_cap] != it)
             k++;
         for (; k + 1 < s->q_len; k++)
             s->queue[(s->q_head + k) % s->q_cap] = s->queue[(s->q_head + k + 1) % s->q_cap];
-        if (k < s->q_len)
+        if (k < s->q_len) {
             s->q_len--;
+            sf__control_dropped(s, 0);
+        }
     }
     it->queued = 0;
 }
@@ -222,7 +227,6 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
     double now = sf__server_now(s);
     p->deadline_s = now + s->deadline_s;
     for (size_t i = 0; i < p->n; i++) {
-        sf__control_admit(s, now); /* the open batch may have to leave first */
         struct sf__item *it = take_slot(s);
         it->arrival_s = now;
         it->deadline_s = p->deadline_s;
@@ -235,9 +239,11 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
         else
             s->oldest = it;
         s->newest = it;
+        int64_t seq = s->q_head_seq + (int64_t)s->q_len;
         s->queue[(s->q_head + s->q_len) % s->q_cap] = it;
         s->q_len++;
         s->unanswered++;
+        sf__control_enqueued(s, seq); /* the deadline batcher takes it at once */
     }
     sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
     sf__control_arrived(s, now);

@@ -52,6 +52,7 @@ struct sf__batch *sf__batch_take(struct sf__server *s, size_t n)
     }
     s->q_head = (s->q_head + n) % s->q_cap;
     s->q_len -= n;
+    s->q_head_seq += (int64_t)n;
     if (b) {
         b->n = n;
         b->dispatched_s = sf__server_now(s);

@@ -490,6 +490,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         s->n_stages = sf_nn_model_num_stages(s->model);
         s->num_classes = sf_nn_model_num_classes(s->model);
         s->q_cap = (size_t)cfg->queue_cap;
+        s->q_head_seq = 1;
         s->queue = calloc(s->q_cap, sizeof(*s->queue));
         s->metrics = sf_metrics_new();
         if (!s->queue || !s->metrics)

@@ -137,6 +137,7 @@ struct sf__server {
     /* admission queue: item slots in arrival order */
     struct sf__item **queue;
     size_t q_head, q_len, q_cap;
+    int64_t q_head_seq; /* admission sequence number of queue[q_head] (the first is 1) */
     /* admitted, unanswered items: table_cap slots found by the low bits of the id; free slots
      * in a list; the unanswered in admission order, oldest first (deadline order) */
     struct sf__item *table;
@@ -155,6 +156,7 @@ struct sf__server {
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     /* controller state (control.c) */
     struct sf_policy policy;
+    struct sf_dq dq; /* deadline batching: ctl/'s loop over the queue (control.c) */
     double epoch_wall_s;
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */
@@ -192,11 +194,14 @@ void sf__runtime_stop(struct sf__server *s);
 /* ---- control.c ---- */
 int sf__control_init(struct sf__server *s, struct sf_err *err);
 void sf__control_fini(struct sf__server *s);
-/* Called with mu held before an arrival is enqueued: dispatches the open batch when the newcomer
- * would push its oldest request past its deadline. */
-void sf__control_admit(struct sf__server *s, double now_s);
-/* Called with mu held after arrivals were enqueued: runs the batcher at once (a full batch, or
- * one due now, leaves without waiting for the control thread) and wakes the loop. */
+/* Called with mu held after the request of admission sequence seq joined the queue: the
+ * deadline batcher takes it at once (the open batch may leave first, a full batch leaves now,
+ * from the arriving request's thread). */
+void sf__control_enqueued(struct sf__server *s, int64_t seq);
+/* Called with mu held after a queued request left the queue other than by a dispatch (past its
+ * deadline: admit.c): the head when at_head, else one behind it; the batcher's count follows. */
+void sf__control_dropped(struct sf__server *s, int at_head);
+/* Called with mu held after a request's arrivals were enqueued: wakes the control loop. */
 void sf__control_arrived(struct sf__server *s, double now_s);
 /* The control loop (its own thread): epochs, policy, provider, batcher. Returns on stop after the
  * queue has drained. */
