@@ -1,5 +1,5 @@
 /*
- * auth.h - identity between serflow's serving processes (serve/wire/auth.c; docs/security.md
+ * auth.h - identity between serflow's serving processes (src/auth/auth.c; docs/security.md
  * "Serving plane").
  *
  * A deployment has one root key, 32 random bytes made by `serflow serve` (or given as
