@@ -21,6 +21,7 @@ pkgs=(
   dataset-fashion-mnist # nn: test images for `serflow profile` of the bundled model
   libmicrohttpd-dev   # serve: HTTP server of the ingress, workers and the function runtime
   libcurl4-openssl-dev # serve: HTTP client (keep-alive, timeouts, multi interface for fan-out)
+  libssl-dev          # serve: HMAC-SHA256 (libcrypto) authenticating calls between the processes
   curl                # integration tests: a real HTTP client against the ingress
   awscli              # integration tests: `aws lambda invoke` against the local function runtime
   python3-boto3       # integration tests: boto3's Lambda client against the function runtime

@@ -130,6 +130,11 @@ char *sf_strdup(const char *s);
  * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
 char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
 
+/* 1 when sf_str_escape would show in[0..in_len) unchanged: printable ASCII and well-formed UTF-8
+ * without C1 controls or invisible and reordering characters (bidi overrides, zero-width ones,
+ * the byte order mark). Names read from files must be plain (json_in.c). */
+int sf_str_plain(const char *in, size_t in_len);
+
 /* 3 when text starts with a UTF-8 byte order mark (EF BB BF), else 0: text readers skip it. */
 size_t sf_bom_len(const char *text, size_t len);
 

@@ -169,7 +169,7 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
     argv[a] = NULL;
     struct sf_proc p;
     struct sf_err err = {{0}};
-    if (sf_proc_spawn(&p, argv, NULL, &err) != SF_OK) {
+    if (sf_proc_spawn(&p, argv, NULL, NULL, &err) != SF_OK) {
         sf_cli_error("demo", "%s", err.msg);
         return -1;
     }
@@ -196,10 +196,10 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
         if (sf_http_request(NULL, mu, NULL, 0, NULL, 5, &status, &text, &len, NULL, &err) ==
                 SF_OK &&
             text) {
-            r->live_usd = scrape(text, "serflow_bill_usd", "");
-            r->live_vm_usd = scrape(text, "serflow_bill_vm_usd", "");
-            r->live_fn_usd = scrape(text, "serflow_bill_function_usd", "");
-            for (const char *q = text; (q = strstr(q, "\nserflow_bill_vm_seconds{"));) {
+            r->live_usd = scrape(text, "serflow_bill_usd_total", "");
+            r->live_vm_usd = scrape(text, "serflow_bill_vm_usd_total", "");
+            r->live_fn_usd = scrape(text, "serflow_bill_function_usd_total", "");
+            for (const char *q = text; (q = strstr(q, "\nserflow_bill_vm_seconds_total{"));) {
                 const char *sp = strchr(q + 1, ' ');
                 if (!sp)
                     break;
@@ -265,7 +265,7 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
                     "--concurrency", "1",          NULL};
     struct sf_proc p;
     struct sf_err err = {{0}};
-    if (sf_proc_spawn(&p, argv, NULL, &err) != SF_OK)
+    if (sf_proc_spawn(&p, argv, NULL, NULL, &err) != SF_OK)
         return c;
     double t0 = sf_monotonic_s();
     while (!sf_proc_poll_ready(&p) && !sf_proc_reap(&p) &&

@@ -27,7 +27,9 @@ enum {
     W_PORT,
     W_BOOT,
     W_READY_FD,
-    W_FAULT_DELAY
+    W_FAULT_DELAY,
+    W_FAULT_NO_START,
+    W_NO_FN_AUTH
 };
 
 static const struct sf_opt worker_opts[] = {
@@ -47,6 +49,10 @@ static const struct sf_opt worker_opts[] = {
     SF_SO_INT(W_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there when ready", 0, 1024),
     SF_SO_NUM(W_FAULT_DELAY, "fault-delay-s", "S", "test hook: hold every batch this much longer",
               0, 60),
+    SF_SO_FLAG(W_FAULT_NO_START, "fault-no-start", "test hook: exit instead of becoming ready"),
+    SF_SO_FLAG(W_NO_FN_AUTH, "no-function-auth",
+               "call the function runtime without this worker's identity\n(a runtime started "
+               "by someone else)"),
     {0}};
 
 static const struct sf_opt_cmd worker_spec = {
@@ -55,7 +61,9 @@ static const struct sf_opt_cmd worker_spec = {
     .synopsis = "--model DIR [options]",
     .about = "A VM instance: POST /v1/batch takes an input frame, runs stages 1..cut and sends\n"
              "the survivors' hidden state to the function in k parallel invocations; POST\n"
-             "/v2/models/NAME/infer runs the whole model here (docs/serving.md).\n",
+             "/v2/models/NAME/infer runs the whole model here (docs/serving.md). Started by\n"
+             "serve, it finds its identity on SERFLOW_AUTH_FD and accepts only requests signed\n"
+             "with it; SERFLOW_AUTH gives one to a worker started by hand.\n",
     .opts = worker_opts};
 
 static int worker_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
@@ -105,6 +113,12 @@ static int worker_store(void *ctx, int id, const struct sf_optval *v, struct sf_
     case W_FAULT_DELAY:
         c->fault_delay_s = v->num;
         break;
+    case W_FAULT_NO_START:
+        c->fault_no_start = 1;
+        break;
+    case W_NO_FN_AUTH:
+        c->no_function_auth = 1;
+        break;
     }
     return SF_OK;
 }
@@ -142,13 +156,20 @@ static int worker_run(int argc, char **argv)
         sf_cli_error("worker", "--model DIR is required");
         return SF_EXIT_USAGE;
     }
+    sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (c.ready_fd >= 0)
         sf_cli_die_with_parent();
+    struct sf_auth id;
+    int rc = sf_auth_from_env(&id, &err);
+    if (rc != SF_OK)
+        return sf_cli_fail("worker", rc, &err);
+    c.auth = &id;
     sf_cli_set_threads(c.threads);
-    int rc = sf_http_global_init(&err);
+    rc = sf_http_global_init(&err);
     if (rc == SF_OK)
         rc = sf_worker_run(&c, &sf_cli_stop, &err);
+    memset(&id, 0, sizeof(id));
     return rc == SF_OK ? SF_EXIT_OK : sf_cli_fail("worker", rc, &err);
 }
 
@@ -172,7 +193,7 @@ enum {
     L_FAULT
 };
 
-static const char *const fault_words[] = {"crash", "hang", NULL};
+static const char *const fault_words[] = {"crash", "hang", "start", "repoll", NULL};
 
 static const struct sf_opt lambda_opts[] = {
     SF_SO_STR(L_MODEL, "model", "DIR", "the model the function serves"),
@@ -190,7 +211,9 @@ static const struct sf_opt lambda_opts[] = {
     SF_SO_INT(L_PORT, "port", "N", "listen port (0: any free port)", 0, 65535),
     SF_SO_INT(L_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there when listening", 0,
               1024),
-    SF_SO_WORD(L_FAULT, "fault", "F", "test hook: instances crash or hang on every event",
+    SF_SO_WORD(L_FAULT, "fault", "F",
+               "test hook: instances crash, hang, fail to start (start) or\npoll again without "
+               "answering (repoll)",
                fault_words),
     {0}};
 
@@ -299,12 +322,21 @@ static int lambda_run(int argc, char **argv)
         sf_pricing_load(&price, a.pricing ? a.pricing : sf_cli_bundled("pricing/local.json"), &err);
     if (rc != SF_OK)
         return sf_cli_fail("lambda", rc, &err);
+    sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (a.c.ready_fd >= 0)
         sf_cli_die_with_parent();
+    struct sf_auth root;
+    rc = sf_auth_from_env(&root, &err);
+    if (rc != SF_OK)
+        return sf_cli_fail("lambda", rc, &err);
+    a.c.auth = &root;
+    if (!root.set)
+        sf_cli_note("lambda", "no SERFLOW_AUTH: the Invoke API is open to local callers");
     rc = sf_http_global_init(&err);
     if (rc == SF_OK)
         rc = sf_lambda_run(&a.c, &price, &sf_cli_stop, &err);
+    memset(&root, 0, sizeof(root));
     return rc == SF_OK ? SF_EXIT_OK : sf_cli_fail("lambda", rc, &err);
 }
 
@@ -388,13 +420,20 @@ static int function_run(int argc, char **argv)
         sf_cli_error("function", "--model DIR (or SERFLOW_MODEL_DIR) is required");
         return SF_EXIT_USAGE;
     }
-    if (getenv("SERFLOW_INSTANCE_ID"))
+    sf_cli_bound_malloc();
+    if (getenv("SERFLOW_INSTANCE"))
         sf_cli_die_with_parent(); /* started by the local runtime */
-    sf_cli_set_threads(c.threads);
     struct sf_err err = {{0}};
-    int rc = sf_http_global_init(&err);
+    struct sf_auth id;
+    int rc = sf_auth_from_env(&id, &err);
+    if (rc != SF_OK)
+        return sf_cli_fail("function", rc, &err);
+    c.auth = &id;
+    sf_cli_set_threads(c.threads);
+    rc = sf_http_global_init(&err);
     if (rc == SF_OK)
         rc = sf_function_run(&c, &sf_cli_stop, &err);
+    memset(&id, 0, sizeof(id));
     return rc == SF_OK ? SF_EXIT_OK : sf_cli_fail("function", rc, &err);
 }
 

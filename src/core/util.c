@@ -130,6 +130,20 @@ char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len)
     return out;
 }
 
+int sf_str_plain(const char *in, size_t in_len)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    char piece[8];
+    size_t k;
+    for (size_t i = 0; i < in_len;) {
+        size_t take = escape_one(p, i, in_len, piece, &k);
+        if (k != take || memcmp(piece, p + i, k) != 0)
+            return 0;
+        i += take;
+    }
+    return 1;
+}
+
 size_t sf_bom_len(const char *text, size_t len)
 {
     return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;

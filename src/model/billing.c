@@ -55,6 +55,16 @@ void sf_meter_fn(struct sf_meter *m, const struct sf_pricing *p, size_t arch, in
     m->invocations++;
 }
 
+void sf_meter_fn_init(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
+                      double duration_s)
+{
+    if (arch >= p->n_fn_arch)
+        return;
+    double gb_s = sf_bill_fn_s(p, duration_s) * mem_mb / 1024.0;
+    m->fn_gb_s += gb_s;
+    m->fn_usd += gb_s * p->fn_arch[arch].price_usd_per_gb_s;
+}
+
 void sf_meter_merge(struct sf_meter *m, const struct sf_meter *add)
 {
     for (int v = 0; v < SF_MAX_VM_TYPES; v++)

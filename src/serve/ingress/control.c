@@ -361,6 +361,15 @@ void sf__control_enqueued(struct sf__server *s, int64_t seq)
         sf_dq_arrive(&s->dq, seq); /* the open batch may leave first; a full one leaves now */
 }
 
+void sf__control_dropped(struct sf__server *s, int at_head)
+{
+    if (s->dq.q_n <= 0) /* not in the batcher's queue (epoch batching, no spill, drain) */
+        return;
+    s->dq.q_n--;
+    if (at_head)
+        s->dq.next_g++;
+}
+
 /* Everything queued leaves now (drain), or, without the FaaS spill, waits for an instance. */
 static void run_plain(struct sf__server *s)
 {
@@ -410,6 +419,7 @@ void *sf__control_main(void *arg)
         poll_provider(s, now);
         reap_slots(s);
         now = sf__server_now(s);
+        sf__server_expire(s, now); /* admit.c: 504 for requests past their deadline */
         double wake = INFINITY;
         if (s->cfg->bind->batching == SF_BATCHING_DEADLINE || s->draining)
             wake = run_batcher(s, now);

@@ -1,0 +1,257 @@
+/*
+ * runtime.c - the ingress's function runtime (`serflow lambda`): started with the deployment's
+ * root identity on an inherited pipe, supervised from the main loop, and billed.
+ *
+ * Supervision: a runtime that exits is started again on the same port (the workers were given
+ * its URL) after an exponential back-off (0.2 s doubling to 10 s); readiness says 503 while it
+ * is down, and while its own /health says its instances fail to start. Bill: the runtime's
+ * meters are counters of one incarnation; the ingress keeps the sum of the incarnations that are
+ * gone and adds the current one's last scrape, so the bill on /metrics never goes back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+/* Time to wait for the function runtime's readiness line. */
+#define RUNTIME_START_TIMEOUT_S 30.0
+/* Restart back-off: 0.2 s doubling to 10 s. */
+#define RUNTIME_BACKOFF_BASE_S 0.2
+#define RUNTIME_BACKOFF_MAX_S  10.0
+/* How often the main loop scrapes the runtime's bill and readiness. */
+#define RUNTIME_SCRAPE_S 0.5
+/* A scrape's timeout. */
+#define RUNTIME_SCRAPE_TIMEOUT_S 1.0
+
+static int spawn_runtime(struct sf__server *s, struct sf_err *err)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    char mem[16], tau[32], to[32], idle[32], delay[32], conc[16], fd[16], port[16];
+    snprintf(mem, sizeof(mem), "%d", c->bind->path.fn_mem_mb);
+    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
+    snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
+    snprintf(idle, sizeof(idle), "%.9g", c->fn_idle_timeout_s / c->time_scale);
+    snprintf(delay, sizeof(delay), "%.9g", c->fn_cold_start_delay_s / c->time_scale);
+    snprintf(conc, sizeof(conc), "%d", c->fn_concurrency);
+    snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
+    snprintf(port, sizeof(port), "%d", s->rt.port);
+    char *argv[] = {s->exe,
+                    "lambda",
+                    "--model",
+                    (char *)c->model_dir,
+                    "--function",
+                    (char *)sf_nn_model_name(s->model),
+                    "--memory-mb",
+                    mem,
+                    "--tau",
+                    tau,
+                    "--timeout-s",
+                    to,
+                    "--idle-timeout-s",
+                    idle,
+                    "--cold-start-delay-s",
+                    delay,
+                    "--concurrency",
+                    conc,
+                    "--ready-fd",
+                    fd,
+                    "--port",
+                    port,
+                    NULL,
+                    NULL,
+                    NULL};
+    if (c->fn_fault) {
+        size_t k = SF_ARRAY_LEN(argv) - 3;
+        argv[k] = "--fault";
+        argv[k + 1] = (char *)c->fn_fault;
+    }
+    char line[SF_AUTH_PRINCIPAL_MAX + 2 * SF_AUTH_KEY_BYTES + 8];
+    sf_auth_line(&s->root, line, sizeof(line));
+    int rc = sf_proc_spawn(&s->lambda, argv, NULL, line, err);
+    memset(line, 0, sizeof(line));
+    s->rt.spawned_s = sf_monotonic_s();
+    return rc;
+}
+
+/* Percent-encodes a function name for a URL path (RFC 3986 unreserved kept). */
+static void url_encode(const char *in, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < size; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+int sf__runtime_start(struct sf__server *s, struct sf_err *err)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    char name[3 * SF_NAME_MAX + 8];
+    url_encode(sf_nn_model_name(s->model), name, sizeof(name));
+    if (c->lambda_url) {
+        snprintf(s->lambda_url, sizeof(s->lambda_url), "%s", c->lambda_url);
+        snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
+                 s->lambda_url, name);
+        s->rt.up = s->rt.ready = 1;
+        return SF_OK;
+    }
+    s->rt.owned = 1;
+    int rc = spawn_runtime(s, err);
+    if (rc != SF_OK)
+        return rc;
+    double t0 = sf_monotonic_s();
+    while (!sf_proc_poll_ready(&s->lambda)) {
+        if (sf_proc_reap(&s->lambda) || sf_monotonic_s() - t0 > RUNTIME_START_TIMEOUT_S)
+            return sf_err_set(err, SF_EIO, "the function runtime (serflow lambda) did not start");
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    const char *colon = strrchr(s->lambda.endpoint, ':');
+    s->rt.port = colon ? atoi(colon + 1) : 0;
+    s->rt.up = s->rt.ready = 1;
+    snprintf(s->lambda_url, sizeof(s->lambda_url), "http://%s", s->lambda.endpoint);
+    snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
+             s->lambda_url, name);
+    return SF_OK;
+}
+
+/* Reads one incarnation's bill and readiness from its /metrics (bill_mu not held). */
+static int scrape(struct sf__server *s, struct sf_meter *m, int *ready)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s/metrics", s->lambda_url);
+    long status = 0;
+    char *text = NULL;
+    size_t len = 0;
+    struct sf_err err = {{0}};
+    if (sf_http_request(NULL, url, NULL, 0, NULL, RUNTIME_SCRAPE_TIMEOUT_S, &status, &text, &len,
+                        NULL, &err) != SF_OK ||
+        status != 200 || !text) {
+        free(text);
+        return -1;
+    }
+    memset(m, 0, sizeof(*m));
+    double v;
+    int ok = sf_metrics_scrape(text, "serflow_function_gigabyte_seconds_total", "", &v) == SF_OK;
+    if (ok)
+        m->fn_gb_s = v;
+    if (sf_metrics_scrape(text, "serflow_function_fees_usd_total", "", &v) == SF_OK)
+        m->fee_usd = v;
+    if (sf_metrics_scrape(text, "serflow_function_cost_usd_total", "", &v) == SF_OK)
+        m->fn_usd = v - m->fee_usd;
+    if (sf_metrics_scrape(text, "serflow_function_billed_invocations_total", "", &v) == SF_OK)
+        m->invocations = (uint64_t)v;
+    *ready = sf_metrics_scrape(text, "serflow_function_ready", "", &v) != SF_OK || v > 0;
+    free(text);
+    /* a value that is not a finite non-negative number is no bill */
+    if (!ok || !sf_isfinite(m->fn_gb_s) || !sf_isfinite(m->fn_usd) || !sf_isfinite(m->fee_usd) ||
+        m->fn_gb_s < 0 || m->fn_usd < 0 || m->fee_usd < 0)
+        return -1;
+    return 0;
+}
+
+/* Keeps the larger of each total (one incarnation's counters only grow). */
+static void keep_max(struct sf_meter *last, const struct sf_meter *m)
+{
+    if (m->fn_gb_s > last->fn_gb_s)
+        last->fn_gb_s = m->fn_gb_s;
+    if (m->fn_usd > last->fn_usd)
+        last->fn_usd = m->fn_usd;
+    if (m->fee_usd > last->fee_usd)
+        last->fee_usd = m->fee_usd;
+    if (m->invocations > last->invocations)
+        last->invocations = m->invocations;
+}
+
+static void refresh(struct sf__server *s)
+{
+    struct sf_meter m;
+    int ready = 1;
+    if (scrape(s, &m, &ready) != 0)
+        return;
+    pthread_mutex_lock(&s->bill_mu);
+    keep_max(&s->rt.last, &m);
+    s->rt.ready = ready;
+    s->rt.scraped_s = sf_monotonic_s();
+    pthread_mutex_unlock(&s->bill_mu);
+}
+
+void sf__runtime_bill(struct sf__server *s, struct sf_meter *m)
+{
+    if (s->rt.up)
+        refresh(s);
+    pthread_mutex_lock(&s->bill_mu);
+    sf_meter_merge(m, &s->rt.base);
+    sf_meter_merge(m, &s->rt.last);
+    pthread_mutex_unlock(&s->bill_mu);
+}
+
+void sf__runtime_supervise(struct sf__server *s)
+{
+    if (!s->rt.owned)
+        return;
+    double now = sf_monotonic_s();
+    if (s->rt.up && sf_proc_reap(&s->lambda)) {
+        /* it died: its bill so far is kept, it starts again after the back-off */
+        sf_proc_stop(&s->lambda, 0);
+        pthread_mutex_lock(&s->bill_mu);
+        sf_meter_merge(&s->rt.base, &s->rt.last);
+        memset(&s->rt.last, 0, sizeof(s->rt.last));
+        s->rt.up = 0;
+        s->rt.fails_in_row++;
+        pthread_mutex_unlock(&s->bill_mu);
+        double b = RUNTIME_BACKOFF_BASE_S;
+        for (int i = 1; i < s->rt.fails_in_row && b < RUNTIME_BACKOFF_MAX_S; i++)
+            b *= 2;
+        s->rt.next_start_s = now + (b < RUNTIME_BACKOFF_MAX_S ? b : RUNTIME_BACKOFF_MAX_S);
+        s->lambda.pid = 0;
+        return;
+    }
+    if (!s->rt.up) {
+        if (s->lambda.pid > 0) { /* an incarnation starting */
+            if (sf_proc_poll_ready(&s->lambda)) {
+                s->rt.up = 1;
+                s->rt.restarts++;
+                sf_metrics_add(s->metrics, s->mid.runtime_restarts, "", 1);
+            } else if (sf_proc_reap(&s->lambda) ||
+                       now - s->rt.spawned_s > RUNTIME_START_TIMEOUT_S) {
+                sf_proc_stop(&s->lambda, 0.5); /* could not start (its port taken?) */
+                s->lambda.pid = 0;
+                s->rt.fails_in_row++;
+                double b = RUNTIME_BACKOFF_BASE_S;
+                for (int i = 1; i < s->rt.fails_in_row && b < RUNTIME_BACKOFF_MAX_S; i++)
+                    b *= 2;
+                s->rt.next_start_s = now + (b < RUNTIME_BACKOFF_MAX_S ? b : RUNTIME_BACKOFF_MAX_S);
+            }
+        } else if (now >= s->rt.next_start_s) {
+            struct sf_err err = {{0}};
+            if (spawn_runtime(s, &err) != SF_OK) {
+                s->lambda.pid = 0;
+                s->rt.next_start_s = now + RUNTIME_BACKOFF_MAX_S;
+            }
+        }
+        return;
+    }
+    if (now - s->rt.scraped_s >= RUNTIME_SCRAPE_S) {
+        refresh(s);
+        if (s->rt.ready)
+            s->rt.fails_in_row = 0;
+        s->rt.scraped_s = now; /* also after a failed scrape: not every tick */
+    }
+}
+
+void sf__runtime_stop(struct sf__server *s)
+{
+    if (s->rt.owned && s->lambda.pid > 0)
+        sf_proc_stop(&s->lambda, 3.0);
+}
