@@ -174,10 +174,13 @@ static void *inst_main(void *arg)
         double left = time_left(s, b);
         if (left < timeout)
             timeout = left;
-        struct sf_http_opts o = {&who, result_cap(s, b->n)};
+        struct sf_http_bill bill;
+        struct sf_http_opts o = {&who, result_cap(s, b->n), &bill};
         if (frame && h && timeout > 0) {
             int rc = sf_http_request_opts(h, &o, url, frame, len, hdr, timeout, &status, &resp,
                                           &rlen, NULL, &err);
+            if (bill.tail_calls > 0) /* the hybrid tail the worker invoked for this batch */
+                sf__meter_functions(s, bill.tail_billed_ms, (uint64_t)bill.tail_calls);
             if (rc == SF_OK && status == 200)
                 ok = deliver_frame(s, b, resp, rlen, "path=\"instance\"");
             else if (rc == SF_ECORRUPT || rc == SF_ETOOBIG) /* not the worker's, or too big */
@@ -262,9 +265,12 @@ static void *fn_main(void *arg)
             if (attempt)
                 sf_metrics_add(s->metrics, s->mid.fn_retries, "", 1);
             double timeout = time_left(s, b) < call_s ? time_left(s, b) : call_s;
-            struct sf_http_opts o = {&s->ingress_id, result_cap(s, b->n)};
+            struct sf_http_bill bill;
+            struct sf_http_opts o = {&s->ingress_id, result_cap(s, b->n), &bill};
             int rc = sf_http_request_opts(h, &o, s->invoke_url, frame, len, hdr, timeout, &status,
                                           &resp, &rlen, &fnerr, &err);
+            if (bill.billed_ms >= 0) /* billed, whatever the answer: the runtime says so */
+                sf__meter_functions(s, bill.billed_ms, 1);
             if (rc == SF_ECORRUPT || rc == SF_ETOOBIG)
                 sf_metrics_add(s->metrics, s->mid.frames_rejected, "path=\"function\"", 1);
             if (rc == SF_OK && status == 429 && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {

@@ -4,9 +4,10 @@
  *
  * Supervision: a runtime that exits is started again on the same port (the workers were given
  * its URL) after an exponential back-off (0.2 s doubling to 10 s); readiness says 503 while it
- * is down, and while its own /health says its instances fail to start. Bill: the runtime's
- * meters are counters of one incarnation; the ingress keeps the sum of the incarnations that are
- * gone and adds the current one's last scrape, so the bill on /metrics never goes back.
+ * is down, and while its /metrics says its instances fail to start (a readiness probe). Bill:
+ * every answer of the runtime carries its invocation's billed duration, and a worker's answer the
+ * tail it invoked; the ingress meters those (sf__meter_functions), so the bill is data it was
+ * given, never scraped, and it only grows across the runtime's restarts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,9 @@
 /* Restart back-off: 0.2 s doubling to 10 s. */
 #define RUNTIME_BACKOFF_BASE_S 0.2
 #define RUNTIME_BACKOFF_MAX_S  10.0
-/* How often the main loop scrapes the runtime's bill and readiness. */
+/* How often the main loop probes the runtime's readiness. */
 #define RUNTIME_SCRAPE_S 0.5
-/* A scrape's timeout. */
+/* A probe's timeout. */
 #define RUNTIME_SCRAPE_TIMEOUT_S 1.0
 
 static int spawn_runtime(struct sf__server *s, struct sf_err *err)
@@ -125,8 +126,9 @@ int sf__runtime_start(struct sf__server *s, struct sf_err *err)
     return SF_OK;
 }
 
-/* Reads one incarnation's bill and readiness from its /metrics (bill_mu not held). */
-static int scrape(struct sf__server *s, struct sf_meter *m, int *ready)
+/* Reads the runtime's readiness from its /metrics (whether an instance can start): a probe,
+ * not its bill, which the answers carry. 1 ready, 0 not, -1 no answer. */
+static int probe(struct sf__server *s)
 {
     char url[256];
     snprintf(url, sizeof(url), "%s/metrics", s->lambda_url);
@@ -134,65 +136,32 @@ static int scrape(struct sf__server *s, struct sf_meter *m, int *ready)
     char *text = NULL;
     size_t len = 0;
     struct sf_err err = {{0}};
+    int ready = -1;
     if (sf_http_request(NULL, url, NULL, 0, NULL, RUNTIME_SCRAPE_TIMEOUT_S, &status, &text, &len,
-                        NULL, &err) != SF_OK ||
-        status != 200 || !text) {
-        free(text);
-        return -1;
+                        NULL, &err) == SF_OK &&
+        status == 200 && text) {
+        double v;
+        ready = sf_metrics_scrape(text, "serflow_function_ready", "", &v) != SF_OK || v > 0;
     }
-    memset(m, 0, sizeof(*m));
-    double v;
-    int ok = sf_metrics_scrape(text, "serflow_function_gigabyte_seconds_total", "", &v) == SF_OK;
-    if (ok)
-        m->fn_gb_s = v;
-    if (sf_metrics_scrape(text, "serflow_function_fees_usd_total", "", &v) == SF_OK)
-        m->fee_usd = v;
-    if (sf_metrics_scrape(text, "serflow_function_cost_usd_total", "", &v) == SF_OK)
-        m->fn_usd = v - m->fee_usd;
-    if (sf_metrics_scrape(text, "serflow_function_billed_invocations_total", "", &v) == SF_OK)
-        m->invocations = (uint64_t)v;
-    *ready = sf_metrics_scrape(text, "serflow_function_ready", "", &v) != SF_OK || v > 0;
     free(text);
-    /* a value that is not a finite non-negative number is no bill */
-    if (!ok || !sf_isfinite(m->fn_gb_s) || !sf_isfinite(m->fn_usd) || !sf_isfinite(m->fee_usd) ||
-        m->fn_gb_s < 0 || m->fn_usd < 0 || m->fee_usd < 0)
-        return -1;
-    return 0;
+    return ready;
 }
 
-/* Keeps the larger of each total (one incarnation's counters only grow). */
-static void keep_max(struct sf_meter *last, const struct sf_meter *m)
+void sf__meter_functions(struct sf__server *s, double billed_ms, uint64_t calls)
 {
-    if (m->fn_gb_s > last->fn_gb_s)
-        last->fn_gb_s = m->fn_gb_s;
-    if (m->fn_usd > last->fn_usd)
-        last->fn_usd = m->fn_usd;
-    if (m->fee_usd > last->fee_usd)
-        last->fee_usd = m->fee_usd;
-    if (m->invocations > last->invocations)
-        last->invocations = m->invocations;
-}
-
-static void refresh(struct sf__server *s)
-{
-    struct sf_meter m;
-    int ready = 1;
-    if (scrape(s, &m, &ready) != 0)
+    if (!(billed_ms >= 0) || !calls)
         return;
+    const struct sf_binding *b = s->cfg->bind;
     pthread_mutex_lock(&s->bill_mu);
-    keep_max(&s->rt.last, &m);
-    s->rt.ready = ready;
-    s->rt.scraped_s = sf_monotonic_s();
+    sf_meter_fn_billed(&s->fn_meter, s->cfg->price, b->fn_arch, b->path.fn_mem_mb, billed_ms / 1000,
+                       calls);
     pthread_mutex_unlock(&s->bill_mu);
 }
 
 void sf__runtime_bill(struct sf__server *s, struct sf_meter *m)
 {
-    if (s->rt.up)
-        refresh(s);
     pthread_mutex_lock(&s->bill_mu);
-    sf_meter_merge(m, &s->rt.base);
-    sf_meter_merge(m, &s->rt.last);
+    sf_meter_merge(m, &s->fn_meter);
     pthread_mutex_unlock(&s->bill_mu);
 }
 
@@ -204,12 +173,8 @@ void sf__runtime_supervise(struct sf__server *s)
     if (s->rt.up && sf_proc_reap(&s->lambda)) {
         /* it died: its bill so far is kept, it starts again after the back-off */
         sf_proc_stop(&s->lambda, 0);
-        pthread_mutex_lock(&s->bill_mu);
-        sf_meter_merge(&s->rt.base, &s->rt.last);
-        memset(&s->rt.last, 0, sizeof(s->rt.last));
         s->rt.up = 0;
         s->rt.fails_in_row++;
-        pthread_mutex_unlock(&s->bill_mu);
         double b = RUNTIME_BACKOFF_BASE_S;
         for (int i = 1; i < s->rt.fails_in_row && b < RUNTIME_BACKOFF_MAX_S; i++)
             b *= 2;
@@ -242,11 +207,13 @@ void sf__runtime_supervise(struct sf__server *s)
         }
         return;
     }
-    if (now - s->rt.scraped_s >= RUNTIME_SCRAPE_S) {
-        refresh(s);
+    if (now - s->rt.probed_s >= RUNTIME_SCRAPE_S) {
+        int ready = probe(s);
+        if (ready >= 0)
+            s->rt.ready = ready;
         if (s->rt.ready)
             s->rt.fails_in_row = 0;
-        s->rt.scraped_s = now; /* also after a failed scrape: not every tick */
+        s->rt.probed_s = now; /* also after a failed probe: not every tick */
     }
 }
 

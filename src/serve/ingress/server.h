@@ -91,17 +91,15 @@ struct sf__metrics_ids {
 
 /* The function runtime the ingress started, supervised by runtime.c. */
 struct sf__runtime {
-    int owned;            /* started here (not --lambda-url) */
-    int up;               /* ready and serving */
-    int ready;            /* its /health said ready (instances start) */
-    int port;             /* kept across restarts: the workers know this URL */
-    int restarts;         /* since the start */
-    int fails_in_row;     /* restarts in a row that did not become ready */
-    double next_start_s;  /* back-off */
-    double spawned_s;     /* of the incarnation waiting for its readiness line */
-    double scraped_s;     /* last scrape of its bill */
-    struct sf_meter base; /* the bill of incarnations that are gone */
-    struct sf_meter last; /* the current incarnation's, as last scraped */
+    int owned;           /* started here (not --lambda-url) */
+    int up;              /* ready and serving */
+    int ready;           /* its /health said ready (instances start) */
+    int port;            /* kept across restarts: the workers know this URL */
+    int restarts;        /* since the start */
+    int fails_in_row;    /* restarts in a row that did not become ready */
+    double next_start_s; /* back-off */
+    double spawned_s;    /* of the incarnation waiting for its readiness line */
+    double probed_s;     /* last probe of its readiness */
 };
 
 struct sf__server {
@@ -128,8 +126,11 @@ struct sf__server {
     /* identities (auth.h): the deployment's root, the ingress's own for function calls (unset
      * when the function runtime is someone else's without SERFLOW_AUTH) */
     struct sf_auth root, ingress_id;
-    pthread_mutex_t bill_mu; /* rt's meters and the bill's last values */
-    double bill_last[8];     /* counters never go back: the largest value shown so far */
+    pthread_mutex_t bill_mu; /* fn_meter and the bill's last values */
+    /* functions, metered from what the answers report (the runtime's billed duration of each
+     * invocation, a worker's tail): the bill as data, never scraped (docs/serving.md "Billing") */
+    struct sf_meter fn_meter;
+    double bill_last[8]; /* counters never go back: the largest value shown so far */
 
     pthread_mutex_t mu;
     pthread_cond_t ctl_cv; /* wakes the control loop */
@@ -189,6 +190,9 @@ void sf__runtime_supervise(struct sf__server *s);
 /* The function bill so far (gone incarnations + the current one, freshly scraped when
  * possible) into m. */
 void sf__runtime_bill(struct sf__server *s, struct sf_meter *m);
+/* Meters calls function invocations billed billed_ms in all, as an answer reported them (takes
+ * bill_mu). */
+void sf__meter_functions(struct sf__server *s, double billed_ms, uint64_t calls);
 void sf__runtime_stop(struct sf__server *s);
 
 /* ---- control.c ---- */

@@ -35,7 +35,9 @@
 #include "serflow/cloud.h"
 #include "serflow/wire.h"
 #include "serflow/billing.h"
+#include "serflow/http.h"
 #include "serflow/lambda.h"
+#include "serflow/metrics.h"
 
 /* Connections: every instance holds one long poll, every in-flight invocation one. */
 #define LAMBDA_MAX_CONNECTIONS 1024
@@ -74,6 +76,7 @@ struct invocation {
     enum inv_state state;
     int inst; /* instance slot running it, -1 */
     double t_queued, t_start, t_end;
+    double billed_s; /* what it was billed (its run, and the init of a cold start); 0: not billed */
     char *out;
     size_t out_len;
     int out_is_error;
@@ -94,6 +97,9 @@ struct instance {
     uint64_t poll_seq; /* the newest poll; an older one still waiting gives way */
 };
 
+/* Room for the runtime's metric families (LAMBDA_METRICS below). */
+#define LAMBDA_METRIC_FAMILIES 24
+
 struct lambda {
     const struct sf_lambda_cfg *cfg;
     const struct sf_pricing *price;
@@ -110,6 +116,8 @@ struct lambda {
     int require_auth;
     double queue_wait_s;
     struct sf_meter meter;
+    struct sf_metrics *reg;          /* its /metrics (handle_metrics) */
+    int fam[LAMBDA_METRIC_FAMILIES]; /* the families of LAMBDA_METRICS, by LM_ index */
     uint64_t cold_starts, throttles, timeouts, crashes, errors, invocations, init_failures, events,
         events_dropped, dropped, auth_failures, no_response;
     int init_fails_in_row;
@@ -163,6 +171,7 @@ static void bill(struct lambda *l, struct instance *in, struct invocation *v)
         in->billed_init = 1;
     }
     sf_meter_fn(&l->meter, l->price, 0, l->cfg->memory_mb, d);
+    v->billed_s = sf_bill_fn_s(l->price, d); /* told to the caller with the answer */
 }
 
 static void unlink_queued(struct lambda *l, struct invocation *v)
@@ -503,12 +512,11 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
     }
     pthread_mutex_unlock(&l->mu);
     sf__httpd_header(resp, "X-Amz-Executed-Version", "$LATEST");
-    char billed[32];
-    snprintf(billed, sizeof(billed), "%.0f",
-             sf_bill_fn_s(l->price,
-                          v->t_start > 0 && v->t_end > v->t_start ? v->t_end - v->t_start : 0) *
-                 1000);
-    sf__httpd_header(resp, "X-Serflow-Billed-Duration-Ms", billed);
+    if (v->billed_s > 0) { /* the bill as data: the caller meters it (not a scrape) */
+        char billed[32];
+        snprintf(billed, sizeof(billed), "%.0f", v->billed_s * 1000);
+        sf__httpd_header(resp, SF_HTTP_BILLED_HEADER, billed);
+    }
     if (v->state == INV_FAILED) {
         sf__httpd_header(resp, "X-Amz-Function-Error", "Unhandled");
         json_t *o = json_pack("{s:s,s:s}", "errorType", v->fail_type, "errorMessage",
@@ -645,69 +653,103 @@ static void handle_result(struct lambda *l, const struct sf__httpd_req *req,
     sf__httpd_json(resp, 202, sf_strdup("{\"status\":\"OK\"}"));
 }
 
+/* The runtime's metric families: declared in its registry at start (metrics.h, the same
+ * registry and exposition code every serving process uses), their values taken from its state at
+ * each scrape. */
+#define LAMBDA_METRICS(X)                                                                          \
+    X(INVOCATIONS, "serflow_function_invocations_total", COUNTER, "Invocations received.")         \
+    X(BILLED, "serflow_function_billed_invocations_total", COUNTER, "Invocations billed.")         \
+    X(GB_S, "serflow_function_gigabyte_seconds_total", COUNTER,                                    \
+      "Billed GB-seconds (1 ms rounding; init of failed starts included).")                        \
+    X(COST, "serflow_function_cost_usd_total", COUNTER, "Duration cost plus request fees.")        \
+    X(FEES, "serflow_function_fees_usd_total", COUNTER, "Request fees.")                           \
+    X(COLD, "serflow_function_cold_starts_total", COUNTER, "Instances started.")                   \
+    X(INIT_FAIL, "serflow_function_init_failures_total", COUNTER,                                  \
+      "Instances that exited before their first poll.")                                            \
+    X(THROTTLES, "serflow_function_throttles_total", COUNTER,                                      \
+      "Invocations refused at the cap (429).")                                                     \
+    X(TIMEOUTS, "serflow_function_timeouts_total", COUNTER,                                        \
+      "Invocations killed at the timeout or not started in time.")                                 \
+    X(CRASHES, "serflow_function_crashes_total", COUNTER, "Instances that exited mid-invocation.") \
+    X(ERRORS, "serflow_function_errors_total", COUNTER,                                            \
+      "Invocations answered with a function error.")                                               \
+    X(NO_RESPONSE, "serflow_function_no_response_total", COUNTER,                                  \
+      "Invocations abandoned by an instance that polled again.")                                   \
+    X(DROPPED, "serflow_function_dropped_total", COUNTER,                                          \
+      "Queued invocations whose caller went away (never run).")                                    \
+    X(EVENTS, "serflow_function_events_total", COUNTER,                                            \
+      "Asynchronous (Event) invocations queued.")                                                  \
+    X(AUTH_FAIL, "serflow_function_auth_failures_total", COUNTER,                                  \
+      "Requests refused for a missing or wrong identity.")                                         \
+    X(INIT_S, "serflow_function_init_seconds_total", COUNTER,                                      \
+      "Init time of the instances started (process start, model load, configured delay).")         \
+    X(INSTANCES, "serflow_function_instances", GAUGE, "Function instances alive.")                 \
+    X(QUEUED, "serflow_function_queued", GAUGE, "Invocations waiting for an instance.")            \
+    X(READY, "serflow_function_ready", GAUGE,                                                      \
+      "1 when instances start; 0 after several failed starts in a row.")
+
+#define LM_ENUM(id, name, type, help) LM_##id,
+enum { LAMBDA_METRICS(LM_ENUM) LM_COUNT };
+#undef LM_ENUM
+_Static_assert(LM_COUNT <= LAMBDA_METRIC_FAMILIES, "struct lambda's fam[] is too small");
+
+static int metrics_init(struct lambda *l, struct sf_err *err)
+{
+    static const struct {
+        const char *name, *help;
+        enum sf_metric_type type;
+    } fams[] = {
+#define LM_ROW(id, name, type, help) {name, help, SF_METRIC_##type},
+        LAMBDA_METRICS(LM_ROW)
+#undef LM_ROW
+    };
+    l->reg = sf_metrics_new();
+    if (!l->reg)
+        return sf_err_set(err, SF_ENOMEM, "lambda: out of memory");
+    for (int i = 0; i < LM_COUNT; i++) {
+        l->fam[i] = sf_metrics_family(l->reg, fams[i].name, fams[i].type, fams[i].help, NULL, 0);
+        if (l->fam[i] < 0)
+            return sf_err_set(err, SF_EINVAL, "lambda: metric %s refused", fams[i].name);
+        sf_metrics_set(l->reg, l->fam[i], "", 0); /* every series present from the start */
+    }
+    return SF_OK;
+}
+
 static void handle_metrics(struct lambda *l, struct sf__httpd_resp *resp)
 {
-    size_t cap = 8192;
-    char *t = malloc(cap);
+    double v[LM_COUNT];
+    pthread_mutex_lock(&l->mu);
+    v[LM_INVOCATIONS] = (double)l->invocations;
+    v[LM_BILLED] = (double)l->meter.invocations;
+    v[LM_GB_S] = l->meter.fn_gb_s;
+    v[LM_COST] = l->meter.fn_usd + l->meter.fee_usd;
+    v[LM_FEES] = l->meter.fee_usd;
+    v[LM_COLD] = (double)l->cold_starts;
+    v[LM_INIT_FAIL] = (double)l->init_failures;
+    v[LM_THROTTLES] = (double)l->throttles;
+    v[LM_TIMEOUTS] = (double)l->timeouts;
+    v[LM_CRASHES] = (double)l->crashes;
+    v[LM_ERRORS] = (double)l->errors;
+    v[LM_NO_RESPONSE] = (double)l->no_response;
+    v[LM_DROPPED] = (double)l->dropped;
+    v[LM_EVENTS] = (double)l->events;
+    v[LM_AUTH_FAIL] = (double)l->auth_failures;
+    v[LM_INIT_S] = l->init_s;
+    v[LM_INSTANCES] = (double)(live_instances(l) - l->spawn_wanted);
+    v[LM_QUEUED] = (double)l->n_queued;
+    v[LM_READY] = l->init_fails_in_row < LAMBDA_INIT_FAILS_DOWN ? 1.0 : 0.0;
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < LM_COUNT; i++)
+        sf_metrics_set(l->reg, l->fam[i], "", v[i]);
+    size_t len = 0;
+    char *t = sf_metrics_render(l->reg, &len);
     if (!t) {
         sf__httpd_error(resp, 500, "out of memory");
         return;
     }
-    pthread_mutex_lock(&l->mu);
-    int live = live_instances(l) - l->spawn_wanted;
-    struct {
-        const char *name, *type, *help;
-        double v;
-    } m[] = {
-        {"serflow_function_invocations_total", "counter", "Invocations received.",
-         (double)l->invocations},
-        {"serflow_function_billed_invocations_total", "counter", "Invocations billed.",
-         (double)l->meter.invocations},
-        {"serflow_function_gigabyte_seconds_total", "counter",
-         "Billed GB-seconds (1 ms rounding; init of failed starts included).", l->meter.fn_gb_s},
-        {"serflow_function_cost_usd_total", "counter", "Duration cost plus request fees.",
-         l->meter.fn_usd + l->meter.fee_usd},
-        {"serflow_function_fees_usd_total", "counter", "Request fees.", l->meter.fee_usd},
-        {"serflow_function_cold_starts_total", "counter", "Instances started.",
-         (double)l->cold_starts},
-        {"serflow_function_init_failures_total", "counter",
-         "Instances that exited before their first poll.", (double)l->init_failures},
-        {"serflow_function_throttles_total", "counter", "Invocations refused at the cap (429).",
-         (double)l->throttles},
-        {"serflow_function_timeouts_total", "counter",
-         "Invocations killed at the timeout or not started in time.", (double)l->timeouts},
-        {"serflow_function_crashes_total", "counter", "Instances that exited mid-invocation.",
-         (double)l->crashes},
-        {"serflow_function_errors_total", "counter", "Invocations answered with a function error.",
-         (double)l->errors},
-        {"serflow_function_no_response_total", "counter",
-         "Invocations abandoned by an instance that polled again.", (double)l->no_response},
-        {"serflow_function_dropped_total", "counter",
-         "Queued invocations whose caller went away (never run).", (double)l->dropped},
-        {"serflow_function_events_total", "counter", "Asynchronous (Event) invocations queued.",
-         (double)l->events},
-        {"serflow_function_auth_failures_total", "counter",
-         "Requests refused for a missing or wrong identity.", (double)l->auth_failures},
-        {"serflow_function_init_seconds_total", "counter",
-         "Init time of the instances started (process start, model load, configured delay).",
-         l->init_s},
-        {"serflow_function_instances", "gauge", "Function instances alive.", (double)live},
-        {"serflow_function_queued", "gauge", "Invocations waiting for an instance.",
-         (double)l->n_queued},
-        {"serflow_function_ready", "gauge",
-         "1 when instances start; 0 after several failed starts in a row.",
-         l->init_fails_in_row < LAMBDA_INIT_FAILS_DOWN ? 1.0 : 0.0},
-    };
-    size_t used = 0;
-    for (size_t i = 0; i < SF_ARRAY_LEN(m) && used < cap; i++) {
-        int w = snprintf(t + used, cap - used, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", m[i].name,
-                         m[i].help, m[i].name, m[i].type, m[i].name, m[i].v);
-        used += w > 0 ? (size_t)w : 0;
-    }
-    pthread_mutex_unlock(&l->mu);
     resp->status = 200;
     resp->body = t;
-    resp->len = used < cap ? used : cap - 1;
+    resp->len = len;
     resp->content_type = "text/plain; version=0.0.4";
 }
 
@@ -901,6 +943,8 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     }
     if (rc == SF_OK)
         rc = sf_proc_self_exe(l->exe, sizeof(l->exe), err);
+    if (rc == SF_OK)
+        rc = metrics_init(l, err);
     struct sf__httpd *h = NULL;
     if (rc == SF_OK) {
         size_t body_cap = (size_t)price->fn_payload_max_bytes;
@@ -940,6 +984,7 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     sf__httpd_stop(h);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
+    sf_metrics_free(l->reg);
     free(l);
     return rc;
 }

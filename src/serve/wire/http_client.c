@@ -18,7 +18,37 @@ struct sink {
     int too_big;
     int fn_error;
     char auth[80]; /* the answer's X-Serflow-Auth-Response */
+    struct sf_http_bill bill;
 };
+
+/* A response header's value as a finite number >= 0 (the bill a callee reports), or -1. */
+static double header_number(const char *data, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(data, name, nl) != 0 || data[nl] != ':')
+        return -2; /* not this header */
+    char v[64];
+    size_t vl = n - nl - 1;
+    const char *p = data + nl + 1;
+    while (vl && (*p == ' ' || *p == '\t'))
+        p++, vl--;
+    while (vl && (p[vl - 1] == '\r' || p[vl - 1] == '\n' || p[vl - 1] == ' '))
+        vl--;
+    if (vl == 0 || vl >= sizeof(v))
+        return -1;
+    memcpy(v, p, vl);
+    v[vl] = '\0';
+    char *end;
+    double x = strtod(v, &end);
+    return *end == '\0' && x >= 0 && x < 1e15 ? x : -1;
+}
+
+static void sink_init(struct sink *s, const struct sf_http_opts *o)
+{
+    memset(s, 0, sizeof(*s));
+    s->max = o ? o->max_resp_bytes : 0;
+    s->bill = (struct sf_http_bill){-1, -1, -1};
+}
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx);
 
@@ -81,6 +111,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
     static const char auth[] = SF_AUTH_RESPONSE_HEADER ":";
     if (n >= sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1))
         s->fn_error = 1;
+    double x;
+    if ((x = header_number(data, n, SF_HTTP_BILLED_HEADER)) > -2)
+        s->bill.billed_ms = x;
+    else if ((x = header_number(data, n, SF_HTTP_TAIL_BILLED_HEADER)) > -2)
+        s->bill.tail_billed_ms = x;
+    else if ((x = header_number(data, n, SF_HTTP_TAIL_CALLS_HEADER)) > -2)
+        s->bill.tail_calls = x;
     if (n > sizeof(auth) - 1 && !strncasecmp(data, auth, sizeof(auth) - 1)) {
         const char *v = data + sizeof(auth) - 1;
         size_t vl = n - (sizeof(auth) - 1);
@@ -171,8 +208,8 @@ int sf_http_request_opts(struct sf_http *h, const struct sf_http_opts *opts, con
         return sf_err_set(err, SF_ENOMEM, "%s: curl_easy_init failed", url);
     if (h)
         curl_easy_reset(c); /* options reset, the connection cache kept: keep-alive */
-    struct sink s = {0};
-    s.max = opts ? opts->max_resp_bytes : 0;
+    struct sink s;
+    sink_init(&s, opts);
     struct curl_slist *hl = NULL;
     char nonce[33] = "";
     for (size_t i = 0; headers && headers[i]; i++)
@@ -200,6 +237,8 @@ int sf_http_request_opts(struct sf_http *h, const struct sf_http_opts *opts, con
         curl_easy_cleanup(c);
     if (fn_error)
         *fn_error = s.fn_error;
+    if (opts && opts->bill)
+        *opts->bill = s.bill; /* billed even when the answer itself failed */
     if (resp)
         *resp = s.p;
     else
@@ -230,6 +269,8 @@ int sf_http_post_many(const struct sf_http_opts *opts, const char *url, const vo
         resps[i] = NULL;
         resp_lens[i] = 0;
         fn_errors[i] = 0;
+        if (opts && opts->bill)
+            opts->bill[i] = (struct sf_http_bill){-1, -1, -1};
     }
     for (size_t i = 0; i < n; i++) {
         CURL *c = easy[i] = curl_easy_init();
@@ -241,7 +282,7 @@ int sf_http_post_many(const struct sf_http_opts *opts, const char *url, const vo
             rc = SF_ENOMEM;
             goto done;
         }
-        sinks[i].max = opts ? opts->max_resp_bytes : 0;
+        sink_init(&sinks[i], opts);
         easy_setup(c, url, hls[i], timeout_s, &sinks[i], bodies[i], lens[i]);
         curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(uintptr_t)i);
         curl_multi_add_handle(multi, c);
@@ -275,6 +316,8 @@ int sf_http_post_many(const struct sf_http_opts *opts, const char *url, const vo
         resps[i] = sinks[i].p;
         resp_lens[i] = sinks[i].len;
         fn_errors[i] = sinks[i].fn_error;
+        if (opts && opts->bill)
+            opts->bill[i] = sinks[i].bill;
         sinks[i].p = NULL;
     }
 done:

@@ -34,7 +34,7 @@ struct sf__httpd_req {
     void *priv; /* the layer's per-request state */
 };
 
-#define SF__HTTPD_MAX_HEADERS 6
+#define SF__HTTPD_MAX_HEADERS 12
 struct sf__httpd_resp {
     int status;
     char *body; /* heap; freed by the layer */

@@ -76,9 +76,16 @@ static void fail_chunk(const struct sf_nn_batch *chunk, int num_classes,
     }
 }
 
+/* What the tail of one batch was billed, as the function runtime reported it with its answers:
+ * the worker passes it on to the ingress with the batch's answer (the bill as data). */
+struct tail_bill {
+    double billed_ms;
+    uint64_t calls;
+};
+
 /* Runs the tail of the survivors in b on k functions; appends their results to out. */
 static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
-                     struct sf_serve_result *out, size_t *n_out)
+                     struct sf_serve_result *out, size_t *n_out, struct tail_bill *tb)
 {
     size_t k = (size_t)w->cfg->fanout;
     if (k > b->n)
@@ -120,12 +127,18 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
         size_t most = 0; /* the largest chunk's answer bounds every answer */
         for (size_t i = 0; i < m; i++)
             most = chunk[idx[i]].n > most ? chunk[idx[i]].n : most;
-        struct sf_http_opts o = {w->cfg->no_function_auth ? NULL : w->cfg->auth,
-                                 SF_FRAME_RESULT_HEADER_BYTES +
-                                     most * (24 + 4 * (size_t)w->num_classes)};
+        struct sf_http_bill bill[WORKER_MAX_FANOUT];
+        struct sf_http_opts o = {
+            w->cfg->no_function_auth ? NULL : w->cfg->auth,
+            SF_FRAME_RESULT_HEADER_BYTES + most * (24 + 4 * (size_t)w->num_classes), bill};
         if (sf_http_post_many(&o, w->invoke_url, pend_body, pend_len, m,
                               2 * w->cfg->fn_timeout_s + 15, status, resp, rlen, fnerr) != SF_OK)
             break;
+        for (size_t i = 0; i < m; i++)
+            if (bill[i].billed_ms >= 0) { /* billed, whatever the answer */
+                tb->billed_ms += bill[i].billed_ms;
+                tb->calls++;
+            }
         int throttled = 0;
         for (size_t i = 0; i < m; i++) {
             struct sf_serve_result *r = NULL;
@@ -197,13 +210,21 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
         nanosleep(&(struct timespec){(time_t)w->cfg->fault_delay_s,
                                      (long)(fmod(w->cfg->fault_delay_s, 1) * 1e9)},
                   NULL);
+    struct tail_bill tb = {0, 0};
     if (rc == SF_OK && b.n > 0)
-        run_tail(w, &b, tau, out, &n_out);
+        run_tail(w, &b, tau, out, &n_out, &tb);
     if (rc == SF_OK) {
         void *frame;
         size_t flen;
         rc = sf_frame_result_encode(out, n_out, w->num_classes, &frame, &flen, &err);
         if (rc == SF_OK) {
+            if (tb.calls) {
+                char v[32];
+                snprintf(v, sizeof(v), "%.0f", tb.billed_ms);
+                sf__httpd_header(resp, SF_HTTP_TAIL_BILLED_HEADER, v);
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)tb.calls);
+                sf__httpd_header(resp, SF_HTTP_TAIL_CALLS_HEADER, v);
+            }
             resp->status = 200;
             resp->body = frame;
             resp->len = flen;
