@@ -143,4 +143,25 @@ int sf_isfinite(double x);
 
 #define SF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- argument vectors for child processes (fork/exec, never a shell) ---- */
+
+/* Most arguments and bytes one child's command line takes (serve's children use about 40 and
+ * 1 kB). */
+#define SF_ARGV_MAX   96
+#define SF_ARGV_BYTES 16384
+
+/* A NULL-terminated argument vector that owns copies of its strings; caller-owned storage. */
+struct sf_argv {
+    char *v[SF_ARGV_MAX + 1];
+    int n;
+    size_t used;
+    char buf[SF_ARGV_BYTES];
+};
+
+void sf_argv_init(struct sf_argv *a);
+/* Appends a copy of s; SF_ETOOBIG when the vector or its storage is full (nothing appended). */
+int sf_argv_add(struct sf_argv *a, const char *s);
+/* Appends a formatted argument; the same refusals. */
+int sf_argv_addf(struct sf_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

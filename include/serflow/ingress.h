@@ -31,6 +31,7 @@ struct sf_serve_cfg {
     int port;
     const struct sf_profile *prof;
     const struct sf_pricing *price;
+    const char *pricing_path; /* the catalog's file, for the function runtime (NULL: bundled) */
     /* the policy bound to its path (bind.h): path, controller parameters, batcher, tables; the
      * same binding `serflow replay` simulates. Borrowed; must outlive the run. */
     const struct sf_binding *bind;

@@ -437,6 +437,7 @@ static int serve_run(int argc, char **argv)
     struct sf_err err = {{0}};
     c->prof = &prof;
     c->price = &pr;
+    c->pricing_path = a.pricing; /* NULL: the bundled catalog, as the runtime's default */
     c->bind = &bnd;
     sf_cli_bound_malloc();
     sf_cli_install_stop();

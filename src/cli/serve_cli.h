@@ -81,4 +81,12 @@ enum sf_nn_backend sf_cli_backend_of(int word);
 extern const struct sf_cli_command sf_cli_serve_command, sf_cli_load_command, sf_cli_worker_command,
     sf_cli_lambda_command, sf_cli_function_command;
 
+/* Parse `serflow worker` / `serflow lambda` options into their settings (from the defaults), as
+ * the commands do; for the test that the command lines the ingress writes parse back. SF_OK, 1
+ * for --help, or an error status. */
+struct sf_worker_cfg;
+struct sf_lambda_cfg;
+int sf_cli_worker_parse(int argc, char **argv, struct sf_worker_cfg *c, struct sf_err *err);
+int sf_cli_lambda_parse(int argc, char **argv, struct sf_lambda_cfg *c, struct sf_err *err);
+
 #endif

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "server.h"
+#include "serflow/worker.h"
 
 /* Latency histogram bounds (s): from 1 ms to 60 s, denser around sub-second SLOs. */
 static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
@@ -383,47 +384,51 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
     return SF_OK;
 }
 
+/* The workers' settings: the path's head (cut, tail fan-out), tau, the function runtime, the VM
+ * type's vCPUs as inference threads (what the profile measured for that type). */
+static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    const struct sf_path *p = &c->bind->path;
+    sf_worker_defaults(w);
+    w->model_dir = c->model_dir;
+    w->cut = p->has_instances ? p->cut : s->n_stages;
+    w->tau = c->bind->tau;
+    w->fanout = p->tail_fanout > 0 ? p->tail_fanout : 1;
+    w->fn_url = s->lambda_url;
+    w->fn_name = sf_nn_model_name(s->model);
+    w->fn_timeout_s = c->fn_timeout_s;
+    if (p->has_instances && p->vm >= 0 && (size_t)p->vm < c->price->n_vm)
+        w->threads = c->price->vm[p->vm].vcpus;
+    w->backend = c->backend;
+    w->fault_delay_s = c->worker_fault_delay_s;
+    w->fault_no_start = c->worker_fault_no_start;
+    w->no_function_auth = !s->ingress_id.set; /* someone else's runtime: no identity to call it */
+}
+
 static int start_cloud(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    char cut[16], tau[32], k[16], to[32], delay[32];
-    snprintf(delay, sizeof(delay), "%.9g", c->worker_fault_delay_s);
-    snprintf(cut, sizeof(cut), "%d", c->bind->path.has_instances ? c->bind->path.cut : s->n_stages);
-    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
-    snprintf(k, sizeof(k), "%d", c->bind->path.tail_fanout > 0 ? c->bind->path.tail_fanout : 1);
-    snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
-    char *argv[] = {s->exe,
-                    "worker",
-                    "--model",
-                    (char *)c->model_dir,
-                    "--cut",
-                    cut,
-                    "--tau",
-                    tau,
-                    "--fanout",
-                    k,
-                    "--function-url",
-                    s->lambda_url,
-                    "--function",
-                    (char *)sf_nn_model_name(s->model),
-                    "--function-timeout-s",
-                    to,
-                    "--backend",
-                    (char *)sf_nn_backend_name(c->backend),
-                    "--fault-delay-s",
-                    delay,
-                    NULL,
-                    NULL,
-                    NULL};
-    int a = (int)SF_ARRAY_LEN(argv) - 3;
-    if (!s->ingress_id.set) /* someone else's runtime: no identity to call it with */
-        argv[a++] = "--no-function-auth";
-    if (c->worker_fault_no_start)
-        argv[a++] = "--fault-no-start";
-    struct sf_cloud_local_cfg lc = {argv, c->price, 2.0, &s->root};
-    int rc = c->n_worker_urls
-                 ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
-                 : sf_cloud_local_new(&s->cloud, &lc, err);
+    struct sf_worker_cfg w;
+    worker_settings(s, &w);
+    struct sf_argv *argv = malloc(sizeof(*argv));
+    if (!argv)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    sf_argv_init(argv);
+    int rc = sf_argv_add(argv, s->exe);
+    if (rc == SF_OK)
+        rc = sf_argv_add(argv, "worker");
+    if (rc == SF_OK)
+        rc = sf_worker_argv(&w, argv, err);
+    if (rc != SF_OK) {
+        free(argv);
+        return rc;
+    }
+    struct sf_cloud_local_cfg lc = {argv->v, c->price, 2.0, &s->root};
+    rc = c->n_worker_urls
+             ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
+             : sf_cloud_local_new(&s->cloud, &lc, err);
+    free(argv); /* the provider keeps its own copy */
     s->have_cloud = rc == SF_OK;
     s->workers_authenticated = s->have_cloud && !c->n_worker_urls;
     return rc;

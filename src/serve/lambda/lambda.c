@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 
+#include "wire/argv_emit.h"
 #include "wire/httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/wire.h"
@@ -987,4 +988,33 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     sf_metrics_free(l->reg);
     free(l);
     return rc;
+}
+
+const char *const sf_lambda_faults[] = {"crash", "hang", "start", "repoll", NULL};
+
+void sf_lambda_defaults(struct sf_lambda_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->host = "127.0.0.1";
+    c->memory_mb = 1769;
+    c->tau = 1;
+    c->timeout_s = 10;
+    c->idle_timeout_s = 60;
+    c->concurrency = 16;
+    c->ready_fd = -1;
+}
+
+int sf_lambda_argv(const struct sf_lambda_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_lambda_cfg d;
+    sf_lambda_defaults(&d);
+    int rc = SF_OK;
+#define sf__emit_FAULT sf__emit_STR
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_LAMBDA_OPTIONS(EMIT)
+#undef EMIT
+#undef sf__emit_FAULT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "lambda: the command line is too long");
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "wire/argv_emit.h"
 #include "wire/httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/nn_codec.h"
@@ -393,4 +394,30 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     sf_nn_model_free(w.model);
     pthread_mutex_destroy(&w.mu);
     return rc;
+}
+
+void sf_worker_defaults(struct sf_worker_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->host = "127.0.0.1";
+    c->cut = 1 << 20;
+    c->tau = 1;
+    c->fanout = 1;
+    c->fn_timeout_s = 10;
+    c->threads = 1;
+    c->ready_fd = -1;
+    c->backend = SF_NN_BACKEND_DNNL;
+}
+
+int sf_worker_argv(const struct sf_worker_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_worker_cfg d;
+    sf_worker_defaults(&d);
+    int rc = SF_OK;
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_WORKER_OPTIONS(EMIT)
+#undef EMIT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "worker: the command line is too long");
 }
