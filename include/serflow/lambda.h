@@ -11,6 +11,7 @@
 #include "serflow/auth.h"
 #include "serflow/core.h"
 #include "serflow/model.h"
+#include "serflow/nn.h"
 
 /* The local function runtime (`serflow lambda`): serves one function `function_name` (the
  * model at model_dir with memory_mb) on the Lambda Invoke API and the Runtime API, starting
@@ -37,6 +38,7 @@ struct sf_lambda_cfg {
     int concurrency;            /* instances at most; beyond: 429 */
     const char *fault;          /* test hook for the instances (struct sf_function_cfg) */
     const char *pricing_path;   /* the catalog it bills with (the CLI loads it; NULL: bundled) */
+    enum sf_nn_backend backend; /* its instances' inference backend */
     const struct sf_auth *auth; /* the deployment's root identity; NULL or unset: see above */
     int ready_fd;
     int bound_port; /* out */
@@ -74,6 +76,8 @@ extern const char *const sf_lambda_faults[];
     X(PORT, "port", INT, port, "N", "listen port (0: any free port)", 0, 65535)                    \
     X(READY_FD, "ready-fd", INT, ready_fd, "FD", "write \"ready HOST:PORT\" there when listening", \
       0, 1024)                                                                                     \
+    X(BACKEND, "backend", BACKEND, backend, "NAME",                                                \
+      "its instances' backend: dnnl (default) or ref", 0, 0)                                       \
     X(FAULT, "fault", FAULT, fault, "F",                                                           \
       "test hook: instances crash, hang, fail to start (start) or\npoll again without answering "  \
       "(repoll)",                                                                                  \

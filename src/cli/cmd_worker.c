@@ -205,16 +205,16 @@ const struct sf_cli_command sf_cli_lambda_command = {&lambda_spec, lambda_check,
 
 /* ---- function ---- */
 
-enum { F_MODEL = 1, F_TAU, F_THREADS, F_BACKEND, F_INIT };
+#define F_ENUM(ID, name, KIND, field, meta, help, lo, hi) F_##ID,
+enum { F_NONE = 0, SF_FUNCTION_OPTIONS(F_ENUM) };
+#undef F_ENUM
 
 static const struct sf_opt function_opts[] = {
-    SF_SO_STR(F_MODEL, "model", "DIR", "model directory (or SERFLOW_MODEL_DIR)"),
-    SF_SO_NUM(F_TAU, "tau", "T", "threshold for OIP JSON events (1)", 0, 2),
-    SF_SO_INT(F_THREADS, "threads", "N", "inference threads (1)", 1, 256),
-    SF_SO_WORD(F_BACKEND, "backend", "NAME", "dnnl (default) or ref", sf_cli_backend_words),
-    SF_SO_NUM(F_INIT, "init-delay-s", "S", "extra cold-start time before the first poll (0)", 0,
-              3600),
-    {0}};
+#define F_ROW(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    OPT_##KIND(F_##ID, name, meta, help, lo, hi),
+    SF_FUNCTION_OPTIONS(F_ROW)
+#undef F_ROW
+        {0}};
 
 static const struct sf_opt_cmd function_spec = {
     .name = "function",
@@ -229,37 +229,26 @@ static int function_store(void *ctx, int id, const struct sf_optval *v, struct s
     (void)err;
     struct sf_function_cfg *c = ctx;
     switch (id) {
-    case F_MODEL:
-        c->model_dir = v->str;
+#define F_STORE(ID, name, KIND, field, meta, help, lo, hi)                                         \
+    case F_##ID:                                                                                   \
+        STORE_##KIND(c->field, v);                                                                 \
         break;
-    case F_TAU:
-        c->tau = v->num;
-        break;
-    case F_THREADS:
-        c->threads = (int)v->i;
-        break;
-    case F_BACKEND:
-        c->backend = sf_cli_backend_of(v->word);
-        break;
-    case F_INIT:
-        c->init_delay_s = v->num;
-        break;
+        SF_FUNCTION_OPTIONS(F_STORE)
+#undef F_STORE
     }
     return SF_OK;
 }
 
-static void function_defaults(struct sf_function_cfg *c)
+int sf_cli_function_parse(int argc, char **argv, struct sf_function_cfg *c, struct sf_err *err)
 {
-    memset(c, 0, sizeof(*c));
-    c->tau = 1;
-    c->threads = 1;
-    c->backend = SF_NN_BACKEND_DNNL;
+    sf_function_defaults(c);
+    return sf_cli_parse(&function_spec, argc, argv, function_store, c, err);
 }
 
 static int function_check(int argc, char **argv, struct sf_err *err)
 {
     struct sf_function_cfg c;
-    function_defaults(&c);
+    sf_function_defaults(&c);
     int rc = sf_cli_parse(&function_spec, argc, argv, function_store, &c, err);
     return rc == 1 ? SF_OK : rc;
 }
@@ -267,7 +256,7 @@ static int function_check(int argc, char **argv, struct sf_err *err)
 static int function_run(int argc, char **argv)
 {
     struct sf_function_cfg c;
-    function_defaults(&c);
+    sf_function_defaults(&c);
     int code;
     if (sf_cli_parse_or_exit(&function_spec, argc, argv, function_store, &c, &code))
         return code;

@@ -88,5 +88,7 @@ struct sf_worker_cfg;
 struct sf_lambda_cfg;
 int sf_cli_worker_parse(int argc, char **argv, struct sf_worker_cfg *c, struct sf_err *err);
 int sf_cli_lambda_parse(int argc, char **argv, struct sf_lambda_cfg *c, struct sf_err *err);
+struct sf_function_cfg;
+int sf_cli_function_parse(int argc, char **argv, struct sf_function_cfg *c, struct sf_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/serve_cli.h"
+#include "serflow/function.h"
 #include "serflow/lambda.h"
 #include "serflow/worker.h"
 #include "serflow/bind.h"
@@ -659,6 +660,21 @@ static void test_child_command_lines_parse_back(void **state)
 #define L_SAME(ID, name, KIND, field, meta, help, lo, hi) SAME_##KIND(lb.field, l.field);
     SF_LAMBDA_OPTIONS(L_SAME)
 #undef L_SAME
+
+    struct sf_function_cfg f, fd, fb;
+    sf_function_defaults(&f);
+    sf_function_defaults(&fd);
+#define F_SET(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    SET_##KIND(f.field, fd.field, name, lo, hi);
+    SF_FUNCTION_OPTIONS(F_SET)
+#undef F_SET
+    sf_argv_init(a);
+    assert_int_equal(sf_argv_add(a, "function"), SF_OK);
+    assert_int_equal(sf_function_argv(&f, a, &err), SF_OK);
+    assert_int_equal(sf_cli_function_parse(a->n, a->v, &fb, &err), SF_OK);
+#define F_SAME(ID, name, KIND, field, meta, help, lo, hi) SAME_##KIND(fb.field, f.field);
+    SF_FUNCTION_OPTIONS(F_SAME)
+#undef F_SAME
     free(a);
 }
 

@@ -22,6 +22,7 @@
 #include "serflow/nn_codec.h"
 #include "serflow/wire.h"
 #include "serflow/function.h"
+#include "wire/argv_emit.h"
 #include "wire/wire_int.h"
 
 /* How long a post of an answer may take (the runtime answers at once). */
@@ -329,4 +330,25 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
     sf_nn_runner_free(r);
     sf_nn_model_free(m);
     return rc;
+}
+
+void sf_function_defaults(struct sf_function_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tau = 1;
+    c->threads = 1;
+    c->backend = SF_NN_BACKEND_DNNL;
+}
+
+int sf_function_argv(const struct sf_function_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_function_cfg d;
+    sf_function_defaults(&d);
+    int rc = SF_OK;
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_FUNCTION_OPTIONS(EMIT)
+#undef EMIT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "function: the command line is too long");
 }

@@ -44,6 +44,7 @@ static int spawn_runtime(struct sf__server *s, struct sf_err *err)
     l.ready_fd = SF_PROC_READY_FD;
     l.port = s->rt.port;
     l.fault = c->fn_fault;
+    l.backend = c->backend;
     struct sf_argv *argv = malloc(sizeof(*argv));
     if (!argv)
         return sf_err_set(err, SF_ENOMEM, "out of memory");

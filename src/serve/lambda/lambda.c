@@ -37,6 +37,7 @@
 #include "serflow/wire.h"
 #include "serflow/billing.h"
 #include "serflow/http.h"
+#include "serflow/function.h"
 #include "serflow/lambda.h"
 #include "serflow/metrics.h"
 
@@ -117,7 +118,8 @@ struct lambda {
     int require_auth;
     double queue_wait_s;
     struct sf_meter meter;
-    struct sf_metrics *reg;          /* its /metrics (handle_metrics) */
+    struct sf_metrics *reg; /* its /metrics (handle_metrics) */
+    struct sf_argv argv; /* an instance's command line being written (spawn_instance, under mu) */
     int fam[LAMBDA_METRIC_FAMILIES]; /* the families of LAMBDA_METRICS, by LM_ index */
     uint64_t cold_starts, throttles, timeouts, crashes, errors, invocations, init_failures, events,
         events_dropped, dropped, auth_failures, no_response;
@@ -236,10 +238,9 @@ static int spawn_instance(struct lambda *l, double now)
     struct sf_err err = {{0}};
     if (sf_auth_derive(&l->root, principal, &in->id, &err) != SF_OK)
         return -1;
-    char api[160], api_env[200], tau[32], threads[16], delay[32];
+    char api[160], api_env[200];
     snprintf(api, sizeof(api), "127.0.0.1:%d", l->cfg->bound_port);
     snprintf(api_env, sizeof(api_env), "AWS_LAMBDA_RUNTIME_API=%s", api);
-    snprintf(tau, sizeof(tau), "%.17g", l->cfg->tau);
     int vcpus =
         (int)((l->cfg->memory_mb + l->price->fn_mb_per_vcpu - 1) / l->price->fn_mb_per_vcpu);
     /* a function's vCPUs as threads, but no more than this machine has: oversubscribing two
@@ -247,11 +248,20 @@ static int spawn_instance(struct lambda *l, double now)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus >= 1 && vcpus > cpus)
         vcpus = (int)cpus;
-    snprintf(threads, sizeof(threads), "%d", vcpus < 1 ? 1 : vcpus);
-    snprintf(delay, sizeof(delay), "%.17g", l->cfg->cold_start_delay_s);
-    char *argv[] = {l->exe,           "function", "--model",   (char *)l->cfg->model_dir,
-                    "--tau",          tau,        "--threads", threads,
-                    "--init-delay-s", delay,      NULL};
+    struct sf_function_cfg f;
+    sf_function_defaults(&f);
+    f.model_dir = l->cfg->model_dir;
+    f.tau = l->cfg->tau;
+    f.threads = vcpus < 1 ? 1 : vcpus;
+    f.init_delay_s = l->cfg->cold_start_delay_s;
+    f.backend = l->cfg->backend;
+    struct sf_argv *argv = &l->argv; /* under mu: one instance started at a time */
+    sf_argv_init(argv);
+    if (sf_argv_add(argv, l->exe) != SF_OK || sf_argv_add(argv, "function") != SF_OK ||
+        sf_function_argv(&f, argv, &err) != SF_OK) {
+        memset(in, 0, sizeof(*in));
+        return -1;
+    }
     char fault_env[64];
     snprintf(fault_env, sizeof(fault_env), "SERFLOW_FUNCTION_FAULT=%s",
              l->cfg->fault ? l->cfg->fault : "");
@@ -259,7 +269,7 @@ static int spawn_instance(struct lambda *l, double now)
     char *env[] = {api_env, fault_env, "SERFLOW_INSTANCE=1", NULL};
     char line[SF_AUTH_PRINCIPAL_MAX + 2 * SF_AUTH_KEY_BYTES + 8];
     sf_auth_line(&in->id, line, sizeof(line));
-    int rc = sf_proc_spawn(&in->proc, argv, env, line, &err);
+    int rc = sf_proc_spawn(&in->proc, argv->v, env, line, &err);
     memset(line, 0, sizeof(line));
     if (rc != SF_OK) {
         memset(in, 0, sizeof(*in));
@@ -1002,6 +1012,7 @@ void sf_lambda_defaults(struct sf_lambda_cfg *c)
     c->idle_timeout_s = 60;
     c->concurrency = 16;
     c->ready_fd = -1;
+    c->backend = SF_NN_BACKEND_DNNL;
 }
 
 int sf_lambda_argv(const struct sf_lambda_cfg *c, struct sf_argv *a, struct sf_err *err)
