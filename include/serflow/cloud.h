@@ -117,14 +117,17 @@ struct sf_cloud {
     void *ctx;
 };
 
-/* The local provider: each instance is `worker_argv` (argv[0] a path; the provider appends
- * "--ready-fd 3"), ready when the worker says so (after its model load and boot delay). With a
- * root identity, instance N is given "worker:N" derived from it at its start (auth.h). Billed
- * with the catalog's VM rules from launch to exit, as EC2 bills an instance that reached
- * running: one that never became ready still pays its minimum. price is borrowed and must
- * outlive it. */
+/* The local provider: each instance is a process whose command line the caller writes for each
+ * launch (worker_argv: the worker's options for VM type vm, its boot delay and the readiness fd,
+ * so the provider knows no option name), ready when it writes "ready HOST:PORT" on that fd
+ * (after its model load and boot delay). With a root identity, instance N is given "worker:N"
+ * derived from it at its start (auth.h). Billed with the catalog's VM rules from launch to exit,
+ * as EC2 bills an instance that reached running: one that never became ready still pays its
+ * minimum. price is borrowed and must outlive it. */
 struct sf_cloud_local_cfg {
-    char *const *worker_argv; /* NULL-terminated; copied */
+    int (*worker_argv)(void *ctx, int vm, double boot_delay_s, int ready_fd, struct sf_argv *out,
+                       struct sf_err *err);
+    void *argv_ctx; /* borrowed: outlives the provider */
     const struct sf_pricing *price;
     double stop_grace_s;        /* SIGTERM to SIGKILL */
     const struct sf_auth *root; /* may be NULL: workers without identities */

@@ -384,8 +384,7 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
     return SF_OK;
 }
 
-/* The workers' settings: the path's head (cut, tail fan-out), tau, the function runtime, the VM
- * type's vCPUs as inference threads (what the profile measured for that type). */
+/* The workers' settings: the path's head (cut, tail fan-out), tau, the function runtime. */
 static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
 {
     const struct sf_serve_cfg *c = s->cfg;
@@ -398,37 +397,38 @@ static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
     w->fn_url = s->lambda_url;
     w->fn_name = sf_nn_model_name(s->model);
     w->fn_timeout_s = c->fn_timeout_s;
-    if (p->has_instances && p->vm >= 0 && (size_t)p->vm < c->price->n_vm)
-        w->threads = c->price->vm[p->vm].vcpus;
     w->backend = c->backend;
     w->fault_delay_s = c->worker_fault_delay_s;
     w->fault_no_start = c->worker_fault_no_start;
     w->no_function_auth = !s->ingress_id.set; /* someone else's runtime: no identity to call it */
 }
 
+/* A launch's command line for the local provider: the workers' settings, the VM type's vCPUs as
+ * inference threads (what the profile measured for that type), the boot delay, the readiness fd. */
+static int worker_argv(void *ctx, int vm, double boot_delay_s, int ready_fd, struct sf_argv *out,
+                       struct sf_err *err)
+{
+    struct sf__server *s = ctx;
+    struct sf_worker_cfg w;
+    worker_settings(s, &w);
+    if (vm >= 0 && (size_t)vm < s->cfg->price->n_vm)
+        w.threads = s->cfg->price->vm[vm].vcpus;
+    w.boot_delay_s = boot_delay_s;
+    w.ready_fd = ready_fd;
+    int rc = sf_argv_add(out, s->exe);
+    if (rc == SF_OK)
+        rc = sf_argv_add(out, "worker");
+    return rc == SF_OK ? sf_worker_argv(&w, out, err)
+                       : sf_err_set(err, rc, "worker: the command line is too long");
+}
+
 static int start_cloud(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    struct sf_worker_cfg w;
-    worker_settings(s, &w);
-    struct sf_argv *argv = malloc(sizeof(*argv));
-    if (!argv)
-        return sf_err_set(err, SF_ENOMEM, "out of memory");
-    sf_argv_init(argv);
-    int rc = sf_argv_add(argv, s->exe);
-    if (rc == SF_OK)
-        rc = sf_argv_add(argv, "worker");
-    if (rc == SF_OK)
-        rc = sf_worker_argv(&w, argv, err);
-    if (rc != SF_OK) {
-        free(argv);
-        return rc;
-    }
-    struct sf_cloud_local_cfg lc = {argv->v, c->price, 2.0, &s->root};
-    rc = c->n_worker_urls
-             ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
-             : sf_cloud_local_new(&s->cloud, &lc, err);
-    free(argv); /* the provider keeps its own copy */
+    struct sf_cloud_local_cfg lc = {worker_argv, s, c->price, 2.0, &s->root};
+    int rc = c->n_worker_urls
+                 ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
+                 : sf_cloud_local_new(&s->cloud, &lc, err);
     s->have_cloud = rc == SF_OK;
     s->workers_authenticated = s->have_cloud && !c->n_worker_urls;
     return rc;
