@@ -174,11 +174,31 @@ static void progress(void *ctx, const struct sf_load_stats *st)
                     (unsigned long long)st->ok, (unsigned long long)st->status_503);
 }
 
+/* What the server's /metrics say; `serflow load` reads them before and after its run and reports
+ * the difference: this run's figures, not the server's lifetime totals. */
 struct bill {
     double usd, vm_usd, fn_usd, fees_usd, gb_s, invocations, vm_s, accepted, answered_ok,
         answered_failed;
-    int ok;
+    int reachable; /* /metrics answered 200 */
+    int ok;        /* with serflow's billing meters */
 };
+
+/* after - before, field by field (the counters only grow; a restarted server could make one
+ * smaller: then this run's figure is unknown and reported as after's) */
+static struct bill bill_delta(const struct bill *after, const struct bill *before)
+{
+    struct bill d = *after;
+    double *dv[] = {&d.usd,         &d.vm_usd, &d.fn_usd,   &d.fees_usd,    &d.gb_s,
+                    &d.invocations, &d.vm_s,   &d.accepted, &d.answered_ok, &d.answered_failed};
+    const double bv[] = {
+        before->usd,         before->vm_usd,         before->fn_usd, before->fees_usd,
+        before->gb_s,        before->invocations,    before->vm_s,   before->accepted,
+        before->answered_ok, before->answered_failed};
+    for (size_t i = 0; i < SF_ARRAY_LEN(dv); i++)
+        if (*dv[i] >= bv[i])
+            *dv[i] -= bv[i];
+    return d;
+}
 
 static void read_bill(const char *url, struct bill *b)
 {
@@ -194,6 +214,7 @@ static void read_bill(const char *url, struct bill *b)
         free(text);
         return;
     }
+    b->reachable = 1;
     b->ok = sf_metrics_scrape(text, "serflow_bill_usd_total", "", &b->usd) == SF_OK;
     sf_metrics_scrape(text, "serflow_bill_vm_usd_total", "", &b->vm_usd);
     sf_metrics_scrape(text, "serflow_bill_function_usd_total", "", &b->fn_usd);
@@ -223,6 +244,7 @@ static void read_bill(const char *url, struct bill *b)
     for (size_t i = 0; i < SF_ARRAY_LEN(all); i++)
         if (!sf_isfinite(all[i]) || all[i] < 0) {
             memset(b, 0, sizeof(*b));
+            b->reachable = 1;
             break;
         }
     free(text);
@@ -306,6 +328,14 @@ static int load_run(int argc, char **argv)
                     "%zu requests over %.1f s of trace (%lld epochs of %g s) "
                     "to %s",
                     n_req, (double)t.n_units * t.unit_s, (long long)t.n_epochs, a.epoch_s, a.url);
+    struct bill before;
+    read_bill(a.url, &before);
+    if (!before.reachable) {
+        sf_cli_error("load", "cannot reach %s (GET /metrics gave no answer): is serve running?",
+                     a.url);
+        code = SF_EXIT_FAIL;
+        goto out;
+    }
     struct sf_load_stats st;
     if (sf_load_run(&c, &st, &err) != SF_OK) {
         sf_cli_error("load", "%s", err.msg);
@@ -314,8 +344,10 @@ static int load_run(int argc, char **argv)
     }
     if (!a.quiet && isatty(2))
         fputc('\n', stderr);
-    struct bill b;
-    read_bill(a.url, &b);
+    struct bill total;
+    read_bill(a.url, &total);
+    struct bill b = bill_delta(&total, &before); /* this run's */
+    b.ok = before.ok && total.ok;
     double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
     int report_ok = 1;
     if (a.json_out) {
@@ -335,6 +367,11 @@ static int load_run(int argc, char **argv)
             b.vm_usd, "function_cost_usd", b.fn_usd, "fee_usd", b.fees_usd, "vm_seconds", b.vm_s,
             "function_gb_s", b.gb_s, "invocations", b.invocations, "server_accepted", b.accepted,
             "server_answered", b.answered_ok + b.answered_failed);
+        if (o) /* the figures above are this run's (metrics read before and after it) */
+            json_object_set_new(o, "server_totals",
+                                json_pack("{s:f,s:f,s:f}", "cost_usd", total.usd, "accepted",
+                                          total.accepted, "answered",
+                                          total.answered_ok + total.answered_failed));
         char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
         if (s)
             printf("%s\n", s);
@@ -361,11 +398,14 @@ static int load_run(int argc, char **argv)
                (unsigned long long)st.where_vm, (unsigned long long)st.where_hybrid,
                (unsigned long long)st.where_function);
         if (b.ok) {
-            printf("  server     accepted %.0f, answered %.0f (%.0f failed)\n", b.accepted,
-                   b.answered_ok + b.answered_failed, b.answered_failed);
-            printf("  cost       $%.6f: VMs $%.6f (%.0f VM-s), functions $%.6f (%.3f GB-s, %.0f "
-                   "invocations, fees $%.6f)\n",
+            printf("  server     this run: accepted %.0f, answered %.0f (%.0f failed)\n",
+                   b.accepted, b.answered_ok + b.answered_failed, b.answered_failed);
+            printf("  cost       this run: $%.6f: VMs $%.6f (%.0f VM-s), functions $%.6f (%.3f "
+                   "GB-s, %.0f invocations, fees $%.6f)\n",
                    b.usd, b.vm_usd, b.vm_s, b.fn_usd, b.gb_s, b.invocations, b.fees_usd);
+            printf("             (the server's totals since it started: $%.6f, %.0f accepted; "
+                   "VM seconds still running are billed as if they ended now)\n",
+                   total.usd, total.accepted);
         } else {
             printf("  cost       (no serflow billing meters at %s/metrics)\n", a.url);
         }
