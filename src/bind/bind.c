@@ -289,6 +289,63 @@ int sf_bind(struct sf_binding *b, const struct sf_plan *plan, const struct sf_pr
     return SF_OK;
 }
 
+int sf_bind_plan_paths(const struct sf_plan *plan, const struct sf_profile *prof,
+                       const struct sf_pricing *price, const struct sf_policy_desc *policy,
+                       const struct sf_bind_opts *o, struct sf_binding *out, size_t cap, size_t *n,
+                       struct sf_err *err)
+{
+    *n = 0;
+    long t = tau_index(plan, o->tau);
+    if (t < 0)
+        return sf_err_set(err, SF_ENOTFOUND, "tau %g is not in the plan", o->tau);
+    const struct sf_candidate *c = plan->alt + (size_t)t * plan->alt_per_tau, *pick[SF_POLICY_MAX];
+    size_t np = 0;
+    /* the deepest feasible cut of each VM type (and the FaaS path), then one path for each
+     * function memory not seen yet */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < plan->alt_per_tau; i++) {
+            const struct sf_candidate *x = &c[i];
+            if ((x->reject != SF_REJ_NONE && x->reject != SF_REJ_ACCURACY) || x->fn_mem_mb <= 0)
+                continue;
+            size_t j = 0;
+            for (; j < np; j++) {
+                const struct sf_candidate *y = pick[j];
+                if (pass == 1 ? y->fn_mem_mb == x->fn_mem_mb
+                              : (y->pool == SF_POOL_FAAS) == (x->pool == SF_POOL_FAAS) &&
+                                    (x->pool == SF_POOL_FAAS || y->vm == x->vm))
+                    break;
+            }
+            if (j < np) {
+                if (pass == 0 && x->cut > pick[j]->cut)
+                    pick[j] = x;
+                continue;
+            }
+            if (np < SF_POLICY_MAX && np < cap)
+                pick[np++] = x;
+        }
+    }
+    struct sf_bind_opts po = *o;
+    po.force_pool = -1;
+    po.ctl.epoch_s = plan->slo_s;
+    po.ctl.batch_size = plan->batch_size;
+    po.ctl.capacity_rps = plan->batch_size / plan->slo_s;
+    for (size_t i = 0; i < np; i++) {
+        struct sf_path path = sf_plan_path(pick[i]);
+        path.fn_invoke_size = plan->fn_invoke_size;
+        int rc = sf_bind_path(&out[*n], &path, prof, price, policy, &po, err);
+        if (rc != SF_OK) {
+            for (size_t j = 0; j < *n; j++)
+                sf_binding_fini(&out[j]);
+            *n = 0;
+            return rc;
+        }
+        out[*n].pool = pick[i]->pool;
+        out[*n].planned_usd_per_s = pick[i]->cost_usd_per_s;
+        (*n)++;
+    }
+    return SF_OK;
+}
+
 int sf_binding_copy(struct sf_binding *dst, const struct sf_binding *src, struct sf_err *err)
 {
     *dst = *src;

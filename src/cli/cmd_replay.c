@@ -70,10 +70,15 @@ static const struct sf_policy_result *find(const struct sf_policy_result *r, siz
     return NULL;
 }
 
+static const char *oracle_schedule_name(int k)
+{
+    return k == 0 ? "decisions every period" : k == 1 ? "the fixed fleet" : "decisions every epoch";
+}
+
 static void print_human(const char *trace_path, const struct sf_trace *t,
                         const struct sf_sim_opts *o, const struct sf_binding *bound,
                         const struct sf_profile *prof, const struct sf_pricing *pr,
-                        const struct sf_policy_result *r, size_t n)
+                        const struct sf_policy_result *r, size_t n, const struct sf_sim_report *rep)
 {
     char shown[SF_PATH_BYTES];
     printf("serflow replay: %s, %lld epochs of %.3g s, %llu requests; tau %.2f (accuracy %.1f%%), "
@@ -84,31 +89,36 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
     print_paths(bound, n, prof, pr);
     const struct sf_policy_result *libra = find(r, n, SF_POL_LIBRA);
     const struct sf_policy_result *oracle = find(r, n, SF_POL_ORACLE);
-    printf("%-10s %10s %9s %9s %8s %8s %8s %8s %7s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
-           "vm_usd", "fn_usd", "vs_libra", "vs_orcl", "slo_bat", "slo_req", "p99_s", "vm_s", "util",
-           "fn_gb_s", "invoc", "launch");
+    printf("%-10s %10s %9s %9s %8s %8s %8s %8s %8s %7s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
+           "vm_usd", "fn_usd", "vs_libra", "vs_orcl", "vs_bound", "slo_bat", "slo_req", "p99_s",
+           "vm_s", "util", "fn_gb_s", "invoc", "launch");
     for (size_t i = 0; i < n; i++) {
         const struct sf_policy_result *x = &r[i];
-        char vl[16] = "-", vo[16] = "-";
+        char vl[16] = "-", vo[16] = "-", vb[16] = "-";
         if (libra && libra->cost_usd > 0)
             snprintf(vl, sizeof(vl), "%+.1f%%", 100 * (x->cost_usd / libra->cost_usd - 1));
         if (oracle && oracle->cost_usd > 0)
             snprintf(vo, sizeof(vo), "%+.1f%%", 100 * (x->cost_usd / oracle->cost_usd - 1));
-        printf("%-10s %10.4f %9.4f %9.4f %8s %8s %7.2f%% %7.2f%% %7.2f %9.0f %5.1f%% %9.0f %7llu "
-               "%6d\n",
+        if (rep->lower_bound_usd > 0)
+            snprintf(vb, sizeof(vb), "%+.1f%%", 100 * (x->cost_usd / rep->lower_bound_usd - 1));
+        printf("%-10s %10.4f %9.4f %9.4f %8s %8s %8s %7.2f%% %7.2f%% %7.2f %9.0f %5.1f%% %9.0f "
+               "%7llu %6d\n",
                sf_policy_name(x->kind), x->cost_usd, x->vm_cost_usd, x->function_cost_usd, vl, vo,
-               100 * ratio(x->batches_slo_ok, x->batches),
+               vb, 100 * ratio(x->batches_slo_ok, x->batches),
                100 * ratio(x->requests_slo_ok, x->requests), x->response_p99_s, x->vm_seconds,
                x->vm_seconds > 0 ? 100 * x->vm_busy_s / x->vm_seconds : 0.0, x->function_gb_s,
                (unsigned long long)x->invocations, x->launches);
     }
+    printf("\nlower bound: $%.4f: no policy on these paths (or any other path of the plan at tau "
+           "%.2f), online or clairvoyant, pays less for this trace (%s; docs/controller.md)",
+           rep->lower_bound_usd, o->tau,
+           rep->lower_bound_vm >= 0 ? pr->vm[rep->lower_bound_vm].name : "functions alone");
     for (size_t i = 0; i < n; i++) {
         if (r[i].kind == SF_POL_ORACLE)
-            printf("\noracle: clairvoyant schedule per %d-epoch period by dynamic programming; "
-                   "%s (warm functions) is $%.4f",
-                   o->ctl.scale_period_epochs,
-                   o->batching == SF_BATCHING_EPOCH ? "its lower bound"
-                                                    : "its epoch-by-epoch estimate",
+            printf("\noracle: the cheapest replay of three clairvoyant schedules (decisions every "
+                   "%d epochs, every epoch, or the best fixed fleet): %s (its program's "
+                   "estimate, warm functions: $%.4f)",
+                   o->ctl.scale_period_epochs, oracle_schedule_name(r[i].oracle_schedule),
                    r[i].bound_usd);
         if (r[i].kind == SF_POL_STATIC)
             printf("\nstatic: the best fixed instance count is %d (estimate $%.4f)",
@@ -166,9 +176,14 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
-        json_object_set_new(o, "bound_usd", sf_cli_json_num(x->bound_usd));
+        json_object_set_new(o, "estimate_usd", sf_cli_json_num(x->bound_usd));
     if (x->kind == SF_POL_STATIC)
         json_object_set_new(o, "static_instances", json_integer(x->static_count));
+    if (x->kind == SF_POL_ORACLE)
+        json_object_set_new(o, "schedule",
+                            json_string(x->oracle_schedule == 0   ? "periodic"
+                                        : x->oracle_schedule == 1 ? "static"
+                                                                  : "epochwise"));
     return o;
 }
 
@@ -838,6 +853,36 @@ static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts
     }
 }
 
+/* Every feasible path of the plan at tau, bound for the lower bound (sim.h). */
+static int bind_plan_paths(const struct sf_sim_opts *o, const struct sf_plan *plan,
+                           const struct sf_profile *prof, const struct sf_pricing *pr,
+                           struct sf_binding *out, size_t *n, struct sf_err *err)
+{
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(o, &bo);
+    return sf_bind_plan_paths(plan, prof, pr, sf_policy_get(SF_POL_SERFLOW), &bo, out,
+                              SF_POLICY_MAX, n, err);
+}
+
+/* The replay with its lower bound. */
+static int replay_with_bound(const struct sf_profile *prof, const struct sf_pricing *pr,
+                             const struct sf_trace *t, const struct sf_sim_opts *o,
+                             const struct sf_plan *plan, const struct sf_binding *bound, size_t n,
+                             struct sf_policy_result *res, struct sf_sim_report *rep,
+                             struct sf_err *err)
+{
+    struct sf_binding *extra = malloc(sizeof(*extra) * SF_POLICY_MAX);
+    size_t n_extra = 0;
+    if (!extra)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    int rc = bind_plan_paths(o, plan, prof, pr, extra, &n_extra, err);
+    if (rc == SF_OK)
+        rc = sf_sim_replay(prof, pr, t, o, bound, n, extra, n_extra, res, rep, err);
+    sf_sim_bindings_fini(extra, n_extra);
+    free(extra);
+    return rc;
+}
+
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
 static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
@@ -851,7 +896,7 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         printf("%-10s", param);
         for (size_t i = 0; i < a->n_kinds; i++)
             printf(" %22s", sf_policy_name(a->kinds[i]));
-        printf("\n");
+        printf(" %13s\n", "lower_bound");
     }
     int code = SF_EXIT_OK;
     for (size_t v = 0; v < a->n_sweep; v++) {
@@ -860,10 +905,11 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         struct sf_err err = {{0}};
         struct sf_policy_result res[SF_POLICY_MAX];
         struct sf_binding bound[SF_POLICY_MAX];
+        struct sf_sim_report rep;
         sweep_apply(a->sweep, val, &o);
         int rc = sf_sim_bind(plan, prof, pr, &o, a->kinds, a->n_kinds, bound, &err);
         if (rc == SF_OK) {
-            rc = sf_sim_run(prof, pr, t, &o, bound, a->n_kinds, res, &err);
+            rc = replay_with_bound(prof, pr, t, &o, plan, bound, a->n_kinds, res, &rep, &err);
             sf_sim_bindings_fini(bound, a->n_kinds);
         }
         if (rc == SF_OK && (rc = check_finite(res, a->n_kinds, a, &err)) != SF_OK)
@@ -884,7 +930,8 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
             json_array_append_new(jpol, result_json(&res[i], pr, prof->n_stages));
         }
         if (!a->json)
-            printf("\n");
+            printf(" %13.4f\n", rep.lower_bound_usd);
+        json_object_set_new(jp, "lower_bound_usd", sf_cli_json_num(rep.lower_bound_usd));
         json_object_set_new(jp, "policies", jpol);
         json_array_append_new(jpoints, jp);
         sf_sim_results_fini(res, a->n_kinds);
@@ -1061,7 +1108,9 @@ static int replay_run(int argc, char **argv)
     a->sim.progress = progress;
     a->sim.progress_ctx = &pc;
     a->sim.record_series = a->csv_out || a->plot_dir;
-    rc = sf_sim_run(prof, pr, &trace, &a->sim, bound, a->n_kinds, results, &err);
+    struct sf_sim_report rep;
+    rc =
+        replay_with_bound(prof, pr, &trace, &a->sim, &plan, bound, a->n_kinds, results, &rep, &err);
     if (rc != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
         goto out;
@@ -1080,6 +1129,10 @@ static int replay_run(int argc, char **argv)
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));
         json_object_set_new(o, "tau", sf_cli_json_num(a->sim.tau));
         json_object_set_new(o, "seed", json_integer((json_int_t)a->sim.seed));
+        json_object_set_new(
+            o, "batching",
+            json_string(a->sim.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline"));
+        json_object_set_new(o, "lower_bound_usd", sf_cli_json_num(rep.lower_bound_usd));
         json_t *arr = json_array();
         for (size_t i = 0; i < a->n_kinds; i++)
             json_array_append_new(arr, result_json(&results[i], pr, prof->n_stages));
@@ -1087,7 +1140,7 @@ static int replay_run(int argc, char **argv)
         code = sf_cli_print_json("replay", o);
         json_decref(o);
     } else {
-        print_human(a->trace, &trace, &a->sim, bound, prof, pr, results, a->n_kinds);
+        print_human(a->trace, &trace, &a->sim, bound, prof, pr, results, a->n_kinds, &rep);
     }
     if (a->csv_out) {
         write_series(csv_file.f, &trace, results, a->n_kinds);

@@ -8,7 +8,7 @@ bin=$1; src=$2
 expect "default replay" 0 "$bin" replay --tau 0.7
 has out "^serflow "
 has out "^oracle "
-has out "epoch-by-epoch estimate"
+has out "the cheapest replay of three clairvoyant schedules"
 expect "default replay, epoch batching" 0 "$bin" replay --tau 0.7 --batching epoch
 has out "lower bound"
 has out "includes the wait for the epoch boundary"
@@ -56,8 +56,24 @@ for p in d["points"]:
     names = [x["name"] for x in p["policies"]]
     assert names == ["serflow", "oracle"], names
     s, o = p["policies"]
-    assert o["bound_usd"] <= s["cost_usd"] + 1e-9
+    assert 0 < p["lower_bound_usd"] <= min(s["cost_usd"], o["cost_usd"])
 PY
+# the lower bound and the clairvoyant schedule, in the JSON and the table, for both batchings
+for b in deadline epoch; do
+    expect "bound $b" 0 "$bin" replay --epochs 200 --batching $b --json --quiet
+    /usr/bin/python3 - "$tmp/out" $b <<'PY' && ok || bad "bound $b json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["batching"] == sys.argv[2]
+lb = d["lower_bound_usd"]
+assert lb > 0 and all(lb <= p["cost_usd"] for p in d["policies"]), lb
+o = [p for p in d["policies"] if p["name"] == "oracle"][0]
+assert o["schedule"] in ("periodic", "static", "epochwise") and "estimate_usd" in o
+PY
+    expect "bound $b table" 0 "$bin" replay --epochs 200 --batching $b --quiet
+    has out "vs_bound"
+    has out "lower bound: [$]"
+done
 expect "sweep unknown" 2 "$bin" replay --sweep speed=1,2
 has err "unknown parameter 'speed'"
 expect "sweep bad value" 2 "$bin" replay --sweep k=1,x
@@ -74,8 +90,9 @@ expect "unknown policy" 2 "$bin" replay --policy faas,nope
 has err "unknown policy 'nope'"
 expect "bad unit" 2 "$bin" replay --trace-unit minute
 expect "bad cold start" 2 "$bin" replay --cold-start 5:3
-expect "oracle needs cold < period" 2 "$bin" replay --scale-period 10 --policy oracle
-has err "oracle: needs cold start"
+# cold starts longer than the scaling period: the periodic program does not apply, the others do
+expect "oracle, cold >= period" 0 "$bin" replay --scale-period 10 --policy oracle --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['policies'][0]['schedule'] != 'periodic'" && ok || bad "oracle schedule without the periodic program"
 expect "help" 0 "$bin" replay --help
 has out "usage: serflow replay"
 
