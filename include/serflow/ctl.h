@@ -44,6 +44,12 @@ struct sf_ctl_params {
     double sell_after_cold_starts; /* break-even rule: release once the waste reaches this many
                                       times a relaunch's cost (a cold start's price plus the FaaS
                                       premium of a full instance during it): 1 */
+    double follow_hysteresis;      /* follow rule: switch to a cheaper candidate once its shadow
+                                      is ahead by this many times what the switch costs: 1 */
+    double follow_memory_epochs;   /* follow rule: the shadows' costs fade with this time constant
+                                      (0: never, the whole past counts) */
+    int follow_scale_by_change;    /* follow rule: the threshold grows with the instances a switch
+                                      changes (1) or is one relaunch (0) */
 };
 
 /* How the scaling manager turns (mu, sigma) into a target. */
@@ -56,6 +62,11 @@ enum sf_scaling_rule {
                                instance once what it would have saved since it started to pay
                                equals what a launch costs, release one once what it wasted equals
                                what a relaunch would cost (sf_breakeven_step) */
+    SF_SCALE_FOLLOW = 3,    /* serflow's default: run the simple rules (functions only, fixed
+                               fleets, break-even, expected, paper) as shadows on the observed
+                               arrivals, priced with the simulator's billing, and follow the
+                               cheapest so far, switching only when it is ahead by more than the
+                               switch costs (docs/controller.md states its regret bound) */
 };
 
 void sf_ctl_params_default(struct sf_ctl_params *p);

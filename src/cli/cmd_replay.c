@@ -317,13 +317,19 @@ enum replay_opt {
     R_PLOT,
     R_SWEEP,
     R_QUIET,
+    R_POOL,
+    R_CUT,
+    R_VM,
+    R_TRAFFIC,
     R_COLD_START_MAX /* --sweep parameter only */
 };
+
+static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
 
 static const char *const unit_words[] = {"epoch", "second", NULL};
 static const char *const format_words[] = {"counts", "csv", NULL};
 static const char *const arrival_words[] = {"uniform", "poisson", NULL};
-static const char *const scaling_words[] = {"breakeven", "paper", "expected", NULL};
+static const char *const scaling_words[] = {"breakeven", "paper", "expected", "follow", NULL};
 static const char *const partial_words[] = {"instance", "function", NULL};
 
 static const struct sf_opt replay_opts[] = {
@@ -372,6 +378,31 @@ static const struct sf_opt replay_opts[] = {
      .metavar = "LIST",
      .help = "comma-separated policies (default: all of them):",
      .more_help = sf_cli_help_policies},
+    {.id = R_TRAFFIC,
+     .name = "traffic",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "plan serflow's path against this traffic (as serflow plan --traffic;\nread like "
+             "--trace, with --trace-unit and --trace-format)"},
+    {.id = R_POOL,
+     .name = "pool",
+     .kind = SF_OPT_WORD,
+     .metavar = "P",
+     .help = "force serflow's path: faas, iaas, or hybrid (with --cut)",
+     .words = pool_words},
+    {.id = R_CUT,
+     .name = "cut",
+     .kind = SF_OPT_INT,
+     .metavar = "C",
+     .help = "the forced hybrid's cut",
+     .want = "a cut",
+     .ilo = 1,
+     .ihi = SF_MAX_STAGES},
+    {.id = R_VM,
+     .name = "vm",
+     .kind = SF_OPT_STR,
+     .metavar = "NAME",
+     .help = "the forced path's VM type (default: the cheapest)"},
     {.id = R_SEED,
      .name = "seed",
      .kind = SF_OPT_INT,
@@ -545,6 +576,9 @@ struct replay_args {
     const char *csv_out, *plot_dir;
     double tcip_override;
     const struct sf_opt *sweep; /* the swept parameter, or NULL */
+    int force_pool, force_cut;  /* serflow's forced path (-1: as planned) */
+    unsigned knobs_set;         /* 1 << R_K etc.: controller options given explicitly */
+    const char *force_vm, *traffic;
     double sweep_values[SF_CLI_MAX_SWEEP_VALUES];
     size_t n_sweep;
 };
@@ -667,6 +701,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     a->epochs = 400;
     a->tau = -1;
     a->tcip_override = -1;
+    a->force_pool = a->force_cut = -1;
     sf_sim_opts_default(&a->sim);
     for (int k = 0; k < sf_policy_count(); k++)
         a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
@@ -714,18 +749,23 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
             a->fn_invoke_size = v.word == 1 ? 1 : 0;
             break;
         case R_ALPHA:
+            a->knobs_set |= 1u << R_ALPHA;
             a->sim.ctl.alpha = v.num;
             break;
         case R_BETA:
+            a->knobs_set |= 1u << R_BETA;
             a->sim.ctl.beta = v.num;
             break;
         case R_K:
+            a->knobs_set |= 1u << R_K;
             a->sim.ctl.k = v.num;
             break;
         case R_TCIP:
+            a->knobs_set |= 1u << R_TCIP;
             a->tcip_override = v.num;
             break;
         case R_SCALE_PERIOD:
+            a->knobs_set |= 1u << R_SCALE_PERIOD;
             a->sim.ctl.scale_period_epochs = (int)v.i;
             break;
         case R_COLD_START:
@@ -737,6 +777,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
         case R_SCALING:
             a->sim.ctl.scaling_rule = v.word == 1   ? SF_SCALE_PAPER
                                       : v.word == 2 ? SF_SCALE_EXPECTED
+                                      : v.word == 3 ? SF_SCALE_FOLLOW
                                                     : SF_SCALE_BREAKEVEN;
             break;
         case R_PARTIAL:
@@ -772,6 +813,18 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
         case R_QUIET:
             a->quiet = 1;
             break;
+        case R_POOL:
+            a->force_pool = v.word; /* pool_words is in enum sf_pool order */
+            break;
+        case R_CUT:
+            a->force_cut = (int)v.i;
+            break;
+        case R_VM:
+            a->force_vm = v.str;
+            break;
+        case R_TRAFFIC:
+            a->traffic = v.str;
+            break;
         case R_COLD_START_MAX:
             break;
         }
@@ -780,6 +833,14 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     }
     if (id == SF_OPT_END && (!a->profile || !a->pricing || !a->trace)) {
         sf_err_set(err, SF_EINVAL, "the bundled data path is too long (set SERFLOW_DATA)");
+        return SF_OPT_ERROR;
+    }
+    if (id == SF_OPT_END && a->force_pool == SF_POOL_HYBRID && a->force_cut < 0) {
+        sf_err_set(err, SF_EINVAL, "--pool hybrid needs --cut C");
+        return SF_OPT_ERROR;
+    }
+    if (id == SF_OPT_END && a->force_pool < 0 && (a->force_cut >= 0 || a->force_vm)) {
+        sf_err_set(err, SF_EINVAL, "--cut and --vm choose the path --pool forces: give --pool");
         return SF_OPT_ERROR;
     }
     return id;
@@ -948,6 +1009,82 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
     return code;
 }
 
+static const char *rule_name(int rule)
+{
+    return rule == SF_SCALE_PAPER      ? "paper"
+           : rule == SF_SCALE_EXPECTED ? "expected"
+           : rule == SF_SCALE_FOLLOW   ? "follow"
+                                       : "breakeven";
+}
+
+/* Whether a controller knob (an option id) changes policy b's decisions (docs/controller.md,
+ * "Knobs"): k weights sigma in the paper rule (LIBRA's, and serflow's paper and follow rules,
+ * the latter through its paper candidate); alpha and beta the monitor of the paper and expected
+ * rules; the scaling period those rules' and the periodic clairvoyant program's decisions; T-CIP
+ * serflow's instance path. */
+static int knob_used(int knob, const struct sf_binding *b)
+{
+    int k = sf_policy_parse(b->policy->name), rule = b->env.ctl.scaling_rule;
+    int monitor = rule == SF_SCALE_PAPER || rule == SF_SCALE_EXPECTED || rule == SF_SCALE_FOLLOW;
+    switch (knob) {
+    case R_K:
+        return k == SF_POL_LIBRA ||
+               (k == SF_POL_SERFLOW && (rule == SF_SCALE_PAPER || rule == SF_SCALE_FOLLOW));
+    case R_ALPHA:
+    case R_BETA:
+        return k == SF_POL_LIBRA || (k == SF_POL_SERFLOW && monitor);
+    case R_SCALE_PERIOD:
+        return k == SF_POL_LIBRA || k == SF_POL_ORACLE || (k == SF_POL_SERFLOW && monitor);
+    case R_TCIP:
+        return k == SF_POL_SERFLOW && b->path.has_instances;
+    default:
+        return 1;
+    }
+}
+
+/* Knobs no replayed policy uses are refused for --sweep (every point would be the same) and
+ * warned about when given; one that serflow ignores while others use it is noted. Returns
+ * SF_EXIT_OK or SF_EXIT_USAGE. */
+static int check_knobs(const struct replay_args *a, const struct sf_binding *bound, size_t n)
+{
+    static const int knobs[] = {R_K, R_ALPHA, R_BETA, R_SCALE_PERIOD, R_TCIP};
+    int rule = a->sim.ctl.scaling_rule;
+    for (size_t i = 0; i < SF_ARRAY_LEN(knobs); i++) {
+        int knob = knobs[i], swept = a->sweep && a->sweep->id == knob;
+        if (!swept && !(a->knobs_set & (1u << knob)))
+            continue;
+        const struct sf_opt *o = sf_opt_find(&replay_spec, knob == R_K              ? "k"
+                                                           : knob == R_ALPHA        ? "alpha"
+                                                           : knob == R_BETA         ? "beta"
+                                                           : knob == R_SCALE_PERIOD ? "scale-period"
+                                                                                    : "tcip");
+        int users = 0, serflow = -1;
+        for (size_t j = 0; j < n; j++) {
+            users += knob_used(knob, &bound[j]);
+            if (sf_policy_parse(bound[j].policy->name) == SF_POL_SERFLOW)
+                serflow = knob_used(knob, &bound[j]);
+        }
+        if (users == 0) {
+            sf_cli_error("replay",
+                         "%s%s: no policy replayed here uses it (serflow's rule %s ignores it: "
+                         "docs/controller.md, \"Knobs\")%s",
+                         swept ? "--sweep " : "warning: --", o ? o->name : "?", rule_name(rule),
+                         swept ? "; every point would be the same" : ", so it changes nothing");
+            if (swept)
+                return SF_EXIT_USAGE;
+        } else if (serflow == 0) {
+            sf_cli_note("replay", "note: serflow's rule %s ignores --%s; it changes the others",
+                        rule_name(rule), o ? o->name : "?");
+        } else if (serflow == 1 && rule == SF_SCALE_FOLLOW && knob != R_TCIP) {
+            sf_cli_note("replay",
+                        "note: --%s changes serflow's follow rule only through its candidate "
+                        "rules (paper%s)",
+                        o ? o->name : "?", knob == R_K ? "" : ", expected");
+        }
+    }
+    return SF_EXIT_OK;
+}
+
 /* Binds every asked policy; a policy that needs an IaaS path when none is SLO-feasible at tau is
  * dropped with a message (the others still replay). */
 static int bind_kinds(struct replay_args *a, const struct sf_plan *plan,
@@ -960,7 +1097,13 @@ static int bind_kinds(struct replay_args *a, const struct sf_plan *plan,
     for (size_t i = 0; i < a->n_kinds; i++) {
         const struct sf_policy_desc *d = sf_policy_get(a->kinds[i]);
         struct sf_err err = {{0}};
-        int rc = sf_bind(&bound[w], plan, prof, pr, d, &bo, &err);
+        struct sf_bind_opts po = bo;
+        if (a->kinds[i] == SF_POL_SERFLOW && a->force_pool >= 0) {
+            po.force_pool = a->force_pool;
+            po.force_cut = a->force_cut;
+            po.force_vm = a->force_vm;
+        }
+        int rc = sf_bind(&bound[w], plan, prof, pr, d, &po, &err);
         if (rc == SF_EINFEASIBLE && d->path == SF_POLICY_PATH_IAAS) {
             sf_cli_error("replay", "skipping %s: no SLO-feasible IaaS configuration at tau %.2f",
                          d->name, a->sim.tau);
@@ -992,8 +1135,32 @@ static int plan_and_bind(struct replay_args *a, const struct sf_profile *prof,
     po.min_accuracy = a->min_accuracy;
     po.fn_invoke_size = a->fn_invoke_size;
     po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
-    int rc = sf_plan_run(plan, prof, pr, &po, &err);
-    *have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
+    struct sf_trace traffic = {0};
+    double *rates = NULL;
+    int rc = SF_OK;
+    *have_plan = 0;
+    if (a->traffic) { /* read like the trace: its unit and format options */
+        size_t len = strlen(a->traffic);
+        int csv =
+            a->csv_format >= 0 ? a->csv_format : len > 4 && !strcmp(a->traffic + len - 4, ".csv");
+        rc = sf_trace_load(&traffic, a->traffic, csv, (enum sf_trace_unit)a->unit,
+                           a->sim.ctl.epoch_s, 0, &err);
+        if (rc == SF_OK && traffic.n_epochs > SF_PLAN_MAX_TRAFFIC_EPOCHS)
+            rc = sf_err_set(&err, SF_ETOOBIG, "%s: %lld epochs, more than the %d a plan weighs",
+                            a->traffic, (long long)traffic.n_epochs, SF_PLAN_MAX_TRAFFIC_EPOCHS);
+        if (rc == SF_OK && !(rates = malloc(sizeof(double) * (size_t)traffic.n_epochs)))
+            rc = sf_err_set(&err, SF_ENOMEM, "out of memory for the traffic");
+        for (int64_t e = 0; rc == SF_OK && e < traffic.n_epochs; e++)
+            rates[e] = traffic.count[e] / a->sim.ctl.epoch_s;
+        po.traffic_rps = rates;
+        po.n_traffic = (size_t)traffic.n_epochs;
+    }
+    if (rc == SF_OK) {
+        rc = sf_plan_run(plan, prof, pr, &po, &err);
+        *have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
+    }
+    sf_trace_fini(&traffic);
+    free(rates);
     if (rc != SF_OK)
         return sf_cli_fail("replay", rc, &err);
     a->sim.tau = a->tau > 0 ? a->tau : plan->best.tau;
@@ -1099,6 +1266,8 @@ static int replay_run(int argc, char **argv)
         goto out;
     }
     have_bound = 1;
+    if ((code = check_knobs(a, bound, a->n_kinds)) != SF_EXIT_OK)
+        goto out;
     if (a->sweep) {
         code = run_sweep(a, prof, pr, &trace, &plan);
         goto out;

@@ -259,17 +259,20 @@ static void run_on_function(struct sf__shared *sh, struct sf__pstate *ps, int a,
 
 /* The policy's decisions at epoch e: a target applied to the fleet, then the cap on requests to
  * instances (policy.h's call order). */
-static int decide(struct sf__pstate *ps, int64_t e, int n)
+static int decide(const struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
 {
     if (!ps->pol) {
         if (ps->schedule && ps->schedule[e] >= 0)
             scale_to(ps, ps->schedule[e], e);
         return INT32_MAX;
     }
+    /* deadline batching decides after the epoch was sampled: its arrivals per slot are known (the
+     * paper's batching decides before routing the epoch, and routes it whole) */
     struct sf_policy_obs obs = {.epoch = e,
                                 .arrivals = (uint32_t)n,
                                 .active = sf_fleet_active(&ps->fleet),
-                                .ready = sf_fleet_ready(&ps->fleet)};
+                                .ready = sf_fleet_ready(&ps->fleet),
+                                .slot_arrivals = ps->deadline ? sh->slot_n : NULL};
     int target = sf_policy_begin_epoch(ps->pol, &obs);
     if (target >= 0)
         scale_to(ps, target, e);
@@ -285,7 +288,7 @@ static void decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, in
     int n_end = sf_fleet_advance(&ps->fleet, e, ended, SF_CTL_MAX_INSTANCES);
     for (int i = 0; i < n_end; i++)
         sf__bill_vm(sh, ps, &ended[i], ended[i].end_epoch);
-    ps->cap = decide(ps, e, n);
+    ps->cap = decide(sh, ps, e, n);
     ps->inst_reqs = 0;
     if (ps->fleet.n > ps->res->peak_instances)
         ps->res->peak_instances = ps->fleet.n;
@@ -465,11 +468,22 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
             ps[i].res->requests += (uint64_t)n;
         }
         sampler_epoch(&smp, sh, e, n);
+        memset(sh->slot_n, 0, sizeof(sh->slot_n));
         int64_t left = n;
         do {
             int64_t m = left < SF__SIM_CHUNK ? left : SF__SIM_CHUNK;
             sample_chunk(sh, &smp, m);
             left -= m;
+            /* the epoch's arrivals per slot, for the policies' observation of it */
+            double t0 = (double)(e - 1) * sh->o->ctl.epoch_s;
+            double per = SF_POLICY_OBS_SLOTS / sh->o->ctl.epoch_s;
+            for (int64_t g = sh->end - m; g < sh->end; g++) {
+                double x = (sh->arrival[g - sh->base] - t0) * per;
+                int k = x <= 0                         ? 0
+                        : x >= SF_POLICY_OBS_SLOTS - 1 ? SF_POLICY_OBS_SLOTS - 1
+                                                       : (int)x;
+                sh->slot_n[k]++;
+            }
             for (size_t i = 0; i < np; i++) {
                 if (!ps[i].deadline)
                     epoch_route(sh, &ps[i], sh->end);

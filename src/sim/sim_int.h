@@ -149,6 +149,7 @@ struct sf__shared {
     uint64_t cdf[SF_MAX_STAGES]; /* P(exit stage <= i) scaled to 2^53 */
     double slo_s;
     double accuracy;
+    uint32_t slot_n[SF_POLICY_OBS_SLOTS]; /* the last sampled epoch's arrivals per slot */
 };
 
 /* Billing of one function invocation and of one instance's life (sim_bill.c). */

@@ -47,7 +47,15 @@ expect "csv trace" 0 "$bin" replay --trace "$tmp/t.csv" --policy faas --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['requests']==4 and d['epochs']==3" && ok || bad "csv trace counts"
 expect "partial to functions" 0 "$bin" replay --tau 0.7 --partial-batches function --policy libra --quiet
 
-expect "sweep" 0 "$bin" replay --epochs 100 --sweep k=0,1,2 --policy serflow,oracle --json
+# a knob no replayed policy uses is refused for a sweep (every point would be the same), warned
+# about when given; k weights sigma in the paper rule (serflow's paper and follow rules, LIBRA)
+expect "sweep of an ignored knob" 2 "$bin" replay --epochs 100 --sweep k=0,1 --policy serflow,oracle --scaling breakeven
+has err "no policy replayed here uses it .serflow's rule breakeven ignores it"
+expect "ignored knob" 0 "$bin" replay --epochs 50 --k 2 --policy serflow,faas --scaling breakeven --quiet
+has err "warning: --k: no policy replayed here uses it"
+expect "knob another policy uses" 0 "$bin" replay --epochs 50 --sweep k=0,1 --policy serflow,libra --scaling breakeven --quiet
+has err "serflow's rule breakeven ignores --k"
+expect "sweep" 0 "$bin" replay --epochs 100 --sweep k=0,1,2 --policy serflow,oracle --scaling paper --json
 /usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "sweep json"
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -215,7 +215,11 @@ static void begin_epoch(struct sf__server *s, int64_t epoch)
     struct sf_policy_obs obs = {0};
     obs.epoch = epoch;
     obs.arrivals = s->arrivals_epoch;
+    uint32_t slots[SF_POLICY_OBS_SLOTS];
+    memcpy(slots, s->arrivals_slot, sizeof(slots));
+    obs.slot_arrivals = slots; /* where in the epoch they came: the follow rule's shadows */
     s->arrivals_epoch = 0;
+    memset(s->arrivals_slot, 0, sizeof(s->arrivals_slot));
     /* scheduled terminations that take effect now */
     double now = sf__server_now(s);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
@@ -312,6 +316,10 @@ static int instances_for_batcher(const struct sf__server *s)
 void sf__control_admit(struct sf__server *s, double now_s)
 {
     s->arrivals_epoch++;
+    double part = (now_s / s->epoch_wall_s - (double)(s->epoch - 1)) * SF_POLICY_OBS_SLOTS;
+    s->arrivals_slot[part <= 0                         ? 0
+                     : part >= SF_POLICY_OBS_SLOTS - 1 ? SF_POLICY_OBS_SLOTS - 1
+                                                       : (int)part]++;
     if (s->cfg->bind->batching != SF_BATCHING_DEADLINE || !s->q_len)
         return;
     struct sf_batch_decision d;
