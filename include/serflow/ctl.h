@@ -34,7 +34,7 @@ struct sf_ctl_params {
     int terminate_delay_epochs;    /* termination takes effect after: 2 */
     int partial_to_instance;       /* 1: a partial batch may use a free instance; 0: always FaaS */
     int max_instances;             /* cap on the target, <= SF_CTL_MAX_INSTANCES */
-    int scaling_rule;              /* SF_SCALE_BREAKEVEN (default), _EXPECTED or _PAPER */
+    int scaling_rule;              /* SF_SCALE_FOLLOW (default), _BREAKEVEN, _EXPECTED or _PAPER */
     double launch_horizon_periods; /* expected rule: a new instance's cold start is paid back
                                       over this many scaling periods (the hurdle for a launch is
                                       T-CIP (1 + cold / (h P))) */
@@ -45,11 +45,9 @@ struct sf_ctl_params {
                                       times a relaunch's cost (a cold start's price plus the FaaS
                                       premium of a full instance during it): 1 */
     double follow_hysteresis;      /* follow rule: switch to a cheaper candidate once its shadow
-                                      is ahead by this many times what the switch costs: 1 */
+                                      is ahead by this many times what the switch costs: 0.5 */
     double follow_memory_epochs;   /* follow rule: the shadows' costs fade with this time constant
                                       (0: never, the whole past counts) */
-    int follow_scale_by_change;    /* follow rule: the threshold grows with the instances a switch
-                                      changes (1) or is one relaunch (0) */
 };
 
 /* How the scaling manager turns (mu, sigma) into a target. */

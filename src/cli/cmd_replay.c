@@ -468,10 +468,12 @@ static const struct sf_opt replay_opts[] = {
      .name = "scaling",
      .kind = SF_OPT_WORD,
      .metavar = "RULE",
-     .help = "serflow's rule (docs/controller.md): breakeven (the default: buy an\ninstance once "
-             "the savings it missed pay a tenth of a launch, release it\nonce its waste pays a "
-             "tenth of a relaunch), expected (buy while its\nexpected load exceeds T-CIP) or paper "
-             "(mu + k sigma and T-CIP)",
+     .help = "serflow's rule (docs/controller.md): follow (the default: the simple\nrules - "
+             "functions only, fixed fleets, breakeven, expected, paper - run\nas shadows on the "
+             "arrivals; the cheapest so far is followed, with\nhysteresis), or one of them alone: "
+             "breakeven (buy an instance once the\nsavings it missed pay a tenth of a launch), "
+             "expected (buy while its\nexpected load exceeds T-CIP) or paper (mu + k sigma and "
+             "T-CIP)",
      .words = scaling_words},
     {.id = R_PARTIAL,
      .name = "partial-batches",

@@ -247,17 +247,6 @@ static void view_of(struct view *v, struct sf__follow *f, struct sf__expert *x, 
 
 /* ---- the experts ---- */
 
-static void add_track(struct sf__follow *f, double memory_epochs)
-{
-    struct sf__expert *x = &f->x[f->n_x++];
-    x->kind = SF__EXPERT_RULE;
-    int r = f->n_rules++;
-    x->rule = r;
-    f->rules[r].track = 1;
-    f->rules[r].memory_epochs = memory_epochs;
-    f->rules[r].period = f->rules[r].first = 1;
-}
-
 static void add_rule(struct sf__follow *f, const struct sf_policy_env *env, int rule, double buy,
                      double sell)
 {
@@ -307,8 +296,6 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
         add_rule(f, env, SF_SCALE_BREAKEVEN, 1, 1);
         add_rule(f, env, SF_SCALE_EXPECTED, c->buy_after_cold_starts, c->sell_after_cold_starts);
         add_rule(f, env, SF_SCALE_PAPER, c->buy_after_cold_starts, c->sell_after_cold_starts);
-        add_track(f, 1800 / c->epoch_s); /* the fixed fleet best over the last half hour */
-        add_track(f, 7200 / c->epoch_s); /* ... over the last two hours */
         for (int n = 1; n <= SF__FOLLOW_MAX_FIXED && n <= c->max_instances; n++) {
             struct sf__expert *x = &f->x[f->n_x++];
             f->n_fixed++;
@@ -355,9 +342,6 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
         for (int i = 0; i < f->n_x; i++)
             f->x[i].cost_usd *= keep;
     }
-    double before[1 + SF__FOLLOW_MAX_FIXED + SF__FOLLOW_MAX_RULES];
-    for (int i = 0; i < f->n_x; i++)
-        before[i] = f->x[i].cost_usd;
     /* deadline batching: the epoch that just ended was served by the fleets decided at e - 1 (a
      * decision at the end of epoch t acts from epoch t + 1); its arrivals go through each
      * shadow's batcher, evenly inside each observed slot */
@@ -380,9 +364,8 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
             v_advance(&v, t0 + T);
         }
     }
-    /* deadline batching: the epoch's costs are known now (epoch batching: the fixed fleets' and
-     * functions' do not depend on a decision, and come first below) */
-    int fixed0 = f->n_x - f->n_fixed;
+    /* the paper's epoch batching: functions only and the fixed fleets route now (no decision
+     * of theirs changes), the rules after deciding */
     if (!f->deadline)
         for (int i = 0; i < f->n_x; i++)
             if (f->x[i].kind != SF__EXPERT_RULE)
@@ -390,10 +373,6 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
                             f->x[i].kind == SF__EXPERT_FIXED && e >= 1 + cold_epochs(&f->ctl)
                                 ? f->x[i].fixed
                                 : 0);
-    for (int i = 0; i < f->n_x; i++)
-        if (f->x[i].kind != SF__EXPERT_RULE)
-            f->x[i].epoch_usd = f->x[i].cost_usd - before[i] +
-                                (f->x[i].kind == SF__EXPERT_FIXED ? f->x[i].fixed * p * T : 0);
     /* decisions at epoch e, and the VM time of the epoch after it */
     for (int i = 0; i < f->n_x; i++) {
         struct sf__expert *x = &f->x[i];
@@ -404,29 +383,11 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
             struct sf_policy_obs o = *obs;
             o.active = vf_active(&r->fleet);
             o.ready = vf_serving(&r->fleet, e);
-            if (r->track) {
-                /* the fixed fleet whose shadow cost least lately, changed when the lead pays for
-                 * the instances it changes */
-                double keep = exp(-1 / r->memory_epochs);
-                int best = 0;
-                for (int n = 0; n <= f->n_fixed; n++) {
-                    const struct sf__expert *y = n ? &f->x[fixed0 + n - 1] : &f->x[0];
-                    r->disc[n] = keep * r->disc[n] + y->epoch_usd;
-                    if (r->disc[n] < r->disc[best])
-                        best = n;
-                }
-                double tcip = f->ctl.tcip_rps > 0 ? f->ctl.tcip_rps : INFINITY;
-                double relaunch = p * T * cold_mean_epochs(&f->ctl) * (1 + f->r_rps / tcip);
-                if (r->disc[r->n] - r->disc[best] > relaunch * abs(best - r->n))
-                    r->n = best;
-                vf_scale(&r->fleet, &f->ctl, r->n, e);
-            } else {
-                sf__monitor_policy_observe(&r->pol, &o);
-                if (e >= r->first && (e - r->first) % r->period == 0) {
-                    int t = sf__monitor_policy_period(&r->pol, &o);
-                    if (t >= 0)
-                        vf_scale(&r->fleet, &f->ctl, t, e);
-                }
+            sf__monitor_policy_observe(&r->pol, &o);
+            if (e >= r->first && (e - r->first) % r->period == 0) {
+                int t = sf__monitor_policy_period(&r->pol, &o);
+                if (t >= 0)
+                    vf_scale(&r->fleet, &f->ctl, t, e);
             }
             x->cost_usd += r->fleet.n * p * T;
             serving = vf_serving(&r->fleet, e);
@@ -448,7 +409,7 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
         double relaunch = p * T * cold_mean_epochs(&f->ctl) * (1 + f->r_rps / tcip);
         /* a switch that changes no instance costs nothing now; one epoch of an instance keeps
          * two experts that are level from trading places every epoch */
-        double need = f->ctl.follow_scale_by_change ? relaunch * dn : dn > 0 ? relaunch : 0;
+        double need = relaunch * dn;
         if (cur->cost_usd - f->x[best].cost_usd > f->hysteresis * need + p * T) {
             f->cur = best;
             f->switches++;

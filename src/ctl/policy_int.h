@@ -48,7 +48,7 @@ int sf__monitor_policy_period(void *state, const struct sf_policy_obs *obs);
 /* ---- the follow rule (follow.c) ---- */
 
 #define SF__FOLLOW_MAX_FIXED 12   /* fixed fleets of 1..12 instances */
-#define SF__FOLLOW_MAX_RULES 6    /* break-even (two settings), expected, paper, tracking (2) */
+#define SF__FOLLOW_MAX_RULES 4    /* break-even (two settings), expected, paper */
 #define SF__SHADOW_QCAP      1024 /* a shadow's queue: the batcher never holds more than B */
 
 /* A shadow's deadline-batching queue: arrival times (a ring), and its clock. */
@@ -68,12 +68,8 @@ struct sf__vfleet {
 };
 
 struct sf__follow_rule {
-    struct sf__monitor_policy pol; /* a controller rule (track = 0) */
+    struct sf__monitor_policy pol;
     int64_t period, first;
-    /* track = 1: the fixed fleet (or none) whose shadow was cheapest over the recent past, those
-     * costs fading with memory_epochs (disc[n]: n instances, 0 for functions only) */
-    int track, n;
-    double memory_epochs, disc[1 + SF__FOLLOW_MAX_FIXED];
     struct sf__vfleet fleet;
 };
 
