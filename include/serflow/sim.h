@@ -99,7 +99,8 @@ struct sf_sim_report {
      * bindings and the extra ones), online or clairvoyant, pays less for the trace with the
      * simulator's mechanics (docs/controller.md states its relaxations). */
     double lower_bound_usd;
-    int lower_bound_vm; /* the VM type (pricing index) whose program gives it; -1: functions */
+    int lower_bound_vm; /* the VM type (pricing index) whose program gives it; -1: functions
+                           alone; -2: every VM type as one (a trace too large for one each) */
 };
 
 /* sf_sim_run, and with report non-NULL the lower bound over the paths of bound[] and extra[]

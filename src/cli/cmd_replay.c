@@ -112,7 +112,9 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
     printf("\nlower bound: $%.4f: no policy on these paths (or any other path of the plan at tau "
            "%.2f), online or clairvoyant, pays less for this trace (%s; docs/controller.md)",
            rep->lower_bound_usd, o->tau,
-           rep->lower_bound_vm >= 0 ? pr->vm[rep->lower_bound_vm].name : "functions alone");
+           rep->lower_bound_vm >= 0    ? pr->vm[rep->lower_bound_vm].name
+           : rep->lower_bound_vm == -1 ? "functions alone"
+                                       : "every VM type as one");
     for (size_t i = 0; i < n; i++) {
         if (r[i].kind == SF_POL_ORACLE)
             printf("\noracle: the cheapest replay of three clairvoyant schedules (decisions every "

@@ -41,9 +41,33 @@ void sf__bound_fini(struct sf__bound *b)
 {
     free(b->work);
     free(b->block_usd);
-    free(b->block_off);
+    free(b->dp);
     free(b->slot_hist);
     memset(b, 0, sizeof(*b));
+}
+
+/* Every VM type as one that is at least as good as each: the cheapest price, and per exit stage
+ * the least VM work, the most savings and the largest kappa (a looser relaxation, for traces too
+ * large to keep each type's slots). */
+static void merge_types(struct sf__bound *b)
+{
+    if (b->n_vm <= 1)
+        return;
+    struct sf__bound_vm m = b->vm[0];
+    for (int v = 1; v < b->n_vm; v++) {
+        const struct sf__bound_vm *t = &b->vm[v];
+        m.usd_per_s = fmin(m.usd_per_s, t->usd_per_s);
+        m.kappa = fmax(m.kappa, t->kappa);
+        m.maxcut = m.maxcut > t->maxcut ? m.maxcut : t->maxcut;
+        for (int i = 0; i < SF_MAX_STAGES; i++) {
+            m.work_s[i] = fmin(m.work_s[i], t->work_s[i]);
+            m.save_usd[i] = fmax(m.save_usd[i], t->save_usd[i]);
+            m.free_usd[i] = fmax(m.free_usd[i], t->free_usd[i]);
+        }
+    }
+    m.vm = -1;
+    b->vm[0] = m;
+    b->n_vm = 1;
 }
 
 int sf__bound_init(struct sf__bound *b, const struct sf__shared *sh,
@@ -114,29 +138,37 @@ int sf__bound_init(struct sf__bound *b, const struct sf__shared *sh,
             t->free_usd[i] = free_save;
         }
     }
-    size_t E = (size_t)b->E, V = (size_t)(b->n_vm ? b->n_vm : 1), rows = 0;
+    size_t E = (size_t)b->E, rows = 0;
     b->count = sh->trace->count;
-    for (size_t e = 0; e < E; e++)
+    uint32_t most = 0;
+    for (size_t e = 0; e < E; e++) {
         rows += b->count[e] > 0;
+        most = b->count[e] > most ? b->count[e] : most;
+    }
     if (b->deadline) {
         /* the slots of every epoch with requests, per VM type; coarser when that would be too
-         * many (a coarser fluid is still a relaxation) */
-        while (b->K > 1 && (double)rows * (double)b->K * (double)V > SF_BOUND_MAX_CELLS)
+         * many, then every type as one (both still relaxations, only looser) */
+        while (b->K > 1 && (double)rows * b->K * b->n_vm > SF_BOUND_MAX_CELLS)
             b->K /= 2;
+        if ((double)rows * b->K * b->n_vm > SF_BOUND_MAX_CELLS)
+            merge_types(b);
+        size_t V = (size_t)(b->n_vm ? b->n_vm : 1);
         b->work = calloc(rows * (size_t)b->K * V + 1, sizeof(double));
     } else {
-        /* epoch batching: the savings of each block of B requests in arrival order, per VM type */
-        b->block_off = calloc(E + 1, sizeof(int64_t));
-        for (size_t e = 0; b->block_off && e < E; e++)
-            b->block_off[e + 1] =
-                b->block_off[e] +
-                (int64_t)(((uint64_t)b->count[e] + (uint64_t)b->B - 1) / (uint64_t)b->B);
-        if (b->block_off)
-            b->block_usd = calloc((size_t)b->block_off[E] * V + 1, sizeof(double));
+        /* epoch batching: the program runs along the pass (sf__bound_epoch_end), on the savings
+         * of the epoch's first blocks of B in arrival order; more than one block per instance
+         * the trace can use never matters */
+        uint32_t mcap = (most + (uint32_t)b->B - 1) / (uint32_t)b->B;
+        b->M = mcap < SF_CTL_MAX_INSTANCES ? (int)mcap : SF_CTL_MAX_INSTANCES;
+        size_t V = (size_t)(b->n_vm ? b->n_vm : 1), M1 = (size_t)b->M + 1;
+        b->block_usd = calloc(M1 * V, sizeof(double));
+        b->dp = malloc(sizeof(double) * M1 * (V + 2));
+        for (size_t i = 0; b->dp && i < M1 * V; i++)
+            b->dp[i] = i % M1 ? INFINITY : 0;
     }
     b->rows = (int64_t)rows;
     b->slot_hist = calloc((size_t)b->K * (size_t)N, sizeof(uint32_t));
-    if ((b->deadline ? !b->work : !b->block_usd) || !b->slot_hist) {
+    if ((b->deadline ? !b->work : !b->block_usd || !b->dp) || !b->slot_hist) {
         sf__bound_fini(b);
         return sf_err_set(err, SF_ENOMEM, "replay: out of memory for the lower bound");
     }
@@ -147,14 +179,13 @@ void sf__bound_take(struct sf__bound *b, const struct sf__shared *sh, int64_t e,
                     int64_t from_g, int64_t to_g)
 {
     double t0 = (double)(e - 1) * b->T, per = b->K / b->T;
-    size_t nb = b->block_off ? (size_t)b->block_off[b->E] : 0;
+    size_t M1 = (size_t)b->M + 1;
     for (int64_t g = from_g; g < to_g; g++) {
         int x = sh->exits[g - sh->base], k = 0;
-        if (!b->deadline) {
-            size_t blk = (size_t)b->block_off[e - 1] + (size_t)((g - first_g) / b->B);
+        int64_t blk = (g - first_g) / b->B;
+        if (!b->deadline && blk < b->M)
             for (int v = 0; v < b->n_vm; v++)
-                b->block_usd[(size_t)v * nb + blk] += b->vm[v].save_usd[x];
-        }
+                b->block_usd[(size_t)v * M1 + (size_t)blk] += b->vm[v].save_usd[x];
         if (b->K > 1) {
             double s = (sh->arrival[g - sh->base] - t0) * per;
             k = s <= 0 ? 0 : s >= b->K - 1 ? b->K - 1 : (int)s;
@@ -163,15 +194,19 @@ void sf__bound_take(struct sf__bound *b, const struct sf__shared *sh, int64_t e,
     }
 }
 
+static void epoch_step(struct sf__bound *b, int64_t e0, uint32_t n);
+
 void sf__bound_epoch_end(struct sf__bound *b, int64_t e)
 {
     int N = b->N;
     double cum[SF_MAX_STAGES], acc = 0;
     for (int i = 0; i < N; i++)
         cum[i] = acc += b->fn_stage_usd[i];
-    if (b->count[e - 1] == 0)
+    if (b->count[e - 1] == 0) {
+        b->empty += e - 1 >= b->cmin; /* before it, no instance can serve: nothing changes */
         return;
-    size_t K = (size_t)b->K, row = (size_t)++b->row, rows = (size_t)b->rows;
+    }
+    size_t K = (size_t)b->K, row = b->deadline ? (size_t)++b->row : 0, rows = (size_t)b->rows;
     double fn = 0;
     for (size_t k = 0; k < K; k++) {
         const uint32_t *h = b->slot_hist + k * (size_t)N;
@@ -189,6 +224,8 @@ void sf__bound_epoch_end(struct sf__bound *b, int64_t e)
     }
     b->fn_total_usd += fn;
     memset(b->slot_hist, 0, sizeof(uint32_t) * K * (size_t)N);
+    if (!b->deadline)
+        epoch_step(b, e - 1, b->count[e - 1]);
 }
 
 /* ---- deadline batching: the fluid, earliest deadline first ---- */
@@ -403,45 +440,26 @@ static int solve_deadline(const struct sf__bound *b, int v, double *out, struct 
     return SF_OK;
 }
 
-/* ---- epoch batching: at most m B requests on instances per epoch, the deepest at best ---- */
+/* ---- epoch batching: the first m blocks of B on m instances, along the pass ---- */
 
-static int solve_epoch(const struct sf__bound *b, int v, double *out, struct sf_err *err)
+/* One epoch with requests (0-based e0, n of them) for every VM type's program; the run of empty
+ * epochs before it first. */
+static void epoch_step(struct sf__bound *b, int64_t e0, uint32_t n)
 {
-    const struct sf__bound_vm *t = &b->vm[v];
-    int B = b->B;
-    size_t E = (size_t)b->E;
-    uint32_t most = 0;
-    for (size_t e = 0; e < E; e++)
-        most = b->count[e] > most ? b->count[e] : most;
-    uint32_t mcap = (most + (uint32_t)B - 1) / (uint32_t)B;
-    int M = mcap < SF_CTL_MAX_INSTANCES ? (int)mcap : SF_CTL_MAX_INSTANCES;
-    double *V = malloc(sizeof(double) * (size_t)(M + 1) * 2);
-    double *W = malloc(sizeof(double) * (size_t)(M + 1));
-    if (!V || !W) {
-        free(V), free(W);
-        return sf_err_set(err, SF_ENOMEM, "replay: out of memory for the lower bound");
-    }
-    double *Vn = V + M + 1, p = t->usd_per_s, T = b->T, launch = p * T * (double)b->cmin;
-    for (int m = 0; m <= M; m++)
-        V[m] = m ? INFINITY : 0;
-    for (size_t e = 0; e < E;) {
-        uint32_t n = b->count[e];
-        if (n == 0 && (int64_t)e >= b->cmin) {
-            size_t end = e;
-            while (end < E && b->count[end] == 0)
-                end++;
-            empty_run(V, M, (int64_t)(end - e), launch, p * T, W);
-            e = end;
-            continue;
-        }
+    size_t M1 = (size_t)b->M + 1;
+    int M = b->M, B = b->B;
+    double *W = b->dp + (size_t)b->n_vm * M1, *Vn = W + M1, T = b->T;
+    uint64_t nblk = ((uint64_t)n + (uint64_t)B - 1) / (uint64_t)B;
+    int top = e0 >= b->cmin ? M : 0;
+    for (int v = 0; v < b->n_vm; v++) {
+        double *V = b->dp + (size_t)v * M1, p = b->vm[v].usd_per_s;
+        double launch = p * T * (double)b->cmin;
+        empty_run(V, M, b->empty, launch, p * T, W);
         launch_step(V, M, launch, W);
-        int top = (int64_t)e >= b->cmin ? M : 0;
+        const double *blk = b->block_usd + (size_t)v * M1;
         double saved = 0;
-        const double *blk =
-            b->block_usd + (size_t)v * (size_t)b->block_off[E] + (size_t)b->block_off[e];
-        int64_t nblk = b->block_off[e + 1] - b->block_off[e];
         for (int m = 0; m <= M; m++) {
-            if (m > 0 && m <= nblk) /* the m-th instance takes the m-th block of B */
+            if (m > 0 && (uint64_t)m <= nblk) /* the m-th instance takes the m-th block of B */
                 saved += blk[m - 1];
             if (m > top) {
                 Vn[m] = INFINITY;
@@ -451,18 +469,13 @@ static int solve_epoch(const struct sf__bound *b, int v, double *out, struct sf_
             double fees = b->fee * (double)((rest + (uint64_t)b->nf - 1) / (uint64_t)b->nf);
             Vn[m] = W[m] + m * p * T - saved + fees;
         }
-        memcpy(V, Vn, sizeof(double) * (size_t)(M + 1));
-        e++;
+        memcpy(V, Vn, sizeof(double) * M1);
     }
-    double best = INFINITY;
-    for (int m = 0; m <= M; m++)
-        best = V[m] < best ? V[m] : best;
-    free(V), free(W);
-    *out = best;
-    return SF_OK;
+    b->empty = 0;
+    memset(b->block_usd, 0, sizeof(double) * M1 * (size_t)b->n_vm);
 }
 
-int sf__bound_solve(const struct sf__bound *b, double *usd, int *vm_type, struct sf_err *err)
+int sf__bound_solve(struct sf__bound *b, double *usd, int *vm_type, struct sf_err *err)
 {
     double fn = b->fn_total_usd, fees = 0;
     if (!b->deadline) /* functions alone: every request in calls of at most nf */
@@ -473,13 +486,22 @@ int sf__bound_solve(const struct sf__bound *b, double *usd, int *vm_type, struct
     *vm_type = -1;
     for (int v = 0; v < b->n_vm; v++) {
         double val = INFINITY;
-        int rc = b->deadline ? solve_deadline(b, v, &val, err) : solve_epoch(b, v, &val, err);
-        if (rc != SF_OK)
-            return rc;
+        if (b->deadline) {
+            int rc = solve_deadline(b, v, &val, err);
+            if (rc != SF_OK)
+                return rc;
+        } else { /* the program ran along the pass; the empty epochs at the end remain */
+            size_t M1 = (size_t)b->M + 1;
+            double *V = b->dp + (size_t)v * M1, *W = b->dp + (size_t)b->n_vm * M1;
+            empty_run(V, b->M, b->empty, b->vm[v].usd_per_s * b->T * (double)b->cmin,
+                      b->vm[v].usd_per_s * b->T, W);
+            for (int m = 0; m <= b->M; m++)
+                val = V[m] < val ? V[m] : val;
+        }
         val += fn - b->vm[v].free_total_usd;
         if (val < best) {
             best = val;
-            *vm_type = b->vm[v].vm;
+            *vm_type = b->vm[v].vm < 0 ? -2 : b->vm[v].vm; /* -2: the types merged */
         }
     }
     /* a hair below: sums taken in another order must not put the bound above a policy's cost */

@@ -182,8 +182,10 @@ struct sf__bound {
     struct sf__bound_vm vm[SF_MAX_VM_TYPES];
     double *work;        /* [vm][row][slot] VM seconds arriving (deadline batching; a row per
                             epoch with requests) */
-    int64_t *block_off;  /* epoch batching: epoch e's blocks of B start at block_off[e] */
-    double *block_usd;   /* [vm][block] function USD its requests' heads save (epoch batching) */
+    int M;               /* epoch batching: the most instances an epoch can use */
+    int64_t empty;       /* epoch batching: empty epochs not yet run through the programs */
+    double *block_usd;   /* [vm][m < M]: what the epoch's m-th block of B saves (epoch batching) */
+    double *dp;          /* [vm][M + 1] the programs' values, then two scratch rows */
     uint32_t *slot_hist; /* [slot][exit stage] of the epoch being sampled */
 };
 
@@ -197,7 +199,7 @@ void sf__bound_take(struct sf__bound *b, const struct sf__shared *sh, int64_t e,
 /* Epoch e is complete. */
 void sf__bound_epoch_end(struct sf__bound *b, int64_t e);
 /* The bound in USD, and the VM type of the program that gives it (-1: functions alone). */
-int sf__bound_solve(const struct sf__bound *b, double *usd, int *vm_type, struct sf_err *err);
+int sf__bound_solve(struct sf__bound *b, double *usd, int *vm_type, struct sf_err *err);
 void sf__bound_fini(struct sf__bound *b);
 
 /* ---- oracle (sim_oracle.c) ---- */
