@@ -45,7 +45,7 @@ struct sf_ctl_params {
                                       times a relaunch's cost (a cold start's price plus the FaaS
                                       premium of a full instance during it): 1 */
     double follow_hysteresis;      /* follow rule: switch to a cheaper candidate once its shadow
-                                      is ahead by this many times what the switch costs: 0.5 */
+                                      is ahead by this many times what the switch costs: 0.25 */
     double follow_memory_epochs;   /* follow rule: the shadows' costs fade with this time constant
                                       (0: never, the whole past counts) */
 };

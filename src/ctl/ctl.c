@@ -30,7 +30,7 @@ void sf_ctl_params_default(struct sf_ctl_params *p)
     p->launch_horizon_periods = 1;
     p->buy_after_cold_starts = 0.1;
     p->sell_after_cold_starts = 0.1;
-    p->follow_hysteresis = 0.5;
+    p->follow_hysteresis = 0.25;
 }
 
 int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
