@@ -329,11 +329,17 @@ static double urand(uint64_t *s)
 static void test_lower_bound_holds_on_random_traces(void **state)
 {
     (void)state;
+    /* 40 cases in the optimised build; fewer under valgrind and in the sanitizers' unoptimised
+     * build, which run the same code ten to fifty times slower */
+#ifdef NDEBUG
     const char *vg = getenv("SF_TEST_VALGRIND");
     int cases = vg && *vg && strcmp(vg, "0") != 0 ? 6 : 40;
+#else
+    int cases = 10;
+#endif
     uint64_t rng = 20260101;
     const double taus[] = {0.5, 0.7, 0.85};
-    const int rules[] = {SF_SCALE_BREAKEVEN, SF_SCALE_PAPER, SF_SCALE_EXPECTED};
+    const int rules[] = {SF_SCALE_FOLLOW, SF_SCALE_BREAKEVEN, SF_SCALE_PAPER, SF_SCALE_EXPECTED};
     uint32_t *counts = malloc(sizeof(uint32_t) * 2400);
     struct sf_pricing *pr = malloc(sizeof(*pr));
     assert_non_null(counts);
@@ -380,6 +386,7 @@ static void test_lower_bound_holds_on_random_traces(void **state)
         assert_int_equal(sf_bind_plan_paths(&plan, &prof, pr, sf_policy_get(SF_POL_SERFLOW), &bo,
                                             extra, SF_POLICY_MAX, &n_extra, &err),
                          SF_OK);
+        struct sf_sim_report rep;
         for (size_t ri = 0; ri < SF_ARRAY_LEN(rules); ri++) {
             o.ctl.scaling_rule = rules[ri];
             /* every policy of the registry that binds (libra and its kin need an IaaS path) */
@@ -397,8 +404,10 @@ static void test_lower_bound_holds_on_random_traces(void **state)
                 kinds[n++] = (enum sf_policy_kind)k;
             }
             struct sf_policy_result res[SF_POLICY_MAX];
-            struct sf_sim_report rep;
-            int rc = sf_sim_replay(&prof, pr, &tr, &o, b, n, extra, n_extra, res, &rep, &err);
+            /* the bound depends on the paths, not on the rules: computed with the first */
+            int rc = ri == 0
+                         ? sf_sim_replay(&prof, pr, &tr, &o, b, n, extra, n_extra, res, &rep, &err)
+                         : sf_sim_run(&prof, pr, &tr, &o, b, n, res, &err);
             if (rc != SF_OK)
                 fail_msg("case %d: %s", c, err.msg);
             assert_true(rep.lower_bound_usd > 0);
