@@ -87,6 +87,21 @@ has err "unknown parameter 'speed'"
 expect "sweep bad value" 2 "$bin" replay --sweep k=1,x
 has err "--sweep k: expected .*got 'x'"
 
+# serflow forced onto a path, and planned against a traffic
+expect "forced hybrid" 0 "$bin" replay --epochs 100 --tau 0.7 --policy serflow,libra --pool hybrid --vm c6i.large --cut 10 --json --quiet
+/usr/bin/python3 -c "
+import json; d=json.load(open('$tmp/out')); s, l = d['policies']
+assert s['pool'] == 'hybrid' and s['cut'] == 10 and s['vm_type'] == 'c6i.large', s
+assert l['pool'] == 'iaas'  # only serflow is forced" && ok || bad "forced path"
+expect "forced faas" 0 "$bin" replay --epochs 50 --tau 0.7 --policy serflow --pool faas --json --quiet
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['policies'][0]['pool'] == 'faas'" && ok || bad "forced faas"
+expect "hybrid needs a cut" 2 "$bin" replay --pool hybrid
+has err "--pool hybrid needs --cut"
+expect "cut needs a pool" 2 "$bin" replay --cut 3
+has err "give --pool"
+head -500 "$src/data/traces/wits_libra_per_second.txt" >"$tmp/traffic.txt"
+expect "replay --traffic" 0 "$bin" replay --epochs 100 --tau 0.7 --policy serflow --traffic "$tmp/traffic.txt" --json --quiet
+
 # errors
 printf '10\n20\nxx\n' >"$tmp/bad.txt"
 expect "bad trace" 2 "$bin" replay --trace "$tmp/bad.txt"
