@@ -73,7 +73,7 @@ static void test_trace_units_and_csv(void **state)
 
 static struct sf_profile prof;
 static struct sf_pricing price;
-static struct sf_trace trace;
+static struct sf_trace trace, trace_short; /* 3000 and 800 WITS epochs */
 
 static int setup(void **state)
 {
@@ -82,7 +82,9 @@ static int setup(void **state)
     if (sf_profile_load(&prof, tu_src("data/profiles/vgg16-sdn-cifar10.json"), &err) ||
         sf_pricing_load(&price, tu_src("data/pricing/aws-us-east-1.json"), &err) ||
         sf_trace_load(&trace, tu_src("data/traces/wits_libra_per_second.txt"), 0, SF_TRACE_EPOCH,
-                      6.0, 3000, &err)) {
+                      6.0, 3000, &err) ||
+        sf_trace_load(&trace_short, tu_src("data/traces/wits_libra_per_second.txt"), 0,
+                      SF_TRACE_EPOCH, 6.0, 800, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
@@ -93,6 +95,7 @@ static int teardown(void **state)
 {
     (void)state;
     sf_trace_fini(&trace);
+    sf_trace_fini(&trace_short);
     return 0;
 }
 
@@ -105,8 +108,8 @@ static double last_bound; /* the lower bound of the last run_all */
 
 /* Plans at tau with the catalog's VM prices scaled, then replays every policy (and the lower
  * bound over every path of the plan, into last_bound). */
-static void run_all(double tau, double vm_price_scale, int partial, int batching,
-                    struct sf_policy_result *res, struct sf_pricing *pr)
+static void run_on(const struct sf_trace *tr, double tau, double vm_price_scale, int partial,
+                   int batching, struct sf_policy_result *res, struct sf_pricing *pr)
 {
     *pr = price;
     for (size_t v = 0; v < pr->n_vm; v++)
@@ -134,13 +137,19 @@ static void run_all(double tau, double vm_price_scale, int partial, int batching
     assert_int_equal(sf_bind_plan_paths(&plan, &prof, pr, sf_policy_get(SF_POL_SERFLOW), &bo, extra,
                                         SF_POLICY_MAX, &n_extra, &err),
                      SF_OK);
-    int rc = sf_sim_replay(&prof, pr, &trace, &o, b, NP, extra, n_extra, res, &rep, &err);
+    int rc = sf_sim_replay(&prof, pr, tr, &o, b, NP, extra, n_extra, res, &rep, &err);
     sf_sim_bindings_fini(b, NP);
     sf_sim_bindings_fini(extra, n_extra);
     sf_plan_fini(&plan);
     if (rc != SF_OK)
         fail_msg("sim: %s", err.msg);
     last_bound = rep.lower_bound_usd;
+}
+
+static void run_all(double tau, double vm_price_scale, int partial, int batching,
+                    struct sf_policy_result *res, struct sf_pricing *pr)
+{
+    run_on(&trace, tau, vm_price_scale, partial, batching, res, pr);
 }
 
 static void check_invariants(const struct sf_policy_result *res, const struct sf_pricing *pr,
@@ -238,14 +247,14 @@ static void test_deterministic(void **state)
     (void)state;
     struct sf_policy_result a[NP], b[NP];
     struct sf_pricing pr;
-    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, a, &pr);
-    run_all(0.85, 0.5, 1, SF_BATCHING_DEADLINE, b, &pr);
+    run_on(&trace_short, 0.85, 0.5, 1, SF_BATCHING_DEADLINE, a, &pr);
+    run_on(&trace_short, 0.85, 0.5, 1, SF_BATCHING_DEADLINE, b, &pr);
     for (size_t i = 0; i < NP; i++) {
         assert_memory_equal(&a[i].cost_usd, &b[i].cost_usd, sizeof(double));
         assert_int_equal(a[i].requests_slo_ok, b[i].requests_slo_ok);
         assert_int_equal(a[i].fn_cold_starts, b[i].fn_cold_starts);
         assert_memory_equal(a[i].series_ready, b[i].series_ready,
-                            sizeof(int32_t) * (size_t)trace.n_epochs);
+                            sizeof(int32_t) * (size_t)trace_short.n_epochs);
     }
     sf_sim_results_fini(a, NP);
     sf_sim_results_fini(b, NP);
@@ -479,5 +488,7 @@ int main(void)
         cmocka_unit_test(test_tracegen),
         cmocka_unit_test(test_lower_bound_holds_on_random_traces),
     };
+    if (getenv("SF_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SF_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
