@@ -9,7 +9,8 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build demo check test asan valgrind format format-check fuzz bench clean
+.PHONY: all deps build demo check test asan valgrind format format-check fuzz bench clean \
+        aws-package
 
 all: build
 
@@ -65,6 +66,11 @@ fuzz: deps
 	    $(FUZZ_BUILD)/corpus-$$name $$corpus 2>$(FUZZ_BUILD)/log-$$name.txt || \
 	    { tail -40 $(FUZZ_BUILD)/log-$$name.txt; exit 1; }; \
 	done
+
+# The Lambda function's zip (bootstrap + binary + libraries + model) and the workers' tarball,
+# for deploy/aws/serflow.yaml (docs/deploy-aws.md).
+aws-package: build
+	@scripts/aws-package.sh $(CURDIR)/$(BUILD) $(CURDIR)/$(BUILD)/aws
 
 bench: build
 	@for b in $(BUILD)/bench_*; do echo "== $$b"; $$b; done

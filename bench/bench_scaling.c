@@ -112,6 +112,7 @@ static int run_one(const struct sf_profile *prof, const struct sf_pricing *pr,
     sf_plan_opts_default(&po);
     po.tau = 0.7;
     if (sf_plan_run(&plan, prof, pr, &po, &err) != SF_OK) {
+        sf_plan_fini(&plan);
         fprintf(stderr, "bench_scaling: %s\n", err.msg);
         return -1;
     }

@@ -64,6 +64,7 @@ int main(int argc, char **argv)
         po.tau = opts.tau;
         po.batching = batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
         if (sf_plan_run(&plan, &prof, &price, &po, &err) != SF_OK) {
+            sf_plan_fini(&plan);
             fprintf(stderr, "bench_sim: %s\n", err.msg);
             return 1;
         }

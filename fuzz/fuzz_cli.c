@@ -1,7 +1,8 @@
 /* fuzz_cli.c - libFuzzer target for the CLI's option parsing: the first byte picks a command,
  * the rest is split at NUL bytes into its arguments, and the command's parse-only check runs
- * (option tables, numbers, ranges, lists, --sweep, --cold-start, --policy, --taus). Any
- * arguments must be accepted or refused with a message, never crash, overflow or leak. */
+ * (option tables, numbers, ranges, lists, --sweep, --cold-start, --policy, --taus, --version,
+ * --config; the files themselves: fuzz_config.c). Any arguments must be accepted or refused
+ * with a message, never crash, overflow or leak. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     argv[argc] = NULL;
     struct sf_err err = {{0}};
     if (c->check(argc, argv, &err) != SF_OK && err.msg[0] == '\0')
-        abort(); /* every refusal explains itself */
+        abort();             /* every refusal explains itself */
+    sf_opt_config_release(); /* a --config file the arguments named and the parser kept */
     free(buf);
     return 0;
 }

@@ -1,6 +1,8 @@
 /* fuzz_oip.c - libFuzzer target for the Open Inference Protocol v2 request parser (JSON, and the
  * binary tensor extension: the input is split at its first NUL into the JSON header and the
- * binary part) and for the Prometheus sample scraper the load generator reads /metrics with. */
+ * binary part), the JSON value count that bounds its tree before it is built, and the Prometheus
+ * sample scraper the load generator reads /metrics with. */
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +12,19 @@
 #include "serflow/metrics.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Counts the values of a parsed tree. */
+static size_t tree_values(const json_t *v)
+{
+    size_t n = 1, i;
+    const char *k;
+    json_t *e;
+    if (json_is_array(v))
+        json_array_foreach(v, i, e) n += tree_values(e);
+    else if (json_is_object(v))
+        json_object_foreach((json_t *)v, k, e) n += tree_values(e);
+    return n;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,10 +37,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t bin_len = nul ? size - json_len - 1 : 0;
     if (sf_oip_parse_request((const char *)data, json_len, bin, bin_len, &shape, 8, &r, &err) ==
         SF_OK) {
-        if (r.n < 1 || r.n > 8 || !r.x)
+        if (r.n < 1 || r.n > 8 || !r.x || strlen(r.id) > SF_OIP_MAX_ID_BYTES)
             abort();
         sf_oip_request_fini(&r);
     }
+    /* the count never falls short of the values jansson builds (the bound on its tree) */
+    json_error_t je;
+    json_t *root = json_loadb((const char *)data, json_len, JSON_DECODE_ANY, &je);
+    if (root) {
+        if (sf_json_count_values((const char *)data, json_len, (size_t)-1) < tree_values(root))
+            abort();
+        json_decref(root);
+    }
+    (void)sf_oip_parse_bytes((const char *)data, json_len, bin_len, 8, 16);
     char *text = malloc(size + 1);
     if (!text)
         return 0;

@@ -6,6 +6,7 @@
 set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+  git                 # the build reads the commit it was configured from (serflow --version)
   libjansson-dev      # JSON parsing with line/column errors (profiles, pricing)
   libcmocka-dev       # unit tests
   valgrind            # make check runs the unit tests under memcheck
@@ -20,12 +21,18 @@ pkgs=(
   dataset-fashion-mnist # nn: test images for `serflow profile` of the bundled model
   libmicrohttpd-dev   # serve: HTTP server of the ingress, workers and the function runtime
   libcurl4-openssl-dev # serve: HTTP client (keep-alive, timeouts, multi interface for fan-out)
+  libssl-dev          # serve: HMAC-SHA256 (libcrypto) authenticating calls between the processes
   curl                # integration tests: a real HTTP client against the ingress
   awscli              # integration tests: `aws lambda invoke` against the local function runtime
   python3-boto3       # integration tests: boto3's Lambda client against the function runtime
   prometheus          # integration tests: `promtool check metrics` on /metrics
   nginx-light         # bench/bench_serve.sh: nginx proxying to the same worker, the reference
   wrk                 # bench/bench_serve.sh: the HTTP load generator
+  libssl-dev          # aws: SigV4 signing (HMAC-SHA256, SHA-256) with OpenSSL's libcrypto
+  libxml2-dev         # aws: the Query API's XML responses (Auto Scaling, EC2, ELBv2)
+  python3-botocore    # aws tests: the fake AWS server verifies signatures with botocore's signer
+  python3-yaml        # aws tests: the CloudFormation template parses as YAML
+  zip                 # make aws-package: the Lambda function's zip (bootstrap + model)
 )
 tools=(
   python3-torch       # tools/train_fmnist.py trains the bundled model; bench/nn_vs_peers.sh

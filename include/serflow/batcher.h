@@ -76,4 +76,44 @@ int sf_batcher_admit(const struct sf_batcher_cfg *c, double now_s, int queued,
                      double oldest_arrival_s, int free_instances, double next_free_s,
                      struct sf_batch_decision *out);
 
+/* ---- the loop that drives the batcher (dq.c) ---- */
+
+/* What serves a queue and where its requests live, for sf_dq. Requests are numbered by the caller
+ * (g: the simulator's global request index, the server's admission sequence), in arrival order. */
+struct sf_dq_ops {
+    int (*free)(void *ctx, double t);         /* instances that may take a batch at t */
+    double (*next_free)(void *ctx, double t); /* when the next busy one is free (INFINITY) */
+    /* sends requests g, g + 1, ... where d says, at now; returns how many it took (<= d->n) */
+    int64_t (*dispatch)(void *ctx, const struct sf_batch_decision *d, int64_t g, double now);
+    double (*arrival_s)(void *ctx, int64_t g); /* the arrival time of request g (queued) */
+};
+
+/* One queue and its clock. Caller-owned; no allocation. */
+struct sf_dq {
+    const struct sf_batcher_cfg *cfg;
+    const struct sf_dq_ops *ops;
+    void *ctx;
+    int64_t next_g; /* the queue's head */
+    int q_n;        /* requests queued */
+    double cur_s;   /* the queue's clock */
+    int saturated;  /* the batcher was asked with a queue and no free instance */
+    /* when the next dispatch can happen if nothing changes (valid while event_known) */
+    double next_event_s;
+    int event_known;
+};
+
+/* An empty queue whose first request will be first_g. */
+void sf_dq_init(struct sf_dq *q, const struct sf_batcher_cfg *cfg, const struct sf_dq_ops *ops,
+                void *ctx, int64_t first_g);
+/* Every dispatch the batcher makes strictly before t (at deadlines, or when an instance frees),
+ * each at its own time; the clock then moves to t (when finite). */
+void sf_dq_advance(struct sf_dq *q, double t);
+/* Request g (the next in arrival order) arrives at its arrival time: what is due before it
+ * leaves, the open batch leaves first when the newcomer would push its oldest past the deadline
+ * (sf_batcher_admit), then it joins and whatever is due at once leaves. */
+void sf_dq_arrive(struct sf_dq *q, int64_t g);
+/* Dispatches what the batcher says must leave at now (after the caller changed what serves the
+ * queue: an instance became free or ready). */
+void sf_dq_settle(struct sf_dq *q, double now);
+
 #endif

@@ -37,6 +37,16 @@ void sf_meter_vm(struct sf_meter *m, const struct sf_pricing *p, int vm, double 
 /* Bills one invocation of duration_s at mem_mb on arch (index into fn_arch): GB-s and the fee. */
 void sf_meter_fn(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
                  double duration_s);
+/* Bills the init phase of a function instance that never became ready (it exited during its
+ * start, duration_s from its start to its exit): GB-s at mem_mb on arch, no request fee and no
+ * invocation, as Lambda bills the INIT phase (docs/serving.md "Billing"). */
+void sf_meter_fn_init(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
+                      double duration_s);
+/* Bills `calls` invocations whose billed durations, as the provider reported them (each already
+ * rounded by its rules), sum to billed_s, at mem_mb on arch: GB-s and the request fees. How a
+ * caller meters what its callees report (the bill as data; docs/serving.md "Billing"). */
+void sf_meter_fn_billed(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
+                        double billed_s, uint64_t calls);
 /* Adds every total of add to m. */
 void sf_meter_merge(struct sf_meter *m, const struct sf_meter *add);
 double sf_meter_total_usd(const struct sf_meter *m);

@@ -65,6 +65,7 @@ struct sf_binding {
      * the path's memory */
     double vm_rq_s[SF_MAX_STAGES], vm_rb_s[SF_MAX_STAGES];
     double fn_rq_s[SF_MAX_STAGES], fn_rb_s[SF_MAX_STAGES];
+    size_t fn_arch;          /* pricing->fn_arch index of the functions */
     double vm_usd_per_s;     /* one instance of the path (0 without instances) */
     double fn_usd_per_s;     /* one function at the path's memory */
     double fn_gb;            /* its memory in GB */

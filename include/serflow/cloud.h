@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "serflow/auth.h"
 #include "serflow/core.h"
 #include "serflow/model.h"
 #include "serflow/billing.h"
@@ -40,9 +41,12 @@ struct sf_proc {
 
 /* Spawns argv[0] (a path) with argv and the environment plus extra_env ("NAME=value" strings,
  * NULL-terminated, may be NULL), in a new process group, with a readiness pipe at
- * SF_PROC_READY_FD. stdin is /dev/null; stdout and stderr are inherited. */
+ * SF_PROC_READY_FD. stdin is /dev/null; stdout and stderr are inherited. auth_line (may be
+ * NULL): the child's identity line (auth.h), handed over on a pipe at SF_AUTH_FD with
+ * SERFLOW_AUTH_FD set; it is written before the child starts and never appears in argv or in
+ * the child's environment. */
 int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
-                  struct sf_err *err);
+                  const char *auth_line, struct sf_err *err);
 /* Non-blocking: reads the readiness pipe; returns 1 once "ready HOST:PORT" was read (endpoint
  * filled), 0 otherwise. */
 int sf_proc_poll_ready(struct sf_proc *p);
@@ -74,10 +78,15 @@ struct sf_cloud_instance {
     char endpoint[128];
     double launch_s, ready_s, end_s; /* monotonic clock */
     int failed;                      /* exited without being asked to */
+    int authenticated; /* holds the identity "worker:<id>" derived from the provider's root */
 };
 
 /* Most instances a provider tracks at once (running or recently gone). */
 #define SF_CLOUD_MAX_INSTANCES 64
+/* Back-off of launches after instances that never became ready (an Auto Scaling group backs
+ * off failed launches the same way): 0.5 s doubling to 30 s. */
+#define SF_CLOUD_BACKOFF_BASE_S 0.5
+#define SF_CLOUD_BACKOFF_MAX_S  30.0
 
 struct sf_cloud_ops {
     const char *name;
@@ -95,6 +104,10 @@ struct sf_cloud_ops {
     void (*bill)(void *ctx, double now_s, struct sf_meter *m);
     /* Instances that exited without being asked since the provider started. */
     int (*failures)(void *ctx);
+    /* Launches in a row that ended before the instance became ready (0 after one that did);
+     * while > 0 the provider backs off: launch refuses (SF_EIO, "backing off") until
+     * SF_CLOUD_BACKOFF_BASE_S x 2^(n-1) (at most SF_CLOUD_BACKOFF_MAX_S) after the last. */
+    int (*failing)(void *ctx);
     /* Stops every instance (grace, then SIGKILL for the local one) and frees ctx. */
     void (*shutdown)(void *ctx, double now_s);
 };
@@ -105,12 +118,16 @@ struct sf_cloud {
 };
 
 /* The local provider: each instance is `worker_argv` (argv[0] a path; the provider appends
- * "--ready-fd 3"), ready when the worker says so (after its model load and boot delay). Billed
- * with the catalog's VM rules from launch to exit. price is borrowed and must outlive it. */
+ * "--ready-fd 3"), ready when the worker says so (after its model load and boot delay). With a
+ * root identity, instance N is given "worker:N" derived from it at its start (auth.h). Billed
+ * with the catalog's VM rules from launch to exit, as EC2 bills an instance that reached
+ * running: one that never became ready still pays its minimum. price is borrowed and must
+ * outlive it. */
 struct sf_cloud_local_cfg {
     char *const *worker_argv; /* NULL-terminated; copied */
     const struct sf_pricing *price;
-    double stop_grace_s; /* SIGTERM to SIGKILL */
+    double stop_grace_s;        /* SIGTERM to SIGKILL */
+    const struct sf_auth *root; /* may be NULL: workers without identities */
 };
 int sf_cloud_local_new(struct sf_cloud *out, const struct sf_cloud_local_cfg *cfg,
                        struct sf_err *err);

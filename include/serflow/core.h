@@ -12,22 +12,36 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum sf_status {
-    SF_OK = 0,
-    SF_ENOMEM = -1,       /* allocation failed */
-    SF_EINVAL = -2,       /* invalid argument or value */
-    SF_EIO = -3,          /* file or socket I/O failed */
-    SF_EPARSE = -4,       /* malformed input (syntax) */
-    SF_ERANGE = -5,       /* value out of its allowed range */
-    SF_ENOTFOUND = -6,    /* named thing does not exist */
-    SF_EUNSUPPORTED = -7, /* valid but not supported (operator, unit, version) */
-    SF_ECORRUPT = -8,     /* checksum or structure mismatch */
-    SF_ETOOBIG = -9,      /* input exceeds a hard cap */
-    SF_EINFEASIBLE = -10  /* no configuration satisfies the constraints */
-};
+/* Every status with its value, its name (sf_strerror) and its meaning: the enum and the names are
+ * generated together from this list (as libuv's UV_ERRNO_MAP), so they cannot drift. */
+#define SF_STATUS_LIST(X)                                                                          \
+    X(SF_OK, 0, "ok")                                                                              \
+    X(SF_ENOMEM, -1, "out of memory")      /* allocation failed */                                 \
+    X(SF_EINVAL, -2, "invalid value")      /* invalid argument or value */                         \
+    X(SF_EIO, -3, "I/O error")             /* file or socket I/O failed */                         \
+    X(SF_EPARSE, -4, "parse error")        /* malformed input (syntax) */                          \
+    X(SF_ERANGE, -5, "value out of range") /* value out of its allowed range */                    \
+    X(SF_ENOTFOUND, -6, "not found")       /* named thing does not exist */                        \
+    X(SF_EUNSUPPORTED, -7, "unsupported")  /* valid but not supported (op, unit, version) */       \
+    X(SF_ECORRUPT, -8, "corrupt data")     /* checksum or structure mismatch */                    \
+    X(SF_ETOOBIG, -9, "too big")           /* input exceeds a hard cap */                          \
+    X(SF_EINFEASIBLE, -10, "infeasible")   /* no configuration satisfies the constraints */        \
+    X(SF_ETHROTTLED, -11, "throttled")     /* a remote service refused for now */                  \
+    X(SF_ETIMEDOUT, -12, "timed out")      /* a remote call did not answer in its time */          \
+    X(SF_EREMOTE, -13, "remote failure")   /* a remote service or function failed */               \
+    X(SF_EDENIED, -14, "access denied")    /* credentials missing, refused or not allowed */
+
+#define SF__STATUS_ENUM(name, value, text) name = value,
+enum sf_status { SF_STATUS_LIST(SF__STATUS_ENUM) };
+#undef SF__STATUS_ENUM
 
 /* Static English name of a status code; never NULL. */
 const char *sf_strerror(int status);
+
+/* This build's version ("0.1.0", PROJECT_VERSION in CMakeLists.txt) and the git commit it was
+ * configured from (12 hex digits; "" when not built from a checkout). Static strings. */
+const char *sf_version(void);
+const char *sf_build_commit(void);
 
 /* One-line error message buffer, caller-owned. Zero-initialise or call sf_err_clear(). */
 #define SF_ERR_MAX 512
@@ -116,6 +130,11 @@ char *sf_strdup(const char *s);
  * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
 char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
 
+/* 1 when sf_str_escape would show in[0..in_len) unchanged: printable ASCII and well-formed UTF-8
+ * without C1 controls or invisible and reordering characters (bidi overrides, zero-width ones,
+ * the byte order mark). Names read from files must be plain (json_in.c). */
+int sf_str_plain(const char *in, size_t in_len);
+
 /* 3 when text starts with a UTF-8 byte order mark (EF BB BF), else 0: text readers skip it. */
 size_t sf_bom_len(const char *text, size_t len);
 
@@ -123,5 +142,26 @@ size_t sf_bom_len(const char *text, size_t len);
 int sf_isfinite(double x);
 
 #define SF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- argument vectors for child processes (fork/exec, never a shell) ---- */
+
+/* Most arguments and bytes one child's command line takes (serve's children use about 40 and
+ * 1 kB). */
+#define SF_ARGV_MAX   96
+#define SF_ARGV_BYTES 16384
+
+/* A NULL-terminated argument vector that owns copies of its strings; caller-owned storage. */
+struct sf_argv {
+    char *v[SF_ARGV_MAX + 1];
+    int n;
+    size_t used;
+    char buf[SF_ARGV_BYTES];
+};
+
+void sf_argv_init(struct sf_argv *a);
+/* Appends a copy of s; SF_ETOOBIG when the vector or its storage is full (nothing appended). */
+int sf_argv_add(struct sf_argv *a, const char *s);
+/* Appends a formatted argument; the same refusals. */
+int sf_argv_addf(struct sf_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

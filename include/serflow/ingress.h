@@ -17,9 +17,12 @@
 
 /* The ingress (`serflow serve`): OIP v2 over HTTP, admission, the deadline-aware batcher (or
  * the paper's epoch batching), the policy's scaling through the provider, dispatch to workers and
- * functions, /metrics. Starts its own local function runtime (unless lambda_url is given) and
- * VM workers through the local provider. Returns after *stop: it stops accepting, answers every
- * admitted request, and stops every child process. */
+ * functions, /metrics. Starts its own local function runtime (unless lambda_url is given; it is
+ * restarted with back-off if it dies) and VM workers through the local provider, each child with
+ * its own identity (auth.h). Every admitted request is answered by its deadline (504 at the
+ * latest). Returns after *stop: readiness 503 for drain_grace_s while still serving, then it
+ * stops accepting, answers every admitted request, waits until every answer is written, and
+ * stops every child process. */
 /* batching: enum sf_batching of sim.h (deadline-aware, or the paper's per epoch) */
 
 struct sf_serve_cfg {
@@ -28,15 +31,21 @@ struct sf_serve_cfg {
     int port;
     const struct sf_profile *prof;
     const struct sf_pricing *price;
+    const char *pricing_path; /* the catalog's file, for the function runtime (NULL: bundled) */
     /* the policy bound to its path (bind.h): path, controller parameters, batcher, tables; the
      * same binding `serflow replay` simulates. Borrowed; must outlive the run. */
     const struct sf_binding *bind;
     double time_scale; /* controller clock: epochs and boot delays / time_scale */
     int queue_cap;     /* admitted, not yet dispatched requests; beyond: 503 */
     int max_connections;
-    int idle_timeout_s; /* per connection (slow clients) */
+    int max_per_client;       /* connections from one client address */
+    int idle_timeout_s;       /* per connection (slow clients) */
+    double request_timeout_s; /* a request must arrive whole within this (slow clients) */
     size_t max_body_bytes;
-    int max_images; /* per HTTP request */
+    size_t max_buffered_bytes; /* memory for bodies and their parse, all connections */
+    int max_images;            /* per HTTP request (<= queue_cap) */
+    double deadline_s;         /* admission to answer; past it: 504 (0: 50 SLOs) */
+    double drain_grace_s;      /* at stop: readiness 503 this long while still serving */
     /* functions */
     const char *lambda_url; /* NULL: start `serflow lambda` */
     double fn_timeout_s;
@@ -53,6 +62,7 @@ struct sf_serve_cfg {
                                     (tests, benchmarks); -1: the policy decides */
     const char *fn_fault;        /* test hook passed to function instances: NULL, "crash", "hang" */
     double worker_fault_delay_s; /* test hook: workers hold every batch this much longer */
+    int worker_fault_no_start;   /* test hook: workers exit instead of becoming ready */
     uint64_t accepted, answered; /* out: requests admitted and answered, at exit */
     int ready_fd;                /* "ready HOST:PORT" once serving */
     int bound_port;              /* out */

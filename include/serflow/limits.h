@@ -144,7 +144,8 @@
 /* Function concurrency (containers per function). */
 #define SF_MAX_FN_CONCURRENCY 1000000
 
-/* Epochs one --plot may draw: gnuplot draws 45,000 epochs x 8 policies in ~15 s. */
+/* Epochs one --plot may take: it publishes a series.csv row per epoch (the PNGs draw at most 500
+ * bins: 45,000 epochs x 8 policies add under a second). */
 #define SF_PLOT_MAX_EPOCHS 100000
 
 /* ---- command line -------------------------------------------------------------------------- */

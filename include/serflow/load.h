@@ -41,10 +41,13 @@ struct sf_load_cfg {
 
 struct sf_load_stats {
     uint64_t planned, sent, done;
-    uint64_t ok;      /* HTTP 200 with a parsable answer */
+    uint64_t ok; /* HTTP 200 with a valid answer (label in its classes, finite probabilities) */
+    uint64_t invalid; /* HTTP 200 whose body is not a valid answer */
     uint64_t correct; /* ... whose label is the image's */
     uint64_t slo_ok;  /* ok and answered within slo_s of its arrival */
-    uint64_t status_503, status_4xx, status_5xx, conn_errors;
+    uint64_t status_503, status_4xx, status_5xx;
+    uint64_t refused;     /* no connection (nothing listening: a server that stopped) */
+    uint64_t conn_errors; /* connected, but no whole answer (closed, reset, timed out) */
     uint64_t where_vm, where_function, where_hybrid;
     double elapsed_s;
     double p50_s, p95_s, p99_s, max_s; /* latency of the ok answers */

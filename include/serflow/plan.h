@@ -75,18 +75,25 @@ int sf_fn_runtime_at(const struct sf_profile *prof, const struct sf_pricing *pri
  * then the larger SLO margin, then the faster FaaS spill. */
 #define SF_PLAN_TIE_REL 1e-6
 
-enum sf_pool { SF_POOL_FAAS = 0, SF_POOL_IAAS = 1, SF_POOL_HYBRID = 2 };
+/* The pools of SERFLOW.md section 4, enum and names from one list. */
+#define SF_POOL_LIST(X)                                                                            \
+    X(SF_POOL_FAAS, "faas")     /* every stage on functions */                                     \
+    X(SF_POOL_IAAS, "iaas")     /* every stage on a VM, the FaaS spill beside it */                \
+    X(SF_POOL_HYBRID, "hybrid") /* stages 1..c on a VM, c+1..N on functions */
+#define SF__ENUM_ROW(name, text) name,
+enum sf_pool { SF_POOL_LIST(SF__ENUM_ROW) };
 const char *sf_pool_name(enum sf_pool pool);
 
-/* Why a candidate was rejected (SF_REJ_NONE: feasible). */
-enum sf_reject {
-    SF_REJ_NONE = 0,
-    SF_REJ_SLO,        /* worst-case batch latency exceeds the SLO */
-    SF_REJ_SPILL_SLO,  /* the FaaS spill (full model on the function) exceeds the SLO */
-    SF_REJ_PAYLOAD,    /* batch payload above the function's synchronous limit */
-    SF_REJ_ACCURACY,   /* tau's accuracy below the floor */
-    SF_REJ_UNPROFILED, /* no runtime for this VM type in the profile */
-};
+/* Why a candidate was rejected (SF_REJ_NONE: feasible); enum and names from one list. */
+#define SF_REJECT_LIST(X)                                                                          \
+    X(SF_REJ_NONE, "feasible")                                                                     \
+    X(SF_REJ_SLO, "slo")               /* worst-case batch latency exceeds the SLO */              \
+    X(SF_REJ_SPILL_SLO, "spill-slo")   /* the FaaS spill (whole model on a function) misses it */  \
+    X(SF_REJ_PAYLOAD, "payload")       /* batch payload above the synchronous invocation limit */  \
+    X(SF_REJ_ACCURACY, "accuracy")     /* tau's accuracy below the floor */                        \
+    X(SF_REJ_UNPROFILED, "unprofiled") /* no runtime for this VM type in the profile */
+enum sf_reject { SF_REJECT_LIST(SF__ENUM_ROW) };
+#undef SF__ENUM_ROW
 const char *sf_reject_name(enum sf_reject r);
 
 /* How requests become batches, for the planner, the simulator and the server alike: the
@@ -193,9 +200,10 @@ struct sf_plan {
     double traffic_mean_rps, traffic_peak_rps;
 };
 
-/* Runs Alg. 1 and Alg. 2 over the profile and catalog. The plan owns its arrays: release with
- * sf_plan_fini. SF_EINFEASIBLE (plan still filled, found = 0) when nothing meets the SLO and
- * accuracy floor; SF_ENOTFOUND when opts name a tau or arch the inputs lack. */
+/* Runs Alg. 1 and Alg. 2 over the profile and catalog. One ownership rule, whatever it returns:
+ * the caller calls sf_plan_fini afterwards (it is safe on every outcome). SF_EINFEASIBLE (the
+ * plan still filled with every alternative and why it was rejected, found = 0) when nothing meets
+ * the SLO and accuracy floor; SF_ENOTFOUND when opts name a tau or arch the inputs lack. */
 int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
                 const struct sf_plan_opts *opts, struct sf_err *err);
 void sf_plan_fini(struct sf_plan *plan);

@@ -243,6 +243,7 @@ int sf_bind_path(struct sf_binding *b, const struct sf_path *path, const struct 
               : path->cut >= prof->n_stages ? SF_POOL_IAAS
                                             : SF_POOL_HYBRID;
     b->n_stages = prof->n_stages;
+    b->fn_arch = o->fn_arch;
     b->tau = o->tau;
     b->batching = o->batching;
     b->env.ctl = o->ctl;

@@ -24,6 +24,11 @@ void sf_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(p
 /* The same for a note that is not an error ("plots written to ..."), also escaped. */
 void sf_cli_note(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A progress update on stderr, escaped: on a terminal (tty) it redraws the current line (the
+ * last update ends it), elsewhere every update is a line. */
+void sf_cli_progress(const char *cmd, int tty, int last, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* A JSON string of s, escaped as sf_str_escape does (so always valid UTF-8: json_string would
  * return NULL for a path that is not, and the member would vanish). */
 struct json_t *sf_cli_json_text(const char *s);
@@ -45,6 +50,9 @@ const struct sf_cli_command *sf_cli_command_find(const char *name);
 
 /* The list of commands (serflow --help). */
 void sf_cli_usage(FILE *out);
+
+/* "serflow 0.1.0 (git 0123456789ab)\n": serflow --version and every command's --version. */
+void sf_cli_version(FILE *out);
 
 extern const struct sf_cli_command sf_cli_plan_command, sf_cli_replay_command,
     sf_cli_profile_command, sf_cli_tracegen_command, sf_cli_demo_command, sf_cli_help_command;

@@ -93,6 +93,8 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 }
 
 #define DEMO_MAX_RUNS 4
+/* The batcher's margin for dispatch jitter, told to serve and used by the prediction alike. */
+#define DEMO_MARGIN_S 0.005
 /* A serve that has not said "ready" in this long did not start. */
 #define DEMO_START_TIMEOUT_S 30.0
 
@@ -116,17 +118,40 @@ static double scrape(const char *text, const char *name, const char *labels)
     return v;
 }
 
+/* What serve is told so that it binds exactly what the prediction binds (bind.h): the profile the
+ * prediction uses (with the measured per-call overhead), the measured function cold start as the
+ * batcher's allowance, the batcher's margin. */
+struct same_inputs {
+    const char *profile_path;
+    char cold_s[32], margin_s[32];
+};
+
 static int live_run(const char *exe, struct run *r, double tau, const char *batching,
-                    const struct sf_load_cfg *base)
+                    const struct same_inputs *in, const struct sf_load_cfg *base)
 {
     char tau_s[32], fd[8], cut_s[16];
     snprintf(tau_s, sizeof(tau_s), "%.17g", tau);
     snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
     snprintf(cut_s, sizeof(cut_s), "%d", r->cut);
-    char *argv[32] = {(char *)exe,  "serve", "--port",     "0",
-                      "--ready-fd", fd,      "--policy",   (char *)r->policy,
-                      "--tau",      tau_s,   "--batching", (char *)batching};
-    int a = 12;
+    char *argv[40] = {(char *)exe,
+                      "serve",
+                      "--port",
+                      "0",
+                      "--ready-fd",
+                      fd,
+                      "--policy",
+                      (char *)r->policy,
+                      "--tau",
+                      tau_s,
+                      "--batching",
+                      (char *)batching,
+                      "--profile",
+                      (char *)in->profile_path,
+                      "--fn-cold-start-s",
+                      (char *)in->cold_s,
+                      "--margin-s",
+                      (char *)in->margin_s};
+    int a = 18;
     if (r->pool[0]) {
         argv[a++] = "--pool";
         argv[a++] = r->pool;
@@ -144,8 +169,8 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
     argv[a] = NULL;
     struct sf_proc p;
     struct sf_err err = {{0}};
-    if (sf_proc_spawn(&p, argv, NULL, &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+    if (sf_proc_spawn(&p, argv, NULL, NULL, &err) != SF_OK) {
+        sf_cli_error("demo", "%s", err.msg);
         return -1;
     }
     double t0 = sf_monotonic_s();
@@ -153,7 +178,7 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
            sf_monotonic_s() - t0 < DEMO_START_TIMEOUT_S)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     if (!p.ready) {
-        fprintf(stderr, "serflow demo: serve (%s) did not start\n", r->label);
+        sf_cli_note("demo", "serve (%s) did not start", r->label);
         sf_proc_stop(&p, 5);
         return -1;
     }
@@ -171,10 +196,10 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
         if (sf_http_request(NULL, mu, NULL, 0, NULL, 5, &status, &text, &len, NULL, &err) ==
                 SF_OK &&
             text) {
-            r->live_usd = scrape(text, "serflow_bill_usd", "");
-            r->live_vm_usd = scrape(text, "serflow_bill_vm_usd", "");
-            r->live_fn_usd = scrape(text, "serflow_bill_function_usd", "");
-            for (const char *q = text; (q = strstr(q, "\nserflow_bill_vm_seconds{"));) {
+            r->live_usd = scrape(text, "serflow_bill_usd_total", "");
+            r->live_vm_usd = scrape(text, "serflow_bill_vm_usd_total", "");
+            r->live_fn_usd = scrape(text, "serflow_bill_function_usd_total", "");
+            for (const char *q = text; (q = strstr(q, "\nserflow_bill_vm_seconds_total{"));) {
                 const char *sp = strchr(q + 1, ' ');
                 if (!sp)
                     break;
@@ -186,7 +211,7 @@ static int live_run(const char *exe, struct run *r, double tau, const char *batc
     }
     sf_proc_stop(&p, 20); /* SIGTERM: drain, stop the workers and the function runtime */
     if (rc != SF_OK)
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
     return rc == SF_OK ? 0 : -1;
 }
 
@@ -240,7 +265,7 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
                     "--concurrency", "1",          NULL};
     struct sf_proc p;
     struct sf_err err = {{0}};
-    if (sf_proc_spawn(&p, argv, NULL, &err) != SF_OK)
+    if (sf_proc_spawn(&p, argv, NULL, NULL, &err) != SF_OK)
         return c;
     double t0 = sf_monotonic_s();
     while (!sf_proc_poll_ready(&p) && !sf_proc_reap(&p) &&
@@ -279,10 +304,8 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
 static void progress(void *ctx, const struct sf_load_stats *st)
 {
     const struct run *r = ctx;
-    fprintf(stderr, "\r  live %-8s %5.1f s  %llu/%llu answered   ", r->label, st->elapsed_s,
-            (unsigned long long)st->done, (unsigned long long)st->planned);
-    if (!isatty(2))
-        fputc('\n', stderr);
+    sf_cli_progress("demo", isatty(2), 0, "live %-8s %5.1f s  %llu/%llu answered   ", r->label,
+                    st->elapsed_s, (unsigned long long)st->done, (unsigned long long)st->planned);
 }
 
 static int offline_demo(void)
@@ -320,14 +343,15 @@ static int demo_run(int argc, char **argv)
     if (sf_profile_load(&prof, prof_path, &err) != SF_OK ||
         sf_pricing_load(&pr, sf_cli_bundled("pricing/local.json"), &err) != SF_OK ||
         sf_proc_self_exe(exe, sizeof(exe), &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     struct sf_plan plan;
     struct sf_plan_opts po;
     sf_plan_opts_default(&po);
     if (sf_plan_run(&plan, &prof, &pr, &po, &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_plan_fini(&plan);
+        sf_cli_error("demo", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     double tau = plan.best.tau;
@@ -366,7 +390,7 @@ static int demo_run(int argc, char **argv)
            sf_pool_name(plan.best.pool), tau, chosen, prof.slo_s, prof.batch_size,
            plan.capacity_rps);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         sf_plan_fini(&plan);
         return SF_EXIT_FAIL;
     }
@@ -393,6 +417,7 @@ static int demo_run(int argc, char **argv)
     memset(&ds, 0, sizeof(ds));
     double *arr = NULL;
     int code = SF_EXIT_FAIL;
+    char tmp_profile[64] = ""; /* the profile serve reads (mkstemp), removed at the end */
     if (sf_trace_load(&tr, sf_cli_bundled("traces/wits_libra_per_second.txt"), 0, SF_TRACE_EPOCH,
                       prof.slo_s, epochs, &err) != SF_OK ||
         sf_nn_model_load(model_dir, &m, &err) != SF_OK ||
@@ -400,7 +425,7 @@ static int demo_run(int argc, char **argv)
                                "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
                                sf_nn_model_norm_mean(m), sf_nn_model_norm_std(m), 0, &ds,
                                &err) != SF_OK) {
-        fprintf(stderr, "serflow demo: %s\n", err.msg);
+        sf_cli_error("demo", "%s", err.msg);
         goto out;
     }
     /* the same scaled counts for the simulator and the load */
@@ -443,7 +468,6 @@ static int demo_run(int argc, char **argv)
     /* what a function call costs here beyond the model: the profile times the bare runtime */
     struct fn_costs fc =
         measure_function(exe, model_dir, sf_nn_model_name(m), m, ds.x, faas_path.fn_mem_mb);
-    so.fn_cold_start_s = fc.cold_s > 0 ? fc.cold_s : prof.fn_cold_start_s;
     double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], one = 0;
     const struct sf_exit_row *row = sf_profile_exits(&prof, tau);
     double surv[SF_MAX_STAGES];
@@ -457,6 +481,24 @@ static int demo_run(int argc, char **argv)
     for (size_t i = 0; i < prof.n_rt; i++)
         if (prof.rt[i].kind == SF_RT_FUNCTION)
             prof.rt[i].per_batch_s[0] += overhead; /* once per call, whatever its size */
+    /* serve reads the same profile, so that it binds what the prediction binds */
+    struct same_inputs same;
+    snprintf(tmp_profile, sizeof(tmp_profile), "/tmp/serflow-demo-profile-XXXXXX");
+    int tfd = mkstemp(tmp_profile);
+    if (tfd < 0)
+        tmp_profile[0] = '\0'; /* nothing of ours to remove */
+    FILE *tf = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+    if (!tf || sf_profile_write(&prof, NULL, tf, &err) != SF_OK || fclose(tf) != 0) {
+        if (tf == NULL && tfd >= 0)
+            close(tfd);
+        sf_cli_error("demo", "cannot write the adjusted profile to %s: %s", tmp_profile,
+                     err.msg[0] ? err.msg : "I/O error");
+        goto out;
+    }
+    same.profile_path = tmp_profile;
+    so.fn_cold_start_s = fc.cold_s > 0 ? fc.cold_s : prof.fn_cold_start_s;
+    snprintf(same.cold_s, sizeof(same.cold_s), "%.17g", so.fn_cold_start_s);
+    snprintf(same.margin_s, sizeof(same.margin_s), "%.17g", DEMO_MARGIN_S);
     printf("measured a function cold start here: %.3f s (process start, model load, first run; "
            "the profile's %.3f s\n         is the model load alone), and a warm one-image call "
            "billed %.1f ms where the model\n         needs %.1f ms: %.1f ms per call of event "
@@ -465,10 +507,11 @@ static int demo_run(int argc, char **argv)
     fflush(stdout);
     so.fn_concurrency = 8; /* serve's --fn-concurrency default */
     sf_sim_bind_opts(&so, &bo);
+    bo.margin_s = DEMO_MARGIN_S; /* the server's dispatch margin, in the prediction too */
     for (int i = 0; i < nr && !sf_cli_stop; i++) {
         struct run *r = &runs[i];
         lc.progress_ctx = r;
-        r->ok = live_run(exe, r, tau, batching, &lc) == 0;
+        r->ok = live_run(exe, r, tau, batching, &same, &lc) == 0;
         if (isatty(2))
             fputc('\n', stderr);
         struct sf_bind_opts rbo = bo;
@@ -482,7 +525,7 @@ static int demo_run(int argc, char **argv)
         struct sf_binding bnd;
         if (sf_bind(&bnd, &plan, &prof, &pr, sf_policy_find(r->policy), &rbo, &err) != SF_OK ||
             sf_sim_run(&prof, &pr, &tr, &so, &bnd, 1, &r->sim, &err) != SF_OK) {
-            fprintf(stderr, "serflow demo: %s\n", err.msg);
+            sf_cli_error("demo", "%s", err.msg);
             r->ok = 0;
         }
         sf_binding_fini(&bnd);
@@ -525,6 +568,8 @@ static int demo_run(int argc, char **argv)
     for (int i = 0; i < nr; i++)
         code = runs[i].ok ? code : SF_EXIT_FAIL;
 out:
+    if (tmp_profile[0])
+        unlink(tmp_profile);
     sf_plan_fini(&plan);
     for (int i = 0; i < nr; i++)
         sf_sim_results_fini(&runs[i].sim, 1);

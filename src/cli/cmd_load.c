@@ -168,11 +168,10 @@ static void progress(void *ctx, const struct sf_load_stats *st)
 {
     (void)ctx;
     double pct = st->planned ? 100.0 * (double)st->done / (double)st->planned : 100;
-    fprintf(stderr, "\rserflow load: %6.1f s  %llu/%llu answered (%.0f%%), %llu ok, %llu 503  ",
-            st->elapsed_s, (unsigned long long)st->done, (unsigned long long)st->planned, pct,
-            (unsigned long long)st->ok, (unsigned long long)st->status_503);
-    if (!isatty(2))
-        fputc('\n', stderr);
+    sf_cli_progress("load", isatty(2), 0,
+                    "%6.1f s  %llu/%llu answered (%.0f%%), %llu ok, %llu 503  ", st->elapsed_s,
+                    (unsigned long long)st->done, (unsigned long long)st->planned, pct,
+                    (unsigned long long)st->ok, (unsigned long long)st->status_503);
 }
 
 struct bill {
@@ -195,24 +194,37 @@ static void read_bill(const char *url, struct bill *b)
         free(text);
         return;
     }
-    b->ok = sf_metrics_scrape(text, "serflow_bill_usd", "", &b->usd) == SF_OK;
-    sf_metrics_scrape(text, "serflow_bill_vm_usd", "", &b->vm_usd);
-    sf_metrics_scrape(text, "serflow_bill_function_usd", "", &b->fn_usd);
-    sf_metrics_scrape(text, "serflow_bill_function_fees_usd", "", &b->fees_usd);
-    sf_metrics_scrape(text, "serflow_bill_function_gigabyte_seconds", "", &b->gb_s);
-    sf_metrics_scrape(text, "serflow_bill_function_invocations", "", &b->invocations);
+    b->ok = sf_metrics_scrape(text, "serflow_bill_usd_total", "", &b->usd) == SF_OK;
+    sf_metrics_scrape(text, "serflow_bill_vm_usd_total", "", &b->vm_usd);
+    sf_metrics_scrape(text, "serflow_bill_function_usd_total", "", &b->fn_usd);
+    sf_metrics_scrape(text, "serflow_bill_function_fees_usd_total", "", &b->fees_usd);
+    sf_metrics_scrape(text, "serflow_bill_function_gigabyte_seconds_total", "", &b->gb_s);
+    sf_metrics_scrape(text, "serflow_bill_function_invocations_total", "", &b->invocations);
     sf_metrics_scrape(text, "serflow_requests_accepted_total", "", &b->accepted);
     sf_metrics_scrape(text, "serflow_requests_answered_total", "outcome=\"ok\"", &b->answered_ok);
-    sf_metrics_scrape(text, "serflow_requests_answered_total", "outcome=\"failed\"",
-                      &b->answered_failed);
+    static const char *const bad[] = {"outcome=\"failed\"", "outcome=\"refused\"",
+                                      "outcome=\"deadline\""};
+    for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++) {
+        double v = 0;
+        sf_metrics_scrape(text, "serflow_requests_answered_total", bad[i], &v);
+        b->answered_failed += v;
+    }
     /* VM seconds: every type's series */
-    for (const char *p = text; (p = strstr(p, "\nserflow_bill_vm_seconds{"));) {
+    for (const char *p = text; (p = strstr(p, "\nserflow_bill_vm_seconds_total{"));) {
         const char *sp = strchr(p, ' ');
         if (!sp)
             break;
         b->vm_s += strtod(sp + 1, NULL);
         p = sp;
     }
+    /* a bill is numbers: anything not finite or negative is no bill at all */
+    const double all[] = {b->usd,  b->vm_usd,      b->fn_usd,   b->fees_usd,    b->gb_s,
+                          b->vm_s, b->invocations, b->accepted, b->answered_ok, b->answered_failed};
+    for (size_t i = 0; i < SF_ARRAY_LEN(all); i++)
+        if (!sf_isfinite(all[i]) || all[i] < 0) {
+            memset(b, 0, sizeof(*b));
+            break;
+        }
     free(text);
 }
 
@@ -237,7 +249,7 @@ static int load_run(int argc, char **argv)
         if (sf_profile_load(&prof,
                             a.profile ? a.profile : sf_cli_bundled("profiles/fmnist-ee-local.json"),
                             &err) != SF_OK) {
-            fprintf(stderr, "serflow load: %s\n", err.msg);
+            sf_cli_error("load", "%s", err.msg);
             return SF_EXIT_USAGE;
         }
         a.epoch_s = prof.slo_s;
@@ -257,14 +269,14 @@ static int load_run(int argc, char **argv)
                                sf_nn_model_norm_std(m), 0, &ds, &err) != SF_OK ||
         sf_trace_load(&t, trace_path, 0, a.unit ? SF_TRACE_SECOND : SF_TRACE_EPOCH, a.epoch_s,
                       a.epochs, &err) != SF_OK) {
-        fprintf(stderr, "serflow load: %s\n", err.msg);
+        sf_cli_error("load", "%s", err.msg);
         goto out;
     }
     const struct sf_nn_shape *shape = sf_nn_model_input_shape(m);
     size_t n_req = 0;
     arr = sf_load_arrivals(&t, a.rate_scale, &n_req);
     if (!arr || sf_http_global_init(&err) != SF_OK) {
-        fprintf(stderr, "serflow load: out of memory\n");
+        sf_cli_note("load", "out of memory");
         code = SF_EXIT_FAIL;
         goto out;
     }
@@ -290,13 +302,13 @@ static int load_run(int argc, char **argv)
     c.progress_every_s = isatty(2) ? 0.5 : 5;
     c.stop = &sf_cli_stop;
     if (!a.quiet)
-        fprintf(stderr,
-                "serflow load: %zu requests over %.1f s of trace (%lld epochs of %g s) "
-                "to %s\n",
-                n_req, (double)t.n_units * t.unit_s, (long long)t.n_epochs, a.epoch_s, a.url);
+        sf_cli_note("load",
+                    "%zu requests over %.1f s of trace (%lld epochs of %g s) "
+                    "to %s",
+                    n_req, (double)t.n_units * t.unit_s, (long long)t.n_epochs, a.epoch_s, a.url);
     struct sf_load_stats st;
     if (sf_load_run(&c, &st, &err) != SF_OK) {
-        fprintf(stderr, "serflow load: %s\n", err.msg);
+        sf_cli_error("load", "%s", err.msg);
         code = SF_EXIT_FAIL;
         goto out;
     }
@@ -305,32 +317,38 @@ static int load_run(int argc, char **argv)
     struct bill b;
     read_bill(a.url, &b);
     double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
+    int report_ok = 1;
     if (a.json_out) {
         json_t *o = json_pack(
-            "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:I},"
+            "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:"
+            "I},"
             "s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
-            "url", a.url, "requests", (json_int_t)st.planned, "ok", (json_int_t)st.ok, "correct",
-            (json_int_t)st.correct, "status_503", (json_int_t)st.status_503, "status_4xx",
-            (json_int_t)st.status_4xx, "status_5xx", (json_int_t)st.status_5xx, "conn_errors",
-            (json_int_t)st.conn_errors, "elapsed_s", st.elapsed_s, "p50_s", st.p50_s, "p95_s",
-            st.p95_s, "p99_s", st.p99_s, "max_s", st.max_s, "slo_s", a.slo_s,
-            "slo_attainment_request", (double)st.slo_ok / n, "accuracy", (double)st.correct / okd,
-            "where", "vm", (json_int_t)st.where_vm, "vm+function", (json_int_t)st.where_hybrid,
-            "function", (json_int_t)st.where_function, "billed", b.ok, "cost_usd", b.usd,
-            "vm_cost_usd", b.vm_usd, "function_cost_usd", b.fn_usd, "fee_usd", b.fees_usd,
-            "vm_seconds", b.vm_s, "function_gb_s", b.gb_s, "invocations", b.invocations,
-            "server_accepted", b.accepted, "server_answered", b.answered_ok + b.answered_failed);
+            "url", a.url, "requests", (json_int_t)st.planned, "ok", (json_int_t)st.ok, "invalid",
+            (json_int_t)st.invalid, "correct", (json_int_t)st.correct, "status_503",
+            (json_int_t)st.status_503, "status_4xx", (json_int_t)st.status_4xx, "status_5xx",
+            (json_int_t)st.status_5xx, "conn_errors", (json_int_t)st.conn_errors, "refused",
+            (json_int_t)st.refused, "elapsed_s", st.elapsed_s, "p50_s", st.p50_s, "p95_s", st.p95_s,
+            "p99_s", st.p99_s, "max_s", st.max_s, "slo_s", a.slo_s, "slo_attainment_request",
+            (double)st.slo_ok / n, "accuracy", (double)st.correct / okd, "where", "vm",
+            (json_int_t)st.where_vm, "vm+function", (json_int_t)st.where_hybrid, "function",
+            (json_int_t)st.where_function, "billed", b.ok, "cost_usd", b.usd, "vm_cost_usd",
+            b.vm_usd, "function_cost_usd", b.fn_usd, "fee_usd", b.fees_usd, "vm_seconds", b.vm_s,
+            "function_gb_s", b.gb_s, "invocations", b.invocations, "server_accepted", b.accepted,
+            "server_answered", b.answered_ok + b.answered_failed);
         char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
         if (s)
             printf("%s\n", s);
+        else
+            sf_cli_error("load", "cannot write the JSON report");
+        report_ok = s != NULL;
         free(s);
         json_decref(o);
     } else {
         printf("serflow load: %llu requests in %.1f s against %s\n", (unsigned long long)st.planned,
                st.elapsed_s, a.url);
-        printf("  answered   %llu ok (%.2f%%); %llu x 503, %llu x 4xx, %llu x 5xx, %llu "
-               "connection errors\n",
-               (unsigned long long)st.ok, 100.0 * (double)st.ok / n,
+        printf("  answered   %llu ok (%.2f%%), %llu invalid; %llu x 503, %llu x 4xx, %llu x 5xx, "
+               "%llu connection errors\n",
+               (unsigned long long)st.ok, 100.0 * (double)st.ok / n, (unsigned long long)st.invalid,
                (unsigned long long)st.status_503, (unsigned long long)st.status_4xx,
                (unsigned long long)st.status_5xx, (unsigned long long)st.conn_errors);
         printf("  latency    p50 %.4f s, p95 %.4f s, p99 %.4f s, max %.4f s (arrival to answer)\n",
@@ -352,7 +370,14 @@ static int load_run(int argc, char **argv)
             printf("  cost       (no serflow billing meters at %s/metrics)\n", a.url);
         }
     }
-    code = st.conn_errors || st.done < st.planned ? SF_EXIT_FAIL : SF_EXIT_OK;
+    /* a run is a success only when every request came back and every 200 was a valid answer;
+     * nothing valid back is a failure whatever else happened */
+    code = !report_ok || st.conn_errors || st.refused || st.done < st.planned || st.invalid ||
+                   (st.planned && !st.ok)
+               ? SF_EXIT_FAIL
+               : SF_EXIT_OK;
+    if (st.planned && !st.ok && !a.quiet)
+        sf_cli_note("load", "no valid answer came back");
 out:
     free(arr);
     free(labels);

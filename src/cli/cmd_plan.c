@@ -105,7 +105,8 @@ static const struct sf_opt plan_opts[] = {
      .name = "json",
      .kind = SF_OPT_FLAG,
      .help = "one JSON object on stdout (keys: pool, tau, cut, vm_type,\nfunction_mem_mb, "
-             "capacity_rps, tcip_rps, cost_usd_per_hour,\naccuracy, alternatives, ...)"},
+             "instances, capacity_rps, tcip_rps,\ncost_usd_per_hour, accuracy, alternatives "
+             "(alike), ...)"},
     {.id = P_ALL,
      .name = "all",
      .kind = SF_OPT_FLAG,
@@ -130,7 +131,8 @@ static const struct sf_opt_cmd plan_spec = {
     .opts = plan_opts,
     .epilog = "Examples:\n"
               "  serflow plan                         plan the bundled VGG16 profile\n"
-              "  serflow plan --tau 0.7 --plot out/   the hybrid regime, with plots\n"
+              "  serflow plan --batching epoch --tau 0.7 --plot out/\n"
+              "                                       the paper's hybrid (epoch batches), plots\n"
               "  serflow plan --min-accuracy 85 --json | jq .pool\n"
               "  serflow plan --tau 0.7 --traffic data/traces/wits_libra_per_second.txt\n"
               "\n"
@@ -287,8 +289,8 @@ static void describe_stages(const struct sf_profile *prof, const struct sf_prici
 
 static void print_alt_header(void)
 {
-    printf("  %-6s %-12s %3s %2s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "k", "mem_mb",
-           "$/hour", "latency_s", "margin_s", "T-CIP", "status");
+    printf("  %-6s %-12s %3s %2s %4s %6s %10s %9s %8s %7s  %s\n", "pool", "vm", "cut", "k", "inst",
+           "mem_mb", "$/hour", "latency_s", "margin_s", "T-CIP", "status");
 }
 
 static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
@@ -329,14 +331,18 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
     }
     int chosen = best && c->pool == best->pool && c->vm == best->vm && c->cut == best->cut &&
                  c->tau == best->tau && c->reject == SF_REJ_NONE;
-    char mem[16];
+    char mem[16], inst[16];
     if (c->fn_mem_mb > 0)
         snprintf(mem, sizeof(mem), "%d", c->fn_mem_mb);
     else
         snprintf(mem, sizeof(mem), "-");
-    printf("%c %-6s %-12s %3d %2d %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
-           sf_pool_name(c->pool), vm_name(pr, c), c->cut, c->tail_fanout, mem, money, lat, margin,
-           tcip, status);
+    if (c->pool == SF_POOL_FAAS || isnan(c->cost_usd_per_s))
+        snprintf(inst, sizeof(inst), "-");
+    else
+        snprintf(inst, sizeof(inst), "%.0f", c->split.instances);
+    printf("%c %-6s %-12s %3d %2d %4s %6s %10s %9s %8s %7s  %s\n", chosen ? '*' : ' ',
+           sf_pool_name(c->pool), vm_name(pr, c), c->cut, c->tail_fanout, inst, mem, money, lat,
+           margin, tcip, status);
 }
 
 static void print_human(const struct sf_plan *plan, const struct sf_profile *prof,
@@ -477,8 +483,10 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
            "%d, accuracy %d, unprofiled %d.\n",
            plan->n_alt, counts[SF_REJ_NONE], counts[SF_REJ_SLO], counts[SF_REJ_SPILL_SLO],
            counts[SF_REJ_PAYLOAD], counts[SF_REJ_ACCURACY], counts[SF_REJ_UNPROFILED]);
-    printf("k: parallel function calls per batch tail (hybrid); T-CIP: residual req/s above which "
-           "one more instance pays, '>' when above r (never pays), inf when never.\n");
+    printf("k: parallel function calls per batch tail (hybrid); inst: instances at the planning "
+           "rate (0: none pays,\nso all go to functions, at about FaaS-only's cost); T-CIP: "
+           "residual req/s above which one more\ninstance pays, '>' when above r (never pays), inf "
+           "when never.\n");
     if (!all)
         printf("(--all lists every tau's alternatives, --json gives them to programs, --plot DIR "
                "draws them)\n");
@@ -504,7 +512,9 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
                         sf_cli_json_num(per_hour(c->split.vm_usd_per_s)));
     json_object_set_new(o, "function_cost_usd_per_hour",
                         sf_cli_json_num(per_hour(c->split.fn_usd_per_s)));
-    json_object_set_new(o, "instances", sf_cli_json_num(c->split.instances));
+    json_object_set_new(o, "instances",
+                        isfinite(c->split.instances) ? json_integer((json_int_t)c->split.instances)
+                                                     : json_null());
     json_object_set_new(o, "latency_s", sf_cli_json_num(c->latency_s));
     json_object_set_new(o, "slo_margin_s", sf_cli_json_num(c->slo_margin_s));
     json_object_set_new(o, "tail_fanout", json_integer(c->tail_fanout));
@@ -564,9 +574,27 @@ static int print_json(const struct sf_plan *plan, const struct sf_profile *prof,
     return code;
 }
 
+/* Horizontal offset of the k-th of n VM types drawn at one cut, so that no series hides another
+ * (two types that cost the same at a cut stand side by side). */
+static double vm_dx(int k, int n)
+{
+    return n > 1 ? 0.3 * ((double)k / (n - 1) - 0.5) : 0.0;
+}
+
+/* Drawn filled: no constraint but accuracy rejected it (the accuracy floor is per tau, not per
+ * configuration, and shows in the title). */
+static int meets_slo(const struct sf_candidate *c)
+{
+    return c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY;
+}
+
 /* Cost vs cut at tau row t (paper Figs. 8-9): the FaaS-only cost as a flat line, and for each
- * profiled VM type its cost at every cut (N = IaaS-only, 1..N-1 hybrid), filled where the
- * configuration meets the SLO. */
+ * profiled VM type its cost at every cut (N = IaaS-only, 1..N-1 hybrid). A cut where at least
+ * one instance pays at the planning rate is a circle on the VM type's line; a cut where none
+ * does is a triangle, not joined to the line: all its requests go to functions, so it costs
+ * FaaS-only's price and is not a point of the trade-off. Filled: meets the SLO; open: rejected
+ * (the key says which occur). Each panel marks the cheapest configuration at its tau; the plan's
+ * choice is a star, with "(the plan's choice)" in its title. */
 static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
                              const struct sf_profile *prof, const struct sf_pricing *pr, size_t t)
 {
@@ -575,58 +603,121 @@ static void plot_cost_vs_cut(struct sf_plot *pl, const struct sf_plan *plan,
     const struct sf_candidate *f = &plan->alt[first];
     char name[SF_PLOT_NAME_MAX];
     struct sf_outfile o;
+    int n_prof = 0, rank[SF_MAX_VM_TYPES], pays_any[SF_MAX_VM_TYPES] = {0};
+    int n_marks[4] = {0}, n_payload = 0; /* pays and meets, pays and not, none pays ... */
+    for (size_t v = 0; v < pr->n_vm; v++)
+        rank[v] = sf_profile_vm_runtime(prof, pr->vm[v].name) ? n_prof++ : -1;
     snprintf(name, sizeof(name), "cost_vs_cut_tau%.2f.dat", f->tau);
     FILE *d = sf_plot_data(pl, name, &o);
     if (!d)
         return;
-    fprintf(d, "# cut, FaaS-only USD/hour, then per VM type: USD/hour, meets the SLO (1/0)\n");
+    fprintf(d, "# cut, FaaS-only USD/hour, then per VM type: x (the cut, offset per type), "
+               "USD/hour where an instance pays, USD/hour where none pays (all on functions), "
+               "meets the SLO (1/0), instances at the planning rate\n");
     for (int k = 0; k <= N; k++) {
         fprintf(d, "%d %.8g", k, per_hour(f->cost_usd_per_s));
         for (size_t v = 0; v < pr->n_vm; v++) {
             const struct sf_candidate *c = &plan->alt[first + 1 + v * (size_t)N + (size_t)(N - k)];
-            if (k == 0 || isnan(c->cost_usd_per_s))
-                fprintf(d, " - -");
-            else
-                fprintf(d, " %.8g %d", per_hour(c->cost_usd_per_s),
-                        c->reject == SF_REJ_NONE || c->reject == SF_REJ_ACCURACY);
+            if (k == 0 || rank[v] < 0 || isnan(c->cost_usd_per_s)) {
+                fprintf(d, " NaN NaN NaN 0 0");
+                continue;
+            }
+            int pays = c->split.instances >= 1, ok = meets_slo(c);
+            double usd = per_hour(c->cost_usd_per_s);
+            fprintf(d, " %.4f %.8g %.8g %d %.0f", k + vm_dx(rank[v], n_prof), pays ? usd : NAN,
+                    pays ? NAN : usd, ok, c->split.instances);
+            pays_any[v] |= pays;
+            n_marks[2 * !pays + !ok]++;
+            n_payload += c->reject == SF_REJ_PAYLOAD;
         }
         fputc('\n', d);
     }
     if (sf_plot_data_done(pl, &o) != SF_OK)
         return;
+
+    /* the cheapest configuration at this tau, and whether it is the plan's choice */
+    const struct sf_candidate *cheap = NULL;
+    for (int p = 0; p < 3; p++)
+        if (plan->per_tau_found[t][p] &&
+            (!cheap || plan->per_tau[t][p].cost_usd_per_s < cheap->cost_usd_per_s))
+            cheap = &plan->per_tau[t][p];
+    int chosen_here = plan->found && fabs(plan->best.tau - f->tau) < SF_TAU_EPS;
+    if (chosen_here)
+        cheap = &plan->best;
+
     char png[SF_PLOT_NAME_MAX];
     snprintf(png, sizeof(png), "cost_vs_cut_tau%.2f.png", f->tau);
     sf_plot_new(pl, png);
     FILE *gp = pl->gp;
+    char chosen_txt[64];
+    if (chosen_here)
+        snprintf(chosen_txt, sizeof(chosen_txt), " - the plan's choice");
+    else if (plan->found)
+        snprintf(chosen_txt, sizeof(chosen_txt), " (the plan chose tau %.2f)", plan->best.tau);
+    else
+        snprintf(chosen_txt, sizeof(chosen_txt), " (no configuration is feasible)");
     fprintf(gp, "set title ");
-    sf_plot_textf(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s", f->tau,
-                  100 * f->accuracy, plan->rate_rps, plan->slo_s);
+    sf_plot_textf(pl, "Cost vs cut at tau %.2f (accuracy %.1f%%), %.2f req/s, SLO %.3g s%s", f->tau,
+                  100 * f->accuracy, plan->rate_rps, plan->slo_s, chosen_txt);
     fprintf(gp, "\nset xlabel ");
-    sf_plot_textf(pl, "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only)", N);
-    const struct sf_candidate *b = &plan->best;
-    if (plan->found && fabs(b->tau - f->tau) < SF_TAU_EPS)
+    sf_plot_textf(pl,
+                  "cut c: stages 1..c on the VM (0 = FaaS-only, %d = IaaS-only); VM types side "
+                  "by side at each cut",
+                  N);
+    if (cheap) {
+        double x = cheap->pool == SF_POOL_FAAS || cheap->vm < 0
+                       ? 0
+                       : cheap->cut + vm_dx(rank[cheap->vm], n_prof);
+        int right = x > 0.6 * N; /* the text goes where the plot has room */
+        fprintf(gp, "\nset label 1 ");
+        if (chosen_here)
+            sf_plot_str(pl, "chosen");
+        else
+            sf_plot_str(pl, "cheapest at this tau");
         fprintf(gp,
-                "\nset label 1 'chosen' at %d,%.8g point pt 3 ps 2.5 lw 2 lc rgb 'black' "
-                "offset 1,-1.5",
-                b->cut, per_hour(b->cost_usd_per_s));
+                " at %.4f,%.8g %s point pt %d ps 3 lw 2 lc rgb 'black' offset %s,-1.6 front boxed",
+                x, per_hour(cheap->cost_usd_per_s), right ? "right" : "left", chosen_here ? 3 : 4,
+                right ? "-1.5" : "1.5");
+    }
     fprintf(gp,
             "\nset ylabel 'USD per hour'\nset xrange [-0.5:%d.5]\nset xtics 1\n"
-            "set yrange [0:*]\nset key title 'filled: meets the SLO'\nplot ",
+            "set yrange [0:*]\nset key outside right top vertical Left reverse\n"
+            "set style textbox opaque noborder\nplot ",
             N);
     sf_plot_str(pl, name);
     fprintf(gp, " using 1:2 with lines lw 2 dt 2 lc rgb 'black' title ");
     sf_plot_textf(pl, "FaaS-only (%d MB)", f->fn_mem_mb);
     for (size_t v = 0; v < pr->n_vm; v++) {
-        if (!sf_profile_vm_runtime(prof, pr->vm[v].name))
+        if (rank[v] < 0)
             continue;
-        int cost = 3 + 2 * (int)v, ok = cost + 1;
+        int x = 3 + 5 * (int)v, pays = x + 1, nopay = x + 2, ok = x + 3;
+        fprintf(gp, ", '' using %d:%d with lines lw 2 lc %zu title ", x, pays, v + 1);
+        if (pays_any[v])
+            sf_plot_str(pl, pr->vm[v].name);
+        else
+            sf_plot_textf(pl, "%s (no cut pays)", pr->vm[v].name);
         fprintf(gp,
-                ", '' using 1:%d with lines lc %zu notitle"
-                ", '' using 1:($%d > 0.5 ? $%d : 1/0) with points pt 7 lc %zu title ",
-                cost, v + 1, ok, cost, v + 1);
-        sf_plot_str(pl, pr->vm[v].name);
-        fprintf(gp, ", '' using 1:($%d > 0.5 ? 1/0 : $%d) with points pt 6 lc %zu notitle", ok,
-                cost, v + 1);
+                ", '' using %d:($%d > 0.5 ? $%d : 1/0) with points pt 7 ps 1.3 lc %zu notitle"
+                ", '' using %d:($%d > 0.5 ? 1/0 : $%d) with points pt 6 ps 1.3 lw 2 lc %zu notitle"
+                ", '' using %d:($%d > 0.5 ? $%d : 1/0) with points pt 9 ps 1.3 lc %zu notitle"
+                ", '' using %d:($%d > 0.5 ? 1/0 : $%d) with points pt 8 ps 1.3 lw 2 lc %zu notitle",
+                x, ok, pays, v + 1, x, ok, pays, v + 1, x, ok, nopay, v + 1, x, ok, nopay, v + 1);
+    }
+    /* the key of the markers: one entry per marker, drawn nowhere, saying when none occurs */
+    static const struct {
+        int pt;
+        const char *what;
+    } marks[4] = {{7, "instances pay; meets the SLO"},
+                  {6, "instances pay; %s"},
+                  {9, "no instance pays: all on functions"},
+                  {8, "no instance pays; %s"}};
+    for (int m = 0; m < 4; m++) {
+        if (!n_marks[m] && m >= 2)
+            continue; /* the triangles are explained where they occur */
+        char what[96];
+        snprintf(what, sizeof(what), marks[m].what, n_payload ? "rejected" : "misses the SLO");
+        fprintf(gp, ", NaN with points pt %d ps 1.3 lw 2 lc rgb 'gray30' title ", marks[m].pt);
+        sf_plot_textf(pl, "%s%s", what, n_marks[m] ? "" : " (none here)");
     }
     fputc('\n', gp);
 }
@@ -674,16 +765,48 @@ static int plot_tcip(struct sf_plot *pl, const struct sf_plan *plan, const struc
     sf_plot_new(pl, "tcip_sweep.png");
     FILE *gp = pl->gp;
     fprintf(gp, "set title ");
-    sf_plot_textf(pl, "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate",
+    sf_plot_textf(pl,
+                  "T-CIP at tau %.2f: one more instance vs FaaS for the residual rate; an instance "
+                  "pays off where its line is below FaaS, right of its T-CIP",
                   plan->best.tau);
     fprintf(gp, "\nset xlabel ");
     sf_plot_textf(pl, "residual rate res (req/s), up to one instance's capacity r = %.2f",
                   cap_of(plan, &plan->best));
+    /* the crossings: T-CIP of each line, or why it has none in [0, r] */
+    double r = cap_of(plan, &plan->best);
+    for (int k = 0, n_off = 0; k < 2; k++) {
+        if (!cand[k])
+            continue;
+        double tc = cand[k]->tcip_rps;
+        const char *what = k == 0 ? "IaaS" : "hybrid";
+        if (isfinite(tc) && tc >= 0 && tc <= r) {
+            double y = per_hour(sf_cost_instance_residual_usd_per_s(&cc[k], tc));
+            fprintf(
+                gp,
+                "\nset arrow %d from %.6g, graph 0 to %.6g, first %.8g nohead dt 2 lw 1.5 lc %d",
+                k + 1, tc, tc, y, k + 1);
+            fprintf(gp, "\nset label %d ", k + 1);
+            sf_plot_textf(pl, "%s T-CIP %.2f req/s", what, tc);
+            int right = tc > 0.6 * r; /* the text goes where the plot has room */
+            fprintf(gp, " at %.6g,%.8g %s point pt 7 ps 1.8 lc %d offset %s,%s front boxed", tc, y,
+                    right ? "right" : "left", k + 1, right ? "-1" : "1", k == 0 ? "-1.2" : "1.2");
+        } else {
+            char tt[32];
+            fmt_tcip(tt, sizeof(tt), tc, r);
+            fprintf(gp, "\nset label %d ", k + 1);
+            sf_plot_textf(pl,
+                          "%s: T-CIP %s, beyond r = %.2f: the lines do not cross, one more "
+                          "instance never pays",
+                          what, tt, r);
+            fprintf(gp, " at graph 0.98, graph %.2f right front boxed", 0.05 + 0.06 * n_off++);
+        }
+    }
     fprintf(gp,
-            "\nset ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
-            "set key below title 'an instance pays off where its line is below FaaS'\n"
+            "\nset style textbox opaque noborder\n"
+            "set ylabel 'USD per hour'\nset xrange [0:%.6g]\nset yrange [0:*]\n"
+            "set key below\n"
             "plot 'tcip_sweep.dat' using 1:4 with lines lw 2 lc rgb 'black' title ",
-            cap_of(plan, &plan->best));
+            r);
     sf_plot_textf(pl, "FaaS (%d MB)", cand[0] ? cand[0]->fn_mem_mb : cand[1]->fn_mem_mb);
     for (int k = 0; k < 2; k++) {
         char tcip[32];
@@ -705,7 +828,7 @@ static int write_plots(const char *dir, const struct sf_plan *plan, const struct
     int code;
     struct sf_plot *pl =
         sf_plot_begin("plan", dir, "plan.gp",
-                      "set terminal pngcairo size 900,560 noenhanced font 'sans,10'\n"
+                      "set terminal pngcairo size 1100,600 noenhanced font 'sans,10'\n"
                       "set datafile missing '-'\nset grid\nset key outside right top\n",
                       &code);
     if (!pl)
@@ -775,6 +898,7 @@ static int plan_run(int argc, char **argv)
     sf_trace_fini(&traffic);
     free(rates);
     if (rc != SF_OK && rc != SF_EINFEASIBLE) {
+        sf_plan_fini(&plan);
         code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }

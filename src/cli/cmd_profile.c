@@ -283,67 +283,19 @@ struct prof_run {
     char cmdline[1024], machine[256], when[64];
 };
 
-static int run_profile(const struct prof_args *a, int argc, char **argv)
+/* The profile's static part: what the model and the exit sweep gave. */
+static void fill_from_sweep(struct prof_run *x, const struct prof_args *a,
+                            const struct sf_nn_model *m, const struct sf_nn_hidden_size *hs,
+                            double load_s)
 {
-    struct sf_err err = {{0}};
-    struct sf_nn_model *m = NULL;
-    struct sf_nn_runner *r = NULL;
-    struct sf_nn_dataset ds = {0};
-    struct sf_nn_stage_timing *tim = NULL;
-    struct sf_outfile out;
-    /* an unwritable --out fails now, not after minutes of measuring */
-    int code = sf_cli_out_open("profile", &out, a->out ? a->out : "-");
-    if (code != SF_EXIT_OK)
-        return code;
-    code = SF_EXIT_FAIL;
-    struct prof_run *x = calloc(1, sizeof(*x));
-    if (!x) {
-        sf_outfile_abort(&out);
-        return sf_cli_fail("profile", SF_ENOMEM, &err);
-    }
     struct sf_profile *p = &x->prof;
-    double t0 = sf_monotonic_s();
-    int rc = sf_nn_model_load(a->model_dir, &m, &err);
-    if (rc != SF_OK) {
-        code = sf_cli_fail("profile", rc, &err);
-        goto out;
-    }
-    double load_s = sf_monotonic_s() - t0; /* what a cold function pays to get ready */
     int ns = sf_nn_model_num_stages(m);
-    if ((rc = sf_nn_runner_new(m, a->backend, &r, &err)) != SF_OK ||
-        (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(m),
-                                     sf_nn_model_norm_std(m), (size_t)a->images, &ds, &err)) !=
-            SF_OK ||
-        (rc = sf_nn_dataset_check(&ds, m, a->images_path, &err)) != SF_OK) {
-        code = sf_cli_fail("profile", rc, &err);
-        goto out;
-    }
-    progress_line("%s: %d stages, %zu test images, backend %s", sf_nn_model_name(m), ns, ds.n,
-                  sf_nn_backend_name(a->backend));
-    size_t numel = sf_nn_shape_numel(sf_nn_model_input_shape(m));
-    size_t n_time = ds.n < 256 ? ds.n : 256;
-
-    /* hidden-state sizes */
-    struct sf_nn_hidden_size hs[SF_NN_MAX_STAGES];
-    if ((rc = sf_nn_profile_hidden_sizes(r, m, ds.x, n_time, hs, &err)) != SF_OK) {
-        code = sf_cli_fail("profile", rc, &err);
-        goto out;
-    }
-    /* exits and accuracy per tau */
-    progress_line("exit sweep over %zu taus on %zu images ...", a->ntau, ds.n);
-    omp_set_num_threads((int)a->threads[a->nt - 1]);
-    if ((rc = sf_nn_profile_taus(r, m, &ds, 100, a->taus, a->ntau, x->ts, x->cls_acc, &err)) !=
-        SF_OK) {
-        code = sf_cli_fail("profile", rc, &err);
-        goto out;
-    }
-    /* the profile: what the model and the sweep gave */
     snprintf(p->model, sizeof(p->model), "%s", sf_nn_model_name(m));
     p->n_stages = ns;
     p->batch_size = (int)a->batch;
     p->slo_s = a->slo_s;
     p->rate_rps = (double)a->batch / a->slo_s;
-    p->input_bytes = (double)(numel * sizeof(float));
+    p->input_bytes = (double)(sf_nn_shape_numel(sf_nn_model_input_shape(m)) * sizeof(float));
     for (int k = 0; k < ns; k++) {
         snprintf(p->stage[k].name, sizeof(p->stage[k].name), "stage%d", k + 1);
         p->stage[k].hidden_bytes_raw = k < ns - 1 ? (double)hs[k].raw_bytes_per_req : 0;
@@ -361,67 +313,71 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
         exit_fractions(&x->ts[t], ns, p->exits[t].exit_fraction);
         x->mean_stages[t] = x->ts[t].mean_stages;
     }
-    /* timings per thread count: a VM type 'local-Nt' and a function of N x 1,769 MB each */
-    tim = calloc((size_t)ns * a->nb, sizeof(*tim));
-    if (!tim) {
-        code = sf_cli_fail("profile", SF_ENOMEM, &err);
-        goto out;
+}
+
+/* Times every stage at every batch size with `threads` threads (a fresh runner: oneDNN fixes a
+ * primitive's thread count when it creates it) and fills the VM type 'local-Nt' and the function
+ * of N x 1,769 MB at index 2 ti, 2 ti + 1 with the least-squares fit of the medians. */
+static int time_threads(struct prof_run *x, const struct prof_args *a, size_t ti,
+                        const struct sf_nn_model *m, const struct sf_nn_dataset *ds, size_t n_time,
+                        struct sf_nn_stage_timing *tim, struct sf_err *err)
+{
+    struct sf_profile *p = &x->prof;
+    int ns = sf_nn_model_num_stages(m), threads = (int)a->threads[ti];
+    omp_set_num_threads(threads);
+    progress_line("timing %d stages x %zu batch sizes with %d thread%s ...", ns, a->nb, threads,
+                  threads > 1 ? "s" : "");
+    struct sf_nn_runner *rt = NULL;
+    int rc = sf_nn_runner_new(m, a->backend, &rt, err);
+    if (rc == SF_OK)
+        rc = sf_nn_profile_stage_times(rt, m, ds->x, n_time, a->batches, a->nb, 3, (int)a->reps,
+                                       tim, err);
+    sf_nn_runner_free(rt);
+    if (rc != SF_OK)
+        return rc;
+    size_t vm = 2 * ti, fn = vm + 1;
+    struct sf_runtime *rv = &p->rt[vm], *rf = &p->rt[fn];
+    x->meas[vm] = calloc((size_t)ns * a->nb, sizeof(*x->meas[vm]));
+    if (!x->meas[vm])
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    for (int k = 0; k < ns; k++) {
+        double med[SF_CLI_MAX_LIST];
+        for (size_t b = 0; b < a->nb; b++) {
+            const struct sf_nn_stage_timing *t = &tim[(size_t)k * a->nb + b];
+            med[b] = t->median_s;
+            x->meas[vm][(size_t)k * a->nb + b] =
+                (struct sf_profile_measurement){k + 1, (long)t->batch, t->median_s, t->p99_s};
+        }
+        fit_line(a->batches, med, a->nb, &rv->per_batch_s[k], &rv->per_request_s[k]);
     }
-    for (size_t ti = 0; ti < a->nt; ti++) {
-        int threads = (int)a->threads[ti];
-        /* oneDNN fixes a primitive's thread count when it creates it: a fresh runner per count */
-        omp_set_num_threads(threads);
-        struct sf_nn_runner *rt = NULL;
-        progress_line("timing %d stages x %zu batch sizes with %d thread%s ...", ns, a->nb, threads,
-                      threads > 1 ? "s" : "");
-        int trc = sf_nn_runner_new(m, a->backend, &rt, &err);
-        if (trc == SF_OK)
-            trc = sf_nn_profile_stage_times(rt, m, ds.x, n_time, a->batches, a->nb, 3, (int)a->reps,
-                                            tim, &err);
-        sf_nn_runner_free(rt);
-        if (trc != SF_OK) {
-            code = sf_cli_fail("profile", trc, &err);
-            goto out;
-        }
-        size_t vm = 2 * ti, fn = vm + 1;
-        struct sf_runtime *rv = &p->rt[vm], *rf = &p->rt[fn];
-        x->meas[vm] = calloc((size_t)ns * a->nb, sizeof(*x->meas[vm]));
-        if (!x->meas[vm]) {
-            code = sf_cli_fail("profile", SF_ENOMEM, &err);
-            goto out;
-        }
-        for (int k = 0; k < ns; k++) {
-            double med[SF_CLI_MAX_LIST];
-            for (size_t b = 0; b < a->nb; b++) {
-                const struct sf_nn_stage_timing *t = &tim[(size_t)k * a->nb + b];
-                med[b] = t->median_s;
-                x->meas[vm][(size_t)k * a->nb + b] =
-                    (struct sf_profile_measurement){k + 1, (long)t->batch, t->median_s, t->p99_s};
-            }
-            fit_line(a->batches, med, a->nb, &rv->per_batch_s[k], &rv->per_request_s[k]);
-        }
-        rv->kind = SF_RT_VM;
-        snprintf(rv->name, sizeof(rv->name), "local-%dt", threads);
-        *rf = *rv;
-        rf->kind = SF_RT_FUNCTION;
-        snprintf(rf->name, sizeof(rf->name), "x86_64");
-        rf->mem_mb = 1769 * threads;
-        snprintf(x->rt_source[vm], sizeof(x->rt_source[vm]),
-                 "measured: %s backend, %d thread%s, %ld runs per point",
-                 sf_nn_backend_name(a->backend), threads, threads > 1 ? "s" : "", a->reps);
-        x->notes.runtime_source[vm] = x->notes.runtime_source[fn] = x->rt_source[vm];
-        x->notes.measurements[vm] = x->meas[vm];
-        x->notes.n_measurements[vm] = (size_t)ns * a->nb;
-        p->n_rt = fn + 1;
-    }
-    /* informational notes: where, when and how it was measured */
+    rv->kind = SF_RT_VM;
+    snprintf(rv->name, sizeof(rv->name), "local-%dt", threads);
+    *rf = *rv;
+    rf->kind = SF_RT_FUNCTION;
+    snprintf(rf->name, sizeof(rf->name), "x86_64");
+    rf->mem_mb = 1769 * threads;
+    snprintf(x->rt_source[vm], sizeof(x->rt_source[vm]),
+             "measured: %s backend, %d thread%s, %ld runs per point",
+             sf_nn_backend_name(a->backend), threads, threads > 1 ? "s" : "", a->reps);
+    x->notes.runtime_source[vm] = x->notes.runtime_source[fn] = x->rt_source[vm];
+    x->notes.measurements[vm] = x->meas[vm];
+    x->notes.n_measurements[vm] = (size_t)ns * a->nb;
+    p->n_rt = fn + 1;
+    return SF_OK;
+}
+
+/* Informational notes: where, when and how it was measured (the command line escaped: valid
+ * UTF-8 without control characters). */
+static void fill_notes(struct prof_run *x, const struct prof_args *a, const struct sf_nn_model *m,
+                       int argc, char **argv)
+{
     struct utsname u;
     snprintf(x->machine, sizeof(x->machine), "unknown");
     if (uname(&u) == 0)
         snprintf(x->machine, sizeof(x->machine), "%s %s %s", u.sysname, u.release, u.machine);
     time_t now = time(NULL);
     strftime(x->when, sizeof(x->when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    size_t n = 0; /* the command line, escaped: valid UTF-8 without control characters */
+    size_t n = 0;
     for (int i = 0; i < argc && n + 8 < sizeof(x->cmdline); i++) {
         memcpy(x->cmdline + n, i ? " " : "serflow ", i ? 1 : 8);
         n += i ? 1 : 8;
@@ -440,17 +396,69 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
     x->notes.transfer_source = "assumed: loopback between local processes";
     x->notes.function_source = "cold start: measured model load time; scaling: as the paper "
                                "reconstruction";
-    if ((rc = sf_profile_write(p, &x->notes, out.f, &err)) != SF_OK) {
-        code = sf_cli_fail("profile", rc, &err);
-        goto out;
+}
+
+/* Loads the model (timed: what a cold function pays to get ready), the runner and the test set;
+ * measures hidden-state sizes and the exit sweep; fills the profile's static part. */
+static int measure_model(struct prof_run *x, const struct prof_args *a, struct sf_nn_model **m,
+                         struct sf_nn_runner **r, struct sf_nn_dataset *ds, struct sf_err *err)
+{
+    double t0 = sf_monotonic_s();
+    int rc = sf_nn_model_load(a->model_dir, m, err);
+    if (rc != SF_OK)
+        return rc;
+    double load_s = sf_monotonic_s() - t0;
+    if ((rc = sf_nn_runner_new(*m, a->backend, r, err)) != SF_OK ||
+        (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(*m),
+                                     sf_nn_model_norm_std(*m), (size_t)a->images, ds, err)) !=
+            SF_OK ||
+        (rc = sf_nn_dataset_check(ds, *m, a->images_path, err)) != SF_OK)
+        return rc;
+    progress_line("%s: %d stages, %zu test images, backend %s", sf_nn_model_name(*m),
+                  sf_nn_model_num_stages(*m), ds->n, sf_nn_backend_name(a->backend));
+    size_t n_time = ds->n < 256 ? ds->n : 256;
+    struct sf_nn_hidden_size hs[SF_NN_MAX_STAGES];
+    if ((rc = sf_nn_profile_hidden_sizes(*r, *m, ds->x, n_time, hs, err)) != SF_OK)
+        return rc;
+    progress_line("exit sweep over %zu taus on %zu images ...", a->ntau, ds->n);
+    omp_set_num_threads((int)a->threads[a->nt - 1]);
+    rc = sf_nn_profile_taus(*r, *m, ds, 100, a->taus, a->ntau, x->ts, x->cls_acc, err);
+    if (rc == SF_OK)
+        fill_from_sweep(x, a, *m, hs, load_s);
+    return rc;
+}
+
+static int run_profile(const struct prof_args *a, int argc, char **argv)
+{
+    struct sf_err err = {{0}};
+    struct sf_nn_model *m = NULL;
+    struct sf_nn_runner *r = NULL;
+    struct sf_nn_dataset ds = {0};
+    struct sf_nn_stage_timing *tim = NULL;
+    struct sf_outfile out;
+    /* an unwritable --out fails now, not after minutes of measuring */
+    int code = sf_cli_out_open("profile", &out, a->out ? a->out : "-");
+    if (code != SF_EXIT_OK)
+        return code;
+    double t0 = sf_monotonic_s();
+    struct prof_run *x = calloc(1, sizeof(*x));
+    int rc = x ? measure_model(x, a, &m, &r, &ds, &err) : SF_ENOMEM;
+    if (rc == SF_OK) {
+        tim = calloc((size_t)sf_nn_model_num_stages(m) * a->nb, sizeof(*tim));
+        rc = tim ? SF_OK : SF_ENOMEM;
     }
-    if ((code = sf_cli_out_commit("profile", &out)) != SF_EXIT_OK)
-        goto out;
-    if (a->out)
+    for (size_t ti = 0; rc == SF_OK && ti < a->nt; ti++)
+        rc = time_threads(x, a, ti, m, &ds, ds.n < 256 ? ds.n : 256, tim, &err);
+    if (rc == SF_OK) {
+        fill_notes(x, a, m, argc, argv);
+        rc = sf_profile_write(&x->prof, &x->notes, out.f, &err);
+    }
+    if (rc != SF_OK)
+        code = sf_cli_fail("profile", rc, &err);
+    else if ((code = sf_cli_out_commit("profile", &out)) == SF_EXIT_OK && a->out)
         progress_line("wrote %s in %.1f s", a->out, sf_monotonic_s() - t0);
-out:
     sf_outfile_abort(&out);
-    for (size_t i = 0; i < SF_MAX_RUNTIMES; i++)
+    for (size_t i = 0; x && i < SF_MAX_RUNTIMES; i++)
         free(x->meas[i]);
     free(x);
     free(tim);

@@ -27,10 +27,8 @@ static void progress(void *ctx, int64_t done, int64_t total, const char *phase)
     int pct = (int)(100 * done / total);
     if (!p->tty && pct % 25 != 0 && done < total)
         return; /* a log file gets a line per quarter, a terminal a live counter */
-    fprintf(stderr, "%sserflow replay: %s %3d%% (%lld/%lld epochs)%s", p->tty ? "\r" : "", phase,
-            (int)(100 * done / total), (long long)done, (long long)total,
-            p->tty && done < total ? "" : "\n");
-    fflush(stderr);
+    sf_cli_progress("replay", p->tty, done == total, "%s %3d%% (%lld/%lld epochs)", phase,
+                    (int)(100 * done / total), (long long)done, (long long)total);
 }
 
 /* The policies grouped by the path they run: "  serflow: hybrid ...; libra, spock: IaaS ...". */
@@ -209,16 +207,96 @@ static void write_series(FILE *f, const struct sf_trace *t, const struct sf_poli
     }
 }
 
-/* Per policy, its batches per epoch on instances and on functions (stacked), the arrivals in
- * batches and the ready instances (paper Fig. 13); then the cost per policy split into VMs and
- * functions (Fig. 14). Returns an exit code. */
+/* The per-epoch plots draw at most this many bins across the width (~760 px): a longer trace is
+ * aggregated into bins of a round number of epochs (means, and the busiest epoch's arrivals). */
+#define PLOT_MAX_BINS 500
+
+/* Epochs per bin: the smallest of 1, 2, 5, 10, 20, 50, ... that gives at most PLOT_MAX_BINS. */
+static int64_t plot_bin_epochs(int64_t n_epochs)
+{
+    static const int steps[] = {1, 2, 5};
+    for (int64_t scale = 1;; scale *= 10)
+        for (int k = 0; k < 3; k++)
+            if ((n_epochs + steps[k] * scale - 1) / (steps[k] * scale) <= PLOT_MAX_BINS)
+                return steps[k] * scale;
+}
+
+/* "100 epochs = 10 min" */
+static void describe_span(int64_t epochs, double epoch_s, char *buf, size_t size)
+{
+    double sec = (double)epochs * epoch_s;
+    if (sec >= 3600)
+        snprintf(buf, size, "%lld epochs = %.3g h", (long long)epochs, sec / 3600);
+    else if (sec >= 60)
+        snprintf(buf, size, "%lld epochs = %.3g min", (long long)epochs, sec / 60);
+    else
+        snprintf(buf, size, "%lld epochs = %.3g s", (long long)epochs, sec);
+}
+
+/* What the per-epoch series hold over the whole trace, per policy. */
+struct series_totals {
+    int64_t ready, inst, fn;
+    int ready_max;
+};
+
+/* The binned series as CSV: first and last epoch of the bin, its middle, arrivals in req/s
+ * (mean, and the busiest epoch's), then per policy: ready instances (mean), batches per epoch on
+ * instances and on functions (means). */
+static void write_bins(FILE *f, const struct sf_trace *t, double epoch_s, int64_t bin,
+                       const struct sf_policy_result *r, size_t n, struct series_totals *tot)
+{
+    fprintf(f, "first_epoch,last_epoch,mid_epoch,arrivals_mean_rps,arrivals_max_rps");
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = sf_policy_name(r[i].kind);
+        fprintf(f, ",%s_ready_mean,%s_batches_instances_mean,%s_batches_functions_mean", nm, nm,
+                nm);
+        tot[i] = (struct series_totals){0};
+    }
+    fprintf(f, "\n");
+    for (int64_t b0 = 0; b0 < t->n_epochs; b0 += bin) {
+        int64_t b1 = b0 + bin < t->n_epochs ? b0 + bin : t->n_epochs, m = b1 - b0;
+        uint64_t sum = 0, mx = 0;
+        for (int64_t e = b0; e < b1; e++) {
+            sum += t->count[e];
+            mx = t->count[e] > mx ? t->count[e] : mx;
+        }
+        fprintf(f, "%lld,%lld,%.1f,%.6g,%.6g", (long long)(b0 + 1), (long long)b1,
+                (double)(b0 + 1 + b1) / 2, (double)sum / ((double)m * epoch_s),
+                (double)mx / epoch_s);
+        for (size_t i = 0; i < n; i++) {
+            int64_t ready = 0, inst = 0, fn = 0;
+            for (int64_t e = b0; e < b1; e++) {
+                ready += r[i].series_ready[e];
+                inst += r[i].series_batches_inst[e];
+                fn += r[i].series_batches_fn[e];
+                if (r[i].series_ready[e] > tot[i].ready_max)
+                    tot[i].ready_max = r[i].series_ready[e];
+            }
+            tot[i].ready += ready;
+            tot[i].inst += inst;
+            tot[i].fn += fn;
+            fprintf(f, ",%.6g,%.6g,%.6g", (double)ready / (double)m, (double)inst / (double)m,
+                    (double)fn / (double)m);
+        }
+        fprintf(f, "\n");
+    }
+}
+
+/* Per policy (paper Fig. 13), two panels on one time axis: above, the arrivals in req/s and the
+ * ready instances, on a right axis scaled so that one instance sits at the req/s it serves
+ * (its capacity r), so the two read against each other; below, the batches per epoch on
+ * instances and on functions (stacked, in batches: their sizes differ by path). A trace longer
+ * than PLOT_MAX_BINS epochs is drawn in bins (means; the arrivals also as the busiest epoch of
+ * each bin), said in the axis label. A series that is zero throughout is not drawn; a note says
+ * so. Then the cost per policy split into VMs and functions (Fig. 14). Returns an exit code. */
 static int write_plots(const char *dir, const struct sf_trace *t, const struct sf_sim_opts *o,
-                       const struct sf_policy_result *r, size_t n)
+                       const struct sf_policy_result *r, const struct sf_binding *bound, size_t n,
+                       const struct sf_pricing *pr, int n_stages)
 {
     int code;
     struct sf_plot *pl =
         sf_plot_begin("replay", dir, "replay.gp",
-                      "set terminal pngcairo size 1100,520 noenhanced font 'sans,10'\n"
+                      "set terminal pngcairo size 1100,700 noenhanced font 'sans,10'\n"
                       "set datafile separator ','\nset grid ytics\n"
                       "set key outside right top\nset style fill solid 1.0 noborder\n",
                       &code);
@@ -230,30 +308,116 @@ static int write_plots(const char *dir, const struct sf_trace *t, const struct s
         write_series(d, t, r, n);
         sf_plot_data_done(pl, &of);
     }
+    int64_t bin = plot_bin_epochs(t->n_epochs);
+    struct series_totals tot[SF_POLICY_MAX];
+    d = pl->failed ? NULL : sf_plot_data(pl, "bins.csv", &of);
+    if (d) {
+        write_bins(d, t, o->ctl.epoch_s, bin, r, n, tot);
+        sf_plot_data_done(pl, &of);
+    }
+    char span[64], xlabel[256];
+    describe_span(bin, o->ctl.epoch_s, span, sizeof(span));
+    if (bin > 1)
+        snprintf(xlabel, sizeof(xlabel),
+                 "epoch (%.3g s each); %lld epochs drawn as %lld bins of %s: means per bin",
+                 o->ctl.epoch_s, (long long)t->n_epochs, (long long)((t->n_epochs + bin - 1) / bin),
+                 span);
+    else
+        snprintf(xlabel, sizeof(xlabel), "epoch (%.3g s each)", o->ctl.epoch_s);
     FILE *gp = pl->gp;
     for (size_t i = 0; i < n && !pl->failed; i++) {
         const char *nm = sf_policy_name(r[i].kind);
-        int ready = 3 + 3 * (int)i, inst = ready + 1, fn = ready + 2;
-        char png[SF_PLOT_NAME_MAX];
+        int ready = 6 + 3 * (int)i, inst = ready + 1, fn = ready + 2;
+        double cap = bound[i].env.ctl.capacity_rps;
+        int has_inst = r[i].path.has_instances && cap > 0 && isfinite(cap);
+        char png[SF_PLOT_NAME_MAX], path[128];
+        sf_path_describe(&r[i].path, pr, n_stages, path, sizeof(path));
         snprintf(png, sizeof(png), "epochs_%s.png", nm);
         sf_plot_new(pl, png);
-        fprintf(gp, "set title ");
-        sf_plot_textf(pl,
-                      "%s: batches per %.3g s epoch on instances and functions, ready instances "
-                      "(tau %.2f)",
-                      nm, o->ctl.epoch_s, o->tau);
-        fprintf(
-            gp,
-            "\nset xlabel 'epoch'\nset ylabel 'batches per epoch / instances'\n"
-            /* headroom: the busiest epoch's bar must not read as clipped by the frame */
-            "set xrange [1:%lld]\nset yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n"
-            "plot 'series.csv' skip 1 using 1:($%d+$%d) with fillsteps lc rgb '#d62728' "
-            "title 'batches on functions', "
-            "'' skip 1 using 1:%d with fillsteps lc rgb '#1f77b4' title 'batches on instances', "
-            "'' skip 1 using 1:($2/%d.0) with lines lw 1.5 lc rgb '#2ca02c' "
-            "title 'arrivals (batches of %d)', "
-            "'' skip 1 using 1:%d with steps lw 2 lc rgb 'black' title 'ready instances'\n",
-            (long long)t->n_epochs, inst, fn, inst, o->ctl.batch_size, o->ctl.batch_size, ready);
+        /* both panels share the x axis and its margins */
+        fprintf(gp, "set multiplot title ");
+        sf_plot_textf(pl, "%s (%s), tau %.2f: %lld epochs of %.3g s", nm, path, o->tau,
+                      (long long)t->n_epochs, o->ctl.epoch_s);
+        fprintf(gp,
+                "\nset lmargin at screen 0.08\nset rmargin at screen 0.66\n"
+                "set xrange [0.5:%lld.5]\nset yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n"
+                "set boxwidth %lld absolute\n",
+                (long long)t->n_epochs, (long long)bin);
+
+        /* top: arrivals and the ready instances, in req/s */
+        fprintf(gp, "set tmargin at screen 0.92\nset bmargin at screen 0.55\nset format x ''\n"
+                    "set ylabel 'requests per second'\n"
+                    "set key at screen 0.75, screen 0.92 left top Left reverse\n");
+        if (has_inst && tot[i].ready > 0) {
+            int step = tot[i].ready_max > 8 ? (tot[i].ready_max + 7) / 8 : 1;
+            fprintf(gp,
+                    "set link y2 via y/%.8g inverse y*%.8g\nset y2tics %d\nset ytics nomirror\n"
+                    "set y2label ",
+                    cap, cap, step);
+            sf_plot_textf(pl, "ready instances (one serves r = %.3g req/s)", cap);
+            fputc('\n', gp);
+        } else {
+            fprintf(gp, "set label 1 ");
+            sf_plot_str(pl, has_inst ? "ready instances: 0 throughout (none launched)"
+                                     : "no instances on this path: functions only");
+            fprintf(gp, " at graph 0.02, graph 0.92 front\n");
+        }
+        /* drawn under the mean: the busiest epoch of each bin, then the instances */
+        const char *sep = "plot ";
+        if (bin > 1) {
+            fprintf(gp, "%s'bins.csv' skip 1 using 3:5 with lines lw 1 lc rgb '#98df8a' title ",
+                    sep);
+            sf_plot_str(pl, "arrivals, busiest epoch");
+            sep = ", ";
+        }
+        if (has_inst && tot[i].ready > 0) {
+            fprintf(
+                gp,
+                "%s'bins.csv' skip 1 using 3:($%d*%.8g) with histeps lw 2 lc rgb 'black' title ",
+                sep, ready, cap);
+            sf_plot_str(pl,
+                        bin > 1 ? "ready instances, mean (right)" : "ready instances (right axis)");
+            sep = ", ";
+        }
+        fprintf(gp, "%s'bins.csv' skip 1 using 3:4 with lines lw 1.5 lc rgb '#2ca02c' title ", sep);
+        sf_plot_str(pl, bin > 1 ? "arrivals, mean" : "arrivals");
+        fprintf(gp,
+                "\nunset label 1\nunset link y2\nunset y2tics\nunset y2label\nset ytics mirror\n");
+
+        /* bottom: where the batches ran, in batches per epoch */
+        fprintf(gp, "set tmargin at screen 0.50\nset bmargin at screen 0.10\nset format x '%%g'\n"
+                    "set ylabel 'batches per epoch'\nset key at screen 0.75, screen 0.50 left top "
+                    "Left reverse\n"
+                    "set xlabel ");
+        sf_plot_str(pl, xlabel);
+        fputc('\n', gp);
+        if (tot[i].inst == 0 || tot[i].fn == 0) {
+            fprintf(gp, "set label 2 ");
+            sf_plot_str(pl, tot[i].inst == 0 && tot[i].fn == 0 ? "no batches"
+                            : tot[i].inst == 0                 ? "no batch ran on an instance"
+                                                               : "no batch ran on a function");
+            fprintf(gp, " at graph 0.02, graph 0.92 front\n");
+        }
+        sep = "plot ";
+        if (tot[i].fn > 0) {
+            fprintf(gp,
+                    "%s'bins.csv' skip 1 using 3:($%d+$%d) with boxes fs solid 1.0 border lc rgb "
+                    "'#d62728' lc rgb '#d62728' title ",
+                    sep, inst, fn);
+            sf_plot_str(pl, "batches on functions");
+            sep = ", ";
+        }
+        if (tot[i].inst > 0) {
+            fprintf(gp,
+                    "%s'bins.csv' skip 1 using 3:%d with boxes fs solid 1.0 border lc rgb "
+                    "'#1f77b4' lc rgb '#1f77b4' title ",
+                    sep, inst);
+            sf_plot_str(pl, "batches on instances");
+            sep = ", ";
+        }
+        if (tot[i].inst == 0 && tot[i].fn == 0)
+            fprintf(gp, "plot NaN notitle");
+        fprintf(gp, "\nunset multiplot\n");
     }
     d = pl->failed ? NULL : sf_plot_data(pl, "cost.dat", &of);
     if (d) {
@@ -433,7 +597,7 @@ static const struct sf_opt replay_opts[] = {
      .name = "k",
      .kind = SF_OPT_NUM,
      .metavar = "K",
-     .help = "weight of sigma in the instance target (1)",
+     .help = "weight of sigma in the instance target of the paper rule (1)",
      .want = NULL,
      .lo = 0,
      .hi = SF_MAX_CTL_K},
@@ -527,8 +691,9 @@ static const struct sf_opt replay_opts[] = {
      .name = "plot",
      .kind = SF_OPT_STR,
      .metavar = "DIR",
-     .help = "PNGs: per-epoch batches and instances per policy (paper Fig. 13),\ncost per policy "
-             "with its split (Fig. 14)"},
+     .help = "PNGs: per policy, arrivals (req/s) with the ready instances and\nthe batches per "
+             "epoch on instances and functions (paper Fig. 13;\nmore than 500 epochs in bins), "
+             "cost per policy with its split (Fig. 14)"},
     {.id = R_SWEEP,
      .name = "sweep",
      .kind = SF_OPT_STR,
@@ -554,7 +719,8 @@ static const struct sf_opt_cmd replay_spec = {
               "  serflow replay --epochs 0 --policy serflow,libra,oracle --plot out/\n"
               "  serflow replay --trace data/traces/berkeley_libra_per_second.txt --trace-unit "
               "second\n"
-              "  serflow replay --sweep k=0,0.5,1,2 --policy serflow,oracle\n"
+              "  serflow replay --sweep tcip=5,10,15,20 --policy serflow,oracle\n"
+              "  serflow replay --scaling paper --sweep k=0,0.5,1,2   (k: the paper rule's)\n"
               "\n"
               "Exit status: 0 replayed, 1 no plan or no policy to replay, or an output failed, 2 "
               "bad usage\nor input.\n"};
@@ -1161,7 +1327,7 @@ static int plan_and_bind(struct replay_args *a, const struct sf_profile *prof,
     }
     if (rc == SF_OK) {
         rc = sf_plan_run(plan, prof, pr, &po, &err);
-        *have_plan = rc == SF_OK || rc == SF_EINFEASIBLE;
+        *have_plan = 1; /* sf_plan_fini after every sf_plan_run */
     }
     sf_trace_fini(&traffic);
     free(rates);
@@ -1322,7 +1488,8 @@ static int replay_run(int argc, char **argv)
             code = cc;
     }
     if (a->plot_dir) {
-        int plc = write_plots(a->plot_dir, &trace, &a->sim, results, a->n_kinds);
+        int plc = write_plots(a->plot_dir, &trace, &a->sim, results, bound, a->n_kinds, pr,
+                              prof->n_stages);
         if (plc != SF_EXIT_OK)
             code = plc;
     }

@@ -38,15 +38,22 @@ enum {
     S_FN_IDLE,
     S_FN_CONC,
     S_FN_COLD,
+    S_FN_COLD_ALLOW,
     S_FN_DISP,
     S_LAMBDA_URL,
     S_FN_FAULT,
     S_WORKER_DELAY,
+    S_WORKER_NO_START,
     S_QUEUE,
     S_MAXCONN,
+    S_PER_CLIENT,
     S_IDLE,
+    S_REQ_TIMEOUT,
     S_MAXBODY,
+    S_MAXBUF,
     S_MAXIMG,
+    S_DEADLINE,
+    S_GRACE,
     S_HOST,
     S_PORT,
     S_READY_FD,
@@ -54,7 +61,7 @@ enum {
 };
 
 static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
-static const char *const fault_words[] = {"crash", "hang", NULL};
+static const char *const fault_words[] = {"crash", "hang", "start", "repoll", NULL};
 
 static const struct sf_opt serve_opts[] = {
     SF_SO_SECTION("Model and plan:"),
@@ -98,6 +105,11 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_NUM(S_FN_IDLE, "fn-idle-timeout-s", "S", "a warm instance idle this long stops (600)", 0,
               86400),
     SF_SO_INT(S_FN_CONC, "fn-concurrency", "N", "function instances at most (8)", 1, 256),
+    SF_SO_NUM(
+        S_FN_COLD_ALLOW, "fn-cold-start-s", "S",
+        "the function cold start the batcher allows for\n(default: the profile's; as replay's "
+        "--fn-cold-start-s)",
+        0, 3600),
     SF_SO_NUM(S_FN_COLD, "fn-cold-start-delay-s", "S", "added to each instance's real start (0)", 0,
               3600),
     SF_SO_INT(S_FN_DISP, "fn-dispatchers", "N",
@@ -105,17 +117,34 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_STR(S_LAMBDA_URL, "lambda-url", "U",
               "use a running function runtime instead of starting one"),
     SF_SO_WORD(S_FN_FAULT, "fn-fault", "F",
-               "test hook: function instances crash or hang on every event", fault_words),
+               "test hook: function instances crash, hang, fail to start or\npoll again without "
+               "answering, on every event",
+               fault_words),
     SF_SO_NUM(S_WORKER_DELAY, "worker-fault-delay-s", "S",
               "test hook: workers hold every batch this much longer", 0, 60),
+    SF_SO_FLAG(S_WORKER_NO_START, "worker-fault-no-start",
+               "test hook: workers exit instead of becoming ready"),
     SF_SO_SECTION("Limits:"),
     SF_SO_INT(S_QUEUE, "queue-cap", "N",
               "admitted requests waiting for dispatch; beyond: 503 (2000)", 1, 1000000),
-    SF_SO_INT(S_MAXCONN, "max-connections", "N", "connections at most (512)", 4, 100000),
+    SF_SO_NUM(S_DEADLINE, "deadline-s", "S", "admission to answer at most; then 504 (50 SLOs)",
+              0.001, 86400),
+    SF_SO_NUM(S_GRACE, "drain-grace-s", "S",
+              "at SIGTERM: readiness 503 this long while still serving (1)", 0, 3600),
+    SF_SO_INT(S_MAXCONN, "max-connections", "N", "connections at most (1024)", 4, 100000),
+    SF_SO_INT(S_PER_CLIENT, "max-connections-per-client", "N",
+              "connections from one address at most (512; more are\nclosed at once: keep it above "
+              "the busiest client's pool)",
+              1, 100000),
     SF_SO_INT(S_IDLE, "idle-timeout-s", "S", "a silent connection is closed after (10)", 1, 3600),
+    SF_SO_NUM(S_REQ_TIMEOUT, "request-timeout-s", "S",
+              "a request must arrive whole within this (10)", 0.1, 3600),
     SF_SO_INT(S_MAXBODY, "max-body-bytes", "N", "request body at most (8388608)", 1024,
               (long long)SF_SERVE_MAX_BODY_BYTES),
-    SF_SO_INT(S_MAXIMG, "max-images", "N", "images per request at most (256)", 1,
+    SF_SO_INT(S_MAXBUF, "max-buffered-bytes", "N",
+              "memory for bodies and their parse, all\nconnections; beyond: 503 (268435456)",
+              1 << 20, 1LL << 40),
+    SF_SO_INT(S_MAXIMG, "max-images", "N", "images per request at most (256, <= --queue-cap)", 1,
               SF_SERVE_MAX_BATCH),
     SF_SO_SECTION("Listening:"),
     SF_SO_STR(S_HOST, "host", "H", "numeric IPv4 address (127.0.0.1)"),
@@ -235,6 +264,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_FN_CONC:
         c->fn_concurrency = (int)v->i;
         break;
+    case S_FN_COLD_ALLOW:
+        a->bo.fn_cold_start_s = v->num;
+        break;
     case S_FN_COLD:
         c->fn_cold_start_delay_s = v->num;
         break;
@@ -249,6 +281,24 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         break;
     case S_WORKER_DELAY:
         c->worker_fault_delay_s = v->num;
+        break;
+    case S_WORKER_NO_START:
+        c->worker_fault_no_start = 1;
+        break;
+    case S_DEADLINE:
+        c->deadline_s = v->num;
+        break;
+    case S_GRACE:
+        c->drain_grace_s = v->num;
+        break;
+    case S_PER_CLIENT:
+        c->max_per_client = (int)v->i;
+        break;
+    case S_REQ_TIMEOUT:
+        c->request_timeout_s = v->num;
+        break;
+    case S_MAXBUF:
+        c->max_buffered_bytes = (size_t)v->i;
         break;
     case S_QUEUE:
         c->queue_cap = (int)v->i;
@@ -284,10 +334,10 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
 static void on_ready(void *ctx, const char *host, int port)
 {
     (void)ctx;
-    fprintf(stderr,
-            "serflow serve: listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
-            "/metrics); SIGTERM or Ctrl-C drains and stops\n",
-            host, port);
+    sf_cli_note("serve",
+                "listening on http://%s:%d (POST /v2/models/NAME/infer, GET "
+                "/metrics); SIGTERM or Ctrl-C drains and stops",
+                host, port);
 }
 
 static void serve_defaults(struct serve_args *a)
@@ -302,10 +352,14 @@ static void serve_defaults(struct serve_args *a)
     c->port = 8080;
     c->time_scale = 1;
     c->queue_cap = 2000;
-    c->max_connections = 512;
+    c->max_connections = 1024;
+    c->max_per_client = 512;
     c->idle_timeout_s = 10;
+    c->request_timeout_s = 10;
     c->max_body_bytes = (size_t)8 << 20;
+    c->max_buffered_bytes = (size_t)256 << 20;
     c->max_images = 256;
+    c->drain_grace_s = 1;
     c->fn_timeout_s = 10;
     c->fn_idle_timeout_s = 600;
     c->fn_concurrency = 8;
@@ -367,6 +421,11 @@ static int serve_run(int argc, char **argv)
         return code;
     if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
         c->fn_dispatchers = c->fn_concurrency;
+    if (c->max_images > c->queue_cap) {
+        sf_cli_error("serve", "--max-images is above --queue-cap: a request of --max-images images "
+                              "could never be admitted");
+        return SF_EXIT_USAGE;
+    }
     char model_dir[4096];
     if (a.model)
         snprintf(model_dir, sizeof(model_dir), "%s", a.model);
@@ -378,28 +437,32 @@ static int serve_run(int argc, char **argv)
     struct sf_err err = {{0}};
     c->prof = &prof;
     c->price = &pr;
+    c->pricing_path = a.pricing; /* NULL: the bundled catalog, as the runtime's default */
     c->bind = &bnd;
+    sf_cli_bound_malloc();
     sf_cli_install_stop();
+    if (c->ready_fd >= 0) /* started by a parent (serflow demo): dies with it, children too */
+        sf_cli_die_with_parent();
     if (sf_http_global_init(&err) != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_cli_error("serve", "%s", err.msg);
         return SF_EXIT_FAIL;
     }
     char where[160];
     sf_path_describe(&bnd.path, &pr, prof.n_stages, where, sizeof(where));
-    fprintf(stderr,
-            "serflow serve: policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
-            "req/s per instance, T-CIP %.4g req/s\n",
-            bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
-            bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
-            bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
+    sf_cli_note("serve",
+                "policy %s, tau %.2f, %s; SLO %g s, batch %d, %s batching; r %.4g "
+                "req/s per instance, T-CIP %.4g req/s",
+                bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
+                bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
+                bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
     int rc = sf_serve_run(c, &sf_cli_stop, &err);
     sf_binding_fini(&bnd);
     if (rc != SF_OK) {
-        fprintf(stderr, "serflow serve: %s\n", err.msg);
+        sf_cli_error("serve", "%s", err.msg);
         return rc == SF_EINVAL || rc == SF_ENOTFOUND ? SF_EXIT_USAGE : SF_EXIT_FAIL;
     }
-    fprintf(stderr, "serflow serve: drained and stopped: %llu requests accepted, %llu answered\n",
-            (unsigned long long)c->accepted, (unsigned long long)c->answered);
+    sf_cli_note("serve", "drained and stopped: %llu requests accepted, %llu answered",
+                (unsigned long long)c->accepted, (unsigned long long)c->answered);
     return SF_EXIT_OK;
 }
 

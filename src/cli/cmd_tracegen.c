@@ -103,7 +103,7 @@ static int parse(int argc, char **argv, struct tracegen_args *a, int *help, stru
             break;
         }
     }
-    if (id == SF_OPT_HELP) {
+    if (id == SF_OPT_HELP || id == SF_OPT_VERSION) { /* main.c answers --version */
         *help = 1;
         return SF_OK;
     }

@@ -64,6 +64,19 @@ void sf_cli_note(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+void sf_cli_progress(const char *cmd, int tty, int last, const char *fmt, ...)
+{
+    char msg[2 * SF_ERR_MAX], shown[2 * SF_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sf_str_escape(shown, sizeof(shown), msg, strlen(msg));
+    /* a terminal redraws one line; a log gets one line per update */
+    fprintf(stderr, "%sserflow %s: %s%s", tty ? "\r" : "", cmd, shown, tty && !last ? "" : "\n");
+    fflush(stderr);
+}
+
 int sf_cli_fail(const char *cmd, int status, const struct sf_err *err)
 {
     sf_cli_error(cmd, "%s", err->msg[0] ? err->msg : sf_strerror(status));
@@ -76,7 +89,8 @@ int sf_cli_check_only(const struct sf_opt_cmd *spec, int argc, char **argv, stru
     struct sf_optval v;
     int id;
     sf_opt_init(&p, spec, argc, argv);
-    while ((id = sf_opt_next(&p, &v, err)) > 0 || id == SF_OPT_HELP || id == SF_OPT_OPERAND)
+    while ((id = sf_opt_next(&p, &v, err)) > 0 || id == SF_OPT_HELP || id == SF_OPT_VERSION ||
+           id == SF_OPT_OPERAND)
         ;
     return id == SF_OPT_END ? SF_OK : SF_EINVAL;
 }
@@ -118,7 +132,16 @@ void sf_cli_usage(FILE *out)
                 break;
         }
     }
-    fputs("\nRun `serflow plan --help` to start.\n", out);
+    fputs("\nEvery command also takes --config FILE (its options from a JSON file, "
+          "docs/formats.md)\nand --version. Run `serflow plan --help` to start.\n",
+          out);
+}
+
+void sf_cli_version(FILE *out)
+{
+    const char *commit = sf_build_commit();
+    fprintf(out, "serflow %s%s%s%s\n", sf_version(), *commit ? " (git " : "", commit,
+            *commit ? ")" : "");
 }
 
 /* Parses `help [COMMAND]`: the command to describe into *which (NULL: the list). */
@@ -132,7 +155,7 @@ static int help_parse(int argc, char **argv, const struct sf_cli_command **which
     *show_self = 0;
     sf_opt_init(&p, &help_spec, argc, argv);
     while ((id = sf_opt_next(&p, &v, err)) != SF_OPT_END) {
-        if (id == SF_OPT_HELP) {
+        if (id == SF_OPT_HELP || id == SF_OPT_VERSION) { /* main.c answers --version */
             *show_self = 1;
             continue;
         }

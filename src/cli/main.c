@@ -17,7 +17,7 @@ static int close_stdout(int code)
         e = errno;
     }
     if (bad) {
-        fprintf(stderr, "serflow: write error on standard output: %s\n", strerror(e));
+        sf_cli_error(NULL, "write error on standard output: %s", strerror(e));
         return code == SF_EXIT_OK ? SF_EXIT_FAIL : code;
     }
     return code;
@@ -34,10 +34,19 @@ int main(int argc, char **argv)
         sf_cli_usage(stdout);
         return close_stdout(SF_EXIT_OK);
     }
+    if (!strcmp(name, "--version")) {
+        sf_cli_version(stdout);
+        return close_stdout(SF_EXIT_OK);
+    }
     const struct sf_cli_command *c = sf_cli_command_find(name);
     if (!c) {
         sf_cli_error(NULL, "unknown command '%s' (try serflow --help)", name);
         return SF_EXIT_USAGE;
+    }
+    /* every command's --version, answered here once (the parser gives it to every command) */
+    if (sf_opt_scan(c->spec, argc - 1, argv + 1) == SF_OPT_VERSION) {
+        sf_cli_version(stdout);
+        return close_stdout(SF_EXIT_OK);
     }
     return close_stdout(c->run(argc - 1, argv + 1));
 }

@@ -12,6 +12,14 @@
  * new option must never change what an old command line means). The parser prints nothing: an
  * error fills a struct sf_err with a line that names the option (and the caller adds
  * "serflow CMD: ").
+ *
+ * Every command also gets, from this parser and not from its table, `--version` (SF_OPT_VERSION;
+ * main.c answers it before the command runs) and `--config FILE`: a JSON file (docs/formats.md,
+ * "serflow-config/1") whose section named after the command holds options by their long names,
+ * values as on the command line. The whole file is read and checked at the first sf_opt_next
+ * call, before any option is returned (errors are "FILE:LINE: CMD.OPTION: problem"); its
+ * options are returned first, in table order, except those given on the command line, which
+ * override them. A command that stores each option's value therefore needs no change.
  */
 #ifndef SERFLOW_CLI_OPT_H
 #define SERFLOW_CLI_OPT_H
@@ -71,13 +79,36 @@ struct sf_opt_cmd {
 
 /* Returned by sf_opt_next besides option ids (> 0). */
 enum {
-    SF_OPT_END = 0,     /* no more arguments */
-    SF_OPT_ERROR = -1,  /* err is set; a usage error */
-    SF_OPT_HELP = -2,   /* -h or --help: print sf_opt_help and exit 0 */
-    SF_OPT_OPERAND = -3 /* a non-option argument (only when cmd->operands is set) */
+    SF_OPT_END = 0,      /* no more arguments */
+    SF_OPT_ERROR = -1,   /* err is set; a usage error */
+    SF_OPT_HELP = -2,    /* -h or --help: print sf_opt_help and exit 0 */
+    SF_OPT_OPERAND = -3, /* a non-option argument (only when cmd->operands is set) */
+    SF_OPT_VERSION = -4  /* --version: print the version and exit 0 (main.c does, before the
+                            command runs; a parse-only check treats it as --help) */
 };
 
-/* The value of the option just returned. str points into argv (valid for the program's life). */
+/* Config files (--config FILE). Caps on what a file may hold: */
+#define SF_OPT_CONFIG_FORMAT      "serflow-config/1"
+#define SF_OPT_CONFIG_BYTES       (1u << 20)    /* a file: a few hundred bytes per command */
+#define SF_OPT_CONFIG_VALUE_BYTES SF_PATH_BYTES /* one value: a path at most */
+#define SF_OPT_MAX_ROWS           256 /* rows of one command's table (the largest has ~60) */
+
+/* One option of a config file: its row, its value as on the command line (NULL for a flag
+ * given as true) and the line it is on. */
+struct sf_opt_setting {
+    const struct sf_opt *opt;
+    char *text;
+    int line;
+};
+
+/* The options a config file gives one command, in table order. */
+struct sf_opt_config {
+    struct sf_opt_setting set[SF_OPT_MAX_ROWS];
+    size_t n;
+};
+
+/* The value of the option just returned. str points into argv or into a config file's values
+ * (valid for the program's life, or until sf_opt_config_release). */
 struct sf_optval {
     const char *str;
     double num;
@@ -89,17 +120,40 @@ struct sf_opt_parser {
     const struct sf_opt_cmd *cmd;
     int argc;
     char **argv;
-    int next;            /* next argv index */
-    const char *cluster; /* rest of a short-option cluster, or NULL */
-    int only_operands;   /* after "--" */
+    int next;                             /* next argv index */
+    const char *cluster;                  /* rest of a short-option cluster, or NULL */
+    int only_operands;                    /* after "--" */
+    int started;                          /* the command line was scanned for --config */
+    const struct sf_opt *row;             /* the row of the option last read from argv */
+    const struct sf_opt_config *config;   /* from --config, or NULL */
+    size_t config_next;                   /* next setting of config to return */
+    unsigned char given[SF_OPT_MAX_ROWS]; /* rows given on the command line */
 };
 
 /* argv[0] is the command name and is skipped. */
 void sf_opt_init(struct sf_opt_parser *p, const struct sf_opt_cmd *cmd, int argc, char **argv);
 
-/* Next option id (> 0) with its validated value, SF_OPT_END, SF_OPT_HELP, SF_OPT_OPERAND (value
- * in v->str), or SF_OPT_ERROR with err = "--name: problem" (or "unknown option '...'"). */
+/* Next option id (> 0) with its validated value, SF_OPT_END, SF_OPT_HELP, SF_OPT_VERSION,
+ * SF_OPT_OPERAND (value in v->str), or SF_OPT_ERROR with err = "--name: problem" (or "unknown
+ * option '...'", or a config file's "FILE:LINE: CMD.OPTION: problem"). */
 int sf_opt_next(struct sf_opt_parser *p, struct sf_optval *v, struct sf_err *err);
+
+/* Walks argv alone (no config file is read) up to the first of --help (SF_OPT_HELP), --version
+ * (SF_OPT_VERSION), a usage error (SF_OPT_ERROR) or the end (SF_OPT_END), and returns it: what
+ * the command's own parse would meet first on its command line. */
+int sf_opt_scan(const struct sf_opt_cmd *cmd, int argc, char **argv);
+
+/* Parses the text of a config file (name for messages) for cmd into *out: the format, the
+ * command's section (required; other sections are only checked to be objects), each member an
+ * option of cmd's table with a value it accepts. SF_OK, or SF_EPARSE / SF_EINVAL / SF_ERANGE /
+ * SF_ETOOBIG / SF_ENOMEM with err = "FILE:LINE: FIELD: problem"; on failure out owns nothing. */
+int sf_opt_config_parse(const struct sf_opt_cmd *cmd, const char *name, const char *text,
+                        size_t len, struct sf_opt_config *out, struct sf_err *err);
+void sf_opt_config_fini(struct sf_opt_config *c);
+
+/* Frees the config files sf_opt_next has read (their values may be held by the caller, so they
+ * live until this call): for tests and fuzz targets that parse many command lines. */
+void sf_opt_config_release(void);
 
 /* Validates text as a value of o (kind, range, words) into v. On failure fills err with
  * "--NAME: expected WANT, got 'TEXT'" (prefix: o->name, or label when o->name is NULL). */

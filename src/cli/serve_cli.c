@@ -2,6 +2,7 @@
  * OpenMP thread count, and the parse loop over an option table. */
 #include "serve_cli.h"
 
+#include <malloc.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,14 @@ void sf_cli_install_stop(void)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* The mapping threshold: below it, allocations come from the arenas. */
+#define SERVE_MMAP_THRESHOLD_BYTES (256 * 1024)
+
+void sf_cli_bound_malloc(void)
+{
+    mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD_BYTES);
 }
 
 void sf_cli_die_with_parent(void)
@@ -71,7 +80,7 @@ int sf_cli_parse(const struct sf_opt_cmd *spec, int argc, char **argv,
     int id, help = 0;
     sf_opt_init(&p, spec, argc, argv);
     while ((id = sf_opt_next(&p, &v, err)) != SF_OPT_END) {
-        if (id == SF_OPT_HELP) {
+        if (id == SF_OPT_HELP || id == SF_OPT_VERSION) { /* main.c answers --version */
             help = 1;
             continue;
         }

@@ -19,6 +19,12 @@ void sf_cli_install_stop(void);
  * server (Linux prctl). */
 void sf_cli_die_with_parent(void);
 
+/* Buffers of 256 KiB and more (request bodies, frames, tensors) are mapped on allocation and
+ * unmapped on free (glibc's M_MMAP_THRESHOLD, fixed rather than raised after each large free):
+ * a serving process's RSS follows what is live, not the largest bodies each of its connection
+ * threads' arenas ever held (docs/security.md "Memory bound"). */
+void sf_cli_bound_malloc(void);
+
 /* Path of a bundled data file (sf_cli_data_path) in one of 8 rotating static buffers, so that a
  * few can be used in one expression. Not thread-safe. */
 const char *sf_cli_bundled(const char *rel);
@@ -74,5 +80,15 @@ enum sf_nn_backend sf_cli_backend_of(int word);
 
 extern const struct sf_cli_command sf_cli_serve_command, sf_cli_load_command, sf_cli_worker_command,
     sf_cli_lambda_command, sf_cli_function_command;
+
+/* Parse `serflow worker` / `serflow lambda` options into their settings (from the defaults), as
+ * the commands do; for the test that the command lines the ingress writes parse back. SF_OK, 1
+ * for --help, or an error status. */
+struct sf_worker_cfg;
+struct sf_lambda_cfg;
+int sf_cli_worker_parse(int argc, char **argv, struct sf_worker_cfg *c, struct sf_err *err);
+int sf_cli_lambda_parse(int argc, char **argv, struct sf_lambda_cfg *c, struct sf_err *err);
+struct sf_function_cfg;
+int sf_cli_function_parse(int argc, char **argv, struct sf_function_cfg *c, struct sf_err *err);
 
 #endif

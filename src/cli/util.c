@@ -113,8 +113,7 @@ int sf_cli_bind_one(const char *cmd, const struct sf_profile *prof, const struct
         bo->tau = tau >= 0 ? tau : plan.best.tau;
         rc = sf_bind(out, &plan, prof, pr, d, bo, &err);
     }
-    if (rc == SF_OK || rc == SF_EINFEASIBLE)
-        sf_plan_fini(&plan);
+    sf_plan_fini(&plan);
     if (rc != SF_OK)
         return sf_cli_fail(cmd, rc, &err);
     if (out->forced != SF_REJ_NONE)

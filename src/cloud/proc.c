@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serflow/auth.h"
 #include "serflow/cloud.h"
 
 extern char **environ;
@@ -21,40 +22,81 @@ extern char **environ;
 /* Environment entries a child may get: ours plus a few extra; more is a caller bug. */
 #define MAX_ENV 4096
 
+/* A pipe whose ends are above the descriptors a child gets (3, 4) and close-on-exec, so the
+ * file actions' dup2 calls cannot overwrite one another; -1 on failure. */
+static int high_pipe(int fds[2])
+{
+    int raw[2];
+    if (pipe(raw) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fds[i] = fcntl(raw[i], F_DUPFD_CLOEXEC, 10);
+        close(raw[i]);
+    }
+    if (fds[0] < 0 || fds[1] < 0) {
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        return -1;
+    }
+    return 0;
+}
+
 int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
-                  struct sf_err *err)
+                  const char *auth_line, struct sf_err *err)
 {
     memset(p, 0, sizeof(*p));
     p->ready_fd = -1;
-    int fds[2];
-    if (pipe(fds) != 0)
+    int fds[2], afd[2] = {-1, -1};
+    if (high_pipe(fds) != 0)
         return sf_err_set(err, SF_EIO, "%s: pipe: %s", argv[0], strerror(errno));
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    if (auth_line) {
+        /* the line (< 200 bytes) fits the pipe's buffer: written now, read by the child */
+        size_t al = strlen(auth_line);
+        if (high_pipe(afd) != 0 || write(afd[1], auth_line, al) != (ssize_t)al) {
+            close(fds[0]);
+            close(fds[1]);
+            if (afd[0] >= 0) {
+                close(afd[0]);
+                close(afd[1]);
+            }
+            return sf_err_set(err, SF_EIO, "%s: identity pipe: %s", argv[0], strerror(errno));
+        }
+        close(afd[1]);
+    }
     size_t n_env = 0, n_extra = 0;
     while (environ && environ[n_env] && n_env < MAX_ENV)
         n_env++;
     while (extra_env && extra_env[n_extra] && n_extra < 16)
         n_extra++;
-    char **envp = calloc(n_env + n_extra + 1, sizeof(char *));
+    char **envp = calloc(n_env + n_extra + 2, sizeof(char *));
     if (!envp) {
         close(fds[0]);
         close(fds[1]);
+        if (afd[0] >= 0)
+            close(afd[0]);
         return sf_err_set(err, SF_ENOMEM, "%s: out of memory", argv[0]);
     }
+    size_t e = 0;
+    static char auth_fd_env[] = "SERFLOW_AUTH_FD=4";
+    _Static_assert(SF_AUTH_FD == 4, "SERFLOW_AUTH_FD names SF_AUTH_FD");
+    if (auth_line)
+        envp[e++] = auth_fd_env;
     for (size_t i = 0; i < n_extra; i++)
-        envp[i] = extra_env[i];
-    for (size_t i = 0; i < n_env; i++)
-        envp[n_extra + i] = environ[i]; /* extras first: getenv finds them first */
+        envp[e++] = extra_env[i];
+    for (size_t i = 0; i < n_env; i++) /* extras first: getenv finds them first */
+        if (strncmp(environ[i], "SERFLOW_AUTH", 12) != 0) /* never a parent's identity */
+            envp[e++] = environ[i];
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (fds[1] != SF_PROC_READY_FD) {
-        posix_spawn_file_actions_adddup2(&fa, fds[1], SF_PROC_READY_FD);
-        posix_spawn_file_actions_addclose(&fa, fds[1]);
-    }
+    posix_spawn_file_actions_adddup2(&fa, fds[1], SF_PROC_READY_FD);
+    if (auth_line)
+        posix_spawn_file_actions_adddup2(&fa, afd[0], SF_AUTH_FD);
     sigset_t none, deflt;
     sigemptyset(&none);
     sigemptyset(&deflt);
@@ -73,6 +115,8 @@ int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[]
     posix_spawnattr_destroy(&at);
     free(envp);
     close(fds[1]);
+    if (afd[0] >= 0)
+        close(afd[0]);
     if (rc != 0) {
         close(fds[0]);
         return sf_err_set(err, SF_EIO, "%s: posix_spawn: %s", argv[0], strerror(rc));

@@ -83,6 +83,12 @@ static int st_failures(void *ctx)
     return 0;
 }
 
+static int st_failing(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
 static void st_shutdown(void *ctx, double now_s)
 {
     (void)now_s;
@@ -96,6 +102,7 @@ static const struct sf_cloud_ops static_ops = {
     .poll = st_poll,
     .bill = st_bill,
     .failures = st_failures,
+    .failing = st_failing,
     .shutdown = st_shutdown,
 };
 

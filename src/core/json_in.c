@@ -311,6 +311,14 @@ int sf__j_str_value(struct sf__jctx *c, const char *key, json_t *v, unsigned fla
         if (b[i] < 0x20 || b[i] == 0x7f)
             return sf__j_fail(c, key, SF_EINVAL, "control character \\x%02X at offset %zu", b[i],
                               i);
+    /* nor anything a terminal would hide or reorder (a bidi override makes "c6i.large" of
+     * "c6i.\u202Eegral"): such a name cannot be told from another when printed */
+    if (!sf_str_plain(json_string_value(v), n)) {
+        char esc[256];
+        sf_str_escape(esc, sizeof(esc), json_string_value(v), n);
+        return sf__j_fail(c, key, SF_EINVAL,
+                          "invisible, reordering or C1 control character in \"%s\"", esc);
+    }
     memcpy(out, json_string_value(v), n + 1);
     return SF_OK;
 }

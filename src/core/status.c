@@ -14,28 +14,11 @@
 const char *sf_strerror(int status)
 {
     switch (status) {
-    case SF_OK:
-        return "ok";
-    case SF_ENOMEM:
-        return "out of memory";
-    case SF_EINVAL:
-        return "invalid value";
-    case SF_EIO:
-        return "I/O error";
-    case SF_EPARSE:
-        return "parse error";
-    case SF_ERANGE:
-        return "value out of range";
-    case SF_ENOTFOUND:
-        return "not found";
-    case SF_EUNSUPPORTED:
-        return "unsupported";
-    case SF_ECORRUPT:
-        return "corrupt data";
-    case SF_ETOOBIG:
-        return "too big";
-    case SF_EINFEASIBLE:
-        return "infeasible";
+#define NAME(name, value, text)                                                                    \
+    case name:                                                                                     \
+        return text;
+        SF_STATUS_LIST(NAME)
+#undef NAME
     default:
         return "unknown error";
     }

@@ -1,5 +1,6 @@
 /* util.c - small shared helpers: monotonic clock, double comparator, string copy, escaping of
  * untrusted text (core.h). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,53 @@ char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len)
     return out;
 }
 
+int sf_str_plain(const char *in, size_t in_len)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    char piece[8];
+    size_t k;
+    for (size_t i = 0; i < in_len;) {
+        size_t take = escape_one(p, i, in_len, piece, &k);
+        if (k != take || memcmp(piece, p + i, k) != 0)
+            return 0;
+        i += take;
+    }
+    return 1;
+}
+
 size_t sf_bom_len(const char *text, size_t len)
 {
     return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
+
+void sf_argv_init(struct sf_argv *a)
+{
+    a->n = 0;
+    a->used = 0;
+    a->v[0] = NULL;
+}
+
+int sf_argv_add(struct sf_argv *a, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    if (a->n >= SF_ARGV_MAX || len > sizeof(a->buf) - a->used)
+        return SF_ETOOBIG;
+    char *dst = a->buf + a->used;
+    memcpy(dst, s, len);
+    a->used += len;
+    a->v[a->n++] = dst;
+    a->v[a->n] = NULL;
+    return SF_OK;
+}
+
+int sf_argv_addf(struct sf_argv *a, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= sizeof(tmp))
+        return SF_ETOOBIG;
+    return sf_argv_add(a, tmp);
 }

@@ -55,6 +55,28 @@ void sf_meter_fn(struct sf_meter *m, const struct sf_pricing *p, size_t arch, in
     m->invocations++;
 }
 
+void sf_meter_fn_init(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
+                      double duration_s)
+{
+    if (arch >= p->n_fn_arch)
+        return;
+    double gb_s = sf_bill_fn_s(p, duration_s) * mem_mb / 1024.0;
+    m->fn_gb_s += gb_s;
+    m->fn_usd += gb_s * p->fn_arch[arch].price_usd_per_gb_s;
+}
+
+void sf_meter_fn_billed(struct sf_meter *m, const struct sf_pricing *p, size_t arch, int mem_mb,
+                        double billed_s, uint64_t calls)
+{
+    if (arch >= p->n_fn_arch || !(billed_s >= 0) || !sf_isfinite(billed_s))
+        return;
+    double gb_s = billed_s * mem_mb / 1024.0;
+    m->fn_gb_s += gb_s;
+    m->fn_usd += gb_s * p->fn_arch[arch].price_usd_per_gb_s;
+    m->fee_usd += (double)calls * p->fn_request_fee_usd;
+    m->invocations += calls;
+}
+
 void sf_meter_merge(struct sf_meter *m, const struct sf_meter *add)
 {
     for (int v = 0; v < SF_MAX_VM_TYPES; v++)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/sim.h"
+#include "serflow/trace.h"
 
 void sf_trace_fini(struct sf_trace *t)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serflow/sim.h"
+#include "serflow/trace.h"
 
 static const char *const family_names[SF_TG_COUNT] = {"diurnal", "onoff", "flash",  "ramp",
                                                       "steps",   "quiet", "sparse", "spiky"};

@@ -13,36 +13,19 @@
 
 #include "serflow/plan.h"
 
+#define NAME(name, text) text,
+static const char *const pool_names[] = {SF_POOL_LIST(NAME)};
+static const char *const reject_names[] = {SF_REJECT_LIST(NAME)};
+#undef NAME
+
 const char *sf_pool_name(enum sf_pool pool)
 {
-    switch (pool) {
-    case SF_POOL_FAAS:
-        return "faas";
-    case SF_POOL_IAAS:
-        return "iaas";
-    case SF_POOL_HYBRID:
-        return "hybrid";
-    }
-    return "?";
+    return (size_t)pool < SF_ARRAY_LEN(pool_names) ? pool_names[pool] : "?";
 }
 
 const char *sf_reject_name(enum sf_reject r)
 {
-    switch (r) {
-    case SF_REJ_NONE:
-        return "feasible";
-    case SF_REJ_SLO:
-        return "slo";
-    case SF_REJ_SPILL_SLO:
-        return "spill-slo";
-    case SF_REJ_PAYLOAD:
-        return "payload";
-    case SF_REJ_ACCURACY:
-        return "accuracy";
-    case SF_REJ_UNPROFILED:
-        return "unprofiled";
-    }
-    return "?";
+    return (size_t)r < SF_ARRAY_LEN(reject_names) ? reject_names[r] : "?";
 }
 
 void sf_plan_opts_default(struct sf_plan_opts *o)

@@ -418,16 +418,22 @@ static int64_t dispatch(void *ctx, const struct sf_batch_decision *d, int64_t a,
     return n;
 }
 
-static const struct sf__dq_ops fleet_ops = {
-    .free = free_instances, .next_free = next_free_s, .dispatch = dispatch};
+static double arrival_s(void *ctx, int64_t g)
+{
+    const struct sf__shared *sh = ((const struct sf__pstate *)ctx)->sh;
+    return sh->arrival[g - sh->base];
+}
+
+static const struct sf_dq_ops fleet_ops = {
+    .free = free_instances, .next_free = next_free_s, .dispatch = dispatch, .arrival_s = arrival_s};
 
 /* The decision at the end of epoch e (time e T), after every dispatch before it. */
 static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
 {
-    sf__dq_advance(sh, &ps->dq, (double)e * sh->o->ctl.epoch_s);
+    sf_dq_advance(&ps->dq, (double)e * sh->o->ctl.epoch_s);
     record(sh, ps, e);
     decision(sh, ps, e, n);
-    sf__dq_settle(sh, &ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
+    sf_dq_settle(&ps->dq, ps->dq.cur_s); /* a newly ready instance may take a batch */
 }
 
 /* The oracle's lanes for deadline batching (sim_oracle.c). */
@@ -489,7 +495,7 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
                     epoch_route(sh, &ps[i], sh->end);
                 else
                     for (int64_t g = sh->end - m; g < sh->end; g++)
-                        sf__dq_arrive(sh, &ps[i].dq, g);
+                        sf_dq_arrive(&ps[i].dq, g);
             }
             if (tb)
                 sf__oracle_fill(sh, tb_rt, tb, e, first_g, first_g + n, sh->end);
@@ -507,7 +513,7 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
     for (size_t i = 0; i < np; i++) {
         if (ps[i].deadline) {
             /* the queue drains at its deadlines; the last epoch's record includes that */
-            sf__dq_advance(sh, &ps[i].dq, INFINITY);
+            sf_dq_advance(&ps[i].dq, INFINITY);
             record(sh, &ps[i], E);
         }
         finish_policy(sh, &ps[i]);
@@ -537,7 +543,7 @@ static int init_policy(struct sf__shared *sh, struct sf__pstate *ps, const struc
     ps->deadline = sh->o->batching == SF_BATCHING_DEADLINE;
     if (ps->deadline) {
         ps->sh = sh;
-        ps->dq = (struct sf__dq){.cfg = &bnd->batcher, .ops = &fleet_ops, .ctx = ps};
+        ps->dq = (struct sf_dq){.cfg = &bnd->batcher, .ops = &fleet_ops, .ctx = ps};
     }
     ps->resp_hist = calloc(SF__RESP_BINS, sizeof(uint64_t));
     if (!ps->resp_hist)

@@ -70,39 +70,6 @@ struct sf__fnpool {
 double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
                      int *cold, int *throttled, double *bill_s);
 
-/* ---- one deadline-batching queue (sim_queue.c) ---- */
-
-struct sf__shared;
-
-/* What serves a queue: a policy's fleet, or an oracle lane's always-ready instances. */
-struct sf__dq_ops {
-    int (*free)(void *ctx, double t);         /* instances that may take a batch at t */
-    double (*next_free)(void *ctx, double t); /* when the next busy one is free (INFINITY) */
-    /* sends requests g, g + 1, ... where d says, at now; returns how many it took (<= d->n) */
-    int64_t (*dispatch)(void *ctx, const struct sf_batch_decision *d, int64_t g, double now);
-};
-
-struct sf__dq {
-    const struct sf_batcher_cfg *cfg;
-    const struct sf__dq_ops *ops;
-    void *ctx;
-    int64_t next_g; /* the queue's head (a global request index) */
-    int q_n;        /* requests queued */
-    double cur_s;   /* the queue's clock */
-    int saturated;  /* the batcher was asked with a queue and no free instance */
-    /* when the next dispatch can happen if nothing changes (valid while event_known) */
-    double next_event_s;
-    int event_known;
-};
-
-/* Every dispatch the batcher makes strictly before t (at deadlines, or when an instance frees);
- * the clock then moves to t (when finite). */
-void sf__dq_advance(struct sf__shared *sh, struct sf__dq *q, double t);
-/* Request g (the next in arrival order) arrives. */
-void sf__dq_arrive(struct sf__shared *sh, struct sf__dq *q, int64_t g);
-/* Dispatches what the batcher says must leave at now. */
-void sf__dq_settle(struct sf__shared *sh, struct sf__dq *q, double now);
-
 /* ---- per-policy state and the shared samples (sim.c) ---- */
 
 struct sf__pstate {
@@ -125,7 +92,7 @@ struct sf__pstate {
     int ep_next_inst; /* fleet index to try next for an instance batch */
     double ep_now_s;  /* the epoch's routing time */
     /* deadline batching */
-    struct sf__dq dq;
+    struct sf_dq dq;
     struct sf__shared *sh;
 };
 
@@ -207,7 +174,7 @@ void sf__bound_fini(struct sf__bound *b);
 /* Deadline batching: one lane per instance count m, a queue served by m instances ready from the
  * epoch's start and warm functions (sim_oracle.c). */
 struct sf__lane {
-    struct sf__dq dq;
+    struct sf_dq dq;
     struct sf__shared *sh;
     const struct sf_binding *rt;
     int m;

@@ -87,8 +87,16 @@ static int64_t lane_dispatch(void *ctx, const struct sf_batch_decision *d, int64
     return d->n;
 }
 
-static const struct sf__dq_ops lane_ops = {
-    .free = lane_free, .next_free = lane_next_free, .dispatch = lane_dispatch};
+static double lane_arrival_s(void *ctx, int64_t g)
+{
+    const struct sf__shared *sh = ((const struct sf__lane *)ctx)->sh;
+    return sh->arrival[g - sh->base];
+}
+
+static const struct sf_dq_ops lane_ops = {.free = lane_free,
+                                          .next_free = lane_next_free,
+                                          .dispatch = lane_dispatch,
+                                          .arrival_s = lane_arrival_s};
 
 /* Copies lane src into dst (its m instances' busy times, queue and cost). */
 static void lane_copy(struct sf__lane *dst, const struct sf__lane *src)
@@ -128,11 +136,11 @@ static void oracle_fill_deadline(struct sf__shared *sh, const struct sf_binding 
         l->m = 0;
         l->cost = 0;
         l->resume_g = first_g;
-        l->dq = (struct sf__dq){.cfg = tb->cfg,
-                                .ops = &lane_ops,
-                                .ctx = l,
-                                .next_g = first_g,
-                                .cur_s = (double)(e - 1) * sh->o->ctl.epoch_s};
+        l->dq = (struct sf_dq){.cfg = tb->cfg,
+                               .ops = &lane_ops,
+                               .ctx = l,
+                               .next_g = first_g,
+                               .cur_s = (double)(e - 1) * sh->o->ctl.epoch_s};
         tb->top = 0;
         tb->epoch_first_g = first_g;
     }
@@ -143,7 +151,7 @@ static void oracle_fill_deadline(struct sf__shared *sh, const struct sf_binding 
             if (may_spawn)
                 lane_copy(snap, l);
             l->dq.saturated = 0;
-            sf__dq_arrive(sh, &l->dq, g);
+            sf_dq_arrive(&l->dq, g);
             if (may_spawn && l->dq.saturated) {
                 snap->resume_g = g;
                 lane_spawn(tb, snap);
@@ -159,7 +167,7 @@ static void oracle_fill_deadline(struct sf__shared *sh, const struct sf_binding 
         if (may_spawn)
             lane_copy(snap, l);
         l->dq.saturated = 0;
-        sf__dq_advance(sh, &l->dq, INFINITY);
+        sf_dq_advance(&l->dq, INFINITY);
         if (may_spawn && l->dq.saturated)
             lane_spawn(tb, snap);
     }

@@ -35,6 +35,11 @@ expect "evil plot dir" 0 "$bin" plan --tau 0.7 --plot "$pdir"
 sed 's/"name": "c6i.large"/"name": "c6i\\nlarge"/' "$price" >"$tmp/nl-price.json"
 expect "control char in name" 2 "$bin" plan --pricing "$tmp/nl-price.json"
 has err "nl-price.json:[0-9]+: vm.types\[0\].name: control character"
+# nor one a terminal would reorder or hide (issue 16, defect 21): refused, and shown escaped
+sed 's/"name": "c6i.large"/"name": "c6i.\\u202eegral"/' "$price" >"$tmp/bidi-price.json"
+expect "bidi override in name" 2 "$bin" plan --pricing "$tmp/bidi-price.json"
+has err 'bidi-price.json:[0-9]+: vm.types\[0\].name: invisible, reordering or C1 control character in "c6i.\\u202Eegral"'
+grep -q $'\xe2\x80\xae' "$tmp/err" "$tmp/out" && bad "raw bidi override printed" || ok
 
 # --- class 3: outputs never follow planted names, never replace devices
 echo victim >"$tmp/victim"

@@ -27,6 +27,22 @@ assert abs(min(feas) - d["cost_usd_per_hour"]) < 1e-12, (min(feas), d["cost_usd_
 assert all(a["rejected_by"] for a in d["alternatives"] if not a["feasible"])
 PY
 
+# the instance count beside each alternative: 0 where no instance pays (about FaaS-only's cost)
+/usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "instances in json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert isinstance(d["instances"], int) and d["instances"] >= 0
+faas = [a for a in d["alternatives"] if a["pool"] == "faas"]
+for a in d["alternatives"]:
+    assert a["pool"] == "faas" or isinstance(a["instances"], int), a
+    if a["pool"] != "faas" and a["instances"] == 0 and a["tau"] == d["tau"]:
+        f = [x for x in faas if x["tau"] == a["tau"]][0]
+        # all on functions: FaaS-only's cost up to the spill's batch sizes
+        assert abs(a["cost_usd_per_hour"] / f["cost_usd_per_hour"] - 1) < 1e-3, (a, f)
+PY
+expect "instance column" 0 "$bin" plan
+has out "pool +vm +cut +k +inst +mem_mb"
+has out "^\* iaas +c6i.large +11 +1 +1 "
 expect "fixed tau" 0 "$bin" plan --tau 0.85 --json
 /usr/bin/python3 -c "import json,sys; d=json.load(open('$tmp/out')); assert d['tau']==0.85" && ok || bad "tau 0.85"
 expect "rate override" 0 "$bin" plan --rate 50 --json
@@ -40,6 +56,44 @@ expect "percent accuracy" 0 "$bin" plan --min-accuracy 85 --json
 
 expect "plots" 0 "$bin" plan --tau 0.7 --plot "$tmp/plots"
 [ -s "$tmp/plots/cost_vs_cut_tau0.70.png" ] && [ -s "$tmp/plots/tcip_sweep.png" ] && ok || bad "plot files"
+# what the plots show (issue 20), read from their script and data: every VM type's series has its
+# own x positions (none drawn under another), cuts where no instance pays are their own series
+# (not on the VM's line), every panel marks a configuration, the sweep marks each T-CIP crossing
+expect "plots, every tau" 0 "$bin" plan --plot "$tmp/all" --batching epoch
+expect "plots, default" 0 "$bin" plan --plot "$tmp/dl"
+/usr/bin/python3 - "$tmp/all" "$tmp/dl" <<'PY' && ok || bad "plan plots"
+import glob, math, os, re, sys
+for d in sys.argv[1:]:
+    gp = open(os.path.join(d, "plan.gp")).read()
+    panels = gp.split("\nreset\n")[1:]
+    cut_panels = [p for p in panels if "cost_vs_cut_tau" in p]
+    assert len(cut_panels) == len(glob.glob(os.path.join(d, "cost_vs_cut_tau*.dat"))) >= 1
+    chosen = 0
+    for p in cut_panels:
+        assert re.search(r"^set label 1 '(chosen|cheapest at this tau)' at ", p, re.M), p[:300]
+        chosen += "'chosen'" in p
+        assert "meets the SLO" in p and "misses the SLO" in p
+    assert chosen == 1, chosen
+    nopay_seen = False
+    for f in glob.glob(os.path.join(d, "cost_vs_cut_tau*.dat")):
+        rows = [l.split() for l in open(f) if not l.startswith("#")]
+        n_vm = (len(rows[0]) - 2) // 5
+        for r in rows[1:]:
+            xs = [float(r[2 + 5 * v]) for v in range(n_vm) if r[2 + 5 * v].lower() != "nan"]
+            assert len(set(xs)) == len(xs), r  # side by side, never drawn under another
+            for v in range(n_vm):
+                x, pays, nopay, ok, inst = r[2 + 5 * v: 7 + 5 * v]
+                if x.lower() == "nan":
+                    continue
+                assert (pays.lower() == "nan") != (nopay.lower() == "nan"), r
+                assert (int(inst) >= 1) == (pays.lower() != "nan"), r
+                nopay_seen |= nopay.lower() != "nan"
+    sweep = [p for p in panels if "tcip_sweep.png" in p][0]
+    assert re.search(r"^set (arrow 1 from|label 1 'IaaS: T-CIP .* do not cross)", sweep, re.M), sweep[:400]
+    if d.endswith("dl"):
+        assert nopay_seen  # the default plan has cuts where no instance pays
+        assert "no instance pays: all on functions" in gp
+PY
 
 # usage errors
 expect "unknown option" 2 "$bin" plan --frobnicate

@@ -40,6 +40,33 @@ expect "policies and csv" 0 "$bin" replay --tau 0.85 --policy serflow,libra --ep
 head -1 "$tmp/s.csv" | grep -q "epoch,arrivals,serflow_ready" && ok || bad "csv header"
 expect "plots" 0 "$bin" replay --tau 0.7 --epochs 60 --policy faas,libra,serflow --plot "$tmp/p" --quiet
 [ -s "$tmp/p/cost.png" ] && [ -s "$tmp/p/epochs_serflow.png" ] && ok || bad "plot files"
+# what the plots show (issue 20): a long trace in bins the width can show (said in the axis
+# label), arrivals in req/s beside instances on a linked axis, batches on their own panel, and no
+# series that is zero throughout (a note instead)
+expect "plots, binned" 0 "$bin" replay --tau 0.7 --epochs 1200 --policy faas,serflow --plot "$tmp/pb" --quiet
+/usr/bin/python3 - "$tmp/pb" <<'PY' && ok || bad "replay plots"
+import csv, os, re, sys
+d = sys.argv[1]
+rows = list(csv.reader(open(os.path.join(d, "bins.csv"))))
+head, rows = rows[0], rows[1:]
+assert len(rows) == 240 and rows[0][:2] == ["1", "5"] and rows[-1][1] == "1200", (len(rows), rows[0])
+series = list(csv.reader(open(os.path.join(d, "series.csv"))))[1:]
+assert len(series) == 1200
+# the bins hold the per-epoch series' means, arrivals in req/s (6 s epochs)
+mean = sum(int(r[1]) for r in series[:5]) / 5 / 6
+assert abs(float(rows[0][3]) - mean) < 1e-3 * mean, (rows[0][3], mean)
+assert abs(float(rows[0][4]) - max(int(r[1]) for r in series[:5]) / 6) < 1e-3
+gp = open(os.path.join(d, "replay.gp")).read()
+faas = gp[gp.index("epochs_faas.png"):gp.index("epochs_serflow.png")]
+sf = gp[gp.index("epochs_serflow.png"):gp.index("cost.png")]
+for p in (faas, sf):
+    assert "240 bins of 5 epochs = 30 s" in p and "requests per second" in p
+    assert "batches per epoch" in p and "batches of" not in p
+top = [re.findall(r"^plot .*$", p, re.M)[0] for p in (faas, sf)]
+assert "ready instances" not in top[0] and "ready instances" in top[1], top  # 0 throughout: not drawn
+assert "no instances on this path" in faas and "no batch ran on an instance" in faas
+assert re.search(r"set link y2 via y/[0-9.]+ inverse", sf)
+PY
 expect "per-second unit" 0 "$bin" replay --trace "$src/data/traces/berkeley_libra_per_second.txt" --trace-unit second --epochs 50 --policy faas,serflow --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['epochs']==50" && ok || bad "per-second epochs"
 printf 'ts\n0.5\n1.0\n7.2\n13.0\n' >"$tmp/t.csv"
@@ -82,6 +109,18 @@ PY
     has out "vs_bound"
     has out "lower bound: [$]"
 done
+# the README's sweep example sweeps a parameter the default rule uses: the rows must differ
+readme_sweep=$(sed -n 's|^build/serflow replay \([^#]*--sweep [^#]*\)#.*|\1|p' "$src/README.md")
+[ -n "$readme_sweep" ] && ok || bad "no sweep example in README.md"
+# shellcheck disable=SC2086
+expect "README sweep" 0 "$bin" replay $readme_sweep --epochs 100 --json --quiet
+/usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "README's sweep example changes nothing: $readme_sweep"
+import json, sys
+d = json.load(open(sys.argv[1]))
+costs = {p["value"]: [x["cost_usd"] for x in p["policies"] if x["name"] == "serflow"][0]
+         for p in d["points"]}
+assert len(set(costs.values())) > 1, costs
+PY
 expect "sweep unknown" 2 "$bin" replay --sweep speed=1,2
 has err "unknown parameter 'speed'"
 expect "sweep bad value" 2 "$bin" replay --sweep k=1,x

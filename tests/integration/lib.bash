@@ -2,7 +2,8 @@
 # processes on 127.0.0.1 (port 0: the kernel picks free ports), talk to them with real clients
 # (curl, aws, boto3, promtool), and stop every process they started. Each script sets bin and
 # src, sources this, and ends with `finish NAME`.
-. "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.bash"
+sf_integration_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$sf_integration_dir/../cli/lib.bash"
 model="$src/models/fmnist-ee"
 pids=()     # every process a test started, stopped on exit
 children=() # their descendants seen while running, checked gone at the end
@@ -13,12 +14,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME ARGS...: runs `serflow ARGS --port 0` in the background, waits (bounded) for
-# its "listening on http://HOST:PORT" line; sets url and spid.
+# start_serve NAME ARGS...: runs `serflow serve --port 0 ARGS` in the background (a short drain
+# grace unless ARGS give one), waits (bounded) for its "listening on http://HOST:PORT" line;
+# sets url and spid.
 start_serve() {
     local name=$1
     shift
-    "$bin" serve --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+    "$bin" serve --port 0 --drain-grace-s 0.2 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
     spid=$!
     pids+=("$spid")
     url=""
@@ -53,6 +55,14 @@ stop_serve() {
     grep -qE 'drained and stopped: ([0-9]+) requests accepted, \1 answered' "$tmp/$name.log" && ok ||
         bad "$name: accepted != answered at exit: $(tail -1 "$tmp/$name.log")"
     no_children "$name"
+    no_sanitizer_reports "$name"
+}
+
+# no_sanitizer_reports NAME: the log of NAME (its children write there too) holds no report of
+# AddressSanitizer, LeakSanitizer or UBSan (the ASan+UBSan build of make check)
+no_sanitizer_reports() {
+    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/$1.log" 2>/dev/null && ok ||
+        bad "$1: sanitizer report: $(grep -m1 -A4 -E 'Sanitizer|runtime error' "$tmp/$1.log")"
 }
 
 # no_children NAME: none of the descendants seen is still alive (bounded wait for reaping).
@@ -73,13 +83,22 @@ metric() {
         $1 == (l == "" ? n : n "{" l "}") { print $2; exit }'
 }
 
+# answered: every answer of the ingress, whatever its outcome (ok, failed, refused, deadline)
+answered() {
+    local t=0 v o
+    for o in ok failed refused deadline; do
+        v=$(metric serflow_requests_answered_total "outcome=\"$o\"")
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
 # accepted_is_answered NAME: the ingress's invariant, from /metrics
 accepted_is_answered() {
-    local a o f
+    local a n
     a=$(metric serflow_requests_accepted_total)
-    o=$(metric serflow_requests_answered_total 'outcome="ok"')
-    f=$(metric serflow_requests_answered_total 'outcome="failed"')
-    [ -n "$a" ] && [ "$a" = "$((o + f))" ] && ok || bad "$1: accepted $a != answered $o + $f"
+    n=$(answered)
+    [ -n "$a" ] && [ "$a" = "$n" ] && ok || bad "$1: accepted $a != answered $n"
 }
 
 # wait_metric NAME LABELS MIN: waits (bounded, 30 s) until the sample is >= MIN
@@ -165,4 +184,52 @@ stop_pid() {
     wait "$pid"; rc=$?
     [ "$rc" -eq 0 ] && ok || bad "$name: exited $rc after SIGTERM"
     no_children "$name"
+    no_sanitizer_reports "$name"
 }
+
+# listen_port PID: the TCP port PID listens on (read from /proc; empty when none)
+listen_port() {
+    /usr/bin/python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        t = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    f = line.split()
+    if f[3] == "0A" and f[9] in inodes:
+        print(int(f[1].split(":")[1], 16))
+        break
+PY
+}
+
+# child_of PID WORD: the first descendant of PID running `serflow WORD` (empty when none)
+child_of() {
+    local p
+    for p in $(descendants "$1"); do
+        ps -o args= -p "$p" 2>/dev/null | grep -q " $2 " && { echo "$p"; return; }
+    done
+}
+
+# wait_child PID WORD: waits (bounded, 30 s) for such a descendant and prints it
+wait_child() {
+    local c
+    for _ in $(seq 1 300); do
+        c=$(child_of "$1" "$2")
+        [ -n "$c" ] && { echo "$c"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# rss_peak_kb PID: the process's peak resident set (VmHWM) in kB
+rss_peak_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# the signing scheme of include/serflow/auth.h, written again in Python: the tests check the
+# processes against an independent implementation of the documented scheme
+export PYTHONPATH="$sf_integration_dir${PYTHONPATH:+:$PYTHONPATH}"

@@ -37,7 +37,7 @@ assert d["ok"] == d["requests"] > 0, d
 assert d["conn_errors"] == 0 and d["status_5xx"] == 0, d
 assert d["server_accepted"] == d["server_answered"] == d["requests"], d
 PY
-f=$(metric serflow_instance_failures)
+f=$(metric serflow_instance_failures_total)
 [ "${f:-0}" -ge 1 ] && ok || bad "kill: instance failure not seen ($f)"
 r=$(metric serflow_batches_redispatched_total)
 [ "${r:-0}" -ge 1 ] && ok || bad "kill: no batch re-dispatched to functions ($r)"

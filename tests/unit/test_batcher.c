@@ -1,7 +1,7 @@
 /* test_batcher.c - the deadline-aware batcher (batcher.h): a full batch leaves at once, nothing
  * waits at zero traffic, every deadline is met when capacity exists, a burst far above capacity
  * spills to functions with nothing dropped, and instances are preferred while they can make it.
- * A small event loop here plays the caller (as the simulator and the server do). */
+ * It drives the batcher through ctl/'s loop (sf_dq), as the simulator and the server do. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,9 +100,9 @@ static void test_waits_for_a_busy_instance_that_frees_in_time(void **state)
     assert_int_equal(sf_batcher_admit(&c, 2.93, 56, 0, 1, INFINITY, &a), 0);
 }
 
-/* The caller's loop: requests at times arr[0..n), instances of the given count, every request
- * dispatched exactly once; returns how many went to instances and the latest completion minus
- * deadline. Instances are busy for 60 % of their worst-case batch time. */
+/* ctl's driver loop (sf_dq) over requests at times arr[0..n) and instances of the given count,
+ * every request dispatched exactly once; returns how many went to instances and the latest
+ * completion minus deadline. Instances are busy for 60 % of their worst-case batch time. */
 struct run {
     long on_inst, on_fn, dispatched;
     double worst_overrun_s; /* max over batches of completion - oldest deadline */
@@ -112,12 +112,33 @@ struct queue {
     const struct sf_batcher_cfg *c;
     const double *arr;
     double busy[8];
-    int n_inst, head, q;
+    int n_inst;
+    struct run r;
 };
 
-/* Sends the head batch where d says, at now, and notes how late it finishes. */
-static void send(struct queue *s, const struct sf_batch_decision *d, double now, struct run *r)
+static int q_free(void *ctx, double t)
 {
+    const struct queue *s = ctx;
+    int n = 0;
+    for (int i = 0; i < s->n_inst; i++)
+        n += s->busy[i] <= t;
+    return n;
+}
+
+static double q_next_free(void *ctx, double t)
+{
+    const struct queue *s = ctx;
+    double next = INFINITY;
+    for (int i = 0; i < s->n_inst; i++)
+        if (s->busy[i] > t && s->busy[i] < next)
+            next = s->busy[i];
+    return next;
+}
+
+/* Sends requests g.. where d says, at now, and notes how late the batch finishes. */
+static int64_t q_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t g, double now)
+{
+    struct queue *s = ctx;
     int on_inst = d->path == SF_BATCH_INSTANCE;
     double service = on_inst ? s->c->inst_worst_s[d->n] : s->c->fn_worst_s[d->n];
     if (on_inst) {
@@ -126,52 +147,34 @@ static void send(struct queue *s, const struct sf_batch_decision *d, double now,
             i++;
         assert_true(i < s->n_inst); /* the batcher only picks an instance that is free */
         s->busy[i] = now + 0.6 * service;
-        r->on_inst += d->n;
+        s->r.on_inst += d->n;
     } else {
-        r->on_fn += d->n;
+        s->r.on_fn += d->n;
     }
-    double over = now + service - (s->arr[s->head] + s->c->slo_s);
-    r->worst_overrun_s = over > r->worst_overrun_s ? over : r->worst_overrun_s;
-    r->dispatched += d->n;
-    s->head += d->n;
-    s->q -= d->n;
+    double over = now + service - (s->arr[g] + s->c->slo_s);
+    s->r.worst_overrun_s = over > s->r.worst_overrun_s ? over : s->r.worst_overrun_s;
+    s->r.dispatched += d->n;
+    return d->n;
 }
+
+static double q_arrival_s(void *ctx, int64_t g)
+{
+    return ((const struct queue *)ctx)->arr[g];
+}
+
+static const struct sf_dq_ops q_ops = {
+    .free = q_free, .next_free = q_next_free, .dispatch = q_dispatch, .arrival_s = q_arrival_s};
 
 static struct run play(const struct sf_batcher_cfg *c, const double *arr, int n, int n_inst)
 {
-    struct queue s = {.c = c, .arr = arr, .n_inst = n_inst};
-    struct run r = {0, 0, 0, -INFINITY};
-    double now = 0;
-    struct sf_batch_decision d;
-    for (int loops = 0; loops < 50 * n + 1000; loops++) {
-        int free = 0;
-        double next_free = INFINITY;
-        for (int i = 0; i < n_inst; i++) {
-            if (s.busy[i] <= now)
-                free++;
-            else if (s.busy[i] < next_free)
-                next_free = s.busy[i];
-        }
-        int arriving = s.head + s.q < n;
-        double t_arr = arriving ? arr[s.head + s.q] : INFINITY;
-        sf_batcher_decide(c, now, s.q, s.q ? arr[s.head] : 0, free, next_free, &d);
-        if (d.path != SF_BATCH_NONE) {
-            send(&s, &d, now, &r);
-            continue;
-        }
-        double next = d.wake_s < next_free ? d.wake_s : next_free;
-        if (arriving && t_arr <= next) {
-            now = t_arr;
-            if (s.q && sf_batcher_admit(c, now, s.q, arr[s.head], free, next_free, &d))
-                send(&s, &d, now, &r);
-            s.q++;
-            continue;
-        }
-        if (!isfinite(next))
-            break; /* nothing left */
-        now = next;
-    }
-    return r;
+    struct queue s = {.c = c, .arr = arr, .n_inst = n_inst, .r = {0, 0, 0, -INFINITY}};
+    struct sf_dq q;
+    sf_dq_init(&q, c, &q_ops, &s, 0);
+    for (int g = 0; g < n; g++)
+        sf_dq_arrive(&q, g);
+    sf_dq_advance(&q, INFINITY); /* the rest leaves at its deadlines */
+    assert_int_equal(q.q_n, 0);
+    return s.r;
 }
 
 static void test_deadlines_met_and_instances_preferred(void **state)

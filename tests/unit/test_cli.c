@@ -10,8 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/serve_cli.h"
+#include "serflow/function.h"
+#include "serflow/lambda.h"
+#include "serflow/worker.h"
 #include "serflow/bind.h"
 #include "test_util.h"
 
@@ -289,6 +294,235 @@ static void test_help_is_generated_from_the_table(void **state)
     free(text);
 }
 
+/* ---- --version and --config (opt.c gives them to every command) ---- */
+
+/* Writes text to a new temporary file; its path into path (caller unlinks). */
+static void write_temp(const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "/tmp/test_cli_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_version_and_scan(void **state)
+{
+    (void)state;
+    assert_true(strlen(sf_version()) > 0);
+    const char *commit = sf_build_commit();
+    assert_true(strspn(commit, "0123456789abcdef") == strlen(commit));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    sf_cli_version(f);
+    fclose(f);
+    assert_true(!strncmp(text, "serflow ", 8) && strstr(text, sf_version()));
+    free(text);
+    struct {
+        const char *args[4];
+        int want;
+    } cases[] = {
+        {{"--version"}, SF_OPT_VERSION},
+        {{"--num", "0.5", "--version"}, SF_OPT_VERSION},
+        {{"--help", "--version"}, SF_OPT_HELP},
+        {{"--num", "2", "--version"}, SF_OPT_ERROR}, /* what comes first on the line wins */
+        {{"--version=1"}, SF_OPT_ERROR},
+        {{"--config", "/nonexistent", "--flag"}, SF_OPT_END}, /* scan reads no file */
+        {{"--", "--version"}, SF_OPT_ERROR},
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(cases); i++) {
+        char *argv[8] = {"test"};
+        int argc = 1;
+        for (; argc < 5 && cases[i].args[argc - 1]; argc++)
+            argv[argc] = (char *)cases[i].args[argc - 1];
+        if (sf_opt_scan(&t_cmd, argc, argv) != cases[i].want)
+            fail_msg("case %zu: scan returned %d, want %d", i, sf_opt_scan(&t_cmd, argc, argv),
+                     cases[i].want);
+    }
+    /* every command takes --version (its parse-only check accepts it) and has room in the
+     * config parser's row marks; none defines the parser's own options */
+    for (const struct sf_cli_command *const *c = sf_cli_commands; *c; c++) {
+        int rows = 0;
+        for (const struct sf_opt *o = (*c)->spec->opts; o->name || o->help; o++, rows++)
+            if (o->name && (!strcmp(o->name, "config") || !strcmp(o->name, "version")))
+                fail_msg("%s: --%s is the parser's", (*c)->spec->name, o->name);
+        assert_true(rows < SF_OPT_MAX_ROWS);
+        char *argv[] = {(char *)(*c)->spec->name, "--version", NULL};
+        struct sf_err err = {{0}};
+        assert_int_equal((*c)->check(2, argv, &err), SF_OK);
+        assert_int_equal(sf_opt_scan((*c)->spec, 2, argv), SF_OPT_VERSION);
+    }
+}
+
+/* A config file's options come first, in table order, each skipped when the command line gives
+ * it; values as on the command line; the strings stay valid after the parse. */
+static void test_config_file_and_command_line(void **state)
+{
+    (void)state;
+    char path[64];
+    write_temp("{\"format\": \"serflow-config/1\", \"notes\": \"n\",\n"
+               " \"other\": {\"anything\": 1},\n"
+               " \"test\": {\"word\": \"green\", \"int\": 7, \"quiet\": false,\n"
+               "          \"num\": 0.25, \"flag\": true, \"name\": \"from file\",\n"
+               "          \"x_mine\": [1]}}\n",
+               path, sizeof(path));
+    const char *args[] = {"--int", "3", "--config", path, NULL};
+    int ids[16], n;
+    struct sf_optval v;
+    struct sf_err err = {{0}};
+    char *argv[8] = {"test"};
+    int argc = 1;
+    for (; args[argc - 1]; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    struct sf_opt_parser p;
+    sf_opt_init(&p, &t_cmd, argc, argv);
+    const char *name = NULL;
+    double num = 0;
+    long long in = 0;
+    int word = -1, id;
+    n = 0;
+    while ((id = sf_opt_next(&p, &v, &err)) > 0) {
+        ids[n++] = id;
+        if (id == T_NAME)
+            name = v.str;
+        if (id == T_NUM)
+            num = v.num;
+        if (id == T_INT)
+            in = v.i;
+        if (id == T_WORD)
+            word = v.word;
+    }
+    if (id != SF_OPT_END)
+        fail_msg("parse: %d, '%s'", id, err.msg);
+    /* the file's name, num, word, flag (table order; int given on the line, quiet false), then
+     * the line's int */
+    int want[] = {T_NAME, T_NUM, T_WORD, T_FLAG, T_INT};
+    assert_int_equal(n, SF_ARRAY_LEN(want));
+    assert_memory_equal(ids, want, sizeof(want));
+    assert_string_equal(name, "from file");
+    assert_true(num == 0.25);
+    assert_int_equal(in, 3);
+    assert_int_equal(word, 1);
+    /* given twice */
+    const char *twice[] = {"--config", path, "--config=x", NULL};
+    assert_int_equal(run(&t_cmd, twice, ids, &n, &v, &err), SF_OPT_ERROR);
+    assert_non_null(strstr(err.msg, "--config: given twice"));
+    /* --help before anything wrong: no file read */
+    const char *help[] = {"--help", "--config", "/nonexistent", NULL};
+    assert_int_equal(run(&t_cmd, help, ids, &n, &v, &err), SF_OPT_HELP);
+    const char *missing[] = {"--config", "/nonexistent/c.json", NULL};
+    assert_int_equal(run(&t_cmd, missing, ids, &n, &v, &err), SF_OPT_ERROR);
+    assert_non_null(strstr(err.msg, "--config: /nonexistent/c.json: cannot open"));
+    unlink(path);
+    sf_opt_config_release();
+}
+
+static void test_config_errors_name_file_line_field(void **state)
+{
+    (void)state;
+    struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"{\"format\": \"serflow-config/1\",\n \"test\": {\n  \"num\": 2}}",
+         "f.json:3: test.num: expected seconds, a number in (0, 1], got '2'"},
+        {"{\"format\": \"serflow-config/1\",\n \"test\": {\"int\": \"x\"}}",
+         "f.json:2: test.int: expected an integer in [1, 10], got 'x'"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"int\": 2.5}}",
+         "test.int: expected an integer, got 2.5"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"flag\": 1}}",
+         "test.flag: expected true or false"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"name\": 1}}",
+         "test.name: expected a string"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"name\": \"\"}}",
+         "test.name: expected a non-empty value"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"name\": \"a\\u0000b\"}}",
+         "f.json:1: JSON syntax: \\u0000 is not allowed"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"name\": \"a\\nb\"}}",
+         "test.name: control character \\x0A"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"word\": \"blue\"}}",
+         "test.word: expected one of red, green"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"nam\": \"x\"}}",
+         "test.nam: unknown option of serflow test; did you mean name?"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"config\": \"x\"}}",
+         "test.config: --config is for the command line only"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"num\": null}}",
+         "test.num: expected a number"},
+        {"{\"format\": \"serflow-config/1\", \"test\": []}", "f.json:1: test: expected an object"},
+        {"{\"format\": \"serflow-config/1\", \"plan\": {}}",
+         "f.json:1: test: no section for serflow test (the file has plan)"},
+        {"{\"format\": \"serflow-config/2\", \"test\": {}}", "format: unsupported format"},
+        {"{\"test\": {}}", "format: missing required field"},
+        {"{\"format\": \"serflow-config/1\",\n \"test\": {\"flag\": true,}}",
+         "f.json:2: JSON syntax"},
+        {"[]", "top level: expected a JSON object"},
+        {"{\"format\": \"serflow-config/1\", \"test\": {\"flag\": true, \"flag\": false}}",
+         "JSON syntax: duplicate object key"},
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(cases); i++) {
+        struct sf_opt_config *c = malloc(sizeof(*c));
+        assert_non_null(c);
+        struct sf_err err = {{0}};
+        int rc =
+            sf_opt_config_parse(&t_cmd, "f.json", cases[i].text, strlen(cases[i].text), c, &err);
+        if (rc == SF_OK || !strstr(err.msg, cases[i].msg))
+            fail_msg("case %zu: rc %d, '%s' lacks '%s'", i, rc, err.msg, cases[i].msg);
+        assert_int_equal(c->n, 0);
+        free(c);
+    }
+    /* a value longer than the cap is refused, never cut */
+    size_t big = SF_OPT_CONFIG_VALUE_BYTES + 64;
+    char *text = malloc(big + 64);
+    assert_non_null(text);
+    int k = snprintf(text, big + 64, "{\"format\": \"serflow-config/1\", \"test\": {\"name\": \"");
+    memset(text + k, 'a', SF_OPT_CONFIG_VALUE_BYTES);
+    snprintf(text + k + SF_OPT_CONFIG_VALUE_BYTES, 8, "\"}}");
+    struct sf_opt_config *c = malloc(sizeof(*c));
+    assert_non_null(c);
+    struct sf_err err = {{0}};
+    assert_int_equal(sf_opt_config_parse(&t_cmd, "f.json", text, strlen(text), c, &err),
+                     SF_ETOOBIG);
+    assert_non_null(strstr(err.msg, "test.name: longer than"));
+    free(text);
+    free(c);
+}
+
+/* Every command reads its section of a config file through its own parse (check). */
+static void test_every_command_takes_a_config(void **state)
+{
+    (void)state;
+    for (const struct sf_cli_command *const *c = sf_cli_commands; *c; c++) {
+        const char *name = (*c)->spec->name;
+        char text[256], path[64];
+        snprintf(text, sizeof(text),
+                 "{\"format\": \"serflow-config/1\",\n \"%s\": {\"no-such-option\": 1}}\n", name);
+        write_temp(text, path, sizeof(path));
+        char *argv[] = {(char *)name, "--config", path, NULL};
+        struct sf_err err = {{0}};
+        char want[128];
+        snprintf(want, sizeof(want), ":2: %s.no-such-option: unknown option of serflow %s", name,
+                 name);
+        assert_int_not_equal((*c)->check(3, argv, &err), SF_OK);
+        if (!strstr(err.msg, want))
+            fail_msg("%s: '%s' lacks '%s'", name, err.msg, want);
+        unlink(path);
+        /* an empty section is no option at all */
+        snprintf(text, sizeof(text), "{\"format\": \"serflow-config/1\", \"%s\": {}}", name);
+        write_temp(text, path, sizeof(path));
+        err.msg[0] = '\0';
+        int rc = (*c)->check(3, argv, &err);
+        /* profile and tracegen need an argument the file does not give */
+        if (rc != SF_OK && strcmp(name, "profile") && strcmp(name, "tracegen"))
+            fail_msg("%s: an empty section: '%s'", name, err.msg);
+        unlink(path);
+    }
+    sf_opt_config_release();
+}
+
 /* Two bindings are equal in everything a driver runs: path, parameters, prices, runtimes, the
  * batcher and its tables. */
 static void assert_bindings_equal(const struct sf_binding *a, const struct sf_binding *b)
@@ -376,6 +610,81 @@ static void test_serve_binds_as_replay(void **state)
     assert_true(checked >= 20); /* 6 online policies x 2 batchings x 2 inputs, minus refusals */
 }
 
+/* A value of each option kind that is not the default and within the option's range. */
+#define SET_STR(f, d, name, lo, hi)  (f) = "v-" name
+#define SET_INT(f, d, name, lo, hi)  (f) = (hi) != (d) ? (int)(hi) : (int)(lo)
+#define SET_NUM(f, d, name, lo, hi)  (f) = (lo) + ((hi) - (lo)) / 3.0 /* not a short decimal */
+#define SET_FLAG(f, d, name, lo, hi) (f) = 1
+#define SET_BACKEND(f, d, name, lo, hi)                                                            \
+    (f) = (d) == SF_NN_BACKEND_DNNL ? SF_NN_BACKEND_REF : SF_NN_BACKEND_DNNL
+#define SET_FAULT(f, d, name, lo, hi) (f) = "hang"
+#define SAME_STR(a, b)                assert_string_equal(a, b)
+#define SAME_INT(a, b)                assert_int_equal(a, b)
+#define SAME_NUM(a, b)                assert_true((a) == (b)) /* %.17g parses back exactly */
+#define SAME_FLAG(a, b)               assert_int_equal(a, b)
+#define SAME_BACKEND(a, b)            assert_int_equal(a, b)
+#define SAME_FAULT(a, b)              assert_string_equal(a, b)
+
+/* The command lines the ingress writes for its children (sf_worker_argv, sf_lambda_argv) parse
+ * back, through `serflow worker` / `serflow lambda`'s own option tables, into the settings they
+ * were written from: every option of the one table, each set away from its default. */
+static void test_child_command_lines_parse_back(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_argv *a = malloc(sizeof(*a));
+    assert_non_null(a);
+    struct sf_worker_cfg w, wd, wb;
+    sf_worker_defaults(&w);
+    sf_worker_defaults(&wd);
+#define W_SET(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    SET_##KIND(w.field, wd.field, name, lo, hi);
+    SF_WORKER_OPTIONS(W_SET)
+#undef W_SET
+    sf_argv_init(a);
+    assert_int_equal(sf_argv_add(a, "worker"), SF_OK);
+    assert_int_equal(sf_worker_argv(&w, a, &err), SF_OK);
+    assert_int_equal(sf_cli_worker_parse(a->n, a->v, &wb, &err), SF_OK);
+#define W_SAME(ID, name, KIND, field, meta, help, lo, hi) SAME_##KIND(wb.field, w.field);
+    SF_WORKER_OPTIONS(W_SAME)
+#undef W_SAME
+    /* the defaults write nothing */
+    sf_argv_init(a);
+    assert_int_equal(sf_worker_argv(&wd, a, &err), SF_OK);
+    assert_int_equal(a->n, 0);
+
+    struct sf_lambda_cfg l, ld, lb;
+    sf_lambda_defaults(&l);
+    sf_lambda_defaults(&ld);
+#define L_SET(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    SET_##KIND(l.field, ld.field, name, lo, hi);
+    SF_LAMBDA_OPTIONS(L_SET)
+#undef L_SET
+    sf_argv_init(a);
+    assert_int_equal(sf_argv_add(a, "lambda"), SF_OK);
+    assert_int_equal(sf_lambda_argv(&l, a, &err), SF_OK);
+    assert_int_equal(sf_cli_lambda_parse(a->n, a->v, &lb, &err), SF_OK);
+#define L_SAME(ID, name, KIND, field, meta, help, lo, hi) SAME_##KIND(lb.field, l.field);
+    SF_LAMBDA_OPTIONS(L_SAME)
+#undef L_SAME
+
+    struct sf_function_cfg f, fd, fb;
+    sf_function_defaults(&f);
+    sf_function_defaults(&fd);
+#define F_SET(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    SET_##KIND(f.field, fd.field, name, lo, hi);
+    SF_FUNCTION_OPTIONS(F_SET)
+#undef F_SET
+    sf_argv_init(a);
+    assert_int_equal(sf_argv_add(a, "function"), SF_OK);
+    assert_int_equal(sf_function_argv(&f, a, &err), SF_OK);
+    assert_int_equal(sf_cli_function_parse(a->n, a->v, &fb, &err), SF_OK);
+#define F_SAME(ID, name, KIND, field, meta, help, lo, hi) SAME_##KIND(fb.field, f.field);
+    SF_FUNCTION_OPTIONS(F_SAME)
+#undef F_SAME
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,7 +696,12 @@ int main(void)
         cmocka_unit_test(test_command_checks),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_help_is_generated_from_the_table),
+        cmocka_unit_test(test_version_and_scan),
+        cmocka_unit_test(test_config_file_and_command_line),
+        cmocka_unit_test(test_config_errors_name_file_line_field),
+        cmocka_unit_test(test_every_command_takes_a_config),
         cmocka_unit_test(test_serve_binds_as_replay),
+        cmocka_unit_test(test_child_command_lines_parse_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,8 @@ static void test_input_frame_roundtrip(void **state)
     size_t n;
     struct sf_nn_shape sh;
     double tau;
-    assert_int_equal(sf_frame_input_decode(buf, len, 100, &ids2, &x2, &n, &sh, &tau, &err), SF_OK);
+    assert_int_equal(sf_frame_input_decode(buf, len, &IMG, 100, &ids2, &x2, &n, &sh, &tau, &err),
+                     SF_OK);
     assert_int_equal(n, 3);
     assert_int_equal(sh.ndim, 3);
     assert_int_equal(sh.dims[2], 28);
@@ -47,15 +48,15 @@ static void test_input_frame_roundtrip(void **state)
     free(ids2);
     free(x2);
     /* refusals: truncation, trailing byte, cap on n, magic */
-    assert_int_equal(sf_frame_input_decode(buf, len - 1, 100, &ids2, &x2, &n, &sh, &tau, &err),
-                     SF_EPARSE);
+    assert_int_equal(
+        sf_frame_input_decode(buf, len - 1, &IMG, 100, &ids2, &x2, &n, &sh, &tau, &err), SF_EPARSE);
     assert_non_null(strstr(err.msg, "expected"));
-    assert_int_equal(sf_frame_input_decode(buf, len, 2, &ids2, &x2, &n, &sh, &tau, &err),
+    assert_int_equal(sf_frame_input_decode(buf, len, &IMG, 2, &ids2, &x2, &n, &sh, &tau, &err),
                      SF_ETOOBIG);
     ((unsigned char *)buf)[0] = 'X';
-    assert_int_equal(sf_frame_input_decode(buf, len, 100, &ids2, &x2, &n, &sh, &tau, &err),
+    assert_int_equal(sf_frame_input_decode(buf, len, &IMG, 100, &ids2, &x2, &n, &sh, &tau, &err),
                      SF_EUNSUPPORTED);
-    assert_int_equal(sf_frame_input_decode(buf, 5, 100, &ids2, &x2, &n, &sh, &tau, &err),
+    assert_int_equal(sf_frame_input_decode(buf, 5, &IMG, 100, &ids2, &x2, &n, &sh, &tau, &err),
                      SF_EPARSE);
     free(buf);
     free(x);
@@ -83,7 +84,7 @@ static void test_result_frame_roundtrip(void **state)
     assert_int_equal(sf_frame_result_encode(r, 2, 10, &buf, &len, &err), SF_OK);
     struct sf_serve_result *o;
     size_t n;
-    assert_int_equal(sf_frame_result_decode(buf, len, 10, &o, &n, &err), SF_OK);
+    assert_int_equal(sf_frame_result_decode(buf, len, 10, 10, &o, &n, &err), SF_OK);
     assert_int_equal(n, 2);
     assert_int_equal(o[0].id, 11);
     assert_int_equal(o[0].label, 3);
@@ -96,8 +97,8 @@ static void test_result_frame_roundtrip(void **state)
     free(o);
     /* a label outside the classes of an answered record is malformed */
     ((unsigned char *)buf)[SF_FRAME_RESULT_HEADER_BYTES + 8] = 10;
-    assert_int_equal(sf_frame_result_decode(buf, len, 10, &o, &n, &err), SF_EPARSE);
-    assert_int_equal(sf_frame_result_decode(buf, len, 1, &o, &n, &err), SF_ETOOBIG);
+    assert_int_equal(sf_frame_result_decode(buf, len, 10, 10, &o, &n, &err), SF_EPARSE);
+    assert_int_equal(sf_frame_result_decode(buf, len, 10, 1, &o, &n, &err), SF_ETOOBIG);
     free(buf);
 }
 

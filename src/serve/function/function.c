@@ -4,8 +4,12 @@
  *   input frame "SFIB"    the whole model from stage 1 on a batch (the FaaS path and the spill)
  *   codec frame "SFHS"    the tail from the frame's stage on (the hybrid hand-off)
  *   OIP v2 JSON request   the whole model; the answer is the OIP JSON response
- * The same binary could run on AWS Lambda: it only speaks the documented Runtime API. The
- * X-Serflow-Instance header (ignored by Lambda) lets the local runtime know which instance polls.
+ * Every event is checked against the model before anything is copied: an input frame's shape
+ * must be the model's, a hidden-state frame's stage, classes and state shape the next stage's,
+ * ids distinct. Outputs that are not finite are refused per image (status 2 in the result frame).
+ * The same binary could run on AWS Lambda: it only speaks the documented Runtime API. Under the
+ * local runtime each call also carries the instance's X-Serflow-Auth (auth.h; Lambda would
+ * ignore it), and an event is taken only with the runtime's response MAC.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -18,14 +22,15 @@
 #include "serflow/nn_codec.h"
 #include "serflow/wire.h"
 #include "serflow/function.h"
+#include "wire/argv_emit.h"
 #include "wire/wire_int.h"
 
-/* Hidden state one event may carry: the Lambda synchronous payload cap is 6 MB of LZ4, which
- * decompresses to far less than this. */
-#define FN_MAX_HIDDEN_BYTES ((size_t)256 << 20)
+/* How long a post of an answer may take (the runtime answers at once). */
+#define FN_POST_TIMEOUT_MS 10000L
 
 struct event {
     char request_id[128];
+    char auth[80]; /* the runtime's X-Serflow-Auth-Response */
     char *body;
     size_t len, cap;
     int too_big;
@@ -40,31 +45,85 @@ static size_t ev_body(char *data, size_t size, size_t nmemb, void *ctx)
     return rc ? 0 : n;
 }
 
+/* Copies the value of header `name:` from a header line into out (cut: ignored). */
+static void header_value(const char *data, size_t n, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(data, name, nl) != 0)
+        return;
+    const char *v = data + nl;
+    size_t vl = n - nl;
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    if (vl < size) {
+        memcpy(out, v, vl);
+        out[vl] = '\0';
+    }
+}
+
 static size_t ev_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct event *e = ctx;
     size_t n = size * nmemb;
-    static const char name[] = "Lambda-Runtime-Aws-Request-Id:";
-    if (n > sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1)) {
-        const char *v = data + sizeof(name) - 1;
-        size_t vl = n - (sizeof(name) - 1);
-        while (vl && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl < sizeof(e->request_id)) {
-            memcpy(e->request_id, v, vl);
-            e->request_id[vl] = '\0';
-        }
-    }
+    header_value(data, n, "Lambda-Runtime-Aws-Request-Id:", e->request_id, sizeof(e->request_id));
+    header_value(data, n, SF_AUTH_RESPONSE_HEADER ":", e->auth, sizeof(e->auth));
     return n;
 }
 
-/* Runs one event; *out (heap) is the answer, *is_json whether it is JSON. On failure err says
- * why and the caller posts it to /error. */
-static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
-                     size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
-                     struct sf_err *err)
+/* Adds this instance's signed X-Serflow-Auth for METHOD url (nonce out); unchanged without an
+ * identity. */
+static struct curl_slist *sign(const struct sf_function_cfg *cfg, struct curl_slist *hl,
+                               const char *method, const char *url, char *nonce)
+{
+    if (!cfg->auth || !cfg->auth->set)
+        return hl;
+    char path[512], v[SF_AUTH_HEADER_BYTES], line[SF_AUTH_HEADER_BYTES + 32];
+    sf_auth_url_path(url, path, sizeof(path));
+    if (sf_auth_sign_request(cfg->auth, method, path, v, sizeof(v), nonce) != SF_OK)
+        return hl;
+    snprintf(line, sizeof(line), "%s: %s", SF_AUTH_REQUEST_HEADER, v);
+    return curl_slist_append(hl, line);
+}
+
+/* Checks a hidden-state frame's header against the model before it is decoded: the stage it
+ * continues from, the classes, the state's shape (the next stage's input) and the count; sets
+ * *max_bytes to exactly the state it may hold. */
+static int check_hidden_header(const struct sf_nn_model *m, const char *body, size_t len,
+                               size_t *max_bytes, struct sf_err *err)
+{
+    const unsigned char *p = (const unsigned char *)body;
+    if (len < SF_NN_CODEC_HEADER_BYTES)
+        return sf_err_set(err, SF_EPARSE, "hidden-state frame: %zu bytes, shorter than its header",
+                          len);
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
+    int done = (int)sf__get16(p + 8), classes = (int)sf__get16(p + 10),
+        ndim = (int)sf__get16(p + 12);
+    uint32_t n = sf__get32(p + 16);
+    if (done < 1 || done >= ns || classes != nc)
+        return sf_err_set(err, SF_EINVAL,
+                          "hidden-state frame: after stage %d with %d classes; the model has %d "
+                          "stages and %d classes",
+                          done, classes, ns, nc);
+    if (n > SF_SERVE_MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "hidden-state frame: %u requests exceed %u", n,
+                          SF_SERVE_MAX_BATCH);
+    const struct sf_nn_shape *want = sf_nn_stage_input_shape(sf_nn_model_stage(m, done + 1));
+    int same = ndim == want->ndim;
+    for (int d = 0; d < 3 && same; d++)
+        same = sf__get32(p + 24 + 4 * (size_t)d) == (d < want->ndim ? (uint32_t)want->dims[d] : 0);
+    if (!same)
+        return sf_err_set(err, SF_EINVAL,
+                          "hidden-state frame: the state's shape is not stage %d's input",
+                          done + 1);
+    *max_bytes = (size_t)n * sf_nn_shape_numel(want) * sizeof(float);
+    return SF_OK;
+}
+
+int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
+                      size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
+                      struct sf_err *err)
 {
     int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
     struct sf_nn_batch b;
@@ -84,7 +143,12 @@ static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const 
         if (rc == SF_OK)
             rc = sf_nn_batch_set_input(&b, m, oip.x, NULL, oip.n, err);
     } else if (len >= 4 && !memcmp(body, "SFHS", 4)) {
-        rc = sf_nn_codec_decode(body, len, FN_MAX_HIDDEN_BYTES, &b, &tau, err);
+        size_t max_bytes = 0;
+        rc = check_hidden_header(m, body, len, &max_bytes, err);
+        if (rc == SF_OK)
+            rc = sf_nn_codec_decode(body, len, max_bytes, &b, &tau, err);
+        if (rc == SF_OK)
+            rc = sf_ids_distinct(b.ids, b.n, err);
         cut = b.stages_done;
         head = SF_WHERE_VM;
         if (rc == SF_OK && (cut < 1 || cut >= ns || b.num_classes != nc))
@@ -95,7 +159,8 @@ static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const 
     } else {
         size_t n;
         struct sf_nn_shape shape;
-        rc = sf_frame_input_decode(body, len, SF_SERVE_MAX_BATCH, &ids, &x, &n, &shape, &tau, err);
+        rc = sf_frame_input_decode(body, len, sf_nn_model_input_shape(m), SF_SERVE_MAX_BATCH, &ids,
+                                   &x, &n, &shape, &tau, err);
         if (rc == SF_OK)
             rc = sf_nn_batch_set_input(&b, m, x, ids, n, err);
     }
@@ -110,8 +175,15 @@ static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const 
     for (size_t i = 0; rc == SF_OK && i < done; i++)
         sf_serve_result_from_nn(&nr[i], nc, cut, head, &res[i]);
     if (rc == SF_OK && *is_json) {
-        char *s = sf_oip_response_json(sf_nn_model_name(m), oip.id, res, done);
-        rc = s ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == SF_OK && i < done; i++)
+            if (res[i].status != SF_RESULT_OK)
+                rc = sf_err_set(err, SF_ERANGE,
+                                "image %zu: the model's outputs are not finite (its values are "
+                                "outside what the model handles)",
+                                i);
+        char *s = rc == SF_OK ? sf_oip_response_json(sf_nn_model_name(m), oip.id, res, done) : NULL;
+        if (rc == SF_OK && !s)
+            rc = sf_err_set(err, SF_ENOMEM, "out of memory");
         *out = s;
         *out_len = s ? strlen(s) : 0;
     } else if (rc == SF_OK) {
@@ -126,22 +198,22 @@ static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const 
     return rc;
 }
 
-static int post(CURL *c, const char *url, const void *body, size_t len, const char *ctype,
-                const char *instance_hdr)
+static int post(const struct sf_function_cfg *cfg, CURL *c, const char *url, const void *body,
+                size_t len, const char *ctype)
 {
     struct curl_slist *hl = NULL;
-    char ct[96];
+    char ct[96], nonce[33];
     snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
     hl = curl_slist_append(hl, ct);
-    hl = curl_slist_append(hl, instance_hdr);
     hl = curl_slist_append(hl, "Expect:");
+    hl = sign(cfg, hl, "POST", url, nonce);
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, FN_POST_TIMEOUT_MS);
     struct event sink = {0};
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ev_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
@@ -172,16 +244,16 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    const char *inst = getenv("SERFLOW_INSTANCE_ID");
-    char inst_hdr[96];
-    snprintf(inst_hdr, sizeof(inst_hdr), "X-Serflow-Instance: %s", inst ? inst : "");
     char next_url[320];
     snprintf(next_url, sizeof(next_url), "http://%s/2018-06-01/runtime/invocation/next",
              cfg->runtime_api);
+    if (rc == SF_OK && cfg->fault && !strcmp(cfg->fault, "start"))
+        rc = sf_err_set(err, SF_EIO, "fault injected: exit before the first poll");
     while (rc == SF_OK && !*stop) {
         struct event ev;
         memset(&ev, 0, sizeof(ev));
-        struct curl_slist *hl = curl_slist_append(NULL, inst_hdr);
+        char nonce[33] = "";
+        struct curl_slist *hl = sign(cfg, NULL, "GET", next_url, nonce);
         curl_easy_reset(c);
         curl_easy_setopt(c, CURLOPT_URL, next_url);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -200,10 +272,29 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
                 break;
             continue;
         }
+        if (strspn(ev.request_id,
+                   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") !=
+            strlen(ev.request_id)) {
+            free(ev.body); /* it goes into a URL path: letters, digits, - _ . only */
+            rc = sf_err_set(err, SF_EIO, "an event with a malformed request id");
+            break;
+        }
+        if (cfg->auth && cfg->auth->set &&
+            sf_auth_check_response(cfg->auth->key, nonce, (int)status, ev.auth) != SF_OK) {
+            /* not from our runtime (its port taken over): never run, never answered */
+            free(ev.body);
+            rc = sf_err_set(err, SF_EIO, "an event without the runtime's %s",
+                            SF_AUTH_RESPONSE_HEADER);
+            break;
+        }
         if (cfg->fault && !strcmp(cfg->fault, "crash")) {
             free(ev.body);
             rc = sf_err_set(err, SF_EIO, "fault injected: crash mid-invocation");
             break;
+        }
+        if (cfg->fault && !strcmp(cfg->fault, "repoll")) {
+            free(ev.body); /* asks for the next event without answering this one */
+            continue;
         }
         while (cfg->fault && !strcmp(cfg->fault, "hang") && !*stop) {
             struct timespec ts = {0, 50 * 1000 * 1000};
@@ -214,12 +305,12 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
         int is_json = 0;
         struct sf_err eerr = {{0}};
         char url[512];
-        if (run_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len, &is_json,
-                      &eerr) == SF_OK) {
+        if (sf_function_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len,
+                              &is_json, &eerr) == SF_OK) {
             snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/response",
                      cfg->runtime_api, ev.request_id);
-            post(c, url, out, out_len, is_json ? "application/json" : "application/octet-stream",
-                 inst_hdr);
+            post(cfg, c, url, out, out_len,
+                 is_json ? "application/json" : "application/octet-stream");
         } else {
             /* the Runtime API's error shape: errorMessage and errorType */
             json_t *o =
@@ -228,7 +319,7 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
             json_decref(o);
             snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/error",
                      cfg->runtime_api, ev.request_id);
-            post(c, url, msg ? msg : "{}", msg ? strlen(msg) : 2, "application/json", inst_hdr);
+            post(cfg, c, url, msg ? msg : "{}", msg ? strlen(msg) : 2, "application/json");
             free(msg);
         }
         free(out);
@@ -239,4 +330,25 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
     sf_nn_runner_free(r);
     sf_nn_model_free(m);
     return rc;
+}
+
+void sf_function_defaults(struct sf_function_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tau = 1;
+    c->threads = 1;
+    c->backend = SF_NN_BACKEND_DNNL;
+}
+
+int sf_function_argv(const struct sf_function_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_function_cfg d;
+    sf_function_defaults(&d);
+    int rc = SF_OK;
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_FUNCTION_OPTIONS(EMIT)
+#undef EMIT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "function: the command line is too long");
 }

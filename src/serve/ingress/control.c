@@ -28,6 +28,8 @@
 /* The shortest wait of the loop: 0.2 ms, far below any SLO, so that it never spins. */
 #define CONTROL_MIN_WAIT_S 0.0002
 
+static const struct sf_dq_ops server_dq_ops; /* below: the deadline batcher's view of the queue */
+
 double sf__server_now(const struct sf__server *s)
 {
     return sf_monotonic_s() - s->t0;
@@ -45,6 +47,7 @@ int sf__control_init(struct sf__server *s, struct sf_err *err)
     if (rc != SF_OK)
         return rc;
     s->epoch_wall_s = bnd->env.ctl.epoch_s / s->cfg->time_scale;
+    sf_dq_init(&s->dq, &bnd->batcher, &server_dq_ops, s, 1);
     s->epoch = 0;
     s->cap_left = INT32_MAX;
     s->target = 0;
@@ -313,57 +316,101 @@ static int instances_for_batcher(const struct sf__server *s)
     return free_count(s);
 }
 
-void sf__control_admit(struct sf__server *s, double now_s)
+/* ---- the deadline batcher through ctl/'s loop (sf_dq): the server's queue as its requests ---- */
+
+static int dq_free(void *ctx, double t)
+{
+    (void)t;
+    return instances_for_batcher(ctx);
+}
+
+static double dq_next_free(void *ctx, double t)
+{
+    return next_free_s(ctx, t);
+}
+
+/* The queued item of admission sequence g. */
+static const struct sf__item *item_of(const struct sf__server *s, int64_t g)
+{
+    size_t pos = (s->q_head + (size_t)(g - s->q_head_seq)) % s->q_cap;
+    return s->queue[pos];
+}
+
+static double dq_arrival_s(void *ctx, int64_t g)
+{
+    return item_of(ctx, g)->arrival_s;
+}
+
+/* Sends the head of the queue where the batcher says; the policy's cap may hold part of an
+ * instance batch back, as in the simulator (sim.c dispatch). */
+static int64_t dq_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t g, double now)
+{
+    (void)g, (void)now; /* g is the queue's head: the batch is taken from there */
+    struct sf__server *s = ctx;
+    struct sf_batch_decision dd = *d;
+    if (dd.path == SF_BATCH_INSTANCE && s->cap_left != INT32_MAX && dd.n > s->cap_left)
+        dd.n = s->cap_left;
+    size_t before = s->q_len;
+    dispatch(s, &dd);
+    return (int64_t)(before - s->q_len);
+}
+
+static const struct sf_dq_ops server_dq_ops = {
+    .free = dq_free, .next_free = dq_next_free, .dispatch = dq_dispatch, .arrival_s = dq_arrival_s};
+
+void sf__control_enqueued(struct sf__server *s, int64_t seq)
 {
     s->arrivals_epoch++;
-    double part = (now_s / s->epoch_wall_s - (double)(s->epoch - 1)) * SF_POLICY_OBS_SLOTS;
+    /* where in the epoch it came, for the follow rule's shadows (docs/controller.md) */
+    double part = (item_of(s, seq)->arrival_s / s->epoch_wall_s - (double)(s->epoch - 1)) *
+                  SF_POLICY_OBS_SLOTS;
     s->arrivals_slot[part <= 0                         ? 0
                      : part >= SF_POLICY_OBS_SLOTS - 1 ? SF_POLICY_OBS_SLOTS - 1
                                                        : (int)part]++;
-    if (s->cfg->bind->batching != SF_BATCHING_DEADLINE || !s->q_len)
+    if (s->cfg->bind->batching == SF_BATCHING_DEADLINE && !s->draining && !s->cfg->no_spill)
+        sf_dq_arrive(&s->dq, seq); /* the open batch may leave first; a full one leaves now */
+}
+
+void sf__control_dropped(struct sf__server *s, int at_head)
+{
+    if (s->dq.q_n <= 0) /* not in the batcher's queue (epoch batching, no spill, drain) */
         return;
-    struct sf_batch_decision d;
-    double oldest = s->queue[s->q_head]->arrival_s;
-    if (sf_batcher_admit(&s->cfg->bind->batcher, now_s, (int)s->q_len, oldest,
-                         instances_for_batcher(s), next_free_s(s, now_s), &d))
+    s->dq.q_n--;
+    if (at_head)
+        s->dq.next_g++;
+}
+
+/* Everything queued leaves now (drain), or, without the FaaS spill, waits for an instance. */
+static void run_plain(struct sf__server *s)
+{
+    int B = s->cfg->bind->batcher.batch_size;
+    while (s->q_len) {
+        int free_inst = instances_for_batcher(s);
+        struct sf_batch_decision d = {.n = (int)s->q_len < B ? (int)s->q_len : B};
+        d.path = free_inst || s->cfg->no_spill ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
+        if (s->cfg->no_spill && free_instance(s) < 0)
+            break; /* no FaaS spill: wait until an instance is free (it signals) */
         dispatch(s, &d);
+    }
 }
 
 /* Runs the batcher until it says wait; returns the time to look again. */
 static double run_batcher(struct sf__server *s, double now)
 {
-    double wake = INFINITY;
-    while (s->q_len) {
-        struct sf_batch_decision d;
-        double oldest = s->queue[s->q_head]->arrival_s;
-        int free_inst = instances_for_batcher(s);
-        if (s->draining) { /* stop: everything leaves now */
-            d.path = free_inst || s->cfg->no_spill ? SF_BATCH_INSTANCE : SF_BATCH_FUNCTION;
-            d.n = (int)s->q_len < s->cfg->bind->batcher.batch_size
-                      ? (int)s->q_len
-                      : s->cfg->bind->batcher.batch_size;
-        } else {
-            sf_batcher_decide(&s->cfg->bind->batcher, now, (int)s->q_len, oldest, free_inst,
-                              next_free_s(s, now), &d);
-        }
-        if (d.path == SF_BATCH_NONE) {
-            wake = d.wake_s;
-            break;
-        }
-        if (s->cfg->no_spill) {
-            if (free_instance(s) < 0)
-                break; /* no FaaS spill: wait until an instance is free (it signals) */
-            d.path = SF_BATCH_INSTANCE;
-        }
-        dispatch(s, &d);
+    if (s->draining || s->cfg->no_spill) {
+        run_plain(s);
+        return INFINITY;
     }
-    return wake;
+    sf_dq_advance(&s->dq, now); /* what was due before now (late wake-ups) */
+    sf_dq_settle(&s->dq, now);  /* an instance may have become free or ready */
+    if (!s->dq.q_n)
+        return INFINITY;
+    return s->dq.event_known ? s->dq.next_event_s : now;
 }
 
 void sf__control_arrived(struct sf__server *s, double now_s)
 {
-    if (s->cfg->bind->batching == SF_BATCHING_DEADLINE && !s->draining)
-        run_batcher(s, now_s);       /* a full batch leaves from the arriving request's thread */
+    (void)now_s;
     pthread_cond_signal(&s->ctl_cv); /* the loop recomputes its wake time */
 }
 
@@ -382,6 +429,7 @@ void *sf__control_main(void *arg)
         poll_provider(s, now);
         reap_slots(s);
         now = sf__server_now(s);
+        sf__server_expire(s, now); /* admit.c: 504 for requests past their deadline */
         double wake = INFINITY;
         if (s->cfg->bind->batching == SF_BATCHING_DEADLINE || s->draining)
             wake = run_batcher(s, now);

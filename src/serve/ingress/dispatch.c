@@ -1,10 +1,14 @@
 /*
  * dispatch.c - the ingress's calls out: one thread per ready instance posting its batch (input
  * frame) to the worker with a keep-alive connection, and a pool of threads invoking the function
- * runtime (Lambda Invoke API) for the FaaS path. At-least-once: a batch whose worker fails (killed,
- * refused, garbled) goes to the function path; a function call that fails is retried once, then
- * its requests are answered as failed. Results are delivered by id, so a late duplicate is
- * dropped by the ingress.
+ * runtime (Lambda Invoke API) for the FaaS path. Every call is signed with the callee's identity
+ * (the worker's own, or the ingress's for the runtime) and its answer is taken only with the
+ * callee's response MAC, then only when it answers exactly the batch's ids (auth.h, wire.h);
+ * anything else counts in serflow_frames_rejected_total and is a failure of that call.
+ * At-least-once: a batch whose worker fails (killed, refused, garbled) goes to the function path;
+ * a function call that fails is retried once, then its requests are answered as failed. No call
+ * outlives its batch's deadline (by then admit.c has answered it 504). Results are delivered by
+ * id, so a late duplicate is dropped by the ingress.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,8 @@
 /* Back-off after a 429 from the function runtime (its concurrency cap): a few milliseconds, the
  * time a short invocation takes to free its instance. */
 #define FN_THROTTLE_BACKOFF_NS (5 * 1000 * 1000)
+/* A call may end this long after its batch's deadline (the answer is then dropped anyway). */
+#define CALL_DEADLINE_SLACK_S 0.2
 
 struct sf__batch *sf__batch_take(struct sf__server *s, size_t n)
 {
@@ -35,14 +41,18 @@ struct sf__batch *sf__batch_take(struct sf__server *s, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         struct sf__item *it = s->queue[(s->q_head + i) % s->q_cap];
+        it->queued = 0;
         if (b) {
             b->ids[i] = it->id;
             memcpy(b->x + i * s->numel, it->owner->x + it->idx * s->numel,
                    s->numel * sizeof(float));
+            if (!i) /* the oldest: the earliest deadline */
+                b->deadline_s = it->deadline_s;
         }
     }
     s->q_head = (s->q_head + n) % s->q_cap;
     s->q_len -= n;
+    s->q_head_seq += (int64_t)n;
     if (b) {
         b->n = n;
         b->dispatched_s = sf__server_now(s);
@@ -94,18 +104,34 @@ static void *frame_of(struct sf__server *s, const struct sf__batch *b, size_t *l
     return frame;
 }
 
-/* Decodes a result frame answering batch b and delivers it; 1 when it answered all of b. */
+/* Decodes a result frame answering batch b and delivers it; 1 when it answered exactly b's
+ * ids (in any order), else it is refused and counted under path. */
 static int deliver_frame(struct sf__server *s, const struct sf__batch *b, const char *resp,
-                         size_t rlen)
+                         size_t rlen, const char *path)
 {
     struct sf_err err = {{0}};
     struct sf_serve_result *r = NULL;
     size_t nr = 0;
-    int ok = sf_frame_result_decode(resp, rlen, b->n, &r, &nr, &err) == SF_OK && nr == b->n;
+    int ok = sf_frame_result_decode(resp, rlen, s->num_classes, b->n, &r, &nr, &err) == SF_OK &&
+             sf_frame_results_match(r, nr, b->ids, b->n, &err) == SF_OK;
     if (ok)
         sf__server_deliver(s, r, nr);
+    else
+        sf_metrics_add(s->metrics, s->mid.frames_rejected, path, 1);
     free(r);
     return ok;
+}
+
+/* The largest answer a batch of n can have. */
+static size_t result_cap(const struct sf__server *s, size_t n)
+{
+    return SF_FRAME_RESULT_HEADER_BYTES + n * (24 + 4 * (size_t)s->num_classes);
+}
+
+/* Seconds left before the batch's deadline (plus the slack); <= 0: nobody waits for it. */
+static double time_left(const struct sf__server *s, const struct sf__batch *b)
+{
+    return b->deadline_s + CALL_DEADLINE_SLACK_S - sf__server_now(s);
 }
 
 static void *inst_main(void *arg)
@@ -116,6 +142,18 @@ static void *inst_main(void *arg)
     char url[256];
     snprintf(url, sizeof(url), "http://%s/v1/batch", in->endpoint);
     const char *hdr[] = {"Content-Type: application/octet-stream", NULL};
+    /* the worker's own identity: it accepts nothing else, and only it can answer */
+    struct sf_auth who;
+    memset(&who, 0, sizeof(who));
+    pthread_mutex_lock(&s->mu);
+    int provider_id = in->id;
+    pthread_mutex_unlock(&s->mu);
+    if (s->workers_authenticated) {
+        char principal[32];
+        struct sf_err aerr = {{0}};
+        snprintf(principal, sizeof(principal), "worker:%d", provider_id);
+        sf_auth_derive(&s->root, principal, &who, &aerr);
+    }
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!in->mail && !in->quit)
@@ -133,18 +171,28 @@ static void *inst_main(void *arg)
         int ok = 0;
         double timeout =
             s->cfg->bind->env.ctl.epoch_s + 2 * s->cfg->fn_timeout_s + WORKER_CALL_SLACK_S;
-        if (frame && h &&
-            sf_http_request(h, url, frame, len, hdr, timeout, &status, &resp, &rlen, NULL, &err) ==
-                SF_OK &&
-            status == 200)
-            ok = deliver_frame(s, b, resp, rlen);
+        double left = time_left(s, b);
+        if (left < timeout)
+            timeout = left;
+        struct sf_http_bill bill;
+        struct sf_http_opts o = {&who, result_cap(s, b->n), &bill};
+        if (frame && h && timeout > 0) {
+            int rc = sf_http_request_opts(h, &o, url, frame, len, hdr, timeout, &status, &resp,
+                                          &rlen, NULL, &err);
+            if (bill.tail_calls > 0) /* the hybrid tail the worker invoked for this batch */
+                sf__meter_functions(s, bill.tail_billed_ms, (uint64_t)bill.tail_calls);
+            if (rc == SF_OK && status == 200)
+                ok = deliver_frame(s, b, resp, rlen, "path=\"instance\"");
+            else if (rc == SF_ECORRUPT || rc == SF_ETOOBIG) /* not the worker's, or too big */
+                sf_metrics_add(s->metrics, s->mid.frames_rejected, "path=\"instance\"", 1);
+        }
         free(resp);
         free(frame);
         pthread_mutex_lock(&s->mu);
         in->mail = NULL;
         in->busy = 0;
-        if (ok) {
-            sf__batch_free(b);
+        if (ok || time_left(s, b) <= 0) {
+            sf__batch_free(b); /* answered, or past its deadline (answered 504) */
         } else {
             /* the worker failed mid-batch: its requests go to functions (at-least-once) */
             sf_metrics_add(s->metrics, s->mid.redispatch, "", 1);
@@ -190,6 +238,8 @@ static void *fn_main(void *arg)
     struct sf__server *s = arg;
     struct sf_http *h = sf_http_new();
     const char *hdr[] = {"Content-Type: application/octet-stream", NULL};
+    /* the runtime answers within its queue bound (timeout + cold start + 10 s) and the run */
+    double call_s = 2 * s->cfg->fn_timeout_s + s->cfg->fn_cold_start_delay_s + 15;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->fn_head && !s->fn_quit)
@@ -205,7 +255,8 @@ static void *fn_main(void *arg)
         void *frame = frame_of(s, b, &len);
         int ok = 0;
         double t_first = sf_monotonic_s();
-        for (int attempt = 0; attempt < 2 && frame && !ok; attempt++) { /* one retry */
+        for (int attempt = 0; attempt < 2 && frame && !ok && time_left(s, b) > 0;
+             attempt++) { /* one retry */
             long status = 0;
             char *resp = NULL;
             size_t rlen = 0;
@@ -213,8 +264,15 @@ static void *fn_main(void *arg)
             struct sf_err err = {{0}};
             if (attempt)
                 sf_metrics_add(s->metrics, s->mid.fn_retries, "", 1);
-            int rc = sf_http_request(h, s->invoke_url, frame, len, hdr, s->cfg->fn_timeout_s + 5,
-                                     &status, &resp, &rlen, &fnerr, &err);
+            double timeout = time_left(s, b) < call_s ? time_left(s, b) : call_s;
+            struct sf_http_bill bill;
+            struct sf_http_opts o = {&s->ingress_id, result_cap(s, b->n), &bill};
+            int rc = sf_http_request_opts(h, &o, s->invoke_url, frame, len, hdr, timeout, &status,
+                                          &resp, &rlen, &fnerr, &err);
+            if (bill.billed_ms >= 0) /* billed, whatever the answer: the runtime says so */
+                sf__meter_functions(s, bill.billed_ms, 1);
+            if (rc == SF_ECORRUPT || rc == SF_ETOOBIG)
+                sf_metrics_add(s->metrics, s->mid.frames_rejected, "path=\"function\"", 1);
             if (rc == SF_OK && status == 429 && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {
                 /* throttled at the concurrency cap: not a failure of the function; wait for a
                  * slot (bounded by the invocation timeout) without using up the retry */
@@ -225,7 +283,7 @@ static void *fn_main(void *arg)
                 continue;
             }
             if (rc == SF_OK && status == 200 && !fnerr)
-                ok = deliver_frame(s, b, resp, rlen);
+                ok = deliver_frame(s, b, resp, rlen, "path=\"function\"");
             free(resp);
         }
         free(frame);

@@ -1,10 +1,11 @@
 /*
- * ingress.c - `serflow serve`: the Open Inference Protocol v2 endpoints over libmicrohttpd,
- * admission (body size, shape, a bounded queue: 503 + Retry-After when full; connection cap and
- * idle timeout against slow clients), request ids and the result table (exactly one answer per
- * admitted request: a result for an id already answered is dropped), /metrics with the bill,
- * and the lifecycle: start the function runtime and the provider, run the control loop
- * (control.c), and on stop: refuse new connections, answer everything admitted, stop every child.
+ * ingress.c - `serflow serve`: the Open Inference Protocol v2 endpoints over libmicrohttpd
+ * (bounds against slow and hostile clients in wire/httpd.h; a parse's memory reserved from the
+ * process's budget before it is built), readiness that reflects a broken path, /metrics with the
+ * bill as counters, and the lifecycle: identities for the children, the function runtime
+ * (runtime.c) and the provider started, the control loop (control.c) run, and on stop: readiness
+ * 503 for a grace period while still serving, then no new connections, every admitted request
+ * answered (admit.c: by its deadline at the latest), every answer written, every child stopped.
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,117 +13,22 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "server.h"
+#include "serflow/worker.h"
 
 /* Latency histogram bounds (s): from 1 ms to 60 s, denser around sub-second SLOs. */
 static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
                                          0.2,   0.3,    0.5,   1,    2,     5,    10,    30,  60};
-/* Time to wait for the function runtime and its readiness line at start-up. */
-#define LAMBDA_START_TIMEOUT_S 30.0
-
-static void count_result(struct sf__server *s, const struct sf__item *it,
-                         const struct sf_serve_result *r, double now)
-{
-    char lab[64];
-    sf_metrics_add(s->metrics, s->mid.answered, r->status ? "outcome=\"failed\"" : "outcome=\"ok\"",
-                   1);
-    double lat = now - it->arrival_s;
-    sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
-    if (r->status)
-        return;
-    if (lat <= s->cfg->bind->env.ctl.epoch_s)
-        sf_metrics_add(s->metrics, s->mid.slo_ok, "", 1);
-    snprintf(lab, sizeof(lab), "stage=\"%d\"", r->exit_stage);
-    sf_metrics_add(s->metrics, s->mid.exit_stage, lab, 1);
-    const char *where = r->cut == 0 ? "function" : r->exit_stage <= r->cut ? "vm" : "vm+function";
-    snprintf(lab, sizeof(lab), "where=\"%s\"", where);
-    sf_metrics_add(s->metrics, s->mid.where, lab, 1);
-}
-
-/* Stores one result (mu held); drops duplicates and unknown ids. */
-static void deliver_one(struct sf__server *s, const struct sf_serve_result *r, double now)
-{
-    struct sf__item *it = &s->table[r->id % s->table_cap];
-    if (it->id != r->id || !it->owner)
-        return; /* answered already (a late duplicate), or never admitted */
-    struct sf__pending *p = it->owner;
-    p->res[it->idx] = *r;
-    p->failed |= r->status != 0;
-    count_result(s, it, r, now);
-    it->id = 0;
-    it->owner = NULL;
-    s->unanswered--;
-    if (++p->answered == p->n)
-        pthread_cond_signal(&p->cv);
-}
-
-void sf__server_deliver(struct sf__server *s, const struct sf_serve_result *r, size_t n)
-{
-    pthread_mutex_lock(&s->mu);
-    double now = sf__server_now(s);
-    for (size_t i = 0; i < n; i++)
-        deliver_one(s, &r[i], now);
-    pthread_cond_signal(&s->ctl_cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
-{
-    pthread_mutex_lock(&s->mu);
-    double now = sf__server_now(s);
-    for (size_t i = 0; i < b->n; i++) {
-        struct sf_serve_result r;
-        memset(&r, 0, sizeof(r));
-        r.id = b->ids[i];
-        r.status = 1;
-        r.label = -1;
-        r.num_classes = s->num_classes;
-        deliver_one(s, &r, now);
-    }
-    pthread_cond_signal(&s->ctl_cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Admits n images of one request; returns 0, or the HTTP status of the refusal (mu not held). */
-static int admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s)
-{
-    pthread_mutex_lock(&s->mu);
-    if (s->draining || *s->stop) {
-        pthread_mutex_unlock(&s->mu);
-        *retry_after_s = 1;
-        return 503;
-    }
-    /* every image needs a queue place and a free result slot */
-    int room = s->q_len + p->n <= s->q_cap;
-    for (size_t i = 0; room && i < p->n; i++)
-        room = s->table[(s->next_id + 1 + i) % s->table_cap].id == 0;
-    if (!room) {
-        pthread_mutex_unlock(&s->mu);
-        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"queue_full\"", (double)p->n);
-        /* the queue drains within about one SLO interval */
-        *retry_after_s = (int)ceil(s->cfg->bind->env.ctl.epoch_s);
-        return 503;
-    }
-    double now = sf__server_now(s);
-    for (size_t i = 0; i < p->n; i++) {
-        sf__control_admit(s, now); /* the open batch may have to leave first */
-        uint64_t id = ++s->next_id;
-        struct sf__item *it = &s->table[id % s->table_cap];
-        it->id = id;
-        it->arrival_s = now;
-        it->owner = p;
-        it->idx = i;
-        s->queue[(s->q_head + s->q_len) % s->q_cap] = it;
-        s->q_len++;
-        s->unanswered++;
-    }
-    sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
-    sf__control_arrived(s, now);
-    while (p->answered < p->n)
-        pthread_cond_wait(&p->cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-    return 0;
-}
+/* Default deadline of a request, in SLO intervals: far beyond any path's worst case (a cold
+ * start and a retry), short enough that a stuck request frees its slot. */
+#define DEFAULT_DEADLINE_SLOS 50.0
+/* Longest wait at stop for the answers of admitted requests to be written. */
+#define HTTP_DRAIN_S 5.0
+/* Readiness: consecutive VM launches that never became ready before a path of VMs alone (no
+ * spill) is reported broken. */
+#define LAUNCH_FAILS_DOWN 3
 
 static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
                          struct sf__httpd_resp *resp)
@@ -135,7 +41,7 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (*end || v > req->len) {
+        if (*end || !*hl || v > req->len) {
             sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"bad_request\"", 1);
             sf__httpd_error(resp, 400,
                             "Inference-Header-Content-Length: %.32s is not a length "
@@ -146,6 +52,16 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
         json_len = (size_t)v;
         bin = req->body + json_len;
         bin_len = req->len - json_len;
+    }
+    /* the parse's memory (tree, tensor) is bounded from the body's size before it is built, and
+     * taken from the process's budget */
+    if (sf__httpd_reserve(req, sf_oip_parse_bytes(req->body ? req->body : "", json_len, bin_len,
+                                                  (size_t)s->cfg->max_images, s->numel)) != 0) {
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"busy\"", 1);
+        sf__httpd_header(resp, "Retry-After", "1");
+        sf__httpd_error(
+            resp, 503, "server busy: no memory to parse a %zu-byte request; retry later", req->len);
+        return;
     }
     struct sf_oip_request oip;
     int rc = sf_oip_parse_request(req->body ? req->body : "", json_len, bin, bin_len,
@@ -165,25 +81,36 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
     p.res = calloc(oip.n, sizeof(*p.res));
     pthread_cond_init(&p.cv, NULL);
     int retry = 0;
-    int status = p.res ? admit(s, &p, &retry) : 500;
+    int status = p.res ? sf__server_admit(s, &p, &retry) : 500;
     if (status == 503) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", retry);
         sf__httpd_header(resp, "Retry-After", ra);
-        sf__httpd_error(resp, 503, "queue full (%zu requests admitted and waiting); retry later",
-                        s->q_cap);
+        sf__httpd_error(resp, 503, "%s",
+                        p.draining ? "draining: this server is stopping; retry elsewhere"
+                                   : "queue full: retry later");
+    } else if (status == 413) {
+        sf__httpd_error(resp, 413, "%zu images: more than the admission queue holds", p.n);
     } else if (status) {
         sf__httpd_error(resp, 500, "out of memory");
+    } else if (p.expired) {
+        sf__httpd_error(resp, 504, "deadline: not answered within %.3g s of admission",
+                        s->deadline_s);
     } else if (p.failed) {
         sf__httpd_error(resp, 502,
                         "inference failed: the function path failed twice (crash or "
                         "timeout) for this request");
+    } else if (p.refused) {
+        sf__httpd_error(resp, 422,
+                        "image %zu: the model's outputs are not finite (its values are outside "
+                        "what the model handles)",
+                        p.refused - 1);
     } else {
         char *body = sf_oip_response_json(sf_nn_model_name(s->model), oip.id, p.res, p.n);
         if (body)
             sf__httpd_json(resp, 200, body);
         else
-            sf__httpd_error(resp, 500, "out of memory");
+            sf__httpd_error(resp, 500, "could not build the answer");
     }
     pthread_cond_destroy(&p.cv);
     free(p.res);
@@ -193,45 +120,92 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
 static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
 {
     const struct sf_nn_shape *sh = sf_nn_model_input_shape(s->model);
-    char buf[1024];
-    snprintf(
-        buf, sizeof(buf),
-        "{\"name\":\"%s\",\"versions\":[\"1\"],\"platform\":\"serflow-ee-onnx\","
-        "\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\",\"shape\":[-1,%lld,%lld,%lld]}],"
-        "\"outputs\":[{\"name\":\"label\",\"datatype\":\"INT64\",\"shape\":[-1]},"
-        "{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[-1,%d]},"
-        "{\"name\":\"exit_stage\",\"datatype\":\"INT32\",\"shape\":[-1]},"
-        "{\"name\":\"where\",\"datatype\":\"BYTES\",\"shape\":[-1]}]}",
-        sf_nn_model_name(s->model), (long long)sh->dims[0],
-        (long long)(sh->ndim > 1 ? sh->dims[1] : 1), (long long)(sh->ndim > 2 ? sh->dims[2] : 1),
-        s->num_classes);
-    sf__httpd_json(resp, 200, sf_strdup(buf));
+    json_t *shape = json_array();
+    json_array_append_new(shape, json_integer(-1));
+    for (int d = 0; d < sh->ndim; d++)
+        json_array_append_new(shape, json_integer(sh->dims[d]));
+    /* built, not printed: a model name with a quote stays one string */
+    json_t *o = json_pack(
+        "{s:s,s:[s],s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:[i]},{s:s,s:s,s:[i,i]},{s:s,s:s,s:[i]},"
+        "{s:s,s:s,s:[i]}]}",
+        "name", sf_nn_model_name(s->model), "versions", "1", "platform", "serflow-ee-onnx",
+        "inputs", "name", "input", "datatype", "FP32", "shape", shape, "outputs", "name", "label",
+        "datatype", "INT64", "shape", -1, "name", "probabilities", "datatype", "FP32", "shape", -1,
+        s->num_classes, "name", "exit_stage", "datatype", "INT32", "shape", -1, "name", "where",
+        "datatype", "BYTES", "shape", -1);
+    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (body)
+        sf__httpd_json(resp, 200, body);
+    else
+        sf__httpd_error(resp, 500, "could not build the model's metadata");
 }
 
-/* Reads the function runtime's bill from its /metrics. */
-static void function_bill(struct sf__server *s, struct sf_meter *m)
+/* Why the server is not ready, or NULL when it is. */
+static const char *not_ready(struct sf__server *s, char *buf, size_t size)
 {
-    char url[256];
-    snprintf(url, sizeof(url), "%s/metrics", s->lambda_url);
-    long status = 0;
-    char *text = NULL;
-    size_t len = 0;
-    struct sf_err err = {{0}};
-    if (sf_http_request(NULL, url, NULL, 0, NULL, 2.0, &status, &text, &len, NULL, &err) != SF_OK ||
-        status != 200 || !text) {
-        free(text);
-        return;
+    if (s->stopping)
+        return "draining: this server is stopping";
+    pthread_mutex_lock(&s->bill_mu);
+    int up = s->rt.up, ready = s->rt.ready, restarts = s->rt.restarts;
+    pthread_mutex_unlock(&s->bill_mu);
+    int fn_path = !s->cfg->no_spill || !s->cfg->bind->path.has_instances;
+    if (fn_path && !up) {
+        snprintf(buf, size, "the function runtime is down (restarting with back-off; %d restarts)",
+                 restarts);
+        return buf;
     }
-    double v;
-    if (sf_metrics_scrape(text, "serflow_function_gigabyte_seconds_total", "", &v) == SF_OK)
-        m->fn_gb_s = v;
-    if (sf_metrics_scrape(text, "serflow_function_fees_usd_total", "", &v) == SF_OK)
-        m->fee_usd = v;
-    if (sf_metrics_scrape(text, "serflow_function_cost_usd_total", "", &v) == SF_OK)
-        m->fn_usd = v - m->fee_usd;
-    if (sf_metrics_scrape(text, "serflow_function_billed_invocations_total", "", &v) == SF_OK)
-        m->invocations = (uint64_t)v;
-    free(text);
+    if (fn_path && !ready)
+        return "function instances fail to start";
+    pthread_mutex_lock(&s->mu);
+    int failing = s->have_cloud ? s->cloud.ops->failing(s->cloud.ctx) : 0;
+    int ready_inst = 0;
+    for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
+        ready_inst += s->inst[i].used && s->inst[i].state == SF_CLOUD_READY;
+    pthread_mutex_unlock(&s->mu);
+    if (!fn_path && failing >= LAUNCH_FAILS_DOWN && !ready_inst) {
+        snprintf(buf, size, "VM workers fail to start (%d launches in a row)", failing);
+        return buf;
+    }
+    return NULL;
+}
+
+static void handle_ready(struct sf__server *s, struct sf__httpd_resp *resp)
+{
+    char buf[160];
+    const char *why = not_ready(s, buf, sizeof(buf));
+    json_t *o =
+        why ? json_pack("{s:b,s:s}", "ready", 0, "reason", why) : json_pack("{s:b}", "ready", 1);
+    sf__httpd_json(resp, why ? 503 : 200, o ? json_dumps(o, JSON_COMPACT) : NULL);
+    json_decref(o);
+}
+
+/* Sets a bill counter to v, never below a value shown before (mu not needed: bill_mu). */
+static void bill_counter(struct sf__server *s, int family, const char *labels, int k, double v)
+{
+    if (k >= 0) {
+        pthread_mutex_lock(&s->bill_mu);
+        if (v < s->bill_last[k])
+            v = s->bill_last[k];
+        s->bill_last[k] = v;
+        pthread_mutex_unlock(&s->bill_mu);
+    }
+    sf_metrics_set(s->metrics, family, labels, v);
+}
+
+/* A Prometheus label value (quotes, backslashes and newlines escaped) into out. */
+static void label_value(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; *in && o + 3 < size; in++) {
+        if (*in == '"' || *in == '\\' || *in == '\n') {
+            out[o++] = '\\';
+            out[o++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = '\0';
 }
 
 static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
@@ -242,21 +216,30 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     if (s->have_cloud)
         s->cloud.ops->bill(s->cloud.ctx, sf__server_now(s), &m);
     int failures = s->have_cloud ? s->cloud.ops->failures(s->cloud.ctx) : 0;
+    int failing = s->have_cloud ? s->cloud.ops->failing(s->cloud.ctx) : 0;
+    double unanswered = (double)s->unanswered;
     pthread_mutex_unlock(&s->mu);
-    function_bill(s, &m);
+    sf__runtime_bill(s, &m);
     const struct sf_pricing *p = s->cfg->price;
     for (size_t v = 0; v < p->n_vm; v++) {
-        char lab[96];
-        snprintf(lab, sizeof(lab), "type=\"%s\"", p->vm[v].name);
-        sf_metrics_set(s->metrics, s->mid.bill_vm_s, lab, m.vm_s[v]);
+        char lab[160], val[128];
+        label_value(p->vm[v].name, val, sizeof(val));
+        snprintf(lab, sizeof(lab), "type=\"%s\"", val);
+        bill_counter(s, s->mid.bill_vm_s, lab, -1, m.vm_s[v]); /* per type: from the provider */
     }
-    sf_metrics_set(s->metrics, s->mid.bill_vm_usd, "", m.vm_usd);
-    sf_metrics_set(s->metrics, s->mid.bill_fn_gb_s, "", m.fn_gb_s);
-    sf_metrics_set(s->metrics, s->mid.bill_fn_inv, "", (double)m.invocations);
-    sf_metrics_set(s->metrics, s->mid.bill_fn_usd, "", m.fn_usd + m.fee_usd);
-    sf_metrics_set(s->metrics, s->mid.bill_fees_usd, "", m.fee_usd);
-    sf_metrics_set(s->metrics, s->mid.bill_usd, "", sf_meter_total_usd(&m));
-    sf_metrics_set(s->metrics, s->mid.inst_failures, "", failures);
+    bill_counter(s, s->mid.bill_vm_usd, "", 0, m.vm_usd);
+    bill_counter(s, s->mid.bill_fn_gb_s, "", 1, m.fn_gb_s);
+    bill_counter(s, s->mid.bill_fn_inv, "", 2, (double)m.invocations);
+    bill_counter(s, s->mid.bill_fn_usd, "", 3, m.fn_usd + m.fee_usd);
+    bill_counter(s, s->mid.bill_fees_usd, "", 4, m.fee_usd);
+    bill_counter(s, s->mid.bill_usd, "", 5, sf_meter_total_usd(&m));
+    bill_counter(s, s->mid.inst_failures, "", 6, failures);
+    sf_metrics_set(s->metrics, s->mid.launch_failing, "", failing);
+    char buf[160];
+    sf_metrics_set(s->metrics, s->mid.ready, "", not_ready(s, buf, sizeof(buf)) ? 0 : 1);
+    sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__httpd_buffered(s->httpd));
+    sf_metrics_set(s->metrics, s->mid.connections, "", sf__httpd_connections(s->httpd));
+    sf_metrics_set(s->metrics, s->mid.unanswered, "", unanswered);
     size_t len;
     char *t = sf_metrics_render(s->metrics, &len);
     if (!t) {
@@ -278,9 +261,7 @@ static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct s
     if (!strcmp(u, "/v2/health/live") && get) {
         sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
     } else if (!strcmp(u, "/v2/health/ready") && get) {
-        int draining = *s->stop != 0;
-        sf__httpd_json(resp, draining ? 503 : 200,
-                       sf_strdup(draining ? "{\"ready\":false}" : "{\"ready\":true}"));
+        handle_ready(s, resp);
     } else if (!strcmp(u, "/v2") && get) {
         sf__httpd_json(resp, 200,
                        sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
@@ -288,11 +269,17 @@ static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct s
     } else if (!strcmp(u, "/metrics") && get) {
         handle_metrics(s, resp);
     } else if (!strncmp(u, pre, sizeof(pre) - 1)) {
+        /* the name is the path up to the next '/' (a name may hold anything else, as decoded
+         * by the HTTP layer) */
         const char *m = u + sizeof(pre) - 1;
-        const char *slash = strchr(m, '/');
-        size_t ml = slash ? (size_t)(slash - m) : strlen(m);
-        const char *rest = slash ? slash : "";
-        if (ml != strlen(name) || strncmp(m, name, ml) != 0) {
+        size_t ul = strlen(m), nl = strlen(name);
+        const char *rest = "";
+        int same = ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/');
+        if (same)
+            rest = m + nl;
+        if (!same) {
+            const char *slash = strchr(m, '/');
+            size_t ml = slash ? (size_t)(slash - m) : ul;
             sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
             sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
                             (int)(ml < 128 ? ml : 128), m, name);
@@ -301,12 +288,12 @@ static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct s
         } else if (!*rest && get) {
             handle_model_meta(s, resp);
         } else if (!strcmp(rest, "/ready") && get) {
-            sf__httpd_json(resp, 200, sf_strdup("{\"ready\":true}"));
+            handle_ready(s, resp);
         } else {
-            sf__httpd_error(resp, 404, "%s %s: no such endpoint", req->method, u);
+            sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
         }
     } else {
-        sf__httpd_error(resp, 404, "%s %s: no such endpoint", req->method, u);
+        sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
     }
 }
 
@@ -323,7 +310,8 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         {&d->accepted, "serflow_requests_accepted_total", SF_METRIC_COUNTER,
          "Requests (images) admitted."},
         {&d->answered, "serflow_requests_answered_total", SF_METRIC_COUNTER,
-         "Admitted requests answered, by outcome."},
+         "Admitted requests answered, by outcome (ok, failed: 502, refused: 422 outputs not "
+         "finite, deadline: 504)."},
         {&d->rejected, "serflow_requests_rejected_total", SF_METRIC_COUNTER,
          "Requests refused at admission, by reason."},
         {&d->exit_stage, "serflow_requests_exit_stage_total", SF_METRIC_COUNTER,
@@ -334,6 +322,13 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
          "Admission to answer."},
         {&d->slo_ok, "serflow_requests_slo_ok_total", SF_METRIC_COUNTER,
          "Requests answered within the SLO of their arrival."},
+        {&d->unanswered, "serflow_requests_unanswered", SF_METRIC_GAUGE,
+         "Admitted requests not answered yet."},
+        {&d->dropped, "serflow_results_dropped_total", SF_METRIC_COUNTER,
+         "Results for requests no longer waiting (answered, or past their deadline)."},
+        {&d->frames_rejected, "serflow_frames_rejected_total", SF_METRIC_COUNTER,
+         "Answers of workers and functions refused (malformed, unauthenticated, or not the "
+         "batch's ids), by path."},
         {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path."},
         {&d->redispatch, "serflow_batches_redispatched_total", SF_METRIC_COUNTER,
          "Batches of a failed worker sent again to functions."},
@@ -341,25 +336,34 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
          "Function invocations retried after a failure."},
         {&d->fn_throttled, "serflow_function_throttled_total", SF_METRIC_COUNTER,
          "Function invocations refused at the concurrency cap (429) and tried again."},
+        {&d->runtime_restarts, "serflow_function_runtime_restarts_total", SF_METRIC_COUNTER,
+         "Restarts of the function runtime after it died."},
         {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state."},
         {&d->target, "serflow_instances_target", SF_METRIC_GAUGE,
          "The policy's last instance target."},
         {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched."},
-        {&d->inst_failures, "serflow_instance_failures", SF_METRIC_GAUGE,
+        {&d->inst_failures, "serflow_instance_failures_total", SF_METRIC_COUNTER,
          "Instances that exited without being asked."},
+        {&d->launch_failing, "serflow_instance_launches_failing", SF_METRIC_GAUGE,
+         "Launches in a row that never became ready (the provider backs off)."},
         {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched."},
         {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch."},
-        {&d->bill_vm_s, "serflow_bill_vm_seconds", SF_METRIC_GAUGE,
+        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200."},
+        {&d->buffered, "serflow_http_buffered_bytes", SF_METRIC_GAUGE,
+         "Memory held for request bodies and their parse."},
+        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open."},
+        {&d->bill_vm_s, "serflow_bill_vm_seconds_total", SF_METRIC_COUNTER,
          "Billed VM seconds by type (per second, minimum per launch; running ones so far)."},
-        {&d->bill_vm_usd, "serflow_bill_vm_usd", SF_METRIC_GAUGE, "VM cost."},
-        {&d->bill_fn_gb_s, "serflow_bill_function_gigabyte_seconds", SF_METRIC_GAUGE,
+        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost."},
+        {&d->bill_fn_gb_s, "serflow_bill_function_gigabyte_seconds_total", SF_METRIC_COUNTER,
          "Billed function GB-seconds (1 ms rounding)."},
-        {&d->bill_fn_inv, "serflow_bill_function_invocations", SF_METRIC_GAUGE,
+        {&d->bill_fn_inv, "serflow_bill_function_invocations_total", SF_METRIC_COUNTER,
          "Billed function invocations."},
-        {&d->bill_fn_usd, "serflow_bill_function_usd", SF_METRIC_GAUGE,
+        {&d->bill_fn_usd, "serflow_bill_function_usd_total", SF_METRIC_COUNTER,
          "Function cost, request fees included."},
-        {&d->bill_fees_usd, "serflow_bill_function_fees_usd", SF_METRIC_GAUGE, "Request fees."},
-        {&d->bill_usd, "serflow_bill_usd", SF_METRIC_GAUGE, "Estimated total cost."},
+        {&d->bill_fees_usd, "serflow_bill_function_fees_usd_total", SF_METRIC_COUNTER,
+         "Request fees."},
+        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost."},
     };
     for (size_t i = 0; i < SF_ARRAY_LEN(f); i++) {
         int hist = f[i].type == SF_METRIC_HISTOGRAM;
@@ -370,105 +374,88 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
             return sf_err_set(err, SF_EINVAL, "metrics: cannot declare %s", f[i].name);
     }
     /* the outcomes exist from the start, so accepted = answered can be read at once */
-    sf_metrics_add(m, d->answered, "outcome=\"ok\"", 0);
-    sf_metrics_add(m, d->answered, "outcome=\"failed\"", 0);
+    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
+                                           "outcome=\"refused\"", "outcome=\"deadline\""};
+    for (size_t i = 0; i < SF_ARRAY_LEN(outcomes); i++)
+        sf_metrics_add(m, d->answered, outcomes[i], 0);
     sf_metrics_add(m, d->accepted, "", 0);
+    sf_metrics_add(m, d->dropped, "", 0);
+    sf_metrics_add(m, d->runtime_restarts, "", 0);
     return SF_OK;
 }
 
-static int start_lambda(struct sf__server *s, const char *exe, struct sf_err *err)
+/* The workers' settings: the path's head (cut, tail fan-out), tau, the function runtime, the VM
+ * type's vCPUs as inference threads (what the profile measured for that type). */
+static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    if (c->lambda_url) {
-        snprintf(s->lambda_url, sizeof(s->lambda_url), "%s", c->lambda_url);
-        return SF_OK;
+    const struct sf_path *p = &c->bind->path;
+    sf_worker_defaults(w);
+    w->model_dir = c->model_dir;
+    w->cut = p->has_instances ? p->cut : s->n_stages;
+    w->tau = c->bind->tau;
+    w->fanout = p->tail_fanout > 0 ? p->tail_fanout : 1;
+    w->fn_url = s->lambda_url;
+    w->fn_name = sf_nn_model_name(s->model);
+    w->fn_timeout_s = c->fn_timeout_s;
+    if (p->has_instances && p->vm >= 0 && (size_t)p->vm < c->price->n_vm)
+        w->threads = c->price->vm[p->vm].vcpus;
+    w->backend = c->backend;
+    w->fault_delay_s = c->worker_fault_delay_s;
+    w->fault_no_start = c->worker_fault_no_start;
+    w->no_function_auth = !s->ingress_id.set; /* someone else's runtime: no identity to call it */
+}
+
+static int start_cloud(struct sf__server *s, struct sf_err *err)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    struct sf_worker_cfg w;
+    worker_settings(s, &w);
+    struct sf_argv *argv = malloc(sizeof(*argv));
+    if (!argv)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    sf_argv_init(argv);
+    int rc = sf_argv_add(argv, s->exe);
+    if (rc == SF_OK)
+        rc = sf_argv_add(argv, "worker");
+    if (rc == SF_OK)
+        rc = sf_worker_argv(&w, argv, err);
+    if (rc != SF_OK) {
+        free(argv);
+        return rc;
     }
-    char mem[16], tau[32], to[32], idle[32], delay[32], conc[16], fd[16];
-    snprintf(mem, sizeof(mem), "%d", c->bind->path.fn_mem_mb);
-    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
-    snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
-    snprintf(idle, sizeof(idle), "%.9g", c->fn_idle_timeout_s / c->time_scale);
-    snprintf(delay, sizeof(delay), "%.9g", c->fn_cold_start_delay_s / c->time_scale);
-    snprintf(conc, sizeof(conc), "%d", c->fn_concurrency);
-    snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
-    char *argv[] = {(char *)exe,
-                    "lambda",
-                    "--model",
-                    (char *)c->model_dir,
-                    "--function",
-                    (char *)sf_nn_model_name(s->model),
-                    "--memory-mb",
-                    mem,
-                    "--tau",
-                    tau,
-                    "--timeout-s",
-                    to,
-                    "--idle-timeout-s",
-                    idle,
-                    "--cold-start-delay-s",
-                    delay,
-                    "--concurrency",
-                    conc,
-                    "--ready-fd",
-                    fd,
-                    NULL,
-                    NULL,
-                    NULL};
-    if (c->fn_fault) {
-        size_t k = SF_ARRAY_LEN(argv) - 3;
-        argv[k] = "--fault";
-        argv[k + 1] = (char *)c->fn_fault;
-    }
-    int rc = sf_proc_spawn(&s->lambda, argv, NULL, err);
+    struct sf_cloud_local_cfg lc = {argv->v, c->price, 2.0, &s->root};
+    rc = c->n_worker_urls
+             ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
+             : sf_cloud_local_new(&s->cloud, &lc, err);
+    free(argv); /* the provider keeps its own copy */
+    s->have_cloud = rc == SF_OK;
+    s->workers_authenticated = s->have_cloud && !c->n_worker_urls;
+    return rc;
+}
+
+/* The deployment's root identity: SERFLOW_AUTH when given (shared with processes started
+ * elsewhere), else a new random one; and the ingress's own, derived from it. */
+static int make_identities(struct sf__server *s, struct sf_err *err)
+{
+    struct sf_auth given;
+    int rc = sf_auth_from_env(&given, err);
     if (rc != SF_OK)
         return rc;
-    double t0 = sf_monotonic_s();
-    while (!sf_proc_poll_ready(&s->lambda)) {
-        if (sf_proc_reap(&s->lambda) || sf_monotonic_s() - t0 > LAMBDA_START_TIMEOUT_S)
-            return sf_err_set(err, SF_EIO, "the function runtime (serflow lambda) did not start");
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    snprintf(s->lambda_url, sizeof(s->lambda_url), "http://%s", s->lambda.endpoint);
-    return SF_OK;
+    if (given.set)
+        s->root = given;
+    else if ((rc = sf_auth_new_root(&s->root, err)) != SF_OK)
+        return rc;
+    /* a runtime started by someone else shares no key with us unless SERFLOW_AUTH says so */
+    if (!s->cfg->lambda_url || given.set)
+        rc = sf_auth_derive(&s->root, "ingress", &s->ingress_id, err);
+    return rc;
 }
 
-static int start_cloud(struct sf__server *s, const char *exe, struct sf_err *err)
+static void nap_ms(long ms)
 {
-    const struct sf_serve_cfg *c = s->cfg;
-    char cut[16], tau[32], k[16], to[32], delay[32];
-    snprintf(delay, sizeof(delay), "%.9g", c->worker_fault_delay_s);
-    snprintf(cut, sizeof(cut), "%d", c->bind->path.has_instances ? c->bind->path.cut : s->n_stages);
-    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
-    snprintf(k, sizeof(k), "%d", c->bind->path.tail_fanout > 0 ? c->bind->path.tail_fanout : 1);
-    snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
-    char *argv[] = {(char *)exe,
-                    "worker",
-                    "--model",
-                    (char *)c->model_dir,
-                    "--cut",
-                    cut,
-                    "--tau",
-                    tau,
-                    "--fanout",
-                    k,
-                    "--function-url",
-                    s->lambda_url,
-                    "--function",
-                    (char *)sf_nn_model_name(s->model),
-                    "--function-timeout-s",
-                    to,
-                    "--backend",
-                    (char *)sf_nn_backend_name(c->backend),
-                    "--fault-delay-s",
-                    delay,
-                    NULL};
-    struct sf_cloud_local_cfg lc = {argv, c->price, 2.0};
-    int rc = c->n_worker_urls
-                 ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
-                 : sf_cloud_local_new(&s->cloud, &lc, err);
-    s->have_cloud = rc == SF_OK;
-    return rc;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
 }
 
 int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err)
@@ -477,44 +464,57 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     if (!s)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     s->cfg = cfg;
-    s->stop = stop;
+    s->stop = &s->stop_flag; /* the control loop drains when the grace period is over */
     s->t0 = sf_monotonic_s();
     s->lambda.ready_fd = -1;
+    s->deadline_s =
+        cfg->deadline_s > 0 ? cfg->deadline_s : DEFAULT_DEADLINE_SLOS * cfg->bind->env.ctl.epoch_s;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->bill_mu, NULL);
     pthread_cond_init(&s->ctl_cv, NULL);
     pthread_cond_init(&s->fn_cv, NULL);
-    char exe[4096];
     pthread_t ctl;
     int have_ctl = 0;
-    int rc = sf_nn_model_load(cfg->model_dir, &s->model, err);
+    int rc = SF_OK;
+    /* signals go to this thread only: the threads started below inherit the mask (a SIGTERM
+     * taken by a thread in a send or a poll would break that call) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    if (cfg->max_images > cfg->queue_cap)
+        rc = sf_err_set(err, SF_EINVAL,
+                        "--max-images %d is above --queue-cap %d: a request of that many "
+                        "images could never be admitted",
+                        cfg->max_images, cfg->queue_cap);
+    if (rc == SF_OK)
+        rc = sf_nn_model_load(cfg->model_dir, &s->model, err);
     if (rc == SF_OK) {
         s->numel = sf_nn_shape_numel(sf_nn_model_input_shape(s->model));
         s->n_stages = sf_nn_model_num_stages(s->model);
         s->num_classes = sf_nn_model_num_classes(s->model);
         s->q_cap = (size_t)cfg->queue_cap;
+        s->q_head_seq = 1;
         s->queue = calloc(s->q_cap, sizeof(*s->queue));
-        /* ids of admitted requests stay in the table until answered: room for the queue plus
-         * what can be in flight (every instance and dispatcher a batch, several times over) */
-        s->table_cap = 4 * (s->q_cap + (size_t)cfg->bind->env.ctl.batch_size *
-                                           (SF_CLOUD_MAX_INSTANCES + (size_t)cfg->fn_dispatchers));
-        s->table = calloc(s->table_cap, sizeof(*s->table));
         s->metrics = sf_metrics_new();
-        if (!s->queue || !s->table || !s->metrics)
+        if (!s->queue || !s->metrics)
             rc = sf_err_set(err, SF_ENOMEM, "out of memory");
     }
     if (rc == SF_OK)
+        rc = sf__table_init(s, err);
+    if (rc == SF_OK)
         rc = declare_metrics(s, err);
+    if (rc == SF_OK)
+        rc = make_identities(s, err);
     if (rc == SF_OK)
         rc = sf__control_init(s, err);
     if (rc == SF_OK)
-        rc = sf_proc_self_exe(exe, sizeof(exe), err);
+        rc = sf_proc_self_exe(s->exe, sizeof(s->exe), err);
     if (rc == SF_OK)
-        rc = start_lambda(s, exe, err);
-    if (rc == SF_OK) {
-        snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
-                 s->lambda_url, sf_nn_model_name(s->model));
-        rc = start_cloud(s, exe, err);
-    }
+        rc = sf__runtime_start(s, err);
+    if (rc == SF_OK)
+        rc = start_cloud(s, err);
     if (rc == SF_OK)
         rc = sf__fn_dispatchers_start(s, cfg->fn_dispatchers, err);
     if (rc == SF_OK) {
@@ -524,13 +524,16 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
             have_ctl = 1;
     }
     if (rc == SF_OK) {
-        struct sf__httpd_cfg hc = {cfg->host,
-                                   cfg->port,
-                                   (unsigned)cfg->max_connections,
-                                   (unsigned)cfg->idle_timeout_s,
-                                   cfg->max_body_bytes,
-                                   ingress_handler,
-                                   s};
+        struct sf__httpd_cfg hc = {.host = cfg->host,
+                                   .port = cfg->port,
+                                   .max_connections = (unsigned)cfg->max_connections,
+                                   .max_per_client = (unsigned)cfg->max_per_client,
+                                   .idle_timeout_s = (unsigned)cfg->idle_timeout_s,
+                                   .request_timeout_s = cfg->request_timeout_s,
+                                   .max_body_bytes = cfg->max_body_bytes,
+                                   .max_buffered_bytes = cfg->max_buffered_bytes,
+                                   .handler = ingress_handler,
+                                   .ctx = s};
         rc = sf__httpd_start(&s->httpd, &hc, err);
     }
     if (rc == SF_OK) {
@@ -540,39 +543,54 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         else if (cfg->on_ready)
             cfg->on_ready(cfg->on_ready_ctx, cfg->host, cfg->bound_port);
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     while (rc == SF_OK && !*stop) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        sf__runtime_supervise(s);
+        nap_ms(20);
     }
-    /* stop: no new connections; the control loop answers everything admitted, then returns */
+    /* stop, 1: readiness 503 while still serving, so that a balancer stops sending */
+    s->stopping = 1;
+    for (double t = sf_monotonic_s(); rc == SF_OK && sf_monotonic_s() - t < cfg->drain_grace_s;) {
+        sf__runtime_supervise(s);
+        nap_ms(20);
+    }
+    /* 2: no new connections; new requests on open ones 503 with Connection: close; the control
+     * loop answers everything admitted (by the deadline at the latest), then returns */
     sf__httpd_quiesce(s->httpd);
+    sf__httpd_closing(s->httpd);
     if (have_ctl) {
         pthread_mutex_lock(&s->mu);
+        s->stop_flag = 1;
         pthread_cond_signal(&s->ctl_cv);
         pthread_mutex_unlock(&s->mu);
-        if (rc != SF_OK)
-            *stop = 1;
         pthread_join(ctl, NULL);
     }
-    sf__httpd_stop(s->httpd); /* connection threads have their answers: they finish */
+    /* 3: every answer written before the connections close */
+    sf__httpd_drain(s->httpd, HTTP_DRAIN_S);
+    sf__httpd_stop(s->httpd);
     sf__fn_dispatchers_stop(s);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
         sf__inst_join(s, i);
     if (s->have_cloud)
         s->cloud.ops->shutdown(s->cloud.ctx, sf__server_now(s));
-    if (s->lambda.pid > 0)
-        sf_proc_stop(&s->lambda, 3.0);
+    sf__runtime_stop(s);
     sf__control_fini(s);
     cfg->accepted = (uint64_t)sf_metrics_get(s->metrics, s->mid.accepted, "");
-    cfg->answered = (uint64_t)(sf_metrics_get(s->metrics, s->mid.answered, "outcome=\"ok\"") +
-                               sf_metrics_get(s->metrics, s->mid.answered, "outcome=\"failed\""));
+    cfg->answered = 0;
+    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
+                                           "outcome=\"refused\"", "outcome=\"deadline\""};
+    for (size_t i = 0; s->metrics && i < SF_ARRAY_LEN(outcomes); i++)
+        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, outcomes[i]);
     sf_metrics_free(s->metrics);
     free(s->queue);
     free(s->table);
     sf_nn_model_free(s->model);
     pthread_cond_destroy(&s->ctl_cv);
     pthread_cond_destroy(&s->fn_cv);
+    pthread_mutex_destroy(&s->bill_mu);
     pthread_mutex_destroy(&s->mu);
+    memset(&s->root, 0, sizeof(s->root));
+    memset(&s->ingress_id, 0, sizeof(s->ingress_id));
     free(s);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* server.h - the ingress's shared state (internal to src/serve): admission queue, the result
  * table keyed by request id, batches, instance mailboxes, the function dispatch queue, metrics.
- * ingress.c owns HTTP and delivery, control.c the policy, batcher and fleet, dispatch.c the
- * calls to workers and functions. One mutex (mu) guards everything below it. */
+ * ingress.c owns HTTP and the lifecycle, admit.c admission, ids, deadlines and delivery,
+ * runtime.c the function runtime's supervision and bill, control.c the policy, batcher and
+ * fleet, dispatch.c the calls to workers and functions. One mutex (mu) guards everything below
+ * it. */
 #ifndef SERFLOW_SERVE_SERVER_H
 #define SERFLOW_SERVE_SERVER_H
 
@@ -21,18 +23,31 @@
 /* One HTTP inference request (n images), waiting in its connection thread for every answer. */
 struct sf__pending {
     size_t n, answered;
-    int failed;
+    int failed;        /* an image's path failed: 502 */
+    size_t refused;    /* 1 + the first image whose outputs were not finite (422), 0: none */
+    int expired;       /* an image passed its deadline: 504 */
+    int draining;      /* refused: the server is stopping */
+    double deadline_s; /* of its images */
     struct sf_serve_result *res; /* n */
     const float *x;              /* n x numel, the parsed request's buffer */
     pthread_cond_t cv;
 };
 
+/* Request ids: the table slot in the low SF__ID_SLOT_BITS bits, 40 random bits above it (from
+ * the CSPRNG at each admission), so an id is neither sequential nor guessable, and a result for
+ * a slot reused since is told apart. */
+#define SF__ID_SLOT_BITS 24
+#define SF__ID_SLOT_MASK ((1u << SF__ID_SLOT_BITS) - 1)
+
 /* One admitted image: a request in the controller's sense. */
 struct sf__item {
     uint64_t id; /* 0: free slot */
-    double arrival_s;
+    double arrival_s, deadline_s;
     struct sf__pending *owner;
-    size_t idx; /* in owner */
+    size_t idx;                     /* in owner */
+    int queued;                     /* in the admission queue (not dispatched yet) */
+    struct sf__item *older, *newer; /* unanswered items in admission (= deadline) order */
+    uint32_t next_free;
 };
 
 /* A batch on its way to an instance or a function; owns copies of its inputs. */
@@ -42,6 +57,7 @@ struct sf__batch {
     float *x;
     int attempts; /* function path: tries so far */
     double dispatched_s;
+    double deadline_s; /* its oldest request's: past it, every request was answered 504 */
     struct sf__batch *next;
 };
 
@@ -68,7 +84,22 @@ struct sf__inst {
 struct sf__metrics_ids {
     int accepted, answered, rejected, exit_stage, where, latency, slo_ok, batches, redispatch,
         instances, target, launches, inst_failures, queue, epoch, bill_vm_s, bill_vm_usd,
-        bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd, fn_retries, fn_throttled;
+        bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd, fn_retries, fn_throttled,
+        dropped, frames_rejected, runtime_restarts, launch_failing, ready, buffered, connections,
+        unanswered;
+};
+
+/* The function runtime the ingress started, supervised by runtime.c. */
+struct sf__runtime {
+    int owned;           /* started here (not --lambda-url) */
+    int up;              /* ready and serving */
+    int ready;           /* its /health said ready (instances start) */
+    int port;            /* kept across restarts: the workers know this URL */
+    int restarts;        /* since the start */
+    int fails_in_row;    /* restarts in a row that did not become ready */
+    double next_start_s; /* back-off */
+    double spawned_s;    /* of the incarnation waiting for its readiness line */
+    double probed_s;     /* last probe of its readiness */
 };
 
 struct sf__server {
@@ -80,12 +111,26 @@ struct sf__server {
     struct sf__metrics_ids mid;
     struct sf__httpd *httpd;
     struct sf_proc lambda;
+    struct sf__runtime rt;
+    char exe[4096];
     char lambda_url[160];
-    char invoke_url[320];
+    char invoke_url[512];
     struct sf_cloud cloud;
     int have_cloud;
-    volatile sig_atomic_t *stop;
-    double t0; /* monotonic at start */
+    int workers_authenticated;   /* the local provider's workers hold "worker:<id>" identities */
+    volatile sig_atomic_t *stop; /* &stop_flag: set after the grace period */
+    volatile sig_atomic_t stop_flag;
+    int stopping; /* SIGTERM seen: readiness 503 */
+    double t0;    /* monotonic at start */
+    double deadline_s;
+    /* identities (auth.h): the deployment's root, the ingress's own for function calls (unset
+     * when the function runtime is someone else's without SERFLOW_AUTH) */
+    struct sf_auth root, ingress_id;
+    pthread_mutex_t bill_mu; /* fn_meter and the bill's last values */
+    /* functions, metered from what the answers report (the runtime's billed duration of each
+     * invocation, a worker's tail): the bill as data, never scraped (docs/serving.md "Billing") */
+    struct sf_meter fn_meter;
+    double bill_last[8]; /* counters never go back: the largest value shown so far */
 
     pthread_mutex_t mu;
     pthread_cond_t ctl_cv; /* wakes the control loop */
@@ -93,10 +138,14 @@ struct sf__server {
     /* admission queue: item slots in arrival order */
     struct sf__item **queue;
     size_t q_head, q_len, q_cap;
-    /* in-flight items by id: ring of table_cap slots, slot = id % table_cap */
+    int64_t q_head_seq; /* admission sequence number of queue[q_head] (the first is 1) */
+    /* admitted, unanswered items: table_cap slots found by the low bits of the id; free slots
+     * in a list; the unanswered in admission order, oldest first (deadline order) */
     struct sf__item *table;
     size_t table_cap;
-    uint64_t next_id;
+    uint32_t free_head; /* UINT32_MAX: none */
+    size_t n_free;
+    struct sf__item *oldest, *newest;
     uint64_t unanswered;
     int draining;
     /* function dispatch queue */
@@ -108,6 +157,7 @@ struct sf__server {
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     /* controller state (control.c) */
     struct sf_policy policy;
+    struct sf_dq dq; /* deadline batching: ctl/'s loop over the queue (control.c) */
     double epoch_wall_s;
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */
@@ -118,21 +168,45 @@ struct sf__server {
     uint64_t launches_seen;
 };
 
-/* ---- ingress.c ---- */
-/* Delivers results (from a worker or a function) for their ids; a result for an id that was
- * already answered or is unknown is dropped (at-least-once dispatch). Takes mu. */
+/* ---- admit.c ---- */
+int sf__table_init(struct sf__server *s, struct sf_err *err);
+/* Admits the n images of p (each gets an id, a slot, a deadline, a queue place) and waits until
+ * each is answered (by its deadline at the latest). 0, or the HTTP status of a refusal (503,
+ * 413) with *retry_after_s. Takes mu. */
+int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s);
+/* Delivers results (from a worker or a function) for their ids; a result for an id that is no
+ * longer waiting (answered, or past its deadline) is dropped and counted (at-least-once
+ * dispatch). Takes mu. */
 void sf__server_deliver(struct sf__server *s, const struct sf_serve_result *r, size_t n);
 /* Answers every id of a batch as failed. Takes mu. */
 void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b);
+/* Answers 504 every request whose deadline is past (mu held): out of the queue if still there. */
+void sf__server_expire(struct sf__server *s, double now_s);
+
+/* ---- runtime.c ---- */
+/* Starts the function runtime (or takes lambda_url) and waits for its readiness line. */
+int sf__runtime_start(struct sf__server *s, struct sf_err *err);
+/* Called every main-loop tick: restarts a dead runtime with back-off, scrapes its bill. */
+void sf__runtime_supervise(struct sf__server *s);
+/* The function bill so far (gone incarnations + the current one, freshly scraped when
+ * possible) into m. */
+void sf__runtime_bill(struct sf__server *s, struct sf_meter *m);
+/* Meters calls function invocations billed billed_ms in all, as an answer reported them (takes
+ * bill_mu). */
+void sf__meter_functions(struct sf__server *s, double billed_ms, uint64_t calls);
+void sf__runtime_stop(struct sf__server *s);
 
 /* ---- control.c ---- */
 int sf__control_init(struct sf__server *s, struct sf_err *err);
 void sf__control_fini(struct sf__server *s);
-/* Called with mu held before an arrival is enqueued: dispatches the open batch when the newcomer
- * would push its oldest request past its deadline. */
-void sf__control_admit(struct sf__server *s, double now_s);
-/* Called with mu held after arrivals were enqueued: runs the batcher at once (a full batch, or
- * one due now, leaves without waiting for the control thread) and wakes the loop. */
+/* Called with mu held after the request of admission sequence seq joined the queue: the
+ * deadline batcher takes it at once (the open batch may leave first, a full batch leaves now,
+ * from the arriving request's thread). */
+void sf__control_enqueued(struct sf__server *s, int64_t seq);
+/* Called with mu held after a queued request left the queue other than by a dispatch (past its
+ * deadline: admit.c): the head when at_head, else one behind it; the batcher's count follows. */
+void sf__control_dropped(struct sf__server *s, int at_head);
+/* Called with mu held after a request's arrivals were enqueued: wakes the control loop. */
 void sf__control_arrived(struct sf__server *s, double now_s);
 /* The control loop (its own thread): epochs, policy, provider, batcher. Returns on stop after the
  * queue has drained. */

@@ -1,14 +1,25 @@
 /*
  * lambda.c - the local function runtime: `serflow lambda`. Clients speak the AWS Lambda Invoke
- * API (POST /2015-03-31/functions/{name}/invocations); function instances (`serflow function`
+ * API (POST /2015-03-31/functions/{name}/invocations: RequestResponse, Event or DryRun; the
+ * function as a name, name:$LATEST or an ARN); function instances (`serflow function`
  * processes, started on demand) speak the Lambda Runtime API (/2018-06-01/runtime/invocation/
- * next, .../{id}/response, .../{id}/error). An invocation waits in a FIFO until an instance
- * polls; with no idle instance and fewer than the concurrency cap, one more is started (a cold
- * start: process start + model load + the configured delay). Instances idle longer than the idle
- * timeout are stopped. An invocation running past the timeout has its instance killed and
- * answers Sandbox.Timedout; an instance that dies mid-invocation answers Runtime.ExitError; both
- * with X-Amz-Function-Error, as Lambda does. Billing: duration (plus the init time of a cold
- * start) rounded up to 1 ms x GB, plus the request fee; served on GET /metrics.
+ * next, .../{id}/response, .../{id}/error).
+ *
+ * An invocation waits in a FIFO until an instance polls; with no idle instance and fewer than the
+ * concurrency cap, one more is started (a cold start: process start + model load + the
+ * configured delay). Every invocation ends, whatever its instance does:
+ *   - queued: a caller that hangs up takes it out of the queue (never run, never billed); one
+ *     that waits longer than the queue bound (timeout + cold start + Lambda's 10 s init limit)
+ *     fails Sandbox.Timedout; instances that keep failing their start fail it Runtime.InitError;
+ *   - running: past the timeout its instance is killed (Sandbox.Timedout); an instance that
+ *     dies fails it (Runtime.ExitError), one that polls again without answering fails it
+ *     (Runtime.NoResponse);
+ *   - SIGTERM: queued ones fail Runtime.Unavailable, running ones with their instance.
+ * Identities (auth.h): each instance gets its own key at its start; a poll, a response or an
+ * error is accepted only from the instance it concerns, and request ids are random UUIDs.
+ * Instances that die before their first poll are restarted with exponential back-off and billed
+ * their init time. Billing: duration (plus the init time of a cold start) rounded up to 1 ms x
+ * GB, plus the request fee; served on GET /metrics as counters.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -20,34 +31,59 @@
 
 #include <jansson.h>
 
+#include "wire/argv_emit.h"
 #include "wire/httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/wire.h"
 #include "serflow/billing.h"
+#include "serflow/http.h"
+#include "serflow/function.h"
 #include "serflow/lambda.h"
+#include "serflow/metrics.h"
 
 /* Connections: every instance holds one long poll, every in-flight invocation one. */
 #define LAMBDA_MAX_CONNECTIONS 1024
 #define LAMBDA_IDLE_CONN_S     60
+/* A request (an invocation's payload, an instance's answer) must arrive whole within this. */
+#define LAMBDA_REQUEST_TIMEOUT_S 30.0
 /* Instances tracked at once (the concurrency cap is at most this). */
 #define LAMBDA_MAX_INSTANCES 256
 /* Invocations waiting or running at once; beyond: 429. */
 #define LAMBDA_MAX_INFLIGHT 4096
+/* Memory for request bodies (invocation payloads, instance answers) and queued Event payloads:
+ * 256 MB, about 40 payloads at the 6 MB cap; beyond: 429 / 503. */
+#define LAMBDA_MAX_BUFFERED_BYTES    ((size_t)256 << 20)
+#define LAMBDA_MAX_EVENT_QUEUE_BYTES ((size_t)64 << 20)
+/* Lambda's asynchronous (Event) payload cap. */
+#define LAMBDA_EVENT_MAX_BYTES 262144
+/* Lambda's limit on an instance's init phase: part of how long an invocation may wait queued. */
+#define LAMBDA_INIT_LIMIT_S 10.0
+/* Restart back-off of instances that die before their first poll: 0.1 s doubling to 10 s; from
+ * the third failure in a row the runtime reports not ready and fails queued invocations with
+ * Runtime.InitError instead of letting them wait. */
+#define LAMBDA_BACKOFF_BASE_S  0.1
+#define LAMBDA_BACKOFF_MAX_S   10.0
+#define LAMBDA_INIT_FAILS_DOWN 3
+/* How often a long poll or a waiting caller looks whether its client is still there. */
+#define LAMBDA_WAIT_NS (10 * 1000 * 1000)
 
 enum inv_state { INV_QUEUED = 0, INV_RUNNING, INV_DONE, INV_FAILED };
 
 struct invocation {
-    uint64_t seq;
-    char req_id[48];
-    const char *body;
+    char req_id[40];
+    const char *body; /* the caller's request body (RequestResponse) or own_body (Event) */
     size_t len;
+    char *own_body;
+    int async; /* Event: nobody waits; freed when it ends */
     enum inv_state state;
     int inst; /* instance slot running it, -1 */
-    double t_start, t_end;
+    double t_queued, t_start, t_end;
+    double billed_s; /* what it was billed (its run, and the init of a cold start); 0: not billed */
     char *out;
     size_t out_len;
     int out_is_error;
-    const char *fail_type; /* Sandbox.Timedout, Runtime.ExitError */
+    const char *fail_type; /* Sandbox.Timedout, Runtime.ExitError, ... */
+    const char *fail_msg;
     struct invocation *next;
 };
 
@@ -56,11 +92,15 @@ enum inst_state { INST_FREE = 0, INST_STARTING, INST_IDLE, INST_BUSY, INST_STOPP
 struct instance {
     enum inst_state state;
     struct sf_proc proc;
-    int id;
+    struct sf_auth id; /* "instance:<16 hex>" and its key */
     double spawn_s, ready_s, idle_since_s;
     int billed_init; /* the first invocation bills the init time */
     struct invocation *cur;
+    uint64_t poll_seq; /* the newest poll; an older one still waiting gives way */
 };
+
+/* Room for the runtime's metric families (LAMBDA_METRICS below). */
+#define LAMBDA_METRIC_FAMILIES 24
 
 struct lambda {
     const struct sf_lambda_cfg *cfg;
@@ -68,118 +108,62 @@ struct lambda {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct invocation *head, *tail; /* queued */
+    int n_queued;
     int inflight;
     struct instance inst[LAMBDA_MAX_INSTANCES];
-    int next_inst_id;
     int spawn_wanted; /* instances to start: the main thread starts them (see housekeep) */
-    uint64_t seq;
     volatile sig_atomic_t *stop;
+    int stopping;
+    struct sf_auth root;
+    int require_auth;
+    double queue_wait_s;
     struct sf_meter meter;
-    uint64_t cold_starts, throttles, timeouts, crashes, errors, invocations;
+    struct sf_metrics *reg; /* its /metrics (handle_metrics) */
+    struct sf_argv argv; /* an instance's command line being written (spawn_instance, under mu) */
+    int fam[LAMBDA_METRIC_FAMILIES]; /* the families of LAMBDA_METRICS, by LM_ index */
+    uint64_t cold_starts, throttles, timeouts, crashes, errors, invocations, init_failures, events,
+        events_dropped, dropped, auth_failures, no_response;
+    int init_fails_in_row;
+    double next_spawn_s;
     double init_s; /* summed init time of the instances that became ready */
+    size_t event_bytes;
     char exe[4096];
 };
-
-/* Waits on the runtime's condition for at most 10 ms (locked): the period of the timeout checks. */
-static void wait_10ms(struct lambda *l)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 10 * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-}
 
 static void wake_all(struct lambda *l)
 {
     pthread_cond_broadcast(&l->cv);
 }
 
+/* Waits on the runtime's condition for at most ns (locked). */
+static void wait_ns(struct lambda *l, long ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ns;
+    while (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+}
+
+static int count_state(struct lambda *l, enum inst_state st)
+{
+    int n = 0;
+    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
+        n += l->inst[i].state == st;
+    return n;
+}
+
 static int starting_or_idle(struct lambda *l)
 {
-    int n = l->spawn_wanted;
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
-        n += l->inst[i].state == INST_STARTING || l->inst[i].state == INST_IDLE;
-    return n;
+    return l->spawn_wanted + count_state(l, INST_STARTING) + count_state(l, INST_IDLE);
 }
 
 static int live_instances(struct lambda *l)
 {
-    int n = l->spawn_wanted;
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
-        n += l->inst[i].state != INST_FREE;
-    return n;
-}
-
-/* Starts one instance; locked. */
-static int spawn_instance(struct lambda *l)
-{
-    int slot = -1;
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES && slot < 0; i++)
-        if (l->inst[i].state == INST_FREE)
-            slot = i;
-    if (slot < 0)
-        return -1;
-    struct instance *in = &l->inst[slot];
-    memset(in, 0, sizeof(*in));
-    in->id = ++l->next_inst_id;
-    char api[160], inst_env[64], api_env[200], tau[32], threads[16], delay[32];
-    snprintf(api, sizeof(api), "127.0.0.1:%d", l->cfg->bound_port);
-    snprintf(api_env, sizeof(api_env), "AWS_LAMBDA_RUNTIME_API=%s", api);
-    snprintf(inst_env, sizeof(inst_env), "SERFLOW_INSTANCE_ID=%d", in->id);
-    snprintf(tau, sizeof(tau), "%.17g", l->cfg->tau);
-    int vcpus =
-        (int)((l->cfg->memory_mb + l->price->fn_mb_per_vcpu - 1) / l->price->fn_mb_per_vcpu);
-    /* a function's vCPUs as threads, but no more than this machine has: oversubscribing two
-     * cores with a 5-vCPU function would only make it slower */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus >= 1 && vcpus > cpus)
-        vcpus = (int)cpus;
-    snprintf(threads, sizeof(threads), "%d", vcpus < 1 ? 1 : vcpus);
-    snprintf(delay, sizeof(delay), "%.17g", l->cfg->cold_start_delay_s);
-    char *argv[] = {l->exe,           "function", "--model",   (char *)l->cfg->model_dir,
-                    "--tau",          tau,        "--threads", threads,
-                    "--init-delay-s", delay,      NULL};
-    char fault_env[64];
-    snprintf(fault_env, sizeof(fault_env), "SERFLOW_FUNCTION_FAULT=%s",
-             l->cfg->fault ? l->cfg->fault : "");
-    char *env[] = {api_env, inst_env, fault_env, NULL};
-    struct sf_err err = {{0}};
-    if (sf_proc_spawn(&in->proc, argv, env, &err) != SF_OK) {
-        in->state = INST_FREE;
-        return -1;
-    }
-    in->state = INST_STARTING;
-    in->spawn_s = sf_monotonic_s();
-    l->cold_starts++;
-    return slot;
-}
-
-static int find_instance(struct lambda *l, const char *hdr)
-{
-    if (!hdr)
-        return -1;
-    int id = atoi(hdr);
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
-        if (l->inst[i].state != INST_FREE && l->inst[i].id == id)
-            return i;
-    return -1;
-}
-
-/* Ends the instance's current invocation as failed; locked. */
-static void fail_current(struct lambda *l, struct instance *in, const char *type)
-{
-    struct invocation *v = in->cur;
-    if (!v)
-        return;
-    v->state = INV_FAILED;
-    v->fail_type = type;
-    v->t_end = sf_monotonic_s();
-    in->cur = NULL;
-    wake_all(l);
+    return l->spawn_wanted + LAMBDA_MAX_INSTANCES - count_state(l, INST_FREE);
 }
 
 static void bill(struct lambda *l, struct instance *in, struct invocation *v)
@@ -190,6 +174,138 @@ static void bill(struct lambda *l, struct instance *in, struct invocation *v)
         in->billed_init = 1;
     }
     sf_meter_fn(&l->meter, l->price, 0, l->cfg->memory_mb, d);
+    v->billed_s = sf_bill_fn_s(l->price, d); /* told to the caller with the answer */
+}
+
+static void unlink_queued(struct lambda *l, struct invocation *v)
+{
+    struct invocation **pp = &l->head, *prev = NULL;
+    while (*pp && *pp != v) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = v->next;
+    if (l->tail == v)
+        l->tail = prev;
+    v->next = NULL;
+    l->n_queued--;
+}
+
+/* Ends v (locked): DONE with its output, or FAILED with type and message. Bills what ran,
+ * frees an Event's invocation (v is gone after this call then). */
+static void end_invocation(struct lambda *l, struct invocation *v, enum inv_state st,
+                           const char *type, const char *msg)
+{
+    if (v->state == INV_QUEUED)
+        unlink_queued(l, v);
+    struct instance *in = v->inst >= 0 ? &l->inst[v->inst] : NULL;
+    if (in && in->cur == v)
+        in->cur = NULL;
+    v->state = st;
+    v->fail_type = type;
+    v->fail_msg = msg;
+    v->t_end = sf_monotonic_s();
+    if (v->t_start > 0)
+        bill(l, in, v);
+    if (st == INV_FAILED || v->out_is_error)
+        l->errors++;
+    l->inflight--;
+    if (v->async) {
+        l->event_bytes -= v->len;
+        free(v->own_body);
+        free(v->out);
+        free(v);
+    }
+    wake_all(l);
+}
+
+/* Starts one instance (locked); -1 when it could not be spawned. */
+static int spawn_instance(struct lambda *l, double now)
+{
+    int slot = -1;
+    for (int i = 0; i < LAMBDA_MAX_INSTANCES && slot < 0; i++)
+        if (l->inst[i].state == INST_FREE)
+            slot = i;
+    if (slot < 0)
+        return -1;
+    struct instance *in = &l->inst[slot];
+    memset(in, 0, sizeof(*in));
+    char principal[SF_AUTH_PRINCIPAL_MAX + 1];
+    snprintf(principal, sizeof(principal), "instance:%016llx",
+             (unsigned long long)sf_auth_random_u64());
+    struct sf_err err = {{0}};
+    if (sf_auth_derive(&l->root, principal, &in->id, &err) != SF_OK)
+        return -1;
+    char api[160], api_env[200];
+    snprintf(api, sizeof(api), "127.0.0.1:%d", l->cfg->bound_port);
+    snprintf(api_env, sizeof(api_env), "AWS_LAMBDA_RUNTIME_API=%s", api);
+    int vcpus =
+        (int)((l->cfg->memory_mb + l->price->fn_mb_per_vcpu - 1) / l->price->fn_mb_per_vcpu);
+    /* a function's vCPUs as threads, but no more than this machine has: oversubscribing two
+     * cores with a 5-vCPU function would only make it slower */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus >= 1 && vcpus > cpus)
+        vcpus = (int)cpus;
+    struct sf_function_cfg f;
+    sf_function_defaults(&f);
+    f.model_dir = l->cfg->model_dir;
+    f.tau = l->cfg->tau;
+    f.threads = vcpus < 1 ? 1 : vcpus;
+    f.init_delay_s = l->cfg->cold_start_delay_s;
+    f.backend = l->cfg->backend;
+    struct sf_argv *argv = &l->argv; /* under mu: one instance started at a time */
+    sf_argv_init(argv);
+    if (sf_argv_add(argv, l->exe) != SF_OK || sf_argv_add(argv, "function") != SF_OK ||
+        sf_function_argv(&f, argv, &err) != SF_OK) {
+        memset(in, 0, sizeof(*in));
+        return -1;
+    }
+    char fault_env[64];
+    snprintf(fault_env, sizeof(fault_env), "SERFLOW_FUNCTION_FAULT=%s",
+             l->cfg->fault ? l->cfg->fault : "");
+    /* SERFLOW_INSTANCE marks a child of this runtime (it asks for the parent-death signal) */
+    char *env[] = {api_env, fault_env, "SERFLOW_INSTANCE=1", NULL};
+    char line[SF_AUTH_PRINCIPAL_MAX + 2 * SF_AUTH_KEY_BYTES + 8];
+    sf_auth_line(&in->id, line, sizeof(line));
+    int rc = sf_proc_spawn(&in->proc, argv->v, env, line, &err);
+    memset(line, 0, sizeof(line));
+    if (rc != SF_OK) {
+        memset(in, 0, sizeof(*in));
+        return -1;
+    }
+    in->state = INST_STARTING;
+    in->spawn_s = now;
+    l->cold_starts++;
+    return slot;
+}
+
+/* The instance whose identity signed this request, checked (locked); -1 with resp filled. */
+static int authenticated_instance(struct lambda *l, const struct sf__httpd_req *req,
+                                  struct sf__httpd_resp *resp)
+{
+    struct sf_auth_token t;
+    struct sf_err err = {{0}};
+    int rc = sf_auth_parse_request(sf__httpd_req_header(req, SF_AUTH_REQUEST_HEADER), &t, &err);
+    int slot = -1;
+    for (int i = 0; rc == SF_OK && i < LAMBDA_MAX_INSTANCES && slot < 0; i++)
+        if (l->inst[i].state != INST_FREE && !strcmp(l->inst[i].id.principal, t.principal))
+            slot = i;
+    if (rc == SF_OK && slot < 0)
+        rc = sf_err_set(&err, SF_EINVAL, "'%s' is not a running instance of this runtime",
+                        t.principal);
+    if (rc == SF_OK)
+        rc = sf_auth_check_request(l->inst[slot].id.key, &t, req->method, req->url, &err);
+    if (rc != SF_OK) {
+        l->auth_failures++;
+        sf__httpd_error(resp, 401, "unauthenticated: %s", err.msg);
+        return -1;
+    }
+    memcpy(resp->auth_key, l->inst[slot].id.key, sizeof(resp->auth_key));
+    memcpy(resp->auth_nonce, t.nonce, sizeof(resp->auth_nonce));
+    resp->auth = 1;
+    return slot;
 }
 
 /* An error of the Lambda service itself, shaped as Lambda answers it: the error type in
@@ -199,42 +315,139 @@ static void service_error(struct sf__httpd_resp *resp, int status, const char *t
 {
     sf__httpd_header(resp, "X-Amzn-ErrorType", type);
     json_t *o = json_pack("{s:s,s:s}", "Type", "User", "message", msg);
+    if (!o) { /* msg not UTF-8 (a name echoed back) */
+        char esc[SF_ERR_MAX];
+        sf_str_escape(esc, sizeof(esc), msg, strlen(msg));
+        o = json_pack("{s:s,s:s}", "Type", "User", "message", esc);
+    }
     sf__httpd_json(resp, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
     json_decref(o);
+}
+
+/* The layer's own refusals (413, 400, 503), in the Lambda error shape. */
+static void refusal(void *ctx, struct sf__httpd_resp *resp, int status, const char *msg)
+{
+    struct lambda *l = ctx;
+    if (status == 413) {
+        char m[160];
+        snprintf(m, sizeof(m),
+                 "Request must be smaller than %.0f bytes for the InvokeFunction operation",
+                 l->price->fn_payload_max_bytes);
+        service_error(resp, 413, "RequestEntityTooLargeException", m);
+        return;
+    }
+    service_error(resp, status == 503 ? 429 : status,
+                  status == 503 ? "TooManyRequestsException" : "InvalidRequestContentException",
+                  msg);
+}
+
+/* Authenticates an Invoke call (locked): principal "ingress" or "worker:N" under a key derived
+ * from the root. 0, or -1 with resp filled. */
+static int authenticate_caller(struct lambda *l, const struct sf__httpd_req *req,
+                               struct sf__httpd_resp *resp)
+{
+    if (!l->require_auth)
+        return 0;
+    struct sf_auth_token t;
+    struct sf_err err = {{0}};
+    struct sf_auth who;
+    int rc = sf_auth_parse_request(sf__httpd_req_header(req, SF_AUTH_REQUEST_HEADER), &t, &err);
+    if (rc == SF_OK && strcmp(t.principal, "ingress") != 0 &&
+        strncmp(t.principal, "worker:", 7) != 0)
+        rc = sf_err_set(&err, SF_EINVAL, "'%s' may not invoke functions", t.principal);
+    if (rc == SF_OK)
+        rc = sf_auth_derive(&l->root, t.principal, &who, &err);
+    if (rc == SF_OK)
+        rc = sf_auth_check_request(who.key, &t, req->method, req->url, &err);
+    if (rc != SF_OK) {
+        l->auth_failures++;
+        char msg[SF_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "The security token included in the request is invalid: %s",
+                 err.msg);
+        service_error(resp, 403, "UnrecognizedClientException", msg);
+        return -1;
+    }
+    memcpy(resp->auth_key, who.key, sizeof(resp->auth_key));
+    memcpy(resp->auth_nonce, t.nonce, sizeof(resp->auth_nonce));
+    resp->auth = 1;
+    return 0;
+}
+
+int sf_lambda_names_function(const char *fn, const char *want)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", fn);
+    char *part[8];
+    int np = 0;
+    for (char *p = buf; np < 8;) {
+        part[np++] = p;
+        char *c = strchr(p, ':');
+        if (!c)
+            break;
+        *c = '\0';
+        p = c + 1;
+    }
+    const char *name = NULL, *qual = NULL;
+    if (np >= 7 && !strcmp(part[0], "arn") && !strcmp(part[2], "lambda") &&
+        !strcmp(part[5], "function")) {
+        name = part[6];
+        qual = np > 7 ? part[7] : NULL;
+    } else if (np >= 3 && !strcmp(part[1], "function")) {
+        name = part[2];
+        qual = np > 3 ? part[3] : NULL;
+    } else if (np <= 2) {
+        name = part[0];
+        qual = np > 1 ? part[1] : NULL;
+    }
+    return name && !strcmp(name, want) && (!qual || !strcmp(qual, "$LATEST")) ? 0 : -1;
 }
 
 static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
                           struct sf__httpd_resp *resp, const char *name)
 {
-    if (strcmp(name, l->cfg->function_name) != 0) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "Function not found: %.128s", name);
+    const char *qual = sf__httpd_req_arg(req, "Qualifier");
+    if (sf_lambda_names_function(name, l->cfg->function_name) != 0 ||
+        (qual && strcmp(qual, "$LATEST") != 0)) {
+        char msg[320];
+        snprintf(msg, sizeof(msg), "Function not found: %.200s%s%.32s", name, qual ? ":" : "",
+                 qual ? qual : "");
         service_error(resp, 404, "ResourceNotFoundException", msg);
         return;
     }
-    if ((double)req->len > l->price->fn_payload_max_bytes) {
+    const char *type = sf__httpd_req_header(req, "X-Amz-Invocation-Type");
+    int async = 0, dry = 0;
+    if (type && !strcmp(type, "Event"))
+        async = 1;
+    else if (type && !strcmp(type, "DryRun"))
+        dry = 1;
+    else if (type && strcmp(type, "RequestResponse") != 0) {
+        service_error(resp, 400, "InvalidParameterValueException",
+                      "X-Amz-Invocation-Type: expected RequestResponse, Event or DryRun");
+        return;
+    }
+    double cap = async ? LAMBDA_EVENT_MAX_BYTES : l->price->fn_payload_max_bytes;
+    if ((double)req->len > cap) {
         char msg[256];
         snprintf(msg, sizeof(msg),
-                 "Request must be smaller than %.0f bytes for the "
-                 "InvokeFunction operation (got %zu)",
-                 l->price->fn_payload_max_bytes, req->len);
+                 "Request must be smaller than %.0f bytes for the InvokeFunction operation "
+                 "(got %zu)",
+                 cap, req->len);
         service_error(resp, 413, "RequestEntityTooLargeException", msg);
         return;
     }
-    struct invocation v;
-    memset(&v, 0, sizeof(v));
-    v.body = req->body ? req->body : "";
-    v.len = req->len;
-    v.inst = -1;
     pthread_mutex_lock(&l->mu);
-    v.seq = ++l->seq;
-    snprintf(v.req_id, sizeof(v.req_id), "%08llx-0000-4000-8000-%012llx",
-             (unsigned long long)(v.seq & 0xffffffffu), (unsigned long long)v.seq);
-    int queued = 0;
-    for (struct invocation *q = l->head; q; q = q->next)
-        queued++;
-    if (l->inflight >= LAMBDA_MAX_INFLIGHT ||
-        (queued >= starting_or_idle(l) && live_instances(l) >= l->cfg->concurrency)) {
+    if (authenticate_caller(l, req, resp) != 0) {
+        pthread_mutex_unlock(&l->mu);
+        return;
+    }
+    if (dry) { /* the parameters are valid: nothing runs, nothing is billed */
+        pthread_mutex_unlock(&l->mu);
+        resp->status = 204;
+        return;
+    }
+    if (l->stopping || l->inflight >= LAMBDA_MAX_INFLIGHT ||
+        (async && l->event_bytes + req->len > LAMBDA_MAX_EVENT_QUEUE_BYTES) ||
+        (l->n_queued >= starting_or_idle(l) && live_instances(l) >= l->cfg->concurrency)) {
         l->throttles++;
         pthread_mutex_unlock(&l->mu);
         char msg[128];
@@ -242,111 +455,161 @@ static void handle_invoke(struct lambda *l, const struct sf__httpd_req *req,
         service_error(resp, 429, "TooManyRequestsException", msg);
         return;
     }
+    struct invocation local, *v = &local;
+    if (async) {
+        v = calloc(1, sizeof(*v));
+        char *copy = v ? malloc(req->len ? req->len : 1) : NULL;
+        if (!copy) {
+            free(v);
+            pthread_mutex_unlock(&l->mu);
+            service_error(resp, 500, "ServiceException", "out of memory");
+            return;
+        }
+        memcpy(copy, req->body ? req->body : "", req->len);
+        v->own_body = copy;
+        v->body = copy;
+        v->async = 1;
+        l->event_bytes += req->len;
+        l->events++;
+    } else {
+        memset(v, 0, sizeof(*v));
+        v->body = req->body ? req->body : "";
+    }
+    v->len = req->len;
+    v->inst = -1;
+    v->t_queued = sf_monotonic_s();
+    /* a UUID v4 from the CSPRNG: not guessable from another one */
+    unsigned char r[16];
+    sf_auth_random(r, sizeof(r));
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(v->req_id, sizeof(v->req_id),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+             r[15]);
     l->inflight++;
     l->invocations++;
     if (l->tail)
-        l->tail->next = &v;
+        l->tail->next = v;
     else
-        l->head = &v;
-    l->tail = &v;
-    if (queued + 1 > starting_or_idle(l))
+        l->head = v;
+    l->tail = v;
+    l->n_queued++;
+    if (l->n_queued > starting_or_idle(l))
         l->spawn_wanted++;
     wake_all(l);
-    while (v.state == INV_QUEUED || v.state == INV_RUNNING) {
-        wait_10ms(l);
-        double now = sf_monotonic_s();
-        if (v.state == INV_RUNNING && now - v.t_start > l->cfg->timeout_s) {
-            struct instance *in = &l->inst[v.inst];
-            l->timeouts++;
-            fail_current(l, in, "Sandbox.Timedout");
-            sf_proc_signal(&in->proc, SIGKILL);
-            in->state = INST_STOPPING;
-        }
-        if (v.state == INV_QUEUED && *l->stop) {
-            v.state = INV_FAILED;
-            v.fail_type = "Runtime.Unavailable";
-            /* unlink from the queue */
-            struct invocation **pp = &l->head;
-            while (*pp && *pp != &v)
-                pp = &(*pp)->next;
-            if (*pp)
-                *pp = v.next;
-            l->tail = NULL;
-            for (struct invocation *q = l->head; q; q = q->next)
-                l->tail = q;
-        }
-    }
-    if (v.t_start > 0)
-        bill(l, v.inst >= 0 ? &l->inst[v.inst] : NULL, &v);
-    if (v.state == INV_FAILED || v.out_is_error)
-        l->errors++;
-    l->inflight--;
-    pthread_mutex_unlock(&l->mu);
-    sf__httpd_header(resp, "X-Amz-Executed-Version", "$LATEST");
-    char billed[32];
-    snprintf(billed, sizeof(billed), "%.0f",
-             sf_bill_fn_s(l->price, v.t_end > v.t_start ? v.t_end - v.t_start : 0) * 1000);
-    sf__httpd_header(resp, "X-Serflow-Billed-Duration-Ms", billed);
-    if (v.state == INV_FAILED) {
-        sf__httpd_header(resp, "X-Amz-Function-Error", "Unhandled");
-        char msg[256];
-        snprintf(msg, sizeof(msg), "{\"errorType\":\"%s\",\"errorMessage\":\"%s\"}", v.fail_type,
-                 !strcmp(v.fail_type, "Sandbox.Timedout") ? "Task timed out"
-                                                          : "the function instance exited");
-        sf__httpd_json(resp, 200, sf_strdup(msg));
-        free(v.out);
+    if (async) {
+        pthread_mutex_unlock(&l->mu);
+        sf__httpd_header(resp, "X-Amz-Executed-Version", "$LATEST");
+        resp->status = 202;
         return;
     }
-    if (v.out_is_error)
+    /* every exit of this loop is bounded: the queue bound, the timeout (housekeep), the stop */
+    while (v->state == INV_QUEUED || v->state == INV_RUNNING) {
+        wait_ns(l, LAMBDA_WAIT_NS);
+        if (v->state != INV_QUEUED)
+            continue;
+        if (l->stopping) {
+            end_invocation(l, v, INV_FAILED, "Runtime.Unavailable",
+                           "the function runtime is shutting down");
+        } else if (sf__httpd_client_gone(req)) {
+            l->dropped++; /* the caller left: never run, never billed */
+            end_invocation(l, v, INV_FAILED, "Runtime.Unavailable", "the caller went away");
+        } else if (sf_monotonic_s() - v->t_queued > l->queue_wait_s) {
+            l->timeouts++;
+            end_invocation(l, v, INV_FAILED, "Sandbox.Timedout",
+                           "no function instance became ready in time");
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    sf__httpd_header(resp, "X-Amz-Executed-Version", "$LATEST");
+    if (v->billed_s > 0) { /* the bill as data: the caller meters it (not a scrape) */
+        char billed[32];
+        snprintf(billed, sizeof(billed), "%.0f", v->billed_s * 1000);
+        sf__httpd_header(resp, SF_HTTP_BILLED_HEADER, billed);
+    }
+    if (v->state == INV_FAILED) {
+        sf__httpd_header(resp, "X-Amz-Function-Error", "Unhandled");
+        json_t *o = json_pack("{s:s,s:s}", "errorType", v->fail_type, "errorMessage",
+                              v->fail_msg ? v->fail_msg : "the function instance exited");
+        sf__httpd_json(resp, 200, o ? json_dumps(o, JSON_COMPACT) : NULL);
+        json_decref(o);
+        free(v->out);
+        return;
+    }
+    if (v->out_is_error)
         sf__httpd_header(resp, "X-Amz-Function-Error", "Unhandled");
     resp->status = 200;
-    resp->body = v.out;
-    resp->len = v.out_len;
+    resp->body = v->out;
+    resp->len = v->out_len;
     resp->content_type =
-        v.out_len && v.out[0] == '{' ? "application/json" : "application/octet-stream";
+        v->out_len && v->out[0] == '{' ? "application/json" : "application/octet-stream";
 }
 
 static void handle_next(struct lambda *l, const struct sf__httpd_req *req,
                         struct sf__httpd_resp *resp)
 {
     pthread_mutex_lock(&l->mu);
-    int slot = find_instance(l, sf__httpd_req_header(req, "X-Serflow-Instance"));
+    int slot = authenticated_instance(l, req, resp);
     if (slot < 0) {
         pthread_mutex_unlock(&l->mu);
-        sf__httpd_error(resp, 403, "unknown function instance");
         return;
     }
     struct instance *in = &l->inst[slot];
     double now = sf_monotonic_s();
-    if (in->state == INST_STARTING) {
-        in->ready_s = now;
-        l->init_s += now - in->spawn_s;
-        /* the configured cold-start delay was spent inside the instance before its first poll */
-    }
-    in->state = INST_IDLE;
-    in->idle_since_s = now;
-    while (!l->head && in->state == INST_IDLE && !*l->stop)
-        pthread_cond_wait(&l->cv, &l->mu);
-    if (in->state != INST_IDLE || !l->head) {
+    if (in->state == INST_STOPPING) {
         pthread_mutex_unlock(&l->mu);
         sf__httpd_error(resp, 410, "instance stopped");
         return;
     }
+    if (in->cur) { /* polled again without answering: that invocation is over */
+        l->no_response++;
+        end_invocation(l, in->cur, INV_FAILED, "Runtime.NoResponse",
+                       "the instance asked for its next event without answering this one");
+    }
+    if (in->state == INST_STARTING) {
+        in->ready_s = now;
+        l->init_s += now - in->spawn_s;
+        l->init_fails_in_row = 0;
+        /* the configured cold-start delay was spent inside the instance before its first poll */
+    }
+    in->state = INST_IDLE;
+    in->idle_since_s = now;
+    uint64_t mine = ++in->poll_seq;
+    wake_all(l); /* an older poll of this instance gives way */
+    while (!l->head && in->state == INST_IDLE && !l->stopping && in->poll_seq == mine &&
+           !sf__httpd_client_gone(req))
+        wait_ns(l, 10 * LAMBDA_WAIT_NS);
+    if (in->poll_seq != mine) {
+        pthread_mutex_unlock(&l->mu);
+        sf__httpd_error(resp, 409, "superseded by a newer poll of this instance");
+        return;
+    }
+    if (in->state != INST_IDLE || !l->head || l->stopping) {
+        pthread_mutex_unlock(&l->mu);
+        sf__httpd_error(resp, 410, "instance stopped");
+        return;
+    }
+    if (sf__httpd_client_gone(req)) { /* nobody to take the event */
+        pthread_mutex_unlock(&l->mu);
+        sf__httpd_error(resp, 410, "the poll went away");
+        return;
+    }
     struct invocation *v = l->head;
-    l->head = v->next;
-    if (!l->head)
-        l->tail = NULL;
-    v->next = NULL;
+    char *body = malloc(v->len + 1);
+    if (!body) {
+        pthread_mutex_unlock(&l->mu);
+        sf__httpd_error(resp, 500, "out of memory");
+        return;
+    }
+    unlink_queued(l, v);
     v->state = INV_RUNNING;
     v->inst = slot;
     v->t_start = sf_monotonic_s();
     in->state = INST_BUSY;
     in->cur = v;
-    char *body = malloc(v->len + 1);
-    if (body) {
-        memcpy(body, v->body, v->len);
-        body[v->len] = '\0';
-    }
+    memcpy(body, v->body, v->len);
+    body[v->len] = '\0';
     char deadline[32];
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
@@ -358,7 +621,7 @@ static void handle_next(struct lambda *l, const struct sf__httpd_req *req,
     pthread_mutex_unlock(&l->mu);
     resp->status = 200;
     resp->body = body;
-    resp->len = body ? v->len : 0;
+    resp->len = v->len;
     resp->content_type = "application/octet-stream";
 }
 
@@ -366,92 +629,153 @@ static void handle_result(struct lambda *l, const struct sf__httpd_req *req,
                           struct sf__httpd_resp *resp, const char *req_id, int is_error)
 {
     pthread_mutex_lock(&l->mu);
-    struct instance *in = NULL;
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES && !in; i++)
-        if (l->inst[i].state == INST_BUSY && l->inst[i].cur &&
-            !strcmp(l->inst[i].cur->req_id, req_id))
-            in = &l->inst[i];
-    if (!in) {
+    int slot = authenticated_instance(l, req, resp);
+    if (slot < 0) {
         pthread_mutex_unlock(&l->mu);
-        sf__httpd_error(resp, 400, "no running invocation %.64s", req_id);
         return;
     }
+    struct instance *in = &l->inst[slot];
     struct invocation *v = in->cur;
-    v->out = malloc(req->len + 1);
-    if (v->out) {
-        memcpy(v->out, req->body ? req->body : "", req->len);
-        v->out[req->len] = '\0';
-        v->out_len = req->len;
+    if (!v || strcmp(v->req_id, req_id) != 0) {
+        /* not this instance's invocation: another's, or over (timed out, failed) */
+        int other = 0;
+        for (int i = 0; i < LAMBDA_MAX_INSTANCES && !other; i++)
+            other = l->inst[i].cur && !strcmp(l->inst[i].cur->req_id, req_id);
+        pthread_mutex_unlock(&l->mu);
+        sf__httpd_error(resp, other ? 403 : 404,
+                        other ? "invocation %.40s is held by another instance"
+                              : "no invocation %.40s running on this instance",
+                        req_id);
+        return;
+    }
+    if (!v->async && req->len) {
+        v->out = malloc(req->len + 1);
+        if (v->out) {
+            memcpy(v->out, req->body, req->len);
+            v->out[req->len] = '\0';
+            v->out_len = req->len;
+        }
     }
     v->out_is_error = is_error;
-    v->state = INV_DONE;
-    v->t_end = sf_monotonic_s();
-    in->cur = NULL;
-    in->state = INST_IDLE; /* until its next poll */
-    in->idle_since_s = v->t_end;
-    wake_all(l);
+    end_invocation(l, v, INV_DONE, NULL, NULL); /* v may be freed (Event) */
+    in->state = INST_IDLE;                      /* until its next poll */
+    in->idle_since_s = sf_monotonic_s();
     pthread_mutex_unlock(&l->mu);
     sf__httpd_json(resp, 202, sf_strdup("{\"status\":\"OK\"}"));
 }
 
+/* The runtime's metric families: declared in its registry at start (metrics.h, the same
+ * registry and exposition code every serving process uses), their values taken from its state at
+ * each scrape. */
+#define LAMBDA_METRICS(X)                                                                          \
+    X(INVOCATIONS, "serflow_function_invocations_total", COUNTER, "Invocations received.")         \
+    X(BILLED, "serflow_function_billed_invocations_total", COUNTER, "Invocations billed.")         \
+    X(GB_S, "serflow_function_gigabyte_seconds_total", COUNTER,                                    \
+      "Billed GB-seconds (1 ms rounding; init of failed starts included).")                        \
+    X(COST, "serflow_function_cost_usd_total", COUNTER, "Duration cost plus request fees.")        \
+    X(FEES, "serflow_function_fees_usd_total", COUNTER, "Request fees.")                           \
+    X(COLD, "serflow_function_cold_starts_total", COUNTER, "Instances started.")                   \
+    X(INIT_FAIL, "serflow_function_init_failures_total", COUNTER,                                  \
+      "Instances that exited before their first poll.")                                            \
+    X(THROTTLES, "serflow_function_throttles_total", COUNTER,                                      \
+      "Invocations refused at the cap (429).")                                                     \
+    X(TIMEOUTS, "serflow_function_timeouts_total", COUNTER,                                        \
+      "Invocations killed at the timeout or not started in time.")                                 \
+    X(CRASHES, "serflow_function_crashes_total", COUNTER, "Instances that exited mid-invocation.") \
+    X(ERRORS, "serflow_function_errors_total", COUNTER,                                            \
+      "Invocations answered with a function error.")                                               \
+    X(NO_RESPONSE, "serflow_function_no_response_total", COUNTER,                                  \
+      "Invocations abandoned by an instance that polled again.")                                   \
+    X(DROPPED, "serflow_function_dropped_total", COUNTER,                                          \
+      "Queued invocations whose caller went away (never run).")                                    \
+    X(EVENTS, "serflow_function_events_total", COUNTER,                                            \
+      "Asynchronous (Event) invocations queued.")                                                  \
+    X(AUTH_FAIL, "serflow_function_auth_failures_total", COUNTER,                                  \
+      "Requests refused for a missing or wrong identity.")                                         \
+    X(INIT_S, "serflow_function_init_seconds_total", COUNTER,                                      \
+      "Init time of the instances started (process start, model load, configured delay).")         \
+    X(INSTANCES, "serflow_function_instances", GAUGE, "Function instances alive.")                 \
+    X(QUEUED, "serflow_function_queued", GAUGE, "Invocations waiting for an instance.")            \
+    X(READY, "serflow_function_ready", GAUGE,                                                      \
+      "1 when instances start; 0 after several failed starts in a row.")
+
+#define LM_ENUM(id, name, type, help) LM_##id,
+enum { LAMBDA_METRICS(LM_ENUM) LM_COUNT };
+#undef LM_ENUM
+_Static_assert(LM_COUNT <= LAMBDA_METRIC_FAMILIES, "struct lambda's fam[] is too small");
+
+static int metrics_init(struct lambda *l, struct sf_err *err)
+{
+    static const struct {
+        const char *name, *help;
+        enum sf_metric_type type;
+    } fams[] = {
+#define LM_ROW(id, name, type, help) {name, help, SF_METRIC_##type},
+        LAMBDA_METRICS(LM_ROW)
+#undef LM_ROW
+    };
+    l->reg = sf_metrics_new();
+    if (!l->reg)
+        return sf_err_set(err, SF_ENOMEM, "lambda: out of memory");
+    for (int i = 0; i < LM_COUNT; i++) {
+        l->fam[i] = sf_metrics_family(l->reg, fams[i].name, fams[i].type, fams[i].help, NULL, 0);
+        if (l->fam[i] < 0)
+            return sf_err_set(err, SF_EINVAL, "lambda: metric %s refused", fams[i].name);
+        sf_metrics_set(l->reg, l->fam[i], "", 0); /* every series present from the start */
+    }
+    return SF_OK;
+}
+
 static void handle_metrics(struct lambda *l, struct sf__httpd_resp *resp)
 {
-    char *t = malloc(4096);
+    double v[LM_COUNT];
+    pthread_mutex_lock(&l->mu);
+    v[LM_INVOCATIONS] = (double)l->invocations;
+    v[LM_BILLED] = (double)l->meter.invocations;
+    v[LM_GB_S] = l->meter.fn_gb_s;
+    v[LM_COST] = l->meter.fn_usd + l->meter.fee_usd;
+    v[LM_FEES] = l->meter.fee_usd;
+    v[LM_COLD] = (double)l->cold_starts;
+    v[LM_INIT_FAIL] = (double)l->init_failures;
+    v[LM_THROTTLES] = (double)l->throttles;
+    v[LM_TIMEOUTS] = (double)l->timeouts;
+    v[LM_CRASHES] = (double)l->crashes;
+    v[LM_ERRORS] = (double)l->errors;
+    v[LM_NO_RESPONSE] = (double)l->no_response;
+    v[LM_DROPPED] = (double)l->dropped;
+    v[LM_EVENTS] = (double)l->events;
+    v[LM_AUTH_FAIL] = (double)l->auth_failures;
+    v[LM_INIT_S] = l->init_s;
+    v[LM_INSTANCES] = (double)(live_instances(l) - l->spawn_wanted);
+    v[LM_QUEUED] = (double)l->n_queued;
+    v[LM_READY] = l->init_fails_in_row < LAMBDA_INIT_FAILS_DOWN ? 1.0 : 0.0;
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < LM_COUNT; i++)
+        sf_metrics_set(l->reg, l->fam[i], "", v[i]);
+    size_t len = 0;
+    char *t = sf_metrics_render(l->reg, &len);
     if (!t) {
         sf__httpd_error(resp, 500, "out of memory");
         return;
     }
-    pthread_mutex_lock(&l->mu);
-    int live = live_instances(l);
-    snprintf(
-        t, 4096,
-        "# HELP serflow_function_invocations_total Invocations received.\n"
-        "# TYPE serflow_function_invocations_total counter\n"
-        "serflow_function_invocations_total %llu\n"
-        "# HELP serflow_function_billed_invocations_total Invocations billed.\n"
-        "# TYPE serflow_function_billed_invocations_total counter\n"
-        "serflow_function_billed_invocations_total %llu\n"
-        "# HELP serflow_function_gigabyte_seconds_total Billed GB-seconds (1 ms rounding).\n"
-        "# TYPE serflow_function_gigabyte_seconds_total counter\n"
-        "serflow_function_gigabyte_seconds_total %.9g\n"
-        "# HELP serflow_function_cost_usd_total Duration cost plus request fees.\n"
-        "# TYPE serflow_function_cost_usd_total counter\n"
-        "serflow_function_cost_usd_total %.9g\n"
-        "# HELP serflow_function_fees_usd_total Request fees.\n"
-        "# TYPE serflow_function_fees_usd_total counter\n"
-        "serflow_function_fees_usd_total %.9g\n"
-        "# HELP serflow_function_cold_starts_total Instances started.\n"
-        "# TYPE serflow_function_cold_starts_total counter\n"
-        "serflow_function_cold_starts_total %llu\n"
-        "# HELP serflow_function_throttles_total Invocations refused at the cap (429).\n"
-        "# TYPE serflow_function_throttles_total counter\n"
-        "serflow_function_throttles_total %llu\n"
-        "# HELP serflow_function_timeouts_total Invocations killed at the timeout.\n"
-        "# TYPE serflow_function_timeouts_total counter\n"
-        "serflow_function_timeouts_total %llu\n"
-        "# HELP serflow_function_crashes_total Instances that exited mid-invocation.\n"
-        "# TYPE serflow_function_crashes_total counter\n"
-        "serflow_function_crashes_total %llu\n"
-        "# HELP serflow_function_errors_total Invocations answered with a function error.\n"
-        "# TYPE serflow_function_errors_total counter\n"
-        "serflow_function_errors_total %llu\n"
-        "# HELP serflow_function_init_seconds_total Init time of the instances started (process "
-        "start, model load, configured delay).\n"
-        "# TYPE serflow_function_init_seconds_total counter\n"
-        "serflow_function_init_seconds_total %.9g\n"
-        "# HELP serflow_function_instances Function instances alive.\n"
-        "# TYPE serflow_function_instances gauge\n"
-        "serflow_function_instances %d\n",
-        (unsigned long long)l->invocations, (unsigned long long)l->meter.invocations,
-        l->meter.fn_gb_s, l->meter.fn_usd + l->meter.fee_usd, l->meter.fee_usd,
-        (unsigned long long)l->cold_starts, (unsigned long long)l->throttles,
-        (unsigned long long)l->timeouts, (unsigned long long)l->crashes,
-        (unsigned long long)l->errors, l->init_s, live);
-    pthread_mutex_unlock(&l->mu);
     resp->status = 200;
     resp->body = t;
-    resp->len = strlen(t);
+    resp->len = len;
     resp->content_type = "text/plain; version=0.0.4";
+}
+
+static void handle_health(struct lambda *l, struct sf__httpd_resp *resp)
+{
+    pthread_mutex_lock(&l->mu);
+    int fails = l->init_fails_in_row;
+    int stopping = l->stopping;
+    pthread_mutex_unlock(&l->mu);
+    if (stopping)
+        sf__httpd_json(resp, 503, sf_strdup("{\"ready\":false,\"reason\":\"stopping\"}"));
+    else if (fails >= LAMBDA_INIT_FAILS_DOWN)
+        sf__httpd_error(resp, 503, "function instances failed to start %d times in a row", fails);
+    else
+        sf__httpd_json(resp, 200, sf_strdup("{\"ready\":true}"));
 }
 
 static void lambda_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
@@ -463,10 +787,10 @@ static void lambda_handler(void *ctx, const struct sf__httpd_req *req, struct sf
     size_t ul = strlen(u);
     if (!strncmp(u, inv_pre, sizeof(inv_pre) - 1) && ul > sizeof(inv_pre) - 1 + 12 &&
         !strcmp(u + ul - 12, inv_suf) && !strcmp(req->method, "POST")) {
-        char name[160];
+        char name[256];
         size_t nl = ul - (sizeof(inv_pre) - 1) - 12;
         if (nl >= sizeof(name)) {
-            sf__httpd_error(resp, 400, "function name too long");
+            service_error(resp, 400, "InvalidParameterValueException", "function name too long");
             return;
         }
         memcpy(name, u + sizeof(inv_pre) - 1, nl);
@@ -492,19 +816,40 @@ static void lambda_handler(void *ctx, const struct sf__httpd_req *req, struct sf
             sf__httpd_error(resp, 404, "no such runtime endpoint");
     } else if (!strcmp(u, "/metrics")) {
         handle_metrics(l, resp);
+    } else if (!strcmp(u, "/health")) {
+        handle_health(l, resp);
     } else {
-        sf__httpd_error(resp, 404, "%s %s: no such endpoint on the function runtime", req->method,
-                        u);
+        sf__httpd_error(resp, 404, "%s %.200s: no such endpoint on the function runtime",
+                        req->method, u);
     }
 }
 
-/* Reaps exited instances (failing their invocation) and stops idle ones; locked. */
+static double backoff_s(int fails)
+{
+    double b = LAMBDA_BACKOFF_BASE_S;
+    for (int i = 1; i < fails && b < LAMBDA_BACKOFF_MAX_S; i++)
+        b *= 2;
+    return b < LAMBDA_BACKOFF_MAX_S ? b : LAMBDA_BACKOFF_MAX_S;
+}
+
+/* Starts wanted instances, reaps exited ones (failing their invocation), enforces the timeout of
+ * running invocations and the idle timeout, expires queued Event invocations; locked. Runs on
+ * the main thread: a child's parent-death signal follows the thread that started it. */
 static void housekeep(struct lambda *l, double now)
 {
-    /* instances are started here, on the main thread: a child's parent-death signal follows the
-     * thread that started it, and connection threads come and go */
-    for (; l->spawn_wanted > 0; l->spawn_wanted--)
-        spawn_instance(l);
+    if (l->spawn_wanted > l->cfg->concurrency)
+        l->spawn_wanted = l->cfg->concurrency;
+    while (l->spawn_wanted > 0 && now >= l->next_spawn_s && !l->stopping) {
+        /* after failed starts: one at a time, each after its back-off */
+        if (l->init_fails_in_row && count_state(l, INST_STARTING))
+            break;
+        l->spawn_wanted--;
+        if (spawn_instance(l, now) < 0) {
+            l->init_failures++;
+            l->init_fails_in_row++;
+            l->next_spawn_s = now + backoff_s(l->init_fails_in_row);
+        }
+    }
     for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++) {
         struct instance *in = &l->inst[i];
         if (in->state == INST_FREE)
@@ -512,19 +857,74 @@ static void housekeep(struct lambda *l, double now)
         if (sf_proc_reap(&in->proc)) {
             if (in->cur) {
                 l->crashes++;
-                fail_current(l, in, "Runtime.ExitError");
+                end_invocation(l, in->cur, INV_FAILED, "Runtime.ExitError",
+                               "the function instance exited");
+            }
+            if (in->state == INST_STARTING) { /* died before its first poll */
+                l->init_failures++;
+                l->init_fails_in_row++;
+                l->next_spawn_s = now + backoff_s(l->init_fails_in_row);
+                sf_meter_fn_init(&l->meter, l->price, 0, l->cfg->memory_mb, now - in->spawn_s);
+                if (l->n_queued > starting_or_idle(l) - 1)
+                    l->spawn_wanted++; /* its invocations still need an instance */
             }
             sf_proc_stop(&in->proc, 0);
-            in->state = INST_FREE;
+            memset(in, 0, sizeof(*in));
             wake_all(l);
             continue;
         }
-        if (in->state == INST_IDLE && now - in->idle_since_s > l->cfg->idle_timeout_s) {
+        if (in->state == INST_BUSY && in->cur && now - in->cur->t_start > l->cfg->timeout_s) {
+            l->timeouts++;
+            end_invocation(l, in->cur, INV_FAILED, "Sandbox.Timedout", "Task timed out");
+            sf_proc_signal(&in->proc, SIGKILL);
+            in->state = INST_STOPPING;
+        } else if (in->state == INST_IDLE && now - in->idle_since_s > l->cfg->idle_timeout_s) {
             in->state = INST_STOPPING;
             sf_proc_signal(&in->proc, SIGKILL);
             wake_all(l);
         }
     }
+    /* failing starts: nothing is coming for the queue, so it fails now rather than waiting */
+    int hopeless = l->init_fails_in_row >= LAMBDA_INIT_FAILS_DOWN &&
+                   !count_state(l, INST_STARTING) && !count_state(l, INST_IDLE);
+    for (struct invocation *v = l->head, *nx; v; v = nx) {
+        nx = v->next;
+        if (hopeless)
+            end_invocation(l, v, INV_FAILED, "Runtime.InitError",
+                           "function instances fail to start");
+        else if (v->async && now - v->t_queued > l->queue_wait_s) {
+            l->events_dropped++;
+            end_invocation(l, v, INV_FAILED, "Sandbox.Timedout", "not started in time");
+        }
+    }
+    if (hopeless)
+        l->spawn_wanted = l->spawn_wanted > 1 ? 1 : l->spawn_wanted;
+}
+
+/* Stops: every queued invocation fails, every instance is killed (failing what it ran). */
+static void stop_all(struct lambda *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->stopping = 1;
+    while (l->head)
+        end_invocation(l, l->head, INV_FAILED, "Runtime.Unavailable",
+                       "the function runtime is shutting down");
+    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
+        if (l->inst[i].state != INST_FREE)
+            sf_proc_signal(&l->inst[i].proc, SIGKILL);
+    wake_all(l);
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
+        if (l->inst[i].state != INST_FREE) {
+            sf_proc_stop(&l->inst[i].proc, 1.0);
+            pthread_mutex_lock(&l->mu);
+            if (l->inst[i].cur)
+                end_invocation(l, l->inst[i].cur, INV_FAILED, "Runtime.ExitError",
+                               "the function runtime is shutting down");
+            memset(&l->inst[i], 0, sizeof(l->inst[i]));
+            wake_all(l);
+            pthread_mutex_unlock(&l->mu);
+        }
 }
 
 int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
@@ -536,6 +936,7 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     l->cfg = cfg;
     l->price = price;
     l->stop = stop;
+    l->queue_wait_s = cfg->timeout_s + cfg->cold_start_delay_s + LAMBDA_INIT_LIMIT_S;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     int rc = SF_OK;
@@ -545,17 +946,32 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     else if (cfg->memory_mb < price->fn_mem_min_mb || cfg->memory_mb > price->fn_mem_max_mb)
         rc = sf_err_set(err, SF_EINVAL, "--memory-mb: %d outside the catalog's %d..%d",
                         cfg->memory_mb, price->fn_mem_min_mb, price->fn_mem_max_mb);
+    if (rc == SF_OK && cfg->auth && cfg->auth->set) {
+        l->root = *cfg->auth;
+        l->require_auth = 1;
+    } else if (rc == SF_OK) {
+        rc = sf_auth_new_root(&l->root, err); /* the instances' keys only */
+    }
     if (rc == SF_OK)
         rc = sf_proc_self_exe(l->exe, sizeof(l->exe), err);
+    if (rc == SF_OK)
+        rc = metrics_init(l, err);
     struct sf__httpd *h = NULL;
     if (rc == SF_OK) {
-        struct sf__httpd_cfg hc = {cfg->host,
-                                   cfg->port,
-                                   LAMBDA_MAX_CONNECTIONS,
-                                   LAMBDA_IDLE_CONN_S,
-                                   SF_SERVE_MAX_BODY_BYTES,
-                                   lambda_handler,
-                                   l};
+        size_t body_cap = (size_t)price->fn_payload_max_bytes;
+        if (body_cap > SF_SERVE_MAX_BODY_BYTES)
+            body_cap = SF_SERVE_MAX_BODY_BYTES;
+        struct sf__httpd_cfg hc = {.host = cfg->host,
+                                   .port = cfg->port,
+                                   .max_connections = LAMBDA_MAX_CONNECTIONS,
+                                   .max_per_client = 0, /* every caller is on loopback */
+                                   .idle_timeout_s = LAMBDA_IDLE_CONN_S,
+                                   .request_timeout_s = LAMBDA_REQUEST_TIMEOUT_S,
+                                   .max_body_bytes = body_cap,
+                                   .max_buffered_bytes = LAMBDA_MAX_BUFFERED_BYTES,
+                                   .handler = lambda_handler,
+                                   .ctx = l,
+                                   .refusal = refusal};
         rc = sf__httpd_start(&h, &hc, err);
     }
     if (rc == SF_OK) {
@@ -566,33 +982,50 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     while (rc == SF_OK && !*stop) {
         /* woken at once when an invocation wants a new instance, else every 10 ms */
         pthread_mutex_lock(&l->mu);
-        if (!l->spawn_wanted) {
-            wait_10ms(l);
-        }
+        if (!l->spawn_wanted || sf_monotonic_s() < l->next_spawn_s)
+            wait_ns(l, LAMBDA_WAIT_NS);
         housekeep(l, sf_monotonic_s());
         pthread_mutex_unlock(&l->mu);
     }
-    /* stop: refuse new work, fail the queued invocations, stop every instance */
+    /* stop: refuse new work, end every invocation, stop every instance, answer every caller */
     sf__httpd_quiesce(h);
-    pthread_mutex_lock(&l->mu);
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
-        if (l->inst[i].state != INST_FREE)
-            sf_proc_signal(&l->inst[i].proc, SIGKILL);
-    wake_all(l);
-    pthread_mutex_unlock(&l->mu);
-    for (int i = 0; i < LAMBDA_MAX_INSTANCES; i++)
-        if (l->inst[i].state != INST_FREE) {
-            sf_proc_stop(&l->inst[i].proc, 1.0);
-            pthread_mutex_lock(&l->mu);
-            if (l->inst[i].cur)
-                fail_current(l, &l->inst[i], "Runtime.ExitError");
-            l->inst[i].state = INST_FREE;
-            wake_all(l);
-            pthread_mutex_unlock(&l->mu);
-        }
+    sf__httpd_closing(h);
+    stop_all(l);
+    sf__httpd_drain(h, 2.0);
     sf__httpd_stop(h);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
+    sf_metrics_free(l->reg);
     free(l);
     return rc;
+}
+
+const char *const sf_lambda_faults[] = {"crash", "hang", "start", "repoll", NULL};
+
+void sf_lambda_defaults(struct sf_lambda_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->host = "127.0.0.1";
+    c->memory_mb = 1769;
+    c->tau = 1;
+    c->timeout_s = 10;
+    c->idle_timeout_s = 60;
+    c->concurrency = 16;
+    c->ready_fd = -1;
+    c->backend = SF_NN_BACKEND_DNNL;
+}
+
+int sf_lambda_argv(const struct sf_lambda_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_lambda_cfg d;
+    sf_lambda_defaults(&d);
+    int rc = SF_OK;
+#define sf__emit_FAULT sf__emit_STR
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_LAMBDA_OPTIONS(EMIT)
+#undef EMIT
+#undef sf__emit_FAULT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "lambda: the command line is too long");
 }

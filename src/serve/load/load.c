@@ -127,7 +127,23 @@ static double quantile(const double *sorted, size_t n, double q)
     return sorted[k ? k - 1 : 0];
 }
 
-/* Reads label and where from an answer; returns 0 when it is a well-formed OIP response. */
+/* An output tensor of an answer by name, or NULL. */
+static json_t *output(json_t *outs, const char *want)
+{
+    size_t i;
+    json_t *out;
+    json_array_foreach(outs, i, out)
+    {
+        const char *name = json_string_value(json_object_get(out, "name"));
+        if (name && !strcmp(name, want))
+            return out;
+    }
+    return NULL;
+}
+
+/* Reads label and where from an answer to one image; 0 only when it is a valid OIP response:
+ * label an INT64 [1] within the classes, probabilities an FP32 [1, C] of C finite numbers in
+ * [0, 1] (1 <= C <= 64), exit_stage >= 1, where a string. */
 static int parse_answer(const char *text, size_t len, int *label, char *where, size_t wsize)
 {
     json_error_t je;
@@ -136,19 +152,32 @@ static int parse_answer(const char *text, size_t len, int *label, char *where, s
         return -1;
     int rc = -1;
     json_t *outs = json_object_get(o, "outputs");
-    size_t i;
-    json_t *out;
+    json_t *lab = output(outs, "label"), *prob = output(outs, "probabilities"),
+           *ex = output(outs, "exit_stage"), *wh = output(outs, "where");
     *label = -1;
     where[0] = '\0';
-    json_array_foreach(outs, i, out)
-    {
-        const char *name = json_string_value(json_object_get(out, "name"));
-        json_t *d0 = json_array_get(json_object_get(out, "data"), 0);
-        if (name && !strcmp(name, "label") && json_is_integer(d0)) {
-            *label = (int)json_integer_value(d0);
+    json_t *pd = prob ? json_object_get(prob, "data") : NULL;
+    json_t *ps = prob ? json_object_get(prob, "shape") : NULL;
+    json_t *ld = lab ? json_object_get(lab, "data") : NULL;
+    json_t *ed = ex ? json_object_get(ex, "data") : NULL;
+    json_t *wd = wh ? json_object_get(wh, "data") : NULL;
+    size_t c = json_is_array(pd) ? json_array_size(pd) : 0;
+    int ok = c >= 1 && c <= SF_NN_MAX_CLASSES && json_array_size(ps) == 2 &&
+             json_integer_value(json_array_get(ps, 0)) == 1 &&
+             json_integer_value(json_array_get(ps, 1)) == (json_int_t)c &&
+             json_array_size(ld) == 1 && json_is_integer(json_array_get(ld, 0)) &&
+             json_array_size(ed) == 1 && json_integer_value(json_array_get(ed, 0)) >= 1 &&
+             json_array_size(wd) == 1 && json_is_string(json_array_get(wd, 0));
+    for (size_t i = 0; ok && i < c; i++) {
+        double v = json_number_value(json_array_get(pd, i));
+        ok = json_is_number(json_array_get(pd, i)) && isfinite(v) && v >= 0 && v <= 1 + 1e-6;
+    }
+    if (ok) {
+        json_int_t l = json_integer_value(json_array_get(ld, 0));
+        if (l >= 0 && (size_t)l < c) {
+            *label = (int)l;
+            snprintf(where, wsize, "%s", json_string_value(json_array_get(wd, 0)));
             rc = 0;
-        } else if (name && !strcmp(name, "where") && json_is_string(d0)) {
-            snprintf(where, wsize, "%s", json_string_value(d0));
         }
     }
     json_decref(o);
@@ -159,6 +188,10 @@ static void finish_req(const struct sf_load_cfg *c, struct sf_load_stats *st, st
                        CURLcode res, long status, double now, double *lat)
 {
     st->done++;
+    if (res == CURLE_COULDNT_CONNECT) {
+        st->refused++;
+        return;
+    }
     if (res != CURLE_OK) {
         st->conn_errors++;
         return;
@@ -171,8 +204,12 @@ static void finish_req(const struct sf_load_cfg *c, struct sf_load_stats *st, st
         st->status_4xx++;
     int label;
     char where[96];
-    if (status != 200 || parse_answer(r->resp, r->resp_len, &label, where, sizeof(where)) != 0)
+    if (status != 200)
         return;
+    if (parse_answer(r->resp, r->resp_len, &label, where, sizeof(where)) != 0) {
+        st->invalid++; /* a 200 that is not an answer: never counted as one */
+        return;
+    }
     double l = now - r->t_arrival;
     lat[st->ok++] = l;
     if (label == c->labels[r->idx % c->n_images])

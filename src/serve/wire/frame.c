@@ -63,6 +63,68 @@ void sf_serve_result_from_nn(const struct sf_nn_result *in, int num_classes, int
     out->num_classes = num_classes;
     out->conf = in->conf;
     memcpy(out->probs, in->probs, sizeof(float) * (size_t)num_classes);
+    /* an image of huge values can overflow the logits: refuse it rather than answer NaN */
+    int finite = isfinite(in->conf) && in->label >= 0 && in->label < num_classes;
+    for (int c = 0; c < num_classes && finite; c++)
+        finite = isfinite(in->probs[c]);
+    if (!finite) {
+        out->status = SF_RESULT_REFUSED;
+        out->label = -1;
+        out->conf = 0;
+        memset(out->probs, 0, sizeof(out->probs));
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int sf_ids_distinct(const uint64_t *ids, size_t n, struct sf_err *err)
+{
+    if (n < 2)
+        return n == 1 && ids[0] == 0 ? sf_err_set(err, SF_EINVAL, "request id 0") : SF_OK;
+    uint64_t *c = malloc(n * sizeof(*c));
+    if (!c)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    memcpy(c, ids, n * sizeof(*c));
+    qsort(c, n, sizeof(*c), cmp_u64);
+    int rc = SF_OK;
+    if (c[0] == 0)
+        rc = sf_err_set(err, SF_EINVAL, "request id 0");
+    for (size_t i = 1; i < n && rc == SF_OK; i++)
+        if (c[i] == c[i - 1])
+            rc = sf_err_set(err, SF_EINVAL, "request id %016llx appears twice",
+                            (unsigned long long)c[i]);
+    free(c);
+    return rc;
+}
+
+int sf_frame_results_match(const struct sf_serve_result *r, size_t n, const uint64_t *ids,
+                           size_t n_ids, struct sf_err *err)
+{
+    if (n != n_ids)
+        return sf_err_set(err, SF_EINVAL, "%zu results for a batch of %zu", n, n_ids);
+    if (!n)
+        return SF_OK;
+    uint64_t *want = malloc(2 * n * sizeof(*want));
+    if (!want)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    uint64_t *got = want + n;
+    memcpy(want, ids, n * sizeof(*want));
+    for (size_t i = 0; i < n; i++)
+        got[i] = r[i].id;
+    qsort(want, n, sizeof(*want), cmp_u64);
+    qsort(got, n, sizeof(*got), cmp_u64);
+    int rc = SF_OK;
+    for (size_t i = 0; i < n && rc == SF_OK; i++)
+        if (got[i] != want[i] || (i && got[i] == got[i - 1]))
+            rc =
+                sf_err_set(err, SF_EINVAL, "result id %016llx is not one of the batch's (or twice)",
+                           (unsigned long long)got[i]);
+    free(want);
+    return rc;
 }
 
 int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
@@ -97,8 +159,9 @@ int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
     return SF_OK;
 }
 
-int sf_frame_input_decode(const void *buf, size_t len, size_t max_n, uint64_t **ids, float **x,
-                          size_t *n, struct sf_nn_shape *shape, double *tau, struct sf_err *err)
+int sf_frame_input_decode(const void *buf, size_t len, const struct sf_nn_shape *want, size_t max_n,
+                          uint64_t **ids, float **x, size_t *n, struct sf_nn_shape *shape,
+                          double *tau, struct sf_err *err)
 {
     const unsigned char *p = buf;
     *ids = NULL;
@@ -130,6 +193,17 @@ int sf_frame_input_decode(const void *buf, size_t len, size_t max_n, uint64_t **
     }
     if (sf__get32(p + 28) != 0)
         return sf_err_set(err, SF_EPARSE, "input frame: reserved field not zero");
+    if (want) { /* the model's shape exactly: a smaller one would be read past its end */
+        int same = want->ndim == s.ndim;
+        for (int d = 0; d < s.ndim && same; d++)
+            same = want->dims[d] == s.dims[d];
+        if (!same)
+            return sf_err_set(err, SF_EINVAL,
+                              "input frame: per-request shape [%lld,%lld,%lld] (%d dims) is not "
+                              "the model's",
+                              (long long)s.dims[0], (long long)s.dims[1], (long long)s.dims[2],
+                              s.ndim);
+    }
     uint32_t count = sf__get32(p + 8);
     if (count > max_n || count > SF_SERVE_MAX_BATCH)
         return sf_err_set(err, SF_ETOOBIG, "input frame: %u requests exceed %zu", count,
@@ -137,10 +211,10 @@ int sf_frame_input_decode(const void *buf, size_t len, size_t max_n, uint64_t **
     double t = sf__getf(p + 12);
     if (!isfinite(t) || t < 0)
         return sf_err_set(err, SF_EINVAL, "input frame: tau is not a finite non-negative number");
-    size_t want = SF_FRAME_INPUT_HEADER_BYTES + (size_t)count * 8 + (size_t)count * numel * 4;
-    if (len != want)
+    size_t need = SF_FRAME_INPUT_HEADER_BYTES + (size_t)count * 8 + (size_t)count * numel * 4;
+    if (len != need)
         return sf_err_set(err, SF_EPARSE, "input frame: %zu bytes, expected %zu for %u requests",
-                          len, want, count);
+                          len, need, count);
     if (count) {
         *ids = malloc((size_t)count * sizeof(uint64_t));
         *x = malloc((size_t)count * numel * sizeof(float));
@@ -154,6 +228,16 @@ int sf_frame_input_decode(const void *buf, size_t len, size_t max_n, uint64_t **
         const unsigned char *q = p + SF_FRAME_INPUT_HEADER_BYTES;
         for (size_t i = 0; i < count; i++, q += 8)
             (*ids)[i] = sf__get64(q);
+        int rc = sf_ids_distinct(*ids, count, err);
+        if (rc != SF_OK) {
+            free(*ids);
+            free(*x);
+            *ids = NULL;
+            *x = NULL;
+            char m[SF_ERR_MAX];
+            snprintf(m, sizeof(m), "%s", err ? err->msg : "");
+            return sf_err_set(err, rc, "input frame: %s", m);
+        }
         for (size_t i = 0; i < (size_t)count * numel; i++, q += 4)
             (*x)[i] = sf__getf(q);
     }
@@ -185,7 +269,9 @@ int sf_frame_result_encode(const struct sf_serve_result *r, size_t n, int num_cl
     for (size_t i = 0; i < n; i++, q += rec) {
         sf__put64(q, r[i].id);
         sf__put16(q + 8, (uint16_t)(int16_t)r[i].label);
-        q[10] = (unsigned char)(r[i].status != 0);
+        q[10] = (unsigned char)(r[i].status == SF_RESULT_OK        ? SF_RESULT_OK
+                                : r[i].status == SF_RESULT_REFUSED ? SF_RESULT_REFUSED
+                                                                   : SF_RESULT_FAILED);
         q[11] = (unsigned char)r[i].exit_stage;
         q[12] = (unsigned char)r[i].cut;
         q[13] = (unsigned char)r[i].head_where;
@@ -198,8 +284,8 @@ int sf_frame_result_encode(const struct sf_serve_result *r, size_t n, int num_cl
     return SF_OK;
 }
 
-int sf_frame_result_decode(const void *buf, size_t len, size_t max_n, struct sf_serve_result **r,
-                           size_t *n, struct sf_err *err)
+int sf_frame_result_decode(const void *buf, size_t len, int want_classes, size_t max_n,
+                           struct sf_serve_result **r, size_t *n, struct sf_err *err)
 {
     const unsigned char *p = buf;
     *r = NULL;
@@ -215,6 +301,9 @@ int sf_frame_result_decode(const void *buf, size_t len, size_t max_n, struct sf_
     if (nc < 1 || nc > SF_NN_MAX_CLASSES)
         return sf_err_set(err, SF_EPARSE, "result frame: num_classes %d out of 1..%d", nc,
                           SF_NN_MAX_CLASSES);
+    if (want_classes > 0 && nc != want_classes)
+        return sf_err_set(err, SF_EINVAL, "result frame: %d classes, the model has %d", nc,
+                          want_classes);
     if (sf__get32(p + 12) != 0)
         return sf_err_set(err, SF_EPARSE, "result frame: reserved field not zero");
     uint32_t count = sf__get32(p + 8);
@@ -242,13 +331,18 @@ int sf_frame_result_decode(const void *buf, size_t len, size_t max_n, struct sf_
         o->head_where = q[13];
         o->num_classes = nc;
         o->conf = sf__getf(q + 16);
-        if (q[10] > 1 || q[13] > SF_WHERE_FUNCTION || sf__get16(q + 14) != 0 ||
-            sf__get32(q + 20) != 0 || (o->status == 0 && (o->label < 0 || o->label >= nc))) {
+        int bad = q[10] > SF_RESULT_REFUSED || q[13] > SF_WHERE_FUNCTION ||
+                  sf__get16(q + 14) != 0 || sf__get32(q + 20) != 0 ||
+                  (o->status == 0 &&
+                   (o->label < 0 || o->label >= nc || o->exit_stage < 1 || !isfinite(o->conf)));
+        for (int c = 0; c < nc; c++) {
+            o->probs[c] = sf__getf(q + RESULT_FIXED_BYTES + 4 * (size_t)c);
+            bad |= o->status == 0 && !isfinite(o->probs[c]);
+        }
+        if (bad) {
             free(out);
             return sf_err_set(err, SF_EPARSE, "result frame: record %zu malformed", i);
         }
-        for (int c = 0; c < nc; c++)
-            o->probs[c] = sf__getf(q + RESULT_FIXED_BYTES + 4 * (size_t)c);
     }
     *r = out;
     *n = count;

@@ -14,10 +14,41 @@
 
 struct sink {
     char *p;
-    size_t len, cap;
+    size_t len, cap, max;
     int too_big;
     int fn_error;
+    char auth[80]; /* the answer's X-Serflow-Auth-Response */
+    struct sf_http_bill bill;
 };
+
+/* A response header's value as a finite number >= 0 (the bill a callee reports), or -1. */
+static double header_number(const char *data, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(data, name, nl) != 0 || data[nl] != ':')
+        return -2; /* not this header */
+    char v[64];
+    size_t vl = n - nl - 1;
+    const char *p = data + nl + 1;
+    while (vl && (*p == ' ' || *p == '\t'))
+        p++, vl--;
+    while (vl && (p[vl - 1] == '\r' || p[vl - 1] == '\n' || p[vl - 1] == ' '))
+        vl--;
+    if (vl == 0 || vl >= sizeof(v))
+        return -1;
+    memcpy(v, p, vl);
+    v[vl] = '\0';
+    char *end;
+    double x = strtod(v, &end);
+    return *end == '\0' && x >= 0 && x < 1e15 ? x : -1;
+}
+
+static void sink_init(struct sink *s, const struct sf_http_opts *o)
+{
+    memset(s, 0, sizeof(*s));
+    s->max = o ? o->max_resp_bytes : 0;
+    s->bill = (struct sf_http_bill){-1, -1, -1};
+}
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx);
 
@@ -45,7 +76,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct sink *s = ctx;
     size_t n = size * nmemb;
-    int rc = sf__buf_append(&s->p, &s->len, &s->cap, data, n, SF_SERVE_MAX_BODY_BYTES);
+    int rc =
+        sf__buf_append(&s->p, &s->len, &s->cap, data, n, s->max ? s->max : SF_SERVE_MAX_BODY_BYTES);
     s->too_big |= rc == -1;
     return rc ? 0 : n; /* 0 aborts the transfer */
 }
@@ -76,9 +108,52 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
     struct sink *s = ctx;
     size_t n = size * nmemb;
     static const char name[] = "X-Amz-Function-Error:";
+    static const char auth[] = SF_AUTH_RESPONSE_HEADER ":";
     if (n >= sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1))
         s->fn_error = 1;
+    double x;
+    if ((x = header_number(data, n, SF_HTTP_BILLED_HEADER)) > -2)
+        s->bill.billed_ms = x;
+    else if ((x = header_number(data, n, SF_HTTP_TAIL_BILLED_HEADER)) > -2)
+        s->bill.tail_billed_ms = x;
+    else if ((x = header_number(data, n, SF_HTTP_TAIL_CALLS_HEADER)) > -2)
+        s->bill.tail_calls = x;
+    if (n > sizeof(auth) - 1 && !strncasecmp(data, auth, sizeof(auth) - 1)) {
+        const char *v = data + sizeof(auth) - 1;
+        size_t vl = n - (sizeof(auth) - 1);
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl < sizeof(s->auth)) {
+            memcpy(s->auth, v, vl);
+            s->auth[vl] = '\0';
+        }
+    }
     return n;
+}
+
+/* Adds the signed X-Serflow-Auth header for METHOD url to hl; nonce receives its nonce. */
+static struct curl_slist *sign(const struct sf_http_opts *o, const char *method, const char *url,
+                               struct curl_slist *hl, char *nonce)
+{
+    if (!o || !o->auth || !o->auth->set)
+        return hl;
+    char path[1024], v[SF_AUTH_HEADER_BYTES], line[SF_AUTH_HEADER_BYTES + 32];
+    sf_auth_url_path(url, path, sizeof(path));
+    if (sf_auth_sign_request(o->auth, method, path, v, sizeof(v), nonce) != SF_OK)
+        return hl;
+    snprintf(line, sizeof(line), "%s: %s", SF_AUTH_REQUEST_HEADER, v);
+    return curl_slist_append(hl, line);
+}
+
+/* 1 when the answer may be used: no identity asked for, or its MAC is right. */
+static int answer_ok(const struct sf_http_opts *o, const char *nonce, long status,
+                     const struct sink *s)
+{
+    if (!o || !o->auth || !o->auth->set)
+        return 1;
+    return sf_auth_check_response(o->auth->key, nonce, (int)status, s->auth) == SF_OK;
 }
 
 int sf_http_global_init(struct sf_err *err)
@@ -114,6 +189,15 @@ int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t
                     const char *const *headers, double timeout_s, long *status, char **resp,
                     size_t *resp_len, int *fn_error, struct sf_err *err)
 {
+    return sf_http_request_opts(h, NULL, url, body, len, headers, timeout_s, status, resp, resp_len,
+                                fn_error, err);
+}
+
+int sf_http_request_opts(struct sf_http *h, const struct sf_http_opts *opts, const char *url,
+                         const void *body, size_t len, const char *const *headers, double timeout_s,
+                         long *status, char **resp, size_t *resp_len, int *fn_error,
+                         struct sf_err *err)
+{
     *status = 0;
     if (resp)
         *resp = NULL;
@@ -124,28 +208,37 @@ int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t
         return sf_err_set(err, SF_ENOMEM, "%s: curl_easy_init failed", url);
     if (h)
         curl_easy_reset(c); /* options reset, the connection cache kept: keep-alive */
-    struct sink s = {0};
+    struct sink s;
+    sink_init(&s, opts);
     struct curl_slist *hl = NULL;
+    char nonce[33] = "";
     for (size_t i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
     hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
+    hl = sign(opts, body ? "POST" : "GET", url, hl, nonce);
     easy_setup(c, url, hl, timeout_s, &s, body, len);
     CURLcode rc = curl_easy_perform(c);
     int ret = SF_OK;
-    if (rc != CURLE_OK) {
-        ret = sf_err_set(err, s.too_big ? SF_ETOOBIG : SF_EIO, "%s: %s", url,
-                         s.too_big ? "response too large" : curl_easy_strerror(rc));
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (rc != CURLE_OK || !answer_ok(opts, nonce, *status, &s)) {
+        ret = rc != CURLE_OK
+                  ? sf_err_set(err, s.too_big ? SF_ETOOBIG : SF_EIO, "%s: %s", url,
+                               s.too_big ? "response too large" : curl_easy_strerror(rc))
+                  : sf_err_set(err, SF_EIO, "%s: the answer does not carry the callee's %s", url,
+                               SF_AUTH_RESPONSE_HEADER);
+        *status = 0;
         free(s.p);
         s.p = NULL;
         s.len = 0;
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     }
     curl_slist_free_all(hl);
     if (!h)
         curl_easy_cleanup(c);
     if (fn_error)
         *fn_error = s.fn_error;
+    if (opts && opts->bill)
+        *opts->bill = s.bill; /* billed even when the answer itself failed */
     if (resp)
         *resp = s.p;
     else
@@ -155,30 +248,42 @@ int sf_http_request(struct sf_http *h, const char *url, const void *body, size_t
     return ret;
 }
 
-int sf_http_post_many(const char *url, const void *const *bodies, const size_t *lens, size_t n,
-                      double timeout_s, long *status, char **resps, size_t *resp_lens,
-                      int *fn_errors)
+int sf_http_post_many(const struct sf_http_opts *opts, const char *url, const void *const *bodies,
+                      const size_t *lens, size_t n, double timeout_s, long *status, char **resps,
+                      size_t *resp_lens, int *fn_errors)
 {
     CURLM *multi = curl_multi_init();
     if (!multi)
         return SF_ENOMEM;
     CURL **easy = calloc(n, sizeof(*easy));
     struct sink *sinks = calloc(n, sizeof(*sinks));
-    struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
-    hl = curl_slist_append(hl, "Content-Type: application/octet-stream");
+    struct curl_slist **hls = calloc(n, sizeof(*hls));
+    char(*nonces)[33] = calloc(n, sizeof(*nonces));
     int rc = SF_OK;
-    if (!easy || !sinks || !hl) {
+    if (!easy || !sinks || !hls || !nonces) {
         rc = SF_ENOMEM;
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         status[i] = 0;
+        resps[i] = NULL;
+        resp_lens[i] = 0;
+        fn_errors[i] = 0;
+        if (opts && opts->bill)
+            opts->bill[i] = (struct sf_http_bill){-1, -1, -1};
+    }
+    for (size_t i = 0; i < n; i++) {
         CURL *c = easy[i] = curl_easy_init();
-        if (!c) {
+        /* each request its own nonce */
+        hls[i] = curl_slist_append(NULL, "Expect:");
+        hls[i] = curl_slist_append(hls[i], "Content-Type: application/octet-stream");
+        hls[i] = sign(opts, "POST", url, hls[i], nonces[i]);
+        if (!c || !hls[i]) {
             rc = SF_ENOMEM;
             goto done;
         }
-        easy_setup(c, url, hl, timeout_s, &sinks[i], bodies[i], lens[i]);
+        sink_init(&sinks[i], opts);
+        easy_setup(c, url, hls[i], timeout_s, &sinks[i], bodies[i], lens[i]);
         curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(uintptr_t)i);
         curl_multi_add_handle(multi, c);
     }
@@ -199,6 +304,8 @@ int sf_http_post_many(const char *url, const void *const *bodies, const size_t *
         size_t i = (size_t)(uintptr_t)priv;
         if (msg->data.result == CURLE_OK)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status[i]);
+        if (status[i] && !answer_ok(opts, nonces[i], status[i], &sinks[i]))
+            status[i] = 0; /* not from the callee: as if no answer came */
     }
     for (size_t i = 0; i < n; i++) {
         if (status[i] == 0) {
@@ -209,6 +316,8 @@ int sf_http_post_many(const char *url, const void *const *bodies, const size_t *
         resps[i] = sinks[i].p;
         resp_lens[i] = sinks[i].len;
         fn_errors[i] = sinks[i].fn_error;
+        if (opts && opts->bill)
+            opts->bill[i] = sinks[i].bill;
         sinks[i].p = NULL;
     }
 done:
@@ -219,9 +328,12 @@ done:
         }
     for (size_t i = 0; sinks && i < n; i++)
         free(sinks[i].p);
-    curl_slist_free_all(hl);
+    for (size_t i = 0; hls && i < n; i++)
+        curl_slist_free_all(hls[i]);
     curl_multi_cleanup(multi);
     free(easy);
     free(sinks);
+    free(hls);
+    free(nonces);
     return rc;
 }

@@ -22,6 +22,35 @@ void sf_oip_request_fini(struct sf_oip_request *r)
     memset(r, 0, sizeof(*r));
 }
 
+size_t sf_json_count_values(const char *text, size_t len, size_t limit)
+{
+    size_t n = 1;
+    int in_str = 0;
+    for (size_t i = 0; i < len && n <= limit; i++) {
+        char c = text[i];
+        if (in_str) {
+            if (c == '\\')
+                i++; /* the escaped character cannot end the string */
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == ',' || c == ':') {
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t sf_oip_parse_bytes(const char *json, size_t json_len, size_t bin_len, size_t max_n,
+                          size_t numel)
+{
+    size_t values = sf_json_count_values(json, json_len, max_n * numel + SF_OIP_MAX_EXTRA_VALUES);
+    /* the tree, every string copied once (at most the text), the float tensor (from the JSON's
+     * numbers or the binary part) */
+    return values * (SF_OIP_TREE_BYTES_PER_VALUE + sizeof(float)) + json_len + bin_len;
+}
+
 /* Appends the numbers of a (possibly nested) array to x, at most cap of them. */
 static int flatten(const json_t *a, int depth, float *x, size_t cap, size_t *used,
                    struct sf_err *err)
@@ -102,13 +131,21 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
                          struct sf_err *err)
 {
     memset(out, 0, sizeof(*out));
+    size_t numel = sf_nn_shape_numel(shape);
+    /* count before jansson builds a tree: an 8 MB body of zeros is 4 million values (200 MB of
+     * tree); the shape can hold at most max_n x numel of them */
+    size_t cap = max_n * numel + SF_OIP_MAX_EXTRA_VALUES;
+    if (sf_json_count_values(json, json_len, cap) > cap)
+        return sf_err_set(err, SF_ETOOBIG,
+                          "request body: more than %zu JSON values (%zu images of %zu values at "
+                          "most)",
+                          cap, max_n, numel);
     json_error_t jerr;
     json_t *root = json_loadb(json, json_len, 0, &jerr);
     if (!root)
         return sf_err_set(err, SF_EPARSE, "request body:%d:%d: invalid JSON: %s", jerr.line,
                           jerr.column, jerr.text);
     int rc = SF_OK;
-    size_t numel = sf_nn_shape_numel(shape);
     if (!json_is_object(root)) {
         rc = sf_err_set(err, SF_EINVAL, "request body: expected a JSON object");
         goto done;
@@ -118,8 +155,16 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
         rc = sf_err_set(err, SF_EINVAL, "id: expected a string");
         goto done;
     }
-    if (id)
-        snprintf(out->id, sizeof(out->id), "%s", json_string_value(id));
+    if (id) {
+        size_t il = json_string_length(id);
+        if (il > SF_OIP_MAX_ID_BYTES || memchr(json_string_value(id), 0, il)) {
+            rc = sf_err_set(err, SF_EINVAL, "id: %zu bytes, at most %d without NUL characters", il,
+                            SF_OIP_MAX_ID_BYTES);
+            goto done;
+        }
+        memcpy(out->id, json_string_value(id), il);
+        out->id[il] = '\0';
+    }
     const json_t *inputs = json_object_get(root, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
         rc = sf_err_set(err, SF_EINVAL, "inputs: expected an array of exactly one tensor");
@@ -206,6 +251,16 @@ char *sf_oip_response_json(const char *model_name, const char *id, const struct 
                            size_t n)
 {
     int nc = n ? r[0].num_classes : 0;
+    if (nc < 0 || nc > SF_NN_MAX_CLASSES)
+        return NULL;
+    for (size_t i = 0; i < n; i++) { /* every row answered, finite and of the same width */
+        if (r[i].status != SF_RESULT_OK || r[i].num_classes != nc || r[i].label < 0 ||
+            r[i].label >= nc)
+            return NULL;
+        for (int c = 0; c < nc; c++)
+            if (!isfinite(r[i].probs[c]))
+                return NULL;
+    }
     json_t *root = json_object();
     json_t *outputs = json_array();
     json_t *labels = json_array(), *probs = json_array(), *exits = json_array(),
@@ -216,13 +271,17 @@ char *sf_oip_response_json(const char *model_name, const char *id, const struct 
     if (id && *id)
         json_object_set_new(root, "id", json_string(id));
     char buf[96];
+    int ok = 1;
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(labels, json_integer(r[i].label));
+        ok &= json_array_append_new(labels, json_integer(r[i].label)) == 0;
         for (int c = 0; c < nc; c++)
-            json_array_append_new(probs, json_real(r[i].probs[c]));
-        json_array_append_new(exits, json_integer(r[i].exit_stage));
-        json_array_append_new(where, json_string(sf_serve_where_str(&r[i], buf, sizeof(buf))));
+            ok &= json_array_append_new(probs, json_real(r[i].probs[c])) == 0;
+        ok &= json_array_append_new(exits, json_integer(r[i].exit_stage)) == 0;
+        ok &= json_array_append_new(where,
+                                    json_string(sf_serve_where_str(&r[i], buf, sizeof(buf)))) == 0;
     }
+    if (!ok) /* out of memory: never an answer whose data is shorter than its shape */
+        goto fail;
     struct {
         const char *name, *type;
         json_t *data;
@@ -258,6 +317,11 @@ fail:
 char *sf_oip_error_json(const char *msg)
 {
     json_t *o = json_pack("{s:s}", "error", msg ? msg : "");
+    if (!o && msg) { /* not UTF-8 (a client's bytes echoed): escaped, still an answer */
+        char esc[SF_ERR_MAX * 4];
+        sf_str_escape(esc, sizeof(esc), msg, strlen(msg));
+        o = json_pack("{s:s}", "error", esc);
+    }
     if (!o)
         return NULL;
     char *s = json_dumps(o, JSON_COMPACT);

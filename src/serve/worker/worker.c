@@ -1,10 +1,12 @@
 /*
- * worker.c - a VM instance: `serflow worker`. POST /v1/batch takes an input frame, runs stages
- * 1..cut with the early-exit driver, answers the requests that exited, and hands the survivors'
- * hidden state (nn/'s LZ4 codec frame) in k chunks to k parallel function invocations (Lambda
- * Invoke API), retrying a failed chunk once; it merges everything into one result frame. One
- * batch runs at a time (the runner is not reentrant; the ingress sends a worker one batch at a
- * time anyway).
+ * worker.c - a VM instance: `serflow worker`. POST /v1/batch takes an input frame (checked
+ * against the model's shape before it is copied), runs stages 1..cut with the early-exit driver,
+ * answers the requests that exited, and hands the survivors' hidden state (nn/'s LZ4 codec
+ * frame) in k chunks to k parallel function invocations (Lambda Invoke API), retrying a failed
+ * chunk once; a chunk's answer counts only when it answers exactly that chunk's ids. It merges
+ * everything into one result frame. One batch runs at a time (the runner is not reentrant; the
+ * ingress sends a worker one batch at a time anyway). Started by the ingress, it accepts only
+ * requests signed with its own identity (auth.h).
  */
 #include <math.h>
 #include <pthread.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "wire/argv_emit.h"
 #include "wire/httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/nn_codec.h"
@@ -26,6 +29,15 @@
 #define WORKER_IDLE_TIMEOUT_S 30
 /* Largest fan-out: the planner's k is small; this caps the invocations one batch can make. */
 #define WORKER_MAX_FANOUT 64
+/* A request must arrive whole within this (the ingress sends a batch at once). */
+#define WORKER_REQUEST_TIMEOUT_S 30.0
+/* Memory for request bodies and their decoding: two of the largest batches (4,096 images of
+ * 4 MB would not fit; the frame's count and shape are checked first, then the budget). */
+#define WORKER_MAX_BUFFERED_BYTES ((size_t)512 << 20)
+/* Longest wait for the batch in progress at SIGTERM (the local provider kills after 2 s). */
+#define WORKER_DRAIN_S 1.8
+/* Images of one OIP request to the worker itself (the benchmark's nginx path). */
+#define WORKER_OIP_MAX_IMAGES 256
 
 struct worker {
     const struct sf_worker_cfg *cfg;
@@ -65,9 +77,16 @@ static void fail_chunk(const struct sf_nn_batch *chunk, int num_classes,
     }
 }
 
+/* What the tail of one batch was billed, as the function runtime reported it with its answers:
+ * the worker passes it on to the ingress with the batch's answer (the bill as data). */
+struct tail_bill {
+    double billed_ms;
+    uint64_t calls;
+};
+
 /* Runs the tail of the survivors in b on k functions; appends their results to out. */
 static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
-                     struct sf_serve_result *out, size_t *n_out)
+                     struct sf_serve_result *out, size_t *n_out, struct tail_bill *tb)
 {
     size_t k = (size_t)w->cfg->fanout;
     if (k > b->n)
@@ -105,17 +124,31 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
         char *resp[WORKER_MAX_FANOUT];
         size_t rlen[WORKER_MAX_FANOUT];
         int fnerr[WORKER_MAX_FANOUT];
-        if (sf_http_post_many(w->invoke_url, pend_body, pend_len, m, w->cfg->fn_timeout_s, status,
-                              resp, rlen, fnerr) != SF_OK)
+        /* the runtime answers within its queue bound (timeout + cold start + 10 s) plus the run */
+        size_t most = 0; /* the largest chunk's answer bounds every answer */
+        for (size_t i = 0; i < m; i++)
+            most = chunk[idx[i]].n > most ? chunk[idx[i]].n : most;
+        struct sf_http_bill bill[WORKER_MAX_FANOUT];
+        struct sf_http_opts o = {
+            w->cfg->no_function_auth ? NULL : w->cfg->auth,
+            SF_FRAME_RESULT_HEADER_BYTES + most * (24 + 4 * (size_t)w->num_classes), bill};
+        if (sf_http_post_many(&o, w->invoke_url, pend_body, pend_len, m,
+                              2 * w->cfg->fn_timeout_s + 15, status, resp, rlen, fnerr) != SF_OK)
             break;
+        for (size_t i = 0; i < m; i++)
+            if (bill[i].billed_ms >= 0) { /* billed, whatever the answer */
+                tb->billed_ms += bill[i].billed_ms;
+                tb->calls++;
+            }
         int throttled = 0;
         for (size_t i = 0; i < m; i++) {
             struct sf_serve_result *r = NULL;
             size_t nr = 0;
             size_t j = idx[i];
             if (status[i] == 200 && !fnerr[i] &&
-                sf_frame_result_decode(resp[i], rlen[i], chunk[j].n, &r, &nr, &err) == SF_OK &&
-                nr == chunk[j].n) {
+                sf_frame_result_decode(resp[i], rlen[i], w->num_classes, chunk[j].n, &r, &nr,
+                                       &err) == SF_OK &&
+                sf_frame_results_match(r, nr, chunk[j].ids, chunk[j].n, &err) == SF_OK) {
                 memcpy(out + *n_out, r, nr * sizeof(*r));
                 *n_out += nr;
                 done[j] = 1;
@@ -147,8 +180,14 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     size_t n = 0;
     struct sf_nn_shape shape;
     double tau;
-    if (sf_frame_input_decode(req->body, req->len, SF_SERVE_MAX_BATCH, &ids, &x, &n, &shape, &tau,
-                              &err) != SF_OK) {
+    /* the decoded copy, the batch and the results take about 3 x the frame */
+    if (sf__httpd_reserve(req, 3 * req->len) != 0) {
+        sf__httpd_header(resp, "Retry-After", "1");
+        sf__httpd_error(resp, 503, "worker busy: no memory for a %zu-byte batch", req->len);
+        return;
+    }
+    if (sf_frame_input_decode(req->body, req->len, sf_nn_model_input_shape(w->model),
+                              SF_SERVE_MAX_BATCH, &ids, &x, &n, &shape, &tau, &err) != SF_OK) {
         sf__httpd_error(resp, 400, "%s", err.msg);
         return;
     }
@@ -172,13 +211,21 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
         nanosleep(&(struct timespec){(time_t)w->cfg->fault_delay_s,
                                      (long)(fmod(w->cfg->fault_delay_s, 1) * 1e9)},
                   NULL);
+    struct tail_bill tb = {0, 0};
     if (rc == SF_OK && b.n > 0)
-        run_tail(w, &b, tau, out, &n_out);
+        run_tail(w, &b, tau, out, &n_out, &tb);
     if (rc == SF_OK) {
         void *frame;
         size_t flen;
         rc = sf_frame_result_encode(out, n_out, w->num_classes, &frame, &flen, &err);
         if (rc == SF_OK) {
+            if (tb.calls) {
+                char v[32];
+                snprintf(v, sizeof(v), "%.0f", tb.billed_ms);
+                sf__httpd_header(resp, SF_HTTP_TAIL_BILLED_HEADER, v);
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)tb.calls);
+                sf__httpd_header(resp, SF_HTTP_TAIL_CALLS_HEADER, v);
+            }
             resp->status = 200;
             resp->body = frame;
             resp->len = flen;
@@ -213,10 +260,19 @@ static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
         jl = (size_t)v;
     }
     struct sf_oip_request oip;
-    if (sf_oip_parse_request(req->body ? req->body : "", jl, hl ? req->body + jl : NULL,
-                             hl ? req->len - jl : 0, sf_nn_model_input_shape(w->model),
-                             SF_SERVE_MAX_BATCH, &oip, &err) != SF_OK) {
-        sf__httpd_error(resp, 400, "%s", err.msg);
+    const struct sf_nn_shape *shape = sf_nn_model_input_shape(w->model);
+    if (sf__httpd_reserve(req, sf_oip_parse_bytes(req->body ? req->body : "", jl,
+                                                  hl ? req->len - jl : 0, WORKER_OIP_MAX_IMAGES,
+                                                  sf_nn_shape_numel(shape))) != 0) {
+        sf__httpd_header(resp, "Retry-After", "1");
+        sf__httpd_error(resp, 503, "worker busy: no memory to parse a %zu-byte request", req->len);
+        return;
+    }
+    int prc =
+        sf_oip_parse_request(req->body ? req->body : "", jl, hl ? req->body + jl : NULL,
+                             hl ? req->len - jl : 0, shape, WORKER_OIP_MAX_IMAGES, &oip, &err);
+    if (prc != SF_OK) {
+        sf__httpd_error(resp, prc == SF_ETOOBIG ? 413 : 400, "%s", err.msg);
         return;
     }
     struct sf_nn_result *nr = calloc(oip.n, sizeof(*nr));
@@ -231,12 +287,22 @@ static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
     if (rc == SF_OK)
         rc = sf_nn_runner_run(w->runner, &b, w->n_stages, w->cfg->tau, nr, &done, &err);
     pthread_mutex_unlock(&w->mu);
-    for (size_t i = 0; rc == SF_OK && i < done; i++)
+    size_t refused = done;
+    for (size_t i = 0; rc == SF_OK && i < done; i++) {
         sf_serve_result_from_nn(&nr[i], w->num_classes, w->n_stages, SF_WHERE_VM, &out[i]);
-    char *body =
-        rc == SF_OK ? sf_oip_response_json(sf_nn_model_name(w->model), oip.id, out, done) : NULL;
+        if (out[i].status != SF_RESULT_OK && refused == done)
+            refused = i;
+    }
+    char *body = rc == SF_OK && refused == done
+                     ? sf_oip_response_json(sf_nn_model_name(w->model), oip.id, out, done)
+                     : NULL;
     if (body)
         sf__httpd_json(resp, 200, body);
+    else if (rc == SF_OK && refused < done)
+        sf__httpd_error(resp, 422,
+                        "image %zu: the model's outputs are not finite (its values are outside "
+                        "what the model handles)",
+                        refused);
     else
         sf__httpd_error(resp, 500, "%s", rc == SF_OK ? "out of memory" : err.msg);
     sf_nn_batch_fini(&b);
@@ -249,10 +315,14 @@ static void worker_handler(void *ctx, const struct sf__httpd_req *req, struct sf
 {
     struct worker *w = ctx;
     size_t ul = strlen(req->url);
-    if (!strcmp(req->url, "/v1/batch") && !strcmp(req->method, "POST"))
+    int batch = !strcmp(req->url, "/v1/batch") && !strcmp(req->method, "POST");
+    int oip = !strncmp(req->url, "/v2/models/", 11) && ul > 6 &&
+              !strcmp(req->url + ul - 6, "/infer") && !strcmp(req->method, "POST");
+    if ((batch || oip) && sf__httpd_authenticate(req, resp, w->cfg->auth) != SF_OK)
+        return; /* 401: not the ingress that started this worker */
+    if (batch)
         handle_batch(w, req, resp);
-    else if (!strncmp(req->url, "/v2/models/", 11) && ul > 6 &&
-             !strcmp(req->url + ul - 6, "/infer") && !strcmp(req->method, "POST"))
+    else if (oip)
         handle_oip(w, req, resp);
     else if (!strcmp(req->url, "/v1/health"))
         sf__httpd_json(resp, 200, sf_strdup("{\"status\":\"ready\"}"));
@@ -281,14 +351,24 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
             snprintf(w.invoke_url, sizeof(w.invoke_url), "%s/2015-03-31/functions/%s/invocations",
                      cfg->fn_url, cfg->fn_name);
     }
+    if (rc == SF_OK && cfg->fault_no_start)
+        rc = sf_err_set(err, SF_EIO, "fault injected: this worker does not start");
     if (rc == SF_OK) {
-        struct sf__httpd_cfg hc = {cfg->host,
-                                   cfg->port,
-                                   WORKER_MAX_CONNECTIONS,
-                                   WORKER_IDLE_TIMEOUT_S,
-                                   SF_SERVE_MAX_BODY_BYTES,
-                                   worker_handler,
-                                   &w};
+        /* the largest frame: a full batch of the model's input */
+        size_t numel = sf_nn_shape_numel(sf_nn_model_input_shape(w.model));
+        size_t frame_cap = SF_FRAME_INPUT_HEADER_BYTES + SF_SERVE_MAX_BATCH * (8 + 4 * numel);
+        struct sf__httpd_cfg hc = {.host = cfg->host,
+                                   .port = cfg->port,
+                                   .max_connections = WORKER_MAX_CONNECTIONS,
+                                   .max_per_client = 0, /* its callers are on loopback */
+                                   .idle_timeout_s = WORKER_IDLE_TIMEOUT_S,
+                                   .request_timeout_s = WORKER_REQUEST_TIMEOUT_S,
+                                   .max_body_bytes = frame_cap < SF_SERVE_MAX_BODY_BYTES
+                                                         ? frame_cap
+                                                         : SF_SERVE_MAX_BODY_BYTES,
+                                   .max_buffered_bytes = WORKER_MAX_BUFFERED_BYTES,
+                                   .handler = worker_handler,
+                                   .ctx = &w};
         rc = sf__httpd_start(&h, &hc, err);
     }
     if (rc == SF_OK) {
@@ -304,11 +384,40 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
             struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
+        /* the batch in progress is answered (the provider's grace, 2 s, bounds the wait) */
         sf__httpd_quiesce(h);
+        sf__httpd_closing(h);
+        sf__httpd_drain(h, WORKER_DRAIN_S);
     }
-    sf__httpd_stop(h); /* waits for the batch in progress */
+    sf__httpd_stop(h);
     sf_nn_runner_free(w.runner);
     sf_nn_model_free(w.model);
     pthread_mutex_destroy(&w.mu);
     return rc;
+}
+
+void sf_worker_defaults(struct sf_worker_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->host = "127.0.0.1";
+    c->cut = 1 << 20;
+    c->tau = 1;
+    c->fanout = 1;
+    c->fn_timeout_s = 10;
+    c->threads = 1;
+    c->ready_fd = -1;
+    c->backend = SF_NN_BACKEND_DNNL;
+}
+
+int sf_worker_argv(const struct sf_worker_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_worker_cfg d;
+    sf_worker_defaults(&d);
+    int rc = SF_OK;
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_WORKER_OPTIONS(EMIT)
+#undef EMIT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "worker: the command line is too long");
 }

@@ -1,0 +1,261 @@
+/*
+ * admit.c - the ingress's requests from admission to answer: a table of admitted images found
+ * by the low bits of their random ids, a free list, the unanswered in admission order (which is
+ * deadline order: every image gets the same deadline after its admission), delivery of results
+ * by id, and expiry. Exactly one answer per admitted image, by its deadline at the latest: a
+ * result for an id no longer waiting (answered, expired, or a slot reused since: the random high
+ * bits differ) is dropped and counted.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+/* How long past its deadline a waiting connection thread answers its own images if the control
+ * loop has not (it always should: a backstop, never the path). */
+#define ADMIT_BACKSTOP_S 1.0
+
+int sf__table_init(struct sf__server *s, struct sf_err *err)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    /* every admitted, unanswered image holds a slot: the queue, plus a batch on every instance
+     * and function dispatcher (and one more of each waiting to be taken) */
+    size_t cap = s->q_cap +
+                 2 * (size_t)c->bind->env.ctl.batch_size *
+                     (SF_CLOUD_MAX_INSTANCES + (size_t)c->fn_dispatchers) +
+                 (size_t)c->max_images;
+    if (cap > SF__ID_SLOT_MASK)
+        return sf_err_set(err, SF_EINVAL, "--queue-cap: %zu slots exceed %u", cap,
+                          SF__ID_SLOT_MASK);
+    s->table = calloc(cap, sizeof(*s->table));
+    if (!s->table)
+        return sf_err_set(err, SF_ENOMEM, "out of memory for %zu request slots", cap);
+    s->table_cap = cap;
+    for (size_t i = 0; i < cap; i++)
+        s->table[i].next_free = i + 1 < cap ? (uint32_t)(i + 1) : UINT32_MAX;
+    s->free_head = 0;
+    s->n_free = cap;
+    return SF_OK;
+}
+
+static struct sf__item *take_slot(struct sf__server *s)
+{
+    uint32_t i = s->free_head;
+    struct sf__item *it = &s->table[i];
+    s->free_head = it->next_free;
+    s->n_free--;
+    uint64_t hi = 0;
+    while (!hi) /* 40 random bits, never 0 */
+        hi = sf_auth_random_u64() >> SF__ID_SLOT_BITS;
+    memset(it, 0, sizeof(*it));
+    it->id = hi << SF__ID_SLOT_BITS | i;
+    return it;
+}
+
+static void free_slot(struct sf__server *s, struct sf__item *it)
+{
+    /* out of the deadline list */
+    if (it->older)
+        it->older->newer = it->newer;
+    else
+        s->oldest = it->newer;
+    if (it->newer)
+        it->newer->older = it->older;
+    else
+        s->newest = it->older;
+    it->id = 0;
+    it->owner = NULL;
+    it->older = it->newer = NULL;
+    it->next_free = s->free_head;
+    s->free_head = (uint32_t)(it - s->table);
+    s->n_free++;
+    s->unanswered--;
+}
+
+static void count_result(struct sf__server *s, const struct sf__item *it,
+                         const struct sf_serve_result *r, double now)
+{
+    char lab[64];
+    static const char *const outcome[] = {"outcome=\"ok\"", "outcome=\"failed\"",
+                                          "outcome=\"refused\"", "outcome=\"deadline\""};
+    int st = r->status >= 0 && r->status <= SF_RESULT_DEADLINE ? r->status : SF_RESULT_FAILED;
+    sf_metrics_add(s->metrics, s->mid.answered, outcome[st], 1);
+    double lat = now - it->arrival_s;
+    sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
+    if (r->status)
+        return;
+    if (lat <= s->cfg->bind->env.ctl.epoch_s)
+        sf_metrics_add(s->metrics, s->mid.slo_ok, "", 1);
+    snprintf(lab, sizeof(lab), "stage=\"%d\"", r->exit_stage);
+    sf_metrics_add(s->metrics, s->mid.exit_stage, lab, 1);
+    const char *where = r->cut == 0 ? "function" : r->exit_stage <= r->cut ? "vm" : "vm+function";
+    snprintf(lab, sizeof(lab), "where=\"%s\"", where);
+    sf_metrics_add(s->metrics, s->mid.where, lab, 1);
+}
+
+/* The item waiting for id, or NULL. */
+static struct sf__item *lookup(struct sf__server *s, uint64_t id)
+{
+    size_t slot = (size_t)(id & SF__ID_SLOT_MASK);
+    if (!id || slot >= s->table_cap || s->table[slot].id != id || !s->table[slot].owner)
+        return NULL;
+    return &s->table[slot];
+}
+
+/* Stores one answer (mu held). */
+static void answer(struct sf__server *s, struct sf__item *it, const struct sf_serve_result *r,
+                   double now)
+{
+    struct sf__pending *p = it->owner;
+    p->res[it->idx] = *r;
+    p->res[it->idx].id = it->id;
+    if (r->status == SF_RESULT_FAILED)
+        p->failed = 1;
+    else if (r->status == SF_RESULT_REFUSED && !p->refused)
+        p->refused = it->idx + 1;
+    else if (r->status == SF_RESULT_DEADLINE)
+        p->expired = 1;
+    count_result(s, it, r, now);
+    free_slot(s, it);
+    if (++p->answered == p->n)
+        pthread_cond_signal(&p->cv);
+}
+
+static void deliver_one(struct sf__server *s, const struct sf_serve_result *r, double now)
+{
+    struct sf__item *it = lookup(s, r->id);
+    if (!it || it->queued) {
+        /* answered already (a late duplicate), past its deadline, or never sent out */
+        sf_metrics_add(s->metrics, s->mid.dropped, "", 1);
+        return;
+    }
+    answer(s, it, r, now);
+}
+
+void sf__server_deliver(struct sf__server *s, const struct sf_serve_result *r, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    double now = sf__server_now(s);
+    for (size_t i = 0; i < n; i++)
+        deliver_one(s, &r[i], now);
+    pthread_cond_signal(&s->ctl_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
+{
+    pthread_mutex_lock(&s->mu);
+    double now = sf__server_now(s);
+    for (size_t i = 0; i < b->n; i++) {
+        struct sf_serve_result r;
+        memset(&r, 0, sizeof(r));
+        r.id = b->ids[i];
+        r.status = SF_RESULT_FAILED;
+        r.label = -1;
+        r.num_classes = s->num_classes;
+        deliver_one(s, &r, now);
+    }
+    pthread_cond_signal(&s->ctl_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Takes a queued item out of the admission queue (mu held): it is the queue's head unless
+ * something else is broken, so the general case is a shift. The control loop's batcher is told
+ * (its queue is the same, numbered by admission sequence). */
+static void unqueue(struct sf__server *s, struct sf__item *it)
+{
+    if (s->q_len && s->queue[s->q_head] == it) {
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+        s->q_head_seq++;
+        sf__control_dropped(s, 1);
+    } else {
+        size_t k = 0;
+        while (k < s->q_len && s->queue[(s->q_head + k) % s->q_cap] != it)
+            k++;
+        for (; k + 1 < s->q_len; k++)
+            s->queue[(s->q_head + k) % s->q_cap] = s->queue[(s->q_head + k + 1) % s->q_cap];
+        if (k < s->q_len) {
+            s->q_len--;
+            sf__control_dropped(s, 0);
+        }
+    }
+    it->queued = 0;
+}
+
+void sf__server_expire(struct sf__server *s, double now_s)
+{
+    while (s->oldest && s->oldest->deadline_s <= now_s) {
+        struct sf__item *it = s->oldest;
+        if (it->queued)
+            unqueue(s, it);
+        struct sf_serve_result r;
+        memset(&r, 0, sizeof(r));
+        r.id = it->id;
+        r.status = SF_RESULT_DEADLINE;
+        r.label = -1;
+        r.num_classes = s->num_classes;
+        answer(s, it, &r, now_s); /* its batch's late result is dropped: the slot is free */
+    }
+}
+
+int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->draining || *s->stop) {
+        pthread_mutex_unlock(&s->mu);
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"draining\"", (double)p->n);
+        p->draining = 1;
+        *retry_after_s = 1;
+        return 503;
+    }
+    if (p->n > s->q_cap) { /* can never fit (the CLI refuses --max-images above --queue-cap) */
+        pthread_mutex_unlock(&s->mu);
+        return 413;
+    }
+    /* every image needs a queue place and a slot */
+    if (s->q_len + p->n > s->q_cap || s->n_free < p->n) {
+        pthread_mutex_unlock(&s->mu);
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"queue_full\"", (double)p->n);
+        /* the queue drains within about one SLO interval */
+        *retry_after_s = (int)ceil(s->cfg->bind->env.ctl.epoch_s);
+        return 503;
+    }
+    double now = sf__server_now(s);
+    p->deadline_s = now + s->deadline_s;
+    for (size_t i = 0; i < p->n; i++) {
+        struct sf__item *it = take_slot(s);
+        it->arrival_s = now;
+        it->deadline_s = p->deadline_s;
+        it->owner = p;
+        it->idx = i;
+        it->queued = 1;
+        it->older = s->newest;
+        if (s->newest)
+            s->newest->newer = it;
+        else
+            s->oldest = it;
+        s->newest = it;
+        int64_t seq = s->q_head_seq + (int64_t)s->q_len;
+        s->queue[(s->q_head + s->q_len) % s->q_cap] = it;
+        s->q_len++;
+        s->unanswered++;
+        sf__control_enqueued(s, seq); /* the deadline batcher takes it at once */
+    }
+    sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
+    sf__control_arrived(s, now);
+    while (p->answered < p->n) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&p->cv, &s->mu, &ts);
+        double t = sf__server_now(s);
+        if (p->answered < p->n && t > p->deadline_s + ADMIT_BACKSTOP_S)
+            sf__server_expire(s, t);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
