@@ -104,7 +104,7 @@ static double vf_reap(struct sf__vfleet *f, int64_t e, double epoch_s, double us
     return owe;
 }
 
-/* ---- a shadow's deadline-batching queue (the simulator's sim_queue.c, on expected times) ---- */
+/* ---- a shadow's deadline batching: ctl/'s loop (sf_dq) on expected times ---- */
 
 struct view {
     const struct sf__follow *f;
@@ -113,16 +113,18 @@ struct view {
     int n;
 };
 
-static int v_free(const struct view *v, double t)
+static int v_free(void *ctx, double t)
 {
+    const struct view *v = ctx;
     int n = 0;
     for (int i = 0; i < v->n; i++)
         n += *v->busy[i] <= t;
     return n;
 }
 
-static double v_next_free(const struct view *v, double t)
+static double v_next_free(void *ctx, double t)
 {
+    const struct view *v = ctx;
     double best = INFINITY;
     for (int i = 0; i < v->n; i++)
         if (*v->busy[i] > t && *v->busy[i] < best)
@@ -130,9 +132,17 @@ static double v_next_free(const struct view *v, double t)
     return best;
 }
 
-/* Sends the first d->n queued requests where the batcher said, at now, and pays for them. */
-static void v_send(struct view *v, const struct sf_batch_decision *d, double now)
+static double v_arrival_s(void *ctx, int64_t g)
 {
+    const struct view *v = ctx;
+    return v->x->arrival_s[g % SF__SHADOW_QCAP];
+}
+
+/* Sends the first d->n queued requests where the batcher said, at now, and pays for them. */
+static int64_t v_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t g, double now)
+{
+    (void)g;
+    struct view *v = ctx;
     const struct sf__follow *f = v->f;
     struct sf__expert *x = v->x;
     double n = d->n;
@@ -146,85 +156,19 @@ static void v_send(struct view *v, const struct sf_batch_decision *d, double now
     } else {
         x->cost_usd += n * f->faas_usd_per_req + ceil(n / f->invoke) * f->fee;
     }
-    struct sf__shadow_q *q = &x->q;
-    q->head = (q->head + d->n) % SF__SHADOW_QCAP;
-    q->n -= d->n;
-    q->event_known = 0;
+    return d->n;
 }
 
-static double q_oldest(const struct sf__shadow_q *q)
-{
-    return q->t[q->head];
-}
+static const struct sf_dq_ops shadow_ops = {
+    .free = v_free, .next_free = v_next_free, .dispatch = v_dispatch, .arrival_s = v_arrival_s};
 
-static void v_ask(struct view *v, double now, struct sf_batch_decision *d)
-{
-    struct sf__shadow_q *q = &v->x->q;
-    int fr = v_free(v, now);
-    double nf = v_next_free(v, now);
-    sf_batcher_decide(&v->f->batcher, now, q->n, q_oldest(q), fr, nf, d);
-    q->next_event = d->wake_s;
-    if (fr == 0 && nf < q->next_event)
-        q->next_event = nf;
-    q->event_known = d->path == SF_BATCH_NONE;
-}
-
-static void v_settle(struct view *v, double now)
-{
-    struct sf_batch_decision d;
-    struct sf__shadow_q *q = &v->x->q;
-    q->event_known = 0;
-    while (q->n > 0) {
-        v_ask(v, now, &d);
-        if (d.path == SF_BATCH_NONE)
-            return;
-        v_send(v, &d, now);
-    }
-}
-
-/* Every dispatch strictly before t; the clock then moves to t. */
-static void v_advance(struct view *v, double t)
-{
-    struct sf_batch_decision d;
-    struct sf__shadow_q *q = &v->x->q;
-    while (q->n > 0) {
-        if (q->event_known && !(q->next_event < t))
-            break;
-        double now = q->clock;
-        v_ask(v, now, &d);
-        if (d.path != SF_BATCH_NONE) {
-            v_send(v, &d, now);
-            continue;
-        }
-        if (!(q->next_event < t))
-            break;
-        q->clock = q->next_event;
-        q->event_known = 0;
-    }
-    if (t > q->clock)
-        q->clock = t;
-}
-
+/* Request number x->next_arrival arrives at t. */
 static void v_arrive(struct view *v, double t)
 {
-    struct sf__shadow_q *q = &v->x->q;
-    v_advance(v, t);
-    if (q->n > 0) {
-        struct sf_batch_decision d;
-        if (sf_batcher_admit(&v->f->batcher, t, q->n, q_oldest(q), v_free(v, t), v_next_free(v, t),
-                             &d)) {
-            v_send(v, &d, t);
-            v_settle(v, t);
-        }
-    }
-    if (q->n >= SF__SHADOW_QCAP) { /* not reached: the batcher sends full batches at once */
-        struct sf_batch_decision d = {.path = SF_BATCH_FUNCTION, .n = q->n};
-        v_send(v, &d, t);
-    }
-    q->t[(q->head + q->n) % SF__SHADOW_QCAP] = t;
-    q->n++;
-    q->event_known = 0;
-    v_settle(v, t);
+    struct sf__expert *x = v->x;
+    int64_t g = x->next_arrival++;
+    x->arrival_s[g % SF__SHADOW_QCAP] = t;
+    sf_dq_arrive(&x->q, g);
 }
 
 /* The instances of expert x that serve after decision d (deadline batching). */
@@ -306,6 +250,8 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
         }
         f->cur = 1; /* with nothing observed yet, the break-even rule */
     }
+    for (int i = 0; i < f->n_x; i++)
+        sf_dq_init(&f->x[i].q, &f->batcher, &shadow_ops, NULL, 0);
     return SF_OK;
 }
 
@@ -352,8 +298,10 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
             struct sf__expert *x = &f->x[i];
             struct view v;
             view_of(&v, f, x, e - 1);
-            if (x->q.clock < t0)
-                x->q.clock = t0;
+            x->q.ctx = &v; /* the view lives for this epoch's arrivals */
+            x->q.cfg = &f->batcher;
+            if (x->q.cur_s < t0)
+                x->q.cur_s = t0;
             for (int k = 0; k < K; k++) {
                 uint32_t c = obs->slot_arrivals ? obs->slot_arrivals[k]
                                                 : obs->arrivals / (uint32_t)K +
@@ -361,7 +309,8 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
                 for (uint32_t j = 0; j < c; j++)
                     v_arrive(&v, t0 + (k + (j + 0.5) / c) * slot_s);
             }
-            v_advance(&v, t0 + T);
+            sf_dq_advance(&x->q, t0 + T);
+            x->q.ctx = NULL;
         }
     }
     /* the paper's epoch batching: functions only and the fixed fleets route now (no decision

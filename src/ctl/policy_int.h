@@ -51,14 +51,6 @@ int sf__monitor_policy_period(void *state, const struct sf_policy_obs *obs);
 #define SF__FOLLOW_MAX_RULES 4    /* break-even (two settings), expected, paper */
 #define SF__SHADOW_QCAP      1024 /* a shadow's queue: the batcher never holds more than B */
 
-/* A shadow's deadline-batching queue: arrival times (a ring), and its clock. */
-struct sf__shadow_q {
-    double t[SF__SHADOW_QCAP];
-    int head, n;
-    double clock, next_event;
-    int event_known;
-};
-
 /* An expert's virtual fleet: each instance's launch, ready and end epochs (end INT32_MAX while
  * it is active; ready INT32_MAX for a pending one given up) and when it is next free. */
 struct sf__vfleet {
@@ -82,7 +74,9 @@ struct sf__expert {
     double cost_usd;                   /* its shadow's cumulative cost */
     double epoch_usd;                  /* what it cost in the last epoch */
     double busy[SF__FOLLOW_MAX_FIXED]; /* SF__EXPERT_FIXED: when each instance is next free */
-    struct sf__shadow_q q;
+    struct sf_dq q;                    /* its queue (deadline batching) through ctl/'s loop */
+    int64_t next_arrival;              /* the number of its next arrival */
+    double arrival_s[SF__SHADOW_QCAP]; /* arrival times of the queued ones, by number */
 };
 
 struct sf__follow {
