@@ -62,7 +62,7 @@ struct sf_policy_result {
     double max_batch_latency_s;
     /* response time (arrival to answer) quantiles over all requests, 10 ms resolution */
     double response_p50_s, response_p99_s, response_max_s;
-    double bound_usd; /* oracle, static: the estimate of the program that chose the schedule
+    double estimate_usd; /* oracle, static: the estimate of the program that chose the schedule
                          (warm functions, not a bound: sf_sim_report has the lower bound) */
     int static_count; /* static (and an oracle whose best schedule is the static one): its count */
     int oracle_schedule; /* oracle: which schedule was cheapest when replayed: 0 the program every

@@ -119,10 +119,10 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
                    "%d epochs, every epoch, or the best fixed fleet): %s (its program's "
                    "estimate, warm functions: $%.4f)",
                    o->ctl.scale_period_epochs, oracle_schedule_name(r[i].oracle_schedule),
-                   r[i].bound_usd);
+                   r[i].estimate_usd);
         if (r[i].kind == SF_POL_STATIC)
             printf("\nstatic: the best fixed instance count is %d (estimate $%.4f)",
-                   r[i].static_count, r[i].bound_usd);
+                   r[i].static_count, r[i].estimate_usd);
     }
     printf("\n\nslo_bat: batches done within %.3g s of dispatch; slo_req: requests answered "
            "within %.3g s of arrival (%s); p99_s: 99th percentile of that response time.\n",
@@ -176,7 +176,7 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
-        json_object_set_new(o, "estimate_usd", sf_cli_json_num(x->bound_usd));
+        json_object_set_new(o, "estimate_usd", sf_cli_json_num(x->estimate_usd));
     if (x->kind == SF_POL_STATIC)
         json_object_set_new(o, "static_instances", json_integer(x->static_count));
     if (x->kind == SF_POL_ORACLE)

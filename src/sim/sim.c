@@ -838,7 +838,7 @@ int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
             if (rc != SF_OK)
                 goto out;
             ps[nps++].schedule = sched[1];
-            results[k].bound_usd = est[1];
+            results[k].estimate_usd = est[1];
             results[k].static_count = static_n;
         }
         int n_cand = 0, cand_sched[3];
@@ -861,7 +861,7 @@ int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
                 if (cand[c].cost_usd < cand[best].cost_usd)
                     best = c;
             results[oracle_k] = cand[best];
-            results[oracle_k].bound_usd = est[cand_sched[best]];
+            results[oracle_k].estimate_usd = est[cand_sched[best]];
             results[oracle_k].static_count = cand_sched[best] == 1 ? static_n : 0;
             results[oracle_k].oracle_schedule = cand_sched[best];
             for (int c = 0; c < n_cand; c++)
