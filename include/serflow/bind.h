@@ -99,6 +99,15 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
                     enum sf_pool *pool, double *planned_usd_per_s, enum sf_reject *reject,
                     struct sf_err *err);
 
+/* Binds policy to paths that together stand for every feasible path of the plan at o->tau (for
+ * the lower bound, sim.h): the FaaS path, the feasible path with the deepest cut of each VM type,
+ * and one path for every further function memory of a feasible path. At most cap bindings into
+ * out[] (*n of them); release each with sf_binding_fini. SF_ENOTFOUND when tau is not planned. */
+int sf_bind_plan_paths(const struct sf_plan *plan, const struct sf_profile *prof,
+                       const struct sf_pricing *price, const struct sf_policy_desc *policy,
+                       const struct sf_bind_opts *o, struct sf_binding *out, size_t cap, size_t *n,
+                       struct sf_err *err);
+
 /* A deep copy (its own tables). */
 int sf_binding_copy(struct sf_binding *dst, const struct sf_binding *src, struct sf_err *err);
 void sf_binding_fini(struct sf_binding *b);

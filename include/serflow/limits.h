@@ -66,6 +66,11 @@
 #define SF_ORACLE_MAX_CELLS 50000000.0
 #define SF_ORACLE_MAX_WORK  3000000000.0
 
+/* The lower bound (sim_bound.c) keeps, per VM type and epoch that has requests, the VM work of
+ * each of its time slots: at most this many doubles (160 MB); beyond it the slots are made
+ * coarser, which keeps it a bound, only a looser one. */
+#define SF_BOUND_MAX_CELLS 20000000.0
+
 /* Candidates the planner prices in one run (configurations x function memories): the bundled
  * catalog with --any-memory prices 5.7 million in 0.4 s; this bounds a run to seconds. */
 #define SF_PLAN_MAX_CANDIDATES 50000000.0

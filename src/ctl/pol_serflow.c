@@ -1,10 +1,21 @@
-/* pol_serflow.c - serflow's controller (SERFLOW.md section 5): the traffic monitor every epoch,
- * the scaling manager every P epochs with the configured rule (expected by default, or the
- * paper's mu + k sigma and T-CIP). LIBRA as the paper evaluates it (pol_libra.c) is the same
- * controller on the IaaS path with the paper's rule. */
+/* pol_serflow.c - serflow's controller (SERFLOW.md section 5): by default the follow rule
+ * (follow.c: the simple rules as shadows, the cheapest followed with hysteresis); with
+ * --scaling breakeven|expected|paper that rule alone: the traffic monitor every epoch, the
+ * scaling manager every P epochs (every epoch for break-even). LIBRA as the paper evaluates it
+ * (pol_libra.c) is the same controller on the IaaS path with the paper's rule. */
 #include "policy_int.h"
 
 SF__POLICY_STATE_FITS(struct sf__monitor_policy);
+
+/* serflow's state: the follow rule, or (--scaling breakeven|expected|paper) one rule alone. */
+struct st {
+    int follow;
+    union {
+        struct sf__monitor_policy one;
+        struct sf__follow f;
+    } u;
+};
+SF__POLICY_STATE_FITS(struct st);
 
 int sf__monitor_policy_init(void *state, const struct sf_policy_env *env, int rule,
                             int64_t *period_epochs, int64_t *first_period_epoch)
@@ -42,14 +53,33 @@ int sf__monitor_policy_period(void *state, const struct sf_policy_obs *obs)
 static int init(void *state, const struct sf_policy_env *env, int64_t *period_epochs,
                 int64_t *first_period_epoch, struct sf_err *err)
 {
-    (void)err;
-    return sf__monitor_policy_init(state, env, -1, period_epochs, first_period_epoch);
+    struct st *s = state;
+    s->follow = env->ctl.scaling_rule == SF_SCALE_FOLLOW;
+    if (!s->follow)
+        return sf__monitor_policy_init(&s->u.one, env, -1, period_epochs, first_period_epoch);
+    *period_epochs = *first_period_epoch = 1;
+    return sf__follow_init(&s->u.f, env, err);
 }
 
-static const struct sf_policy_ops ops = {.state_size = sizeof(struct sf__monitor_policy),
-                                         .init = init,
-                                         .observe = sf__monitor_policy_observe,
-                                         .period = sf__monitor_policy_period};
+static void observe(void *state, const struct sf_policy_obs *obs)
+{
+    struct st *s = state;
+    if (s->follow)
+        s->u.f.target = sf__follow_step(&s->u.f, obs);
+    else
+        sf__monitor_policy_observe(&s->u.one, obs);
+}
+
+static int period(void *state, const struct sf_policy_obs *obs)
+{
+    struct st *s = state;
+    if (!s->follow)
+        return sf__monitor_policy_period(&s->u.one, obs);
+    return s->u.f.target == obs->active ? -1 : s->u.f.target;
+}
+
+static const struct sf_policy_ops ops = {
+    .state_size = sizeof(struct st), .init = init, .observe = observe, .period = period};
 
 const struct sf_policy_desc sf__pol_serflow = {
     .name = "serflow",

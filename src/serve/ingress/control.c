@@ -218,7 +218,11 @@ static void begin_epoch(struct sf__server *s, int64_t epoch)
     struct sf_policy_obs obs = {0};
     obs.epoch = epoch;
     obs.arrivals = s->arrivals_epoch;
+    uint32_t slots[SF_POLICY_OBS_SLOTS];
+    memcpy(slots, s->arrivals_slot, sizeof(slots));
+    obs.slot_arrivals = slots; /* where in the epoch they came: the follow rule's shadows */
     s->arrivals_epoch = 0;
+    memset(s->arrivals_slot, 0, sizeof(s->arrivals_slot));
     /* scheduled terminations that take effect now */
     double now = sf__server_now(s);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
@@ -357,6 +361,12 @@ static const struct sf_dq_ops server_dq_ops = {
 void sf__control_enqueued(struct sf__server *s, int64_t seq)
 {
     s->arrivals_epoch++;
+    /* where in the epoch it came, for the follow rule's shadows (docs/controller.md) */
+    double part = (item_of(s, seq)->arrival_s / s->epoch_wall_s - (double)(s->epoch - 1)) *
+                  SF_POLICY_OBS_SLOTS;
+    s->arrivals_slot[part <= 0                         ? 0
+                     : part >= SF_POLICY_OBS_SLOTS - 1 ? SF_POLICY_OBS_SLOTS - 1
+                                                       : (int)part]++;
     if (s->cfg->bind->batching == SF_BATCHING_DEADLINE && !s->draining && !s->cfg->no_spill)
         sf_dq_arrive(&s->dq, seq); /* the open batch may leave first; a full one leaves now */
 }

@@ -162,7 +162,8 @@ struct sf__server {
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */
     uint32_t arrivals_epoch; /* arrivals in the current epoch */
-    int cap_left;            /* requests instances may still take this epoch */
+    uint32_t arrivals_slot[SF_POLICY_OBS_SLOTS]; /* the same in equal parts of the epoch */
+    int cap_left;                                /* requests instances may still take this epoch */
     int target;
     uint64_t launches_seen;
 };
