@@ -65,6 +65,9 @@ struct sf_policy_env {
     struct sf_ctl_params ctl; /* epoch, B, r, T-CIP, EWMA weights, k, P, cold start, rule, caps */
     double vm_usd_per_s;      /* price of one instance of the policy's path */
     double faas_usd_per_req;  /* expected cost of one request fully on functions */
+    int prior_instances;      /* the instances a plan against the traffic expects at its mean
+                                 rate: the follow rule starts by following the fixed fleet of that
+                                 size (0: no such plan; it starts with break-even) */
     struct sf_baseline_params base;
     struct sf_policy_shadow shadow;
 };

@@ -60,7 +60,7 @@ static const struct sf_candidate *forced(const struct sf_plan *plan, const struc
 int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
                     enum sf_policy_path want, const struct sf_bind_opts *o, struct sf_path *out,
                     enum sf_pool *pool, double *planned_usd_per_s, enum sf_reject *reject,
-                    struct sf_err *err)
+                    double *planned_instances, struct sf_err *err)
 {
     memset(out, 0, sizeof(*out));
     *reject = SF_REJ_NONE;
@@ -134,6 +134,8 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
     out->fn_invoke_size = plan->fn_invoke_size; /* every path invokes functions as planned */
     *pool = pick->pool;
     *planned_usd_per_s = pick->cost_usd_per_s;
+    if (planned_instances)
+        *planned_instances = pick->split.instances;
     return SF_OK;
 }
 
@@ -274,9 +276,10 @@ int sf_bind(struct sf_binding *b, const struct sf_plan *plan, const struct sf_pr
         return sf_err_set(err, SF_EINVAL, "no policy to bind");
     struct sf_path path;
     enum sf_pool pool;
-    double planned;
+    double planned, instances = 0;
     enum sf_reject rej;
-    int rc = sf_bind_resolve(plan, price, policy->path, o, &path, &pool, &planned, &rej, err);
+    int rc = sf_bind_resolve(plan, price, policy->path, o, &path, &pool, &planned, &rej, &instances,
+                             err);
     if (rc != SF_OK) {
         if (rc == SF_EINFEASIBLE && policy->path == SF_POLICY_PATH_IAAS && o->force_pool < 0)
             return sf_err_set(err, rc,
@@ -300,6 +303,12 @@ int sf_bind(struct sf_binding *b, const struct sf_plan *plan, const struct sf_pr
     b->pool = pool;
     b->forced = rej;
     b->planned_usd_per_s = planned;
+    b->planned_instances = instances;
+    /* planned against the traffic: the fleet it expects at the traffic's mean is where the
+     * online rule starts (the follow rule follows that fixed fleet until evidence says
+     * otherwise) */
+    if (plan->traffic && path.has_instances && instances >= 1)
+        b->env.prior_instances = (int)lround(instances);
     return SF_OK;
 }
 

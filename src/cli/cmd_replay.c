@@ -1305,31 +1305,19 @@ static int plan_and_bind(struct replay_args *a, const struct sf_profile *prof,
     po.min_accuracy = a->min_accuracy;
     po.fn_invoke_size = a->fn_invoke_size;
     po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
-    struct sf_trace traffic = {0};
     double *rates = NULL;
+    size_t n_rates = 0;
     int rc = SF_OK;
     *have_plan = 0;
-    if (a->traffic) { /* read like the trace: its unit and format options */
-        size_t len = strlen(a->traffic);
-        int csv =
-            a->csv_format >= 0 ? a->csv_format : len > 4 && !strcmp(a->traffic + len - 4, ".csv");
-        rc = sf_trace_load(&traffic, a->traffic, csv, (enum sf_trace_unit)a->unit,
-                           a->sim.ctl.epoch_s, 0, &err);
-        if (rc == SF_OK && traffic.n_epochs > SF_PLAN_MAX_TRAFFIC_EPOCHS)
-            rc = sf_err_set(&err, SF_ETOOBIG, "%s: %lld epochs, more than the %d a plan weighs",
-                            a->traffic, (long long)traffic.n_epochs, SF_PLAN_MAX_TRAFFIC_EPOCHS);
-        if (rc == SF_OK && !(rates = malloc(sizeof(double) * (size_t)traffic.n_epochs)))
-            rc = sf_err_set(&err, SF_ENOMEM, "out of memory for the traffic");
-        for (int64_t e = 0; rc == SF_OK && e < traffic.n_epochs; e++)
-            rates[e] = traffic.count[e] / a->sim.ctl.epoch_s;
-        po.traffic_rps = rates;
-        po.n_traffic = (size_t)traffic.n_epochs;
-    }
+    if (a->traffic) /* read like the trace: its unit and format options */
+        rc = sf_cli_traffic_rates(a->traffic, a->sim.ctl.epoch_s, a->unit, a->csv_format, &rates,
+                                  &n_rates, &err);
     if (rc == SF_OK) {
+        po.traffic_rps = rates;
+        po.n_traffic = n_rates;
         rc = sf_plan_run(plan, prof, pr, &po, &err);
         *have_plan = 1; /* sf_plan_fini after every sf_plan_run */
     }
-    sf_trace_fini(&traffic);
     free(rates);
     if (rc != SF_OK)
         return sf_cli_fail("replay", rc, &err);

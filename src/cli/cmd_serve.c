@@ -18,6 +18,7 @@ enum {
     S_PROFILE,
     S_PRICING,
     S_TAU,
+    S_TRAFFIC,
     S_POLICY,
     S_POOL,
     S_CUT,
@@ -69,6 +70,9 @@ static const struct sf_opt serve_opts[] = {
     SF_CLI_OPT_PROFILE(S_PROFILE),
     SF_CLI_OPT_PRICING(S_PRICING),
     SF_SO_NUM(S_TAU, "tau", "T", "threshold (default: the planner's choice)", 0, 1),
+    SF_SO_STR(S_TRAFFIC, "traffic", "FILE",
+              "plan the path against this traffic (requests per epoch,\none per line; as serflow "
+              "plan --traffic) instead of the profile's rate"),
     {.id = S_POLICY,
      .name = "policy",
      .kind = SF_OPT_STR,
@@ -172,7 +176,7 @@ static const struct sf_opt_cmd serve_spec = {
               "  serflow load --url http://127.0.0.1:8080 --epochs 100\n"};
 
 struct serve_args {
-    const char *model, *profile, *pricing, *policy;
+    const char *model, *profile, *pricing, *policy, *traffic;
     double tau;
     struct sf_bind_opts bo; /* the controller's settings, bound as `serflow replay` binds them */
     struct sf_serve_cfg c;
@@ -191,6 +195,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         break;
     case S_PRICING:
         a->pricing = v->str;
+        break;
+    case S_TRAFFIC:
+        a->traffic = v->str;
         break;
     case S_TAU:
         a->tau = v->num;
@@ -394,7 +401,14 @@ static int serve_bind(struct serve_args *a, struct sf_profile *prof, struct sf_p
                              &err);
     if (rc != SF_OK)
         return sf_cli_fail("serve", rc, &err);
-    return sf_cli_bind_one("serve", prof, pr, a->policy, a->tau, &a->bo, out);
+    double *rates = NULL;
+    size_t n_rates = 0;
+    if (a->traffic &&
+        (rc = sf_cli_traffic_rates(a->traffic, prof->slo_s, 0, 0, &rates, &n_rates, &err)) != SF_OK)
+        return sf_cli_fail("serve", rc, &err);
+    int code = sf_cli_bind_one("serve", prof, pr, a->policy, a->tau, rates, n_rates, &a->bo, out);
+    free(rates);
+    return code;
 }
 
 int sf_cli_serve_bind(int argc, char **argv, struct sf_profile *prof, struct sf_pricing *pr,

@@ -249,6 +249,10 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
                 x->busy[i] = -INFINITY;
         }
         f->cur = 1; /* with nothing observed yet, the break-even rule */
+        /* ... or, when the path was planned against the traffic, the fleet that plan expects */
+        for (int i = 0; i < f->n_x && env->prior_instances > 0; i++)
+            if (f->x[i].kind == SF__EXPERT_FIXED && f->x[i].fixed == env->prior_instances)
+                f->cur = i;
     }
     for (int i = 0; i < f->n_x; i++)
         sf_dq_init(&f->x[i].q, &f->batcher, &shadow_ops, NULL, 0);
