@@ -314,6 +314,7 @@ static int run_profile(const struct prof_args *a, int argc, char **argv)
         (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(m),
                                      sf_nn_model_norm_std(m), (size_t)a->images, &ds, &err)) !=
             SF_OK ||
+        (rc = sf_nn_dataset_fit(&ds, m, &err)) != SF_OK ||
         (rc = sf_nn_dataset_check(&ds, m, a->images_path, &err)) != SF_OK) {
         code = sf_cli_fail("profile", rc, &err);
         goto out;
