@@ -253,10 +253,26 @@ def main():
         bodies.load_state_dict(ck["bodies"])
         heads.load_state_dict(ck["heads"])
         opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
         g.set_state(ck["gen"])
         torch.set_rng_state(ck["rng"])
         epoch, step0, train_s, log = ck["epoch"], ck["step"], ck["train_s"], ck["log"]
+        planned = ck["args"]["epochs"]
+        if planned == args.epochs or args.export_only:
+            sched.load_state_dict(ck["sched"])
+        else:
+            # A shorter (or longer) run than the checkpoint planned: the one-cycle schedule of
+            # the new length, positioned at the steps already taken (the learning rate moves
+            # to the new curve's value there and anneals to its end).
+            done = epoch * steps + step0
+            if done >= args.epochs * steps:
+                sys.exit(f"train_vgg16_sdn: {done} steps done, a {args.epochs}-epoch run has "
+                         f"{args.epochs * steps}")
+            sched.last_epoch = done - 1
+            sched.step()
+            print(f"schedule changed from {planned} to {args.epochs} epochs at step {done}: "
+                  f"lr {opt.param_groups[0]['lr']:.4g}", file=sys.stderr)
+            log.append({"schedule_changed_at_step": done, "from_epochs": planned,
+                        "to_epochs": args.epochs})
         print(f"resumed at epoch {epoch + 1} step {step0}", file=sys.stderr)
 
     def state(ep, st, perm):
@@ -330,14 +346,16 @@ def main():
                 [round(v, 4) for v in ic_weights(args.epochs - 1, args.epochs)],
                 "params": nparams, "train_seconds": round(train_s), "log": log,
                 "smoke": bool(args.smoke)}
+    training["early_exit"] = table
+    training["preprocessing"] = ("28x28 Fashion-MNIST resized to 32x32 bilinearly "
+                                 "(align_corners=False), one grey channel")
     export_ee.export(
         bodies, heads, args.out, name="vgg16-sdn", input_shape=[1, SIDE, SIDE],
         labels=LABELS, mean=[round(mean, 6)], std=[round(std, 6)],
         golden_x=xte[:N_GOLDEN], golden_labels=[int(v) for v in yte[:N_GOLDEN]],
-        accuracy=[float(a) for a in acc],
-        extra={"training": training, "early_exit": table,
-               "preprocessing": "28x28 Fashion-MNIST resized to 32x32, bilinear "
-                                "(align_corners=False), one grey channel; then normalised"})
+        accuracy=[float(a) for a in acc], training=training,
+        note="x = (pixel / 255 - mean) / std on the 28x28 image resized to 32x32 (bilinear, "
+             "half-pixel centres), applied by the caller")
     print("accuracy per classifier: " + " ".join(f"{a:.4f}" for a in acc), file=sys.stderr)
 
 

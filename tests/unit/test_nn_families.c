@@ -21,8 +21,9 @@
 #include "test_util.h"
 #include "serflow/nn.h"
 
-#define GOLDEN_N 8
-#define CLASSES  10
+#define GOLDEN_N     8
+#define VGG_GOLDEN_N 16
+#define CLASSES      10
 /* PyTorch vs serflow, any logit of any stage (the bar). */
 #define TOL 1e-4
 
@@ -64,7 +65,7 @@ static double max_abs(const float *a, const float *b, size_t n)
  * handed over in the layout the next stage prefers (or plain NCHW when `plain`), and returns
  * the largest logit difference from PyTorch's. */
 static double stages_vs_torch(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *x0,
-                              const float *golden, size_t n, int plain)
+                              const float *golden, size_t golden_n, size_t n, int plain)
 {
     struct sf_err err = {{0}};
     int ns = sf_nn_model_num_stages(m);
@@ -81,12 +82,13 @@ static double stages_vs_torch(struct sf_nn_runner *r, const struct sf_nn_model *
                                    : SF_NN_LAYOUT_NCHW;
         size_t hn = sf_nn_layout_numel(hl, hs);
         float *h = calloc(n * (hn ? hn : 1), sizeof(float));
-        float l[GOLDEN_N * CLASSES];
+        float l[VGG_GOLDEN_N * CLASSES];
         assert_non_null(h);
+        assert_true(n <= VGG_GOLDEN_N && n <= golden_n);
         if (sf_nn_exec_run_layout(sf_nn_runner_exec(r, k), in, in_l, n, hn ? h : NULL, hl, l, &err))
             fail_msg("stage %d: %s", k, err.msg);
-        /* golden is [stage][request][class] over GOLDEN_N requests */
-        double d = max_abs(l, golden + (size_t)(k - 1) * GOLDEN_N * CLASSES, n * CLASSES);
+        /* golden is [stage][request][class] over golden_n requests */
+        double d = max_abs(l, golden + (size_t)(k - 1) * golden_n * CLASSES, n * CLASSES);
         if (d >= TOL)
             fail_msg("%s stage %d, batch %zu: logits differ from PyTorch's by %.3g",
                      sf_nn_model_name(m), k, n, d);
@@ -126,8 +128,8 @@ static void test_families_match_torch(void **state)
                 const size_t batches[] = {GOLDEN_N, 3, 1};
                 for (size_t i = 0; i < SF_ARRAY_LEN(batches); i++)
                     for (int plain = 0; plain < 2; plain++)
-                        worst[b] =
-                            fmax(worst[b], stages_vs_torch(r, m, x0, golden, batches[i], plain));
+                        worst[b] = fmax(worst[b], stages_vs_torch(r, m, x0, golden, GOLDEN_N,
+                                                                  batches[i], plain));
                 sf_nn_runner_free(r);
             }
         }
@@ -189,11 +191,55 @@ static void test_families_exit_driver(void **state)
     }
 }
 
+/* The bundled VGG16-SDN (models/vgg16-sdn, the paper's architecture trained by
+ * tools/train_vgg16_sdn.py): all 11 stages on its 16 golden test images against PyTorch's
+ * logits, oneDNN at batch 16 and 3 (both hand-overs); the reference backend on one image (it
+ * is plain loops: 0.3 GMAC per image). */
+static void test_vgg16_sdn_golden(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_nn_model *m = NULL;
+    if (sf_nn_model_load(tu_src("models/vgg16-sdn"), &m, &err))
+        fail_msg("%s", err.msg);
+    int ns = sf_nn_model_num_stages(m);
+    assert_int_equal(ns, 11);
+    const struct sf_nn_shape *is = sf_nn_model_input_shape(m);
+    assert_int_equal(is->dims[1], 32);
+    float *x0 = read_f32("models/vgg16-sdn/golden_input.f32", VGG_GOLDEN_N * 32 * 32);
+    float *golden =
+        read_f32("models/vgg16-sdn/golden_logits.f32", (size_t)ns * VGG_GOLDEN_N * CLASSES);
+    /* Under valgrind (make valgrind sets SF_TEST_VALGRIND) memcheck runs 50-100x slower: one
+     * image on oneDNN, plain hand-over; the loader and every plan are still checked. */
+    int vg = tu_dnnl_threads() == 1;
+    double worst[2] = {0, 0};
+    for (int b = vg ? SF_NN_BACKEND_DNNL : SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_runner *r;
+        if (sf_nn_runner_new(m, (enum sf_nn_backend)b, &r, &err))
+            fail_msg("%s", err.msg);
+        const size_t batches[] = {VGG_GOLDEN_N, 3};
+        for (size_t i = 0; i < SF_ARRAY_LEN(batches); i++)
+            for (int plain = 0; plain < 2; plain++) {
+                size_t n = b == SF_NN_BACKEND_REF || vg ? 1 : batches[i];
+                if ((b == SF_NN_BACKEND_REF || vg) && (i > 0 || !plain))
+                    continue; /* the slow cases: one image, once */
+                worst[b] =
+                    fmax(worst[b], stages_vs_torch(r, m, x0, golden, VGG_GOLDEN_N, n, plain));
+            }
+        sf_nn_runner_free(r);
+    }
+    print_message("vgg16-sdn: max |logit - PyTorch| ref %.3g, dnnl %.3g\n", worst[0], worst[1]);
+    free(x0);
+    free(golden);
+    sf_nn_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_families_match_torch),
         cmocka_unit_test(test_families_exit_driver),
+        cmocka_unit_test(test_vgg16_sdn_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
