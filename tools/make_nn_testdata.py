@@ -25,6 +25,7 @@
   pad_maxpool.onnx    a non-zero Pad before a MaxPool (refused: only folded into Conv/AvgPool)
   bcast_tensors.onnx  Add of two activations of different shapes (refused)
   group_mismatch.onnx Conv with group 3 over 4 channels (refused)
+  huge_pad.onnx       a Pad to 4 x 2049 x 2049 values per request (refused: SF_NN_MAX_TENSOR_NUMEL)
 Deterministic (fixed seed). Usage: /usr/bin/python3 tools/make_nn_testdata.py [outdir]
 """
 import os
@@ -258,6 +259,18 @@ def refusals(rng):
     g = helper.make_graph(nodes, "group_mismatch", [inp("x", [4, 1, 1])], [inp("logits", [3])],
                           [numpy_helper.from_array(w, "w")])
     save(g, "group_mismatch.onnx")
+    # Pads of 1024 on a [4,1,1] input: 4 x 2049 x 2049 values, above SF_NN_MAX_TENSOR_NUMEL
+    w = rng.standard_normal((1, 4, 1, 1)).astype(np.float32)
+    pads = np.array([0, 0, 1024, 1024, 0, 0, 1024, 1024], dtype=np.int64)
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], name="pad/huge", mode="constant"),
+        helper.make_node("Conv", ["p", "w"], ["c"], name="conv", kernel_shape=[1, 1],
+                         strides=[1024, 1024]),
+        helper.make_node("Flatten", ["c"], ["logits"], name="flatten", axis=1),
+    ]
+    g = helper.make_graph(nodes, "huge_pad", [inp("x", [4, 1, 1])], [inp("logits", [9])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(pads, "pads")])
+    save(g, "huge_pad.onnx")
 
 
 def main():

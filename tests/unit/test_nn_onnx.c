@@ -471,6 +471,9 @@ static void test_loader_errors(void **state)
                       "node 'add/broadcast' (Add)", "broadcasting between two activations");
     expect_load_error("tests/data/nn/group_mismatch.onnx", SF_EINVAL, "node 'conv/group3' (Conv)",
                       "group 3");
+    /* A tensor above SF_NN_MAX_TENSOR_NUMEL values per request is refused before any buffer. */
+    expect_load_error("tests/data/nn/huge_pad.onnx", SF_ETOOBIG, "tensor 'p'",
+                      "values per request");
 }
 
 static void test_truncated_onnx(void **state)
