@@ -29,8 +29,23 @@ Outputs (in --out, default models/vgg16-sdn), through tools/export_ee.py:
   stage1.onnx .. stage11.onnx, model.json, golden_input.f32 [16,1,32,32],
   golden_logits.f32 [11,16,10].
 
+The bundled models/vgg16-sdn: planned for 8 epochs, the machine (2 cores shared with other
+sessions, training at nice 19) gave it a fraction of a core, so the one-cycle schedule was
+shortened on resume three times (8 -> 4 epochs at the start of epoch 2, -> 3 after its step
+100, -> 2 after its step 200), to end after 2 epochs (the learning rate moves to the
+shorter curve at the step reached; model.json's training.log records each change). The exact
+sequence, from scratch:
+  T="nice -n 19 /usr/bin/python3 tools/train_vgg16_sdn.py --ckpt /tmp/vgg.ckpt"
+  $T --epochs 8 --stop-after-epochs 1
+  $T --epochs 4 --resume --stop-at-step 100
+  $T --epochs 3 --resume --stop-at-step 200
+  $T --epochs 2 --resume
+(PyTorch's CPU kernels on 2 threads are not guaranteed bit-reproducible; a plain
+`--epochs 2` run is the same recipe without the schedule changes.)
+
 Usage: nice -n 19 /usr/bin/python3 tools/train_vgg16_sdn.py [--epochs E] [--train-n N]
          [--threads T] [--ckpt PATH] [--resume] [--export-only] [--measure] [--smoke]
+         [--stop-at-step S] [--stop-after-epochs E]
 """
 import argparse
 import gzip
@@ -214,6 +229,8 @@ def main():
     ap.add_argument("--test-n", type=int, default=10000, help="test images evaluated")
     ap.add_argument("--stop-at-step", type=int, default=0,
                     help="exit after the checkpoint at this step (tests --resume)")
+    ap.add_argument("--stop-after-epochs", type=int, default=0,
+                    help="exit after the checkpoint at the end of this epoch")
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args()
 
@@ -324,6 +341,8 @@ def main():
               f"({train_s:.0f} s)", file=sys.stderr, flush=True)
         epoch, step0 = epoch + 1, 0
         save_ckpt(args.ckpt, state(epoch, 0, None))
+        if epoch == args.stop_after_epochs:
+            return
 
     acc, probs = evaluate(bodies, heads, xte, yte)
     taus = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.01]
