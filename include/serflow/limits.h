@@ -125,6 +125,9 @@
 #define SF_NN_MAX_STAGES  32 /* caps the manifest; the bundled model has 6 */
 /* One dimension of a tensor shape in a manifest: with rank 3 the product stays < 2^60. */
 #define SF_NN_MAX_DIM (1 << 20)
+/* Values per request of any tensor of a stage (input, activations): 64 MB of float32, 250x
+ * VGG16's largest activation on 32x32 inputs; keeps a hostile graph's buffers bounded. */
+#define SF_NN_MAX_TENSOR_NUMEL ((size_t)1 << 24)
 /* A manifest's normalization: |mean| <= 1e6 and std >= 1e-6 keep (pixel/255 - mean)/std well
  * inside float range. */
 #define SF_NN_MAX_NORM     1e6

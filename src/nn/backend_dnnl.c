@@ -524,6 +524,27 @@ static int add_weighted_step(struct bld *b, const struct sf__nn_op *op, dnnl_pri
     return rc;
 }
 
+/* Weights dims of a convolution: [cout, cin, kh, kw], or [group, cout/g, cin/g, kh, kw] with
+ * groups (the same plain memory: goihw). Returns the rank. */
+static int conv_wdims(const struct sf__nn_op *op, dnnl_dims_t wd, dnnl_format_tag_t *tag)
+{
+    if (op->group == 1) {
+        wd[0] = op->cout;
+        wd[1] = op->cin;
+        wd[2] = op->kh;
+        wd[3] = op->kw;
+        *tag = dnnl_oihw;
+        return 4;
+    }
+    wd[0] = op->group;
+    wd[1] = op->cout / op->group;
+    wd[2] = op->cin / op->group;
+    wd[3] = op->kh;
+    wd[4] = op->kw;
+    *tag = dnnl_goihw;
+    return 5;
+}
+
 /* A convolution primitive descriptor for op at batch n with algorithm alg and destination
  * layout dst_l (-1: oneDNN's choice); NULL when oneDNN has no implementation. */
 static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__nn_op *op, size_t n,
@@ -533,23 +554,29 @@ static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__
     dnnl_memory_desc_t src, dst, wmd, bmd;
     shape_md(&src, &st->tensors[op->in0].shape, n, -1);
     shape_md(&dst, &st->tensors[op->out].shape, n, dst_l);
-    dnnl_dims_t wd = {op->cout, op->cin, op->kh, op->kw}, bd = {op->cout};
-    dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_dims_t wd, bd = {op->cout};
+    dnnl_format_tag_t wtag;
+    int wn = conv_wdims(op, wd, &wtag);
+    dnnl_memory_desc_init_by_tag(&wmd, wn, wd, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     dnnl_dims_t strides = {op->sh, op->sw}, pl = {op->pt, op->pl}, pr = {op->pb, op->pr};
+    dnnl_dims_t dil = {op->dh - 1, op->dw - 1}; /* oneDNN counts dilation from 0 */
     dnnl_convolution_desc_t d;
-    if (dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, alg, &src, &wmd, &bmd, &dst,
-                                           strides, pl, pr) != dnnl_success)
+    if (dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference, alg, &src, &wmd,
+                                                   &bmd, &dst, strides, dil, pl,
+                                                   pr) != dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success)
         return NULL;
     dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_post_ops_t po = NULL;
-    if (s == dnnl_success && op->relu) {
+    if (s == dnnl_success && op->act != SF__ACT_NONE) {
         s = dnnl_post_ops_create(&po);
-        if (s == dnnl_success)
+        if (s == dnnl_success && op->act == SF__ACT_RELU)
             s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        else if (s == dnnl_success)
+            s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, op->act_lo, op->act_hi);
         if (s == dnnl_success)
             s = dnnl_primitive_attr_set_post_ops(attr, po);
     }
@@ -563,13 +590,15 @@ static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__
     return pd;
 }
 
-/* The convolution implementation for op: Winograd first (unless direct_only), then direct;
- * each with the wanted destination layout first (want_l >= 0), then oneDNN's choice. */
+/* The convolution implementation for op: Winograd first (unless direct_only, and only for a
+ * plain 3x3-style convolution: one group, no dilation), then direct; each with the wanted
+ * destination layout first (want_l >= 0), then oneDNN's choice. */
 static dnnl_primitive_desc_t conv_choose(const struct dnnl_ctx *c, const struct sf__nn_op *op,
                                          size_t n, int want_l)
 {
     const dnnl_alg_kind_t algs[] = {dnnl_convolution_winograd, dnnl_convolution_direct};
-    int wino = !c->direct_only && op->cin >= WINO_MIN_CHANNELS && op->cout >= WINO_MIN_CHANNELS;
+    int wino = !c->direct_only && op->cin >= WINO_MIN_CHANNELS && op->cout >= WINO_MIN_CHANNELS &&
+               op->group == 1 && op->dh == 1 && op->dw == 1;
     for (size_t a = wino ? 0 : 1; a < 2; a++)
         for (int k = want_l >= 0 ? 0 : 1; k < 2; k++) {
             dnnl_primitive_desc_t pd = conv_pd(c, op, n, algs[a], k == 0 ? want_l : -1);
@@ -592,11 +621,13 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
     if (!pd)
         return fail_dnnl(b, "convolution", dnnl_unimplemented);
     dnnl_memory_desc_t bmd;
-    dnnl_dims_t wd = {op->cout, op->cin, op->kh, op->kw}, bd = {op->cout};
+    dnnl_dims_t wd, bd = {op->cout};
+    dnnl_format_tag_t wtag;
+    int wn = conv_wdims(op, wd, &wtag);
     dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     dnnl_memory_t s_mem;
     int rc = in_layout(b, op->in0, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &s_mem);
-    return add_weighted_step(b, op, pd, rc, s_mem, 4, wd, dnnl_oihw, &bmd,
+    return add_weighted_step(b, op, pd, rc, s_mem, wn, wd, wtag, &bmd,
                              dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
 }
 
@@ -685,12 +716,15 @@ static int build_op(struct bld *b, const struct sf__nn_op *op)
     case SF__OP_MAXPOOL:
     case SF__OP_AVGPOOL:
         return build_pool(b, op);
-    case SF__OP_RELU: {
+    case SF__OP_RELU:
+    case SF__OP_CLIP: {
         if ((rc = get_mem(b, op->in0, &in)))
             return rc;
         dnnl_eltwise_desc_t d;
-        TRY(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, dnnl_eltwise_relu, md_of(in),
-                                           0.0f, 0.0f),
+        int relu = op->kind == SF__OP_RELU;
+        TRY(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference,
+                                           relu ? dnnl_eltwise_relu : dnnl_eltwise_clip, md_of(in),
+                                           relu ? 0.0f : op->act_lo, relu ? 0.0f : op->act_hi),
             "eltwise desc");
         if ((rc = new_mem(b, md_of(in), B_ARENA, NULL, &b->tmem[op->out])))
             return rc;
@@ -712,25 +746,27 @@ static int build_op(struct bld *b, const struct sf__nn_op *op)
         /* Materialised (plain, an alias) when a reader needs it. */
         b->reshape_of[op->out] = op->in0;
         return SF_OK;
-    case SF__OP_ADD: {
-        if ((rc = plain_of(b, op->in0, &in)))
-            return rc;
+    case SF__OP_ADD:
+    case SF__OP_MUL: {
         if (op->in1 >= 0) {
-            rc = plain_of(b, op->in1, &in1);
+            /* Two activations (a residual connection): in the first one's layout, so a
+             * blocked chain stays blocked. */
+            if ((rc = get_mem(b, op->in0, &in)) || (rc = in_layout(b, op->in1, md_of(in), &in1)))
+                return rc;
         } else {
-            /* Constant broadcast over the batch: dims {1, per-request dims}. */
-            struct sf_nn_shape cs = st->tensors[op->in0].shape;
-            if (op->cst_len == 1)
-                for (int k = 0; k < cs.ndim; k++)
-                    cs.dims[k] = 1;
+            /* A constant broadcast over the batch (and where cst_shape has 1): dims
+             * {1, cst_shape}, against the plain tensor. */
+            if ((rc = plain_of(b, op->in0, &in)))
+                return rc;
             dnnl_memory_desc_t cmd;
-            shape_md(&cmd, &cs, 1, SF_NN_LAYOUT_NCHW);
+            shape_md(&cmd, &op->cst_shape, 1, SF_NN_LAYOUT_NCHW);
             rc = new_mem(b, &cmd, B_FIXED, op->cst, &in1);
         }
         if (rc)
             return rc;
         dnnl_binary_desc_t d;
-        TRY(dnnl_binary_desc_init(&d, dnnl_binary_add, md_of(in), md_of(in1), md_of(in)),
+        TRY(dnnl_binary_desc_init(&d, op->kind == SF__OP_MUL ? dnnl_binary_mul : dnnl_binary_add,
+                                  md_of(in), md_of(in1), md_of(in)),
             "binary desc");
         if ((rc = new_mem(b, md_of(in), B_ARENA, NULL, &b->tmem[op->out])))
             return rc;
@@ -738,6 +774,8 @@ static int build_op(struct bld *b, const struct sf__nn_op *op)
             {DNNL_ARG_SRC_0, in}, {DNNL_ARG_SRC_1, in1}, {DNNL_ARG_DST, b->tmem[op->out]}};
         return add_desc_step(b, &d, 3, args);
     }
+    case SF__OP_PAD:
+        break; /* folded into a Conv by the loader; never left in a stage */
     }
     return sf_err_set(b->err, SF_EUNSUPPORTED, "%s: unknown operator kind", st->name);
 }

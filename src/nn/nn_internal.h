@@ -3,9 +3,9 @@
  *
  * A stage is a list of operators in execution order over SSA tensors: every tensor is written
  * by exactly one operator (or is the stage input) and never modified after. Weights live in
- * the operators (BatchNormalization already folded into Conv, a Relu right after a Conv fused
- * into it; Gemm alpha/beta and MatMul's transposition folded into a [out, in] weight matrix).
- * Shapes are per request.
+ * the operators (BatchNormalization and a zero Pad before it already folded into Conv, a Relu
+ * or Clip right after a Conv fused into it; Gemm alpha/beta and MatMul's transposition folded into
+ * a [out, in] weight matrix). Shapes are per request.
  */
 #ifndef SERFLOW_NN_INTERNAL_H
 #define SERFLOW_NN_INTERNAL_H
@@ -15,13 +15,19 @@
 enum sf__nn_op_kind {
     SF__OP_CONV,
     SF__OP_RELU,
+    SF__OP_CLIP, /* min(max(x, act_lo), act_hi): Clip, ReLU6 */
     SF__OP_MAXPOOL,
     SF__OP_AVGPOOL, /* also GlobalAveragePool: kernel = whole plane */
-    SF__OP_RESHAPE, /* Flatten/Reshape: a copy, memory layout unchanged */
+    SF__OP_RESHAPE, /* Flatten/Reshape/Identity/Dropout: a copy, memory layout unchanged */
     SF__OP_GEMM,    /* y = x W^T + b with W [out, in] */
-    SF__OP_ADD,     /* a + b (b a tensor of the same shape) or a + constant */
-    SF__OP_SOFTMAX  /* over the last (only) per-request axis */
+    SF__OP_ADD,     /* a + b (b a tensor of the same shape) or a + broadcast constant */
+    SF__OP_MUL,     /* a * b, the same forms as Add */
+    SF__OP_SOFTMAX, /* over the last (only) per-request axis */
+    SF__OP_PAD      /* zero Pad of H and W: only while loading, folded into the Conv after it */
 };
+
+/* Activation applied to a Conv's output (a following Relu or Clip fused into it). */
+enum sf__nn_act { SF__ACT_NONE, SF__ACT_RELU, SF__ACT_CLIP };
 
 struct sf__nn_tensor {
     char *name;
@@ -33,17 +39,22 @@ struct sf__nn_op {
     char *node_name; /* ONNX node name, for messages */
     int in0, in1;    /* tensor indices; in1 -1 when unused */
     int out;
-    /* Conv and pooling geometry: kernel, stride, pads (top, left, bottom, right). */
+    /* Conv and pooling geometry: kernel, stride, pads (top, left, bottom, right); Pad: its
+     * pads. Conv also dilation (1 = none) and groups (cin and cout are multiples of it). */
     int kh, kw, sh, sw, pt, pl, pb, pr;
+    int dh, dw, group;
     int count_include_pad; /* AveragePool */
-    int relu;              /* Conv: a following Relu was fused (applied to the output) */
-    /* Conv: w [cout, cin, kh, kw], bias [cout]. Gemm: w [nout, nin], bias [nout]. */
+    enum sf__nn_act act;   /* Conv: a following Relu or Clip was fused (applied to the output) */
+    float act_lo, act_hi;  /* Clip bounds (a Conv's fused Clip, or SF__OP_CLIP) */
+    /* Conv: w [cout, cin / group, kh, kw], bias [cout]. Gemm: w [nout, nin], bias [nout]. */
     float *w;
     float *bias;
     int cout, cin;
-    /* Add with a constant: cst has cst_len floats (1 or the per-request numel). */
+    /* Add/Mul with a constant: cst has cst_len floats, broadcast over the batch and over the
+     * per-request dimensions where cst_shape has 1 (cst_shape has the tensor's rank). */
     float *cst;
     size_t cst_len;
+    struct sf_nn_shape cst_shape;
 };
 
 struct sf_nn_stage {

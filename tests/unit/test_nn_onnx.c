@@ -120,6 +120,80 @@ static void test_ops_mix_matches_torch(void **state)
     sf_nn_stage_free(st);
 }
 
+/* The operator paths of "bring your own model" (tests/data/nn/ops_ext.onnx): depthwise
+ * dilated stride-2 Conv with auto_pad SAME_LOWER and a fused Clip, Mul/Add by broadcast
+ * constants, Identity, grouped Conv with SAME_UPPER, Mul of two activations, a standalone
+ * Clip, AveragePool with ceil_mode, Dropout; the input in every layout. Then Clip's opset-10
+ * attribute form. */
+static void test_ops_ext_matches_torch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), "tests/data/nn/ops_ext.onnx");
+    struct sf_nn_stage *st;
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    const struct sf_nn_shape *hs = sf_nn_stage_hidden_shape(st);
+    assert_int_equal(hs->ndim, 3);
+    assert_int_equal(hs->dims[0], 6);
+    assert_int_equal(hs->dims[1], 2); /* 6 -> 3 (SAME_LOWER, stride 2) -> 3 -> 2 (ceil_mode) */
+    /* Clip fused into the first Conv: 12 nodes, 11 operators */
+    assert_int_equal(sf_nn_stage_num_ops(st), 11);
+    const size_t n = 2, in_n = 4 * 6 * 6, hid_n = 6 * 2 * 2, cls = 5;
+    float *io = read_f32("tests/data/nn/ops_ext_io.f32", n * (in_n + hid_n + cls));
+    const float *x = io, *want_h = io + n * in_n, *want_l = want_h + n * hid_n;
+    for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_exec *ex;
+        if (sf_nn_exec_new(st, (enum sf_nn_backend)b, &ex, &err))
+            fail_msg("%s", err.msg);
+        float h[2 * 24], l[2 * 5];
+        if (sf_nn_exec_run(ex, x, n, h, l, &err))
+            fail_msg("%s", err.msg);
+        double dh = max_abs(h, want_h, n * hid_n), dl = max_abs(l, want_l, n * cls);
+        print_message("ops_ext %s: max abs diff hidden %.3g logits %.3g\n",
+                      sf_nn_backend_name((enum sf_nn_backend)b), dh, dl);
+        assert_true(dh < 1e-5);
+        assert_true(dl < 1e-5);
+        const struct sf_nn_shape *is = sf_nn_stage_input_shape(st);
+        for (int lay = 1; lay < SF_NN_NUM_LAYOUTS; lay++) {
+            float xl[2 * 16 * 36], l2[2 * 5];
+            assert_true(sf_nn_layout_numel((enum sf_nn_layout)lay, is) <= 16 * 36);
+            sf_nn_layout_convert(x, SF_NN_LAYOUT_NCHW, xl, (enum sf_nn_layout)lay, is, n);
+            if (sf_nn_exec_run_layout(ex, xl, (enum sf_nn_layout)lay, n, NULL, SF_NN_LAYOUT_NCHW,
+                                      l2, &err))
+                fail_msg("%s", err.msg);
+            assert_true(max_abs(l2, want_l, n * cls) < 1e-5);
+        }
+        sf_nn_exec_free(ex);
+    }
+    free(io);
+    sf_nn_stage_free(st);
+    /* FLOPs count a grouped Conv's multiply-adds per group: 2 x (4x3x3 x 9 (depthwise) + 6 x
+     * 2x2x2 x 9 (group 2) + 24 x 5 (Gemm)) */
+    path_of(path, sizeof(path), "tests/data/nn/ops_ext.onnx");
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    assert_true(fabs(sf_nn_stage_flops(st) - 2.0 * (4 * 9 * 9 + 6 * 8 * 9 + 24 * 5)) < 1e-9);
+    sf_nn_stage_free(st);
+
+    path_of(path, sizeof(path), "tests/data/nn/clip_opset10.onnx");
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    float *io2 = read_f32("tests/data/nn/clip_opset10_io.f32", 2 * 16 + 2 * 3);
+    for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_exec *ex;
+        float l[2 * 3];
+        if (sf_nn_exec_new(st, (enum sf_nn_backend)b, &ex, &err) ||
+            sf_nn_exec_run(ex, io2, 2, NULL, l, &err))
+            fail_msg("%s", err.msg);
+        assert_true(max_abs(l, io2 + 32, 6) < 1e-5);
+        sf_nn_exec_free(ex);
+    }
+    free(io2);
+    sf_nn_stage_free(st);
+}
+
 /* The bundled model: both backends on the golden images, stage by stage, at batch 16, 3, 1
  * (the oneDNN backend builds a plan per batch size and reuses it on the repeat). */
 static void test_bundled_model_golden_and_agreement(void **state)
@@ -390,6 +464,16 @@ static void test_loader_errors(void **state)
                       "act/Sigmoid");
     expect_load_error("tests/data/nn/shape_mismatch.onnx", SF_EINVAL, "shape mismatch", "fc/Gemm");
     expect_load_error("tests/data/nn/ops_mix_io.f32", SF_EPARSE, "ONNX", NULL);
+    /* Refusals name the file, the node and its operator. */
+    expect_load_error("tests/data/nn/pad_maxpool.onnx", SF_EUNSUPPORTED,
+                      "pad_maxpool.onnx: node 'pad/before_max' (Pad)", "folded");
+    expect_load_error("tests/data/nn/bcast_tensors.onnx", SF_EUNSUPPORTED,
+                      "node 'add/broadcast' (Add)", "broadcasting between two activations");
+    expect_load_error("tests/data/nn/group_mismatch.onnx", SF_EINVAL, "node 'conv/group3' (Conv)",
+                      "group 3");
+    /* A tensor above SF_NN_MAX_TENSOR_NUMEL values per request is refused before any buffer. */
+    expect_load_error("tests/data/nn/huge_pad.onnx", SF_ETOOBIG, "tensor 'p'",
+                      "values per request");
 }
 
 static void test_truncated_onnx(void **state)
@@ -471,6 +555,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops_mix_matches_torch),
         cmocka_unit_test(test_gemm_mix_matches_torch),
+        cmocka_unit_test(test_ops_ext_matches_torch),
         cmocka_unit_test(test_bundled_model_folds_batchnorm),
         cmocka_unit_test(test_bundled_model_golden_and_agreement),
         cmocka_unit_test(test_layout_conversions),
