@@ -62,6 +62,15 @@
 /* Plan slots per chunk size: caller input layout x hidden mode. */
 #define SLOTS (SF_NN_NUM_LAYOUTS * HID_MODES)
 
+/* Stack offsets a convolution is tried at, in 16-byte steps below a 64-byte-aligned frame (all
+ * four residues mod 64), and rounds of trials of each before the fastest is kept. oneDNN's
+ * F(4x4,3x3) Winograd keeps its tile transforms in stack arrays that it reads and writes with
+ * 64-byte vector moves; their alignment follows the caller's stack pointer, and at the wrong
+ * residue every move splits a cache line: the same convolution ran 1.1-1.35x slower
+ * (docs/benchmarks.md). */
+#define STACK_PADS        4
+#define STACK_TUNE_ROUNDS 3
+
 /* Where a memory object's buffer is at run time. */
 enum bind_kind {
     B_FIXED,   /* given at build time (bias, constants): never rebound */
@@ -84,6 +93,10 @@ struct step {
     dnnl_primitive_t prim;
     int nargs;
     dnnl_exec_arg_t args[MAX_ARGS];
+    /* Stack offset the primitive runs at (see exec_at): pad, chosen by timing the first
+     * STACK_PADS * STACK_TUNE_ROUNDS runs (trials counts them; best_s is each pad's fastest). */
+    int tuned, trials, pad;
+    double best_s[STACK_PADS];
 };
 
 struct plan {
@@ -316,6 +329,14 @@ static int add_step(struct bld *b, dnnl_primitive_desc_t pd, int nargs, const dn
             p->scratch_bytes = sbytes;
     }
     TRY(dnnl_primitive_create(&st->prim, pd), "primitive_create");
+    dnnl_primitive_kind_t kind = dnnl_undefined_primitive;
+    dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind);
+    /* Only convolutions are worth timing (the rest run for a few microseconds). */
+    st->tuned = kind != dnnl_convolution;
+    st->trials = 0;
+    st->pad = 0;
+    for (int i = 0; i < STACK_PADS; i++)
+        st->best_s[i] = 1e30;
     p->nsteps++;
     return SF_OK;
 }
@@ -545,6 +566,41 @@ static int conv_wdims(const struct sf__nn_op *op, dnnl_dims_t wd, dnnl_format_ta
     return 5;
 }
 
+/* The Winograd implementation for d: F(4x4,3x3) when oneDNN has it for this CPU and shape (its
+ * implementation name says "wino_4x3"), else the first one oneDNN lists. oneDNN lists F(2x2,3x3)
+ * first at batch 1, where F(4x4,3x3) measured 1.1-1.6x faster on every layer of the bundled
+ * model (docs/benchmarks.md). NULL when there is none. */
+static dnnl_primitive_desc_t wino_pd(const struct dnnl_ctx *c, const dnnl_convolution_desc_t *d,
+                                     const_dnnl_primitive_attr_t attr)
+{
+    dnnl_primitive_desc_iterator_t it = NULL;
+    if (dnnl_primitive_desc_iterator_create(&it, d, attr, c->eng, NULL) != dnnl_success)
+        return NULL;
+    dnnl_primitive_desc_t first = NULL, pd = NULL;
+    do {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+        if (!cand)
+            break;
+        const char *name = NULL;
+        if (dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
+            name && strstr(name, "wino_4x3")) {
+            pd = cand;
+            break;
+        }
+        if (!first)
+            first = cand;
+        else
+            dnnl_primitive_desc_destroy(cand);
+    } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+    if (pd) {
+        if (first)
+            dnnl_primitive_desc_destroy(first);
+        return pd;
+    }
+    return first;
+}
+
 /* A convolution primitive descriptor for op at batch n with algorithm alg and destination
  * layout dst_l (-1: oneDNN's choice); NULL when oneDNN has no implementation. */
 static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__nn_op *op, size_t n,
@@ -581,8 +637,10 @@ static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__
             s = dnnl_primitive_attr_set_post_ops(attr, po);
     }
     dnnl_primitive_desc_t pd = NULL;
-    if (s == dnnl_success &&
-        dnnl_primitive_desc_create(&pd, &d, attr, c->eng, NULL) != dnnl_success)
+    if (s == dnnl_success && alg == dnnl_convolution_winograd)
+        pd = wino_pd(c, &d, attr);
+    else if (s == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &d, attr, c->eng, NULL) != dnnl_success)
         pd = NULL;
     if (po)
         dnnl_post_ops_destroy(po);
@@ -1053,6 +1111,39 @@ static int get_plan(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_
     return SF_OK;
 }
 
+/* Runs st with the stack pointer at a known offset: the 64-byte-aligned local makes the compiler
+ * realign this frame, and the array below it moves the callee's frames down by 16 (pad + 1)
+ * bytes, so the callee sees the same residue mod 64 in every thread and process whatever the
+ * caller's stack. noinline keeps the realignment in a frame of its own. */
+__attribute__((noinline)) static dnnl_status_t exec_at(const struct step *st, dnnl_stream_t strm,
+                                                       int pad)
+{
+    _Alignas(64) volatile unsigned char anchor = 0;
+    unsigned char gap[16 * (size_t)pad + 1];
+    __asm__ volatile("" : : "r"(gap), "r"(&anchor) : "memory");
+    return dnnl_primitive_execute(st->prim, strm, st->nargs, st->args);
+}
+
+/* Runs st, timing it while its stack offset is being chosen. */
+static dnnl_status_t exec_step(struct step *st, dnnl_stream_t strm)
+{
+    if (st->tuned)
+        return exec_at(st, strm, st->pad);
+    int pad = st->trials % STACK_PADS;
+    double t0 = sf_monotonic_s();
+    dnnl_status_t s = exec_at(st, strm, pad);
+    double t = sf_monotonic_s() - t0;
+    if (t < st->best_s[pad])
+        st->best_s[pad] = t;
+    if (++st->trials == STACK_PADS * STACK_TUNE_ROUNDS) {
+        for (int i = 1; i < STACK_PADS; i++)
+            if (st->best_s[i] < st->best_s[st->pad])
+                st->pad = i;
+        st->tuned = 1;
+    }
+    return s;
+}
+
 static void set_handle(dnnl_memory_t m, void *h)
 {
     dnnl_memory_set_data_handle(m, h);
@@ -1087,8 +1178,7 @@ static int run_chunk(void *arg, size_t chunk, int worker, struct sf_err *err)
     }
     p->arena_gen = wk->gen;
     for (int i = 0; i < p->nsteps; i++) {
-        dnnl_status_t s = dnnl_primitive_execute(p->steps[i].prim, wk->stream, p->steps[i].nargs,
-                                                 p->steps[i].args);
+        dnnl_status_t s = exec_step(&p->steps[i], wk->stream);
         if (s != dnnl_success)
             return sf_err_set(err, SF_EUNSUPPORTED, "%s: oneDNN execute (step %d): %s", c->st->name,
                               i, dnnl_status2str(s));
