@@ -1071,6 +1071,51 @@ static size_t dnnl_sub_batch(const void *ctx)
     return ((const struct dnnl_ctx *)ctx)->sub;
 }
 
+/* Chunks a batch is cut into: at most sub requests each, and at least one per worker. */
+static size_t num_chunks(const struct dnnl_ctx *c, size_t batch)
+{
+    size_t by_size = (batch + c->sub - 1) / c->sub;
+    size_t by_threads = batch < (size_t)c->nthreads ? batch : (size_t)c->nthreads;
+    return by_size > by_threads ? by_size : by_threads;
+}
+
+/* FLOPs per request of a chunk of n: each convolution as the implementation chosen for n runs
+ * it (the Winograd tile from its name: "wino_4x3" F(4x4,3x3), "wino_2x3" F(2x2,3x3)). */
+static double chunk_flops(const struct dnnl_ctx *c, size_t n)
+{
+    const struct sf_nn_stage *st = c->st;
+    double f = 0;
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        int m = 0;
+        if (op->kind == SF__OP_CONV) {
+            dnnl_primitive_desc_t pd = conv_choose(c, op, n, -1);
+            const char *name = NULL;
+            if (pd &&
+                dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
+                name && strstr(name, "wino"))
+                m = strstr(name, "2x3") ? 2 : 4; /* unknown tiles: the larger, fewer FLOPs */
+            if (pd)
+                dnnl_primitive_desc_destroy(pd);
+        }
+        f += m ? sf__nn_op_flops_wino(st, op, m) : sf__nn_op_flops_direct(st, op);
+    }
+    return f;
+}
+
+static double dnnl_flops(void *ctx, size_t batch)
+{
+    struct dnnl_ctx *c = ctx;
+    size_t nchunks = num_chunks(c, batch), q = batch / nchunks, rem = batch % nchunks;
+    int omp_saved = omp_get_max_threads();
+    omp_set_num_threads(1); /* primitives are created single-threaded, as the plans' are */
+    double f = (double)((nchunks - rem) * q) * chunk_flops(c, q);
+    if (rem)
+        f += (double)(rem * (q + 1)) * chunk_flops(c, q + 1);
+    omp_set_num_threads(omp_saved);
+    return f / (double)batch;
+}
+
 /* ---- running ------------------------------------------------------------------------- */
 
 struct job {
@@ -1203,10 +1248,7 @@ static int start_job(struct dnnl_ctx *c, struct job *j, enum sf_nn_layout hid_l,
     if (st->hidden >= 0)
         j->hid_stride = sf_nn_layout_numel(hid_l, &st->tensors[st->hidden].shape);
     j->log_stride = sf_nn_shape_numel(&st->tensors[st->logits].shape);
-    /* Enough chunks to stay under the sub-batch size and to give every worker one. */
-    size_t by_size = (j->batch + c->sub - 1) / c->sub;
-    size_t by_threads = j->batch < (size_t)c->nthreads ? j->batch : (size_t)c->nthreads;
-    j->nchunks = by_size > by_threads ? by_size : by_threads;
+    j->nchunks = num_chunks(c, j->batch);
     return sf__nn_pool_run(c->pool, j->nchunks, run_chunk, j, err);
 }
 
@@ -1245,5 +1287,6 @@ const struct sf__nn_backend_ops sf__nn_dnnl_ops = {
     .run_rows = dnnl_run_rows,
     .input_layout = dnnl_input_layout,
     .sub_batch = dnnl_sub_batch,
+    .flops = dnnl_flops,
     .destroy = dnnl_destroy,
 };

@@ -162,6 +162,18 @@ size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex)
     return ex->ops->sub_batch(ex->ctx);
 }
 
+double sf_nn_exec_flops(const struct sf_nn_exec *ex, size_t batch)
+{
+    if (batch == 0)
+        return 0;
+    if (ex->ops->flops)
+        return ex->ops->flops(ex->ctx, batch);
+    double f = 0;
+    for (int i = 0; i < ex->st->nops; i++)
+        f += sf__nn_op_flops_direct(ex->st, &ex->st->ops[i]);
+    return f;
+}
+
 void sf_nn_exec_free(struct sf_nn_exec *ex)
 {
     if (!ex)

@@ -122,11 +122,20 @@ struct sf__nn_backend_ops {
                     struct sf_err *err);
     enum sf_nn_layout (*input_layout)(const void *ctx);
     size_t (*sub_batch)(const void *ctx);
+    /* sf_nn_exec_flops (NULL: every convolution direct). */
+    double (*flops)(void *ctx, size_t batch);
     void (*destroy)(void *ctx);
 };
 
 extern const struct sf__nn_backend_ops sf__nn_ref_ops;
 extern const struct sf__nn_backend_ops sf__nn_dnnl_ops;
+
+/* FLOPs per request of op as a direct convolution that skips the taps falling in its zero
+ * padding (2 x multiply-adds; a Gemm: 2 x its multiply-adds; other operators 0). */
+double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op);
+/* FLOPs per request of Conv op as Winograd F(m x m, 3 x 3): 2 x (m + 2)^2 x cin x cout per
+ * m x m output tile (tiles cover the output, the last ones partly). */
+double sf__nn_op_flops_wino(const struct sf_nn_stage *st, const struct sf__nn_op *op, int m);
 
 /* Output spatial size of a window op; -1 when the geometry is impossible. */
 int sf__nn_out_dim(int in, int k, int stride, int pad_before, int pad_after);
