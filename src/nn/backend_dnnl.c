@@ -71,6 +71,12 @@
 #define STACK_PADS        4
 #define STACK_TUNE_ROUNDS 3
 
+/* Where a Winograd convolution's output starts past a cache line in the arena. oneDNN's
+ * F(4x4,3x3) kernel writes a 64-byte-aligned destination with non-temporal stores, which
+ * bypass the caches: the pooling or classifier that reads it next then waits for memory. At
+ * any other alignment it stores normally and the output stays in L2 (docs/benchmarks.md). */
+#define WINO_DST_SKEW 16
+
 /* Where a memory object's buffer is at run time. */
 enum bind_kind {
     B_FIXED,   /* given at build time (bias, constants): never rebound */
@@ -87,6 +93,7 @@ struct bind {
     size_t bytes; /* B_ARENA: size */
     size_t off;   /* B_ARENA: offset in the arena, set when the plan is finished */
     int alias;    /* >= 0: same buffer as bind[alias] (a Reshape) */
+    size_t skew;  /* B_ARENA: bytes past a cache line the buffer starts at (WINO_DST_SKEW) */
 };
 
 struct step {
@@ -242,7 +249,8 @@ static int push_bind(struct bld *b, dnnl_memory_t m, enum bind_kind kind, size_t
         p->binds = nb;
         p->capbinds = ncap;
     }
-    p->binds[p->nbinds++] = (struct bind){.mem = m, .kind = kind, .bytes = bytes, .alias = alias};
+    p->binds[p->nbinds++] =
+        (struct bind){.mem = m, .kind = kind, .bytes = bytes, .alias = alias, .skew = 0};
     return SF_OK;
 }
 
@@ -685,8 +693,15 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
     dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     dnnl_memory_t s_mem;
     int rc = in_layout(b, op->in0, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &s_mem);
-    return add_weighted_step(b, op, pd, rc, s_mem, wn, wd, wtag, &bmd,
-                             dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
+    const char *name = NULL;
+    int wino = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
+               name && strstr(name, "wino");
+    rc = add_weighted_step(b, op, pd, rc, s_mem, wn, wd, wtag, &bmd,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
+    int d = rc ? -1 : bind_index(b->p, b->tmem[op->out]);
+    if (wino && d >= 0)
+        b->p->binds[d].skew = WINO_DST_SKEW;
+    return rc;
 }
 
 static int build_gemm(struct bld *b, const struct sf__nn_op *op)
@@ -872,8 +887,8 @@ static void plan_layout_arena(struct plan *p)
     for (int i = 0; i < p->nbinds; i++) {
         struct bind *bd = &p->binds[i];
         if (bd->kind == B_ARENA && bd->alias < 0) {
-            bd->off = off;
-            off += (bd->bytes + ALIGN - 1) / ALIGN * ALIGN;
+            bd->off = off + bd->skew;
+            off += (bd->skew + bd->bytes + ALIGN - 1) / ALIGN * ALIGN;
         }
     }
     p->scratch_off = off;
