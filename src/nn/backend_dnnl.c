@@ -1255,7 +1255,10 @@ static int run_chunk(void *arg, size_t chunk, int worker, struct sf_err *err)
     return j->done(j->done_arg, r0, n, h, err);
 }
 
-static int start_job(struct dnnl_ctx *c, struct job *j, enum sf_nn_layout hid_l, struct sf_err *err)
+/* Runs j's chunks on the pool, or (worker >= 0) all of them on the calling thread as that
+ * worker. */
+static int start_job(struct dnnl_ctx *c, struct job *j, enum sf_nn_layout hid_l, int worker,
+                     struct sf_err *err)
 {
     const struct sf_nn_stage *st = c->st;
     j->c = c;
@@ -1263,8 +1266,15 @@ static int start_job(struct dnnl_ctx *c, struct job *j, enum sf_nn_layout hid_l,
     if (st->hidden >= 0)
         j->hid_stride = sf_nn_layout_numel(hid_l, &st->tensors[st->hidden].shape);
     j->log_stride = sf_nn_shape_numel(&st->tensors[st->logits].shape);
-    j->nchunks = num_chunks(c, j->batch);
-    return sf__nn_pool_run(c->pool, j->nchunks, run_chunk, j, err);
+    if (worker < 0) {
+        j->nchunks = num_chunks(c, j->batch);
+        return sf__nn_pool_run(c->pool, j->nchunks, run_chunk, j, err);
+    }
+    j->nchunks = (j->batch + c->sub - 1) / c->sub;
+    int rc = SF_OK;
+    for (size_t i = 0; i < j->nchunks && !rc; i++)
+        rc = run_chunk(j, i, worker, err);
+    return rc;
 }
 
 static int dnnl_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch, float *hidden,
@@ -1277,7 +1287,23 @@ static int dnnl_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t b
                     .in_l = in_l,
                     .hid = hidden && c->st->hidden >= 0 ? (int)hid_l : NO_HIDDEN,
                     .batch = batch};
-    return start_job(c, &j, hid_l, err);
+    return start_job(c, &j, hid_l, -1, err);
+}
+
+static int dnnl_run_local(void *ctx, int worker, const float *in, enum sf_nn_layout in_l,
+                          size_t batch, float *hidden, enum sf_nn_layout hid_l, float *logits,
+                          struct sf_err *err)
+{
+    struct dnnl_ctx *c = ctx;
+    if (worker < 0 || worker >= c->nthreads)
+        return sf_err_set(err, SF_EINVAL, "%s: worker %d of %d", c->st->name, worker, c->nthreads);
+    struct job j = {.in = in,
+                    .hidden = hidden,
+                    .logits = logits,
+                    .in_l = in_l,
+                    .hid = hidden && c->st->hidden >= 0 ? (int)hid_l : NO_HIDDEN,
+                    .batch = batch};
+    return start_job(c, &j, hid_l, worker, err);
 }
 
 static int dnnl_run_rows(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch,
@@ -1292,7 +1318,7 @@ static int dnnl_run_rows(void *ctx, const float *in, enum sf_nn_layout in_l, siz
                     .done = done,
                     .done_arg = arg,
                     .hid = c->st->hidden >= 0 ? ARENA_HIDDEN + (int)hid_l : NO_HIDDEN};
-    return start_job(c, &j, hid_l, err);
+    return start_job(c, &j, hid_l, -1, err);
 }
 
 const struct sf__nn_backend_ops sf__nn_dnnl_ops = {
@@ -1300,6 +1326,7 @@ const struct sf__nn_backend_ops sf__nn_dnnl_ops = {
     .create = dnnl_create,
     .run = dnnl_run,
     .run_rows = dnnl_run_rows,
+    .run_local = dnnl_run_local,
     .input_layout = dnnl_input_layout,
     .sub_batch = dnnl_sub_batch,
     .flops = dnnl_flops,
