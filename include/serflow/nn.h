@@ -139,6 +139,14 @@ int sf_nn_exec_run_layout(struct sf_nn_exec *ex, const float *in, enum sf_nn_lay
 enum sf_nn_layout sf_nn_exec_input_layout(const struct sf_nn_exec *ex);
 /* Requests per sub-batch (1 for the reference backend). */
 size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex);
+/* Floating-point operations per request that the backend executes for a batch of `batch`, as
+ * the algorithms it chooses for that batch run them, where sf_nn_stage_flops counts every
+ * convolution as a direct one over its zero padding too: a direct convolution counts only the
+ * kernel taps inside its input (both backends skip the padding), a Winograd F(m x m, 3 x 3)
+ * one the products in the transformed domain ((m + 2)^2 x cin x cout per m x m output tile,
+ * 2 FLOPs each; its tile transforms, mostly additions, are not counted), a Gemm as
+ * sf_nn_stage_flops. Builds no plan. 0 for batch 0. */
+double sf_nn_exec_flops(const struct sf_nn_exec *ex, size_t batch);
 void sf_nn_exec_free(struct sf_nn_exec *ex);
 enum sf_nn_backend sf_nn_exec_backend(const struct sf_nn_exec *ex);
 

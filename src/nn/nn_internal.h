@@ -108,6 +108,15 @@ int sf__nn_exec_run_rows(struct sf_nn_exec *ex, const float *in, enum sf_nn_layo
                          size_t batch, enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done,
                          void *arg, struct sf_err *err);
 
+/* Runs a stage like sf_nn_exec_run_layout on the calling thread only, as worker `worker` of
+ * the exec's pool (0..threads - 1): from inside a job of that pool, where a nested job would
+ * deadlock. SF_EUNSUPPORTED when the backend has no run_local. */
+int sf__nn_exec_run_local(struct sf_nn_exec *ex, int worker, const float *in,
+                          enum sf_nn_layout in_l, size_t batch, float *hidden,
+                          enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
+/* Whether the exec's backend has run_local. */
+int sf__nn_exec_has_local(const struct sf_nn_exec *ex);
+
 /* Backend vtable: a backend is these functions plus its context. run takes the input in
  * layout in_l and writes the hidden state (when hidden is not NULL) in layout hid_l; run_rows
  * (NULL: exec.c runs the whole batch and calls done once) hands it to done per sub-batch. */
@@ -120,13 +129,26 @@ struct sf__nn_backend_ops {
     int (*run_rows)(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch,
                     enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done, void *arg,
                     struct sf_err *err);
+    /* run on the calling thread alone, as pool worker `worker` (a job of the runner's pool
+     * runs several stages in one chunk); NULL when the backend has no workers. */
+    int (*run_local)(void *ctx, int worker, const float *in, enum sf_nn_layout in_l, size_t batch,
+                     float *hidden, enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
     enum sf_nn_layout (*input_layout)(const void *ctx);
     size_t (*sub_batch)(const void *ctx);
+    /* sf_nn_exec_flops (NULL: every convolution direct). */
+    double (*flops)(void *ctx, size_t batch);
     void (*destroy)(void *ctx);
 };
 
 extern const struct sf__nn_backend_ops sf__nn_ref_ops;
 extern const struct sf__nn_backend_ops sf__nn_dnnl_ops;
+
+/* FLOPs per request of op as a direct convolution that skips the taps falling in its zero
+ * padding (2 x multiply-adds; a Gemm: 2 x its multiply-adds; other operators 0). */
+double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op);
+/* FLOPs per request of Conv op as Winograd F(m x m, 3 x 3): 2 x (m + 2)^2 x cin x cout per
+ * m x m output tile (tiles cover the output, the last ones partly). */
+double sf__nn_op_flops_wino(const struct sf_nn_stage *st, const struct sf__nn_op *op, int m);
 
 /* Output spatial size of a window op; -1 when the geometry is impossible. */
 int sf__nn_out_dim(int in, int k, int stride, int pad_before, int pad_after);

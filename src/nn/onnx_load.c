@@ -1319,3 +1319,35 @@ double sf_nn_stage_flops(const struct sf_nn_stage *st)
     }
     return 2.0 * macs;
 }
+
+/* Taps of a kernel of k taps (dilation dil) that read inside an input of `in` values, summed
+ * over the `out` output positions (stride, leading padding pad). */
+static double taps_inside(int in, int out, int k, int stride, int pad, int dil)
+{
+    double n = 0;
+    for (int t = 0; t < k; t++)
+        for (int o = 0; o < out; o++) {
+            long i = (long)o * stride - pad + (long)t * dil;
+            n += i >= 0 && i < in;
+        }
+    return n;
+}
+
+double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op)
+{
+    if (op->kind == SF__OP_GEMM)
+        return 2.0 * op->cout * op->cin;
+    if (op->kind != SF__OP_CONV)
+        return 0;
+    const struct sf_nn_shape *is = &st->tensors[op->in0].shape, *os = &st->tensors[op->out].shape;
+    double taps = taps_inside((int)is->dims[1], (int)os->dims[1], op->kh, op->sh, op->pt, op->dh) *
+                  taps_inside((int)is->dims[2], (int)os->dims[2], op->kw, op->sw, op->pl, op->dw);
+    return 2.0 * taps * op->cout * (op->cin / op->group);
+}
+
+double sf__nn_op_flops_wino(const struct sf_nn_stage *st, const struct sf__nn_op *op, int m)
+{
+    const struct sf_nn_shape *os = &st->tensors[op->out].shape;
+    double tiles = (double)((os->dims[1] + m - 1) / m) * (double)((os->dims[2] + m - 1) / m);
+    return 2.0 * tiles * (m + 2) * (m + 2) * op->cin * op->cout;
+}

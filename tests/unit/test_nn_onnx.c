@@ -389,6 +389,40 @@ static void test_stage_flops(void **state)
     for (int k = 1; k <= sf_nn_model_num_stages(m); k++)
         total += sf_nn_stage_flops(sf_nn_model_stage(m, k));
     assert_true(fabs(total - 40008064.0) < 0.5); /* bench/nn_torch.py --flops */
+    /* Executed: a direct convolution without its padding taps (82 of 84 rows and columns of
+     * taps fall inside 28x28 with pad 1), Winograd F(4x4,3x3) as 7x7 tiles of 6x6 products
+     * where oneDNN has it (AVX-512), F(2x2,3x3) as 14x14 tiles of 4x4. */
+    const double direct1 = 2.0 * (16 * 82 * 82 + 256 * 10);
+    const double direct2 = 2.0 * (32 * 16 * 82 * 82 + 128 * 10);
+    const double wino4 = 2.0 * (7 * 7 * 36 * 16 * 32 + 128 * 10);
+    const double wino2 = 2.0 * (14 * 14 * 16 * 16 * 32 + 128 * 10);
+    struct sf_err err = {{0}};
+    for (int be = SF_NN_BACKEND_REF; be <= SF_NN_BACKEND_DNNL; be++) {
+        struct sf_nn_exec *ex1, *ex2;
+        if (sf_nn_exec_new(sf_nn_model_stage(m, 1), (enum sf_nn_backend)be, &ex1, &err) ||
+            sf_nn_exec_new(sf_nn_model_stage(m, 2), (enum sf_nn_backend)be, &ex2, &err))
+            fail_msg("%s", err.msg);
+        assert_true(sf_nn_exec_flops(ex1, 0) == 0);
+        for (size_t batch = 1; batch <= 100; batch += 99) {
+            /* The first convolution (one input channel) is direct on both backends. */
+            assert_true(fabs(sf_nn_exec_flops(ex1, batch) - direct1) < 0.5);
+            double f2 = sf_nn_exec_flops(ex2, batch);
+            if (be == SF_NN_BACKEND_REF)
+                assert_true(fabs(f2 - direct2) < 0.5);
+            else
+                assert_true(fabs(f2 - wino4) < 0.5 || fabs(f2 - wino2) < 0.5 ||
+                            fabs(f2 - direct2) < 0.5);
+        }
+        sf_nn_exec_free(ex1);
+        sf_nn_exec_free(ex2);
+    }
+    /* oneDNN without Winograd: the direct count. */
+    struct sf_nn_exec *ex;
+    const struct sf_nn_opts direct = {.threads = 1, .conv_direct = 1};
+    if (sf_nn_exec_new_opts(sf_nn_model_stage(m, 2), SF_NN_BACKEND_DNNL, &direct, &ex, &err))
+        fail_msg("%s", err.msg);
+    assert_true(fabs(sf_nn_exec_flops(ex, 3) - direct2) < 0.5);
+    sf_nn_exec_free(ex);
     sf_nn_model_free(m);
 }
 
