@@ -190,6 +190,11 @@ int sf_nn_dataset_fit(struct sf_nn_dataset *d, const struct sf_nn_model *m, stru
     if (in->ndim != 3 || in->dims[0] != 1 || (in->dims[1] == d->h && in->dims[2] == d->w) ||
         d->n == 0)
         return SF_OK; /* nothing to resize, or not a one-channel image: the check decides */
+    /* a resize within a factor of 2 a side (28x28 test images for a 32x32 model) is the same
+     * data; anything further is the wrong test set, and the check refuses it by name */
+    if (2 * (int64_t)d->h < in->dims[1] || 2 * (int64_t)d->w < in->dims[2] ||
+        (int64_t)d->h > 2 * in->dims[1] || (int64_t)d->w > 2 * in->dims[2])
+        return SF_OK;
     if (in->dims[1] > SF_IDX_MAX_SIDE || in->dims[2] > SF_IDX_MAX_SIDE)
         return sf_err_set(err, SF_EINVAL, "model input %lldx%lld: larger than %d pixels a side",
                           (long long)in->dims[1], (long long)in->dims[2], SF_IDX_MAX_SIDE);
