@@ -10,6 +10,7 @@
 #include "serflow/wire.h"
 #include "serflow/http.h"
 #include "serflow/ingress.h"
+#include "serflow/log.h"
 #include "serflow/sim.h"
 #include "serve_cli.h"
 
@@ -57,7 +58,9 @@ enum {
     S_HOST,
     S_PORT,
     S_READY_FD,
-    S_BACKEND
+    S_BACKEND,
+    S_LOG_LEVEL,
+    S_LOG_FORMAT
 };
 
 static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
@@ -153,6 +156,13 @@ static const struct sf_opt serve_opts[] = {
               1024),
     SF_SO_WORD(S_BACKEND, "backend", "NAME",
                "inference backend of the workers: dnnl (default) or ref", sf_cli_backend_words),
+    SF_SO_SECTION("Logs (standard error; its children's too):"),
+    SF_SO_WORD(S_LOG_LEVEL, "log-level", "L",
+               "error, warn, info (default: an access line per inference\nrequest, scaling "
+               "decisions, launches) or debug (every request,\nevery batch); SIGHUP reloads it",
+               sf_log_level_words),
+    SF_SO_WORD(S_LOG_FORMAT, "log-format", "F", "text (logfmt, default) or json, one object a line",
+               sf_log_format_words),
     {0}};
 
 static const struct sf_opt_cmd serve_spec = {
@@ -174,6 +184,7 @@ static const struct sf_opt_cmd serve_spec = {
 struct serve_args {
     const char *model, *profile, *pricing, *policy;
     double tau;
+    int log_level, log_format;
     struct sf_bind_opts bo; /* the controller's settings, bound as `serflow replay` binds them */
     struct sf_serve_cfg c;
 };
@@ -327,6 +338,12 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_BACKEND:
         c->backend = sf_cli_backend_of(v->word);
         break;
+    case S_LOG_LEVEL:
+        a->log_level = v->word;
+        break;
+    case S_LOG_FORMAT:
+        a->log_format = v->word;
+        break;
     }
     return SF_OK;
 }
@@ -345,6 +362,8 @@ static void serve_defaults(struct serve_args *a)
     memset(a, 0, sizeof(*a));
     a->tau = -1;
     a->policy = "serflow";
+    a->log_level = SF_LOG_INFO;
+    a->log_format = SF_LOG_TEXT;
     sf_bind_opts_default(&a->bo);
     a->bo.margin_s = 0.005;
     struct sf_serve_cfg *c = &a->c;
@@ -419,6 +438,7 @@ static int serve_run(int argc, char **argv)
     int code;
     if (sf_cli_parse_or_exit(&serve_spec, argc, argv, serve_store, &a, &code))
         return code;
+    sf_log_setup("serve", a.log_level, a.log_format);
     if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
         c->fn_dispatchers = c->fn_concurrency;
     if (c->max_images > c->queue_cap) {

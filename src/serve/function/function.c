@@ -22,6 +22,7 @@
 #include "serflow/nn_codec.h"
 #include "serflow/wire.h"
 #include "serflow/function.h"
+#include "serflow/log.h"
 #include "wire/argv_emit.h"
 #include "wire/wire_int.h"
 
@@ -230,6 +231,7 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
         return sf_err_set(err, SF_EINVAL,
                           "AWS_LAMBDA_RUNTIME_API is not set (a function "
                           "instance is started by a Lambda runtime)");
+    double t_init = sf_monotonic_s();
     struct sf_nn_model *m = NULL;
     struct sf_nn_runner *r = NULL;
     int rc = sf_nn_model_load(cfg->model_dir, &m, err);
@@ -249,6 +251,10 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
              cfg->runtime_api);
     if (rc == SF_OK && cfg->fault && !strcmp(cfg->fault, "start"))
         rc = sf_err_set(err, SF_EIO, "fault injected: exit before the first poll");
+    if (rc == SF_OK) /* no address of its own: it polls the runtime's */
+        sf_log(SF_LOG_INFO, "ready", SF_LS("runtime_api", cfg->runtime_api),
+               SF_LS("model", sf_nn_model_name(m)), SF_LI("threads", cfg->threads),
+               SF_LN("init_s", sf_monotonic_s() - t_init));
     while (rc == SF_OK && !*stop) {
         struct event ev;
         memset(&ev, 0, sizeof(ev));
@@ -338,6 +344,8 @@ void sf_function_defaults(struct sf_function_cfg *c)
     c->tau = 1;
     c->threads = 1;
     c->backend = SF_NN_BACKEND_DNNL;
+    c->log_level = SF_LOG_INFO;
+    c->log_format = SF_LOG_TEXT;
 }
 
 int sf_function_argv(const struct sf_function_cfg *c, struct sf_argv *a, struct sf_err *err)

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "server.h"
+#include "serflow/log.h"
 #include "serflow/worker.h"
 
 /* Latency histogram bounds (s): from 1 ms to 60 s, denser around sub-second SLOs. */
@@ -297,6 +298,31 @@ static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct s
     }
 }
 
+/* The label sets of the labelled families: every series exists from the start, at 0 (rate()
+ * over a counter that never fired is 0, not empty). */
+static const char *const OUTCOMES[] = {"outcome=\"ok\"", "outcome=\"failed\"",
+                                       "outcome=\"refused\"", "outcome=\"deadline\"", NULL};
+static const char *const REJECT_REASONS[] = {"reason=\"queue_full\"",
+                                             "reason=\"bad_request\"",
+                                             "reason=\"too_many_images\"",
+                                             "reason=\"unknown_model\"",
+                                             "reason=\"unsupported_encoding\"",
+                                             "reason=\"busy\"",
+                                             "reason=\"draining\"",
+                                             NULL};
+static const char *const WHERES[] = {"where=\"vm\"", "where=\"vm+function\"", "where=\"function\"",
+                                     NULL};
+static const char *const PATHS[] = {"path=\"instance\"", "path=\"function\"", NULL};
+static const char *const STATES[] = {"state=\"pending\"", "state=\"ready\"", "state=\"busy\"",
+                                     NULL};
+static const char *const NONE_YET[] = {NULL}; /* declared after the model is known */
+/* HTTP answers by handler and status class */
+#define HTTP_HANDLERS(X) X(infer) X(metadata) X(health) X(metrics) X(other)
+#define HTTP_SERIES(h)                                                                             \
+    "handler=\"" #h "\",code=\"2xx\"", "handler=\"" #h "\",code=\"4xx\"",                          \
+        "handler=\"" #h "\",code=\"5xx\"",
+static const char *const HTTP_LABELS[] = {HTTP_HANDLERS(HTTP_SERIES) NULL};
+
 static int declare_metrics(struct sf__server *s, struct sf_err *err)
 {
     struct sf_metrics *m = s->metrics;
@@ -306,81 +332,102 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         const char *name;
         enum sf_metric_type type;
         const char *help;
+        const char *const *labels;
     } f[] = {
         {&d->accepted, "serflow_requests_accepted_total", SF_METRIC_COUNTER,
-         "Requests (images) admitted."},
+         "Requests (images) admitted.", NULL},
         {&d->answered, "serflow_requests_answered_total", SF_METRIC_COUNTER,
          "Admitted requests answered, by outcome (ok, failed: 502, refused: 422 outputs not "
-         "finite, deadline: 504)."},
+         "finite, deadline: 504).",
+         OUTCOMES},
         {&d->rejected, "serflow_requests_rejected_total", SF_METRIC_COUNTER,
-         "Requests refused at admission, by reason."},
+         "Requests refused at admission, by reason.", REJECT_REASONS},
         {&d->exit_stage, "serflow_requests_exit_stage_total", SF_METRIC_COUNTER,
-         "Answered requests by the stage they left the network at."},
+         "Answered requests by the stage they left the network at.", NONE_YET},
         {&d->where, "serflow_requests_where_total", SF_METRIC_COUNTER,
-         "Answered requests by where they ran."},
+         "Answered requests by where they ran.", WHERES},
         {&d->latency, "serflow_request_latency_seconds", SF_METRIC_HISTOGRAM,
-         "Admission to answer."},
+         "Admission to answer.", NULL},
         {&d->slo_ok, "serflow_requests_slo_ok_total", SF_METRIC_COUNTER,
-         "Requests answered within the SLO of their arrival."},
+         "Requests answered (ok) within the SLO of their admission.", NULL},
+        {&d->slo_all, "serflow_requests_slo_total", SF_METRIC_COUNTER,
+         "Requests answered, every outcome: the SLO ratio is serflow_requests_slo_ok_total / "
+         "serflow_requests_slo_total.",
+         NULL},
+        {&d->slo_s, "serflow_slo_seconds", SF_METRIC_GAUGE, "The latency SLO.", NULL},
         {&d->unanswered, "serflow_requests_unanswered", SF_METRIC_GAUGE,
-         "Admitted requests not answered yet."},
+         "Admitted requests not answered yet.", NULL},
         {&d->dropped, "serflow_results_dropped_total", SF_METRIC_COUNTER,
-         "Results for requests no longer waiting (answered, or past their deadline)."},
+         "Results for requests no longer waiting (answered, or past their deadline).", NULL},
         {&d->frames_rejected, "serflow_frames_rejected_total", SF_METRIC_COUNTER,
          "Answers of workers and functions refused (malformed, unauthenticated, or not the "
-         "batch's ids), by path."},
-        {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path."},
+         "batch's ids), by path.",
+         PATHS},
+        {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path.",
+         PATHS},
         {&d->redispatch, "serflow_batches_redispatched_total", SF_METRIC_COUNTER,
-         "Batches of a failed worker sent again to functions."},
+         "Batches of a failed worker sent again to functions.", NULL},
         {&d->fn_retries, "serflow_function_retries_total", SF_METRIC_COUNTER,
-         "Function invocations retried after a failure."},
+         "Function invocations retried after a failure.", NULL},
         {&d->fn_throttled, "serflow_function_throttled_total", SF_METRIC_COUNTER,
-         "Function invocations refused at the concurrency cap (429) and tried again."},
+         "Function invocations refused at the concurrency cap (429) and tried again.", NULL},
         {&d->runtime_restarts, "serflow_function_runtime_restarts_total", SF_METRIC_COUNTER,
-         "Restarts of the function runtime after it died."},
-        {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state."},
+         "Restarts of the function runtime after it died.", NULL},
+        {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state.", STATES},
         {&d->target, "serflow_instances_target", SF_METRIC_GAUGE,
-         "The policy's last instance target."},
-        {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched."},
+         "The policy's last instance target.", NULL},
+        {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched.",
+         NULL},
+        {&d->terminations, "serflow_instance_terminations_total", SF_METRIC_COUNTER,
+         "Instances terminated by the policy.", NULL},
         {&d->inst_failures, "serflow_instance_failures_total", SF_METRIC_COUNTER,
-         "Instances that exited without being asked."},
+         "Instances that exited without being asked.", NULL},
         {&d->launch_failing, "serflow_instance_launches_failing", SF_METRIC_GAUGE,
-         "Launches in a row that never became ready (the provider backs off)."},
-        {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched."},
-        {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch."},
-        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200."},
+         "Launches in a row that never became ready (the provider backs off).", NULL},
+        {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched.",
+         NULL},
+        {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch.", NULL},
+        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200.", NULL},
+        {&d->http, "serflow_http_requests_total", SF_METRIC_COUNTER,
+         "HTTP requests answered, by handler and status class.", HTTP_LABELS},
         {&d->buffered, "serflow_http_buffered_bytes", SF_METRIC_GAUGE,
-         "Memory held for request bodies and their parse."},
-        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open."},
+         "Memory held for request bodies and their parse.", NULL},
+        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open.",
+         NULL},
         {&d->bill_vm_s, "serflow_bill_vm_seconds_total", SF_METRIC_COUNTER,
-         "Billed VM seconds by type (per second, minimum per launch; running ones so far)."},
-        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost."},
+         "Billed VM seconds by type (per second, minimum per launch; running ones so far).",
+         NONE_YET},
+        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost.", NULL},
         {&d->bill_fn_gb_s, "serflow_bill_function_gigabyte_seconds_total", SF_METRIC_COUNTER,
-         "Billed function GB-seconds (1 ms rounding)."},
+         "Billed function GB-seconds (1 ms rounding).", NULL},
         {&d->bill_fn_inv, "serflow_bill_function_invocations_total", SF_METRIC_COUNTER,
-         "Billed function invocations."},
+         "Billed function invocations.", NULL},
         {&d->bill_fn_usd, "serflow_bill_function_usd_total", SF_METRIC_COUNTER,
-         "Function cost, request fees included."},
+         "Function cost, request fees included.", NULL},
         {&d->bill_fees_usd, "serflow_bill_function_fees_usd_total", SF_METRIC_COUNTER,
-         "Request fees."},
-        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost."},
+         "Request fees.", NULL},
+        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost.", NULL},
     };
     for (size_t i = 0; i < SF_ARRAY_LEN(f); i++) {
         int hist = f[i].type == SF_METRIC_HISTOGRAM;
         *f[i].id =
             sf_metrics_family(m, f[i].name, f[i].type, f[i].help, hist ? LATENCY_BUCKETS : NULL,
-                              hist ? SF_ARRAY_LEN(LATENCY_BUCKETS) : 0);
+                              hist ? SF_ARRAY_LEN(LATENCY_BUCKETS) : 0, f[i].labels);
         if (*f[i].id < 0)
             return sf_err_set(err, SF_EINVAL, "metrics: cannot declare %s", f[i].name);
     }
-    /* the outcomes exist from the start, so accepted = answered can be read at once */
-    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
-                                           "outcome=\"refused\"", "outcome=\"deadline\""};
-    for (size_t i = 0; i < SF_ARRAY_LEN(outcomes); i++)
-        sf_metrics_add(m, d->answered, outcomes[i], 0);
-    sf_metrics_add(m, d->accepted, "", 0);
-    sf_metrics_add(m, d->dropped, "", 0);
-    sf_metrics_add(m, d->runtime_restarts, "", 0);
+    char lab[160], val[128];
+    for (int st = 1; st <= s->n_stages; st++) { /* the model's stages */
+        snprintf(lab, sizeof(lab), "stage=\"%d\"", st);
+        sf_metrics_declare(m, d->exit_stage, lab);
+    }
+    const struct sf_pricing *p = s->cfg->price;
+    for (size_t v = 0; v < p->n_vm; v++) { /* the catalog's VM types */
+        label_value(p->vm[v].name, val, sizeof(val));
+        snprintf(lab, sizeof(lab), "type=\"%s\"", val);
+        sf_metrics_declare(m, d->bill_vm_s, lab);
+    }
+    sf_metrics_set(m, d->slo_s, "", s->cfg->bind->env.ctl.epoch_s);
     return SF_OK;
 }
 
@@ -401,6 +448,8 @@ static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
     w->fault_delay_s = c->worker_fault_delay_s;
     w->fault_no_start = c->worker_fault_no_start;
     w->no_function_auth = !s->ingress_id.set; /* someone else's runtime: no identity to call it */
+    w->log_level = sf_log_get_level();        /* as the ingress's now (SIGHUP may change it) */
+    w->log_format = sf_log_get_format();
 }
 
 /* A launch's command line for the local provider: the workers' settings, the VM type's vCPUs as
@@ -577,10 +626,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sf__control_fini(s);
     cfg->accepted = (uint64_t)sf_metrics_get(s->metrics, s->mid.accepted, "");
     cfg->answered = 0;
-    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
-                                           "outcome=\"refused\"", "outcome=\"deadline\""};
-    for (size_t i = 0; s->metrics && i < SF_ARRAY_LEN(outcomes); i++)
-        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, outcomes[i]);
+    for (size_t i = 0; s->metrics && OUTCOMES[i]; i++)
+        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, OUTCOMES[i]);
     sf_metrics_free(s->metrics);
     free(s->queue);
     free(s->table);

@@ -82,11 +82,11 @@ struct sf__inst {
 };
 
 struct sf__metrics_ids {
-    int accepted, answered, rejected, exit_stage, where, latency, slo_ok, batches, redispatch,
-        instances, target, launches, inst_failures, queue, epoch, bill_vm_s, bill_vm_usd,
-        bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd, fn_retries, fn_throttled,
-        dropped, frames_rejected, runtime_restarts, launch_failing, ready, buffered, connections,
-        unanswered;
+    int accepted, answered, rejected, exit_stage, where, latency, slo_ok, slo_all, slo_s, batches,
+        redispatch, instances, target, launches, terminations, inst_failures, queue, epoch,
+        bill_vm_s, bill_vm_usd, bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd,
+        fn_retries, fn_throttled, dropped, frames_rejected, runtime_restarts, launch_failing, ready,
+        http, buffered, connections, unanswered;
 };
 
 /* The function runtime the ingress started, supervised by runtime.c. */

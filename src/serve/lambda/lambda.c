@@ -39,6 +39,7 @@
 #include "serflow/http.h"
 #include "serflow/function.h"
 #include "serflow/lambda.h"
+#include "serflow/log.h"
 #include "serflow/metrics.h"
 
 /* Connections: every instance holds one long poll, every in-flight invocation one. */
@@ -255,6 +256,8 @@ static int spawn_instance(struct lambda *l, double now)
     f.threads = vcpus < 1 ? 1 : vcpus;
     f.init_delay_s = l->cfg->cold_start_delay_s;
     f.backend = l->cfg->backend;
+    f.log_level = sf_log_get_level();
+    f.log_format = sf_log_get_format();
     struct sf_argv *argv = &l->argv; /* under mu: one instance started at a time */
     sf_argv_init(argv);
     if (sf_argv_add(argv, l->exe) != SF_OK || sf_argv_add(argv, "function") != SF_OK ||
@@ -718,10 +721,11 @@ static int metrics_init(struct lambda *l, struct sf_err *err)
     if (!l->reg)
         return sf_err_set(err, SF_ENOMEM, "lambda: out of memory");
     for (int i = 0; i < LM_COUNT; i++) {
-        l->fam[i] = sf_metrics_family(l->reg, fams[i].name, fams[i].type, fams[i].help, NULL, 0);
+        /* every series present from the start, at 0 (the registry's default) */
+        l->fam[i] =
+            sf_metrics_family(l->reg, fams[i].name, fams[i].type, fams[i].help, NULL, 0, NULL);
         if (l->fam[i] < 0)
             return sf_err_set(err, SF_EINVAL, "lambda: metric %s refused", fams[i].name);
-        sf_metrics_set(l->reg, l->fam[i], "", 0); /* every series present from the start */
     }
     return SF_OK;
 }
@@ -978,6 +982,11 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
         cfg->bound_port = sf__httpd_port(h);
         if (sf_proc_announce_ready(cfg->ready_fd, cfg->host, cfg->bound_port) != SF_OK)
             rc = sf_err_set(err, SF_EIO, "lambda: cannot write the readiness line");
+        char addr[160];
+        snprintf(addr, sizeof(addr), "http://%s:%d", cfg->host, cfg->bound_port);
+        sf_log(SF_LOG_INFO, "ready", SF_LS("address", addr), SF_LS("function", cfg->function_name),
+               SF_LI("memory_mb", cfg->memory_mb), SF_LI("concurrency", cfg->concurrency),
+               SF_LB("authenticated", l->require_auth));
     }
     while (rc == SF_OK && !*stop) {
         /* woken at once when an invocation wants a new instance, else every 10 ms */
@@ -1013,6 +1022,8 @@ void sf_lambda_defaults(struct sf_lambda_cfg *c)
     c->concurrency = 16;
     c->ready_fd = -1;
     c->backend = SF_NN_BACKEND_DNNL;
+    c->log_level = SF_LOG_INFO;
+    c->log_format = SF_LOG_TEXT;
 }
 
 int sf_lambda_argv(const struct sf_lambda_cfg *c, struct sf_argv *a, struct sf_err *err)

@@ -21,6 +21,7 @@
 #include "serflow/nn_codec.h"
 #include "serflow/wire.h"
 #include "serflow/http.h"
+#include "serflow/log.h"
 #include "serflow/worker.h"
 
 /* Connections a worker accepts: the ingress keeps a few, health checks one more. */
@@ -380,6 +381,12 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
         }
         if (sf_proc_announce_ready(cfg->ready_fd, cfg->host, sf__httpd_port(h)) != SF_OK)
             rc = sf_err_set(err, SF_EIO, "worker: cannot write the readiness line");
+        char addr[160];
+        snprintf(addr, sizeof(addr), "http://%s:%d", cfg->host, sf__httpd_port(h));
+        sf_log(SF_LOG_INFO, "ready", SF_LS("address", addr),
+               SF_LI("cut", cfg->cut < w.n_stages ? cfg->cut : w.n_stages),
+               SF_LI("stages", w.n_stages), SF_LI("threads", cfg->threads),
+               SF_LN("start_s", sf_monotonic_s() - t_start));
         while (rc == SF_OK && !*stop) {
             struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -407,6 +414,8 @@ void sf_worker_defaults(struct sf_worker_cfg *c)
     c->threads = 1;
     c->ready_fd = -1;
     c->backend = SF_NN_BACKEND_DNNL;
+    c->log_level = SF_LOG_INFO;
+    c->log_format = SF_LOG_TEXT;
 }
 
 int sf_worker_argv(const struct sf_worker_cfg *c, struct sf_argv *a, struct sf_err *err)
