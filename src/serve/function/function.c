@@ -182,11 +182,15 @@ int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const
                                 "image %zu: the model's outputs are not finite (its values are "
                                 "outside what the model handles)",
                                 i);
-        char *s = rc == SF_OK ? sf_oip_response_json(sf_nn_model_name(m), oip.id, res, done) : NULL;
-        if (rc == SF_OK && !s)
+        /* the outputs it names, as JSON: a Lambda payload has no header for a binary part */
+        oip.binary = 0;
+        char *s = NULL;
+        size_t sl = 0, jl = 0;
+        if (rc == SF_OK && sf_oip_response(sf_nn_model_name(m), SF_OIP_MODEL_VERSION, oip.id, &oip,
+                                           res, done, &s, &sl, &jl) != SF_OK)
             rc = sf_err_set(err, SF_ENOMEM, "out of memory");
         *out = s;
-        *out_len = s ? strlen(s) : 0;
+        *out_len = s ? sl : 0;
     } else if (rc == SF_OK) {
         rc = sf_frame_result_encode(res, done, nc, out, out_len, err);
     }

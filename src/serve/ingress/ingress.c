@@ -31,43 +31,101 @@ static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
  * spill) is reported broken. */
 #define LAUNCH_FAILS_DOWN 3
 
+/* What the access log says of a request besides its status (ingress_handler). */
+struct access {
+    const char *handler; /* infer, metadata, health, metrics, other */
+    size_t images;
+    const char *route; /* vm, function, hybrid, a mix of them ("vm,hybrid"), or none */
+    char route_buf[32];
+};
+
+static int reserve_cb(void *ctx, size_t bytes)
+{
+    return sf__httpd_reserve(ctx, bytes);
+}
+
+/* Where the answered images ran, as the access log says it: each image's path (vm: stages on a
+ * VM only; function: on functions only; hybrid: both), the distinct ones joined. */
+static void route_of(const struct sf_serve_result *r, size_t n, struct access *acc)
+{
+    static const char *const names[] = {"vm", "hybrid", "function"};
+    int seen[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        seen[r[i].cut == 0 ? 2 : r[i].exit_stage <= r[i].cut ? 0 : 1] = 1;
+    acc->route_buf[0] = '\0';
+    for (int k = 0; k < 3; k++)
+        if (seen[k]) {
+            size_t l = strlen(acc->route_buf);
+            snprintf(acc->route_buf + l, sizeof(acc->route_buf) - l, "%s%s", l ? "," : "",
+                     names[k]);
+        }
+    acc->route = acc->route_buf[0] ? acc->route_buf : "none";
+}
+
 static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
-                         struct sf__httpd_resp *resp)
+                         struct sf__httpd_resp *resp, const struct sf_reqtrace *tr,
+                         struct access *acc)
 {
     struct sf_err err = {{0}};
+    /* a compressed body is inflated first, within the body cap and the process's budget */
+    char *decoded = NULL;
+    size_t dlen = 0;
+    int rc =
+        sf_oip_decode_body(sf__httpd_req_header(req, "Content-Encoding"), req->body, req->len,
+                           s->cfg->max_body_bytes, reserve_cb, (void *)req, &decoded, &dlen, &err);
+    if (rc != SF_OK) {
+        int status = rc == SF_EUNSUPPORTED ? 415
+                     : rc == SF_ETOOBIG    ? 413
+                     : rc == SF_ENOMEM     ? 503
+                                           : 400;
+        sf_metrics_add(s->metrics, s->mid.rejected,
+                       status == 415   ? "reason=\"unsupported_encoding\""
+                       : status == 503 ? "reason=\"busy\""
+                                       : "reason=\"bad_request\"",
+                       1);
+        if (status == 415)
+            sf__httpd_header(resp, "Accept-Encoding", SF_OIP_ACCEPT_ENCODING);
+        if (status == 503)
+            sf__httpd_header(resp, "Retry-After", "1");
+        sf__httpd_error(resp, status, "%s", err.msg);
+        return;
+    }
+    const char *body = decoded ? decoded : req->body ? req->body : "";
+    size_t len = decoded ? dlen : req->len;
     const char *hl = sf__httpd_req_header(req, "Inference-Header-Content-Length");
-    size_t json_len = req->len;
+    size_t json_len = len;
     const void *bin = NULL;
     size_t bin_len = 0;
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (*end || !*hl || v > req->len) {
+        if (*end || !*hl || v > len) {
             sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"bad_request\"", 1);
             sf__httpd_error(resp, 400,
                             "Inference-Header-Content-Length: %.32s is not a length "
                             "within the %zu-byte body",
-                            hl, req->len);
+                            hl, len);
+            free(decoded);
             return;
         }
         json_len = (size_t)v;
-        bin = req->body + json_len;
-        bin_len = req->len - json_len;
+        bin = body + json_len;
+        bin_len = len - json_len;
     }
     /* the parse's memory (tree, tensor) is bounded from the body's size before it is built, and
      * taken from the process's budget */
-    if (sf__httpd_reserve(req, sf_oip_parse_bytes(req->body ? req->body : "", json_len, bin_len,
+    if (sf__httpd_reserve(req, sf_oip_parse_bytes(body, json_len, bin_len,
                                                   (size_t)s->cfg->max_images, s->numel)) != 0) {
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"busy\"", 1);
         sf__httpd_header(resp, "Retry-After", "1");
-        sf__httpd_error(
-            resp, 503, "server busy: no memory to parse a %zu-byte request; retry later", req->len);
+        sf__httpd_error(resp, 503, "server busy: no memory to parse a %zu-byte request", len);
+        free(decoded);
         return;
     }
     struct sf_oip_request oip;
-    int rc = sf_oip_parse_request(req->body ? req->body : "", json_len, bin, bin_len,
-                                  sf_nn_model_input_shape(s->model), (size_t)s->cfg->max_images,
-                                  &oip, &err);
+    rc = sf_oip_parse_request(body, json_len, bin, bin_len, sf_nn_model_input_shape(s->model),
+                              (size_t)s->cfg->max_images, &oip, &err);
+    free(decoded);
     if (rc != SF_OK) {
         sf_metrics_add(s->metrics, s->mid.rejected,
                        rc == SF_ETOOBIG ? "reason=\"too_many_images\"" : "reason=\"bad_request\"",
@@ -75,10 +133,12 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
         sf__httpd_error(resp, rc == SF_ETOOBIG ? 413 : 400, "%s", err.msg);
         return;
     }
+    acc->images = oip.n;
     struct sf__pending p;
     memset(&p, 0, sizeof(p));
     p.n = oip.n;
     p.x = oip.x;
+    p.trace = tr;
     p.res = calloc(oip.n, sizeof(*p.res));
     pthread_cond_init(&p.cv, NULL);
     int retry = 0;
@@ -107,11 +167,23 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
                         "what the model handles)",
                         p.refused - 1);
     } else {
-        char *body = sf_oip_response_json(sf_nn_model_name(s->model), oip.id, p.res, p.n);
-        if (body)
-            sf__httpd_json(resp, 200, body);
-        else
+        char *out = NULL;
+        size_t out_len = 0, jl = 0;
+        route_of(p.res, p.n, acc);
+        if (sf_oip_response(sf_nn_model_name(s->model), SF_OIP_MODEL_VERSION, oip.id, &oip, p.res,
+                            p.n, &out, &out_len, &jl) != SF_OK) {
             sf__httpd_error(resp, 500, "could not build the answer");
+        } else if (jl == out_len) {
+            sf__httpd_json(resp, 200, out);
+        } else { /* the binary tensor extension: the JSON header, then the outputs' bytes */
+            char v[32];
+            snprintf(v, sizeof(v), "%zu", jl);
+            sf__httpd_header(resp, "Inference-Header-Content-Length", v);
+            resp->status = 200;
+            resp->body = out;
+            resp->len = out_len;
+            resp->content_type = "application/octet-stream";
+        }
     }
     pthread_cond_destroy(&p.cv);
     free(p.res);
@@ -129,11 +201,11 @@ static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
     json_t *o = json_pack(
         "{s:s,s:[s],s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:[i]},{s:s,s:s,s:[i,i]},{s:s,s:s,s:[i]},"
         "{s:s,s:s,s:[i]}]}",
-        "name", sf_nn_model_name(s->model), "versions", "1", "platform", "serflow-ee-onnx",
-        "inputs", "name", "input", "datatype", "FP32", "shape", shape, "outputs", "name", "label",
-        "datatype", "INT64", "shape", -1, "name", "probabilities", "datatype", "FP32", "shape", -1,
-        s->num_classes, "name", "exit_stage", "datatype", "INT32", "shape", -1, "name", "where",
-        "datatype", "BYTES", "shape", -1);
+        "name", sf_nn_model_name(s->model), "versions", SF_OIP_MODEL_VERSION, "platform",
+        "serflow-ee-onnx", "inputs", "name", SF_OIP_INPUT_NAME, "datatype", "FP32", "shape", shape,
+        "outputs", "name", "label", "datatype", "INT64", "shape", -1, "name", "probabilities",
+        "datatype", "FP32", "shape", -1, s->num_classes, "name", "exit_stage", "datatype", "INT32",
+        "shape", -1, "name", "where", "datatype", "BYTES", "shape", -1);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (body)
@@ -253,49 +325,134 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+/* 405 for a known path asked with another method: Allow names the ones it takes. */
+static void not_allowed(struct sf__httpd_resp *resp, const char *method, const char *url,
+                        const char *allow)
 {
-    struct sf__server *s = ctx;
+    sf__httpd_header(resp, "Allow", allow);
+    sf__httpd_error(resp, 405, "%s %.200s: method not allowed (allowed: %s)", method, url, allow);
+}
+
+/* The endpoints. A model's paths are /v2/models/NAME[/versions/1][/ready|/infer]; the name is
+ * the path up to the next '/' (a name may hold anything else, as decoded by the HTTP layer). */
+static void route(struct sf__server *s, const struct sf__httpd_req *req,
+                  struct sf__httpd_resp *resp, const struct sf_reqtrace *tr, struct access *acc)
+{
     const char *u = req->url, *name = sf_nn_model_name(s->model);
-    static const char pre[] = "/v2/models/";
-    int get = !strcmp(req->method, "GET");
-    if (!strcmp(u, "/v2/health/live") && get) {
-        sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
-    } else if (!strcmp(u, "/v2/health/ready") && get) {
-        handle_ready(s, resp);
-    } else if (!strcmp(u, "/v2") && get) {
-        sf__httpd_json(resp, 200,
-                       sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
-                                 "[\"binary_tensor_data\"]}"));
-    } else if (!strcmp(u, "/metrics") && get) {
-        handle_metrics(s, resp);
-    } else if (!strncmp(u, pre, sizeof(pre) - 1)) {
-        /* the name is the path up to the next '/' (a name may hold anything else, as decoded
-         * by the HTTP layer) */
-        const char *m = u + sizeof(pre) - 1;
-        size_t ul = strlen(m), nl = strlen(name);
-        const char *rest = "";
-        int same = ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/');
-        if (same)
-            rest = m + nl;
-        if (!same) {
-            const char *slash = strchr(m, '/');
-            size_t ml = slash ? (size_t)(slash - m) : ul;
-            sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
-            sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
-                            (int)(ml < 128 ? ml : 128), m, name);
-        } else if (!strcmp(rest, "/infer") && !strcmp(req->method, "POST")) {
-            handle_infer(s, req, resp);
-        } else if (!*rest && get) {
-            handle_model_meta(s, resp);
-        } else if (!strcmp(rest, "/ready") && get) {
+    static const char pre[] = "/v2/models/", ver[] = "/versions/";
+    int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    static const char GET_ONLY[] = "GET, HEAD";
+    acc->handler = "health";
+    if (!strcmp(u, "/v2/health/live")) {
+        if (get)
+            sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    if (!strcmp(u, "/v2/health/ready")) {
+        if (get)
             handle_ready(s, resp);
-        } else {
-            sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = "metadata";
+    if (!strcmp(u, "/v2")) {
+        if (get)
+            sf__httpd_json(resp, 200,
+                           sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
+                                     "[\"binary_tensor_data\"]}"));
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = "metrics";
+    if (!strcmp(u, "/metrics")) {
+        if (get)
+            handle_metrics(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = "other";
+    if (strncmp(u, pre, sizeof(pre) - 1) != 0) {
+        sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
+        return;
+    }
+    const char *m = u + sizeof(pre) - 1;
+    size_t ul = strlen(m), nl = strlen(name);
+    if (!(ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/'))) {
+        const char *slash = strchr(m, '/');
+        size_t ml = slash ? (size_t)(slash - m) : ul;
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
+        sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
+                        (int)(ml < 128 ? ml : 128), m, name);
+        return;
+    }
+    const char *rest = m + nl;
+    if (!strncmp(rest, ver, sizeof(ver) - 1)) { /* /versions/V: the one version there is */
+        const char *v = rest + sizeof(ver) - 1;
+        size_t vl = strcspn(v, "/");
+        if (vl != strlen(SF_OIP_MODEL_VERSION) || strncmp(v, SF_OIP_MODEL_VERSION, vl) != 0) {
+            sf__httpd_error(resp, 404, "model '%s' has no version '%.*s' (its versions: %s)", name,
+                            (int)(vl < 64 ? vl : 64), v, SF_OIP_MODEL_VERSION);
+            return;
         }
+        rest = v + vl;
+    }
+    if (!strcmp(rest, "/infer")) {
+        acc->handler = "infer";
+        if (!strcmp(req->method, "POST"))
+            handle_infer(s, req, resp, tr, acc);
+        else
+            not_allowed(resp, req->method, u, "POST");
+    } else if (!*rest) {
+        acc->handler = "metadata";
+        if (get)
+            handle_model_meta(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+    } else if (!strcmp(rest, "/ready")) {
+        acc->handler = "health";
+        if (get)
+            handle_ready(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
     } else {
         sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
     }
+}
+
+/* Every request: its id and trace context (the client's when valid, else new) returned with
+ * the answer, the answer counted by handler and status class, and one access log line: at info
+ * for inference, at debug for probes and scrapes (a warning when one fails with a 5xx). */
+static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+{
+    struct sf__server *s = ctx;
+    double t0 = sf_monotonic_s();
+    struct sf_reqtrace tr;
+    sf_reqtrace_begin(&tr, sf__httpd_req_header(req, "X-Request-Id"),
+                      sf__httpd_req_header(req, "traceparent"));
+    struct access acc = {"other", 0, "none", ""};
+    route(s, req, resp, &tr, &acc);
+    char tp[64];
+    sf__httpd_header(resp, "X-Request-Id", tr.request_id);
+    sf__httpd_header(resp, "traceparent", sf_reqtrace_header(&tr, tp, sizeof(tp)));
+    int status = resp->status ? resp->status : 500;
+    char lab[64];
+    snprintf(lab, sizeof(lab), "handler=\"%s\",code=\"%dxx\"", acc.handler,
+             status >= 500   ? 5
+             : status >= 400 ? 4
+                             : 2);
+    sf_metrics_add(s->metrics, s->mid.http, lab, 1);
+    int infer = !strcmp(acc.handler, "infer");
+    int level = infer ? SF_LOG_INFO : status >= 500 ? SF_LOG_WARN : SF_LOG_DEBUG;
+    sf_log(level, "access", SF_LS("id", tr.request_id), SF_LS("trace_id", tr.trace_id),
+           SF_LS("span_id", tr.span_id), SF_LS("method", req->method), SF_LS("path", req->url),
+           SF_LI("status", status), SF_LN("latency_s", sf_monotonic_s() - t0),
+           SF_LS("handler", acc.handler), SF_LI("images", acc.images), SF_LS("route", acc.route),
+           SF_LI("bytes_in", req->len), SF_LI("bytes_out", resp->len));
 }
 
 /* The label sets of the labelled families: every series exists from the start, at 0 (rate()

@@ -28,8 +28,9 @@ struct sf__pending {
     int expired;       /* an image passed its deadline: 504 */
     int draining;      /* refused: the server is stopping */
     double deadline_s; /* of its images */
-    struct sf_serve_result *res; /* n */
-    const float *x;              /* n x numel, the parsed request's buffer */
+    struct sf_serve_result *res;     /* n */
+    const float *x;                  /* n x numel, the parsed request's buffer */
+    const struct sf_reqtrace *trace; /* its id and trace context: passed on with its batches */
     pthread_cond_t cv;
 };
 
@@ -59,6 +60,12 @@ struct sf__batch {
     double dispatched_s;
     double deadline_s; /* its oldest request's: past it, every request was answered 504 */
     struct sf__batch *next;
+    /* what its calls carry: the request ids of its images (X-Request-Id, comma-separated, whole
+     * ids up to SF_REQUEST_IDS_MAX_BYTES) and a traceparent naming its own span in the trace of
+     * its oldest request */
+    char req_ids[SF_REQUEST_IDS_MAX_BYTES + 1];
+    char traceparent[64];
+    size_t n_requests; /* requests its images come from */
 };
 
 /* A ready instance and its thread; one batch at a time. */
