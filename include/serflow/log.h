@@ -75,6 +75,12 @@ void sf_logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
         }                                                                                          \
     } while (0)
 
+/* Writes a line a child process wrote on its captured stderr (its own log's line, or anything
+ * else it printed, e.g. a sanitizer's report) on this process's standard error, whole: cut at
+ * SF_LOG_LINE_BYTES - 1 bytes, a newline added when missing. Written whatever the level (the
+ * child filtered its own lines). */
+void sf_log_forward(const char *line, size_t len);
+
 /* Formats one line into buf (size >= 64) as sf_log_kv would write it (with its newline), at the
  * given time (seconds since the epoch, UTC); returns its length. For tests and the fuzz target. */
 size_t sf_log_format_line(char *buf, size_t size, int format, double time_s, int level,

@@ -267,6 +267,17 @@ void sf_log_kv(int level, const char *msg, const struct sf_log_kv *kv, size_t n)
     write_line(buf, len);
 }
 
+void sf_log_forward(const char *line, size_t len)
+{
+    char buf[SF_LOG_LINE_BYTES];
+    if (len > sizeof(buf) - 1)
+        len = sizeof(buf) - 1;
+    memcpy(buf, line, len);
+    if (!len || buf[len - 1] != '\n')
+        buf[len++] = '\n';
+    write_line(buf, len);
+}
+
 void sf_logf(int level, const char *fmt, ...)
 {
     if (!sf_log_on(level))
