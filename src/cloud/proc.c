@@ -122,6 +122,7 @@ static int spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
     sigaddset(&deflt, SIGINT);
     sigaddset(&deflt, SIGCHLD);
     sigaddset(&deflt, SIGPIPE);
+    sigaddset(&deflt, SIGHUP); /* a parent that ignores it (serve reloads on it) */
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &deflt);
     posix_spawnattr_setpgroup(&at, 0);

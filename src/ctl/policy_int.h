@@ -37,7 +37,14 @@ struct sf__monitor_policy {
     struct sf_monitor mon;
     struct sf_breakeven be; /* the break-even rule's accounts */
     double last_rate_rps;   /* the last epoch's arrival rate */
+    /* its last decision, for explain: the fleet it saw, the target, and for the break-even rule
+     * the account of the level that moved (seconds of instance price) */
+    int last_active, last_target;
+    double last_account_s;
 };
+void sf__monitor_policy_explain(const void *state, char *buf, size_t size);
+int sf__monitor_policy_retune(void *state, const struct sf_policy_env *env, int64_t *period_epochs,
+                              struct sf_err *err);
 /* rule < 0: the env's scaling rule; else that rule (enum sf_scaling_rule). */
 int sf__monitor_policy_init(void *state, const struct sf_policy_env *env, int rule,
                             int64_t *period_epochs, int64_t *first_period_epoch);

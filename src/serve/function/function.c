@@ -360,9 +360,8 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
                SF_LS("request_id", ev.request_id), SF_LS("ids", ids),
                SF_LS("trace_id", tr.trace_id), SF_LS("span_id", tr.span_id),
                SF_LS("parent_id", tr.parent_id),
-               SF_LS("kind", event_kind(ev.body ? ev.body : "", ev.len)),
-               SF_LI("bytes_in", ev.len), SF_LI("bytes_out", out_len),
-               SF_LN("duration_s", sf_monotonic_s() - t_event),
+               SF_LS("kind", event_kind(ev.body ? ev.body : "", ev.len)), SF_LI("bytes_in", ev.len),
+               SF_LI("bytes_out", out_len), SF_LN("duration_s", sf_monotonic_s() - t_event),
                SF_LS("error", erc == SF_OK ? "" : eerr.msg));
         if (erc == SF_OK) {
             snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/response",

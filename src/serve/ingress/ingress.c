@@ -658,6 +658,21 @@ static int make_identities(struct sf__server *s, struct sf_err *err)
     return rc;
 }
 
+/* SIGHUP: what the caller re-read, applied (the log level it set itself; the controller's
+ * parameters here, under the lock). */
+static void reload(struct sf__server *s)
+{
+    *s->cfg->reload = 0;
+    sf_log(SF_LOG_INFO, "reload", SF_LS("what", "SIGHUP"), SF_LI("epoch", s->epoch));
+    const struct sf_policy_env *env =
+        s->cfg->on_reload ? s->cfg->on_reload(s->cfg->on_reload_ctx) : NULL;
+    if (!env)
+        return;
+    pthread_mutex_lock(&s->mu);
+    sf__control_retune(s, env);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
@@ -688,6 +703,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     if (cfg->max_images > cfg->queue_cap)
         rc = sf_err_set(err, SF_EINVAL,
@@ -751,6 +767,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     while (rc == SF_OK && !*stop) {
+        if (cfg->reload && *cfg->reload)
+            reload(s);
         sf__runtime_supervise(s);
         nap_ms(20);
     }

@@ -164,6 +164,9 @@ struct sf__server {
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     /* controller state (control.c) */
     struct sf_policy policy;
+    /* the controller's parameters in use: the binding's, until a reload retunes them (the
+     * terminate delay and the cold-start draws come from here) */
+    struct sf_ctl_params ctl;
     struct sf_dq dq; /* deadline batching: ctl/'s loop over the queue (control.c) */
     double epoch_wall_s;
     int64_t epoch;
@@ -219,6 +222,9 @@ void sf__control_arrived(struct sf__server *s, double now_s);
 void *sf__control_main(void *arg);
 /* now in seconds since the server started (monotonic). */
 double sf__server_now(const struct sf__server *s);
+/* Takes new controller parameters (a reload): the policy retuned, its state kept; mu held.
+ * Logs what changed or why nothing did. */
+void sf__control_retune(struct sf__server *s, const struct sf_policy_env *env);
 
 /* ---- dispatch.c ---- */
 /* Takes n items from the head of the queue into a new batch (mu held). NULL when out of memory
