@@ -37,6 +37,8 @@ struct sf_proc {
     char endpoint[128]; /* HOST:PORT from the line */
     int exited;         /* reaped */
     int status;         /* waitpid status when exited */
+    int log_fd;         /* sf_proc_spawn_captured: read end of the child's stderr (non-blocking),
+                           -1 otherwise; closed by sf_proc_stop */
 };
 
 /* Spawns argv[0] (a path) with argv and the environment plus extra_env ("NAME=value" strings,
@@ -47,6 +49,11 @@ struct sf_proc {
  * the child's environment. */
 int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
                   const char *auth_line, struct sf_err *err);
+/* sf_proc_spawn with the child's stderr on a pipe whose read end is p->log_fd (non-blocking,
+ * close-on-exec): the caller reads what the child writes (the function runtime keeps each
+ * invocation's log and forwards every line). */
+int sf_proc_spawn_captured(struct sf_proc *p, char *const argv[], char *const extra_env[],
+                           const char *auth_line, struct sf_err *err);
 /* Non-blocking: reads the readiness pipe; returns 1 once "ready HOST:PORT" was read (endpoint
  * filled), 0 otherwise. */
 int sf_proc_poll_ready(struct sf_proc *p);
@@ -55,7 +62,7 @@ int sf_proc_reap(struct sf_proc *p);
 /* Signals the whole process group (no-op when reaped). */
 void sf_proc_signal(struct sf_proc *p, int sig);
 /* SIGTERM to the group, waits up to grace_s for the exit, then SIGKILL and a blocking reap.
- * Closes the readiness pipe. */
+ * Closes the readiness pipe and the captured stderr. */
 void sf_proc_stop(struct sf_proc *p, double grace_s);
 /* Writes "ready HOST:PORT\n" to fd (the child side); ignores fd < 0. */
 int sf_proc_announce_ready(int fd, const char *host, int port);

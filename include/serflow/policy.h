@@ -108,6 +108,13 @@ struct sf_policy_ops {
     /* Every epoch, after the target was applied (obs has the fleet's counts after it): the most
      * requests of this epoch that may go to instances; INT32_MAX for no cap. NULL: no cap. */
     int (*instance_cap)(void *state, const struct sf_policy_obs *obs);
+    /* Optional: why its last period() chose its target, one line of numbers into buf (the
+     * server's log of each scaling decision). NULL: the driver says only what changed. */
+    void (*explain)(const void *state, char *buf, size_t size);
+    /* Optional: takes new parameters while running (a server's SIGHUP), keeping what it has
+     * learnt (the traffic monitor, the break-even accounts). NULL: it cannot. */
+    int (*retune)(void *state, const struct sf_policy_env *env, int64_t *period_epochs,
+                  struct sf_err *err);
 };
 
 /* Where a policy's work runs, chosen from the plan at tau (bind.h resolves it into a path). */
@@ -196,5 +203,13 @@ int sf_policy_init(struct sf_policy *p, const struct sf_policy_desc *d,
 int sf_policy_begin_epoch(struct sf_policy *p, const struct sf_policy_obs *obs);
 /* The instance cap of the epoch (after the target was applied); INT32_MAX when none. */
 int sf_policy_instance_cap(struct sf_policy *p, const struct sf_policy_obs *obs);
+/* Why its last decision was what it was, into buf (always NUL-terminated; "" when the policy
+ * does not say). */
+void sf_policy_explain(const struct sf_policy *p, char *buf, size_t size);
+/* New controller parameters while running, its state kept: SF_OK, SF_EINVAL (bad parameters,
+ * err names one; nothing changed) or SF_EUNSUPPORTED (this policy cannot change its parameters
+ * while running; nothing changed). The scaling epochs continue from the first one with the new
+ * period. */
+int sf_policy_retune(struct sf_policy *p, const struct sf_policy_env *env, struct sf_err *err);
 
 #endif

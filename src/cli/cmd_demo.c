@@ -242,7 +242,7 @@ static int invoke_once(const char *url, const void *frame, size_t len, double *b
     char *resp = NULL;
     struct sf_err err = {{0}};
     struct sf_http_bill bill = {-1, -1, -1};
-    struct sf_http_opts o = {NULL, 0, &bill};
+    struct sf_http_opts o = {.bill = &bill};
     int ok = sf_http_request_opts(NULL, &o, url, frame, len, NULL, 30, &status, &resp, NULL, NULL,
                                   &err) == SF_OK &&
              status == 200;

@@ -16,6 +16,7 @@
  * their load meanwhile). Pure and allocation-free like every policy.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,9 +192,12 @@ static void view_of(struct view *v, struct sf__follow *f, struct sf__expert *x, 
 
 /* ---- the experts ---- */
 
-static void add_rule(struct sf__follow *f, const struct sf_policy_env *env, int rule, double buy,
-                     double sell)
+/* A rule expert; `own` > 0 gives it its own break-even setting (buy and sell after `own` cold
+ * starts) instead of the configured one. */
+static void add_rule(struct sf__follow *f, const struct sf_policy_env *env, int rule, double own)
 {
+    double buy = own > 0 ? own : env->ctl.buy_after_cold_starts,
+           sell = own > 0 ? own : env->ctl.sell_after_cold_starts;
     struct sf__expert *x = &f->x[f->n_x++];
     x->kind = SF__EXPERT_RULE;
     int r = f->n_rules++;
@@ -204,6 +208,7 @@ static void add_rule(struct sf__follow *f, const struct sf_policy_env *env, int 
     e.ctl.sell_after_cold_starts = sell;
     sf__monitor_policy_init(&f->rules[r].pol, &e, rule, &f->rules[r].period, &f->rules[r].first);
     f->rules[r].fleet.n = 0;
+    f->rules[r].own = own;
 }
 
 int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struct sf_err *err)
@@ -236,10 +241,10 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
     f->ctl = *c;
     f->x[f->n_x++].kind = SF__EXPERT_FAAS;
     if (c->use_instances && c->max_instances > 0 && c->tcip_rps <= c->capacity_rps) {
-        add_rule(f, env, SF_SCALE_BREAKEVEN, c->buy_after_cold_starts, c->sell_after_cold_starts);
-        add_rule(f, env, SF_SCALE_BREAKEVEN, 1, 1);
-        add_rule(f, env, SF_SCALE_EXPECTED, c->buy_after_cold_starts, c->sell_after_cold_starts);
-        add_rule(f, env, SF_SCALE_PAPER, c->buy_after_cold_starts, c->sell_after_cold_starts);
+        add_rule(f, env, SF_SCALE_BREAKEVEN, 0);
+        add_rule(f, env, SF_SCALE_BREAKEVEN, 1);
+        add_rule(f, env, SF_SCALE_EXPECTED, 0);
+        add_rule(f, env, SF_SCALE_PAPER, 0);
         for (int n = 1; n <= SF__FOLLOW_MAX_FIXED && n <= c->max_instances; n++) {
             struct sf__expert *x = &f->x[f->n_x++];
             f->n_fixed++;
@@ -369,4 +374,64 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
         }
     }
     return expert_active(f, &f->x[f->cur], e);
+}
+
+/* An expert's name in a log line: "functions", "fixed N", or its rule. */
+static void expert_name(const struct sf__follow *f, const struct sf__expert *x, char *buf,
+                        size_t size)
+{
+    static const char *const rule[] = {[SF_SCALE_BREAKEVEN] = "break-even",
+                                       [SF_SCALE_EXPECTED] = "expected-load",
+                                       [SF_SCALE_PAPER] = "paper's"};
+    if (x->kind == SF__EXPERT_FAAS) {
+        snprintf(buf, size, "functions only");
+    } else if (x->kind == SF__EXPERT_FIXED) {
+        snprintf(buf, size, "fixed fleet of %d", x->fixed);
+    } else {
+        int r = f->rules[x->rule].pol.ctl.scaling_rule;
+        snprintf(buf, size, "%s rule #%d",
+                 r >= 0 && r < (int)(sizeof(rule) / sizeof(rule[0])) && rule[r] ? rule[r] : "a",
+                 x->rule + 1);
+    }
+}
+
+void sf__follow_explain(const struct sf__follow *f, char *buf, size_t size)
+{
+    int best = 0;
+    for (int i = 1; i < f->n_x; i++)
+        if (f->x[i].cost_usd < f->x[best].cost_usd)
+            best = i;
+    char cur[48], low[48];
+    expert_name(f, &f->x[f->cur], cur, sizeof(cur));
+    expert_name(f, &f->x[best], low, sizeof(low));
+    snprintf(buf, size,
+             "follow rule: following %s (shadow cost %.6g USD), cheapest %s (%.6g USD), "
+             "%d switches, hysteresis %g",
+             cur, f->x[f->cur].cost_usd, low, f->x[best].cost_usd, f->switches, f->hysteresis);
+}
+
+int sf__follow_retune(struct sf__follow *f, const struct sf_policy_env *env, struct sf_err *err)
+{
+    (void)err;
+    const struct sf_ctl_params *c = &env->ctl;
+    for (int r = 0; r < f->n_rules; r++) {
+        struct sf__follow_rule *fr = &f->rules[r];
+        struct sf_policy_env e = *env;
+        /* each rule keeps what makes it itself: its rule, and its own break-even setting */
+        e.ctl.scaling_rule = fr->pol.ctl.scaling_rule;
+        if (fr->own > 0)
+            e.ctl.buy_after_cold_starts = e.ctl.sell_after_cold_starts = fr->own;
+        int64_t period = fr->period;
+        sf__monitor_policy_retune(&fr->pol, &e, &period, NULL);
+        if (period != fr->period) { /* a new period counts from the next epoch on */
+            fr->period = period;
+            fr->first = 1;
+        }
+    }
+    f->hysteresis = c->follow_hysteresis;
+    /* the shadows' mechanics (delays, cold starts, memory) follow the new parameters */
+    int rule = f->ctl.scaling_rule;
+    f->ctl = *c;
+    f->ctl.scaling_rule = rule;
+    return SF_OK;
 }

@@ -38,7 +38,14 @@ struct sf__monitor_policy {
     struct sf_monitor mon;
     struct sf_breakeven be; /* the break-even rule's accounts */
     double last_rate_rps;   /* the last epoch's arrival rate */
+    /* its last decision, for explain: the fleet it saw, the target, and for the break-even rule
+     * the account of the level that moved (seconds of instance price) */
+    int last_active, last_target;
+    double last_account_s;
 };
+void sf__monitor_policy_explain(const void *state, char *buf, size_t size);
+int sf__monitor_policy_retune(void *state, const struct sf_policy_env *env, int64_t *period_epochs,
+                              struct sf_err *err);
 /* rule < 0: the env's scaling rule; else that rule (enum sf_scaling_rule). */
 int sf__monitor_policy_init(void *state, const struct sf_policy_env *env, int rule,
                             int64_t *period_epochs, int64_t *first_period_epoch);
@@ -61,6 +68,7 @@ struct sf__vfleet {
 
 struct sf__follow_rule {
     struct sf__monitor_policy pol;
+    double own; /* > 0: its own break-even setting (cold starts to buy and sell after) */
     int64_t period, first;
     struct sf__vfleet fleet;
 };
@@ -95,6 +103,11 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
 /* One epoch: every expert's shadow serves its arrivals, pays, and decides; returns the target of
  * the expert followed (its active instances). */
 int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs);
+/* What the last step decided and why: the expert followed, its cost and the cheapest. */
+void sf__follow_explain(const struct sf__follow *f, char *buf, size_t size);
+/* New controller parameters (k, scale period, delays, cold starts, T-CIP) for every rule
+ * expert, their monitors, fleets and accounts kept; the path's prices and batcher stay. */
+int sf__follow_retune(struct sf__follow *f, const struct sf_policy_env *env, struct sf_err *err);
 
 #define SF__POLICY_STATE_FITS(type)                                                                \
     _Static_assert(sizeof(type) <= SF_POLICY_STATE_BYTES, #type " exceeds SF_POLICY_STATE_BYTES")
