@@ -52,15 +52,18 @@ enum {
 
 static const struct sf_opt demo_opts[] = {
     SF_SO_SECTION("What runs:"),
-    SF_SO_STR(D_MODEL, "model", "DIR", "model directory (default: models/fmnist-ee)"),
+    SF_SO_STR(D_MODEL, "model", "DIR",
+              "model directory (default: models/vgg16-sdn, the paper's\nVGG16-SDN trained here)"),
     SF_SO_STR(D_PROFILE, "profile", "FILE",
-              "its profile measured here (default: the bundled one of the model)"),
+              "its profile measured here (default: the bundled one of the\nmodel, "
+              "data/profiles/NAME-local.json)"),
     SF_SO_STR(D_TRACE, "trace", "FILE", "requests per epoch (default: the bundled WITS trace)"),
-    SF_SO_INT(D_EPOCHS, "epochs", "N", "epochs replayed per policy (300)", 10, 100000),
-    SF_SO_NUM(D_RATE, "rate-scale", "F", "multiply the trace's counts (0.25)", 0.001, 100),
-    SF_SO_NUM(D_SLO, "slo-s", "S", "the SLO, one epoch (default: the profile's)", 0.001, 3600),
+    SF_SO_INT(D_EPOCHS, "epochs", "N", "epochs replayed per policy (100)", 10, 100000),
+    SF_SO_NUM(D_RATE, "rate-scale", "F", "multiply the trace's counts (1.5)", 0.001, 100),
+    SF_SO_NUM(D_SLO, "slo-s", "S", "the SLO, one epoch (0.5)", 0.001, 3600),
     SF_SO_NUM(D_TAU, "tau", "T", "the threshold (default: the planner's choice)", 0, 1),
-    SF_SO_NUM(D_MIN_ACC, "min-accuracy", "A", "the planner's accuracy floor (0..1; none)", 0, 1),
+    SF_SO_NUM(D_MIN_ACC, "min-accuracy", "A", "the planner's accuracy floor for its tau (0.9)", 0,
+              1),
     SF_CLI_OPT_BATCHING(D_BATCHING),
     SF_SO_NUM(D_TIME_SCALE, "time-scale", "X",
               "VM billing runs X times faster (default: 6 s over the SLO,\nthe paper's epoch over "
@@ -85,6 +88,9 @@ static const struct sf_opt_cmd demo_spec = {
         "VM billing runs --time-scale times faster in both, so that a minute of demo is fair to\n"
         "VMs billed with a 60 s minimum; everything else is real.\n",
     .opts = demo_opts};
+
+/* The accuracy floor of the demo's plan: the cheapest tau that keeps nine answers in ten. */
+#define DEMO_MIN_ACCURACY 0.9
 
 struct demo_args {
     int epochs, offline, json;
@@ -141,9 +147,11 @@ static int demo_store(void *ctx, int id, const struct sf_optval *v, struct sf_er
 static void demo_defaults(struct demo_args *a)
 {
     memset(a, 0, sizeof(*a));
-    a->epochs = 300;
-    a->rate_scale = 0.25;
+    a->epochs = 100;
+    a->rate_scale = 1.5;
+    a->slo_s = 0.5;
     a->tau = -1;
+    a->min_accuracy = DEMO_MIN_ACCURACY;
 }
 
 static int demo_check(int argc, char **argv, struct sf_err *err)
@@ -176,7 +184,7 @@ struct run {
 
 /* The files and options serve is given, so that it binds exactly what the prediction binds. */
 struct same {
-    char profile[64], pricing[64]; /* mkstemp files; "" when none */
+    char profile[64], pricing[64], traffic[64]; /* mkstemp files; "" when none */
     char cold_s[32], margin_s[32], tau[32];
     const char *batching, *model_dir;
 };
@@ -258,10 +266,23 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
     char fd[8], mem[16];
     snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
     snprintf(mem, sizeof(mem), "%d", mem_mb);
-    char *argv[] = {(char *)exe,     "lambda",     "--model",     (char *)model_dir,
-                    "--function",    (char *)name, "--port",      "0",
-                    "--ready-fd",    fd,           "--memory-mb", mem,
-                    "--concurrency", "1",          NULL};
+    char *argv[] = {(char *)exe,
+                    "lambda",
+                    "--model",
+                    (char *)model_dir,
+                    "--function",
+                    (char *)name,
+                    "--port",
+                    "0",
+                    "--ready-fd",
+                    fd,
+                    "--memory-mb",
+                    mem,
+                    "--concurrency",
+                    "1",
+                    "--log-level",
+                    "warn",
+                    NULL};
     struct sf_proc p;
     struct sf_err err = {{0}};
     if (sf_proc_spawn(&p, argv, NULL, NULL, &err) != SF_OK)
@@ -349,6 +370,10 @@ static int live_run(const char *exe, struct run *r, const struct same *in,
                     (char *)in->cold_s,
                     "--margin-s",
                     (char *)in->margin_s,
+                    "--traffic",
+                    (char *)in->traffic,
+                    "--log-level",
+                    "warn", /* the demo's table is the output; problems still show */
                     NULL};
     struct sf_proc p;
     struct sf_err err = {{0}};
@@ -474,21 +499,48 @@ static int offline_demo(void)
 
 struct demo {
     struct demo_args a;
-    char model_dir[4096], exe[4096];
+    char model_dir[4096], exe[4096], prof_file[256];
     const char *prof_path, *trace_path;
     struct sf_profile prof;
     struct sf_pricing pr;
     struct sf_nn_model *m;
     struct sf_nn_dataset ds;
     struct sf_trace tr;
-    double *arr;
-    size_t n_req;
+    double *arr, *rates;
+    size_t n_req, n_rates;
     struct sf_plan plan;
     double tau;
     struct sf_sim_opts so;
     struct same same;
     struct run runs[DEMO_RUNS];
 };
+
+/* The scaled trace as a traffic file: serve plans its path against it (--traffic), as the
+ * prediction does, so both see what the run will bring. */
+static int write_traffic(struct demo *d, struct sf_err *err)
+{
+    snprintf(d->same.traffic, sizeof(d->same.traffic), "/tmp/serflow-demo-traffic-XXXXXX");
+    int fd = mkstemp(d->same.traffic);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        else
+            d->same.traffic[0] = '\0';
+        return sf_err_set(err, SF_EIO, "cannot create the demo's traffic file");
+    }
+    int bad = 0;
+    for (int64_t e = 0; e < d->tr.n_epochs; e++)
+        bad |= fprintf(f, "%u\n", d->tr.count[e]) < 0;
+    bad |= fclose(f) != 0;
+    d->n_rates = (size_t)d->tr.n_epochs;
+    d->rates = malloc(sizeof(double) * (d->n_rates ? d->n_rates : 1));
+    if (!d->rates)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    for (size_t e = 0; e < d->n_rates; e++)
+        d->rates[e] = d->tr.count[e] / d->prof.slo_s; /* as serve reads it */
+    return bad ? sf_err_set(err, SF_EIO, "%s: cannot write", d->same.traffic) : SF_OK;
+}
 
 /* The profile (with the demo's SLO), the model and its test images, the scaled catalog, the
  * trace (counts scaled: the same for the load and the simulator). */
@@ -497,27 +549,34 @@ static int demo_load(struct demo *d, struct sf_err *err)
     struct demo_args *a = &d->a;
     snprintf(d->model_dir, sizeof(d->model_dir), "%s", a->model ? a->model : "");
     if (!a->model)
-        snprintf(d->model_dir, sizeof(d->model_dir), "%s/models/fmnist-ee", SF_SOURCE_DIR);
-    d->prof_path = a->profile ? a->profile : sf_cli_bundled("profiles/fmnist-ee-local.json");
+        snprintf(d->model_dir, sizeof(d->model_dir), "%s/models/vgg16-sdn", SF_SOURCE_DIR);
     d->trace_path = a->trace ? a->trace : sf_cli_bundled("traces/wits_libra_per_second.txt");
     int rc = sf_proc_self_exe(d->exe, sizeof(d->exe), err);
     if (rc == SF_OK)
-        rc = sf_profile_load(&d->prof, d->prof_path, err);
+        rc = sf_nn_model_load(d->model_dir, &d->m, err);
     if (rc != SF_OK)
         return rc;
-    if (a->slo_s > 0)
-        d->prof.slo_s = a->slo_s;
+    /* the model's own profile, measured here and bundled */
+    snprintf(d->prof_file, sizeof(d->prof_file), "profiles/%s-local.json", sf_nn_model_name(d->m));
+    d->prof_path = a->profile ? a->profile : sf_cli_bundled(d->prof_file);
+    if ((rc = sf_profile_load(&d->prof, d->prof_path, err)) != SF_OK)
+        return rc;
+    if (strcmp(d->prof.model, sf_nn_model_name(d->m)) != 0)
+        return sf_err_set(err, SF_EINVAL, "%s: a profile of '%s', but the model is '%s'",
+                          d->prof_path, d->prof.model, sf_nn_model_name(d->m));
+    d->prof.slo_s = a->slo_s;
     if (a->time_scale <= 0)
         a->time_scale =
             DEMO_PAPER_EPOCH_S / d->prof.slo_s > 1 ? DEMO_PAPER_EPOCH_S / d->prof.slo_s : 1;
     if ((rc = scaled_catalog(sf_cli_bundled("pricing/local.json"), a->time_scale, d->same.pricing,
                              sizeof(d->same.pricing), err)) != SF_OK ||
         (rc = sf_pricing_load(&d->pr, d->same.pricing, err)) != SF_OK ||
-        (rc = sf_nn_model_load(d->model_dir, &d->m, err)) != SF_OK ||
         (rc = sf_nn_dataset_load_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
                                      "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
                                      sf_nn_model_norm_mean(d->m), sf_nn_model_norm_std(d->m), 0,
                                      &d->ds, err)) != SF_OK ||
+        (rc = sf_nn_dataset_fit(&d->ds, d->m, err)) != SF_OK ||
+        (rc = sf_nn_dataset_check(&d->ds, d->m, "the Fashion-MNIST test set", err)) != SF_OK ||
         (rc = sf_trace_load(&d->tr, d->trace_path, 0, SF_TRACE_EPOCH, d->prof.slo_s, a->epochs,
                             err)) != SF_OK)
         return rc;
@@ -528,7 +587,9 @@ static int demo_load(struct demo *d, struct sf_err *err)
         d->tr.n_requests += d->tr.count[e];
     }
     d->arr = sf_load_arrivals(&d->tr, 1, &d->n_req);
-    return d->arr ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory");
+    if (!d->arr)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    return write_traffic(d, err);
 }
 
 /* Measures a function call here (cold start, per-call overhead beyond the model) and writes the
@@ -589,6 +650,8 @@ static int demo_plan(struct demo *d, struct sf_err *err)
     sf_plan_opts_default(&po);
     po.batching = d->a.batching ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
     po.min_accuracy = d->a.min_accuracy;
+    po.traffic_rps = d->rates;
+    po.n_traffic = d->n_rates;
     int rc = sf_plan_run(&d->plan, &d->prof, &d->pr, &po, err);
     if (rc != SF_OK)
         return rc;
@@ -620,8 +683,8 @@ static void demo_header(const struct demo *d)
            "for the paper's %g s one\n",
            d->pr.provider, d->a.time_scale, d->pr.vm_billing_granularity_s,
            d->pr.vm_billing_minimum_s, DEMO_PAPER_EPOCH_S);
-    printf("plan      tau %.2f; the plan's choice at the profile's rate: pool {%s}\n", d->tau,
-           sf_pool_name(d->plan.best.pool));
+    printf("plan      tau %.2f (accuracy floor %.2f); planned against the trace: pool {%s}\n",
+           d->tau, d->a.min_accuracy, sf_pool_name(d->plan.best.pool));
     fflush(stdout);
 }
 
@@ -655,6 +718,9 @@ static void demo_fini(struct demo *d)
         unlink(d->same.profile);
     if (d->same.pricing[0])
         unlink(d->same.pricing);
+    if (d->same.traffic[0])
+        unlink(d->same.traffic);
+    free(d->rates);
     sf_plan_fini(&d->plan);
     for (int i = 0; i < DEMO_RUNS; i++)
         sf_sim_results_fini(&d->runs[i].sim, 1);
