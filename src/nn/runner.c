@@ -505,6 +505,13 @@ int sf_nn_runner_warm(struct sf_nn_runner *r, struct sf_err *err)
         if (!seen)
             sizes[ns++] = p;
     }
+    /* largest first: each worker's arena is sized (and zeroed) once, not grown step by step */
+    for (size_t i = 1; i < ns; i++)
+        for (size_t j = i; j > 0 && sizes[j] > sizes[j - 1]; j--) {
+            size_t t = sizes[j];
+            sizes[j] = sizes[j - 1];
+            sizes[j - 1] = t;
+        }
     const struct sf_nn_shape *in = sf_nn_model_input_shape(r->m);
     size_t numel = sf_nn_shape_numel(in);
     size_t most = max_sub * (size_t)r->threads;
