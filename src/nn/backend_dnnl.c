@@ -1110,11 +1110,10 @@ static struct split split_of(const struct dnnl_ctx *c, size_t batch, int spread)
     struct split sp = {0, 0, 0, 0};
     if (batch == 0)
         return sp;
-    size_t parts = (batch + c->sub - 1) / c->sub;
+    /* full sub-batches while there are enough for every worker; a small batch is shared out */
     size_t by_threads = batch < (size_t)c->nthreads ? batch : (size_t)c->nthreads;
-    if (spread && by_threads > parts)
-        parts = by_threads;
-    size_t target = (batch + parts - 1) / parts;
+    size_t target =
+        !spread || batch >= c->sub * by_threads ? c->sub : (batch + by_threads - 1) / by_threads;
     sp.unit = target >= c->sub ? c->sub : pow2_floor(target);
     sp.full = batch / sp.unit;
     sp.rem = batch % sp.unit;
