@@ -17,7 +17,7 @@ assert names == ["faas", "libra", "serflow"], names
 for p in d["policies"]:
     assert p["ok"] is True
     assert p["sim_usd"] > 0 and p["sim_usd_per_hour"] > 0
-    assert 0 < p["sim_slo_request"] <= 1
+    assert 0 <= p["sim_slo_request"] <= 1  # 20 epochs can all wait for a cold start
     for k in ["live_usd", "vm_answers", "function_answers", "slo_request"]:
         assert p[k] is None, k
     assert p["path"], p
