@@ -187,6 +187,8 @@ static void poll_provider(struct sf__server *s, double now)
         }
         if (in->state == SF_CLOUD_PENDING && ci->state == SF_CLOUD_READY) {
             snprintf(in->endpoint, sizeof(in->endpoint), "%s", ci->endpoint);
+            snprintf(in->principal, sizeof(in->principal), "%s",
+                     ci->authenticated ? ci->principal : "");
             in->state = SF_CLOUD_READY;
             if (!in->no_serve && sf__inst_start(s, i) != SF_OK)
                 s->cloud.ops->terminate(s->cloud.ctx, in->id, now);
