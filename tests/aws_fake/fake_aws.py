@@ -19,8 +19,9 @@ instance metadata service (IMDSv2), the way AWS does as far as serflow's clients
   function that echoes (with a REPORT line in the log tail and a billed duration it records),
   and a target group over the group's instances;
 - with --worker-cmd, each instance is also a real process on its loopback address (the launch
-  template's user data, run here): the command's {ip}, {port} and {id} are the instance's
-  address, --worker-port and id; Terminating sends it SIGTERM and it is Terminated once it has
+  template's user data, run here): {ip}, {port}, {id} and {endpoint} in the command and in the
+  values of --worker-env are the instance's address, --worker-port, its id and the fake's own
+  base URL (its IMDS and APIs); Terminating sends it SIGTERM and it is Terminated once it has
   exited; every one is stopped when the fake stops;
 - with --lambda-url, Invoke runs the function for real: the payload goes to that Lambda Invoke
   API (a `serflow lambda`), whose answer, function error and billed duration
@@ -355,11 +356,17 @@ class State:
     def _start_worker(self, iid):
         """the launch template's user data: the worker process of this instance"""
         ins = self.instances[iid]
-        subst = {"ip": ins["ip"], "port": str(self.args.worker_port), "id": iid}
-        argv = [a.format(**subst) for a in json.loads(self.args.worker_cmd)]
+        subst = {"{ip}": ins["ip"], "{port}": str(self.args.worker_port), "{id}": iid,
+                 "{endpoint}": self.args.endpoint}
+
+        def fill(a):
+            for k, v in subst.items():
+                a = a.replace(k, v)
+            return a
+        argv = [fill(a) for a in json.loads(self.args.worker_cmd)]
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AWS_", "SERFLOW_AUTH"))}  # no key but the instance's own
-        env.update(json.loads(self.args.worker_env or "{}"))
+        env.update({k: fill(v) for k, v in json.loads(self.args.worker_env or "{}").items()})
         log = open(self.args.worker_log, "ab") if self.args.worker_log else subprocess.DEVNULL
         self.procs[iid] = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=log, start_new_session=True)
@@ -1015,6 +1022,7 @@ def main():
     ap.add_argument("--lambda-url", help="run Invoke at this Lambda Invoke API")
     args = ap.parse_args()
     srv = Server(("127.0.0.1", args.port), Handler)
+    args.endpoint = "http://127.0.0.1:%d" % srv.server_address[1]  # the workers' {endpoint}
     srv.models = Models()
     srv.state = State(args)
     srv.check_responses = not args.no_check_responses

@@ -400,7 +400,7 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
                                    .region = cfg->region,
                                    .auth = cfg->no_function_auth ? NULL : cfg->auth,
                                    /* an attempt outlives the function's own timeout */
-                                   .timeout_s = cfg->fn_timeout_s + 5};
+                                   .timeout_s = cfg->fn_timeout_s + 1};
             rc = sf_fn_new(&w.fn, &fc, err);
             w.have_fn = rc == SF_OK;
         }
