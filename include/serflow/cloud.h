@@ -47,6 +47,8 @@ struct sf_proc {
     char endpoint[128]; /* HOST:PORT from the line */
     int exited;         /* reaped */
     int status;         /* waitpid status when exited */
+    int log_fd;         /* sf_proc_spawn_captured: read end of the child's stderr (non-blocking),
+                           -1 otherwise; closed by sf_proc_stop */
 };
 
 /* Spawns argv[0] (a path) with argv and the environment plus extra_env ("NAME=value" strings,
@@ -57,6 +59,11 @@ struct sf_proc {
  * the child's environment. */
 int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
                   const char *auth_line, struct sf_err *err);
+/* sf_proc_spawn with the child's stderr on a pipe whose read end is p->log_fd (non-blocking,
+ * close-on-exec): the caller reads what the child writes (the function runtime keeps each
+ * invocation's log and forwards every line). */
+int sf_proc_spawn_captured(struct sf_proc *p, char *const argv[], char *const extra_env[],
+                           const char *auth_line, struct sf_err *err);
 /* Non-blocking: reads the readiness pipe; returns 1 once "ready HOST:PORT" was read (endpoint
  * filled), 0 otherwise. */
 int sf_proc_poll_ready(struct sf_proc *p);
@@ -65,7 +72,7 @@ int sf_proc_reap(struct sf_proc *p);
 /* Signals the whole process group (no-op when reaped). */
 void sf_proc_signal(struct sf_proc *p, int sig);
 /* SIGTERM to the group, waits up to grace_s for the exit, then SIGKILL and a blocking reap.
- * Closes the readiness pipe. */
+ * Closes the readiness pipe and the captured stderr. */
 void sf_proc_stop(struct sf_proc *p, double grace_s);
 /* Writes "ready HOST:PORT\n" to fd (the child side); ignores fd < 0. */
 int sf_proc_announce_ready(int fd, const char *host, int port);
@@ -206,11 +213,10 @@ struct sf_cloud_aws_cfg {
     int vm;                     /* the group's VM type (pricing->vm index), for the bill */
     const struct sf_pricing *price;
     int authenticated; /* the workers hold SF_CLOUD_AWS_PRINCIPAL's key */
-    /* a line for people when the API starts or stops failing, and what the provider does (may
-     * be NULL); called from the provider's thread */
-    void (*log)(void *ctx, const char *line);
-    void *log_ctx;
 };
+/* The provider logs (log.h) when its API starts failing (WARN "provider API failing") and
+ * answers again (INFO "provider API answers again"), each desired capacity it sets and each
+ * instance it sheds. */
 /* Checks the options, makes the clients and starts the provider's thread (no call is made
  * before it runs). Errors: SF_EINVAL (a missing group, a bad URL or port), SF_ENOTFOUND (no
  * region), SF_ENOMEM, SF_EIO. */
@@ -223,6 +229,10 @@ struct sf_fn_call {
     const void *payload; /* in: a frame (the provider carries it as its API needs) */
     size_t len;
     size_t max_resp_bytes; /* in: the answer's cap (beyond: SF_ECORRUPT) */
+    /* in, may be NULL: header lines the call passes on ("Name: value", NULL-terminated: the
+     * requests' ids and trace context); local: sent with the request (invoke takes the first
+     * call's for all); aws: not carried (Lambda's Invoke takes no caller headers) */
+    const char *const *headers;
     /* out. status: SF_OK the function ran and answered (function_error: it ran and failed, its
      * error document in resp, not retried by the provider); SF_ETHROTTLED (429: the concurrency
      * cap, after the provider's retries: the caller waits and tries again), SF_ETOOBIG (413: the

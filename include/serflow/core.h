@@ -130,6 +130,11 @@ char *sf_strdup(const char *s);
  * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
 char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
 
+/* The escaped form (as sf_str_escape writes it) of the character at in[i] of in[0..n): written
+ * to piece (>= 8 bytes, not NUL-terminated), its length in *k; returns how many input bytes it
+ * covers (>= 1). For writers that escape as they go (core/log.c). */
+size_t sf_str_escape_one(const char *in, size_t i, size_t n, char *piece, size_t *k);
+
 /* 1 when sf_str_escape would show in[0..in_len) unchanged: printable ASCII and well-formed UTF-8
  * without C1 controls or invisible and reordering characters (bidi overrides, zero-width ones,
  * the byte order mark). Names read from files must be plain (json_in.c). */

@@ -35,6 +35,8 @@ struct sf_function_cfg {
     int threads;
     enum sf_nn_backend backend;
     const struct sf_auth *auth; /* this instance's identity (NULL or unset: none, as on AWS) */
+    int log_level;              /* enum sf_log_level (log.h) */
+    int log_format;             /* enum sf_log_format */
 };
 int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
                     struct sf_err *err);
@@ -53,7 +55,11 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
     X(THREADS, "threads", INT, threads, "N", "inference threads (1)", 1, 256)                      \
     X(BACKEND, "backend", BACKEND, backend, "NAME", "dnnl (default) or ref", 0, 0)                 \
     X(INIT, "init-delay-s", NUM, init_delay_s, "S",                                                \
-      "extra cold-start time before the first poll (0)", 0, 3600)
+      "extra cold-start time before the first poll (0)", 0, 3600)                                  \
+    X(LOG_LEVEL, "log-level", LOGLEVEL, log_level, "L", "error, warn, info (default) or debug", 0, \
+      0)                                                                                           \
+    X(LOG_FORMAT, "log-format", LOGFORMAT, log_format, "F",                                        \
+      "log lines as text (logfmt, default) or json", 0, 0)
 
 /* The defaults of every setting (the CLI's and sf_function_argv's). */
 void sf_function_defaults(struct sf_function_cfg *c);

@@ -53,10 +53,6 @@ struct sf_serve_cfg {
      * workers' identity SF_CLOUD_AWS_PRINCIPAL derived from SERFLOW_AUTH's root, required) */
     const char *provider;
     struct sf_cloud_aws_opts aws;
-    /* a line for people (a provider's API failing and recovering, its scaling); may be NULL;
-     * called from any thread */
-    void (*log)(void *ctx, const char *line);
-    void *log_ctx;
     /* functions */
     const char *lambda_url; /* NULL: start `serflow lambda` */
     double fn_timeout_s;
@@ -80,6 +76,14 @@ struct sf_serve_cfg {
     /* called once listening (may be NULL), e.g. for the CLI to print the address */
     void (*on_ready)(void *ctx, const char *host, int port);
     void *on_ready_ctx;
+    /* SIGHUP: the caller's handler sets *reload (may be NULL); the serving loop clears it and
+     * calls on_reload (may be NULL), which re-reads what it can (the CLI: its command line and
+     * config file), sets the log level itself, logs what cannot change while serving, and may
+     * return the controller's new parameters for the same path: the policy takes them at once
+     * (sf_policy_retune), keeping its state. A reload never stops the server. */
+    volatile sig_atomic_t *reload;
+    const struct sf_policy_env *(*on_reload)(void *ctx);
+    void *on_reload_ctx;
 };
 int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err);
 

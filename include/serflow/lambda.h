@@ -40,6 +40,8 @@ struct sf_lambda_cfg {
     const char *pricing_path;   /* the catalog it bills with (the CLI loads it; NULL: bundled) */
     enum sf_nn_backend backend; /* its instances' inference backend */
     const struct sf_auth *auth; /* the deployment's root identity; NULL or unset: see above */
+    int log_level;              /* enum sf_log_level (log.h), also its instances' */
+    int log_format;             /* enum sf_log_format, also its instances' */
     int ready_fd;
     int bound_port; /* out */
 };
@@ -81,7 +83,11 @@ extern const char *const sf_lambda_faults[];
     X(FAULT, "fault", FAULT, fault, "F",                                                           \
       "test hook: instances crash, hang, fail to start (start) or\npoll again without answering "  \
       "(repoll)",                                                                                  \
-      0, 0)
+      0, 0)                                                                                        \
+    X(LOG_LEVEL, "log-level", LOGLEVEL, log_level, "L",                                            \
+      "error, warn, info (default) or debug (its instances too)", 0, 0)                            \
+    X(LOG_FORMAT, "log-format", LOGFORMAT, log_format, "F",                                        \
+      "log lines as text (logfmt, default) or json (its instances too)", 0, 0)
 
 /* The defaults of every setting (the CLI's and sf_lambda_argv's). */
 void sf_lambda_defaults(struct sf_lambda_cfg *c);

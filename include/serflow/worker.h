@@ -45,6 +45,8 @@ struct sf_worker_cfg {
     int fault_no_start; /* test hook: exit with an error instead of becoming ready */
     const struct sf_auth *auth; /* this worker's identity (NULL or unset: none) */
     int no_function_auth;       /* call the function runtime unsigned (someone else's) */
+    int log_level;              /* enum sf_log_level (log.h): the CLI sets the log up with it */
+    int log_format;             /* enum sf_log_format */
 };
 int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err);
 
@@ -87,7 +89,11 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     X(NO_FN_AUTH, "no-function-auth", FLAG, no_function_auth, NULL,                                \
       "call the function runtime without this worker's identity\n(a runtime started by someone "   \
       "else)",                                                                                     \
-      0, 0)
+      0, 0)                                                                                        \
+    X(LOG_LEVEL, "log-level", LOGLEVEL, log_level, "L", "error, warn, info (default) or debug", 0, \
+      0)                                                                                           \
+    X(LOG_FORMAT, "log-format", LOGFORMAT, log_format, "F",                                        \
+      "log lines as text (logfmt, default) or json", 0, 0)
 
 /* The defaults of every setting (the CLI's and sf_worker_argv's). */
 void sf_worker_defaults(struct sf_worker_cfg *c);

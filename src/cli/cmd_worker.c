@@ -10,24 +10,29 @@
 #include "serflow/worker.h"
 #include "serflow/function.h"
 #include "serflow/lambda.h"
+#include "serflow/log.h"
 #include "serve_cli.h"
 
 /* ---- worker ---- */
 
 /* The option rows of each kind of SF_WORKER_OPTIONS / SF_LAMBDA_OPTIONS (the library's tables). */
-#define OPT_STR(id, n, m, h, lo, hi)     SF_SO_STR(id, n, m, h)
-#define OPT_INT(id, n, m, h, lo, hi)     SF_SO_INT(id, n, m, h, lo, hi)
-#define OPT_NUM(id, n, m, h, lo, hi)     SF_SO_NUM(id, n, m, h, lo, hi)
-#define OPT_FLAG(id, n, m, h, lo, hi)    SF_SO_FLAG(id, n, h)
-#define OPT_BACKEND(id, n, m, h, lo, hi) SF_SO_WORD(id, n, m, h, sf_cli_backend_words)
-#define OPT_FAULT(id, n, m, h, lo, hi)   SF_SO_WORD(id, n, m, h, sf_lambda_faults)
+#define OPT_STR(id, n, m, h, lo, hi)       SF_SO_STR(id, n, m, h)
+#define OPT_INT(id, n, m, h, lo, hi)       SF_SO_INT(id, n, m, h, lo, hi)
+#define OPT_NUM(id, n, m, h, lo, hi)       SF_SO_NUM(id, n, m, h, lo, hi)
+#define OPT_FLAG(id, n, m, h, lo, hi)      SF_SO_FLAG(id, n, h)
+#define OPT_BACKEND(id, n, m, h, lo, hi)   SF_SO_WORD(id, n, m, h, sf_cli_backend_words)
+#define OPT_FAULT(id, n, m, h, lo, hi)     SF_SO_WORD(id, n, m, h, sf_lambda_faults)
+#define OPT_LOGLEVEL(id, n, m, h, lo, hi)  SF_SO_WORD(id, n, m, h, sf_log_level_words)
+#define OPT_LOGFORMAT(id, n, m, h, lo, hi) SF_SO_WORD(id, n, m, h, sf_log_format_words)
 /* ... and how each kind stores its value */
-#define STORE_STR(dst, v)     (dst) = (v)->str
-#define STORE_INT(dst, v)     (dst) = (int)(v)->i
-#define STORE_NUM(dst, v)     (dst) = (v)->num
-#define STORE_FLAG(dst, v)    (dst) = 1
-#define STORE_BACKEND(dst, v) (dst) = sf_cli_backend_of((v)->word)
-#define STORE_FAULT(dst, v)   (dst) = sf_lambda_faults[(v)->word]
+#define STORE_STR(dst, v)       (dst) = (v)->str
+#define STORE_INT(dst, v)       (dst) = (int)(v)->i
+#define STORE_NUM(dst, v)       (dst) = (v)->num
+#define STORE_FLAG(dst, v)      (dst) = 1
+#define STORE_BACKEND(dst, v)   (dst) = sf_cli_backend_of((v)->word)
+#define STORE_FAULT(dst, v)     (dst) = sf_lambda_faults[(v)->word]
+#define STORE_LOGLEVEL(dst, v)  (dst) = (v)->word
+#define STORE_LOGFORMAT(dst, v) (dst) = (v)->word
 
 #define W_ENUM(ID, name, KIND, field, meta, help, lo, hi) W_##ID,
 enum { W_NONE = 0, SF_WORKER_OPTIONS(W_ENUM) };
@@ -94,6 +99,7 @@ static int worker_run(int argc, char **argv)
         sf_cli_error("worker", "--model DIR is required");
         return SF_EXIT_USAGE;
     }
+    sf_log_setup("worker", c.log_level, c.log_format);
     sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (c.ready_fd >= 0)
@@ -182,6 +188,7 @@ static int lambda_run(int argc, char **argv)
         sf_cli_error("lambda", "--model DIR and --function NAME are required");
         return SF_EXIT_USAGE;
     }
+    sf_log_setup("lambda", c.log_level, c.log_format);
     struct sf_err err = {{0}};
     static struct sf_pricing price;
     int rc = sf_pricing_load(
@@ -275,6 +282,7 @@ static int function_run(int argc, char **argv)
         sf_cli_error("function", "--model DIR (or SERFLOW_MODEL_DIR) is required");
         return SF_EXIT_USAGE;
     }
+    sf_log_setup("function", c.log_level, c.log_format);
     sf_cli_bound_malloc();
     if (getenv("SERFLOW_INSTANCE"))
         sf_cli_die_with_parent(); /* started by the local runtime */

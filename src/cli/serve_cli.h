@@ -8,11 +8,14 @@
 
 #include "cli.h"
 
-extern volatile sig_atomic_t sf_cli_stop;
+extern volatile sig_atomic_t sf_cli_stop, sf_cli_reload;
 
 /* SIGTERM and SIGINT set sf_cli_stop; SIGPIPE is ignored (a client that hangs up must not kill a
- * server); OMP_WAIT_POLICY=PASSIVE for this process's children. */
+ * server), and so is SIGHUP (a stray hang-up never kills a worker or a function); OMP_WAIT_POLICY=
+ * PASSIVE for this process's children. */
 void sf_cli_install_stop(void);
+/* SIGHUP sets sf_cli_reload (serve: reload what can be reloaded). After sf_cli_install_stop. */
+void sf_cli_install_reload(void);
 
 /* A child of the server (worker, function runtime, function instance) gets SIGTERM when the
  * thread that started it exits, even by SIGKILL of the server, so that no process outlives the

@@ -22,7 +22,6 @@
  * period; the api op and the log say so, and the ingress keeps serving with what is ready.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include "cloud_int.h"
 #include "serflow/http.h"
+#include "serflow/log.h"
 
 /* Instances the group may list that the provider bills at once: the aws module's cap of one
  * describe. */
@@ -62,8 +62,6 @@ struct awsp {
     double poll_s;
     int vm, authenticated;
     const struct sf_pricing *price;
-    void (*log)(void *ctx, const char *line);
-    void *log_ctx;
     struct sf_aws_credp *creds;
     struct sf_aws_quota *quota, *own_quota;
     struct sf_aws_client *client; /* the thread's */
@@ -86,19 +84,6 @@ static double now_of(struct awsp *p)
     return sf_monotonic_s() - p->offset_s;
 }
 
-static void say(struct awsp *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct awsp *p, const char *fmt, ...)
-{
-    if (!p->log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    p->log(p->log_ctx, line);
-}
-
 /* Counts one API call (mu not held): the log says when the API starts and stops failing. */
 static void api_result(struct awsp *p, const char *op, int rc, const struct sf_err *err)
 {
@@ -115,12 +100,12 @@ static void api_result(struct awsp *p, const char *op, int rc, const struct sf_e
     int now = p->api.failing;
     pthread_mutex_unlock(&p->mu);
     if (!was && now)
-        say(p,
-            "aws provider: %s failed: %s; serving on with the ready workers and functions, "
-            "retrying every %.3g s",
-            op, err->msg, p->poll_s);
+        sf_log(SF_LOG_WARN, "provider API failing", SF_LS("provider", "aws"), SF_LS("op", op),
+               SF_LS("error", err->msg), SF_LS("serving", "ready workers and functions"),
+               SF_LN("retry_s", p->poll_s));
     else if (was && !now)
-        say(p, "aws provider: the API answers again (%s) after %d failed calls", op, was);
+        sf_log(SF_LOG_INFO, "provider API answers again", SF_LS("provider", "aws"), SF_LS("op", op),
+               SF_LI("failed_calls", was));
 }
 
 static struct handle *by_id(struct awsp *p, int id)
@@ -406,8 +391,9 @@ static void reconcile(struct awsp *p, int describe)
         }
         pthread_mutex_unlock(&p->mu);
         if (rc == SF_OK)
-            say(p, "aws provider: terminating %s (the controller's choice), desired capacity %d",
-                iid, p->last_set);
+            sf_log(SF_LOG_INFO, "provider terminate", SF_LS("provider", "aws"),
+                   SF_LS("group", p->group), SF_LS("ec2_instance", iid),
+                   SF_LI("desired_capacity", p->last_set));
     }
     /* the desired capacity */
     pthread_mutex_lock(&p->mu);
@@ -424,7 +410,8 @@ static void reconcile(struct awsp *p, int describe)
             p->last_set = want;
             p->need_set = 0;
             pthread_mutex_unlock(&p->mu);
-            say(p, "aws provider: group %s desired capacity %d", p->group, want);
+            sf_log(SF_LOG_INFO, "provider desired capacity", SF_LS("provider", "aws"),
+                   SF_LS("group", p->group), SF_LI("desired_capacity", want));
         }
     }
     /* addresses of the instances in service that have none yet */
@@ -556,9 +543,12 @@ static void aws_shutdown(void *ctx, double now_s)
     int rc = sf_aws_asg_set_desired(p->client, p->group, 0, NULL, &err);
     api_result(p, "SetDesiredCapacity", rc, &err);
     if (rc == SF_OK)
-        say(p, "aws provider: group %s desired capacity 0 (stopping)", p->group);
+        sf_log(SF_LOG_INFO, "provider desired capacity", SF_LS("provider", "aws"),
+               SF_LS("group", p->group), SF_LI("desired_capacity", 0), SF_LB("stopping", 1));
     else
-        say(p, "aws provider: could not take group %s to 0 at stop: %s", p->group, err.msg);
+        sf_log(SF_LOG_ERROR, "provider stop failed", SF_LS("provider", "aws"),
+               SF_LS("group", p->group), SF_LS("error", err.msg),
+               SF_LS("left", "the group's desired capacity; set it to 0 by hand"));
     free_awsp(p);
 }
 
@@ -601,8 +591,6 @@ int sf_cloud_aws_new(struct sf_cloud *out, const struct sf_cloud_aws_cfg *cfg, s
     p->vm = cfg->vm;
     p->price = cfg->price;
     p->authenticated = cfg->authenticated;
-    p->log = cfg->log;
-    p->log_ctx = cfg->log_ctx;
     p->creds = cfg->creds;
     p->max_size = p->last_set = -1;
     p->offset_s = sf_monotonic_s();

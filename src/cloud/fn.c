@@ -132,7 +132,7 @@ static void local_invoke(void *sess, struct sf_fn_call *calls, size_t n, double 
         sf__fn_call_reset(&calls[i]);
     if (n == 1) {
         struct sf_http_bill bill;
-        struct sf_http_opts o = {&p->auth, calls[0].max_resp_bytes, &bill};
+        struct sf_http_opts o = {&p->auth, calls[0].max_resp_bytes, &bill, calls[0].headers};
         long status = 0;
         char *resp = NULL;
         size_t rlen = 0;
@@ -155,7 +155,7 @@ static void local_invoke(void *sess, struct sf_fn_call *calls, size_t n, double 
         lens[i] = calls[i].len;
         most = calls[i].max_resp_bytes > most ? calls[i].max_resp_bytes : most;
     }
-    struct sf_http_opts o = {&p->auth, most, bill};
+    struct sf_http_opts o = {&p->auth, most, bill, calls[0].headers};
     if (sf_http_post_many(&o, p->url, bodies, lens, n, timeout_s, status, resps, rlens, fnerrs) !=
         SF_OK) {
         for (size_t i = 0; i < n; i++) {

@@ -97,8 +97,8 @@ for _ in $(seq 1 300); do
 done
 [ -n "$b0" ] && ok || bad "aws: /metrics never said the API was failing"
 [ "$served" = 1 ] && ok || bad "aws: no function batch while the API failed (from $b0 to $b)"
-grep -q "aws provider: DescribeAutoScalingGroups failed" "$tmp/aws.log" && ok ||
-    bad "aws: the log does not say the API failed: $(grep 'aws provider' "$tmp/aws.log" | head -3)"
+grep -E 'level=WARN .*msg="provider API failing" provider=aws op=DescribeAutoScalingGroups error=.*InternalFailure' "$tmp/aws.log" >/dev/null && ok ||
+    bad "aws: the log does not say the API failed: $(grep 'provider' "$tmp/aws.log" | head -3)"
 # the group grows through the faults and its worker becomes ready (its health endpoint)
 wait_metric serflow_instance_launches_total '' 1 && ok || bad "aws: no instance launched under load"
 wait_metric serflow_instances 'state="ready"' 1 && ok || bad "aws: no instance ready under load"
@@ -132,8 +132,9 @@ accepted_is_answered aws
 # the API's failures are on /metrics and in the log
 [ "$(metric serflow_provider_api_errors_total)" -ge 1 ] 2>/dev/null && ok ||
     bad "aws: no API error counted: $(metric serflow_provider_api_errors_total)"
-for _ in $(seq 1 100); do grep -q "aws provider: the API answers again" "$tmp/aws.log" && break; sleep 0.1; done
-grep -q "aws provider: the API answers again" "$tmp/aws.log" && ok ||
+again='msg="provider API answers again" provider=aws op=[A-Za-z]+ failed_calls=[1-9]'
+for _ in $(seq 1 100); do grep -qE "$again" "$tmp/aws.log" && break; sleep 0.1; done
+grep -qE "$again" "$tmp/aws.log" && ok ||
     bad "aws: the log does not say the API recovered"
 
 # the bill against the fake's records (the fake records a billed invocation once its runtime

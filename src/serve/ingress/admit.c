@@ -85,6 +85,7 @@ static void count_result(struct sf__server *s, const struct sf__item *it,
     sf_metrics_add(s->metrics, s->mid.answered, outcome[st], 1);
     double lat = now - it->arrival_s;
     sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
+    sf_metrics_add(s->metrics, s->mid.slo_all, "", 1);
     if (r->status)
         return;
     if (lat <= s->cfg->bind->env.ctl.epoch_s)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "server.h"
+#include "serflow/log.h"
 
 /* Worker call timeout beyond the batch's own time: a worker that takes this much longer than any
  * batch can is treated as dead (its batch goes to functions). */
@@ -40,15 +41,33 @@ struct sf__batch *sf__batch_take(struct sf__server *s, size_t n)
             b = NULL;
         }
     }
+    const struct sf__pending *prev = NULL;
+    size_t ids_len = 0;
     for (size_t i = 0; i < n; i++) {
         struct sf__item *it = s->queue[(s->q_head + i) % s->q_cap];
         it->queued = 0;
-        if (b) {
-            b->ids[i] = it->id;
-            memcpy(b->x + i * s->numel, it->owner->x + it->idx * s->numel,
-                   s->numel * sizeof(float));
-            if (!i) /* the oldest: the earliest deadline */
-                b->deadline_s = it->deadline_s;
+        if (!b)
+            continue;
+        b->ids[i] = it->id;
+        memcpy(b->x + i * s->numel, it->owner->x + it->idx * s->numel, s->numel * sizeof(float));
+        if (!i) /* the oldest: the earliest deadline */
+            b->deadline_s = it->deadline_s;
+        if (it->owner == prev || !it->owner->trace)
+            continue; /* a request's images are queued together */
+        prev = it->owner;
+        const struct sf_reqtrace *t = it->owner->trace;
+        size_t l = strlen(t->request_id);
+        if (ids_len + l + 1 < sizeof(b->req_ids)) { /* whole ids only */
+            snprintf(b->req_ids + ids_len, sizeof(b->req_ids) - ids_len, "%s%s", ids_len ? "," : "",
+                     t->request_id);
+            ids_len += l + (ids_len ? 1 : 0);
+        }
+        if (!b->n_requests++) { /* its own span in its oldest request's trace */
+            struct sf_reqtrace span = *t;
+            char parent[64];
+            sf_reqtrace_header(t, parent, sizeof(parent));
+            sf_reqtrace_begin(&span, t->request_id, parent);
+            sf_reqtrace_header(&span, b->traceparent, sizeof(b->traceparent));
         }
     }
     s->q_head = (s->q_head + n) % s->q_cap;
@@ -70,6 +89,15 @@ void sf__batch_free(struct sf__batch *b)
     free(b);
 }
 
+/* One debug line per batch sent: where, its span, and the requests it carries. */
+static void log_batch(const struct sf__batch *b, const char *path, int instance)
+{
+    sf_log(SF_LOG_DEBUG, "batch", SF_LS("path", path), SF_LI("instance", instance),
+           SF_LI("images", b->n), SF_LI("requests", b->n_requests),
+           SF_LS("traceparent", b->traceparent), SF_LS("ids", b->req_ids),
+           SF_LI("attempt", b->attempts));
+}
+
 void sf__dispatch_function(struct sf__server *s, struct sf__batch *b)
 {
     b->next = NULL;
@@ -79,6 +107,7 @@ void sf__dispatch_function(struct sf__server *s, struct sf__batch *b)
         s->fn_head = b;
     s->fn_tail = b;
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"function\"", 1);
+    log_batch(b, "function", -1);
     pthread_cond_signal(&s->fn_cv);
 }
 
@@ -91,7 +120,20 @@ void sf__dispatch_instance(struct sf__server *s, int i, struct sf__batch *b)
     size_t n = b->n < (size_t)bc->batch_size ? b->n : (size_t)bc->batch_size;
     in->busy_until_s = sf__server_now(s) + bc->inst_worst_s[n];
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"instance\"", 1);
+    log_batch(b, "instance", in->id);
     pthread_cond_signal(&in->cv);
+}
+
+/* The header lines of a batch's calls: its request ids and its traceparent. */
+struct trace_headers {
+    char ids[SF_REQUEST_IDS_MAX_BYTES + 32];
+    char parent[96];
+};
+
+static void trace_headers(const struct sf__batch *b, struct trace_headers *th)
+{
+    snprintf(th->ids, sizeof(th->ids), "X-Request-Id: %s", b->req_ids);
+    snprintf(th->parent, sizeof(th->parent), "traceparent: %s", b->traceparent);
 }
 
 /* Encodes a batch as an input frame; NULL on failure. */
@@ -142,7 +184,6 @@ static void *inst_main(void *arg)
     struct sf_http *h = sf_http_new();
     char url[256];
     snprintf(url, sizeof(url), "http://%s/v1/batch", in->endpoint);
-    const char *hdr[] = {"Content-Type: application/octet-stream", NULL};
     /* the worker's own identity (the provider names it): it accepts nothing else, and only it
      * can answer */
     struct sf_auth who;
@@ -176,7 +217,10 @@ static void *inst_main(void *arg)
         if (left < timeout)
             timeout = left;
         struct sf_http_bill bill;
-        struct sf_http_opts o = {&who, result_cap(s, b->n), &bill};
+        struct sf_http_opts o = {&who, result_cap(s, b->n), &bill, NULL};
+        struct trace_headers th;
+        trace_headers(b, &th);
+        const char *hdr[] = {"Content-Type: application/octet-stream", th.ids, th.parent, NULL};
         if (frame && h && timeout > 0) {
             int rc = sf_http_request_opts(h, &o, url, frame, len, hdr, timeout, &status, &resp,
                                           &rlen, NULL, &err);
@@ -259,6 +303,9 @@ static void *fn_main(void *arg)
         void *frame = frame_of(s, b, &len);
         int ok = 0;
         double t_first = sf_monotonic_s();
+        struct trace_headers th;
+        trace_headers(b, &th);
+        const char *hdr[] = {th.ids, th.parent, NULL}; /* passed on to the function */
         for (int attempt = 0; attempt < 2 && frame && !ok && time_left(s, b) > 0;
              attempt++) { /* one retry */
             if (attempt)
@@ -268,6 +315,7 @@ static void *fn_main(void *arg)
             struct sf_fn_call call = {.payload = frame,
                                       .len = len,
                                       .max_resp_bytes = result_cap(s, b->n),
+                                      .headers = hdr,
                                       .status = SF_EIO,
                                       .billed_ms = -1};
             if (sess)

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "server.h"
+#include "serflow/log.h"
 #include "serflow/worker.h"
 
 /* Latency histogram bounds (s): from 1 ms to 60 s, denser around sub-second SLOs. */
@@ -30,43 +31,101 @@ static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
  * spill) is reported broken. */
 #define LAUNCH_FAILS_DOWN 3
 
+/* What the access log says of a request besides its status (ingress_handler). */
+struct access {
+    const char *handler; /* infer, metadata, health, metrics, other */
+    size_t images;
+    const char *route; /* vm, function, hybrid, a mix of them ("vm,hybrid"), or none */
+    char route_buf[32];
+};
+
+static int reserve_cb(void *ctx, size_t bytes)
+{
+    return sf__httpd_reserve(ctx, bytes);
+}
+
+/* Where the answered images ran, as the access log says it: each image's path (vm: stages on a
+ * VM only; function: on functions only; hybrid: both), the distinct ones joined. */
+static void route_of(const struct sf_serve_result *r, size_t n, struct access *acc)
+{
+    static const char *const names[] = {"vm", "hybrid", "function"};
+    int seen[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        seen[r[i].cut == 0 ? 2 : r[i].exit_stage <= r[i].cut ? 0 : 1] = 1;
+    acc->route_buf[0] = '\0';
+    for (int k = 0; k < 3; k++)
+        if (seen[k]) {
+            size_t l = strlen(acc->route_buf);
+            snprintf(acc->route_buf + l, sizeof(acc->route_buf) - l, "%s%s", l ? "," : "",
+                     names[k]);
+        }
+    acc->route = acc->route_buf[0] ? acc->route_buf : "none";
+}
+
 static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
-                         struct sf__httpd_resp *resp)
+                         struct sf__httpd_resp *resp, const struct sf_reqtrace *tr,
+                         struct access *acc)
 {
     struct sf_err err = {{0}};
+    /* a compressed body is inflated first, within the body cap and the process's budget */
+    char *decoded = NULL;
+    size_t dlen = 0;
+    int rc =
+        sf_oip_decode_body(sf__httpd_req_header(req, "Content-Encoding"), req->body, req->len,
+                           s->cfg->max_body_bytes, reserve_cb, (void *)req, &decoded, &dlen, &err);
+    if (rc != SF_OK) {
+        int status = rc == SF_EUNSUPPORTED ? 415
+                     : rc == SF_ETOOBIG    ? 413
+                     : rc == SF_ENOMEM     ? 503
+                                           : 400;
+        sf_metrics_add(s->metrics, s->mid.rejected,
+                       status == 415   ? "reason=\"unsupported_encoding\""
+                       : status == 503 ? "reason=\"busy\""
+                                       : "reason=\"bad_request\"",
+                       1);
+        if (status == 415)
+            sf__httpd_header(resp, "Accept-Encoding", SF_OIP_ACCEPT_ENCODING);
+        if (status == 503)
+            sf__httpd_header(resp, "Retry-After", "1");
+        sf__httpd_error(resp, status, "%s", err.msg);
+        return;
+    }
+    const char *body = decoded ? decoded : req->body ? req->body : "";
+    size_t len = decoded ? dlen : req->len;
     const char *hl = sf__httpd_req_header(req, "Inference-Header-Content-Length");
-    size_t json_len = req->len;
+    size_t json_len = len;
     const void *bin = NULL;
     size_t bin_len = 0;
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (*end || !*hl || v > req->len) {
+        if (*end || !*hl || v > len) {
             sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"bad_request\"", 1);
             sf__httpd_error(resp, 400,
                             "Inference-Header-Content-Length: %.32s is not a length "
                             "within the %zu-byte body",
-                            hl, req->len);
+                            hl, len);
+            free(decoded);
             return;
         }
         json_len = (size_t)v;
-        bin = req->body + json_len;
-        bin_len = req->len - json_len;
+        bin = body + json_len;
+        bin_len = len - json_len;
     }
     /* the parse's memory (tree, tensor) is bounded from the body's size before it is built, and
      * taken from the process's budget */
-    if (sf__httpd_reserve(req, sf_oip_parse_bytes(req->body ? req->body : "", json_len, bin_len,
+    if (sf__httpd_reserve(req, sf_oip_parse_bytes(body, json_len, bin_len,
                                                   (size_t)s->cfg->max_images, s->numel)) != 0) {
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"busy\"", 1);
         sf__httpd_header(resp, "Retry-After", "1");
-        sf__httpd_error(
-            resp, 503, "server busy: no memory to parse a %zu-byte request; retry later", req->len);
+        sf__httpd_error(resp, 503, "server busy: no memory to parse a %zu-byte request", len);
+        free(decoded);
         return;
     }
     struct sf_oip_request oip;
-    int rc = sf_oip_parse_request(req->body ? req->body : "", json_len, bin, bin_len,
-                                  sf_nn_model_input_shape(s->model), (size_t)s->cfg->max_images,
-                                  &oip, &err);
+    rc = sf_oip_parse_request(body, json_len, bin, bin_len, sf_nn_model_input_shape(s->model),
+                              (size_t)s->cfg->max_images, &oip, &err);
+    free(decoded);
     if (rc != SF_OK) {
         sf_metrics_add(s->metrics, s->mid.rejected,
                        rc == SF_ETOOBIG ? "reason=\"too_many_images\"" : "reason=\"bad_request\"",
@@ -74,10 +133,12 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
         sf__httpd_error(resp, rc == SF_ETOOBIG ? 413 : 400, "%s", err.msg);
         return;
     }
+    acc->images = oip.n;
     struct sf__pending p;
     memset(&p, 0, sizeof(p));
     p.n = oip.n;
     p.x = oip.x;
+    p.trace = tr;
     p.res = calloc(oip.n, sizeof(*p.res));
     pthread_cond_init(&p.cv, NULL);
     int retry = 0;
@@ -106,11 +167,23 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
                         "what the model handles)",
                         p.refused - 1);
     } else {
-        char *body = sf_oip_response_json(sf_nn_model_name(s->model), oip.id, p.res, p.n);
-        if (body)
-            sf__httpd_json(resp, 200, body);
-        else
+        char *out = NULL;
+        size_t out_len = 0, jl = 0;
+        route_of(p.res, p.n, acc);
+        if (sf_oip_response(sf_nn_model_name(s->model), SF_OIP_MODEL_VERSION, oip.id, &oip, p.res,
+                            p.n, &out, &out_len, &jl) != SF_OK) {
             sf__httpd_error(resp, 500, "could not build the answer");
+        } else if (jl == out_len) {
+            sf__httpd_json(resp, 200, out);
+        } else { /* the binary tensor extension: the JSON header, then the outputs' bytes */
+            char v[32];
+            snprintf(v, sizeof(v), "%zu", jl);
+            sf__httpd_header(resp, "Inference-Header-Content-Length", v);
+            resp->status = 200;
+            resp->body = out;
+            resp->len = out_len;
+            resp->content_type = "application/octet-stream";
+        }
     }
     pthread_cond_destroy(&p.cv);
     free(p.res);
@@ -128,11 +201,11 @@ static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
     json_t *o = json_pack(
         "{s:s,s:[s],s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:[i]},{s:s,s:s,s:[i,i]},{s:s,s:s,s:[i]},"
         "{s:s,s:s,s:[i]}]}",
-        "name", sf_nn_model_name(s->model), "versions", "1", "platform", "serflow-ee-onnx",
-        "inputs", "name", "input", "datatype", "FP32", "shape", shape, "outputs", "name", "label",
-        "datatype", "INT64", "shape", -1, "name", "probabilities", "datatype", "FP32", "shape", -1,
-        s->num_classes, "name", "exit_stage", "datatype", "INT32", "shape", -1, "name", "where",
-        "datatype", "BYTES", "shape", -1);
+        "name", sf_nn_model_name(s->model), "versions", SF_OIP_MODEL_VERSION, "platform",
+        "serflow-ee-onnx", "inputs", "name", SF_OIP_INPUT_NAME, "datatype", "FP32", "shape", shape,
+        "outputs", "name", "label", "datatype", "INT64", "shape", -1, "name", "probabilities",
+        "datatype", "FP32", "shape", -1, s->num_classes, "name", "exit_stage", "datatype", "INT32",
+        "shape", -1, "name", "where", "datatype", "BYTES", "shape", -1);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (body)
@@ -259,50 +332,160 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+/* 405 for a known path asked with another method: Allow names the ones it takes. */
+static void not_allowed(struct sf__httpd_resp *resp, const char *method, const char *url,
+                        const char *allow)
 {
-    struct sf__server *s = ctx;
+    sf__httpd_header(resp, "Allow", allow);
+    sf__httpd_error(resp, 405, "%s %.200s: method not allowed (allowed: %s)", method, url, allow);
+}
+
+/* The endpoints. A model's paths are /v2/models/NAME[/versions/1][/ready|/infer]; the name is
+ * the path up to the next '/' (a name may hold anything else, as decoded by the HTTP layer). */
+static void route(struct sf__server *s, const struct sf__httpd_req *req,
+                  struct sf__httpd_resp *resp, const struct sf_reqtrace *tr, struct access *acc)
+{
     const char *u = req->url, *name = sf_nn_model_name(s->model);
-    static const char pre[] = "/v2/models/";
-    int get = !strcmp(req->method, "GET");
-    if (!strcmp(u, "/v2/health/live") && get) {
-        sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
-    } else if (!strcmp(u, "/v2/health/ready") && get) {
-        handle_ready(s, resp);
-    } else if (!strcmp(u, "/v2") && get) {
-        sf__httpd_json(resp, 200,
-                       sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
-                                 "[\"binary_tensor_data\"]}"));
-    } else if (!strcmp(u, "/metrics") && get) {
-        handle_metrics(s, resp);
-    } else if (!strncmp(u, pre, sizeof(pre) - 1)) {
-        /* the name is the path up to the next '/' (a name may hold anything else, as decoded
-         * by the HTTP layer) */
-        const char *m = u + sizeof(pre) - 1;
-        size_t ul = strlen(m), nl = strlen(name);
-        const char *rest = "";
-        int same = ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/');
-        if (same)
-            rest = m + nl;
-        if (!same) {
-            const char *slash = strchr(m, '/');
-            size_t ml = slash ? (size_t)(slash - m) : ul;
-            sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
-            sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
-                            (int)(ml < 128 ? ml : 128), m, name);
-        } else if (!strcmp(rest, "/infer") && !strcmp(req->method, "POST")) {
-            handle_infer(s, req, resp);
-        } else if (!*rest && get) {
-            handle_model_meta(s, resp);
-        } else if (!strcmp(rest, "/ready") && get) {
+    static const char pre[] = "/v2/models/", ver[] = "/versions/";
+    int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    static const char GET_ONLY[] = "GET, HEAD";
+    acc->handler = "health";
+    if (!strcmp(u, "/v2/health/live")) {
+        if (get)
+            sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    if (!strcmp(u, "/v2/health/ready")) {
+        if (get)
             handle_ready(s, resp);
-        } else {
-            sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = "metadata";
+    if (!strcmp(u, "/v2")) {
+        if (get)
+            sf__httpd_json(resp, 200,
+                           sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
+                                     "[\"binary_tensor_data\"]}"));
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = "metrics";
+    if (!strcmp(u, "/metrics")) {
+        if (get)
+            handle_metrics(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = "other";
+    if (strncmp(u, pre, sizeof(pre) - 1) != 0) {
+        sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
+        return;
+    }
+    const char *m = u + sizeof(pre) - 1;
+    size_t ul = strlen(m), nl = strlen(name);
+    if (!(ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/'))) {
+        const char *slash = strchr(m, '/');
+        size_t ml = slash ? (size_t)(slash - m) : ul;
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
+        sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
+                        (int)(ml < 128 ? ml : 128), m, name);
+        return;
+    }
+    const char *rest = m + nl;
+    if (!strncmp(rest, ver, sizeof(ver) - 1)) { /* /versions/V: the one version there is */
+        const char *v = rest + sizeof(ver) - 1;
+        size_t vl = strcspn(v, "/");
+        if (vl != strlen(SF_OIP_MODEL_VERSION) || strncmp(v, SF_OIP_MODEL_VERSION, vl) != 0) {
+            sf__httpd_error(resp, 404, "model '%s' has no version '%.*s' (its versions: %s)", name,
+                            (int)(vl < 64 ? vl : 64), v, SF_OIP_MODEL_VERSION);
+            return;
         }
+        rest = v + vl;
+    }
+    if (!strcmp(rest, "/infer")) {
+        acc->handler = "infer";
+        if (!strcmp(req->method, "POST"))
+            handle_infer(s, req, resp, tr, acc);
+        else
+            not_allowed(resp, req->method, u, "POST");
+    } else if (!*rest) {
+        acc->handler = "metadata";
+        if (get)
+            handle_model_meta(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+    } else if (!strcmp(rest, "/ready")) {
+        acc->handler = "health";
+        if (get)
+            handle_ready(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
     } else {
         sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
     }
 }
+
+/* Every request: its id and trace context (the client's when valid, else new) returned with
+ * the answer, the answer counted by handler and status class, and one access log line: at info
+ * for inference, at debug for probes and scrapes (a warning when one fails with a 5xx). */
+static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+{
+    struct sf__server *s = ctx;
+    double t0 = sf_monotonic_s();
+    struct sf_reqtrace tr;
+    sf_reqtrace_begin(&tr, sf__httpd_req_header(req, "X-Request-Id"),
+                      sf__httpd_req_header(req, "traceparent"));
+    struct access acc = {"other", 0, "none", ""};
+    route(s, req, resp, &tr, &acc);
+    char tp[64];
+    sf__httpd_header(resp, "X-Request-Id", tr.request_id);
+    sf__httpd_header(resp, "traceparent", sf_reqtrace_header(&tr, tp, sizeof(tp)));
+    int status = resp->status ? resp->status : 500;
+    char lab[64];
+    snprintf(lab, sizeof(lab), "handler=\"%s\",code=\"%dxx\"", acc.handler,
+             status >= 500   ? 5
+             : status >= 400 ? 4
+                             : 2);
+    sf_metrics_add(s->metrics, s->mid.http, lab, 1);
+    int infer = !strcmp(acc.handler, "infer");
+    int level = infer ? SF_LOG_INFO : status >= 500 ? SF_LOG_WARN : SF_LOG_DEBUG;
+    sf_log(level, "access", SF_LS("id", tr.request_id), SF_LS("trace_id", tr.trace_id),
+           SF_LS("span_id", tr.span_id), SF_LS("method", req->method), SF_LS("path", req->url),
+           SF_LI("status", status), SF_LN("latency_s", sf_monotonic_s() - t0),
+           SF_LS("handler", acc.handler), SF_LI("images", acc.images), SF_LS("route", acc.route),
+           SF_LI("bytes_in", req->len), SF_LI("bytes_out", resp->len));
+}
+
+/* The label sets of the labelled families: every series exists from the start, at 0 (rate()
+ * over a counter that never fired is 0, not empty). */
+static const char *const OUTCOMES[] = {"outcome=\"ok\"", "outcome=\"failed\"",
+                                       "outcome=\"refused\"", "outcome=\"deadline\"", NULL};
+static const char *const REJECT_REASONS[] = {"reason=\"queue_full\"",
+                                             "reason=\"bad_request\"",
+                                             "reason=\"too_many_images\"",
+                                             "reason=\"unknown_model\"",
+                                             "reason=\"unsupported_encoding\"",
+                                             "reason=\"busy\"",
+                                             "reason=\"draining\"",
+                                             NULL};
+static const char *const WHERES[] = {"where=\"vm\"", "where=\"vm+function\"", "where=\"function\"",
+                                     NULL};
+static const char *const PATHS[] = {"path=\"instance\"", "path=\"function\"", NULL};
+static const char *const STATES[] = {"state=\"pending\"", "state=\"ready\"", "state=\"busy\"",
+                                     NULL};
+static const char *const NONE_YET[] = {NULL}; /* declared after the model is known */
+/* HTTP answers by handler and status class */
+#define HTTP_HANDLERS(X) X(infer) X(metadata) X(health) X(metrics) X(other)
+#define HTTP_SERIES(h)                                                                             \
+    "handler=\"" #h "\",code=\"2xx\"", "handler=\"" #h "\",code=\"4xx\"",                          \
+        "handler=\"" #h "\",code=\"5xx\"",
+static const char *const HTTP_LABELS[] = {HTTP_HANDLERS(HTTP_SERIES) NULL};
 
 static int declare_metrics(struct sf__server *s, struct sf_err *err)
 {
@@ -313,92 +496,111 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         const char *name;
         enum sf_metric_type type;
         const char *help;
+        const char *const *labels;
     } f[] = {
         {&d->accepted, "serflow_requests_accepted_total", SF_METRIC_COUNTER,
-         "Requests (images) admitted."},
+         "Requests (images) admitted.", NULL},
         {&d->answered, "serflow_requests_answered_total", SF_METRIC_COUNTER,
          "Admitted requests answered, by outcome (ok, failed: 502, refused: 422 outputs not "
-         "finite, deadline: 504)."},
+         "finite, deadline: 504).",
+         OUTCOMES},
         {&d->rejected, "serflow_requests_rejected_total", SF_METRIC_COUNTER,
-         "Requests refused at admission, by reason."},
+         "Requests refused at admission, by reason.", REJECT_REASONS},
         {&d->exit_stage, "serflow_requests_exit_stage_total", SF_METRIC_COUNTER,
-         "Answered requests by the stage they left the network at."},
+         "Answered requests by the stage they left the network at.", NONE_YET},
         {&d->where, "serflow_requests_where_total", SF_METRIC_COUNTER,
-         "Answered requests by where they ran."},
+         "Answered requests by where they ran.", WHERES},
         {&d->latency, "serflow_request_latency_seconds", SF_METRIC_HISTOGRAM,
-         "Admission to answer."},
+         "Admission to answer.", NULL},
         {&d->slo_ok, "serflow_requests_slo_ok_total", SF_METRIC_COUNTER,
-         "Requests answered within the SLO of their arrival."},
+         "Requests answered (ok) within the SLO of their admission.", NULL},
+        {&d->slo_all, "serflow_requests_slo_total", SF_METRIC_COUNTER,
+         "Requests answered, every outcome: the SLO ratio is serflow_requests_slo_ok_total / "
+         "serflow_requests_slo_total.",
+         NULL},
+        {&d->slo_s, "serflow_slo_seconds", SF_METRIC_GAUGE, "The latency SLO.", NULL},
         {&d->unanswered, "serflow_requests_unanswered", SF_METRIC_GAUGE,
-         "Admitted requests not answered yet."},
+         "Admitted requests not answered yet.", NULL},
         {&d->dropped, "serflow_results_dropped_total", SF_METRIC_COUNTER,
-         "Results for requests no longer waiting (answered, or past their deadline)."},
+         "Results for requests no longer waiting (answered, or past their deadline).", NULL},
         {&d->frames_rejected, "serflow_frames_rejected_total", SF_METRIC_COUNTER,
          "Answers of workers and functions refused (malformed, unauthenticated, or not the "
-         "batch's ids), by path."},
-        {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path."},
+         "batch's ids), by path.",
+         PATHS},
+        {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path.",
+         PATHS},
         {&d->redispatch, "serflow_batches_redispatched_total", SF_METRIC_COUNTER,
-         "Batches of a failed worker sent again to functions."},
+         "Batches of a failed worker sent again to functions.", NULL},
         {&d->fn_retries, "serflow_function_retries_total", SF_METRIC_COUNTER,
-         "Function invocations retried after a failure."},
+         "Function invocations retried after a failure.", NULL},
         {&d->fn_throttled, "serflow_function_throttled_total", SF_METRIC_COUNTER,
-         "Function invocations refused at the concurrency cap (429) and tried again."},
+         "Function invocations refused at the concurrency cap (429) and tried again.", NULL},
         {&d->runtime_restarts, "serflow_function_runtime_restarts_total", SF_METRIC_COUNTER,
-         "Restarts of the function runtime after it died."},
-        {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state."},
+         "Restarts of the function runtime after it died.", NULL},
+        {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state.", STATES},
         {&d->target, "serflow_instances_target", SF_METRIC_GAUGE,
-         "The policy's last instance target."},
-        {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched."},
+         "The policy's last instance target.", NULL},
+        {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched.",
+         NULL},
+        {&d->terminations, "serflow_instance_terminations_total", SF_METRIC_COUNTER,
+         "Instances terminated by the policy.", NULL},
         {&d->inst_failures, "serflow_instance_failures_total", SF_METRIC_COUNTER,
-         "Instances that exited without being asked."},
+         "Instances that exited without being asked.", NULL},
         {&d->launch_failing, "serflow_instance_launches_failing", SF_METRIC_GAUGE,
-         "Launches in a row that never became ready (the provider backs off)."},
+         "Launches in a row that never became ready (the provider backs off).", NULL},
         {&d->api_failing, "serflow_provider_api_failing", SF_METRIC_GAUGE,
          "Calls of the instances provider's API (aws: Auto Scaling, EC2) failed in a row after "
          "their retries; 0 when the last one worked. While it fails, ready workers and functions "
-         "serve."},
+         "serve.",
+         NULL},
         {&d->api_errors, "serflow_provider_api_errors_total", SF_METRIC_COUNTER,
-         "Calls of the instances provider's API that failed after their retries."},
+         "Calls of the instances provider's API that failed after their retries.", NULL},
         {&d->api_calls, "serflow_provider_api_calls_total", SF_METRIC_COUNTER,
-         "Calls of the instances provider's API."},
-        {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched."},
-        {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch."},
-        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200."},
+         "Calls of the instances provider's API.", NULL},
+        {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched.",
+         NULL},
+        {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch.", NULL},
+        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200.", NULL},
+        {&d->http, "serflow_http_requests_total", SF_METRIC_COUNTER,
+         "HTTP requests answered, by handler and status class.", HTTP_LABELS},
         {&d->buffered, "serflow_http_buffered_bytes", SF_METRIC_GAUGE,
-         "Memory held for request bodies and their parse."},
-        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open."},
+         "Memory held for request bodies and their parse.", NULL},
+        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open.",
+         NULL},
         {&d->bill_vm_s, "serflow_bill_vm_seconds_total", SF_METRIC_COUNTER,
-         "Billed VM seconds by type (per second, minimum per launch; running ones so far)."},
-        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost."},
+         "Billed VM seconds by type (per second, minimum per launch; running ones so far).",
+         NONE_YET},
+        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost.", NULL},
         {&d->bill_fn_gb_s, "serflow_bill_function_gigabyte_seconds_total", SF_METRIC_COUNTER,
-         "Billed function GB-seconds (1 ms rounding)."},
+         "Billed function GB-seconds (1 ms rounding).", NULL},
         {&d->bill_fn_inv, "serflow_bill_function_invocations_total", SF_METRIC_COUNTER,
-         "Billed function invocations."},
+         "Billed function invocations.", NULL},
         {&d->bill_fn_usd, "serflow_bill_function_usd_total", SF_METRIC_COUNTER,
-         "Function cost, request fees included."},
+         "Function cost, request fees included.", NULL},
         {&d->bill_fees_usd, "serflow_bill_function_fees_usd_total", SF_METRIC_COUNTER,
-         "Request fees."},
-        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost."},
+         "Request fees.", NULL},
+        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost.", NULL},
     };
     for (size_t i = 0; i < SF_ARRAY_LEN(f); i++) {
         int hist = f[i].type == SF_METRIC_HISTOGRAM;
         *f[i].id =
             sf_metrics_family(m, f[i].name, f[i].type, f[i].help, hist ? LATENCY_BUCKETS : NULL,
-                              hist ? SF_ARRAY_LEN(LATENCY_BUCKETS) : 0);
+                              hist ? SF_ARRAY_LEN(LATENCY_BUCKETS) : 0, f[i].labels);
         if (*f[i].id < 0)
             return sf_err_set(err, SF_EINVAL, "metrics: cannot declare %s", f[i].name);
     }
-    /* the outcomes exist from the start, so accepted = answered can be read at once */
-    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
-                                           "outcome=\"refused\"", "outcome=\"deadline\""};
-    for (size_t i = 0; i < SF_ARRAY_LEN(outcomes); i++)
-        sf_metrics_add(m, d->answered, outcomes[i], 0);
-    sf_metrics_add(m, d->accepted, "", 0);
-    sf_metrics_add(m, d->dropped, "", 0);
-    sf_metrics_add(m, d->runtime_restarts, "", 0);
-    sf_metrics_set(m, d->api_failing, "", 0);
-    sf_metrics_add(m, d->api_errors, "", 0);
-    sf_metrics_add(m, d->api_calls, "", 0);
+    char lab[160], val[128];
+    for (int st = 1; st <= s->n_stages; st++) { /* the model's stages */
+        snprintf(lab, sizeof(lab), "stage=\"%d\"", st);
+        sf_metrics_declare(m, d->exit_stage, lab);
+    }
+    const struct sf_pricing *p = s->cfg->price;
+    for (size_t v = 0; v < p->n_vm; v++) { /* the catalog's VM types */
+        label_value(p->vm[v].name, val, sizeof(val));
+        snprintf(lab, sizeof(lab), "type=\"%s\"", val);
+        sf_metrics_declare(m, d->bill_vm_s, lab);
+    }
+    sf_metrics_set(m, d->slo_s, "", s->cfg->bind->env.ctl.epoch_s);
     return SF_OK;
 }
 
@@ -419,6 +621,8 @@ static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
     w->fault_delay_s = c->worker_fault_delay_s;
     w->fault_no_start = c->worker_fault_no_start;
     w->no_function_auth = !s->ingress_id.set; /* someone else's runtime: no identity to call it */
+    w->log_level = sf_log_get_level();        /* as the ingress's now (SIGHUP may change it) */
+    w->log_format = sf_log_get_format();
 }
 
 /* A launch's command line for the local provider: the workers' settings, the VM type's vCPUs as
@@ -451,9 +655,7 @@ static int start_cloud(struct sf__server *s, struct sf_err *err)
                                       .creds = s->aws_creds,
                                       .vm = c->bind->path.vm,
                                       .price = c->price,
-                                      .authenticated = s->root.set,
-                                      .log = c->log,
-                                      .log_ctx = c->log_ctx};
+                                      .authenticated = s->root.set};
         if (!c->bind->path.has_instances)
             ac.vm = 0; /* a path of functions only never launches; the bill needs a type */
         rc = sf_cloud_aws_new(&s->cloud, &ac, err);
@@ -491,6 +693,21 @@ static int make_identities(struct sf__server *s, struct sf_err *err)
     return rc;
 }
 
+/* SIGHUP: what the caller re-read, applied (the log level it set itself; the controller's
+ * parameters here, under the lock). */
+static void reload(struct sf__server *s)
+{
+    *s->cfg->reload = 0;
+    sf_log(SF_LOG_INFO, "reload", SF_LS("what", "SIGHUP"), SF_LI("epoch", s->epoch));
+    const struct sf_policy_env *env =
+        s->cfg->on_reload ? s->cfg->on_reload(s->cfg->on_reload_ctx) : NULL;
+    if (!env)
+        return;
+    pthread_mutex_lock(&s->mu);
+    sf__control_retune(s, env);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
@@ -522,6 +739,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     if (cfg->max_images > cfg->queue_cap)
         rc = sf_err_set(err, SF_EINVAL,
@@ -591,6 +809,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     while (rc == SF_OK && !*stop) {
+        if (cfg->reload && *cfg->reload)
+            reload(s);
         sf__runtime_supervise(s);
         nap_ms(20);
     }
@@ -624,10 +844,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sf__control_fini(s);
     cfg->accepted = (uint64_t)sf_metrics_get(s->metrics, s->mid.accepted, "");
     cfg->answered = 0;
-    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
-                                           "outcome=\"refused\"", "outcome=\"deadline\""};
-    for (size_t i = 0; s->metrics && i < SF_ARRAY_LEN(outcomes); i++)
-        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, outcomes[i]);
+    for (size_t i = 0; s->metrics && OUTCOMES[i]; i++)
+        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, OUTCOMES[i]);
     sf_metrics_free(s->metrics);
     free(s->queue);
     free(s->table);

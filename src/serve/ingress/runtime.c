@@ -18,6 +18,7 @@
 
 #include "server.h"
 #include "serflow/lambda.h"
+#include "serflow/log.h"
 
 /* Time to wait for the function runtime's readiness line. */
 #define RUNTIME_START_TIMEOUT_S 30.0
@@ -47,6 +48,8 @@ static int spawn_runtime(struct sf__server *s, struct sf_err *err)
     l.port = s->rt.port;
     l.fault = c->fn_fault;
     l.backend = c->backend;
+    l.log_level = sf_log_get_level();
+    l.log_format = sf_log_get_format();
     struct sf_argv *argv = malloc(sizeof(*argv));
     if (!argv)
         return sf_err_set(err, SF_ENOMEM, "out of memory");

@@ -28,8 +28,9 @@ struct sf__pending {
     int expired;       /* an image passed its deadline: 504 */
     int draining;      /* refused: the server is stopping */
     double deadline_s; /* of its images */
-    struct sf_serve_result *res; /* n */
-    const float *x;              /* n x numel, the parsed request's buffer */
+    struct sf_serve_result *res;     /* n */
+    const float *x;                  /* n x numel, the parsed request's buffer */
+    const struct sf_reqtrace *trace; /* its id and trace context: passed on with its batches */
     pthread_cond_t cv;
 };
 
@@ -59,6 +60,12 @@ struct sf__batch {
     double dispatched_s;
     double deadline_s; /* its oldest request's: past it, every request was answered 504 */
     struct sf__batch *next;
+    /* what its calls carry: the request ids of its images (X-Request-Id, comma-separated, whole
+     * ids up to SF_REQUEST_IDS_MAX_BYTES) and a traceparent naming its own span in the trace of
+     * its oldest request */
+    char req_ids[SF_REQUEST_IDS_MAX_BYTES + 1];
+    char traceparent[64];
+    size_t n_requests; /* requests its images come from */
 };
 
 /* A ready instance and its thread; one batch at a time. */
@@ -83,11 +90,11 @@ struct sf__inst {
 };
 
 struct sf__metrics_ids {
-    int accepted, answered, rejected, exit_stage, where, latency, slo_ok, batches, redispatch,
-        instances, target, launches, inst_failures, queue, epoch, bill_vm_s, bill_vm_usd,
-        bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd, fn_retries, fn_throttled,
-        dropped, frames_rejected, runtime_restarts, launch_failing, ready, buffered, connections,
-        unanswered, api_failing, api_errors, api_calls;
+    int accepted, answered, rejected, exit_stage, where, latency, slo_ok, slo_all, slo_s, batches,
+        redispatch, instances, target, launches, terminations, inst_failures, queue, epoch,
+        bill_vm_s, bill_vm_usd, bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd,
+        fn_retries, fn_throttled, dropped, frames_rejected, runtime_restarts, launch_failing, ready,
+        http, buffered, connections, unanswered, api_failing, api_errors, api_calls;
 };
 
 /* The function runtime the ingress started, supervised by runtime.c. */
@@ -160,12 +167,16 @@ struct sf__server {
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     /* controller state (control.c) */
     struct sf_policy policy;
+    /* the controller's parameters in use: the binding's, until a reload retunes them (the
+     * terminate delay and the cold-start draws come from here) */
+    struct sf_ctl_params ctl;
     struct sf_dq dq; /* deadline batching: ctl/'s loop over the queue (control.c) */
     double epoch_wall_s;
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */
     uint32_t arrivals_epoch; /* arrivals in the current epoch */
-    int cap_left;            /* requests instances may still take this epoch */
+    uint32_t arrivals_slot[SF_POLICY_OBS_SLOTS]; /* the same in equal parts of the epoch */
+    int cap_left;                                /* requests instances may still take this epoch */
     int target;
     uint64_t launches_seen;
 };
@@ -216,6 +227,9 @@ void sf__control_arrived(struct sf__server *s, double now_s);
 void *sf__control_main(void *arg);
 /* now in seconds since the server started (monotonic). */
 double sf__server_now(const struct sf__server *s);
+/* Takes new controller parameters (a reload): the policy retuned, its state kept; mu held.
+ * Logs what changed or why nothing did. */
+void sf__control_retune(struct sf__server *s, const struct sf_policy_env *env);
 
 /* ---- dispatch.c ---- */
 /* Takes n items from the head of the queue into a new batch (mu held). NULL when out of memory

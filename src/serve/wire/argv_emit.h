@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "serflow/core.h"
+#include "serflow/log.h"
 #include "serflow/nn.h"
 
 static inline int sf__emit_STR(struct sf_argv *a, const char *name, const char *const *v,
@@ -48,6 +49,23 @@ static inline int sf__emit_BACKEND(struct sf_argv *a, const char *name, const en
         return SF_OK;
     int rc = sf_argv_addf(a, "--%s", name);
     return rc == SF_OK ? sf_argv_add(a, sf_nn_backend_name(*v)) : rc;
+}
+
+static inline int sf__emit_LOGLEVEL(struct sf_argv *a, const char *name, const int *v, const int *d)
+{
+    if (*v == *d || *v < SF_LOG_ERROR || *v > SF_LOG_DEBUG)
+        return SF_OK;
+    int rc = sf_argv_addf(a, "--%s", name);
+    return rc == SF_OK ? sf_argv_add(a, sf_log_level_words[*v]) : rc;
+}
+
+static inline int sf__emit_LOGFORMAT(struct sf_argv *a, const char *name, const int *v,
+                                     const int *d)
+{
+    if (*v == *d || (*v != SF_LOG_TEXT && *v != SF_LOG_JSON))
+        return SF_OK;
+    int rc = sf_argv_addf(a, "--%s", name);
+    return rc == SF_OK ? sf_argv_add(a, sf_log_format_words[*v]) : rc;
 }
 
 #endif
