@@ -110,7 +110,7 @@ static void *run_one(void *arg)
         /* the function ran and failed: its error document is the answer */
         c->status = SF_OK;
         c->function_error = 1;
-        snprintf(c->error, sizeof(c->error), "function error %s: %.150s", r.function_error,
+        snprintf(c->error, sizeof(c->error), "function error %.30s: %.150s", r.function_error,
                  r.payload ? r.payload : "");
         c->resp = r.payload;
         c->resp_len = r.payload_len;
