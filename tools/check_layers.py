@@ -42,7 +42,7 @@ ABOUT = {
     "cli": "the commands: the only code that prints for people or exits",
     "serve": "the serving programs: ingress, VM worker, function runtime, function, load",
     "wire": "frames, OIP v2, Prometheus metrics, HTTP server glue and client",
-    "cloud": "providers of instances (local processes; AWS), child processes",
+    "cloud": "providers of instances and functions (local; AWS), child processes",
     "aws": "AWS clients: SigV4, credentials, retries, Query/REST APIs",
     "auth": "identities between the serving processes: keys, request tokens, response MACs",
     "sim": "trace replay of bound policies; the clairvoyant oracle and static fleet",

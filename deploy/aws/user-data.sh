@@ -24,7 +24,7 @@ put() { # KEY VALUE: refuses anything but a plain token
 }
 put SERFLOW_HOST "$host"
 for v in SERFLOW_PORT SERFLOW_REGION SERFLOW_FUNCTION SERFLOW_TAU SERFLOW_CUT SERFLOW_FANOUT \
-  SERFLOW_GROUP SERFLOW_POLICY SERFLOW_SLO_S SERFLOW_WORKER_PORT; do
+  SERFLOW_GROUP SERFLOW_POLICY SERFLOW_WORKER_PORT; do
   put "$v" "${!v:-}"
 done
 put AWS_REGION "${SERFLOW_REGION:-}"
@@ -33,7 +33,43 @@ put AWS_REGION "${SERFLOW_REGION:-}"
 for ca in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/certs/ca-certificates.crt; do
   if [ -r "$ca" ]; then put AWS_CA_BUNDLE "$ca"; break; fi
 done
-chmod 0644 "$env_file"
+
+# The identities (docs/serving.md "Identity between the processes"; docs/deploy-aws.md): the
+# ingress reads the deployment's root from Secrets Manager and writes the workers' key derived
+# from it, K(worker:aws) = HMAC-SHA256(root, "serflow principal worker:aws"), into the workers'
+# secret; a worker reads only that. Secrets pass through files of mode 0600 and stdin, never
+# argv; the env file is root's (systemd reads it before it drops to the serflow user, and the
+# process wipes SERFLOW_AUTH from its environment once read).
+chmod 0600 "$env_file"
+export AWS_DEFAULT_REGION=${SERFLOW_REGION:?}
+secret() { # ARN: the secret's value
+  aws secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text
+}
+umask 077
+if [ "$role" = ingress ]; then
+  root=$(secret "${SERFLOW_ROOT_SECRET:?}")
+  [[ "$root" =~ ^[0-9a-f]{64}$ ]] || { echo "user-data: the root secret is not 64 hex digits" >&2; exit 2; }
+  wkey=$(printf '%s' "$root" | python3 -c 'import hashlib, hmac, sys
+root = bytes.fromhex(sys.stdin.read().strip())
+print(hmac.new(root, b"serflow principal worker:aws", hashlib.sha256).hexdigest())')
+  tmpj=$(mktemp)
+  printf '{"SecretId": "%s", "SecretString": "%s"}' "${SERFLOW_WORKER_SECRET:?}" "$wkey" >"$tmpj"
+  aws secretsmanager put-secret-value --cli-input-json "file://$tmpj" >/dev/null
+  rm -f "$tmpj"
+  printf 'SERFLOW_AUTH=root %s\n' "$root" >>"$env_file"
+else
+  # the ingress writes the key at its first boot, before it asks for any worker: wait for it
+  # (bounded: 10 minutes)
+  wkey=unset
+  for _ in $(seq 1 120); do
+    wkey=$(secret "${SERFLOW_WORKER_SECRET:?}")
+    [[ "$wkey" =~ ^[0-9a-f]{64}$ ]] && break
+    sleep 5
+  done
+  [[ "$wkey" =~ ^[0-9a-f]{64}$ ]] || { echo "user-data: no workers' key in its secret" >&2; exit 2; }
+  printf 'SERFLOW_AUTH=worker:aws %s\n' "$wkey" >>"$env_file"
+fi
+unset root wkey
 
 install -m 0644 "/opt/serflow/systemd/serflow-$role.service" /etc/systemd/system/
 systemctl daemon-reload

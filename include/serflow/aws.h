@@ -332,6 +332,11 @@ struct sf_aws_client;
 int sf_aws_client_new(struct sf_aws_client **out, const struct sf_aws_client_cfg *cfg,
                       struct sf_err *err);
 void sf_aws_client_free(struct sf_aws_client *c);
+/* A deadline for the calls that follow, on the hooks' monotonic clock (CLOCK_MONOTONIC by
+ * default): no attempt starts after it, an attempt's timeout is cut to it, and no backoff sleeps
+ * past it (the call then ends with the last attempt's status, or SF_ETIMEDOUT when none was
+ * made). 0: none (each attempt has timeout_s). */
+void sf_aws_client_set_deadline(struct sf_aws_client *c, double mono_deadline_s);
 /* The region and the base URL a service is called at. */
 const char *sf_aws_client_region(const struct sf_aws_client *c);
 const char *sf_aws_client_endpoint(const struct sf_aws_client *c, enum sf_aws_service s);

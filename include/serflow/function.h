@@ -14,8 +14,10 @@
 
 /* A function instance: the Lambda custom-runtime loop against AWS_LAMBDA_RUNTIME_API
  * (host:port). Each event is an input frame (full model from stage 1), a hidden-state frame
- * (nn_codec.h: the tail from its stage on), or an OIP v2 JSON request (full model; the answer
- * is the OIP JSON response), each checked against the model (shape, stage, classes, distinct
+ * (nn_codec.h: the tail from its stage on), an OIP v2 JSON request (full model; the answer
+ * is the OIP JSON response), or either frame wrapped in JSON as Lambda's JSON-only Invoke API
+ * carries it ({"serflow_frame":"<base64>"}, wire.h; the answer is the result frame wrapped the
+ * same way), each checked against the model (shape, stage, classes, distinct
  * ids) before anything is copied. Posts a result frame (or JSON) to /response, or an error to
  * /error. With auth set (the local runtime's instances), every call is signed and an event is
  * taken only with the runtime's response MAC. Returns when *stop is set or the runtime API goes
@@ -39,9 +41,10 @@ struct sf_function_cfg {
 int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
                     struct sf_err *err);
 
-/* Decodes and runs one event (body[0..len), a Lambda event: an input frame, a hidden-state frame
- * or an OIP v2 JSON request) on model m with runner r: *out (heap, caller frees) is the answer
- * (a result frame, or OIP JSON when *is_json), SF_OK; or err says why (the instance posts it to
+/* Decodes and runs one event (body[0..len), a Lambda event: an input frame, a hidden-state frame,
+ * either of them wrapped in JSON, or an OIP v2 JSON request) on model m with runner r: *out (heap,
+ * caller frees) is the answer (a result frame; JSON when *is_json: the OIP response, or the result
+ * frame wrapped when the event was), SF_OK; or err says why (the instance posts it to
  * /error). Every decode is checked against m before anything is copied. */
 /* The function instance's settings as command-line options, one row each, as SF_WORKER_OPTIONS
  * (worker.h): `serflow function` generates its option table from these rows and the function

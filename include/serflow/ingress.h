@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "serflow/core.h"
+#include "serflow/cloud.h"
 #include "serflow/model.h"
 #include "serflow/nn.h"
 #include "serflow/bind.h"
@@ -46,6 +47,12 @@ struct sf_serve_cfg {
     int max_images;            /* per HTTP request (<= queue_cap) */
     double deadline_s;         /* admission to answer; past it: 504 (0: 50 SLOs) */
     double drain_grace_s;      /* at stop: readiness 503 this long while still serving */
+    /* providers of both halves (cloud.h), chosen here and nowhere else: "local" (NULL: the
+     * local provider's worker processes, or the static provider's worker_urls, and the local
+     * function runtime) or "aws" (the Auto Scaling group and the Lambda function of aws; the
+     * workers' identity SF_CLOUD_AWS_PRINCIPAL derived from SERFLOW_AUTH's root, required) */
+    const char *provider;
+    struct sf_cloud_aws_opts aws;
     /* functions */
     const char *lambda_url; /* NULL: start `serflow lambda` */
     double fn_timeout_s;

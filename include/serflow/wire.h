@@ -99,6 +99,24 @@ int sf_frame_result_decode(const void *buf, size_t len, int want_classes, size_t
  * else SF_EINVAL naming the first stray, missing or repeated id. */
 int sf_frame_results_match(const struct sf_serve_result *r, size_t n, const uint64_t *ids,
                            size_t n_ids, struct sf_err *err);
+/* A frame inside JSON, for AWS Lambda's Invoke API, whose payloads are JSON only: the frame's
+ * bytes base64-encoded (RFC 4648, padded) as the one member of {"serflow_frame":"..."}. The
+ * aws function provider sends input and hidden-state frames so, and a function answers a
+ * wrapped event with its result frame wrapped the same way. */
+#define SF_FRAME_JSON_KEY "serflow_frame"
+/* The JSON document for frame[0..len) into *out (heap, NUL-terminated, *out_len bytes);
+ * SF_ETOOBIG above SF_SERVE_MAX_BODY_BYTES. */
+int sf_frame_json_wrap(const void *frame, size_t len, char **out, size_t *out_len,
+                       struct sf_err *err);
+/* 1 when body[0..len) opens as a wrapped frame ({ "serflow_frame" : "): it is then a frame or
+ * refused, never read as another JSON document. */
+int sf_frame_json_is_wrapped(const char *body, size_t len);
+/* The frame inside body[0..len) into *out (heap, NUL-terminated after *out_len bytes). Only the
+ * one member, whitespace around tokens, canonical padded base64: anything else SF_EPARSE; a
+ * frame above max_bytes SF_ETOOBIG, decided from the text's length before any allocation. */
+int sf_frame_json_unwrap(const char *body, size_t len, size_t max_bytes, void **out,
+                         size_t *out_len, struct sf_err *err);
+
 /* SF_OK when the n ids are all distinct and non-zero; else SF_EINVAL. O(n log n), allocates a
  * copy (SF_ENOMEM). */
 int sf_ids_distinct(const uint64_t *ids, size_t n, struct sf_err *err);

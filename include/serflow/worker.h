@@ -14,10 +14,13 @@
 
 /* The VM worker: loads the model, runs stages 1..cut of each batch posted to POST /v1/batch
  * (input frame in, result frame out), and sends the survivors' hidden state in `fanout` chunks to
- * the function `fn_name` at fn_url (Lambda Invoke API) in parallel, merging the answers. Frames
- * are checked against the model before anything is copied; the functions' answers must answer
- * exactly their chunk's ids. With auth set (given by the provider at launch), every request must
- * carry this worker's identity and every function call is signed with it. Writes
+ * the function `fn_name` in parallel through the function provider (cloud.h: the local runtime's
+ * Invoke API at fn_url, or AWS Lambda signed with the credentials chain: an instance role on
+ * EC2), merging the answers. Frames are checked against the model before anything is copied; the
+ * functions' answers must answer exactly their chunk's ids. With auth set (given by the provider
+ * at launch, or SERFLOW_AUTH), every request must carry this worker's identity and every local
+ * function call is signed with it. Without one it listens on loopback only (a host beyond it is
+ * refused: never open by default). Writes
  * "ready HOST:PORT\n" to ready_fd (when >= 0) once the model is loaded and boot_delay_s has
  * passed. Returns when *stop is set (after the batch in progress). */
 struct sf_worker_cfg {
@@ -26,11 +29,14 @@ struct sf_worker_cfg {
     int port;         /* 0: any free port */
     int cut;          /* stages 1..cut here; >= the model's stages: all (IaaS) */
     double tau;
-    int fanout;          /* k >= 1 */
-    const char *fn_url;  /* base URL of the function runtime, e.g. http://127.0.0.1:9001 */
-    const char *fn_name; /* function to invoke for the tail */
-    double fn_timeout_s; /* per invocation */
-    int threads;         /* inference threads (the VM type's vCPUs) */
+    int fanout;           /* k >= 1 */
+    const char *provider; /* the tail's function provider (cloud.h): "local" (NULL) or "aws" */
+    const char *fn_url;   /* local: the function runtime's base URL, e.g. http://127.0.0.1:9001;
+                             aws: Lambda's endpoint (NULL: the region's) */
+    const char *fn_name;  /* function to invoke for the tail */
+    const char *region;   /* aws: NULL: AWS_REGION, ... */
+    double fn_timeout_s;  /* per invocation */
+    int threads;          /* inference threads (the VM type's vCPUs) */
     double boot_delay_s;
     int ready_fd;
     enum sf_nn_backend backend;
@@ -54,14 +60,23 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     X(CUT, "cut", INT, cut, "C", "stages 1..C here (default: all, IaaS)", 0, SF_NN_MAX_STAGES)     \
     X(FANOUT, "fanout", INT, fanout, "K", "parallel function invocations per batch tail (1)", 1,   \
       64)                                                                                          \
+    X(PROVIDER, "provider", STR, provider, "P",                                                    \
+      "the tail's functions: local (the runtime at --function-url)\nor aws (Lambda, SigV4 with "   \
+      "the credentials chain)",                                                                    \
+      0, 0)                                                                                        \
     X(FN_URL, "function-url", STR, fn_url, "U",                                                    \
-      "function runtime base URL (http://127.0.0.1:PORT)", 0, 0)                                   \
+      "local: the runtime's base URL (http://127.0.0.1:PORT);\naws: Lambda's endpoint (default: "  \
+      "the region's)",                                                                             \
+      0, 0)                                                                                        \
     X(FN, "function", STR, fn_name, "NAME", "function to invoke for the tail", 0, 0)               \
+    X(REGION, "region", STR, region, "R", "aws: the region (default: AWS_REGION, the config)", 0,  \
+      0)                                                                                           \
     X(FN_TIMEOUT, "function-timeout-s", NUM, fn_timeout_s, "S", "per invocation (10)", 0.001, 900) \
     X(TAU, "tau", NUM, tau, "T", "threshold for OIP requests to the worker itself (1)", 0, 2)      \
     X(THREADS, "threads", INT, threads, "N", "inference threads (1)", 1, 256)                      \
     X(BACKEND, "backend", BACKEND, backend, "NAME", "dnnl (default) or ref", 0, 0)                 \
-    X(HOST, "host", STR, host, "H", "listen address (127.0.0.1)", 0, 0)                            \
+    X(HOST, "host", STR, host, "H",                                                                \
+      "listen address (127.0.0.1; beyond loopback only with an\nidentity, SERFLOW_AUTH)", 0, 0)    \
     X(PORT, "port", INT, port, "N", "listen port (0: any free port)", 0, 65535)                    \
     X(BOOT, "boot-delay-s", NUM, boot_delay_s, "S",                                                \
       "ready no sooner than this after the start (0)", 0, 3600)                                    \

@@ -25,7 +25,22 @@ struct sf_aws_client {
     struct sf_aws_quota *quota, *own_quota;
     struct sf__hooks hooks;
     CURL *curl;
+    double deadline_s; /* hooks' monotonic clock; 0: none (sf_aws_client_set_deadline) */
 };
+
+void sf_aws_client_set_deadline(struct sf_aws_client *c, double mono_deadline_s)
+{
+    c->deadline_s = mono_deadline_s > 0 ? mono_deadline_s : 0;
+}
+
+/* The time one attempt may take now: the client's, cut to the deadline (<= 0: past it). */
+static double attempt_timeout_s(struct sf_aws_client *c)
+{
+    if (!c->deadline_s)
+        return c->timeout_s;
+    double left = c->deadline_s - c->hooks.h.mono_s(c->hooks.h.ctx);
+    return left < c->timeout_s ? left : c->timeout_s;
+}
 
 int sf_aws_global_init(struct sf_err *err)
 {
@@ -304,9 +319,11 @@ static int attempt_once(struct sf_aws_client *c, const struct sf__req *req, stru
     sf__log(&c->hooks, "aws: %s %s (%s) Authorization: %s", req->method, url.p, req->operation,
             so.authorization);
     enum sf_aws_outcome tr;
+    double tmo = attempt_timeout_s(c);
+    double ctmo = c->connect_timeout_s < tmo ? c->connect_timeout_s : tmo;
     rc = sf__http_do(c->curl, req->method, url.p, (const char *const *)lines, req->body,
-                     req->body_len, c->timeout_s, c->connect_timeout_s, req->max_body_bytes, resp,
-                     &tr, err);
+                     req->body_len, tmo > 0.001 ? tmo : 0.001, ctmo > 0.001 ? ctmo : 0.001,
+                     req->max_body_bytes, resp, &tr, err);
     free_lines(lines);
     sf_sigv4_out_fini(&so);
     if (rc) {
@@ -349,6 +366,12 @@ int sf__aws_call(struct sf_aws_client *c, const struct sf__req *req, struct sf__
         enum sf_aws_outcome o;
         char code[SF_AWS_ID_MAX];
         code[0] = '\0';
+        if (attempt_timeout_s(c) <= 0) { /* the caller's deadline passed: no attempt starts */
+            info->outcome = SF_AWS_TIMEOUT;
+            rc = sf_err_set(err, SF_ETIMEDOUT, "%s %s: the call's deadline passed",
+                            sf__svc_signing_name(req->svc), req->operation);
+            break;
+        }
         rc = attempt_once(c, req, resp, &o, code, sizeof(code), err);
         info->attempts = attempt;
         info->outcome = o;
@@ -369,6 +392,12 @@ int sf__aws_call(struct sf_aws_client *c, const struct sf__req *req, struct sf__
         }
         last_cost = cost;
         double d = sf_aws_backoff_s(attempt, sf__hooks_uniform(&c->hooks));
+        if (c->deadline_s && c->hooks.h.mono_s(c->hooks.h.ctx) + d >= c->deadline_s) {
+            sf_aws_quota_release(c->quota, cost); /* the retry is not made */
+            sf__log(&c->hooks, "aws: %s: %s, no retry before the call's deadline", req->operation,
+                    sf_aws_outcome_name(o));
+            break;
+        }
         sf__log(&c->hooks, "aws: %s: %s, attempt %d of %d, retrying in %.3f s", req->operation,
                 sf_aws_outcome_name(o), attempt, c->max_attempts, d);
         c->hooks.h.sleep_s(c->hooks.h.ctx, d);

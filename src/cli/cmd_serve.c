@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serflow/aws.h"
 #include "serflow/wire.h"
 #include "serflow/http.h"
 #include "serflow/ingress.h"
@@ -60,9 +61,25 @@ enum {
     S_PORT,
     S_READY_FD,
     S_BACKEND,
+    S_PROVIDER,
+    S_AWS_REGION,
+    S_AWS_ENDPOINT,
+    S_AWS_EP_ASG,
+    S_AWS_EP_EC2,
+    S_AWS_EP_ELB,
+    S_AWS_EP_LAMBDA,
+    S_AWS_GROUP,
+    S_AWS_FUNCTION,
+    S_AWS_PORT,
+    S_AWS_TG,
+    S_AWS_POLL,
+    S_AWS_TIMEOUT,
+    S_AWS_ATTEMPTS,
     S_LOG_LEVEL,
     S_LOG_FORMAT
 };
+
+static const char *const provider_words[] = {"local", "aws", NULL};
 
 static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
 static const char *const fault_words[] = {"crash", "hang", "start", "repoll", NULL};
@@ -93,6 +110,28 @@ static const struct sf_opt serve_opts[] = {
               "use running workers (repeatable) instead of\nstarting them (the static provider)"),
     SF_SO_FLAG(S_NO_SPILL, "no-spill",
                "IaaS without the FaaS spill: batches wait for a free instance"),
+    SF_SO_SECTION("Providers (docs/serving.md \"Providers\", docs/deploy-aws.md):"),
+    SF_SO_WORD(S_PROVIDER, "provider", "P",
+               "local (default: worker processes and a function runtime\nhere) or aws (an EC2 Auto "
+               "Scaling group and a Lambda function;\nSERFLOW_AUTH holds the deployment's root)",
+               provider_words),
+    SF_SO_STR(S_AWS_REGION, "aws-region", "R", "the region (default: AWS_REGION, the config file)"),
+    SF_SO_STR(S_AWS_ENDPOINT, "aws-endpoint-url", "U",
+              "every AWS service at this base URL (a test's fake)"),
+    SF_SO_STR(S_AWS_EP_ASG, "aws-autoscaling-endpoint", "U", "Auto Scaling at this base URL"),
+    SF_SO_STR(S_AWS_EP_EC2, "aws-ec2-endpoint", "U", "EC2 at this base URL"),
+    SF_SO_STR(S_AWS_EP_ELB, "aws-elbv2-endpoint", "U", "Elastic Load Balancing at this base URL"),
+    SF_SO_STR(S_AWS_EP_LAMBDA, "aws-lambda-endpoint", "U", "Lambda at this base URL"),
+    SF_SO_STR(S_AWS_GROUP, "aws-group", "NAME", "the workers' Auto Scaling group"),
+    SF_SO_STR(S_AWS_FUNCTION, "aws-function", "NAME", "the Lambda function (a name or ARN)"),
+    SF_SO_INT(S_AWS_PORT, "aws-worker-port", "N",
+              "the port the workers listen on at their private address (8081)", 1, 65535),
+    SF_SO_STR(S_AWS_TG, "aws-target-group", "ARN",
+              "readiness from this target group's health\n(default: each worker's GET /v1/health)"),
+    SF_SO_NUM(S_AWS_POLL, "aws-poll-s", "S", "the group is described this often (1)", 0.01, 3600),
+    SF_SO_NUM(S_AWS_TIMEOUT, "aws-timeout-s", "S", "per attempt of an AWS call (10)", 0.01, 900),
+    SF_SO_INT(S_AWS_ATTEMPTS, "aws-max-attempts", "N",
+              "attempts per AWS call (3; AWS_MAX_ATTEMPTS)", 1, 20),
     SF_SO_SECTION("Controller (as serflow replay):"),
     SF_SO_STR(S_COLD, "cold-start", "MIN:MAX", "VM boot in epochs, uniform (18:22)"),
     SF_SO_INT(S_PERIOD, "scale-period", "P", "epochs between scaling decisions (25)", 1, 1000000),
@@ -175,11 +214,12 @@ static const struct sf_opt_cmd serve_spec = {
                "runtime, run by a policy (serflow, libra, faas, ...); /metrics with the bill",
     .synopsis = "[options]",
     .about =
-        "The online system on this machine: an Open Inference Protocol v2 ingress on 127.0.0.1\n"
-        "(POST /v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/live, /v2/health/ready,\n"
+        "The online system: an Open Inference Protocol v2 ingress on 127.0.0.1 (POST\n"
+        "/v2/models/NAME/infer, GET /v2/models/NAME, /v2/health/live, /v2/health/ready,\n"
         "/metrics), VM workers started by the local provider, and a local Lambda-compatible\n"
-        "function runtime; the same ctl/ policy and batcher as `serflow replay`. SIGTERM drains\n"
-        "(docs/serving.md).\n",
+        "function runtime; or, with --provider aws, an EC2 Auto Scaling group of workers and a\n"
+        "Lambda function (docs/deploy-aws.md). The same ctl/ policy and batcher as `serflow\n"
+        "replay`. SIGTERM drains (docs/serving.md).\n",
     .opts = serve_opts,
     .epilog = "Example:\n"
               "  serflow serve --policy libra --port 8080 &\n"
@@ -345,6 +385,48 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_BACKEND:
         c->backend = sf_cli_backend_of(v->word);
         break;
+    case S_PROVIDER:
+        c->provider = provider_words[v->word];
+        break;
+    case S_AWS_REGION:
+        c->aws.region = v->str;
+        break;
+    case S_AWS_ENDPOINT:
+        c->aws.endpoint_url = v->str;
+        break;
+    case S_AWS_EP_ASG:
+        c->aws.endpoint[SF_AWS_AUTOSCALING] = v->str;
+        break;
+    case S_AWS_EP_EC2:
+        c->aws.endpoint[SF_AWS_EC2] = v->str;
+        break;
+    case S_AWS_EP_ELB:
+        c->aws.endpoint[SF_AWS_ELBV2] = v->str;
+        break;
+    case S_AWS_EP_LAMBDA:
+        c->aws.endpoint[SF_AWS_LAMBDA] = v->str;
+        break;
+    case S_AWS_GROUP:
+        c->aws.group = v->str;
+        break;
+    case S_AWS_FUNCTION:
+        c->aws.function = v->str;
+        break;
+    case S_AWS_PORT:
+        c->aws.worker_port = (int)v->i;
+        break;
+    case S_AWS_TG:
+        c->aws.target_group_arn = v->str;
+        break;
+    case S_AWS_POLL:
+        c->aws.poll_s = v->num;
+        break;
+    case S_AWS_TIMEOUT:
+        c->aws.timeout_s = v->num;
+        break;
+    case S_AWS_ATTEMPTS:
+        c->aws.max_attempts = (int)v->i;
+        break;
     case S_LOG_LEVEL:
         a->log_level = v->word;
         break;
@@ -394,6 +476,8 @@ static void serve_defaults(struct serve_args *a)
     c->ready_fd = -1;
     c->on_ready = on_ready;
     c->fixed_instances = -1;
+    c->aws.worker_port = 8081;
+    c->aws.poll_s = SF_CLOUD_AWS_POLL_S;
 }
 
 static int serve_check(int argc, char **argv, struct sf_err *err)
@@ -620,7 +704,8 @@ static int serve_run(int argc, char **argv)
     sf_cli_install_stop();
     if (c->ready_fd >= 0) /* started by a parent (serflow demo): dies with it, children too */
         sf_cli_die_with_parent();
-    if (sf_http_global_init(&err) != SF_OK) {
+    if (sf_http_global_init(&err) != SF_OK ||
+        (c->provider && !strcmp(c->provider, "aws") && sf_aws_global_init(&err) != SF_OK)) {
         sf_cli_error("serve", "%s", err.msg);
         return SF_EXIT_FAIL;
     }

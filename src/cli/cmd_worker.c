@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serflow/aws.h"
 #include "serflow/http.h"
 #include "serflow/worker.h"
 #include "serflow/function.h"
@@ -46,13 +47,15 @@ static const struct sf_opt worker_opts[] = {
 
 static const struct sf_opt_cmd worker_spec = {
     .name = "worker",
-    .summary = "a VM instance of the local provider (serflow serve starts these)",
+    .summary = "a VM instance (serflow serve starts these; on AWS, its group's launch template)",
     .synopsis = "--model DIR [options]",
     .about = "A VM instance: POST /v1/batch takes an input frame, runs stages 1..cut and sends\n"
              "the survivors' hidden state to the function in k parallel invocations; POST\n"
              "/v2/models/NAME/infer runs the whole model here (docs/serving.md). Started by\n"
              "serve, it finds its identity on SERFLOW_AUTH_FD and accepts only requests signed\n"
-             "with it; SERFLOW_AUTH gives one to a worker started by hand.\n",
+             "with it; SERFLOW_AUTH gives one to a worker started by hand or on EC2. Without one\n"
+             "it listens on loopback only. --provider aws invokes the tail on Lambda, signed with\n"
+             "the credentials chain (an instance role on EC2; docs/deploy-aws.md).\n",
     .opts = worker_opts};
 
 static int worker_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
@@ -108,6 +111,8 @@ static int worker_run(int argc, char **argv)
     c.auth = &id;
     sf_cli_set_threads(c.threads);
     rc = sf_http_global_init(&err);
+    if (rc == SF_OK && c.provider && !strcmp(c.provider, "aws"))
+        rc = sf_aws_global_init(&err); /* the tail's Lambda calls */
     if (rc == SF_OK)
         rc = sf_worker_run(&c, &sf_cli_stop, &err);
     memset(&id, 0, sizeof(id));

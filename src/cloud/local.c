@@ -89,6 +89,8 @@ static int local_launch(void *ctx, int vm, double boot_delay_s, double now_s, in
     l->next_id = new_id;
     s->inst.id = new_id;
     s->inst.authenticated = l->root.set;
+    if (l->root.set)
+        snprintf(s->inst.principal, sizeof(s->inst.principal), "worker:%d", new_id);
     s->inst.state = SF_CLOUD_PENDING;
     s->inst.vm = vm;
     s->inst.launch_s = now_s;
@@ -197,6 +199,7 @@ static const struct sf_cloud_ops local_ops = {
     .failures = local_failures,
     .failing = local_failing,
     .shutdown = local_shutdown,
+    .api = NULL,
 };
 
 int sf_cloud_local_new(struct sf_cloud *out, const struct sf_cloud_local_cfg *cfg,

@@ -104,6 +104,7 @@ static const struct sf_cloud_ops static_ops = {
     .failures = st_failures,
     .failing = st_failing,
     .shutdown = st_shutdown,
+    .api = NULL,
 };
 
 int sf_cloud_static_new(struct sf_cloud *out, const char *const *endpoints, int n,

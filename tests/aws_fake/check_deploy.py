@@ -10,7 +10,11 @@ as aws_deploy_check; test_aws_fake runs it again with --iam-actions).
 - the controller's policy (IngressRole) grants exactly the API calls of serflow's aws clients:
   with --iam-actions A,B,... (the IAM actions of the calls the fake AWS recorded) the sets must
   be equal; without it, each action must be one the clients' table can make
-  (src/aws/retry.c, read here only for its "service:Action" strings).
+  (src/aws/retry.c, read here only for its "service:Action" strings); with
+  --iam-actions-within A,B,... (the calls of one run, which need not make every call) each must
+  be granted;
+- with --worker-actions A,B,... (the calls the workers made, signed with their instance role),
+  the workers' serflow statement (WorkerRole's TailFanOut) grants exactly those.
 Exit 0 when all hold; each failure is one line.
 """
 import argparse
@@ -70,6 +74,8 @@ def actions_of(statements):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iam-actions", help="comma-separated IAM actions of the calls made")
+    ap.add_argument("--iam-actions-within", help="IAM actions of one run's controller calls")
+    ap.add_argument("--worker-actions", help="IAM actions of the workers' calls")
     ap.add_argument("--template", default=os.path.join(ROOT, "deploy/aws/serflow.yaml"))
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs/deploy-aws.md"))
     args = ap.parse_args()
@@ -128,6 +134,20 @@ def main():
         if granted != table:
             bad.append(f"iam: the policy grants {sorted(granted)}; the clients' table has "
                        f"{sorted(table)}")
+    if args.iam_actions_within is not None:
+        made = {a for a in args.iam_actions_within.split(",") if a}
+        if not made or not made <= granted:
+            bad.append(f"iam: the controller made {sorted(made)}; its policy does not grant "
+                       f"{sorted(made - granted)}")
+    if args.worker_actions is not None:
+        wrole = res.get("WorkerRole", {}).get("Properties", {})
+        wst = [st for p in wrole.get("Policies", []) for st in p["PolicyDocument"]["Statement"]
+               if st.get("Sid") == "TailFanOut"]
+        wgranted = actions_of(wst)
+        made = {a for a in args.worker_actions.split(",") if a}
+        if wgranted != made:
+            bad.append(f"iam: the workers' TailFanOut grants {sorted(wgranted)}; the workers made "
+                       f"{sorted(made)}")
     for b in bad:
         print(b)
     print("check_deploy: %d resources, %d parameters, %d controller actions: %s"

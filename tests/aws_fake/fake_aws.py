@@ -18,6 +18,17 @@ instance metadata service (IMDSv2), the way AWS does as far as serflow's clients
   --pending-s, Terminating -> gone after --terminating-s, private IPs 127.0.1.N), a Lambda
   function that echoes (with a REPORT line in the log tail and a billed duration it records),
   and a target group over the group's instances;
+- with --worker-cmd, each instance is also a real process on its loopback address (the launch
+  template's user data, run here): {ip}, {port}, {id} and {endpoint} in the command and in the
+  values of --worker-env are the instance's address, --worker-port, its id and the fake's own
+  base URL (its IMDS and APIs); Terminating sends it SIGTERM and it is Terminated once it has
+  exited; every one is stopped when the fake stops;
+- with --lambda-url, Invoke runs the function for real: the payload goes to that Lambda Invoke
+  API (a `serflow lambda`), whose answer, function error and billed duration
+  (X-Serflow-Billed-Duration-Ms) come back as Lambda's (the REPORT line of LogType Tail); its
+  concurrency cap (429) is Lambda's TooManyRequestsException. Every billed invocation is recorded
+  with the key that signed it; one whose caller hung up before the answer is recorded as
+  abandoned (Lambda bills it, the caller never learns it);
 - faults on command (POST /_fake/fault): throttling, 5xx, timeouts (a held request), broken
   connections, function errors, for a service and operation, n times.
 
@@ -27,7 +38,8 @@ POST /_fake/reset, POST /_fake/shutdown.
 
 Usage: fake_aws.py [--port N] [--region R] [--group NAME] [--min N] [--max N] [--desired N]
                    [--function NAME] [--pending-s S] [--terminating-s S] [--lifetime-s S]
-                   [--no-check-responses]
+                   [--no-check-responses] [--worker-cmd JSON --worker-port N [--worker-env JSON]
+                   [--worker-log FILE]] [--lambda-url URL]
 Prints "ready PORT" on stdout when it listens; exits on SIGTERM, POST /_fake/shutdown, or after
 --lifetime-s (default 300: nothing outlives a test that forgot it).
 """
@@ -39,13 +51,19 @@ import hmac
 import io
 import json
 import math
+import os
 import re
 import secrets
+import select
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import botocore.awsrequest
@@ -295,9 +313,12 @@ class State:
         self.next_instance = 1
         self.group = {"name": args.group, "min": args.min, "max": args.max, "desired": 0,
                       "created": time.time()}
-        self.instances = {}  # id -> dict(state, az, launched, ip, changed)
+        self.instances = {}  # id -> dict(state, az, launched, ip, changed[, pid, ended])
+        self.procs = {}  # id -> the instance's worker process (--worker-cmd)
         self.function = {"name": args.function, "memory_mb": args.memory_mb,
-                         "version": "$LATEST", "invocations": 0, "billed_ms": 0}
+                         "version": "$LATEST", "invocations": 0, "billed_ms": 0,
+                         "abandoned": 0, "abandoned_billed_ms": 0}
+        self.invocations = []  # with --lambda-url: each billed one (billed_ms, key, ...)
         self.target_group_arn = ("arn:aws:elasticloadbalancing:%s:123456789012:targetgroup/"
                                   "serflow-workers/0123456789abcdef" % args.region)
         self._set_desired(args.desired)
@@ -309,7 +330,14 @@ class State:
             if ins["state"] == "Pending" and t - ins["changed"] >= self.args.pending_s:
                 ins["state"], ins["changed"] = "InService", t
             elif ins["state"] == "Terminating" and t - ins["changed"] >= self.args.terminating_s:
+                p = self.procs.get(iid)
+                if p is not None and p.poll() is None:
+                    if t - ins["changed"] < self.args.terminating_s + 10:
+                        continue  # still draining: an instance ends when its worker has
+                    p.kill()
+                    p.wait()
                 ins["state"], ins["changed"] = "Terminated", t
+                ins["ended"] = t
 
     def live(self):
         return [i for i, v in self.instances.items() if v["state"] in ("Pending", "InService")]
@@ -321,7 +349,52 @@ class State:
         self.instances[iid] = {"state": "Pending", "az": self.args.region + "a",
                                "launched": time.time(), "changed": time.time(),
                                "ip": "127.0.1.%d" % (n % 250 + 1)}
+        if self.args.worker_cmd:
+            self._start_worker(iid)
         return iid
+
+    def _start_worker(self, iid):
+        """the launch template's user data: the worker process of this instance"""
+        ins = self.instances[iid]
+        subst = {"{ip}": ins["ip"], "{port}": str(self.args.worker_port), "{id}": iid,
+                 "{endpoint}": self.args.endpoint}
+
+        def fill(a):
+            for k, v in subst.items():
+                a = a.replace(k, v)
+            return a
+        argv = [fill(a) for a in json.loads(self.args.worker_cmd)]
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AWS_", "SERFLOW_AUTH"))}  # no key but the instance's own
+        env.update({k: fill(v) for k, v in json.loads(self.args.worker_env or "{}").items()})
+        log = open(self.args.worker_log, "ab") if self.args.worker_log else subprocess.DEVNULL
+        self.procs[iid] = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=log, start_new_session=True)
+        if log is not subprocess.DEVNULL:
+            log.close()
+        ins["pid"] = self.procs[iid].pid
+
+    def _stop_worker(self, iid):
+        p = self.procs.get(iid)
+        if p is not None and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def stop_workers(self):
+        for iid in list(self.procs):
+            self._stop_worker(iid)
+        t = time.time() + 5
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.0, t - time.time()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
 
     def _set_desired(self, n):
         self.group["desired"] = n
@@ -332,6 +405,7 @@ class State:
         for iid in sorted(live, key=lambda i: self.instances[i]["launched"])[n:]:
             self.instances[iid]["state"], self.instances[iid]["changed"] = \
                 "Terminating", time.time()
+            self._stop_worker(iid)
 
     def take_fault(self, svc, op):
         for f in self.faults:
@@ -414,6 +488,7 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_fake/state" and method == "GET":
                 return self._json(200, {"group": st.group, "instances": st.instances,
                                         "function": st.function,
+                                        "invocations": st.invocations,
                                         "target_group_arn": st.target_group_arn})
             req = json.loads(body or b"{}")
             if path == "/_fake/state":
@@ -519,9 +594,12 @@ class Handler(BaseHTTPRequestHandler):
             if fault and fault["kind"] == "server_error":
                 raise ApiError(500, {"lambda": "ServiceException", "ec2": "InternalError"}.get(
                     svc, "InternalFailure"), "We encountered an internal error.", sender=False)
-            with st.lock:
-                st._tick()
-                status, headers, out = getattr(self, "_op_" + op_name)(st, params, fault)
+            if op_name == "Invoke" and self.server.lambda_url:
+                status, headers, out = self._forward_invoke(st, params, fault, key)
+            else:
+                with st.lock:
+                    st._tick()
+                    status, headers, out = getattr(self, "_op_" + op_name)(st, params, fault)
             bad = self._check_response(svc, op, status, headers, out)
             if bad:
                 raise ApiError(500, "InternalFailure", "fake: botocore cannot parse: " + bad,
@@ -727,6 +805,7 @@ class Handler(BaseHTTPRequestHandler):
                            "size constraint. Either set shouldDecrementDesiredCapacity flag to "
                            "false or lower group's min size." % g["min"])
         v["state"], v["changed"] = "Terminating", time.time()
+        st._stop_worker(iid)
         if dec:
             g["desired"] -= 1
         else:
@@ -828,6 +907,89 @@ class Handler(BaseHTTPRequestHandler):
         return 200, headers, out
 
 
+    def _client_gone(self):
+        """1 when the caller hung up while its answer was being made (it waits silently)"""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            return bool(r) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _forward_invoke(self, st, p, fault, key):
+        """Invoke run for real by the Lambda Invoke API at --lambda-url (outside the lock: the
+        calls run in parallel, as on Lambda)"""
+        fn = st.function
+        name = p["FunctionName"].split(":")[-1] if p["FunctionName"].startswith("arn:") \
+            else p["FunctionName"]
+        if name != fn["name"]:
+            raise ApiError(404, "ResourceNotFoundException",
+                           "Function not found: arn:aws:lambda:%s:123456789012:function:%s"
+                           % (st.args.region, name))
+        if p.get("InvocationType", "RequestResponse") != "RequestResponse":
+            raise ApiError(400, "InvalidParameterValueException",
+                           "the fake answers RequestResponse only")
+        payload = p.get("Payload") or b""
+        if len(payload) > LAMBDA_PAYLOAD_MAX:
+            raise ApiError(413, "RequestTooLargeException",
+                           "Request must be smaller than 6291456 bytes for the InvokeFunction "
+                           "operation")
+        try:
+            json.loads(payload)
+        except ValueError:
+            raise ApiError(400, "InvalidRequestContentException",
+                           "Could not parse request body into json")
+        url = "%s/2015-03-31/functions/%s/invocations" % (self.server.lambda_url,
+                                                          urllib.parse.quote(name, safe=""))
+        req = urllib.request.Request(url, data=payload, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                code, hdrs, out = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            code, hdrs, out = e.code, e.headers, e.read()
+        except OSError as e:
+            raise ApiError(503, "ServiceException", "the function runtime: %s" % e,
+                           sender=False)
+        billed = hdrs.get("X-Serflow-Billed-Duration-Ms")
+        if code == 429:
+            raise ApiError(429, "TooManyRequestsException", "Rate Exceeded.")
+        if code == 413:
+            raise ApiError(413, "RequestTooLargeException", "the function runtime answered 413")
+        if code != 200:
+            raise ApiError(code if code >= 500 else 400, "ServiceException" if code >= 500
+                           else "InvalidRequestContentException",
+                           "the function runtime answered %d" % code, sender=code < 500)
+        fn_error = hdrs.get("X-Amz-Function-Error")
+        if fault and fault["kind"] == "function_error":
+            fn_error = "Unhandled"  # the function ran (and is billed) but failed
+            out = json.dumps({"errorType": "Runtime.ExitError",
+                              "errorMessage": "fake: function error injected"}).encode()
+        gone = self._client_gone()
+        with st.lock:
+            fn["invocations"] += 1
+            rid = "%08x-0000-4000-8000-%012x" % (fn["invocations"], secrets.randbits(48))
+            if billed is not None and re.match(r"^\d+(\.\d+)?$", billed):
+                b = float(billed)
+                fn["billed_ms"] += b
+                st.invocations.append({"billed_ms": b, "access_key": key, "abandoned": gone,
+                                       "function_error": bool(fn_error), "bytes": len(payload),
+                                       "time": time.time()})
+                if gone:
+                    fn["abandoned"] += 1
+                    fn["abandoned_billed_ms"] += b
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", rid),
+                   ("X-Amz-Executed-Version", fn["version"])]
+        if fn_error:
+            headers.append(("X-Amz-Function-Error", fn_error))
+        if p.get("LogType") == "Tail":
+            log = ("START RequestId: %s Version: %s\nEND RequestId: %s\nREPORT RequestId: %s\t"
+                   "Duration: %s ms\tBilled Duration: %s ms\tMemory Size: %d MB\t"
+                   "Max Memory Used: 42 MB\t\n" % (rid, fn["version"], rid, rid, billed or "0",
+                                                    billed or "0", fn["memory_mb"]))
+            headers.append(("X-Amz-Log-Result", base64.b64encode(log.encode()).decode()))
+        return 200, headers, out
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -853,18 +1015,29 @@ def main():
     ap.add_argument("--terminating-s", type=float, default=0.3)
     ap.add_argument("--lifetime-s", type=float, default=300)
     ap.add_argument("--no-check-responses", action="store_true")
+    ap.add_argument("--worker-cmd", help="JSON argv of an instance's worker ({ip} {port} {id})")
+    ap.add_argument("--worker-env", help="JSON object: the workers' environment additions")
+    ap.add_argument("--worker-port", type=int, default=8081)
+    ap.add_argument("--worker-log", help="the workers' stdout and stderr, appended")
+    ap.add_argument("--lambda-url", help="run Invoke at this Lambda Invoke API")
     args = ap.parse_args()
     srv = Server(("127.0.0.1", args.port), Handler)
-    srv.state = State(args)
+    args.endpoint = "http://127.0.0.1:%d" % srv.server_address[1]  # the workers' {endpoint}
     srv.models = Models()
+    srv.state = State(args)
     srv.check_responses = not args.no_check_responses
+    srv.lambda_url = args.lambda_url.rstrip("/") if args.lambda_url else None
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     timer = threading.Timer(args.lifetime_s, srv.shutdown)
     timer.daemon = True
     timer.start()
     print("ready %d" % srv.server_address[1], flush=True)
-    srv.serve_forever(poll_interval=0.2)
-    srv.server_close()
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    finally:
+        with srv.state.lock:
+            srv.state.stop_workers()
+        srv.server_close()
 
 
 if __name__ == "__main__":

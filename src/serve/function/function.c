@@ -4,6 +4,8 @@
  *   input frame "SFIB"    the whole model from stage 1 on a batch (the FaaS path and the spill)
  *   codec frame "SFHS"    the tail from the frame's stage on (the hybrid hand-off)
  *   OIP v2 JSON request   the whole model; the answer is the OIP JSON response
+ *   {"serflow_frame": b64} either frame inside JSON, as Lambda's JSON-only Invoke API carries it
+ *                          (the aws function provider); the answer is the result frame wrapped
  * Every event is checked against the model before anything is copied: an input frame's shape
  * must be the model's, a hidden-state frame's stage, classes and state shape the next stage's,
  * ids distinct. Outputs that are not finite are refused per image (status 2 in the result frame).
@@ -156,9 +158,10 @@ static int check_hidden_header(const struct sf_nn_model *m, const char *body, si
     return SF_OK;
 }
 
-int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
-                      size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
-                      struct sf_err *err)
+/* One event that is not a wrapped frame (below): an input frame, a hidden-state frame or OIP. */
+static int run_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
+                     size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
+                     struct sf_err *err)
 {
     int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
     struct sf_nn_batch b;
@@ -234,6 +237,38 @@ int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const
     free(x);
     free(nr);
     free(res);
+    return rc;
+}
+
+int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
+                      size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
+                      struct sf_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    *is_json = 0;
+    if (!sf_frame_json_is_wrapped(body, len))
+        return run_event(r, m, body, len, default_tau, out, out_len, is_json, err);
+    /* Lambda's JSON-only payloads: a frame inside JSON, answered the same way */
+    void *frame = NULL, *ans = NULL;
+    size_t flen = 0, alen = 0;
+    int inner_json = 0;
+    int rc = sf_frame_json_unwrap(body, len, SF_SERVE_MAX_BODY_BYTES, &frame, &flen, err);
+    if (rc == SF_OK && flen > 0 && ((const char *)frame)[0] == '{')
+        rc = sf_err_set(err, SF_EINVAL, "%s: a binary frame is expected inside, not JSON",
+                        SF_FRAME_JSON_KEY);
+    if (rc == SF_OK)
+        rc = run_event(r, m, frame, flen, default_tau, &ans, &alen, &inner_json, err);
+    if (rc == SF_OK) {
+        char *wrapped = NULL;
+        size_t wl = 0;
+        rc = sf_frame_json_wrap(ans, alen, &wrapped, &wl, err);
+        *out = wrapped;
+        *out_len = wl;
+        *is_json = rc == SF_OK;
+    }
+    free(ans);
+    free(frame);
     return rc;
 }
 

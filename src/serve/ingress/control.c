@@ -210,6 +210,8 @@ static void poll_provider(struct sf__server *s, double now)
         }
         if (in->state == SF_CLOUD_PENDING && ci->state == SF_CLOUD_READY) {
             snprintf(in->endpoint, sizeof(in->endpoint), "%s", ci->endpoint);
+            snprintf(in->principal, sizeof(in->principal), "%s",
+                     ci->authenticated ? ci->principal : "");
             in->state = SF_CLOUD_READY;
             sf_log(SF_LOG_INFO, "instance ready", SF_LI("instance", in->id),
                    SF_LS("endpoint", in->endpoint), SF_LN("after_s", now - ci->launch_s),

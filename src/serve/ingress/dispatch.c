@@ -1,7 +1,8 @@
 /*
  * dispatch.c - the ingress's calls out: one thread per ready instance posting its batch (input
  * frame) to the worker with a keep-alive connection, and a pool of threads invoking the function
- * runtime (Lambda Invoke API) for the FaaS path. Every call is signed with the callee's identity
+ * through the function provider (cloud.h: the local runtime's Invoke API, or AWS Lambda) for the
+ * FaaS path. Every call is signed with the callee's identity
  * (the worker's own, or the ingress's for the runtime) and its answer is taken only with the
  * callee's response MAC, then only when it answers exactly the batch's ids (auth.h, wire.h);
  * anything else counts in serflow_frames_rejected_total and is a failure of that call.
@@ -183,16 +184,16 @@ static void *inst_main(void *arg)
     struct sf_http *h = sf_http_new();
     char url[256];
     snprintf(url, sizeof(url), "http://%s/v1/batch", in->endpoint);
-    /* the worker's own identity: it accepts nothing else, and only it can answer */
+    /* the worker's own identity (the provider names it): it accepts nothing else, and only it
+     * can answer */
     struct sf_auth who;
     memset(&who, 0, sizeof(who));
+    char principal[SF_AUTH_PRINCIPAL_MAX + 1];
     pthread_mutex_lock(&s->mu);
-    int provider_id = in->id;
+    snprintf(principal, sizeof(principal), "%s", in->principal);
     pthread_mutex_unlock(&s->mu);
-    if (s->workers_authenticated) {
-        char principal[32];
+    if (principal[0]) {
         struct sf_err aerr = {{0}};
-        snprintf(principal, sizeof(principal), "worker:%d", provider_id);
         sf_auth_derive(&s->root, principal, &who, &aerr);
     }
     pthread_mutex_lock(&s->mu);
@@ -280,7 +281,11 @@ void sf__inst_join(struct sf__server *s, int i)
 static void *fn_main(void *arg)
 {
     struct sf__server *s = arg;
-    struct sf_http *h = sf_http_new();
+    /* the function provider's session for this thread (a connection, or an AWS client) */
+    void *sess = NULL;
+    struct sf_err serr = {{0}};
+    if (s->fn.ops->session_new(s->fn.ctx, &sess, &serr) != SF_OK)
+        sess = NULL; /* every call of this thread fails, and its requests are answered 502 */
     /* the runtime answers within its queue bound (timeout + cold start + 10 s) and the run */
     double call_s = 2 * s->cfg->fn_timeout_s + s->cfg->fn_cold_start_delay_s + 15;
     pthread_mutex_lock(&s->mu);
@@ -300,37 +305,37 @@ static void *fn_main(void *arg)
         double t_first = sf_monotonic_s();
         struct trace_headers th;
         trace_headers(b, &th);
-        const char *hdr[] = {"Content-Type: application/octet-stream", th.ids, th.parent, NULL};
+        const char *hdr[] = {th.ids, th.parent, NULL}; /* passed on to the function */
         for (int attempt = 0; attempt < 2 && frame && !ok && time_left(s, b) > 0;
              attempt++) { /* one retry */
-            long status = 0;
-            char *resp = NULL;
-            size_t rlen = 0;
-            int fnerr = 0;
-            struct sf_err err = {{0}};
             if (attempt)
                 sf_metrics_add(s->metrics, s->mid.fn_retries, "", 1);
             double timeout = time_left(s, b) < call_s ? time_left(s, b) : call_s;
-            struct sf_http_bill bill;
-            struct sf_http_opts o = {&s->ingress_id, result_cap(s, b->n), &bill, NULL};
-            int rc = sf_http_request_opts(h, &o, s->invoke_url, frame, len, hdr, timeout, &status,
-                                          &resp, &rlen, &fnerr, &err);
-            if (bill.billed_ms >= 0) /* billed, whatever the answer: the runtime says so */
-                sf__meter_functions(s, bill.billed_ms, 1);
-            if (rc == SF_ECORRUPT || rc == SF_ETOOBIG)
+            /* one invocation through the function provider (cloud.h): Lambda's semantics */
+            struct sf_fn_call call = {.payload = frame,
+                                      .len = len,
+                                      .max_resp_bytes = result_cap(s, b->n),
+                                      .headers = hdr,
+                                      .status = SF_EIO,
+                                      .billed_ms = -1};
+            if (sess)
+                s->fn.ops->invoke(sess, &call, 1, timeout);
+            if (call.billed_ms >= 0) /* billed, whatever the answer: the provider says so */
+                sf__meter_functions(s, call.billed_ms, 1);
+            if (call.status == SF_ECORRUPT)
                 sf_metrics_add(s->metrics, s->mid.frames_rejected, "path=\"function\"", 1);
-            if (rc == SF_OK && status == 429 && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {
+            if (call.status == SF_ETHROTTLED && sf_monotonic_s() - t_first < s->cfg->fn_timeout_s) {
                 /* throttled at the concurrency cap: not a failure of the function; wait for a
                  * slot (bounded by the invocation timeout) without using up the retry */
                 sf_metrics_add(s->metrics, s->mid.fn_throttled, "", 1);
-                free(resp);
+                sf_fn_call_fini(&call);
                 nanosleep(&(struct timespec){0, FN_THROTTLE_BACKOFF_NS}, NULL);
                 attempt--;
                 continue;
             }
-            if (rc == SF_OK && status == 200 && !fnerr)
-                ok = deliver_frame(s, b, resp, rlen, "path=\"function\"");
-            free(resp);
+            if (call.status == SF_OK && !call.function_error)
+                ok = deliver_frame(s, b, call.resp, call.resp_len, "path=\"function\"");
+            sf_fn_call_fini(&call);
         }
         free(frame);
         if (!ok)
@@ -339,7 +344,8 @@ static void *fn_main(void *arg)
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    sf_http_free(h);
+    if (sess)
+        s->fn.ops->session_free(sess);
     return NULL;
 }
 

@@ -290,6 +290,10 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
         s->cloud.ops->bill(s->cloud.ctx, sf__server_now(s), &m);
     int failures = s->have_cloud ? s->cloud.ops->failures(s->cloud.ctx) : 0;
     int failing = s->have_cloud ? s->cloud.ops->failing(s->cloud.ctx) : 0;
+    struct sf_cloud_api api;
+    memset(&api, 0, sizeof(api));
+    if (s->have_cloud && s->cloud.ops->api)
+        s->cloud.ops->api(s->cloud.ctx, &api);
     double unanswered = (double)s->unanswered;
     pthread_mutex_unlock(&s->mu);
     sf__runtime_bill(s, &m);
@@ -308,6 +312,9 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     bill_counter(s, s->mid.bill_usd, "", 5, sf_meter_total_usd(&m));
     bill_counter(s, s->mid.inst_failures, "", 6, failures);
     sf_metrics_set(s->metrics, s->mid.launch_failing, "", failing);
+    sf_metrics_set(s->metrics, s->mid.api_failing, "", api.failing);
+    sf_metrics_set(s->metrics, s->mid.api_errors, "", (double)api.errors);
+    sf_metrics_set(s->metrics, s->mid.api_calls, "", (double)api.calls);
     char buf[160];
     sf_metrics_set(s->metrics, s->mid.ready, "", not_ready(s, buf, sizeof(buf)) ? 0 : 1);
     sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__httpd_buffered(s->httpd));
@@ -541,6 +548,15 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
          "Instances that exited without being asked.", NULL},
         {&d->launch_failing, "serflow_instance_launches_failing", SF_METRIC_GAUGE,
          "Launches in a row that never became ready (the provider backs off).", NULL},
+        {&d->api_failing, "serflow_provider_api_failing", SF_METRIC_GAUGE,
+         "Calls of the instances provider's API (aws: Auto Scaling, EC2) failed in a row after "
+         "their retries; 0 when the last one worked. While it fails, ready workers and functions "
+         "serve.",
+         NULL},
+        {&d->api_errors, "serflow_provider_api_errors_total", SF_METRIC_COUNTER,
+         "Calls of the instances provider's API that failed after their retries.", NULL},
+        {&d->api_calls, "serflow_provider_api_calls_total", SF_METRIC_COUNTER,
+         "Calls of the instances provider's API.", NULL},
         {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched.",
          NULL},
         {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch.", NULL},
@@ -628,15 +644,28 @@ static int worker_argv(void *ctx, int vm, double boot_delay_s, int ready_fd, str
                        : sf_err_set(err, rc, "worker: the command line is too long");
 }
 
+/* The instances provider the configuration names: aws (the Auto Scaling group), static (running
+ * workers given by URL), or local (worker processes started here). */
 static int start_cloud(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    struct sf_cloud_local_cfg lc = {worker_argv, s, c->price, 2.0, &s->root};
-    int rc = c->n_worker_urls
-                 ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
-                 : sf_cloud_local_new(&s->cloud, &lc, err);
+    int rc;
+    if (s->aws && (c->bind->path.has_instances || c->aws.group)) {
+        struct sf_cloud_aws_cfg ac = {.opts = &c->aws,
+                                      .creds = s->aws_creds,
+                                      .vm = c->bind->path.vm,
+                                      .price = c->price,
+                                      .authenticated = s->root.set};
+        if (!c->bind->path.has_instances)
+            ac.vm = 0; /* a path of functions only never launches; the bill needs a type */
+        rc = sf_cloud_aws_new(&s->cloud, &ac, err);
+    } else if (c->n_worker_urls) {
+        rc = sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err);
+    } else { /* (aws with functions only and no group: a provider that is never asked) */
+        struct sf_cloud_local_cfg lc = {worker_argv, s, c->price, 2.0, &s->root};
+        rc = sf_cloud_local_new(&s->cloud, &lc, err);
+    }
     s->have_cloud = rc == SF_OK;
-    s->workers_authenticated = s->have_cloud && !c->n_worker_urls;
     return rc;
 }
 
@@ -650,10 +679,16 @@ static int make_identities(struct sf__server *s, struct sf_err *err)
         return rc;
     if (given.set)
         s->root = given;
+    else if (s->aws) /* workers on other machines hold a key derived from the deployment's root */
+        return sf_err_set(err, SF_EINVAL,
+                          "--provider aws: SERFLOW_AUTH must hold the deployment's root key line, "
+                          "from which the workers' %s key is derived (docs/deploy-aws.md)",
+                          SF_CLOUD_AWS_PRINCIPAL);
     else if ((rc = sf_auth_new_root(&s->root, err)) != SF_OK)
         return rc;
-    /* a runtime started by someone else shares no key with us unless SERFLOW_AUTH says so */
-    if (!s->cfg->lambda_url || given.set)
+    /* a runtime started by someone else shares no key with us unless SERFLOW_AUTH says so (and
+     * Lambda needs none: its calls are signed with SigV4) */
+    if (!s->aws && (!s->cfg->lambda_url || given.set))
         rc = sf_auth_derive(&s->root, "ingress", &s->ingress_id, err);
     return rc;
 }
@@ -685,6 +720,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     if (!s)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     s->cfg = cfg;
+    s->aws = cfg->provider && !strcmp(cfg->provider, "aws");
     s->stop = &s->stop_flag; /* the control loop drains when the grace period is over */
     s->t0 = sf_monotonic_s();
     s->lambda.ready_fd = -1;
@@ -710,6 +746,12 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
                         "--max-images %d is above --queue-cap %d: a request of that many "
                         "images could never be admitted",
                         cfg->max_images, cfg->queue_cap);
+    if (rc == SF_OK && cfg->provider && !s->aws && strcmp(cfg->provider, "local") != 0)
+        rc = sf_err_set(err, SF_EINVAL, "--provider %.32s: expected local or aws", cfg->provider);
+    if (rc == SF_OK && s->aws && (cfg->n_worker_urls || cfg->lambda_url))
+        rc = sf_err_set(err, SF_EINVAL,
+                        "--provider aws: the group's workers and Lambda serve; --worker-url and "
+                        "--lambda-url belong to the local provider");
     if (rc == SF_OK)
         rc = sf_nn_model_load(cfg->model_dir, &s->model, err);
     if (rc == SF_OK) {
@@ -798,6 +840,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     if (s->have_cloud)
         s->cloud.ops->shutdown(s->cloud.ctx, sf__server_now(s));
     sf__runtime_stop(s);
+    sf_aws_credp_free(s->aws_creds);
     sf__control_fini(s);
     cfg->accepted = (uint64_t)sf_metrics_get(s->metrics, s->mid.accepted, "");
     cfg->answered = 0;

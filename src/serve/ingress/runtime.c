@@ -1,6 +1,8 @@
 /*
- * runtime.c - the ingress's function runtime (`serflow lambda`): started with the deployment's
- * root identity on an inherited pipe, supervised from the main loop, and billed.
+ * runtime.c - the ingress's function side: the function provider the configuration names (cloud.h:
+ * Lambda for --provider aws; else the local runtime's Invoke API), and the local function runtime
+ * (`serflow lambda`): started with the deployment's root identity on an inherited pipe,
+ * supervised from the main loop, and billed.
  *
  * Supervision: a runtime that exits is started again on the same port (the workers were given
  * its URL) after an exponential back-off (0.2 s doubling to 10 s); readiness says 503 while it
@@ -88,9 +90,45 @@ static void url_encode(const char *in, char *out, size_t size)
     out[o] = '\0';
 }
 
+/* The function provider the configuration names: Lambda (aws), or the local runtime's Invoke
+ * API at lambda_url, signed as the ingress. */
+static int start_functions(struct sf__server *s, struct sf_err *err)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    struct sf_fn_cfg fc;
+    memset(&fc, 0, sizeof(fc));
+    if (s->aws) {
+        fc.provider = "aws";
+        fc.function = c->aws.function;
+        fc.url =
+            c->aws.endpoint[SF_AWS_LAMBDA] ? c->aws.endpoint[SF_AWS_LAMBDA] : c->aws.endpoint_url;
+        fc.region = c->aws.region;
+        fc.creds = s->aws_creds;
+        fc.timeout_s = c->aws.timeout_s;
+        fc.max_attempts = c->aws.max_attempts;
+    } else {
+        fc.provider = "local";
+        fc.function = sf_nn_model_name(s->model);
+        fc.url = s->lambda_url;
+        fc.auth = &s->ingress_id;
+    }
+    return sf_fn_new(&s->fn, &fc, err);
+}
+
 int sf__runtime_start(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
+    if (s->aws) { /* Lambda runs the functions: nothing to start or supervise here */
+        if (!c->aws.function || !*c->aws.function)
+            return sf_err_set(err, SF_EINVAL,
+                              "--provider aws: the Lambda function (--aws-function) "
+                              "is required");
+        int rc = sf_aws_credp_new(&s->aws_creds, NULL, err);
+        if (rc != SF_OK)
+            return rc;
+        s->rt.up = s->rt.ready = 1;
+        return start_functions(s, err);
+    }
     char name[3 * SF_NAME_MAX + 8];
     url_encode(sf_nn_model_name(s->model), name, sizeof(name));
     if (c->lambda_url) {
@@ -98,7 +136,7 @@ int sf__runtime_start(struct sf__server *s, struct sf_err *err)
         snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
                  s->lambda_url, name);
         s->rt.up = s->rt.ready = 1;
-        return SF_OK;
+        return start_functions(s, err);
     }
     s->rt.owned = 1;
     int rc = spawn_runtime(s, err);
@@ -117,7 +155,7 @@ int sf__runtime_start(struct sf__server *s, struct sf_err *err)
     snprintf(s->lambda_url, sizeof(s->lambda_url), "http://%s", s->lambda.endpoint);
     snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
              s->lambda_url, name);
-    return SF_OK;
+    return start_functions(s, err);
 }
 
 /* Reads the runtime's readiness from its /metrics (whether an instance can start): a probe,
@@ -215,4 +253,5 @@ void sf__runtime_stop(struct sf__server *s)
 {
     if (s->rt.owned && s->lambda.pid > 0)
         sf_proc_stop(&s->lambda, 3.0);
+    sf_fn_free(&s->fn);
 }

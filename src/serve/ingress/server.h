@@ -82,6 +82,7 @@ struct sf__inst {
     int has_thread;
     pthread_cond_t cv;
     struct sf__server *srv;
+    char principal[SF_AUTH_PRINCIPAL_MAX + 1]; /* its identity (cloud.h); "": none */
     int64_t launch_seq;  /* control.c: launch order (sf_fleet_pick_surplus sheds newest first) */
     int64_t term_epoch;  /* control.c: scheduled termination takes effect, 0: none */
     int no_serve;        /* control.c: shed while pending, so never takes a batch (as simulated) */
@@ -93,7 +94,7 @@ struct sf__metrics_ids {
         redispatch, instances, target, launches, terminations, inst_failures, queue, epoch,
         bill_vm_s, bill_vm_usd, bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd,
         fn_retries, fn_throttled, dropped, frames_rejected, runtime_restarts, launch_failing, ready,
-        http, buffered, connections, unanswered;
+        http, buffered, connections, unanswered, api_failing, api_errors, api_calls;
 };
 
 /* The function runtime the ingress started, supervised by runtime.c. */
@@ -124,8 +125,10 @@ struct sf__server {
     char invoke_url[512];
     struct sf_cloud cloud;
     int have_cloud;
-    int workers_authenticated;   /* the local provider's workers hold "worker:<id>" identities */
-    volatile sig_atomic_t *stop; /* &stop_flag: set after the grace period */
+    int aws;                        /* cfg->provider is "aws" */
+    struct sf_fn fn;                /* the function provider (runtime.c), every function call */
+    struct sf_aws_credp *aws_creds; /* aws: the credentials both providers sign with */
+    volatile sig_atomic_t *stop;    /* &stop_flag: set after the grace period */
     volatile sig_atomic_t stop_flag;
     int stopping; /* SIGTERM seen: readiness 503 */
     double t0;    /* monotonic at start */
@@ -194,7 +197,8 @@ void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b);
 void sf__server_expire(struct sf__server *s, double now_s);
 
 /* ---- runtime.c ---- */
-/* Starts the function runtime (or takes lambda_url) and waits for its readiness line. */
+/* Makes the function provider: aws (no runtime here), or local: starts the function runtime
+ * (or takes lambda_url) and waits for its readiness line. */
 int sf__runtime_start(struct sf__server *s, struct sf_err *err);
 /* Called every main-loop tick: restarts a dead runtime with back-off, scrapes its bill. */
 void sf__runtime_supervise(struct sf__server *s);

@@ -8,7 +8,9 @@
  * ingress sends a worker one batch at a time anyway). Started by the ingress, it accepts only
  * requests signed with its own identity (auth.h).
  */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,9 @@
 /* Images of one OIP request to the worker itself (the benchmark's nginx path). */
 #define WORKER_OIP_MAX_IMAGES 256
 
+/* Function-provider sessions kept for the next batch (each a connection or AWS clients). */
+#define WORKER_MAX_IDLE_SESSIONS 8
+
 /* Batch duration histogram bounds (s): a batch of the bundled model takes milliseconds, a tail
  * with a cold start seconds. */
 static const double BATCH_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -70,11 +75,43 @@ struct worker {
     struct sf_nn_model *model;
     struct sf_nn_runner *runner;
     pthread_mutex_t mu;
-    char invoke_url[512];
+    struct sf_fn fn; /* the tail's functions (cloud.h) */
+    int have_fn;
+    pthread_mutex_t sess_mu;
+    void *idle[WORKER_MAX_IDLE_SESSIONS]; /* sessions not in use */
+    int n_idle;
     int n_stages, num_classes;
     struct sf_metrics *reg;
     int fam[WM_COUNT];
 };
+
+/* A session of the function provider for one batch's tail: an idle one, or a new one. */
+static void *take_session(struct worker *w)
+{
+    void *sess = NULL;
+    if (!w->have_fn)
+        return NULL;
+    pthread_mutex_lock(&w->sess_mu);
+    if (w->n_idle)
+        sess = w->idle[--w->n_idle];
+    pthread_mutex_unlock(&w->sess_mu);
+    struct sf_err err = {{0}};
+    if (!sess && w->fn.ops->session_new(w->fn.ctx, &sess, &err) != SF_OK)
+        sess = NULL;
+    return sess;
+}
+
+static void give_session(struct worker *w, void *sess)
+{
+    pthread_mutex_lock(&w->sess_mu);
+    if (w->n_idle < WORKER_MAX_IDLE_SESSIONS) {
+        w->idle[w->n_idle++] = sess;
+        sess = NULL;
+    }
+    pthread_mutex_unlock(&w->sess_mu);
+    if (sess)
+        w->fn.ops->session_free(sess);
+}
 
 /* Copies rows [a, b) of src (survivors after some stages) into dst. */
 static int sub_batch(const struct sf_nn_batch *src, size_t a, size_t b, struct sf_nn_batch *dst,
@@ -136,65 +173,58 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
     }
     int failures[WORKER_MAX_FANOUT] = {0};
     double t0 = sf_monotonic_s();
-    for (;;) { /* one retry of a failed chunk; a throttled one (429) waits for a slot */
-        const void *pend_body[WORKER_MAX_FANOUT];
-        size_t pend_len[WORKER_MAX_FANOUT], idx[WORKER_MAX_FANOUT], m = 0;
+    void *sess = take_session(w);
+    for (; sess;) { /* one retry of a failed chunk; a throttled one (429) waits for a slot */
+        struct sf_fn_call calls[WORKER_MAX_FANOUT];
+        size_t idx[WORKER_MAX_FANOUT], m = 0;
         for (size_t j = 0; j < k; j++)
             if (!done[j] && failures[j] < 2) {
-                pend_body[m] = body[j];
-                pend_len[m] = len[j];
+                /* the answer of a chunk: its records and no more */
+                calls[m] = (struct sf_fn_call){.payload = body[j],
+                                               .len = len[j],
+                                               .headers = headers,
+                                               .max_resp_bytes =
+                                                   SF_FRAME_RESULT_HEADER_BYTES +
+                                                   chunk[j].n * (24 + 4 * (size_t)w->num_classes)};
                 idx[m++] = j;
             }
         if (!m)
             break;
         if (sf_monotonic_s() - t0 > w->cfg->fn_timeout_s * 2)
             break;
-        long status[WORKER_MAX_FANOUT];
-        char *resp[WORKER_MAX_FANOUT];
-        size_t rlen[WORKER_MAX_FANOUT];
-        int fnerr[WORKER_MAX_FANOUT];
         /* the runtime answers within its queue bound (timeout + cold start + 10 s) plus the run */
-        size_t most = 0; /* the largest chunk's answer bounds every answer */
-        for (size_t i = 0; i < m; i++)
-            most = chunk[idx[i]].n > most ? chunk[idx[i]].n : most;
-        struct sf_http_bill bill[WORKER_MAX_FANOUT];
-        struct sf_http_opts o = {.auth = w->cfg->no_function_auth ? NULL : w->cfg->auth,
-                                 .max_resp_bytes = SF_FRAME_RESULT_HEADER_BYTES +
-                                                   most * (24 + 4 * (size_t)w->num_classes),
-                                 .bill = bill,
-                                 .headers = headers};
         sf_metrics_add(w->reg, w->fam[WM_TAIL_CALLS], "", (double)m);
-        if (sf_http_post_many(&o, w->invoke_url, pend_body, pend_len, m,
-                              2 * w->cfg->fn_timeout_s + 15, status, resp, rlen, fnerr) != SF_OK)
-            break;
-        for (size_t i = 0; i < m; i++)
-            if (bill[i].billed_ms >= 0) { /* billed, whatever the answer */
-                tb->billed_ms += bill[i].billed_ms;
-                tb->calls++;
-            }
+        w->fn.ops->invoke(sess, calls, m, 2 * w->cfg->fn_timeout_s + 15);
         int throttled = 0;
         for (size_t i = 0; i < m; i++) {
+            struct sf_fn_call *c = &calls[i];
+            if (c->billed_ms >= 0) { /* billed, whatever the answer */
+                tb->billed_ms += c->billed_ms;
+                tb->calls++;
+            }
             struct sf_serve_result *r = NULL;
             size_t nr = 0;
             size_t j = idx[i];
-            if (status[i] == 200 && !fnerr[i] &&
-                sf_frame_result_decode(resp[i], rlen[i], w->num_classes, chunk[j].n, &r, &nr,
+            if (c->status == SF_OK && !c->function_error &&
+                sf_frame_result_decode(c->resp, c->resp_len, w->num_classes, chunk[j].n, &r, &nr,
                                        &err) == SF_OK &&
                 sf_frame_results_match(r, nr, chunk[j].ids, chunk[j].n, &err) == SF_OK) {
                 memcpy(out + *n_out, r, nr * sizeof(*r));
                 *n_out += nr;
                 done[j] = 1;
-            } else if (status[i] == 429) {
-                throttled = 1; /* the runtime's concurrency cap: not the function's failure */
+            } else if (c->status == SF_ETHROTTLED) {
+                throttled = 1; /* the concurrency cap: not the function's failure */
             } else {
                 failures[j]++;
             }
             free(r);
-            free(resp[i]);
+            sf_fn_call_fini(c);
         }
         if (throttled)
             nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
     }
+    if (sess)
+        give_session(w, sess);
     for (size_t j = 0; j < k; j++) {
         if (done[j] != 1) {
             fail_chunk(&chunk[j], w->num_classes, out, n_out);
@@ -203,6 +233,19 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
         free(body[j]);
         sf_nn_batch_fini(&chunk[j]);
     }
+}
+
+/* 1 when host is a loopback address (127.0.0.0/8, ::1, localhost). */
+static int loopback(const char *host)
+{
+    if (!host)
+        return 0;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1)
+        return !memcmp(a, in6addr_loopback.s6_addr, 16);
+    return !strcmp(host, "localhost");
 }
 
 static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
@@ -455,6 +498,7 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     struct worker w = {0};
     w.cfg = cfg;
     pthread_mutex_init(&w.mu, NULL);
+    pthread_mutex_init(&w.sess_mu, NULL);
     int rc = metrics_init(&w, err);
     if (rc == SF_OK)
         rc = sf_nn_model_load(cfg->model_dir, &w.model, err);
@@ -466,14 +510,28 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     if (rc == SF_OK) {
         w.n_stages = sf_nn_model_num_stages(w.model);
         w.num_classes = sf_nn_model_num_classes(w.model);
-        if (cfg->cut < w.n_stages && (!cfg->fn_url || !cfg->fn_name))
+        int aws = cfg->provider && !strcmp(cfg->provider, "aws");
+        if (cfg->cut < w.n_stages && (!cfg->fn_name || (!aws && !cfg->fn_url)))
             rc = sf_err_set(err, SF_EINVAL,
-                            "worker: a cut below the last stage needs "
-                            "--function-url and --function");
-        else if (cfg->fn_url)
-            snprintf(w.invoke_url, sizeof(w.invoke_url), "%s/2015-03-31/functions/%s/invocations",
-                     cfg->fn_url, cfg->fn_name);
+                            "worker: a cut below the last stage needs --function (and "
+                            "--function-url for the local provider)");
+        else if (cfg->fn_name && (aws || cfg->fn_url)) {
+            struct sf_fn_cfg fc = {.provider = cfg->provider,
+                                   .function = cfg->fn_name,
+                                   .url = cfg->fn_url,
+                                   .region = cfg->region,
+                                   .auth = cfg->no_function_auth ? NULL : cfg->auth,
+                                   /* an attempt outlives the function's own timeout */
+                                   .timeout_s = cfg->fn_timeout_s + 1};
+            rc = sf_fn_new(&w.fn, &fc, err);
+            w.have_fn = rc == SF_OK;
+        }
     }
+    if (rc == SF_OK && !(cfg->auth && cfg->auth->set) && !loopback(cfg->host))
+        rc = sf_err_set(err, SF_EINVAL,
+                        "worker: --host %.64s is beyond loopback: a worker without an identity "
+                        "(SERFLOW_AUTH) listens on loopback only",
+                        cfg->host ? cfg->host : "");
     if (rc == SF_OK && cfg->fault_no_start)
         rc = sf_err_set(err, SF_EIO, "fault injected: this worker does not start");
     if (rc == SF_OK) {
@@ -519,8 +577,13 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
         sf__httpd_drain(h, WORKER_DRAIN_S);
     }
     sf__httpd_stop(h);
+    for (int i = 0; i < w.n_idle; i++)
+        w.fn.ops->session_free(w.idle[i]);
+    if (w.have_fn)
+        sf_fn_free(&w.fn);
     sf_nn_runner_free(w.runner);
     sf_nn_model_free(w.model);
+    pthread_mutex_destroy(&w.sess_mu);
     sf_metrics_free(w.reg);
     pthread_mutex_destroy(&w.mu);
     return rc;
