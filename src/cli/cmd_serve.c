@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "serflow/wire.h"
@@ -26,6 +27,7 @@ enum {
     S_TCIP,
     S_WORKER_URL,
     S_NO_SPILL,
+    S_INPROC,
     S_COLD,
     S_PERIOD,
     S_TERM,
@@ -57,7 +59,8 @@ enum {
     S_HOST,
     S_PORT,
     S_READY_FD,
-    S_BACKEND
+    S_BACKEND,
+    S_HTTP_THREADS
 };
 
 static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
@@ -86,6 +89,9 @@ static const struct sf_opt serve_opts[] = {
               "use running workers (repeatable) instead of\nstarting them (the static provider)"),
     SF_SO_FLAG(S_NO_SPILL, "no-spill",
                "IaaS without the FaaS spill: batches wait for a free instance"),
+    SF_SO_FLAG(S_INPROC, "inproc",
+               "run the VM instances inside this process (the same-process\nfast path, IaaS "
+               "paths: no worker process, no isolation)"),
     SF_SO_SECTION("Controller (as serflow replay):"),
     SF_SO_STR(S_COLD, "cold-start", "MIN:MAX", "VM boot in epochs, uniform (18:22)"),
     SF_SO_INT(S_PERIOD, "scale-period", "P", "epochs between scaling decisions (25)", 1, 1000000),
@@ -149,6 +155,8 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_SECTION("Listening:"),
     SF_SO_STR(S_HOST, "host", "H", "numeric IPv4 address (127.0.0.1)"),
     SF_SO_INT(S_PORT, "port", "N", "port (8080; 0 = any)", 0, 65535),
+    SF_SO_INT(S_HTTP_THREADS, "http-threads", "N",
+              "event loops of the data plane (default: the cores, at most 4)", 1, 16),
     SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
               1024),
     SF_SO_WORD(S_BACKEND, "backend", "NAME",
@@ -327,6 +335,12 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_BACKEND:
         c->backend = sf_cli_backend_of(v->word);
         break;
+    case S_HTTP_THREADS:
+        c->http_threads = (int)v->i;
+        break;
+    case S_INPROC:
+        c->inproc = 1;
+        break;
     }
     return SF_OK;
 }
@@ -352,6 +366,8 @@ static void serve_defaults(struct serve_args *a)
     c->port = 8080;
     c->time_scale = 1;
     c->queue_cap = 2000;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->http_threads = cores < 1 ? 1 : cores > 4 ? 4 : (int)cores;
     c->max_connections = 1024;
     c->max_per_client = 512;
     c->idle_timeout_s = 10;

@@ -4,7 +4,9 @@
  * deadline order: every image gets the same deadline after its admission), delivery of results
  * by id, and expiry. Exactly one answer per admitted image, by its deadline at the latest: a
  * result for an id no longer waiting (answered, expired, or a slot reused since: the random high
- * bits differ) is dropped and counted.
+ * bits differ) is dropped and counted. A request whose every image is answered goes to the list
+ * of answers, which whoever releases the lock next writes (sf__server_unlock): no thread waits
+ * for an answer, and none is woken to write one.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,10 +15,6 @@
 #include <time.h>
 
 #include "server.h"
-
-/* How long past its deadline a waiting connection thread answers its own images if the control
- * loop has not (it always should: a backstop, never the path). */
-#define ADMIT_BACKSTOP_S 1.0
 
 int sf__table_init(struct sf__server *s, struct sf_err *err)
 {
@@ -120,8 +118,10 @@ static void answer(struct sf__server *s, struct sf__item *it, const struct sf_se
         p->expired = 1;
     count_result(s, it, r, now);
     free_slot(s, it);
-    if (++p->answered == p->n)
-        pthread_cond_signal(&p->cv);
+    if (++p->answered == p->n) { /* whoever releases mu writes the answer */
+        p->next = s->done;
+        s->done = p;
+    }
 }
 
 static void deliver_one(struct sf__server *s, const struct sf_serve_result *r, double now)
@@ -137,17 +137,13 @@ static void deliver_one(struct sf__server *s, const struct sf_serve_result *r, d
 
 void sf__server_deliver(struct sf__server *s, const struct sf_serve_result *r, size_t n)
 {
-    pthread_mutex_lock(&s->mu);
     double now = sf__server_now(s);
     for (size_t i = 0; i < n; i++)
         deliver_one(s, &r[i], now);
-    pthread_cond_signal(&s->ctl_cv);
-    pthread_mutex_unlock(&s->mu);
 }
 
 void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
 {
-    pthread_mutex_lock(&s->mu);
     double now = sf__server_now(s);
     for (size_t i = 0; i < b->n; i++) {
         struct sf_serve_result r;
@@ -158,8 +154,6 @@ void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
         r.num_classes = s->num_classes;
         deliver_one(s, &r, now);
     }
-    pthread_cond_signal(&s->ctl_cv);
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* Takes a queued item out of the admission queue (mu held): it is the queue's head unless
@@ -204,21 +198,15 @@ void sf__server_expire(struct sf__server *s, double now_s)
 
 int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s)
 {
-    pthread_mutex_lock(&s->mu);
     if (s->draining || *s->stop) {
-        pthread_mutex_unlock(&s->mu);
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"draining\"", (double)p->n);
-        p->draining = 1;
         *retry_after_s = 1;
         return 503;
     }
-    if (p->n > s->q_cap) { /* can never fit (the CLI refuses --max-images above --queue-cap) */
-        pthread_mutex_unlock(&s->mu);
+    if (p->n > s->q_cap) /* can never fit (the CLI refuses --max-images above --queue-cap) */
         return 413;
-    }
     /* every image needs a queue place and a slot */
     if (s->q_len + p->n > s->q_cap || s->n_free < p->n) {
-        pthread_mutex_unlock(&s->mu);
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"queue_full\"", (double)p->n);
         /* the queue drains within about one SLO interval */
         *retry_after_s = (int)ceil(s->cfg->bind->env.ctl.epoch_s);
@@ -226,6 +214,7 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
     }
     double now = sf__server_now(s);
     p->deadline_s = now + s->deadline_s;
+    sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
     for (size_t i = 0; i < p->n; i++) {
         struct sf__item *it = take_slot(s);
         it->arrival_s = now;
@@ -245,17 +234,68 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
         s->unanswered++;
         sf__control_enqueued(s, seq); /* the deadline batcher takes it at once */
     }
-    sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
     sf__control_arrived(s, now);
-    while (p->answered < p->n) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&p->cv, &s->mu, &ts);
-        double t = sf__server_now(s);
-        if (p->answered < p->n && t > p->deadline_s + ADMIT_BACKSTOP_S)
-            sf__server_expire(s, t);
+    return 0;
+}
+
+void sf__pending_free(struct sf__pending *p)
+{
+    if (!p)
+        return;
+    free(p->res);
+    sf_oip_request_fini(&p->oip);
+    free(p);
+}
+
+void sf__pending_answer(struct sf__server *s, struct sf__pending *p)
+{
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    if (p->expired) {
+        sf__httpd_error(&resp, 504, "deadline: not answered within %.3g s of admission",
+                        s->deadline_s);
+    } else if (p->failed) {
+        sf__httpd_error(&resp, 502,
+                        "inference failed: the function path failed twice (crash or "
+                        "timeout) for this request");
+    } else if (p->refused) {
+        sf__httpd_error(&resp, 422,
+                        "image %zu: the model's outputs are not finite (its values are outside "
+                        "what the model handles)",
+                        p->refused - 1);
+    } else {
+        char *body = sf_oip_response_json(sf_nn_model_name(s->model), p->oip.id, p->res, p->n);
+        if (body)
+            sf__httpd_json(&resp, 200, body);
+        else
+            sf__httpd_error(&resp, 500, "could not build the answer");
+    }
+    sf__ev_respond(p->req, &resp);
+    sf__pending_free(p);
+}
+
+void sf__server_unlock(struct sf__server *s)
+{
+    for (;;) {
+        struct sf__pending *done = s->done;
+        s->done = NULL;
+        int i = -1;
+        if (s->n_outbox) {
+            i = s->outbox[0];
+            memmove(s->outbox, s->outbox + 1, (size_t)(--s->n_outbox) * sizeof(int));
+            s->inst[i].in_outbox = 0;
+        }
+        if (!done && i < 0)
+            break;
+        pthread_mutex_unlock(&s->mu);
+        while (done) {
+            struct sf__pending *p = done;
+            done = p->next;
+            sf__pending_answer(s, p);
+        }
+        /* an in-process instance returns here with mu held, its results delivered */
+        if (i < 0 || !sf__inst_send(s, i))
+            pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    return 0;
 }

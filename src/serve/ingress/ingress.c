@@ -1,11 +1,12 @@
 /*
- * ingress.c - `serflow serve`: the Open Inference Protocol v2 endpoints over libmicrohttpd
- * (bounds against slow and hostile clients in wire/httpd.h; a parse's memory reserved from the
- * process's budget before it is built), readiness that reflects a broken path, /metrics with the
- * bill as counters, and the lifecycle: identities for the children, the function runtime
- * (runtime.c) and the provider started, the control loop (control.c) run, and on stop: readiness
- * 503 for a grace period while still serving, then no new connections, every admitted request
- * answered (admit.c: by its deadline at the latest), every answer written, every child stopped.
+ * ingress.c - `serflow serve`: the Open Inference Protocol v2 endpoints on the event-driven
+ * data plane (wire/ev.h: event loops, no thread per connection, every bound against slow and
+ * hostile clients; a parse's memory reserved from the process's budget before it is built),
+ * readiness that reflects a broken path, /metrics with the bill as counters, and the lifecycle:
+ * identities for the children, the function runtime (runtime.c) and the provider started, the
+ * control loop (control.c) run, and on stop: readiness 503 for a grace period while still serving,
+ * then no new connections, every admitted request answered (admit.c: by its deadline at the
+ * latest), every answer written, every child stopped.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,91 +30,87 @@ static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
  * spill) is reported broken. */
 #define LAUNCH_FAILS_DOWN 3
 
-static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
-                         struct sf__httpd_resp *resp)
+/* POST /v2/models/NAME/infer, on the event loop that read it: parsed in place (the binary
+ * extension's floats stay in the body), admitted, and handed to the batcher, which may send the
+ * batch (or run it in-process) from this very thread; the answer is written by whichever thread
+ * finishes the request's last image (admit.c). */
+static void handle_infer(struct sf__server *s, struct sf__ev_req *req)
 {
     struct sf_err err = {{0}};
-    const char *hl = sf__httpd_req_header(req, "Inference-Header-Content-Length");
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    const char *hl = sf__ev_header(req, "Inference-Header-Content-Length");
     size_t json_len = req->len;
     const void *bin = NULL;
     size_t bin_len = 0;
+    const char *body = req->body ? req->body : "";
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
         if (*end || !*hl || v > req->len) {
             sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"bad_request\"", 1);
-            sf__httpd_error(resp, 400,
+            sf__httpd_error(&resp, 400,
                             "Inference-Header-Content-Length: %.32s is not a length "
                             "within the %zu-byte body",
                             hl, req->len);
+            sf__ev_respond(req, &resp);
             return;
         }
         json_len = (size_t)v;
-        bin = req->body + json_len;
+        bin = body + json_len;
         bin_len = req->len - json_len;
     }
     /* the parse's memory (tree, tensor) is bounded from the body's size before it is built, and
      * taken from the process's budget */
-    if (sf__httpd_reserve(req, sf_oip_parse_bytes(req->body ? req->body : "", json_len, bin_len,
-                                                  (size_t)s->cfg->max_images, s->numel)) != 0) {
+    if (sf__ev_reserve(req, sf_oip_parse_bytes(body, json_len, bin_len, (size_t)s->cfg->max_images,
+                                               s->numel)) != 0) {
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"busy\"", 1);
-        sf__httpd_header(resp, "Retry-After", "1");
-        sf__httpd_error(
-            resp, 503, "server busy: no memory to parse a %zu-byte request; retry later", req->len);
+        sf__httpd_header(&resp, "Retry-After", "1");
+        sf__httpd_error(&resp, 503,
+                        "server busy: no memory to parse a %zu-byte request; retry later",
+                        req->len);
+        sf__ev_respond(req, &resp);
         return;
     }
-    struct sf_oip_request oip;
-    int rc = sf_oip_parse_request(req->body ? req->body : "", json_len, bin, bin_len,
-                                  sf_nn_model_input_shape(s->model), (size_t)s->cfg->max_images,
-                                  &oip, &err);
+    struct sf__pending *p = calloc(1, sizeof(*p));
+    int rc = p ? sf_oip_parse_request_ref(body, json_len, bin, bin_len,
+                                          sf_nn_model_input_shape(s->model),
+                                          (size_t)s->cfg->max_images, &p->oip, &err)
+               : sf_err_set(&err, SF_ENOMEM, "out of memory");
+    if (rc == SF_OK && !(p->res = calloc(p->oip.n, sizeof(*p->res))))
+        rc = sf_err_set(&err, SF_ENOMEM, "out of memory");
     if (rc != SF_OK) {
         sf_metrics_add(s->metrics, s->mid.rejected,
                        rc == SF_ETOOBIG ? "reason=\"too_many_images\"" : "reason=\"bad_request\"",
                        1);
-        sf__httpd_error(resp, rc == SF_ETOOBIG ? 413 : 400, "%s", err.msg);
+        sf__httpd_error(&resp, rc == SF_ETOOBIG ? 413 : rc == SF_ENOMEM ? 500 : 400, "%s", err.msg);
+        sf__pending_free(p);
+        sf__ev_respond(req, &resp);
         return;
     }
-    struct sf__pending p;
-    memset(&p, 0, sizeof(p));
-    p.n = oip.n;
-    p.x = oip.x;
-    p.res = calloc(oip.n, sizeof(*p.res));
-    pthread_cond_init(&p.cv, NULL);
+    p->n = p->oip.n;
+    p->req = req;
     int retry = 0;
-    int status = p.res ? sf__server_admit(s, &p, &retry) : 500;
+    pthread_mutex_lock(&s->mu);
+    int draining = s->draining || *s->stop;
+    int status = sf__server_admit(s, p, &retry);
+    /* from here p belongs to the server unless refused: its answer may be written before this
+     * thread gets the lock back */
+    sf__server_unlock(s);
+    if (!status)
+        return;
     if (status == 503) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", retry);
-        sf__httpd_header(resp, "Retry-After", ra);
-        sf__httpd_error(resp, 503, "%s",
-                        p.draining ? "draining: this server is stopping; retry elsewhere"
-                                   : "queue full: retry later");
-    } else if (status == 413) {
-        sf__httpd_error(resp, 413, "%zu images: more than the admission queue holds", p.n);
-    } else if (status) {
-        sf__httpd_error(resp, 500, "out of memory");
-    } else if (p.expired) {
-        sf__httpd_error(resp, 504, "deadline: not answered within %.3g s of admission",
-                        s->deadline_s);
-    } else if (p.failed) {
-        sf__httpd_error(resp, 502,
-                        "inference failed: the function path failed twice (crash or "
-                        "timeout) for this request");
-    } else if (p.refused) {
-        sf__httpd_error(resp, 422,
-                        "image %zu: the model's outputs are not finite (its values are outside "
-                        "what the model handles)",
-                        p.refused - 1);
+        sf__httpd_header(&resp, "Retry-After", ra);
+        sf__httpd_error(&resp, 503, "%s",
+                        draining ? "draining: this server is stopping; retry elsewhere"
+                                 : "queue full: retry later");
     } else {
-        char *body = sf_oip_response_json(sf_nn_model_name(s->model), oip.id, p.res, p.n);
-        if (body)
-            sf__httpd_json(resp, 200, body);
-        else
-            sf__httpd_error(resp, 500, "could not build the answer");
+        sf__httpd_error(&resp, 413, "%zu images: more than the admission queue holds", p->n);
     }
-    pthread_cond_destroy(&p.cv);
-    free(p.res);
-    sf_oip_request_fini(&oip);
+    sf__pending_free(p);
+    sf__ev_respond(req, &resp);
 }
 
 static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
@@ -236,8 +233,8 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     sf_metrics_set(s->metrics, s->mid.launch_failing, "", failing);
     char buf[160];
     sf_metrics_set(s->metrics, s->mid.ready, "", not_ready(s, buf, sizeof(buf)) ? 0 : 1);
-    sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__httpd_buffered(s->httpd));
-    sf_metrics_set(s->metrics, s->mid.connections, "", sf__httpd_connections(s->httpd));
+    sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__ev_buffered(s->ev));
+    sf_metrics_set(s->metrics, s->mid.connections, "", sf__ev_connections(s->ev));
     sf_metrics_set(s->metrics, s->mid.unanswered, "", unanswered);
     size_t len;
     char *t = sf_metrics_render(s->metrics, &len);
@@ -251,9 +248,8 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+static void route(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp)
 {
-    struct sf__server *s = ctx;
     const char *u = req->url, *name = sf_nn_model_name(s->model);
     static const char pre[] = "/v2/models/";
     int get = !strcmp(req->method, "GET");
@@ -283,7 +279,7 @@ static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct s
             sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
                             (int)(ml < 128 ? ml : 128), m, name);
         } else if (!strcmp(rest, "/infer") && !strcmp(req->method, "POST")) {
-            handle_infer(s, req, resp);
+            resp->status = -1; /* answered by handle_infer, now or later */
         } else if (!*rest && get) {
             handle_model_meta(s, resp);
         } else if (!strcmp(rest, "/ready") && get) {
@@ -294,6 +290,23 @@ static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct s
     } else {
         sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
     }
+}
+
+static void ingress_handler(void *ctx, struct sf__ev_req *req)
+{
+    struct sf__server *s = ctx;
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    route(s, req, &resp);
+    if (resp.status == -1)
+        handle_infer(s, req);
+    else
+        sf__ev_respond(req, &resp);
+}
+
+static void ingress_tick(void *ctx, int loop, double now_s)
+{
+    sf__dispatch_tick(ctx, loop, now_s);
 }
 
 static int declare_metrics(struct sf__server *s, struct sf_err *err)
@@ -509,9 +522,27 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     if (rc == SF_OK)
         rc = sf__runtime_start(s, err);
     if (rc == SF_OK)
-        rc = start_cloud(s, err);
-    if (rc == SF_OK)
+        rc = cfg->inproc ? sf__inproc_new(s, err) : start_cloud(s, err);
+    if (rc == SF_OK) {
+        /* the event loops first: the control loop opens its instances' connections on them */
+        struct sf__ev_cfg ec = {.host = cfg->host,
+                                .port = cfg->port,
+                                .loops = cfg->http_threads > 0 ? cfg->http_threads : 1,
+                                .max_connections = (unsigned)cfg->max_connections,
+                                .max_per_client = (unsigned)cfg->max_per_client,
+                                .idle_timeout_s = cfg->idle_timeout_s,
+                                .request_timeout_s = cfg->request_timeout_s,
+                                .max_body_bytes = cfg->max_body_bytes,
+                                .max_buffered_bytes = cfg->max_buffered_bytes,
+                                .handler = ingress_handler,
+                                .ctx = s,
+                                .tick = ingress_tick};
+        rc = sf__ev_start(&s->ev, &ec, err);
+    }
+    if (rc == SF_OK) {
+        sf__invoker_lambda(s, &s->invoker);
         rc = sf__fn_dispatchers_start(s, cfg->fn_dispatchers, err);
+    }
     if (rc == SF_OK) {
         if (pthread_create(&ctl, NULL, sf__control_main, s) != 0)
             rc = sf_err_set(err, SF_EIO, "cannot start the control thread");
@@ -519,20 +550,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
             have_ctl = 1;
     }
     if (rc == SF_OK) {
-        struct sf__httpd_cfg hc = {.host = cfg->host,
-                                   .port = cfg->port,
-                                   .max_connections = (unsigned)cfg->max_connections,
-                                   .max_per_client = (unsigned)cfg->max_per_client,
-                                   .idle_timeout_s = (unsigned)cfg->idle_timeout_s,
-                                   .request_timeout_s = cfg->request_timeout_s,
-                                   .max_body_bytes = cfg->max_body_bytes,
-                                   .max_buffered_bytes = cfg->max_buffered_bytes,
-                                   .handler = ingress_handler,
-                                   .ctx = s};
-        rc = sf__httpd_start(&s->httpd, &hc, err);
-    }
-    if (rc == SF_OK) {
-        cfg->bound_port = sf__httpd_port(s->httpd);
+        cfg->bound_port = sf__ev_port(s->ev);
         if (sf_proc_announce_ready(cfg->ready_fd, cfg->host, cfg->bound_port) != SF_OK)
             rc = sf_err_set(err, SF_EIO, "cannot write the readiness line");
         else if (cfg->on_ready)
@@ -551,8 +569,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     }
     /* 2: no new connections; new requests on open ones 503 with Connection: close; the control
      * loop answers everything admitted (by the deadline at the latest), then returns */
-    sf__httpd_quiesce(s->httpd);
-    sf__httpd_closing(s->httpd);
+    sf__ev_quiesce(s->ev);
+    sf__ev_closing(s->ev);
     if (have_ctl) {
         pthread_mutex_lock(&s->mu);
         s->stop_flag = 1;
@@ -560,12 +578,16 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         pthread_mutex_unlock(&s->mu);
         pthread_join(ctl, NULL);
     }
-    /* 3: every answer written before the connections close */
-    sf__httpd_drain(s->httpd, HTTP_DRAIN_S);
-    sf__httpd_stop(s->httpd);
+    /* 3: every answer written before the connections close; then the calls out end (a batch
+     * still on a worker is dropped: its requests were answered) and the loops stop */
+    sf__ev_drain(s->ev, HTTP_DRAIN_S);
     sf__fn_dispatchers_stop(s);
+    pthread_mutex_lock(&s->mu);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
-        sf__inst_join(s, i);
+        if (s->inst[i].used)
+            sf__inst_close(s, i);
+    pthread_mutex_unlock(&s->mu);
+    sf__ev_stop(s->ev);
     if (s->have_cloud)
         s->cloud.ops->shutdown(s->cloud.ctx, sf__server_now(s));
     sf__runtime_stop(s);

@@ -126,9 +126,9 @@ static int parse_shape(const json_t *in, const struct sf_nn_shape *shape, size_t
     return SF_OK;
 }
 
-int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
-                         const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
-                         struct sf_err *err)
+static int parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                         const struct sf_nn_shape *shape, size_t max_n, int ref,
+                         struct sf_oip_request *out, struct sf_err *err)
 {
     memset(out, 0, sizeof(*out));
     size_t numel = sf_nn_shape_numel(shape);
@@ -189,11 +189,6 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
     rc = parse_shape(in, shape, max_n, &n, err);
     if (rc)
         goto done;
-    out->x = malloc(n * numel * sizeof(float));
-    if (!out->x) {
-        rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
-        goto done;
-    }
     const json_t *params = json_object_get(in, "parameters");
     const json_t *bsize =
         json_is_object(params) ? json_object_get(params, "binary_data_size") : NULL;
@@ -212,12 +207,23 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
                             n * numel * 4);
             goto done;
         }
-        memcpy(out->x, bin, bin_len);
+        /* finite: an exponent of all ones is an infinity or a NaN (little-endian words) */
+        const unsigned char *b = bin;
         for (size_t i = 0; i < n * numel; i++)
-            if (!isfinite(out->x[i])) {
+            if ((b[4 * i + 3] & 0x7f) == 0x7f && (b[4 * i + 2] & 0x80)) {
                 rc = sf_err_set(err, SF_EINVAL, "binary data: element %zu is not finite", i);
                 goto done;
             }
+        if (ref) {
+            out->bin = bin;
+        } else {
+            out->x = malloc(n * numel * sizeof(float));
+            if (!out->x) {
+                rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
+                goto done;
+            }
+            memcpy(out->x, bin, bin_len);
+        }
     } else {
         if (bin && bin_len) {
             rc = sf_err_set(err, SF_EINVAL,
@@ -227,6 +233,11 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
         }
         if (!json_is_array(data)) {
             rc = sf_err_set(err, SF_EINVAL, "inputs[0].data: expected an array of numbers");
+            goto done;
+        }
+        out->x = malloc(n * numel * sizeof(float));
+        if (!out->x) {
+            rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
             goto done;
         }
         size_t used = 0;
@@ -245,6 +256,20 @@ done:
     if (rc)
         sf_oip_request_fini(out);
     return rc;
+}
+
+int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                         const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
+                         struct sf_err *err)
+{
+    return parse_request(json, json_len, bin, bin_len, shape, max_n, 0, out, err);
+}
+
+int sf_oip_parse_request_ref(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                             const struct sf_nn_shape *shape, size_t max_n,
+                             struct sf_oip_request *out, struct sf_err *err)
+{
+    return parse_request(json, json_len, bin, bin_len, shape, max_n, 1, out, err);
 }
 
 char *sf_oip_response_json(const char *model_name, const char *id, const struct sf_serve_result *r,
