@@ -36,6 +36,14 @@ int sf__table_init(struct sf__server *s, struct sf_err *err)
         s->table[i].next_free = i + 1 < cap ? (uint32_t)(i + 1) : UINT32_MAX;
     s->free_head = 0;
     s->n_free = cap;
+    struct sf__series *h = &s->series;
+    h->accepted = h->latency = h->slo_ok = SF__NO_SERIES;
+    for (size_t i = 0; i < SF_ARRAY_LEN(h->answered); i++)
+        h->answered[i] = SF__NO_SERIES;
+    for (size_t i = 0; i < SF_ARRAY_LEN(h->stage); i++)
+        h->stage[i] = SF__NO_SERIES;
+    for (size_t i = 0; i < SF_ARRAY_LEN(h->where); i++)
+        h->where[i] = SF__NO_SERIES;
     return SF_OK;
 }
 
@@ -46,8 +54,17 @@ static struct sf__item *take_slot(struct sf__server *s)
     s->free_head = it->next_free;
     s->n_free--;
     uint64_t hi = 0;
-    while (!hi) /* 40 random bits, never 0 */
-        hi = sf_auth_random_u64() >> SF__ID_SLOT_BITS;
+    while (!hi) { /* 40 random bits, never 0, from the CSPRNG in draws of a few hundred bytes */
+        if (!s->rnd_left) {
+            if (sf_auth_random(s->rnd, sizeof(s->rnd)) != SF_OK)
+                memset(s->rnd, 0, sizeof(s->rnd)); /* getrandom cannot fail once seeded */
+            s->rnd_left = SF_ARRAY_LEN(s->rnd);
+        }
+        hi = s->rnd[--s->rnd_left] >> SF__ID_SLOT_BITS;
+        s->rnd[s->rnd_left] = 0; /* a value drawn is never kept */
+        if (!hi)
+            hi = sf_auth_random_u64() >> SF__ID_SLOT_BITS;
+    }
     memset(it, 0, sizeof(*it));
     it->id = hi << SF__ID_SLOT_BITS | i;
     return it;
@@ -73,25 +90,37 @@ static void free_slot(struct sf__server *s, struct sf__item *it)
     s->unanswered--;
 }
 
+/* A series' handle, looked up once (mu held): the per-image counters skip the registry's search.
+ * Created on first use, as sf_metrics_add would. */
+static int series(struct sf__server *s, int *cache, int family, const char *labels)
+{
+    if (*cache == SF__NO_SERIES)
+        *cache = sf_metrics_series(s->metrics, family, labels);
+    return *cache;
+}
+
 static void count_result(struct sf__server *s, const struct sf__item *it,
                          const struct sf_serve_result *r, double now)
 {
     char lab[64];
     static const char *const outcome[] = {"outcome=\"ok\"", "outcome=\"failed\"",
                                           "outcome=\"refused\"", "outcome=\"deadline\""};
+    struct sf__series *h = &s->series;
     int st = r->status >= 0 && r->status <= SF_RESULT_DEADLINE ? r->status : SF_RESULT_FAILED;
-    sf_metrics_add(s->metrics, s->mid.answered, outcome[st], 1);
+    sf_metrics_add_at(s->metrics, series(s, &h->answered[st], s->mid.answered, outcome[st]), 1);
     double lat = now - it->arrival_s;
-    sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
+    sf_metrics_observe_at(s->metrics, series(s, &h->latency, s->mid.latency, ""), lat);
     if (r->status)
         return;
     if (lat <= s->cfg->bind->env.ctl.epoch_s)
-        sf_metrics_add(s->metrics, s->mid.slo_ok, "", 1);
-    snprintf(lab, sizeof(lab), "stage=\"%d\"", r->exit_stage);
-    sf_metrics_add(s->metrics, s->mid.exit_stage, lab, 1);
-    const char *where = r->cut == 0 ? "function" : r->exit_stage <= r->cut ? "vm" : "vm+function";
-    snprintf(lab, sizeof(lab), "where=\"%s\"", where);
-    sf_metrics_add(s->metrics, s->mid.where, lab, 1);
+        sf_metrics_add_at(s->metrics, series(s, &h->slo_ok, s->mid.slo_ok, ""), 1);
+    int e = r->exit_stage >= 0 && r->exit_stage <= SF_MAX_STAGES ? r->exit_stage : 0;
+    snprintf(lab, sizeof(lab), "stage=\"%d\"", e);
+    sf_metrics_add_at(s->metrics, series(s, &h->stage[e], s->mid.exit_stage, lab), 1);
+    int w = r->cut == 0 ? 0 : r->exit_stage <= r->cut ? 1 : 2;
+    static const char *const where[] = {"where=\"function\"", "where=\"vm\"",
+                                        "where=\"vm+function\""};
+    sf_metrics_add_at(s->metrics, series(s, &h->where[w], s->mid.where, where[w]), 1);
 }
 
 /* The item waiting for id, or NULL. */
@@ -214,7 +243,8 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
     }
     double now = sf__server_now(s);
     p->deadline_s = now + s->deadline_s;
-    sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
+    sf_metrics_add_at(s->metrics, series(s, &s->series.accepted, s->mid.accepted, ""),
+                      (double)p->n);
     for (size_t i = 0; i < p->n; i++) {
         struct sf__item *it = take_slot(s);
         it->arrival_s = now;

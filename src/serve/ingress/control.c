@@ -409,10 +409,14 @@ static void tell_loop(struct sf__server *s)
 void sf__control_arrived(struct sf__server *s, double now_s)
 {
     (void)now_s;
-    if (s->draining || s->cfg->no_spill)
-        run_plain(s); /* to a free instance now, from this thread */
-    else if (s->cfg->bind->batching == SF_BATCHING_DEADLINE)
+    if (!s->draining && !s->cfg->no_spill && s->cfg->bind->batching == SF_BATCHING_DEADLINE)
         tell_loop(s);
+}
+
+void sf__control_round(struct sf__server *s)
+{
+    if (s->draining || s->cfg->no_spill)
+        run_plain(s); /* the round's arrivals together, to a free instance, from this thread */
 }
 
 void sf__control_freed(struct sf__server *s, int i)

@@ -90,15 +90,17 @@ static void handle_infer(struct sf__server *s, struct sf__ev_req *req)
     }
     p->n = p->oip.n;
     p->req = req;
-    int retry = 0;
+    int retry = 0, loop = req->loop;
     pthread_mutex_lock(&s->mu);
     int draining = s->draining || *s->stop;
     int status = sf__server_admit(s, p, &retry);
     /* from here p belongs to the server unless refused: its answer may be written before this
      * thread gets the lock back */
     sf__server_unlock(s);
-    if (!status)
+    if (!status) {
+        s->loop_admitted[loop] = 1; /* req may be answered already */
         return;
+    }
     if (status == 503) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", retry);
@@ -307,6 +309,18 @@ static void ingress_handler(void *ctx, struct sf__ev_req *req)
 static void ingress_tick(void *ctx, int loop, double now_s)
 {
     sf__dispatch_tick(ctx, loop, now_s);
+}
+
+/* The end of a loop's round: what it admitted leaves together (control.c). */
+static void ingress_round(void *ctx, int loop)
+{
+    struct sf__server *s = ctx;
+    if (!s->loop_admitted[loop])
+        return;
+    s->loop_admitted[loop] = 0;
+    pthread_mutex_lock(&s->mu);
+    sf__control_round(s);
+    sf__server_unlock(s);
 }
 
 static int declare_metrics(struct sf__server *s, struct sf_err *err)
@@ -536,7 +550,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
                                 .max_buffered_bytes = cfg->max_buffered_bytes,
                                 .handler = ingress_handler,
                                 .ctx = s,
-                                .tick = ingress_tick};
+                                .tick = ingress_tick,
+                                .round = ingress_round};
         rc = sf__ev_start(&s->ev, &ec, err);
     }
     if (rc == SF_OK) {

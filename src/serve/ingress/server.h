@@ -112,6 +112,15 @@ struct sf__metrics_ids {
         unanswered;
 };
 
+/* Handles of the series counted for every image (admit.c), looked up once. */
+#define SF__NO_SERIES (-1000)
+struct sf__series {
+    int accepted, latency, slo_ok;
+    int answered[4];
+    int stage[SF_MAX_STAGES + 1];
+    int where[3];
+};
+
 /* The function runtime the ingress started, supervised by runtime.c. */
 struct sf__runtime {
     int owned;           /* started here (not --lambda-url) */
@@ -160,6 +169,7 @@ struct sf__server {
     int n_stages, num_classes;
     struct sf_metrics *metrics;
     struct sf__metrics_ids mid;
+    struct sf__series series; /* under mu */
     struct sf__ev *ev;
     struct sf_proc lambda;
     struct sf__runtime rt;
@@ -202,6 +212,8 @@ struct sf__server {
     struct sf__item *oldest, *newest;
     uint64_t unanswered;
     int draining;
+    uint64_t rnd[64]; /* random bits for ids, drawn in advance (admit.c) */
+    size_t rnd_left;
     /* work left for whoever releases mu (sf__server_unlock) */
     struct sf__pending *done;           /* requests whose answer is to be written */
     int outbox[SF_CLOUD_MAX_INSTANCES]; /* instances whose mail is to be sent */
@@ -214,6 +226,8 @@ struct sf__server {
     /* instances */
     struct sf__inst inst[SF_CLOUD_MAX_INSTANCES];
     int next_loop; /* the event loop the next worker connection goes to */
+    /* a loop admitted requests in its current round (each entry touched by its loop only) */
+    int loop_admitted[SF__EV_MAX_LOOPS];
     /* controller state (control.c) */
     struct sf_policy policy;
     struct sf_dq dq; /* deadline batching: ctl/'s loop over the queue (control.c) */
@@ -271,10 +285,13 @@ void sf__control_enqueued(struct sf__server *s, int64_t seq);
 /* Called with mu held after a queued request left the queue other than by a dispatch (past its
  * deadline: admit.c): the head when at_head, else one behind it; the batcher's count follows. */
 void sf__control_dropped(struct sf__server *s, int at_head);
-/* Called with mu held after a request's arrivals were enqueued: without the FaaS spill (or
- * draining) the queue goes to a free instance at once; the control loop is woken only when the
- * batcher's next moment is earlier than its own. */
+/* Called with mu held after a request's arrivals were enqueued: the control loop is woken only
+ * when the batcher's next moment is earlier than its own. */
 void sf__control_arrived(struct sf__server *s, double now_s);
+/* Called with mu held by an event loop at the end of a round in which it admitted requests:
+ * without the FaaS spill (or draining) the queue goes to a free instance now, as one batch of
+ * what the round read (the deadline batcher needs no such call: it decides at each arrival). */
+void sf__control_round(struct sf__server *s);
 /* Called with mu held when instance i has become free (its batch answered or failed): the
  * batcher runs in this thread (sf_dq_settle, or the queue to the instance without spill). */
 void sf__control_freed(struct sf__server *s, int i);

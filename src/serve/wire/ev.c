@@ -49,6 +49,10 @@
 #define EV_ACCEPT_BATCH 64
 /* Events taken per epoll_wait. */
 #define EV_EVENTS 256
+/* At the connection cap, a connection reading one request for this long may be closed to make
+ * room for a new client (the slowest first): a second is far more than an honest client takes
+ * to send a request on loopback, yet short against the request deadline. */
+#define EV_EVICT_MIN_AGE_S 1.0
 /* A lingering close waits at most this long for the client to hang up. */
 #define EV_LINGER_S 2.0
 /* At quiesce: connections still in the backlog are answered 503 rather than reset (at most this
@@ -144,6 +148,7 @@ struct sf__ev_conn {
     size_t out_len, out_off;
     int close_after;
     size_t linger_bytes;
+    int uncounted; /* its places under the caps were given back (evicted) */
 };
 
 static double now_s(void)
@@ -779,6 +784,22 @@ static enum rstep read_request(struct sf__ev_conn *c)
 
 /* ---- connections ---- */
 
+/* Gives c's places under the connection caps back (once). */
+static void uncount(struct sf__ev *ev, struct sf__ev_conn *c)
+{
+    pthread_mutex_lock(&ev->mu);
+    if (!c->uncounted) {
+        c->uncounted = 1;
+        ev->n_conns--;
+        for (unsigned i = 0; i < ev->cfg.max_connections; i++)
+            if (ev->clients[i].n && ev->clients[i].addr == c->addr) {
+                ev->clients[i].n--;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&ev->mu);
+}
+
 static void conn_free(struct sf__ev_conn *c)
 {
     struct loop *l = c->loop;
@@ -800,17 +821,12 @@ static void conn_free(struct sf__ev_conn *c)
     pthread_mutex_unlock(&l->mu);
     close(c->fd);
     budget_give(ev, c->reserved);
+    uncount(ev, c);
     pthread_mutex_lock(&ev->mu);
     if (c->counted) {
         ev->active--;
         pthread_cond_broadcast(&ev->cv);
     }
-    ev->n_conns--;
-    for (unsigned i = 0; i < ev->cfg.max_connections; i++)
-        if (ev->clients[i].n && ev->clients[i].addr == c->addr) {
-            ev->clients[i].n--;
-            break;
-        }
     pthread_mutex_unlock(&ev->mu);
     pthread_mutex_destroy(&c->mu);
     free(c->in);
@@ -942,6 +958,57 @@ static void tick(struct loop *l, double now)
         ev->cfg.tick(ev->cfg.ctx, l->idx, now);
 }
 
+/* Counts a connection from addr against the caps (ev->mu held): its client's entry, or NULL when
+ * over one (*full: the total cap; else the client's). */
+static struct client *count_client(struct sf__ev *ev, uint32_t addr, int *full)
+{
+    struct client *slot = NULL, *free_slot = NULL;
+    for (unsigned i = 0; i < ev->cfg.max_connections && !slot; i++) {
+        if (ev->clients[i].n && ev->clients[i].addr == addr)
+            slot = &ev->clients[i];
+        else if (!ev->clients[i].n && !free_slot)
+            free_slot = &ev->clients[i];
+    }
+    *full = (unsigned)ev->n_conns >= ev->cfg.max_connections || (!slot && !free_slot);
+    if (*full || (ev->cfg.max_per_client && slot && slot->n >= ev->cfg.max_per_client))
+        return NULL;
+    if (!slot) {
+        slot = free_slot;
+        slot->addr = addr;
+    }
+    slot->n++;
+    ev->n_conns++;
+    return slot;
+}
+
+/* At the connection cap, a new client takes the place of this loop's slowest reader: the
+ * connection that has been reading (a request that does not end, or nothing) the longest, for at
+ * least EV_EVICT_MIN_AGE_S. So connections that never finish a request cannot lock out the
+ * others for their deadline. 1 when one was closed. */
+static int evict_slowest(struct loop *l)
+{
+    double now = now_s();
+    struct sf__ev_conn *victim = NULL;
+    for (struct sf__ev_conn *c = l->conns; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        if (c->state == CS_READING && now - c->since_s >= EV_EVICT_MIN_AGE_S &&
+            (!victim || c->since_s < victim->since_s))
+            victim = c;
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (!victim)
+        return 0;
+    /* freed after this round's events (one of them may name it), its slot given back now */
+    pthread_mutex_lock(&victim->mu);
+    victim->state = CS_CLOSED;
+    victim->gone = 1;
+    shutdown(victim->fd, SHUT_RDWR);
+    schedule(victim);
+    pthread_mutex_unlock(&victim->mu);
+    uncount(l->ev, victim);
+    return 1;
+}
+
 static void accept_some(struct loop *l)
 {
     struct sf__ev *ev = l->ev;
@@ -958,32 +1025,21 @@ static void accept_some(struct loop *l)
             pthread_mutex_unlock(&ev->mu);
             return;
         }
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
         uint32_t addr = sl >= sizeof(sa) ? sa.sin_addr.s_addr : 0;
-        struct client *slot = NULL, *free_slot = NULL;
-        for (unsigned i = 0; i < ev->cfg.max_connections && !slot; i++) {
-            if (ev->clients[i].n && ev->clients[i].addr == addr)
-                slot = &ev->clients[i];
-            else if (!ev->clients[i].n && !free_slot)
-                free_slot = &ev->clients[i];
-        }
-        int over = (unsigned)ev->n_conns >= ev->cfg.max_connections ||
-                   (ev->cfg.max_per_client && slot && slot->n >= ev->cfg.max_per_client) ||
-                   (!slot && !free_slot);
-        if (!over) {
-            if (!slot) {
-                slot = free_slot;
-                slot->addr = addr;
-            }
-            slot->n++;
-            ev->n_conns++;
-        }
+        int full;
+        struct client *slot = count_client(ev, addr, &full);
         pthread_mutex_unlock(&ev->mu);
-        if (over) { /* over a cap: closed at once, as the thread-per-connection layer did */
+        if (!slot && full && evict_slowest(l)) {
+            pthread_mutex_lock(&ev->mu);
+            slot = count_client(ev, addr, &full);
+            pthread_mutex_unlock(&ev->mu);
+        }
+        if (!slot) { /* over a cap: closed at once, as the thread-per-connection layer did */
             close(fd);
             continue;
         }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct sf__ev_conn *c = calloc(1, sizeof(*c));
@@ -1066,6 +1122,8 @@ static void *loop_main(void *arg)
             }
         }
         run_todo(l);
+        if (ev->cfg.round && n > 0)
+            ev->cfg.round(ev->cfg.ctx, l->idx);
         pthread_mutex_lock(&ev->mu);
         int stopping = ev->stopping;
         pthread_mutex_unlock(&ev->mu);

@@ -72,6 +72,10 @@ struct sf__ev_cfg {
     void *ctx;
     /* Called on each loop's thread every SF__EV_TICK_S (may be NULL). */
     void (*tick)(void *ctx, int loop, double now_s);
+    /* Called on each loop's thread once it has handled every event of a round, before it waits
+     * again (may be NULL): what the round's requests left to do together (a batch of all of them)
+     * is done here. */
+    void (*round)(void *ctx, int loop);
 };
 
 int sf__ev_start(struct sf__ev **out, const struct sf__ev_cfg *cfg, struct sf_err *err);

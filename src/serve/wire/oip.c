@@ -272,6 +272,141 @@ int sf_oip_parse_request_ref(const char *json, size_t json_len, const void *bin,
     return parse_request(json, json_len, bin, bin_len, shape, max_n, 1, out, err);
 }
 
+/* The answer is written straight into one buffer (jansson's tree of a few hundred values per
+ * image took more time than the inference of an early exit). */
+struct out {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        size_t c = (o->len + n + 1) * 2;
+        char *q = realloc(o->p, c);
+        if (!q) {
+            o->oom = 1;
+            return;
+        }
+        o->p = q;
+        o->cap = c;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped; UTF-8 passes through (the
+ * strings here are the model's name, a client's id jansson read as UTF-8, and our own). */
+static void put_str(struct out *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(o, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(o, run, (size_t)(s - run));
+        char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            put(o, e, 2);
+        } else {
+            put(o, e, 6);
+        }
+        run = s + 1;
+    }
+    put(o, run, (size_t)(s - run));
+    put(o, "\"", 1);
+}
+
+static void put_int(struct out *o, long long v)
+{
+    char b[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        b[sizeof(b) - 1 - n++] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        b[sizeof(b) - 1 - n++] = '-';
+    put(o, b + sizeof(b) - n, (size_t)n);
+}
+
+/* A finite number with 7 significant digits, as printf's %.7g writes it (trailing zeros
+ * dropped, exponent form below 1e-4 and from 1e7), with ".0" added to an integral value, as
+ * jansson did with JSON_REAL_PRECISION(7). */
+static void put_real7(struct out *o, double v)
+{
+    char b[32];
+    size_t n = 0;
+    if (v == 0) {
+        put(o, "0.0", 3);
+        return;
+    }
+    if (v < 0) {
+        b[n++] = '-';
+        v = -v;
+    }
+    int e = (int)floor(log10(v));
+    long long m = 0;
+    for (int k = 0; k < 3; k++) { /* log10 may be off by one at a power of ten */
+        double sc = pow(10.0, 6 - e);
+        m = (long long)nearbyint(v * sc); /* half to even, as printf */
+        if (m >= 10000000)
+            e++;
+        else if (m < 1000000)
+            e--;
+        else
+            break;
+    }
+    if (m >= 10000000) { /* rounded up to the next power of ten */
+        m /= 10;
+        e++;
+    }
+    char d[8];
+    for (int i = 6; i >= 0; i--, m /= 10)
+        d[i] = (char)('0' + m % 10);
+    int nd = 7;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    if (e < -4 || e >= 7) {
+        b[n++] = d[0];
+        if (nd > 1) {
+            b[n++] = '.';
+            for (int i = 1; i < nd; i++)
+                b[n++] = d[i];
+        }
+        n += (size_t)snprintf(b + n, sizeof(b) - n, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    } else if (e >= 0) {
+        for (int i = 0; i <= e; i++)
+            b[n++] = i < nd ? d[i] : '0';
+        b[n++] = '.';
+        if (nd > e + 1)
+            for (int i = e + 1; i < nd; i++)
+                b[n++] = d[i];
+        else
+            b[n++] = '0';
+    } else {
+        b[n++] = '0';
+        b[n++] = '.';
+        for (int i = 0; i < -e - 1; i++)
+            b[n++] = '0';
+        for (int i = 0; i < nd; i++)
+            b[n++] = d[i];
+    }
+    put(o, b, n);
+}
+
 char *sf_oip_response_json(const char *model_name, const char *id, const struct sf_serve_result *r,
                            size_t n)
 {
@@ -286,57 +421,60 @@ char *sf_oip_response_json(const char *model_name, const char *id, const struct 
             if (!isfinite(r[i].probs[c]))
                 return NULL;
     }
-    json_t *root = json_object();
-    json_t *outputs = json_array();
-    json_t *labels = json_array(), *probs = json_array(), *exits = json_array(),
-           *where = json_array();
-    if (!root || !outputs || !labels || !probs || !exits || !where)
-        goto fail;
-    json_object_set_new(root, "model_name", json_string(model_name));
-    if (id && *id)
-        json_object_set_new(root, "id", json_string(id));
-    char buf[96];
-    int ok = 1;
+    struct out o = {NULL, 0, 0, 0};
+    size_t guess =
+        400 + strlen(model_name) + (id ? 6 * strlen(id) : 0) + n * (48 + (size_t)nc * 14);
+    if (!(o.p = malloc(guess)))
+        return NULL;
+    o.cap = guess;
+    puts_(&o, "{\"model_name\":");
+    put_str(&o, model_name);
+    if (id && *id) {
+        puts_(&o, ",\"id\":");
+        put_str(&o, id);
+    }
+    puts_(&o, ",\"outputs\":[{\"name\":\"label\",\"datatype\":\"INT64\",\"shape\":[");
+    put_int(&o, (long long)n);
+    puts_(&o, "],\"data\":[");
     for (size_t i = 0; i < n; i++) {
-        ok &= json_array_append_new(labels, json_integer(r[i].label)) == 0;
-        for (int c = 0; c < nc; c++)
-            ok &= json_array_append_new(probs, json_real(r[i].probs[c])) == 0;
-        ok &= json_array_append_new(exits, json_integer(r[i].exit_stage)) == 0;
-        ok &= json_array_append_new(where,
-                                    json_string(sf_serve_where_str(&r[i], buf, sizeof(buf)))) == 0;
+        if (i)
+            put(&o, ",", 1);
+        put_int(&o, r[i].label);
     }
-    if (!ok) /* out of memory: never an answer whose data is shorter than its shape */
-        goto fail;
-    struct {
-        const char *name, *type;
-        json_t *data;
-        int wide;
-    } outs[] = {{"label", "INT64", labels, 0},
-                {"probabilities", "FP32", probs, 1},
-                {"exit_stage", "INT32", exits, 0},
-                {"where", "BYTES", where, 0}};
-    for (size_t k = 0; k < SF_ARRAY_LEN(outs); k++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(outs[k].name));
-        json_object_set_new(o, "datatype", json_string(outs[k].type));
-        json_object_set_new(o, "shape",
-                            outs[k].wide ? json_pack("[I,i]", (json_int_t)n, nc)
-                                         : json_pack("[I]", (json_int_t)n));
-        json_object_set_new(o, "data", outs[k].data);
-        json_array_append_new(outputs, o);
+    puts_(&o, "]},{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[");
+    put_int(&o, (long long)n);
+    put(&o, ",", 1);
+    put_int(&o, nc);
+    puts_(&o, "],\"data\":[");
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < nc; c++) {
+            if (i || c)
+                put(&o, ",", 1);
+            put_real7(&o, r[i].probs[c]);
+        }
+    puts_(&o, "]},{\"name\":\"exit_stage\",\"datatype\":\"INT32\",\"shape\":[");
+    put_int(&o, (long long)n);
+    puts_(&o, "],\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            put(&o, ",", 1);
+        put_int(&o, r[i].exit_stage);
     }
-    json_object_set_new(root, "outputs", outputs);
-    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(7));
-    json_decref(root);
-    return s;
-fail:
-    json_decref(root);
-    json_decref(outputs);
-    json_decref(labels);
-    json_decref(probs);
-    json_decref(exits);
-    json_decref(where);
-    return NULL;
+    puts_(&o, "]},{\"name\":\"where\",\"datatype\":\"BYTES\",\"shape\":[");
+    put_int(&o, (long long)n);
+    puts_(&o, "],\"data\":[");
+    char buf[96];
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            put(&o, ",", 1);
+        put_str(&o, sf_serve_where_str(&r[i], buf, sizeof(buf)));
+    }
+    puts_(&o, "]}]}");
+    if (o.oom) { /* never an answer whose data is shorter than its shape */
+        free(o.p);
+        return NULL;
+    }
+    return o.p;
 }
 
 char *sf_oip_error_json(const char *msg)
