@@ -16,11 +16,13 @@ Runtimes, all on the same ONNX stage files of the bundled model:
   opencv        OpenCV DNN (cv2.dnn.readNetFromONNX on each stage file), default CPU backend
 
 Orchestrator mode (called by bench/nn_vs_peers.sh with every worker's command line):
-  /usr/bin/python3 bench/nn_peers.py --orchestrate --rounds N --peak1 GF --peak2 GF \
-      --flops F name=cmd ...
+  /usr/bin/python3 bench/nn_peers.py --orchestrate --rounds N [--runs R] --peak1 GF \
+      --peak2 GF --flops F --exec-flops 1:1=F,1:100=F,2:1=F,2:100=F name=cmd ...
 Interleaves blocks of runs of every runtime (order rotated each round) per (threads, batch),
-checks every runtime's logits against the golden file and against serflow's, and prints the
-table, the ratios, GFLOP/s against the measured FMA peak and the verdict line.
+checks every runtime's logits against the golden file and against serflow's, and prints per
+run the table (GFLOP/s at the direct-convolution count for every runtime; % peak: executed
+FLOPs, serflow's own count, over the measured FMA peak), the ratios, then their medians over
+the R runs, the batch-1 bound and the verdict line.
 """
 import argparse
 import os
@@ -161,9 +163,58 @@ def quantile(sorted_v, q):
     return sorted_v[min(len(sorted_v), k) - 1]
 
 
+def parse_exec(spec):
+    """'1:1=F,1:100=F,...' (threads:batch=FLOPs per image) -> {(threads, batch): FLOPs}."""
+    out = {}
+    for item in filter(None, spec.split(",")):
+        key, val = item.split("=")
+        t, b = key.split(":")
+        out[(int(t), int(b))] = float(val)
+    return out
+
+
+def one_run(args, names, ask, configs):
+    """Interleaved rounds of every runtime and configuration: {(name, t, b): [seconds]}."""
+    times = {(n, t, b): [] for n in names for (t, b) in configs}
+    for rnd in range(args.rounds):
+        order = names[rnd % len(names):] + names[:rnd % len(names)]
+        for (t, b) in configs:
+            reps = args.reps1 if b == 1 else args.reps100
+            for n in order:
+                times[(n, t, b)] += [float(v) for v in ask(n, f"run {t} {b} {reps}")[1:]]
+        print(f"round {rnd + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+    return times
+
+
+def report(args, names, configs, times, execf):
+    """Prints one run's table; returns {(t, b): (ratio, fastest peer, serflow median s)}."""
+    peaks = {1: args.peak1, 2: args.peak2}
+    print(f"\n{'runtime':14s} {'thr':>3s} {'batch':>5s} {'median ms':>10s} {'p99 ms':>9s} "
+          f"{'img/s':>8s} {'GFLOP/s':>8s} {'% peak':>6s} {'serflow x':>9s}")
+    out = {}
+    for (t, b) in configs:
+        med = {}
+        for n in names:
+            v = sorted(times[(n, t, b)])
+            med[n] = statistics.median(v)
+            gf = b * args.flops / med[n] / 1e9
+            # % peak: what the runtime executes over the measured peak of t threads. serflow:
+            # its own count (sf_nn_exec_flops); the peers: the direct count.
+            ex = execf.get((t, b), args.flops) if n == names[0] else args.flops
+            pk = 100 * b * ex / med[n] / 1e9 / peaks[t] if peaks[t] else 0
+            print(f"{n:14s} {t:3d} {b:5d} {med[n] * 1e3:10.3f} {quantile(v, 0.99) * 1e3:9.3f} "
+                  f"{b / med[n]:8.0f} {gf:8.1f} {pk:6.0f} {med[n] / med[names[0]]:9.2f}")
+        fastest = min(names[1:], key=lambda n: med[n])
+        ratio = med[fastest] / med[names[0]]
+        print(f"threads {t} batch {b}: fastest peer {fastest}, {names[0]} {ratio:.2f}x faster")
+        out[(t, b)] = (ratio, fastest, med[names[0]])
+    return out
+
+
 def orchestrate(args):
     import numpy as np
     golden = np.fromfile(os.path.join(args.model, "golden_logits.f32"), dtype="<f4")
+    execf = parse_exec(args.exec_flops)
     names, procs = [], {}
     for spec in args.workers:
         name, cmd = spec.split("=", 1)
@@ -195,43 +246,50 @@ def orchestrate(args):
     if worst > args.logit_tol:
         raise SystemExit(f"nn_peers: logits disagree by {worst:.3g} (> {args.logit_tol})")
 
+    # FLOPs and the peak, stated once: what "% peak" means.
+    ex1 = execf.get((1, 1), args.flops)
+    print(f"\nmodel: {args.flops / 1e6:.1f} MFLOP per image as direct convolutions (2 x "
+          f"multiply-adds, zero padding included: the GFLOP/s column, every runtime)")
+    print("serflow executes " + ", ".join(
+        f"{execf[k] / 1e6:.1f} (threads {k[0]}, batch {k[1]})" for k in sorted(execf)) +
+        " MFLOP per image (sf_nn_exec_flops: Winograd F(4x4,3x3) products, padding taps "
+        "skipped; tile transforms not counted)")
+    print(f"measured FMA peak: {args.peak1:.1f} GFLOP/s on 1 thread, {args.peak2:.1f} on 2 "
+          f"(bench_nn --fma-peak: fastest of 2000 bursts); % peak = executed FLOPs (serflow: "
+          f"its own count; peers: the direct count) over the peak of the threads given "
+          f"(a batch of 1 runs on one of them)")
+
     configs = [(t, b) for t in (1, 2) for b in (1, 100)]
-    times = {(n, t, b): [] for n in names for (t, b) in configs}
-    for rnd in range(args.rounds):
-        order = names[rnd % len(names):] + names[:rnd % len(names)]
-        for (t, b) in configs:
-            reps = args.reps1 if b == 1 else args.reps100
-            for n in order:
-                times[(n, t, b)] += [float(v) for v in ask(n, f"run {t} {b} {reps}")[1:]]
-        print(f"round {rnd + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+    runs = []
+    for run in range(args.runs):
+        if args.runs > 1:
+            print(f"\nrun {run + 1}/{args.runs} (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})",
+                  flush=True)
+        runs.append(report(args, names, configs, one_run(args, names, ask, configs), execf))
     for n in names:
-        ask_quit = procs[n]
-        ask_quit.stdin.write("quit\n")
-        ask_quit.stdin.flush()
+        procs[n].stdin.write("quit\n")
+        procs[n].stdin.flush()
     for p in procs.values():
         p.wait(timeout=60)
 
-    peaks = {1: args.peak1, 2: args.peak2}
-    print(f"\nmodel {args.flops / 1e6:.1f} MFLOP per image; measured FMA peak "
-          f"{args.peak1:.0f} GFLOP/s (1 thread), {args.peak2:.0f} GFLOP/s (2 threads)")
-    print(f"{'runtime':14s} {'thr':>3s} {'batch':>5s} {'median ms':>10s} {'p99 ms':>9s} "
-          f"{'img/s':>8s} {'GFLOP/s':>8s} {'% peak':>6s} {'serflow x':>9s}")
-    verdict = {}
-    for (t, b) in configs:
-        med = {}
-        for n in names:
-            v = sorted(times[(n, t, b)])
-            med[n] = statistics.median(v)
-            gf = b * args.flops / med[n] / 1e9
-            print(f"{n:14s} {t:3d} {b:5d} {med[n] * 1e3:10.3f} {quantile(v, 0.99) * 1e3:9.3f} "
-                  f"{b / med[n]:8.0f} {gf:8.1f} {100 * gf / peaks[t]:6.0f} "
-                  f"{med[n] / med[names[0]]:9.2f}")
-        peers = [n for n in names[1:]]
-        fastest = min(peers, key=lambda n: med[n])
-        ratio = med[fastest] / med[names[0]]
-        print(f"threads {t} batch {b}: fastest peer {fastest}, {names[0]} {ratio:.2f}x faster")
-        verdict[b] = min(verdict.get(b, ratio), ratio)
-    print(f"vs fastest peer: batch 1 {verdict[1]:.2f}x, batch 100 {verdict[100]:.2f}x")
+    ratio = {k: statistics.median(r[k][0] for r in runs) for k in configs}
+    med1 = statistics.median(r[(1, 1)][2] for r in runs)
+    if args.runs > 1:
+        print(f"\nmedian of {args.runs} runs (each run's ratio in brackets):")
+        for k in configs:
+            each = " ".join(f"{r[k][0]:.2f} ({r[k][1]})" for r in runs)
+            print(f"threads {k[0]} batch {k[1]}: {ratio[k]:.2f}x  [{each}]")
+    if args.peak1:
+        bound = ex1 / args.peak1 / 1e9
+        print(f"batch-1 bound on 1 thread: {ex1 / 1e6:.1f} MFLOP executed at the measured "
+              f"{args.peak1:.1f} GFLOP/s = {bound * 1e3:.3f} ms; serflow {med1 * 1e3:.3f} ms "
+              f"= {100 * bound / med1:.0f} % of the peak (direct convolutions at the peak: "
+              f"{args.flops / args.peak1 / 1e6:.3f} ms)")
+    v1 = min(ratio[(1, 1)], ratio[(2, 1)])
+    v100 = min(ratio[(1, 100)], ratio[(2, 100)])
+    print(f"vs fastest peer: batch 1 {v1:.2f}x, batch 100 {v100:.2f}x (1 thread: "
+          f"{ratio[(1, 1)]:.2f}x, {ratio[(1, 100)]:.2f}x; 2 threads: {ratio[(2, 1)]:.2f}x, "
+          f"{ratio[(2, 100)]:.2f}x)")
 
 
 def main():
@@ -245,6 +303,10 @@ def main():
     ap.add_argument("--peak1", type=float, default=0)
     ap.add_argument("--peak2", type=float, default=0)
     ap.add_argument("--flops", type=float, default=0)
+    ap.add_argument("--exec-flops", default="",
+                    help="serflow's executed FLOPs per image: 'T:B=F,...' (bench_nn --flops)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="independent runs of all rounds; ratios are their median")
     ap.add_argument("--logit-tol", type=float, default=1e-3)
     ap.add_argument("workers", nargs="*")
     args = ap.parse_args()

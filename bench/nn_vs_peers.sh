@@ -6,15 +6,22 @@
 # into $build/nn-peers when node is present; allow_spinning 0) and OpenCV DNN (Debian
 # python3-opencv). Every runtime is one long-lived worker; bench/nn_peers.py interleaves blocks
 # of runs of all of them (order rotated each round), checks their logits against the golden
-# file and serflow's, and prints median, p99, ratios and GFLOP/s against the host's FMA peak
-# measured here by an FMA loop. Last line: "vs fastest peer: batch 1 X.XXx, batch 100 Y.YYx"
-# (serflow's speed-up over the fastest peer, the lower of the 1- and 2-thread figures).
+# file and serflow's, and prints median, p99, ratios, GFLOP/s at the direct-convolution count
+# and "% peak": the FLOPs a runtime executes (serflow's own count from sf_nn_exec_flops, where
+# Winograd does fewer; the peers' direct count) over the host's FMA peak measured here by an
+# FMA loop (bench_nn --fma-peak), and the batch-1 bound (serflow's executed FLOPs at the peak).
+# With runs > 1 the rounds are repeated and the ratios are the median of the runs. Last line:
+# "vs fastest peer: batch 1 X.XXx, batch 100 Y.YYx (1 thread: ..., ...; 2 threads: ..., ...)"
+# (serflow's speed-up over the fastest peer, the lower of the 1- and 2-thread figures, then
+# each).
 #
-# Usage: bench/nn_vs_peers.sh [build-dir] [rounds]   (run `make build` first)
+# Usage: bench/nn_vs_peers.sh [build-dir] [rounds] [runs]   (run `make build` first)
+# The figures in docs/benchmarks.md: bench/nn_vs_peers.sh build 6 3
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$here/build}" && pwd)
 rounds=${2:-6}
+runs=${3:-1}
 bench=$build/bench_nn
 [ -x "$bench" ] || { echo "nn_vs_peers: $bench missing; run make build" >&2; exit 1; }
 "$here/scripts/install-deps.sh" --tools   # PyTorch, OpenCV, numpy, onnx
@@ -39,6 +46,10 @@ fi
 workers+=("opencv=$py $here/bench/nn_peers.py --worker opencv")
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r _ _ peak1 _ peak2 < <("$bench" --fma-peak | sed 's/threads=/ /g')
-flops=$("$bench" --flops --model "$here/models/fmnist-ee" | sed 's/.*=//')
-"$py" "$here/bench/nn_peers.py" --orchestrate --rounds "$rounds" --peak1 "$peak1" \
-  --peak2 "$peak2" --flops "$flops" "${workers[@]}"
+# "flops_per_image=F exec_t1_b1=F ..." -> the direct count, and "1:1=F,1:100=F,..."
+counts=$("$bench" --flops --model "$here/models/fmnist-ee")
+flops=$(sed 's/^flops_per_image=\([0-9]*\).*/\1/' <<<"$counts")
+exec_flops=$(tr ' ' '\n' <<<"$counts" | sed -n 's/^exec_t\([0-9]*\)_b\([0-9]*\)=/\1:\2=/p' |
+  paste -sd, -)
+"$py" "$here/bench/nn_peers.py" --orchestrate --rounds "$rounds" --runs "$runs" \
+  --peak1 "$peak1" --peak2 "$peak2" --flops "$flops" --exec-flops "$exec_flops" "${workers[@]}"

@@ -2,9 +2,14 @@
 """check_code.py - the code rules a compiler does not check (a test of the test command).
 
   1. Library code (src/ outside src/cli/) never prints and never exits: no printf, puts,
-     putchar, perror, exit, _exit, no writes to stdout or stderr (errors travel as a status
-     and a struct sf_err; only the CLI prints). The one use of stdout allowed is core's output
-     files, which hand the caller stdout for "-" (src/core/outfile.c).
+     putchar, perror, dprintf, exit, _exit, no use of stdout or stderr, by stream or by
+     descriptor (STDOUT_FILENO, STDERR_FILENO): errors travel as a status and a struct sf_err;
+     only the CLI prints. Two exceptions, each for exactly one name in one file:
+       - core's output files hand the caller stdout for "-" (src/core/outfile.c, stdout);
+       - the logging module writes each log line on standard error (src/core/log.c,
+         STDERR_FILENO): the serving processes must say what they do (access log, scaling
+         decisions, launches) while they run, and one module doing it keeps every line escaped,
+         in the one format chosen, and written whole (one write(2) of at most PIPE_BUF).
   2. Every message the CLI writes on stderr goes through its escaping helpers (sf_cli_error,
      sf_cli_note, sf_cli_fail, sf_cli_progress in src/cli/commands.c): messages echo file
      contents, arguments and peers' answers, and a terminal must never receive raw bytes.
@@ -16,9 +21,10 @@ import re
 import sys
 
 LIBRARY_BANNED = re.compile(
-    r"\b(printf|puts|putchar|perror|exit|_exit|vprintf)\s*\(|\b(stdout|stderr)\b")
-# the helpers themselves, and core's output file that returns stdout for "-"
-LIBRARY_ALLOWED = {("src/core/outfile.c", "stdout")}
+    r"\b(printf|puts|putchar|perror|exit|_exit|vprintf|dprintf|vdprintf)\s*\("
+    r"|\b(stdout|stderr|STDOUT_FILENO|STDERR_FILENO)\b")
+# core's output file that returns stdout for "-", and the logging module's one write per line
+LIBRARY_ALLOWED = {("src/core/outfile.c", "stdout"), ("src/core/log.c", "STDERR_FILENO")}
 CLI_HELPERS = "src/cli/commands.c"
 CLI_BANNED = re.compile(r"\b(v?fprintf|fputs|fwrite)\s*\(\s*stderr\b|\bperror\s*\(")
 
@@ -78,8 +84,8 @@ def main(argv):
     for p in problems:
         sys.stderr.write("check_code: %s\n" % p)
     if not problems:
-        sys.stdout.write("check_code: library code neither prints nor exits; every CLI message "
-                         "is escaped\n")
+        sys.stdout.write("check_code: library code neither prints nor exits (only the log module "
+                         "writes, on stderr); every CLI message is escaped\n")
     return 1 if problems else 0
 
 

@@ -13,6 +13,19 @@
   gemm_mix_io.f32     float32: input [2,3,5,5], then expected logits [2,4] (PyTorch).
   unsupported_op.onnx Conv -> Sigmoid (node "act/Sigmoid") -> Flatten -> Gemm
   shape_mismatch.onnx Flatten [N,32] -> Gemm whose weights expect 31 inputs
+  ops_ext.onnx        the operator paths of "bring your own model": depthwise Conv with stride
+                      2, dilation 2 and auto_pad SAME_LOWER, Clip with min/max inputs (fused),
+                      Mul by a per-channel constant [4,1,1], Add of a [1,4,1,1] constant,
+                      Identity, grouped Conv (group 2, even kernel) with auto_pad SAME_UPPER,
+                      Mul of two activations, a standalone Clip, AveragePool with ceil_mode=1,
+                      Dropout, Flatten, Gemm; two outputs.
+  ops_ext_io.f32      float32: input [2,4,6,6], expected hidden [2,6,2,2], logits [2,5]
+  clip_opset10.onnx   opset 10: Conv -> Clip with min/max attributes -> Flatten -> Gemm
+  clip_opset10_io.f32 float32: input [2,1,4,4], expected logits [2,3]
+  pad_maxpool.onnx    a non-zero Pad before a MaxPool (refused: only folded into Conv/AvgPool)
+  bcast_tensors.onnx  Add of two activations of different shapes (refused)
+  group_mismatch.onnx Conv with group 3 over 4 channels (refused)
+  huge_pad.onnx       a Pad to 4 x 2049 x 2049 values per request (refused: SF_NN_MAX_TENSOR_NUMEL)
 Deterministic (fixed seed). Usage: /usr/bin/python3 tools/make_nn_testdata.py [outdir]
 """
 import os
@@ -139,6 +152,127 @@ def mismatch(rng):
     save(g, "shape_mismatch.onnx")
 
 
+def ops_ext(rng):
+    wd = rng.standard_normal((4, 1, 3, 3)).astype(np.float32) * 0.5
+    bd = rng.standard_normal(4).astype(np.float32) * 0.1
+    mc = rng.standard_normal((4, 1, 1)).astype(np.float32)
+    ac = rng.standard_normal((1, 4, 1, 1)).astype(np.float32)
+    wg = rng.standard_normal((6, 2, 2, 2)).astype(np.float32) * 0.5
+    fc = rng.standard_normal((5, 24)).astype(np.float32) * 0.3
+    lo, hi = np.array(0.0, np.float32), np.array(1.5, np.float32)
+    lo2, hi2 = np.array(-0.5, np.float32), np.array(0.75, np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "wd", "bd"], ["c1"], name="dw/same_lower", group=4,
+                         strides=[2, 2], dilations=[2, 2], kernel_shape=[3, 3],
+                         auto_pad="SAME_LOWER"),
+        helper.make_node("Clip", ["c1", "lo", "hi"], ["r1"], name="clip_fused"),
+        helper.make_node("Mul", ["r1", "mc"], ["m1"], name="mul_per_channel"),
+        helper.make_node("Add", ["ac", "m1"], ["a1"], name="add_4d_const"),
+        helper.make_node("Identity", ["a1"], ["i1"], name="identity"),
+        helper.make_node("Conv", ["i1", "wg"], ["c2"], name="grouped/same_upper", group=2,
+                         kernel_shape=[2, 2], auto_pad="SAME_UPPER"),
+        helper.make_node("Mul", ["c2", "c2"], ["sq"], name="mul_tensors"),
+        helper.make_node("Clip", ["sq", "lo2", "hi2"], ["cl"], name="clip_standalone"),
+        helper.make_node("AveragePool", ["cl"], ["hidden"], name="avg_ceil", kernel_shape=[2, 2],
+                         strides=[2, 2], ceil_mode=1),
+        helper.make_node("Dropout", ["hidden"], ["d"], name="dropout"),
+        helper.make_node("Flatten", ["d"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc"], ["logits"], name="fc", transB=1),
+    ]
+    inits = [numpy_helper.from_array(v, k) for k, v in
+             [("wd", wd), ("bd", bd), ("mc", mc), ("ac", ac), ("wg", wg), ("fc", fc),
+              ("lo", lo), ("hi", hi), ("lo2", lo2), ("hi2", hi2)]]
+    g = helper.make_graph(nodes, "ops_ext", [inp("x", [4, 6, 6])],
+                          [inp("hidden", [6, 2, 2]), inp("logits", [5])], inits)
+    save(g, "ops_ext.onnx")
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    T = torch.from_numpy
+    with torch.no_grad():
+        # SAME_LOWER, input 6, stride 2, dilated kernel 5: output 3, pads 2 before, 1 after
+        c1 = F.conv2d(F.pad(T(x), (2, 1, 2, 1)), T(wd), T(bd), stride=2, dilation=2, groups=4)
+        a1 = torch.clamp(c1, 0.0, 1.5) * T(mc) + T(ac)
+        # SAME_UPPER, input 3, kernel 2: pad 0 before, 1 after
+        c2 = F.conv2d(F.pad(a1, (0, 1, 0, 1)), T(wg), groups=2)
+        cl = torch.clamp(c2 * c2, -0.5, 0.75)
+        hidden = F.avg_pool2d(cl, 2, 2, ceil_mode=True, count_include_pad=False)
+        logits = hidden.reshape(2, -1) @ T(fc).t()
+    np.concatenate([x.ravel(), hidden.numpy().ravel(), logits.numpy().ravel()]).astype(
+        "<f4").tofile(os.path.join(OUT, "ops_ext_io.f32"))
+
+
+def clip_opset10(rng):
+    w = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
+    fc = rng.standard_normal((3, 18)).astype(np.float32) * 0.5
+    fb = rng.standard_normal(3).astype(np.float32) * 0.1
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3],
+                         pads=[0, 0, 1, 1]),
+        helper.make_node("Clip", ["c"], ["r"], name="clip_attrs", min=-1.0, max=2.0),
+        helper.make_node("Flatten", ["r"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc", "fb"], ["logits"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(nodes, "clip_opset10", [inp("x", [1, 4, 4])], [inp("logits", [3])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(fc, "fc"),
+                           numpy_helper.from_array(fb, "fb")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)],
+                              producer_name="serflow-testdata")
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(OUT, "clip_opset10.onnx"))
+    x = rng.standard_normal((2, 1, 4, 4)).astype(np.float32) * 2
+    with torch.no_grad():
+        c = F.conv2d(F.pad(torch.from_numpy(x), (0, 1, 0, 1)), torch.from_numpy(w))  # [2,2,3,3]
+        logits = torch.clamp(c, -1.0, 2.0).reshape(2, -1) @ torch.from_numpy(fc).t() + \
+            torch.from_numpy(fb)
+    np.concatenate([x.ravel(), logits.numpy().ravel()]).astype("<f4").tofile(
+        os.path.join(OUT, "clip_opset10_io.f32"))
+
+
+def refusals(rng):
+    fc = rng.standard_normal((2, 36)).astype(np.float32)
+    pads = np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64)
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], name="pad/before_max", mode="constant"),
+        helper.make_node("MaxPool", ["p"], ["m"], name="maxpool", kernel_shape=[2, 2],
+                         strides=[1, 1]),
+        helper.make_node("Flatten", ["m"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc"], ["logits"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(nodes, "pad_maxpool", [inp("x", [4, 2, 2])], [inp("logits", [2])],
+                          [numpy_helper.from_array(fc, "fc"), numpy_helper.from_array(pads, "pads")])
+    save(g, "pad_maxpool.onnx")
+    fc = rng.standard_normal((2, 36)).astype(np.float32)
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["gp"], name="gap"),
+        helper.make_node("Add", ["x", "gp"], ["s"], name="add/broadcast"),
+        helper.make_node("Flatten", ["s"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc"], ["logits"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(nodes, "bcast_tensors", [inp("x", [4, 3, 3])], [inp("logits", [2])],
+                          [numpy_helper.from_array(fc, "fc")])
+    save(g, "bcast_tensors.onnx")
+    w = rng.standard_normal((3, 1, 1, 1)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv/group3", group=3,
+                         kernel_shape=[1, 1]),
+        helper.make_node("Flatten", ["c"], ["logits"], name="flatten", axis=1),
+    ]
+    g = helper.make_graph(nodes, "group_mismatch", [inp("x", [4, 1, 1])], [inp("logits", [3])],
+                          [numpy_helper.from_array(w, "w")])
+    save(g, "group_mismatch.onnx")
+    # Pads of 1024 on a [4,1,1] input: 4 x 2049 x 2049 values, above SF_NN_MAX_TENSOR_NUMEL
+    w = rng.standard_normal((1, 4, 1, 1)).astype(np.float32)
+    pads = np.array([0, 0, 1024, 1024, 0, 0, 1024, 1024], dtype=np.int64)
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], name="pad/huge", mode="constant"),
+        helper.make_node("Conv", ["p", "w"], ["c"], name="conv", kernel_shape=[1, 1],
+                         strides=[1024, 1024]),
+        helper.make_node("Flatten", ["c"], ["logits"], name="flatten", axis=1),
+    ]
+    g = helper.make_graph(nodes, "huge_pad", [inp("x", [4, 1, 1])], [inp("logits", [9])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(pads, "pads")])
+    save(g, "huge_pad.onnx")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -146,6 +280,9 @@ def main():
     unsupported(rng)
     mismatch(rng)
     gemm_mix(np.random.default_rng(11))
+    ops_ext(np.random.default_rng(13))
+    clip_opset10(np.random.default_rng(17))
+    refusals(np.random.default_rng(19))
 
 
 if __name__ == "__main__":

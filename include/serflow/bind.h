@@ -57,6 +57,7 @@ struct sf_binding {
     enum sf_pool pool;        /* what the path is: FaaS only, IaaS (+ spill) or hybrid */
     enum sf_reject forced;    /* a forced path the planner rejects: why (SF_REJ_NONE: fine) */
     double planned_usd_per_s; /* the planner's cost of the path at the planning rate */
+    double planned_instances; /* the planner's instance count at the planning rate */
     int n_stages;
     double tau;
     enum sf_batching batching;
@@ -97,7 +98,16 @@ int sf_bind_path(struct sf_binding *b, const struct sf_path *path, const struct 
 int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
                     enum sf_policy_path want, const struct sf_bind_opts *o, struct sf_path *out,
                     enum sf_pool *pool, double *planned_usd_per_s, enum sf_reject *reject,
-                    struct sf_err *err);
+                    double *planned_instances, struct sf_err *err);
+
+/* Binds policy to paths that together stand for every feasible path of the plan at o->tau (for
+ * the lower bound, sim.h): the FaaS path, the feasible path with the deepest cut of each VM type,
+ * and one path for every further function memory of a feasible path. At most cap bindings into
+ * out[] (*n of them); release each with sf_binding_fini. SF_ENOTFOUND when tau is not planned. */
+int sf_bind_plan_paths(const struct sf_plan *plan, const struct sf_profile *prof,
+                       const struct sf_pricing *price, const struct sf_policy_desc *policy,
+                       const struct sf_bind_opts *o, struct sf_binding *out, size_t cap, size_t *n,
+                       struct sf_err *err);
 
 /* A deep copy (its own tables). */
 int sf_binding_copy(struct sf_binding *dst, const struct sf_binding *src, struct sf_err *err);

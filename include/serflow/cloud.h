@@ -37,6 +37,8 @@ struct sf_proc {
     char endpoint[128]; /* HOST:PORT from the line */
     int exited;         /* reaped */
     int status;         /* waitpid status when exited */
+    int log_fd;         /* sf_proc_spawn_captured: read end of the child's stderr (non-blocking),
+                           -1 otherwise; closed by sf_proc_stop */
 };
 
 /* Spawns argv[0] (a path) with argv and the environment plus extra_env ("NAME=value" strings,
@@ -47,6 +49,11 @@ struct sf_proc {
  * the child's environment. */
 int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
                   const char *auth_line, struct sf_err *err);
+/* sf_proc_spawn with the child's stderr on a pipe whose read end is p->log_fd (non-blocking,
+ * close-on-exec): the caller reads what the child writes (the function runtime keeps each
+ * invocation's log and forwards every line). */
+int sf_proc_spawn_captured(struct sf_proc *p, char *const argv[], char *const extra_env[],
+                           const char *auth_line, struct sf_err *err);
 /* Non-blocking: reads the readiness pipe; returns 1 once "ready HOST:PORT" was read (endpoint
  * filled), 0 otherwise. */
 int sf_proc_poll_ready(struct sf_proc *p);
@@ -55,7 +62,7 @@ int sf_proc_reap(struct sf_proc *p);
 /* Signals the whole process group (no-op when reaped). */
 void sf_proc_signal(struct sf_proc *p, int sig);
 /* SIGTERM to the group, waits up to grace_s for the exit, then SIGKILL and a blocking reap.
- * Closes the readiness pipe. */
+ * Closes the readiness pipe and the captured stderr. */
 void sf_proc_stop(struct sf_proc *p, double grace_s);
 /* Writes "ready HOST:PORT\n" to fd (the child side); ignores fd < 0. */
 int sf_proc_announce_ready(int fd, const char *host, int port);
@@ -117,14 +124,17 @@ struct sf_cloud {
     void *ctx;
 };
 
-/* The local provider: each instance is `worker_argv` (argv[0] a path; the provider appends
- * "--ready-fd 3"), ready when the worker says so (after its model load and boot delay). With a
- * root identity, instance N is given "worker:N" derived from it at its start (auth.h). Billed
- * with the catalog's VM rules from launch to exit, as EC2 bills an instance that reached
- * running: one that never became ready still pays its minimum. price is borrowed and must
- * outlive it. */
+/* The local provider: each instance is a process whose command line the caller writes for each
+ * launch (worker_argv: the worker's options for VM type vm, its boot delay and the readiness fd,
+ * so the provider knows no option name), ready when it writes "ready HOST:PORT" on that fd
+ * (after its model load and boot delay). With a root identity, instance N is given "worker:N"
+ * derived from it at its start (auth.h). Billed with the catalog's VM rules from launch to exit,
+ * as EC2 bills an instance that reached running: one that never became ready still pays its
+ * minimum. price is borrowed and must outlive it. */
 struct sf_cloud_local_cfg {
-    char *const *worker_argv; /* NULL-terminated; copied */
+    int (*worker_argv)(void *ctx, int vm, double boot_delay_s, int ready_fd, struct sf_argv *out,
+                       struct sf_err *err);
+    void *argv_ctx; /* borrowed: outlives the provider */
     const struct sf_pricing *price;
     double stop_grace_s;        /* SIGTERM to SIGKILL */
     const struct sf_auth *root; /* may be NULL: workers without identities */

@@ -130,6 +130,11 @@ char *sf_strdup(const char *s);
  * >= 4). Returns out. For echoing untrusted bytes (file contents, names, arguments). */
 char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len);
 
+/* The escaped form (as sf_str_escape writes it) of the character at in[i] of in[0..n): written
+ * to piece (>= 8 bytes, not NUL-terminated), its length in *k; returns how many input bytes it
+ * covers (>= 1). For writers that escape as they go (core/log.c). */
+size_t sf_str_escape_one(const char *in, size_t i, size_t n, char *piece, size_t *k);
+
 /* 1 when sf_str_escape would show in[0..in_len) unchanged: printable ASCII and well-formed UTF-8
  * without C1 controls or invisible and reordering characters (bidi overrides, zero-width ones,
  * the byte order mark). Names read from files must be plain (json_in.c). */
@@ -142,5 +147,26 @@ size_t sf_bom_len(const char *text, size_t len);
 int sf_isfinite(double x);
 
 #define SF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- argument vectors for child processes (fork/exec, never a shell) ---- */
+
+/* Most arguments and bytes one child's command line takes (serve's children use about 40 and
+ * 1 kB). */
+#define SF_ARGV_MAX   96
+#define SF_ARGV_BYTES 16384
+
+/* A NULL-terminated argument vector that owns copies of its strings; caller-owned storage. */
+struct sf_argv {
+    char *v[SF_ARGV_MAX + 1];
+    int n;
+    size_t used;
+    char buf[SF_ARGV_BYTES];
+};
+
+void sf_argv_init(struct sf_argv *a);
+/* Appends a copy of s; SF_ETOOBIG when the vector or its storage is full (nothing appended). */
+int sf_argv_add(struct sf_argv *a, const char *s);
+/* Appends a formatted argument; the same refusals. */
+int sf_argv_addf(struct sf_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

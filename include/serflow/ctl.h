@@ -34,7 +34,7 @@ struct sf_ctl_params {
     int terminate_delay_epochs;    /* termination takes effect after: 2 */
     int partial_to_instance;       /* 1: a partial batch may use a free instance; 0: always FaaS */
     int max_instances;             /* cap on the target, <= SF_CTL_MAX_INSTANCES */
-    int scaling_rule;              /* SF_SCALE_BREAKEVEN (default), _EXPECTED or _PAPER */
+    int scaling_rule;              /* SF_SCALE_FOLLOW (default), _BREAKEVEN, _EXPECTED or _PAPER */
     double launch_horizon_periods; /* expected rule: a new instance's cold start is paid back
                                       over this many scaling periods (the hurdle for a launch is
                                       T-CIP (1 + cold / (h P))) */
@@ -44,6 +44,10 @@ struct sf_ctl_params {
     double sell_after_cold_starts; /* break-even rule: release once the waste reaches this many
                                       times a relaunch's cost (a cold start's price plus the FaaS
                                       premium of a full instance during it): 1 */
+    double follow_hysteresis;      /* follow rule: switch to a cheaper candidate once its shadow
+                                      is ahead by this many times what the switch costs: 0.25 */
+    double follow_memory_epochs;   /* follow rule: the shadows' costs fade with this time constant
+                                      (0: never, the whole past counts) */
 };
 
 /* How the scaling manager turns (mu, sigma) into a target. */
@@ -56,6 +60,11 @@ enum sf_scaling_rule {
                                instance once what it would have saved since it started to pay
                                equals what a launch costs, release one once what it wasted equals
                                what a relaunch would cost (sf_breakeven_step) */
+    SF_SCALE_FOLLOW = 3,    /* serflow's default: run the simple rules (functions only, fixed
+                               fleets, break-even, expected, paper) as shadows on the observed
+                               arrivals, priced with the simulator's billing, and follow the
+                               cheapest so far, switching only when it is ahead by more than the
+                               switch costs (docs/controller.md states its regret bound) */
 };
 
 void sf_ctl_params_default(struct sf_ctl_params *p);

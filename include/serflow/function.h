@@ -33,6 +33,8 @@ struct sf_function_cfg {
     int threads;
     enum sf_nn_backend backend;
     const struct sf_auth *auth; /* this instance's identity (NULL or unset: none, as on AWS) */
+    int log_level;              /* enum sf_log_level (log.h) */
+    int log_format;             /* enum sf_log_format */
 };
 int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *stop,
                     struct sf_err *err);
@@ -41,6 +43,27 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
  * or an OIP v2 JSON request) on model m with runner r: *out (heap, caller frees) is the answer
  * (a result frame, or OIP JSON when *is_json), SF_OK; or err says why (the instance posts it to
  * /error). Every decode is checked against m before anything is copied. */
+/* The function instance's settings as command-line options, one row each, as SF_WORKER_OPTIONS
+ * (worker.h): `serflow function` generates its option table from these rows and the function
+ * runtime writes an instance's command line from them (sf_function_argv). */
+#define SF_FUNCTION_OPTIONS(X)                                                                     \
+    X(MODEL, "model", STR, model_dir, "DIR", "model directory (or SERFLOW_MODEL_DIR)", 0, 0)       \
+    X(TAU, "tau", NUM, tau, "T", "threshold for OIP JSON events (1)", 0, 2)                        \
+    X(THREADS, "threads", INT, threads, "N", "inference threads (1)", 1, 256)                      \
+    X(BACKEND, "backend", BACKEND, backend, "NAME", "dnnl (default) or ref", 0, 0)                 \
+    X(INIT, "init-delay-s", NUM, init_delay_s, "S",                                                \
+      "extra cold-start time before the first poll (0)", 0, 3600)                                  \
+    X(LOG_LEVEL, "log-level", LOGLEVEL, log_level, "L", "error, warn, info (default) or debug", 0, \
+      0)                                                                                           \
+    X(LOG_FORMAT, "log-format", LOGFORMAT, log_format, "F",                                        \
+      "log lines as text (logfmt, default) or json", 0, 0)
+
+/* The defaults of every setting (the CLI's and sf_function_argv's). */
+void sf_function_defaults(struct sf_function_cfg *c);
+/* Appends to a the options of every setting of c that differs from the defaults: a command line
+ * `serflow function` parses back into c. SF_ETOOBIG when a is full. */
+int sf_function_argv(const struct sf_function_cfg *c, struct sf_argv *a, struct sf_err *err);
+
 int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const char *body,
                       size_t len, double default_tau, void **out, size_t *out_len, int *is_json,
                       struct sf_err *err);

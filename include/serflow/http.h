@@ -50,6 +50,9 @@ struct sf_http_opts {
     size_t max_resp_bytes; /* the answer's cap (beyond: SF_ETOOBIG); 0: SF_SERVE_MAX_BODY_BYTES */
     /* out, may be NULL: the bill the answer reports (one per request; n for post_many) */
     struct sf_http_bill *bill;
+    /* more header lines for every request ("Name: value", NULL-terminated; may be NULL): the
+     * request ids and trace context a call passes on */
+    const char *const *headers;
 };
 /* sf_http_request with opts (may be NULL). */
 int sf_http_request_opts(struct sf_http *h, const struct sf_http_opts *opts, const char *url,

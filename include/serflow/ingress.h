@@ -31,6 +31,7 @@ struct sf_serve_cfg {
     int port;
     const struct sf_profile *prof;
     const struct sf_pricing *price;
+    const char *pricing_path; /* the catalog's file, for the function runtime (NULL: bundled) */
     /* the policy bound to its path (bind.h): path, controller parameters, batcher, tables; the
      * same binding `serflow replay` simulates. Borrowed; must outlive the run. */
     const struct sf_binding *bind;
@@ -70,6 +71,14 @@ struct sf_serve_cfg {
     /* called once listening (may be NULL), e.g. for the CLI to print the address */
     void (*on_ready)(void *ctx, const char *host, int port);
     void *on_ready_ctx;
+    /* SIGHUP: the caller's handler sets *reload (may be NULL); the serving loop clears it and
+     * calls on_reload (may be NULL), which re-reads what it can (the CLI: its command line and
+     * config file), sets the log level itself, logs what cannot change while serving, and may
+     * return the controller's new parameters for the same path: the policy takes them at once
+     * (sf_policy_retune), keeping its state. A reload never stops the server. */
+    volatile sig_atomic_t *reload;
+    const struct sf_policy_env *(*on_reload)(void *ctx);
+    void *on_reload_ctx;
 };
 int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err);
 

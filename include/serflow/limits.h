@@ -66,6 +66,11 @@
 #define SF_ORACLE_MAX_CELLS 50000000.0
 #define SF_ORACLE_MAX_WORK  3000000000.0
 
+/* The lower bound (sim_bound.c) keeps, per VM type and epoch that has requests, the VM work of
+ * each of its time slots: at most this many doubles (160 MB); beyond it the slots are made
+ * coarser, which keeps it a bound, only a looser one. */
+#define SF_BOUND_MAX_CELLS 20000000.0
+
 /* Candidates the planner prices in one run (configurations x function memories): the bundled
  * catalog with --any-memory prices 5.7 million in 0.4 s; this bounds a run to seconds. */
 #define SF_PLAN_MAX_CANDIDATES 50000000.0
@@ -120,6 +125,9 @@
 #define SF_NN_MAX_STAGES  32 /* caps the manifest; the bundled model has 6 */
 /* One dimension of a tensor shape in a manifest: with rank 3 the product stays < 2^60. */
 #define SF_NN_MAX_DIM (1 << 20)
+/* Values per request of any tensor of a stage (input, activations): 64 MB of float32, 250x
+ * VGG16's largest activation on 32x32 inputs; keeps a hostile graph's buffers bounded. */
+#define SF_NN_MAX_TENSOR_NUMEL ((size_t)1 << 24)
 /* A manifest's normalization: |mean| <= 1e6 and std >= 1e-6 keep (pixel/255 - mean)/std well
  * inside float range. */
 #define SF_NN_MAX_NORM     1e6

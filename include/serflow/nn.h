@@ -86,13 +86,14 @@ int sf_nn_backend_parse(const char *name, enum sf_nn_backend *out);
 struct sf_nn_stage;
 
 /* Loads and validates one ONNX stage graph from path. BatchNormalization that follows a Conv
- * is folded into the Conv's weights and bias, and a Relu that is the only reader of a Conv's
- * output is fused into the Conv. Supported operators: Conv, BatchNormalization
- * (after Conv), Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul,
- * Add, Softmax, Constant. Errors: SF_EIO (cannot read), SF_ETOOBIG (> SF_NN_MAX_ONNX_BYTES),
- * SF_EPARSE (not a protobuf ModelProto: truncated, corrupt), SF_EUNSUPPORTED (operator or
- * attribute; the message names the operator and the node), SF_EINVAL (shape mismatch,
- * missing initializer). The message starts with the path. */
+ * (and a zero Pad before one) is folded into the Conv's weights, bias and pads, and a Relu or
+ * Clip that is the only reader of a Conv's output is fused into the Conv. Supported operators
+ * (docs/nn.md has their attributes): Conv (groups, dilation, auto_pad), BatchNormalization
+ * (after Conv), Pad (folded), Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, Flatten,
+ * Reshape, Identity, Dropout, Gemm, MatMul, Add, Mul, Softmax, Constant. Errors: SF_EIO (cannot
+ * read), SF_ETOOBIG (> SF_NN_MAX_ONNX_BYTES), SF_EPARSE (not a protobuf ModelProto: truncated,
+ * corrupt), SF_EUNSUPPORTED (operator or attribute; the message names the operator and the node),
+ * SF_EINVAL (shape mismatch, missing initializer). The message starts with the path. */
 int sf_nn_stage_load(const char *path, struct sf_nn_stage **out, struct sf_err *err);
 /* Same from memory; name is used in messages (the buffer is not kept). */
 int sf_nn_stage_load_mem(const void *buf, size_t len, const char *name, struct sf_nn_stage **out,
@@ -106,8 +107,8 @@ int sf_nn_stage_num_classes(const struct sf_nn_stage *st);
 /* Operators left after folding and fusion (BatchNormalization and Relu merged into a Conv are
  * not counted). */
 size_t sf_nn_stage_num_ops(const struct sf_nn_stage *st);
-/* Floating-point operations per request: 2 x the multiply-adds of every Conv and Gemm (the
- * usual count; pooling, ReLU and Add are not counted). */
+/* Floating-point operations per request: 2 x the multiply-adds of every Conv (per group) and
+ * Gemm (the usual count; pooling, activations, Add and Mul are not counted). */
 double sf_nn_stage_flops(const struct sf_nn_stage *st);
 
 /* ---- executing one stage ------------------------------------------------------------- */
@@ -138,6 +139,14 @@ int sf_nn_exec_run_layout(struct sf_nn_exec *ex, const float *in, enum sf_nn_lay
 enum sf_nn_layout sf_nn_exec_input_layout(const struct sf_nn_exec *ex);
 /* Requests per sub-batch (1 for the reference backend). */
 size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex);
+/* Floating-point operations per request that the backend executes for a batch of `batch`, as
+ * the algorithms it chooses for that batch run them, where sf_nn_stage_flops counts every
+ * convolution as a direct one over its zero padding too: a direct convolution counts only the
+ * kernel taps inside its input (both backends skip the padding), a Winograd F(m x m, 3 x 3)
+ * one the products in the transformed domain ((m + 2)^2 x cin x cout per m x m output tile,
+ * 2 FLOPs each; its tile transforms, mostly additions, are not counted), a Gemm as
+ * sf_nn_stage_flops. Builds no plan. 0 for batch 0. */
+double sf_nn_exec_flops(const struct sf_nn_exec *ex, size_t batch);
 void sf_nn_exec_free(struct sf_nn_exec *ex);
 enum sf_nn_backend sf_nn_exec_backend(const struct sf_nn_exec *ex);
 

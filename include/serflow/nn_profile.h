@@ -29,6 +29,12 @@ struct sf_nn_dataset {
 int sf_nn_dataset_load_idx(const char *images_path, const char *labels_path, double mean,
                            double std, size_t max_n, struct sf_nn_dataset *out, struct sf_err *err);
 void sf_nn_dataset_fini(struct sf_nn_dataset *d);
+/* Resizes every image to the model's input height and width when the model takes one channel
+ * of another size (e.g. 28x28 Fashion-MNIST for a 32x32 VGG16): bilinear with half-pixel
+ * centres, as PyTorch's interpolate(mode="bilinear", align_corners=False) does, which is how
+ * such a model is trained (tools/train_vgg16_sdn.py), within a factor of 2 a side. A no-op
+ * otherwise (sf_nn_dataset_check then refuses a wrong size). SF_ENOMEM. */
+int sf_nn_dataset_fit(struct sf_nn_dataset *d, const struct sf_nn_model *m, struct sf_err *err);
 /* Checks a dataset against a model before any image is used: at least one image, h x w equal
  * to the model's per-request input size, every label one of its classes. SF_EINVAL with a
  * message naming images_path otherwise. The measurement functions below trust their images. */

@@ -117,7 +117,19 @@ struct sf_plan_opts {
                               of B; 1 one call per request (LIBRA's setup), billed and checked so */
     int batching;          /* enum sf_batching: which batches the capacity, the SLO check
                               and the fees assume (docs/planner.md) */
+    /* Planning against the traffic: the arrival rate of each epoch (one SLO interval) of a trace
+     * or of the monitor's recent history, at most SF_PLAN_MAX_TRAFFIC_EPOCHS. Candidates are then
+     * ranked by their expected cost over it (each path's instances scheduled at best for that
+     * traffic, a launch paying its cold start and the billing minimum; docs/planner.md), and the
+     * planning rate is its mean. NULL: the paper's single rate. */
+    const double *traffic_rps;
+    size_t n_traffic;
+    double vm_cold_start_epochs; /* the launch cost against the traffic: a cold start of this many
+                                    epochs (<= 0: 20, the controller's default 18..22) */
 };
+
+/* Longest traffic a plan weighs (epochs): 69 days of 6 s epochs. */
+#define SF_PLAN_MAX_TRAFFIC_EPOCHS 1000000
 
 /* Hidden states and inputs travel base64-encoded inside JSON invocation payloads: 4 bytes on the
  * wire for every 3 (what counts against Lambda's 6,291,456-byte synchronous limit). */
@@ -151,6 +163,10 @@ struct sf_candidate {
     double tcip_rps;
     double payload_bytes;
     enum sf_reject reject;
+    double expected_usd_per_s; /* planning against the traffic: the expected cost over it; NAN
+                                  otherwise */
+    double rank_usd_per_s;     /* what candidates are ranked by: the expected cost against the
+                                  traffic, else cost_usd_per_s */
 };
 
 struct sf_scip {
@@ -178,6 +194,10 @@ struct sf_plan {
     struct sf_scip scip[SF_MAX_TAUS];
     size_t n_scip;
     size_t n_evaluated; /* candidates priced, memory sizes included */
+    /* planned against the traffic (opts.traffic_rps): its epochs, mean and peak rates */
+    int traffic;
+    size_t traffic_epochs;
+    double traffic_mean_rps, traffic_peak_rps;
 };
 
 /* Runs Alg. 1 and Alg. 2 over the profile and catalog. One ownership rule, whatever it returns:

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serflow/batcher.h"
 #include "serflow/core.h"
 #include "serflow/ctl.h"
 
@@ -45,15 +46,37 @@ struct sf_baseline_params {
     int libra_orig_integer_share; /* share truncated to an integer rate, as LIBRA does: 1 */
 };
 
+/* What a policy's shadows price beside the env's two prices (bind.c fills it from the
+ * binding; docs/controller.md, "The follow rule"). */
+struct sf_policy_shadow {
+    double tail_usd_per_req; /* expected function cost of an instance-served request (its tail) */
+    double fee_usd;          /* per function call */
+    int fn_invoke_size;      /* most requests per function call (the FaaS path and the spill) */
+    int tail_calls;          /* function calls per instance batch's tail (0: IaaS, no tail) */
+    double vm_min_billed_s;  /* VM billing minimum per launch */
+    int batching;            /* enum sf_batching (plan.h): deadline-aware or the paper's epochs */
+    /* deadline batching: the batcher the shadows run (the binding's; its worst-case tables
+     * must outlive the policy) */
+    struct sf_batcher_cfg batcher;
+};
+
 /* Everything a policy is told once, at init. */
 struct sf_policy_env {
     struct sf_ctl_params ctl; /* epoch, B, r, T-CIP, EWMA weights, k, P, cold start, rule, caps */
     double vm_usd_per_s;      /* price of one instance of the policy's path */
     double faas_usd_per_req;  /* expected cost of one request fully on functions */
+    int prior_instances;      /* the instances a plan against the traffic expects at its mean
+                                 rate: the follow rule starts by following the fixed fleet of that
+                                 size (0: no such plan; it starts with break-even) */
     struct sf_baseline_params base;
+    struct sf_policy_shadow shadow;
 };
 
 void sf_policy_env_default(struct sf_policy_env *env);
+
+/* Equal parts of an epoch whose arrivals an observation may count (what the follow rule's
+ * shadows need to see bursts inside an epoch). */
+#define SF_POLICY_OBS_SLOTS 12
 
 /* What a policy sees at an epoch. */
 struct sf_policy_obs {
@@ -63,10 +86,14 @@ struct sf_policy_obs {
                           routes the epoch's requests at its end) */
     int active;        /* instances launched and not terminating */
     int ready;         /* instances ready to serve */
+    /* the same arrivals in SF_POLICY_OBS_SLOTS equal parts of the epoch, oldest first (they sum
+     * to arrivals); NULL: spread evenly */
+    const uint32_t *slot_arrivals;
 };
 
-/* Bytes of private state a policy may keep (Spock and MArk keep a window of counts). */
-#define SF_POLICY_STATE_BYTES (20u * 1024u)
+/* Bytes of private state a policy may keep (Spock and MArk keep a window of counts; serflow's
+ * follow rule its candidates' shadows). */
+#define SF_POLICY_STATE_BYTES (384u * 1024u)
 
 struct sf_policy_ops {
     size_t state_size; /* <= SF_POLICY_STATE_BYTES */
@@ -81,6 +108,13 @@ struct sf_policy_ops {
     /* Every epoch, after the target was applied (obs has the fleet's counts after it): the most
      * requests of this epoch that may go to instances; INT32_MAX for no cap. NULL: no cap. */
     int (*instance_cap)(void *state, const struct sf_policy_obs *obs);
+    /* Optional: why its last period() chose its target, one line of numbers into buf (the
+     * server's log of each scaling decision). NULL: the driver says only what changed. */
+    void (*explain)(const void *state, char *buf, size_t size);
+    /* Optional: takes new parameters while running (a server's SIGHUP), keeping what it has
+     * learnt (the traffic monitor, the break-even accounts). NULL: it cannot. */
+    int (*retune)(void *state, const struct sf_policy_env *env, int64_t *period_epochs,
+                  struct sf_err *err);
 };
 
 /* Where a policy's work runs, chosen from the plan at tau (bind.h resolves it into a path). */
@@ -169,5 +203,13 @@ int sf_policy_init(struct sf_policy *p, const struct sf_policy_desc *d,
 int sf_policy_begin_epoch(struct sf_policy *p, const struct sf_policy_obs *obs);
 /* The instance cap of the epoch (after the target was applied); INT32_MAX when none. */
 int sf_policy_instance_cap(struct sf_policy *p, const struct sf_policy_obs *obs);
+/* Why its last decision was what it was, into buf (always NUL-terminated; "" when the policy
+ * does not say). */
+void sf_policy_explain(const struct sf_policy *p, char *buf, size_t size);
+/* New controller parameters while running, its state kept: SF_OK, SF_EINVAL (bad parameters,
+ * err names one; nothing changed) or SF_EUNSUPPORTED (this policy cannot change its parameters
+ * while running; nothing changed). The scaling epochs continue from the first one with the new
+ * period. */
+int sf_policy_retune(struct sf_policy *p, const struct sf_policy_env *env, struct sf_err *err);
 
 #endif

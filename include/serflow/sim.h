@@ -62,8 +62,11 @@ struct sf_policy_result {
     double max_batch_latency_s;
     /* response time (arrival to answer) quantiles over all requests, 10 ms resolution */
     double response_p50_s, response_p99_s, response_max_s;
-    double bound_usd; /* oracle: the dynamic program's lower bound; static: its estimate */
-    int static_count; /* static: the instance count chosen */
+    double estimate_usd; /* oracle, static: the estimate of the program that chose the schedule
+                         (warm functions, not a bound: sf_sim_report has the lower bound) */
+    int static_count; /* static (and an oracle whose best schedule is the static one): its count */
+    int oracle_schedule; /* oracle: which schedule was cheapest when replayed: 0 the program every
+                            P epochs, 1 the static fleet, 2 the program every epoch */
     /* per-epoch series (record_series): ready instances, batches on instances / functions */
     int32_t *series_ready, *series_batches_inst, *series_batches_fn;
 };
@@ -89,6 +92,25 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
                const struct sf_binding *bound, size_t n, struct sf_policy_result *results,
                struct sf_err *err);
 void sf_sim_results_fini(struct sf_policy_result *results, size_t n);
+
+/* What a replay reports beside each policy's result. */
+struct sf_sim_report {
+    /* A true lower bound: no policy on any of the paths the bound covers (those of the replayed
+     * bindings and the extra ones), online or clairvoyant, pays less for the trace with the
+     * simulator's mechanics (docs/controller.md states its relaxations). */
+    double lower_bound_usd;
+    int lower_bound_vm; /* the VM type (pricing index) whose program gives it; -1: functions
+                           alone; -2: every VM type as one (a trace too large for one each) */
+};
+
+/* sf_sim_run, and with report non-NULL the lower bound over the paths of bound[] and extra[]
+ * (bindings made like bound[]: the CLI passes every feasible path of the plan at tau, so that the
+ * bound holds for any policy on any of them). At most SF_POLICY_MAX extra paths. */
+int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
+                  const struct sf_trace *trace, const struct sf_sim_opts *opts,
+                  const struct sf_binding *bound, size_t n, const struct sf_binding *extra,
+                  size_t n_extra, struct sf_policy_result *results, struct sf_sim_report *report,
+                  struct sf_err *err);
 
 /* sf_sim_bind, sf_sim_run, then the bindings released: a replay of kinds[] from a plan. */
 int sf_sim_run_plan(const struct sf_profile *prof, const struct sf_pricing *price,

@@ -57,14 +57,20 @@ enum sf_tracegen_family {
     SF_TG_RAMP,        /* a slow ramp from a tenth to twice the base */
     SF_TG_STEPS,       /* step changes: levels held about 40 minutes */
     SF_TG_QUIET,       /* long quiet periods (1.5 h at 2 %) between 20-minute busy ones */
+    SF_TG_SPARSE,      /* sparse-bursty: bursts of about 30 s every 2 minutes, silence between
+                          (about 80 % of seconds empty), burst heights to about 20x the mean */
+    SF_TG_SPIKY,       /* sparse-bursty: spikes of about 2 s every 7 s on average, silence
+                          between (about 75 % of seconds empty), heights to about 30x the mean */
     SF_TG_COUNT
 };
 
-/* Longest generated trace: 31 days of seconds. Highest mean rate: the burstiest family peaks at
- * about 7x its mean, and 7 x 1e5 req/s x 6 s stays under SF_TRACE_MAX_PER_EPOCH, so whatever
- * tracegen writes, replay reads. */
+/* Longest generated trace: 31 days of seconds. Highest mean rate: no family's rate exceeds
+ * SF_TRACEGEN_MAX_PEAK times its mean (the sparse-bursty ones are truncated there), and 40 x 2e4
+ * req/s x 6 s, with Poisson noise, stays under SF_TRACE_MAX_PER_EPOCH, so whatever tracegen writes,
+ * replay reads with the bundled profiles' 6 s epochs. */
 #define SF_TRACEGEN_MAX_SECONDS  (31ll * 86400)
-#define SF_TRACEGEN_MAX_MEAN_RPS 1e5
+#define SF_TRACEGEN_MAX_MEAN_RPS 2e4
+#define SF_TRACEGEN_MAX_PEAK     40.0
 
 const char *sf_tracegen_name(int family);
 /* -1 when unknown. */

@@ -116,7 +116,24 @@ void sf_serve_result_from_nn(const struct sf_nn_result *in, int num_classes, int
 
 /* ---- Open Inference Protocol v2 ---- */
 
-/* A parsed inference request: n images of the model's per-request shape. */
+/* The model's one input tensor, as GET /v2/models/NAME advertises it, and its outputs (in the
+ * order a response lists them when the request names none). */
+#define SF_OIP_INPUT_NAME "input"
+enum sf_oip_output {
+    SF_OIP_OUT_LABEL = 0, /* INT64 [n] */
+    SF_OIP_OUT_PROBS,     /* FP32 [n, classes] */
+    SF_OIP_OUT_EXIT,      /* INT32 [n] */
+    SF_OIP_OUT_WHERE,     /* BYTES [n] */
+    SF_OIP_N_OUTPUTS
+};
+extern const char *const sf_oip_output_names[]; /* "label", ..., NULL */
+/* The version every model has ("1"): /v2/models/NAME/versions/1/... */
+#define SF_OIP_MODEL_VERSION "1"
+/* Entries of a request's "outputs" array: each names one of the outputs, at most once. */
+#define SF_OIP_MAX_OUTPUTS SF_OIP_N_OUTPUTS
+
+/* A parsed inference request: n images of the model's per-request shape, and the outputs it asks
+ * for. */
 struct sf_oip_request {
     char id[SF_OIP_MAX_ID_BYTES + 1]; /* the client's "id" (whole), "" when absent */
     size_t n;
@@ -124,19 +141,29 @@ struct sf_oip_request {
     /* sf_oip_parse_request_ref with the binary extension: the n x numel little-endian floats in
      * the caller's buffer (bin of the call), checked but not copied: valid while that buffer is */
     const unsigned char *bin;
+    /* the outputs asked for, in the request's order; n_outputs 0: every output */
+    int n_outputs;
+    int outputs[SF_OIP_MAX_OUTPUTS];
+    /* bit k set: output k answered as binary data (the binary tensor extension: its parameter
+     * binary_data, else the request's binary_data_output) */
+    unsigned binary;
 };
 
 /* Parses an OIP v2 inference request. json[0..json_len) is the JSON (the whole body, or the
  * part before the binary data when the binary tensor extension's Inference-Header-Content-Length
- * is used); bin[0..bin_len) the binary part (NULL when none). Exactly one input tensor, datatype
- * "FP32", shape [n, dims...] (the model's per-request shape) or [n, numel], data a flat or nested
- * number array of n x numel values or, with the extension, "parameters": {"binary_data_size": B}
- * with B = n x numel x 4 bytes. 1 <= n <= max_n. Before jansson builds its tree, a scan counts
- * the JSON values and refuses more than max_n x numel + SF_OIP_MAX_EXTRA_VALUES (SF_ETOOBIG), so
- * the tree takes at most sf_oip_parse_bytes(json_len, max_n, numel) bytes whatever the body.
- * Errors are SF_EPARSE (JSON syntax, with line and column), SF_EINVAL (a field: the message names
- * it, e.g. "inputs[0].datatype: expected FP32, got INT8"; an id over SF_OIP_MAX_ID_BYTES),
- * SF_ETOOBIG (n above max_n, too many values). */
+ * is used); bin[0..bin_len) the binary part (NULL when none). Exactly one input tensor named
+ * SF_OIP_INPUT_NAME, datatype "FP32", shape [n, dims...] (the model's per-request shape) or
+ * [n, numel], data a flat or nested number array of n x numel values or, with the extension,
+ * "parameters": {"binary_data_size": B} with B = n x numel x 4 bytes. 1 <= n <= max_n.
+ * "outputs" (optional): objects naming outputs of sf_oip_output_names, each at most once, with
+ * "parameters": {"binary_data": bool} (the extension); "parameters": {"binary_data_output":
+ * bool} of the request asks for every output in binary. Before jansson builds its tree, a scan
+ * counts the JSON values and refuses more than max_n x numel + SF_OIP_MAX_EXTRA_VALUES
+ * (SF_ETOOBIG), so the tree takes at most sf_oip_parse_bytes(json_len, max_n, numel) bytes
+ * whatever the body. Errors are SF_EPARSE (JSON syntax, with line and column), SF_EINVAL (a
+ * field: the message names it, e.g. "inputs[0].datatype: expected FP32, got INT8",
+ * "outputs[1].name: 'logits' is not an output of this model (label, probabilities, exit_stage,
+ * where)"; an id over SF_OIP_MAX_ID_BYTES), SF_ETOOBIG (n above max_n, too many values). */
 int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
                          const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
                          struct sf_err *err);
@@ -155,15 +182,73 @@ size_t sf_oip_parse_bytes(const char *json, size_t json_len, size_t bin_len, siz
  * the first follows a '[', ',' or ':' outside strings). Stops counting past limit. */
 size_t sf_json_count_values(const char *text, size_t len, size_t limit);
 
-/* The JSON response body for n results (heap string, caller frees): outputs "label" (INT64 [n]),
- * "probabilities" (FP32 [n, C]), "exit_stage" (INT32 [n]), "where" (BYTES [n]). NULL when out
- * of memory, or when a result is not answered (status != 0) or not finite: the caller answers an
- * error instead (an answer's declared shapes always match its data). */
+/* The answer to req (its outputs, in its order, each as JSON data or binary) for n results:
+ * *out (heap, caller frees) is the body, *out_len its bytes, *json_len the bytes of its JSON part
+ * (= *out_len when no output is binary; else the value of the answer's
+ * Inference-Header-Content-Length, the binary data of each binary output following in the order
+ * of "outputs": INT64 and INT32 and FP32 little-endian, BYTES as a 4-byte little-endian length
+ * before each element). model_version may be NULL (not named). req NULL: every output, as JSON.
+ * SF_ENOMEM; SF_EINVAL when a result is not answered (status != 0) or not finite: the caller
+ * answers an error instead (an answer's declared shapes always match its data). */
+int sf_oip_response(const char *model_name, const char *model_version, const char *id,
+                    const struct sf_oip_request *req, const struct sf_serve_result *r, size_t n,
+                    char **out, size_t *out_len, size_t *json_len);
+/* The JSON response body with every output (heap string, caller frees); NULL when
+ * sf_oip_response fails. */
 char *sf_oip_response_json(const char *model_name, const char *id, const struct sf_serve_result *r,
                            size_t n);
 /* {"error": "msg"} (heap string, caller frees); bytes of msg that are not valid UTF-8 (a
  * client's path or id echoed back) are escaped as \xNN, so there is always a body. NULL when
  * out of memory. */
 char *sf_oip_error_json(const char *msg);
+
+/* A request body's Content-Encoding undone: NULL, "" or "identity" leave it as it is (*out NULL);
+ * "gzip" (or "x-gzip") and "deflate" (zlib) are inflated into *out (heap, caller frees) of at most
+ * max_out bytes, reserve(ctx, bytes) asked first for every growth of the buffer (a budget; it
+ * returns 0 or -1 to refuse). SF_EUNSUPPORTED for any other coding (answer 415 with
+ * Accept-Encoding: SF_OIP_ACCEPT_ENCODING), SF_ETOOBIG beyond max_out (a compressed bomb is
+ * stopped there), SF_EPARSE for corrupt or truncated data or bytes after its end, SF_ENOMEM when
+ * reserve refused or memory ran out. */
+#define SF_OIP_ACCEPT_ENCODING "gzip, deflate, identity"
+int sf_oip_decode_body(const char *encoding, const void *in, size_t len, size_t max_out,
+                       int (*reserve)(void *ctx, size_t bytes), void *ctx, char **out,
+                       size_t *out_len, struct sf_err *err);
+
+/* ---- request ids and W3C trace context (serve/wire/reqtrace.c) ---- */
+
+/* An X-Request-Id kept from a client: 1..128 visible ASCII bytes without a comma (internal calls
+ * carry a batch's ids as a comma-separated list). Longer or other ids are replaced. */
+#define SF_REQUEST_ID_MAX_BYTES 128
+/* The list of request ids an internal call carries (a batch's), cut at a whole id. */
+#define SF_REQUEST_IDS_MAX_BYTES 4096
+/* A traceparent value: version 00 is 55 bytes; a later version may append fields. */
+#define SF_TRACEPARENT_MAX_BYTES 256
+
+/* One hop of a request's trace: the request id, the W3C trace id, this hop's span and the
+ * caller's. */
+struct sf_reqtrace {
+    char request_id[SF_REQUEST_ID_MAX_BYTES + 1];
+    char trace_id[33];  /* 32 lowercase hex digits, not all zero */
+    char span_id[17];   /* this hop's: 16 lowercase hex digits, not all zero */
+    char parent_id[17]; /* the caller's span, "" when this hop started the trace */
+    unsigned flags;     /* trace-flags (bit 0: sampled) */
+    int given_id;       /* request_id came from the caller */
+};
+
+/* 1 when v is an id to keep (see SF_REQUEST_ID_MAX_BYTES). */
+int sf_request_id_valid(const char *v);
+/* 1 when v is a comma-separated list of such ids (what internal calls carry), at most
+ * SF_REQUEST_IDS_MAX_BYTES. */
+int sf_request_ids_valid(const char *v);
+/* Parses a W3C traceparent ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; a version
+ * above 00 may carry more after the flags, "ff" is invalid; ids not all zero; lowercase hex):
+ * SF_OK with the fields, or SF_EINVAL (the value is then ignored: the trace restarts). */
+int sf_traceparent_parse(const char *v, char trace_id[33], char parent_id[17], unsigned *flags);
+/* Starts this hop from a caller's X-Request-Id and traceparent (either may be NULL): the id kept
+ * when valid (given_id) else a new UUID; the trace continued when the traceparent is valid (its
+ * parent id becomes parent_id) else a new trace id; a new span id. Random from the CSPRNG. */
+void sf_reqtrace_begin(struct sf_reqtrace *t, const char *request_id, const char *traceparent);
+/* The traceparent naming this hop as the parent ("00-trace-span-flags"), into buf (>= 56). */
+char *sf_reqtrace_header(const struct sf_reqtrace *t, char *buf, size_t size);
 
 #endif

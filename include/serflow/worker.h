@@ -39,7 +39,52 @@ struct sf_worker_cfg {
     int fault_no_start; /* test hook: exit with an error instead of becoming ready */
     const struct sf_auth *auth; /* this worker's identity (NULL or unset: none) */
     int no_function_auth;       /* call the function runtime unsigned (someone else's) */
+    int log_level;              /* enum sf_log_level (log.h): the CLI sets the log up with it */
+    int log_format;             /* enum sf_log_format */
 };
 int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, struct sf_err *err);
+
+/* The worker's settings as command-line options, one row each: X(ID, "name", KIND, field,
+ * metavar, help, lo, hi). `serflow worker` generates its option table and its storing from these
+ * rows (src/cli/cmd_worker.c), and the ingress writes a worker's command line from them
+ * (sf_worker_argv), so the two cannot disagree on a name. KIND: STR, INT, NUM, FLAG, BACKEND;
+ * help and range are the CLI's. */
+#define SF_WORKER_OPTIONS(X)                                                                       \
+    X(MODEL, "model", STR, model_dir, "DIR", "model directory (model.json + ONNX stages)", 0, 0)   \
+    X(CUT, "cut", INT, cut, "C", "stages 1..C here (default: all, IaaS)", 0, SF_NN_MAX_STAGES)     \
+    X(FANOUT, "fanout", INT, fanout, "K", "parallel function invocations per batch tail (1)", 1,   \
+      64)                                                                                          \
+    X(FN_URL, "function-url", STR, fn_url, "U",                                                    \
+      "function runtime base URL (http://127.0.0.1:PORT)", 0, 0)                                   \
+    X(FN, "function", STR, fn_name, "NAME", "function to invoke for the tail", 0, 0)               \
+    X(FN_TIMEOUT, "function-timeout-s", NUM, fn_timeout_s, "S", "per invocation (10)", 0.001, 900) \
+    X(TAU, "tau", NUM, tau, "T", "threshold for OIP requests to the worker itself (1)", 0, 2)      \
+    X(THREADS, "threads", INT, threads, "N", "inference threads (1)", 1, 256)                      \
+    X(BACKEND, "backend", BACKEND, backend, "NAME", "dnnl (default) or ref", 0, 0)                 \
+    X(HOST, "host", STR, host, "H", "listen address (127.0.0.1)", 0, 0)                            \
+    X(PORT, "port", INT, port, "N", "listen port (0: any free port)", 0, 65535)                    \
+    X(BOOT, "boot-delay-s", NUM, boot_delay_s, "S",                                                \
+      "ready no sooner than this after the start (0)", 0, 3600)                                    \
+    X(READY_FD, "ready-fd", INT, ready_fd, "FD", "write \"ready HOST:PORT\" there when ready", 0,  \
+      1024)                                                                                        \
+    X(FAULT_DELAY, "fault-delay-s", NUM, fault_delay_s, "S",                                       \
+      "test hook: hold every batch this much longer", 0, 60)                                       \
+    X(FAULT_NO_START, "fault-no-start", FLAG, fault_no_start, NULL,                                \
+      "test hook: exit instead of becoming ready", 0, 0)                                           \
+    X(NO_FN_AUTH, "no-function-auth", FLAG, no_function_auth, NULL,                                \
+      "call the function runtime without this worker's identity\n(a runtime started by someone "   \
+      "else)",                                                                                     \
+      0, 0)                                                                                        \
+    X(LOG_LEVEL, "log-level", LOGLEVEL, log_level, "L", "error, warn, info (default) or debug", 0, \
+      0)                                                                                           \
+    X(LOG_FORMAT, "log-format", LOGFORMAT, log_format, "F",                                        \
+      "log lines as text (logfmt, default) or json", 0, 0)
+
+/* The defaults of every setting (the CLI's and sf_worker_argv's). */
+void sf_worker_defaults(struct sf_worker_cfg *c);
+/* Appends to a the options of every setting of c that differs from the defaults, from
+ * SF_WORKER_OPTIONS: a command line `serflow worker` parses back into c. SF_ETOOBIG when a is
+ * full. */
+int sf_worker_argv(const struct sf_worker_cfg *c, struct sf_argv *a, struct sf_err *err);
 
 #endif

@@ -51,7 +51,7 @@ static const struct sf_candidate *forced(const struct sf_plan *plan, const struc
             continue;
         int feas = c->reject == SF_REJ_NONE, bfeas = best && best->reject == SF_REJ_NONE;
         if (!best || (feas && !bfeas) ||
-            (feas == bfeas && c->cost_usd_per_s < best->cost_usd_per_s))
+            (feas == bfeas && c->rank_usd_per_s < best->rank_usd_per_s))
             best = c;
     }
     return best;
@@ -60,7 +60,7 @@ static const struct sf_candidate *forced(const struct sf_plan *plan, const struc
 int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
                     enum sf_policy_path want, const struct sf_bind_opts *o, struct sf_path *out,
                     enum sf_pool *pool, double *planned_usd_per_s, enum sf_reject *reject,
-                    struct sf_err *err)
+                    double *planned_instances, struct sf_err *err)
 {
     memset(out, 0, sizeof(*out));
     *reject = SF_REJ_NONE;
@@ -97,7 +97,7 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
         case SF_POLICY_PATH_PLAN: {
             int best = SF_POOL_FAAS;
             for (int p = 1; p < 3; p++)
-                if (found[p] && c[p].cost_usd_per_s < c[best].cost_usd_per_s)
+                if (found[p] && c[p].rank_usd_per_s < c[best].rank_usd_per_s)
                     best = p;
             pick = &c[best];
             break;
@@ -113,12 +113,12 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
             /* the plan's choice when it has instances, else the cheapest path with them */
             int best = SF_POOL_FAAS;
             for (int p = 1; p < 3; p++)
-                if (found[p] && c[p].cost_usd_per_s < c[best].cost_usd_per_s)
+                if (found[p] && c[p].rank_usd_per_s < c[best].rank_usd_per_s)
                     best = p;
             if (best == SF_POOL_FAAS) {
                 int inst = -1;
                 for (int p = 1; p < 3; p++)
-                    if (found[p] && (inst < 0 || c[p].cost_usd_per_s < c[inst].cost_usd_per_s))
+                    if (found[p] && (inst < 0 || c[p].rank_usd_per_s < c[inst].rank_usd_per_s))
                         inst = p;
                 if (inst >= 0)
                     best = inst;
@@ -134,6 +134,8 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
     out->fn_invoke_size = plan->fn_invoke_size; /* every path invokes functions as planned */
     *pool = pick->pool;
     *planned_usd_per_s = pick->cost_usd_per_s;
+    if (planned_instances)
+        *planned_instances = pick->split.instances;
     return SF_OK;
 }
 
@@ -175,6 +177,12 @@ static int path_runtimes(struct sf_binding *b, const struct sf_profile *prof,
     /* the expected cost of one request on functions (MArk compares instances with it); fees are
      * per batch and left out */
     b->faas_usd_per_req = b->fn_usd_per_s * work;
+    double tail = 0;
+    for (int i = p->has_instances ? p->cut : prof->n_stages; i < prof->n_stages; i++)
+        tail += s[i] * b->fn_rq_s[i];
+    b->env.shadow.tail_usd_per_req = b->fn_usd_per_s * tail;
+    b->env.shadow.fee_usd = price->fn_request_fee_usd;
+    b->env.shadow.vm_min_billed_s = price->vm_billing_minimum_s;
     return SF_OK;
 }
 
@@ -202,12 +210,19 @@ static int batcher_tables(struct sf_binding *b, const struct sf_profile *prof,
                 b->inst_worst_s[n] += dcold;
         }
     }
+    b->env.shadow.batching = o->batching;
+    int nf = b->path.fn_invoke_size;
+    b->env.shadow.fn_invoke_size = nf > 0 && nf < B ? nf : B;
+    b->env.shadow.tail_calls = b->path.has_instances && b->path.cut < prof->n_stages
+                                   ? (b->path.tail_fanout > 1 ? b->path.tail_fanout : 1)
+                                   : 0;
     b->batcher =
         (struct sf_batcher_cfg){.slo_s = b->env.ctl.epoch_s,
                                 .batch_size = B,
                                 .inst_worst_s = b->path.has_instances ? b->inst_worst_s : NULL,
                                 .fn_worst_s = b->fn_worst_s,
                                 .margin_s = o->margin_s};
+    b->env.shadow.batcher = b->batcher; /* the follow rule's shadows run the same batcher */
     return sf_batcher_check(&b->batcher, err);
 }
 
@@ -261,9 +276,10 @@ int sf_bind(struct sf_binding *b, const struct sf_plan *plan, const struct sf_pr
         return sf_err_set(err, SF_EINVAL, "no policy to bind");
     struct sf_path path;
     enum sf_pool pool;
-    double planned;
+    double planned, instances = 0;
     enum sf_reject rej;
-    int rc = sf_bind_resolve(plan, price, policy->path, o, &path, &pool, &planned, &rej, err);
+    int rc = sf_bind_resolve(plan, price, policy->path, o, &path, &pool, &planned, &rej, &instances,
+                             err);
     if (rc != SF_OK) {
         if (rc == SF_EINFEASIBLE && policy->path == SF_POLICY_PATH_IAAS && o->force_pool < 0)
             return sf_err_set(err, rc,
@@ -287,6 +303,69 @@ int sf_bind(struct sf_binding *b, const struct sf_plan *plan, const struct sf_pr
     b->pool = pool;
     b->forced = rej;
     b->planned_usd_per_s = planned;
+    b->planned_instances = instances;
+    /* planned against the traffic: the fleet it expects at the traffic's mean is where the
+     * online rule starts (the follow rule follows that fixed fleet until evidence says
+     * otherwise) */
+    if (plan->traffic && path.has_instances && instances >= 1)
+        b->env.prior_instances = (int)lround(instances);
+    return SF_OK;
+}
+
+int sf_bind_plan_paths(const struct sf_plan *plan, const struct sf_profile *prof,
+                       const struct sf_pricing *price, const struct sf_policy_desc *policy,
+                       const struct sf_bind_opts *o, struct sf_binding *out, size_t cap, size_t *n,
+                       struct sf_err *err)
+{
+    *n = 0;
+    long t = tau_index(plan, o->tau);
+    if (t < 0)
+        return sf_err_set(err, SF_ENOTFOUND, "tau %g is not in the plan", o->tau);
+    const struct sf_candidate *c = plan->alt + (size_t)t * plan->alt_per_tau, *pick[SF_POLICY_MAX];
+    size_t np = 0;
+    /* the deepest feasible cut of each VM type (and the FaaS path), then one path for each
+     * function memory not seen yet */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < plan->alt_per_tau; i++) {
+            const struct sf_candidate *x = &c[i];
+            if ((x->reject != SF_REJ_NONE && x->reject != SF_REJ_ACCURACY) || x->fn_mem_mb <= 0)
+                continue;
+            size_t j = 0;
+            for (; j < np; j++) {
+                const struct sf_candidate *y = pick[j];
+                if (pass == 1 ? y->fn_mem_mb == x->fn_mem_mb
+                              : (y->pool == SF_POOL_FAAS) == (x->pool == SF_POOL_FAAS) &&
+                                    (x->pool == SF_POOL_FAAS || y->vm == x->vm))
+                    break;
+            }
+            if (j < np) {
+                if (pass == 0 && x->cut > pick[j]->cut)
+                    pick[j] = x;
+                continue;
+            }
+            if (np < SF_POLICY_MAX && np < cap)
+                pick[np++] = x;
+        }
+    }
+    struct sf_bind_opts po = *o;
+    po.force_pool = -1;
+    po.ctl.epoch_s = plan->slo_s;
+    po.ctl.batch_size = plan->batch_size;
+    po.ctl.capacity_rps = plan->batch_size / plan->slo_s;
+    for (size_t i = 0; i < np; i++) {
+        struct sf_path path = sf_plan_path(pick[i]);
+        path.fn_invoke_size = plan->fn_invoke_size;
+        int rc = sf_bind_path(&out[*n], &path, prof, price, policy, &po, err);
+        if (rc != SF_OK) {
+            for (size_t j = 0; j < *n; j++)
+                sf_binding_fini(&out[j]);
+            *n = 0;
+            return rc;
+        }
+        out[*n].pool = pick[i]->pool;
+        out[*n].planned_usd_per_s = pick[i]->cost_usd_per_s;
+        (*n)++;
+    }
     return SF_OK;
 }
 
@@ -295,6 +374,7 @@ int sf_binding_copy(struct sf_binding *dst, const struct sf_binding *src, struct
     *dst = *src;
     dst->inst_worst_s = dst->fn_worst_s = NULL;
     dst->batcher.inst_worst_s = dst->batcher.fn_worst_s = NULL;
+    dst->env.shadow.batcher = dst->batcher;
     if (!src->inst_worst_s)
         return SF_OK;
     size_t n = (size_t)src->env.ctl.batch_size + 1;
@@ -306,6 +386,7 @@ int sf_binding_copy(struct sf_binding *dst, const struct sf_binding *src, struct
     dst->fn_worst_s = t + n;
     dst->batcher.inst_worst_s = src->batcher.inst_worst_s ? dst->inst_worst_s : NULL;
     dst->batcher.fn_worst_s = dst->fn_worst_s;
+    dst->env.shadow.batcher = dst->batcher;
     return SF_OK;
 }
 
@@ -314,4 +395,5 @@ void sf_binding_fini(struct sf_binding *b)
     free(b->inst_worst_s);
     b->inst_worst_s = b->fn_worst_s = NULL;
     b->batcher.inst_worst_s = b->batcher.fn_worst_s = NULL;
+    b->env.shadow.batcher.inst_worst_s = b->env.shadow.batcher.fn_worst_s = NULL;
 }

@@ -65,8 +65,14 @@ extern const struct sf_cli_command sf_cli_plan_command, sf_cli_replay_command,
 struct sf_bind_opts;
 struct sf_binding;
 int sf_cli_bind_one(const char *cmd, const struct sf_profile *prof, const struct sf_pricing *pr,
-                    const char *policy, double tau, struct sf_bind_opts *bo,
-                    struct sf_binding *out);
+                    const char *policy, double tau, const double *traffic_rps, size_t n_traffic,
+                    struct sf_bind_opts *bo, struct sf_binding *out);
+
+/* The arrival rate of each epoch of a traffic file, for planning against the traffic (plan.h):
+ * read as a trace (unit: 0 lines are epochs, 1 seconds; csv: -1 from the name's .csv, else 0/1)
+ * with epochs of epoch_s, at most SF_PLAN_MAX_TRAFFIC_EPOCHS. *rates is heap (caller frees). */
+int sf_cli_traffic_rates(const char *path, double epoch_s, int unit, int csv, double **rates,
+                         size_t *n, struct sf_err *err);
 
 /* What `serflow serve ARGS` and `serflow replay ARGS` bind, without running (for the test that
  * they agree): the profile and catalog are loaded into prof and pr; replay binds up to cap

@@ -174,11 +174,31 @@ static void progress(void *ctx, const struct sf_load_stats *st)
                     (unsigned long long)st->ok, (unsigned long long)st->status_503);
 }
 
+/* What the server's /metrics say; `serflow load` reads them before and after its run and reports
+ * the difference: this run's figures, not the server's lifetime totals. */
 struct bill {
     double usd, vm_usd, fn_usd, fees_usd, gb_s, invocations, vm_s, accepted, answered_ok,
         answered_failed;
-    int ok;
+    int reachable; /* /metrics answered 200 */
+    int ok;        /* with serflow's billing meters */
 };
+
+/* after - before, field by field (the counters only grow; a restarted server could make one
+ * smaller: then this run's figure is unknown and reported as after's) */
+static struct bill bill_delta(const struct bill *after, const struct bill *before)
+{
+    struct bill d = *after;
+    double *dv[] = {&d.usd,         &d.vm_usd, &d.fn_usd,   &d.fees_usd,    &d.gb_s,
+                    &d.invocations, &d.vm_s,   &d.accepted, &d.answered_ok, &d.answered_failed};
+    const double bv[] = {
+        before->usd,         before->vm_usd,         before->fn_usd, before->fees_usd,
+        before->gb_s,        before->invocations,    before->vm_s,   before->accepted,
+        before->answered_ok, before->answered_failed};
+    for (size_t i = 0; i < SF_ARRAY_LEN(dv); i++)
+        if (*dv[i] >= bv[i])
+            *dv[i] -= bv[i];
+    return d;
+}
 
 static void read_bill(const char *url, struct bill *b)
 {
@@ -194,6 +214,7 @@ static void read_bill(const char *url, struct bill *b)
         free(text);
         return;
     }
+    b->reachable = 1;
     b->ok = sf_metrics_scrape(text, "serflow_bill_usd_total", "", &b->usd) == SF_OK;
     sf_metrics_scrape(text, "serflow_bill_vm_usd_total", "", &b->vm_usd);
     sf_metrics_scrape(text, "serflow_bill_function_usd_total", "", &b->fn_usd);
@@ -223,9 +244,90 @@ static void read_bill(const char *url, struct bill *b)
     for (size_t i = 0; i < SF_ARRAY_LEN(all); i++)
         if (!sf_isfinite(all[i]) || all[i] < 0) {
             memset(b, 0, sizeof(*b));
+            b->reachable = 1;
             break;
         }
     free(text);
+}
+
+/* The JSON report: this run's figures (the bill as the difference of the server's metrics before
+ * and after it), the server's totals apart. 0 when it could not be written. */
+static int report_json(const struct load_args *args, const struct sf_load_stats *stp,
+                       const struct bill *bp, const struct bill *totalp)
+{
+    const struct load_args a = *args;
+    const struct sf_load_stats st = *stp;
+    const struct bill b = *bp, total = *totalp;
+    double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
+    int report_ok;
+    json_t *o = json_pack(
+        "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:"
+        "I},"
+        "s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+        "url", a.url, "requests", (json_int_t)st.planned, "ok", (json_int_t)st.ok, "invalid",
+        (json_int_t)st.invalid, "correct", (json_int_t)st.correct, "status_503",
+        (json_int_t)st.status_503, "status_4xx", (json_int_t)st.status_4xx, "status_5xx",
+        (json_int_t)st.status_5xx, "conn_errors", (json_int_t)st.conn_errors, "refused",
+        (json_int_t)st.refused, "elapsed_s", st.elapsed_s, "p50_s", st.p50_s, "p95_s", st.p95_s,
+        "p99_s", st.p99_s, "max_s", st.max_s, "slo_s", a.slo_s, "slo_attainment_request",
+        (double)st.slo_ok / n, "accuracy", (double)st.correct / okd, "where", "vm",
+        (json_int_t)st.where_vm, "vm+function", (json_int_t)st.where_hybrid, "function",
+        (json_int_t)st.where_function, "billed", b.ok, "cost_usd", b.usd, "vm_cost_usd", b.vm_usd,
+        "function_cost_usd", b.fn_usd, "fee_usd", b.fees_usd, "vm_seconds", b.vm_s, "function_gb_s",
+        b.gb_s, "invocations", b.invocations, "server_accepted", b.accepted, "server_answered",
+        b.answered_ok + b.answered_failed);
+    if (o) /* the figures above are this run's (metrics read before and after it) */
+        json_object_set_new(o, "server_totals",
+                            json_pack("{s:f,s:f,s:f}", "cost_usd", total.usd, "accepted",
+                                      total.accepted, "answered",
+                                      total.answered_ok + total.answered_failed));
+    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
+    if (s)
+        printf("%s\n", s);
+    else
+        sf_cli_error("load", "cannot write the JSON report");
+    report_ok = s != NULL;
+    free(s);
+    json_decref(o);
+    return report_ok;
+}
+
+/* The human report of the same figures. */
+static void report_text(const struct load_args *args, const struct sf_load_stats *stp,
+                        const struct bill *bp, const struct bill *totalp)
+{
+    const struct load_args a = *args;
+    const struct sf_load_stats st = *stp;
+    const struct bill b = *bp, total = *totalp;
+    double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
+    printf("serflow load: %llu requests in %.1f s against %s\n", (unsigned long long)st.planned,
+           st.elapsed_s, a.url);
+    printf("  answered   %llu ok (%.2f%%), %llu invalid; %llu x 503, %llu x 4xx, %llu x 5xx, "
+           "%llu connection errors\n",
+           (unsigned long long)st.ok, 100.0 * (double)st.ok / n, (unsigned long long)st.invalid,
+           (unsigned long long)st.status_503, (unsigned long long)st.status_4xx,
+           (unsigned long long)st.status_5xx, (unsigned long long)st.conn_errors);
+    printf("  latency    p50 %.4f s, p95 %.4f s, p99 %.4f s, max %.4f s (arrival to answer)\n",
+           st.p50_s, st.p95_s, st.p99_s, st.max_s);
+    printf("  SLO %g s   %.2f%% of requests answered within it\n", a.slo_s,
+           100.0 * (double)st.slo_ok / n);
+    printf("  accuracy   %.2f%% of the answers match the test set's label\n",
+           100.0 * (double)st.correct / okd);
+    printf("  where      %llu on a VM, %llu VM head + function tail, %llu on functions\n",
+           (unsigned long long)st.where_vm, (unsigned long long)st.where_hybrid,
+           (unsigned long long)st.where_function);
+    if (b.ok) {
+        printf("  server     this run: accepted %.0f, answered %.0f (%.0f failed)\n", b.accepted,
+               b.answered_ok + b.answered_failed, b.answered_failed);
+        printf("  cost       this run: $%.6f: VMs $%.6f (%.0f VM-s), functions $%.6f (%.3f "
+               "GB-s, %.0f invocations, fees $%.6f)\n",
+               b.usd, b.vm_usd, b.vm_s, b.fn_usd, b.gb_s, b.invocations, b.fees_usd);
+        printf("             (the server's totals since it started: $%.6f, %.0f accepted; "
+               "VM seconds still running are billed as if they ended now)\n",
+               total.usd, total.accepted);
+    } else {
+        printf("  cost       (no serflow billing meters at %s/metrics)\n", a.url);
+    }
 }
 
 static int load_run(int argc, char **argv)
@@ -306,6 +408,14 @@ static int load_run(int argc, char **argv)
                     "%zu requests over %.1f s of trace (%lld epochs of %g s) "
                     "to %s",
                     n_req, (double)t.n_units * t.unit_s, (long long)t.n_epochs, a.epoch_s, a.url);
+    struct bill before;
+    read_bill(a.url, &before);
+    if (!before.reachable) {
+        sf_cli_error("load", "cannot reach %s (GET /metrics gave no answer): is serve running?",
+                     a.url);
+        code = SF_EXIT_FAIL;
+        goto out;
+    }
     struct sf_load_stats st;
     if (sf_load_run(&c, &st, &err) != SF_OK) {
         sf_cli_error("load", "%s", err.msg);
@@ -314,62 +424,15 @@ static int load_run(int argc, char **argv)
     }
     if (!a.quiet && isatty(2))
         fputc('\n', stderr);
-    struct bill b;
-    read_bill(a.url, &b);
-    double n = (double)(st.planned ? st.planned : 1), okd = (double)(st.ok ? st.ok : 1);
+    struct bill total;
+    read_bill(a.url, &total);
+    struct bill b = bill_delta(&total, &before); /* this run's */
+    b.ok = before.ok && total.ok;
     int report_ok = 1;
-    if (a.json_out) {
-        json_t *o = json_pack(
-            "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:{s:I,s:I,s:"
-            "I},"
-            "s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
-            "url", a.url, "requests", (json_int_t)st.planned, "ok", (json_int_t)st.ok, "invalid",
-            (json_int_t)st.invalid, "correct", (json_int_t)st.correct, "status_503",
-            (json_int_t)st.status_503, "status_4xx", (json_int_t)st.status_4xx, "status_5xx",
-            (json_int_t)st.status_5xx, "conn_errors", (json_int_t)st.conn_errors, "refused",
-            (json_int_t)st.refused, "elapsed_s", st.elapsed_s, "p50_s", st.p50_s, "p95_s", st.p95_s,
-            "p99_s", st.p99_s, "max_s", st.max_s, "slo_s", a.slo_s, "slo_attainment_request",
-            (double)st.slo_ok / n, "accuracy", (double)st.correct / okd, "where", "vm",
-            (json_int_t)st.where_vm, "vm+function", (json_int_t)st.where_hybrid, "function",
-            (json_int_t)st.where_function, "billed", b.ok, "cost_usd", b.usd, "vm_cost_usd",
-            b.vm_usd, "function_cost_usd", b.fn_usd, "fee_usd", b.fees_usd, "vm_seconds", b.vm_s,
-            "function_gb_s", b.gb_s, "invocations", b.invocations, "server_accepted", b.accepted,
-            "server_answered", b.answered_ok + b.answered_failed);
-        char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
-        if (s)
-            printf("%s\n", s);
-        else
-            sf_cli_error("load", "cannot write the JSON report");
-        report_ok = s != NULL;
-        free(s);
-        json_decref(o);
-    } else {
-        printf("serflow load: %llu requests in %.1f s against %s\n", (unsigned long long)st.planned,
-               st.elapsed_s, a.url);
-        printf("  answered   %llu ok (%.2f%%), %llu invalid; %llu x 503, %llu x 4xx, %llu x 5xx, "
-               "%llu connection errors\n",
-               (unsigned long long)st.ok, 100.0 * (double)st.ok / n, (unsigned long long)st.invalid,
-               (unsigned long long)st.status_503, (unsigned long long)st.status_4xx,
-               (unsigned long long)st.status_5xx, (unsigned long long)st.conn_errors);
-        printf("  latency    p50 %.4f s, p95 %.4f s, p99 %.4f s, max %.4f s (arrival to answer)\n",
-               st.p50_s, st.p95_s, st.p99_s, st.max_s);
-        printf("  SLO %g s   %.2f%% of requests answered within it\n", a.slo_s,
-               100.0 * (double)st.slo_ok / n);
-        printf("  accuracy   %.2f%% of the answers match the test set's label\n",
-               100.0 * (double)st.correct / okd);
-        printf("  where      %llu on a VM, %llu VM head + function tail, %llu on functions\n",
-               (unsigned long long)st.where_vm, (unsigned long long)st.where_hybrid,
-               (unsigned long long)st.where_function);
-        if (b.ok) {
-            printf("  server     accepted %.0f, answered %.0f (%.0f failed)\n", b.accepted,
-                   b.answered_ok + b.answered_failed, b.answered_failed);
-            printf("  cost       $%.6f: VMs $%.6f (%.0f VM-s), functions $%.6f (%.3f GB-s, %.0f "
-                   "invocations, fees $%.6f)\n",
-                   b.usd, b.vm_usd, b.vm_s, b.fn_usd, b.gb_s, b.invocations, b.fees_usd);
-        } else {
-            printf("  cost       (no serflow billing meters at %s/metrics)\n", a.url);
-        }
-    }
+    if (a.json_out)
+        report_ok = report_json(&a, &st, &b, &total);
+    else
+        report_text(&a, &st, &b, &total);
     /* a run is a success only when every request came back and every 200 was a valid answer;
      * nothing valid back is a failure whatever else happened */
     code = !report_ok || st.conn_errors || st.refused || st.done < st.planned || st.invalid ||

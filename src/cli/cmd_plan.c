@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "plot.h"
 #include "serflow/plan.h"
+#include "serflow/trace.h"
 
 enum plan_opt {
     P_PROFILE = 1,
@@ -24,8 +25,14 @@ enum plan_opt {
     P_ARCH,
     P_JSON,
     P_ALL,
-    P_PLOT
+    P_PLOT,
+    P_TRAFFIC,
+    P_TRAFFIC_UNIT,
+    P_TRAFFIC_FORMAT
 };
+
+static const char *const traffic_unit_words[] = {"epoch", "second", NULL};
+static const char *const traffic_format_words[] = {"counts", "csv", NULL};
 
 static const struct sf_opt plan_opts[] = {
     {.help = "Inputs (defaults: the bundled paper-reconstruction profile and AWS us-east-1 "
@@ -51,6 +58,25 @@ static const struct sf_opt plan_opts[] = {
      .lo = 0,
      .hi = SF_MAX_RATE_RPS,
      .flags = SF_OPT_LO_OPEN},
+    {.id = P_TRAFFIC,
+     .name = "traffic",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "plan against this traffic (a trace replay reads) instead of one rate:\nevery path "
+             "priced by its expected cost over the trace's epochs, with\ncold starts and the VM "
+             "billing minimum (docs/planner.md)"},
+    {.id = P_TRAFFIC_UNIT,
+     .name = "traffic-unit",
+     .kind = SF_OPT_WORD,
+     .metavar = "U",
+     .help = "epoch | second: what one line of a count trace covers (default epoch)",
+     .words = traffic_unit_words},
+    {.id = P_TRAFFIC_FORMAT,
+     .name = "traffic-format",
+     .kind = SF_OPT_WORD,
+     .metavar = "F",
+     .help = "counts | csv (default: csv for *.csv files, else counts)",
+     .words = traffic_format_words},
     SF_CLI_OPT_MIN_ACCURACY(P_MIN_ACCURACY,
                             "top-1 accuracy floor, 0..1 or a percentage (default: none)"),
     SF_CLI_OPT_TAU(P_TAU, "fix the confidence threshold instead of searching every tau"),
@@ -108,13 +134,15 @@ static const struct sf_opt_cmd plan_spec = {
               "  serflow plan --batching epoch --tau 0.7 --plot out/\n"
               "                                       the paper's hybrid (epoch batches), plots\n"
               "  serflow plan --min-accuracy 85 --json | jq .pool\n"
+              "  serflow plan --tau 0.7 --traffic data/traces/wits_libra_per_second.txt\n"
               "\n"
               "Exit status: 0 a plan was found, 1 nothing meets the constraints, 2 bad usage or "
               "input.\n"};
 
 struct plan_args {
     char profile_default[4096], pricing_default[4096];
-    const char *profile, *pricing, *plot_dir;
+    const char *profile, *pricing, *plot_dir, *traffic;
+    int traffic_unit, traffic_csv; /* traffic_csv: -1 by the file's name */
     struct sf_plan_opts o;
     int json, all;
 };
@@ -128,6 +156,7 @@ static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err 
     a->pricing = sf_cli_data_path("pricing/aws-us-east-1.json", a->pricing_default,
                                   sizeof(a->pricing_default));
     sf_plan_opts_default(&a->o);
+    a->traffic_csv = -1;
     struct sf_opt_parser p;
     struct sf_optval v;
     int id;
@@ -175,6 +204,15 @@ static int parse_args(int argc, char **argv, struct plan_args *a, struct sf_err 
             break;
         case P_PLOT:
             a->plot_dir = v.str;
+            break;
+        case P_TRAFFIC:
+            a->traffic = v.str;
+            break;
+        case P_TRAFFIC_UNIT:
+            a->traffic_unit = v.word;
+            break;
+        case P_TRAFFIC_FORMAT:
+            a->traffic_csv = v.word;
             break;
         }
     }
@@ -259,7 +297,7 @@ static void print_alt(const struct sf_plan *plan, const struct sf_pricing *pr,
                       const struct sf_candidate *c, const struct sf_candidate *best)
 {
     char money[32], tcip[32], lat[32], margin[32], status[96];
-    fmt_money(money, sizeof(money), c->cost_usd_per_s);
+    fmt_money(money, sizeof(money), plan->traffic ? c->rank_usd_per_s : c->cost_usd_per_s);
     fmt_tcip(tcip, sizeof(tcip), c->tcip_rps, cap_of(plan, c));
     if (isnan(c->latency_s)) {
         snprintf(lat, sizeof(lat), "-");
@@ -332,8 +370,14 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
                  pr->fn_mem_min_mb, pr->fn_mem_max_mb);
     else
         snprintf(mem_txt, sizeof(mem_txt), "multiples of %d MB (one vCPU)", pr->fn_mb_per_vcpu);
-    printf("  accuracy floor %s, function arch %s, memories %s; %zu candidates priced\n\n",
-           floor_txt, pr->fn_arch[plan->fn_arch].name, mem_txt, plan->n_evaluated);
+    printf("  accuracy floor %s, function arch %s, memories %s; %zu candidates priced\n", floor_txt,
+           pr->fn_arch[plan->fn_arch].name, mem_txt, plan->n_evaluated);
+    if (plan->traffic)
+        printf("  planned against the traffic: %zu epochs of %.3g s, mean %.2f req/s, peak %.2f "
+               "req/s; every path priced by\n  its expected cost over it (instances scheduled at "
+               "best for it, cold starts and the VM minimum paid)\n",
+               plan->traffic_epochs, plan->slo_s, plan->traffic_mean_rps, plan->traffic_peak_rps);
+    printf("\n");
     if (found) {
         const struct sf_candidate *b = &plan->best;
         char what[256], tcip[32];
@@ -361,6 +405,9 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
             printf("  batches    %d requests per function call at the planning rate\n",
                    b->fn_batch);
         }
+        if (plan->traffic)
+            printf("  expected   $%.4f per hour over the traffic\n",
+                   per_hour(b->expected_usd_per_s));
         printf("  cost       $%.4f per hour at %.2f req/s (VM $%.4f, functions $%.4f)\n",
                per_hour(b->cost_usd_per_s), plan->rate_rps, per_hour(b->split.vm_usd_per_s),
                per_hour(b->split.fn_usd_per_s));
@@ -375,8 +422,9 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
         printf("No configuration meets the constraints; the alternatives below say why.\n\n");
     }
 
-    printf("Cheapest SLO-feasible configuration per tau, $/hour at the planning rate "
-           "(x: below the accuracy floor):\n");
+    printf("Cheapest SLO-feasible configuration per tau, $/hour %s (x: below the accuracy "
+           "floor):\n",
+           plan->traffic ? "expected over the traffic" : "at the planning rate");
     printf("  %-5s %6s  %-22s %-26s %-30s\n", "tau", "acc", "faas", "iaas", "hybrid");
     for (size_t t = 0; t < plan->n_tau; t++) {
         char col[3][64];
@@ -389,13 +437,13 @@ static void print_human(const struct sf_plan *plan, const struct sf_profile *pro
             }
             any = c;
             if (p == SF_POOL_FAAS)
-                snprintf(col[p], sizeof(col[p]), "$%.4f %dMB", per_hour(c->cost_usd_per_s),
+                snprintf(col[p], sizeof(col[p]), "$%.4f %dMB", per_hour(c->rank_usd_per_s),
                          c->fn_mem_mb);
             else if (p == SF_POOL_IAAS)
-                snprintf(col[p], sizeof(col[p]), "$%.4f %s", per_hour(c->cost_usd_per_s),
+                snprintf(col[p], sizeof(col[p]), "$%.4f %s", per_hour(c->rank_usd_per_s),
                          vm_name(pr, c));
             else
-                snprintf(col[p], sizeof(col[p]), "$%.4f %s c=%d %dMB", per_hour(c->cost_usd_per_s),
+                snprintf(col[p], sizeof(col[p]), "$%.4f %s c=%d %dMB", per_hour(c->rank_usd_per_s),
                          vm_name(pr, c), c->cut, c->fn_mem_mb);
         }
         if (!any)
@@ -455,6 +503,11 @@ static json_t *cand_json(const struct sf_plan *plan, const struct sf_pricing *pr
     json_object_set_new(o, "function_mem_mb",
                         c->fn_mem_mb > 0 ? json_integer(c->fn_mem_mb) : json_null());
     json_object_set_new(o, "cost_usd_per_hour", sf_cli_json_num(per_hour(c->cost_usd_per_s)));
+    if (plan->traffic)
+        json_object_set_new(o, "expected_usd_per_hour",
+                            isfinite(c->expected_usd_per_s)
+                                ? sf_cli_json_num(per_hour(c->expected_usd_per_s))
+                                : json_null());
     json_object_set_new(o, "vm_cost_usd_per_hour",
                         sf_cli_json_num(per_hour(c->split.vm_usd_per_s)));
     json_object_set_new(o, "function_cost_usd_per_hour",
@@ -494,6 +547,13 @@ static int print_json(const struct sf_plan *plan, const struct sf_profile *prof,
     json_object_set_new(o, "batching",
                         json_string(plan->batching == SF_BATCHING_EPOCH ? "epoch" : "deadline"));
     json_object_set_new(o, "function_arch", json_string(pr->fn_arch[plan->fn_arch].name));
+    if (plan->traffic) {
+        json_t *t = json_object();
+        json_object_set_new(t, "epochs", json_integer((json_int_t)plan->traffic_epochs));
+        json_object_set_new(t, "mean_rps", sf_cli_json_num(plan->traffic_mean_rps));
+        json_object_set_new(t, "peak_rps", sf_cli_json_num(plan->traffic_peak_rps));
+        json_object_set_new(o, "traffic", t);
+    }
     json_t *alts = json_array();
     for (size_t i = 0; i < plan->n_alt; i++)
         json_array_append_new(alts, cand_json(plan, pr, &plan->alt[i]));
@@ -809,7 +869,34 @@ static int plan_run(int argc, char **argv)
         code = sf_cli_fail("plan", rc, &err);
         goto out_free;
     }
+    struct sf_trace traffic = {0};
+    double *rates = NULL;
+    if (a->traffic) {
+        /* the traffic's epochs are the plan's SLO intervals, as replay's */
+        double slo = a->o.slo_s > 0 ? a->o.slo_s : prof->slo_s;
+        size_t len = strlen(a->traffic);
+        int csv =
+            a->traffic_csv >= 0 ? a->traffic_csv : len > 4 && !strcmp(a->traffic + len - 4, ".csv");
+        rc = sf_trace_load(&traffic, a->traffic, csv,
+                           a->traffic_unit ? SF_TRACE_SECOND : SF_TRACE_EPOCH, slo, 0, &err);
+        if (rc == SF_OK && traffic.n_epochs > SF_PLAN_MAX_TRAFFIC_EPOCHS)
+            rc = sf_err_set(&err, SF_ETOOBIG, "%s: %lld epochs, more than the %d a plan weighs",
+                            a->traffic, (long long)traffic.n_epochs, SF_PLAN_MAX_TRAFFIC_EPOCHS);
+        if (rc == SF_OK && !(rates = malloc(sizeof(double) * (size_t)traffic.n_epochs)))
+            rc = sf_err_set(&err, SF_ENOMEM, "out of memory for the traffic");
+        if (rc != SF_OK) {
+            sf_trace_fini(&traffic);
+            code = sf_cli_fail("plan", rc, &err);
+            goto out_free;
+        }
+        for (int64_t e = 0; e < traffic.n_epochs; e++)
+            rates[e] = traffic.count[e] / slo;
+        a->o.traffic_rps = rates;
+        a->o.n_traffic = (size_t)traffic.n_epochs;
+    }
     rc = sf_plan_run(&plan, prof, pr, &a->o, &err);
+    sf_trace_fini(&traffic);
+    free(rates);
     if (rc != SF_OK && rc != SF_EINFEASIBLE) {
         sf_plan_fini(&plan);
         code = sf_cli_fail("plan", rc, &err);

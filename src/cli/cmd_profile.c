@@ -412,6 +412,7 @@ static int measure_model(struct prof_run *x, const struct prof_args *a, struct s
         (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(*m),
                                      sf_nn_model_norm_std(*m), (size_t)a->images, ds, err)) !=
             SF_OK ||
+        (rc = sf_nn_dataset_fit(ds, *m, err)) != SF_OK ||
         (rc = sf_nn_dataset_check(ds, *m, a->images_path, err)) != SF_OK)
         return rc;
     progress_line("%s: %d stages, %zu test images, backend %s", sf_nn_model_name(*m),

@@ -68,10 +68,15 @@ static const struct sf_policy_result *find(const struct sf_policy_result *r, siz
     return NULL;
 }
 
+static const char *oracle_schedule_name(int k)
+{
+    return k == 0 ? "decisions every period" : k == 1 ? "the fixed fleet" : "decisions every epoch";
+}
+
 static void print_human(const char *trace_path, const struct sf_trace *t,
                         const struct sf_sim_opts *o, const struct sf_binding *bound,
                         const struct sf_profile *prof, const struct sf_pricing *pr,
-                        const struct sf_policy_result *r, size_t n)
+                        const struct sf_policy_result *r, size_t n, const struct sf_sim_report *rep)
 {
     char shown[SF_PATH_BYTES];
     printf("serflow replay: %s, %lld epochs of %.3g s, %llu requests; tau %.2f (accuracy %.1f%%), "
@@ -82,35 +87,42 @@ static void print_human(const char *trace_path, const struct sf_trace *t,
     print_paths(bound, n, prof, pr);
     const struct sf_policy_result *libra = find(r, n, SF_POL_LIBRA);
     const struct sf_policy_result *oracle = find(r, n, SF_POL_ORACLE);
-    printf("%-10s %10s %9s %9s %8s %8s %8s %8s %7s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
-           "vm_usd", "fn_usd", "vs_libra", "vs_orcl", "slo_bat", "slo_req", "p99_s", "vm_s", "util",
-           "fn_gb_s", "invoc", "launch");
+    printf("%-10s %10s %9s %9s %8s %8s %8s %8s %8s %7s %9s %6s %9s %7s %6s\n", "policy", "cost_usd",
+           "vm_usd", "fn_usd", "vs_libra", "vs_orcl", "vs_bound", "slo_bat", "slo_req", "p99_s",
+           "vm_s", "util", "fn_gb_s", "invoc", "launch");
     for (size_t i = 0; i < n; i++) {
         const struct sf_policy_result *x = &r[i];
-        char vl[16] = "-", vo[16] = "-";
+        char vl[16] = "-", vo[16] = "-", vb[16] = "-";
         if (libra && libra->cost_usd > 0)
             snprintf(vl, sizeof(vl), "%+.1f%%", 100 * (x->cost_usd / libra->cost_usd - 1));
         if (oracle && oracle->cost_usd > 0)
             snprintf(vo, sizeof(vo), "%+.1f%%", 100 * (x->cost_usd / oracle->cost_usd - 1));
-        printf("%-10s %10.4f %9.4f %9.4f %8s %8s %7.2f%% %7.2f%% %7.2f %9.0f %5.1f%% %9.0f %7llu "
-               "%6d\n",
+        if (rep->lower_bound_usd > 0)
+            snprintf(vb, sizeof(vb), "%+.1f%%", 100 * (x->cost_usd / rep->lower_bound_usd - 1));
+        printf("%-10s %10.4f %9.4f %9.4f %8s %8s %8s %7.2f%% %7.2f%% %7.2f %9.0f %5.1f%% %9.0f "
+               "%7llu %6d\n",
                sf_policy_name(x->kind), x->cost_usd, x->vm_cost_usd, x->function_cost_usd, vl, vo,
-               100 * ratio(x->batches_slo_ok, x->batches),
+               vb, 100 * ratio(x->batches_slo_ok, x->batches),
                100 * ratio(x->requests_slo_ok, x->requests), x->response_p99_s, x->vm_seconds,
                x->vm_seconds > 0 ? 100 * x->vm_busy_s / x->vm_seconds : 0.0, x->function_gb_s,
                (unsigned long long)x->invocations, x->launches);
     }
+    printf("\nlower bound: $%.4f: no policy on these paths (or any other path of the plan at tau "
+           "%.2f), online or clairvoyant, pays less for this trace (%s; docs/controller.md)",
+           rep->lower_bound_usd, o->tau,
+           rep->lower_bound_vm >= 0    ? pr->vm[rep->lower_bound_vm].name
+           : rep->lower_bound_vm == -1 ? "functions alone"
+                                       : "every VM type as one");
     for (size_t i = 0; i < n; i++) {
         if (r[i].kind == SF_POL_ORACLE)
-            printf("\noracle: clairvoyant schedule per %d-epoch period by dynamic programming; "
-                   "%s (warm functions) is $%.4f",
-                   o->ctl.scale_period_epochs,
-                   o->batching == SF_BATCHING_EPOCH ? "its lower bound"
-                                                    : "its epoch-by-epoch estimate",
-                   r[i].bound_usd);
+            printf("\noracle: the cheapest replay of three clairvoyant schedules (decisions every "
+                   "%d epochs, every epoch, or the best fixed fleet): %s (its program's "
+                   "estimate, warm functions: $%.4f)",
+                   o->ctl.scale_period_epochs, oracle_schedule_name(r[i].oracle_schedule),
+                   r[i].estimate_usd);
         if (r[i].kind == SF_POL_STATIC)
             printf("\nstatic: the best fixed instance count is %d (estimate $%.4f)",
-                   r[i].static_count, r[i].bound_usd);
+                   r[i].static_count, r[i].estimate_usd);
     }
     printf("\n\nslo_bat: batches done within %.3g s of dispatch; slo_req: requests answered "
            "within %.3g s of arrival (%s); p99_s: 99th percentile of that response time.\n",
@@ -164,9 +176,14 @@ static json_t *result_json(const struct sf_policy_result *x, const struct sf_pri
     json_object_set_new(o, "cut", json_integer(p->has_instances ? p->cut : 0));
     json_object_set_new(o, "function_mem_mb", json_integer(p->fn_mem_mb));
     if (x->kind == SF_POL_ORACLE || x->kind == SF_POL_STATIC)
-        json_object_set_new(o, "bound_usd", sf_cli_json_num(x->bound_usd));
+        json_object_set_new(o, "estimate_usd", sf_cli_json_num(x->estimate_usd));
     if (x->kind == SF_POL_STATIC)
         json_object_set_new(o, "static_instances", json_integer(x->static_count));
+    if (x->kind == SF_POL_ORACLE)
+        json_object_set_new(o, "schedule",
+                            json_string(x->oracle_schedule == 0   ? "periodic"
+                                        : x->oracle_schedule == 1 ? "static"
+                                                                  : "epochwise"));
     return o;
 }
 
@@ -466,13 +483,19 @@ enum replay_opt {
     R_PLOT,
     R_SWEEP,
     R_QUIET,
+    R_POOL,
+    R_CUT,
+    R_VM,
+    R_TRAFFIC,
     R_COLD_START_MAX /* --sweep parameter only */
 };
+
+static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
 
 static const char *const unit_words[] = {"epoch", "second", NULL};
 static const char *const format_words[] = {"counts", "csv", NULL};
 static const char *const arrival_words[] = {"uniform", "poisson", NULL};
-static const char *const scaling_words[] = {"breakeven", "paper", "expected", NULL};
+static const char *const scaling_words[] = {"breakeven", "paper", "expected", "follow", NULL};
 static const char *const partial_words[] = {"instance", "function", NULL};
 
 static const struct sf_opt replay_opts[] = {
@@ -521,6 +544,31 @@ static const struct sf_opt replay_opts[] = {
      .metavar = "LIST",
      .help = "comma-separated policies (default: all of them):",
      .more_help = sf_cli_help_policies},
+    {.id = R_TRAFFIC,
+     .name = "traffic",
+     .kind = SF_OPT_STR,
+     .metavar = "FILE",
+     .help = "plan serflow's path against this traffic (as serflow plan --traffic;\nread like "
+             "--trace, with --trace-unit and --trace-format)"},
+    {.id = R_POOL,
+     .name = "pool",
+     .kind = SF_OPT_WORD,
+     .metavar = "P",
+     .help = "force serflow's path: faas, iaas, or hybrid (with --cut)",
+     .words = pool_words},
+    {.id = R_CUT,
+     .name = "cut",
+     .kind = SF_OPT_INT,
+     .metavar = "C",
+     .help = "the forced hybrid's cut",
+     .want = "a cut",
+     .ilo = 1,
+     .ihi = SF_MAX_STAGES},
+    {.id = R_VM,
+     .name = "vm",
+     .kind = SF_OPT_STR,
+     .metavar = "NAME",
+     .help = "the forced path's VM type (default: the cheapest)"},
     {.id = R_SEED,
      .name = "seed",
      .kind = SF_OPT_INT,
@@ -586,10 +634,12 @@ static const struct sf_opt replay_opts[] = {
      .name = "scaling",
      .kind = SF_OPT_WORD,
      .metavar = "RULE",
-     .help = "serflow's rule (docs/controller.md): breakeven (the default: buy an\ninstance once "
-             "the savings it missed pay a tenth of a launch, release it\nonce its waste pays a "
-             "tenth of a relaunch), expected (buy while its\nexpected load exceeds T-CIP) or paper "
-             "(mu + k sigma and T-CIP)",
+     .help = "serflow's rule (docs/controller.md): follow (the default: the simple\nrules - "
+             "functions only, fixed fleets, breakeven, expected, paper - run\nas shadows on the "
+             "arrivals; the cheapest so far is followed, with\nhysteresis), or one of them alone: "
+             "breakeven (buy an instance once the\nsavings it missed pay a tenth of a launch), "
+             "expected (buy while its\nexpected load exceeds T-CIP) or paper (mu + k sigma and "
+             "T-CIP)",
      .words = scaling_words},
     {.id = R_PARTIAL,
      .name = "partial-batches",
@@ -696,6 +746,9 @@ struct replay_args {
     const char *csv_out, *plot_dir;
     double tcip_override;
     const struct sf_opt *sweep; /* the swept parameter, or NULL */
+    int force_pool, force_cut;  /* serflow's forced path (-1: as planned) */
+    unsigned knobs_set;         /* 1 << R_K etc.: controller options given explicitly */
+    const char *force_vm, *traffic;
     double sweep_values[SF_CLI_MAX_SWEEP_VALUES];
     size_t n_sweep;
 };
@@ -818,6 +871,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     a->epochs = 400;
     a->tau = -1;
     a->tcip_override = -1;
+    a->force_pool = a->force_cut = -1;
     sf_sim_opts_default(&a->sim);
     for (int k = 0; k < sf_policy_count(); k++)
         a->kinds[a->n_kinds++] = (enum sf_policy_kind)k;
@@ -865,18 +919,23 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
             a->fn_invoke_size = v.word == 1 ? 1 : 0;
             break;
         case R_ALPHA:
+            a->knobs_set |= 1u << R_ALPHA;
             a->sim.ctl.alpha = v.num;
             break;
         case R_BETA:
+            a->knobs_set |= 1u << R_BETA;
             a->sim.ctl.beta = v.num;
             break;
         case R_K:
+            a->knobs_set |= 1u << R_K;
             a->sim.ctl.k = v.num;
             break;
         case R_TCIP:
+            a->knobs_set |= 1u << R_TCIP;
             a->tcip_override = v.num;
             break;
         case R_SCALE_PERIOD:
+            a->knobs_set |= 1u << R_SCALE_PERIOD;
             a->sim.ctl.scale_period_epochs = (int)v.i;
             break;
         case R_COLD_START:
@@ -888,6 +947,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
         case R_SCALING:
             a->sim.ctl.scaling_rule = v.word == 1   ? SF_SCALE_PAPER
                                       : v.word == 2 ? SF_SCALE_EXPECTED
+                                      : v.word == 3 ? SF_SCALE_FOLLOW
                                                     : SF_SCALE_BREAKEVEN;
             break;
         case R_PARTIAL:
@@ -923,6 +983,18 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
         case R_QUIET:
             a->quiet = 1;
             break;
+        case R_POOL:
+            a->force_pool = v.word; /* pool_words is in enum sf_pool order */
+            break;
+        case R_CUT:
+            a->force_cut = (int)v.i;
+            break;
+        case R_VM:
+            a->force_vm = v.str;
+            break;
+        case R_TRAFFIC:
+            a->traffic = v.str;
+            break;
         case R_COLD_START_MAX:
             break;
         }
@@ -931,6 +1003,14 @@ static int parse_args(int argc, char **argv, struct replay_args *a, struct sf_er
     }
     if (id == SF_OPT_END && (!a->profile || !a->pricing || !a->trace)) {
         sf_err_set(err, SF_EINVAL, "the bundled data path is too long (set SERFLOW_DATA)");
+        return SF_OPT_ERROR;
+    }
+    if (id == SF_OPT_END && a->force_pool == SF_POOL_HYBRID && a->force_cut < 0) {
+        sf_err_set(err, SF_EINVAL, "--pool hybrid needs --cut C");
+        return SF_OPT_ERROR;
+    }
+    if (id == SF_OPT_END && a->force_pool < 0 && (a->force_cut >= 0 || a->force_vm)) {
+        sf_err_set(err, SF_EINVAL, "--cut and --vm choose the path --pool forces: give --pool");
         return SF_OPT_ERROR;
     }
     return id;
@@ -1004,6 +1084,36 @@ static void sweep_apply(const struct sf_opt *param, double v, struct sf_sim_opts
     }
 }
 
+/* Every feasible path of the plan at tau, bound for the lower bound (sim.h). */
+static int bind_plan_paths(const struct sf_sim_opts *o, const struct sf_plan *plan,
+                           const struct sf_profile *prof, const struct sf_pricing *pr,
+                           struct sf_binding *out, size_t *n, struct sf_err *err)
+{
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(o, &bo);
+    return sf_bind_plan_paths(plan, prof, pr, sf_policy_get(SF_POL_SERFLOW), &bo, out,
+                              SF_POLICY_MAX, n, err);
+}
+
+/* The replay with its lower bound. */
+static int replay_with_bound(const struct sf_profile *prof, const struct sf_pricing *pr,
+                             const struct sf_trace *t, const struct sf_sim_opts *o,
+                             const struct sf_plan *plan, const struct sf_binding *bound, size_t n,
+                             struct sf_policy_result *res, struct sf_sim_report *rep,
+                             struct sf_err *err)
+{
+    struct sf_binding *extra = malloc(sizeof(*extra) * SF_POLICY_MAX);
+    size_t n_extra = 0;
+    if (!extra)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    int rc = bind_plan_paths(o, plan, prof, pr, extra, &n_extra, err);
+    if (rc == SF_OK)
+        rc = sf_sim_replay(prof, pr, t, o, bound, n, extra, n_extra, res, rep, err);
+    sf_sim_bindings_fini(extra, n_extra);
+    free(extra);
+    return rc;
+}
+
 /* --sweep: one replay per value, a table (or one JSON object) of every policy's cost. */
 static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
                      const struct sf_pricing *pr, const struct sf_trace *t,
@@ -1017,7 +1127,7 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         printf("%-10s", param);
         for (size_t i = 0; i < a->n_kinds; i++)
             printf(" %22s", sf_policy_name(a->kinds[i]));
-        printf("\n");
+        printf(" %13s\n", "lower_bound");
     }
     int code = SF_EXIT_OK;
     for (size_t v = 0; v < a->n_sweep; v++) {
@@ -1026,10 +1136,11 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
         struct sf_err err = {{0}};
         struct sf_policy_result res[SF_POLICY_MAX];
         struct sf_binding bound[SF_POLICY_MAX];
+        struct sf_sim_report rep;
         sweep_apply(a->sweep, val, &o);
         int rc = sf_sim_bind(plan, prof, pr, &o, a->kinds, a->n_kinds, bound, &err);
         if (rc == SF_OK) {
-            rc = sf_sim_run(prof, pr, t, &o, bound, a->n_kinds, res, &err);
+            rc = replay_with_bound(prof, pr, t, &o, plan, bound, a->n_kinds, res, &rep, &err);
             sf_sim_bindings_fini(bound, a->n_kinds);
         }
         if (rc == SF_OK && (rc = check_finite(res, a->n_kinds, a, &err)) != SF_OK)
@@ -1050,7 +1161,8 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
             json_array_append_new(jpol, result_json(&res[i], pr, prof->n_stages));
         }
         if (!a->json)
-            printf("\n");
+            printf(" %13.4f\n", rep.lower_bound_usd);
+        json_object_set_new(jp, "lower_bound_usd", sf_cli_json_num(rep.lower_bound_usd));
         json_object_set_new(jp, "policies", jpol);
         json_array_append_new(jpoints, jp);
         sf_sim_results_fini(res, a->n_kinds);
@@ -1067,6 +1179,82 @@ static int run_sweep(const struct replay_args *a, const struct sf_profile *prof,
     return code;
 }
 
+static const char *rule_name(int rule)
+{
+    return rule == SF_SCALE_PAPER      ? "paper"
+           : rule == SF_SCALE_EXPECTED ? "expected"
+           : rule == SF_SCALE_FOLLOW   ? "follow"
+                                       : "breakeven";
+}
+
+/* Whether a controller knob (an option id) changes policy b's decisions (docs/controller.md,
+ * "Knobs"): k weights sigma in the paper rule (LIBRA's, and serflow's paper and follow rules,
+ * the latter through its paper candidate); alpha and beta the monitor of the paper and expected
+ * rules; the scaling period those rules' and the periodic clairvoyant program's decisions; T-CIP
+ * serflow's instance path. */
+static int knob_used(int knob, const struct sf_binding *b)
+{
+    int k = sf_policy_parse(b->policy->name), rule = b->env.ctl.scaling_rule;
+    int monitor = rule == SF_SCALE_PAPER || rule == SF_SCALE_EXPECTED || rule == SF_SCALE_FOLLOW;
+    switch (knob) {
+    case R_K:
+        return k == SF_POL_LIBRA ||
+               (k == SF_POL_SERFLOW && (rule == SF_SCALE_PAPER || rule == SF_SCALE_FOLLOW));
+    case R_ALPHA:
+    case R_BETA:
+        return k == SF_POL_LIBRA || (k == SF_POL_SERFLOW && monitor);
+    case R_SCALE_PERIOD:
+        return k == SF_POL_LIBRA || k == SF_POL_ORACLE || (k == SF_POL_SERFLOW && monitor);
+    case R_TCIP:
+        return k == SF_POL_SERFLOW && b->path.has_instances;
+    default:
+        return 1;
+    }
+}
+
+/* Knobs no replayed policy uses are refused for --sweep (every point would be the same) and
+ * warned about when given; one that serflow ignores while others use it is noted. Returns
+ * SF_EXIT_OK or SF_EXIT_USAGE. */
+static int check_knobs(const struct replay_args *a, const struct sf_binding *bound, size_t n)
+{
+    static const int knobs[] = {R_K, R_ALPHA, R_BETA, R_SCALE_PERIOD, R_TCIP};
+    int rule = a->sim.ctl.scaling_rule;
+    for (size_t i = 0; i < SF_ARRAY_LEN(knobs); i++) {
+        int knob = knobs[i], swept = a->sweep && a->sweep->id == knob;
+        if (!swept && !(a->knobs_set & (1u << knob)))
+            continue;
+        const struct sf_opt *o = sf_opt_find(&replay_spec, knob == R_K              ? "k"
+                                                           : knob == R_ALPHA        ? "alpha"
+                                                           : knob == R_BETA         ? "beta"
+                                                           : knob == R_SCALE_PERIOD ? "scale-period"
+                                                                                    : "tcip");
+        int users = 0, serflow = -1;
+        for (size_t j = 0; j < n; j++) {
+            users += knob_used(knob, &bound[j]);
+            if (sf_policy_parse(bound[j].policy->name) == SF_POL_SERFLOW)
+                serflow = knob_used(knob, &bound[j]);
+        }
+        if (users == 0) {
+            sf_cli_error("replay",
+                         "%s%s: no policy replayed here uses it (serflow's rule %s ignores it: "
+                         "docs/controller.md, \"Knobs\")%s",
+                         swept ? "--sweep " : "warning: --", o ? o->name : "?", rule_name(rule),
+                         swept ? "; every point would be the same" : ", so it changes nothing");
+            if (swept)
+                return SF_EXIT_USAGE;
+        } else if (serflow == 0) {
+            sf_cli_note("replay", "note: serflow's rule %s ignores --%s; it changes the others",
+                        rule_name(rule), o ? o->name : "?");
+        } else if (serflow == 1 && rule == SF_SCALE_FOLLOW && knob != R_TCIP) {
+            sf_cli_note("replay",
+                        "note: --%s changes serflow's follow rule only through its candidate "
+                        "rules (paper%s)",
+                        o ? o->name : "?", knob == R_K ? "" : ", expected");
+        }
+    }
+    return SF_EXIT_OK;
+}
+
 /* Binds every asked policy; a policy that needs an IaaS path when none is SLO-feasible at tau is
  * dropped with a message (the others still replay). */
 static int bind_kinds(struct replay_args *a, const struct sf_plan *plan,
@@ -1079,7 +1267,13 @@ static int bind_kinds(struct replay_args *a, const struct sf_plan *plan,
     for (size_t i = 0; i < a->n_kinds; i++) {
         const struct sf_policy_desc *d = sf_policy_get(a->kinds[i]);
         struct sf_err err = {{0}};
-        int rc = sf_bind(&bound[w], plan, prof, pr, d, &bo, &err);
+        struct sf_bind_opts po = bo;
+        if (a->kinds[i] == SF_POL_SERFLOW && a->force_pool >= 0) {
+            po.force_pool = a->force_pool;
+            po.force_cut = a->force_cut;
+            po.force_vm = a->force_vm;
+        }
+        int rc = sf_bind(&bound[w], plan, prof, pr, d, &po, &err);
         if (rc == SF_EINFEASIBLE && d->path == SF_POLICY_PATH_IAAS) {
             sf_cli_error("replay", "skipping %s: no SLO-feasible IaaS configuration at tau %.2f",
                          d->name, a->sim.tau);
@@ -1111,8 +1305,20 @@ static int plan_and_bind(struct replay_args *a, const struct sf_profile *prof,
     po.min_accuracy = a->min_accuracy;
     po.fn_invoke_size = a->fn_invoke_size;
     po.batching = a->sim.batching == SF_BATCHING_EPOCH ? SF_BATCHING_EPOCH : SF_BATCHING_DEADLINE;
-    int rc = sf_plan_run(plan, prof, pr, &po, &err);
-    *have_plan = 1; /* sf_plan_fini after every sf_plan_run */
+    double *rates = NULL;
+    size_t n_rates = 0;
+    int rc = SF_OK;
+    *have_plan = 0;
+    if (a->traffic) /* read like the trace: its unit and format options */
+        rc = sf_cli_traffic_rates(a->traffic, a->sim.ctl.epoch_s, a->unit, a->csv_format, &rates,
+                                  &n_rates, &err);
+    if (rc == SF_OK) {
+        po.traffic_rps = rates;
+        po.n_traffic = n_rates;
+        rc = sf_plan_run(plan, prof, pr, &po, &err);
+        *have_plan = 1; /* sf_plan_fini after every sf_plan_run */
+    }
+    free(rates);
     if (rc != SF_OK)
         return sf_cli_fail("replay", rc, &err);
     a->sim.tau = a->tau > 0 ? a->tau : plan->best.tau;
@@ -1218,6 +1424,8 @@ static int replay_run(int argc, char **argv)
         goto out;
     }
     have_bound = 1;
+    if ((code = check_knobs(a, bound, a->n_kinds)) != SF_EXIT_OK)
+        goto out;
     if (a->sweep) {
         code = run_sweep(a, prof, pr, &trace, &plan);
         goto out;
@@ -1227,7 +1435,9 @@ static int replay_run(int argc, char **argv)
     a->sim.progress = progress;
     a->sim.progress_ctx = &pc;
     a->sim.record_series = a->csv_out || a->plot_dir;
-    rc = sf_sim_run(prof, pr, &trace, &a->sim, bound, a->n_kinds, results, &err);
+    struct sf_sim_report rep;
+    rc =
+        replay_with_bound(prof, pr, &trace, &a->sim, &plan, bound, a->n_kinds, results, &rep, &err);
     if (rc != SF_OK) {
         code = sf_cli_fail("replay", rc, &err);
         goto out;
@@ -1246,6 +1456,10 @@ static int replay_run(int argc, char **argv)
         json_object_set_new(o, "requests", json_integer((json_int_t)trace.n_requests));
         json_object_set_new(o, "tau", sf_cli_json_num(a->sim.tau));
         json_object_set_new(o, "seed", json_integer((json_int_t)a->sim.seed));
+        json_object_set_new(
+            o, "batching",
+            json_string(a->sim.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline"));
+        json_object_set_new(o, "lower_bound_usd", sf_cli_json_num(rep.lower_bound_usd));
         json_t *arr = json_array();
         for (size_t i = 0; i < a->n_kinds; i++)
             json_array_append_new(arr, result_json(&results[i], pr, prof->n_stages));
@@ -1253,7 +1467,7 @@ static int replay_run(int argc, char **argv)
         code = sf_cli_print_json("replay", o);
         json_decref(o);
     } else {
-        print_human(a->trace, &trace, &a->sim, bound, prof, pr, results, a->n_kinds);
+        print_human(a->trace, &trace, &a->sim, bound, prof, pr, results, a->n_kinds, &rep);
     }
     if (a->csv_out) {
         write_series(csv_file.f, &trace, results, a->n_kinds);

@@ -11,6 +11,7 @@
 #include "serflow/wire.h"
 #include "serflow/http.h"
 #include "serflow/ingress.h"
+#include "serflow/log.h"
 #include "serflow/sim.h"
 #include "serve_cli.h"
 
@@ -19,6 +20,7 @@ enum {
     S_PROFILE,
     S_PRICING,
     S_TAU,
+    S_TRAFFIC,
     S_POLICY,
     S_POOL,
     S_CUT,
@@ -60,7 +62,9 @@ enum {
     S_PORT,
     S_READY_FD,
     S_BACKEND,
-    S_HTTP_THREADS
+    S_HTTP_THREADS,
+    S_LOG_LEVEL,
+    S_LOG_FORMAT
 };
 
 static const char *const pool_words[] = {"faas", "iaas", "hybrid", NULL};
@@ -72,6 +76,9 @@ static const struct sf_opt serve_opts[] = {
     SF_CLI_OPT_PROFILE(S_PROFILE),
     SF_CLI_OPT_PRICING(S_PRICING),
     SF_SO_NUM(S_TAU, "tau", "T", "threshold (default: the planner's choice)", 0, 1),
+    SF_SO_STR(S_TRAFFIC, "traffic", "FILE",
+              "plan the path against this traffic (requests per epoch,\none per line; as serflow "
+              "plan --traffic) instead of the profile's rate"),
     {.id = S_POLICY,
      .name = "policy",
      .kind = SF_OPT_STR,
@@ -161,6 +168,13 @@ static const struct sf_opt serve_opts[] = {
               1024),
     SF_SO_WORD(S_BACKEND, "backend", "NAME",
                "inference backend of the workers: dnnl (default) or ref", sf_cli_backend_words),
+    SF_SO_SECTION("Logs (standard error; its children's too):"),
+    SF_SO_WORD(S_LOG_LEVEL, "log-level", "L",
+               "error, warn, info (default: an access line per inference\nrequest, scaling "
+               "decisions, launches) or debug (every request,\nevery batch); SIGHUP reloads it",
+               sf_log_level_words),
+    SF_SO_WORD(S_LOG_FORMAT, "log-format", "F", "text (logfmt, default) or json, one object a line",
+               sf_log_format_words),
     {0}};
 
 static const struct sf_opt_cmd serve_spec = {
@@ -180,8 +194,9 @@ static const struct sf_opt_cmd serve_spec = {
               "  serflow load --url http://127.0.0.1:8080 --epochs 100\n"};
 
 struct serve_args {
-    const char *model, *profile, *pricing, *policy;
+    const char *model, *profile, *pricing, *policy, *traffic;
     double tau;
+    int log_level, log_format;
     struct sf_bind_opts bo; /* the controller's settings, bound as `serflow replay` binds them */
     struct sf_serve_cfg c;
 };
@@ -199,6 +214,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
         break;
     case S_PRICING:
         a->pricing = v->str;
+        break;
+    case S_TRAFFIC:
+        a->traffic = v->str;
         break;
     case S_TAU:
         a->tau = v->num;
@@ -341,6 +359,12 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_INPROC:
         c->inproc = 1;
         break;
+    case S_LOG_LEVEL:
+        a->log_level = v->word;
+        break;
+    case S_LOG_FORMAT:
+        a->log_format = v->word;
+        break;
     }
     return SF_OK;
 }
@@ -359,6 +383,8 @@ static void serve_defaults(struct serve_args *a)
     memset(a, 0, sizeof(*a));
     a->tau = -1;
     a->policy = "serflow";
+    a->log_level = SF_LOG_INFO;
+    a->log_format = SF_LOG_TEXT;
     sf_bind_opts_default(&a->bo);
     a->bo.margin_s = 0.005;
     struct sf_serve_cfg *c = &a->c;
@@ -394,6 +420,24 @@ static int serve_check(int argc, char **argv, struct sf_err *err)
     return rc == 1 ? SF_OK : rc;
 }
 
+/* Binds the policy on a loaded profile and catalog, against the traffic file when one is
+ * given (read again on every call: a reload sees its new contents). */
+static int bind_policy(const struct sf_profile *prof, const struct sf_pricing *pr,
+                       const char *traffic, const char *policy, double tau, struct sf_bind_opts *bo,
+                       struct sf_binding *out)
+{
+    struct sf_err err = {{0}};
+    double *rates = NULL;
+    size_t n_rates = 0;
+    int rc;
+    if (traffic &&
+        (rc = sf_cli_traffic_rates(traffic, prof->slo_s, 0, 0, &rates, &n_rates, &err)) != SF_OK)
+        return sf_cli_fail("serve", rc, &err);
+    int code = sf_cli_bind_one("serve", prof, pr, policy, tau, rates, n_rates, bo, out);
+    free(rates);
+    return code;
+}
+
 /* Loads the profile and the catalog and binds the policy (after parsing). */
 static int serve_bind(struct serve_args *a, struct sf_profile *prof, struct sf_pricing *pr,
                       struct sf_binding *out)
@@ -410,7 +454,7 @@ static int serve_bind(struct serve_args *a, struct sf_profile *prof, struct sf_p
                              &err);
     if (rc != SF_OK)
         return sf_cli_fail("serve", rc, &err);
-    return sf_cli_bind_one("serve", prof, pr, a->policy, a->tau, &a->bo, out);
+    return bind_policy(prof, pr, a->traffic, a->policy, a->tau, &a->bo, out);
 }
 
 int sf_cli_serve_bind(int argc, char **argv, struct sf_profile *prof, struct sf_pricing *pr,
@@ -424,6 +468,138 @@ int sf_cli_serve_bind(int argc, char **argv, struct sf_profile *prof, struct sf_
     return serve_bind(&a, prof, pr, out);
 }
 
+/* ---- SIGHUP: read the command line (and its config file) again, apply what can change ---- */
+
+/* What a reload compares: every option's value text, repeated ones joined by newlines (heap). */
+struct optvals {
+    char *v[SF_OPT_MAX_ROWS];
+};
+
+static void optvals_fini(struct optvals *o)
+{
+    for (size_t i = 0; i < SF_ARRAY_LEN(o->v); i++)
+        free(o->v[i]);
+}
+
+static int collect(int argc, char **argv, struct optvals *o, struct sf_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    struct sf_opt_parser p;
+    struct sf_optval v;
+    int id;
+    sf_opt_init(&p, &serve_spec, argc, argv);
+    while ((id = sf_opt_next(&p, &v, err)) != SF_OPT_END) {
+        if (id == SF_OPT_HELP || id == SF_OPT_VERSION)
+            continue;
+        if (id < 0 || id >= SF_OPT_MAX_ROWS)
+            return SF_EINVAL;
+        const char *t = v.str ? v.str : "1";
+        size_t old = o->v[id] ? strlen(o->v[id]) : 0;
+        char *n = realloc(o->v[id], old + strlen(t) + 2);
+        if (!n)
+            return sf_err_set(err, SF_ENOMEM, "out of memory");
+        snprintf(n + old, strlen(t) + 2, "%s%s", old ? "\n" : "", t);
+        o->v[id] = n;
+    }
+    return SF_OK;
+}
+
+/* The long name of option id (for messages). */
+static const char *opt_name(int id)
+{
+    for (const struct sf_opt *o = serve_opts; o->name || o->help; o++)
+        if (o->name && o->id == id)
+            return o->name;
+    return "?";
+}
+
+struct reload_ctx {
+    int argc;
+    char **argv;
+    const struct serve_args *run; /* the settings serving now */
+    struct optvals now;           /* their option texts */
+    const struct sf_profile *prof;
+    const struct sf_pricing *pr;
+    const struct sf_binding *bind;
+    struct sf_policy_env env; /* what a reload hands the server */
+};
+
+/* The controller's parameters serve takes on SIGHUP (bound again with the running path). */
+static int controller_option(int id)
+{
+    return id == S_K || id == S_PERIOD || id == S_TERM || id == S_COLD || id == S_TCIP;
+}
+
+static const struct sf_policy_env *serve_reload(void *ctx)
+{
+    struct reload_ctx *r = ctx;
+    struct sf_err err = {{0}};
+    struct serve_args b;
+    serve_defaults(&b);
+    struct optvals next;
+    int rc = collect(r->argc, r->argv, &next, &err);
+    if (rc == SF_OK)
+        rc = sf_cli_parse(&serve_spec, r->argc, r->argv, serve_store, &b, &err);
+    if (rc != SF_OK) {
+        sf_log(SF_LOG_ERROR, "reload", SF_LB("applied", 0), SF_LS("why", err.msg));
+        optvals_fini(&next);
+        return NULL;
+    }
+    int ctl_changed = 0, changed = 0;
+    for (int id = 1; id < SF_OPT_MAX_ROWS; id++) {
+        const char *a = r->now.v[id], *c = next.v[id];
+        if ((!a && !c) || (a && c && !strcmp(a, c)))
+            continue;
+        changed++;
+        if (id == S_LOG_LEVEL) {
+            sf_log_set_level(b.log_level);
+            sf_log(SF_LOG_WARN, "reload", SF_LS("option", "log-level"), SF_LB("applied", 1),
+                   SF_LS("value", sf_log_level_words[b.log_level]));
+        } else if (controller_option(id)) {
+            ctl_changed = 1;
+        } else {
+            sf_log(SF_LOG_WARN, "reload", SF_LS("option", opt_name(id)), SF_LB("applied", 0),
+                   SF_LS("why", "cannot change while serving: restart to apply"));
+        }
+    }
+    optvals_fini(&r->now);
+    r->now = next; /* what is in force from now on is compared next time */
+    if (!changed)
+        sf_log(SF_LOG_INFO, "reload", SF_LS("what", "nothing changed"), SF_LB("applied", 1));
+    if (!ctl_changed)
+        return NULL;
+    /* the running path with the new controller's parameters: taken only when binding them gives
+     * the same path (T-CIP and the cold start are also the batcher's business: it keeps its
+     * tables) */
+    struct sf_bind_opts bo = r->run->bo;
+    bo.ctl.k = b.bo.ctl.k;
+    bo.ctl.scale_period_epochs = b.bo.ctl.scale_period_epochs;
+    bo.ctl.terminate_delay_epochs = b.bo.ctl.terminate_delay_epochs;
+    bo.ctl.cold_start_min_epochs = b.bo.ctl.cold_start_min_epochs;
+    bo.ctl.cold_start_max_epochs = b.bo.ctl.cold_start_max_epochs;
+    bo.tcip_rps = b.bo.tcip_rps;
+    struct sf_binding nb;
+    if (bind_policy(r->prof, r->pr, r->run->traffic, r->run->policy, r->run->tau, &bo, &nb) !=
+        SF_EXIT_OK) {
+        sf_log(SF_LOG_WARN, "reload", SF_LS("what", "policy parameters"), SF_LB("applied", 0),
+               SF_LS("why", "they do not bind (see above)"));
+        return NULL;
+    }
+    const struct sf_path *p0 = &r->bind->path, *p1 = &nb.path;
+    int same = nb.pool == r->bind->pool && p0->vm == p1->vm && p0->cut == p1->cut &&
+               p0->has_instances == p1->has_instances && p0->fn_mem_mb == p1->fn_mem_mb &&
+               p0->tail_fanout == p1->tail_fanout && nb.tau == r->bind->tau &&
+               nb.batching == r->bind->batching;
+    r->env = nb.env;
+    sf_binding_fini(&nb);
+    if (!same) {
+        sf_log(SF_LOG_WARN, "reload", SF_LS("what", "policy parameters"), SF_LB("applied", 0),
+               SF_LS("why", "with them the policy would take another path: restart to apply"));
+        return NULL;
+    }
+    return &r->env;
+}
+
 static int serve_run(int argc, char **argv)
 {
     static struct sf_profile prof;
@@ -435,6 +611,7 @@ static int serve_run(int argc, char **argv)
     int code;
     if (sf_cli_parse_or_exit(&serve_spec, argc, argv, serve_store, &a, &code))
         return code;
+    sf_log_setup("serve", a.log_level, a.log_format);
     if (c->fn_dispatchers == 0) /* one in-flight invocation per function instance allowed */
         c->fn_dispatchers = c->fn_concurrency;
     if (c->max_images > c->queue_cap) {
@@ -453,6 +630,7 @@ static int serve_run(int argc, char **argv)
     struct sf_err err = {{0}};
     c->prof = &prof;
     c->price = &pr;
+    c->pricing_path = a.pricing; /* NULL: the bundled catalog, as the runtime's default */
     c->bind = &bnd;
     sf_cli_bound_malloc();
     sf_cli_install_stop();
@@ -470,7 +648,23 @@ static int serve_run(int argc, char **argv)
                 bnd.policy->name, bnd.tau, where, prof.slo_s, prof.batch_size,
                 bnd.batching == SF_BATCHING_EPOCH ? "epoch" : "deadline-aware",
                 bnd.env.ctl.capacity_rps, bnd.env.ctl.tcip_rps);
+    static struct reload_ctx rctx;
+    rctx.argc = argc;
+    rctx.argv = argv;
+    rctx.run = &a;
+    rctx.prof = &prof;
+    rctx.pr = &pr;
+    rctx.bind = &bnd;
+    if (collect(argc, argv, &rctx.now, &err) != SF_OK) {
+        sf_cli_error("serve", "%s", err.msg);
+        return SF_EXIT_FAIL;
+    }
+    sf_cli_install_reload();
+    c->reload = &sf_cli_reload;
+    c->on_reload = serve_reload;
+    c->on_reload_ctx = &rctx;
     int rc = sf_serve_run(c, &sf_cli_stop, &err);
+    optvals_fini(&rctx.now);
     sf_binding_fini(&bnd);
     if (rc != SF_OK) {
         sf_cli_error("serve", "%s", err.msg);

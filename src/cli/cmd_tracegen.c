@@ -44,14 +44,18 @@ static const struct sf_opt tracegen_opts[] = {
 
 static const struct sf_opt_cmd tracegen_spec = {
     .name = "tracegen",
-    .summary = "write a synthetic request trace: diurnal, onoff, flash, ramp, steps or quiet",
+    .summary = "write a synthetic request trace: diurnal, onoff, flash, ramp, steps, quiet,\n"
+               "sparse or spiky",
     .synopsis = "FAMILY [options]",
     .about = "Writes per-second request counts (one per line, Poisson around a rate that follows\n"
              "the family's shape, scaled to the mean) for `serflow replay --trace-unit second`.\n"
              "Families: diurnal (a 4-hour cycle with slow noise), onoff (10 min on, 20 min at a\n"
              "tenth), flash (6x jumps about hourly, decaying over 5 minutes), ramp (a tenth to\n"
              "twice the base), steps (levels held about 40 minutes), quiet (1.5 h at 2 % between\n"
-             "20-minute busy periods). docs/controller.md has the details.",
+             "20-minute busy periods), and two sparse-bursty ones where most seconds are empty:\n"
+             "sparse (bursts of about 30 s every 2 minutes, up to about 20x the mean) and spiky\n"
+             "(spikes of about 2 s every 7 s, up to about 30x the mean). docs/controller.md has\n"
+             "the details.",
     .opts = tracegen_opts,
     .epilog = "Example:\n  serflow tracegen onoff --mean-rps 30 --seed 7 --out onoff.txt\n"
               "  serflow replay --trace onoff.txt --trace-unit second --epochs 0\n",
@@ -82,7 +86,7 @@ static int parse(int argc, char **argv, struct tracegen_args *a, int *help, stru
             if (a->family < 0)
                 return sf_err_set(err, SF_EINVAL,
                                   "unknown family '%s' (diurnal, onoff, flash, ramp, steps, "
-                                  "quiet)",
+                                  "quiet, sparse, spiky)",
                                   v.str);
             break;
         case G_MEAN:
@@ -107,7 +111,8 @@ static int parse(int argc, char **argv, struct tracegen_args *a, int *help, stru
         return SF_EINVAL;
     if (a->family < 0)
         return sf_err_set(err, SF_EINVAL,
-                          "which family? (diurnal, onoff, flash, ramp, steps, quiet)");
+                          "which family? (diurnal, onoff, flash, ramp, steps, quiet, sparse, "
+                          "spiky)");
     return SF_OK;
 }
 

@@ -9,51 +9,40 @@
 #include "serflow/worker.h"
 #include "serflow/function.h"
 #include "serflow/lambda.h"
+#include "serflow/log.h"
 #include "serve_cli.h"
 
 /* ---- worker ---- */
 
-enum {
-    W_MODEL = 1,
-    W_CUT,
-    W_FANOUT,
-    W_FN_URL,
-    W_FN,
-    W_FN_TIMEOUT,
-    W_TAU,
-    W_THREADS,
-    W_BACKEND,
-    W_HOST,
-    W_PORT,
-    W_BOOT,
-    W_READY_FD,
-    W_FAULT_DELAY,
-    W_FAULT_NO_START,
-    W_NO_FN_AUTH
-};
+/* The option rows of each kind of SF_WORKER_OPTIONS / SF_LAMBDA_OPTIONS (the library's tables). */
+#define OPT_STR(id, n, m, h, lo, hi)       SF_SO_STR(id, n, m, h)
+#define OPT_INT(id, n, m, h, lo, hi)       SF_SO_INT(id, n, m, h, lo, hi)
+#define OPT_NUM(id, n, m, h, lo, hi)       SF_SO_NUM(id, n, m, h, lo, hi)
+#define OPT_FLAG(id, n, m, h, lo, hi)      SF_SO_FLAG(id, n, h)
+#define OPT_BACKEND(id, n, m, h, lo, hi)   SF_SO_WORD(id, n, m, h, sf_cli_backend_words)
+#define OPT_FAULT(id, n, m, h, lo, hi)     SF_SO_WORD(id, n, m, h, sf_lambda_faults)
+#define OPT_LOGLEVEL(id, n, m, h, lo, hi)  SF_SO_WORD(id, n, m, h, sf_log_level_words)
+#define OPT_LOGFORMAT(id, n, m, h, lo, hi) SF_SO_WORD(id, n, m, h, sf_log_format_words)
+/* ... and how each kind stores its value */
+#define STORE_STR(dst, v)       (dst) = (v)->str
+#define STORE_INT(dst, v)       (dst) = (int)(v)->i
+#define STORE_NUM(dst, v)       (dst) = (v)->num
+#define STORE_FLAG(dst, v)      (dst) = 1
+#define STORE_BACKEND(dst, v)   (dst) = sf_cli_backend_of((v)->word)
+#define STORE_FAULT(dst, v)     (dst) = sf_lambda_faults[(v)->word]
+#define STORE_LOGLEVEL(dst, v)  (dst) = (v)->word
+#define STORE_LOGFORMAT(dst, v) (dst) = (v)->word
+
+#define W_ENUM(ID, name, KIND, field, meta, help, lo, hi) W_##ID,
+enum { W_NONE = 0, SF_WORKER_OPTIONS(W_ENUM) };
+#undef W_ENUM
 
 static const struct sf_opt worker_opts[] = {
-    SF_SO_STR(W_MODEL, "model", "DIR", "model directory (model.json + ONNX stages)"),
-    SF_SO_INT(W_CUT, "cut", "C", "stages 1..C here (default: all, IaaS)", 0, SF_NN_MAX_STAGES),
-    SF_SO_INT(W_FANOUT, "fanout", "K", "parallel function invocations per batch tail (1)", 1, 64),
-    SF_SO_STR(W_FN_URL, "function-url", "U", "function runtime base URL (http://127.0.0.1:PORT)"),
-    SF_SO_STR(W_FN, "function", "NAME", "function to invoke for the tail"),
-    SF_SO_NUM(W_FN_TIMEOUT, "function-timeout-s", "S", "per invocation (10)", 0.001, 900),
-    SF_SO_NUM(W_TAU, "tau", "T", "threshold for OIP requests to the worker itself (1)", 0, 2),
-    SF_SO_INT(W_THREADS, "threads", "N", "inference threads (1)", 1, 256),
-    SF_SO_WORD(W_BACKEND, "backend", "NAME", "dnnl (default) or ref", sf_cli_backend_words),
-    SF_SO_STR(W_HOST, "host", "H", "listen address (127.0.0.1)"),
-    SF_SO_INT(W_PORT, "port", "N", "listen port (0: any free port)", 0, 65535),
-    SF_SO_NUM(W_BOOT, "boot-delay-s", "S", "ready no sooner than this after the start (0)", 0,
-              3600),
-    SF_SO_INT(W_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there when ready", 0, 1024),
-    SF_SO_NUM(W_FAULT_DELAY, "fault-delay-s", "S", "test hook: hold every batch this much longer",
-              0, 60),
-    SF_SO_FLAG(W_FAULT_NO_START, "fault-no-start", "test hook: exit instead of becoming ready"),
-    SF_SO_FLAG(W_NO_FN_AUTH, "no-function-auth",
-               "call the function runtime without this worker's identity\n(a runtime started "
-               "by someone else)"),
-    {0}};
+#define W_ROW(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    OPT_##KIND(W_##ID, name, meta, help, lo, hi),
+    SF_WORKER_OPTIONS(W_ROW)
+#undef W_ROW
+        {0}};
 
 static const struct sf_opt_cmd worker_spec = {
     .name = "worker",
@@ -71,75 +60,26 @@ static int worker_store(void *ctx, int id, const struct sf_optval *v, struct sf_
     (void)err;
     struct sf_worker_cfg *c = ctx;
     switch (id) {
-    case W_MODEL:
-        c->model_dir = v->str;
+#define W_STORE(ID, name, KIND, field, meta, help, lo, hi)                                         \
+    case W_##ID:                                                                                   \
+        STORE_##KIND(c->field, v);                                                                 \
         break;
-    case W_CUT:
-        c->cut = (int)v->i;
-        break;
-    case W_FANOUT:
-        c->fanout = (int)v->i;
-        break;
-    case W_FN_URL:
-        c->fn_url = v->str;
-        break;
-    case W_FN:
-        c->fn_name = v->str;
-        break;
-    case W_FN_TIMEOUT:
-        c->fn_timeout_s = v->num;
-        break;
-    case W_TAU:
-        c->tau = v->num;
-        break;
-    case W_THREADS:
-        c->threads = (int)v->i;
-        break;
-    case W_BACKEND:
-        c->backend = sf_cli_backend_of(v->word);
-        break;
-    case W_HOST:
-        c->host = v->str;
-        break;
-    case W_PORT:
-        c->port = (int)v->i;
-        break;
-    case W_BOOT:
-        c->boot_delay_s = v->num;
-        break;
-    case W_READY_FD:
-        c->ready_fd = (int)v->i;
-        break;
-    case W_FAULT_DELAY:
-        c->fault_delay_s = v->num;
-        break;
-    case W_FAULT_NO_START:
-        c->fault_no_start = 1;
-        break;
-    case W_NO_FN_AUTH:
-        c->no_function_auth = 1;
-        break;
+        SF_WORKER_OPTIONS(W_STORE)
+#undef W_STORE
     }
     return SF_OK;
 }
 
-static void worker_defaults(struct sf_worker_cfg *c)
+int sf_cli_worker_parse(int argc, char **argv, struct sf_worker_cfg *c, struct sf_err *err)
 {
-    memset(c, 0, sizeof(*c));
-    c->host = "127.0.0.1";
-    c->cut = 1 << 20;
-    c->tau = 1;
-    c->fanout = 1;
-    c->fn_timeout_s = 10;
-    c->threads = 1;
-    c->ready_fd = -1;
-    c->backend = SF_NN_BACKEND_DNNL;
+    sf_worker_defaults(c);
+    return sf_cli_parse(&worker_spec, argc, argv, worker_store, c, err);
 }
 
 static int worker_check(int argc, char **argv, struct sf_err *err)
 {
     struct sf_worker_cfg c;
-    worker_defaults(&c);
+    sf_worker_defaults(&c);
     int rc = sf_cli_parse(&worker_spec, argc, argv, worker_store, &c, err);
     return rc == 1 ? SF_OK : rc;
 }
@@ -147,7 +87,7 @@ static int worker_check(int argc, char **argv, struct sf_err *err)
 static int worker_run(int argc, char **argv)
 {
     struct sf_worker_cfg c;
-    worker_defaults(&c);
+    sf_worker_defaults(&c);
     int code;
     if (sf_cli_parse_or_exit(&worker_spec, argc, argv, worker_store, &c, &code))
         return code;
@@ -156,6 +96,7 @@ static int worker_run(int argc, char **argv)
         sf_cli_error("worker", "--model DIR is required");
         return SF_EXIT_USAGE;
     }
+    sf_log_setup("worker", c.log_level, c.log_format);
     sf_cli_bound_malloc();
     sf_cli_install_stop();
     if (c.ready_fd >= 0)
@@ -177,45 +118,16 @@ const struct sf_cli_command sf_cli_worker_command = {&worker_spec, worker_check,
 
 /* ---- lambda ---- */
 
-enum {
-    L_MODEL = 1,
-    L_FN,
-    L_MEM,
-    L_PRICING,
-    L_TAU,
-    L_TIMEOUT,
-    L_IDLE,
-    L_COLD,
-    L_CONC,
-    L_HOST,
-    L_PORT,
-    L_READY_FD,
-    L_FAULT
-};
-
-static const char *const fault_words[] = {"crash", "hang", "start", "repoll", NULL};
+#define L_ENUM(ID, name, KIND, field, meta, help, lo, hi) L_##ID,
+enum { L_NONE = 0, SF_LAMBDA_OPTIONS(L_ENUM) };
+#undef L_ENUM
 
 static const struct sf_opt lambda_opts[] = {
-    SF_SO_STR(L_MODEL, "model", "DIR", "the model the function serves"),
-    SF_SO_STR(L_FN, "function", "NAME", "the function's name in the Invoke API"),
-    SF_SO_INT(L_MEM, "memory-mb", "M", "function memory (1769): billed GB-s, instance threads", 1,
-              1 << 20),
-    SF_SO_STR(L_PRICING, "pricing", "FILE", "catalog for billing (data/pricing/local.json)"),
-    SF_SO_NUM(L_TAU, "tau", "T", "threshold for OIP JSON events (1: no early exit)", 0, 2),
-    SF_SO_NUM(L_TIMEOUT, "timeout-s", "S", "per invocation (10)", 0.001, 900),
-    SF_SO_NUM(L_IDLE, "idle-timeout-s", "S", "a warm instance idle this long stops (60)", 0, 86400),
-    SF_SO_NUM(L_COLD, "cold-start-delay-s", "S", "added to each instance's real start-up (0)", 0,
-              3600),
-    SF_SO_INT(L_CONC, "concurrency", "N", "instances at most (16); beyond: 429", 1, 256),
-    SF_SO_STR(L_HOST, "host", "H", "listen address (127.0.0.1)"),
-    SF_SO_INT(L_PORT, "port", "N", "listen port (0: any free port)", 0, 65535),
-    SF_SO_INT(L_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there when listening", 0,
-              1024),
-    SF_SO_WORD(L_FAULT, "fault", "F",
-               "test hook: instances crash, hang, fail to start (start) or\npoll again without "
-               "answering (repoll)",
-               fault_words),
-    {0}};
+#define L_ROW(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    OPT_##KIND(L_##ID, name, meta, help, lo, hi),
+    SF_LAMBDA_OPTIONS(L_ROW)
+#undef L_ROW
+        {0}};
 
 static const struct sf_opt_cmd lambda_spec = {
     .name = "lambda",
@@ -231,111 +143,67 @@ static const struct sf_opt_cmd lambda_spec = {
               "  aws lambda invoke --endpoint-url http://127.0.0.1:9001 --function-name "
               "fmnist-ee \\\n      --payload fileb://request.json out.json\n"};
 
-struct lambda_args {
-    struct sf_lambda_cfg c;
-    const char *pricing;
-};
-
 static int lambda_store(void *ctx, int id, const struct sf_optval *v, struct sf_err *err)
 {
     (void)err;
-    struct lambda_args *a = ctx;
-    struct sf_lambda_cfg *c = &a->c;
+    struct sf_lambda_cfg *c = ctx;
     switch (id) {
-    case L_MODEL:
-        c->model_dir = v->str;
+#define L_STORE(ID, name, KIND, field, meta, help, lo, hi)                                         \
+    case L_##ID:                                                                                   \
+        STORE_##KIND(c->field, v);                                                                 \
         break;
-    case L_FN:
-        c->function_name = v->str;
-        break;
-    case L_MEM:
-        c->memory_mb = (int)v->i;
-        break;
-    case L_PRICING:
-        a->pricing = v->str;
-        break;
-    case L_TAU:
-        c->tau = v->num;
-        break;
-    case L_TIMEOUT:
-        c->timeout_s = v->num;
-        break;
-    case L_IDLE:
-        c->idle_timeout_s = v->num;
-        break;
-    case L_COLD:
-        c->cold_start_delay_s = v->num;
-        break;
-    case L_CONC:
-        c->concurrency = (int)v->i;
-        break;
-    case L_HOST:
-        c->host = v->str;
-        break;
-    case L_PORT:
-        c->port = (int)v->i;
-        break;
-    case L_READY_FD:
-        c->ready_fd = (int)v->i;
-        break;
-    case L_FAULT:
-        c->fault = fault_words[v->word];
-        break;
+        SF_LAMBDA_OPTIONS(L_STORE)
+#undef L_STORE
     }
     return SF_OK;
 }
 
-static void lambda_defaults(struct lambda_args *a)
+int sf_cli_lambda_parse(int argc, char **argv, struct sf_lambda_cfg *c, struct sf_err *err)
 {
-    memset(a, 0, sizeof(*a));
-    a->c.host = "127.0.0.1";
-    a->c.memory_mb = 1769;
-    a->c.tau = 1;
-    a->c.timeout_s = 10;
-    a->c.idle_timeout_s = 60;
-    a->c.concurrency = 16;
-    a->c.ready_fd = -1;
+    sf_lambda_defaults(c);
+    return sf_cli_parse(&lambda_spec, argc, argv, lambda_store, c, err);
 }
 
 static int lambda_check(int argc, char **argv, struct sf_err *err)
 {
-    struct lambda_args a;
-    lambda_defaults(&a);
-    int rc = sf_cli_parse(&lambda_spec, argc, argv, lambda_store, &a, err);
+    struct sf_lambda_cfg c;
+    sf_lambda_defaults(&c);
+    int rc = sf_cli_parse(&lambda_spec, argc, argv, lambda_store, &c, err);
     return rc == 1 ? SF_OK : rc;
 }
 
 static int lambda_run(int argc, char **argv)
 {
-    struct lambda_args a;
-    lambda_defaults(&a);
+    struct sf_lambda_cfg c;
+    sf_lambda_defaults(&c);
     int code;
-    if (sf_cli_parse_or_exit(&lambda_spec, argc, argv, lambda_store, &a, &code))
+    if (sf_cli_parse_or_exit(&lambda_spec, argc, argv, lambda_store, &c, &code))
         return code;
-    if (!a.c.model_dir || !a.c.function_name) {
+    if (!c.model_dir || !c.function_name) {
         sf_cli_error("lambda", "--model DIR and --function NAME are required");
         return SF_EXIT_USAGE;
     }
+    sf_log_setup("lambda", c.log_level, c.log_format);
     struct sf_err err = {{0}};
     static struct sf_pricing price;
-    int rc =
-        sf_pricing_load(&price, a.pricing ? a.pricing : sf_cli_bundled("pricing/local.json"), &err);
+    int rc = sf_pricing_load(
+        &price, c.pricing_path ? c.pricing_path : sf_cli_bundled("pricing/local.json"), &err);
     if (rc != SF_OK)
         return sf_cli_fail("lambda", rc, &err);
     sf_cli_bound_malloc();
     sf_cli_install_stop();
-    if (a.c.ready_fd >= 0)
+    if (c.ready_fd >= 0)
         sf_cli_die_with_parent();
     struct sf_auth root;
     rc = sf_auth_from_env(&root, &err);
     if (rc != SF_OK)
         return sf_cli_fail("lambda", rc, &err);
-    a.c.auth = &root;
+    c.auth = &root;
     if (!root.set)
         sf_cli_note("lambda", "no SERFLOW_AUTH: the Invoke API is open to local callers");
     rc = sf_http_global_init(&err);
     if (rc == SF_OK)
-        rc = sf_lambda_run(&a.c, &price, &sf_cli_stop, &err);
+        rc = sf_lambda_run(&c, &price, &sf_cli_stop, &err);
     memset(&root, 0, sizeof(root));
     return rc == SF_OK ? SF_EXIT_OK : sf_cli_fail("lambda", rc, &err);
 }
@@ -344,16 +212,16 @@ const struct sf_cli_command sf_cli_lambda_command = {&lambda_spec, lambda_check,
 
 /* ---- function ---- */
 
-enum { F_MODEL = 1, F_TAU, F_THREADS, F_BACKEND, F_INIT };
+#define F_ENUM(ID, name, KIND, field, meta, help, lo, hi) F_##ID,
+enum { F_NONE = 0, SF_FUNCTION_OPTIONS(F_ENUM) };
+#undef F_ENUM
 
 static const struct sf_opt function_opts[] = {
-    SF_SO_STR(F_MODEL, "model", "DIR", "model directory (or SERFLOW_MODEL_DIR)"),
-    SF_SO_NUM(F_TAU, "tau", "T", "threshold for OIP JSON events (1)", 0, 2),
-    SF_SO_INT(F_THREADS, "threads", "N", "inference threads (1)", 1, 256),
-    SF_SO_WORD(F_BACKEND, "backend", "NAME", "dnnl (default) or ref", sf_cli_backend_words),
-    SF_SO_NUM(F_INIT, "init-delay-s", "S", "extra cold-start time before the first poll (0)", 0,
-              3600),
-    {0}};
+#define F_ROW(ID, name, KIND, field, meta, help, lo, hi)                                           \
+    OPT_##KIND(F_##ID, name, meta, help, lo, hi),
+    SF_FUNCTION_OPTIONS(F_ROW)
+#undef F_ROW
+        {0}};
 
 static const struct sf_opt_cmd function_spec = {
     .name = "function",
@@ -368,37 +236,26 @@ static int function_store(void *ctx, int id, const struct sf_optval *v, struct s
     (void)err;
     struct sf_function_cfg *c = ctx;
     switch (id) {
-    case F_MODEL:
-        c->model_dir = v->str;
+#define F_STORE(ID, name, KIND, field, meta, help, lo, hi)                                         \
+    case F_##ID:                                                                                   \
+        STORE_##KIND(c->field, v);                                                                 \
         break;
-    case F_TAU:
-        c->tau = v->num;
-        break;
-    case F_THREADS:
-        c->threads = (int)v->i;
-        break;
-    case F_BACKEND:
-        c->backend = sf_cli_backend_of(v->word);
-        break;
-    case F_INIT:
-        c->init_delay_s = v->num;
-        break;
+        SF_FUNCTION_OPTIONS(F_STORE)
+#undef F_STORE
     }
     return SF_OK;
 }
 
-static void function_defaults(struct sf_function_cfg *c)
+int sf_cli_function_parse(int argc, char **argv, struct sf_function_cfg *c, struct sf_err *err)
 {
-    memset(c, 0, sizeof(*c));
-    c->tau = 1;
-    c->threads = 1;
-    c->backend = SF_NN_BACKEND_DNNL;
+    sf_function_defaults(c);
+    return sf_cli_parse(&function_spec, argc, argv, function_store, c, err);
 }
 
 static int function_check(int argc, char **argv, struct sf_err *err)
 {
     struct sf_function_cfg c;
-    function_defaults(&c);
+    sf_function_defaults(&c);
     int rc = sf_cli_parse(&function_spec, argc, argv, function_store, &c, err);
     return rc == 1 ? SF_OK : rc;
 }
@@ -406,7 +263,7 @@ static int function_check(int argc, char **argv, struct sf_err *err)
 static int function_run(int argc, char **argv)
 {
     struct sf_function_cfg c;
-    function_defaults(&c);
+    sf_function_defaults(&c);
     int code;
     if (sf_cli_parse_or_exit(&function_spec, argc, argv, function_store, &c, &code))
         return code;
@@ -420,6 +277,7 @@ static int function_run(int argc, char **argv)
         sf_cli_error("function", "--model DIR (or SERFLOW_MODEL_DIR) is required");
         return SF_EXIT_USAGE;
     }
+    sf_log_setup("function", c.log_level, c.log_format);
     sf_cli_bound_malloc();
     if (getenv("SERFLOW_INSTANCE"))
         sf_cli_die_with_parent(); /* started by the local runtime */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serflow/log.h"
 #include "serve_cli.h"
 
 const struct sf_cli_command *const sf_cli_commands[] = {
@@ -39,11 +40,17 @@ int sf_cli_exit_code(int status)
     }
 }
 
-/* One line on stderr: "serflow CMD: " and the message with every non-printable byte escaped. */
-static void line(const char *cmd, const char *fmt, va_list ap)
+/* One line on stderr: "serflow CMD: " and the message with every non-printable byte escaped;
+ * once a serving command has set up its log (log.h), a log line of that level instead, so that
+ * its standard error holds one format only. */
+static void line(int level, const char *cmd, const char *fmt, va_list ap)
 {
     char msg[2 * SF_ERR_MAX], shown[2 * SF_ERR_MAX];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (sf_log_active()) {
+        sf_logf(level, "%s", msg); /* escaped by the log */
+        return;
+    }
     sf_str_escape(shown, sizeof(shown), msg, strlen(msg));
     fprintf(stderr, "serflow%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", shown);
 }
@@ -52,7 +59,7 @@ void sf_cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    line(cmd, fmt, ap);
+    line(SF_LOG_ERROR, cmd, fmt, ap);
     va_end(ap);
 }
 
@@ -60,7 +67,7 @@ void sf_cli_note(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    line(cmd, fmt, ap);
+    line(SF_LOG_INFO, cmd, fmt, ap);
     va_end(ap);
 }
 

@@ -12,12 +12,27 @@
 
 #include "serflow/nn.h"
 
-volatile sig_atomic_t sf_cli_stop = 0;
+volatile sig_atomic_t sf_cli_stop = 0, sf_cli_reload = 0;
 
 static void on_stop(int sig)
 {
     (void)sig;
     sf_cli_stop = 1;
+}
+
+static void on_reload(int sig)
+{
+    (void)sig;
+    sf_cli_reload = 1;
+}
+
+void sf_cli_install_reload(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_reload;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void sf_cli_install_stop(void)
@@ -33,6 +48,7 @@ void sf_cli_install_stop(void)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 /* The mapping threshold: below it, allocations come from the arenas. */

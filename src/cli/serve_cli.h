@@ -8,11 +8,14 @@
 
 #include "cli.h"
 
-extern volatile sig_atomic_t sf_cli_stop;
+extern volatile sig_atomic_t sf_cli_stop, sf_cli_reload;
 
 /* SIGTERM and SIGINT set sf_cli_stop; SIGPIPE is ignored (a client that hangs up must not kill a
- * server); OMP_WAIT_POLICY=PASSIVE for this process's children. */
+ * server), and so is SIGHUP (a stray hang-up never kills a worker or a function); OMP_WAIT_POLICY=
+ * PASSIVE for this process's children. */
 void sf_cli_install_stop(void);
+/* SIGHUP sets sf_cli_reload (serve: reload what can be reloaded). After sf_cli_install_stop. */
+void sf_cli_install_reload(void);
 
 /* A child of the server (worker, function runtime, function instance) gets SIGTERM when the
  * thread that started it exits, even by SIGKILL of the server, so that no process outlives the
@@ -80,5 +83,15 @@ enum sf_nn_backend sf_cli_backend_of(int word);
 
 extern const struct sf_cli_command sf_cli_serve_command, sf_cli_load_command, sf_cli_worker_command,
     sf_cli_lambda_command, sf_cli_function_command;
+
+/* Parse `serflow worker` / `serflow lambda` options into their settings (from the defaults), as
+ * the commands do; for the test that the command lines the ingress writes parse back. SF_OK, 1
+ * for --help, or an error status. */
+struct sf_worker_cfg;
+struct sf_lambda_cfg;
+int sf_cli_worker_parse(int argc, char **argv, struct sf_worker_cfg *c, struct sf_err *err);
+int sf_cli_lambda_parse(int argc, char **argv, struct sf_lambda_cfg *c, struct sf_err *err);
+struct sf_function_cfg;
+int sf_cli_function_parse(int argc, char **argv, struct sf_function_cfg *c, struct sf_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "serflow/bind.h"
 #include "serflow/plan.h"
+#include "serflow/trace.h"
 
 const char *const sf_cli_invocation_words[] = {"batch", "request", NULL};
 const char *const sf_cli_batching_words[] = {"deadline", "epoch", NULL};
@@ -92,8 +93,32 @@ json_t *sf_cli_json_text(const char *s)
     return json_string(sf_str_escape(buf, sizeof(buf), s, strlen(s)));
 }
 
+int sf_cli_traffic_rates(const char *path, double epoch_s, int unit, int csv, double **rates,
+                         size_t *n, struct sf_err *err)
+{
+    struct sf_trace t = {0};
+    size_t len = strlen(path);
+    if (csv < 0)
+        csv = len > 4 && !strcmp(path + len - 4, ".csv");
+    *rates = NULL;
+    *n = 0;
+    int rc = sf_trace_load(&t, path, csv, (enum sf_trace_unit)unit, epoch_s, 0, err);
+    if (rc == SF_OK && t.n_epochs > SF_PLAN_MAX_TRAFFIC_EPOCHS)
+        rc = sf_err_set(err, SF_ETOOBIG, "%s: %lld epochs, more than the %d a plan weighs", path,
+                        (long long)t.n_epochs, SF_PLAN_MAX_TRAFFIC_EPOCHS);
+    if (rc == SF_OK && !(*rates = malloc(sizeof(double) * (size_t)(t.n_epochs ? t.n_epochs : 1))))
+        rc = sf_err_set(err, SF_ENOMEM, "out of memory for the traffic");
+    for (int64_t e = 0; rc == SF_OK && e < t.n_epochs; e++)
+        (*rates)[e] = t.count[e] / epoch_s;
+    if (rc == SF_OK)
+        *n = (size_t)t.n_epochs;
+    sf_trace_fini(&t);
+    return rc;
+}
+
 int sf_cli_bind_one(const char *cmd, const struct sf_profile *prof, const struct sf_pricing *pr,
-                    const char *policy, double tau, struct sf_bind_opts *bo, struct sf_binding *out)
+                    const char *policy, double tau, const double *traffic_rps, size_t n_traffic,
+                    struct sf_bind_opts *bo, struct sf_binding *out)
 {
     const struct sf_policy_desc *d = sf_policy_find(policy);
     if (!d || d->needs_future) {
@@ -108,6 +133,8 @@ int sf_cli_bind_one(const char *cmd, const struct sf_profile *prof, const struct
     struct sf_err err = {{0}};
     sf_plan_opts_default(&po);
     po.batching = bo->batching;
+    po.traffic_rps = traffic_rps;
+    po.n_traffic = n_traffic;
     int rc = sf_plan_run(&plan, prof, pr, &po, &err);
     if (rc == SF_OK) {
         bo->tau = tau >= 0 ? tau : plan.best.tau;

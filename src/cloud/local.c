@@ -15,9 +15,6 @@
 
 #include "serflow/cloud.h"
 
-/* Arguments in the worker template plus the ones the provider appends. */
-#define MAX_ARGS 64
-
 struct slot {
     int used;
     struct sf_cloud_instance inst;
@@ -26,8 +23,10 @@ struct slot {
 };
 
 struct local {
-    char *argv[MAX_ARGS];
-    int argc;
+    int (*worker_argv)(void *ctx, int vm, double boot_delay_s, int ready_fd, struct sf_argv *out,
+                       struct sf_err *err);
+    void *argv_ctx;
+    struct sf_argv argv; /* the launch being written */
     const struct sf_pricing *price;
     double grace_s;
     int next_id;
@@ -65,21 +64,11 @@ static int local_launch(void *ctx, int vm, double boot_delay_s, double now_s, in
     if (!s)
         return sf_err_set(err, SF_ETOOBIG, "local provider: %d instances already",
                           SF_CLOUD_MAX_INSTANCES);
-    char threads[16], fd[16], delay[32];
-    snprintf(delay, sizeof(delay), "%.9g", boot_delay_s > 0 ? boot_delay_s : 0);
-    snprintf(threads, sizeof(threads), "%d", l->price->vm[vm].vcpus);
-    snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
-    char *argv[MAX_ARGS + 7];
-    int a = 0;
-    for (; a < l->argc; a++)
-        argv[a] = l->argv[a];
-    argv[a++] = "--threads";
-    argv[a++] = threads;
-    argv[a++] = "--boot-delay-s";
-    argv[a++] = delay;
-    argv[a++] = "--ready-fd";
-    argv[a++] = fd;
-    argv[a] = NULL;
+    sf_argv_init(&l->argv);
+    int arc = l->worker_argv(l->argv_ctx, vm, boot_delay_s > 0 ? boot_delay_s : 0, SF_PROC_READY_FD,
+                             &l->argv, err);
+    if (arc != SF_OK)
+        return arc;
     memset(s, 0, sizeof(*s));
     int new_id = l->next_id + 1;
     char line[SF_AUTH_PRINCIPAL_MAX + 2 * SF_AUTH_KEY_BYTES + 8] = "";
@@ -92,7 +81,7 @@ static int local_launch(void *ctx, int vm, double boot_delay_s, double now_s, in
             return rc;
         sf_auth_line(&who, line, sizeof(line));
     }
-    int rc = sf_proc_spawn(&s->proc, argv, NULL, l->root.set ? line : NULL, err);
+    int rc = sf_proc_spawn(&s->proc, l->argv.v, NULL, l->root.set ? line : NULL, err);
     memset(line, 0, sizeof(line));
     if (rc)
         return rc; /* never started: not billed, as a launch EC2 refuses */
@@ -196,8 +185,6 @@ static void local_shutdown(void *ctx, double now_s)
             sf_proc_stop(&l->slot[i].proc, l->grace_s);
             retire(l, &l->slot[i], now_s);
         }
-    for (int a = 0; a < l->argc; a++)
-        free(l->argv[a]);
     free(l);
 }
 
@@ -218,14 +205,12 @@ int sf_cloud_local_new(struct sf_cloud *out, const struct sf_cloud_local_cfg *cf
     struct local *l = calloc(1, sizeof(*l));
     if (!l)
         return sf_err_set(err, SF_ENOMEM, "local provider: out of memory");
-    for (; cfg->worker_argv[l->argc]; l->argc++) {
-        if (l->argc >= MAX_ARGS - 1 || !(l->argv[l->argc] = sf_strdup(cfg->worker_argv[l->argc]))) {
-            for (int a = 0; a < l->argc; a++)
-                free(l->argv[a]);
-            free(l);
-            return sf_err_set(err, SF_EINVAL, "local provider: bad worker command");
-        }
+    if (!cfg->worker_argv) {
+        free(l);
+        return sf_err_set(err, SF_EINVAL, "local provider: no worker command");
     }
+    l->worker_argv = cfg->worker_argv;
+    l->argv_ctx = cfg->argv_ctx;
     l->price = cfg->price;
     l->grace_s = cfg->stop_grace_s > 0 ? cfg->stop_grace_s : 2.0;
     if (cfg->root)

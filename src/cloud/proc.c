@@ -43,14 +43,22 @@ static int high_pipe(int fds[2])
     return 0;
 }
 
-int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
-                  const char *auth_line, struct sf_err *err)
+static int spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
+                 const char *auth_line, int capture, struct sf_err *err)
 {
     memset(p, 0, sizeof(*p));
     p->ready_fd = -1;
-    int fds[2], afd[2] = {-1, -1};
+    p->log_fd = -1;
+    int fds[2], afd[2] = {-1, -1}, lfd[2] = {-1, -1};
     if (high_pipe(fds) != 0)
         return sf_err_set(err, SF_EIO, "%s: pipe: %s", argv[0], strerror(errno));
+    if (capture && high_pipe(lfd) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return sf_err_set(err, SF_EIO, "%s: stderr pipe: %s", argv[0], strerror(errno));
+    }
+    if (capture)
+        fcntl(lfd[0], F_SETFL, O_NONBLOCK);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     if (auth_line) {
         /* the line (< 200 bytes) fits the pipe's buffer: written now, read by the child */
@@ -58,6 +66,10 @@ int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[]
         if (high_pipe(afd) != 0 || write(afd[1], auth_line, al) != (ssize_t)al) {
             close(fds[0]);
             close(fds[1]);
+            if (capture) {
+                close(lfd[0]);
+                close(lfd[1]);
+            }
             if (afd[0] >= 0) {
                 close(afd[0]);
                 close(afd[1]);
@@ -77,6 +89,10 @@ int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[]
         close(fds[1]);
         if (afd[0] >= 0)
             close(afd[0]);
+        if (capture) {
+            close(lfd[0]);
+            close(lfd[1]);
+        }
         return sf_err_set(err, SF_ENOMEM, "%s: out of memory", argv[0]);
     }
     size_t e = 0;
@@ -97,6 +113,8 @@ int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[]
     posix_spawn_file_actions_adddup2(&fa, fds[1], SF_PROC_READY_FD);
     if (auth_line)
         posix_spawn_file_actions_adddup2(&fa, afd[0], SF_AUTH_FD);
+    if (capture)
+        posix_spawn_file_actions_adddup2(&fa, lfd[1], 2);
     sigset_t none, deflt;
     sigemptyset(&none);
     sigemptyset(&deflt);
@@ -104,6 +122,7 @@ int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[]
     sigaddset(&deflt, SIGINT);
     sigaddset(&deflt, SIGCHLD);
     sigaddset(&deflt, SIGPIPE);
+    sigaddset(&deflt, SIGHUP); /* a parent that ignores it (serve reloads on it) */
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &deflt);
     posix_spawnattr_setpgroup(&at, 0);
@@ -117,13 +136,30 @@ int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[]
     close(fds[1]);
     if (afd[0] >= 0)
         close(afd[0]);
+    if (capture)
+        close(lfd[1]);
     if (rc != 0) {
         close(fds[0]);
+        if (capture)
+            close(lfd[0]);
         return sf_err_set(err, SF_EIO, "%s: posix_spawn: %s", argv[0], strerror(rc));
     }
     p->pid = pid;
     p->ready_fd = fds[0];
+    p->log_fd = capture ? lfd[0] : -1;
     return SF_OK;
+}
+
+int sf_proc_spawn(struct sf_proc *p, char *const argv[], char *const extra_env[],
+                  const char *auth_line, struct sf_err *err)
+{
+    return spawn(p, argv, extra_env, auth_line, 0, err);
+}
+
+int sf_proc_spawn_captured(struct sf_proc *p, char *const argv[], char *const extra_env[],
+                           const char *auth_line, struct sf_err *err)
+{
+    return spawn(p, argv, extra_env, auth_line, 1, err);
 }
 
 int sf_proc_poll_ready(struct sf_proc *p)
@@ -199,6 +235,10 @@ void sf_proc_stop(struct sf_proc *p, double grace_s)
     if (p->ready_fd >= 0) {
         close(p->ready_fd);
         p->ready_fd = -1;
+    }
+    if (p->log_fd > 2) { /* a zeroed struct's 0 is not ours */
+        close(p->log_fd);
+        p->log_fd = -1;
     }
 }
 

@@ -1,5 +1,6 @@
 /* util.c - small shared helpers: monotonic clock, double comparator, string copy, escaping of
  * untrusted text (core.h). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,9 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
-/* The escaped form of the character at in[i]: written to piece (>= 8 bytes), its length in *k;
- * returns the number of input bytes it covers. */
-static size_t escape_one(const unsigned char *p, size_t i, size_t n, char *piece, size_t *k)
+size_t sf_str_escape_one(const char *in, size_t i, size_t n, char *piece, size_t *k)
 {
+    const unsigned char *p = (const unsigned char *)in;
     size_t u;
     if (p[i] >= 0x20 && p[i] < 0x7F) {
         piece[0] = (char)p[i];
@@ -100,7 +100,6 @@ static size_t escape_one(const unsigned char *p, size_t i, size_t n, char *piece
 
 char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len)
 {
-    const unsigned char *p = (const unsigned char *)in;
     char piece[8];
     size_t k, need = 0;
     if (out_size < 4) {
@@ -109,13 +108,13 @@ char *sf_str_escape(char *out, size_t out_size, const char *in, size_t in_len)
         return out;
     }
     for (size_t i = 0; i < in_len && need < out_size;) {
-        i += escape_one(p, i, in_len, piece, &k);
+        i += sf_str_escape_one(in, i, in_len, piece, &k);
         need += k;
     }
     /* all of it when it fits, else as much as leaves room for "..." */
     size_t limit = need <= out_size - 1 ? out_size - 1 : out_size - 4, o = 0;
     for (size_t i = 0; i < in_len;) {
-        size_t take = escape_one(p, i, in_len, piece, &k);
+        size_t take = sf_str_escape_one(in, i, in_len, piece, &k);
         if (o + k > limit)
             break;
         memcpy(out + o, piece, k);
@@ -136,7 +135,7 @@ int sf_str_plain(const char *in, size_t in_len)
     char piece[8];
     size_t k;
     for (size_t i = 0; i < in_len;) {
-        size_t take = escape_one(p, i, in_len, piece, &k);
+        size_t take = sf_str_escape_one(in, i, in_len, piece, &k);
         if (k != take || memcmp(piece, p + i, k) != 0)
             return 0;
         i += take;
@@ -147,4 +146,36 @@ int sf_str_plain(const char *in, size_t in_len)
 size_t sf_bom_len(const char *text, size_t len)
 {
     return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
+
+void sf_argv_init(struct sf_argv *a)
+{
+    a->n = 0;
+    a->used = 0;
+    a->v[0] = NULL;
+}
+
+int sf_argv_add(struct sf_argv *a, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    if (a->n >= SF_ARGV_MAX || len > sizeof(a->buf) - a->used)
+        return SF_ETOOBIG;
+    char *dst = a->buf + a->used;
+    memcpy(dst, s, len);
+    a->used += len;
+    a->v[a->n++] = dst;
+    a->v[a->n] = NULL;
+    return SF_OK;
+}
+
+int sf_argv_addf(struct sf_argv *a, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= sizeof(tmp))
+        return SF_ETOOBIG;
+    return sf_argv_add(a, tmp);
 }

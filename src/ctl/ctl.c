@@ -22,13 +22,15 @@ void sf_ctl_params_default(struct sf_ctl_params *p)
     p->terminate_delay_epochs = 2;
     p->partial_to_instance = 1;
     p->max_instances = SF_CTL_MAX_INSTANCES;
-    /* serflow's default goes past the paper: the break-even rule, chosen with its thresholds by
-     * leave-one-family-out cross-validation on bench_scaling (docs/controller.md,
-     * docs/benchmarks.md); --scaling paper reproduces the paper */
-    p->scaling_rule = SF_SCALE_BREAKEVEN;
+    /* serflow's default goes past the paper: the follow rule (the simple rules as shadows, the
+     * cheapest followed), its hysteresis chosen by leave-one-family-out cross-validation on
+     * bench_scaling (docs/controller.md, docs/benchmarks.md); --scaling paper reproduces the
+     * paper */
+    p->scaling_rule = SF_SCALE_FOLLOW;
     p->launch_horizon_periods = 1;
     p->buy_after_cold_starts = 0.1;
     p->sell_after_cold_starts = 0.1;
+    p->follow_hysteresis = 0.25;
 }
 
 int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
@@ -54,8 +56,12 @@ int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
     if (!(p->buy_after_cold_starts > 0) || !(p->sell_after_cold_starts > 0) ||
         !isfinite(p->buy_after_cold_starts) || !isfinite(p->sell_after_cold_starts))
         return sf_err_set(err, SF_EINVAL, "controller: break-even thresholds must be > 0");
+    if (!(p->follow_memory_epochs >= 0) || !isfinite(p->follow_memory_epochs))
+        return sf_err_set(err, SF_EINVAL, "controller: the follow rule's memory must be >= 0");
+    if (!(p->follow_hysteresis >= 0) || !isfinite(p->follow_hysteresis))
+        return sf_err_set(err, SF_EINVAL, "controller: the follow rule's hysteresis must be >= 0");
     if (p->scaling_rule != SF_SCALE_PAPER && p->scaling_rule != SF_SCALE_EXPECTED &&
-        p->scaling_rule != SF_SCALE_BREAKEVEN)
+        p->scaling_rule != SF_SCALE_BREAKEVEN && p->scaling_rule != SF_SCALE_FOLLOW)
         return sf_err_set(err, SF_EINVAL, "controller: unknown scaling rule %d", p->scaling_rule);
     if (!(p->launch_horizon_periods >= 1) || !isfinite(p->launch_horizon_periods))
         return sf_err_set(err, SF_EINVAL, "controller: the launch horizon must be >= 1 period");

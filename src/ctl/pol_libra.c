@@ -14,7 +14,9 @@ static int init(void *state, const struct sf_policy_env *env, int64_t *period_ep
 static const struct sf_policy_ops ops = {.state_size = sizeof(struct sf__monitor_policy),
                                          .init = init,
                                          .observe = sf__monitor_policy_observe,
-                                         .period = sf__monitor_policy_period};
+                                         .period = sf__monitor_policy_period,
+                                         .explain = sf__monitor_policy_explain,
+                                         .retune = sf__monitor_policy_retune};
 
 const struct sf_policy_desc sf__pol_libra = {
     .name = "libra",

@@ -140,3 +140,28 @@ int sf_policy_instance_cap(struct sf_policy *p, const struct sf_policy_obs *obs)
     const struct sf_policy_ops *ops = p->desc->ops;
     return ops->instance_cap ? ops->instance_cap(p->state, obs) : INT32_MAX;
 }
+
+void sf_policy_explain(const struct sf_policy *p, char *buf, size_t size)
+{
+    if (!size)
+        return;
+    buf[0] = '\0';
+    if (p->desc && p->desc->ops->explain)
+        p->desc->ops->explain(p->state, buf, size);
+}
+
+int sf_policy_retune(struct sf_policy *p, const struct sf_policy_env *env, struct sf_err *err)
+{
+    if (!p->desc || !p->desc->ops->retune)
+        return sf_err_set(err, SF_EUNSUPPORTED,
+                          "policy %s: its parameters cannot change while it runs",
+                          p->desc ? p->desc->name : "?");
+    int rc = sf_ctl_params_check(&env->ctl, err);
+    if (rc != SF_OK)
+        return rc;
+    int64_t period = p->period_epochs;
+    rc = p->desc->ops->retune(p->state, env, &period, err);
+    if (rc == SF_OK && period >= 1)
+        p->period_epochs = period;
+    return rc;
+}

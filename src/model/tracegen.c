@@ -10,8 +10,8 @@
 
 #include "serflow/trace.h"
 
-static const char *const family_names[SF_TG_COUNT] = {"diurnal", "onoff", "flash",
-                                                      "ramp",    "steps", "quiet"};
+static const char *const family_names[SF_TG_COUNT] = {"diurnal", "onoff", "flash",  "ramp",
+                                                      "steps",   "quiet", "sparse", "spiky"};
 
 const char *sf_tracegen_name(int family)
 {
@@ -126,6 +126,28 @@ static void shape(int family, int64_t n, uint64_t *rng, double *rate)
         }
         break;
     }
+    case SF_TG_SPARSE:
+    case SF_TG_SPIKY: {
+        /* sparse-bursty: bursts start as a Poisson process whose rate follows a 4-hour cycle
+         * (half to one and a half times its average), each lasts a geometric number of seconds
+         * and has a lognormal height; between bursts the rate is exactly zero, so most seconds
+         * are empty. sparse: bursts of 30 s every 2 minutes (heights sigma 0.6); spiky: spikes of
+         * 2 s every 7 s (sigma 0.7). Heights are relative here and scaled to the mean later;
+         * the caller truncates the peaks at SF_TRACEGEN_MAX_PEAK times the mean. */
+        int spiky = family == SF_TG_SPIKY;
+        double gap = spiky ? 7.0 : 120.0, len = spiky ? 2.0 : 30.0, sigma = spiky ? 0.7 : 0.6;
+        double left = 0, height = 0;
+        for (int64_t t = 0; t < n; t++) {
+            double start_p = (1 - 0.5 * cos(2 * 3.14159265358979323846 * t / (4 * 3600.0))) / gap;
+            if (left <= 0 && unif(rng) < start_p) {
+                left = 1 + floor(-log(unif(rng)) * (len - 0.5)); /* geometric, mean len */
+                height = exp(sigma * normal(rng) - 0.5 * sigma * sigma);
+            }
+            rate[t] = left > 0 ? height : 0;
+            left -= 1;
+        }
+        break;
+    }
     default: { /* SF_TG_QUIET */
         /* long quiet stretches (2 % of the busy rate) for exp(1.5 h), busy ones for exp(20 min) */
         int busy = 0;
@@ -160,8 +182,19 @@ int sf_tracegen(int family, double mean_rps, int64_t seconds, uint64_t seed, uin
     for (int64_t t = 0; t < seconds; t++)
         sum += rate[t];
     double scale = sum > 0 ? mean_rps * (double)seconds / sum : 0;
+    /* the sparse-bursty families' rare tallest bursts are cut at the peak cap; the scale is then
+     * raised once so that the mean stays close to the one asked for (the other families never
+     * reach the cap and are left exactly as they were) */
+    double cap = SF_TRACEGEN_MAX_PEAK * mean_rps, kept = 0;
+    int capped = 0;
+    for (int64_t t = 0; t < seconds; t++) {
+        capped |= rate[t] * scale > cap;
+        kept += fmin(rate[t] * scale, cap);
+    }
+    if (capped && kept > 0)
+        scale *= mean_rps * (double)seconds / kept;
     for (int64_t t = 0; t < seconds; t++)
-        counts[t] = poisson(&rng, rate[t] * scale);
+        counts[t] = poisson(&rng, fmin(rate[t] * scale, cap));
     free(rate);
     return SF_OK;
 }

@@ -81,28 +81,32 @@ static void ref_conv(const struct sf__nn_op *op, const struct sf_nn_shape *is,
 {
     int ih = (int)is->dims[1], iw = (int)is->dims[2];
     int oh = (int)os->dims[1], ow = (int)os->dims[2];
+    int cin_g = op->cin / op->group, cout_g = op->cout / op->group;
     size_t in_plane = (size_t)ih * iw, out_plane = (size_t)oh * ow;
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + n * (size_t)op->cin * in_plane;
         for (int co = 0; co < op->cout; co++) {
             float *y = out + (n * (size_t)op->cout + (size_t)co) * out_plane;
+            int ci0 = co / cout_g * cin_g; /* the group's first input channel */
             for (size_t p = 0; p < out_plane; p++)
                 y[p] = op->bias[co];
-            for (int ci = 0; ci < op->cin; ci++) {
-                const float *xp = x + (size_t)ci * in_plane;
+            for (int ci = 0; ci < cin_g; ci++) {
+                const float *xp = x + (size_t)(ci0 + ci) * in_plane;
                 for (int ky = 0; ky < op->kh; ky++) {
                     /* Output rows/columns whose input tap lies inside the image. */
-                    int oy0 = range_lo(op->pt - ky, op->sh);
-                    int oy1 = range_hi(ih - 1 + op->pt - ky, op->sh, oh);
+                    int dy = ky * op->dh;
+                    int oy0 = range_lo(op->pt - dy, op->sh);
+                    int oy1 = range_hi(ih - 1 + op->pt - dy, op->sh, oh);
                     for (int kx = 0; kx < op->kw; kx++) {
-                        int ox0 = range_lo(op->pl - kx, op->sw);
-                        int ox1 = range_hi(iw - 1 + op->pl - kx, op->sw, ow);
-                        float wv = op->w[(((size_t)co * op->cin + ci) * op->kh + ky) * op->kw + kx];
+                        int dx = kx * op->dw;
+                        int ox0 = range_lo(op->pl - dx, op->sw);
+                        int ox1 = range_hi(iw - 1 + op->pl - dx, op->sw, ow);
+                        float wv = op->w[(((size_t)co * cin_g + ci) * op->kh + ky) * op->kw + kx];
                         for (int oy = oy0; oy <= oy1; oy++) {
-                            const float *xr = xp + (size_t)(oy * op->sh - op->pt + ky) * iw;
+                            const float *xr = xp + (size_t)(oy * op->sh - op->pt + dy) * iw;
                             float *yr = y + (size_t)oy * ow;
                             for (int ox = ox0; ox <= ox1; ox++)
-                                yr[ox] += wv * xr[ox * op->sw - op->pl + kx];
+                                yr[ox] += wv * xr[ox * op->sw - op->pl + dx];
                         }
                     }
                 }
@@ -148,6 +152,42 @@ static void ref_pool(const struct sf__nn_op *op, const struct sf_nn_shape *is,
     }
 }
 
+static float clip(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Add or Mul of x and b (a tensor of x's shape) or of x and the op's broadcast constant. */
+static void ref_binary(const struct sf__nn_op *op, const struct sf_nn_shape *is, const float *x,
+                       const float *b, float *y, size_t batch)
+{
+    size_t per = sf_nn_shape_numel(is);
+    /* Constant index of element (i0, i1, i2) of one request: sum of i_k * cstride[k], the
+     * stride 0 along a broadcast axis. */
+    size_t dims[SF_NN_MAX_DIMS] = {1, 1, 1}, cstride[SF_NN_MAX_DIMS] = {0, 0, 0};
+    size_t st = 1;
+    for (int k = is->ndim - 1; k >= 0; k--) {
+        int off = SF_NN_MAX_DIMS - is->ndim + k;
+        dims[off] = (size_t)is->dims[k];
+        if (!b) {
+            cstride[off] = op->cst_shape.dims[k] == 1 ? 0 : st;
+            st *= (size_t)op->cst_shape.dims[k];
+        }
+    }
+    for (size_t n = 0; n < batch; n++) {
+        const float *xr = x + n * per;
+        float *yr = y + n * per;
+        size_t k = 0;
+        for (size_t i0 = 0; i0 < dims[0]; i0++)
+            for (size_t i1 = 0; i1 < dims[1]; i1++)
+                for (size_t i2 = 0; i2 < dims[2]; i2++, k++) {
+                    float v = b ? b[n * per + k]
+                                : op->cst[i0 * cstride[0] + i1 * cstride[1] + i2 * cstride[2]];
+                    yr[k] = op->kind == SF__OP_MUL ? xr[k] * v : xr[k] + v;
+                }
+    }
+}
+
 static void ref_gemm(const struct sf__nn_op *op, const float *in, float *out, size_t batch)
 {
     for (size_t n = 0; n < batch; n++) {
@@ -183,13 +223,20 @@ static int ref_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t ba
         switch (op->kind) {
         case SF__OP_CONV:
             ref_conv(op, is, os, x, y, batch);
-            if (op->relu)
+            if (op->act == SF__ACT_RELU)
                 for (size_t k = 0; k < out_n; k++)
                     y[k] = y[k] > 0.0f ? y[k] : 0.0f;
+            else if (op->act == SF__ACT_CLIP)
+                for (size_t k = 0; k < out_n; k++)
+                    y[k] = clip(y[k], op->act_lo, op->act_hi);
             break;
         case SF__OP_RELU:
             for (size_t k = 0; k < out_n; k++)
                 y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+            break;
+        case SF__OP_CLIP:
+            for (size_t k = 0; k < out_n; k++)
+                y[k] = clip(x[k], op->act_lo, op->act_hi);
             break;
         case SF__OP_MAXPOOL:
         case SF__OP_AVGPOOL:
@@ -201,15 +248,12 @@ static int ref_run(void *ctx, const float *in, enum sf_nn_layout in_l, size_t ba
         case SF__OP_GEMM:
             ref_gemm(op, x, y, batch);
             break;
-        case SF__OP_ADD: {
-            size_t per = sf_nn_shape_numel(is);
-            for (size_t k = 0; k < out_n; k++) {
-                float b =
-                    op->in1 >= 0 ? c->buf[op->in1][k] : op->cst[op->cst_len == 1 ? 0 : k % per];
-                y[k] = x[k] + b;
-            }
+        case SF__OP_ADD:
+        case SF__OP_MUL:
+            ref_binary(op, is, x, op->in1 >= 0 ? c->buf[op->in1] : NULL, y, batch);
             break;
-        }
+        case SF__OP_PAD: /* folded into the Conv after it by the loader */
+            break;
         case SF__OP_SOFTMAX: {
             int k = (int)is->dims[0];
             for (size_t n = 0; n < batch; n++)

@@ -145,6 +145,26 @@ int sf__nn_exec_run_rows(struct sf_nn_exec *ex, const float *in, enum sf_nn_layo
     return rc;
 }
 
+int sf__nn_exec_run_local(struct sf_nn_exec *ex, int worker, const float *in,
+                          enum sf_nn_layout in_l, size_t batch, float *hidden,
+                          enum sf_nn_layout hid_l, float *logits, struct sf_err *err)
+{
+    if (batch == 0)
+        return SF_OK;
+    if (!ex->ops->run_local)
+        return sf_err_set(err, SF_EUNSUPPORTED, "%s: backend %s cannot run on one worker",
+                          ex->st->name, sf_nn_backend_name(ex->ops->kind));
+    if (batch > MAX_BATCH)
+        return sf_err_set(err, SF_ETOOBIG, "%s: batch %zu exceeds %zu", ex->st->name, batch,
+                          MAX_BATCH);
+    return ex->ops->run_local(ex->ctx, worker, in, in_l, batch, hidden, hid_l, logits, err);
+}
+
+int sf__nn_exec_has_local(const struct sf_nn_exec *ex)
+{
+    return ex->ops->run_local != NULL;
+}
+
 int sf_nn_exec_run(struct sf_nn_exec *ex, const float *in, size_t batch, float *hidden,
                    float *logits, struct sf_err *err)
 {
@@ -160,6 +180,18 @@ enum sf_nn_layout sf_nn_exec_input_layout(const struct sf_nn_exec *ex)
 size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex)
 {
     return ex->ops->sub_batch(ex->ctx);
+}
+
+double sf_nn_exec_flops(const struct sf_nn_exec *ex, size_t batch)
+{
+    if (batch == 0)
+        return 0;
+    if (ex->ops->flops)
+        return ex->ops->flops(ex->ctx, batch);
+    double f = 0;
+    for (int i = 0; i < ex->st->nops; i++)
+        f += sf__nn_op_flops_direct(ex->st, &ex->st->ops[i]);
+    return f;
 }
 
 void sf_nn_exec_free(struct sf_nn_exec *ex)

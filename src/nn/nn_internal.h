@@ -3,9 +3,9 @@
  *
  * A stage is a list of operators in execution order over SSA tensors: every tensor is written
  * by exactly one operator (or is the stage input) and never modified after. Weights live in
- * the operators (BatchNormalization already folded into Conv, a Relu right after a Conv fused
- * into it; Gemm alpha/beta and MatMul's transposition folded into a [out, in] weight matrix).
- * Shapes are per request.
+ * the operators (BatchNormalization and a zero Pad before it already folded into Conv, a Relu
+ * or Clip right after a Conv fused into it; Gemm alpha/beta and MatMul's transposition folded into
+ * a [out, in] weight matrix). Shapes are per request.
  */
 #ifndef SERFLOW_NN_INTERNAL_H
 #define SERFLOW_NN_INTERNAL_H
@@ -15,13 +15,19 @@
 enum sf__nn_op_kind {
     SF__OP_CONV,
     SF__OP_RELU,
+    SF__OP_CLIP, /* min(max(x, act_lo), act_hi): Clip, ReLU6 */
     SF__OP_MAXPOOL,
     SF__OP_AVGPOOL, /* also GlobalAveragePool: kernel = whole plane */
-    SF__OP_RESHAPE, /* Flatten/Reshape: a copy, memory layout unchanged */
+    SF__OP_RESHAPE, /* Flatten/Reshape/Identity/Dropout: a copy, memory layout unchanged */
     SF__OP_GEMM,    /* y = x W^T + b with W [out, in] */
-    SF__OP_ADD,     /* a + b (b a tensor of the same shape) or a + constant */
-    SF__OP_SOFTMAX  /* over the last (only) per-request axis */
+    SF__OP_ADD,     /* a + b (b a tensor of the same shape) or a + broadcast constant */
+    SF__OP_MUL,     /* a * b, the same forms as Add */
+    SF__OP_SOFTMAX, /* over the last (only) per-request axis */
+    SF__OP_PAD      /* zero Pad of H and W: only while loading, folded into the Conv after it */
 };
+
+/* Activation applied to a Conv's output (a following Relu or Clip fused into it). */
+enum sf__nn_act { SF__ACT_NONE, SF__ACT_RELU, SF__ACT_CLIP };
 
 struct sf__nn_tensor {
     char *name;
@@ -33,17 +39,22 @@ struct sf__nn_op {
     char *node_name; /* ONNX node name, for messages */
     int in0, in1;    /* tensor indices; in1 -1 when unused */
     int out;
-    /* Conv and pooling geometry: kernel, stride, pads (top, left, bottom, right). */
+    /* Conv and pooling geometry: kernel, stride, pads (top, left, bottom, right); Pad: its
+     * pads. Conv also dilation (1 = none) and groups (cin and cout are multiples of it). */
     int kh, kw, sh, sw, pt, pl, pb, pr;
+    int dh, dw, group;
     int count_include_pad; /* AveragePool */
-    int relu;              /* Conv: a following Relu was fused (applied to the output) */
-    /* Conv: w [cout, cin, kh, kw], bias [cout]. Gemm: w [nout, nin], bias [nout]. */
+    enum sf__nn_act act;   /* Conv: a following Relu or Clip was fused (applied to the output) */
+    float act_lo, act_hi;  /* Clip bounds (a Conv's fused Clip, or SF__OP_CLIP) */
+    /* Conv: w [cout, cin / group, kh, kw], bias [cout]. Gemm: w [nout, nin], bias [nout]. */
     float *w;
     float *bias;
     int cout, cin;
-    /* Add with a constant: cst has cst_len floats (1 or the per-request numel). */
+    /* Add/Mul with a constant: cst has cst_len floats, broadcast over the batch and over the
+     * per-request dimensions where cst_shape has 1 (cst_shape has the tensor's rank). */
     float *cst;
     size_t cst_len;
+    struct sf_nn_shape cst_shape;
 };
 
 struct sf_nn_stage {
@@ -97,6 +108,15 @@ int sf__nn_exec_run_rows(struct sf_nn_exec *ex, const float *in, enum sf_nn_layo
                          size_t batch, enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done,
                          void *arg, struct sf_err *err);
 
+/* Runs a stage like sf_nn_exec_run_layout on the calling thread only, as worker `worker` of
+ * the exec's pool (0..threads - 1): from inside a job of that pool, where a nested job would
+ * deadlock. SF_EUNSUPPORTED when the backend has no run_local. */
+int sf__nn_exec_run_local(struct sf_nn_exec *ex, int worker, const float *in,
+                          enum sf_nn_layout in_l, size_t batch, float *hidden,
+                          enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
+/* Whether the exec's backend has run_local. */
+int sf__nn_exec_has_local(const struct sf_nn_exec *ex);
+
 /* Backend vtable: a backend is these functions plus its context. run takes the input in
  * layout in_l and writes the hidden state (when hidden is not NULL) in layout hid_l; run_rows
  * (NULL: exec.c runs the whole batch and calls done once) hands it to done per sub-batch. */
@@ -109,13 +129,26 @@ struct sf__nn_backend_ops {
     int (*run_rows)(void *ctx, const float *in, enum sf_nn_layout in_l, size_t batch,
                     enum sf_nn_layout hid_l, float *logits, sf__nn_rows_fn done, void *arg,
                     struct sf_err *err);
+    /* run on the calling thread alone, as pool worker `worker` (a job of the runner's pool
+     * runs several stages in one chunk); NULL when the backend has no workers. */
+    int (*run_local)(void *ctx, int worker, const float *in, enum sf_nn_layout in_l, size_t batch,
+                     float *hidden, enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
     enum sf_nn_layout (*input_layout)(const void *ctx);
     size_t (*sub_batch)(const void *ctx);
+    /* sf_nn_exec_flops (NULL: every convolution direct). */
+    double (*flops)(void *ctx, size_t batch);
     void (*destroy)(void *ctx);
 };
 
 extern const struct sf__nn_backend_ops sf__nn_ref_ops;
 extern const struct sf__nn_backend_ops sf__nn_dnnl_ops;
+
+/* FLOPs per request of op as a direct convolution that skips the taps falling in its zero
+ * padding (2 x multiply-adds; a Gemm: 2 x its multiply-adds; other operators 0). */
+double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op);
+/* FLOPs per request of Conv op as Winograd F(m x m, 3 x 3): 2 x (m + 2)^2 x cin x cout per
+ * m x m output tile (tiles cover the output, the last ones partly). */
+double sf__nn_op_flops_wino(const struct sf_nn_stage *st, const struct sf__nn_op *op, int m);
 
 /* Output spatial size of a window op; -1 when the geometry is impossible. */
 int sf__nn_out_dim(int in, int k, int stride, int pad_before, int pad_after);

@@ -6,6 +6,7 @@
  */
 #include "nn_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,10 @@ static int add_tensor(struct ld *l, const char *name, const struct sf_nn_shape *
     struct sf_nn_stage *st = l->st;
     if (find_tensor(st, name) >= 0 || find_const(l, name))
         return sf_err_set(l->err, SF_EPARSE, "%s: tensor '%s' is defined twice", l->path, name);
+    if (sf_nn_shape_numel(shape) > SF_NN_MAX_TENSOR_NUMEL)
+        return sf_err_set(l->err, SF_ETOOBIG,
+                          "%s: tensor '%s' has more than %zu values per request", l->path, name,
+                          (size_t)SF_NN_MAX_TENSOR_NUMEL);
     if (st->ntensors == l->capt) {
         int ncap = l->capt ? l->capt * 2 : 16;
         struct sf__nn_tensor *nt = realloc(st->tensors, (size_t)ncap * sizeof(*nt));
@@ -287,38 +292,68 @@ static int window_ints(struct ld *l, const Onnx__NodeProto *n, const char *name,
     return 0;
 }
 
-/* Padding must be smaller than the kernel (oneDNN's rule; ONNX exporters never need more). */
+/* auto_pad of a Conv or pooling node. */
+enum auto_pad { AP_NOTSET, AP_SAME_UPPER, AP_SAME_LOWER, AP_VALID };
+
+/* What a window op's output shape still depends on (resolved once the input shape is known). */
+struct win {
+    enum auto_pad ap;
+    int ceil_mode;
+};
+
+/* Padding must be smaller than the (dilated) kernel: oneDNN's rule, and no exporter needs
+ * more. */
 static int check_window(struct ld *l, const Onnx__NodeProto *n, const struct sf__nn_op *op)
 {
-    if (op->kh < 1 || op->kw < 1 || op->kh > MAX_WINDOW || op->kw > MAX_WINDOW ||
-        op->pt >= op->kh || op->pb >= op->kh || op->pl >= op->kw || op->pr >= op->kw)
+    int ekh = (op->kh - 1) * op->dh + 1, ekw = (op->kw - 1) * op->dw + 1;
+    if (op->kh < 1 || op->kw < 1 || op->kh > MAX_WINDOW || op->kw > MAX_WINDOW || op->pt >= ekh ||
+        op->pb >= ekh || op->pl >= ekw || op->pr >= ekw)
         return sf_err_set(l->err, SF_EUNSUPPORTED,
-                          NODE_FMT "kernel %dx%d, pads %d,%d,%d,%d: unsupported geometry",
-                          NODE_ARGS(), op->kh, op->kw, op->pt, op->pl, op->pb, op->pr);
+                          NODE_FMT "kernel %dx%d (dilation %d,%d), pads %d,%d,%d,%d: unsupported "
+                                   "geometry (pads must be smaller than the kernel)",
+                          NODE_ARGS(), op->kh, op->kw, op->dh, op->dw, op->pt, op->pl, op->pb,
+                          op->pr);
     return SF_OK;
 }
 
-/* Reads kernel_shape/strides/pads/dilations of a 2-D window op into op; checks them. A Conv
- * may omit kernel_shape (need_kernel 0): its kernel then comes from the weights and
- * check_window runs again once it is known. */
+/* Reads kernel_shape/strides/pads/dilations/auto_pad/ceil_mode of a 2-D window op into op and
+ * w. A Conv may omit kernel_shape (need_kernel 0): its kernel then comes from the weights.
+ * Dilations other than 1 only for a Conv (is_conv), ceil_mode only for pooling. Pads,
+ * auto_pad and ceil_mode are checked and resolved by window_out_shape. */
 static int window_attrs(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op *op,
-                        int need_kernel)
+                        int need_kernel, int is_conv, struct win *w)
 {
+    w->ap = AP_NOTSET;
+    w->ceil_mode = 0;
     const Onnx__AttributeProto *a = find_attr(n, "auto_pad");
-    if (a && a->has_s && a->s.len && !(a->s.len == 6 && !memcmp(a->s.data, "NOTSET", 6)))
-        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "auto_pad is not supported",
-                          NODE_ARGS());
+    if (a && a->has_s && a->s.len) {
+        static const char *const names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (a->s.len == strlen(names[i]) && !memcmp(a->s.data, names[i], a->s.len))
+                found = i;
+        if (found < 0)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID",
+                              NODE_ARGS());
+        w->ap = (enum auto_pad)found;
+    }
     if (need_kernel && !find_attr(n, "kernel_shape"))
         return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "needs a 2-D kernel_shape",
                           NODE_ARGS());
-    int k[2] = {0, 0}, st[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
+    int k[2] = {0, 0}, st[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, dil[2] = {1, 1};
     int rc = window_ints(l, n, "kernel_shape", 2, 1, k);
     if (!rc)
         rc = window_ints(l, n, "strides", 2, 1, st);
     if (!rc)
         rc = window_ints(l, n, "pads", 4, 0, pads);
+    if (!rc)
+        rc = window_ints(l, n, "dilations", 2, 1, dil);
     if (rc)
         return rc;
+    if (w->ap != AP_NOTSET && (pads[0] || pads[1] || pads[2] || pads[3]))
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "pads together with auto_pad",
+                          NODE_ARGS());
     op->kh = k[0];
     op->kw = k[1];
     op->sh = st[0];
@@ -327,20 +362,56 @@ static int window_attrs(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op
     op->pl = pads[1];
     op->pb = pads[2];
     op->pr = pads[3];
-    a = find_attr(n, "dilations");
-    if (a)
-        for (size_t i = 0; i < a->n_ints; i++)
-            if (a->ints[i] != 1)
-                return sf_err_set(l->err, SF_EUNSUPPORTED,
-                                  NODE_FMT "dilations other than 1 are not supported", NODE_ARGS());
-    if (attr_int(n, "ceil_mode", 0) != 0)
-        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "ceil_mode=1 is not supported",
+    op->dh = dil[0];
+    op->dw = dil[1];
+    if (!is_conv && (op->dh != 1 || op->dw != 1))
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "dilations other than 1 are only supported on Conv",
                           NODE_ARGS());
-    return op->kh ? check_window(l, n, op) : SF_OK;
+    int64_t ceil_mode = attr_int(n, "ceil_mode", 0);
+    if (ceil_mode != 0 && (is_conv || ceil_mode != 1))
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "ceil_mode=%lld is not supported",
+                          NODE_ARGS(), (long long)ceil_mode);
+    w->ceil_mode = (int)ceil_mode;
+    return SF_OK;
 }
 
-static int window_out_shape(struct ld *l, const Onnx__NodeProto *n, const struct sf__nn_op *op,
-                            const struct sf_nn_shape *in, int64_t channels, struct sf_nn_shape *out)
+/* Pads of one spatial axis for auto_pad / ceil_mode: *before and *after in, the resolved
+ * values out. */
+static void resolve_pads(const struct win *w, int in, int k, int stride, int dil, int *before,
+                         int *after)
+{
+    int ek = (k - 1) * dil + 1;
+    if (w->ap == AP_VALID) {
+        *before = *after = 0;
+    } else if (w->ap == AP_SAME_UPPER || w->ap == AP_SAME_LOWER) {
+        int out = (in + stride - 1) / stride;
+        int total = (out - 1) * stride + ek - in;
+        if (total < 0)
+            total = 0;
+        *before = w->ap == AP_SAME_UPPER ? total / 2 : total - total / 2;
+        *after = total - *before;
+    }
+    if (w->ceil_mode) {
+        /* Output size rounded up, as if padded at the end; the last window must start inside
+         * the input or the leading padding (PyTorch's and onnxruntime's rule). */
+        int span = in + *before + *after - ek;
+        if (span < 0)
+            return;
+        int out = (span + stride - 1) / stride + 1;
+        if ((out - 1) * stride >= in + *before)
+            out--;
+        int extra = (out - 1) * stride + ek - (in + *before + *after);
+        if (extra > 0)
+            *after += extra;
+    }
+}
+
+/* Resolves auto_pad and ceil_mode against input shape in, checks the window and gives the
+ * output shape. */
+static int window_out_shape(struct ld *l, const Onnx__NodeProto *n, struct sf__nn_op *op,
+                            const struct win *w, const struct sf_nn_shape *in, int64_t channels,
+                            struct sf_nn_shape *out)
 {
     char buf[96];
     if (in->ndim != 3) {
@@ -348,8 +419,16 @@ static int window_out_shape(struct ld *l, const Onnx__NodeProto *n, const struct
         return sf_err_set(l->err, SF_EINVAL, NODE_FMT "shape mismatch: input %s is not NCHW",
                           NODE_ARGS(), buf);
     }
-    int oh = sf__nn_out_dim((int)in->dims[1], op->kh, op->sh, op->pt, op->pb);
-    int ow = sf__nn_out_dim((int)in->dims[2], op->kw, op->sw, op->pl, op->pr);
+    if (w) {
+        resolve_pads(w, (int)in->dims[1], op->kh, op->sh, op->dh, &op->pt, &op->pb);
+        resolve_pads(w, (int)in->dims[2], op->kw, op->sw, op->dw, &op->pl, &op->pr);
+    }
+    int rc = check_window(l, n, op);
+    if (rc)
+        return rc;
+    int ekh = (op->kh - 1) * op->dh + 1, ekw = (op->kw - 1) * op->dw + 1;
+    int oh = sf__nn_out_dim((int)in->dims[1], ekh, op->sh, op->pt, op->pb);
+    int ow = sf__nn_out_dim((int)in->dims[2], ekw, op->sw, op->pl, op->pr);
     if (oh <= 0 || ow <= 0) {
         shape_str(in, buf, sizeof(buf));
         return sf_err_set(l->err, SF_EINVAL,
@@ -417,7 +496,34 @@ static struct sf__nn_op *sole_conv_producer(struct ld *l, const Onnx__GraphProto
     return NULL;
 }
 
-static int load_conv(struct ld *l, const Onnx__NodeProto *n)
+/* The zero Pad op writing tensor x when only one node reads x (and it is no graph output):
+ * its index in the op list, or -1. */
+static int sole_pad_producer(struct ld *l, const Onnx__GraphProto *g, int x, const char *name)
+{
+    for (int i = 0; i < l->st->nops; i++)
+        if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_PAD)
+            return consumers(g, name) == 1 ? i : -1;
+    return -1;
+}
+
+static void op_free(struct sf__nn_op *op)
+{
+    free(op->node_name);
+    free(op->w);
+    free(op->bias);
+    free(op->cst);
+}
+
+/* Removes op i (a folded Pad) from the list; tensor indices do not move. */
+static void drop_op(struct ld *l, int i)
+{
+    op_free(&l->st->ops[i]);
+    memmove(&l->st->ops[i], &l->st->ops[i + 1],
+            (size_t)(l->st->nops - i - 1) * sizeof(l->st->ops[0]));
+    l->st->nops--;
+}
+
+static int load_conv(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n)
 {
     int x;
     int rc = node_tensor(l, n, 0, &x);
@@ -428,15 +534,16 @@ static int load_conv(struct ld *l, const Onnx__NodeProto *n)
     if (!w || !w->f || w->ndims != 4)
         return sf_err_set(l->err, SF_EUNSUPPORTED,
                           NODE_FMT "weights must be a float32 4-D initializer", NODE_ARGS());
+    if (w->dims[0] < 1 || w->dims[1] < 1)
+        return sf_err_set(l->err, SF_EINVAL, NODE_FMT "weights have no output or input channels",
+                          NODE_ARGS());
     if (n->n_input > 2 && *n->input[2] && (!b || !b->f || b->numel != (size_t)w->dims[0]))
         return sf_err_set(l->err, SF_EUNSUPPORTED,
                           NODE_FMT "bias must be a float32 initializer of %lld values", NODE_ARGS(),
                           (long long)w->dims[0]);
-    if (attr_int(n, "group", 1) != 1)
-        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "group != 1 is not supported",
-                          NODE_ARGS());
     struct sf__nn_op tmp = {0};
-    rc = window_attrs(l, n, &tmp, 0);
+    struct win win;
+    rc = window_attrs(l, n, &tmp, 0, 1, &win);
     if (rc)
         return rc;
     if (!tmp.kh) {
@@ -445,26 +552,41 @@ static int load_conv(struct ld *l, const Onnx__NodeProto *n)
                               NODE_ARGS(), MAX_WINDOW);
         tmp.kh = (int)w->dims[2];
         tmp.kw = (int)w->dims[3];
-        rc = check_window(l, n, &tmp);
-        if (rc)
-            return rc;
     }
     if (tmp.kh != w->dims[2] || tmp.kw != w->dims[3])
         return sf_err_set(
             l->err, SF_EINVAL, NODE_FMT "shape mismatch: kernel_shape %dx%d, weights %lldx%lld",
             NODE_ARGS(), tmp.kh, tmp.kw, (long long)w->dims[2], (long long)w->dims[3]);
+    /* A zero Pad whose output only this Conv reads: its pads join the Conv's. */
+    int pad_i = win.ap == AP_NOTSET ? sole_pad_producer(l, g, x, n->input[0]) : -1;
+    if (pad_i >= 0) {
+        const struct sf__nn_op *pad = &l->st->ops[pad_i];
+        tmp.pt += pad->pt;
+        tmp.pl += pad->pl;
+        tmp.pb += pad->pb;
+        tmp.pr += pad->pr;
+        x = pad->in0;
+    }
     const struct sf_nn_shape in = l->st->tensors[x].shape;
-    if (in.ndim != 3 || in.dims[0] != w->dims[1]) {
+    int64_t group = attr_int(n, "group", 1);
+    if (in.ndim != 3 || group < 1 || group > in.dims[0] || in.dims[0] % group ||
+        w->dims[0] % group || in.dims[0] / group != w->dims[1]) {
         char buf[96];
         shape_str(&in, buf, sizeof(buf));
         return sf_err_set(l->err, SF_EINVAL,
-                          NODE_FMT "shape mismatch: input %s, weights expect %lld channels",
-                          NODE_ARGS(), buf, (long long)w->dims[1]);
+                          NODE_FMT "shape mismatch: input %s, group %lld, weights [%lld,%lld,...] "
+                                   "(input channels = group x weights' second dimension, output "
+                                   "channels a multiple of group)",
+                          NODE_ARGS(), buf, (long long)group, (long long)w->dims[0],
+                          (long long)w->dims[1]);
     }
+    tmp.group = (int)group;
     struct sf_nn_shape out;
-    rc = window_out_shape(l, n, &tmp, &in, w->dims[0], &out);
+    rc = window_out_shape(l, n, &tmp, &win, &in, w->dims[0], &out);
     if (rc)
         return rc;
+    if (pad_i >= 0)
+        drop_op(l, pad_i);
     struct sf__nn_op *op;
     rc = add_op(l, n, SF__OP_CONV, &op);
     if (rc)
@@ -476,7 +598,7 @@ static int load_conv(struct ld *l, const Onnx__NodeProto *n)
     op->in0 = x;
     op->in1 = -1;
     op->cout = (int)w->dims[0];
-    op->cin = (int)w->dims[1];
+    op->cin = (int)in.dims[0];
     op->w = malloc(w->numel * sizeof(float));
     op->bias = calloc((size_t)op->cout, sizeof(float));
     if (!op->w || !op->bias)
@@ -484,6 +606,69 @@ static int load_conv(struct ld *l, const Onnx__NodeProto *n)
     memcpy(op->w, w->f, w->numel * sizeof(float));
     if (b)
         memcpy(op->bias, b->f, (size_t)op->cout * sizeof(float));
+    return node_output(l, n, &out, &op->out);
+}
+
+/* Pad (mode constant, value 0, H and W only): kept as an op until the Conv reading it folds
+ * it into its pads; one left over is refused when the graph is loaded. */
+static int load_pad(struct ld *l, const Onnx__NodeProto *n)
+{
+    int x;
+    int rc = node_tensor(l, n, 0, &x);
+    if (rc)
+        return rc;
+    const Onnx__AttributeProto *a = find_attr(n, "mode");
+    if (a && a->has_s && !(a->s.len == 8 && !memcmp(a->s.data, "constant", 8)))
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "only mode \"constant\" is supported",
+                          NODE_ARGS());
+    int64_t pads[8];
+    size_t np = 0;
+    struct ld_const *pc = n->n_input > 1 && *n->input[1] ? node_const(l, n, 1) : NULL;
+    if (pc) { /* opset >= 11: pads (and the value) are inputs */
+        if (!pc->i || pc->numel > 8)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "pads must be a constant int64 vector of 8 values",
+                              NODE_ARGS());
+        np = pc->numel;
+        memcpy(pads, pc->i, np * sizeof(int64_t));
+    } else if (n->n_input > 1 && *n->input[1]) {
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "pads must be a constant", NODE_ARGS());
+    } else if ((a = find_attr(n, "pads")) && a->n_ints <= 8) {
+        np = a->n_ints;
+        memcpy(pads, a->ints, np * sizeof(int64_t));
+    }
+    if (n->n_input > 3 && *n->input[3])
+        return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "axes are not supported", NODE_ARGS());
+    float value = attr_float(n, "value", 0.0f);
+    if (n->n_input > 2 && *n->input[2]) {
+        struct ld_const *vc = node_const(l, n, 2);
+        if (!vc || !vc->f || vc->numel != 1)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "constant_value must be a float32 scalar constant",
+                              NODE_ARGS());
+        value = vc->f[0];
+    }
+    const struct sf_nn_shape in = l->st->tensors[x].shape;
+    if (in.ndim != 3 || np != 8 || pads[0] || pads[1] || pads[4] || pads[5] || value != 0.0f)
+        return sf_err_set(l->err, SF_EUNSUPPORTED,
+                          NODE_FMT "only zero padding of H and W of an NCHW tensor is supported",
+                          NODE_ARGS());
+    for (int i = 0; i < 8; i++)
+        if (pads[i] < 0 || pads[i] > MAX_WINDOW)
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "pad %lld out of 0..%d",
+                              NODE_ARGS(), (long long)pads[i], MAX_WINDOW);
+    struct sf__nn_op *op;
+    rc = add_op(l, n, SF__OP_PAD, &op);
+    if (rc)
+        return rc;
+    op->in0 = x;
+    op->pt = (int)pads[2];
+    op->pl = (int)pads[3];
+    op->pb = (int)pads[6];
+    op->pr = (int)pads[7];
+    struct sf_nn_shape out = in;
+    out.dims[1] += op->pt + op->pb;
+    out.dims[2] += op->pl + op->pr;
     return node_output(l, n, &out, &op->out);
 }
 
@@ -498,7 +683,7 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
     for (int i = 0; i < l->st->nops; i++)
         if (l->st->ops[i].out == x && l->st->ops[i].kind == SF__OP_CONV)
             conv = &l->st->ops[i];
-    if (!conv || conv->relu || consumers(g, n->input[0]) != 1)
+    if (!conv || conv->act != SF__ACT_NONE || consumers(g, n->input[0]) != 1)
         return sf_err_set(l->err, SF_EUNSUPPORTED,
                           NODE_FMT "only supported right after a Conv whose output nothing "
                                    "else reads (it is folded into the Conv)",
@@ -521,7 +706,7 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
                                   NODE_FMT "running mean/var outputs are not supported",
                                   NODE_ARGS());
     double eps = attr_float(n, "epsilon", 1e-5f);
-    size_t per_out = (size_t)conv->cin * (size_t)conv->kh * (size_t)conv->kw;
+    size_t per_out = (size_t)(conv->cin / conv->group) * (size_t)conv->kh * (size_t)conv->kw;
     for (int co = 0; co < conv->cout; co++) {
         double var = p[3]->f[co];
         if (!(var + eps > 0))
@@ -536,14 +721,17 @@ static int load_batchnorm(struct ld *l, const Onnx__GraphProto *g, const Onnx__N
     return rename_to_output(l, n, x);
 }
 
-static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind, int global)
+static int load_pool(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n,
+                     enum sf__nn_op_kind kind, int global)
 {
     int x;
     int rc = node_tensor(l, n, 0, &x);
     if (rc)
         return rc;
-    const struct sf_nn_shape in = l->st->tensors[x].shape;
+    struct sf_nn_shape in = l->st->tensors[x].shape;
     struct sf__nn_op tmp = {0};
+    struct win win = {AP_NOTSET, 0};
+    tmp.dh = tmp.dw = 1;
     if (global) {
         if (in.ndim != 3)
             return sf_err_set(l->err, SF_EINVAL, NODE_FMT "shape mismatch: input is not NCHW",
@@ -553,7 +741,7 @@ static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind
         tmp.sh = tmp.kh;
         tmp.sw = tmp.kw;
     } else {
-        rc = window_attrs(l, n, &tmp, 1);
+        rc = window_attrs(l, n, &tmp, 1, 0, &win);
         if (rc)
             return rc;
         if (attr_int(n, "storage_order", 0) != 0)
@@ -561,11 +749,35 @@ static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind
         if (n->n_output > 1 && n->output[1] && *n->output[1])
             return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "Indices output", NODE_ARGS());
         tmp.count_include_pad = (int)attr_int(n, "count_include_pad", 0);
+        /* The rounded-up windows are not counted as padding by the frameworks. */
+        if (kind == SF__OP_AVGPOOL && tmp.count_include_pad && win.ceil_mode)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "ceil_mode=1 with count_include_pad=1 is not supported",
+                              NODE_ARGS());
+    }
+    /* A Pad whose output only this pool reads: zero pads are nothing; otherwise its zeros are
+     * the padding an AveragePool with count_include_pad=1 counts anyway. */
+    int pad_i = global || win.ap != AP_NOTSET ? -1 : sole_pad_producer(l, g, x, n->input[0]);
+    if (pad_i >= 0) {
+        const struct sf__nn_op *pad = &l->st->ops[pad_i];
+        int zero = !pad->pt && !pad->pl && !pad->pb && !pad->pr;
+        if (zero || (kind == SF__OP_AVGPOOL && tmp.count_include_pad && !win.ceil_mode)) {
+            tmp.pt += pad->pt;
+            tmp.pl += pad->pl;
+            tmp.pb += pad->pb;
+            tmp.pr += pad->pr;
+            x = pad->in0;
+            in = l->st->tensors[x].shape;
+        } else {
+            pad_i = -1;
+        }
     }
     struct sf_nn_shape out;
-    rc = window_out_shape(l, n, &tmp, &in, in.ndim == 3 ? in.dims[0] : 0, &out);
+    rc = window_out_shape(l, n, &tmp, &win, &in, in.ndim == 3 ? in.dims[0] : 0, &out);
     if (rc)
         return rc;
+    if (pad_i >= 0)
+        drop_op(l, pad_i);
     struct sf__nn_op *op;
     rc = add_op(l, n, kind, &op);
     if (rc)
@@ -579,6 +791,28 @@ static int load_pool(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind
     return node_output(l, n, &out, &op->out);
 }
 
+/* Clip's bounds: inputs min and max (opset >= 11; each optional, a float32 scalar constant)
+ * or attributes min and max (before). */
+static int clip_bounds(struct ld *l, const Onnx__NodeProto *n, float *lo, float *hi)
+{
+    *lo = attr_float(n, "min", -FLT_MAX);
+    *hi = attr_float(n, "max", FLT_MAX);
+    for (size_t i = 1; i < 3 && i < n->n_input; i++) {
+        if (!n->input[i] || !*n->input[i])
+            continue;
+        struct ld_const *c = node_const(l, n, i);
+        if (!c || !c->f || c->numel != 1)
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "%s must be a float32 scalar constant", NODE_ARGS(),
+                              i == 1 ? "min" : "max");
+        *(i == 1 ? lo : hi) = c->f[0];
+    }
+    if (!(*lo <= *hi))
+        return sf_err_set(l->err, SF_EINVAL, NODE_FMT "min %g above max %g", NODE_ARGS(),
+                          (double)*lo, (double)*hi);
+    return SF_OK;
+}
+
 static int load_unary(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeProto *n,
                       enum sf__nn_op_kind kind)
 {
@@ -586,10 +820,16 @@ static int load_unary(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeP
     int rc = node_tensor(l, n, 0, &x);
     if (rc)
         return rc;
-    if (kind == SF__OP_RELU) {
+    float lo = 0.0f, hi = 0.0f;
+    if (kind == SF__OP_CLIP && (rc = clip_bounds(l, n, &lo, &hi)))
+        return rc;
+    if (kind == SF__OP_RELU || kind == SF__OP_CLIP) {
         struct sf__nn_op *conv = sole_conv_producer(l, g, x, n->input[0]);
-        if (conv && !conv->relu) {
-            conv->relu = 1; /* Conv+Relu: one pass instead of two */
+        if (conv && conv->act == SF__ACT_NONE) {
+            /* Conv+Relu, Conv+Clip: one pass instead of two */
+            conv->act = kind == SF__OP_RELU ? SF__ACT_RELU : SF__ACT_CLIP;
+            conv->act_lo = lo;
+            conv->act_hi = hi;
             return rename_to_output(l, n, x);
         }
     }
@@ -600,11 +840,17 @@ static int load_unary(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodeP
             return sf_err_set(l->err, SF_EUNSUPPORTED,
                               NODE_FMT "only over the last axis of a [N,K] tensor", NODE_ARGS());
     }
+    if (kind == SF__OP_RESHAPE) { /* Identity, Dropout (inference: the identity) */
+        if (attr_int(n, "training_mode", 0) != 0 || (n->n_input > 2 && n->input[2] && *n->input[2]))
+            return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "training mode", NODE_ARGS());
+    }
     struct sf__nn_op *op;
     rc = add_op(l, n, kind, &op);
     if (rc)
         return rc;
     op->in0 = x;
+    op->act_lo = lo;
+    op->act_hi = hi;
     return node_output(l, n, &out, &op->out);
 }
 
@@ -722,7 +968,28 @@ static int load_gemm(struct ld *l, const Onnx__NodeProto *n, int matmul)
     return node_output(l, n, &out, &op->out);
 }
 
-static int load_add(struct ld *l, const Onnx__NodeProto *n)
+/* The per-request shape constant c broadcasts to over tensor shape t (ONNX's multidirectional
+ * rule, one way: c's dimensions right-aligned with [N, t...], each 1 or equal, the one facing
+ * the batch 1). 0 when it does not. */
+static int broadcast_shape(const struct ld_const *c, const struct sf_nn_shape *t,
+                           struct sf_nn_shape *out)
+{
+    if (c->ndims > t->ndim + 1)
+        return 0;
+    *out = *t;
+    for (int i = 0; i < t->ndim; i++) {
+        int ci = c->ndims - t->ndim + i; /* c's axis facing t's axis i */
+        int64_t d = ci >= 0 ? c->dims[ci] : 1;
+        if (d != 1 && d != t->dims[i])
+            return 0;
+        out->dims[i] = d;
+    }
+    return c->ndims <= t->ndim || c->dims[0] == 1;
+}
+
+/* Add or Mul: two tensors of the same shape, or a tensor and a constant that broadcasts to
+ * it (either order). */
+static int load_binary(struct ld *l, const Onnx__NodeProto *n, enum sf__nn_op_kind kind)
 {
     if (n->n_input != 2)
         return sf_err_set(l->err, SF_EPARSE, NODE_FMT "needs 2 inputs", NODE_ARGS());
@@ -738,11 +1005,11 @@ static int load_add(struct ld *l, const Onnx__NodeProto *n)
     if (a >= 0 && b >= 0) {
         const struct sf_nn_shape *sa = &l->st->tensors[a].shape, *sb = &l->st->tensors[b].shape;
         if (sa->ndim != sb->ndim || memcmp(sa->dims, sb->dims, sizeof(sa->dims[0]) * sa->ndim))
-            return sf_err_set(l->err, SF_EINVAL,
-                              NODE_FMT "shape mismatch: broadcasting between tensors is not "
-                                       "supported",
+            return sf_err_set(l->err, SF_EUNSUPPORTED,
+                              NODE_FMT "shape mismatch: broadcasting between two activations is "
+                                       "not supported",
                               NODE_ARGS());
-        rc = add_op(l, n, SF__OP_ADD, &op);
+        rc = add_op(l, n, kind, &op);
         if (rc)
             return rc;
         op->in0 = a;
@@ -753,21 +1020,23 @@ static int load_add(struct ld *l, const Onnx__NodeProto *n)
         if (!c || !c->f)
             return sf_err_set(l->err, SF_EPARSE, NODE_FMT "input '%s' is not defined", NODE_ARGS(),
                               a >= 0 ? n->input[1] : n->input[0]);
-        size_t numel = sf_nn_shape_numel(&l->st->tensors[t].shape);
-        if (c->numel != 1 && c->numel != numel)
+        struct sf_nn_shape cs;
+        if (!broadcast_shape(c, &l->st->tensors[t].shape, &cs))
             return sf_err_set(l->err, SF_EUNSUPPORTED,
-                              NODE_FMT "constant of %zu values: only scalars or one value per "
-                                       "element broadcast",
+                              NODE_FMT "constant of %zu values does not broadcast to one request's "
+                                       "shape",
                               NODE_ARGS(), c->numel);
-        rc = add_op(l, n, SF__OP_ADD, &op);
+        rc = add_op(l, n, kind, &op);
         if (rc)
             return rc;
         op->in0 = t;
         op->cst_len = c->numel;
-        op->cst = malloc(c->numel * sizeof(float));
+        op->cst_shape = cs;
+        op->cst = malloc(c->numel * sizeof(float) + 1);
         if (!op->cst)
             return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
-        memcpy(op->cst, c->f, c->numel * sizeof(float));
+        if (c->numel)
+            memcpy(op->cst, c->f, c->numel * sizeof(float));
     }
     struct sf_nn_shape out = l->st->tensors[op->in0].shape;
     return node_output(l, n, &out, &op->out);
@@ -790,19 +1059,25 @@ static int load_node(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodePr
         return add_const(l, n->output[0], a->t);
     }
     if (!strcmp(t, "Conv"))
-        return load_conv(l, n);
+        return load_conv(l, g, n);
+    if (!strcmp(t, "Pad"))
+        return load_pad(l, n);
     if (!strcmp(t, "BatchNormalization"))
         return load_batchnorm(l, g, n);
     if (!strcmp(t, "Relu"))
         return load_unary(l, g, n, SF__OP_RELU);
+    if (!strcmp(t, "Clip"))
+        return load_unary(l, g, n, SF__OP_CLIP);
+    if (!strcmp(t, "Identity") || !strcmp(t, "Dropout"))
+        return load_unary(l, g, n, SF__OP_RESHAPE);
     if (!strcmp(t, "Softmax"))
         return load_unary(l, g, n, SF__OP_SOFTMAX);
     if (!strcmp(t, "MaxPool"))
-        return load_pool(l, n, SF__OP_MAXPOOL, 0);
+        return load_pool(l, g, n, SF__OP_MAXPOOL, 0);
     if (!strcmp(t, "AveragePool"))
-        return load_pool(l, n, SF__OP_AVGPOOL, 0);
+        return load_pool(l, g, n, SF__OP_AVGPOOL, 0);
     if (!strcmp(t, "GlobalAveragePool"))
-        return load_pool(l, n, SF__OP_AVGPOOL, 1);
+        return load_pool(l, g, n, SF__OP_AVGPOOL, 1);
     if (!strcmp(t, "Flatten"))
         return load_reshape(l, n, 1);
     if (!strcmp(t, "Reshape"))
@@ -812,7 +1087,9 @@ static int load_node(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodePr
     if (!strcmp(t, "MatMul"))
         return load_gemm(l, n, 1);
     if (!strcmp(t, "Add"))
-        return load_add(l, n);
+        return load_binary(l, n, SF__OP_ADD);
+    if (!strcmp(t, "Mul"))
+        return load_binary(l, n, SF__OP_MUL);
     return sf_err_set(l->err, SF_EUNSUPPORTED, NODE_FMT "unsupported operator '%s'", NODE_ARGS(),
                       t);
 }
@@ -855,7 +1132,7 @@ static int load_input(struct ld *l, const Onnx__GraphProto *g)
                               l->path, vi->name, i);
         s.dims[i - 1] = d->dim_value;
     }
-    if (sf_nn_shape_numel(&s) > ((size_t)1 << 24))
+    if (sf_nn_shape_numel(&s) > SF_NN_MAX_TENSOR_NUMEL)
         return sf_err_set(l->err, SF_ETOOBIG, "%s: input '%s' is too large per request", l->path,
                           vi->name);
     return add_tensor(l, vi->name, &s, &l->st->input);
@@ -898,12 +1175,8 @@ void sf_nn_stage_free(struct sf_nn_stage *st)
         return;
     for (int i = 0; i < st->ntensors; i++)
         free(st->tensors[i].name);
-    for (int i = 0; i < st->nops; i++) {
-        free(st->ops[i].node_name);
-        free(st->ops[i].w);
-        free(st->ops[i].bias);
-        free(st->ops[i].cst);
-    }
+    for (int i = 0; i < st->nops; i++)
+        op_free(&st->ops[i]);
     free(st->tensors);
     free(st->ops);
     free(st->name);
@@ -970,6 +1243,20 @@ int sf_nn_stage_load_mem(const void *buf, size_t len, const char *name, struct s
         if (rc)
             goto err_free_stage;
     }
+    for (int i = 0; i < l.st->nops; i++) {
+        struct sf__nn_op *op = &l.st->ops[i];
+        if (op->kind != SF__OP_PAD)
+            continue;
+        if (!op->pt && !op->pl && !op->pb && !op->pr) {
+            op->kind = SF__OP_RESHAPE; /* zero padding: a copy */
+            continue;
+        }
+        rc = sf_err_set(err, SF_EUNSUPPORTED,
+                        "%s: node '%s' (Pad): only supported as the only input of a Conv or of "
+                        "an AveragePool with count_include_pad=1 (folded into its pads)",
+                        name, op->node_name);
+        goto err_free_stage;
+    }
     rc = load_outputs(&l, g);
     if (rc)
         goto err_free_stage;
@@ -1025,10 +1312,42 @@ double sf_nn_stage_flops(const struct sf_nn_stage *st)
     for (int i = 0; i < st->nops; i++) {
         const struct sf__nn_op *op = &st->ops[i];
         if (op->kind == SF__OP_CONV)
-            macs +=
-                (double)sf_nn_shape_numel(&st->tensors[op->out].shape) * op->cin * op->kh * op->kw;
+            macs += (double)sf_nn_shape_numel(&st->tensors[op->out].shape) * (op->cin / op->group) *
+                    op->kh * op->kw;
         else if (op->kind == SF__OP_GEMM)
             macs += (double)op->cout * op->cin;
     }
     return 2.0 * macs;
+}
+
+/* Taps of a kernel of k taps (dilation dil) that read inside an input of `in` values, summed
+ * over the `out` output positions (stride, leading padding pad). */
+static double taps_inside(int in, int out, int k, int stride, int pad, int dil)
+{
+    double n = 0;
+    for (int t = 0; t < k; t++)
+        for (int o = 0; o < out; o++) {
+            long i = (long)o * stride - pad + (long)t * dil;
+            n += i >= 0 && i < in;
+        }
+    return n;
+}
+
+double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op)
+{
+    if (op->kind == SF__OP_GEMM)
+        return 2.0 * op->cout * op->cin;
+    if (op->kind != SF__OP_CONV)
+        return 0;
+    const struct sf_nn_shape *is = &st->tensors[op->in0].shape, *os = &st->tensors[op->out].shape;
+    double taps = taps_inside((int)is->dims[1], (int)os->dims[1], op->kh, op->sh, op->pt, op->dh) *
+                  taps_inside((int)is->dims[2], (int)os->dims[2], op->kw, op->sw, op->pl, op->dw);
+    return 2.0 * taps * op->cout * (op->cin / op->group);
+}
+
+double sf__nn_op_flops_wino(const struct sf_nn_stage *st, const struct sf__nn_op *op, int m)
+{
+    const struct sf_nn_shape *os = &st->tensors[op->out].shape;
+    double tiles = (double)((os->dims[1] + m - 1) / m) * (double)((os->dims[2] + m - 1) / m);
+    return 2.0 * tiles * (m + 2) * (m + 2) * op->cin * op->cout;
 }

@@ -169,6 +169,67 @@ int sf_nn_dataset_check(const struct sf_nn_dataset *d, const struct sf_nn_model 
     return SF_OK;
 }
 
+/* Bilinear source coordinate of output index o on an axis scaled from `in` to `out` samples,
+ * with half-pixel centres (PyTorch's interpolate, align_corners=False): the lower sample, the
+ * upper one and the weight of the upper. */
+static void bilinear_tap(int o, int in, int out, int *i0, int *i1, float *frac)
+{
+    float src = ((float)o + 0.5f) * ((float)in / (float)out) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    *i0 = (int)src;
+    if (*i0 > in - 1)
+        *i0 = in - 1;
+    *i1 = *i0 + 1 < in ? *i0 + 1 : in - 1;
+    *frac = src - (float)*i0;
+}
+
+int sf_nn_dataset_fit(struct sf_nn_dataset *d, const struct sf_nn_model *m, struct sf_err *err)
+{
+    const struct sf_nn_shape *in = sf_nn_model_input_shape(m);
+    if (in->ndim != 3 || in->dims[0] != 1 || (in->dims[1] == d->h && in->dims[2] == d->w) ||
+        d->n == 0)
+        return SF_OK; /* nothing to resize, or not a one-channel image: the check decides */
+    /* a resize within a factor of 2 a side (28x28 test images for a 32x32 model) is the same
+     * data; anything further is the wrong test set, and the check refuses it by name */
+    if (2 * (int64_t)d->h < in->dims[1] || 2 * (int64_t)d->w < in->dims[2] ||
+        (int64_t)d->h > 2 * in->dims[1] || (int64_t)d->w > 2 * in->dims[2])
+        return SF_OK;
+    if (in->dims[1] > SF_IDX_MAX_SIDE || in->dims[2] > SF_IDX_MAX_SIDE)
+        return sf_err_set(err, SF_EINVAL, "model input %lldx%lld: larger than %d pixels a side",
+                          (long long)in->dims[1], (long long)in->dims[2], SF_IDX_MAX_SIDE);
+    int oh = (int)in->dims[1], ow = (int)in->dims[2];
+    size_t plane = (size_t)oh * (size_t)ow;
+    if (d->n > SIZE_MAX / sizeof(float) / plane)
+        return sf_err_set(err, SF_ETOOBIG, "%zu images of %dx%d: too large", d->n, oh, ow);
+    float *y = malloc(d->n * plane * sizeof(float));
+    if (!y)
+        return sf_err_set(err, SF_ENOMEM, "out of memory resizing %zu images to %dx%d", d->n, oh,
+                          ow);
+    for (size_t i = 0; i < d->n; i++) {
+        const float *x = d->x + i * (size_t)d->h * (size_t)d->w;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0, y1;
+            float fy;
+            bilinear_tap(oy, d->h, oh, &y0, &y1, &fy);
+            for (int ox = 0; ox < ow; ox++) {
+                int x0, x1;
+                float fx;
+                bilinear_tap(ox, d->w, ow, &x0, &x1, &fx);
+                const float *r0 = x + (size_t)y0 * d->w, *r1 = x + (size_t)y1 * d->w;
+                float top = r0[x0] + fx * (r0[x1] - r0[x0]);
+                float bot = r1[x0] + fx * (r1[x1] - r1[x0]);
+                y[i * plane + (size_t)oy * ow + ox] = top + fy * (bot - top);
+            }
+        }
+    }
+    free(d->x);
+    d->x = y;
+    d->h = oh;
+    d->w = ow;
+    return SF_OK;
+}
+
 /* Layout stage k's hidden state is written in by a runner: the one stage k+1 reads. */
 static enum sf_nn_layout hidden_layout(struct sf_nn_runner *r, int k)
 {

@@ -103,6 +103,10 @@ struct ctx {
     double payload_factor; /* bytes on the wire per byte of payload (4/3: base64 in JSON) */
     int max_fanout;        /* largest k considered: min(B, SF_PLAN_MAX_FANOUT) */
     int deadline;          /* deadline batching (SF_BATCHING_DEADLINE) */
+    double vm_cold_epochs; /* planning against the traffic: a launch's cold start */
+    const double *traffic; /* per-epoch rates, or NULL */
+    size_t n_traffic;
+    double *scratch; /* 2 (SF_CTL_MAX_INSTANCES + 1) doubles for traffic_cost */
 };
 
 /* Worst-case batch time of stages 1..i on a runtime (all B requests reach every stage). */
@@ -118,10 +122,10 @@ static int better(const struct sf_candidate *a, const struct sf_candidate *b)
 {
     /* Costs within a millionth are a tie: rounding in the inputs (a rate of 16.666667 against
      * r = 100/6) must not decide the plan; accuracy and margins do. */
-    double tol = SF_PLAN_TIE_REL * fabs(b->cost_usd_per_s);
-    if (a->cost_usd_per_s < b->cost_usd_per_s - tol)
+    double tol = SF_PLAN_TIE_REL * fabs(b->rank_usd_per_s);
+    if (a->rank_usd_per_s < b->rank_usd_per_s - tol)
         return 1;
-    if (a->cost_usd_per_s > b->cost_usd_per_s + tol)
+    if (a->rank_usd_per_s > b->rank_usd_per_s + tol)
         return 0;
     /* equal cost: the more accurate tau; then the simpler system (fewer instances at the
      * planning rate, then FaaS before IaaS before hybrid: a pool that buys no instance here is
@@ -163,6 +167,8 @@ static void price(const struct ctx *x, const double *survival, const struct mem_
     fill_costcfg(x, survival, m, cand, vm_usd_per_s, &c);
     cand->fn_mem_mb = m->mem_mb;
     cand->cost_usd_per_s = sf_cost_usd_per_s(&c, x->plan->rate_rps, &cand->split);
+    cand->rank_usd_per_s = cand->cost_usd_per_s;
+    cand->expected_usd_per_s = NAN;
     cand->tcip_rps = sf_tcip_rps(&c);
 }
 
@@ -348,6 +354,111 @@ static void deadline_candidate(const struct ctx *x, const double *survival,
         t->reject = SF_REJ_SPILL_SLO; /* even one request cannot spill to a function in time */
 }
 
+/* ---- planning against the traffic (docs/planner.md) ---- */
+
+/* Most instances the traffic's program schedules in an epoch (the controller's cap). */
+#define SF_PLAN_TRAFFIC_MAX_INSTANCES 256
+
+/* Requests per function call at rate lambda: deadline batching, the largest n (up to the
+ * invocation size) whose first request still makes the SLO after waiting for the rest; epoch
+ * batching, an epoch's requests in calls of the invocation size. */
+static double fn_batch_at(const struct ctx *x, const struct mem_info *m, double lambda)
+{
+    const struct sf_plan *plan = x->plan;
+    if (!(lambda > 0))
+        return 1;
+    if (!x->deadline) {
+        double n = lambda * plan->slo_s;
+        return n < plan->fn_invoke_size ? (n > 1 ? n : 1) : plan->fn_invoke_size;
+    }
+    int lo = 1, hi = plan->fn_invoke_size;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if ((mid - 1) / lambda + fn_service_s(x, m, mid) <= plan->slo_s)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* The expected cost per second of a feasible candidate over the traffic: a dynamic program over
+ * the instance count of each epoch (fluid: m instances take min(rate, m r), the rest goes to
+ * functions in the calls the rate allows, the instances' requests pay the tail), a launch paying
+ * the mean cold start or the billing minimum, whichever is longer. It is the best any schedule
+ * could do for that path in this model, so paths compare on what their traffic lets them earn,
+ * not on one rate. */
+static double traffic_cost(const struct ctx *x, const double *survival,
+                           const struct sf_candidate *c, double vm_usd_per_s)
+{
+    const double *rates = x->traffic;
+    size_t n_rates = x->n_traffic;
+    double *scratch = x->scratch;
+    int scratch_m = SF_PLAN_TRAFFIC_MAX_INSTANCES;
+    const struct sf_plan *plan = x->plan;
+    const struct mem_info *m = NULL;
+    for (size_t k = 0; k < x->n_mem && !m; k++)
+        if (x->mem[k].mem_mb == c->fn_mem_mb)
+            m = &x->mem[k];
+    if (!m)
+        return NAN;
+    int N = x->n, cut = c->pool == SF_POOL_FAAS ? 0 : c->cut;
+    double fee = x->price->fn_request_fee_usd, T = plan->slo_s;
+    double work = 0, fixed = 0, tail_work = 0, tail_fixed = 0;
+    for (int i = 0; i < N; i++) {
+        work += survival[i] * m->per_req_s[i];
+        fixed += survival[i] > 0 ? m->per_batch_s[i] : 0;
+        if (i >= cut) {
+            tail_work += survival[i] * m->per_req_s[i];
+            tail_fixed += survival[i] > 0 ? m->per_batch_s[i] : 0;
+        }
+    }
+    int k = c->tail_fanout > 1 ? c->tail_fanout : 1, nb = c->inst_batch > 0 ? c->inst_batch : 1;
+    double tail_usd =
+        cut >= N || !(tail_work > 0)
+            ? 0
+            : m->usd_per_s * (tail_work + k * tail_fixed / nb) + k * fee / nb; /* per request */
+    double r = c->capacity_rps > 0 ? c->capacity_rps : plan->capacity_rps;
+    double peak = 0;
+    for (size_t e = 0; e < n_rates; e++)
+        peak = rates[e] > peak ? rates[e] : peak;
+    int M = 0;
+    if (cut > 0 && r > 0) {
+        double mm = ceil(peak / r);
+        M = mm < scratch_m ? (int)mm : scratch_m;
+    }
+    double *V = scratch, *W = scratch + scratch_m + 1;
+    double cold_s = x->vm_cold_epochs * T;
+    double launch = vm_usd_per_s * fmax(cold_s, x->price->vm_billing_minimum_s);
+    for (int j = 0; j <= M; j++)
+        V[j] = j ? INFINITY : 0;
+    for (size_t e = 0; e < n_rates; e++) {
+        double lambda = rates[e] > 0 ? rates[e] : 0;
+        /* W[j] = min over j' of V[j'] + launch (j - j')+ */
+        double best = INFINITY;
+        for (int j = 0; j <= M; j++) {
+            double via = V[j] - launch * j;
+            best = via < best ? via : best;
+            W[j] = best + launch * j;
+        }
+        double suffix = INFINITY;
+        for (int j = M; j >= 0; j--) {
+            suffix = V[j] < suffix ? V[j] : suffix;
+            W[j] = W[j] < suffix ? W[j] : suffix;
+        }
+        for (int j = 0; j <= M; j++) {
+            double on = lambda < j * r ? lambda : j * r, off = lambda - on;
+            double nf = fn_batch_at(x, m, off);
+            double fn = off > 0 ? off * (m->usd_per_s * (work + fixed / nf) + fee / nf) : 0;
+            V[j] = W[j] + T * (j * vm_usd_per_s + fn + on * tail_usd);
+        }
+    }
+    double best = INFINITY;
+    for (int j = 0; j <= M; j++)
+        best = V[j] < best ? V[j] : best;
+    return best / (T * (double)(n_rates ? n_rates : 1));
+}
+
 /* Picks the memory for one (pool, vm, cut): the cheapest feasible, else the one that comes
  * closest (lowest latency) with the reason it fails. vi: the VM's prefix sums (NULL for FaaS). */
 static void choose_memory(const struct ctx *x, const double *survival, struct sf_candidate *cand,
@@ -414,6 +525,16 @@ static int push_alt(struct sf_plan *plan, const struct sf_candidate *c, size_t c
         return SF_ERANGE;
     plan->alt[plan->n_alt++] = *c;
     return SF_OK;
+}
+
+/* Planning against the traffic: a feasible candidate's expected cost, by which it is ranked. */
+static void weigh(const struct ctx *x, const double *survival, struct sf_candidate *c,
+                  double vm_usd_per_s)
+{
+    if (!x->traffic || (c->reject != SF_REJ_NONE && c->reject != SF_REJ_ACCURACY))
+        return;
+    c->expected_usd_per_s = traffic_cost(x, survival, c, vm_usd_per_s);
+    c->rank_usd_per_s = c->expected_usd_per_s;
 }
 
 static void consider(struct sf_plan *plan, size_t t, const struct sf_candidate *c, int acc_ok)
@@ -525,6 +646,25 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     memset(plan, 0, sizeof(*plan));
     plan->slo_s = opts->slo_s > 0 ? opts->slo_s : prof->slo_s;
     plan->rate_rps = opts->rate_rps > 0 ? opts->rate_rps : prof->rate_rps;
+    if (opts->traffic_rps) {
+        if (opts->n_traffic < 1 || opts->n_traffic > SF_PLAN_MAX_TRAFFIC_EPOCHS)
+            return sf_err_set(err, SF_ERANGE, "plan: the traffic needs 1..%d epochs",
+                              SF_PLAN_MAX_TRAFFIC_EPOCHS);
+        double sum = 0;
+        for (size_t e = 0; e < opts->n_traffic; e++) {
+            double v = opts->traffic_rps[e];
+            if (!(v >= 0) || !(v <= SF_MAX_RATE_RPS))
+                return sf_err_set(err, SF_ERANGE, "plan: the traffic's epoch %zu has rate %g",
+                                  e + 1, v);
+            sum += v;
+            plan->traffic_peak_rps = v > plan->traffic_peak_rps ? v : plan->traffic_peak_rps;
+        }
+        plan->traffic = 1;
+        plan->traffic_epochs = opts->n_traffic;
+        plan->traffic_mean_rps = sum / (double)opts->n_traffic;
+        if (!(opts->rate_rps > 0) && plan->traffic_mean_rps > 0)
+            plan->rate_rps = plan->traffic_mean_rps; /* the candidates' batches at its mean */
+    }
     plan->batch_size = opts->batch_size > 0 ? opts->batch_size : prof->batch_size;
     plan->capacity_rps = plan->batch_size / plan->slo_s;
     plan->fn_invoke_size = opts->fn_invoke_size > 0 && opts->fn_invoke_size < plan->batch_size
@@ -554,6 +694,11 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
     x.payload_factor = opts->payload_factor > 0 ? opts->payload_factor : SF_PLAN_PAYLOAD_FACTOR;
     x.max_fanout = plan->batch_size < SF_PLAN_MAX_FANOUT ? plan->batch_size : SF_PLAN_MAX_FANOUT;
     x.deadline = opts->batching != SF_BATCHING_EPOCH;
+    x.vm_cold_epochs = opts->vm_cold_start_epochs > 0 ? opts->vm_cold_start_epochs : 20;
+    x.traffic = plan->traffic ? opts->traffic_rps : NULL;
+    x.n_traffic = opts->n_traffic;
+    double scratch[2 * (SF_PLAN_TRAFFIC_MAX_INSTANCES + 1)];
+    x.scratch = scratch;
     plan->batching = x.deadline ? SF_BATCHING_DEADLINE : SF_BATCHING_EPOCH;
     x.fn_payload_ok =
         plan->fn_invoke_size * prof->input_bytes * x.payload_factor <= price->fn_payload_max_bytes;
@@ -604,6 +749,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
         choose_memory(&x, surv, &c, NULL, 0);
         if (c.reject == SF_REJ_NONE && !acc_ok)
             c.reject = SF_REJ_ACCURACY;
+        weigh(&x, surv, &c, 0);
         consider(plan, t, &c, acc_ok);
         rc = push_alt(plan, &c, cap);
 
@@ -624,6 +770,7 @@ int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struc
                     choose_memory(&x, surv, &c, &vms[v], price->vm[v].price_usd_per_s);
                     if (c.reject == SF_REJ_NONE && !acc_ok)
                         c.reject = SF_REJ_ACCURACY;
+                    weigh(&x, surv, &c, price->vm[v].price_usd_per_s);
                     consider(plan, t, &c, acc_ok);
                 }
                 rc = push_alt(plan, &c, cap);

@@ -259,17 +259,20 @@ static void run_on_function(struct sf__shared *sh, struct sf__pstate *ps, int a,
 
 /* The policy's decisions at epoch e: a target applied to the fleet, then the cap on requests to
  * instances (policy.h's call order). */
-static int decide(struct sf__pstate *ps, int64_t e, int n)
+static int decide(const struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
 {
     if (!ps->pol) {
         if (ps->schedule && ps->schedule[e] >= 0)
             scale_to(ps, ps->schedule[e], e);
         return INT32_MAX;
     }
+    /* deadline batching decides after the epoch was sampled: its arrivals per slot are known (the
+     * paper's batching decides before routing the epoch, and routes it whole) */
     struct sf_policy_obs obs = {.epoch = e,
                                 .arrivals = (uint32_t)n,
                                 .active = sf_fleet_active(&ps->fleet),
-                                .ready = sf_fleet_ready(&ps->fleet)};
+                                .ready = sf_fleet_ready(&ps->fleet),
+                                .slot_arrivals = ps->deadline ? sh->slot_n : NULL};
     int target = sf_policy_begin_epoch(ps->pol, &obs);
     if (target >= 0)
         scale_to(ps, target, e);
@@ -285,7 +288,7 @@ static void decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, in
     int n_end = sf_fleet_advance(&ps->fleet, e, ended, SF_CTL_MAX_INSTANCES);
     for (int i = 0; i < n_end; i++)
         sf__bill_vm(sh, ps, &ended[i], ended[i].end_epoch);
-    ps->cap = decide(ps, e, n);
+    ps->cap = decide(sh, ps, e, n);
     ps->inst_reqs = 0;
     if (ps->fleet.n > ps->res->peak_instances)
         ps->res->peak_instances = ps->fleet.n;
@@ -451,7 +454,8 @@ static void finish_policy(struct sf__shared *sh, struct sf__pstate *ps);
 
 /* One pass over the trace for the policies in ps[0..np), all on the same samples, in chunks. */
 static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
-                 struct sf__oracle_table *tb, const struct sf_binding *tb_rt, const char *phase)
+                 struct sf__oracle_table *tb, const struct sf_binding *tb_rt, struct sf__bound *bd,
+                 const char *phase)
 {
     const struct sf_trace *t = sh->trace;
     int64_t E = t->n_epochs, step_every = E / 100 > 0 ? E / 100 : 1;
@@ -470,11 +474,22 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
             ps[i].res->requests += (uint64_t)n;
         }
         sampler_epoch(&smp, sh, e, n);
+        memset(sh->slot_n, 0, sizeof(sh->slot_n));
         int64_t left = n;
         do {
             int64_t m = left < SF__SIM_CHUNK ? left : SF__SIM_CHUNK;
             sample_chunk(sh, &smp, m);
             left -= m;
+            /* the epoch's arrivals per slot, for the policies' observation of it */
+            double t0 = (double)(e - 1) * sh->o->ctl.epoch_s;
+            double per = SF_POLICY_OBS_SLOTS / sh->o->ctl.epoch_s;
+            for (int64_t g = sh->end - m; g < sh->end; g++) {
+                double x = (sh->arrival[g - sh->base] - t0) * per;
+                int k = x <= 0                         ? 0
+                        : x >= SF_POLICY_OBS_SLOTS - 1 ? SF_POLICY_OBS_SLOTS - 1
+                                                       : (int)x;
+                sh->slot_n[k]++;
+            }
             for (size_t i = 0; i < np; i++) {
                 if (!ps[i].deadline)
                     epoch_route(sh, &ps[i], sh->end);
@@ -484,7 +499,11 @@ static void pass(struct sf__shared *sh, struct sf__pstate *ps, size_t np,
             }
             if (tb)
                 sf__oracle_fill(sh, tb_rt, tb, e, first_g, first_g + n, sh->end);
+            if (bd)
+                sf__bound_take(bd, sh, e, first_g, sh->end - m, sh->end);
         } while (left > 0);
+        if (bd)
+            sf__bound_epoch_end(bd, e);
         for (size_t i = 0; i < np; i++)
             if (!ps[i].deadline)
                 record(sh, &ps[i], e);
@@ -652,7 +671,20 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
                const struct sf_binding *bound, size_t n_kinds, struct sf_policy_result *results,
                struct sf_err *err)
 {
+    return sf_sim_replay(prof, price, trace, opts, bound, n_kinds, NULL, 0, results, NULL, err);
+}
+
+int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
+                  const struct sf_trace *trace, const struct sf_sim_opts *opts,
+                  const struct sf_binding *bound, size_t n_kinds, const struct sf_binding *extra,
+                  size_t n_extra, struct sf_policy_result *results, struct sf_sim_report *report,
+                  struct sf_err *err)
+{
     memset(results, 0, sizeof(*results) * n_kinds);
+    if (report) {
+        report->lower_bound_usd = NAN;
+        report->lower_bound_vm = -1;
+    }
     int rc = sf_ctl_params_check(&opts->ctl, err);
     if (rc != SF_OK)
         return rc;
@@ -703,9 +735,13 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
         maxc = trace->count[e] > maxc ? trace->count[e] : maxc;
     sh.exits = malloc(SF__SIM_CHUNK + SF__SIM_KEEP);
     sh.arrival = malloc(sizeof(double) * (SF__SIM_CHUNK + SF__SIM_KEEP));
-    struct sf__pstate *ps = calloc(n_kinds ? n_kinds : 1, sizeof(*ps));
+    struct sf__pstate *ps = calloc(n_kinds + 3, sizeof(*ps)); /* + the oracle's candidates */
     struct sf__oracle_table tb = {0};
-    int32_t *sched[2] = {NULL, NULL};
+    struct sf__bound bd = {0};
+    int have_bd = 0;
+    int32_t *sched[3] = {NULL, NULL, NULL};
+    struct sf_policy_result cand[3];
+    memset(cand, 0, sizeof(cand));
     if (!sh.exits || !sh.arrival || !ps) {
         rc = sf_err_set(err, SF_ENOMEM, "replay: out of memory");
         goto out;
@@ -744,9 +780,9 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
             goto out;
         }
         tb.cost = malloc(sizeof(double) * (size_t)trace->n_epochs * (size_t)(tb.nmax + 1));
-        sched[0] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));
-        sched[1] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));
-        if (!tb.cost || !sched[0] || !sched[1]) {
+        for (int c = 0; c < 3; c++)
+            sched[c] = malloc(sizeof(int32_t) * (size_t)(trace->n_epochs + 1));
+        if (!tb.cost || !sched[0] || !sched[1] || !sched[2]) {
             rc = sf_err_set(err, SF_ENOMEM, "replay: out of memory for the oracle");
             goto out;
         }
@@ -756,42 +792,101 @@ int sf_sim_run(const struct sf_profile *prof, const struct sf_pricing *price,
                 goto out;
         }
     }
-    pass(&sh, ps, np, want_oracle ? &tb : NULL, future, "replay");
+    if (report) {
+        const struct sf_binding *paths[2 * SF_POLICY_MAX];
+        size_t n_paths = 0;
+        if (n_extra > SF_POLICY_MAX) {
+            rc = sf_err_set(err, SF_ETOOBIG, "replay: at most %d extra paths for the lower bound",
+                            SF_POLICY_MAX);
+            goto out;
+        }
+        for (size_t i = 0; i < n_kinds; i++)
+            paths[n_paths++] = &bound[i];
+        for (size_t i = 0; i < n_extra; i++)
+            paths[n_paths++] = &extra[i];
+        rc = sf__bound_init(&bd, &sh, paths, n_paths, err);
+        if (rc != SF_OK)
+            goto out;
+        have_bd = 1;
+    }
+    pass(&sh, ps, np, want_oracle ? &tb : NULL, future, have_bd ? &bd : NULL, "replay");
+    if (have_bd) {
+        rc = sf__bound_solve(&bd, &report->lower_bound_usd, &report->lower_bound_vm, err);
+        if (rc != SF_OK)
+            goto out;
+    }
     for (size_t i = 0; i < np; i++)
         memset(&ps[i], 0, sizeof(ps[i]));
     if (want_oracle) {
-        double bound_usd[2] = {0, 0};
+        /* the clairvoyant schedule is the cheapest replay of three candidates: the program every
+         * P epochs (when its model applies), the program every epoch, and the static fleet */
+        double est[3] = {NAN, NAN, NAN};
         int static_n = 0;
-        rc = sf__run_oracle(&sh, future, &tb, sched[0], sched[1], &bound_usd[0], &bound_usd[1],
-                            &static_n, err);
+        rc = sf__run_oracle(&sh, future, &tb, sched[0], sched[1], &est[0], &est[1], &static_n, err);
+        if (rc == SF_OK)
+            rc = sf__run_oracle_epochwise(&sh, future, &tb, sched[2], &est[2], err);
         if (rc != SF_OK)
             goto out;
+        size_t nps = 0, oracle_k = SIZE_MAX;
         for (size_t i = 0; i < n_late; i++) {
             size_t k = late[i];
-            rc = init_policy(&sh, &ps[i], &bound[k], &results[k], err);
+            if (bound[k].policy->needs_future != SF_FUTURE_STATIC) {
+                oracle_k = k;
+                continue;
+            }
+            rc = init_policy(&sh, &ps[nps], &bound[k], &results[k], err);
             if (rc != SF_OK)
                 goto out;
-            int is_static = bound[k].policy->needs_future == SF_FUTURE_STATIC;
-            ps[i].schedule = sched[is_static];
-            results[k].bound_usd = bound_usd[is_static];
-            results[k].static_count = is_static ? static_n : 0;
+            ps[nps++].schedule = sched[1];
+            results[k].estimate_usd = est[1];
+            results[k].static_count = static_n;
         }
-        pass(&sh, ps, n_late, NULL, NULL, "oracle");
+        int n_cand = 0, cand_sched[3];
+        if (oracle_k != SIZE_MAX) {
+            for (int c = 0; c < 3; c++) {
+                if (c == 0 && isnan(est[0]))
+                    continue; /* the periodic program did not apply */
+                cand[n_cand].kind = results[oracle_k].kind;
+                rc = init_policy(&sh, &ps[nps], &bound[oracle_k], &cand[n_cand], err);
+                if (rc != SF_OK)
+                    goto out;
+                ps[nps++].schedule = sched[c];
+                cand_sched[n_cand++] = c;
+            }
+        }
+        pass(&sh, ps, nps, NULL, NULL, NULL, "oracle");
+        if (oracle_k != SIZE_MAX) {
+            int best = 0;
+            for (int c = 1; c < n_cand; c++)
+                if (cand[c].cost_usd < cand[best].cost_usd)
+                    best = c;
+            results[oracle_k] = cand[best];
+            results[oracle_k].estimate_usd = est[cand_sched[best]];
+            results[oracle_k].static_count = cand_sched[best] == 1 ? static_n : 0;
+            results[oracle_k].oracle_schedule = cand_sched[best];
+            for (int c = 0; c < n_cand; c++)
+                if (c != best)
+                    sf_sim_results_fini(&cand[c], 1);
+            n_cand = 0;
+        }
     }
 out:
     if (rc != SF_OK) {
-        for (size_t i = 0; i < n_kinds; i++) {
+        for (size_t i = 0; i < n_kinds + 3; i++) {
             free(ps ? ps[i].fn.busy_until : NULL);
             free(ps ? ps[i].fn.last_end : NULL);
             free(ps ? ps[i].resp_hist : NULL);
             free(ps ? ps[i].pol : NULL);
         }
         sf_sim_results_fini(results, n_kinds);
+        sf_sim_results_fini(cand, 3);
     }
+    if (have_bd)
+        sf__bound_fini(&bd);
     free(tb.cost);
     free(tb.lanes);
-    free(sched[0]);
-    free(sched[1]);
+    for (int c = 0; c < 3; c++)
+        free(sched[c]);
     free(sh.exits);
     free(sh.arrival);
     free(ps);

@@ -116,12 +116,58 @@ struct sf__shared {
     uint64_t cdf[SF_MAX_STAGES]; /* P(exit stage <= i) scaled to 2^53 */
     double slo_s;
     double accuracy;
+    uint32_t slot_n[SF_POLICY_OBS_SLOTS]; /* the last sampled epoch's arrivals per slot */
 };
 
 /* Billing of one function invocation and of one instance's life (sim_bill.c). */
 void sf__charge_fn(struct sf__shared *sh, struct sf__pstate *ps, double bill);
 void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_instance *in,
                  int64_t end_epoch);
+
+/* ---- the lower bound (sim_bound.c) ---- */
+
+/* One VM type's side of the bound. */
+struct sf__bound_vm {
+    int vm;                         /* pricing->vm index */
+    int maxcut;                     /* deepest cut of any path on it */
+    double usd_per_s;               /* its price */
+    double rq_s[SF_MAX_STAGES];     /* per-request time of each stage on it */
+    double kappa;                   /* most function USD saved per VM second, over its stages */
+    double work_s[SF_MAX_STAGES];   /* VM seconds of a request leaving at stage x (to maxcut) */
+    double save_usd[SF_MAX_STAGES]; /* function USD it saves there (stages that take time) */
+    double free_usd[SF_MAX_STAGES]; /* function USD of its stages that take no VM time */
+    double free_total_usd;          /* the latter over every request */
+};
+
+struct sf__bound {
+    int deadline, K, N, B, nf, n_vm;
+    int64_t E, cmin, rows, row;
+    double T, fee;
+    const uint32_t *count;              /* the trace's requests per epoch */
+    double fn_stage_usd[SF_MAX_STAGES]; /* cheapest function cost of each stage per request */
+    double fn_total_usd;                /* every request's cost on the cheapest functions */
+    struct sf__bound_vm vm[SF_MAX_VM_TYPES];
+    double *work;        /* [vm][row][slot] VM seconds arriving (deadline batching; a row per
+                            epoch with requests) */
+    int M;               /* epoch batching: the most instances an epoch can use */
+    int64_t empty;       /* epoch batching: empty epochs not yet run through the programs */
+    double *block_usd;   /* [vm][m < M]: what the epoch's m-th block of B saves (epoch batching) */
+    double *dp;          /* [vm][M + 1] the programs' values, then two scratch rows */
+    uint32_t *slot_hist; /* [slot][exit stage] of the epoch being sampled */
+};
+
+/* Sets up the bound over the paths of the given bindings (their VM types, deepest cuts, function
+ * memories); SF_ENOMEM. */
+int sf__bound_init(struct sf__bound *b, const struct sf__shared *sh,
+                   const struct sf_binding *const *paths, size_t n, struct sf_err *err);
+/* Requests from_g..to_g - 1 (sampled) of epoch e, whose first request is first_g. */
+void sf__bound_take(struct sf__bound *b, const struct sf__shared *sh, int64_t e, int64_t first_g,
+                    int64_t from_g, int64_t to_g);
+/* Epoch e is complete. */
+void sf__bound_epoch_end(struct sf__bound *b, int64_t e);
+/* The bound in USD, and the VM type of the program that gives it (-1: functions alone). */
+int sf__bound_solve(struct sf__bound *b, double *usd, int *vm_type, struct sf_err *err);
+void sf__bound_fini(struct sf__bound *b);
 
 /* ---- oracle (sim_oracle.c) ---- */
 
@@ -158,9 +204,16 @@ struct sf__oracle_table {
 void sf__oracle_fill(struct sf__shared *sh, const struct sf_binding *rt,
                      struct sf__oracle_table *tb, int64_t e, int64_t first_g, int64_t end_g,
                      int64_t avail_g);
-/* The dynamic program over (decision, count), and the best static count. */
+/* The dynamic program over (decision, count) every P epochs (its schedule all -1 and estimate NAN
+ * when launches need longer than a period), and the best static count. */
 int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
                    const struct sf__oracle_table *tb, int32_t *sched_oracle, int32_t *sched_static,
                    double *bound_oracle, double *bound_static, int *static_n, struct sf_err *err);
+/* A schedule deciding every epoch: serving counts by dynamic programming over the table (a
+ * launch pays the longest cold start, a termination its delay), then at each decision the most
+ * any epoch a launch made now could reach needs. sched has E + 1 entries. */
+int sf__run_oracle_epochwise(struct sf__shared *sh, const struct sf_binding *rt,
+                             const struct sf__oracle_table *tb, int32_t *sched, double *estimate,
+                             struct sf_err *err);
 
 #endif

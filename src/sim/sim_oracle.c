@@ -2,11 +2,12 @@
  * sim_oracle.c - the clairvoyant oracle and the best static fleet (SERFLOW.md section 6).
  *
  * During the policies' pass, each epoch's function cost is recorded for every count of free
- * instances (on the same exit draws). The oracle is then an exact dynamic program over
- * (scaling decision, instance count) with decisions at epoch 1 and every P epochs, the same
- * cold-start draws, balancer and VM billing, and warm-function prices (so its value is a lower
- * bound); the static fleet is the best count launched at epoch 1 and kept. Their schedules are
- * replayed afterwards like any policy (sim.c).
+ * instances (on the same exit draws). The clairvoyant schedule is the best of the schedules two
+ * dynamic programs over that table find, and of the static fleet, each replayed like any policy
+ * (sim.c): one decides at epoch 1 and every P epochs with the same cold-start draws, balancer
+ * and VM billing and warm-function prices; the other decides every epoch, launching a cold start
+ * (the longest) ahead of need. The static fleet is the best count launched at epoch 1 and kept.
+ * Their estimates are not bounds (sim_bound.c computes the bound).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -242,6 +243,88 @@ static int ready_at(const struct sf_ctl_params *p, uint64_t seed, int64_t d, int
     return e < d + p->terminate_delay_epochs ? n_prev : n;
 }
 
+int sf__run_oracle_epochwise(struct sf__shared *sh, const struct sf_binding *rt,
+                             const struct sf__oracle_table *tb, int32_t *sched, double *estimate,
+                             struct sf_err *err)
+{
+    const struct sf_ctl_params *p = &sh->o->ctl;
+    int64_t E = sh->trace->n_epochs;
+    int M = tb->nmax, cmax = p->cold_start_max_epochs, d = p->terminate_delay_epochs;
+    /* serving epoch u (1-based) needs a launch at decision u - cmax (epoch batching: decisions
+     * come before the epoch's routing) or u - 1 - cmax (deadline batching: a decision at the end
+     * of epoch t acts from epoch t + 1) */
+    int off = sh->o->batching == SF_BATCHING_DEADLINE ? 1 : 0;
+    double T = p->epoch_s, price = rt->vm_usd_per_s;
+    double launch = price * T * cmax, term = price * T * d;
+    double *V = calloc((size_t)(M + 1) * 3, sizeof(double));
+    int16_t *from = malloc(sizeof(int16_t) * (size_t)E * (size_t)(M + 1)); /* M <= 256 */
+    int32_t *wfrom = malloc(sizeof(int32_t) * (size_t)(M + 1));
+    int32_t *serve = malloc(sizeof(int32_t) * (size_t)(E + 2));
+    if (!V || !from || !wfrom || !serve) {
+        free(V), free(from), free(wfrom), free(serve);
+        return sf_err_set(err, SF_ENOMEM, "oracle: out of memory");
+    }
+    double *Vn = V + M + 1, *W = Vn + M + 1;
+    for (int m = 0; m <= 2 * M + 2; m++)
+        V[m] = m ? INFINITY : 0;
+    for (int64_t u = 1; u <= E; u++) {
+        /* W[m] = min over m' of V[m'] + launch (m - m')+ + term (m' - m)+ */
+        double best = INFINITY;
+        int32_t bi = 0;
+        for (int m = 0; m <= M; m++) { /* from below */
+            double c = V[m] - launch * m;
+            if (c < best) {
+                best = c;
+                bi = m;
+            }
+            W[m] = best + launch * m;
+            wfrom[m] = bi;
+        }
+        best = INFINITY;
+        bi = M;
+        for (int m = M; m >= 0; m--) { /* from above */
+            double c = V[m] + term * m;
+            if (c < best) {
+                best = c;
+                bi = m;
+            }
+            if (best - term * m < W[m]) {
+                W[m] = best - term * m;
+                wfrom[m] = bi;
+            }
+        }
+        int top = u >= 1 + off + cmax ? M : 0;
+        for (int m = 0; m <= M; m++) {
+            from[(size_t)(u - 1) * (size_t)(M + 1) + (size_t)m] = (int16_t)wfrom[m];
+            Vn[m] = m > top ? INFINITY
+                            : W[m] + price * T * m +
+                                  tb->cost[(size_t)(u - 1) * (size_t)(M + 1) + (size_t)m];
+        }
+        memcpy(V, Vn, sizeof(double) * (size_t)(M + 1));
+    }
+    int m = 0;
+    for (int k = 1; k <= M; k++)
+        if (V[k] < V[m])
+            m = k;
+    *estimate = V[m];
+    /* serving counts per epoch, then targets: at decision t, what any epoch it can still reach
+     * with a launch needs (so that a dip shorter than a cold start keeps its instances) */
+    for (int64_t u = E; u >= 1; u--) {
+        serve[u] = m;
+        m = from[(size_t)(u - 1) * (size_t)(M + 1) + (size_t)m];
+    }
+    for (int64_t t = 0; t <= E; t++) {
+        int32_t want = 0;
+        for (int64_t u = t + off; u <= t + off + cmax && u <= E; u++)
+            if (u >= 1 && serve[u] > want)
+                want = serve[u];
+        sched[t] = want;
+    }
+    sched[0] = -1;
+    free(V), free(from), free(wfrom), free(serve);
+    return SF_OK;
+}
+
 int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
                    const struct sf__oracle_table *tb, int32_t *sched_oracle, int32_t *sched_static,
                    double *bound_oracle, double *bound_static, int *static_n, struct sf_err *err)
@@ -249,11 +332,7 @@ int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
     const struct sf_ctl_params *p = &sh->o->ctl;
     int64_t E = sh->trace->n_epochs;
     int P = p->scale_period_epochs, M = tb->nmax;
-    if (p->cold_start_max_epochs >= P || p->terminate_delay_epochs >= P)
-        return sf_err_set(err, SF_EINVAL,
-                          "oracle: needs cold start (max %d) and termination delay (%d) shorter "
-                          "than the scaling period (%d epochs)",
-                          p->cold_start_max_epochs, p->terminate_delay_epochs, P);
+    int periodic = p->cold_start_max_epochs < P && p->terminate_delay_epochs < P;
     double T = p->epoch_s, price = rt->vm_usd_per_s, min_s = sh->price->vm_billing_minimum_s;
     /* decision epochs: 1, P, 2P, ... */
     int64_t J = 1 + E / P;
@@ -272,7 +351,7 @@ int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
     for (int64_t k = P; k <= E; k += P)
         if (k > 1)
             d[nd++] = k;
-    J = nd;
+    J = periodic ? nd : 0; /* its model needs launches ready and ends done within a period */
     d[J] = E + 1;
     for (int n = 0; n <= M; n++)
         V[n] = n == 0 ? 0 : INFINITY;
@@ -307,7 +386,7 @@ int sf__run_oracle(struct sf__shared *sh, const struct sf_binding *rt,
     for (int n = 1; n <= M; n++)
         if (V[n] < V[best])
             best = n;
-    *bound_oracle = V[best];
+    *bound_oracle = periodic ? V[best] : NAN;
     for (int64_t e = 0; e <= E; e++)
         sched_oracle[e] = -1;
     for (int64_t j = J - 1; j >= 0; j--) {

@@ -71,9 +71,9 @@ has err "no policy left to replay"
 [ ! -s "$tmp/out" ] && ok || bad "printed a table with no policy"
 
 # help says what the defaults are (it once called paper the default while expected was); the
-# controller's default is breakeven (src/ctl/ctl.c)
+# controller's default is follow (src/ctl/ctl.c)
 expect "scaling default" 0 "$bin" help replay
-has out "breakeven \(the default"
+has out "follow \(the default"
 [ "$(grep -c '(the default' "$tmp/out")" -ge 1 ] && ! grep -q "paper (the default\|expected (the default" "$tmp/out" && ok || bad "help names another default"
 
 # standard output that cannot be written is a failure (it used to exit 0)

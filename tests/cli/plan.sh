@@ -123,4 +123,30 @@ has err "unit.json:[0-9]+: vm.types\[0\].price.unit: unknown unit"
 expect "missing file" 2 "$bin" plan --profile "$tmp/nope.json"
 has err "nope.json: cannot open"
 
+# planning against a traffic: every feasible path priced by its expected cost over it; the
+# chosen one is the cheapest so (ties: fewer instances, then FaaS); without it, the single rate
+head -2000 "$src/data/traces/wits_libra_per_second.txt" >"$tmp/traffic.txt"
+for b in deadline epoch; do
+    expect "traffic $b" 0 "$bin" plan --tau 0.7 --batching $b --traffic "$tmp/traffic.txt" --json
+    /usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "traffic $b json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["traffic"]
+assert t["epochs"] == 2000 and 0 < t["mean_rps"] <= t["peak_rps"], t
+assert abs(d["rate_rps"] - t["mean_rps"]) < 1e-9  # the planning rate is the traffic's mean
+feas = [a for a in d["alternatives"] if a["feasible"]]
+assert all(a["expected_usd_per_hour"] > 0 for a in feas)
+best = min(a["expected_usd_per_hour"] for a in feas)
+assert d["expected_usd_per_hour"] <= best * (1 + 1e-6), (d["expected_usd_per_hour"], best)
+PY
+done
+expect "traffic, table" 0 "$bin" plan --tau 0.7 --traffic "$tmp/traffic.txt"
+has out "planned against the traffic: 2000 epochs"
+has out "expected over the traffic"
+expect "no traffic" 0 "$bin" plan --tau 0.7 --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert 'traffic' not in d and 'expected_usd_per_hour' not in d" && ok || bad "the single-rate plan is unchanged"
+printf '10\n-3\n' >"$tmp/badtraffic.txt"
+expect "bad traffic" 2 "$bin" plan --traffic "$tmp/badtraffic.txt"
+has err "badtraffic.txt:2:"
+
 finish plan.sh

@@ -35,6 +35,24 @@ PY
 expect "plan reads it" 0 "$bin" plan --profile "$tmp/p.json" --pricing "$src/data/pricing/local.json" --slo-s 100 --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['pool'] in ('faas','iaas','hybrid')" && ok || bad "plan on profile"
 
+# bring your own model: each family exported by tools/export_ee.py (tests/data/ee) is profiled
+# on Fashion-MNIST and planned
+for fam in resnet-sdn mobilenet-sdn dilated; do
+    expect "profile $fam" 0 "$bin" profile --model "$src/tests/data/ee/$fam" --images 200 \
+        --reps 2 --batch-sizes 1,8 --threads 1 --taus 0.5,0.9 --out "$tmp/$fam.json"
+    /usr/bin/python3 - "$tmp/$fam.json" "$fam" <<'PY' && ok || bad "$fam profile content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["model"] == sys.argv[2] and len(d["stages"]) == 3
+assert all(s["hidden_bytes_raw"] > 0 for s in d["stages"][:2])
+for e in d["exits"]:
+    assert e["exit_fraction"][-1] == 1 and all(0 <= x <= 1 for x in e["exit_fraction"])
+PY
+    expect "plan $fam" 0 "$bin" plan --profile "$tmp/$fam.json" \
+        --pricing "$src/data/pricing/local.json" --slo-s 100 --json
+    /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['pool'] in ('faas','iaas','hybrid')" && ok || bad "plan on $fam"
+done
+
 # an unwritable --out fails before anything is measured (it used to fail at the end)
 expect "unwritable out" 2 "$bin" profile --model "$src/models/fmnist-ee" --out "$tmp/none/p.json"
 has err "none/p.json: cannot create a file"

@@ -8,7 +8,7 @@ bin=$1; src=$2
 expect "default replay" 0 "$bin" replay --tau 0.7
 has out "^serflow "
 has out "^oracle "
-has out "epoch-by-epoch estimate"
+has out "the cheapest replay of three clairvoyant schedules"
 expect "default replay, epoch batching" 0 "$bin" replay --tau 0.7 --batching epoch
 has out "lower bound"
 has out "includes the wait for the epoch boundary"
@@ -74,7 +74,15 @@ expect "csv trace" 0 "$bin" replay --trace "$tmp/t.csv" --policy faas --json
 /usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['requests']==4 and d['epochs']==3" && ok || bad "csv trace counts"
 expect "partial to functions" 0 "$bin" replay --tau 0.7 --partial-batches function --policy libra --quiet
 
-expect "sweep" 0 "$bin" replay --epochs 100 --sweep k=0,1,2 --policy serflow,oracle --json
+# a knob no replayed policy uses is refused for a sweep (every point would be the same), warned
+# about when given; k weights sigma in the paper rule (serflow's paper and follow rules, LIBRA)
+expect "sweep of an ignored knob" 2 "$bin" replay --epochs 100 --sweep k=0,1 --policy serflow,oracle --scaling breakeven
+has err "no policy replayed here uses it .serflow's rule breakeven ignores it"
+expect "ignored knob" 0 "$bin" replay --epochs 50 --k 2 --policy serflow,faas --scaling breakeven --quiet
+has err "warning: --k: no policy replayed here uses it"
+expect "knob another policy uses" 0 "$bin" replay --epochs 50 --sweep k=0,1 --policy serflow,libra --scaling breakeven --quiet
+has err "serflow's rule breakeven ignores --k"
+expect "sweep" 0 "$bin" replay --epochs 100 --sweep k=0,1,2 --policy serflow,oracle --scaling paper --json
 /usr/bin/python3 - "$tmp/out" <<'PY' && ok || bad "sweep json"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -83,8 +91,24 @@ for p in d["points"]:
     names = [x["name"] for x in p["policies"]]
     assert names == ["serflow", "oracle"], names
     s, o = p["policies"]
-    assert o["bound_usd"] <= s["cost_usd"] + 1e-9
+    assert 0 < p["lower_bound_usd"] <= min(s["cost_usd"], o["cost_usd"])
 PY
+# the lower bound and the clairvoyant schedule, in the JSON and the table, for both batchings
+for b in deadline epoch; do
+    expect "bound $b" 0 "$bin" replay --epochs 200 --batching $b --json --quiet
+    /usr/bin/python3 - "$tmp/out" $b <<'PY' && ok || bad "bound $b json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["batching"] == sys.argv[2]
+lb = d["lower_bound_usd"]
+assert lb > 0 and all(lb <= p["cost_usd"] for p in d["policies"]), lb
+o = [p for p in d["policies"] if p["name"] == "oracle"][0]
+assert o["schedule"] in ("periodic", "static", "epochwise") and "estimate_usd" in o
+PY
+    expect "bound $b table" 0 "$bin" replay --epochs 200 --batching $b --quiet
+    has out "vs_bound"
+    has out "lower bound: [$]"
+done
 # the README's sweep example sweeps a parameter the default rule uses: the rows must differ
 readme_sweep=$(sed -n 's|^build/serflow replay \([^#]*--sweep [^#]*\)#.*|\1|p' "$src/README.md")
 [ -n "$readme_sweep" ] && ok || bad "no sweep example in README.md"
@@ -102,6 +126,21 @@ has err "unknown parameter 'speed'"
 expect "sweep bad value" 2 "$bin" replay --sweep k=1,x
 has err "--sweep k: expected .*got 'x'"
 
+# serflow forced onto a path, and planned against a traffic
+expect "forced hybrid" 0 "$bin" replay --epochs 100 --tau 0.7 --policy serflow,libra --pool hybrid --vm c6i.large --cut 10 --json --quiet
+/usr/bin/python3 -c "
+import json; d=json.load(open('$tmp/out')); s, l = d['policies']
+assert s['pool'] == 'hybrid' and s['cut'] == 10 and s['vm_type'] == 'c6i.large', s
+assert l['pool'] == 'iaas'  # only serflow is forced" && ok || bad "forced path"
+expect "forced faas" 0 "$bin" replay --epochs 50 --tau 0.7 --policy serflow --pool faas --json --quiet
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['policies'][0]['pool'] == 'faas'" && ok || bad "forced faas"
+expect "hybrid needs a cut" 2 "$bin" replay --pool hybrid
+has err "--pool hybrid needs --cut"
+expect "cut needs a pool" 2 "$bin" replay --cut 3
+has err "give --pool"
+head -500 "$src/data/traces/wits_libra_per_second.txt" >"$tmp/traffic.txt"
+expect "replay --traffic" 0 "$bin" replay --epochs 100 --tau 0.7 --policy serflow --traffic "$tmp/traffic.txt" --json --quiet
+
 # errors
 printf '10\n20\nxx\n' >"$tmp/bad.txt"
 expect "bad trace" 2 "$bin" replay --trace "$tmp/bad.txt"
@@ -113,8 +152,9 @@ expect "unknown policy" 2 "$bin" replay --policy faas,nope
 has err "unknown policy 'nope'"
 expect "bad unit" 2 "$bin" replay --trace-unit minute
 expect "bad cold start" 2 "$bin" replay --cold-start 5:3
-expect "oracle needs cold < period" 2 "$bin" replay --scale-period 10 --policy oracle
-has err "oracle: needs cold start"
+# cold starts longer than the scaling period: the periodic program does not apply, the others do
+expect "oracle, cold >= period" 0 "$bin" replay --scale-period 10 --policy oracle --json
+/usr/bin/python3 -c "import json; d=json.load(open('$tmp/out')); assert d['policies'][0]['schedule'] != 'periodic'" && ok || bad "oracle schedule without the periodic program"
 expect "help" 0 "$bin" replay --help
 has out "usage: serflow replay"
 

@@ -5,7 +5,7 @@ set -u
 bin=$1; src=$2
 . "$(dirname "$0")/lib.bash"
 
-for f in diurnal onoff flash ramp steps quiet; do
+for f in diurnal onoff flash ramp steps quiet sparse spiky; do
     expect "family $f" 0 "$bin" tracegen $f --seconds 1200 --mean-rps 20 --seed 3 --out "$tmp/$f.txt"
     [ "$(grep -vc '^#' "$tmp/$f.txt")" -eq 1200 ] && ok || bad "$f: 1200 lines"
 done

@@ -1,7 +1,8 @@
 /* test_nn_exit.c - the early-exit driver on the bundled model: exit stage, label and
  * probabilities per request for several thresholds (checked against a stage-by-stage run
- * without exits), the most-confident fallback, compaction, and a head/tail split through the
- * hidden-state codec giving the same answers as one run. */
+ * without exits), the most-confident fallback, compaction, a head/tail split through the
+ * hidden-state codec giving the same answers as one run, and oneDNN runners (with exits, and
+ * without: depth-first groups) agreeing with the reference. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,6 +280,106 @@ static void test_dnnl_runner_agrees(void **state)
     }
 }
 
+/* Without exits (tau > 1) the oneDNN runner takes the batch through every stage in groups of
+ * a few requests, each group on one worker: the same answers as the reference, in batch order,
+ * and a head run hands back every request with the hidden state the reference computes, from
+ * which a oneDNN tail gives the whole run's answers. */
+static void test_dnnl_groups_without_exits(void **state)
+{
+    struct fixture *f = *state;
+    struct sf_err err = {{0}};
+    const double tau = 2.0;
+    /* The most confident classifier is the same on both backends only where the runner-up
+     * stage is further than their numeric difference from it (several stages of a confident
+     * request round to 1.0): clear[i]. */
+    int clear[N], n_clear = 0;
+    for (int i = 0; i < N; i++) {
+        double top = -1, second = -1;
+        for (int k = 0; k < f->ns; k++) {
+            double c = f->probs[k][i][argmax(f->probs[k][i])];
+            second = c > top ? top : fmax(second, c);
+            top = fmax(top, c);
+        }
+        clear[i] = top - second > 1e-5;
+        n_clear += clear[i];
+    }
+    assert_true(n_clear >= N / 2);
+    struct sf_nn_result a[N], b[N];
+    size_t na, nb;
+    run_all(f, tau, a, &na);
+    uint64_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = 100 + (uint64_t)i;
+    /* The reference's head: stages 1-3, every request stays. */
+    struct sf_nn_batch rh;
+    sf_nn_batch_init(&rh);
+    assert_int_equal(sf_nn_batch_set_input(&rh, f->m, f->x, ids, N, &err), SF_OK);
+    if (sf_nn_runner_run(f->r, &rh, 3, tau, b, &nb, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(nb, 0);
+    assert_int_equal(rh.n, N);
+    size_t hn = sf_nn_shape_numel(&rh.shape);
+    const struct sf_nn_opts variants[] = {
+        {.threads = 1}, {.threads = tu_dnnl_threads(), .sub_batch = 2}, {.conv_direct = 1}};
+    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v++) {
+        struct sf_nn_runner *d;
+        if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &variants[v], &d, &err))
+            fail_msg("%s", err.msg);
+        /* Batches of 1, 5 and 16 (one group, groups of uneven size, several per worker). */
+        for (size_t n = 1; n <= N; n += n < 5 ? 4 : 11) {
+            struct sf_nn_batch bt;
+            sf_nn_batch_init(&bt);
+            assert_int_equal(sf_nn_batch_set_input(&bt, f->m, f->x, ids, n, &err), SF_OK);
+            if (sf_nn_runner_run(d, &bt, f->ns, tau, b, &nb, &err))
+                fail_msg("%s", err.msg);
+            assert_int_equal(nb, n);
+            assert_int_equal(bt.n, 0);
+            assert_int_equal(bt.stages_done, f->ns);
+            for (size_t i = 0; i < n; i++) {
+                assert_true(b[i].id == a[i].id); /* batch order */
+                assert_int_equal(b[i].exit_stage, f->ns);
+                assert_int_equal(b[i].cleared_tau, 0);
+                if (clear[i]) {
+                    assert_int_equal(b[i].answer_stage, a[i].answer_stage);
+                    assert_int_equal(b[i].label, a[i].label);
+                }
+                assert_true(fabs(b[i].conf - a[i].conf) < 1e-5);
+            }
+            /* Head: stages 1-3, then the tail on the same runner. */
+            assert_int_equal(sf_nn_batch_set_input(&bt, f->m, f->x, ids, n, &err), SF_OK);
+            if (sf_nn_runner_run(d, &bt, 3, tau, b, &nb, &err))
+                fail_msg("%s", err.msg);
+            assert_int_equal(nb, 0);
+            assert_int_equal(bt.n, n);
+            assert_int_equal(bt.stages_done, 3);
+            assert_int_equal(bt.layout, SF_NN_LAYOUT_NCHW);
+            assert_int_equal(sf_nn_shape_numel(&bt.shape), hn);
+            double err_max = 0, ref_max = 0;
+            for (size_t i = 0; i < n * hn; i++) {
+                err_max = fmax(err_max, fabs(bt.x[i] - rh.x[i]));
+                ref_max = fmax(ref_max, fabs(rh.x[i]));
+            }
+            assert_true(err_max <= 1e-5 * ref_max);
+            for (size_t i = 0; i < n; i++)
+                assert_true(bt.ids[i] == ids[i] && bt.best[i].stage >= 1 && bt.best[i].stage <= 3);
+            if (sf_nn_runner_run(d, &bt, f->ns, tau, b, &nb, &err))
+                fail_msg("%s", err.msg);
+            assert_int_equal(nb, n);
+            for (size_t i = 0; i < n; i++) {
+                assert_true(b[i].id == a[i].id);
+                if (clear[i]) {
+                    assert_int_equal(b[i].answer_stage, a[i].answer_stage);
+                    assert_int_equal(b[i].label, a[i].label);
+                }
+                assert_true(fabs(b[i].conf - a[i].conf) < 1e-5);
+            }
+            sf_nn_batch_fini(&bt);
+        }
+        sf_nn_runner_free(d);
+    }
+    sf_nn_batch_fini(&rh);
+}
+
 /* A oneDNN head (2 threads) runs its stages in the blocked layout and hands the survivors
  * back in NCHW, as the API promises (callers slice b->x by rows of sf_nn_shape_numel). A
  * batch a caller holds in a blocked layout is converted to NCHW by the codec on encode. Either
@@ -343,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_exit_rule_per_tau),
         cmocka_unit_test(test_split_through_codec_matches_single_run),
         cmocka_unit_test(test_dnnl_runner_agrees),
+        cmocka_unit_test(test_dnnl_groups_without_exits),
         cmocka_unit_test(test_blocked_head_through_codec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

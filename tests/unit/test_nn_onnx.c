@@ -120,6 +120,80 @@ static void test_ops_mix_matches_torch(void **state)
     sf_nn_stage_free(st);
 }
 
+/* The operator paths of "bring your own model" (tests/data/nn/ops_ext.onnx): depthwise
+ * dilated stride-2 Conv with auto_pad SAME_LOWER and a fused Clip, Mul/Add by broadcast
+ * constants, Identity, grouped Conv with SAME_UPPER, Mul of two activations, a standalone
+ * Clip, AveragePool with ceil_mode, Dropout; the input in every layout. Then Clip's opset-10
+ * attribute form. */
+static void test_ops_ext_matches_torch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char path[1024];
+    path_of(path, sizeof(path), "tests/data/nn/ops_ext.onnx");
+    struct sf_nn_stage *st;
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    const struct sf_nn_shape *hs = sf_nn_stage_hidden_shape(st);
+    assert_int_equal(hs->ndim, 3);
+    assert_int_equal(hs->dims[0], 6);
+    assert_int_equal(hs->dims[1], 2); /* 6 -> 3 (SAME_LOWER, stride 2) -> 3 -> 2 (ceil_mode) */
+    /* Clip fused into the first Conv: 12 nodes, 11 operators */
+    assert_int_equal(sf_nn_stage_num_ops(st), 11);
+    const size_t n = 2, in_n = 4 * 6 * 6, hid_n = 6 * 2 * 2, cls = 5;
+    float *io = read_f32("tests/data/nn/ops_ext_io.f32", n * (in_n + hid_n + cls));
+    const float *x = io, *want_h = io + n * in_n, *want_l = want_h + n * hid_n;
+    for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_exec *ex;
+        if (sf_nn_exec_new(st, (enum sf_nn_backend)b, &ex, &err))
+            fail_msg("%s", err.msg);
+        float h[2 * 24], l[2 * 5];
+        if (sf_nn_exec_run(ex, x, n, h, l, &err))
+            fail_msg("%s", err.msg);
+        double dh = max_abs(h, want_h, n * hid_n), dl = max_abs(l, want_l, n * cls);
+        print_message("ops_ext %s: max abs diff hidden %.3g logits %.3g\n",
+                      sf_nn_backend_name((enum sf_nn_backend)b), dh, dl);
+        assert_true(dh < 1e-5);
+        assert_true(dl < 1e-5);
+        const struct sf_nn_shape *is = sf_nn_stage_input_shape(st);
+        for (int lay = 1; lay < SF_NN_NUM_LAYOUTS; lay++) {
+            float xl[2 * 16 * 36], l2[2 * 5];
+            assert_true(sf_nn_layout_numel((enum sf_nn_layout)lay, is) <= 16 * 36);
+            sf_nn_layout_convert(x, SF_NN_LAYOUT_NCHW, xl, (enum sf_nn_layout)lay, is, n);
+            if (sf_nn_exec_run_layout(ex, xl, (enum sf_nn_layout)lay, n, NULL, SF_NN_LAYOUT_NCHW,
+                                      l2, &err))
+                fail_msg("%s", err.msg);
+            assert_true(max_abs(l2, want_l, n * cls) < 1e-5);
+        }
+        sf_nn_exec_free(ex);
+    }
+    free(io);
+    sf_nn_stage_free(st);
+    /* FLOPs count a grouped Conv's multiply-adds per group: 2 x (4x3x3 x 9 (depthwise) + 6 x
+     * 2x2x2 x 9 (group 2) + 24 x 5 (Gemm)) */
+    path_of(path, sizeof(path), "tests/data/nn/ops_ext.onnx");
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    assert_true(fabs(sf_nn_stage_flops(st) - 2.0 * (4 * 9 * 9 + 6 * 8 * 9 + 24 * 5)) < 1e-9);
+    sf_nn_stage_free(st);
+
+    path_of(path, sizeof(path), "tests/data/nn/clip_opset10.onnx");
+    if (sf_nn_stage_load(path, &st, &err))
+        fail_msg("%s", err.msg);
+    float *io2 = read_f32("tests/data/nn/clip_opset10_io.f32", 2 * 16 + 2 * 3);
+    for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_exec *ex;
+        float l[2 * 3];
+        if (sf_nn_exec_new(st, (enum sf_nn_backend)b, &ex, &err) ||
+            sf_nn_exec_run(ex, io2, 2, NULL, l, &err))
+            fail_msg("%s", err.msg);
+        assert_true(max_abs(l, io2 + 32, 6) < 1e-5);
+        sf_nn_exec_free(ex);
+    }
+    free(io2);
+    sf_nn_stage_free(st);
+}
+
 /* The bundled model: both backends on the golden images, stage by stage, at batch 16, 3, 1
  * (the oneDNN backend builds a plan per batch size and reuses it on the repeat). */
 static void test_bundled_model_golden_and_agreement(void **state)
@@ -315,6 +389,40 @@ static void test_stage_flops(void **state)
     for (int k = 1; k <= sf_nn_model_num_stages(m); k++)
         total += sf_nn_stage_flops(sf_nn_model_stage(m, k));
     assert_true(fabs(total - 40008064.0) < 0.5); /* bench/nn_torch.py --flops */
+    /* Executed: a direct convolution without its padding taps (82 of 84 rows and columns of
+     * taps fall inside 28x28 with pad 1), Winograd F(4x4,3x3) as 7x7 tiles of 6x6 products
+     * where oneDNN has it (AVX-512), F(2x2,3x3) as 14x14 tiles of 4x4. */
+    const double direct1 = 2.0 * (16 * 82 * 82 + 256 * 10);
+    const double direct2 = 2.0 * (32 * 16 * 82 * 82 + 128 * 10);
+    const double wino4 = 2.0 * (7 * 7 * 36 * 16 * 32 + 128 * 10);
+    const double wino2 = 2.0 * (14 * 14 * 16 * 16 * 32 + 128 * 10);
+    struct sf_err err = {{0}};
+    for (int be = SF_NN_BACKEND_REF; be <= SF_NN_BACKEND_DNNL; be++) {
+        struct sf_nn_exec *ex1, *ex2;
+        if (sf_nn_exec_new(sf_nn_model_stage(m, 1), (enum sf_nn_backend)be, &ex1, &err) ||
+            sf_nn_exec_new(sf_nn_model_stage(m, 2), (enum sf_nn_backend)be, &ex2, &err))
+            fail_msg("%s", err.msg);
+        assert_true(sf_nn_exec_flops(ex1, 0) == 0);
+        for (size_t batch = 1; batch <= 100; batch += 99) {
+            /* The first convolution (one input channel) is direct on both backends. */
+            assert_true(fabs(sf_nn_exec_flops(ex1, batch) - direct1) < 0.5);
+            double f2 = sf_nn_exec_flops(ex2, batch);
+            if (be == SF_NN_BACKEND_REF)
+                assert_true(fabs(f2 - direct2) < 0.5);
+            else
+                assert_true(fabs(f2 - wino4) < 0.5 || fabs(f2 - wino2) < 0.5 ||
+                            fabs(f2 - direct2) < 0.5);
+        }
+        sf_nn_exec_free(ex1);
+        sf_nn_exec_free(ex2);
+    }
+    /* oneDNN without Winograd: the direct count. */
+    struct sf_nn_exec *ex;
+    const struct sf_nn_opts direct = {.threads = 1, .conv_direct = 1};
+    if (sf_nn_exec_new_opts(sf_nn_model_stage(m, 2), SF_NN_BACKEND_DNNL, &direct, &ex, &err))
+        fail_msg("%s", err.msg);
+    assert_true(fabs(sf_nn_exec_flops(ex, 3) - direct2) < 0.5);
+    sf_nn_exec_free(ex);
     sf_nn_model_free(m);
 }
 
@@ -390,6 +498,16 @@ static void test_loader_errors(void **state)
                       "act/Sigmoid");
     expect_load_error("tests/data/nn/shape_mismatch.onnx", SF_EINVAL, "shape mismatch", "fc/Gemm");
     expect_load_error("tests/data/nn/ops_mix_io.f32", SF_EPARSE, "ONNX", NULL);
+    /* Refusals name the file, the node and its operator. */
+    expect_load_error("tests/data/nn/pad_maxpool.onnx", SF_EUNSUPPORTED,
+                      "pad_maxpool.onnx: node 'pad/before_max' (Pad)", "folded");
+    expect_load_error("tests/data/nn/bcast_tensors.onnx", SF_EUNSUPPORTED,
+                      "node 'add/broadcast' (Add)", "broadcasting between two activations");
+    expect_load_error("tests/data/nn/group_mismatch.onnx", SF_EINVAL, "node 'conv/group3' (Conv)",
+                      "group 3");
+    /* A tensor above SF_NN_MAX_TENSOR_NUMEL values per request is refused before any buffer. */
+    expect_load_error("tests/data/nn/huge_pad.onnx", SF_ETOOBIG, "tensor 'p'",
+                      "values per request");
 }
 
 static void test_truncated_onnx(void **state)
@@ -471,6 +589,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops_mix_matches_torch),
         cmocka_unit_test(test_gemm_mix_matches_torch),
+        cmocka_unit_test(test_ops_ext_matches_torch),
         cmocka_unit_test(test_bundled_model_folds_batchnorm),
         cmocka_unit_test(test_bundled_model_golden_and_agreement),
         cmocka_unit_test(test_layout_conversions),

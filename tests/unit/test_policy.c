@@ -12,7 +12,7 @@
 #include "serflow/policy.h"
 #include "test_util.h"
 
-static struct sf_policy pol; /* 20 KB of state: keep it off the stack */
+static struct sf_policy pol; /* hundreds of KB of state: keep it off the stack */
 
 static void env_paper(struct sf_policy_env *env)
 {
@@ -108,6 +108,60 @@ static void test_serflow_scales_every_P(void **state)
         assert_int_equal(feed(e, 240, 0, 0, NULL), e == 25 ? 3 : -1);
 }
 
+/* The follow rule's shadows run the deadline batcher on these tables: an instance serves a batch
+ * of n in 0.06 n s at worst (the expected 1/r of env_paper), a function in 1 + 0.02 n s. */
+static double inst_tab[101], fn_tab[101];
+
+static void env_follow(struct sf_policy_env *env, double vm_usd_per_s)
+{
+    env_paper(env);
+    for (int n = 0; n <= 100; n++) {
+        inst_tab[n] = n ? 0.06 * n : 0;
+        fn_tab[n] = n ? 1 + 0.02 * n : 0;
+    }
+    env->ctl.scaling_rule = SF_SCALE_FOLLOW;
+    env->vm_usd_per_s = vm_usd_per_s;
+    env->faas_usd_per_req = 1e-5;
+    env->ctl.tcip_rps = vm_usd_per_s / env->faas_usd_per_req;
+    env->shadow = (struct sf_policy_shadow){
+        .fee_usd = 2e-7,
+        .fn_invoke_size = 100,
+        .vm_min_billed_s = 60,
+        .batching = 0,
+        .batcher = {.slo_s = 6, .batch_size = 100, .inst_worst_s = inst_tab, .fn_worst_s = fn_tab}};
+}
+
+/* Steady 40 req/s with instances at a fifth of FaaS's price: the rule ends up following a fleet
+ * that takes the load (r = 16.7, so 2 or 3 instances), and keeps it. Where an instance can never
+ * beat functions (T-CIP above r) it never asks for one. */
+static void test_serflow_follow_settles(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_follow(&env, 2e-5); /* T-CIP 2 req/s */
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("serflow"), &env, &err), SF_OK);
+    int active = 0, changes_late = 0;
+    for (int64_t e = 1; e <= 600; e++) {
+        int t = feed(e, 240, active, active, NULL);
+        if (t >= 0) {
+            changes_late += e > 300;
+            active = t;
+        }
+    }
+    assert_true(active >= 2 && active <= 3);
+    assert_int_equal(changes_late, 0);
+    env_follow(&env, 1e-3); /* T-CIP 100 req/s, above r */
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("serflow"), &env, &err), SF_OK);
+    for (int64_t e = 1; e <= 300; e++)
+        assert_true(feed(e, (uint32_t)(e % 7 == 0 ? 2400 : 240), 0, 0, NULL) <= 0);
+    /* without the batcher's tables the rule is refused, by name */
+    env_follow(&env, 2e-5);
+    env.shadow.batcher.fn_worst_s = NULL;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("serflow"), &env, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "follow rule"));
+}
+
 static void test_spock_window_mean(void **state)
 {
     (void)state;
@@ -186,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_faas_never_scales),
         cmocka_unit_test(test_serflow_scales_every_P),
+        cmocka_unit_test(test_serflow_follow_settles),
         cmocka_unit_test(test_spock_window_mean),
         cmocka_unit_test(test_mark_hysteresis),
         cmocka_unit_test(test_libra_orig_split_and_period),

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "serflow/wire.h"
 #include "serflow/http.h"
@@ -435,13 +436,37 @@ static void test_metrics_render(void **state)
     struct sf_metrics *m = sf_metrics_new();
     assert_non_null(m);
     double b[] = {0.01, 0.1, 1};
-    int req =
-        sf_metrics_family(m, "serflow_requests_total", SF_METRIC_COUNTER, "Requests.", NULL, 0);
-    int up = sf_metrics_family(m, "serflow_instances", SF_METRIC_GAUGE, "Instances.", NULL, 0);
-    int lat =
-        sf_metrics_family(m, "serflow_latency_seconds", SF_METRIC_HISTOGRAM, "Latency.", b, 3);
-    assert_true(req >= 0 && up >= 0 && lat >= 0);
-    assert_true(sf_metrics_family(m, "bad name", SF_METRIC_GAUGE, "", NULL, 0) < 0);
+    const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"", NULL};
+    int req = sf_metrics_family(m, "serflow_requests_total", SF_METRIC_COUNTER, "Requests.", NULL,
+                                0, outcomes);
+    int up =
+        sf_metrics_family(m, "serflow_instances", SF_METRIC_GAUGE, "Instances.", NULL, 0, NULL);
+    int lat = sf_metrics_family(m, "serflow_latency_seconds", SF_METRIC_HISTOGRAM, "Latency.", b, 3,
+                                NULL);
+    int idle = sf_metrics_family(m, "serflow_idle_total", SF_METRIC_COUNTER, "Never fired.", NULL,
+                                 0, NULL);
+    assert_true(req >= 0 && up >= 0 && lat >= 0 && idle >= 0);
+    assert_true(sf_metrics_family(m, "bad name", SF_METRIC_GAUGE, "", NULL, 0, NULL) < 0);
+    /* a counter is a total: its name says so */
+    assert_true(sf_metrics_family(m, "serflow_requests", SF_METRIC_COUNTER, "", NULL, 0, NULL) < 0);
+    /* every series is there before anything happened, at 0 */
+    size_t len0;
+    char *t0 = sf_metrics_render(m, &len0);
+    assert_non_null(t0);
+    assert_non_null(strstr(t0, "serflow_requests_total{outcome=\"failed\"} 0\n"));
+    assert_non_null(strstr(t0, "serflow_idle_total 0\n"));
+    assert_non_null(strstr(t0, "serflow_latency_seconds_count 0\n"));
+    assert_null(strstr(t0, "serflow_requests_total 0")); /* a labelled family has no bare series */
+    /* and every registry says which build and which process it is */
+    assert_non_null(strstr(t0, "# TYPE serflow_build_info gauge\nserflow_build_info{version=\""));
+    assert_non_null(strstr(t0, "\nprocess_cpu_seconds_total "));
+    assert_non_null(strstr(t0, "\nprocess_open_fds "));
+    double rss = 0, start = 0;
+    assert_int_equal(sf_metrics_scrape(t0, "process_resident_memory_bytes", "", &rss), SF_OK);
+    assert_true(rss > 1e6); /* this test's own resident memory */
+    assert_int_equal(sf_metrics_scrape(t0, "process_start_time_seconds", "", &start), SF_OK);
+    assert_true(start > 1.5e9 && start <= (double)time(NULL) + 1);
+    free(t0);
     sf_metrics_add(m, req, "outcome=\"ok\"", 2);
     sf_metrics_add(m, req, "outcome=\"ok\"", 1);
     sf_metrics_set(m, up, "", 4);

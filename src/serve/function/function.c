@@ -22,6 +22,8 @@
 #include "serflow/nn_codec.h"
 #include "serflow/wire.h"
 #include "serflow/function.h"
+#include "serflow/log.h"
+#include "wire/argv_emit.h"
 #include "wire/wire_int.h"
 
 /* How long a post of an answer may take (the runtime answers at once). */
@@ -30,6 +32,9 @@
 struct event {
     char request_id[128];
     char auth[80]; /* the runtime's X-Serflow-Auth-Response */
+    /* Lambda-Runtime-Client-Context: the caller's context (JSON), where the local runtime puts
+     * the request ids and trace context of the invocation; a longer one is ignored */
+    char client_context[SF_REQUEST_IDS_MAX_BYTES + 512];
     char *body;
     size_t len, cap;
     int too_big;
@@ -68,7 +73,38 @@ static size_t ev_header(char *data, size_t size, size_t nmemb, void *ctx)
     size_t n = size * nmemb;
     header_value(data, n, "Lambda-Runtime-Aws-Request-Id:", e->request_id, sizeof(e->request_id));
     header_value(data, n, SF_AUTH_RESPONSE_HEADER ":", e->auth, sizeof(e->auth));
+    header_value(data, n, "Lambda-Runtime-Client-Context:", e->client_context,
+                 sizeof(e->client_context));
     return n;
+}
+
+/* The request ids and trace context of an event, from its client context's custom fields
+ * ("x-request-id", "traceparent"; checked, else left out), with this instance's own span. */
+static void event_trace(const struct event *ev, struct sf_reqtrace *tr, char *ids, size_t size)
+{
+    ids[0] = '\0';
+    const char *tp = NULL;
+    json_error_t je;
+    json_t *cc = ev->client_context[0] ? json_loads(ev->client_context, 0, &je) : NULL;
+    const json_t *custom = json_is_object(cc) ? json_object_get(cc, "custom") : NULL;
+    if (json_is_object(custom)) {
+        const char *v = json_string_value(json_object_get(custom, "x-request-id"));
+        if (sf_request_ids_valid(v))
+            snprintf(ids, size, "%s", v);
+        tp = json_string_value(json_object_get(custom, "traceparent"));
+    }
+    sf_reqtrace_begin(tr, NULL, tp);
+    json_decref(cc);
+}
+
+/* The kind of an event, for its log line. */
+static const char *event_kind(const char *body, size_t len)
+{
+    if (len > 0 && body[0] == '{')
+        return "oip";
+    if (len >= 4 && !memcmp(body, "SFHS", 4))
+        return "hidden";
+    return "input";
 }
 
 /* Adds this instance's signed X-Serflow-Auth for METHOD url (nonce out); unchanged without an
@@ -180,11 +216,15 @@ int sf_function_event(struct sf_nn_runner *r, const struct sf_nn_model *m, const
                                 "image %zu: the model's outputs are not finite (its values are "
                                 "outside what the model handles)",
                                 i);
-        char *s = rc == SF_OK ? sf_oip_response_json(sf_nn_model_name(m), oip.id, res, done) : NULL;
-        if (rc == SF_OK && !s)
+        /* the outputs it names, as JSON: a Lambda payload has no header for a binary part */
+        oip.binary = 0;
+        char *s = NULL;
+        size_t sl = 0, jl = 0;
+        if (rc == SF_OK && sf_oip_response(sf_nn_model_name(m), SF_OIP_MODEL_VERSION, oip.id, &oip,
+                                           res, done, &s, &sl, &jl) != SF_OK)
             rc = sf_err_set(err, SF_ENOMEM, "out of memory");
         *out = s;
-        *out_len = s ? strlen(s) : 0;
+        *out_len = s ? sl : 0;
     } else if (rc == SF_OK) {
         rc = sf_frame_result_encode(res, done, nc, out, out_len, err);
     }
@@ -229,6 +269,7 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
         return sf_err_set(err, SF_EINVAL,
                           "AWS_LAMBDA_RUNTIME_API is not set (a function "
                           "instance is started by a Lambda runtime)");
+    double t_init = sf_monotonic_s();
     struct sf_nn_model *m = NULL;
     struct sf_nn_runner *r = NULL;
     int rc = sf_nn_model_load(cfg->model_dir, &m, err);
@@ -248,6 +289,10 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
              cfg->runtime_api);
     if (rc == SF_OK && cfg->fault && !strcmp(cfg->fault, "start"))
         rc = sf_err_set(err, SF_EIO, "fault injected: exit before the first poll");
+    if (rc == SF_OK) /* no address of its own: it polls the runtime's */
+        sf_log(SF_LOG_INFO, "ready", SF_LS("runtime_api", cfg->runtime_api),
+               SF_LS("model", sf_nn_model_name(m)), SF_LI("threads", cfg->threads),
+               SF_LN("init_s", sf_monotonic_s() - t_init));
     while (rc == SF_OK && !*stop) {
         struct event ev;
         memset(&ev, 0, sizeof(ev));
@@ -304,8 +349,21 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
         int is_json = 0;
         struct sf_err eerr = {{0}};
         char url[512];
-        if (sf_function_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len,
-                              &is_json, &eerr) == SF_OK) {
+        struct sf_reqtrace tr;
+        char ids[SF_REQUEST_IDS_MAX_BYTES + 1];
+        event_trace(&ev, &tr, ids, sizeof(ids));
+        double t_event = sf_monotonic_s();
+        int erc = sf_function_event(r, m, ev.body ? ev.body : "", ev.len, cfg->tau, &out, &out_len,
+                                    &is_json, &eerr);
+        /* its line before its answer: the runtime's log of this invocation holds it */
+        sf_log(erc == SF_OK ? SF_LOG_INFO : SF_LOG_WARN, "event",
+               SF_LS("request_id", ev.request_id), SF_LS("ids", ids),
+               SF_LS("trace_id", tr.trace_id), SF_LS("span_id", tr.span_id),
+               SF_LS("parent_id", tr.parent_id),
+               SF_LS("kind", event_kind(ev.body ? ev.body : "", ev.len)), SF_LI("bytes_in", ev.len),
+               SF_LI("bytes_out", out_len), SF_LN("duration_s", sf_monotonic_s() - t_event),
+               SF_LS("error", erc == SF_OK ? "" : eerr.msg));
+        if (erc == SF_OK) {
             snprintf(url, sizeof(url), "http://%s/2018-06-01/runtime/invocation/%s/response",
                      cfg->runtime_api, ev.request_id);
             post(cfg, c, url, out, out_len,
@@ -329,4 +387,27 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
     sf_nn_runner_free(r);
     sf_nn_model_free(m);
     return rc;
+}
+
+void sf_function_defaults(struct sf_function_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tau = 1;
+    c->threads = 1;
+    c->backend = SF_NN_BACKEND_DNNL;
+    c->log_level = SF_LOG_INFO;
+    c->log_format = SF_LOG_TEXT;
+}
+
+int sf_function_argv(const struct sf_function_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_function_cfg d;
+    sf_function_defaults(&d);
+    int rc = SF_OK;
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_FUNCTION_OPTIONS(EMIT)
+#undef EMIT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "function: the command line is too long");
 }

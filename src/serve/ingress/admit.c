@@ -37,7 +37,7 @@ int sf__table_init(struct sf__server *s, struct sf_err *err)
     s->free_head = 0;
     s->n_free = cap;
     struct sf__series *h = &s->series;
-    h->accepted = h->latency = h->slo_ok = SF__NO_SERIES;
+    h->accepted = h->latency = h->slo_ok = h->slo_all = SF__NO_SERIES;
     for (size_t i = 0; i < SF_ARRAY_LEN(h->answered); i++)
         h->answered[i] = SF__NO_SERIES;
     for (size_t i = 0; i < SF_ARRAY_LEN(h->stage); i++)
@@ -110,6 +110,7 @@ static void count_result(struct sf__server *s, const struct sf__item *it,
     sf_metrics_add_at(s->metrics, series(s, &h->answered[st], s->mid.answered, outcome[st]), 1);
     double lat = now - it->arrival_s;
     sf_metrics_observe_at(s->metrics, series(s, &h->latency, s->mid.latency, ""), lat);
+    sf_metrics_add_at(s->metrics, series(s, &h->slo_all, s->mid.slo_all, ""), 1);
     if (r->status)
         return;
     if (lat <= s->cfg->bind->env.ctl.epoch_s)
@@ -274,7 +275,26 @@ void sf__pending_free(struct sf__pending *p)
         return;
     free(p->res);
     sf_oip_request_fini(&p->oip);
+    free(p->decoded);
     free(p);
+}
+
+/* Where the answered images ran, as the access log says it: each image's path (vm: stages on a
+ * VM only; function: on functions only; hybrid: both), the distinct ones joined. */
+static void route_of(const struct sf_serve_result *r, size_t n, struct sf__access *acc)
+{
+    static const char *const names[] = {"vm", "hybrid", "function"};
+    int seen[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        seen[r[i].cut == 0 ? 2 : r[i].exit_stage <= r[i].cut ? 0 : 1] = 1;
+    acc->route_buf[0] = '\0';
+    for (int k = 0; k < 3; k++)
+        if (seen[k]) {
+            size_t l = strlen(acc->route_buf);
+            snprintf(acc->route_buf + l, sizeof(acc->route_buf) - l, "%s%s", l ? "," : "",
+                     names[k]);
+        }
+    acc->route = acc->route_buf[0] ? acc->route_buf : "none";
 }
 
 void sf__pending_answer(struct sf__server *s, struct sf__pending *p)
@@ -294,13 +314,25 @@ void sf__pending_answer(struct sf__server *s, struct sf__pending *p)
                         "what the model handles)",
                         p->refused - 1);
     } else {
-        char *body = sf_oip_response_json(sf_nn_model_name(s->model), p->oip.id, p->res, p->n);
-        if (body)
-            sf__httpd_json(&resp, 200, body);
-        else
+        char *out = NULL;
+        size_t out_len = 0, jl = 0;
+        route_of(p->res, p->n, &p->acc);
+        if (sf_oip_response(sf_nn_model_name(s->model), SF_OIP_MODEL_VERSION, p->oip.id, &p->oip,
+                            p->res, p->n, &out, &out_len, &jl) != SF_OK) {
             sf__httpd_error(&resp, 500, "could not build the answer");
+        } else if (jl == out_len) {
+            sf__httpd_json(&resp, 200, out);
+        } else { /* the binary tensor extension: the JSON header, then the outputs' bytes */
+            char v[32];
+            snprintf(v, sizeof(v), "%zu", jl);
+            sf__httpd_header(&resp, "Inference-Header-Content-Length", v);
+            resp.status = 200;
+            resp.body = out;
+            resp.len = out_len;
+            resp.content_type = "application/octet-stream";
+        }
     }
-    sf__ev_respond(p->req, &resp);
+    sf__ingress_respond(s, p->req, &resp, &p->acc);
     sf__pending_free(p);
 }
 

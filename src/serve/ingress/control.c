@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "server.h"
+#include "serflow/log.h"
 
 /* How often the loop polls the provider when nothing else wakes it: readiness and exits are
  * noticed within this. */
@@ -46,6 +47,7 @@ int sf__control_init(struct sf__server *s, struct sf_err *err)
     int rc = sf_policy_init(&s->policy, bnd->policy, &bnd->env, err);
     if (rc != SF_OK)
         return rc;
+    s->ctl = bnd->env.ctl;
     s->epoch_wall_s = bnd->env.ctl.epoch_s / s->cfg->time_scale;
     sf_dq_init(&s->dq, &bnd->batcher, &server_dq_ops, s, 1);
     s->epoch = 0;
@@ -57,6 +59,13 @@ int sf__control_init(struct sf__server *s, struct sf_err *err)
 void sf__control_fini(struct sf__server *s)
 {
     (void)s;
+}
+
+/* The name of the path's VM type (for the log). */
+static const char *vm_name(const struct sf__server *s)
+{
+    int vm = s->cfg->bind->path.vm;
+    return vm >= 0 && (size_t)vm < s->cfg->price->n_vm ? s->cfg->price->vm[vm].name : "?";
 }
 
 static int count_state(const struct sf__server *s, int state, int need_free)
@@ -123,13 +132,19 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
             if (slot < 0)
                 break;
             /* the boot delay of the k-th launch of this epoch, drawn like the simulator's */
-            int cold = sf_cold_start_epochs(&c->bind->env.ctl, c->seed, epoch, k);
+            int cold = sf_cold_start_epochs(&s->ctl, c->seed, epoch, k);
             double boot = cold * s->epoch_wall_s;
             int id;
             struct sf_err err = {{0}};
             if (s->cloud.ops->launch(s->cloud.ctx, c->bind->path.vm, boot, sf__server_now(s), &id,
-                                     &err) != SF_OK)
+                                     &err) != SF_OK) {
+                sf_log(SF_LOG_WARN, "launch refused", SF_LI("epoch", epoch),
+                       SF_LS("vm", vm_name(s)), SF_LS("error", err.msg));
                 break;
+            }
+            sf_log(SF_LOG_INFO, "launch", SF_LI("epoch", epoch), SF_LI("instance", id),
+                   SF_LS("vm", vm_name(s)), SF_LN("boot_delay_s", boot),
+                   SF_LI("cold_start_epochs", cold));
             struct sf__inst *in = &s->inst[slot];
             memset(in, 0, sizeof(*in));
             in->used = 1;
@@ -157,9 +172,13 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
             sf_fleet_pick_surplus(states, order, SF_CLOUD_MAX_INSTANCES, active - target, picks);
         for (int k = 0; k < n; k++) {
             struct sf__inst *in = &s->inst[picks[k]];
-            in->term_epoch = epoch + c->bind->env.ctl.terminate_delay_epochs;
+            in->term_epoch = epoch + s->ctl.terminate_delay_epochs;
             /* billed until then, but a pending one never serves (sf_fleet_scale's rule) */
             in->no_serve = in->state == SF_CLOUD_PENDING;
+            sf_metrics_add(s->metrics, s->mid.terminations, "", 1);
+            sf_log(SF_LOG_INFO, "terminate", SF_LI("epoch", epoch), SF_LI("instance", in->id),
+                   SF_LS("state", in->state == SF_CLOUD_PENDING ? "pending" : "ready"),
+                   SF_LI("effective_epoch", in->term_epoch));
         }
     }
 }
@@ -179,6 +198,10 @@ static void poll_provider(struct sf__server *s, double now)
             if (live[j].id == in->id)
                 ci = &live[j];
         if (!ci) {
+            /* asked to go (a termination that took effect), or it exited on its own */
+            sf_log(in->state == SF_CLOUD_TERMINATING ? SF_LOG_INFO : SF_LOG_WARN, "instance gone",
+                   SF_LI("instance", in->id), SF_LB("asked", in->state == SF_CLOUD_TERMINATING),
+                   SF_LS("was", in->state == SF_CLOUD_PENDING ? "pending" : "ready"));
             in->state = SF_CLOUD_GONE;
             in->quit = 1;
             continue;
@@ -186,6 +209,9 @@ static void poll_provider(struct sf__server *s, double now)
         if (in->state == SF_CLOUD_PENDING && ci->state == SF_CLOUD_READY) {
             snprintf(in->endpoint, sizeof(in->endpoint), "%s", ci->endpoint);
             in->state = SF_CLOUD_READY;
+            sf_log(SF_LOG_INFO, "instance ready", SF_LI("instance", in->id),
+                   SF_LS("endpoint", in->endpoint), SF_LN("after_s", now - ci->launch_s),
+                   SF_LB("serves", !in->no_serve));
             if (!in->no_serve && sf__inst_open(s, i) != SF_OK)
                 s->cloud.ops->terminate(s->cloud.ctx, in->id, now);
         } else if (ci->state == SF_CLOUD_TERMINATING) {
@@ -208,12 +234,60 @@ static void reap_slots(struct sf__server *s)
     }
 }
 
+/* One line per scaling decision: at info when it changes the fleet, at debug when it keeps it
+ * (the break-even rule decides every epoch). */
+static void log_decision(struct sf__server *s, const struct sf_policy_obs *obs, int target,
+                         int decided)
+{
+    int level = target != obs->active ? SF_LOG_INFO : SF_LOG_DEBUG;
+    if (!sf_log_on(level))
+        return;
+    char why[320];
+    if (s->cfg->fixed_instances >= 0)
+        snprintf(why, sizeof(why), "a fixed fleet of %d (--instances)", s->cfg->fixed_instances);
+    else
+        sf_policy_explain(&s->policy, why, sizeof(why));
+    if (!why[0])
+        snprintf(why, sizeof(why), "%s's rule", s->policy.desc->name);
+    sf_log(level, "scale", SF_LI("epoch", obs->epoch), SF_LS("policy", s->policy.desc->name),
+           SF_LI("arrivals", obs->arrivals),
+           SF_LN("rate_rps", obs->arrivals / s->cfg->bind->env.ctl.epoch_s),
+           SF_LI("active", obs->active), SF_LI("ready", obs->ready), SF_LI("target", target),
+           SF_LS("action", target > obs->active   ? "launch"
+                           : target < obs->active ? "terminate"
+                                                  : "keep"),
+           SF_LB("policy_decided", decided), SF_LS("why", why));
+}
+
+void sf__control_retune(struct sf__server *s, const struct sf_policy_env *env)
+{
+    struct sf_err err = {{0}};
+    int rc = sf_policy_retune(&s->policy, env, &err);
+    if (rc != SF_OK) {
+        sf_log(SF_LOG_WARN, "reload", SF_LS("what", "policy parameters"), SF_LB("applied", 0),
+               SF_LS("why", err.msg));
+        return;
+    }
+    s->ctl = env->ctl; /* the terminate delay and cold-start draws from now on */
+    sf_log(SF_LOG_INFO, "reload", SF_LS("what", "policy parameters"), SF_LB("applied", 1),
+           SF_LS("policy", s->policy.desc->name), SF_LN("k", s->ctl.k),
+           SF_LI("scale_period_epochs", s->ctl.scale_period_epochs),
+           SF_LI("terminate_delay_epochs", s->ctl.terminate_delay_epochs),
+           SF_LI("cold_start_min_epochs", s->ctl.cold_start_min_epochs),
+           SF_LI("cold_start_max_epochs", s->ctl.cold_start_max_epochs),
+           SF_LN("tcip_rps", s->ctl.tcip_rps));
+}
+
 static void begin_epoch(struct sf__server *s, int64_t epoch)
 {
     struct sf_policy_obs obs = {0};
     obs.epoch = epoch;
     obs.arrivals = s->arrivals_epoch;
+    uint32_t slots[SF_POLICY_OBS_SLOTS];
+    memcpy(slots, s->arrivals_slot, sizeof(slots));
+    obs.slot_arrivals = slots; /* where in the epoch they came: the follow rule's shadows */
     s->arrivals_epoch = 0;
+    memset(s->arrivals_slot, 0, sizeof(s->arrivals_slot));
     /* scheduled terminations that take effect now */
     double now = sf__server_now(s);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
@@ -222,12 +296,17 @@ static void begin_epoch(struct sf__server *s, int64_t epoch)
             s->inst[i].state = SF_CLOUD_TERMINATING;
             s->inst[i].quit = 1; /* it finishes the batch in hand, then takes no other */
             s->cloud.ops->terminate(s->cloud.ctx, s->inst[i].id, now);
+            sf_log(SF_LOG_INFO, "terminating", SF_LI("epoch", epoch),
+                   SF_LI("instance", s->inst[i].id));
         }
     obs.active = active_count(s);
     obs.ready = ready_count(s);
     int target = sf_policy_begin_epoch(&s->policy, &obs);
+    int decided = target >= 0;
     if (s->cfg->fixed_instances >= 0)
         target = s->cfg->fixed_instances; /* a fixed fleet, kept at its size */
+    if (decided || (target >= 0 && target != obs.active))
+        log_decision(s, &obs, target, decided);
     if (target >= 0)
         apply_target(s, target, epoch);
     obs.active = active_count(s);
@@ -352,6 +431,12 @@ static const struct sf_dq_ops server_dq_ops = {
 void sf__control_enqueued(struct sf__server *s, int64_t seq)
 {
     s->arrivals_epoch++;
+    /* where in the epoch it came, for the follow rule's shadows (docs/controller.md) */
+    double part = (item_of(s, seq)->arrival_s / s->epoch_wall_s - (double)(s->epoch - 1)) *
+                  SF_POLICY_OBS_SLOTS;
+    s->arrivals_slot[part <= 0                         ? 0
+                     : part >= SF_POLICY_OBS_SLOTS - 1 ? SF_POLICY_OBS_SLOTS - 1
+                                                       : (int)part]++;
     if (s->cfg->bind->batching == SF_BATCHING_DEADLINE && !s->draining && !s->cfg->no_spill)
         sf_dq_arrive(&s->dq, seq); /* the open batch may leave first; a full one leaves now */
 }

@@ -23,6 +23,7 @@
 
 #include "server.h"
 #include "wire/wire_int.h"
+#include "serflow/log.h"
 
 /* Worker call timeout beyond the batch's own time: a worker that takes this much longer than any
  * batch can is treated as dead (its batch goes to functions). */
@@ -97,6 +98,8 @@ struct sf__batch *sf__batch_take(struct sf__server *s, size_t n, enum sf__batch_
         }
     }
     size_t bytes = s->numel * sizeof(float);
+    const struct sf__pending *prev = NULL;
+    size_t ids_len = 0;
     for (size_t i = 0; i < n; i++) {
         struct sf__item *it = s->queue[(s->q_head + i) % s->q_cap];
         it->queued = 0;
@@ -109,6 +112,23 @@ struct sf__batch *sf__batch_take(struct sf__server *s, size_t n, enum sf__batch_
         memcpy(x_at + i * bytes, image_of(s, it), bytes);
         if (!i) /* the oldest: the earliest deadline */
             b->deadline_s = it->deadline_s;
+        if (it->owner == prev || 0)
+            continue; /* a request's images are queued together */
+        prev = it->owner;
+        const struct sf_reqtrace *t = &it->owner->acc.trace;
+        size_t l = strlen(t->request_id);
+        if (ids_len + l + 1 < sizeof(b->req_ids)) { /* whole ids only */
+            snprintf(b->req_ids + ids_len, sizeof(b->req_ids) - ids_len, "%s%s", ids_len ? "," : "",
+                     t->request_id);
+            ids_len += l + (ids_len ? 1 : 0);
+        }
+        if (!b->n_requests++) { /* its own span in its oldest request's trace */
+            struct sf_reqtrace span = *t;
+            char parent[64];
+            sf_reqtrace_header(t, parent, sizeof(parent));
+            sf_reqtrace_begin(&span, t->request_id, parent);
+            sf_reqtrace_header(&span, b->traceparent, sizeof(b->traceparent));
+        }
     }
     if (b && to == SF__TO_LOCAL)
         memcpy(sf__inproc_batch(s->inst[inst].local)->ids, b->ids, n * sizeof(uint64_t));
@@ -143,6 +163,15 @@ void sf__batch_free(struct sf__batch *b)
     free(b);
 }
 
+/* One debug line per batch sent: where, its span, and the requests it carries. */
+static void log_batch(const struct sf__batch *b, const char *path, int instance)
+{
+    sf_log(SF_LOG_DEBUG, "batch", SF_LS("path", path), SF_LI("instance", instance),
+           SF_LI("images", b->n), SF_LI("requests", b->n_requests),
+           SF_LS("traceparent", b->traceparent), SF_LS("ids", b->req_ids),
+           SF_LI("attempt", b->attempts));
+}
+
 void sf__dispatch_function(struct sf__server *s, struct sf__batch *b)
 {
     b->next = NULL;
@@ -153,6 +182,7 @@ void sf__dispatch_function(struct sf__server *s, struct sf__batch *b)
         s->fn_head = b;
     s->fn_tail = b;
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"function\"", 1);
+    log_batch(b, "function", -1);
     pthread_cond_signal(&s->fn_cv);
 }
 
@@ -166,10 +196,23 @@ void sf__dispatch_instance(struct sf__server *s, int i, struct sf__batch *b)
     size_t n = b->n < (size_t)bc->batch_size ? b->n : (size_t)bc->batch_size;
     in->busy_until_s = sf__server_now(s) + bc->inst_worst_s[n];
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"instance\"", 1);
+    log_batch(b, "instance", in->id);
     if (!in->in_outbox) {
         in->in_outbox = 1;
         s->outbox[s->n_outbox++] = i;
     }
+}
+
+/* The header lines of a batch's calls: its request ids and its traceparent. */
+struct trace_headers {
+    char ids[SF_REQUEST_IDS_MAX_BYTES + 32];
+    char parent[96];
+};
+
+static void trace_headers(const struct sf__batch *b, struct trace_headers *th)
+{
+    snprintf(th->ids, sizeof(th->ids), "X-Request-Id: %s", b->req_ids);
+    snprintf(th->parent, sizeof(th->parent), "traceparent: %s", b->traceparent);
 }
 
 /* Decodes a result frame answering batch b: its results (heap) when it answered exactly b's ids
@@ -274,11 +317,13 @@ int sf__inst_send(struct sf__server *s, int i)
         run_local(s, i);
         return 1;
     }
-    char head[512 + SF_AUTH_HEADER_BYTES];
+    char head[512 + SF_AUTH_HEADER_BYTES + SF_REQUEST_IDS_MAX_BYTES + 128];
+    /* the requests' ids and the batch's span pass on to the worker (and its tail) */
     int hl = snprintf(head, sizeof(head),
                       "POST /v1/batch HTTP/1.1\r\nHost: %s\r\nContent-Type: "
-                      "application/octet-stream\r\nContent-Length: %zu\r\n",
-                      in->endpoint, b->frame_len);
+                      "application/octet-stream\r\nContent-Length: %zu\r\nX-Request-Id: "
+                      "%s\r\ntraceparent: %s\r\n",
+                      in->endpoint, b->frame_len, b->req_ids, b->traceparent);
     if (s->workers_authenticated) {
         char v[SF_AUTH_HEADER_BYTES];
         if (sf_auth_sign_request(&in->who, "POST", "/v1/batch", v, sizeof(v), b->nonce) == SF_OK)
@@ -371,6 +416,9 @@ static void *fn_main(void *arg)
         struct sf_serve_result *r = NULL;
         size_t nr = 0;
         double t_first = sf_monotonic_s();
+        struct trace_headers th;
+        trace_headers(b, &th);
+        const char *const hdr[] = {th.ids, th.parent, NULL};
         for (int attempt = 0; attempt < 2 && b->frame && !r && time_left(s, b) > 0;
              attempt++) { /* one retry */
             if (attempt)
@@ -379,7 +427,8 @@ static void *fn_main(void *arg)
                                        .len = b->frame_len,
                                        .timeout_s =
                                            time_left(s, b) < call_s ? time_left(s, b) : call_s,
-                                       .max_resp_bytes = result_cap(s, b->n)};
+                                       .max_resp_bytes = result_cap(s, b->n),
+                                       .headers = hdr};
             iv->invoke(iv, conn, &call);
             if (call.billed_ms >= 0) /* billed, whatever the answer: the provider says so */
                 sf__meter_functions(s, call.billed_ms, 1);

@@ -17,6 +17,8 @@
 #include <jansson.h>
 
 #include "server.h"
+#include "serflow/log.h"
+#include "serflow/worker.h"
 
 /* Latency histogram bounds (s): from 1 ms to 60 s, denser around sub-second SLOs. */
 static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
@@ -30,66 +32,107 @@ static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
  * spill) is reported broken. */
 #define LAUNCH_FAILS_DOWN 3
 
-/* POST /v2/models/NAME/infer, on the event loop that read it: parsed in place (the binary
- * extension's floats stay in the body), admitted, and handed to the batcher, which may send the
- * batch (or run it in-process) from this very thread; the answer is written by whichever thread
- * finishes the request's last image (admit.c). */
-static void handle_infer(struct sf__server *s, struct sf__ev_req *req)
+static int reserve_cb(void *ctx, size_t bytes)
+{
+    return sf__ev_reserve(ctx, bytes);
+}
+
+/* A refusal of an inference request before admission: counted under reason, answered now. */
+static void refuse_infer(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                         struct sf__pending *p, const char *reason, struct sf__access *acc)
+{
+    if (reason)
+        sf_metrics_add(s->metrics, s->mid.rejected, reason, 1);
+    sf__pending_free(p);
+    sf__ingress_respond(s, req, resp, acc);
+}
+
+/* POST /v2/models/NAME[/versions/1]/infer, on the event loop that read it: its body inflated when
+ * compressed (within the body cap and the budget), parsed in place (the binary extension's floats
+ * stay in the body), admitted, and handed to the batcher, which may send the batch (or run it
+ * in-process) from this very thread; the answer is written by whichever thread finishes the
+ * request's last image (admit.c). */
+static void handle_infer(struct sf__server *s, struct sf__ev_req *req, struct sf__access *acc)
 {
     struct sf_err err = {{0}};
     struct sf__httpd_resp resp;
     memset(&resp, 0, sizeof(resp));
+    struct sf__pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        sf__httpd_error(&resp, 500, "out of memory");
+        refuse_infer(s, req, &resp, NULL, NULL, acc);
+        return;
+    }
+    /* a compressed body is inflated first, within the body cap and the process's budget */
+    size_t len = req->len;
+    int rc = sf_oip_decode_body(sf__ev_header(req, "Content-Encoding"), req->body, req->len,
+                                s->cfg->max_body_bytes, reserve_cb, req, &p->decoded, &len, &err);
+    if (rc != SF_OK) {
+        int status = rc == SF_EUNSUPPORTED ? 415
+                     : rc == SF_ETOOBIG    ? 413
+                     : rc == SF_ENOMEM     ? 503
+                                           : 400;
+        if (status == 415)
+            sf__httpd_header(&resp, "Accept-Encoding", SF_OIP_ACCEPT_ENCODING);
+        if (status == 503)
+            sf__httpd_header(&resp, "Retry-After", "1");
+        sf__httpd_error(&resp, status, "%s", err.msg);
+        refuse_infer(s, req, &resp, p,
+                     status == 415   ? "reason=\"unsupported_encoding\""
+                     : status == 503 ? "reason=\"busy\""
+                                     : "reason=\"bad_request\"",
+                     acc);
+        return;
+    }
+    if (!p->decoded)
+        len = req->len;
+    const char *body = p->decoded ? p->decoded : req->body ? req->body : "";
     const char *hl = sf__ev_header(req, "Inference-Header-Content-Length");
-    size_t json_len = req->len;
+    size_t json_len = len;
     const void *bin = NULL;
     size_t bin_len = 0;
-    const char *body = req->body ? req->body : "";
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (*end || !*hl || v > req->len) {
-            sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"bad_request\"", 1);
+        if (*end || !*hl || v > len) {
             sf__httpd_error(&resp, 400,
                             "Inference-Header-Content-Length: %.32s is not a length "
                             "within the %zu-byte body",
-                            hl, req->len);
-            sf__ev_respond(req, &resp);
+                            hl, len);
+            refuse_infer(s, req, &resp, p, "reason=\"bad_request\"", acc);
             return;
         }
         json_len = (size_t)v;
         bin = body + json_len;
-        bin_len = req->len - json_len;
+        bin_len = len - json_len;
     }
     /* the parse's memory (tree, tensor) is bounded from the body's size before it is built, and
      * taken from the process's budget */
     if (sf__ev_reserve(req, sf_oip_parse_bytes(body, json_len, bin_len, (size_t)s->cfg->max_images,
                                                s->numel)) != 0) {
-        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"busy\"", 1);
         sf__httpd_header(&resp, "Retry-After", "1");
         sf__httpd_error(&resp, 503,
-                        "server busy: no memory to parse a %zu-byte request; retry later",
-                        req->len);
-        sf__ev_respond(req, &resp);
+                        "server busy: no memory to parse a %zu-byte request; retry later", len);
+        refuse_infer(s, req, &resp, p, "reason=\"busy\"", acc);
         return;
     }
-    struct sf__pending *p = calloc(1, sizeof(*p));
-    int rc = p ? sf_oip_parse_request_ref(body, json_len, bin, bin_len,
-                                          sf_nn_model_input_shape(s->model),
-                                          (size_t)s->cfg->max_images, &p->oip, &err)
-               : sf_err_set(&err, SF_ENOMEM, "out of memory");
+    rc = sf_oip_parse_request_ref(body, json_len, bin, bin_len, sf_nn_model_input_shape(s->model),
+                                  (size_t)s->cfg->max_images, &p->oip, &err);
     if (rc == SF_OK && !(p->res = calloc(p->oip.n, sizeof(*p->res))))
         rc = sf_err_set(&err, SF_ENOMEM, "out of memory");
     if (rc != SF_OK) {
-        sf_metrics_add(s->metrics, s->mid.rejected,
-                       rc == SF_ETOOBIG ? "reason=\"too_many_images\"" : "reason=\"bad_request\"",
-                       1);
         sf__httpd_error(&resp, rc == SF_ETOOBIG ? 413 : rc == SF_ENOMEM ? 500 : 400, "%s", err.msg);
-        sf__pending_free(p);
-        sf__ev_respond(req, &resp);
+        refuse_infer(s, req, &resp, p,
+                     rc == SF_ETOOBIG  ? "reason=\"too_many_images\""
+                     : rc == SF_ENOMEM ? NULL
+                                       : "reason=\"bad_request\"",
+                     acc);
         return;
     }
+    acc->images = p->oip.n;
     p->n = p->oip.n;
     p->req = req;
+    p->acc = *acc;
     int retry = 0, loop = req->loop;
     pthread_mutex_lock(&s->mu);
     int draining = s->draining || *s->stop;
@@ -111,8 +154,7 @@ static void handle_infer(struct sf__server *s, struct sf__ev_req *req)
     } else {
         sf__httpd_error(&resp, 413, "%zu images: more than the admission queue holds", p->n);
     }
-    sf__pending_free(p);
-    sf__ev_respond(req, &resp);
+    refuse_infer(s, req, &resp, p, NULL, acc); /* counted by sf__server_admit */
 }
 
 static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
@@ -126,11 +168,11 @@ static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
     json_t *o = json_pack(
         "{s:s,s:[s],s:s,s:[{s:s,s:s,s:o}],s:[{s:s,s:s,s:[i]},{s:s,s:s,s:[i,i]},{s:s,s:s,s:[i]},"
         "{s:s,s:s,s:[i]}]}",
-        "name", sf_nn_model_name(s->model), "versions", "1", "platform", "serflow-ee-onnx",
-        "inputs", "name", "input", "datatype", "FP32", "shape", shape, "outputs", "name", "label",
-        "datatype", "INT64", "shape", -1, "name", "probabilities", "datatype", "FP32", "shape", -1,
-        s->num_classes, "name", "exit_stage", "datatype", "INT32", "shape", -1, "name", "where",
-        "datatype", "BYTES", "shape", -1);
+        "name", sf_nn_model_name(s->model), "versions", SF_OIP_MODEL_VERSION, "platform",
+        "serflow-ee-onnx", "inputs", "name", SF_OIP_INPUT_NAME, "datatype", "FP32", "shape", shape,
+        "outputs", "name", "label", "datatype", "INT64", "shape", -1, "name", "probabilities",
+        "datatype", "FP32", "shape", -1, s->num_classes, "name", "exit_stage", "datatype", "INT32",
+        "shape", -1, "name", "where", "datatype", "BYTES", "shape", -1);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (body)
@@ -250,60 +292,153 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static void route(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp)
+/* 405 for a known path asked with another method: Allow names the ones it takes. */
+static void not_allowed(struct sf__httpd_resp *resp, const char *method, const char *url,
+                        const char *allow)
+{
+    sf__httpd_header(resp, "Allow", allow);
+    sf__httpd_error(resp, 405, "%s %.200s: method not allowed (allowed: %s)", method, url, allow);
+}
+
+/* The endpoints. A model's paths are /v2/models/NAME[/versions/1][/ready|/infer]; the name is
+ * the path up to the next '/' (a name may hold anything else, as decoded by the HTTP layer).
+ * resp->status -1: an inference request, for handle_infer. */
+static void route(struct sf__server *s, const struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                  struct sf__access *acc)
 {
     const char *u = req->url, *name = sf_nn_model_name(s->model);
-    static const char pre[] = "/v2/models/";
-    int get = !strcmp(req->method, "GET");
-    if (!strcmp(u, "/v2/health/live") && get) {
-        sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
-    } else if (!strcmp(u, "/v2/health/ready") && get) {
-        handle_ready(s, resp);
-    } else if (!strcmp(u, "/v2") && get) {
-        sf__httpd_json(resp, 200,
-                       sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
-                                 "[\"binary_tensor_data\"]}"));
-    } else if (!strcmp(u, "/metrics") && get) {
-        handle_metrics(s, resp);
-    } else if (!strncmp(u, pre, sizeof(pre) - 1)) {
-        /* the name is the path up to the next '/' (a name may hold anything else, as decoded
-         * by the HTTP layer) */
-        const char *m = u + sizeof(pre) - 1;
-        size_t ul = strlen(m), nl = strlen(name);
-        const char *rest = "";
-        int same = ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/');
-        if (same)
-            rest = m + nl;
-        if (!same) {
-            const char *slash = strchr(m, '/');
-            size_t ml = slash ? (size_t)(slash - m) : ul;
-            sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
-            sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
-                            (int)(ml < 128 ? ml : 128), m, name);
-        } else if (!strcmp(rest, "/infer") && !strcmp(req->method, "POST")) {
-            resp->status = -1; /* answered by handle_infer, now or later */
-        } else if (!*rest && get) {
-            handle_model_meta(s, resp);
-        } else if (!strcmp(rest, "/ready") && get) {
+    static const char pre[] = "/v2/models/", ver[] = "/versions/";
+    int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    static const char GET_ONLY[] = "GET, HEAD";
+    acc->handler = SF__H_HEALTH;
+    if (!strcmp(u, "/v2/health/live")) {
+        if (get)
+            sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    if (!strcmp(u, "/v2/health/ready")) {
+        if (get)
             handle_ready(s, resp);
-        } else {
-            sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = SF__H_METADATA;
+    if (!strcmp(u, "/v2")) {
+        if (get)
+            sf__httpd_json(resp, 200,
+                           sf_strdup("{\"name\":\"serflow\",\"version\":\"1\",\"extensions\":"
+                                     "[\"binary_tensor_data\"]}"));
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = SF__H_METRICS;
+    if (!strcmp(u, "/metrics")) {
+        if (get)
+            handle_metrics(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+        return;
+    }
+    acc->handler = SF__H_OTHER;
+    if (strncmp(u, pre, sizeof(pre) - 1) != 0) {
+        sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
+        return;
+    }
+    const char *m = u + sizeof(pre) - 1;
+    size_t ul = strlen(m), nl = strlen(name);
+    if (!(ul >= nl && !strncmp(m, name, nl) && (m[nl] == '\0' || m[nl] == '/'))) {
+        const char *slash = strchr(m, '/');
+        size_t ml = slash ? (size_t)(slash - m) : ul;
+        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"unknown_model\"", 1);
+        sf__httpd_error(resp, 404, "model '%.*s' not found (this server serves '%s')",
+                        (int)(ml < 128 ? ml : 128), m, name);
+        return;
+    }
+    const char *rest = m + nl;
+    if (!strncmp(rest, ver, sizeof(ver) - 1)) { /* /versions/V: the one version there is */
+        const char *v = rest + sizeof(ver) - 1;
+        size_t vl = strcspn(v, "/");
+        if (vl != strlen(SF_OIP_MODEL_VERSION) || strncmp(v, SF_OIP_MODEL_VERSION, vl) != 0) {
+            sf__httpd_error(resp, 404, "model '%s' has no version '%.*s' (its versions: %s)", name,
+                            (int)(vl < 64 ? vl : 64), v, SF_OIP_MODEL_VERSION);
+            return;
         }
+        rest = v + vl;
+    }
+    if (!strcmp(rest, "/infer")) {
+        acc->handler = SF__H_INFER;
+        if (!strcmp(req->method, "POST"))
+            resp->status = -1; /* answered by handle_infer, now or later */
+        else
+            not_allowed(resp, req->method, u, "POST");
+    } else if (!*rest) {
+        acc->handler = SF__H_METADATA;
+        if (get)
+            handle_model_meta(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
+    } else if (!strcmp(rest, "/ready")) {
+        acc->handler = SF__H_HEALTH;
+        if (get)
+            handle_ready(s, resp);
+        else
+            not_allowed(resp, req->method, u, GET_ONLY);
     } else {
         sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
     }
 }
 
+static const char *const HANDLER_NAMES[SF__N_HANDLERS] = {"infer", "metadata", "health", "metrics",
+                                                          "other"};
+
+void sf__ingress_respond(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                         const struct sf__access *acc)
+{
+    char tp[64];
+    sf__httpd_header(resp, "X-Request-Id", acc->trace.request_id);
+    sf__httpd_header(resp, "traceparent", sf_reqtrace_header(&acc->trace, tp, sizeof(tp)));
+    int status = resp->status > 0 ? resp->status : 500;
+    int h = acc->handler >= 0 && acc->handler < SF__N_HANDLERS ? acc->handler : SF__H_OTHER;
+    sf_metrics_add_at(s->metrics, s->http_series[h][status >= 500 ? 2 : status >= 400 ? 1 : 0], 1);
+    int level = h == SF__H_INFER ? SF_LOG_INFO : status >= 500 ? SF_LOG_WARN : SF_LOG_DEBUG;
+    if (sf_log_on(level)) { /* the request is still valid: its answer is not written yet */
+        size_t bytes_out = resp->len;
+        sf_log(level, "access", SF_LS("id", acc->trace.request_id),
+               SF_LS("trace_id", acc->trace.trace_id), SF_LS("span_id", acc->trace.span_id),
+               SF_LS("method", req->method), SF_LS("path", req->url), SF_LI("status", status),
+               SF_LN("latency_s", sf_monotonic_s() - acc->t0_s), SF_LS("handler", HANDLER_NAMES[h]),
+               SF_LI("images", acc->images), SF_LS("route", acc->route ? acc->route : "none"),
+               SF_LI("bytes_in", req->len), SF_LI("bytes_out", bytes_out));
+    }
+    sf__ev_respond(req, resp);
+}
+
+/* Every request: its id and trace context (the client's when valid, else new) returned with
+ * the answer, the answer counted by handler and status class, and one access log line: at info
+ * for inference, at debug for probes and scrapes (a warning when one fails with a 5xx). An
+ * inference request is answered later, by whoever finishes it (sf__ingress_respond). */
 static void ingress_handler(void *ctx, struct sf__ev_req *req)
 {
     struct sf__server *s = ctx;
+    struct sf__access acc;
+    acc.t0_s = sf_monotonic_s();
+    acc.handler = SF__H_OTHER;
+    acc.images = 0;
+    acc.route = NULL;
+    acc.route_buf[0] = '\0';
+    sf_reqtrace_begin(&acc.trace, sf__ev_header(req, "X-Request-Id"),
+                      sf__ev_header(req, "traceparent"));
     struct sf__httpd_resp resp;
     memset(&resp, 0, sizeof(resp));
-    route(s, req, &resp);
+    route(s, req, &resp, &acc);
     if (resp.status == -1)
-        handle_infer(s, req);
+        handle_infer(s, req, &acc);
     else
-        sf__ev_respond(req, &resp);
+        sf__ingress_respond(s, req, &resp, &acc);
 }
 
 static void ingress_tick(void *ctx, int loop, double now_s)
@@ -323,6 +458,31 @@ static void ingress_round(void *ctx, int loop)
     sf__server_unlock(s);
 }
 
+/* The label sets of the labelled families: every series exists from the start, at 0 (rate()
+ * over a counter that never fired is 0, not empty). */
+static const char *const OUTCOMES[] = {"outcome=\"ok\"", "outcome=\"failed\"",
+                                       "outcome=\"refused\"", "outcome=\"deadline\"", NULL};
+static const char *const REJECT_REASONS[] = {"reason=\"queue_full\"",
+                                             "reason=\"bad_request\"",
+                                             "reason=\"too_many_images\"",
+                                             "reason=\"unknown_model\"",
+                                             "reason=\"unsupported_encoding\"",
+                                             "reason=\"busy\"",
+                                             "reason=\"draining\"",
+                                             NULL};
+static const char *const WHERES[] = {"where=\"vm\"", "where=\"vm+function\"", "where=\"function\"",
+                                     NULL};
+static const char *const PATHS[] = {"path=\"instance\"", "path=\"function\"", NULL};
+static const char *const STATES[] = {"state=\"pending\"", "state=\"ready\"", "state=\"busy\"",
+                                     NULL};
+static const char *const NONE_YET[] = {NULL}; /* declared after the model is known */
+/* HTTP answers by handler and status class */
+#define HTTP_HANDLERS(X) X(infer) X(metadata) X(health) X(metrics) X(other)
+#define HTTP_SERIES(h)                                                                             \
+    "handler=\"" #h "\",code=\"2xx\"", "handler=\"" #h "\",code=\"4xx\"",                          \
+        "handler=\"" #h "\",code=\"5xx\"",
+static const char *const HTTP_LABELS[] = {HTTP_HANDLERS(HTTP_SERIES) NULL};
+
 static int declare_metrics(struct sf__server *s, struct sf_err *err)
 {
     struct sf_metrics *m = s->metrics;
@@ -332,122 +492,152 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         const char *name;
         enum sf_metric_type type;
         const char *help;
+        const char *const *labels;
     } f[] = {
         {&d->accepted, "serflow_requests_accepted_total", SF_METRIC_COUNTER,
-         "Requests (images) admitted."},
+         "Requests (images) admitted.", NULL},
         {&d->answered, "serflow_requests_answered_total", SF_METRIC_COUNTER,
          "Admitted requests answered, by outcome (ok, failed: 502, refused: 422 outputs not "
-         "finite, deadline: 504)."},
+         "finite, deadline: 504).",
+         OUTCOMES},
         {&d->rejected, "serflow_requests_rejected_total", SF_METRIC_COUNTER,
-         "Requests refused at admission, by reason."},
+         "Requests refused at admission, by reason.", REJECT_REASONS},
         {&d->exit_stage, "serflow_requests_exit_stage_total", SF_METRIC_COUNTER,
-         "Answered requests by the stage they left the network at."},
+         "Answered requests by the stage they left the network at.", NONE_YET},
         {&d->where, "serflow_requests_where_total", SF_METRIC_COUNTER,
-         "Answered requests by where they ran."},
+         "Answered requests by where they ran.", WHERES},
         {&d->latency, "serflow_request_latency_seconds", SF_METRIC_HISTOGRAM,
-         "Admission to answer."},
+         "Admission to answer.", NULL},
         {&d->slo_ok, "serflow_requests_slo_ok_total", SF_METRIC_COUNTER,
-         "Requests answered within the SLO of their arrival."},
+         "Requests answered (ok) within the SLO of their admission.", NULL},
+        {&d->slo_all, "serflow_requests_slo_total", SF_METRIC_COUNTER,
+         "Requests answered, every outcome: the SLO ratio is serflow_requests_slo_ok_total / "
+         "serflow_requests_slo_total.",
+         NULL},
+        {&d->slo_s, "serflow_slo_seconds", SF_METRIC_GAUGE, "The latency SLO.", NULL},
         {&d->unanswered, "serflow_requests_unanswered", SF_METRIC_GAUGE,
-         "Admitted requests not answered yet."},
+         "Admitted requests not answered yet.", NULL},
         {&d->dropped, "serflow_results_dropped_total", SF_METRIC_COUNTER,
-         "Results for requests no longer waiting (answered, or past their deadline)."},
+         "Results for requests no longer waiting (answered, or past their deadline).", NULL},
         {&d->frames_rejected, "serflow_frames_rejected_total", SF_METRIC_COUNTER,
          "Answers of workers and functions refused (malformed, unauthenticated, or not the "
-         "batch's ids), by path."},
-        {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path."},
+         "batch's ids), by path.",
+         PATHS},
+        {&d->batches, "serflow_batches_total", SF_METRIC_COUNTER, "Batches dispatched, by path.",
+         PATHS},
         {&d->redispatch, "serflow_batches_redispatched_total", SF_METRIC_COUNTER,
-         "Batches of a failed worker sent again to functions."},
+         "Batches of a failed worker sent again to functions.", NULL},
         {&d->fn_retries, "serflow_function_retries_total", SF_METRIC_COUNTER,
-         "Function invocations retried after a failure."},
+         "Function invocations retried after a failure.", NULL},
         {&d->fn_throttled, "serflow_function_throttled_total", SF_METRIC_COUNTER,
-         "Function invocations refused at the concurrency cap (429) and tried again."},
+         "Function invocations refused at the concurrency cap (429) and tried again.", NULL},
         {&d->runtime_restarts, "serflow_function_runtime_restarts_total", SF_METRIC_COUNTER,
-         "Restarts of the function runtime after it died."},
-        {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state."},
+         "Restarts of the function runtime after it died.", NULL},
+        {&d->instances, "serflow_instances", SF_METRIC_GAUGE, "Instances by state.", STATES},
         {&d->target, "serflow_instances_target", SF_METRIC_GAUGE,
-         "The policy's last instance target."},
-        {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched."},
+         "The policy's last instance target.", NULL},
+        {&d->launches, "serflow_instance_launches_total", SF_METRIC_COUNTER, "Instances launched.",
+         NULL},
+        {&d->terminations, "serflow_instance_terminations_total", SF_METRIC_COUNTER,
+         "Instances terminated by the policy.", NULL},
         {&d->inst_failures, "serflow_instance_failures_total", SF_METRIC_COUNTER,
-         "Instances that exited without being asked."},
+         "Instances that exited without being asked.", NULL},
         {&d->launch_failing, "serflow_instance_launches_failing", SF_METRIC_GAUGE,
-         "Launches in a row that never became ready (the provider backs off)."},
-        {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched."},
-        {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch."},
-        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200."},
+         "Launches in a row that never became ready (the provider backs off).", NULL},
+        {&d->queue, "serflow_queue_depth", SF_METRIC_GAUGE, "Admitted requests not dispatched.",
+         NULL},
+        {&d->epoch, "serflow_epoch", SF_METRIC_GAUGE, "Controller epoch.", NULL},
+        {&d->ready, "serflow_ready", SF_METRIC_GAUGE, "1 when /v2/health/ready answers 200.", NULL},
+        {&d->http, "serflow_http_requests_total", SF_METRIC_COUNTER,
+         "HTTP requests answered, by handler and status class.", HTTP_LABELS},
         {&d->buffered, "serflow_http_buffered_bytes", SF_METRIC_GAUGE,
-         "Memory held for request bodies and their parse."},
-        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open."},
+         "Memory held for request bodies and their parse.", NULL},
+        {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open.",
+         NULL},
         {&d->bill_vm_s, "serflow_bill_vm_seconds_total", SF_METRIC_COUNTER,
-         "Billed VM seconds by type (per second, minimum per launch; running ones so far)."},
-        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost."},
+         "Billed VM seconds by type (per second, minimum per launch; running ones so far).",
+         NONE_YET},
+        {&d->bill_vm_usd, "serflow_bill_vm_usd_total", SF_METRIC_COUNTER, "VM cost.", NULL},
         {&d->bill_fn_gb_s, "serflow_bill_function_gigabyte_seconds_total", SF_METRIC_COUNTER,
-         "Billed function GB-seconds (1 ms rounding)."},
+         "Billed function GB-seconds (1 ms rounding).", NULL},
         {&d->bill_fn_inv, "serflow_bill_function_invocations_total", SF_METRIC_COUNTER,
-         "Billed function invocations."},
+         "Billed function invocations.", NULL},
         {&d->bill_fn_usd, "serflow_bill_function_usd_total", SF_METRIC_COUNTER,
-         "Function cost, request fees included."},
+         "Function cost, request fees included.", NULL},
         {&d->bill_fees_usd, "serflow_bill_function_fees_usd_total", SF_METRIC_COUNTER,
-         "Request fees."},
-        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost."},
+         "Request fees.", NULL},
+        {&d->bill_usd, "serflow_bill_usd_total", SF_METRIC_COUNTER, "Estimated total cost.", NULL},
     };
     for (size_t i = 0; i < SF_ARRAY_LEN(f); i++) {
         int hist = f[i].type == SF_METRIC_HISTOGRAM;
         *f[i].id =
             sf_metrics_family(m, f[i].name, f[i].type, f[i].help, hist ? LATENCY_BUCKETS : NULL,
-                              hist ? SF_ARRAY_LEN(LATENCY_BUCKETS) : 0);
+                              hist ? SF_ARRAY_LEN(LATENCY_BUCKETS) : 0, f[i].labels);
         if (*f[i].id < 0)
             return sf_err_set(err, SF_EINVAL, "metrics: cannot declare %s", f[i].name);
     }
-    /* the outcomes exist from the start, so accepted = answered can be read at once */
-    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
-                                           "outcome=\"refused\"", "outcome=\"deadline\""};
-    for (size_t i = 0; i < SF_ARRAY_LEN(outcomes); i++)
-        sf_metrics_add(m, d->answered, outcomes[i], 0);
-    sf_metrics_add(m, d->accepted, "", 0);
-    sf_metrics_add(m, d->dropped, "", 0);
-    sf_metrics_add(m, d->runtime_restarts, "", 0);
+    char lab[160], val[128];
+    for (int st = 1; st <= s->n_stages; st++) { /* the model's stages */
+        snprintf(lab, sizeof(lab), "stage=\"%d\"", st);
+        sf_metrics_declare(m, d->exit_stage, lab);
+    }
+    const struct sf_pricing *p = s->cfg->price;
+    for (size_t v = 0; v < p->n_vm; v++) { /* the catalog's VM types */
+        label_value(p->vm[v].name, val, sizeof(val));
+        snprintf(lab, sizeof(lab), "type=\"%s\"", val);
+        sf_metrics_declare(m, d->bill_vm_s, lab);
+    }
+    sf_metrics_set(m, d->slo_s, "", s->cfg->bind->env.ctl.epoch_s);
+    for (int h = 0; h < SF__N_HANDLERS; h++) /* handles: every answer counts without a search */
+        for (int c = 0; c < 3; c++)
+            s->http_series[h][c] = sf_metrics_series(m, d->http, HTTP_LABELS[3 * h + c]);
     return SF_OK;
+}
+
+/* The workers' settings: the path's head (cut, tail fan-out), tau, the function runtime. */
+static void worker_settings(const struct sf__server *s, struct sf_worker_cfg *w)
+{
+    const struct sf_serve_cfg *c = s->cfg;
+    const struct sf_path *p = &c->bind->path;
+    sf_worker_defaults(w);
+    w->model_dir = c->model_dir;
+    w->cut = p->has_instances ? p->cut : s->n_stages;
+    w->tau = c->bind->tau;
+    w->fanout = p->tail_fanout > 0 ? p->tail_fanout : 1;
+    w->fn_url = s->lambda_url;
+    w->fn_name = sf_nn_model_name(s->model);
+    w->fn_timeout_s = c->fn_timeout_s;
+    w->backend = c->backend;
+    w->fault_delay_s = c->worker_fault_delay_s;
+    w->fault_no_start = c->worker_fault_no_start;
+    w->no_function_auth = !s->ingress_id.set; /* someone else's runtime: no identity to call it */
+    w->log_level = sf_log_get_level();        /* as the ingress's now (SIGHUP may change it) */
+    w->log_format = sf_log_get_format();
+}
+
+/* A launch's command line for the local provider: the workers' settings, the VM type's vCPUs as
+ * inference threads (what the profile measured for that type), the boot delay, the readiness fd. */
+static int worker_argv(void *ctx, int vm, double boot_delay_s, int ready_fd, struct sf_argv *out,
+                       struct sf_err *err)
+{
+    struct sf__server *s = ctx;
+    struct sf_worker_cfg w;
+    worker_settings(s, &w);
+    if (vm >= 0 && (size_t)vm < s->cfg->price->n_vm)
+        w.threads = s->cfg->price->vm[vm].vcpus;
+    w.boot_delay_s = boot_delay_s;
+    w.ready_fd = ready_fd;
+    int rc = sf_argv_add(out, s->exe);
+    if (rc == SF_OK)
+        rc = sf_argv_add(out, "worker");
+    return rc == SF_OK ? sf_worker_argv(&w, out, err)
+                       : sf_err_set(err, rc, "worker: the command line is too long");
 }
 
 static int start_cloud(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    char cut[16], tau[32], k[16], to[32], delay[32];
-    snprintf(delay, sizeof(delay), "%.9g", c->worker_fault_delay_s);
-    snprintf(cut, sizeof(cut), "%d", c->bind->path.has_instances ? c->bind->path.cut : s->n_stages);
-    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
-    snprintf(k, sizeof(k), "%d", c->bind->path.tail_fanout > 0 ? c->bind->path.tail_fanout : 1);
-    snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
-    char *argv[] = {s->exe,
-                    "worker",
-                    "--model",
-                    (char *)c->model_dir,
-                    "--cut",
-                    cut,
-                    "--tau",
-                    tau,
-                    "--fanout",
-                    k,
-                    "--function-url",
-                    s->lambda_url,
-                    "--function",
-                    (char *)sf_nn_model_name(s->model),
-                    "--function-timeout-s",
-                    to,
-                    "--backend",
-                    (char *)sf_nn_backend_name(c->backend),
-                    "--fault-delay-s",
-                    delay,
-                    NULL,
-                    NULL,
-                    NULL};
-    int a = (int)SF_ARRAY_LEN(argv) - 3;
-    if (!s->ingress_id.set) /* someone else's runtime: no identity to call it with */
-        argv[a++] = "--no-function-auth";
-    if (c->worker_fault_no_start)
-        argv[a++] = "--fault-no-start";
-    struct sf_cloud_local_cfg lc = {argv, c->price, 2.0, &s->root};
+    struct sf_cloud_local_cfg lc = {worker_argv, s, c->price, 2.0, &s->root};
     int rc = c->n_worker_urls
                  ? sf_cloud_static_new(&s->cloud, c->worker_urls, c->n_worker_urls, c->price, err)
                  : sf_cloud_local_new(&s->cloud, &lc, err);
@@ -472,6 +662,21 @@ static int make_identities(struct sf__server *s, struct sf_err *err)
     if (!s->cfg->lambda_url || given.set)
         rc = sf_auth_derive(&s->root, "ingress", &s->ingress_id, err);
     return rc;
+}
+
+/* SIGHUP: what the caller re-read, applied (the log level it set itself; the controller's
+ * parameters here, under the lock). */
+static void reload(struct sf__server *s)
+{
+    *s->cfg->reload = 0;
+    sf_log(SF_LOG_INFO, "reload", SF_LS("what", "SIGHUP"), SF_LI("epoch", s->epoch));
+    const struct sf_policy_env *env =
+        s->cfg->on_reload ? s->cfg->on_reload(s->cfg->on_reload_ctx) : NULL;
+    if (!env)
+        return;
+    pthread_mutex_lock(&s->mu);
+    sf__control_retune(s, env);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void nap_ms(long ms)
@@ -504,6 +709,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     if (cfg->max_images > cfg->queue_cap)
         rc = sf_err_set(err, SF_EINVAL,
@@ -573,6 +779,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     while (rc == SF_OK && !*stop) {
+        if (cfg->reload && *cfg->reload)
+            reload(s);
         sf__runtime_supervise(s);
         nap_ms(20);
     }
@@ -609,10 +817,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sf__control_fini(s);
     cfg->accepted = (uint64_t)sf_metrics_get(s->metrics, s->mid.accepted, "");
     cfg->answered = 0;
-    static const char *const outcomes[] = {"outcome=\"ok\"", "outcome=\"failed\"",
-                                           "outcome=\"refused\"", "outcome=\"deadline\""};
-    for (size_t i = 0; s->metrics && i < SF_ARRAY_LEN(outcomes); i++)
-        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, outcomes[i]);
+    for (size_t i = 0; s->metrics && OUTCOMES[i]; i++)
+        cfg->answered += (uint64_t)sf_metrics_get(s->metrics, s->mid.answered, OUTCOMES[i]);
     sf_metrics_free(s->metrics);
     free(s->queue);
     free(s->table);

@@ -28,7 +28,7 @@ static void lambda_invoke(struct sf__invoker *iv, void *conn, struct sf__fn_call
     struct sf__server *s = iv->ctx;
     const char *hdr[] = {"Content-Type: application/octet-stream", NULL};
     struct sf_http_bill bill;
-    struct sf_http_opts o = {&s->ingress_id, call->max_resp_bytes, &bill};
+    struct sf_http_opts o = {&s->ingress_id, call->max_resp_bytes, &bill, call->headers};
     struct sf_err err = {{0}};
     call->resp = NULL;
     call->resp_len = 0;

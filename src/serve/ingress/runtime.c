@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "server.h"
+#include "serflow/lambda.h"
+#include "serflow/log.h"
 
 /* Time to wait for the function runtime's readiness line. */
 #define RUNTIME_START_TIMEOUT_S 30.0
@@ -29,49 +31,41 @@
 static int spawn_runtime(struct sf__server *s, struct sf_err *err)
 {
     const struct sf_serve_cfg *c = s->cfg;
-    char mem[16], tau[32], to[32], idle[32], delay[32], conc[16], fd[16], port[16];
-    snprintf(mem, sizeof(mem), "%d", c->bind->path.fn_mem_mb);
-    snprintf(tau, sizeof(tau), "%.17g", c->bind->tau);
-    snprintf(to, sizeof(to), "%.9g", c->fn_timeout_s);
-    snprintf(idle, sizeof(idle), "%.9g", c->fn_idle_timeout_s / c->time_scale);
-    snprintf(delay, sizeof(delay), "%.9g", c->fn_cold_start_delay_s / c->time_scale);
-    snprintf(conc, sizeof(conc), "%d", c->fn_concurrency);
-    snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
-    snprintf(port, sizeof(port), "%d", s->rt.port);
-    char *argv[] = {s->exe,
-                    "lambda",
-                    "--model",
-                    (char *)c->model_dir,
-                    "--function",
-                    (char *)sf_nn_model_name(s->model),
-                    "--memory-mb",
-                    mem,
-                    "--tau",
-                    tau,
-                    "--timeout-s",
-                    to,
-                    "--idle-timeout-s",
-                    idle,
-                    "--cold-start-delay-s",
-                    delay,
-                    "--concurrency",
-                    conc,
-                    "--ready-fd",
-                    fd,
-                    "--port",
-                    port,
-                    NULL,
-                    NULL,
-                    NULL};
-    if (c->fn_fault) {
-        size_t k = SF_ARRAY_LEN(argv) - 3;
-        argv[k] = "--fault";
-        argv[k + 1] = (char *)c->fn_fault;
+    struct sf_lambda_cfg l;
+    sf_lambda_defaults(&l);
+    l.model_dir = c->model_dir;
+    l.function_name = sf_nn_model_name(s->model);
+    l.memory_mb = c->bind->path.fn_mem_mb;
+    l.pricing_path = c->pricing_path; /* it bills with serve's catalog */
+    l.tau = c->bind->tau;
+    l.timeout_s = c->fn_timeout_s;
+    l.idle_timeout_s = c->fn_idle_timeout_s / c->time_scale;
+    l.cold_start_delay_s = c->fn_cold_start_delay_s / c->time_scale;
+    l.concurrency = c->fn_concurrency;
+    l.ready_fd = SF_PROC_READY_FD;
+    l.port = s->rt.port;
+    l.fault = c->fn_fault;
+    l.backend = c->backend;
+    l.log_level = sf_log_get_level();
+    l.log_format = sf_log_get_format();
+    struct sf_argv *argv = malloc(sizeof(*argv));
+    if (!argv)
+        return sf_err_set(err, SF_ENOMEM, "out of memory");
+    sf_argv_init(argv);
+    int rc = sf_argv_add(argv, s->exe);
+    if (rc == SF_OK)
+        rc = sf_argv_add(argv, "lambda");
+    if (rc == SF_OK)
+        rc = sf_lambda_argv(&l, argv, err);
+    if (rc != SF_OK) {
+        free(argv);
+        return rc;
     }
     char line[SF_AUTH_PRINCIPAL_MAX + 2 * SF_AUTH_KEY_BYTES + 8];
     sf_auth_line(&s->root, line, sizeof(line));
-    int rc = sf_proc_spawn(&s->lambda, argv, NULL, line, err);
+    rc = sf_proc_spawn(&s->lambda, argv->v, NULL, line, err);
     memset(line, 0, sizeof(line));
+    free(argv);
     s->rt.spawned_s = sf_monotonic_s();
     return rc;
 }

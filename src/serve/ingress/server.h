@@ -29,6 +29,29 @@
 #include "serflow/http.h"
 #include "serflow/ingress.h"
 
+/* The endpoints an answer is counted under (serflow_http_requests_total{handler}). */
+enum sf__handler {
+    SF__H_INFER = 0,
+    SF__H_METADATA,
+    SF__H_HEALTH,
+    SF__H_METRICS,
+    SF__H_OTHER,
+    SF__N_HANDLERS
+};
+
+/* What a request's access log line and its answer's headers need, kept from its arrival to its
+ * answer (ingress.c). */
+struct sf__access {
+    struct sf_reqtrace trace; /* its id and trace context: the client's when valid, else new */
+    double t0_s;              /* monotonic, when its head and body had arrived */
+    int handler;              /* enum sf__handler */
+    size_t images;
+    /* where its images ran: vm, function, hybrid, the distinct ones joined ("vm,hybrid"), or
+     * none */
+    const char *route;
+    char route_buf[32];
+};
+
 /* One HTTP inference request (n images), from admission to its answer. */
 struct sf__pending {
     size_t n, answered;
@@ -38,8 +61,11 @@ struct sf__pending {
     double deadline_s; /* of its images */
     struct sf_serve_result *res; /* n */
     struct sf_oip_request oip;   /* the parsed request: its id and its tensor (x, or bin: the
-                                    binary extension's floats in the request's body) */
-    struct sf__ev_req *req;      /* answered with sf__ev_respond */
+                                    binary extension's floats in the request's body, or in
+                                    decoded) and the outputs it asks for */
+    char *decoded;               /* its body inflated (Content-Encoding), or NULL */
+    struct sf__access acc;       /* its id, trace context and access log fields */
+    struct sf__ev_req *req;      /* answered with sf__ingress_respond */
     struct sf__pending *next;    /* the list of answers to write */
 };
 
@@ -78,6 +104,12 @@ struct sf__batch {
     char nonce[33];    /* of the signed call to a worker: its answer's MAC binds it */
     struct sf__server *srv;
     struct sf__batch *next;
+    /* what its calls carry: the request ids of its images (X-Request-Id, comma-separated, whole
+     * ids up to SF_REQUEST_IDS_MAX_BYTES) and a traceparent naming its own span in the trace of
+     * its oldest request */
+    char req_ids[SF_REQUEST_IDS_MAX_BYTES + 1];
+    char traceparent[64];
+    size_t n_requests; /* requests its images come from */
 };
 
 struct sf__local; /* inproc.c: an in-process instance's runner */
@@ -105,17 +137,17 @@ struct sf__inst {
 };
 
 struct sf__metrics_ids {
-    int accepted, answered, rejected, exit_stage, where, latency, slo_ok, batches, redispatch,
-        instances, target, launches, inst_failures, queue, epoch, bill_vm_s, bill_vm_usd,
-        bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd, fn_retries, fn_throttled,
-        dropped, frames_rejected, runtime_restarts, launch_failing, ready, buffered, connections,
-        unanswered;
+    int accepted, answered, rejected, exit_stage, where, latency, slo_ok, slo_all, slo_s, batches,
+        redispatch, instances, target, launches, terminations, inst_failures, queue, epoch,
+        bill_vm_s, bill_vm_usd, bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd,
+        fn_retries, fn_throttled, dropped, frames_rejected, runtime_restarts, launch_failing, ready,
+        http, buffered, connections, unanswered;
 };
 
 /* Handles of the series counted for every image (admit.c), looked up once. */
 #define SF__NO_SERIES (-1000)
 struct sf__series {
-    int accepted, latency, slo_ok;
+    int accepted, latency, slo_ok, slo_all;
     int answered[4];
     int stage[SF_MAX_STAGES + 1];
     int where[3];
@@ -142,6 +174,9 @@ struct sf__fn_call {
     size_t len;
     double timeout_s;
     size_t max_resp_bytes;
+    /* more header lines ("Name: value", NULL-terminated; may be NULL): the request ids and the
+     * traceparent of the batch, passed on to the function */
+    const char *const *headers;
     /* out */
     int rc;       /* SF_OK: an answer came (status, resp); else no answer */
     long status;  /* HTTP status of the Invoke API; 429: throttled at the concurrency cap */
@@ -169,7 +204,8 @@ struct sf__server {
     int n_stages, num_classes;
     struct sf_metrics *metrics;
     struct sf__metrics_ids mid;
-    struct sf__series series; /* under mu */
+    struct sf__series series;           /* under mu */
+    int http_series[SF__N_HANDLERS][3]; /* serflow_http_requests_total's: 2xx, 4xx, 5xx */
     struct sf__ev *ev;
     struct sf_proc lambda;
     struct sf__runtime rt;
@@ -230,15 +266,25 @@ struct sf__server {
     int loop_admitted[SF__EV_MAX_LOOPS];
     /* controller state (control.c) */
     struct sf_policy policy;
+    /* the controller's parameters in use: the binding's, until a reload retunes them (the
+     * terminate delay and the cold-start draws come from here) */
+    struct sf_ctl_params ctl;
     struct sf_dq dq; /* deadline batching: ctl/'s loop over the queue (control.c) */
     double epoch_wall_s;
     int64_t epoch;
     int64_t launches;        /* control.c: instances launched so far (their launch_seq) */
     uint32_t arrivals_epoch; /* arrivals in the current epoch */
-    int cap_left;            /* requests instances may still take this epoch */
+    uint32_t arrivals_slot[SF_POLICY_OBS_SLOTS]; /* the same in equal parts of the epoch */
+    int cap_left;                                /* requests instances may still take this epoch */
     int target;
     uint64_t launches_seen;
 };
+
+/* ---- ingress.c ---- */
+/* Answers req with resp (mu not held, any thread): its X-Request-Id and traceparent added, the
+ * answer counted by handler and status class, its access log line written. */
+void sf__ingress_respond(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                         const struct sf__access *acc);
 
 /* ---- admit.c ---- */
 int sf__table_init(struct sf__server *s, struct sf_err *err);
@@ -300,6 +346,9 @@ void sf__control_freed(struct sf__server *s, int i);
 void *sf__control_main(void *arg);
 /* now in seconds since the server started (monotonic). */
 double sf__server_now(const struct sf__server *s);
+/* Takes new controller parameters (a reload): the policy retuned, its state kept; mu held.
+ * Logs what changed or why nothing did. */
+void sf__control_retune(struct sf__server *s, const struct sf_policy_env *env);
 
 /* ---- dispatch.c ---- */
 /* Takes n items from the head of the queue into a new batch for `to` (the frame, or instance

@@ -442,6 +442,10 @@ static void respond_locked(struct sf__ev_conn *c, struct sf__httpd_resp *r)
     }
     free(r->body);
     r->body = NULL;
+    for (int i = 0; i < SF__HTTPD_MAX_HEADERS; i++) { /* long header values' heap copies */
+        free(r->hdr_heap[i]);
+        r->hdr_heap[i] = NULL;
+    }
     if (done)
         answered(c);
     else

@@ -214,6 +214,8 @@ int sf_http_request_opts(struct sf_http *h, const struct sf_http_opts *opts, con
     char nonce[33] = "";
     for (size_t i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
+    for (size_t i = 0; opts && opts->headers && opts->headers[i]; i++)
+        hl = curl_slist_append(hl, opts->headers[i]);
     hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
     hl = sign(opts, body ? "POST" : "GET", url, hl, nonce);
     easy_setup(c, url, hl, timeout_s, &s, body, len);
@@ -277,6 +279,8 @@ int sf_http_post_many(const struct sf_http_opts *opts, const char *url, const vo
         /* each request its own nonce */
         hls[i] = curl_slist_append(NULL, "Expect:");
         hls[i] = curl_slist_append(hls[i], "Content-Type: application/octet-stream");
+        for (size_t k = 0; opts && opts->headers && opts->headers[k]; k++)
+            hls[i] = curl_slist_append(hls[i], opts->headers[k]);
         hls[i] = sign(opts, "POST", url, hls[i], nonces[i]);
         if (!c || !hls[i]) {
             rc = SF_ENOMEM;

@@ -83,11 +83,27 @@ void sf__httpd_header(struct sf__httpd_resp *resp, const char *name, const char 
 {
     for (int i = 0; i < SF__HTTPD_MAX_HEADERS; i++)
         if (!resp->hdr_name[i]) {
+            size_t n = strnlen(value, SF__HTTPD_MAX_HEADER_VALUE_BYTES);
+            if (n >= sizeof(resp->hdr_buf[i]) && (resp->hdr_heap[i] = malloc(n + 1))) {
+                memcpy(resp->hdr_heap[i], value, n);
+                resp->hdr_heap[i][n] = '\0';
+                resp->hdr_value[i] = resp->hdr_heap[i];
+            } else {
+                snprintf(resp->hdr_buf[i], sizeof(resp->hdr_buf[i]), "%s", value);
+                resp->hdr_value[i] = resp->hdr_buf[i];
+            }
             resp->hdr_name[i] = name;
-            snprintf(resp->hdr_buf[i], sizeof(resp->hdr_buf[i]), "%s", value);
-            resp->hdr_value[i] = resp->hdr_buf[i];
             return;
         }
+}
+
+/* Frees the heap copies of long header values. */
+static void free_headers(struct sf__httpd_resp *r)
+{
+    for (int i = 0; i < SF__HTTPD_MAX_HEADERS; i++) {
+        free(r->hdr_heap[i]);
+        r->hdr_heap[i] = NULL;
+    }
 }
 
 void sf__httpd_json(struct sf__httpd_resp *resp, int status, char *body)
@@ -190,6 +206,7 @@ static enum MHD_Result send_resp(struct sf__httpd *h, struct MHD_Connection *con
     if (!m) {
         free(r->body);
         r->body = NULL;
+        free_headers(r);
         return MHD_NO;
     }
     r->body = NULL; /* owned by the response now */
@@ -210,6 +227,7 @@ static enum MHD_Result send_resp(struct sf__httpd *h, struct MHD_Connection *con
         MHD_add_response_header(m, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, m);
     MHD_destroy_response(m);
+    free_headers(r); /* MHD copied them */
     return ret;
 }
 
@@ -482,6 +500,7 @@ int sf__httpd_start(struct sf__httpd **out, const struct sf__httpd_cfg *cfg, str
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     h->d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,

@@ -43,13 +43,17 @@ struct sf__httpd_resp {
     const char *hdr_name[SF__HTTPD_MAX_HEADERS]; /* extra headers, static names */
     const char *hdr_value[SF__HTTPD_MAX_HEADERS];
     char hdr_buf[SF__HTTPD_MAX_HEADERS][128];
+    char *hdr_heap[SF__HTTPD_MAX_HEADERS]; /* a longer value's copy, freed by the layer */
     /* set by sf__httpd_authenticate (or a handler): the answer gets the response MAC */
     unsigned char auth_key[SF_AUTH_KEY_BYTES];
     char auth_nonce[33];
     int auth;
 };
 
-/* Adds a header to resp (value copied, cut at 127 bytes). */
+/* The longest header value a response carries (a Lambda LogResult: 4 KB in base64). */
+#define SF__HTTPD_MAX_HEADER_VALUE_BYTES 8192
+/* Adds a header to resp (value copied; a value over 127 bytes goes to the heap, one over
+ * SF__HTTPD_MAX_HEADER_VALUE_BYTES is cut there). */
 void sf__httpd_header(struct sf__httpd_resp *resp, const char *name, const char *value);
 /* JSON body helpers: resp takes ownership of body. */
 void sf__httpd_json(struct sf__httpd_resp *resp, int status, char *body);

@@ -1,15 +1,21 @@
 /*
  * metrics.c - a small Prometheus registry: counter, gauge and histogram families with label
- * sets written by the caller, rendered in the text exposition format (version 0.0.4) that
- * `promtool check metrics` accepts. Fixed-size tables (no growth from outside input); one mutex.
+ * sets written by the caller, every series present at 0 from its family's declaration, rendered
+ * in the text exposition format (version 0.0.4) that `promtool check metrics` accepts; the
+ * build's identity and the process's CPU, memory, descriptors and start time in every registry.
+ * Fixed-size tables (no growth from outside input); one mutex.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "serflow/metrics.h"
 
@@ -33,6 +39,9 @@ struct series {
     uint64_t count;
 };
 
+/* The families every registry has (sf_metrics_new), refreshed at each render. */
+enum { PROC_CPU = 0, PROC_RSS, PROC_VSZ, PROC_FDS, PROC_MAX_FDS, PROC_START, PROC_COUNT };
+
 struct sf_metrics {
     pthread_mutex_t mu;
     struct family fam[SF_METRICS_MAX_FAMILIES];
@@ -40,7 +49,58 @@ struct sf_metrics {
     struct series *ser; /* SF_METRICS_MAX_SERIES */
     size_t n_ser;
     size_t dropped;
+    int proc_fam[PROC_COUNT];
+    double start_time_s; /* the process's start, seconds since the epoch */
 };
+
+/* The process's start time (seconds since the epoch) from /proc: its start in clock ticks after
+ * boot (/proc/self/stat, field 22) plus the boot time (/proc/stat btime); now when unreadable. */
+static double process_start_s(void)
+{
+    double now = (double)time(NULL);
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return now;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p)
+        return now;
+    unsigned long long ticks = 0;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ' && ++field == 22)
+            ticks = strtoull(p + 1, NULL, 10);
+    unsigned long long btime = 0;
+    char line[256];
+    f = fopen("/proc/stat", "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "btime ", 6))
+            btime = strtoull(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!btime || hz <= 0 || !ticks)
+        return now;
+    return (double)btime + (double)ticks / (double)hz;
+}
+
+/* A label value for the exposition format: backslash, quote and newline escaped. */
+static void label_escape(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; *in && o + 3 < size; in++) {
+        if (*in == '"' || *in == '\\' || *in == '\n') {
+            out[o++] = '\\';
+            out[o++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = '\0';
+}
 
 struct sf_metrics *sf_metrics_new(void)
 {
@@ -53,8 +113,38 @@ struct sf_metrics *sf_metrics_new(void)
         return NULL;
     }
     pthread_mutex_init(&m->mu, NULL);
+    /* which build answers: a constant 1 whose labels say it (the Prometheus convention) */
+    char ver[64], commit[64], labels[160];
+    label_escape(sf_version(), ver, sizeof(ver));
+    label_escape(sf_build_commit()[0] ? sf_build_commit() : "unknown", commit, sizeof(commit));
+    snprintf(labels, sizeof(labels), "version=\"%s\",commit=\"%s\"", ver, commit);
+    const char *const build[] = {labels, NULL};
+    int b = sf_metrics_family(m, "serflow_build_info", SF_METRIC_GAUGE,
+                              "The build: its version and git commit (always 1).", NULL, 0, build);
+    if (b >= 0)
+        sf_metrics_set(m, b, labels, 1);
+    static const struct {
+        const char *name, *help;
+        enum sf_metric_type type;
+    } proc[PROC_COUNT] = {
+        {"process_cpu_seconds_total", "User and system CPU time spent, in seconds.",
+         SF_METRIC_COUNTER},
+        {"process_resident_memory_bytes", "Resident memory size in bytes.", SF_METRIC_GAUGE},
+        {"process_virtual_memory_bytes", "Virtual memory size in bytes.", SF_METRIC_GAUGE},
+        {"process_open_fds", "Open file descriptors.", SF_METRIC_GAUGE},
+        {"process_max_fds", "Most file descriptors the process may open.", SF_METRIC_GAUGE},
+        {"process_start_time_seconds",
+         "Start time of the process since the Unix epoch, in seconds.", SF_METRIC_GAUGE},
+    };
+    for (int i = 0; i < PROC_COUNT; i++)
+        m->proc_fam[i] =
+            sf_metrics_family(m, proc[i].name, proc[i].type, proc[i].help, NULL, 0, NULL);
+    m->start_time_s = process_start_s();
     return m;
 }
+
+/* The process metrics now (locked by the caller: values written straight into the series). */
+static void refresh_process(struct sf_metrics *m);
 
 void sf_metrics_free(struct sf_metrics *m)
 {
@@ -75,11 +165,17 @@ static int valid_name(const char *s)
     return 1;
 }
 
+static struct series *find(struct sf_metrics *m, int family, const char *labels);
+
 int sf_metrics_family(struct sf_metrics *m, const char *name, enum sf_metric_type type,
-                      const char *help, const double *buckets, size_t n_buckets)
+                      const char *help, const double *buckets, size_t n_buckets,
+                      const char *const *label_sets)
 {
-    if (!valid_name(name) || strlen(name) >= sizeof(m->fam[0].name) ||
-        n_buckets > SF_METRICS_MAX_BUCKETS)
+    size_t nl = name ? strlen(name) : 0;
+    if (!valid_name(name) || nl >= sizeof(m->fam[0].name) || n_buckets > SF_METRICS_MAX_BUCKETS)
+        return SF_EINVAL;
+    /* the naming convention: a counter's samples are totals */
+    if (type == SF_METRIC_COUNTER && (nl < 6 || strcmp(name + nl - 6, "_total") != 0))
         return SF_EINVAL;
     for (size_t i = 0; i < n_buckets; i++)
         if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
@@ -95,9 +191,21 @@ int sf_metrics_family(struct sf_metrics *m, const char *name, enum sf_metric_typ
         f->n_bounds = type == SF_METRIC_HISTOGRAM ? n_buckets : 0;
         if (f->n_bounds)
             memcpy(f->bounds, buckets, n_buckets * sizeof(double));
+        /* every series from the start, at 0 */
+        if (!label_sets)
+            find(m, idx, "");
+        for (size_t i = 0; label_sets && label_sets[i]; i++)
+            find(m, idx, label_sets[i]);
     }
     pthread_mutex_unlock(&m->mu);
     return idx;
+}
+
+void sf_metrics_declare(struct sf_metrics *m, int family, const char *labels)
+{
+    pthread_mutex_lock(&m->mu);
+    find(m, family, labels ? labels : "");
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* The series of (family, labels), created on first use; NULL when the table is full. Locked. */
@@ -256,8 +364,14 @@ static void put_value(struct text *t, double v)
         put(t, "NaN");
     else if (v == floor(v) && fabs(v) < 1e15)
         put(t, "%.0f", v);
-    else
-        put(t, "%.9g", v);
+    else { /* the shortest of 15 or 17 digits that reads back as v (a start time in seconds
+            * needs more than 9) */
+        char b[40];
+        snprintf(b, sizeof(b), "%.15g", v);
+        if (strtod(b, NULL) != v)
+            snprintf(b, sizeof(b), "%.17g", v);
+        put(t, "%s", b);
+    }
 }
 
 char *sf_metrics_render(struct sf_metrics *m, size_t *len)
@@ -268,6 +382,7 @@ char *sf_metrics_render(struct sf_metrics *m, size_t *len)
         return NULL;
     t.p[0] = '\0';
     pthread_mutex_lock(&m->mu);
+    refresh_process(m);
     for (int fi = 0; fi < m->n_fam; fi++) {
         const struct family *f = &m->fam[fi];
         put(&t, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_name[f->type]);
@@ -305,6 +420,44 @@ char *sf_metrics_render(struct sf_metrics *m, size_t *len)
     if (len)
         *len = t.len;
     return t.p;
+}
+
+/* Sets a process family's one series (locked). */
+static void proc_set(struct sf_metrics *m, int which, double v)
+{
+    struct series *s = m->proc_fam[which] >= 0 ? find(m, m->proc_fam[which], "") : NULL;
+    if (s)
+        s->value = v;
+}
+
+static void refresh_process(struct sf_metrics *m)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        proc_set(m, PROC_CPU,
+                 (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long vsz_pages = 0, rss_pages = 0;
+    if (f && fscanf(f, "%llu %llu", &vsz_pages, &rss_pages) == 2) {
+        long page = sysconf(_SC_PAGESIZE);
+        proc_set(m, PROC_VSZ, (double)vsz_pages * (double)page);
+        proc_set(m, PROC_RSS, (double)rss_pages * (double)page);
+    }
+    if (f)
+        fclose(f);
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long n = 0;
+        while (readdir(d))
+            n++;
+        closedir(d);
+        proc_set(m, PROC_FDS, (double)(n > 3 ? n - 3 : 0)); /* not ".", ".." nor the listing's */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        proc_set(m, PROC_MAX_FDS, rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
+    proc_set(m, PROC_START, m->start_time_s);
 }
 
 int sf_metrics_scrape(const char *text, const char *name, const char *labels, double *value)

@@ -1,18 +1,27 @@
 /*
  * oip.c - the Open Inference Protocol v2 (KServe / Triton) request and response bodies, with the
- * binary tensor extension. Parsing is strict: one FP32 input of the model's shape; every refusal
- * names the field and what was expected, so the ingress can answer 400 with it.
+ * binary tensor extension both ways (binary inputs; binary outputs on request), the outputs a
+ * request names, and request bodies compressed with gzip or deflate. Parsing is strict: one FP32
+ * input named as the model's metadata says, of the model's shape; every refusal names the field
+ * and what was expected, so the ingress can answer 400 with it.
  */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <zlib.h>
 
 #include "serflow/wire.h"
+#include "wire/wire_int.h"
 
 /* Nesting of "data" arrays: a [n, C, H, W] tensor nests 4 deep; more is malformed. */
 #define OIP_MAX_DEPTH 8
+/* Inflating a body: the buffer starts at this and doubles (within the caller's cap). */
+#define OIP_INFLATE_FIRST_BYTES 65536
+
+const char *const sf_oip_output_names[] = {"label", "probabilities", "exit_stage", "where", NULL};
 
 void sf_oip_request_fini(struct sf_oip_request *r)
 {
@@ -126,6 +135,83 @@ static int parse_shape(const json_t *in, const struct sf_nn_shape *shape, size_t
     return SF_OK;
 }
 
+/* A binary_data parameter: 1, 0, or -1 when absent; SF_EINVAL when not a boolean. */
+static int binary_param(const json_t *params, const char *key, const char *field, int *v,
+                        struct sf_err *err)
+{
+    *v = -1;
+    if (!params)
+        return SF_OK;
+    if (!json_is_object(params))
+        return sf_err_set(err, SF_EINVAL, "%s: expected an object", field);
+    const json_t *b = json_object_get(params, key);
+    if (!b)
+        return SF_OK;
+    if (!json_is_boolean(b))
+        return sf_err_set(err, SF_EINVAL, "%s.%s: expected true or false", field, key);
+    *v = json_is_true(b);
+    return SF_OK;
+}
+
+/* The request's "outputs" (names, each once, and binary_data) and "parameters"
+ * (binary_data_output) into out. */
+static int parse_outputs(const json_t *root, struct sf_oip_request *out, struct sf_err *err)
+{
+    int all_binary = 0, rc = binary_param(json_object_get(root, "parameters"), "binary_data_output",
+                                          "parameters", &all_binary, err);
+    if (rc)
+        return rc;
+    all_binary = all_binary == 1;
+    const json_t *outs = json_object_get(root, "outputs");
+    out->n_outputs = 0;
+    out->binary = 0;
+    if (!outs) {
+        out->binary = all_binary ? (1u << SF_OIP_N_OUTPUTS) - 1 : 0;
+        return SF_OK;
+    }
+    if (!json_is_array(outs) || json_array_size(outs) > SF_OIP_MAX_OUTPUTS)
+        return sf_err_set(err, SF_EINVAL, "outputs: expected an array of at most %d outputs",
+                          SF_OIP_MAX_OUTPUTS);
+    size_t i;
+    const json_t *o;
+    json_array_foreach(outs, i, o)
+    {
+        const json_t *nm = json_is_object(o) ? json_object_get(o, "name") : NULL;
+        if (!json_is_string(nm))
+            return sf_err_set(err, SF_EINVAL, "outputs[%zu].name: expected a string", i);
+        int k = 0;
+        while (sf_oip_output_names[k] && strcmp(sf_oip_output_names[k], json_string_value(nm)))
+            k++;
+        if (!sf_oip_output_names[k]) {
+            char shown[SF_ERR_MAX / 4];
+            sf_str_escape(shown, sizeof(shown), json_string_value(nm), json_string_length(nm));
+            return sf_err_set(err, SF_EINVAL,
+                              "outputs[%zu].name: '%s' is not an output of this model (label, "
+                              "probabilities, exit_stage, where)",
+                              i, shown);
+        }
+        for (int j = 0; j < out->n_outputs; j++)
+            if (out->outputs[j] == k)
+                return sf_err_set(err, SF_EINVAL, "outputs[%zu].name: '%s' asked for twice", i,
+                                  sf_oip_output_names[k]);
+        char field[48];
+        snprintf(field, sizeof(field), "outputs[%zu].parameters", i);
+        const json_t *params = json_object_get(o, "parameters");
+        int b;
+        if ((rc = binary_param(params, "binary_data", field, &b, err)) != SF_OK)
+            return rc;
+        if (params && json_object_get(params, "classification"))
+            return sf_err_set(err, SF_EINVAL,
+                              "%s.classification: the classification extension is not served "
+                              "(label and probabilities are outputs of their own)",
+                              field);
+        if (b == 1 || (b < 0 && all_binary))
+            out->binary |= 1u << k;
+        out->outputs[out->n_outputs++] = k;
+    }
+    return SF_OK;
+}
+
 static int parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
                          const struct sf_nn_shape *shape, size_t max_n, int ref,
                          struct sf_oip_request *out, struct sf_err *err)
@@ -175,6 +261,24 @@ static int parse_request(const char *json, size_t json_len, const void *bin, siz
         rc = sf_err_set(err, SF_EINVAL, "inputs[0]: expected an object");
         goto done;
     }
+    const json_t *iname = json_object_get(in, "name");
+    if (!json_is_string(iname)) {
+        rc = sf_err_set(err, SF_EINVAL, "inputs[0].name: missing (this model's input is '%s')",
+                        SF_OIP_INPUT_NAME);
+        goto done;
+    }
+    if (strcmp(json_string_value(iname), SF_OIP_INPUT_NAME) != 0) {
+        char shown[SF_ERR_MAX / 4];
+        const char *nm = json_string_value(iname);
+        sf_str_escape(shown, sizeof(shown), nm, json_string_length(iname));
+        rc = sf_err_set(err, SF_EINVAL,
+                        "inputs[0].name: '%s' is not an input of this model (its input is '%s')",
+                        shown, SF_OIP_INPUT_NAME);
+        goto done;
+    }
+    rc = parse_outputs(root, out, err);
+    if (rc)
+        goto done;
     const json_t *dt = json_object_get(in, "datatype");
     if (!json_is_string(dt)) {
         rc = sf_err_set(err, SF_EINVAL, "inputs[0].datatype: missing (expected FP32)");
@@ -407,74 +511,259 @@ static void put_real7(struct out *o, double v)
     put(o, b, n);
 }
 
-char *sf_oip_response_json(const char *model_name, const char *id, const struct sf_serve_result *r,
-                           size_t n)
+/* The binary bytes of output k for n results (appended to *buf). */
+static int put_binary(int k, const struct sf_serve_result *r, size_t n, int nc, char **buf,
+                      size_t *len, size_t *cap)
 {
+    unsigned char b[8];
+    char where[96];
+    for (size_t i = 0; i < n; i++) {
+        int rc = 0;
+        switch (k) {
+        case SF_OIP_OUT_LABEL:
+            sf__put64(b, (uint64_t)(int64_t)r[i].label);
+            rc = sf__buf_append(buf, len, cap, b, 8, SF_SERVE_MAX_BODY_BYTES);
+            break;
+        case SF_OIP_OUT_PROBS:
+            for (int c = 0; c < nc && !rc; c++) {
+                sf__putf(b, r[i].probs[c]);
+                rc = sf__buf_append(buf, len, cap, b, 4, SF_SERVE_MAX_BODY_BYTES);
+            }
+            break;
+        case SF_OIP_OUT_EXIT:
+            sf__put32(b, (uint32_t)r[i].exit_stage);
+            rc = sf__buf_append(buf, len, cap, b, 4, SF_SERVE_MAX_BODY_BYTES);
+            break;
+        default: { /* BYTES: a 4-byte length before each element */
+            sf_serve_where_str(&r[i], where, sizeof(where));
+            sf__put32(b, (uint32_t)strlen(where));
+            rc = sf__buf_append(buf, len, cap, b, 4, SF_SERVE_MAX_BODY_BYTES);
+            if (!rc)
+                rc = sf__buf_append(buf, len, cap, where, strlen(where), SF_SERVE_MAX_BODY_BYTES);
+        }
+        }
+        if (rc)
+            return SF_ENOMEM;
+    }
+    return SF_OK;
+}
+
+/* Bytes of output k's binary data for n results. */
+static size_t binary_size(int k, const struct sf_serve_result *r, size_t n, int nc)
+{
+    if (k == SF_OIP_OUT_LABEL)
+        return 8 * n;
+    if (k == SF_OIP_OUT_PROBS)
+        return 4 * n * (size_t)nc;
+    if (k == SF_OIP_OUT_EXIT)
+        return 4 * n;
+    size_t total = 0;
+    char where[96];
+    for (size_t i = 0; i < n; i++)
+        total += 4 + strlen(sf_serve_where_str(&r[i], where, sizeof(where)));
+    return total;
+}
+
+int sf_oip_response(const char *model_name, const char *model_version, const char *id,
+                    const struct sf_oip_request *req, const struct sf_serve_result *r, size_t n,
+                    char **out, size_t *out_len, size_t *json_len)
+{
+    static const char *const types[] = {"INT64", "FP32", "INT32", "BYTES"};
+    *out = NULL;
+    *out_len = *json_len = 0;
     int nc = n ? r[0].num_classes : 0;
     if (nc < 0 || nc > SF_NN_MAX_CLASSES)
-        return NULL;
+        return SF_EINVAL;
     for (size_t i = 0; i < n; i++) { /* every row answered, finite and of the same width */
         if (r[i].status != SF_RESULT_OK || r[i].num_classes != nc || r[i].label < 0 ||
             r[i].label >= nc)
-            return NULL;
+            return SF_EINVAL;
         for (int c = 0; c < nc; c++)
             if (!isfinite(r[i].probs[c]))
-                return NULL;
+                return SF_EINVAL;
     }
+    int order[SF_OIP_N_OUTPUTS], n_out = 0;
+    unsigned binary = req ? req->binary : 0;
+    if (req && req->n_outputs > 0)
+        for (int j = 0; j < req->n_outputs && j < SF_OIP_N_OUTPUTS; j++)
+            order[n_out++] = req->outputs[j];
+    else
+        for (int k = 0; k < SF_OIP_N_OUTPUTS; k++)
+            order[n_out++] = k;
     struct out o = {NULL, 0, 0, 0};
     size_t guess =
         400 + strlen(model_name) + (id ? 6 * strlen(id) : 0) + n * (48 + (size_t)nc * 14);
     if (!(o.p = malloc(guess)))
-        return NULL;
+        return SF_ENOMEM;
     o.cap = guess;
     puts_(&o, "{\"model_name\":");
     put_str(&o, model_name);
+    if (model_version) {
+        puts_(&o, ",\"model_version\":");
+        put_str(&o, model_version);
+    }
     if (id && *id) {
         puts_(&o, ",\"id\":");
         put_str(&o, id);
     }
-    puts_(&o, ",\"outputs\":[{\"name\":\"label\",\"datatype\":\"INT64\",\"shape\":[");
-    put_int(&o, (long long)n);
-    puts_(&o, "],\"data\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
+    puts_(&o, ",\"outputs\":[");
+    char where[96];
+    for (int j = 0; j < n_out; j++) {
+        int k = order[j];
+        puts_(&o, j ? ",{\"name\":" : "{\"name\":");
+        put_str(&o, sf_oip_output_names[k]);
+        puts_(&o, ",\"datatype\":");
+        put_str(&o, types[k]);
+        puts_(&o, ",\"shape\":[");
+        put_int(&o, (long long)n);
+        if (k == SF_OIP_OUT_PROBS) {
             put(&o, ",", 1);
-        put_int(&o, r[i].label);
-    }
-    puts_(&o, "]},{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[");
-    put_int(&o, (long long)n);
-    put(&o, ",", 1);
-    put_int(&o, nc);
-    puts_(&o, "],\"data\":[");
-    for (size_t i = 0; i < n; i++)
-        for (int c = 0; c < nc; c++) {
-            if (i || c)
-                put(&o, ",", 1);
-            put_real7(&o, r[i].probs[c]);
+            put_int(&o, nc);
         }
-    puts_(&o, "]},{\"name\":\"exit_stage\",\"datatype\":\"INT32\",\"shape\":[");
-    put_int(&o, (long long)n);
-    puts_(&o, "],\"data\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            put(&o, ",", 1);
-        put_int(&o, r[i].exit_stage);
+        if (binary & (1u << k)) {
+            puts_(&o, "],\"parameters\":{\"binary_data_size\":");
+            put_int(&o, (long long)binary_size(k, r, n, nc));
+            puts_(&o, "}}");
+            continue;
+        }
+        puts_(&o, "],\"data\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (k == SF_OIP_OUT_PROBS) {
+                for (int c = 0; c < nc; c++) {
+                    if (i || c)
+                        put(&o, ",", 1);
+                    put_real7(&o, r[i].probs[c]);
+                }
+                continue;
+            }
+            if (i)
+                put(&o, ",", 1);
+            if (k == SF_OIP_OUT_LABEL)
+                put_int(&o, r[i].label);
+            else if (k == SF_OIP_OUT_EXIT)
+                put_int(&o, r[i].exit_stage);
+            else
+                put_str(&o, sf_serve_where_str(&r[i], where, sizeof(where)));
+        }
+        puts_(&o, "]}");
     }
-    puts_(&o, "]},{\"name\":\"where\",\"datatype\":\"BYTES\",\"shape\":[");
-    put_int(&o, (long long)n);
-    puts_(&o, "],\"data\":[");
-    char buf[96];
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            put(&o, ",", 1);
-        put_str(&o, sf_serve_where_str(&r[i], buf, sizeof(buf)));
-    }
-    puts_(&o, "]}]}");
+    puts_(&o, "]}");
     if (o.oom) { /* never an answer whose data is shorter than its shape */
         free(o.p);
-        return NULL;
+        return SF_ENOMEM;
     }
-    return o.p;
+    char *text = o.p;
+    size_t len = o.len, cap = o.cap;
+    *json_len = len;
+    for (int j = 0; j < n_out; j++)
+        if (binary & (1u << order[j]) && put_binary(order[j], r, n, nc, &text, &len, &cap)) {
+            free(text);
+            *json_len = 0;
+            return SF_ENOMEM;
+        }
+    *out = text;
+    *out_len = len;
+    return SF_OK;
+}
+
+char *sf_oip_response_json(const char *model_name, const char *id, const struct sf_serve_result *r,
+                           size_t n)
+{
+    char *out;
+    size_t len, jl;
+    return sf_oip_response(model_name, NULL, id, NULL, r, n, &out, &len, &jl) == SF_OK ? out : NULL;
+}
+
+int sf_oip_decode_body(const char *encoding, const void *in, size_t len, size_t max_out,
+                       int (*reserve)(void *ctx, size_t bytes), void *ctx, char **out,
+                       size_t *out_len, struct sf_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!encoding || !*encoding || !strcasecmp(encoding, "identity"))
+        return SF_OK;
+    int window;
+    if (!strcasecmp(encoding, "gzip") || !strcasecmp(encoding, "x-gzip"))
+        window = 16 + MAX_WBITS; /* the gzip wrapper */
+    else if (!strcasecmp(encoding, "deflate"))
+        window = MAX_WBITS; /* the zlib wrapper (RFC 9110's deflate) */
+    else {
+        char shown[64];
+        sf_str_escape(shown, sizeof(shown), encoding, strlen(encoding));
+        return sf_err_set(err, SF_EUNSUPPORTED,
+                          "Content-Encoding: '%s' is not supported (accepted: %s)", shown,
+                          SF_OIP_ACCEPT_ENCODING);
+    }
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, window) != Z_OK)
+        return sf_err_set(err, SF_ENOMEM, "Content-Encoding: out of memory");
+    char *buf = NULL;
+    size_t cap = 0, used = 0;
+    int rc = SF_OK, zr = Z_OK;
+    z.next_in = (unsigned char *)(uintptr_t)in;
+    z.avail_in = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
+    if (len > UINT32_MAX)
+        rc = sf_err_set(err, SF_ETOOBIG, "Content-Encoding: a %zu-byte body", len);
+    while (rc == SF_OK && zr != Z_STREAM_END) {
+        if (used == cap) { /* grow: the budget first, the cap always */
+            if (cap >= max_out + 1) {
+                rc = sf_err_set(err, SF_ETOOBIG,
+                                "request body larger than the %zu-byte limit once decoded (%s)",
+                                max_out, encoding);
+                break;
+            }
+            size_t want = cap ? cap * 2 : OIP_INFLATE_FIRST_BYTES;
+            if (want > max_out + 1)
+                want = max_out + 1;
+            if (reserve && reserve(ctx, want - cap) != 0) {
+                rc =
+                    sf_err_set(err, SF_ENOMEM,
+                               "server busy: no memory to decode a %s body; retry later", encoding);
+                break;
+            }
+            char *nb = realloc(buf, want);
+            if (!nb) {
+                rc = sf_err_set(err, SF_ENOMEM, "Content-Encoding: out of memory");
+                break;
+            }
+            buf = nb;
+            cap = want;
+        }
+        z.next_out = (unsigned char *)buf + used;
+        z.avail_out = (uInt)(cap - used);
+        zr = inflate(&z, Z_NO_FLUSH);
+        used = cap - z.avail_out;
+        if (zr == Z_STREAM_END)
+            break;
+        if (zr != Z_OK && !(zr == Z_BUF_ERROR && z.avail_out == 0))
+            rc = sf_err_set(err, SF_EPARSE, "request body: corrupt or truncated %s data%s%s",
+                            encoding, z.msg ? ": " : "", z.msg ? z.msg : "");
+    }
+    if (rc == SF_OK && used > max_out)
+        rc = sf_err_set(err, SF_ETOOBIG,
+                        "request body larger than the %zu-byte limit once decoded (%s)", max_out,
+                        encoding);
+    if (rc == SF_OK && z.avail_in != 0)
+        rc = sf_err_set(err, SF_EPARSE, "request body: %u bytes after the end of the %s data",
+                        z.avail_in, encoding);
+    inflateEnd(&z);
+    if (rc != SF_OK) {
+        free(buf);
+        return rc;
+    }
+    if (used == cap) { /* room for a NUL: the JSON part is read as text */
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            free(buf);
+            return sf_err_set(err, SF_ENOMEM, "Content-Encoding: out of memory");
+        }
+        buf = nb;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *out_len = used;
+    return SF_OK;
 }
 
 char *sf_oip_error_json(const char *msg)

@@ -15,11 +15,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "wire/argv_emit.h"
 #include "wire/httpd.h"
 #include "serflow/cloud.h"
 #include "serflow/nn_codec.h"
 #include "serflow/wire.h"
 #include "serflow/http.h"
+#include "serflow/log.h"
+#include "serflow/metrics.h"
 #include "serflow/worker.h"
 
 /* Connections a worker accepts: the ingress keeps a few, health checks one more. */
@@ -38,6 +41,30 @@
 /* Images of one OIP request to the worker itself (the benchmark's nginx path). */
 #define WORKER_OIP_MAX_IMAGES 256
 
+/* Batch duration histogram bounds (s): a batch of the bundled model takes milliseconds, a tail
+ * with a cold start seconds. */
+static const double BATCH_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10};
+
+/* The worker's /metrics (metrics.h): every series from the start, at 0. */
+#define WORKER_METRICS(X)                                                                          \
+    X(BATCHES, "serflow_worker_batches_total", COUNTER, "Batches answered.")                       \
+    X(REFUSED, "serflow_worker_batches_refused_total", COUNTER,                                    \
+      "Batches refused (malformed frame: 400; no memory: 503).")                                   \
+    X(IMAGES, "serflow_worker_requests_total", COUNTER, "Requests (images) of the batches.")       \
+    X(EXITED, "serflow_worker_requests_exited_total", COUNTER,                                     \
+      "Requests answered on this VM (they left the network by the cut).")                          \
+    X(TAIL_CALLS, "serflow_worker_tail_invocations_total", COUNTER,                                \
+      "Function invocations for the tail (retries included).")                                     \
+    X(TAIL_FAILED, "serflow_worker_tail_failures_total", COUNTER,                                  \
+      "Requests whose tail failed (answered as failed).")                                          \
+    X(DURATION, "serflow_worker_batch_duration_seconds", HISTOGRAM,                                \
+      "A batch from its arrival to its answer, tail included.")
+
+#define WM_ENUM(id, name, type, help) WM_##id,
+enum { WORKER_METRICS(WM_ENUM) WM_COUNT };
+#undef WM_ENUM
+
 struct worker {
     const struct sf_worker_cfg *cfg;
     struct sf_nn_model *model;
@@ -45,6 +72,8 @@ struct worker {
     pthread_mutex_t mu;
     char invoke_url[512];
     int n_stages, num_classes;
+    struct sf_metrics *reg;
+    int fam[WM_COUNT];
 };
 
 /* Copies rows [a, b) of src (survivors after some stages) into dst. */
@@ -85,7 +114,8 @@ struct tail_bill {
 
 /* Runs the tail of the survivors in b on k functions; appends their results to out. */
 static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
-                     struct sf_serve_result *out, size_t *n_out, struct tail_bill *tb)
+                     struct sf_serve_result *out, size_t *n_out, struct tail_bill *tb,
+                     const char *const *headers)
 {
     size_t k = (size_t)w->cfg->fanout;
     if (k > b->n)
@@ -128,9 +158,12 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
         for (size_t i = 0; i < m; i++)
             most = chunk[idx[i]].n > most ? chunk[idx[i]].n : most;
         struct sf_http_bill bill[WORKER_MAX_FANOUT];
-        struct sf_http_opts o = {
-            w->cfg->no_function_auth ? NULL : w->cfg->auth,
-            SF_FRAME_RESULT_HEADER_BYTES + most * (24 + 4 * (size_t)w->num_classes), bill};
+        struct sf_http_opts o = {.auth = w->cfg->no_function_auth ? NULL : w->cfg->auth,
+                                 .max_resp_bytes = SF_FRAME_RESULT_HEADER_BYTES +
+                                                   most * (24 + 4 * (size_t)w->num_classes),
+                                 .bill = bill,
+                                 .headers = headers};
+        sf_metrics_add(w->reg, w->fam[WM_TAIL_CALLS], "", (double)m);
         if (sf_http_post_many(&o, w->invoke_url, pend_body, pend_len, m,
                               2 * w->cfg->fn_timeout_s + 15, status, resp, rlen, fnerr) != SF_OK)
             break;
@@ -163,8 +196,10 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
             nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
     }
     for (size_t j = 0; j < k; j++) {
-        if (done[j] != 1)
+        if (done[j] != 1) {
             fail_chunk(&chunk[j], w->num_classes, out, n_out);
+            sf_metrics_add(w->reg, w->fam[WM_TAIL_FAILED], "", (double)chunk[j].n);
+        }
         free(body[j]);
         sf_nn_batch_fini(&chunk[j]);
     }
@@ -173,8 +208,23 @@ static void run_tail(struct worker *w, const struct sf_nn_batch *b, double tau,
 static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
                          struct sf__httpd_resp *resp)
 {
+    double t0 = sf_monotonic_s();
+    /* the batch's request ids and trace (the ingress's span its parent): passed on to the tail,
+     * returned, logged */
+    const char *ids = sf__httpd_req_header(req, "X-Request-Id");
+    if (!sf_request_ids_valid(ids))
+        ids = NULL;
+    struct sf_reqtrace tr;
+    sf_reqtrace_begin(&tr, NULL, sf__httpd_req_header(req, "traceparent"));
+    char tp[64], ids_line[SF_REQUEST_IDS_MAX_BYTES + 32], tp_line[96];
+    sf_reqtrace_header(&tr, tp, sizeof(tp));
+    snprintf(ids_line, sizeof(ids_line), "X-Request-Id: %s", ids ? ids : tr.request_id);
+    snprintf(tp_line, sizeof(tp_line), "traceparent: %s", tp);
+    const char *const tail_headers[] = {ids_line, tp_line, NULL};
+    sf__httpd_header(resp, "X-Request-Id", ids ? ids : tr.request_id);
+    sf__httpd_header(resp, "traceparent", tp);
     struct sf_err err = {{0}};
-    uint64_t *ids = NULL;
+    uint64_t *rids = NULL;
     float *x = NULL;
     size_t n = 0;
     struct sf_nn_shape shape;
@@ -183,11 +233,15 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     if (sf__httpd_reserve(req, 3 * req->len) != 0) {
         sf__httpd_header(resp, "Retry-After", "1");
         sf__httpd_error(resp, 503, "worker busy: no memory for a %zu-byte batch", req->len);
+        sf_metrics_add(w->reg, w->fam[WM_REFUSED], "", 1);
         return;
     }
     if (sf_frame_input_decode(req->body, req->len, sf_nn_model_input_shape(w->model),
-                              SF_SERVE_MAX_BATCH, &ids, &x, &n, &shape, &tau, &err) != SF_OK) {
+                              SF_SERVE_MAX_BATCH, &rids, &x, &n, &shape, &tau, &err) != SF_OK) {
         sf__httpd_error(resp, 400, "%s", err.msg);
+        sf_metrics_add(w->reg, w->fam[WM_REFUSED], "", 1);
+        sf_log(SF_LOG_WARN, "batch refused", SF_LS("ids", ids), SF_LS("trace_id", tr.trace_id),
+               SF_LS("error", err.msg));
         return;
     }
     struct sf_serve_result *out = calloc(n ? n : 1, sizeof(*out));
@@ -198,7 +252,7 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     int cut = w->cfg->cut < w->n_stages ? w->cfg->cut : w->n_stages;
     pthread_mutex_lock(&w->mu);
     int rc = !out || !nr ? sf_err_set(&err, SF_ENOMEM, "out of memory")
-                         : sf_nn_batch_set_input(&b, w->model, x, ids, n, &err);
+                         : sf_nn_batch_set_input(&b, w->model, x, rids, n, &err);
     if (rc == SF_OK && n) {
         size_t done = 0;
         rc = sf_nn_runner_run(w->runner, &b, cut, tau, nr, &done, &err);
@@ -211,8 +265,9 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
                                      (long)(fmod(w->cfg->fault_delay_s, 1) * 1e9)},
                   NULL);
     struct tail_bill tb = {0, 0};
+    size_t exited = n_out, tail = rc == SF_OK ? b.n : 0;
     if (rc == SF_OK && b.n > 0)
-        run_tail(w, &b, tau, out, &n_out, &tb);
+        run_tail(w, &b, tau, out, &n_out, &tb, tail_headers);
     if (rc == SF_OK) {
         void *frame;
         size_t flen;
@@ -233,11 +288,63 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     }
     if (rc != SF_OK)
         sf__httpd_error(resp, rc == SF_EINVAL ? 400 : 500, "%s", err.msg);
+    double dt = sf_monotonic_s() - t0;
+    if (rc == SF_OK) {
+        sf_metrics_add(w->reg, w->fam[WM_BATCHES], "", 1);
+        sf_metrics_add(w->reg, w->fam[WM_IMAGES], "", (double)n);
+        sf_metrics_add(w->reg, w->fam[WM_EXITED], "", (double)exited);
+        sf_metrics_observe(w->reg, w->fam[WM_DURATION], "", dt);
+    } else {
+        sf_metrics_add(w->reg, w->fam[WM_REFUSED], "", 1);
+    }
+    sf_log(rc == SF_OK ? SF_LOG_INFO : SF_LOG_WARN, "batch", SF_LS("ids", ids),
+           SF_LS("trace_id", tr.trace_id), SF_LS("span_id", tr.span_id),
+           SF_LS("parent_id", tr.parent_id), SF_LI("status", resp->status), SF_LI("images", n),
+           SF_LI("exited", exited), SF_LI("tail", tail), SF_LI("tail_invocations", tb.calls),
+           SF_LN("latency_s", dt), SF_LS("error", rc == SF_OK ? "" : err.msg));
     sf_nn_batch_fini(&b);
     free(out);
     free(nr);
-    free(ids);
+    free(rids);
     free(x);
+}
+
+static void handle_metrics(struct worker *w, struct sf__httpd_resp *resp)
+{
+    size_t len = 0;
+    char *t = sf_metrics_render(w->reg, &len);
+    if (!t) {
+        sf__httpd_error(resp, 500, "out of memory");
+        return;
+    }
+    resp->status = 200;
+    resp->body = t;
+    resp->len = len;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static int metrics_init(struct worker *w, struct sf_err *err)
+{
+    static const struct {
+        const char *name, *help;
+        enum sf_metric_type type;
+    } fams[] = {
+#define WM_ROW(id, name, type, help) {name, help, SF_METRIC_##type},
+        WORKER_METRICS(WM_ROW)
+#undef WM_ROW
+    };
+    w->reg = sf_metrics_new();
+    if (!w->reg)
+        return sf_err_set(err, SF_ENOMEM, "worker: out of memory");
+    for (int i = 0; i < WM_COUNT; i++) {
+        int hist = fams[i].type == SF_METRIC_HISTOGRAM;
+        w->fam[i] = sf_metrics_family(w->reg, fams[i].name, fams[i].type, fams[i].help,
+                                      hist ? BATCH_BUCKETS : NULL,
+                                      hist ? SF_ARRAY_LEN(BATCH_BUCKETS) : 0, NULL);
+        if (w->fam[i] < 0)
+            return sf_err_set(err, SF_EINVAL, "worker: metric %s refused", fams[i].name);
+    }
+    return SF_OK;
 }
 
 /* POST /v2/models/{name}/infer on the worker itself: the whole model here, one OIP v2 request at
@@ -292,12 +399,23 @@ static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
         if (out[i].status != SF_RESULT_OK && refused == done)
             refused = i;
     }
-    char *body = rc == SF_OK && refused == done
-                     ? sf_oip_response_json(sf_nn_model_name(w->model), oip.id, out, done)
-                     : NULL;
-    if (body)
+    char *body = NULL;
+    size_t blen = 0, hlen = 0;
+    if (rc == SF_OK && refused == done &&
+        sf_oip_response(sf_nn_model_name(w->model), SF_OIP_MODEL_VERSION, oip.id, &oip, out, done,
+                        &body, &blen, &hlen) != SF_OK)
+        body = NULL;
+    if (body && hlen == blen) {
         sf__httpd_json(resp, 200, body);
-    else if (rc == SF_OK && refused < done)
+    } else if (body) { /* binary outputs asked for */
+        char v[32];
+        snprintf(v, sizeof(v), "%zu", hlen);
+        sf__httpd_header(resp, "Inference-Header-Content-Length", v);
+        resp->status = 200;
+        resp->body = body;
+        resp->len = blen;
+        resp->content_type = "application/octet-stream";
+    } else if (rc == SF_OK && refused < done)
         sf__httpd_error(resp, 422,
                         "image %zu: the model's outputs are not finite (its values are outside "
                         "what the model handles)",
@@ -325,6 +443,8 @@ static void worker_handler(void *ctx, const struct sf__httpd_req *req, struct sf
         handle_oip(w, req, resp);
     else if (!strcmp(req->url, "/v1/health"))
         sf__httpd_json(resp, 200, sf_strdup("{\"status\":\"ready\"}"));
+    else if (!strcmp(req->url, "/metrics") && !strcmp(req->method, "GET"))
+        handle_metrics(w, resp);
     else
         sf__httpd_error(resp, 404, "%s %s: no such endpoint on a worker", req->method, req->url);
 }
@@ -335,7 +455,9 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     struct worker w = {0};
     w.cfg = cfg;
     pthread_mutex_init(&w.mu, NULL);
-    int rc = sf_nn_model_load(cfg->model_dir, &w.model, err);
+    int rc = metrics_init(&w, err);
+    if (rc == SF_OK)
+        rc = sf_nn_model_load(cfg->model_dir, &w.model, err);
     if (rc == SF_OK)
         rc = sf_nn_runner_new(w.model, cfg->backend, &w.runner, err);
     struct sf__httpd *h = NULL;
@@ -379,6 +501,12 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
         }
         if (sf_proc_announce_ready(cfg->ready_fd, cfg->host, sf__httpd_port(h)) != SF_OK)
             rc = sf_err_set(err, SF_EIO, "worker: cannot write the readiness line");
+        char addr[160];
+        snprintf(addr, sizeof(addr), "http://%s:%d", cfg->host, sf__httpd_port(h));
+        sf_log(SF_LOG_INFO, "ready", SF_LS("address", addr),
+               SF_LI("cut", cfg->cut < w.n_stages ? cfg->cut : w.n_stages),
+               SF_LI("stages", w.n_stages), SF_LI("threads", cfg->threads),
+               SF_LN("start_s", sf_monotonic_s() - t_start));
         while (rc == SF_OK && !*stop) {
             struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -391,6 +519,35 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
     sf__httpd_stop(h);
     sf_nn_runner_free(w.runner);
     sf_nn_model_free(w.model);
+    sf_metrics_free(w.reg);
     pthread_mutex_destroy(&w.mu);
     return rc;
+}
+
+void sf_worker_defaults(struct sf_worker_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->host = "127.0.0.1";
+    c->cut = 1 << 20;
+    c->tau = 1;
+    c->fanout = 1;
+    c->fn_timeout_s = 10;
+    c->threads = 1;
+    c->ready_fd = -1;
+    c->backend = SF_NN_BACKEND_DNNL;
+    c->log_level = SF_LOG_INFO;
+    c->log_format = SF_LOG_TEXT;
+}
+
+int sf_worker_argv(const struct sf_worker_cfg *c, struct sf_argv *a, struct sf_err *err)
+{
+    struct sf_worker_cfg d;
+    sf_worker_defaults(&d);
+    int rc = SF_OK;
+#define EMIT(ID, name, KIND, field, meta, help, lo, hi)                                            \
+    if (rc == SF_OK)                                                                               \
+        rc = sf__emit_##KIND(a, name, &c->field, &d.field);
+    SF_WORKER_OPTIONS(EMIT)
+#undef EMIT
+    return rc == SF_OK ? SF_OK : sf_err_set(err, rc, "worker: the command line is too long");
 }

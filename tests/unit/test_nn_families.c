@@ -1,0 +1,245 @@
+/* test_nn_families.c - "bring your own model": three small early-exit networks of the common
+ * families, built in PyTorch with random weights and exported by tools/export_ee.py
+ * (tools/make_ee_testdata.py writes tests/data/ee/): ResNet-SDN (residual Add of two
+ * activations, downsampling shortcut, SDN mixed-pooling classifiers), MobileNet-SDN (depthwise
+ * and grouped convolutions, ReLU6/Clip fused and standalone, inverted residual) and one with
+ * dilation and every padding mode (auto_pad SAME_UPPER/SAME_LOWER/VALID, asymmetric pads, a
+ * Pad folded into a Conv, ceil_mode pooling). Every stage's logits on both backends (oneDNN
+ * with several option sets, the input and hidden state in the layouts a runner uses) must
+ * equal PyTorch's within 1e-4; the early-exit runner must answer with them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "serflow/nn.h"
+
+#define GOLDEN_N     8
+#define VGG_GOLDEN_N 16
+#define CLASSES      10
+/* PyTorch vs serflow, any logit of any stage (the bar). */
+#define TOL 1e-4
+
+static const char *const families[] = {"resnet-sdn", "mobilenet-sdn", "dilated"};
+
+static float *read_f32(const char *rel, size_t count)
+{
+    FILE *f = fopen(tu_src(rel), "rb");
+    if (!f)
+        fail_msg("cannot open %s", tu_src(rel));
+    float *v = malloc(count * sizeof(float));
+    assert_non_null(v);
+    assert_int_equal(fread(v, sizeof(float), count, f), count);
+    assert_int_equal(fgetc(f), EOF); /* the file holds exactly that */
+    fclose(f);
+    return v;
+}
+
+static struct sf_nn_model *load_family(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof(rel), "tests/data/ee/%s", name);
+    struct sf_err err = {{0}};
+    struct sf_nn_model *m = NULL;
+    if (sf_nn_model_load(tu_src(rel), &m, &err))
+        fail_msg("%s", err.msg);
+    return m;
+}
+
+static double max_abs(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* Runs every stage of m with runner r's execs on the first n golden requests, the hidden state
+ * handed over in the layout the next stage prefers (or plain NCHW when `plain`), and returns
+ * the largest logit difference from PyTorch's. */
+static double stages_vs_torch(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *x0,
+                              const float *golden, size_t golden_n, size_t n, int plain)
+{
+    struct sf_err err = {{0}};
+    int ns = sf_nn_model_num_stages(m);
+    size_t in_n = sf_nn_shape_numel(sf_nn_model_input_shape(m));
+    float *in = malloc(n * in_n * sizeof(float));
+    assert_non_null(in);
+    memcpy(in, x0, n * in_n * sizeof(float));
+    enum sf_nn_layout in_l = SF_NN_LAYOUT_NCHW;
+    double worst = 0;
+    for (int k = 1; k <= ns; k++) {
+        const struct sf_nn_shape *hs = sf_nn_stage_hidden_shape(sf_nn_model_stage(m, k));
+        enum sf_nn_layout hl = k < ns && !plain
+                                   ? sf_nn_exec_input_layout(sf_nn_runner_exec(r, k + 1))
+                                   : SF_NN_LAYOUT_NCHW;
+        size_t hn = sf_nn_layout_numel(hl, hs);
+        float *h = calloc(n * (hn ? hn : 1), sizeof(float));
+        float l[VGG_GOLDEN_N * CLASSES];
+        assert_non_null(h);
+        assert_true(n <= VGG_GOLDEN_N && n <= golden_n);
+        if (sf_nn_exec_run_layout(sf_nn_runner_exec(r, k), in, in_l, n, hn ? h : NULL, hl, l, &err))
+            fail_msg("stage %d: %s", k, err.msg);
+        /* golden is [stage][request][class] over golden_n requests */
+        double d = max_abs(l, golden + (size_t)(k - 1) * golden_n * CLASSES, n * CLASSES);
+        if (d >= TOL)
+            fail_msg("%s stage %d, batch %zu: logits differ from PyTorch's by %.3g",
+                     sf_nn_model_name(m), k, n, d);
+        worst = fmax(worst, d);
+        free(in);
+        in = h;
+        in_l = hl;
+    }
+    free(in);
+    return worst;
+}
+
+static void test_families_match_torch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    const struct sf_nn_opts variants[] = {
+        {0}, {.conv_direct = 1}, {.sub_batch = 1}, {.sub_batch = 3, .threads = tu_dnnl_threads()}};
+    for (size_t f = 0; f < SF_ARRAY_LEN(families); f++) {
+        struct sf_nn_model *m = load_family(families[f]);
+        int ns = sf_nn_model_num_stages(m);
+        assert_int_equal(ns, 3);
+        assert_int_equal(sf_nn_model_num_classes(m), CLASSES);
+        char rel[256];
+        snprintf(rel, sizeof(rel), "tests/data/ee/%s/golden_input.f32", families[f]);
+        float *x0 = read_f32(rel, GOLDEN_N * 28 * 28);
+        snprintf(rel, sizeof(rel), "tests/data/ee/%s/golden_logits.f32", families[f]);
+        float *golden = read_f32(rel, (size_t)ns * GOLDEN_N * CLASSES);
+        double worst[2] = {0, 0};
+        for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+            size_t nv = b == SF_NN_BACKEND_REF ? 1 : SF_ARRAY_LEN(variants);
+            for (size_t v = 0; v < nv; v++) {
+                struct sf_nn_runner *r;
+                if (sf_nn_runner_new_opts(m, (enum sf_nn_backend)b, &variants[v], &r, &err))
+                    fail_msg("%s: %s", families[f], err.msg);
+                /* batch 8, then 3 and 1 (oneDNN plans per sub-batch size), both hand-overs */
+                const size_t batches[] = {GOLDEN_N, 3, 1};
+                for (size_t i = 0; i < SF_ARRAY_LEN(batches); i++)
+                    for (int plain = 0; plain < 2; plain++)
+                        worst[b] = fmax(worst[b], stages_vs_torch(r, m, x0, golden, GOLDEN_N,
+                                                                  batches[i], plain));
+                sf_nn_runner_free(r);
+            }
+        }
+        print_message("%s: max |logit - PyTorch| ref %.3g, dnnl %.3g\n", families[f], worst[0],
+                      worst[1]);
+        free(x0);
+        free(golden);
+        sf_nn_model_free(m);
+    }
+}
+
+/* The early-exit driver on each family: with exits off every request is answered by its most
+ * confident classifier, whose label is PyTorch's argmax there; with tau 0 all leave at once. */
+static void test_families_exit_driver(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    for (size_t f = 0; f < SF_ARRAY_LEN(families); f++) {
+        struct sf_nn_model *m = load_family(families[f]);
+        int ns = sf_nn_model_num_stages(m);
+        char rel[256];
+        snprintf(rel, sizeof(rel), "tests/data/ee/%s/golden_input.f32", families[f]);
+        float *x0 = read_f32(rel, GOLDEN_N * 28 * 28);
+        snprintf(rel, sizeof(rel), "tests/data/ee/%s/golden_logits.f32", families[f]);
+        float *golden = read_f32(rel, (size_t)ns * GOLDEN_N * CLASSES);
+        for (int b = SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+            struct sf_nn_runner *r;
+            if (sf_nn_runner_new(m, (enum sf_nn_backend)b, &r, &err))
+                fail_msg("%s", err.msg);
+            const double taus[] = {2.0, 0.0};
+            for (size_t t = 0; t < SF_ARRAY_LEN(taus); t++) {
+                struct sf_nn_batch bt;
+                struct sf_nn_result res[GOLDEN_N];
+                size_t done = 0;
+                sf_nn_batch_init(&bt);
+                if (sf_nn_batch_set_input(&bt, m, x0, NULL, GOLDEN_N, &err) ||
+                    sf_nn_runner_run(r, &bt, ns, taus[t], res, &done, &err))
+                    fail_msg("%s: %s", families[f], err.msg);
+                assert_int_equal(done, GOLDEN_N);
+                for (size_t i = 0; i < done; i++) {
+                    size_t id = (size_t)res[i].id;
+                    assert_true(id < GOLDEN_N);
+                    if (taus[t] == 0.0)
+                        assert_int_equal(res[i].exit_stage, 1);
+                    const float *lg =
+                        golden + ((size_t)(res[i].answer_stage - 1) * GOLDEN_N + id) * CLASSES;
+                    int best = 0;
+                    for (int c = 1; c < CLASSES; c++)
+                        best = lg[c] > lg[best] ? c : best;
+                    assert_int_equal(res[i].label, best);
+                }
+                sf_nn_batch_fini(&bt);
+            }
+            sf_nn_runner_free(r);
+        }
+        free(x0);
+        free(golden);
+        sf_nn_model_free(m);
+    }
+}
+
+/* The bundled VGG16-SDN (models/vgg16-sdn, the paper's architecture trained by
+ * tools/train_vgg16_sdn.py): all 11 stages on its 16 golden test images against PyTorch's
+ * logits, oneDNN at batch 16 and 3 (both hand-overs); the reference backend on one image (it
+ * is plain loops: 0.3 GMAC per image). */
+static void test_vgg16_sdn_golden(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_nn_model *m = NULL;
+    if (sf_nn_model_load(tu_src("models/vgg16-sdn"), &m, &err))
+        fail_msg("%s", err.msg);
+    int ns = sf_nn_model_num_stages(m);
+    assert_int_equal(ns, 11);
+    const struct sf_nn_shape *is = sf_nn_model_input_shape(m);
+    assert_int_equal(is->dims[1], 32);
+    float *x0 = read_f32("models/vgg16-sdn/golden_input.f32", VGG_GOLDEN_N * 32 * 32);
+    float *golden =
+        read_f32("models/vgg16-sdn/golden_logits.f32", (size_t)ns * VGG_GOLDEN_N * CLASSES);
+    /* Under valgrind (make valgrind sets SF_TEST_VALGRIND) memcheck runs 50-100x slower: one
+     * image on oneDNN, plain hand-over; the loader and every plan are still checked. */
+    int vg = tu_dnnl_threads() == 1;
+    double worst[2] = {0, 0};
+    for (int b = vg ? SF_NN_BACKEND_DNNL : SF_NN_BACKEND_REF; b <= SF_NN_BACKEND_DNNL; b++) {
+        struct sf_nn_runner *r;
+        if (sf_nn_runner_new(m, (enum sf_nn_backend)b, &r, &err))
+            fail_msg("%s", err.msg);
+        const size_t batches[] = {VGG_GOLDEN_N, 3};
+        for (size_t i = 0; i < SF_ARRAY_LEN(batches); i++)
+            for (int plain = 0; plain < 2; plain++) {
+                size_t n = b == SF_NN_BACKEND_REF || vg ? 1 : batches[i];
+                if ((b == SF_NN_BACKEND_REF || vg) && (i > 0 || !plain))
+                    continue; /* the slow cases: one image, once */
+                worst[b] =
+                    fmax(worst[b], stages_vs_torch(r, m, x0, golden, VGG_GOLDEN_N, n, plain));
+            }
+        sf_nn_runner_free(r);
+    }
+    print_message("vgg16-sdn: max |logit - PyTorch| ref %.3g, dnnl %.3g\n", worst[0], worst[1]);
+    free(x0);
+    free(golden);
+    sf_nn_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_families_match_torch),
+        cmocka_unit_test(test_families_exit_driver),
+        cmocka_unit_test(test_vgg16_sdn_golden),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
