@@ -1,7 +1,8 @@
 /* test_serve.c - the serving building blocks: input and result frames (round trips and every
  * refusal), OIP v2 request parsing (JSON and binary extension, copied or left in place) and
- * responses, HTTP/1.1 heads, framing, chunked bodies and paths, the Prometheus registry's
- * exposition text, and the billing rules. */
+ * responses (the outputs filter, binary outputs), request ids and trace context, HTTP/1.1 heads,
+ * framing, chunked bodies and paths, the Prometheus registry's exposition text, and the billing
+ * rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -289,6 +290,125 @@ static void test_oip_response_numbers(void **state)
     free(s);
 }
 
+/* Request ids and trace context: a client's kept when valid, made when not (UUID v4, distinct
+ * across the random pool's refills), a traceparent continued with a span of this hop's, its flags
+ * read, every malformed one refused. */
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void test_reqtrace(void **state)
+{
+    (void)state;
+    struct sf_reqtrace t;
+    char hdr[64];
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    sf_reqtrace_begin(&t, "client-id-1", tp);
+    assert_string_equal(t.request_id, "client-id-1");
+    assert_true(t.given_id);
+    assert_string_equal(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(t.parent_id, "00f067aa0ba902b7");
+    assert_int_equal(t.flags, 1);
+    assert_int_equal(strlen(t.span_id), 16);
+    assert_string_not_equal(t.span_id, t.parent_id);
+    sf_reqtrace_header(&t, hdr, sizeof(hdr));
+    assert_int_equal(strlen(hdr), 55);
+    assert_int_equal(memcmp(hdr, tp, 36), 0);
+    assert_int_equal(memcmp(hdr + 36, t.span_id, 16), 0);
+    assert_string_equal(hdr + 52, "-01");
+    char tid[33], pid[17];
+    unsigned fl = 0;
+    assert_int_equal(sf_traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe",
+                                          tid, pid, &fl),
+                     SF_OK);
+    assert_int_equal(fl, 0xfe);
+    static const char *const bad[] = {
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",    /* short */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* forbidden version */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* 00 is exactly 55 */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",   /* not hex */
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++)
+        assert_int_equal(sf_traceparent_parse(bad[i], tid, pid, &fl), SF_EINVAL);
+    /* made ids: UUID v4, all distinct over more than a pool's worth of draws */
+    enum { N = 64 };
+    static char ids[N][SF_REQUEST_ID_MAX_BYTES + 1], spans[N][17];
+    for (int i = 0; i < N; i++) {
+        sf_reqtrace_begin(&t, i % 2 ? "bad id, with a comma" : NULL, i % 3 ? NULL : "00-zz");
+        assert_false(t.given_id);
+        assert_int_equal(strlen(t.request_id), 36);
+        for (int k = 0; k < 36; k++)
+            assert_true(k == 8 || k == 13 || k == 18 || k == 23 ? t.request_id[k] == '-'
+                                                                : is_hex(t.request_id + k, 1));
+        assert_int_equal(t.request_id[14], '4');
+        assert_non_null(strchr("89ab", t.request_id[19]));
+        assert_true(is_hex(t.trace_id, 32) && is_hex(t.span_id, 16));
+        assert_string_equal(t.parent_id, "");
+        assert_int_equal(t.flags, 0);
+        memcpy(ids[i], t.request_id, sizeof(ids[i]));
+        memcpy(spans[i], t.span_id, sizeof(spans[i]));
+        for (int j = 0; j < i; j++) {
+            assert_string_not_equal(ids[i], ids[j]);
+            assert_string_not_equal(spans[i], spans[j]);
+        }
+    }
+}
+
+/* The answer with the request's outputs filter and binary outputs: its order, JSON for the
+ * others, the binary tail after Inference-Header-Content-Length bytes. */
+static void test_oip_response_outputs(void **state)
+{
+    (void)state;
+    struct sf_serve_result r[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        r[i].num_classes = 10;
+        r[i].label = 7 - i;
+        r[i].exit_stage = 1 + i;
+        r[i].cut = 3;
+        r[i].head_where = SF_WHERE_VM;
+        r[i].probs[7 - i] = 0.75f;
+        r[i].probs[0] = 0.25f;
+    }
+    struct sf_oip_request q;
+    memset(&q, 0, sizeof(q));
+    q.n_outputs = 2;
+    q.outputs[0] = SF_OIP_OUT_EXIT;
+    q.outputs[1] = SF_OIP_OUT_LABEL;
+    q.binary = 1u << SF_OIP_OUT_LABEL;
+    char *out = NULL;
+    size_t len = 0, jl = 0;
+    assert_int_equal(sf_oip_response("m", "1", "x", &q, r, 2, &out, &len, &jl), SF_OK);
+    assert_int_equal(len, jl + 16);
+    json_error_t je;
+    json_t *o = json_loadb(out, jl, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "model_version")), "1");
+    json_t *outs = json_object_get(o, "outputs");
+    assert_int_equal(json_array_size(outs), 2);
+    json_t *e = json_array_get(outs, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "name")), "exit_stage");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(e, "data"), 1)), 2);
+    json_t *l = json_array_get(outs, 1);
+    assert_string_equal(json_string_value(json_object_get(l, "name")), "label");
+    assert_null(json_object_get(l, "data"));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(l, "parameters"), "binary_data_size")),
+        16);
+    int64_t lab[2];
+    memcpy(lab, out + jl, 16);
+    assert_int_equal(lab[0], 7);
+    assert_int_equal(lab[1], 6);
+    json_decref(o);
+    free(out);
+}
+
 static void test_http_head(void **state)
 {
     (void)state;
@@ -536,6 +656,8 @@ int main(void)
         cmocka_unit_test(test_http_head),
         cmocka_unit_test(test_http_chunked),
         cmocka_unit_test(test_http_path),
+        cmocka_unit_test(test_reqtrace),
+        cmocka_unit_test(test_oip_response_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

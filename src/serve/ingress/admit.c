@@ -102,7 +102,7 @@ static int series(struct sf__server *s, int *cache, int family, const char *labe
 static void count_result(struct sf__server *s, const struct sf__item *it,
                          const struct sf_serve_result *r, double now)
 {
-    char lab[64];
+    char lab[64] = "";
     static const char *const outcome[] = {"outcome=\"ok\"", "outcome=\"failed\"",
                                           "outcome=\"refused\"", "outcome=\"deadline\""};
     struct sf__series *h = &s->series;
@@ -116,7 +116,8 @@ static void count_result(struct sf__server *s, const struct sf__item *it,
     if (lat <= s->cfg->bind->env.ctl.epoch_s)
         sf_metrics_add_at(s->metrics, series(s, &h->slo_ok, s->mid.slo_ok, ""), 1);
     int e = r->exit_stage >= 0 && r->exit_stage <= SF_MAX_STAGES ? r->exit_stage : 0;
-    snprintf(lab, sizeof(lab), "stage=\"%d\"", e);
+    if (h->stage[e] == SF__NO_SERIES) /* the label only for the first lookup */
+        snprintf(lab, sizeof(lab), "stage=\"%d\"", e);
     sf_metrics_add_at(s->metrics, series(s, &h->stage[e], s->mid.exit_stage, lab), 1);
     int w = r->cut == 0 ? 0 : r->exit_stage <= r->cut ? 1 : 2;
     static const char *const where[] = {"where=\"function\"", "where=\"vm\"",

@@ -112,15 +112,16 @@ struct sf__batch *sf__batch_take(struct sf__server *s, size_t n, enum sf__batch_
         memcpy(x_at + i * bytes, image_of(s, it), bytes);
         if (!i) /* the oldest: the earliest deadline */
             b->deadline_s = it->deadline_s;
-        if (it->owner == prev || 0)
+        if (it->owner == prev)
             continue; /* a request's images are queued together */
         prev = it->owner;
         const struct sf_reqtrace *t = &it->owner->acc.trace;
         size_t l = strlen(t->request_id);
         if (ids_len + l + 1 < sizeof(b->req_ids)) { /* whole ids only */
-            snprintf(b->req_ids + ids_len, sizeof(b->req_ids) - ids_len, "%s%s", ids_len ? "," : "",
-                     t->request_id);
-            ids_len += l + (ids_len ? 1 : 0);
+            if (ids_len)
+                b->req_ids[ids_len++] = ',';
+            memcpy(b->req_ids + ids_len, t->request_id, l + 1);
+            ids_len += l;
         }
         if (!b->n_requests++) { /* its own span in its oldest request's trace */
             struct sf_reqtrace span = *t;
