@@ -25,7 +25,8 @@ pkgs=(
   curl                # integration tests: a real HTTP client against the ingress
   awscli              # integration tests: `aws lambda invoke` against the local function runtime
   python3-boto3       # integration tests: boto3's Lambda client against the function runtime
-  prometheus          # integration tests: `promtool check metrics` on /metrics
+  prometheus          # tests: `promtool check metrics` on /metrics, `promtool check/test rules` on
+                      # deploy/prometheus/, a real Prometheus scraping serve (prometheus_scrape.sh)
   nginx-light         # bench/bench_serve.sh: nginx proxying to the same worker, the reference
   wrk                 # bench/bench_serve.sh: the HTTP load generator
   libssl-dev          # aws: SigV4 signing (HMAC-SHA256, SHA-256) with OpenSSL's libcrypto

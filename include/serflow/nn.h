@@ -247,6 +247,17 @@ struct sf_nn_exec *sf_nn_runner_exec(struct sf_nn_runner *r, int k);
 int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_stage, double tau,
                      struct sf_nn_result *out, size_t *n_out, struct sf_err *err);
 
+/* The largest sub-batch sf_nn_runner_warm prepares (its zero batch is this many requests per
+ * worker): a bound on the warm-up's memory and time, above any cache-sized sub-batch. */
+#define SF_NN_WARM_MAX_SUB 64
+
+/* Prepares the runner for the batch sizes a server meets: runs a zero batch of each chunk size a
+ * stage can cut a batch into (its sub-batch and the powers of two below it) through every stage,
+ * so that the backend's per-size plans (oneDNN: primitive creation and JIT, 10-100 ms a stage
+ * for VGG16) are made at start, in the cold start, not inside the first requests of each size.
+ * Best effort for the rows a zero image sends out early. SF_ENOMEM, backend errors. */
+int sf_nn_runner_warm(struct sf_nn_runner *r, struct sf_err *err);
+
 /* Numerically stable softmax of n logits into probs; returns the arg max. */
 int sf_nn_softmax(const float *logits, int n, float *probs);
 

@@ -207,6 +207,10 @@ struct sf_plan {
 int sf_plan_run(struct sf_plan *plan, const struct sf_profile *prof, const struct sf_pricing *price,
                 const struct sf_plan_opts *opts, struct sf_err *err);
 void sf_plan_fini(struct sf_plan *plan);
+/* 1 when candidate a ranks before b: cheaper by more than SF_PLAN_TIE_REL, else (a tie) the more
+ * accurate, then fewer instances at the planning rate, then FaaS before IaaS before hybrid, then
+ * the larger SLO and spill margins. The plan's own order; a binding picks its pool with it too. */
+int sf_plan_better(const struct sf_candidate *a, const struct sf_candidate *b);
 
 /* ---- paths: where a policy's work runs ---- */
 

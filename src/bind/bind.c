@@ -95,9 +95,11 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
             pick = &c[SF_POOL_FAAS];
             break;
         case SF_POLICY_PATH_PLAN: {
+            /* the plan's order (ties within rounding go to the simpler pool), so that serflow
+             * runs the path `serflow plan --tau` prints */
             int best = SF_POOL_FAAS;
             for (int p = 1; p < 3; p++)
-                if (found[p] && c[p].rank_usd_per_s < c[best].rank_usd_per_s)
+                if (found[p] && sf_plan_better(&c[p], &c[best]))
                     best = p;
             pick = &c[best];
             break;
@@ -113,12 +115,12 @@ int sf_bind_resolve(const struct sf_plan *plan, const struct sf_pricing *price,
             /* the plan's choice when it has instances, else the cheapest path with them */
             int best = SF_POOL_FAAS;
             for (int p = 1; p < 3; p++)
-                if (found[p] && c[p].rank_usd_per_s < c[best].rank_usd_per_s)
+                if (found[p] && sf_plan_better(&c[p], &c[best]))
                     best = p;
             if (best == SF_POOL_FAAS) {
                 int inst = -1;
                 for (int p = 1; p < 3; p++)
-                    if (found[p] && (inst < 0 || c[p].rank_usd_per_s < c[inst].rank_usd_per_s))
+                    if (found[p] && (inst < 0 || sf_plan_better(&c[p], &c[inst])))
                         inst = p;
                 if (inst >= 0)
                     best = inst;

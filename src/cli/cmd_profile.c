@@ -407,9 +407,11 @@ static int measure_model(struct prof_run *x, const struct prof_args *a, struct s
     int rc = sf_nn_model_load(a->model_dir, m, err);
     if (rc != SF_OK)
         return rc;
-    double load_s = sf_monotonic_s() - t0;
     if ((rc = sf_nn_runner_new(*m, a->backend, r, err)) != SF_OK ||
-        (rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(*m),
+        (rc = sf_nn_runner_warm(*r, err)) != SF_OK)
+        return rc;
+    double load_s = sf_monotonic_s() - t0; /* load and warm-up: as a function instance starts */
+    if ((rc = sf_nn_dataset_load_idx(a->images_path, a->labels_path, sf_nn_model_norm_mean(*m),
                                      sf_nn_model_norm_std(*m), (size_t)a->images, ds, err)) !=
             SF_OK ||
         (rc = sf_nn_dataset_fit(ds, *m, err)) != SF_OK ||

@@ -27,6 +27,12 @@ static double cold_mean_epochs(const struct sf_ctl_params *c)
     return 0.5 * (c->cold_start_min_epochs + c->cold_start_max_epochs);
 }
 
+static int64_t cold_epochs_max(const struct sf_ctl_params *c)
+{
+    return c->cold_start_max_epochs > c->cold_start_min_epochs ? c->cold_start_max_epochs
+                                                               : c->cold_start_min_epochs;
+}
+
 static int64_t cold_epochs(const struct sf_ctl_params *c)
 {
     return (int64_t)llround(cold_mean_epochs(c));
@@ -256,8 +262,12 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
         f->cur = 1; /* with nothing observed yet, the break-even rule */
         /* ... or, when the path was planned against the traffic, the fleet that plan expects */
         for (int i = 0; i < f->n_x && env->prior_instances > 0; i++)
-            if (f->x[i].kind == SF__EXPERT_FIXED && f->x[i].fixed == env->prior_instances)
+            if (f->x[i].kind == SF__EXPERT_FIXED && f->x[i].fixed == env->prior_instances) {
                 f->cur = i;
+                /* the plan's fleet is kept until it is warm: every shadow pays its boot from
+                 * epoch 0, so a comparison before then only says that booting costs */
+                f->hold_until = 1 + cold_epochs_max(c);
+            }
     }
     for (int i = 0; i < f->n_x; i++)
         sf_dq_init(&f->x[i].q, &f->batcher, &shadow_ops, NULL, 0);
@@ -354,6 +364,14 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
         } else if (x->kind == SF__EXPERT_FIXED) {
             x->cost_usd += x->fixed * p * T;
         }
+    }
+    /* the plan's fleet held until warm; from then on the accounts count from the same start */
+    if (f->hold_until > 0) {
+        if (e < f->hold_until)
+            return expert_active(f, &f->x[f->cur], e);
+        for (int i = 0; i < f->n_x; i++)
+            f->x[i].cost_usd = 0;
+        f->hold_until = 0;
     }
     /* follow the cheapest, unless the one followed is within the switch's cost of it */
     int best = 0;

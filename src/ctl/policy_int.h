@@ -94,6 +94,7 @@ struct sf__follow {
     double hysteresis;
     int batch, invoke, tail_calls, partial_to_instance, deadline;
     int n_x, n_rules, n_fixed, cur, switches, target;
+    int64_t hold_until; /* > 0: the plan's fleet (prior_instances) is followed until then */
     struct sf__expert x[1 + SF__FOLLOW_MAX_FIXED + SF__FOLLOW_MAX_RULES];
     struct sf__follow_rule rules[SF__FOLLOW_MAX_RULES];
 };

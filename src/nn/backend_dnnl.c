@@ -6,13 +6,14 @@
  * shapes), and the chunks are spread over the pool's workers. Every layer of a chunk then runs
  * on data still in cache; at batch 100 a layer's activations are 5-10 MB, far over L2.
  *
- * Plans: per worker and per chunk size (1..sub, so every batch size is covered and nothing is
- * ever evicted) and per pair of caller layouts, a list of steps (primitive + arguments).
- * Primitives are created single-threaded (the pool sets OpenMP's count to 1) and with a
- * user-managed scratchpad; their memory objects have no buffers of their own: intermediate
- * tensors and the scratchpad live in the worker's arena, and the caller's input, hidden and
- * logits rows are bound with dnnl_memory_set_data_handle for every chunk, so a convolution
- * reads the caller's input and writes the caller's hidden buffer with no copy in between.
+ * Plans: per worker and per chunk size (sub and the powers of two below it, split_of: every
+ * batch size is covered with few plans, and nothing is ever evicted) and per pair of caller
+ * layouts, a list of steps (primitive + arguments). Primitives are created single-threaded (the
+ * pool sets OpenMP's count to 1) and with a user-managed scratchpad; their memory objects have no
+ * buffers of their own: intermediate tensors and the scratchpad live in the worker's arena, and the
+ * caller's input, hidden and logits rows are bound with dnnl_memory_set_data_handle for every
+ * chunk, so a convolution reads the caller's input and writes the caller's hidden buffer with no
+ * copy in between.
  *
  * Layouts: convolutions are Winograd (F(2x2,3x3) or F(4x4,3x3), about 2.25-4x fewer
  * multiplications) where oneDNN has it for the CPU and shape, else direct; Winograd works in
@@ -1086,12 +1087,60 @@ static size_t dnnl_sub_batch(const void *ctx)
     return ((const struct dnnl_ctx *)ctx)->sub;
 }
 
-/* Chunks a batch is cut into: at most sub requests each, and at least one per worker. */
-static size_t num_chunks(const struct dnnl_ctx *c, size_t batch)
+/* How a batch is cut into chunks. A chunk has `sub` requests or a power of two below it, so a
+ * stage has at most 2 + log2(sub) plans whatever batch sizes come (each new chunk size costs a
+ * plan: oneDNN creates and JIT-compiles every primitive, 10-100 ms a stage for VGG16, which a
+ * server with batches of every size from 1 to 100 would otherwise pay again and again). The
+ * batch is `full` chunks of `unit`, then the bits of `rem` from the highest. */
+struct split {
+    size_t unit, full, rem, nchunks;
+};
+
+static size_t pow2_floor(size_t n)
 {
-    size_t by_size = (batch + c->sub - 1) / c->sub;
+    size_t p = 1;
+    while (p <= n / 2)
+        p *= 2;
+    return p;
+}
+
+/* spread: at least one chunk per worker (the pool runs them), else chunks as large as allowed. */
+static struct split split_of(const struct dnnl_ctx *c, size_t batch, int spread)
+{
+    struct split sp = {0, 0, 0, 0};
+    if (batch == 0)
+        return sp;
+    /* full sub-batches while there are enough for every worker; a small batch is shared out */
     size_t by_threads = batch < (size_t)c->nthreads ? batch : (size_t)c->nthreads;
-    return by_size > by_threads ? by_size : by_threads;
+    size_t target =
+        !spread || batch >= c->sub * by_threads ? c->sub : (batch + by_threads - 1) / by_threads;
+    sp.unit = target >= c->sub ? c->sub : pow2_floor(target);
+    sp.full = batch / sp.unit;
+    sp.rem = batch % sp.unit;
+    sp.nchunks = sp.full;
+    for (size_t r = sp.rem; r; r &= r - 1)
+        sp.nchunks++;
+    return sp;
+}
+
+/* Rows [*r0, *r0 + *n) of chunk i. */
+static void split_chunk(const struct split *sp, size_t i, size_t *r0, size_t *n)
+{
+    if (i < sp->full) {
+        *r0 = i * sp->unit;
+        *n = sp->unit;
+        return;
+    }
+    size_t row = sp->full * sp->unit, k = i - sp->full;
+    for (size_t b = pow2_floor(sp->rem);; b /= 2)
+        if (sp->rem & b) {
+            if (k-- == 0) {
+                *r0 = row;
+                *n = b;
+                return;
+            }
+            row += b;
+        }
 }
 
 /* FLOPs per request of a chunk of n: each convolution as the implementation chosen for n runs
@@ -1121,12 +1170,13 @@ static double chunk_flops(const struct dnnl_ctx *c, size_t n)
 static double dnnl_flops(void *ctx, size_t batch)
 {
     struct dnnl_ctx *c = ctx;
-    size_t nchunks = num_chunks(c, batch), q = batch / nchunks, rem = batch % nchunks;
+    struct split sp = split_of(c, batch, 1);
     int omp_saved = omp_get_max_threads();
     omp_set_num_threads(1); /* primitives are created single-threaded, as the plans' are */
-    double f = (double)((nchunks - rem) * q) * chunk_flops(c, q);
-    if (rem)
-        f += (double)(rem * (q + 1)) * chunk_flops(c, q + 1);
+    double f = (double)(sp.full * sp.unit) * chunk_flops(c, sp.unit);
+    for (size_t b = 1; b <= sp.rem; b *= 2)
+        if (sp.rem & b)
+            f += (double)b * chunk_flops(c, b);
     omp_set_num_threads(omp_saved);
     return f / (double)batch;
 }
@@ -1141,7 +1191,8 @@ struct job {
     int hid; /* hidden mode */
     sf__nn_rows_fn done;
     void *done_arg;
-    size_t batch, nchunks;
+    size_t batch;
+    struct split sp;
     size_t in_stride, hid_stride, log_stride; /* floats per request */
 };
 
@@ -1214,8 +1265,8 @@ static int run_chunk(void *arg, size_t chunk, int worker, struct sf_err *err)
     struct job *j = arg;
     struct dnnl_ctx *c = j->c;
     struct worker *wk = &c->w[worker];
-    size_t q = j->batch / j->nchunks, rem = j->batch % j->nchunks;
-    size_t n = q + (chunk < rem), r0 = chunk * q + (chunk < rem ? chunk : rem);
+    size_t r0, n;
+    split_chunk(&j->sp, chunk, &r0, &n);
     struct plan *p = NULL;
     int rc = get_plan(c, wk, n, j->in_l, j->hid, &p, err);
     if (rc)
@@ -1266,13 +1317,11 @@ static int start_job(struct dnnl_ctx *c, struct job *j, enum sf_nn_layout hid_l,
     if (st->hidden >= 0)
         j->hid_stride = sf_nn_layout_numel(hid_l, &st->tensors[st->hidden].shape);
     j->log_stride = sf_nn_shape_numel(&st->tensors[st->logits].shape);
-    if (worker < 0) {
-        j->nchunks = num_chunks(c, j->batch);
-        return sf__nn_pool_run(c->pool, j->nchunks, run_chunk, j, err);
-    }
-    j->nchunks = (j->batch + c->sub - 1) / c->sub;
+    j->sp = split_of(c, j->batch, worker < 0);
+    if (worker < 0)
+        return sf__nn_pool_run(c->pool, j->sp.nchunks, run_chunk, j, err);
     int rc = SF_OK;
-    for (size_t i = 0; i < j->nchunks && !rc; i++)
+    for (size_t i = 0; i < j->sp.nchunks && !rc; i++)
         rc = run_chunk(j, i, worker, err);
     return rc;
 }

@@ -481,3 +481,54 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
     }
     return SF_OK;
 }
+
+int sf_nn_runner_warm(struct sf_nn_runner *r, struct sf_err *err)
+{
+    /* chunk sizes a stage can meet (backend_dnnl.c split_of): its sub-batch and the powers of
+     * two below it; each is run once as a batch of that many requests per worker */
+    size_t sizes[64], ns = 0, max_sub = 1;
+    for (int k = 0; k < r->nstages; k++) {
+        size_t sub = sf_nn_exec_sub_batch(r->ex[k]);
+        max_sub = sub > max_sub ? sub : max_sub;
+        int seen = 0;
+        for (size_t i = 0; i < ns; i++)
+            seen |= sizes[i] == sub;
+        if (!seen && ns < 32)
+            sizes[ns++] = sub;
+    }
+    if (max_sub > SF_NN_WARM_MAX_SUB)
+        max_sub = SF_NN_WARM_MAX_SUB;
+    for (size_t p = 1; p < max_sub && ns < 64; p *= 2) {
+        int seen = 0;
+        for (size_t i = 0; i < ns; i++)
+            seen |= sizes[i] == p;
+        if (!seen)
+            sizes[ns++] = p;
+    }
+    /* largest first: each worker's arena is sized (and zeroed) once, not grown step by step */
+    for (size_t i = 1; i < ns; i++)
+        for (size_t j = i; j > 0 && sizes[j] > sizes[j - 1]; j--) {
+            size_t t = sizes[j];
+            sizes[j] = sizes[j - 1];
+            sizes[j - 1] = t;
+        }
+    const struct sf_nn_shape *in = sf_nn_model_input_shape(r->m);
+    size_t numel = sf_nn_shape_numel(in);
+    size_t most = max_sub * (size_t)r->threads;
+    float *x = calloc(most * numel, sizeof(float));
+    struct sf_nn_result *out = calloc(most, sizeof(*out));
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    int rc = x && out ? SF_OK : sf_err_set(err, SF_ENOMEM, "out of memory warming the runner");
+    for (size_t i = 0; i < ns && rc == SF_OK; i++) {
+        size_t n = (sizes[i] < max_sub ? sizes[i] : max_sub) * (size_t)r->threads, n_out = 0;
+        rc = sf_nn_batch_set_input(&b, r->m, x, NULL, n, err);
+        /* tau 1: the exit path as a server runs it (a row that is certain leaves early) */
+        if (rc == SF_OK)
+            rc = sf_nn_runner_run(r, &b, r->nstages, 1.0, out, &n_out, err);
+    }
+    sf_nn_batch_fini(&b);
+    free(out);
+    free(x);
+    return rc;
+}

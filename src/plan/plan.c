@@ -118,7 +118,7 @@ static void batch_prefix(const double *per_req, const double *per_batch, int n, 
         prefix[i + 1] = prefix[i] + batch * per_req[i] + per_batch[i];
 }
 
-static int better(const struct sf_candidate *a, const struct sf_candidate *b)
+int sf_plan_better(const struct sf_candidate *a, const struct sf_candidate *b)
 {
     /* Costs within a millionth are a tie: rounding in the inputs (a rate of 16.666667 against
      * r = 100/6) must not decide the plan; accuracy and margins do. */
@@ -507,11 +507,11 @@ static void choose_memory(const struct ctx *x, const double *survival, struct sf
         x->plan->n_evaluated++;
     keep:
         if (t.reject == SF_REJ_NONE) {
-            if (!have_best || better(&t, &best))
+            if (!have_best || sf_plan_better(&t, &best))
                 best = t;
             have_best = 1;
         } else if (!have_closest || t.latency_s < closest.latency_s ||
-                   (t.latency_s == closest.latency_s && better(&t, &closest))) {
+                   (t.latency_s == closest.latency_s && sf_plan_better(&t, &closest))) {
             closest = t;
             have_closest = 1;
         }
@@ -541,11 +541,11 @@ static void consider(struct sf_plan *plan, size_t t, const struct sf_candidate *
 {
     if (c->reject != SF_REJ_NONE && c->reject != SF_REJ_ACCURACY)
         return;
-    if (!plan->per_tau_found[t][c->pool] || better(c, &plan->per_tau[t][c->pool])) {
+    if (!plan->per_tau_found[t][c->pool] || sf_plan_better(c, &plan->per_tau[t][c->pool])) {
         plan->per_tau[t][c->pool] = *c;
         plan->per_tau_found[t][c->pool] = 1;
     }
-    if (acc_ok && (!plan->found || better(c, &plan->best))) {
+    if (acc_ok && (!plan->found || sf_plan_better(c, &plan->best))) {
         plan->best = *c;
         plan->found = 1;
     }
@@ -610,7 +610,7 @@ static void find_scip(struct sf_plan *plan)
         int arg = -1;
         for (int pool = 0; pool < 3; pool++)
             if (plan->per_tau_found[t][pool] &&
-                (arg < 0 || better(&plan->per_tau[t][pool], &plan->per_tau[t][arg])))
+                (arg < 0 || sf_plan_better(&plan->per_tau[t][pool], &plan->per_tau[t][arg])))
                 arg = pool;
         if (arg < 0)
             continue;

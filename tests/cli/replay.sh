@@ -168,4 +168,23 @@ with open(sys.argv[1], 'w') as f:
 expect "oracle caps" 2 timeout 60 "$bin" replay --trace "$tmp/hostile.csv" --epochs 0 --policy faas,oracle --quiet
 has err "beyond its caps"
 expect "hostile trace without the oracle" 0 timeout 60 "$bin" replay --trace "$tmp/hostile.csv" --epochs 0 --policy faas,serflow --quiet
+# replay's serflow runs the path `serflow plan --tau` chose, ties included: on the Fashion-MNIST
+# exits priced at the paper's batch times no instance pays at deadline batching, so FaaS and a
+# hybrid that buys none cost the same to rounding, and the plan's tie-break (the simpler pool)
+# must hold in the replay too (it once bound a hybrid c6i.2xlarge there)
+fm=$src/data/profiles/vgg16-sdn-fmnist-paper-times.json
+for batching in deadline epoch; do
+    for tau in 0.5 0.7 0.85; do
+        "$bin" plan --profile "$fm" --batching $batching --tau $tau --json >"$tmp/p.json" || bad "plan $batching $tau"
+        "$bin" replay --profile "$fm" --batching $batching --tau $tau --epochs 50 --policy serflow \
+            --json --quiet >"$tmp/r.json" || bad "replay $batching $tau"
+        /usr/bin/python3 - "$tmp/p.json" "$tmp/r.json" <<'PY' && ok || bad "replay path differs from the plan's ($batching, tau $tau)"
+import json, sys
+p, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))["policies"][0]
+want = (p["pool"], p["vm_type"], p["cut"]) if p["pool"] != "faas" else ("faas",)
+got = (r["pool"], r["vm_type"], r["cut"]) if r["pool"] != "faas" else ("faas",)
+assert got == want, (got, want)
+PY
+    done
+done
 finish replay.sh

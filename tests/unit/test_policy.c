@@ -162,6 +162,41 @@ static void test_serflow_follow_settles(void **state)
     assert_non_null(strstr(err.msg, "follow rule"));
 }
 
+/* A plan against the traffic seeds the rule with its fleet (prior_instances): asked for at the
+ * first epoch and held while it boots even with no traffic at all (every shadow is paying its
+ * boot then); once warm, the accounts restart and an idle fleet is released. explain names the
+ * expert followed; retune keeps the rule running. */
+static void test_serflow_follow_prior(void **state)
+{
+    (void)state;
+    struct sf_policy_env env;
+    struct sf_err err = {{0}};
+    env_follow(&env, 2e-5);
+    env.ctl.cold_start_min_epochs = env.ctl.cold_start_max_epochs = 4;
+    env.prior_instances = 3;
+    assert_int_equal(sf_policy_init(&pol, sf_policy_find("serflow"), &env, &err), SF_OK);
+    int active = 0, last_change = 0;
+    for (int64_t e = 1; e <= 200; e++) {
+        int t = feed(e, 0, active, e > 4 ? active : 0, NULL);
+        if (e == 1)
+            assert_int_equal(t, 3);
+        if (e <= 5)
+            assert_true(t == -1 || t == 3); /* held while it boots */
+        if (t >= 0 && t != active) {
+            active = t;
+            last_change = (int)e;
+        }
+    }
+    assert_int_equal(active, 0); /* no traffic: released once warm */
+    assert_true(last_change > 5);
+    char why[256];
+    sf_policy_explain(&pol, why, sizeof(why));
+    assert_non_null(strstr(why, "follow rule: following functions only"));
+    env.ctl.k = 2;
+    assert_int_equal(sf_policy_retune(&pol, &env, &err), SF_OK);
+    assert_true(feed(201, 0, 0, 0, NULL) <= 0);
+}
+
 static void test_spock_window_mean(void **state)
 {
     (void)state;
@@ -241,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_faas_never_scales),
         cmocka_unit_test(test_serflow_scales_every_P),
         cmocka_unit_test(test_serflow_follow_settles),
+        cmocka_unit_test(test_serflow_follow_prior),
         cmocka_unit_test(test_spock_window_mean),
         cmocka_unit_test(test_mark_hysteresis),
         cmocka_unit_test(test_libra_orig_split_and_period),

@@ -275,6 +275,8 @@ int sf_function_run(const struct sf_function_cfg *cfg, volatile sig_atomic_t *st
     int rc = sf_nn_model_load(cfg->model_dir, &m, err);
     if (rc == SF_OK)
         rc = sf_nn_runner_new(m, cfg->backend, &r, err);
+    if (rc == SF_OK) /* in the init, which Lambda bills: not in the first events of each size */
+        rc = sf_nn_runner_warm(r, err);
     CURL *c = rc == SF_OK ? curl_easy_init() : NULL;
     if (rc == SF_OK && !c)
         rc = sf_err_set(err, SF_ENOMEM, "curl_easy_init failed");

@@ -84,6 +84,8 @@ static void *build_main(void *arg)
     struct sf_nn_opts o = {.threads = sl->threads};
     int rc = l ? sf_nn_runner_new_opts(p->s->model, p->s->cfg->backend, &o, &l->runner, &err)
                : SF_ENOMEM;
+    if (rc == SF_OK) /* in the boot, before readiness, as a worker: not in the first batches */
+        rc = sf_nn_runner_warm(l->runner, &err);
     if (l)
         sf_nn_batch_init(&l->batch);
     pthread_mutex_lock(&p->mu);

@@ -460,6 +460,8 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
         rc = sf_nn_model_load(cfg->model_dir, &w.model, err);
     if (rc == SF_OK)
         rc = sf_nn_runner_new(w.model, cfg->backend, &w.runner, err);
+    if (rc == SF_OK) /* in the boot, before readiness: not in the first batches of each size */
+        rc = sf_nn_runner_warm(w.runner, err);
     struct sf__httpd *h = NULL;
     if (rc == SF_OK) {
         w.n_stages = sf_nn_model_num_stages(w.model);

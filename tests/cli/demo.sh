@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# CLI tests of `serflow demo` without its live part (--predict-only: the calibration call to a
+# throwaway `serflow lambda`, the plan against the trace, the simulator on each policy's
+# binding), and its refusals. The live demo is `make demo`. Usage: demo.sh BUILD/serflow SOURCE_DIR
+set -u
+bin=$1; src=$2
+. "$(dirname "$0")/lib.bash"
+
+expect "demo --predict-only --json" 0 "$bin" demo --predict-only --json --epochs 20
+cp "$tmp/out" "$tmp/d.json"
+/usr/bin/python3 - "$tmp/d.json" <<'PY' && ok || bad "demo json: keys, nulls without a server"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["live"] is False and abs(d["trace_s"] - 10.0) < 1e-9, d
+names = [p["name"] for p in d["policies"]]
+assert names == ["faas", "libra", "serflow"], names
+for p in d["policies"]:
+    assert p["ok"] is True
+    assert p["sim_usd"] > 0 and p["sim_usd_per_hour"] > 0
+    assert 0 <= p["sim_slo_request"] <= 1  # 20 epochs can all wait for a cold start
+    for k in ["live_usd", "vm_answers", "function_answers", "slo_request"]:
+        assert p[k] is None, k
+    assert p["path"], p
+assert d["policies"][0]["path"].startswith("functions only"), d["policies"][0]["path"]
+PY
+
+expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20
+has out "^model     vgg16-sdn \(11 stages\)"
+has out "^serflow  "
+has out "predicted; --predict-only runs no server"
+
+# a profile of another model is refused by name, before anything runs
+expect "demo, a profile of another model" 2 "$bin" demo --predict-only \
+    --profile "$src/data/profiles/fmnist-ee-local.json"
+has err "a profile of 'fmnist-ee', but the model is 'vgg16-sdn'"
+expect "demo --tau out of range" 2 "$bin" demo --tau 2
+finish demo.sh
