@@ -11,7 +11,12 @@
 # 2. The whole path with the real model: `serflow serve` (IaaS, one local-1t worker and functions
 #    for the spill, the planner's tau) under `serflow load` with Fashion-MNIST images, in
 #    images/s, against `serflow profile`'s bare-runtime throughput of the same model at the same
-#    tau and batch size on one thread (the overhead of serving, as a ratio).
+#    tau and batch size on one thread (the overhead of serving, as a ratio); then the same with
+#    the instance in the ingress's own process (`--inproc`, the same-process fast path).
+# The last line sums it up: serve vs nginx at 1 and 32 connections, the whole path as a fraction
+# of the bare runtime (issue 17's goals: throughput >= 1.0x and latency <= 1.0x nginx's, whole
+# path >= 0.5 of bare). serve runs with --log-level warn: no access line per request, as nginx
+# runs with access_log off.
 #
 # Usage: bench/bench_serve.sh [BUILD_DIR]   (needs nginx-light, wrk, python3-onnx: installed by
 # scripts/install-deps.sh --tools)
@@ -139,13 +144,15 @@ sed -i "s/listen 127.0.0.1:0;/listen 127.0.0.1:$nport;/" "$tmp/nginx.conf"
 pids+=($!)
 "$bin" serve --model "$tmp/trivial" --profile "$tmp/trivial.json" --policy libra --pool iaas \
     --worker-url "$w1" --worker-url "$w2" --instances 2 --no-spill --port 0 --ready-fd 3 \
-    --batching deadline --margin-s 0 --queue-cap 4096 3>"$tmp/serve.ready" 2>"$tmp/serve.log" &
+    --batching deadline --margin-s 0 --queue-cap 4096 --log-level warn 3>"$tmp/serve.ready" \
+    2>"$tmp/serve.log" &
 spid=$!
 pids+=($spid)
 sep=$(wait_ready "$tmp/serve.ready")
 "$bin" serve --model "$tmp/trivial" --profile "$tmp/trivial16.json" --policy libra --pool iaas \
     --worker-url "$w1" --worker-url "$w2" --instances 2 --no-spill --port 0 --ready-fd 3 \
-    --batching deadline --margin-s 0 --queue-cap 4096 3>"$tmp/serve16.ready" 2>"$tmp/serve16.log" &
+    --batching deadline --margin-s 0 --queue-cap 4096 --log-level warn 3>"$tmp/serve16.ready" \
+    2>"$tmp/serve16.log" &
 spid16=$!
 pids+=($spid16)
 sep16=$(wait_ready "$tmp/serve16.ready")
@@ -200,6 +207,9 @@ for c in ("1", "32"):
           % (c, avg(n, 0), avg(n, 1), avg(n, 2), avg(s, 0), avg(s, 1), avg(s, 2)))
     print("      ratio serve/nginx: throughput %.2f, mean latency %.2f, p99 latency %.2f"
           % (avg(s, 0) / avg(n, 0), avg(s, 1) / avg(n, 1), avg(s, 2) / avg(n, 2)))
+    with open(sys.argv[1] + ".ratios", "a") as f:
+        f.write("%s %.4f %.4f %.4f\n" % (c, avg(s, 0) / avg(n, 0), avg(s, 1) / avg(n, 1),
+                                         avg(s, 2) / avg(n, 2)))
 PY
 kill -TERM "$spid" "$spid16"
 wait "$spid" "$spid16" 2>/dev/null || true
@@ -245,26 +255,43 @@ lua += ["local i = 0",
         "end"]
 open(tmp + "/images.lua", "w").write("\n".join(lua) + "\n")
 PY
-# one local-1t worker (one thread), no FaaS spill: the serving path against the same one thread
-"$bin" serve --policy libra --pool iaas --instances 1 --no-spill --cold-start 0:0 --tau "$tau" \
-    --port 0 --ready-fd 3 --batching deadline --queue-cap 4096 3>"$tmp/serve2.ready" 2>"$tmp/serve2.log" &
-spid=$!
-pids+=($spid)
-sep=$(wait_ready "$tmp/serve2.ready")
-for _ in $(seq 1 100); do
-    curl -s "http://$sep/metrics" | grep -q '^serflow_instances{state="ready"} 1' && break
-    sleep 0.1
-done
-wrk -t1 -c128 -d"${duration}s" -s "$tmp/images.lua" "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/wrk2.txt"
-/usr/bin/python3 - "$tmp/wrk2.txt" "$bare" <<'PY'
+# one local-1t instance (one thread), no FaaS spill: the serving path against the same one
+# thread; first a worker process, then the instance in the ingress's process (--inproc)
+for mode in worker inproc; do
+    extra=()
+    [ "$mode" = inproc ] && extra=(--inproc)
+    "$bin" serve --policy libra --pool iaas --instances 1 --no-spill --cold-start 0:0 --tau "$tau" \
+        --port 0 --ready-fd 3 --batching deadline --queue-cap 4096 --log-level warn "${extra[@]}" \
+        3>"$tmp/serve2$mode.ready" 2>"$tmp/serve2$mode.log" &
+    spid=$!
+    pids+=($spid)
+    sep=$(wait_ready "$tmp/serve2$mode.ready")
+    for _ in $(seq 1 100); do
+        curl -s "http://$sep/metrics" | grep -q '^serflow_instances{state="ready"} 1' && break
+        sleep 0.1
+    done
+    wrk -t1 -c128 -d"${duration}s" -s "$tmp/images.lua" "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/wrk2.txt"
+    /usr/bin/python3 - "$tmp/wrk2.txt" "$bare" "$mode" "$tmp/whole.txt" <<'PY'
 import re, sys
-t, bare = open(sys.argv[1]).read(), float(sys.argv[2])
+t, bare, mode = open(sys.argv[1]).read(), float(sys.argv[2]), sys.argv[3]
 ips = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print("bare runtime (serflow profile, 1 thread, batch 100, this tau): %.0f images/s" % bare)
-print("served (wrk 128 connections -> serve -> 1 local-1t worker, one image per request): %.0f images/s%s"
-      % (ips, " (%s non-2xx)" % errs.group(1) if errs else ""))
-print("ratio served / bare: %.3f" % (ips / bare))
+if mode == "worker":
+    print("bare runtime (serflow profile, 1 thread, batch 100, this tau): %.0f images/s" % bare)
+where = "1 local-1t worker process" if mode == "worker" else "1 local-1t instance in-process (--inproc)"
+print("served (wrk 128 connections -> serve -> %s, one image per request): %.0f images/s%s"
+      % (where, ips, " (%s non-2xx)" % errs.group(1) if errs else ""))
+print("ratio served / bare (%s): %.3f" % (mode, ips / bare))
+open(sys.argv[4], "a").write("%s %.4f\n" % (mode, ips / bare))
 PY
-kill -TERM "$spid"
-wait "$spid" 2>/dev/null || true
+    kill -TERM "$spid"
+    wait "$spid" 2>/dev/null || true
+done
+/usr/bin/python3 - "$tmp/results.txt.ratios" "$tmp/whole.txt" <<'PY'
+import sys
+r = {l.split()[0]: list(map(float, l.split()[1:])) for l in open(sys.argv[1])}
+w = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[2])}
+print("serve vs nginx: c1 throughput %.2fx latency %.2fx, c32 throughput %.2fx; whole path %.3f "
+      "of bare (--inproc; worker process %.3f)"
+      % (r["1"][0], r["1"][1], r["32"][0], w["inproc"], w["worker"]))
+PY

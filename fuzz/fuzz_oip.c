@@ -1,7 +1,8 @@
 /* fuzz_oip.c - libFuzzer target for the Open Inference Protocol v2 request parser (JSON, and the
  * binary tensor extension: the input is split at its first NUL into the JSON header and the
- * binary part), the JSON value count that bounds its tree before it is built, and the Prometheus
- * sample scraper the load generator reads /metrics with. */
+ * binary part), the JSON value count that bounds its tree before it is built, a request body's
+ * Content-Encoding undone (gzip and deflate, within a cap and a budget), X-Request-Id and
+ * traceparent values, and the Prometheus sample scraper the load generator reads /metrics with. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,54 @@
 #include "serflow/metrics.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A budget of 48 KiB for the inflated bodies. */
+static int reserve(void *ctx, size_t bytes)
+{
+    size_t *left = ctx;
+    if (bytes > *left)
+        return -1;
+    *left -= bytes;
+    return 0;
+}
+
+/* Inflates data as gzip and as deflate: never more than the cap, never past the budget. */
+static void decode(const uint8_t *data, size_t size)
+{
+    static const char *const codings[] = {"gzip", "deflate", "x-gzip", "br"};
+    for (size_t k = 0; k < sizeof(codings) / sizeof(codings[0]); k++) {
+        struct sf_err err = {{0}};
+        size_t budget = 48 * 1024, cap = 32 * 1024;
+        char *out = NULL;
+        size_t len = 0;
+        int rc =
+            sf_oip_decode_body(codings[k], data, size, cap, reserve, &budget, &out, &len, &err);
+        if (rc == SF_OK && (!out || len > cap || out[len] != '\0'))
+            abort();
+        if (rc != SF_OK && (out || !err.msg[0]))
+            abort();
+        free(out);
+    }
+}
+
+/* An id or a traceparent from a client: kept only when valid, the hop's values well formed. */
+static void trace_values(const char *text)
+{
+    struct sf_reqtrace t;
+    char tid[33], pid[17], hdr[64];
+    unsigned flags;
+    sf_reqtrace_begin(&t, text, text);
+    if (t.given_id != sf_request_id_valid(text) || (t.given_id && strcmp(t.request_id, text)))
+        abort();
+    if (!t.given_id && strlen(t.request_id) != 36)
+        abort();
+    int ok = sf_traceparent_parse(text, tid, pid, &flags) == SF_OK;
+    if (ok && (strcmp(tid, t.trace_id) || strcmp(pid, t.parent_id) || flags > 255))
+        abort();
+    if (strlen(sf_reqtrace_header(&t, hdr, sizeof(hdr))) != 55 || strlen(t.span_id) != 16)
+        abort();
+    (void)sf_request_ids_valid(text);
+}
 
 /* Counts the values of a parsed tree. */
 static size_t tree_values(const json_t *v)
@@ -55,6 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
+    decode(data, size);
+    trace_values(text);
     double v;
     sf_metrics_scrape(text, "serflow_requests_total", "outcome=\"ok\"", &v);
     sf_metrics_scrape(text, "up", "", &v);

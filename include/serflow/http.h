@@ -7,6 +7,7 @@
 #define SERFLOW_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "serflow/auth.h"
 #include "serflow/core.h"
@@ -67,5 +68,78 @@ int sf_http_post_many(const struct sf_http_opts *opts, const char *url, const vo
                       size_t *resp_lens, int *fn_errors);
 /* curl_global_init; call once per process before threads start. */
 int sf_http_global_init(struct sf_err *err);
+
+/* ---- HTTP/1.1 messages (serve/wire/h1.c): the event-driven server and its worker client ----
+ * A strict reader of message heads (RFC 9112): untrusted bytes, caps checked before anything is
+ * kept, every field a view into the caller's buffer (nothing allocated). */
+
+/* A request line and its header fields: real heads are under 1 KiB (curl's is 150 bytes); 16 KiB
+ * is what nginx's large header buffers allow one request line to use. Beyond: 431. */
+#define SF_HTTP_MAX_HEAD_BYTES 16384
+/* Header fields of one message: a browser sends about 15. Beyond: 431. */
+#define SF_HTTP_MAX_FIELDS 64
+/* A chunk-size line with its extensions, and the trailer section of a chunked body. */
+#define SF_HTTP_MAX_CHUNK_LINE_BYTES 1024
+#define SF_HTTP_MAX_TRAILER_BYTES    4096
+
+struct sf_http_field {
+    const char *name, *value;   /* views into the parsed buffer, not NUL-terminated */
+    size_t name_len, value_len; /* the value without its leading and trailing whitespace */
+};
+
+struct sf_http_head {
+    const char *method, *target; /* request: views, not NUL-terminated */
+    size_t method_len, target_len;
+    int status; /* response: 100..999 */
+    int minor;  /* HTTP/1.minor: 0 or 1 */
+    size_t n_fields;
+    struct sf_http_field field[SF_HTTP_MAX_FIELDS];
+    size_t head_bytes; /* the head with its final empty line; 0 while incomplete */
+};
+
+/* Parses the head of a request (is_request) or a response at buf[0..len): up to two empty lines
+ * before a request line are skipped; lines end in CRLF (a lone CR or LF is refused); a method is a
+ * token, a target visible bytes from '/' (or "*"), the version HTTP/1.0 or HTTP/1.1; a field name
+ * is a token followed at once by ':', a value holds no control byte but HTAB, a folded line is
+ * refused. SF_OK with head_bytes 0 when the head is not complete yet (and fits the cap so far),
+ * SF_EPARSE when malformed, SF_ETOOBIG beyond SF_HTTP_MAX_HEAD_BYTES or SF_HTTP_MAX_FIELDS. */
+int sf_http_parse_head(const char *buf, size_t len, int is_request, struct sf_http_head *head,
+                       struct sf_err *err);
+/* The first field called name (any case), or NULL; how many there are. */
+const struct sf_http_field *sf_http_field_get(const struct sf_http_head *h, const char *name);
+size_t sf_http_field_count(const struct sf_http_head *h, const char *name);
+/* 1 when the comma-separated list value[0..len) holds token (any case), e.g. Connection: close. */
+int sf_http_list_has(const char *value, size_t len, const char *token);
+
+/* How a message's body is framed (RFC 9112 6.3), ambiguity refused (request smuggling): more than
+ * one Content-Length (even equal), Content-Length with Transfer-Encoding, a Transfer-Encoding other
+ * than exactly chunked, a length that is not digits or above 2^53: SF_EINVAL. No framing field:
+ * no body (a request; a response is read to its end by nobody here: SF_EINVAL for a response
+ * without either, unless its status has no body). */
+enum sf_http_body { SF_HTTP_BODY_NONE = 0, SF_HTTP_BODY_LENGTH = 1, SF_HTTP_BODY_CHUNKED = 2 };
+int sf_http_framing(const struct sf_http_head *h, int is_request, enum sf_http_body *kind,
+                    uint64_t *length, struct sf_err *err);
+
+/* An incremental chunked-body decoder, in place: caller-owned, zeroed to start. */
+struct sf_http_chunked {
+    int state;
+    uint64_t left;        /* data bytes left in the current chunk (its size while reading it) */
+    int digits;           /* of the size being read */
+    size_t line_bytes;    /* of the size line, or of the trailer line, being read */
+    size_t trailer_bytes; /* of the trailer section so far */
+};
+/* Decodes buf[0..len) (the bytes after what earlier calls consumed): writes the data bytes to the
+ * front of buf (data never overtakes the input), sets *consumed (input bytes used), *out_len (data
+ * bytes written) and *done once the last chunk and its trailers are read (bytes after it are not
+ * consumed). SF_EPARSE on a malformed size line or a missing CRLF, SF_ETOOBIG on a chunk size
+ * above 2^53 or a size line or trailer section beyond its cap. */
+int sf_http_chunked_decode(struct sf_http_chunked *c, char *buf, size_t len, size_t *consumed,
+                           size_t *out_len, int *done, struct sf_err *err);
+
+/* Percent-decodes the path of a request target (up to '?') into out (size >= target_len + 1,
+ * NUL-terminated); *query gets the part after '?' (NULL when none). A malformed %-escape is kept as
+ * it is (as libmicrohttpd does); a %00 is refused (SF_EINVAL: a path is a C string here). */
+int sf_http_path_decode(const char *target, size_t target_len, char *out, size_t size,
+                        const char **query, size_t *query_len, struct sf_err *err);
 
 #endif

@@ -38,9 +38,11 @@ struct sf_serve_cfg {
     const struct sf_binding *bind;
     double time_scale; /* controller clock: epochs and boot delays / time_scale */
     int queue_cap;     /* admitted, not yet dispatched requests; beyond: 503 */
+    int http_threads;  /* event loops (threads) of the data plane */
+    int inproc;        /* the local instances run in this process (the same-process fast path) */
     int max_connections;
     int max_per_client;       /* connections from one client address */
-    int idle_timeout_s;       /* per connection (slow clients) */
+    double idle_timeout_s;    /* per connection (slow clients) */
     double request_timeout_s; /* a request must arrive whole within this (slow clients) */
     size_t max_body_bytes;
     size_t max_buffered_bytes; /* memory for bodies and their parse, all connections */

@@ -52,6 +52,12 @@ void sf_metrics_set(struct sf_metrics *m, int family, const char *labels, double
 void sf_metrics_observe(struct sf_metrics *m, int family, const char *labels, double v);
 /* The current value of a counter or gauge series (0 when absent). */
 double sf_metrics_get(struct sf_metrics *m, int family, const char *labels);
+/* The series of (family, labels), created now if new: a handle for the _at calls, which skip
+ * the lookup (the serving hot path counts every image). Negative when the table is full (the
+ * _at calls then do nothing). */
+int sf_metrics_series(struct sf_metrics *m, int family, const char *labels);
+void sf_metrics_add_at(struct sf_metrics *m, int series, double v);
+void sf_metrics_observe_at(struct sf_metrics *m, int series, double v);
 size_t sf_metrics_dropped(struct sf_metrics *m);
 /* Renders the exposition text (heap, caller frees); NULL when out of memory. */
 char *sf_metrics_render(struct sf_metrics *m, size_t *len);

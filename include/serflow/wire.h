@@ -70,6 +70,11 @@ char *sf_serve_where_str(const struct sf_serve_result *r, char *buf, size_t size
  * with tau. Layout: 0 magic, 4 u16 version 1, 6 u16 ndim (1..3), 8 u32 n, 12 f32 tau,
  * 16 u32 dims[3], 28 u32 zero; then n x u64 id; then n x numel x f32. */
 #define SF_FRAME_INPUT_HEADER_BYTES 32
+/* Allocates an input frame for n requests of shape with its header written (*out, *out_len,
+ * caller frees); the caller writes the n ids (u64) at SF_FRAME_INPUT_HEADER_BYTES and the
+ * n x numel floats after them, little-endian. SF_EINVAL, SF_ETOOBIG, SF_ENOMEM. */
+int sf_frame_input_alloc(size_t n, const struct sf_nn_shape *shape, double tau, void **out,
+                         size_t *out_len, struct sf_err *err);
 int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
                           const struct sf_nn_shape *shape, double tau, void **out, size_t *out_len,
                           struct sf_err *err);
@@ -150,7 +155,10 @@ extern const char *const sf_oip_output_names[]; /* "label", ..., NULL */
 struct sf_oip_request {
     char id[SF_OIP_MAX_ID_BYTES + 1]; /* the client's "id" (whole), "" when absent */
     size_t n;
-    float *x; /* n x numel, heap (sf_oip_request_fini) */
+    float *x; /* n x numel, heap (sf_oip_request_fini); NULL when bin is set */
+    /* sf_oip_parse_request_ref with the binary extension: the n x numel little-endian floats in
+     * the caller's buffer (bin of the call), checked but not copied: valid while that buffer is */
+    const unsigned char *bin;
     /* the outputs asked for, in the request's order; n_outputs 0: every output */
     int n_outputs;
     int outputs[SF_OIP_MAX_OUTPUTS];
@@ -177,6 +185,11 @@ struct sf_oip_request {
 int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
                          const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
                          struct sf_err *err);
+/* The same, but the binary extension's floats are left where they are (out->bin, x NULL):
+ * the ingress copies each image once, from the request's body into its batch. */
+int sf_oip_parse_request_ref(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                             const struct sf_nn_shape *shape, size_t max_n,
+                             struct sf_oip_request *out, struct sf_err *err);
 void sf_oip_request_fini(struct sf_oip_request *r);
 /* Upper bound of the memory one sf_oip_parse_request of this request takes (tree, strings and
  * the float tensor), from a count of its values (at most max_n x numel +

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "serflow/aws.h"
@@ -29,6 +30,7 @@ enum {
     S_TCIP,
     S_WORKER_URL,
     S_NO_SPILL,
+    S_INPROC,
     S_COLD,
     S_PERIOD,
     S_TERM,
@@ -75,6 +77,7 @@ enum {
     S_AWS_POLL,
     S_AWS_TIMEOUT,
     S_AWS_ATTEMPTS,
+    S_HTTP_THREADS,
     S_LOG_LEVEL,
     S_LOG_FORMAT
 };
@@ -132,6 +135,9 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_NUM(S_AWS_TIMEOUT, "aws-timeout-s", "S", "per attempt of an AWS call (10)", 0.01, 900),
     SF_SO_INT(S_AWS_ATTEMPTS, "aws-max-attempts", "N",
               "attempts per AWS call (3; AWS_MAX_ATTEMPTS)", 1, 20),
+    SF_SO_FLAG(S_INPROC, "inproc",
+               "run the VM instances inside this process (the same-process\nfast path, IaaS "
+               "paths: no worker process, no isolation)"),
     SF_SO_SECTION("Controller (as serflow replay):"),
     SF_SO_STR(S_COLD, "cold-start", "MIN:MAX", "VM boot in epochs, uniform (18:22)"),
     SF_SO_INT(S_PERIOD, "scale-period", "P", "epochs between scaling decisions (25)", 1, 1000000),
@@ -195,6 +201,8 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_SECTION("Listening:"),
     SF_SO_STR(S_HOST, "host", "H", "numeric IPv4 address (127.0.0.1)"),
     SF_SO_INT(S_PORT, "port", "N", "port (8080; 0 = any)", 0, 65535),
+    SF_SO_INT(S_HTTP_THREADS, "http-threads", "N",
+              "event loops of the data plane (default: the cores, at most 4)", 1, 16),
     SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
               1024),
     SF_SO_WORD(S_BACKEND, "backend", "NAME",
@@ -427,6 +435,12 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_AWS_ATTEMPTS:
         c->aws.max_attempts = (int)v->i;
         break;
+    case S_HTTP_THREADS:
+        c->http_threads = (int)v->i;
+        break;
+    case S_INPROC:
+        c->inproc = 1;
+        break;
     case S_LOG_LEVEL:
         a->log_level = v->word;
         break;
@@ -460,6 +474,8 @@ static void serve_defaults(struct serve_args *a)
     c->port = 8080;
     c->time_scale = 1;
     c->queue_cap = 2000;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->http_threads = cores < 1 ? 1 : cores > 4 ? 4 : (int)cores;
     c->max_connections = 1024;
     c->max_per_client = 512;
     c->idle_timeout_s = 10;

@@ -1,6 +1,8 @@
 /* test_serve.c - the serving building blocks: input and result frames (round trips and every
- * refusal), OIP v2 request parsing (JSON and binary extension) and responses, the Prometheus
- * registry's exposition text, and the billing rules. */
+ * refusal), OIP v2 request parsing (JSON and binary extension, copied or left in place) and
+ * responses (the outputs filter, binary outputs), request ids and trace context, HTTP/1.1 heads,
+ * framing, chunked bodies and paths, the Prometheus registry's exposition text, and the billing
+ * rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 
 #include "serflow/wire.h"
+#include "serflow/http.h"
 #include "serflow/metrics.h"
 #include "serflow/billing.h"
 #include "test_util.h"
@@ -232,6 +235,321 @@ static void test_oip_response(void **state)
     free(s);
 }
 
+static void test_oip_binary_in_place(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_oip_request r;
+    const char *hdr =
+        "{\"id\":\"q\",\"inputs\":[{\"name\":\"input\",\"shape\":[2,784],\"datatype\":"
+        "\"FP32\",\"parameters\":{\"binary_data_size\":6272}}]}";
+    float x[2 * 784];
+    for (int i = 0; i < 2 * 784; i++)
+        x[i] = (float)i / 7;
+    assert_int_equal(sf_oip_parse_request_ref(hdr, strlen(hdr), x, sizeof(x), &IMG, 64, &r, &err),
+                     SF_OK);
+    assert_null(r.x);
+    assert_ptr_equal(r.bin, (const unsigned char *)x); /* not copied */
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.id, "q");
+    sf_oip_request_fini(&r);
+    x[900] = INFINITY; /* refused in place too */
+    assert_int_equal(sf_oip_parse_request_ref(hdr, strlen(hdr), x, sizeof(x), &IMG, 64, &r, &err),
+                     SF_EINVAL);
+    assert_non_null(strstr(err.msg, "element 900 is not finite"));
+    x[900] = NAN;
+    assert_int_equal(sf_oip_parse_request_ref(hdr, strlen(hdr), x, sizeof(x), &IMG, 64, &r, &err),
+                     SF_EINVAL);
+}
+
+/* The answer's numbers read back as the floats they were, to 7 significant digits. */
+static void test_oip_response_numbers(void **state)
+{
+    (void)state;
+    static const float v[] = {0,           1,          0.5f,    1e-5f,     3.25e-12f,
+                              0.99999994f, 0.1234567f, 2.5e-4f, 9.9999e-5f};
+    struct sf_serve_result r = {0};
+    r.num_classes = (int)SF_ARRAY_LEN(v);
+    r.exit_stage = 1;
+    r.cut = 1;
+    r.head_where = SF_WHERE_VM;
+    memcpy(r.probs, v, sizeof(v));
+    char *s = sf_oip_response_json("m\"x", "i\\d\n", &r, 1);
+    assert_non_null(s);
+    json_error_t je;
+    json_t *o = json_loads(s, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "model_name")), "m\"x");
+    assert_string_equal(json_string_value(json_object_get(o, "id")), "i\\d\n");
+    json_t *p = json_object_get(json_array_get(json_object_get(o, "outputs"), 1), "data");
+    for (size_t i = 0; i < SF_ARRAY_LEN(v); i++) {
+        double got = json_number_value(json_array_get(p, i));
+        assert_true(fabs(got - v[i]) <= fabs(v[i]) * 1e-6);
+    }
+    json_decref(o);
+    free(s);
+}
+
+/* Request ids and trace context: a client's kept when valid, made when not (UUID v4, distinct
+ * across the random pool's refills), a traceparent continued with a span of this hop's, its flags
+ * read, every malformed one refused. */
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void test_reqtrace(void **state)
+{
+    (void)state;
+    struct sf_reqtrace t;
+    char hdr[64];
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    sf_reqtrace_begin(&t, "client-id-1", tp);
+    assert_string_equal(t.request_id, "client-id-1");
+    assert_true(t.given_id);
+    assert_string_equal(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(t.parent_id, "00f067aa0ba902b7");
+    assert_int_equal(t.flags, 1);
+    assert_int_equal(strlen(t.span_id), 16);
+    assert_string_not_equal(t.span_id, t.parent_id);
+    sf_reqtrace_header(&t, hdr, sizeof(hdr));
+    assert_int_equal(strlen(hdr), 55);
+    assert_int_equal(memcmp(hdr, tp, 36), 0);
+    assert_int_equal(memcmp(hdr + 36, t.span_id, 16), 0);
+    assert_string_equal(hdr + 52, "-01");
+    char tid[33], pid[17];
+    unsigned fl = 0;
+    assert_int_equal(sf_traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe",
+                                          tid, pid, &fl),
+                     SF_OK);
+    assert_int_equal(fl, 0xfe);
+    static const char *const bad[] = {
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",    /* short */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* forbidden version */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* 00 is exactly 55 */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",   /* not hex */
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++)
+        assert_int_equal(sf_traceparent_parse(bad[i], tid, pid, &fl), SF_EINVAL);
+    /* made ids: UUID v4, all distinct over more than a pool's worth of draws */
+    enum { N = 64 };
+    static char ids[N][SF_REQUEST_ID_MAX_BYTES + 1], spans[N][17];
+    for (int i = 0; i < N; i++) {
+        sf_reqtrace_begin(&t, i % 2 ? "bad id, with a comma" : NULL, i % 3 ? NULL : "00-zz");
+        assert_false(t.given_id);
+        assert_int_equal(strlen(t.request_id), 36);
+        for (int k = 0; k < 36; k++)
+            assert_true(k == 8 || k == 13 || k == 18 || k == 23 ? t.request_id[k] == '-'
+                                                                : is_hex(t.request_id + k, 1));
+        assert_int_equal(t.request_id[14], '4');
+        assert_non_null(strchr("89ab", t.request_id[19]));
+        assert_true(is_hex(t.trace_id, 32) && is_hex(t.span_id, 16));
+        assert_string_equal(t.parent_id, "");
+        assert_int_equal(t.flags, 0);
+        memcpy(ids[i], t.request_id, sizeof(ids[i]));
+        memcpy(spans[i], t.span_id, sizeof(spans[i]));
+        for (int j = 0; j < i; j++) {
+            assert_string_not_equal(ids[i], ids[j]);
+            assert_string_not_equal(spans[i], spans[j]);
+        }
+    }
+}
+
+/* The answer with the request's outputs filter and binary outputs: its order, JSON for the
+ * others, the binary tail after Inference-Header-Content-Length bytes. */
+static void test_oip_response_outputs(void **state)
+{
+    (void)state;
+    struct sf_serve_result r[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        r[i].num_classes = 10;
+        r[i].label = 7 - i;
+        r[i].exit_stage = 1 + i;
+        r[i].cut = 3;
+        r[i].head_where = SF_WHERE_VM;
+        r[i].probs[7 - i] = 0.75f;
+        r[i].probs[0] = 0.25f;
+    }
+    struct sf_oip_request q;
+    memset(&q, 0, sizeof(q));
+    q.n_outputs = 2;
+    q.outputs[0] = SF_OIP_OUT_EXIT;
+    q.outputs[1] = SF_OIP_OUT_LABEL;
+    q.binary = 1u << SF_OIP_OUT_LABEL;
+    char *out = NULL;
+    size_t len = 0, jl = 0;
+    assert_int_equal(sf_oip_response("m", "1", "x", &q, r, 2, &out, &len, &jl), SF_OK);
+    assert_int_equal(len, jl + 16);
+    json_error_t je;
+    json_t *o = json_loadb(out, jl, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "model_version")), "1");
+    json_t *outs = json_object_get(o, "outputs");
+    assert_int_equal(json_array_size(outs), 2);
+    json_t *e = json_array_get(outs, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "name")), "exit_stage");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(e, "data"), 1)), 2);
+    json_t *l = json_array_get(outs, 1);
+    assert_string_equal(json_string_value(json_object_get(l, "name")), "label");
+    assert_null(json_object_get(l, "data"));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(l, "parameters"), "binary_data_size")),
+        16);
+    int64_t lab[2];
+    memcpy(lab, out + jl, 16);
+    assert_int_equal(lab[0], 7);
+    assert_int_equal(lab[1], 6);
+    json_decref(o);
+    free(out);
+}
+
+static void test_http_head(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_http_head h;
+    const char *req = "\r\nPOST /v2/models/m/infer?x=1 HTTP/1.1\r\nHost: a\r\n"
+                      "Content-Length:  12 \r\nConnection: keep-alive, close\r\n\r\nbody";
+    assert_int_equal(sf_http_parse_head(req, strlen(req), 1, &h, &err), SF_OK);
+    assert_int_equal(h.head_bytes, strlen(req) - 4);
+    assert_int_equal(h.minor, 1);
+    assert_int_equal(h.method_len, 4);
+    assert_int_equal(h.n_fields, 3);
+    const struct sf_http_field *f = sf_http_field_get(&h, "content-length");
+    assert_non_null(f);
+    assert_int_equal(f->value_len, 2); /* whitespace around the value is not part of it */
+    assert_true(sf_http_list_has(h.field[2].value, h.field[2].value_len, "Close"));
+    enum sf_http_body kind;
+    uint64_t len;
+    assert_int_equal(sf_http_framing(&h, 1, &kind, &len, &err), SF_OK);
+    assert_int_equal(kind, SF_HTTP_BODY_LENGTH);
+    assert_int_equal(len, 12);
+    /* every prefix is incomplete, never an error */
+    for (size_t n = 0; n + 4 < strlen(req); n++) {
+        assert_int_equal(sf_http_parse_head(req, n, 1, &h, &err), SF_OK);
+        assert_int_equal(h.head_bytes, 0);
+    }
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\nHost: a\r\n\r\n",      /* a lone LF */
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n",   /* space before the colon */
+        "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", /* a folded line */
+        "GET / HTTP/2.0\r\n\r\n",               /* another version */
+        "GET x HTTP/1.1\r\n\r\n",               /* a target that is not a path */
+        "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n",   /* a control byte in a value */
+        "GET  / HTTP/1.1\r\n\r\n",              /* two spaces */
+        "G\rET / HTTP/1.1\r\n\r\n",             /* a lone CR */
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++)
+        assert_int_equal(sf_http_parse_head(bad[i], strlen(bad[i]), 1, &h, &err), SF_EPARSE);
+    static const char *const ambiguous[] = {
+        "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 99999999999999999\r\n\r\n",
+    };
+    for (size_t i = 0; i < SF_ARRAY_LEN(ambiguous); i++) {
+        assert_int_equal(sf_http_parse_head(ambiguous[i], strlen(ambiguous[i]), 1, &h, &err),
+                         SF_OK);
+        assert_int_equal(sf_http_framing(&h, 1, &kind, &len, &err), SF_EINVAL);
+    }
+    /* caps: a head that does not end within the cap, too many fields */
+    char *big = malloc(SF_HTTP_MAX_HEAD_BYTES + 64);
+    assert_non_null(big);
+    memset(big, 'a', SF_HTTP_MAX_HEAD_BYTES + 64);
+    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+    assert_int_equal(sf_http_parse_head(big, SF_HTTP_MAX_HEAD_BYTES + 64, 1, &h, &err), SF_ETOOBIG);
+    size_t o = (size_t)sprintf(big, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i <= SF_HTTP_MAX_FIELDS; i++)
+        o += (size_t)sprintf(big + o, "A%d: b\r\n", i);
+    o += (size_t)sprintf(big + o, "\r\n");
+    assert_int_equal(sf_http_parse_head(big, o, 1, &h, &err), SF_ETOOBIG);
+    free(big);
+    /* a response */
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+    assert_int_equal(sf_http_parse_head(resp, strlen(resp), 0, &h, &err), SF_OK);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(sf_http_framing(&h, 0, &kind, &len, &err), SF_OK);
+    assert_int_equal(len, 3);
+    const char *nolen = "HTTP/1.1 200 OK\r\n\r\n";
+    assert_int_equal(sf_http_parse_head(nolen, strlen(nolen), 0, &h, &err), SF_OK);
+    assert_int_equal(sf_http_framing(&h, 0, &kind, &len, &err), SF_EINVAL);
+}
+
+/* Decodes a chunked body fed in pieces of `step` bytes; the data, or NULL when refused. */
+static char *dechunk(const char *in, size_t step, size_t *n, int *done)
+{
+    struct sf_http_chunked c;
+    memset(&c, 0, sizeof(c));
+    size_t len = strlen(in), have = 0, out = 0;
+    char *buf = malloc(len + 1);
+    *done = 0;
+    for (size_t fed = 0; fed < len && !*done;) {
+        size_t k = fed + step < len ? step : len - fed;
+        memcpy(buf + out + have, in + fed, k); /* raw bytes after the data so far */
+        fed += k;
+        have += k;
+        size_t used, got;
+        struct sf_err err = {{0}};
+        if (sf_http_chunked_decode(&c, buf + out, have, &used, &got, done, &err) != SF_OK) {
+            free(buf);
+            return NULL;
+        }
+        memmove(buf + out + got, buf + out + used, have - used);
+        have -= used;
+        out += got;
+    }
+    *n = out;
+    return buf;
+}
+
+static void test_http_chunked(void **state)
+{
+    (void)state;
+    const char *body = "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n"
+                       "Trailer: x\r\n\r\n";
+    for (size_t step = 1; step <= strlen(body); step++) {
+        size_t n;
+        int done;
+        char *d = dechunk(body, step, &n, &done);
+        assert_non_null(d);
+        assert_true(done);
+        assert_int_equal(n, 23);
+        assert_memory_equal(d, "Wikipedia in\r\n\r\nchunks.", 23);
+        free(d);
+    }
+    static const char *const bad[] = {"x\r\n", "4\r\nWikiX\r\n", "4\nWiki\r\n", "0\r\nT: x\n\r\n",
+                                      "fffffffffffffffff\r\n"};
+    for (size_t i = 0; i < SF_ARRAY_LEN(bad); i++) {
+        size_t n;
+        int done;
+        char *d = dechunk(bad[i], 3, &n, &done);
+        assert_null(d);
+    }
+}
+
+static void test_http_path(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    char out[64];
+    const char *q;
+    size_t ql;
+    const char *t = "/v2/models/a%20b%zz%4/infer?x=%41";
+    assert_int_equal(sf_http_path_decode(t, strlen(t), out, sizeof(out), &q, &ql, &err), SF_OK);
+    assert_string_equal(out, "/v2/models/a b%zz%4/infer");
+    assert_int_equal(ql, 5);
+    assert_memory_equal(q, "x=%41", 5);
+    t = "/a%00b";
+    assert_int_equal(sf_http_path_decode(t, strlen(t), out, sizeof(out), &q, &ql, &err), SF_EINVAL);
+}
+
 static void test_metrics_render(void **state)
 {
     (void)state;
@@ -325,10 +643,21 @@ static void test_billing_rules(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_input_frame_roundtrip), cmocka_unit_test(test_result_frame_roundtrip),
-        cmocka_unit_test(test_where_strings),         cmocka_unit_test(test_oip_parse),
-        cmocka_unit_test(test_oip_binary_extension),  cmocka_unit_test(test_oip_response),
-        cmocka_unit_test(test_metrics_render),        cmocka_unit_test(test_billing_rules),
+        cmocka_unit_test(test_input_frame_roundtrip),
+        cmocka_unit_test(test_result_frame_roundtrip),
+        cmocka_unit_test(test_where_strings),
+        cmocka_unit_test(test_oip_parse),
+        cmocka_unit_test(test_oip_binary_extension),
+        cmocka_unit_test(test_oip_response),
+        cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_billing_rules),
+        cmocka_unit_test(test_oip_binary_in_place),
+        cmocka_unit_test(test_oip_response_numbers),
+        cmocka_unit_test(test_http_head),
+        cmocka_unit_test(test_http_chunked),
+        cmocka_unit_test(test_http_path),
+        cmocka_unit_test(test_reqtrace),
+        cmocka_unit_test(test_oip_response_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
  * deadline order: every image gets the same deadline after its admission), delivery of results
  * by id, and expiry. Exactly one answer per admitted image, by its deadline at the latest: a
  * result for an id no longer waiting (answered, expired, or a slot reused since: the random high
- * bits differ) is dropped and counted.
+ * bits differ) is dropped and counted. A request whose every image is answered goes to the list
+ * of answers, which whoever releases the lock next writes (sf__server_unlock): no thread waits
+ * for an answer, and none is woken to write one.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,10 +15,6 @@
 #include <time.h>
 
 #include "server.h"
-
-/* How long past its deadline a waiting connection thread answers its own images if the control
- * loop has not (it always should: a backstop, never the path). */
-#define ADMIT_BACKSTOP_S 1.0
 
 int sf__table_init(struct sf__server *s, struct sf_err *err)
 {
@@ -38,6 +36,14 @@ int sf__table_init(struct sf__server *s, struct sf_err *err)
         s->table[i].next_free = i + 1 < cap ? (uint32_t)(i + 1) : UINT32_MAX;
     s->free_head = 0;
     s->n_free = cap;
+    struct sf__series *h = &s->series;
+    h->accepted = h->latency = h->slo_ok = h->slo_all = SF__NO_SERIES;
+    for (size_t i = 0; i < SF_ARRAY_LEN(h->answered); i++)
+        h->answered[i] = SF__NO_SERIES;
+    for (size_t i = 0; i < SF_ARRAY_LEN(h->stage); i++)
+        h->stage[i] = SF__NO_SERIES;
+    for (size_t i = 0; i < SF_ARRAY_LEN(h->where); i++)
+        h->where[i] = SF__NO_SERIES;
     return SF_OK;
 }
 
@@ -48,8 +54,17 @@ static struct sf__item *take_slot(struct sf__server *s)
     s->free_head = it->next_free;
     s->n_free--;
     uint64_t hi = 0;
-    while (!hi) /* 40 random bits, never 0 */
-        hi = sf_auth_random_u64() >> SF__ID_SLOT_BITS;
+    while (!hi) { /* 40 random bits, never 0, from the CSPRNG in draws of a few hundred bytes */
+        if (!s->rnd_left) {
+            if (sf_auth_random(s->rnd, sizeof(s->rnd)) != SF_OK)
+                memset(s->rnd, 0, sizeof(s->rnd)); /* getrandom cannot fail once seeded */
+            s->rnd_left = SF_ARRAY_LEN(s->rnd);
+        }
+        hi = s->rnd[--s->rnd_left] >> SF__ID_SLOT_BITS;
+        s->rnd[s->rnd_left] = 0; /* a value drawn is never kept */
+        if (!hi)
+            hi = sf_auth_random_u64() >> SF__ID_SLOT_BITS;
+    }
     memset(it, 0, sizeof(*it));
     it->id = hi << SF__ID_SLOT_BITS | i;
     return it;
@@ -75,26 +90,39 @@ static void free_slot(struct sf__server *s, struct sf__item *it)
     s->unanswered--;
 }
 
+/* A series' handle, looked up once (mu held): the per-image counters skip the registry's search.
+ * Created on first use, as sf_metrics_add would. */
+static int series(struct sf__server *s, int *cache, int family, const char *labels)
+{
+    if (*cache == SF__NO_SERIES)
+        *cache = sf_metrics_series(s->metrics, family, labels);
+    return *cache;
+}
+
 static void count_result(struct sf__server *s, const struct sf__item *it,
                          const struct sf_serve_result *r, double now)
 {
-    char lab[64];
+    char lab[64] = "";
     static const char *const outcome[] = {"outcome=\"ok\"", "outcome=\"failed\"",
                                           "outcome=\"refused\"", "outcome=\"deadline\""};
+    struct sf__series *h = &s->series;
     int st = r->status >= 0 && r->status <= SF_RESULT_DEADLINE ? r->status : SF_RESULT_FAILED;
-    sf_metrics_add(s->metrics, s->mid.answered, outcome[st], 1);
+    sf_metrics_add_at(s->metrics, series(s, &h->answered[st], s->mid.answered, outcome[st]), 1);
     double lat = now - it->arrival_s;
-    sf_metrics_observe(s->metrics, s->mid.latency, "", lat);
-    sf_metrics_add(s->metrics, s->mid.slo_all, "", 1);
+    sf_metrics_observe_at(s->metrics, series(s, &h->latency, s->mid.latency, ""), lat);
+    sf_metrics_add_at(s->metrics, series(s, &h->slo_all, s->mid.slo_all, ""), 1);
     if (r->status)
         return;
     if (lat <= s->cfg->bind->env.ctl.epoch_s)
-        sf_metrics_add(s->metrics, s->mid.slo_ok, "", 1);
-    snprintf(lab, sizeof(lab), "stage=\"%d\"", r->exit_stage);
-    sf_metrics_add(s->metrics, s->mid.exit_stage, lab, 1);
-    const char *where = r->cut == 0 ? "function" : r->exit_stage <= r->cut ? "vm" : "vm+function";
-    snprintf(lab, sizeof(lab), "where=\"%s\"", where);
-    sf_metrics_add(s->metrics, s->mid.where, lab, 1);
+        sf_metrics_add_at(s->metrics, series(s, &h->slo_ok, s->mid.slo_ok, ""), 1);
+    int e = r->exit_stage >= 0 && r->exit_stage <= SF_MAX_STAGES ? r->exit_stage : 0;
+    if (h->stage[e] == SF__NO_SERIES) /* the label only for the first lookup */
+        snprintf(lab, sizeof(lab), "stage=\"%d\"", e);
+    sf_metrics_add_at(s->metrics, series(s, &h->stage[e], s->mid.exit_stage, lab), 1);
+    int w = r->cut == 0 ? 0 : r->exit_stage <= r->cut ? 1 : 2;
+    static const char *const where[] = {"where=\"function\"", "where=\"vm\"",
+                                        "where=\"vm+function\""};
+    sf_metrics_add_at(s->metrics, series(s, &h->where[w], s->mid.where, where[w]), 1);
 }
 
 /* The item waiting for id, or NULL. */
@@ -121,8 +149,10 @@ static void answer(struct sf__server *s, struct sf__item *it, const struct sf_se
         p->expired = 1;
     count_result(s, it, r, now);
     free_slot(s, it);
-    if (++p->answered == p->n)
-        pthread_cond_signal(&p->cv);
+    if (++p->answered == p->n) { /* whoever releases mu writes the answer */
+        p->next = s->done;
+        s->done = p;
+    }
 }
 
 static void deliver_one(struct sf__server *s, const struct sf_serve_result *r, double now)
@@ -138,17 +168,13 @@ static void deliver_one(struct sf__server *s, const struct sf_serve_result *r, d
 
 void sf__server_deliver(struct sf__server *s, const struct sf_serve_result *r, size_t n)
 {
-    pthread_mutex_lock(&s->mu);
     double now = sf__server_now(s);
     for (size_t i = 0; i < n; i++)
         deliver_one(s, &r[i], now);
-    pthread_cond_signal(&s->ctl_cv);
-    pthread_mutex_unlock(&s->mu);
 }
 
 void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
 {
-    pthread_mutex_lock(&s->mu);
     double now = sf__server_now(s);
     for (size_t i = 0; i < b->n; i++) {
         struct sf_serve_result r;
@@ -159,8 +185,6 @@ void sf__server_fail_batch(struct sf__server *s, const struct sf__batch *b)
         r.num_classes = s->num_classes;
         deliver_one(s, &r, now);
     }
-    pthread_cond_signal(&s->ctl_cv);
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* Takes a queued item out of the admission queue (mu held): it is the queue's head unless
@@ -205,21 +229,15 @@ void sf__server_expire(struct sf__server *s, double now_s)
 
 int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_after_s)
 {
-    pthread_mutex_lock(&s->mu);
     if (s->draining || *s->stop) {
-        pthread_mutex_unlock(&s->mu);
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"draining\"", (double)p->n);
-        p->draining = 1;
         *retry_after_s = 1;
         return 503;
     }
-    if (p->n > s->q_cap) { /* can never fit (the CLI refuses --max-images above --queue-cap) */
-        pthread_mutex_unlock(&s->mu);
+    if (p->n > s->q_cap) /* can never fit (the CLI refuses --max-images above --queue-cap) */
         return 413;
-    }
     /* every image needs a queue place and a slot */
     if (s->q_len + p->n > s->q_cap || s->n_free < p->n) {
-        pthread_mutex_unlock(&s->mu);
         sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"queue_full\"", (double)p->n);
         /* the queue drains within about one SLO interval */
         *retry_after_s = (int)ceil(s->cfg->bind->env.ctl.epoch_s);
@@ -227,6 +245,8 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
     }
     double now = sf__server_now(s);
     p->deadline_s = now + s->deadline_s;
+    sf_metrics_add_at(s->metrics, series(s, &s->series.accepted, s->mid.accepted, ""),
+                      (double)p->n);
     for (size_t i = 0; i < p->n; i++) {
         struct sf__item *it = take_slot(s);
         it->arrival_s = now;
@@ -246,17 +266,99 @@ int sf__server_admit(struct sf__server *s, struct sf__pending *p, int *retry_aft
         s->unanswered++;
         sf__control_enqueued(s, seq); /* the deadline batcher takes it at once */
     }
-    sf_metrics_add(s->metrics, s->mid.accepted, "", (double)p->n);
     sf__control_arrived(s, now);
-    while (p->answered < p->n) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&p->cv, &s->mu, &ts);
-        double t = sf__server_now(s);
-        if (p->answered < p->n && t > p->deadline_s + ADMIT_BACKSTOP_S)
-            sf__server_expire(s, t);
+    return 0;
+}
+
+void sf__pending_free(struct sf__pending *p)
+{
+    if (!p)
+        return;
+    free(p->res);
+    sf_oip_request_fini(&p->oip);
+    free(p->decoded);
+    free(p);
+}
+
+/* Where the answered images ran, as the access log says it: each image's path (vm: stages on a
+ * VM only; function: on functions only; hybrid: both), the distinct ones joined. */
+static void route_of(const struct sf_serve_result *r, size_t n, struct sf__access *acc)
+{
+    static const char *const names[] = {"vm", "hybrid", "function"};
+    int seen[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        seen[r[i].cut == 0 ? 2 : r[i].exit_stage <= r[i].cut ? 0 : 1] = 1;
+    acc->route_buf[0] = '\0';
+    for (int k = 0; k < 3; k++)
+        if (seen[k]) {
+            size_t l = strlen(acc->route_buf);
+            snprintf(acc->route_buf + l, sizeof(acc->route_buf) - l, "%s%s", l ? "," : "",
+                     names[k]);
+        }
+    acc->route = acc->route_buf[0] ? acc->route_buf : "none";
+}
+
+void sf__pending_answer(struct sf__server *s, struct sf__pending *p)
+{
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    if (p->expired) {
+        sf__httpd_error(&resp, 504, "deadline: not answered within %.3g s of admission",
+                        s->deadline_s);
+    } else if (p->failed) {
+        sf__httpd_error(&resp, 502,
+                        "inference failed: the function path failed twice (crash or "
+                        "timeout) for this request");
+    } else if (p->refused) {
+        sf__httpd_error(&resp, 422,
+                        "image %zu: the model's outputs are not finite (its values are outside "
+                        "what the model handles)",
+                        p->refused - 1);
+    } else {
+        char *out = NULL;
+        size_t out_len = 0, jl = 0;
+        route_of(p->res, p->n, &p->acc);
+        if (sf_oip_response(sf_nn_model_name(s->model), SF_OIP_MODEL_VERSION, p->oip.id, &p->oip,
+                            p->res, p->n, &out, &out_len, &jl) != SF_OK) {
+            sf__httpd_error(&resp, 500, "could not build the answer");
+        } else if (jl == out_len) {
+            sf__httpd_json(&resp, 200, out);
+        } else { /* the binary tensor extension: the JSON header, then the outputs' bytes */
+            char v[32];
+            snprintf(v, sizeof(v), "%zu", jl);
+            sf__httpd_header(&resp, "Inference-Header-Content-Length", v);
+            resp.status = 200;
+            resp.body = out;
+            resp.len = out_len;
+            resp.content_type = "application/octet-stream";
+        }
+    }
+    sf__ingress_respond(s, p->req, &resp, &p->acc);
+    sf__pending_free(p);
+}
+
+void sf__server_unlock(struct sf__server *s)
+{
+    for (;;) {
+        struct sf__pending *done = s->done;
+        s->done = NULL;
+        int i = -1;
+        if (s->n_outbox) {
+            i = s->outbox[0];
+            memmove(s->outbox, s->outbox + 1, (size_t)(--s->n_outbox) * sizeof(int));
+            s->inst[i].in_outbox = 0;
+        }
+        if (!done && i < 0)
+            break;
+        pthread_mutex_unlock(&s->mu);
+        while (done) {
+            struct sf__pending *p = done;
+            done = p->next;
+            sf__pending_answer(s, p);
+        }
+        /* an in-process instance returns here with mu held, its results delivered */
+        if (i < 0 || !sf__inst_send(s, i))
+            pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    return 0;
 }

@@ -75,7 +75,7 @@ static int count_state(const struct sf__server *s, int state, int need_free)
         const struct sf__inst *in = &s->inst[i];
         if (!in->used || in->state != state)
             continue;
-        if (need_free && (in->busy || !in->has_thread || in->quit))
+        if (need_free && (in->busy || !in->ready_to_serve || in->quit))
             continue;
         n++;
     }
@@ -107,7 +107,7 @@ static int free_instance(const struct sf__server *s)
 {
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
         const struct sf__inst *in = &s->inst[i];
-        if (in->used && in->state == SF_CLOUD_READY && in->has_thread && !in->busy && !in->quit)
+        if (in->used && in->state == SF_CLOUD_READY && in->ready_to_serve && !in->busy && !in->quit)
             return i;
     }
     return -1;
@@ -183,8 +183,8 @@ static void apply_target(struct sf__server *s, int target, int64_t epoch)
     }
 }
 
-/* Syncs the instance table with the provider; instances that went away get their thread told
- * to quit (joined later, without the lock). */
+/* Syncs the instance table with the provider; instances that went away are closed once they
+ * hold no batch (reap_slots). */
 static void poll_provider(struct sf__server *s, double now)
 {
     struct sf_cloud_instance live[SF_CLOUD_MAX_INSTANCES];
@@ -204,8 +204,6 @@ static void poll_provider(struct sf__server *s, double now)
                    SF_LS("was", in->state == SF_CLOUD_PENDING ? "pending" : "ready"));
             in->state = SF_CLOUD_GONE;
             in->quit = 1;
-            if (in->has_thread)
-                pthread_cond_signal(&in->cv);
             continue;
         }
         if (in->state == SF_CLOUD_PENDING && ci->state == SF_CLOUD_READY) {
@@ -216,7 +214,7 @@ static void poll_provider(struct sf__server *s, double now)
             sf_log(SF_LOG_INFO, "instance ready", SF_LI("instance", in->id),
                    SF_LS("endpoint", in->endpoint), SF_LN("after_s", now - ci->launch_s),
                    SF_LB("serves", !in->no_serve));
-            if (!in->no_serve && sf__inst_start(s, i) != SF_OK)
+            if (!in->no_serve && sf__inst_open(s, i) != SF_OK)
                 s->cloud.ops->terminate(s->cloud.ctx, in->id, now);
         } else if (ci->state == SF_CLOUD_TERMINATING) {
             in->state = SF_CLOUD_TERMINATING;
@@ -224,18 +222,15 @@ static void poll_provider(struct sf__server *s, double now)
     }
 }
 
-/* Joins the threads of instances that are gone and frees their slots (drops the lock). */
+/* Frees the slots of instances that are gone, once they hold no batch (a batch in flight on a
+ * dead worker fails on its connection and goes to functions first). */
 static void reap_slots(struct sf__server *s)
 {
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
         struct sf__inst *in = &s->inst[i];
-        if (!in->used || in->state != SF_CLOUD_GONE)
+        if (!in->used || in->state != SF_CLOUD_GONE || in->busy)
             continue;
-        if (in->has_thread) {
-            pthread_mutex_unlock(&s->mu);
-            sf__inst_join(s, i);
-            pthread_mutex_lock(&s->mu);
-        }
+        sf__inst_close(s, i);
         in->used = 0;
         s->inst[i].term_epoch = 0;
     }
@@ -301,9 +296,7 @@ static void begin_epoch(struct sf__server *s, int64_t epoch)
         if (s->inst[i].used && s->inst[i].term_epoch && s->inst[i].term_epoch <= epoch &&
             s->inst[i].state <= SF_CLOUD_READY) {
             s->inst[i].state = SF_CLOUD_TERMINATING;
-            s->inst[i].quit = 1; /* its thread finishes the batch in hand, then quits */
-            if (s->inst[i].has_thread)
-                pthread_cond_signal(&s->inst[i].cv);
+            s->inst[i].quit = 1; /* it finishes the batch in hand, then takes no other */
             s->cloud.ops->terminate(s->cloud.ctx, s->inst[i].id, now);
             sf_log(SF_LOG_INFO, "terminating", SF_LI("epoch", epoch),
                    SF_LI("instance", s->inst[i].id));
@@ -340,7 +333,8 @@ static void route_epoch(struct sf__server *s)
         if (i < 0)
             break;
         int m = to_inst < B ? to_inst : B;
-        struct sf__batch *b = sf__batch_take(s, (size_t)m);
+        struct sf__batch *b =
+            sf__batch_take(s, (size_t)m, s->inst[i].local ? SF__TO_LOCAL : SF__TO_FRAME, i);
         to_inst -= m;
         if (s->cap_left != INT32_MAX)
             s->cap_left -= m;
@@ -348,7 +342,7 @@ static void route_epoch(struct sf__server *s)
             sf__dispatch_instance(s, i, b);
     }
     while (s->q_len && !s->cfg->no_spill) {
-        struct sf__batch *b = sf__batch_take(s, (size_t)B);
+        struct sf__batch *b = sf__batch_take(s, (size_t)B, SF__TO_FRAME, -1);
         if (b)
             sf__dispatch_function(s, b);
     }
@@ -358,7 +352,8 @@ static void route_epoch(struct sf__server *s)
 static void dispatch(struct sf__server *s, const struct sf_batch_decision *d)
 {
     int i = d->path == SF_BATCH_INSTANCE ? free_instance(s) : -1;
-    struct sf__batch *b = sf__batch_take(s, (size_t)d->n);
+    struct sf__batch *b = sf__batch_take(
+        s, (size_t)d->n, i >= 0 && s->inst[i].local ? SF__TO_LOCAL : SF__TO_FRAME, i);
     if (!b)
         return;
     if (i >= 0) {
@@ -379,8 +374,8 @@ static double next_free_s(const struct sf__server *s, double now)
     double t = INFINITY;
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
         const struct sf__inst *in = &s->inst[i];
-        if (in->used && in->state == SF_CLOUD_READY && in->has_thread && in->busy && !in->quit &&
-            in->busy_until_s < t)
+        if (in->used && in->state == SF_CLOUD_READY && in->ready_to_serve && in->busy &&
+            !in->quit && in->busy_until_s < t)
             t = in->busy_until_s;
     }
     return t < now ? now : t; /* overdue: it may be free any moment */
@@ -471,24 +466,56 @@ static void run_plain(struct sf__server *s)
     }
 }
 
-/* Runs the batcher until it says wait; returns the time to look again. */
-static double run_batcher(struct sf__server *s, double now)
+/* Runs the batcher until it says wait. */
+static void run_batcher(struct sf__server *s, double now)
 {
     if (s->draining || s->cfg->no_spill) {
         run_plain(s);
-        return INFINITY;
+        return;
     }
     sf_dq_advance(&s->dq, now); /* what was due before now (late wake-ups) */
     sf_dq_settle(&s->dq, now);  /* an instance may have become free or ready */
-    if (!s->dq.q_n)
+}
+
+/* When the batcher wants to look again (INFINITY: at the next arrival or free instance). */
+static double batcher_wake(const struct sf__server *s, double now)
+{
+    if (s->cfg->bind->batching != SF_BATCHING_DEADLINE || s->draining || s->cfg->no_spill ||
+        !s->dq.q_n)
         return INFINITY;
     return s->dq.event_known ? s->dq.next_event_s : now;
+}
+
+/* Wakes the control loop when the batcher's next moment is earlier than the loop's own. */
+static void tell_loop(struct sf__server *s)
+{
+    if (s->dq.q_n > 0 && s->dq.event_known && s->dq.next_event_s < s->ctl_wake_s)
+        pthread_cond_signal(&s->ctl_cv);
 }
 
 void sf__control_arrived(struct sf__server *s, double now_s)
 {
     (void)now_s;
-    pthread_cond_signal(&s->ctl_cv); /* the loop recomputes its wake time */
+    if (!s->draining && !s->cfg->no_spill && s->cfg->bind->batching == SF_BATCHING_DEADLINE)
+        tell_loop(s);
+}
+
+void sf__control_round(struct sf__server *s)
+{
+    if (s->draining || s->cfg->no_spill)
+        run_plain(s); /* the round's arrivals together, to a free instance, from this thread */
+}
+
+void sf__control_freed(struct sf__server *s, int i)
+{
+    (void)i;
+    double now = sf__server_now(s);
+    if (s->draining || s->cfg->no_spill) {
+        run_plain(s);
+    } else if (s->cfg->bind->batching == SF_BATCHING_DEADLINE) {
+        sf_dq_settle(&s->dq, now); /* the batcher, in the thread that freed the instance */
+        tell_loop(s);
+    }
 }
 
 void *sf__control_main(void *arg)
@@ -507,9 +534,8 @@ void *sf__control_main(void *arg)
         reap_slots(s);
         now = sf__server_now(s);
         sf__server_expire(s, now); /* admit.c: 504 for requests past their deadline */
-        double wake = INFINITY;
         if (s->cfg->bind->batching == SF_BATCHING_DEADLINE || s->draining)
-            wake = run_batcher(s, now);
+            run_batcher(s, now);
         if (*s->stop)
             s->draining = 1;
         sf_metrics_set(s->metrics, s->mid.queue, "", (double)s->q_len);
@@ -519,8 +545,13 @@ void *sf__control_main(void *arg)
                        count_state(s, SF_CLOUD_READY, 0));
         sf_metrics_set(s->metrics, s->mid.instances, "state=\"busy\"",
                        count_state(s, SF_CLOUD_READY, 0) - free_count(s));
+        /* what this thread dispatched or answered goes out now, by this thread */
+        sf__server_unlock(s);
+        pthread_mutex_lock(&s->mu);
         if (s->draining && !s->q_len && !s->unanswered)
             break;
+        now = sf__server_now(s);
+        double wake = batcher_wake(s, now);
         double next_epoch = (double)s->epoch * s->epoch_wall_s;
         if (wake > next_epoch)
             wake = next_epoch;
@@ -528,7 +559,7 @@ void *sf__control_main(void *arg)
             wake = now + CONTROL_POLL_S;
         double dt = wake - sf__server_now(s);
         /* a wake time already past (waiting for an overdue busy instance) must not spin with the
-         * lock held: the instance's thread signals when it is free */
+         * lock held: the thread that frees the instance runs the batcher itself */
         if (dt < CONTROL_MIN_WAIT_S)
             dt = CONTROL_MIN_WAIT_S;
         {
@@ -537,7 +568,9 @@ void *sf__control_main(void *arg)
             long ns = ts.tv_nsec + (long)(dt * 1e9);
             ts.tv_sec += ns / 1000000000L;
             ts.tv_nsec = ns % 1000000000L;
+            s->ctl_wake_s = sf__server_now(s) + dt; /* an earlier batcher moment signals */
             pthread_cond_timedwait(&s->ctl_cv, &s->mu, &ts);
+            s->ctl_wake_s = -INFINITY; /* awake: it recomputes before it sleeps again */
         }
     }
     pthread_mutex_unlock(&s->mu);

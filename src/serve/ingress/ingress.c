@@ -1,11 +1,12 @@
 /*
- * ingress.c - `serflow serve`: the Open Inference Protocol v2 endpoints over libmicrohttpd
- * (bounds against slow and hostile clients in wire/httpd.h; a parse's memory reserved from the
- * process's budget before it is built), readiness that reflects a broken path, /metrics with the
- * bill as counters, and the lifecycle: identities for the children, the function runtime
- * (runtime.c) and the provider started, the control loop (control.c) run, and on stop: readiness
- * 503 for a grace period while still serving, then no new connections, every admitted request
- * answered (admit.c: by its deadline at the latest), every answer written, every child stopped.
+ * ingress.c - `serflow serve`: the Open Inference Protocol v2 endpoints on the event-driven
+ * data plane (wire/ev.h: event loops, no thread per connection, every bound against slow and
+ * hostile clients; a parse's memory reserved from the process's budget before it is built),
+ * readiness that reflects a broken path, /metrics with the bill as counters, and the lifecycle:
+ * identities for the children, the function runtime (runtime.c) and the provider started, the
+ * control loop (control.c) run, and on stop: readiness 503 for a grace period while still serving,
+ * then no new connections, every admitted request answered (admit.c: by its deadline at the
+ * latest), every answer written, every child stopped.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,68 +32,62 @@ static const double LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
  * spill) is reported broken. */
 #define LAUNCH_FAILS_DOWN 3
 
-/* What the access log says of a request besides its status (ingress_handler). */
-struct access {
-    const char *handler; /* infer, metadata, health, metrics, other */
-    size_t images;
-    const char *route; /* vm, function, hybrid, a mix of them ("vm,hybrid"), or none */
-    char route_buf[32];
-};
-
 static int reserve_cb(void *ctx, size_t bytes)
 {
-    return sf__httpd_reserve(ctx, bytes);
+    return sf__ev_reserve(ctx, bytes);
 }
 
-/* Where the answered images ran, as the access log says it: each image's path (vm: stages on a
- * VM only; function: on functions only; hybrid: both), the distinct ones joined. */
-static void route_of(const struct sf_serve_result *r, size_t n, struct access *acc)
+/* A refusal of an inference request before admission: counted under reason, answered now. */
+static void refuse_infer(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                         struct sf__pending *p, const char *reason, struct sf__access *acc)
 {
-    static const char *const names[] = {"vm", "hybrid", "function"};
-    int seen[3] = {0};
-    for (size_t i = 0; i < n; i++)
-        seen[r[i].cut == 0 ? 2 : r[i].exit_stage <= r[i].cut ? 0 : 1] = 1;
-    acc->route_buf[0] = '\0';
-    for (int k = 0; k < 3; k++)
-        if (seen[k]) {
-            size_t l = strlen(acc->route_buf);
-            snprintf(acc->route_buf + l, sizeof(acc->route_buf) - l, "%s%s", l ? "," : "",
-                     names[k]);
-        }
-    acc->route = acc->route_buf[0] ? acc->route_buf : "none";
+    if (reason)
+        sf_metrics_add(s->metrics, s->mid.rejected, reason, 1);
+    sf__pending_free(p);
+    sf__ingress_respond(s, req, resp, acc);
 }
 
-static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
-                         struct sf__httpd_resp *resp, const struct sf_reqtrace *tr,
-                         struct access *acc)
+/* POST /v2/models/NAME[/versions/1]/infer, on the event loop that read it: its body inflated when
+ * compressed (within the body cap and the budget), parsed in place (the binary extension's floats
+ * stay in the body), admitted, and handed to the batcher, which may send the batch (or run it
+ * in-process) from this very thread; the answer is written by whichever thread finishes the
+ * request's last image (admit.c). */
+static void handle_infer(struct sf__server *s, struct sf__ev_req *req, struct sf__access *acc)
 {
     struct sf_err err = {{0}};
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    struct sf__pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        sf__httpd_error(&resp, 500, "out of memory");
+        refuse_infer(s, req, &resp, NULL, NULL, acc);
+        return;
+    }
     /* a compressed body is inflated first, within the body cap and the process's budget */
-    char *decoded = NULL;
-    size_t dlen = 0;
-    int rc =
-        sf_oip_decode_body(sf__httpd_req_header(req, "Content-Encoding"), req->body, req->len,
-                           s->cfg->max_body_bytes, reserve_cb, (void *)req, &decoded, &dlen, &err);
+    size_t len = req->len;
+    int rc = sf_oip_decode_body(sf__ev_header(req, "Content-Encoding"), req->body, req->len,
+                                s->cfg->max_body_bytes, reserve_cb, req, &p->decoded, &len, &err);
     if (rc != SF_OK) {
         int status = rc == SF_EUNSUPPORTED ? 415
                      : rc == SF_ETOOBIG    ? 413
                      : rc == SF_ENOMEM     ? 503
                                            : 400;
-        sf_metrics_add(s->metrics, s->mid.rejected,
-                       status == 415   ? "reason=\"unsupported_encoding\""
-                       : status == 503 ? "reason=\"busy\""
-                                       : "reason=\"bad_request\"",
-                       1);
         if (status == 415)
-            sf__httpd_header(resp, "Accept-Encoding", SF_OIP_ACCEPT_ENCODING);
+            sf__httpd_header(&resp, "Accept-Encoding", SF_OIP_ACCEPT_ENCODING);
         if (status == 503)
-            sf__httpd_header(resp, "Retry-After", "1");
-        sf__httpd_error(resp, status, "%s", err.msg);
+            sf__httpd_header(&resp, "Retry-After", "1");
+        sf__httpd_error(&resp, status, "%s", err.msg);
+        refuse_infer(s, req, &resp, p,
+                     status == 415   ? "reason=\"unsupported_encoding\""
+                     : status == 503 ? "reason=\"busy\""
+                                     : "reason=\"bad_request\"",
+                     acc);
         return;
     }
-    const char *body = decoded ? decoded : req->body ? req->body : "";
-    size_t len = decoded ? dlen : req->len;
-    const char *hl = sf__httpd_req_header(req, "Inference-Header-Content-Length");
+    if (!p->decoded)
+        len = req->len;
+    const char *body = p->decoded ? p->decoded : req->body ? req->body : "";
+    const char *hl = sf__ev_header(req, "Inference-Header-Content-Length");
     size_t json_len = len;
     const void *bin = NULL;
     size_t bin_len = 0;
@@ -100,12 +95,11 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
         if (*end || !*hl || v > len) {
-            sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"bad_request\"", 1);
-            sf__httpd_error(resp, 400,
+            sf__httpd_error(&resp, 400,
                             "Inference-Header-Content-Length: %.32s is not a length "
                             "within the %zu-byte body",
                             hl, len);
-            free(decoded);
+            refuse_infer(s, req, &resp, p, "reason=\"bad_request\"", acc);
             return;
         }
         json_len = (size_t)v;
@@ -114,80 +108,53 @@ static void handle_infer(struct sf__server *s, const struct sf__httpd_req *req,
     }
     /* the parse's memory (tree, tensor) is bounded from the body's size before it is built, and
      * taken from the process's budget */
-    if (sf__httpd_reserve(req, sf_oip_parse_bytes(body, json_len, bin_len,
-                                                  (size_t)s->cfg->max_images, s->numel)) != 0) {
-        sf_metrics_add(s->metrics, s->mid.rejected, "reason=\"busy\"", 1);
-        sf__httpd_header(resp, "Retry-After", "1");
-        sf__httpd_error(resp, 503, "server busy: no memory to parse a %zu-byte request", len);
-        free(decoded);
+    if (sf__ev_reserve(req, sf_oip_parse_bytes(body, json_len, bin_len, (size_t)s->cfg->max_images,
+                                               s->numel)) != 0) {
+        sf__httpd_header(&resp, "Retry-After", "1");
+        sf__httpd_error(&resp, 503,
+                        "server busy: no memory to parse a %zu-byte request; retry later", len);
+        refuse_infer(s, req, &resp, p, "reason=\"busy\"", acc);
         return;
     }
-    struct sf_oip_request oip;
-    rc = sf_oip_parse_request(body, json_len, bin, bin_len, sf_nn_model_input_shape(s->model),
-                              (size_t)s->cfg->max_images, &oip, &err);
-    free(decoded);
+    rc = sf_oip_parse_request_ref(body, json_len, bin, bin_len, sf_nn_model_input_shape(s->model),
+                                  (size_t)s->cfg->max_images, &p->oip, &err);
+    if (rc == SF_OK && !(p->res = calloc(p->oip.n, sizeof(*p->res))))
+        rc = sf_err_set(&err, SF_ENOMEM, "out of memory");
     if (rc != SF_OK) {
-        sf_metrics_add(s->metrics, s->mid.rejected,
-                       rc == SF_ETOOBIG ? "reason=\"too_many_images\"" : "reason=\"bad_request\"",
-                       1);
-        sf__httpd_error(resp, rc == SF_ETOOBIG ? 413 : 400, "%s", err.msg);
+        sf__httpd_error(&resp, rc == SF_ETOOBIG ? 413 : rc == SF_ENOMEM ? 500 : 400, "%s", err.msg);
+        refuse_infer(s, req, &resp, p,
+                     rc == SF_ETOOBIG  ? "reason=\"too_many_images\""
+                     : rc == SF_ENOMEM ? NULL
+                                       : "reason=\"bad_request\"",
+                     acc);
         return;
     }
-    acc->images = oip.n;
-    struct sf__pending p;
-    memset(&p, 0, sizeof(p));
-    p.n = oip.n;
-    p.x = oip.x;
-    p.trace = tr;
-    p.res = calloc(oip.n, sizeof(*p.res));
-    pthread_cond_init(&p.cv, NULL);
-    int retry = 0;
-    int status = p.res ? sf__server_admit(s, &p, &retry) : 500;
+    acc->images = p->oip.n;
+    p->n = p->oip.n;
+    p->req = req;
+    p->acc = *acc;
+    int retry = 0, loop = req->loop;
+    pthread_mutex_lock(&s->mu);
+    int draining = s->draining || *s->stop;
+    int status = sf__server_admit(s, p, &retry);
+    /* from here p belongs to the server unless refused: its answer may be written before this
+     * thread gets the lock back */
+    sf__server_unlock(s);
+    if (!status) {
+        s->loop_admitted[loop] = 1; /* req may be answered already */
+        return;
+    }
     if (status == 503) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", retry);
-        sf__httpd_header(resp, "Retry-After", ra);
-        sf__httpd_error(resp, 503, "%s",
-                        p.draining ? "draining: this server is stopping; retry elsewhere"
-                                   : "queue full: retry later");
-    } else if (status == 413) {
-        sf__httpd_error(resp, 413, "%zu images: more than the admission queue holds", p.n);
-    } else if (status) {
-        sf__httpd_error(resp, 500, "out of memory");
-    } else if (p.expired) {
-        sf__httpd_error(resp, 504, "deadline: not answered within %.3g s of admission",
-                        s->deadline_s);
-    } else if (p.failed) {
-        sf__httpd_error(resp, 502,
-                        "inference failed: the function path failed twice (crash or "
-                        "timeout) for this request");
-    } else if (p.refused) {
-        sf__httpd_error(resp, 422,
-                        "image %zu: the model's outputs are not finite (its values are outside "
-                        "what the model handles)",
-                        p.refused - 1);
+        sf__httpd_header(&resp, "Retry-After", ra);
+        sf__httpd_error(&resp, 503, "%s",
+                        draining ? "draining: this server is stopping; retry elsewhere"
+                                 : "queue full: retry later");
     } else {
-        char *out = NULL;
-        size_t out_len = 0, jl = 0;
-        route_of(p.res, p.n, acc);
-        if (sf_oip_response(sf_nn_model_name(s->model), SF_OIP_MODEL_VERSION, oip.id, &oip, p.res,
-                            p.n, &out, &out_len, &jl) != SF_OK) {
-            sf__httpd_error(resp, 500, "could not build the answer");
-        } else if (jl == out_len) {
-            sf__httpd_json(resp, 200, out);
-        } else { /* the binary tensor extension: the JSON header, then the outputs' bytes */
-            char v[32];
-            snprintf(v, sizeof(v), "%zu", jl);
-            sf__httpd_header(resp, "Inference-Header-Content-Length", v);
-            resp->status = 200;
-            resp->body = out;
-            resp->len = out_len;
-            resp->content_type = "application/octet-stream";
-        }
+        sf__httpd_error(&resp, 413, "%zu images: more than the admission queue holds", p->n);
     }
-    pthread_cond_destroy(&p.cv);
-    free(p.res);
-    sf_oip_request_fini(&oip);
+    refuse_infer(s, req, &resp, p, NULL, acc); /* counted by sf__server_admit */
 }
 
 static void handle_model_meta(struct sf__server *s, struct sf__httpd_resp *resp)
@@ -317,8 +284,8 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     sf_metrics_set(s->metrics, s->mid.api_calls, "", (double)api.calls);
     char buf[160];
     sf_metrics_set(s->metrics, s->mid.ready, "", not_ready(s, buf, sizeof(buf)) ? 0 : 1);
-    sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__httpd_buffered(s->httpd));
-    sf_metrics_set(s->metrics, s->mid.connections, "", sf__httpd_connections(s->httpd));
+    sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__ev_buffered(s->ev));
+    sf_metrics_set(s->metrics, s->mid.connections, "", sf__ev_connections(s->ev));
     sf_metrics_set(s->metrics, s->mid.unanswered, "", unanswered);
     size_t len;
     char *t = sf_metrics_render(s->metrics, &len);
@@ -341,15 +308,16 @@ static void not_allowed(struct sf__httpd_resp *resp, const char *method, const c
 }
 
 /* The endpoints. A model's paths are /v2/models/NAME[/versions/1][/ready|/infer]; the name is
- * the path up to the next '/' (a name may hold anything else, as decoded by the HTTP layer). */
-static void route(struct sf__server *s, const struct sf__httpd_req *req,
-                  struct sf__httpd_resp *resp, const struct sf_reqtrace *tr, struct access *acc)
+ * the path up to the next '/' (a name may hold anything else, as decoded by the HTTP layer).
+ * resp->status -1: an inference request, for handle_infer. */
+static void route(struct sf__server *s, const struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                  struct sf__access *acc)
 {
     const char *u = req->url, *name = sf_nn_model_name(s->model);
     static const char pre[] = "/v2/models/", ver[] = "/versions/";
     int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
     static const char GET_ONLY[] = "GET, HEAD";
-    acc->handler = "health";
+    acc->handler = SF__H_HEALTH;
     if (!strcmp(u, "/v2/health/live")) {
         if (get)
             sf__httpd_json(resp, 200, sf_strdup("{\"live\":true}"));
@@ -364,7 +332,7 @@ static void route(struct sf__server *s, const struct sf__httpd_req *req,
             not_allowed(resp, req->method, u, GET_ONLY);
         return;
     }
-    acc->handler = "metadata";
+    acc->handler = SF__H_METADATA;
     if (!strcmp(u, "/v2")) {
         if (get)
             sf__httpd_json(resp, 200,
@@ -374,7 +342,7 @@ static void route(struct sf__server *s, const struct sf__httpd_req *req,
             not_allowed(resp, req->method, u, GET_ONLY);
         return;
     }
-    acc->handler = "metrics";
+    acc->handler = SF__H_METRICS;
     if (!strcmp(u, "/metrics")) {
         if (get)
             handle_metrics(s, resp);
@@ -382,7 +350,7 @@ static void route(struct sf__server *s, const struct sf__httpd_req *req,
             not_allowed(resp, req->method, u, GET_ONLY);
         return;
     }
-    acc->handler = "other";
+    acc->handler = SF__H_OTHER;
     if (strncmp(u, pre, sizeof(pre) - 1) != 0) {
         sf__httpd_error(resp, 404, "%s %.200s: no such endpoint", req->method, u);
         return;
@@ -409,19 +377,19 @@ static void route(struct sf__server *s, const struct sf__httpd_req *req,
         rest = v + vl;
     }
     if (!strcmp(rest, "/infer")) {
-        acc->handler = "infer";
+        acc->handler = SF__H_INFER;
         if (!strcmp(req->method, "POST"))
-            handle_infer(s, req, resp, tr, acc);
+            resp->status = -1; /* answered by handle_infer, now or later */
         else
             not_allowed(resp, req->method, u, "POST");
     } else if (!*rest) {
-        acc->handler = "metadata";
+        acc->handler = SF__H_METADATA;
         if (get)
             handle_model_meta(s, resp);
         else
             not_allowed(resp, req->method, u, GET_ONLY);
     } else if (!strcmp(rest, "/ready")) {
-        acc->handler = "health";
+        acc->handler = SF__H_HEALTH;
         if (get)
             handle_ready(s, resp);
         else
@@ -431,35 +399,70 @@ static void route(struct sf__server *s, const struct sf__httpd_req *req,
     }
 }
 
+static const char *const HANDLER_NAMES[SF__N_HANDLERS] = {"infer", "metadata", "health", "metrics",
+                                                          "other"};
+
+void sf__ingress_respond(struct sf__server *s, struct sf__ev_req *req, struct sf__httpd_resp *resp,
+                         const struct sf__access *acc)
+{
+    char tp[64];
+    sf__httpd_header(resp, "X-Request-Id", acc->trace.request_id);
+    sf__httpd_header(resp, "traceparent", sf_reqtrace_header(&acc->trace, tp, sizeof(tp)));
+    int status = resp->status > 0 ? resp->status : 500;
+    int h = acc->handler >= 0 && acc->handler < SF__N_HANDLERS ? acc->handler : SF__H_OTHER;
+    sf_metrics_add_at(s->metrics, s->http_series[h][status >= 500 ? 2 : status >= 400 ? 1 : 0], 1);
+    int level = h == SF__H_INFER ? SF_LOG_INFO : status >= 500 ? SF_LOG_WARN : SF_LOG_DEBUG;
+    if (sf_log_on(level)) { /* the request is still valid: its answer is not written yet */
+        size_t bytes_out = resp->len;
+        sf_log(level, "access", SF_LS("id", acc->trace.request_id),
+               SF_LS("trace_id", acc->trace.trace_id), SF_LS("span_id", acc->trace.span_id),
+               SF_LS("method", req->method), SF_LS("path", req->url), SF_LI("status", status),
+               SF_LN("latency_s", sf_monotonic_s() - acc->t0_s), SF_LS("handler", HANDLER_NAMES[h]),
+               SF_LI("images", acc->images), SF_LS("route", acc->route ? acc->route : "none"),
+               SF_LI("bytes_in", req->len), SF_LI("bytes_out", bytes_out));
+    }
+    sf__ev_respond(req, resp);
+}
+
 /* Every request: its id and trace context (the client's when valid, else new) returned with
  * the answer, the answer counted by handler and status class, and one access log line: at info
- * for inference, at debug for probes and scrapes (a warning when one fails with a 5xx). */
-static void ingress_handler(void *ctx, const struct sf__httpd_req *req, struct sf__httpd_resp *resp)
+ * for inference, at debug for probes and scrapes (a warning when one fails with a 5xx). An
+ * inference request is answered later, by whoever finishes it (sf__ingress_respond). */
+static void ingress_handler(void *ctx, struct sf__ev_req *req)
 {
     struct sf__server *s = ctx;
-    double t0 = sf_monotonic_s();
-    struct sf_reqtrace tr;
-    sf_reqtrace_begin(&tr, sf__httpd_req_header(req, "X-Request-Id"),
-                      sf__httpd_req_header(req, "traceparent"));
-    struct access acc = {"other", 0, "none", ""};
-    route(s, req, resp, &tr, &acc);
-    char tp[64];
-    sf__httpd_header(resp, "X-Request-Id", tr.request_id);
-    sf__httpd_header(resp, "traceparent", sf_reqtrace_header(&tr, tp, sizeof(tp)));
-    int status = resp->status ? resp->status : 500;
-    char lab[64];
-    snprintf(lab, sizeof(lab), "handler=\"%s\",code=\"%dxx\"", acc.handler,
-             status >= 500   ? 5
-             : status >= 400 ? 4
-                             : 2);
-    sf_metrics_add(s->metrics, s->mid.http, lab, 1);
-    int infer = !strcmp(acc.handler, "infer");
-    int level = infer ? SF_LOG_INFO : status >= 500 ? SF_LOG_WARN : SF_LOG_DEBUG;
-    sf_log(level, "access", SF_LS("id", tr.request_id), SF_LS("trace_id", tr.trace_id),
-           SF_LS("span_id", tr.span_id), SF_LS("method", req->method), SF_LS("path", req->url),
-           SF_LI("status", status), SF_LN("latency_s", sf_monotonic_s() - t0),
-           SF_LS("handler", acc.handler), SF_LI("images", acc.images), SF_LS("route", acc.route),
-           SF_LI("bytes_in", req->len), SF_LI("bytes_out", resp->len));
+    struct sf__access acc;
+    acc.t0_s = sf_monotonic_s();
+    acc.handler = SF__H_OTHER;
+    acc.images = 0;
+    acc.route = NULL;
+    acc.route_buf[0] = '\0';
+    sf_reqtrace_begin(&acc.trace, sf__ev_header(req, "X-Request-Id"),
+                      sf__ev_header(req, "traceparent"));
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    route(s, req, &resp, &acc);
+    if (resp.status == -1)
+        handle_infer(s, req, &acc);
+    else
+        sf__ingress_respond(s, req, &resp, &acc);
+}
+
+static void ingress_tick(void *ctx, int loop, double now_s)
+{
+    sf__dispatch_tick(ctx, loop, now_s);
+}
+
+/* The end of a loop's round: what it admitted leaves together (control.c). */
+static void ingress_round(void *ctx, int loop)
+{
+    struct sf__server *s = ctx;
+    if (!s->loop_admitted[loop])
+        return;
+    s->loop_admitted[loop] = 0;
+    pthread_mutex_lock(&s->mu);
+    sf__control_round(s);
+    sf__server_unlock(s);
 }
 
 /* The label sets of the labelled families: every series exists from the start, at 0 (rate()
@@ -601,6 +604,9 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         sf_metrics_declare(m, d->bill_vm_s, lab);
     }
     sf_metrics_set(m, d->slo_s, "", s->cfg->bind->env.ctl.epoch_s);
+    for (int h = 0; h < SF__N_HANDLERS; h++) /* handles: every answer counts without a search */
+        for (int c = 0; c < 3; c++)
+            s->http_series[h][c] = sf_metrics_series(m, d->http, HTTP_LABELS[3 * h + c]);
     return SF_OK;
 }
 
@@ -778,9 +784,27 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     if (rc == SF_OK)
         rc = sf__runtime_start(s, err);
     if (rc == SF_OK)
-        rc = start_cloud(s, err);
-    if (rc == SF_OK)
+        rc = cfg->inproc ? sf__inproc_new(s, err) : start_cloud(s, err);
+    if (rc == SF_OK) {
+        /* the event loops first: the control loop opens its instances' connections on them */
+        struct sf__ev_cfg ec = {.host = cfg->host,
+                                .port = cfg->port,
+                                .loops = cfg->http_threads > 0 ? cfg->http_threads : 1,
+                                .max_connections = (unsigned)cfg->max_connections,
+                                .max_per_client = (unsigned)cfg->max_per_client,
+                                .idle_timeout_s = cfg->idle_timeout_s,
+                                .request_timeout_s = cfg->request_timeout_s,
+                                .max_body_bytes = cfg->max_body_bytes,
+                                .max_buffered_bytes = cfg->max_buffered_bytes,
+                                .handler = ingress_handler,
+                                .ctx = s,
+                                .tick = ingress_tick,
+                                .round = ingress_round};
+        rc = sf__ev_start(&s->ev, &ec, err);
+    }
+    if (rc == SF_OK) {
         rc = sf__fn_dispatchers_start(s, cfg->fn_dispatchers, err);
+    }
     if (rc == SF_OK) {
         if (pthread_create(&ctl, NULL, sf__control_main, s) != 0)
             rc = sf_err_set(err, SF_EIO, "cannot start the control thread");
@@ -788,20 +812,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
             have_ctl = 1;
     }
     if (rc == SF_OK) {
-        struct sf__httpd_cfg hc = {.host = cfg->host,
-                                   .port = cfg->port,
-                                   .max_connections = (unsigned)cfg->max_connections,
-                                   .max_per_client = (unsigned)cfg->max_per_client,
-                                   .idle_timeout_s = (unsigned)cfg->idle_timeout_s,
-                                   .request_timeout_s = cfg->request_timeout_s,
-                                   .max_body_bytes = cfg->max_body_bytes,
-                                   .max_buffered_bytes = cfg->max_buffered_bytes,
-                                   .handler = ingress_handler,
-                                   .ctx = s};
-        rc = sf__httpd_start(&s->httpd, &hc, err);
-    }
-    if (rc == SF_OK) {
-        cfg->bound_port = sf__httpd_port(s->httpd);
+        cfg->bound_port = sf__ev_port(s->ev);
         if (sf_proc_announce_ready(cfg->ready_fd, cfg->host, cfg->bound_port) != SF_OK)
             rc = sf_err_set(err, SF_EIO, "cannot write the readiness line");
         else if (cfg->on_ready)
@@ -822,8 +833,8 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     }
     /* 2: no new connections; new requests on open ones 503 with Connection: close; the control
      * loop answers everything admitted (by the deadline at the latest), then returns */
-    sf__httpd_quiesce(s->httpd);
-    sf__httpd_closing(s->httpd);
+    sf__ev_quiesce(s->ev);
+    sf__ev_closing(s->ev);
     if (have_ctl) {
         pthread_mutex_lock(&s->mu);
         s->stop_flag = 1;
@@ -831,12 +842,16 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         pthread_mutex_unlock(&s->mu);
         pthread_join(ctl, NULL);
     }
-    /* 3: every answer written before the connections close */
-    sf__httpd_drain(s->httpd, HTTP_DRAIN_S);
-    sf__httpd_stop(s->httpd);
+    /* 3: every answer written before the connections close; then the calls out end (a batch
+     * still on a worker is dropped: its requests were answered) and the loops stop */
+    sf__ev_drain(s->ev, HTTP_DRAIN_S);
     sf__fn_dispatchers_stop(s);
+    pthread_mutex_lock(&s->mu);
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
-        sf__inst_join(s, i);
+        if (s->inst[i].used)
+            sf__inst_close(s, i);
+    pthread_mutex_unlock(&s->mu);
+    sf__ev_stop(s->ev);
     if (s->have_cloud)
         s->cloud.ops->shutdown(s->cloud.ctx, sf__server_now(s));
     sf__runtime_stop(s);

@@ -127,9 +127,8 @@ int sf_frame_results_match(const struct sf_serve_result *r, size_t n, const uint
     return rc;
 }
 
-int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
-                          const struct sf_nn_shape *shape, double tau, void **out, size_t *out_len,
-                          struct sf_err *err)
+int sf_frame_input_alloc(size_t n, const struct sf_nn_shape *shape, double tau, void **out,
+                         size_t *out_len, struct sf_err *err)
 {
     size_t numel = sf_nn_shape_numel(shape);
     if (shape->ndim < 1 || shape->ndim > SF_NN_MAX_DIMS || numel == 0 || numel > SF_SERVE_MAX_NUMEL)
@@ -149,13 +148,24 @@ int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
     for (int d = 0; d < 3; d++)
         sf__put32(p + 16 + 4 * d, d < shape->ndim ? (uint32_t)shape->dims[d] : 0);
     sf__put32(p + 28, 0);
-    unsigned char *q = p + SF_FRAME_INPUT_HEADER_BYTES;
+    *out = p;
+    *out_len = len;
+    return SF_OK;
+}
+
+int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
+                          const struct sf_nn_shape *shape, double tau, void **out, size_t *out_len,
+                          struct sf_err *err)
+{
+    int rc = sf_frame_input_alloc(n, shape, tau, out, out_len, err);
+    if (rc != SF_OK)
+        return rc;
+    size_t numel = sf_nn_shape_numel(shape);
+    unsigned char *q = (unsigned char *)*out + SF_FRAME_INPUT_HEADER_BYTES;
     for (size_t i = 0; i < n; i++, q += 8)
         sf__put64(q, ids[i]);
     for (size_t i = 0; i < n * numel; i++, q += 4)
         sf__putf(q, x[i]);
-    *out = p;
-    *out_len = len;
     return SF_OK;
 }
 

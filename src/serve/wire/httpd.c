@@ -89,7 +89,10 @@ void sf__httpd_header(struct sf__httpd_resp *resp, const char *name, const char 
                 resp->hdr_heap[i][n] = '\0';
                 resp->hdr_value[i] = resp->hdr_heap[i];
             } else {
-                snprintf(resp->hdr_buf[i], sizeof(resp->hdr_buf[i]), "%s", value);
+                if (n >= sizeof(resp->hdr_buf[i])) /* out of memory for a long value: cut */
+                    n = sizeof(resp->hdr_buf[i]) - 1;
+                memcpy(resp->hdr_buf[i], value, n);
+                resp->hdr_buf[i][n] = '\0';
                 resp->hdr_value[i] = resp->hdr_buf[i];
             }
             resp->hdr_name[i] = name;

@@ -263,6 +263,43 @@ void sf_metrics_observe(struct sf_metrics *m, int family, const char *labels, do
     pthread_mutex_unlock(&m->mu);
 }
 
+int sf_metrics_series(struct sf_metrics *m, int family, const char *labels)
+{
+    pthread_mutex_lock(&m->mu);
+    struct series *s = find(m, family, labels ? labels : "");
+    int h = s ? (int)(s - m->ser) : SF_ETOOBIG;
+    pthread_mutex_unlock(&m->mu);
+    return h;
+}
+
+void sf_metrics_add_at(struct sf_metrics *m, int series, double v)
+{
+    if (series < 0)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if ((size_t)series < m->n_ser)
+        m->ser[series].value += v;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void sf_metrics_observe_at(struct sf_metrics *m, int series, double v)
+{
+    if (series < 0)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if ((size_t)series < m->n_ser && m->fam[m->ser[series].family].type == SF_METRIC_HISTOGRAM) {
+        const struct family *f = &m->fam[m->ser[series].family];
+        struct series *s = &m->ser[series];
+        size_t b = 0;
+        while (b < f->n_bounds && v > f->bounds[b])
+            b++;
+        s->counts[b]++;
+        s->count++;
+        s->value += v;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
 double sf_metrics_get(struct sf_metrics *m, int family, const char *labels)
 {
     double v = 0;

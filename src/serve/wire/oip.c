@@ -212,9 +212,9 @@ static int parse_outputs(const json_t *root, struct sf_oip_request *out, struct 
     return SF_OK;
 }
 
-int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
-                         const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
-                         struct sf_err *err)
+static int parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                         const struct sf_nn_shape *shape, size_t max_n, int ref,
+                         struct sf_oip_request *out, struct sf_err *err)
 {
     memset(out, 0, sizeof(*out));
     size_t numel = sf_nn_shape_numel(shape);
@@ -293,11 +293,6 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
     rc = parse_shape(in, shape, max_n, &n, err);
     if (rc)
         goto done;
-    out->x = malloc(n * numel * sizeof(float));
-    if (!out->x) {
-        rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
-        goto done;
-    }
     const json_t *params = json_object_get(in, "parameters");
     const json_t *bsize =
         json_is_object(params) ? json_object_get(params, "binary_data_size") : NULL;
@@ -316,12 +311,23 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
                             n * numel * 4);
             goto done;
         }
-        memcpy(out->x, bin, bin_len);
+        /* finite: an exponent of all ones is an infinity or a NaN (little-endian words) */
+        const unsigned char *b = bin;
         for (size_t i = 0; i < n * numel; i++)
-            if (!isfinite(out->x[i])) {
+            if ((b[4 * i + 3] & 0x7f) == 0x7f && (b[4 * i + 2] & 0x80)) {
                 rc = sf_err_set(err, SF_EINVAL, "binary data: element %zu is not finite", i);
                 goto done;
             }
+        if (ref) {
+            out->bin = bin;
+        } else {
+            out->x = malloc(n * numel * sizeof(float));
+            if (!out->x) {
+                rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
+                goto done;
+            }
+            memcpy(out->x, bin, bin_len);
+        }
     } else {
         if (bin && bin_len) {
             rc = sf_err_set(err, SF_EINVAL,
@@ -331,6 +337,11 @@ int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, siz
         }
         if (!json_is_array(data)) {
             rc = sf_err_set(err, SF_EINVAL, "inputs[0].data: expected an array of numbers");
+            goto done;
+        }
+        out->x = malloc(n * numel * sizeof(float));
+        if (!out->x) {
+            rc = sf_err_set(err, SF_ENOMEM, "out of memory for %zu images", n);
             goto done;
         }
         size_t used = 0;
@@ -349,6 +360,155 @@ done:
     if (rc)
         sf_oip_request_fini(out);
     return rc;
+}
+
+int sf_oip_parse_request(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                         const struct sf_nn_shape *shape, size_t max_n, struct sf_oip_request *out,
+                         struct sf_err *err)
+{
+    return parse_request(json, json_len, bin, bin_len, shape, max_n, 0, out, err);
+}
+
+int sf_oip_parse_request_ref(const char *json, size_t json_len, const void *bin, size_t bin_len,
+                             const struct sf_nn_shape *shape, size_t max_n,
+                             struct sf_oip_request *out, struct sf_err *err)
+{
+    return parse_request(json, json_len, bin, bin_len, shape, max_n, 1, out, err);
+}
+
+/* The answer is written straight into one buffer (jansson's tree of a few hundred values per
+ * image took more time than the inference of an early exit). */
+struct out {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        size_t c = (o->len + n + 1) * 2;
+        char *q = realloc(o->p, c);
+        if (!q) {
+            o->oom = 1;
+            return;
+        }
+        o->p = q;
+        o->cap = c;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped; UTF-8 passes through (the
+ * strings here are the model's name, a client's id jansson read as UTF-8, and our own). */
+static void put_str(struct out *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(o, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(o, run, (size_t)(s - run));
+        char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            put(o, e, 2);
+        } else {
+            put(o, e, 6);
+        }
+        run = s + 1;
+    }
+    put(o, run, (size_t)(s - run));
+    put(o, "\"", 1);
+}
+
+static void put_int(struct out *o, long long v)
+{
+    char b[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        b[sizeof(b) - 1 - n++] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        b[sizeof(b) - 1 - n++] = '-';
+    put(o, b + sizeof(b) - n, (size_t)n);
+}
+
+/* A finite number with 7 significant digits, as printf's %.7g writes it (trailing zeros
+ * dropped, exponent form below 1e-4 and from 1e7), with ".0" added to an integral value, as
+ * jansson did with JSON_REAL_PRECISION(7). */
+static void put_real7(struct out *o, double v)
+{
+    char b[32];
+    size_t n = 0;
+    if (v == 0) {
+        put(o, "0.0", 3);
+        return;
+    }
+    if (v < 0) {
+        b[n++] = '-';
+        v = -v;
+    }
+    int e = (int)floor(log10(v));
+    long long m = 0;
+    for (int k = 0; k < 3; k++) { /* log10 may be off by one at a power of ten */
+        double sc = pow(10.0, 6 - e);
+        m = (long long)nearbyint(v * sc); /* half to even, as printf */
+        if (m >= 10000000)
+            e++;
+        else if (m < 1000000)
+            e--;
+        else
+            break;
+    }
+    if (m >= 10000000) { /* rounded up to the next power of ten */
+        m /= 10;
+        e++;
+    }
+    char d[8];
+    for (int i = 6; i >= 0; i--, m /= 10)
+        d[i] = (char)('0' + m % 10);
+    int nd = 7;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    if (e < -4 || e >= 7) {
+        b[n++] = d[0];
+        if (nd > 1) {
+            b[n++] = '.';
+            for (int i = 1; i < nd; i++)
+                b[n++] = d[i];
+        }
+        n += (size_t)snprintf(b + n, sizeof(b) - n, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    } else if (e >= 0) {
+        for (int i = 0; i <= e; i++)
+            b[n++] = i < nd ? d[i] : '0';
+        b[n++] = '.';
+        if (nd > e + 1)
+            for (int i = e + 1; i < nd; i++)
+                b[n++] = d[i];
+        else
+            b[n++] = '0';
+    } else {
+        b[n++] = '0';
+        b[n++] = '.';
+        for (int i = 0; i < -e - 1; i++)
+            b[n++] = '0';
+        for (int i = 0; i < nd; i++)
+            b[n++] = d[i];
+    }
+    put(o, b, n);
 }
 
 /* The binary bytes of output k for n results (appended to *buf). */
@@ -404,31 +564,6 @@ static size_t binary_size(int k, const struct sf_serve_result *r, size_t n, int 
     return total;
 }
 
-/* Output k's JSON data array for n results; NULL when out of memory. */
-static json_t *output_data(int k, const struct sf_serve_result *r, size_t n, int nc)
-{
-    json_t *a = json_array();
-    char where[96];
-    int ok = a != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        if (k == SF_OIP_OUT_LABEL)
-            ok = json_array_append_new(a, json_integer(r[i].label)) == 0;
-        else if (k == SF_OIP_OUT_EXIT)
-            ok = json_array_append_new(a, json_integer(r[i].exit_stage)) == 0;
-        else if (k == SF_OIP_OUT_WHERE)
-            ok = json_array_append_new(
-                     a, json_string(sf_serve_where_str(&r[i], where, sizeof(where)))) == 0;
-        else
-            for (int c = 0; ok && c < nc; c++)
-                ok = json_array_append_new(a, json_real(r[i].probs[c])) == 0;
-    }
-    if (!ok) { /* never an answer whose data is shorter than its shape */
-        json_decref(a);
-        return NULL;
-    }
-    return a;
-}
-
 int sf_oip_response(const char *model_name, const char *model_version, const char *id,
                     const struct sf_oip_request *req, const struct sf_serve_result *r, size_t n,
                     char **out, size_t *out_len, size_t *json_len)
@@ -455,48 +590,70 @@ int sf_oip_response(const char *model_name, const char *model_version, const cha
     else
         for (int k = 0; k < SF_OIP_N_OUTPUTS; k++)
             order[n_out++] = k;
-    json_t *root = json_object();
-    json_t *outputs = json_array();
-    int ok = root && outputs;
-    if (ok) {
-        json_object_set_new(root, "model_name", json_string(model_name));
-        if (model_version)
-            json_object_set_new(root, "model_version", json_string(model_version));
-        if (id && *id)
-            json_object_set_new(root, "id", json_string(id));
-    }
-    for (int j = 0; ok && j < n_out; j++) {
-        int k = order[j];
-        json_t *o = json_object();
-        json_t *shape = k == SF_OIP_OUT_PROBS ? json_pack("[I,i]", (json_int_t)n, nc)
-                                              : json_pack("[I]", (json_int_t)n);
-        json_t *data = binary & (1u << k) ? json_pack("{s:I}", "binary_data_size",
-                                                      (json_int_t)binary_size(k, r, n, nc))
-                                          : output_data(k, r, n, nc);
-        ok = o && shape && data;
-        if (ok) {
-            json_object_set_new(o, "name", json_string(sf_oip_output_names[k]));
-            json_object_set_new(o, "datatype", json_string(types[k]));
-            json_object_set_new(o, "shape", shape);
-            json_object_set_new(o, binary & (1u << k) ? "parameters" : "data", data);
-            ok = json_array_append_new(outputs, o) == 0;
-        } else {
-            json_decref(o);
-            json_decref(shape);
-            json_decref(data);
-        }
-    }
-    char *text = NULL;
-    if (ok) {
-        json_object_set_new(root, "outputs", outputs);
-        outputs = NULL;
-        text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(7));
-    }
-    json_decref(outputs);
-    json_decref(root);
-    if (!text)
+    struct out o = {NULL, 0, 0, 0};
+    size_t guess =
+        400 + strlen(model_name) + (id ? 6 * strlen(id) : 0) + n * (48 + (size_t)nc * 14);
+    if (!(o.p = malloc(guess)))
         return SF_ENOMEM;
-    size_t len = strlen(text), cap = len + 1;
+    o.cap = guess;
+    puts_(&o, "{\"model_name\":");
+    put_str(&o, model_name);
+    if (model_version) {
+        puts_(&o, ",\"model_version\":");
+        put_str(&o, model_version);
+    }
+    if (id && *id) {
+        puts_(&o, ",\"id\":");
+        put_str(&o, id);
+    }
+    puts_(&o, ",\"outputs\":[");
+    char where[96];
+    for (int j = 0; j < n_out; j++) {
+        int k = order[j];
+        puts_(&o, j ? ",{\"name\":" : "{\"name\":");
+        put_str(&o, sf_oip_output_names[k]);
+        puts_(&o, ",\"datatype\":");
+        put_str(&o, types[k]);
+        puts_(&o, ",\"shape\":[");
+        put_int(&o, (long long)n);
+        if (k == SF_OIP_OUT_PROBS) {
+            put(&o, ",", 1);
+            put_int(&o, nc);
+        }
+        if (binary & (1u << k)) {
+            puts_(&o, "],\"parameters\":{\"binary_data_size\":");
+            put_int(&o, (long long)binary_size(k, r, n, nc));
+            puts_(&o, "}}");
+            continue;
+        }
+        puts_(&o, "],\"data\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (k == SF_OIP_OUT_PROBS) {
+                for (int c = 0; c < nc; c++) {
+                    if (i || c)
+                        put(&o, ",", 1);
+                    put_real7(&o, r[i].probs[c]);
+                }
+                continue;
+            }
+            if (i)
+                put(&o, ",", 1);
+            if (k == SF_OIP_OUT_LABEL)
+                put_int(&o, r[i].label);
+            else if (k == SF_OIP_OUT_EXIT)
+                put_int(&o, r[i].exit_stage);
+            else
+                put_str(&o, sf_serve_where_str(&r[i], where, sizeof(where)));
+        }
+        puts_(&o, "]}");
+    }
+    puts_(&o, "]}");
+    if (o.oom) { /* never an answer whose data is shorter than its shape */
+        free(o.p);
+        return SF_ENOMEM;
+    }
+    char *text = o.p;
+    size_t len = o.len, cap = o.cap;
     *json_len = len;
     for (int j = 0; j < n_out; j++)
         if (binary & (1u << order[j]) && put_binary(order[j], r, n, nc, &text, &len, &cap)) {

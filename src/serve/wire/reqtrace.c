@@ -79,10 +79,48 @@ int sf_traceparent_parse(const char *v, char trace_id[33], char parent_id[17], u
     trace_id[32] = '\0';
     memcpy(parent_id, v + 36, 16);
     parent_id[16] = '\0';
-    unsigned f = 0;
-    sscanf(v + 53, "%2x", &f);
-    *flags = f;
+    /* two lowercase hex digits, checked above */
+    unsigned hi = (unsigned)(v[53] <= '9' ? v[53] - '0' : v[53] - 'a' + 10);
+    unsigned lo = (unsigned)(v[54] <= '9' ? v[54] - '0' : v[54] - 'a' + 10);
+    *flags = hi << 4 | lo;
     return SF_OK;
+}
+
+/* Random bytes for ids come from a per-thread pool filled from the CSPRNG (getrandom) a few
+ * hundred bytes at a time: every request takes 40 of them, and one system call per request each
+ * was a visible part of serving one (docs/benchmarks.md "Serving"). A byte is handed out once and
+ * wiped. The serving processes start their children with posix_spawn (a new image), so no forked
+ * copy of a pool ever hands out the same bytes. */
+#define REQTRACE_POOL_BYTES 512
+static _Thread_local unsigned char pool[REQTRACE_POOL_BYTES];
+static _Thread_local size_t pool_left;
+
+static void random_bytes(unsigned char *out, size_t n)
+{
+    if (n > REQTRACE_POOL_BYTES) {
+        sf_auth_random(out, n);
+        return;
+    }
+    if (pool_left < n) {
+        if (sf_auth_random(pool, sizeof(pool)) != SF_OK)
+            memset(pool, 0, sizeof(pool)); /* getrandom does not fail once seeded */
+        pool_left = sizeof(pool);
+    }
+    pool_left -= n;
+    memcpy(out, pool + pool_left, n);
+    memset(pool + pool_left, 0, n);
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+static char *put_hex(char *out, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        *out++ = HEX[b[i] >> 4];
+        *out++ = HEX[b[i] & 15];
+    }
+    *out = '\0';
+    return out;
 }
 
 /* n random bytes as 2n lowercase hex digits, never all zero. */
@@ -90,10 +128,9 @@ static void random_hex(char *out, size_t n)
 {
     unsigned char b[16];
     do
-        sf_auth_random(b, n);
+        random_bytes(b, n);
     while (!memcmp(b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", n));
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    put_hex(out, b, n);
 }
 
 void sf_reqtrace_begin(struct sf_reqtrace *t, const char *request_id, const char *traceparent)
@@ -102,15 +139,19 @@ void sf_reqtrace_begin(struct sf_reqtrace *t, const char *request_id, const char
     if (sf_request_id_valid(request_id)) {
         snprintf(t->request_id, sizeof(t->request_id), "%s", request_id);
         t->given_id = 1;
-    } else { /* a UUID v4 */
+    } else { /* a UUID v4: 8-4-4-4-12 hex digits */
         unsigned char r[16];
-        sf_auth_random(r, sizeof(r));
+        random_bytes(r, sizeof(r));
         r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
         r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-        snprintf(t->request_id, sizeof(t->request_id),
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-                 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-                 r[15]);
+        static const unsigned char cut[5] = {4, 6, 8, 10, 16};
+        char *o = t->request_id;
+        for (size_t k = 0, i = 0; k < 5; k++) {
+            if (k)
+                *o++ = '-';
+            o = put_hex(o, r + i, cut[k] - i);
+            i = cut[k];
+        }
     }
     if (sf_traceparent_parse(traceparent, t->trace_id, t->parent_id, &t->flags) != SF_OK) {
         random_hex(t->trace_id, 16);
@@ -122,6 +163,17 @@ void sf_reqtrace_begin(struct sf_reqtrace *t, const char *request_id, const char
 
 char *sf_reqtrace_header(const struct sf_reqtrace *t, char *buf, size_t size)
 {
-    snprintf(buf, size, "00-%s-%s-%02x", t->trace_id, t->span_id, t->flags & 0xffu);
+    if (size < 56 || strlen(t->trace_id) != 32 || strlen(t->span_id) != 16) {
+        snprintf(buf, size, "00-%s-%s-%02x", t->trace_id, t->span_id, t->flags & 0xffu);
+        return buf;
+    }
+    memcpy(buf, "00-", 3);
+    memcpy(buf + 3, t->trace_id, 32);
+    buf[35] = '-';
+    memcpy(buf + 36, t->span_id, 16);
+    buf[52] = '-';
+    buf[53] = HEX[(t->flags >> 4) & 15];
+    buf[54] = HEX[t->flags & 15];
+    buf[55] = '\0';
     return buf;
 }
