@@ -598,6 +598,8 @@ static int demo_load(struct demo *d, struct sf_err *err)
         return sf_err_set(err, SF_EINVAL, "%s: a profile of '%s', but the model is '%s'",
                           d->prof_path, d->prof.model, sf_nn_model_name(d->m));
     d->prof.slo_s = a->slo_s;
+    /* until the calibration measures it, the cold start the SLO can allow for (as below) */
+    d->prof.fn_cold_start_s = fmin(d->prof.fn_cold_start_s, DEMO_COLD_SLO_SHARE * a->slo_s);
     if (a->time_scale <= 0)
         a->time_scale =
             DEMO_PAPER_EPOCH_S / d->prof.slo_s > 1 ? DEMO_PAPER_EPOCH_S / d->prof.slo_s : 1;
