@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "serflow/wire.h"
+#include "wire/wire_int.h"
 
 /* A connection's read buffer: a whole head (SF_HTTP_MAX_HEAD_BYTES) fits, and so does a body
  * of one image in the binary tensor extension (3.2 kB) or in JSON (10 kB) after a short head. */
@@ -57,8 +58,6 @@
 #define EV_LINGER_S 2.0
 /* At quiesce: connections still in the backlog are answered 503 rather than reset (at most this
  * many, each given this long to read its answer and hang up). */
-#define EV_QUIESCE_MAX_PENDING 1024
-#define EV_QUIESCE_LINGER_MS   200
 /* A chunked body's buffer holds the decoded data and the raw bytes not yet decoded: the cap plus
  * this much framing. */
 #define EV_CHUNK_SLACK_BYTES ((size_t)64 << 10)
@@ -1288,55 +1287,6 @@ void sf__ev_unwatch(struct sf__ev *ev, int loop, struct sf__ev_watch *w)
     epoll_ctl(ev->loop[loop].ep, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
-/* Answers the connections waiting in the listening socket's backlog with 503 and closes the
- * socket: closing it with connections in its backlog would reset them, and a client that had
- * sent its request on one would see its connection closed without an answer. */
-static void refuse_backlog(int ls)
-{
-    static const char body[] = "{\"error\":\"draining: this server is stopping; retry elsewhere\"}";
-    char answer[320];
-    int al = snprintf(answer, sizeof(answer),
-                      "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                      sizeof(body) - 1, body);
-    struct pollfd p[EV_QUIESCE_MAX_PENDING];
-    int n = 0;
-    for (;;) {
-        int fd = accept(ls, NULL, NULL);
-        if (fd < 0)
-            break;
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        ssize_t w = send(fd, answer, (size_t)al, MSG_NOSIGNAL);
-        shutdown(fd, SHUT_WR);
-        if (w < 0 || n == EV_QUIESCE_MAX_PENDING) {
-            close(fd);
-            continue;
-        }
-        p[n].fd = fd;
-        p[n].events = POLLIN;
-        n++;
-    }
-    close(ls);
-    /* read what they sent until they hang up, so that closing sends no reset ahead of the answer */
-    double t0 = now_s();
-    while (n > 0 && (now_s() - t0) * 1000 < EV_QUIESCE_LINGER_MS) {
-        if (poll(p, (nfds_t)n, 20) <= 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            if (!p[i].revents)
-                continue;
-            char buf[4096];
-            ssize_t r = recv(p[i].fd, buf, sizeof(buf), 0);
-            if (r > 0)
-                continue;
-            close(p[i].fd);
-            p[i--] = p[--n];
-        }
-    }
-    for (int i = 0; i < n; i++)
-        close(p[i].fd);
-}
-
 void sf__ev_quiesce(struct sf__ev *ev)
 {
     if (!ev)
@@ -1349,7 +1299,7 @@ void sf__ev_quiesce(struct sf__ev *ev)
         return;
     for (int i = 0; i < ev->n_loops; i++)
         epoll_ctl(ev->loop[i].ep, EPOLL_CTL_DEL, ev->ls, NULL);
-    refuse_backlog(ev->ls);
+    sf__wire_refuse_backlog(ev->ls);
     ev->ls = -1;
 }
 
@@ -1366,21 +1316,7 @@ int sf__ev_drain(struct sf__ev *ev, double timeout_s)
 {
     if (!ev)
         return 0;
-    double t0 = now_s();
-    pthread_mutex_lock(&ev->mu);
-    while (ev->active > 0 && now_s() - t0 < timeout_s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&ev->cv, &ev->mu, &ts);
-    }
-    int left = ev->active;
-    pthread_mutex_unlock(&ev->mu);
-    return left;
+    return sf__wire_wait_idle(&ev->mu, &ev->cv, &ev->active, timeout_s);
 }
 
 size_t sf__ev_buffered(struct sf__ev *ev)

@@ -32,8 +32,6 @@
 #define LISTEN_BACKLOG 1024u
 /* At quiesce: connections still in the backlog are answered 503 rather than reset (at most this
  * many, each given this long to read its answer and hang up). */
-#define QUIESCE_MAX_PENDING 1024
-#define QUIESCE_LINGER_MS   200
 
 enum phase { PH_READING = 0, PH_HANDLING = 1 };
 
@@ -537,62 +535,12 @@ int sf__httpd_port(const struct sf__httpd *h)
     return h->port;
 }
 
-/* Answers the connections waiting in the listening socket's backlog with 503 and closes the
- * socket: closing it with connections in its backlog would reset them, and a client that had
- * sent its request on one would see its connection closed without an answer. */
-static void refuse_backlog(int ls)
-{
-    static const char body[] = "{\"error\":\"draining: this server is stopping; retry elsewhere\"}";
-    char answer[320];
-    int al = snprintf(answer, sizeof(answer),
-                      "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                      sizeof(body) - 1, body);
-    struct pollfd p[QUIESCE_MAX_PENDING];
-    int n = 0;
-    fcntl(ls, F_SETFL, fcntl(ls, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-        int fd = accept(ls, NULL, NULL);
-        if (fd < 0)
-            break;
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        ssize_t w = send(fd, answer, (size_t)al, MSG_NOSIGNAL);
-        shutdown(fd, SHUT_WR);
-        if (w < 0 || n == QUIESCE_MAX_PENDING) {
-            close(fd);
-            continue;
-        }
-        p[n].fd = fd;
-        p[n].events = POLLIN;
-        n++;
-    }
-    close(ls);
-    /* read what they sent until they hang up, so that closing sends no reset ahead of the answer */
-    double t0 = now_s();
-    while (n > 0 && (now_s() - t0) * 1000 < QUIESCE_LINGER_MS) {
-        if (poll(p, (nfds_t)n, 20) <= 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            if (!p[i].revents)
-                continue;
-            char buf[4096];
-            ssize_t r = recv(p[i].fd, buf, sizeof(buf), 0);
-            if (r > 0)
-                continue;
-            close(p[i].fd);
-            p[i--] = p[--n];
-        }
-    }
-    for (int i = 0; i < n; i++)
-        close(p[i].fd);
-}
-
 void sf__httpd_quiesce(struct sf__httpd *h)
 {
     if (h && h->d) {
         MHD_socket s = MHD_quiesce_daemon(h->d);
         if (s != MHD_INVALID_SOCKET)
-            refuse_backlog(s);
+            sf__wire_refuse_backlog(s);
     }
 }
 
@@ -609,21 +557,7 @@ int sf__httpd_drain(struct sf__httpd *h, double timeout_s)
 {
     if (!h)
         return 0;
-    double t0 = now_s();
-    pthread_mutex_lock(&h->mu);
-    while (h->active > 0 && now_s() - t0 < timeout_s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-    }
-    int left = h->active;
-    pthread_mutex_unlock(&h->mu);
-    return left;
+    return sf__wire_wait_idle(&h->mu, &h->cv, &h->active, timeout_s);
 }
 
 size_t sf__httpd_buffered(struct sf__httpd *h)

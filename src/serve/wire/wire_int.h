@@ -3,8 +3,17 @@
 #ifndef SERFLOW_WIRE_INT_H
 #define SERFLOW_WIRE_INT_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+
+/* drain.c: answers the connections in a listening socket's backlog with 503 and closes it
+ * (closing it with connections queued would reset them, unanswered). */
+void sf__wire_refuse_backlog(int ls);
+/* Waits until *active (guarded by mu, signalled on cv) is 0 or timeout_s passes; returns what is
+ * left. */
+int sf__wire_wait_idle(pthread_mutex_t *mu, pthread_cond_t *cv, const int *active,
+                       double timeout_s);
 
 /* Little-endian field access for the frames. */
 static inline void sf__put16(unsigned char *p, uint32_t v)
