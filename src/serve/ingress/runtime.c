@@ -72,24 +72,6 @@ static int spawn_runtime(struct sf__server *s, struct sf_err *err)
     return rc;
 }
 
-/* Percent-encodes a function name for a URL path (RFC 3986 unreserved kept). */
-static void url_encode(const char *in, char *out, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < size; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
 /* The function provider the configuration names: Lambda (aws), or the local runtime's Invoke
  * API at lambda_url, signed as the ingress. */
 static int start_functions(struct sf__server *s, struct sf_err *err)
@@ -129,12 +111,8 @@ int sf__runtime_start(struct sf__server *s, struct sf_err *err)
         s->rt.up = s->rt.ready = 1;
         return start_functions(s, err);
     }
-    char name[3 * SF_NAME_MAX + 8];
-    url_encode(sf_nn_model_name(s->model), name, sizeof(name));
-    if (c->lambda_url) {
+    if (c->lambda_url) { /* the provider (cloud/fn.c) makes the Invoke URL from it */
         snprintf(s->lambda_url, sizeof(s->lambda_url), "%s", c->lambda_url);
-        snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
-                 s->lambda_url, name);
         s->rt.up = s->rt.ready = 1;
         return start_functions(s, err);
     }
@@ -153,8 +131,6 @@ int sf__runtime_start(struct sf__server *s, struct sf_err *err)
     s->rt.port = colon ? atoi(colon + 1) : 0;
     s->rt.up = s->rt.ready = 1;
     snprintf(s->lambda_url, sizeof(s->lambda_url), "http://%s", s->lambda.endpoint);
-    snprintf(s->invoke_url, sizeof(s->invoke_url), "%s/2015-03-31/functions/%s/invocations",
-             s->lambda_url, name);
     return start_functions(s, err);
 }
 

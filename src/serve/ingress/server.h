@@ -183,7 +183,6 @@ struct sf__server {
     struct sf__runtime rt;
     char exe[4096];
     char lambda_url[160];
-    char invoke_url[512];
     struct sf_cloud cloud;
     int have_cloud;
     int aws;                        /* cfg->provider is "aws" */
