@@ -56,16 +56,14 @@ format-check:
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSF_FUZZ=ON \
 	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	@for f in $(FUZZ_BUILD)/fuzz_*; do \
-	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
-	  name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
-	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
-	    $(FUZZ_BUILD)/corpus-$$name $$corpus 2>$(FUZZ_BUILD)/log-$$name.txt || \
-	    { tail -40 $(FUZZ_BUILD)/log-$$name.txt; exit 1; }; \
-	done
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	@ls $(FUZZ_BUILD)/fuzz_* | while read -r f; do [ -f "$$f" ] && [ -x "$$f" ] && echo "$$f"; done | \
+	  xargs -P $(JOBS) -I{} sh -c 'f={}; name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; \
+	    mkdir -p $(FUZZ_BUILD)/corpus-$$name; echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
+	      $(FUZZ_BUILD)/corpus-$$name $$corpus 2>$(FUZZ_BUILD)/log-$$name.txt || \
+	      { tail -40 $(FUZZ_BUILD)/log-$$name.txt; exit 255; }'
 
 # The Lambda function's zip (bootstrap + binary + libraries + model) and the workers' tarball,
 # for deploy/aws/serflow.yaml (docs/deploy-aws.md).

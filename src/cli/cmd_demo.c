@@ -61,8 +61,9 @@ static const struct sf_opt demo_opts[] = {
     SF_SO_STR(D_TRACE, "trace", "FILE", "requests per epoch (default: the bundled WITS trace)"),
     SF_SO_INT(D_EPOCHS, "epochs", "N", "epochs replayed per policy (100)", 10, 100000),
     SF_SO_NUM(D_RATE, "rate-scale", "F",
-              "multiply the trace's counts (1.5: a mean of about 640 req/s\nover the first 100 "
-              "epochs)",
+              "multiply the trace's counts (default: 1.5, a mean of about\n640 req/s over the "
+              "first 100 epochs, over how much slower this\nmachine runs the model than the "
+              "profile's did)",
               0.001, 100),
     SF_SO_NUM(D_SLO, "slo-s", "S", "the SLO, one epoch (0.5)", 0.001, 3600),
     SF_SO_NUM(D_TAU, "tau", "T",
@@ -100,6 +101,9 @@ static const struct sf_opt_cmd demo_spec = {
 /* The demo's threshold: VGG16-SDN's accuracy there is the whole network's (91.8 %, against
  * 85.3 % at 0.5), and a request still leaves after 4.6 of 11 stages on average. */
 #define DEMO_TAU 0.95
+/* The trace's counts x this on the profile's host (about 640 req/s over the first 100 epochs);
+ * a slower machine gets proportionally fewer, so that the load asks as much of its cores. */
+#define DEMO_RATE_SCALE 1.5
 
 struct demo_args {
     int epochs, offline, json, predict_only;
@@ -160,7 +164,7 @@ static void demo_defaults(struct demo_args *a)
 {
     memset(a, 0, sizeof(*a));
     a->epochs = 100;
-    a->rate_scale = 1.5;
+    a->rate_scale = 0; /* DEMO_RATE_SCALE over the host speed */
     a->slo_s = 0.5;
     a->tau = DEMO_TAU;
 }
@@ -184,6 +188,11 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 #define DEMO_MAX_FN_CONCURRENCY 8
 /* The share of the SLO the batcher and the planner allow for a function's cold start. */
 #define DEMO_COLD_SLO_SHARE 0.25
+/* Batches of test images timed against the profile's prediction (the median ratio is used), and
+ * the most time spent on them; batch sizes cycle through DEMO_SPEED_BATCHES. */
+#define DEMO_SPEED_RUNS  24
+#define DEMO_SPEED_MAX_S 6.0
+static const size_t DEMO_SPEED_BATCHES[] = {100, 50, 20};
 /* Function calls timed for the warm per-call overhead (the median is used). */
 #define DEMO_WARM_CALLS 25
 
@@ -191,7 +200,7 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 struct run {
     const char *policy;
     struct sf_load_stats live;
-    double live_usd, live_vm_usd, live_fn_usd;
+    double live_usd, live_vm_usd, live_fn_usd, live_fn_calls, live_fn_gb_s;
     struct sf_policy_result sim;
     char path[128];
     int ok;
@@ -354,6 +363,9 @@ static void read_bill(const char *url, struct run *r)
         sf_metrics_scrape(text, "serflow_bill_usd_total", "", &r->live_usd);
         sf_metrics_scrape(text, "serflow_bill_vm_usd_total", "", &r->live_vm_usd);
         sf_metrics_scrape(text, "serflow_bill_function_usd_total", "", &r->live_fn_usd);
+        sf_metrics_scrape(text, "serflow_bill_function_invocations_total", "", &r->live_fn_calls);
+        sf_metrics_scrape(text, "serflow_bill_function_gigabyte_seconds_total", "",
+                          &r->live_fn_gb_s);
     }
     free(text);
 }
@@ -482,7 +494,7 @@ static void print_table(const struct run *runs, int n, double trace_s, double sl
            trace_s, slo_s, live ? "" : " (predicted; --predict-only runs no server)");
 }
 
-static int print_json(const struct run *runs, int n, double trace_s, int live)
+static int print_json(const struct run *runs, int n, double trace_s, int live, double speed)
 {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
@@ -498,16 +510,27 @@ static int print_json(const struct run *runs, int n, double trace_s, int live)
             "slo_request", (double)r->live.slo_ok / planned, "sim_slo_request",
             r->sim.requests ? (double)r->sim.requests_slo_ok / (double)r->sim.requests : 0,
             "accuracy", r->live.ok ? (double)r->live.correct / (double)r->live.ok : 0);
+        /* where the money went, live and predicted */
+        json_object_set_new(p, "live_vm_usd", json_real(r->live_vm_usd));
+        json_object_set_new(p, "live_function_usd", json_real(r->live_fn_usd));
+        json_object_set_new(p, "sim_vm_usd", json_real(r->sim.vm_cost_usd));
+        json_object_set_new(p, "sim_function_usd", json_real(r->sim.function_cost_usd));
+        json_object_set_new(p, "live_invocations", json_real(r->live_fn_calls));
+        json_object_set_new(p, "live_function_gb_s", json_real(r->live_fn_gb_s));
+        json_object_set_new(p, "sim_invocations", json_integer((json_int_t)r->sim.invocations));
+        json_object_set_new(p, "sim_function_gb_s", json_real(r->sim.function_gb_s));
         if (!live) /* no server ran: nothing live to report */
             for (const char *const *k =
-                     (const char *const[]){"live_usd", "live_usd_per_hour", "vm_answers",
-                                           "function_answers", "requests", "slo_request",
-                                           "accuracy", NULL};
+                     (const char *const[]){"live_usd", "live_usd_per_hour", "live_vm_usd",
+                                           "live_function_usd", "live_invocations",
+                                           "live_function_gb_s", "vm_answers", "function_answers",
+                                           "requests", "slo_request", "accuracy", NULL};
                  *k; k++)
                 json_object_set_new(p, *k, json_null());
         json_array_append_new(arr, p);
     }
-    json_t *o = json_pack("{s:f,s:b,s:o}", "trace_s", trace_s, "live", live, "policies", arr);
+    json_t *o = json_pack("{s:f,s:b,s:f,s:o}", "trace_s", trace_s, "live", live, "host_speed_ratio",
+                          speed, "policies", arr);
     int code = sf_cli_print_json("demo", o);
     json_decref(o);
     return code;
@@ -544,6 +567,7 @@ struct demo {
     double tau;
     struct sf_sim_opts so;
     double cold_s, cold_allowed_s; /* measured; allowed for in the SLO */
+    double host_speed;             /* this machine's model time over the profile's (1: same) */
     struct same same;
     struct run runs[DEMO_RUNS];
 };
@@ -576,7 +600,7 @@ static int write_traffic(struct demo *d, struct sf_err *err)
 }
 
 /* The profile (with the demo's SLO), the model and its test images, the scaled catalog, the
- * trace (counts scaled: the same for the load and the simulator). */
+ * trace (its counts scaled by demo_scale_trace). */
 static int demo_load(struct demo *d, struct sf_err *err)
 {
     struct demo_args *a = &d->a;
@@ -615,6 +639,16 @@ static int demo_load(struct demo *d, struct sf_err *err)
         (rc = sf_trace_load(&d->tr, d->trace_path, 0, SF_TRACE_EPOCH, d->prof.slo_s, a->epochs,
                             err)) != SF_OK)
         return rc;
+    return SF_OK;
+}
+
+/* The trace's counts scaled (the same for the load and the simulator), its arrivals and its
+ * traffic file; after the calibration, which sets the default scale from this machine's speed. */
+static int demo_scale_trace(struct demo *d, struct sf_err *err)
+{
+    struct demo_args *a = &d->a;
+    if (a->rate_scale <= 0)
+        a->rate_scale = DEMO_RATE_SCALE / (d->host_speed > 0 ? d->host_speed : 1);
     d->tr.n_requests = 0;
     for (int64_t e = 0; e < d->tr.n_epochs; e++) {
         d->tr.count[e] = (uint32_t)llround(d->tr.count[e] * a->rate_scale);
@@ -625,6 +659,73 @@ static int demo_load(struct demo *d, struct sf_err *err)
     if (!d->arr)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     return write_traffic(d, err);
+}
+
+/* The profile's time for one batch whose requests left at exits[] (1-based stages): the
+ * one-thread VM line (what a 1,769 MB function and a local-1t worker run). -1: no such line. */
+static double profile_batch_s(const struct sf_profile *p, const struct sf_nn_result *res, size_t n)
+{
+    const struct sf_runtime *rt = NULL;
+    for (size_t i = 0; i < p->n_rt && !rt; i++)
+        if (p->rt[i].kind == SF_RT_VM && !strcmp(p->rt[i].name, "local-1t"))
+            rt = &p->rt[i];
+    if (!rt)
+        return -1;
+    double t = 0;
+    for (int k = 0; k < p->n_stages; k++) {
+        size_t alive = 0; /* requests that ran stage k + 1 */
+        for (size_t j = 0; j < n; j++)
+            alive += res[j].exit_stage >= k + 1;
+        t += alive ? (double)alive * rt->per_request_s[k] + rt->per_batch_s[k] : 0;
+    }
+    return t;
+}
+
+/* The bundled profile was measured on one machine; this one may run the model faster or slower
+ * (VGG16-SDN's profile came from a host that ran it about twice as fast as the next one did).
+ * Times batches of the test images at tau through a one-thread runner, as a function or a
+ * local-1t worker runs them, against the profile's time for the same batches and exits: the
+ * median ratio, 1 when nothing could be timed. */
+static double host_speed(const struct demo *d, double tau, struct sf_err *err)
+{
+    struct sf_nn_opts o = {.threads = 1};
+    struct sf_nn_runner *r = NULL;
+    struct sf_nn_batch b;
+    sf_nn_batch_init(&b);
+    size_t max_b = DEMO_SPEED_BATCHES[0], numel = (size_t)d->ds.h * (size_t)d->ds.w;
+    struct sf_nn_result *res = malloc(max_b * sizeof(*res));
+    double ratio[DEMO_SPEED_RUNS], t_end = sf_monotonic_s() + DEMO_SPEED_MAX_S;
+    int n = 0, ns = sf_nn_model_num_stages(d->m);
+    int rc = res && d->ds.n >= max_b ? SF_OK : SF_ENOMEM;
+    if (rc == SF_OK)
+        rc = sf_nn_runner_new_opts(d->m, SF_NN_BACKEND_DNNL, &o, &r, err);
+    if (rc == SF_OK)
+        rc = sf_nn_runner_warm(r, err);
+    size_t at = 0;
+    /* run -1 is untimed: the first call of each size meets cold caches */
+    for (int run = -1; rc == SF_OK && run < DEMO_SPEED_RUNS && sf_monotonic_s() < t_end; run++) {
+        size_t nb = DEMO_SPEED_BATCHES[(size_t)(run + 1) % (sizeof(DEMO_SPEED_BATCHES) /
+                                                            sizeof(DEMO_SPEED_BATCHES[0]))];
+        if (at + nb > d->ds.n)
+            at = 0;
+        size_t n_out = 0, done = 0;
+        double t0 = sf_monotonic_s();
+        rc = sf_nn_batch_set_input(&b, d->m, d->ds.x + at * numel, NULL, nb, err);
+        if (rc == SF_OK)
+            rc = sf_nn_runner_run(r, &b, ns, tau, res, &n_out, err);
+        done = n_out;
+        double took = sf_monotonic_s() - t0, want = profile_batch_s(&d->prof, res, done);
+        at += nb;
+        if (rc == SF_OK && run >= 0 && want > 0 && done == nb)
+            ratio[n++] = took / want;
+    }
+    sf_nn_runner_free(r);
+    sf_nn_batch_fini(&b);
+    free(res);
+    if (rc != SF_OK || n == 0)
+        return 1;
+    qsort(ratio, (size_t)n, sizeof(double), sf_cmp_double);
+    return ratio[n / 2];
 }
 
 /* Measures a function call here (cold start, per-call overhead beyond the model) and writes the
@@ -639,6 +740,13 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
     sf_plan_fini(&probe);
     if (rc != SF_OK)
         return rc;
+    /* this machine's speed first: the per-call overhead below is what is left beyond it */
+    d->host_speed = host_speed(d, d->a.tau >= 0 ? d->a.tau : DEMO_TAU, err);
+    for (size_t i = 0; i < d->prof.n_rt; i++)
+        for (int k = 0; k < d->prof.n_stages; k++) {
+            d->prof.rt[i].per_request_s[k] *= d->host_speed;
+            d->prof.rt[i].per_batch_s[k] *= d->host_speed;
+        }
     struct fn_costs fc =
         measure_function(d->exe, d->model_dir, sf_nn_model_name(d->m), d->m, d->ds.x, mem);
     /* the timed calls run at tau 0: every image leaves after stage 1, so the model's share of
@@ -671,6 +779,10 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
         return err->msg[0] ? rc : sf_err_set(err, rc, "cannot write the demo's profile");
     snprintf(d->same.cold_s, sizeof(d->same.cold_s), "%.17g", d->cold_allowed_s);
     snprintf(d->same.margin_s, sizeof(d->same.margin_s), "%.17g", DEMO_MARGIN_S);
+    if (!d->a.json)
+        printf("measured  the model runs %.2fx the profile's times on this machine (batches of "
+               "test images on one thread): every stage time scaled by it\n",
+               d->host_speed);
     if (!d->a.json)
         printf("measured  a function's cold start here %.3f s (the SLO allows for %.3f s), a warm "
                "one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms of overhead per "
@@ -709,6 +821,8 @@ static int demo_plan(struct demo *d, struct sf_err *err)
                            : cores > DEMO_MAX_FN_CONCURRENCY              ? DEMO_MAX_FN_CONCURRENCY
                                                                           : 1;
     snprintf(d->same.fn_conc, sizeof(d->same.fn_conc), "%d", d->so.fn_concurrency);
+    /* the workers and the function instances share this machine's cores, in the prediction too */
+    d->so.host_cores = cores >= 1 ? (double)cores : 1;
     return SF_OK;
 }
 
@@ -793,6 +907,8 @@ static int demo_run(int argc, char **argv)
     if (rc == SF_OK)
         rc = demo_calibrate(d, &err);
     if (rc == SF_OK)
+        rc = demo_scale_trace(d, &err);
+    if (rc == SF_OK)
         rc = demo_plan(d, &err);
     code = rc == SF_OK ? SF_EXIT_OK : sf_cli_fail("demo", rc, &err);
     if (rc == SF_OK) {
@@ -815,7 +931,7 @@ static int demo_run(int argc, char **argv)
         }
         double trace_s = (double)d->tr.n_epochs * d->prof.slo_s;
         if (d->a.json) {
-            int jc = print_json(d->runs, DEMO_RUNS, trace_s, !d->a.predict_only);
+            int jc = print_json(d->runs, DEMO_RUNS, trace_s, !d->a.predict_only, d->host_speed);
             code = code == SF_EXIT_OK ? jc : code;
         } else {
             print_table(d->runs, DEMO_RUNS, trace_s, d->prof.slo_s, !d->a.predict_only);

@@ -194,6 +194,41 @@ static int fn_invoke_size(const struct sf__pstate *ps, int B)
     return nf > 0 && nf < B ? nf : B;
 }
 
+/* ---- one machine's cores (sf_sim_opts.host_cores) ---- */
+
+/* Threads of one function container: its vCPUs (memory over MB per vCPU, rounded up), as the
+ * local function runtime gives it, at least one. */
+static int fn_threads(const struct sf__shared *sh, const struct sf__pstate *ps)
+{
+    int per = sh->price->fn_mb_per_vcpu;
+    int t = per > 0 ? (ps->rt->path.fn_mem_mb + per - 1) / per : 1;
+    if (sh->o->host_cores > 0 && t > sh->o->host_cores) /* no more threads than the machine has */
+        t = (int)sh->o->host_cores;
+    return t < 1 ? 1 : t;
+}
+
+/* How much longer work of `threads` threads started at t takes on the host: the threads of every
+ * container and instance busy at t share host_cores with it (processor sharing, frozen at the
+ * start: later arrivals pay for the overlap instead, which keeps the total work the same to first
+ * order). 1 when the host is not modelled. */
+static double host_slow(const struct sf__shared *sh, const struct sf__pstate *ps, double t,
+                        int threads)
+{
+    double cores = sh->o->host_cores;
+    if (cores <= 0)
+        return 1;
+    double busy = threads;
+    int ft = fn_threads(sh, ps);
+    for (int i = 0; i < ps->fn.n; i++)
+        busy += ps->fn.busy_until[i] > t ? ft : 0;
+    if (ps->rt->path.has_instances) {
+        int vt = sh->price->vm[ps->rt->path.vm].vcpus;
+        for (int i = 0; i < ps->fleet.n; i++)
+            busy += ps->fleet.inst[i].busy_until_s > t ? (vt > 0 ? vt : 1) : 0;
+    }
+    return busy > cores ? busy / cores : 1;
+}
+
 /* The survivors' tail of batch a..b-1 on k parallel function calls started at start_s (one call
  * when k = 1); bills each call and returns the latency of the slowest. */
 static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int b, const int *alive,
@@ -209,10 +244,11 @@ static double run_tail(struct sf__shared *sh, struct sf__pstate *ps, int a, int 
         chunks = (const int(*)[SF_MAX_STAGES])alive;
     double worst = 0;
     for (int c = 0; c < n_chunks; c++) {
-        double tail = sf__run_s(ps->rt->fn_rq_s, ps->rt->fn_rb_s, chunks[c], cut, N);
+        double slow = host_slow(sh, ps, start_s, fn_threads(sh, ps));
+        double tail = slow * sf__run_s(ps->rt->fn_rq_s, ps->rt->fn_rb_s, chunks[c], cut, N);
         int cold, thr;
         double bill;
-        double lat = sf__fn_invoke(&ps->fn, sh->o, start_s, tail, &cold, &thr, &bill);
+        double lat = sf__fn_invoke(&ps->fn, sh->o, start_s, tail, slow, &cold, &thr, &bill);
         ps->res->fn_cold_starts += (uint64_t)cold;
         ps->res->fn_throttled += (uint64_t)thr;
         sf__charge_fn(sh, ps, bill);
@@ -228,7 +264,9 @@ static void run_on_instance(struct sf__shared *sh, struct sf__pstate *ps, struct
 {
     int N = ps->rt->n_stages, cut = ps->rt->path.cut, alive[SF_MAX_STAGES];
     sf__stage_counts(sh->exits, a, b, N, alive);
-    double head = sf__run_s(ps->rt->vm_rq_s, ps->rt->vm_rb_s, alive, 0, cut);
+    int vt = sh->price->vm[ps->rt->path.vm].vcpus;
+    double head = host_slow(sh, ps, now, vt > 0 ? vt : 1) *
+                  sf__run_s(ps->rt->vm_rq_s, ps->rt->vm_rb_s, alive, 0, cut);
     double latency = head;
     in->busy_until_s = now + head;
     ps->res->vm_busy_s += head;
@@ -245,10 +283,11 @@ static void run_on_function(struct sf__shared *sh, struct sf__pstate *ps, int a,
 {
     int alive[SF_MAX_STAGES];
     sf__stage_counts(sh->exits, a, b, ps->rt->n_stages, alive);
-    double run = sf__run_s(ps->rt->fn_rq_s, ps->rt->fn_rb_s, alive, 0, ps->rt->n_stages);
+    double slow = host_slow(sh, ps, now, fn_threads(sh, ps));
+    double run = slow * sf__run_s(ps->rt->fn_rq_s, ps->rt->fn_rb_s, alive, 0, ps->rt->n_stages);
     int cold, thr;
     double bill;
-    double latency = sf__fn_invoke(&ps->fn, sh->o, now, run, &cold, &thr, &bill);
+    double latency = sf__fn_invoke(&ps->fn, sh->o, now, run, slow, &cold, &thr, &bill);
     ps->res->fn_cold_starts += (uint64_t)cold;
     ps->res->fn_throttled += (uint64_t)thr;
     sf__charge_fn(sh, ps, bill);
@@ -693,6 +732,8 @@ int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
         return sf_err_set(err, SF_ENOTFOUND, "replay: tau %g is not in the profile", opts->tau);
     if (opts->fn_concurrency < 1)
         return sf_err_set(err, SF_EINVAL, "replay: function concurrency must be >= 1");
+    if (!(opts->host_cores >= 0) || !isfinite(opts->host_cores))
+        return sf_err_set(err, SF_EINVAL, "replay: host cores must be 0 or more");
     if (opts->ctl.batch_size > SF_SIM_MAX_BATCH)
         return sf_err_set(err, SF_ERANGE, "replay: batch size %d is above the simulator's %d",
                           opts->ctl.batch_size, SF_SIM_MAX_BATCH);

@@ -13,7 +13,7 @@
 /* ---- function containers ---- */
 
 double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
-                     int *cold, int *throttled, double *bill_s)
+                     double slow, int *cold, int *throttled, double *bill_s)
 {
     int pick = -1, pick_cold = 1;
     for (int i = 0; i < fp->n; i++) {
@@ -44,7 +44,7 @@ double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double 
         pick_cold = 0;
         *throttled = 1;
     }
-    double init = pick_cold ? o->fn_cold_start_s : 0;
+    double init = pick_cold ? o->fn_cold_start_s * slow : 0;
     fp->busy_until[pick] = start_s + wait + init + run;
     fp->last_end[pick] = fp->busy_until[pick];
     *cold = pick_cold;

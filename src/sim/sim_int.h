@@ -65,10 +65,11 @@ struct sf__fnpool {
     int n, cap;
 };
 
-/* Starts an invocation at start_s running run_s; returns its latency (wait + init + run) and
- * sets *cold / *throttled; the billed duration goes to *bill_s. */
+/* Starts an invocation at start_s running run_s (a cold container's init takes slow x the cold
+ * start: the host's slowdown, 1 in a cloud); returns its latency (wait + init + run) and sets
+ * *cold / *throttled; the billed duration goes to *bill_s. */
 double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
-                     int *cold, int *throttled, double *bill_s);
+                     double slow, int *cold, int *throttled, double *bill_s);
 
 /* ---- per-policy state and the shared samples (sim.c) ---- */
 

@@ -327,6 +327,51 @@ static void test_fanout_same_work_shorter_tail(void **state)
     sf_sim_results_fini(&r1, 1);
 }
 
+/* One machine's cores (sf_sim_opts.host_cores): with more cores than anything runs at once the
+ * replay is the cloud's to the bit; with one core, work that overlaps takes longer, so every
+ * policy bills at least as many function GB-s and no fewer VM seconds go unused, and with
+ * functions alone that overlap the bill is strictly higher. A negative count is refused. */
+static void test_host_cores(void **state)
+{
+    (void)state;
+    struct sf_plan plan;
+    struct sf_plan_opts po;
+    struct sf_err err = {{0}};
+    sf_plan_opts_default(&po);
+    po.tau = 0.85;
+    assert_int_equal(sf_plan_run(&plan, &prof, &price, &po, &err), SF_OK);
+    struct sf_sim_opts o;
+    sf_sim_opts_default(&o);
+    o.tau = 0.85;
+    o.seed = 7;
+    const enum sf_policy_kind k[] = {SF_POL_FAAS, SF_POL_LIBRA, SF_POL_SERFLOW};
+    enum { NK = sizeof(k) / sizeof(k[0]) };
+    struct sf_binding b[NK];
+    assert_int_equal(sf_sim_bind(&plan, &prof, &price, &o, k, NK, b, &err), SF_OK);
+    sf_plan_fini(&plan);
+    struct sf_policy_result cloud[NK], wide[NK], one[NK], bad[NK];
+    assert_int_equal(sf_sim_run(&prof, &price, &trace_short, &o, b, NK, cloud, &err), SF_OK);
+    o.host_cores = 1e6;
+    assert_int_equal(sf_sim_run(&prof, &price, &trace_short, &o, b, NK, wide, &err), SF_OK);
+    o.host_cores = 1;
+    assert_int_equal(sf_sim_run(&prof, &price, &trace_short, &o, b, NK, one, &err), SF_OK);
+    for (int i = 0; i < NK; i++) {
+        assert_memory_equal(&cloud[i].cost_usd, &wide[i].cost_usd, sizeof(double));
+        assert_int_equal(cloud[i].requests_slo_ok, wide[i].requests_slo_ok);
+        assert_true(one[i].function_gb_s >= cloud[i].function_gb_s);
+        assert_true(one[i].requests_slo_ok <= cloud[i].requests_slo_ok);
+    }
+    assert_true(one[0].invocations > 100);
+    assert_true(one[0].function_gb_s > 1.05 * cloud[0].function_gb_s);
+    o.host_cores = -1;
+    assert_int_equal(sf_sim_run(&prof, &price, &trace_short, &o, b, NK, bad, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "host cores"));
+    sf_sim_results_fini(cloud, NK);
+    sf_sim_results_fini(wide, NK);
+    sf_sim_results_fini(one, NK);
+    sf_sim_bindings_fini(b, NK);
+}
+
 /* The lower bound (sim_bound.c) is a floor under every policy, online or clairvoyant, with every
  * rule serflow offers, on small random traces of every family, random prices, mechanics and both
  * batchings (a property test: each case is seeded, the whole runs in seconds). */
@@ -484,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_invariants_bundled),
         cmocka_unit_test(test_oracle_is_a_floor_when_instances_pay),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_host_cores),
         cmocka_unit_test(test_fanout_same_work_shorter_tail),
         cmocka_unit_test(test_tracegen),
         cmocka_unit_test(test_lower_bound_holds_on_random_traces),
