@@ -12,6 +12,7 @@ cp "$tmp/out" "$tmp/d.json"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["live"] is False and abs(d["trace_s"] - 10.0) < 1e-9, d
+assert 0.05 < d["host_speed_ratio"] < 20, d  # this machine's model time over the profile's
 names = [p["name"] for p in d["policies"]]
 assert names == ["faas", "libra", "serflow"], names
 for p in d["policies"]:
@@ -24,8 +25,10 @@ for p in d["policies"]:
 assert d["policies"][0]["path"].startswith("functions only"), d["policies"][0]["path"]
 PY
 
-expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20
+expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20 --rate-scale 1.25
 has out "^model     vgg16-sdn \(11 stages\)"
+has out "^measured  the model runs [0-9.]*x the profile's times on this machine"
+has out "^trace     20 epochs of 0.5 s x 1.25:"
 has out "^serflow  "
 has out "predicted; --predict-only runs no server"
 
