@@ -36,7 +36,8 @@ struct sf_sim_opts {
     double host_cores;     /* > 0: instances and function containers share this many cores, as the
                               local provider's do on one machine: work of w threads started while
                               others of b threads run takes max(1, (w + b) / host_cores) times its
-                              profiled time (a function's init too); 0 (default): each has its own
+                              profiled time (a function's init too; an instance boots for one function
+                          cold start); 0 (default): each has its own
                               vCPUs, as in a cloud */
     double payload_factor; /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
     int batching;          /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */

@@ -210,7 +210,7 @@ static int fn_threads(const struct sf__shared *sh, const struct sf__pstate *ps)
 /* How much longer work of `threads` threads started at t takes on the host: the threads of every
  * container and instance busy at t share host_cores with it (processor sharing, frozen at the
  * start: later arrivals pay for the overlap instead, which keeps the total work the same to first
- * order). 1 when the host is not modelled. */
+ * order), and so do instances booting. 1 when the host is not modelled. */
 static double host_slow(const struct sf__shared *sh, const struct sf__pstate *ps, double t,
                         int threads)
 {
@@ -223,8 +223,16 @@ static double host_slow(const struct sf__shared *sh, const struct sf__pstate *ps
         busy += ps->fn.busy_until[i] > t ? ft : 0;
     if (ps->rt->path.has_instances) {
         int vt = sh->price->vm[ps->rt->path.vm].vcpus;
-        for (int i = 0; i < ps->fleet.n; i++)
-            busy += ps->fleet.inst[i].busy_until_s > t ? (vt > 0 ? vt : 1) : 0;
+        for (int i = 0; i < ps->fleet.n; i++) {
+            const struct sf_instance *in = &ps->fleet.inst[i];
+            /* a booting instance loads and warms the model, which takes as long as a function
+             * container's init (the same work), then waits for its cold start to end */
+            double boot_end_s =
+                (double)in->launch_epoch * sh->o->ctl.epoch_s + sh->o->fn_cold_start_s;
+            busy += in->busy_until_s > t || (in->state == SF_INST_PENDING && t < boot_end_s)
+                        ? (vt > 0 ? vt : 1)
+                        : 0;
+        }
     }
     return busy > cores ? busy / cores : 1;
 }
