@@ -84,7 +84,10 @@ struct loop {
     pthread_mutex_t mu; /* todo and posts */
     struct sf__ev_conn *todo;
     struct post *posts;
-    struct sf__ev_conn *conns; /* the loop thread's own list */
+    struct sf__ev_conn *conns; /* the loop thread's own list: it alone changes it, under conns_mu,
+                                  and reads it without; other loops read it under conns_mu (an
+                                  eviction at the connection cap) */
+    pthread_mutex_t conns_mu;
     double next_tick_s;
 };
 
@@ -843,12 +846,14 @@ static void conn_free(struct sf__ev_conn *c)
 {
     struct loop *l = c->loop;
     struct sf__ev *ev = l->ev;
+    pthread_mutex_lock(&l->conns_mu);
     if (c->prev)
         c->prev->next = c->next;
     else
         l->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    pthread_mutex_unlock(&l->conns_mu);
     pthread_mutex_lock(&l->mu);
     if (c->in_todo) {
         struct sf__ev_conn **pp = &l->todo;
@@ -1020,32 +1025,40 @@ static struct client *count_client(struct sf__ev *ev, uint32_t addr, int *full)
     return slot;
 }
 
-/* At the connection cap, a new client takes the place of this loop's slowest reader: the
- * connection that has been reading (a request that does not end, or nothing) the longest, for at
- * least EV_EVICT_MIN_AGE_S. So connections that never finish a request cannot lock out the
- * others for their deadline. 1 when one was closed. */
-static int evict_slowest(struct loop *l)
+/* At the connection cap, a new client takes the place of the slowest reader of any loop (the
+ * slow ones may all sit on another loop than the one that accepted): the connection that has been
+ * reading (a request that does not end, or nothing) the longest, for at least EV_EVICT_MIN_AGE_S.
+ * So connections that never finish a request cannot lock out the others for their deadline. Every
+ * loop's list is held (in loop order) until the victim is marked and uncounted, so that its loop
+ * cannot free it meanwhile. 1 when one was closed. */
+static int evict_slowest(struct sf__ev *ev)
 {
     double now = now_s();
     struct sf__ev_conn *victim = NULL;
-    for (struct sf__ev_conn *c = l->conns; c; c = c->next) {
-        pthread_mutex_lock(&c->mu);
-        if (c->state == CS_READING && now - c->since_s >= EV_EVICT_MIN_AGE_S &&
-            (!victim || c->since_s < victim->since_s))
-            victim = c;
-        pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < ev->n_loops; i++)
+        pthread_mutex_lock(&ev->loop[i].conns_mu);
+    for (int i = 0; i < ev->n_loops; i++)
+        for (struct sf__ev_conn *c = ev->loop[i].conns; c; c = c->next) {
+            pthread_mutex_lock(&c->mu);
+            if (c->state == CS_READING && now - c->since_s >= EV_EVICT_MIN_AGE_S &&
+                (!victim || c->since_s < victim->since_s))
+                victim = c;
+            pthread_mutex_unlock(&c->mu);
+        }
+    if (victim) {
+        /* freed by its loop after that loop's events (one of them may name it); its slot given
+         * back now */
+        pthread_mutex_lock(&victim->mu);
+        victim->state = CS_CLOSED;
+        victim->gone = 1;
+        shutdown(victim->fd, SHUT_RDWR);
+        schedule(victim);
+        pthread_mutex_unlock(&victim->mu);
+        uncount(ev, victim);
     }
-    if (!victim)
-        return 0;
-    /* freed after this round's events (one of them may name it), its slot given back now */
-    pthread_mutex_lock(&victim->mu);
-    victim->state = CS_CLOSED;
-    victim->gone = 1;
-    shutdown(victim->fd, SHUT_RDWR);
-    schedule(victim);
-    pthread_mutex_unlock(&victim->mu);
-    uncount(l->ev, victim);
-    return 1;
+    for (int i = ev->n_loops - 1; i >= 0; i--)
+        pthread_mutex_unlock(&ev->loop[i].conns_mu);
+    return victim != NULL;
 }
 
 static void accept_some(struct loop *l)
@@ -1068,7 +1081,7 @@ static void accept_some(struct loop *l)
         int full;
         struct client *slot = count_client(ev, addr, &full);
         pthread_mutex_unlock(&ev->mu);
-        if (!slot && full && evict_slowest(l)) {
+        if (!slot && full && evict_slowest(ev)) {
             pthread_mutex_lock(&ev->mu);
             slot = count_client(ev, addr, &full);
             pthread_mutex_unlock(&ev->mu);
@@ -1089,10 +1102,12 @@ static void accept_some(struct loop *l)
             c->addr = addr;
             c->since_s = c->active_s = now_s();
             pthread_mutex_init(&c->mu, NULL);
+            pthread_mutex_lock(&l->conns_mu);
             c->next = l->conns;
             if (l->conns)
                 l->conns->prev = c;
             l->conns = c;
+            pthread_mutex_unlock(&l->conns_mu);
             struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                                     .data.ptr = c};
             if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) == 0)
@@ -1241,6 +1256,7 @@ int sf__ev_start(struct sf__ev **out, const struct sf__ev_cfg *cfg, struct sf_er
         l->ev = ev;
         l->idx = i;
         pthread_mutex_init(&l->mu, NULL);
+        pthread_mutex_init(&l->conns_mu, NULL);
         l->ep = epoll_create1(EPOLL_CLOEXEC);
         l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         ev->n_loops++;
@@ -1360,6 +1376,7 @@ void sf__ev_stop(struct sf__ev *ev)
         if (l->wake_fd >= 0)
             close(l->wake_fd);
         pthread_mutex_destroy(&l->mu);
+        pthread_mutex_destroy(&l->conns_mu);
     }
     if (ev->ls >= 0)
         close(ev->ls);
