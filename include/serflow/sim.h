@@ -33,15 +33,15 @@ struct sf_sim_opts {
     double fn_idle_timeout_s; /* a warm container is reclaimed after: 600 s */
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
-    double host_cores;     /* > 0: instances and function containers share this many cores, as the
-                              local provider's do on one machine: work of w threads started while
-                              others of b threads run takes max(1, (w + b) / host_cores) times its
-                              profiled time (a function's init too; an instance boots for one function
-                          cold start); 0 (default): each has its own
-                              vCPUs, as in a cloud */
-    double payload_factor; /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
-    int batching;          /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
-    struct sf_ctl_params ctl;       /* shared mechanics; tcip/use_instances are set per policy */
+    /* > 0: instances and function containers share this many cores, as the local provider's do
+     * on one machine: work of w threads started while others of b threads run takes
+     * max(1, (w + b) / host_cores) times its profiled time (a function's init too; an instance
+     * counts as busy for one function cold start after its launch, loading the model);
+     * 0 (default): each has its own vCPUs, as in a cloud */
+    double host_cores;
+    double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
+    int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
+    struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */
     struct sf_baseline_params base; /* baselines (SERFLOW.md section 6, policy.h) */
     double tcip_rps;                /* >= 0: replaces the planned T-CIP of serflow's path (and the
                                        oracle's, which shares it) */

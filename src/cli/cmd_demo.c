@@ -61,9 +61,9 @@ static const struct sf_opt demo_opts[] = {
     SF_SO_STR(D_TRACE, "trace", "FILE", "requests per epoch (default: the bundled WITS trace)"),
     SF_SO_INT(D_EPOCHS, "epochs", "N", "epochs replayed per policy (100)", 10, 100000),
     SF_SO_NUM(D_RATE, "rate-scale", "F",
-              "multiply the trace's counts (default: 1.5, a mean of about\n640 req/s over the "
-              "first 100 epochs, over how much slower this\nmachine runs the model than the "
-              "profile's did)",
+              "multiply the trace's counts (default: 1.5 divided by how much\nslower this machine "
+              "runs the model than the profile's host;\n1.5 there: about 640 req/s over the "
+              "first 100 epochs)",
               0.001, 100),
     SF_SO_NUM(D_SLO, "slo-s", "S", "the SLO, one epoch (0.5)", 0.001, 3600),
     SF_SO_NUM(D_TAU, "tau", "T",
@@ -685,7 +685,7 @@ static double profile_batch_s(const struct sf_profile *p, const struct sf_nn_res
  * (VGG16-SDN's profile came from a host that ran it about twice as fast as the next one did).
  * Times batches of the test images at tau through a one-thread runner, as a function or a
  * local-1t worker runs them, against the profile's time for the same batches and exits: the
- * median ratio, 1 when nothing could be timed. */
+ * median ratio; 0 when nothing could be timed (err says why when a call failed). */
 static double host_speed(const struct demo *d, double tau, struct sf_err *err)
 {
     struct sf_nn_opts o = {.threads = 1};
@@ -696,7 +696,9 @@ static double host_speed(const struct demo *d, double tau, struct sf_err *err)
     struct sf_nn_result *res = malloc(max_b * sizeof(*res));
     double ratio[DEMO_SPEED_RUNS], t_end = sf_monotonic_s() + DEMO_SPEED_MAX_S;
     int n = 0, ns = sf_nn_model_num_stages(d->m);
-    int rc = res && d->ds.n >= max_b ? SF_OK : SF_ENOMEM;
+    int rc = !res              ? sf_err_set(err, SF_ENOMEM, "out of memory")
+             : d->ds.n < max_b ? sf_err_set(err, SF_EINVAL, "fewer than %zu test images", max_b)
+                               : SF_OK;
     if (rc == SF_OK)
         rc = sf_nn_runner_new_opts(d->m, SF_NN_BACKEND_DNNL, &o, &r, err);
     if (rc == SF_OK)
@@ -708,22 +710,21 @@ static double host_speed(const struct demo *d, double tau, struct sf_err *err)
                                                             sizeof(DEMO_SPEED_BATCHES[0]))];
         if (at + nb > d->ds.n)
             at = 0;
-        size_t n_out = 0, done = 0;
+        size_t n_out = 0;
         double t0 = sf_monotonic_s();
         rc = sf_nn_batch_set_input(&b, d->m, d->ds.x + at * numel, NULL, nb, err);
         if (rc == SF_OK)
             rc = sf_nn_runner_run(r, &b, ns, tau, res, &n_out, err);
-        done = n_out;
-        double took = sf_monotonic_s() - t0, want = profile_batch_s(&d->prof, res, done);
+        double took = sf_monotonic_s() - t0, want = profile_batch_s(&d->prof, res, n_out);
         at += nb;
-        if (rc == SF_OK && run >= 0 && want > 0 && done == nb)
+        if (rc == SF_OK && run >= 0 && want > 0 && n_out == nb)
             ratio[n++] = took / want;
     }
     sf_nn_runner_free(r);
     sf_nn_batch_fini(&b);
     free(res);
     if (rc != SF_OK || n == 0)
-        return 1;
+        return 0;
     qsort(ratio, (size_t)n, sizeof(double), sf_cmp_double);
     return ratio[n / 2];
 }
@@ -741,7 +742,15 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
     if (rc != SF_OK)
         return rc;
     /* this machine's speed first: the per-call overhead below is what is left beyond it */
-    d->host_speed = host_speed(d, d->a.tau >= 0 ? d->a.tau : DEMO_TAU, err);
+    struct sf_err serr = {{0}};
+    d->host_speed = host_speed(d, d->a.tau >= 0 ? d->a.tau : DEMO_TAU, &serr);
+    if (d->host_speed <= 0) { /* the prediction still runs, on the profile's own times */
+        sf_cli_note("demo",
+                    "could not time the model here (%s): the profile's times are used "
+                    "as measured on its own host",
+                    serr.msg[0] ? serr.msg : "the profile has no local-1t line");
+        d->host_speed = 1;
+    }
     for (size_t i = 0; i < d->prof.n_rt; i++)
         for (int k = 0; k < d->prof.n_stages; k++) {
             d->prof.rt[i].per_request_s[k] *= d->host_speed;
@@ -780,8 +789,9 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
     snprintf(d->same.cold_s, sizeof(d->same.cold_s), "%.17g", d->cold_allowed_s);
     snprintf(d->same.margin_s, sizeof(d->same.margin_s), "%.17g", DEMO_MARGIN_S);
     if (!d->a.json)
-        printf("measured  the model runs %.2fx the profile's times on this machine (batches of "
-               "test images on one thread): every stage time scaled by it\n",
+        printf("measured  the model takes %.2fx the profile's times here (test images, one "
+               "thread):\n          every stage time scaled by it, the default load by its "
+               "inverse\n",
                d->host_speed);
     if (!d->a.json)
         printf("measured  a function's cold start here %.3f s (the SLO allows for %.3f s), a warm "

@@ -27,7 +27,7 @@ PY
 
 expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20 --rate-scale 1.25
 has out "^model     vgg16-sdn \(11 stages\)"
-has out "^measured  the model runs [0-9.]*x the profile's times on this machine"
+has out "^measured  the model takes [0-9.]*x the profile's times here"
 has out "^trace     20 epochs of 0.5 s x 1.25:"
 has out "^serflow  "
 has out "predicted; --predict-only runs no server"

@@ -247,19 +247,27 @@ void sf_metrics_set(struct sf_metrics *m, int family, const char *labels, double
     pthread_mutex_unlock(&m->mu);
 }
 
+/* One observation of a histogram series (m->mu held): its bucket, count and sum; nothing for a
+ * series of another type. */
+static void observe_locked(struct sf_metrics *m, struct series *s, double v)
+{
+    const struct family *f = &m->fam[s->family];
+    if (f->type != SF_METRIC_HISTOGRAM)
+        return;
+    size_t b = 0;
+    while (b < f->n_bounds && v > f->bounds[b])
+        b++;
+    s->counts[b]++;
+    s->count++;
+    s->value += v;
+}
+
 void sf_metrics_observe(struct sf_metrics *m, int family, const char *labels, double v)
 {
     pthread_mutex_lock(&m->mu);
     struct series *s = find(m, family, labels ? labels : "");
-    if (s && m->fam[family].type == SF_METRIC_HISTOGRAM) {
-        const struct family *f = &m->fam[family];
-        size_t b = 0;
-        while (b < f->n_bounds && v > f->bounds[b])
-            b++;
-        s->counts[b]++;
-        s->count++;
-        s->value += v;
-    }
+    if (s)
+        observe_locked(m, s, v);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -287,16 +295,8 @@ void sf_metrics_observe_at(struct sf_metrics *m, int series, double v)
     if (series < 0)
         return;
     pthread_mutex_lock(&m->mu);
-    if ((size_t)series < m->n_ser && m->fam[m->ser[series].family].type == SF_METRIC_HISTOGRAM) {
-        const struct family *f = &m->fam[m->ser[series].family];
-        struct series *s = &m->ser[series];
-        size_t b = 0;
-        while (b < f->n_bounds && v > f->bounds[b])
-            b++;
-        s->counts[b]++;
-        s->count++;
-        s->value += v;
-    }
+    if ((size_t)series < m->n_ser)
+        observe_locked(m, &m->ser[series], v);
     pthread_mutex_unlock(&m->mu);
 }
 
