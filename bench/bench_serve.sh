@@ -177,7 +177,8 @@ def ms(v):
 try:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
     lat = ms(re.search(r"Latency\s+(\S+)", t).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+    # the distribution's own line: "99%" also ends a "+/- Stdev" figure such as 86.99%
+    p99 = ms(re.search(r"^\s*99%\s+(\S+)", t, re.M).group(1))
 except (AttributeError, ValueError):
     sys.exit("bench_serve: cannot read wrk's report:\n" + t)
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
