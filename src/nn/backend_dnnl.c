@@ -143,9 +143,14 @@ struct dnnl_ctx {
     size_t sub;
     enum sf_nn_layout in_pref;
     struct worker *w;
-    pthread_mutex_t wmu; /* guards wc: workers build plans concurrently */
+    pthread_mutex_t wmu; /* guards wc and wscratch: workers build plans concurrently */
     struct wcache *wc;
     int nwc, capwc;
+    /* the weights reorders' scratchpad while a plan is built, kept from one layer to the next:
+     * a reorder into Winograd's layout transforms through a buffer of several times the
+     * weights, which oneDNN would otherwise allocate and fault in afresh for every layer */
+    void *wscratch;
+    size_t wscratch_bytes;
 };
 
 /* Builder state for one plan. */
@@ -490,22 +495,46 @@ static int weights_mem(struct bld *b, const dnnl_memory_desc_t *want, int ndims,
         src = NULL;
     } else if (s == dnnl_success) {
         size_t bytes = dnnl_memory_desc_get_size(want);
-        e->buf = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+        e->buf = sf__nn_alloc_big(bytes);
         if (!e->buf) {
             dnnl_memory_destroy(src);
             rc = sf_err_set(b->err, SF_ENOMEM, "%s: out of memory", c->st->name);
             goto out;
         }
         s = dnnl_memory_create(&e->mem, want, c->eng, e->buf);
+        dnnl_primitive_attr_t attr = NULL;
         if (s == dnnl_success)
-            s = dnnl_reorder_primitive_desc_create(&pd, &plain, c->eng, want, c->eng, NULL);
+            s = dnnl_primitive_attr_create(&attr);
+        if (s == dnnl_success)
+            s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+        if (s == dnnl_success)
+            s = dnnl_reorder_primitive_desc_create(&pd, &plain, c->eng, want, c->eng, attr);
+        if (attr)
+            dnnl_primitive_attr_destroy(attr);
         if (s == dnnl_success)
             s = dnnl_primitive_create(&prim, pd);
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->mem}};
+        dnnl_memory_t pad = NULL;
+        const dnnl_memory_desc_t *pad_md =
+            s == dnnl_success ? dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)
+                              : NULL;
+        size_t pad_bytes = pad_md ? dnnl_memory_desc_get_size(pad_md) : 0;
+        if (pad_bytes > c->wscratch_bytes) {
+            free(c->wscratch);
+            c->wscratch = sf__nn_alloc_big(pad_bytes);
+            c->wscratch_bytes = c->wscratch ? pad_bytes : 0;
+            if (!c->wscratch)
+                s = dnnl_out_of_memory;
+        }
+        if (s == dnnl_success && pad_bytes > 0)
+            s = dnnl_memory_create(&pad, pad_md, c->eng, c->wscratch);
+        dnnl_exec_arg_t args[3] = {
+            {DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->mem}, {DNNL_ARG_SCRATCHPAD, pad}};
         if (s == dnnl_success)
-            s = dnnl_primitive_execute(prim, b->wk->stream, 2, args);
+            s = dnnl_primitive_execute(prim, b->wk->stream, pad ? 3 : 2, args);
         if (s == dnnl_success)
             s = dnnl_stream_wait(b->wk->stream);
+        if (pad)
+            dnnl_memory_destroy(pad);
     }
     if (prim)
         dnnl_primitive_destroy(prim);
@@ -929,6 +958,12 @@ static int plan_new(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_
     if (!rc)
         plan_layout_arena(p);
 done:
+    /* the reorders of this plan are done, and later plans find their weights in the cache */
+    pthread_mutex_lock(&c->wmu);
+    free(c->wscratch);
+    c->wscratch = NULL;
+    c->wscratch_bytes = 0;
+    pthread_mutex_unlock(&c->wmu);
     free(b.tmem);
     free(b.tplain);
     free(b.reshape_of);
@@ -1008,6 +1043,7 @@ static void dnnl_destroy(void *ctx)
         free(c->wc[i].buf);
     }
     free(c->wc);
+    free(c->wscratch);
     free(c->w);
     pthread_mutex_destroy(&c->wmu);
     if (c->eng)
@@ -1207,7 +1243,7 @@ static int get_plan(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_
     }
     if ((*slot)->arena_bytes > wk->arena_bytes) {
         size_t bytes = (*slot)->arena_bytes;
-        void *a = aligned_alloc(ALIGN, bytes + ARENA_TAIL);
+        void *a = sf__nn_alloc_big(bytes + ARENA_TAIL);
         if (!a)
             return sf_err_set(err, SF_ENOMEM, "%s: out of memory for a %zu-byte arena", c->st->name,
                               bytes);

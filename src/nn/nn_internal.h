@@ -86,6 +86,16 @@ int sf__nn_pool_threads(const struct sf__nn_pool *p);
 int sf__nn_pool_run(struct sf__nn_pool *p, size_t nchunks, sf__nn_chunk_fn fn, void *arg,
                     struct sf_err *err);
 
+/* A buffer of `bytes` (at least 64-byte aligned, freed with free()) for the runtime's large
+ * arrays: weights, their reordered copies, arenas. From SF__NN_HUGE_BYTES up it is aligned to
+ * and rounded up to 2 MiB and advised as transparent huge pages (madvise(MADV_HUGEPAGE), where
+ * the host allows THP on request): each first touch then maps 2 MiB instead of 4 KiB. A
+ * function container's start (model load, weights reorders, warm-up) took 343 k page faults
+ * without it, 5.1 s on a host where a fault costs about 8 us (docs/nn.md). NULL when out of
+ * memory or bytes is 0. */
+#define SF__NN_HUGE_BYTES ((size_t)2 << 20)
+void *sf__nn_alloc_big(size_t bytes);
+
 /* Worker threads for opts: opts->threads (SF_EINVAL outside 0..SF_NN_MAX_THREADS), else
  * omp_get_max_threads() capped at SF_NN_MAX_THREADS. */
 int sf__nn_threads_of(const struct sf_nn_opts *opts, int *threads, struct sf_err *err);

@@ -123,7 +123,7 @@ static int add_const(struct ld *l, const char *name, const Onnx__TensorProto *t)
     c->numel = numel;
     int type = t->has_data_type ? t->data_type : 0;
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-        c->f = malloc(numel ? numel * sizeof(float) : 1);
+        c->f = sf__nn_alloc_big(numel ? numel * sizeof(float) : 1);
         if (!c->f)
             return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
         if (t->has_raw_data && t->raw_data.len == numel * sizeof(float)) {
@@ -599,7 +599,7 @@ static int load_conv(struct ld *l, const Onnx__GraphProto *g, const Onnx__NodePr
     op->in1 = -1;
     op->cout = (int)w->dims[0];
     op->cin = (int)in.dims[0];
-    op->w = malloc(w->numel * sizeof(float));
+    op->w = sf__nn_alloc_big(w->numel * sizeof(float));
     op->bias = calloc((size_t)op->cout, sizeof(float));
     if (!op->w || !op->bias)
         return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);
@@ -954,7 +954,7 @@ static int load_gemm(struct ld *l, const Onnx__NodeProto *n, int matmul)
     op->in0 = x;
     op->cin = (int)nin;
     op->cout = (int)nout;
-    op->w = malloc((size_t)(nin * nout) * sizeof(float));
+    op->w = sf__nn_alloc_big((size_t)(nin * nout) * sizeof(float));
     op->bias = calloc((size_t)nout, sizeof(float));
     if (!op->w || !op->bias)
         return sf_err_set(l->err, SF_ENOMEM, "%s: out of memory", l->path);

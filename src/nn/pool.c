@@ -10,12 +10,15 @@
  * Every worker runs with OpenMP's thread count set to 1, so oneDNN primitives (created and run
  * on these threads) never open an OpenMP team of their own.
  */
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include "nn_internal.h"
 
 #include <omp.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct helper {
     struct sf__nn_pool *pool;
@@ -158,4 +161,17 @@ int sf__nn_pool_run(struct sf__nn_pool *p, size_t nchunks, sf__nn_chunk_fn fn, v
     pthread_mutex_unlock(&p->mu);
     omp_set_num_threads(omp_saved);
     return rc;
+}
+
+void *sf__nn_alloc_big(size_t bytes)
+{
+    if (bytes == 0 || bytes > SIZE_MAX - SF__NN_HUGE_BYTES)
+        return NULL;
+    if (bytes < SF__NN_HUGE_BYTES)
+        return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    size_t rounded = (bytes + SF__NN_HUGE_BYTES - 1) / SF__NN_HUGE_BYTES * SF__NN_HUGE_BYTES;
+    void *p = aligned_alloc(SF__NN_HUGE_BYTES, rounded);
+    if (p) /* advice only: a host without THP keeps 4 KiB pages */
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
 }
