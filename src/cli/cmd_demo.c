@@ -28,6 +28,7 @@
 #include "serflow/cloud.h"
 #include "serflow/http.h"
 #include "serflow/load.h"
+#include "serflow/log.h"
 #include "serflow/metrics.h"
 #include "serflow/nn_profile.h"
 #include "serflow/sim.h"
@@ -48,7 +49,8 @@ enum {
     D_SLO,
     D_TIME_SCALE,
     D_TAU,
-    D_MIN_ACC
+    D_MIN_ACC,
+    D_LOG_LEVEL
 };
 
 static const struct sf_opt demo_opts[] = {
@@ -82,6 +84,10 @@ static const struct sf_opt demo_opts[] = {
                "the prediction alone: the same inputs and binding,\nno server (a few seconds)"),
     SF_SO_FLAG(D_OFFLINE, "offline",
                "the earlier demo instead: plan + replay of the paper profile"),
+    SF_SO_WORD(D_LOG_LEVEL, "log-level", "L",
+               "the live servers' log on standard error: error, warn\n(default), info (each "
+               "function invocation with its billed\ntime, each container's init) or debug",
+               sf_log_level_words),
     {0}};
 
 static const struct sf_opt_cmd demo_spec = {
@@ -108,7 +114,8 @@ static const struct sf_opt_cmd demo_spec = {
 struct demo_args {
     int epochs, offline, json, predict_only;
     double rate_scale, slo_s, time_scale, tau, min_accuracy;
-    int batching; /* 0 deadline, 1 epoch (sf_cli_batching_words) */
+    int batching;  /* 0 deadline, 1 epoch (sf_cli_batching_words) */
+    int log_level; /* the live servers' (sf_log_level_words) */
     const char *model, *profile, *trace;
 };
 
@@ -156,6 +163,9 @@ static int demo_store(void *ctx, int id, const struct sf_optval *v, struct sf_er
     case D_MIN_ACC:
         a->min_accuracy = v->num;
         break;
+    case D_LOG_LEVEL:
+        a->log_level = v->word;
+        break;
     }
     return SF_OK;
 }
@@ -167,6 +177,7 @@ static void demo_defaults(struct demo_args *a)
     a->rate_scale = 0; /* DEMO_RATE_SCALE over the host speed */
     a->slo_s = 0.5;
     a->tau = DEMO_TAU;
+    a->log_level = SF_LOG_WARN; /* the demo's table is the output; problems still show */
 }
 
 static int demo_check(int argc, char **argv, struct sf_err *err)
@@ -210,7 +221,7 @@ struct run {
 struct same {
     char profile[64], pricing[64], traffic[64]; /* mkstemp files; "" when none */
     char cold_s[32], margin_s[32], tau[32], fn_conc[16];
-    const char *batching, *model_dir;
+    const char *batching, *model_dir, *log_level;
 };
 
 /* ---- the inputs: a catalog with scaled VM billing, a profile with the measured overhead ---- */
@@ -402,7 +413,7 @@ static int live_run(const char *exe, struct run *r, const struct same *in,
                     "--fn-concurrency",
                     (char *)in->fn_conc,
                     "--log-level",
-                    "warn", /* the demo's table is the output; problems still show */
+                    (char *)in->log_level,
                     NULL};
     struct sf_proc p;
     struct sf_err err = {{0}};
@@ -817,6 +828,7 @@ static int demo_plan(struct demo *d, struct sf_err *err)
     snprintf(d->same.tau, sizeof(d->same.tau), "%.17g", d->tau);
     d->same.batching = sf_cli_batching_words[d->a.batching];
     d->same.model_dir = d->model_dir;
+    d->same.log_level = sf_log_level_words[d->a.log_level];
     sf_sim_opts_default(&d->so);
     d->so.tau = d->tau;
     d->so.ctl.epoch_s = d->prof.slo_s;
