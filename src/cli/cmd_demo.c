@@ -17,6 +17,7 @@
  * Everything else (per-request compute, function billing per 1 ms) is real. */
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,15 @@ struct same {
     const char *batching, *model_dir, *log_level;
 };
 
+/* Function instances: one per core, at most DEMO_MAX_FN_CONCURRENCY. More only share the cores,
+ * and their start-ups (model load, the runtime's warm-up) would all land at once on a machine
+ * this size. */
+static int demo_fn_concurrency(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > DEMO_MAX_FN_CONCURRENCY ? DEMO_MAX_FN_CONCURRENCY : (int)cores;
+}
+
 /* ---- the inputs: a catalog with scaled VM billing, a profile with the measured overhead ---- */
 
 /* Writes the JSON document to a new mkstemp file named from tmpl (a template ending XXXXXX). */
@@ -294,13 +304,39 @@ static int invoke_once(const char *url, const void *frame, size_t len, double *b
     return ok && bill.billed_ms >= 0;
 }
 
+/* One first call of several made at once (a thread each). */
+struct first_call {
+    const char *url;
+    const void *frame;
+    size_t len;
+    double billed_ms;
+    int ok;
+    pthread_t th;
+};
+
+static void *first_call_main(void *arg)
+{
+    struct first_call *f = arg;
+    f->ok = invoke_once(f->url, f->frame, f->len, &f->billed_ms);
+    return NULL;
+}
+
+/* together: containers started at once, as the demo's first batches start one per core; their
+ * inits share the cores and the machine's page-fault path, which one started alone does not
+ * show (3.0-3.5 s each for two, 2.3 s alone, on a 2-core VM) */
 static struct fn_costs measure_function(const char *exe, const char *model_dir, const char *name,
-                                        const struct sf_nn_model *m, const float *x, int mem_mb)
+                                        const struct sf_nn_model *m, const float *x, int mem_mb,
+                                        int together)
 {
     struct fn_costs c = {0, 0};
-    char fd[8], mem[16];
+    char fd[8], mem[16], conc[16];
+    if (together < 1)
+        together = 1;
+    if (together > DEMO_MAX_FN_CONCURRENCY)
+        together = DEMO_MAX_FN_CONCURRENCY;
     snprintf(fd, sizeof(fd), "%d", SF_PROC_READY_FD);
     snprintf(mem, sizeof(mem), "%d", mem_mb);
+    snprintf(conc, sizeof(conc), "%d", together);
     char *argv[] = {(char *)exe,
                     "lambda",
                     "--model",
@@ -314,7 +350,7 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
                     "--memory-mb",
                     mem,
                     "--concurrency",
-                    "1",
+                    conc,
                     "--log-level",
                     "warn",
                     NULL};
@@ -334,9 +370,26 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
         char url[320];
         snprintf(url, sizeof(url), "http://%s/2015-03-31/functions/%s/invocations", p.endpoint,
                  name);
-        double first_ms, calls[DEMO_WARM_CALLS];
+        struct first_call first[DEMO_MAX_FN_CONCURRENCY];
+        int started = 0, all_ok = 1;
+        double first_ms = 0;
+        for (int k = 0; k < together; k++) {
+            first[k] = (struct first_call){.url = url, .frame = frame, .len = len};
+            if (pthread_create(&first[k].th, NULL, first_call_main, &first[k]) != 0)
+                break;
+            started++;
+        }
+        for (int k = 0; k < started; k++) {
+            pthread_join(first[k].th, NULL);
+            all_ok = all_ok && first[k].ok;
+            /* the longest: the runtime gives a queued event to the first container ready, so
+             * only one of the calls may carry an init (the other container's is billed to a
+             * later call, one of the warm calls' median's outliers) */
+            first_ms = first[k].billed_ms > first_ms ? first[k].billed_ms : first_ms;
+        }
+        double calls[DEMO_WARM_CALLS];
         int n = 0;
-        if (invoke_once(url, frame, len, &first_ms)) {
+        if (started == together && all_ok) {
             for (int i = 0; i < DEMO_WARM_CALLS && invoke_once(url, frame, len, &calls[n]); i++)
                 calls[n++] /= 1000;
             if (n > 0) {
@@ -767,8 +820,8 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
             d->prof.rt[i].per_request_s[k] *= d->host_speed;
             d->prof.rt[i].per_batch_s[k] *= d->host_speed;
         }
-    struct fn_costs fc =
-        measure_function(d->exe, d->model_dir, sf_nn_model_name(d->m), d->m, d->ds.x, mem);
+    struct fn_costs fc = measure_function(d->exe, d->model_dir, sf_nn_model_name(d->m), d->m,
+                                          d->ds.x, mem, demo_fn_concurrency());
     /* the timed calls run at tau 0: every image leaves after stage 1, so the model's share of
      * a call is stage 1's time and the rest is the call's own */
     double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], one = 0;
@@ -805,10 +858,12 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
                "inverse\n",
                d->host_speed);
     if (!d->a.json)
-        printf("measured  a function's cold start here %.3f s (the SLO allows for %.3f s), a warm "
+        printf("measured  a function's cold start here %.3f s (%d containers started at once, "
+               "as the demo's first batches start them; the SLO allows for %.3f s), a warm "
                "one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms of overhead per "
                "call, in the prediction too\n",
-               cold, d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead);
+               cold, demo_fn_concurrency(), d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one,
+               1e3 * overhead);
     return SF_OK;
 }
 
@@ -836,12 +891,8 @@ static int demo_plan(struct demo *d, struct sf_err *err)
     d->so.ctl.capacity_rps = d->prof.batch_size / d->prof.slo_s;
     d->so.batching = po.batching;
     d->so.fn_cold_start_s = d->cold_s;
-    /* one function instance per core: more only share the cores, and their start-ups (model
-     * load, the runtime's warm-up) would all land at once on a machine this size */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    d->so.fn_concurrency = cores >= 1 && cores <= DEMO_MAX_FN_CONCURRENCY ? (int)cores
-                           : cores > DEMO_MAX_FN_CONCURRENCY              ? DEMO_MAX_FN_CONCURRENCY
-                                                                          : 1;
+    d->so.fn_concurrency = demo_fn_concurrency();
     snprintf(d->same.fn_conc, sizeof(d->same.fn_conc), "%d", d->so.fn_concurrency);
     /* the workers and the function instances share this machine's cores, in the prediction too */
     d->so.host_cores = cores >= 1 ? (double)cores : 1;
