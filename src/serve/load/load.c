@@ -15,13 +15,6 @@
 #include "serflow/trace.h"
 #include "wire/wire_int.h"
 
-/* The generator wakes for arrivals at most once per tick and sends every request due by then:
- * a request leaves at most this late (its latency still counts from its arrival time). Waking
- * for each arrival (every 1.7 ms at the demo's rate, and with a 0 ms wait when the next one was
- * under a millisecond away) made the generator poll and walk a few hundred keep-alive
- * connections thousands of times a second: half a core, taken from the system it measures. */
-#define LOAD_TICK_S 0.004
-
 /* Largest answer the generator reads: one image's JSON answer is about 400 bytes. */
 #define LOAD_MAX_RESPONSE_BYTES (64u << 10)
 
@@ -313,7 +306,7 @@ int sf_load_run(const struct sf_load_cfg *c, struct sf_load_stats *st, struct sf
         if (next < c->n_requests) {
             double dt = (c->arrival_s[next] / c->time_scale - now) * 1000;
             if (dt < wait_ms)
-                wait_ms = dt < 1000 * LOAD_TICK_S ? 1000 * LOAD_TICK_S : ceil(dt);
+                wait_ms = dt < 0 ? 0 : dt;
         }
         curl_multi_poll(m, NULL, 0, (int)wait_ms, NULL);
     }
