@@ -858,12 +858,12 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
                "inverse\n",
                d->host_speed);
     if (!d->a.json)
-        printf("measured  a function's cold start here %.3f s (%d containers started at once, "
+        printf("measured  a function's cold start here %.3f s (%d container%s started at once, "
                "as the demo's first batches start them; the SLO allows for %.3f s), a warm "
                "one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms of overhead per "
                "call, in the prediction too\n",
-               cold, demo_fn_concurrency(), d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one,
-               1e3 * overhead);
+               cold, demo_fn_concurrency(), demo_fn_concurrency() == 1 ? "" : "s",
+               d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead);
     return SF_OK;
 }
 
