@@ -253,7 +253,9 @@ static void test_dnnl_runner_agrees(void **state)
     run_all(f, tau, a, &na);
     const struct sf_nn_opts variants[] = {
         {0}, {.threads = tu_dnnl_threads(), .sub_batch = 2}, {.conv_direct = 1, .sub_batch = 5}};
-    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v++) {
+    /* under valgrind: the default and the direct-convolution runner (the second variant is a
+     * 2-thread one, on one thread there) */
+    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v += tu_under_valgrind() && v == 0 ? 2 : 1) {
         struct sf_nn_runner *d;
         if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &variants[v], &d, &err))
             fail_msg("%s", err.msg);
@@ -324,12 +326,14 @@ static void test_dnnl_groups_without_exits(void **state)
     size_t hn = sf_nn_shape_numel(&rh.shape);
     const struct sf_nn_opts variants[] = {
         {.threads = 1}, {.threads = tu_dnnl_threads(), .sub_batch = 2}, {.conv_direct = 1}};
-    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v++) {
+    /* under valgrind: the one-thread and the direct-convolution runner, batches of 1 and 5 */
+    int vg = tu_under_valgrind();
+    for (size_t v = 0; v < SF_ARRAY_LEN(variants); v += vg && v == 0 ? 2 : 1) {
         struct sf_nn_runner *d;
         if (sf_nn_runner_new_opts(f->m, SF_NN_BACKEND_DNNL, &variants[v], &d, &err))
             fail_msg("%s", err.msg);
         /* Batches of 1, 5 and 16 (one group, groups of uneven size, several per worker). */
-        for (size_t n = 1; n <= N; n += n < 5 ? 4 : 11) {
+        for (size_t n = 1; n <= (vg ? 5 : N); n += n < 5 ? 4 : 11) {
             struct sf_nn_batch bt;
             sf_nn_batch_init(&bt);
             assert_int_equal(sf_nn_batch_set_input(&bt, f->m, f->x, ids, n, &err), SF_OK);

@@ -208,7 +208,8 @@ static void test_invariants_bundled(void **state)
     (void)state;
     struct sf_policy_result res[NP];
     struct sf_pricing pr;
-    for (int batching = 0; batching <= 1; batching++) {
+    /* under valgrind (memcheck: 20-50x slower) deadline batching only; both elsewhere */
+    for (int batching = 0; batching <= (tu_under_valgrind() ? 0 : 1); batching++) {
         run_all(0.7, 1.0, 1, batching, res, &pr);
         check_invariants(res, &pr, batching);
         for (size_t i = 0; i < NP; i++)
@@ -386,8 +387,7 @@ static void test_lower_bound_holds_on_random_traces(void **state)
     /* 40 cases in the optimised build; fewer under valgrind and in the sanitizers' unoptimised
      * build, which run the same code ten to fifty times slower */
 #ifdef NDEBUG
-    const char *vg = getenv("SF_TEST_VALGRIND");
-    int cases = vg && *vg && strcmp(vg, "0") != 0 ? 6 : 40;
+    int cases = tu_under_valgrind() ? 6 : 40;
 #else
     int cases = 10;
 #endif

@@ -17,15 +17,24 @@ static inline const char *tu_src(const char *rel)
     return buf;
 }
 
-/* Threads the oneDNN tests may use: 2, or 1 when the Makefile's valgrind target sets
+/* 1 when the Makefile's valgrind target runs the test (SF_TEST_VALGRIND): memcheck runs oneDNN's
+ * JIT code 50-100x slower, so the oneDNN tests check fewer shapes there (every shape still runs
+ * in the plain and ASan+UBSan passes).
+ *
+ * Threads the oneDNN tests may use: 2, or 1 when the Makefile's valgrind target sets
  * SF_TEST_VALGRIND. Under memcheck, oneDNN's JIT kernels on a second thread now and then leave
  * that thread's whole state marked undefined (errors cascade into glibc's mutex code and
  * pool.c's plain loads; which run it hits depends on valgrind's thread schedule). The 2-thread
  * variants still run in the plain and ASan+UBSan test passes, and were clean under TSan. */
-static inline int tu_dnnl_threads(void)
+static inline int tu_under_valgrind(void)
 {
     const char *v = getenv("SF_TEST_VALGRIND");
-    return v && *v && strcmp(v, "0") != 0 ? 1 : 2;
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static inline int tu_dnnl_threads(void)
+{
+    return tu_under_valgrind() ? 1 : 2;
 }
 
 /* Reads a source-tree file; aborts the test binary on failure (test setup, not a test). */
