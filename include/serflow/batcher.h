@@ -86,6 +86,10 @@ struct sf_dq_ops {
     /* sends requests g, g + 1, ... where d says, at now; returns how many it took (<= d->n) */
     int64_t (*dispatch)(void *ctx, const struct sf_batch_decision *d, int64_t g, double now);
     double (*arrival_s)(void *ctx, int64_t g); /* the arrival time of request g (queued) */
+    /* optional: when a busy instance really becomes free (INFINITY: none), where that differs
+     * from what next_free promises the batcher; the loop looks again then. NULL: next_free. The
+     * server needs none: a batch's answer wakes its loop. */
+    double (*next_change)(void *ctx, double t);
 };
 
 /* One queue and its clock. Caller-owned; no allocation. */

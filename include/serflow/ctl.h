@@ -138,6 +138,10 @@ struct sf_instance {
     int64_t ready_epoch;  /* may take batches from this epoch on */
     int64_t end_epoch;    /* terminating: gone (and billing stops) at this epoch */
     double busy_until_s;  /* when its current batch ends (set by the balancer's caller) */
+    /* when the server's batcher expects it free: the batch's dispatch plus the worst-case
+     * service time of its size (the ingress cannot know the real end; the simulator's deadline
+     * batcher plans with this too, and wakes at busy_until_s) */
+    double promised_s;
 };
 
 /* The long-lived instances of one pool. Caller-owned storage; no allocation. */

@@ -110,9 +110,12 @@ void sf_batcher_decide(const struct sf_batcher_cfg *c, double now_s, int queued,
             dispatch(out, take, 1, now_s);
             return;
         }
-    } else if (free_instances <= 0 && queued < c->batch_size &&
+    } else if (free_instances <= 0 &&
+               (queued < c->batch_size || now_s > sf_batcher_latest_s(c, oldest_arrival_s, n, 0)) &&
                wait_for_instance(c, queued, oldest_arrival_s, next_free_s)) {
-        out->wake_s = next_free_s; /* the instance takes it when free */
+        /* the instance takes it when free; a full queue waits too when a function would already
+         * be late for it (it grew while waiting for that instance) */
+        out->wake_s = next_free_s;
         return;
     }
     /* a function: a full batch at once, else at the latest time of the whole queue */

@@ -20,8 +20,10 @@ static void ask(struct sf_dq *q, double now, struct sf_batch_decision *d)
     sf_batcher_decide(q->cfg, now, q->q_n, q->ops->arrival_s(q->ctx, q->next_g), free, next_free,
                       d);
     q->next_event_s = d->wake_s;
-    if (free == 0 && next_free < q->next_event_s) /* a batch bound for a function may get one */
-        q->next_event_s = next_free;
+    /* a batch bound for a function may get an instance when one becomes free */
+    double change = q->ops->next_change ? q->ops->next_change(q->ctx, now) : next_free;
+    if (free == 0 && change < q->next_event_s)
+        q->next_event_s = change;
     q->event_known = d->path == SF_BATCH_NONE;
 }
 

@@ -277,6 +277,9 @@ static void run_on_instance(struct sf__shared *sh, struct sf__pstate *ps, struct
                   sf__run_s(ps->rt->vm_rq_s, ps->rt->vm_rb_s, alive, 0, cut);
     double latency = head;
     in->busy_until_s = now + head;
+    const double *worst = ps->rt->batcher.inst_worst_s;
+    int n = b - a, B = ps->rt->batcher.batch_size;
+    in->promised_s = worst ? now + worst[n < B ? n : B] : in->busy_until_s;
     ps->res->vm_busy_s += head;
     if (cut < N && alive[cut] > 0) {
         double xfer = sh->prof->xfer_latency_s +
@@ -420,20 +423,33 @@ static int free_instances(void *ctx, double t)
     return sf_fleet_free(&ps->fleet, t);
 }
 
-/* When the next busy instance becomes free (INFINITY: none, or the cap is used up). */
-static double next_free_s(void *ctx, double t)
+/* When a busy instance becomes free: really (promised 0: its batch's end, when the loop looks
+ * again), or as the server's batcher expects it (promised 1: the earliest promise, the batch's
+ * dispatch plus its worst-case service time, never before t: an overdue instance "may be free any
+ * moment", as serve/ingress/control.c says). INFINITY: none busy, or the cap is used up. */
+static double busy_end_s(const struct sf__pstate *ps, double t, int promised)
 {
-    const struct sf__pstate *ps = ctx;
     double best = INFINITY;
     if (!ps->rt->path.has_instances || ps->inst_reqs >= ps->cap)
         return best;
     for (int i = 0; i < ps->fleet.n; i++) {
         const struct sf_instance *in = &ps->fleet.inst[i];
+        double end = promised ? in->promised_s : in->busy_until_s;
         if (in->state != SF_INST_PENDING && in->ready_epoch != INT64_MAX && in->busy_until_s > t &&
-            in->busy_until_s < best)
-            best = in->busy_until_s;
+            end < best)
+            best = end;
     }
-    return best;
+    return promised && best < t ? t : best;
+}
+
+static double next_free_s(void *ctx, double t)
+{
+    return busy_end_s(ctx, t, 1);
+}
+
+static double next_change_s(void *ctx, double t)
+{
+    return busy_end_s(ctx, t, 0);
 }
 
 /* Sends requests a, a + 1, ... where the batcher said, at now; the policy's cap may hold part of
@@ -471,8 +487,11 @@ static double arrival_s(void *ctx, int64_t g)
     return sh->arrival[g - sh->base];
 }
 
-static const struct sf_dq_ops fleet_ops = {
-    .free = free_instances, .next_free = next_free_s, .dispatch = dispatch, .arrival_s = arrival_s};
+static const struct sf_dq_ops fleet_ops = {.free = free_instances,
+                                           .next_free = next_free_s,
+                                           .dispatch = dispatch,
+                                           .arrival_s = arrival_s,
+                                           .next_change = next_change_s};
 
 /* The decision at the end of epoch e (time e T), after every dispatch before it. */
 static void deadline_decision(struct sf__shared *sh, struct sf__pstate *ps, int64_t e, int n)
