@@ -74,6 +74,7 @@ static void vf_scale(struct sf__vfleet *f, const struct sf_ctl_params *c, int ta
         f->ready[f->n] = (int32_t)(e + cold_epochs(c));
         f->end[f->n] = INT32_MAX;
         f->busy[f->n] = -INFINITY;
+        f->promise[f->n] = -INFINITY;
         f->n++;
     }
     for (int pass = 0; pass < 2 && active > target; pass++)
@@ -105,6 +106,7 @@ static double vf_reap(struct sf__vfleet *f, int64_t e, double epoch_s, double us
         f->ready[w] = f->ready[i];
         f->end[w] = f->end[i];
         f->busy[w] = f->busy[i];
+        f->promise[w] = f->promise[i];
         w++;
     }
     f->n = w;
@@ -116,7 +118,8 @@ static double vf_reap(struct sf__vfleet *f, int64_t e, double epoch_s, double us
 struct view {
     const struct sf__follow *f;
     struct sf__expert *x;
-    double *busy[SF_CTL_MAX_INSTANCES]; /* the serving instances' next-free times */
+    double *busy[SF_CTL_MAX_INSTANCES];    /* the serving instances' next-free times */
+    double *promise[SF_CTL_MAX_INSTANCES]; /* ... and what the batcher is told of them */
     int n;
 };
 
@@ -129,7 +132,19 @@ static int v_free(void *ctx, double t)
     return n;
 }
 
+/* The batcher is told a busy instance's promise (never before t), as the real one is
+ * (sim.c, serve/ingress/control.c); the loop wakes at its expected end (v_next_change). */
 static double v_next_free(void *ctx, double t)
+{
+    const struct view *v = ctx;
+    double best = INFINITY;
+    for (int i = 0; i < v->n; i++)
+        if (*v->busy[i] > t && *v->promise[i] < best)
+            best = *v->promise[i];
+    return best < t ? t : best;
+}
+
+static double v_next_change(void *ctx, double t)
 {
     const struct view *v = ctx;
     double best = INFINITY;
@@ -157,6 +172,9 @@ static int64_t v_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t 
         for (int i = 0; i < v->n; i++)
             if (*v->busy[i] <= now) {
                 *v->busy[i] = now + n / f->r_rps; /* its head, at the expected time */
+                const double *worst = f->batcher.inst_worst_s;
+                int k = d->n < f->batcher.batch_size ? d->n : f->batcher.batch_size;
+                *v->promise[i] = worst ? now + worst[k] : *v->busy[i];
                 break;
             }
         x->cost_usd += n * f->tail_usd_per_req + f->tail_calls * f->fee;
@@ -166,8 +184,11 @@ static int64_t v_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t 
     return d->n;
 }
 
-static const struct sf_dq_ops shadow_ops = {
-    .free = v_free, .next_free = v_next_free, .dispatch = v_dispatch, .arrival_s = v_arrival_s};
+static const struct sf_dq_ops shadow_ops = {.free = v_free,
+                                            .next_free = v_next_free,
+                                            .dispatch = v_dispatch,
+                                            .arrival_s = v_arrival_s,
+                                            .next_change = v_next_change};
 
 /* Request number x->next_arrival arrives at t. */
 static void v_arrive(struct view *v, double t)
@@ -186,13 +207,17 @@ static void view_of(struct view *v, struct sf__follow *f, struct sf__expert *x, 
     v->n = 0;
     if (x->kind == SF__EXPERT_FIXED) {
         if (d >= 1 + cold_epochs(&f->ctl))
-            for (int i = 0; i < x->fixed; i++)
-                v->busy[v->n++] = &x->busy[i];
+            for (int i = 0; i < x->fixed; i++) {
+                v->busy[v->n] = &x->busy[i];
+                v->promise[v->n++] = &x->promise[i];
+            }
     } else if (x->kind == SF__EXPERT_RULE) {
         struct sf__vfleet *fl = &f->rules[x->rule].fleet;
         for (int i = 0; i < fl->n; i++)
-            if (vf_serves(fl, i, d))
-                v->busy[v->n++] = &fl->busy[i];
+            if (vf_serves(fl, i, d)) {
+                v->busy[v->n] = &fl->busy[i];
+                v->promise[v->n++] = &fl->promise[i];
+            }
     }
 }
 
@@ -257,7 +282,7 @@ int sf__follow_init(struct sf__follow *f, const struct sf_policy_env *env, struc
             x->kind = SF__EXPERT_FIXED;
             x->fixed = n;
             for (int i = 0; i < n; i++)
-                x->busy[i] = -INFINITY;
+                x->busy[i] = x->promise[i] = -INFINITY;
         }
         f->cur = 1; /* with nothing observed yet, the break-even rule */
         /* ... or, when the path was planned against the traffic, the fleet that plan expects */

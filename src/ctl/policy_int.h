@@ -64,6 +64,8 @@ struct sf__vfleet {
     int n;
     int32_t launch[SF_CTL_MAX_INSTANCES], ready[SF_CTL_MAX_INSTANCES], end[SF_CTL_MAX_INSTANCES];
     double busy[SF_CTL_MAX_INSTANCES];
+    double promise[SF_CTL_MAX_INSTANCES]; /* its batch's dispatch + worst-case time (the batcher's
+                                             view, as the server's) */
 };
 
 struct sf__follow_rule {
@@ -77,14 +79,15 @@ enum { SF__EXPERT_FAAS = 0, SF__EXPERT_FIXED = 1, SF__EXPERT_RULE = 2 };
 
 struct sf__expert {
     int kind;
-    int fixed;                         /* SF__EXPERT_FIXED: its instances */
-    int rule;                          /* SF__EXPERT_RULE: index into rules[] */
-    double cost_usd;                   /* its shadow's cumulative cost */
-    double epoch_usd;                  /* what it cost in the last epoch */
-    double busy[SF__FOLLOW_MAX_FIXED]; /* SF__EXPERT_FIXED: when each instance is next free */
-    struct sf_dq q;                    /* its queue (deadline batching) through ctl/'s loop */
-    int64_t next_arrival;              /* the number of its next arrival */
-    double arrival_s[SF__SHADOW_QCAP]; /* arrival times of the queued ones, by number */
+    int fixed;                            /* SF__EXPERT_FIXED: its instances */
+    int rule;                             /* SF__EXPERT_RULE: index into rules[] */
+    double cost_usd;                      /* its shadow's cumulative cost */
+    double epoch_usd;                     /* what it cost in the last epoch */
+    double busy[SF__FOLLOW_MAX_FIXED];    /* SF__EXPERT_FIXED: when each instance is next free */
+    double promise[SF__FOLLOW_MAX_FIXED]; /* ... and when the batcher is told it will be */
+    struct sf_dq q;                       /* its queue (deadline batching) through ctl/'s loop */
+    int64_t next_arrival;                 /* the number of its next arrival */
+    double arrival_s[SF__SHADOW_QCAP];    /* arrival times of the queued ones, by number */
 };
 
 struct sf__follow {
