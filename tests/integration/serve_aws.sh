@@ -97,7 +97,8 @@ for _ in $(seq 1 1500); do
     fi
     sleep 0.02
 done
-[ -n "$b0" ] && ok || bad "aws: /metrics never said the API was failing"
+[ -n "$b0" ] && ok || bad "aws: /metrics never said the API was failing; the ingress's log: \
+$(grep -E 'scale|launch|provider|WARN|ERROR' "$tmp/aws.log" | head -8); the fake's log: $(tail -5 "$tmp/fake.log")"
 [ "$served" = 1 ] && ok || bad "aws: no function batch while the API failed (from $b0 to $b)"
 grep -E 'level=WARN .*msg="provider API failing" provider=aws op=DescribeAutoScalingGroups error=.*InternalFailure' "$tmp/aws.log" >/dev/null && ok ||
     bad "aws: the log does not say the API failed: $(grep 'provider' "$tmp/aws.log" | head -3)"
