@@ -131,7 +131,8 @@ int sf_aws_xml_error(const char *body, size_t len, char *code, size_t code_size,
     else if (is(r, "Response"))
         e = path(r, "Errors/Error");
     int rc = SF_EPARSE;
-    if (e && depth_ok(r, 0) && text(child(e, "Code"), code, code_size, 1) == 1) {
+    /* an error without a code is no error answer (an empty <Code/> reads as "") */
+    if (e && depth_ok(r, 0) && text(child(e, "Code"), code, code_size, 1) == 1 && code[0]) {
         text(child(e, "Message"), msg, msg_size, 1);
         rc = SF_OK;
     }

@@ -927,6 +927,11 @@ static void test_xml_readers(void **state)
     assert_int_equal(sf_aws_xml_error(dtd, strlen(dtd), code, sizeof(code), msg, sizeof(msg)),
                      SF_EPARSE);
     assert_int_equal(sf_aws_xml_error("<a>", 3, code, sizeof(code), msg, sizeof(msg)), SF_EPARSE);
+    /* an empty code is no error answer (found by fuzz_aws_xml) */
+    const char *nocode = "<ErrorResponse><Error><Type>Sender</Type><Code></Code><Message>Rate "
+                         "exceeded</Message></Error></ErrorResponse>";
+    assert_int_equal(sf_aws_xml_error(nocode, strlen(nocode), code, sizeof(code), msg, sizeof(msg)),
+                     SF_EPARSE);
 
     const char *asg =
         "<DescribeAutoScalingGroupsResponse xmlns=\"http://autoscaling.amazonaws.com/doc/"
