@@ -49,6 +49,11 @@ struct sf_batch_decision {
     double deadline_s;       /* the oldest request's deadline */
 };
 
+/* The worst-case service time of a batch of n (clamped to 0..B) on the instance path (on_instance
+ * = 1; the function table when the pool has no instances) or the function path. A busy instance
+ * is promised free at its batch's dispatch plus this (the server and the simulator alike). */
+double sf_batcher_worst_s(const struct sf_batcher_cfg *c, int n, int on_instance);
+
 /* The latest dispatch time of a batch of n whose oldest request arrived at oldest_arrival_s, on
  * the instance path (on_instance = 1) or the function path. */
 double sf_batcher_latest_s(const struct sf_batcher_cfg *c, double oldest_arrival_s, int n,

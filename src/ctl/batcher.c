@@ -26,7 +26,7 @@ int sf_batcher_check(const struct sf_batcher_cfg *c, struct sf_err *err)
     return SF_OK;
 }
 
-static double worst_s(const struct sf_batcher_cfg *c, int n, int on_instance)
+double sf_batcher_worst_s(const struct sf_batcher_cfg *c, int n, int on_instance)
 {
     if (n > c->batch_size)
         n = c->batch_size;
@@ -39,7 +39,7 @@ static double worst_s(const struct sf_batcher_cfg *c, int n, int on_instance)
 double sf_batcher_latest_s(const struct sf_batcher_cfg *c, double oldest_arrival_s, int n,
                            int on_instance)
 {
-    return oldest_arrival_s + c->slo_s - c->margin_s - worst_s(c, n, on_instance);
+    return oldest_arrival_s + c->slo_s - c->margin_s - sf_batcher_worst_s(c, n, on_instance);
 }
 
 static void dispatch(struct sf_batch_decision *out, int n, int on_instance, double now_s)

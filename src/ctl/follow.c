@@ -132,26 +132,28 @@ static int v_free(void *ctx, double t)
     return n;
 }
 
-/* The batcher is told a busy instance's promise (never before t), as the real one is
- * (sim.c, serve/ingress/control.c); the loop wakes at its expected end (v_next_change). */
+/* When a busy instance becomes free: as the batcher is told (promised 1: the earliest promise,
+ * never before t, as the real one is in sim.c and serve/ingress/control.c), or at its expected
+ * end (promised 0: when the loop looks again). */
+static double v_end(const struct view *v, double t, int promised)
+{
+    double best = INFINITY;
+    for (int i = 0; i < v->n; i++) {
+        double end = promised ? *v->promise[i] : *v->busy[i];
+        if (*v->busy[i] > t && end < best)
+            best = end;
+    }
+    return promised && best < t ? t : best;
+}
+
 static double v_next_free(void *ctx, double t)
 {
-    const struct view *v = ctx;
-    double best = INFINITY;
-    for (int i = 0; i < v->n; i++)
-        if (*v->busy[i] > t && *v->promise[i] < best)
-            best = *v->promise[i];
-    return best < t ? t : best;
+    return v_end(ctx, t, 1);
 }
 
 static double v_next_change(void *ctx, double t)
 {
-    const struct view *v = ctx;
-    double best = INFINITY;
-    for (int i = 0; i < v->n; i++)
-        if (*v->busy[i] > t && *v->busy[i] < best)
-            best = *v->busy[i];
-    return best;
+    return v_end(ctx, t, 0);
 }
 
 static double v_arrival_s(void *ctx, int64_t g)
@@ -172,9 +174,7 @@ static int64_t v_dispatch(void *ctx, const struct sf_batch_decision *d, int64_t 
         for (int i = 0; i < v->n; i++)
             if (*v->busy[i] <= now) {
                 *v->busy[i] = now + n / f->r_rps; /* its head, at the expected time */
-                const double *worst = f->batcher.inst_worst_s;
-                int k = d->n < f->batcher.batch_size ? d->n : f->batcher.batch_size;
-                *v->promise[i] = worst ? now + worst[k] : *v->busy[i];
+                *v->promise[i] = now + sf_batcher_worst_s(&f->batcher, d->n, 1);
                 break;
             }
         x->cost_usd += n * f->tail_usd_per_req + f->tail_calls * f->fee;

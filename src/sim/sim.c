@@ -277,9 +277,7 @@ static void run_on_instance(struct sf__shared *sh, struct sf__pstate *ps, struct
                   sf__run_s(ps->rt->vm_rq_s, ps->rt->vm_rb_s, alive, 0, cut);
     double latency = head;
     in->busy_until_s = now + head;
-    const double *worst = ps->rt->batcher.inst_worst_s;
-    int n = b - a, B = ps->rt->batcher.batch_size;
-    in->promised_s = worst ? now + worst[n < B ? n : B] : in->busy_until_s;
+    in->promised_s = now + sf_batcher_worst_s(&ps->rt->batcher, b - a, 1);
     ps->res->vm_busy_s += head;
     if (cut < N && alive[cut] > 0) {
         double xfer = sh->prof->xfer_latency_s +

@@ -204,14 +204,20 @@ static struct run play_as(const struct sf_batcher_cfg *c, const double *arr, int
 
 static struct run play(const struct sf_batcher_cfg *c, const double *arr, int n, int n_inst)
 {
-    struct queue s = {.c = c, .arr = arr, .n_inst = n_inst, .r = {0, 0, 0, -INFINITY}};
-    struct sf_dq q;
-    sf_dq_init(&q, c, &q_ops, &s, 0);
-    for (int g = 0; g < n; g++)
-        sf_dq_arrive(&q, g);
-    sf_dq_advance(&q, INFINITY); /* the rest leaves at its deadlines */
-    assert_int_equal(q.q_n, 0);
-    return s.r;
+    return play_as(c, arr, n, n_inst, 0);
+}
+
+/* n Poisson arrivals at rate_rps (seeded); heap array the caller frees. */
+static double *poisson_arrivals(int n, double rate_rps, uint64_t seed)
+{
+    double *arr = malloc(sizeof(double) * (size_t)n);
+    assert_non_null(arr);
+    double t = 0;
+    for (int i = 0; i < n; i++) {
+        t += -log((double)((sf_splitmix64(&seed) >> 11) + 1) / 9007199254740993.0) / rate_rps;
+        arr[i] = t;
+    }
+    return arr;
 }
 
 static void test_deadlines_met_and_instances_preferred(void **state)
@@ -219,15 +225,8 @@ static void test_deadlines_met_and_instances_preferred(void **state)
     (void)state;
     struct sf_batcher_cfg c = cfg(1);
     enum { N = 20000 };
-    double *arr = malloc(sizeof(double) * N);
-    assert_non_null(arr);
-    uint64_t rng = 7;
     /* Poisson arrivals at 15 req/s: one instance (about 33 req/s at 60 % busy) has capacity */
-    double t = 0;
-    for (int i = 0; i < N; i++) {
-        t += -log((double)((sf_splitmix64(&rng) >> 11) + 1) / 9007199254740993.0) / 15;
-        arr[i] = t;
-    }
+    double *arr = poisson_arrivals(N, 15, 7);
     struct run r = play(&c, arr, N, 1);
     assert_int_equal(r.dispatched, N);
     assert_true(r.worst_overrun_s <= 1e-9);
@@ -266,14 +265,7 @@ static void test_promised_free_times(void **state)
     (void)state;
     struct sf_batcher_cfg c = cfg(1);
     enum { N = 20000 };
-    double *arr = malloc(sizeof(double) * N);
-    assert_non_null(arr);
-    uint64_t rng = 11;
-    double t = 0;
-    for (int i = 0; i < N; i++) { /* Poisson at 30 req/s: about what one instance takes */
-        t += -log((double)((sf_splitmix64(&rng) >> 11) + 1) / 9007199254740993.0) / 30;
-        arr[i] = t;
-    }
+    double *arr = poisson_arrivals(N, 30, 11); /* about what one instance takes */
     struct run known = play_as(&c, arr, N, 1, 0), late = play_as(&c, arr, N, 1, 1),
                woken = play_as(&c, arr, N, 1, 2);
     assert_int_equal(known.dispatched, N);

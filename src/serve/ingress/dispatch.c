@@ -195,8 +195,8 @@ void sf__dispatch_instance(struct sf__server *s, int i, struct sf__batch *b)
     in->mail = b;
     b->inst = i;
     const struct sf_batcher_cfg *bc = &s->cfg->bind->batcher;
-    size_t n = b->n < (size_t)bc->batch_size ? b->n : (size_t)bc->batch_size;
-    in->busy_until_s = sf__server_now(s) + bc->inst_worst_s[n];
+    int n = b->n < (size_t)bc->batch_size ? (int)b->n : bc->batch_size;
+    in->busy_until_s = sf__server_now(s) + sf_batcher_worst_s(bc, n, 1);
     sf_metrics_add(s->metrics, s->mid.batches, "path=\"instance\"", 1);
     log_batch(b, "instance", in->id);
     if (!in->in_outbox) {
