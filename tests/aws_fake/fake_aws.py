@@ -30,11 +30,13 @@ instance metadata service (IMDSv2), the way AWS does as far as serflow's clients
   with the key that signed it; one whose caller hung up before the answer is recorded as
   abandoned (Lambda bills it, the caller never learns it);
 - faults on command (POST /_fake/fault): throttling, 5xx, timeouts (a held request), broken
-  connections, function errors, for a service and operation, n times.
+  connections, function errors, for a service and operation, n times ("count") or on every call
+  for a window of "for_s" seconds from the first call it meets (POST /_fake/clear_faults ends
+  it early).
 
 Control endpoints (unsigned, loopback only): GET /_fake/calls (the calls made, their IAM
 actions, problems found, IMDS requests), GET /_fake/state, POST /_fake/state, POST /_fake/fault,
-POST /_fake/reset, POST /_fake/shutdown.
+POST /_fake/clear_faults, POST /_fake/reset, POST /_fake/shutdown.
 
 Usage: fake_aws.py [--port N] [--region R] [--group NAME] [--min N] [--max N] [--desired N]
                    [--function NAME] [--pending-s S] [--terminating-s S] [--lifetime-s S]
@@ -408,8 +410,18 @@ class State:
             self._stop_worker(iid)
 
     def take_fault(self, svc, op):
+        now = time.time()
         for f in self.faults:
-            if f["count"] > 0 and f["service"] in ("*", svc) and f["operation"] in ("*", op):
+            if f["service"] not in ("*", svc) or f["operation"] not in ("*", op):
+                continue
+            if f["for_s"] > 0:
+                # a window: every matching call fails from the first one met for for_s seconds
+                if f["until"] is None:
+                    f["until"] = now + f["for_s"]
+                if now < f["until"]:
+                    return dict(f)
+                continue
+            if f["count"] > 0:
                 f["count"] -= 1
                 return dict(f)
         return None
@@ -506,11 +518,18 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_fake/fault":
                 f = {"service": req.get("service", "*"), "operation": req.get("operation", "*"),
                      "kind": req["kind"], "count": int(req.get("count", 1)),
-                     "delay_s": float(req.get("delay_s", 3.0))}
+                     "delay_s": float(req.get("delay_s", 3.0)),
+                     "for_s": float(req.get("for_s", 0.0)), "until": None}
                 if f["kind"] not in ("throttle", "server_error", "timeout", "reset",
                                      "function_error"):
                     return self._json(400, {"error": "unknown kind"})
                 st.faults.append(f)
+                return self._json(200, {"ok": True})
+            if path == "/_fake/clear_faults":
+                # ends the faults of a service and operation ("*": any), windows included
+                svc, op = req.get("service", "*"), req.get("operation", "*")
+                st.faults[:] = [f for f in st.faults if not (svc in ("*", f["service"]) and
+                                                             op in ("*", f["operation"]))]
                 return self._json(200, {"ok": True})
             if path == "/_fake/reset":
                 st.calls.clear()

@@ -119,6 +119,38 @@ def run(port):
           f"throttles and 5xx retried by boto3 ({st})")
     check(calls["problems"] == [], "botocore parsed every answer, every signature matched")
 
+    # a fault window: every matching call fails for for_s seconds from the first, then none
+    control(port, "/_fake/reset", {})
+    control(port, "/_fake/fault", {"service": "ec2", "operation": "DescribeInstances",
+                                   "kind": "server_error", "for_s": 0.5})
+    raw = boto3.client("ec2", **dict(kw, config=botocore.config.Config(
+        retries={"total_max_attempts": 1})))
+    t0, failed = time.time(), 0
+    while time.time() - t0 < 0.3:
+        try:
+            raw.describe_instances(InstanceIds=ids[1:2])
+        except botocore.exceptions.ClientError:
+            failed += 1
+    time.sleep(0.3)
+    raw.describe_instances(InstanceIds=ids[1:2])
+    st = [c["status"] for c in control(port, "/_fake/calls")["calls"]]
+    check(failed >= 2 and st == [500] * failed + [200],
+          f"a fault window fails every call in it, none after ({st})")
+
+    # a window ended early by clear_faults
+    control(port, "/_fake/reset", {})
+    control(port, "/_fake/fault", {"service": "ec2", "operation": "DescribeInstances",
+                                   "kind": "server_error", "for_s": 60})
+    for _ in range(2):
+        try:
+            raw.describe_instances(InstanceIds=ids[1:2])
+        except botocore.exceptions.ClientError:
+            pass
+    control(port, "/_fake/clear_faults", {"service": "ec2"})
+    raw.describe_instances(InstanceIds=ids[1:2])
+    st = [c["status"] for c in control(port, "/_fake/calls")["calls"]]
+    check(st == [500, 500, 200], f"clear_faults ends a window ({st})")
+
     # a wrong secret, a request botocore would not make
     bad = boto3.client("autoscaling", **dict(kw, aws_secret_access_key="wrong"))
     try:

@@ -10,6 +10,10 @@ children=() # their descendants seen while running, checked gone at the end
 cleanup() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
     for p in "${children[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    # SF_KEEP_TMP=DIR keeps a failed test's files (logs of every process) for a post-mortem
+    if [ "${fail:-0}" -gt 0 ] && [ -n "${SF_KEEP_TMP:-}" ]; then
+        mkdir -p "$SF_KEEP_TMP" && cp -r "$tmp" "$SF_KEEP_TMP/" 2>/dev/null
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
