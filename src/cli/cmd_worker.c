@@ -283,7 +283,6 @@ static int function_run(int argc, char **argv)
         return SF_EXIT_USAGE;
     }
     sf_log_setup("function", c.log_level, c.log_format);
-    sf_cli_bound_malloc();
     if (getenv("SERFLOW_INSTANCE"))
         sf_cli_die_with_parent(); /* started by the local runtime */
     struct sf_err err = {{0}};
