@@ -21,7 +21,7 @@
 
 /* Largest batch the simulator accepts (its sample buffer keeps this many requests between
  * chunks). */
-#define SF_SIM_MAX_BATCH 4096
+#define SF_SIM_MAX_BATCH      4096
 #define SF_SIM_MAX_HOST_SPEED 100.0 /* sf_sim_opts.host_speed at most */
 
 /* ---- simulator ---- */

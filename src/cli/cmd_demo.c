@@ -210,6 +210,9 @@ static const size_t DEMO_SPEED_BATCHES[] = {100, 50, 20};
  * predicted at the mean of the probes that bracket it (docs/serving.md). */
 #define DEMO_PROBE_RUNS  12
 #define DEMO_PROBE_MAX_S 2.5
+/* The wait before a probe that follows a live run: the kernel is still reclaiming the run's
+ * processes' memory (probes taken at once ran 6 % slower than the others, at the median). */
+#define DEMO_PROBE_SETTLE_S 1.0
 /* Function calls timed for the warm per-call overhead (the median is used). */
 #define DEMO_WARM_CALLS 25
 
@@ -218,8 +221,8 @@ struct run {
     const char *policy;
     struct sf_load_stats live;
     double live_usd, live_vm_usd, live_fn_usd, live_fn_calls, live_fn_gb_s;
-    struct sf_policy_result sim;     /* at the speed of the probes around the live run */
-    struct sf_policy_result sim_cal; /* at the calibration's speed, as --predict-only gives */
+    struct sf_policy_result sim;      /* at the speed of the probes around the live run */
+    struct sf_policy_result sim_cal;  /* at the calibration's speed, as --predict-only gives */
     double speed_before, speed_after; /* the probes' speed (over the profile's); NAN: none */
     char path[128];
     int ok;
@@ -838,9 +841,9 @@ static double host_speed(struct demo *d, const struct sf_profile *prof, double t
 static double probe_speed(struct demo *d)
 {
     struct sf_err err = {{0}};
-    double rel = d->host_speed > 0 ? host_speed(d, &d->prof, d->tau, DEMO_PROBE_RUNS,
-                                                DEMO_PROBE_MAX_S, &err)
-                                   : 0;
+    double rel = d->host_speed > 0
+                     ? host_speed(d, &d->prof, d->tau, DEMO_PROBE_RUNS, DEMO_PROBE_MAX_S, &err)
+                     : 0;
     if (rel <= 0) {
         sf_cli_note("demo", "could not time the model between runs (%s)",
                     err.msg[0] ? err.msg : "no local-1t line");
@@ -1056,6 +1059,9 @@ static int demo_run(int argc, char **argv)
             if (!d->a.predict_only) {
                 r->speed_before = i ? d->runs[i - 1].speed_after : probe_speed(d);
                 r->ok = live_run(d->exe, r, &d->same, &lc) == 0;
+                nanosleep(&(struct timespec){(time_t)DEMO_PROBE_SETTLE_S,
+                                             (long)(fmod(DEMO_PROBE_SETTLE_S, 1) * 1e9)},
+                          NULL);
                 r->speed_after = probe_speed(d);
             } else {
                 r->ok = 1;

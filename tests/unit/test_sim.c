@@ -374,9 +374,8 @@ static void test_host_cores(void **state)
     o.host_speed = 1.2;
     struct sf_policy_result slow[NK];
     struct sf_sim_report rep;
-    assert_int_equal(sf_sim_replay(&prof, &price, &trace_short, &o, b, NK, NULL, 0, slow, &rep,
-                                   &err),
-                     SF_OK);
+    assert_int_equal(
+        sf_sim_replay(&prof, &price, &trace_short, &o, b, NK, NULL, 0, slow, &rep, &err), SF_OK);
     assert_true(isnan(rep.lower_bound_usd)); /* the bound is of the profile's times */
     for (int i = 0; i < NK; i++) {
         assert_int_equal(slow[i].requests, cloud[i].requests);
