@@ -21,8 +21,7 @@
 
 /* Largest batch the simulator accepts (its sample buffer keeps this many requests between
  * chunks). */
-#define SF_SIM_MAX_BATCH      4096
-#define SF_SIM_MAX_HOST_SPEED 100.0 /* sf_sim_opts.host_speed at most */
+#define SF_SIM_MAX_BATCH 4096
 
 /* ---- simulator ---- */
 
@@ -40,12 +39,6 @@ struct sf_sim_opts {
      * counts as busy for one function cold start after its launch, loading the model);
      * 0 (default): each has its own vCPUs, as in a cloud */
     double host_cores;
-    /* How much longer every execution runs than the profile says (1, default): VM and function
-     * work and a function's init, the times the replay plays out; the policies, the planner's
-     * path and the batcher still decide on the profile's times, as a server given that profile
-     * does on a machine that turned out slower (> 1) or faster (< 1). The lower bound is of the
-     * profile's times: none is reported unless it is 1. (0, SF_SIM_MAX_HOST_SPEED]. */
-    double host_speed;
     double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */
     int batching;             /* SF_BATCHING_DEADLINE (default) or SF_BATCHING_EPOCH */
     struct sf_ctl_params ctl; /* shared mechanics; tcip/use_instances are set per policy */

@@ -205,14 +205,6 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 #define DEMO_SPEED_RUNS  24
 #define DEMO_SPEED_MAX_S 6.0
 static const size_t DEMO_SPEED_BATCHES[] = {100, 50, 20};
-/* The same probe, shorter, before the first policy's live run and after each: this machine's
- * speed moves by 10-30 % from one minute to the next on a shared virtual machine, so each run is
- * predicted at the mean of the probes that bracket it (docs/serving.md). */
-#define DEMO_PROBE_RUNS  12
-#define DEMO_PROBE_MAX_S 2.5
-/* The wait before a probe that follows a live run: the kernel is still reclaiming the run's
- * processes' memory (probes taken at once ran 6 % slower than the others, at the median). */
-#define DEMO_PROBE_SETTLE_S 1.0
 /* Function calls timed for the warm per-call overhead (the median is used). */
 #define DEMO_WARM_CALLS 25
 
@@ -221,9 +213,7 @@ struct run {
     const char *policy;
     struct sf_load_stats live;
     double live_usd, live_vm_usd, live_fn_usd, live_fn_calls, live_fn_gb_s;
-    struct sf_policy_result sim;      /* at the speed of the probes around the live run */
-    struct sf_policy_result sim_cal;  /* at the calibration's speed, as --predict-only gives */
-    double speed_before, speed_after; /* the probes' speed (over the profile's); NAN: none */
+    struct sf_policy_result sim;
     char path[128];
     int ok;
 };
@@ -509,12 +499,9 @@ static int live_run(const char *exe, struct run *r, const struct same *in,
 
 /* ---- the prediction: the simulator on the same binding ---- */
 
-/* Into r->sim_cal at the calibration's speed and r->sim at `speed` over it (the probes around
- * the live run: the machine the run met; the same binding either way). */
 static int predict(struct run *r, const struct sf_plan *plan, const struct sf_profile *prof,
                    const struct sf_pricing *pr, const struct sf_trace *tr,
-                   const struct sf_sim_opts *so, double cold_allowed_s, double speed,
-                   struct sf_err *err)
+                   const struct sf_sim_opts *so, double cold_allowed_s, struct sf_err *err)
 {
     struct sf_bind_opts bo;
     sf_sim_bind_opts(so, &bo);
@@ -525,11 +512,7 @@ static int predict(struct run *r, const struct sf_plan *plan, const struct sf_pr
     if (rc != SF_OK)
         return rc;
     sf_path_describe(&b.path, pr, prof->n_stages, r->path, sizeof(r->path));
-    rc = sf_sim_run(prof, pr, tr, so, &b, 1, &r->sim_cal, err);
-    struct sf_sim_opts at = *so;
-    at.host_speed = speed;
-    if (rc == SF_OK)
-        rc = sf_sim_run(prof, pr, tr, &at, &b, 1, &r->sim, err);
+    rc = sf_sim_run(prof, pr, tr, so, &b, 1, &r->sim, err);
     sf_binding_fini(&b);
     return rc;
 }
@@ -541,8 +524,7 @@ static double per_hour(double usd, double seconds)
     return seconds > 0 ? usd * 3600 / seconds : 0;
 }
 
-static void print_table(const struct run *runs, int n, double trace_s, double slo_s, int live,
-                        double speed)
+static void print_table(const struct run *runs, int n, double trace_s, double slo_s, int live)
 {
     printf("\n%-8s %-30s %9s %9s %6s %13s %8s\n", "policy", "path", "live $/h", "sim $/h", "diff",
            "VM/fn answers", "SLO req");
@@ -574,22 +556,6 @@ static void print_table(const struct run *runs, int n, double trace_s, double sl
            "same binding. VM/fn: answers a VM ran (in part) / functions ran. SLO req: answered\n"
            "within %g s of arrival%s.\n",
            trace_s, slo_s, live ? "" : " (predicted; --predict-only runs no server)");
-    if (!live)
-        return;
-    printf("sim runs at this machine's speed around each run (the model's time over the "
-           "profile's,\nprobed before and after; the plan and the servers kept the calibration's "
-           "%.2fx):\n",
-           speed);
-    for (int i = 0; i < n; i++) {
-        const struct run *r = &runs[i];
-        printf("  %-8s %.2fx before, %.2fx after; at %.2fx alone sim $/h %.4f\n", r->policy,
-               r->speed_before, r->speed_after, speed, per_hour(r->sim_cal.cost_usd, trace_s));
-    }
-}
-
-static json_t *num_or_null(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
 }
 
 static int print_json(const struct run *runs, int n, double trace_s, int live, double speed)
@@ -617,11 +583,6 @@ static int print_json(const struct run *runs, int n, double trace_s, int live, d
         json_object_set_new(p, "live_function_gb_s", json_real(r->live_fn_gb_s));
         json_object_set_new(p, "sim_invocations", json_integer((json_int_t)r->sim.invocations));
         json_object_set_new(p, "sim_function_gb_s", json_real(r->sim.function_gb_s));
-        /* the machine the run met: the probes before and after it (over the profile's time),
-         * and the prediction at the calibration's speed alone, made before any run */
-        json_object_set_new(p, "host_speed_before", num_or_null(r->speed_before));
-        json_object_set_new(p, "host_speed_after", num_or_null(r->speed_after));
-        json_object_set_new(p, "sim_usd_calibration", json_real(r->sim_cal.cost_usd));
         if (!live) /* no server ran: nothing live to report */
             for (const char *const *k =
                      (const char *const[]){"live_usd", "live_usd_per_hour", "live_vm_usd",
@@ -671,8 +632,6 @@ struct demo {
     struct sf_sim_opts so;
     double cold_s, cold_allowed_s; /* measured; allowed for in the SLO */
     double host_speed;             /* this machine's model time over the profile's (1: same) */
-    struct sf_nn_runner *probe;    /* host_speed's one-thread runner, kept for the probes */
-    size_t probe_at;               /* the next test image it times */
     struct same same;
     struct run runs[DEMO_RUNS];
 };
@@ -788,68 +747,50 @@ static double profile_batch_s(const struct sf_profile *p, const struct sf_nn_res
 
 /* The bundled profile was measured on one machine; this one may run the model faster or slower
  * (VGG16-SDN's profile came from a host that ran it about twice as fast as the next one did).
- * Times up to `runs` batches of the test images (at most max_s) at tau through a one-thread
- * runner (d->probe, made on the first call), as a function or a local-1t worker runs them,
- * against prof's time for the same batches and exits: the median ratio; 0 when nothing could be
- * timed (err says why when a call failed). */
-static double host_speed(struct demo *d, const struct sf_profile *prof, double tau, int runs,
-                         double max_s, struct sf_err *err)
+ * Times batches of the test images at tau through a one-thread runner, as a function or a
+ * local-1t worker runs them, against the profile's time for the same batches and exits: the
+ * median ratio; 0 when nothing could be timed (err says why when a call failed). */
+static double host_speed(const struct demo *d, double tau, struct sf_err *err)
 {
     struct sf_nn_opts o = {.threads = 1};
+    struct sf_nn_runner *r = NULL;
     struct sf_nn_batch b;
     sf_nn_batch_init(&b);
     size_t max_b = DEMO_SPEED_BATCHES[0], numel = (size_t)d->ds.h * (size_t)d->ds.w;
     struct sf_nn_result *res = malloc(max_b * sizeof(*res));
-    double ratio[DEMO_SPEED_RUNS], t_end = sf_monotonic_s() + max_s;
+    double ratio[DEMO_SPEED_RUNS], t_end = sf_monotonic_s() + DEMO_SPEED_MAX_S;
     int n = 0, ns = sf_nn_model_num_stages(d->m);
-    if (runs > DEMO_SPEED_RUNS)
-        runs = DEMO_SPEED_RUNS;
     int rc = !res              ? sf_err_set(err, SF_ENOMEM, "out of memory")
              : d->ds.n < max_b ? sf_err_set(err, SF_EINVAL, "fewer than %zu test images", max_b)
                                : SF_OK;
-    if (rc == SF_OK && !d->probe) {
-        rc = sf_nn_runner_new_opts(d->m, SF_NN_BACKEND_DNNL, &o, &d->probe, err);
-        if (rc == SF_OK)
-            rc = sf_nn_runner_warm(d->probe, err);
-    }
-    /* run -1 is untimed: the first call meets cold caches */
-    for (int run = -1; rc == SF_OK && run < runs && sf_monotonic_s() < t_end; run++) {
+    if (rc == SF_OK)
+        rc = sf_nn_runner_new_opts(d->m, SF_NN_BACKEND_DNNL, &o, &r, err);
+    if (rc == SF_OK)
+        rc = sf_nn_runner_warm(r, err);
+    size_t at = 0;
+    /* run -1 is untimed: the first call of each size meets cold caches */
+    for (int run = -1; rc == SF_OK && run < DEMO_SPEED_RUNS && sf_monotonic_s() < t_end; run++) {
         size_t nb = DEMO_SPEED_BATCHES[(size_t)(run + 1) % (sizeof(DEMO_SPEED_BATCHES) /
                                                             sizeof(DEMO_SPEED_BATCHES[0]))];
-        if (d->probe_at + nb > d->ds.n)
-            d->probe_at = 0;
+        if (at + nb > d->ds.n)
+            at = 0;
         size_t n_out = 0;
         double t0 = sf_monotonic_s();
-        rc = sf_nn_batch_set_input(&b, d->m, d->ds.x + d->probe_at * numel, NULL, nb, err);
+        rc = sf_nn_batch_set_input(&b, d->m, d->ds.x + at * numel, NULL, nb, err);
         if (rc == SF_OK)
-            rc = sf_nn_runner_run(d->probe, &b, ns, tau, res, &n_out, err);
-        double took = sf_monotonic_s() - t0, want = profile_batch_s(prof, res, n_out);
-        d->probe_at += nb;
+            rc = sf_nn_runner_run(r, &b, ns, tau, res, &n_out, err);
+        double took = sf_monotonic_s() - t0, want = profile_batch_s(&d->prof, res, n_out);
+        at += nb;
         if (rc == SF_OK && run >= 0 && want > 0 && n_out == nb)
             ratio[n++] = took / want;
     }
+    sf_nn_runner_free(r);
     sf_nn_batch_fini(&b);
     free(res);
     if (rc != SF_OK || n == 0)
         return 0;
     qsort(ratio, (size_t)n, sizeof(double), sf_cmp_double);
     return ratio[n / 2];
-}
-
-/* The probe around a live run: this machine's speed now over the profile's (as d->host_speed);
- * NAN when it could not be timed (the run is then predicted at the calibration's speed). */
-static double probe_speed(struct demo *d)
-{
-    struct sf_err err = {{0}};
-    double rel = d->host_speed > 0
-                     ? host_speed(d, &d->prof, d->tau, DEMO_PROBE_RUNS, DEMO_PROBE_MAX_S, &err)
-                     : 0;
-    if (rel <= 0) {
-        sf_cli_note("demo", "could not time the model between runs (%s)",
-                    err.msg[0] ? err.msg : "no local-1t line");
-        return NAN;
-    }
-    return rel * d->host_speed; /* d->prof is already scaled by the calibration's speed */
 }
 
 /* Measures a function call here (cold start, per-call overhead beyond the model) and writes the
@@ -866,8 +807,7 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
         return rc;
     /* this machine's speed first: the per-call overhead below is what is left beyond it */
     struct sf_err serr = {{0}};
-    d->host_speed = host_speed(d, &d->prof, d->a.tau >= 0 ? d->a.tau : DEMO_TAU, DEMO_SPEED_RUNS,
-                               DEMO_SPEED_MAX_S, &serr);
+    d->host_speed = host_speed(d, d->a.tau >= 0 ? d->a.tau : DEMO_TAU, &serr);
     if (d->host_speed <= 0) { /* the prediction still runs, on the profile's own times */
         sf_cli_note("demo",
                     "could not time the model here (%s): the profile's times are used "
@@ -1010,13 +950,10 @@ static void demo_fini(struct demo *d)
         unlink(d->same.traffic);
     free(d->rates);
     sf_plan_fini(&d->plan);
-    for (int i = 0; i < DEMO_RUNS; i++) {
+    for (int i = 0; i < DEMO_RUNS; i++)
         sf_sim_results_fini(&d->runs[i].sim, 1);
-        sf_sim_results_fini(&d->runs[i].sim_cal, 1);
-    }
     free(d->arr);
     sf_trace_fini(&d->tr);
-    sf_nn_runner_free(d->probe);
     sf_nn_dataset_fini(&d->ds);
     sf_nn_model_free(d->m);
 }
@@ -1055,34 +992,11 @@ static int demo_run(int argc, char **argv)
         for (int i = 0; i < DEMO_RUNS && !sf_cli_stop; i++) {
             struct run *r = &d->runs[i];
             r->policy = policies[i];
-            r->speed_before = r->speed_after = NAN;
-            if (!d->a.predict_only) {
-                r->speed_before = i ? d->runs[i - 1].speed_after : probe_speed(d);
-                r->ok = live_run(d->exe, r, &d->same, &lc) == 0;
-                nanosleep(&(struct timespec){(time_t)DEMO_PROBE_SETTLE_S,
-                                             (long)(fmod(DEMO_PROBE_SETTLE_S, 1) * 1e9)},
-                          NULL);
-                r->speed_after = probe_speed(d);
-            } else {
-                r->ok = 1;
-            }
+            r->ok = d->a.predict_only || live_run(d->exe, r, &d->same, &lc) == 0;
             if (isatty(2) && !d->a.json && !d->a.predict_only)
                 fputc('\n', stderr);
-            /* each probe's speed over the calibration's, their mean; 1 without them */
-            double rel = 0;
-            int nrel = 0;
-            for (int k = 0; k < 2; k++) {
-                double v = k ? r->speed_after : r->speed_before;
-                if (isfinite(v) && d->host_speed > 0) {
-                    rel += v / d->host_speed;
-                    nrel++;
-                }
-            }
-            rel = nrel ? rel / nrel : 1;
-            if (rel > SF_SIM_MAX_HOST_SPEED || rel < 1 / SF_SIM_MAX_HOST_SPEED)
-                rel = 1; /* a probe gone wild (a stopped process): not a machine */
-            if (predict(r, &d->plan, &d->prof, &d->pr, &d->tr, &d->so, d->cold_allowed_s, rel,
-                        &err) != SF_OK) {
+            if (predict(r, &d->plan, &d->prof, &d->pr, &d->tr, &d->so, d->cold_allowed_s, &err) !=
+                SF_OK) {
                 sf_cli_error("demo", "%s: %s", r->policy, err.msg);
                 r->ok = 0;
             }
@@ -1093,8 +1007,7 @@ static int demo_run(int argc, char **argv)
             int jc = print_json(d->runs, DEMO_RUNS, trace_s, !d->a.predict_only, d->host_speed);
             code = code == SF_EXIT_OK ? jc : code;
         } else {
-            print_table(d->runs, DEMO_RUNS, trace_s, d->prof.slo_s, !d->a.predict_only,
-                        d->host_speed);
+            print_table(d->runs, DEMO_RUNS, trace_s, d->prof.slo_s, !d->a.predict_only);
         }
     }
     demo_fini(d);

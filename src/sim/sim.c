@@ -27,7 +27,6 @@ void sf_sim_opts_default(struct sf_sim_opts *o)
     o->fn_idle_timeout_s = 600;
     o->fn_concurrency = 1000;
     o->fn_bill_init = 1;
-    o->host_speed = 1;
     o->payload_factor = SF_PLAN_PAYLOAD_FACTOR;
     o->batching = SF_BATCHING_DEADLINE;
     struct sf_policy_env env;
@@ -208,17 +207,16 @@ static int fn_threads(const struct sf__shared *sh, const struct sf__pstate *ps)
     return t < 1 ? 1 : t;
 }
 
-/* How much longer work of `threads` threads started at t takes on the host: its speed
- * (sf_sim_opts.host_speed) times the sharing of its cores, where the threads of every
+/* How much longer work of `threads` threads started at t takes on the host: the threads of every
  * container and instance busy at t share host_cores with it (processor sharing, frozen at the
  * start: later arrivals pay for the overlap instead, which keeps the total work the same to first
- * order), and so do instances booting. The speed alone when the cores are not modelled. */
+ * order), and so do instances booting. 1 when the host is not modelled. */
 static double host_slow(const struct sf__shared *sh, const struct sf__pstate *ps, double t,
                         int threads)
 {
-    double cores = sh->o->host_cores, speed = sh->o->host_speed;
+    double cores = sh->o->host_cores;
     if (cores <= 0)
-        return speed;
+        return 1;
     double busy = threads;
     int ft = fn_threads(sh, ps);
     for (int i = 0; i < ps->fn.n; i++)
@@ -236,7 +234,7 @@ static double host_slow(const struct sf__shared *sh, const struct sf__pstate *ps
                         : 0;
         }
     }
-    return speed * (busy > cores ? busy / cores : 1);
+    return busy > cores ? busy / cores : 1;
 }
 
 /* The survivors' tail of batch a..b-1 on k parallel function calls started at start_s (one call
@@ -761,9 +759,6 @@ int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
         return sf_err_set(err, SF_EINVAL, "replay: function concurrency must be >= 1");
     if (!(opts->host_cores >= 0) || !isfinite(opts->host_cores))
         return sf_err_set(err, SF_EINVAL, "replay: host cores must be 0 or more");
-    if (!(opts->host_speed > 0 && opts->host_speed <= SF_SIM_MAX_HOST_SPEED))
-        return sf_err_set(err, SF_EINVAL, "replay: the host speed must be in (0, %g], not %g",
-                          SF_SIM_MAX_HOST_SPEED, opts->host_speed);
     if (opts->ctl.batch_size > SF_SIM_MAX_BATCH)
         return sf_err_set(err, SF_ERANGE, "replay: batch size %d is above the simulator's %d",
                           opts->ctl.batch_size, SF_SIM_MAX_BATCH);
@@ -863,7 +858,7 @@ int sf_sim_replay(const struct sf_profile *prof, const struct sf_pricing *price,
                 goto out;
         }
     }
-    if (report && opts->host_speed == 1) { /* the bound is of the profile's times */
+    if (report) {
         const struct sf_binding *paths[2 * SF_POLICY_MAX];
         size_t n_paths = 0;
         if (n_extra > SF_POLICY_MAX) {

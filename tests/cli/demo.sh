@@ -22,9 +22,6 @@ for p in d["policies"]:
     for k in ["live_usd", "vm_answers", "function_answers", "slo_request"]:
         assert p[k] is None, k
     assert p["path"], p
-    # no live run, no probes around one: the prediction is the calibration's
-    assert p["host_speed_before"] is None and p["host_speed_after"] is None, p
-    assert p["sim_usd_calibration"] == p["sim_usd"], p
 assert d["policies"][0]["path"].startswith("functions only"), d["policies"][0]["path"]
 PY
 
