@@ -202,8 +202,8 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 #define DEMO_COLD_SLO_SHARE 0.25
 /* Batches of test images timed against the profile's prediction (the median ratio is used), and
  * the most time spent on them; batch sizes cycle through DEMO_SPEED_BATCHES. */
-#define DEMO_SPEED_RUNS  24
-#define DEMO_SPEED_MAX_S 6.0
+#define DEMO_SPEED_RUNS  48
+#define DEMO_SPEED_MAX_S 12.0
 static const size_t DEMO_SPEED_BATCHES[] = {100, 50, 20};
 /* Function calls timed for the warm per-call overhead (the median is used). */
 #define DEMO_WARM_CALLS 25
