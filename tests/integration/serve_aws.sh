@@ -71,7 +71,8 @@ AWS_ACCESS_KEY_ID=AKIDFAKESERFLOW AWS_SECRET_ACCESS_KEY=fake/secret+key \
     --policy libra --pool hybrid --cut 2 --tau 0.95 --tcip 150 --cold-start 1:1 \
     --scale-period 2 --terminate-delay 1 --deadline-s 30 || { finish serve_aws; exit 1; }
 
-fault() { curl -sf --max-time 5 -X POST -d "$1" "$fake/_fake/fault" >/dev/null || bad "fault $1"; }
+fake_post() { curl -sf --max-time 5 -X POST -d "$2" "$fake/_fake/$1" >/dev/null || bad "fake $1 $2"; }
+fault() { fake_post fault "$1"; }
 # phase 1, from the start of the traffic: the Auto Scaling and EC2 APIs fail (every call answered
 # 500 until this script has seen what it must, throttling, a reset connection, a call that
 # outlives its timeout). The 500s last until cleared, not for a number of answers: with a count
@@ -101,8 +102,7 @@ while [ "$SECONDS" -lt "$end_s" ] && kill -0 "$lp" 2>/dev/null; do
     fi
     sleep 0.02
 done
-curl -sf --max-time 5 -X POST -d '{"service": "autoscaling", "operation": "DescribeAutoScalingGroups"}' \
-    "$fake/_fake/clear_faults" >/dev/null || bad "clear the API's faults"
+fake_post clear_faults '{"service": "autoscaling", "operation": "DescribeAutoScalingGroups"}'
 fault '{"service": "autoscaling", "operation": "DescribeAutoScalingGroups", "kind": "reset", "count": 1}'
 [ -n "$b0" ] && ok || bad "aws: /metrics never said the API was failing; the ingress's log: \
 $(grep -E 'scale|launch|provider|WARN|ERROR' "$tmp/aws.log" | head -8); the fake's log: $(tail -5 "$tmp/fake.log")"
