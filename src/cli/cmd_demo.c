@@ -82,7 +82,8 @@ static const struct sf_opt demo_opts[] = {
     SF_SO_SECTION("Output:"),
     SF_SO_FLAG(D_JSON, "json", "per policy: name, path, live_usd, sim_usd, vm_answers, ..."),
     SF_SO_FLAG(D_PREDICT, "predict-only",
-               "the prediction alone: the same inputs and binding,\nno server (about 15 s: the calibration)"),
+               "the prediction alone: the same inputs and binding,\nno server (about 15 s: the "
+               "calibration)"),
     SF_SO_FLAG(D_OFFLINE, "offline",
                "the earlier demo instead: plan + replay of the paper profile"),
     SF_SO_WORD(D_LOG_LEVEL, "log-level", "L",
