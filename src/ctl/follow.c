@@ -10,10 +10,10 @@
  * same deadline-aware batcher as the real system (batcher.h), instances busy for the expected
  * time of their batch, functions and tails at their expected cost plus the request fee per call;
  * with the paper's epoch batching, through the balancer (a batch of B per free instance). The
- * real fleet follows the expert with the lowest cumulative shadow cost, and leaves the one it
- * follows only when another is ahead by more than `follow_hysteresis` times what the switch
- * costs (relaunching the instances it changes: a cold start's price and the FaaS premium of
- * their load meanwhile). Pure and allocation-free like every policy.
+ * real fleet follows one expert, and leaves it only for one whose cumulative shadow cost is lower
+ * by more than `follow_hysteresis` times what the switch costs (relaunching the instances it
+ * changes: a cold start's price and the FaaS premium of their load meanwhile); of those, for the
+ * one cheapest with that relaunch added. Pure and allocation-free like every policy.
  */
 #include <math.h>
 #include <stdio.h>
@@ -398,23 +398,28 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
             f->x[i].cost_usd = 0;
         f->hold_until = 0;
     }
-    /* follow the cheapest, unless the one followed is within the switch's cost of it */
-    int best = 0;
-    for (int i = 1; i < f->n_x; i++)
-        if (f->x[i].cost_usd < f->x[best].cost_usd)
-            best = i;
-    if (best != f->cur) {
-        const struct sf__expert *cur = &f->x[f->cur];
-        int dn = abs(expert_active(f, &f->x[best], e) - expert_active(f, cur, e));
-        double tcip = f->ctl.tcip_rps > 0 ? f->ctl.tcip_rps : INFINITY;
-        double relaunch = p * T * cold_mean_epochs(&f->ctl) * (1 + f->r_rps / tcip);
-        /* a switch that changes no instance costs nothing now; one epoch of an instance keeps
-         * two experts that are level from trading places every epoch */
-        double need = relaunch * dn;
-        if (cur->cost_usd - f->x[best].cost_usd > f->hysteresis * need + p * T) {
-            f->cur = best;
-            f->switches++;
+    /* leave the expert followed for one that is ahead of it by more than the switch costs
+     * (relaunching the instances it changes, times the hysteresis, plus one instance-epoch so
+     * that two level experts do not trade places every epoch); of those, the one whose cost
+     * plus that relaunch is least: the leader when it is among them, else a nearer one */
+    const struct sf__expert *cur = &f->x[f->cur];
+    double tcip = f->ctl.tcip_rps > 0 ? f->ctl.tcip_rps : INFINITY;
+    double relaunch = p * T * cold_mean_epochs(&f->ctl) * (1 + f->r_rps / tcip);
+    int n_cur = expert_active(f, cur, e), to = -1;
+    double to_usd = INFINITY;
+    for (int i = 0; i < f->n_x; i++) {
+        double switch_usd =
+            relaunch * abs(expert_active(f, &f->x[i], e) - n_cur); /* 0: no instance changes */
+        if (i == f->cur || cur->cost_usd - f->x[i].cost_usd <= f->hysteresis * switch_usd + p * T)
+            continue;
+        if (f->x[i].cost_usd + switch_usd < to_usd) {
+            to_usd = f->x[i].cost_usd + switch_usd;
+            to = i;
         }
+    }
+    if (to >= 0) {
+        f->cur = to;
+        f->switches++;
     }
     return expert_active(f, &f->x[f->cur], e);
 }
