@@ -54,6 +54,9 @@ struct sf_policy_shadow {
     int fn_invoke_size;      /* most requests per function call (the FaaS path and the spill) */
     int tail_calls;          /* function calls per instance batch's tail (0: IaaS, no tail) */
     double vm_min_billed_s;  /* VM billing minimum per launch */
+    double inst_req_sd_s;    /* standard deviation of one request's time on an instance (the
+                                stage it leaves at varies): a batch of n is busy n / r give or
+                                take sqrt(n) times this; 0: always n / r */
     int batching;            /* enum sf_batching (plan.h): deadline-aware or the paper's epochs */
     /* deadline batching: the batcher the shadows run (the binding's; its worst-case tables
      * must outlive the policy) */

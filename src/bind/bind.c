@@ -183,6 +183,17 @@ static int path_runtimes(struct sf_binding *b, const struct sf_profile *prof,
     for (int i = p->has_instances ? p->cut : prof->n_stages; i < prof->n_stages; i++)
         tail += s[i] * b->fn_rq_s[i];
     b->env.shadow.tail_usd_per_req = b->fn_usd_per_s * tail;
+    if (p->has_instances) { /* one request's time on the instance, by the stage it leaves at */
+        double mean_s = 0, sq_s2 = 0, head_s = 0;
+        for (int i = 0; i < p->cut; i++) {
+            head_s += b->vm_rq_s[i];
+            double leave = s[i] - (i + 1 < p->cut ? s[i + 1] : 0); /* after stage i or the cut */
+            mean_s += leave * head_s;
+            sq_s2 += leave * head_s * head_s;
+        }
+        double var_s2 = sq_s2 - mean_s * mean_s;
+        b->env.shadow.inst_req_sd_s = var_s2 > 0 ? sqrt(var_s2) : 0;
+    }
     b->env.shadow.fee_usd = price->fn_request_fee_usd;
     b->env.shadow.vm_min_billed_s = price->vm_billing_minimum_s;
     return SF_OK;

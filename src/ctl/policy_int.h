@@ -54,9 +54,10 @@ int sf__monitor_policy_period(void *state, const struct sf_policy_obs *obs);
 
 /* ---- the follow rule (follow.c) ---- */
 
-#define SF__FOLLOW_MAX_FIXED 12   /* fixed fleets of 1..12 instances */
-#define SF__FOLLOW_MAX_RULES 4    /* break-even (two settings), expected, paper */
-#define SF__SHADOW_QCAP      1024 /* a shadow's queue: the batcher never holds more than B */
+#define SF__FOLLOW_MAX_FIXED 12          /* fixed fleets of 1..12 instances */
+#define SF__FOLLOW_MAX_RULES 4           /* break-even (two settings), expected, paper */
+#define SF__SHADOW_QCAP      1024        /* a shadow's queue: the batcher never holds more than B */
+#define SF__FOLLOW_SEED      0x5eedf011u /* the shadows' draws of instance batch times */
 
 /* An expert's virtual fleet: each instance's launch, ready and end epochs (end INT32_MAX while
  * it is active; ready INT32_MAX for a pending one given up) and when it is next free. */
@@ -87,6 +88,7 @@ struct sf__expert {
     double promise[SF__FOLLOW_MAX_FIXED]; /* ... and when the batcher is told it will be */
     struct sf_dq q;                       /* its queue (deadline batching) through ctl/'s loop */
     int64_t next_arrival;                 /* the number of its next arrival */
+    uint64_t rng;                         /* its draws of instance batch times */
     double arrival_s[SF__SHADOW_QCAP];    /* arrival times of the queued ones, by number */
 };
 
@@ -94,6 +96,7 @@ struct sf__follow {
     struct sf_ctl_params ctl;
     struct sf_batcher_cfg batcher;
     double epoch_s, r_rps, fee, faas_usd_per_req, tail_usd_per_req, vm_usd_per_s, vm_min_s;
+    double req_sd_s; /* one request's time on an instance: its standard deviation */
     double hysteresis;
     int batch, invoke, tail_calls, partial_to_instance, deadline;
     int n_x, n_rules, n_fixed, cur, switches, target;

@@ -487,6 +487,67 @@ static void test_lower_bound_holds_on_random_traces(void **state)
     free(pr);
 }
 
+/* The follow rule's shadows draw an instance batch's time around n / r with the spread of one
+ * request's time (bind.c, inst_req_sd_s): checked against a sample of 200,000 requests' exits
+ * (the head time of one request is the instance's stages up to the one it leaves at, or the
+ * cut), on LIBRA's IaaS path and on a hybrid's; the functions-only path has none. */
+static void test_shadow_request_spread(void **state)
+{
+    (void)state;
+    struct sf_plan plan;
+    struct sf_plan_opts po;
+    struct sf_err err = {{0}};
+    sf_plan_opts_default(&po);
+    po.tau = 0.7;
+    assert_int_equal(sf_plan_run(&plan, &prof, &price, &po, &err), SF_OK);
+    struct sf_sim_opts o;
+    sf_sim_opts_default(&o);
+    o.tau = 0.7;
+    struct sf_bind_opts bo;
+    sf_sim_bind_opts(&o, &bo);
+    double s[SF_MAX_STAGES];
+    sf_profile_survival(&prof, sf_profile_exits(&prof, 0.7), s);
+    for (int k = 0; k < 3; k++) {
+        struct sf_binding b;
+        struct sf_path path;
+        if (k < 2) {
+            assert_int_equal(sf_bind(&b, &plan, &prof, &price,
+                                     sf_policy_get(k == 0 ? SF_POL_FAAS : SF_POL_LIBRA), &bo, &err),
+                             SF_OK);
+        } else { /* a hybrid: LIBRA's VM, cut after stage 4 */
+            assert_int_equal(
+                sf_bind(&b, &plan, &prof, &price, sf_policy_get(SF_POL_LIBRA), &bo, &err), SF_OK);
+            path = b.path;
+            sf_sim_bindings_fini(&b, 1);
+            path.cut = 4;
+            assert_int_equal(
+                sf_bind_path(&b, &path, &prof, &price, sf_policy_get(SF_POL_SERFLOW), &bo, &err),
+                SF_OK);
+        }
+        if (k == 0) {
+            assert_true(b.env.shadow.inst_req_sd_s == 0);
+            sf_sim_bindings_fini(&b, 1);
+            continue;
+        }
+        int cut = b.path.cut;
+        uint64_t rng = 7;
+        double sum = 0, sq = 0;
+        enum { M = 200000 };
+        for (int j = 0; j < M; j++) {
+            double u = (double)(sf_splitmix64(&rng) >> 11) / 9007199254740992.0, t = 0;
+            for (int i = 0; i < cut && (i == 0 || u < s[i]); i++) /* reaches i with s[i] */
+                t += b.vm_rq_s[i];
+            sum += t;
+            sq += t * t;
+        }
+        double mean = sum / M, sd = sqrt(sq / M - mean * mean);
+        assert_true(sd > 0);
+        assert_true(fabs(b.env.shadow.inst_req_sd_s - sd) < 0.02 * sd);
+        sf_sim_bindings_fini(&b, 1);
+    }
+    sf_plan_fini(&plan);
+}
+
 /* Generated traces: deterministic per seed, the requested mean within a few percent over a
  * day, non-empty for every family, and different families differ. */
 static void test_tracegen(void **state)
@@ -532,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_host_cores),
         cmocka_unit_test(test_fanout_same_work_shorter_tail),
         cmocka_unit_test(test_tracegen),
+        cmocka_unit_test(test_shadow_request_spread),
         cmocka_unit_test(test_lower_bound_holds_on_random_traces),
     };
     if (getenv("SF_TEST_FILTER"))
