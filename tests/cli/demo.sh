@@ -6,7 +6,7 @@ set -u
 bin=$1; src=$2
 . "$(dirname "$0")/lib.bash"
 
-expect "demo --predict-only --json" 0 "$bin" demo --predict-only --json --epochs 20
+expect "demo --predict-only --json" 0 "$bin" demo --predict-only --json --epochs 20 --calibrate-s 1
 cp "$tmp/out" "$tmp/d.json"
 /usr/bin/python3 - "$tmp/d.json" <<'PY' && ok || bad "demo json: keys, nulls without a server"
 import json, sys
@@ -25,7 +25,7 @@ for p in d["policies"]:
 assert d["policies"][0]["path"].startswith("functions only"), d["policies"][0]["path"]
 PY
 
-expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20 --rate-scale 1.25
+expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20 --rate-scale 1.25 --calibrate-s 1
 has out "^model     vgg16-sdn \(11 stages\)"
 has out "^measured  the model takes [0-9.]*x the profile's times here"
 has out "^trace     20 epochs of 0.5 s x 1.25:"
@@ -37,4 +37,5 @@ expect "demo, a profile of another model" 2 "$bin" demo --predict-only \
     --profile "$src/data/profiles/fmnist-ee-local.json"
 has err "a profile of 'fmnist-ee', but the model is 'vgg16-sdn'"
 expect "demo --tau out of range" 2 "$bin" demo --tau 2
+expect "demo --calibrate-s too short" 2 "$bin" demo --calibrate-s 0.1
 finish demo.sh
