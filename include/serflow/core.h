@@ -9,6 +9,7 @@
 #define SERFLOW_CORE_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -111,6 +112,19 @@ static inline uint64_t sf_splitmix64(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1) from a SplitMix64 stream (53 bits). */
+static inline double sf_rand_unit(uint64_t *state)
+{
+    return ((double)(sf_splitmix64(state) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* A standard normal draw (Box-Muller: two uniforms, the first for the radius). */
+static inline double sf_rand_normal(uint64_t *state)
+{
+    double u1 = sf_rand_unit(state), u2 = sf_rand_unit(state);
+    return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* Monotonic clock in seconds (CLOCK_MONOTONIC), for measurements; the controller never reads it. */

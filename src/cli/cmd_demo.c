@@ -81,8 +81,8 @@ static const struct sf_opt demo_opts[] = {
               "the demo's)",
               1, 1e6),
     SF_SO_NUM(D_CALIBRATE, "calibrate-s", "S",
-              "time the model on this machine for up to S seconds (12):\nits speed scales every "
-              "predicted time; shorter is noisier",
+              "time the model here for about S seconds (12; at least\none batch): its speed "
+              "scales every predicted time;\nshorter is noisier",
               0.5, 600),
     SF_SO_SECTION("Output:"),
     SF_SO_FLAG(D_JSON, "json", "per policy: name, path, live_usd, sim_usd, vm_answers, ..."),

@@ -163,7 +163,7 @@ static double v_arrival_s(void *ctx, int64_t g)
 }
 
 /* How long an instance of expert x is busy with a batch of n: the expected n / r, plus a normal
- * draw of sqrt(n) times one request's deviation (Box-Muller on the expert's own seeded stream).
+ * draw of sqrt(n) times one request's deviation (sf_rand_normal on the expert's own stream).
  * The real batch's time varies with the stages its requests leave at, and the variation is not
  * neutral: a batch that runs long keeps the instance busy when the next one is due, which then
  * goes to functions, while one that runs short only leaves it idle. With n / r alone the shadows
@@ -172,11 +172,8 @@ static double v_arrival_s(void *ctx, int64_t g)
 static double head_s(const struct sf__follow *f, struct sf__expert *x, double n)
 {
     double head = n / f->r_rps;
-    if (f->req_sd_s > 0) {
-        double u1 = ((double)(sf_splitmix64(&x->rng) >> 11) + 0.5) / 9007199254740992.0;
-        double u2 = ((double)(sf_splitmix64(&x->rng) >> 11) + 0.5) / 9007199254740992.0;
-        head += sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2) * sqrt(n) * f->req_sd_s;
-    }
+    if (f->req_sd_s > 0)
+        head += sf_rand_normal(&x->rng) * sqrt(n) * f->req_sd_s;
     return head > 0 ? head : 0;
 }
 

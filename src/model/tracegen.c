@@ -26,20 +26,9 @@ int sf_tracegen_parse(const char *name)
     return -1;
 }
 
-/* Uniform in (0, 1). */
-static double unif(uint64_t *rng)
-{
-    return ((double)(sf_splitmix64(rng) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double normal(uint64_t *rng)
-{
-    return sqrt(-2 * log(unif(rng))) * cos(2 * 3.14159265358979323846 * unif(rng));
-}
-
 static double expo(uint64_t *rng, double mean)
 {
-    return -mean * log(unif(rng));
+    return -mean * log(sf_rand_unit(rng));
 }
 
 /* A Poisson draw: inversion by multiplication for small means, the normal approximation (with
@@ -49,14 +38,14 @@ static uint32_t poisson(uint64_t *rng, double mean)
     if (!(mean > 0))
         return 0;
     if (mean > 30) {
-        double x = floor(mean + sqrt(mean) * normal(rng) + 0.5);
+        double x = floor(mean + sqrt(mean) * sf_rand_normal(rng) + 0.5);
         return x < 0 ? 0 : x > 4e9 ? 4000000000u : (uint32_t)x;
     }
     double l = exp(-mean), p = 1;
     uint32_t k = 0;
     do {
         k++;
-        p *= unif(rng);
+        p *= sf_rand_unit(rng);
     } while (p > l);
     return k - 1;
 }
@@ -71,7 +60,7 @@ static void shape(int family, int64_t n, uint64_t *rng, double *rate)
         double period = 4 * 3600.0, walk = 0;
         for (int64_t t = 0; t < n; t++) {
             if (t % 600 == 0)
-                walk = 0.7 * walk + 0.15 * normal(rng);
+                walk = 0.7 * walk + 0.15 * sf_rand_normal(rng);
             rate[t] = (0.6 - 0.4 * cos(2 * 3.14159265358979323846 * t / period)) * exp(walk);
         }
         break;
@@ -109,17 +98,17 @@ static void shape(int family, int64_t n, uint64_t *rng, double *rate)
         double wobble = 0;
         for (int64_t t = 0; t < n; t++) {
             if (t % 60 == 0)
-                wobble = 0.05 * normal(rng);
+                wobble = 0.05 * sf_rand_normal(rng);
             rate[t] = (0.1 + 1.9 * (double)t / (double)(n > 1 ? n - 1 : 1)) * (1 + wobble);
         }
         break;
     }
     case SF_TG_STEPS: {
         /* piecewise-constant levels, each held exp(40 min), drawn uniformly in [0.1, 2] */
-        double level = 0.1 + 1.9 * unif(rng), left = expo(rng, 2400);
+        double level = 0.1 + 1.9 * sf_rand_unit(rng), left = expo(rng, 2400);
         for (int64_t t = 0; t < n; t++) {
             if ((left -= 1) <= 0) {
-                level = 0.1 + 1.9 * unif(rng);
+                level = 0.1 + 1.9 * sf_rand_unit(rng);
                 left = expo(rng, 2400);
             }
             rate[t] = level;
@@ -139,9 +128,9 @@ static void shape(int family, int64_t n, uint64_t *rng, double *rate)
         double left = 0, height = 0;
         for (int64_t t = 0; t < n; t++) {
             double start_p = (1 - 0.5 * cos(2 * 3.14159265358979323846 * t / (4 * 3600.0))) / gap;
-            if (left <= 0 && unif(rng) < start_p) {
-                left = 1 + floor(-log(unif(rng)) * (len - 0.5)); /* geometric, mean len */
-                height = exp(sigma * normal(rng) - 0.5 * sigma * sigma);
+            if (left <= 0 && sf_rand_unit(rng) < start_p) {
+                left = 1 + floor(-log(sf_rand_unit(rng)) * (len - 0.5)); /* geometric, mean len */
+                height = exp(sigma * sf_rand_normal(rng) - 0.5 * sigma * sigma);
             }
             rate[t] = left > 0 ? height : 0;
             left -= 1;
