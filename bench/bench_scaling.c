@@ -24,24 +24,25 @@
 #define N_FAM   (SF_TG_COUNT + 2)
 #define N_RATE  4
 #define N_PRICE 3
-#define N_VAR   6
+#define N_VAR   7
 
 static const double rate_mult[N_RATE] = {0.5, 1, 2, 4};
 static const double price_mult[N_PRICE] = {1.0, 0.6, 0.3};
 
-/* The rule variants cross-validation chooses among. */
+/* The rule variants cross-validation chooses among (memory in epochs of 6 s: m=6h is 3600). */
 struct variant {
     const char *name;
     int rule;
-    double hysteresis, memory, buy, sell;
+    double hysteresis, memory, same, buy, sell;
 };
 static const struct variant variants[N_VAR] = {
-    {"follow h=0.5", SF_SCALE_FOLLOW, 0.5, 0, 0.1, 0.1},
-    {"follow h=0.5 m=2h", SF_SCALE_FOLLOW, 0.5, 1200, 0.1, 0.1},
-    {"follow h=0.25", SF_SCALE_FOLLOW, 0.25, 0, 0.1, 0.1},
-    {"follow h=1", SF_SCALE_FOLLOW, 1, 0, 0.1, 0.1},
-    {"breakeven 0.1/0.1", SF_SCALE_BREAKEVEN, 1, 0, 0.1, 0.1},
-    {"paper k=1", SF_SCALE_PAPER, 1, 0, 0.1, 0.1},
+    {"follow h=0.25 m=6h s=0.3", SF_SCALE_FOLLOW, 0.25, 3600, 0.3, 0.1, 0.1},
+    {"follow h=0.25", SF_SCALE_FOLLOW, 0.25, 0, 0, 0.1, 0.1},
+    {"follow h=0.25 m=6h", SF_SCALE_FOLLOW, 0.25, 3600, 0, 0.1, 0.1},
+    {"follow h=0.25 s=0.3", SF_SCALE_FOLLOW, 0.25, 0, 0.3, 0.1, 0.1},
+    {"follow h=0.5 m=6h s=0.3", SF_SCALE_FOLLOW, 0.5, 3600, 0.3, 0.1, 0.1},
+    {"breakeven 0.1/0.1", SF_SCALE_BREAKEVEN, 1, 0, 0, 0.1, 0.1},
+    {"paper k=1", SF_SCALE_PAPER, 1, 0, 0, 0.1, 0.1},
 };
 
 struct cell {
@@ -160,6 +161,7 @@ static int run_one(const struct sf_profile *prof, const struct sf_pricing *pr,
         ov.ctl.scaling_rule = variants[v].rule;
         ov.ctl.follow_hysteresis = variants[v].hysteresis;
         ov.ctl.follow_memory_epochs = variants[v].memory;
+        ov.ctl.follow_same_count = variants[v].same;
         ov.ctl.buy_after_cold_starts = variants[v].buy;
         ov.ctl.sell_after_cold_starts = variants[v].sell;
         enum sf_policy_kind k = SF_POL_SERFLOW;

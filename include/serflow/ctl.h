@@ -47,7 +47,10 @@ struct sf_ctl_params {
     double follow_hysteresis;      /* follow rule: switch to a cheaper candidate once its shadow
                                       is ahead by this many times what the switch costs: 0.25 */
     double follow_memory_epochs;   /* follow rule: the shadows' costs fade with this time constant
-                                      (0: never, the whole past counts) */
+                                      (0: never, the whole past counts): 3600 */
+    double follow_same_count;      /* follow rule: a switch between candidates with the same
+                                      active count is charged this fraction of one relaunch
+                                      (they differ in what they do next): 0.3, in [0, 1] */
 };
 
 /* How the scaling manager turns (mu, sigma) into a target. */

@@ -23,7 +23,8 @@ void sf_ctl_params_default(struct sf_ctl_params *p)
     p->partial_to_instance = 1;
     p->max_instances = SF_CTL_MAX_INSTANCES;
     /* serflow's default goes past the paper: the follow rule (the simple rules as shadows, the
-     * cheapest followed), its hysteresis chosen by leave-one-family-out cross-validation on
+     * cheapest followed), its hysteresis, memory and same-count charge chosen by
+     * leave-one-family-out cross-validation on
      * bench_scaling (docs/controller.md, docs/benchmarks.md); --scaling paper reproduces the
      * paper */
     p->scaling_rule = SF_SCALE_FOLLOW;
@@ -31,6 +32,8 @@ void sf_ctl_params_default(struct sf_ctl_params *p)
     p->buy_after_cold_starts = 0.1;
     p->sell_after_cold_starts = 0.1;
     p->follow_hysteresis = 0.25;
+    p->follow_memory_epochs = 3600;
+    p->follow_same_count = 0.3;
 }
 
 int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
@@ -60,6 +63,10 @@ int sf_ctl_params_check(const struct sf_ctl_params *p, struct sf_err *err)
         return sf_err_set(err, SF_EINVAL, "controller: the follow rule's memory must be >= 0");
     if (!(p->follow_hysteresis >= 0) || !isfinite(p->follow_hysteresis))
         return sf_err_set(err, SF_EINVAL, "controller: the follow rule's hysteresis must be >= 0");
+    if (!(p->follow_same_count >= 0 && p->follow_same_count <= 1))
+        return sf_err_set(err, SF_EINVAL,
+                          "controller: the follow rule's same-count switch charge must be in "
+                          "[0, 1] relaunches");
     if (p->scaling_rule != SF_SCALE_PAPER && p->scaling_rule != SF_SCALE_EXPECTED &&
         p->scaling_rule != SF_SCALE_BREAKEVEN && p->scaling_rule != SF_SCALE_FOLLOW)
         return sf_err_set(err, SF_EINVAL, "controller: unknown scaling rule %d", p->scaling_rule);

@@ -10,10 +10,11 @@
  * same deadline-aware batcher as the real system (batcher.h), instances busy for the expected
  * time of their batch, functions and tails at their expected cost plus the request fee per call;
  * with the paper's epoch batching, through the balancer (a batch of B per free instance). The
- * real fleet follows one expert, and leaves it only for one whose cumulative shadow cost is lower
- * by more than `follow_hysteresis` times what the switch costs (relaunching the instances it
- * changes: a cold start's price and the FaaS premium of their load meanwhile); of those, for the
- * one cheapest with that relaunch added. Pure and allocation-free like every policy.
+ * real fleet follows one expert, and leaves it only for one whose cumulative shadow cost (fading
+ * with `follow_memory_epochs`) is lower by more than `follow_hysteresis` times what the switch
+ * costs (relaunching the instances it changes: a cold start's price and the FaaS premium of their
+ * load meanwhile; `follow_same_count` of one when none changes); of those, for the one cheapest
+ * with that relaunch added. Pure and allocation-free like every policy.
  */
 #include <math.h>
 #include <stdio.h>
@@ -417,18 +418,21 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
         f->hold_until = 0;
     }
     /* leave the expert followed for one that is ahead of it by more than the switch costs
-     * (relaunching the instances it changes, times the hysteresis, plus one instance-epoch so
-     * that two level experts do not trade places every epoch); of those, the one whose cost
-     * plus that relaunch is least: the leader when it is among them, else a nearer one */
+     * (relaunching the instances it changes, at least follow_same_count of one: two experts
+     * with the same count now differ in what they do next; times the hysteresis, plus one
+     * instance-epoch so that two level experts do not trade places every epoch); of those, the
+     * one whose cost plus its relaunch is least: the leader when it is among them, else a
+     * nearer one */
     const struct sf__expert *cur = &f->x[f->cur];
     double tcip = f->ctl.tcip_rps > 0 ? f->ctl.tcip_rps : INFINITY;
     double relaunch = p * T * cold_mean_epochs(&f->ctl) * (1 + f->r_rps / tcip);
     int n_cur = expert_active(f, cur, e), to = -1;
     double to_usd = INFINITY;
     for (int i = 0; i < f->n_x; i++) {
-        double switch_usd =
-            relaunch * abs(expert_active(f, &f->x[i], e) - n_cur); /* 0: no instance changes */
-        if (i == f->cur || cur->cost_usd - f->x[i].cost_usd <= f->hysteresis * switch_usd + p * T)
+        int dn = abs(expert_active(f, &f->x[i], e) - n_cur);
+        double switch_usd = relaunch * dn; /* 0: no instance changes */
+        double charged_usd = dn ? switch_usd : relaunch * f->ctl.follow_same_count;
+        if (i == f->cur || cur->cost_usd - f->x[i].cost_usd <= f->hysteresis * charged_usd + p * T)
             continue;
         if (f->x[i].cost_usd + switch_usd < to_usd) {
             to_usd = f->x[i].cost_usd + switch_usd;

@@ -242,6 +242,12 @@ static void test_params_check(void **state)
     p.cold_start_min_epochs = 30;
     assert_int_equal(sf_ctl_params_check(&p, &err), SF_EINVAL);
     assert_non_null(strstr(err.msg, "cold start"));
+    sf_ctl_params_default(&p);
+    p.follow_same_count = 1.5; /* more than one relaunch for a switch that changes nothing */
+    assert_int_equal(sf_ctl_params_check(&p, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "same-count"));
+    p.follow_same_count = NAN;
+    assert_int_equal(sf_ctl_params_check(&p, &err), SF_EINVAL);
 }
 
 /* The break-even rule against a hand count: r = 10, T-CIP = 4, cold start 20 epochs of 6 s,

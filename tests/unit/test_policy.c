@@ -211,14 +211,17 @@ static void test_serflow_follow_bounded(void **state)
                                   {20, 3, 100}, {20, 5, 60},  {10, 2, 100}, {20, 5, 30},
                                   {40, 10, 40}, {20, 10, 30}, {20, 5, 200}, {30, 5, 150}};
     static const double prices[] = {3e-5, 1.5e-5, 8e-6, 4e-6};
-    int nearer = 0;
+    int nearer = 0, switches[2] = {0, 0};
     /* under valgrind (memcheck: ~50x slower) the first price only: it has nearer switches too */
     for (size_t q = 0; q < (tu_under_valgrind() ? 1 : SF_ARRAY_LEN(prices)); q++)
-        for (size_t k = 0; k < SF_ARRAY_LEN(pats); k++) {
+        for (size_t k = 0; k < 2 * SF_ARRAY_LEN(pats); k++) {
             struct sf_policy_env env;
             struct sf_err err = {{0}};
             env_follow(&env, prices[q]);
             env.ctl.max_instances = 16;
+            int free_same = k >= SF_ARRAY_LEN(pats); /* switches that change no count free */
+            if (free_same)
+                env.ctl.follow_same_count = 0;
             const struct sf_ctl_params *c = &env.ctl;
             double p = prices[q], T = c->epoch_s,
                    cold = 0.5 * (c->cold_start_min_epochs + c->cold_start_max_epochs);
@@ -228,7 +231,8 @@ static void test_serflow_follow_bounded(void **state)
             int active = 0;
             char prev[64] = "";
             for (int64_t e = 1; e <= 400; e++) {
-                uint32_t a = e > 60 && e % pats[k][0] < pats[k][1] ? (uint32_t)(pats[k][2] * 6) : 0;
+                const int *pat = pats[k % SF_ARRAY_LEN(pats)];
+                uint32_t a = e > 60 && e % pat[0] < pat[1] ? (uint32_t)(pat[2] * 6) : 0;
                 int t = feed(e, a, active, active, NULL);
                 char why[256], cur[64], low[64];
                 double cur_usd, low_usd;
@@ -245,8 +249,21 @@ static void test_serflow_follow_bounded(void **state)
                 if (t >= 0)
                     active = t;
             }
+            char why[256];
+            int n_sw = -1;
+            sf_policy_explain(&pol, why, sizeof(why));
+            const char *at = strstr(why, "USD), ");
+            assert_non_null(at);
+            at = strstr(at + 6, "USD), ");
+            assert_non_null(at);
+            assert_int_equal(sscanf(at, "USD), %d switches", &n_sw), 1);
+            switches[free_same] += n_sw;
         }
     assert_true(nearer > 0);
+    /* charging a switch that changes no instance (follow_same_count) makes the rule steadier
+     * among experts that hold the same fleet: fewer switches over the same patterns */
+    assert_true(switches[0] > 0);
+    assert_true(switches[0] < switches[1]);
 }
 
 static void test_spock_window_mean(void **state)
