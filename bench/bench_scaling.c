@@ -10,8 +10,10 @@
  * 0.7, deadline batching (every request within its SLO). Everything is seeded: the same command
  * prints the same tables.
  *
- * usage: bench_scaling [--seconds N] [--quick] [--family NAME] [--csv FILE]
- *        (default 21,600 s = 6 h per trace; --quick: 2 h; --csv: every cell, for analysis)
+ * usage: bench_scaling [--seconds N] [--quick] [--family NAME] [--cell RATE,PRICE] [--csv FILE]
+ *        (default 21,600 s = 6 h per trace; --quick: 2 h; --cell: one rate multiple and VM
+ *        price, e.g. 1,0.6, per family, every variant against the cell's yardsticks, no
+ *        cross-validation; --csv: every cell run, for analysis)
  */
 #include <math.h>
 #include <stdint.h>
@@ -213,6 +215,7 @@ int main(int argc, char **argv)
 {
     int64_t seconds = 21600;
     const char *only = NULL, *csv = NULL;
+    int cell_r = -1, cell_p = -1; /* --cell: the one rate and price run */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atoll(argv[++i]);
@@ -222,9 +225,27 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc)
             csv = argv[++i];
-        else {
-            fprintf(stderr,
-                    "usage: bench_scaling [--seconds N] [--quick] [--family NAME] [--csv FILE]\n");
+        else if (!strcmp(argv[i], "--cell") && i + 1 < argc) {
+            double rm = NAN, pm = NAN;
+            char tail;
+            if (sscanf(argv[++i], "%lf,%lf%c", &rm, &pm, &tail) != 2)
+                rm = NAN;
+            for (int r = 0; r < N_RATE; r++)
+                if (fabs(rate_mult[r] - rm) < 1e-9)
+                    cell_r = r;
+            for (int p = 0; p < N_PRICE; p++)
+                if (fabs(price_mult[p] - pm) < 1e-9)
+                    cell_p = p;
+            if (cell_r < 0 || cell_p < 0) {
+                fprintf(stderr,
+                        "bench_scaling: --cell %s: want RATE,PRICE with RATE one of 0.5, "
+                        "1, 2, 4 (x the planning rate) and PRICE one of 1, 0.6, 0.3\n",
+                        argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "usage: bench_scaling [--seconds N] [--quick] [--family NAME] "
+                            "[--cell RATE,PRICE] [--csv FILE]\n");
             return 2;
         }
     }
@@ -256,11 +277,13 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "bench_scaling: %d families x %d rates x %d price sets, %lld s each, %d rule "
             "variants\n",
-            n_on, N_RATE, N_PRICE, (long long)seconds, N_VAR);
+            n_on, cell_r >= 0 ? 1 : N_RATE, cell_p >= 0 ? 1 : N_PRICE, (long long)seconds, N_VAR);
     for (int f = 0; f < N_FAM; f++) {
         if (!fam_on[f])
             continue;
         for (int r = 0; r < N_RATE; r++) {
+            if (cell_r >= 0 && r != cell_r)
+                continue;
             double mean = r0 * rate_mult[r];
             uint64_t seed = 1000 + 17 * (uint64_t)f + (uint64_t)r;
             if (f < SF_TG_COUNT) {
@@ -279,6 +302,8 @@ int main(int argc, char **argv)
                 return 1;
             }
             for (int p = 0; p < N_PRICE; p++) {
+                if (cell_p >= 0 && p != cell_p)
+                    continue;
                 *pr = *base;
                 for (size_t v = 0; v < pr->n_vm; v++)
                     pr->vm[v].price_usd_per_s *= price_mult[p];
@@ -305,6 +330,8 @@ int main(int argc, char **argv)
             for (int r = 0; r < N_RATE && fam_on[f]; r++)
                 for (int p = 0; p < N_PRICE; p++) {
                     const struct cell *c = &cells[f][r][p];
+                    if (!c->done)
+                        continue;
                     fprintf(fp, "%s,%.3f,%.1f,%.9g,%.9g,%.9g,%.9g,%.9g", fam_name(f),
                             r0 * rate_mult[r], price_mult[p], c->bound, c->oracle, c->faas,
                             c->libra, c->statik);
@@ -315,6 +342,20 @@ int main(int argc, char **argv)
         fclose(fp);
     }
 
+    if (cell_r >= 0) { /* one cell per family: each variant against its yardsticks */
+        printf("| family | rate req/s | VM price | variant | cost USD | / min(FaaS, static, "
+               "LIBRA) | vs bound | request SLO |\n|---|---|---|---|---|---|---|---|\n");
+        for (int f = 0; f < N_FAM; f++) {
+            const struct cell *c = &cells[f][cell_r][cell_p];
+            for (int v = 0; v < N_VAR && fam_on[f]; v++)
+                printf("| %s | %.1f | %.0f %% | %s | %.6f | %.4f | %+.1f %% | %.6f |\n",
+                       fam_name(f), r0 * rate_mult[cell_r], 100 * price_mult[cell_p],
+                       variants[v].name, c->var[v], c->var[v] / simple_min(c),
+                       100 * (c->var[v] / c->bound - 1), c->slo[v]);
+        }
+        printf("\n(FaaS, best static fleet, LIBRA, clairvoyant and bound: --csv)\n");
+        return 0;
+    }
     /* leave-one-family-out: the variant with the fewest cells above the gate on the other
      * families, then the best mean log-ratio to the lower bound there */
     int chosen[N_FAM] = {0};
