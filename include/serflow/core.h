@@ -8,8 +8,8 @@
 #ifndef SERFLOW_CORE_H
 #define SERFLOW_CORE_H
 
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 

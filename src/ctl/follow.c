@@ -431,7 +431,7 @@ int sf__follow_step(struct sf__follow *f, const struct sf_policy_obs *obs)
     for (int i = 0; i < f->n_x; i++) {
         int dn = abs(expert_active(f, &f->x[i], e) - n_cur);
         double switch_usd = relaunch * dn; /* 0: no instance changes */
-        double charged_usd = dn ? switch_usd : relaunch * f->ctl.follow_same_count;
+        double charged_usd = relaunch * fmax(dn, f->ctl.follow_same_count); /* s <= 1 */
         if (i == f->cur || cur->cost_usd - f->x[i].cost_usd <= f->hysteresis * charged_usd + p * T)
             continue;
         if (f->x[i].cost_usd + switch_usd < to_usd) {
