@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs exactly the Debian packages serflow needs; does nothing when they are present.
 # Usage: scripts/install-deps.sh [--tools] [--print]
-#   --tools  also the packages of the model-training tool and the peer-runtime benchmark
+#   --tools  also the packages of the model-training tool and of the peer-runtime and HTTP-layer
+#            benchmarks
 #   --print  list the packages and exit
 set -euo pipefail
 pkgs=(
@@ -40,6 +41,8 @@ tools=(
   python3-onnx        # ONNX export in tools/train_fmnist.py, tools/make_nn_testdata.py
   python3-numpy       # training and test-data tools
   python3-opencv      # bench/nn_vs_peers.sh: OpenCV DNN, one of the peer runtimes
+  libh2o-evloop-dev   # bench/http_layers.sh: h2o (evloop), a candidate HTTP layer (issue 17)
+  libevent-dev        # bench/http_layers.sh: libevent's evhttp, a candidate HTTP layer (issue 17)
 )
 want=("${pkgs[@]}")
 print=0
