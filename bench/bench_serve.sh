@@ -12,7 +12,9 @@
 #    for the spill, the planner's tau) under wrk with Fashion-MNIST images, in images/s, against
 #    the bare runtime's throughput (bench_nn --exits: the same model, tau, batch size 100 and test
 #    images on one thread; the overhead of serving, as a ratio); then the same with
-#    the instance in the ingress's own process (`--inproc`, the same-process fast path).
+#    the instance in the ingress's own process (`--inproc`, the same-process fast path); and,
+#    for scale, nginx answering the same requests with serve's answer fixed (no model): what the
+#    HTTP work alone reaches on these cores beside wrk, as the same fraction of the bare runtime.
 # The last line sums it up: serve vs nginx at 1 and 32 connections, the whole path as a fraction
 # of the bare runtime (issue 17's goals: throughput >= 1.0x and latency <= 1.0x nginx's, whole
 # path >= 0.5 of bare). serve runs with --log-level warn: no access line per request, as nginx
@@ -255,6 +257,7 @@ lua += ["local i = 0",
         '  return wrk.format("POST", nil, headers, bodies[i])',
         "end"]
 open(tmp + "/images.lua", "w").write("\n".join(lua) + "\n")
+open(tmp + "/hlen2", "w").write(str(len(hdr)))
 PY
 # one local-1t instance (one thread), no FaaS spill: the serving path against the same one
 # thread; first a worker process, then the instance in the ingress's process (--inproc)
@@ -271,6 +274,10 @@ for mode in worker inproc; do
         curl -s "http://$sep/metrics" | grep -q '^serflow_instances{state="ready"} 1' && break
         sleep 0.1
     done
+    # one real answer, for the ceiling below
+    curl -s --data-binary @"$tmp/img0.bin" -H "Content-Type: application/octet-stream" \
+        -H "Inference-Header-Content-Length: $(cat "$tmp/hlen2")" \
+        "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/answer.json"
     wrk -t1 -c128 -d"${duration}s" -s "$tmp/images.lua" "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/wrk2.txt"
     /usr/bin/python3 - "$tmp/wrk2.txt" "$bare" "$mode" "$tmp/whole.txt" <<'PY'
 import re, sys
@@ -288,11 +295,60 @@ PY
     kill -TERM "$spid"
     wait "$spid" 2>/dev/null || true
 done
+# the ceiling of this host for any server: nginx answering the same requests at 128 connections
+# with serve's own answer, fixed (no model, no batching: the HTTP work alone, beside wrk on the
+# same cores), as a fraction of the same bare runtime
+/usr/bin/python3 - "$tmp/answer.json" <<'PY'
+import json, sys
+a = open(sys.argv[1]).read().strip()
+json.loads(a)  # a real answer, or the script stops here
+assert not set(a) & set("'\\$"), "the answer cannot be quoted in nginx.conf"
+PY
+mkdir -p "$tmp/nginx3"
+cport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/nginx3.conf" <<EOF
+worker_processes auto;
+pid $tmp/nginx3/nginx.pid;
+error_log $tmp/nginx3/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx3;
+    server {
+        listen 127.0.0.1:$cport;
+        location / {
+            default_type application/json;
+            return 200 '$(cat "$tmp/answer.json")';
+        }
+    }
+}
+EOF
+"$nginx_bin" -c "$tmp/nginx3.conf" -p "$tmp/nginx3" -g 'daemon off;' 2>"$tmp/nginx3/stderr" &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 1 100); do
+    curl -s -o /dev/null -X POST --data-binary @"$tmp/img0.bin" \
+        "http://127.0.0.1:$cport/v2/models/fmnist-ee/infer" && break
+    sleep 0.1
+done
+wrk -t1 -c128 -d"${duration}s" -s "$tmp/images.lua" \
+    "http://127.0.0.1:$cport/v2/models/fmnist-ee/infer" >"$tmp/wrk3.txt"
+kill -TERM "$cpid"
+wait "$cpid" 2>/dev/null || true
+/usr/bin/python3 - "$tmp/wrk3.txt" "$bare" "$tmp/whole.txt" <<'PY'
+import re, sys
+t, bare = open(sys.argv[1]).read(), float(sys.argv[2])
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+print("ceiling (wrk 128 connections -> nginx, serve's answer fixed, no model): %.0f requests/s" % rps)
+print("ratio ceiling / bare: %.3f (nginx's HTTP work alone, no model, on these cores beside wrk)"
+      % (rps / bare))
+open(sys.argv[3], "a").write("ceiling %.4f\n" % (rps / bare))
+PY
 /usr/bin/python3 - "$tmp/results.txt.ratios" "$tmp/whole.txt" <<'PY'
 import sys
 r = {l.split()[0]: list(map(float, l.split()[1:])) for l in open(sys.argv[1])}
 w = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[2])}
 print("serve vs nginx: c1 throughput %.2fx latency %.2fx, c32 throughput %.2fx; whole path %.3f "
-      "of bare (--inproc; worker process %.3f)"
-      % (r["1"][0], r["1"][1], r["32"][0], w["inproc"], w["worker"]))
+      "of bare (--inproc; worker process %.3f; nginx with a fixed answer %.3f)"
+      % (r["1"][0], r["1"][1], r["32"][0], w["inproc"], w["worker"], w["ceiling"]))
 PY
