@@ -455,7 +455,7 @@ static void test_sigv4_botocore(void **state)
         for (int k = 0; k < nq; k++) {
             rand_text(qk[k], sizeof(qk[k]), 1);
             if (k && pick(3) == 0)
-                strcpy(qk[k], qk[k - 1]); /* a repeated name: sorted by value */
+                memcpy(qk[k], qk[k - 1], sizeof(qk[k])); /* a repeated name: sorted by value */
             rand_text(qv[k], sizeof(qv[k]), 1);
             q[k] = (struct sf_aws_kv){qk[k], qv[k]};
         }
