@@ -109,7 +109,8 @@ struct sf__ev {
     int closing;
     int stopping;
     int n_conns;
-    int active; /* requests between their head and the end of their answer */
+    int next_loop; /* the loop the next accepted connection goes to (round-robin) */
+    int active;    /* requests between their head and the end of their answer */
     size_t buffered;
     struct client *clients; /* max_connections entries, n > 0 in use */
 };
@@ -1061,6 +1062,59 @@ static int evict_slowest(struct sf__ev *ev)
     return victim != NULL;
 }
 
+/* A connection accepted by one loop and run by another: accepts are spread round-robin over the
+ * loops, as the shared listener's wake-ups can send a whole burst of connects to one loop (at 32
+ * connections every one of wrk's landed on one loop, the other idle: docs/benchmarks.md). */
+struct handoff {
+    struct loop *l;
+    int fd;
+    uint32_t addr;
+    struct client *slot;
+};
+
+/* Runs fd as a connection of loop l, on l's thread (it alone changes its list); while the server
+ * stops, closes it instead. Either way the connection's places under the caps are its own. */
+static void adopt(struct loop *l, int fd, uint32_t addr, struct client *slot)
+{
+    struct sf__ev *ev = l->ev;
+    pthread_mutex_lock(&ev->mu);
+    int stopping = ev->stopping;
+    pthread_mutex_unlock(&ev->mu);
+    struct sf__ev_conn *c = stopping ? NULL : calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        pthread_mutex_lock(&ev->mu);
+        ev->n_conns--;
+        slot->n--;
+        pthread_mutex_unlock(&ev->mu);
+        return;
+    }
+    c->kind = K_CONN;
+    c->fd = fd;
+    c->loop = l;
+    c->addr = addr;
+    c->since_s = c->active_s = now_s();
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_lock(&l->conns_mu);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    pthread_mutex_unlock(&l->conns_mu);
+    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+        c->state = CS_CLOSED;
+        conn_run(c, 0);
+    }
+}
+
+static void adopt_posted(void *arg)
+{
+    struct handoff *h = arg;
+    adopt(h->l, h->fd, h->addr, h->slot);
+    free(h);
+}
+
 static void accept_some(struct loop *l)
 {
     struct sf__ev *ev = l->ev;
@@ -1080,6 +1134,8 @@ static void accept_some(struct loop *l)
         uint32_t addr = sl >= sizeof(sa) ? sa.sin_addr.s_addr : 0;
         int full;
         struct client *slot = count_client(ev, addr, &full);
+        struct loop *to = &ev->loop[ev->next_loop];
+        ev->next_loop = (ev->next_loop + 1) % ev->n_loops;
         pthread_mutex_unlock(&ev->mu);
         if (!slot && full && evict_slowest(ev)) {
             pthread_mutex_lock(&ev->mu);
@@ -1094,33 +1150,14 @@ static void accept_some(struct loop *l)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct sf__ev_conn *c = calloc(1, sizeof(*c));
-        if (c) {
-            c->kind = K_CONN;
-            c->fd = fd;
-            c->loop = l;
-            c->addr = addr;
-            c->since_s = c->active_s = now_s();
-            pthread_mutex_init(&c->mu, NULL);
-            pthread_mutex_lock(&l->conns_mu);
-            c->next = l->conns;
-            if (l->conns)
-                l->conns->prev = c;
-            l->conns = c;
-            pthread_mutex_unlock(&l->conns_mu);
-            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                    .data.ptr = c};
-            if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) == 0)
+        struct handoff *h = to != l ? malloc(sizeof(*h)) : NULL;
+        if (h) {
+            *h = (struct handoff){to, fd, addr, slot};
+            if (sf__ev_post(ev, to->idx, adopt_posted, h) == SF_OK)
                 continue;
-            c->state = CS_CLOSED;
-            conn_run(c, 0);
-            continue;
+            free(h);
         }
-        close(fd);
-        pthread_mutex_lock(&ev->mu);
-        ev->n_conns--;
-        slot->n--;
-        pthread_mutex_unlock(&ev->mu);
+        adopt(l, fd, addr, slot); /* this loop's turn, or the hand-off failed */
     }
 }
 
