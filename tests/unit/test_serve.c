@@ -1,24 +1,31 @@
 /* test_serve.c - the serving building blocks: input and result frames (round trips and every
  * refusal), OIP v2 request parsing (JSON and binary extension, copied or left in place) and
  * responses (the outputs filter, binary outputs), request ids and trace context, HTTP/1.1 heads,
- * framing, chunked bodies and paths, the Prometheus registry's exposition text, and the billing
- * rules. */
+ * framing, chunked bodies and paths, the Prometheus registry's exposition text, the billing
+ * rules, and the event loops' share of the connections. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "serflow/wire.h"
 #include "serflow/http.h"
 #include "serflow/metrics.h"
 #include "serflow/billing.h"
+#include "wire/ev.h"
 #include "test_util.h"
 
 static const struct sf_nn_shape IMG = {3, {1, 28, 28}};
@@ -640,6 +647,69 @@ static void test_billing_rules(void **state)
     assert_float_equal(sf_meter_total_usd(&m), m.vm_usd + m.fn_usd + m.fee_usd, 0);
 }
 
+/* Answers every request with the index of the loop that owns its connection. */
+static void loop_handler(void *ctx, struct sf__ev_req *req)
+{
+    (void)ctx;
+    char body[32];
+    snprintf(body, sizeof(body), "{\"loop\":%d}", req->loop);
+    struct sf__httpd_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    sf__httpd_json(&resp, 200, strdup(body));
+    sf__ev_respond(req, &resp);
+}
+
+/* Connections are dealt to the loops in turn, whichever loop the connects wake: 8 keep-alive
+ * connections on 2 loops are 4 and 4 (before, a burst of connects could all land on one). */
+static void test_ev_connections_dealt_to_loops(void **state)
+{
+    (void)state;
+    enum { LOOPS = 2, CONNS = 8 };
+    struct sf__ev_cfg cfg = {.host = "127.0.0.1",
+                             .loops = LOOPS,
+                             .max_connections = 64,
+                             .idle_timeout_s = 10,
+                             .request_timeout_s = 10,
+                             .max_body_bytes = 1 << 16,
+                             .handler = loop_handler};
+    struct sf__ev *ev = NULL;
+    struct sf_err err = {{0}};
+    assert_int_equal(sf__ev_start(&ev, &cfg, &err), SF_OK);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sf__ev_port(ev))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int fd[CONNS], on_loop[LOOPS] = {0};
+    for (int i = 0; i < CONNS; i++) { /* all connected first: one burst of connects */
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd[i] >= 0);
+        struct timeval tv = {5, 0}; /* a bounded wait for each answer */
+        setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        assert_int_equal(connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    }
+    for (int i = 0; i < CONNS; i++) {
+        static const char req[] = "GET /which HTTP/1.1\r\nHost: t\r\n\r\n";
+        assert_int_equal(send(fd[i], req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+        char buf[1024];
+        size_t n = 0;
+        const char *at = NULL;
+        while (!(at && strchr(at, '}')) && n + 1 < sizeof(buf)) { /* until the body's end */
+            ssize_t r = recv(fd[i], buf + n, sizeof(buf) - 1 - n, 0);
+            assert_true(r > 0);
+            n += (size_t)r;
+            buf[n] = '\0';
+            at = strstr(buf, "{\"loop\":");
+        }
+        assert_non_null(at);
+        int loop = atoi(at + strlen("{\"loop\":"));
+        assert_true(loop >= 0 && loop < LOOPS);
+        on_loop[loop]++;
+    }
+    for (int k = 0; k < LOOPS; k++)
+        assert_int_equal(on_loop[k], CONNS / LOOPS);
+    for (int i = 0; i < CONNS; i++)
+        close(fd[i]);
+    sf__ev_stop(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_http_path),
         cmocka_unit_test(test_reqtrace),
         cmocka_unit_test(test_oip_response_outputs),
+        cmocka_unit_test(test_ev_connections_dealt_to_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
