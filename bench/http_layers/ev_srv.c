@@ -10,6 +10,7 @@
  *
  * Usage: ev_srv [--threads N] [--sync] PORT   (PORT 0: any; prints "ready 127.0.0.1:PORT",
  * serves until SIGTERM or SIGINT) */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT in layer.h */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,7 @@
 #include "wire/ev.h"
 #include "wire/httpd.h"
 
-/* The one inference answer of the benchmark (the same bytes in every server and nginx's). */
-static const char ANSWER[] =
-    "{\"model_name\":\"m\",\"model_version\":\"1\",\"id\":\"5f1c2a9e8b7d4c3a\",\"outputs\":[{"
-    "\"name\":\"class\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[3]}],\"parameters\":{"
-    "\"exit_stage\":2}}";
-static const char INFER_PATH[] = "/v2/models/m/infer";
+#include "layer.h"
 
 /* The requests a loop's handler queued in this round, answered by its round hook. Touched only by
  * the loop's own thread. */
@@ -96,42 +92,18 @@ static void tick(void *ctx, int loop, double now_s)
     round_end(ctx, loop);
 }
 
-static int usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--sync] PORT\n", argv0);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
     struct srv s;
     memset(&s, 0, sizeof(s));
-    int threads = 2, port = -1;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "--sync") == 0) {
-            s.sync = 1;
-        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > SF__EV_MAX_LOOPS)
-                return usage(argv[0]);
-            threads = (int)v;
-        } else {
-            long v = strtol(argv[i], &end, 10);
-            if (*end || end == argv[i] || v < 0 || v > 65535 || port >= 0)
-                return usage(argv[0]);
-            port = (int)v;
-        }
-    }
-    if (port < 0)
-        return usage(argv[0]);
-    /* SIGTERM and SIGINT are taken by sigwait below only; a closed client is no signal */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    struct layer_opts o;
+    int rc = layer_opts_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    int threads = o.threads, port = o.port;
+    s.sync = o.sync;
+    sigset_t stop; /* taken by sigwait below only */
+    layer_block_stop(&stop);
 
     struct sf__ev_cfg cfg = {.host = "127.0.0.1",
                              .port = port,

@@ -11,7 +11,7 @@
  *
  * Usage: h2o_srv [--threads N] [--sync] PORT   (PORT 0: any; prints "ready 127.0.0.1:PORT",
  * serves until SIGTERM or SIGINT) */
-#define _DEFAULT_SOURCE /* SO_REUSEPORT */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT (layer.h) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,15 +30,8 @@
 
 #include <h2o.h>
 
-/* The one inference answer of the benchmark (the same bytes in every server and nginx's). */
-static const char ANSWER[] =
-    "{\"model_name\":\"m\",\"model_version\":\"1\",\"id\":\"5f1c2a9e8b7d4c3a\",\"outputs\":[{"
-    "\"name\":\"class\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[3]}],\"parameters\":{"
-    "\"exit_stage\":2}}";
-static const char NOT_FOUND[] = "{\"error\":\"no such endpoint\"}";
-static const char INFER_PATH[] = "/v2/models/m/infer";
-/* Most event loops (threads). */
-#define MAX_THREADS 16
+#include "layer.h"
+
 /* Longest wait of a loop for events: how soon it sees the stop flag. */
 #define POLL_MS 100
 /* Connections accepted per listener event, as h2o's own server bounds it, so that one round
@@ -140,61 +133,16 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-/* A listening socket on 127.0.0.1:port that shares its port (SO_REUSEPORT); -1 on failure. */
-static int listen_on(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, SOMAXCONN) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--sync] PORT\n", argv0);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
-    int threads = 2, port = -1;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "--sync") == 0) {
-            sync_mode = 1;
-        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > MAX_THREADS)
-                return usage(argv[0]);
-            threads = (int)v;
-        } else {
-            long v = strtol(argv[i], &end, 10);
-            if (*end || end == argv[i] || v < 0 || v > 65535 || port >= 0)
-                return usage(argv[0]);
-            port = (int)v;
-        }
-    }
-    if (port < 0)
-        return usage(argv[0]);
-    /* SIGTERM and SIGINT are taken by sigwait below only (the loops inherit the mask) */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    struct layer_opts o;
+    int rc = layer_opts_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    int threads = o.threads, port = o.port;
+    sync_mode = o.sync;
+    sigset_t stop; /* taken by sigwait below only */
+    layer_block_stop(&stop);
 
     h2o_config_init(&config);
     h2o_hostconf_t *host =
@@ -206,7 +154,7 @@ int main(int argc, char **argv)
     struct loop loops[MAX_THREADS];
     memset(loops, 0, sizeof(loops));
     for (int i = 0; i < threads; i++) {
-        loops[i].fd = listen_on(port);
+        loops[i].fd = layer_listen_shared(port);
         if (loops[i].fd < 0) {
             fprintf(stderr, "h2o_srv: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
             return 1;

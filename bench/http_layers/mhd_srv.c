@@ -12,6 +12,7 @@
  *
  * Usage: mhd_srv [--threads N] [--sync] PORT   (PORT 0: any; prints "ready 127.0.0.1:PORT",
  * serves until SIGTERM or SIGINT) */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT in layer.h */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -23,15 +24,7 @@
 
 #include <microhttpd.h>
 
-/* The one inference answer of the benchmark (the same bytes in every server and nginx's). */
-static const char ANSWER[] =
-    "{\"model_name\":\"m\",\"model_version\":\"1\",\"id\":\"5f1c2a9e8b7d4c3a\",\"outputs\":[{"
-    "\"name\":\"class\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[3]}],\"parameters\":{"
-    "\"exit_stage\":2}}";
-static const char NOT_FOUND[] = "{\"error\":\"no such endpoint\"}";
-static const char INFER_PATH[] = "/v2/models/m/infer";
-/* Most event loops (threads). */
-#define MAX_THREADS 16
+#include "layer.h"
 
 /* A request's phase, kept in its con_cls: the addresses of these mark it (no allocation). */
 static char phase_reading;  /* headers seen, body being read */
@@ -79,42 +72,18 @@ static struct MHD_Response *json_response(const char *body)
     return r;
 }
 
-static int usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--sync] PORT\n", argv0);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
     struct srv s;
     memset(&s, 0, sizeof(s));
-    int threads = 2, port = -1;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "--sync") == 0) {
-            s.sync = 1;
-        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > MAX_THREADS)
-                return usage(argv[0]);
-            threads = (int)v;
-        } else {
-            long v = strtol(argv[i], &end, 10);
-            if (*end || end == argv[i] || v < 0 || v > 65535 || port >= 0)
-                return usage(argv[0]);
-            port = (int)v;
-        }
-    }
-    if (port < 0)
-        return usage(argv[0]);
-    /* SIGTERM and SIGINT are taken by sigwait below only (the pool's threads inherit the mask) */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    struct layer_opts o;
+    int rc = layer_opts_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    int threads = o.threads, port = o.port;
+    s.sync = o.sync;
+    sigset_t stop; /* taken by sigwait below only */
+    layer_block_stop(&stop);
 
     s.ok = json_response(ANSWER);
     s.not_found = json_response(NOT_FOUND);
