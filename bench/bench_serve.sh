@@ -25,6 +25,7 @@
 set -euo pipefail
 build=${1:-build}
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 bin=$(cd "$build" && pwd)/serflow
 tmp=$(mktemp -d)
 pids=()
@@ -41,9 +42,9 @@ done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 duration=${BENCH_SECONDS:-10}
 
-# ---- the trivial model, its profile and a request body ----
+# ---- the trivial model and its profile; the request (lib.sh) ----
 /usr/bin/python3 - "$tmp" "$src" <<'PY'
-import json, struct, sys, random
+import json, sys
 import onnx
 from onnx import helper, TensorProto, numpy_helper
 import numpy as np
@@ -83,21 +84,9 @@ p["exits"] = [{"tau": e["tau"], "exit_fraction": [1.0], "accuracy": e["accuracy"
 json.dump(p, open(tmp + "/trivial.json", "w"), indent=1)
 p["batch_size"] = 16
 json.dump(p, open(tmp + "/trivial16.json", "w"), indent=1)
-x = struct.pack("<784f", *[random.Random(i).uniform(-1, 1) for i in range(784)])
-hdr = json.dumps({"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
-                  "parameters": {"binary_data_size": 3136}}]}).encode()
-open(tmp + "/body.bin", "wb").write(hdr + x)
-open(tmp + "/hlen", "w").write(str(len(hdr)))
 PY
+oip_request "$tmp"
 hlen=$(cat "$tmp/hlen")
-cat >"$tmp/post.lua" <<EOF
-wrk.method = "POST"
-local f = io.open("$tmp/body.bin", "rb")
-wrk.body = f:read("*all")
-f:close()
-wrk.headers["Content-Type"] = "application/octet-stream"
-wrk.headers["Inference-Header-Content-Length"] = "$hlen"
-EOF
 
 # readiness line of a child on fd 3 -> HOST:PORT
 wait_ready() {
@@ -140,7 +129,7 @@ http {
 }
 EOF
 # nginx cannot report an ephemeral port: pick a free one first
-nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nport=$(free_port)
 sed -i "s/listen 127.0.0.1:0;/listen 127.0.0.1:$nport;/" "$tmp/nginx.conf"
 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' 2>"$tmp/nginx/stderr" &
 pids+=($!)
@@ -170,23 +159,7 @@ done
 # wrk_run URL CONNECTIONS -> "rps mean_latency_ms p99_ms"
 wrk_run() {
     wrk -t1 -c"$2" -d"${duration}s" --latency -s "$tmp/post.lua" "$1/v2/models/trivial/infer" >"$tmp/wrk.txt"
-    /usr/bin/python3 - "$tmp/wrk.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(v):
-    n, u = float(re.match(r"([\d.]+)", v).group(1)), re.search(r"(us|ms|s)$", v).group(1)
-    return n / 1000 if u == "us" else n if u == "ms" else n * 1000
-try:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    lat = ms(re.search(r"Latency\s+(\S+)", t).group(1))
-    # the distribution's own line: "99%" also ends a "+/- Stdev" figure such as 86.99%
-    p99 = ms(re.search(r"^\s*99%\s+(\S+)", t, re.M).group(1))
-except (AttributeError, ValueError):
-    sys.exit("bench_serve: cannot read wrk's report:\n" + t)
-errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-assert not errs, "non-2xx answers: " + errs.group(1)
-print("%.1f %.3f %.3f" % (rps, lat, p99))
-PY
+    wrk_figures "$tmp/wrk.txt" bench_serve | cut -d" " -f1-3
 }
 echo "== 1. ingress + balancer vs nginx, trivial model, 2 workers, wrk ${duration} s per run"
 # interleaved: nginx, serve, nginx, serve, so that drift on a shared machine hits both alike
@@ -305,7 +278,7 @@ json.loads(a)  # a real answer, or the script stops here
 assert not set(a) & set("'\\$"), "the answer cannot be quoted in nginx.conf"
 PY
 mkdir -p "$tmp/nginx3"
-cport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cport=$(free_port)
 cat >"$tmp/nginx3.conf" <<EOF
 worker_processes auto;
 pid $tmp/nginx3/nginx.pid;

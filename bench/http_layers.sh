@@ -35,6 +35,7 @@
 set -euo pipefail
 build=${1:-build}
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 duration=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-2}
 threads=${HTTP_THREADS:-2}
@@ -78,24 +79,8 @@ answer='{"model_name":"m","model_version":"1","id":"5f1c2a9e8b7d4c3a","outputs":
 path=/v2/models/m/infer
 
 # ---- the request: the OIP v2 binary extension, a JSON header and 3136 bytes of FP32 ----
-/usr/bin/python3 - "$tmp" <<'PY'
-import json, random, struct, sys
-tmp = sys.argv[1]
-x = struct.pack("<784f", *[random.Random(i).uniform(-1, 1) for i in range(784)])
-hdr = json.dumps({"inputs": [{"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
-                  "parameters": {"binary_data_size": 3136}}]}).encode()
-open(tmp + "/body.bin", "wb").write(hdr + x)
-open(tmp + "/hlen", "w").write(str(len(hdr)))
-PY
+oip_request "$tmp"
 hlen=$(cat "$tmp/hlen")
-cat >"$tmp/post.lua" <<EOF
-wrk.method = "POST"
-local f = io.open("$tmp/body.bin", "rb")
-wrk.body = f:read("*all")
-f:close()
-wrk.headers["Content-Type"] = "application/octet-stream"
-wrk.headers["Inference-Header-Content-Length"] = "$hlen"
-EOF
 
 # ---- the servers: every layer in both modes, and nginx ----
 # readiness line on the child's stdout -> HOST:PORT (bounded; a child that died says why)
@@ -123,7 +108,7 @@ for l in "${layers[@]}"; do
 done
 mkdir -p "$tmp/nginx"
 # nginx cannot report an ephemeral port: pick a free one first
-nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nport=$(free_port)
 cat >"$tmp/nginx.conf" <<EOF
 worker_processes $threads;
 pid $tmp/nginx/nginx.pid;
@@ -169,24 +154,7 @@ done
 # wrk_run URL CONNECTIONS -> "rps mean_latency_ms p99_ms socket_errors"
 wrk_run() {
     wrk -t1 -c"$2" -d"${duration}s" --latency -s "$tmp/post.lua" "$1$path" >"$tmp/wrk.txt"
-    /usr/bin/python3 - "$tmp/wrk.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(v):
-    n, u = float(re.match(r"([\d.]+)", v).group(1)), re.search(r"(us|ms|s)$", v).group(1)
-    return n / 1000 if u == "us" else n if u == "ms" else n * 1000
-try:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    lat = ms(re.search(r"Latency\s+(\S+)", t).group(1))
-    # the distribution's own line: "99%" also ends a "+/- Stdev" figure such as 86.99%
-    p99 = ms(re.search(r"^\s*99%\s+(\S+)", t, re.M).group(1))
-except (AttributeError, ValueError):
-    sys.exit("http_layers: cannot read wrk's report:\n" + t)
-errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-assert not errs, "non-2xx answers: " + errs.group(1)
-sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-print("%.1f %.3f %.3f %d" % (rps, lat, p99, sum(map(int, sock.groups())) if sock else 0))
-PY
+    wrk_figures "$tmp/wrk.txt" http_layers
 }
 
 echo "== HTTP layers on loopback: POST $path (~3.3 KB body, 163-byte answer), $threads event loops" \
