@@ -44,6 +44,8 @@
 #define SERVE_MAX_THREADS 8
 
 static const char *model_dir = SF_SOURCE_DIR "/models/fmnist-ee";
+/* Floats per image: the model's input (set once it is loaded; test images are fitted to it). */
+static size_t image_numel;
 
 static int fail(const struct sf_err *err)
 {
@@ -96,9 +98,9 @@ static int time_model(struct sf_nn_runner *r, const struct sf_nn_model *m, const
 /* batch images cycled from src (n of them). */
 static float *cycle_images(const float *src, size_t n, size_t batch)
 {
-    float *x = malloc(batch * 784 * sizeof(float));
+    float *x = malloc(batch * image_numel * sizeof(float));
     for (size_t i = 0; x && i < batch; i++)
-        memcpy(x + i * 784, src + (i % n) * 784, 784 * sizeof(float));
+        memcpy(x + i * image_numel, src + (i % n) * image_numel, image_numel * sizeof(float));
     return x;
 }
 
@@ -157,7 +159,8 @@ static int exits(struct sf_nn_runner *r, const struct sf_nn_model *m, const stru
             double f = 0, st = 0, t0 = sf_monotonic_s(), c0 = cpu_now_s();
             for (size_t i = 0; i < nbatch && !rc; i++) {
                 size_t n_out = 0;
-                rc = sf_nn_batch_set_input(&b, m, d->x + i * batch * 784, NULL, batch, &err);
+                rc =
+                    sf_nn_batch_set_input(&b, m, d->x + i * batch * image_numel, NULL, batch, &err);
                 if (!rc)
                     rc = sf_nn_runner_run(r, &b, ns, taus[t], res, &n_out, &err);
                 for (size_t j = 0; j < n_out; j++) {
@@ -222,7 +225,7 @@ static int answers(struct sf_nn_runner *r, const struct sf_nn_model *m,
         uint64_t ids[100];
         for (size_t i = 0; i < n; i++)
             ids[i] = i0 + i;
-        rc = sf_nn_batch_set_input(&b, m, d->x + i0 * 784, ids, n, &err);
+        rc = sf_nn_batch_set_input(&b, m, d->x + i0 * image_numel, ids, n, &err);
         if (!rc)
             rc = sf_nn_runner_run(r, &b, sf_nn_model_num_stages(m), tau, res, &n_out, &err);
         for (size_t j = 0; !rc && j < n_out; j++) {
@@ -300,8 +303,8 @@ static int check_logits(struct sf_nn_runner *r, const struct sf_nn_model *m, con
 {
     struct sf_err err = {{0}};
     int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m);
-    float *x = malloc(GOLDEN_N * 784 * sizeof(float)), *logits = malloc(GOLDEN_N * 64 * 4);
-    memcpy(x, gx, GOLDEN_N * 784 * sizeof(float));
+    float *x = malloc(GOLDEN_N * image_numel * sizeof(float)), *logits = malloc(GOLDEN_N * 64 * 4);
+    memcpy(x, gx, GOLDEN_N * image_numel * sizeof(float));
     printf("logits");
     for (int k = 1; k <= ns; k++) {
         const struct sf_nn_stage *st = sf_nn_model_stage(m, k);
@@ -324,7 +327,7 @@ static int check_logits(struct sf_nn_runner *r, const struct sf_nn_model *m, con
 static int serve(const struct sf_nn_model *m, enum sf_nn_backend be, struct sf_nn_opts base)
 {
     struct sf_err err = {{0}};
-    float *gx = read_f32("golden_input.f32", GOLDEN_N * 784);
+    float *gx = read_f32("golden_input.f32", GOLDEN_N * image_numel);
     if (!gx) {
         fprintf(stderr, "bench_nn: cannot read %s/golden_input.f32\n", model_dir);
         return 1;
@@ -574,6 +577,7 @@ int main(int argc, char **argv)
     struct sf_nn_model *m = NULL;
     if (sf_nn_model_load(model_dir, &m, &err))
         return fail(&err);
+    image_numel = sf_nn_shape_numel(sf_nn_model_input_shape(m));
     if (!strcmp(mode, "flops")) {
         /* The direct-convolution count, then what the backend executes per image with 1 and 2
          * threads at batch 1 and 100 (sf_nn_exec_flops: the algorithms chosen per chunk). */
@@ -605,7 +609,8 @@ int main(int argc, char **argv)
     struct sf_nn_dataset d;
     if (sf_nn_runner_new_opts(m, be, &opts, &r, &err) ||
         sf_nn_dataset_load_idx(TEST_IMAGES, TEST_LABELS, sf_nn_model_norm_mean(m),
-                               sf_nn_model_norm_std(m), 0, &d, &err))
+                               sf_nn_model_norm_std(m), 0, &d, &err) ||
+        sf_nn_dataset_fit(&d, m, &err) || sf_nn_dataset_check(&d, m, TEST_IMAGES, &err))
         return fail(&err);
     int nthr = threads > 0 ? threads : omp_get_max_threads();
     if (!strcmp(mode, "e2e"))
