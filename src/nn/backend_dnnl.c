@@ -16,7 +16,8 @@
  * copy in between.
  *
  * Layouts: convolutions are Winograd (F(2x2,3x3) or F(4x4,3x3), about 2.25-4x fewer
- * multiplications) where oneDNN has it for the CPU and shape, else direct; Winograd works in
+ * multiplications) where oneDNN has it for the CPU and shape and the output has enough tiles
+ * (conv_choose), else direct; Winograd works in
  * nChw16c, and the direct fallback is asked for the layout the hidden state is wanted in, so
  * the blocked layout runs end to end: pooling runs in its input's layout, and the hidden state
  * leaves in the layout the next stage prefers (sf_nn_exec_input_layout). The only reorders are
@@ -49,6 +50,16 @@
 /* Winograd only when input and output channels fill a 16-float register: with one input
  * channel (the image) its tile transforms cost 5-7x the direct convolution (measured). */
 #define WINO_MIN_CHANNELS 16
+/* Winograd only when the output is at least WINO_TILE x WINO_TILE (F(4x4,3x3)'s output tile:
+ * a smaller output saves no multiplication), and when an image has WINO_IMAGE_TILES tiles or a
+ * chunk of images WINO_CHUNK_TILES. Its transformed weights are 4x the direct ones (6x6
+ * products per 3x3 kernel), read once per chunk: with one tile per image and a chunk of one or
+ * two images they are read for too little work. On VGG16-SDN's 512-channel layers at 4x4
+ * Winograd ran about 2x slower than direct at batch 1, at 2x2 slower at every batch size, and
+ * its weights made most of a function instance's start (docs/benchmarks.md). */
+#define WINO_TILE        4
+#define WINO_IMAGE_TILES 4
+#define WINO_CHUNK_TILES 8
 /* Bytes after an arena's last region: oneDNN's AVX2 kernels read a vector (32 bytes) past the
  * end of the scratchpad they are given (seen under valgrind); the values read are not used. */
 #define ARENA_TAIL 4096
@@ -686,15 +697,20 @@ static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__
     return pd;
 }
 
-/* The convolution implementation for op: Winograd first (unless direct_only, and only for a
- * plain 3x3-style convolution: one group, no dilation), then direct; each with the wanted
- * destination layout first (want_l >= 0), then oneDNN's choice. */
+/* The convolution implementation for op in chunks of n: Winograd first (unless direct_only,
+ * and only for a plain 3x3-style convolution: one group, no dilation, with enough output tiles
+ * per image or per chunk: WINO_TILE above), then direct; each with the wanted destination
+ * layout first (want_l >= 0), then oneDNN's choice. */
 static dnnl_primitive_desc_t conv_choose(const struct dnnl_ctx *c, const struct sf__nn_op *op,
                                          size_t n, int want_l)
 {
     const dnnl_alg_kind_t algs[] = {dnnl_convolution_winograd, dnnl_convolution_direct};
+    const struct sf_nn_shape *os = &c->st->tensors[op->out].shape;
+    int64_t oh = os->ndim == 3 ? os->dims[1] : 0, ow = os->ndim == 3 ? os->dims[2] : 0;
+    int64_t tiles = ((oh + WINO_TILE - 1) / WINO_TILE) * ((ow + WINO_TILE - 1) / WINO_TILE);
     int wino = !c->direct_only && op->cin >= WINO_MIN_CHANNELS && op->cout >= WINO_MIN_CHANNELS &&
-               op->group == 1 && op->dh == 1 && op->dw == 1;
+               op->group == 1 && op->dh == 1 && op->dw == 1 && oh >= WINO_TILE && ow >= WINO_TILE &&
+               (tiles >= WINO_IMAGE_TILES || (double)tiles * (double)n >= WINO_CHUNK_TILES);
     for (size_t a = wino ? 0 : 1; a < 2; a++)
         for (int k = want_l >= 0 ? 0 : 1; k < 2; k++) {
             dnnl_primitive_desc_t pd = conv_pd(c, op, n, algs[a], k == 0 ? want_l : -1);

@@ -235,12 +235,51 @@ static void test_vgg16_sdn_golden(void **state)
     sf_nn_model_free(m);
 }
 
+/* Where Winograd pays on VGG16-SDN (backend_dnnl.c conv_choose): not at 2x2 outputs (stage 11's
+ * three convolutions: one F(4x4,3x3) tile would save no multiplication), not at 4x4 outputs
+ * (one tile) for a single image, but at 4x4 for a chunk of 8 images and at 32x32 for one, where
+ * the CPU has it. sf_nn_exec_flops tells the algorithms apart: it counts Winograd's products,
+ * not the direct taps. */
+static void test_vgg16_sdn_winograd_where_it_pays(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_nn_model *m = NULL;
+    if (sf_nn_model_load(tu_src("models/vgg16-sdn"), &m, &err))
+        fail_msg("%s", err.msg);
+    const struct sf_nn_opts deflt = {.threads = 1}, direct = {.threads = 1, .conv_direct = 1};
+    double f[12][2][2]; /* stage, direct?, batch 1 / 100 */
+    const int stages[] = {2, 9, 11};
+    for (size_t i = 0; i < SF_ARRAY_LEN(stages); i++)
+        for (int d = 0; d < 2; d++) {
+            struct sf_nn_exec *ex;
+            if (sf_nn_exec_new_opts(sf_nn_model_stage(m, stages[i]), SF_NN_BACKEND_DNNL,
+                                    d ? &direct : &deflt, &ex, &err))
+                fail_msg("%s", err.msg);
+            f[stages[i]][d][0] = sf_nn_exec_flops(ex, 1);
+            f[stages[i]][d][1] = sf_nn_exec_flops(ex, 100);
+            sf_nn_exec_free(ex);
+        }
+    /* this CPU has Winograd when stage 2 (64 channels, 32x32) uses it for one image */
+    int wino = f[2][0][0] < f[2][1][0] - 0.5;
+    print_message("vgg16-sdn: Winograd %s on this CPU\n", wino ? "available" : "not available");
+    for (int b = 0; b < 2; b++)
+        assert_true(fabs(f[11][0][b] - f[11][1][b]) < 0.5); /* 2x2: direct at every size */
+    assert_true(fabs(f[9][0][0] - f[9][1][0]) < 0.5);       /* 4x4, one image: direct */
+    if (wino)
+        assert_true(f[9][0][1] < f[9][1][1] - 0.5); /* 4x4, chunks of 8: Winograd */
+    else
+        assert_true(fabs(f[9][0][1] - f[9][1][1]) < 0.5);
+    sf_nn_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_families_match_torch),
         cmocka_unit_test(test_families_exit_driver),
         cmocka_unit_test(test_vgg16_sdn_golden),
+        cmocka_unit_test(test_vgg16_sdn_winograd_where_it_pays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
