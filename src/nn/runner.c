@@ -267,7 +267,8 @@ static int keep_rows(void *arg, size_t r0, size_t n, const float *hidden, struct
  * stage of the call on one worker before the worker takes its next group. Its hidden state
  * goes from one stage to the next through a small per-worker buffer that stays in cache
  * (stage by stage, a batch of 100 writes and reads 3-5 MB of hidden state per stage), and the
- * call is one pool job instead of one per stage. With exits the stages run stage by stage:
+ * call is one pool job instead of one per stage, where the weights re-read per group cost less
+ * than the hidden state kept in cache (groups_pay). With exits the stages run stage by stage:
  * groups measured no faster there (docs/benchmarks.md), and survivors batch better. */
 
 /* Floats a group buffer starts past a cache line: oneDNN's F(4x4,3x3) Winograd kernel writes
@@ -322,6 +323,52 @@ static int run_group(void *arg, size_t g, int worker, struct sf_err *err)
     return SF_OK;
 }
 
+/* Requests per group for stages first..last: the smallest sub-batch among them (see
+ * run_groups). */
+static size_t group_size(const struct sf_nn_runner *r, int first, int last)
+{
+    size_t gr = SIZE_MAX;
+    for (int k = first; k <= last; k++) {
+        size_t sub = sf_nn_exec_sub_batch(r->ex[k - 1]);
+        gr = sub < gr ? sub : gr;
+    }
+    return gr ? gr : 1;
+}
+
+/* Floats of a stage's weights as the model holds them (a backend's blocked or Winograd copy is
+ * as large or larger). */
+static double stage_weight_floats(const struct sf_nn_stage *st)
+{
+    double w = 0;
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        if (op->kind == SF__OP_CONV && op->group > 0)
+            w += (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
+        else if (op->kind == SF__OP_GEMM)
+            w += (double)op->cout * op->cin;
+    }
+    return w;
+}
+
+/* Whether groups pay for stages first..last: a group of gr requests reads every stage's
+ * weights once per group, where stage by stage reads them once per sub-batch of that stage;
+ * groups save each request's hidden state between stages (written, then read). VGG16-SDN's
+ * 60 MB of weights in groups of one image cost far more than the 1.4 MB of hidden state per
+ * image they keep in cache (docs/benchmarks.md); the Fashion-MNIST model's few hundred KB do
+ * not. */
+static int groups_pay(const struct sf_nn_runner *r, int first, int last, size_t gr)
+{
+    double added = 0, saved = 0;
+    for (int k = first; k <= last; k++) {
+        const struct sf_nn_stage *st = sf_nn_model_stage(r->m, k);
+        size_t sub = sf_nn_exec_sub_batch(r->ex[k - 1]);
+        added += stage_weight_floats(st) * (1.0 / (double)gr - 1.0 / (double)(sub ? sub : 1));
+        if (k < last)
+            saved += 2.0 * (double)sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
+    }
+    return added <= saved;
+}
+
 /* Stages b->stages_done + 1 .. last of a batch without exits, in groups (see above). */
 static int run_groups(struct sf_nn_runner *r, struct sf_nn_batch *b, int last,
                       struct sf_nn_result *out, size_t *n_out, struct sf_err *err)
@@ -330,11 +377,7 @@ static int run_groups(struct sf_nn_runner *r, struct sf_nn_batch *b, int last,
     /* Requests per group: the smallest sub-batch of the stages (the requests whose largest
      * layer fits half of L2; 3 for the bundled model on a 1 MB L2, where groups of 3-5
      * measured 2-3 % faster than 8, 5-8 % faster than 20). */
-    size_t gr = SIZE_MAX;
-    for (int k = j.first; k <= last; k++) {
-        size_t sub = sf_nn_exec_sub_batch(r->ex[k - 1]);
-        gr = sub < gr ? sub : gr;
-    }
+    size_t gr = group_size(r, j.first, last);
     size_t by_size = (b->n + gr - 1) / gr;
     size_t by_threads = b->n < (size_t)r->threads ? b->n : (size_t)r->threads;
     j.groups = by_size > by_threads ? by_size : by_threads;
@@ -392,7 +435,9 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
     if (b->num_classes != c)
         return sf_err_set(err, SF_EINVAL, "batch has %d classes, model %d", b->num_classes, c);
     /* Without exits (tau > 1, or NaN, which no confidence reaches either): groups. */
-    if (b->n > 0 && last_stage > b->stages_done && !(tau <= 1.0) && r->local) {
+    if (b->n > 0 && last_stage > b->stages_done && !(tau <= 1.0) && r->local &&
+        groups_pay(r, b->stages_done + 1, last_stage,
+                   group_size(r, b->stages_done + 1, last_stage))) {
         const struct sf_nn_shape *is =
             sf_nn_stage_input_shape(sf_nn_model_stage(r->m, b->stages_done + 1));
         if (sf_nn_shape_numel(is) != sf_nn_shape_numel(&b->shape) || is->ndim != b->shape.ndim ||
