@@ -119,7 +119,7 @@ static const struct sf_opt_cmd demo_spec = {
  * A T-CIP is a share of a core whatever the host's speed (an instance's price over a function's
  * per second of the model), so the load asks as much of the cores on any machine. Planned
  * against the bundled WITS prefix, instances pay from about 1.8x (launches, cold starts and the
- * billing minimum weigh against a bursty trace; at 1.2x every policy chose functions); at 2.7x
+ * billing minimum weigh against a bursty trace; at 1.2x every policy chose functions); at 2.8x
  * the request SLO falls to 75 % on a 2-core host (docs/benchmarks.md). */
 #define DEMO_TCIP_LOAD 2.0
 /* When the plan has no finite T-CIP: the trace's counts x this over the host speed. */
