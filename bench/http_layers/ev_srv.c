@@ -97,13 +97,12 @@ int main(int argc, char **argv)
     struct srv s;
     memset(&s, 0, sizeof(s));
     struct layer_opts o;
-    int rc = layer_opts_parse(argc, argv, &o);
+    sigset_t stop; /* taken by sigwait below only */
+    int rc = layer_start(argc, argv, &o, &stop);
     if (rc)
         return rc;
     int threads = o.threads, port = o.port;
     s.sync = o.sync;
-    sigset_t stop; /* taken by sigwait below only */
-    layer_block_stop(&stop);
 
     struct sf__ev_cfg cfg = {.host = "127.0.0.1",
                              .port = port,

@@ -136,13 +136,12 @@ static void *loop_main(void *arg)
 int main(int argc, char **argv)
 {
     struct layer_opts o;
-    int rc = layer_opts_parse(argc, argv, &o);
+    sigset_t stop; /* taken by sigwait below only */
+    int rc = layer_start(argc, argv, &o, &stop);
     if (rc)
         return rc;
     int threads = o.threads, port = o.port;
     sync_mode = o.sync;
-    sigset_t stop; /* taken by sigwait below only */
-    layer_block_stop(&stop);
 
     h2o_config_init(&config);
     h2o_hostconf_t *host =

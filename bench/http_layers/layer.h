@@ -67,6 +67,16 @@ static inline void layer_block_stop(sigset_t *stop)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* A server's start: its command line into o, then SIGTERM and SIGINT blocked into stop (for
+ * sigwait in main). 0, or the exit code of a usage error (printed). */
+static inline int layer_start(int argc, char **argv, struct layer_opts *o, sigset_t *stop)
+{
+    int rc = layer_opts_parse(argc, argv, o);
+    if (!rc)
+        layer_block_stop(stop);
+    return rc;
+}
+
 /* A non-blocking listening socket on 127.0.0.1:port that shares its port (SO_REUSEPORT); -1 on
  * failure. */
 static inline int layer_listen_shared(int port)

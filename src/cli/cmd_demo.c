@@ -577,7 +577,7 @@ static void print_table(const struct run *runs, int n, double trace_s, double sl
            trace_s, slo_s, live ? "" : " (predicted; --predict-only runs no server)");
 }
 
-/* The runs as JSON; rate_scale and tcip_rps: the load (docs/formats.md). */
+/* The runs as JSON; rate_scale and tcip_rps: how the load was set (docs/serving.md). */
 static int print_json(const struct run *runs, int n, double trace_s, int live, double speed,
                       double rate_scale, double tcip_rps)
 {
@@ -966,8 +966,8 @@ static void demo_header(const struct demo *d)
            (long long)d->tr.n_epochs, d->prof.slo_s, d->a.rate_scale, d->n_req,
            d->n_req / (d->tr.n_epochs * d->prof.slo_s), d->same.batching);
     if (d->tcip_rps > 0)
-        printf("          the default load: %g x the IaaS pool's T-CIP here (%.0f req/s), where "
-               "instances pay part of the time\n",
+        printf("          scaled to %g x the rate where a VM starts to pay for itself here (the "
+               "IaaS pool's traffic cost indifference point, T-CIP: %.0f req/s)\n",
                DEMO_TCIP_LOAD, d->tcip_rps);
     printf("prices    %s, VM billing %g x faster (per %.3g s, %.3g s minimum): a demo epoch stands "
            "for the paper's %g s one\n",

@@ -32,8 +32,9 @@ struct sf_nn_runner {
     size_t rows;        /* rows of logits, src, probs and cls */
     int threads;        /* workers of the pool */
     int local;          /* every stage's backend can run on one worker (depth-first groups) */
-    float *ws[SF_NN_MAX_THREADS]; /* per worker: two group-sized hidden-state buffers */
-    size_t ws_floats;             /* floats of each ws[i] (both halves) */
+    double weight_floats[SF_NN_MAX_STAGES]; /* per stage, as the model holds them (groups_pay) */
+    float *ws[SF_NN_MAX_THREADS];           /* per worker: two group-sized hidden-state buffers */
+    size_t ws_floats;                       /* floats of each ws[i] (both halves) */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b)
@@ -123,6 +124,21 @@ void sf_nn_runner_free(struct sf_nn_runner *r)
     free(r);
 }
 
+/* Floats of a stage's weights as the model holds them (a backend's blocked or Winograd copy is
+ * as large or larger). */
+static double stage_weight_floats(const struct sf_nn_stage *st)
+{
+    double w = 0;
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        if (op->kind == SF__OP_CONV && op->group > 0)
+            w += (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
+        else if (op->kind == SF__OP_GEMM)
+            w += (double)op->cout * op->cin;
+    }
+    return w;
+}
+
 int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backend,
                           const struct sf_nn_opts *opts, struct sf_nn_runner **out,
                           struct sf_err *err)
@@ -149,8 +165,10 @@ int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backen
     }
     r->threads = sf__nn_pool_threads(r->pool);
     r->local = 1;
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < n; k++) {
         r->local = r->local && sf__nn_exec_has_local(r->ex[k]);
+        r->weight_floats[k] = stage_weight_floats(sf_nn_model_stage(m, k + 1));
+    }
     *out = r;
     return SF_OK;
 }
@@ -323,8 +341,9 @@ static int run_group(void *arg, size_t g, int worker, struct sf_err *err)
     return SF_OK;
 }
 
-/* Requests per group for stages first..last: the smallest sub-batch among them (see
- * run_groups). */
+/* Requests per group for stages first..last: the smallest sub-batch among them (the requests
+ * whose largest layer fits half of L2; 3 for the bundled model on a 1 MB L2, where groups of 3-5
+ * measured 2-3 % faster than 8, 5-8 % faster than 20). */
 static size_t group_size(const struct sf_nn_runner *r, int first, int last)
 {
     size_t gr = SIZE_MAX;
@@ -333,21 +352,6 @@ static size_t group_size(const struct sf_nn_runner *r, int first, int last)
         gr = sub < gr ? sub : gr;
     }
     return gr ? gr : 1;
-}
-
-/* Floats of a stage's weights as the model holds them (a backend's blocked or Winograd copy is
- * as large or larger). */
-static double stage_weight_floats(const struct sf_nn_stage *st)
-{
-    double w = 0;
-    for (int i = 0; i < st->nops; i++) {
-        const struct sf__nn_op *op = &st->ops[i];
-        if (op->kind == SF__OP_CONV && op->group > 0)
-            w += (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
-        else if (op->kind == SF__OP_GEMM)
-            w += (double)op->cout * op->cin;
-    }
-    return w;
 }
 
 /* Whether groups pay for stages first..last: a group of gr requests reads every stage's
@@ -362,7 +366,7 @@ static int groups_pay(const struct sf_nn_runner *r, int first, int last, size_t 
     for (int k = first; k <= last; k++) {
         const struct sf_nn_stage *st = sf_nn_model_stage(r->m, k);
         size_t sub = sf_nn_exec_sub_batch(r->ex[k - 1]);
-        added += stage_weight_floats(st) * (1.0 / (double)gr - 1.0 / (double)(sub ? sub : 1));
+        added += r->weight_floats[k - 1] * (1.0 / (double)gr - 1.0 / (double)(sub ? sub : 1));
         if (k < last)
             saved += 2.0 * (double)sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
     }
@@ -370,14 +374,10 @@ static int groups_pay(const struct sf_nn_runner *r, int first, int last, size_t 
 }
 
 /* Stages b->stages_done + 1 .. last of a batch without exits, in groups (see above). */
-static int run_groups(struct sf_nn_runner *r, struct sf_nn_batch *b, int last,
+static int run_groups(struct sf_nn_runner *r, struct sf_nn_batch *b, int last, size_t gr,
                       struct sf_nn_result *out, size_t *n_out, struct sf_err *err)
 {
     struct group_job j = {.r = r, .b = b, .first = b->stages_done + 1, .last = last, .n = b->n};
-    /* Requests per group: the smallest sub-batch of the stages (the requests whose largest
-     * layer fits half of L2; 3 for the bundled model on a 1 MB L2, where groups of 3-5
-     * measured 2-3 % faster than 8, 5-8 % faster than 20). */
-    size_t gr = group_size(r, j.first, last);
     size_t by_size = (b->n + gr - 1) / gr;
     size_t by_threads = b->n < (size_t)r->threads ? b->n : (size_t)r->threads;
     j.groups = by_size > by_threads ? by_size : by_threads;
@@ -435,16 +435,16 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
     if (b->num_classes != c)
         return sf_err_set(err, SF_EINVAL, "batch has %d classes, model %d", b->num_classes, c);
     /* Without exits (tau > 1, or NaN, which no confidence reaches either): groups. */
+    size_t gr = group_size(r, b->stages_done + 1, last_stage);
     if (b->n > 0 && last_stage > b->stages_done && !(tau <= 1.0) && r->local &&
-        groups_pay(r, b->stages_done + 1, last_stage,
-                   group_size(r, b->stages_done + 1, last_stage))) {
+        groups_pay(r, b->stages_done + 1, last_stage, gr)) {
         const struct sf_nn_shape *is =
             sf_nn_stage_input_shape(sf_nn_model_stage(r->m, b->stages_done + 1));
         if (sf_nn_shape_numel(is) != sf_nn_shape_numel(&b->shape) || is->ndim != b->shape.ndim ||
             memcmp(is->dims, b->shape.dims, sizeof(is->dims[0]) * (size_t)is->ndim))
             return sf_err_set(err, SF_EINVAL, "stage %d: batch shape does not match its input",
                               b->stages_done + 1);
-        int rc = run_groups(r, b, last_stage, out, n_out, err);
+        int rc = run_groups(r, b, last_stage, gr, out, n_out, err);
         if (rc)
             return rc;
     }
