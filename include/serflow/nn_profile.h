@@ -49,10 +49,11 @@ struct sf_nn_stage_timing {
     double per_req_s; /* median_s / batch */
 };
 
-/* Times every stage of r at every batch size in batches[0..nb): `warmup` untimed runs, then
- * `reps` timed runs (1..100000) on inputs taken from the model's own hidden states for
- * `images` (at least one image, reused cyclically). out needs ns * nb entries, stage-major.
- * Blocks for the duration of the runs. */
+/* Times every stage of r at every batch size in batches[0..nb): `warmup` untimed passes, then
+ * `reps` timed passes (1..100000), each running stages 1..ns in order as a runner does (a stage
+ * meets the caches its predecessor left), on inputs taken from the model's own hidden states
+ * for `images` (at least one image, reused cyclically). out needs ns * nb entries,
+ * stage-major. Blocks for the duration of the runs. */
 int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *m,
                               const float *images, size_t n_images, const size_t *batches,
                               size_t nb, int warmup, int reps, struct sf_nn_stage_timing *out,
