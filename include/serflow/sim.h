@@ -34,9 +34,11 @@ struct sf_sim_opts {
     int fn_concurrency;       /* concurrent containers per function: 1000 */
     int fn_bill_init;         /* bill the cold-start (init) time, as Lambda does since 2025: 1 */
     /* > 0: instances and function containers share this many cores, as the local provider's do
-     * on one machine: work of w threads started while others of b threads run takes
-     * max(1, (w + b) / host_cores) times its profiled time (a function's init too; an instance
-     * counts as busy for one function cold start after its launch, loading the model);
+     * on one machine: processor sharing, every running thread progressing at min(1, host_cores /
+     * threads running), so work that overlaps other work takes longer and so does the other
+     * (a function call that runs longer is billed the extra time); an instance booting counts
+     * as busy for one function cold start after its launch (loading the model); a function's
+     * cold start is taken as measured on the host, not stretched again;
      * 0 (default): each has its own vCPUs, as in a cloud */
     double host_cores;
     double payload_factor;    /* wire bytes per hidden-state byte: SF_PLAN_PAYLOAD_FACTOR (4/3) */

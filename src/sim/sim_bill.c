@@ -12,8 +12,8 @@
 
 /* ---- function containers ---- */
 
-double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
-                     double slow, int *cold, int *throttled, double *bill_s)
+int sf__fn_pick(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double *wait_s,
+                int *cold, int *throttled)
 {
     int pick = -1, pick_cold = 1;
     for (int i = 0; i < fp->n; i++) {
@@ -28,11 +28,12 @@ double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double 
         if (pick < 0)
             pick = i;
     }
-    double wait = 0;
+    *wait_s = 0;
     *throttled = 0;
     if (pick < 0 && fp->n < fp->cap) {
         pick = fp->n++;
         fp->last_end[pick] = -INFINITY;
+        fp->busy_until[pick] = start_s; /* free from now: not busy beside its own call */
     }
     if (pick < 0) {
         /* every container busy and the cap reached: wait for the first to finish */
@@ -40,16 +41,21 @@ double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double 
         for (int i = 1; i < fp->n; i++)
             if (fp->busy_until[i] < fp->busy_until[pick])
                 pick = i;
-        wait = fp->busy_until[pick] - start_s;
+        *wait_s = fp->busy_until[pick] - start_s;
         pick_cold = 0;
         *throttled = 1;
     }
-    double init = pick_cold ? o->fn_cold_start_s * slow : 0;
-    fp->busy_until[pick] = start_s + wait + init + run;
-    fp->last_end[pick] = fp->busy_until[pick];
     *cold = pick_cold;
-    *bill_s = run + (o->fn_bill_init ? init : 0);
-    return wait + init + run;
+    return pick;
+}
+
+double sf__fn_start(struct sf__fnpool *fp, const struct sf_sim_opts *o, int pick, double start_s,
+                    double wait_s, double init_s, double run_s, double *bill_s)
+{
+    fp->busy_until[pick] = start_s + wait_s + init_s + run_s;
+    fp->last_end[pick] = fp->busy_until[pick];
+    *bill_s = run_s + (o->fn_bill_init ? init_s : 0);
+    return wait_s + init_s + run_s;
 }
 
 /* ---- billing ---- */
@@ -62,6 +68,13 @@ void sf__charge_fn(struct sf__shared *sh, struct sf__pstate *ps, double bill)
     r->function_cost_usd += d * ps->rt->fn_usd_per_s + sh->price->fn_request_fee_usd;
     r->fee_usd += sh->price->fn_request_fee_usd;
     r->invocations++;
+}
+
+void sf__charge_fn_extra(struct sf__shared *sh, struct sf__pstate *ps, double extra_s)
+{
+    (void)sh;
+    ps->res->function_gb_s += extra_s * ps->rt->fn_gb;
+    ps->res->function_cost_usd += extra_s * ps->rt->fn_usd_per_s;
 }
 
 void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_instance *in,

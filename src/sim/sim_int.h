@@ -65,11 +65,24 @@ struct sf__fnpool {
     int n, cap;
 };
 
-/* Starts an invocation at start_s running run_s (a cold container's init takes slow x the cold
- * start: the host's slowdown, 1 in a cloud); returns its latency (wait + init + run) and sets
- * *cold / *throttled; the billed duration goes to *bill_s. */
-double sf__fn_invoke(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double run,
-                     double slow, int *cold, int *throttled, double *bill_s);
+/* An invocation arriving at start_s: the container it runs in (a warm one, else a cold one, else,
+ * at the cap, the first to finish, after *wait_s), whether that one is cold and whether the call
+ * was throttled. Then sf__fn_start with its init (0 when warm) and run times, as long as they take
+ * on the host from start_s + *wait_s: marks the container busy, sets the billed duration and
+ * returns the latency (wait + init + run). */
+int sf__fn_pick(struct sf__fnpool *fp, const struct sf_sim_opts *o, double start_s, double *wait_s,
+                int *cold, int *throttled);
+double sf__fn_start(struct sf__fnpool *fp, const struct sf_sim_opts *o, int pick, double start_s,
+                    double wait_s, double init_s, double run_s, double *bill_s);
+
+/* Work on a shared host (sf_sim_opts.host_cores): a function container or an instance busy with
+ * rem_s seconds of its own work left (at full speed), on `threads` threads, ending at end_s. */
+struct sf__hjob {
+    double rem_s, end_s;
+    int threads, kind,
+        idx; /* kind: 0 a container fn.busy_until[idx], 1 an instance fleet.inst[idx],
+                2 an instance booting (not moved: its boot has a fixed length) */
+};
 
 /* ---- per-policy state and the shared samples (sim.c) ---- */
 
@@ -80,7 +93,8 @@ struct sf__pstate {
     struct sf_ctl_params ctl;    /* the fleet's mechanics (cold starts, termination delay, caps) */
     struct sf_fleet fleet;
     struct sf__fnpool fn;
-    uint64_t *resp_hist; /* request response times in SF__RESP_BIN_S bins, the last one open */
+    struct sf__hjob *hjobs; /* host_cores > 0: scratch for the host's sharing (host_share, sim.c) */
+    uint64_t *resp_hist;    /* request response times in SF__RESP_BIN_S bins, the last one open */
     struct sf_policy_result *res;
     struct sf_policy *pol;   /* ctl/ policy module; NULL for the oracle and the static fleet */
     const int32_t *schedule; /* oracle/static: target at an epoch, -1 = none (index = epoch) */
@@ -122,6 +136,8 @@ struct sf__shared {
 
 /* Billing of one function invocation and of one instance's life (sim_bill.c). */
 void sf__charge_fn(struct sf__shared *sh, struct sf__pstate *ps, double bill);
+/* extra_s more seconds of a call already charged (it ran longer on a shared host): no fee */
+void sf__charge_fn_extra(struct sf__shared *sh, struct sf__pstate *ps, double extra_s);
 void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_instance *in,
                  int64_t end_epoch);
 
