@@ -226,6 +226,10 @@ static int demo_check(int argc, char **argv, struct sf_err *err)
 static const size_t DEMO_SPEED_BATCHES[] = {100, 50, 20};
 /* Function calls timed for the warm per-call overhead (the median is used). */
 #define DEMO_WARM_CALLS 25
+/* ... and warm calls of a batch of test images at the demo's tau, for the function's speed as
+ * billed against the profile's: this many, of at most DEMO_BATCH_IMAGES images. */
+#define DEMO_BATCH_CALLS  9
+#define DEMO_BATCH_IMAGES 100
 
 /* One policy's run: live (serve + load) and predicted (the simulator on the same binding). */
 struct run {
@@ -272,8 +276,9 @@ static int write_temp_json(json_t *doc, char *tmpl, struct sf_err *err)
     return bad ? sf_err_set(err, SF_EIO, "%s: cannot write", tmpl) : SF_OK;
 }
 
-/* The catalog at path with its VM billing granularity and minimum divided by x, as a new file. */
-static int scaled_catalog(const char *path, double x, char *out, size_t out_size,
+/* The catalog at path with its VM billing granularity and minimum divided by x, and functions
+ * of at most max_vcpus vCPUs (memory up to that many times the MB per vCPU), as a new file. */
+static int scaled_catalog(const char *path, double x, int max_vcpus, char *out, size_t out_size,
                           struct sf_err *err)
 {
     json_error_t je;
@@ -281,11 +286,21 @@ static int scaled_catalog(const char *path, double x, char *out, size_t out_size
     json_t *bill = doc ? json_object_get(json_object_get(doc, "vm"), "billing") : NULL;
     json_t *g = json_object_get(json_object_get(bill, "granularity"), "value");
     json_t *m = json_object_get(json_object_get(bill, "minimum"), "value");
-    if (!json_is_number(g) || !json_is_number(m)) {
+    json_t *fn = json_object_get(doc, "function");
+    json_t *per = json_object_get(fn, "mb_per_vcpu");
+    json_t *mem = json_object_get(fn, "memory_mb");
+    json_t *max = json_object_get(mem, "max");
+    if (!json_is_number(g) || !json_is_number(m) || !json_is_integer(per) ||
+        !json_is_integer(max)) {
         json_decref(doc);
-        return sf_err_set(err, SF_EPARSE, "%s: no vm.billing granularity and minimum to scale",
+        return sf_err_set(err, SF_EPARSE,
+                          "%s: no vm.billing granularity and minimum to scale, or no "
+                          "function.mb_per_vcpu and memory_mb.max to cap",
                           path);
     }
+    json_int_t cap = json_integer_value(per) * (max_vcpus > 0 ? max_vcpus : 1);
+    if (cap < json_integer_value(max))
+        json_object_set_new(mem, "max", json_integer(cap));
     json_object_set_new(json_object_get(bill, "granularity"), "value",
                         json_real(json_number_value(g) / x));
     json_object_set_new(json_object_get(bill, "minimum"), "value",
@@ -304,8 +319,16 @@ static int scaled_catalog(const char *path, double x, char *out, size_t out_size
  * warm one-image call (the event's delivery, decoding, the reply), the median of
  * DEMO_WARM_CALLS. 0 when a figure could not be measured. The profile times the bare runtime, so
  * the prediction adds both. */
+/* A warm call of a batch of test images at the demo's tau: billed, and how many ran each stage. */
+struct fn_batch_call {
+    double billed_s;
+    int alive[SF_MAX_STAGES];
+};
+
 struct fn_costs {
-    double cold_s, warm_call_s;
+    double cold_s, warm_call_s; /* warm_call_s: one image at tau 0 */
+    struct fn_batch_call batch[DEMO_BATCH_CALLS];
+    int n_batch;
 };
 
 static int invoke_once(const char *url, const void *frame, size_t len, double *billed_ms)
@@ -343,11 +366,59 @@ static void *first_call_main(void *arg)
 /* together: containers started at once, as the demo's first batches start one per core; their
  * inits share the cores and the machine's page-fault path, which one started alone does not
  * show (3.0-3.5 s each for two, 2.3 s alone, on a 2-core VM) */
-static struct fn_costs measure_function(const char *exe, const char *model_dir, const char *name,
-                                        const struct sf_nn_model *m, const float *x, int mem_mb,
-                                        int together)
+/* Warm calls of n test images each at tau (different images each time): what each billed and
+ * where its images left, into c->batch; stops at the first that fails. */
+static void warm_batches(const char *url, const struct sf_nn_model *m,
+                         const struct sf_nn_dataset *ds, size_t n, double tau, struct fn_costs *c)
 {
-    struct fn_costs c = {0, 0};
+    const struct sf_nn_shape *shape = sf_nn_model_input_shape(m);
+    size_t numel = sf_nn_shape_numel(shape);
+    uint64_t ids[DEMO_BATCH_IMAGES];
+    n = n > DEMO_BATCH_IMAGES ? DEMO_BATCH_IMAGES : n;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = i + 1;
+    c->n_batch = 0;
+    for (int k = 0; k < DEMO_BATCH_CALLS && n > 0 && ds->n >= n; k++) {
+        size_t at = ((size_t)k * n) % (ds->n - n + 1);
+        void *frame = NULL;
+        size_t len = 0, resp_len = 0, got = 0;
+        char *resp = NULL;
+        long status = 0;
+        struct sf_err err = {{0}};
+        struct sf_http_bill bill = {-1, -1, -1};
+        struct sf_http_opts o = {.bill = &bill};
+        struct sf_serve_result *r = NULL;
+        int ok = sf_frame_input_encode(ids, ds->x + at * numel, n, shape, tau, &frame, &len,
+                                       &err) == SF_OK &&
+                 sf_http_request_opts(NULL, &o, url, frame, len, NULL, 30, &status, &resp,
+                                      &resp_len, NULL, &err) == SF_OK &&
+                 status == 200 && bill.billed_ms >= 0 &&
+                 sf_frame_result_decode(resp, resp_len, sf_nn_model_num_classes(m), n, &r, &got,
+                                        &err) == SF_OK &&
+                 got == n;
+        if (ok) {
+            struct fn_batch_call *b = &c->batch[c->n_batch++];
+            memset(b, 0, sizeof(*b));
+            b->billed_s = bill.billed_ms / 1000;
+            for (size_t i = 0; i < n; i++)
+                for (int s = 0; s < r[i].exit_stage && s < SF_MAX_STAGES; s++)
+                    b->alive[s]++;
+        }
+        free(r);
+        free(resp);
+        free(frame);
+        if (!ok)
+            break;
+    }
+}
+
+static struct fn_costs measure_function(const char *exe, const char *model_dir, const char *name,
+                                        const struct sf_nn_model *m, const struct sf_nn_dataset *ds,
+                                        size_t batch_n, double tau, int mem_mb, int together)
+{
+    struct fn_costs c;
+    memset(&c, 0, sizeof(c));
+    const float *x = ds->x;
     char fd[8], mem[16], conc[16];
     if (together < 1)
         together = 1;
@@ -416,6 +487,8 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
                 c.warm_call_s = calls[n / 2];
                 c.cold_s = first_ms / 1000 - c.warm_call_s; /* the init the first call paid */
             }
+            if (n > 0)
+                warm_batches(url, m, ds, batch_n, tau, &c);
         }
     }
     free(frame);
@@ -579,7 +652,7 @@ static void print_table(const struct run *runs, int n, double trace_s, double sl
 
 /* The runs as JSON; rate_scale and tcip_rps: how the load was set (docs/serving.md). */
 static int print_json(const struct run *runs, int n, double trace_s, int live, double speed,
-                      double rate_scale, double tcip_rps)
+                      double speed_2t, double rate_scale, double tcip_rps)
 {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
@@ -617,6 +690,7 @@ static int print_json(const struct run *runs, int n, double trace_s, int live, d
     json_t *o =
         json_pack("{s:f,s:b,s:f,s:f,s:f,s:o}", "trace_s", trace_s, "live", live, "host_speed_ratio",
                   speed, "rate_scale", rate_scale, "tcip_rps", tcip_rps, "policies", arr);
+    json_object_set_new(o, "host_speed_ratio_2t", speed_2t > 0 ? json_real(speed_2t) : json_null());
     int code = sf_cli_print_json("demo", o);
     json_decref(o);
     return code;
@@ -653,8 +727,10 @@ struct demo {
     double tau;
     struct sf_sim_opts so;
     double cold_s, cold_allowed_s; /* measured; allowed for in the SLO */
-    double host_speed;             /* this machine's model time over the profile's (1: same) */
-    double tcip_rps; /* the IaaS pool's T-CIP the default load is set from; 0: not used */
+    double host_speed;    /* this machine's model time over the profile's, 1 thread (1: same) */
+    double host_speed_2t; /* the same with 2 threads (runtimes of 2+ threads); 0: not measured */
+    double fn_speed;      /* a function's billed time over the scaled profile's, calls of a batch */
+    double tcip_rps;      /* the IaaS pool's T-CIP the default load is set from; 0: not used */
     struct same same;
     struct run runs[DEMO_RUNS];
 };
@@ -714,8 +790,14 @@ static int demo_load(struct demo *d, struct sf_err *err)
     if (a->time_scale <= 0)
         a->time_scale =
             DEMO_PAPER_EPOCH_S / d->prof.slo_s > 1 ? DEMO_PAPER_EPOCH_S / d->prof.slo_s : 1;
-    if ((rc = scaled_catalog(sf_cli_bundled("pricing/local.json"), a->time_scale, d->same.pricing,
-                             sizeof(d->same.pricing), err)) != SF_OK ||
+    /* functions of at most the cores over the containers run at once: a container of more
+     * vCPUs than it gets under load is billed for them and runs slower than profiled (3,538 MB
+     * functions, two threads, ran 10-13 % slower than predicted beside the load generator and
+     * the ingress on a 2-core host; one-thread ones within 2 %) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int fn_vcpus = cores >= demo_fn_concurrency() ? (int)cores / demo_fn_concurrency() : 1;
+    if ((rc = scaled_catalog(sf_cli_bundled("pricing/local.json"), a->time_scale, fn_vcpus,
+                             d->same.pricing, sizeof(d->same.pricing), err)) != SF_OK ||
         (rc = sf_pricing_load(&d->pr, d->same.pricing, err)) != SF_OK ||
         (rc = sf_nn_dataset_load_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
                                      "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
@@ -778,13 +860,17 @@ static int demo_scale_trace(struct demo *d, struct sf_err *err)
     return write_traffic(d, err);
 }
 
-/* The profile's time for one batch whose requests left at exits[] (1-based stages): the
- * one-thread VM line (what a 1,769 MB function and a local-1t worker run). -1: no such line. */
-static double profile_batch_s(const struct sf_profile *p, const struct sf_nn_result *res, size_t n)
+/* The profile's time for one batch whose requests left at exits[] (1-based stages) on its
+ * `threads`-thread VM line (local-Nt: what a worker of N threads and a function of N x 1,769 MB
+ * run). -1: no such line. */
+static double profile_batch_s(const struct sf_profile *p, int threads,
+                              const struct sf_nn_result *res, size_t n)
 {
+    char name[SF_NAME_MAX];
+    snprintf(name, sizeof(name), "local-%dt", threads);
     const struct sf_runtime *rt = NULL;
     for (size_t i = 0; i < p->n_rt && !rt; i++)
-        if (p->rt[i].kind == SF_RT_VM && !strcmp(p->rt[i].name, "local-1t"))
+        if (p->rt[i].kind == SF_RT_VM && !strcmp(p->rt[i].name, name))
             rt = &p->rt[i];
     if (!rt)
         return -1;
@@ -798,20 +884,35 @@ static double profile_batch_s(const struct sf_profile *p, const struct sf_nn_res
     return t;
 }
 
+/* Threads a runtime line of the profile runs on: a VM type's vCPUs, a function's memory over
+ * the MB per vCPU (rounded up); at least 1. */
+static int runtime_threads(const struct sf_runtime *rt, const struct sf_pricing *pr)
+{
+    int t = 1;
+    if (rt->kind == SF_RT_FUNCTION && pr->fn_mb_per_vcpu > 0)
+        t = (rt->mem_mb + pr->fn_mb_per_vcpu - 1) / pr->fn_mb_per_vcpu;
+    for (size_t i = 0; rt->kind == SF_RT_VM && i < pr->n_vm; i++)
+        if (!strcmp(pr->vm[i].name, rt->name))
+            t = pr->vm[i].vcpus;
+    return t < 1 ? 1 : t;
+}
+
 /* The bundled profile was measured on one machine; this one may run the model faster or slower
  * (VGG16-SDN's profile came from a host that ran it about twice as fast as the next one did).
- * Times batches of the test images at tau through a one-thread runner, as a function or a
- * local-1t worker runs them, against the profile's time for the same batches and exits: the
- * median ratio; 0 when nothing could be timed (err says why when a call failed). */
-static double host_speed(const struct demo *d, double tau, struct sf_err *err)
+ * Times batches of the test images at tau through a runner of `threads` threads, as a function
+ * or a worker of that many runs them, for up to budget_s, against the profile's local-Nt time
+ * for the same batches and exits: the median ratio; 0 when nothing could be timed (err says why
+ * when a call failed). */
+static double host_speed(const struct demo *d, double tau, int threads, double budget_s,
+                         struct sf_err *err)
 {
-    struct sf_nn_opts o = {.threads = 1};
+    struct sf_nn_opts o = {.threads = threads};
     struct sf_nn_runner *r = NULL;
     struct sf_nn_batch b;
     sf_nn_batch_init(&b);
     size_t max_b = DEMO_SPEED_BATCHES[0], numel = (size_t)d->ds.h * (size_t)d->ds.w;
     struct sf_nn_result *res = malloc(max_b * sizeof(*res));
-    double ratio[DEMO_SPEED_RUNS], t_end = sf_monotonic_s() + d->a.calibrate_s;
+    double ratio[DEMO_SPEED_RUNS], t_end = sf_monotonic_s() + budget_s;
     int n = 0, ns = sf_nn_model_num_stages(d->m);
     int rc = !res              ? sf_err_set(err, SF_ENOMEM, "out of memory")
              : d->ds.n < max_b ? sf_err_set(err, SF_EINVAL, "fewer than %zu test images", max_b)
@@ -834,7 +935,7 @@ static double host_speed(const struct demo *d, double tau, struct sf_err *err)
         rc = sf_nn_batch_set_input(&b, d->m, d->ds.x + at * numel, NULL, nb, err);
         if (rc == SF_OK)
             rc = sf_nn_runner_run(r, &b, ns, tau, res, &n_out, err);
-        double took = sf_monotonic_s() - t0, want = profile_batch_s(&d->prof, res, n_out);
+        double took = sf_monotonic_s() - t0, want = profile_batch_s(&d->prof, threads, res, n_out);
         at += nb;
         if (rc == SF_OK && run >= 0 && want > 0 && n_out == nb)
             ratio[n++] = took / want;
@@ -842,8 +943,8 @@ static double host_speed(const struct demo *d, double tau, struct sf_err *err)
     sf_nn_runner_free(r);
     sf_nn_batch_fini(&b);
     free(res);
-    if (rc == SF_OK && n == 0 && profile_batch_s(&d->prof, NULL, 0) < 0)
-        sf_err_set(err, SF_ENOTFOUND, "the profile has no local-1t line");
+    if (rc == SF_OK && n == 0 && profile_batch_s(&d->prof, threads, NULL, 0) < 0)
+        sf_err_set(err, SF_ENOTFOUND, "the profile has no local-%dt line", threads);
     if (rc != SF_OK || n == 0)
         return 0;
     qsort(ratio, (size_t)n, sizeof(double), sf_cmp_double);
@@ -864,7 +965,8 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
         return rc;
     /* this machine's speed first: the per-call overhead below is what is left beyond it */
     struct sf_err serr = {{0}};
-    d->host_speed = host_speed(d, d->a.tau >= 0 ? d->a.tau : DEMO_TAU, &serr);
+    double tau = d->a.tau >= 0 ? d->a.tau : DEMO_TAU;
+    d->host_speed = host_speed(d, tau, 1, d->a.calibrate_s / 2, &serr);
     if (d->host_speed <= 0) { /* the prediction still runs, on the profile's own times */
         sf_cli_note("demo",
                     "could not time the model here (%s): the profile's times are used "
@@ -872,22 +974,57 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
                     serr.msg[0] ? serr.msg : "no batch ran as the profile predicts");
         d->host_speed = 1;
     }
-    for (size_t i = 0; i < d->prof.n_rt; i++)
+    /* a runtime of more threads scales by its own ratio: how well the model's layers split over
+     * this machine's cores is not the profiling host's (VGG16-SDN: 2 threads 2.09x faster than
+     * 1 in the profile, ~1.9x on the next host) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    d->host_speed_2t = cores >= 2 && profile_batch_s(&d->prof, 2, NULL, 0) >= 0
+                           ? host_speed(d, tau, 2, d->a.calibrate_s / 2, &serr)
+                           : 0;
+    for (size_t i = 0; i < d->prof.n_rt; i++) {
+        double x = runtime_threads(&d->prof.rt[i], &d->pr) >= 2 && d->host_speed_2t > 0
+                       ? d->host_speed_2t
+                       : d->host_speed;
         for (int k = 0; k < d->prof.n_stages; k++) {
-            d->prof.rt[i].per_request_s[k] *= d->host_speed;
-            d->prof.rt[i].per_batch_s[k] *= d->host_speed;
+            d->prof.rt[i].per_request_s[k] *= x;
+            d->prof.rt[i].per_batch_s[k] *= x;
         }
+    }
+    size_t batch_n = (size_t)d->prof.batch_size < d->ds.n ? (size_t)d->prof.batch_size : d->ds.n;
     struct fn_costs fc = measure_function(d->exe, d->model_dir, sf_nn_model_name(d->m), d->m,
-                                          d->ds.x, mem, demo_fn_concurrency());
-    /* the timed calls run at tau 0: every image leaves after stage 1, so the model's share of
+                                          &d->ds, batch_n, tau, mem, demo_fn_concurrency());
+    /* the one-image calls run at tau 0: the image leaves after stage 1, so the model's share of
      * a call is stage 1's time and the rest is the call's own */
     double rq[SF_MAX_STAGES], rb[SF_MAX_STAGES], one = 0;
-    if (sf_fn_runtime_at(&d->prof, &d->pr, d->pr.fn_arch[0].name, mem, rq, rb) == SF_OK)
+    int have = sf_fn_runtime_at(&d->prof, &d->pr, d->pr.fn_arch[0].name, mem, rq, rb) == SF_OK;
+    if (have)
         one = rq[0] + rb[0];
     double overhead = fc.warm_call_s > one ? fc.warm_call_s - one : 0;
+    /* the batches at tau: a function runs them as billed against the profile's times (scaled
+     * above) and that overhead; the median ratio scales the functions' times */
+    double ratio[DEMO_BATCH_CALLS];
+    int nr = 0;
+    for (int i = 0; have && i < fc.n_batch; i++) {
+        double want = overhead;
+        for (int k = 0; k < d->prof.n_stages; k++)
+            want += fc.batch[i].alive[k] > 0 ? fc.batch[i].alive[k] * rq[k] + rb[k] : 0;
+        if (want > 0)
+            ratio[nr++] = fc.batch[i].billed_s / want;
+    }
+    if (nr > 0) {
+        qsort(ratio, (size_t)nr, sizeof(double), sf_cmp_double);
+        d->fn_speed = ratio[nr / 2];
+    } else {
+        d->fn_speed = 1;
+    }
     for (size_t i = 0; i < d->prof.n_rt; i++)
-        if (d->prof.rt[i].kind == SF_RT_FUNCTION)
+        if (d->prof.rt[i].kind == SF_RT_FUNCTION) {
+            for (int k = 0; k < d->prof.n_stages; k++) {
+                d->prof.rt[i].per_request_s[k] *= d->fn_speed;
+                d->prof.rt[i].per_batch_s[k] *= d->fn_speed;
+            }
             d->prof.rt[i].per_batch_s[0] += overhead; /* once per call, whatever its size */
+        }
     double cold = fc.cold_s > 0 ? fc.cold_s : d->prof.fn_cold_start_s;
     /* the simulator's containers start as slowly as the real ones (and bill it); the batcher and
      * the planner allow for at most a share of the SLO: a longer cold start cannot fit in it,
@@ -909,18 +1046,24 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
         return err->msg[0] ? rc : sf_err_set(err, rc, "cannot write the demo's profile");
     snprintf(d->same.cold_s, sizeof(d->same.cold_s), "%.17g", d->cold_allowed_s);
     snprintf(d->same.margin_s, sizeof(d->same.margin_s), "%.17g", DEMO_MARGIN_S);
-    if (!d->a.json)
+    if (!d->a.json && d->host_speed_2t > 0)
+        printf("measured  the model takes %.2fx the profile's times here on one thread, %.2fx on "
+               "two (test images):\n          every stage time of a runtime with that many "
+               "threads scaled by it\n",
+               d->host_speed, d->host_speed_2t);
+    else if (!d->a.json)
         printf("measured  the model takes %.2fx the profile's times here (test images, one "
-               "thread):\n          every stage time scaled by it, the default load by its "
-               "inverse\n",
+               "thread):\n          every stage time scaled by it\n",
                d->host_speed);
     if (!d->a.json)
         printf("measured  a function's cold start here %.3f s (%d container%s started at once, "
                "as the demo's first batches start them; the SLO allows for %.3f s), a warm "
                "one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms of overhead per "
-               "call, in the prediction too\n",
+               "call, in the prediction too; calls of %zu test images at tau %.2f billed %.2fx the "
+               "model's time with it (median of %d): the functions' times scaled by that\n",
                cold, demo_fn_concurrency(), demo_fn_concurrency() == 1 ? "" : "s",
-               d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead);
+               d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead, batch_n, tau,
+               d->fn_speed, nr);
     return SF_OK;
 }
 
@@ -1066,7 +1209,7 @@ static int demo_run(int argc, char **argv)
         double trace_s = (double)d->tr.n_epochs * d->prof.slo_s;
         if (d->a.json) {
             int jc = print_json(d->runs, DEMO_RUNS, trace_s, !d->a.predict_only, d->host_speed,
-                                d->a.rate_scale, d->tcip_rps);
+                                d->host_speed_2t, d->a.rate_scale, d->tcip_rps);
             code = code == SF_EXIT_OK ? jc : code;
         } else {
             print_table(d->runs, DEMO_RUNS, trace_s, d->prof.slo_s, !d->a.predict_only);
