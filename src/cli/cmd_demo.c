@@ -66,8 +66,8 @@ static const struct sf_opt demo_opts[] = {
     SF_SO_INT(D_EPOCHS, "epochs", "N", "epochs replayed per policy (100)", 10, 100000),
     SF_SO_NUM(D_RATE, "rate-scale", "F",
               "multiply the trace's counts (default: a mean of twice the\nIaaS pool's T-CIP "
-              "the plan finds here, where instances\npay part of the time: about 660 req/s on "
-              "a 2-core\nAMD EPYC; 1.5 over the host speed when there is none)",
+              "the plan finds here, where instances\npay part of the time: 550-660 req/s on the "
+              "2-core\nhosts measured; 1.5 over the host speed when there is none)",
               0.001, 100),
     SF_SO_NUM(D_SLO, "slo-s", "S", "the SLO, one epoch (0.5)", 0.001, 3600),
     SF_SO_NUM(D_TAU, "tau", "T",
@@ -81,8 +81,9 @@ static const struct sf_opt demo_opts[] = {
               "the demo's)",
               1, 1e6),
     SF_SO_NUM(D_CALIBRATE, "calibrate-s", "S",
-              "time the model here for about S seconds (12; at least\none batch): its speed "
-              "scales every predicted time;\nshorter is noisier",
+              "time the model here for about S seconds (12: half on one\nthread, half on two; "
+              "at least one batch each): its speed\nscales every predicted time; shorter is "
+              "noisier",
               0.5, 600),
     SF_SO_SECTION("Output:"),
     SF_SO_FLAG(D_JSON, "json", "per policy: name, path, live_usd, sim_usd, vm_answers, ..."),
@@ -1057,10 +1058,11 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
                d->host_speed);
     if (!d->a.json)
         printf("measured  a function's cold start here %.3f s (%d container%s started at once, "
-               "as the demo's first batches start them; the SLO allows for %.3f s), a warm "
-               "one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms of overhead per "
-               "call, in the prediction too; calls of %zu test images at tau %.2f billed %.2fx the "
-               "model's time with it (median of %d): the functions' times scaled by that\n",
+               "as the\n          demo's first batches start them; the SLO allows for %.3f s)\n"
+               "measured  a warm one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms "
+               "of overhead\n          per call, in the prediction too\n"
+               "measured  calls of %zu test images at tau %.2f billed %.2fx the model's time with "
+               "it\n          (median of %d): the functions' times scaled by that\n",
                cold, demo_fn_concurrency(), demo_fn_concurrency() == 1 ? "" : "s",
                d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead, batch_n, tau,
                d->fn_speed, nr);
@@ -1109,13 +1111,13 @@ static void demo_header(const struct demo *d)
            (long long)d->tr.n_epochs, d->prof.slo_s, d->a.rate_scale, d->n_req,
            d->n_req / (d->tr.n_epochs * d->prof.slo_s), d->same.batching);
     if (d->tcip_rps > 0)
-        printf("          scaled to %g x the rate where a VM starts to pay for itself here (the "
-               "IaaS pool's traffic cost indifference point, T-CIP: %.0f req/s)\n",
+        printf("          scaled to %g x the rate where a VM starts to pay for itself here\n"
+               "          (the IaaS pool's traffic cost indifference point, T-CIP: %.0f req/s)\n",
                DEMO_TCIP_LOAD, d->tcip_rps);
-    printf("prices    %s, VM billing %g x faster (per %.3g s, %.3g s minimum): a demo epoch stands "
-           "for the paper's %g s one\n",
+    printf("prices    %s, VM billing %g x faster (per %.3g s, %.3g s minimum):\n          a demo "
+           "epoch stands for the paper's %g s one; functions of at most %d MB\n",
            d->pr.provider, d->a.time_scale, d->pr.vm_billing_granularity_s,
-           d->pr.vm_billing_minimum_s, DEMO_PAPER_EPOCH_S);
+           d->pr.vm_billing_minimum_s, DEMO_PAPER_EPOCH_S, d->pr.fn_mem_max_mb);
     printf("plan      tau %.2f, each policy's path planned against the trace (below)\n", d->tau);
     fflush(stdout);
 }

@@ -13,6 +13,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["live"] is False and abs(d["trace_s"] - 10.0) < 1e-9, d
 assert 0.05 < d["host_speed_ratio"] < 20, d  # this machine's model time over the profile's
+import os
+r2 = d["host_speed_ratio_2t"]  # the same on two threads, where there are two cores
+assert (r2 is None) if os.cpu_count() < 2 else (0.05 < r2 < 20), d
 names = [p["name"] for p in d["policies"]]
 assert names == ["faas", "libra", "serflow"], names
 for p in d["policies"]:
@@ -23,11 +26,17 @@ for p in d["policies"]:
         assert p[k] is None, k
     assert p["path"], p
 assert d["policies"][0]["path"].startswith("functions only"), d["policies"][0]["path"]
+# functions of at most cores / containers vCPUs (1,769 MB each): none bigger in any path
+import re
+for p in d["policies"]:
+    for mb in re.findall(r"(\d+) MB", p["path"]):
+        assert int(mb) <= 1769 * max(1, (os.cpu_count() or 1) // min(os.cpu_count() or 1, 8)), p
 PY
 
 expect "demo --predict-only table" 0 "$bin" demo --predict-only --epochs 20 --rate-scale 1.25 --calibrate-s 1
 has out "^model     vgg16-sdn \(11 stages\)"
 has out "^measured  the model takes [0-9.]*x the profile's times here"
+has out "^measured  calls of [0-9]* test images at tau 0.95 billed [0-9.]*x the model's time"
 has out "^trace     20 epochs of 0.5 s x 1.25:"
 has out "^serflow  "
 has out "predicted; --predict-only runs no server"
