@@ -315,17 +315,18 @@ static int scaled_catalog(const char *path, double x, int max_vcpus, char *out, 
     return rc;
 }
 
-/* What a function call costs here beyond the model, measured with a throwaway `serflow lambda`
- * at mem_mb: the cold start (process start, model load, first batch) and the billed time of a
- * warm one-image call (the event's delivery, decoding, the reply), the median of
- * DEMO_WARM_CALLS. 0 when a figure could not be measured. The profile times the bare runtime, so
- * the prediction adds both. */
 /* A warm call of a batch of test images at the demo's tau: billed, and how many ran each stage. */
 struct fn_batch_call {
     double billed_s;
     int alive[SF_MAX_STAGES];
 };
 
+/* What a function call costs here beyond the model, measured with a throwaway `serflow lambda`
+ * at mem_mb: the cold start (process start, model load, first batch) and the billed time of a
+ * warm one-image call (the event's delivery, decoding, the reply), the median of
+ * DEMO_WARM_CALLS; then warm calls of a batch at the demo's tau (the function's speed as billed).
+ * 0 when a figure could not be measured. The profile times the bare runtime, so the prediction
+ * adds the first two and scales the functions' times by the last. */
 struct fn_costs {
     double cold_s, warm_call_s; /* warm_call_s: one image at tau 0 */
     struct fn_batch_call batch[DEMO_BATCH_CALLS];
@@ -364,9 +365,6 @@ static void *first_call_main(void *arg)
     return NULL;
 }
 
-/* together: containers started at once, as the demo's first batches start one per core; their
- * inits share the cores and the machine's page-fault path, which one started alone does not
- * show (3.0-3.5 s each for two, 2.3 s alone, on a 2-core VM) */
 /* Warm calls of n test images each at tau (different images each time): what each billed and
  * where its images left, into c->batch; stops at the first that fails. */
 static void warm_batches(const char *url, const struct sf_nn_model *m,
@@ -413,6 +411,9 @@ static void warm_batches(const char *url, const struct sf_nn_model *m,
     }
 }
 
+/* together: containers started at once, as the demo's first batches start one per core; their
+ * inits share the cores and the machine's page-fault path, which one started alone does not
+ * show (3.0-3.5 s each for two, 2.3 s alone, on a 2-core VM) */
 static struct fn_costs measure_function(const char *exe, const char *model_dir, const char *name,
                                         const struct sf_nn_model *m, const struct sf_nn_dataset *ds,
                                         size_t batch_n, double tau, int mem_mb, int together)
