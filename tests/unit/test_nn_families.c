@@ -42,15 +42,21 @@ static float *read_f32(const char *rel, size_t count)
     return v;
 }
 
-static struct sf_nn_model *load_family(const char *name)
+/* The model at rel (from the source tree); fails the test when it does not load. */
+static struct sf_nn_model *load_model(const char *rel)
 {
-    char rel[256];
-    snprintf(rel, sizeof(rel), "tests/data/ee/%s", name);
     struct sf_err err = {{0}};
     struct sf_nn_model *m = NULL;
     if (sf_nn_model_load(tu_src(rel), &m, &err))
         fail_msg("%s", err.msg);
     return m;
+}
+
+static struct sf_nn_model *load_family(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof(rel), "tests/data/ee/%s", name);
+    return load_model(rel);
 }
 
 static double max_abs(const float *a, const float *b, size_t n)
@@ -243,9 +249,7 @@ static void test_vgg16_sdn_golden(void **state)
 {
     (void)state;
     struct sf_err err = {{0}};
-    struct sf_nn_model *m = NULL;
-    if (sf_nn_model_load(tu_src("models/vgg16-sdn"), &m, &err))
-        fail_msg("%s", err.msg);
+    struct sf_nn_model *m = load_model("models/vgg16-sdn");
     int ns = sf_nn_model_num_stages(m);
     assert_int_equal(ns, 11);
     const struct sf_nn_shape *is = sf_nn_model_input_shape(m);
@@ -289,9 +293,7 @@ static void test_vgg16_sdn_winograd_where_it_pays(void **state)
 {
     (void)state;
     struct sf_err err = {{0}};
-    struct sf_nn_model *m = NULL;
-    if (sf_nn_model_load(tu_src("models/vgg16-sdn"), &m, &err))
-        fail_msg("%s", err.msg);
+    struct sf_nn_model *m = load_model("models/vgg16-sdn");
     const struct sf_nn_opts deflt = {.threads = 1}, direct = {.threads = 1, .conv_direct = 1};
     double f[12][2][2]; /* stage, direct?, batch 1 / 100 */
     const int stages[] = {2, 9, 11};
