@@ -237,77 +237,55 @@ static enum sf_nn_layout hidden_layout(struct sf_nn_runner *r, int k)
     return next ? sf_nn_exec_input_layout(next) : SF_NN_LAYOUT_NCHW;
 }
 
-/* Runs images (n, cyclic to fill `batch`) through stages 1..k-1 to get stage k's input, in
- * the layout a runner hands it over in (*layout). */
-static int stage_input(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *images,
-                       size_t n_images, int k, size_t batch, float **out, enum sf_nn_layout *layout,
-                       struct sf_err *err)
+/* One batch size's buffers for a stage: its input (the stage before's hidden state, or the
+ * images for stage 1) in the layout a runner hands it over in, its hidden state and logits, and
+ * its timed runs. */
+struct pass_bufs {
+    const float *x;
+    float *h, *l;
+    enum sf_nn_layout xl, hl;
+    double *t;
+};
+
+static void pass_bufs_free(struct pass_bufs *p, int ns, float *images)
 {
+    for (int k = 0; k < ns; k++) {
+        free(p[k].h);
+        free(p[k].l);
+        free(p[k].t);
+    }
+    free(images);
+}
+
+/* The buffers of every stage for one batch of `batch` images (n_images, reused cyclically, into
+ * *x1, caller frees): one pass through the stages fills each stage's input with the hidden state
+ * the stage before hands over, as a runner does. */
+static int pass_bufs_make(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *images,
+                          size_t n_images, size_t batch, int reps, struct pass_bufs *p, float **x1,
+                          struct sf_err *err)
+{
+    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m), rc = SF_OK;
     size_t in_n = sf_nn_shape_numel(sf_nn_model_input_shape(m));
-    float *x = malloc(batch * in_n * sizeof(float));
+    float *x = *x1 = malloc(batch * in_n * sizeof(float));
     if (!x)
         return sf_err_set(err, SF_ENOMEM, "out of memory");
     for (size_t i = 0; i < batch; i++)
         memcpy(x + i * in_n, images + (i % n_images) * in_n, in_n * sizeof(float));
     enum sf_nn_layout xl = SF_NN_LAYOUT_NCHW;
-    for (int s = 1; s < k; s++) {
-        const struct sf_nn_stage *st = sf_nn_model_stage(m, s);
-        enum sf_nn_layout hl = hidden_layout(r, s);
-        size_t hn = sf_nn_layout_numel(hl, sf_nn_stage_hidden_shape(st));
-        float *h = malloc(batch * hn * sizeof(float));
-        float *l = malloc(batch * (size_t)sf_nn_model_num_classes(m) * sizeof(float));
-        int rc = h && l
-                     ? sf_nn_exec_run_layout(sf_nn_runner_exec(r, s), x, xl, batch, h, hl, l, err)
-                     : sf_err_set(err, SF_ENOMEM, "out of memory");
-        free(x);
-        free(l);
-        if (rc) {
-            free(h);
-            return rc;
-        }
-        x = h;
-        xl = hl;
-    }
-    *out = x;
-    *layout = xl;
-    return SF_OK;
-}
-
-/* One batch size's buffers for every stage: its input (in the layout a runner hands it over
- * in), its hidden state and logits, and its timed runs. */
-struct pass_bufs {
-    float *x, *h, *l;
-    enum sf_nn_layout xl, hl;
-    double *t;
-};
-
-static void pass_bufs_free(struct pass_bufs *p, int ns)
-{
-    for (int k = 0; k < ns; k++) {
-        free(p[k].x);
-        free(p[k].h);
-        free(p[k].l);
-        free(p[k].t);
-    }
-}
-
-static int pass_bufs_make(struct sf_nn_runner *r, const struct sf_nn_model *m, const float *images,
-                          size_t n_images, size_t batch, int reps, struct pass_bufs *p,
-                          struct sf_err *err)
-{
-    int ns = sf_nn_model_num_stages(m), nc = sf_nn_model_num_classes(m), rc = SF_OK;
     for (int k = 1; k <= ns && !rc; k++) {
         struct pass_bufs *b = &p[k - 1];
+        b->x = x;
+        b->xl = xl;
         b->hl = hidden_layout(r, k);
         size_t hn = sf_nn_layout_numel(b->hl, sf_nn_stage_hidden_shape(sf_nn_model_stage(m, k)));
-        rc = stage_input(r, m, images, n_images, k, batch, &b->x, &b->xl, err);
-        if (rc)
-            break;
         b->h = malloc(batch * (hn ? hn : 1) * sizeof(float));
         b->l = malloc(batch * (size_t)nc * sizeof(float));
         b->t = malloc((size_t)reps * sizeof(double));
-        if (!b->h || !b->l || !b->t)
-            rc = sf_err_set(err, SF_ENOMEM, "out of memory");
+        rc = b->h && b->l && b->t ? sf_nn_exec_run_layout(sf_nn_runner_exec(r, k), b->x, b->xl,
+                                                          batch, b->h, b->hl, b->l, err)
+                                  : sf_err_set(err, SF_ENOMEM, "out of memory");
+        x = b->h;
+        xl = b->hl;
     }
     return rc;
 }
@@ -342,8 +320,9 @@ int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *
         size_t batch = batches[bi];
         if (batch == 0 || batch > 65536)
             return sf_err_set(err, SF_EINVAL, "profile: batch %zu out of 1..65536", batch);
+        float *x1 = NULL;
         memset(p, 0, sizeof(p));
-        rc = pass_bufs_make(r, m, images, n_images, batch, reps, p, err);
+        rc = pass_bufs_make(r, m, images, n_images, batch, reps, p, &x1, err);
         for (int i = -warmup; i < reps && !rc; i++)
             for (int k = 1; k <= ns && !rc; k++) {
                 struct pass_bufs *b = &p[k - 1];
@@ -355,7 +334,7 @@ int sf_nn_profile_stage_times(struct sf_nn_runner *r, const struct sf_nn_model *
             }
         for (int k = 1; k <= ns && !rc; k++)
             timing_of(p[k - 1].t, reps, k, batch, &out[(size_t)(k - 1) * nb + bi]);
-        pass_bufs_free(p, ns);
+        pass_bufs_free(p, ns, x1);
     }
     return rc;
 }
