@@ -654,7 +654,7 @@ static void print_table(const struct run *runs, int n, double trace_s, double sl
 
 /* The runs as JSON; rate_scale and tcip_rps: how the load was set (docs/serving.md). */
 static int print_json(const struct run *runs, int n, double trace_s, int live, double speed,
-                      double speed_2t, double rate_scale, double tcip_rps)
+                      double speed_2t, double speed_fn, double rate_scale, double tcip_rps)
 {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
@@ -693,6 +693,8 @@ static int print_json(const struct run *runs, int n, double trace_s, int live, d
         json_pack("{s:f,s:b,s:f,s:f,s:f,s:o}", "trace_s", trace_s, "live", live, "host_speed_ratio",
                   speed, "rate_scale", rate_scale, "tcip_rps", tcip_rps, "policies", arr);
     json_object_set_new(o, "host_speed_ratio_2t", speed_2t > 0 ? json_real(speed_2t) : json_null());
+    json_object_set_new(o, "function_speed_ratio",
+                        speed_fn > 0 ? json_real(speed_fn) : json_null());
     int code = sf_cli_print_json("demo", o);
     json_decref(o);
     return code;
@@ -953,6 +955,36 @@ static double host_speed(const struct demo *d, double tau, int threads, double b
     return ratio[n / 2];
 }
 
+/* Every stage time of a runtime line times x. */
+static void scale_runtime(struct sf_runtime *rt, int n_stages, double x)
+{
+    for (int k = 0; k < n_stages; k++) {
+        rt->per_request_s[k] *= x;
+        rt->per_batch_s[k] *= x;
+    }
+}
+
+/* A function's speed as billed: the median over the warm batch calls of what each billed over
+ * its model time on the function line (rq, rb: already scaled to this machine) plus the per-call
+ * overhead; its count in *n. 0 when no call was timed. */
+static double billed_speed(const struct fn_costs *fc, int n_stages, const double *rq,
+                           const double *rb, double overhead, int *n)
+{
+    double ratio[DEMO_BATCH_CALLS];
+    *n = 0;
+    for (int i = 0; i < fc->n_batch; i++) {
+        double want = overhead;
+        for (int k = 0; k < n_stages; k++)
+            want += fc->batch[i].alive[k] > 0 ? fc->batch[i].alive[k] * rq[k] + rb[k] : 0;
+        if (want > 0)
+            ratio[(*n)++] = fc->batch[i].billed_s / want;
+    }
+    if (*n == 0)
+        return 0;
+    qsort(ratio, (size_t)*n, sizeof(double), sf_cmp_double);
+    return ratio[*n / 2];
+}
+
 /* Measures a function call here (cold start, per-call overhead beyond the model) and writes the
  * profile serve reads: the measured one with that overhead added once per call. */
 static int demo_calibrate(struct demo *d, struct sf_err *err)
@@ -983,15 +1015,11 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
     d->host_speed_2t = cores >= 2 && profile_batch_s(&d->prof, 2, NULL, 0) >= 0
                            ? host_speed(d, tau, 2, d->a.calibrate_s / 2, &serr)
                            : 0;
-    for (size_t i = 0; i < d->prof.n_rt; i++) {
-        double x = runtime_threads(&d->prof.rt[i], &d->pr) >= 2 && d->host_speed_2t > 0
-                       ? d->host_speed_2t
-                       : d->host_speed;
-        for (int k = 0; k < d->prof.n_stages; k++) {
-            d->prof.rt[i].per_request_s[k] *= x;
-            d->prof.rt[i].per_batch_s[k] *= x;
-        }
-    }
+    for (size_t i = 0; i < d->prof.n_rt; i++)
+        scale_runtime(&d->prof.rt[i], d->prof.n_stages,
+                      runtime_threads(&d->prof.rt[i], &d->pr) >= 2 && d->host_speed_2t > 0
+                          ? d->host_speed_2t
+                          : d->host_speed);
     size_t batch_n = (size_t)d->prof.batch_size < d->ds.n ? (size_t)d->prof.batch_size : d->ds.n;
     struct fn_costs fc = measure_function(d->exe, d->model_dir, sf_nn_model_name(d->m), d->m,
                                           &d->ds, batch_n, tau, mem, demo_fn_concurrency());
@@ -1002,29 +1030,11 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
     if (have)
         one = rq[0] + rb[0];
     double overhead = fc.warm_call_s > one ? fc.warm_call_s - one : 0;
-    /* the batches at tau: a function runs them as billed against the profile's times (scaled
-     * above) and that overhead; the median ratio scales the functions' times */
-    double ratio[DEMO_BATCH_CALLS];
     int nr = 0;
-    for (int i = 0; have && i < fc.n_batch; i++) {
-        double want = overhead;
-        for (int k = 0; k < d->prof.n_stages; k++)
-            want += fc.batch[i].alive[k] > 0 ? fc.batch[i].alive[k] * rq[k] + rb[k] : 0;
-        if (want > 0)
-            ratio[nr++] = fc.batch[i].billed_s / want;
-    }
-    if (nr > 0) {
-        qsort(ratio, (size_t)nr, sizeof(double), sf_cmp_double);
-        d->fn_speed = ratio[nr / 2];
-    } else {
-        d->fn_speed = 1;
-    }
+    d->fn_speed = have ? billed_speed(&fc, d->prof.n_stages, rq, rb, overhead, &nr) : 0;
     for (size_t i = 0; i < d->prof.n_rt; i++)
         if (d->prof.rt[i].kind == SF_RT_FUNCTION) {
-            for (int k = 0; k < d->prof.n_stages; k++) {
-                d->prof.rt[i].per_request_s[k] *= d->fn_speed;
-                d->prof.rt[i].per_batch_s[k] *= d->fn_speed;
-            }
+            scale_runtime(&d->prof.rt[i], d->prof.n_stages, d->fn_speed > 0 ? d->fn_speed : 1);
             d->prof.rt[i].per_batch_s[0] += overhead; /* once per call, whatever its size */
         }
     double cold = fc.cold_s > 0 ? fc.cold_s : d->prof.fn_cold_start_s;
@@ -1061,12 +1071,17 @@ static int demo_calibrate(struct demo *d, struct sf_err *err)
         printf("measured  a function's cold start here %.3f s (%d container%s started at once, "
                "as the\n          demo's first batches start them; the SLO allows for %.3f s)\n"
                "measured  a warm one-image call billed %.1f ms (the model needs %.1f ms): %.1f ms "
-               "of overhead\n          per call, in the prediction too\n"
-               "measured  calls of %zu test images at tau %.2f billed %.2fx the model's time with "
-               "it\n          (median of %d): the functions' times scaled by that\n",
+               "of overhead\n          per call, in the prediction too\n",
                cold, demo_fn_concurrency(), demo_fn_concurrency() == 1 ? "" : "s",
-               d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead, batch_n, tau,
-               d->fn_speed, nr);
+               d->cold_allowed_s, 1e3 * fc.warm_call_s, 1e3 * one, 1e3 * overhead);
+    if (!d->a.json && d->fn_speed > 0)
+        printf("measured  calls of %zu test images at tau %.2f billed %.2fx the model's time with "
+               "it\n          (median of %d): the functions' times scaled by that\n",
+               batch_n, tau, d->fn_speed, nr);
+    else if (!d->a.json)
+        printf("measured  no call of %zu test images at tau %.2f answered: the functions' times "
+               "are\n          the calibrated model's\n",
+               batch_n, tau);
     return SF_OK;
 }
 
@@ -1212,7 +1227,7 @@ static int demo_run(int argc, char **argv)
         double trace_s = (double)d->tr.n_epochs * d->prof.slo_s;
         if (d->a.json) {
             int jc = print_json(d->runs, DEMO_RUNS, trace_s, !d->a.predict_only, d->host_speed,
-                                d->host_speed_2t, d->a.rate_scale, d->tcip_rps);
+                                d->host_speed_2t, d->fn_speed, d->a.rate_scale, d->tcip_rps);
             code = code == SF_EXIT_OK ? jc : code;
         } else {
             print_table(d->runs, DEMO_RUNS, trace_s, d->prof.slo_s, !d->a.predict_only);

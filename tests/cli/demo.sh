@@ -16,6 +16,8 @@ assert 0.05 < d["host_speed_ratio"] < 20, d  # this machine's model time over th
 import os
 r2 = d["host_speed_ratio_2t"]  # the same on two threads, where there are two cores
 assert (r2 is None) if os.cpu_count() < 2 else (0.05 < r2 < 20), d
+rf = d["function_speed_ratio"]  # a warm function's billed time over the calibrated model's
+assert rf is None or 0.05 < rf < 20, d
 names = [p["name"] for p in d["policies"]]
 assert names == ["faas", "libra", "serflow"], names
 for p in d["policies"]:
