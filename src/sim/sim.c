@@ -302,7 +302,7 @@ static double host_share(struct sf__shared *sh, struct sf__pstate *ps, double t,
         } else if (later > 0 && j[i].kind == 0) {
             ps->fn.busy_until[j[i].idx] = now;
             ps->fn.last_end[j[i].idx] = now;
-            sf__charge_fn_extra(sh, ps, later);
+            sf__charge_fn_extra(ps, later);
         } else if (later > 0 && j[i].kind == 1) {
             ps->fleet.inst[j[i].idx].busy_until_s = now;
             ps->res->vm_busy_s += later;

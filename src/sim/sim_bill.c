@@ -70,9 +70,8 @@ void sf__charge_fn(struct sf__shared *sh, struct sf__pstate *ps, double bill)
     r->invocations++;
 }
 
-void sf__charge_fn_extra(struct sf__shared *sh, struct sf__pstate *ps, double extra_s)
+void sf__charge_fn_extra(struct sf__pstate *ps, double extra_s)
 {
-    (void)sh;
     ps->res->function_gb_s += extra_s * ps->rt->fn_gb;
     ps->res->function_cost_usd += extra_s * ps->rt->fn_usd_per_s;
 }

@@ -137,7 +137,7 @@ struct sf__shared {
 /* Billing of one function invocation and of one instance's life (sim_bill.c). */
 void sf__charge_fn(struct sf__shared *sh, struct sf__pstate *ps, double bill);
 /* extra_s more seconds of a call already charged (it ran longer on a shared host): no fee */
-void sf__charge_fn_extra(struct sf__shared *sh, struct sf__pstate *ps, double extra_s);
+void sf__charge_fn_extra(struct sf__pstate *ps, double extra_s);
 void sf__bill_vm(struct sf__shared *sh, struct sf__pstate *ps, const struct sf_instance *in,
                  int64_t end_epoch);
 
