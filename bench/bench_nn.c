@@ -10,13 +10,15 @@
  *                               test images at every tau: accuracy and requests answered
  *                               differently (label or exit stage)
  *   bench_nn --serve            worker for bench/nn_vs_peers.sh (bench/nn_peers.py's protocol:
- *                               "check", "run T B R", "quit" on stdin)
+ *                               "check", "run T B R", "flops T B" (executed FLOPs per image
+ *                               of the implementations the runs chose), "quit" on stdin)
  *   bench_nn --fma-peak         the host's fp32 FMA peak, measured by an FMA loop on 1 and 2
  *                               threads (GFLOP/s; the fastest of 2000 short bursts, so a busy
  *                               host still shows its peak)
  *   bench_nn --flops            FLOPs per image of the whole model: the direct-convolution
- *                               count (sf_nn_stage_flops), then what the backend executes at
- *                               1 and 2 threads, batch 1 and 100 (sf_nn_exec_flops)
+ *                               count (sf_nn_stage_flops), then what the backend would execute
+ *                               at 1 and 2 threads, batch 1 and 100 with its first choices
+ *                               (sf_nn_exec_flops before any run: timing may choose others)
  *   bench_nn --spin SECONDS     a busy loop: the competing process of bench/nn_busy.sh
  *
  * Options: --threads T (default: OpenMP's setting, OMP_NUM_THREADS), --sub N (sub-batch size
@@ -368,6 +370,14 @@ static int serve(const struct sf_nn_model *m, enum sf_nn_backend be, struct sf_n
             fflush(stdout);
             free(times);
             free(x);
+        } else if (sscanf(line, "flops %d %zu", &t, &batch) == 2 && t >= 1 &&
+                   t <= SERVE_MAX_THREADS && runners[t] && batch >= 1 && batch <= 100000) {
+            /* What the runs so far executed per image: the implementations their plans chose. */
+            double f = 0;
+            for (int k = 1; k <= sf_nn_model_num_stages(m); k++)
+                f += sf_nn_exec_flops(sf_nn_runner_exec(runners[t], k), batch);
+            printf("flops %.0f\n", f);
+            fflush(stdout);
         } else {
             printf("error unknown command %s", line);
             fflush(stdout);

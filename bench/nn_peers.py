@@ -17,11 +17,13 @@ Runtimes, all on the same ONNX stage files of the bundled model:
 
 Orchestrator mode (called by bench/nn_vs_peers.sh with every worker's command line):
   /usr/bin/python3 bench/nn_peers.py --orchestrate --rounds N [--runs R] --peak1 GF \
-      --peak2 GF --flops F --exec-flops 1:1=F,1:100=F,2:1=F,2:100=F name=cmd ...
+      --peak2 GF --flops F name=cmd ...   (the first worker is serflow's: it also answers
+      "flops T B" with the FLOPs per image its runs executed)
 Interleaves blocks of runs of every runtime (order rotated each round) per (threads, batch),
 checks every runtime's logits against the golden file and against serflow's, and prints per
 run the table (GFLOP/s at the direct-convolution count for every runtime; % peak: executed
-FLOPs, serflow's own count, over the measured FMA peak), the ratios, then their medians over
+FLOPs, serflow's own count of the implementations its runs chose, over the measured FMA peak),
+the ratios, then their medians over
 the R runs, the batch-1 bound and the verdict line.
 """
 import argparse
@@ -163,16 +165,6 @@ def quantile(sorted_v, q):
     return sorted_v[min(len(sorted_v), k) - 1]
 
 
-def parse_exec(spec):
-    """'1:1=F,1:100=F,...' (threads:batch=FLOPs per image) -> {(threads, batch): FLOPs}."""
-    out = {}
-    for item in filter(None, spec.split(",")):
-        key, val = item.split("=")
-        t, b = key.split(":")
-        out[(int(t), int(b))] = float(val)
-    return out
-
-
 def one_run(args, names, ask, configs):
     """Interleaved rounds of every runtime and configuration: {(name, t, b): [seconds]}."""
     times = {(n, t, b): [] for n in names for (t, b) in configs}
@@ -200,21 +192,20 @@ def report(args, names, configs, times, execf):
             gf = b * args.flops / med[n] / 1e9
             # % peak: what the runtime executes over the measured peak of t threads. serflow:
             # its own count (sf_nn_exec_flops); the peers: the direct count.
-            ex = execf.get((t, b), args.flops) if n == names[0] else args.flops
+            ex = execf[(t, b)] if n == names[0] else args.flops
             pk = 100 * b * ex / med[n] / 1e9 / peaks[t] if peaks[t] else 0
             print(f"{n:14s} {t:3d} {b:5d} {med[n] * 1e3:10.3f} {quantile(v, 0.99) * 1e3:9.3f} "
                   f"{b / med[n]:8.0f} {gf:8.1f} {pk:6.0f} {med[n] / med[names[0]]:9.2f}")
         fastest = min(names[1:], key=lambda n: med[n])
         ratio = med[fastest] / med[names[0]]
         print(f"threads {t} batch {b}: fastest peer {fastest}, {names[0]} {ratio:.2f}x faster")
-        out[(t, b)] = (ratio, fastest, med[names[0]])
+        out[(t, b)] = (ratio, fastest, med[names[0]], execf[(t, b)])
     return out
 
 
 def orchestrate(args):
     import numpy as np
     golden = np.fromfile(os.path.join(args.model, "golden_logits.f32"), dtype="<f4")
-    execf = parse_exec(args.exec_flops)
     names, procs = [], {}
     for spec in args.workers:
         name, cmd = spec.split("=", 1)
@@ -247,13 +238,8 @@ def orchestrate(args):
         raise SystemExit(f"nn_peers: logits disagree by {worst:.3g} (> {args.logit_tol})")
 
     # FLOPs and the peak, stated once: what "% peak" means.
-    ex1 = execf.get((1, 1), args.flops)
     print(f"\nmodel: {args.flops / 1e6:.1f} MFLOP per image as direct convolutions (2 x "
           f"multiply-adds, zero padding included: the GFLOP/s column, every runtime)")
-    print("serflow executes " + ", ".join(
-        f"{execf[k] / 1e6:.1f} (threads {k[0]}, batch {k[1]})" for k in sorted(execf)) +
-        " MFLOP per image (sf_nn_exec_flops: Winograd F(4x4,3x3) products, padding taps "
-        "skipped; tile transforms not counted)")
     print(f"measured FMA peak: {args.peak1:.1f} GFLOP/s on 1 thread, {args.peak2:.1f} on 2 "
           f"(bench_nn --fma-peak: fastest of 2000 bursts); % peak = executed FLOPs (serflow: "
           f"its own count; peers: the direct count) over the peak of the threads given "
@@ -265,7 +251,15 @@ def orchestrate(args):
         if args.runs > 1:
             print(f"\nrun {run + 1}/{args.runs} (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})",
                   flush=True)
-        runs.append(report(args, names, configs, one_run(args, names, ask, configs), execf))
+        times = one_run(args, names, ask, configs)
+        # What serflow executed: each convolution's implementation is chosen by timing in its
+        # first runs (Winograd F(4x4,3x3) or F(2x2,3x3), or direct), so ask after the runs.
+        execf = {k: float(ask(names[0], f"flops {k[0]} {k[1]}")[1]) for k in configs}
+        print("serflow executed " + ", ".join(
+            f"{execf[k] / 1e6:.1f} (threads {k[0]}, batch {k[1]})" for k in configs) +
+            " MFLOP per image (sf_nn_exec_flops of the implementations its runs chose: Winograd "
+            "products, direct taps inside the input; tile transforms not counted)")
+        runs.append(report(args, names, configs, times, execf))
     for n in names:
         procs[n].stdin.write("quit\n")
         procs[n].stdin.flush()
@@ -274,6 +268,7 @@ def orchestrate(args):
 
     ratio = {k: statistics.median(r[k][0] for r in runs) for k in configs}
     med1 = statistics.median(r[(1, 1)][2] for r in runs)
+    ex1 = statistics.median(r[(1, 1)][3] for r in runs)
     if args.runs > 1:
         print(f"\nmedian of {args.runs} runs (each run's ratio in brackets):")
         for k in configs:
@@ -303,8 +298,6 @@ def main():
     ap.add_argument("--peak1", type=float, default=0)
     ap.add_argument("--peak2", type=float, default=0)
     ap.add_argument("--flops", type=float, default=0)
-    ap.add_argument("--exec-flops", default="",
-                    help="serflow's executed FLOPs per image: 'T:B=F,...' (bench_nn --flops)")
     ap.add_argument("--runs", type=int, default=1,
                     help="independent runs of all rounds; ratios are their median")
     ap.add_argument("--logit-tol", type=float, default=1e-3)

@@ -7,9 +7,10 @@
 # python3-opencv). Every runtime is one long-lived worker; bench/nn_peers.py interleaves blocks
 # of runs of all of them (order rotated each round), checks their logits against the golden
 # file and serflow's, and prints median, p99, ratios, GFLOP/s at the direct-convolution count
-# and "% peak": the FLOPs a runtime executes (serflow's own count from sf_nn_exec_flops, where
-# Winograd does fewer; the peers' direct count) over the host's FMA peak measured here by an
-# FMA loop (bench_nn --fma-peak), and the batch-1 bound (serflow's executed FLOPs at the peak).
+# and "% peak": the FLOPs a runtime executes (serflow's own count from sf_nn_exec_flops of the
+# implementations its runs chose, where Winograd does fewer; the peers' direct count) over the
+# host's FMA peak measured here by an FMA loop (bench_nn --fma-peak), and the batch-1 bound
+# (serflow's executed FLOPs at the peak).
 # With runs > 1 the rounds are repeated and the ratios are the median of the runs. Last line:
 # "vs fastest peer: batch 1 X.XXx, batch 100 Y.YYx (1 thread: ..., ...; 2 threads: ..., ...)"
 # (serflow's speed-up over the fastest peer, the lower of the 1- and 2-thread figures, then
@@ -46,10 +47,8 @@ fi
 workers+=("opencv=$py $here/bench/nn_peers.py --worker opencv")
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r _ _ peak1 _ peak2 < <("$bench" --fma-peak | sed 's/threads=/ /g')
-# "flops_per_image=F exec_t1_b1=F ..." -> the direct count, and "1:1=F,1:100=F,..."
-counts=$("$bench" --flops --model "$here/models/fmnist-ee")
-flops=$(sed 's/^flops_per_image=\([0-9]*\).*/\1/' <<<"$counts")
-exec_flops=$(tr ' ' '\n' <<<"$counts" | sed -n 's/^exec_t\([0-9]*\)_b\([0-9]*\)=/\1:\2=/p' |
-  paste -sd, -)
+# "flops_per_image=F ..." -> the direct count; what serflow executes, the serflow worker tells
+# after its runs ("flops T B": the implementations they chose by timing).
+flops=$("$bench" --flops --model "$here/models/fmnist-ee" | sed 's/^flops_per_image=\([0-9]*\).*/\1/')
 "$py" "$here/bench/nn_peers.py" --orchestrate --rounds "$rounds" --runs "$runs" \
-  --peak1 "$peak1" --peak2 "$peak2" --flops "$flops" --exec-flops "$exec_flops" "${workers[@]}"
+  --peak1 "$peak1" --peak2 "$peak2" --flops "$flops" "${workers[@]}"

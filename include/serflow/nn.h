@@ -140,7 +140,9 @@ enum sf_nn_layout sf_nn_exec_input_layout(const struct sf_nn_exec *ex);
 /* Requests per sub-batch (1 for the reference backend). */
 size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex);
 /* Floating-point operations per request that the backend executes for a batch of `batch`, as
- * the algorithms it chooses for that batch run them, where sf_nn_stage_flops counts every
+ * the algorithms it chooses for that batch run them (oneDNN: where a chunk size's first runs
+ * have timed a convolution's implementations, the one they kept, else its first choice; call it
+ * between runs), where sf_nn_stage_flops counts every
  * convolution as a direct one over its zero padding too: a direct convolution counts only the
  * kernel taps inside its input (both backends skip the padding), a Winograd F(m x m, 3 x 3)
  * one the products in the transformed domain ((m + 2)^2 x cin x cout per m x m output tile,

@@ -15,9 +15,14 @@
  * chunk, so a convolution reads the caller's input and writes the caller's hidden buffer with no
  * copy in between.
  *
- * Layouts: convolutions are Winograd (F(2x2,3x3) or F(4x4,3x3), about 2.25-4x fewer
- * multiplications) where oneDNN has it for the CPU and shape and the output has enough tiles
- * (conv_choose), else direct; Winograd works in
+ * Algorithms: a convolution's first choice is Winograd (F(4x4,3x3), else F(2x2,3x3): about
+ * 4x and 2.25x fewer multiplications) where oneDNN has it for the CPU and shape and the output
+ * has enough tiles (conv_choose), else direct. Where Winograd is the first choice, its other
+ * tile and direct are built too, on the same source and destination, and the step's first runs
+ * time them all inside the real pass (exec_step): the fastest is kept, the others destroyed.
+ * Which wins depends on the host and on what the pass keeps in cache (docs/benchmarks.md).
+ *
+ * Layouts: Winograd works in
  * nChw16c, and the direct fallback is asked for the layout the hidden state is wanted in, so
  * the blocked layout runs end to end: pooling runs in its input's layout, and the hidden state
  * leaves in the layout the next stage prefers (sf_nn_exec_input_layout). The only reorders are
@@ -28,6 +33,7 @@
  */
 #include "nn_internal.h"
 
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -82,6 +88,12 @@
  * (docs/benchmarks.md). */
 #define STACK_PADS        4
 #define STACK_TUNE_ROUNDS 3
+/* Implementations of a convolution timed besides the first: Winograd's other tile and direct.
+ * Which is fastest depends on the host and on what else the pass keeps in cache: on a 2-core
+ * Intel Xeon at batch 1, F(4x4,3x3) ran the bundled model's 7x7 layers 2x slower inside a whole
+ * pass than alone (its transformed weights, 4x the direct ones, no longer stay in L2), where
+ * direct lost only 10 %; on an AMD EPYC it won everywhere (docs/benchmarks.md). */
+#define MAX_ALTS 2
 
 /* Where a Winograd convolution's output starts past a cache line in the arena. oneDNN's
  * F(4x4,3x3) kernel writes a 64-byte-aligned destination with non-temporal stores, which
@@ -108,14 +120,28 @@ struct bind {
     size_t skew;  /* B_ARENA: bytes past a cache line the buffer starts at (WINO_DST_SKEW) */
 };
 
-struct step {
+/* One implementation of a step: the primitive and its arguments (a convolution's candidates
+ * differ in weights layout and scratchpad; source, bias and destination are the same). */
+struct impl {
     dnnl_primitive_t prim;
     int nargs;
     dnnl_exec_arg_t args[MAX_ARGS];
-    /* Stack offset the primitive runs at (see exec_at): pad, chosen by timing the first
-     * STACK_PADS * STACK_TUNE_ROUNDS runs (trials counts them; best_s is each pad's fastest). */
+};
+
+struct step {
+    struct impl run; /* what runs: candidate 0 until the step is tuned, then the fastest */
+    /* Other implementations of a convolution (Winograd's other tile, direct), timed against
+     * run on the host in the real pass: see exec_step. */
+    struct impl alt[MAX_ALTS];
+    int nalt;
+    int op;  /* the stage's op this step runs, or -1 (a reorder) */
+    int alg; /* run's algorithm: 0 direct, else the Winograd output tile (2 or 4) */
+    int alt_alg[MAX_ALTS];
+    /* Candidate and stack offset the primitive runs at (see exec_at), chosen by timing the
+     * first (1 + nalt) * STACK_PADS * STACK_TUNE_ROUNDS runs (trials counts them; best_s is
+     * each candidate's and pad's fastest). */
     int tuned, trials, pad;
-    double best_s[STACK_PADS];
+    double best_s[1 + MAX_ALTS][STACK_PADS];
 };
 
 struct plan {
@@ -244,8 +270,11 @@ static void plan_free(struct plan *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->nsteps; i++)
-        dnnl_primitive_destroy(p->steps[i].prim);
+    for (int i = 0; i < p->nsteps; i++) {
+        dnnl_primitive_destroy(p->steps[i].run.prim);
+        for (int k = 0; k < p->steps[i].nalt; k++)
+            dnnl_primitive_destroy(p->steps[i].alt[k].prim);
+    }
     for (int i = 0; i < p->nbinds; i++)
         dnnl_memory_destroy(p->binds[i].mem);
     free(p->steps);
@@ -327,6 +356,29 @@ static int new_attr(struct bld *b, int relu, dnnl_primitive_attr_t *attr)
     return SF_OK;
 }
 
+/* Implementation im of pd (borrowed) with args, plus its scratchpad. */
+static int make_impl(struct bld *b, dnnl_primitive_desc_t pd, int nargs,
+                     const dnnl_exec_arg_t *args, struct impl *im)
+{
+    struct plan *p = b->p;
+    memcpy(im->args, args, (size_t)nargs * sizeof(*args));
+    im->nargs = nargs;
+    im->prim = NULL;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sbytes) {
+        dnnl_memory_t sm;
+        int rc = new_mem(b, smd, B_SCRATCH, NULL, &sm);
+        if (rc)
+            return rc;
+        im->args[im->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sm};
+        if (sbytes > p->scratch_bytes)
+            p->scratch_bytes = sbytes;
+    }
+    TRY(dnnl_primitive_create(&im->prim, pd), "primitive_create");
+    return SF_OK;
+}
+
 /* Appends a step running pd (borrowed) with args, plus its scratchpad. */
 static int add_step(struct bld *b, dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args)
 {
@@ -340,28 +392,18 @@ static int add_step(struct bld *b, dnnl_primitive_desc_t pd, int nargs, const dn
         p->capsteps = ncap;
     }
     struct step *st = &p->steps[p->nsteps];
-    memcpy(st->args, args, (size_t)nargs * sizeof(*args));
-    st->nargs = nargs;
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-    if (sbytes) {
-        dnnl_memory_t sm;
-        int rc = new_mem(b, smd, B_SCRATCH, NULL, &sm);
-        if (rc)
-            return rc;
-        st->args[st->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sm};
-        if (sbytes > p->scratch_bytes)
-            p->scratch_bytes = sbytes;
-    }
-    TRY(dnnl_primitive_create(&st->prim, pd), "primitive_create");
+    memset(st, 0, sizeof(*st));
+    st->op = -1;
+    int rc = make_impl(b, pd, nargs, args, &st->run);
+    if (rc)
+        return rc;
     dnnl_primitive_kind_t kind = dnnl_undefined_primitive;
     dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind);
     /* Only convolutions are worth timing (the rest run for a few microseconds). */
     st->tuned = kind != dnnl_convolution;
-    st->trials = 0;
-    st->pad = 0;
-    for (int i = 0; i < STACK_PADS; i++)
-        st->best_s[i] = 1e30;
+    for (int k = 0; k <= MAX_ALTS; k++)
+        for (int i = 0; i < STACK_PADS; i++)
+            st->best_s[k][i] = 1e30;
     p->nsteps++;
     return SF_OK;
 }
@@ -615,12 +657,13 @@ static int conv_wdims(const struct sf__nn_op *op, dnnl_dims_t wd, dnnl_format_ta
     return 5;
 }
 
-/* The Winograd implementation for d: F(4x4,3x3) when oneDNN has it for this CPU and shape (its
- * implementation name says "wino_4x3"), else the first one oneDNN lists. oneDNN lists F(2x2,3x3)
- * first at batch 1, where F(4x4,3x3) measured 1.1-1.6x faster on every layer of the bundled
- * model (docs/benchmarks.md). NULL when there is none. */
-static dnnl_primitive_desc_t wino_pd(const struct dnnl_ctx *c, const dnnl_convolution_desc_t *d,
-                                     const_dnnl_primitive_attr_t attr)
+/* The implementation of d whose name contains `want` (F(4x4,3x3) is "wino_4x3", F(2x2,3x3)
+ * "wino_2x3"), or with any_else the first one oneDNN lists when none does; NULL when there is
+ * none. oneDNN lists F(2x2,3x3) first at batch 1, where F(4x4,3x3) measured 1.1-1.6x faster on
+ * every layer of the bundled model alone (docs/benchmarks.md): the first choice asks for it. */
+static dnnl_primitive_desc_t named_pd(const struct dnnl_ctx *c, const dnnl_convolution_desc_t *d,
+                                      const_dnnl_primitive_attr_t attr, const char *want,
+                                      int any_else)
 {
     dnnl_primitive_desc_iterator_t it = NULL;
     if (dnnl_primitive_desc_iterator_create(&it, d, attr, c->eng, NULL) != dnnl_success)
@@ -632,11 +675,11 @@ static dnnl_primitive_desc_t wino_pd(const struct dnnl_ctx *c, const dnnl_convol
             break;
         const char *name = NULL;
         if (dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
-            name && strstr(name, "wino_4x3")) {
+            name && strstr(name, want)) {
             pd = cand;
             break;
         }
-        if (!first)
+        if (!first && any_else)
             first = cand;
         else
             dnnl_primitive_desc_destroy(cand);
@@ -650,15 +693,32 @@ static dnnl_primitive_desc_t wino_pd(const struct dnnl_ctx *c, const dnnl_convol
     return first;
 }
 
+/* Winograd tile of pd's implementation (2 or 4), or 0 when it is not Winograd. */
+static int wino_tile(const_dnnl_primitive_desc_t pd)
+{
+    const char *name = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success ||
+        !name || !strstr(name, "wino"))
+        return 0;
+    return strstr(name, "2x3") ? 2 : 4; /* unknown tiles: the larger, fewer FLOPs */
+}
+
 /* A convolution primitive descriptor for op at batch n with algorithm alg and destination
- * layout dst_l (-1: oneDNN's choice); NULL when oneDNN has no implementation. */
+ * layout dst_l (-1: oneDNN's choice), or source and destination as `like`'s (when given);
+ * Winograd's the F(4x4,3x3) one, else the first, or with `like` the tile `tile` only. NULL when
+ * oneDNN has no implementation. */
 static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__nn_op *op, size_t n,
-                                     dnnl_alg_kind_t alg, int dst_l)
+                                     dnnl_alg_kind_t alg, int dst_l,
+                                     const_dnnl_primitive_desc_t like, int tile)
 {
     const struct sf_nn_stage *st = c->st;
     dnnl_memory_desc_t src, dst, wmd, bmd;
     shape_md(&src, &st->tensors[op->in0].shape, n, -1);
     shape_md(&dst, &st->tensors[op->out].shape, n, dst_l);
+    if (like) {
+        src = *dnnl_primitive_desc_query_md(like, dnnl_query_src_md, 0);
+        dst = *dnnl_primitive_desc_query_md(like, dnnl_query_dst_md, 0);
+    }
     dnnl_dims_t wd, bd = {op->cout};
     dnnl_format_tag_t wtag;
     int wn = conv_wdims(op, wd, &wtag);
@@ -687,7 +747,7 @@ static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__
     }
     dnnl_primitive_desc_t pd = NULL;
     if (s == dnnl_success && alg == dnnl_convolution_winograd)
-        pd = wino_pd(c, &d, attr);
+        pd = named_pd(c, &d, attr, tile == 2 ? "wino_2x3" : "wino_4x3", !like);
     else if (s == dnnl_success &&
              dnnl_primitive_desc_create(&pd, &d, attr, c->eng, NULL) != dnnl_success)
         pd = NULL;
@@ -697,23 +757,39 @@ static dnnl_primitive_desc_t conv_pd(const struct dnnl_ctx *c, const struct sf__
     return pd;
 }
 
+/* F(4x4,3x3) output tiles of one request of op's output (0 when it is not an image). */
+static int64_t wino_tiles(const struct sf_nn_stage *st, const struct sf__nn_op *op)
+{
+    const struct sf_nn_shape *os = &st->tensors[op->out].shape;
+    int64_t oh = os->ndim == 3 ? os->dims[1] : 0, ow = os->ndim == 3 ? os->dims[2] : 0;
+    if (oh < WINO_TILE || ow < WINO_TILE)
+        return 0;
+    return ((oh + WINO_TILE - 1) / WINO_TILE) * ((ow + WINO_TILE - 1) / WINO_TILE);
+}
+
+/* Whether Winograd is tried first for op in chunks of n (WINO_TILE above): a plain 3x3-style
+ * convolution (one group, no dilation) with enough channels and output tiles per image or per
+ * chunk. */
+static int wino_rule(int direct_only, const struct sf_nn_stage *st, const struct sf__nn_op *op,
+                     size_t n)
+{
+    int64_t tiles = wino_tiles(st, op);
+    return !direct_only && op->cin >= WINO_MIN_CHANNELS && op->cout >= WINO_MIN_CHANNELS &&
+           op->group == 1 && op->dh == 1 && op->dw == 1 && tiles > 0 &&
+           (tiles >= WINO_IMAGE_TILES || (double)tiles * (double)n >= WINO_CHUNK_TILES);
+}
+
 /* The convolution implementation for op in chunks of n: Winograd first (unless direct_only,
- * and only for a plain 3x3-style convolution: one group, no dilation, with enough output tiles
- * per image or per chunk: WINO_TILE above), then direct; each with the wanted destination
- * layout first (want_l >= 0), then oneDNN's choice. */
+ * and where wino_rule allows), then direct; each with the wanted destination layout first
+ * (want_l >= 0), then oneDNN's choice. */
 static dnnl_primitive_desc_t conv_choose(const struct dnnl_ctx *c, const struct sf__nn_op *op,
                                          size_t n, int want_l)
 {
     const dnnl_alg_kind_t algs[] = {dnnl_convolution_winograd, dnnl_convolution_direct};
-    const struct sf_nn_shape *os = &c->st->tensors[op->out].shape;
-    int64_t oh = os->ndim == 3 ? os->dims[1] : 0, ow = os->ndim == 3 ? os->dims[2] : 0;
-    int64_t tiles = ((oh + WINO_TILE - 1) / WINO_TILE) * ((ow + WINO_TILE - 1) / WINO_TILE);
-    int wino = !c->direct_only && op->cin >= WINO_MIN_CHANNELS && op->cout >= WINO_MIN_CHANNELS &&
-               op->group == 1 && op->dh == 1 && op->dw == 1 && oh >= WINO_TILE && ow >= WINO_TILE &&
-               (tiles >= WINO_IMAGE_TILES || (double)tiles * (double)n >= WINO_CHUNK_TILES);
+    int wino = wino_rule(c->direct_only, c->st, op, n);
     for (size_t a = wino ? 0 : 1; a < 2; a++)
         for (int k = want_l >= 0 ? 0 : 1; k < 2; k++) {
-            dnnl_primitive_desc_t pd = conv_pd(c, op, n, algs[a], k == 0 ? want_l : -1);
+            dnnl_primitive_desc_t pd = conv_pd(c, op, n, algs[a], k == 0 ? want_l : -1, NULL, 0);
             if (pd)
                 return pd;
         }
@@ -732,6 +808,18 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
     dnnl_primitive_desc_t pd = conv_choose(b->c, op, b->p->n, want);
     if (!pd)
         return fail_dnnl(b, "convolution", dnnl_unimplemented);
+    /* Where Winograd is the first choice, its other tile and direct are timed against it
+     * (exec_step), on the same source and destination. */
+    int tile = wino_tile(pd), nalt = 0, alt_alg[MAX_ALTS];
+    dnnl_primitive_desc_t alt[MAX_ALTS];
+    if (tile) {
+        alt[nalt] = conv_pd(b->c, op, b->p->n, dnnl_convolution_winograd, -1, pd, 6 - tile);
+        if (alt[nalt])
+            alt_alg[nalt++] = 6 - tile;
+        alt[nalt] = conv_pd(b->c, op, b->p->n, dnnl_convolution_direct, -1, pd, 0);
+        if (alt[nalt])
+            alt_alg[nalt++] = 0;
+    }
     dnnl_memory_desc_t bmd;
     dnnl_dims_t wd, bd = {op->cout};
     dnnl_format_tag_t wtag;
@@ -739,13 +827,32 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
     dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     dnnl_memory_t s_mem;
     int rc = in_layout(b, op->in0, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &s_mem);
-    const char *name = NULL;
-    int wino = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
-               name && strstr(name, "wino");
     rc = add_weighted_step(b, op, pd, rc, s_mem, wn, wd, wtag, &bmd,
                            dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
+    struct step *st = rc ? NULL : &b->p->steps[b->p->nsteps - 1];
+    if (st) {
+        st->op = (int)(op - b->c->st->ops);
+        st->alg = tile;
+    }
+    for (int k = 0; k < nalt; k++) {
+        dnnl_memory_t w_mem = NULL;
+        if (st)
+            rc = weights_mem(b, dnnl_primitive_desc_query_md(alt[k], dnnl_query_weights_md, 0), wn,
+                             wd, wtag, op->w, &w_mem);
+        if (st && !rc) {
+            dnnl_exec_arg_t args[4] = {st->run.args[0], st->run.args[1], st->run.args[2],
+                                       st->run.args[3]};
+            args[1].memory = w_mem;
+            rc = make_impl(b, alt[k], 4, args, &st->alt[st->nalt]);
+            if (!rc)
+                st->alt_alg[st->nalt++] = alt_alg[k];
+            else
+                st = NULL;
+        }
+        dnnl_primitive_desc_destroy(alt[k]);
+    }
     int d = rc ? -1 : bind_index(b->p, b->tmem[op->out]);
-    if (wino && d >= 0)
+    if (tile && d >= 0)
         b->p->binds[d].skew = WINO_DST_SKEW;
     return rc;
 }
@@ -1021,21 +1128,37 @@ static size_t l2_bytes(void)
     return L2_FALLBACK_BYTES;
 }
 
-/* Requests per sub-batch: the largest layer working set (input + output activations of one
- * request) times the sub-batch fits in L2 / L2_SHARE. */
-static size_t sub_batch_for(const struct sf_nn_stage *st)
+/* Requests per sub-batch: the most any layer allows, where a layer allows the requests whose
+ * working set fits in L2 / L2_SHARE. The working set is a request's input and output
+ * activations, and where Winograd may run (wino_rule at MAX_SUB) its transformed tiles too:
+ * F(4x4,3x3) keeps a 6x6 tile per 4x4 output tile of every input and output channel in its
+ * scratchpad, 2.2-2.9x the activations of the bundled model's layers. A smaller chunk reads
+ * the layer's weights (36/9 of the direct ones) more often, so the tiles shrink the chunk only
+ * where one request's tiles fit, and not below the chunk whose weights re-read per request
+ * weigh as much as the tiles kept in cache. On a 2-core Intel Xeon this took the bundled
+ * model's batch 100 from 19.6-20.4 to 17.6-18.5 ms on one thread and 10.4 to 9.4 ms on two,
+ * and left VGG16-SDN's large layers at the chunks their activations allow
+ * (docs/benchmarks.md). */
+static size_t sub_batch_for(const struct sf_nn_stage *st, int direct_only)
 {
-    size_t worst = 1;
+    double budget = (double)l2_bytes() / L2_SHARE, sub = MAX_SUB;
     for (int i = 0; i < st->nops; i++) {
         const struct sf__nn_op *op = &st->ops[i];
-        size_t bytes = (sf_nn_shape_numel(&st->tensors[op->in0].shape) +
-                        sf_nn_shape_numel(&st->tensors[op->out].shape)) *
-                       sizeof(float);
-        if (bytes > worst)
-            worst = bytes;
+        double act = (double)(sf_nn_shape_numel(&st->tensors[op->in0].shape) +
+                              sf_nn_shape_numel(&st->tensors[op->out].shape)) *
+                     sizeof(float);
+        double n = act > 0 ? budget / act : MAX_SUB;
+        if (op->kind == SF__OP_CONV && wino_rule(direct_only, st, op, MAX_SUB)) {
+            double sq = (WINO_TILE + 2) * (WINO_TILE + 2);
+            double tiles = (double)wino_tiles(st, op) * sq * (op->cin + op->cout) * sizeof(float);
+            double weights = (double)op->cin * op->cout * sq * sizeof(float);
+            double fit = floor(budget / (act + tiles)), even = weights / tiles;
+            if (fit >= 1)
+                n = fmax(fit, fmin(n, even));
+        }
+        sub = fmin(sub, floor(n));
     }
-    size_t sub = l2_bytes() / L2_SHARE / worst;
-    return sub < 1 ? 1 : sub > MAX_SUB ? MAX_SUB : sub;
+    return sub < 1 ? 1 : (size_t)sub;
 }
 
 /* ---- context ------------------------------------------------------------------------- */
@@ -1101,7 +1224,7 @@ static int dnnl_create(const struct sf_nn_stage *st, const struct sf_nn_opts *op
     c->pool = pool;
     c->nthreads = sf__nn_pool_threads(pool);
     c->direct_only = opts->conv_direct;
-    c->sub = opts->sub_batch ? opts->sub_batch : sub_batch_for(st);
+    c->sub = opts->sub_batch ? opts->sub_batch : sub_batch_for(st, c->direct_only);
     if (c->sub > MAX_SUB)
         c->sub = MAX_SUB;
     pthread_mutex_init(&c->wmu, NULL);
@@ -1195,26 +1318,43 @@ static void split_chunk(const struct split *sp, size_t i, size_t *r0, size_t *n)
         }
 }
 
+/* A plan for chunks of n whose convolutions have all chosen their implementation (exec_step),
+ * from any worker and slot, or NULL. */
+static const struct plan *tuned_plan(const struct dnnl_ctx *c, size_t n)
+{
+    for (int t = 0; t < c->nthreads; t++)
+        for (size_t k = 0; k < SLOTS; k++) {
+            const struct plan *p = c->w[t].plans[(n - 1) * SLOTS + k];
+            int tuned = p != NULL;
+            for (int i = 0; tuned && i < p->nsteps; i++)
+                tuned = p->steps[i].tuned;
+            if (tuned)
+                return p;
+        }
+    return NULL;
+}
+
 /* FLOPs per request of a chunk of n: each convolution as the implementation chosen for n runs
- * it (the Winograd tile from its name: "wino_4x3" F(4x4,3x3), "wino_2x3" F(2x2,3x3)). */
+ * it: the one its plan's first runs timed fastest (tuned_plan), else conv_choose's first
+ * choice (the Winograd tile from its name: "wino_4x3" F(4x4,3x3), "wino_2x3" F(2x2,3x3)). */
 static double chunk_flops(const struct dnnl_ctx *c, size_t n)
 {
     const struct sf_nn_stage *st = c->st;
+    const struct plan *tp = tuned_plan(c, n);
     double f = 0;
     for (int i = 0; i < st->nops; i++) {
         const struct sf__nn_op *op = &st->ops[i];
-        int m = 0;
-        if (op->kind == SF__OP_CONV) {
+        int m = -1;
+        for (int k = 0; tp && k < tp->nsteps; k++)
+            if (tp->steps[k].op == i)
+                m = tp->steps[k].alg;
+        if (m < 0 && op->kind == SF__OP_CONV) {
             dnnl_primitive_desc_t pd = conv_choose(c, op, n, -1);
-            const char *name = NULL;
-            if (pd &&
-                dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
-                name && strstr(name, "wino"))
-                m = strstr(name, "2x3") ? 2 : 4; /* unknown tiles: the larger, fewer FLOPs */
+            m = pd ? wino_tile(pd) : 0;
             if (pd)
                 dnnl_primitive_desc_destroy(pd);
         }
-        f += m ? sf__nn_op_flops_wino(st, op, m) : sf__nn_op_flops_direct(st, op);
+        f += m > 0 ? sf__nn_op_flops_wino(st, op, m) : sf__nn_op_flops_direct(st, op);
     }
     return f;
 }
@@ -1231,6 +1371,33 @@ static double dnnl_flops(void *ctx, size_t batch)
             f += (double)b * chunk_flops(c, b);
     omp_set_num_threads(omp_saved);
     return f / (double)batch;
+}
+
+/* Floats of weights a chunk of sub requests reads: a convolution's direct count, times
+ * (m + 2)^2 / 9 where the first choice at that size is Winograd F(m x m, 3 x 3) (36 / 9 for
+ * F(4x4,3x3): its 6 x 6 transformed kernels); a Gemm's as the model holds them. */
+static double dnnl_weight_floats(void *ctx)
+{
+    struct dnnl_ctx *c = ctx;
+    const struct sf_nn_stage *st = c->st;
+    int omp_saved = omp_get_max_threads();
+    omp_set_num_threads(1); /* primitives are created single-threaded, as the plans' are */
+    double w = 0;
+    for (int i = 0; i < st->nops; i++) {
+        const struct sf__nn_op *op = &st->ops[i];
+        if (op->kind == SF__OP_GEMM)
+            w += (double)op->cout * op->cin;
+        if (op->kind != SF__OP_CONV || op->group <= 0)
+            continue;
+        double direct = (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
+        dnnl_primitive_desc_t pd = conv_choose(c, op, c->sub, -1);
+        int m = pd ? wino_tile(pd) : 0;
+        if (pd)
+            dnnl_primitive_desc_destroy(pd);
+        w += m ? direct * (m + 2) * (m + 2) / 9.0 : direct;
+    }
+    omp_set_num_threads(omp_saved);
+    return w;
 }
 
 /* ---- running ------------------------------------------------------------------------- */
@@ -1278,32 +1445,53 @@ static int get_plan(struct dnnl_ctx *c, struct worker *wk, size_t n, enum sf_nn_
  * realign this frame, and the array below it moves the callee's frames down by 16 (pad + 1)
  * bytes, so the callee sees the same residue mod 64 in every thread and process whatever the
  * caller's stack. noinline keeps the realignment in a frame of its own. */
-__attribute__((noinline)) static dnnl_status_t exec_at(const struct step *st, dnnl_stream_t strm,
+__attribute__((noinline)) static dnnl_status_t exec_at(const struct impl *im, dnnl_stream_t strm,
                                                        int pad)
 {
     _Alignas(64) volatile unsigned char anchor = 0;
     unsigned char gap[16 * (size_t)pad + 1];
     __asm__ volatile("" : : "r"(gap), "r"(&anchor) : "memory");
-    return dnnl_primitive_execute(st->prim, strm, st->nargs, st->args);
+    return dnnl_primitive_execute(im->prim, strm, im->nargs, im->args);
 }
 
-/* Runs st, timing it while its stack offset is being chosen. */
+/* Runs st, timing it while its implementation and stack offset are being chosen: trial t runs
+ * candidate t % (1 + nalt) at pad t / (1 + nalt) % STACK_PADS, so the candidates take turns in
+ * consecutive passes and each is timed with what the pass around it keeps in cache; then the
+ * fastest (candidate, pad) of STACK_TUNE_ROUNDS rounds is kept and the other candidates are
+ * destroyed. */
 static dnnl_status_t exec_step(struct step *st, dnnl_stream_t strm)
 {
     if (st->tuned)
-        return exec_at(st, strm, st->pad);
-    int pad = st->trials % STACK_PADS;
+        return exec_at(&st->run, strm, st->pad);
+    int ncand = 1 + st->nalt, k = st->trials % ncand, pad = st->trials / ncand % STACK_PADS;
+    const struct impl *im = k ? &st->alt[k - 1] : &st->run;
     double t0 = sf_monotonic_s();
-    dnnl_status_t s = exec_at(st, strm, pad);
+    dnnl_status_t s = exec_at(im, strm, pad);
     double t = sf_monotonic_s() - t0;
-    if (t < st->best_s[pad])
-        st->best_s[pad] = t;
-    if (++st->trials == STACK_PADS * STACK_TUNE_ROUNDS) {
-        for (int i = 1; i < STACK_PADS; i++)
-            if (st->best_s[i] < st->best_s[st->pad])
-                st->pad = i;
-        st->tuned = 1;
+    if (t < st->best_s[k][pad])
+        st->best_s[k][pad] = t;
+    if (++st->trials < ncand * STACK_PADS * STACK_TUNE_ROUNDS)
+        return s;
+    int best_k = 0, best_pad = 0;
+    for (int c = 0; c < ncand; c++)
+        for (int i = 0; i < STACK_PADS; i++)
+            if (st->best_s[c][i] < st->best_s[best_k][best_pad]) {
+                best_k = c;
+                best_pad = i;
+            }
+    if (best_k) {
+        struct impl keep = st->alt[best_k - 1];
+        st->alt[best_k - 1] = st->run;
+        st->run = keep;
+        int alg = st->alt_alg[best_k - 1];
+        st->alt_alg[best_k - 1] = st->alg;
+        st->alg = alg;
     }
+    for (int c = 0; c < st->nalt; c++)
+        dnnl_primitive_destroy(st->alt[c].prim);
+    st->nalt = 0;
+    st->pad = best_pad;
+    st->tuned = 1;
     return s;
 }
 
@@ -1431,5 +1619,6 @@ const struct sf__nn_backend_ops sf__nn_dnnl_ops = {
     .input_layout = dnnl_input_layout,
     .sub_batch = dnnl_sub_batch,
     .flops = dnnl_flops,
+    .weight_floats = dnnl_weight_floats,
     .destroy = dnnl_destroy,
 };

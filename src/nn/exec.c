@@ -194,6 +194,21 @@ double sf_nn_exec_flops(const struct sf_nn_exec *ex, size_t batch)
     return f;
 }
 
+double sf__nn_exec_weight_floats(const struct sf_nn_exec *ex)
+{
+    if (ex->ops->weight_floats)
+        return ex->ops->weight_floats(ex->ctx);
+    double w = 0;
+    for (int i = 0; i < ex->st->nops; i++) {
+        const struct sf__nn_op *op = &ex->st->ops[i];
+        if (op->kind == SF__OP_CONV && op->group > 0)
+            w += (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
+        else if (op->kind == SF__OP_GEMM)
+            w += (double)op->cout * op->cin;
+    }
+    return w;
+}
+
 void sf_nn_exec_free(struct sf_nn_exec *ex)
 {
     if (!ex)

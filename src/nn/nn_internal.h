@@ -126,6 +126,8 @@ int sf__nn_exec_run_local(struct sf_nn_exec *ex, int worker, const float *in,
                           enum sf_nn_layout hid_l, float *logits, struct sf_err *err);
 /* Whether the exec's backend has run_local. */
 int sf__nn_exec_has_local(const struct sf_nn_exec *ex);
+/* Floats of weights a chunk of the exec reads (sf__nn_backend_ops.weight_floats). */
+double sf__nn_exec_weight_floats(const struct sf_nn_exec *ex);
 
 /* Backend vtable: a backend is these functions plus its context. run takes the input in
  * layout in_l and writes the hidden state (when hidden is not NULL) in layout hid_l; run_rows
@@ -147,6 +149,10 @@ struct sf__nn_backend_ops {
     size_t (*sub_batch)(const void *ctx);
     /* sf_nn_exec_flops (NULL: every convolution direct). */
     double (*flops)(void *ctx, size_t batch);
+    /* Floats of weights one chunk of sub_batch requests reads, in the layouts the first-choice
+     * implementations keep them (Winograd's transformed ones are (m + 2)^2 / 9 of the direct);
+     * NULL: as the model holds them. */
+    double (*weight_floats)(void *ctx);
     void (*destroy)(void *ctx);
 };
 

@@ -32,9 +32,10 @@ struct sf_nn_runner {
     size_t rows;        /* rows of logits, src, probs and cls */
     int threads;        /* workers of the pool */
     int local;          /* every stage's backend can run on one worker (depth-first groups) */
-    double weight_floats[SF_NN_MAX_STAGES]; /* per stage, as the model holds them (groups_pay) */
-    float *ws[SF_NN_MAX_THREADS];           /* per worker: two group-sized hidden-state buffers */
-    size_t ws_floats;                       /* floats of each ws[i] (both halves) */
+    /* per stage, floats of weights a chunk reads, as the backend keeps them (groups_pay) */
+    double weight_floats[SF_NN_MAX_STAGES];
+    float *ws[SF_NN_MAX_THREADS]; /* per worker: two group-sized hidden-state buffers */
+    size_t ws_floats;             /* floats of each ws[i] (both halves) */
 };
 
 void sf_nn_batch_init(struct sf_nn_batch *b)
@@ -124,21 +125,6 @@ void sf_nn_runner_free(struct sf_nn_runner *r)
     free(r);
 }
 
-/* Floats of a stage's weights as the model holds them (a backend's blocked or Winograd copy is
- * as large or larger). */
-static double stage_weight_floats(const struct sf_nn_stage *st)
-{
-    double w = 0;
-    for (int i = 0; i < st->nops; i++) {
-        const struct sf__nn_op *op = &st->ops[i];
-        if (op->kind == SF__OP_CONV && op->group > 0)
-            w += (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
-        else if (op->kind == SF__OP_GEMM)
-            w += (double)op->cout * op->cin;
-    }
-    return w;
-}
-
 int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backend,
                           const struct sf_nn_opts *opts, struct sf_nn_runner **out,
                           struct sf_err *err)
@@ -167,7 +153,7 @@ int sf_nn_runner_new_opts(const struct sf_nn_model *m, enum sf_nn_backend backen
     r->local = 1;
     for (int k = 0; k < n; k++) {
         r->local = r->local && sf__nn_exec_has_local(r->ex[k]);
-        r->weight_floats[k] = stage_weight_floats(sf_nn_model_stage(m, k + 1));
+        r->weight_floats[k] = sf__nn_exec_weight_floats(r->ex[k]);
     }
     *out = r;
     return SF_OK;
@@ -354,19 +340,33 @@ static size_t group_size(const struct sf_nn_runner *r, int first, int last)
     return gr ? gr : 1;
 }
 
-/* Whether groups pay for stages first..last: a group of gr requests reads every stage's
- * weights once per group, where stage by stage reads them once per sub-batch of that stage;
- * groups save each request's hidden state between stages (written, then read). VGG16-SDN's
- * 60 MB of weights in groups of one image cost far more than the 1.4 MB of hidden state per
- * image they keep in cache (docs/benchmarks.md); the Fashion-MNIST model's few hundred KB do
- * not. */
-static int groups_pay(const struct sf_nn_runner *r, int first, int last, size_t gr)
+/* Chunks a stage of sub-batch sub cuts n rows into: full sub-batches, then the powers of two
+ * of the rest (backend_dnnl.c split_of); each reads the stage's weights once. */
+static size_t chunks_of(size_t n, size_t sub)
+{
+    sub = sub ? sub : 1;
+    size_t c = n / sub;
+    for (size_t rest = n % sub; rest; rest &= rest - 1)
+        c++;
+    return c;
+}
+
+/* Whether groups pay for n rows over stages first..last: a group of gr requests reads every
+ * stage's weights once per chunk it is cut into there, where stage by stage reads them once
+ * per chunk of the whole batch; groups save each request's hidden state between stages
+ * (written, then read). VGG16-SDN's 60 MB of weights in groups of one image cost far more than
+ * the 1.4 MB of hidden state per image they keep in cache; so do the bundled model's 3.4 MB of
+ * Winograd weights at batch 100, read by a group of 6 in chunks of 4 and 2 (stage by stage
+ * measured 5 % faster on a 2-core Intel Xeon); at batch 1 both read them once
+ * (docs/benchmarks.md). */
+static int groups_pay(const struct sf_nn_runner *r, size_t n, int first, int last, size_t gr)
 {
     double added = 0, saved = 0;
     for (int k = first; k <= last; k++) {
         const struct sf_nn_stage *st = sf_nn_model_stage(r->m, k);
         size_t sub = sf_nn_exec_sub_batch(r->ex[k - 1]);
-        added += r->weight_floats[k - 1] * (1.0 / (double)gr - 1.0 / (double)(sub ? sub : 1));
+        added += r->weight_floats[k - 1] *
+                 ((double)chunks_of(gr, sub) / (double)gr - (double)chunks_of(n, sub) / (double)n);
         if (k < last)
             saved += 2.0 * (double)sf_nn_shape_numel(sf_nn_stage_hidden_shape(st));
     }
@@ -437,7 +437,7 @@ int sf_nn_runner_run(struct sf_nn_runner *r, struct sf_nn_batch *b, int last_sta
     /* Without exits (tau > 1, or NaN, which no confidence reaches either): groups. */
     size_t gr = group_size(r, b->stages_done + 1, last_stage);
     if (b->n > 0 && last_stage > b->stages_done && !(tau <= 1.0) && r->local &&
-        groups_pay(r, b->stages_done + 1, last_stage, gr)) {
+        groups_pay(r, b->n, b->stages_done + 1, last_stage, gr)) {
         const struct sf_nn_shape *is =
             sf_nn_stage_input_shape(sf_nn_model_stage(r->m, b->stages_done + 1));
         if (sf_nn_shape_numel(is) != sf_nn_shape_numel(&b->shape) || is->ndim != b->shape.ndim ||

@@ -284,6 +284,55 @@ static void test_vgg16_sdn_golden(void **state)
     sf_nn_model_free(m);
 }
 
+/* The implementations a convolution is timed with (backend_dnnl.c exec_step: Winograd's two
+ * tiles and direct, each at every stack offset, in turns over its first runs) all give
+ * PyTorch's logits on the bundled model, at batch 1 and in chunks of 8, and so does the one
+ * kept; afterwards sf_nn_exec_flops counts what was kept: no more than every convolution
+ * direct, no less than every Winograd-eligible one in F(4x4,3x3). */
+#define TUNE_RUNS 40 /* more than any step's trials: 3 candidates x 4 offsets x 3 rounds */
+static void test_timed_implementations_match_torch(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_nn_model *m = load_model("models/fmnist-ee");
+    int ns = sf_nn_model_num_stages(m);
+    float *x0 = read_f32("models/fmnist-ee/golden_input.f32", VGG_GOLDEN_N * 28 * 28);
+    float *golden =
+        read_f32("models/fmnist-ee/golden_logits.f32", (size_t)ns * VGG_GOLDEN_N * CLASSES);
+    const struct sf_nn_opts one = {.threads = 1}, direct = {.threads = 1, .conv_direct = 1};
+    struct sf_nn_runner *r, *rd;
+    if (sf_nn_runner_new_opts(m, SF_NN_BACKEND_DNNL, &one, &r, &err) ||
+        sf_nn_runner_new_opts(m, SF_NN_BACKEND_DNNL, &direct, &rd, &err))
+        fail_msg("%s", err.msg);
+    double first[2] = {0, 0}, direct_f[2] = {0, 0};
+    const size_t batches[] = {1, 8};
+    for (int k = 1; k <= ns; k++)
+        for (int i = 0; i < 2; i++) {
+            first[i] += sf_nn_exec_flops(sf_nn_runner_exec(r, k), batches[i]);
+            direct_f[i] += sf_nn_exec_flops(sf_nn_runner_exec(rd, k), batches[i]);
+        }
+    double worst = 0;
+    int runs = tu_dnnl_threads() == 1 ? TUNE_RUNS / 4 : TUNE_RUNS; /* valgrind: fewer */
+    for (int t = 0; t < runs; t++)
+        for (int i = 0; i < 2; i++)
+            worst = fmax(worst, stages_vs_torch(r, m, x0, golden, VGG_GOLDEN_N, batches[i], 0));
+    for (int i = 0; i < 2; i++) {
+        double kept = 0;
+        for (int k = 1; k <= ns; k++)
+            kept += sf_nn_exec_flops(sf_nn_runner_exec(r, k), batches[i]);
+        print_message("fmnist-ee batch %zu: %.1f MFLOP executed (first choice %.1f, direct %.1f)\n",
+                      batches[i], kept / 1e6, first[i] / 1e6, direct_f[i] / 1e6);
+        assert_true(kept <= direct_f[i] + 0.5);
+        assert_true(kept >= first[i] - 0.5);
+    }
+    print_message("fmnist-ee: max |logit - PyTorch| over %d timed runs %.3g\n", runs, worst);
+    sf_nn_runner_free(r);
+    sf_nn_runner_free(rd);
+    free(x0);
+    free(golden);
+    sf_nn_model_free(m);
+}
+
 /* Where Winograd pays on VGG16-SDN (backend_dnnl.c conv_choose): not at 2x2 outputs (stage 11's
  * three convolutions: one F(4x4,3x3) tile would save no multiplication), not at 4x4 outputs
  * (one tile) for a single image, but at 4x4 for a chunk of 8 images and at 32x32 for one, where
@@ -327,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_families_exit_driver),
         cmocka_unit_test(test_vgg16_sdn_golden),
         cmocka_unit_test(test_vgg16_sdn_winograd_where_it_pays),
+        cmocka_unit_test(test_timed_implementations_match_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
