@@ -17,9 +17,10 @@
  *
  * Algorithms: a convolution's first choice is Winograd (F(4x4,3x3), else F(2x2,3x3): about
  * 4x and 2.25x fewer multiplications) where oneDNN has it for the CPU and shape and the output
- * has enough tiles (conv_choose), else direct. Where Winograd is the first choice, its other
- * tile and direct are built too, on the same source and destination, and the step's first runs
- * time them all inside the real pass (exec_step): the fastest is kept, the others destroyed.
+ * has enough tiles (conv_choose), else direct. Where Winograd is the first choice for a chunk of
+ * one request, its other tile and direct are built too, on the same source and destination,
+ * and the step's first runs time them all inside the real pass (exec_step): the fastest is
+ * kept, the others destroyed (TUNE_MAX_CHUNK: in larger chunks F(4x4,3x3) won everywhere).
  * Which wins depends on the host and on what the pass keeps in cache (docs/benchmarks.md).
  *
  * Layouts: Winograd works in
@@ -94,6 +95,13 @@
  * pass than alone (its transformed weights, 4x the direct ones, no longer stay in L2), where
  * direct lost only 10 %; on an AMD EPYC it won everywhere (docs/benchmarks.md). */
 #define MAX_ALTS 2
+/* Largest chunk whose convolutions time alternatives. Winograd's transformed weights are read
+ * once per chunk, so its cost against direct falls with the chunk: in chunks of 2 to 16 the
+ * runs kept F(4x4,3x3) on every layer of both bundled models, by 1.1-2.4x (batch 100, one
+ * thread), in chunks of one F(2x2,3x3) or direct on some; and trials of slower candidates in
+ * larger chunks only cost time (the live demo's calibration measured them: 1.28x instead of
+ * 1.03-1.20x the profile). */
+#define TUNE_MAX_CHUNK 1
 
 /* Where a Winograd convolution's output starts past a cache line in the arena. oneDNN's
  * F(4x4,3x3) kernel writes a 64-byte-aligned destination with non-temporal stores, which
@@ -812,7 +820,7 @@ static int build_conv(struct bld *b, const struct sf__nn_op *op)
      * (exec_step), on the same source and destination. */
     int tile = wino_tile(pd), nalt = 0, alt_alg[MAX_ALTS];
     dnnl_primitive_desc_t alt[MAX_ALTS];
-    if (tile) {
+    if (tile && b->p->n <= TUNE_MAX_CHUNK) {
         alt[nalt] = conv_pd(b->c, op, b->p->n, dnnl_convolution_winograd, -1, pd, 6 - tile);
         if (alt[nalt])
             alt_alg[nalt++] = 6 - tile;

@@ -284,11 +284,11 @@ static void test_vgg16_sdn_golden(void **state)
     sf_nn_model_free(m);
 }
 
-/* The implementations a convolution is timed with (backend_dnnl.c exec_step: Winograd's two
- * tiles and direct, each at every stack offset, in turns over its first runs) all give
- * PyTorch's logits on the bundled model, at batch 1 and in chunks of 8, and so does the one
- * kept; afterwards sf_nn_exec_flops counts what was kept: no more than every convolution
- * direct, no less than every Winograd-eligible one in F(4x4,3x3). */
+/* The implementations a convolution is timed with in chunks of one (backend_dnnl.c exec_step:
+ * Winograd's two tiles and direct, each at every stack offset, in turns over its first runs)
+ * all give PyTorch's logits on the bundled model, and so does the one kept, at batch 1 and 8;
+ * afterwards sf_nn_exec_flops counts what was kept: no more than every convolution direct, no
+ * less than every Winograd-eligible one in F(4x4,3x3). */
 #define TUNE_RUNS 40 /* more than any step's trials: 3 candidates x 4 offsets x 3 rounds */
 static void test_timed_implementations_match_torch(void **state)
 {
