@@ -378,6 +378,10 @@ static int serve(const struct sf_nn_model *m, enum sf_nn_backend be, struct sf_n
                 f += sf_nn_exec_flops(sf_nn_runner_exec(runners[t], k), batch);
             printf("flops %.0f\n", f);
             fflush(stdout);
+        } else if (!strncmp(line, "flops", 5)) {
+            printf("error flops T B: T from 1 to %d, after a run with T threads\n",
+                   SERVE_MAX_THREADS);
+            fflush(stdout);
         } else {
             printf("error unknown command %s", line);
             fflush(stdout);

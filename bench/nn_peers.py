@@ -23,8 +23,7 @@ Interleaves blocks of runs of every runtime (order rotated each round) per (thre
 checks every runtime's logits against the golden file and against serflow's, and prints per
 run the table (GFLOP/s at the direct-convolution count for every runtime; % peak: executed
 FLOPs, serflow's own count of the implementations its runs chose, over the measured FMA peak),
-the ratios, then their medians over
-the R runs, the batch-1 bound and the verdict line.
+the ratios, then their medians over the R runs, the batch-1 bound and the verdict line.
 """
 import argparse
 import os

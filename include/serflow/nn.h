@@ -142,12 +142,12 @@ size_t sf_nn_exec_sub_batch(const struct sf_nn_exec *ex);
 /* Floating-point operations per request that the backend executes for a batch of `batch`, as
  * the algorithms it chooses for that batch run them (oneDNN: where a chunk size's first runs
  * have timed a convolution's implementations, the one they kept, else its first choice; call it
- * between runs), where sf_nn_stage_flops counts every
- * convolution as a direct one over its zero padding too: a direct convolution counts only the
- * kernel taps inside its input (both backends skip the padding), a Winograd F(m x m, 3 x 3)
- * one the products in the transformed domain ((m + 2)^2 x cin x cout per m x m output tile,
- * 2 FLOPs each; its tile transforms, mostly additions, are not counted), a Gemm as
- * sf_nn_stage_flops. Builds no plan. 0 for batch 0. */
+ * between runs), where sf_nn_stage_flops counts every convolution as a direct one over its
+ * zero padding too: a direct convolution counts only the kernel taps inside its input (both
+ * backends skip the padding), a Winograd F(m x m, 3 x 3) one the products in the transformed
+ * domain ((m + 2)^2 x cin x cout per m x m output tile, 2 FLOPs each; its tile transforms,
+ * mostly additions, are not counted), a Gemm as sf_nn_stage_flops. Builds no plan. 0 for
+ * batch 0. */
 double sf_nn_exec_flops(const struct sf_nn_exec *ex, size_t batch);
 void sf_nn_exec_free(struct sf_nn_exec *ex);
 enum sf_nn_backend sf_nn_exec_backend(const struct sf_nn_exec *ex);

@@ -1393,16 +1393,11 @@ static double dnnl_weight_floats(void *ctx)
     double w = 0;
     for (int i = 0; i < st->nops; i++) {
         const struct sf__nn_op *op = &st->ops[i];
-        if (op->kind == SF__OP_GEMM)
-            w += (double)op->cout * op->cin;
-        if (op->kind != SF__OP_CONV || op->group <= 0)
-            continue;
-        double direct = (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
-        dnnl_primitive_desc_t pd = conv_choose(c, op, c->sub, -1);
+        dnnl_primitive_desc_t pd = op->kind == SF__OP_CONV ? conv_choose(c, op, c->sub, -1) : NULL;
         int m = pd ? wino_tile(pd) : 0;
         if (pd)
             dnnl_primitive_desc_destroy(pd);
-        w += m ? direct * (m + 2) * (m + 2) / 9.0 : direct;
+        w += sf__nn_op_weight_floats(op) * (m ? (m + 2) * (m + 2) / 9.0 : 1.0);
     }
     omp_set_num_threads(omp_saved);
     return w;

@@ -199,13 +199,8 @@ double sf__nn_exec_weight_floats(const struct sf_nn_exec *ex)
     if (ex->ops->weight_floats)
         return ex->ops->weight_floats(ex->ctx);
     double w = 0;
-    for (int i = 0; i < ex->st->nops; i++) {
-        const struct sf__nn_op *op = &ex->st->ops[i];
-        if (op->kind == SF__OP_CONV && op->group > 0)
-            w += (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
-        else if (op->kind == SF__OP_GEMM)
-            w += (double)op->cout * op->cin;
-    }
+    for (int i = 0; i < ex->st->nops; i++)
+        w += sf__nn_op_weight_floats(&ex->st->ops[i]);
     return w;
 }
 

@@ -162,6 +162,8 @@ extern const struct sf__nn_backend_ops sf__nn_dnnl_ops;
 /* FLOPs per request of op as a direct convolution that skips the taps falling in its zero
  * padding (2 x multiply-adds; a Gemm: 2 x its multiply-adds; other operators 0). */
 double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op);
+/* Floats of op's weights as the model holds them (a Conv's or a Gemm's; other operators 0). */
+double sf__nn_op_weight_floats(const struct sf__nn_op *op);
 /* FLOPs per request of Conv op as Winograd F(m x m, 3 x 3): 2 x (m + 2)^2 x cin x cout per
  * m x m output tile (tiles cover the output, the last ones partly). */
 double sf__nn_op_flops_wino(const struct sf_nn_stage *st, const struct sf__nn_op *op, int m);

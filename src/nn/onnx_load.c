@@ -1333,6 +1333,15 @@ static double taps_inside(int in, int out, int k, int stride, int pad, int dil)
     return n;
 }
 
+double sf__nn_op_weight_floats(const struct sf__nn_op *op)
+{
+    if (op->kind == SF__OP_CONV && op->group > 0)
+        return (double)op->cout * (op->cin / op->group) * op->kh * op->kw;
+    if (op->kind == SF__OP_GEMM)
+        return (double)op->cout * op->cin;
+    return 0;
+}
+
 double sf__nn_op_flops_direct(const struct sf_nn_stage *st, const struct sf__nn_op *op)
 {
     if (op->kind == SF__OP_GEMM)
