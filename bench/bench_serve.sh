@@ -251,7 +251,7 @@ for mode in worker inproc; do
     curl -s --data-binary @"$tmp/img0.bin" -H "Content-Type: application/octet-stream" \
         -H "Inference-Header-Content-Length: $(cat "$tmp/hlen2")" \
         "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/answer.json"
-    wrk -t1 -c128 -d"${duration}s" -s "$tmp/images.lua" "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/wrk2.txt"
+    wrk -t1 -c128 -d"${duration}s" --latency -s "$tmp/images.lua" "http://$sep/v2/models/fmnist-ee/infer" >"$tmp/wrk2.txt"
     /usr/bin/python3 - "$tmp/wrk2.txt" "$bare" "$mode" "$tmp/whole.txt" <<'PY'
 import re, sys
 t, bare, mode = open(sys.argv[1]).read(), float(sys.argv[2]), sys.argv[3]
@@ -260,8 +260,17 @@ errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 if mode == "worker":
     print("bare runtime (bench_nn --exits, 1 thread, batch 100, this tau): %.0f images/s" % bare)
 where = "1 local-1t worker process" if mode == "worker" else "1 local-1t instance in-process (--inproc)"
+def ms(v):
+    n, u = float(re.match(r"([\d.]+)", v).group(1)), re.search(r"(us|ms|s)$", v).group(1)
+    return n / 1000 if u == "us" else n if u == "ms" else n * 1000
+# what the clients saw: a loop that starves its connections shows here, not in the server's own
+# latency histogram (which starts at admission)
+lat = re.search(r"Latency\s+(\S+)\s+\S+\s+(\S+)", t)
+p99 = re.search(r"^\s*99%\s+(\S+)", t, re.M)
 print("served (wrk 128 connections -> serve -> %s, one image per request): %.0f images/s%s"
       % (where, ips, " (%s non-2xx)" % errs.group(1) if errs else ""))
+print("  client latency (%s): mean %.2f ms, p99 %.2f ms, max %.2f ms"
+      % (mode, ms(lat.group(1)), ms(p99.group(1)), ms(lat.group(2))))
 print("ratio served / bare (%s): %.3f" % (mode, ips / bare))
 open(sys.argv[4], "a").write("%s %.4f\n" % (mode, ips / bare))
 PY

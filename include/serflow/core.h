@@ -130,6 +130,10 @@ static inline double sf_rand_normal(uint64_t *state)
 /* Monotonic clock in seconds (CLOCK_MONOTONIC), for measurements; the controller never reads it. */
 double sf_monotonic_s(void);
 
+/* Names the calling thread (at most 15 bytes kept) as top -H, ps -L and perf show it, e.g.
+ * "sf-loop0", "sf-control"; "%d" in fmt takes idx. */
+void sf_thread_name(const char *fmt, int idx);
+
 /* qsort comparator for doubles, ascending. */
 int sf_cmp_double(const void *a, const void *b);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "serflow/core.h"
@@ -13,6 +14,13 @@ double sf_monotonic_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void sf_thread_name(const char *fmt, int idx)
+{
+    char name[16];
+    snprintf(name, sizeof(name), fmt, idx);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 int sf_cmp_double(const void *a, const void *b)

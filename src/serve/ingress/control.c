@@ -521,6 +521,7 @@ void sf__control_freed(struct sf__server *s, int i)
 void *sf__control_main(void *arg)
 {
     struct sf__server *s = arg;
+    sf_thread_name("sf-control", 0);
     pthread_mutex_lock(&s->mu);
     for (;;) {
         double now = sf__server_now(s);

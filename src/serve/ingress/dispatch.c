@@ -370,6 +370,18 @@ int sf__inst_open(struct sf__server *s, int i)
 void sf__inst_close(struct sf__server *s, int i)
 {
     struct sf__inst *in = &s->inst[i];
+    if (in->in_outbox) { /* a batch left for a loop that stopped first (sf__server_unlock) */
+        int k = 0;
+        while (k < s->n_outbox && s->outbox[k] != i)
+            k++;
+        memmove(s->outbox + k, s->outbox + k + 1, (size_t)(s->n_outbox - k - 1) * sizeof(int));
+        s->n_outbox--;
+        in->in_outbox = 0;
+        sf__server_fail_batch(s, in->mail);
+        sf__batch_free(in->mail);
+        in->mail = NULL;
+        in->busy = 0;
+    }
     sf__evc_free(in->evc); /* on its loop: fails nothing (the instance holds no batch) */
     in->evc = NULL;
     if (in->local)
@@ -398,6 +410,7 @@ void sf__dispatch_tick(struct sf__server *s, int loop, double now_s)
 static void *fn_main(void *arg)
 {
     struct sf__server *s = arg;
+    sf_thread_name("sf-function", 0);
     /* the function provider's session for this thread (a connection, or an AWS client) */
     void *sess = NULL;
     struct sf_err serr = {{0}};

@@ -850,7 +850,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++)
         if (s->inst[i].used)
             sf__inst_close(s, i);
-    pthread_mutex_unlock(&s->mu);
+    sf__server_unlock(s); /* a batch failed there is answered before the connections close */
     sf__ev_stop(s->ev);
     if (s->have_cloud)
         s->cloud.ops->shutdown(s->cloud.ctx, sf__server_now(s));

@@ -226,6 +226,7 @@ struct sf__server {
     struct sf__pending *done;           /* requests whose answer is to be written */
     int outbox[SF_CLOUD_MAX_INSTANCES]; /* instances whose mail is to be sent */
     int n_outbox;
+    int outbox_posted; /* a loop was asked to send the outbox after its round */
     /* function dispatch queue */
     struct sf__batch *fn_head, *fn_tail;
     pthread_t *fn_threads;

@@ -1185,10 +1185,22 @@ static void run_todo(struct loop *l)
     }
 }
 
+/* The loop this thread runs, if it is one (sf__ev_self). */
+static _Thread_local const struct sf__ev *self_ev;
+static _Thread_local int self_loop = -1;
+
+int sf__ev_self(const struct sf__ev *ev)
+{
+    return ev && self_ev == ev ? self_loop : -1;
+}
+
 static void *loop_main(void *arg)
 {
     struct loop *l = arg;
     struct sf__ev *ev = l->ev;
+    self_ev = ev;
+    self_loop = l->idx;
+    sf_thread_name("sf-loop%d", l->idx);
     struct epoll_event evs[EV_EVENTS];
     l->next_tick_s = now_s() + SF__EV_TICK_S;
     for (;;) {

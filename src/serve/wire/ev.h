@@ -103,8 +103,11 @@ struct sf__ev_watch {
 };
 int sf__ev_watch(struct sf__ev *ev, int loop, struct sf__ev_watch *w);
 void sf__ev_unwatch(struct sf__ev *ev, int loop, struct sf__ev_watch *w);
-/* Runs fn(arg) on loop's thread soon (an eventfd wake: for rare work, never per request). */
+/* Runs fn(arg) on loop's thread soon, after the events of its current round (an eventfd wake:
+ * for work per batch at most, never per request). */
 int sf__ev_post(struct sf__ev *ev, int loop, void (*fn)(void *arg), void *arg);
+/* The index of ev's loop whose thread calls this; -1 from any other thread (or ev NULL). */
+int sf__ev_self(const struct sf__ev *ev);
 
 void sf__ev_quiesce(struct sf__ev *ev);
 void sf__ev_closing(struct sf__ev *ev);
