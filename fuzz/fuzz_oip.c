@@ -1,8 +1,9 @@
 /* fuzz_oip.c - libFuzzer target for the Open Inference Protocol v2 request parser (JSON, and the
  * binary tensor extension: the input is split at its first NUL into the JSON header and the
- * binary part), the JSON value count that bounds its tree before it is built, a request body's
- * Content-Encoding undone (gzip and deflate, within a cap and a budget), X-Request-Id and
- * traceparent values, and the Prometheus sample scraper the load generator reads /metrics with. */
+ * binary part; a header kept and found again in a cache), the JSON value count that bounds its tree
+ * before it is built, a request body's Content-Encoding undone (gzip and deflate, within a cap and
+ * a budget), X-Request-Id and traceparent values, and the Prometheus sample scraper the load
+ * generator reads /metrics with. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,6 +89,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         SF_OK) {
         if (r.n < 1 || r.n > 8 || !r.x || strlen(r.id) > SF_OIP_MAX_ID_BYTES)
             abort();
+        sf_oip_request_fini(&r);
+    }
+    /* a header kept (binary data only) and found again is the same parse, on the same floats */
+    static struct sf_oip_cache cache;
+    if (sf_oip_parse_request_ref((const char *)data, json_len, bin, bin_len, &shape, 8, &r, &err) ==
+        SF_OK) {
+        struct sf_oip_request c;
+        sf_oip_cache_put(&cache, (const char *)data, json_len, bin_len, &shape, 8, &r);
+        int rc = sf_oip_cache_parse(&cache, (const char *)data, json_len, bin, bin_len, &shape, 8,
+                                    &c, &err);
+        if (!bin || json_len > SF_OIP_CACHE_HEADER_BYTES) {
+            if (rc != SF_ENOTFOUND)
+                abort();
+        } else if (rc != SF_OK || c.bin != r.bin || c.x || c.n != r.n || strcmp(c.id, r.id) ||
+                   c.n_outputs != r.n_outputs || c.binary != r.binary ||
+                   memcmp(c.outputs, r.outputs, sizeof(c.outputs))) {
+            abort();
+        }
         sf_oip_request_fini(&r);
     }
     /* the count never falls short of the values jansson builds (the bound on its tree) */

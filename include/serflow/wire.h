@@ -191,6 +191,32 @@ int sf_oip_parse_request_ref(const char *json, size_t json_len, const void *bin,
                              const struct sf_nn_shape *shape, size_t max_n,
                              struct sf_oip_request *out, struct sf_err *err);
 void sf_oip_request_fini(struct sf_oip_request *r);
+
+/* The binary extension's JSON header a thread parsed last, with its parse: a client sends the
+ * same header with every image, and jansson's tree of it cost more than a tenth of the ingress's
+ * own time per request. Headers of at most SF_OIP_CACHE_HEADER_BYTES are kept. Zeroed: empty.
+ * Not shared between threads (the ingress keeps one per event loop). */
+#define SF_OIP_CACHE_HEADER_BYTES 1024
+struct sf_oip_cache {
+    int valid;
+    const struct sf_nn_shape *shape;
+    size_t max_n, json_len, bin_len;
+    struct sf_oip_request req; /* bin NULL */
+    char json[SF_OIP_CACHE_HEADER_BYTES];
+};
+/* sf_oip_parse_request_ref from the cache: SF_ENOTFOUND when json[0..json_len) is not the kept
+ * header (or bin_len, shape or max_n differ; json bodies without binary data never match), else
+ * the kept parse in *out with out->bin = bin, its floats checked finite as the parse checks them
+ * (SF_OK, or SF_EINVAL naming the element). */
+int sf_oip_cache_parse(const struct sf_oip_cache *c, const char *json, size_t json_len,
+                       const void *bin, size_t bin_len, const struct sf_nn_shape *shape,
+                       size_t max_n, struct sf_oip_request *out, struct sf_err *err);
+/* Keeps json[0..json_len) and r, a successful sf_oip_parse_request_ref of it with binary data
+ * of bin_len bytes, for shape and max_n (a longer header, or one without binary data, empties
+ * the cache). */
+void sf_oip_cache_put(struct sf_oip_cache *c, const char *json, size_t json_len, size_t bin_len,
+                      const struct sf_nn_shape *shape, size_t max_n,
+                      const struct sf_oip_request *r);
 /* Upper bound of the memory one sf_oip_parse_request of this request takes (tree, strings and
  * the float tensor), from a count of its values (at most max_n x numel +
  * SF_OIP_MAX_EXTRA_VALUES are counted: more are refused by the parse), for a caller's budget. */

@@ -269,6 +269,74 @@ static void test_oip_binary_in_place(void **state)
                      SF_EINVAL);
 }
 
+/* A header parsed once answers the next request with the same bytes: the same parse, its floats
+ * still checked; any other header, length, shape or cap is parsed anew. */
+static void test_oip_header_cache(void **state)
+{
+    (void)state;
+    struct sf_err err = {{0}};
+    struct sf_oip_request r, c;
+    static struct sf_oip_cache cache; /* zeroed: empty */
+    const char *hdr =
+        "{\"id\":\"q\",\"inputs\":[{\"name\":\"input\",\"shape\":[2,784],\"datatype\":"
+        "\"FP32\",\"parameters\":{\"binary_data_size\":6272}}],\"outputs\":[{\"name\":"
+        "\"exit_stage\",\"parameters\":{\"binary_data\":true}},{\"name\":\"label\"}]}";
+    size_t hl = strlen(hdr);
+    float x[2 * 784], y[2 * 784];
+    for (int i = 0; i < 2 * 784; i++)
+        x[i] = y[i] = (float)i / 7;
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, x, sizeof(x), &IMG, 64, &c, &err),
+                     SF_ENOTFOUND); /* empty */
+    assert_int_equal(sf_oip_parse_request_ref(hdr, hl, x, sizeof(x), &IMG, 64, &r, &err), SF_OK);
+    sf_oip_cache_put(&cache, hdr, hl, sizeof(x), &IMG, 64, &r);
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, y, sizeof(y), &IMG, 64, &c, &err), SF_OK);
+    assert_ptr_equal(c.bin, (const unsigned char *)y); /* this request's floats, in place */
+    assert_null(c.x);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.id, "q");
+    assert_int_equal(c.n_outputs, 2);
+    assert_int_equal(c.outputs[0], r.outputs[0]);
+    assert_int_equal(c.outputs[1], r.outputs[1]);
+    assert_int_equal(c.binary, r.binary);
+    assert_int_equal(c.binary, 1u << SF_OIP_OUT_EXIT);
+    y[1000] = -INFINITY; /* a hit checks its own floats */
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, y, sizeof(y), &IMG, 64, &c, &err),
+                     SF_EINVAL);
+    assert_non_null(strstr(err.msg, "element 1000 is not finite"));
+    y[1000] = NAN;
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, y, sizeof(y), &IMG, 64, &c, &err),
+                     SF_EINVAL);
+    /* anything else is not the kept header */
+    char other[1024];
+    memcpy(other, hdr, hl + 1);
+    other[8] = 'r'; /* "id":"r" */
+    assert_int_equal(sf_oip_cache_parse(&cache, other, hl, x, sizeof(x), &IMG, 64, &c, &err),
+                     SF_ENOTFOUND);
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl - 1, x, sizeof(x), &IMG, 64, &c, &err),
+                     SF_ENOTFOUND);
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, x, sizeof(x) - 4, &IMG, 64, &c, &err),
+                     SF_ENOTFOUND);
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, NULL, 0, &IMG, 64, &c, &err),
+                     SF_ENOTFOUND);
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, x, sizeof(x), &IMG, 1, &c, &err),
+                     SF_ENOTFOUND); /* a cap of one image would refuse it */
+    static const struct sf_nn_shape flat = {1, {784}};
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, x, sizeof(x), &flat, 64, &c, &err),
+                     SF_ENOTFOUND);
+    /* a header longer than the cache keeps, or a JSON body, empties it */
+    char big[SF_OIP_CACHE_HEADER_BYTES + 64];
+    memset(big, ' ', sizeof(big) - 1); /* the same header after white space */
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big + sizeof(big) - 1 - hl, hdr, hl);
+    assert_int_equal(sf_oip_parse_request_ref(big, strlen(big), x, sizeof(x), &IMG, 64, &r, &err),
+                     SF_OK);
+    sf_oip_cache_put(&cache, big, strlen(big), sizeof(x), &IMG, 64, &r);
+    assert_int_equal(sf_oip_cache_parse(&cache, big, strlen(big), x, sizeof(x), &IMG, 64, &c, &err),
+                     SF_ENOTFOUND);
+    assert_int_equal(sf_oip_cache_parse(&cache, hdr, hl, x, sizeof(x), &IMG, 64, &c, &err),
+                     SF_ENOTFOUND);
+}
+
 /* The answer's numbers read back as the floats they were, to 7 significant digits. */
 static void test_oip_response_numbers(void **state)
 {
@@ -717,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_result_frame_roundtrip),
         cmocka_unit_test(test_where_strings),
         cmocka_unit_test(test_oip_parse),
+        cmocka_unit_test(test_oip_header_cache),
         cmocka_unit_test(test_oip_binary_extension),
         cmocka_unit_test(test_oip_response),
         cmocka_unit_test(test_metrics_render),

@@ -237,6 +237,7 @@ struct sf__server {
     int next_loop; /* the event loop the next worker connection goes to */
     /* a loop admitted requests in its current round (each entry touched by its loop only) */
     int loop_admitted[SF__EV_MAX_LOOPS];
+    struct sf_oip_cache oip_cache[SF__EV_MAX_LOOPS]; /* each loop's last request header */
     /* controller state (control.c) */
     struct sf_policy policy;
     /* the controller's parameters in use: the binding's, until a reload retunes them (the
