@@ -7,7 +7,9 @@
 #    two workers are put behind nginx (proxy_pass to an upstream of both, keep-alive) and behind
 #    `serflow serve` (static provider, batch size 1 so that no request waits for a batch, IaaS
 #    without the FaaS spill). wrk sends the same OIP v2 binary-extension request: latency at one
-#    connection, and the most requests/s at 32 connections. Ratios: serve / nginx.
+#    connection, and the most requests/s at 32 connections. Ratios: serve / nginx. At one
+#    connection also serve with --spin-us 50 (its loops poll before they sleep while few requests
+#    are in flight; off by default: on a host shared with workers it takes their cycles).
 # 2. The whole path with the real model: `serflow serve` (IaaS, one local-1t worker and functions
 #    for the spill, the planner's tau) under wrk with Fashion-MNIST images, in images/s, against
 #    the bare runtime's throughput (bench_nn --exits: the same model, tau, batch size 100 and test
@@ -147,12 +149,22 @@ sep=$(wait_ready "$tmp/serve.ready")
 spid16=$!
 pids+=($spid16)
 sep16=$(wait_ready "$tmp/serve16.ready")
+# and at one connection with the loops polling 50 us before they sleep (--spin-us: off by
+# default, since on a host shared with workers and functions it takes their cycles)
+"$bin" serve --model "$tmp/trivial" --profile "$tmp/trivial.json" --policy libra --pool iaas \
+    --worker-url "$w1" --worker-url "$w2" --instances 2 --no-spill --port 0 --ready-fd 3 \
+    --batching deadline --margin-s 0 --queue-cap 4096 --log-level warn --spin-us 50 \
+    3>"$tmp/servesp.ready" 2>"$tmp/servesp.log" &
+spidsp=$!
+pids+=($spidsp)
+sepsp=$(wait_ready "$tmp/servesp.ready")
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$nport/v2/models/trivial/infer" -X POST \
     -H "Inference-Header-Content-Length: $hlen" --data-binary @"$tmp/body.bin" >/dev/null && break; sleep 0.1; done
 # instances ready (static provider: at the first epoch)
 for _ in $(seq 1 100); do
     curl -s "http://$sep/metrics" | grep -q '^serflow_instances{state="ready"} 2' &&
-        curl -s "http://$sep16/metrics" | grep -q '^serflow_instances{state="ready"} 2' && break
+        curl -s "http://$sep16/metrics" | grep -q '^serflow_instances{state="ready"} 2' &&
+        curl -s "http://$sepsp/metrics" | grep -q '^serflow_instances{state="ready"} 2' && break
     sleep 0.1
 done
 
@@ -171,7 +183,9 @@ for c in 1 32; do
     for rep in 1 2; do
         n=$(wrk_run "http://127.0.0.1:$nport" "$c")
         s=$(wrk_run "http://$target" "$c")
-        echo "c=$c rep=$rep nginx: $n   serve: $s" | tee -a "$tmp/results.txt"
+        sp=""
+        [ "$c" = 1 ] && sp="   spin: $(wrk_run "http://$sepsp" "$c")"
+        echo "c=$c rep=$rep nginx: $n   serve: $s$sp" | tee -a "$tmp/results.txt"
     done
 done
 /usr/bin/python3 - "$tmp/results.txt" <<'PY'
@@ -189,9 +203,18 @@ for c in ("1", "32"):
     with open(sys.argv[1] + ".ratios", "a") as f:
         f.write("%s %.4f %.4f %.4f\n" % (c, avg(s, 0) / avg(n, 0), avg(s, 1) / avg(n, 1),
                                          avg(s, 2) / avg(n, 2)))
+    if c == "1":
+        p = [list(map(float, r[11:14])) for r in sel]
+        print("      with --spin-us 50 %8.0f req/s mean %.3f ms p99 %.3f ms: throughput %.2f, mean "
+              "latency %.2f, p99 latency %.2f" % (avg(p, 0), avg(p, 1), avg(p, 2),
+                                                  avg(p, 0) / avg(n, 0), avg(p, 1) / avg(n, 1),
+                                                  avg(p, 2) / avg(n, 2)))
+        with open(sys.argv[1] + ".ratios", "a") as f:
+            f.write("spin %.4f %.4f %.4f\n" % (avg(p, 0) / avg(n, 0), avg(p, 1) / avg(n, 1),
+                                               avg(p, 2) / avg(n, 2)))
 PY
-kill -TERM "$spid" "$spid16"
-wait "$spid" "$spid16" 2>/dev/null || true
+kill -TERM "$spid" "$spid16" "$spidsp"
+wait "$spid" "$spid16" "$spidsp" 2>/dev/null || true
 
 # ---- 2. the whole path with the real model vs the bare runtime ----
 echo "== 2. the whole path (serve + wrk, real model) vs the bare runtime (bench_nn --exits)"
@@ -331,6 +354,8 @@ import sys
 r = {l.split()[0]: list(map(float, l.split()[1:])) for l in open(sys.argv[1])}
 w = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[2])}
 print("serve vs nginx: c1 throughput %.2fx latency %.2fx, c32 throughput %.2fx; whole path %.3f "
-      "of bare (--inproc; worker process %.3f; nginx with a fixed answer %.3f)"
-      % (r["1"][0], r["1"][1], r["32"][0], w["inproc"], w["worker"], w["ceiling"]))
+      "of bare (--inproc; worker process %.3f; nginx with a fixed answer %.3f; c1 with --spin-us "
+      "50: %.2fx, %.2fx)"
+      % (r["1"][0], r["1"][1], r["32"][0], w["inproc"], w["worker"], w["ceiling"], r["spin"][0],
+         r["spin"][1]))
 PY

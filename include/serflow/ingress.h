@@ -39,6 +39,7 @@ struct sf_serve_cfg {
     double time_scale; /* controller clock: epochs and boot delays / time_scale */
     int queue_cap;     /* admitted, not yet dispatched requests; beyond: 503 */
     int http_threads;  /* event loops (threads) of the data plane */
+    double spin_s;     /* a loop polls this long before it sleeps, at low load (ev.h; 0: never) */
     int inproc;        /* the local instances run in this process (the same-process fast path) */
     int max_connections;
     int max_per_client;       /* connections from one client address */

@@ -78,6 +78,7 @@ enum {
     S_AWS_TIMEOUT,
     S_AWS_ATTEMPTS,
     S_HTTP_THREADS,
+    S_SPIN_US,
     S_LOG_LEVEL,
     S_LOG_FORMAT
 };
@@ -203,6 +204,12 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_INT(S_PORT, "port", "N", "port (8080; 0 = any)", 0, 65535),
     SF_SO_INT(S_HTTP_THREADS, "http-threads", "N",
               "event loops of the data plane (default: the cores, at most 4)", 1, 16),
+    SF_SO_INT(S_SPIN_US, "spin-us", "US",
+              "with at most 4 requests in flight, a loop polls this long\nfor the next event "
+              "before it sleeps: a lone request's\nwake-ups cost more than its work on a VM. "
+              "For a host of\nits own (50); on one shared with workers and functions\nit takes "
+              "their cycles (0 = never, the default)",
+              0, 10000),
     SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
               1024),
     SF_SO_WORD(S_BACKEND, "backend", "NAME",
@@ -438,6 +445,9 @@ static int serve_store(void *ctx, int id, const struct sf_optval *v, struct sf_e
     case S_HTTP_THREADS:
         c->http_threads = (int)v->i;
         break;
+    case S_SPIN_US:
+        c->spin_s = (double)v->i * 1e-6;
+        break;
     case S_INPROC:
         c->inproc = 1;
         break;
@@ -476,6 +486,7 @@ static void serve_defaults(struct serve_args *a)
     c->queue_cap = 2000;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->http_threads = cores < 1 ? 1 : cores > 4 ? 4 : (int)cores;
+    c->spin_s = 0;
     c->max_connections = 1024;
     c->max_per_client = 512;
     c->idle_timeout_s = 10;

@@ -103,14 +103,22 @@ static int ready_count(const struct sf__server *s)
 
 /* A ready instance that can take a batch now (scheduled terminations still serve, as in the
  * simulator), or -1. */
+/* A free instance: one whose worker connection is on this thread's event loop first, so that
+ * the loop that sent a batch reads its answer (the loop may be polling for it, ev.h). */
 static int free_instance(const struct sf__server *s)
 {
+    int self = sf__ev_self(s->ev), first = -1;
     for (int i = 0; i < SF_CLOUD_MAX_INSTANCES; i++) {
         const struct sf__inst *in = &s->inst[i];
-        if (in->used && in->state == SF_CLOUD_READY && in->ready_to_serve && !in->busy && !in->quit)
-            return i;
+        if (in->used && in->state == SF_CLOUD_READY && in->ready_to_serve && !in->busy &&
+            !in->quit) {
+            if (in->local || in->loop == self)
+                return i;
+            if (first < 0)
+                first = i;
+        }
     }
-    return -1;
+    return first;
 }
 
 static int free_count(const struct sf__server *s)

@@ -804,6 +804,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
                                 .request_timeout_s = cfg->request_timeout_s,
                                 .max_body_bytes = cfg->max_body_bytes,
                                 .max_buffered_bytes = cfg->max_buffered_bytes,
+                                .spin_s = cfg->spin_s,
                                 .handler = ingress_handler,
                                 .ctx = s,
                                 .tick = ingress_tick,

@@ -1203,12 +1203,20 @@ static void *loop_main(void *arg)
     sf_thread_name("sf-loop%d", l->idx);
     struct epoll_event evs[EV_EVENTS];
     l->next_tick_s = now_s() + SF__EV_TICK_S;
+    int spin = 0;
     for (;;) {
         double now = now_s();
         int wait_ms = (int)((l->next_tick_s - now) * 1000) + 1;
         if (wait_ms < 0)
             wait_ms = 0;
-        int n = epoll_wait(l->ep, evs, EV_EVENTS, wait_ms);
+        int n = 0;
+        /* a few requests in flight: the next event (a worker's answer, the client's next
+         * request) is tens of microseconds away, and waking a sleeping thread costs as much
+         * again on a virtual machine; so poll for it a while first */
+        for (double t0 = now; spin && !n && now_s() - t0 < ev->cfg.spin_s;)
+            n = epoll_wait(l->ep, evs, EV_EVENTS, 0);
+        if (!n)
+            n = epoll_wait(l->ep, evs, EV_EVENTS, wait_ms);
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             if (kind == K_CONN) {
@@ -1229,6 +1237,7 @@ static void *loop_main(void *arg)
             ev->cfg.round(ev->cfg.ctx, l->idx);
         pthread_mutex_lock(&ev->mu);
         int stopping = ev->stopping;
+        spin = n > 0 && ev->cfg.spin_s > 0 && ev->active <= SF__EV_SPIN_MAX_ACTIVE;
         pthread_mutex_unlock(&ev->mu);
         if (stopping)
             break;

@@ -39,6 +39,9 @@
 #define SF__EV_TICK_S 0.05
 /* Most event loops (threads) of one server. */
 #define SF__EV_MAX_LOOPS 16
+/* A loop polls (spin_s) only while at most this many requests are in flight: with more, the
+ * cores are busy with them and the next event is never far. */
+#define SF__EV_SPIN_MAX_ACTIVE 4
 
 struct sf__ev;
 struct sf__ev_conn;
@@ -66,6 +69,9 @@ struct sf__ev_cfg {
     double request_timeout_s; /* a request must arrive whole within this; 0: no deadline */
     size_t max_body_bytes;
     size_t max_buffered_bytes; /* the process's budget for bodies and reservations; 0: none */
+    /* After a round with events, while at most SF__EV_SPIN_MAX_ACTIVE requests are in flight, a
+     * loop polls this long for the next event before it sleeps (0: never). */
+    double spin_s;
     /* Called on the loop's thread for every whole request; must lead to exactly one
      * sf__ev_respond for it (now or later, from any thread). */
     sf__ev_handler handler;
