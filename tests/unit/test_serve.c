@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,34 +716,68 @@ static void test_billing_rules(void **state)
     assert_float_equal(sf_meter_total_usd(&m), m.vm_usd + m.fn_usd + m.fee_usd, 0);
 }
 
-/* Answers every request with the index of the loop that owns its connection. */
+/* Answers every request with the index of the loop that owns its connection, and the loop the
+ * handler's thread says it runs (sf__ev_self; ctx points at the server). */
 static void loop_handler(void *ctx, struct sf__ev_req *req)
 {
-    (void)ctx;
-    char body[32];
-    snprintf(body, sizeof(body), "{\"loop\":%d}", req->loop);
+    struct sf__ev *const *ev = ctx;
+    char body[48];
+    snprintf(body, sizeof(body), "{\"self\":%d,\"loop\":%d}", sf__ev_self(*ev), req->loop);
     struct sf__httpd_resp resp;
     memset(&resp, 0, sizeof(resp));
     sf__httpd_json(&resp, 200, strdup(body));
     sf__ev_respond(req, &resp);
 }
 
-/* Connections are dealt to the loops in turn, whichever loop the connects wake: 8 keep-alive
- * connections on 2 loops are 4 and 4 (before, a burst of connects could all land on one). */
-static void test_ev_connections_dealt_to_loops(void **state)
+/* A post records the loop its thread runs. */
+struct self_post {
+    struct sf__ev *ev;
+    pthread_mutex_t mu;
+    int self, done;
+};
+
+static void record_self(void *arg)
 {
-    (void)state;
+    struct self_post *p = arg;
+    pthread_mutex_lock(&p->mu);
+    p->self = sf__ev_self(p->ev);
+    p->done = 1;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Connections are dealt to the loops in turn, whichever loop the connects wake: 8 keep-alive
+ * connections on 2 loops are 4 and 4 (before, a burst of connects could all land on one). Each
+ * loop's thread knows its index (a handler's, a post's), any other thread none; and all of it
+ * holds with the loops polling before they sleep (spin_s) as without. */
+static void run_dealt_to_loops(double spin_s)
+{
     enum { LOOPS = 2, CONNS = 8 };
+    static struct sf__ev *ev;
     struct sf__ev_cfg cfg = {.host = "127.0.0.1",
                              .loops = LOOPS,
                              .max_connections = 64,
                              .idle_timeout_s = 10,
                              .request_timeout_s = 10,
                              .max_body_bytes = 1 << 16,
-                             .handler = loop_handler};
-    struct sf__ev *ev = NULL;
+                             .spin_s = spin_s,
+                             .handler = loop_handler,
+                             .ctx = &ev};
     struct sf_err err = {{0}};
     assert_int_equal(sf__ev_start(&ev, &cfg, &err), SF_OK);
+    assert_int_equal(sf__ev_self(ev), -1); /* not a loop's thread */
+    assert_int_equal(sf__ev_self(NULL), -1);
+    struct self_post post = {.ev = ev, .mu = PTHREAD_MUTEX_INITIALIZER, .self = -1};
+    assert_int_equal(sf__ev_post(ev, 1, record_self, &post), SF_OK);
+    for (int i = 0; i < 500; i++) { /* at most 5 s */
+        pthread_mutex_lock(&post.mu);
+        int done = post.done;
+        pthread_mutex_unlock(&post.mu);
+        if (done)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    assert_int_equal(post.done, 1);
+    assert_int_equal(post.self, 1);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sf__ev_port(ev))};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     int fd[CONNS], on_loop[LOOPS] = {0};
@@ -764,11 +799,14 @@ static void test_ev_connections_dealt_to_loops(void **state)
             assert_true(r > 0);
             n += (size_t)r;
             buf[n] = '\0';
-            at = strstr(buf, "{\"loop\":");
+            at = strstr(buf, ",\"loop\":");
         }
         assert_non_null(at);
-        int loop = atoi(at + strlen("{\"loop\":"));
+        int loop = atoi(at + strlen(",\"loop\":"));
         assert_true(loop >= 0 && loop < LOOPS);
+        const char *self = strstr(buf, "{\"self\":");
+        assert_non_null(self);
+        assert_int_equal(atoi(self + strlen("{\"self\":")), loop);
         on_loop[loop]++;
     }
     for (int k = 0; k < LOOPS; k++)
@@ -776,6 +814,14 @@ static void test_ev_connections_dealt_to_loops(void **state)
     for (int i = 0; i < CONNS; i++)
         close(fd[i]);
     sf__ev_stop(ev);
+    ev = NULL;
+}
+
+static void test_ev_connections_dealt_to_loops(void **state)
+{
+    (void)state;
+    run_dealt_to_loops(0);
+    run_dealt_to_loops(50e-6);
 }
 
 int main(void)
