@@ -366,6 +366,64 @@ static void test_oip_response_numbers(void **state)
     free(s);
 }
 
+/* The answer's numbers are printf's %.7g (".0" added to an integral one), byte for byte: floats
+ * across the whole range (every 9,973rd bit pattern) and around every power of ten, where the
+ * rounding carries into the next digit. */
+static size_t check_as_printf(const float *v, size_t n)
+{
+    struct sf_serve_result r = {0};
+    r.num_classes = (int)n;
+    r.exit_stage = 1;
+    r.cut = 1;
+    r.head_where = SF_WHERE_VM;
+    memcpy(r.probs, v, n * sizeof(float));
+    char *s = sf_oip_response_json("m", "", &r, 1);
+    assert_non_null(s);
+    const char *p = strstr(strstr(s, "\"probabilities\""), "\"data\":[");
+    assert_non_null(p);
+    p += strlen("\"data\":[");
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "%.7g", (double)v[i]);
+        if (!strpbrk(want, ".e"))
+            strcat(want, ".0");
+        size_t l = strcspn(p, ",]");
+        same += strlen(want) == l && !memcmp(want, p, l);
+        p += l + 1;
+    }
+    free(s);
+    return same;
+}
+
+static void test_oip_response_numbers_as_printf(void **state)
+{
+    (void)state;
+    float v[10];
+    size_t n = 0, same = 0, all = 0;
+    for (uint32_t u = 1; u < 0x7f800000u; u += 9973) {
+        memcpy(&v[n++], &u, sizeof(float));
+        if (n == 10) {
+            same += check_as_printf(v, n);
+            all += n;
+            n = 0;
+        }
+    }
+    for (int k = -45; k <= 38; k++) {
+        float up = (float)pow(10, k), down = up, carry = (float)(9.9999995 * pow(10, k - 1));
+        for (int i = 0; i < 5; i++) {
+            float w[10] = {up, down, carry, nextafterf(carry, 0)};
+            same += check_as_printf(w, 4);
+            all += 4;
+            up = nextafterf(up, INFINITY);
+            down = nextafterf(down, 0);
+            carry = nextafterf(carry, INFINITY);
+        }
+    }
+    assert_true(all > 200000);
+    assert_int_equal(same, all);
+}
+
 /* Request ids and trace context: a client's kept when valid, made when not (UUID v4, distinct
  * across the random pool's refills), a traceparent continued with a span of this hop's, its flags
  * read, every malformed one refused. */
@@ -843,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_http_path),
         cmocka_unit_test(test_reqtrace),
         cmocka_unit_test(test_oip_response_outputs),
+        cmocka_unit_test(test_oip_response_numbers_as_printf),
         cmocka_unit_test(test_ev_connections_dealt_to_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -495,6 +495,11 @@ static void put_int(struct out *o, long long v)
     put(o, b + sizeof(b) - n, (size_t)n);
 }
 
+/* 10^0 .. 10^22: every one exact in a double, so the same value pow(10, k) returns. */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 /* A finite number with 7 significant digits, as printf's %.7g writes it (trailing zeros
  * dropped, exponent form below 1e-4 and from 1e7), with ".0" added to an integral value, as
  * jansson did with JSON_REAL_PRECISION(7). */
@@ -510,10 +515,15 @@ static void put_real7(struct out *o, double v)
         b[n++] = '-';
         v = -v;
     }
-    int e = (int)floor(log10(v));
+    /* the decimal exponent from the binary one, never above the true one and at most one below
+     * (|be| <= 1100: (be - 1) log10(2) is never within 1e-4 of an integer): the loop corrects it */
+    int be;
+    frexp(v, &be);
+    int e = (int)floor((be - 1) * 0.30102999566398120);
     long long m = 0;
-    for (int k = 0; k < 3; k++) { /* log10 may be off by one at a power of ten */
-        double sc = pow(10.0, 6 - e);
+    for (int k = 0; k < 3; k++) { /* at most: one up, one more where the rounding carries */
+        double sc =
+            6 - e >= 0 && 6 - e < (int)SF_ARRAY_LEN(POW10) ? POW10[6 - e] : pow(10.0, 6 - e);
         m = (long long)nearbyint(v * sc); /* half to even, as printf */
         if (m >= 10000000)
             e++;
@@ -539,7 +549,13 @@ static void put_real7(struct out *o, double v)
             for (int i = 1; i < nd; i++)
                 b[n++] = d[i];
         }
-        n += (size_t)snprintf(b + n, sizeof(b) - n, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        int x = e < 0 ? -e : e; /* as printf's "e%+03d" */
+        b[n++] = 'e';
+        b[n++] = e < 0 ? '-' : '+';
+        if (x >= 100)
+            b[n++] = (char)('0' + x / 100);
+        b[n++] = (char)('0' + x / 10 % 10);
+        b[n++] = (char)('0' + x % 10);
     } else if (e >= 0) {
         for (int i = 0; i <= e; i++)
             b[n++] = i < nd ? d[i] : '0';
