@@ -205,10 +205,10 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_INT(S_HTTP_THREADS, "http-threads", "N",
               "event loops of the data plane (default: the cores, at most 4)", 1, 16),
     SF_SO_INT(S_SPIN_US, "spin-us", "US",
-              "with at most 4 requests in flight, a loop polls this long\nfor the next event "
-              "before it sleeps: a lone request's\nwake-ups cost more than its work on a VM. "
-              "For a host of\nits own (50); on one shared with workers and functions\nit takes "
-              "their cycles (0 = never, the default)",
+              "while at most 4 requests are in flight, an event loop\npolls this long for the "
+              "next event before it sleeps\n(on a VM a wake-up costs more than a small "
+              "request's\nwork). 50 suits a host of its own; on one shared with\nworkers and "
+              "functions it takes their cycles. 0 (the\ndefault): never",
               0, 10000),
     SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
               1024),

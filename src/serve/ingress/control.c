@@ -102,8 +102,7 @@ static int ready_count(const struct sf__server *s)
 }
 
 /* A ready instance that can take a batch now (scheduled terminations still serve, as in the
- * simulator), or -1. */
-/* A free instance: one whose worker connection is on this thread's event loop first, so that
+ * simulator), or -1: one whose worker connection is on this thread's event loop first, so that
  * the loop that sent a batch reads its answer (the loop may be polling for it, ev.h). */
 static int free_instance(const struct sf__server *s)
 {

@@ -516,7 +516,8 @@ static void put_real7(struct out *o, double v)
         v = -v;
     }
     /* the decimal exponent from the binary one, never above the true one and at most one below
-     * (|be| <= 1100: (be - 1) log10(2) is never within 1e-4 of an integer): the loop corrects it */
+     * (for 0 < |be - 1| <= 1100, (be - 1) log10(2) is at least 4.5e-4 from an integer, far more
+     * than the product's rounding; at 0 it is exact): the loop corrects it */
     int be;
     frexp(v, &be);
     int e = (int)floor((be - 1) * 0.30102999566398120);
