@@ -14,9 +14,10 @@
 #    for the spill, the planner's tau) under wrk with the 10,000 Fashion-MNIST test images, one a
 #    request, in images/s, against the bare runtime's throughput (bench_nn --exits: the same
 #    model, tau, batch size 100 and test images on one thread; the overhead of serving, as a
-#    ratio); then the same with the instance in the ingress's own process (`--inproc`, the same-process fast path); and,
-#    for scale, nginx answering the same requests with serve's answer fixed (no model): what the
-#    HTTP work alone reaches on these cores beside wrk, as the same fraction of the bare runtime.
+#    ratio); then the same with the instance in the ingress's own process (`--inproc`, the
+#    same-process fast path); and, for scale, nginx answering the same requests with serve's
+#    answer fixed (no model): what the HTTP work alone reaches on these cores beside wrk, as the
+#    same fraction of the bare runtime.
 # The last line sums it up: serve vs nginx at 1 and 32 connections, the whole path as a fraction
 # of the bare runtime (issue 17's goals: throughput >= 1.0x and latency <= 1.0x nginx's, whole
 # path >= 0.5 of bare). serve runs with --log-level warn: no access line per request, as nginx
