@@ -53,10 +53,16 @@ void sf_cli_install_stop(void)
 
 /* The mapping threshold: below it, allocations come from the arenas. */
 #define SERVE_MMAP_THRESHOLD_BYTES (256 * 1024)
+/* Free memory an arena keeps at its top before it gives it back. glibc's default (128 KiB, and
+ * fixed once the mapping threshold is) is less than one batch's frame of the bundled model: each
+ * batch freed it with madvise and faulted it in again, a third of a worker's time on a virtual
+ * machine where a fault costs microseconds (docs/benchmarks.md). */
+#define SERVE_TRIM_THRESHOLD_BYTES (1024 * 1024)
 
 void sf_cli_bound_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD_BYTES);
+    mallopt(M_TRIM_THRESHOLD, SERVE_TRIM_THRESHOLD_BYTES);
 }
 
 void sf_cli_die_with_parent(void)

@@ -25,8 +25,10 @@ void sf_cli_die_with_parent(void);
 /* Buffers of 256 KiB and more (request bodies, frames, tensors) are mapped on allocation and
  * unmapped on free (glibc's M_MMAP_THRESHOLD, fixed rather than raised after each large free):
  * a serving process's RSS follows what is live, not the largest bodies each of its connection
- * threads' arenas ever held (docs/security.md "Memory bound"). Not for the function instance: one
- * event at a time on one thread, whose buffers are better kept than faulted in at every call. */
+ * threads' arenas ever held (docs/security.md "Memory bound"); an arena keeps at most 1 MiB free
+ * at its top (M_TRIM_THRESHOLD) rather than give back and fault in each batch's buffers. Not
+ * for the function instance: one event at a time on one thread, whose buffers are better kept
+ * than faulted in at every call. */
 void sf_cli_bound_malloc(void);
 
 /* Path of a bundled data file (sf_cli_data_path) in one of 8 rotating static buffers, so that a

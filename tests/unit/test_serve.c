@@ -59,6 +59,36 @@ static void test_input_frame_roundtrip(void **state)
     assert_memory_equal(x, x2, 3 * numel * sizeof(float));
     free(ids2);
     free(x2);
+    /* in two steps, into the caller's buffers (the worker's kept batch): the same values */
+    uint64_t ids3[3];
+    float *x3 = malloc(3 * numel * sizeof(float));
+    n = 0;
+    assert_int_equal(sf_frame_input_head(buf, len, &IMG, 100, &n, &sh, &tau, &err), SF_OK);
+    assert_int_equal(n, 3);
+    assert_float_equal(tau, 0.7, 1e-6);
+    assert_int_equal(sf_frame_input_read(buf, n, sf_nn_shape_numel(&sh), ids3, x3, &err), SF_OK);
+    assert_memory_equal(ids, ids3, sizeof(ids));
+    assert_memory_equal(x, x3, 3 * numel * sizeof(float));
+    free(x3);
+    assert_int_equal(sf_frame_input_head(buf, len - 4, &IMG, 100, &n, &sh, &tau, &err),
+                     SF_EPARSE);
+    assert_int_equal(n, 0);
+    /* an id twice: refused by both */
+    void *dup;
+    size_t dup_len;
+    uint64_t twice[3] = {7, 8, 7};
+    assert_int_equal(sf_frame_input_encode(twice, x, 3, &IMG, 0.7, &dup, &dup_len, &err), SF_OK);
+    assert_int_equal(sf_frame_input_head(dup, dup_len, &IMG, 100, &n, &sh, &tau, &err), SF_OK);
+    x3 = malloc(3 * numel * sizeof(float));
+    assert_int_equal(sf_frame_input_read(dup, n, numel, ids3, x3, &err), SF_EINVAL);
+    assert_non_null(strstr(err.msg, "input frame"));
+    free(x3);
+    assert_int_equal(
+        sf_frame_input_decode(dup, dup_len, &IMG, 100, &ids2, &x2, &n, &sh, &tau, &err), SF_EINVAL);
+    assert_null(ids2);
+    assert_null(x2);
+    assert_int_equal(n, 0);
+    free(dup);
     /* refusals: truncation, trailing byte, cap on n, magic */
     assert_int_equal(
         sf_frame_input_decode(buf, len - 1, &IMG, 100, &ids2, &x2, &n, &sh, &tau, &err), SF_EPARSE);

@@ -169,13 +169,10 @@ int sf_frame_input_encode(const uint64_t *ids, const float *x, size_t n,
     return SF_OK;
 }
 
-int sf_frame_input_decode(const void *buf, size_t len, const struct sf_nn_shape *want, size_t max_n,
-                          uint64_t **ids, float **x, size_t *n, struct sf_nn_shape *shape,
-                          double *tau, struct sf_err *err)
+int sf_frame_input_head(const void *buf, size_t len, const struct sf_nn_shape *want, size_t max_n,
+                        size_t *n, struct sf_nn_shape *shape, double *tau, struct sf_err *err)
 {
     const unsigned char *p = buf;
-    *ids = NULL;
-    *x = NULL;
     *n = 0;
     if (len < SF_FRAME_INPUT_HEADER_BYTES)
         return sf_err_set(err, SF_EPARSE, "input frame: %zu bytes, shorter than its header", len);
@@ -225,36 +222,56 @@ int sf_frame_input_decode(const void *buf, size_t len, const struct sf_nn_shape 
     if (len != need)
         return sf_err_set(err, SF_EPARSE, "input frame: %zu bytes, expected %zu for %u requests",
                           len, need, count);
-    if (count) {
-        *ids = malloc((size_t)count * sizeof(uint64_t));
-        *x = malloc((size_t)count * numel * sizeof(float));
-        if (!*ids || !*x) {
-            free(*ids);
-            free(*x);
-            *ids = NULL;
-            *x = NULL;
-            return sf_err_set(err, SF_ENOMEM, "input frame: out of memory");
-        }
-        const unsigned char *q = p + SF_FRAME_INPUT_HEADER_BYTES;
-        for (size_t i = 0; i < count; i++, q += 8)
-            (*ids)[i] = sf__get64(q);
-        int rc = sf_ids_distinct(*ids, count, err);
-        if (rc != SF_OK) {
-            free(*ids);
-            free(*x);
-            *ids = NULL;
-            *x = NULL;
-            char m[SF_ERR_MAX];
-            snprintf(m, sizeof(m), "%s", err ? err->msg : "");
-            return sf_err_set(err, rc, "input frame: %s", m);
-        }
-        for (size_t i = 0; i < (size_t)count * numel; i++, q += 4)
-            (*x)[i] = sf__getf(q);
-    }
     *n = count;
     *shape = s;
     *tau = t;
     return SF_OK;
+}
+
+int sf_frame_input_read(const void *buf, size_t n, size_t numel, uint64_t *ids, float *x,
+                        struct sf_err *err)
+{
+    const unsigned char *q = (const unsigned char *)buf + SF_FRAME_INPUT_HEADER_BYTES;
+    for (size_t i = 0; i < n; i++, q += 8)
+        ids[i] = sf__get64(q);
+    int rc = sf_ids_distinct(ids, n, err);
+    if (rc != SF_OK) {
+        char m[SF_ERR_MAX];
+        snprintf(m, sizeof(m), "%s", err ? err->msg : "");
+        return sf_err_set(err, rc, "input frame: %s", m);
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(x, q, n * numel * sizeof(float)); /* the wire's order is the host's */
+#else
+    for (size_t i = 0; i < n * numel; i++, q += 4)
+        x[i] = sf__getf(q);
+#endif
+    return SF_OK;
+}
+
+int sf_frame_input_decode(const void *buf, size_t len, const struct sf_nn_shape *want, size_t max_n,
+                          uint64_t **ids, float **x, size_t *n, struct sf_nn_shape *shape,
+                          double *tau, struct sf_err *err)
+{
+    *ids = NULL;
+    *x = NULL;
+    int rc = sf_frame_input_head(buf, len, want, max_n, n, shape, tau, err);
+    size_t count = *n;
+    if (rc != SF_OK || !count)
+        return rc;
+    size_t numel = sf_nn_shape_numel(shape);
+    *ids = malloc(count * sizeof(uint64_t));
+    *x = malloc(count * numel * sizeof(float));
+    rc = *ids && *x ? sf_frame_input_read(buf, count, numel, *ids, *x, err)
+                    : sf_err_set(err, SF_ENOMEM, "input frame: out of memory");
+    if (rc != SF_OK) {
+        free(*ids);
+        free(*x);
+        *ids = NULL;
+        *x = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int sf_frame_result_encode(const struct sf_serve_result *r, size_t n, int num_classes, void **out,

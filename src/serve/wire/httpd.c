@@ -65,6 +65,7 @@ struct upload {
     struct sf__httpd *h;
     char *p;
     size_t len, cap;
+    size_t declared;  /* Content-Length, 0: none (chunked, or no body) */
     size_t reserved;  /* bytes of the budget held by sf__httpd_reserve */
     int refuse;       /* HTTP status of a refusal decided while reading, 0: none */
     char why[160];    /* its message */
@@ -297,7 +298,9 @@ static void append_body(struct sf__httpd *h, struct upload *u, const char *data,
         return;
     }
     if (u->len + n + 1 > u->cap) {
-        size_t c = (u->len + n + 1) * 2;
+        /* the declared length at once (a batch's frame is one allocation, not a chain of
+         * doublings, each copied and faulted in), else doubling */
+        size_t c = u->declared >= u->len + n ? u->declared + 1 : (u->len + n + 1) * 2;
         if (c > h->cfg.max_body_bytes + 1)
             c = h->cfg.max_body_bytes + 1;
         pthread_mutex_lock(&h->mu);
@@ -362,6 +365,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return send_refusal(h, conn, 503,
                                     "server busy: the memory for request bodies is in use; retry "
                                     "later");
+            u->declared = (size_t)v;
         }
         return MHD_YES;
     }

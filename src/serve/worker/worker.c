@@ -45,6 +45,12 @@
 
 /* Function-provider sessions kept for the next batch (each a connection or AWS clients). */
 #define WORKER_MAX_IDLE_SESSIONS 8
+/* Batches whose buffers are kept for the next: a batch's tensors grow to the largest batch and
+ * its survivors' hidden state, buffers of 256 KiB and more that the serving processes map afresh
+ * at every allocation (sf_cli_bound_malloc) and fault in page by page. The ingress sends an
+ * instance one batch at a time, so one is enough in steady state; two cover a batch beside an
+ * OIP request. Bounded by two of the largest batches of SF_SERVE_MAX_BATCH. */
+#define WORKER_KEPT_BATCHES 2
 
 /* Batch duration histogram bounds (s): a batch of the bundled model takes milliseconds, a tail
  * with a cold start seconds. */
@@ -83,7 +89,29 @@ struct worker {
     int n_stages, num_classes;
     struct sf_metrics *reg;
     int fam[WM_COUNT];
+    struct sf_nn_batch kept[WORKER_KEPT_BATCHES]; /* under mu */
+    int n_kept;
 };
+
+/* A batch for one request: a kept one with its buffers, or an empty one (mu held). */
+static void batch_take(struct worker *w, struct sf_nn_batch *b)
+{
+    if (w->n_kept)
+        *b = w->kept[--w->n_kept];
+    else
+        sf_nn_batch_init(b);
+}
+
+/* Keeps b's buffers for the next request, or frees them. */
+static void batch_give_back(struct worker *w, struct sf_nn_batch *b)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->n_kept < WORKER_KEPT_BATCHES)
+        w->kept[w->n_kept++] = *b;
+    else
+        sf_nn_batch_fini(b);
+    pthread_mutex_unlock(&w->mu);
+}
 
 /* A session of the function provider for one batch's tail: an idle one, or a new one. */
 static void *take_session(struct worker *w)
@@ -267,20 +295,18 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     sf__httpd_header(resp, "X-Request-Id", ids ? ids : tr.request_id);
     sf__httpd_header(resp, "traceparent", tp);
     struct sf_err err = {{0}};
-    uint64_t *rids = NULL;
-    float *x = NULL;
     size_t n = 0;
     struct sf_nn_shape shape;
     double tau;
-    /* the decoded copy, the batch and the results take about 3 x the frame */
+    /* the batch, its survivors' hidden state and the results take about 3 x the frame */
     if (sf__httpd_reserve(req, 3 * req->len) != 0) {
         sf__httpd_header(resp, "Retry-After", "1");
         sf__httpd_error(resp, 503, "worker busy: no memory for a %zu-byte batch", req->len);
         sf_metrics_add(w->reg, w->fam[WM_REFUSED], "", 1);
         return;
     }
-    if (sf_frame_input_decode(req->body, req->len, sf_nn_model_input_shape(w->model),
-                              SF_SERVE_MAX_BATCH, &rids, &x, &n, &shape, &tau, &err) != SF_OK) {
+    if (sf_frame_input_head(req->body, req->len, sf_nn_model_input_shape(w->model),
+                            SF_SERVE_MAX_BATCH, &n, &shape, &tau, &err) != SF_OK) {
         sf__httpd_error(resp, 400, "%s", err.msg);
         sf_metrics_add(w->reg, w->fam[WM_REFUSED], "", 1);
         sf_log(SF_LOG_WARN, "batch refused", SF_LS("ids", ids), SF_LS("trace_id", tr.trace_id),
@@ -290,12 +316,15 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     struct sf_serve_result *out = calloc(n ? n : 1, sizeof(*out));
     struct sf_nn_result *nr = calloc(n ? n : 1, sizeof(*nr));
     struct sf_nn_batch b;
-    sf_nn_batch_init(&b);
     size_t n_out = 0;
     int cut = w->cfg->cut < w->n_stages ? w->cfg->cut : w->n_stages;
     pthread_mutex_lock(&w->mu);
+    batch_take(w, &b);
+    /* the frame's ids and images straight into the batch (ids twice: SF_EINVAL, a 400) */
     int rc = !out || !nr ? sf_err_set(&err, SF_ENOMEM, "out of memory")
-                         : sf_nn_batch_set_input(&b, w->model, x, rids, n, &err);
+                         : sf_nn_batch_reset(&b, n, &shape, w->num_classes, &err);
+    if (rc == SF_OK)
+        rc = sf_frame_input_read(req->body, n, sf_nn_shape_numel(&shape), b.ids, b.x, &err);
     if (rc == SF_OK && n) {
         size_t done = 0;
         rc = sf_nn_runner_run(w->runner, &b, cut, tau, nr, &done, &err);
@@ -345,11 +374,9 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
            SF_LS("parent_id", tr.parent_id), SF_LI("status", resp->status), SF_LI("images", n),
            SF_LI("exited", exited), SF_LI("tail", tail), SF_LI("tail_invocations", tb.calls),
            SF_LN("latency_s", dt), SF_LS("error", rc == SF_OK ? "" : err.msg));
-    sf_nn_batch_fini(&b);
+    batch_give_back(w, &b);
     free(out);
     free(nr);
-    free(rids);
-    free(x);
 }
 
 static void handle_metrics(struct worker *w, struct sf__httpd_resp *resp)
@@ -427,10 +454,10 @@ static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
     struct sf_nn_result *nr = calloc(oip.n, sizeof(*nr));
     struct sf_serve_result *out = calloc(oip.n, sizeof(*out));
     struct sf_nn_batch b;
-    sf_nn_batch_init(&b);
     size_t done = 0;
     int rc = !nr || !out ? sf_err_set(&err, SF_ENOMEM, "out of memory") : SF_OK;
     pthread_mutex_lock(&w->mu);
+    batch_take(w, &b);
     if (rc == SF_OK)
         rc = sf_nn_batch_set_input(&b, w->model, oip.x, NULL, oip.n, &err);
     if (rc == SF_OK)
@@ -465,7 +492,7 @@ static void handle_oip(struct worker *w, const struct sf__httpd_req *req,
                         refused);
     else
         sf__httpd_error(resp, 500, "%s", rc == SF_OK ? "out of memory" : err.msg);
-    sf_nn_batch_fini(&b);
+    batch_give_back(w, &b);
     free(nr);
     free(out);
     sf_oip_request_fini(&oip);
@@ -583,6 +610,8 @@ int sf_worker_run(const struct sf_worker_cfg *cfg, volatile sig_atomic_t *stop, 
         sf_fn_free(&w.fn);
     sf_nn_runner_free(w.runner);
     sf_nn_model_free(w.model);
+    for (int i = 0; i < w.n_kept; i++)
+        sf_nn_batch_fini(&w.kept[i]);
     pthread_mutex_destroy(&w.sess_mu);
     sf_metrics_free(w.reg);
     pthread_mutex_destroy(&w.mu);
