@@ -255,11 +255,12 @@ stop_pid lambda "$hl"
 reports=$(cat "$tmp"/*.log "$tmp"/*.err 2>/dev/null | grep -cE 'ERROR: (Address|Leak)Sanitizer|runtime error:')
 [ "$reports" = 0 ] && ok || bad "$reports sanitizer reports: $(grep -hE -A5 'Sanitizer|runtime error' "$tmp"/*.log | head -20)"
 peak=$(cat "$tmp/rss.peak" 2>/dev/null || echo 0)
-# RSS <= R0 + B + C x 64 KiB + T x (8 numel + 1 KiB): B 256 MiB, C 1024, T 2000 + 2 x 100 x (64 + 8)
-# + 256 slots, numel 784 (docs/security.md); under ASan every byte has its shadow (1/8) and freed
-# memory waits in the quarantine (256 MiB by default)
+# RSS <= R0 + B + C x 64 KiB + T x (8 numel + 1 KiB) + A x 1 MiB: B 256 MiB, C 1024, T 2000 + 2 x
+# 100 x (64 + 8) + 256 slots, numel 784, A glibc's most arenas (8 a core) (docs/security.md); under
+# ASan every byte has its shadow (1/8) and freed memory waits in the quarantine (256 MiB by default)
 T=$((2000 + 2 * 100 * (64 + 8) + 256))
-formula=$((r0 + 262144 + 1024 * 64 + T * (8 * 784 + 1024) / 1024))
+A=$((8 * $(nproc)))
+formula=$((r0 + 262144 + 1024 * 64 + T * (8 * 784 + 1024) / 1024 + A * 1024))
 ldd "$bin" | grep -q libasan && formula=$((formula + (formula - r0) / 8 + 262144))
 log "ingress RSS: $((r0 / 1024)) MiB serving, peak $((peak / 1024)) MiB, bound $((formula / 1024)) MiB"
 [ "$peak" -gt 0 ] && [ "$peak" -le "$formula" ] && ok || bad "peak RSS $peak kB above the bound $formula kB"
