@@ -70,8 +70,7 @@ static void test_input_frame_roundtrip(void **state)
     assert_memory_equal(ids, ids3, sizeof(ids));
     assert_memory_equal(x, x3, 3 * numel * sizeof(float));
     free(x3);
-    assert_int_equal(sf_frame_input_head(buf, len - 4, &IMG, 100, &n, &sh, &tau, &err),
-                     SF_EPARSE);
+    assert_int_equal(sf_frame_input_head(buf, len - 4, &IMG, 100, &n, &sh, &tau, &err), SF_EPARSE);
     assert_int_equal(n, 0);
     /* an id twice: refused by both */
     void *dup;
