@@ -49,8 +49,11 @@
  * its survivors' hidden state, buffers of 256 KiB and more that the serving processes map afresh
  * at every allocation (sf_cli_bound_malloc) and fault in page by page. The ingress sends an
  * instance one batch at a time, so one is enough in steady state; two cover a batch beside an
- * OIP request. Bounded by two of the largest batches of SF_SERVE_MAX_BATCH. */
+ * OIP request. Bounded by two batches of WORKER_KEPT_BATCH_MAX_BYTES. */
 #define WORKER_KEPT_BATCHES 2
+/* A batch whose tensor is larger is freed, not kept: a large model's images and hidden state
+ * take megabytes each, and its compute, not its page faults, is what such a batch costs. */
+#define WORKER_KEPT_BATCH_MAX_BYTES ((size_t)64 << 20)
 
 /* Batch duration histogram bounds (s): a batch of the bundled model takes milliseconds, a tail
  * with a cold start seconds. */
@@ -106,7 +109,8 @@ static void batch_take(struct worker *w, struct sf_nn_batch *b)
 static void batch_give_back(struct worker *w, struct sf_nn_batch *b)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->n_kept < WORKER_KEPT_BATCHES)
+    if (w->n_kept < WORKER_KEPT_BATCHES &&
+        b->x_floats * sizeof(float) <= WORKER_KEPT_BATCH_MAX_BYTES)
         w->kept[w->n_kept++] = *b;
     else
         sf_nn_batch_fini(b);
