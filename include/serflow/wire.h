@@ -88,11 +88,12 @@ int sf_frame_input_decode(const void *buf, size_t len, const struct sf_nn_shape 
                           double *tau, struct sf_err *err);
 /* The same in two steps, for a caller with buffers of its own: the header and length checked as
  * above, nothing read past the header (*n, *shape, *tau); then the n ids into ids[n] (0 or one
- * twice: SF_EINVAL) and the n x numel floats into x, from a frame the first step accepted. */
+ * twice: SF_EINVAL) and the n x numel floats into x, from the frame the first step accepted (a
+ * len too short for n x numel: SF_EPARSE). */
 int sf_frame_input_head(const void *buf, size_t len, const struct sf_nn_shape *want, size_t max_n,
                         size_t *n, struct sf_nn_shape *shape, double *tau, struct sf_err *err);
-int sf_frame_input_read(const void *buf, size_t n, size_t numel, uint64_t *ids, float *x,
-                        struct sf_err *err);
+int sf_frame_input_read(const void *buf, size_t len, size_t n, size_t numel, uint64_t *ids,
+                        float *x, struct sf_err *err);
 
 /* Result frame "SFRS": 0 magic, 4 u16 version 1, 6 u16 num_classes (1..SF_NN_MAX_CLASSES),
  * 8 u32 n, 12 u32 zero; then n records of 24 + 4 x num_classes bytes:

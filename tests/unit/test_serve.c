@@ -66,7 +66,8 @@ static void test_input_frame_roundtrip(void **state)
     assert_int_equal(sf_frame_input_head(buf, len, &IMG, 100, &n, &sh, &tau, &err), SF_OK);
     assert_int_equal(n, 3);
     assert_float_equal(tau, 0.7, 1e-6);
-    assert_int_equal(sf_frame_input_read(buf, n, sf_nn_shape_numel(&sh), ids3, x3, &err), SF_OK);
+    assert_int_equal(sf_frame_input_read(buf, len, n, sf_nn_shape_numel(&sh), ids3, x3, &err),
+                     SF_OK);
     assert_memory_equal(ids, ids3, sizeof(ids));
     assert_memory_equal(x, x3, 3 * numel * sizeof(float));
     free(x3);
@@ -79,7 +80,10 @@ static void test_input_frame_roundtrip(void **state)
     assert_int_equal(sf_frame_input_encode(twice, x, 3, &IMG, 0.7, &dup, &dup_len, &err), SF_OK);
     assert_int_equal(sf_frame_input_head(dup, dup_len, &IMG, 100, &n, &sh, &tau, &err), SF_OK);
     x3 = malloc(3 * numel * sizeof(float));
-    assert_int_equal(sf_frame_input_read(dup, n, numel, ids3, x3, &err), SF_EINVAL);
+    assert_int_equal(sf_frame_input_read(dup, dup_len, n, numel, ids3, x3, &err), SF_EINVAL);
+    /* a length too short for n images, and one under the header: refused before a read */
+    assert_int_equal(sf_frame_input_read(dup, dup_len - 1, n, numel, ids3, x3, &err), SF_EPARSE);
+    assert_int_equal(sf_frame_input_read(dup, 4, n, numel, ids3, x3, &err), SF_EPARSE);
     assert_non_null(strstr(err.msg, "input frame"));
     free(x3);
     assert_int_equal(

@@ -228,9 +228,14 @@ int sf_frame_input_head(const void *buf, size_t len, const struct sf_nn_shape *w
     return SF_OK;
 }
 
-int sf_frame_input_read(const void *buf, size_t n, size_t numel, uint64_t *ids, float *x,
-                        struct sf_err *err)
+int sf_frame_input_read(const void *buf, size_t len, size_t n, size_t numel, uint64_t *ids,
+                        float *x, struct sf_err *err)
 {
+    /* what the header step checked, again: the buffer holds what is read (no overflow) */
+    if (len < SF_FRAME_INPUT_HEADER_BYTES ||
+        n > (len - SF_FRAME_INPUT_HEADER_BYTES) / (8 + 4 * numel))
+        return sf_err_set(err, SF_EPARSE, "input frame: %zu bytes, too short for %zu requests", len,
+                          n);
     const unsigned char *q = (const unsigned char *)buf + SF_FRAME_INPUT_HEADER_BYTES;
     for (size_t i = 0; i < n; i++, q += 8)
         ids[i] = sf__get64(q);
@@ -262,7 +267,7 @@ int sf_frame_input_decode(const void *buf, size_t len, const struct sf_nn_shape 
     size_t numel = sf_nn_shape_numel(shape);
     *ids = malloc(count * sizeof(uint64_t));
     *x = malloc(count * numel * sizeof(float));
-    rc = *ids && *x ? sf_frame_input_read(buf, count, numel, *ids, *x, err)
+    rc = *ids && *x ? sf_frame_input_read(buf, len, count, numel, *ids, *x, err)
                     : sf_err_set(err, SF_ENOMEM, "input frame: out of memory");
     if (rc != SF_OK) {
         free(*ids);

@@ -298,9 +298,12 @@ static void append_body(struct sf__httpd *h, struct upload *u, const char *data,
         return;
     }
     if (u->len + n + 1 > u->cap) {
-        /* the declared length at once (a batch's frame is one allocation, not a chain of
-         * doublings, each copied and faulted in), else doubling */
-        size_t c = u->declared >= u->len + n ? u->declared + 1 : (u->len + n + 1) * 2;
+        /* doubling, never past the declared length (so the last step is not a copy into twice
+         * the body); growth still follows the bytes received, so a client that declares much
+         * and sends little holds no more of the budget than it sent */
+        size_t c = (u->len + n + 1) * 2;
+        if (u->declared >= u->len + n && c > u->declared + 1)
+            c = u->declared + 1;
         if (c > h->cfg.max_body_bytes + 1)
             c = h->cfg.max_body_bytes + 1;
         pthread_mutex_lock(&h->mu);

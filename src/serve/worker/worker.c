@@ -328,7 +328,8 @@ static void handle_batch(struct worker *w, const struct sf__httpd_req *req,
     int rc = !out || !nr ? sf_err_set(&err, SF_ENOMEM, "out of memory")
                          : sf_nn_batch_reset(&b, n, &shape, w->num_classes, &err);
     if (rc == SF_OK)
-        rc = sf_frame_input_read(req->body, n, sf_nn_shape_numel(&shape), b.ids, b.x, &err);
+        rc = sf_frame_input_read(req->body, req->len, n, sf_nn_shape_numel(&shape), b.ids, b.x,
+                                 &err);
     if (rc == SF_OK && n) {
         size_t done = 0;
         rc = sf_nn_runner_run(w->runner, &b, cut, tau, nr, &done, &err);
