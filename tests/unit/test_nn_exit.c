@@ -150,8 +150,11 @@ static void run_all(struct fixture *f, double tau, struct sf_nn_result *out, siz
 static void test_exit_rule_per_tau(void **state)
 {
     struct fixture *f = *state;
-    const double taus[] = {0.0, 0.5, 0.7, 0.85, 0.9, 0.99, 1.5};
-    for (size_t t = 0; t < SF_ARRAY_LEN(taus); t++) {
+    const double taus[] = {0.0, 0.85, 1.5, 0.5, 0.7, 0.9, 0.99};
+    /* under valgrind (the reference backend's loops, 5 s a pass there) all, none and some leave
+     * early: the first three */
+    size_t n_taus = tu_under_valgrind() ? 3 : SF_ARRAY_LEN(taus);
+    for (size_t t = 0; t < n_taus; t++) {
         struct sf_nn_result out[N];
         size_t n_out;
         run_all(f, taus[t], out, &n_out);
