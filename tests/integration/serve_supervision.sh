@@ -87,6 +87,10 @@ start_lambda slowcold --model "$model" --function fmnist-ee --cold-start-delay-s
 c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 0.5 -X POST --data-binary @"$tmp/one.json" \
     "$lurl/2015-03-31/functions/fmnist-ee/invocations")
 [ "$c" = 000 ] && ok || bad "the caller did not give up: $c"
+# in its 1.5 s init the instance counts as starting (what `serflow demo` waits on before timing
+# calls), and no longer once it polls
+curl -s "$lurl/metrics" | grep -q '^serflow_function_instances_starting 1$' && ok ||
+    bad "an instance in its init is not starting: $(curl -s "$lurl/metrics" | grep starting)"
 # past the cold start (the instance polled: its init time is counted), the left invocation has
 # not run
 for _ in $(seq 1 100); do
@@ -95,6 +99,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 sleep 0.2
+grep -q '^serflow_function_instances_starting 0$' "$tmp/lm" && ok || bad "still starting: $(grep starting "$tmp/lm")"
 grep -q '^serflow_function_dropped_total 1$' "$tmp/lm" && ok || bad "left caller: $(grep dropped "$tmp/lm")"
 grep -q '^serflow_function_billed_invocations_total 0$' "$tmp/lm" && ok || bad "left caller billed: $(grep billed_inv "$tmp/lm")"
 stop_pid slowcold "$lpid"

@@ -895,6 +895,8 @@ static void handle_result(struct lambda *l, const struct sf__httpd_req *req,
       "Init time of the instances started (process start, model load, configured delay).")         \
     X(INSTANCES, "serflow_function_instances", GAUGE, "Function instances alive.")                 \
     X(QUEUED, "serflow_function_queued", GAUGE, "Invocations waiting for an instance.")            \
+    X(STARTING, "serflow_function_instances_starting", GAUGE,                                      \
+      "Function instances in their init (spawned or about to be, not yet polling).")               \
     X(READY, "serflow_function_ready", GAUGE,                                                      \
       "1 when instances start; 0 after several failed starts in a row.")
 
@@ -959,6 +961,7 @@ static void handle_metrics(struct lambda *l, struct sf__httpd_resp *resp)
     v[LM_INIT_S] = l->init_s;
     v[LM_INSTANCES] = (double)(live_instances(l) - l->spawn_wanted);
     v[LM_QUEUED] = (double)l->n_queued;
+    v[LM_STARTING] = (double)(l->spawn_wanted + count_state(l, INST_STARTING));
     v[LM_READY] = l->init_fails_in_row < LAMBDA_INIT_FAILS_DOWN ? 1.0 : 0.0;
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < LM_COUNT; i++)
