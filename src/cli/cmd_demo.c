@@ -365,6 +365,23 @@ static void *first_call_main(void *arg)
     return NULL;
 }
 
+/* n calls of the same frame made at once (a thread each, at most DEMO_MAX_FN_CONCURRENCY), each
+ * answered or failed in calls[k] when this returns; how many were started. */
+static int calls_at_once(struct first_call *calls, int n, const char *url, const void *frame,
+                         size_t len)
+{
+    int started = 0;
+    for (int k = 0; k < n && k < DEMO_MAX_FN_CONCURRENCY; k++) {
+        calls[k] = (struct first_call){.url = url, .frame = frame, .len = len};
+        if (pthread_create(&calls[k].th, NULL, first_call_main, &calls[k]) != 0)
+            break;
+        started++;
+    }
+    for (int k = 0; k < started; k++)
+        pthread_join(calls[k].th, NULL);
+    return started;
+}
+
 /* Warm calls of n test images each at tau (different images each time): what each billed and
  * where its images left, into c->batch; stops at the first that fails. */
 static void warm_batches(const char *url, const struct sf_nn_model *m,
@@ -384,19 +401,10 @@ static void warm_batches(const char *url, const struct sf_nn_model *m,
     void *warm = NULL;
     size_t warm_len = 0;
     struct sf_err werr = {{0}};
+    struct first_call wc[DEMO_MAX_FN_CONCURRENCY];
     if (n > 0 && ds->n >= n &&
-        sf_frame_input_encode(ids, ds->x, n, shape, tau, &warm, &warm_len, &werr) == SF_OK) {
-        struct first_call wc[DEMO_MAX_FN_CONCURRENCY];
-        int started = 0;
-        for (int k = 0; k < together && k < DEMO_MAX_FN_CONCURRENCY; k++) {
-            wc[k] = (struct first_call){.url = url, .frame = warm, .len = warm_len};
-            if (pthread_create(&wc[k].th, NULL, first_call_main, &wc[k]) != 0)
-                break;
-            started++;
-        }
-        for (int k = 0; k < started; k++)
-            pthread_join(wc[k].th, NULL);
-    }
+        sf_frame_input_encode(ids, ds->x, n, shape, tau, &warm, &warm_len, &werr) == SF_OK)
+        calls_at_once(wc, together, url, warm, warm_len);
     free(warm);
     for (int k = 0; k < DEMO_BATCH_CALLS && n > 0 && ds->n >= n; k++) {
         size_t at = ((size_t)k * n) % (ds->n - n + 1);
@@ -509,16 +517,9 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
         snprintf(url, sizeof(url), "http://%s/2015-03-31/functions/%s/invocations", p.endpoint,
                  name);
         struct first_call first[DEMO_MAX_FN_CONCURRENCY];
-        int started = 0, all_ok = 1;
+        int started = calls_at_once(first, together, url, frame, len), all_ok = 1;
         double first_ms = 0;
-        for (int k = 0; k < together; k++) {
-            first[k] = (struct first_call){.url = url, .frame = frame, .len = len};
-            if (pthread_create(&first[k].th, NULL, first_call_main, &first[k]) != 0)
-                break;
-            started++;
-        }
         for (int k = 0; k < started; k++) {
-            pthread_join(first[k].th, NULL);
             all_ok = all_ok && first[k].ok;
             /* the longest: the runtime gives a queued event to the first container ready, so
              * only one of the calls may carry an init (the other container's is billed to a
@@ -527,9 +528,8 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
         }
         double calls[DEMO_WARM_CALLS];
         int n = 0;
-        if (started == together && all_ok)
-            wait_inits(p.endpoint);
         if (started == together && all_ok) {
+            wait_inits(p.endpoint);
             for (int i = 0; i < DEMO_WARM_CALLS && invoke_once(url, frame, len, &calls[n]); i++)
                 calls[n++] /= 1000;
             if (n > 0) {
