@@ -365,28 +365,10 @@ static void *first_call_main(void *arg)
     return NULL;
 }
 
-/* n calls of the same frame made at once (a thread each, at most DEMO_MAX_FN_CONCURRENCY), each
- * answered or failed in calls[k] when this returns; how many were started. */
-static int calls_at_once(struct first_call *calls, int n, const char *url, const void *frame,
-                         size_t len)
-{
-    int started = 0;
-    for (int k = 0; k < n && k < DEMO_MAX_FN_CONCURRENCY; k++) {
-        calls[k] = (struct first_call){.url = url, .frame = frame, .len = len};
-        if (pthread_create(&calls[k].th, NULL, first_call_main, &calls[k]) != 0)
-            break;
-        started++;
-    }
-    for (int k = 0; k < started; k++)
-        pthread_join(calls[k].th, NULL);
-    return started;
-}
-
 /* Warm calls of n test images each at tau (different images each time): what each billed and
  * where its images left, into c->batch; stops at the first that fails. */
 static void warm_batches(const char *url, const struct sf_nn_model *m,
-                         const struct sf_nn_dataset *ds, size_t n, double tau, int together,
-                         struct fn_costs *c)
+                         const struct sf_nn_dataset *ds, size_t n, double tau, struct fn_costs *c)
 {
     const struct sf_nn_shape *shape = sf_nn_model_input_shape(m);
     size_t numel = sf_nn_shape_numel(shape);
@@ -395,17 +377,6 @@ static void warm_batches(const char *url, const struct sf_nn_model *m,
     for (size_t i = 0; i < n; i++)
         ids[i] = i + 1;
     c->n_batch = 0;
-    /* untimed first: one call of the batch per container, made at once (each takes one). A
-     * container's first batch makes the runner's plans for its sizes: 1.4x a later one's time,
-     * two such calls in the nine timed ones moved their median */
-    void *warm = NULL;
-    size_t warm_len = 0;
-    struct sf_err werr = {{0}};
-    struct first_call wc[DEMO_MAX_FN_CONCURRENCY];
-    if (n > 0 && ds->n >= n &&
-        sf_frame_input_encode(ids, ds->x, n, shape, tau, &warm, &warm_len, &werr) == SF_OK)
-        calls_at_once(wc, together, url, warm, warm_len);
-    free(warm);
     for (int k = 0; k < DEMO_BATCH_CALLS && n > 0 && ds->n >= n; k++) {
         size_t at = ((size_t)k * n) % (ds->n - n + 1);
         void *frame = NULL;
@@ -437,31 +408,6 @@ static void warm_batches(const char *url, const struct sf_nn_model *m,
         free(frame);
         if (!ok)
             break;
-    }
-}
-
-/* Until no container of the runtime at endpoint is in its init (its /metrics), at most
- * DEMO_START_TIMEOUT_S. The first calls return once one container has started; another one
- * still loading the model took the cores from the calls timed next: calls of a batch billed
- * 1.04-1.64x their model time while it did, 0.87-1.02x after, and that call's init counted
- * as one of them (22-27x). */
-static void wait_inits(const char *endpoint)
-{
-    char url[320];
-    snprintf(url, sizeof(url), "http://%s/metrics", endpoint);
-    for (double t0 = sf_monotonic_s(); sf_monotonic_s() - t0 < DEMO_START_TIMEOUT_S;) {
-        long status = 0;
-        char *text = NULL;
-        double starting = -1;
-        struct sf_err err = {{0}};
-        if (sf_http_request(NULL, url, NULL, 0, NULL, 5, &status, &text, NULL, NULL, &err) ==
-                SF_OK &&
-            status == 200 && text)
-            sf_metrics_scrape(text, "serflow_function_instances_starting", "", &starting);
-        free(text);
-        if (starting == 0 || status != 200)
-            return; /* none left, or a runtime that does not say: nothing to wait for */
-        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
     }
 }
 
@@ -517,9 +463,16 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
         snprintf(url, sizeof(url), "http://%s/2015-03-31/functions/%s/invocations", p.endpoint,
                  name);
         struct first_call first[DEMO_MAX_FN_CONCURRENCY];
-        int started = calls_at_once(first, together, url, frame, len), all_ok = 1;
+        int started = 0, all_ok = 1;
         double first_ms = 0;
+        for (int k = 0; k < together; k++) {
+            first[k] = (struct first_call){.url = url, .frame = frame, .len = len};
+            if (pthread_create(&first[k].th, NULL, first_call_main, &first[k]) != 0)
+                break;
+            started++;
+        }
         for (int k = 0; k < started; k++) {
+            pthread_join(first[k].th, NULL);
             all_ok = all_ok && first[k].ok;
             /* the longest: the runtime gives a queued event to the first container ready, so
              * only one of the calls may carry an init (the other container's is billed to a
@@ -529,7 +482,6 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
         double calls[DEMO_WARM_CALLS];
         int n = 0;
         if (started == together && all_ok) {
-            wait_inits(p.endpoint);
             for (int i = 0; i < DEMO_WARM_CALLS && invoke_once(url, frame, len, &calls[n]); i++)
                 calls[n++] /= 1000;
             if (n > 0) {
@@ -538,7 +490,7 @@ static struct fn_costs measure_function(const char *exe, const char *model_dir, 
                 c.cold_s = first_ms / 1000 - c.warm_call_s; /* the init the first call paid */
             }
             if (n > 0)
-                warm_batches(url, m, ds, batch_n, tau, together, &c);
+                warm_batches(url, m, ds, batch_n, tau, &c);
         }
     }
     free(frame);

@@ -87,7 +87,7 @@ start_lambda slowcold --model "$model" --function fmnist-ee --cold-start-delay-s
 c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 0.5 -X POST --data-binary @"$tmp/one.json" \
     "$lurl/2015-03-31/functions/fmnist-ee/invocations")
 [ "$c" = 000 ] && ok || bad "the caller did not give up: $c"
-# in its 1.5 s init the instance counts as starting (what `serflow demo` waits on before timing
+# in its 1.5 s init the instance counts as starting (a caller can wait for it before timing
 # calls), and no longer once it polls
 curl -s "$lurl/metrics" | grep -q '^serflow_function_instances_starting 1$' && ok ||
     bad "an instance in its init is not starting: $(curl -s "$lurl/metrics" | grep starting)"
