@@ -8,8 +8,10 @@
 #    `serflow serve` (static provider, batch size 1 so that no request waits for a batch, IaaS
 #    without the FaaS spill). wrk sends the same OIP v2 binary-extension request: latency at one
 #    connection, and the most requests/s at 32 connections. Ratios: serve / nginx. At one
-#    connection also serve with --spin-us 50 (its loops poll before they sleep while few requests
-#    are in flight; off by default: on a host shared with workers it takes their cycles).
+#    connection also serve with --spin-us 0: by default its loops poll for the next event before
+#    they sleep, while few requests are in flight, for a window that adapts to how far apart the
+#    events come (at most 100 us; sparse traffic never polls); --spin-us 0 never polls, so that
+#    every event wakes a sleeping thread, as in nginx. The CPU the polling took is printed.
 # 2. The whole path with the real model: `serflow serve` (IaaS, one local-1t worker and functions
 #    for the spill, the planner's tau) under wrk with the 10,000 Fashion-MNIST test images, one a
 #    request, in images/s, against the bare runtime's throughput (bench_nn --exits: the same
@@ -154,11 +156,10 @@ sep=$(wait_ready "$tmp/serve.ready")
 spid16=$!
 pids+=($spid16)
 sep16=$(wait_ready "$tmp/serve16.ready")
-# and at one connection with the loops polling 50 us before they sleep (--spin-us: off by
-# default, since on a host shared with workers and functions it takes their cycles)
+# and at one connection with loops that never poll before they sleep (--spin-us 0)
 "$bin" serve --model "$tmp/trivial" --profile "$tmp/trivial.json" --policy libra --pool iaas \
     --worker-url "$w1" --worker-url "$w2" --instances 2 --no-spill --port 0 --ready-fd 3 \
-    --batching deadline --margin-s 0 --queue-cap 4096 --log-level warn --spin-us 50 \
+    --batching deadline --margin-s 0 --queue-cap 4096 --log-level warn --spin-us 0 \
     3>"$tmp/servesp.ready" 2>"$tmp/servesp.log" &
 spidsp=$!
 pids+=($spidsp)
@@ -189,7 +190,7 @@ for c in 1 32; do
         n=$(wrk_run "http://127.0.0.1:$nport" "$c")
         s=$(wrk_run "http://$target" "$c")
         sp=""
-        [ "$c" = 1 ] && sp="   spin: $(wrk_run "http://$sepsp" "$c")"
+        [ "$c" = 1 ] && sp="   no-poll: $(wrk_run "http://$sepsp" "$c")"
         echo "c=$c rep=$rep nginx: $n   serve: $s$sp" | tee -a "$tmp/results.txt"
     done
 done
@@ -210,7 +211,7 @@ for c in ("1", "32"):
                                          med(s, 2) / med(n, 2)))
     if c == "1":
         p = [list(map(float, r[11:14])) for r in sel]
-        print("      with --spin-us 50 %8.0f req/s mean %.3f ms p99 %.3f ms: throughput %.2f, mean "
+        print("      with --spin-us 0 %8.0f req/s mean %.3f ms p99 %.3f ms: throughput %.2f, mean "
               "latency %.2f, p99 latency %.2f" % (med(p, 0), med(p, 1), med(p, 2),
                                                   med(p, 0) / med(n, 0), med(p, 1) / med(n, 1),
                                                   med(p, 2) / med(n, 2)))
@@ -218,6 +219,11 @@ for c in ("1", "32"):
             f.write("spin %.4f %.4f %.4f\n" % (med(p, 0) / med(n, 0), med(p, 1) / med(n, 1),
                                                med(p, 2) / med(n, 2)))
 PY
+# what the polling cost: serve's loops' CPU seconds spent polling over its c1 runs (the default
+# serve only serves c1)
+polled=$(curl -s "http://$sep/metrics" | awk '/^serflow_http_poll_seconds_total /{print $2}')
+/usr/bin/python3 -c 'import sys; print("      the default serve polled %.2f s over its %d c1 runs of %s s: %.0f %% of one core" % (float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], 100 * float(sys.argv[1]) / (int(sys.argv[2]) * float(sys.argv[3]))))' \
+    "${polled:-0}" "$reps" "$duration"
 kill -TERM "$spid" "$spid16" "$spidsp"
 wait "$spid" "$spid16" "$spidsp" 2>/dev/null || true
 
@@ -378,7 +384,7 @@ r = {l.split()[0]: list(map(float, l.split()[1:])) for l in open(sys.argv[1])}
 w = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[2])}
 print("serve vs nginx: c1 throughput %.2fx latency %.2fx, c32 throughput %.2fx; whole path %.3f "
       "of bare (--inproc; worker process %.3f; nginx with a fixed answer %.3f; c1 with --spin-us "
-      "50: %.2fx, %.2fx)"
+      "0: %.2fx, %.2fx)"
       % (r["1"][0], r["1"][1], r["32"][0], w["inproc"], w["worker"], w["ceiling"], r["spin"][0],
          r["spin"][1]))
 PY

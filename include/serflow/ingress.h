@@ -16,6 +16,10 @@
 #include "serflow/nn.h"
 #include "serflow/bind.h"
 
+/* The most an event loop polls for its next event before it sleeps, by default (--spin-us): the
+ * window adapts to how far apart events come (ev.h), so sparse traffic never polls. */
+#define SF_SERVE_SPIN_S 100e-6
+
 /* The ingress (`serflow serve`): OIP v2 over HTTP, admission, the deadline-aware batcher (or
  * the paper's epoch batching), the policy's scaling through the provider, dispatch to workers and
  * functions, /metrics. Starts its own local function runtime (unless lambda_url is given; it is
@@ -39,7 +43,8 @@ struct sf_serve_cfg {
     double time_scale; /* controller clock: epochs and boot delays / time_scale */
     int queue_cap;     /* admitted, not yet dispatched requests; beyond: 503 */
     int http_threads;  /* event loops (threads) of the data plane */
-    double spin_s;     /* a loop polls this long before it sleeps, at low load (ev.h; 0: never) */
+    double spin_s; /* the most a loop polls before it sleeps, at low load; the window adapts (ev.h;
+                      SF_SERVE_SPIN_S by default; 0: never) */
     int inproc;        /* the local instances run in this process (the same-process fast path) */
     int max_connections;
     int max_per_client;       /* connections from one client address */

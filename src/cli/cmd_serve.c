@@ -205,10 +205,10 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_INT(S_HTTP_THREADS, "http-threads", "N",
               "event loops of the data plane (default: the cores, at most 4)", 1, 16),
     SF_SO_INT(S_SPIN_US, "spin-us", "US",
-              "while at most 4 requests are in flight, an event loop\npolls this long for the "
-              "next event before it sleeps\n(on a VM a wake-up costs more than a small "
-              "request's\nwork). 50 suits a host of its own; on one shared with\nworkers and "
-              "functions it takes their cycles. 0 (the\ndefault): never",
+              "while at most 4 requests are in flight, an event loop\npolls for the next event "
+              "before it sleeps (on a VM a\nwake-up costs more than a small request's work), for "
+              "a\nwindow that grows while events come that close and\nfalls to 0 when they do "
+              "not (sparse traffic never\npolls): at most US (100). 0: never",
               0, 10000),
     SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
               1024),
@@ -486,7 +486,7 @@ static void serve_defaults(struct serve_args *a)
     c->queue_cap = 2000;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->http_threads = cores < 1 ? 1 : cores > 4 ? 4 : (int)cores;
-    c->spin_s = 0;
+    c->spin_s = SF_SERVE_SPIN_S;
     c->max_connections = 1024;
     c->max_per_client = 512;
     c->idle_timeout_s = 10;

@@ -12,8 +12,8 @@ bin=$1; src=$2
 make_requests
 want=$(cut -d' ' -f1 "$tmp/labels.txt")
 
-# the loops poll before they sleep (--spin-us): every behaviour below holds with them too; the
-# same binary header three times over takes the loop's kept parse
+# the loops poll before they sleep (--spin-us: a cap of 50 us, half the default): every behaviour
+# below holds with them too; the same binary header three times over takes the loop's kept parse
 start_serve http --pool iaas --instances 1 --no-spill --cold-start 0:0 --tau 0.5 \
     --http-threads 2 --spin-us 50 || { finish serve_http; exit 1; }
 wait_metric serflow_instances 'state="ready"' 1 && ok || bad "http: the worker is not ready"
@@ -117,11 +117,15 @@ assert st == 400 and b"header" in b and closed(s), (st, b)
 print("raw http ok")
 PY
 accepted_is_answered http
+# what the polling cost is on /metrics: a number of CPU seconds, at most the loops' time so far
+v=$(metric serflow_http_poll_seconds_total)
+awk -v v="$v" 'BEGIN { exit !(v != "" && v >= 0 && v < 2 * 300) }' && ok ||
+    bad "http: serflow_http_poll_seconds_total '$v'"
 stop_serve http
 
-# 9. at the connection cap, the slowest reader gives way to a new client
+# 9. at the connection cap, the slowest reader gives way to a new client (loops that never poll)
 start_serve cap --policy faas --tau 0.5 --max-connections 8 --max-connections-per-client 8 \
-    --request-timeout-s 30 --idle-timeout-s 30 || { finish serve_http; exit 1; }
+    --request-timeout-s 30 --idle-timeout-s 30 --spin-us 0 || { finish serve_http; exit 1; }
 /usr/bin/python3 - "$url" >"$tmp/cap.txt" 2>&1 <<'PY' && ok || bad "cap: $(tail -3 "$tmp/cap.txt")"
 import socket, sys, time
 host, port = sys.argv[1][len("http://"):].split(":")
@@ -153,6 +157,8 @@ for x in slow:
 assert gone == 1, "%d slow connections closed, expected the slowest one" % gone
 print("cap ok")
 PY
+[ "$(metric serflow_http_poll_seconds_total)" = 0 ] && ok ||
+    bad "cap: --spin-us 0 polled $(metric serflow_http_poll_seconds_total) s"
 stop_serve cap
 
 # 10. the same-process fast path: the same answers, the where of a VM, billed as a VM

@@ -902,6 +902,11 @@ static void run_dealt_to_loops(double spin_s)
     }
     for (int k = 0; k < LOOPS; k++)
         assert_int_equal(on_loop[k], CONNS / LOOPS);
+    double polled = sf__ev_poll_seconds(ev);
+    if (spin_s > 0)
+        assert_true(polled >= 0 && polled < 10); /* at most the test's own bounded time */
+    else
+        assert_float_equal(polled, 0, 0); /* never polls */
     for (int i = 0; i < CONNS; i++)
         close(fd[i]);
     sf__ev_stop(ev);
@@ -913,6 +918,43 @@ static void test_ev_connections_dealt_to_loops(void **state)
     (void)state;
     run_dealt_to_loops(0);
     run_dealt_to_loops(50e-6);
+}
+
+/* The adaptive poll window (haltpoll's rule): it grows, doubling from its start, while events
+ * come after it but within the cap; stays while they come within it; halves to 0 when they come
+ * later than the cap, so sparse traffic never polls; a cap of 0 never polls. */
+static void test_ev_poll_window(void **state)
+{
+    (void)state;
+    const double cap = 100e-6, g = SF__EV_POLL_GROW_START_S;
+    assert_float_equal(sf__ev_poll_next(0, 30e-6, 0), 0, 0);
+    assert_float_equal(sf__ev_poll_next(50e-6, 30e-6, 0), 0, 0);
+    double w = sf__ev_poll_next(0, 30e-6, cap);
+    assert_float_equal(w, g, 0);
+    w = sf__ev_poll_next(w, 30e-6, cap);
+    assert_float_equal(w, 2 * g, 1e-12);
+    w = sf__ev_poll_next(w, 30e-6, cap);
+    assert_float_equal(w, 4 * g, 1e-12);
+    assert_float_equal(sf__ev_poll_next(w, 30e-6, cap), w, 0); /* caught within the window */
+    assert_float_equal(sf__ev_poll_next(80e-6, 90e-6, cap), cap, 0); /* never past the cap */
+    assert_float_equal(sf__ev_poll_next(cap, cap, cap), cap, 0);
+    /* events later than the cap, or none before the tick: it halves, then stops polling */
+    w = cap;
+    int halvings = 0;
+    while (w > 0 && halvings < 10) {
+        double next = sf__ev_poll_next(w, INFINITY, cap);
+        assert_true(next == 0 || next == w / 2);
+        w = next;
+        halvings++;
+    }
+    assert_float_equal(w, 0, 0);
+    assert_int_equal(halvings, 4); /* 100 -> 50 -> 25 -> 12.5 -> 0 (under 10 us) */
+    assert_float_equal(sf__ev_poll_next(cap, 1e-3, cap), cap / 2, 1e-12);
+    /* sparse traffic: events a millisecond apart never open the window */
+    w = 0;
+    for (int i = 0; i < 100; i++)
+        w = sf__ev_poll_next(w, 1e-3, cap);
+    assert_float_equal(w, 0, 0);
 }
 
 int main(void)
@@ -936,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_oip_response_outputs),
         cmocka_unit_test(test_oip_response_numbers_as_printf),
         cmocka_unit_test(test_ev_connections_dealt_to_loops),
+        cmocka_unit_test(test_ev_poll_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

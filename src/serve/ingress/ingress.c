@@ -294,6 +294,7 @@ static void handle_metrics(struct sf__server *s, struct sf__httpd_resp *resp)
     sf_metrics_set(s->metrics, s->mid.ready, "", not_ready(s, buf, sizeof(buf)) ? 0 : 1);
     sf_metrics_set(s->metrics, s->mid.buffered, "", (double)sf__ev_buffered(s->ev));
     sf_metrics_set(s->metrics, s->mid.connections, "", sf__ev_connections(s->ev));
+    sf_metrics_set(s->metrics, s->mid.polled, "", sf__ev_poll_seconds(s->ev));
     sf_metrics_set(s->metrics, s->mid.unanswered, "", unanswered);
     size_t len;
     char *t = sf_metrics_render(s->metrics, &len);
@@ -577,6 +578,9 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         {&d->buffered, "serflow_http_buffered_bytes", SF_METRIC_GAUGE,
          "Memory held for request bodies and their parse.", NULL},
         {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open.",
+         NULL},
+        {&d->polled, "serflow_http_poll_seconds_total", SF_METRIC_COUNTER,
+         "CPU seconds the event loops spent polling for the next event before sleeping (--spin-us).",
          NULL},
         {&d->bill_vm_s, "serflow_bill_vm_seconds_total", SF_METRIC_COUNTER,
          "Billed VM seconds by type (per second, minimum per launch; running ones so far).",

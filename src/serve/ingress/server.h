@@ -144,7 +144,7 @@ struct sf__metrics_ids {
         redispatch, instances, target, launches, terminations, inst_failures, queue, epoch,
         bill_vm_s, bill_vm_usd, bill_fn_gb_s, bill_fn_inv, bill_fn_usd, bill_fees_usd, bill_usd,
         fn_retries, fn_throttled, dropped, frames_rejected, runtime_restarts, launch_failing, ready,
-        http, buffered, connections, unanswered, api_failing, api_errors, api_calls;
+        http, buffered, connections, unanswered, api_failing, api_errors, api_calls, polled;
 };
 
 /* Handles of the series counted for every image (admit.c), looked up once. */

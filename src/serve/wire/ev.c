@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -112,6 +113,7 @@ struct sf__ev {
     int next_loop; /* the loop the next accepted connection goes to (round-robin) */
     int active;    /* requests between their head and the end of their answer */
     size_t buffered;
+    double polled_s; /* every loop's time spent polling (sf__ev_poll_seconds) */
     struct client *clients; /* max_connections entries, n > 0 in use */
 };
 
@@ -1204,6 +1206,7 @@ static void *loop_main(void *arg)
     struct epoll_event evs[EV_EVENTS];
     l->next_tick_s = now_s() + SF__EV_TICK_S;
     int spin = 0;
+    double poll_s = 0; /* this loop's poll window (sf__ev_poll_next) */
     for (;;) {
         double now = now_s();
         int wait_ms = (int)((l->next_tick_s - now) * 1000) + 1;
@@ -1211,12 +1214,20 @@ static void *loop_main(void *arg)
             wait_ms = 0;
         int n = 0;
         /* a few requests in flight: the next event (a worker's answer, the client's next
-         * request) is tens of microseconds away, and waking a sleeping thread costs as much
-         * again on a virtual machine; so poll for it a while first */
-        for (double t0 = now; spin && !n && now_s() - t0 < ev->cfg.spin_s;)
-            n = epoll_wait(l->ep, evs, EV_EVENTS, 0);
+         * request) may be tens of microseconds away, and waking a sleeping thread costs as much
+         * again on a virtual machine; so poll for it a while first, as long as the events of
+         * late have shown it pays */
+        double t0 = now, polled = 0;
+        if (spin && poll_s > 0) {
+            do
+                n = epoll_wait(l->ep, evs, EV_EVENTS, 0);
+            while (!n && now_s() - t0 < poll_s);
+            polled = now_s() - t0;
+        }
         if (!n)
             n = epoll_wait(l->ep, evs, EV_EVENTS, wait_ms);
+        if (spin)
+            poll_s = sf__ev_poll_next(poll_s, n > 0 ? now_s() - t0 : INFINITY, ev->cfg.spin_s);
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             if (kind == K_CONN) {
@@ -1238,6 +1249,7 @@ static void *loop_main(void *arg)
         pthread_mutex_lock(&ev->mu);
         int stopping = ev->stopping;
         spin = n > 0 && ev->cfg.spin_s > 0 && ev->active <= SF__EV_SPIN_MAX_ACTIVE;
+        ev->polled_s += polled;
         pthread_mutex_unlock(&ev->mu);
         if (stopping)
             break;
@@ -1407,6 +1419,31 @@ int sf__ev_connections(struct sf__ev *ev)
     int n = ev->n_conns;
     pthread_mutex_unlock(&ev->mu);
     return n;
+}
+
+double sf__ev_poll_seconds(struct sf__ev *ev)
+{
+    pthread_mutex_lock(&ev->mu);
+    double t = ev->polled_s;
+    pthread_mutex_unlock(&ev->mu);
+    return t;
+}
+
+double sf__ev_poll_next(double poll_s, double waited_s, double cap_s)
+{
+    if (!(cap_s > 0))
+        return 0;
+    if (waited_s > poll_s && waited_s <= cap_s) {
+        double w = poll_s * 2;
+        if (w < SF__EV_POLL_GROW_START_S)
+            w = SF__EV_POLL_GROW_START_S;
+        return w < cap_s ? w : cap_s;
+    }
+    if (waited_s > cap_s) {
+        double w = poll_s / 2;
+        return w < SF__EV_POLL_GROW_START_S ? 0 : w;
+    }
+    return poll_s;
 }
 
 void sf__ev_stop(struct sf__ev *ev)

@@ -42,6 +42,17 @@
 /* A loop polls (spin_s) only while at most this many requests are in flight: with more, the
  * cores are busy with them and the next event is never far. */
 #define SF__EV_SPIN_MAX_ACTIVE 4
+/* The adaptive poll window (sf__ev_poll_next): it grows from this when an event came just after
+ * it, doubling, and falls to 0 from under the same after halvings when events come late. */
+#define SF__EV_POLL_GROW_START_S 10e-6
+
+/* The next poll window of a loop, cpuidle-haltpoll's rule (Linux's guest idle polling): waited_s
+ * from the start of the poll to the event that ended the wait (INFINITY: none came before the
+ * loop's tick). An event after the window but within cap_s: a longer poll would have caught it,
+ * so the window doubles (at least SF__EV_POLL_GROW_START_S, at most cap_s). An event after
+ * cap_s: events this far apart do not pay for polling, so it halves (0 under
+ * SF__EV_POLL_GROW_START_S). Within the window: unchanged. cap_s 0: always 0. */
+double sf__ev_poll_next(double poll_s, double waited_s, double cap_s);
 
 struct sf__ev;
 struct sf__ev_conn;
@@ -70,7 +81,8 @@ struct sf__ev_cfg {
     size_t max_body_bytes;
     size_t max_buffered_bytes; /* the process's budget for bodies and reservations; 0: none */
     /* After a round with events, while at most SF__EV_SPIN_MAX_ACTIVE requests are in flight, a
-     * loop polls this long for the next event before it sleeps (0: never). */
+     * loop polls for the next event before it sleeps: for a window that adapts to how far apart
+     * its events come (sf__ev_poll_next), at most this long (0: never). */
     double spin_s;
     /* Called on the loop's thread for every whole request; must lead to exactly one
      * sf__ev_respond for it (now or later, from any thread). */
@@ -120,6 +132,8 @@ void sf__ev_closing(struct sf__ev *ev);
 int sf__ev_drain(struct sf__ev *ev, double timeout_s);
 size_t sf__ev_buffered(struct sf__ev *ev);
 int sf__ev_connections(struct sf__ev *ev);
+/* Seconds the loops have spent polling (the CPU time the adaptive poll has cost), so far. */
+double sf__ev_poll_seconds(struct sf__ev *ev);
 /* Closes every connection and joins the loops. */
 void sf__ev_stop(struct sf__ev *ev);
 
