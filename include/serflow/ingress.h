@@ -45,7 +45,7 @@ struct sf_serve_cfg {
     int http_threads;  /* event loops (threads) of the data plane */
     double spin_s; /* the most a loop polls before it sleeps, at low load; the window adapts (ev.h;
                       SF_SERVE_SPIN_S by default; 0: never) */
-    int inproc;        /* the local instances run in this process (the same-process fast path) */
+    int inproc;    /* the local instances run in this process (the same-process fast path) */
     int max_connections;
     int max_per_client;       /* connections from one client address */
     double idle_timeout_s;    /* per connection (slow clients) */

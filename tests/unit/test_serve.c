@@ -935,7 +935,7 @@ static void test_ev_poll_window(void **state)
     assert_float_equal(w, 2 * g, 1e-12);
     w = sf__ev_poll_next(w, 30e-6, cap);
     assert_float_equal(w, 4 * g, 1e-12);
-    assert_float_equal(sf__ev_poll_next(w, 30e-6, cap), w, 0); /* caught within the window */
+    assert_float_equal(sf__ev_poll_next(w, 30e-6, cap), w, 0);       /* caught within the window */
     assert_float_equal(sf__ev_poll_next(80e-6, 90e-6, cap), cap, 0); /* never past the cap */
     assert_float_equal(sf__ev_poll_next(cap, cap, cap), cap, 0);
     /* events later than the cap, or none before the tick: it halves, then stops polling */
