@@ -27,6 +27,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1219,9 +1220,11 @@ static void *loop_main(void *arg)
          * late have shown it pays */
         double t0 = now, polled = 0;
         if (spin && poll_s > 0) {
-            do
+            do {
                 n = epoll_wait(l->ep, evs, EV_EVENTS, 0);
-            while (!n && now_s() - t0 < poll_s);
+                if (!n) /* a thread waiting for this core (the worker, the client) runs first */
+                    sched_yield();
+            } while (!n && now_s() - t0 < poll_s);
             polled = now_s() - t0;
         }
         if (!n)
