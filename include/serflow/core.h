@@ -9,6 +9,7 @@
 #define SERFLOW_CORE_H
 
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,6 +130,16 @@ static inline double sf_rand_normal(uint64_t *state)
 
 /* Monotonic clock in seconds (CLOCK_MONOTONIC), for measurements; the controller never reads it. */
 double sf_monotonic_s(void);
+
+/* A condition variable whose timed waits (sf_cond_wait_s) run on the monotonic clock: a step of
+ * the wall clock (an NTP correction, a clock set by hand) neither stretches nor cuts them (with
+ * the default attribute, a step back of an hour would hold a 5 ms wait for an hour). SF_OK or
+ * SF_EIO. */
+int sf_cond_init_monotonic(pthread_cond_t *cv);
+
+/* Waits on cv (from sf_cond_init_monotonic; mu held) until signalled or for at most wait_s
+ * seconds (<= 0: returns at once); a spurious wake-up returns early, as pthread_cond_wait's. */
+void sf_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double wait_s);
 
 /* Names the calling thread (at most 15 bytes kept) as top -H, ps -L and perf show it, e.g.
  * "sf-loop0", "sf-control"; "%d" in fmt takes idx. */

@@ -505,14 +505,7 @@ static void *aws_main(void *arg)
         if (p->quit || p->poke)
             continue;
         double wait = last_describe + p->poll_s - sf_monotonic_s();
-        if (wait > 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + (long)(wait * 1e9);
-            ts.tv_sec += ns / 1000000000L;
-            ts.tv_nsec = ns % 1000000000L;
-            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-        }
+        sf_cond_wait_s(&p->cv, &p->mu, wait);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -582,7 +575,11 @@ int sf_cloud_aws_new(struct sf_cloud *out, const struct sf_cloud_aws_cfg *cfg, s
     if (!p)
         return sf_err_set(err, SF_ENOMEM, "aws provider: out of memory");
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    if (sf_cond_init_monotonic(&p->cv) != SF_OK) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return sf_err_set(err, SF_EIO, "aws provider: cannot make a condition variable");
+    }
     snprintf(p->group, sizeof(p->group), "%s", o->group);
     snprintf(p->target_group, sizeof(p->target_group), "%s",
              o->target_group_arn ? o->target_group_arn : "");

@@ -16,6 +16,31 @@ double sf_monotonic_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+int sf_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a))
+        return SF_EIO;
+    int rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) || pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+    return rc ? SF_EIO : SF_OK;
+}
+
+void sf_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double wait_s)
+{
+    if (!(wait_s > 0))
+        return;
+    if (wait_s >
+        1e6) /* about 12 days: no wait here is longer, and tv_sec stays far from overflow */
+        wait_s = 1e6;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long ns = (long long)ts.tv_nsec + (long long)(wait_s * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 void sf_thread_name(const char *fmt, int idx)
 {
     char name[16];

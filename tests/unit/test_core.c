@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,32 @@ static void test_outfile_never_clobbers(void **state)
     assert_int_equal(rmdir(dir), 0); /* nothing else was left in it */
 }
 
+/* A monotonic condition's timed wait lasts its time: a deadline taken from another clock than the
+ * condition's would end at once (a past deadline) or hang for decades (a future one). Waits of 0
+ * or less return at once. */
+static void test_cond_wait_monotonic(void **state)
+{
+    (void)state;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    assert_int_equal(sf_cond_init_monotonic(&cv), SF_OK);
+    pthread_mutex_lock(&mu);
+    sf_cond_wait_s(&cv, &mu, 0); /* each returns at once (a hang fails the test's timeout) */
+    sf_cond_wait_s(&cv, &mu, -1);
+    sf_cond_wait_s(&cv, &mu, NAN);
+    int waits = 0;
+    double t0 = sf_monotonic_s();
+    while (sf_monotonic_s() - t0 < 0.02 && waits < 10) { /* a spurious wake-up waits again */
+        sf_cond_wait_s(&cv, &mu, 0.02);
+        waits++;
+    }
+    double took = sf_monotonic_s() - t0;
+    pthread_mutex_unlock(&mu);
+    assert_true(took >= 0.02 && took < 5);
+    assert_true(waits <= 3); /* a deadline in the past would return at once, ten times */
+    pthread_cond_destroy(&cv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_escape_keeps_text_and_escapes_controls),
         cmocka_unit_test(test_outfile_never_clobbers),
         cmocka_unit_test(test_read_file_special_inputs),
+        cmocka_unit_test(test_cond_wait_monotonic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -570,16 +570,9 @@ void *sf__control_main(void *arg)
          * lock held: the thread that frees the instance runs the batcher itself */
         if (dt < CONTROL_MIN_WAIT_S)
             dt = CONTROL_MIN_WAIT_S;
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + (long)(dt * 1e9);
-            ts.tv_sec += ns / 1000000000L;
-            ts.tv_nsec = ns % 1000000000L;
-            s->ctl_wake_s = sf__server_now(s) + dt; /* an earlier batcher moment signals */
-            pthread_cond_timedwait(&s->ctl_cv, &s->mu, &ts);
-            s->ctl_wake_s = -INFINITY; /* awake: it recomputes before it sleeps again */
-        }
+        s->ctl_wake_s = sf__server_now(s) + dt; /* an earlier batcher moment signals */
+        sf_cond_wait_s(&s->ctl_cv, &s->mu, dt);
+        s->ctl_wake_s = -INFINITY; /* awake: it recomputes before it sleeps again */
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

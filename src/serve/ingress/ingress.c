@@ -747,11 +747,12 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
         cfg->deadline_s > 0 ? cfg->deadline_s : DEFAULT_DEADLINE_SLOS * cfg->bind->env.ctl.epoch_s;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->bill_mu, NULL);
-    pthread_cond_init(&s->ctl_cv, NULL);
     pthread_cond_init(&s->fn_cv, NULL);
     pthread_t ctl;
     int have_ctl = 0;
-    int rc = SF_OK;
+    int rc = sf_cond_init_monotonic(&s->ctl_cv) == SF_OK
+                 ? SF_OK
+                 : sf_err_set(err, SF_EIO, "serve: cannot make a condition variable");
     /* signals go to this thread only: the threads started below inherit the mask (a SIGTERM
      * taken by a thread in a send or a poll would break that call) */
     sigset_t block, old;
@@ -760,7 +761,7 @@ int sf_serve_run(struct sf_serve_cfg *cfg, volatile sig_atomic_t *stop, struct s
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    if (cfg->max_images > cfg->queue_cap)
+    if (rc == SF_OK && cfg->max_images > cfg->queue_cap)
         rc = sf_err_set(err, SF_EINVAL,
                         "--max-images %d is above --queue-cap %d: a request of that many "
                         "images could never be admitted",

@@ -195,14 +195,7 @@ static void wake_all(struct lambda *l)
 /* Waits on the runtime's condition for at most ns (locked). */
 static void wait_ns(struct lambda *l, long ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += ns;
-    while (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+    sf_cond_wait_s(&l->cv, &l->mu, (double)ns * 1e-9);
 }
 
 static int count_state(struct lambda *l, enum inst_state st)
@@ -1402,9 +1395,10 @@ int sf_lambda_run(struct sf_lambda_cfg *cfg, const struct sf_pricing *price,
     l->stop = stop;
     l->queue_wait_s = cfg->timeout_s + cfg->cold_start_delay_s + LAMBDA_INIT_LIMIT_S;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
     int rc = SF_OK;
-    if (cfg->concurrency < 1 || cfg->concurrency > LAMBDA_MAX_INSTANCES)
+    if (sf_cond_init_monotonic(&l->cv) != SF_OK)
+        rc = sf_err_set(err, SF_EIO, "function runtime: cannot make a condition variable");
+    else if (cfg->concurrency < 1 || cfg->concurrency > LAMBDA_MAX_INSTANCES)
         rc = sf_err_set(err, SF_EINVAL, "--concurrency: %d out of 1..%d", cfg->concurrency,
                         LAMBDA_MAX_INSTANCES);
     else if (cfg->memory_mb < price->fn_mem_min_mb || cfg->memory_mb > price->fn_mem_max_mb)

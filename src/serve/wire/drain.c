@@ -76,16 +76,8 @@ int sf__wire_wait_idle(pthread_mutex_t *mu, pthread_cond_t *cv, const int *activ
 {
     double t0 = now_s();
     pthread_mutex_lock(mu);
-    while (*active > 0 && now_s() - t0 < timeout_s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(cv, mu, &ts);
-    }
+    while (*active > 0 && now_s() - t0 < timeout_s)
+        sf_cond_wait_s(cv, mu, 0.01);
     int left = *active;
     pthread_mutex_unlock(mu);
     return left;

@@ -1289,7 +1289,11 @@ int sf__ev_start(struct sf__ev **out, const struct sf__ev_cfg *cfg, struct sf_er
     ev->listen_kind = K_LISTEN;
     ev->ls = -1;
     pthread_mutex_init(&ev->mu, NULL);
-    pthread_cond_init(&ev->cv, NULL);
+    if (sf_cond_init_monotonic(&ev->cv) != SF_OK) {
+        pthread_mutex_destroy(&ev->mu);
+        free(ev);
+        return sf_err_set(err, SF_EIO, "event loops: cannot make a condition variable");
+    }
     ev->clients = calloc(cfg->max_connections ? cfg->max_connections : 1, sizeof(*ev->clients));
     if (!ev->clients) {
         sf__ev_stop(ev);

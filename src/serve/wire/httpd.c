@@ -473,14 +473,7 @@ static void *watchdog_main(void *arg)
                 shutdown(c->fd, SHUT_RDWR);
                 c->shut = 1;
             }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += WATCHDOG_PERIOD_NS;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        sf_cond_wait_s(&h->cv, &h->mu, (double)WATCHDOG_PERIOD_NS * 1e-9);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -493,7 +486,11 @@ int sf__httpd_start(struct sf__httpd **out, const struct sf__httpd_cfg *cfg, str
         return sf_err_set(err, SF_ENOMEM, "httpd: out of memory");
     h->cfg = *cfg;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    if (sf_cond_init_monotonic(&h->cv) != SF_OK) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return sf_err_set(err, SF_EIO, "httpd: cannot make a condition variable");
+    }
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
