@@ -207,8 +207,9 @@ static const struct sf_opt serve_opts[] = {
     SF_SO_INT(S_SPIN_US, "spin-us", "US",
               "while at most 4 requests are in flight, an event loop\npolls for the next event "
               "before it sleeps (on a VM a\nwake-up costs more than a small request's work), for "
-              "a\nwindow that grows while events come that close and\nfalls to 0 when they do "
-              "not (sparse traffic never\npolls): at most US (100). 0: never",
+              "a\nwindow that grows while events come within US of\neach other and closes when "
+              "they come further apart\n(sparse traffic never polls); its cost is on /metrics\n"
+              "(serflow_http_poll_seconds_total). US: 100; 0: never",
               0, 10000),
     SF_SO_INT(S_READY_FD, "ready-fd", "FD", "write \"ready HOST:PORT\" there once serving", 0,
               1024),

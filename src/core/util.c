@@ -30,8 +30,8 @@ void sf_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double wait_s)
 {
     if (!(wait_s > 0))
         return;
-    if (wait_s >
-        1e6) /* about 12 days: no wait here is longer, and tv_sec stays far from overflow */
+    /* about 12 days: no wait here is longer, and tv_sec stays far from overflow */
+    if (wait_s > 1e6)
         wait_s = 1e6;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -580,8 +580,8 @@ static int declare_metrics(struct sf__server *s, struct sf_err *err)
         {&d->connections, "serflow_http_connections", SF_METRIC_GAUGE, "Client connections open.",
          NULL},
         {&d->polled, "serflow_http_poll_seconds_total", SF_METRIC_COUNTER,
-         "CPU seconds the event loops spent polling for the next event before sleeping "
-         "(--spin-us).",
+         "Seconds the event loops spent polling for the next event before sleeping (--spin-us; "
+         "an upper bound on its CPU: a poll yields its core to any thread waiting for it).",
          NULL},
         {&d->bill_vm_s, "serflow_bill_vm_seconds_total", SF_METRIC_COUNTER,
          "Billed VM seconds by type (per second, minimum per launch; running ones so far).",

@@ -114,7 +114,7 @@ struct sf__ev {
     int next_loop; /* the loop the next accepted connection goes to (round-robin) */
     int active;    /* requests between their head and the end of their answer */
     size_t buffered;
-    double polled_s;        /* every loop's time spent polling (sf__ev_poll_seconds) */
+    double polled_s;        /* every loop's wall time spent polling (sf__ev_poll_seconds) */
     struct client *clients; /* max_connections entries, n > 0 in use */
 };
 

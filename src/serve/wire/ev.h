@@ -132,7 +132,8 @@ void sf__ev_closing(struct sf__ev *ev);
 int sf__ev_drain(struct sf__ev *ev, double timeout_s);
 size_t sf__ev_buffered(struct sf__ev *ev);
 int sf__ev_connections(struct sf__ev *ev);
-/* Seconds the loops have spent polling (the CPU time the adaptive poll has cost), so far. */
+/* Seconds the loops have spent polling so far: wall time in the poll, an upper bound on the CPU
+ * it took (a poll yields its core to any thread waiting for it). */
 double sf__ev_poll_seconds(struct sf__ev *ev);
 /* Closes every connection and joins the loops. */
 void sf__ev_stop(struct sf__ev *ev);
